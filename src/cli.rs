@@ -1,0 +1,52 @@
+//! Command-line arguments. Flags override the config file and the environment; see [`crate::config`].
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// User-account service with a Kafka event pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "usercenter", version = crate::version::VERSION, long_version = crate::version::LONG)]
+pub struct Cli {
+    /// Log format: human-readable lines (default) or one JSON object per line.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: HTTP front, outbox relay and consumer loop.
+    Serve(ServeArgs),
+    /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
+    Config(ServeArgs),
+}
+
+/// Flags of `serve`; each overrides the same setting from the config file and the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file (see `usercenter config` for every field and its default).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap brokers, comma-separated (overrides `kafka.brokers`).
+    #[arg(long, value_name = "HOST:PORT[,...]", value_delimiter = ',')]
+    pub brokers: Option<Vec<String>>,
+    /// HTTP listen address (overrides `http.listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Directory of the embedded store (overrides `store.data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,227 @@
+//! Merging defaults, the config file, the environment and flags into a validated [`Config`].
+use std::path::Path;
+
+use toml::{Table, Value};
+
+use super::{Config, ConfigError};
+use crate::cli::ServeArgs;
+
+/// Prefix of environment overrides: `USERCENTER_<SECTION>_<FIELD>`.
+pub const ENV_PREFIX: &str = "USERCENTER_";
+
+/// Loads the configuration: defaults, then `args.config` (if any), then the `USERCENTER_*`
+/// variables in `env`, then the flags in `args`; validates the result.
+///
+/// Environment variables with the prefix that name no field are ignored (the project's scripts
+/// use a few of their own, such as `USERCENTER_CACHE`).
+pub fn load<I>(args: &ServeArgs, env: I) -> Result<Config, ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut table = match &args.config {
+        Some(path) => read_file(path)?,
+        None => Table::new(),
+    };
+    apply_env(&mut table, env)?;
+    apply_flags(&mut table, args);
+    let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
+        let path = err.path().to_string();
+        ConfigError::field(path, err.into_inner().message().trim().to_owned())
+    })?;
+    validate(&config)?;
+    Ok(config)
+}
+
+fn read_file(path: &Path) -> Result<Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.parse::<Table>().map_err(|err| {
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+            .unwrap_or(1);
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line,
+            message: err.message().trim().to_owned(),
+        }
+    })
+}
+
+/// Every `(section, field, default value)` of the config, from the defaults themselves so that
+/// a new field gets its environment variable without being listed anywhere.
+fn fields() -> Vec<(String, String, Value)> {
+    let Ok(defaults) = Table::try_from(Config::default()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (section, value) in defaults {
+        if let Value::Table(fields) = value {
+            for (field, default) in fields {
+                out.push((section.clone(), field, default));
+            }
+        }
+    }
+    out
+}
+
+/// The environment variable that overrides `section.field`.
+pub(crate) fn env_name(section: &str, field: &str) -> String {
+    format!("{ENV_PREFIX}{section}_{field}").to_ascii_uppercase()
+}
+
+fn apply_env<I>(table: &mut Table, env: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+        .collect();
+    if env.is_empty() {
+        return Ok(());
+    }
+    for (section, field, default) in fields() {
+        let name = env_name(&section, &field);
+        let Some((_, raw)) = env.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let value =
+            parse_like(&default, raw).map_err(|problem| ConfigError::field(&name, problem))?;
+        set(table, &section, &field, value);
+    }
+    Ok(())
+}
+
+/// Parses an environment value into the TOML type of the field's default.
+fn parse_like(default: &Value, raw: &str) -> Result<Value, String> {
+    match default {
+        Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("`{raw}` is not an integer")),
+        Value::Boolean(_) => raw
+            .trim()
+            .parse::<bool>()
+            .map(Value::Boolean)
+            .map_err(|_| format!("`{raw}` is not true or false")),
+        Value::Array(_) => Ok(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+fn set(table: &mut Table, section: &str, field: &str, value: Value) {
+    let entry = table
+        .entry(section.to_owned())
+        .or_insert_with(|| Value::Table(Table::new()));
+    // A section that is not a table stays as it is: deserializing reports it with its path.
+    if let Value::Table(fields) = entry {
+        fields.insert(field.to_owned(), value);
+    }
+}
+
+fn apply_flags(table: &mut Table, args: &ServeArgs) {
+    if let Some(brokers) = &args.brokers {
+        let list = brokers.iter().map(|b| Value::String(b.clone())).collect();
+        set(table, "kafka", "brokers", Value::Array(list));
+    }
+    if let Some(listen) = &args.listen {
+        set(table, "http", "listen", Value::String(listen.clone()));
+    }
+    if let Some(dir) = &args.data_dir {
+        let dir = dir.to_string_lossy().into_owned();
+        set(table, "store", "data_dir", Value::String(dir));
+    }
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.kafka.brokers.is_empty() {
+        return Err(ConfigError::field(
+            "kafka.brokers",
+            "needs at least one HOST:PORT",
+        ));
+    }
+    for (i, broker) in config.kafka.brokers.iter().enumerate() {
+        check_broker(broker).map_err(|p| ConfigError::field(format!("kafka.brokers[{i}]"), p))?;
+    }
+    if config.kafka.client_id.is_empty() {
+        return Err(ConfigError::field("kafka.client_id", "must not be empty"));
+    }
+    if config.kafka.connect_timeout_secs == 0 {
+        return Err(ConfigError::field(
+            "kafka.connect_timeout_secs",
+            "must be at least 1",
+        ));
+    }
+    let topics = &config.topics;
+    for (field, name) in [
+        ("topics.events", &topics.events),
+        ("topics.notifications", &topics.notifications),
+        ("topics.analytics", &topics.analytics),
+    ] {
+        check_topic(name).map_err(|p| ConfigError::field(field, p))?;
+    }
+    if topics.partitions < 1 {
+        return Err(ConfigError::field(
+            "topics.partitions",
+            "must be at least 1",
+        ));
+    }
+    if topics.replication_factor < 1 {
+        return Err(ConfigError::field(
+            "topics.replication_factor",
+            "must be at least 1",
+        ));
+    }
+    if config.store.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::field("store.data_dir", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` with a non-empty host (name, IPv4, or `[IPv6]`) and a port in 1..=65535.
+fn check_broker(broker: &str) -> Result<(), String> {
+    let Some((host, port)) = broker.rsplit_once(':') else {
+        return Err(format!("`{broker}` is not HOST:PORT (no port)"));
+    };
+    let host_ok = !host.is_empty()
+        && !host.chars().any(char::is_whitespace)
+        && (host.starts_with('[') == host.ends_with(']'))
+        && (host.starts_with('[') || !host.contains(':'));
+    if !host_ok {
+        return Err(format!("`{broker}` is not HOST:PORT (bad host `{host}`)"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("`{broker}` is not HOST:PORT (bad port `{port}`)")),
+    }
+}
+
+/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn check_topic(name: &str) -> Result<(), String> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty()
+        || name.len() > 249
+        || name == "."
+        || name == ".."
+        || !name.chars().all(legal)
+    {
+        return Err(format!(
+            "`{name}` is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

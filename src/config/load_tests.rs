@@ -1,0 +1,146 @@
+use std::io::Write;
+
+use super::*;
+use crate::cli::LogFormat;
+
+fn args() -> ServeArgs {
+    ServeArgs::default()
+}
+
+fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults_run_locally() {
+    let config = load(&args(), env(&[])).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.kafka.brokers, vec!["127.0.0.1:9092"]);
+    assert_eq!(
+        config.topics.all(),
+        ["user.events", "user.notifications", "user.analytics"]
+    );
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    let f = file(
+        "[kafka]\nbrokers = [\"a:1\"]\nclient_id = \"x\"\n[http]\nlisten = \"127.0.0.1:1\"\n[topics]\npartitions = 7\n",
+    );
+    let mut a = args();
+    a.config = Some(f.path().to_owned());
+    let from_file = load(&a, env(&[])).unwrap();
+    assert_eq!(from_file.kafka.brokers, vec!["a:1"]);
+    assert_eq!(from_file.topics.partitions, 7);
+
+    let vars = env(&[
+        ("USERCENTER_KAFKA_BROKERS", "b:2, c:3"),
+        ("USERCENTER_TOPICS_PARTITIONS", "5"),
+        ("USERCENTER_LOG_FORMAT", "json"),
+        ("USERCENTER_CACHE", "/ignored"),
+    ]);
+    let from_env = load(&a, vars.clone()).unwrap();
+    assert_eq!(from_env.kafka.brokers, vec!["b:2", "c:3"]);
+    assert_eq!(from_env.kafka.client_id, "x");
+    assert_eq!(from_env.topics.partitions, 5);
+    assert_eq!(from_env.log.format, LogFormat::Json);
+
+    a.brokers = Some(vec!["d:4".into()]);
+    a.listen = Some("127.0.0.1:9".into());
+    a.data_dir = Some("/tmp/dd".into());
+    let from_flags = load(&a, vars).unwrap();
+    assert_eq!(from_flags.kafka.brokers, vec!["d:4"]);
+    assert_eq!(from_flags.http.listen.port(), 9);
+    assert_eq!(
+        from_flags.store.data_dir,
+        std::path::PathBuf::from("/tmp/dd")
+    );
+}
+
+fn error_line(text: &str) -> String {
+    let f = file(text);
+    let mut a = args();
+    a.config = Some(f.path().to_owned());
+    let err = load(&a, env(&[])).unwrap_err().to_string();
+    assert!(!err.contains('\n'), "error must be one line: {err:?}");
+    err
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let err = error_line("[kafka]\nbrokerz = [\"a:1\"]\n");
+    assert!(err.contains("kafka") && err.contains("brokerz"), "{err}");
+    let err = error_line("[nonsense]\nx = 1\n");
+    assert!(err.contains("nonsense"), "{err}");
+}
+
+#[test]
+fn bad_broker_address_is_named() {
+    for bad in [
+        "localhost",
+        "host:",
+        "host:0",
+        "host:99999",
+        ":9092",
+        "a b:1",
+    ] {
+        let err = error_line(&format!("[kafka]\nbrokers = [\"ok:1\", \"{bad}\"]\n"));
+        assert!(err.starts_with("kafka.brokers[1]:"), "{bad}: {err}");
+    }
+    let mut a = args();
+    a.brokers = Some(vec!["nope".into()]);
+    let err = load(&a, env(&[])).unwrap_err().to_string();
+    assert!(err.starts_with("kafka.brokers[0]:"), "{err}");
+    assert!(check_broker("[::1]:9092").is_ok());
+    assert!(check_broker("::1:9092").is_err());
+}
+
+#[test]
+fn wrong_types_and_values_are_named() {
+    let err = error_line("[http]\nlisten = \"nowhere\"\n");
+    assert!(err.starts_with("http.listen:"), "{err}");
+    let err = error_line("[topics]\npartitions = \"three\"\n");
+    assert!(err.starts_with("topics.partitions:"), "{err}");
+    let err = error_line("[topics]\nevents = \"bad topic!\"\n");
+    assert!(err.starts_with("topics.events:"), "{err}");
+    let err = error_line("[topics]\npartitions = 0\n");
+    assert!(err.starts_with("topics.partitions:"), "{err}");
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let err = error_line("[http]\nlisten = \n");
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let mut a = args();
+    a.config = Some("/definitely/not/here.toml".into());
+    let err = load(&a, env(&[])).unwrap_err().to_string();
+    assert!(err.contains("/definitely/not/here.toml"), "{err}");
+}
+
+#[test]
+fn bad_env_value_names_the_variable() {
+    let err = load(&args(), env(&[("USERCENTER_TOPICS_PARTITIONS", "many")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("USERCENTER_TOPICS_PARTITIONS:"), "{err}");
+}
+
+#[test]
+fn every_field_has_an_env_name() {
+    let names: Vec<String> = fields().iter().map(|(s, f, _)| env_name(s, f)).collect();
+    assert!(names.contains(&"USERCENTER_KAFKA_BROKERS".to_owned()));
+    assert!(names.contains(&"USERCENTER_STORE_DATA_DIR".to_owned()));
+    assert!(names.contains(&"USERCENTER_HTTP_LISTEN".to_owned()));
+}

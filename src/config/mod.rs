@@ -1,0 +1,143 @@
+//! Service configuration: one TOML file, every field optional with a default that runs locally.
+//!
+//! Precedence, lowest to highest: built-in defaults, the config file (`--config FILE`),
+//! `USERCENTER_<SECTION>_<FIELD>` environment variables (for example `USERCENTER_KAFKA_BROKERS`,
+//! `USERCENTER_HTTP_LISTEN`; lists are comma-separated), then command-line flags.
+//! Unknown fields are rejected, and every error names the field at fault in one line.
+//! `usercenter config` prints the merged result.
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::cli::LogFormat;
+
+mod error;
+mod load;
+
+pub use error::ConfigError;
+pub use load::{ENV_PREFIX, load};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP front.
+    pub http: HttpConfig,
+    /// How to reach Kafka.
+    pub kafka: KafkaConfig,
+    /// Topic names and how they are created when missing.
+    pub topics: TopicsConfig,
+    /// The embedded store.
+    pub store: StoreConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`: the HTTP front.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[kafka]`: how to reach the brokers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers as `HOST:PORT`. Default `["127.0.0.1:9092"]`.
+    pub brokers: Vec<String>,
+    /// Client id sent to the brokers. Default `usercenter`.
+    pub client_id: String,
+    /// How long to keep trying to reach the brokers at start-up, in seconds. Default 30.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: vec!["127.0.0.1:9092".to_owned()],
+            client_id: "usercenter".to_owned(),
+            connect_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[topics]`: the service's topics, created with these settings when missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Topic of the six user events (key = user id). Default `user.events`.
+    pub events: String,
+    /// Topic of notifications for the delivery services. Default `user.notifications`.
+    pub notifications: String,
+    /// Topic of analytics records. Default `user.analytics`.
+    pub analytics: String,
+    /// Partition count of topics this service creates. Default 3.
+    pub partitions: i32,
+    /// Replication factor of topics this service creates. Default 1 (a single local broker).
+    pub replication_factor: i16,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            events: "user.events".to_owned(),
+            notifications: "user.notifications".to_owned(),
+            analytics: "user.analytics".to_owned(),
+            partitions: 3,
+            replication_factor: 1,
+        }
+    }
+}
+
+impl TopicsConfig {
+    /// Every topic the service writes, in a fixed order.
+    pub fn all(&self) -> [&str; 3] {
+        [&self.events, &self.notifications, &self.analytics]
+    }
+}
+
+/// `[store]`: the embedded store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory holding the store file; created when missing. Default `data`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` (default) or `json`.
+    pub format: LogFormat,
+    /// Filter in `tracing` syntax, for example `info` or `usercenter=debug,rskafka=warn`.
+    /// `RUST_LOG` wins when set. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The CloudEvents 1.0 Kafka protocol binding, binary mode: header names, the content types of
+//! the value, and the typed reading of headers.
+use std::collections::BTreeMap;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::DecodeError;
+
+/// Record headers as rskafka carries them.
+pub type Headers = BTreeMap<String, Vec<u8>>;
+
+/// Header names.
+pub mod header {
+    /// CloudEvents spec version, always `1.0`.
+    pub const SPECVERSION: &str = "ce_specversion";
+    /// Event id (UUID); stable across retries and replays, the dedupe key of last resort.
+    pub const ID: &str = "ce_id";
+    /// Producing service instance, `/usercenter/<producer id>`.
+    pub const SOURCE: &str = "ce_source";
+    /// Event type, such as `user.registered`.
+    pub const TYPE: &str = "ce_type";
+    /// When the change happened, RFC 3339 in UTC.
+    pub const TIME: &str = "ce_time";
+    /// The user id (also the record key).
+    pub const SUBJECT: &str = "ce_subject";
+    /// Request id of the HTTP request that caused the event.
+    pub const REQUEST_ID: &str = "ce_requestid";
+    /// Producer id, stable across restarts of one instance.
+    pub const PRODUCER_ID: &str = "ce_producerid";
+    /// Per-producer sequence number.
+    pub const SEQUENCE: &str = "ce_sequence";
+    /// Version of the data schema (extension attribute).
+    pub const DATA_VERSION: &str = "ce_dataversion";
+    /// Encoding of the value.
+    pub const CONTENT_TYPE: &str = "content-type";
+}
+
+/// The CloudEvents spec version we write and accept.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// Encoding of the record value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    /// postcard, compact and fast (default).
+    #[default]
+    Postcard,
+    /// JSON, for consumers without postcard.
+    Json,
+}
+
+impl ContentType {
+    /// The `content-type` header value.
+    pub const fn mime(self) -> &'static str {
+        match self {
+            Self::Postcard => "application/x-postcard",
+            Self::Json => "application/json",
+        }
+    }
+
+    /// Parses a `content-type` value; parameters such as `; charset=utf-8` are ignored.
+    pub fn parse(value: &str) -> Option<Self> {
+        let essence = value.split(';').next().unwrap_or("").trim();
+        [Self::Postcard, Self::Json]
+            .into_iter()
+            .find(|ct| ct.mime().eq_ignore_ascii_case(essence))
+    }
+
+    pub(super) fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>, String> {
+        match self {
+            Self::Postcard => postcard::to_allocvec(value).map_err(|e| e.to_string()),
+            Self::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        }
+    }
+
+    pub(super) fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, String> {
+        match self {
+            Self::Postcard => match postcard::take_from_bytes(bytes) {
+                Ok((value, [])) => Ok(value),
+                Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
+                Err(e) => Err(e.to_string()),
+            },
+            Self::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ContentType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.mime())
+    }
+}
+
+/// A required header as UTF-8 text.
+pub(super) fn text<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h str, DecodeError> {
+    let raw = headers
+        .get(name)
+        .ok_or(DecodeError::MissingHeader { name })?;
+    std::str::from_utf8(raw).map_err(|_| DecodeError::BadHeader {
+        name,
+        reason: "not UTF-8".to_owned(),
+    })
+}
+
+/// A required header parsed with `FromStr`.
+pub(super) fn parsed<T>(headers: &Headers, name: &'static str) -> Result<T, DecodeError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = text(headers, name)?;
+    raw.parse().map_err(|e: T::Err| DecodeError::BadHeader {
+        name,
+        reason: format!("{raw:?}: {e}"),
+    })
+}

@@ -1,0 +1,109 @@
+//! The data of each event: what the record value carries.
+//!
+//! Fields are only ever added at the end with `#[serde(default)]`; anything else bumps
+//! [`super::DATA_VERSION`].
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::EventType;
+
+/// Account status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    /// May log in.
+    Active,
+    /// Switched off by an admin.
+    Disabled,
+    /// Locked, for example after suspected abuse.
+    Locked,
+}
+
+/// `user.registered`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// Chosen user name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+}
+
+/// `user.logged_in`: a login attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedIn {
+    /// Client IP address as text.
+    pub ip: String,
+    /// `User-Agent` of the request.
+    pub user_agent: String,
+    /// Whether the password matched.
+    pub success: bool,
+}
+
+/// `user.password_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// Who changed it (the user, or an admin).
+    pub changed_by: Uuid,
+    /// Client IP address of the change.
+    pub ip: String,
+}
+
+/// `user.status_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChanged {
+    /// Status before.
+    pub from: UserStatus,
+    /// Status after.
+    pub to: UserStatus,
+    /// The admin who changed it.
+    pub changed_by: Uuid,
+}
+
+/// `user.deleted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// Who deleted the account (the user, or an admin).
+    pub deleted_by: Uuid,
+}
+
+/// `user.updated`: the profile fields that changed, with their new values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Updated {
+    /// New nickname, if changed.
+    pub nickname: Option<String>,
+    /// New e-mail address, if changed.
+    pub email: Option<String>,
+    /// New avatar URL, if changed.
+    pub avatar_url: Option<String>,
+}
+
+/// The data of one event; its variant is the event type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventData {
+    /// `user.registered`
+    Registered(Registered),
+    /// `user.logged_in`
+    LoggedIn(LoggedIn),
+    /// `user.password_changed`
+    PasswordChanged(PasswordChanged),
+    /// `user.status_changed`
+    StatusChanged(StatusChanged),
+    /// `user.deleted`
+    Deleted(Deleted),
+    /// `user.updated`
+    Updated(Updated),
+}
+
+impl EventData {
+    /// The event type this data belongs to.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::Registered(_) => EventType::Registered,
+            Self::LoggedIn(_) => EventType::LoggedIn,
+            Self::PasswordChanged(_) => EventType::PasswordChanged,
+            Self::StatusChanged(_) => EventType::StatusChanged,
+            Self::Deleted(_) => EventType::Deleted,
+            Self::Updated(_) => EventType::Updated,
+        }
+    }
+}

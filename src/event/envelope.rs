@@ -1,0 +1,161 @@
+//! One event with its attributes, and its encoding to and from a Kafka record.
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+use super::binding::{self, ContentType, Headers, SPEC_VERSION, header};
+use super::{DecodeError, EncodeError, EventData, EventType};
+
+/// Version of the data schemas this build writes (and the highest it reads).
+pub const DATA_VERSION: u16 = 1;
+
+/// One user event: CloudEvents attributes plus data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Data schema version (`ce_dataversion`).
+    pub version: u16,
+    /// Event id (`ce_id`), assigned once when the change is committed.
+    pub id: Uuid,
+    /// The user the event is about (`ce_subject` and the record key).
+    pub user_id: Uuid,
+    /// When the change happened (`ce_time`), microsecond precision.
+    pub occurred_at: DateTime<Utc>,
+    /// Request id of the HTTP request that caused it (`ce_requestid`).
+    pub request_id: String,
+    /// Producer id of the instance that wrote it (`ce_producerid`).
+    pub producer_id: u64,
+    /// Sequence number within that producer (`ce_sequence`).
+    pub sequence: u64,
+    /// The event data; its variant is the event type (`ce_type`).
+    pub data: EventData,
+}
+
+/// An envelope in record form: key, headers and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedRecord {
+    /// The user id as text.
+    pub key: Vec<u8>,
+    /// CloudEvents headers.
+    pub headers: Headers,
+    /// The event data.
+    pub value: Vec<u8>,
+}
+
+impl Envelope {
+    /// The event type.
+    pub fn event_type(&self) -> EventType {
+        self.data.event_type()
+    }
+
+    /// `ce_source` of events from `producer_id`.
+    pub fn source_of(producer_id: u64) -> String {
+        format!("/usercenter/{producer_id}")
+    }
+
+    /// Truncates a time to the microsecond precision that `ce_time` carries.
+    pub fn truncate_time(t: DateTime<Utc>) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+    }
+
+    /// Encodes the envelope as a record with its value in `content_type`.
+    pub fn encode(&self, content_type: ContentType) -> Result<EncodedRecord, EncodeError> {
+        let ty = self.event_type();
+        let value = match &self.data {
+            EventData::Registered(d) => content_type.encode(d),
+            EventData::LoggedIn(d) => content_type.encode(d),
+            EventData::PasswordChanged(d) => content_type.encode(d),
+            EventData::StatusChanged(d) => content_type.encode(d),
+            EventData::Deleted(d) => content_type.encode(d),
+            EventData::Updated(d) => content_type.encode(d),
+        }
+        .map_err(|reason| EncodeError {
+            event_type: ty.as_str(),
+            content_type: content_type.mime(),
+            reason,
+        })?;
+        let user = self.user_id.to_string();
+        let text = |s: &str| s.as_bytes().to_vec();
+        let headers: Headers = [
+            (header::SPECVERSION, text(SPEC_VERSION)),
+            (header::ID, text(&self.id.to_string())),
+            (header::SOURCE, text(&Self::source_of(self.producer_id))),
+            (header::TYPE, text(ty.as_str())),
+            (
+                header::TIME,
+                text(
+                    &self
+                        .occurred_at
+                        .to_rfc3339_opts(SecondsFormat::Micros, true),
+                ),
+            ),
+            (header::SUBJECT, text(&user)),
+            (header::REQUEST_ID, text(&self.request_id)),
+            (header::PRODUCER_ID, text(&self.producer_id.to_string())),
+            (header::SEQUENCE, text(&self.sequence.to_string())),
+            (header::DATA_VERSION, text(&self.version.to_string())),
+            (header::CONTENT_TYPE, text(content_type.mime())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Ok(EncodedRecord {
+            key: user.into_bytes(),
+            headers,
+            value,
+        })
+    }
+
+    /// Decodes a record's headers and value. Never panics; any defect is a [`DecodeError`].
+    pub fn decode(headers: &Headers, value: Option<&[u8]>) -> Result<Self, DecodeError> {
+        let spec = binding::text(headers, header::SPECVERSION)?;
+        if spec != SPEC_VERSION {
+            return Err(DecodeError::SpecVersion(spec.to_owned()));
+        }
+        let ty_text = binding::text(headers, header::TYPE)?;
+        let ty = EventType::parse(ty_text)
+            .ok_or_else(|| DecodeError::UnknownType(ty_text.to_owned()))?;
+        let version: u16 = binding::parsed(headers, header::DATA_VERSION)?;
+        if version == 0 || version > DATA_VERSION {
+            return Err(DecodeError::DataVersion {
+                found: version,
+                supported: DATA_VERSION,
+            });
+        }
+        let ct_text = binding::text(headers, header::CONTENT_TYPE)?;
+        let content_type = ContentType::parse(ct_text)
+            .ok_or_else(|| DecodeError::ContentType(ct_text.to_owned()))?;
+        let time_text = binding::text(headers, header::TIME)?;
+        let occurred_at = DateTime::parse_from_rfc3339(time_text)
+            .map_err(|e| DecodeError::BadHeader {
+                name: header::TIME,
+                reason: format!("{time_text:?}: {e}"),
+            })?
+            .with_timezone(&Utc);
+        let bytes = value.ok_or(DecodeError::MissingValue)?;
+        let data = decode_data(ty, content_type, bytes).map_err(|reason| DecodeError::Value {
+            event_type: ty.as_str(),
+            content_type: content_type.mime(),
+            reason,
+        })?;
+        Ok(Self {
+            version,
+            id: binding::parsed(headers, header::ID)?,
+            user_id: binding::parsed(headers, header::SUBJECT)?,
+            occurred_at,
+            request_id: binding::text(headers, header::REQUEST_ID)?.to_owned(),
+            producer_id: binding::parsed(headers, header::PRODUCER_ID)?,
+            sequence: binding::parsed(headers, header::SEQUENCE)?,
+            data,
+        })
+    }
+}
+
+fn decode_data(ty: EventType, ct: ContentType, bytes: &[u8]) -> Result<EventData, String> {
+    Ok(match ty {
+        EventType::Registered => EventData::Registered(ct.decode(bytes)?),
+        EventType::LoggedIn => EventData::LoggedIn(ct.decode(bytes)?),
+        EventType::PasswordChanged => EventData::PasswordChanged(ct.decode(bytes)?),
+        EventType::StatusChanged => EventData::StatusChanged(ct.decode(bytes)?),
+        EventType::Deleted => EventData::Deleted(ct.decode(bytes)?),
+        EventType::Updated => EventData::Updated(ct.decode(bytes)?),
+    })
+}

@@ -1,0 +1,241 @@
+//! Round trips of every event in both encodings, and decoding of hostile input.
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::*;
+
+fn uuid() -> impl Strategy<Value = Uuid> {
+    any::<u128>().prop_map(Uuid::from_u128)
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,24}"
+}
+
+fn status() -> impl Strategy<Value = UserStatus> {
+    prop_oneof![
+        Just(UserStatus::Active),
+        Just(UserStatus::Disabled),
+        Just(UserStatus::Locked)
+    ]
+}
+
+fn data() -> impl Strategy<Value = EventData> {
+    prop_oneof![
+        (text(), text())
+            .prop_map(|(username, email)| EventData::Registered(Registered { username, email })),
+        (text(), text(), any::<bool>()).prop_map(|(ip, user_agent, success)| {
+            EventData::LoggedIn(LoggedIn {
+                ip,
+                user_agent,
+                success,
+            })
+        }),
+        (uuid(), text()).prop_map(|(changed_by, ip)| {
+            EventData::PasswordChanged(PasswordChanged { changed_by, ip })
+        }),
+        (status(), status(), uuid()).prop_map(|(from, to, changed_by)| {
+            EventData::StatusChanged(StatusChanged {
+                from,
+                to,
+                changed_by,
+            })
+        }),
+        uuid().prop_map(|deleted_by| EventData::Deleted(Deleted { deleted_by })),
+        (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text())
+        )
+            .prop_map(|(nickname, email, avatar_url)| EventData::Updated(Updated {
+                nickname,
+                email,
+                avatar_url
+            })),
+    ]
+}
+
+prop_compose! {
+    fn envelope()(
+        id in uuid(),
+        user_id in uuid(),
+        micros in 0i64..=253_402_300_799_999_999,
+        request_id in text(),
+        producer_id in any::<u64>(),
+        sequence in any::<u64>(),
+        data in data(),
+    ) -> Envelope {
+        Envelope {
+            version: DATA_VERSION,
+            id,
+            user_id,
+            occurred_at: chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default(),
+            request_id,
+            producer_id,
+            sequence,
+            data,
+        }
+    }
+}
+
+fn content_type() -> impl Strategy<Value = ContentType> {
+    prop_oneof![Just(ContentType::Postcard), Just(ContentType::Json)]
+}
+
+proptest! {
+    #[test]
+    fn every_event_round_trips(env in envelope(), ct in content_type()) {
+        let rec = env.encode(ct).unwrap();
+        prop_assert_eq!(rec.key.clone(), env.user_id.to_string().into_bytes());
+        prop_assert_eq!(rec.headers.get(header::TYPE).map(Vec::as_slice),
+            Some(env.event_type().as_str().as_bytes()));
+        let back = Envelope::decode(&rec.headers, Some(&rec.value)).unwrap();
+        prop_assert_eq!(back, env);
+    }
+
+    #[test]
+    fn truncated_values_are_errors(env in envelope(), ct in content_type(), cut in any::<prop::sample::Index>()) {
+        let rec = env.encode(ct).unwrap();
+        let len = cut.index(rec.value.len().max(1));
+        if len < rec.value.len() {
+            let err = Envelope::decode(&rec.headers, Some(&rec.value[..len])).unwrap_err();
+            let is_value_error = matches!(err, DecodeError::Value { .. });
+            prop_assert!(is_value_error, "{:?}", err);
+        }
+    }
+
+    #[test]
+    fn bit_flips_never_panic(env in envelope(), ct in content_type(), bit in any::<prop::sample::Index>()) {
+        let mut rec = env.encode(ct).unwrap();
+        if !rec.value.is_empty() {
+            let i = bit.index(rec.value.len() * 8);
+            rec.value[i / 8] ^= 1 << (i % 8);
+        }
+        // Any outcome but a panic is fine; a decoded event must be internally consistent.
+        if let Ok(back) = Envelope::decode(&rec.headers, Some(&rec.value)) {
+            prop_assert_eq!(back.event_type(), env.event_type());
+        }
+    }
+
+    #[test]
+    fn random_values_never_panic(env in envelope(), ct in content_type(), bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let rec = env.encode(ct).unwrap();
+        let _ = Envelope::decode(&rec.headers, Some(&bytes));
+    }
+
+    #[test]
+    fn random_headers_never_panic(
+        headers in prop::collection::btree_map("ce_[a-z]{2,12}|content-type", prop::collection::vec(any::<u8>(), 0..40), 0..12),
+        value in prop::option::of(prop::collection::vec(any::<u8>(), 0..64)),
+    ) {
+        prop_assert!(Envelope::decode(&headers, value.as_deref()).is_err());
+    }
+}
+
+fn sample() -> Envelope {
+    Envelope {
+        version: DATA_VERSION,
+        id: Uuid::from_u128(1),
+        user_id: Uuid::from_u128(2),
+        occurred_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456)
+            .unwrap_or_default(),
+        request_id: "req-1".into(),
+        producer_id: 7,
+        sequence: 42,
+        data: EventData::Registered(Registered {
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+        }),
+    }
+}
+
+#[test]
+fn headers_follow_cloudevents_binary_mode() {
+    let rec = sample().encode(ContentType::Postcard).unwrap();
+    let h = |name: &str| String::from_utf8(rec.headers[name].clone()).unwrap();
+    assert_eq!(h("ce_specversion"), "1.0");
+    assert_eq!(h("ce_id"), Uuid::from_u128(1).to_string());
+    assert_eq!(h("ce_type"), "user.registered");
+    assert_eq!(h("ce_time"), "2023-11-14T22:13:20.123456Z");
+    assert_eq!(h("ce_subject"), Uuid::from_u128(2).to_string());
+    assert_eq!(h("ce_source"), "/usercenter/7");
+    assert_eq!(h("ce_requestid"), "req-1");
+    assert_eq!(h("ce_producerid"), "7");
+    assert_eq!(h("ce_sequence"), "42");
+    assert_eq!(h("content-type"), "application/x-postcard");
+    let json = sample().encode(ContentType::Json).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json.value).unwrap();
+    assert_eq!(value["username"], "ada");
+}
+
+#[test]
+fn missing_or_bad_headers_are_named() {
+    let rec = sample().encode(ContentType::Json).unwrap();
+    for name in [
+        header::ID,
+        header::TYPE,
+        header::TIME,
+        header::SEQUENCE,
+        header::CONTENT_TYPE,
+    ] {
+        let mut headers = rec.headers.clone();
+        headers.remove(name);
+        let err = Envelope::decode(&headers, Some(&rec.value)).unwrap_err();
+        assert_eq!(err, DecodeError::MissingHeader { name });
+        headers.insert(name.to_owned(), b"\xff\xfe".to_vec());
+        let err = Envelope::decode(&headers, Some(&rec.value)).unwrap_err();
+        assert!(
+            err.to_string().contains(name)
+                || matches!(
+                    err,
+                    DecodeError::UnknownType(_) | DecodeError::ContentType(_)
+                ),
+            "{err}"
+        );
+    }
+    let mut headers = rec.headers.clone();
+    headers.insert(header::TYPE.into(), b"user.exploded".to_vec());
+    assert_eq!(
+        Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
+        DecodeError::UnknownType("user.exploded".into())
+    );
+    let mut headers = rec.headers.clone();
+    headers.insert(header::DATA_VERSION.into(), b"2".to_vec());
+    assert!(matches!(
+        Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
+        DecodeError::DataVersion { found: 2, .. }
+    ));
+    assert_eq!(
+        Envelope::decode(&rec.headers, None).unwrap_err(),
+        DecodeError::MissingValue
+    );
+}
+
+#[test]
+fn content_type_parameters_are_ignored() {
+    assert_eq!(
+        ContentType::parse("application/json; charset=utf-8"),
+        Some(ContentType::Json)
+    );
+    assert_eq!(
+        ContentType::parse("Application/X-Postcard"),
+        Some(ContentType::Postcard)
+    );
+    assert_eq!(ContentType::parse("text/plain"), None);
+}
+
+#[test]
+fn postcard_length_prefix_cannot_force_allocation() {
+    // A string length prefix of ~4 GB followed by nothing: must fail fast, not allocate.
+    let rec = sample().encode(ContentType::Postcard).unwrap();
+    let hostile = [0xff, 0xff, 0xff, 0xff, 0x0f];
+    assert!(Envelope::decode(&rec.headers, Some(&hostile)).is_err());
+}
+
+#[test]
+fn event_types_parse_back() {
+    for ty in EventType::ALL {
+        assert_eq!(EventType::parse(ty.as_str()), Some(ty));
+    }
+    assert_eq!(EventType::ALL.len(), 6);
+}

@@ -1,0 +1,65 @@
+//! The hyper HTTP front: accept loop with graceful shutdown, and the routes.
+//!
+//! ```text
+//! TcpListener ─accept─► http1 connection (watched by GracefulShutdown) ─► routes::handle
+//!      ▲ stop on cancel                 drain in-flight requests until the deadline
+//! ```
+mod routes;
+mod state;
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use hyper::{server::conn::http1, service::service_fn};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use state::AppState;
+
+/// Serves HTTP on `listener` until `cancel` fires, then stops accepting and waits up to `drain`
+/// for in-flight requests to finish.
+///
+/// # Cancellation
+/// Dropping the future drops the listener; connections already spawned run on by themselves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    cancel: CancellationToken,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = cancel.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let state = Arc::clone(&state);
+        let service = service_fn(move |req| {
+            let state = Arc::clone(&state);
+            async move { Ok::<_, Infallible>(routes::handle(&state, req).await) }
+        });
+        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    info!("HTTP: stopped accepting, draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain) => warn!(?drain, "HTTP: drain deadline passed, closing connections"),
+    }
+}

@@ -1,0 +1,61 @@
+//! Connecting to Kafka and preparing the service's topics.
+//!
+//! rskafka retries connection failures for ever by default; here every start-up step runs under
+//! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
+mod topics;
+
+use std::{sync::Arc, time::Duration};
+
+use rskafka::{
+    BackoffConfig,
+    client::{Client, ClientBuilder},
+};
+
+use crate::config::KafkaConfig;
+
+pub use topics::ensure_topics;
+
+/// A Kafka step that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    /// The bootstrap brokers did not answer a metadata request in time.
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Connect {
+        /// The bootstrap list, comma-separated.
+        brokers: String,
+        /// rskafka's error.
+        source: Arc<rskafka::client::error::Error>,
+    },
+    /// Listing topics failed.
+    #[error("cannot list topics: {0}")]
+    ListTopics(Arc<rskafka::client::error::Error>),
+    /// Creating a topic failed.
+    #[error("cannot create topic {topic}: {source}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// rskafka's error.
+        source: Arc<rskafka::client::error::Error>,
+    },
+}
+
+/// Connects to the bootstrap brokers, giving up after `connect_timeout_secs`.
+pub async fn connect(config: &KafkaConfig) -> Result<Client, KafkaError> {
+    let deadline = Duration::from_secs(config.connect_timeout_secs);
+    let backoff = BackoffConfig {
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_secs(2),
+        base: 2.0,
+        deadline: Some(deadline),
+    };
+    ClientBuilder::new(config.brokers.clone())
+        .client_id(config.client_id.as_str())
+        .backoff_config(backoff)
+        .build()
+        .await
+        .map_err(|source| KafkaError::Connect {
+            brokers: config.brokers.join(","),
+            source: Arc::new(source),
+        })
+}

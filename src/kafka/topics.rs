@@ -1,0 +1,67 @@
+//! Creating the service's topics when they are missing.
+use std::sync::Arc;
+
+use rskafka::client::{
+    Client,
+    error::{Error as ClientError, ProtocolError},
+};
+use tracing::info;
+
+use super::KafkaError;
+use crate::config::TopicsConfig;
+
+/// How long the broker may take to create one topic.
+const CREATE_TIMEOUT_MS: i32 = 10_000;
+
+/// Creates every topic of `topics` that does not exist yet, with the configured partition count
+/// and replication factor. Existing topics are left as they are. Returns the topics created.
+pub async fn ensure_topics(
+    client: &Client,
+    topics: &TopicsConfig,
+) -> Result<Vec<String>, KafkaError> {
+    let existing = client
+        .list_topics()
+        .await
+        .map_err(|e| KafkaError::ListTopics(Arc::new(e)))?;
+    let mut created = Vec::new();
+    for name in topics.all() {
+        if existing.iter().any(|t| t.name == name) {
+            continue;
+        }
+        let controller = client
+            .controller_client()
+            .map_err(|e| create_error(name, e))?;
+        match controller
+            .create_topic(
+                name,
+                topics.partitions,
+                topics.replication_factor,
+                CREATE_TIMEOUT_MS,
+            )
+            .await
+        {
+            Ok(()) => {
+                info!(
+                    topic = name,
+                    partitions = topics.partitions,
+                    "created topic"
+                );
+                created.push(name.to_owned());
+            }
+            // Another instance created it between our listing and our request.
+            Err(ClientError::ServerError {
+                protocol_error: ProtocolError::TopicAlreadyExists,
+                ..
+            }) => {}
+            Err(e) => return Err(create_error(name, e)),
+        }
+    }
+    Ok(created)
+}
+
+fn create_error(topic: &str, source: ClientError) -> KafkaError {
+    KafkaError::CreateTopic {
+        topic: topic.to_owned(),
+        source: Arc::new(source),
+    }
+}

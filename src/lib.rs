@@ -1,0 +1,32 @@
+//! # usercenter
+//!
+//! A user-account service with a Kafka event pipeline, shipped as one static binary.
+//! Kafka I/O goes through [`rskafka`]; everything it lacks (batching policy, idempotency,
+//! retries under a deadline, offset management) lives here. See `README.md` for how to run it
+//! and `../shared/DESIGN.md` for the invariants every module keeps.
+//!
+//! ## Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | command-line arguments (`serve`, global flags); nothing else |
+//! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
+//! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
+//! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
+//! | [`kafka`] | connecting to the brokers and creating the service's topics |
+//! | [`http`] | the hyper HTTP front: routing and the health endpoint |
+//! | [`service`] | `run`: wires config, Kafka and HTTP together and shuts them down cleanly |
+//! | [`version`] | version, git commit and enabled features, as `--version` prints them |
+//!
+//! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
+#![deny(rust_2018_idioms, unsafe_code)]
+#![warn(missing_debug_implementations, clippy::future_not_send)]
+
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod kafka;
+pub mod logging;
+pub mod service;
+pub mod version;

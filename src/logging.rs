@@ -1,0 +1,21 @@
+//! `tracing` set-up: human-readable lines by default, one JSON object per line with
+//! `--log-format json` (or `log.format = "json"`). `RUST_LOG` overrides `log.level`.
+use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global subscriber. Fails with a one-line message when the filter is invalid.
+pub fn init(config: &LogConfig) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => {
+            EnvFilter::try_new(&env).map_err(|e| format!("RUST_LOG: {e}"))?
+        }
+        _ => EnvFilter::try_new(&config.level).map_err(|e| format!("log.level: {e}"))?,
+    };
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match config.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| format!("logging: {e}"))
+}

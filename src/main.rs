@@ -1,0 +1,80 @@
+//! `usercenter` binary: parse arguments, load config, start logging, run. Nothing else.
+use std::process::ExitCode;
+
+use clap::Parser;
+use usercenter::{
+    cli::{Cli, Command, ServeArgs},
+    config::{self, Config},
+    logging, service,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Config(args) => match load(args, &cli) {
+            Ok(config) => match toml::to_string_pretty(&config) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("cannot print config: {e}")),
+            },
+            Err(code) => code,
+        },
+        Command::Serve(args) => {
+            let config = match load(args, &cli) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            if let Err(e) = logging::init(&config.log) {
+                return fail(&e);
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+            };
+            match runtime.block_on(service::run(config, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+    }
+}
+
+fn load(args: &ServeArgs, cli: &Cli) -> Result<Config, ExitCode> {
+    let mut config =
+        config::load(args, std::env::vars()).map_err(|e| fail(&format!("config: {e}")))?;
+    if let Some(format) = cli.log_format {
+        config.log.format = format;
+    }
+    Ok(config)
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("usercenter: {message}");
+    ExitCode::from(2)
+}
+
+/// Completes on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
