@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Starts and stops a local Nisshi broker on a free loopback port.
+#
+#   deploy/broker.sh start STATE_DIR [STORAGE_URL]   # memory:// by default, or sqlite://FILE
+#   deploy/broker.sh stop STATE_DIR
+#
+# `start` waits until the broker answers a metadata request, prints its HOST:PORT on stdout and
+# keeps its pid, address and log in STATE_DIR. `stop` ends exactly that pid (never by name).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+usage() { die "usage: $0 start STATE_DIR [memory://|sqlite://FILE] | stop STATE_DIR"; }
+[ $# -ge 2 ] || usage
+cmd=$1
+state=$2
+storage=${3:-memory://usercenter/}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+case "$cmd" in
+start)
+    [ -x "$NISSHI_BIN" ] || die "broker not installed; run deploy/install-deps.sh"
+    mkdir -p "$state"
+    if [ -f "$state/broker.pid" ] && kill -0 "$(cat "$state/broker.pid")" 2>/dev/null; then
+        cat "$state/broker.addr"
+        exit 0
+    fi
+    port=$(free_port)
+    addr="127.0.0.1:$port"
+    "$NISSHI_BIN" broker \
+        --listener-url "tcp://$addr" \
+        --advertised-listener-url "tcp://$addr" \
+        --storage-engine "$storage" \
+        >"$state/broker.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$state/broker.pid"
+    echo "$addr" >"$state/broker.addr"
+    if ! "$PEER_PY" "$here/../tests/peer/peer.py" --brokers "$addr" wait-ready --timeout 30 >/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        tail -n 20 "$state/broker.log" >&2
+        die "broker did not answer on $addr within 30 s (log: $state/broker.log)"
+    fi
+    say "broker (pid $pid, $storage) ready on $addr"
+    echo "$addr"
+    ;;
+stop)
+    [ -f "$state/broker.pid" ] || exit 0
+    pid=$(cat "$state/broker.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        say "broker (pid $pid) stopped"
+    fi
+    rm -f "$state/broker.pid"
+    ;;
+*) usage ;;
+esac

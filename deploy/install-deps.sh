@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the service and its tests need, only what is missing, and says what it does:
+# Debian packages, rustup targets and components, the Nisshi broker, the peer client.
+# Quiet when everything is already there.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+# Debian packages: musl-tools (musl-gcc for the C parts of the lz4/zstd codecs in the static
+# build), file (checks the static binary), python3-venv where Python is Debian's own.
+need_pkgs=()
+for pkg in musl-tools file; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
+done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    need_pkgs+=(python3-venv)
+fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    say "installing Debian packages: ${need_pkgs[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# Rust: the musl target for the static binary; rustfmt and clippy for the checks.
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+    say "adding rustup target x86_64-unknown-linux-musl"
+    rustup target add x86_64-unknown-linux-musl
+fi
+for comp in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+        say "adding rustup component $comp"
+        rustup component add "$comp"
+    fi
+done
+
+"$here/install-broker.sh"
+"$here/install-peer.sh"

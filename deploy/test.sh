@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing (Debian packages, rustup
+# targets, the Nisshi broker, the librdkafka peer), then format and lint checks, unit and
+# integration tests (each integration test starts its own broker), and the static binary check.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+cd "$here/.."
+start=$(date +%s)
+step() { say "== $* ($(($(date +%s) - start)) s)"; }
+
+step "installing what is missing"
+"$here/install-deps.sh"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets --quiet -- -D warnings
+
+step "unit and integration tests (real Nisshi broker, librdkafka peer)"
+cargo test --locked --all-targets
+
+step "static musl binary"
+"$here/check-static.sh"
+
+step "all checks passed"

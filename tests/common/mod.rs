@@ -1,0 +1,225 @@
+//! Test harness: a real Nisshi broker per test on a free loopback port, the librdkafka peer,
+//! and a minimal HTTP client. Tests never assume a broker is already running.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The tools cache the project's scripts install into.
+pub fn tools_dir() -> PathBuf {
+    let cache = std::env::var_os("USERCENTER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/usercenter")
+        });
+    cache.join("tools")
+}
+
+fn installed(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run deploy/install-deps.sh (deploy/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The Nisshi broker binary.
+pub fn nisshi_bin() -> PathBuf {
+    installed(tools_dir().join("nisshi-0.8.1/bin/nisshi"))
+}
+
+/// The Python of the peer venv (confluent-kafka, kafka-python).
+pub fn peer_python() -> PathBuf {
+    installed(tools_dir().join("peer-venv/bin/python"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A broker process owned by the test; killed (by its own pid) when dropped.
+pub struct Broker {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    storage: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Broker {
+    /// A broker with `memory://` storage.
+    pub async fn memory() -> Self {
+        Self::start("memory://usercenter/".to_owned(), free_port()).await
+    }
+
+    /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
+    pub async fn sqlite(file: &Path) -> Self {
+        Self::start(format!("sqlite://{}", file.display()), free_port()).await
+    }
+
+    async fn start(storage: String, port: u16) -> Self {
+        let addr = format!("127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().expect("broker log file");
+        let mut broker = Self {
+            child: None,
+            addr,
+            storage,
+            log,
+        };
+        broker.spawn().await;
+        broker
+    }
+
+    async fn spawn(&mut self) {
+        let url = format!("tcp://{}", self.addr);
+        let out = self.log.reopen().expect("broker log");
+        let err = self.log.reopen().expect("broker log");
+        let child = Command::new(nisshi_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start nisshi");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let attempt = rskafka::client::ClientBuilder::new(vec![self.addr.clone()])
+                .backoff_config(rskafka::BackoffConfig {
+                    deadline: Some(Duration::from_secs(1)),
+                    ..Default::default()
+                })
+                .build();
+            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                if client.list_topics().await.is_ok() {
+                    return;
+                }
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("broker exited with {status}:\n{}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker not ready on {} after 30 s:\n{}",
+                self.addr,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The last lines of the broker's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Stops the broker process (SIGKILL of its own pid).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same address and storage.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `tests/peer/peer.py --brokers ADDR ARGS...` and parses its JSON output.
+pub fn peer(brokers: &str, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/peer.py");
+    let out = Command::new(peer_python())
+        .arg(script)
+        .args(["--brokers", brokers])
+        .args(args)
+        .output()
+        .expect("run the peer client");
+    assert!(
+        out.status.success(),
+        "peer {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "peer printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A test config: the given broker, a free HTTP port, a fresh data directory.
+pub fn config(broker: &str, data_dir: &Path) -> usercenter::config::Config {
+    let mut config = usercenter::config::Config::default();
+    config.kafka.brokers = vec![broker.to_owned()];
+    config.http.listen = "127.0.0.1:0".parse().expect("address");
+    config.store.data_dir = data_dir.to_owned();
+    config
+}
+
+/// Polls `check` every 50 ms until it is true, failing the test after `within`.
+pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 request; returns the status code and the body.
+pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
