@@ -19,8 +19,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "installing Debian packages: ${need_pkgs[*]}"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    log=$(mktemp)
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends "${need_pkgs[@]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        die "installing ${need_pkgs[*]} failed"
+    fi
+    rm -f "$log"
 fi
 
 # Rust: the musl target for the static binary; rustfmt and clippy for the checks.
