@@ -129,7 +129,7 @@ pub struct LogConfig {
     /// `human` (default) or `json`.
     pub format: LogFormat,
     /// Filter in `tracing` syntax, for example `info` or `usercenter=debug,rskafka=warn`.
-    /// `RUST_LOG` wins when set. Default `info`.
+    /// `RUST_LOG` wins when set. Default `info,rskafka=warn`.
     pub level: String,
 }
 
@@ -137,7 +137,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Human,
-            level: "info".to_owned(),
+            level: "info,rskafka=warn".to_owned(),
         }
     }
 }
