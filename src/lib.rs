@@ -28,5 +28,7 @@ pub mod event;
 pub mod http;
 pub mod kafka;
 pub mod logging;
+pub mod metrics;
+pub mod producer;
 pub mod service;
 pub mod version;

@@ -1,0 +1,212 @@
+//! One partition's queue of batches: records append to the open batch, which closes at a record
+//! count, an encoded byte size or a linger time, whichever comes first.
+//!
+//! ```text
+//! append ──► [open batch] ──(count | bytes | linger | flush)──► ready ──► next_batch (sender)
+//! ```
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use rskafka::record::Record;
+use tokio::{
+    sync::{Notify, watch},
+    time::Instant,
+};
+
+use super::{
+    delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
+    size::{BATCH_OVERHEAD, record_len},
+};
+
+/// Limits a batch closes at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_records: usize,
+    pub max_bytes: usize,
+    pub linger: Duration,
+}
+
+/// A closed (or open) batch of one partition.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub records: Vec<Record>,
+    /// Encoded size, batch header included, uncompressed.
+    pub bytes: usize,
+    /// Buffer bytes the records hold (released when the batch ends).
+    pub cost: usize,
+    /// When the first record was appended.
+    pub created: Instant,
+    /// The earliest delivery deadline of its records.
+    pub deadline: Instant,
+    pub slot: OutcomeSlot,
+    first_ts: DateTime<Utc>,
+    rx: OutcomeWatch,
+}
+
+impl Batch {
+    fn new(first_ts: DateTime<Utc>, deadline: Instant) -> Self {
+        let (slot, rx) = tokio::sync::watch::channel(None);
+        Self {
+            records: Vec::new(),
+            bytes: BATCH_OVERHEAD,
+            cost: 0,
+            created: Instant::now(),
+            deadline,
+            slot,
+            first_ts,
+            rx,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    open: Option<Batch>,
+    ready: VecDeque<Batch>,
+    /// Records appended so far.
+    appended: u64,
+    /// Close the open batch now if it holds records appended before this count.
+    flush_up_to: u64,
+    closed: bool,
+}
+
+/// The queue of one partition, shared by appenders and the partition's sender task.
+#[derive(Debug)]
+pub(crate) struct PartitionQueue {
+    pub partition: i32,
+    limits: Limits,
+    state: Mutex<State>,
+    wake: Notify,
+    completed: watch::Sender<u64>,
+}
+
+impl PartitionQueue {
+    pub fn new(partition: i32, limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            partition,
+            limits,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            completed: watch::channel(0).0,
+        })
+    }
+
+    /// Appends a record; returns its delivery report and whether a batch closed (for the sticky
+    /// partitioner). The caller has checked that the record fits an empty batch.
+    pub fn append(&self, record: Record, cost: usize, deadline: Instant) -> (DeliveryFuture, bool) {
+        let mut closed_one = false;
+        let (future, wake) = {
+            let mut st = self.state.lock();
+            let fits = st.open.as_ref().is_some_and(|b| {
+                b.records.len() < self.limits.max_records
+                    && b.bytes + record_len(&record, b.records.len(), b.first_ts)
+                        <= self.limits.max_bytes
+            });
+            if !fits && let Some(full) = st.open.take() {
+                st.ready.push_back(full);
+                closed_one = true;
+            }
+            let mut wake = closed_one;
+            let batch = st.open.get_or_insert_with(|| {
+                wake = true; // the sender must start the linger timer
+                Batch::new(record.timestamp, deadline)
+            });
+            batch.bytes += record_len(&record, batch.records.len(), batch.first_ts);
+            batch.cost += cost;
+            batch.deadline = batch.deadline.min(deadline);
+            batch.records.push(record);
+            let future =
+                DeliveryFuture::pending(batch.rx.clone(), self.partition, batch.records.len() - 1);
+            if batch.records.len() >= self.limits.max_records {
+                if let Some(full) = st.open.take() {
+                    st.ready.push_back(full);
+                }
+                closed_one = true;
+                wake = true;
+            }
+            st.appended += 1;
+            (future, wake)
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        (future, closed_one)
+    }
+
+    /// The next batch to send, waiting for one to close; `None` once closed and drained.
+    ///
+    /// # Cancellation
+    /// Cancel-safe: a batch is only taken out of the queue when it is returned.
+    pub async fn next_batch(&self) -> Option<Batch> {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let linger_until = {
+                let mut st = self.state.lock();
+                if let Some(batch) = st.ready.pop_front() {
+                    return Some(batch);
+                }
+                match &st.open {
+                    Some(open) => {
+                        let first_index = st.appended - open.records.len() as u64;
+                        let due = open.created + self.limits.linger;
+                        if st.closed || st.flush_up_to > first_index || due <= Instant::now() {
+                            return st.open.take();
+                        }
+                        Some(due)
+                    }
+                    None if st.closed => return None,
+                    None => None,
+                }
+            };
+            match linger_until {
+                Some(due) => {
+                    tokio::select! {
+                        () = &mut notified => {}
+                        () = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Asks the sender to close the open batch now; returns the record count to wait for.
+    pub fn request_flush(&self) -> u64 {
+        let target = {
+            let mut st = self.state.lock();
+            st.flush_up_to = st.appended;
+            st.appended
+        };
+        self.wake.notify_one();
+        target
+    }
+
+    /// Records the end (delivered or failed) of `n` records.
+    pub fn completed(&self, n: usize) {
+        self.completed.send_modify(|c| *c += n as u64);
+    }
+
+    /// Waits until `target` records have ended.
+    pub async fn wait_completed(&self, target: u64) {
+        let mut rx = self.completed.subscribe();
+        let _ = rx.wait_for(|done| *done >= target).await;
+    }
+
+    /// No more appends: the sender drains what is there and stops.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+}
+
+#[cfg(test)]
+#[path = "accumulator_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use rskafka::record::Record;
+use tokio::time::Instant;
+
+use super::*;
+use crate::producer::size::batch_len;
+
+fn record(value_len: usize) -> Record {
+    Record {
+        key: Some(b"key".to_vec()),
+        value: Some(vec![7; value_len]),
+        headers: Default::default(),
+        timestamp: Utc::now(),
+    }
+}
+
+fn queue(max_records: usize, max_bytes: usize, linger_ms: u64) -> Arc<PartitionQueue> {
+    PartitionQueue::new(
+        0,
+        Limits {
+            max_records,
+            max_bytes,
+            linger: Duration::from_millis(linger_ms),
+        },
+    )
+}
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_at_record_count() {
+    let q = queue(3, 1 << 20, 60_000);
+    for _ in 0..7 {
+        q.append(record(10), 10, far());
+    }
+    let b = q.next_batch().await.unwrap();
+    assert_eq!(b.records.len(), 3);
+    let b = q.next_batch().await.unwrap();
+    assert_eq!(b.records.len(), 3);
+    // The last record lingers for a minute (paused clock: this advances instantly).
+    let start = Instant::now();
+    let b = q.next_batch().await.unwrap();
+    assert_eq!(b.records.len(), 1);
+    assert!(start.elapsed() >= Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_before_passing_the_encoded_byte_limit() {
+    let limit = 10_000;
+    let q = queue(1_000_000, limit, 60_000);
+    for _ in 0..100 {
+        q.append(record(300), 300, far());
+    }
+    q.close();
+    let mut total = 0;
+    while let Some(b) = q.next_batch().await {
+        assert!(b.bytes <= limit, "{} > {limit}", b.bytes);
+        assert_eq!(
+            b.bytes,
+            batch_len(&b.records),
+            "tracked size is the exact size"
+        );
+        // It was full: one more record would not have fit.
+        total += b.records.len();
+    }
+    assert_eq!(total, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn closes_at_linger_and_not_before() {
+    let q = queue(1000, 1 << 20, 5);
+    let start = Instant::now();
+    q.append(record(1), 1, far());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    q.append(record(1), 1, far());
+    let b = q.next_batch().await.unwrap();
+    assert_eq!(b.records.len(), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_closes_the_open_batch_now() {
+    let q = queue(1000, 1 << 20, 60_000);
+    q.append(record(1), 1, far());
+    let target = q.request_flush();
+    assert_eq!(target, 1);
+    let start = Instant::now();
+    let b = q.next_batch().await.unwrap();
+    assert_eq!(b.records.len(), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    q.completed(1);
+    q.wait_completed(target).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_and_drained_returns_none() {
+    let q = queue(10, 1 << 20, 60_000);
+    q.close();
+    assert!(q.next_batch().await.is_none());
+}

@@ -1,0 +1,131 @@
+//! `[producer]` settings: batching, compression, retries, buffer.
+use serde::{Deserialize, Serialize};
+
+/// Compression codec of produced batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// No compression.
+    None,
+    /// Snappy (default): cheap and effective on JSON-like data.
+    Snappy,
+    /// gzip.
+    Gzip,
+    /// LZ4.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Codec {
+    pub(crate) fn to_rskafka(self) -> rskafka::client::partition::Compression {
+        use rskafka::client::partition::Compression;
+        match self {
+            Self::None => Compression::NoCompression,
+            Self::Snappy => Compression::Snappy,
+            Self::Gzip => Compression::Gzip,
+            Self::Lz4 => Compression::Lz4,
+            Self::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+/// What `enqueue` does when the buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BufferFullPolicy {
+    /// Return `BufferFull` at once (default).
+    Error,
+    /// Block the calling thread until space frees up (never use on an async worker thread).
+    Wait,
+}
+
+/// `[producer]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProducerConfig {
+    /// A batch closes at this many records. Default 10000.
+    pub batch_max_records: usize,
+    /// A batch closes before its encoded size (uncompressed, batch header included) would pass
+    /// this many bytes; never above `max_message_bytes`. Default 1048576 (1 MiB).
+    pub batch_max_bytes: usize,
+    /// A batch closes this long after its first record. Default 5.
+    pub linger_ms: u64,
+    /// `none`, `snappy` (default), `gzip`, `lz4` or `zstd`.
+    pub compression: Codec,
+    /// The topics' `max.message.bytes`: the largest batch the broker takes. Default 1048588.
+    pub max_message_bytes: usize,
+    /// Bytes of records buffered across all partitions before `send` waits. Default 67108864 (64 MiB).
+    pub buffer_bytes: usize,
+    /// What `enqueue` does when the buffer is full: `error` (default) or `wait`.
+    pub on_buffer_full: BufferFullPolicy,
+    /// A record not acknowledged this long after it was buffered fails with a timeout. Default 120000.
+    pub delivery_timeout_ms: u64,
+    /// First retry backoff; doubles per attempt with jitter. Default 100.
+    pub retry_backoff_ms: u64,
+    /// Longest retry backoff. Default 5000.
+    pub retry_backoff_max_ms: u64,
+    /// Longest wait for one produce request before it counts as failed and is retried. Default 30000.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_records: 10_000,
+            batch_max_bytes: 1 << 20,
+            linger_ms: 5,
+            compression: Codec::Snappy,
+            max_message_bytes: 1_048_588,
+            buffer_bytes: 64 << 20,
+            on_buffer_full: BufferFullPolicy::Error,
+            delivery_timeout_ms: 120_000,
+            retry_backoff_ms: 100,
+            retry_backoff_max_ms: 5_000,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// The byte limit a batch is closed at: the smaller of `batch_max_bytes` and `max_message_bytes`.
+    pub fn batch_limit(&self) -> usize {
+        self.batch_max_bytes.min(self.max_message_bytes)
+    }
+
+    /// Checks the values; returns `(field, problem)` for the first bad one.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let positive = [
+            ("producer.batch_max_records", self.batch_max_records as u64),
+            ("producer.batch_max_bytes", self.batch_max_bytes as u64),
+            ("producer.max_message_bytes", self.max_message_bytes as u64),
+            ("producer.buffer_bytes", self.buffer_bytes as u64),
+            ("producer.delivery_timeout_ms", self.delivery_timeout_ms),
+            ("producer.request_timeout_ms", self.request_timeout_ms),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err((field, "must be at least 1".into()));
+            }
+        }
+        if self.batch_limit() < super::size::BATCH_OVERHEAD + 16 {
+            return Err((
+                "producer.batch_max_bytes",
+                "too small to hold any record".into(),
+            ));
+        }
+        if self.buffer_bytes > u32::MAX as usize {
+            return Err((
+                "producer.buffer_bytes",
+                format!("must be at most {}", u32::MAX),
+            ));
+        }
+        if self.retry_backoff_max_ms < self.retry_backoff_ms {
+            return Err((
+                "producer.retry_backoff_max_ms",
+                "must not be below producer.retry_backoff_ms".into(),
+            ));
+        }
+        Ok(())
+    }
+}

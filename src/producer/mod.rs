@@ -1,0 +1,364 @@
+//! The producer layer on top of rskafka: partitioning, batching, compression, idempotency
+//! headers, retries under a deadline, backpressure, flush and close.
+//!
+//! ```text
+//!  send / enqueue ──► partitioner ──► PartitionQueue (one per partition)
+//!        │ buffer bytes                 open batch ─(count | encoded bytes | linger | flush)─► ready
+//!        │ (Semaphore)                                                                       │
+//!        ▼                                                          sender task per partition ◄┘
+//!  DeliveryFuture ◄── watch(outcome of the batch) ◄── produce (acks=all, codec), one in flight,
+//!                                                     retry with backoff + jitter until the deadline,
+//!                                                     split on MessageTooLarge
+//! ```
+//!
+//! # Idempotency scheme
+//! rskafka sends producer id -1, so the broker cannot drop duplicates; consumers do, by headers
+//! that identify a record for ever:
+//! - `ce_producerid`: the instance's producer id, created once and kept in `producer.id` in the
+//!   data directory ([`Identity`]), so it survives restarts;
+//! - `ce_sequence`: a number never reused by that producer id (reserved in blocks in
+//!   `producer.seq`, so a crash leaves a gap, never a repeat);
+//! - `ce_id`: the event id.
+//!
+//! A record that already carries `ce_producerid`/`ce_sequence` (an outbox event, whose
+//! sequence was assigned when its change was committed) keeps them, so a replay after a crash
+//! is recognisable as the same record. Otherwise the producer adds them, and a fresh `ce_id`
+//! when there is none. A consumer treats (`ce_producerid`, `ce_sequence`) as the dedupe key,
+//! falling back to `ce_id`. Retries of a batch whose acknowledgement was lost therefore
+//! duplicate records in the log, but never their effects.
+//!
+//! # Ordering
+//! One produce request in flight per partition: a retried batch is always written before the
+//! batches behind it, so records of one key (one partition) keep their order.
+//!
+//! # Cancellation
+//! [`Producer::enqueue`] and [`Producer::send`] are cancel-safe: cancelled before the record is
+//! buffered, nothing is sent; once buffered (there is no await after that point in `enqueue`) the
+//! record is delivered whether or not anybody awaits its [`DeliveryFuture`].
+mod accumulator;
+mod config;
+mod delivery;
+mod error;
+mod identity;
+mod metrics;
+mod partitioner;
+mod sender;
+pub mod size;
+mod transport;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use rskafka::record::Record;
+use tokio::{sync::Semaphore, time::Instant};
+use tokio_util::task::TaskTracker;
+
+pub use config::{BufferFullPolicy, Codec, ProducerConfig};
+pub use delivery::{Delivery, DeliveryFuture};
+pub use error::{ProduceError, Result};
+pub use identity::Identity;
+pub use metrics::ProducerMetrics;
+pub use partitioner::{keyed_partition, murmur2};
+pub use transport::{BoxFuture, RskafkaTransport, Transport};
+
+use accumulator::{Limits, PartitionQueue};
+use partitioner::Sticky;
+
+use crate::event::header;
+
+/// A record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// Topic.
+    pub topic: String,
+    /// Key; records with a key go to `murmur2(key)` partition, others spread.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub value: Vec<u8>,
+    /// Headers; the producer adds `ce_producerid`, `ce_sequence` and `ce_id` when absent.
+    pub headers: BTreeMap<String, Vec<u8>>,
+    /// Create time; now when `None`.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+impl ProducerRecord {
+    /// A record with a key and value and no headers.
+    pub fn new(topic: impl Into<String>, key: Option<Vec<u8>>, value: Vec<u8>) -> Self {
+        Self {
+            topic: topic.into(),
+            key,
+            value,
+            headers: BTreeMap::new(),
+            timestamp: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TopicState {
+    queues: Vec<Arc<PartitionQueue>>,
+    sticky: Sticky,
+}
+
+pub(crate) struct Shared {
+    config: ProducerConfig,
+    transport: Arc<dyn Transport>,
+    identity: Arc<Identity>,
+    producer_id_text: Vec<u8>,
+    metrics: Arc<ProducerMetrics>,
+    topics: RwLock<HashMap<String, Arc<TopicState>>>,
+    buffer: Semaphore,
+    tasks: TaskTracker,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("producer_id", &self.identity.producer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn release(&self, cost: usize) {
+        self.buffer.add_permits(cost);
+        self.metrics.buffer_bytes.add(-(cost as i64));
+    }
+}
+
+/// The producer. Cheap to clone; all clones share buffers and sender tasks.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// A producer writing through `transport` with `identity`'s producer id and sequences.
+    /// `config` must have passed [`ProducerConfig::check`].
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        identity: Arc<Identity>,
+        config: ProducerConfig,
+    ) -> Self {
+        let buffer = Semaphore::new(config.buffer_bytes.min(Semaphore::MAX_PERMITS));
+        Self {
+            shared: Arc::new(Shared {
+                producer_id_text: identity.producer_id().to_string().into_bytes(),
+                config,
+                transport,
+                identity,
+                metrics: Arc::new(ProducerMetrics::default()),
+                topics: RwLock::new(HashMap::new()),
+                buffer,
+                tasks: TaskTracker::new(),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The producer's metrics.
+    pub fn metrics(&self) -> &Arc<ProducerMetrics> {
+        &self.shared.metrics
+    }
+
+    /// The producer id written in `ce_producerid`.
+    pub fn producer_id(&self) -> u64 {
+        self.shared.identity.producer_id()
+    }
+
+    /// Looks up `topic`'s partitions and starts its sender tasks, once; returns the partition count.
+    pub async fn prepare(&self, topic: &str) -> Result<usize> {
+        if let Some(t) = self.shared.topics.read().get(topic) {
+            return Ok(t.queues.len());
+        }
+        let count = self
+            .shared
+            .transport
+            .partition_count(topic)
+            .await
+            .map_err(|reason| ProduceError::Metadata {
+                topic: topic.to_owned(),
+                reason,
+            })?;
+        let cfg = &self.shared.config;
+        let limits = Limits {
+            max_records: cfg.batch_max_records,
+            max_bytes: cfg.batch_limit(),
+            linger: Duration::from_millis(cfg.linger_ms),
+        };
+        let mut topics = self.shared.topics.write();
+        if let Some(t) = topics.get(topic) {
+            return Ok(t.queues.len());
+        }
+        let name: Arc<str> = Arc::from(topic);
+        let queues: Vec<_> = (0..count)
+            .map(|p| PartitionQueue::new(p as i32, limits))
+            .collect();
+        for queue in &queues {
+            self.shared.tasks.spawn(sender::run(
+                Arc::clone(&self.shared),
+                Arc::clone(&name),
+                Arc::clone(queue),
+            ));
+        }
+        topics.insert(
+            topic.to_owned(),
+            Arc::new(TopicState {
+                queues,
+                sticky: Sticky::default(),
+            }),
+        );
+        Ok(count)
+    }
+
+    /// Buffers `record` and returns its delivery report without waiting for the broker.
+    /// Waits for the topic's metadata the first time a topic is used, and, when the buffer is
+    /// full, either fails with [`ProduceError::BufferFull`] (`on_buffer_full = "error"`) or waits
+    /// for space (`"wait"`).
+    pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let wait = self.shared.config.on_buffer_full == BufferFullPolicy::Wait;
+        self.buffer_record(record, wait).await
+    }
+
+    /// Produces `record` and waits for the broker's acknowledgement (acks=all). Waits for
+    /// buffer space when the buffer is full.
+    pub async fn send(&self, record: ProducerRecord) -> Result<Delivery> {
+        self.buffer_record(record, true).await?.wait().await
+    }
+
+    async fn buffer_record(&self, record: ProducerRecord, wait: bool) -> Result<DeliveryFuture> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(ProduceError::Closed);
+        }
+        self.prepare(&record.topic).await?;
+        let topic = record.topic.clone();
+        let record = self.to_record(record);
+        let single = size::batch_len(std::slice::from_ref(&record));
+        let limit = shared.config.max_message_bytes;
+        if single > limit {
+            shared.metrics.errors_too_large.add(1);
+            return Err(ProduceError::RecordTooLarge {
+                size: single,
+                limit,
+            });
+        }
+        let cost = size::memory_cost(&record);
+        let capacity = shared.config.buffer_bytes;
+        if cost > capacity {
+            return Err(ProduceError::RecordTooLarge {
+                size: cost,
+                limit: capacity,
+            });
+        }
+        let permits = cost as u32; // cost <= buffer_bytes <= u32::MAX, checked in config
+        let permit = if wait {
+            shared
+                .buffer
+                .acquire_many(permits)
+                .await
+                .map_err(|_| ProduceError::Closed)?
+        } else {
+            shared.buffer.try_acquire_many(permits).map_err(|_| {
+                shared.metrics.errors_buffer_full.add(1);
+                ProduceError::BufferFull { capacity }
+            })?
+        };
+        permit.forget();
+        shared.metrics.buffer_bytes.add(cost as i64);
+
+        // From here on there is no await: the record is buffered or, if the topic vanished,
+        // its buffer bytes are given back.
+        let Some(state) = shared.topics.read().get(&topic).cloned() else {
+            shared.release(cost);
+            return Err(ProduceError::UnknownTopic(topic));
+        };
+        let n = state.queues.len();
+        let p = match &record.key {
+            Some(key) => keyed_partition(key, n),
+            None => state.sticky.current(n),
+        };
+        let deadline = Instant::now() + Duration::from_millis(shared.config.delivery_timeout_ms);
+        let queue = &state.queues[p];
+        if queue.is_closed() {
+            shared.release(cost);
+            return Err(ProduceError::Closed);
+        }
+        let (future, closed_batch) = queue.append(record, cost, deadline);
+        if closed_batch {
+            state.sticky.batch_closed(p, n);
+        }
+        Ok(future)
+    }
+
+    /// Converts to an rskafka record, adding the idempotency headers.
+    fn to_record(&self, r: ProducerRecord) -> Record {
+        let mut headers = r.headers;
+        if !headers.contains_key(header::PRODUCER_ID) {
+            let seq = self.shared.identity.next_sequence();
+            headers.insert(
+                header::PRODUCER_ID.to_owned(),
+                self.shared.producer_id_text.clone(),
+            );
+            headers.insert(header::SEQUENCE.to_owned(), seq.to_string().into_bytes());
+        }
+        if !headers.contains_key(header::ID) {
+            let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
+            headers.insert(header::ID.to_owned(), id);
+        }
+        Record {
+            key: r.key,
+            value: Some(r.value),
+            headers,
+            timestamp: r.timestamp.unwrap_or_else(Utc::now),
+        }
+    }
+
+    /// Sends everything buffered now and waits until each of those records was delivered or
+    /// failed.
+    pub async fn flush(&self) {
+        let topics: Vec<Arc<TopicState>> = self.shared.topics.read().values().cloned().collect();
+        let mut waits = Vec::new();
+        for t in &topics {
+            for q in &t.queues {
+                waits.push((Arc::clone(q), q.request_flush()));
+            }
+        }
+        for (q, target) in waits {
+            q.wait_completed(target).await;
+        }
+    }
+
+    /// Refuses new records, delivers everything buffered and stops the sender tasks. Returns
+    /// `Err(Timeout)` if that takes longer than `deadline` (records then still buffered keep
+    /// their own delivery deadlines).
+    pub async fn close(&self, deadline: Duration) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
+        let topics: Vec<Arc<TopicState>> = self.shared.topics.read().values().cloned().collect();
+        for t in &topics {
+            for q in &t.queues {
+                q.close();
+            }
+        }
+        self.shared.tasks.close();
+        tokio::time::timeout(deadline, self.shared.tasks.wait())
+            .await
+            .map_err(|_| ProduceError::Timeout {
+                deadline,
+                last_error: "close deadline passed with records still buffered".into(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,291 @@
+//! One task per partition: takes closed batches in order, one produce in flight at a time (so
+//! per-key order survives retries), retries under the batch's delivery deadline, and splits a
+//! batch the broker finds too large.
+use std::{sync::Arc, time::Duration};
+
+use rskafka::{
+    client::error::{Error as ClientError, ProtocolError},
+    record::Record,
+};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::{
+    ProduceError, Result, Shared,
+    accumulator::{Batch, PartitionQueue},
+    delivery::Outcome,
+    size::batch_len,
+};
+
+/// Runs until the queue is closed and drained.
+pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
+    while let Some(batch) = queue.next_batch().await {
+        send_batch(&shared, &topic, &queue, batch).await;
+    }
+}
+
+async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch: Batch) {
+    let Batch {
+        records,
+        bytes,
+        cost,
+        created,
+        deadline,
+        slot,
+        ..
+    } = batch;
+    let n = records.len();
+    let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
+    let m = &shared.metrics;
+    match &outcome {
+        Outcome::Delivered(_) => {
+            m.records_sent.add(n as u64);
+            m.bytes_sent.add(bytes as u64);
+            m.batches_sent.add(1);
+            m.batch_records.observe(n as f64);
+            m.latency.observe(created.elapsed().as_secs_f64());
+        }
+        Outcome::Failed(e) => {
+            warn!(topic, partition = queue.partition, records = n, error = %e, "records not delivered");
+            error_counter(shared, e).add(n as u64);
+        }
+        Outcome::Mixed(results) => {
+            for result in results {
+                match result {
+                    Ok(_) => m.records_sent.add(1),
+                    Err(e) => {
+                        warn!(topic, partition = queue.partition, error = %e, "record not delivered");
+                        error_counter(shared, e).add(1);
+                    }
+                }
+            }
+        }
+    }
+    shared.release(cost);
+    slot.send_replace(Some(Arc::new(outcome)));
+    queue.completed(n);
+}
+
+fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics::Counter {
+    let m = &shared.metrics;
+    match e {
+        ProduceError::Timeout { .. } => &m.errors_timeout,
+        ProduceError::RecordTooLarge { .. } => &m.errors_too_large,
+        _ => &m.errors_fatal,
+    }
+}
+
+/// Delivers `records`, splitting on `MessageTooLarge` until single records remain.
+fn deliver<'a>(
+    shared: &'a Shared,
+    topic: &'a str,
+    partition: i32,
+    records: Vec<Record>,
+    deadline: Instant,
+) -> super::transport::BoxFuture<'a, Outcome> {
+    Box::pin(async move {
+        match produce_with_retries(shared, topic, partition, &records, deadline).await {
+            Ok(offsets) => Outcome::Delivered(offsets),
+            Err(Attempt::TooLarge) if records.len() > 1 => {
+                shared.metrics.splits.add(1);
+                let mut left = records;
+                let right = left.split_off(left.len() / 2);
+                let (na, nb) = (left.len(), right.len());
+                debug!(
+                    topic,
+                    partition,
+                    left = left.len(),
+                    right = right.len(),
+                    "batch too large: split"
+                );
+                // Left first, then right: order within the partition is kept.
+                let a = deliver(shared, topic, partition, left, deadline).await;
+                let b = deliver(shared, topic, partition, right, deadline).await;
+                merge(a, na, b, nb)
+            }
+            Err(Attempt::TooLarge) => {
+                let size = batch_len(&records);
+                Outcome::Failed(ProduceError::RecordTooLarge {
+                    size,
+                    limit: shared.config.max_message_bytes,
+                })
+            }
+            Err(Attempt::Failed(e)) => Outcome::Failed(e),
+        }
+    })
+}
+
+fn expand(outcome: Outcome, n: usize) -> Vec<Result<i64>> {
+    match outcome {
+        Outcome::Delivered(offsets) => offsets.into_iter().map(Ok).collect(),
+        Outcome::Failed(e) => vec![Err(e); n],
+        Outcome::Mixed(results) => results,
+    }
+}
+
+fn merge(a: Outcome, na: usize, b: Outcome, nb: usize) -> Outcome {
+    match (a, b) {
+        (Outcome::Delivered(mut x), Outcome::Delivered(y)) => {
+            x.extend(y);
+            Outcome::Delivered(x)
+        }
+        (a, b) => {
+            let mut all = expand(a, na);
+            all.extend(expand(b, nb));
+            Outcome::Mixed(all)
+        }
+    }
+}
+
+enum Attempt {
+    TooLarge,
+    Failed(ProduceError),
+}
+
+/// One batch, retried with exponential backoff and jitter until `deadline`.
+async fn produce_with_retries(
+    shared: &Shared,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    deadline: Instant,
+) -> Result<Vec<i64>, Attempt> {
+    let cfg = &shared.config;
+    let mut backoff = Duration::from_millis(cfg.retry_backoff_ms);
+    let max_backoff = Duration::from_millis(cfg.retry_backoff_max_ms);
+    let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let mut last_error = String::from("none");
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Attempt::Failed(ProduceError::Timeout {
+                deadline: Duration::from_millis(cfg.delivery_timeout_ms),
+                last_error,
+            }));
+        }
+        let limit = request_timeout.min(deadline - now);
+        let attempt = shared
+            .transport
+            .produce(topic, partition, records.to_vec(), cfg.compression);
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(Ok(offsets)) => return Ok(offsets),
+            Ok(Err(e)) => match classify(&e) {
+                Class::TooLarge => return Err(Attempt::TooLarge),
+                Class::Fatal => return Err(Attempt::Failed(ProduceError::Fatal(Arc::new(e)))),
+                Class::Retry => last_error = e.to_string(),
+            },
+            Err(_) => last_error = format!("no answer within {limit:?}"),
+        }
+        shared.metrics.retries.add(1);
+        debug!(topic, partition, error = %last_error, ?backoff, "produce failed, retrying");
+        let pause = jitter(backoff).min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
+/// 50%–100% of `d`, so that many partitions retrying at once spread out.
+fn jitter(d: Duration) -> Duration {
+    let r = uuid::Uuid::new_v4().as_u128() as u64 % 1000;
+    d / 2 + d * (r as u32) / 2000
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    Retry,
+    TooLarge,
+    Fatal,
+}
+
+fn classify(e: &ClientError) -> Class {
+    match e {
+        ClientError::ServerError { protocol_error, .. } => match protocol_error {
+            ProtocolError::MessageTooLarge | ProtocolError::RecordListTooLarge => Class::TooLarge,
+            ProtocolError::NotLeaderOrFollower
+            | ProtocolError::LeaderNotAvailable
+            | ProtocolError::RequestTimedOut
+            | ProtocolError::NotEnoughReplicas
+            | ProtocolError::NotEnoughReplicasAfterAppend
+            | ProtocolError::NetworkException
+            | ProtocolError::UnknownTopicOrPartition
+            | ProtocolError::BrokerNotAvailable
+            | ProtocolError::ReplicaNotAvailable
+            | ProtocolError::KafkaStorageError
+            | ProtocolError::UnknownServerError
+            | ProtocolError::CorruptMessage => Class::Retry,
+            _ => Class::Fatal,
+        },
+        ClientError::InvalidResponse(_) => Class::Fatal,
+        // Connection loss, I/O, request errors, rskafka's own retry budget running out, timeouts.
+        _ => Class::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rskafka::client::error::RequestContext;
+
+    use super::*;
+
+    fn server(protocol_error: ProtocolError) -> ClientError {
+        ClientError::ServerError {
+            protocol_error,
+            error_message: None,
+            request: RequestContext::Partition("t".into(), 0),
+            response: None,
+            is_virtual: false,
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(
+            classify(&server(ProtocolError::MessageTooLarge)),
+            Class::TooLarge
+        );
+        assert_eq!(
+            classify(&server(ProtocolError::NotLeaderOrFollower)),
+            Class::Retry
+        );
+        assert_eq!(
+            classify(&server(ProtocolError::NotEnoughReplicas)),
+            Class::Retry
+        );
+        assert_eq!(
+            classify(&server(ProtocolError::TopicAuthorizationFailed)),
+            Class::Fatal
+        );
+        assert_eq!(classify(&ClientError::Timeout), Class::Retry);
+        assert_eq!(
+            classify(&ClientError::InvalidResponse("x".into())),
+            Class::Fatal
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_full() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_millis(100));
+            assert!(
+                j >= Duration::from_millis(50) && j <= Duration::from_millis(100),
+                "{j:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn merge_keeps_order() {
+        let m = merge(
+            Outcome::Delivered(vec![1, 2]),
+            2,
+            Outcome::Failed(ProduceError::Closed),
+            3,
+        );
+        let Outcome::Mixed(r) = m else {
+            panic!("mixed expected")
+        };
+        assert_eq!(r.len(), 5);
+        assert_eq!(r[1].as_ref().ok(), Some(&2));
+        assert!(r[2..].iter().all(Result::is_err));
+    }
+}

@@ -1,0 +1,348 @@
+//! Producer unit tests against a mock transport, with a paused clock for timers.
+use std::{collections::HashMap, sync::atomic::AtomicUsize};
+
+use parking_lot::Mutex;
+use rskafka::client::error::{Error as ClientError, ProtocolError, RequestContext};
+
+use super::*;
+
+#[derive(Default)]
+struct Mock {
+    partitions: usize,
+    /// Fail this many produce attempts with a retriable error first.
+    fail_first: AtomicUsize,
+    /// Fail every attempt (retriable).
+    always_fail: AtomicBool,
+    /// Batches over this many encoded bytes get MessageTooLarge (0: no limit).
+    broker_limit: usize,
+    /// Written records per partition.
+    log: Mutex<HashMap<i32, Vec<Record>>>,
+    attempts: AtomicUsize,
+    /// While set, produce never answers.
+    stall: AtomicBool,
+}
+
+fn server_error(protocol_error: ProtocolError) -> ClientError {
+    ClientError::ServerError {
+        protocol_error,
+        error_message: None,
+        request: RequestContext::Partition("t".into(), 0),
+        response: None,
+        is_virtual: false,
+    }
+}
+
+impl Transport for Mock {
+    fn partition_count<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<usize, String>> {
+        Box::pin(async move {
+            if topic == "missing" {
+                Err("topic does not exist".into())
+            } else {
+                Ok(self.partitions)
+            }
+        })
+    }
+
+    fn produce<'a>(
+        &'a self,
+        _topic: &'a str,
+        partition: i32,
+        records: Vec<Record>,
+        _codec: Codec,
+    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
+        Box::pin(async move {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.stall.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            if self.always_fail.load(Ordering::SeqCst) {
+                return Err(server_error(ProtocolError::NotLeaderOrFollower));
+            }
+            if self
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(ClientError::Timeout);
+            }
+            if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
+                return Err(server_error(ProtocolError::MessageTooLarge));
+            }
+            let mut log = self.log.lock();
+            let part = log.entry(partition).or_default();
+            let base = part.len() as i64;
+            let n = records.len() as i64;
+            part.extend(records);
+            Ok((base..base + n).collect())
+        })
+    }
+}
+
+fn producer(mock: Arc<Mock>, config: ProducerConfig) -> Producer {
+    Producer::new(mock, Arc::new(Identity::ephemeral(42)), config)
+}
+
+fn mock(partitions: usize) -> Arc<Mock> {
+    Arc::new(Mock {
+        partitions,
+        ..Default::default()
+    })
+}
+
+fn rec(key: &str, value: &str) -> ProducerRecord {
+    ProducerRecord::new(
+        "t",
+        Some(key.as_bytes().to_vec()),
+        value.as_bytes().to_vec(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_delivers_with_idempotency_headers_on_the_murmur2_partition() {
+    let m = mock(3);
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    let d1 = p.send(rec("user-1", "a")).await.unwrap();
+    let d2 = p.send(rec("user-1", "b")).await.unwrap();
+    assert_eq!(d1.partition as usize, keyed_partition(b"user-1", 3));
+    assert_eq!((d1.offset, d2.offset), (0, 1));
+    let log = m.log.lock();
+    let written = &log[&d1.partition];
+    assert_eq!(written[0].headers[header::PRODUCER_ID], b"42");
+    assert_eq!(written[0].headers[header::SEQUENCE], b"0");
+    assert_eq!(written[1].headers[header::SEQUENCE], b"1");
+    assert_eq!(written[0].headers[header::ID].len(), 36);
+    assert_ne!(
+        written[0].headers[header::ID],
+        written[1].headers[header::ID]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn existing_identity_headers_are_kept() {
+    let m = mock(1);
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    let mut r = rec("k", "v");
+    r.headers.insert(header::PRODUCER_ID.into(), b"7".to_vec());
+    r.headers.insert(header::SEQUENCE.into(), b"99".to_vec());
+    r.headers.insert(header::ID.into(), b"event-1".to_vec());
+    p.send(r).await.unwrap();
+    let log = m.log.lock();
+    let h = &log[&0][0].headers;
+    assert_eq!(
+        (
+            h[header::PRODUCER_ID].as_slice(),
+            h[header::SEQUENCE].as_slice()
+        ),
+        (&b"7"[..], &b"99"[..])
+    );
+    assert_eq!(h[header::ID], b"event-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retriable_errors_retry_with_backoff_until_delivered() {
+    let m = mock(1);
+    m.fail_first.store(3, Ordering::SeqCst);
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    let start = Instant::now();
+    let d = p.send(rec("k", "v")).await.unwrap();
+    assert_eq!(d.offset, 0);
+    assert_eq!(p.metrics().retries.get(), 3);
+    // Three backoffs of at least 50, 100 and 200 ms (jitter keeps 50-100%).
+    assert!(
+        start.elapsed() >= Duration::from_millis(175),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_delivery_deadline_turns_endless_retries_into_a_timeout() {
+    let m = mock(1);
+    m.always_fail.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        delivery_timeout_ms: 2_000,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let start = Instant::now();
+    let err = p.send(rec("k", "v")).await.unwrap_err();
+    assert!(matches!(err, ProduceError::Timeout { .. }), "{err}");
+    assert!(
+        start.elapsed() <= Duration::from_millis(2_100),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(p.metrics().errors_timeout.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_never_answers_times_out_too() {
+    let m = mock(1);
+    m.stall.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        delivery_timeout_ms: 1_000,
+        request_timeout_ms: 300,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let err = p.send(rec("k", "v")).await.unwrap_err();
+    assert!(matches!(err, ProduceError::Timeout { .. }), "{err}");
+    assert!(
+        m.attempts.load(Ordering::SeqCst) >= 2,
+        "timed-out requests are retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_large_batches_split_and_only_the_oversized_record_fails() {
+    let m = Arc::new(Mock {
+        partitions: 1,
+        broker_limit: 2_000,
+        ..Default::default()
+    });
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    let mut futures = Vec::new();
+    for i in 0..40 {
+        let size = if i == 17 { 3_000 } else { 100 };
+        let r = ProducerRecord::new("t", Some(b"same".to_vec()), vec![i as u8; size]);
+        futures.push(p.enqueue(r).await.unwrap());
+    }
+    let mut results = Vec::new();
+    for f in futures {
+        results.push(f.await);
+    }
+    for (i, r) in results.iter().enumerate() {
+        if i == 17 {
+            assert!(
+                matches!(r, Err(ProduceError::RecordTooLarge { .. })),
+                "{r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "record {i}: {r:?}");
+        }
+    }
+    // Order per key survived the splits.
+    let log = m.log.lock();
+    let values: Vec<u8> = log[&0]
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()[0])
+        .collect();
+    let expected: Vec<u8> = (0..40u8).filter(|i| *i != 17).collect();
+    assert_eq!(values, expected);
+    assert!(p.metrics().splits.get() >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_over_max_message_bytes_fails_at_once() {
+    let p = producer(mock(1), ProducerConfig::default());
+    let big = ProducerRecord::new("t", None, vec![0; 2 << 20]);
+    let err = p.enqueue(big).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProduceError::RecordTooLarge {
+                limit: 1_048_588,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_buffer_refuses_enqueue_and_frees_up_after_delivery() {
+    let m = mock(1);
+    m.stall.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        buffer_bytes: 10_000,
+        delivery_timeout_ms: 60_000,
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let mut accepted = Vec::new();
+    let err = loop {
+        match p.enqueue(rec("k", "0123456789")).await {
+            Ok(f) => accepted.push(f),
+            Err(e) => break e,
+        }
+        assert!(accepted.len() < 1_000, "the buffer never filled");
+    };
+    assert!(
+        matches!(err, ProduceError::BufferFull { capacity: 10_000 }),
+        "{err}"
+    );
+    assert!(p.metrics().buffer_bytes.get() <= 10_000);
+    m.stall.store(false, Ordering::SeqCst);
+    for f in accepted {
+        f.await.unwrap();
+    }
+    assert_eq!(p.metrics().buffer_bytes.get(), 0);
+    p.enqueue(rec("k", "again")).await.unwrap().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_and_close_deliver_everything_buffered() {
+    let m = mock(4);
+    let config = ProducerConfig {
+        linger_ms: 60_000,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let mut futures = Vec::new();
+    for i in 0..100 {
+        futures.push(p.enqueue(rec(&format!("user-{i}"), "v")).await.unwrap());
+    }
+    p.flush().await;
+    let written: usize = m.log.lock().values().map(Vec::len).sum();
+    assert_eq!(written, 100);
+    for i in 0..10 {
+        futures.push(p.enqueue(rec(&format!("late-{i}"), "v")).await.unwrap());
+    }
+    p.close(Duration::from_secs(5)).await.unwrap();
+    for f in futures {
+        f.await.unwrap();
+    }
+    assert_eq!(m.log.lock().values().map(Vec::len).sum::<usize>(), 110);
+    assert!(matches!(
+        p.send(rec("k", "v")).await,
+        Err(ProduceError::Closed)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn unkeyed_records_stick_to_one_partition_per_batch() {
+    let m = mock(3);
+    let config = ProducerConfig {
+        batch_max_records: 10,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let mut futures = Vec::new();
+    for _ in 0..30 {
+        futures.push(
+            p.enqueue(ProducerRecord::new("t", None, b"v".to_vec()))
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futures {
+        f.await.unwrap();
+    }
+    let log = m.log.lock();
+    assert_eq!(log.len(), 3, "spread over all partitions");
+    assert!(
+        log.values().all(|v| v.len() == 10),
+        "whole batches per partition"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_topics_fail_with_the_metadata_error() {
+    let p = producer(mock(1), ProducerConfig::default());
+    let err = p
+        .send(ProducerRecord::new("missing", None, vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProduceError::Metadata { .. }), "{err}");
+}
