@@ -2,6 +2,7 @@
 # Starts and stops a local Nisshi broker on a free loopback port.
 #
 #   deploy/broker.sh start STATE_DIR [STORAGE_URL]   # memory:// by default, or sqlite://FILE
+#                                                    # (FILE is relative to STATE_DIR)
 #   deploy/broker.sh stop STATE_DIR
 #
 # `start` waits until the broker answers a metadata request, prints its HOST:PORT on stdout and
@@ -30,11 +31,12 @@ start)
     fi
     port=$(free_port)
     addr="127.0.0.1:$port"
-    "$NISSHI_BIN" broker \
+    # Nisshi resolves sqlite://FILE against its working directory: the state directory.
+    (cd "$state" && exec "$NISSHI_BIN" broker \
         --listener-url "tcp://$addr" \
         --advertised-listener-url "tcp://$addr" \
         --storage-engine "$storage" \
-        >"$state/broker.log" 2>&1 &
+        >broker.log 2>&1) &
     pid=$!
     echo "$pid" >"$state/broker.pid"
     echo "$addr" >"$state/broker.addr"

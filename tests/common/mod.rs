@@ -53,27 +53,32 @@ pub struct Broker {
     /// `127.0.0.1:PORT`
     pub addr: String,
     storage: String,
+    workdir: Option<PathBuf>,
     log: tempfile::NamedTempFile,
 }
 
 impl Broker {
     /// A broker with `memory://` storage.
     pub async fn memory() -> Self {
-        Self::start("memory://usercenter/".to_owned(), free_port()).await
+        Self::start("memory://usercenter/".to_owned(), free_port(), None).await
     }
 
     /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
+    /// (Nisshi resolves the file relative to its working directory.)
     pub async fn sqlite(file: &Path) -> Self {
-        Self::start(format!("sqlite://{}", file.display()), free_port()).await
+        let name = file.file_name().expect("a file name").to_string_lossy();
+        let dir = file.parent().expect("a directory").to_owned();
+        Self::start(format!("sqlite://{name}"), free_port(), Some(dir)).await
     }
 
-    async fn start(storage: String, port: u16) -> Self {
+    async fn start(storage: String, port: u16, workdir: Option<PathBuf>) -> Self {
         let addr = format!("127.0.0.1:{port}");
         let log = tempfile::NamedTempFile::new().expect("broker log file");
         let mut broker = Self {
             child: None,
             addr,
             storage,
+            workdir,
             log,
         };
         broker.spawn().await;
@@ -84,7 +89,11 @@ impl Broker {
         let url = format!("tcp://{}", self.addr);
         let out = self.log.reopen().expect("broker log");
         let err = self.log.reopen().expect("broker log");
-        let child = Command::new(nisshi_bin())
+        let mut command = Command::new(nisshi_bin());
+        if let Some(dir) = &self.workdir {
+            command.current_dir(dir);
+        }
+        let child = command
             .args([
                 "broker",
                 "--listener-url",
@@ -222,4 +231,69 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A connected rskafka client.
+pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
+    let mut config = usercenter::config::KafkaConfig::default();
+    config.brokers = vec![broker.to_owned()];
+    std::sync::Arc::new(usercenter::kafka::connect(&config).await.expect("connect"))
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(client: &rskafka::client::Client, topic: &str, partitions: i32) {
+    client
+        .controller_client()
+        .expect("controller")
+        .create_topic(topic, partitions, 1, 10_000)
+        .await
+        .expect("create topic");
+}
+
+/// A producer on `client` with an ephemeral identity.
+pub fn producer(
+    client: std::sync::Arc<rskafka::client::Client>,
+    config: usercenter::producer::ProducerConfig,
+) -> usercenter::producer::Producer {
+    use usercenter::producer::{Identity, Producer, RskafkaTransport};
+    Producer::new(
+        std::sync::Arc::new(RskafkaTransport::new(client)),
+        std::sync::Arc::new(Identity::ephemeral(7)),
+        config,
+    )
+}
+
+/// Decodes the peer's hex.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Every record of one partition, read with rskafka.
+pub async fn read_partition(
+    client: &rskafka::client::Client,
+    topic: &str,
+    partition: i32,
+) -> Vec<rskafka::record::RecordAndOffset> {
+    use rskafka::client::partition::UnknownTopicHandling;
+    let pc = client
+        .partition_client(topic, partition, UnknownTopicHandling::Retry)
+        .await
+        .expect("partition client");
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (records, high_watermark) = pc
+            .fetch_records(offset, 1..5_000_000, 100)
+            .await
+            .expect("fetch");
+        for r in records {
+            offset = r.offset + 1;
+            out.push(r);
+        }
+        if offset >= high_watermark {
+            return out;
+        }
+    }
 }

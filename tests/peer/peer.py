@@ -5,12 +5,17 @@ Every subcommand prints one JSON document on stdout, so Rust tests can parse it.
 
     peer.py --brokers HOST:PORT list-topics
     peer.py --brokers HOST:PORT wait-ready [--timeout S]
+    peer.py --brokers HOST:PORT produce --topic T --count N [--codec C] [--key-prefix P] [--value-size B]
+    peer.py --brokers HOST:PORT consume --topic T --expect N [--timeout S]
+
+Bytes (keys, values, header values) travel as hex in the JSON.
 """
 import argparse
 import json
 import sys
 import time
 
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 
@@ -42,6 +47,68 @@ def wait_ready(args):
     sys.exit(1)
 
 
+def produce(args):
+    """Writes COUNT records keyed KEY_PREFIX<i>, partitioned like the Java client (murmur2)."""
+    p = Producer({
+        "bootstrap.servers": args.brokers,
+        "compression.type": args.codec,
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        "enable.idempotence": True,
+    })
+    delivered, errors = [], []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered.append({"key": msg.key().decode(), "partition": msg.partition(), "offset": msg.offset()})
+
+    for i in range(args.count):
+        key = f"{args.key_prefix}{i}"
+        value = (f"value-{i}-" + "x" * args.value_size)[: max(args.value_size, 1)]
+        while True:
+            try:
+                p.produce(args.topic, key=key, value=value.encode(), headers=[("peer", b"librdkafka")], on_delivery=report)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    left = p.flush(60)
+    return {"delivered": delivered, "errors": errors, "unflushed": left}
+
+
+def consume(args):
+    """Reads every partition from the beginning until EXPECT records arrived or TIMEOUT passed."""
+    c = Consumer({
+        "bootstrap.servers": args.brokers,
+        "group.id": "usercenter-peer",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    md = c.list_topics(args.topic, timeout=10)
+    parts = sorted(md.topics[args.topic].partitions)
+    c.assign([TopicPartition(args.topic, p, 0) for p in parts])
+    records = []
+    deadline = time.monotonic() + args.timeout
+    while len(records) < args.expect and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            print(json.dumps({"error": str(msg.error())}), file=sys.stderr)
+            continue
+        records.append({
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "key": (msg.key() or b"").hex() if msg.key() is not None else None,
+            "value": (msg.value() or b"").hex(),
+            "headers": {k: (v or b"").hex() for k, v in (msg.headers() or [])},
+        })
+    c.close()
+    return {"records": records}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--brokers", required=True)
@@ -49,8 +116,19 @@ def main():
     sub.add_parser("list-topics")
     w = sub.add_parser("wait-ready")
     w.add_argument("--timeout", type=float, default=30.0)
+    pr = sub.add_parser("produce")
+    pr.add_argument("--topic", required=True)
+    pr.add_argument("--count", type=int, required=True)
+    pr.add_argument("--codec", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"])
+    pr.add_argument("--key-prefix", default="key-")
+    pr.add_argument("--value-size", type=int, default=16)
+    co = sub.add_parser("consume")
+    co.add_argument("--topic", required=True)
+    co.add_argument("--expect", type=int, required=True)
+    co.add_argument("--timeout", type=float, default=60.0)
     args = p.parse_args()
-    out = {"list-topics": list_topics, "wait-ready": wait_ready}[args.cmd](args)
+    commands = {"list-topics": list_topics, "wait-ready": wait_ready, "produce": produce, "consume": consume}
+    out = commands[args.cmd](args)
     print(json.dumps(out))
 
 
