@@ -235,8 +235,10 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
 
 /// A connected rskafka client.
 pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
-    let mut config = usercenter::config::KafkaConfig::default();
-    config.brokers = vec![broker.to_owned()];
+    let config = usercenter::config::KafkaConfig {
+        brokers: vec![broker.to_owned()],
+        ..Default::default()
+    };
     std::sync::Arc::new(usercenter::kafka::connect(&config).await.expect("connect"))
 }
 
