@@ -22,6 +22,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config(ServeArgs),
+    /// Load tests against any Kafka cluster.
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+/// `usercenter perf ...`
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// Produce N records through the producer layer and report throughput, CPU and latency.
+    Produce(crate::perf::produce::ProduceArgs),
 }
 
 /// Flags of `serve`; each overrides the same setting from the config file and the environment.

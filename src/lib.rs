@@ -14,6 +14,9 @@
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`kafka`] | connecting to the brokers and creating the service's topics |
+//! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
+//! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
+//! | [`perf`] | `usercenter perf ...` load tests |
 //! | [`http`] | the hyper HTTP front: routing and the health endpoint |
 //! | [`service`] | `run`: wires config, Kafka and HTTP together and shuts them down cleanly |
 //! | [`version`] | version, git commit and enabled features, as `--version` prints them |
@@ -29,6 +32,7 @@ pub mod http;
 pub mod kafka;
 pub mod logging;
 pub mod metrics;
+pub mod perf;
 pub mod producer;
 pub mod service;
 pub mod version;

@@ -3,9 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use usercenter::{
-    cli::{Cli, Command, ServeArgs},
-    config::{self, Config},
-    logging, service,
+    cli::{Cli, Command, PerfCommand, ServeArgs},
+    config::{self, Config, LogConfig},
+    logging, perf, service,
 };
 
 fn main() -> ExitCode {
@@ -21,6 +21,26 @@ fn main() -> ExitCode {
             },
             Err(code) => code,
         },
+        Command::Perf(PerfCommand::Produce(args)) => {
+            let log = LogConfig {
+                level: "warn".into(),
+                format: cli.log_format.unwrap_or(config::LogFormat::Human),
+            };
+            if let Err(e) = logging::init(&log) {
+                return fail(&e);
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+            };
+            match runtime.block_on(perf::produce::run(args)) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("perf produce: {e}")),
+            }
+        }
         Command::Serve(args) => {
             let config = match load(args, &cli) {
                 Ok(config) => config,

@@ -182,6 +182,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    config
+        .producer
+        .check()
+        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
     if config.store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }

@@ -144,3 +144,15 @@ fn every_field_has_an_env_name() {
     assert!(names.contains(&"USERCENTER_STORE_DATA_DIR".to_owned()));
     assert!(names.contains(&"USERCENTER_HTTP_LISTEN".to_owned()));
 }
+
+#[test]
+fn producer_settings_load_and_validate() {
+    let err = error_line("[producer]\ncompression = \"brotli\"\n");
+    assert!(err.starts_with("producer.compression:"), "{err}");
+    let err = error_line("[producer]\nlinger_ms = -1\n");
+    assert!(err.starts_with("producer.linger_ms:"), "{err}");
+    let err = error_line("[producer]\nbuffer_bytes = 0\n");
+    assert!(err.starts_with("producer.buffer_bytes:"), "{err}");
+    let config = load(&args(), env(&[("USERCENTER_PRODUCER_COMPRESSION", "zstd")])).unwrap();
+    assert_eq!(config.producer.compression, crate::producer::Codec::Zstd);
+}

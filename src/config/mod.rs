@@ -29,6 +29,8 @@ pub struct Config {
     pub topics: TopicsConfig,
     /// The embedded store.
     pub store: StoreConfig,
+    /// The producer layer: batching, compression, retries, buffer.
+    pub producer: crate::producer::ProducerConfig,
     /// Logging.
     pub log: LogConfig,
 }

@@ -13,7 +13,7 @@ use rskafka::{
 
 use crate::config::KafkaConfig;
 
-pub use topics::ensure_topics;
+pub use topics::{ensure_topic, ensure_topics};
 
 /// A Kafka step that failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -19,44 +19,47 @@ pub async fn ensure_topics(
     client: &Client,
     topics: &TopicsConfig,
 ) -> Result<Vec<String>, KafkaError> {
+    let mut created = Vec::new();
+    for name in topics.all() {
+        if ensure_topic(client, name, topics.partitions, topics.replication_factor).await? {
+            created.push(name.to_owned());
+        }
+    }
+    Ok(created)
+}
+
+/// Creates `topic` unless it exists; returns whether it created it.
+pub async fn ensure_topic(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<bool, KafkaError> {
     let existing = client
         .list_topics()
         .await
         .map_err(|e| KafkaError::ListTopics(Arc::new(e)))?;
-    let mut created = Vec::new();
-    for name in topics.all() {
-        if existing.iter().any(|t| t.name == name) {
-            continue;
-        }
-        let controller = client
-            .controller_client()
-            .map_err(|e| create_error(name, e))?;
-        match controller
-            .create_topic(
-                name,
-                topics.partitions,
-                topics.replication_factor,
-                CREATE_TIMEOUT_MS,
-            )
-            .await
-        {
-            Ok(()) => {
-                info!(
-                    topic = name,
-                    partitions = topics.partitions,
-                    "created topic"
-                );
-                created.push(name.to_owned());
-            }
-            // Another instance created it between our listing and our request.
-            Err(ClientError::ServerError {
-                protocol_error: ProtocolError::TopicAlreadyExists,
-                ..
-            }) => {}
-            Err(e) => return Err(create_error(name, e)),
-        }
+    if existing.iter().any(|t| t.name == topic) {
+        return Ok(false);
     }
-    Ok(created)
+    let controller = client
+        .controller_client()
+        .map_err(|e| create_error(topic, e))?;
+    match controller
+        .create_topic(topic, partitions, replication_factor, CREATE_TIMEOUT_MS)
+        .await
+    {
+        Ok(()) => {
+            info!(topic, partitions, "created topic");
+            Ok(true)
+        }
+        // Another instance created it between our listing and our request.
+        Err(ClientError::ServerError {
+            protocol_error: ProtocolError::TopicAlreadyExists,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(create_error(topic, e)),
+    }
 }
 
 fn create_error(topic: &str, source: ClientError) -> KafkaError {

@@ -1,0 +1,162 @@
+//! `usercenter perf produce`: N records of S bytes through the producer layer, with the same
+//! idempotency headers the service writes, then one summary line.
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    config::KafkaConfig,
+    kafka,
+    producer::{
+        BufferFullPolicy, Codec, Identity, ProduceError, Producer, ProducerConfig, ProducerRecord,
+        RskafkaTransport,
+    },
+};
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProduceArgs {
+    /// Bootstrap brokers, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub brokers: Vec<String>,
+    /// Topic; created with `--partitions` when missing.
+    #[arg(long)]
+    pub topic: String,
+    /// Records to send.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+    /// Compression codec.
+    #[arg(long, value_enum, default_value_t = Codec::Snappy)]
+    pub codec: Codec,
+    /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Distinct keys (0: unkeyed records, sticky partitioning).
+    #[arg(long, default_value_t = 0)]
+    pub keys: u64,
+    /// Linger before a batch closes, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// Largest batch, in encoded bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub batch_max_bytes: usize,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Records acknowledged.
+    pub records: u64,
+    /// Records not delivered.
+    pub errors: u64,
+    /// Wall-clock seconds from the first record to the last acknowledgement.
+    pub seconds: f64,
+    /// Client CPU seconds (user + system) spent.
+    pub cpu_seconds: f64,
+    /// Value bytes per record.
+    pub record_size: usize,
+    /// Median batch latency in milliseconds (upper bound of its histogram bucket).
+    pub p50_ms: f64,
+    /// 99th percentile batch latency in milliseconds (bucket upper bound).
+    pub p99_ms: f64,
+}
+
+impl Summary {
+    /// Records per second.
+    pub fn records_per_s(&self) -> f64 {
+        self.records as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Client CPU seconds per million records.
+    pub fn cpu_per_million(&self) -> f64 {
+        self.cpu_seconds / (self.records.max(1) as f64 / 1e6)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records={} errors={} records_per_s={:.0} mb_per_s={:.2} cpu_s={:.2} cpu_s_per_million={:.2} p50_ms={} p99_ms={}",
+            self.records,
+            self.errors,
+            self.records_per_s(),
+            self.records as f64 * self.record_size as f64 / 1e6 / self.seconds.max(1e-9),
+            self.cpu_seconds,
+            self.cpu_per_million(),
+            self.p50_ms,
+            self.p99_ms,
+        )
+    }
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerfError {
+    /// Kafka could not be reached or the topic not created.
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaError),
+    /// The producer refused a record.
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+}
+
+/// Runs the load and returns its summary.
+pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
+    let kafka_config = KafkaConfig {
+        brokers: args.brokers.clone(),
+        client_id: "usercenter-perf".into(),
+        ..Default::default()
+    };
+    let client = Arc::new(kafka::connect(&kafka_config).await?);
+    kafka::ensure_topic(&client, &args.topic, args.partitions, 1).await?;
+    let config = ProducerConfig {
+        compression: args.codec,
+        linger_ms: args.linger_ms,
+        batch_max_bytes: args.batch_max_bytes,
+        on_buffer_full: BufferFullPolicy::Wait,
+        ..Default::default()
+    };
+    let identity = Identity::ephemeral(uuid::Uuid::new_v4().as_u128() as u64 >> 1);
+    let producer = Producer::new(
+        Arc::new(RskafkaTransport::new(client)),
+        Arc::new(identity),
+        config,
+    );
+    producer.prepare(&args.topic).await?;
+    let value = vec![b'x'; args.record_size];
+    let keys: Vec<Vec<u8>> = (0..args.keys)
+        .map(|k| format!("user-{k}").into_bytes())
+        .collect();
+    let mut progress = super::Progress::new(std::time::Duration::from_secs(3));
+    let cpu_start = super::cpu_seconds();
+    let start = Instant::now();
+    for i in 0..args.records {
+        let key = (!keys.is_empty()).then(|| keys[(i % args.keys) as usize].clone());
+        let record = ProducerRecord::new(args.topic.clone(), key, value.clone());
+        // The report is dropped: the metrics count deliveries and failures.
+        drop(producer.enqueue(record).await?);
+        if i % 4096 == 0 {
+            let done = producer.metrics().records_sent.get();
+            progress.tick("produce", done, args.records);
+        }
+    }
+    producer.flush().await;
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = super::cpu_seconds() - cpu_start;
+    let m = producer.metrics();
+    let errors = m.errors_timeout.get() + m.errors_too_large.get() + m.errors_fatal.get();
+    let summary = Summary {
+        records: m.records_sent.get(),
+        errors,
+        seconds,
+        cpu_seconds,
+        record_size: args.record_size,
+        p50_ms: m.latency.quantile(0.5) * 1e3,
+        p99_ms: m.latency.quantile(0.99) * 1e3,
+    };
+    let _ = producer.close(std::time::Duration::from_secs(5)).await;
+    Ok(summary)
+}
