@@ -17,6 +17,7 @@
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
 //! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
 //! | [`perf`] | `usercenter perf ...` load tests |
+//! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
 //! | [`http`] | the hyper HTTP front: routing and the health endpoint |
 //! | [`service`] | `run`: wires config, Kafka and HTTP together and shuts them down cleanly |
 //! | [`version`] | version, git commit and enabled features, as `--version` prints them |
@@ -35,4 +36,5 @@ pub mod metrics;
 pub mod perf;
 pub mod producer;
 pub mod service;
+pub mod store;
 pub mod version;

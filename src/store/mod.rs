@@ -1,0 +1,140 @@
+//! The embedded transactional store: users, sessions, outbox, consumer offsets, dedupe state.
+//!
+//! Two layers, so that a PostgreSQL backend later is a new implementation of one small trait:
+//!
+//! ```text
+//!  domain code (users, outbox, offsets, dedupe) ── typed get/put (postcard) ──┐
+//!                                                                            ▼
+//!  Store::read / Store::write(closure over ReadTxn / WriteTxn) ── backend: redb (one file)
+//! ```
+//!
+//! Everything a closure does in [`Store::write`] commits atomically and durably (fsync) or not
+//! at all: a mutation's user row and its outbox event, or a consumer batch's offset, dedupe
+//! marks and effects, are never half-written. A closure may run more than once if a backend
+//! retries, so it must not have side effects outside the transaction.
+mod redb_store;
+mod typed;
+
+pub use redb_store::RedbStore;
+pub use typed::{get, put};
+
+/// The tables every backend provides. Keys and values are bytes; [`typed`] adds postcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// user id → user row
+    Users,
+    /// lower-cased username → user id
+    Usernames,
+    /// lower-cased e-mail → user id
+    Emails,
+    /// token hash → session
+    Sessions,
+    /// outbox sequence (big-endian u64) → record to publish
+    Outbox,
+    /// `topic/partition` → next offset to consume
+    Offsets,
+    /// dedupe key → first-seen time
+    Dedupe,
+    /// small named values (schema version, counters)
+    Meta,
+}
+
+impl Table {
+    /// Every table, in a fixed order.
+    pub const ALL: [Table; 8] = [
+        Self::Users,
+        Self::Usernames,
+        Self::Emails,
+        Self::Sessions,
+        Self::Outbox,
+        Self::Offsets,
+        Self::Dedupe,
+        Self::Meta,
+    ];
+
+    /// The table's name in the backend.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Usernames => "usernames",
+            Self::Emails => "emails",
+            Self::Sessions => "sessions",
+            Self::Outbox => "outbox",
+            Self::Offsets => "offsets",
+            Self::Dedupe => "dedupe",
+            Self::Meta => "meta",
+        }
+    }
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store file could not be opened or created.
+    #[error("store {path}: {reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The backend failed a read, write or commit.
+    #[error("store: {0}")]
+    Backend(String),
+    /// A stored value does not decode (corruption, or a newer schema).
+    #[error("store table {table}: undecodable value: {reason}")]
+    Decode {
+        /// The table.
+        table: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A uniqueness rule would be broken (for example a taken username).
+    #[error("{field} already taken")]
+    Conflict {
+        /// The field.
+        field: &'static str,
+    },
+    /// A row the operation needs is missing.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+/// `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Reads inside a transaction.
+pub trait ReadTxn {
+    /// The value of `key`, if any.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` entries with keys `>= start`, in key order.
+    fn range_from(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Entries in the table.
+    fn count(&self, table: Table) -> Result<u64>;
+}
+
+/// Reads and writes inside a transaction.
+pub trait WriteTxn: ReadTxn {
+    /// Sets `key` to `value`.
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes `key`; whether it was there.
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool>;
+}
+
+/// A transactional store. See the module docs.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Runs `f` in a read transaction (a consistent snapshot).
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()>;
+    /// Runs `f` in a write transaction and commits it durably if `f` returns `Ok`; an `Err`
+    /// aborts it and nothing `f` wrote is kept.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests;

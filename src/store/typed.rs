@@ -1,0 +1,29 @@
+//! postcard-encoded values on top of the byte tables.
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{ReadTxn, Result, StoreError, Table, WriteTxn};
+
+/// Reads and decodes `key` from `table`.
+pub fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: Table, key: &[u8]) -> Result<Option<T>> {
+    match txn.get(table, key)? {
+        None => Ok(None),
+        Some(bytes) => postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Decode {
+                table: table.name(),
+                reason: e.to_string(),
+            }),
+    }
+}
+
+/// Encodes and writes `value` at `key` in `table`.
+pub fn put<T: Serialize>(
+    txn: &mut dyn WriteTxn,
+    table: Table,
+    key: &[u8],
+    value: &T,
+) -> Result<()> {
+    let bytes = postcard::to_allocvec(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a {} value: {e}", table.name())))?;
+    txn.put(table, key, &bytes)
+}
