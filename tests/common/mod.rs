@@ -120,10 +120,10 @@ impl Broker {
                     ..Default::default()
                 })
                 .build();
-            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                if client.list_topics().await.is_ok() {
-                    return;
-                }
+            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await
+                && client.list_topics().await.is_ok()
+            {
+                return;
             }
             if let Some(status) = self
                 .child
