@@ -36,32 +36,17 @@ impl Identity {
     pub fn load_or_create(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         let id_path = dir.join("producer.id");
-        let producer_id = match fs::read_to_string(&id_path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: {e}", id_path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let producer_id = match read_u64(&id_path)? {
+            Some(id) => id,
+            None => {
                 // 63 random bits: positive as a Java long, for any consumer that parses it so.
                 let id = (uuid::Uuid::new_v4().as_u128() as u64) >> 1;
                 write_durably(&id_path, &id.to_string())?;
                 id
             }
-            Err(e) => return Err(e),
         };
         let seq_path = dir.join("producer.seq");
-        let start = match fs::read_to_string(&seq_path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: {e}", seq_path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e),
-        };
+        let start = read_u64(&seq_path)?.unwrap_or(0);
         let until = start + BLOCK;
         write_durably(&seq_path, &until.to_string())?;
         Ok(Self {
@@ -112,6 +97,20 @@ impl Identity {
             }
         }
         seq
+    }
+}
+
+/// The number stored in `path`; `None` when the file does not exist.
+fn read_u64(path: &Path) -> io::Result<Option<u64>> {
+    match fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

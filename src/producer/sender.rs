@@ -223,19 +223,8 @@ fn classify(e: &ClientError) -> Class {
 
 #[cfg(test)]
 mod tests {
-    use rskafka::client::error::RequestContext;
-
     use super::*;
-
-    fn server(protocol_error: ProtocolError) -> ClientError {
-        ClientError::ServerError {
-            protocol_error,
-            error_message: None,
-            request: RequestContext::Partition("t".into(), 0),
-            response: None,
-            is_virtual: false,
-        }
-    }
+    use crate::producer::tests::server_error as server;
 
     #[test]
     fn classification() {

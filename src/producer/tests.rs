@@ -22,7 +22,8 @@ struct Mock {
     stall: AtomicBool,
 }
 
-fn server_error(protocol_error: ProtocolError) -> ClientError {
+/// A broker error answer, as rskafka reports it.
+pub(crate) fn server_error(protocol_error: ProtocolError) -> ClientError {
     ClientError::ServerError {
         protocol_error,
         error_message: None,
