@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::{
     ProduceError, Result, Shared,
     accumulator::{Batch, PartitionQueue},
+    arena,
     delivery::Outcome,
     size::batch_len,
 };
@@ -27,6 +28,7 @@ pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<Partiti
 async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch: Batch) {
     let Batch {
         records,
+        arena,
         bytes,
         cost,
         created,
@@ -35,7 +37,7 @@ async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch:
         ..
     } = batch;
     let n = records.len();
-    let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
+    let outcome = deliver(shared, topic, queue.partition, records, arena, deadline).await;
     let m = &shared.metrics;
     match &outcome {
         Outcome::Delivered(_) => {
@@ -75,20 +77,23 @@ fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics
     }
 }
 
-/// Delivers `records`, splitting on `MessageTooLarge` until single records remain.
+/// Delivers `records` (with `copy`, their arena), splitting on `MessageTooLarge` until single
+/// records remain.
 fn deliver<'a>(
     shared: &'a Shared,
     topic: &'a str,
     partition: i32,
     records: Vec<Record>,
+    copy: Vec<u8>,
     deadline: Instant,
 ) -> super::transport::BoxFuture<'a, Outcome> {
     Box::pin(async move {
-        match produce_with_retries(shared, topic, partition, &records, deadline).await {
+        let n = records.len();
+        match produce_with_retries(shared, topic, partition, records, &copy, deadline).await {
             Ok(offsets) => Outcome::Delivered(offsets),
-            Err(Attempt::TooLarge) if records.len() > 1 => {
+            Err(Attempt::TooLarge) if n > 1 => {
                 shared.metrics.splits.add(1);
-                let mut left = records;
+                let mut left = arena::records(&copy);
                 let right = left.split_off(left.len() / 2);
                 let (na, nb) = (left.len(), right.len());
                 debug!(
@@ -99,12 +104,13 @@ fn deliver<'a>(
                     "batch too large: split"
                 );
                 // Left first, then right: order within the partition is kept.
-                let a = deliver(shared, topic, partition, left, deadline).await;
-                let b = deliver(shared, topic, partition, right, deadline).await;
+                let (left_copy, right_copy) = (arena::of(&left), arena::of(&right));
+                let a = deliver(shared, topic, partition, left, left_copy, deadline).await;
+                let b = deliver(shared, topic, partition, right, right_copy, deadline).await;
                 merge(a, na, b, nb)
             }
             Err(Attempt::TooLarge) => {
-                let size = batch_len(&records);
+                let size = batch_len(&arena::records(&copy));
                 Outcome::Failed(ProduceError::RecordTooLarge {
                     size,
                     limit: shared.config.max_message_bytes,
@@ -142,14 +148,17 @@ enum Attempt {
     Failed(ProduceError),
 }
 
-/// One batch, retried with exponential backoff and jitter until `deadline`.
+/// One batch, retried with exponential backoff and jitter until `deadline`. The first attempt
+/// sends `records` themselves; a retry rebuilds them from `copy`.
 async fn produce_with_retries(
     shared: &Shared,
     topic: &str,
     partition: i32,
-    records: &[Record],
+    records: Vec<Record>,
+    copy: &[u8],
     deadline: Instant,
 ) -> Result<Vec<i64>, Attempt> {
+    let mut first = Some(records);
     let cfg = &shared.config;
     let mut backoff = Duration::from_millis(cfg.retry_backoff_ms);
     let max_backoff = Duration::from_millis(cfg.retry_backoff_max_ms);
@@ -164,9 +173,10 @@ async fn produce_with_retries(
             }));
         }
         let limit = request_timeout.min(deadline - now);
+        let records = first.take().unwrap_or_else(|| arena::records(copy));
         let attempt = shared
             .transport
-            .produce(topic, partition, records.to_vec(), cfg.compression);
+            .produce(topic, partition, records, cfg.compression);
         match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(offsets)) => return Ok(offsets),
             Ok(Err(e)) => match classify(&e) {
