@@ -15,7 +15,6 @@ use tokio::{
 };
 
 use super::{
-    arena,
     delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
     size::{BATCH_OVERHEAD, record_len},
 };
@@ -32,8 +31,6 @@ pub(crate) struct Limits {
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub records: Vec<Record>,
-    /// The same records as bytes, to rebuild them for a retry (see [`arena`]).
-    pub arena: Vec<u8>,
     /// Encoded size, batch header included, uncompressed.
     pub bytes: usize,
     /// Buffer bytes the records hold (released when the batch ends).
@@ -52,7 +49,6 @@ impl Batch {
         let (slot, rx) = tokio::sync::watch::channel(None);
         Self {
             records: Vec::new(),
-            arena: Vec::new(),
             bytes: BATCH_OVERHEAD,
             cost: 0,
             created: Instant::now(),
@@ -119,7 +115,6 @@ impl PartitionQueue {
             batch.bytes += record_len(&record, batch.records.len(), batch.first_ts);
             batch.cost += cost;
             batch.deadline = batch.deadline.min(deadline);
-            arena::push(&mut batch.arena, &record);
             batch.records.push(record);
             let future =
                 DeliveryFuture::pending(batch.rx.clone(), self.partition, batch.records.len() - 1);

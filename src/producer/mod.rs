@@ -36,7 +36,6 @@
 //! buffered, nothing is sent; once buffered (there is no await after that point in `enqueue`) the
 //! record is delivered whether or not anybody awaits its [`DeliveryFuture`].
 mod accumulator;
-mod arena;
 mod config;
 mod delivery;
 mod error;

@@ -13,7 +13,6 @@ use tracing::{debug, warn};
 use super::{
     ProduceError, Result, Shared,
     accumulator::{Batch, PartitionQueue},
-    arena,
     delivery::Outcome,
     size::batch_len,
 };
@@ -28,7 +27,6 @@ pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<Partiti
 async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch: Batch) {
     let Batch {
         records,
-        arena,
         bytes,
         cost,
         created,
@@ -37,7 +35,7 @@ async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch:
         ..
     } = batch;
     let n = records.len();
-    let outcome = deliver(shared, topic, queue.partition, records, arena, deadline).await;
+    let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
     let m = &shared.metrics;
     match &outcome {
         Outcome::Delivered(_) => {
@@ -77,23 +75,20 @@ fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics
     }
 }
 
-/// Delivers `records` (with `copy`, their arena), splitting on `MessageTooLarge` until single
-/// records remain.
+/// Delivers `records`, splitting on `MessageTooLarge` until single records remain.
 fn deliver<'a>(
     shared: &'a Shared,
     topic: &'a str,
     partition: i32,
     records: Vec<Record>,
-    copy: Vec<u8>,
     deadline: Instant,
 ) -> super::transport::BoxFuture<'a, Outcome> {
     Box::pin(async move {
-        let n = records.len();
-        match produce_with_retries(shared, topic, partition, records, &copy, deadline).await {
+        match produce_with_retries(shared, topic, partition, &records, deadline).await {
             Ok(offsets) => Outcome::Delivered(offsets),
-            Err(Attempt::TooLarge) if n > 1 => {
+            Err(Attempt::TooLarge) if records.len() > 1 => {
                 shared.metrics.splits.add(1);
-                let mut left = arena::records(&copy);
+                let mut left = records;
                 let right = left.split_off(left.len() / 2);
                 let (na, nb) = (left.len(), right.len());
                 debug!(
@@ -104,13 +99,12 @@ fn deliver<'a>(
                     "batch too large: split"
                 );
                 // Left first, then right: order within the partition is kept.
-                let (left_copy, right_copy) = (arena::of(&left), arena::of(&right));
-                let a = deliver(shared, topic, partition, left, left_copy, deadline).await;
-                let b = deliver(shared, topic, partition, right, right_copy, deadline).await;
+                let a = deliver(shared, topic, partition, left, deadline).await;
+                let b = deliver(shared, topic, partition, right, deadline).await;
                 merge(a, na, b, nb)
             }
             Err(Attempt::TooLarge) => {
-                let size = batch_len(&arena::records(&copy));
+                let size = batch_len(&records);
                 Outcome::Failed(ProduceError::RecordTooLarge {
                     size,
                     limit: shared.config.max_message_bytes,
@@ -148,17 +142,14 @@ enum Attempt {
     Failed(ProduceError),
 }
 
-/// One batch, retried with exponential backoff and jitter until `deadline`. The first attempt
-/// sends `records` themselves; a retry rebuilds them from `copy`.
+/// One batch, retried with exponential backoff and jitter until `deadline`.
 async fn produce_with_retries(
     shared: &Shared,
     topic: &str,
     partition: i32,
-    records: Vec<Record>,
-    copy: &[u8],
+    records: &[Record],
     deadline: Instant,
 ) -> Result<Vec<i64>, Attempt> {
-    let mut first = Some(records);
     let cfg = &shared.config;
     let mut backoff = Duration::from_millis(cfg.retry_backoff_ms);
     let max_backoff = Duration::from_millis(cfg.retry_backoff_max_ms);
@@ -173,10 +164,9 @@ async fn produce_with_retries(
             }));
         }
         let limit = request_timeout.min(deadline - now);
-        let records = first.take().unwrap_or_else(|| arena::records(copy));
         let attempt = shared
             .transport
-            .produce(topic, partition, records, cfg.compression);
+            .produce(topic, partition, records.to_vec(), cfg.compression);
         match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(offsets)) => return Ok(offsets),
             Ok(Err(e)) => match classify(&e) {

@@ -54,8 +54,7 @@ pub fn batch_len(records: &[Record]) -> usize {
 }
 
 /// Bytes of memory a buffered record holds, counted against the producer's buffer: the record
-/// itself, its key, value and headers, the header map's node, and the batch's arena copy.
-/// Deliberately generous, so the
+/// itself, its key, value and headers, and the header map's node. Deliberately generous, so the
 /// process's memory stays within the configured buffer plus a margin.
 pub fn memory_cost(record: &Record) -> usize {
     const RECORD: usize = std::mem::size_of::<Record>();
@@ -67,11 +66,11 @@ pub fn memory_cost(record: &Record) -> usize {
         .iter()
         .map(|(k, v)| k.capacity() + v.capacity() + 32)
         .sum();
-    let key = record.key.as_ref().map_or(0, Vec::capacity);
-    let value = record.value.as_ref().map_or(0, Vec::capacity);
-    // The batch keeps a second copy of the bytes in its arena (see `arena`), with lengths.
-    let copy = 24 + key + value + headers;
-    RECORD + key + value + nodes * NODE + headers + copy
+    RECORD
+        + record.key.as_ref().map_or(0, Vec::capacity)
+        + record.value.as_ref().map_or(0, Vec::capacity)
+        + nodes * NODE
+        + headers
 }
 
 #[cfg(test)]
