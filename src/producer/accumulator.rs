@@ -16,6 +16,7 @@ use tokio::{
 
 use super::{
     delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
+    partitioner::Sticky,
     size::{BATCH_OVERHEAD, record_len},
 };
 
@@ -77,27 +78,46 @@ pub(crate) struct PartitionQueue {
     pub partition: i32,
     limits: Limits,
     state: Mutex<State>,
+    /// The topic's sticky partition, moved on whenever a batch here is taken.
+    sticky: Arc<Sticky>,
+    partitions: usize,
     wake: Notify,
     completed: watch::Sender<u64>,
 }
 
 impl PartitionQueue {
-    pub fn new(partition: i32, limits: Limits) -> Arc<Self> {
+    pub fn new(
+        partition: i32,
+        limits: Limits,
+        sticky: Arc<Sticky>,
+        partitions: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             partition,
             limits,
             state: Mutex::new(State::default()),
+            sticky,
+            partitions,
             wake: Notify::new(),
             completed: watch::channel(0).0,
         })
     }
 
-    /// Appends a record; returns its delivery report and whether a batch closed (for the sticky
-    /// partitioner). The caller has checked that the record fits an empty batch.
-    pub fn append(&self, record: Record, cost: usize, deadline: Instant) -> (DeliveryFuture, bool) {
-        let mut closed_one = false;
-        let (future, wake) = {
+    /// Appends a record; returns its delivery report and whether a batch closed since the last
+    /// append (for the sticky partitioner), or `None` once the queue is closed. The caller has
+    /// checked that the record fits an empty batch.
+    pub fn append(
+        &self,
+        record: Record,
+        cost: usize,
+        deadline: Instant,
+    ) -> Option<(DeliveryFuture, bool)> {
+        let (future, wake, closed_one) = {
             let mut st = self.state.lock();
+            if st.closed {
+                return None;
+            }
+            let mut closed_one = false;
             let fits = st.open.as_ref().is_some_and(|b| {
                 b.records.len() < self.limits.max_records
                     && b.bytes + record_len(&record, b.records.len(), b.first_ts)
@@ -126,12 +146,12 @@ impl PartitionQueue {
                 wake = true;
             }
             st.appended += 1;
-            (future, wake)
+            (future, wake, closed_one)
         };
         if wake {
             self.wake.notify_one();
         }
-        (future, closed_one)
+        Some((future, closed_one))
     }
 
     /// The next batch to send, waiting for one to close; `None` once closed and drained.
@@ -146,13 +166,20 @@ impl PartitionQueue {
             let linger_until = {
                 let mut st = self.state.lock();
                 if let Some(batch) = st.ready.pop_front() {
+                    self.sticky
+                        .batch_closed(self.partition as usize, self.partitions);
                     return Some(batch);
                 }
                 match &st.open {
                     Some(open) => {
                         let first_index = st.appended - open.records.len() as u64;
-                        let due = open.created + self.limits.linger;
+                        let due = open
+                            .created
+                            .checked_add(self.limits.linger)
+                            .unwrap_or(open.created);
                         if st.closed || st.flush_up_to > first_index || due <= Instant::now() {
+                            self.sticky
+                                .batch_closed(self.partition as usize, self.partitions);
                             return st.open.take();
                         }
                         Some(due)
@@ -199,11 +226,6 @@ impl PartitionQueue {
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.wake.notify_one();
-    }
-
-    /// Whether `close` was called.
-    pub fn is_closed(&self) -> bool {
-        self.state.lock().closed
     }
 }
 

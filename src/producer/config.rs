@@ -36,7 +36,7 @@ impl Codec {
 pub enum BufferFullPolicy {
     /// Return `BufferFull` at once (default).
     Error,
-    /// Block the calling thread until space frees up (never use on an async worker thread).
+    /// Wait (asynchronously) until delivered records free up space.
     Wait,
 }
 
@@ -119,6 +119,29 @@ impl ProducerConfig {
                 "producer.buffer_bytes",
                 format!("must be at most {}", u32::MAX),
             ));
+        }
+        let bounded = [
+            ("producer.linger_ms", self.linger_ms, 60_000),
+            (
+                "producer.delivery_timeout_ms",
+                self.delivery_timeout_ms,
+                7 * 86_400_000,
+            ),
+            (
+                "producer.request_timeout_ms",
+                self.request_timeout_ms,
+                3_600_000,
+            ),
+            (
+                "producer.retry_backoff_max_ms",
+                self.retry_backoff_max_ms,
+                3_600_000,
+            ),
+        ];
+        for (field, value, max) in bounded {
+            if value > max {
+                return Err((field, format!("must be at most {max}")));
+            }
         }
         if self.retry_backoff_max_ms < self.retry_backoff_ms {
             return Err((

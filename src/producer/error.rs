@@ -41,6 +41,9 @@ pub enum ProduceError {
         /// What failed.
         reason: String,
     },
+    /// The record cannot be produced as it is (for example half of the idempotency headers).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
     /// The producer was closed before the record was accepted or delivered.
     #[error("producer closed")]
     Closed,

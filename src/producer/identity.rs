@@ -5,6 +5,8 @@
 //! `producer.seq` (the end of the block of sequence numbers handed out so far). Sequences are
 //! reserved a block at a time (one fsync per block), and a restart continues after the reserved
 //! block, so a number is never used twice even after a crash; the gap this leaves is harmless.
+//! (If the data directory cannot be written when a new block is due, the process goes on with
+//! unique numbers and logs an error each time; a restart after that may repeat some of them.)
 use std::{
     fs,
     io::{self, Write as _},
@@ -116,7 +118,9 @@ fn read_u64(path: &Path) -> io::Result<Option<u64>> {
 
 /// Writes `text` to `path` via a temporary file, fsync and rename.
 fn write_durably(path: &Path, text: &str) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = fs::File::create(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;

@@ -105,7 +105,7 @@ impl ProducerRecord {
 #[derive(Debug)]
 struct TopicState {
     queues: Vec<Arc<PartitionQueue>>,
-    sticky: Sticky,
+    sticky: Arc<Sticky>,
 }
 
 pub(crate) struct Shared {
@@ -190,6 +190,12 @@ impl Producer {
                 topic: topic.to_owned(),
                 reason,
             })?;
+        if count == 0 {
+            return Err(ProduceError::Metadata {
+                topic: topic.to_owned(),
+                reason: "topic has no partitions".into(),
+            });
+        }
         let cfg = &self.shared.config;
         let limits = Limits {
             max_records: cfg.batch_max_records,
@@ -197,12 +203,17 @@ impl Producer {
             linger: Duration::from_millis(cfg.linger_ms),
         };
         let mut topics = self.shared.topics.write();
+        // Checked under the lock `close` takes, so no sender starts after `close` looked.
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(ProduceError::Closed);
+        }
         if let Some(t) = topics.get(topic) {
             return Ok(t.queues.len());
         }
         let name: Arc<str> = Arc::from(topic);
+        let sticky = Arc::new(Sticky::default());
         let queues: Vec<_> = (0..count)
-            .map(|p| PartitionQueue::new(p as i32, limits))
+            .map(|p| PartitionQueue::new(p as i32, limits, Arc::clone(&sticky), count))
             .collect();
         for queue in &queues {
             self.shared.tasks.spawn(sender::run(
@@ -211,13 +222,7 @@ impl Producer {
                 Arc::clone(queue),
             ));
         }
-        topics.insert(
-            topic.to_owned(),
-            Arc::new(TopicState {
-                queues,
-                sticky: Sticky::default(),
-            }),
-        );
+        topics.insert(topic.to_owned(), Arc::new(TopicState { queues, sticky }));
         Ok(count)
     }
 
@@ -243,7 +248,7 @@ impl Producer {
         }
         self.prepare(&record.topic).await?;
         let topic = record.topic.clone();
-        let record = self.to_record(record);
+        let record = self.to_record(record)?;
         let single = size::batch_len(std::slice::from_ref(&record));
         let limit = shared.config.max_message_bytes;
         if single > limit {
@@ -256,6 +261,7 @@ impl Producer {
         let cost = size::memory_cost(&record);
         let capacity = shared.config.buffer_bytes;
         if cost > capacity {
+            shared.metrics.errors_too_large.add(1);
             return Err(ProduceError::RecordTooLarge {
                 size: cost,
                 limit: capacity,
@@ -288,13 +294,11 @@ impl Producer {
             Some(key) => keyed_partition(key, n),
             None => state.sticky.current(n),
         };
-        let deadline = Instant::now() + Duration::from_millis(shared.config.delivery_timeout_ms);
-        let queue = &state.queues[p];
-        if queue.is_closed() {
+        let deadline = deadline_after(Duration::from_millis(shared.config.delivery_timeout_ms));
+        let Some((future, closed_batch)) = state.queues[p].append(record, cost, deadline) else {
             shared.release(cost);
             return Err(ProduceError::Closed);
-        }
-        let (future, closed_batch) = queue.append(record, cost, deadline);
+        };
         if closed_batch {
             state.sticky.batch_closed(p, n);
         }
@@ -302,26 +306,37 @@ impl Producer {
     }
 
     /// Converts to an rskafka record, adding the idempotency headers.
-    fn to_record(&self, r: ProducerRecord) -> Record {
+    /// A record carrying only one of `ce_producerid` and `ce_sequence` has no usable dedupe key
+    /// and is refused.
+    fn to_record(&self, r: ProducerRecord) -> Result<Record> {
         let mut headers = r.headers;
-        if !headers.contains_key(header::PRODUCER_ID) {
-            let seq = self.shared.identity.next_sequence();
-            headers.insert(
-                header::PRODUCER_ID.to_owned(),
-                self.shared.producer_id_text.clone(),
-            );
-            headers.insert(header::SEQUENCE.to_owned(), seq.to_string().into_bytes());
+        match (
+            headers.contains_key(header::PRODUCER_ID),
+            headers.contains_key(header::SEQUENCE),
+        ) {
+            (true, true) => {}
+            (false, false) => {
+                let seq = self.shared.identity.next_sequence();
+                let id = self.shared.producer_id_text.clone();
+                headers.insert(header::PRODUCER_ID.to_owned(), id);
+                headers.insert(header::SEQUENCE.to_owned(), seq.to_string().into_bytes());
+            }
+            _ => {
+                return Err(ProduceError::InvalidRecord(
+                    "ce_producerid and ce_sequence must come together".into(),
+                ));
+            }
         }
         if !headers.contains_key(header::ID) {
             let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
             headers.insert(header::ID.to_owned(), id);
         }
-        Record {
+        Ok(Record {
             key: r.key,
             value: Some(r.value),
             headers,
             timestamp: r.timestamp.unwrap_or_else(Utc::now),
-        }
+        })
     }
 
     /// Sends everything buffered now and waits until each of those records was delivered or
@@ -343,8 +358,12 @@ impl Producer {
     /// `Err(Timeout)` if that takes longer than `deadline` (records then still buffered keep
     /// their own delivery deadlines).
     pub async fn close(&self, deadline: Duration) -> Result<()> {
-        self.shared.closed.store(true, Ordering::Release);
-        let topics: Vec<Arc<TopicState>> = self.shared.topics.read().values().cloned().collect();
+        let topics: Vec<Arc<TopicState>> = {
+            // Under the lock `prepare` checks the flag with: no topic appears after this.
+            let topics = self.shared.topics.write();
+            self.shared.closed.store(true, Ordering::Release);
+            topics.values().cloned().collect()
+        };
         for t in &topics {
             for q in &t.queues {
                 q.close();
@@ -358,6 +377,14 @@ impl Producer {
                 last_error: "close deadline passed with records still buffered".into(),
             })
     }
+}
+
+/// `now + d`, or a day from now when that would overflow the clock.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

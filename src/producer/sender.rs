@@ -167,14 +167,25 @@ async fn produce_with_retries(
         let attempt = shared
             .transport
             .produce(topic, partition, records.to_vec(), cfg.compression);
+        let n = records.len();
         match tokio::time::timeout(limit, attempt).await {
-            Ok(Ok(offsets)) => return Ok(offsets),
+            Ok(Ok(offsets)) if offsets.len() == n => return Ok(offsets),
+            Ok(Ok(offsets)) => {
+                let e = ClientError::InvalidResponse(format!(
+                    "{} offsets for {n} records",
+                    offsets.len()
+                ));
+                return Err(Attempt::Failed(ProduceError::Fatal(Arc::new(e))));
+            }
             Ok(Err(e)) => match classify(&e) {
                 Class::TooLarge => return Err(Attempt::TooLarge),
                 Class::Fatal => return Err(Attempt::Failed(ProduceError::Fatal(Arc::new(e)))),
                 Class::Retry => last_error = e.to_string(),
             },
             Err(_) => last_error = format!("no answer within {limit:?}"),
+        }
+        if Instant::now() >= deadline {
+            continue; // the top of the loop reports the timeout
         }
         shared.metrics.retries.add(1);
         debug!(topic, partition, error = %last_error, ?backoff, "produce failed, retrying");

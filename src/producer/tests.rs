@@ -347,3 +347,35 @@ async fn unknown_topics_fail_with_the_metadata_error() {
         .unwrap_err();
     assert!(matches!(err, ProduceError::Metadata { .. }), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn half_the_idempotency_headers_is_refused() {
+    let p = producer(mock(1), ProducerConfig::default());
+    let mut r = rec("k", "v");
+    r.headers.insert(header::SEQUENCE.into(), b"5".to_vec());
+    let err = p.send(r).await.unwrap_err();
+    assert!(matches!(err, ProduceError::InvalidRecord(_)), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unkeyed_records_move_on_after_a_batch_closed_by_linger() {
+    let m = mock(3);
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    for _ in 0..3 {
+        p.send(ProducerRecord::new("t", None, b"v".to_vec()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        m.log.lock().len(),
+        3,
+        "each lingered batch went to the next partition"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_starts_after_close() {
+    let p = producer(mock(1), ProducerConfig::default());
+    p.close(Duration::from_secs(1)).await.unwrap();
+    assert!(matches!(p.prepare("t").await, Err(ProduceError::Closed)));
+}
