@@ -24,6 +24,10 @@ use usercenter::{
     producer::Codec,
 };
 
+/// The shipped binary's allocator, for both sides of the comparison.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Concurrent callers driving rskafka's BatchProducer (each awaits one record at a time).
 const BASELINE_CALLERS: u64 = 8_192;
 

@@ -8,6 +8,11 @@ use usercenter::{
     logging, perf, service,
 };
 
+/// mimalloc instead of the C library's allocator: the producer and consumer allocate many small
+/// short-lived buffers per record, and musl's allocator (the static binary's) is slow at that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
