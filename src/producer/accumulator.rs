@@ -17,7 +17,7 @@ use tokio::{
 use super::{
     delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
     partitioner::Sticky,
-    size::{BATCH_OVERHEAD, record_len},
+    size::{BATCH_OVERHEAD, placed_len},
 };
 
 /// Limits a batch closes at.
@@ -26,6 +26,8 @@ pub(crate) struct Limits {
     pub max_records: usize,
     pub max_bytes: usize,
     pub linger: Duration,
+    /// Delivery timeout, counted from a batch's first record.
+    pub delivery_timeout: Duration,
 }
 
 /// A closed (or open) batch of one partition.
@@ -38,7 +40,7 @@ pub(crate) struct Batch {
     pub cost: usize,
     /// When the first record was appended.
     pub created: Instant,
-    /// The earliest delivery deadline of its records.
+    /// Delivery deadline: the delivery timeout after its first record.
     pub deadline: Instant,
     pub slot: OutcomeSlot,
     first_ts: DateTime<Utc>,
@@ -46,14 +48,15 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    fn new(first_ts: DateTime<Utc>, deadline: Instant) -> Self {
+    fn new(first_ts: DateTime<Utc>, timeout: Duration) -> Self {
         let (slot, rx) = tokio::sync::watch::channel(None);
+        let created = Instant::now();
         Self {
             records: Vec::new(),
             bytes: BATCH_OVERHEAD,
             cost: 0,
-            created: Instant::now(),
-            deadline,
+            created,
+            deadline: super::deadline_after(created, timeout),
             slot,
             first_ts,
             rx,
@@ -103,41 +106,44 @@ impl PartitionQueue {
         })
     }
 
-    /// Appends a record; returns its delivery report and whether a batch closed since the last
-    /// append (for the sticky partitioner), or `None` once the queue is closed. The caller has
-    /// checked that the record fits an empty batch.
+    /// Appends a record whose [`super::size::Measure::fixed`] part is `fixed`; returns its
+    /// delivery report and whether a batch closed (for the sticky partitioner), or `None` once
+    /// the queue is closed. The caller has checked that the record fits an empty batch.
     pub fn append(
         &self,
         record: Record,
+        fixed: usize,
         cost: usize,
-        deadline: Instant,
     ) -> Option<(DeliveryFuture, bool)> {
-        let (future, wake, closed_one) = {
+        let mut closed_one = false;
+        let (future, wake) = {
             let mut st = self.state.lock();
             if st.closed {
                 return None;
             }
-            let mut closed_one = false;
+            let placed = |b: &Batch| {
+                let ts_delta = (record.timestamp - b.first_ts).num_milliseconds();
+                placed_len(fixed, ts_delta, b.records.len())
+            };
             let fits = st.open.as_ref().is_some_and(|b| {
                 b.records.len() < self.limits.max_records
-                    && b.bytes + record_len(&record, b.records.len(), b.first_ts)
-                        <= self.limits.max_bytes
+                    && b.bytes + placed(b) <= self.limits.max_bytes
             });
             if !fits && let Some(full) = st.open.take() {
                 st.ready.push_back(full);
                 closed_one = true;
             }
             let mut wake = closed_one;
+            let timeout = self.limits.delivery_timeout;
             let batch = st.open.get_or_insert_with(|| {
                 wake = true; // the sender must start the linger timer
-                Batch::new(record.timestamp, deadline)
+                Batch::new(record.timestamp, timeout)
             });
-            batch.bytes += record_len(&record, batch.records.len(), batch.first_ts);
+            batch.bytes += placed(batch);
             batch.cost += cost;
-            batch.deadline = batch.deadline.min(deadline);
             batch.records.push(record);
-            let future =
-                DeliveryFuture::pending(batch.rx.clone(), self.partition, batch.records.len() - 1);
+            let index = batch.records.len() - 1;
+            let future = DeliveryFuture::pending(batch.rx.clone(), self.partition, index);
             if batch.records.len() >= self.limits.max_records {
                 if let Some(full) = st.open.take() {
                     st.ready.push_back(full);
@@ -146,7 +152,7 @@ impl PartitionQueue {
                 wake = true;
             }
             st.appended += 1;
-            (future, wake, closed_one)
+            (future, wake)
         };
         if wake {
             self.wake.notify_one();

@@ -23,21 +23,23 @@ fn queue(max_records: usize, max_bytes: usize, linger_ms: u64) -> Arc<PartitionQ
             max_records,
             max_bytes,
             linger: Duration::from_millis(linger_ms),
+            delivery_timeout: Duration::from_secs(600),
         },
         Arc::default(),
         1,
     )
 }
 
-fn far() -> Instant {
-    Instant::now() + Duration::from_secs(600)
+fn append(q: &PartitionQueue, r: Record) {
+    let fixed = crate::producer::size::measure(&r).fixed;
+    assert!(q.append(r, fixed, 1).is_some());
 }
 
 #[tokio::test(start_paused = true)]
 async fn closes_at_record_count() {
     let q = queue(3, 1 << 20, 60_000);
     for _ in 0..7 {
-        q.append(record(10), 10, far()).unwrap();
+        append(&q, record(10));
     }
     let b = q.next_batch().await.unwrap();
     assert_eq!(b.records.len(), 3);
@@ -55,7 +57,7 @@ async fn closes_before_passing_the_encoded_byte_limit() {
     let limit = 10_000;
     let q = queue(1_000_000, limit, 60_000);
     for _ in 0..100 {
-        q.append(record(300), 300, far()).unwrap();
+        append(&q, record(300));
     }
     q.close();
     let mut total = 0;
@@ -76,9 +78,9 @@ async fn closes_before_passing_the_encoded_byte_limit() {
 async fn closes_at_linger_and_not_before() {
     let q = queue(1000, 1 << 20, 5);
     let start = Instant::now();
-    q.append(record(1), 1, far()).unwrap();
+    append(&q, record(1));
     tokio::time::sleep(Duration::from_millis(2)).await;
-    q.append(record(1), 1, far()).unwrap();
+    append(&q, record(1));
     let b = q.next_batch().await.unwrap();
     assert_eq!(b.records.len(), 2);
     assert_eq!(start.elapsed(), Duration::from_millis(5));
@@ -87,7 +89,7 @@ async fn closes_at_linger_and_not_before() {
 #[tokio::test(start_paused = true)]
 async fn flush_closes_the_open_batch_now() {
     let q = queue(1000, 1 << 20, 60_000);
-    q.append(record(1), 1, far()).unwrap();
+    append(&q, record(1));
     let target = q.request_flush();
     assert_eq!(target, 1);
     let start = Instant::now();
@@ -103,8 +105,10 @@ async fn closed_and_drained_returns_none() {
     let q = queue(10, 1 << 20, 60_000);
     q.close();
     assert!(q.next_batch().await.is_none());
+    let r = record(1);
+    let fixed = crate::producer::size::measure(&r).fixed;
     assert!(
-        q.append(record(1), 1, far()).is_none(),
+        q.append(r, fixed, 1).is_none(),
         "a closed queue takes nothing"
     );
 }

@@ -59,7 +59,8 @@ pub struct ProducerConfig {
     pub buffer_bytes: usize,
     /// What `enqueue` does when the buffer is full: `error` (default) or `wait`.
     pub on_buffer_full: BufferFullPolicy,
-    /// A record not acknowledged this long after it was buffered fails with a timeout. Default 120000.
+    /// A record not acknowledged this long after the first record of its batch was buffered
+    /// fails with a timeout. Default 120000.
     pub delivery_timeout_ms: u64,
     /// First retry backoff; doubles per attempt with jitter. Default 100.
     pub retry_backoff_ms: u64,

@@ -71,6 +71,7 @@ pub use transport::{BoxFuture, RskafkaTransport, Transport};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;
+use size::BATCH_OVERHEAD;
 
 use crate::event::header;
 
@@ -178,8 +179,13 @@ impl Producer {
 
     /// Looks up `topic`'s partitions and starts its sender tasks, once; returns the partition count.
     pub async fn prepare(&self, topic: &str) -> Result<usize> {
+        Ok(self.topic(topic).await?.queues.len())
+    }
+
+    /// The topic's partition queues, set up on first use.
+    async fn topic(&self, topic: &str) -> Result<Arc<TopicState>> {
         if let Some(t) = self.shared.topics.read().get(topic) {
-            return Ok(t.queues.len());
+            return Ok(Arc::clone(t));
         }
         let count = self
             .shared
@@ -201,6 +207,7 @@ impl Producer {
             max_records: cfg.batch_max_records,
             max_bytes: cfg.batch_limit(),
             linger: Duration::from_millis(cfg.linger_ms),
+            delivery_timeout: Duration::from_millis(cfg.delivery_timeout_ms),
         };
         let mut topics = self.shared.topics.write();
         // Checked under the lock `close` takes, so no sender starts after `close` looked.
@@ -208,7 +215,7 @@ impl Producer {
             return Err(ProduceError::Closed);
         }
         if let Some(t) = topics.get(topic) {
-            return Ok(t.queues.len());
+            return Ok(Arc::clone(t));
         }
         let name: Arc<str> = Arc::from(topic);
         let sticky = Arc::new(Sticky::default());
@@ -222,8 +229,9 @@ impl Producer {
                 Arc::clone(queue),
             ));
         }
-        topics.insert(topic.to_owned(), Arc::new(TopicState { queues, sticky }));
-        Ok(count)
+        let state = Arc::new(TopicState { queues, sticky });
+        topics.insert(topic.to_owned(), Arc::clone(&state));
+        Ok(state)
     }
 
     /// Buffers `record` and returns its delivery report without waiting for the broker.
@@ -246,10 +254,10 @@ impl Producer {
         if shared.closed.load(Ordering::Acquire) {
             return Err(ProduceError::Closed);
         }
-        self.prepare(&record.topic).await?;
-        let topic = record.topic.clone();
+        let state = self.topic(&record.topic).await?;
         let record = self.to_record(record)?;
-        let single = size::batch_len(std::slice::from_ref(&record));
+        let measure = size::measure(&record);
+        let single = BATCH_OVERHEAD + size::placed_len(measure.fixed, 0, 0);
         let limit = shared.config.max_message_bytes;
         if single > limit {
             shared.metrics.errors_too_large.add(1);
@@ -258,7 +266,7 @@ impl Producer {
                 limit,
             });
         }
-        let cost = size::memory_cost(&record);
+        let cost = measure.memory;
         let capacity = shared.config.buffer_bytes;
         if cost > capacity {
             shared.metrics.errors_too_large.add(1);
@@ -283,19 +291,14 @@ impl Producer {
         permit.forget();
         shared.metrics.buffer_bytes.add(cost as i64);
 
-        // From here on there is no await: the record is buffered or, if the topic vanished,
-        // its buffer bytes are given back.
-        let Some(state) = shared.topics.read().get(&topic).cloned() else {
-            shared.release(cost);
-            return Err(ProduceError::UnknownTopic(topic));
-        };
+        // From here on there is no await: the record is buffered, or its bytes are given back.
         let n = state.queues.len();
         let p = match &record.key {
             Some(key) => keyed_partition(key, n),
             None => state.sticky.current(n),
         };
-        let deadline = deadline_after(Duration::from_millis(shared.config.delivery_timeout_ms));
-        let Some((future, closed_batch)) = state.queues[p].append(record, cost, deadline) else {
+        let Some((future, closed_batch)) = state.queues[p].append(record, measure.fixed, cost)
+        else {
             shared.release(cost);
             return Err(ProduceError::Closed);
         };
@@ -305,7 +308,6 @@ impl Producer {
         Ok(future)
     }
 
-    /// Converts to an rskafka record, adding the idempotency headers.
     /// A record carrying only one of `ce_producerid` and `ce_sequence` has no usable dedupe key
     /// and is refused.
     fn to_record(&self, r: ProducerRecord) -> Result<Record> {
@@ -379,9 +381,8 @@ impl Producer {
     }
 }
 
-/// `now + d`, or a day from now when that would overflow the clock.
-pub(crate) fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
+/// `now + d`, or a day from `now` when that would overflow the clock.
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(Duration::from_secs(86_400)))
         .unwrap_or(now)

@@ -25,19 +25,51 @@ fn bytes_len(len: Option<usize>) -> usize {
     }
 }
 
+/// The part of a record's encoded body that does not depend on its place in a batch
+/// (attributes, key, value, headers), and the memory it holds; measured in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    /// Body bytes without the timestamp and offset deltas.
+    pub fixed: usize,
+    /// Bytes of memory the buffered record holds, counted against the producer's buffer: the
+    /// record, its key, value and headers, and the header map's node. Deliberately generous,
+    /// so the process stays within the configured buffer plus a margin.
+    pub memory: usize,
+}
+
+/// Measures `record` once; [`placed_len`] then sizes it anywhere in a batch in O(1).
+pub fn measure(record: &Record) -> Measure {
+    const RECORD: usize = std::mem::size_of::<Record>();
+    // A B-tree leaf holds up to 11 entries of (String, Vec<u8>) plus bookkeeping.
+    const NODE: usize = 11 * 48 + 32;
+    let key = record.key.as_ref();
+    let value = record.value.as_ref();
+    let mut fixed = 1 // attributes
+        + bytes_len(key.map(Vec::len))
+        + bytes_len(value.map(Vec::len))
+        + varint_len(record.headers.len() as i64);
+    let mut memory = RECORD
+        + key.map_or(0, Vec::capacity)
+        + value.map_or(0, Vec::capacity)
+        + record.headers.len().div_ceil(11) * NODE;
+    for (k, v) in &record.headers {
+        fixed += bytes_len(Some(k.len())) + bytes_len(Some(v.len()));
+        memory += k.capacity() + v.capacity() + 32;
+    }
+    Measure { fixed, memory }
+}
+
+/// Encoded size of a record with body part `fixed`, at `offset_delta` in its batch and
+/// `ts_delta_ms` after the batch's first record.
+pub fn placed_len(fixed: usize, ts_delta_ms: i64, offset_delta: usize) -> usize {
+    let body = fixed + varint_len(ts_delta_ms) + varint_len(offset_delta as i64);
+    varint_len(body as i64) + body
+}
+
 /// Encoded size of `record` at `offset_delta` in a batch whose first record has `first_ts`.
 pub fn record_len(record: &Record, offset_delta: usize, first_ts: DateTime<Utc>) -> usize {
     let ts_delta = (record.timestamp - first_ts).num_milliseconds();
-    let mut body = 1 // attributes
-        + varint_len(ts_delta)
-        + varint_len(offset_delta as i64)
-        + bytes_len(record.key.as_ref().map(Vec::len))
-        + bytes_len(record.value.as_ref().map(Vec::len))
-        + varint_len(record.headers.len() as i64);
-    for (k, v) in &record.headers {
-        body += bytes_len(Some(k.len())) + bytes_len(Some(v.len()));
-    }
-    varint_len(body as i64) + body
+    placed_len(measure(record).fixed, ts_delta, offset_delta)
 }
 
 /// Encoded size of a whole uncompressed batch holding `records`.
@@ -51,26 +83,6 @@ pub fn batch_len(records: &[Record]) -> usize {
             .enumerate()
             .map(|(i, r)| record_len(r, i, first.timestamp))
             .sum::<usize>()
-}
-
-/// Bytes of memory a buffered record holds, counted against the producer's buffer: the record
-/// itself, its key, value and headers, and the header map's node. Deliberately generous, so the
-/// process's memory stays within the configured buffer plus a margin.
-pub fn memory_cost(record: &Record) -> usize {
-    const RECORD: usize = std::mem::size_of::<Record>();
-    // A B-tree leaf holds up to 11 entries of (String, Vec<u8>) plus bookkeeping.
-    const NODE: usize = 11 * 48 + 32;
-    let nodes = record.headers.len().div_ceil(11);
-    let headers: usize = record
-        .headers
-        .iter()
-        .map(|(k, v)| k.capacity() + v.capacity() + 32)
-        .sum();
-    RECORD
-        + record.key.as_ref().map_or(0, Vec::capacity)
-        + record.value.as_ref().map_or(0, Vec::capacity)
-        + nodes * NODE
-        + headers
 }
 
 #[cfg(test)]
