@@ -84,6 +84,12 @@ async fn every_codec_round_trips_with_librdkafka_both_ways() {
             sent.insert(r.key.clone().unwrap(), r.value);
         }
         p.close(Duration::from_secs(30)).await.unwrap();
+        let ratio = p.metrics().compression_ratio();
+        if codec == Codec::None {
+            assert_eq!(ratio, 1.0);
+        } else {
+            assert!(ratio > 1.5, "{name}: compression ratio {ratio}");
+        }
         let out = peer(
             &broker.addr,
             &[

@@ -60,6 +60,8 @@ pub struct Summary {
     pub p50_ms: f64,
     /// 99th percentile batch latency in milliseconds (bucket upper bound).
     pub p99_ms: f64,
+    /// Sampled compression ratio (1 without compression).
+    pub compression_ratio: f64,
 }
 
 impl Summary {
@@ -78,7 +80,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "records={} errors={} records_per_s={:.0} mb_per_s={:.2} cpu_s={:.2} cpu_s_per_million={:.2} p50_ms={} p99_ms={}",
+            "records={} errors={} records_per_s={:.0} mb_per_s={:.2} cpu_s={:.2} cpu_s_per_million={:.2} p50_ms={} p99_ms={} compression_ratio={:.2}",
             self.records,
             self.errors,
             self.records_per_s(),
@@ -87,6 +89,7 @@ impl std::fmt::Display for Summary {
             self.cpu_per_million(),
             self.p50_ms,
             self.p99_ms,
+            self.compression_ratio,
         )
     }
 }
@@ -156,6 +159,7 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
         record_size: args.record_size,
         p50_ms: m.latency.quantile(0.5) * 1e3,
         p99_ms: m.latency.quantile(0.99) * 1e3,
+        compression_ratio: m.compression_ratio(),
     };
     let _ = producer.close(std::time::Duration::from_secs(5)).await;
     Ok(summary)

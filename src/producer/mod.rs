@@ -36,6 +36,7 @@
 //! buffered, nothing is sent; once buffered (there is no await after that point in `enqueue`) the
 //! record is delivered whether or not anybody awaits its [`DeliveryFuture`].
 mod accumulator;
+mod compression;
 mod config;
 mod delivery;
 mod error;

@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::{
     ProduceError, Result, Shared,
     accumulator::{Batch, PartitionQueue},
+    compression,
     delivery::Outcome,
     size::batch_len,
 };
@@ -35,6 +36,15 @@ async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch:
         ..
     } = batch;
     let n = records.len();
+    let m = &shared.metrics;
+    if m.batches_sent
+        .get()
+        .is_multiple_of(compression::SAMPLE_EVERY)
+        && let Some((raw, compressed)) = compression::sample(shared.config.compression, &records)
+    {
+        m.sampled_raw_bytes.add(raw as u64);
+        m.sampled_compressed_bytes.add(compressed as u64);
+    }
     let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
     let m = &shared.metrics;
     match &outcome {
