@@ -28,11 +28,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod consumer;
 pub mod event;
 pub mod http;
 pub mod kafka;
 pub mod logging;
 pub mod metrics;
+pub mod outbox;
 pub mod perf;
 pub mod producer;
 pub mod service;

@@ -244,6 +244,12 @@ impl Producer {
         self.buffer_record(record, wait).await
     }
 
+    /// Buffers `record`, waiting for buffer space when the buffer is full whatever
+    /// `on_buffer_full` says, and returns its delivery report.
+    pub async fn send_later(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        self.buffer_record(record, true).await
+    }
+
     /// Produces `record` and waits for the broker's acknowledgement (acks=all). Waits for
     /// buffer space when the buffer is full.
     pub async fn send(&self, record: ProducerRecord) -> Result<Delivery> {

@@ -1,0 +1,102 @@
+//! What the consumer counts; exported on `/metrics`.
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use parking_lot::Mutex;
+
+use crate::metrics::{Counter, Histogram, render_value};
+
+static HANDLE_SECONDS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
+];
+
+/// Consumer counters, per-partition lag and the batch handling histogram.
+#[derive(Debug)]
+pub struct ConsumerMetrics {
+    /// Records handled.
+    pub handled: Counter,
+    /// Records skipped as duplicates.
+    pub duplicates: Counter,
+    /// Records sent to the dead-letter topic.
+    pub dead_letters: Counter,
+    /// Offsets reset to earliest after `OffsetOutOfRange`.
+    pub offset_resets: Counter,
+    /// Handler failures (each retried or dead-lettered).
+    pub handler_failures: Counter,
+    /// Seconds to handle and commit one fetched batch.
+    pub batch_seconds: Histogram,
+    lag: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl Default for ConsumerMetrics {
+    fn default() -> Self {
+        Self {
+            handled: Counter::default(),
+            duplicates: Counter::default(),
+            dead_letters: Counter::default(),
+            offset_resets: Counter::default(),
+            handler_failures: Counter::default(),
+            batch_seconds: Histogram::new(&HANDLE_SECONDS),
+            lag: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl ConsumerMetrics {
+    /// Records a partition's lag: high watermark minus committed offset.
+    pub fn set_lag(&self, partition: i32, lag: i64) {
+        self.lag.lock().insert(partition, lag.max(0));
+    }
+
+    /// Lag per partition.
+    pub fn lag(&self) -> BTreeMap<i32, i64> {
+        self.lag.lock().clone()
+    }
+
+    /// Appends the Prometheus text of every consumer metric to `out`.
+    pub fn render(&self, out: &mut String) {
+        for (name, help, c) in [
+            (
+                "usercenter_consumer_records_total",
+                "Records handled.",
+                &self.handled,
+            ),
+            (
+                "usercenter_consumer_duplicates_total",
+                "Records skipped as duplicates.",
+                &self.duplicates,
+            ),
+            (
+                "usercenter_consumer_dead_letters_total",
+                "Records sent to the dead-letter topic.",
+                &self.dead_letters,
+            ),
+            (
+                "usercenter_consumer_offset_resets_total",
+                "Offsets reset after OffsetOutOfRange.",
+                &self.offset_resets,
+            ),
+            (
+                "usercenter_consumer_handler_failures_total",
+                "Handler failures.",
+                &self.handler_failures,
+            ),
+        ] {
+            render_value(out, name, "counter", help, c.get());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP usercenter_consumer_lag Records behind the high watermark, per partition.\n# TYPE usercenter_consumer_lag gauge"
+        );
+        for (partition, lag) in self.lag() {
+            let _ = writeln!(
+                out,
+                "usercenter_consumer_lag{{partition=\"{partition}\"}} {lag}"
+            );
+        }
+        self.batch_seconds.render(
+            out,
+            "usercenter_consumer_batch_seconds",
+            "Seconds to handle and commit one fetched batch.",
+        );
+    }
+}

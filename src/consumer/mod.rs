@@ -1,0 +1,149 @@
+//! The offset-managed consumer loop of `user.events`.
+//!
+//! rskafka has no consumer groups and no offset storage; here an instance owns a fixed share of
+//! the partitions (`p % instances == instance`) and keeps its offsets in the embedded store.
+//!
+//! ```text
+//! supervisor: partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
+//! partition task: fetch(offset) ─► pass in ONE store transaction:
+//!                  for each record: duplicate? skip │ poison? dead letter (outbox) │ handler effects
+//!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)
+//!                  + next offset
+//!                 handler failure: commit what came before, back off, retry; after N attempts
+//!                 dead-letter it. OffsetOutOfRange: reset to earliest (warning + metric).
+//! ```
+//!
+//! Because the offset, the effects and the dedupe marks commit together, a restart (even after
+//! SIGKILL) resumes exactly after the last committed record, and a record seen again (producer
+//! retry, outbox replay, a copy by another client with the same headers) is skipped by its
+//! dedupe key: effects apply exactly once. Outputs reach Kafka through the outbox relay.
+mod config;
+pub mod fetch;
+pub mod handler;
+mod metrics;
+mod partition;
+pub mod process;
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use rskafka::client::Client;
+use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::warn;
+
+pub use config::{ConsumerConfig, StartPolicy};
+pub use handler::{Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
+pub use metrics::ConsumerMetrics;
+pub use process::{EventHandler, RecordError, RecordHandler};
+
+use crate::store::Store;
+use fetch::{KafkaPartition, PartitionSource};
+use partition::Context;
+
+/// A running consumer.
+#[derive(Debug)]
+pub struct Consumer {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    metrics: Arc<ConsumerMetrics>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Starts consuming `topic` with `handler`; outbox rows it writes wake `outbox_wake`.
+    pub fn start(
+        client: Arc<Client>,
+        topic: &str,
+        config: ConsumerConfig,
+        store: Arc<dyn Store>,
+        handler: Arc<dyn RecordHandler>,
+        outbox_wake: Arc<Notify>,
+    ) -> Self {
+        let metrics = Arc::new(ConsumerMetrics::default());
+        let ctx = Arc::new(Context {
+            topic: topic.to_owned(),
+            config,
+            store,
+            handler,
+            metrics: Arc::clone(&metrics),
+            outbox_wake,
+        });
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()));
+        Self {
+            cancel,
+            tasks,
+            metrics,
+        }
+    }
+
+    /// The consumer's metrics.
+    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
+        &self.metrics
+    }
+
+    /// Stops every partition after the batch in hand is committed; waits at most `deadline`.
+    /// Returns whether everything stopped in time.
+    pub async fn stop(&self, deadline: Duration) -> bool {
+        self.cancel.cancel();
+        self.tasks.close();
+        tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_ok()
+    }
+}
+
+/// Starts a task per owned partition, and again for partitions added later.
+async fn supervise(
+    client: Arc<Client>,
+    ctx: Arc<Context>,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+) {
+    let mut running = BTreeSet::new();
+    let refresh = Duration::from_secs(ctx.config.metadata_refresh_secs);
+    loop {
+        match client.list_topics().await {
+            Ok(topics) => {
+                let partitions = topics
+                    .into_iter()
+                    .find(|t| t.name == ctx.topic)
+                    .map(|t| t.partitions)
+                    .unwrap_or_default();
+                for p in partitions {
+                    if !ctx.config.owns(p) || running.contains(&p) {
+                        continue;
+                    }
+                    match KafkaPartition::connect(&client, &ctx.topic, p).await {
+                        Ok(source) => {
+                            running.insert(p);
+                            let source: Arc<dyn PartitionSource> = Arc::new(source);
+                            tasks.spawn(partition::run(
+                                Arc::clone(&ctx),
+                                source,
+                                p,
+                                cancel.clone(),
+                            ));
+                        }
+                        Err(error) => {
+                            warn!(topic = %ctx.topic, partition = p, %error, "consumer: cannot reach the partition leader")
+                        }
+                    }
+                }
+            }
+            Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(refresh) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The loop of one owned partition: fetch from the stored offset, run a pass per batch in a
+//! store transaction, retry failing handlers with backoff, dead-letter them after the limit.
+use std::{sync::Arc, time::Duration};
+
+use rskafka::record::RecordAndOffset;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{
+    ConsumerConfig, ConsumerMetrics, StartPolicy,
+    fetch::{FetchError, PartitionSource},
+    process::{PassInput, PassOutcome, RecordHandler, pass, stored_offset},
+};
+use crate::store::{Store, StoreError};
+
+/// Everything a partition loop needs.
+pub(crate) struct Context {
+    pub topic: String,
+    pub config: ConsumerConfig,
+    pub store: Arc<dyn Store>,
+    pub handler: Arc<dyn RecordHandler>,
+    pub metrics: Arc<ConsumerMetrics>,
+    /// Woken after a commit that wrote outbox rows.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Pause after a failed fetch or store error.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Runs the partition until `cancel` fires. A batch in hand is finished and committed first.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    source: Arc<dyn PartitionSource>,
+    partition: i32,
+    cancel: CancellationToken,
+) {
+    let Some(mut offset) = start_offset(&ctx, &*source, partition, &cancel).await else {
+        return;
+    };
+    info!(topic = %ctx.topic, partition, offset, "consumer: partition started");
+    let cfg = &ctx.config;
+    while !cancel.is_cancelled() {
+        let fetched = tokio::select! {
+            r = source.fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms) => r,
+            () = cancel.cancelled() => break,
+        };
+        let (records, high_watermark) = match fetched {
+            Ok(r) => r,
+            Err(FetchError::OutOfRange) => {
+                let earliest = source.offset(true).await.unwrap_or(0);
+                warn!(topic = %ctx.topic, partition, offset, earliest, "consumer: offset out of range, resetting to earliest");
+                ctx.metrics.offset_resets.add(1);
+                offset = earliest;
+                continue;
+            }
+            Err(error) => {
+                warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed");
+                pause(RETRY, &cancel).await;
+                continue;
+            }
+        };
+        if !records.is_empty() {
+            offset = handle_batch(&ctx, partition, Arc::new(records), offset, &cancel).await;
+        }
+        ctx.metrics.set_lag(partition, high_watermark - offset);
+    }
+    debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
+}
+
+async fn start_offset(
+    ctx: &Context,
+    source: &dyn PartitionSource,
+    partition: i32,
+    cancel: &CancellationToken,
+) -> Option<i64> {
+    loop {
+        let mut stored = None;
+        let read = ctx.store.read(&mut |txn| {
+            stored = stored_offset(txn, &ctx.topic, partition)?;
+            Ok(())
+        });
+        let result = match (read, stored) {
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(()), Some(offset)) => Ok(offset),
+            (Ok(()), None) => source
+                .offset(ctx.config.start == StartPolicy::Earliest)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(offset) => return Some(offset),
+            Err(error) => warn!(partition, %error, "consumer: cannot find the start offset"),
+        }
+        if !pause(RETRY, cancel).await {
+            return None;
+        }
+    }
+}
+
+/// Handles one fetched batch; returns the next offset. Keeps at it (retries, dead letters)
+/// until the whole batch is committed or shutdown begins.
+async fn handle_batch(
+    ctx: &Arc<Context>,
+    partition: i32,
+    records: Arc<Vec<RecordAndOffset>>,
+    mut offset: i64,
+    cancel: &CancellationToken,
+) -> i64 {
+    let started = std::time::Instant::now();
+    let mut failures: Option<(i64, u32)> = None;
+    let mut give_up = None;
+    loop {
+        let outcome = match commit_pass(ctx, partition, &records, offset, give_up.take()).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                warn!(partition, %error, "consumer: store transaction failed, retrying the batch");
+                if !pause(RETRY, cancel).await {
+                    return offset;
+                }
+                continue;
+            }
+        };
+        let m = &ctx.metrics;
+        m.handled.add(outcome.handled);
+        m.duplicates.add(outcome.duplicates);
+        m.dead_letters.add(outcome.dead);
+        if outcome.outbox_rows > 0 {
+            ctx.outbox_wake.notify_one();
+        }
+        offset = outcome.next_offset;
+        let Some((failed_at, error)) = outcome.failed else {
+            m.batch_seconds.observe(started.elapsed().as_secs_f64());
+            return offset;
+        };
+        m.handler_failures.add(1);
+        let attempts = match failures {
+            Some((at, n)) if at == failed_at => n + 1,
+            _ => 1,
+        };
+        failures = Some((failed_at, attempts));
+        if attempts >= ctx.config.handler_attempts {
+            warn!(partition, offset = failed_at, %error, attempts, "consumer: handler gave up, dead-lettering");
+            give_up = Some((
+                failed_at,
+                format!("handler failed {attempts} times: {error}"),
+            ));
+            continue;
+        }
+        let backoff = Duration::from_millis(ctx.config.handler_backoff_ms)
+            * 2u32.saturating_pow(attempts - 1);
+        debug!(partition, offset = failed_at, %error, attempts, ?backoff, "consumer: handler failed, retrying");
+        if !pause(backoff, cancel).await {
+            return offset;
+        }
+    }
+}
+
+/// One pass in a store transaction, on the blocking pool (the store does disk I/O and fsync).
+async fn commit_pass(
+    ctx: &Arc<Context>,
+    partition: i32,
+    records: &Arc<Vec<RecordAndOffset>>,
+    offset: i64,
+    give_up: Option<(i64, String)>,
+) -> Result<PassOutcome, StoreError> {
+    let ctx = Arc::clone(ctx);
+    let records = Arc::clone(records);
+    tokio::task::spawn_blocking(move || {
+        let input = PassInput {
+            topic: &ctx.topic,
+            partition,
+            next_offset: offset,
+            dlq_topic: &ctx.config.dlq_topic,
+            give_up,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        let mut result = None;
+        ctx.store.write(&mut |txn| {
+            result = Some(pass(txn, &*ctx.handler, &records, &input)?);
+            Ok(())
+        })?;
+        result.ok_or_else(|| StoreError::Backend("pass produced no outcome".into()))
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("consumer pass task: {e}")))?
+}
+
+/// Sleeps `d` unless cancelled first; whether it slept the whole time.
+async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = cancel.cancelled() => false,
+    }
+}

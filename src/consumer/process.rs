@@ -1,0 +1,202 @@
+//! One pass over a fetched batch inside one store transaction: skip duplicates, dead-letter
+//! poison records, apply handler effects, mark dedupe keys, and store the next offset, all
+//! committed together. A handler failure stops the pass there; what came before it commits.
+use rskafka::record::{Record, RecordAndOffset};
+
+use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
+use crate::{
+    event::{Envelope, Headers, header},
+    outbox::{self, OutboxRecord},
+    store::{self, ReadTxn, Result, Table, WriteTxn},
+};
+
+/// What a record handler can say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// The record can never be handled (it does not decode): dead-letter it at once.
+    Poison(String),
+    /// Handling failed; try again later, dead-letter after the configured attempts.
+    Failed(HandlerError),
+}
+
+/// Turns a raw record into effects.
+pub trait RecordHandler: Send + Sync + 'static {
+    /// Handles one record.
+    fn handle(&self, record: &Record, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
+}
+
+/// Decodes each record as an event [`Envelope`] and dispatches it to a [`Handler`].
+#[derive(Debug, Clone)]
+pub struct EventHandler<H>(pub H);
+
+impl<H: Handler> RecordHandler for EventHandler<H> {
+    fn handle(&self, record: &Record, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        let event = Envelope::decode(&record.headers, record.value.as_deref())
+            .map_err(|e| RecordError::Poison(e.to_string()))?;
+        dispatch(&self.0, &event, view).map_err(RecordError::Failed)
+    }
+}
+
+impl RecordHandler for super::handler::NoopHandler {
+    fn handle(&self, _: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        Ok(Effects::default())
+    }
+}
+
+/// The dedupe key of a record: producer id and sequence, else the event id, else none.
+pub fn dedupe_key(headers: &Headers) -> Option<Vec<u8>> {
+    let text = |name: &str| headers.get(name).filter(|v| !v.is_empty());
+    if let (Some(p), Some(s)) = (text(header::PRODUCER_ID), text(header::SEQUENCE)) {
+        let mut key = b"p/".to_vec();
+        key.extend_from_slice(p);
+        key.push(b'/');
+        key.extend_from_slice(s);
+        return Some(key);
+    }
+    text(header::ID).map(|id| [b"e/".as_slice(), id].concat())
+}
+
+/// The store key of a partition's offset.
+pub fn offset_key(topic: &str, partition: i32) -> Vec<u8> {
+    format!("{topic}/{partition}").into_bytes()
+}
+
+/// The stored next offset of a partition.
+pub fn stored_offset(txn: &dyn ReadTxn, topic: &str, partition: i32) -> Result<Option<i64>> {
+    store::get(txn, Table::Offsets, &offset_key(topic, partition))
+}
+
+/// Where a pass over a batch is and what to do with its records.
+#[derive(Debug, Clone)]
+pub struct PassInput<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// The next offset to handle; earlier records in the batch are skipped.
+    pub next_offset: i64,
+    /// Dead-letter topic.
+    pub dlq_topic: &'a str,
+    /// A record (by offset) whose handler failed too often: dead-letter it with this error.
+    pub give_up: Option<(i64, String)>,
+    /// Time stamped on dedupe marks and outbox rows.
+    pub now_ms: i64,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassOutcome {
+    /// The next offset to read (stored with the pass).
+    pub next_offset: i64,
+    /// Records handled.
+    pub handled: u64,
+    /// Records skipped as duplicates.
+    pub duplicates: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead: u64,
+    /// Records written to the outbox (outputs and dead letters).
+    pub outbox_rows: u64,
+    /// The handler failed on the record at this offset; the pass stopped before it.
+    pub failed: Option<(i64, HandlerError)>,
+}
+
+/// Runs one pass inside `txn`.
+pub fn pass(
+    txn: &mut dyn WriteTxn,
+    handler: &dyn RecordHandler,
+    records: &[RecordAndOffset],
+    input: &PassInput<'_>,
+) -> Result<PassOutcome> {
+    let mut out = PassOutcome {
+        next_offset: input.next_offset,
+        ..Default::default()
+    };
+    for r in records {
+        if r.offset < out.next_offset {
+            continue;
+        }
+        let key = dedupe_key(&r.record.headers);
+        if let Some(k) = &key
+            && txn.get(Table::Dedupe, k)?.is_some()
+        {
+            out.duplicates += 1;
+            out.next_offset = r.offset + 1;
+            continue;
+        }
+        let verdict = match &input.give_up {
+            Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
+            _ => handler.handle(&r.record, &*txn),
+        };
+        match verdict {
+            Ok(effects) => {
+                out.outbox_rows += apply(txn, effects, input.now_ms)?;
+                out.handled += 1;
+            }
+            Err(RecordError::Poison(error)) => {
+                outbox::append(txn, &dead_letter(r, input, &error))?;
+                out.outbox_rows += 1;
+                out.dead += 1;
+            }
+            Err(RecordError::Failed(error)) => {
+                out.failed = Some((r.offset, error));
+                break;
+            }
+        }
+        if let Some(k) = &key {
+            store::put(txn, Table::Dedupe, k, &input.now_ms)?;
+        }
+        out.next_offset = r.offset + 1;
+    }
+    store::put(
+        txn,
+        Table::Offsets,
+        &offset_key(input.topic, input.partition),
+        &out.next_offset,
+    )?;
+    Ok(out)
+}
+
+fn apply(txn: &mut dyn WriteTxn, effects: Effects, now_ms: i64) -> Result<u64> {
+    for write in effects.writes {
+        match write {
+            Write::Put { table, key, value } => txn.put(table, &key, &value)?,
+            Write::Delete { table, key } => {
+                txn.delete(table, &key)?;
+            }
+        }
+    }
+    let rows = effects.outputs.len() as u64;
+    for mut record in effects.outputs {
+        if record.created_ms == 0 {
+            record.created_ms = now_ms;
+        }
+        outbox::append(txn, &record)?;
+    }
+    Ok(rows)
+}
+
+/// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
+fn dead_letter(r: &RecordAndOffset, input: &PassInput<'_>, error: &str) -> OutboxRecord {
+    let mut headers = r.record.headers.clone();
+    headers.insert("dlq_error".into(), error.as_bytes().to_vec());
+    headers.insert("dlq_source_topic".into(), input.topic.as_bytes().to_vec());
+    headers.insert(
+        "dlq_source_partition".into(),
+        input.partition.to_string().into_bytes(),
+    );
+    headers.insert(
+        "dlq_source_offset".into(),
+        r.offset.to_string().into_bytes(),
+    );
+    OutboxRecord {
+        topic: input.dlq_topic.to_owned(),
+        key: r.record.key.clone(),
+        value: r.record.value.clone().unwrap_or_default(),
+        headers,
+        created_ms: input.now_ms,
+    }
+}
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;

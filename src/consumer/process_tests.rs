@@ -1,0 +1,203 @@
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::*;
+use crate::{
+    consumer::handler::{Effects, Handler, HandlerResult},
+    event::{ContentType, DATA_VERSION, EventData, Registered},
+    store::{RedbStore, Store},
+};
+
+/// Counts each event id in the Meta table; fails for user names starting with "fail".
+struct Counting;
+
+impl Handler for Counting {
+    fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
+        if d.username.starts_with("fail") {
+            return Err(HandlerError("refused".into()));
+        }
+        let key = e.id.as_bytes().to_vec();
+        let seen: u64 = store::get(view, Table::Meta, &key)
+            .map_err(|e| HandlerError(e.to_string()))?
+            .unwrap_or(0);
+        Ok(Effects {
+            writes: vec![Write::Put {
+                table: Table::Meta,
+                key,
+                value: postcard::to_allocvec(&(seen + 1)).unwrap(),
+            }],
+            outputs: vec![OutboxRecord {
+                topic: "user.notifications".into(),
+                key: Some(e.user_id.to_string().into_bytes()),
+                value: d.username.clone().into_bytes(),
+                headers: BTreeMap::new(),
+                created_ms: 0,
+            }],
+        })
+    }
+}
+
+fn event(seq: u64, username: &str) -> Envelope {
+    Envelope {
+        version: DATA_VERSION,
+        id: Uuid::from_u128(u128::from(seq) + 1),
+        user_id: Uuid::from_u128(99),
+        occurred_at: chrono::Utc::now(),
+        request_id: "r".into(),
+        producer_id: 5,
+        sequence: seq,
+        data: EventData::Registered(Registered {
+            username: username.into(),
+            email: "e@x".into(),
+        }),
+    }
+}
+
+fn record(offset: i64, env: &Envelope) -> RecordAndOffset {
+    let enc = env.encode(ContentType::Postcard).unwrap();
+    RecordAndOffset {
+        record: Record {
+            key: Some(enc.key),
+            value: Some(enc.value),
+            headers: enc.headers,
+            timestamp: chrono::Utc::now(),
+        },
+        offset,
+    }
+}
+
+fn garbage(offset: i64) -> RecordAndOffset {
+    RecordAndOffset {
+        record: Record {
+            key: Some(b"k".to_vec()),
+            value: Some(vec![0xde, 0xad]),
+            headers: BTreeMap::new(),
+            timestamp: chrono::Utc::now(),
+        },
+        offset,
+    }
+}
+
+fn input(next_offset: i64) -> PassInput<'static> {
+    PassInput {
+        topic: "user.events",
+        partition: 0,
+        next_offset,
+        dlq_topic: "user.events.dlq",
+        give_up: None,
+        now_ms: 1,
+    }
+}
+
+fn run(store: &RedbStore, records: &[RecordAndOffset], input: &PassInput<'_>) -> PassOutcome {
+    let handler = EventHandler(Counting);
+    let mut out = None;
+    store
+        .write(&mut |txn| {
+            out = Some(pass(txn, &handler, records, input)?);
+            Ok(())
+        })
+        .unwrap();
+    out.unwrap()
+}
+
+fn count(store: &RedbStore, env: &Envelope) -> u64 {
+    let mut n = 0;
+    store
+        .read(&mut |txn| {
+            n = store::get(txn, Table::Meta, env.id.as_bytes())?.unwrap_or(0);
+            Ok(())
+        })
+        .unwrap();
+    n
+}
+
+#[test]
+fn effects_offsets_and_outputs_commit_together_and_duplicates_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let events: Vec<Envelope> = (0..5).map(|i| event(i, "ada")).collect();
+    let batch: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record(i as i64, e))
+        .collect();
+    let out = run(&store, &batch, &input(0));
+    assert_eq!((out.handled, out.duplicates, out.next_offset), (5, 0, 5));
+    assert_eq!(out.outbox_rows, 5);
+    // The same events again, at later offsets (a replay): skipped, counted, offset advances.
+    let replay: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record(10 + i as i64, e))
+        .collect();
+    let out = run(&store, &replay, &input(10));
+    assert_eq!((out.handled, out.duplicates, out.next_offset), (0, 5, 15));
+    for e in &events {
+        assert_eq!(count(&store, e), 1, "effect applied exactly once");
+    }
+    store
+        .read(&mut |txn| {
+            assert_eq!(stored_offset(txn, "user.events", 0)?, Some(15));
+            assert_eq!(outbox::backlog(txn)?, 5);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let good = event(0, "ada");
+    let batch = vec![garbage(0), record(1, &good), garbage(2)];
+    let out = run(&store, &batch, &input(0));
+    assert_eq!((out.handled, out.dead, out.next_offset), (1, 2, 3));
+    let mut rows = Vec::new();
+    store
+        .read(&mut |txn| {
+            rows = outbox::pending(txn, 0, 10)?;
+            Ok(())
+        })
+        .unwrap();
+    let dead: Vec<_> = rows
+        .iter()
+        .filter(|(_, r)| r.topic == "user.events.dlq")
+        .collect();
+    assert_eq!(dead.len(), 2);
+    let h = &dead[1].1.headers;
+    assert_eq!(h["dlq_source_offset"], b"2");
+    assert_eq!(h["dlq_source_partition"], b"0");
+    assert!(!h["dlq_error"].is_empty());
+    assert_eq!(dead[1].1.value, vec![0xde, 0xad]);
+}
+
+#[test]
+fn a_failing_handler_stops_the_pass_and_gives_up_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let batch = vec![
+        record(0, &event(0, "ada")),
+        record(1, &event(1, "fail-me")),
+        record(2, &event(2, "bob")),
+    ];
+    let out = run(&store, &batch, &input(0));
+    assert_eq!(out.next_offset, 1, "committed up to the failing record");
+    assert_eq!(out.failed.as_ref().map(|(o, _)| *o), Some(1));
+    let mut give_up = input(1);
+    give_up.give_up = Some((1, "refused 5 times".into()));
+    let out = run(&store, &batch, &give_up);
+    assert_eq!((out.dead, out.handled, out.next_offset), (1, 1, 3));
+}
+
+#[test]
+fn dedupe_keys_prefer_producer_and_sequence() {
+    let mut h = Headers::new();
+    assert_eq!(dedupe_key(&h), None);
+    h.insert(header::ID.into(), b"id-1".to_vec());
+    assert_eq!(dedupe_key(&h), Some(b"e/id-1".to_vec()));
+    h.insert(header::PRODUCER_ID.into(), b"7".to_vec());
+    h.insert(header::SEQUENCE.into(), b"9".to_vec());
+    assert_eq!(dedupe_key(&h), Some(b"p/7/9".to_vec()));
+}
