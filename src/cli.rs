@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// Directory of the embedded store (overrides `store.data_dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// This instance's number among `--instances` (overrides `consumer.instance`).
+    #[arg(long, value_name = "I")]
+    pub instance: Option<u32>,
+    /// How many instances split the events topic (overrides `consumer.instances`).
+    #[arg(long, value_name = "N")]
+    pub instances: Option<u32>,
 }
 
 /// Log line format.

@@ -137,6 +137,22 @@ fn apply_flags(table: &mut Table, args: &ServeArgs) {
     if let Some(listen) = &args.listen {
         set(table, "http", "listen", Value::String(listen.clone()));
     }
+    if let Some(instance) = args.instance {
+        set(
+            table,
+            "consumer",
+            "instance",
+            Value::Integer(i64::from(instance)),
+        );
+    }
+    if let Some(instances) = args.instances {
+        set(
+            table,
+            "consumer",
+            "instances",
+            Value::Integer(i64::from(instances)),
+        );
+    }
     if let Some(dir) = &args.data_dir {
         let dir = dir.to_string_lossy().into_owned();
         set(table, "store", "data_dir", Value::String(dir));
@@ -186,6 +202,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .producer
         .check()
         .map_err(|(field, problem)| ConfigError::field(field, problem))?;
+    config
+        .consumer
+        .check()
+        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
+    check_topic(&config.consumer.dlq_topic)
+        .map_err(|p| ConfigError::field("consumer.dlq_topic", p))?;
     if config.store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }

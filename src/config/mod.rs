@@ -31,6 +31,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The producer layer: batching, compression, retries, buffer.
     pub producer: crate::producer::ProducerConfig,
+    /// The consumer loop: ownership, start policy, fetch sizes, retries, dead letters.
+    pub consumer: crate::consumer::ConsumerConfig,
     /// Logging.
     pub log: LogConfig,
 }

@@ -13,6 +13,7 @@ pub type Body = Full<Bytes>;
 pub async fn handle<B>(state: &AppState, req: Request<B>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => health(state),
+        (&Method::GET, "/metrics") => metrics(state),
         (_, "/health") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -30,6 +31,16 @@ fn health(state: &AppState) -> Response<Body> {
         "connecting"
     };
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))
+}
+
+/// `GET /metrics`: Prometheus text.
+fn metrics(state: &AppState) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(state.render_metrics())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
 
 /// A JSON error body: `{"error": {"code", "message"}}`.

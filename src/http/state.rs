@@ -1,10 +1,21 @@
 //! What request handlers can see of the running service.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
+
+use crate::{consumer::ConsumerMetrics, producer::ProducerMetrics, store::Store};
 
 /// Shared state of the HTTP front.
 #[derive(Debug, Default)]
 pub struct AppState {
     kafka_ready: AtomicBool,
+    /// The store, once open.
+    pub store: OnceLock<Arc<dyn Store>>,
+    /// Producer metrics, once Kafka was reached.
+    pub producer: OnceLock<Arc<ProducerMetrics>>,
+    /// Consumer metrics, once the consumer runs.
+    pub consumer: OnceLock<Arc<ConsumerMetrics>>,
 }
 
 impl AppState {
@@ -16,5 +27,46 @@ impl AppState {
     /// Whether Kafka was reached and the topics exist.
     pub fn kafka_ready(&self) -> bool {
         self.kafka_ready.load(Ordering::Acquire)
+    }
+
+    /// Rows waiting in the outbox, if the store is open and readable.
+    pub fn outbox_backlog(&self) -> Option<u64> {
+        let store = self.store.get()?;
+        let mut backlog = None;
+        store
+            .read(&mut |txn| {
+                backlog = Some(crate::outbox::backlog(txn)?);
+                Ok(())
+            })
+            .ok()?;
+        backlog
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        crate::metrics::render_value(
+            &mut out,
+            "usercenter_kafka_ready",
+            "gauge",
+            "1 when Kafka was reached and the topics exist.",
+            u8::from(self.kafka_ready()),
+        );
+        if let Some(backlog) = self.outbox_backlog() {
+            crate::metrics::render_value(
+                &mut out,
+                "usercenter_outbox_backlog",
+                "gauge",
+                "Outbox rows waiting to be published.",
+                backlog,
+            );
+        }
+        if let Some(p) = self.producer.get() {
+            p.render(&mut out);
+        }
+        if let Some(c) = self.consumer.get() {
+            c.render(&mut out);
+        }
+        out
     }
 }

@@ -37,11 +37,13 @@ pub enum Table {
     Dedupe,
     /// small named values (schema version, counters)
     Meta,
+    /// event id → how many times its handler effects were applied (an audit of the consumer)
+    EventLog,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Self::Users,
         Self::Usernames,
         Self::Emails,
@@ -50,6 +52,7 @@ impl Table {
         Self::Offsets,
         Self::Dedupe,
         Self::Meta,
+        Self::EventLog,
     ];
 
     /// The table's name in the backend.
@@ -63,6 +66,7 @@ impl Table {
             Self::Offsets => "offsets",
             Self::Dedupe => "dedupe",
             Self::Meta => "meta",
+            Self::EventLog => "event_log",
         }
     }
 }

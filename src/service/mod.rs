@@ -1,0 +1,247 @@
+//! Wires the service together: data directory, HTTP front, Kafka set-up; and stops it cleanly.
+//!
+//! [`start`] binds the listener and returns at once with a [`Running`] handle (so tests can use
+//! port 0 and ask for the address); Kafka is reached in the background and retried until it
+//! answers, because a broker that is down must never keep the HTTP front from serving.
+pub mod handlers;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{info, warn};
+
+use crate::{
+    config::Config,
+    consumer::{Consumer, EventHandler},
+    http, kafka, outbox,
+    producer::{Identity, Producer, RskafkaTransport},
+    store::{RedbStore, Store, StoreError},
+};
+
+pub use handlers::ServiceHandler;
+
+/// How long in-flight HTTP requests may take to finish after shutdown begins.
+const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// Pause between attempts to reach Kafka at start-up.
+const KAFKA_RETRY: Duration = Duration::from_secs(2);
+/// Longest wait for each shutdown step (consumer, relay, producer).
+const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The data directory could not be created.
+    #[error("store.data_dir {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The producer identity files could not be read or created.
+    #[error("producer identity in {}: {source}", path.display())]
+    Identity {
+        /// The data directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The HTTP listener could not be bound.
+    #[error("http.listen {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A started service.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    state: Arc<http::AppState>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Starts the service described by `config`.
+pub async fn start(config: Config) -> Result<Running, ServiceError> {
+    let dir = &config.store.data_dir;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|source| ServiceError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir)?);
+    let identity = Identity::load_or_create(dir).map_err(|source| ServiceError::Identity {
+        path: dir.clone(),
+        source,
+    })?;
+    let listener = TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| ServiceError::Bind {
+            addr: config.http.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServiceError::Bind {
+        addr: config.http.listen,
+        source,
+    })?;
+    let state = Arc::new(http::AppState::default());
+    let _ = state.store.set(Arc::clone(&store));
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(http::serve(
+        listener,
+        Arc::clone(&state),
+        cancel.clone(),
+        HTTP_DRAIN,
+    ));
+    let pipeline = Pipeline {
+        config,
+        state: Arc::clone(&state),
+        store,
+        identity: Arc::new(identity),
+    };
+    tasks.spawn(pipeline.run(cancel.clone()));
+    info!(%addr, "usercenter listening on http://{addr}");
+    Ok(Running {
+        addr,
+        state,
+        cancel,
+        tasks,
+    })
+}
+
+/// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
+struct Pipeline {
+    config: Config,
+    state: Arc<http::AppState>,
+    store: Arc<dyn Store>,
+    identity: Arc<Identity>,
+}
+
+impl Pipeline {
+    /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
+    /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
+    /// round), producer (delivers what is buffered).
+    async fn run(self, cancel: CancellationToken) {
+        let Some(client) = self.connect(&cancel).await else {
+            return;
+        };
+        let cfg = &self.config;
+        let producer = Producer::new(
+            Arc::new(RskafkaTransport::new(Arc::clone(&client))),
+            Arc::clone(&self.identity),
+            cfg.producer.clone(),
+        );
+        let _ = self.state.producer.set(Arc::clone(producer.metrics()));
+        let wake = Arc::new(Notify::new());
+        let relay_cancel = CancellationToken::new();
+        let relay = tokio::spawn(outbox::relay::run(
+            Arc::clone(&self.store),
+            producer.clone(),
+            Arc::clone(&wake),
+            relay_cancel.clone(),
+        ));
+        let consumer = cfg.consumer.enabled.then(|| {
+            Consumer::start(
+                Arc::clone(&client),
+                &cfg.topics.events,
+                cfg.consumer.clone(),
+                Arc::clone(&self.store),
+                Arc::new(EventHandler(ServiceHandler)),
+                Arc::clone(&wake),
+            )
+        });
+        if let Some(c) = &consumer {
+            let _ = self.state.consumer.set(Arc::clone(c.metrics()));
+        }
+        cancel.cancelled().await;
+        if let Some(c) = consumer
+            && !c.stop(SHUTDOWN_STEP).await
+        {
+            warn!("consumer did not stop within {SHUTDOWN_STEP:?}");
+        }
+        relay_cancel.cancel();
+        if tokio::time::timeout(SHUTDOWN_STEP, relay).await.is_err() {
+            warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}");
+        }
+        if let Err(error) = producer.close(SHUTDOWN_STEP).await {
+            warn!(%error, "producer: not everything was delivered before shutdown; the outbox keeps it");
+        }
+    }
+
+    /// Connects and creates missing topics, retrying until it works or shutdown begins.
+    async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<rskafka::client::Client>> {
+        let cfg = &self.config;
+        loop {
+            let attempt = async {
+                let client = kafka::connect(&cfg.kafka).await?;
+                let mut created = kafka::ensure_topics(&client, &cfg.topics).await?;
+                let dlq = &cfg.consumer.dlq_topic;
+                let (partitions, replication) =
+                    (cfg.topics.partitions, cfg.topics.replication_factor);
+                if kafka::ensure_topic(&client, dlq, partitions, replication).await? {
+                    created.push(dlq.clone());
+                }
+                Ok::<_, kafka::KafkaError>((client, created))
+            };
+            let result = tokio::select! {
+                result = attempt => result,
+                () = cancel.cancelled() => return None,
+            };
+            match result {
+                Ok((client, created)) => {
+                    info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
+                    self.state.set_kafka_ready(true);
+                    return Some(Arc::new(client));
+                }
+                Err(error) => warn!(%error, retry_in = ?KAFKA_RETRY, "Kafka not ready"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(KAFKA_RETRY) => {}
+                () = cancel.cancelled() => return None,
+            }
+        }
+    }
+}
+
+impl Running {
+    /// The address the HTTP front listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether Kafka was reached and the topics exist.
+    pub fn kafka_ready(&self) -> bool {
+        self.state.kafka_ready()
+    }
+
+    /// Stops accepting, finishes in-flight work and returns when every task has ended.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        info!("usercenter stopped");
+    }
+}
+
+/// Runs the service until `shutdown` completes, then stops it cleanly.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let running = start(config).await?;
+    shutdown.await;
+    info!("shutdown requested");
+    running.stop().await;
+    Ok(())
+}
