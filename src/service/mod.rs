@@ -225,6 +225,16 @@ impl Running {
         self.state.kafka_ready()
     }
 
+    /// The consumer's metrics, once it runs.
+    pub fn consumer_metrics(&self) -> Option<Arc<crate::consumer::ConsumerMetrics>> {
+        self.state.consumer.get().cloned()
+    }
+
+    /// Outbox rows waiting to be published.
+    pub fn outbox_backlog(&self) -> Option<u64> {
+        self.state.outbox_backlog()
+    }
+
     /// Stops accepting, finishes in-flight work and returns when every task has ended.
     pub async fn stop(self) {
         self.cancel.cancel();

@@ -172,13 +172,26 @@ impl Drop for Broker {
 
 /// Runs `tests/peer/peer.py --brokers ADDR ARGS...` and parses its JSON output.
 pub fn peer(brokers: &str, args: &[&str]) -> serde_json::Value {
+    peer_with_input(brokers, args, "")
+}
+
+/// Like [`peer`], with `input` on the peer's standard input.
+pub fn peer_with_input(brokers: &str, args: &[&str], input: &str) -> serde_json::Value {
+    use std::io::Write as _;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/peer.py");
-    let out = Command::new(peer_python())
+    let mut child = Command::new(peer_python())
         .arg(script)
         .args(["--brokers", brokers])
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the peer client");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("peer stdin");
+    }
+    let out = child.wait_with_output().expect("peer output");
     assert!(
         out.status.success(),
         "peer {args:?} failed: {}\n{}",
@@ -298,4 +311,62 @@ pub async fn read_partition(
             return out;
         }
     }
+}
+
+/// Lower-case hex of `bytes`, as the peer takes them.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Event number `i` of a test stream: a registration by producer 9 with sequence `i`.
+pub fn event(i: u64) -> usercenter::event::Envelope {
+    use usercenter::event::{DATA_VERSION, Envelope, EventData, Registered};
+    Envelope {
+        version: DATA_VERSION,
+        id: uuid::Uuid::from_u128(0xe000_0000 + u128::from(i)),
+        user_id: uuid::Uuid::from_u128(u128::from(i % 50) + 1),
+        occurred_at: Envelope::truncate_time(chrono::Utc::now()),
+        request_id: format!("req-{i}"),
+        producer_id: 9,
+        sequence: i,
+        data: EventData::Registered(Registered {
+            username: format!("user{i}"),
+            email: format!("user{i}@example.com"),
+        }),
+    }
+}
+
+/// The record our producer writes for `event`.
+pub fn event_record(
+    topic: &str,
+    event: &usercenter::event::Envelope,
+) -> usercenter::producer::ProducerRecord {
+    let enc = event
+        .encode(usercenter::event::ContentType::Postcard)
+        .expect("encode");
+    usercenter::producer::ProducerRecord {
+        topic: topic.to_owned(),
+        key: Some(enc.key),
+        value: enc.value,
+        headers: enc.headers,
+        timestamp: None,
+    }
+}
+
+/// How many times the service applied the effects of `event_id`, read from a stopped
+/// service's store in `data_dir`.
+pub fn applied_counts(data_dir: &Path, ids: &[uuid::Uuid]) -> Vec<u32> {
+    use usercenter::store::{RedbStore, Store};
+    let store = RedbStore::open(data_dir).expect("open the store");
+    let mut counts = Vec::new();
+    store
+        .read(&mut |txn| {
+            counts = ids
+                .iter()
+                .map(|id| usercenter::service::handlers::times_applied(txn, id))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })
+        .expect("read the event log");
+    counts
 }

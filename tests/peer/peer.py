@@ -7,6 +7,8 @@ Every subcommand prints one JSON document on stdout, so Rust tests can parse it.
     peer.py --brokers HOST:PORT wait-ready [--timeout S]
     peer.py --brokers HOST:PORT produce --topic T --count N [--codec C] [--key-prefix P] [--value-size B]
     peer.py --brokers HOST:PORT consume --topic T --expect N [--timeout S]
+    peer.py --brokers HOST:PORT produce-raw --topic T < records.jsonl   (one {"key","value","headers"} per line, hex)
+    peer.py --brokers HOST:PORT copy --from T --to U --expect N         (same key, value and headers)
 
 Bytes (keys, values, header values) travel as hex in the JSON.
 """
@@ -109,6 +111,57 @@ def consume(args):
     return {"records": records}
 
 
+def _producer(brokers):
+    return Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random", "linger.ms": 5})
+
+
+def _flush(p, delivered, errors):
+    left = p.flush(60)
+    return {"delivered": delivered, "errors": errors, "unflushed": left}
+
+
+def produce_raw(args):
+    """Writes the records given on stdin, in order, with exactly the bytes given."""
+    p = _producer(args.brokers)
+    delivered, errors = [], []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered.append({"partition": msg.partition(), "offset": msg.offset()})
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        key = bytes.fromhex(r["key"]) if r.get("key") is not None else None
+        headers = [(k, bytes.fromhex(v)) for k, v in (r.get("headers") or {}).items()]
+        p.produce(args.topic, key=key, value=bytes.fromhex(r["value"]), headers=headers, on_delivery=report)
+        p.poll(0)
+    return _flush(p, delivered, errors)
+
+
+def copy(args):
+    """Reads EXPECT records of FROM and writes them again to TO, key, value and headers as they were."""
+    args.topic, args.timeout = args.src, 60.0
+    records = consume(args)["records"]
+    p = _producer(args.brokers)
+    delivered, errors = [], []
+
+    def report(err, msg):
+        (errors.append(str(err)) if err is not None else delivered.append(msg.offset()))
+
+    for r in records:
+        key = bytes.fromhex(r["key"]) if r["key"] is not None else None
+        headers = [(k, bytes.fromhex(v)) for k, v in r["headers"].items()]
+        p.produce(args.dst, key=key, value=bytes.fromhex(r["value"]), headers=headers, on_delivery=report)
+        p.poll(0)
+    out = _flush(p, delivered, errors)
+    out["copied"] = len(records)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--brokers", required=True)
@@ -126,8 +179,21 @@ def main():
     co.add_argument("--topic", required=True)
     co.add_argument("--expect", type=int, required=True)
     co.add_argument("--timeout", type=float, default=60.0)
+    raw = sub.add_parser("produce-raw")
+    raw.add_argument("--topic", required=True)
+    cp = sub.add_parser("copy")
+    cp.add_argument("--from", dest="src", required=True)
+    cp.add_argument("--to", dest="dst", required=True)
+    cp.add_argument("--expect", type=int, required=True)
     args = p.parse_args()
-    commands = {"list-topics": list_topics, "wait-ready": wait_ready, "produce": produce, "consume": consume}
+    commands = {
+        "list-topics": list_topics,
+        "wait-ready": wait_ready,
+        "produce": produce,
+        "consume": consume,
+        "produce-raw": produce_raw,
+        "copy": copy,
+    }
     out = commands[args.cmd](args)
     print(json.dumps(out))
 
