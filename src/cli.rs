@@ -32,6 +32,8 @@ pub enum Command {
 pub enum PerfCommand {
     /// Produce N records through the producer layer and report throughput, CPU and latency.
     Produce(crate::perf::produce::ProduceArgs),
+    /// Read N records of any topic through the consumer loop and report throughput and CPU.
+    Consume(crate::perf::consume::ConsumeArgs),
 }
 
 /// Flags of `serve`; each overrides the same setting from the config file and the environment.

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             },
             Err(code) => code,
         },
-        Command::Perf(PerfCommand::Produce(args)) => {
+        Command::Perf(command) => {
             let log = LogConfig {
                 level: "warn".into(),
                 format: cli.log_format.unwrap_or(config::LogFormat::Human),
@@ -38,12 +38,24 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
             };
-            match runtime.block_on(perf::produce::run(args)) {
-                Ok(summary) => {
-                    println!("{summary}");
+            let summary = runtime.block_on(async {
+                match command {
+                    PerfCommand::Produce(args) => perf::produce::run(args)
+                        .await
+                        .map(|s| s.to_string())
+                        .map_err(|e| format!("perf produce: {e}")),
+                    PerfCommand::Consume(args) => perf::consume::run(args)
+                        .await
+                        .map(|s| s.to_string())
+                        .map_err(|e| format!("perf consume: {e}")),
+                }
+            });
+            match summary {
+                Ok(line) => {
+                    println!("{line}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("perf produce: {e}")),
+                Err(e) => fail(&e),
             }
         }
         Command::Serve(args) => {

@@ -1,5 +1,6 @@
 //! `usercenter perf ...`: load tests against any cluster, like Kafka's `*-perf-test` tools.
 //! Progress goes to stderr every few seconds; one summary line goes to stdout.
+pub mod consume;
 pub mod produce;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! The default backend: one redb file (pure Rust, ACID, copy-on-write B-trees, fsync on commit).
-use std::path::Path;
+use std::{cell::RefCell, path::Path};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -41,54 +41,107 @@ impl RedbStore {
 }
 
 struct Read<'a>(&'a redb::ReadTransaction);
-struct Write<'a>(&'a redb::WriteTransaction);
 
-macro_rules! read_ops {
-    ($open:expr) => {
-        fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            let t = $open(self, table)?;
-            Ok(t.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
-        }
+type BytesTable<'a> = redb::Table<'a, &'static [u8], &'static [u8]>;
 
-        fn range_from(
-            &self,
-            table: Table,
-            start: &[u8],
-            limit: usize,
-        ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-            let t = $open(self, table)?;
-            let mut out = Vec::new();
-            for entry in t.range(start..).map_err(backend)?.take(limit) {
-                let (k, v) = entry.map_err(backend)?;
-                out.push((k.value().to_vec(), v.value().to_vec()));
-            }
-            Ok(out)
-        }
+/// A write transaction that opens each table once and keeps it open until the closure ends
+/// (opening a redb table costs a catalogue lookup; a batch touches the same few tables
+/// thousands of times).
+struct Write<'a> {
+    txn: &'a redb::WriteTransaction,
+    open: RefCell<[Option<BytesTable<'a>>; Table::ALL.len()]>,
+}
 
-        fn count(&self, table: Table) -> Result<u64> {
-            $open(self, table)?.len().map_err(backend)
+impl<'a> Write<'a> {
+    fn new(txn: &'a redb::WriteTransaction) -> Self {
+        Self {
+            txn,
+            open: RefCell::new(std::array::from_fn(|_| None)),
         }
-    };
+    }
+
+    fn with<T>(&self, table: Table, f: impl FnOnce(&mut BytesTable<'a>) -> Result<T>) -> Result<T> {
+        let mut open = self.open.borrow_mut();
+        let slot = &mut open[table as usize];
+        if slot.is_none() {
+            *slot = Some(self.txn.open_table(def(table)).map_err(backend)?);
+        }
+        match slot {
+            Some(t) => f(t),
+            None => Err(StoreError::Backend(format!(
+                "table {} not open",
+                table.name()
+            ))),
+        }
+    }
 }
 
 impl ReadTxn for Read<'_> {
-    read_ops!(|s: &Self, table| s.0.open_table(def(table)).map_err(backend));
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let t = self.0.open_table(def(table)).map_err(backend)?;
+        Ok(t.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
+    }
+
+    fn range_from(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let t = self.0.open_table(def(table)).map_err(backend)?;
+        collect_range(&t, start, limit)
+    }
+
+    fn count(&self, table: Table) -> Result<u64> {
+        self.0
+            .open_table(def(table))
+            .map_err(backend)?
+            .len()
+            .map_err(backend)
+    }
+}
+
+fn collect_range(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    start: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in t.range(start..).map_err(backend)?.take(limit) {
+        let (k, v) = entry.map_err(backend)?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
 }
 
 impl ReadTxn for Write<'_> {
-    read_ops!(|s: &Self, table| s.0.open_table(def(table)).map_err(backend));
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.with(table, |t| {
+            Ok(t.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    fn range_from(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with(table, |t| collect_range(t, start, limit))
+    }
+
+    fn count(&self, table: Table) -> Result<u64> {
+        self.with(table, |t| t.len().map_err(backend))
+    }
 }
 
 impl WriteTxn for Write<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut t = self.0.open_table(def(table)).map_err(backend)?;
-        t.insert(key, value).map_err(backend)?;
-        Ok(())
+        self.with(table, |t| t.insert(key, value).map(drop).map_err(backend))
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
-        let mut t = self.0.open_table(def(table)).map_err(backend)?;
-        Ok(t.remove(key).map_err(backend)?.is_some())
+        self.with(table, |t| Ok(t.remove(key).map_err(backend)?.is_some()))
     }
 }
 
@@ -100,7 +153,11 @@ impl Store for RedbStore {
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         let txn = self.db.begin_write().map_err(backend)?;
-        let outcome = f(&mut Write(&txn));
+        // The open tables borrow the transaction: drop them before committing.
+        let outcome = {
+            let mut write = Write::new(&txn);
+            f(&mut write)
+        };
         match outcome {
             Ok(()) => txn.commit().map_err(backend),
             Err(e) => {

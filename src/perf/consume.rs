@@ -1,0 +1,155 @@
+//! `usercenter perf consume`: N records of any topic, written by any client, through the
+//! consumer loop (fetch, dedupe, one store transaction per fetched batch with the offset) with
+//! a no-op handler, then one summary line.
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    config::KafkaConfig,
+    consumer::{Consumer, ConsumerConfig, NoopHandler},
+    kafka,
+    store::{RedbStore, Store, StoreError},
+};
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsumeArgs {
+    /// Bootstrap brokers, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub brokers: Vec<String>,
+    /// Topic to read from its beginning.
+    #[arg(long)]
+    pub topic: String,
+    /// Records to read.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Most bytes per fetch and partition.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub fetch_max_bytes: i32,
+    /// Store directory for offsets and dedupe marks (default: a fresh temporary one, removed after).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct ConsumeSummary {
+    /// Records handled.
+    pub records: u64,
+    /// Records skipped as duplicates.
+    pub duplicates: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Client CPU seconds.
+    pub cpu_seconds: f64,
+}
+
+impl ConsumeSummary {
+    /// Records per second.
+    pub fn records_per_s(&self) -> f64 {
+        (self.records + self.duplicates) as f64 / self.seconds.max(1e-9)
+    }
+
+    /// CPU seconds per million records.
+    pub fn cpu_per_million(&self) -> f64 {
+        self.cpu_seconds / ((self.records + self.duplicates).max(1) as f64 / 1e6)
+    }
+}
+
+impl std::fmt::Display for ConsumeSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records={} duplicates={} records_per_s={:.0} cpu_s={:.2} cpu_s_per_million={:.2}",
+            self.records,
+            self.duplicates,
+            self.records_per_s(),
+            self.cpu_seconds,
+            self.cpu_per_million()
+        )
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// Kafka could not be reached.
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The topic does not exist.
+    #[error("topic {0} does not exist")]
+    NoTopic(String),
+}
+
+/// Runs the load and returns its summary.
+pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
+    let kafka_config = KafkaConfig {
+        brokers: args.brokers.clone(),
+        client_id: "usercenter-perf".into(),
+        ..Default::default()
+    };
+    let client = Arc::new(kafka::connect(&kafka_config).await?);
+    let topics = client
+        .list_topics()
+        .await
+        .map_err(|e| kafka::KafkaError::ListTopics(Arc::new(e)))?;
+    if !topics.iter().any(|t| t.name == args.topic) {
+        return Err(ConsumeError::NoTopic(args.topic.clone()));
+    }
+    let (dir, temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let dir = std::env::temp_dir()
+                .join(format!("usercenter-perf-{}-{nanos}", std::process::id()));
+            (dir, true)
+        }
+    };
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir)?);
+    let config = ConsumerConfig {
+        fetch_max_bytes: args.fetch_max_bytes,
+        fetch_max_wait_ms: 100,
+        ..Default::default()
+    };
+    let mut progress = super::Progress::new(Duration::from_secs(3));
+    let cpu_start = super::cpu_seconds();
+    let start = Instant::now();
+    let consumer = Consumer::start(
+        client,
+        &args.topic,
+        config,
+        store,
+        Arc::new(NoopHandler),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let m = Arc::clone(consumer.metrics());
+    loop {
+        let done = m.handled.get() + m.duplicates.get() + m.dead_letters.get();
+        if done >= args.records {
+            break;
+        }
+        progress.tick("consume", done, args.records);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = super::cpu_seconds() - cpu_start;
+    consumer.stop(Duration::from_secs(10)).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ConsumeSummary {
+        records: m.handled.get(),
+        duplicates: m.duplicates.get(),
+        seconds,
+        cpu_seconds,
+    })
+}
