@@ -151,3 +151,118 @@ async fn garbage_and_truncated_envelopes_go_to_the_dead_letter_topic() {
     service.stop().await;
     assert!(applied_counts(data.path(), &good).iter().all(|n| *n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_past_the_log_resets_to_earliest_with_a_metric() {
+    use usercenter::store::{RedbStore, Store, Table};
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let c = client(&broker.addr).await;
+    common::create_topic(&c, "user.events", 1).await;
+    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let events: Vec<_> = (0..20).map(event).collect();
+    for e in &events {
+        p.enqueue(event_record("user.events", e)).await.unwrap();
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    // A stored offset far past the log, as after retention removed records or a topic reset.
+    {
+        let store = RedbStore::open(data.path()).unwrap();
+        store
+            .write(&mut |txn| {
+                usercenter::store::put(txn, Table::Offsets, b"user.events/0", &1_000_000i64)
+            })
+            .unwrap();
+    }
+    let service = usercenter::service::start(config(&broker.addr, data.path()))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "consumer running", || {
+        service.consumer_metrics().is_some()
+    })
+    .await;
+    let metrics = service.consumer_metrics().unwrap();
+    eventually(Duration::from_secs(30), "the records from earliest", || {
+        metrics.handled.get() == 20
+    })
+    .await;
+    assert_eq!(metrics.offset_resets.get(), 1);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_policy_latest_skips_what_came_before() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let c = client(&broker.addr).await;
+    common::create_topic(&c, "user.events", 1).await;
+    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    for e in (0..10).map(event) {
+        p.enqueue(event_record("user.events", &e)).await.unwrap();
+    }
+    p.flush().await;
+    let mut cfg = config(&broker.addr, data.path());
+    cfg.consumer.start = usercenter::consumer::StartPolicy::Latest;
+    let service = usercenter::service::start(cfg).await.unwrap();
+    eventually(Duration::from_secs(30), "consumer running", || {
+        service.consumer_metrics().is_some()
+    })
+    .await;
+    let metrics = service.consumer_metrics().unwrap();
+    eventually(Duration::from_secs(30), "partition started", || {
+        !metrics.lag().is_empty()
+    })
+    .await;
+    for e in (100..105).map(event) {
+        p.enqueue(event_record("user.events", &e)).await.unwrap();
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    eventually(Duration::from_secs(30), "the new records", || {
+        metrics.handled.get() == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metrics.handled.get(), 5, "nothing from before the start");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_split_the_partitions() {
+    let broker = Broker::memory().await;
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut services = Vec::new();
+    for (instance, dir) in [(0, &d0), (1, &d1)] {
+        let mut cfg = config(&broker.addr, dir.path());
+        cfg.topics.partitions = 4;
+        cfg.consumer.instance = instance;
+        cfg.consumer.instances = 2;
+        services.push(usercenter::service::start(cfg).await.unwrap());
+    }
+    for s in &services {
+        eventually(Duration::from_secs(30), "consumer running", || {
+            s.consumer_metrics().is_some()
+        })
+        .await;
+    }
+    let c = client(&broker.addr).await;
+    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    for e in (0..400).map(event) {
+        p.enqueue(event_record("user.events", &e)).await.unwrap();
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    let (m0, m1) = (
+        services[0].consumer_metrics().unwrap(),
+        services[1].consumer_metrics().unwrap(),
+    );
+    eventually(Duration::from_secs(60), "all 400 handled", || {
+        m0.handled.get() + m1.handled.get() == 400
+    })
+    .await;
+    let owned0: Vec<i32> = m0.lag().keys().copied().collect();
+    let owned1: Vec<i32> = m1.lag().keys().copied().collect();
+    assert_eq!((owned0, owned1), (vec![0, 2], vec![1, 3]));
+    assert!(m0.handled.get() > 0 && m1.handled.get() > 0);
+    for s in services {
+        s.stop().await;
+    }
+}

@@ -44,6 +44,12 @@ pub(crate) async fn run(
             r = source.fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms) => r,
             () = cancel.cancelled() => break,
         };
+        // A broker that answers an offset past the end with no records (instead of
+        // OFFSET_OUT_OF_RANGE, as Kafka does) is treated the same way.
+        let fetched = match fetched {
+            Ok((records, hw)) if records.is_empty() && offset > hw => Err(FetchError::OutOfRange),
+            other => other,
+        };
         let (records, high_watermark) = match fetched {
             Ok(r) => r,
             Err(FetchError::OutOfRange) => {
