@@ -8,6 +8,7 @@ use crate::metrics::{Counter, Histogram, render_value};
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
 ];
+static HANDLER_SECONDS: [f64; 9] = [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1];
 
 /// Consumer counters, per-partition lag and the batch handling histogram.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub struct ConsumerMetrics {
     pub handler_failures: Counter,
     /// Seconds to handle and commit one fetched batch.
     pub batch_seconds: Histogram,
+    /// Seconds of one handler call.
+    pub handler_seconds: Histogram,
     lag: Mutex<BTreeMap<i32, i64>>,
 }
 
@@ -36,6 +39,7 @@ impl Default for ConsumerMetrics {
             offset_resets: Counter::default(),
             handler_failures: Counter::default(),
             batch_seconds: Histogram::new(&HANDLE_SECONDS),
+            handler_seconds: Histogram::new(&HANDLER_SECONDS),
             lag: Mutex::new(BTreeMap::new()),
         }
     }
@@ -93,6 +97,11 @@ impl ConsumerMetrics {
                 "usercenter_consumer_lag{{partition=\"{partition}\"}} {lag}"
             );
         }
+        self.handler_seconds.render(
+            out,
+            "usercenter_consumer_handler_seconds",
+            "Seconds of one handler call.",
+        );
         self.batch_seconds.render(
             out,
             "usercenter_consumer_batch_seconds",

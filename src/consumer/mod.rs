@@ -101,6 +101,19 @@ impl Consumer {
     }
 }
 
+/// The owned partitions of `partitions` that have no task yet.
+fn to_start(
+    config: &ConsumerConfig,
+    partitions: &BTreeSet<i32>,
+    running: &BTreeSet<i32>,
+) -> Vec<i32> {
+    partitions
+        .iter()
+        .copied()
+        .filter(|p| config.owns(*p) && !running.contains(p))
+        .collect()
+}
+
 /// Starts a task per owned partition, and again for partitions added later.
 async fn supervise(
     client: Arc<Client>,
@@ -118,10 +131,7 @@ async fn supervise(
                     .find(|t| t.name == ctx.topic)
                     .map(|t| t.partitions)
                     .unwrap_or_default();
-                for p in partitions {
-                    if !ctx.config.owns(p) || running.contains(&p) {
-                        continue;
-                    }
+                for p in to_start(&ctx.config, &partitions, &running) {
                     match KafkaPartition::connect(&client, &ctx.topic, p).await {
                         Ok(source) => {
                             running.insert(p);
@@ -147,3 +157,6 @@ async fn supervise(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

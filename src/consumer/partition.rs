@@ -179,6 +179,7 @@ async fn commit_pass(
             dlq_topic: &ctx.config.dlq_topic,
             give_up,
             now_ms: chrono::Utc::now().timestamp_millis(),
+            handler_seconds: Some(&ctx.metrics.handler_seconds),
         };
         let mut result = None;
         ctx.store.write(&mut |txn| {

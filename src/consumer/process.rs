@@ -81,6 +81,8 @@ pub struct PassInput<'a> {
     pub give_up: Option<(i64, String)>,
     /// Time stamped on dedupe marks and outbox rows.
     pub now_ms: i64,
+    /// Where to record each handler call's duration, in seconds.
+    pub handler_seconds: Option<&'a crate::metrics::Histogram>,
 }
 
 /// What a pass did.
@@ -125,7 +127,14 @@ pub fn pass(
         }
         let verdict = match &input.give_up {
             Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
-            _ => handler.handle(&r.record, &*txn),
+            _ => {
+                let started = std::time::Instant::now();
+                let verdict = handler.handle(&r.record, &*txn);
+                if let Some(h) = input.handler_seconds {
+                    h.observe(started.elapsed().as_secs_f64());
+                }
+                verdict
+            }
         };
         match verdict {
             Ok(effects) => {

@@ -87,6 +87,7 @@ fn input(next_offset: i64) -> PassInput<'static> {
         dlq_topic: "user.events.dlq",
         give_up: None,
         now_ms: 1,
+        handler_seconds: None,
     }
 }
 

@@ -1,0 +1,142 @@
+//! The partition loop against a mock source: handler retries with backoff, then the dead letter;
+//! and the supervisor's choice of partitions.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use rskafka::record::{Record, RecordAndOffset};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    fetch::{FetchError, PartitionSource},
+    partition::{Context, run},
+    process::{RecordError, RecordHandler},
+    *,
+};
+use crate::{
+    producer::BoxFuture,
+    store::{ReadTxn, RedbStore},
+};
+
+/// Three records at offsets 0..3 with ids a, b, c; then nothing.
+struct Source;
+
+fn rec(offset: i64, id: &str) -> RecordAndOffset {
+    RecordAndOffset {
+        record: Record {
+            key: None,
+            value: Some(id.as_bytes().to_vec()),
+            headers: [("ce_id".to_owned(), id.as_bytes().to_vec())]
+                .into_iter()
+                .collect::<BTreeMap<_, _>>(),
+            timestamp: chrono::Utc::now(),
+        },
+        offset,
+    }
+}
+
+impl PartitionSource for Source {
+    fn fetch(
+        &self,
+        offset: i64,
+        _: i32,
+        _: i32,
+    ) -> BoxFuture<'_, Result<(Vec<RecordAndOffset>, i64), FetchError>> {
+        Box::pin(async move {
+            if offset >= 3 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok((vec![], 3));
+            }
+            Ok((vec![rec(0, "a"), rec(1, "b"), rec(2, "c")], 3))
+        })
+    }
+
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// "b" fails twice then works; "c" always fails.
+#[derive(Default)]
+struct Flaky {
+    b_attempts: AtomicU32,
+    c_attempts: AtomicU32,
+}
+
+impl RecordHandler for Arc<Flaky> {
+    fn handle(&self, record: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        let fail = |why: &str| Err(RecordError::Failed(HandlerError(why.into())));
+        match record.value.as_deref() {
+            Some(b"b") if self.b_attempts.fetch_add(1, Ordering::SeqCst) < 2 => fail("b not yet"),
+            Some(b"c") => {
+                self.c_attempts.fetch_add(1, Ordering::SeqCst);
+                fail("c never")
+            }
+            _ => Ok(Effects::default()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn failing_handlers_retry_with_backoff_then_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let flaky = Arc::new(Flaky::default());
+    let metrics = Arc::new(ConsumerMetrics::default());
+    let ctx = Arc::new(Context {
+        topic: "t".into(),
+        config: ConsumerConfig {
+            handler_attempts: 4,
+            handler_backoff_ms: 10,
+            ..Default::default()
+        },
+        store: Arc::clone(&store),
+        handler: Arc::new(Arc::clone(&flaky)),
+        metrics: Arc::clone(&metrics),
+        outbox_wake: Arc::new(tokio::sync::Notify::new()),
+    });
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(ctx, Arc::new(Source), 0, cancel.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metrics.handled.get() + metrics.dead_letters.get() < 3 {
+        assert!(std::time::Instant::now() < deadline, "loop stuck");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(metrics.handled.get(), 2, "a, and b on its third attempt");
+    assert_eq!(metrics.dead_letters.get(), 1, "c after 4 attempts");
+    assert_eq!(flaky.b_attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(flaky.c_attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(metrics.handler_failures.get(), 2 + 4);
+    let mut offset = None;
+    store
+        .read(&mut |txn| {
+            offset = process::stored_offset(txn, "t", 0)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(offset, Some(3));
+}
+
+#[test]
+fn new_owned_partitions_are_started_once() {
+    let config = ConsumerConfig {
+        instance: 1,
+        instances: 2,
+        ..Default::default()
+    };
+    let mut running = BTreeSet::new();
+    let first: BTreeSet<i32> = (0..4).collect();
+    let started = to_start(&config, &first, &running);
+    assert_eq!(started, vec![1, 3]);
+    running.extend(started);
+    // The topic grew to 8 partitions.
+    let grown: BTreeSet<i32> = (0..8).collect();
+    assert_eq!(to_start(&config, &grown, &running), vec![5, 7]);
+}
