@@ -9,17 +9,19 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, global flags); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `perf`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
-//! | [`kafka`] | connecting to the brokers and creating the service's topics |
+//! | [`kafka`] | connecting to the brokers and creating topics |
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
-//! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
-//! | [`perf`] | `usercenter perf ...` load tests |
+//! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
+//! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
-//! | [`http`] | the hyper HTTP front: routing and the health endpoint |
-//! | [`service`] | `run`: wires config, Kafka and HTTP together and shuts them down cleanly |
+//! | [`http`] | the hyper HTTP front: routing, health, metrics |
+//! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer; the event handlers |
+//! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
+//! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
 //! | [`version`] | version, git commit and enabled features, as `--version` prints them |
 //!
 //! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
