@@ -14,14 +14,7 @@ use usercenter::producer::ProducerConfig;
 async fn events_seen_three_times_take_effect_once() {
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
-    let service = usercenter::service::start(config(&broker.addr, data.path()))
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), "consumer running", || {
-        service.consumer_metrics().is_some()
-    })
-    .await;
-    let metrics = service.consumer_metrics().unwrap();
+    let (service, metrics) = common::start_service(&broker.addr, data.path(), |_| {}).await;
 
     let c = client(&broker.addr).await;
     let events: Vec<_> = (0..200).map(event).collect();
@@ -66,14 +59,7 @@ async fn events_seen_three_times_take_effect_once() {
 async fn garbage_and_truncated_envelopes_go_to_the_dead_letter_topic() {
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
-    let service = usercenter::service::start(config(&broker.addr, data.path()))
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), "consumer running", || {
-        service.consumer_metrics().is_some()
-    })
-    .await;
-    let metrics = service.consumer_metrics().unwrap();
+    let (service, metrics) = common::start_service(&broker.addr, data.path(), |_| {}).await;
 
     // Good events with bad records between them, all on one key (one partition, in order).
     let mut lines = Vec::new();
@@ -174,14 +160,7 @@ async fn an_offset_past_the_log_resets_to_earliest_with_a_metric() {
             })
             .unwrap();
     }
-    let service = usercenter::service::start(config(&broker.addr, data.path()))
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), "consumer running", || {
-        service.consumer_metrics().is_some()
-    })
-    .await;
-    let metrics = service.consumer_metrics().unwrap();
+    let (service, metrics) = common::start_service(&broker.addr, data.path(), |_| {}).await;
     eventually(Duration::from_secs(30), "the records from earliest", || {
         metrics.handled.get() == 20
     })
@@ -201,14 +180,10 @@ async fn start_policy_latest_skips_what_came_before() {
         p.enqueue(event_record("user.events", &e)).await.unwrap();
     }
     p.flush().await;
-    let mut cfg = config(&broker.addr, data.path());
-    cfg.consumer.start = usercenter::consumer::StartPolicy::Latest;
-    let service = usercenter::service::start(cfg).await.unwrap();
-    eventually(Duration::from_secs(30), "consumer running", || {
-        service.consumer_metrics().is_some()
+    let (service, metrics) = common::start_service(&broker.addr, data.path(), |cfg| {
+        cfg.consumer.start = usercenter::consumer::StartPolicy::Latest;
     })
     .await;
-    let metrics = service.consumer_metrics().unwrap();
     eventually(Duration::from_secs(30), "partition started", || {
         !metrics.lag().is_empty()
     })

@@ -71,12 +71,7 @@ async fn wait_for(addr: SocketAddr, what: &str, done: impl Fn(&str) -> bool) {
 async fn sigkill_mid_stream_then_restart_applies_every_effect_exactly_once() {
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
 
     let mut first = serve(&broker.addr, addr, data.path());
     wait_for(addr, "the consumer", |m| {

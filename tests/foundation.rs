@@ -61,11 +61,7 @@ async fn existing_topics_are_left_alone_on_restart() {
 async fn health_answers_while_kafka_is_unreachable() {
     let data = tempfile::tempdir().unwrap();
     // A port nothing listens on: the HTTP front must serve anyway.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let service = usercenter::service::start(config(&format!("127.0.0.1:{port}"), data.path()))
         .await
         .unwrap();

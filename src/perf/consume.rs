@@ -8,7 +8,6 @@ use std::{
 };
 
 use crate::{
-    config::KafkaConfig,
     consumer::{Consumer, ConsumerConfig, NoopHandler},
     kafka,
     store::{RedbStore, Store, StoreError},
@@ -90,12 +89,7 @@ pub enum ConsumeError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
-    let kafka_config = KafkaConfig {
-        brokers: args.brokers.clone(),
-        client_id: "usercenter-perf".into(),
-        ..Default::default()
-    };
-    let client = Arc::new(kafka::connect(&kafka_config).await?);
+    let client = super::connect(&args.brokers).await?;
     let topics = client
         .list_topics()
         .await

@@ -5,6 +5,18 @@ pub mod produce;
 
 use std::time::{Duration, Instant};
 
+/// A client for a load test against `brokers`.
+pub async fn connect(
+    brokers: &[String],
+) -> Result<std::sync::Arc<rskafka::client::Client>, crate::kafka::KafkaError> {
+    let config = crate::config::KafkaConfig {
+        brokers: brokers.to_vec(),
+        client_id: "usercenter-perf".into(),
+        ..Default::default()
+    };
+    Ok(std::sync::Arc::new(crate::kafka::connect(&config).await?))
+}
+
 /// User + system CPU seconds of this process so far (from `/proc/self/stat`; 0 elsewhere).
 pub fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {

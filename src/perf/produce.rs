@@ -3,7 +3,6 @@
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    config::KafkaConfig,
     kafka,
     producer::{
         BufferFullPolicy, Codec, Identity, ProduceError, Producer, ProducerConfig, ProducerRecord,
@@ -108,12 +107,7 @@ pub enum PerfError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
-    let kafka_config = KafkaConfig {
-        brokers: args.brokers.clone(),
-        client_id: "usercenter-perf".into(),
-        ..Default::default()
-    };
-    let client = Arc::new(kafka::connect(&kafka_config).await?);
+    let client = super::connect(&args.brokers).await?;
     kafka::ensure_topic(&client, &args.topic, args.partitions, 1).await?;
     let config = ProducerConfig {
         compression: args.codec,

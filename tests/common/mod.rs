@@ -40,7 +40,8 @@ pub fn peer_python() -> PathBuf {
     installed(tools_dir().join("peer-venv/bin/python"))
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on (right now).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -213,6 +214,28 @@ pub fn config(broker: &str, data_dir: &Path) -> usercenter::config::Config {
     config.http.listen = "127.0.0.1:0".parse().expect("address");
     config.store.data_dir = data_dir.to_owned();
     config
+}
+
+/// Starts the service on `broker` with a fresh data directory and waits for its consumer.
+pub async fn start_service(
+    broker: &str,
+    data_dir: &Path,
+    adjust: impl FnOnce(&mut usercenter::config::Config),
+) -> (
+    usercenter::service::Running,
+    std::sync::Arc<usercenter::consumer::ConsumerMetrics>,
+) {
+    let mut cfg = config(broker, data_dir);
+    adjust(&mut cfg);
+    let service = usercenter::service::start(cfg)
+        .await
+        .expect("service starts");
+    eventually(Duration::from_secs(30), "consumer running", || {
+        service.consumer_metrics().is_some()
+    })
+    .await;
+    let metrics = service.consumer_metrics().expect("consumer metrics");
+    (service, metrics)
 }
 
 /// Polls `check` every 50 ms until it is true, failing the test after `within`.
