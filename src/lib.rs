@@ -41,4 +41,5 @@ pub mod perf;
 pub mod producer;
 pub mod service;
 pub mod store;
+pub mod users;
 pub mod version;

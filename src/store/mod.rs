@@ -39,11 +39,13 @@ pub enum Table {
     Meta,
     /// event id → how many times its handler effects were applied (an audit of the consumer)
     EventLog,
+    /// user id ‖ token hash → nothing: a user's sessions, to revoke them
+    UserSessions,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Self::Users,
         Self::Usernames,
         Self::Emails,
@@ -53,6 +55,7 @@ impl Table {
         Self::Dedupe,
         Self::Meta,
         Self::EventLog,
+        Self::UserSessions,
     ];
 
     /// The table's name in the backend.
@@ -67,6 +70,7 @@ impl Table {
             Self::Dedupe => "dedupe",
             Self::Meta => "meta",
             Self::EventLog => "event_log",
+            Self::UserSessions => "user_sessions",
         }
     }
 }

@@ -1,0 +1,95 @@
+//! Failed-login throttling per account and per IP: at most `limit` failures in `window`;
+//! beyond that, logins for that key are refused until the oldest failure ages out. Bounded:
+//! at most `max_keys` keys are tracked (the stalest are dropped first).
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
+
+/// The throttle.
+#[derive(Debug)]
+pub struct Throttle {
+    limit: usize,
+    window: Duration,
+    max_keys: usize,
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    /// `limit` failures per `window`, tracking at most `max_keys` keys.
+    pub fn new(limit: usize, window: Duration, max_keys: usize) -> Self {
+        Self {
+            limit,
+            window,
+            max_keys,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` may try now.
+    pub fn allowed(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut map = self.failures.lock();
+        match map.get_mut(key) {
+            Some(times) => {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
+                    times.pop_front();
+                }
+                times.len() < self.limit
+            }
+            None => true,
+        }
+    }
+
+    /// Records a failure of `key`.
+    pub fn failed(&self, key: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock();
+        if map.len() >= self.max_keys && !map.contains_key(key) {
+            // Drop the key whose latest failure is oldest.
+            let stalest = map
+                .iter()
+                .min_by_key(|(_, t)| t.back().copied())
+                .map(|(k, _)| k.clone());
+            if let Some(k) = stalest {
+                map.remove(&k);
+            }
+        }
+        let times = map.entry(key.to_owned()).or_default();
+        times.push_back(now);
+        while times.len() > self.limit {
+            times.pop_front();
+        }
+    }
+
+    /// Forgets `key` (after a successful login).
+    pub fn clear(&self, key: &str) {
+        self.failures.lock().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_after_the_limit_and_stays_bounded() {
+        let t = Throttle::new(3, Duration::from_secs(600), 2);
+        for _ in 0..3 {
+            assert!(t.allowed("ada"));
+            t.failed("ada");
+        }
+        assert!(!t.allowed("ada"));
+        assert!(t.allowed("bob"));
+        t.failed("bob");
+        t.failed("eve"); // a third key: the stalest one goes
+        assert_eq!(t.failures.lock().len(), 2);
+        t.clear("eve");
+        assert!(t.allowed("eve"));
+    }
+}

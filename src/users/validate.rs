@@ -1,0 +1,96 @@
+//! Field rules. Each returns the problem as `UserError::Invalid` naming the field.
+use super::{Result, UserError};
+
+fn invalid(field: &'static str, message: &str) -> UserError {
+    UserError::Invalid {
+        field,
+        message: message.to_owned(),
+    }
+}
+
+/// 3-32 characters of a-z, A-Z, 0-9, `_`, `.`, `-`.
+pub fn username(s: &str) -> Result<()> {
+    let ok = (3..=32).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    ok.then_some(())
+        .ok_or_else(|| invalid("username", "3-32 characters of letters, digits, _ . -"))
+}
+
+/// A plausible address: one `@`, a dot in the domain, at most 254 characters, no spaces or
+/// control characters.
+pub fn email(s: &str) -> Result<()> {
+    let ok = s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        });
+    ok.then_some(())
+        .ok_or_else(|| invalid("email", "not an e-mail address"))
+}
+
+/// 8-128 characters.
+pub fn password(field: &'static str, s: &str) -> Result<()> {
+    let n = s.chars().count();
+    (8..=128)
+        .contains(&n)
+        .then_some(())
+        .ok_or_else(|| invalid(field, "8-128 characters"))
+}
+
+/// 1-64 characters, no control characters.
+pub fn nickname(s: &str) -> Result<()> {
+    let n = s.chars().count();
+    ((1..=64).contains(&n) && !s.chars().any(char::is_control))
+        .then_some(())
+        .ok_or_else(|| invalid("nickname", "1-64 characters, no control characters"))
+}
+
+/// An `http://` or `https://` URL of at most 2048 characters without spaces.
+pub fn avatar_url(s: &str) -> Result<()> {
+    let ok = s.len() <= 2048
+        && (s.starts_with("https://") || s.starts_with("http://"))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(())
+        .ok_or_else(|| invalid("avatar_url", "an http(s) URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(username("ada_l.1").is_ok());
+        for bad in [
+            "ab",
+            "a b c",
+            "x'; DROP TABLE users;--",
+            "ü-name",
+            &"a".repeat(33),
+        ] {
+            assert!(username(bad).is_err(), "{bad}");
+        }
+        assert!(email("ada@example.com").is_ok());
+        for bad in [
+            "ada",
+            "@x.com",
+            "ada@x",
+            "a b@x.com",
+            "ada@x.com\u{0}",
+            "a@@x.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert!(password("password", "12345678").is_ok());
+        assert!(password("password", "short").is_err());
+        assert!(nickname("Ada 🚀").is_ok());
+        assert!(nickname("bell\u{7}").is_err());
+        assert!(avatar_url("https://x/y.png").is_ok());
+        assert!(avatar_url("javascript:alert(1)").is_err());
+    }
+}
