@@ -208,6 +208,23 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .map_err(|(field, problem)| ConfigError::field(field, problem))?;
     check_topic(&config.consumer.dlq_topic)
         .map_err(|p| ConfigError::field("consumer.dlq_topic", p))?;
+    if config.auth.session_ttl_secs == 0 || config.auth.session_ttl_secs > 366 * 86_400 {
+        return Err(ConfigError::field(
+            "auth.session_ttl_secs",
+            "must be 1 to 31622400",
+        ));
+    }
+    let admin = [
+        &config.auth.admin_username,
+        &config.auth.admin_email,
+        &config.auth.admin_password,
+    ];
+    if admin.iter().any(|f| f.is_some()) && !admin.iter().all(|f| f.is_some()) {
+        return Err(ConfigError::field(
+            "auth.admin_username",
+            "admin_username, admin_email and admin_password go together",
+        ));
+    }
     if config.store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }

@@ -33,6 +33,8 @@ pub struct Config {
     pub producer: crate::producer::ProducerConfig,
     /// The consumer loop: ownership, start policy, fetch sizes, retries, dead letters.
     pub consumer: crate::consumer::ConsumerConfig,
+    /// Sessions and the first admin.
+    pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -43,12 +45,15 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address and port to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// `/ready` answers 503 while more outbox rows than this wait to be published. Default 10000.
+    pub ready_max_backlog: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ready_max_backlog: 10_000,
         }
     }
 }
@@ -107,6 +112,31 @@ impl TopicsConfig {
     /// Every topic the service writes, in a fixed order.
     pub fn all(&self) -> [&str; 3] {
         [&self.events, &self.notifications, &self.analytics]
+    }
+}
+
+/// `[auth]`: sessions and the first admin account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a session token lives, in seconds. Default 86400 (a day).
+    pub session_ttl_secs: u64,
+    /// User name of an admin account created at start when it does not exist. Default none.
+    pub admin_username: Option<String>,
+    /// E-mail address of that admin.
+    pub admin_email: Option<String>,
+    /// Password of that admin (prefer `USERCENTER_AUTH_ADMIN_PASSWORD` to a file).
+    pub admin_password: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 86_400,
+            admin_username: None,
+            admin_email: None,
+            admin_password: None,
+        }
     }
 }
 

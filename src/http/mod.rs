@@ -4,6 +4,10 @@
 //! TcpListener ─accept─► http1 connection (watched by GracefulShutdown) ─► routes::handle
 //!      ▲ stop on cancel                 drain in-flight requests until the deadline
 //! ```
+mod api;
+mod body;
+mod reply;
+pub mod requests;
 mod routes;
 mod state;
 
@@ -15,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub use routes::OPENAPI;
 pub use state::AppState;
 
 /// Serves HTTP on `listener` until `cancel` fires, then stops accepting and waits up to `drain`
@@ -46,7 +51,7 @@ pub async fn serve(
         let state = Arc::clone(&state);
         let service = service_fn(move |req| {
             let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(routes::handle(&state, req).await) }
+            async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
         });
         let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);

@@ -1,25 +1,87 @@
-//! Routing by hand: method and path to a handler, JSON in and out.
+//! Routing by hand: request ids, the operational endpoints, then the user API.
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Method, Request, Response, StatusCode, header};
+use hyper::{Method, Request, Response, StatusCode, body::Body as HttpBody, header};
 use serde_json::json;
+use tracing::Instrument;
 
-use super::AppState;
+use super::{
+    AppState, api,
+    reply::{Body, api_error, json_response},
+};
+use crate::users::RequestCtx;
 
-/// Response body type of every handler.
-pub type Body = Full<Bytes>;
+/// The OpenAPI document of the API, served at `/openapi.yaml`.
+pub const OPENAPI: &str = include_str!("openapi.yaml");
 
-/// Routes one request.
-pub async fn handle<B>(state: &AppState, req: Request<B>) -> Response<Body> {
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/health") => health(state),
-        (&Method::GET, "/metrics") => metrics(state),
-        (_, "/health") => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use GET",
-        ),
-        _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+/// Accepts a client's `X-Request-Id` when it is 1-128 visible ASCII characters; otherwise a
+/// new UUID.
+fn request_id<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Routes one request from `peer`.
+pub async fn handle<B>(state: &AppState, peer: SocketAddr, req: Request<B>) -> Response<Body>
+where
+    B: HttpBody,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = route(state, peer, id.clone(), req)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn route<B>(state: &AppState, peer: SocketAddr, id: String, req: Request<B>) -> Response<Body>
+where
+    B: HttpBody,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    match (&parts.method, path) {
+        (&Method::GET, "/health") => return health(state),
+        (&Method::GET, "/ready") => return ready(state),
+        (&Method::GET, "/metrics") => return metrics(state),
+        (&Method::GET, "/openapi.yaml") => return text(OPENAPI, "application/yaml"),
+        (_, "/health" | "/ready" | "/metrics" | "/openapi.yaml") => {
+            return api_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use GET",
+                None,
+            );
+        }
+        _ => {}
+    }
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(256)
+        .collect();
+    let ctx = RequestCtx {
+        request_id: id,
+        ip: peer.ip().to_string(),
+        user_agent,
+    };
+    match api::route(state, ctx, &parts.method, path, &parts.headers, body).await {
+        Some(response) => response,
+        None => api_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
     }
 }
 
@@ -33,38 +95,52 @@ fn health(state: &AppState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))
 }
 
-/// `GET /metrics`: Prometheus text.
-fn metrics(state: &AppState) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(state.render_metrics())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
-}
-
-/// A JSON error body: `{"error": {"code", "message"}}`.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+/// `GET /ready`: 200 when the store is open, Kafka reachable and the outbox backlog under
+/// its bound; 503 with the reasons otherwise.
+fn ready(state: &AppState) -> Response<Body> {
+    let mut reasons = Vec::new();
+    if state.users.get().is_none() {
+        reasons.push("store not open".to_owned());
+    }
+    if !state.kafka_ready() {
+        reasons.push("Kafka not reachable".to_owned());
+    }
+    let backlog = state.outbox_backlog();
+    match backlog {
+        Some(n) if n > state.max_backlog() => {
+            reasons.push(format!("outbox backlog {n} over {}", state.max_backlog()));
+        }
+        None => reasons.push("outbox unreadable".to_owned()),
+        _ => {}
+    }
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json_response(
         status,
-        &json!({ "error": { "code": code, "message": message } }),
+        &json!({ "ready": reasons.is_empty(), "reasons": reasons, "outbox_backlog": backlog }),
     )
 }
 
-/// A JSON response with the given status.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
+/// `GET /metrics`: Prometheus text.
+fn metrics(state: &AppState) -> Response<Body> {
+    text(&state.render_metrics(), "text/plain; version=0.0.4")
+}
+
+fn text(body: &str, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(content_type),
     );
     response
 }
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt;
+    use http_body_util::{BodyExt, Empty};
 
     use super::*;
 
@@ -72,12 +148,16 @@ mod tests {
         let req = Request::builder()
             .method(method)
             .uri(path)
-            .body(())
+            .body(Empty::<Bytes>::new())
             .unwrap();
-        let resp = handle(state, req).await;
+        let resp = handle(state, ([127, 0, 0, 1], 1).into(), req).await;
         let status = resp.status();
+        assert!(resp.headers().contains_key("x-request-id"));
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap())
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     #[tokio::test]
@@ -92,6 +172,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn not_ready_says_why() {
+        let state = AppState::default();
+        let (status, body) = call(&state, Method::GET, "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body["reasons"].as_array().unwrap().len() >= 2, "{body}");
+    }
+
+    #[tokio::test]
     async fn unknown_paths_and_methods_get_json_errors() {
         let state = AppState::default();
         let (status, body) = call(&state, Method::GET, "/nope").await;
@@ -99,5 +187,22 @@ mod tests {
         assert_eq!(body["error"]["code"], "not_found");
         let (status, _) = call(&state, Method::POST, "/health").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        let (status, _) = call(&state, Method::GET, "/api/v1/users/register").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        let (status, _) = call(&state, Method::GET, "/api/v1/users/not-a-uuid").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn request_ids_are_taken_only_when_sane() {
+        let with = |v: &str| {
+            Request::builder()
+                .header("x-request-id", v)
+                .body(())
+                .unwrap()
+        };
+        assert_eq!(request_id(&with("abc-123")), "abc-123");
+        assert_ne!(request_id(&with(&"x".repeat(200))), "x".repeat(200));
+        assert_eq!(request_id(&with("has space")).len(), 36);
     }
 }

@@ -4,7 +4,10 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use crate::{consumer::ConsumerMetrics, producer::ProducerMetrics, store::Store};
+use crate::{consumer::ConsumerMetrics, producer::ProducerMetrics, store::Store, users::Users};
+
+/// Outbox backlog above which `/ready` answers 503, unless configured.
+const DEFAULT_MAX_BACKLOG: u64 = 10_000;
 
 /// Shared state of the HTTP front.
 #[derive(Debug, Default)]
@@ -16,6 +19,10 @@ pub struct AppState {
     pub producer: OnceLock<Arc<ProducerMetrics>>,
     /// Consumer metrics, once the consumer runs.
     pub consumer: OnceLock<Arc<ConsumerMetrics>>,
+    /// The user service, once the store is open.
+    pub users: OnceLock<Arc<Users>>,
+    /// Outbox backlog bound of `/ready` (0: the default).
+    pub max_backlog: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -27,6 +34,14 @@ impl AppState {
     /// Whether Kafka was reached and the topics exist.
     pub fn kafka_ready(&self) -> bool {
         self.kafka_ready.load(Ordering::Acquire)
+    }
+
+    /// Outbox backlog above which the service is not ready.
+    pub fn max_backlog(&self) -> u64 {
+        match self.max_backlog.load(Ordering::Relaxed) {
+            0 => DEFAULT_MAX_BACKLOG,
+            n => n,
+        }
     }
 
     /// Rows waiting in the outbox, if the store is open and readable.

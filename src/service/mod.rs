@@ -17,6 +17,7 @@ use crate::{
     http, kafka, outbox,
     producer::{Identity, Producer, RskafkaTransport},
     store::{RedbStore, Store, StoreError},
+    users::{UserError, Users},
 };
 
 pub use handlers::ServiceHandler;
@@ -27,6 +28,33 @@ const HTTP_DRAIN: Duration = Duration::from_secs(10);
 const KAFKA_RETRY: Duration = Duration::from_secs(2);
 /// Longest wait for each shutdown step (consumer, relay, producer).
 const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+
+/// The user service over `store`, with the first admin from config created if missing.
+async fn users(
+    config: &Config,
+    store: Arc<dyn Store>,
+    producer_id: u64,
+    wake: Arc<Notify>,
+) -> Result<Arc<Users>, ServiceError> {
+    let auth = config.auth.clone();
+    let events = config.topics.events.clone();
+    tokio::task::spawn_blocking(move || {
+        let ttl = Duration::from_secs(auth.session_ttl_secs);
+        let users = Users::new(store, producer_id, &events, ttl)?.with_wake(wake);
+        if let (Some(name), Some(email), Some(password)) = (
+            &auth.admin_username,
+            &auth.admin_email,
+            &auth.admin_password,
+        ) && users.ensure_admin(name, email, password)?
+        {
+            info!(admin = %name, "created the admin account");
+        }
+        Ok(Arc::new(users))
+    })
+    .await
+    .map_err(|e| ServiceError::Users(UserError::Hash(e.to_string())))?
+    .map_err(ServiceError::Users)
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +79,9 @@ pub enum ServiceError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The user service could not start (store or admin account).
+    #[error("users: {0}")]
+    Users(UserError),
     /// The HTTP listener could not be bound.
     #[error("http.listen {addr}: {source}")]
     Bind {
@@ -96,6 +127,19 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     })?;
     let state = Arc::new(http::AppState::default());
     let _ = state.store.set(Arc::clone(&store));
+    state.max_backlog.store(
+        config.http.ready_max_backlog,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let wake = Arc::new(Notify::new());
+    let users = users(
+        &config,
+        Arc::clone(&store),
+        identity.producer_id(),
+        Arc::clone(&wake),
+    )
+    .await?;
+    let _ = state.users.set(users);
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(http::serve(
@@ -109,6 +153,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         state: Arc::clone(&state),
         store,
         identity: Arc::new(identity),
+        wake,
     };
     tasks.spawn(pipeline.run(cancel.clone()));
     info!(%addr, "usercenter listening on http://{addr}");
@@ -126,6 +171,8 @@ struct Pipeline {
     state: Arc<http::AppState>,
     store: Arc<dyn Store>,
     identity: Arc<Identity>,
+    /// Wakes the outbox relay after commits (HTTP mutations, consumer outputs).
+    wake: Arc<Notify>,
 }
 
 impl Pipeline {
@@ -143,7 +190,7 @@ impl Pipeline {
             cfg.producer.clone(),
         );
         let _ = self.state.producer.set(Arc::clone(producer.metrics()));
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::clone(&self.wake);
         let relay_cancel = CancellationToken::new();
         let relay = tokio::spawn(outbox::relay::run(
             Arc::clone(&self.store),

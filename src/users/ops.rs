@@ -53,6 +53,8 @@ pub struct Users {
     ips: Throttle,
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: String,
+    /// Woken after a commit, so the outbox relay publishes at once.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 fn now_ms() -> i64 {
@@ -84,11 +86,22 @@ impl Users {
             accounts: Throttle::new(5, Duration::from_secs(600), 100_000),
             ips: Throttle::new(20, Duration::from_secs(600), 100_000),
             dummy_hash: auth::hash_password("not a real password, only for timing")?,
+            wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
+    /// Wakes `wake` after every committed change (the outbox relay's wake-up).
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> store::Result<()>) -> Result<()> {
-        self.store.write(f).map_err(|e| match e {
+        let result = self.store.write(f);
+        if result.is_ok() {
+            self.wake.notify_one();
+        }
+        result.map_err(|e| match e {
             StoreError::Conflict { field } => UserError::Conflict { field },
             StoreError::NotFound(_) => UserError::NotFound,
             e => UserError::Store(e),
