@@ -1,62 +1,323 @@
-//! The service's event handlers. Each applied event is counted in the event log, keyed by event
-//! id: an audit of what the consumer did, and the proof (count = 1) that effects apply exactly
-//! once. The per-event effects of DESIGN.md (notifications, settings, analytics) build on this.
+//! The service's event handlers (DESIGN.md's table). Each returns its effects; the consumer
+//! commits them with its offset, so each applies exactly once.
+//!
+//! Every applied event is also counted in the event log (event id → times applied): an audit
+//! of the consumer and the proof, in the tests, that effects apply once.
+//!
+//! Notifications are a contract for the delivery services (e-mail, SMS): records on the
+//! notifications topic, key = user id, CloudEvents headers (`ce_type` one of
+//! `user.notification.welcome`, `.security_alert`, `.password_changed`, `.status_changed`,
+//! `.account_deleted`; `ce_subject` = user id; `ce_id` derived from the source event, so a
+//! replay carries the same id), JSON value `{"type", "user_id", "event_id", "occurred_at",
+//! "email"?, "details"}`.
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
 use crate::{
     consumer::{Effects, Handler, HandlerError, HandlerResult, Write},
-    event::{Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated},
+    event::{
+        ContentType, Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged,
+        Updated, header,
+    },
+    outbox::OutboxRecord,
     store::{self, ReadTxn, Table},
+    users::User,
 };
 
-/// The handlers `serve` runs.
-#[derive(Debug, Default, Clone)]
-pub struct ServiceHandler;
+/// Failed logins within this window that make an anomaly.
+const FAILURE_BURST: usize = 5;
+/// The window, in milliseconds.
+const FAILURE_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Known IPs kept per user.
+const KNOWN_IPS: usize = 32;
 
-impl ServiceHandler {
-    fn log(&self, event: &Envelope, view: &dyn ReadTxn) -> HandlerResult {
+/// Per-user state the handlers keep in the store (`Meta` table, key `state/<user id>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserState {
+    /// Default settings, written at registration.
+    pub settings: Vec<(String, String)>,
+    /// IPs of successful logins, most recent last.
+    pub known_ips: Vec<String>,
+    /// Times of recent failed logins (ms).
+    pub failures: Vec<i64>,
+    /// Last successful login (ms) and IP.
+    pub last_login: Option<(i64, String)>,
+    /// Security log: (time ms, what).
+    pub security_log: Vec<(i64, String)>,
+}
+
+/// The handlers `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServiceHandler {
+    /// Topic of notifications.
+    pub notifications: String,
+    /// Topic of analytics records.
+    pub analytics: String,
+}
+
+fn err(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError(e.to_string())
+}
+
+fn state_key(user: Uuid) -> Vec<u8> {
+    [b"state/".as_slice(), user.as_bytes()].concat()
+}
+
+/// A stable id for the `kind` output of `event`.
+fn derived_id(event: &Envelope, kind: &str) -> Uuid {
+    let digest = Sha256::digest([event.id.as_bytes().as_slice(), kind.as_bytes()].concat());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+struct Out<'a> {
+    handler: &'a ServiceHandler,
+    event: &'a Envelope,
+    effects: Effects,
+}
+
+impl<'a> Out<'a> {
+    fn new(
+        handler: &'a ServiceHandler,
+        event: &'a Envelope,
+        view: &dyn ReadTxn,
+    ) -> Result<Self, HandlerError> {
         let key = event.id.as_bytes().to_vec();
         let applied: u32 = store::get(view, Table::EventLog, &key)
-            .map_err(|e| HandlerError(e.to_string()))?
+            .map_err(err)?
             .unwrap_or(0);
-        let value =
-            postcard::to_allocvec(&(applied + 1)).map_err(|e| HandlerError(e.to_string()))?;
-        Ok(Effects {
-            writes: vec![Write::Put {
-                table: Table::EventLog,
-                key,
-                value,
-            }],
-            outputs: Vec::new(),
+        let value = postcard::to_allocvec(&(applied + 1)).map_err(err)?;
+        Ok(Self {
+            handler,
+            event,
+            effects: Effects {
+                writes: vec![Write::Put {
+                    table: Table::EventLog,
+                    key,
+                    value,
+                }],
+                outputs: Vec::new(),
+            },
         })
+    }
+
+    fn record(&mut self, topic: &str, ce_type: &str, value: serde_json::Value) {
+        let e = self.event;
+        let id = derived_id(e, ce_type);
+        let text = |s: &str| s.as_bytes().to_vec();
+        let headers = [
+            (header::SPECVERSION, text("1.0")),
+            (header::ID, text(&id.to_string())),
+            (header::SOURCE, text(&Envelope::source_of(e.producer_id))),
+            (header::TYPE, text(ce_type)),
+            (
+                header::TIME,
+                text(
+                    &e.occurred_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                ),
+            ),
+            (header::SUBJECT, text(&e.user_id.to_string())),
+            (header::REQUEST_ID, text(&e.request_id)),
+            (header::CONTENT_TYPE, text(ContentType::Json.mime())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.effects.outputs.push(OutboxRecord {
+            topic: topic.to_owned(),
+            key: Some(e.user_id.to_string().into_bytes()),
+            value: value.to_string().into_bytes(),
+            headers,
+            created_ms: 0,
+        });
+    }
+
+    fn notify(&mut self, kind: &str, email: Option<&str>, details: serde_json::Value) {
+        let ce_type = format!("user.notification.{kind}");
+        let e = self.event;
+        let value = json!({
+            "type": ce_type,
+            "user_id": e.user_id,
+            "event_id": e.id,
+            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "email": email,
+            "details": details,
+        });
+        let topic = self.handler.notifications.clone();
+        self.record(&topic, &ce_type, value);
+    }
+
+    fn analytics(&mut self, details: serde_json::Value) {
+        let e = self.event;
+        let ce_type = format!(
+            "user.analytics.{}",
+            e.event_type().as_str().trim_start_matches("user.")
+        );
+        let value = json!({
+            "type": e.event_type().as_str(),
+            "user_id": e.user_id,
+            "event_id": e.id,
+            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "details": details,
+        });
+        let topic = self.handler.analytics.clone();
+        self.record(&topic, &ce_type, value);
+    }
+
+    fn put_state(&mut self, state: &UserState) -> Result<(), HandlerError> {
+        self.effects.writes.push(Write::Put {
+            table: Table::Meta,
+            key: state_key(self.event.user_id),
+            value: postcard::to_allocvec(state).map_err(err)?,
+        });
+        Ok(())
+    }
+
+    fn done(self) -> HandlerResult {
+        Ok(self.effects)
     }
 }
 
+fn load_state(view: &dyn ReadTxn, user: Uuid) -> Result<UserState, HandlerError> {
+    Ok(store::get(view, Table::Meta, &state_key(user))
+        .map_err(err)?
+        .unwrap_or_default())
+}
+
+fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerError> {
+    Ok(store::get::<User>(view, Table::Users, user.as_bytes())
+        .map_err(err)?
+        .map(|u| u.email))
+}
+
 impl Handler for ServiceHandler {
-    fn registered(&self, e: &Envelope, _: &Registered, view: &dyn ReadTxn) -> HandlerResult {
-        self.log(e, view)
+    fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
+        let mut out = Out::new(self, e, view)?;
+        let mut state = load_state(view, e.user_id)?;
+        if state.settings.is_empty() {
+            state.settings = vec![
+                ("language".into(), "en".into()),
+                ("notifications.email".into(), "on".into()),
+                ("notifications.security".into(), "on".into()),
+            ];
+        }
+        out.put_state(&state)?;
+        out.notify("welcome", Some(&d.email), json!({ "username": d.username }));
+        out.analytics(json!({ "username": d.username }));
+        out.done()
     }
-    fn logged_in(&self, e: &Envelope, _: &LoggedIn, view: &dyn ReadTxn) -> HandlerResult {
-        self.log(e, view)
+
+    fn logged_in(&self, e: &Envelope, d: &LoggedIn, view: &dyn ReadTxn) -> HandlerResult {
+        let mut out = Out::new(self, e, view)?;
+        let mut state = load_state(view, e.user_id)?;
+        let now = e.occurred_at.timestamp_millis();
+        let email = email_of(view, e.user_id)?;
+        if d.success {
+            let new_ip = !state.known_ips.is_empty() && !state.known_ips.contains(&d.ip);
+            if new_ip {
+                out.notify(
+                    "security_alert",
+                    email.as_deref(),
+                    json!({ "reason": "login from a new IP", "ip": d.ip }),
+                );
+                state
+                    .security_log
+                    .push((now, format!("login from new IP {}", d.ip)));
+            }
+            state.known_ips.retain(|ip| ip != &d.ip);
+            state.known_ips.push(d.ip.clone());
+            if state.known_ips.len() > KNOWN_IPS {
+                state.known_ips.remove(0);
+            }
+            state.last_login = Some((now, d.ip.clone()));
+            state.failures.clear();
+        } else {
+            state.failures.retain(|t| now - t <= FAILURE_WINDOW_MS);
+            state.failures.push(now);
+            if state.failures.len() == FAILURE_BURST {
+                out.notify(
+                    "security_alert",
+                    email.as_deref(),
+                    json!({ "reason": "repeated failed logins", "failures": FAILURE_BURST, "ip": d.ip }),
+                );
+                state
+                    .security_log
+                    .push((now, format!("{FAILURE_BURST} failed logins")));
+            }
+        }
+        out.put_state(&state)?;
+        out.done()
     }
+
     fn password_changed(
         &self,
         e: &Envelope,
-        _: &PasswordChanged,
+        d: &PasswordChanged,
         view: &dyn ReadTxn,
     ) -> HandlerResult {
-        self.log(e, view)
+        let mut out = Out::new(self, e, view)?;
+        let mut state = load_state(view, e.user_id)?;
+        state.security_log.push((
+            e.occurred_at.timestamp_millis(),
+            format!("password changed from {}", d.ip),
+        ));
+        out.put_state(&state)?;
+        let email = email_of(view, e.user_id)?;
+        out.notify(
+            "password_changed",
+            email.as_deref(),
+            json!({ "ip": d.ip, "changed_by": d.changed_by }),
+        );
+        out.done()
     }
-    fn status_changed(&self, e: &Envelope, _: &StatusChanged, view: &dyn ReadTxn) -> HandlerResult {
-        self.log(e, view)
+
+    fn status_changed(&self, e: &Envelope, d: &StatusChanged, view: &dyn ReadTxn) -> HandlerResult {
+        let mut out = Out::new(self, e, view)?;
+        let email = email_of(view, e.user_id)?;
+        out.notify(
+            "status_changed",
+            email.as_deref(),
+            json!({ "from": d.from, "to": d.to }),
+        );
+        out.analytics(json!({ "from": d.from, "to": d.to }));
+        out.done()
     }
-    fn deleted(&self, e: &Envelope, _: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
-        self.log(e, view)
+
+    fn deleted(&self, e: &Envelope, d: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
+        let mut out = Out::new(self, e, view)?;
+        out.effects.writes.push(Write::Delete {
+            table: Table::Meta,
+            key: state_key(e.user_id),
+        });
+        out.notify(
+            "account_deleted",
+            None,
+            json!({ "deleted_by": d.deleted_by }),
+        );
+        out.analytics(json!({}));
+        out.done()
     }
-    fn updated(&self, e: &Envelope, _: &Updated, view: &dyn ReadTxn) -> HandlerResult {
-        self.log(e, view)
+
+    fn updated(&self, e: &Envelope, d: &Updated, view: &dyn ReadTxn) -> HandlerResult {
+        let mut out = Out::new(self, e, view)?;
+        let fields: Vec<&str> = [
+            d.nickname.as_ref().map(|_| "nickname"),
+            d.email.as_ref().map(|_| "email"),
+            d.avatar_url.as_ref().map(|_| "avatar_url"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.analytics(json!({ "fields": fields }));
+        out.done()
     }
 }
 
 /// How many times the effects of `event_id` were applied (0 when never).
-pub fn times_applied(view: &dyn ReadTxn, event_id: &uuid::Uuid) -> store::Result<u32> {
+pub fn times_applied(view: &dyn ReadTxn, event_id: &Uuid) -> store::Result<u32> {
     Ok(store::get(view, Table::EventLog, event_id.as_bytes())?.unwrap_or(0))
 }

@@ -204,7 +204,10 @@ impl Pipeline {
                 &cfg.topics.events,
                 cfg.consumer.clone(),
                 Arc::clone(&self.store),
-                Arc::new(EventHandler(ServiceHandler)),
+                Arc::new(EventHandler(ServiceHandler {
+                    notifications: cfg.topics.notifications.clone(),
+                    analytics: cfg.topics.analytics.clone(),
+                })),
                 Arc::clone(&wake),
             )
         });
