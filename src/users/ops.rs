@@ -314,11 +314,17 @@ impl Users {
         password: &str,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
-        let account = login.to_lowercase();
-        if !self.accounts.allowed(&account) || !self.ips.allowed(&ctx.ip) {
+        if !self.ips.allowed(&ctx.ip) {
             return Err(UserError::Throttled);
         }
         let user = self.find_login(login)?;
+        // Per account: the user, however it is named (user name or e-mail address).
+        let account = user
+            .as_ref()
+            .map_or_else(|| login.to_lowercase(), |u| u.id.to_string());
+        if !self.accounts.allowed(&account) {
+            return Err(UserError::Throttled);
+        }
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
