@@ -18,7 +18,8 @@
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
-//! | [`http`] | the hyper HTTP front: routing, health, metrics |
+//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction |
+//! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer; the event handlers |
 //! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |

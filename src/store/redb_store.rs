@@ -13,6 +13,9 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Page cache of the store file.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The redb store.
 #[derive(Debug)]
 pub struct RedbStore {
@@ -28,7 +31,11 @@ impl RedbStore {
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
+        // redb caches up to 1 GiB by default; the service's memory bound wants far less.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| open_error(e.to_string()))?;
         // Create every table once, so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| open_error(e.to_string()))?;
         for table in Table::ALL {

@@ -1,29 +1,85 @@
 //! Passwords (argon2id) and session tokens (256 random bits, stored as SHA-256).
+//!
+//! Each argon2id computation takes 19 MiB for a few tens of milliseconds; at most one per CPU
+//! runs at a time, so memory stays bounded however many requests arrive at once.
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use super::{Result, UserError};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A few long-lived threads that run every argon2 computation: concurrency and memory stay
+/// bounded (one 19 MiB working area per thread, reused), whatever the request load.
+static POOL: std::sync::LazyLock<Mutex<std::sync::mpsc::Sender<Job>>> =
+    std::sync::LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        for n in 0..threads {
+            let rx = std::sync::Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password hashing thread");
+            }
+        }
+        Mutex::new(tx)
+    });
+
+/// Runs `f` on the hashing pool and waits for it (callers are blocking-pool threads).
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    POOL.lock()
+        .send(job)
+        .map_err(|_| UserError::Hash("hashing pool stopped".into()))?;
+    rx.recv()
+        .map_err(|_| UserError::Hash("hashing job lost".into()))
+}
 
 /// Hashes `password` with argon2id (default parameters: 19 MiB, 2 passes) and a random salt.
 pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| UserError::Hash(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| UserError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| UserError::Hash(e.to_string()))
+    let password = password.to_owned();
+    bounded(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| UserError::Hash(e.to_string()))
+    })?
 }
 
 /// Whether `password` matches the PHC string `hash` (constant-time comparison inside argon2).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    if PasswordHash::new(hash).is_err() {
+        return false;
+    }
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    bounded(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .unwrap_or(false)
 }
 
 /// A new session token: 32 random bytes as 64 hex characters.
