@@ -24,9 +24,18 @@ where
     };
     apply_env(&mut table, env)?;
     apply_flags(&mut table, args);
+    finish(table)
+}
+
+/// Parses and validates a config file's text alone (no environment, no flags).
+pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    finish(parse(Path::new("<text>"), text)?)
+}
+
+fn finish(table: Table) -> Result<Config, ConfigError> {
     let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
         let path = err.path().to_string();
-        ConfigError::field(path, err.into_inner().message().trim().to_owned())
+        ConfigError::field(path, one_line(err.into_inner().message()))
     })?;
     validate(&config)?;
     Ok(config)
@@ -37,17 +46,36 @@ fn read_file(path: &Path) -> Result<Table, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> Result<Table, ConfigError> {
     text.parse::<Table>().map_err(|err| {
         let line = err
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+            // Bytes, not a str slice: a span may point inside a multi-byte character.
+            .map(|span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                before.iter().filter(|b| **b == b'\n').count() + 1
+            })
             .unwrap_or(1);
         ConfigError::Syntax {
             path: path.to_owned(),
             line,
-            message: err.message().trim().to_owned(),
+            message: one_line(err.message()),
         }
     })
+}
+
+/// A parser message on one line (they can span several).
+fn one_line(message: &str) -> String {
+    message
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Every `(section, field, default value)` of the config, from the defaults themselves so that

@@ -15,7 +15,7 @@ mod error;
 mod load;
 
 pub use error::ConfigError;
-pub use load::{ENV_PREFIX, load};
+pub use load::{ENV_PREFIX, from_toml, load};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -18,6 +18,7 @@ mod binding;
 mod data;
 mod envelope;
 mod error;
+pub mod fixtures;
 mod kind;
 
 pub use binding::{ContentType, Headers, header};

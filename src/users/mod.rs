@@ -4,7 +4,7 @@
 mod auth;
 mod ops;
 mod throttle;
-mod validate;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

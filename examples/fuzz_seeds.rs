@@ -1,0 +1,143 @@
+//! Writes the seed corpus of every fuzz target from valid encodings:
+//! `cargo run --example fuzz_seeds -- fuzz/seeds`.
+use std::{fs, path::Path};
+
+use usercenter::{
+    config::Config,
+    event::{ContentType, EventType, fixtures},
+};
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let d = dir.join(target);
+    fs::create_dir_all(&d)?;
+    fs::write(d.join(name), bytes)
+}
+
+/// One record of a seed batch: key, value, headers.
+type Seed = (Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>);
+
+/// A Kafka v2 record batch holding `records`, written by rskafka's own encoder.
+fn batch(records: &[Seed]) -> std::io::Result<Vec<u8>> {
+    use rskafka::protocol::{
+        record::{
+            ControlBatchOrRecords, Record, RecordBatch, RecordBatchCompression,
+            RecordBatchTimestampType, RecordHeader,
+        },
+        traits::WriteType,
+    };
+    let batch = RecordBatch {
+        base_offset: 0,
+        partition_leader_epoch: 0,
+        last_offset_delta: records.len() as i32 - 1,
+        first_timestamp: 1_700_000_000_000,
+        max_timestamp: 1_700_000_000_000,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records: ControlBatchOrRecords::Records(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v, h))| Record {
+                    timestamp_delta: 0,
+                    offset_delta: i as i32,
+                    key: Some(k.clone()),
+                    value: Some(v.clone()),
+                    headers: h
+                        .iter()
+                        .map(|(key, value)| RecordHeader {
+                            key: key.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        ),
+        compression: RecordBatchCompression::NoCompression,
+        is_transactional: false,
+        timestamp_type: RecordBatchTimestampType::CreateTime,
+    };
+    let mut out = Vec::new();
+    batch.write(&mut out).map_err(std::io::Error::other)?;
+    Ok(out)
+}
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/seeds".into());
+    let dir = Path::new(&dir);
+    let mut records = Vec::new();
+    for (i, ty) in EventType::ALL.into_iter().enumerate() {
+        let event = fixtures::sample(ty);
+        for (target, ct) in [
+            ("envelope_postcard", ContentType::Postcard),
+            ("envelope_json", ContentType::Json),
+        ] {
+            let rec = event.encode(ct).map_err(std::io::Error::other)?;
+            let mut input = vec![i as u8];
+            input.extend_from_slice(&rec.value);
+            write(dir, target, ty.as_str(), &input)?;
+            records.push((
+                rec.key,
+                rec.value,
+                rec.headers.into_iter().collect::<Vec<_>>(),
+            ));
+        }
+    }
+    write(dir, "record_batch", "six_events", &batch(&records)?)?;
+    write(dir, "record_batch", "one_event", &batch(&records[..1])?)?;
+    // headers and envelope_structured take arbitrary-shaped input: any bytes seed them.
+    for (i, (k, v, _)) in records.iter().enumerate().take(4) {
+        write(
+            dir,
+            "headers",
+            &format!("seed{i}"),
+            &[k.as_slice(), v.as_slice()].concat(),
+        )?;
+        write(
+            dir,
+            "envelope_structured",
+            &format!("seed{i}"),
+            &[v.as_slice(), k.as_slice()].concat(),
+        )?;
+    }
+    let bodies: [(u8, &str); 6] = [
+        (
+            0,
+            r#"{"username":"ada","email":"ada@example.com","password":"correct horse"}"#,
+        ),
+        (1, r#"{"username":"ada","password":"correct horse"}"#),
+        (
+            1,
+            r#"{"email":"ada@example.com","password":"correct horse"}"#,
+        ),
+        (
+            2,
+            r#"{"nickname":"Ada","email":"a@example.com","avatar_url":"https://x/a.png"}"#,
+        ),
+        (
+            3,
+            r#"{"old_password":"correct horse","new_password":"battery staple"}"#,
+        ),
+        (4, r#"{"status":"locked"}"#),
+    ];
+    for (i, (which, body)) in bodies.iter().enumerate() {
+        write(
+            dir,
+            "http_bodies",
+            &format!("body{i}"),
+            &[&[*which], body.as_bytes()].concat(),
+        )?;
+    }
+    let config = toml::to_string_pretty(&Config::default()).map_err(std::io::Error::other)?;
+    write(dir, "config", "defaults.toml", config.as_bytes())?;
+    write(
+        dir,
+        "config",
+        "small.toml",
+        b"[kafka]\nbrokers = [\"k1:9092\", \"k2:9092\"]\n[topics]\npartitions = 6\n",
+    )?;
+    println!("seeds written under {}", dir.display());
+    Ok(())
+}
