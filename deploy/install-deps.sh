@@ -42,3 +42,4 @@ done
 
 "$here/install-broker.sh"
 "$here/install-peer.sh"
+"$here/install-fuzz.sh"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing (Debian packages, rustup
 # targets, the Nisshi broker, the librdkafka peer), then format and lint checks, unit and
-# integration tests (each integration test starts its own broker), and the static binary check.
+# integration tests (each integration test starts its own broker), the static binary check, and
+# 30 seconds of fuzzing per target.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -23,5 +24,8 @@ cargo test --locked --all-targets
 
 step "static musl binary"
 "$here/check-static.sh"
+
+step "fuzz smoke: every target for 30 s"
+"$here/fuzz.sh" 30
 
 step "all checks passed"

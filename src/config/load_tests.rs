@@ -156,3 +156,12 @@ fn producer_settings_load_and_validate() {
     let config = load(&args(), env(&[("USERCENTER_PRODUCER_COMPRESSION", "zstd")])).unwrap();
     assert_eq!(config.producer.compression, crate::producer::Codec::Zstd);
 }
+
+#[test]
+fn parser_messages_spanning_lines_become_one_line() {
+    // The TOML parser's message for these spans several lines.
+    for text in ["[http\nlisten = 1\n", "a = \"\u{e9}\n", "[[x]]\n[x]\n", "é = 1 = 2"] {
+        let err = error_line(text);
+        assert!(err.contains("line "), "{err}");
+    }
+}
