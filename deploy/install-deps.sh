@@ -42,4 +42,3 @@ done
 
 "$here/install-broker.sh"
 "$here/install-peer.sh"
-"$here/install-fuzz.sh"
