@@ -253,6 +253,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "admin_username, admin_email and admin_password go together",
         ));
     }
+    if config.http.max_connections == 0 {
+        return Err(ConfigError::field(
+            "http.max_connections",
+            "must be at least 1",
+        ));
+    }
     if config.store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }

@@ -160,7 +160,12 @@ fn producer_settings_load_and_validate() {
 #[test]
 fn parser_messages_spanning_lines_become_one_line() {
     // The TOML parser's message for these spans several lines.
-    for text in ["[http\nlisten = 1\n", "a = \"\u{e9}\n", "[[x]]\n[x]\n", "é = 1 = 2"] {
+    for text in [
+        "[http\nlisten = 1\n",
+        "a = \"\u{e9}\n",
+        "[[x]]\n[x]\n",
+        "é = 1 = 2",
+    ] {
         let err = error_line(text);
         assert!(err.contains("line "), "{err}");
     }

@@ -47,6 +47,8 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// `/ready` answers 503 while more outbox rows than this wait to be published. Default 10000.
     pub ready_max_backlog: u64,
+    /// Open connections at most; more wait in the listen backlog. Default 1024.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +56,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ready_max_backlog: 10_000,
+            max_connections: 1024,
         }
     }
 }

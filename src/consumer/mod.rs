@@ -132,7 +132,11 @@ async fn supervise(
                     .map(|t| t.partitions)
                     .unwrap_or_default();
                 for p in to_start(&ctx.config, &partitions, &running) {
-                    match KafkaPartition::connect(&client, &ctx.topic, p).await {
+                    let connect = tokio::select! {
+                        c = KafkaPartition::connect(&client, &ctx.topic, p) => c,
+                        () = cancel.cancelled() => return,
+                    };
+                    match connect {
                         Ok(source) => {
                             running.insert(p);
                             let source: Arc<dyn PartitionSource> = Arc::new(source);

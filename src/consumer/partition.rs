@@ -26,6 +26,8 @@ pub(crate) struct Context {
 
 /// Pause after a failed fetch or store error.
 const RETRY: Duration = Duration::from_millis(500);
+/// Pause after a fetch below the high watermark that returned nothing.
+const EMPTY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Runs the partition until `cancel` fires. A batch in hand is finished and committed first.
 pub(crate) async fn run(
@@ -53,7 +55,14 @@ pub(crate) async fn run(
         let (records, high_watermark) = match fetched {
             Ok(r) => r,
             Err(FetchError::OutOfRange) => {
-                let earliest = source.offset(true).await.unwrap_or(0);
+                let earliest = match source.offset(true).await {
+                    Ok(earliest) => earliest,
+                    Err(error) => {
+                        warn!(topic = %ctx.topic, partition, %error, "consumer: cannot find the earliest offset");
+                        pause(RETRY, &cancel).await;
+                        continue;
+                    }
+                };
                 warn!(topic = %ctx.topic, partition, offset, earliest, "consumer: offset out of range, resetting to earliest");
                 ctx.metrics.offset_resets.add(1);
                 offset = earliest;
@@ -65,7 +74,13 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        if !records.is_empty() {
+        if records.is_empty() {
+            // Nothing usable below the high watermark (control batches are dropped by the
+            // client): do not spin on it.
+            if offset < high_watermark {
+                pause(EMPTY_PAUSE, &cancel).await;
+            }
+        } else {
             offset = handle_batch(&ctx, partition, Arc::new(records), offset, &cancel).await;
         }
         ctx.metrics.set_lag(partition, high_watermark - offset);

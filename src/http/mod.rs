@@ -14,13 +14,19 @@ mod state;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use hyper::{server::conn::http1, service::service_fn};
-use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub use routes::OPENAPI;
 pub use state::AppState;
+
+/// How long a client may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP on `listener` until `cancel` fires, then stops accepting and waits up to `drain`
 /// for in-flight requests to finish.
@@ -32,9 +38,17 @@ pub async fn serve(
     state: Arc<AppState>,
     cancel: CancellationToken,
     drain: Duration,
+    max_connections: usize,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     loop {
+        // A connection slot first: at most `max_connections` at once, the rest wait in the backlog.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot,
+            () = cancel.cancelled() => break,
+        };
+        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = cancel.cancelled() => break,
@@ -53,12 +67,17 @@ pub async fn serve(
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
         });
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        // A client gets 30 s to send its request headers (no slowloris).
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 debug!(%peer, %error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

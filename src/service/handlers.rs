@@ -32,6 +32,8 @@ const FAILURE_BURST: usize = 5;
 const FAILURE_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// Known IPs kept per user.
 const KNOWN_IPS: usize = 32;
+/// Security log entries kept per user.
+const SECURITY_LOG: usize = 64;
 
 /// Per-user state the handlers keep in the store (`Meta` table, key `state/<user id>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +170,9 @@ impl<'a> Out<'a> {
         self.record(&topic, &ce_type, value);
     }
 
-    fn put_state(&mut self, state: &UserState) -> Result<(), HandlerError> {
+    fn put_state(&mut self, state: &mut UserState) -> Result<(), HandlerError> {
+        let excess = state.security_log.len().saturating_sub(SECURITY_LOG);
+        state.security_log.drain(..excess);
         self.effects.writes.push(Write::Put {
             table: Table::Meta,
             key: state_key(self.event.user_id),
@@ -205,7 +209,7 @@ impl Handler for ServiceHandler {
                 ("notifications.security".into(), "on".into()),
             ];
         }
-        out.put_state(&state)?;
+        out.put_state(&mut state)?;
         out.notify("welcome", Some(&d.email), json!({ "username": d.username }));
         out.analytics(json!({ "username": d.username }));
         out.done()
@@ -249,7 +253,7 @@ impl Handler for ServiceHandler {
                     .push((now, format!("{FAILURE_BURST} failed logins")));
             }
         }
-        out.put_state(&state)?;
+        out.put_state(&mut state)?;
         out.done()
     }
 
@@ -265,7 +269,7 @@ impl Handler for ServiceHandler {
             e.occurred_at.timestamp_millis(),
             format!("password changed from {}", d.ip),
         ));
-        out.put_state(&state)?;
+        out.put_state(&mut state)?;
         let email = email_of(view, e.user_id)?;
         out.notify(
             "password_changed",

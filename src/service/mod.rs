@@ -147,6 +147,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&state),
         cancel.clone(),
         HTTP_DRAIN,
+        config.http.max_connections,
     ));
     let pipeline = Pipeline {
         config,

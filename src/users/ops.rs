@@ -51,6 +51,9 @@ pub struct Users {
     session_ttl: Duration,
     accounts: Throttle,
     ips: Throttle,
+    /// Old-password checks of password changes, per user (a stolen token must not allow
+    /// unlimited guessing; kept apart from logins so failed logins do not block a change).
+    password_checks: Throttle,
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: String,
     /// Woken after a commit, so the outbox relay publishes at once.
@@ -85,6 +88,7 @@ impl Users {
             session_ttl,
             accounts: Throttle::new(5, Duration::from_secs(600), 100_000),
             ips: Throttle::new(20, Duration::from_secs(600), 100_000),
+            password_checks: Throttle::new(5, Duration::from_secs(600), 100_000),
             dummy_hash: auth::hash_password("not a real password, only for timing")?,
             wake: Arc::new(tokio::sync::Notify::new()),
         })
@@ -314,7 +318,7 @@ impl Users {
         password: &str,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
-        if !self.ips.allowed(&ctx.ip) {
+        if !self.ips.try_attempt(&ctx.ip) {
             return Err(UserError::Throttled);
         }
         let user = self.find_login(login)?;
@@ -322,7 +326,7 @@ impl Users {
         let account = user
             .as_ref()
             .map_or_else(|| login.to_lowercase(), |u| u.id.to_string());
-        if !self.accounts.allowed(&account) {
+        if !self.accounts.try_attempt(&account) {
             return Err(UserError::Throttled);
         }
         let hash = user
@@ -330,8 +334,9 @@ impl Users {
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let ok = auth::verify_password(password, hash) && user.is_some();
         let Some(user) = user else {
-            self.accounts.failed(&account);
-            self.ips.failed(&ctx.ip);
+            // The same work as a wrong password for a real user (a durable write), so timing
+            // does not tell whether the user exists.
+            self.write(&mut |_| Ok(()))?;
             return Err(UserError::Unauthorized);
         };
         let attempt = |success| {
@@ -342,15 +347,14 @@ impl Users {
             })
         };
         if !ok {
-            self.accounts.failed(&account);
-            self.ips.failed(&ctx.ip);
             self.write(&mut |txn| self.emit(txn, user.id, attempt(false), ctx))?;
             return Err(UserError::Unauthorized);
         }
+        self.accounts.clear(&account);
+        self.ips.succeeded(&ctx.ip);
         if user.status != UserStatus::Active {
             return Err(UserError::Forbidden);
         }
-        self.accounts.clear(&account);
         let mut out = None;
         self.write(&mut |txn| {
             let mut fresh = Self::get_user(txn, user.id)?;
@@ -471,12 +475,18 @@ impl Users {
         }
         validate::password("new_password", new)?;
         let user = self.get(caller, id)?;
+        // Guessing the old password with a stolen token is throttled like logins.
+        let account = id.to_string();
+        if !self.password_checks.try_attempt(&account) {
+            return Err(UserError::Throttled);
+        }
         if !auth::verify_password(old, &user.password_hash) {
             return Err(UserError::Invalid {
                 field: "old_password",
                 message: "does not match".into(),
             });
         }
+        self.password_checks.clear(&account);
         let new_hash = auth::hash_password(new)?;
         let keep = (caller.user.id == id).then_some(caller.session);
         self.write(&mut |txn| {

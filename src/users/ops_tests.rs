@@ -200,3 +200,25 @@ fn updates_carry_only_changed_fields_and_strangers_are_forbidden() {
         Err(UserError::Forbidden)
     ));
 }
+
+#[test]
+fn old_password_guesses_are_throttled() {
+    let (_d, users) = users();
+    let (user, token, _) = users
+        .register("ada", "ada@example.com", "correct horse", &ctx())
+        .unwrap();
+    let caller = users.authenticate(&token).unwrap();
+    for _ in 0..5 {
+        assert!(matches!(
+            users.change_password(&caller, user.id, "guess guess", "battery staple", &ctx()),
+            Err(UserError::Invalid {
+                field: "old_password",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        users.change_password(&caller, user.id, "correct horse", "battery staple", &ctx()),
+        Err(UserError::Throttled)
+    ));
+}

@@ -28,6 +28,27 @@ impl Throttle {
         }
     }
 
+    /// Whether `key` may try now; if so, the attempt is counted as a failure until
+    /// [`Throttle::succeeded`] says otherwise, so concurrent guesses cannot slip past the limit.
+    pub fn try_attempt(&self, key: &str) -> bool {
+        if !self.allowed(key) {
+            return false;
+        }
+        self.failed(key);
+        true
+    }
+
+    /// Takes back the attempt `try_attempt` counted (it succeeded).
+    pub fn succeeded(&self, key: &str) {
+        let mut map = self.failures.lock();
+        if let Some(times) = map.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
     /// Whether `key` may try now.
     pub fn allowed(&self, key: &str) -> bool {
         let now = Instant::now();
@@ -76,6 +97,19 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_in_flight_count_until_they_succeed() {
+        let t = Throttle::new(2, Duration::from_secs(600), 10);
+        assert!(t.try_attempt("ip"));
+        assert!(t.try_attempt("ip"));
+        assert!(
+            !t.try_attempt("ip"),
+            "two guesses in flight use up the limit"
+        );
+        t.succeeded("ip");
+        assert!(t.try_attempt("ip"));
+    }
 
     #[test]
     fn refuses_after_the_limit_and_stays_bounded() {
