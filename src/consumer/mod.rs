@@ -65,6 +65,7 @@ impl Consumer {
         store: Arc<dyn Store>,
         handler: Arc<dyn RecordHandler>,
         outbox_wake: Arc<Notify>,
+        producer_id: u64,
     ) -> Self {
         let metrics = Arc::new(ConsumerMetrics::default());
         let ctx = Arc::new(Context {
@@ -73,6 +74,7 @@ impl Consumer {
             store,
             handler,
             metrics: Arc::clone(&metrics),
+            producer_id,
             outbox_wake,
         });
         let cancel = CancellationToken::new();

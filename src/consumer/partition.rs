@@ -20,6 +20,8 @@ pub(crate) struct Context {
     pub store: Arc<dyn Store>,
     pub handler: Arc<dyn RecordHandler>,
     pub metrics: Arc<ConsumerMetrics>,
+    /// Producer id stamped on outputs (see [`super::process::PassInput::producer_id`]).
+    pub producer_id: u64,
     /// Woken after a commit that wrote outbox rows.
     pub outbox_wake: Arc<tokio::sync::Notify>,
 }
@@ -195,6 +197,7 @@ async fn commit_pass(
             give_up,
             now_ms: chrono::Utc::now().timestamp_millis(),
             handler_seconds: Some(&ctx.metrics.handler_seconds),
+            producer_id: ctx.producer_id,
         };
         let mut result = None;
         ctx.store.write(&mut |txn| {

@@ -83,6 +83,9 @@ pub struct PassInput<'a> {
     pub now_ms: i64,
     /// Where to record each handler call's duration, in seconds.
     pub handler_seconds: Option<&'a crate::metrics::Histogram>,
+    /// Producer id stamped (with a sequence from the store) on outputs that carry neither
+    /// `ce_producerid` nor `ce_sequence`, so a replay of the outbox row keeps its dedupe key.
+    pub producer_id: u64,
 }
 
 /// What a pass did.
@@ -138,11 +141,13 @@ pub fn pass(
         };
         match verdict {
             Ok(effects) => {
-                out.outbox_rows += apply(txn, effects, input.now_ms)?;
+                out.outbox_rows += apply(txn, effects, input)?;
                 out.handled += 1;
             }
             Err(RecordError::Poison(error)) => {
-                outbox::append(txn, &dead_letter(r, input, &error))?;
+                let mut letter = dead_letter(r, input, &error);
+                stamp(txn, &mut letter.headers, input.producer_id)?;
+                outbox::append(txn, &letter)?;
                 out.outbox_rows += 1;
                 out.dead += 1;
             }
@@ -165,7 +170,7 @@ pub fn pass(
     Ok(out)
 }
 
-fn apply(txn: &mut dyn WriteTxn, effects: Effects, now_ms: i64) -> Result<u64> {
+fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &PassInput<'_>) -> Result<u64> {
     for write in effects.writes {
         match write {
             Write::Put { table, key, value } => txn.put(table, &key, &value)?,
@@ -177,11 +182,26 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, now_ms: i64) -> Result<u64> {
     let rows = effects.outputs.len() as u64;
     for mut record in effects.outputs {
         if record.created_ms == 0 {
-            record.created_ms = now_ms;
+            record.created_ms = input.now_ms;
         }
+        stamp(txn, &mut record.headers, input.producer_id)?;
         outbox::append(txn, &record)?;
     }
     Ok(rows)
+}
+
+/// Gives `headers` a producer id and sequence, committed with the row, unless it has one.
+fn stamp(txn: &mut dyn WriteTxn, headers: &mut Headers, producer_id: u64) -> Result<()> {
+    if headers.contains_key(header::PRODUCER_ID) || headers.contains_key(header::SEQUENCE) {
+        return Ok(());
+    }
+    let seq = outbox::next_event_sequence(txn)?;
+    headers.insert(
+        header::PRODUCER_ID.into(),
+        producer_id.to_string().into_bytes(),
+    );
+    headers.insert(header::SEQUENCE.into(), seq.to_string().into_bytes());
+    Ok(())
 }
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.

@@ -88,6 +88,7 @@ fn input(next_offset: i64) -> PassInput<'static> {
         give_up: None,
         now_ms: 1,
         handler_seconds: None,
+        producer_id: 77,
     }
 }
 
@@ -142,6 +143,19 @@ fn effects_offsets_and_outputs_commit_together_and_duplicates_are_skipped() {
         .read(&mut |txn| {
             assert_eq!(stored_offset(txn, "user.events", 0)?, Some(15));
             assert_eq!(outbox::backlog(txn)?, 5);
+            // Outputs carry a producer id and a sequence committed with them: a replay of the
+            // row is the same record.
+            let rows = outbox::pending(txn, 0, 10)?;
+            let mut seqs: Vec<&[u8]> = rows
+                .iter()
+                .map(|(_, r)| r.headers[header::SEQUENCE].as_slice())
+                .collect();
+            assert!(
+                rows.iter()
+                    .all(|(_, r)| r.headers[header::PRODUCER_ID] == b"77")
+            );
+            seqs.dedup();
+            assert_eq!(seqs.len(), 5, "distinct sequences");
             Ok(())
         })
         .unwrap();

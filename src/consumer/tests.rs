@@ -98,6 +98,7 @@ async fn failing_handlers_retry_with_backoff_then_dead_letter() {
         store: Arc::clone(&store),
         handler: Arc::new(Arc::clone(&flaky)),
         metrics: Arc::clone(&metrics),
+        producer_id: 1,
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
     });
     let cancel = CancellationToken::new();

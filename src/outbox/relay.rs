@@ -3,11 +3,11 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::{OutboxRecord, pending};
 use crate::{
-    producer::{Producer, ProducerRecord},
+    producer::{ProduceError, Producer, ProducerRecord},
     store::{Store, Table},
 };
 
@@ -28,13 +28,28 @@ pub async fn run(
 ) {
     let mut from = 0u64;
     while !cancel.is_cancelled() {
-        let mut rows = Vec::new();
-        if let Err(error) = store.read(&mut |txn| {
-            rows = pending(txn, from, ROUND)?;
-            Ok(())
-        }) {
-            warn!(%error, "outbox: cannot read pending rows");
-        }
+        let reader = Arc::clone(&store);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut rows = Vec::new();
+            reader
+                .read(&mut |txn| {
+                    rows = pending(txn, from, ROUND)?;
+                    Ok(())
+                })
+                .map(|()| rows)
+        })
+        .await;
+        let rows = match read {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(error)) => {
+                warn!(%error, "outbox: cannot read pending rows");
+                Vec::new()
+            }
+            Err(error) => {
+                warn!(%error, "outbox: read task failed");
+                Vec::new()
+            }
+        };
         if rows.is_empty() {
             from = 0; // rows left behind by a failed round are found again from the start
             tokio::select! {
@@ -44,16 +59,40 @@ pub async fn run(
             }
             continue;
         }
-        let (delivered, failed) = publish(&producer, rows).await;
-        if !delivered.is_empty() {
-            let result = store.write(&mut |txn| {
-                for seq in &delivered {
-                    txn.delete(Table::Outbox, &seq.to_be_bytes())?;
+        let Round {
+            delivered,
+            parked,
+            failed,
+        } = publish(&producer, rows).await;
+        let last_done = delivered
+            .iter()
+            .chain(parked.iter().map(|(s, _)| s))
+            .max()
+            .copied();
+        if !delivered.is_empty() || !parked.is_empty() {
+            let writer = Arc::clone(&store);
+            let done = delivered.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                writer.write(&mut |txn| {
+                    for seq in &done {
+                        txn.delete(Table::Outbox, &seq.to_be_bytes())?;
+                    }
+                    // Rows that can never be published leave the queue for the parked table,
+                    // where an operator can see them, so they do not block what follows.
+                    for (seq, row) in &parked {
+                        crate::store::put(txn, Table::Parked, &seq.to_be_bytes(), row)?;
+                        txn.delete(Table::Outbox, &seq.to_be_bytes())?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    warn!(%error, "outbox: cannot delete published rows; they will be published again")
                 }
-                Ok(())
-            });
-            if let Err(error) = result {
-                warn!(%error, "outbox: cannot delete published rows; they will be published again");
+                Err(error) => warn!(%error, "outbox: delete task failed"),
             }
         }
         match failed {
@@ -64,42 +103,70 @@ pub async fn run(
                     () = cancel.cancelled() => {}
                 }
             }
-            None => from = delivered.last().map_or(from, |s| s + 1),
+            None => from = last_done.map_or(from, |s| s + 1),
         }
     }
 }
 
-/// Enqueues every row, then waits for each; returns the sequences delivered and the first that
-/// failed.
-async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> (Vec<u64>, Option<u64>) {
+/// What a round did.
+struct Round {
+    /// Acknowledged rows.
+    delivered: Vec<u64>,
+    /// Rows the producer can never publish (too large, invalid), with their contents.
+    parked: Vec<(u64, OutboxRecord)>,
+    /// The first row that failed for a reason that may pass (the broker is down).
+    failed: Option<u64>,
+}
+
+/// Whether an error will never pass, however often the row is tried.
+fn permanent(error: &ProduceError) -> bool {
+    matches!(
+        error,
+        ProduceError::RecordTooLarge { .. } | ProduceError::InvalidRecord(_)
+    )
+}
+
+/// Enqueues every row, then waits for each.
+async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
     let mut reports = Vec::with_capacity(rows.len());
-    let mut failed = None;
+    let mut round = Round {
+        delivered: Vec::new(),
+        parked: Vec::new(),
+        failed: None,
+    };
     for (seq, row) in rows {
         let record = ProducerRecord {
-            topic: row.topic,
-            key: row.key,
-            value: row.value,
-            headers: row.headers,
+            topic: row.topic.clone(),
+            key: row.key.clone(),
+            value: row.value.clone(),
+            headers: row.headers.clone(),
             timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
         };
         match producer.send_later(record).await {
-            Ok(report) => reports.push((seq, report)),
+            Ok(report) => reports.push((seq, row, report)),
+            Err(error) if permanent(&error) => {
+                error!(%error, seq, topic = %row.topic, "outbox: row can never be published; parked");
+                round.parked.push((seq, row));
+            }
             Err(error) => {
                 warn!(%error, seq, "outbox: record not accepted by the producer");
-                failed = Some(seq);
+                round.failed = Some(seq);
                 break;
             }
         }
     }
-    let mut delivered = Vec::with_capacity(reports.len());
-    for (seq, report) in reports {
+    for (seq, row, report) in reports {
         match report.await {
-            Ok(_) => delivered.push(seq),
+            Ok(_) => round.delivered.push(seq),
+            Err(error) if permanent(&error) => {
+                error!(%error, seq, topic = %row.topic, "outbox: row can never be published; parked");
+                round.parked.push((seq, row));
+            }
             Err(error) => {
                 debug!(%error, seq, "outbox: record not delivered, will retry");
-                failed = Some(failed.map_or(seq, |f: u64| f.min(seq)));
+                round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
             }
         }
     }
-    (delivered, failed)
+    round
 }

@@ -124,6 +124,7 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
         store,
         Arc::new(NoopHandler),
         Arc::new(tokio::sync::Notify::new()),
+        uuid::Uuid::new_v4().as_u128() as u64 >> 1,
     );
     let m = Arc::clone(consumer.metrics());
     loop {

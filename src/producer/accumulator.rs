@@ -206,6 +206,14 @@ impl PartitionQueue {
         }
     }
 
+    /// Takes every batch not yet sent (ready ones and the open one), oldest first.
+    pub fn take_pending(&self) -> Vec<Batch> {
+        let mut st = self.state.lock();
+        let mut out: Vec<Batch> = st.ready.drain(..).collect();
+        out.extend(st.open.take());
+        out
+    }
+
     /// Asks the sender to close the open batch now; returns the record count to wait for.
     pub fn request_flush(&self) -> u64 {
         let target = {

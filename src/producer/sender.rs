@@ -21,11 +21,35 @@ use super::{
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
     while let Some(batch) = queue.next_batch().await {
-        send_batch(&shared, &topic, &queue, batch).await;
+        if let Some(error) = send_batch(&shared, &topic, &queue, batch).await {
+            // The batches behind a failed one must not overtake it: a caller that retries the
+            // failed records (the outbox relay does) would put them after later ones of the
+            // same keys. They fail with it, and their callers retry them in order.
+            for later in queue.take_pending() {
+                fail_batch(&shared, &queue, later, &error);
+            }
+        }
     }
 }
 
-async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch: Batch) {
+/// Resolves a batch that was never sent with `error`.
+fn fail_batch(shared: &Shared, queue: &PartitionQueue, batch: Batch, error: &ProduceError) {
+    let n = batch.records.len();
+    error_counter(shared, error).add(n as u64);
+    shared.release(batch.cost);
+    batch
+        .slot
+        .send_replace(Some(Arc::new(Outcome::Failed(error.clone()))));
+    queue.completed(n);
+}
+
+/// Sends one batch; returns the error when none of it was delivered.
+async fn send_batch(
+    shared: &Shared,
+    topic: &str,
+    queue: &PartitionQueue,
+    batch: Batch,
+) -> Option<ProduceError> {
     let Batch {
         records,
         bytes,
@@ -72,8 +96,13 @@ async fn send_batch(shared: &Shared, topic: &str, queue: &PartitionQueue, batch:
         }
     }
     shared.release(cost);
+    let failed = match &outcome {
+        Outcome::Failed(e) => Some(e.clone()),
+        _ => None,
+    };
     slot.send_replace(Some(Arc::new(outcome)));
     queue.completed(n);
+    failed
 }
 
 fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics::Counter {

@@ -379,3 +379,31 @@ async fn nothing_starts_after_close() {
     p.close(Duration::from_secs(1)).await.unwrap();
     assert!(matches!(p.prepare("t").await, Err(ProduceError::Closed)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn batches_behind_a_failed_one_fail_with_it_so_nothing_overtakes() {
+    let m = mock(1);
+    m.stall.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        delivery_timeout_ms: 1_000,
+        request_timeout_ms: 200,
+        ..Default::default()
+    };
+    let p = producer(Arc::clone(&m), config);
+    let first = p.enqueue(rec("k", "1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = p.enqueue(rec("k", "2")).await.unwrap();
+    assert!(matches!(first.await, Err(ProduceError::Timeout { .. })));
+    assert!(
+        matches!(second.await, Err(ProduceError::Timeout { .. })),
+        "the later batch did not overtake"
+    );
+    assert!(m.log.lock().is_empty());
+    m.stall.store(false, Ordering::SeqCst);
+    p.send(rec("k", "3")).await.unwrap();
+    assert_eq!(
+        p.metrics().buffer_bytes.get(),
+        0,
+        "failed batches gave their buffer back"
+    );
+}

@@ -210,6 +210,7 @@ impl Pipeline {
                     analytics: cfg.topics.analytics.clone(),
                 })),
                 Arc::clone(&wake),
+                self.identity.producer_id(),
             )
         });
         if let Some(c) = &consumer {

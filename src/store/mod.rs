@@ -41,11 +41,13 @@ pub enum Table {
     EventLog,
     /// user id ‖ token hash → nothing: a user's sessions, to revoke them
     UserSessions,
+    /// outbox sequence → a record that can never be published (too large), kept for operators
+    Parked,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Self::Users,
         Self::Usernames,
         Self::Emails,
@@ -56,6 +58,7 @@ impl Table {
         Self::Meta,
         Self::EventLog,
         Self::UserSessions,
+        Self::Parked,
     ];
 
     /// The table's name in the backend.
@@ -71,6 +74,7 @@ impl Table {
             Self::Meta => "meta",
             Self::EventLog => "event_log",
             Self::UserSessions => "user_sessions",
+            Self::Parked => "outbox_parked",
         }
     }
 }
