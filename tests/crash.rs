@@ -2,37 +2,12 @@
 //! there exactly once: offsets, effects and dedupe marks commit together.
 mod common;
 
-use std::{
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, process::Command, sync::Arc, time::Duration};
 
 use common::{Broker, applied_counts, client, event, event_record, http, producer};
 use usercenter::producer::ProducerConfig;
 
 const EVENTS: u64 = 10_000;
-
-fn serve(broker: &str, listen: SocketAddr, data: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_usercenter"))
-        .args([
-            "serve",
-            "--brokers",
-            broker,
-            "--listen",
-            &listen.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start usercenter")
-}
 
 fn metric(text: &str, prefix: &str) -> Vec<i64> {
     text.lines()
@@ -73,7 +48,7 @@ async fn sigkill_mid_stream_then_restart_applies_every_effect_exactly_once() {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
 
-    let mut first = serve(&broker.addr, addr, data.path());
+    let mut first = common::serve_process(&broker.addr, addr, data.path(), "warn");
     wait_for(addr, "the consumer", |m| {
         m.contains("usercenter_consumer_records_total")
     })
@@ -117,7 +92,7 @@ async fn sigkill_mid_stream_then_restart_applies_every_effect_exactly_once() {
     );
     stream.await.unwrap();
 
-    let mut second = serve(&broker.addr, addr, data.path());
+    let mut second = common::serve_process(&broker.addr, addr, data.path(), "warn");
     wait_for(addr, "no lag on any partition", |m| {
         let lag = metric(m, "usercenter_consumer_lag{");
         lag.len() == 3 && lag.iter().all(|l| *l == 0)

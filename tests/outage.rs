@@ -2,37 +2,12 @@
 //! back: every event arrives and every welcome notification exists exactly once.
 mod common;
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, process::Command, time::Duration};
 
 use common::{Broker, api, peer, unhex};
 use serde_json::json;
 
 const USERS: usize = 1_000;
-
-fn serve(broker: &str, listen: SocketAddr, data: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_usercenter"))
-        .args([
-            "serve",
-            "--brokers",
-            broker,
-            "--listen",
-            &listen.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env_clear()
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start usercenter")
-}
 
 async fn wait_healthy(addr: SocketAddr) {
     for _ in 0..400 {
@@ -50,7 +25,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     broker.stop();
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
-    let mut first = serve(&broker.addr, addr, data.path());
+    let mut first = common::serve_process(&broker.addr, addr, data.path(), "error");
     wait_healthy(addr).await;
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -74,7 +49,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
 
     first.kill().unwrap(); // SIGKILL with everything still in the outbox
     first.wait().unwrap();
-    let mut second = serve(&broker.addr, addr, data.path());
+    let mut second = common::serve_process(&broker.addr, addr, data.path(), "error");
     broker.restart().await;
 
     let n = USERS.to_string();

@@ -448,3 +448,23 @@ pub fn applied_counts(data_dir: &Path, ids: &[uuid::Uuid]) -> Vec<u32> {
         .expect("read the event log");
     counts
 }
+
+/// Starts `usercenter serve` as its own process (so a test can SIGKILL it), logging at `log`.
+pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_usercenter"))
+        .args([
+            "serve",
+            "--brokers",
+            broker,
+            "--listen",
+            &listen.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env_clear()
+        .env("RUST_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start usercenter")
+}
