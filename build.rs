@@ -1,4 +1,4 @@
-//! Records the git commit the binary is built from, for `usercenter --version`.
+//! Records the git commit and target the binary is built for, for `usercenter --version`.
 use std::process::Command;
 
 fn main() {
@@ -12,6 +12,9 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=USERCENTER_GIT_COMMIT={commit}");
+    // The target triple the binary is built for (`x86_64-unknown-linux-musl`, ...).
+    let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
+    println!("cargo:rustc-env=USERCENTER_TARGET={target}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
 }

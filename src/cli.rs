@@ -22,6 +22,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config(ServeArgs),
+    /// Exit 0 when a running service answers `GET /health` with 200 (for container health
+    /// checks: the image has no shell and no curl).
+    Healthcheck(HealthcheckArgs),
     /// Load tests against any Kafka cluster.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -57,6 +60,35 @@ pub struct ServeArgs {
     /// How many instances split the events topic (overrides `consumer.instances`).
     #[arg(long, value_name = "N")]
     pub instances: Option<u32>,
+}
+
+/// Flags of `healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to GET. Default: `/health` on the configured `http.listen` (0.0.0.0 and [::] are
+    /// reached on loopback).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub timeout_secs: u64,
+    /// TOML config file, read like `serve` reads it (with the environment) for `http.listen`.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address of the service (overrides `http.listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+}
+
+impl HealthcheckArgs {
+    /// The `serve` flags that locate the service.
+    pub fn serve_args(&self) -> ServeArgs {
+        ServeArgs {
+            config: self.config.clone(),
+            listen: self.listen.clone(),
+            ..ServeArgs::default()
+        }
+    }
 }
 
 /// Log line format.

@@ -9,11 +9,11 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, `config`, `perf`); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
-//! | [`kafka`] | connecting to the brokers and creating topics |
+//! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`) and creating topics |
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
@@ -23,6 +23,7 @@
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer; the event handlers |
 //! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
+//! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |
 //! | [`version`] | version, git commit and enabled features, as `--version` prints them |
 //!
 //! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod event;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod logging;

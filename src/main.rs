@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use usercenter::{
-    cli::{Cli, Command, PerfCommand, ServeArgs},
+    cli::{Cli, Command, HealthcheckArgs, PerfCommand, ServeArgs},
     config::{self, Config, LogConfig},
     logging, perf, service,
 };
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Config(args) => match load(args, &cli) {
-            Ok(config) => match toml::to_string_pretty(&config) {
+            Ok(config) => match toml::to_string_pretty(&config.redacted()) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             },
             Err(code) => code,
         },
+        Command::Healthcheck(args) => healthcheck(args, &cli),
         Command::Perf(command) => {
             let log = LogConfig {
                 level: "warn".into(),
@@ -74,6 +75,35 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e.to_string()),
             }
+        }
+    }
+}
+
+/// One GET of the health URL; prints the answer, exit status 0 on 200, 1 otherwise.
+fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => match load(&args.serve_args(), cli) {
+            Ok(config) => usercenter::healthcheck::url_for(config.http.listen),
+            Err(code) => return code,
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
+    match runtime.block_on(usercenter::healthcheck::check(&url, timeout)) {
+        Ok(body) => {
+            println!("healthy: {url}: {body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("usercenter: unhealthy: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -9,7 +9,9 @@ pub const LONG: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
     env!("USERCENTER_GIT_COMMIT"),
-    "; features: codecs=none,gzip,snappy,lz4,zstd store=embedded)"
+    "; target ",
+    env!("USERCENTER_TARGET"),
+    "; features: codecs=none,gzip,snappy,lz4,zstd tls=rustls-ring sasl=plain,scram-sha-256,scram-sha-512 store=embedded-redb)"
 );
 
 #[cfg(test)]

@@ -78,8 +78,24 @@ fn one_line(message: &str) -> String {
         .join("; ")
 }
 
+/// Fields that are unset by default (`Option`, all strings or paths). Unset fields do not appear
+/// in the serialized defaults that [`fields`] reads, so they are named here. A new optional
+/// field must be added to get its environment variable.
+pub(crate) const OPTIONAL_FIELDS: &[(&str, &str)] = &[
+    ("kafka", "tls_ca_file"),
+    ("kafka", "tls_cert_file"),
+    ("kafka", "tls_key_file"),
+    ("kafka", "sasl_mechanism"),
+    ("kafka", "sasl_username"),
+    ("kafka", "sasl_password"),
+    ("auth", "admin_username"),
+    ("auth", "admin_email"),
+    ("auth", "admin_password"),
+];
+
 /// Every `(section, field, default value)` of the config, from the defaults themselves so that
-/// a new field gets its environment variable without being listed anywhere.
+/// a new field gets its environment variable without being listed anywhere (but for the
+/// [`OPTIONAL_FIELDS`]).
 fn fields() -> Vec<(String, String, Value)> {
     let Ok(defaults) = Table::try_from(Config::default()) else {
         return Vec::new();
@@ -91,6 +107,13 @@ fn fields() -> Vec<(String, String, Value)> {
                 out.push((section.clone(), field, default));
             }
         }
+    }
+    for (section, field) in OPTIONAL_FIELDS {
+        out.push((
+            (*section).to_owned(),
+            (*field).to_owned(),
+            Value::String(String::new()),
+        ));
     }
     out
 }
@@ -188,24 +211,7 @@ fn apply_flags(table: &mut Table, args: &ServeArgs) {
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
-    if config.kafka.brokers.is_empty() {
-        return Err(ConfigError::field(
-            "kafka.brokers",
-            "needs at least one HOST:PORT",
-        ));
-    }
-    for (i, broker) in config.kafka.brokers.iter().enumerate() {
-        check_broker(broker).map_err(|p| ConfigError::field(format!("kafka.brokers[{i}]"), p))?;
-    }
-    if config.kafka.client_id.is_empty() {
-        return Err(ConfigError::field("kafka.client_id", "must not be empty"));
-    }
-    if config.kafka.connect_timeout_secs == 0 {
-        return Err(ConfigError::field(
-            "kafka.connect_timeout_secs",
-            "must be at least 1",
-        ));
-    }
+    config.kafka.check()?;
     let topics = &config.topics;
     for (field, name) in [
         ("topics.events", &topics.events),
@@ -263,24 +269,6 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }
     Ok(())
-}
-
-/// `HOST:PORT` with a non-empty host (name, IPv4, or `[IPv6]`) and a port in 1..=65535.
-fn check_broker(broker: &str) -> Result<(), String> {
-    let Some((host, port)) = broker.rsplit_once(':') else {
-        return Err(format!("`{broker}` is not HOST:PORT (no port)"));
-    };
-    let host_ok = !host.is_empty()
-        && !host.chars().any(char::is_whitespace)
-        && (host.starts_with('[') == host.ends_with(']'))
-        && (host.starts_with('[') || !host.contains(':'));
-    if !host_ok {
-        return Err(format!("`{broker}` is not HOST:PORT (bad host `{host}`)"));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("`{broker}` is not HOST:PORT (bad port `{port}`)")),
-    }
 }
 
 /// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.

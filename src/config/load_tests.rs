@@ -2,6 +2,7 @@ use std::io::Write;
 
 use super::*;
 use crate::cli::LogFormat;
+use crate::config::kafka::check_broker;
 
 fn args() -> ServeArgs {
     ServeArgs::default()
@@ -169,4 +170,96 @@ fn parser_messages_spanning_lines_become_one_line() {
         let err = error_line(text);
         assert!(err.contains("line "), "{err}");
     }
+}
+
+#[test]
+fn optional_fields_come_from_the_environment() {
+    let config = load(
+        &args(),
+        env(&[
+            ("USERCENTER_AUTH_ADMIN_USERNAME", "root"),
+            ("USERCENTER_AUTH_ADMIN_EMAIL", "root@example.com"),
+            ("USERCENTER_AUTH_ADMIN_PASSWORD", "correct horse"),
+            ("USERCENTER_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("USERCENTER_KAFKA_TLS_CA_FILE", "/etc/kafka/ca.pem"),
+            ("USERCENTER_KAFKA_TLS_CERT_FILE", "/etc/kafka/client.pem"),
+            ("USERCENTER_KAFKA_TLS_KEY_FILE", "/etc/kafka/client.key"),
+            ("USERCENTER_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("USERCENTER_KAFKA_SASL_USERNAME", "svc"),
+            ("USERCENTER_KAFKA_SASL_PASSWORD", "s3cret"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.auth.admin_username.as_deref(), Some("root"));
+    assert_eq!(config.auth.admin_password.as_deref(), Some("correct horse"));
+    let kafka = &config.kafka;
+    assert_eq!(
+        kafka.security_protocol,
+        crate::config::SecurityProtocol::SaslSsl
+    );
+    assert_eq!(
+        kafka.tls_ca_file.as_deref(),
+        Some(Path::new("/etc/kafka/ca.pem"))
+    );
+    assert_eq!(
+        kafka.tls_key_file.as_deref(),
+        Some(Path::new("/etc/kafka/client.key"))
+    );
+    assert_eq!(
+        kafka.sasl_mechanism,
+        Some(crate::config::SaslMechanism::ScramSha512)
+    );
+    assert_eq!(kafka.sasl_username.as_deref(), Some("svc"));
+    assert_eq!(kafka.sasl_password.as_deref(), Some("s3cret"));
+    // Every optional field is reachable: setting each alone changes the loaded config.
+    for (section, field) in OPTIONAL_FIELDS {
+        let name = env_name(section, field);
+        let value = if *field == "sasl_mechanism" {
+            "PLAIN"
+        } else {
+            "x"
+        };
+        let loaded = load(&args(), env(&[(name.as_str(), value)]));
+        // Alone, most are rejected by validation (they go with other fields); either way the
+        // error, if any, names the field, which shows the variable was read.
+        if let Err(e) = loaded {
+            assert!(e.to_string().contains(field), "{name}: {e}");
+        }
+    }
+}
+
+#[test]
+fn kafka_security_settings_are_checked() {
+    for (text, field) in [
+        (
+            "[kafka]\nsecurity_protocol = \"tls\"\n",
+            "kafka.security_protocol",
+        ),
+        ("[kafka]\ntls_ca_file = \"ca.pem\"\n", "kafka.tls_ca_file"),
+        (
+            "[kafka]\nsecurity_protocol = \"ssl\"\ntls_cert_file = \"c.pem\"\n",
+            "kafka.tls_cert_file",
+        ),
+        (
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\n",
+            "kafka.sasl_mechanism",
+        ),
+        (
+            "[kafka]\nsecurity_protocol = \"sasl_plaintext\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\n",
+            "kafka.sasl_password",
+        ),
+        (
+            "[kafka]\nsecurity_protocol = \"sasl_plaintext\"\nsasl_mechanism = \"GSSAPI\"\nsasl_username = \"u\"\nsasl_password = \"p\"\n",
+            "kafka.sasl_mechanism",
+        ),
+        ("[kafka]\nsasl_username = \"u\"\n", "kafka.sasl_username"),
+    ] {
+        let err = error_line(text);
+        assert!(err.starts_with(field), "{text}: {err}");
+    }
+    let ok = from_toml(
+        "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"u\"\nsasl_password = \"p\"\n",
+    )
+    .unwrap();
+    assert!(ok.kafka.security_protocol.tls() && ok.kafka.security_protocol.sasl());
 }

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 pub use crate::cli::LogFormat;
 
 mod error;
+mod kafka;
 mod load;
 
 pub use error::ConfigError;
+pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use load::{ENV_PREFIX, from_toml, load};
 
 /// The whole configuration.
@@ -39,6 +41,17 @@ pub struct Config {
     pub log: LogConfig,
 }
 
+impl Config {
+    /// A copy with the secrets (passwords) replaced by `<redacted>`, for printing.
+    pub fn redacted(&self) -> Config {
+        let hide = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>".to_owned());
+        let mut copy = self.clone();
+        copy.kafka.sasl_password = hide(&self.kafka.sasl_password);
+        copy.auth.admin_password = hide(&self.auth.admin_password);
+        copy
+    }
+}
+
 /// `[http]`: the HTTP front.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -57,28 +70,6 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ready_max_backlog: 10_000,
             max_connections: 1024,
-        }
-    }
-}
-
-/// `[kafka]`: how to reach the brokers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// Bootstrap brokers as `HOST:PORT`. Default `["127.0.0.1:9092"]`.
-    pub brokers: Vec<String>,
-    /// Client id sent to the brokers. Default `usercenter`.
-    pub client_id: String,
-    /// How long to keep trying to reach the brokers at start-up, in seconds. Default 30.
-    pub connect_timeout_secs: u64,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: vec!["127.0.0.1:9092".to_owned()],
-            client_id: "usercenter".to_owned(),
-            connect_timeout_secs: 30,
         }
     }
 }

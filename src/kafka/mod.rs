@@ -2,6 +2,8 @@
 //!
 //! rskafka retries connection failures for ever by default; here every start-up step runs under
 //! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
+//! TLS and SASL come from [`security`].
+pub mod security;
 mod topics;
 
 use std::{sync::Arc, time::Duration};
@@ -19,6 +21,9 @@ pub use topics::{ensure_topic, ensure_topics};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum KafkaError {
+    /// The TLS settings cannot be used (a missing or unusable certificate or key file).
+    #[error(transparent)]
+    Security(#[from] security::SecurityError),
     /// The bootstrap brokers did not answer a metadata request in time.
     #[error("cannot reach Kafka at {brokers}: {source}")]
     Connect {
@@ -49,13 +54,17 @@ pub async fn connect(config: &KafkaConfig) -> Result<Client, KafkaError> {
         base: 2.0,
         deadline: Some(deadline),
     };
-    ClientBuilder::new(config.brokers.clone())
+    let mut builder = ClientBuilder::new(config.brokers.clone())
         .client_id(config.client_id.as_str())
-        .backoff_config(backoff)
-        .build()
-        .await
-        .map_err(|source| KafkaError::Connect {
-            brokers: config.brokers.join(","),
-            source: Arc::new(source),
-        })
+        .backoff_config(backoff);
+    if let Some(tls) = security::tls_config(config)? {
+        builder = builder.tls_config(tls);
+    }
+    if let Some(sasl) = security::sasl_config(config) {
+        builder = builder.sasl_config(sasl);
+    }
+    builder.build().await.map_err(|source| KafkaError::Connect {
+        brokers: config.brokers.join(","),
+        source: Arc::new(source),
+    })
 }

@@ -82,6 +82,9 @@ pub enum ServiceError {
     /// The user service could not start (store or admin account).
     #[error("users: {0}")]
     Users(UserError),
+    /// The Kafka TLS settings cannot be used (checked before anything starts).
+    #[error("{0}")]
+    KafkaSecurity(#[from] kafka::security::SecurityError),
     /// The HTTP listener could not be bound.
     #[error("http.listen {addr}: {source}")]
     Bind {
@@ -103,6 +106,8 @@ pub struct Running {
 
 /// Starts the service described by `config`.
 pub async fn start(config: Config) -> Result<Running, ServiceError> {
+    // Unreadable certificates are a configuration error, not a Kafka outage to retry.
+    kafka::security::tls_config(&config.kafka)?;
     let dir = &config.store.data_dir;
     tokio::fs::create_dir_all(dir)
         .await

@@ -56,6 +56,10 @@ pub struct Broker {
     storage: String,
     workdir: Option<PathBuf>,
     log: tempfile::NamedTempFile,
+    /// Extra `nisshi broker` arguments (`--cert`, `--key`, `--authentication`).
+    extra: Vec<String>,
+    /// How the readiness check connects (TLS and SASL settings; brokers are set here).
+    client: usercenter::config::KafkaConfig,
 }
 
 impl Broker {
@@ -81,6 +85,8 @@ impl Broker {
             storage,
             workdir,
             log,
+            extra: Vec::new(),
+            client: usercenter::config::KafkaConfig::default(),
         };
         broker.spawn().await;
         broker
@@ -103,6 +109,7 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", &self.storage])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -115,12 +122,12 @@ impl Broker {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let attempt = rskafka::client::ClientBuilder::new(vec![self.addr.clone()])
-                .backoff_config(rskafka::BackoffConfig {
-                    deadline: Some(Duration::from_secs(1)),
-                    ..Default::default()
-                })
-                .build();
+            let client = usercenter::config::KafkaConfig {
+                brokers: vec![self.addr.clone()],
+                connect_timeout_secs: 1,
+                ..self.client.clone()
+            };
+            let attempt = usercenter::kafka::connect(&client);
             if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await
                 && client.list_topics().await.is_ok()
             {
@@ -161,6 +168,16 @@ impl Broker {
     /// Starts the broker again on the same address and storage.
     pub async fn restart(&mut self) {
         self.stop();
+        self.spawn().await;
+    }
+
+    /// Starts the broker again on the same address and storage with extra `nisshi broker`
+    /// arguments (`--cert`, `--key`, `--authentication`); `client` says how the readiness
+    /// check connects (its brokers are replaced by this broker's address).
+    pub async fn restart_with(&mut self, extra: &[&str], client: usercenter::config::KafkaConfig) {
+        self.stop();
+        self.extra = extra.iter().map(|a| (*a).to_owned()).collect();
+        self.client = client;
         self.spawn().await;
     }
 }

@@ -11,6 +11,8 @@ Every subcommand prints one JSON document on stdout, so Rust tests can parse it.
     peer.py --brokers HOST:PORT copy --from T --to U --expect N         (same key, value and headers)
 
 Bytes (keys, values, header values) travel as hex in the JSON.
+TLS and SASL: --ssl-ca FILE (TLS, brokers verified against FILE) and
+--sasl MECHANISM:USER:PASSWORD (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) before the subcommand.
 """
 import argparse
 import json
@@ -20,9 +22,24 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+# librdkafka security settings from --ssl-ca / --sasl, merged into every client's config.
+SECURITY = {}
+
+
+def security(ssl_ca, sasl):
+    conf = {}
+    if sasl:
+        mechanism, user, password = sasl.split(":", 2)
+        conf.update({"sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password})
+    if ssl_ca:
+        conf.update({"ssl.ca.location": ssl_ca})
+    if ssl_ca or sasl:
+        conf["security.protocol"] = ("SASL_" if sasl else "") + ("SSL" if ssl_ca else "PLAINTEXT")
+    return conf
+
 
 def admin(brokers):
-    return AdminClient({"bootstrap.servers": brokers, "socket.timeout.ms": 5000})
+    return AdminClient({**SECURITY, "bootstrap.servers": brokers, "socket.timeout.ms": 5000})
 
 
 def list_topics(args):
@@ -52,6 +69,7 @@ def wait_ready(args):
 def produce(args):
     """Writes COUNT records keyed KEY_PREFIX<i>, partitioned like the Java client (murmur2)."""
     p = Producer({
+        **SECURITY,
         "bootstrap.servers": args.brokers,
         "compression.type": args.codec,
         "partitioner": "murmur2_random",
@@ -83,6 +101,7 @@ def produce(args):
 def consume(args):
     """Reads every partition from the beginning until EXPECT records arrived or TIMEOUT passed."""
     c = Consumer({
+        **SECURITY,
         "bootstrap.servers": args.brokers,
         "group.id": "usercenter-peer",
         "enable.auto.commit": False,
@@ -112,7 +131,7 @@ def consume(args):
 
 
 def _producer(brokers):
-    return Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random", "linger.ms": 5})
+    return Producer({**SECURITY, "bootstrap.servers": brokers, "partitioner": "murmur2_random", "linger.ms": 5})
 
 
 def _flush(p, delivered, errors):
@@ -165,6 +184,8 @@ def copy(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--brokers", required=True)
+    p.add_argument("--ssl-ca", help="TLS: PEM file of the CA that signs the brokers' certificates")
+    p.add_argument("--sasl", help="SASL: MECHANISM:USER:PASSWORD")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list-topics")
     w = sub.add_parser("wait-ready")
@@ -186,6 +207,7 @@ def main():
     cp.add_argument("--to", dest="dst", required=True)
     cp.add_argument("--expect", type=int, required=True)
     args = p.parse_args()
+    SECURITY.update(security(args.ssl_ca, args.sasl))
     commands = {
         "list-topics": list_topics,
         "wait-ready": wait_ready,

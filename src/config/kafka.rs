@@ -1,0 +1,189 @@
+//! `[kafka]`: how to reach the brokers, including TLS and SASL, and the checks of that section.
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// `[kafka]`: how to reach the brokers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers as `HOST:PORT`. Default `["127.0.0.1:9092"]`.
+    pub brokers: Vec<String>,
+    /// Client id sent to the brokers. Default `usercenter`.
+    pub client_id: String,
+    /// How long to keep trying to reach the brokers at start-up, in seconds. Default 30.
+    pub connect_timeout_secs: u64,
+    /// Kafka's `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: SecurityProtocol,
+    /// PEM file of the CA certificates that sign the brokers' certificates. Default: the
+    /// Mozilla roots compiled into the binary (no `/etc/ssl` needed).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate chain of this client, for brokers that require client certificates.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or RSA) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; needed by the `sasl_*` protocols.
+    pub sasl_mechanism: Option<SaslMechanism>,
+    /// SASL user name.
+    pub sasl_username: Option<String>,
+    /// SASL password (prefer `USERCENTER_KAFKA_SASL_PASSWORD` to a file).
+    pub sasl_password: Option<String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: vec!["127.0.0.1:9092".to_owned()],
+            client_id: "usercenter".to_owned(),
+            connect_timeout_secs: 30,
+            security_protocol: SecurityProtocol::Plaintext,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+        }
+    }
+}
+
+/// Kafka's `security.protocol`, in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// Neither TLS nor SASL.
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL over plain TCP.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether connections use TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+}
+
+/// A SASL mechanism, spelled as Kafka spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    /// User name and password in clear text (use it over TLS only).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// Salted challenge-response with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// Salted challenge-response with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl KafkaConfig {
+    /// Checks the section; the error names the field at fault.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        if self.brokers.is_empty() {
+            return Err(ConfigError::field(
+                "kafka.brokers",
+                "needs at least one HOST:PORT",
+            ));
+        }
+        for (i, broker) in self.brokers.iter().enumerate() {
+            check_broker(broker)
+                .map_err(|p| ConfigError::field(format!("kafka.brokers[{i}]"), p))?;
+        }
+        if self.client_id.is_empty() {
+            return Err(ConfigError::field("kafka.client_id", "must not be empty"));
+        }
+        if self.connect_timeout_secs == 0 {
+            return Err(ConfigError::field(
+                "kafka.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        self.check_tls()?;
+        self.check_sasl()
+    }
+
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        let files = [
+            ("kafka.tls_ca_file", &self.tls_ca_file),
+            ("kafka.tls_cert_file", &self.tls_cert_file),
+            ("kafka.tls_key_file", &self.tls_key_file),
+        ];
+        for (field, file) in files {
+            if file.is_some() && !self.security_protocol.tls() {
+                return Err(ConfigError::field(
+                    field,
+                    "needs kafka.security_protocol `ssl` or `sasl_ssl`",
+                ));
+            }
+            if file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+                return Err(ConfigError::field(field, "must not be empty"));
+            }
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError::field(
+                "kafka.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_sasl(&self) -> Result<(), ConfigError> {
+        let given = [
+            ("kafka.sasl_mechanism", self.sasl_mechanism.is_some()),
+            ("kafka.sasl_username", self.sasl_username.is_some()),
+            ("kafka.sasl_password", self.sasl_password.is_some()),
+        ];
+        if self.security_protocol.sasl() {
+            if let Some((field, _)) = given.iter().find(|(_, set)| !set) {
+                return Err(ConfigError::field(
+                    *field,
+                    "needed by kafka.security_protocol `sasl_plaintext` and `sasl_ssl`",
+                ));
+            }
+            if self.sasl_username.as_deref().is_some_and(str::is_empty) {
+                return Err(ConfigError::field(
+                    "kafka.sasl_username",
+                    "must not be empty",
+                ));
+            }
+        } else if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ConfigError::field(
+                *field,
+                "needs kafka.security_protocol `sasl_plaintext` or `sasl_ssl`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `HOST:PORT` with a non-empty host (name, IPv4, or `[IPv6]`) and a port in 1..=65535.
+pub(crate) fn check_broker(broker: &str) -> Result<(), String> {
+    let Some((host, port)) = broker.rsplit_once(':') else {
+        return Err(format!("`{broker}` is not HOST:PORT (no port)"));
+    };
+    let host_ok = !host.is_empty()
+        && !host.chars().any(char::is_whitespace)
+        && (host.starts_with('[') == host.ends_with(']'))
+        && (host.starts_with('[') || !host.contains(':'));
+    if !host_ok {
+        return Err(format!("`{broker}` is not HOST:PORT (bad host `{host}`)"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("`{broker}` is not HOST:PORT (bad port `{port}`)")),
+    }
+}

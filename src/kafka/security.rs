@@ -1,0 +1,215 @@
+//! TLS and SASL for the Kafka connections, from `[kafka]`: rustls on ring (no OpenSSL), with the
+//! CA file or the compiled-in Mozilla roots, an optional client certificate, and SASL PLAIN or
+//! SCRAM-SHA-256/512 (rskafka runs the SASL exchange).
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use rskafka::client::{Credentials, SaslConfig};
+use rustls::{
+    ClientConfig, RootCertStore,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+};
+
+use crate::config::{KafkaConfig, SaslMechanism};
+
+/// Why the TLS settings cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// A certificate or key file is missing, unreadable or holds nothing usable.
+    #[error("{field} {}: {problem}", path.display())]
+    File {
+        /// The config field naming the file.
+        field: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// rustls refused the combination (for example a key that does not match the certificate).
+    #[error("TLS settings: {0}")]
+    Tls(String),
+}
+
+/// The rustls client configuration for `config`, or `None` when the protocol has no TLS.
+pub fn tls_config(config: &KafkaConfig) -> Result<Option<Arc<ClientConfig>>, SecurityError> {
+    if !config.security_protocol.tls() {
+        return Ok(None);
+    }
+    let roots = match &config.tls_ca_file {
+        Some(path) => roots_from_file(path)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SecurityError::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = certs_from_file("kafka.tls_cert_file", cert)?;
+            let key = key_from_file(key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| SecurityError::Tls(format!("client certificate: {e}")))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(tls)))
+}
+
+/// rskafka's SASL settings for `config`, or `None` when the protocol has no SASL.
+pub fn sasl_config(config: &KafkaConfig) -> Option<SaslConfig> {
+    if !config.security_protocol.sasl() {
+        return None;
+    }
+    let credentials = Credentials::new(
+        config.sasl_username.clone().unwrap_or_default(),
+        config.sasl_password.clone().unwrap_or_default(),
+    );
+    // Validation makes the mechanism present with the sasl_* protocols.
+    Some(match config.sasl_mechanism? {
+        SaslMechanism::Plain => SaslConfig::Plain(credentials),
+        SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
+        SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
+    })
+}
+
+fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, SecurityError> {
+    std::fs::read(path).map_err(|e| SecurityError::File {
+        field,
+        path: path.to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+fn certs_from_file(
+    field: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
+    let pem = read(field, path)?;
+    let problem = |problem: String| SecurityError::File {
+        field,
+        path: path.to_owned(),
+        problem,
+    };
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| problem(format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(problem("holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+fn roots_from_file(path: &Path) -> Result<RootCertStore, SecurityError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_file("kafka.tls_ca_file", path)? {
+        roots.add(cert).map_err(|e| SecurityError::File {
+            field: "kafka.tls_ca_file",
+            path: path.to_owned(),
+            problem: format!("unusable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+fn key_from_file(path: &Path) -> Result<PrivateKeyDer<'static>, SecurityError> {
+    let pem = read("kafka.tls_key_file", path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| SecurityError::File {
+        field: "kafka.tls_key_file",
+        path: path.to_owned(),
+        problem: format!("no PEM private key (PKCS#8, SEC1 or RSA): {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::config::SecurityProtocol;
+
+    fn tls(protocol: SecurityProtocol) -> KafkaConfig {
+        KafkaConfig {
+            security_protocol: protocol,
+            ..KafkaConfig::default()
+        }
+    }
+
+    fn pem_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn plaintext_has_neither() {
+        let config = tls(SecurityProtocol::Plaintext);
+        assert!(tls_config(&config).unwrap().is_none());
+        assert!(sasl_config(&config).is_none());
+    }
+
+    #[test]
+    fn compiled_in_roots_without_a_ca_file() {
+        let config = tls(SecurityProtocol::Ssl);
+        assert!(tls_config(&config).unwrap().is_some());
+        assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
+    }
+
+    #[test]
+    fn ca_and_client_certificate_from_files() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let cert_file = pem_file(&cert.pem());
+        let key_file = pem_file(&key.serialize_pem());
+        let mut config = tls(SecurityProtocol::SaslSsl);
+        config.tls_ca_file = Some(cert_file.path().to_owned());
+        config.tls_cert_file = Some(cert_file.path().to_owned());
+        config.tls_key_file = Some(key_file.path().to_owned());
+        assert!(tls_config(&config).unwrap().is_some());
+
+        // The wrong key for the certificate is refused with a clear message.
+        let other = rcgen::KeyPair::generate().unwrap();
+        let other_file = pem_file(&other.serialize_pem());
+        config.tls_key_file = Some(other_file.path().to_owned());
+        let err = tls_config(&config).unwrap_err().to_string();
+        assert!(err.starts_with("TLS settings: client certificate"), "{err}");
+    }
+
+    #[test]
+    fn bad_files_name_the_field_and_file() {
+        let mut config = tls(SecurityProtocol::Ssl);
+        config.tls_ca_file = Some("/definitely/not/here.pem".into());
+        let err = tls_config(&config).unwrap_err().to_string();
+        assert!(
+            err.starts_with("kafka.tls_ca_file /definitely/not/here.pem:"),
+            "{err}"
+        );
+        let empty = pem_file("not a certificate\n");
+        config.tls_ca_file = Some(empty.path().to_owned());
+        let err = tls_config(&config).unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn sasl_mechanisms_map_to_rskafka() {
+        let mut config = tls(SecurityProtocol::SaslPlaintext);
+        config.sasl_username = Some("u".into());
+        config.sasl_password = Some("p".into());
+        for (mechanism, name) in [
+            (SaslMechanism::Plain, "Plain"),
+            (SaslMechanism::ScramSha256, "ScramSha256"),
+            (SaslMechanism::ScramSha512, "ScramSha512"),
+        ] {
+            config.sasl_mechanism = Some(mechanism);
+            let sasl = sasl_config(&config).unwrap();
+            assert!(format!("{sasl:?}").starts_with(name), "{sasl:?}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! TLS and SASL to Kafka against a real Nisshi broker: started with `--cert/--key` (a CA and a
+//! broker certificate made here) and with `--authentication` (SCRAM users made with
+//! `nisshi user create`). Nisshi offers SCRAM-SHA-256/512 only, so SASL PLAIN is covered by the
+//! unit tests of `kafka::security` alone.
+mod common;
+
+use std::{path::Path, process::Command, time::Duration};
+
+use common::{Broker, api, nisshi_bin, peer};
+use serde_json::json;
+use usercenter::config::{KafkaConfig, SaslMechanism, SecurityProtocol};
+
+/// A CA and a broker certificate for 127.0.0.1 signed by it, as PEM files in `dir`:
+/// `ca.pem`, `broker.pem` (chain) and `broker.key`.
+fn certificates(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "usercenter test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("broker.pem"), cert.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("broker.key"), key.serialize_pem()).unwrap();
+}
+
+fn tls_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--cert".to_owned(),
+        dir.join("broker.pem").display().to_string(),
+        "--key".to_owned(),
+        dir.join("broker.key").display().to_string(),
+    ]
+}
+
+fn kafka(protocol: SecurityProtocol) -> KafkaConfig {
+    KafkaConfig {
+        security_protocol: protocol,
+        connect_timeout_secs: 3,
+        ..KafkaConfig::default()
+    }
+}
+
+fn with_sasl(
+    mut config: KafkaConfig,
+    mechanism: SaslMechanism,
+    user: &str,
+    pw: &str,
+) -> KafkaConfig {
+    config.sasl_mechanism = Some(mechanism);
+    config.sasl_username = Some(user.to_owned());
+    config.sasl_password = Some(pw.to_owned());
+    config
+}
+
+/// Connects with `config` to `broker` and lists topics; the error text when that fails.
+async fn try_connect(broker: &str, mut config: KafkaConfig) -> Result<(), String> {
+    config.brokers = vec![broker.to_owned()];
+    let client = usercenter::kafka::connect(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .list_topics()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Registers a user through the service's HTTP front and returns the user id.
+async fn register(addr: std::net::SocketAddr, name: &str) -> String {
+    let (status, body) = api(
+        addr,
+        "POST",
+        "/api/v1/users/register",
+        None,
+        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["user"]["id"].as_str().expect("user id").to_owned()
+}
+
+/// The `user.registered` events the librdkafka peer reads (with `security` flags) for `id`.
+fn peer_reads_registration(broker: &str, security: &[&str], id: &str) {
+    let mut args: Vec<&str> = security.to_vec();
+    args.extend([
+        "consume",
+        "--topic",
+        "user.events",
+        "--expect",
+        "1",
+        "--timeout",
+        "30",
+    ]);
+    let out = peer(broker, &args);
+    let records = out["records"].as_array().expect("records");
+    let registered = records.iter().any(|r| {
+        let kind = r["headers"]["ce_type"].as_str().map(common::unhex);
+        let key = r["key"].as_str().map(common::unhex);
+        kind.as_deref() == Some(b"user.registered".as_slice())
+            && key.as_deref() == Some(id.as_bytes())
+    });
+    assert!(registered, "no user.registered for {id} in {records:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_file_end_to_end() {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let ca = certs.path().join("ca.pem");
+    let mut tls = kafka(SecurityProtocol::Ssl);
+    tls.tls_ca_file = Some(ca.clone());
+    let mut broker = Broker::memory().await;
+    let args = tls_args(certs.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    broker.restart_with(&args, tls.clone()).await;
+
+    // The broker now speaks TLS only, and its certificate is checked: plain TCP and the
+    // compiled-in public roots (which do not hold our test CA) both fail.
+    assert!(
+        try_connect(&broker.addr, kafka(SecurityProtocol::Plaintext))
+            .await
+            .is_err()
+    );
+    let err = try_connect(&broker.addr, kafka(SecurityProtocol::Ssl))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("certificate") || err.contains("Certificate"),
+        "{err}"
+    );
+    try_connect(&broker.addr, tls.clone()).await.unwrap();
+
+    // The whole service over TLS: a registration becomes an event that librdkafka reads over TLS.
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = common::start_service(&broker.addr, data.path(), |c| {
+        c.kafka = KafkaConfig {
+            brokers: c.kafka.brokers.clone(),
+            ..tls.clone()
+        };
+    })
+    .await;
+    let id = register(service.local_addr(), "tlsuser").await;
+    let ca = ca.display().to_string();
+    peer_reads_registration(&broker.addr, &["--ssl-ca", &ca], &id);
+    service.stop().await;
+}
+
+/// Creates a SCRAM user through the (not yet authenticating) broker.
+fn create_user(broker: &str, mechanism: &str, name: &str, password: &str) {
+    let out = Command::new(nisshi_bin())
+        .args(["user", "create", "--broker", &format!("tcp://{broker}")])
+        .args(["--mechanism", mechanism, name, password])
+        .output()
+        .expect("run nisshi user create");
+    assert!(
+        out.status.success(),
+        "nisshi user create {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_scram_over_tls_end_to_end() {
+    let certs = tempfile::tempdir().unwrap();
+    certificates(certs.path());
+    let ca = certs.path().join("ca.pem");
+    let state = tempfile::tempdir().unwrap();
+    // Users live in the broker's storage: sqlite, so they survive the restart that turns
+    // authentication on.
+    let mut broker = Broker::sqlite(&state.path().join("broker.db")).await;
+    create_user(&broker.addr, "scram256", "alice", "alice-secret");
+    create_user(&broker.addr, "scram512", "bob", "bob-secret");
+
+    let mut tls = kafka(SecurityProtocol::SaslSsl);
+    tls.tls_ca_file = Some(ca.clone());
+    let bob = with_sasl(tls.clone(), SaslMechanism::ScramSha512, "bob", "bob-secret");
+    let mut args = tls_args(certs.path());
+    args.push("--authentication".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    broker.restart_with(&args, bob.clone()).await;
+
+    let alice = with_sasl(
+        tls.clone(),
+        SaslMechanism::ScramSha256,
+        "alice",
+        "alice-secret",
+    );
+    try_connect(&broker.addr, alice).await.unwrap();
+    let wrong = with_sasl(tls.clone(), SaslMechanism::ScramSha512, "bob", "not-it");
+    assert!(try_connect(&broker.addr, wrong).await.is_err());
+    // TLS without SASL is refused by an authenticating broker.
+    let mut anonymous = kafka(SecurityProtocol::Ssl);
+    anonymous.tls_ca_file = Some(ca.clone());
+    assert!(
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            try_connect(&broker.addr, anonymous)
+        )
+        .await
+        .map_or(true, |r| r.is_err())
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = common::start_service(&broker.addr, data.path(), |c| {
+        c.kafka = KafkaConfig {
+            brokers: c.kafka.brokers.clone(),
+            ..bob.clone()
+        };
+    })
+    .await;
+    let id = register(service.local_addr(), "sasluser").await;
+    let ca = ca.display().to_string();
+    peer_reads_registration(
+        &broker.addr,
+        &["--ssl-ca", &ca, "--sasl", "SCRAM-SHA-512:bob:bob-secret"],
+        &id,
+    );
+    service.stop().await;
+}
