@@ -6,10 +6,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-# Debian packages: musl-tools (musl-gcc for the C parts of the lz4/zstd codecs in the static
-# build), file (checks the static binary), python3-venv where Python is Debian's own.
+# Debian packages: musl-tools (musl-gcc for the C parts of the codecs, mimalloc and ring in
+# the x86_64 static build), gcc-aarch64-linux-gnu (the same for the aarch64 cross build),
+# qemu-user-static (runs the aarch64 binary in the tests), file (checks the static binaries),
+# python3-venv where Python is Debian's own.
 need_pkgs=()
-for pkg in musl-tools file; do
+for pkg in musl-tools gcc-aarch64-linux-gnu qemu-user-static file; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -28,11 +30,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     rm -f "$log"
 fi
 
-# Rust: the musl target for the static binary; rustfmt and clippy for the checks.
-if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
-    say "adding rustup target x86_64-unknown-linux-musl"
-    rustup target add x86_64-unknown-linux-musl
-fi
+# Rust: the musl targets of the static binaries; rustfmt and clippy for the checks.
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+        say "adding rustup target $target"
+        rustup target add "$target"
+    fi
+done
 for comp in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
         say "adding rustup component $comp"
