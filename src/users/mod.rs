@@ -9,7 +9,7 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use auth::{hash_password, new_token, token_hash, verify_password};
+pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
 pub use ops::{Caller, RequestCtx, Users};
 pub use throttle::Throttle;
 
