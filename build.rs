@@ -2,15 +2,22 @@
 use std::process::Command;
 
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
+    // A build without .git (the container image's) passes the commit in the environment.
+    println!("cargo:rerun-if-env-changed=USERCENTER_GIT_COMMIT");
+    let given = std::env::var("USERCENTER_GIT_COMMIT")
         .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+        .filter(|c| !c.is_empty() && c != "unknown");
+    let commit = given.or_else(|| {
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    });
+    let commit = commit.unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=USERCENTER_GIT_COMMIT={commit}");
     // The target triple the binary is built for (`x86_64-unknown-linux-musl`, ...).
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());

@@ -11,3 +11,41 @@ PEER_PY="$PEER_VENV/bin/python"
 
 say() { printf '[usercenter] %s\n' "$*" >&2; }
 die() { printf '[usercenter] error: %s\n' "$*" >&2; exit 1; }
+
+# Installs those of the Debian packages "$@" that are missing (with sudo when not root), and
+# says which; does nothing when all are there.
+apt_install() {
+    local need=() pkg log sudo=""
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+    done
+    [ ${#need[@]} -gt 0 ] || return 0
+    say "installing Debian packages: ${need[*]}"
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    log=$(mktemp)
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        die "installing ${need[*]} failed"
+    fi
+    rm -f "$log"
+}
+
+# Prints python3-venv when Python is Debian's own and lacks venv (a pyenv or python.org Python
+# has it built in).
+venv_pkg() {
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || echo python3-venv
+}
+
+# Builds the crates.io tool $1 at version $2 into $TOOLS/$1-$2 (once per machine; its binary is
+# then $TOOLS/$1-$2/bin/$1), with a log in $TOOLS/$1-build.log.
+cargo_tool() {
+    local name=$1 version=$2 root="$TOOLS/$1-$2" log="$TOOLS/$1-build.log"
+    [ -x "$root/bin/$name" ] && return 0
+    say "building $name $version into $root (a few minutes, once per machine)"
+    mkdir -p "$TOOLS"
+    if ! cargo install "$name" --version "$version" --locked --root "$root" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "building $name failed; full log in $log"
+    fi
+}

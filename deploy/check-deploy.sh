@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Static checks of the container and Kubernetes files; no Docker engine or cluster needed:
+#  - hadolint on deploy/Dockerfile (fails on warnings and errors; ignores are inline pragmas);
+#  - the Dockerfile's final stage: FROM scratch, a numeric non-root USER, a HEALTHCHECK running
+#    `/usercenter healthcheck`, a VOLUME, exec form only; what it copies is in the build context;
+#  - `docker-compose config` on deploy/compose.yaml, then what the usercenter service must have;
+#  - kubernetes-validate --strict on each manifest in deploy/k8s for a few Kubernetes versions,
+#    then the kustomization's resource list and what the StatefulSet must have.
+# Installs its linters first (deploy/install-lint.sh). Prints one line per check and a summary;
+# exits non-zero when any check fails. Runs from any directory.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+"$here/install-lint.sh"
+cd "$here/.."
+
+LINT_VENV="$TOOLS/lint-venv"
+LINT_PY="$LINT_VENV/bin/python"
+# Oldest and newest Kubernetes versions the manifests are validated against (1.32: the
+# apps.kubernetes.io/pod-index label used by the StatefulSet is GA).
+K8S_VERSIONS=(1.32.0 1.37.0)
+DOCKERFILE=deploy/Dockerfile
+COMPOSE=deploy/compose.yaml
+K8S_DIR=deploy/k8s
+
+passed=0
+failed=0
+# check NAME COMMAND...: runs COMMAND, prints "ok   NAME" or "FAIL NAME" and its output.
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        printf 'ok    %s\n' "$name"
+        passed=$((passed + 1))
+    else
+        printf 'FAIL  %s\n' "$name"
+        [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
+        failed=$((failed + 1))
+    fi
+}
+
+# The final stage of the Dockerfile as logical instructions, one a line: continuation lines
+# joined, comments and blank lines dropped.
+final_stage() {
+    awk '
+        /^[[:space:]]*#/ { next }
+        { line = (cont ? cont " " : "") $0 }
+        /\\[[:space:]]*$/ { sub(/\\[[:space:]]*$/, "", line); cont = line; next }
+        { cont = ""; gsub(/[[:space:]]+/, " ", line); sub(/^ /, "", line); if (line != "") print line }
+    ' "$DOCKERFILE" | awk 'toupper($1) == "FROM" { n = 0 } { stage[n++] = $0 } END { for (i = 0; i < n; i++) print stage[i] }'
+}
+
+dockerfile_final_from_scratch() {
+    local from
+    from=$(final_stage | head -n1)
+    [[ "$from" =~ ^FROM\ scratch(\ AS\ [A-Za-z0-9_.-]+)?$ ]] || { echo "last FROM is: $from"; return 1; }
+}
+
+dockerfile_numeric_user() {
+    local user uid
+    user=$(final_stage | awk 'toupper($1) == "USER" { u = $2 } END { print u }')
+    [[ "$user" =~ ^([0-9]+)(:[0-9]+)?$ ]] || { echo "final stage USER is not numeric: '${user}'"; return 1; }
+    uid=${BASH_REMATCH[1]}
+    [ "$uid" -ne 0 ] || { echo "final stage USER is root"; return 1; }
+}
+
+dockerfile_healthcheck() {
+    local hc
+    hc=$(final_stage | grep -E '^HEALTHCHECK ' | tail -n1)
+    [[ "$hc" =~ CMD\ \[\ *\"/usercenter\"\ *,\ *\"healthcheck\"\ *\]$ ]] ||
+        { echo "no HEALTHCHECK CMD [\"/usercenter\", \"healthcheck\"] in the final stage: '${hc}'"; return 1; }
+}
+
+dockerfile_volume() {
+    final_stage | grep -Eq '^VOLUME (/data|\[ *"/data" *\])$' || { echo "no VOLUME /data in the final stage"; return 1; }
+}
+
+# No shell in a scratch image: no RUN, and CMD/ENTRYPOINT/HEALTHCHECK CMD in exec form.
+dockerfile_exec_form() {
+    local bad
+    bad=$(final_stage | grep -E '^RUN |^(CMD|ENTRYPOINT) [^[]|^HEALTHCHECK .*CMD [^[]' || true)
+    [ -z "$bad" ] || { echo "needs a shell: $bad"; return 1; }
+}
+
+# What the builder runs and copies is in the build context and not excluded by .dockerignore.
+build_context() {
+    "$LINT_PY" - <<'EOF'
+import fnmatch, os, sys
+need = ["Cargo.toml", "Cargo.lock", "build.rs", "src/main.rs", "deploy/build-static.sh"]
+missing = [p for p in need if not os.path.exists(p)]
+if not os.access("deploy/build-static.sh", os.X_OK) and "deploy/build-static.sh" not in missing:
+    missing.append("deploy/build-static.sh (not executable)")
+patterns = []
+if os.path.exists(".dockerignore"):
+    for line in open(".dockerignore"):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            patterns.append(line)
+def ignored(path):
+    result = False
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pat in patterns:
+        neg = pat.startswith("!")
+        pat = pat.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(p, pat) for p in prefixes):
+            result = not neg
+    return result
+excluded = [p for p in need if ignored(p)]
+for p in missing:
+    print(f"missing: {p}")
+for p in excluded:
+    print(f"excluded by .dockerignore: {p}")
+sys.exit(1 if missing or excluded else 0)
+EOF
+}
+
+compose_expectations() {
+    docker-compose -f "$COMPOSE" config | "$LINT_PY" -c '
+import sys, yaml
+c = yaml.safe_load(sys.stdin)
+s = c["services"]
+u, k = s["usercenter"], s["kafka"]
+errs = []
+def want(ok, what):
+    if not ok:
+        errs.append(what)
+want(u.get("build", {}).get("dockerfile") == "deploy/Dockerfile", "usercenter builds deploy/Dockerfile")
+want(u.get("healthcheck", {}).get("test", [])[1:] == ["/usercenter", "healthcheck"], "usercenter healthcheck runs /usercenter healthcheck")
+want(u.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy", "usercenter depends on kafka being healthy")
+want(u.get("stop_grace_period") == "60s", "usercenter stop_grace_period is 60s")
+want(any(str(v).split(":")[1:2] == ["/data"] for v in u.get("volumes", [])), "usercenter has a volume on /data")
+want(u.get("environment", {}).get("USERCENTER_KAFKA_BROKERS") == "kafka:9092", "usercenter points at kafka:9092")
+want(any("8080" in str(p) for p in u.get("ports", [])), "usercenter publishes 8080")
+want("kafka-broker-api-versions.sh" in " ".join(k.get("healthcheck", {}).get("test", [])), "kafka has its healthcheck")
+want(k.get("image", "").startswith("apache/kafka:"), "kafka runs apache/kafka")
+for e in errs:
+    print("expected:", e)
+sys.exit(1 if errs else 0)
+'
+}
+
+kubernetes_validate() {
+    local v f rc=0
+    for v in "${K8S_VERSIONS[@]}"; do
+        for f in "$@"; do
+            "$LINT_VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$f" || rc=1
+        done
+    done
+    return $rc
+}
+
+k8s_expectations() {
+    "$LINT_PY" - "$K8S_DIR" "$DOCKERFILE" <<'EOF'
+import glob, os, re, sys, yaml
+k8s, dockerfile = sys.argv[1], sys.argv[2]
+errs = []
+def want(ok, what):
+    if not ok:
+        errs.append(what)
+kust = yaml.safe_load(open(os.path.join(k8s, "kustomization.yaml")))
+listed = kust.get("resources", [])
+present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(k8s, "*.yaml")) if not p.endswith("kustomization.yaml"))
+for r in listed:
+    want(os.path.exists(os.path.join(k8s, r)), f"kustomization resource {r} exists")
+for p in present:
+    want(p in listed, f"kustomization lists {p}")
+docs = [d for p in present for d in yaml.safe_load_all(open(os.path.join(k8s, p))) if d]
+sts = [d for d in docs if d.get("kind") == "StatefulSet"]
+want(len(sts) == 1, "one StatefulSet")
+if sts:
+    st = sts[0]["spec"]
+    pod = st["template"]["spec"]
+    c = pod["containers"][0]
+    psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
+    users = re.findall(r"^USER\s+(\d+)", open(dockerfile).read(), re.M)
+    uid = int(users[-1]) if users else None
+    want(st.get("replicas") == 1, "replicas: 1")
+    want(pod.get("terminationGracePeriodSeconds") == 60, "terminationGracePeriodSeconds: 60")
+    want(psc.get("runAsUser") == uid and psc.get("fsGroup") == uid, f"runAsUser and fsGroup equal the Dockerfile's USER ({uid})")
+    want(psc.get("runAsNonRoot") is True, "runAsNonRoot")
+    want(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+    want(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation: false")
+    want(csc.get("capabilities", {}).get("drop") == ["ALL"], "drops ALL capabilities")
+    want((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", "seccomp RuntimeDefault")
+    want(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "liveness probe on /health")
+    want(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", "readiness probe on /ready")
+    want(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/health", "startup probe on /health")
+    want(any(v.get("mountPath") == "/data" and v.get("name") == "data" for v in c.get("volumeMounts", [])), "volume data mounted at /data")
+    want(any(t["metadata"]["name"] == "data" for t in st.get("volumeClaimTemplates", [])), "volumeClaimTemplate data")
+    want(pod.get("enableServiceLinks") is False, "enableServiceLinks: false (keeps USERCENTER_* free of Service variables)")
+    svc_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Service"}
+    want(st.get("serviceName") in svc_names, "serviceName names a Service in the manifests")
+for e in errs:
+    print("expected:", e)
+sys.exit(1 if errs else 0)
+EOF
+}
+
+check "hadolint $DOCKERFILE" "$LINT_VENV/bin/hadolint" --no-color --failure-threshold warning "$DOCKERFILE"
+check "Dockerfile: last stage is FROM scratch" dockerfile_final_from_scratch
+check "Dockerfile: numeric non-root USER" dockerfile_numeric_user
+check "Dockerfile: HEALTHCHECK runs /usercenter healthcheck" dockerfile_healthcheck
+check "Dockerfile: VOLUME /data" dockerfile_volume
+check "Dockerfile: final stage needs no shell (exec form, no RUN)" dockerfile_exec_form
+check "Dockerfile: build context has what the builder needs" build_context
+check "docker-compose config -q $COMPOSE" docker-compose -f "$COMPOSE" config -q
+check "$COMPOSE: usercenter and kafka services as expected" compose_expectations
+manifests=()
+for f in "$K8S_DIR"/*.yaml; do
+    [ "$(basename "$f")" = kustomization.yaml ] || manifests+=("$f")
+done
+check "kubernetes-validate --strict (${K8S_VERSIONS[*]}): ${manifests[*]}" kubernetes_validate "${manifests[@]}"
+check "$K8S_DIR: kustomization and StatefulSet as expected" k8s_expectations
+
+total=$((passed + failed))
+if [ "$failed" -eq 0 ]; then
+    say "deploy checks: all $total passed"
+else
+    say "deploy checks: $failed of $total FAILED"
+    exit 1
+fi
