@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing (Debian packages, rustup
 # targets, the Nisshi broker, the librdkafka peer), then format and lint checks, unit and
-# integration tests (each integration test starts its own broker), the static binary check, and
-# 30 seconds of fuzzing per target.
+# integration tests (each integration test starts its own broker), the static binaries of both
+# architectures serving in an empty root, the deploy files, cargo deny, and 30 seconds of
+# fuzzing per target.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -22,8 +23,14 @@ cargo clippy --locked --all-targets --quiet -- -D warnings
 step "unit and integration tests (real Nisshi broker, librdkafka peer)"
 cargo test --locked --all-targets
 
-step "static musl binary"
+step "static musl binaries (x86_64, aarch64 under qemu), each serving in an empty root"
 "$here/check-static.sh"
+
+step "container and Kubernetes files (static checks: no Docker engine here)"
+"$here/check-deploy.sh"
+
+step "cargo deny (licenses, bans, sources, advisories when reachable)"
+"$here/deny.sh"
 
 step "fuzz smoke: every target for 30 s"
 "$here/fuzz.sh" 30
