@@ -7,6 +7,8 @@
 #
 # `start` waits until the broker answers a metadata request, prints its HOST:PORT on stdout and
 # keeps its pid, address and log in STATE_DIR. `stop` ends exactly that pid (never by name).
+# With BROKER_TLS_DIR set (a folder holding broker.pem, broker.key and ca.pem, as
+# `cargo run --example test_certs -- DIR` writes), the broker accepts TLS connections only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -31,21 +33,27 @@ start)
     fi
     port=$(free_port)
     addr="127.0.0.1:$port"
+    tls_args=() peer_tls=()
+    if [ -n "${BROKER_TLS_DIR:-}" ]; then
+        tls_dir=$(cd "$BROKER_TLS_DIR" && pwd)
+        tls_args=(--cert "$tls_dir/broker.pem" --key "$tls_dir/broker.key")
+        peer_tls=(--ssl-ca "$tls_dir/ca.pem")
+    fi
     # Nisshi resolves sqlite://FILE against its working directory: the state directory.
     (cd "$state" && exec "$NISSHI_BIN" broker \
         --listener-url "tcp://$addr" \
         --advertised-listener-url "tcp://$addr" \
-        --storage-engine "$storage" \
+        --storage-engine "$storage" "${tls_args[@]}" \
         >broker.log 2>&1) &
     pid=$!
     echo "$pid" >"$state/broker.pid"
     echo "$addr" >"$state/broker.addr"
-    if ! "$PEER_PY" "$here/../tests/peer/peer.py" --brokers "$addr" wait-ready --timeout 30 >/dev/null; then
+    if ! "$PEER_PY" "$here/../tests/peer/peer.py" --brokers "$addr" "${peer_tls[@]}" wait-ready --timeout 30 >/dev/null; then
         kill "$pid" 2>/dev/null || true
         tail -n 20 "$state/broker.log" >&2
         die "broker did not answer on $addr within 30 s (log: $state/broker.log)"
     fi
-    say "broker (pid $pid, $storage) ready on $addr"
+    say "broker (pid $pid, $storage${tls_dir:+, TLS}) ready on $addr"
     echo "$addr"
     ;;
 stop)

@@ -6,6 +6,8 @@
 #     against a fresh local broker reached by IP: /health answers, a registration over HTTP
 #     becomes a `user.registered` event that the librdkafka peer reads, SIGTERM stops it with
 #     status 0;
+#   - the x86_64 binary also over TLS from the empty root (the CA file is the only other file
+#     there), and without a CA file its compiled-in roots are shown to be the ones in use;
 #   - the x86_64 run reports its start-up time to a ready /health and its idle resident memory.
 #
 #   deploy/check-static.sh [TARGET...]    # default: both targets
@@ -81,10 +83,14 @@ ok = any(r["key"] == want and r["headers"].get("ce_type") == b"user.registered".
 sys.exit(0 if ok else 1)' "$1"
 }
 
-run_in_empty_root() {
-    local target=$1 bin=$2 root="$work/root-$1" runner=() enter=() broker port t0 url id
+# Sets up the empty root folder $1 holding the binary $2 of target $3 (and qemu-aarch64-static
+# for aarch64); sets `enter` (chroot, or unshare when not root) and `runner` (the emulator).
+enter=() runner=()
+make_root() {
+    local root=$1 bin=$2 target=$3
     mkdir -p "$root"
     cp "$bin" "$root/usercenter"
+    runner=()
     if [ "$target" = aarch64-unknown-linux-musl ]; then
         cp "$(command -v qemu-aarch64-static)" "$root/qemu-aarch64-static"
         runner=(/qemu-aarch64-static)
@@ -94,50 +100,120 @@ run_in_empty_root() {
     else
         enter=(unshare --map-root-user --root "$root")
     fi
-    note "$target: --version in an empty root: $("${enter[@]}" "${runner[@]}" /usercenter --version)"
+}
 
-    broker=$("$here/broker.sh" start "$work/broker")
+# Starts `serve` in the root set up by make_root against broker $1, logging to $2, with the
+# environment given after them (VAR=VALUE...); sets `pid`, `port` and `t0`.
+port="" t0=""
+start_serve() {
+    local broker=$1 log=$2
+    shift 2
     port=$(free_port)
-    url="http://127.0.0.1:$port/health"
     t0=$(date +%s%N)
-    "${enter[@]}" "${runner[@]}" /usercenter serve --brokers "$broker" \
-        --listen "127.0.0.1:$port" --data-dir /data >"$work/$target.log" 2>&1 &
+    env "$@" "${enter[@]}" "${runner[@]}" /usercenter serve --brokers "$broker" \
+        --listen "127.0.0.1:$port" --data-dir /data >"$log" 2>&1 &
     pid=$!
-    local health_ms="" ready_ms="" body=""
+}
+
+# Polls /health until it answers and, with $2 = ready, until it says Kafka is ready; sets
+# `health_ms` and `ready_ms` (milliseconds since start_serve). Dies after 30 s.
+health_ms="" ready_ms=""
+wait_health() {
+    local log=$1 want=$2 body=""
+    health_ms="" ready_ms=""
     for _ in $(seq 3000); do
-        kill -0 "$pid" 2>/dev/null || { cat "$work/$target.log" >&2; die "$target: serve exited in the empty root"; }
-        if body=$("$probe" healthcheck --url "$url" --timeout-secs 1 2>/dev/null); then
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "serve exited in the empty root"; }
+        if body=$("$probe" healthcheck --url "http://127.0.0.1:$port/health" --timeout-secs 1 2>/dev/null); then
             [ -n "$health_ms" ] || health_ms=$(ms_since "$t0")
-            case "$body" in *'"kafka":"ready"'*) ready_ms=$(ms_since "$t0"); break ;; esac
+            [ "$want" = ready ] || return 0
+            case "$body" in *'"kafka":"ready"'*) ready_ms=$(ms_since "$t0") && return 0 ;; esac
         fi
         sleep 0.01
     done
-    [ -n "$ready_ms" ] || { cat "$work/$target.log" >&2; die "$target: /health never said Kafka is ready"; }
+    cat "$log" >&2
+    die "/health never answered${want:+ with Kafka $want}"
+}
+
+# Registers a user over HTTP and has the librdkafka peer (extra peer flags after the broker)
+# read the user.registered event back.
+registration_reaches_kafka() {
+    local label=$1 broker=$2 id
+    shift 2
+    id=$(register "$port") || die "$label: registration over HTTP failed"
+    "$PEER_PY" tests/peer/peer.py --brokers "$broker" "$@" consume --topic user.events --expect 1 --timeout 60 |
+        peer_saw_registration "$id" || die "$label: the peer read no user.registered for $id"
+    note "$label: registration $id read back by librdkafka as user.registered"
+}
+
+# SIGTERM, and the service must exit 0.
+stop_serve() {
+    local log=$1 rc=0
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    pid=""
+    [ "$rc" -eq 0 ] || { tail -n 20 "$log" >&2; die "exit status $rc after SIGTERM"; }
+}
+
+stop_broker() {
+    "$here/broker.sh" stop "$work/broker" >/dev/null 2>&1
+    rm -rf "$work/broker"
+}
+
+run_in_empty_root() {
+    local target=$1 bin=$2 log="$work/$1.log" broker rss
+    make_root "$work/root-$target" "$bin" "$target"
+    note "$target: --version in an empty root: $("${enter[@]}" "${runner[@]}" /usercenter --version)"
+    broker=$("$here/broker.sh" start "$work/broker")
+    start_serve "$broker" "$log"
+    wait_health "$log" ready
     note "$target: in an empty root, /health answered after $health_ms ms, Kafka ready after $ready_ms ms"
     sleep 2
-    local rss
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
     if [ "$target" = x86_64-unknown-linux-musl ]; then
         note "$target: idle resident memory $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB ($rss KiB)"
     fi
+    registration_reaches_kafka "$target" "$broker"
+    stop_serve "$log"
+    stop_broker
+}
 
-    id=$(register "$port") || die "$target: registration over HTTP failed"
-    "$PEER_PY" tests/peer/peer.py --brokers "$broker" consume --topic user.events --expect 1 --timeout 60 |
-        peer_saw_registration "$id" || die "$target: the peer read no user.registered for $id"
-    note "$target: registration $id read back by librdkafka as user.registered"
+# TLS from the empty root, against a broker with a certificate from a test CA: with the CA file
+# (copied into the root, the only file there besides the binary) a registration reaches Kafka;
+# without it the compiled-in Mozilla roots are used (nothing is looked up in /etc/ssl) and they
+# refuse the test CA, so Kafka never becomes ready.
+tls_in_empty_root() {
+    local target=$1 bin=$2 certs="$work/certs" log="$work/tls.log" broker
+    say "making a test CA and broker certificate (cargo run --example test_certs)"
+    cargo run --quiet --locked --example test_certs -- "$certs"
+    make_root "$work/root-tls" "$bin" "$target"
+    cp "$certs/ca.pem" "$work/root-tls/ca.pem"
+    broker=$(BROKER_TLS_DIR="$certs" "$here/broker.sh" start "$work/broker")
+    start_serve "$broker" "$log" USERCENTER_KAFKA_SECURITY_PROTOCOL=ssl USERCENTER_KAFKA_TLS_CA_FILE=/ca.pem
+    wait_health "$log" ready
+    registration_reaches_kafka "$target over TLS" "$broker" --ssl-ca "$certs/ca.pem"
+    stop_serve "$log"
 
-    kill -TERM "$pid"
-    local rc=0
-    wait "$pid" || rc=$?
-    pid=""
-    [ "$rc" -eq 0 ] || { tail -n 20 "$work/$target.log" >&2; die "$target: exit status $rc after SIGTERM"; }
-    "$here/broker.sh" stop "$work/broker" >/dev/null 2>&1
-    rm -rf "$work/broker"
+    rm -rf "$work/root-tls/data"
+    start_serve "$broker" "$log" USERCENTER_KAFKA_SECURITY_PROTOCOL=ssl
+    wait_health "$log" ""
+    for _ in $(seq 100); do
+        grep -q 'UnknownIssuer' "$log" && break
+        sleep 0.1
+    done
+    grep -q 'UnknownIssuer' "$log" || { cat "$log" >&2; die "$target: without the CA file, no UnknownIssuer from the compiled-in roots"; }
+    "$probe" healthcheck --url "http://127.0.0.1:$port/health" | grep -q '"kafka":"ready"' &&
+        die "$target: Kafka ready although the compiled-in roots cannot know the test CA"
+    note "$target over TLS without a CA file: the compiled-in roots refuse the test CA (UnknownIssuer), as they should"
+    stop_serve "$log"
+    stop_broker
 }
 
 for target in "${targets[@]}"; do
     bin=$("$here/build-static.sh" "$target")
     check_static "$target" "$bin"
     run_in_empty_root "$target" "$bin"
+    if [ "$target" = x86_64-unknown-linux-musl ]; then
+        tls_in_empty_root "$target" "$bin"
+    fi
 done
 say "static binaries ok; figures in $report"

@@ -10,24 +10,9 @@ use common::{Broker, api, nisshi_bin, peer};
 use serde_json::json;
 use usercenter::config::{KafkaConfig, SaslMechanism, SecurityProtocol};
 
-/// A CA and a broker certificate for 127.0.0.1 signed by it, as PEM files in `dir`:
-/// `ca.pem`, `broker.pem` (chain) and `broker.key`.
+/// A CA and a broker certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
 fn certificates(dir: &Path) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "usercenter test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("broker.pem"), cert.pem() + &ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("broker.key"), key.serialize_pem()).unwrap();
+    common::certs::write(dir).expect("test certificates");
 }
 
 fn tls_args(dir: &Path) -> Vec<String> {

@@ -2,6 +2,8 @@
 //! and a minimal HTTP client. Tests never assume a broker is already running.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod certs;
+
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
