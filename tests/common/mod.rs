@@ -53,8 +53,10 @@ pub fn free_port() -> u16 {
 /// A broker process owned by the test; killed (by its own pid) when dropped.
 pub struct Broker {
     child: Option<Child>,
-    /// `127.0.0.1:PORT`
+    /// `127.0.0.1:PORT`: where clients connect, and what the broker advertises.
     pub addr: String,
+    /// Where the broker listens: `addr`, or another port behind a proxy at `addr`.
+    listen: String,
     storage: String,
     workdir: Option<PathBuf>,
     log: tempfile::NamedTempFile,
@@ -78,23 +80,42 @@ impl Broker {
         Self::start(format!("sqlite://{name}"), free_port(), Some(dir)).await
     }
 
+    /// A `memory://` broker listening on `listen` while it advertises `addr`, where a proxy in
+    /// front of it listens; the readiness check connects to `addr` as `client` says.
+    pub async fn behind_proxy(
+        listen: &str,
+        addr: &str,
+        client: usercenter::config::KafkaConfig,
+    ) -> Self {
+        let mut broker = Self::new("memory://usercenter/".to_owned(), addr.to_owned(), None);
+        broker.listen = listen.to_owned();
+        broker.client = client;
+        broker.spawn().await;
+        broker
+    }
+
     async fn start(storage: String, port: u16, workdir: Option<PathBuf>) -> Self {
-        let addr = format!("127.0.0.1:{port}");
+        let mut broker = Self::new(storage, format!("127.0.0.1:{port}"), workdir);
+        broker.spawn().await;
+        broker
+    }
+
+    fn new(storage: String, addr: String, workdir: Option<PathBuf>) -> Self {
         let log = tempfile::NamedTempFile::new().expect("broker log file");
-        let mut broker = Self {
+        Self {
             child: None,
+            listen: addr.clone(),
             addr,
             storage,
             workdir,
             log,
             extra: Vec::new(),
             client: usercenter::config::KafkaConfig::default(),
-        };
-        broker.spawn().await;
-        broker
+        }
     }
 
     async fn spawn(&mut self) {
+        let listen = format!("tcp://{}", self.listen);
         let url = format!("tcp://{}", self.addr);
         let out = self.log.reopen().expect("broker log");
         let err = self.log.reopen().expect("broker log");
@@ -106,7 +127,7 @@ impl Broker {
             .args([
                 "broker",
                 "--listener-url",
-                &url,
+                &listen,
                 "--advertised-listener-url",
                 &url,
             ])
