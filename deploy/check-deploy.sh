@@ -17,8 +17,7 @@ cd "$here/.."
 
 LINT_VENV="$TOOLS/lint-venv"
 LINT_PY="$LINT_VENV/bin/python"
-# Oldest and newest Kubernetes versions the manifests are validated against (1.32: the
-# apps.kubernetes.io/pod-index label used by the StatefulSet is GA).
+# Oldest and newest Kubernetes versions the manifests are validated against.
 K8S_VERSIONS=(1.32.0 1.37.0)
 DOCKERFILE=deploy/Dockerfile
 COMPOSE=deploy/compose.yaml

@@ -95,22 +95,24 @@ make_root() {
         cp "$(command -v qemu-aarch64-static)" "$root/qemu-aarch64-static"
         runner=(/qemu-aarch64-static)
     fi
+    # Absolute paths: the runs below have an empty environment (env -i), so no PATH search.
     if [ "$(id -u)" -eq 0 ]; then
-        enter=(chroot "$root")
+        enter=("$(command -v chroot)" "$root")
     else
-        enter=(unshare --map-root-user --root "$root")
+        enter=("$(command -v unshare)" --map-root-user --root "$root")
     fi
 }
 
-# Starts `serve` in the root set up by make_root against broker $1, logging to $2, with the
-# environment given after them (VAR=VALUE...); sets `pid`, `port` and `t0`.
+# Starts `serve` in the root set up by make_root against broker $1, logging to $2, with only the
+# environment given after them (VAR=VALUE...; nothing of ours leaks in, as in an empty image);
+# sets `pid`, `port` and `t0`.
 port="" t0=""
 start_serve() {
     local broker=$1 log=$2
     shift 2
     port=$(free_port)
     t0=$(date +%s%N)
-    env "$@" "${enter[@]}" "${runner[@]}" /usercenter serve --brokers "$broker" \
+    env -i PATH=/ "$@" "${enter[@]}" "${runner[@]}" /usercenter serve --brokers "$broker" \
         --listen "127.0.0.1:$port" --data-dir /data >"$log" 2>&1 &
     pid=$!
 }
@@ -162,7 +164,10 @@ stop_broker() {
 run_in_empty_root() {
     local target=$1 bin=$2 log="$work/$1.log" broker rss
     make_root "$work/root-$target" "$bin" "$target"
-    note "$target: --version in an empty root: $("${enter[@]}" "${runner[@]}" /usercenter --version)"
+    local version
+    version=$(env -i PATH=/ "${enter[@]}" "${runner[@]}" /usercenter --version) ||
+        die "$target: --version failed in the empty root"
+    note "$target: --version in an empty root: $version"
     broker=$("$here/broker.sh" start "$work/broker")
     start_serve "$broker" "$log"
     wait_health "$log" ready

@@ -23,7 +23,8 @@ apt_install() {
     say "installing Debian packages: ${need[*]}"
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     log=$(mktemp)
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    # `env` after sudo: sudo resets the environment, DEBIAN_FRONTEND would not reach apt-get.
+    if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
         cat "$log" >&2
         die "installing ${need[*]} failed"

@@ -84,9 +84,10 @@ fn main() -> ExitCode {
 fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
     let url = match &args.url {
         Some(url) => url.clone(),
+        // Exit status 1, not 2, on every failure: Docker reserves 2 in health checks.
         None => match load(&args.serve_args(), cli) {
             Ok(config) => usercenter::healthcheck::url_for(config.http.listen),
-            Err(code) => return code,
+            Err(_) => return ExitCode::from(1),
         },
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -94,7 +95,10 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            eprintln!("usercenter: unhealthy: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
     };
     let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
     match runtime.block_on(usercenter::healthcheck::check(&url, timeout)) {
@@ -110,8 +114,9 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
 }
 
 fn load(args: &ServeArgs, cli: &Cli) -> Result<Config, ExitCode> {
-    let mut config =
-        config::load(args, std::env::vars()).map_err(|e| fail(&format!("config: {e}")))?;
+    let mut config = config::env_vars()
+        .and_then(|env| config::load(args, env))
+        .map_err(|e| fail(&format!("config: {e}")))?;
     if let Some(format) = cli.log_format {
         config.log.format = format;
     }

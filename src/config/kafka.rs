@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
-/// `[kafka]`: how to reach the brokers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[kafka]`: how to reach the brokers. Its `Debug` hides the SASL password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap brokers as `HOST:PORT`. Default `["127.0.0.1:9092"]`.
@@ -49,17 +49,38 @@ impl Default for KafkaConfig {
     }
 }
 
-/// Kafka's `security.protocol`, in lower case.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("client_id", &self.client_id)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("security_protocol", &self.security_protocol)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &super::redact(&self.sasl_password))
+            .finish()
+    }
+}
+
+/// Kafka's `security.protocol`: lower case, or Kafka's own spelling (`SASL_SSL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityProtocol {
     /// Neither TLS nor SASL.
+    #[serde(alias = "PLAINTEXT")]
     Plaintext,
     /// TLS, no SASL.
+    #[serde(alias = "SSL")]
     Ssl,
     /// SASL over plain TCP.
+    #[serde(alias = "SASL_PLAINTEXT")]
     SaslPlaintext,
     /// SASL over TLS.
+    #[serde(alias = "SASL_SSL")]
     SaslSsl,
 }
 

@@ -27,6 +27,26 @@ where
     finish(table)
 }
 
+/// The process environment as `(name, value)` strings, for [`load`]. Unlike `std::env::vars`
+/// it does not panic on a variable that is not UTF-8: such a variable is skipped, unless its
+/// name has our prefix, which is an error naming it.
+pub fn env_vars() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => out.push((name, value)),
+            Err(_) if name.starts_with(ENV_PREFIX) => {
+                return Err(ConfigError::field(name, "is not valid UTF-8"));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Parses and validates a config file's text alone (no environment, no flags).
 pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
     finish(parse(Path::new("<text>"), text)?)
@@ -35,6 +55,10 @@ pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
 fn finish(table: Table) -> Result<Config, ConfigError> {
     let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
         let path = err.path().to_string();
+        if path.ends_with("_password") {
+            // The parser's message quotes the value.
+            return ConfigError::field(path, "must be a string");
+        }
         ConfigError::field(path, one_line(err.into_inner().message()))
     })?;
     validate(&config)?;

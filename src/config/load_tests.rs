@@ -220,10 +220,17 @@ fn optional_fields_come_from_the_environment() {
             "x"
         };
         let loaded = load(&args(), env(&[(name.as_str(), value)]));
-        // Alone, most are rejected by validation (they go with other fields); either way the
-        // error, if any, names the field, which shows the variable was read.
-        if let Err(e) = loaded {
-            assert!(e.to_string().contains(field), "{name}: {e}");
+        // Alone, most are rejected by validation (they go with other fields); the error names
+        // the field, which shows the variable was read. Accepted, the value is in the config.
+        match loaded {
+            Err(e) => assert!(e.to_string().contains(field), "{name}: {e}"),
+            Ok(config) => {
+                let text = toml::to_string(&config).unwrap();
+                assert!(
+                    text.contains(&format!("{field} = \"{value}\"")),
+                    "{name}: {text}"
+                );
+            }
         }
     }
 }
@@ -262,4 +269,33 @@ fn kafka_security_settings_are_checked() {
     )
     .unwrap();
     assert!(ok.kafka.security_protocol.tls() && ok.kafka.security_protocol.sasl());
+}
+
+#[test]
+fn secrets_stay_out_of_errors_debug_and_printing() {
+    for text in [
+        "[kafka]\nsasl_password = 123456789\n",
+        "[auth]\nadmin_password = 123456789\n",
+    ] {
+        let err = error_line(text);
+        assert!(!err.contains("123456789"), "{err}");
+        assert!(err.ends_with("_password: must be a string"), "{err}");
+    }
+    let config = from_toml(
+        "[kafka]\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\nsasl_password = \"hunter2\"\n[auth]\nadmin_username = \"a\"\nadmin_email = \"a@example.com\"\nadmin_password = \"hunter3\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.kafka.security_protocol,
+        crate::config::SecurityProtocol::SaslSsl
+    );
+    let debug = format!("{config:?}");
+    let printed = toml::to_string(&config.redacted()).unwrap();
+    for shown in [&debug, &printed] {
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

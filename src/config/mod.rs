@@ -17,7 +17,7 @@ mod load;
 
 pub use error::ConfigError;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
-pub use load::{ENV_PREFIX, from_toml, load};
+pub use load::{ENV_PREFIX, env_vars, from_toml, load};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -44,12 +44,16 @@ pub struct Config {
 impl Config {
     /// A copy with the secrets (passwords) replaced by `<redacted>`, for printing.
     pub fn redacted(&self) -> Config {
-        let hide = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>".to_owned());
         let mut copy = self.clone();
-        copy.kafka.sasl_password = hide(&self.kafka.sasl_password);
-        copy.auth.admin_password = hide(&self.auth.admin_password);
+        copy.kafka.sasl_password = redact(&self.kafka.sasl_password);
+        copy.auth.admin_password = redact(&self.auth.admin_password);
         copy
     }
+}
+
+/// `<redacted>` in place of a secret that is set.
+fn redact(secret: &Option<String>) -> Option<String> {
+    secret.as_ref().map(|_| "<redacted>".to_owned())
 }
 
 /// `[http]`: the HTTP front.
@@ -109,8 +113,8 @@ impl TopicsConfig {
     }
 }
 
-/// `[auth]`: sessions and the first admin account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[auth]`: sessions and the first admin account. Its `Debug` hides the admin password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// How long a session token lives, in seconds. Default 86400 (a day).
@@ -121,6 +125,17 @@ pub struct AuthConfig {
     pub admin_email: Option<String>,
     /// Password of that admin (prefer `USERCENTER_AUTH_ADMIN_PASSWORD` to a file).
     pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("admin_username", &self.admin_username)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &redact(&self.admin_password))
+            .finish()
+    }
 }
 
 impl Default for AuthConfig {

@@ -95,15 +95,16 @@ fn health(state: &AppState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))
 }
 
-/// `GET /ready`: 200 when the store is open, Kafka reachable and the outbox backlog under
-/// its bound; 503 with the reasons otherwise.
+/// `GET /ready`: 200 when the store is open, Kafka has been reached (topics ready) since start
+/// and the outbox backlog is under its bound; 503 with the reasons otherwise. A later Kafka
+/// outage shows as a growing backlog, not as "not reachable".
 fn ready(state: &AppState) -> Response<Body> {
     let mut reasons = Vec::new();
     if state.users.get().is_none() {
         reasons.push("store not open".to_owned());
     }
     if !state.kafka_ready() {
-        reasons.push("Kafka not reachable".to_owned());
+        reasons.push("Kafka not reached yet".to_owned());
     }
     let backlog = state.outbox_backlog();
     match backlog {

@@ -21,6 +21,9 @@ pub use topics::{ensure_topic, ensure_topics};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum KafkaError {
+    /// The configuration (from the environment) is invalid.
+    #[error("Kafka settings: {0}")]
+    Settings(String),
     /// The TLS settings cannot be used (a missing or unusable certificate or key file).
     #[error(transparent)]
     Security(#[from] security::SecurityError),

@@ -106,14 +106,21 @@ fn certs_from_file(
     Ok(certs)
 }
 
+/// The CA certificates of `path`. A bundle may hold certificates that rustls cannot use (old
+/// or unusual ones); they are skipped with a warning, as long as one is usable.
 fn roots_from_file(path: &Path) -> Result<RootCertStore, SecurityError> {
     let mut roots = RootCertStore::empty();
-    for cert in certs_from_file("kafka.tls_ca_file", path)? {
-        roots.add(cert).map_err(|e| SecurityError::File {
+    let (usable, unusable) =
+        roots.add_parsable_certificates(certs_from_file("kafka.tls_ca_file", path)?);
+    if usable == 0 {
+        return Err(SecurityError::File {
             field: "kafka.tls_ca_file",
             path: path.to_owned(),
-            problem: format!("unusable CA certificate: {e}"),
-        })?;
+            problem: "holds no usable CA certificate".to_owned(),
+        });
+    }
+    if unusable > 0 {
+        tracing::warn!(file = %path.display(), usable, unusable, "kafka.tls_ca_file: skipped unusable CA certificates");
     }
     Ok(roots)
 }

@@ -5,14 +5,20 @@ pub mod produce;
 
 use std::time::{Duration, Instant};
 
-/// A client for a load test against `brokers`.
+/// A client for a load test against `brokers`, with the TLS and SASL settings `serve` takes
+/// from the environment (`USERCENTER_KAFKA_SECURITY_PROTOCOL`, `USERCENTER_KAFKA_TLS_CA_FILE`,
+/// `USERCENTER_KAFKA_SASL_*`, ...).
 pub async fn connect(
     brokers: &[String],
 ) -> Result<std::sync::Arc<rskafka::client::Client>, crate::kafka::KafkaError> {
+    let base = crate::config::env_vars()
+        .and_then(|env| crate::config::load(&crate::cli::ServeArgs::default(), env))
+        .map_err(|e| crate::kafka::KafkaError::Settings(e.to_string()))?
+        .kafka;
     let config = crate::config::KafkaConfig {
         brokers: brokers.to_vec(),
         client_id: "usercenter-perf".into(),
-        ..Default::default()
+        ..base
     };
     Ok(std::sync::Arc::new(crate::kafka::connect(&config).await?))
 }
