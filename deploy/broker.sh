@@ -19,10 +19,6 @@ cmd=$1
 state=$2
 storage=${3:-memory://usercenter/}
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 case "$cmd" in
 start)
     [ -x "$NISSHI_BIN" ] || die "broker not installed; run deploy/install-deps.sh"

@@ -42,10 +42,6 @@ probe=$("$here/build-static.sh" x86_64-unknown-linux-musl)
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 check_static() {
     local target=$1 bin=$2 info
     info=$(file -L "$bin")

@@ -12,6 +12,11 @@ PEER_PY="$PEER_VENV/bin/python"
 say() { printf '[usercenter] %s\n' "$*" >&2; }
 die() { printf '[usercenter] error: %s\n' "$*" >&2; exit 1; }
 
+# A loopback port nothing listens on (right now).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Installs those of the Debian packages "$@" that are missing (with sudo when not root), and
 # says which; does nothing when all are there.
 apt_install() {

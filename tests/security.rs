@@ -59,6 +59,22 @@ async fn try_connect(broker: &str, mut config: KafkaConfig) -> Result<(), String
         .map_err(|e| e.to_string())
 }
 
+/// Starts the service on `broker` with the TLS and SASL settings of `kafka`.
+async fn start_secure_service(
+    broker: &str,
+    data: &Path,
+    kafka: &KafkaConfig,
+) -> usercenter::service::Running {
+    let (service, _) = common::start_service(broker, data, |c| {
+        c.kafka = KafkaConfig {
+            brokers: c.kafka.brokers.clone(),
+            ..kafka.clone()
+        };
+    })
+    .await;
+    service
+}
+
 /// Registers a user through the service's HTTP front and returns the user id.
 async fn register(addr: std::net::SocketAddr, name: &str) -> String {
     let (status, body) = api(
@@ -126,13 +142,7 @@ async fn tls_with_a_ca_file_end_to_end() {
 
     // The whole service over TLS: a registration becomes an event that librdkafka reads over TLS.
     let data = tempfile::tempdir().unwrap();
-    let (service, _) = common::start_service(&broker.addr, data.path(), |c| {
-        c.kafka = KafkaConfig {
-            brokers: c.kafka.brokers.clone(),
-            ..tls.clone()
-        };
-    })
-    .await;
+    let service = start_secure_service(&broker.addr, data.path(), &tls).await;
     let id = register(service.local_addr(), "tlsuser").await;
     let ca = ca.display().to_string();
     peer_reads_registration(&broker.addr, &["--ssl-ca", &ca], &id);
@@ -195,13 +205,7 @@ async fn sasl_scram_over_tls_end_to_end() {
     );
 
     let data = tempfile::tempdir().unwrap();
-    let (service, _) = common::start_service(&broker.addr, data.path(), |c| {
-        c.kafka = KafkaConfig {
-            brokers: c.kafka.brokers.clone(),
-            ..bob.clone()
-        };
-    })
-    .await;
+    let service = start_secure_service(&broker.addr, data.path(), &bob).await;
     let id = register(service.local_addr(), "sasluser").await;
     let ca = ca.display().to_string();
     peer_reads_registration(
@@ -280,13 +284,7 @@ async fn client_certificate_end_to_end() {
         .map_or(true, |r| r.is_err());
     assert!(refused, "a client without a certificate was let in");
     let data = tempfile::tempdir().unwrap();
-    let (service, _) = common::start_service(&broker.addr, data.path(), |c| {
-        c.kafka = KafkaConfig {
-            brokers: c.kafka.brokers.clone(),
-            ..with_cert.clone()
-        };
-    })
-    .await;
+    let service = start_secure_service(&broker.addr, data.path(), &with_cert).await;
     let id = register(service.local_addr(), "certuser").await;
     // Read back through the proxy with our own client (librdkafka would need the client
     // certificate too; the proxy is the only way in, since the broker advertises it).
