@@ -11,7 +11,7 @@ use super::{
     fetch::{FetchError, PartitionSource},
     process::{PassInput, PassOutcome, RecordHandler, pass, stored_offset},
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreExt};
 
 /// Everything a partition loop needs.
 pub(crate) struct Context {
@@ -24,6 +24,17 @@ pub(crate) struct Context {
     pub producer_id: u64,
     /// Woken after a commit that wrote outbox rows.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Why a pass did not commit (the batch is retried either way).
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    /// The store transaction failed.
+    #[error("store transaction: {0}")]
+    Store(#[from] StoreError),
+    /// The blocking task running the pass panicked or was cancelled.
+    #[error("pass task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Pause after a failed fetch or store error.
@@ -136,7 +147,7 @@ async fn handle_batch(
         let outcome = match commit_pass(ctx, partition, &records, offset, give_up.take()).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                warn!(partition, %error, "consumer: store transaction failed, retrying the batch");
+                warn!(partition, %error, "consumer: pass failed, retrying the batch");
                 if !pause(RETRY, cancel).await {
                     return offset;
                 }
@@ -185,7 +196,7 @@ async fn commit_pass(
     records: &Arc<Vec<RecordAndOffset>>,
     offset: i64,
     give_up: Option<(i64, String)>,
-) -> Result<PassOutcome, StoreError> {
+) -> Result<PassOutcome, PassError> {
     let ctx = Arc::clone(ctx);
     let records = Arc::clone(records);
     tokio::task::spawn_blocking(move || {
@@ -199,15 +210,11 @@ async fn commit_pass(
             handler_seconds: Some(&ctx.metrics.handler_seconds),
             producer_id: ctx.producer_id,
         };
-        let mut result = None;
-        ctx.store.write(&mut |txn| {
-            result = Some(pass(txn, &*ctx.handler, &records, &input)?);
-            Ok(())
-        })?;
-        result.ok_or_else(|| StoreError::Backend("pass produced no outcome".into()))
+        ctx.store
+            .write_with(|txn| pass(txn, &*ctx.handler, &records, &input))
     })
-    .await
-    .map_err(|e| StoreError::Backend(format!("consumer pass task: {e}")))?
+    .await?
+    .map_err(PassError::from)
 }
 
 /// Sleeps `d` unless cancelled first; whether it slept the whole time.

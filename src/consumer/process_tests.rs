@@ -6,7 +6,7 @@ use super::*;
 use crate::{
     consumer::handler::{Effects, Handler, HandlerResult},
     event::{ContentType, DATA_VERSION, EventData, Registered},
-    store::{RedbStore, Store},
+    store::{RedbStore, Store, StoreExt},
 };
 
 /// Counts each event id in the Meta table; fails for user names starting with "fail".
@@ -94,14 +94,9 @@ fn input(next_offset: i64) -> PassInput<'static> {
 
 fn run(store: &RedbStore, records: &[RecordAndOffset], input: &PassInput<'_>) -> PassOutcome {
     let handler = EventHandler(Counting);
-    let mut out = None;
     store
-        .write(&mut |txn| {
-            out = Some(pass(txn, &handler, records, input)?);
-            Ok(())
-        })
-        .unwrap();
-    out.unwrap()
+        .write_with(|txn| pass(txn, &handler, records, input))
+        .unwrap()
 }
 
 fn count(store: &RedbStore, env: &Envelope) -> u64 {

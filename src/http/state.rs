@@ -46,15 +46,9 @@ impl AppState {
 
     /// Rows waiting in the outbox, if the store is open and readable.
     pub fn outbox_backlog(&self) -> Option<u64> {
+        use crate::store::StoreExt;
         let store = self.store.get()?;
-        let mut backlog = None;
-        store
-            .read(&mut |txn| {
-                backlog = Some(crate::outbox::backlog(txn)?);
-                Ok(())
-            })
-            .ok()?;
-        backlog
+        store.read_with(crate::outbox::backlog).ok()
     }
 
     /// Every metric in the Prometheus text format.

@@ -60,13 +60,13 @@ pub fn pending(txn: &dyn ReadTxn, from: u64, limit: usize) -> Result<Vec<(u64, O
             .as_slice()
             .try_into()
             .map(u64::from_be_bytes)
-            .map_err(|_| store::StoreError::Decode {
+            .map_err(|_| store::StoreError::KeyLength {
                 table: Table::Outbox.name(),
-                reason: format!("key of {} bytes", k.len()),
+                len: k.len(),
             })?;
-        let record = postcard::from_bytes(&v).map_err(|e| store::StoreError::Decode {
+        let record = postcard::from_bytes(&v).map_err(|source| store::StoreError::Decode {
             table: Table::Outbox.name(),
-            reason: e.to_string(),
+            source,
         })?;
         out.push((seq, record));
     }

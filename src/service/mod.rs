@@ -52,7 +52,7 @@ async fn users(
         Ok(Arc::new(users))
     })
     .await
-    .map_err(|e| ServiceError::Users(UserError::Hash(e.to_string())))?
+    .map_err(|e| ServiceError::Users(UserError::Task(e)))?
     .map_err(ServiceError::Users)
 }
 

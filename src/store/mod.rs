@@ -12,9 +12,13 @@
 //! at all: a mutation's user row and its outbox event, or a consumer batch's offset, dedupe
 //! marks and effects, are never half-written. A closure may run more than once if a backend
 //! retries, so it must not have side effects outside the transaction.
+mod ext;
 mod redb_store;
 mod typed;
 
+use std::path::PathBuf;
+
+pub use ext::StoreExt;
 pub use redb_store::RedbStore;
 pub use typed::{get, put};
 
@@ -84,23 +88,42 @@ impl Table {
 #[non_exhaustive]
 pub enum StoreError {
     /// The store file could not be opened or created.
-    #[error("store {path}: {reason}")]
+    #[error("store {}: {source}", path.display())]
     Open {
         /// The file.
-        path: String,
-        /// Why.
-        reason: String,
+        path: PathBuf,
+        /// Why (an I/O error creating the directory, or the backend's error).
+        #[source]
+        source: redb::Error,
     },
     /// The backend failed a read, write or commit.
     #[error("store: {0}")]
-    Backend(String),
+    Backend(#[source] redb::Error),
     /// A stored value does not decode (corruption, or a newer schema).
-    #[error("store table {table}: undecodable value: {reason}")]
+    #[error("store table {table}: undecodable value: {source}")]
     Decode {
         /// The table.
         table: &'static str,
-        /// The decoder's message.
-        reason: String,
+        /// The decoder's error.
+        #[source]
+        source: postcard::Error,
+    },
+    /// A stored key does not have the length its table uses (corruption).
+    #[error("store table {table}: key of {len} bytes")]
+    KeyLength {
+        /// The table.
+        table: &'static str,
+        /// The key's length.
+        len: usize,
+    },
+    /// A value cannot be encoded for storing (a serializer refused it; not expected).
+    #[error("store table {table}: cannot encode a value: {source}")]
+    Encode {
+        /// The table.
+        table: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: postcard::Error,
     },
     /// A uniqueness rule would be broken (for example a taken username).
     #[error("{field} already taken")]
@@ -111,6 +134,13 @@ pub enum StoreError {
     /// A row the operation needs is missing.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The backend returned without running the transaction's closure (a backend bug).
+    #[error("store: the transaction ran no closure")]
+    NotRun,
+    /// Inside [`StoreExt`] only: the closure failed with an error of the caller's own type,
+    /// which `read_with`/`write_with` return instead of this.
+    #[error("store: transaction aborted by its closure")]
+    Aborted,
 }
 
 /// `Result` with [`StoreError`].

@@ -9,8 +9,8 @@ fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(e.into())
 }
 
 /// Page cache of the store file.
@@ -26,23 +26,23 @@ impl RedbStore {
     /// Opens (or creates) the store file `usercenter.redb` in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("usercenter.redb");
-        let open_error = |reason: String| StoreError::Open {
-            path: path.display().to_string(),
-            reason,
+        let open_error = |e: redb::Error| StoreError::Open {
+            path: path.clone(),
+            source: e,
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| open_error(e.into()))?;
         // redb caches up to 1 GiB by default; the service's memory bound wants far less.
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(&path)
-            .map_err(|e| open_error(e.to_string()))?;
+            .map_err(|e| open_error(e.into()))?;
         // Create every table once, so readers never meet a missing one.
-        let txn = db.begin_write().map_err(|e| open_error(e.to_string()))?;
+        let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         for table in Table::ALL {
             txn.open_table(def(table))
-                .map_err(|e| open_error(e.to_string()))?;
+                .map_err(|e| open_error(e.into()))?;
         }
-        txn.commit().map_err(|e| open_error(e.to_string()))?;
+        txn.commit().map_err(|e| open_error(e.into()))?;
         Ok(Self { db })
     }
 }
@@ -70,16 +70,11 @@ impl<'a> Write<'a> {
     fn with<T>(&self, table: Table, f: impl FnOnce(&mut BytesTable<'a>) -> Result<T>) -> Result<T> {
         let mut open = self.open.borrow_mut();
         let slot = &mut open[table as usize];
-        if slot.is_none() {
-            *slot = Some(self.txn.open_table(def(table)).map_err(backend)?);
-        }
-        match slot {
-            Some(t) => f(t),
-            None => Err(StoreError::Backend(format!(
-                "table {} not open",
-                table.name()
-            ))),
-        }
+        let t = match slot {
+            Some(t) => t,
+            None => slot.insert(self.txn.open_table(def(table)).map_err(backend)?),
+        };
+        f(t)
     }
 }
 

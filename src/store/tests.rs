@@ -44,12 +44,8 @@ fn data_survives_reopening() {
             .unwrap();
     }
     let store = RedbStore::open(dir.path()).unwrap();
-    let mut offset = None;
-    store
-        .read(&mut |txn| {
-            offset = get::<i64>(txn, Table::Offsets, b"user.events/0")?;
-            Ok(())
-        })
+    let offset = store
+        .read_with(|txn| get::<i64>(txn, Table::Offsets, b"user.events/0"))
         .unwrap();
     assert_eq!(offset, Some(42));
 }
@@ -92,5 +88,36 @@ fn undecodable_values_are_typed_errors() {
     assert!(
         matches!(err, StoreError::Decode { table: "meta", .. }),
         "{err}"
+    );
+}
+
+#[test]
+fn open_failures_name_the_file_and_keep_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the data directory should be: the directory cannot be created.
+    let blocker = dir.path().join("data");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let err = RedbStore::open(&blocker).unwrap_err();
+    let StoreError::Open { path, source } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(path, &blocker.join("usercenter.redb"));
+    assert!(matches!(source, redb::Error::Io(_)), "{source:?}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn decode_errors_keep_the_decoders_error() {
+    let (_dir, store) = open();
+    store
+        .write(&mut |txn| txn.put(Table::Offsets, b"k", &[]))
+        .unwrap();
+    let err = store
+        .read_with(|txn| get::<i64>(txn, Table::Offsets, b"k"))
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        source,
+        Some(postcard::Error::DeserializeUnexpectedEnd.to_string())
     );
 }

@@ -7,12 +7,14 @@ use super::{ReadTxn, Result, StoreError, Table, WriteTxn};
 pub fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: Table, key: &[u8]) -> Result<Option<T>> {
     match txn.get(table, key)? {
         None => Ok(None),
-        Some(bytes) => postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Decode {
-                table: table.name(),
-                reason: e.to_string(),
-            }),
+        Some(bytes) => {
+            postcard::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode {
+                    table: table.name(),
+                    source,
+                })
+        }
     }
 }
 
@@ -23,7 +25,9 @@ pub fn put<T: Serialize>(
     key: &[u8],
     value: &T,
 ) -> Result<()> {
-    let bytes = postcard::to_allocvec(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a {} value: {e}", table.name())))?;
+    let bytes = postcard::to_allocvec(value).map_err(|source| StoreError::Encode {
+        table: table.name(),
+        source,
+    })?;
     txn.put(table, key, &bytes)
 }

@@ -68,23 +68,23 @@ fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<
     PENDING.fetch_add(1, Ordering::AcqRel);
     if POOL.lock().send(job).is_err() {
         PENDING.fetch_sub(1, Ordering::AcqRel);
-        return Err(UserError::Hash("hashing pool stopped".into()));
+        return Err(UserError::HashingStopped);
     }
-    rx.recv()
-        .map_err(|_| UserError::Hash("hashing job lost".into()))
+    // The job's sender is dropped unanswered only if its thread died running it.
+    rx.recv().map_err(|_| UserError::HashingStopped)
 }
 
 /// Hashes `password` with argon2id (default parameters: 19 MiB, 2 passes) and a random salt.
 pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| UserError::Hash(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| UserError::Hash(e.to_string()))?;
+    getrandom::fill(&mut salt).map_err(UserError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(UserError::Hash)?;
     let password = password.to_owned();
     bounded(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| UserError::Hash(e.to_string()))
+            .map_err(UserError::Hash)
     })?
 }
 
@@ -109,7 +109,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// A new session token: 32 random bytes as 64 hex characters.
 pub fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| UserError::Hash(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(UserError::Random)?;
     Ok(hex(&bytes))
 }
 

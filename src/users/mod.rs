@@ -1,8 +1,20 @@
 //! Users, sessions and the operations on them. Every mutation is one store transaction that
 //! writes the user's rows and the event describing the change into the outbox, so a 2xx means
 //! the event is durable (DESIGN invariant 1).
+//!
+//! [`Users`] (in `service`) owns the store and the throttles; its operations are grouped by
+//! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, authenticate),
+//! `profile` (read, update, change password) and `admin` (first admin, statuses).
+mod accounts;
+mod admin;
 mod auth;
-mod ops;
+mod error;
+mod login;
+mod profile;
+mod service;
+mod sessions;
+#[cfg(test)]
+mod testing;
 mod throttle;
 pub mod validate;
 
@@ -10,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
-pub use ops::{Caller, RequestCtx, Users};
+pub use error::{Result, UserError};
+pub use service::{Caller, RequestCtx, Users};
 pub use throttle::Throttle;
 
-use crate::{event::UserStatus, store::StoreError};
+use crate::event::UserStatus;
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,44 +113,3 @@ pub struct Session {
     /// Expires, milliseconds since the epoch.
     pub expires_ms: i64,
 }
-
-/// Why a user operation failed; the HTTP layer maps each to one status code.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UserError {
-    /// A field is missing or malformed (422).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// A unique field is taken (409).
-    #[error("{field} already taken")]
-    Conflict {
-        /// The field.
-        field: &'static str,
-    },
-    /// No valid credentials (401). The same for an unknown user and a wrong password.
-    #[error("invalid credentials")]
-    Unauthorized,
-    /// Authenticated, but not allowed (403).
-    #[error("not allowed")]
-    Forbidden,
-    /// No such user (404).
-    #[error("user not found")]
-    NotFound,
-    /// Too many failed logins (429).
-    #[error("too many failed logins; try again later")]
-    Throttled,
-    /// The store failed (503).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Password hashing failed (500; not expected).
-    #[error("password hashing: {0}")]
-    Hash(String),
-}
-
-/// `Result` with [`UserError`].
-pub type Result<T, E = UserError> = std::result::Result<T, E>;

@@ -1,0 +1,96 @@
+//! Accounts coming and going: registering (which also opens the first session) and deleting,
+//! each with its unique-name indexes kept in step in the same transaction.
+use uuid::Uuid;
+
+use super::{
+    Result, Role, User, UserError, auth,
+    service::{Caller, RequestCtx, Users, now_ms, user_key},
+    validate,
+};
+use crate::{
+    event::{Deleted, EventData, Registered, UserStatus},
+    store::Table,
+};
+
+impl Users {
+    /// Registers a user; returns it with a first session token and its expiry.
+    pub fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        ctx: &RequestCtx,
+    ) -> Result<(User, String, i64)> {
+        validate::username(username)?;
+        validate::email(email)?;
+        validate::password("password", password)?;
+        self.create(username, email, password, Role::User, ctx)
+    }
+
+    /// Creates an account with `role` (inputs already validated) and its first session.
+    pub(super) fn create(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        role: Role,
+        ctx: &RequestCtx,
+    ) -> Result<(User, String, i64)> {
+        let password_hash = auth::hash_password(password)?;
+        let now = now_ms();
+        let user = User {
+            id: Uuid::new_v4(),
+            username: username.to_owned(),
+            email: email.to_owned(),
+            nickname: None,
+            avatar_url: None,
+            status: UserStatus::Active,
+            role,
+            password_hash,
+            created_ms: now,
+            updated_ms: now,
+            last_login_ms: None,
+        };
+        let (name_key, email_key) = (username.to_lowercase(), email.to_lowercase());
+        let (token, expires) = self.write(|txn| {
+            if txn.get(Table::Usernames, name_key.as_bytes())?.is_some() {
+                return Err(UserError::Conflict { field: "username" });
+            }
+            if txn.get(Table::Emails, email_key.as_bytes())?.is_some() {
+                return Err(UserError::Conflict { field: "email" });
+            }
+            Self::put_user(txn, &user)?;
+            txn.put(Table::Usernames, name_key.as_bytes(), user.id.as_bytes())?;
+            txn.put(Table::Emails, email_key.as_bytes(), user.id.as_bytes())?;
+            let session = self.new_session(txn, user.id)?;
+            let data = EventData::Registered(Registered {
+                username: user.username.clone(),
+                email: user.email.clone(),
+            });
+            self.emit(txn, user.id, data, ctx)?;
+            Ok(session)
+        })?;
+        Ok((user, token, expires))
+    }
+
+    /// Deletes the user, its indexes and sessions (the user itself or an admin).
+    pub fn delete(&self, caller: &Caller, id: Uuid, ctx: &RequestCtx) -> Result<()> {
+        if !caller.may_act_on(id) {
+            return Err(UserError::Forbidden);
+        }
+        self.write(|txn| {
+            let user = Self::get_user(txn, id)?;
+            txn.delete(Table::Users, &user_key(id))?;
+            txn.delete(Table::Usernames, user.username.to_lowercase().as_bytes())?;
+            txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
+            self.revoke_sessions(txn, id, None)?;
+            let data = EventData::Deleted(Deleted {
+                deleted_by: caller.user.id,
+            });
+            self.emit(txn, id, data, ctx)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

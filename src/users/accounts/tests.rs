@@ -1,0 +1,83 @@
+use super::*;
+use crate::users::testing::{ctx, events, register, users};
+
+#[test]
+fn register_writes_the_user_a_session_and_the_event_together() {
+    let (_d, users) = users();
+    let (user, token, _) = users
+        .register("ada", "ada@example.com", "correct horse", &ctx())
+        .unwrap();
+    let caller = users.authenticate(&token).unwrap();
+    assert_eq!(caller.user.id, user.id);
+    let evs = events(&users);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].user_id, user.id);
+    assert_eq!(evs[0].request_id, "req-1");
+    assert_eq!(evs[0].producer_id, 42);
+    assert!(matches!(
+        users.register("ADA", "other@example.com", "correct horse", &ctx()),
+        Err(UserError::Conflict { field: "username" })
+    ));
+    assert!(matches!(
+        users.register("bob", "Ada@Example.com", "correct horse", &ctx()),
+        Err(UserError::Conflict { field: "email" })
+    ));
+    assert!(matches!(
+        users.register("x", "x@y.z", "correct horse", &ctx()),
+        Err(UserError::Invalid {
+            field: "username",
+            ..
+        })
+    ));
+    assert_eq!(
+        events(&users).len(),
+        1,
+        "a refused registration emits nothing"
+    );
+}
+
+#[test]
+fn delete_revokes_sessions_and_frees_the_name() {
+    let (_d, users) = users();
+    let (user, _, token) = register(&users, "ada");
+    let (_, bob, _) = register(&users, "bob");
+    assert!(matches!(
+        users.delete(&bob, user.id, &ctx()),
+        Err(UserError::Forbidden)
+    ));
+    let (admin_user, admin_token, _) = users
+        .create(
+            "root",
+            "root@example.com",
+            "admin password",
+            Role::Admin,
+            &ctx(),
+        )
+        .unwrap();
+    let admin = users.authenticate(&admin_token).unwrap();
+    users.delete(&admin, user.id, &ctx()).unwrap();
+    assert!(users.authenticate(&token).is_err(), "sessions revoked");
+    assert!(matches!(
+        users.get(&admin, user.id),
+        Err(UserError::NotFound)
+    ));
+    assert!(matches!(
+        users.delete(&admin, user.id, &ctx()),
+        Err(UserError::NotFound)
+    ));
+    // The name is free again.
+    users
+        .register("ada", "ada@example.com", "correct horse", &ctx())
+        .unwrap();
+    let last_deleted = events(&users)
+        .into_iter()
+        .rfind(|e| e.event_type().as_str() == "user.deleted")
+        .unwrap();
+    assert_eq!(last_deleted.user_id, user.id);
+    assert_eq!(
+        last_deleted.data,
+        EventData::Deleted(Deleted {
+            deleted_by: admin_user.id
+        })
+    );
+}

@@ -1,0 +1,57 @@
+use super::*;
+use crate::users::testing::{ctx, events, register, users};
+
+#[test]
+fn only_admins_change_statuses_and_disabling_revokes_every_session() {
+    let (_d, users) = users();
+    let (user, caller, t1) = register(&users, "ada");
+    let (_, t2, _) = users.login("ada", "correct horse", &ctx()).unwrap();
+    assert!(
+        users
+            .ensure_admin("root", "root@example.com", "admin password")
+            .unwrap()
+    );
+    assert!(
+        !users
+            .ensure_admin("ROOT", "other@example.com", "admin password")
+            .unwrap(),
+        "an existing name is kept"
+    );
+    let (admin_user, admin_token, _) = users.login("root", "admin password", &ctx()).unwrap();
+    assert_eq!(admin_user.role, Role::Admin);
+    let admin = users.authenticate(&admin_token).unwrap();
+    assert!(matches!(
+        users.change_status(&caller, admin_user.id, UserStatus::Locked, &ctx()),
+        Err(UserError::Forbidden)
+    ));
+    let changed = users
+        .change_status(&admin, user.id, UserStatus::Disabled, &ctx())
+        .unwrap();
+    assert_eq!(changed.status, UserStatus::Disabled);
+    assert!(
+        users.authenticate(&t1).is_err() && users.authenticate(&t2).is_err(),
+        "disabled: every session revoked"
+    );
+    assert!(matches!(
+        users.login("ada", "correct horse", &ctx()),
+        Err(UserError::Forbidden)
+    ));
+    let before = events(&users).len();
+    users
+        .change_status(&admin, user.id, UserStatus::Disabled, &ctx())
+        .unwrap();
+    assert_eq!(events(&users).len(), before, "no change, no event");
+    let last = events(&users).pop().unwrap();
+    assert_eq!(
+        last.data,
+        EventData::StatusChanged(StatusChanged {
+            from: UserStatus::Active,
+            to: UserStatus::Disabled,
+            changed_by: admin_user.id,
+        })
+    );
+    assert!(matches!(
+        users.change_status(&admin, uuid::Uuid::new_v4(), UserStatus::Locked, &ctx()),
+        Err(UserError::NotFound)
+    ));
+}

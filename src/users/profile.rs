@@ -1,0 +1,123 @@
+//! What a user (or an admin on their behalf) reads and changes of an account: the profile
+//! fields and the password. Only changed fields go into the event; a password change ends
+//! every other session of the user.
+use uuid::Uuid;
+
+use super::{
+    Result, User, UserError, auth,
+    service::{Caller, RequestCtx, Users, now_ms},
+    validate,
+};
+use crate::{
+    event::{EventData, PasswordChanged, Updated},
+    store::Table,
+};
+
+/// An update that changes nothing.
+const UNCHANGED: Updated = Updated {
+    nickname: None,
+    email: None,
+    avatar_url: None,
+};
+
+impl Users {
+    /// A user, as the caller may see it (self or admin).
+    pub fn get(&self, caller: &Caller, id: Uuid) -> Result<User> {
+        if !caller.may_act_on(id) {
+            return Err(UserError::Forbidden);
+        }
+        self.read(|txn| Self::get_user(txn, id))
+    }
+
+    /// Changes profile fields; only changed fields go into the event.
+    pub fn update(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        nickname: Option<&str>,
+        email: Option<&str>,
+        avatar_url: Option<&str>,
+        ctx: &RequestCtx,
+    ) -> Result<User> {
+        if !caller.may_act_on(id) {
+            return Err(UserError::Forbidden);
+        }
+        nickname.map(validate::nickname).transpose()?;
+        email.map(validate::email).transpose()?;
+        avatar_url.map(validate::avatar_url).transpose()?;
+        self.write(|txn| {
+            let mut user = Self::get_user(txn, id)?;
+            let mut changed = UNCHANGED;
+            if let Some(n) = nickname.filter(|n| user.nickname.as_deref() != Some(*n)) {
+                user.nickname = Some(n.to_owned());
+                changed.nickname = Some(n.to_owned());
+            }
+            if let Some(a) = avatar_url.filter(|a| user.avatar_url.as_deref() != Some(*a)) {
+                user.avatar_url = Some(a.to_owned());
+                changed.avatar_url = Some(a.to_owned());
+            }
+            if let Some(e) = email.filter(|e| !e.eq_ignore_ascii_case(&user.email)) {
+                let key = e.to_lowercase();
+                if txn.get(Table::Emails, key.as_bytes())?.is_some() {
+                    return Err(UserError::Conflict { field: "email" });
+                }
+                txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
+                txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
+                user.email = e.to_owned();
+                changed.email = Some(e.to_owned());
+            }
+            if changed != UNCHANGED {
+                user.updated_ms = now_ms();
+                Self::put_user(txn, &user)?;
+                self.emit(txn, id, EventData::Updated(changed), ctx)?;
+            }
+            Ok(user)
+        })
+    }
+
+    /// Changes the password (the old one must match, also for admins acting on themselves);
+    /// every other session of the user is revoked, the caller's stays.
+    pub fn change_password(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        old: &str,
+        new: &str,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        if !caller.may_act_on(id) {
+            return Err(UserError::Forbidden);
+        }
+        validate::password("new_password", new)?;
+        let user = self.get(caller, id)?;
+        // Guessing the old password with a stolen token is throttled like logins.
+        let account = id.to_string();
+        if !self.password_checks.try_attempt(&account) {
+            return Err(UserError::Throttled);
+        }
+        if !auth::verify_password(old, &user.password_hash) {
+            return Err(UserError::Invalid {
+                field: "old_password",
+                message: "does not match".into(),
+            });
+        }
+        self.password_checks.clear(&account);
+        let new_hash = auth::hash_password(new)?;
+        let keep = (caller.user.id == id).then_some(caller.session);
+        self.write(|txn| {
+            let mut fresh = Self::get_user(txn, id)?;
+            fresh.password_hash = new_hash.clone();
+            fresh.updated_ms = now_ms();
+            Self::put_user(txn, &fresh)?;
+            self.revoke_sessions(txn, id, keep.as_ref())?;
+            let data = EventData::PasswordChanged(PasswordChanged {
+                changed_by: caller.user.id,
+                ip: ctx.ip.clone(),
+            });
+            self.emit(txn, id, data, ctx)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

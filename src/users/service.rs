@@ -1,0 +1,150 @@
+//! The user service: what every operation shares. Each mutation checks first, then runs ONE
+//! store transaction with the user rows, the sessions, and the event in the outbox; the
+//! operations themselves live in the sibling modules, grouped by concern.
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Result, Role, Throttle, User, UserError, auth};
+use crate::{
+    event::{ContentType, DATA_VERSION, Envelope, EventData},
+    outbox::{self, OutboxRecord},
+    store::{self, ReadTxn, Store, StoreExt, Table, WriteTxn},
+};
+
+/// Who asked, for logs and the event envelope.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    /// `X-Request-Id`.
+    pub request_id: String,
+    /// Client IP.
+    pub ip: String,
+    /// `User-Agent`.
+    pub user_agent: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user: User,
+    /// The hash of the session token used.
+    pub session: [u8; 32],
+}
+
+impl Caller {
+    pub(super) fn may_act_on(&self, id: Uuid) -> bool {
+        self.user.id == id || self.user.role == Role::Admin
+    }
+}
+
+/// The user service.
+#[derive(Debug)]
+pub struct Users {
+    store: Arc<dyn Store>,
+    producer_id: u64,
+    events_topic: String,
+    content_type: ContentType,
+    pub(super) session_ttl: Duration,
+    pub(super) accounts: Throttle,
+    pub(super) ips: Throttle,
+    /// Old-password checks of password changes, per user (a stolen token must not allow
+    /// unlimited guessing; kept apart from logins so failed logins do not block a change).
+    pub(super) password_checks: Throttle,
+    /// Verified against when the user does not exist, so both cases take as long.
+    pub(super) dummy_hash: String,
+    /// Woken after a commit, so the outbox relay publishes at once.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+pub(super) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub(super) fn user_key(id: Uuid) -> [u8; 16] {
+    *id.as_bytes()
+}
+
+impl Users {
+    /// The service over `store`, writing events to `events_topic` as `producer_id`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        producer_id: u64,
+        events_topic: &str,
+        session_ttl: Duration,
+    ) -> Result<Self> {
+        Ok(Self {
+            store,
+            producer_id,
+            events_topic: events_topic.to_owned(),
+            content_type: ContentType::Postcard,
+            session_ttl,
+            accounts: Throttle::new(5, Duration::from_secs(600), 100_000),
+            ips: Throttle::new(20, Duration::from_secs(600), 100_000),
+            password_checks: Throttle::new(5, Duration::from_secs(600), 100_000),
+            dummy_hash: auth::hash_password("not a real password, only for timing")?,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Wakes `wake` after every committed change (the outbox relay's wake-up).
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// Runs `f` in a write transaction; wakes the outbox relay once it committed.
+    pub(super) fn write<T>(&self, f: impl FnMut(&mut dyn WriteTxn) -> Result<T>) -> Result<T> {
+        let value = self.store.write_with(f)?;
+        self.wake.notify_one();
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot).
+    pub(super) fn read<T>(&self, f: impl FnMut(&dyn ReadTxn) -> Result<T>) -> Result<T> {
+        self.store.read_with(f)
+    }
+
+    /// Writes the event of a change into the outbox, in the change's transaction.
+    pub(super) fn emit(
+        &self,
+        txn: &mut dyn WriteTxn,
+        user_id: Uuid,
+        data: EventData,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let sequence = outbox::next_event_sequence(txn)?;
+        let event = Envelope {
+            version: DATA_VERSION,
+            id: Uuid::new_v4(),
+            user_id,
+            occurred_at: Envelope::truncate_time(Utc::now()),
+            request_id: ctx.request_id.clone(),
+            producer_id: self.producer_id,
+            sequence,
+            data,
+        };
+        let rec = event.encode(self.content_type)?;
+        outbox::append(
+            txn,
+            &OutboxRecord {
+                topic: self.events_topic.clone(),
+                key: Some(rec.key),
+                value: rec.value,
+                headers: rec.headers,
+                created_ms: now_ms(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The user `id`, or [`UserError::NotFound`].
+    pub(super) fn get_user(txn: &dyn ReadTxn, id: Uuid) -> Result<User> {
+        store::get(txn, Table::Users, &user_key(id))?.ok_or(UserError::NotFound)
+    }
+
+    pub(super) fn put_user(txn: &mut dyn WriteTxn, user: &User) -> Result<()> {
+        Ok(store::put(txn, Table::Users, &user_key(user.id), user)?)
+    }
+}
