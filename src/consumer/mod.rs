@@ -57,8 +57,12 @@ impl std::fmt::Debug for Context {
 }
 
 impl Consumer {
-    /// Starts consuming `topic` with `handler`; outbox rows it writes wake `outbox_wake`.
+    /// Starts consuming `topic` with `handler`, counting into `metrics` (which may exist before
+    /// the consumer: the service's `/metrics` holds them from its start); outbox rows it writes
+    /// wake `outbox_wake`.
+    #[allow(clippy::too_many_arguments)] // each is a different part the consumer is built from
     pub fn start(
+        metrics: Arc<ConsumerMetrics>,
         client: Arc<Client>,
         topic: &str,
         config: ConsumerConfig,
@@ -67,7 +71,6 @@ impl Consumer {
         outbox_wake: Arc<Notify>,
         producer_id: u64,
     ) -> Self {
-        let metrics = Arc::new(ConsumerMetrics::default());
         let ctx = Arc::new(Context {
             topic: topic.to_owned(),
             config,

@@ -1,45 +1,114 @@
-//! The user endpoints. Store and password work runs on the blocking pool.
-// Handlers return `Err(response)` for early exits: one per request, boxing it buys nothing.
-#![allow(clippy::result_large_err)]
+//! The user endpoints. The router matches an [`Endpoint`], reads the body once and hands every
+//! handler the same [`Call`]; store and password work runs on the blocking pool.
 use std::sync::Arc;
 
-use hyper::{HeaderMap, Method, Response, StatusCode, body::Body as HttpBody, header};
+use bytes::Bytes;
+use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    AppState, body,
-    reply::{Body, api_error, json_response, user_error},
+    body,
+    error::ApiError,
+    reply::{Body, json_response},
     requests,
 };
 use crate::users::{Caller, RequestCtx, UserError, UserView, Users};
 
 type Reply = Response<Body>;
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, UserError> + Send + 'static,
-) -> Result<T, Reply> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(user_error(&e)),
-        Err(_) => Err(api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "request task failed",
-            None,
-        )),
+/// What every handler gets: the user service, who asked, the headers and the whole body.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The user service.
+    pub users: Arc<Users>,
+    /// Request id, client address and user agent.
+    pub ctx: RequestCtx,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The body, read by the router (empty for endpoints without one).
+    pub body: Bytes,
+}
+
+/// A user endpoint: method and path of `/api/v1/users...`, with the user id of the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /register`
+    Register,
+    /// `POST /login`
+    Login,
+    /// `GET /me`
+    Me,
+    /// `GET /{id}`
+    Get(Uuid),
+    /// `PATCH /{id}`
+    Update(Uuid),
+    /// `DELETE /{id}`
+    Delete(Uuid),
+    /// `PUT /{id}/password`
+    Password(Uuid),
+    /// `PUT /{id}/status`
+    Status(Uuid),
+}
+
+impl Endpoint {
+    /// The endpoint at `method` and `path`: 404 for unknown paths and malformed user ids, 405
+    /// for known paths with another method.
+    pub fn parse(method: &Method, path: &str) -> Result<Self, ApiError> {
+        const NO_ENDPOINT: ApiError = ApiError::NotFound("no such endpoint");
+        let not_allowed = || ApiError::MethodNotAllowed("method not allowed here");
+        let rest = path.strip_prefix("/api/v1/users").ok_or(NO_ENDPOINT)?;
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        match (method, segments.as_slice()) {
+            (&Method::POST, ["register"]) => Ok(Self::Register),
+            (&Method::POST, ["login"]) => Ok(Self::Login),
+            (&Method::GET, ["me"]) => Ok(Self::Me),
+            (_, ["register" | "login" | "me"]) => Err(not_allowed()),
+            (m, [id, tail @ ..]) => {
+                let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such user"))?;
+                match (m, tail) {
+                    (&Method::GET, []) => Ok(Self::Get(id)),
+                    (&Method::PATCH, []) => Ok(Self::Update(id)),
+                    (&Method::DELETE, []) => Ok(Self::Delete(id)),
+                    (&Method::PUT, ["password"]) => Ok(Self::Password(id)),
+                    (&Method::PUT, ["status"]) => Ok(Self::Status(id)),
+                    (_, [] | ["password"] | ["status"]) => Err(not_allowed()),
+                    _ => Err(NO_ENDPOINT),
+                }
+            }
+            _ => Err(NO_ENDPOINT),
+        }
+    }
+
+    /// Whether the endpoint reads a JSON body.
+    pub fn takes_body(self) -> bool {
+        matches!(
+            self,
+            Self::Register | Self::Login | Self::Update(_) | Self::Password(_) | Self::Status(_)
+        )
+    }
+
+    /// Runs the endpoint's handler.
+    pub async fn call(self, call: Call<'_>) -> Result<Reply, ApiError> {
+        match self {
+            Self::Register => register(call).await,
+            Self::Login => login(call).await,
+            Self::Me => me(call).await,
+            Self::Get(id) => get(call, id).await,
+            Self::Update(id) => update(call, id).await,
+            Self::Delete(id) => delete(call, id).await,
+            Self::Password(id) => password(call, id).await,
+            Self::Status(id) => status(call, id).await,
+        }
     }
 }
 
-fn users(state: &AppState) -> Result<Arc<Users>, Reply> {
-    state.users.get().cloned().ok_or_else(|| {
-        api_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting",
-            "the service is starting",
-            None,
-        )
-    })
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, UserError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::Task)??)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -48,91 +117,28 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn caller(users: &Arc<Users>, headers: &HeaderMap) -> Result<Caller, Reply> {
-    let token = headers
+/// The caller of the `Authorization: Bearer` token.
+async fn caller(call: &Call<'_>) -> Result<Caller, ApiError> {
+    let token = call
+        .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 256)
-        .map(str::to_owned);
-    let Some(token) = token else {
-        return Err(api_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send Authorization: Bearer TOKEN",
-            None,
-        ));
-    };
-    let users = Arc::clone(users);
+        .map(str::to_owned)
+        .ok_or(ApiError::MissingToken)?;
+    let users = Arc::clone(&call.users);
     blocking(move || users.authenticate(&token)).await
 }
 
-/// Routes `/api/v1/users...`; `None` when no endpoint matches the path.
-pub async fn route<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: B,
-) -> Option<Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let rest = path.strip_prefix("/api/v1/users")?;
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let reply = match (method, segments.as_slice()) {
-        (&Method::POST, ["register"]) => register(state, ctx, headers, body).await,
-        (&Method::POST, ["login"]) => login(state, ctx, headers, body).await,
-        (&Method::GET, ["me"]) => me(state, headers).await,
-        (_, ["register" | "login" | "me"]) => Err(method_not_allowed()),
-        (m, [id, tail @ ..]) => {
-            let Ok(id) = Uuid::parse_str(id) else {
-                return Some(api_error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such user",
-                    None,
-                ));
-            };
-            match (m, tail) {
-                (&Method::GET, []) => get(state, headers, id).await,
-                (&Method::PATCH, []) => update(state, ctx, headers, body, id).await,
-                (&Method::DELETE, []) => delete(state, ctx, headers, id).await,
-                (&Method::PUT, ["password"]) => password(state, ctx, headers, body, id).await,
-                (&Method::PUT, ["status"]) => status(state, ctx, headers, body, id).await,
-                (_, [] | ["password"] | ["status"]) => Err(method_not_allowed()),
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    Some(reply.unwrap_or_else(|e| e))
+fn user_reply(user: &crate::users::User) -> Reply {
+    json_response(StatusCode::OK, &json!(UserView::from(user)))
 }
 
-fn method_not_allowed() -> Reply {
-    api_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed here",
-        None,
-    )
-}
-
-async fn register<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    body: B,
-) -> Result<Reply, Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let req: requests::Register = body::json(headers, body).await?;
-    let users = users(state)?;
+async fn register(call: Call<'_>) -> Result<Reply, ApiError> {
+    let req: requests::Register = body::json(call.headers, &call.body)?;
+    let Call { users, ctx, .. } = call;
     let (user, token, expires) =
         blocking(move || users.register(&req.username, &req.email, &req.password, &ctx)).await?;
     Ok(json_response(
@@ -141,26 +147,13 @@ where
     ))
 }
 
-async fn login<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    body: B,
-) -> Result<Reply, Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let req: requests::Login = body::json(headers, body).await?;
-    let Some(login) = req.username.or(req.email) else {
-        return Err(api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "give username or email",
-            Some("username".into()),
-        ));
-    };
-    let users = users(state)?;
+async fn login(call: Call<'_>) -> Result<Reply, ApiError> {
+    let req: requests::Login = body::json(call.headers, &call.body)?;
+    let login = req.username.or(req.email).ok_or(ApiError::Invalid {
+        field: "username",
+        message: "give username or email",
+    })?;
+    let Call { users, ctx, .. } = call;
     let (_, token, expires) = blocking(move || users.login(&login, &req.password, &ctx)).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -168,36 +161,22 @@ where
     ))
 }
 
-async fn me(state: &AppState, headers: &HeaderMap) -> Result<Reply, Reply> {
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!(UserView::from(&caller.user)),
-    ))
+async fn me(call: Call<'_>) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    Ok(user_reply(&caller.user))
 }
 
-async fn get(state: &AppState, headers: &HeaderMap, id: Uuid) -> Result<Reply, Reply> {
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
+async fn get(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let users = call.users;
     let user = blocking(move || users.get(&caller, id)).await?;
-    Ok(json_response(StatusCode::OK, &json!(UserView::from(&user))))
+    Ok(user_reply(&user))
 }
 
-async fn update<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    body: B,
-    id: Uuid,
-) -> Result<Reply, Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
-    let req: requests::Update = body::json(headers, body).await?;
+async fn update(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let req: requests::Update = body::json(call.headers, &call.body)?;
+    let Call { users, ctx, .. } = call;
     let user = blocking(move || {
         users.update(
             &caller,
@@ -209,23 +188,13 @@ where
         )
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &json!(UserView::from(&user))))
+    Ok(user_reply(&user))
 }
 
-async fn password<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    body: B,
-    id: Uuid,
-) -> Result<Reply, Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
-    let req: requests::ChangePassword = body::json(headers, body).await?;
+async fn password(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let req: requests::ChangePassword = body::json(call.headers, &call.body)?;
+    let Call { users, ctx, .. } = call;
     blocking(move || {
         users.change_password(&caller, id, &req.old_password, &req.new_password, &ctx)
     })
@@ -233,32 +202,17 @@ where
     Ok(json_response(StatusCode::OK, &json!({ "changed": true })))
 }
 
-async fn status<B>(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    body: B,
-    id: Uuid,
-) -> Result<Reply, Reply>
-where
-    B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
-    let req: requests::ChangeStatus = body::json(headers, body).await?;
+async fn status(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let req: requests::ChangeStatus = body::json(call.headers, &call.body)?;
+    let Call { users, ctx, .. } = call;
     let user = blocking(move || users.change_status(&caller, id, req.status, &ctx)).await?;
-    Ok(json_response(StatusCode::OK, &json!(UserView::from(&user))))
+    Ok(user_reply(&user))
 }
 
-async fn delete(
-    state: &AppState,
-    ctx: RequestCtx,
-    headers: &HeaderMap,
-    id: Uuid,
-) -> Result<Reply, Reply> {
-    let users = users(state)?;
-    let caller = caller(&users, headers).await?;
+async fn delete(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let Call { users, ctx, .. } = call;
     blocking(move || users.delete(&caller, id, &ctx)).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)

@@ -1,81 +1,74 @@
-//! Reading JSON request bodies: size limit (413), content type (415), syntax (400),
-// Handlers return `Err(response)` for early exits: one per request, boxing it buys nothing.
-#![allow(clippy::result_large_err)]
-//! shape and types (422), all as the JSON error body.
-use http_body_util::{BodyExt, Limited};
-use hyper::{HeaderMap, StatusCode, body::Body as HttpBody, header};
+//! Request bodies. The router reads a body once, whole, into [`Bytes`] under a size limit and a
+//! deadline for the whole body (a client that trickles bytes must not hold a connection slot
+//! for ever; the header deadline alone does not cover the body). Handlers that take JSON then
+//! check the content type and decode those bytes.
+//!
+//! ```text
+//! router: read ── over MAX_BODY: 413 ── slower than BODY_DEADLINE: 408 ── broken: 400
+//! handler: json ── not application/json: 415 ── not JSON: 400 ── wrong shape or types: 422
+//! ```
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::{HeaderMap, body::Body as HttpBody, header};
 use serde::de::DeserializeOwned;
 
-use super::reply::{ApiError, api_error};
+use super::error::ApiError;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Reads and parses a JSON body.
-pub async fn json<T, B>(headers: &HeaderMap, body: B) -> Result<T, ApiError>
+/// Longest a client may take to send a whole request body.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads the whole `body`: at most [`MAX_BODY`] bytes, within `deadline`.
+///
+/// # Cancellation
+/// Dropping the future drops the body; nothing else is held.
+pub async fn read<B>(body: B, deadline: Duration) -> Result<Bytes, ApiError>
 where
-    T: DeserializeOwned,
     B: HttpBody,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let collect = Limited::new(body, MAX_BODY).collect();
+    match tokio::time::timeout(deadline, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            Err(ApiError::PayloadTooLarge { limit: MAX_BODY })
+        }
+        Ok(Err(e)) => Err(ApiError::BadBody(e)),
+        Err(_elapsed) => Err(ApiError::RequestTimeout { deadline }),
+    }
+}
+
+/// Decodes a JSON body sent with `Content-Type: application/json`.
+pub fn json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(api_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-            None,
-        ));
+        return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return Err(api_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                &format!("the body is limited to {MAX_BODY} bytes"),
-                None,
-            ));
-        }
-        Err(_) => {
-            return Err(api_error(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                "the body could not be read",
-                None,
-            ));
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => api_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                &e.to_string(),
-                field_of(&e),
-            ),
-            _ => api_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                &e.to_string(),
-                None,
-            ),
-        }
-    })
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(decode_error)?;
+    // Trailing bytes after the value are a syntax error, as in `serde_json::from_slice`.
+    de.end().map_err(ApiError::InvalidJson)?;
+    Ok(value)
 }
 
-/// The field a serde message names (`missing field `x``, `unknown field `x``), if any.
-fn field_of(e: &serde_json::Error) -> Option<String> {
-    let msg = e.to_string();
-    let start = msg.find('`')? + 1;
-    let end = start + msg[start..].find('`')?;
-    Some(msg[start..end].to_owned())
+/// A syntax error is 400; a shape or type error is 422 and names where it is, when the
+/// decoder got below the top level (a missing field is reported at the top level: no field).
+fn decode_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let field = (e.path().iter().len() > 0).then(|| e.path().to_string());
+    let source = e.into_inner();
+    match source.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidShape { field, source },
+        _ => ApiError::InvalidJson(source),
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,9 +3,12 @@
 //! ```text
 //! TcpListener ─accept─► http1 connection (watched by GracefulShutdown) ─► routes::handle
 //!      ▲ stop on cancel                 drain in-flight requests until the deadline
+//! routes::handle: operational endpoint │ api::Endpoint ─► body read once (limit, deadline)
+//!                 ─► handler(Call) ─► Ok(response) │ Err(ApiError) ─► into_response
 //! ```
 mod api;
 mod body;
+mod error;
 mod reply;
 pub mod requests;
 mod routes;

@@ -1,65 +1,76 @@
-//! What request handlers can see of the running service.
+//! What request handlers can see of the running service. Built complete before the HTTP front
+//! starts: the store and the user service are open by then, and the producer and consumer
+//! metrics exist from the start (the producer and consumer, created once Kafka answers, count
+//! into these same objects). The one thing that changes later is whether Kafka was reached.
 use std::sync::{
-    Arc, OnceLock,
+    Arc,
     atomic::{AtomicBool, Ordering},
 };
 
 use crate::{consumer::ConsumerMetrics, producer::ProducerMetrics, store::Store, users::Users};
 
-/// Outbox backlog above which `/ready` answers 503, unless configured.
-const DEFAULT_MAX_BACKLOG: u64 = 10_000;
-
 /// Shared state of the HTTP front.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The user service over the store.
+    pub users: Arc<Users>,
+    /// What the producer counts; hand it to the producer when Kafka answers.
+    pub producer: Arc<ProducerMetrics>,
+    /// What the consumer counts, when the consumer is enabled.
+    pub consumer: Option<Arc<ConsumerMetrics>>,
+    /// Outbox backlog above which `/ready` answers 503.
+    pub max_backlog: u64,
     kafka_ready: AtomicBool,
-    /// The store, once open.
-    pub store: OnceLock<Arc<dyn Store>>,
-    /// Producer metrics, once Kafka was reached.
-    pub producer: OnceLock<Arc<ProducerMetrics>>,
-    /// Consumer metrics, once the consumer runs.
-    pub consumer: OnceLock<Arc<ConsumerMetrics>>,
-    /// The user service, once the store is open.
-    pub users: OnceLock<Arc<Users>>,
-    /// Outbox backlog bound of `/ready` (0: the default).
-    pub max_backlog: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
-    /// Marks Kafka reachable and the topics present (or not).
+    /// State over an open `store` and `users`, with fresh producer metrics, and consumer
+    /// metrics when `consumer_enabled`. Kafka starts out not ready.
+    pub fn new(
+        store: Arc<dyn Store>,
+        users: Arc<Users>,
+        max_backlog: u64,
+        consumer_enabled: bool,
+    ) -> Self {
+        Self {
+            store,
+            users,
+            producer: Arc::default(),
+            consumer: consumer_enabled.then(Arc::default),
+            max_backlog,
+            kafka_ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the Kafka side (topics, producer, consumer) started, or not.
     pub fn set_kafka_ready(&self, ready: bool) {
         self.kafka_ready.store(ready, Ordering::Release);
     }
 
-    /// Whether Kafka was reached and the topics exist.
+    /// Whether Kafka was reached, the topics exist and the producer and consumer run.
     pub fn kafka_ready(&self) -> bool {
         self.kafka_ready.load(Ordering::Acquire)
     }
 
-    /// Outbox backlog above which the service is not ready.
-    pub fn max_backlog(&self) -> u64 {
-        match self.max_backlog.load(Ordering::Relaxed) {
-            0 => DEFAULT_MAX_BACKLOG,
-            n => n,
-        }
-    }
-
-    /// Rows waiting in the outbox, if the store is open and readable.
+    /// Rows waiting in the outbox, if the outbox is readable.
     pub fn outbox_backlog(&self) -> Option<u64> {
         use crate::store::StoreExt;
-        let store = self.store.get()?;
-        store.read_with(crate::outbox::backlog).ok()
+        self.store.read_with(crate::outbox::backlog).ok()
     }
 
-    /// Every metric in the Prometheus text format.
+    /// Every metric in the Prometheus text format. The producer and consumer metrics are
+    /// listed once those run, i.e. once Kafka was reached.
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
+        let kafka_ready = self.kafka_ready();
         crate::metrics::render_value(
             &mut out,
             "usercenter_kafka_ready",
             "gauge",
             "1 when Kafka was reached and the topics exist.",
-            u8::from(self.kafka_ready()),
+            u8::from(kafka_ready),
         );
         if let Some(backlog) = self.outbox_backlog() {
             crate::metrics::render_value(
@@ -70,11 +81,11 @@ impl AppState {
                 backlog,
             );
         }
-        if let Some(p) = self.producer.get() {
-            p.render(&mut out);
-        }
-        if let Some(c) = self.consumer.get() {
-            c.render(&mut out);
+        if kafka_ready {
+            self.producer.render(&mut out);
+            if let Some(c) = &self.consumer {
+                c.render(&mut out);
+            }
         }
         out
     }

@@ -118,6 +118,7 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let cpu_start = super::cpu_seconds();
     let start = Instant::now();
     let consumer = Consumer::start(
+        Arc::default(),
         client,
         &args.topic,
         config,

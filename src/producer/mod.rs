@@ -152,6 +152,17 @@ impl Producer {
         identity: Arc<Identity>,
         config: ProducerConfig,
     ) -> Self {
+        Self::with_metrics(transport, identity, config, Arc::default())
+    }
+
+    /// [`Producer::new`] counting into `metrics`, which may exist before the producer (the
+    /// service's `/metrics` holds them from its start).
+    pub fn with_metrics(
+        transport: Arc<dyn Transport>,
+        identity: Arc<Identity>,
+        config: ProducerConfig,
+        metrics: Arc<ProducerMetrics>,
+    ) -> Self {
         let buffer = Semaphore::new(config.buffer_bytes.min(Semaphore::MAX_PERMITS));
         Self {
             shared: Arc::new(Shared {
@@ -159,7 +170,7 @@ impl Producer {
                 config,
                 transport,
                 identity,
-                metrics: Arc::new(ProducerMetrics::default()),
+                metrics,
                 topics: RwLock::new(HashMap::new()),
                 buffer,
                 tasks: TaskTracker::new(),

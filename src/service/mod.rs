@@ -130,12 +130,6 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         addr: config.http.listen,
         source,
     })?;
-    let state = Arc::new(http::AppState::default());
-    let _ = state.store.set(Arc::clone(&store));
-    state.max_backlog.store(
-        config.http.ready_max_backlog,
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let wake = Arc::new(Notify::new());
     let users = users(
         &config,
@@ -144,7 +138,12 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&wake),
     )
     .await?;
-    let _ = state.users.set(users);
+    let state = Arc::new(http::AppState::new(
+        Arc::clone(&store),
+        users,
+        config.http.ready_max_backlog,
+        config.consumer.enabled,
+    ));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(http::serve(
@@ -190,12 +189,12 @@ impl Pipeline {
             return;
         };
         let cfg = &self.config;
-        let producer = Producer::new(
+        let producer = Producer::with_metrics(
             Arc::new(RskafkaTransport::new(Arc::clone(&client))),
             Arc::clone(&self.identity),
             cfg.producer.clone(),
+            Arc::clone(&self.state.producer),
         );
-        let _ = self.state.producer.set(Arc::clone(producer.metrics()));
         let wake = Arc::clone(&self.wake);
         let relay_cancel = CancellationToken::new();
         let relay = tokio::spawn(outbox::relay::run(
@@ -204,8 +203,9 @@ impl Pipeline {
             Arc::clone(&wake),
             relay_cancel.clone(),
         ));
-        let consumer = cfg.consumer.enabled.then(|| {
+        let consumer = self.state.consumer.as_ref().map(|metrics| {
             Consumer::start(
+                Arc::clone(metrics),
                 Arc::clone(&client),
                 &cfg.topics.events,
                 cfg.consumer.clone(),
@@ -218,9 +218,9 @@ impl Pipeline {
                 self.identity.producer_id(),
             )
         });
-        if let Some(c) = &consumer {
-            let _ = self.state.consumer.set(Arc::clone(c.metrics()));
-        }
+        // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
+        // `Running::consumer_metrics` never show a half-started pipeline.
+        self.state.set_kafka_ready(true);
         cancel.cancelled().await;
         if let Some(c) = consumer
             && !c.stop(SHUTDOWN_STEP).await
@@ -258,7 +258,6 @@ impl Pipeline {
             match result {
                 Ok((client, created)) => {
                     info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
-                    self.state.set_kafka_ready(true);
                     return Some(Arc::new(client));
                 }
                 Err(error) => warn!(%error, retry_in = ?KAFKA_RETRY, "Kafka not ready"),
@@ -282,9 +281,12 @@ impl Running {
         self.state.kafka_ready()
     }
 
-    /// The consumer's metrics, once it runs.
+    /// The consumer's metrics, once it runs (Kafka was reached and the consumer is enabled).
     pub fn consumer_metrics(&self) -> Option<Arc<crate::consumer::ConsumerMetrics>> {
-        self.state.consumer.get().cloned()
+        self.state
+            .kafka_ready()
+            .then(|| self.state.consumer.clone())
+            .flatten()
     }
 
     /// Outbox rows waiting to be published.

@@ -1,0 +1,147 @@
+//! Every way a request can fail, as one type that becomes a response in exactly one place,
+//! [`ApiError::into_response`]. Handlers and the router only return `Err(ApiError)`; which
+//! status, code and `field` a failure gets is decided here and nowhere else, so the same
+//! failure always looks the same to a client.
+//!
+//! ```text
+//! UserError ─From─► ApiError::User ─┐
+//! body / JSON / routing failures ───┴─► ApiError::into_response ─► {"error": {"code", "message", "field"}}
+//! ```
+use std::time::Duration;
+
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use super::reply::{Body, json_response};
+use crate::users::UserError;
+
+/// Why a request failed. `Display` is the `message` of the JSON error body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The body is not declared as JSON (415).
+    #[error("send Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit (413).
+    #[error("the body is limited to {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive in time (408).
+    #[error("the body did not arrive within {}s", .deadline.as_secs())]
+    RequestTimeout {
+        /// How long the whole body may take.
+        deadline: Duration,
+    },
+    /// The body could not be read from the connection (400).
+    #[error("the body could not be read")]
+    BadBody(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The body is not JSON (400).
+    #[error("{0}")]
+    InvalidJson(#[source] serde_json::Error),
+    /// The body is JSON but not the expected shape or types (422).
+    #[error("{source}")]
+    InvalidShape {
+        /// Where in the body, when the decoder knows (`username`, `[0]`).
+        field: Option<String>,
+        /// What the decoder says.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A request-level rule on the fields failed before reaching the user service (422).
+    #[error("{message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: &'static str,
+    },
+    /// No usable `Authorization: Bearer` header (401).
+    #[error("send Authorization: Bearer TOKEN")]
+    MissingToken,
+    /// No endpoint or resource at this path (404).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The path exists but not for this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(&'static str),
+    /// The blocking task running the request panicked or was cancelled (500).
+    #[error("request task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// The user service refused or failed.
+    #[error(transparent)]
+    User(#[from] UserError),
+}
+
+impl ApiError {
+    /// Status, code and field of the JSON error body.
+    fn kind(&self) -> (StatusCode, &'static str, Option<String>) {
+        match self {
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
+            Self::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
+            }
+            Self::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout", None),
+            Self::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body", None),
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", None),
+            Self::InvalidShape { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                field.clone(),
+            ),
+            Self::Invalid { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                Some((*field).to_owned()),
+            ),
+            Self::MissingToken => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
+            }
+            Self::Task(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            Self::User(e) => user_kind(e),
+        }
+    }
+
+    /// The response: the status and `{"error": {"code", "message", "field"}}`. Server-side
+    /// failures are logged here, once.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, code, field) = self.kind();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        json_response(
+            status,
+            &json!({ "error": { "code": code, "message": self.to_string(), "field": field } }),
+        )
+    }
+}
+
+/// The status and code of each user error; the store's failures are [`UserError::Store`].
+fn user_kind(e: &UserError) -> (StatusCode, &'static str, Option<String>) {
+    match e {
+        UserError::Invalid { field, .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some((*field).to_owned()),
+        ),
+        UserError::Conflict { field } => {
+            (StatusCode::CONFLICT, "conflict", Some((*field).to_owned()))
+        }
+        UserError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+        UserError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+        UserError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
+        UserError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", None),
+        UserError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+use std::{convert::Infallible, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+
+use super::*;
+use crate::{
+    store::{RedbStore, Store},
+    users::Users,
+};
+
+/// A complete state over a fresh store, as `service::start` builds it.
+fn state(max_backlog: u64) -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let users = Users::new(
+        Arc::clone(&store),
+        42,
+        "user.events",
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    (
+        dir,
+        AppState::new(store, Arc::new(users), max_backlog, true),
+    )
+}
+
+type TestBody = BoxBody<Bytes, Infallible>;
+
+fn empty() -> TestBody {
+    Empty::new().boxed()
+}
+
+fn json_body(value: &serde_json::Value) -> TestBody {
+    Full::new(Bytes::from(value.to_string())).boxed()
+}
+
+/// A body that never sends a byte and never ends.
+fn stalled() -> TestBody {
+    BodyExt::boxed(StreamBody::new(futures::stream::pending::<
+        Result<Frame<Bytes>, Infallible>,
+    >()))
+}
+
+async fn send(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: TestBody,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    // Far beyond the body deadline: a request the router never finishes fails the test.
+    let resp = tokio::time::timeout(
+        Duration::from_secs(60),
+        handle(state, ([127, 0, 0, 1], 1).into(), req.body(body).unwrap()),
+    )
+    .await
+    .expect("the router answers");
+    let status = resp.status();
+    assert!(resp.headers().contains_key("x-request-id"));
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn call(state: &AppState, method: Method, path: &str) -> (StatusCode, serde_json::Value) {
+    send(state, method, path, &[], empty()).await
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// `POST /api/v1/users/register` of the user `ada`.
+async fn register_ada(state: &AppState) -> (StatusCode, serde_json::Value) {
+    let ada = json!({"username": "ada", "email": "ada@example.com", "password": "correct horse"});
+    let register = "/api/v1/users/register";
+    send(state, Method::POST, register, &[JSON], json_body(&ada)).await
+}
+
+#[tokio::test]
+async fn health_reports_kafka_state() {
+    let (_dir, state) = state(10_000);
+    let (status, body) = call(&state, Method::GET, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["kafka"], "connecting");
+    state.set_kafka_ready(true);
+    let (_, body) = call(&state, Method::GET, "/health").await;
+    assert_eq!(body["kafka"], "ready");
+}
+
+#[tokio::test]
+async fn ready_says_why_not_and_uses_the_configured_backlog_bound_as_is() {
+    let (_dir, state) = state(0);
+    let (status, body) = call(&state, Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reasons"][0], "Kafka not reached yet", "{body}");
+    state.set_kafka_ready(true);
+    let (status, body) = call(&state, Method::GET, "/ready").await;
+    assert_eq!(
+        (status, &body["outbox_backlog"]),
+        (StatusCode::OK, &0.into())
+    );
+    // One registration leaves one outbox row: over a bound of 0 (not "the default").
+    let (status, _) = register_ada(&state).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(&state, Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reasons"][0], "outbox backlog 1 over 0", "{body}");
+}
+
+#[tokio::test]
+async fn pipeline_metrics_are_listed_once_kafka_is_ready() {
+    let (_dir, state) = state(10_000);
+    let text = state.render_metrics();
+    assert!(text.contains("usercenter_kafka_ready 0"), "{text}");
+    assert!(!text.contains("usercenter_producer_"), "{text}");
+    state.set_kafka_ready(true);
+    state.producer.records_sent.add(3);
+    let text = state.render_metrics();
+    assert!(
+        text.contains("usercenter_producer_records_total 3"),
+        "{text}"
+    );
+    assert!(text.contains("usercenter_consumer_"), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let (_dir, state) = state(10_000);
+    let (status, body) = call(&state, Method::GET, "/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["message"], "no such endpoint");
+    let (status, body) = call(&state, Method::POST, "/health").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["message"], "use GET");
+    let (status, _) = call(&state, Method::GET, "/api/v1/users/register").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, body) = call(&state, Method::GET, "/api/v1/users/not-a-uuid").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["message"], "no such user");
+}
+
+#[tokio::test]
+async fn a_registered_user_reads_itself_with_its_token() {
+    let (_dir, state) = state(10_000);
+    let (status, body) = register_ada(&state).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let auth = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, me) = send(
+        &state,
+        Method::GET,
+        "/api/v1/users/me",
+        &[("authorization", &auth)],
+        empty(),
+    )
+    .await;
+    assert_eq!((status, &me["username"]), (StatusCode::OK, &"ada".into()));
+    let (status, body) = call(&state, Method::GET, "/api/v1/users/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["message"], "send Authorization: Bearer TOKEN");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_gets_408_and_one_that_is_not_wanted_is_not_waited_for() {
+    let (_dir, state) = state(10_000);
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/api/v1/users/register",
+        &[JSON],
+        stalled(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(body["error"]["code"], "request_timeout");
+    // `GET /me` takes no body: the router answers without reading it.
+    let (status, _) = send(&state, Method::GET, "/api/v1/users/me", &[], stalled()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn request_ids_are_taken_only_when_sane() {
+    let with = |v: &str| {
+        Request::builder()
+            .header("x-request-id", v)
+            .body(())
+            .unwrap()
+    };
+    assert_eq!(request_id(&with("abc-123")), "abc-123");
+    assert_ne!(request_id(&with(&"x".repeat(200))), "x".repeat(200));
+    assert_eq!(request_id(&with("has space")).len(), 36);
+}
