@@ -6,12 +6,16 @@ mod ops;
 mod throttle;
 pub mod validate;
 
+pub mod handlers;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
 pub use ops::{Caller, RequestCtx, Users};
 pub use throttle::Throttle;
+
+pub use handlers::UserEventHandler;
 
 use crate::{event::UserStatus, store::StoreError};
 
