@@ -85,7 +85,6 @@ async fn baseline(broker: &str, topic: &str, records: u64, size: usize, codec: C
         record_size: size,
         p50_ms: 0.0,
         p99_ms: 0.0,
-        compression_ratio: 1.0,
     }
 }
 

@@ -18,9 +18,9 @@
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
-//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction |
+//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
-//! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer; the event handlers |
+//! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
 //! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |

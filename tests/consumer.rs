@@ -10,6 +10,24 @@ use common::{
 };
 use usercenter::producer::ProducerConfig;
 
+/// What librdkafka reads from `user.events.dlq`, waiting up to a minute for `expect` records.
+fn dead_letters(broker: &str, expect: u64) -> Vec<serde_json::Value> {
+    let expect = expect.to_string();
+    let out = peer(
+        broker,
+        &[
+            "consume",
+            "--topic",
+            "user.events.dlq",
+            "--expect",
+            &expect,
+            "--timeout",
+            "60",
+        ],
+    );
+    out["records"].as_array().cloned().unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_seen_three_times_take_effect_once() {
     let broker = Broker::memory().await;
@@ -109,22 +127,9 @@ async fn garbage_and_truncated_envelopes_go_to_the_dead_letter_topic() {
     .await;
     assert_eq!(metrics.handled.get(), good.len() as u64);
     assert_eq!(metrics.dead_letters.get(), bad);
-    let expect = bad.to_string();
-    let dlq = peer(
-        &broker.addr,
-        &[
-            "consume",
-            "--topic",
-            "user.events.dlq",
-            "--expect",
-            &expect,
-            "--timeout",
-            "60",
-        ],
-    );
-    let records = dlq["records"].as_array().unwrap();
-    assert_eq!(records.len() as u64, bad, "{dlq}");
-    for r in records {
+    let records = dead_letters(&broker.addr, bad);
+    assert_eq!(records.len() as u64, bad, "{records:?}");
+    for r in &records {
         for h in [
             "dlq_error",
             "dlq_source_topic",
@@ -240,4 +245,40 @@ async fn two_instances_split_the_partitions() {
     for s in services {
         s.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_with_half_an_identity_reaches_the_dead_letter_topic() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, metrics) = common::start_service(&broker.addr, data.path(), |_| {}).await;
+    // Only `ce_producerid`: the dead letter keeps the record's headers, and was once parked in
+    // the store because the producer refuses half an identity.
+    let line = serde_json::json!({
+        "key": hex(b"k"),
+        "value": hex(b"not an event"),
+        "headers": {"ce_producerid": hex(b"12345")},
+    })
+    .to_string();
+    let out = peer_with_input(
+        &broker.addr,
+        &["produce-raw", "--topic", "user.events"],
+        &line,
+    );
+    assert_eq!(out["delivered"].as_array().unwrap().len(), 1, "{out}");
+    eventually(Duration::from_secs(60), "the record dead-lettered", || {
+        metrics.dead_letters.get() == 1
+    })
+    .await;
+    let records = dead_letters(&broker.addr, 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    service.stop().await;
+    // It is a record of ours: the service's producer id and a sequence of its counter.
+    let ours = std::fs::read_to_string(data.path().join("producer.id")).unwrap();
+    let headers = &records[0]["headers"];
+    assert_eq!(
+        common::unhex(headers["ce_producerid"].as_str().unwrap()),
+        ours.trim().as_bytes()
+    );
+    assert!(headers["ce_sequence"].is_string(), "{headers}");
 }

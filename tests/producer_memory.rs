@@ -4,8 +4,8 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{Broker, client, create_topic, producer};
-use usercenter::producer::{ProduceError, ProducerConfig, ProducerRecord};
+use common::{Broker, client, create_topic, producer, record};
+use usercenter::producer::{ProduceError, ProducerConfig};
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -28,7 +28,7 @@ async fn memory_stays_within_the_buffer_bound_while_the_broker_is_down() {
         ..Default::default()
     };
     let p = producer(Arc::clone(&c), config);
-    p.send(ProducerRecord::new("bounded", None, b"warm-up".to_vec()))
+    p.send(record("bounded", None, b"warm-up".to_vec()))
         .await
         .unwrap();
     broker.stop();
@@ -40,10 +40,7 @@ async fn memory_stays_within_the_buffer_bound_while_the_broker_is_down() {
     let offered = 4 * BUFFER as u64 / 1024;
     for i in 0..offered {
         let key = format!("user-{}", i % 100).into_bytes();
-        match p
-            .enqueue(ProducerRecord::new("bounded", Some(key), value.clone()))
-            .await
-        {
+        match p.enqueue(record("bounded", Some(key), value.clone())).await {
             Ok(report) => {
                 drop(report);
                 accepted += 1;
@@ -73,7 +70,7 @@ async fn memory_stays_within_the_buffer_bound_while_the_broker_is_down() {
     // send waits instead of failing while the buffer is full.
     let waiting = tokio::time::timeout(
         Duration::from_millis(300),
-        p.send(ProducerRecord::new("bounded", None, b"x".to_vec())),
+        p.send(record("bounded", None, b"x".to_vec())),
     )
     .await;
     assert!(waiting.is_err(), "send waited for buffer space");

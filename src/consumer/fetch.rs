@@ -10,7 +10,7 @@ use rskafka::{
     record::RecordAndOffset,
 };
 
-use crate::producer::BoxFuture;
+use crate::kafka::BoxFuture;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use crate::{
         Deleted, Envelope, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated,
     },
     outbox::OutboxRecord,
-    store::{ReadTxn, Table},
+    store::{ReadTxn, StoreError, Table},
 };
 
 /// One store write of a handler.
@@ -40,10 +40,45 @@ pub struct Effects {
     pub outputs: Vec<OutboxRecord>,
 }
 
-/// A handler that could not handle an event (it is retried, then dead-lettered).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+/// Any error, as the cause of a [`HandlerError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a handler could not handle an event. The consumer tries it again with backoff and
+/// dead-letters the event after `handler_attempts`, with this error's text in `dlq_error`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// Reading what the handler needs from the store failed.
+    #[error("handler could not read the store: {0}")]
+    Store(#[from] StoreError),
+    /// A state row or an output could not be encoded.
+    #[error("handler could not encode {what}: {source}")]
+    Encode {
+        /// What it was encoding.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The handler refused the event by a rule of its own.
+    #[error("handler refused the event: {0}")]
+    Refused(#[source] BoxError),
+}
+
+impl HandlerError {
+    /// [`HandlerError::Encode`] of `what`.
+    pub fn encode(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Encode {
+            what,
+            source: source.into(),
+        }
+    }
+
+    /// [`HandlerError::Refused`] because of `why`.
+    pub fn refused(why: impl Into<BoxError>) -> Self {
+        Self::Refused(why.into())
+    }
+}
 
 /// The result of a handler.
 pub type HandlerResult = Result<Effects, HandlerError>;

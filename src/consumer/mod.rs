@@ -32,7 +32,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
 
 pub use config::{ConsumerConfig, StartPolicy};
-pub use handler::{Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
+pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
 pub use metrics::ConsumerMetrics;
 pub use process::{EventHandler, RecordError, RecordHandler};
 

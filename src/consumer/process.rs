@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// What a record handler can say.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum RecordError {
     /// The record can never be handled (it does not decode): dead-letter it at once.
     Poison(String),
@@ -83,13 +83,13 @@ pub struct PassInput<'a> {
     pub now_ms: i64,
     /// Where to record each handler call's duration, in seconds.
     pub handler_seconds: Option<&'a crate::metrics::Histogram>,
-    /// Producer id stamped (with a sequence from the store) on outputs that carry neither
-    /// `ce_producerid` nor `ce_sequence`, so a replay of the outbox row keeps its dedupe key.
+    /// Producer id stamped with a sequence from the store ([`outbox::stamp`]) on every output
+    /// and dead letter, so a replay of the outbox row keeps its dedupe key.
     pub producer_id: u64,
 }
 
 /// What a pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct PassOutcome {
     /// The next offset to read (stored with the pass).
     pub next_offset: i64,
@@ -146,7 +146,7 @@ pub fn pass(
             }
             Err(RecordError::Poison(error)) => {
                 let mut letter = dead_letter(r, input, &error);
-                stamp(txn, &mut letter.headers, input.producer_id)?;
+                outbox::stamp(txn, input.producer_id, &mut letter.headers)?;
                 outbox::append(txn, &letter)?;
                 out.outbox_rows += 1;
                 out.dead += 1;
@@ -184,27 +184,14 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &PassInput<'_>) -> Res
         if record.created_ms == 0 {
             record.created_ms = input.now_ms;
         }
-        stamp(txn, &mut record.headers, input.producer_id)?;
+        outbox::stamp(txn, input.producer_id, &mut record.headers)?;
         outbox::append(txn, &record)?;
     }
     Ok(rows)
 }
 
-/// Gives `headers` a producer id and sequence, committed with the row, unless it has one.
-fn stamp(txn: &mut dyn WriteTxn, headers: &mut Headers, producer_id: u64) -> Result<()> {
-    if headers.contains_key(header::PRODUCER_ID) || headers.contains_key(header::SEQUENCE) {
-        return Ok(());
-    }
-    let seq = outbox::next_event_sequence(txn)?;
-    headers.insert(
-        header::PRODUCER_ID.into(),
-        producer_id.to_string().into_bytes(),
-    );
-    headers.insert(header::SEQUENCE.into(), seq.to_string().into_bytes());
-    Ok(())
-}
-
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
+/// Its identity headers are replaced when it is stamped: a dead letter is a new record.
 fn dead_letter(r: &RecordAndOffset, input: &PassInput<'_>, error: &str) -> OutboxRecord {
     let mut headers = r.record.headers.clone();
     headers.insert("dlq_error".into(), error.as_bytes().to_vec());

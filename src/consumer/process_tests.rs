@@ -15,12 +15,10 @@ struct Counting;
 impl Handler for Counting {
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         if d.username.starts_with("fail") {
-            return Err(HandlerError("refused".into()));
+            return Err(HandlerError::refused("refused"));
         }
         let key = e.id.as_bytes().to_vec();
-        let seen: u64 = store::get(view, Table::Meta, &key)
-            .map_err(|e| HandlerError(e.to_string()))?
-            .unwrap_or(0);
+        let seen: u64 = store::get(view, Table::Meta, &key)?.unwrap_or(0);
         Ok(Effects {
             writes: vec![Write::Put {
                 table: Table::Meta,

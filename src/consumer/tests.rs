@@ -19,7 +19,7 @@ use super::{
     *,
 };
 use crate::{
-    producer::BoxFuture,
+    kafka::BoxFuture,
     store::{ReadTxn, RedbStore},
 };
 
@@ -70,7 +70,7 @@ struct Flaky {
 
 impl RecordHandler for Arc<Flaky> {
     fn handle(&self, record: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let fail = |why: &str| Err(RecordError::Failed(HandlerError(why.into())));
+        let fail = |why: &str| Err(RecordError::Failed(HandlerError::refused(why)));
         match record.value.as_deref() {
             Some(b"b") if self.b_attempts.fetch_add(1, Ordering::SeqCst) < 2 => fail("b not yet"),
             Some(b"c") => {

@@ -35,6 +35,19 @@ pub mod header {
     pub const CONTENT_TYPE: &str = "content-type";
 }
 
+/// Sets `ce_producerid` and `ce_sequence`, replacing any there: the record's dedupe key. The
+/// one writer of these headers; the sequence must never repeat for `producer_id`.
+pub fn set_identity(headers: &mut Headers, producer_id: u64, sequence: u64) {
+    headers.insert(
+        header::PRODUCER_ID.to_owned(),
+        producer_id.to_string().into_bytes(),
+    );
+    headers.insert(
+        header::SEQUENCE.to_owned(),
+        sequence.to_string().into_bytes(),
+    );
+}
+
 /// The CloudEvents spec version we write and accept.
 pub const SPEC_VERSION: &str = "1.0";
 

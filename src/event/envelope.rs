@@ -74,7 +74,7 @@ impl Envelope {
         })?;
         let user = self.user_id.to_string();
         let text = |s: &str| s.as_bytes().to_vec();
-        let headers: Headers = [
+        let mut headers: Headers = [
             (header::SPECVERSION, text(SPEC_VERSION)),
             (header::ID, text(&self.id.to_string())),
             (header::SOURCE, text(&Self::source_of(self.producer_id))),
@@ -89,14 +89,13 @@ impl Envelope {
             ),
             (header::SUBJECT, text(&user)),
             (header::REQUEST_ID, text(&self.request_id)),
-            (header::PRODUCER_ID, text(&self.producer_id.to_string())),
-            (header::SEQUENCE, text(&self.sequence.to_string())),
             (header::DATA_VERSION, text(&self.version.to_string())),
             (header::CONTENT_TYPE, text(content_type.mime())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        binding::set_identity(&mut headers, self.producer_id, self.sequence);
         Ok(EncodedRecord {
             key: user.into_bytes(),
             headers,

@@ -10,13 +10,25 @@
 //! A row is deleted only after the broker acknowledged it, so a crash between the two publishes
 //! it again: at least once. The records keep their `ce_producerid`/`ce_sequence`/`ce_id`
 //! headers across such replays, so consumers drop the duplicates.
+//!
+//! # Identity
+//! Every row carries `ce_producerid` (this instance's [`identity`]) and a `ce_sequence` taken
+//! from ONE counter in the store, in the transaction that writes the row: an event takes it
+//! with [`next_event_sequence`] (its envelope encodes it), every other row (consumer outputs,
+//! dead letters) gets it from [`stamp`], which replaces whatever identity the row carried. No
+//! other counter exists, so no two records of one producer id share a dedupe key, and the
+//! producer refuses records without both headers.
+pub mod identity;
 pub mod relay;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{self, ReadTxn, Result, Table, WriteTxn};
+use crate::{
+    event::{Headers, set_identity},
+    store::{self, ReadTxn, Result, Table, WriteTxn},
+};
 
 /// One record waiting to be published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,11 +56,21 @@ pub fn append(txn: &mut dyn WriteTxn, record: &OutboxRecord) -> Result<u64> {
     Ok(seq)
 }
 
-/// The next event sequence number of this instance's producer id, taken inside `txn` so that
-/// it is committed together with the event that uses it (a replay keeps the same number).
+/// The next sequence number of this instance's producer id, from the one counter, taken inside
+/// `txn` so that it is committed together with the row that uses it (a replay keeps the same
+/// number, and an aborted transaction gives it back).
 pub fn next_event_sequence(txn: &mut dyn WriteTxn) -> Result<u64> {
     let seq: u64 = store::get(&*txn, Table::Meta, PRODUCER_SEQ)?.unwrap_or(0);
     store::put(txn, Table::Meta, PRODUCER_SEQ, &(seq + 1))?;
+    Ok(seq)
+}
+
+/// Gives a row's `headers` this instance's identity: `producer_id` and the next sequence, in
+/// `txn`. Any `ce_producerid`/`ce_sequence` already there (a dead letter's copy of the poison
+/// record's headers, whole or half) is replaced: the row is a new record of ours.
+pub fn stamp(txn: &mut dyn WriteTxn, producer_id: u64, headers: &mut Headers) -> Result<u64> {
+    let seq = next_event_sequence(txn)?;
+    set_identity(headers, producer_id, seq);
     Ok(seq)
 }
 

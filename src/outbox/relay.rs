@@ -112,7 +112,7 @@ pub async fn run(
 struct Round {
     /// Acknowledged rows.
     delivered: Vec<u64>,
-    /// Rows the producer can never publish (too large, invalid), with their contents.
+    /// Rows the producer can never publish (too large, no identity), with their contents.
     parked: Vec<(u64, OutboxRecord)>,
     /// The first row that failed for a reason that may pass (the broker is down).
     failed: Option<u64>,
@@ -122,7 +122,7 @@ struct Round {
 fn permanent(error: &ProduceError) -> bool {
     matches!(
         error,
-        ProduceError::RecordTooLarge { .. } | ProduceError::InvalidRecord(_)
+        ProduceError::RecordTooLarge { .. } | ProduceError::MissingIdentity { .. }
     )
 }
 
@@ -172,100 +172,4 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use rskafka::{client::error::Error as ClientError, record::Record};
-
-    use super::*;
-    use crate::{
-        outbox::append,
-        producer::{BoxFuture, Codec, Identity, ProducerConfig, Transport},
-        store::RedbStore,
-    };
-
-    /// A broker that takes everything.
-    struct Accepting(parking_lot::Mutex<Vec<Vec<u8>>>);
-
-    impl Transport for Accepting {
-        fn partition_count<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<usize, String>> {
-            Box::pin(async { Ok(1) })
-        }
-
-        fn produce<'a>(
-            &'a self,
-            _: &'a str,
-            _: i32,
-            records: Vec<Record>,
-            _: Codec,
-        ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
-            Box::pin(async move {
-                let mut log = self.0.lock();
-                let base = log.len() as i64;
-                log.extend(records.into_iter().map(|r| r.value.unwrap_or_default()));
-                Ok((base..log.len() as i64).collect())
-            })
-        }
-    }
-
-    fn row(value: Vec<u8>) -> OutboxRecord {
-        OutboxRecord {
-            topic: "t".into(),
-            key: None,
-            value,
-            headers: BTreeMap::new(),
-            created_ms: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_row_that_can_never_go_out_is_parked_and_the_rest_are_published() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
-        store
-            .write(&mut |txn| {
-                append(txn, &row(b"before".to_vec()))?;
-                append(txn, &row(vec![0; 2 << 20]))?; // over max.message.bytes for ever
-                append(txn, &row(b"after".to_vec()))?;
-                Ok(())
-            })
-            .unwrap();
-        let broker = Arc::new(Accepting(parking_lot::Mutex::new(Vec::new())));
-        let producer = Producer::new(
-            Arc::clone(&broker) as Arc<dyn Transport>,
-            Arc::new(Identity::ephemeral(1)),
-            ProducerConfig::default(),
-        );
-        let cancel = CancellationToken::new();
-        let relay = tokio::spawn(run(
-            Arc::clone(&store),
-            producer,
-            Arc::new(Notify::new()),
-            cancel.clone(),
-        ));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let mut left = (0, 0);
-            store
-                .read(&mut |txn| {
-                    left = (txn.count(Table::Outbox)?, txn.count(Table::Parked)?);
-                    Ok(())
-                })
-                .unwrap();
-            if left == (0, 1) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "outbox, parked = {left:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        cancel.cancel();
-        relay.await.unwrap();
-        assert_eq!(
-            *broker.0.lock(),
-            vec![b"before".to_vec(), b"after".to_vec()]
-        );
-    }
-}
+mod tests;

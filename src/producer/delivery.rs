@@ -30,10 +30,7 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     fn record(&self, index: usize) -> Result<i64> {
-        let missing = || ProduceError::Metadata {
-            topic: String::new(),
-            reason: format!("no outcome for record {index} of its batch"),
-        };
+        let missing = || ProduceError::NoOutcome { index };
         match self {
             Self::Delivered(offsets) => offsets.get(index).copied().ok_or_else(missing),
             Self::Failed(e) => Err(e.clone()),

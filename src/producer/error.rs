@@ -1,6 +1,8 @@
 //! Producer errors. `Clone`, because one failed batch fans out to every record's caller.
 use std::{sync::Arc, time::Duration};
 
+use super::transport::MetadataError;
+
 /// Why a record was not delivered.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -30,20 +32,31 @@ pub enum ProduceError {
     /// The broker refused the batch for a reason retrying cannot fix (authorization, invalid record...).
     #[error("broker refused the records: {0}")]
     Fatal(Arc<rskafka::client::error::Error>),
-    /// The topic is unknown to the producer; call `Producer::prepare` or `send` first.
-    #[error("topic {0} has no metadata yet (use Producer::prepare or send)")]
+    /// The brokers do not know the topic (it was never created, or was deleted).
+    #[error("topic {0} does not exist")]
     UnknownTopic(String),
     /// Looking up a topic's partitions failed.
-    #[error("metadata for topic {topic}: {reason}")]
+    #[error("metadata for topic {topic}: {source}")]
     Metadata {
         /// The topic.
         topic: String,
         /// What failed.
-        reason: String,
+        #[source]
+        source: Arc<MetadataError>,
     },
-    /// The record cannot be produced as it is (for example half of the idempotency headers).
-    #[error("invalid record: {0}")]
-    InvalidRecord(String),
+    /// The record lacks an idempotency header: every record must arrive with both
+    /// `ce_producerid` and `ce_sequence` (the outbox stamps them; see the module docs).
+    #[error("record without the {header} header")]
+    MissingIdentity {
+        /// The missing header.
+        header: &'static str,
+    },
+    /// The outcome of the record's batch has no entry for it (a bug in the producer).
+    #[error("no outcome for record {index} of its batch")]
+    NoOutcome {
+        /// The record's place in its batch.
+        index: usize,
+    },
     /// The producer was closed before the record was accepted or delivered.
     #[error("producer closed")]
     Closed,

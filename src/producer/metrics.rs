@@ -33,10 +33,6 @@ pub struct ProducerMetrics {
     pub errors_buffer_full: Counter,
     /// Buffer bytes held by records not yet delivered.
     pub buffer_bytes: Gauge,
-    /// Key and value bytes of the sampled batches, before compression.
-    pub sampled_raw_bytes: Counter,
-    /// The same, after compression with the configured codec.
-    pub sampled_compressed_bytes: Counter,
     /// Records per batch.
     pub batch_records: Histogram,
     /// Seconds from a batch's first record to its acknowledgement.
@@ -56,8 +52,6 @@ impl Default for ProducerMetrics {
             errors_fatal: Counter::default(),
             errors_buffer_full: Counter::default(),
             buffer_bytes: Gauge::default(),
-            sampled_raw_bytes: Counter::default(),
-            sampled_compressed_bytes: Counter::default(),
             batch_records: Histogram::new(&BATCH_RECORDS),
             latency: Histogram::new(&LATENCY),
         }
@@ -65,15 +59,6 @@ impl Default for ProducerMetrics {
 }
 
 impl ProducerMetrics {
-    /// Uncompressed over compressed bytes of the sampled batches; 1 before any sample.
-    pub fn compression_ratio(&self) -> f64 {
-        let compressed = self.sampled_compressed_bytes.get();
-        if compressed == 0 {
-            return 1.0;
-        }
-        self.sampled_raw_bytes.get() as f64 / compressed as f64
-    }
-
     /// Appends the Prometheus text of every producer metric to `out`.
     pub fn render(&self, out: &mut String) {
         let counters = [
@@ -130,13 +115,6 @@ impl ProducerMetrics {
             "gauge",
             "Buffer bytes held by records not yet delivered.",
             self.buffer_bytes.get(),
-        );
-        render_value(
-            out,
-            "usercenter_producer_compression_ratio",
-            "gauge",
-            "Uncompressed over compressed size of sampled batches (1 when none sampled yet).",
-            self.compression_ratio(),
         );
         self.batch_records.render(
             out,

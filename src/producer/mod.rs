@@ -14,18 +14,18 @@
 //! # Idempotency scheme
 //! rskafka sends producer id -1, so the broker cannot drop duplicates; consumers do, by headers
 //! that identify a record for ever:
-//! - `ce_producerid`: the instance's producer id, created once and kept in `producer.id` in the
-//!   data directory ([`Identity`]), so it survives restarts;
-//! - `ce_sequence`: a number never reused by that producer id (reserved in blocks in
-//!   `producer.seq`, so a crash leaves a gap, never a repeat);
+//! - `ce_producerid`: the instance's producer id, kept in `producer.id` in the data directory
+//!   (`outbox::identity`), so it survives restarts;
+//! - `ce_sequence`: a number never reused by that producer id;
 //! - `ce_id`: the event id.
 //!
-//! A record that already carries `ce_producerid`/`ce_sequence` (an outbox event, whose
-//! sequence was assigned when its change was committed) keeps them, so a replay after a crash
-//! is recognisable as the same record. Otherwise the producer adds them, and a fresh `ce_id`
-//! when there is none. A consumer treats (`ce_producerid`, `ce_sequence`) as the dedupe key,
-//! falling back to `ce_id`. Retries of a batch whose acknowledgement was lost therefore
-//! duplicate records in the log, but never their effects.
+//! The producer does not number records: the outbox stamps `ce_producerid`/`ce_sequence` from
+//! the store's one counter, in the transaction that commits the row (`outbox::stamp`), so a
+//! replay after a crash is the same record. A record that arrives without both is refused with
+//! [`ProduceError::MissingIdentity`]; one without `ce_id` gets a fresh one. A consumer treats
+//! (`ce_producerid`, `ce_sequence`) as the dedupe key, falling back to `ce_id`. Retries of a
+//! batch whose acknowledgement was lost therefore duplicate records in the log, but never their
+//! effects.
 //!
 //! # Ordering
 //! One produce request in flight per partition: a retried batch is always written before the
@@ -36,19 +36,19 @@
 //! buffered, nothing is sent; once buffered (there is no await after that point in `enqueue`) the
 //! record is delivered whether or not anybody awaits its [`DeliveryFuture`].
 mod accumulator;
-mod compression;
 mod config;
 mod delivery;
 mod error;
-mod identity;
 mod metrics;
+#[cfg(test)]
+pub(crate) mod mock;
 mod partitioner;
 mod sender;
 pub mod size;
 mod transport;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -65,16 +65,15 @@ use tokio_util::task::TaskTracker;
 pub use config::{BufferFullPolicy, Codec, ProducerConfig};
 pub use delivery::{Delivery, DeliveryFuture};
 pub use error::{ProduceError, Result};
-pub use identity::Identity;
 pub use metrics::ProducerMetrics;
 pub use partitioner::{keyed_partition, murmur2};
-pub use transport::{BoxFuture, RskafkaTransport, Transport};
+pub use transport::{MetadataError, RskafkaTransport, Transport};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;
 use size::BATCH_OVERHEAD;
 
-use crate::event::header;
+use crate::event::{Headers, header, set_identity};
 
 /// A record to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +84,9 @@ pub struct ProducerRecord {
     pub key: Option<Vec<u8>>,
     /// Value.
     pub value: Vec<u8>,
-    /// Headers; the producer adds `ce_producerid`, `ce_sequence` and `ce_id` when absent.
-    pub headers: BTreeMap<String, Vec<u8>>,
+    /// Headers; must hold `ce_producerid` and `ce_sequence` (see [`Self::with_identity`]); the
+    /// producer adds `ce_id` when absent.
+    pub headers: Headers,
     /// Create time; now when `None`.
     pub timestamp: Option<DateTime<Utc>>,
 }
@@ -98,9 +98,16 @@ impl ProducerRecord {
             topic: topic.into(),
             key,
             value,
-            headers: BTreeMap::new(),
+            headers: Headers::new(),
             timestamp: None,
         }
+    }
+
+    /// The record with `ce_producerid` and `ce_sequence` set, for callers that publish without
+    /// the outbox (load tests, benchmarks): they must never repeat a sequence for a producer id.
+    pub fn with_identity(mut self, producer_id: u64, sequence: u64) -> Self {
+        set_identity(&mut self.headers, producer_id, sequence);
+        self
     }
 }
 
@@ -113,8 +120,6 @@ struct TopicState {
 pub(crate) struct Shared {
     config: ProducerConfig,
     transport: Arc<dyn Transport>,
-    identity: Arc<Identity>,
-    producer_id_text: Vec<u8>,
     metrics: Arc<ProducerMetrics>,
     topics: RwLock<HashMap<String, Arc<TopicState>>>,
     buffer: Semaphore,
@@ -126,7 +131,6 @@ impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("config", &self.config)
-            .field("producer_id", &self.identity.producer_id())
             .finish_non_exhaustive()
     }
 }
@@ -145,31 +149,24 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// A producer writing through `transport` with `identity`'s producer id and sequences.
-    /// `config` must have passed [`ProducerConfig::check`].
-    pub fn new(
-        transport: Arc<dyn Transport>,
-        identity: Arc<Identity>,
-        config: ProducerConfig,
-    ) -> Self {
-        Self::with_metrics(transport, identity, config, Arc::default())
+    /// A producer writing through `transport`. `config` must have passed
+    /// [`ProducerConfig::check`].
+    pub fn new(transport: Arc<dyn Transport>, config: ProducerConfig) -> Self {
+        Self::with_metrics(transport, config, Arc::default())
     }
 
     /// [`Producer::new`] counting into `metrics`, which may exist before the producer (the
     /// service's `/metrics` holds them from its start).
     pub fn with_metrics(
         transport: Arc<dyn Transport>,
-        identity: Arc<Identity>,
         config: ProducerConfig,
         metrics: Arc<ProducerMetrics>,
     ) -> Self {
         let buffer = Semaphore::new(config.buffer_bytes.min(Semaphore::MAX_PERMITS));
         Self {
             shared: Arc::new(Shared {
-                producer_id_text: identity.producer_id().to_string().into_bytes(),
                 config,
                 transport,
-                identity,
                 metrics,
                 topics: RwLock::new(HashMap::new()),
                 buffer,
@@ -184,11 +181,6 @@ impl Producer {
         &self.shared.metrics
     }
 
-    /// The producer id written in `ce_producerid`.
-    pub fn producer_id(&self) -> u64 {
-        self.shared.identity.producer_id()
-    }
-
     /// Looks up `topic`'s partitions and starts its sender tasks, once; returns the partition count.
     pub async fn prepare(&self, topic: &str) -> Result<usize> {
         Ok(self.topic(topic).await?.queues.len())
@@ -199,21 +191,18 @@ impl Producer {
         if let Some(t) = self.shared.topics.read().get(topic) {
             return Ok(Arc::clone(t));
         }
-        let count = self
-            .shared
-            .transport
-            .partition_count(topic)
-            .await
-            .map_err(|reason| ProduceError::Metadata {
-                topic: topic.to_owned(),
-                reason,
-            })?;
-        if count == 0 {
-            return Err(ProduceError::Metadata {
-                topic: topic.to_owned(),
-                reason: "topic has no partitions".into(),
-            });
-        }
+        let metadata = |source| ProduceError::Metadata {
+            topic: topic.to_owned(),
+            source: Arc::new(source),
+        };
+        let count = match self.shared.transport.partition_count(topic).await {
+            Ok(0) => return Err(metadata(MetadataError::NoPartitions)),
+            Ok(count) => count,
+            Err(MetadataError::UnknownTopic) => {
+                return Err(ProduceError::UnknownTopic(topic.to_owned()));
+            }
+            Err(error) => return Err(metadata(error)),
+        };
         let cfg = &self.shared.config;
         let limits = Limits {
             max_records: cfg.batch_max_records,
@@ -273,7 +262,7 @@ impl Producer {
             return Err(ProduceError::Closed);
         }
         let state = self.topic(&record.topic).await?;
-        let record = self.to_record(record)?;
+        let record = to_record(record)?;
         let measure = size::measure(&record);
         let single = BATCH_OVERHEAD + size::placed_len(measure.fixed, 0, 0);
         let limit = shared.config.max_message_bytes;
@@ -326,39 +315,6 @@ impl Producer {
         Ok(future)
     }
 
-    /// A record carrying only one of `ce_producerid` and `ce_sequence` has no usable dedupe key
-    /// and is refused.
-    fn to_record(&self, r: ProducerRecord) -> Result<Record> {
-        let mut headers = r.headers;
-        match (
-            headers.contains_key(header::PRODUCER_ID),
-            headers.contains_key(header::SEQUENCE),
-        ) {
-            (true, true) => {}
-            (false, false) => {
-                let seq = self.shared.identity.next_sequence();
-                let id = self.shared.producer_id_text.clone();
-                headers.insert(header::PRODUCER_ID.to_owned(), id);
-                headers.insert(header::SEQUENCE.to_owned(), seq.to_string().into_bytes());
-            }
-            _ => {
-                return Err(ProduceError::InvalidRecord(
-                    "ce_producerid and ce_sequence must come together".into(),
-                ));
-            }
-        }
-        if !headers.contains_key(header::ID) {
-            let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
-            headers.insert(header::ID.to_owned(), id);
-        }
-        Ok(Record {
-            key: r.key,
-            value: Some(r.value),
-            headers,
-            timestamp: r.timestamp.unwrap_or_else(Utc::now),
-        })
-    }
-
     /// Sends everything buffered now and waits until each of those records was delivered or
     /// failed.
     pub async fn flush(&self) {
@@ -397,6 +353,27 @@ impl Producer {
                 last_error: "close deadline passed with records still buffered".into(),
             })
     }
+}
+
+/// The rskafka record of `r`. Refuses a record without both `ce_producerid` and `ce_sequence`:
+/// without them consumers have no dedupe key that survives a replay.
+fn to_record(r: ProducerRecord) -> Result<Record> {
+    let mut headers = r.headers;
+    for name in [header::PRODUCER_ID, header::SEQUENCE] {
+        if !headers.contains_key(name) {
+            return Err(ProduceError::MissingIdentity { header: name });
+        }
+    }
+    if !headers.contains_key(header::ID) {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
+        headers.insert(header::ID.to_owned(), id);
+    }
+    Ok(Record {
+        key: r.key,
+        value: Some(r.value),
+        headers,
+        timestamp: r.timestamp.unwrap_or_else(Utc::now),
+    })
 }
 
 /// `now + d`, or a day from `now` when that would overflow the clock.

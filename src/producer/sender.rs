@@ -13,10 +13,10 @@ use tracing::{debug, warn};
 use super::{
     ProduceError, Result, Shared,
     accumulator::{Batch, PartitionQueue},
-    compression,
     delivery::Outcome,
     size::batch_len,
 };
+use crate::kafka::BoxFuture;
 
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
@@ -60,15 +60,6 @@ async fn send_batch(
         ..
     } = batch;
     let n = records.len();
-    let m = &shared.metrics;
-    if m.batches_sent
-        .get()
-        .is_multiple_of(compression::SAMPLE_EVERY)
-        && let Some((raw, compressed)) = compression::sample(shared.config.compression, &records)
-    {
-        m.sampled_raw_bytes.add(raw as u64);
-        m.sampled_compressed_bytes.add(compressed as u64);
-    }
     let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
     let m = &shared.metrics;
     match &outcome {
@@ -121,7 +112,7 @@ fn deliver<'a>(
     partition: i32,
     records: Vec<Record>,
     deadline: Instant,
-) -> super::transport::BoxFuture<'a, Outcome> {
+) -> BoxFuture<'a, Outcome> {
     Box::pin(async move {
         match produce_with_retries(shared, topic, partition, &records, deadline).await {
             Ok(offsets) => Outcome::Delivered(offsets),
@@ -274,7 +265,7 @@ fn classify(e: &ClientError) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::producer::tests::server_error as server;
+    use crate::producer::mock::server_error as server;
 
     #[test]
     fn classification() {

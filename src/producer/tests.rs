@@ -1,116 +1,47 @@
-//! Producer unit tests against a mock transport, with a paused clock for timers.
-use std::{collections::HashMap, sync::atomic::AtomicUsize};
+//! Producer unit tests against the mock broker, with a paused clock for timers.
+use std::sync::atomic::AtomicU64;
 
-use parking_lot::Mutex;
-use rskafka::client::error::{Error as ClientError, ProtocolError, RequestContext};
+use super::{
+    mock::{MISSING_TOPIC, MockBroker},
+    *,
+};
 
-use super::*;
+/// Sequences for the test records, never repeated within the test binary.
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
-#[derive(Default)]
-struct Mock {
-    partitions: usize,
-    /// Fail this many produce attempts with a retriable error first.
-    fail_first: AtomicUsize,
-    /// Fail every attempt (retriable).
-    always_fail: AtomicBool,
-    /// Batches over this many encoded bytes get MessageTooLarge (0: no limit).
-    broker_limit: usize,
-    /// Written records per partition.
-    log: Mutex<HashMap<i32, Vec<Record>>>,
-    attempts: AtomicUsize,
-    /// While set, produce never answers.
-    stall: AtomicBool,
+fn producer(mock: Arc<MockBroker>, config: ProducerConfig) -> Producer {
+    Producer::new(mock, config)
 }
 
-/// A broker error answer, as rskafka reports it.
-pub(crate) fn server_error(protocol_error: ProtocolError) -> ClientError {
-    ClientError::ServerError {
-        protocol_error,
-        error_message: None,
-        request: RequestContext::Partition("t".into(), 0),
-        response: None,
-        is_virtual: false,
-    }
+fn mock(partitions: usize) -> Arc<MockBroker> {
+    Arc::new(MockBroker::new(partitions))
 }
 
-impl Transport for Mock {
-    fn partition_count<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<usize, String>> {
-        Box::pin(async move {
-            if topic == "missing" {
-                Err("topic does not exist".into())
-            } else {
-                Ok(self.partitions)
-            }
-        })
-    }
-
-    fn produce<'a>(
-        &'a self,
-        _topic: &'a str,
-        partition: i32,
-        records: Vec<Record>,
-        _codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
-        Box::pin(async move {
-            self.attempts.fetch_add(1, Ordering::SeqCst);
-            if self.stall.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-            if self.always_fail.load(Ordering::SeqCst) {
-                return Err(server_error(ProtocolError::NotLeaderOrFollower));
-            }
-            if self
-                .fail_first
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                return Err(ClientError::Timeout);
-            }
-            if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
-                return Err(server_error(ProtocolError::MessageTooLarge));
-            }
-            let mut log = self.log.lock();
-            let part = log.entry(partition).or_default();
-            let base = part.len() as i64;
-            let n = records.len() as i64;
-            part.extend(records);
-            Ok((base..base + n).collect())
-        })
-    }
-}
-
-fn producer(mock: Arc<Mock>, config: ProducerConfig) -> Producer {
-    Producer::new(mock, Arc::new(Identity::ephemeral(42)), config)
-}
-
-fn mock(partitions: usize) -> Arc<Mock> {
-    Arc::new(Mock {
-        partitions,
-        ..Default::default()
-    })
+/// A record with an identity, as the outbox stamps one.
+fn record(topic: &str, key: Option<&[u8]>, value: Vec<u8>) -> ProducerRecord {
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    ProducerRecord::new(topic, key.map(<[u8]>::to_vec), value).with_identity(42, seq)
 }
 
 fn rec(key: &str, value: &str) -> ProducerRecord {
-    ProducerRecord::new(
-        "t",
-        Some(key.as_bytes().to_vec()),
-        value.as_bytes().to_vec(),
-    )
+    record("t", Some(key.as_bytes()), value.as_bytes().to_vec())
 }
 
 #[tokio::test(start_paused = true)]
 async fn send_delivers_with_idempotency_headers_on_the_murmur2_partition() {
     let m = mock(3);
     let p = producer(Arc::clone(&m), ProducerConfig::default());
-    let d1 = p.send(rec("user-1", "a")).await.unwrap();
-    let d2 = p.send(rec("user-1", "b")).await.unwrap();
+    let (a, b) = (rec("user-1", "a"), rec("user-1", "b"));
+    let sequences = [&a, &b].map(|r| r.headers[header::SEQUENCE].clone());
+    let d1 = p.send(a).await.unwrap();
+    let d2 = p.send(b).await.unwrap();
     assert_eq!(d1.partition as usize, keyed_partition(b"user-1", 3));
     assert_eq!((d1.offset, d2.offset), (0, 1));
     let log = m.log.lock();
     let written = &log[&d1.partition];
     assert_eq!(written[0].headers[header::PRODUCER_ID], b"42");
-    assert_eq!(written[0].headers[header::SEQUENCE], b"0");
-    assert_eq!(written[1].headers[header::SEQUENCE], b"1");
+    assert_eq!(written[0].headers[header::SEQUENCE], sequences[0]);
+    assert_eq!(written[1].headers[header::SEQUENCE], sequences[1]);
     assert_eq!(written[0].headers[header::ID].len(), 36);
     assert_ne!(
         written[0].headers[header::ID],
@@ -196,16 +127,15 @@ async fn a_request_that_never_answers_times_out_too() {
 
 #[tokio::test(start_paused = true)]
 async fn too_large_batches_split_and_only_the_oversized_record_fails() {
-    let m = Arc::new(Mock {
-        partitions: 1,
+    let m = Arc::new(MockBroker {
         broker_limit: 2_000,
-        ..Default::default()
+        ..MockBroker::new(1)
     });
     let p = producer(Arc::clone(&m), ProducerConfig::default());
     let mut futures = Vec::new();
     for i in 0..40 {
         let size = if i == 17 { 3_000 } else { 100 };
-        let r = ProducerRecord::new("t", Some(b"same".to_vec()), vec![i as u8; size]);
+        let r = record("t", Some(b"same"), vec![i as u8; size]);
         futures.push(p.enqueue(r).await.unwrap());
     }
     let mut results = Vec::new();
@@ -236,7 +166,7 @@ async fn too_large_batches_split_and_only_the_oversized_record_fails() {
 #[tokio::test(start_paused = true)]
 async fn a_record_over_max_message_bytes_fails_at_once() {
     let p = producer(mock(1), ProducerConfig::default());
-    let big = ProducerRecord::new("t", None, vec![0; 2 << 20]);
+    let big = record("t", None, vec![0; 2 << 20]);
     let err = p.enqueue(big).await.unwrap_err();
     assert!(
         matches!(
@@ -321,11 +251,7 @@ async fn unkeyed_records_stick_to_one_partition_per_batch() {
     let p = producer(Arc::clone(&m), config);
     let mut futures = Vec::new();
     for _ in 0..30 {
-        futures.push(
-            p.enqueue(ProducerRecord::new("t", None, b"v".to_vec()))
-                .await
-                .unwrap(),
-        );
+        futures.push(p.enqueue(record("t", None, b"v".to_vec())).await.unwrap());
     }
     for f in futures {
         f.await.unwrap();
@@ -339,22 +265,48 @@ async fn unkeyed_records_stick_to_one_partition_per_batch() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn unknown_topics_fail_with_the_metadata_error() {
+async fn unknown_topics_fail_as_unknown() {
     let p = producer(mock(1), ProducerConfig::default());
     let err = p
-        .send(ProducerRecord::new("missing", None, vec![]))
+        .send(record(MISSING_TOPIC, None, vec![]))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProduceError::Metadata { .. }), "{err}");
+    assert!(
+        matches!(&err, ProduceError::UnknownTopic(t) if t == MISSING_TOPIC),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
-async fn half_the_idempotency_headers_is_refused() {
-    let p = producer(mock(1), ProducerConfig::default());
-    let mut r = rec("k", "v");
-    r.headers.insert(header::SEQUENCE.into(), b"5".to_vec());
-    let err = p.send(r).await.unwrap_err();
-    assert!(matches!(err, ProduceError::InvalidRecord(_)), "{err}");
+async fn records_without_both_identity_headers_are_refused_not_numbered() {
+    let m = mock(1);
+    let p = producer(Arc::clone(&m), ProducerConfig::default());
+    // Neither header: the producer once numbered these from a counter of its own, which
+    // counted from 0 like the store's and so could repeat an event's dedupe key.
+    let bare = ProducerRecord::new("t", None, b"v".to_vec());
+    let err = p.send(bare).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProduceError::MissingIdentity {
+                header: header::PRODUCER_ID
+            }
+        ),
+        "{err}"
+    );
+    for (present, missing) in [
+        (header::PRODUCER_ID, header::SEQUENCE),
+        (header::SEQUENCE, header::PRODUCER_ID),
+    ] {
+        let mut r = ProducerRecord::new("t", None, b"v".to_vec());
+        r.headers.insert(present.into(), b"5".to_vec());
+        let err = p.send(r).await.unwrap_err();
+        assert!(
+            matches!(err, ProduceError::MissingIdentity { header } if header == missing),
+            "{err}"
+        );
+    }
+    assert!(m.log.lock().is_empty(), "nothing refused was written");
 }
 
 #[tokio::test(start_paused = true)]
@@ -362,9 +314,7 @@ async fn unkeyed_records_move_on_after_a_batch_closed_by_linger() {
     let m = mock(3);
     let p = producer(Arc::clone(&m), ProducerConfig::default());
     for _ in 0..3 {
-        p.send(ProducerRecord::new("t", None, b"v".to_vec()))
-            .await
-            .unwrap();
+        p.send(record("t", None, b"v".to_vec())).await.unwrap();
     }
     assert_eq!(
         m.log.lock().len(),

@@ -1,5 +1,5 @@
 //! What the producer needs from Kafka, behind a small trait so unit tests can use a mock.
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use parking_lot::Mutex;
 use rskafka::{
@@ -12,14 +12,28 @@ use rskafka::{
 };
 
 use super::Codec;
+use crate::kafka::BoxFuture;
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Why a topic's partition count is not known.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// The brokers do not know the topic.
+    #[error("topic does not exist")]
+    UnknownTopic,
+    /// The topic exists but lists no partitions.
+    #[error("topic has no partitions")]
+    NoPartitions,
+    /// The metadata request failed.
+    #[error("cannot list topics: {0}")]
+    Client(#[from] ClientError),
+}
 
 /// Produce requests and partition counts.
 pub trait Transport: Send + Sync + 'static {
-    /// Number of partitions of `topic`.
-    fn partition_count<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<usize, String>>;
+    /// Number of partitions of `topic` (at least one).
+    fn partition_count<'a>(&'a self, topic: &'a str)
+    -> BoxFuture<'a, Result<usize, MetadataError>>;
 
     /// Writes `records` to one partition with acks=all; the offsets in record order.
     fn produce<'a>(
@@ -67,15 +81,17 @@ impl RskafkaTransport {
 }
 
 impl Transport for RskafkaTransport {
-    fn partition_count<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<usize, String>> {
+    fn partition_count<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<usize, MetadataError>> {
         Box::pin(async move {
-            let topics = self.client.list_topics().await.map_err(|e| e.to_string())?;
-            topics
-                .iter()
-                .find(|t| t.name == topic)
-                .map(|t| t.partitions.len())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| "topic does not exist".to_owned())
+            let topics = self.client.list_topics().await?;
+            match topics.iter().find(|t| t.name == topic) {
+                None => Err(MetadataError::UnknownTopic),
+                Some(t) if t.partitions.is_empty() => Err(MetadataError::NoPartitions),
+                Some(t) => Ok(t.partitions.len()),
+            }
         })
     }
 

@@ -3,8 +3,6 @@
 //! [`start`] binds the listener and returns at once with a [`Running`] handle (so tests can use
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
-pub mod handlers;
-
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
@@ -15,12 +13,10 @@ use crate::{
     config::Config,
     consumer::{Consumer, EventHandler},
     http, kafka, outbox,
-    producer::{Identity, Producer, RskafkaTransport},
+    producer::{Producer, RskafkaTransport},
     store::{RedbStore, Store, StoreError},
-    users::{UserError, Users},
+    users::{UserError, UserEventHandler, Users},
 };
-
-pub use handlers::ServiceHandler;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
@@ -71,7 +67,7 @@ pub enum ServiceError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// The producer identity files could not be read or created.
+    /// The producer id file could not be read or created.
     #[error("producer identity in {}: {source}", path.display())]
     Identity {
         /// The data directory.
@@ -116,10 +112,11 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             source,
         })?;
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir)?);
-    let identity = Identity::load_or_create(dir).map_err(|source| ServiceError::Identity {
-        path: dir.clone(),
-        source,
-    })?;
+    let producer_id =
+        outbox::identity::load_or_create(dir).map_err(|source| ServiceError::Identity {
+            path: dir.clone(),
+            source,
+        })?;
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServiceError::Bind {
@@ -131,13 +128,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         source,
     })?;
     let wake = Arc::new(Notify::new());
-    let users = users(
-        &config,
-        Arc::clone(&store),
-        identity.producer_id(),
-        Arc::clone(&wake),
-    )
-    .await?;
+    let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let state = Arc::new(http::AppState::new(
         Arc::clone(&store),
         users,
@@ -157,7 +148,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         config,
         state: Arc::clone(&state),
         store,
-        identity: Arc::new(identity),
+        producer_id,
         wake,
     };
     tasks.spawn(pipeline.run(cancel.clone()));
@@ -175,7 +166,8 @@ struct Pipeline {
     config: Config,
     state: Arc<http::AppState>,
     store: Arc<dyn Store>,
-    identity: Arc<Identity>,
+    /// `ce_producerid` of what the consumer writes to the outbox.
+    producer_id: u64,
     /// Wakes the outbox relay after commits (HTTP mutations, consumer outputs).
     wake: Arc<Notify>,
 }
@@ -191,7 +183,6 @@ impl Pipeline {
         let cfg = &self.config;
         let producer = Producer::with_metrics(
             Arc::new(RskafkaTransport::new(Arc::clone(&client))),
-            Arc::clone(&self.identity),
             cfg.producer.clone(),
             Arc::clone(&self.state.producer),
         );
@@ -210,12 +201,12 @@ impl Pipeline {
                 &cfg.topics.events,
                 cfg.consumer.clone(),
                 Arc::clone(&self.store),
-                Arc::new(EventHandler(ServiceHandler {
+                Arc::new(EventHandler(UserEventHandler {
                     notifications: cfg.topics.notifications.clone(),
                     analytics: cfg.topics.analytics.clone(),
                 })),
                 Arc::clone(&wake),
-                self.identity.producer_id(),
+                self.producer_id,
             )
         });
         // Ready once the producer and consumer run, so that `/ready`, `/metrics` and

@@ -18,6 +18,8 @@ mod testing;
 mod throttle;
 pub mod validate;
 
+pub mod handlers;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -25,6 +27,8 @@ pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_pas
 pub use error::{Result, UserError};
 pub use service::{Caller, RequestCtx, Users};
 pub use throttle::Throttle;
+
+pub use handlers::UserEventHandler;
 
 use crate::event::UserStatus;
 

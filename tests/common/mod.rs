@@ -383,17 +383,25 @@ pub async fn create_topic(client: &rskafka::client::Client, topic: &str, partiti
         .expect("create topic");
 }
 
-/// A producer on `client` with an ephemeral identity.
+/// A producer on `client`.
 pub fn producer(
     client: std::sync::Arc<rskafka::client::Client>,
     config: usercenter::producer::ProducerConfig,
 ) -> usercenter::producer::Producer {
-    use usercenter::producer::{Identity, Producer, RskafkaTransport};
-    Producer::new(
-        std::sync::Arc::new(RskafkaTransport::new(client)),
-        std::sync::Arc::new(Identity::ephemeral(7)),
-        config,
-    )
+    use usercenter::producer::{Producer, RskafkaTransport};
+    Producer::new(std::sync::Arc::new(RskafkaTransport::new(client)), config)
+}
+
+/// A record with the identity the producer requires: producer id 7 and a sequence never
+/// repeated within the test binary.
+pub fn record(
+    topic: &str,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> usercenter::producer::ProducerRecord {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    usercenter::producer::ProducerRecord::new(topic, key, value).with_identity(7, seq)
 }
 
 /// Decodes the peer's hex.
@@ -481,7 +489,7 @@ pub fn applied_counts(data_dir: &Path, ids: &[uuid::Uuid]) -> Vec<u32> {
         .read(&mut |txn| {
             counts = ids
                 .iter()
-                .map(|id| usercenter::service::handlers::times_applied(txn, id))
+                .map(|id| usercenter::users::handlers::times_applied(txn, id))
                 .collect::<Result<_, _>>()?;
             Ok(())
         })

@@ -1,5 +1,7 @@
-//! The service's event handlers (DESIGN.md's table). Each returns its effects; the consumer
-//! commits them with its offset, so each applies exactly once.
+//! How users react to their own events: default settings on registration, login anomalies,
+//! security log, notifications and analytics records. Domain code, run by the consumer: each
+//! handler returns its effects and the consumer commits them with its offset, so each applies
+//! exactly once.
 //!
 //! Every applied event is also counted in the event log (event id → times applied): an audit
 //! of the consumer and the proof, in the tests, that effects apply once.
@@ -23,8 +25,9 @@ use crate::{
     },
     outbox::OutboxRecord,
     store::{self, ReadTxn, Table},
-    users::User,
 };
+
+use super::User;
 
 /// Failed logins within this window that make an anomaly.
 const FAILURE_BURST: usize = 5;
@@ -50,17 +53,13 @@ pub struct UserState {
     pub security_log: Vec<(i64, String)>,
 }
 
-/// The handlers `serve` runs.
+/// The users' handlers of their own events, as `serve` runs them.
 #[derive(Debug, Clone)]
-pub struct ServiceHandler {
+pub struct UserEventHandler {
     /// Topic of notifications.
     pub notifications: String,
     /// Topic of analytics records.
     pub analytics: String,
-}
-
-fn err(e: impl std::fmt::Display) -> HandlerError {
-    HandlerError(e.to_string())
 }
 
 fn state_key(user: Uuid) -> Vec<u8> {
@@ -76,22 +75,21 @@ fn derived_id(event: &Envelope, kind: &str) -> Uuid {
 }
 
 struct Out<'a> {
-    handler: &'a ServiceHandler,
+    handler: &'a UserEventHandler,
     event: &'a Envelope,
     effects: Effects,
 }
 
 impl<'a> Out<'a> {
     fn new(
-        handler: &'a ServiceHandler,
+        handler: &'a UserEventHandler,
         event: &'a Envelope,
         view: &dyn ReadTxn,
     ) -> Result<Self, HandlerError> {
         let key = event.id.as_bytes().to_vec();
-        let applied: u32 = store::get(view, Table::EventLog, &key)
-            .map_err(err)?
-            .unwrap_or(0);
-        let value = postcard::to_allocvec(&(applied + 1)).map_err(err)?;
+        let applied: u32 = store::get(view, Table::EventLog, &key)?.unwrap_or(0);
+        let value = postcard::to_allocvec(&(applied + 1))
+            .map_err(|e| HandlerError::encode("the event log count", e))?;
         Ok(Self {
             handler,
             event,
@@ -176,7 +174,8 @@ impl<'a> Out<'a> {
         self.effects.writes.push(Write::Put {
             table: Table::Meta,
             key: state_key(self.event.user_id),
-            value: postcard::to_allocvec(state).map_err(err)?,
+            value: postcard::to_allocvec(state)
+                .map_err(|e| HandlerError::encode("the user state", e))?,
         });
         Ok(())
     }
@@ -187,18 +186,14 @@ impl<'a> Out<'a> {
 }
 
 fn load_state(view: &dyn ReadTxn, user: Uuid) -> Result<UserState, HandlerError> {
-    Ok(store::get(view, Table::Meta, &state_key(user))
-        .map_err(err)?
-        .unwrap_or_default())
+    Ok(store::get(view, Table::Meta, &state_key(user))?.unwrap_or_default())
 }
 
 fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerError> {
-    Ok(store::get::<User>(view, Table::Users, user.as_bytes())
-        .map_err(err)?
-        .map(|u| u.email))
+    Ok(store::get::<User>(view, Table::Users, user.as_bytes())?.map(|u| u.email))
 }
 
-impl Handler for ServiceHandler {
+impl Handler for UserEventHandler {
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut out = Out::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;

@@ -1,0 +1,197 @@
+//! The relay against the mock broker: what it publishes, what it parks, and the identity every
+//! published record carries.
+use std::collections::{BTreeMap, BTreeSet};
+
+use rskafka::record::{Record, RecordAndOffset};
+
+use super::*;
+use crate::{
+    consumer::{
+        EventHandler, NoopHandler,
+        process::{PassInput, pass},
+    },
+    event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered, header},
+    outbox::{append, next_event_sequence, stamp},
+    producer::{ProducerConfig, mock::MockBroker},
+    store::RedbStore,
+};
+
+const PRODUCER_ID: u64 = 5;
+
+fn row(value: Vec<u8>) -> OutboxRecord {
+    OutboxRecord {
+        topic: "t".into(),
+        key: None,
+        value,
+        headers: BTreeMap::new(),
+        created_ms: 1,
+    }
+}
+
+fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    (dir, store)
+}
+
+/// Runs the relay into `broker` until the outbox is empty; returns the parked row count.
+async fn relay_all(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> u64 {
+    let producer = Producer::new(Arc::clone(broker) as _, ProducerConfig::default());
+    let cancel = CancellationToken::new();
+    let relay = tokio::spawn(run(
+        Arc::clone(store),
+        producer,
+        Arc::new(Notify::new()),
+        cancel.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let parked = loop {
+        let mut left = (0, 0);
+        store
+            .read(&mut |txn| {
+                left = (txn.count(Table::Outbox)?, txn.count(Table::Parked)?);
+                Ok(())
+            })
+            .unwrap();
+        if left.0 == 0 {
+            break left.1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "outbox, parked = {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cancel.cancel();
+    relay.await.unwrap();
+    parked
+}
+
+#[tokio::test]
+async fn a_row_that_can_never_go_out_is_parked_and_the_rest_are_published() {
+    let (_dir, store) = store();
+    store
+        .write(&mut |txn| {
+            for value in [b"before".to_vec(), vec![0; 2 << 20], b"after".to_vec()] {
+                // The middle one is over max.message.bytes for ever.
+                let mut r = row(value);
+                stamp(txn, PRODUCER_ID, &mut r.headers)?;
+                append(txn, &r)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let broker = Arc::new(MockBroker::new(1));
+    assert_eq!(relay_all(&store, &broker).await, 1);
+    assert_eq!(
+        broker.values(0),
+        vec![b"before".to_vec(), b"after".to_vec()]
+    );
+}
+
+/// A record of `user.events` that does not decode, with `headers`.
+fn poison(offset: i64, headers: &[(&str, &[u8])]) -> RecordAndOffset {
+    RecordAndOffset {
+        record: Record {
+            key: Some(b"k".to_vec()),
+            value: Some(format!("poison {offset}").into_bytes()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+                .collect(),
+            timestamp: chrono::Utc::now(),
+        },
+        offset,
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
+    let (_dir, store) = store();
+    store
+        .write(&mut |txn| {
+            // An event, committed as the user operations commit theirs.
+            let event = Envelope {
+                version: DATA_VERSION,
+                id: uuid::Uuid::from_u128(1),
+                user_id: uuid::Uuid::from_u128(2),
+                occurred_at: chrono::Utc::now(),
+                request_id: "r".into(),
+                producer_id: PRODUCER_ID,
+                sequence: next_event_sequence(txn)?,
+                data: EventData::Registered(Registered {
+                    username: "ada".into(),
+                    email: "ada@example.com".into(),
+                }),
+            };
+            let rec = event.encode(ContentType::Postcard).unwrap();
+            append(
+                txn,
+                &OutboxRecord {
+                    topic: "user.events".into(),
+                    key: Some(rec.key),
+                    value: rec.value,
+                    headers: rec.headers,
+                    created_ms: 1,
+                },
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let pid = PRODUCER_ID.to_string();
+    let batch = [
+        // Only ce_producerid: once skipped by the consumer's stamp, refused by the producer and
+        // parked instead of reaching the dead-letter topic.
+        poison(0, &[(header::PRODUCER_ID, pid.as_bytes())]),
+        // Only ce_sequence.
+        poison(1, &[(header::SEQUENCE, b"0")]),
+        // Both, claiming the dedupe key of the event above.
+        poison(
+            2,
+            &[
+                (header::PRODUCER_ID, pid.as_bytes()),
+                (header::SEQUENCE, b"0"),
+            ],
+        ),
+        // None.
+        poison(3, &[]),
+    ];
+    let input = PassInput {
+        topic: "user.events",
+        partition: 0,
+        next_offset: 0,
+        dlq_topic: "user.events.dlq",
+        give_up: None,
+        now_ms: 1,
+        handler_seconds: None,
+        producer_id: PRODUCER_ID,
+    };
+    store
+        .write(&mut |txn| {
+            let out = pass(txn, &EventHandler(NoopHandler), &batch, &input)?;
+            assert_eq!(out.dead, 4);
+            Ok(())
+        })
+        .unwrap();
+
+    let broker = Arc::new(MockBroker::new(1));
+    assert_eq!(relay_all(&store, &broker).await, 0, "nothing parked");
+    let log = broker.log.lock();
+    let published: Vec<&Headers> = log[&0].iter().map(|r| &r.headers).collect();
+    let dead: Vec<&&Headers> = published
+        .iter()
+        .filter(|h| h.contains_key("dlq_source_offset"))
+        .collect();
+    assert_eq!(dead.len(), 4, "every dead letter reached the DLQ topic");
+    let keys: BTreeSet<(&[u8], &[u8])> = published
+        .iter()
+        .map(|h| {
+            assert_eq!(h[header::PRODUCER_ID], pid.as_bytes());
+            (
+                h[header::PRODUCER_ID].as_slice(),
+                h[header::SEQUENCE].as_slice(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), 5, "one sequence per record, none repeated");
+}

@@ -1,0 +1,122 @@
+//! The one mock Kafka behind [`Transport`], for the unit tests of the producer and of the
+//! outbox relay: it keeps what it is sent per partition and can fail, stall or refuse batches
+//! on request.
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use parking_lot::Mutex;
+use rskafka::{
+    client::error::{Error as ClientError, ProtocolError, RequestContext},
+    record::Record,
+};
+
+use super::{Codec, MetadataError, Transport, size};
+use crate::kafka::BoxFuture;
+
+/// The topic the mock does not know.
+pub(crate) const MISSING_TOPIC: &str = "missing";
+
+/// A broker in memory.
+#[derive(Debug, Default)]
+pub(crate) struct MockBroker {
+    /// Partitions of every topic but [`MISSING_TOPIC`].
+    pub partitions: usize,
+    /// Fail this many produce attempts with a retriable error first.
+    pub fail_first: AtomicUsize,
+    /// Fail every attempt (retriable).
+    pub always_fail: AtomicBool,
+    /// Batches over this many encoded bytes get MessageTooLarge (0: no limit).
+    pub broker_limit: usize,
+    /// Written records per partition.
+    pub log: Mutex<HashMap<i32, Vec<Record>>>,
+    /// Produce attempts.
+    pub attempts: AtomicUsize,
+    /// While set, produce never answers.
+    pub stall: AtomicBool,
+}
+
+impl MockBroker {
+    /// A broker whose topics have `partitions` partitions.
+    pub fn new(partitions: usize) -> Self {
+        Self {
+            partitions,
+            ..Default::default()
+        }
+    }
+
+    /// The values written to `partition`, in order.
+    pub fn values(&self, partition: i32) -> Vec<Vec<u8>> {
+        self.log
+            .lock()
+            .get(&partition)
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|r| r.value.clone().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A broker error answer, as rskafka reports it.
+pub(crate) fn server_error(protocol_error: ProtocolError) -> ClientError {
+    ClientError::ServerError {
+        protocol_error,
+        error_message: None,
+        request: RequestContext::Partition("t".into(), 0),
+        response: None,
+        is_virtual: false,
+    }
+}
+
+impl Transport for MockBroker {
+    fn partition_count<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<usize, MetadataError>> {
+        Box::pin(async move {
+            if topic == MISSING_TOPIC {
+                Err(MetadataError::UnknownTopic)
+            } else {
+                Ok(self.partitions)
+            }
+        })
+    }
+
+    fn produce<'a>(
+        &'a self,
+        _topic: &'a str,
+        partition: i32,
+        records: Vec<Record>,
+        _codec: Codec,
+    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
+        Box::pin(async move {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.stall.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            if self.always_fail.load(Ordering::SeqCst) {
+                return Err(server_error(ProtocolError::NotLeaderOrFollower));
+            }
+            if self
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(ClientError::Timeout);
+            }
+            if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
+                return Err(server_error(ProtocolError::MessageTooLarge));
+            }
+            let mut log = self.log.lock();
+            let part = log.entry(partition).or_default();
+            let base = part.len() as i64;
+            let n = records.len() as i64;
+            part.extend(records);
+            Ok((base..base + n).collect())
+        })
+    }
+}
