@@ -20,6 +20,9 @@ fi
 "$here/install-fuzz.sh"
 export PATH="$TOOLS/cargo-fuzz-0.13.2/bin:$PATH"
 say "building the fuzz targets (nightly, sanitizer)"
+# Locked like the crate: cargo-fuzz has no --locked, so a locked fetch first fails on a
+# fuzz/Cargo.lock that does not match the manifests, before cargo fuzz could rewrite it.
+cargo +nightly fetch --locked --quiet 2>"$TOOLS/fuzz-build.log" || { cat "$TOOLS/fuzz-build.log" >&2; die "fuzz/Cargo.lock is stale: run cargo +nightly fetch in fuzz/ and commit it"; }
 cargo +nightly fuzz build -O >/dev/null 2>"$TOOLS/fuzz-build.log" || { tail -n 30 "$TOOLS/fuzz-build.log" >&2; die "fuzz build failed"; }
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

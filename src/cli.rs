@@ -1,7 +1,9 @@
 //! Command-line arguments. Flags override the config file and the environment; see [`crate::config`].
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Overrides};
 
 /// User-account service with a Kafka event pipeline.
 #[derive(Debug, Parser)]
@@ -40,7 +42,7 @@ pub enum PerfCommand {
 }
 
 /// Flags of `serve`; each overrides the same setting from the config file and the environment.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// TOML config file (see `usercenter config` for every field and its default).
     #[arg(long, short = 'c', value_name = "FILE")]
@@ -62,6 +64,20 @@ pub struct ServeArgs {
     pub instances: Option<u32>,
 }
 
+impl ServeArgs {
+    /// What these flags override in the configuration.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            brokers: self.brokers.clone(),
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            instance: self.instance,
+            instances: self.instances,
+        }
+    }
+}
+
 /// Flags of `healthcheck`.
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
@@ -81,22 +97,12 @@ pub struct HealthcheckArgs {
 }
 
 impl HealthcheckArgs {
-    /// The `serve` flags that locate the service.
-    pub fn serve_args(&self) -> ServeArgs {
-        ServeArgs {
+    /// The config overrides of these flags: the ones that locate the service.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
             config: self.config.clone(),
             listen: self.listen.clone(),
-            ..ServeArgs::default()
+            ..Overrides::default()
         }
     }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable, one line per event.
-    Human,
-    /// One JSON object per line.
-    Json,
 }

@@ -3,7 +3,8 @@
 //! A user-account service with a Kafka event pipeline, shipped as one static binary.
 //! Kafka I/O goes through [`rskafka`]; everything it lacks (batching policy, idempotency,
 //! retries under a deadline, offset management) lives here. See `README.md` for how to run it
-//! and `../shared/DESIGN.md` for the invariants every module keeps.
+//! and `ARCHITECTURE.md` for the data flow, the invariants every module keeps and the tests that
+//! check them.
 //!
 //! ## Layout
 //!
@@ -16,17 +17,19 @@
 //! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`) and creating topics |
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
-//! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
+//! | `outbox` | records to publish, committed with their cause, and the relay that publishes them (crate-internal) |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
 //! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
-//! | [`metrics`] | lock-free counters, gauges, histograms and their Prometheus text |
+//! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
 //! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |
-//! | [`version`] | version, git commit and enabled features, as `--version` prints them |
+//! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |
 //!
 //! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
+//! Public are the modules that the binary, `tests/`, `benches/`, `examples/` and `fuzz/` use;
+//! the rest is `pub(crate)`.
 #![deny(rust_2018_idioms, unsafe_code)]
 #![warn(missing_debug_implementations, clippy::future_not_send)]
 
@@ -38,11 +41,11 @@ pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod logging;
-pub mod metrics;
-pub mod outbox;
+pub(crate) mod metrics;
+pub(crate) mod outbox;
 pub mod perf;
 pub mod producer;
 pub mod service;
 pub mod store;
 pub mod users;
-pub mod version;
+pub(crate) mod version;

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use usercenter::{
-    cli::{Cli, Command, HealthcheckArgs, PerfCommand, ServeArgs},
-    config::{self, Config, LogConfig},
+    cli::{Cli, Command, HealthcheckArgs, PerfCommand},
+    config::{self, Config, LogConfig, Overrides},
     logging, perf, service,
 };
 
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     usercenter::users::on_hashing_idle(release_freed_memory);
     let cli = Cli::parse();
     match &cli.command {
-        Command::Config(args) => match load(args, &cli) {
+        Command::Config(args) => match load(&args.overrides(), &cli) {
             Ok(config) => match toml::to_string_pretty(&config.redacted()) {
                 Ok(text) => {
                     print!("{text}");
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve(args) => {
-            let config = match load(args, &cli) {
+            let config = match load(&args.overrides(), &cli) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
@@ -85,7 +85,7 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
     let url = match &args.url {
         Some(url) => url.clone(),
         // Exit status 1, not 2, on every failure: Docker reserves 2 in health checks.
-        None => match load(&args.serve_args(), cli) {
+        None => match load(&args.overrides(), cli) {
             Ok(config) => usercenter::healthcheck::url_for(config.http.listen),
             Err(_) => return ExitCode::from(1),
         },
@@ -113,9 +113,9 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
     }
 }
 
-fn load(args: &ServeArgs, cli: &Cli) -> Result<Config, ExitCode> {
+fn load(overrides: &Overrides, cli: &Cli) -> Result<Config, ExitCode> {
     let mut config = config::env_vars()
-        .and_then(|env| config::load(args, env))
+        .and_then(|env| config::load(overrides, env))
         .map_err(|e| fail(&format!("config: {e}")))?;
     if let Some(format) = cli.log_format {
         config.log.format = format;

@@ -4,8 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Broker, api, config, eventually, request};
-use serde_json::json;
+use common::{Broker, api, config, eventually, register, request};
 
 struct Case {
     name: &'static str,
@@ -44,24 +43,8 @@ async fn malformed_requests_get_the_right_4xx_and_the_service_stays_healthy() {
     eventually(Duration::from_secs(30), "Kafka", || service.kafka_ready()).await;
     let addr = service.local_addr();
 
-    let register =
-        |u: &str, e: &str| json!({"username": u, "email": e, "password": "correct horse"});
-    let (_, ada) = api(
-        addr,
-        "POST",
-        "/api/v1/users/register",
-        None,
-        Some(register("ada", "ada@example.com")),
-    )
-    .await;
-    let (_, bob) = api(
-        addr,
-        "POST",
-        "/api/v1/users/register",
-        None,
-        Some(register("bob", "bob@example.com")),
-    )
-    .await;
+    let (_, ada) = register(addr, "ada", "correct horse").await;
+    let (_, bob) = register(addr, "bob", "correct horse").await;
     let (ada_id, ada_token) = (
         ada["user"]["id"].as_str().unwrap().to_owned(),
         ada["token"].as_str().unwrap().to_owned(),

@@ -3,7 +3,7 @@ mod common;
 
 use std::{collections::HashMap, time::Duration};
 
-use common::{Broker, api, config, eventually, peer, unhex};
+use common::{Broker, api, config, eventually, login, peer, register, unhex};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,48 +19,20 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
     eventually(Duration::from_secs(30), "Kafka", || service.kafka_ready()).await;
     let addr = service.local_addr();
 
-    let (status, body) = api(
-        addr,
-        "POST",
-        "/api/v1/users/register",
-        None,
-        Some(json!({
-            "username": "ada", "email": "ada@example.com", "password": "correct horse"
-        })),
-    )
-    .await;
+    let (status, body) = register(addr, "ada", "correct horse").await;
     assert_eq!(status, 201, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
     let id = body["user"]["id"].as_str().unwrap().to_owned();
 
-    let (status, _) = api(
-        addr,
-        "POST",
-        "/api/v1/users/login",
-        None,
-        Some(json!({"username": "ada", "password": "correct horse"})),
-    )
-    .await;
+    let ada = json!({"username": "ada", "password": "correct horse"});
+    let (status, _) = login(addr, ada.clone()).await;
     assert_eq!(status, 200);
     for _ in 0..5 {
-        let (status, body) = api(
-            addr,
-            "POST",
-            "/api/v1/users/login",
-            None,
-            Some(json!({"email": "ada@example.com", "password": "wrong horse"})),
-        )
-        .await;
+        let wrong = json!({"email": "ada@example.com", "password": "wrong horse"});
+        let (status, body) = login(addr, wrong).await;
         assert_eq!(status, 401, "{body}");
     }
-    let (status, body) = api(
-        addr,
-        "POST",
-        "/api/v1/users/login",
-        None,
-        Some(json!({"username": "ada", "password": "correct horse"})),
-    )
-    .await;
+    let (status, body) = login(addr, ada).await;
     assert_eq!(status, 429, "throttled after five failures: {body}");
 
     let (status, me) = api(addr, "GET", "/api/v1/users/me", Some(&token), None).await;
@@ -86,14 +58,8 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
     .await;
     assert_eq!(status, 200);
 
-    let (status, body) = api(
-        addr,
-        "POST",
-        "/api/v1/users/login",
-        None,
-        Some(json!({"username": "root", "password": "admin password"})),
-    )
-    .await;
+    let root = json!({"username": "root", "password": "admin password"});
+    let (status, body) = login(addr, root).await;
     assert_eq!(status, 200, "{body}");
     let admin = body["token"].as_str().unwrap().to_owned();
     let (status, _) = api(

@@ -4,8 +4,7 @@ mod common;
 
 use std::{collections::HashMap, net::SocketAddr, process::Command, time::Duration};
 
-use common::{Broker, api, peer, unhex};
-use serde_json::json;
+use common::{Broker, peer, unhex};
 
 const USERS: usize = 1_000;
 
@@ -33,8 +32,8 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
         tasks.spawn(async move {
             let mut ok = 0;
             for i in (worker..USERS).step_by(4) {
-                let body = json!({"username": format!("user{i}"), "email": format!("user{i}@example.com"), "password": "correct horse"});
-                let (status, resp) = api(addr, "POST", "/api/v1/users/register", None, Some(body)).await;
+                let (status, resp) =
+                    common::register(addr, &format!("user{i}"), "correct horse").await;
                 assert_eq!(status, 201, "registration {i} during the outage: {resp}");
                 ok += 1;
             }

@@ -8,8 +8,7 @@ mod common;
 
 use std::{path::Path, process::Command, time::Duration};
 
-use common::{Broker, api, nisshi_bin, peer};
-use serde_json::json;
+use common::{Broker, nisshi_bin, peer};
 use usercenter::config::{KafkaConfig, SaslMechanism, SecurityProtocol};
 
 /// A CA and a broker certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
@@ -77,14 +76,7 @@ async fn start_secure_service(
 
 /// Registers a user through the service's HTTP front and returns the user id.
 async fn register(addr: std::net::SocketAddr, name: &str) -> String {
-    let (status, body) = api(
-        addr,
-        "POST",
-        "/api/v1/users/register",
-        None,
-        Some(json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse battery"})),
-    )
-    .await;
+    let (status, body) = common::register(addr, name, "correct horse battery").await;
     assert_eq!(status, 201, "{body}");
     body["user"]["id"].as_str().expect("user id").to_owned()
 }

@@ -1,20 +1,38 @@
 //! Merging defaults, the config file, the environment and flags into a validated [`Config`].
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
 use super::{Config, ConfigError};
-use crate::cli::ServeArgs;
 
 /// Prefix of environment overrides: `USERCENTER_<SECTION>_<FIELD>`.
 pub const ENV_PREFIX: &str = "USERCENTER_";
 
+/// What the command line overrides: the config file to read and the settings above every other
+/// source. `None` leaves a setting to the file, the environment or the default. (The CLI maps
+/// its flags to this, so loading the configuration does not depend on the CLI.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// The TOML file to read (`--config`).
+    pub config: Option<PathBuf>,
+    /// `kafka.brokers`.
+    pub brokers: Option<Vec<String>>,
+    /// `http.listen`, as given (validated with the rest).
+    pub listen: Option<String>,
+    /// `store.data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `consumer.instance`.
+    pub instance: Option<u32>,
+    /// `consumer.instances`.
+    pub instances: Option<u32>,
+}
+
 /// Loads the configuration: defaults, then `args.config` (if any), then the `USERCENTER_*`
-/// variables in `env`, then the flags in `args`; validates the result.
+/// variables in `env`, then the overrides in `args`; validates the result.
 ///
 /// Environment variables with the prefix that name no field are ignored (the project's scripts
 /// use a few of their own, such as `USERCENTER_CACHE`).
-pub fn load<I>(args: &ServeArgs, env: I) -> Result<Config, ConfigError>
+pub fn load<I>(args: &Overrides, env: I) -> Result<Config, ConfigError>
 where
     I: IntoIterator<Item = (String, String)>,
 {
@@ -204,7 +222,7 @@ fn set(table: &mut Table, section: &str, field: &str, value: Value) {
     }
 }
 
-fn apply_flags(table: &mut Table, args: &ServeArgs) {
+fn apply_flags(table: &mut Table, args: &Overrides) {
     if let Some(brokers) = &args.brokers {
         let list = brokers.iter().map(|b| Value::String(b.clone())).collect();
         set(table, "kafka", "brokers", Value::Array(list));

@@ -1,11 +1,11 @@
 use std::io::Write;
 
 use super::*;
-use crate::cli::LogFormat;
+use crate::config::LogFormat;
 use crate::config::kafka::check_broker;
 
-fn args() -> ServeArgs {
-    ServeArgs::default()
+fn args() -> Overrides {
+    Overrides::default()
 }
 
 fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -9,15 +9,13 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::cli::LogFormat;
-
 mod error;
 mod kafka;
 mod load;
 
 pub use error::ConfigError;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
-pub use load::{ENV_PREFIX, env_vars, from_toml, load};
+pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -183,4 +181,14 @@ impl Default for LogConfig {
             level: "info,rskafka=warn".to_owned(),
         }
     }
+}
+
+/// Log line format (`log.format`, or `--log-format` for every command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
 }

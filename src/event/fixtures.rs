@@ -1,4 +1,5 @@
-//! Valid sample events, one per type: seeds for fuzzing, benchmarks and tests.
+//! Valid sample events, one per type: seeds for fuzzing, benchmarks and tests. Compiled only
+//! for tests and with the `fixtures` feature (dev builds and fuzz/), never into the service.
 use uuid::Uuid;
 
 use super::{

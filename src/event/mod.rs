@@ -18,6 +18,7 @@ mod binding;
 mod data;
 mod envelope;
 mod error;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 mod kind;
 

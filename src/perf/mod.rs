@@ -12,7 +12,7 @@ pub async fn connect(
     brokers: &[String],
 ) -> Result<std::sync::Arc<rskafka::client::Client>, crate::kafka::KafkaError> {
     let base = crate::config::env_vars()
-        .and_then(|env| crate::config::load(&crate::cli::ServeArgs::default(), env))
+        .and_then(|env| crate::config::load(&crate::config::Overrides::default(), env))
         .map_err(|e| crate::kafka::KafkaError::Settings(e.to_string()))?
         .kafka;
     let config = crate::config::KafkaConfig {

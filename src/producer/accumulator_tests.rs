@@ -60,7 +60,7 @@ async fn closes_before_passing_the_encoded_byte_limit() {
         append(&q, record(300));
     }
     q.close();
-    let mut total = 0;
+    let mut batches = Vec::new();
     while let Some(b) = q.next_batch().await {
         assert!(b.bytes <= limit, "{} > {limit}", b.bytes);
         assert_eq!(
@@ -68,10 +68,20 @@ async fn closes_before_passing_the_encoded_byte_limit() {
             batch_len(&b.records),
             "tracked size is the exact size"
         );
-        // It was full: one more record would not have fit.
-        total += b.records.len();
+        batches.push(b.records);
     }
-    assert_eq!(total, 100);
+    assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 100);
+    assert!(batches.len() > 1, "100 records of 300 bytes exceed {limit}");
+    // Every batch but the last closed because it was full: one more record would not have fit.
+    for records in &batches[..batches.len() - 1] {
+        let mut one_more = records.clone();
+        one_more.push(record(300));
+        assert!(
+            batch_len(&one_more) > limit,
+            "a batch of {} records closed with room for another",
+            records.len()
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -364,6 +364,25 @@ pub async fn api(
     )
 }
 
+/// `POST /api/v1/users/register` of `username` with e-mail `username@example.com`; returns
+/// status and body.
+pub async fn register(
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({
+        "username": username, "email": format!("{username}@example.com"), "password": password
+    });
+    api(addr, "POST", "/api/v1/users/register", None, Some(body)).await
+}
+
+/// `POST /api/v1/users/login` with `credentials` (`username` or `email`, and `password`);
+/// returns status and body.
+pub async fn login(addr: SocketAddr, credentials: serde_json::Value) -> (u16, serde_json::Value) {
+    api(addr, "POST", "/api/v1/users/login", None, Some(credentials)).await
+}
+
 /// A connected rskafka client.
 pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
     let config = usercenter::config::KafkaConfig {
