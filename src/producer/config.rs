@@ -53,6 +53,10 @@ pub struct ProducerConfig {
     pub linger_ms: u64,
     /// `none`, `snappy` (default), `gzip`, `lz4` or `zstd`.
     pub compression: Codec,
+    /// Which partition a key goes to, by librdkafka's names: `murmur2_random` (default, as the
+    /// Java client), `murmur2`, `consistent_random`, `consistent`, `fnv1a_random` (as Sarama's
+    /// default) or `fnv1a`.
+    pub partitioner: super::Partitioner,
     /// The topics' `max.message.bytes`: the largest batch the broker takes. Default 1048588.
     pub max_message_bytes: usize,
     /// Bytes of records buffered across all partitions before `send` waits. Default 67108864 (64 MiB).
@@ -77,6 +81,7 @@ impl Default for ProducerConfig {
             batch_max_bytes: 1 << 20,
             linger_ms: 5,
             compression: Codec::Snappy,
+            partitioner: super::Partitioner::Murmur2Random,
             max_message_bytes: 1_048_588,
             buffer_bytes: 64 << 20,
             on_buffer_full: BufferFullPolicy::Error,

@@ -66,7 +66,7 @@ pub use config::{BufferFullPolicy, Codec, ProducerConfig};
 pub use delivery::{Delivery, DeliveryFuture};
 pub use error::{ProduceError, Result};
 pub use metrics::ProducerMetrics;
-pub use partitioner::{keyed_partition, murmur2};
+pub use partitioner::{Partitioner, keyed_partition, murmur2};
 pub use transport::{MetadataError, RskafkaTransport, Transport};
 
 use accumulator::{Limits, PartitionQueue};
@@ -80,7 +80,7 @@ use crate::event::{Headers, header, set_identity};
 pub struct ProducerRecord {
     /// Topic.
     pub topic: String,
-    /// Key; records with a key go to `murmur2(key)` partition, others spread.
+    /// Key; its partition is the configured [`Partitioner`]'s choice, records without one spread.
     pub key: Option<Vec<u8>>,
     /// Value.
     pub value: Vec<u8>,
@@ -300,10 +300,11 @@ impl Producer {
 
         // From here on there is no await: the record is buffered, or its bytes are given back.
         let n = state.queues.len();
-        let p = match &record.key {
-            Some(key) => keyed_partition(key, n),
-            None => state.sticky.current(n),
-        };
+        let p = shared
+            .config
+            .partitioner
+            .partition(record.key.as_deref(), n)
+            .unwrap_or_else(|| state.sticky.current(n));
         let Some((future, closed_batch)) = state.queues[p].append(record, measure.fixed, cost)
         else {
             shared.release(cost);

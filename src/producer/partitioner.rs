@@ -1,6 +1,93 @@
-//! Choosing a partition: Kafka's murmur2 for keyed records (the partition the Java client and
-//! librdkafka's `murmur2_random` choose), a sticky partition for unkeyed ones.
+//! Choosing a partition. Keyed records follow one of librdkafka's named partitioners, so that
+//! during a migration this service and the client it replaces put one user's events on the same
+//! partition (and keep their order): `murmur2_random` (the default, the Java client's choice),
+//! `murmur2`, `consistent_random`, `consistent`, `fnv1a_random` (Sarama's default hash
+//! partitioner) and `fnv1a`. Where librdkafka picks a random (sticky) partition, for unkeyed
+//! records, we use our own [`Sticky`] partition.
+//!
+//! librdkafka's `random` is not offered: it scatters one key over all partitions and so breaks
+//! per-user order.
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// `[producer] partitioner`: how a record's key picks its partition, by librdkafka's names.
+///
+/// | name | keyed record | empty key | no key |
+/// |---|---|---|---|
+/// | `murmur2_random` | murmur2 | murmur2 | sticky |
+/// | `murmur2` | murmur2 | murmur2 | murmur2 of no bytes |
+/// | `consistent_random` | CRC32 | sticky | sticky |
+/// | `consistent` | CRC32 | CRC32 (partition 0) | CRC32 (partition 0) |
+/// | `fnv1a_random` | FNV-1a | FNV-1a | sticky |
+/// | `fnv1a` | FNV-1a | FNV-1a | FNV-1a of no bytes |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Partitioner {
+    /// Java-compatible murmur2 of the key, positive, modulo the partition count; records without
+    /// a key go to the sticky partition. The Java client's default. Our default.
+    #[default]
+    Murmur2Random,
+    /// As `murmur2_random`, but a record without a key hashes like an empty key.
+    Murmur2,
+    /// CRC32 of the key modulo the partition count; empty keys and no key go to the sticky
+    /// partition. librdkafka's own default.
+    ConsistentRandom,
+    /// CRC32 of the key modulo the partition count; empty keys and no key go to partition 0.
+    Consistent,
+    /// FNV-1a (32-bit) of the key, as Sarama's default hash partitioner maps it; records without
+    /// a key go to the sticky partition.
+    Fnv1aRandom,
+    /// As `fnv1a_random`, but a record without a key hashes like an empty key.
+    Fnv1a,
+}
+
+impl Partitioner {
+    /// Every partitioner, in the order of the table above.
+    pub const ALL: [Partitioner; 6] = [
+        Self::Murmur2Random,
+        Self::Murmur2,
+        Self::ConsistentRandom,
+        Self::Consistent,
+        Self::Fnv1aRandom,
+        Self::Fnv1a,
+    ];
+
+    /// The name in the config, the same as librdkafka's `partitioner` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Murmur2Random => "murmur2_random",
+            Self::Murmur2 => "murmur2",
+            Self::ConsistentRandom => "consistent_random",
+            Self::Consistent => "consistent",
+            Self::Fnv1aRandom => "fnv1a_random",
+            Self::Fnv1a => "fnv1a",
+        }
+    }
+
+    /// The partition of a record with `key` among `partitions` (at least 1), or `None` when the
+    /// record goes to the sticky partition (where librdkafka would pick a random one).
+    pub fn partition(self, key: Option<&[u8]>, partitions: usize) -> Option<usize> {
+        let key = match (self, key) {
+            (Self::Murmur2Random | Self::ConsistentRandom | Self::Fnv1aRandom, None)
+            | (Self::ConsistentRandom, Some([])) => return None,
+            (_, key) => key.unwrap_or_default(),
+        };
+        let hash = match self {
+            Self::Murmur2Random | Self::Murmur2 => (murmur2(key) & 0x7fff_ffff) as u32,
+            Self::ConsistentRandom | Self::Consistent => crc32(key),
+            Self::Fnv1aRandom | Self::Fnv1a => signed_abs(fnv1a(key)),
+        };
+        Some(hash as usize % partitions.max(1))
+    }
+}
+
+impl std::fmt::Display for Partitioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Kafka's murmur2 hash (`org.apache.kafka.common.utils.Utils.murmur2`), as a signed 32-bit int.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -30,7 +117,50 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The partition of a keyed record: `(murmur2(key) & 0x7fffffff) % partitions`.
+/// The FNV-1a 32-bit hash (Go's `hash/fnv.New32a`).
+pub fn fnv1a(data: &[u8]) -> u32 {
+    const OFFSET: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    data.iter()
+        .fold(OFFSET, |h, b| (h ^ u32::from(*b)).wrapping_mul(PRIME))
+}
+
+/// What librdkafka does with an FNV-1a hash to match Sarama: the absolute value of the hash as a
+/// signed 32-bit int, where i32::MIN stays 2^31. Sarama's `int32(h) % n`, negated when negative,
+/// leaves the same remainder.
+fn signed_abs(hash: u32) -> u32 {
+    (hash as i32).unsigned_abs()
+}
+
+/// The CRC-32 of zlib and Ethernet (reflected polynomial 0xedb88320), as librdkafka's `rd_crc32`.
+pub fn crc32(data: &[u8]) -> u32 {
+    !data.iter().fold(!0u32, |crc, b| {
+        CRC32_TABLE[((crc ^ u32::from(*b)) & 0xff) as usize] ^ (crc >> 8)
+    })
+}
+
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 == 1 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            bit += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// The partition of a keyed record under the default `murmur2_random`:
+/// `(murmur2(key) & 0x7fffffff) % partitions`.
 pub fn keyed_partition(key: &[u8], partitions: usize) -> usize {
     ((murmur2(key) & 0x7fff_ffff) as usize) % partitions.max(1)
 }
@@ -56,49 +186,4 @@ impl Sticky {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn java_murmur2_vectors() {
-        // From Kafka's UtilsTest.testMurmur2.
-        let cases: [(&[u8], i32); 6] = [
-            (b"21", -973_932_308),
-            (b"foobar", -790_332_482),
-            (b"a-little-bit-long-string", -985_981_536),
-            (b"a-little-bit-longer-string", -1_486_304_829),
-            (
-                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58_897_971,
-            ),
-            (b"abc", 479_470_107),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                murmur2(input),
-                expected,
-                "{}",
-                String::from_utf8_lossy(input)
-            );
-        }
-    }
-
-    #[test]
-    fn keyed_partition_is_positive_modulo() {
-        for p in 1..20 {
-            assert!(keyed_partition(b"foobar", p) < p);
-        }
-        // -790332482 & 0x7fffffff = 1357151166; % 3 == 0.
-        assert_eq!(keyed_partition(b"foobar", 3), 1_357_151_166 % 3);
-    }
-
-    #[test]
-    fn sticky_moves_on_after_a_batch_closes() {
-        let s = Sticky::default();
-        assert_eq!(s.current(3), 0);
-        s.batch_closed(1, 3); // not the sticky one: no change
-        assert_eq!(s.current(3), 0);
-        s.batch_closed(0, 3);
-        assert_eq!(s.current(3), 1);
-    }
-}
+mod tests;

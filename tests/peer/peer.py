@@ -9,6 +9,8 @@ Every subcommand prints one JSON document on stdout, so Rust tests can parse it.
     peer.py --brokers HOST:PORT consume --topic T --expect N [--timeout S]
     peer.py --brokers HOST:PORT produce-raw --topic T < records.jsonl   (one {"key","value","headers"} per line, hex)
     peer.py --brokers HOST:PORT copy --from T --to U --expect N         (same key, value and headers)
+    peer.py --brokers HOST:PORT partition --topic T [--topic U...] --partitioner P < keys.jsonl
+        (one key a line, a hex JSON string or null; prints librdkafka's partition of each per topic)
 
 Bytes (keys, values, header values) travel as hex in the JSON.
 TLS and SASL: --ssl-ca FILE (TLS, brokers verified against FILE) and
@@ -181,6 +183,31 @@ def copy(args):
     return out
 
 
+def partition(args):
+    """Produces one record per key given on stdin to each TOPIC with librdkafka's PARTITIONER and
+    reports the partition it chose for each key, in input order (None where delivery failed)."""
+    keys = [json.loads(line) for line in sys.stdin if line.strip()]
+    keys = [bytes.fromhex(k) if k is not None else None for k in keys]
+    p = Producer({**SECURITY, "bootstrap.servers": args.brokers, "partitioner": args.partitioner, "linger.ms": 5})
+    partitions = {topic: [None] * len(keys) for topic in args.topic}
+    errors = []
+
+    def report(topic, i):
+        def on_delivery(err, msg):
+            if err is not None:
+                errors.append(str(err))
+            else:
+                partitions[topic][i] = msg.partition()
+        return on_delivery
+
+    for topic in args.topic:
+        for i, key in enumerate(keys):
+            p.produce(topic, key=key, value=b"v", on_delivery=report(topic, i))
+            p.poll(0)
+    left = p.flush(60)
+    return {"partitions": partitions, "errors": errors, "unflushed": left}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--brokers", required=True)
@@ -206,6 +233,9 @@ def main():
     cp.add_argument("--from", dest="src", required=True)
     cp.add_argument("--to", dest="dst", required=True)
     cp.add_argument("--expect", type=int, required=True)
+    pa = sub.add_parser("partition")
+    pa.add_argument("--topic", required=True, action="append", help="repeat for several topics")
+    pa.add_argument("--partitioner", required=True)
     args = p.parse_args()
     SECURITY.update(security(args.ssl_ca, args.sasl))
     commands = {
@@ -215,6 +245,7 @@ def main():
         "consume": consume,
         "produce-raw": produce_raw,
         "copy": copy,
+        "partition": partition,
     }
     out = commands[args.cmd](args)
     print(json.dumps(out))
