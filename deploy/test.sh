@@ -17,6 +17,9 @@ step "installing what is missing"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module graph: no import cycles between top-level modules"
+python3 "$here/modgraph.py" src
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets --quiet -- -D warnings
 

@@ -14,6 +14,7 @@
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
+//! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
 //! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`) and creating topics |
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod event;
+pub mod future;
 pub mod healthcheck;
 pub mod http;
 pub mod kafka;

@@ -10,7 +10,7 @@ use rskafka::{
     record::RecordAndOffset,
 };
 
-use crate::kafka::BoxFuture;
+use crate::future::BoxFuture;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use super::{
     *,
 };
 use crate::{
-    kafka::BoxFuture,
+    future::BoxFuture,
     store::{ReadTxn, RedbStore},
 };
 

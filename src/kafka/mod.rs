@@ -6,7 +6,7 @@
 pub mod security;
 mod topics;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use rskafka::{
     BackoffConfig,
@@ -16,10 +16,6 @@ use rskafka::{
 use crate::config::KafkaConfig;
 
 pub use topics::{ensure_topic, ensure_topics};
-
-/// A boxed, sendable future: what the small Kafka-facing traits (the producer's `Transport`,
-/// the consumer's `PartitionSource`) return, so that tests can put mocks behind them.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A Kafka step that failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -13,7 +13,7 @@ use rskafka::{
 };
 
 use super::{Codec, MetadataError, Transport, size};
-use crate::kafka::BoxFuture;
+use crate::future::BoxFuture;
 
 /// The topic the mock does not know.
 pub(crate) const MISSING_TOPIC: &str = "missing";

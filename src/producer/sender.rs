@@ -16,7 +16,7 @@ use super::{
     delivery::Outcome,
     size::batch_len,
 };
-use crate::kafka::BoxFuture;
+use crate::future::BoxFuture;
 
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {

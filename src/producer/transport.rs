@@ -12,7 +12,7 @@ use rskafka::{
 };
 
 use super::Codec;
-use crate::kafka::BoxFuture;
+use crate::future::BoxFuture;
 
 /// Why a topic's partition count is not known.
 #[derive(Debug, thiserror::Error)]
