@@ -330,5 +330,4 @@ fn check_topic(name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[path = "load_tests.rs"]
 mod tests;

@@ -214,5 +214,4 @@ fn dead_letter(r: &RecordAndOffset, input: &PassInput<'_>, error: &str) -> Outbo
 }
 
 #[cfg(test)]
-#[path = "process_tests.rs"]
 mod tests;

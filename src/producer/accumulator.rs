@@ -244,5 +244,4 @@ impl PartitionQueue {
 }
 
 #[cfg(test)]
-#[path = "accumulator_tests.rs"]
 mod tests;

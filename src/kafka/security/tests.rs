@@ -1,0 +1,83 @@
+use std::io::Write;
+
+use super::*;
+use crate::config::SecurityProtocol;
+
+fn tls(protocol: SecurityProtocol) -> KafkaConfig {
+    KafkaConfig {
+        security_protocol: protocol,
+        ..KafkaConfig::default()
+    }
+}
+
+fn pem_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn plaintext_has_neither() {
+    let config = tls(SecurityProtocol::Plaintext);
+    assert!(tls_config(&config).unwrap().is_none());
+    assert!(sasl_config(&config).is_none());
+}
+
+#[test]
+fn compiled_in_roots_without_a_ca_file() {
+    let config = tls(SecurityProtocol::Ssl);
+    assert!(tls_config(&config).unwrap().is_some());
+    assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
+}
+
+#[test]
+fn ca_and_client_certificate_from_files() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let cert_file = pem_file(&cert.pem());
+    let key_file = pem_file(&key.serialize_pem());
+    let mut config = tls(SecurityProtocol::SaslSsl);
+    config.tls_ca_file = Some(cert_file.path().to_owned());
+    config.tls_cert_file = Some(cert_file.path().to_owned());
+    config.tls_key_file = Some(key_file.path().to_owned());
+    assert!(tls_config(&config).unwrap().is_some());
+
+    // The wrong key for the certificate is refused with a clear message.
+    let other = rcgen::KeyPair::generate().unwrap();
+    let other_file = pem_file(&other.serialize_pem());
+    config.tls_key_file = Some(other_file.path().to_owned());
+    let err = tls_config(&config).unwrap_err().to_string();
+    assert!(err.starts_with("TLS settings: client certificate"), "{err}");
+}
+
+#[test]
+fn bad_files_name_the_field_and_file() {
+    let mut config = tls(SecurityProtocol::Ssl);
+    config.tls_ca_file = Some("/definitely/not/here.pem".into());
+    let err = tls_config(&config).unwrap_err().to_string();
+    assert!(
+        err.starts_with("kafka.tls_ca_file /definitely/not/here.pem:"),
+        "{err}"
+    );
+    let empty = pem_file("not a certificate\n");
+    config.tls_ca_file = Some(empty.path().to_owned());
+    let err = tls_config(&config).unwrap_err().to_string();
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+}
+
+#[test]
+fn sasl_mechanisms_map_to_rskafka() {
+    let mut config = tls(SecurityProtocol::SaslPlaintext);
+    config.sasl_username = Some("u".into());
+    config.sasl_password = Some("p".into());
+    for (mechanism, name) in [
+        (SaslMechanism::Plain, "Plain"),
+        (SaslMechanism::ScramSha256, "ScramSha256"),
+        (SaslMechanism::ScramSha512, "ScramSha512"),
+    ] {
+        config.sasl_mechanism = Some(mechanism);
+        let sasl = sasl_config(&config).unwrap();
+        assert!(format!("{sasl:?}").starts_with(name), "{sasl:?}");
+    }
+}

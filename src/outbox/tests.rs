@@ -1,0 +1,62 @@
+use super::*;
+use crate::store::{RedbStore, Store};
+
+fn record(topic: &str) -> OutboxRecord {
+    OutboxRecord {
+        topic: topic.into(),
+        key: Some(b"k".to_vec()),
+        value: b"v".to_vec(),
+        headers: BTreeMap::new(),
+        created_ms: 0,
+    }
+}
+
+#[test]
+fn rows_come_back_in_order_and_leave_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    store
+        .write(&mut |txn| {
+            for t in ["a", "b", "c"] {
+                append(txn, &record(t))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut rows = Vec::new();
+    store
+        .read(&mut |txn| {
+            rows = pending(txn, 0, 10)?;
+            assert_eq!(backlog(txn)?, 3);
+            Ok(())
+        })
+        .unwrap();
+    let topics: Vec<&str> = rows.iter().map(|(_, r)| r.topic.as_str()).collect();
+    assert_eq!(topics, ["a", "b", "c"]);
+    assert_eq!(rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 1, 2]);
+    store
+        .write(&mut |txn| txn.delete(Table::Outbox, &0u64.to_be_bytes()).map(drop))
+        .unwrap();
+    store
+        .read(&mut |txn| {
+            assert_eq!(pending(txn, 0, 10)?.len(), 2);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn event_sequences_count_up_inside_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        store
+            .write(&mut |txn| {
+                seen.push(next_event_sequence(txn)?);
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(seen, [0, 1, 2]);
+}
