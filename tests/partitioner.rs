@@ -6,7 +6,7 @@ mod common;
 use std::{collections::HashMap, sync::Arc};
 
 use common::{Broker, client, create_topic, hex, peer_with_input, producer};
-use usercenter::producer::{Partitioner, ProducerConfig, ProducerRecord};
+use usercenter::producer::{Partitioner, ProducerConfig};
 
 const COUNTS: [usize; 3] = [3, 6, 7];
 
@@ -135,8 +135,8 @@ async fn every_partitioner_agrees_with_librdkafka_on_1000_keys() {
         let theirs = &theirs_by_name[&partitioner][&7];
         for i in (0..1000).step_by(50) {
             let d = p
-                .send(ProducerRecord::new(
-                    topic(partitioner, 7),
+                .send(common::record(
+                    &topic(partitioner, 7),
                     keys[i].clone(),
                     b"ours".to_vec(),
                 ))
