@@ -2,7 +2,9 @@
 //!
 //! rskafka retries connection failures for ever by default; here every start-up step runs under
 //! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
-//! TLS and SASL come from [`security`].
+//! TLS and SASL come from [`security`]. [`protocol`] holds our own connections, the messages
+//! rskafka lacks and the idempotent produce path.
+pub mod protocol;
 pub mod security;
 mod topics;
 

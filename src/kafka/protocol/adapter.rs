@@ -1,0 +1,190 @@
+//! The bridge between `kafka-protocol` messages and rskafka's messenger.
+//!
+//! rskafka's [`Messenger::request`](rskafka::messenger::Messenger::request) takes any type with
+//! its `RequestBody` (API key, version range, first flexible version) and
+//! `WriteVersionedType` traits, picks the highest version both we and the broker support, writes
+//! the header, and reads the answer with `ReadVersionedType` at that version. [`Adapted`] gives
+//! those traits to every [`Call`]: the encoding is kafka-protocol's, for the version the messenger
+//! chose, and [`Answer`] decodes the response with kafka-protocol and remembers that version.
+//!
+//! A [`Call`] builds its kafka-protocol message per version because kafka-protocol's encoder
+//! refuses a field set to a non-default value in a version that lacks it.
+//!
+//! # Hostile array counts
+//! kafka-protocol 0.18 decodes an array with `Vec::with_capacity(count)` before checking that
+//! the bytes hold `count` elements: a 4-byte count of 2^31 − 1 in a 10-byte DescribeGroups
+//! answer asks the allocator for 464 GB. The system allocator fails that and the process aborts
+//! (measured); mimalloc, the service's allocator, reserves it as untouched address space
+//! (`MAP_NORESERVE`) and releases it when decoding then fails (measured: 431 and 863 GB
+//! reservations succeed). So the shipped binary survives such an answer unless the host forbids
+//! overcommit (`vm.overcommit_memory = 2`). The fix belongs in kafka-protocol (cap the capacity
+//! by the bytes remaining); until then, nothing here decodes a response with the system
+//! allocator outside tests.
+use std::io::Cursor;
+
+use kafka_protocol::protocol::{Decodable, Encodable};
+use rskafka::{
+    messenger::RequestError,
+    protocol::{
+        api_key::ApiKey,
+        api_version::{ApiVersion, ApiVersionRange},
+        messages::{
+            ReadVersionedError, ReadVersionedType, RequestBody, WriteVersionedError,
+            WriteVersionedType,
+        },
+        primitives::Int16,
+        traits::{ReadError, WriteError},
+    },
+};
+
+/// A request we send with a kafka-protocol message type.
+pub trait Call: Send + Sync {
+    /// The kafka-protocol request message.
+    type Request: Encodable;
+    /// The kafka-protocol response message.
+    type Response: Decodable + Send;
+    /// The API key, as rskafka names it (the messenger looks up the broker's range by it).
+    const KEY: ApiKey;
+    /// The versions we build, lowest and highest: the shapes [`Call::build`] knows.
+    const VERSIONS: (i16, i16);
+    /// The first version with tagged fields (request header v2, response header v1).
+    const FIRST_FLEXIBLE: i16;
+
+    /// The message for `version` (within [`Call::VERSIONS`]).
+    fn build(&self, version: i16) -> Self::Request;
+}
+
+/// A decoded response and the version it was decoded at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<R> {
+    /// The negotiated version of the request and of this response.
+    pub version: i16,
+    /// The response.
+    pub body: R,
+}
+
+/// A request that could not be carried out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The broker supports none of the versions we build.
+    #[error("the broker supports no version {min}..={max} of {api:?}")]
+    Unsupported {
+        /// The API.
+        api: ApiKey,
+        /// Our lowest version.
+        min: i16,
+        /// Our highest version.
+        max: i16,
+    },
+    /// The request failed on the wire or in encoding/decoding (rskafka's error, whose source is
+    /// kafka-protocol's when encoding or decoding failed).
+    #[error("{api:?} request failed")]
+    Request {
+        /// The API.
+        api: ApiKey,
+        /// rskafka's error.
+        #[source]
+        source: RequestError,
+    },
+    /// No answer within the request timeout.
+    #[error("{api:?} request timed out after {after:?}")]
+    Timeout {
+        /// The API.
+        api: ApiKey,
+        /// The timeout.
+        after: std::time::Duration,
+    },
+}
+
+impl CallError {
+    pub(crate) fn from_request(api: ApiKey, versions: (i16, i16), source: RequestError) -> Self {
+        match source {
+            RequestError::NoVersionMatch { .. } => Self::Unsupported {
+                api,
+                min: versions.0,
+                max: versions.1,
+            },
+            source => Self::Request { api, source },
+        }
+    }
+
+    /// Whether the connection is broken (every later request on it fails too).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Self::Request {
+                source: RequestError::Poisoned(_) | RequestError::IO(_),
+                ..
+            } | Self::Timeout { .. }
+        )
+    }
+}
+
+/// A [`Call`] as rskafka's messenger wants a request.
+#[derive(Debug)]
+pub struct Adapted<'a, C>(pub &'a C);
+
+impl<C: Call> RequestBody for Adapted<'_, C> {
+    type ResponseBody = Answer<C::Response>;
+    const API_KEY: ApiKey = C::KEY;
+    const API_VERSION_RANGE: ApiVersionRange = ApiVersionRange::new(
+        ApiVersion(Int16(C::VERSIONS.0)),
+        ApiVersion(Int16(C::VERSIONS.1)),
+    );
+    const FIRST_TAGGED_FIELD_IN_REQUEST_VERSION: ApiVersion = ApiVersion(Int16(C::FIRST_FLEXIBLE));
+}
+
+impl<C: Call> WriteVersionedType<Vec<u8>> for Adapted<'_, C> {
+    fn write_versioned(
+        &self,
+        writer: &mut Vec<u8>,
+        version: ApiVersion,
+    ) -> Result<(), WriteVersionedError> {
+        let version = version.0.0;
+        self.0
+            .build(version)
+            .encode(writer, version)
+            // kafka-protocol's `anyhow::Error` becomes the boxed std error rskafka carries.
+            .map_err(|e| WriteError::Malformed(e.into()).into())
+    }
+}
+
+impl<R: Decodable> ReadVersionedType<Cursor<Vec<u8>>> for Answer<R> {
+    fn read_versioned(
+        reader: &mut Cursor<Vec<u8>>,
+        version: ApiVersion,
+    ) -> Result<Self, ReadVersionedError> {
+        let version = version.0.0;
+        let body = R::decode(reader, version).map_err(|e| ReadError::Malformed(e.into()))?;
+        Ok(Self { version, body })
+    }
+}
+
+/// Decodes `bytes` as the response of `C` at `version`, as a connection would (the fuzz targets'
+/// entry point); `Err` for anything malformed, including trailing bytes.
+pub fn decode_response<C: Call>(bytes: &[u8], version: i16) -> Result<C::Response, String> {
+    let mut cursor = Cursor::new(bytes.to_vec());
+    let answer = Answer::<C::Response>::read_versioned(&mut cursor, ApiVersion(Int16(version)))
+        .map_err(|e| e.to_string())?;
+    if cursor.position() != bytes.len() as u64 {
+        return Err("trailing bytes".to_owned());
+    }
+    Ok(answer.body)
+}
+
+/// The fuzz targets' entry point: the first byte picks a version within `C`'s range, the rest
+/// is decoded as `C`'s response at that version.
+pub fn decode_fuzz_input<C: Call>(data: &[u8]) -> Option<(i16, Result<C::Response, String>)> {
+    let (&pick, bytes) = data.split_first()?;
+    let (min, max) = C::VERSIONS;
+    let version = min + i16::from(pick) % (max - min + 1);
+    Some((version, decode_response::<C>(bytes, version)))
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Test helpers shared by the request modules' tests.
+#[cfg(test)]
+pub(super) mod testing;

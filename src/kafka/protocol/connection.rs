@@ -1,0 +1,276 @@
+//! One connection of our own to one broker, on rskafka's messenger.
+//!
+//! rskafka's connection module is private, so we open the socket ourselves: TCP, or TLS through
+//! tokio-rustls with the same rustls `ClientConfig` (CA file or compiled-in roots, client
+//! certificate) the rest of the service uses, from [`crate::kafka::security`]. Then, as rskafka
+//! does for its own connections: `Messenger::new` over a buffered stream, `sync_versions`
+//! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms.
+use std::{fmt, io::Cursor, sync::Arc, time::Duration};
+
+use rskafka::{
+    client::SaslConfig,
+    messenger::{Messenger, SaslError, SyncVersionsError},
+    protocol::{
+        messages::{
+            MetadataRequest, MetadataRequestTopic, MetadataResponse, ProduceRequest,
+            ProduceResponse, ReadVersionedType, RequestBody, WriteVersionedType,
+        },
+        primitives::String_,
+    },
+};
+use rustls::{ClientConfig, pki_types::ServerName};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, BufStream},
+    net::TcpStream,
+};
+
+use super::adapter::{Adapted, Answer, Call, CallError};
+use crate::{config::KafkaConfig, kafka::security};
+
+/// rskafka's own default for the largest response frame it accepts.
+const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;
+
+/// The byte stream under a messenger: plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+type Stream = BufStream<Box<dyn Io>>;
+
+/// How to open connections: TLS and SASL from `[kafka]`, the client id, and timeouts.
+#[derive(Clone)]
+pub struct ConnectSettings {
+    /// `client.id` in every request header.
+    pub client_id: Arc<str>,
+    /// TLS, when the security protocol has it.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// SASL, when the security protocol has it.
+    pub sasl: Option<SaslConfig>,
+    /// The limit for TCP connect, TLS handshake, ApiVersions and SASL together.
+    pub connect_timeout: Duration,
+    /// The limit for one request's answer.
+    pub request_timeout: Duration,
+}
+
+impl fmt::Debug for ConnectSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No credentials in logs: only whether TLS and SASL are on.
+        f.debug_struct("ConnectSettings")
+            .field("client_id", &self.client_id)
+            .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl ConnectSettings {
+    /// The settings of `config` (its TLS files are read here).
+    pub fn from_config(config: &KafkaConfig) -> Result<Self, security::SecurityError> {
+        Ok(Self {
+            client_id: Arc::from(config.client_id.as_str()),
+            tls: security::tls_config(config)?,
+            sasl: security::sasl_config(config),
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+            // Longer than the 30 s a broker may take for acks=all (the writer's default).
+            request_timeout: Duration::from_secs(40),
+        })
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The address is not `host:port`, or the host is not a valid TLS server name.
+    #[error("bad broker address {addr:?}: {reason}")]
+    Address {
+        /// The address.
+        addr: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// TCP connect or the TLS handshake failed.
+    #[error("cannot connect to {addr}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The ApiVersions exchange failed.
+    #[error("ApiVersions with {addr} failed")]
+    Versions {
+        /// The address.
+        addr: String,
+        /// rskafka's error.
+        #[source]
+        source: SyncVersionsError,
+    },
+    /// SASL authentication failed.
+    #[error("SASL authentication with {addr} failed")]
+    Sasl {
+        /// The address.
+        addr: String,
+        /// rskafka's error.
+        #[source]
+        source: SaslError,
+    },
+    /// Connecting took longer than the connect timeout.
+    #[error("connecting to {addr} timed out after {after:?}")]
+    Timeout {
+        /// The address.
+        addr: String,
+        /// The timeout.
+        after: Duration,
+    },
+}
+
+/// An open, version-negotiated (and authenticated) connection to one broker. Requests from
+/// several tasks are pipelined; answers come back matched by correlation id.
+pub struct Connection {
+    addr: String,
+    messenger: Messenger<Stream>,
+    request_timeout: Duration,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr` (`host:port`, as in metadata or the bootstrap list).
+    pub async fn connect(addr: &str, settings: &ConnectSettings) -> Result<Self, ConnectError> {
+        let after = settings.connect_timeout;
+        tokio::time::timeout(after, Self::open(addr, settings))
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: addr.to_owned(),
+                after,
+            })?
+    }
+
+    async fn open(addr: &str, settings: &ConnectSettings) -> Result<Self, ConnectError> {
+        let io = |source| ConnectError::Io {
+            addr: addr.to_owned(),
+            source,
+        };
+        let tcp = TcpStream::connect(addr).await.map_err(io)?;
+        tcp.set_nodelay(true).map_err(io)?;
+        let stream: Box<dyn Io> = match &settings.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let name = server_name(addr)?;
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
+                Box::new(connector.connect(name, tcp).await.map_err(io)?)
+            }
+        };
+        let mut messenger = Messenger::new(
+            BufStream::new(stream),
+            MAX_MESSAGE_SIZE,
+            Arc::clone(&settings.client_id),
+        );
+        messenger
+            .sync_versions()
+            .await
+            .map_err(|source| ConnectError::Versions {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        if let Some(sasl) = &settings.sasl {
+            messenger
+                .do_sasl(sasl.clone())
+                .await
+                .map_err(|source| ConnectError::Sasl {
+                    addr: addr.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(Self {
+            addr: addr.to_owned(),
+            messenger,
+            request_timeout: settings.request_timeout,
+        })
+    }
+
+    /// The broker address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `call` at the highest version both sides support and decodes the answer.
+    ///
+    /// # Cancellation
+    /// Dropping the future before the request is written leaves the connection usable; dropping
+    /// it later leaves the answer to be discarded when it arrives.
+    pub async fn call<C: Call>(&self, call: &C) -> Result<Answer<C::Response>, CallError> {
+        let request = self.messenger.request(Adapted(call));
+        match tokio::time::timeout(self.request_timeout, request).await {
+            Ok(answer) => answer.map_err(|e| CallError::from_request(C::KEY, C::VERSIONS, e)),
+            Err(_) => Err(CallError::Timeout {
+                api: C::KEY,
+                after: self.request_timeout,
+            }),
+        }
+    }
+
+    /// Sends an rskafka produce request (versions 3 to 7, as rskafka builds them).
+    ///
+    /// The request takes its correlation id and its place in the write queue when the future is
+    /// first polled, so requests polled in order are written in order.
+    pub async fn produce(&self, request: &ProduceRequest) -> Result<ProduceResponse, CallError> {
+        self.native(request).await
+    }
+
+    /// Asks for the brokers and the partitions (with leaders) of `topics`.
+    pub async fn metadata(&self, topics: &[&str]) -> Result<MetadataResponse, CallError> {
+        let request = MetadataRequest {
+            topics: Some(
+                topics
+                    .iter()
+                    .map(|t| MetadataRequestTopic {
+                        name: String_((*t).to_owned()),
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: None,
+        };
+        self.native(&request).await
+    }
+
+    /// Sends one of rskafka's own request types.
+    async fn native<R>(&self, request: &R) -> Result<R::ResponseBody, CallError>
+    where
+        R: RequestBody + WriteVersionedType<Vec<u8>> + Sync,
+        R::ResponseBody: ReadVersionedType<Cursor<Vec<u8>>>,
+    {
+        let range = R::API_VERSION_RANGE;
+        let versions = (range.min().0.0, range.max().0.0);
+        match tokio::time::timeout(self.request_timeout, self.messenger.request(request)).await {
+            Ok(answer) => answer.map_err(|e| CallError::from_request(R::API_KEY, versions, e)),
+            Err(_) => Err(CallError::Timeout {
+                api: R::API_KEY,
+                after: self.request_timeout,
+            }),
+        }
+    }
+}
+
+/// The TLS server name of `addr`: its host, without port or IPv6 brackets.
+fn server_name(addr: &str) -> Result<ServerName<'static>, ConnectError> {
+    let bad = |reason: &str| ConnectError::Address {
+        addr: addr.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (host, _port) = addr.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).map_err(|_| bad("not a valid TLS server name"))
+}
+
+#[cfg(test)]
+mod tests;

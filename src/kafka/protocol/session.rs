@@ -1,0 +1,118 @@
+//! The idempotent producer's identity (producer id and epoch), shared by every partition writer.
+//!
+//! It starts with InitProducerId. When a partition writer finds that the identity can no longer
+//! be used as is (the broker lost our producer state, our sequences fell out of step with the
+//! broker's, or the epoch is stale), it asks [`ProducerSession::renew`] for the next identity:
+//! InitProducerId with the current id and epoch (KIP-360, version 3 and later), which bumps the
+//! epoch, or, when the broker cannot bump (older version, an error, an exhausted epoch), a fresh
+//! producer id. Under either, every partition starts its sequences again at 0.
+//!
+//! Renewals are serialised and keyed by the identity the caller saw fail, so several partitions
+//! hitting the same problem cause one renewal, not one each.
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tracing::info;
+
+use super::{
+    adapter::CallError,
+    cluster::{Cluster, ClusterError},
+    producer_id::{InitProducerId, ProducerIdentity},
+};
+
+/// Why no producer identity could be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No broker could be reached.
+    #[error("no broker for InitProducerId")]
+    Cluster(#[from] ClusterError),
+    /// The InitProducerId request failed.
+    #[error("InitProducerId request failed")]
+    Call(#[from] CallError),
+    /// The broker answered an error code.
+    #[error("InitProducerId answered error code {0}")]
+    Refused(i16),
+}
+
+/// The producer id and epoch every partition writer of one producer writes under.
+#[derive(Debug)]
+pub struct ProducerSession {
+    cluster: Arc<Cluster>,
+    current: Mutex<ProducerIdentity>,
+    /// Serialises renewals (held across the InitProducerId request).
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl ProducerSession {
+    /// Obtains a fresh producer id from any broker of `cluster`.
+    pub async fn start(cluster: Arc<Cluster>) -> Result<Self, SessionError> {
+        let identity = init(&cluster, InitProducerId::default()).await?;
+        info!(
+            producer_id = identity.id,
+            epoch = identity.epoch,
+            "idempotent producer id"
+        );
+        Ok(Self {
+            cluster,
+            current: Mutex::new(identity),
+            renewing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The cluster the session belongs to.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// The identity to write under now.
+    pub fn identity(&self) -> ProducerIdentity {
+        *self.current.lock()
+    }
+
+    /// The identity that replaces `stale`: the current one when another writer already
+    /// renewed it, else a bumped epoch (or a new producer id) from the broker.
+    pub async fn renew(&self, stale: ProducerIdentity) -> Result<ProducerIdentity, SessionError> {
+        let _one_at_a_time = self.renewing.lock().await;
+        let current = self.identity();
+        if current != stale {
+            return Ok(current);
+        }
+        let bumped = if stale.epoch < i16::MAX - 1 {
+            init(
+                &self.cluster,
+                InitProducerId {
+                    current: Some(stale),
+                },
+            )
+            .await
+        } else {
+            Err(SessionError::Refused(0))
+        };
+        let next = match bumped {
+            // A broker may bump the epoch or hand out a new id; both are fresh sequence spaces
+            // unless it returned exactly what we had.
+            Ok(next) if next != stale => next,
+            _ => init(&self.cluster, InitProducerId::default()).await?,
+        };
+        info!(
+            old_id = stale.id,
+            old_epoch = stale.epoch,
+            producer_id = next.id,
+            epoch = next.epoch,
+            "idempotent producer identity renewed"
+        );
+        *self.current.lock() = next;
+        Ok(next)
+    }
+}
+
+async fn init(cluster: &Cluster, call: InitProducerId) -> Result<ProducerIdentity, SessionError> {
+    let connection = cluster.any().await?;
+    let answer = connection.call(&call).await.inspect_err(|e| {
+        if e.is_connection_lost() {
+            cluster.forget(&connection);
+        }
+    })?;
+    InitProducerId::identity(&answer.body).map_err(SessionError::Refused)
+}

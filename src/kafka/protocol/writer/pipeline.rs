@@ -1,0 +1,360 @@
+//! The writer task: a window of in-flight produce requests, answered in order, and the recovery
+//! round that follows any failure (see the parent module for what each answer leads to).
+//!
+//! Each in-flight future owns its batch and hands it back with the answer, so a batch is
+//! always in exactly one place: `waiting`, in flight, `returned` (failed in this round), or
+//! answered. Requests are issued from this one task in sequence order; each future is polled
+//! once as soon as it is made, which takes its correlation id and its place in the
+//! connection's write queue before the next one is made, so the broker sees them in order.
+use std::{collections::VecDeque, sync::Arc};
+
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesOrdered};
+use rskafka::protocol::messages::{ProduceRequest, ProduceResponse};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tracing::{debug, warn};
+
+use super::{
+    Cause, Delivered, Submission, WriteError, WriterConfig,
+    request::{Verdict, classify, next_sequence, produce_request, response_error, restamp},
+};
+use crate::kafka::protocol::{
+    adapter::CallError, connection::Connection, producer_id::ProducerIdentity,
+    session::ProducerSession,
+};
+
+/// A batch with its sequence, its request (built once, resent unchanged) and its submitter.
+struct Batch {
+    request: ProduceRequest,
+    count: usize,
+    sequence: i32,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Delivered, WriteError>>,
+}
+
+impl Batch {
+    fn answer(self, outcome: Result<Delivered, WriteError>) {
+        // The submitter may have stopped waiting; nothing to do then.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+type Answered = (Batch, Result<ProduceResponse, CallError>);
+
+/// The recovery a failed round needs, most severe last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Trouble {
+    Retry,
+    Refresh,
+    Renew,
+}
+
+pub(super) struct Pipeline {
+    session: Arc<ProducerSession>,
+    topic: String,
+    partition: i32,
+    config: WriterConfig,
+    queue: mpsc::Receiver<Submission>,
+    identity: ProducerIdentity,
+    next_sequence: i32,
+    connection: Option<Arc<Connection>>,
+    waiting: VecDeque<Batch>,
+    in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
+    /// Batches of the current round that failed in a way that resends them, in order.
+    returned: Vec<Batch>,
+    trouble: Option<Trouble>,
+    /// The last failure, for the timeout error.
+    last: Option<Arc<Cause>>,
+    /// A batch failed for good: the batches behind it fail with this.
+    aborting: Option<Arc<WriteError>>,
+    /// The identity must be renewed before the next new batch (a failed sequence left a gap).
+    renew_before_next: bool,
+    failed_rounds: u32,
+}
+
+impl Pipeline {
+    pub(super) fn new(
+        session: Arc<ProducerSession>,
+        topic: &str,
+        partition: i32,
+        config: WriterConfig,
+        queue: mpsc::Receiver<Submission>,
+    ) -> Self {
+        let identity = session.identity();
+        Self {
+            session,
+            topic: topic.to_owned(),
+            partition,
+            config,
+            queue,
+            identity,
+            next_sequence: 0,
+            connection: None,
+            waiting: VecDeque::new(),
+            in_flight: FuturesOrdered::new(),
+            returned: Vec::new(),
+            trouble: None,
+            last: None,
+            aborting: None,
+            renew_before_next: false,
+            failed_rounds: 0,
+        }
+    }
+
+    fn room(&self) -> bool {
+        self.in_flight.len() < self.config.max_in_flight.max(1)
+    }
+
+    /// Takes a submission: assigns its sequence and builds its request.
+    fn accept(&mut self, s: Submission) {
+        let count = s.records.len();
+        let sequence = self.next_sequence;
+        self.next_sequence = next_sequence(sequence, count);
+        let request = produce_request(
+            &self.topic,
+            self.partition,
+            s.records,
+            self.config.compression,
+            self.identity,
+            sequence,
+            self.config.broker_timeout_ms,
+        );
+        self.waiting.push_back(Batch {
+            request,
+            count,
+            sequence,
+            deadline: Instant::now() + self.config.delivery_timeout,
+            reply: s.reply,
+        });
+    }
+
+    /// Sends the first waiting batch on `connection`.
+    fn send(&mut self, connection: &Arc<Connection>) {
+        let Some(batch) = self.waiting.pop_front() else {
+            return;
+        };
+        let connection = Arc::clone(connection);
+        let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
+            let answer = connection.produce(&batch.request).await;
+            (batch, answer)
+        });
+        // One poll now: the request takes its correlation id and write-queue place before the
+        // next one is made. (A no-op waker is fine: FuturesOrdered polls it again.)
+        if let Some(answered) = (&mut request).now_or_never() {
+            request = Box::pin(futures::future::ready(answered));
+        }
+        self.in_flight.push_back(request);
+    }
+
+    fn set_trouble(&mut self, trouble: Trouble, cause: Cause) {
+        self.trouble = self.trouble.max(Some(trouble));
+        self.last = Some(Arc::new(cause));
+    }
+
+    /// Handles the answer to the oldest request in flight.
+    fn answered(&mut self, (batch, answer): Answered) {
+        let verdict = match &answer {
+            Ok(response) => match response_error(response, &self.topic, self.partition) {
+                Some((code, offset)) => {
+                    let verdict = classify(code, offset, self.trouble.is_some());
+                    if !matches!(verdict, Verdict::Delivered(_)) {
+                        debug!(topic = %self.topic, partition = self.partition, code, sequence = batch.sequence, "produce error");
+                        self.last = Some(Arc::new(Cause::Code(code)));
+                    }
+                    (verdict, Some(code))
+                }
+                None => (Verdict::Retry { refresh: true }, None),
+            },
+            Err(CallError::Unsupported { .. }) => (Verdict::Fail, None),
+            Err(_) => (Verdict::Retry { refresh: true }, None),
+        };
+        match verdict {
+            (Verdict::Delivered(base_offset), _) => {
+                let records = batch.count;
+                batch.answer(Ok(Delivered {
+                    base_offset,
+                    records,
+                }));
+            }
+            _ if self.aborting.is_some() => {
+                let cause = self
+                    .aborting
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(WriteError::Closed));
+                batch.answer(Err(WriteError::Aborted(cause)));
+            }
+            (Verdict::Fail, code) => {
+                let error = match code {
+                    Some(code) => WriteError::Rejected { code },
+                    None => WriteError::Rejected { code: 35 }, // UNSUPPORTED_VERSION
+                };
+                warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
+                self.aborting = Some(Arc::new(error.clone()));
+                self.trouble = self.trouble.max(Some(Trouble::Retry));
+                batch.answer(Err(error));
+            }
+            (verdict, _) => {
+                let trouble = match verdict {
+                    Verdict::Renew => Trouble::Renew,
+                    Verdict::Retry { refresh: true } => Trouble::Refresh,
+                    _ => Trouble::Retry,
+                };
+                self.trouble = self.trouble.max(Some(trouble));
+                if let Err(e) = answer {
+                    if e.is_connection_lost()
+                        && let Some(c) = self.connection.take()
+                    {
+                        self.session.cluster().forget(&c);
+                    }
+                    self.last = Some(Arc::new(Cause::Call(e)));
+                }
+                self.returned.push(batch);
+            }
+        }
+    }
+
+    /// After a failed round (nothing in flight): fail what must fail, then get ready to resend.
+    async fn recover(&mut self, trouble: Trouble) {
+        // Everything returned in this round came before the failed batch, if one failed: those
+        // are resent. What never left `waiting` is behind it.
+        let mut resend: VecDeque<Batch> = self.returned.drain(..).collect();
+        if let Some(cause) = self.aborting.take() {
+            self.abort_waiting(&cause);
+            self.renew_before_next = true;
+        }
+        resend.append(&mut self.waiting);
+        self.waiting = resend;
+        self.failed_rounds += 1;
+        let backoff = self
+            .config
+            .retry_backoff
+            .saturating_mul(1 << self.failed_rounds.min(16).saturating_sub(1))
+            .min(self.config.max_backoff);
+        tokio::time::sleep(backoff).await;
+        self.expire();
+        if trouble >= Trouble::Refresh {
+            self.connection = None;
+        }
+        if trouble == Trouble::Renew && !self.waiting.is_empty() {
+            self.renew().await;
+        }
+    }
+
+    /// Fails every waiting and queued batch behind a failed one.
+    fn abort_waiting(&mut self, cause: &Arc<WriteError>) {
+        for batch in self.waiting.drain(..) {
+            batch.answer(Err(WriteError::Aborted(Arc::clone(cause))));
+        }
+        while let Ok(s) = self.queue.try_recv() {
+            let _ = s.reply.send(Err(WriteError::Aborted(Arc::clone(cause))));
+        }
+    }
+
+    /// Fails the first waiting batch (and all behind it) when its delivery timeout has passed.
+    fn expire(&mut self) {
+        let Some(first) = self.waiting.front() else {
+            return;
+        };
+        if Instant::now() < first.deadline {
+            return;
+        }
+        let error = WriteError::Timeout {
+            after: self.config.delivery_timeout,
+            last: self
+                .last
+                .clone()
+                .unwrap_or_else(|| Arc::new(Cause::Code(7))),
+        };
+        warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
+        if let Some(first) = self.waiting.pop_front() {
+            first.answer(Err(error.clone()));
+        }
+        self.abort_waiting(&Arc::new(error));
+        self.renew_before_next = true;
+    }
+
+    /// Renews the identity and renumbers the waiting batches from sequence 0. On failure, the
+    /// next round tries again.
+    async fn renew(&mut self) {
+        match self.session.renew(self.identity).await {
+            Ok(identity) => {
+                self.identity = identity;
+                self.next_sequence = 0;
+                for batch in &mut self.waiting {
+                    batch.sequence = self.next_sequence;
+                    restamp(&mut batch.request, identity, batch.sequence);
+                    self.next_sequence = next_sequence(batch.sequence, batch.count);
+                }
+                self.renew_before_next = false;
+            }
+            Err(e) => self.set_trouble(Trouble::Renew, Cause::Session(e)),
+        }
+    }
+
+    /// The leader's connection, looked up when there is none.
+    async fn connection(&mut self) -> Option<Arc<Connection>> {
+        if self.connection.is_none() {
+            match self
+                .session
+                .cluster()
+                .leader(&self.topic, self.partition)
+                .await
+            {
+                Ok(c) => self.connection = Some(c),
+                Err(e) => self.set_trouble(Trouble::Refresh, Cause::Cluster(e)),
+            }
+        }
+        self.connection.clone()
+    }
+}
+
+/// Runs until the handle is dropped and everything queued is resolved.
+pub(super) async fn run(mut p: Pipeline) {
+    let mut closed = false;
+    loop {
+        if p.trouble.is_none() && !p.waiting.is_empty() && p.room() {
+            if let Some(connection) = p.connection().await {
+                while p.room() && !p.waiting.is_empty() {
+                    p.send(&connection);
+                }
+            }
+            continue;
+        }
+        if p.in_flight.is_empty() {
+            if let Some(trouble) = p.trouble.take() {
+                p.recover(trouble).await;
+                continue;
+            }
+            if closed && p.waiting.is_empty() {
+                return;
+            }
+            if p.renew_before_next && p.waiting.is_empty() {
+                p.renew().await;
+                continue;
+            }
+        }
+        let accepting = !closed
+            && p.trouble.is_none()
+            && p.waiting.is_empty()
+            && p.room()
+            && !p.renew_before_next;
+        tokio::select! {
+            biased;
+            Some(answered) = p.in_flight.next() => {
+                p.answered(answered);
+                if p.trouble.is_none() {
+                    p.failed_rounds = 0;
+                }
+            }
+            submission = p.queue.recv(), if accepting => match submission {
+                Some(s) => p.accept(s),
+                None => closed = true,
+            },
+            // Not reached: with nothing in flight the checks above send, recover, renew or
+            // return. Stopping answers every batch still held with `Closed`.
+            else => return,
+        }
+    }
+}
