@@ -4,6 +4,7 @@
 //! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
 //! TLS and SASL come from [`security`]. [`protocol`] holds our own connections, the messages
 //! rskafka lacks and the idempotent produce path.
+mod idempotent;
 pub mod protocol;
 pub mod security;
 mod topics;
@@ -17,6 +18,7 @@ use rskafka::{
 
 use crate::config::KafkaConfig;
 
+pub use idempotent::{IdempotentError, IdempotentTransport};
 pub use topics::{ensure_topic, ensure_topics};
 
 /// A Kafka step that failed.

@@ -72,6 +72,14 @@ pub struct ProducerConfig {
     pub retry_backoff_max_ms: u64,
     /// Longest wait for one produce request before it counts as failed and is retried. Default 30000.
     pub request_timeout_ms: u64,
+    /// The broker-level idempotent producer (InitProducerId, producer id, epoch and sequence
+    /// numbers on every batch): the broker drops the duplicates our retries would write.
+    /// Default true; `false`, or a broker without InitProducerId, sends as rskafka does (one
+    /// request in flight per partition).
+    pub enable_idempotence: bool,
+    /// Produce requests in flight per partition with idempotence, 1 to 5 (Kafka keeps the
+    /// state of 5 per producer and partition). Default 5.
+    pub max_in_flight: usize,
 }
 
 impl Default for ProducerConfig {
@@ -89,6 +97,8 @@ impl Default for ProducerConfig {
             retry_backoff_ms: 100,
             retry_backoff_max_ms: 5_000,
             request_timeout_ms: 30_000,
+            enable_idempotence: true,
+            max_in_flight: 5,
         }
     }
 }
@@ -148,6 +158,9 @@ impl ProducerConfig {
             if value > max {
                 return Err((field, format!("must be at most {max}")));
             }
+        }
+        if !(1..=5).contains(&self.max_in_flight) {
+            return Err(("producer.max_in_flight", "must be 1 to 5".into()));
         }
         if self.retry_backoff_max_ms < self.retry_backoff_ms {
             return Err((

@@ -1,7 +1,7 @@
 //! Producer errors. `Clone`, because one failed batch fans out to every record's caller.
 use std::{sync::Arc, time::Duration};
 
-use super::transport::MetadataError;
+use super::transport::{MetadataError, TransportError};
 
 /// Why a record was not delivered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum ProduceError {
     },
     /// The broker refused the batch for a reason retrying cannot fix (authorization, invalid record...).
     #[error("broker refused the records: {0}")]
-    Fatal(Arc<rskafka::client::error::Error>),
+    Fatal(Arc<TransportError>),
     /// The brokers do not know the topic (it was never created, or was deleted).
     #[error("topic {0} does not exist")]
     UnknownTopic(String),

@@ -12,7 +12,7 @@ use rskafka::{
     record::Record,
 };
 
-use super::{Codec, MetadataError, Transport, size};
+use super::{Codec, MetadataError, Transport, TransportError, size};
 use crate::future::BoxFuture;
 
 /// The topic the mock does not know.
@@ -35,6 +35,8 @@ pub(crate) struct MockBroker {
     pub attempts: AtomicUsize,
     /// While set, produce never answers.
     pub stall: AtomicBool,
+    /// What [`Transport::max_in_flight`] answers (0 counts as 1).
+    pub pipeline: usize,
 }
 
 impl MockBroker {
@@ -73,6 +75,10 @@ pub(crate) fn server_error(protocol_error: ProtocolError) -> ClientError {
 }
 
 impl Transport for MockBroker {
+    fn max_in_flight(&self) -> usize {
+        self.pipeline.max(1)
+    }
+
     fn partition_count<'a>(
         &'a self,
         topic: &'a str,
@@ -92,24 +98,24 @@ impl Transport for MockBroker {
         partition: i32,
         records: Vec<Record>,
         _codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
+    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>> {
         Box::pin(async move {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             if self.stall.load(Ordering::SeqCst) {
                 std::future::pending::<()>().await;
             }
             if self.always_fail.load(Ordering::SeqCst) {
-                return Err(server_error(ProtocolError::NotLeaderOrFollower));
+                return Err(server_error(ProtocolError::NotLeaderOrFollower).into());
             }
             if self
                 .fail_first
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
-                return Err(ClientError::Timeout);
+                return Err(ClientError::Timeout.into());
             }
             if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
-                return Err(server_error(ProtocolError::MessageTooLarge));
+                return Err(server_error(ProtocolError::MessageTooLarge).into());
             }
             let mut log = self.log.lock();
             let part = log.entry(partition).or_default();

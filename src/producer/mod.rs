@@ -67,7 +67,7 @@ pub use delivery::{Delivery, DeliveryFuture};
 pub use error::{ProduceError, Result};
 pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, keyed_partition, murmur2};
-pub use transport::{MetadataError, RskafkaTransport, Transport};
+pub use transport::{MetadataError, Pending, RskafkaTransport, Transport, TransportError};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;

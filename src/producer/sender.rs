@@ -10,8 +10,10 @@ use rskafka::{
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+mod pipelined;
+
 use super::{
-    ProduceError, Result, Shared,
+    ProduceError, Result, Shared, TransportError,
     accumulator::{Batch, PartitionQueue},
     delivery::Outcome,
     size::batch_len,
@@ -20,6 +22,10 @@ use crate::future::BoxFuture;
 
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
+    let depth = shared.transport.max_in_flight();
+    if depth > 1 {
+        return pipelined::run(&shared, &topic, &queue, depth).await;
+    }
     while let Some(batch) = queue.next_batch().await {
         if let Some(error) = send_batch(&shared, &topic, &queue, batch).await {
             // The batches behind a failed one must not overtake it: a caller that retries the
@@ -33,7 +39,12 @@ pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<Partiti
 }
 
 /// Resolves a batch that was never sent with `error`.
-fn fail_batch(shared: &Shared, queue: &PartitionQueue, batch: Batch, error: &ProduceError) {
+pub(super) fn fail_batch(
+    shared: &Shared,
+    queue: &PartitionQueue,
+    batch: Batch,
+    error: &ProduceError,
+) {
     let n = batch.records.len();
     error_counter(shared, error).add(n as u64);
     shared.release(batch.cost);
@@ -48,19 +59,31 @@ async fn send_batch(
     shared: &Shared,
     topic: &str,
     queue: &PartitionQueue,
+    mut batch: Batch,
+) -> Option<ProduceError> {
+    let records = std::mem::take(&mut batch.records);
+    let n = records.len();
+    let outcome = deliver(shared, topic, queue.partition, records, batch.deadline).await;
+    settle(shared, topic, queue, batch, n, outcome)
+}
+
+/// Counts and logs the outcome of `batch` of `n` records (handed over already), frees its
+/// buffer space and resolves its callers; returns the error when none of it was delivered.
+pub(super) fn settle(
+    shared: &Shared,
+    topic: &str,
+    queue: &PartitionQueue,
     batch: Batch,
+    n: usize,
+    outcome: Outcome,
 ) -> Option<ProduceError> {
     let Batch {
-        records,
         bytes,
         cost,
         created,
-        deadline,
         slot,
         ..
     } = batch;
-    let n = records.len();
-    let outcome = deliver(shared, topic, queue.partition, records, deadline).await;
     let m = &shared.metrics;
     match &outcome {
         Outcome::Delivered(_) => {
@@ -106,7 +129,7 @@ fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics
 }
 
 /// Delivers `records`, splitting on `MessageTooLarge` until single records remain.
-fn deliver<'a>(
+pub(super) fn deliver<'a>(
     shared: &'a Shared,
     topic: &'a str,
     partition: i32,
@@ -201,10 +224,10 @@ async fn produce_with_retries(
         match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(offsets)) if offsets.len() == n => return Ok(offsets),
             Ok(Ok(offsets)) => {
-                let e = ClientError::InvalidResponse(format!(
+                let e = TransportError::Client(ClientError::InvalidResponse(format!(
                     "{} offsets for {n} records",
                     offsets.len()
-                ));
+                )));
                 return Err(Attempt::Failed(ProduceError::Fatal(Arc::new(e))));
             }
             Ok(Err(e)) => match classify(&e) {
@@ -238,7 +261,13 @@ enum Class {
     Fatal,
 }
 
-fn classify(e: &ClientError) -> Class {
+fn classify(e: &TransportError) -> Class {
+    let e = match e {
+        TransportError::Client(e) => e,
+        TransportError::TooLarge(_) => return Class::TooLarge,
+        // The transport retried by itself, under the same deadline.
+        TransportError::Final(_) => return Class::Fatal,
+    };
     match e {
         ClientError::ServerError { protocol_error, .. } => match protocol_error {
             ProtocolError::MessageTooLarge | ProtocolError::RecordListTooLarge => Class::TooLarge,

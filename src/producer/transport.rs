@@ -14,6 +14,26 @@ use rskafka::{
 use super::Codec;
 use crate::future::BoxFuture;
 
+/// A batch handed to a pipelining transport: resolves with its offsets once delivered.
+pub type Pending = BoxFuture<'static, Result<Vec<i64>, TransportError>>;
+
+/// Why a produce request did not deliver its batch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// rskafka's answer (connection, protocol or broker error); the sender retries what is
+    /// retriable.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The broker refuses the batch as too large: the sender splits it.
+    #[error("batch too large for the broker")]
+    TooLarge(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A final answer from a transport that retries by itself (the idempotent writer resends
+    /// a batch with its sequence numbers under the delivery timeout): not retried again.
+    #[error("not delivered")]
+    Final(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Why a topic's partition count is not known.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,6 +47,9 @@ pub enum MetadataError {
     /// The metadata request failed.
     #[error("cannot list topics: {0}")]
     Client(#[from] ClientError),
+    /// The metadata request of a transport of our own failed.
+    #[error("cannot list topics")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Produce requests and partition counts.
@@ -42,7 +65,32 @@ pub trait Transport: Send + Sync + 'static {
         partition: i32,
         records: Vec<Record>,
         codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>>;
+    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>>;
+
+    /// Produce requests the transport keeps in flight per partition. 1 (the default): the
+    /// sender waits for each batch before it sends the next of that partition, the only way to
+    /// keep per-key order through retries without broker sequence numbers. More: the sender
+    /// hands over up to that many batches with [`Transport::enqueue`] and the transport keeps
+    /// their order (the idempotent producer's sequences do).
+    fn max_in_flight(&self) -> usize {
+        1
+    }
+
+    /// Queues `records` behind the batches queued before for the same partition; the outer
+    /// future resolves once queued, the inner once delivered. The default sends it at once and
+    /// waits for the answer (for transports with [`Transport::max_in_flight`] 1).
+    fn enqueue<'a>(
+        &'a self,
+        topic: &'a str,
+        partition: i32,
+        records: Vec<Record>,
+        codec: Codec,
+    ) -> BoxFuture<'a, Pending> {
+        Box::pin(async move {
+            let result = self.produce(topic, partition, records, codec).await;
+            Box::pin(std::future::ready(result)) as Pending
+        })
+    }
 }
 
 /// The real transport: an rskafka [`Client`] and one cached [`PartitionClient`] per partition.
@@ -101,10 +149,10 @@ impl Transport for RskafkaTransport {
         partition: i32,
         records: Vec<Record>,
         codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, ClientError>> {
+    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>> {
         Box::pin(async move {
             let pc = self.partition(topic, partition).await?;
-            pc.produce(records, codec.to_rskafka()).await
+            Ok(pc.produce(records, codec.to_rskafka()).await?)
         })
     }
 }

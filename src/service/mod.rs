@@ -13,7 +13,7 @@ use crate::{
     config::Config,
     consumer::{Consumer, EventHandler},
     http, kafka, outbox,
-    producer::{Producer, RskafkaTransport},
+    producer::{Producer, RskafkaTransport, Transport},
     store::{RedbStore, Store, StoreError},
     users::{UserError, UserEventHandler, Users},
 };
@@ -172,6 +172,26 @@ struct Pipeline {
     wake: Arc<Notify>,
 }
 
+/// The producer's transport: the idempotent one (producer id, epoch and sequence numbers, up to
+/// `max_in_flight` requests per partition) unless it is turned off or the brokers cannot give
+/// a producer id, then rskafka's (one request in flight per partition).
+async fn transport(cfg: &Config, client: &Arc<rskafka::client::Client>) -> Arc<dyn Transport> {
+    if cfg.producer.enable_idempotence {
+        match kafka::IdempotentTransport::connect(&cfg.kafka, &cfg.producer).await {
+            Ok(t) => {
+                let id = t.identity();
+                info!(producer_id = id.id, epoch = id.epoch, "idempotent producer");
+                return Arc::new(t);
+            }
+            Err(error) => warn!(
+                error = %error,
+                "no idempotent producer (the brokers gave no producer id): one request in flight per partition"
+            ),
+        }
+    }
+    Arc::new(RskafkaTransport::new(Arc::clone(client)))
+}
+
 impl Pipeline {
     /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
     /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
@@ -182,7 +202,7 @@ impl Pipeline {
         };
         let cfg = &self.config;
         let producer = Producer::with_metrics(
-            Arc::new(RskafkaTransport::new(Arc::clone(&client))),
+            transport(cfg, &client).await,
             cfg.producer.clone(),
             Arc::clone(&self.state.producer),
         );

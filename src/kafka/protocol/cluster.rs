@@ -153,6 +153,6 @@ impl Cluster {
 }
 
 /// The wire code of an rskafka protocol error.
-pub(super) fn error_code(error: &rskafka::protocol::error::Error) -> i16 {
+pub(crate) fn error_code(error: &rskafka::protocol::error::Error) -> i16 {
     rskafka::protocol::primitives::Int16::from(Some(*error)).0
 }

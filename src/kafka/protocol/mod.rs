@@ -38,6 +38,7 @@ mod session;
 mod writer;
 
 pub use adapter::{Answer, Call, CallError, decode_fuzz_input, decode_response};
+pub(crate) use cluster::error_code;
 pub use cluster::{Cluster, ClusterError};
 pub use connection::{ConnectError, ConnectSettings, Connection};
 pub use coordinator::{

@@ -1,5 +1,9 @@
 use super::*;
-use crate::producer::mock::server_error as server;
+use crate::producer::mock::server_error;
+
+fn server(e: ProtocolError) -> TransportError {
+    server_error(e).into()
+}
 
 #[test]
 fn classification() {
@@ -19,9 +23,18 @@ fn classification() {
         classify(&server(ProtocolError::TopicAuthorizationFailed)),
         Class::Fatal
     );
-    assert_eq!(classify(&ClientError::Timeout), Class::Retry);
+    assert_eq!(classify(&ClientError::Timeout.into()), Class::Retry);
     assert_eq!(
-        classify(&ClientError::InvalidResponse("x".into())),
+        classify(&ClientError::InvalidResponse("x".into()).into()),
+        Class::Fatal
+    );
+    // A transport that retries by itself (the idempotent writer): split, or final.
+    assert_eq!(
+        classify(&TransportError::TooLarge("too large".into())),
+        Class::TooLarge
+    );
+    assert_eq!(
+        classify(&TransportError::Final("gave up".into())),
         Class::Fatal
     );
 }
