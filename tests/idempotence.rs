@@ -1,0 +1,174 @@
+//! Exactly-once delivery under faults: a frame-aware proxy between producer and broker drops
+//! produce responses (written but never acknowledged), delays them and cuts connections
+//! mid-request; librdkafka then reads the log back. With idempotence off the producer's
+//! retries resend and the log shows duplicates (which proves the check can fail).
+
+mod common;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::atomic::Ordering::Relaxed,
+    time::Instant,
+};
+
+use common::{
+    Broker,
+    proxy::{Faults, Proxy},
+};
+use usercenter::producer::{Producer, ProducerConfig};
+
+const KEYS: usize = 50;
+const PARTITIONS: i32 = 3;
+
+/// The value of record `counter` of user `key`: both numbers, padded to 100 bytes.
+fn value(key: usize, counter: usize) -> Vec<u8> {
+    let mut v = format!("user-{key:02}-{counter:08}-").into_bytes();
+    v.resize(100, b'x');
+    v
+}
+
+fn parse(value: &[u8]) -> (usize, usize) {
+    let text = std::str::from_utf8(&value[..22]).expect("ascii value");
+    (
+        text[5..7].parse().expect("key"),
+        text[8..16].parse().expect("counter"),
+    )
+}
+
+/// What the log holds, as librdkafka reads it.
+#[derive(Debug, Default)]
+struct Readback {
+    records: usize,
+    /// Records whose `ce_id` was seen before.
+    duplicate_ids: usize,
+    /// Records whose per-key counter is not above the previous one of that key.
+    out_of_order: usize,
+    /// `(key, counter)` pairs present.
+    present: HashSet<(usize, usize)>,
+}
+
+/// Reads every partition of `topic` with the librdkafka peer (the expected count is the sum of
+/// the high watermarks, read first with rskafka).
+async fn read_back(addr: &str, topic: &str) -> Readback {
+    let client = common::client(addr).await;
+    let mut total = 0;
+    for p in 0..PARTITIONS {
+        total += common::read_partition(&client, topic, p).await.len();
+    }
+    let expect = total.to_string();
+    let out = common::peer(addr, &["consume", "--topic", topic, "--expect", &expect]);
+    let records = out["records"].as_array().expect("records");
+    let mut back = Readback {
+        records: records.len(),
+        ..Readback::default()
+    };
+    let mut ids = HashSet::new();
+    let mut last: HashMap<(u64, usize), usize> = HashMap::new();
+    let mut sorted: Vec<&serde_json::Value> = records.iter().collect();
+    sorted.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
+    for r in sorted {
+        let id = r["headers"]["ce_id"]
+            .as_str()
+            .expect("ce_id header")
+            .to_owned();
+        if !ids.insert(id) {
+            back.duplicate_ids += 1;
+        }
+        let (key, counter) = parse(&common::unhex(r["value"].as_str().expect("value")));
+        let partition = r["partition"].as_u64().expect("partition");
+        if let Some(prev) = last.insert((partition, key), counter)
+            && counter <= prev
+        {
+            back.out_of_order += 1;
+        }
+        back.present.insert((key, counter));
+    }
+    back
+}
+
+/// Sends `count` records (key = user id, value = per-key counter) through `producer`
+/// concurrently; returns the `(key, counter)` pairs acknowledged.
+async fn send_all(producer: &Producer, topic: &str, count: usize) -> HashSet<(usize, usize)> {
+    let mut futures = Vec::with_capacity(count);
+    for i in 0..count {
+        let (key, counter) = (i % KEYS, i / KEYS);
+        let record = common::record(
+            topic,
+            Some(format!("user-{key:02}").into_bytes()),
+            value(key, counter),
+        );
+        let future = producer.enqueue(record).await.expect("enqueue");
+        futures.push(((key, counter), future));
+    }
+    let mut acked = HashSet::new();
+    for (id, future) in futures {
+        if future.wait().await.is_ok() {
+            acked.insert(id);
+        }
+    }
+    acked
+}
+
+/// Small batches so there are hundreds of produce requests to fault.
+fn producer_config() -> ProducerConfig {
+    ProducerConfig {
+        batch_max_records: 250,
+        retry_backoff_ms: 20,
+        retry_backoff_max_ms: 200,
+        request_timeout_ms: 5_000,
+        ..ProducerConfig::default()
+    }
+}
+
+/// A broker behind a fault proxy (faults off until the caller enables them).
+async fn faulty_broker(seed: u64) -> (Broker, Proxy) {
+    let origin = format!("127.0.0.1:{}", common::free_port());
+    let proxy = Proxy::start(origin.clone(), Faults::produce_only(), seed).await;
+    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    (broker, proxy)
+}
+
+fn set_faults(faults: &Faults) {
+    faults.drop_response_ppm.store(40_000, Relaxed);
+    faults.delay_response_ppm.store(40_000, Relaxed);
+    faults.delay_ms.store(300, Relaxed);
+    faults.cut_request_ppm.store(30_000, Relaxed);
+    faults.enabled.store(true, Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_faults_duplicate_records() {
+    let started = Instant::now();
+    let (_broker, proxy) = faulty_broker(0x05EE_D0FF).await;
+    let client = common::client(proxy.addr()).await;
+    common::create_topic(&client, "faulty", PARTITIONS).await;
+    let producer = common::producer(client, producer_config());
+    set_faults(&proxy.faults);
+
+    let count = 100_000;
+    let acked = send_all(&producer, "faulty", count).await;
+    proxy.faults.enabled.store(false, Relaxed);
+    let (dropped, delayed, cut) = proxy.faults.counts();
+    let back = read_back(proxy.addr(), "faulty").await;
+    eprintln!(
+        "idempotence off: {count} sent, {} acked, {} in the log, {} duplicate ce_ids, \
+         {} out of order; faults: {dropped} dropped, {delayed} delayed, {cut} cut; {:?}",
+        acked.len(),
+        back.records,
+        back.duplicate_ids,
+        back.out_of_order,
+        started.elapsed()
+    );
+    assert!(
+        dropped > 0 && delayed > 0 && cut > 0,
+        "faults were injected"
+    );
+    assert!(
+        acked.iter().all(|id| back.present.contains(id)),
+        "an acknowledged record is missing"
+    );
+    assert!(
+        back.duplicate_ids > 0,
+        "resending without idempotence left no duplicate: the exactly-once check cannot fail"
+    );
+}
