@@ -45,6 +45,11 @@ struct Readback {
     out_of_order: usize,
     /// `(key, counter)` pairs present.
     present: HashSet<(usize, usize)>,
+    /// Records the librdkafka peer wrote (header `peer`), their numbers, and how many came
+    /// after a higher number in their partition.
+    peer_records: usize,
+    peer_present: HashSet<usize>,
+    peer_out_of_order: usize,
 }
 
 /// Reads every partition of `topic` with the librdkafka peer (the expected count is the sum of
@@ -66,7 +71,26 @@ async fn read_back(addr: &str, topic: &str) -> Readback {
     let mut last: HashMap<(u64, usize), usize> = HashMap::new();
     let mut sorted: Vec<&serde_json::Value> = records.iter().collect();
     sorted.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
+    let mut peer_last: HashMap<u64, usize> = HashMap::new();
     for r in sorted {
+        let partition = r["partition"].as_u64().expect("partition");
+        let bytes = common::unhex(r["value"].as_str().expect("value"));
+        if r["headers"].get("peer").is_some() {
+            back.records -= 1;
+            back.peer_records += 1;
+            let text = String::from_utf8(bytes).expect("peer value");
+            let n: usize = text
+                .split('-')
+                .nth(1)
+                .expect("value-N-")
+                .parse()
+                .expect("N");
+            if peer_last.insert(partition, n).is_some_and(|prev| n <= prev) {
+                back.peer_out_of_order += 1;
+            }
+            back.peer_present.insert(n);
+            continue;
+        }
         let id = r["headers"]["ce_id"]
             .as_str()
             .expect("ce_id header")
@@ -74,8 +98,7 @@ async fn read_back(addr: &str, topic: &str) -> Readback {
         if !ids.insert(id) {
             back.duplicate_ids += 1;
         }
-        let (key, counter) = parse(&common::unhex(r["value"].as_str().expect("value")));
-        let partition = r["partition"].as_u64().expect("partition");
+        let (key, counter) = parse(&bytes);
         if let Some(prev) = last.insert((partition, key), counter)
             && counter <= prev
         {
