@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod certs;
+pub mod proxy;
 
 use std::{
     net::{SocketAddr, TcpListener},

@@ -1,0 +1,229 @@
+//! A Kafka-frame-aware TCP proxy that injects faults between clients and a broker.
+//!
+//! Why: retries, idempotence and consumer rebalances only show their worth when responses go
+//! missing, arrive late or connections break mid-request. The proxy reads whole Kafka frames
+//! (4-byte big-endian length + body) in both directions, remembers per connection the api key
+//! of each request (responses come back in request order on a connection) and, when the
+//! [`Faults`] settings say so, drops a response (closes the client connection after the
+//! request reached the broker), delays it, or cuts the connection halfway through a request.
+//! Settings are atomics behind an `Arc`, switchable while traffic flows; every fault injected
+//! is counted so a test can assert that faults really happened.
+//!
+//! Use it with `Broker::behind_proxy(listen, proxy.addr(), ..)`: the broker advertises the
+//! proxy, so bootstrap and leader connections all go through it.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// The Produce api key.
+pub const PRODUCE: i32 = 0;
+
+/// Fault settings (probabilities in parts per million) and counters, shared with the proxy.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Faults apply only when this is set.
+    pub enabled: AtomicBool,
+    /// Only requests (and their responses) with this api key are faulted; -1 = every api key.
+    pub api_key: AtomicI32,
+    /// The first this-many requests of a connection are never faulted (ApiVersions, Metadata).
+    pub skip_frames: AtomicU32,
+    /// Probability of dropping a response: the client connection is closed instead.
+    pub drop_response_ppm: AtomicU32,
+    /// Probability of delaying a response by `delay_ms`.
+    pub delay_response_ppm: AtomicU32,
+    /// How long a delayed response waits.
+    pub delay_ms: AtomicU64,
+    /// Probability of forwarding half a request and closing both connections.
+    pub cut_request_ppm: AtomicU32,
+    /// Responses dropped so far.
+    pub dropped: AtomicU64,
+    /// Responses delayed so far.
+    pub delayed: AtomicU64,
+    /// Requests cut so far.
+    pub cut: AtomicU64,
+    /// Connections accepted so far.
+    pub connections: AtomicU64,
+}
+
+impl Faults {
+    /// Settings that fault produce traffic only, after the first 2 frames of a connection,
+    /// switched off until [`Faults::enabled`] is set.
+    pub fn produce_only() -> Arc<Self> {
+        let faults = Self::default();
+        faults.api_key.store(PRODUCE, Relaxed);
+        faults.skip_frames.store(2, Relaxed);
+        Arc::new(faults)
+    }
+
+    /// `(dropped, delayed, cut)` so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.dropped.load(Relaxed),
+            self.delayed.load(Relaxed),
+            self.cut.load(Relaxed),
+        )
+    }
+
+    fn applies(&self, index: u64, api_key: i16) -> bool {
+        let wanted = self.api_key.load(Relaxed);
+        self.enabled.load(Relaxed)
+            && index >= u64::from(self.skip_frames.load(Relaxed))
+            && (wanted < 0 || wanted == i32::from(api_key))
+    }
+}
+
+/// A small deterministic xorshift64* generator (no extra crates).
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from `seed` (0 is replaced: xorshift never leaves the zero state).
+    pub fn new(seed: u64) -> Self {
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// True with probability `ppm` parts per million.
+    pub fn chance(&mut self, ppm: &AtomicU32) -> bool {
+        let ppm = u64::from(ppm.load(Relaxed));
+        ppm > 0 && self.next_u64() % 1_000_000 < ppm
+    }
+}
+
+/// A running proxy; its accept loop stops when this is dropped.
+pub struct Proxy {
+    addr: String,
+    /// The fault settings and counters.
+    pub faults: Arc<Faults>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and forwards every connection to `upstream`.
+    /// Connection `n` draws its faults from `XorShift::new(seed + n)`.
+    pub async fn start(upstream: String, faults: Arc<Faults>, seed: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+        let addr = listener.local_addr().expect("proxy address").to_string();
+        let shared = Arc::clone(&faults);
+        let task = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Ok((client, _)) = listener.accept().await {
+                n += 1;
+                shared.connections.fetch_add(1, Relaxed);
+                let rng = XorShift::new(seed.wrapping_add(n.wrapping_mul(0x1000_0001)));
+                let faults = Arc::clone(&shared);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(broker) = TcpStream::connect(&upstream).await {
+                        connection(client, broker, faults, rng).await;
+                    }
+                });
+            }
+        });
+        Self { addr, faults, task }
+    }
+
+    /// `127.0.0.1:PORT` where clients connect.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one frame: the 4 length bytes followed by the body.
+async fn frame(from: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len).await.ok()?;
+    let size = usize::try_from(i32::from_be_bytes(len)).ok()?;
+    let mut buf = vec![0u8; 4 + size];
+    buf[..4].copy_from_slice(&len);
+    from.read_exact(&mut buf[4..]).await.ok()?;
+    Some(buf)
+}
+
+/// Relays one client connection until either side closes or a fault closes both.
+async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, rng: XorShift) {
+    let _ = client.set_nodelay(true);
+    let _ = broker.set_nodelay(true);
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut broker_rx, mut broker_tx) = broker.into_split();
+    // The api key and the connection-wide index of each request awaiting its response.
+    let pending: Arc<Mutex<VecDeque<(u64, i16)>>> = Arc::default();
+    let requests = {
+        let (faults, pending, mut rng) = (Arc::clone(&faults), Arc::clone(&pending), rng.clone());
+        async move {
+            let mut index = 0u64;
+            while let Some(buf) = frame(&mut client_rx).await {
+                let api_key = buf
+                    .get(4..6)
+                    .map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
+                if faults.applies(index, api_key) && rng.chance(&faults.cut_request_ppm) {
+                    faults.cut.fetch_add(1, Relaxed);
+                    let _ = broker_tx.write_all(&buf[..buf.len() / 2]).await;
+                    return;
+                }
+                pending.lock().expect("pending").push_back((index, api_key));
+                index += 1;
+                if broker_tx.write_all(&buf).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let responses = async move {
+        let mut rng = XorShift::new(rng.clone().next_u64() ^ 0xA5A5_A5A5_A5A5_A5A5);
+        while let Some(buf) = frame(&mut broker_rx).await {
+            let request = pending.lock().expect("pending").pop_front();
+            if let Some((index, api_key)) = request
+                && faults.applies(index, api_key)
+            {
+                if rng.chance(&faults.drop_response_ppm) {
+                    faults.dropped.fetch_add(1, Relaxed);
+                    return;
+                }
+                if rng.chance(&faults.delay_response_ppm) {
+                    faults.delayed.fetch_add(1, Relaxed);
+                    let ms = faults.delay_ms.load(Relaxed);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+            }
+            if client_tx.write_all(&buf).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Whichever direction ends first ends the connection: dropping both halves closes both.
+    tokio::select! {
+        () = requests => {}
+        () = responses => {}
+    }
+}
