@@ -1,9 +1,9 @@
 //! What the consumer counts; exported on `/metrics`.
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-use crate::metrics::{Counter, Histogram, render_value};
+use crate::metrics::{Counter, Histogram, render_header, render_sample, render_value};
 
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
@@ -27,7 +27,8 @@ pub struct ConsumerMetrics {
     pub batch_seconds: Histogram,
     /// Seconds of one handler call.
     pub handler_seconds: Histogram,
-    lag: Mutex<BTreeMap<i32, i64>>,
+    /// Records behind the log end, by (topic, partition).
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Default for ConsumerMetrics {
@@ -46,14 +47,17 @@ impl Default for ConsumerMetrics {
 }
 
 impl ConsumerMetrics {
-    /// Records a partition's lag: high watermark minus committed offset.
-    pub fn set_lag(&self, partition: i32, lag: i64) {
-        self.lag.lock().insert(partition, lag.max(0));
+    /// Records a partition's lag: the log end offset (the high watermark of the last fetch)
+    /// minus the next offset to consume.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.lag
+            .lock()
+            .insert((topic.to_owned(), partition), lag.max(0));
     }
 
-    /// Lag per partition.
+    /// Lag per partition of the one topic a consumer reads.
     pub fn lag(&self) -> BTreeMap<i32, i64> {
-        self.lag.lock().clone()
+        self.lag.lock().iter().map(|((_, p), l)| (*p, *l)).collect()
     }
 
     /// Appends the Prometheus text of every consumer metric to `out`.
@@ -87,25 +91,30 @@ impl ConsumerMetrics {
         ] {
             render_value(out, name, "counter", help, c.get());
         }
-        let _ = writeln!(
-            out,
-            "# HELP usercenter_consumer_lag Records behind the high watermark, per partition.\n# TYPE usercenter_consumer_lag gauge"
-        );
-        for (partition, lag) in self.lag() {
-            let _ = writeln!(
+        let name = "usercenter_consumer_lag";
+        let help = "Records between the next offset to consume and the log end, per partition.";
+        render_header(out, name, "gauge", help);
+        for ((topic, partition), lag) in self.lag.lock().iter() {
+            let partition = partition.to_string();
+            render_sample(
                 out,
-                "usercenter_consumer_lag{{partition=\"{partition}\"}} {lag}"
+                name,
+                &[("topic", topic), ("partition", &partition)],
+                lag,
             );
         }
         self.handler_seconds.render(
             out,
-            "usercenter_consumer_handler_seconds",
+            "usercenter_consumer_handler_duration_seconds",
             "Seconds of one handler call.",
         );
         self.batch_seconds.render(
             out,
-            "usercenter_consumer_batch_seconds",
+            "usercenter_consumer_batch_duration_seconds",
             "Seconds to handle and commit one fetched batch.",
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

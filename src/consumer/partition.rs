@@ -96,7 +96,8 @@ pub(crate) async fn run(
         } else {
             offset = handle_batch(&ctx, partition, Arc::new(records), offset, &cancel).await;
         }
-        ctx.metrics.set_lag(partition, high_watermark - offset);
+        ctx.metrics
+            .set_lag(&ctx.topic, partition, high_watermark - offset);
     }
     debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
 }

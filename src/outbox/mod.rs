@@ -100,5 +100,11 @@ pub fn backlog(txn: &dyn ReadTxn) -> Result<u64> {
     txn.count(Table::Outbox)
 }
 
+/// When the oldest row waiting (the next one the relay publishes) was written, in milliseconds
+/// since the epoch; `None` when the outbox is empty.
+pub fn oldest_created_ms(txn: &dyn ReadTxn) -> Result<Option<i64>> {
+    Ok(pending(txn, 0, 1)?.first().map(|(_, r)| r.created_ms))
+}
+
 #[cfg(test)]
 mod tests;
