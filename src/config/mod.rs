@@ -27,6 +27,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Topic names and how they are created when missing.
     pub topics: TopicsConfig,
+    /// How the user events are encoded.
+    pub events: EventsConfig,
     /// The embedded store.
     pub store: StoreConfig,
     /// The producer layer: batching, compression, retries, buffer.
@@ -109,6 +111,15 @@ impl TopicsConfig {
     pub fn all(&self) -> [&str; 3] {
         [&self.events, &self.notifications, &self.analytics]
     }
+}
+
+/// `[events]`: how the service writes the values of its user events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `postcard` (default, compact) or `json` (for consumers without postcard). The consumer
+    /// reads both whatever this says: each record's `content-type` header names its encoding.
+    pub encoding: crate::event::ContentType,
 }
 
 /// `[auth]`: sessions and the first admin account. Its `Debug` hides the admin password.

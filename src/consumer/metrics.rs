@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-use crate::metrics::{Counter, Histogram, render_header, render_sample, render_value};
+use crate::metrics::{Counter, Gauge, Histogram, render_header, render_sample, render_value};
 
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
@@ -23,6 +23,14 @@ pub struct ConsumerMetrics {
     pub offset_resets: Counter,
     /// Handler failures (each retried or dead-lettered).
     pub handler_failures: Counter,
+    /// Dedupe marks pruned (older than `dedupe_horizon_secs`).
+    pub pruned_marks: Counter,
+    /// Event-log entries pruned with their marks.
+    pub pruned_event_log: Counter,
+    /// Dedupe marks in the store after the last prune.
+    pub dedupe_marks: Gauge,
+    /// Event-log entries in the store after the last prune.
+    pub event_log_entries: Gauge,
     /// Seconds to handle and commit one fetched batch.
     pub batch_seconds: Histogram,
     /// Seconds of one handler call.
@@ -39,6 +47,10 @@ impl Default for ConsumerMetrics {
             dead_letters: Counter::default(),
             offset_resets: Counter::default(),
             handler_failures: Counter::default(),
+            pruned_marks: Counter::default(),
+            pruned_event_log: Counter::default(),
+            dedupe_marks: Gauge::default(),
+            event_log_entries: Gauge::default(),
             batch_seconds: Histogram::new(&HANDLE_SECONDS),
             handler_seconds: Histogram::new(&HANDLER_SECONDS),
             lag: Mutex::new(BTreeMap::new()),
@@ -88,8 +100,32 @@ impl ConsumerMetrics {
                 "Handler failures.",
                 &self.handler_failures,
             ),
+            (
+                "usercenter_consumer_dedupe_pruned_total",
+                "Dedupe marks pruned after consumer.dedupe_horizon_secs.",
+                &self.pruned_marks,
+            ),
+            (
+                "usercenter_consumer_event_log_pruned_total",
+                "Event-log entries pruned with their dedupe marks.",
+                &self.pruned_event_log,
+            ),
         ] {
             render_value(out, name, "counter", help, c.get());
+        }
+        for (name, help, g) in [
+            (
+                "usercenter_consumer_dedupe_marks",
+                "Dedupe marks in the store after the last prune.",
+                &self.dedupe_marks,
+            ),
+            (
+                "usercenter_consumer_event_log_entries",
+                "Event-log entries in the store after the last prune.",
+                &self.event_log_entries,
+            ),
+        ] {
+            render_value(out, name, "gauge", help, g.get());
         }
         let name = "usercenter_consumer_lag";
         let help = "Records between the next offset to consume and the log end, per partition.";

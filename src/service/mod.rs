@@ -34,9 +34,12 @@ async fn users(
 ) -> Result<Arc<Users>, ServiceError> {
     let auth = config.auth.clone();
     let events = config.topics.events.clone();
+    let encoding = config.events.encoding;
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
-        let users = Users::new(store, producer_id, &events, ttl)?.with_wake(wake);
+        let users = Users::new(store, producer_id, &events, ttl)?
+            .with_wake(wake)
+            .with_encoding(encoding);
         if let (Some(name), Some(email), Some(password)) = (
             &auth.admin_username,
             &auth.admin_email,

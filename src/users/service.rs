@@ -88,6 +88,12 @@ impl Users {
         })
     }
 
+    /// Writes event values in `encoding` (`[events] encoding`) instead of postcard.
+    pub fn with_encoding(mut self, encoding: ContentType) -> Self {
+        self.content_type = encoding;
+        self
+    }
+
     /// Wakes `wake` after every committed change (the outbox relay's wake-up).
     pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
         self.wake = wake;
