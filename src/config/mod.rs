@@ -64,8 +64,12 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// `/ready` answers 503 while more outbox rows than this wait to be published. Default 10000.
     pub ready_max_backlog: u64,
-    /// Open connections at most; more wait in the listen backlog. Default 1024.
+    /// Open connections at most; more are answered 503 with `Retry-After` and closed.
+    /// Default 1024.
     pub max_connections: usize,
+    /// Open connections from one client address at most; more are answered 503 with
+    /// `Retry-After` and closed. Default 64.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +78,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ready_max_backlog: 10_000,
             max_connections: 1024,
+            max_connections_per_client: 64,
         }
     }
 }

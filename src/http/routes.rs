@@ -68,7 +68,7 @@ where
         (&Method::GET, "/metrics") => return Ok(metrics(state)),
         (&Method::GET, "/openapi.yaml") => return Ok(text_response(OPENAPI, "application/yaml")),
         (_, "/health" | "/ready" | "/metrics" | "/openapi.yaml") => {
-            return Err(ApiError::MethodNotAllowed("use GET"));
+            return Err(ApiError::MethodNotAllowed("GET"));
         }
         _ => {}
     }

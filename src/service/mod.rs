@@ -145,7 +145,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&state),
         cancel.clone(),
         HTTP_DRAIN,
-        config.http.max_connections,
+        http::Limits::from(&config.http),
     ));
     let pipeline = Pipeline {
         config,

@@ -56,12 +56,15 @@ impl Users {
                 user.avatar_url = Some(a.to_owned());
                 changed.avatar_url = Some(a.to_owned());
             }
-            if let Some(e) = email.filter(|e| !e.eq_ignore_ascii_case(&user.email)) {
+            // Addresses are told apart by their lower-case key (full Unicode, as the index
+            // stores them): a change in case only is no change and no conflict with oneself.
+            let old_key = user.email.to_lowercase();
+            if let Some(e) = email.filter(|e| e.to_lowercase() != old_key) {
                 let key = e.to_lowercase();
                 if txn.get(Table::Emails, key.as_bytes())?.is_some() {
                     return Err(UserError::Conflict { field: "email" });
                 }
-                txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
+                txn.delete(Table::Emails, old_key.as_bytes())?;
                 txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
                 user.email = e.to_owned();
                 changed.email = Some(e.to_owned());
