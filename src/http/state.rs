@@ -108,6 +108,13 @@ impl AppState {
             u8::from(kafka_ready),
         );
         self.render_outbox(&mut out);
+        crate::metrics::render_value(
+            &mut out,
+            "usercenter_sessions_pruned_total",
+            "counter",
+            "Expired sessions removed.",
+            self.users.sessions_pruned(),
+        );
         if kafka_ready {
             self.producer.render(&mut out);
             if let Some(c) = &self.consumer {
