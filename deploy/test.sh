@@ -26,6 +26,9 @@ cargo clippy --locked --all-targets --quiet -- -D warnings
 step "unit and integration tests (real Nisshi broker, librdkafka peer)"
 cargo test --locked --all-targets
 
+step "API contract: schemathesis against the OpenAPI document (positive, negative, stateful)"
+"$here/api-contract.sh"
+
 step "static musl binaries (x86_64, aarch64 under qemu), each serving in an empty root"
 "$here/check-static.sh"
 

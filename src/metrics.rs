@@ -1,4 +1,11 @@
-//! Lock-free counters, gauges and histograms, rendered in the Prometheus text format.
+//! Lock-free counters, gauges and histograms, rendered in the Prometheus text format (0.0.4).
+//!
+//! Names follow the Prometheus conventions: a `usercenter_` prefix, base units in the name
+//! (`_seconds`, `_bytes`), counters ending in `_total`. The HTTP request metrics are in
+//! [`http`], the process metrics read from `/proc` in [`process`].
+pub mod http;
+pub mod process;
+
 use std::{
     fmt::Write as _,
     sync::atomic::{AtomicI64, AtomicU64, Ordering},
@@ -44,8 +51,8 @@ pub struct Histogram {
     bounds: &'static [f64],
     buckets: Vec<AtomicU64>,
     count: AtomicU64,
-    /// Sum in millionths, to stay an integer.
-    sum_micros: AtomicU64,
+    /// The sum as `f64` bits: observations of a microsecond and less still add up.
+    sum_bits: AtomicU64,
 }
 
 impl Histogram {
@@ -55,7 +62,7 @@ impl Histogram {
             bounds,
             buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
+            sum_bits: AtomicU64::new(0f64.to_bits()),
         }
     }
 
@@ -65,13 +72,21 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((value.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        let add = |bits: u64| Some((f64::from_bits(bits) + value.max(0.0)).to_bits());
+        // The closure always returns `Some`, so this cannot fail.
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
     }
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Sum of the observations so far.
+    pub fn sum(&self) -> f64 {
+        f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
     }
 
     /// Approximate quantile `q` (0..=1): the upper bound of the bucket it falls in.
@@ -93,20 +108,47 @@ impl Histogram {
 
     /// Appends the Prometheus text of this histogram as `name` to `out`.
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        render_header(out, name, "histogram", help);
+        self.render_series(out, name, &[]);
+    }
+
+    /// Appends this histogram's samples (buckets, sum, count) with `labels`, without the
+    /// `# HELP`/`# TYPE` lines: one family may hold many labelled histograms.
+    pub fn render_series(&self, out: &mut String, name: &str, labels: &[(&str, &str)]) {
         let mut cumulative = 0;
+        let le = |bound: &str| {
+            let mut l = labels.to_vec();
+            l.push(("le", bound));
+            label_text(&l)
+        };
         for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
             cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(out, "{name}_bucket{} {cumulative}", le(&bound.to_string()));
         }
         let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        let labels = label_text(labels);
+        let _ = writeln!(out, "{name}_bucket{} {count}", le("+Inf"));
+        let _ = writeln!(out, "{name}_sum{labels} {}", self.sum());
+        let _ = writeln!(out, "{name}_count{labels} {count}");
     }
 }
 
-/// Appends a counter or gauge in Prometheus text to `out`.
+/// Appends the `# HELP` and `# TYPE` lines of a metric family.
+pub fn render_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Appends one sample `name{labels} value`.
+pub fn render_sample(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl std::fmt::Display,
+) {
+    let _ = writeln!(out, "{name}{} {value}", label_text(labels));
+}
+
+/// Appends a counter or gauge without labels in Prometheus text to `out`.
 pub fn render_value(
     out: &mut String,
     name: &str,
@@ -114,10 +156,33 @@ pub fn render_value(
     help: &str,
     value: impl std::fmt::Display,
 ) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+    render_header(out, name, kind, help);
+    render_sample(out, name, &[], value);
+}
+
+/// `{a="x",b="y"}` with the values escaped as the text format wants; empty for no labels.
+fn label_text(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("{");
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{name}=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '"' => s.push_str("\\\""),
+                '\n' => s.push_str("\\n"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
 }
 
 #[cfg(test)]

@@ -102,6 +102,8 @@ async fn malformed_requests_get_the_right_4xx_and_the_service_stays_healthy() {
         case("bad user id", "GET", "/api/v1/users/12345", &[("Authorization", ada_auth.as_str())], None, 404),
         case("unknown path", "GET", "/api/v2/everything", &[], None, 404),
         case("wrong method", "DELETE", reg, &[], None, 405),
+        case("users prefix without a segment boundary", "GET", "/api/v1/usersme", &[("Authorization", ada_auth.as_str())], None, 404),
+        case("empty path segment", "GET", "/api/v1/users//me", &[("Authorization", ada_auth.as_str())], None, 404),
     ];
     assert!(cases.len() >= 30);
     for c in &cases {
@@ -133,5 +135,52 @@ async fn malformed_requests_get_the_right_4xx_and_the_service_stays_healthy() {
     // The user's data survived all of it.
     let (status, body) = api(addr, "GET", "/api/v1/users/me", Some(&ada_token), None).await;
     assert_eq!((status, body["username"].as_str()), (200, Some("ada")));
+
+    // A 405 says which methods the resource has (RFC 9110).
+    for (method, path, allow) in [
+        ("DELETE", reg, "POST"),
+        ("POST", "/api/v1/users/me", "GET"),
+        ("PUT", me.as_str(), "GET, PATCH, DELETE"),
+        ("GET", &format!("{me}/password"), "PUT"),
+        ("POST", "/health", "GET"),
+    ] {
+        let (status, headers, _) = request(addr, method, path, &[], None).await;
+        let allowed = headers
+            .iter()
+            .find(|(k, _)| k == "allow")
+            .map(|(_, v)| v.as_str());
+        assert_eq!((status, allowed), (405, Some(allow)), "{method} {path}");
+    }
+
+    // One's own e-mail address in another case, non-ASCII letters included, is no conflict.
+    let patch = |email: &str| serde_json::json!({ "email": email });
+    let (status, _) = api(
+        addr,
+        "PATCH",
+        &me,
+        Some(&ada_token),
+        Some(patch("Ädä@example.com")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = api(
+        addr,
+        "PATCH",
+        &me,
+        Some(&ada_token),
+        Some(patch("äDÄ@example.com")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Someone else's address, in any case, still is.
+    let (status, _) = api(
+        addr,
+        "PATCH",
+        &me,
+        Some(&ada_token),
+        Some(patch("BOB@example.com")),
+    )
+    .await;
+    assert_eq!(status, 409);
     service.stop().await;
 }

@@ -33,7 +33,10 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
         assert_eq!(status, 401, "{body}");
     }
     let (status, body) = login(addr, ada).await;
-    assert_eq!(status, 429, "throttled after five failures: {body}");
+    assert_eq!(
+        status, 401,
+        "throttled after five failures, like a wrong password: {body}"
+    );
 
     let (status, me) = api(addr, "GET", "/api/v1/users/me", Some(&token), None).await;
     assert_eq!((status, me["username"].as_str()), (200, Some("ada")));

@@ -27,6 +27,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Topic names and how they are created when missing.
     pub topics: TopicsConfig,
+    /// How the user events are encoded.
+    pub events: EventsConfig,
     /// The embedded store.
     pub store: StoreConfig,
     /// The producer layer: batching, compression, retries, buffer.
@@ -62,8 +64,12 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// `/ready` answers 503 while more outbox rows than this wait to be published. Default 10000.
     pub ready_max_backlog: u64,
-    /// Open connections at most; more wait in the listen backlog. Default 1024.
+    /// Open connections at most; more are answered 503 with `Retry-After` and closed.
+    /// Default 1024.
     pub max_connections: usize,
+    /// Open connections from one client address at most; more are answered 503 with
+    /// `Retry-After` and closed. Default 64.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpConfig {
@@ -72,6 +78,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ready_max_backlog: 10_000,
             max_connections: 1024,
+            max_connections_per_client: 64,
         }
     }
 }
@@ -111,6 +118,15 @@ impl TopicsConfig {
     }
 }
 
+/// `[events]`: how the service writes the values of its user events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `postcard` (default, compact) or `json` (for consumers without postcard). The consumer
+    /// reads both whatever this says: each record's `content-type` header names its encoding.
+    pub encoding: crate::event::ContentType,
+}
+
 /// `[auth]`: sessions and the first admin account. Its `Debug` hides the admin password.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -123,6 +139,20 @@ pub struct AuthConfig {
     pub admin_email: Option<String>,
     /// Password of that admin (prefer `USERCENTER_AUTH_ADMIN_PASSWORD` to a file).
     pub admin_password: Option<String>,
+    /// Failed logins per account from one source IP per window. Default 5.
+    pub login_failures_per_source: usize,
+    /// Failed logins per account from all sources per window. Default 50.
+    pub login_failures_per_account: usize,
+    /// Failed logins per source IP per window, whatever the account. Default 20.
+    pub login_failures_per_ip: usize,
+    /// The login throttling window in seconds. Default 600.
+    pub login_window_secs: u64,
+    /// Keys each login throttle tracks at most (about 200 bytes each). Default 100000.
+    pub throttle_max_keys: usize,
+    /// Sessions per user; a new one beyond revokes the oldest. Default 20.
+    pub max_sessions_per_user: usize,
+    /// How often expired sessions are removed, in seconds. Default 300.
+    pub session_prune_secs: u64,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -132,6 +162,16 @@ impl std::fmt::Debug for AuthConfig {
             .field("admin_username", &self.admin_username)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redact(&self.admin_password))
+            .field("login_failures_per_source", &self.login_failures_per_source)
+            .field(
+                "login_failures_per_account",
+                &self.login_failures_per_account,
+            )
+            .field("login_failures_per_ip", &self.login_failures_per_ip)
+            .field("login_window_secs", &self.login_window_secs)
+            .field("throttle_max_keys", &self.throttle_max_keys)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("session_prune_secs", &self.session_prune_secs)
             .finish()
     }
 }
@@ -143,6 +183,13 @@ impl Default for AuthConfig {
             admin_username: None,
             admin_email: None,
             admin_password: None,
+            login_failures_per_source: 5,
+            login_failures_per_account: 50,
+            login_failures_per_ip: 20,
+            login_window_secs: 600,
+            throttle_max_keys: 100_000,
+            max_sessions_per_user: 20,
+            session_prune_secs: 300,
         }
     }
 }

@@ -35,6 +35,14 @@ pub struct ConsumerConfig {
     pub dlq_topic: String,
     /// How often to look for partitions added to the topic, in seconds. Default 30.
     pub metadata_refresh_secs: u64,
+    /// How long a dedupe mark (and the event-log entry of its event) is kept, in seconds.
+    /// Must be longer than any window in which a record can be delivered again: the events
+    /// topic's retention (an offset reset re-reads it all) plus the longest Kafka outage during
+    /// which the outbox may send a row again. Default 1209600 (14 days: twice Kafka's default
+    /// retention of 7 days). At least 3600.
+    pub dedupe_horizon_secs: u64,
+    /// How often marks older than the horizon are pruned, in seconds. Default 3600.
+    pub prune_interval_secs: u64,
 }
 
 impl Default for ConsumerConfig {
@@ -50,6 +58,8 @@ impl Default for ConsumerConfig {
             handler_backoff_ms: 200,
             dlq_topic: "user.events.dlq".to_owned(),
             metadata_refresh_secs: 30,
+            dedupe_horizon_secs: 14 * 86_400,
+            prune_interval_secs: 3_600,
         }
     }
 }
@@ -91,6 +101,15 @@ impl ConsumerConfig {
                 "consumer.metadata_refresh_secs",
                 "must be at least 1".into(),
             ));
+        }
+        if self.dedupe_horizon_secs < 3_600 {
+            return Err((
+                "consumer.dedupe_horizon_secs",
+                "must be at least 3600 (and longer than any redelivery window)".into(),
+            ));
+        }
+        if self.prune_interval_secs == 0 {
+            return Err(("consumer.prune_interval_secs", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! What the consumer counts; exported on `/metrics`.
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-use crate::metrics::{Counter, Histogram, render_value};
+use crate::metrics::{Counter, Gauge, Histogram, render_header, render_sample, render_value};
 
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
@@ -23,11 +23,20 @@ pub struct ConsumerMetrics {
     pub offset_resets: Counter,
     /// Handler failures (each retried or dead-lettered).
     pub handler_failures: Counter,
+    /// Dedupe marks pruned (older than `dedupe_horizon_secs`).
+    pub pruned_marks: Counter,
+    /// Event-log entries pruned with their marks.
+    pub pruned_event_log: Counter,
+    /// Dedupe marks in the store after the last prune.
+    pub dedupe_marks: Gauge,
+    /// Event-log entries in the store after the last prune.
+    pub event_log_entries: Gauge,
     /// Seconds to handle and commit one fetched batch.
     pub batch_seconds: Histogram,
     /// Seconds of one handler call.
     pub handler_seconds: Histogram,
-    lag: Mutex<BTreeMap<i32, i64>>,
+    /// Records behind the log end, by (topic, partition).
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Default for ConsumerMetrics {
@@ -38,6 +47,10 @@ impl Default for ConsumerMetrics {
             dead_letters: Counter::default(),
             offset_resets: Counter::default(),
             handler_failures: Counter::default(),
+            pruned_marks: Counter::default(),
+            pruned_event_log: Counter::default(),
+            dedupe_marks: Gauge::default(),
+            event_log_entries: Gauge::default(),
             batch_seconds: Histogram::new(&HANDLE_SECONDS),
             handler_seconds: Histogram::new(&HANDLER_SECONDS),
             lag: Mutex::new(BTreeMap::new()),
@@ -46,14 +59,17 @@ impl Default for ConsumerMetrics {
 }
 
 impl ConsumerMetrics {
-    /// Records a partition's lag: high watermark minus committed offset.
-    pub fn set_lag(&self, partition: i32, lag: i64) {
-        self.lag.lock().insert(partition, lag.max(0));
+    /// Records a partition's lag: the log end offset (the high watermark of the last fetch)
+    /// minus the next offset to consume.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.lag
+            .lock()
+            .insert((topic.to_owned(), partition), lag.max(0));
     }
 
-    /// Lag per partition.
+    /// Lag per partition of the one topic a consumer reads.
     pub fn lag(&self) -> BTreeMap<i32, i64> {
-        self.lag.lock().clone()
+        self.lag.lock().iter().map(|((_, p), l)| (*p, *l)).collect()
     }
 
     /// Appends the Prometheus text of every consumer metric to `out`.
@@ -84,28 +100,57 @@ impl ConsumerMetrics {
                 "Handler failures.",
                 &self.handler_failures,
             ),
+            (
+                "usercenter_consumer_dedupe_pruned_total",
+                "Dedupe marks pruned after consumer.dedupe_horizon_secs.",
+                &self.pruned_marks,
+            ),
+            (
+                "usercenter_consumer_event_log_pruned_total",
+                "Event-log entries pruned with their dedupe marks.",
+                &self.pruned_event_log,
+            ),
         ] {
             render_value(out, name, "counter", help, c.get());
         }
-        let _ = writeln!(
-            out,
-            "# HELP usercenter_consumer_lag Records behind the high watermark, per partition.\n# TYPE usercenter_consumer_lag gauge"
-        );
-        for (partition, lag) in self.lag() {
-            let _ = writeln!(
+        for (name, help, g) in [
+            (
+                "usercenter_consumer_dedupe_marks",
+                "Dedupe marks in the store after the last prune.",
+                &self.dedupe_marks,
+            ),
+            (
+                "usercenter_consumer_event_log_entries",
+                "Event-log entries in the store after the last prune.",
+                &self.event_log_entries,
+            ),
+        ] {
+            render_value(out, name, "gauge", help, g.get());
+        }
+        let name = "usercenter_consumer_lag";
+        let help = "Records between the next offset to consume and the log end, per partition.";
+        render_header(out, name, "gauge", help);
+        for ((topic, partition), lag) in self.lag.lock().iter() {
+            let partition = partition.to_string();
+            render_sample(
                 out,
-                "usercenter_consumer_lag{{partition=\"{partition}\"}} {lag}"
+                name,
+                &[("topic", topic), ("partition", &partition)],
+                lag,
             );
         }
         self.handler_seconds.render(
             out,
-            "usercenter_consumer_handler_seconds",
+            "usercenter_consumer_handler_duration_seconds",
             "Seconds of one handler call.",
         );
         self.batch_seconds.render(
             out,
-            "usercenter_consumer_batch_seconds",
+            "usercenter_consumer_batch_duration_seconds",
             "Seconds to handle and commit one fetched batch.",
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,12 +17,15 @@
 //! SIGKILL) resumes exactly after the last committed record, and a record seen again (producer
 //! retry, outbox replay, a copy by another client with the same headers) is skipped by its
 //! dedupe key: effects apply exactly once. Outputs reach Kafka through the outbox relay.
+//! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
 mod config;
+mod dead_log;
 pub mod fetch;
 pub mod handler;
 mod metrics;
 mod partition;
 pub mod process;
+pub mod prune;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -79,9 +82,17 @@ impl Consumer {
             metrics: Arc::clone(&metrics),
             producer_id,
             outbox_wake,
+            dead_log: dead_log::DeadLetterLog::default(),
         });
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
+        tasks.spawn(prune::run(
+            Arc::clone(&ctx.store),
+            Duration::from_secs(ctx.config.dedupe_horizon_secs),
+            Duration::from_secs(ctx.config.prune_interval_secs),
+            Arc::clone(&metrics),
+            cancel.clone(),
+        ));
         tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()));
         Self {
             cancel,

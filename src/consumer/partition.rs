@@ -24,6 +24,8 @@ pub(crate) struct Context {
     pub producer_id: u64,
     /// Woken after a commit that wrote outbox rows.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// The rate limit of the WARN line of each dead letter.
+    pub dead_log: super::dead_log::DeadLetterLog,
 }
 
 /// Why a pass did not commit (the batch is retried either way).
@@ -96,7 +98,8 @@ pub(crate) async fn run(
         } else {
             offset = handle_batch(&ctx, partition, Arc::new(records), offset, &cancel).await;
         }
-        ctx.metrics.set_lag(partition, high_watermark - offset);
+        ctx.metrics
+            .set_lag(&ctx.topic, partition, high_watermark - offset);
     }
     debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
 }
@@ -158,6 +161,9 @@ async fn handle_batch(
         m.handled.add(outcome.handled);
         m.duplicates.add(outcome.duplicates);
         m.dead_letters.add(outcome.dead);
+        for (at, reason) in &outcome.dead_letters {
+            ctx.dead_log.log(&ctx.topic, partition, *at, reason);
+        }
         if outcome.outbox_rows > 0 {
             ctx.outbox_wake.notify_one();
         }

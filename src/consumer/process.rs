@@ -99,6 +99,8 @@ pub struct PassOutcome {
     pub duplicates: u64,
     /// Records sent to the dead-letter topic.
     pub dead: u64,
+    /// Offset and reason of each of them, to be logged once the pass committed.
+    pub dead_letters: Vec<(i64, String)>,
     /// Records written to the outbox (outputs and dead letters).
     pub outbox_rows: u64,
     /// The handler failed on the record at this offset; the pass stopped before it.
@@ -150,6 +152,7 @@ pub fn pass(
                 outbox::append(txn, &letter)?;
                 out.outbox_rows += 1;
                 out.dead += 1;
+                out.dead_letters.push((r.offset, error));
             }
             Err(RecordError::Failed(error)) => {
                 out.failed = Some((r.offset, error));
@@ -157,7 +160,14 @@ pub fn pass(
             }
         }
         if let Some(k) = &key {
-            store::put(txn, Table::Dedupe, k, &input.now_ms)?;
+            let event_id = r
+                .record
+                .headers
+                .get(header::ID)
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .and_then(|id| id.parse::<uuid::Uuid>().ok())
+                .map(uuid::Uuid::into_bytes);
+            super::prune::mark(txn, k, input.now_ms, event_id)?;
         }
         out.next_offset = r.offset + 1;
     }

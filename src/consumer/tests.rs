@@ -82,34 +82,45 @@ impl RecordHandler for Arc<Flaky> {
     }
 }
 
-#[tokio::test]
-async fn failing_handlers_retry_with_backoff_then_dead_letter() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
-    let flaky = Arc::new(Flaky::default());
-    let metrics = Arc::new(ConsumerMetrics::default());
-    let ctx = Arc::new(Context {
+/// A partition loop's context over `store` with `handler`, attempts 4, backoff 10 ms.
+fn context(store: &Arc<dyn crate::store::Store>, handler: Arc<dyn RecordHandler>) -> Arc<Context> {
+    Arc::new(Context {
         topic: "t".into(),
         config: ConsumerConfig {
             handler_attempts: 4,
             handler_backoff_ms: 10,
             ..Default::default()
         },
-        store: Arc::clone(&store),
-        handler: Arc::new(Arc::clone(&flaky)),
-        metrics: Arc::clone(&metrics),
+        store: Arc::clone(store),
+        handler,
+        metrics: Arc::new(ConsumerMetrics::default()),
         producer_id: 1,
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
-    });
+        dead_log: dead_log::DeadLetterLog::default(),
+    })
+}
+
+/// Runs partition 0 of [`Source`] until its three records are handled or dead-lettered.
+async fn run_source(ctx: &Arc<Context>) {
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(ctx, Arc::new(Source), 0, cancel.clone()));
+    let task = tokio::spawn(run(Arc::clone(ctx), Arc::new(Source), 0, cancel.clone()));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while metrics.handled.get() + metrics.dead_letters.get() < 3 {
+    while ctx.metrics.handled.get() + ctx.metrics.dead_letters.get() < 3 {
         assert!(std::time::Instant::now() < deadline, "loop stuck");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn failing_handlers_retry_with_backoff_then_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let flaky = Arc::new(Flaky::default());
+    let ctx = context(&store, Arc::new(Arc::clone(&flaky)));
+    run_source(&ctx).await;
+    let metrics = &ctx.metrics;
     assert_eq!(metrics.handled.get(), 2, "a, and b on its third attempt");
     assert_eq!(metrics.dead_letters.get(), 1, "c after 4 attempts");
     assert_eq!(flaky.b_attempts.load(Ordering::SeqCst), 3);
@@ -140,4 +151,62 @@ fn new_owned_partitions_are_started_once() {
     // The topic grew to 8 partitions.
     let grown: BTreeSet<i32> = (0..8).collect();
     assert_eq!(to_start(&config, &grown, &running), vec![5, 7]);
+}
+
+/// Refuses "b" as poison.
+struct PoisonB;
+
+impl RecordHandler for PoisonB {
+    fn handle(&self, record: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        match record.value.as_deref() {
+            Some(b"b") => Err(RecordError::Poison("b is not an event".into())),
+            _ => Ok(Effects::default()),
+        }
+    }
+}
+
+/// Everything a `tracing` subscriber writes, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_logged_at_warn_with_its_source_and_reason() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let ctx = context(&store, Arc::new(PoisonB));
+    run_source(&ctx).await;
+    assert_eq!(ctx.metrics.dead_letters.get(), 1);
+    let text = String::from_utf8(captured.0.lock().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("dead-letter topic"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    for field in [
+        " WARN ",
+        "topic=\"t\"",
+        "partition=0",
+        "offset=1",
+        "reason=\"b is not an event\"",
+    ] {
+        assert!(lines[0].contains(field), "{field} in {}", lines[0]);
+    }
 }

@@ -64,6 +64,27 @@ pub struct StatusChanged {
 pub struct Deleted {
     /// Who deleted the account (the user, or an admin).
     pub deleted_by: Uuid,
+    /// The account's e-mail address, for the confirmation (the row is gone by then). Added
+    /// later: records without it decode as `None` ([`DeletedV1`]).
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `user.deleted` as first written, without `email`. Postcard is not self-describing, so a
+/// missing trailing field is not defaulted: such a value decodes as this and converts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedV1 {
+    /// Who deleted the account.
+    pub deleted_by: Uuid,
+}
+
+impl From<DeletedV1> for Deleted {
+    fn from(old: DeletedV1) -> Self {
+        Self {
+            deleted_by: old.deleted_by,
+            email: None,
+        }
+    }
 }
 
 /// `user.updated`: the profile fields that changed, with their new values.

@@ -154,7 +154,11 @@ fn decode_data(ty: EventType, ct: ContentType, bytes: &[u8]) -> Result<EventData
         EventType::LoggedIn => EventData::LoggedIn(ct.decode(bytes)?),
         EventType::PasswordChanged => EventData::PasswordChanged(ct.decode(bytes)?),
         EventType::StatusChanged => EventData::StatusChanged(ct.decode(bytes)?),
-        EventType::Deleted => EventData::Deleted(ct.decode(bytes)?),
+        EventType::Deleted => EventData::Deleted(ct.decode(bytes).or_else(|e| {
+            ct.decode::<super::data::DeletedV1>(bytes)
+                .map(Into::into)
+                .map_err(|_| e)
+        })?),
         EventType::Updated => EventData::Updated(ct.decode(bytes)?),
     })
 }

@@ -29,7 +29,10 @@ pub fn sample(ty: EventType) -> Envelope {
             to: UserStatus::Locked,
             changed_by: who,
         }),
-        EventType::Deleted => EventData::Deleted(Deleted { deleted_by: who }),
+        EventType::Deleted => EventData::Deleted(Deleted {
+            deleted_by: who,
+            email: Some("gone@example.com".into()),
+        }),
         EventType::Updated => EventData::Updated(Updated {
             nickname: Some("Ada".into()),
             email: None,

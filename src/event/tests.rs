@@ -41,7 +41,8 @@ fn data() -> impl Strategy<Value = EventData> {
                 changed_by,
             })
         }),
-        uuid().prop_map(|deleted_by| EventData::Deleted(Deleted { deleted_by })),
+        (uuid(), proptest::option::of("[a-z@.]{0,20}"))
+            .prop_map(|(deleted_by, email)| { EventData::Deleted(Deleted { deleted_by, email }) }),
         (
             proptest::option::of(text()),
             proptest::option::of(text()),
@@ -230,4 +231,33 @@ fn event_types_parse_back() {
         assert_eq!(EventType::parse(ty.as_str()), Some(ty));
     }
     assert_eq!(EventType::ALL.len(), 6);
+}
+
+#[test]
+fn a_deleted_event_written_before_it_carried_the_email_still_decodes() {
+    for ct in [ContentType::Postcard, ContentType::Json] {
+        let mut event = sample();
+        event.data = EventData::Deleted(Deleted {
+            deleted_by: Uuid::from_u128(3),
+            email: Some("ada@example.com".into()),
+        });
+        let rec = event.encode(ct).unwrap();
+        assert_eq!(
+            Envelope::decode(&rec.headers, Some(&rec.value)).unwrap(),
+            event
+        );
+        let old = ct
+            .encode(&super::data::DeletedV1 {
+                deleted_by: Uuid::from_u128(3),
+            })
+            .unwrap();
+        let decoded = Envelope::decode(&rec.headers, Some(&old)).unwrap();
+        assert_eq!(
+            decoded.data,
+            EventData::Deleted(Deleted {
+                deleted_by: Uuid::from_u128(3),
+                email: None,
+            })
+        );
+    }
 }

@@ -56,14 +56,21 @@ impl Endpoint {
     /// for known paths with another method.
     pub fn parse(method: &Method, path: &str) -> Result<Self, ApiError> {
         const NO_ENDPOINT: ApiError = ApiError::NotFound("no such endpoint");
-        let not_allowed = || ApiError::MethodNotAllowed("method not allowed here");
-        let rest = path.strip_prefix("/api/v1/users").ok_or(NO_ENDPOINT)?;
-        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        // Whole segments only: `/api/v1/usersme` and `/api/v1/users//me` are no endpoints.
+        let rest = path
+            .strip_prefix("/api/v1/users/")
+            .filter(|rest| !rest.is_empty())
+            .ok_or(NO_ENDPOINT)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        if segments.iter().any(|s| s.is_empty()) {
+            return Err(NO_ENDPOINT);
+        }
         match (method, segments.as_slice()) {
             (&Method::POST, ["register"]) => Ok(Self::Register),
             (&Method::POST, ["login"]) => Ok(Self::Login),
             (&Method::GET, ["me"]) => Ok(Self::Me),
-            (_, ["register" | "login" | "me"]) => Err(not_allowed()),
+            (_, ["register" | "login"]) => Err(ApiError::MethodNotAllowed("POST")),
+            (_, ["me"]) => Err(ApiError::MethodNotAllowed("GET")),
             (m, [id, tail @ ..]) => {
                 let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such user"))?;
                 match (m, tail) {
@@ -72,7 +79,8 @@ impl Endpoint {
                     (&Method::DELETE, []) => Ok(Self::Delete(id)),
                     (&Method::PUT, ["password"]) => Ok(Self::Password(id)),
                     (&Method::PUT, ["status"]) => Ok(Self::Status(id)),
-                    (_, [] | ["password"] | ["status"]) => Err(not_allowed()),
+                    (_, []) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
+                    (_, ["password" | "status"]) => Err(ApiError::MethodNotAllowed("PUT")),
                     _ => Err(NO_ENDPOINT),
                 }
             }

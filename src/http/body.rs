@@ -56,6 +56,14 @@ pub fn json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, 
     let value = serde_path_to_error::deserialize(&mut de).map_err(decode_error)?;
     // Trailing bytes after the value are a syntax error, as in `serde_json::from_slice`.
     de.end().map_err(ApiError::InvalidJson)?;
+    // Every body of the API is an object; serde would also take a struct as an array of its
+    // fields (`[null, null]`), which the contract does not allow.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::Invalid {
+            field: "body",
+            message: "expected a JSON object",
+        });
+    }
     Ok(value)
 }
 

@@ -9,7 +9,7 @@
 //! ```
 use std::time::Duration;
 
-use hyper::{Response, StatusCode};
+use hyper::{Response, StatusCode, header};
 use serde_json::json;
 
 use super::reply::{Body, json_response};
@@ -63,8 +63,9 @@ pub enum ApiError {
     /// No endpoint or resource at this path (404).
     #[error("{0}")]
     NotFound(&'static str),
-    /// The path exists but not for this method (405).
-    #[error("{0}")]
+    /// The path exists but not for this method (405); the methods it has, as the `Allow`
+    /// header lists them (`GET`, `GET, PATCH, DELETE`).
+    #[error("use {0}")]
     MethodNotAllowed(&'static str),
     /// The blocking task running the request panicked or was cancelled (500).
     #[error("request task failed")]
@@ -116,10 +117,17 @@ impl ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        json_response(
+        let mut response = json_response(
             status,
             &json!({ "error": { "code": code, "message": self.to_string(), "field": field } }),
-        )
+        );
+        // RFC 9110 15.5.6: a 405 lists the methods the resource has.
+        if let Self::MethodNotAllowed(allow) = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        }
+        response
     }
 }
 

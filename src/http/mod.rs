@@ -1,11 +1,13 @@
 //! The hyper HTTP front: accept loop with graceful shutdown, and the routes.
 //!
 //! ```text
-//! TcpListener ─accept─► http1 connection (watched by GracefulShutdown) ─► routes::handle
-//!      ▲ stop on cancel                 drain in-flight requests until the deadline
+//! TcpListener ─accept─► admission: slot ─► http1 connection (watched by GracefulShutdown) ─► routes::handle
+//!      ▲ stop on cancel  │ full (in all or for this address): 503 + Retry-After, close
+//!                        drain in-flight requests until the deadline
 //! routes::handle: operational endpoint │ api::Endpoint ─► body read once (limit, deadline)
 //!                 ─► handler(Call) ─► Ok(response) │ Err(ApiError) ─► into_response
 //! ```
+mod admission;
 mod api;
 mod body;
 mod error;
@@ -25,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub use admission::Limits;
 pub use routes::OPENAPI;
 pub use state::AppState;
 
@@ -32,7 +35,7 @@ pub use state::AppState;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP on `listener` until `cancel` fires, then stops accepting and waits up to `drain`
-/// for in-flight requests to finish.
+/// for in-flight requests to finish. Connections past `limits` are answered 503 and closed.
 ///
 /// # Cancellation
 /// Dropping the future drops the listener; connections already spawned run on by themselves.
@@ -41,17 +44,11 @@ pub async fn serve(
     state: Arc<AppState>,
     cancel: CancellationToken,
     drain: Duration,
-    max_connections: usize,
+    limits: Limits,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let admission = admission::Admission::new(limits);
     loop {
-        // A connection slot first: at most `max_connections` at once, the rest wait in the backlog.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-            () = cancel.cancelled() => break,
-        };
-        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = cancel.cancelled() => break,
@@ -62,6 +59,16 @@ pub async fn serve(
                 // Out of file descriptors and the like: back off instead of spinning.
                 warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Accepted at once, always: a full server answers 503 instead of leaving clients in
+        // the listen backlog.
+        let slot = match admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                debug!(%peer, ?why, "connection refused: 503");
+                admission.refuse(stream, why);
                 continue;
             }
         };

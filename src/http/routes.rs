@@ -36,12 +36,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let id = request_id(&req);
+    let counted = state.begin_request(req.method(), req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut response = route(state, peer, id.clone(), req)
         .instrument(span.clone())
         .await
         .unwrap_or_else(ApiError::into_response);
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
+    counted.finish(response.status().as_u16());
     if let Ok(v) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -66,7 +68,7 @@ where
         (&Method::GET, "/metrics") => return Ok(metrics(state)),
         (&Method::GET, "/openapi.yaml") => return Ok(text_response(OPENAPI, "application/yaml")),
         (_, "/health" | "/ready" | "/metrics" | "/openapi.yaml") => {
-            return Err(ApiError::MethodNotAllowed("use GET"));
+            return Err(ApiError::MethodNotAllowed("GET"));
         }
         _ => {}
     }

@@ -2,12 +2,25 @@
 //! starts: the store and the user service are open by then, and the producer and consumer
 //! metrics exist from the start (the producer and consumer, created once Kafka answers, count
 //! into these same objects). The one thing that changes later is whether Kafka was reached.
+//! The HTTP request metrics are counted here too, by route template ([`route`]).
+mod route;
+
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
 
-use crate::{consumer::ConsumerMetrics, producer::ProducerMetrics, store::Store, users::Users};
+use crate::{
+    consumer::ConsumerMetrics,
+    metrics::{
+        self,
+        http::{HttpMetrics, InFlight},
+    },
+    producer::ProducerMetrics,
+    store::{Store, StoreExt},
+    users::Users,
+    version,
+};
 
 /// Shared state of the HTTP front.
 #[derive(Debug)]
@@ -22,6 +35,8 @@ pub struct AppState {
     pub consumer: Option<Arc<ConsumerMetrics>>,
     /// Outbox backlog above which `/ready` answers 503.
     pub max_backlog: u64,
+    /// HTTP requests by route, method and status; their durations; those in flight.
+    pub http: HttpMetrics,
     kafka_ready: AtomicBool,
 }
 
@@ -40,6 +55,7 @@ impl AppState {
             producer: Arc::default(),
             consumer: consumer_enabled.then(Arc::default),
             max_backlog,
+            http: HttpMetrics::default(),
             kafka_ready: AtomicBool::new(false),
         }
     }
@@ -56,31 +72,49 @@ impl AppState {
 
     /// Rows waiting in the outbox, if the outbox is readable.
     pub fn outbox_backlog(&self) -> Option<u64> {
-        use crate::store::StoreExt;
         self.store.read_with(crate::outbox::backlog).ok()
     }
 
-    /// Every metric in the Prometheus text format. The producer and consumer metrics are
-    /// listed once those run, i.e. once Kafka was reached.
+    /// Starts counting a request for `method` and `path` (labelled by its route template);
+    /// finish the returned guard with the response status.
+    pub fn begin_request(&self, method: &hyper::Method, path: &str) -> InFlight<'_> {
+        self.http.begin(route::template(path), method.as_str())
+    }
+
+    /// Every metric in the Prometheus text format: the build, the process, HTTP and the outbox
+    /// always; the producer and consumer metrics once those run, i.e. once Kafka was reached.
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();
+        let name = "usercenter_build_info";
+        let help = "Always 1; the labels say which build this is.";
+        metrics::render_header(&mut out, name, "gauge", help);
+        let labels = [
+            ("version", version::VERSION),
+            ("commit", version::COMMIT),
+            ("target", version::TARGET),
+        ];
+        metrics::render_sample(&mut out, name, &labels, 1);
+        // Not Linux, or no /proc: no process metrics rather than made-up ones.
+        if let Ok(process) = metrics::process::read_stats() {
+            process.render(&mut out);
+        }
+        self.http.render(&mut out);
         let kafka_ready = self.kafka_ready();
-        crate::metrics::render_value(
+        metrics::render_value(
             &mut out,
             "usercenter_kafka_ready",
             "gauge",
             "1 when Kafka was reached and the topics exist.",
             u8::from(kafka_ready),
         );
-        if let Some(backlog) = self.outbox_backlog() {
-            crate::metrics::render_value(
-                &mut out,
-                "usercenter_outbox_backlog",
-                "gauge",
-                "Outbox rows waiting to be published.",
-                backlog,
-            );
-        }
+        self.render_outbox(&mut out);
+        crate::metrics::render_value(
+            &mut out,
+            "usercenter_sessions_pruned_total",
+            "counter",
+            "Expired sessions removed.",
+            self.users.sessions_pruned(),
+        );
         if kafka_ready {
             self.producer.render(&mut out);
             if let Some(c) = &self.consumer {
@@ -89,4 +123,33 @@ impl AppState {
         }
         out
     }
+
+    /// The outbox backlog and the age of its oldest row (0 when empty), if the outbox is
+    /// readable.
+    fn render_outbox(&self, out: &mut String) {
+        let read = self.store.read_with(|txn| {
+            let backlog = crate::outbox::backlog(txn)?;
+            crate::outbox::oldest_created_ms(txn).map(|oldest| (backlog, oldest))
+        });
+        let Ok((backlog, oldest)) = read else { return };
+        metrics::render_value(
+            out,
+            "usercenter_outbox_backlog",
+            "gauge",
+            "Outbox rows waiting to be published.",
+            backlog,
+        );
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let age = oldest.map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
+        metrics::render_value(
+            out,
+            "usercenter_outbox_oldest_age_seconds",
+            "gauge",
+            "Seconds since the oldest row waiting in the outbox was written; 0 when none waits.",
+            age,
+        );
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,8 @@
 //! Every row carries `ce_producerid` (this instance's [`identity`]) and a `ce_sequence` taken
 //! from ONE counter in the store, in the transaction that writes the row: an event takes it
 //! with [`next_event_sequence`] (its envelope encodes it), every other row (consumer outputs,
-//! dead letters) gets it from [`stamp`], which replaces whatever identity the row carried. No
+//! dead letters) gets it from [`stamp`], which replaces whatever identity the row carried, and
+//! its `ce_source` with ours: every record we publish names this instance in both. No
 //! other counter exists, so no two records of one producer id share a dedupe key, and the
 //! producer refuses records without both headers.
 pub mod identity;
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    event::{Headers, set_identity},
+    event::{Envelope, Headers, header, set_identity},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
 
@@ -66,11 +67,17 @@ pub fn next_event_sequence(txn: &mut dyn WriteTxn) -> Result<u64> {
 }
 
 /// Gives a row's `headers` this instance's identity: `producer_id` and the next sequence, in
-/// `txn`. Any `ce_producerid`/`ce_sequence` already there (a dead letter's copy of the poison
-/// record's headers, whole or half) is replaced: the row is a new record of ours.
+/// `txn`, and `ce_source` `/usercenter/<producer_id>`. Any `ce_producerid`/`ce_sequence`/
+/// `ce_source` already there (a dead letter's copy of the poison record's headers, an output
+/// derived from another producer's event) is replaced: the row is a new record of ours, and
+/// its source and its dedupe key name the same producer.
 pub fn stamp(txn: &mut dyn WriteTxn, producer_id: u64, headers: &mut Headers) -> Result<u64> {
     let seq = next_event_sequence(txn)?;
     set_identity(headers, producer_id, seq);
+    headers.insert(
+        header::SOURCE.to_owned(),
+        Envelope::source_of(producer_id).into_bytes(),
+    );
     Ok(seq)
 }
 
@@ -98,6 +105,12 @@ pub fn pending(txn: &dyn ReadTxn, from: u64, limit: usize) -> Result<Vec<(u64, O
 /// Rows waiting to be published.
 pub fn backlog(txn: &dyn ReadTxn) -> Result<u64> {
     txn.count(Table::Outbox)
+}
+
+/// When the oldest row waiting (the next one the relay publishes) was written, in milliseconds
+/// since the epoch; `None` when the outbox is empty.
+pub fn oldest_created_ms(txn: &dyn ReadTxn) -> Result<Option<i64>> {
+    Ok(pending(txn, 0, 1)?.first().map(|(_, r)| r.created_ms))
 }
 
 #[cfg(test)]

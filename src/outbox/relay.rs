@@ -63,6 +63,7 @@ pub async fn run(
             delivered,
             parked,
             failed,
+            full,
         } = publish(&producer, rows).await;
         let last_done = delivered
             .iter()
@@ -96,6 +97,9 @@ pub async fn run(
             }
         }
         match failed {
+            // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
+            // had buffered, so there is room again; go on from the row that did not fit.
+            Some(seq) if full => from = seq,
             Some(seq) => {
                 from = seq;
                 tokio::select! {
@@ -114,8 +118,11 @@ struct Round {
     delivered: Vec<u64>,
     /// Rows the producer can never publish (too large, no identity), with their contents.
     parked: Vec<(u64, OutboxRecord)>,
-    /// The first row that failed for a reason that may pass (the broker is down).
+    /// The first row that failed for a reason that may pass (the broker is down, the buffer
+    /// was full).
     failed: Option<u64>,
+    /// The round stopped at `failed` because the producer's buffer was full.
+    full: bool,
 }
 
 /// Whether an error will never pass, however often the row is tried.
@@ -126,13 +133,16 @@ fn permanent(error: &ProduceError) -> bool {
     )
 }
 
-/// Enqueues every row, then waits for each.
+/// Enqueues every row, then waits for each. A full buffer is handled as `producer.on_buffer_full`
+/// says: `wait` waits for room inside `enqueue`; `error` ends the round at the row that did not
+/// fit (counted in the producer's `buffer_full` errors), and the next round starts from it.
 async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
     let mut reports = Vec::with_capacity(rows.len());
     let mut round = Round {
         delivered: Vec::new(),
         parked: Vec::new(),
         failed: None,
+        full: false,
     };
     for (seq, row) in rows {
         let record = ProducerRecord {
@@ -142,8 +152,17 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
             headers: row.headers.clone(),
             timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
         };
-        match producer.send_later(record).await {
+        match producer.enqueue(record).await {
             Ok(report) => reports.push((seq, row, report)),
+            Err(ProduceError::BufferFull { capacity }) => {
+                debug!(
+                    seq,
+                    capacity, "outbox: producer buffer full; the round ends here"
+                );
+                round.failed = Some(seq);
+                round.full = true;
+                break;
+            }
             Err(error) if permanent(&error) => {
                 error!(%error, seq, topic = %row.topic, "outbox: row can never be published; parked");
                 round.parked.push((seq, row));
@@ -165,6 +184,7 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
             Err(error) => {
                 debug!(%error, seq, "outbox: record not delivered, will retry");
                 round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
+                round.full = false;
             }
         }
     }

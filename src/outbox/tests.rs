@@ -60,3 +60,30 @@ fn event_sequences_count_up_inside_transactions() {
     }
     assert_eq!(seen, [0, 1, 2]);
 }
+
+#[test]
+fn the_oldest_row_is_the_next_to_publish() {
+    use crate::store::StoreExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    assert_eq!(store.read_with(oldest_created_ms).unwrap(), None);
+    store
+        .write(&mut |txn| {
+            for (topic, created_ms) in [("a", 1_000), ("b", 2_000)] {
+                append(
+                    txn,
+                    &OutboxRecord {
+                        created_ms,
+                        ..record(topic)
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.read_with(oldest_created_ms).unwrap(), Some(1_000));
+    store
+        .write(&mut |txn| txn.delete(Table::Outbox, &0u64.to_be_bytes()).map(drop))
+        .unwrap();
+    assert_eq!(store.read_with(oldest_created_ms).unwrap(), Some(2_000));
+}

@@ -15,7 +15,7 @@ use crate::{
     http, kafka, outbox,
     producer::{Producer, RskafkaTransport, Transport},
     store::{RedbStore, Store, StoreError},
-    users::{UserError, UserEventHandler, Users},
+    users::{Limits, UserError, UserEventHandler, Users},
 };
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
@@ -34,9 +34,21 @@ async fn users(
 ) -> Result<Arc<Users>, ServiceError> {
     let auth = config.auth.clone();
     let events = config.topics.events.clone();
+    let encoding = config.events.encoding;
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
-        let users = Users::new(store, producer_id, &events, ttl)?.with_wake(wake);
+        let limits = Limits {
+            per_source: auth.login_failures_per_source,
+            per_account: auth.login_failures_per_account,
+            per_ip: auth.login_failures_per_ip,
+            window: Duration::from_secs(auth.login_window_secs),
+            max_keys: auth.throttle_max_keys,
+            max_sessions: auth.max_sessions_per_user,
+        };
+        let users = Users::new(store, producer_id, &events, ttl)?
+            .with_wake(wake)
+            .with_limits(&limits)
+            .with_encoding(encoding);
         if let (Some(name), Some(email), Some(password)) = (
             &auth.admin_username,
             &auth.admin_email,
@@ -129,6 +141,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     })?;
     let wake = Arc::new(Notify::new());
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
+    let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
     let state = Arc::new(http::AppState::new(
         Arc::clone(&store),
         users,
@@ -142,7 +155,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&state),
         cancel.clone(),
         HTTP_DRAIN,
-        config.http.max_connections,
+        http::Limits::from(&config.http),
     ));
     let pipeline = Pipeline {
         config,
@@ -152,6 +165,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         wake,
     };
     tasks.spawn(pipeline.run(cancel.clone()));
+    tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
     info!(%addr, "usercenter listening on http://{addr}");
     Ok(Running {
         addr,

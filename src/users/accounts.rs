@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{
     Result, Role, User, UserError, auth,
-    service::{Caller, RequestCtx, Users, now_ms, user_key},
+    service::{Caller, RequestCtx, Users, may_act_on, now_ms, user_key},
     validate,
 };
 use crate::{
@@ -79,13 +79,19 @@ impl Users {
             return Err(UserError::Forbidden);
         }
         self.write(|txn| {
+            let me = Self::recheck(txn, caller)?;
+            if !may_act_on(&me, id) {
+                return Err(UserError::Forbidden);
+            }
             let user = Self::get_user(txn, id)?;
             txn.delete(Table::Users, &user_key(id))?;
             txn.delete(Table::Usernames, user.username.to_lowercase().as_bytes())?;
             txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
             self.revoke_sessions(txn, id, None)?;
+            // The row is gone when the notification is written: the event carries the address.
             let data = EventData::Deleted(Deleted {
-                deleted_by: caller.user.id,
+                deleted_by: me.id,
+                email: Some(user.email.clone()),
             });
             self.emit(txn, id, data, ctx)
         })

@@ -39,6 +39,10 @@ impl Users {
             return Err(UserError::Forbidden);
         }
         self.write(|txn| {
+            let me = Self::recheck(txn, caller)?;
+            if me.role != Role::Admin {
+                return Err(UserError::Forbidden);
+            }
             let mut user = Self::get_user(txn, id)?;
             let from = user.status;
             if from != status {
@@ -51,7 +55,7 @@ impl Users {
                 let data = EventData::StatusChanged(StatusChanged {
                     from,
                     to: status,
-                    changed_by: caller.user.id,
+                    changed_by: me.id,
                 });
                 self.emit(txn, id, data, ctx)?;
             }

@@ -294,7 +294,7 @@ impl Handler for UserEventHandler {
         });
         out.notify(
             "account_deleted",
-            None,
+            d.email.as_deref(),
             json!({ "deleted_by": d.deleted_by }),
         );
         out.analytics(json!({}));

@@ -1,6 +1,9 @@
 //! Logging in with a user name or e-mail address. An unknown user and a wrong password answer
 //! the same after the same work (an argon2 check and a durable write), so neither the answer
-//! nor its timing tells whether an account exists; failures are throttled per account and IP.
+//! nor its timing tells whether an account exists. Failures are throttled per account and
+//! source IP, per account (a higher ceiling) and per IP; a throttled account, and a disabled or
+//! locked one, answer exactly like a wrong password, so the answers confirm nothing (which
+//! names belong to one account, whether a password is right).
 use uuid::Uuid;
 
 use super::{
@@ -11,6 +14,9 @@ use crate::{
     event::{EventData, LoggedIn, UserStatus},
     store::{self, Table},
 };
+
+/// The longest login that can name an account (the longest e-mail address).
+const MAX_LOGIN: usize = 254;
 
 impl Users {
     /// The user a login names, by e-mail address if it has an `@`, else by user name.
@@ -41,24 +47,38 @@ impl Users {
         password: &str,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
+        // Per source IP: tells nothing about any account, so it may say so (429).
         if !self.ips.try_attempt(&ctx.ip) {
             return Err(UserError::Throttled);
         }
-        let user = self.find_login(login)?;
-        // Per account: the user, however it is named (user name or e-mail address).
-        let account = user
-            .as_ref()
-            .map_or_else(|| login.to_lowercase(), |u| u.id.to_string());
-        if !self.accounts.try_attempt(&account) {
-            return Err(UserError::Throttled);
-        }
+        // Longer than any user name or e-mail address: no account has it; it is neither
+        // looked up nor kept (one shared throttle key).
+        let user = if login.len() <= MAX_LOGIN {
+            self.find_login(login)?
+        } else {
+            None
+        };
+        // Per account, however it is named (user name or e-mail address): per source IP, so
+        // one attacker cannot lock the owner out, under a higher ceiling from everywhere.
+        let account = match (&user, login.len() <= MAX_LOGIN) {
+            (Some(u), _) => u.id.to_string(),
+            (None, true) => login.to_lowercase(),
+            (None, false) => "\0too long".to_owned(),
+        };
+        let source = format!("{account}\0{}", ctx.ip);
+        let admitted = self.account_sources.try_attempt(&source)
+            && (self.accounts.try_attempt(&account) || {
+                self.account_sources.succeeded(&source);
+                false
+            });
+        let user = user.filter(|_| admitted);
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
-        let ok = auth::verify_password(password, hash) && user.is_some();
+        let matched = auth::verify_password(password, hash) && user.is_some();
         let Some(user) = user else {
-            // The same work as a wrong password for a real user (a durable write), so timing
-            // does not tell whether the user exists.
+            // Unknown or throttled: the same answer after the same work as a wrong password
+            // (an argon2 check and a durable write), so neither tells anything.
             self.write(|_| Ok(()))?;
             return Err(UserError::Unauthorized);
         };
@@ -69,17 +89,23 @@ impl Users {
                 success,
             })
         };
-        if !ok {
+        if !matched {
             self.write(|txn| self.emit(txn, user.id, attempt(false), ctx))?;
             return Err(UserError::Unauthorized);
         }
-        self.accounts.clear(&account);
-        self.ips.succeeded(&ctx.ip);
         if user.status != UserStatus::Active {
-            return Err(UserError::Forbidden);
+            // Not a confirmation of the password: answered and counted as a wrong one.
+            self.write(|_| Ok(()))?;
+            return Err(UserError::Unauthorized);
         }
+        self.account_sources.clear(&source);
+        self.accounts.succeeded(&account);
+        self.ips.succeeded(&ctx.ip);
         self.write(|txn| {
             let mut fresh = Self::get_user(txn, user.id)?;
+            if fresh.status != UserStatus::Active {
+                return Err(UserError::Unauthorized);
+            }
             fresh.last_login_ms = Some(now_ms());
             Self::put_user(txn, &fresh)?;
             let (token, expires) = self.new_session(txn, fresh.id)?;

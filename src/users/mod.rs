@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
 pub use error::{Result, UserError};
-pub use service::{Caller, RequestCtx, Users};
+pub use service::{Caller, Limits, RequestCtx, Users};
 pub use throttle::Throttle;
 
 pub use handlers::UserEventHandler;

@@ -1,11 +1,13 @@
 //! What a user (or an admin on their behalf) reads and changes of an account: the profile
 //! fields and the password. Only changed fields go into the event; a password change ends
-//! every other session of the user.
+//! every other session of the user. Who the caller is and the old password are checked again
+//! inside the write ([`Users::recheck`], the hash unchanged), so of concurrent changes with one
+//! old password exactly one succeeds.
 use uuid::Uuid;
 
 use super::{
     Result, User, UserError, auth,
-    service::{Caller, RequestCtx, Users, now_ms},
+    service::{Caller, RequestCtx, Users, may_act_on, now_ms},
     validate,
 };
 use crate::{
@@ -46,6 +48,9 @@ impl Users {
         email.map(validate::email).transpose()?;
         avatar_url.map(validate::avatar_url).transpose()?;
         self.write(|txn| {
+            if !may_act_on(&Self::recheck(txn, caller)?, id) {
+                return Err(UserError::Forbidden);
+            }
             let mut user = Self::get_user(txn, id)?;
             let mut changed = UNCHANGED;
             if let Some(n) = nickname.filter(|n| user.nickname.as_deref() != Some(*n)) {
@@ -56,12 +61,15 @@ impl Users {
                 user.avatar_url = Some(a.to_owned());
                 changed.avatar_url = Some(a.to_owned());
             }
-            if let Some(e) = email.filter(|e| !e.eq_ignore_ascii_case(&user.email)) {
+            // Addresses are told apart by their lower-case key (full Unicode, as the index
+            // stores them): a change in case only is no change and no conflict with oneself.
+            let old_key = user.email.to_lowercase();
+            if let Some(e) = email.filter(|e| e.to_lowercase() != old_key) {
                 let key = e.to_lowercase();
                 if txn.get(Table::Emails, key.as_bytes())?.is_some() {
                     return Err(UserError::Conflict { field: "email" });
                 }
-                txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
+                txn.delete(Table::Emails, old_key.as_bytes())?;
                 txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
                 user.email = e.to_owned();
                 changed.email = Some(e.to_owned());
@@ -105,7 +113,17 @@ impl Users {
         let new_hash = auth::hash_password(new)?;
         let keep = (caller.user.id == id).then_some(caller.session);
         self.write(|txn| {
+            if !may_act_on(&Self::recheck(txn, caller)?, id) {
+                return Err(UserError::Forbidden);
+            }
             let mut fresh = Self::get_user(txn, id)?;
+            // Changed since the old one was verified (a concurrent change): it no longer holds.
+            if fresh.password_hash != user.password_hash {
+                return Err(UserError::Invalid {
+                    field: "old_password",
+                    message: "does not match".into(),
+                });
+            }
             fresh.password_hash = new_hash.clone();
             fresh.updated_ms = now_ms();
             Self::put_user(txn, &fresh)?;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Result, Role, Throttle, User, UserError, auth};
 use crate::{
     event::{ContentType, DATA_VERSION, Envelope, EventData},
+    metrics::Counter,
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Store, StoreExt, Table, WriteTxn},
 };
@@ -35,7 +36,42 @@ pub struct Caller {
 
 impl Caller {
     pub(super) fn may_act_on(&self, id: Uuid) -> bool {
-        self.user.id == id || self.user.role == Role::Admin
+        may_act_on(&self.user, id)
+    }
+}
+
+/// Whether `user` may act on the account `id`: its own, or any as an admin.
+pub(super) fn may_act_on(user: &User, id: Uuid) -> bool {
+    user.id == id || user.role == Role::Admin
+}
+
+/// Login throttling and session bounds (`[auth]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Failed logins per account from one source IP in `window`.
+    pub per_source: usize,
+    /// Failed logins per account from all sources in `window` (the global ceiling).
+    pub per_account: usize,
+    /// Failed logins per source IP in `window`, whatever the account.
+    pub per_ip: usize,
+    /// The throttling window.
+    pub window: Duration,
+    /// Keys each throttle tracks at most.
+    pub max_keys: usize,
+    /// Sessions per user; beyond, the oldest is revoked.
+    pub max_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_source: 5,
+            per_account: 50,
+            per_ip: 20,
+            window: Duration::from_secs(600),
+            max_keys: 100_000,
+            max_sessions: 20,
+        }
     }
 }
 
@@ -47,8 +83,14 @@ pub struct Users {
     events_topic: String,
     content_type: ContentType,
     pub(super) session_ttl: Duration,
+    /// Failed logins per account and source IP.
+    pub(super) account_sources: Throttle,
+    /// Failed logins per account, from anywhere (a higher ceiling).
     pub(super) accounts: Throttle,
     pub(super) ips: Throttle,
+    pub(super) max_sessions: usize,
+    /// Expired sessions removed by [`Users::prune_sessions`].
+    pub(super) sessions_pruned: Counter,
     /// Old-password checks of password changes, per user (a stolen token must not allow
     /// unlimited guessing; kept apart from logins so failed logins do not block a change).
     pub(super) password_checks: Throttle,
@@ -80,12 +122,33 @@ impl Users {
             events_topic: events_topic.to_owned(),
             content_type: ContentType::Postcard,
             session_ttl,
-            accounts: Throttle::new(5, Duration::from_secs(600), 100_000),
-            ips: Throttle::new(20, Duration::from_secs(600), 100_000),
-            password_checks: Throttle::new(5, Duration::from_secs(600), 100_000),
+            account_sources: Throttle::new(0, Duration::ZERO, 1),
+            accounts: Throttle::new(0, Duration::ZERO, 1),
+            ips: Throttle::new(0, Duration::ZERO, 1),
+            password_checks: Throttle::new(0, Duration::ZERO, 1),
+            max_sessions: 1,
+            sessions_pruned: Counter::default(),
             dummy_hash: auth::hash_password("not a real password, only for timing")?,
             wake: Arc::new(tokio::sync::Notify::new()),
-        })
+        }
+        .with_limits(&Limits::default()))
+    }
+
+    /// The same service with other throttling and session bounds.
+    pub fn with_limits(mut self, l: &Limits) -> Self {
+        let throttle = |limit| Throttle::new(limit, l.window, l.max_keys);
+        self.account_sources = throttle(l.per_source);
+        self.accounts = throttle(l.per_account);
+        self.ips = throttle(l.per_ip);
+        self.password_checks = throttle(l.per_source);
+        self.max_sessions = l.max_sessions.max(1);
+        self
+    }
+
+    /// Writes event values in `encoding` (`[events] encoding`) instead of postcard.
+    pub fn with_encoding(mut self, encoding: ContentType) -> Self {
+        self.content_type = encoding;
+        self
     }
 
     /// Wakes `wake` after every committed change (the outbox relay's wake-up).

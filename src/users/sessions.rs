@@ -1,5 +1,11 @@
 //! Sessions: issued at registration and login, stored under the SHA-256 of their token with an
-//! index per user (so a password change or a lock can revoke them), checked on every request.
+//! index per user (so a password change or a lock can revoke them), checked on every request
+//! and again inside every write a caller makes ([`Users::recheck`]). A user holds at most
+//! `max_sessions` (the oldest go); expired ones are removed on a schedule
+//! ([`Users::prune_sessions_every`]), counted in `usercenter_sessions_pruned_total`.
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
@@ -8,8 +14,11 @@ use super::{
 };
 use crate::{
     event::UserStatus,
-    store::{self, Table, WriteTxn},
+    store::{self, ReadTxn, Table, WriteTxn},
 };
+
+/// Sessions looked at per pruning transaction.
+const PRUNE_BATCH: usize = 512;
 
 fn session_index_key(user: Uuid, hash: &[u8; 32]) -> Vec<u8> {
     [user.as_bytes().as_slice(), hash.as_slice()].concat()
@@ -22,6 +31,7 @@ impl Users {
         let hash = auth::token_hash(&token);
         let now = now_ms();
         let expires_ms = now + self.session_ttl.as_millis() as i64;
+        self.make_room(txn, user)?;
         store::put(
             txn,
             Table::Sessions,
@@ -34,6 +44,98 @@ impl Users {
         )?;
         txn.put(Table::UserSessions, &session_index_key(user, &hash), &[])?;
         Ok((token, expires_ms))
+    }
+
+    /// Revokes the oldest sessions of `user` so one more fits under `max_sessions`.
+    fn make_room(&self, txn: &mut dyn WriteTxn, user: Uuid) -> Result<()> {
+        let prefix = user.as_bytes();
+        let rows = txn.range_from(Table::UserSessions, prefix, self.max_sessions + 64)?;
+        let mut mine = Vec::new();
+        for (k, _) in rows.into_iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let created = store::get::<Session>(txn, Table::Sessions, &k[16..])?
+                .map_or(i64::MIN, |s| s.created_ms);
+            mine.push((created, k));
+        }
+        if mine.len() < self.max_sessions {
+            return Ok(());
+        }
+        mine.sort();
+        for (_, k) in mine.drain(..=mine.len() - self.max_sessions) {
+            txn.delete(Table::Sessions, &k[16..])?;
+            txn.delete(Table::UserSessions, &k)?;
+        }
+        Ok(())
+    }
+
+    /// The caller's account as this transaction sees it: the session still there, unexpired
+    /// and the caller's, the user still active ([`UserError::Unauthorized`] otherwise). Every
+    /// write a caller makes checks it inside its transaction, so a session revoked or an
+    /// account disabled while the request ran cannot still act.
+    pub(super) fn recheck(txn: &dyn ReadTxn, caller: &Caller) -> Result<User> {
+        let session = store::get::<Session>(txn, Table::Sessions, &caller.session)?;
+        if !session.is_some_and(|s| s.user_id == caller.user.id && s.expires_ms > now_ms()) {
+            return Err(UserError::Unauthorized);
+        }
+        store::get::<User>(txn, Table::Users, &user_key(caller.user.id))?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or(UserError::Unauthorized)
+    }
+
+    /// Removes every expired session, a batch per transaction; how many.
+    pub fn prune_sessions(&self) -> Result<u64> {
+        let now = now_ms();
+        let mut start = Vec::new();
+        let mut pruned = 0;
+        loop {
+            let (n, next) = self.write(|txn| {
+                let rows = txn.range_from(Table::Sessions, &start, PRUNE_BATCH)?;
+                let next = (rows.len() == PRUNE_BATCH)
+                    .then(|| rows.last().map(|(k, _)| [k.as_slice(), &[0]].concat()))
+                    .flatten();
+                let mut n = 0;
+                for (k, _) in &rows {
+                    let Some(s) = store::get::<Session>(txn, Table::Sessions, k)? else {
+                        continue;
+                    };
+                    if s.expires_ms <= now {
+                        txn.delete(Table::Sessions, k)?;
+                        let index = [s.user_id.as_bytes().as_slice(), k].concat();
+                        txn.delete(Table::UserSessions, &index)?;
+                        n += 1;
+                    }
+                }
+                Ok((n, next))
+            })?;
+            pruned += n;
+            self.sessions_pruned.add(n);
+            match next {
+                Some(next) => start = next,
+                None => return Ok(pruned),
+            }
+        }
+    }
+
+    /// Expired sessions removed so far.
+    pub fn sessions_pruned(&self) -> u64 {
+        self.sessions_pruned.get()
+    }
+
+    /// Runs [`Users::prune_sessions`] every `every` until `cancel`.
+    pub async fn prune_sessions_every(self: Arc<Self>, every: Duration, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let users = Arc::clone(&self);
+            match tokio::task::spawn_blocking(move || users.prune_sessions()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(pruned = n, "removed expired sessions"),
+                Ok(Err(error)) => tracing::warn!(%error, "pruning sessions failed"),
+                Err(error) => tracing::warn!(%error, "pruning sessions: task failed"),
+            }
+        }
     }
 
     /// Removes every session of `user` except `keep`.

@@ -7,6 +7,8 @@ Every subcommand prints one JSON document on stdout, so Rust tests can parse it.
     peer.py --brokers HOST:PORT wait-ready [--timeout S]
     peer.py --brokers HOST:PORT produce --topic T --count N [--codec C] [--key-prefix P] [--value-size B]
     peer.py --brokers HOST:PORT consume --topic T --expect N [--timeout S]
+    peer.py --brokers HOST:PORT consume-json --topic T --expect N [--timeout S]
+        (as a JSON-only consumer: json.loads of each value; headers as UTF-8 text)
     peer.py --brokers HOST:PORT produce-raw --topic T < records.jsonl   (one {"key","value","headers"} per line, hex)
     peer.py --brokers HOST:PORT copy --from T --to U --expect N         (same key, value and headers)
     peer.py --brokers HOST:PORT partition --topic T [--topic U...] --partitioner P < keys.jsonl
@@ -132,6 +134,21 @@ def consume(args):
     return {"records": records}
 
 
+def consume_json(args):
+    """Reads like `consume`, then decodes each value as a consumer that knows only JSON would:
+    json.loads, headers as text. Values that are not JSON are listed apart, with the error."""
+    events, not_json = [], []
+    for r in consume(args)["records"]:
+        headers = {k: bytes.fromhex(v).decode("utf-8", "replace") for k, v in r["headers"].items()}
+        try:
+            value = json.loads(bytes.fromhex(r["value"]))
+        except ValueError as e:
+            not_json.append({"headers": headers, "error": str(e)})
+            continue
+        events.append({"partition": r["partition"], "offset": r["offset"], "headers": headers, "value": value})
+    return {"events": events, "not_json": not_json}
+
+
 def _producer(brokers):
     return Producer({**SECURITY, "bootstrap.servers": brokers, "partitioner": "murmur2_random", "linger.ms": 5})
 
@@ -227,6 +244,10 @@ def main():
     co.add_argument("--topic", required=True)
     co.add_argument("--expect", type=int, required=True)
     co.add_argument("--timeout", type=float, default=60.0)
+    cj = sub.add_parser("consume-json")
+    cj.add_argument("--topic", required=True)
+    cj.add_argument("--expect", type=int, required=True)
+    cj.add_argument("--timeout", type=float, default=60.0)
     raw = sub.add_parser("produce-raw")
     raw.add_argument("--topic", required=True)
     cp = sub.add_parser("copy")
@@ -243,6 +264,7 @@ def main():
         "wait-ready": wait_ready,
         "produce": produce,
         "consume": consume,
+        "consume-json": consume_json,
         "produce-raw": produce_raw,
         "copy": copy,
         "partition": partition,

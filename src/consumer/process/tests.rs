@@ -29,7 +29,13 @@ impl Handler for Counting {
                 topic: "user.notifications".into(),
                 key: Some(e.user_id.to_string().into_bytes()),
                 value: d.username.clone().into_bytes(),
-                headers: BTreeMap::new(),
+                // As the users' handlers write them: the source event's producer.
+                headers: [(
+                    header::SOURCE.to_owned(),
+                    Envelope::source_of(e.producer_id).into_bytes(),
+                )]
+                .into_iter()
+                .collect(),
                 created_ms: 0,
             }],
         })
@@ -162,13 +168,7 @@ fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
     let batch = vec![garbage(0), record(1, &good), garbage(2)];
     let out = run(&store, &batch, &input(0));
     assert_eq!((out.handled, out.dead, out.next_offset), (1, 2, 3));
-    let mut rows = Vec::new();
-    store
-        .read(&mut |txn| {
-            rows = outbox::pending(txn, 0, 10)?;
-            Ok(())
-        })
-        .unwrap();
+    let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
     let dead: Vec<_> = rows
         .iter()
         .filter(|(_, r)| r.topic == "user.events.dlq")
@@ -208,4 +208,21 @@ fn dedupe_keys_prefer_producer_and_sequence() {
     h.insert(header::PRODUCER_ID.into(), b"7".to_vec());
     h.insert(header::SEQUENCE.into(), b"9".to_vec());
     assert_eq!(dedupe_key(&h), Some(b"p/7/9".to_vec()));
+}
+
+#[test]
+fn outputs_and_dead_letters_name_this_instance_in_source_and_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    // An event of producer 5 (another instance, or another team's producer), read by us (77).
+    let mut poison = record(1, &event(1, "bob"));
+    poison.record.value = Some(vec![0xff]);
+    let out = run(&store, &[record(0, &event(0, "ada")), poison], &input(0));
+    assert_eq!((out.handled, out.dead), (1, 1));
+    let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
+    assert_eq!(rows.len(), 2, "the notification and the dead letter");
+    for (_, r) in &rows {
+        assert_eq!(r.headers[header::PRODUCER_ID], b"77", "{}", r.topic);
+        assert_eq!(r.headers[header::SOURCE], b"/usercenter/77", "{}", r.topic);
+    }
 }

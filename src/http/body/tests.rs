@@ -135,3 +135,18 @@ fn good_bodies_decode() {
             .unwrap();
     assert_eq!(r.username, "ada");
 }
+
+#[test]
+fn a_struct_sent_as_an_array_of_its_fields_is_422() {
+    let e = decode::<ChangeStatus>(r#"["active"]"#).unwrap_err();
+    assert!(
+        matches!(e, ApiError::Invalid { field: "body", .. }),
+        "{e:?}"
+    );
+    let e = decode::<Register>(r#" ["ada", "ada@example.com", "correct horse"]"#).unwrap_err();
+    assert!(
+        matches!(e, ApiError::Invalid { field: "body", .. }),
+        "{e:?}"
+    );
+    assert!(decode::<ChangeStatus>(r#" {"status": "active"}"#).is_ok());
+}

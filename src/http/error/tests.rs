@@ -63,13 +63,21 @@ async fn edge_errors_have_their_status_code_and_message() {
     )
     .await;
     check(
-        ApiError::MethodNotAllowed("use GET"),
+        ApiError::MethodNotAllowed("GET"),
         405,
         "method_not_allowed",
         "use GET",
         None,
     )
     .await;
+}
+
+#[test]
+fn method_not_allowed_lists_the_allowed_methods() {
+    let response = ApiError::MethodNotAllowed("GET, PATCH, DELETE").into_response();
+    assert_eq!(response.headers()[header::ALLOW], "GET, PATCH, DELETE");
+    let other = ApiError::NotFound("no such user").into_response();
+    assert!(other.headers().get(header::ALLOW).is_none());
 }
 
 #[tokio::test]

@@ -36,7 +36,18 @@ fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
 
 /// Runs the relay into `broker` until the outbox is empty; returns the parked row count.
 async fn relay_all(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> u64 {
-    let producer = Producer::new(Arc::clone(broker) as _, ProducerConfig::default());
+    relay_with(store, broker, ProducerConfig::default()).await.0
+}
+
+/// [`relay_all`] with a producer configured by `config`; also returns the producer's count of
+/// `buffer_full` errors.
+async fn relay_with(
+    store: &Arc<dyn Store>,
+    broker: &Arc<MockBroker>,
+    config: ProducerConfig,
+) -> (u64, u64) {
+    let producer = Producer::new(Arc::clone(broker) as _, config);
+    let metrics = Arc::clone(producer.metrics());
     let cancel = CancellationToken::new();
     let relay = tokio::spawn(run(
         Arc::clone(store),
@@ -64,7 +75,7 @@ async fn relay_all(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> u64 {
     };
     cancel.cancel();
     relay.await.unwrap();
-    parked
+    (parked, metrics.errors_buffer_full.get())
 }
 
 #[tokio::test]
@@ -194,4 +205,39 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
         })
         .collect();
     assert_eq!(keys.len(), 5, "one sequence per record, none repeated");
+}
+
+#[tokio::test]
+async fn on_buffer_full_applies_to_the_relay() {
+    use crate::producer::BufferFullPolicy;
+    for policy in [BufferFullPolicy::Error, BufferFullPolicy::Wait] {
+        let (_dir, store) = store();
+        let values: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 600]).collect();
+        store
+            .write(&mut |txn| {
+                for v in &values {
+                    let mut r = row(v.clone());
+                    stamp(txn, PRODUCER_ID, &mut r.headers)?;
+                    append(txn, &r)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let broker = Arc::new(MockBroker::new(1));
+        // Room for a few rows only: 40 rows fill it many times over.
+        let config = ProducerConfig {
+            buffer_bytes: 4096,
+            on_buffer_full: policy,
+            ..ProducerConfig::default()
+        };
+        let (parked, full) = relay_with(&store, &broker, config).await;
+        assert_eq!(parked, 0, "{policy:?}");
+        assert_eq!(broker.values(0), values, "{policy:?}: all, once, in order");
+        match policy {
+            BufferFullPolicy::Error => {
+                assert!(full > 0, "error: the relay is refused, and goes on")
+            }
+            BufferFullPolicy::Wait => assert_eq!(full, 0, "wait: the relay waits for room"),
+        }
+    }
 }

@@ -77,7 +77,8 @@ fn delete_revokes_sessions_and_frees_the_name() {
     assert_eq!(
         last_deleted.data,
         EventData::Deleted(Deleted {
-            deleted_by: admin_user.id
+            deleted_by: admin_user.id,
+            email: Some("ada@example.com".into()),
         })
     );
 }

@@ -32,9 +32,10 @@ fn only_admins_change_statuses_and_disabling_revokes_every_session() {
         users.authenticate(&t1).is_err() && users.authenticate(&t2).is_err(),
         "disabled: every session revoked"
     );
+    // Answered like a wrong password: the right one is not confirmed.
     assert!(matches!(
         users.login("ada", "correct horse", &ctx()),
-        Err(UserError::Forbidden)
+        Err(UserError::Unauthorized)
     ));
     let before = events(&users).len();
     users

@@ -32,7 +32,7 @@ fn login_failures_look_alike_are_recorded_and_throttled() {
     }
     assert!(matches!(
         users.login("ada", "correct horse", &ctx()),
-        Err(UserError::Throttled)
+        Err(UserError::Unauthorized)
     ));
 }
 
@@ -61,4 +61,52 @@ fn a_corrupt_index_row_is_corruption_not_an_outage() {
             .login("ada@example.com", "correct horse", &ctx())
             .is_ok()
     );
+}
+
+#[test]
+fn a_disabled_account_with_the_right_password_looks_like_a_wrong_one() {
+    let (_d, users) = users();
+    let (user, _, _) = register(&users, "ada");
+    users
+        .write(|txn| {
+            let mut u = Users::get_user(txn, user.id)?;
+            u.status = UserStatus::Disabled;
+            Users::put_user(txn, &u)
+        })
+        .unwrap();
+    assert!(matches!(
+        users.login("ada", "correct horse", &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+}
+
+#[test]
+fn lockout_is_per_source_and_throttled_answers_look_like_wrong_passwords() {
+    let (_d, users) = users();
+    register(&users, "ada");
+    let from = |ip: &str| crate::users::RequestCtx {
+        ip: ip.into(),
+        ..ctx()
+    };
+    for _ in 0..5 {
+        let r = users.login("ada", "wrong horse", &from("10.6.6.6"));
+        assert!(matches!(r, Err(UserError::Unauthorized)));
+    }
+    // Throttled by user name and by e-mail address alike, the same as an unknown user.
+    for login in ["ada", "ada@example.com", "nobody@example.com"] {
+        let r = users.login(login, "correct horse", &from("10.6.6.6"));
+        assert!(matches!(r, Err(UserError::Unauthorized)), "{login}");
+    }
+    // The owner, elsewhere, is not locked out.
+    assert!(
+        users
+            .login("ada", "correct horse", &from("10.0.0.9"))
+            .is_ok()
+    );
+    // An over-long login is an unknown one, not an error and not a key of its own.
+    let long = "x".repeat(60 * 1024);
+    assert!(matches!(
+        users.login(&long, "whatever", &from("10.0.0.9")),
+        Err(UserError::Unauthorized)
+    ));
 }

@@ -97,3 +97,83 @@ fn old_password_guesses_are_throttled() {
         Err(UserError::Throttled)
     ));
 }
+
+#[test]
+fn of_concurrent_password_changes_with_one_old_password_one_succeeds() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    let users = std::sync::Arc::new(users);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let threads: Vec<_> = (0..5)
+        .map(|n| {
+            let (users, caller, start) = (users.clone(), caller.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let new = format!("new password {n}");
+                users.change_password(&caller, user.id, "correct horse", &new, &ctx())
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(())
+            | Err(UserError::Invalid {
+                field: "old_password",
+                ..
+            })
+    )));
+    let works = (0..5)
+        .filter(|n| {
+            users
+                .login("ada", &format!("new password {n}"), &ctx())
+                .is_ok()
+        })
+        .count();
+    assert_eq!(works, 1);
+}
+
+#[test]
+fn a_caller_disabled_mid_request_can_no_longer_write() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    users
+        .ensure_admin("root", "root@example.com", "admin password")
+        .unwrap();
+    let (_, root, _) = users.login("root", "admin password", &ctx()).unwrap();
+    let admin = users.authenticate(&root).unwrap();
+    // `caller` was authenticated before the admin's change committed.
+    users
+        .change_status(&admin, user.id, crate::event::UserStatus::Disabled, &ctx())
+        .unwrap();
+    let unauthorized = |r: Result<()>| matches!(r, Err(UserError::Unauthorized));
+    assert!(unauthorized(users.change_password(
+        &caller,
+        user.id,
+        "correct horse",
+        "battery staple",
+        &ctx()
+    )));
+    assert!(unauthorized(
+        users
+            .update(&caller, user.id, Some("x"), None, None, &ctx())
+            .map(|_| ())
+    ));
+    assert!(unauthorized(users.delete(&caller, user.id, &ctx())));
+    // An admin whose session was revoked cannot change statuses either.
+    users
+        .write(|txn| Ok(txn.delete(Table::Sessions, &admin.session).map(|_| ())?))
+        .unwrap();
+    assert!(unauthorized(
+        users
+            .change_status(&admin, user.id, crate::event::UserStatus::Active, &ctx())
+            .map(|_| ())
+    ));
+    let types: Vec<_> = events(&users)
+        .iter()
+        .map(|e| e.event_type().as_str())
+        .collect();
+    assert!(!types.contains(&"user.password_changed"), "{types:?}");
+}

@@ -1,0 +1,132 @@
+//! Pruning against the real store: only what is older than the horizon goes, in batches, with
+//! the event-log entries of the marks that go.
+use rskafka::record::{Record, RecordAndOffset};
+
+use super::*;
+use crate::{
+    consumer::{
+        Effects, Handler, HandlerResult, Write,
+        process::{EventHandler, PassInput, pass},
+    },
+    event::{ContentType, Envelope, EventType, Registered, fixtures},
+    store::RedbStore,
+};
+
+/// Counts each event in the event log, as the users' handlers do.
+struct Logging;
+
+impl Handler for Logging {
+    fn registered(&self, e: &Envelope, _: &Registered, _: &dyn ReadTxn) -> HandlerResult {
+        Ok(Effects {
+            writes: vec![Write::Put {
+                table: Table::EventLog,
+                key: e.id.as_bytes().to_vec(),
+                value: postcard::to_allocvec(&1u32).unwrap(),
+            }],
+            outputs: Vec::new(),
+        })
+    }
+}
+
+/// Event `i`, handled by a pass at time `now_ms`.
+fn handle(store: &RedbStore, i: u64, now_ms: i64) {
+    let mut e = fixtures::sample(EventType::Registered);
+    e.id = uuid::Uuid::from_u128(u128::from(i) + 1);
+    e.sequence = i;
+    let enc = e.encode(ContentType::Postcard).unwrap();
+    let record = RecordAndOffset {
+        record: Record {
+            key: Some(enc.key),
+            value: Some(enc.value),
+            headers: enc.headers,
+            timestamp: chrono::Utc::now(),
+        },
+        offset: i as i64,
+    };
+    let input = PassInput {
+        topic: "user.events",
+        partition: 0,
+        next_offset: i as i64,
+        dlq_topic: "dlq",
+        give_up: None,
+        now_ms,
+        handler_seconds: None,
+        producer_id: 1,
+    };
+    store
+        .write_with(|txn| {
+            pass(
+                txn,
+                &EventHandler(Logging),
+                std::slice::from_ref(&record),
+                &input,
+            )
+        })
+        .unwrap();
+}
+
+fn sizes_of(store: &RedbStore) -> (u64, u64) {
+    store.read_with(sizes).unwrap()
+}
+
+#[test]
+fn marks_older_than_the_horizon_go_with_their_event_log_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    for i in 0..10 {
+        // Five old ones (time 1000), five recent (time 5000).
+        handle(&store, i, if i < 5 { 1_000 } else { 5_000 });
+    }
+    assert_eq!(sizes_of(&store), (10, 10));
+    let pruned = prune(&store, 5_000).unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            marks: 5,
+            event_log: 5
+        }
+    );
+    assert_eq!(sizes_of(&store), (5, 5));
+    store
+        .read(&mut |txn| {
+            for i in 0..10u128 {
+                let id = uuid::Uuid::from_u128(i + 1);
+                let kept = txn.get(Table::EventLog, id.as_bytes())?.is_some();
+                assert_eq!(kept, i >= 5, "event {i}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Nothing more is old enough.
+    assert_eq!(prune(&store, 5_000).unwrap(), Pruned::default());
+}
+
+#[test]
+fn pruning_goes_in_batches_and_takes_marks_of_the_old_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let n = BATCH as u64 * 2 + 500;
+    store
+        .write(&mut |txn| {
+            for i in 0..n {
+                let key = format!("p/9/{i:06}");
+                if i % 2 == 0 {
+                    // A mark of the old format: the time alone.
+                    store::put(txn, Table::Dedupe, key.as_bytes(), &(i as i64))?;
+                } else {
+                    mark(txn, key.as_bytes(), i as i64, None)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    // One batch: at most BATCH keys looked at, and where to go on.
+    let (first, next) = store
+        .write_with(|txn| prune_batch(txn, b"", 1_000, BATCH))
+        .unwrap();
+    assert_eq!(first.marks, 1_000);
+    assert!(next.is_some());
+    let pruned = prune(&store, 2_000).unwrap();
+    assert_eq!(pruned.marks, 1_000, "the marks seen from 1000 to 1999");
+    assert_eq!(sizes_of(&store).0, n - 2_000);
+}

@@ -1,0 +1,183 @@
+//! Which accepted connections are served. Every connection is accepted at once (none waits in
+//! the listen backlog, where a client cannot tell a full server from a dead one); one beyond
+//! `http.max_connections`, or beyond `http.max_connections_per_client` from one address, gets
+//! a minimal `503` with `Retry-After` and is closed. The per-address cap keeps one client
+//! (say, a pool of slow-body senders) from taking every slot.
+//!
+//! ```text
+//! accept ─► admit(ip) ─► Slot (held by the connection task, freed on drop) ─► hyper
+//!                    └─► Refusal ─► refuse: 503 + Retry-After, close (bounded in number and time)
+//! ```
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+
+/// Seconds a refused client is told to wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// How long writing a refusal and reading what the client still sends may take.
+const REFUSE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Refusals being written at once at most; past that a connection is just closed.
+const MAX_REFUSING: usize = 256;
+
+/// The connection limits of the HTTP front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_per_client: usize,
+}
+
+impl From<&crate::config::HttpConfig> for Limits {
+    fn from(http: &crate::config::HttpConfig) -> Self {
+        Self {
+            max_connections: http.max_connections,
+            max_per_client: http.max_connections_per_client,
+        }
+    }
+}
+
+/// Why a connection is not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every connection slot is taken.
+    Full,
+    /// This client address holds its share of the slots.
+    ClientFull,
+}
+
+impl Refusal {
+    fn message(self) -> &'static str {
+        match self {
+            Self::Full => "the server is at its connection limit; retry later",
+            Self::ClientFull => "too many connections from your address; retry later",
+        }
+    }
+}
+
+/// Counts open connections, in all and per client address.
+#[derive(Debug)]
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    max_per_client: usize,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    refusing: Arc<Semaphore>,
+}
+
+/// One admitted connection; dropping it frees its slot.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self
+            .admission
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Admission {
+    /// Counting under `limits` (each at least 1).
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            max_per_client: limits.max_per_client.max(1),
+            per_client: Mutex::new(HashMap::new()),
+            refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+        })
+    }
+
+    /// A slot for a connection from `ip`, or why there is none.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let mut map = self
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = map.get(&ip).copied().unwrap_or(0);
+        if held >= self.max_per_client {
+            return Err(Refusal::ClientFull);
+        }
+        let permit = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Full)?;
+        map.insert(ip, held + 1);
+        Ok(Slot {
+            _permit: permit,
+            admission: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Answers `stream` with a 503 and `Retry-After`, then closes it, in a task of its own
+    /// that ends within about two seconds. When too many refusals are under way already, the
+    /// connection is closed without an answer.
+    pub fn refuse(&self, stream: TcpStream, why: Refusal) {
+        let Ok(permit) = Arc::clone(&self.refusing).try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            refuse(stream, why).await;
+        });
+    }
+}
+
+/// The whole 503 response for `why`.
+pub fn refusal_response(why: Refusal) -> String {
+    let body = serde_json::json!({
+        "error": { "code": "server_busy", "message": why.message(), "field": null }
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: {RETRY_AFTER_SECS}\r\nx-request-id: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len(),
+        uuid::Uuid::new_v4(),
+    )
+}
+
+/// Writes the refusal, closes the sending side, and reads what the client still sends for a
+/// moment: closing with unread data would reset the connection and could lose the answer.
+async fn refuse(mut stream: TcpStream, why: Refusal) {
+    let answer = refusal_response(why);
+    let written = tokio::time::timeout(REFUSE_DEADLINE, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(REFUSE_DEADLINE, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::*;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+#[test]
+fn one_address_gets_at_most_its_share() {
+    let admission = Admission::new(Limits {
+        max_connections: 10,
+        max_per_client: 2,
+    });
+    let a = admission.admit(ip(2)).unwrap();
+    let _b = admission.admit(ip(2)).unwrap();
+    assert_eq!(admission.admit(ip(2)).unwrap_err(), Refusal::ClientFull);
+    // Another address still gets in; a freed slot is the first address's again.
+    let _c = admission.admit(ip(3)).unwrap();
+    drop(a);
+    assert!(admission.admit(ip(2)).is_ok());
+}
+
+#[test]
+fn past_the_total_every_address_is_refused_until_a_slot_frees() {
+    let admission = Admission::new(Limits {
+        max_connections: 2,
+        max_per_client: 2,
+    });
+    let a = admission.admit(ip(2)).unwrap();
+    let _b = admission.admit(ip(3)).unwrap();
+    assert_eq!(admission.admit(ip(4)).unwrap_err(), Refusal::Full);
+    drop(a);
+    let _d = admission.admit(ip(4)).unwrap();
+    // Refused and finished addresses leave no counters behind.
+    let mut held: Vec<IpAddr> = admission
+        .per_client
+        .lock()
+        .unwrap()
+        .keys()
+        .copied()
+        .collect();
+    held.sort();
+    assert_eq!(held, [ip(3), ip(4)]);
+}
+
+#[test]
+fn the_refusal_is_a_complete_503_with_retry_after() {
+    let text = refusal_response(Refusal::Full);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 503 "));
+    assert!(head.contains("\r\nretry-after: 1\r\n"));
+    assert!(head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())));
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(parsed["error"]["code"], "server_busy");
+}
