@@ -139,6 +139,8 @@ fn producer_config() -> ProducerConfig {
         retry_backoff_ms: 20,
         retry_backoff_max_ms: 200,
         request_timeout_ms: 5_000,
+        // The test sends as fast as it can: wait for buffer space rather than fail.
+        on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
         ..ProducerConfig::default()
     }
 }
@@ -196,11 +198,18 @@ async fn without_idempotence_faults_duplicate_records() {
     );
 }
 
-/// The producer the restart and interop tests drive. For now the rskafka producer: the
-/// idempotent transport (`IdempotentTransport`, `[producer] enable_idempotence = true`,
-/// `max_in_flight = 5`) is not on this branch yet; when it is, this builds that instead.
-async fn idempotent(addr: &str, config: ProducerConfig) -> Producer {
-    common::producer(common::client(addr).await, config)
+/// Our idempotent producer on `addr` (`[producer] enable_idempotence = true`).
+async fn idempotent(addr: &str, mut config: ProducerConfig) -> Producer {
+    config.enable_idempotence = true;
+    config.max_in_flight = 5;
+    let kafka = usercenter::config::KafkaConfig {
+        brokers: vec![addr.to_owned()],
+        ..Default::default()
+    };
+    let transport = usercenter::kafka::IdempotentTransport::connect(&kafka, &config)
+        .await
+        .expect("idempotent transport");
+    Producer::new(std::sync::Arc::new(transport), config)
 }
 
 /// Every record sent once, none repeated, per-key order intact.
@@ -216,6 +225,37 @@ fn assert_exactly_once(back: &Readback, acked: &HashSet<(usize, usize)>) {
         "a record appears twice in the log"
     );
     assert_eq!(back.out_of_order, 0, "per-key order broken");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_idempotence_faults_leave_each_record_once_in_order() {
+    let started = Instant::now();
+    let (_broker, proxy) = faulty_broker(0x0001_DE3F).await;
+    let client = common::client(proxy.addr()).await;
+    common::create_topic(&client, "exact", PARTITIONS).await;
+    let producer = idempotent(proxy.addr(), producer_config()).await;
+    set_faults(&proxy.faults);
+
+    let count = 100_000;
+    let acked = send_all(&producer, "exact", count).await;
+    proxy.faults.enabled.store(false, Relaxed);
+    let (dropped, delayed, cut) = proxy.faults.counts();
+    let back = read_back(proxy.addr(), "exact").await;
+    eprintln!(
+        "idempotence on: {count} sent, {} acked, {} in the log, {} duplicate ce_ids, \
+         {} out of order; faults: {dropped} dropped, {delayed} delayed, {cut} cut; {:?}",
+        acked.len(),
+        back.records,
+        back.duplicate_ids,
+        back.out_of_order,
+        started.elapsed()
+    );
+    assert!(
+        dropped > 0 && delayed > 0 && cut > 0,
+        "faults were injected"
+    );
+    assert_eq!(acked.len(), count, "every record acknowledged");
+    assert_exactly_once(&back, &acked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,6 +169,8 @@ impl Transport for IdempotentTransport {
         self.writer.max_in_flight
     }
 
+    // The outer future is the queueing, the inner the delivery: yielding a future is the point.
+    #[allow(clippy::async_yields_async)]
     fn enqueue<'a>(
         &'a self,
         topic: &'a str,

@@ -79,6 +79,8 @@ pub trait Transport: Send + Sync + 'static {
     /// Queues `records` behind the batches queued before for the same partition; the outer
     /// future resolves once queued, the inner once delivered. The default sends it at once and
     /// waits for the answer (for transports with [`Transport::max_in_flight`] 1).
+    // The outer future is the queueing, the inner the delivery: yielding a future is the point.
+    #[allow(clippy::async_yields_async)]
     fn enqueue<'a>(
         &'a self,
         topic: &'a str,
