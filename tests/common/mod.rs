@@ -2,8 +2,14 @@
 //! and a minimal HTTP client. Tests never assume a broker is already running.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod broker;
 pub mod certs;
+pub mod http;
 pub mod proxy;
+
+pub use broker::Broker;
+#[allow(unused_imports)] // as dead_code above: each test binary uses a part
+pub use http::{api, http, login, register, request};
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -49,167 +55,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
-}
-
-/// A broker process owned by the test; killed (by its own pid) when dropped.
-pub struct Broker {
-    child: Option<Child>,
-    /// `127.0.0.1:PORT`: where clients connect, and what the broker advertises.
-    pub addr: String,
-    /// Where the broker listens: `addr`, or another port behind a proxy at `addr`.
-    listen: String,
-    storage: String,
-    workdir: Option<PathBuf>,
-    log: tempfile::NamedTempFile,
-    /// Extra `nisshi broker` arguments (`--cert`, `--key`, `--authentication`).
-    extra: Vec<String>,
-    /// How the readiness check connects (TLS and SASL settings; brokers are set here).
-    client: usercenter::config::KafkaConfig,
-}
-
-impl Broker {
-    /// A broker with `memory://` storage.
-    pub async fn memory() -> Self {
-        Self::start("memory://usercenter/".to_owned(), free_port(), None).await
-    }
-
-    /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
-    /// (Nisshi resolves the file relative to its working directory.)
-    pub async fn sqlite(file: &Path) -> Self {
-        let name = file.file_name().expect("a file name").to_string_lossy();
-        let dir = file.parent().expect("a directory").to_owned();
-        Self::start(format!("sqlite://{name}"), free_port(), Some(dir)).await
-    }
-
-    /// A `memory://` broker listening on `listen` while it advertises `addr`, where a proxy in
-    /// front of it listens; the readiness check connects to `addr` as `client` says.
-    pub async fn behind_proxy(
-        listen: &str,
-        addr: &str,
-        client: usercenter::config::KafkaConfig,
-    ) -> Self {
-        let mut broker = Self::new("memory://usercenter/".to_owned(), addr.to_owned(), None);
-        broker.listen = listen.to_owned();
-        broker.client = client;
-        broker.spawn().await;
-        broker
-    }
-
-    async fn start(storage: String, port: u16, workdir: Option<PathBuf>) -> Self {
-        let mut broker = Self::new(storage, format!("127.0.0.1:{port}"), workdir);
-        broker.spawn().await;
-        broker
-    }
-
-    fn new(storage: String, addr: String, workdir: Option<PathBuf>) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("broker log file");
-        Self {
-            child: None,
-            listen: addr.clone(),
-            addr,
-            storage,
-            workdir,
-            log,
-            extra: Vec::new(),
-            client: usercenter::config::KafkaConfig::default(),
-        }
-    }
-
-    async fn spawn(&mut self) {
-        let listen = format!("tcp://{}", self.listen);
-        let url = format!("tcp://{}", self.addr);
-        let out = self.log.reopen().expect("broker log");
-        let err = self.log.reopen().expect("broker log");
-        let mut command = Command::new(nisshi_bin());
-        if let Some(dir) = &self.workdir {
-            command.current_dir(dir);
-        }
-        let child = command
-            .args([
-                "broker",
-                "--listener-url",
-                &listen,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", &self.storage])
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start nisshi");
-        self.child = Some(child);
-        self.wait_ready().await;
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let client = usercenter::config::KafkaConfig {
-                brokers: vec![self.addr.clone()],
-                connect_timeout_secs: 1,
-                ..self.client.clone()
-            };
-            let attempt = usercenter::kafka::connect(&client);
-            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await
-                && client.list_topics().await.is_ok()
-            {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("broker exited with {status}:\n{}", self.log_tail());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "broker not ready on {} after 30 s:\n{}",
-                self.addr,
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The last lines of the broker's log.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Stops the broker process (SIGKILL of its own pid).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the broker again on the same address and storage.
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.spawn().await;
-    }
-
-    /// Starts the broker again on the same address and storage with extra `nisshi broker`
-    /// arguments (`--cert`, `--key`, `--authentication`); `client` says how the readiness
-    /// check connects (its brokers are replaced by this broker's address).
-    pub async fn restart_with(&mut self, extra: &[&str], client: usercenter::config::KafkaConfig) {
-        self.stop();
-        self.extra = extra.iter().map(|a| (*a).to_owned()).collect();
-        self.client = client;
-        self.spawn().await;
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// Runs `tests/peer/peer.py --brokers ADDR ARGS...` and parses its JSON output.
@@ -291,98 +136,6 @@ pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() ->
     }
 }
 
-/// A minimal HTTP/1.1 GET-style request; returns the status code and the body.
-pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let (status, _, body) = request(addr, method, path, &[], None).await;
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// An HTTP/1.1 request with headers and an optional body; returns status, headers
-/// (lower-cased names) and body.
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
-    if let Some(b) = body {
-        // The server may answer (413) and close before reading everything.
-        let _ = stream.write_all(b).await;
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(response.len());
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let body = response.get(split + 4..).unwrap_or_default().to_vec();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body)
-}
-
-/// A JSON request; returns status and parsed body (`null` when empty or not JSON).
-pub async fn api(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![
-        ("Content-Type", "application/json"),
-        ("X-Request-Id", "journey-req"),
-    ];
-    if let Some(a) = &auth {
-        headers.push(("Authorization", a.as_str()));
-    }
-    let bytes = body.map(|b| b.to_string().into_bytes());
-    let (status, _, body) = request(addr, method, path, &headers, bytes.as_deref()).await;
-    (
-        status,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-/// `POST /api/v1/users/register` of `username` with e-mail `username@example.com`; returns
-/// status and body.
-pub async fn register(
-    addr: SocketAddr,
-    username: &str,
-    password: &str,
-) -> (u16, serde_json::Value) {
-    let body = serde_json::json!({
-        "username": username, "email": format!("{username}@example.com"), "password": password
-    });
-    api(addr, "POST", "/api/v1/users/register", None, Some(body)).await
-}
-
-/// `POST /api/v1/users/login` with `credentials` (`username` or `email`, and `password`);
-/// returns status and body.
-pub async fn login(addr: SocketAddr, credentials: serde_json::Value) -> (u16, serde_json::Value) {
-    api(addr, "POST", "/api/v1/users/login", None, Some(credentials)).await
-}
 
 /// A connected rskafka client.
 pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {

@@ -1,0 +1,163 @@
+//! A real Nisshi broker per test, on a free loopback port, stopped by its pid.
+use super::*;
+
+/// A broker process owned by the test; killed (by its own pid) when dropped.
+pub struct Broker {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`: where clients connect, and what the broker advertises.
+    pub addr: String,
+    /// Where the broker listens: `addr`, or another port behind a proxy at `addr`.
+    listen: String,
+    storage: String,
+    workdir: Option<PathBuf>,
+    log: tempfile::NamedTempFile,
+    /// Extra `nisshi broker` arguments (`--cert`, `--key`, `--authentication`).
+    extra: Vec<String>,
+    /// How the readiness check connects (TLS and SASL settings; brokers are set here).
+    client: usercenter::config::KafkaConfig,
+}
+
+impl Broker {
+    /// A broker with `memory://` storage.
+    pub async fn memory() -> Self {
+        Self::start("memory://usercenter/".to_owned(), free_port(), None).await
+    }
+
+    /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
+    /// (Nisshi resolves the file relative to its working directory.)
+    pub async fn sqlite(file: &Path) -> Self {
+        let name = file.file_name().expect("a file name").to_string_lossy();
+        let dir = file.parent().expect("a directory").to_owned();
+        Self::start(format!("sqlite://{name}"), free_port(), Some(dir)).await
+    }
+
+    /// A `memory://` broker listening on `listen` while it advertises `addr`, where a proxy in
+    /// front of it listens; the readiness check connects to `addr` as `client` says.
+    pub async fn behind_proxy(
+        listen: &str,
+        addr: &str,
+        client: usercenter::config::KafkaConfig,
+    ) -> Self {
+        let mut broker = Self::new("memory://usercenter/".to_owned(), addr.to_owned(), None);
+        broker.listen = listen.to_owned();
+        broker.client = client;
+        broker.spawn().await;
+        broker
+    }
+
+    async fn start(storage: String, port: u16, workdir: Option<PathBuf>) -> Self {
+        let mut broker = Self::new(storage, format!("127.0.0.1:{port}"), workdir);
+        broker.spawn().await;
+        broker
+    }
+
+    fn new(storage: String, addr: String, workdir: Option<PathBuf>) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("broker log file");
+        Self {
+            child: None,
+            listen: addr.clone(),
+            addr,
+            storage,
+            workdir,
+            log,
+            extra: Vec::new(),
+            client: usercenter::config::KafkaConfig::default(),
+        }
+    }
+
+    async fn spawn(&mut self) {
+        let listen = format!("tcp://{}", self.listen);
+        let url = format!("tcp://{}", self.addr);
+        let out = self.log.reopen().expect("broker log");
+        let err = self.log.reopen().expect("broker log");
+        let mut command = Command::new(nisshi_bin());
+        if let Some(dir) = &self.workdir {
+            command.current_dir(dir);
+        }
+        let child = command
+            .args([
+                "broker",
+                "--listener-url",
+                &listen,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start nisshi");
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let client = usercenter::config::KafkaConfig {
+                brokers: vec![self.addr.clone()],
+                connect_timeout_secs: 1,
+                ..self.client.clone()
+            };
+            let attempt = usercenter::kafka::connect(&client);
+            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await
+                && client.list_topics().await.is_ok()
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("broker exited with {status}:\n{}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker not ready on {} after 30 s:\n{}",
+                self.addr,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The last lines of the broker's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Stops the broker process (SIGKILL of its own pid).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same address and storage.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    /// Starts the broker again on the same address and storage with extra `nisshi broker`
+    /// arguments (`--cert`, `--key`, `--authentication`); `client` says how the readiness
+    /// check connects (its brokers are replaced by this broker's address).
+    pub async fn restart_with(&mut self, extra: &[&str], client: usercenter::config::KafkaConfig) {
+        self.stop();
+        self.extra = extra.iter().map(|a| (*a).to_owned()).collect();
+        self.client = client;
+        self.spawn().await;
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
