@@ -1,43 +1,19 @@
-//! The protocol layer (src/kafka/protocol) against a real Nisshi broker: InitProducerId, the
-//! group requests, and the idempotent partition writer on both storage engines.
+//! The protocol layer (src/kafka/protocol) against a real Nisshi broker: our own connections
+//! (plaintext, TLS + SCRAM), InitProducerId, the group requests, and a resent batch.
 mod common;
+mod protocol_support;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Broker, client, create_topic, read_partition};
-use rskafka::{client::partition::Compression, record::Record};
+use common::{Broker, client, create_topic};
+use protocol_support::{cluster, logged, record};
+use rskafka::client::partition::Compression;
 use usercenter::kafka::protocol::{
-    Cluster, CommittedOffset, ConnectSettings, CoordinatorType, DescribeGroups, FindCoordinator,
-    Heartbeat, JoinGroup, LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, PartitionWriter,
-    ProducerSession, SyncGroup, WriterConfig, produce_request, response_error,
+    CommittedOffset, ConnectSettings, CoordinatorType, DescribeGroups, FindCoordinator, Heartbeat,
+    JoinGroup, LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, ProducerSession, SyncGroup,
+    produce_request, response_error,
 };
-
-fn cluster(addr: &str) -> Arc<Cluster> {
-    let config = usercenter::config::KafkaConfig {
-        brokers: vec![addr.to_owned()],
-        connect_timeout_secs: 5,
-        ..Default::default()
-    };
-    let settings = ConnectSettings::from_config(&config).expect("settings");
-    Arc::new(Cluster::new(config.brokers, settings))
-}
-
-/// Record `i`: key `k{i % 7}`, a 100-byte value starting with `i`.
-fn record(i: usize) -> Record {
-    let mut value = format!("{i:010}").into_bytes();
-    value.resize(100, b'.');
-    Record {
-        key: Some(format!("k{}", i % 7).into_bytes()),
-        value: Some(value),
-        headers: Default::default(),
-        timestamp: chrono::Utc::now(),
-    }
-}
-
-fn index_of(value: &[u8]) -> usize {
-    std::str::from_utf8(&value[..10]).unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_producer_id_and_renewal() {
@@ -220,55 +196,6 @@ async fn group_requests_get_sane_answers() {
     );
 }
 
-/// 10,000 records in 100 batches through a writer with 5 requests in flight: every record once,
-/// in submission order, with contiguous base offsets.
-async fn writes_in_order_exactly_once(broker: &Broker) {
-    create_topic(&*client(&broker.addr).await, "idem", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
-    let config = WriterConfig {
-        max_in_flight: 5,
-        compression: Compression::Lz4,
-        ..WriterConfig::default()
-    };
-    let writer = PartitionWriter::spawn(session, "idem", 0, config);
-    let mut deliveries = Vec::new();
-    for b in 0..100 {
-        deliveries.push(
-            writer
-                .submit((b * 100..(b + 1) * 100).map(record).collect())
-                .await,
-        );
-    }
-    let mut next = None;
-    for d in deliveries {
-        let d = d.await.unwrap();
-        let base = d.base_offset.unwrap();
-        assert_eq!(d.records, 100);
-        if let Some(expected) = next {
-            assert_eq!(base, expected, "contiguous offsets");
-        }
-        next = Some(base + 100);
-    }
-    writer.close().await;
-    let read = read_partition(&*client(&broker.addr).await, "idem", 0).await;
-    let got: Vec<usize> = read
-        .iter()
-        .map(|r| index_of(r.record.value.as_deref().unwrap()))
-        .collect();
-    assert_eq!(got, (0..10_000).collect::<Vec<_>>());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writer_in_order_exactly_once_memory() {
-    writes_in_order_exactly_once(&Broker::memory().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writer_in_order_exactly_once_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    writes_in_order_exactly_once(&Broker::sqlite(&dir.path().join("k.db")).await).await;
-}
-
 /// The same batch sent twice with the same sequence is written once. Memory storage answers
 /// the resend with success and the original offset, sqlite with DUPLICATE_SEQUENCE_NUMBER.
 async fn resend_is_not_duplicated(broker: &Broker) -> (i16, i64, i64) {
@@ -296,11 +223,7 @@ async fn resend_is_not_duplicated(broker: &Broker) -> (i16, i64, i64) {
     // The next sequence still follows on.
     let next = leader.produce(&batch(10)).await.unwrap();
     assert_eq!(response_error(&next, "resend", 0), Some((0, offset + 10)));
-    let read = read_partition(&*client(&broker.addr).await, "resend", 0).await;
-    let got: Vec<usize> = read
-        .iter()
-        .map(|r| index_of(r.record.value.as_deref().unwrap()))
-        .collect();
+    let got = logged(broker, "resend").await;
     assert_eq!(got, (0..20).collect::<Vec<_>>(), "written once");
     (resent_code, resent_offset, offset)
 }
@@ -321,138 +244,6 @@ async fn resend_is_not_duplicated_sqlite() {
     let (code, _, _) =
         resend_is_not_duplicated(&Broker::sqlite(&dir.path().join("k.db")).await).await;
     assert_eq!(code, 46, "sqlite: DUPLICATE_SEQUENCE_NUMBER");
-}
-
-/// A broker restart in the middle of a stream (sqlite storage, so the log survives): every
-/// record is in the log, the first copy of each in submission order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writer_keeps_order_through_a_broker_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::sqlite(&dir.path().join("k.db")).await;
-    create_topic(&*client(&broker.addr).await, "restart", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
-    let writer = Arc::new(PartitionWriter::spawn(
-        session,
-        "restart",
-        0,
-        WriterConfig::default(),
-    ));
-    let (batches, size) = (60, 50);
-    let feeder = {
-        let writer = Arc::clone(&writer);
-        tokio::spawn(async move {
-            let mut deliveries = Vec::new();
-            for b in 0..batches {
-                deliveries.push(
-                    writer
-                        .submit((b * size..(b + 1) * size).map(record).collect())
-                        .await,
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            deliveries
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    broker.restart().await;
-    let deliveries = feeder.await.unwrap();
-    let mut duplicates_reported = 0;
-    for d in deliveries {
-        let d = d.await.expect("delivered despite the restart");
-        duplicates_reported += usize::from(d.base_offset.is_none());
-    }
-    let read = read_partition(&*client(&broker.addr).await, "restart", 0).await;
-    let got: Vec<usize> = read
-        .iter()
-        .map(|r| index_of(r.record.value.as_deref().unwrap()))
-        .collect();
-    let mut first_seen = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for i in &got {
-        if seen.insert(*i) {
-            first_seen.push(*i);
-        }
-    }
-    println!(
-        "restart: {} records read, {} distinct, {} batches answered as duplicates",
-        got.len(),
-        first_seen.len(),
-        duplicates_reported
-    );
-    assert_eq!(
-        first_seen,
-        (0..batches * size).collect::<Vec<_>>(),
-        "none lost, in order"
-    );
-}
-
-/// Records/s of the idempotent writer and of rskafka's PartitionClient::produce on one
-/// partition of the same broker, 100-byte records in batches of 100. Prints, asserts only
-/// that everything was delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement: cargo test --release --test protocol -- --ignored --nocapture"]
-async fn measure_writer_against_partition_client() {
-    use futures::StreamExt;
-    use rskafka::client::partition::UnknownTopicHandling;
-    const RECORDS: usize = 50_000;
-    const BATCH: usize = 100;
-    let broker = Broker::memory().await;
-    let c = client(&broker.addr).await;
-    let batches = || {
-        (0..RECORDS / BATCH).map(|b| (b * BATCH..(b + 1) * BATCH).map(record).collect::<Vec<_>>())
-    };
-    let report = |what: &str, started: std::time::Instant| {
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "{what:<42} {:>9.0} records/s ({secs:.2} s)",
-            RECORDS as f64 / secs
-        );
-    };
-    for in_flight in [1, 5] {
-        let topic = format!("rs-{in_flight}");
-        create_topic(&c, &topic, 1).await;
-        let pc = c
-            .partition_client(&topic, 0, UnknownTopicHandling::Retry)
-            .await
-            .unwrap();
-        let started = std::time::Instant::now();
-        let delivered: usize = futures::stream::iter(batches())
-            .map(|b| pc.produce(b, Compression::NoCompression))
-            .buffered(in_flight)
-            .map(|r| r.unwrap().len())
-            .fold(0, |n, k| async move { n + k })
-            .await;
-        assert_eq!(delivered, RECORDS);
-        report(
-            &format!("rskafka PartitionClient::produce, {in_flight} in flight"),
-            started,
-        );
-    }
-    for in_flight in [1, 5] {
-        let topic = format!("idem-{in_flight}");
-        create_topic(&c, &topic, 1).await;
-        let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
-        let config = WriterConfig {
-            max_in_flight: in_flight,
-            ..WriterConfig::default()
-        };
-        let writer = PartitionWriter::spawn(session, &topic, 0, config);
-        let started = std::time::Instant::now();
-        let mut deliveries = Vec::new();
-        for b in batches() {
-            deliveries.push(writer.submit(b).await);
-        }
-        let mut delivered = 0;
-        for d in deliveries {
-            delivered += d.await.unwrap().records;
-        }
-        assert_eq!(delivered, RECORDS);
-        report(
-            &format!("idempotent PartitionWriter, {in_flight} in flight"),
-            started,
-        );
-        writer.close().await;
-    }
 }
 
 /// Our own connections with the service's TLS settings (CA file) and SCRAM: InitProducerId

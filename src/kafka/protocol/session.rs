@@ -7,6 +7,13 @@
 //! epoch, or, when the broker cannot bump (older version, an error, an exhausted epoch), a fresh
 //! producer id. Under either, every partition starts its sequences again at 0.
 //!
+//! Measured on Nisshi 0.8.1: InitProducerId with our id and epoch (v5) answers a new producer id
+//! at epoch 0, as Kafka does for a producer without a transactional id; a stale epoch then
+//! gets PRODUCER_FENCED (90), and an id it never handed out (or forgot in a restart of memory
+//! storage) UNKNOWN_PRODUCER_ID (59). It would also accept the local epoch + 1 that librdkafka
+//! and the Java client use for idempotence without transactions; asking the broker works with
+//! both kinds of broker answer.
+//!
 //! Renewals are serialised and keyed by the identity the caller saw fail, so several partitions
 //! hitting the same problem cause one renewal, not one each.
 use std::sync::Arc;

@@ -29,9 +29,10 @@
 //!   we resend it, because per-key order outranks the rare duplicate this can cause (the batch
 //!   may have been written before the broker lost its state), which the consumer's dedupe
 //!   removes;
-//! - any other error: that batch fails with it, and every batch behind it fails too
-//!   ([`WriteError::Aborted`]) so a caller that retries them keeps their order; the next batch
-//!   starts a renewed identity, since the failed sequence left a gap;
+//! - any other error: that batch fails with it, and every batch behind it (in flight, waiting,
+//!   or queued before the failure was seen) fails too ([`WriteError::Aborted`]), so a caller
+//!   that retries them keeps their order; the next batch starts a renewed identity, since the
+//!   failed sequence left a gap;
 //! - a batch still unacknowledged after `delivery_timeout` fails the same way.
 mod pipeline;
 mod request;
@@ -175,7 +176,8 @@ pub struct PartitionWriter {
 }
 
 impl PartitionWriter {
-    /// Starts the writer of `topic`/`partition` under `session`'s identity.
+    /// Starts the writer of `topic`/`partition` under `session`'s identity. One writer per
+    /// partition and session: a second one would start the same sequences again.
     pub fn spawn(
         session: Arc<ProducerSession>,
         topic: &str,

@@ -155,64 +155,64 @@ impl Pipeline {
 
     /// Handles the answer to the oldest request in flight.
     fn answered(&mut self, (batch, answer): Answered) {
-        let verdict = match &answer {
+        let (verdict, code) = match &answer {
             Ok(response) => match response_error(response, &self.topic, self.partition) {
-                Some((code, offset)) => {
-                    let verdict = classify(code, offset, self.trouble.is_some());
-                    if !matches!(verdict, Verdict::Delivered(_)) {
-                        debug!(topic = %self.topic, partition = self.partition, code, sequence = batch.sequence, "produce error");
-                        self.last = Some(Arc::new(Cause::Code(code)));
-                    }
-                    (verdict, Some(code))
-                }
-                None => (Verdict::Retry { refresh: true }, None),
+                Some((code, offset)) => (classify(code, offset, self.trouble.is_some()), code),
+                // An answer that does not mention our partition: ask the leader again.
+                None => (Verdict::Retry { refresh: true }, -1),
             },
-            Err(CallError::Unsupported { .. }) => (Verdict::Fail, None),
-            Err(_) => (Verdict::Retry { refresh: true }, None),
+            // UNSUPPORTED_VERSION: the broker has none of Produce v3 to v7.
+            Err(CallError::Unsupported { .. }) => (Verdict::Fail, 35),
+            Err(_) => (Verdict::Retry { refresh: true }, -1),
         };
-        match verdict {
-            (Verdict::Delivered(base_offset), _) => {
-                let records = batch.count;
-                batch.answer(Ok(Delivered {
-                    base_offset,
-                    records,
-                }));
-            }
-            _ if self.aborting.is_some() => {
-                let cause = self
-                    .aborting
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(WriteError::Closed));
-                batch.answer(Err(WriteError::Aborted(cause)));
-            }
-            (Verdict::Fail, code) => {
-                let error = match code {
-                    Some(code) => WriteError::Rejected { code },
-                    None => WriteError::Rejected { code: 35 }, // UNSUPPORTED_VERSION
-                };
-                warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
-                self.aborting = Some(Arc::new(error.clone()));
-                self.trouble = self.trouble.max(Some(Trouble::Retry));
-                batch.answer(Err(error));
-            }
-            (verdict, _) => {
-                let trouble = match verdict {
-                    Verdict::Renew => Trouble::Renew,
-                    Verdict::Retry { refresh: true } => Trouble::Refresh,
-                    _ => Trouble::Retry,
-                };
-                self.trouble = self.trouble.max(Some(trouble));
-                if let Err(e) = answer {
-                    if e.is_connection_lost()
-                        && let Some(c) = self.connection.take()
-                    {
-                        self.session.cluster().forget(&c);
-                    }
-                    self.last = Some(Arc::new(Cause::Call(e)));
-                }
-                self.returned.push(batch);
-            }
+        if let Verdict::Delivered(base_offset) = verdict {
+            let records = batch.count;
+            batch.answer(Ok(Delivered {
+                base_offset,
+                records,
+            }));
+            return;
         }
+        let (topic, partition, sequence) = (&self.topic, self.partition, batch.sequence);
+        match &answer {
+            Ok(_) => debug!(%topic, partition, sequence, code, "produce error"),
+            Err(error) => debug!(%topic, partition, sequence, %error, "produce failed"),
+        }
+        if let Some(cause) = &self.aborting {
+            batch.answer(Err(WriteError::Aborted(Arc::clone(cause))));
+            return;
+        }
+        let trouble = match verdict {
+            Verdict::Fail => {
+                let error = WriteError::Rejected { code };
+                warn!(%topic, partition, %error, "batch failed");
+                let cause = Arc::new(error.clone());
+                batch.answer(Err(error));
+                // What was queued before the failure was known is behind it; what comes later
+                // is taken after the recovery.
+                self.abort_queued(&cause);
+                self.aborting = Some(cause);
+                // Drain the window, then fail what is behind (see `recover`).
+                self.trouble = self.trouble.max(Some(Trouble::Retry));
+                return;
+            }
+            Verdict::Renew => Trouble::Renew,
+            Verdict::Retry { refresh: true } => Trouble::Refresh,
+            _ => Trouble::Retry,
+        };
+        let cause = match answer {
+            Ok(_) => Cause::Code(code),
+            Err(e) => {
+                if e.is_connection_lost()
+                    && let Some(c) = self.connection.take()
+                {
+                    self.session.cluster().forget(&c);
+                }
+                Cause::Call(e)
+            }
+        };
+        self.set_trouble(trouble, cause);
+        self.returned.push(batch);
     }
 
     /// After a failed round (nothing in flight): fail what must fail, then get ready to resend.
@@ -232,6 +232,7 @@ impl Pipeline {
             .retry_backoff
             .saturating_mul(1 << self.failed_rounds.min(16).saturating_sub(1))
             .min(self.config.max_backoff);
+        debug!(topic = %self.topic, partition = self.partition, ?trouble, batches = self.waiting.len(), ?backoff, "resending");
         tokio::time::sleep(backoff).await;
         self.expire();
         if trouble >= Trouble::Refresh {
@@ -242,11 +243,15 @@ impl Pipeline {
         }
     }
 
-    /// Fails every waiting and queued batch behind a failed one.
+    /// Fails every waiting batch behind a failed one.
     fn abort_waiting(&mut self, cause: &Arc<WriteError>) {
         for batch in self.waiting.drain(..) {
             batch.answer(Err(WriteError::Aborted(Arc::clone(cause))));
         }
+    }
+
+    /// Fails every queued submission behind a failed batch.
+    fn abort_queued(&mut self, cause: &Arc<WriteError>) {
         while let Ok(s) = self.queue.try_recv() {
             let _ = s.reply.send(Err(WriteError::Aborted(Arc::clone(cause))));
         }
@@ -271,7 +276,9 @@ impl Pipeline {
         if let Some(first) = self.waiting.pop_front() {
             first.answer(Err(error.clone()));
         }
-        self.abort_waiting(&Arc::new(error));
+        let cause = Arc::new(error);
+        self.abort_waiting(&cause);
+        self.abort_queued(&cause);
         self.renew_before_next = true;
     }
 
