@@ -136,7 +136,6 @@ pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() ->
     }
 }
 
-
 /// A connected rskafka client.
 pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
     let config = usercenter::config::KafkaConfig {
