@@ -5,8 +5,11 @@ use uuid::Uuid;
 use super::binding::{self, ContentType, Headers, SPEC_VERSION, header};
 use super::{DecodeError, EncodeError, EventData, EventType};
 
-/// Version of the data schemas this build writes (and the highest it reads).
-pub const DATA_VERSION: u16 = 1;
+/// Version of the data schemas this build writes (and the highest it reads). 2: `user.deleted`
+/// carries `email`. Version 1 values still decode (postcard is not self-describing, so the
+/// header, not a guess from the bytes, says which layout a value has: a value cut short must
+/// stay an error, never pass for the older layout).
+pub const DATA_VERSION: u16 = 2;
 
 /// One user event: CloudEvents attributes plus data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +92,8 @@ impl Envelope {
             ),
             (header::SUBJECT, text(&user)),
             (header::REQUEST_ID, text(&self.request_id)),
-            (header::DATA_VERSION, text(&self.version.to_string())),
+            // Always the layout this build writes, whatever version the envelope was read as.
+            (header::DATA_VERSION, text(&DATA_VERSION.to_string())),
             (header::CONTENT_TYPE, text(content_type.mime())),
         ]
         .into_iter()
@@ -130,11 +134,12 @@ impl Envelope {
             })?
             .with_timezone(&Utc);
         let bytes = value.ok_or(DecodeError::MissingValue)?;
-        let data = decode_data(ty, content_type, bytes).map_err(|reason| DecodeError::Value {
-            event_type: ty.as_str(),
-            content_type: content_type.mime(),
-            reason,
-        })?;
+        let data =
+            decode_data(ty, version, content_type, bytes).map_err(|reason| DecodeError::Value {
+                event_type: ty.as_str(),
+                content_type: content_type.mime(),
+                reason,
+            })?;
         Ok(Self {
             version,
             id: binding::parsed(headers, header::ID)?,
@@ -148,17 +153,22 @@ impl Envelope {
     }
 }
 
-fn decode_data(ty: EventType, ct: ContentType, bytes: &[u8]) -> Result<EventData, String> {
+fn decode_data(
+    ty: EventType,
+    version: u16,
+    ct: ContentType,
+    bytes: &[u8],
+) -> Result<EventData, String> {
     Ok(match ty {
         EventType::Registered => EventData::Registered(ct.decode(bytes)?),
         EventType::LoggedIn => EventData::LoggedIn(ct.decode(bytes)?),
         EventType::PasswordChanged => EventData::PasswordChanged(ct.decode(bytes)?),
         EventType::StatusChanged => EventData::StatusChanged(ct.decode(bytes)?),
-        EventType::Deleted => EventData::Deleted(ct.decode(bytes).or_else(|e| {
-            ct.decode::<super::data::DeletedV1>(bytes)
-                .map(Into::into)
-                .map_err(|_| e)
-        })?),
+        // Version 1 postcard has no `email`; JSON defaults the missing field.
+        EventType::Deleted if version < 2 && ct == ContentType::Postcard => {
+            EventData::Deleted(ct.decode::<super::data::DeletedV1>(bytes)?.into())
+        }
+        EventType::Deleted => EventData::Deleted(ct.decode(bytes)?),
         EventType::Updated => EventData::Updated(ct.decode(bytes)?),
     })
 }
