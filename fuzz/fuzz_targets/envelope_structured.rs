@@ -15,7 +15,7 @@ enum Data {
     LoggedIn(String, String, bool),
     PasswordChanged(u128, String),
     StatusChanged(u8, u8, u128),
-    Deleted(u128),
+    Deleted(u128, Option<String>),
     Updated(Option<String>, Option<String>, Option<String>),
 }
 
@@ -47,7 +47,7 @@ fuzz_target!(|input: Input| {
             to: status(to),
             changed_by: Uuid::from_u128(by),
         }),
-        Data::Deleted(by) => EventData::Deleted(Deleted { deleted_by: Uuid::from_u128(by) }),
+        Data::Deleted(by, email) => EventData::Deleted(Deleted { deleted_by: Uuid::from_u128(by), email }),
         Data::Updated(nickname, email, avatar_url) => EventData::Updated(Updated { nickname, email, avatar_url }),
     };
     let event = Envelope {
