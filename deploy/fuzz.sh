@@ -31,6 +31,7 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     log=$(mktemp)
     say "fuzzing $t for ${seconds} s"
+    [ -d "seeds/$t" ] || die "$t: no seed directory fuzz/seeds/$t (commit at least one seed input)"
     if ! cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=512 -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
         tail -n 40 "$log" >&2

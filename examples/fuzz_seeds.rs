@@ -5,6 +5,10 @@ use std::{fs, path::Path};
 use usercenter::{
     config::Config,
     event::{ContentType, EventType, fixtures},
+    kafka::protocol::{
+        Call, DescribeGroups, FindCoordinator, Heartbeat, InitProducerId, JoinGroup, LeaveGroup,
+        ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
+    },
 };
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -60,6 +64,26 @@ fn batch(records: &[Seed]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     batch.write(&mut out).map_err(std::io::Error::other)?;
     Ok(out)
+}
+
+/// The response of `C` with default fields, encoded at every version we declare, each prefixed by
+/// the byte that makes `decode_fuzz_input` pick that version.
+fn responses<C: Call>(dir: &Path, target: &str) -> std::io::Result<()>
+where
+    C::Response: Default + kafka_protocol::protocol::Encodable,
+{
+    use kafka_protocol::protocol::Encodable;
+    let (min, max) = C::VERSIONS;
+    for version in min..=max {
+        let mut bytes = bytes::BytesMut::new();
+        C::Response::default()
+            .encode(&mut bytes, version)
+            .map_err(std::io::Error::other)?;
+        let pick = u8::try_from(version - min).map_err(std::io::Error::other)?;
+        let input = [&[pick][..], &bytes[..]].concat();
+        write(dir, target, &format!("v{version}"), &input)?;
+    }
+    Ok(())
 }
 
 fn main() -> std::io::Result<()> {
@@ -138,6 +162,16 @@ fn main() -> std::io::Result<()> {
         "small.toml",
         b"[kafka]\nbrokers = [\"k1:9092\", \"k2:9092\"]\n[topics]\npartitions = 6\n",
     )?;
+    responses::<InitProducerId>(dir, "response_init_producer_id")?;
+    responses::<FindCoordinator>(dir, "response_find_coordinator")?;
+    responses::<JoinGroup>(dir, "response_join_group")?;
+    responses::<SyncGroup>(dir, "response_sync_group")?;
+    responses::<Heartbeat>(dir, "response_heartbeat")?;
+    responses::<LeaveGroup>(dir, "response_leave_group")?;
+    responses::<OffsetCommit>(dir, "response_offset_commit")?;
+    responses::<OffsetFetch>(dir, "response_offset_fetch")?;
+    responses::<DescribeGroups>(dir, "response_describe_groups")?;
+    responses::<ListGroups>(dir, "response_list_groups")?;
     println!("seeds written under {}", dir.display());
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
 //! TLS and SASL come from [`security`]. [`protocol`] holds our own connections, the messages
 //! rskafka lacks and the idempotent produce path.
+pub mod group;
 mod idempotent;
 pub mod protocol;
 pub mod security;
