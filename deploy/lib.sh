@@ -55,3 +55,22 @@ cargo_tool() {
         die "building $name failed; full log in $log"
     fi
 }
+
+# Installs the PyPI packages $3… into the venv $1 (once per machine: $1/.installed-$2 marks it
+# done), saying what it does and showing pip's log only on failure. $2 names the versions.
+pip_venv() {
+    local venv=$1 stamp="$1/.installed-$2" log
+    shift 2
+    [ -f "$stamp" ] && [ -x "$venv/bin/python" ] && return 0
+    say "installing $* into $venv"
+    mkdir -p "$TOOLS"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    log=$(mktemp)
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        die "installing $* failed"
+    fi
+    rm -f "$log"
+    touch "$stamp"
+}
