@@ -5,15 +5,25 @@
 //! [`Assignment`]. Subscriptions and assignments use Kafka's `ConsumerProtocolSubscription` /
 //! `ConsumerProtocolAssignment` layouts (from the `kafka-protocol` crate), and assignors carry
 //! the standard names, so a group can mix this service with librdkafka or the Java client.
+//!
+//! | name | module | protocol | shape |
+//! |---|---|---|---|
+//! | `range` | `range` | eager | per topic, contiguous ranges in member order |
+//! | `roundrobin` | `roundrobin` | eager | every partition dealt in turn |
+//! | `cooperative-sticky` | `sticky` | cooperative (KIP-429) | balanced ±1, keeps owned partitions, moves in two rebalances |
 mod codec;
+mod range;
 mod roundrobin;
+mod sticky;
 
 use std::collections::BTreeMap;
 
 pub use codec::{
     CodecError, decode_assignment, decode_subscription, encode_assignment, encode_subscription,
 };
+pub use range::Range;
 pub use roundrobin::RoundRobin;
+pub use sticky::CooperativeSticky;
 
 /// Partitions by topic, each list sorted.
 pub type Assignment = BTreeMap<String, Vec<i32>>;
@@ -73,13 +83,37 @@ pub trait Assignor: Send + Sync + std::fmt::Debug {
 /// The assignor named `name`, as the configuration spells it.
 pub fn by_name(name: &str) -> Option<Box<dyn Assignor>> {
     match name {
+        "range" => Some(Box::new(Range)),
         "roundrobin" => Some(Box::new(RoundRobin)),
+        "cooperative-sticky" => Some(Box::new(CooperativeSticky)),
         _ => None,
     }
 }
 
 /// The names [`by_name`] knows, for error messages.
-pub const NAMES: &[&str] = &["roundrobin"];
+pub const NAMES: &[&str] = &["range", "roundrobin", "cooperative-sticky"];
 
+/// The order in which assignors rank members, as the Java client's `MemberInfo` does: static
+/// members (KIP-345) first, by instance id, then the others by member id. A static member's
+/// instance id survives its restarts, its member id does not.
+pub(crate) fn member_order(a: &Member, b: &Member) -> std::cmp::Ordering {
+    match (&a.instance_id, &b.instance_id) {
+        (Some(x), Some(y)) => x.cmp(y).then_with(|| a.id.cmp(&b.id)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.id.cmp(&b.id),
+    }
+}
+
+/// Every member with an empty assignment: an assignor's starting point.
+pub(crate) fn empty_result(members: &[Member]) -> BTreeMap<String, Assignment> {
+    members
+        .iter()
+        .map(|m| (m.id.clone(), Assignment::new()))
+        .collect()
+}
+
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

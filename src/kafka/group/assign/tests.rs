@@ -1,18 +1,6 @@
 use std::collections::BTreeMap;
 
-use super::*;
-
-fn member(id: &str, topics: &[&str]) -> Member {
-    Member {
-        id: id.to_owned(),
-        instance_id: None,
-        subscription: Subscription {
-            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            generation: -1,
-            ..Subscription::default()
-        },
-    }
-}
+use super::{testing::member, *};
 
 #[test]
 fn subscription_round_trips_with_owned_partitions() -> Result<(), CodecError> {
@@ -51,4 +39,31 @@ fn roundrobin_skips_members_not_subscribed() {
     let out = RoundRobin.assign(&members, &parts);
     assert_eq!(out["a"], BTreeMap::from([("x".to_owned(), vec![0, 1])]));
     assert_eq!(out["b"], BTreeMap::from([("y".to_owned(), vec![0])]));
+}
+
+#[test]
+fn by_name_knows_every_name_and_each_reports_it() {
+    for name in NAMES {
+        let assignor = by_name(name).expect("a listed name");
+        assert_eq!(assignor.name(), *name);
+    }
+    assert!(by_name("sticky").is_none());
+    assert_eq!(
+        by_name("cooperative-sticky").map(|a| a.protocol()),
+        Some(RebalanceProtocol::Cooperative)
+    );
+    assert_eq!(
+        by_name("range").map(|a| a.protocol()),
+        Some(RebalanceProtocol::Eager)
+    );
+}
+
+#[test]
+fn static_members_rank_first_by_instance_id() {
+    let a = testing::with_instance(member("z", &[]), "i-1");
+    let b = testing::with_instance(member("a", &[]), "i-2");
+    let c = member("b", &[]);
+    let mut all = [c.clone(), b.clone(), a.clone()];
+    all.sort_by(member_order);
+    assert_eq!(all, [a, b, c]);
 }
