@@ -5,7 +5,9 @@
 #    `/usercenter healthcheck`, a VOLUME, exec form only; what it copies is in the build context;
 #  - `docker-compose config` on deploy/compose.yaml, then what the usercenter service must have;
 #  - kubernetes-validate --strict on each manifest in deploy/k8s for a few Kubernetes versions,
-#    then the kustomization's resource list and what the StatefulSet must have.
+#    then the kustomization's resource list and what the StatefulSet must have;
+#  - the same for deploy/k8s/postgres (the PostgreSQL backend: a 3-replica Deployment whose
+#    store URL comes from a Secret), and the compose file's postgres profile.
 # Installs its linters first (deploy/install-lint.sh). Prints one line per check and a summary;
 # exits non-zero when any check fails. Runs from any directory.
 set -euo pipefail
@@ -22,6 +24,7 @@ K8S_VERSIONS=(1.32.0 1.37.0)
 DOCKERFILE=deploy/Dockerfile
 COMPOSE=deploy/compose.yaml
 K8S_DIR=deploy/k8s
+K8S_PG_DIR=deploy/k8s/postgres
 
 passed=0
 failed=0
@@ -140,6 +143,43 @@ sys.exit(1 if errs else 0)
 '
 }
 
+# The postgres profile: a PostgreSQL service with a pg_isready healthcheck and a data volume,
+# and usercenter-pg on the postgres backend, its URL pointing at that service, waiting for it to
+# be healthy, no /data volume; both only under the profile, so a plain `up` still runs the
+# embedded store alone.
+compose_postgres_expectations() {
+    docker-compose -f "$COMPOSE" --profile postgres config | "$LINT_PY" -c '
+import sys, yaml
+c = yaml.safe_load(sys.stdin)
+s = c["services"]
+errs = []
+def want(ok, what):
+    if not ok:
+        errs.append(what)
+want("postgres" in s and "usercenter-pg" in s, "services postgres and usercenter-pg under --profile postgres")
+p, u = s.get("postgres", {}), s.get("usercenter-pg", {})
+want(p.get("image", "").startswith("postgres:"), "postgres runs the postgres image")
+want("pg_isready" in " ".join(p.get("healthcheck", {}).get("test", [])), "postgres has a pg_isready healthcheck")
+want(any(str(v).split(":")[1:2] == ["/var/lib/postgresql/data"] for v in p.get("volumes", [])), "postgres keeps its data in a volume")
+env = u.get("environment", {})
+url = str(env.get("USERCENTER_STORE_URL", ""))
+want(env.get("USERCENTER_STORE_BACKEND") == "postgres", "usercenter-pg sets USERCENTER_STORE_BACKEND=postgres")
+want(url.startswith("postgres://") and "@postgres:5432/" in url, "usercenter-pg USERCENTER_STORE_URL points at postgres:5432")
+want(env.get("USERCENTER_CONSUMER_ASSIGNMENT") == "group", "usercenter-pg uses group assignment")
+want(env.get("USERCENTER_KAFKA_BROKERS") == "kafka:9092", "usercenter-pg points at kafka:9092")
+want(u.get("depends_on", {}).get("postgres", {}).get("condition") == "service_healthy", "usercenter-pg depends on postgres being healthy")
+want(u.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy", "usercenter-pg depends on kafka being healthy")
+want(u.get("healthcheck", {}).get("test", [])[1:] == ["/usercenter", "healthcheck"], "usercenter-pg healthcheck runs /usercenter healthcheck")
+want(not u.get("volumes"), "usercenter-pg has no data volume")
+want(u.get("read_only") is True, "usercenter-pg is read_only")
+want(p.get("profiles") == ["postgres"] and u.get("profiles") == ["postgres"], "postgres and usercenter-pg only under the postgres profile")
+want(not s.get("usercenter", {}).get("profiles") and not s.get("kafka", {}).get("profiles"), "kafka and usercenter start without a profile")
+for e in errs:
+    print("expected:", e)
+sys.exit(1 if errs else 0)
+'
+}
+
 kubernetes_validate() {
     local v f rc=0
     for v in "${K8S_VERSIONS[@]}"; do
@@ -197,6 +237,72 @@ sys.exit(1 if errs else 0)
 EOF
 }
 
+# The PostgreSQL overlay: its kustomization lists exactly its files; a Deployment with 3
+# replicas, the postgres backend and group assignment from its ConfigMap, USERCENTER_STORE_URL
+# from a required Secret key, no volume on /data, the StatefulSet's hardening and probes, a
+# Service selecting its pods and a PodDisruptionBudget.
+k8s_postgres_expectations() {
+    "$LINT_PY" - "$K8S_PG_DIR" "$DOCKERFILE" <<'EOF'
+import glob, os, re, sys, yaml
+k8s, dockerfile = sys.argv[1], sys.argv[2]
+errs = []
+def want(ok, what):
+    if not ok:
+        errs.append(what)
+kust = yaml.safe_load(open(os.path.join(k8s, "kustomization.yaml")))
+listed = kust.get("resources", [])
+present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(k8s, "*.yaml")) if not p.endswith("kustomization.yaml"))
+for r in listed:
+    want(os.path.exists(os.path.join(k8s, r)), f"kustomization resource {r} exists")
+for p in present:
+    want(p in listed, f"kustomization lists {p}")
+docs = [d for p in present for d in yaml.safe_load_all(open(os.path.join(k8s, p))) if d]
+kinds = [d.get("kind") for d in docs]
+want("StatefulSet" not in kinds, "no StatefulSet (the embedded store stays in deploy/k8s)")
+deps = [d for d in docs if d.get("kind") == "Deployment"]
+want(len(deps) == 1, "one Deployment")
+if deps:
+    dep = deps[0]["spec"]
+    pod = dep["template"]["spec"]
+    c = pod["containers"][0]
+    labels = dep["template"]["metadata"].get("labels", {})
+    psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
+    users = re.findall(r"^USER\s+(\d+)", open(dockerfile).read(), re.M)
+    uid = int(users[-1]) if users else None
+    want(dep.get("replicas") == 3, "replicas: 3")
+    want(dep.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable") == 0, "rolling update with maxUnavailable: 0")
+    want(pod.get("terminationGracePeriodSeconds") == 60, "terminationGracePeriodSeconds: 60")
+    want(psc.get("runAsUser") == uid, f"runAsUser equals the Dockerfile's USER ({uid})")
+    want(psc.get("runAsNonRoot") is True, "runAsNonRoot")
+    want(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+    want(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation: false")
+    want(csc.get("capabilities", {}).get("drop") == ["ALL"], "drops ALL capabilities")
+    want((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", "seccomp RuntimeDefault")
+    want(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "liveness probe on /health")
+    want(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", "readiness probe on /ready")
+    want(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/health", "startup probe on /health")
+    want(not any(v.get("mountPath") == "/data" for v in c.get("volumeMounts", [])), "no volume on /data (the state is in PostgreSQL)")
+    want(pod.get("enableServiceLinks") is False, "enableServiceLinks: false")
+    env = {e["name"]: e for e in c.get("env", [])}
+    url = env.get("USERCENTER_STORE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    want(bool(url.get("name")) and bool(url.get("key")) and not url.get("optional", False), "USERCENTER_STORE_URL from a required Secret key")
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d.get("kind") == "ConfigMap"}
+    refs = [e["configMapRef"]["name"] for e in c.get("envFrom", []) if "configMapRef" in e]
+    want(bool(refs) and all(r in maps for r in refs), "envFrom names a ConfigMap in the manifests")
+    data = {k: v for r in refs for k, v in maps.get(r, {}).items()}
+    want(data.get("USERCENTER_STORE_BACKEND") == "postgres", "USERCENTER_STORE_BACKEND: postgres")
+    want(data.get("USERCENTER_CONSUMER_ASSIGNMENT") == "group", "USERCENTER_CONSUMER_ASSIGNMENT: group")
+    want("USERCENTER_STORE_URL" not in data, "the store URL is not in the ConfigMap")
+    svcs = [d for d in docs if d.get("kind") == "Service"]
+    want(any(s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for s in svcs), "a Service selects the Deployment's pods")
+    pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
+    want(any(p["spec"].get("minAvailable") == 2 for p in pdbs), "a PodDisruptionBudget keeps 2 of 3 available")
+for e in errs:
+    print("expected:", e)
+sys.exit(1 if errs else 0)
+EOF
+}
+
 check "hadolint $DOCKERFILE" "$LINT_VENV/bin/hadolint" --no-color --failure-threshold warning "$DOCKERFILE"
 check "Dockerfile: last stage is FROM scratch" dockerfile_final_from_scratch
 check "Dockerfile: numeric non-root USER" dockerfile_numeric_user
@@ -212,6 +318,13 @@ for f in "$K8S_DIR"/*.yaml; do
 done
 check "kubernetes-validate --strict (${K8S_VERSIONS[*]}): ${manifests[*]}" kubernetes_validate "${manifests[@]}"
 check "$K8S_DIR: kustomization and StatefulSet as expected" k8s_expectations
+check "$COMPOSE: postgres profile as expected" compose_postgres_expectations
+pg_manifests=()
+for f in "$K8S_PG_DIR"/*.yaml; do
+    [ "$(basename "$f")" = kustomization.yaml ] || pg_manifests+=("$f")
+done
+check "kubernetes-validate --strict (${K8S_VERSIONS[*]}): ${pg_manifests[*]}" kubernetes_validate "${pg_manifests[@]}"
+check "$K8S_PG_DIR: kustomization and Deployment as expected" k8s_postgres_expectations
 
 total=$((passed + failed))
 if [ "$failed" -eq 0 ]; then

@@ -44,7 +44,7 @@ pub mod http;
 pub mod kafka;
 pub mod logging;
 pub(crate) mod metrics;
-pub(crate) mod outbox;
+pub mod outbox;
 pub mod perf;
 pub mod producer;
 pub mod service;

@@ -26,6 +26,9 @@ pub async fn run(
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
+    // A row that failed is retried from the next round on, in order: until then nothing
+    // behind it on its partition may be sent (per-key order, invariant 5).
+    producer.hold_after_failures();
     let mut from = 0u64;
     while !cancel.is_cancelled() {
         let reader = Arc::clone(&store);
@@ -59,6 +62,9 @@ pub async fn run(
             }
             continue;
         }
+        // This round starts at the first row not yet delivered: partitions held after a
+        // failure may send again.
+        producer.release_holds();
         let Round {
             delivered,
             parked,

@@ -15,6 +15,7 @@ use tokio::{
 };
 
 use super::{
+    ProduceError,
     delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
     partitioner::Sticky,
     size::{BATCH_OVERHEAD, placed_len},
@@ -86,6 +87,9 @@ pub(crate) struct PartitionQueue {
     partitions: usize,
     wake: Notify,
     completed: watch::Sender<u64>,
+    /// Set after a failure when the producer holds partitions (see
+    /// [`super::Producer::hold_after_failures`]): batches fail with it instead of being sent.
+    held: Mutex<Option<ProduceError>>,
 }
 
 impl PartitionQueue {
@@ -103,7 +107,23 @@ impl PartitionQueue {
             partitions,
             wake: Notify::new(),
             completed: watch::channel(0).0,
+            held: Mutex::new(None),
         })
+    }
+
+    /// Holds the partition with `error`: later batches fail with it until [`Self::release`].
+    pub fn hold(&self, error: ProduceError) {
+        *self.held.lock() = Some(error);
+    }
+
+    /// The error the partition is held with, if it is.
+    pub fn held(&self) -> Option<ProduceError> {
+        self.held.lock().clone()
+    }
+
+    /// Sends batches again.
+    pub fn release(&self) {
+        *self.held.lock() = None;
     }
 
     /// Appends a record whose [`super::size::Measure::fixed`] part is `fixed`; returns its

@@ -37,6 +37,8 @@ pub(crate) struct MockBroker {
     pub stall: AtomicBool,
     /// What [`Transport::max_in_flight`] answers (0 counts as 1).
     pub pipeline: usize,
+    /// Once set, [`MISSING_TOPIC`] exists (an operator created it).
+    pub created: AtomicBool,
 }
 
 impl MockBroker {
@@ -84,7 +86,7 @@ impl Transport for MockBroker {
         topic: &'a str,
     ) -> BoxFuture<'a, Result<usize, MetadataError>> {
         Box::pin(async move {
-            if topic == MISSING_TOPIC {
+            if topic == MISSING_TOPIC && !self.created.load(Ordering::SeqCst) {
                 Err(MetadataError::UnknownTopic)
             } else {
                 Ok(self.partitions)

@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     buffer: Semaphore,
     tasks: TaskTracker,
     closed: AtomicBool,
+    /// [`Producer::hold_after_failures`] was called.
+    hold: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -172,6 +174,7 @@ impl Producer {
                 buffer,
                 tasks: TaskTracker::new(),
                 closed: AtomicBool::new(false),
+                hold: AtomicBool::new(false),
             }),
         }
     }
@@ -314,6 +317,19 @@ impl Producer {
             state.sticky.batch_closed(p, n);
         }
         Ok(future)
+    }
+
+    /// From now on a partition with a failed record is held (later batches fail unsent) until
+    /// [`Producer::release_holds`]: for a caller that retries failures in order (the relay).
+    pub fn hold_after_failures(&self) {
+        self.shared.hold.store(true, Ordering::Release);
+    }
+
+    /// Sends on every held partition again (the caller is about to retry in order).
+    pub fn release_holds(&self) {
+        for t in self.shared.topics.read().values() {
+            t.queues.iter().for_each(|q| q.release());
+        }
     }
 
     /// Sends everything buffered now and waits until each of those records was delivered or

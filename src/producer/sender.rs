@@ -27,14 +27,27 @@ pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<Partiti
         return pipelined::run(&shared, &topic, &queue, depth).await;
     }
     while let Some(batch) = queue.next_batch().await {
+        if let Some(error) = queue.held() {
+            fail_batch(&shared, &queue, batch, &error);
+            continue;
+        }
         if let Some(error) = send_batch(&shared, &topic, &queue, batch).await {
             // The batches behind a failed one must not overtake it: a caller that retries the
             // failed records (the outbox relay does) would put them after later ones of the
             // same keys. They fail with it, and their callers retry them in order.
-            for later in queue.take_pending() {
-                fail_batch(&shared, &queue, later, &error);
-            }
+            fail_behind(&shared, &queue, &error);
         }
+    }
+}
+
+/// Fails every batch queued behind a failed one and, when the producer holds partitions,
+/// those that come later until it is released.
+pub(super) fn fail_behind(shared: &Shared, queue: &PartitionQueue, error: &ProduceError) {
+    if shared.hold.load(std::sync::atomic::Ordering::Acquire) {
+        queue.hold(error.clone());
+    }
+    for later in queue.take_pending() {
+        fail_batch(shared, queue, later, error);
     }
 }
 
@@ -54,7 +67,7 @@ pub(super) fn fail_batch(
     queue.completed(n);
 }
 
-/// Sends one batch; returns the error when none of it was delivered.
+/// Sends one batch; returns the first error when any of it was not delivered.
 async fn send_batch(
     shared: &Shared,
     topic: &str,
@@ -68,7 +81,8 @@ async fn send_batch(
 }
 
 /// Counts and logs the outcome of `batch` of `n` records (handed over already), frees its
-/// buffer space and resolves its callers; returns the error when none of it was delivered.
+/// buffer space and resolves its callers; returns the first retriable error when any of it
+/// was not delivered.
 pub(super) fn settle(
     shared: &Shared,
     topic: &str,
@@ -110,10 +124,9 @@ pub(super) fn settle(
         }
     }
     shared.release(cost);
-    let failed = match &outcome {
-        Outcome::Failed(e) => Some(e.clone()),
-        _ => None,
-    };
+    // Any record of the batch not delivered for a reason that may pass (in a mixed outcome
+    // too) stops the batches behind it.
+    let failed = first_error(&outcome);
     slot.send_replace(Some(Arc::new(outcome)));
     queue.completed(n);
     failed
@@ -151,9 +164,13 @@ pub(super) fn deliver<'a>(
                     right = right.len(),
                     "batch too large: split"
                 );
-                // Left first, then right: order within the partition is kept.
+                // Left first, then right: order within the partition is kept. A right half
+                // sent after a failed left one would overtake it when the caller retries.
                 let a = deliver(shared, topic, partition, left, deadline).await;
-                let b = deliver(shared, topic, partition, right, deadline).await;
+                let b = match first_error(&a) {
+                    Some(e) => Outcome::Failed(e),
+                    None => deliver(shared, topic, partition, right, deadline).await,
+                };
                 merge(a, na, b, nb)
             }
             Err(Attempt::TooLarge) => {
@@ -166,6 +183,19 @@ pub(super) fn deliver<'a>(
             Err(Attempt::Failed(e)) => Outcome::Failed(e),
         }
     })
+}
+
+/// The first error of `outcome` that a caller may retry, if any: records behind it must not
+/// be sent before it. A record too large for the broker never will be, so it blocks nothing.
+fn first_error(outcome: &Outcome) -> Option<ProduceError> {
+    let retriable = |e: &ProduceError| !matches!(e, ProduceError::RecordTooLarge { .. });
+    match outcome {
+        Outcome::Delivered(_) => None,
+        Outcome::Failed(e) => retriable(e).then(|| e.clone()),
+        Outcome::Mixed(results) => results
+            .iter()
+            .find_map(|r| r.as_ref().err().filter(|e| retriable(e)).cloned()),
+    }
 }
 
 fn expand(outcome: Outcome, n: usize) -> Vec<Result<i64>> {

@@ -15,8 +15,10 @@ use crate::{
     store::{self, Table},
 };
 
-/// The longest login that can name an account (the longest e-mail address).
-const MAX_LOGIN: usize = 254;
+/// The longest login, in bytes, that can name an account: the longest e-mail address
+/// (`EMAIL_MAX_CHARS` characters) in UTF-8, at most 4 bytes a character. A byte bound, so it is
+/// checked before the login is scanned.
+const MAX_LOGIN: usize = 4 * super::validate::EMAIL_MAX_CHARS;
 
 impl Users {
     /// The user a login names, by e-mail address if it has an `@`, else by user name.

@@ -17,10 +17,17 @@ pub fn username(s: &str) -> Result<()> {
         .ok_or_else(|| invalid("username", "3-32 characters of letters, digits, _ . -"))
 }
 
+/// Longest e-mail address, in characters (Unicode scalar values, as JSON Schema's `maxLength`
+/// in the OpenAPI document counts them).
+pub const EMAIL_MAX_CHARS: usize = 254;
+
+/// Longest avatar URL, in characters (as [`EMAIL_MAX_CHARS`]).
+pub const AVATAR_URL_MAX_CHARS: usize = 2048;
+
 /// A plausible address: one `@`, a dot in the domain, at most 254 characters, no spaces or
 /// control characters.
 pub fn email(s: &str) -> Result<()> {
-    let ok = s.len() <= 254
+    let ok = s.chars().count() <= EMAIL_MAX_CHARS
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
         && s.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -52,7 +59,7 @@ pub fn nickname(s: &str) -> Result<()> {
 
 /// An `http://` or `https://` URL of at most 2048 characters without spaces.
 pub fn avatar_url(s: &str) -> Result<()> {
-    let ok = s.len() <= 2048
+    let ok = s.chars().count() <= AVATAR_URL_MAX_CHARS
         && (s.starts_with("https://") || s.starts_with("http://"))
         && !s.chars().any(|c| c.is_whitespace() || c.is_control());
     ok.then_some(())

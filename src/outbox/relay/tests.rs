@@ -12,7 +12,10 @@ use crate::{
     },
     event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered, header},
     outbox::{append, next_event_sequence, stamp},
-    producer::{ProducerConfig, mock::MockBroker},
+    producer::{
+        ProducerConfig,
+        mock::{MISSING_TOPIC, MockBroker},
+    },
     store::RedbStore,
 };
 
@@ -240,4 +243,67 @@ async fn on_buffer_full_applies_to_the_relay() {
             BufferFullPolicy::Wait => assert_eq!(full, 0, "wait: the relay waits for room"),
         }
     }
+}
+
+/// Rows for a topic the broker does not know hold back every row behind them (they are not
+/// skipped, which would publish later rows of the same keys first) until the topic exists;
+/// then everything goes out in order.
+#[tokio::test]
+async fn a_missing_topic_holds_the_rows_behind_it_until_created() {
+    let (_dir, store) = store();
+    store
+        .write(&mut |txn| {
+            for (topic, value) in [("t", "1"), (MISSING_TOPIC, "2"), ("t", "3")] {
+                let mut r = row(value.as_bytes().to_vec());
+                r.topic = topic.into();
+                stamp(txn, PRODUCER_ID, &mut r.headers)?;
+                append(txn, &r)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let broker = Arc::new(MockBroker::new(1));
+    let producer = Producer::new(Arc::clone(&broker) as _, ProducerConfig::default());
+    let cancel = CancellationToken::new();
+    let relay = tokio::spawn(run(
+        Arc::clone(&store),
+        producer,
+        Arc::new(Notify::new()),
+        cancel.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        broker.values(0),
+        [b"1".to_vec()],
+        "nothing past the missing topic"
+    );
+    let mut left = 0;
+    store
+        .read(&mut |txn| {
+            left = txn.count(Table::Outbox)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        left, 2,
+        "the missing topic's row and the one behind it wait"
+    );
+    broker
+        .created
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.values(0).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            broker.values(0)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        broker.values(0),
+        [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
+    );
+    cancel.cancel();
+    relay.await.unwrap();
 }

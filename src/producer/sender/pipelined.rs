@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use rskafka::record::Record;
 
-use super::{Class, Outcome, classify, deliver, fail_batch, settle};
+use super::{Class, Outcome, classify, deliver, fail_batch, fail_behind, settle};
 use crate::producer::{
     Pending, ProduceError, Shared, TransportError,
     accumulator::{Batch, PartitionQueue},
@@ -54,13 +54,16 @@ pub(super) async fn run(shared: &Shared, topic: &str, queue: &PartitionQueue, de
                         };
                         settle(shared, topic, queue, batch, n, outcome);
                     }
-                    for later in queue.take_pending() {
-                        fail_batch(shared, queue, later, &error);
-                    }
+                    fail_behind(shared, queue, &error);
                 }
             }
             batch = queue.next_batch(), if room => match batch {
                 None => closed = true,
+                Some(batch) if queue.held().is_some() => {
+                    if let Some(error) = queue.held() {
+                        fail_batch(shared, queue, batch, &error);
+                    }
+                }
                 Some(mut batch) => {
                     let records = std::mem::take(&mut batch.records);
                     let n = records.len();
@@ -77,7 +80,7 @@ pub(super) async fn run(shared: &Shared, topic: &str, queue: &PartitionQueue, de
 }
 
 /// Settles the front batch with its answer; a batch the broker finds too large is split and
-/// delivered piece by piece. Returns the error when none of it was delivered.
+/// delivered piece by piece. Returns the first error when any of it was not delivered.
 async fn finish(
     shared: &Shared,
     topic: &str,
