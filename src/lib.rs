@@ -10,7 +10,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`, `group`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |

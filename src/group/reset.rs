@@ -172,6 +172,12 @@ pub async fn run(
     let mut out = format_plan(topic, &rows);
     let Some(store) = store.filter(|_| args.execute) else {
         out.push_str("\ndry run: nothing changed (add --execute to apply)\n");
+        if args.replay {
+            out.push_str(
+                "--replay: the dedupe marks of the records from NEW up to the current offset \
+                 (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
+            );
+        }
         if store::open(data_dir, false)?.is_none() {
             let _ = writeln!(out, "no store in {} yet", data_dir.display());
         }
