@@ -30,6 +30,9 @@ pub enum Command {
     /// Load tests against any Kafka cluster.
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Inspect and reset the consumer group's offsets (like kafka-consumer-groups).
+    #[command(subcommand)]
+    Group(crate::group::GroupCommand),
 }
 
 /// `usercenter perf ...`

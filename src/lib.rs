@@ -10,10 +10,11 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`, `group`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
+//! | [`group`] | `usercenter group describe` / `reset-offsets`: the consumer group's offsets and lag, for operators |
 //! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
 //! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`) and creating topics |
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
@@ -39,6 +40,7 @@ pub mod config;
 pub mod consumer;
 pub mod event;
 pub mod future;
+pub mod group;
 pub mod healthcheck;
 pub mod http;
 pub mod kafka;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Healthcheck(args) => healthcheck(args, &cli),
+        Command::Group(command) => group(command, &cli),
         Command::Perf(command) => {
             let log = LogConfig {
                 level: "warn".into(),
@@ -78,6 +79,40 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `usercenter group ...`: prints the report or plan; exit status 1 when the command failed.
+fn group(command: &usercenter::group::GroupCommand, cli: &Cli) -> ExitCode {
+    let config = match load(&command.common().overrides(), cli) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(usercenter::group::run(command, &config)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("usercenter: group: {}", error_chain(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// One GET of the health URL; prints the answer, exit status 0 on 200, 1 otherwise.

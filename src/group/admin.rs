@@ -1,0 +1,228 @@
+//! The broker side of the group tools: the group's coordinator (DescribeGroups, OffsetFetch,
+//! OffsetCommit through [`crate::kafka::protocol`]) and the partitions' log offsets (rskafka's
+//! ListOffsets), reached with the service's own `[kafka]` settings (TLS, SASL).
+use std::{collections::BTreeMap, sync::Arc};
+
+use rskafka::client::{
+    Client,
+    partition::{OffsetAt, UnknownTopicHandling},
+};
+
+use super::GroupError;
+use crate::{
+    config::KafkaConfig,
+    kafka::{
+        self,
+        group::assign::decode_assignment,
+        protocol::{
+            Cluster, CommittedOffset, ConnectSettings, Connection, CoordinatorType, DescribeGroups,
+            FindCoordinator, OffsetCommit, OffsetFetch,
+        },
+    },
+};
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    /// The member id.
+    pub id: String,
+    /// Its static id, if any.
+    pub instance_id: Option<String>,
+    /// Its client id.
+    pub client_id: String,
+    /// The host it connects from.
+    pub client_host: String,
+    /// Its partitions by topic; `None` when the broker does not report it (Nisshi 0.8.1 sends
+    /// empty assignment bytes in DescribeGroups) or it is not in the consumer format.
+    pub assigned: Option<BTreeMap<String, Vec<i32>>>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// `Stable`, `Empty`, `Dead`, `PreparingRebalance`, `CompletingRebalance`.
+    pub state: String,
+    /// The protocol type (`consumer`).
+    pub protocol_type: String,
+    /// The chosen assignor (some brokers, Nisshi among them, leave it empty).
+    pub protocol: String,
+    /// The members.
+    pub members: Vec<MemberView>,
+}
+
+impl GroupView {
+    /// Whether no member is joined (offsets may then be changed from outside).
+    pub fn is_inactive(&self) -> bool {
+        self.members.is_empty()
+            && ["empty", "dead", ""].contains(&self.state.to_ascii_lowercase().as_str())
+    }
+}
+
+/// Connections to one group's coordinator and to the partition leaders.
+#[derive(Debug)]
+pub struct Admin {
+    group: String,
+    coordinator: Arc<Connection>,
+    client: Client,
+}
+
+fn refused(what: &'static str, code: i16) -> GroupError {
+    GroupError::Refused { what, code }
+}
+
+impl Admin {
+    /// Finds `group`'s coordinator through the bootstrap brokers of `config`.
+    pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupError> {
+        let settings = ConnectSettings::from_config(config).map_err(GroupError::Security)?;
+        let cluster = Cluster::new(config.brokers.clone(), settings);
+        let any = cluster.any().await.map_err(GroupError::Cluster)?;
+        let answer = any
+            .call(&FindCoordinator {
+                key: group.to_owned(),
+                key_type: CoordinatorType::Group,
+            })
+            .await?;
+        let found = FindCoordinator::found(&answer.body, answer.version)
+            .ok_or(refused("FindCoordinator", -1))?;
+        if found.error_code != 0 {
+            return Err(refused("FindCoordinator", found.error_code));
+        }
+        let coordinator = cluster
+            .connection(&found.addr)
+            .await
+            .map_err(|e| GroupError::Cluster(e.into()))?;
+        let client = kafka::connect(config).await.map_err(GroupError::Kafka)?;
+        Ok(Self {
+            group: group.to_owned(),
+            coordinator,
+            client,
+        })
+    }
+
+    /// The group's state and members.
+    pub async fn describe(&self) -> Result<GroupView, GroupError> {
+        let answer = self
+            .coordinator
+            .call(&DescribeGroups {
+                groups: vec![self.group.clone()],
+            })
+            .await?;
+        let g = answer
+            .body
+            .groups
+            .first()
+            .ok_or(refused("DescribeGroups", -1))?;
+        if g.error_code != 0 {
+            return Err(refused("DescribeGroups", g.error_code));
+        }
+        let consumer = g.protocol_type.as_str() == "consumer";
+        let members = g
+            .members
+            .iter()
+            .map(|m| MemberView {
+                id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                assigned: (consumer && !m.member_assignment.is_empty())
+                    .then(|| decode_assignment(&m.member_assignment).ok())
+                    .flatten(),
+            })
+            .collect();
+        Ok(GroupView {
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// The group's committed offsets (all topics), by topic and partition.
+    pub async fn committed(&self) -> Result<BTreeMap<(String, i32), i64>, GroupError> {
+        let answer = self
+            .coordinator
+            .call(&OffsetFetch {
+                group_id: self.group.clone(),
+                topics: None,
+            })
+            .await?;
+        let offsets = OffsetFetch::offsets(&answer.body, answer.version)
+            .map_err(|code| refused("OffsetFetch", code))?;
+        Ok(offsets
+            .into_iter()
+            .filter(|o| o.error_code == 0 && o.offset >= 0)
+            .map(|o| ((o.topic, o.partition), o.offset))
+            .collect())
+    }
+
+    /// Commits `offsets` as an admin (no generation, no member id): only accepted while the
+    /// group has no members.
+    pub async fn commit(&self, topic: &str, offsets: &[(i32, i64)]) -> Result<(), GroupError> {
+        let answer = self
+            .coordinator
+            .call(&OffsetCommit {
+                group_id: self.group.clone(),
+                generation_id: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+                offsets: offsets
+                    .iter()
+                    .map(|&(partition, offset)| CommittedOffset {
+                        topic: topic.to_owned(),
+                        partition,
+                        offset,
+                        metadata: Some("usercenter group reset-offsets".to_owned()),
+                        error_code: 0,
+                    })
+                    .collect(),
+            })
+            .await?;
+        let failed = answer
+            .body
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .find(|p| p.error_code != 0);
+        match failed {
+            Some(p) => Err(refused("OffsetCommit", p.error_code)),
+            None => Ok(()),
+        }
+    }
+
+    /// The partitions of `topic`, sorted (empty when it does not exist).
+    pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>, GroupError> {
+        let topics = self
+            .client
+            .list_topics()
+            .await
+            .map_err(|e| GroupError::Broker(Arc::new(e)))?;
+        Ok(topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .map(|t| t.partitions.into_iter().collect())
+            .unwrap_or_default())
+    }
+
+    /// The offset of `topic`/`partition` at `at` (ListOffsets); `None` for a timestamp after
+    /// the last record.
+    pub async fn offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        at: OffsetAt,
+    ) -> Result<Option<i64>, GroupError> {
+        let broker = |e| GroupError::Broker(Arc::new(e));
+        let pc = self
+            .client
+            .partition_client(topic, partition, UnknownTopicHandling::Error)
+            .await
+            .map_err(broker)?;
+        let offset = pc.get_offset(at).await.map_err(broker)?;
+        Ok((offset >= 0).then_some(offset))
+    }
+
+    /// The rskafka client (for reading records).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}

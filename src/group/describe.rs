@@ -1,0 +1,150 @@
+//! `usercenter group describe`: the group's state, assignor and members, and per partition its
+//! owner, committed offset, log end offset and lag, like `kafka-consumer-groups --describe`.
+use std::{collections::BTreeSet, fmt::Write as _};
+
+use rskafka::client::partition::OffsetAt;
+
+use super::{
+    GroupError,
+    admin::{Admin, GroupView},
+};
+
+/// One partition's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRow {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The member that owns it, if any.
+    pub owner: Option<String>,
+    /// The group's committed offset, if any.
+    pub committed: Option<i64>,
+    /// The log end offset (the next offset to be written).
+    pub log_end: i64,
+}
+
+impl PartitionRow {
+    /// Records between the committed offset and the log end (all of them without a commit).
+    pub fn lag(&self) -> i64 {
+        (self.log_end - self.committed.unwrap_or(0)).max(0)
+    }
+}
+
+/// What `describe` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    /// The group id.
+    pub group: String,
+    /// State and members.
+    pub view: GroupView,
+    /// One row per partition of the topics the group has offsets for, is assigned, or
+    /// the service consumes.
+    pub partitions: Vec<PartitionRow>,
+}
+
+/// Describes `group`; `topic` (the service's events topic) is shown even without offsets.
+pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Description, GroupError> {
+    let view = admin.describe().await?;
+    let committed = admin.committed().await?;
+    let mut topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();
+    topics.insert(topic.to_owned());
+    for m in &view.members {
+        topics.extend(m.assigned.iter().flat_map(|a| a.keys().cloned()));
+    }
+    let mut partitions = Vec::new();
+    for t in &topics {
+        for p in admin.partitions(t).await? {
+            let log_end = admin.offset(t, p, OffsetAt::Latest).await?.unwrap_or(0);
+            let owner = view
+                .members
+                .iter()
+                .find(|m| {
+                    m.assigned
+                        .as_ref()
+                        .and_then(|a| a.get(t))
+                        .is_some_and(|ps| ps.contains(&p))
+                })
+                .map(|m| m.id.clone());
+            partitions.push(PartitionRow {
+                topic: t.clone(),
+                partition: p,
+                owner,
+                committed: committed.get(&(t.clone(), p)).copied(),
+                log_end,
+            });
+        }
+    }
+    Ok(Description {
+        group: group.to_owned(),
+        view,
+        partitions,
+    })
+}
+
+fn or_dash(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+impl std::fmt::Display for Description {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = &self.view;
+        let protocol = if v.protocol.is_empty() {
+            "(not reported by the broker)"
+        } else {
+            &v.protocol
+        };
+        writeln!(f, "group:    {}", self.group)?;
+        writeln!(f, "state:    {}", v.state)?;
+        let protocol_type = or_dash(Some(&v.protocol_type).filter(|p| !p.is_empty()));
+        writeln!(f, "protocol: {protocol_type} / {protocol}")?;
+        writeln!(f, "members:  {}", v.members.len())?;
+        for m in &v.members {
+            let assigned = match &m.assigned {
+                None => "(not reported by the broker)".to_owned(),
+                Some(a) if a.is_empty() => "-".to_owned(),
+                Some(a) => {
+                    let mut text = String::new();
+                    for (t, ps) in a {
+                        let list: Vec<String> = ps.iter().map(i32::to_string).collect();
+                        let _ = write!(
+                            text,
+                            "{}{t}:[{}]",
+                            if text.is_empty() { "" } else { " " },
+                            list.join(",")
+                        );
+                    }
+                    text
+                }
+            };
+            let text = |s: &String| or_dash(Some(s).filter(|s| !s.is_empty()));
+            writeln!(
+                f,
+                "  {} instance={} client={} host={} assigned={assigned}",
+                m.id,
+                or_dash(m.instance_id.as_ref()),
+                text(&m.client_id),
+                text(&m.client_host),
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<24} {:>9} {:>12} {:>12} {:>10}  OWNER",
+            "TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG"
+        )?;
+        for r in &self.partitions {
+            writeln!(
+                f,
+                "{:<24} {:>9} {:>12} {:>12} {:>10}  {}",
+                r.topic,
+                r.partition,
+                or_dash(r.committed),
+                r.log_end,
+                r.lag(),
+                or_dash(r.owner.as_ref())
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! Operator commands for the service's consumer group, in the style of
+//! `kafka-consumer-groups`: `usercenter group describe` and `usercenter group reset-offsets`.
+//!
+//! Both read the service's own configuration (brokers, TLS, SASL, topics, data directory), so
+//! they reach the cluster exactly as the service does. Kafka's committed offsets are what
+//! standard tools show; the service's store holds the offsets its consumer really resumes
+//! from (committed with the effects, exactly once), so a reset writes both (see `reset`).
+//!
+//! | module | owns |
+//! |---|---|
+//! | `args` | the flags, and the `--help` text on how a reset meets dedupe |
+//! | `admin` | coordinator requests (DescribeGroups, OffsetFetch, OffsetCommit) and log offsets |
+//! | `describe` | the describe report |
+//! | `reset` | the reset plan and its execution |
+//! | `store` | the store side of a reset: offsets and, with `--replay`, dedupe marks |
+mod admin;
+mod args;
+mod describe;
+mod reset;
+mod store;
+
+use std::{path::PathBuf, sync::Arc};
+
+pub use admin::{Admin, GroupView, MemberView};
+pub use args::{ConfigArgs, DescribeArgs, GroupCommand, ResetArgs};
+pub use describe::{Description, PartitionRow, describe};
+pub use reset::{PlanRow, Target, format_plan, new_offset};
+
+use crate::{
+    config::Config,
+    kafka::{KafkaError, protocol},
+    store::StoreError,
+};
+
+/// The service's consumer group id.
+pub const DEFAULT_GROUP: &str = "usercenter";
+
+/// Why a group command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The TLS settings cannot be used.
+    #[error(transparent)]
+    Security(crate::kafka::security::SecurityError),
+    /// No broker could be reached.
+    #[error("cannot reach the brokers")]
+    Cluster(#[source] protocol::ClusterError),
+    /// The rskafka client could not connect.
+    #[error(transparent)]
+    Kafka(KafkaError),
+    /// A request to the coordinator failed.
+    #[error("request to the group coordinator failed")]
+    Call(#[from] protocol::CallError),
+    /// A broker answered an error code.
+    #[error("{what} answered Kafka error code {code}")]
+    Refused {
+        /// The request.
+        what: &'static str,
+        /// The code (−1: no answer for the group).
+        code: i16,
+    },
+    /// A metadata or ListOffsets request failed.
+    #[error("broker request failed")]
+    Broker(#[source] Arc<rskafka::client::error::Error>),
+    /// The group has members: offsets can only be reset while it has none.
+    #[error(
+        "group {group} is {state} with {members} member(s): stop every consumer of the group \
+         (every usercenter instance) and try again"
+    )]
+    Active {
+        /// The group.
+        group: String,
+        /// Its state.
+        state: String,
+        /// How many members.
+        members: usize,
+    },
+    /// The store is held by a running service.
+    #[error(
+        "the store {} is in use (is the service running?): stop the service, then reset",
+        .0.display()
+    )]
+    StoreInUse(PathBuf),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `--to-datetime` is not RFC 3339.
+    #[error("--to-datetime {text:?} is not an RFC 3339 time (like 2026-11-28T09:00:00Z)")]
+    Datetime {
+        /// The text.
+        text: String,
+        /// The parser's error.
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// No target flag (clap requires one; not expected).
+    #[error("one of --to-earliest, --to-latest, --to-datetime, --shift-by is required")]
+    NoTarget,
+    /// The topic does not exist.
+    #[error("topic {0} does not exist")]
+    NoTopic(String),
+    /// The topic has no such partition.
+    #[error("topic {topic} has no partition {partition}")]
+    NoPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+}
+
+/// Runs `command` with `config`; returns what to print.
+pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, GroupError> {
+    let common = command.common();
+    let topic = common.topic.as_deref().unwrap_or(&config.topics.events);
+    let admin = Admin::connect(&config.kafka, &common.group).await?;
+    match command {
+        GroupCommand::Describe(_) => Ok(describe(&admin, &common.group, topic).await?.to_string()),
+        GroupCommand::ResetOffsets(args) => {
+            reset::run(&admin, args, topic, &config.store.data_dir).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

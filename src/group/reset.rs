@@ -1,0 +1,246 @@
+//! `usercenter group reset-offsets`: the plan (pure: [`new_offset`]) and carrying it out.
+//!
+//! Order of the steps, so that a failure leaves a state the consumer handles: the group must
+//! have no members (DescribeGroups), the store must open (not held by a running service), then
+//! Kafka's offsets are committed, then the store's; with `--replay` the dedupe marks of the
+//! records between the new and the old offset are deleted last, one fetched batch per store
+//! transaction. A failure before the store write changes nothing the consumer reads.
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+
+use super::{GroupError, admin::Admin, args::ResetArgs, store};
+use crate::consumer::process::dedupe_key;
+
+/// Where to move the offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The earliest offset in the log.
+    Earliest,
+    /// The log end.
+    Latest,
+    /// The first record at or after a time.
+    Datetime(DateTime<Utc>),
+    /// By N from the current offset.
+    ShiftBy(i64),
+}
+
+impl Target {
+    /// The target the flags name.
+    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupError> {
+        if args.to_earliest {
+            Ok(Self::Earliest)
+        } else if args.to_latest {
+            Ok(Self::Latest)
+        } else if let Some(text) = &args.to_datetime {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| Self::Datetime(t.with_timezone(&Utc)))
+                .map_err(|source| GroupError::Datetime {
+                    text: text.clone(),
+                    source,
+                })
+        } else if let Some(n) = args.shift_by {
+            Ok(Self::ShiftBy(n))
+        } else {
+            Err(GroupError::NoTarget)
+        }
+    }
+}
+
+/// One partition of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRow {
+    /// The partition.
+    pub partition: i32,
+    /// The group's committed offset in Kafka.
+    pub committed: Option<i64>,
+    /// The offset in the service's store (where its consumer resumes).
+    pub stored: Option<i64>,
+    /// The earliest offset in the log.
+    pub earliest: i64,
+    /// The log end offset.
+    pub log_end: i64,
+    /// The new offset.
+    pub new: i64,
+}
+
+impl PlanRow {
+    /// Where the consumer would resume now: the store's offset, else Kafka's.
+    pub fn current(&self) -> Option<i64> {
+        self.stored.or(self.committed)
+    }
+}
+
+/// The new offset of a partition: `at_time` is the ListOffsets answer for a datetime target
+/// (`None`: no record that late). Always within `[earliest, log_end]`.
+pub fn new_offset(
+    target: Target,
+    current: Option<i64>,
+    earliest: i64,
+    log_end: i64,
+    at_time: Option<i64>,
+) -> i64 {
+    let wanted = match target {
+        Target::Earliest => earliest,
+        Target::Latest => log_end,
+        Target::Datetime(_) => at_time.unwrap_or(log_end),
+        Target::ShiftBy(n) => current.unwrap_or(earliest).saturating_add(n),
+    };
+    wanted.clamp(earliest, log_end.max(earliest))
+}
+
+/// The plan as a table.
+pub fn format_plan(topic: &str, rows: &[PlanRow]) -> String {
+    let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let mut out = format!(
+        "{:<24} {:>9} {:>12} {:>12} {:>12}\n",
+        "TOPIC", "PARTITION", "COMMITTED", "STORED", "NEW"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>9} {:>12} {:>12} {:>12}",
+            topic,
+            r.partition,
+            dash(r.committed),
+            dash(r.stored),
+            r.new
+        );
+    }
+    out
+}
+
+/// Builds the plan, and carries it out with `--execute`; returns what to print.
+pub async fn run(
+    admin: &Admin,
+    args: &ResetArgs,
+    topic: &str,
+    data_dir: &std::path::Path,
+) -> Result<String, GroupError> {
+    let target = Target::from_args(args)?;
+    let view = admin.describe().await?;
+    if !view.is_inactive() {
+        return Err(GroupError::Active {
+            group: args.common.group.clone(),
+            state: view.state,
+            members: view.members.len(),
+        });
+    }
+    let mut partitions = admin.partitions(topic).await?;
+    if partitions.is_empty() {
+        return Err(GroupError::NoTopic(topic.to_owned()));
+    }
+    if let Some(p) = args.partition {
+        if !partitions.contains(&p) {
+            return Err(GroupError::NoPartition {
+                topic: topic.to_owned(),
+                partition: p,
+            });
+        }
+        partitions = vec![p];
+    }
+    // Opened before anything changes: a running service holds it and the reset stops here.
+    let store = store::open(data_dir, args.execute)?;
+    let stored = match &store {
+        Some(s) => store::offsets(s, topic, &partitions)?,
+        None => vec![None; partitions.len()],
+    };
+    let committed = admin.committed().await?;
+    let mut rows = Vec::new();
+    for (&p, stored) in partitions.iter().zip(stored) {
+        let earliest = admin
+            .offset(topic, p, OffsetAt::Earliest)
+            .await?
+            .unwrap_or(0);
+        let log_end = admin.offset(topic, p, OffsetAt::Latest).await?.unwrap_or(0);
+        let at_time = match target {
+            Target::Datetime(t) => admin.offset(topic, p, OffsetAt::Timestamp(t)).await?,
+            _ => None,
+        };
+        let committed = committed.get(&(topic.to_owned(), p)).copied();
+        let current = stored.or(committed);
+        rows.push(PlanRow {
+            partition: p,
+            committed,
+            stored,
+            earliest,
+            log_end,
+            new: new_offset(target, current, earliest, log_end, at_time),
+        });
+    }
+    let mut out = format_plan(topic, &rows);
+    let Some(store) = store.filter(|_| args.execute) else {
+        out.push_str("\ndry run: nothing changed (add --execute to apply)\n");
+        if args.replay {
+            out.push_str(
+                "--replay: the dedupe marks of the records from NEW up to the current offset \
+                 (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
+            );
+        }
+        if store::open(data_dir, false)?.is_none() {
+            let _ = writeln!(out, "no store in {} yet", data_dir.display());
+        }
+        return Ok(out);
+    };
+    let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
+    admin.commit(topic, &offsets).await?;
+    store::set_offsets(&store, topic, &offsets)?;
+    let _ = writeln!(
+        out,
+        "\noffsets set in Kafka and in the store of {}",
+        data_dir.display()
+    );
+    if args.replay {
+        let mut marks = 0;
+        for r in &rows {
+            let upper = r.current().unwrap_or(r.log_end);
+            if r.new < upper {
+                marks += forget_range(admin, &store, topic, r.partition, r.new, upper).await?;
+            }
+        }
+        let _ = writeln!(
+            out,
+            "replay: {marks} dedupe marks deleted; those records will be handled again"
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes the dedupe marks of the records of `topic`/`partition` in `[from, to)`.
+async fn forget_range(
+    admin: &Admin,
+    store: &crate::store::RedbStore,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    to: i64,
+) -> Result<u64, GroupError> {
+    let broker = |e| GroupError::Broker(std::sync::Arc::new(e));
+    let pc = admin
+        .client()
+        .partition_client(topic, partition, UnknownTopicHandling::Error)
+        .await
+        .map_err(broker)?;
+    let mut offset = from;
+    let mut deleted = 0;
+    while offset < to {
+        let (records, high_watermark) = pc
+            .fetch_records(offset, 1..4_000_000, 500)
+            .await
+            .map_err(broker)?;
+        let keys: Vec<Vec<u8>> = records
+            .iter()
+            .filter(|r| r.offset >= offset && r.offset < to)
+            .filter_map(|r| dedupe_key(&r.record.headers))
+            .collect();
+        deleted += store::forget_marks(store, &keys)?;
+        match records.iter().map(|r| r.offset).max() {
+            Some(last) if last >= offset => offset = last + 1,
+            // Nothing more below the high watermark (or past it): done.
+            _ if offset >= high_watermark => break,
+            _ => offset += 1,
+        }
+    }
+    Ok(deleted)
+}

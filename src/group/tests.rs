@@ -1,0 +1,130 @@
+use super::*;
+
+#[test]
+fn new_offsets_stay_within_the_log() {
+    let at = |target, current| new_offset(target, current, 10, 50, Some(30));
+    assert_eq!(at(Target::Earliest, Some(40)), 10);
+    assert_eq!(at(Target::Latest, Some(40)), 50);
+    assert_eq!(at(Target::Datetime(chrono::Utc::now()), None), 30);
+    assert_eq!(
+        new_offset(Target::Datetime(chrono::Utc::now()), None, 10, 50, None),
+        50
+    );
+    assert_eq!(at(Target::ShiftBy(-5), Some(40)), 35);
+    assert_eq!(
+        at(Target::ShiftBy(-100), Some(40)),
+        10,
+        "clamped to earliest"
+    );
+    assert_eq!(
+        at(Target::ShiftBy(100), Some(40)),
+        50,
+        "clamped to the log end"
+    );
+    assert_eq!(
+        at(Target::ShiftBy(3), None),
+        13,
+        "from earliest without an offset"
+    );
+    assert_eq!(at(Target::ShiftBy(i64::MIN), Some(40)), 10);
+}
+
+#[test]
+fn the_store_offset_is_the_current_one() {
+    let row = PlanRow {
+        partition: 0,
+        committed: Some(5),
+        stored: Some(7),
+        earliest: 0,
+        log_end: 9,
+        new: 0,
+    };
+    assert_eq!(row.current(), Some(7));
+    assert_eq!(
+        PlanRow {
+            stored: None,
+            ..row.clone()
+        }
+        .current(),
+        Some(5)
+    );
+    let plan = format_plan(
+        "user.events",
+        &[PlanRow {
+            committed: None,
+            ..row
+        }],
+    );
+    assert!(
+        plan.lines().nth(1).is_some_and(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["user.events", "0", "-", "7", "0"]
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
+fn only_a_group_without_members_is_inactive() {
+    let view = |state: &str, members| GroupView {
+        state: state.to_owned(),
+        protocol_type: "consumer".into(),
+        protocol: String::new(),
+        members: vec![
+            MemberView {
+                id: "m".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                assigned: None,
+            };
+            members
+        ],
+    };
+    assert!(view("Empty", 0).is_inactive());
+    assert!(view("Dead", 0).is_inactive());
+    assert!(!view("Stable", 1).is_inactive());
+    assert!(!view("PreparingRebalance", 0).is_inactive());
+}
+
+#[test]
+fn lag_counts_from_the_committed_offset() {
+    let row = PartitionRow {
+        topic: "t".into(),
+        partition: 0,
+        owner: None,
+        committed: Some(4),
+        log_end: 10,
+    };
+    assert_eq!(row.lag(), 6);
+    assert_eq!(
+        PartitionRow {
+            committed: None,
+            ..row.clone()
+        }
+        .lag(),
+        10
+    );
+    assert_eq!(
+        PartitionRow {
+            committed: Some(12),
+            ..row
+        }
+        .lag(),
+        0
+    );
+}
+
+#[test]
+fn a_store_held_elsewhere_is_reported_as_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = crate::store::RedbStore::open(dir.path()).unwrap();
+    let err = store::open(dir.path(), true).unwrap_err();
+    assert!(matches!(err, GroupError::StoreInUse(_)), "{err:?}");
+    assert!(err.to_string().contains("is the service running"));
+    let empty = tempfile::tempdir().unwrap();
+    assert!(store::open(empty.path(), false).unwrap().is_none());
+    assert!(
+        !empty.path().join("usercenter.redb").exists(),
+        "a dry run creates nothing"
+    );
+}
