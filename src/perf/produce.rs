@@ -6,7 +6,7 @@ use crate::{
     kafka,
     producer::{
         BufferFullPolicy, Codec, ProduceError, Producer, ProducerConfig, ProducerRecord,
-        RskafkaTransport,
+        RskafkaTransport, Transport,
     },
 };
 
@@ -100,6 +100,9 @@ pub enum PerfError {
     /// The producer refused a record.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// Idempotence is on and the brokers gave no producer id.
+    #[error(transparent)]
+    Idempotent(#[from] kafka::IdempotentError),
 }
 
 /// Runs the load and returns its summary.
@@ -115,7 +118,19 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
     };
     // A producer id of its own per run, so its sequences (0, 1, ...) repeat no one's key.
     let producer_id = uuid::Uuid::new_v4().as_u128() as u64 >> 1;
-    let producer = Producer::new(Arc::new(RskafkaTransport::new(client)), config);
+    // The transport `serve` would use: idempotent (up to `max_in_flight` requests per
+    // partition) unless `USERCENTER_PRODUCER_ENABLE_IDEMPOTENCE=false`.
+    let configured = super::configured(&args.brokers)?;
+    let transport: Arc<dyn Transport> = if configured.producer.enable_idempotence {
+        let config = ProducerConfig {
+            max_in_flight: configured.producer.max_in_flight,
+            ..config.clone()
+        };
+        Arc::new(kafka::IdempotentTransport::connect(&configured.kafka, &config).await?)
+    } else {
+        Arc::new(RskafkaTransport::new(client))
+    };
+    let producer = Producer::new(transport, config);
     producer.prepare(&args.topic).await?;
     let value = vec![b'x'; args.record_size];
     let keys: Vec<Vec<u8>> = (0..args.keys)
