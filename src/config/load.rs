@@ -133,6 +133,8 @@ pub(crate) const OPTIONAL_FIELDS: &[(&str, &str)] = &[
     ("auth", "admin_username"),
     ("auth", "admin_email"),
     ("auth", "admin_password"),
+    ("consumer", "assignment"),
+    ("consumer", "group_instance_id"),
 ];
 
 /// Every `(section, field, default value)` of the config, from the defaults themselves so that

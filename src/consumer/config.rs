@@ -11,12 +11,46 @@ pub enum StartPolicy {
     Latest,
 }
 
+/// How partitions are split between instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssignmentMode {
+    /// The Kafka consumer-group protocol (group `group_id`): the coordinator hands out
+    /// partitions, moves them when an instance comes or goes, and sees our committed offsets.
+    Group,
+    /// A fixed share: partitions p with `p % instances == instance`, no group at all.
+    Static,
+}
+
 /// `[consumer]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsumerConfig {
     /// Run the consumer loop in `serve`. Default true.
     pub enabled: bool,
+    /// `group` or `static`. Unset: `group`, unless `instances` is above 1 (setting a share of
+    /// the partitions chooses static mode, as `--instance I --instances N` always did).
+    pub assignment: Option<AssignmentMode>,
+    /// The consumer group (group mode). Default `usercenter`.
+    pub group_id: String,
+    /// Without a heartbeat for this long the coordinator drops the member, in milliseconds.
+    /// Default 10000.
+    pub session_timeout_ms: u32,
+    /// How long the coordinator waits for members to rejoin in a rebalance (and we wait for a
+    /// revoked partition's batch to commit), in milliseconds. Default 30000.
+    pub rebalance_timeout_ms: u32,
+    /// How often the member heartbeats, in milliseconds. Default 3000.
+    pub heartbeat_interval_ms: u32,
+    /// How often the stored offsets are also committed to Kafka (OffsetCommit), in
+    /// milliseconds; they are committed at revocation and shutdown too. Default 1000.
+    pub auto_commit_interval_ms: u64,
+    /// Assignors offered in JoinGroup, in order of preference (`roundrobin`; `range`,
+    /// `cooperative-sticky` when built in). Default `["roundrobin"]`.
+    pub assignors: Vec<String>,
+    /// Static membership id (KIP-345), e.g. the pod name: a restart within the session timeout
+    /// keeps its partitions without a rebalance, and shutdown does not leave the group.
+    /// Environment: `USERCENTER_CONSUMER_GROUP_INSTANCE_ID`. Unset (or empty): dynamic member.
+    pub group_instance_id: Option<String>,
     /// This instance's number, 0-based: it owns the partitions p with p % instances == instance.
     pub instance: u32,
     /// How many instances split the topic. Default 1 (this one owns every partition).
@@ -49,6 +83,15 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            assignment: None,
+            group_id: "usercenter".to_owned(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            heartbeat_interval_ms: 3_000,
+            auto_commit_interval_ms: 1_000,
+            // Once `cooperative-sticky` is built in: ["cooperative-sticky", "roundrobin"].
+            assignors: vec!["roundrobin".to_owned()],
+            group_instance_id: None,
             instance: 0,
             instances: 1,
             start: StartPolicy::Earliest,
@@ -70,8 +113,25 @@ impl ConsumerConfig {
         partition >= 0 && (partition as u32) % self.instances.max(1) == self.instance
     }
 
+    /// The mode in effect: `assignment`, else static when `instances` is above 1, else group.
+    pub fn mode(&self) -> AssignmentMode {
+        match self.assignment {
+            Some(mode) => mode,
+            None if self.instances > 1 => AssignmentMode::Static,
+            None => AssignmentMode::Group,
+        }
+    }
+
+    /// The static member id, when one is set and not empty.
+    pub fn instance_id(&self) -> Option<&str> {
+        self.group_instance_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+    }
+
     /// Checks the values; returns `(field, problem)` for the first bad one.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
+        self.check_group()?;
         if self.instances == 0 {
             return Err(("consumer.instances", "must be at least 1".into()));
         }
@@ -110,6 +170,60 @@ impl ConsumerConfig {
         }
         if self.prune_interval_secs == 0 {
             return Err(("consumer.prune_interval_secs", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn check_group(&self) -> Result<(), (&'static str, String)> {
+        if self.assignment == Some(AssignmentMode::Group) && self.instances > 1 {
+            return Err((
+                "consumer.instances",
+                "must be 1 with assignment = \"group\" (the group splits the partitions)".into(),
+            ));
+        }
+        if self.group_id.is_empty() || self.group_id.len() > 249 {
+            return Err(("consumer.group_id", "must be 1 to 249 characters".into()));
+        }
+        if !(1_000..=1_800_000).contains(&self.session_timeout_ms) {
+            return Err((
+                "consumer.session_timeout_ms",
+                "must be 1000 to 1800000".into(),
+            ));
+        }
+        if !(1_000..=300_000).contains(&self.rebalance_timeout_ms) {
+            return Err((
+                "consumer.rebalance_timeout_ms",
+                "must be 1000 to 300000".into(),
+            ));
+        }
+        if self.heartbeat_interval_ms == 0 || self.heartbeat_interval_ms >= self.session_timeout_ms
+        {
+            return Err((
+                "consumer.heartbeat_interval_ms",
+                "must be above 0 and below session_timeout_ms".into(),
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.auto_commit_interval_ms) {
+            return Err((
+                "consumer.auto_commit_interval_ms",
+                "must be 10 to 3600000".into(),
+            ));
+        }
+        if self.assignors.is_empty() {
+            return Err(("consumer.assignors", "must name at least one".into()));
+        }
+        if let Some(bad) = self
+            .assignors
+            .iter()
+            .find(|a| crate::kafka::group::assign::by_name(a).is_none())
+        {
+            return Err((
+                "consumer.assignors",
+                format!(
+                    "unknown assignor `{bad}` (known: {})",
+                    crate::kafka::group::assign::NAMES.join(", ")
+                ),
+            ));
         }
         Ok(())
     }

@@ -35,6 +35,14 @@ pub struct ConsumerMetrics {
     pub batch_seconds: Histogram,
     /// Seconds of one handler call.
     pub handler_seconds: Histogram,
+    /// Group mode: offset commits to the group that failed (retried at the next interval).
+    pub group_commit_failures: Counter,
+    /// Group mode: rebalances this member went through (assignments received).
+    pub rebalances: Counter,
+    /// Group mode: the generation of the current assignment (−1: none).
+    pub generation: Gauge,
+    /// Partitions this instance consumes now.
+    pub assigned_partitions: Gauge,
     /// Records behind the log end, by (topic, partition).
     lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
@@ -53,6 +61,10 @@ impl Default for ConsumerMetrics {
             event_log_entries: Gauge::default(),
             batch_seconds: Histogram::new(&HANDLE_SECONDS),
             handler_seconds: Histogram::new(&HANDLER_SECONDS),
+            group_commit_failures: Counter::default(),
+            rebalances: Counter::default(),
+            generation: Gauge::default(),
+            assigned_partitions: Gauge::default(),
             lag: Mutex::new(BTreeMap::new()),
         }
     }
@@ -65,6 +77,11 @@ impl ConsumerMetrics {
         self.lag
             .lock()
             .insert((topic.to_owned(), partition), lag.max(0));
+    }
+
+    /// Forgets a partition's lag (it is no longer ours), so its series disappears.
+    pub fn drop_lag(&self, topic: &str, partition: i32) {
+        self.lag.lock().remove(&(topic.to_owned(), partition));
     }
 
     /// Lag per partition of the one topic a consumer reads.
@@ -110,6 +127,16 @@ impl ConsumerMetrics {
                 "Event-log entries pruned with their dedupe marks.",
                 &self.pruned_event_log,
             ),
+            (
+                "usercenter_consumer_group_commit_failures_total",
+                "Offset commits to the consumer group that failed.",
+                &self.group_commit_failures,
+            ),
+            (
+                "usercenter_consumer_rebalances_total",
+                "Consumer-group assignments received.",
+                &self.rebalances,
+            ),
         ] {
             render_value(out, name, "counter", help, c.get());
         }
@@ -123,6 +150,16 @@ impl ConsumerMetrics {
                 "usercenter_consumer_event_log_entries",
                 "Event-log entries in the store after the last prune.",
                 &self.event_log_entries,
+            ),
+            (
+                "usercenter_consumer_group_generation",
+                "Generation of the current consumer-group assignment (-1: none).",
+                &self.generation,
+            ),
+            (
+                "usercenter_consumer_assigned_partitions",
+                "Partitions this instance consumes.",
+                &self.assigned_partitions,
             ),
         ] {
             render_value(out, name, "gauge", help, g.get());

@@ -1,10 +1,15 @@
 //! The offset-managed consumer loop of `user.events`.
 //!
-//! rskafka has no consumer groups and no offset storage; here an instance owns a fixed share of
-//! the partitions (`p % instances == instance`) and keeps its offsets in the embedded store.
+//! rskafka has no consumer groups and no offset storage. Which partitions an instance owns is
+//! decided either by the Kafka consumer-group protocol (`assignment = "group"`, the default:
+//! [`group`] runs a [`crate::kafka::group::GroupMember`] and copies the store's offsets to the
+//! group) or by a fixed share (`"static"`: `p % instances == instance`). Either way the offsets
+//! that count live in the store, and each partition's owner holds a [`fence`] claim that every
+//! batch commit checks.
 //!
 //! ```text
-//! supervisor: partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
+//! supervisor (static): partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
+//! supervisor (group):  Assigned / Revoked events of the group member ─► start / stop partition tasks
 //! partition task: fetch(offset) ─► pass in ONE store transaction:
 //!                  for each record: duplicate? skip │ poison? dead letter (outbox) │ handler effects
 //!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)
@@ -20,7 +25,9 @@
 //! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
 mod config;
 mod dead_log;
+pub mod fence;
 pub mod fetch;
+mod group;
 pub mod handler;
 mod metrics;
 mod partition;
@@ -34,12 +41,12 @@ use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
 
-pub use config::{ConsumerConfig, StartPolicy};
+pub use config::{AssignmentMode, ConsumerConfig, StartPolicy};
 pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
 pub use metrics::ConsumerMetrics;
 pub use process::{EventHandler, RecordError, RecordHandler};
 
-use crate::store::Store;
+use crate::{kafka::protocol::Cluster, store::Store};
 use fetch::{KafkaPartition, PartitionSource};
 use partition::Context;
 
@@ -62,11 +69,13 @@ impl std::fmt::Debug for Context {
 impl Consumer {
     /// Starts consuming `topic` with `handler`, counting into `metrics` (which may exist before
     /// the consumer: the service's `/metrics` holds them from its start); outbox rows it writes
-    /// wake `outbox_wake`.
+    /// wake `outbox_wake`. `cluster` reaches the group coordinator in group mode (without it
+    /// the consumer runs in static mode).
     #[allow(clippy::too_many_arguments)] // each is a different part the consumer is built from
     pub fn start(
         metrics: Arc<ConsumerMetrics>,
         client: Arc<Client>,
+        cluster: Option<Arc<Cluster>>,
         topic: &str,
         config: ConsumerConfig,
         store: Arc<dyn Store>,
@@ -93,7 +102,21 @@ impl Consumer {
             Arc::clone(&metrics),
             cancel.clone(),
         ));
-        tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()));
+        match (ctx.config.mode(), cluster) {
+            (AssignmentMode::Group, Some(cluster)) => tasks.spawn(group::supervise(
+                client,
+                cluster,
+                ctx,
+                tasks.clone(),
+                cancel.clone(),
+            )),
+            (mode, _) => {
+                if mode == AssignmentMode::Group {
+                    warn!("consumer: no group connections, consuming in static mode");
+                }
+                tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()))
+            }
+        };
         Self {
             cancel,
             tasks,
@@ -160,6 +183,7 @@ async fn supervise(
                                 Arc::clone(&ctx),
                                 source,
                                 p,
+                                partition::Start::default(),
                                 cancel.clone(),
                             ));
                         }

@@ -1,5 +1,7 @@
-//! The loop of one owned partition: fetch from the stored offset, run a pass per batch in a
-//! store transaction, retry failing handlers with backoff, dead-letter them after the limit.
+//! The loop of one owned partition: claim its fence, fetch from the stored offset (else the
+//! group's committed one, else `start`), run a pass per batch in a store transaction that also
+//! checks the fence, retry failing handlers with backoff, dead-letter them after the limit.
+//! A pass refused by the fence (someone claimed the partition since) stops the loop.
 use std::{sync::Arc, time::Duration};
 
 use rskafka::record::RecordAndOffset;
@@ -8,6 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     ConsumerConfig, ConsumerMetrics, StartPolicy,
+    fence::{self, Claim, FenceError},
     fetch::{FetchError, PartitionSource},
     process::{PassInput, PassOutcome, RecordHandler, pass, stored_offset},
 };
@@ -37,6 +40,36 @@ enum PassError {
     /// The blocking task running the pass panicked or was cancelled.
     #[error("pass task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The partition was claimed by another owner since ours: stop.
+    #[error(transparent)]
+    Fenced(#[from] fence::Fenced),
+}
+
+impl From<FenceError> for PassError {
+    fn from(e: FenceError) -> Self {
+        match e {
+            FenceError::Fenced(f) => Self::Fenced(f),
+            FenceError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+/// How a partition loop starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// The group generation it was assigned in (−1: static mode), recorded in its claim.
+    pub generation: i32,
+    /// The group's committed offset, used when the store has none.
+    pub committed: Option<i64>,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Self {
+            generation: -1,
+            committed: None,
+        }
+    }
 }
 
 /// Pause after a failed fetch or store error.
@@ -44,17 +77,23 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Pause after a fetch below the high watermark that returned nothing.
 const EMPTY_PAUSE: Duration = Duration::from_millis(50);
 
-/// Runs the partition until `cancel` fires. A batch in hand is finished and committed first.
+/// Runs the partition until `cancel` fires or a newer owner fences it. A batch in hand is
+/// finished and committed first.
 pub(crate) async fn run(
     ctx: Arc<Context>,
     source: Arc<dyn PartitionSource>,
     partition: i32,
+    start: Start,
     cancel: CancellationToken,
 ) {
-    let Some(mut offset) = start_offset(&ctx, &*source, partition, &cancel).await else {
+    let Some(claim) = claim(&ctx, partition, start.generation, &cancel).await else {
         return;
     };
-    info!(topic = %ctx.topic, partition, offset, "consumer: partition started");
+    let Some(mut offset) = start_offset(&ctx, &*source, partition, start.committed, &cancel).await
+    else {
+        return;
+    };
+    info!(topic = %ctx.topic, partition, offset, claim = claim.token, generation = claim.generation, "consumer: partition started");
     let cfg = &ctx.config;
     while !cancel.is_cancelled() {
         let fetched = tokio::select! {
@@ -96,7 +135,11 @@ pub(crate) async fn run(
                 pause(EMPTY_PAUSE, &cancel).await;
             }
         } else {
-            offset = handle_batch(&ctx, partition, Arc::new(records), offset, &cancel).await;
+            let batch = Arc::new(records);
+            match handle_batch(&ctx, partition, claim, batch, offset, &cancel).await {
+                Some(next) => offset = next,
+                None => return,
+            }
         }
         ctx.metrics
             .set_lag(&ctx.topic, partition, high_watermark - offset);
@@ -104,10 +147,36 @@ pub(crate) async fn run(
     debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
 }
 
+/// Claims the partition's fence (retrying store errors); `None` when cancelled first.
+async fn claim(
+    ctx: &Arc<Context>,
+    partition: i32,
+    generation: i32,
+    cancel: &CancellationToken,
+) -> Option<Claim> {
+    loop {
+        let c = Arc::clone(ctx);
+        let claimed = tokio::task::spawn_blocking(move || {
+            c.store
+                .write_with(|txn| fence::claim(txn, &c.topic, partition, generation))
+        })
+        .await;
+        match claimed {
+            Ok(Ok(claim)) => return Some(claim),
+            Ok(Err(error)) => warn!(partition, %error, "consumer: cannot claim the partition"),
+            Err(error) => warn!(partition, %error, "consumer: cannot claim the partition"),
+        }
+        if !pause(RETRY, cancel).await {
+            return None;
+        }
+    }
+}
+
 async fn start_offset(
     ctx: &Context,
     source: &dyn PartitionSource,
     partition: i32,
+    committed: Option<i64>,
     cancel: &CancellationToken,
 ) -> Option<i64> {
     loop {
@@ -119,10 +188,13 @@ async fn start_offset(
         let result = match (read, stored) {
             (Err(e), _) => Err(e.to_string()),
             (Ok(()), Some(offset)) => Ok(offset),
-            (Ok(()), None) => source
-                .offset(ctx.config.start == StartPolicy::Earliest)
-                .await
-                .map_err(|e| e.to_string()),
+            (Ok(()), None) => match committed {
+                Some(offset) => Ok(offset),
+                None => source
+                    .offset(ctx.config.start == StartPolicy::Earliest)
+                    .await
+                    .map_err(|e| e.to_string()),
+            },
         };
         match result {
             Ok(offset) => return Some(offset),
@@ -135,24 +207,30 @@ async fn start_offset(
 }
 
 /// Handles one fetched batch; returns the next offset. Keeps at it (retries, dead letters)
-/// until the whole batch is committed or shutdown begins.
+/// until the whole batch is committed or shutdown begins; `None` when the partition is fenced.
 async fn handle_batch(
     ctx: &Arc<Context>,
     partition: i32,
+    claim: Claim,
     records: Arc<Vec<RecordAndOffset>>,
     mut offset: i64,
     cancel: &CancellationToken,
-) -> i64 {
+) -> Option<i64> {
     let started = std::time::Instant::now();
     let mut failures: Option<(i64, u32)> = None;
     let mut give_up = None;
     loop {
-        let outcome = match commit_pass(ctx, partition, &records, offset, give_up.take()).await {
+        let pass = commit_pass(ctx, partition, claim, &records, offset, give_up.take());
+        let outcome = match pass.await {
             Ok(outcome) => outcome,
+            Err(PassError::Fenced(fenced)) => {
+                warn!(%fenced, "consumer: partition claimed by a newer owner, stopping it");
+                return None;
+            }
             Err(error) => {
                 warn!(partition, %error, "consumer: pass failed, retrying the batch");
                 if !pause(RETRY, cancel).await {
-                    return offset;
+                    return Some(offset);
                 }
                 continue;
             }
@@ -170,7 +248,7 @@ async fn handle_batch(
         offset = outcome.next_offset;
         let Some((failed_at, error)) = outcome.failed else {
             m.batch_seconds.observe(started.elapsed().as_secs_f64());
-            return offset;
+            return Some(offset);
         };
         m.handler_failures.add(1);
         let attempts = match failures {
@@ -190,15 +268,17 @@ async fn handle_batch(
             * 2u32.saturating_pow(attempts - 1);
         debug!(partition, offset = failed_at, %error, attempts, ?backoff, "consumer: handler failed, retrying");
         if !pause(backoff, cancel).await {
-            return offset;
+            return Some(offset);
         }
     }
 }
 
-/// One pass in a store transaction, on the blocking pool (the store does disk I/O and fsync).
+/// One pass in a store transaction, on the blocking pool (the store does disk I/O and fsync),
+/// after the fence check in the same transaction.
 async fn commit_pass(
     ctx: &Arc<Context>,
     partition: i32,
+    claim: Claim,
     records: &Arc<Vec<RecordAndOffset>>,
     offset: i64,
     give_up: Option<(i64, String)>,
@@ -216,11 +296,12 @@ async fn commit_pass(
             handler_seconds: Some(&ctx.metrics.handler_seconds),
             producer_id: ctx.producer_id,
         };
-        ctx.store
-            .write_with(|txn| pass(txn, &*ctx.handler, &records, &input))
+        ctx.store.write_with(|txn| {
+            fence::check(txn, &ctx.topic, partition, claim)?;
+            Ok::<_, PassError>(pass(txn, &*ctx.handler, &records, &input)?)
+        })
     })
     .await?
-    .map_err(PassError::from)
 }
 
 /// Sleeps `d` unless cancelled first; whether it slept the whole time.

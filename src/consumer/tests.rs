@@ -103,7 +103,13 @@ fn context(store: &Arc<dyn crate::store::Store>, handler: Arc<dyn RecordHandler>
 /// Runs partition 0 of [`Source`] until its three records are handled or dead-lettered.
 async fn run_source(ctx: &Arc<Context>) {
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(Arc::clone(ctx), Arc::new(Source), 0, cancel.clone()));
+    let task = tokio::spawn(run(
+        Arc::clone(ctx),
+        Arc::new(Source),
+        0,
+        partition::Start::default(),
+        cancel.clone(),
+    ));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while ctx.metrics.handled.get() + ctx.metrics.dead_letters.get() < 3 {
         assert!(std::time::Instant::now() < deadline, "loop stuck");

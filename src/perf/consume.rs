@@ -112,6 +112,8 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let config = ConsumerConfig {
         fetch_max_bytes: args.fetch_max_bytes,
         fetch_max_wait_ms: 100,
+        // Every partition, no group: the benchmark measures the partition loops.
+        assignment: Some(crate::consumer::AssignmentMode::Static),
         ..Default::default()
     };
     let mut progress = super::Progress::new(Duration::from_secs(3));
@@ -120,6 +122,7 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let consumer = Consumer::start(
         Arc::default(),
         client,
+        None,
         &args.topic,
         config,
         store,

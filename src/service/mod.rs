@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     config::Config,
@@ -228,10 +228,26 @@ impl Pipeline {
             Arc::clone(&wake),
             relay_cancel.clone(),
         ));
+        let cluster = match kafka::protocol::ConnectSettings::from_config(&cfg.kafka) {
+            Ok(mut settings) => {
+                // JoinGroup is answered when the rebalance completes: up to its timeout.
+                let rebalance = u64::from(cfg.consumer.rebalance_timeout_ms);
+                settings.request_timeout = settings
+                    .request_timeout
+                    .max(Duration::from_millis(rebalance) + Duration::from_secs(5));
+                let brokers = cfg.kafka.brokers.clone();
+                Some(Arc::new(kafka::protocol::Cluster::new(brokers, settings)))
+            }
+            Err(error) => {
+                error!(%error, "consumer: cannot set up group connections");
+                None
+            }
+        };
         let consumer = self.state.consumer.as_ref().map(|metrics| {
             Consumer::start(
                 Arc::clone(metrics),
                 Arc::clone(&client),
+                cluster,
                 &cfg.topics.events,
                 cfg.consumer.clone(),
                 Arc::clone(&self.store),

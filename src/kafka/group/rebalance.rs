@@ -1,0 +1,200 @@
+//! One rebalance round as a member sees it: JoinGroup (with a fresh member id if the coordinator
+//! asks for one), the leader's assignment over every member's subscription, SyncGroup.
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use tracing::{debug, info};
+
+use super::{
+    GroupError,
+    assign::{
+        Assignor, Member, RebalanceProtocol, Subscription, decode_assignment, decode_subscription,
+        encode_assignment, encode_subscription,
+    },
+    link::{Link, Membership, code},
+};
+use crate::kafka::protocol::{JoinGroup, SyncGroup};
+
+/// The settings a round needs.
+#[derive(Debug)]
+pub(crate) struct Round<'a> {
+    pub link: &'a Link,
+    pub assignors: &'a [Box<dyn Assignor>],
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+}
+
+/// What a round gave us.
+#[derive(Debug)]
+pub(crate) struct Synced {
+    pub generation: i32,
+    /// The chosen assignor's protocol.
+    pub protocol: RebalanceProtocol,
+    /// Our partitions of our topic.
+    pub partitions: BTreeSet<i32>,
+}
+
+impl Round<'_> {
+    /// JoinGroup then SyncGroup. `owned` (with the generation it belongs to) goes into the
+    /// subscriptions of cooperative assignors.
+    pub async fn run(&self, owned: &BTreeSet<i32>, reason: &str) -> Result<Synced, GroupError> {
+        let link = self.link;
+        let mut m = link.membership();
+        let protocols = self.protocols(owned, m.generation)?;
+        let joined = loop {
+            let answer = link
+                .call(&JoinGroup {
+                    group_id: link.group_id.clone(),
+                    session_timeout_ms: self.session_timeout_ms,
+                    rebalance_timeout_ms: self.rebalance_timeout_ms,
+                    member_id: m.member_id.clone(),
+                    group_instance_id: link.instance_id.clone(),
+                    protocol_type: "consumer".into(),
+                    protocols: protocols.clone(),
+                    reason: Some(reason.to_owned()),
+                })
+                .await?;
+            match answer.error_code {
+                0 => break answer,
+                code::MEMBER_ID_REQUIRED => {
+                    m.member_id = answer.member_id.to_string();
+                    link.set_membership(m.clone());
+                }
+                code::UNKNOWN_MEMBER_ID => {
+                    link.set_membership(Membership::default());
+                    return link.failed("JoinGroup", code::UNKNOWN_MEMBER_ID);
+                }
+                c => return link.failed("JoinGroup", c),
+            }
+        };
+        m.member_id = joined.member_id.to_string();
+        let protocol_name = joined
+            .protocol_name
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let assignor = self
+            .assignors
+            .iter()
+            .find(|a| a.name() == protocol_name)
+            .ok_or_else(|| GroupError::Protocol(protocol_name.clone()))?;
+        let leader = joined.leader.as_str() == m.member_id;
+        info!(
+            group = %link.group_id, generation = joined.generation_id, member = %m.member_id,
+            assignor = %protocol_name, leader, members = joined.members.len(),
+            "group: joined"
+        );
+        let assignments = if leader {
+            let members = joined
+                .members
+                .iter()
+                .map(|member| {
+                    Ok(Member {
+                        id: member.member_id.to_string(),
+                        instance_id: member.group_instance_id.as_ref().map(|i| i.to_string()),
+                        subscription: decode_subscription(&member.metadata)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, GroupError>>()?;
+            self.lead(assignor.as_ref(), &members).await?
+        } else {
+            Vec::new()
+        };
+        let synced = link
+            .call(&SyncGroup {
+                group_id: link.group_id.clone(),
+                generation_id: joined.generation_id,
+                member_id: m.member_id.clone(),
+                group_instance_id: link.instance_id.clone(),
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some(protocol_name),
+                assignments,
+            })
+            .await?;
+        if synced.error_code != 0 {
+            if synced.error_code == code::UNKNOWN_MEMBER_ID {
+                link.set_membership(Membership::default());
+            }
+            return link.failed("SyncGroup", synced.error_code);
+        }
+        let assignment = decode_assignment(&synced.assignment)?;
+        m.generation = joined.generation_id;
+        link.set_membership(m);
+        let partitions = assignment
+            .get(&link.topic)
+            .map(|p| p.iter().copied().collect())
+            .unwrap_or_default();
+        debug!(
+            generation = joined.generation_id,
+            ?partitions,
+            "group: synced"
+        );
+        Ok(Synced {
+            generation: joined.generation_id,
+            protocol: assignor.protocol(),
+            partitions,
+        })
+    }
+
+    /// One protocol per assignor, in order of preference, each with our subscription.
+    fn protocols(
+        &self,
+        owned: &BTreeSet<i32>,
+        generation: i32,
+    ) -> Result<Vec<(String, Bytes)>, GroupError> {
+        self.assignors
+            .iter()
+            .map(|a| {
+                let mut s = Subscription {
+                    topics: vec![self.link.topic.clone()],
+                    generation: -1,
+                    ..Default::default()
+                };
+                if a.protocol() == RebalanceProtocol::Cooperative && !owned.is_empty() {
+                    s.owned
+                        .insert(self.link.topic.clone(), owned.iter().copied().collect());
+                    s.generation = generation;
+                }
+                Ok((a.name().to_owned(), encode_subscription(&s)?))
+            })
+            .collect()
+    }
+
+    /// The leader's part: every subscribed topic's partitions, the assignor, encoded shares.
+    async fn lead(
+        &self,
+        assignor: &dyn Assignor,
+        members: &[Member],
+    ) -> Result<Vec<(String, Bytes)>, GroupError> {
+        let topics: BTreeSet<&str> = members
+            .iter()
+            .flat_map(|m| m.subscription.topics.iter().map(String::as_str))
+            .collect();
+        let topics: Vec<&str> = topics.into_iter().collect();
+        let conn = self.link.cluster.any().await?;
+        let metadata = match conn.metadata(&topics).await {
+            Ok(m) => m,
+            Err(e) => {
+                if e.is_connection_lost() {
+                    self.link.cluster.forget(&conn);
+                }
+                return Err(GroupError::Call(e));
+            }
+        };
+        let partitions: BTreeMap<String, Vec<i32>> = metadata
+            .topics
+            .iter()
+            .filter(|t| t.error.is_none())
+            .map(|t| {
+                let mut ids: Vec<i32> = t.partitions.iter().map(|p| p.partition_index.0).collect();
+                ids.sort_unstable();
+                (t.name.0.clone(), ids)
+            })
+            .collect();
+        assignor
+            .assign(members, &partitions)
+            .iter()
+            .map(|(member, share)| Ok((member.clone(), encode_assignment(share)?)))
+            .collect()
+    }
+}
