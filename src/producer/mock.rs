@@ -39,6 +39,8 @@ pub(crate) struct MockBroker {
     pub pipeline: usize,
     /// Once set, [`MISSING_TOPIC`] exists (an operator created it).
     pub created: AtomicBool,
+    /// Fail every attempt on this partition (retriable) while set.
+    pub failing_partition: Mutex<Option<i32>>,
 }
 
 impl MockBroker {
@@ -106,7 +108,9 @@ impl Transport for MockBroker {
             if self.stall.load(Ordering::SeqCst) {
                 std::future::pending::<()>().await;
             }
-            if self.always_fail.load(Ordering::SeqCst) {
+            if self.always_fail.load(Ordering::SeqCst)
+                || *self.failing_partition.lock() == Some(partition)
+            {
                 return Err(server_error(ProtocolError::NotLeaderOrFollower).into());
             }
             if self
