@@ -3,7 +3,15 @@
 //! their offsets where librdkafka sees them, and share a group with a librdkafka consumer.
 mod common;
 
-use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use common::{Broker, client, create_topic, event, event_record, eventually, free_port, producer};
 use usercenter::{consumer::ConsumerMetrics, producer::ProducerConfig};
@@ -180,7 +188,13 @@ async fn a_librdkafka_member_shares_the_group() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "user.events", PARTITIONS).await;
     let d0 = tempfile::tempdir().unwrap();
-    let (s0, m0) = start(&broker.addr, d0.path()).await;
+    // Nisshi 0.8.1 settles a group on its first member's first protocol and refuses a later
+    // member that does not offer it (Kafka would pick one all members offer), so ours offers
+    // only what the librdkafka member does.
+    let (s0, m0) = common::start_service(&broker.addr, d0.path(), |c| {
+        c.consumer.assignors = vec!["roundrobin".to_owned()];
+    })
+    .await;
     eventually(Duration::from_secs(60), "we own every partition", || {
         owned(&m0).len() == PARTITIONS as usize
     })
@@ -222,4 +236,67 @@ async fn a_librdkafka_member_shares_the_group() {
         "ours {ours:?}, theirs {theirs:?}"
     );
     s0.stop().await;
+}
+
+/// KIP-429: with `cooperative-sticky`, a member keeps consuming the partitions that stay with it
+/// while a second member joins; only the partitions that move are revoked (an eager assignor
+/// would take all four from it first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_sticky_keeps_the_partitions_that_stay_through_a_join() {
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "user.events", PARTITIONS).await;
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cooperative = |c: &mut usercenter::config::Config| {
+        c.consumer.assignors = vec!["cooperative-sticky".to_owned()];
+    };
+    let (s0, m0) = common::start_service(&broker.addr, d0.path(), cooperative).await;
+    let mut ids = produce(&broker.addr, 0..200).await;
+    eventually(Duration::from_secs(60), "the first member runs all", || {
+        owned(&m0).len() == PARTITIONS as usize && m0.handled.get() == 200
+    })
+    .await;
+
+    // Sample what the first member runs while the second joins and the group settles.
+    let fewest = Arc::new(AtomicUsize::new(usize::MAX));
+    let watch = {
+        let (m0, fewest) = (m0.clone(), fewest.clone());
+        tokio::spawn(async move {
+            loop {
+                fewest.fetch_min(owned(&m0).len(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let (s1, m1) = common::start_service(&broker.addr, d1.path(), cooperative).await;
+    eventually(
+        Duration::from_secs(60),
+        "the group split the partitions",
+        || {
+            let (a, b) = (owned(&m0), owned(&m1));
+            a.len() == 2 && b.len() == 2 && a.is_disjoint(&b)
+        },
+    )
+    .await;
+    watch.abort();
+    let fewest = fewest.load(Ordering::Relaxed);
+    assert!(
+        fewest >= 2,
+        "the first member stopped consuming partitions that stayed with it (ran {fewest})"
+    );
+
+    ids.extend(produce(&broker.addr, 200..400).await);
+    eventually(Duration::from_secs(60), "400 handled", || {
+        m0.handled.get() + m1.handled.get() == 400
+    })
+    .await;
+    s1.stop().await;
+    s0.stop().await;
+    let (c0, c1) = (
+        common::applied_counts(d0.path(), &ids),
+        common::applied_counts(d1.path(), &ids),
+    );
+    assert!(
+        c0.iter().zip(&c1).all(|(a, b)| a + b == 1),
+        "some event applied other than once"
+    );
 }

@@ -44,8 +44,10 @@ pub struct ConsumerConfig {
     /// How often the stored offsets are also committed to Kafka (OffsetCommit), in
     /// milliseconds; they are committed at revocation and shutdown too. Default 1000.
     pub auto_commit_interval_ms: u64,
-    /// Assignors offered in JoinGroup, in order of preference (`roundrobin`; `range`,
-    /// `cooperative-sticky` when built in). Default `["roundrobin"]`.
+    /// Assignors offered in JoinGroup, in order of preference (`cooperative-sticky`,
+    /// `roundrobin`, `range`); the coordinator picks the first every member offers. Default
+    /// `["cooperative-sticky", "roundrobin"]`: incremental rebalances among our instances, and
+    /// a group shared with the roundrobin members of the service we replace still forms.
     pub assignors: Vec<String>,
     /// Static membership id (KIP-345), e.g. the pod name: a restart within the session timeout
     /// keeps its partitions without a rebalance, and shutdown does not leave the group.
@@ -89,8 +91,7 @@ impl Default for ConsumerConfig {
             rebalance_timeout_ms: 30_000,
             heartbeat_interval_ms: 3_000,
             auto_commit_interval_ms: 1_000,
-            // Once `cooperative-sticky` is built in: ["cooperative-sticky", "roundrobin"].
-            assignors: vec!["roundrobin".to_owned()],
+            assignors: vec!["cooperative-sticky".to_owned(), "roundrobin".to_owned()],
             group_instance_id: None,
             instance: 0,
             instances: 1,
