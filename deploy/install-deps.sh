@@ -29,4 +29,5 @@ for comp in rustfmt clippy; do
 done
 
 "$here/install-broker.sh"
+"$here/install-postgres.sh"
 "$here/install-peer.sh"

@@ -24,6 +24,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config(ServeArgs),
+    /// Apply the PostgreSQL schema migrations the database lacks, then exit (the service also
+    /// applies them at start; several instances may do so at once). Nothing to do for redb.
+    Migrate(ServeArgs),
     /// Exit 0 when a running service answers `GET /health` with 200 (for container health
     /// checks: the image has no shell and no curl).
     Healthcheck(HealthcheckArgs),

@@ -20,11 +20,12 @@
 //! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
 //! | `outbox` | records to publish, committed with their cause, and the relay that publishes them (crate-internal) |
-//! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend) |
+//! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
 //! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |
+//! | [`pgstore`] | the PostgreSQL backend of the `Store` trait: typed tables, migrations, the relay lease |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
 //! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |
 //! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |
@@ -48,6 +49,7 @@ pub mod logging;
 pub(crate) mod metrics;
 pub mod outbox;
 pub mod perf;
+pub mod pgstore;
 pub mod producer;
 pub mod service;
 pub mod store;

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
         },
         Command::Healthcheck(args) => healthcheck(args, &cli),
         Command::Group(command) => group(command, &cli),
+        Command::Migrate(args) => match load(&args.overrides(), &cli) {
+            Ok(config) => migrate(&config),
+            Err(code) => code,
+        },
         Command::Perf(command) => {
             let log = LogConfig {
                 level: "warn".into(),
@@ -145,6 +149,28 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
             eprintln!("usercenter: unhealthy: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `usercenter migrate`: applies the missing migrations, prints what it did.
+fn migrate(config: &Config) -> ExitCode {
+    if config.store.backend == config::StoreBackend::Redb {
+        println!("store.backend is redb: no migrations to apply");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(usercenter::pgstore::migrate(&config.store.url)) {
+        Ok(applied) => {
+            println!(
+                "migrations applied now: {applied:?}; schema at version {}",
+                usercenter::pgstore::migrate::LATEST
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("migrate: {e}")),
     }
 }
 

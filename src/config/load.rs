@@ -312,6 +312,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }
+    if config.store.backend == super::StoreBackend::Postgres && config.store.url.is_empty() {
+        return Err(ConfigError::field(
+            "store.url",
+            "the postgres backend needs a postgres:// URL",
+        ));
+    }
     Ok(())
 }
 

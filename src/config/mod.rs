@@ -47,6 +47,7 @@ impl Config {
         let mut copy = self.clone();
         copy.kafka.sasl_password = redact(&self.kafka.sasl_password);
         copy.auth.admin_password = redact(&self.auth.admin_password);
+        copy.store.url = redact_url(&self.store.url);
         copy
     }
 }
@@ -54,6 +55,20 @@ impl Config {
 /// `<redacted>` in place of a secret that is set.
 fn redact(secret: &Option<String>) -> Option<String> {
     secret.as_ref().map(|_| "<redacted>".to_owned())
+}
+
+/// A URL with the password of its `user:password@` part replaced.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// `[http]`: the HTTP front.
@@ -194,18 +209,40 @@ impl Default for AuthConfig {
     }
 }
 
-/// `[store]`: the embedded store.
+/// `[store]`: where users, sessions, outbox and consumer state live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Directory holding the store file; created when missing. Default `data`.
+    /// `redb` (one embedded file, one instance) or `postgres` (several instances). Default redb.
+    pub backend: StoreBackend,
+    /// Directory holding the store file (redb) and this instance's producer id (both
+    /// backends); created when missing. Default `data`.
     pub data_dir: PathBuf,
+    /// `postgres://user:password@host:port/db?sslmode=require`, for the postgres backend
+    /// (env `USERCENTER_STORE_URL`). TLS goes through rustls.
+    pub url: String,
+    /// Connections in the PostgreSQL pool. Default 16.
+    pub pool_size: usize,
+}
+
+/// The store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// The embedded redb file.
+    #[default]
+    Redb,
+    /// A PostgreSQL database shared by every instance.
+    Postgres,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Redb,
             data_dir: PathBuf::from("data"),
+            url: String::new(),
+            pool_size: 16,
         }
     }
 }

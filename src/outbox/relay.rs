@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{OutboxRecord, pending};
 use crate::{
@@ -30,7 +30,27 @@ pub async fn run(
     // behind it on its partition may be sent (per-key order, invariant 5).
     producer.hold_after_failures();
     let mut from = 0u64;
+    let mut holding = false;
     while !cancel.is_cancelled() {
+        // Only the lease holder relays (several instances may share the store); one that has
+        // just taken it over starts from the oldest row, whatever it knew before.
+        let held = lease(&store).await;
+        if held != holding {
+            info!(
+                held,
+                "outbox: relay lease {}",
+                if held { "taken" } else { "lost" }
+            );
+            holding = held;
+            from = 0;
+        }
+        if !held {
+            tokio::select! {
+                () = tokio::time::sleep(IDLE) => {}
+                () = cancel.cancelled() => {}
+            }
+            continue;
+        }
         let reader = Arc::clone(&store);
         let read = tokio::task::spawn_blocking(move || {
             let mut rows = Vec::new();
@@ -114,6 +134,22 @@ pub async fn run(
                 }
             }
             None => from = last_done.map_or(from, |s| s + 1),
+        }
+    }
+}
+
+/// Whether this instance holds the relay lease; an error counts as not held.
+async fn lease(store: &Arc<dyn Store>) -> bool {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || store.relay_lease()).await {
+        Ok(Ok(held)) => held,
+        Ok(Err(error)) => {
+            warn!(%error, "outbox: cannot check the relay lease");
+            false
+        }
+        Err(error) => {
+            warn!(%error, "outbox: lease task failed");
+            false
         }
     }
 }

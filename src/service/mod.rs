@@ -10,9 +10,10 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
 
 use crate::{
-    config::Config,
+    config::{Config, StoreBackend},
     consumer::{Consumer, EventHandler},
     http, kafka, outbox,
+    pgstore::PgStore,
     producer::{Producer, RskafkaTransport, Transport},
     store::{RedbStore, Store, StoreError},
     users::{Limits, UserError, UserEventHandler, Users},
@@ -123,7 +124,12 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             path: dir.clone(),
             source,
         })?;
-    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir)?);
+    let store: Arc<dyn Store> = match config.store.backend {
+        StoreBackend::Redb => Arc::new(RedbStore::open(dir)?),
+        StoreBackend::Postgres => {
+            Arc::new(PgStore::connect(&config.store.url, config.store.pool_size).await?)
+        }
+    };
     let producer_id =
         outbox::identity::load_or_create(dir).map_err(|source| ServiceError::Identity {
             path: dir.clone(),

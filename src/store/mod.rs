@@ -12,8 +12,13 @@
 //! at all: a mutation's user row and its outbox event, or a consumer batch's offset, dedupe
 //! marks and effects, are never half-written. A closure may run more than once if a backend
 //! retries, so it must not have side effects outside the transaction.
+//!
+//! The PostgreSQL backend lives in `crate::pgstore` (it maps each table onto a typed SQL table,
+//! so it needs the domain's row types, which this module must not import).
 mod ext;
 mod redb_store;
+#[doc(hidden)]
+pub mod suite;
 mod typed;
 
 use std::path::PathBuf;
@@ -137,6 +142,46 @@ pub enum StoreError {
     /// The backend returned without running the transaction's closure (a backend bug).
     #[error("store: the transaction ran no closure")]
     NotRun,
+    /// A PostgreSQL statement, commit or connection failed.
+    #[error("postgres: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
+    /// No PostgreSQL connection could be taken from the pool.
+    #[error("postgres pool: {0}")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    /// The PostgreSQL pool could not be built from the configuration.
+    #[error("postgres pool: {0}")]
+    PoolBuild(#[source] deadpool_postgres::BuildError),
+    /// rustls refused the TLS set-up for PostgreSQL.
+    #[error("postgres TLS: {0}")]
+    Tls(#[source] rustls::Error),
+    /// A migration could not be applied.
+    #[error("postgres migration {version}: {source}")]
+    Migrate {
+        /// The migration's version.
+        version: i64,
+        /// The database's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A write transaction kept failing to serialize with concurrent ones.
+    #[error("store: transaction still conflicting after {attempts} attempts")]
+    Contended {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A statement ran after an earlier one of the same transaction had failed (the
+    /// closure ignored that error), so the transaction cannot commit.
+    #[error("store: an earlier statement of this transaction failed")]
+    TxnFailed,
+    /// A key that the table's typed columns cannot hold (not a UUID, a sequence above
+    /// `i64::MAX`, an offsets key that is not `topic/partition`).
+    #[error("store table {table}: key does not fit: {reason}")]
+    KeyFormat {
+        /// The table.
+        table: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Inside [`StoreExt`] only: the closure failed with an error of the caller's own type,
     /// which `read_with`/`write_with` return instead of this.
     #[error("store: transaction aborted by its closure")]
@@ -176,6 +221,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` in a write transaction and commits it durably if `f` returns `Ok`; an `Err`
     /// aborts it and nothing `f` wrote is kept.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()>;
+    /// Whether this instance holds the outbox relay lease now: only its holder publishes, so
+    /// two instances sharing a store never relay the same rows at once and the order of the
+    /// rows is kept. Called before every relay round; it (re)takes the lease when free. A
+    /// store used by one process only (redb) always holds it.
+    fn relay_lease(&self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

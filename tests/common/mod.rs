@@ -5,8 +5,10 @@
 pub mod broker;
 pub mod certs;
 pub mod http;
+pub mod postgres;
 pub mod proxy;
 
+#[allow(unused_imports)]
 pub use broker::Broker;
 #[allow(unused_imports)] // as dead_code above: each test binary uses a part
 pub use http::{api, http, login, register, request};

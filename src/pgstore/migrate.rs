@@ -1,0 +1,82 @@
+//! Versioned schema migrations (the SQL files under `migrations/`, compiled in), applied at
+//! start and by `usercenter migrate`.
+//!
+//! Several instances may start at once on an empty database: each takes the same
+//! session-level advisory lock first, so one applies what is missing while the others wait
+//! and then find nothing left to do. `schema_migrations` records each version applied, in the
+//! same transaction as its SQL, so a crash leaves a migration either applied and recorded or
+//! neither.
+use tokio_postgres::Client;
+
+use crate::store::{Result, StoreError};
+
+/// Every migration: version, name, SQL. Append only; never edit a released one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "schema",
+    include_str!("../../migrations/0001_schema.sql"),
+)];
+
+/// The advisory lock key of migrations ("usercntr" in ASCII).
+const LOCK: i64 = 0x7573_6572_636e_7472;
+
+/// The newest schema version this binary knows.
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Applies the migrations `client`'s database lacks; returns the versions applied now.
+pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
+    let failed = |version| move |source| StoreError::Migrate { version, source };
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
+        .await
+        .map_err(failed(0))?;
+    let applied = apply_locked(client).await;
+    // Released also when the connection closes; an explicit unlock frees it for the others now.
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
+        .await
+        .map_err(failed(0));
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
+}
+
+async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    bigint PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(|source| StoreError::Migrate { version: 0, source })?;
+    let mut done = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        let failed = |source| StoreError::Migrate { version, source };
+        let txn = client.transaction().await.map_err(failed)?;
+        let present = txn
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&version],
+            )
+            .await
+            .map_err(failed)?
+            .is_some();
+        if present {
+            continue;
+        }
+        txn.batch_execute(sql).await.map_err(failed)?;
+        txn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await
+        .map_err(failed)?;
+        txn.commit().await.map_err(failed)?;
+        tracing::info!(version, name, "postgres: migration applied");
+        done.push(version);
+    }
+    Ok(done)
+}

@@ -1,0 +1,204 @@
+//! The PostgreSQL backend of [`Store`]: several instances share one database.
+//!
+//! Each KV table maps onto a typed SQL table ([`layout`], [`codec`]; schema in `migrations/`),
+//! so operators query users with SQL and the database enforces the rules the domain relies on
+//! (unique lower(username) and lower(email), sessions gone with their user).
+//!
+//! # Transactions
+//! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
+//! (tokio-postgres, pooled by deadpool) through the runtime handle. Writes run at SERIALIZABLE:
+//! a closure whose transaction fails to serialize (40001) or deadlocks (40P01) runs again on a
+//! fresh snapshot, up to [`ATTEMPTS`] times. Reads run at REPEATABLE READ, READ ONLY: one
+//! snapshot, never retried.
+//!
+//! # Outbox order
+//! `outbox::append` reads and rewrites the counter row `outbox.next_seq` in `meta` in the
+//! same transaction as its row. Two transactions that both append therefore both write that
+//! row: the second blocks on its row lock until the first ends, and at SERIALIZABLE then fails
+//! and retries on a snapshot that has the first's row. So sequence n+1 is allocated only after
+//! the transaction holding n committed (or gave n back by aborting): allocation order is commit
+//! order, and a relay that read up to n never later sees a smaller sequence appear.
+//!
+//! # Relay lease
+//! [`Store::relay_lease`] holds a session-level advisory lock on a dedicated connection
+//! ([`lease`]). Only its holder relays; when the holder dies its connection closes, the server
+//! releases the lock, and the next instance to ask takes it.
+mod codec;
+mod layout;
+mod lease;
+pub mod migrate;
+mod txn;
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::runtime::Handle;
+use tokio_postgres::IsolationLevel;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::store::{ReadTxn, Result, Store, StoreError, WriteTxn};
+use txn::{Failure, PgTxn, classify};
+
+/// Runs of one write closure before giving up on a contended transaction.
+pub const ATTEMPTS: u32 = 50;
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    handle: Handle,
+    lease: lease::Lease,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// TLS through rustls on ring with Mozilla's roots (`sslmode` in the URL says whether it is
+/// required; the default `prefer` falls back to plain text when the server has no TLS).
+fn tls() -> Result<MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(StoreError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+fn parse(url: &str) -> Result<tokio_postgres::Config> {
+    url.parse().map_err(StoreError::Postgres)
+}
+
+/// Applies the missing migrations to the database at `url`; returns the versions applied.
+pub async fn migrate(url: &str) -> Result<Vec<i64>> {
+    let (mut client, connection) = parse(url)?
+        .connect(tls()?)
+        .await
+        .map_err(StoreError::Postgres)?;
+    let task = tokio::spawn(connection);
+    let applied = migrate::apply(&mut client).await;
+    drop(client);
+    // The connection ends once the client is gone; its own error changes nothing now.
+    let _closed = task.await;
+    applied
+}
+
+impl PgStore {
+    /// Connects a pool of up to `pool_size` connections to `url` and applies the missing
+    /// migrations. Must be called inside a tokio runtime, whose handle the store keeps.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let config = parse(url)?;
+        let tls = tls()?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(StoreError::PoolBuild)?;
+        let mut client = pool.get().await.map_err(StoreError::Pool)?;
+        migrate::apply(&mut client).await?;
+        drop(client);
+        Ok(Self {
+            pool,
+            handle: Handle::current(),
+            lease: lease::Lease::new(config, tls),
+        })
+    }
+
+    fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.handle
+            .block_on(self.pool.get())
+            .map_err(StoreError::Pool)
+    }
+}
+
+/// A short, growing, jittered pause between attempts, so contenders spread out.
+fn backoff(attempt: u32) {
+    let jitter = getrandom::u32().unwrap_or(0) % 1_000;
+    let micros = 500 * u64::from(attempt.min(20)) + u64::from(jitter);
+    std::thread::sleep(Duration::from_micros(micros));
+}
+
+impl Store for PgStore {
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
+        let mut client = self.client()?;
+        let txn = self
+            .handle
+            .block_on(
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start(),
+            )
+            .map_err(StoreError::Postgres)?;
+        let txn = PgTxn::new(&self.handle, txn);
+        let outcome = f(&txn);
+        let (txn, failure) = txn.finish();
+        // Nothing to keep: ending a read-only transaction either way is the same.
+        let ended = self.handle.block_on(txn.rollback());
+        match (outcome, failure) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(_)) => Err(StoreError::TxnFailed),
+            (Ok(()), None) => ended.map_err(StoreError::Postgres),
+        }
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        let mut client = self.client()?;
+        for attempt in 1..=ATTEMPTS {
+            let txn = self
+                .handle
+                .block_on(
+                    client
+                        .build_transaction()
+                        .isolation_level(IsolationLevel::Serializable)
+                        .start(),
+                )
+                .map_err(StoreError::Postgres)?;
+            let mut txn = PgTxn::new(&self.handle, txn);
+            let outcome = f(&mut txn);
+            let (txn, failure) = txn.finish();
+            match (failure, outcome) {
+                (None, Ok(())) => match self.handle.block_on(txn.commit()) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => match classify(e) {
+                        (Failure::Retry, _) => {}
+                        (_, error) => return Err(error),
+                    },
+                },
+                (failure, outcome) => {
+                    // A failed rollback leaves the connection broken; the pool drops it.
+                    let _ended = self.handle.block_on(txn.rollback());
+                    match (failure, outcome) {
+                        (Some(Failure::Retry), _) => {}
+                        (Some(Failure::Conflict(field)), Ok(())) => {
+                            return Err(StoreError::Conflict { field });
+                        }
+                        (_, Ok(())) => return Err(StoreError::TxnFailed),
+                        (_, Err(e)) => return Err(e),
+                    }
+                }
+            }
+            backoff(attempt);
+        }
+        Err(StoreError::Contended { attempts: ATTEMPTS })
+    }
+
+    fn relay_lease(&self) -> Result<bool> {
+        self.lease.check(&self.handle)
+    }
+}

@@ -1,0 +1,147 @@
+//! A PostgreSQL transaction seen through the synchronous [`ReadTxn`]/[`WriteTxn`] API.
+//!
+//! Store calls run on `spawn_blocking` threads, so each statement blocks on the async driver
+//! through the runtime's handle. The first failing statement poisons the transaction (the
+//! database refuses anything after it): the kind of failure is kept so that the store can
+//! retry the whole closure after a serialization failure or a deadlock, even when the closure
+//! turned the error into one of its own.
+use std::cell::Cell;
+
+use deadpool_postgres::Transaction;
+use tokio::runtime::Handle;
+use tokio_postgres::{Row, error::SqlState, types::ToSql};
+
+use super::{
+    codec::{self, Param},
+    layout::layout,
+};
+use crate::store::{ReadTxn, Result, StoreError, Table, WriteTxn};
+
+/// Why a statement of the transaction failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// Serialization failure or deadlock: run the closure again.
+    Retry,
+    /// A unique rule of the domain (`users` username or e-mail).
+    Conflict(&'static str),
+    /// Anything else.
+    Other,
+}
+
+/// Sorts a database error: retryable, a domain conflict, or other.
+pub(super) fn classify(e: tokio_postgres::Error) -> (Failure, StoreError) {
+    let Some(code) = e.code() else {
+        return (Failure::Other, StoreError::Postgres(e));
+    };
+    if code == &SqlState::T_R_SERIALIZATION_FAILURE || code == &SqlState::T_R_DEADLOCK_DETECTED {
+        return (Failure::Retry, StoreError::Postgres(e));
+    }
+    if code == &SqlState::UNIQUE_VIOLATION {
+        let field = match e.as_db_error().and_then(|d| d.constraint()) {
+            Some("users_username_key") => Some("username"),
+            Some("users_email_key") => Some("email"),
+            _ => None,
+        };
+        return match field {
+            Some(field) => (Failure::Conflict(field), StoreError::Conflict { field }),
+            // Two first inserts of one key (a counter in meta): the loser retries and reads it.
+            None => (Failure::Retry, StoreError::Postgres(e)),
+        };
+    }
+    (Failure::Other, StoreError::Postgres(e))
+}
+
+/// One open transaction.
+pub(super) struct PgTxn<'a> {
+    handle: &'a Handle,
+    txn: Transaction<'a>,
+    failure: Cell<Option<Failure>>,
+}
+
+impl<'a> PgTxn<'a> {
+    pub fn new(handle: &'a Handle, txn: Transaction<'a>) -> Self {
+        Self {
+            handle,
+            txn,
+            failure: Cell::new(None),
+        }
+    }
+
+    /// The transaction back, with the first failure of its statements.
+    pub fn finish(self) -> (Transaction<'a>, Option<Failure>) {
+        (self.txn, self.failure.get())
+    }
+
+    fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
+        if self.failure.get().is_some() {
+            return Err(StoreError::TxnFailed);
+        }
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let result = self.handle.block_on(async {
+            let statement = self.txn.prepare_cached(sql).await?;
+            self.txn.query(&statement, &refs).await
+        });
+        result.map_err(|e| {
+            let (failure, error) = classify(e);
+            self.failure.set(Some(failure));
+            error
+        })
+    }
+}
+
+impl ReadTxn for PgTxn<'_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let params = codec::key_params(table, key)?;
+        let rows = self.query(&layout(table).get(), &params)?;
+        rows.first()
+            .map(|row| codec::value_of(table, row))
+            .transpose()
+    }
+
+    fn range_from(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let Some(mut params) = codec::start_params(table, start)? else {
+            return Ok(Vec::new());
+        };
+        params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let rows = self.query(&layout(table).range(), &params)?;
+        rows.iter()
+            .map(|row| {
+                let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
+                Ok((key, codec::value_of(table, row)?))
+            })
+            .collect()
+    }
+
+    fn count(&self, table: Table) -> Result<u64> {
+        let rows = self.query(&layout(table).count(), &[])?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(StoreError::Postgres)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+impl WriteTxn for PgTxn<'_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        let Some(sql) = layout(table).upsert() else {
+            // Derived tables: the row they index carries the key (users, sessions).
+            return Ok(());
+        };
+        let params = codec::put_params(table, key, value)?;
+        self.query(&sql, &params).map(drop)
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        let params = codec::key_params(table, key)?;
+        Ok(!self.query(&layout(table).delete(), &params)?.is_empty())
+    }
+}

@@ -1,0 +1,211 @@
+//! The store test suite every backend must pass: run by the unit tests on redb and by
+//! `tests/store_postgres.rs` on PostgreSQL. Each check panics on failure (they are tests).
+//!
+//! Values are written in the layouts the typed backends decode (an outbox record, an offset),
+//! so the same checks hold for a backend that keeps bytes and one that keeps columns.
+use std::{collections::BTreeMap, sync::Arc};
+
+use super::{Store, StoreError, StoreExt, Table, get, put};
+
+/// An outbox record in `outbox::OutboxRecord`'s postcard layout.
+type Record = (
+    String,
+    Option<Vec<u8>>,
+    Vec<u8>,
+    BTreeMap<String, Vec<u8>>,
+    i64,
+);
+
+fn record(n: u64) -> Record {
+    let headers = BTreeMap::from([("ce_id".to_owned(), n.to_be_bytes().to_vec())]);
+    (
+        "user.events".into(),
+        Some(n.to_le_bytes().to_vec()),
+        vec![1, 2, 3],
+        headers,
+        n as i64,
+    )
+}
+
+/// Every check, one after another, on one (empty) store.
+pub fn run_all(store: &dyn Store) {
+    writes_commit_atomically_or_not_at_all(store);
+    range_scans_in_key_order_with_a_limit(store);
+    values_round_trip(store);
+    undecodable_values_are_typed_errors(store);
+}
+
+/// A failing closure keeps none of its writes; a passing one keeps all.
+pub fn writes_commit_atomically_or_not_at_all(store: &dyn Store) {
+    store
+        .write(&mut |txn| {
+            txn.put(Table::Meta, b"u1", b"ada")?;
+            put(txn, Table::Outbox, &1u64.to_be_bytes(), &record(1))
+        })
+        .unwrap();
+    let err = store
+        .write(&mut |txn| {
+            txn.put(Table::Meta, b"u2", b"bob")?;
+            put(txn, Table::Outbox, &2u64.to_be_bytes(), &record(2))?;
+            Err(StoreError::Conflict { field: "username" })
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    store
+        .read(&mut |txn| {
+            assert_eq!(txn.get(Table::Meta, b"u1")?, Some(b"ada".to_vec()));
+            assert_eq!(txn.get(Table::Meta, b"u2")?, None);
+            assert_eq!(txn.count(Table::Outbox)?, 1);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .write(&mut |txn| {
+            assert!(txn.delete(Table::Outbox, &1u64.to_be_bytes())?);
+            assert!(txn.delete(Table::Meta, b"u1")?);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Keys come back in byte order (numeric for big-endian sequences), from the start key on.
+pub fn range_scans_in_key_order_with_a_limit(store: &dyn Store) {
+    store
+        .write(&mut |txn| {
+            for seq in [5u64, 1, 300, 3, 2, 4, 256] {
+                put(txn, Table::Outbox, &seq.to_be_bytes(), &record(seq))?;
+            }
+            assert!(txn.delete(Table::Outbox, &3u64.to_be_bytes())?);
+            assert!(!txn.delete(Table::Outbox, &3u64.to_be_bytes())?);
+            for key in [&b"b"[..], b"a", b"ab", b"\xff", b"a\x00"] {
+                txn.put(Table::Meta, key, key)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (seqs, all, meta, first) = store
+        .read_with(|txn| {
+            let seqs = |rows: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<u64> {
+                rows.iter()
+                    .map(|(k, _)| u64::from_be_bytes(k.as_slice().try_into().unwrap()))
+                    .collect()
+            };
+            let some = seqs(txn.range_from(Table::Outbox, &2u64.to_be_bytes(), 2)?);
+            let all = seqs(txn.range_from(Table::Outbox, &[], 100)?);
+            let meta: Vec<Vec<u8>> = txn
+                .range_from(Table::Meta, b"a", 100)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            let first = get::<Record>(txn, Table::Outbox, &256u64.to_be_bytes())?;
+            Ok::<_, StoreError>((some, all, meta, first))
+        })
+        .unwrap();
+    assert_eq!(seqs, vec![2, 4]);
+    assert_eq!(all, vec![1, 2, 4, 5, 256, 300]);
+    let expected: Vec<Vec<u8>> = [&b"a"[..], b"a\x00", b"ab", b"b", b"\xff"]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    assert_eq!(meta, expected);
+    assert_eq!(first, Some(record(256)));
+    store
+        .write(&mut |txn| {
+            for (k, _) in txn.range_from(Table::Outbox, &[], 100)? {
+                txn.delete(Table::Outbox, &k)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Typed values read back as written, in every table that holds domain-independent values.
+pub fn values_round_trip(store: &dyn Store) {
+    store
+        .write(&mut |txn| {
+            put(txn, Table::Offsets, b"user.events/0", &42i64)?;
+            put(txn, Table::Offsets, b"user.events/11", &-1i64)?;
+            put(txn, Table::EventLog, b"event-1", &1u32)?;
+            put(txn, Table::Parked, &7u64.to_be_bytes(), &record(7))
+        })
+        .unwrap();
+    let got = store
+        .read_with(|txn| {
+            Ok::<_, StoreError>((
+                get::<i64>(txn, Table::Offsets, b"user.events/0")?,
+                get::<i64>(txn, Table::Offsets, b"user.events/11")?,
+                get::<u32>(txn, Table::EventLog, b"event-1")?,
+                get::<Record>(txn, Table::Parked, &7u64.to_be_bytes())?,
+                txn.count(Table::Offsets)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(got, (Some(42), Some(-1), Some(1), Some(record(7)), 2));
+}
+
+/// A value that does not decode is a `Decode` error naming the table.
+pub fn undecodable_values_are_typed_errors(store: &dyn Store) {
+    store
+        .write(&mut |txn| txn.put(Table::Meta, b"k", &[0xff; 3]))
+        .unwrap();
+    let err = store
+        .read(&mut |txn| get::<String>(txn, Table::Meta, b"k").map(drop))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Decode { table: "meta", .. }),
+        "{err}"
+    );
+}
+
+/// `writers` threads append `each` rows through a counter in `meta`, as `outbox::append`
+/// does, while a reader takes snapshots: every snapshot must hold a gap-free prefix of the
+/// sequence (allocation order is commit order), and in the end every sequence is there once.
+pub fn counter_allocation_is_commit_order(store: Arc<dyn Store>, writers: usize, each: u64) {
+    const COUNTER: &[u8] = b"suite.next_seq";
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut snapshots = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || snapshots == 0 {
+                let keys: Vec<u64> = store
+                    .read_with(|txn| {
+                        Ok::<_, StoreError>(
+                            txn.range_from(Table::Outbox, &[], usize::MAX >> 1)?
+                                .into_iter()
+                                .map(|(k, _)| u64::from_be_bytes(k.as_slice().try_into().unwrap()))
+                                .collect(),
+                        )
+                    })
+                    .unwrap();
+                let expected: Vec<u64> = (0..keys.len() as u64).collect();
+                assert_eq!(keys, expected, "a snapshot with a gap");
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for _ in 0..each {
+                    store
+                        .write(&mut |txn| {
+                            let seq: u64 = get(&*txn, Table::Meta, COUNTER)?.unwrap_or(0);
+                            put(txn, Table::Outbox, &seq.to_be_bytes(), &record(seq))?;
+                            put(txn, Table::Meta, COUNTER, &(seq + 1))
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let n = store.read_with(|txn| txn.count(Table::Outbox)).unwrap();
+    assert_eq!(n, writers as u64 * each);
+}
