@@ -116,9 +116,7 @@ pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, Grou
     let admin = Admin::connect(&config.kafka, &common.group).await?;
     match command {
         GroupCommand::Describe(_) => Ok(describe(&admin, &common.group, topic).await?.to_string()),
-        GroupCommand::ResetOffsets(args) => {
-            reset::run(&admin, args, topic, &config.store.data_dir).await
-        }
+        GroupCommand::ResetOffsets(args) => reset::run(&admin, args, topic, &config.store).await,
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn run(
     admin: &Admin,
     args: &ResetArgs,
     topic: &str,
-    data_dir: &std::path::Path,
+    config: &crate::config::StoreConfig,
 ) -> Result<String, GroupError> {
     let target = Target::from_args(args)?;
     let view = admin.describe().await?;
@@ -141,9 +141,9 @@ pub async fn run(
         partitions = vec![p];
     }
     // Opened before anything changes: a running service holds it and the reset stops here.
-    let store = store::open(data_dir, args.execute)?;
+    let store = store::open(config, args.execute).await?;
     let stored = match &store {
-        Some(s) => store::offsets(s, topic, &partitions)?,
+        Some(s) => store::offsets(&**s, topic, &partitions)?,
         None => vec![None; partitions.len()],
     };
     let committed = admin.committed().await?;
@@ -178,25 +178,25 @@ pub async fn run(
                  (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
             );
         }
-        if store::open(data_dir, false)?.is_none() {
-            let _ = writeln!(out, "no store in {} yet", data_dir.display());
+        if store::open(config, false).await?.is_none() {
+            let _ = writeln!(out, "no store in {} yet", config.data_dir.display());
         }
         return Ok(out);
     };
     let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
     admin.commit(topic, &offsets).await?;
-    store::set_offsets(&store, topic, &offsets)?;
+    store::set_offsets(&*store, topic, &offsets)?;
     let _ = writeln!(
         out,
         "\noffsets set in Kafka and in the store of {}",
-        data_dir.display()
+        config.data_dir.display()
     );
     if args.replay {
         let mut marks = 0;
         for r in &rows {
             let upper = r.current().unwrap_or(r.log_end);
             if r.new < upper {
-                marks += forget_range(admin, &store, topic, r.partition, r.new, upper).await?;
+                marks += forget_range(admin, &*store, topic, r.partition, r.new, upper).await?;
             }
         }
         let _ = writeln!(
@@ -210,7 +210,7 @@ pub async fn run(
 /// Deletes the dedupe marks of the records of `topic`/`partition` in `[from, to)`.
 async fn forget_range(
     admin: &Admin,
-    store: &crate::store::RedbStore,
+    store: &dyn crate::store::Store,
     topic: &str,
     partition: i32,
     from: i64,

@@ -2,23 +2,42 @@
 //! resumes (offsets commit with their effects, see [`crate::consumer`]), so a reset writes the
 //! new offsets there too, under the consumer's own keys; and with `--replay` it deletes the
 //! dedupe marks of the records to be read again.
-use std::path::Path;
+use std::sync::Arc;
 
 use crate::{
+    config::{StoreBackend, StoreConfig},
     consumer::process::{offset_key, stored_offset},
-    store::{self, RedbStore, StoreError, StoreExt, Table},
+    pgstore::PgStore,
+    store::{self, RedbStore, Store, StoreError, StoreExt, Table},
 };
 
 use super::GroupError;
 
-/// The store file in `dir`, as the service opens it. `None` when `create` is false and there is
-/// no store yet. Refused with [`GroupError::StoreInUse`] while the service holds it.
-pub fn open(dir: &Path, create: bool) -> Result<Option<RedbStore>, GroupError> {
+/// The service's store as its configuration names it (the redb file in `data_dir`, or the
+/// PostgreSQL database at `url`). For redb, `None` when `create` is false and there is no store
+/// file yet, and [`GroupError::StoreInUse`] while the service holds it.
+pub async fn open(
+    config: &StoreConfig,
+    create: bool,
+) -> Result<Option<Arc<dyn Store>>, GroupError> {
+    match config.backend {
+        StoreBackend::Postgres => {
+            let pg = PgStore::connect(&config.url, 2).await?;
+            Ok(Some(Arc::new(pg)))
+        }
+        StoreBackend::Redb => open_redb(&config.data_dir, create),
+    }
+}
+
+pub(super) fn open_redb(
+    dir: &std::path::Path,
+    create: bool,
+) -> Result<Option<Arc<dyn Store>>, GroupError> {
     if !create && !dir.join("usercenter.redb").exists() {
         return Ok(None);
     }
     match RedbStore::open(dir) {
-        Ok(s) => Ok(Some(s)),
+        Ok(s) => Ok(Some(Arc::new(s))),
         Err(StoreError::Open {
             path,
             source: redb::Error::DatabaseAlreadyOpen,
@@ -29,7 +48,7 @@ pub fn open(dir: &Path, create: bool) -> Result<Option<RedbStore>, GroupError> {
 
 /// The stored next offset of each of `partitions` of `topic`.
 pub fn offsets(
-    store: &RedbStore,
+    store: &dyn Store,
     topic: &str,
     partitions: &[i32],
 ) -> Result<Vec<Option<i64>>, GroupError> {
@@ -43,7 +62,7 @@ pub fn offsets(
 
 /// Sets the stored offsets of `topic`, all in one transaction.
 pub fn set_offsets(
-    store: &RedbStore,
+    store: &dyn Store,
     topic: &str,
     offsets: &[(i32, i64)],
 ) -> Result<(), GroupError> {
@@ -56,7 +75,7 @@ pub fn set_offsets(
 }
 
 /// Deletes the dedupe marks `keys`; how many there were.
-pub fn forget_marks(store: &RedbStore, keys: &[Vec<u8>]) -> Result<u64, GroupError> {
+pub fn forget_marks(store: &dyn Store, keys: &[Vec<u8>]) -> Result<u64, GroupError> {
     store.write_with(|txn| {
         let mut deleted = 0;
         for key in keys {

@@ -118,11 +118,11 @@ fn lag_counts_from_the_committed_offset() {
 fn a_store_held_elsewhere_is_reported_as_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let _held = crate::store::RedbStore::open(dir.path()).unwrap();
-    let err = store::open(dir.path(), true).unwrap_err();
+    let err = store::open_redb(dir.path(), true).unwrap_err();
     assert!(matches!(err, GroupError::StoreInUse(_)), "{err:?}");
     assert!(err.to_string().contains("is the service running"));
     let empty = tempfile::tempdir().unwrap();
-    assert!(store::open(empty.path(), false).unwrap().is_none());
+    assert!(store::open_redb(empty.path(), false).unwrap().is_none());
     assert!(
         !empty.path().join("usercenter.redb").exists(),
         "a dry run creates nothing"
