@@ -85,6 +85,7 @@ fn main() {
             keys: 0,
             linger_ms: 5,
             batch_max_bytes: 1 << 20,
+            lone: false,
         };
         let produced = perf::produce::run(&produce).await.expect("pre-produce");
         assert_eq!(produced.records, records);

@@ -129,6 +129,7 @@ fn main() {
                     keys: 0,
                     linger_ms: 5,
                     batch_max_bytes: 1 << 20,
+                    lone: false,
                 };
                 let ours = perf::produce::run(&args).await.expect("perf produce");
                 assert_eq!(ours.records, records, "every record delivered");

@@ -3,6 +3,11 @@
 //! committed together. A handler failure stops the pass there; what came before it commits.
 use rskafka::record::{Record, RecordAndOffset};
 
+mod dedupe;
+
+use dedupe::Dedupe;
+pub use dedupe::{HighWater, Key};
+
 use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
 use crate::{
     event::{Envelope, Headers, header},
@@ -43,7 +48,9 @@ impl RecordHandler for super::handler::NoopHandler {
     }
 }
 
-/// The dedupe key of a record: producer id and sequence, else the event id, else none.
+/// The per-record mark key of a record: producer id and sequence, else the event id, else
+/// none. Records whose producer id and sequence are numbers are deduped by high water instead
+/// ([`Key`]); this key is their mark only in stores written by earlier versions.
 pub fn dedupe_key(headers: &Headers) -> Option<Vec<u8>> {
     let text = |name: &str| headers.get(name).filter(|v| !v.is_empty());
     if let (Some(p), Some(s)) = (text(header::PRODUCER_ID), text(header::SEQUENCE)) {
@@ -118,35 +125,84 @@ pub fn pass(
         next_offset: input.next_offset,
         ..Default::default()
     };
+    let mut dedupe = Dedupe::new(input.topic, input.partition);
     for r in records {
         if r.offset < out.next_offset {
             continue;
         }
-        let key = dedupe_key(&r.record.headers);
+        let key = Key::of(&r.record.headers);
         if let Some(k) = &key
-            && txn.get(Table::Dedupe, k)?.is_some()
+            && dedupe.seen(&*txn, k)?
         {
             out.duplicates += 1;
             out.next_offset = r.offset + 1;
             continue;
         }
-        let verdict = match &input.give_up {
-            Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
+        let (verdict, given_up) = match &input.give_up {
+            Some((offset, error)) if *offset == r.offset => {
+                (Err(RecordError::Poison(error.clone())), true)
+            }
             _ => {
                 let started = std::time::Instant::now();
                 let verdict = handler.handle(&r.record, &*txn);
                 if let Some(h) = input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
                 }
-                verdict
+                (verdict, false)
             }
+        };
+        let event_id = || {
+            r.record
+                .headers
+                .get(header::ID)
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .and_then(|id| id.parse::<uuid::Uuid>().ok())
+                .map(uuid::Uuid::into_bytes)
         };
         match verdict {
             Ok(effects) => {
+                let logged = effects.writes.iter().any(|w| {
+                    matches!(
+                        w,
+                        Write::Put {
+                            table: Table::EventLog,
+                            ..
+                        }
+                    )
+                });
                 out.outbox_rows += apply(txn, effects, input)?;
                 out.handled += 1;
+                if let Some(k) = &key {
+                    let id = event_id();
+                    dedupe.handled(txn, k, input.now_ms, id)?;
+                    // The event-log entry's clock: pruned with it after the horizon.
+                    if logged
+                        && matches!(k, Key::Sequence { .. })
+                        && let Some(id) = id
+                    {
+                        super::prune::mark(
+                            txn,
+                            &[b"l/".as_slice(), &id].concat(),
+                            input.now_ms,
+                            Some(id),
+                        )?;
+                    }
+                }
             }
             Err(RecordError::Poison(error)) => {
+                if let Some(k) = &key {
+                    let seen = if given_up {
+                        dedupe.handled(txn, k, input.now_ms, event_id())?;
+                        false
+                    } else {
+                        dedupe.poison(txn, k, input.now_ms)?
+                    };
+                    if seen {
+                        out.duplicates += 1;
+                        out.next_offset = r.offset + 1;
+                        continue;
+                    }
+                }
                 let mut letter = dead_letter(r, input, &error);
                 outbox::stamp(txn, input.producer_id, &mut letter.headers)?;
                 outbox::append(txn, &letter)?;
@@ -159,18 +215,9 @@ pub fn pass(
                 break;
             }
         }
-        if let Some(k) = &key {
-            let event_id = r
-                .record
-                .headers
-                .get(header::ID)
-                .and_then(|id| std::str::from_utf8(id).ok())
-                .and_then(|id| id.parse::<uuid::Uuid>().ok())
-                .map(uuid::Uuid::into_bytes);
-            super::prune::mark(txn, k, input.now_ms, event_id)?;
-        }
         out.next_offset = r.offset + 1;
     }
+    dedupe.finish(txn, input.now_ms)?;
     store::put(
         txn,
         Table::Offsets,

@@ -11,21 +11,27 @@ use std::time::{Duration, Instant};
 pub async fn connect(
     brokers: &[String],
 ) -> Result<std::sync::Arc<rskafka::client::Client>, crate::kafka::KafkaError> {
-    Ok(std::sync::Arc::new(
-        crate::kafka::connect(&configured(brokers)?.kafka).await?,
-    ))
+    Ok(connect_with_config(brokers).await?.0)
 }
 
-/// `serve`'s configuration from the environment (`USERCENTER_*`), with `brokers` and the
-/// client id of the load tests: `connect` takes its Kafka settings, `perf produce` its
-/// transport settings (`USERCENTER_PRODUCER_ENABLE_IDEMPOTENCE`, `_MAX_IN_FLIGHT`).
-pub fn configured(brokers: &[String]) -> Result<crate::config::Config, crate::kafka::KafkaError> {
+/// [`connect`], also returning the whole configuration it used (the producer settings select
+/// the transport, as in `serve`).
+pub async fn connect_with_config(
+    brokers: &[String],
+) -> Result<
+    (
+        std::sync::Arc<rskafka::client::Client>,
+        crate::config::Config,
+    ),
+    crate::kafka::KafkaError,
+> {
     let mut config = crate::config::env_vars()
         .and_then(|env| crate::config::load(&crate::config::Overrides::default(), env))
         .map_err(|e| crate::kafka::KafkaError::Settings(e.to_string()))?;
     config.kafka.brokers = brokers.to_vec();
     config.kafka.client_id = "usercenter-perf".into();
-    Ok(config)
+    let client = std::sync::Arc::new(crate::kafka::connect(&config.kafka).await?);
+    Ok((client, config))
 }
 
 /// User + system CPU seconds of this process so far (from `/proc/self/stat`; 0 elsewhere).

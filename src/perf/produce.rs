@@ -1,13 +1,10 @@
 //! `usercenter perf produce`: N records of S bytes through the producer layer, with the same
 //! idempotency headers the service writes, then one summary line.
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use crate::{
     kafka,
-    producer::{
-        BufferFullPolicy, Codec, ProduceError, Producer, ProducerConfig, ProducerRecord,
-        RskafkaTransport, Transport,
-    },
+    producer::{BufferFullPolicy, Codec, ProduceError, Producer, ProducerConfig, ProducerRecord},
 };
 
 /// What to run.
@@ -40,6 +37,10 @@ pub struct ProduceArgs {
     /// Largest batch, in encoded bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub batch_max_bytes: usize,
+    /// Send lone records: each one waits for the previous one's acknowledgement, and the
+    /// latencies are per record (enqueue to acknowledgement), exact rather than bucket bounds.
+    #[arg(long, default_value_t = false)]
+    pub lone: bool,
 }
 
 /// The result of a run.
@@ -107,30 +108,23 @@ pub enum PerfError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
-    let client = super::connect(&args.brokers).await?;
+    let (client, cfg) = super::connect_with_config(&args.brokers).await?;
     kafka::ensure_topic(&client, &args.topic, args.partitions, 1).await?;
     let config = ProducerConfig {
         compression: args.codec,
         linger_ms: args.linger_ms,
         batch_max_bytes: args.batch_max_bytes,
         on_buffer_full: BufferFullPolicy::Wait,
-        ..Default::default()
+        ..cfg.producer.clone()
     };
     // A producer id of its own per run, so its sequences (0, 1, ...) repeat no one's key.
     let producer_id = uuid::Uuid::new_v4().as_u128() as u64 >> 1;
-    // The transport `serve` would use: idempotent (up to `max_in_flight` requests per
-    // partition) unless `USERCENTER_PRODUCER_ENABLE_IDEMPOTENCE=false`.
-    let configured = super::configured(&args.brokers)?;
-    let transport: Arc<dyn Transport> = if configured.producer.enable_idempotence {
-        let config = ProducerConfig {
-            max_in_flight: configured.producer.max_in_flight,
-            ..config.clone()
-        };
-        Arc::new(kafka::IdempotentTransport::connect(&configured.kafka, &config).await?)
-    } else {
-        Arc::new(RskafkaTransport::new(client))
+    // The transport `serve` would use with these settings: idempotent unless turned off.
+    let cfg = crate::config::Config {
+        producer: config.clone(),
+        ..cfg
     };
-    let producer = Producer::new(transport, config);
+    let producer = Producer::new(crate::service::transport(&cfg, &client).await, config);
     producer.prepare(&args.topic).await?;
     let value = vec![b'x'; args.record_size];
     let keys: Vec<Vec<u8>> = (0..args.keys)
@@ -139,10 +133,18 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
     let mut progress = super::Progress::new(std::time::Duration::from_secs(3));
     let cpu_start = super::cpu_seconds();
     let start = Instant::now();
+    let mut lone = Vec::new();
     for i in 0..args.records {
         let key = (!keys.is_empty()).then(|| keys[(i % args.keys) as usize].clone());
         let record = ProducerRecord::new(args.topic.clone(), key, value.clone())
             .with_identity(producer_id, i);
+        if args.lone {
+            let sent = Instant::now();
+            // A failure is counted by the metrics.
+            let _ = producer.enqueue(record).await?.await;
+            lone.push(sent.elapsed().as_secs_f64() * 1e3);
+            continue;
+        }
         // The report is dropped: the metrics count deliveries and failures.
         drop(producer.enqueue(record).await?);
         if i % 4096 == 0 {
@@ -163,6 +165,17 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
         record_size: args.record_size,
         p50_ms: m.latency.quantile(0.5) * 1e3,
         p99_ms: m.latency.quantile(0.99) * 1e3,
+    };
+    let summary = if lone.is_empty() {
+        summary
+    } else {
+        lone.sort_by(f64::total_cmp);
+        let at = |q: f64| lone[((q * lone.len() as f64).ceil() as usize).clamp(1, lone.len()) - 1];
+        Summary {
+            p50_ms: (at(0.5) * 100.0).round() / 100.0,
+            p99_ms: (at(0.99) * 100.0).round() / 100.0,
+            ..summary
+        }
     };
     let _ = producer.close(std::time::Duration::from_secs(5)).await;
     Ok(summary)

@@ -195,7 +195,10 @@ struct Pipeline {
 /// The producer's transport: the idempotent one (producer id, epoch and sequence numbers, up to
 /// `max_in_flight` requests per partition) unless it is turned off or the brokers cannot give
 /// a producer id, then rskafka's (one request in flight per partition).
-async fn transport(cfg: &Config, client: &Arc<rskafka::client::Client>) -> Arc<dyn Transport> {
+pub(crate) async fn transport(
+    cfg: &Config,
+    client: &Arc<rskafka::client::Client>,
+) -> Arc<dyn Transport> {
     if cfg.producer.enable_idempotence {
         match kafka::IdempotentTransport::connect(&cfg.kafka, &cfg.producer).await {
             Ok(t) => {

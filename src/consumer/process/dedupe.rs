@@ -1,0 +1,221 @@
+//! Dedupe state of one pass: a high-water sequence per (producer, partition) for records that
+//! carry `ce_producerid` + `ce_sequence`, and a mark per record only for those that do not.
+//!
+//! A Kafka broker dedupes an idempotent producer the same way: it keeps the last sequence per
+//! producer and partition, not one entry per record. Looking a record up is then a hash-map
+//! probe instead of a store read and write per record, and the dedupe table holds one row per
+//! producer and partition instead of one per record.
+//!
+//! # Why it is exact
+//! A record is a duplicate when its sequence is at or below the high water of its producer on
+//! its partition. That drops no new record as long as each producer's sequences reach a
+//! partition in increasing order (gaps are fine). Our records do: a sequence is taken from one
+//! store counter in the same transaction that appends the outbox row, and the outbox appends in
+//! the same order, so allocation order = outbox order; the relay publishes rows in outbox order
+//! and the producer keeps per-partition order across retries (later batches fail with a failed
+//! one and are re-sent after it). A store backend must keep that guarantee: a backend whose
+//! transactions can commit out of sequence order has to allocate the sequence at publish time
+//! or serialize allocation with the append. Producers that do not keep the order (another
+//! team's, a replayed dump) must not write these headers; records with only `ce_id` are marked
+//! one by one.
+//!
+//! Records that do not decode (poison) do not move the high water: a garbage record cannot be
+//! trusted to carry a real sequence. They get a mark of their own (`x/` keys), looked up only
+//! when a record turns out to be poison.
+//!
+//! # Marks written before high waters existed
+//! Earlier versions marked every record (`p/<producer>/<sequence>`). While such marks of a
+//! producer remain (until pruned after the horizon), its records above the high water are also
+//! looked up one by one, so a re-read of records handled before the upgrade is still skipped.
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    event::{Headers, header},
+    store::{self, ReadTxn, Result, Table, WriteTxn},
+};
+
+/// The stored high water of one producer on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HighWater {
+    /// When it last moved (ms since the epoch).
+    pub seen_ms: i64,
+    /// The highest sequence handled.
+    pub sequence: u64,
+}
+
+/// How a record is deduped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// By producer id and sequence, against the high water.
+    Sequence {
+        /// `ce_producerid`.
+        producer: u64,
+        /// `ce_sequence`.
+        sequence: u64,
+    },
+    /// By a mark of its own under this key (`e/<ce_id>`, or `p/...` headers that are not numbers).
+    Mark(Vec<u8>),
+}
+
+impl Key {
+    /// The key of a record, if it has any identity.
+    pub fn of(headers: &Headers) -> Option<Self> {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if let (Some(producer), Some(sequence)) =
+            (number(header::PRODUCER_ID), number(header::SEQUENCE))
+        {
+            return Some(Self::Sequence { producer, sequence });
+        }
+        super::dedupe_key(headers).map(Self::Mark)
+    }
+}
+
+/// The store key of the high water of `producer` on `topic`/`partition`, in the offsets table
+/// beside the partition's offset (it is partition state committed with it; the dedupe table
+/// holds marks, which are pruned, while a high water is not: it is one row per producer id
+/// ever seen on the partition, and a producer id is one per service instance).
+pub fn high_water_key(topic: &str, partition: i32, producer: u64) -> Vec<u8> {
+    format!("h/{topic}/{partition}/{producer}").into_bytes()
+}
+
+/// The key of a per-record mark of the old format, `p/<producer>/<sequence>`.
+fn legacy_key(producer: u64, sequence: u64) -> Vec<u8> {
+    format!("p/{producer}/{sequence}").into_bytes()
+}
+
+/// The key of the mark of a poison record.
+pub fn poison_key(producer: u64, sequence: u64) -> Vec<u8> {
+    format!("x/{producer}/{sequence}").into_bytes()
+}
+
+#[derive(Debug)]
+struct Entry {
+    stored: Option<u64>,
+    high: Option<u64>,
+    /// Marks of the old format exist for this producer: look them up above the high water.
+    legacy: bool,
+}
+
+/// The dedupe state of one pass over one partition. Loaded lazily per producer, written back
+/// by [`Dedupe::finish`] in the pass's transaction.
+#[derive(Debug)]
+pub struct Dedupe<'a> {
+    topic: &'a str,
+    partition: i32,
+    producers: HashMap<u64, Entry>,
+}
+
+impl<'a> Dedupe<'a> {
+    /// Empty state for `topic`/`partition`.
+    pub fn new(topic: &'a str, partition: i32) -> Self {
+        Self {
+            topic,
+            partition,
+            producers: HashMap::new(),
+        }
+    }
+
+    fn entry(&mut self, txn: &dyn ReadTxn, producer: u64) -> Result<&mut Entry> {
+        use std::collections::hash_map::Entry as Slot;
+        match self.producers.entry(producer) {
+            Slot::Occupied(o) => Ok(o.into_mut()),
+            Slot::Vacant(v) => {
+                let key = high_water_key(self.topic, self.partition, producer);
+                let stored =
+                    store::get::<HighWater>(txn, Table::Offsets, &key)?.map(|h| h.sequence);
+                let prefix = format!("p/{producer}/").into_bytes();
+                let legacy = txn
+                    .range_from(Table::Dedupe, &prefix, 1)?
+                    .first()
+                    .is_some_and(|(k, _)| k.starts_with(&prefix));
+                Ok(v.insert(Entry {
+                    stored,
+                    high: stored,
+                    legacy,
+                }))
+            }
+        }
+    }
+
+    /// Whether the record with `key` was handled already.
+    pub fn seen(&mut self, txn: &dyn ReadTxn, key: &Key) -> Result<bool> {
+        match key {
+            Key::Sequence { producer, sequence } => {
+                let entry = self.entry(txn, *producer)?;
+                if entry.high.is_some_and(|h| *sequence <= h) {
+                    return Ok(true);
+                }
+                Ok(entry.legacy
+                    && txn
+                        .get(Table::Dedupe, &legacy_key(*producer, *sequence))?
+                        .is_some())
+            }
+            Key::Mark(k) => Ok(txn.get(Table::Dedupe, k)?.is_some()),
+        }
+    }
+
+    /// Records that the record with `key` was handled (or dead-lettered after its handler gave
+    /// up). A high water moves in memory; a mark is written at once.
+    pub fn handled(
+        &mut self,
+        txn: &mut dyn WriteTxn,
+        key: &Key,
+        now_ms: i64,
+        event_id: Option<[u8; 16]>,
+    ) -> Result<()> {
+        match key {
+            Key::Sequence { producer, sequence } => {
+                let entry = self.entry(&*txn, *producer)?;
+                entry.high = Some(entry.high.map_or(*sequence, |h| h.max(*sequence)));
+                Ok(())
+            }
+            Key::Mark(k) => crate::consumer::prune::mark(txn, k, now_ms, event_id),
+        }
+    }
+
+    /// For a poison record: whether it was dead-lettered already, else marks it (the high
+    /// water does not move, see the module docs).
+    pub fn poison(&mut self, txn: &mut dyn WriteTxn, key: &Key, now_ms: i64) -> Result<bool> {
+        match key {
+            Key::Sequence { producer, sequence } => {
+                let k = poison_key(*producer, *sequence);
+                if txn.get(Table::Dedupe, &k)?.is_some() {
+                    return Ok(true);
+                }
+                crate::consumer::prune::mark(txn, &k, now_ms, None)?;
+                Ok(false)
+            }
+            Key::Mark(k) => {
+                crate::consumer::prune::mark(txn, k, now_ms, None)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Writes the high waters that moved.
+    pub fn finish(self, txn: &mut dyn WriteTxn, now_ms: i64) -> Result<()> {
+        for (producer, entry) in self.producers {
+            if let Some(sequence) = entry.high
+                && entry.stored != entry.high
+            {
+                let key = high_water_key(self.topic, self.partition, producer);
+                let value = HighWater {
+                    seen_ms: now_ms,
+                    sequence,
+                };
+                store::put(txn, Table::Offsets, &key, &value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
