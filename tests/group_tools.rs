@@ -11,7 +11,7 @@ use protocol_support::cluster;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use usercenter::{
     consumer::{
-        process::{dedupe_key, offset_key},
+        process::{HighWater, dedupe_key, offset_key},
         prune,
     },
     kafka::{
@@ -99,6 +99,17 @@ fn stored(store: &RedbStore, partition: i32) -> Option<i64> {
         .unwrap()
 }
 
+fn high_water_key() -> Vec<u8> {
+    usercenter::consumer::process::high_water_key(TOPIC, 0, 42)
+}
+
+fn high_water(sequence: u64) -> HighWater {
+    HighWater {
+        seen_ms: 1,
+        sequence,
+    }
+}
+
 fn marks(store: &RedbStore) -> u64 {
     store.read_with(|txn| txn.count(Table::Dedupe)).unwrap()
 }
@@ -118,9 +129,14 @@ async fn describe_and_reset_against_the_broker() {
             .unwrap();
         let records: Vec<rskafka::record::Record> = range
             .map(|i| {
-                let enc = event(i)
+                let mut enc = event(i)
                     .encode(usercenter::event::ContentType::Postcard)
                     .unwrap();
+                // Partition 0's records carry an outbox identity (producer 42, sequence i): the
+                // consumer dedupes them by that producer's high water, not by a mark each.
+                if partition == 0 {
+                    usercenter::event::set_identity(&mut enc.headers, 42, i);
+                }
                 headers_of.push((partition, enc.headers.clone()));
                 rskafka::record::Record {
                     key: Some(enc.key),
@@ -167,6 +183,7 @@ async fn describe_and_reset_against_the_broker() {
             .write_with(|txn| {
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 0), &7i64)?;
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 1), &5i64)?;
+                store::put(txn, Table::Offsets, &high_water_key(), &high_water(6))?;
                 for (i, (partition, headers)) in headers_of.iter().enumerate() {
                     if *partition == 1 || i < 7 {
                         prune::mark(txn, &dedupe_key(headers).unwrap(), 1, None)?;
@@ -243,12 +260,18 @@ async fn describe_and_reset_against_the_broker() {
         "--replay",
     ];
     let out = stdout(&usercenter(b, data.path(), &args));
-    assert!(out.contains("replay: 4 dedupe marks deleted"), "{out}");
+    // 4 marks of the old per-record format, and producer 42's high water, lowered below the
+    // sequence at offset 3.
+    assert!(out.contains("replay: 5 dedupe marks deleted"), "{out}");
     assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
     {
         let store = RedbStore::open(data.path()).unwrap();
         assert_eq!(stored(&store, 0), Some(3));
         assert_eq!(marks(&store), 8);
+        let high = store
+            .read_with(|txn| store::get::<HighWater>(txn, Table::Offsets, &high_water_key()))
+            .unwrap();
+        assert_eq!(high.map(|h| h.sequence), Some(2));
     }
     assert_eq!(committed_by_librdkafka(b), [3, 0, -1001]);
 

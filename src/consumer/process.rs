@@ -5,6 +5,8 @@ use rskafka::record::{Record, RecordAndOffset};
 
 mod dedupe;
 
+pub use dedupe::{high_water_key, lower_high_water};
+
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key};
 

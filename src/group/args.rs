@@ -27,12 +27,13 @@ The reset is refused while the group has members (stop every instance first) and
 service holds the store file (run it where the service's data directory is, with the service \
 stopped).
 
-Dedupe: the consumer remembers every record it handled (its dedupe mark, kept for \
-consumer.dedupe_horizon_secs). After a rewind, records whose marks still exist are skipped: \
-the offsets move back but no handler runs again and no effect is applied twice. With \
---replay the marks of the records between the new offset and the old one are deleted as well, \
-so their handlers run again: every effect of those records is applied a second time (analytics \
-records and notifications are written again). Use --replay only to rebuild derived data.";
+Dedupe: the consumer remembers every record it handled (the highest sequence of each outbox \
+producer per partition, kept for good; a mark per record without that identity, kept for \
+consumer.dedupe_horizon_secs). After a rewind, records it remembers are skipped: the offsets \
+move back but no handler runs again and no effect is applied twice. With --replay the records \
+between the new offset and the old one are forgotten as well (marks deleted, high waters \
+lowered), so their handlers run again: every effect of those records is applied a second time \
+(analytics records and notifications are written again). Use --replay only to rebuild derived data.";
 
 impl GroupCommand {
     /// The flags every group command has.

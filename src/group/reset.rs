@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 
 use super::{GroupError, admin::Admin, args::ResetArgs, store};
-use crate::consumer::process::dedupe_key;
+use crate::consumer::process::{Key, dedupe_key};
 
 /// Where to move the offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,13 +201,14 @@ pub async fn run(
         }
         let _ = writeln!(
             out,
-            "replay: {marks} dedupe marks deleted; those records will be handled again"
+            "replay: {marks} dedupe marks deleted or high waters lowered; those records will be handled again"
         );
     }
     Ok(out)
 }
 
-/// Deletes the dedupe marks of the records of `topic`/`partition` in `[from, to)`.
+/// Forgets that the records of `topic`/`partition` in `[from, to)` were handled: deletes their
+/// dedupe marks and lowers their producers' high waters; how many marks and high waters moved.
 async fn forget_range(
     admin: &Admin,
     store: &dyn crate::store::Store,
@@ -229,12 +230,25 @@ async fn forget_range(
             .fetch_records(offset, 1..4_000_000, 500)
             .await
             .map_err(broker)?;
-        let keys: Vec<Vec<u8>> = records
-            .iter()
-            .filter(|r| r.offset >= offset && r.offset < to)
+        let in_range = || {
+            records
+                .iter()
+                .filter(|r| r.offset >= offset && r.offset < to)
+        };
+        let keys: Vec<Vec<u8>> = in_range()
             .filter_map(|r| dedupe_key(&r.record.headers))
             .collect();
         deleted += store::forget_marks(store, &keys)?;
+        // Records with a producer id and sequence are deduped by the producer's high water on
+        // the partition: lower it below the first replayed sequence of each producer.
+        let mut firsts = std::collections::BTreeMap::new();
+        for r in in_range() {
+            if let Some(Key::Sequence { producer, sequence }) = Key::of(&r.record.headers) {
+                let first = firsts.entry(producer).or_insert(sequence);
+                *first = (*first).min(sequence);
+            }
+        }
+        deleted += store::lower_high_waters(store, topic, partition, &firsts)?;
         match records.iter().map(|r| r.offset).max() {
             Some(last) if last >= offset => offset = last + 1,
             // Nothing more below the high watermark (or past it): done.

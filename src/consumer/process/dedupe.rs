@@ -85,6 +85,34 @@ pub fn high_water_key(topic: &str, partition: i32, producer: u64) -> Vec<u8> {
     format!("h/{topic}/{partition}/{producer}").into_bytes()
 }
 
+/// Lowers the high water of `producer` on `topic`/`partition` below `sequence`, so the records
+/// from `sequence` on are handled again (an operator's replay); whether it moved.
+pub fn lower_high_water(
+    txn: &mut dyn WriteTxn,
+    topic: &str,
+    partition: i32,
+    producer: u64,
+    sequence: u64,
+) -> Result<bool> {
+    let key = high_water_key(topic, partition, producer);
+    let Some(mut high) = store::get::<HighWater>(txn, Table::Offsets, &key)? else {
+        return Ok(false);
+    };
+    if high.sequence < sequence {
+        return Ok(false);
+    }
+    match sequence.checked_sub(1) {
+        Some(below) => {
+            high.sequence = below;
+            store::put(txn, Table::Offsets, &key, &high)?;
+        }
+        None => {
+            txn.delete(Table::Offsets, &key)?;
+        }
+    }
+    Ok(true)
+}
+
 /// The key of a per-record mark of the old format, `p/<producer>/<sequence>`.
 fn legacy_key(producer: u64, sequence: u64) -> Vec<u8> {
     format!("p/{producer}/{sequence}").into_bytes()
