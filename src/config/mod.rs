@@ -9,10 +9,12 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod consumer;
 mod error;
 mod kafka;
 mod load;
 
+pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, StartPolicy};
 pub use error::ConfigError;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load};
@@ -34,7 +36,7 @@ pub struct Config {
     /// The producer layer: batching, compression, retries, buffer.
     pub producer: crate::producer::ProducerConfig,
     /// The consumer loop: ownership, start policy, fetch sizes, retries, dead letters.
-    pub consumer: crate::consumer::ConsumerConfig,
+    pub consumer: ConsumerConfig,
     /// Sessions and the first admin.
     pub auth: AuthConfig,
     /// Logging.

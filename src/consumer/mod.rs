@@ -23,7 +23,6 @@
 //! retry, outbox replay, a copy by another client with the same headers) is skipped by its
 //! dedupe key: effects apply exactly once. Outputs reach Kafka through the outbox relay.
 //! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
-mod config;
 mod dead_log;
 pub mod fence;
 pub mod fetch;
@@ -41,7 +40,7 @@ use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
 
-pub use config::{AssignmentMode, ConsumerConfig, StartPolicy};
+pub use crate::config::{AssignmentMode, ConsumerConfig, StartPolicy};
 pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
 pub use metrics::ConsumerMetrics;
 pub use process::{EventHandler, RecordError, RecordHandler};

@@ -13,7 +13,7 @@
 //! marks and effects, are never half-written. A closure may run more than once if a backend
 //! retries, so it must not have side effects outside the transaction.
 //!
-//! The PostgreSQL backend lives in `crate::pgstore` (it maps each table onto a typed SQL table,
+//! The PostgreSQL backend lives in the top-level `pgstore` module (it maps each table onto a typed SQL table,
 //! so it needs the domain's row types, which this module must not import).
 mod ext;
 mod redb_store;
