@@ -149,12 +149,19 @@ async fn a_killed_member_s_partitions_move_to_the_survivor() {
     // timeout and the survivor takes its partitions.
     victim.kill().unwrap();
     victim.wait().unwrap();
+    let killed = std::time::Instant::now();
     eventually(
         Duration::from_secs(90),
         "the survivor owns every partition",
         || m0.assigned_partitions.get() == 4 && owned(&m0).len() == PARTITIONS as usize,
     )
     .await;
+    // Reported, not asserted as a speed: the coordinator notices the loss after the session
+    // timeout (10 s), then the group rebalances.
+    eprintln!(
+        "member loss -> takeover (first fetch of every partition): {:.2} s",
+        killed.elapsed().as_secs_f64()
+    );
     let later = produce(&broker.addr, 200..300).await;
     eventually(Duration::from_secs(60), "the later events handled", || {
         m0.handled.get() + m0.duplicates.get() >= 100
@@ -267,6 +274,7 @@ async fn cooperative_sticky_keeps_the_partitions_that_stay_through_a_join() {
             }
         })
     };
+    let joined = std::time::Instant::now();
     let (s1, m1) = common::start_service(&broker.addr, d1.path(), cooperative).await;
     eventually(
         Duration::from_secs(60),
@@ -277,6 +285,11 @@ async fn cooperative_sticky_keeps_the_partitions_that_stay_through_a_join() {
         },
     )
     .await;
+    // Reported, not asserted: two rebalances (revoke, then hand over) and the first fetch.
+    eprintln!(
+        "cooperative join -> first fetch of the moved partitions: {:.2} s",
+        joined.elapsed().as_secs_f64()
+    );
     watch.abort();
     let fewest = fewest.load(Ordering::Relaxed);
     assert!(
