@@ -17,6 +17,9 @@
 //! so it needs the domain's row types, which this module must not import).
 mod ext;
 mod redb_store;
+/// The backend-independent store tests, run on every backend (test builds only, never in the
+/// binary).
+#[cfg(any(test, feature = "fixtures"))]
 #[doc(hidden)]
 pub mod suite;
 mod typed;
