@@ -170,6 +170,7 @@ pub async fn run(
         });
     }
     let mut out = format_plan(topic, &rows);
+    let no_store = store.is_none();
     let Some(store) = store.filter(|_| args.execute) else {
         out.push_str("\ndry run: nothing changed (add --execute to apply)\n");
         if args.replay {
@@ -178,7 +179,7 @@ pub async fn run(
                  (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
             );
         }
-        if store::open(config, false).await?.is_none() {
+        if no_store {
             let _ = writeln!(out, "no store in {} yet", config.data_dir.display());
         }
         return Ok(out);
