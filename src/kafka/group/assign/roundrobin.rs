@@ -3,7 +3,7 @@
 //! topics).
 use std::collections::BTreeMap;
 
-use super::{Assignment, Assignor, Member, RebalanceProtocol};
+use super::{Assignment, Assignor, Member, RebalanceProtocol, empty_result};
 
 /// The round-robin assignor (eager).
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,10 +25,7 @@ impl Assignor for RoundRobin {
     ) -> BTreeMap<String, Assignment> {
         let mut ids: Vec<&Member> = members.iter().collect();
         ids.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut out: BTreeMap<String, Assignment> = ids
-            .iter()
-            .map(|m| (m.id.clone(), Assignment::new()))
-            .collect();
+        let mut out = empty_result(members);
         if ids.is_empty() {
             return out;
         }
