@@ -22,8 +22,13 @@ const PARTITIONS: i32 = 3;
 
 /// The value of record `counter` of user `key`: both numbers, padded to 100 bytes.
 fn value(key: usize, counter: usize) -> Vec<u8> {
+    sized_value(key, counter, 100)
+}
+
+/// [`value`] padded to `len` bytes.
+fn sized_value(key: usize, counter: usize, len: usize) -> Vec<u8> {
     let mut v = format!("user-{key:02}-{counter:08}-").into_bytes();
-    v.resize(100, b'x');
+    v.resize(len, b'x');
     v
 }
 
@@ -112,13 +117,23 @@ async fn read_back(addr: &str, topic: &str) -> Readback {
 /// Sends `count` records (key = user id, value = per-key counter) through `producer`
 /// concurrently; returns the `(key, counter)` pairs acknowledged.
 async fn send_all(producer: &Producer, topic: &str, count: usize) -> HashSet<(usize, usize)> {
+    send_sized(producer, topic, count, 100).await
+}
+
+/// [`send_all`] with values of `len` bytes.
+async fn send_sized(
+    producer: &Producer,
+    topic: &str,
+    count: usize,
+    len: usize,
+) -> HashSet<(usize, usize)> {
     let mut futures = Vec::with_capacity(count);
     for i in 0..count {
         let (key, counter) = (i % KEYS, i / KEYS);
         let record = common::record(
             topic,
             Some(format!("user-{key:02}").into_bytes()),
-            value(key, counter),
+            sized_value(key, counter, len),
         );
         let future = producer.enqueue(record).await.expect("enqueue");
         futures.push(((key, counter), future));
@@ -254,6 +269,38 @@ async fn with_idempotence_faults_leave_each_record_once_in_order() {
         dropped > 0 && delayed > 0 && cut > 0,
         "faults were injected"
     );
+    assert_eq!(acked.len(), count, "every record acknowledged");
+    assert_exactly_once(&back, &acked);
+}
+
+/// A batch the broker refuses as too large (MESSAGE_TOO_LARGE) comes back from the idempotent
+/// writer with its records, since the sender keeps no copy of the batches it hands over; it is
+/// split, and every record lands once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_refused_as_too_large_come_back_split_once_in_order() {
+    let broker = Broker::memory().await;
+    let client = common::client(&broker.addr).await;
+    common::create_topic(&client, "big", PARTITIONS).await;
+    // Told the limit is 4 MiB, the producer builds 3 MiB batches the broker (1 MiB) refuses.
+    let config = ProducerConfig {
+        compression: usercenter::producer::Codec::None,
+        batch_max_bytes: 3 << 20,
+        max_message_bytes: 4 << 20,
+        linger_ms: 2_000,
+        on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
+        ..ProducerConfig::default()
+    };
+    let producer = idempotent(&broker.addr, config).await;
+    let count = 9_000;
+    let acked = send_sized(&producer, "big", count, 1024).await;
+    let splits = producer.metrics().splits.get();
+    let back = read_back(&broker.addr, "big").await;
+    eprintln!(
+        "too large: {count} sent, {} acked, {splits} splits, {} in the log",
+        acked.len(),
+        back.records
+    );
+    assert!(splits >= 1, "the broker refused the 3 MiB batches");
     assert_eq!(acked.len(), count, "every record acknowledged");
     assert_exactly_once(&back, &acked);
 }

@@ -109,11 +109,13 @@ fn offsets(base: Option<i64>, n: usize) -> Vec<i64> {
     }
 }
 
-fn transport_error(e: WriteError) -> TransportError {
+/// The transport's error for `e`; `records` is the batch handed back with a rejection.
+fn transport_error(e: WriteError, records: Option<Vec<Record>>) -> TransportError {
     match e {
-        WriteError::Rejected { code } if TOO_LARGE.contains(&code) => {
-            TransportError::TooLarge(Box::new(e))
-        }
+        WriteError::Rejected { code } if TOO_LARGE.contains(&code) => TransportError::TooLarge {
+            source: Box::new(e),
+            records,
+        },
         e => TransportError::Final(Box::new(e)),
     }
 }
@@ -182,10 +184,10 @@ impl Transport for IdempotentTransport {
             let n = records.len();
             let delivery = self.writer(topic, partition, codec).submit(records).await;
             Box::pin(async move {
-                delivery
-                    .await
+                let (result, rejected) = delivery.settled().await;
+                result
                     .map(|d| offsets(d.base_offset, n))
-                    .map_err(transport_error)
+                    .map_err(|e| transport_error(e, rejected))
             }) as Pending
         })
     }

@@ -121,7 +121,16 @@ impl Transport for MockBroker {
                 return Err(ClientError::Timeout.into());
             }
             if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
-                return Err(server_error(ProtocolError::MessageTooLarge).into());
+                let refused = server_error(ProtocolError::MessageTooLarge);
+                if self.pipeline > 1 {
+                    // A pipelining transport owns the batch and hands it back, as the
+                    // idempotent one does.
+                    return Err(TransportError::TooLarge {
+                        source: Box::new(refused),
+                        records: Some(records),
+                    });
+                }
+                return Err(refused.into());
             }
             let mut log = self.log.lock();
             let part = log.entry(partition).or_default();

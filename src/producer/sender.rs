@@ -294,7 +294,7 @@ enum Class {
 fn classify(e: &TransportError) -> Class {
     let e = match e {
         TransportError::Client(e) => e,
-        TransportError::TooLarge(_) => return Class::TooLarge,
+        TransportError::TooLarge { .. } => return Class::TooLarge,
         // The transport retried by itself, under the same deadline.
         TransportError::Final(_) => return Class::Fatal,
     };

@@ -25,9 +25,17 @@ pub enum TransportError {
     /// retriable.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The broker refuses the batch as too large: the sender splits it.
+    /// The broker refuses the batch as too large: the sender splits it. A transport that owns
+    /// the records once they are handed over (a pipelining one) hands them back in `records`,
+    /// so that the sender need not keep a copy of every batch in flight.
     #[error("batch too large for the broker")]
-    TooLarge(#[source] Box<dyn std::error::Error + Send + Sync>),
+    TooLarge {
+        /// The broker's answer.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The batch, when the transport hands it back.
+        records: Option<Vec<Record>>,
+    },
     /// A final answer from a transport that retries by itself (the idempotent writer resends
     /// a batch with its sequence numbers under the delivery timeout): not retried again.
     #[error("not delivered")]

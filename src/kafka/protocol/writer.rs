@@ -150,12 +150,41 @@ pub enum WriteError {
 
 struct Submission {
     records: Vec<Record>,
-    reply: oneshot::Sender<Result<Delivered, WriteError>>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// What a submitter gets back: the outcome and, for a batch the broker rejected, its records,
+/// so that a caller can split a batch too large for the broker without keeping a copy of
+/// every batch it hands over.
+#[derive(Debug)]
+struct Reply {
+    result: Result<Delivered, WriteError>,
+    rejected: Option<Vec<Record>>,
+}
+
+impl From<Result<Delivered, WriteError>> for Reply {
+    fn from(result: Result<Delivered, WriteError>) -> Self {
+        Self {
+            result,
+            rejected: None,
+        }
+    }
 }
 
 /// The outcome of one submitted batch.
 #[derive(Debug)]
-pub struct Delivery(oneshot::Receiver<Result<Delivered, WriteError>>);
+pub struct Delivery(oneshot::Receiver<Reply>);
+
+impl Delivery {
+    /// The outcome, with the batch's records handed back when the broker rejected it
+    /// ([`WriteError::Rejected`]; `None` for every other outcome).
+    pub async fn settled(self) -> (Result<Delivered, WriteError>, Option<Vec<Record>>) {
+        match self.0.await {
+            Ok(reply) => (reply.result, reply.rejected),
+            Err(_) => (Err(WriteError::Closed), None),
+        }
+    }
+}
 
 impl Future for Delivery {
     type Output = Result<Delivered, WriteError>;
@@ -163,7 +192,7 @@ impl Future for Delivery {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0)
             .poll(cx)
-            .map(|r| r.unwrap_or(Err(WriteError::Closed)))
+            .map(|r| r.map_or(Err(WriteError::Closed), |reply| reply.result))
     }
 }
 
@@ -197,11 +226,11 @@ impl PartitionWriter {
     pub async fn submit(&self, records: Vec<Record>) -> Delivery {
         let (reply, rx) = oneshot::channel();
         if records.is_empty() {
-            let _ = reply.send(Err(WriteError::Empty));
+            let _ = reply.send(Err(WriteError::Empty).into());
         } else if let Err(mpsc::error::SendError(s)) =
             self.queue.send(Submission { records, reply }).await
         {
-            let _ = s.reply.send(Err(WriteError::Closed));
+            let _ = s.reply.send(Err(WriteError::Closed).into());
         }
         Delivery(rx)
     }

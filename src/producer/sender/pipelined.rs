@@ -8,9 +8,7 @@
 //! failed here), so a caller that retries them keeps their order.
 use std::collections::VecDeque;
 
-use rskafka::record::Record;
-
-use super::{Class, Outcome, classify, deliver, fail_batch, fail_behind, settle};
+use super::{Outcome, deliver, fail_batch, fail_behind, settle};
 use crate::producer::{
     Pending, ProduceError, Shared, TransportError,
     accumulator::{Batch, PartitionQueue},
@@ -19,9 +17,6 @@ use crate::producer::{
 struct InFlight {
     batch: Batch,
     n: usize,
-    /// A copy of the records, for splitting the batch if the broker finds it too large
-    /// (the transport owns the originals once they are handed over).
-    records: Vec<Record>,
     pending: Pending,
 }
 
@@ -67,12 +62,12 @@ pub(super) async fn run(shared: &Shared, topic: &str, queue: &PartitionQueue, de
                 Some(mut batch) => {
                     let records = std::mem::take(&mut batch.records);
                     let n = records.len();
-                    let copy = records.clone();
+                    // Handed over, not copied: a batch too large comes back with its answer.
                     let pending = shared
                         .transport
                         .enqueue(topic, queue.partition, records, shared.config.compression)
                         .await;
-                    inflight.push_back(InFlight { batch, n, records: copy, pending });
+                    inflight.push_back(InFlight { batch, n, pending });
                 }
             },
         }
@@ -88,9 +83,7 @@ async fn finish(
     f: InFlight,
     result: Result<Vec<i64>, TransportError>,
 ) -> Option<ProduceError> {
-    let InFlight {
-        batch, n, records, ..
-    } = f;
+    let InFlight { batch, n, .. } = f;
     let outcome = match result {
         Ok(offsets) if offsets.len() == n => Outcome::Delivered(offsets),
         Ok(offsets) => Outcome::Failed(ProduceError::Fatal(std::sync::Arc::new(
@@ -99,10 +92,12 @@ async fn finish(
                 offsets.len()
             ))),
         ))),
-        // A pipelining transport retries by itself: only a batch too large is worked on here.
-        Err(e) if classify(&e) == Class::TooLarge => {
-            deliver(shared, topic, queue.partition, records, batch.deadline).await
-        }
+        // A pipelining transport retries by itself: only a batch too large is worked on here,
+        // split from the records the transport hands back.
+        Err(TransportError::TooLarge {
+            records: Some(records),
+            ..
+        }) => deliver(shared, topic, queue.partition, records, batch.deadline).await,
         Err(e) => Outcome::Failed(ProduceError::Fatal(std::sync::Arc::new(e))),
     };
     settle(shared, topic, queue, batch, n, outcome)

@@ -30,7 +30,10 @@ fn classification() {
     );
     // A transport that retries by itself (the idempotent writer): split, or final.
     assert_eq!(
-        classify(&TransportError::TooLarge("too large".into())),
+        classify(&TransportError::TooLarge {
+            source: "too large".into(),
+            records: None
+        }),
         Class::TooLarge
     );
     assert_eq!(
@@ -99,7 +102,10 @@ impl crate::producer::Transport for Picky {
                 .map(|r| String::from_utf8(r.value.clone().unwrap_or_default()).unwrap())
                 .collect();
             if values.len() > 2 {
-                return Err(TransportError::TooLarge("too large".into()));
+                return Err(TransportError::TooLarge {
+                    source: "too large".into(),
+                    records: Some(records),
+                });
             }
             if values.iter().any(|v| v == "bad") {
                 return Err(ClientError::Timeout.into());

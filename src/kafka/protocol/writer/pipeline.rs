@@ -17,8 +17,10 @@ use tokio::{
 use tracing::{debug, warn};
 
 use super::{
-    Cause, Delivered, Submission, WriteError, WriterConfig,
-    request::{Verdict, classify, next_sequence, produce_request, response_error, restamp},
+    Cause, Delivered, Reply, Submission, WriteError, WriterConfig,
+    request::{
+        Verdict, classify, next_sequence, produce_request, response_error, restamp, take_records,
+    },
 };
 use crate::kafka::protocol::{
     adapter::CallError, connection::Connection, producer_id::ProducerIdentity,
@@ -31,13 +33,21 @@ struct Batch {
     count: usize,
     sequence: i32,
     deadline: Instant,
-    reply: oneshot::Sender<Result<Delivered, WriteError>>,
+    reply: oneshot::Sender<Reply>,
 }
 
 impl Batch {
     fn answer(self, outcome: Result<Delivered, WriteError>) {
         // The submitter may have stopped waiting; nothing to do then.
-        let _ = self.reply.send(outcome);
+        let _ = self.reply.send(outcome.into());
+    }
+
+    /// Answers `error` for a batch the broker rejected, handing its records back.
+    fn reject(self, error: WriteError) {
+        let _ = self.reply.send(Reply {
+            result: Err(error),
+            rejected: Some(take_records(self.request)),
+        });
     }
 }
 
@@ -187,7 +197,7 @@ impl Pipeline {
                 let error = WriteError::Rejected { code };
                 warn!(%topic, partition, %error, "batch failed");
                 let cause = Arc::new(error.clone());
-                batch.answer(Err(error));
+                batch.reject(error);
                 // What was queued before the failure was known is behind it; what comes later
                 // is taken after the recovery.
                 self.abort_queued(&cause);
@@ -253,7 +263,9 @@ impl Pipeline {
     /// Fails every queued submission behind a failed batch.
     fn abort_queued(&mut self, cause: &Arc<WriteError>) {
         while let Ok(s) = self.queue.try_recv() {
-            let _ = s.reply.send(Err(WriteError::Aborted(Arc::clone(cause))));
+            let _ = s
+                .reply
+                .send(Err(WriteError::Aborted(Arc::clone(cause))).into());
         }
     }
 

@@ -1,5 +1,6 @@
 //! Produce requests with producer id, epoch and base sequence (rskafka's `PartitionClient`
 //! always writes −1 there), and what each answer means for the writer.
+use chrono::{TimeZone, Utc};
 use rskafka::{
     client::partition::Compression,
     protocol::{
@@ -86,6 +87,35 @@ fn batch_compression(compression: Compression) -> RecordBatchCompression {
         Compression::Snappy => RecordBatchCompression::Snappy,
         Compression::Zstd => RecordBatchCompression::Zstd,
     }
+}
+
+/// The records of `request` (built by [`produce_request`]) as they were submitted, moved out
+/// rather than copied: a batch the broker rejected goes back to its submitter, which may split
+/// it. Timestamps come back at the millisecond precision the batch carries.
+pub(super) fn take_records(request: ProduceRequest) -> Vec<Record> {
+    let batches = request
+        .topic_data
+        .into_iter()
+        .flat_map(|t| t.partition_data)
+        .flat_map(|p| p.records.0);
+    let mut out = Vec::new();
+    for batch in batches {
+        let ControlBatchOrRecords::Records(records) = batch.records else {
+            continue;
+        };
+        out.extend(records.into_iter().map(|r| {
+            Record {
+                key: r.key,
+                value: r.value,
+                headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+                timestamp: Utc
+                    .timestamp_millis_opt(batch.first_timestamp.saturating_add(r.timestamp_delta))
+                    .single()
+                    .unwrap_or_default(),
+            }
+        }));
+    }
+    out
 }
 
 /// Gives the batch of `request` a new identity and base sequence (after a renewal).

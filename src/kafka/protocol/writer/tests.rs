@@ -12,7 +12,7 @@ use rskafka::protocol::{
 };
 
 use super::{
-    request::{Verdict, classify, next_sequence, restamp},
+    request::{Verdict, classify, next_sequence, restamp, take_records},
     *,
 };
 use crate::kafka::protocol::ProducerIdentity;
@@ -68,6 +68,13 @@ fn requests_carry_identity_and_sequence() {
     assert_eq!(rs.len(), 4);
     assert_eq!(rs[2].key.as_deref(), Some(&b"k2"[..]));
     assert_eq!(rs[3].timestamp_delta, 3);
+}
+
+#[test]
+fn a_rejected_request_gives_back_the_records_it_was_built_from() {
+    let sent = records(5);
+    let request = produce_request("t", 0, sent.clone(), Compression::Zstd, ID, 7, 1_000);
+    assert_eq!(take_records(request), sent);
 }
 
 #[test]
