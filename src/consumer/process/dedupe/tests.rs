@@ -151,3 +151,24 @@ fn records_without_numeric_identity_are_marked_one_by_one() {
     let out = run(&store, 0, &[a, b]);
     assert_eq!((out.handled, out.duplicates), (0, 2));
 }
+
+#[test]
+fn header_numbers_read_as_str_parse_reads_them() {
+    for text in [
+        "0",
+        "7",
+        "0042",
+        "18446744073709551615",
+        "123456789012",
+        "000000000000000000001",
+    ] {
+        assert_eq!(
+            super::decimal(text.as_bytes()),
+            text.parse::<u64>().ok(),
+            "{text}"
+        );
+    }
+    for bad in ["", "-1", "1.5", " 1", "1a", "18446744073709551616"] {
+        assert_eq!(super::decimal(bad.as_bytes()), None, "{bad:?}");
+    }
+}
