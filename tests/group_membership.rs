@@ -4,7 +4,7 @@
 mod common;
 mod group_support;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use common::{Broker, client, create_topic, eventually, http::http};
 use group_support::{
@@ -115,68 +115,80 @@ async fn two_of_ours_and_librdkafka_split_six_partitions_and_handle_every_record
 
 /// KIP-345: a static member that restarts within the session timeout takes its earlier
 /// instance's place (Nisshi: "replaced static member without a rebalance") and gets its
-/// partitions back; the other member sees no rebalance: same generation, no revocation.
+/// partitions back; the other member sees no rebalance: same generation, no revocation. First
+/// the follower restarts, then the leader (the first to join), whom Nisshi tells to skip the
+/// assignment (JoinGroup v9).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "user.events", 4).await;
-    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let instance = |id: &'static str| {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let names = ["pod-0", "pod-1"];
+    let instance = |i: usize| {
         move |c: &mut usercenter::config::Config| {
-            c.consumer.group_instance_id = Some(id.to_owned());
+            c.consumer.group_instance_id = Some(names[i].to_owned());
         }
     };
-    let (s0, m0) = common::start_service(&broker.addr, d0.path(), instance("pod-0")).await;
-    let (s1, m1) = common::start_service(&broker.addr, d1.path(), instance("pod-1")).await;
+    let (s0, m0) = common::start_service(&broker.addr, dirs[0].path(), instance(0)).await;
+    let (s1, m1) = common::start_service(&broker.addr, dirs[1].path(), instance(1)).await;
     wait_split(&m0, &m1, 2).await;
-    let mut ids = produce(&broker.addr, 0..200).await;
-    eventually(Duration::from_secs(30), "200 handled", || {
-        m0.handled.get() + m1.handled.get() == 200
-    })
-    .await;
-    let (generation, rebalances, kept) = (m0.generation.get(), m0.rebalances.get(), owned(&m0));
-    let (theirs, handled_before) = (owned(&m1), m1.handled.get());
+    let (mut services, mut metrics) = ([Some(s0), Some(s1)], [m0, m1]);
+    let mut ids = Vec::new();
+    let mut handled_before = 0;
+    for (round, restart) in [1, 0].into_iter().enumerate() {
+        let other = Arc::clone(&metrics[1 - restart]);
+        let from = 200 * round as u64;
+        ids.extend(produce(&broker.addr, from..from + 200).await);
+        eventually(Duration::from_secs(30), "the events handled", || {
+            handled_before + metrics[0].handled.get() + metrics[1].handled.get() == from + 200
+        })
+        .await;
+        let (generation, rebalances, kept) = (
+            other.generation.get(),
+            other.rebalances.get(),
+            owned(&other),
+        );
+        let theirs = owned(&metrics[restart]);
+        handled_before += metrics[restart].handled.get();
 
-    // A static member sends no LeaveGroup: the coordinator keeps its place for a session.
-    s1.stop().await;
-    let restarted = std::time::Instant::now();
-    let (s1, m1) = common::start_service(&broker.addr, d1.path(), instance("pod-1")).await;
-    eventually(
-        Duration::from_secs(8),
-        "the restarted member runs its partitions",
-        || owned(&m1) == theirs,
-    )
-    .await;
-    eprintln!(
-        "static member restart -> first fetch of its partitions: {:.2} s",
-        restarted.elapsed().as_secs_f64()
-    );
-    ids.extend(produce(&broker.addr, 200..400).await);
-    eventually(Duration::from_secs(30), "400 handled", || {
-        m0.handled.get() + handled_before + m1.handled.get() == 400
+        // A static member sends no LeaveGroup: the coordinator keeps its place for a session.
+        services[restart].take().unwrap().stop().await;
+        let restarted = std::time::Instant::now();
+        let (s, m) =
+            common::start_service(&broker.addr, dirs[restart].path(), instance(restart)).await;
+        eventually(
+            Duration::from_secs(8),
+            "the restarted member runs its partitions",
+            || owned(&m) == theirs,
+        )
+        .await;
+        eprintln!(
+            "static member {} restart -> first fetch of its partitions: {:.2} s",
+            names[restart],
+            restarted.elapsed().as_secs_f64()
+        );
+        (services[restart], metrics[restart]) = (Some(s), m);
+        // Beyond the other member's next heartbeat: a rebalance would have reached it by now.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let what = names[1 - restart];
+        assert_eq!(
+            other.generation.get(),
+            generation,
+            "{what}'s generation moved"
+        );
+        assert_eq!(other.rebalances.get(), rebalances, "{what} rebalanced");
+        assert_eq!(owned(&other), kept, "{what}'s partitions changed");
+        assert_eq!(metrics[restart].generation.get(), generation);
+    }
+    ids.extend(produce(&broker.addr, 400..500).await);
+    eventually(Duration::from_secs(30), "500 handled", || {
+        handled_before + metrics[0].handled.get() + metrics[1].handled.get() == 500
     })
     .await;
-    // Beyond the other member's next heartbeats: a rebalance would have reached it by now.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        m0.generation.get(),
-        generation,
-        "the other member's generation moved"
-    );
-    assert_eq!(
-        m0.rebalances.get(),
-        rebalances,
-        "the other member rebalanced"
-    );
-    assert_eq!(owned(&m0), kept, "the other member's partitions changed");
-    assert_eq!(
-        m1.generation.get(),
-        generation,
-        "the restarted member is in the same generation"
-    );
-    s1.stop().await;
-    s0.stop().await;
-    assert_applied_once(d0.path(), d1.path(), &ids);
+    for s in services.into_iter().flatten() {
+        s.stop().await;
+    }
+    assert_applied_once(dirs[0].path(), dirs[1].path(), &ids);
 }
 
 /// The broker (sqlite storage) restarts under a member: it finds the coordinator again,
