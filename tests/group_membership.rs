@@ -34,7 +34,7 @@ async fn two_of_ours_and_librdkafka_split_six_partitions_and_handle_every_record
         "join -> first fetch of every partition (two members): {:.2} s",
         joined.elapsed().as_secs_f64()
     );
-    let peer = roundrobin_member(&broker.addr, "25", &["--commit"]);
+    let peer = roundrobin_member(&broker.addr, "35", &["--commit"]);
     let peer_joined = std::time::Instant::now();
     eventually(Duration::from_secs(20), "the peer took its share", || {
         let (a, b) = (owned(&m0), owned(&m1));
