@@ -79,9 +79,10 @@ pub(crate) async fn supervise(
             () = cancel.cancelled() => break,
             event = events.recv() => match event {
                 None => break,
-                Some(GroupEvent::Assigned { generation, partitions }) => {
-                    info!(generation, ?partitions, "consumer: partitions assigned");
+                Some(GroupEvent::Assigned { generation, partitions, took }) => {
+                    info!(generation, ?partitions, rebalance_secs = took.as_secs_f64(), "consumer: partitions assigned");
                     ctx.metrics.rebalances.add(1);
+                    ctx.metrics.rebalance_seconds.observe(took.as_secs_f64());
                     ctx.metrics.generation.set(i64::from(generation));
                     let committed = committed(&member, &partitions).await;
                     for p in partitions {

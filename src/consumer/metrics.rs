@@ -9,6 +9,7 @@ static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
 ];
 static HANDLER_SECONDS: [f64; 9] = [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, 0.1];
+static REBALANCE_SECONDS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0];
 
 /// Consumer counters, per-partition lag and the batch handling histogram.
 #[derive(Debug)]
@@ -43,6 +44,9 @@ pub struct ConsumerMetrics {
     pub generation: Gauge,
     /// Partitions this instance consumes now.
     pub assigned_partitions: Gauge,
+    /// Group mode: seconds of each rebalance, from the member leaving its stable generation
+    /// (or starting) to its new assignment.
+    pub rebalance_seconds: Histogram,
     /// Records behind the log end, by (topic, partition).
     lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
@@ -65,6 +69,7 @@ impl Default for ConsumerMetrics {
             rebalances: Counter::default(),
             generation: Gauge::default(),
             assigned_partitions: Gauge::default(),
+            rebalance_seconds: Histogram::new(&REBALANCE_SECONDS),
             lag: Mutex::new(BTreeMap::new()),
         }
     }
@@ -185,6 +190,11 @@ impl ConsumerMetrics {
             out,
             "usercenter_consumer_batch_duration_seconds",
             "Seconds to handle and commit one fetched batch.",
+        );
+        self.rebalance_seconds.render(
+            out,
+            "usercenter_consumer_group_rebalance_duration_seconds",
+            "Seconds from leaving a consumer-group generation (or starting) to the next assignment.",
         );
     }
 }

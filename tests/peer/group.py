@@ -4,8 +4,10 @@
     group.py --brokers HOST:PORT committed --group G --topic T
         (the group's committed offset per partition, as librdkafka's Consumer.committed() sees it)
     group.py --brokers HOST:PORT member --group G --topic T --strategy S --seconds N
-        (joins the group, polls for N seconds without committing; prints the assignment it
-         ended with and how many records it read)
+        [--commit]
+        (joins the group, polls for N seconds; prints the assignment it ended with, how many
+         records it read and their ce_id headers; with --commit it commits what it read before
+         it leaves, else it commits nothing)
 """
 import argparse
 import json
@@ -41,14 +43,18 @@ def member(args):
     })
     c.subscribe([args.topic])
     read = 0
+    ids = []
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
         msg = c.poll(0.2)
         if msg is not None and not msg.error():
             read += 1
+            ids += [v.decode() for k, v in (msg.headers() or []) if k == "ce_id"]
     assignment = sorted(tp.partition for tp in c.assignment())
+    if args.commit and read:
+        c.commit(asynchronous=False)
     c.close()
-    return {"assignment": assignment, "read": read}
+    return {"assignment": assignment, "read": read, "ids": ids}
 
 
 def main():
@@ -63,6 +69,7 @@ def main():
     me.add_argument("--topic", required=True)
     me.add_argument("--strategy", default="roundrobin")
     me.add_argument("--seconds", type=float, default=20.0)
+    me.add_argument("--commit", action="store_true")
     args = p.parse_args()
     print(json.dumps({"committed": committed, "member": member}[args.cmd](args)))
 

@@ -104,6 +104,9 @@ pub enum GroupEvent {
         generation: i32,
         /// Newly assigned partitions.
         partitions: Vec<i32>,
+        /// How long the rebalance took: from leaving the last stable generation (or starting)
+        /// to this assignment, every round of it.
+        took: Duration,
     },
     /// Partitions to give up: finish and commit the batch in hand, then send on `done`.
     Revoked {
@@ -229,6 +232,7 @@ async fn run(
     let mut failures = 0u32;
     let mut last_contact = tokio::time::Instant::now();
     let mut reason = "start";
+    let mut since = tokio::time::Instant::now();
     loop {
         let result = tokio::select! {
             r = round.run(&owned, reason) => r,
@@ -270,6 +274,7 @@ async fn run(
         let assigned = GroupEvent::Assigned {
             generation: synced.generation,
             partitions: added,
+            took: since.elapsed(),
         };
         if events.send(assigned).await.is_err() {
             return;
@@ -280,6 +285,7 @@ async fn run(
         }
         let ended = heartbeat(&link, &config, &cancel).await;
         last_contact = tokio::time::Instant::now();
+        since = last_contact;
         match ended {
             Ended::Cancelled => return,
             Ended::Rejoin => reason = "rebalance in progress",

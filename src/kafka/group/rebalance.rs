@@ -84,7 +84,9 @@ impl Round<'_> {
             assignor = %protocol_name, leader, members = joined.members.len(),
             "group: joined"
         );
-        let assignments = if leader {
+        // KIP-345 (JoinGroup v9): a restarted static leader keeps the assignment the group
+        // has and syncs without assigning again.
+        let assignments = if leader && !joined.skip_assignment {
             let members = joined
                 .members
                 .iter()
