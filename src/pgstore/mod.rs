@@ -2,7 +2,7 @@
 //!
 //! Each KV table maps onto a typed SQL table ([`layout`], [`codec`]; schema in `migrations/`),
 //! so operators query users with SQL and the database enforces the rules the domain relies on
-//! (unique lower(username) and lower(email), sessions gone with their user).
+//! (unique user names and e-mail addresses ignoring case, sessions gone with their user).
 //!
 //! # Transactions
 //! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
