@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     outbox::OutboxRecord,
     store::{Result, StoreError, Table},
-    users::{Session, User},
+    users::{Session, User, lookup_key},
 };
 
 /// One statement parameter.
@@ -168,6 +168,7 @@ pub(super) fn put_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<P
             if uuid_key(table, key)? != u.id {
                 return Err(bad(table, "key differs from the row's id"));
             }
+            let (username_key, email_key) = (lookup_key(&u.username), lookup_key(&u.email));
             vec![
                 Box::new(u.id),
                 Box::new(u.username),
@@ -180,6 +181,8 @@ pub(super) fn put_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<P
                 Box::new(u.created_ms),
                 Box::new(u.updated_ms),
                 Box::new(u.last_login_ms),
+                Box::new(username_key),
+                Box::new(email_key),
             ]
         }
         Table::Sessions => {

@@ -6,7 +6,8 @@
 //! the byte order of the KV key (uuids compare as bytes; sequences are non-negative). The
 //! `usernames`, `emails` and `user_sessions` tables are not tables here: they are derived from
 //! `users` and `sessions` (their writes are no-ops, their deletes only report whether the row
-//! was there); the unique indexes on `users` are what enforce them.
+//! was there); the unique indexes on `users` are what enforce them. Their keys are the
+//! `username_key` and `email_key` columns, which the codec fills with `users::lookup_key`.
 use crate::store::Table;
 
 /// How a table is written.
@@ -56,6 +57,8 @@ const USER_COLUMNS: &[&str] = &[
     "created_ms",
     "updated_ms",
     "last_login_ms",
+    "username_key",
+    "email_key",
 ];
 const OUTBOX_COLUMNS: &[&str] = &[
     "seq",
@@ -144,15 +147,15 @@ pub(super) const fn layout(table: Table) -> Layout {
         },
         Table::Usernames => derived_name(
             "users",
-            "convert_to(lower(username), 'UTF8')",
-            "lower(username) = $1",
-            "convert_to(lower(username), 'UTF8') >= $1",
+            "convert_to(username_key, 'UTF8')",
+            "username_key = $1",
+            "convert_to(username_key, 'UTF8') >= $1",
         ),
         Table::Emails => derived_name(
             "users",
-            "convert_to(lower(email), 'UTF8')",
-            "lower(email) = $1",
-            "convert_to(lower(email), 'UTF8') >= $1",
+            "convert_to(email_key, 'UTF8')",
+            "email_key = $1",
+            "convert_to(email_key, 'UTF8') >= $1",
         ),
         Table::Sessions => bytes_keyed(
             "sessions",

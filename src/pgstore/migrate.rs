@@ -8,14 +8,28 @@
 //! neither.
 use tokio_postgres::Client;
 
-use crate::store::{Result, StoreError};
+use crate::{
+    store::{Result, StoreError},
+    users::lookup_key,
+};
 
 /// Every migration: version, name, SQL. Append only; never edit a released one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../../migrations/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../migrations/0001_schema.sql"),
+    ),
+    (
+        NAME_KEYS,
+        "name_keys",
+        include_str!("../../migrations/0002_name_keys.sql"),
+    ),
+];
+
+/// The migration that adds `users.username_key` and `email_key`: its SQL keys every row by
+/// `lower()`, right for ASCII only; [`rekey`] then writes the service's key into the others.
+const NAME_KEYS: i64 = 2;
 
 /// The advisory lock key of migrations ("usercntr" in ASCII).
 const LOCK: i64 = 0x7573_6572_636e_7472;
@@ -68,6 +82,9 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
             continue;
         }
         txn.batch_execute(sql).await.map_err(failed)?;
+        if version == NAME_KEYS {
+            rekey(&txn).await.map_err(failed)?;
+        }
         txn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[&version, &name],
@@ -79,4 +96,29 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
         done.push(version);
     }
     Ok(done)
+}
+
+/// Writes [`lookup_key`] of each non-ASCII user name and e-mail address into its key column
+/// (two accounts the same under it fail the unique index, and with it the migration).
+async fn rekey(
+    txn: &tokio_postgres::Transaction<'_>,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let rows = txn
+        .query(
+            "SELECT id, username, email FROM users \
+             WHERE octet_length(username) <> char_length(username) \
+                OR octet_length(email) <> char_length(email)",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (id, username, email): (uuid::Uuid, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        txn.execute(
+            "UPDATE users SET username_key = $2, email_key = $3 WHERE id = $1",
+            &[&id, &lookup_key(&username), &lookup_key(&email)],
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! Each KV table maps onto a typed SQL table ([`layout`], [`codec`]; schema in `migrations/`),
 //! so operators query users with SQL and the database enforces the rules the domain relies on
-//! (unique lower(username) and lower(email), sessions gone with their user).
+//! (unique user names and e-mail addresses ignoring case, sessions gone with their user).
 //!
 //! # Transactions
 //! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
@@ -32,7 +32,7 @@ mod txn;
 use std::{sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -132,8 +132,34 @@ fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(micros));
 }
 
+/// Runs `f`, which blocks on the driver, where blocking is allowed. Store calls are meant for
+/// `spawn_blocking` threads, where `f` just runs; a call from async code on a runtime worker
+/// (`/ready` reads the outbox backlog inline, cheap on redb) goes through `block_in_place`,
+/// which hands the worker's other tasks to another thread first, instead of panicking in
+/// `Handle::block_on`.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl Store for PgStore {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
+        blocking(|| self.read_blocking(f))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        blocking(|| self.write_blocking(f))
+    }
+
+    fn relay_lease(&self) -> Result<bool> {
+        blocking(|| self.lease.check(&self.handle))
+    }
+}
+
+impl PgStore {
+    fn read_blocking(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
         let mut client = self.client()?;
         let txn = self
             .handle
@@ -157,7 +183,7 @@ impl Store for PgStore {
         }
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+    fn write_blocking(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         let mut client = self.client()?;
         for attempt in 1..=ATTEMPTS {
             let txn = self
@@ -196,9 +222,5 @@ impl Store for PgStore {
             backoff(attempt);
         }
         Err(StoreError::Contended { attempts: ATTEMPTS })
-    }
-
-    fn relay_lease(&self) -> Result<bool> {
-        self.lease.check(&self.handle)
     }
 }

@@ -51,7 +51,7 @@ impl Users {
             updated_ms: now,
             last_login_ms: None,
         };
-        let (name_key, email_key) = (username.to_lowercase(), email.to_lowercase());
+        let (name_key, email_key) = (super::lookup_key(username), super::lookup_key(email));
         let (token, expires) = self.write(|txn| {
             if txn.get(Table::Usernames, name_key.as_bytes())?.is_some() {
                 return Err(UserError::Conflict { field: "username" });
@@ -85,8 +85,11 @@ impl Users {
             }
             let user = Self::get_user(txn, id)?;
             txn.delete(Table::Users, &user_key(id))?;
-            txn.delete(Table::Usernames, user.username.to_lowercase().as_bytes())?;
-            txn.delete(Table::Emails, user.email.to_lowercase().as_bytes())?;
+            txn.delete(
+                Table::Usernames,
+                super::lookup_key(&user.username).as_bytes(),
+            )?;
+            txn.delete(Table::Emails, super::lookup_key(&user.email).as_bytes())?;
             self.revoke_sessions(txn, id, None)?;
             // The row is gone when the notification is written: the event carries the address.
             let data = EventData::Deleted(Deleted {

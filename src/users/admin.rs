@@ -14,7 +14,7 @@ use crate::{
 impl Users {
     /// Creates an admin account unless the user name exists (the first admin, from config).
     pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<bool> {
-        let key = username.to_lowercase();
+        let key = super::lookup_key(username);
         let exists = self.read(|txn| Ok(txn.get(Table::Usernames, key.as_bytes())?.is_some()))?;
         if exists {
             return Ok(false);

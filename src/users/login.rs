@@ -28,7 +28,7 @@ impl Users {
         } else {
             Table::Usernames
         };
-        let key = login.to_lowercase();
+        let key = super::lookup_key(login);
         self.read(|txn| {
             let Some(id) = txn.get(index, key.as_bytes())? else {
                 return Ok(None);
@@ -64,7 +64,7 @@ impl Users {
         // one attacker cannot lock the owner out, under a higher ceiling from everywhere.
         let account = match (&user, login.len() <= MAX_LOGIN) {
             (Some(u), _) => u.id.to_string(),
-            (None, true) => login.to_lowercase(),
+            (None, true) => super::lookup_key(login),
             (None, false) => "\0too long".to_owned(),
         };
         let source = format!("{account}\0{}", ctx.ip);

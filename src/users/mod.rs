@@ -42,6 +42,15 @@ pub enum Role {
     Admin,
 }
 
+/// The key a user name or e-mail address is looked up and kept unique by: its full-Unicode
+/// lower case. The one definition of "the same name ignoring case": the `usernames` and
+/// `emails` tables of every backend are keyed by it (on PostgreSQL the `username_key` and
+/// `email_key` columns hold it, written from here, because the database's `lower()` folds
+/// differently: only ASCII under the C locale, no final sigma under any).
+pub fn lookup_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

@@ -63,9 +63,9 @@ impl Users {
             }
             // Addresses are told apart by their lower-case key (full Unicode, as the index
             // stores them): a change in case only is no change and no conflict with oneself.
-            let old_key = user.email.to_lowercase();
-            if let Some(e) = email.filter(|e| e.to_lowercase() != old_key) {
-                let key = e.to_lowercase();
+            let old_key = super::lookup_key(&user.email);
+            if let Some(e) = email.filter(|e| super::lookup_key(e) != old_key) {
+                let key = super::lookup_key(e);
                 if txn.get(Table::Emails, key.as_bytes())?.is_some() {
                     return Err(UserError::Conflict { field: "email" });
                 }

@@ -16,7 +16,21 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    try_request(addr, method, path, headers, body)
+        .await
+        .expect("connect and a status line")
+}
+
+/// Like [`request`]; `None` when the connection fails or ends without a status line (the
+/// server was killed or is not there).
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -25,7 +39,7 @@ pub async fn request(
         head.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(head.as_bytes()).await.ok()?;
     if let Some(b) = body {
         // The server may answer (413) and close before reading everything.
         let _ = stream.write_all(b).await;
@@ -42,13 +56,12 @@ pub async fn request(
     let status = lines
         .next()
         .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
+        .and_then(|s| s.parse().ok())?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    (status, headers, body)
+    Some((status, headers, body))
 }
 
 /// A JSON request; returns status and parsed body (`null` when empty or not JSON).

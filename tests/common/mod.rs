@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod certs;
 pub mod http;
+pub mod pg_serve;
 pub mod postgres;
 pub mod proxy;
 

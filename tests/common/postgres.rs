@@ -107,14 +107,37 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = command(&bin.join("postgres"))
+        let mut pg = Self {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        pg.spawn();
+        pg.wait_ready().await;
+        pg
+    }
+
+    /// Starts `postgres` on the cluster and port of `self`, logging to `server.log`.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let child = command(&bin_dir().join("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg(self.dir.path().join("data"))
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
             // A test cluster: nothing to keep after a crash of the machine.
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
@@ -122,13 +145,32 @@ impl Postgres {
             .stderr(log)
             .spawn()
             .unwrap();
-        let pg = Self {
-            dir,
-            port,
-            child: Some(child),
-        };
-        pg.wait_ready().await;
-        pg
+        self.child = Some(child);
+    }
+
+    /// Stops the server the way an operator restarting it would (SIGINT: fast shutdown, every
+    /// session ended, a checkpoint written) and waits for it to exit.
+    pub fn stop_fast(&mut self) {
+        self.signal_and_wait("-INT");
+    }
+
+    /// Starts the server again on the same data directory and port; waits until it accepts
+    /// connections.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    fn signal_and_wait(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            if child.wait().is_err() {
+                let _ = child.kill();
+            }
+        }
     }
 
     async fn wait_ready(&self) {
@@ -183,14 +225,7 @@ impl Postgres {
 
     /// Stops the server at once (SIGQUIT: immediate shutdown) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-QUIT", &child.id().to_string()])
-                .status();
-            if child.wait().is_err() {
-                let _ = child.kill();
-            }
-        }
+        self.signal_and_wait("-QUIT");
     }
 }
 
