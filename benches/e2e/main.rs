@@ -6,7 +6,7 @@
 //!
 //! `cargo bench --bench e2e [-- --store postgres]` (or `E2E_STORE=postgres`): the PostgreSQL
 //! backend runs on a private cluster started like the tests start one. `USERCENTER_*`
-//! variables reach the service (to try a tunable). Under `cargo test` a small smoke version runs.
+//! variables reach the service (to try a tunable); `E2E_SERVICE_BIN` replaces its binary. Under `cargo test` a small smoke version runs.
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod load;
@@ -47,7 +47,10 @@ fn main() {
         let broker = common::Broker::memory().await;
         let data = tempfile::tempdir().expect("temp dir");
         let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_usercenter"));
+        // `E2E_SERVICE_BIN` runs another build (or a wrapper: deploy/profile.sh profiles through one).
+        let bin = std::env::var_os("E2E_SERVICE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_usercenter").into());
+        let mut cmd = Command::new(bin);
         cmd.args(["serve", "--brokers", &broker.addr, "--listen", &addr.to_string()])
             .arg("--data-dir")
             .arg(data.path())
