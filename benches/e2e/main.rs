@@ -87,6 +87,10 @@ fn main() {
 
         let (n_idle, n_cap, n_load, clients, per_client) =
             if full { (40, 160, 400, 8, 60) } else { (2, 4, 4, 2, 2) };
+        // Warm-up: the consumer joins its group and gets its partitions after /ready; the
+        // first welcome notification waits for that, which is no latency of the pipeline.
+        let warm = load::register(addr, "warmup").await;
+        load::wait_welcomes(&seen, &[warm], within).await;
         let idle = load::idle(addr, &seen, n_idle).await;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let capacity = load::capacity(addr, 4 * cores, n_cap).await;
