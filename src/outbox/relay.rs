@@ -31,6 +31,12 @@ pub async fn run(
     producer.hold_after_failures();
     let mut from = 0u64;
     let mut holding = false;
+    // The delete (a durable store commit) of the last round's acknowledged rows runs while
+    // the next round reads and publishes: the rows after it do not wait for that fsync. The
+    // read cursor `from` is already past them, so they are not read again meanwhile; a delete
+    // that fails leaves them to be published again once the cursor restarts from 0 (at least
+    // once, as after a crash between the ack and the delete).
+    let mut deleting: Option<Deleting> = None;
     while !cancel.is_cancelled() {
         // Only the lease holder relays (several instances may share the store); one that has
         // just taken it over starts from the oldest row, whatever it knew before.
@@ -42,6 +48,7 @@ pub async fn run(
                 if held { "taken" } else { "lost" }
             );
             holding = held;
+            finish(deleting.take()).await;
             from = 0;
         }
         if !held {
@@ -74,6 +81,8 @@ pub async fn run(
             }
         };
         if rows.is_empty() {
+            // Nothing to overlap it with: finish the delete before the cursor restarts.
+            finish(deleting.take()).await;
             from = 0; // rows left behind by a failed round are found again from the start
             tokio::select! {
                 () = wake.notified() => {}
@@ -96,10 +105,13 @@ pub async fn run(
             .chain(parked.iter().map(|(s, _)| s))
             .max()
             .copied();
+        // The delete of the previous round has had this round to commit; wait for it before
+        // starting this one's, so at most one is in flight.
+        finish(deleting.take()).await;
         if !delivered.is_empty() || !parked.is_empty() {
             let writer = Arc::clone(&store);
             let done = delivered.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            deleting = Some(tokio::task::spawn_blocking(move || {
                 writer.write(&mut |txn| {
                     for seq in &done {
                         txn.delete(Table::Outbox, &seq.to_be_bytes())?;
@@ -112,15 +124,12 @@ pub async fn run(
                     }
                     Ok(())
                 })
-            })
-            .await;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    warn!(%error, "outbox: cannot delete published rows; they will be published again")
-                }
-                Err(error) => warn!(%error, "outbox: delete task failed"),
-            }
+            }));
+        }
+        if failed.is_some() {
+            // The cursor moves back to the failed row: rows after it that were delivered must
+            // be gone before it reads them again.
+            finish(deleting.take()).await;
         }
         match failed {
             // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
@@ -135,6 +144,22 @@ pub async fn run(
             }
             None => from = last_done.map_or(from, |s| s + 1),
         }
+    }
+    finish(deleting).await;
+}
+
+/// A delete of published rows committing on the blocking pool.
+type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
+
+/// Waits for a delete started by a round; a failure only means the rows go out again.
+async fn finish(deleting: Option<Deleting>) {
+    let Some(task) = deleting else { return };
+    match task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            warn!(%error, "outbox: cannot delete published rows; they will be published again")
+        }
+        Err(error) => warn!(%error, "outbox: delete task failed"),
     }
 }
 
