@@ -93,7 +93,8 @@ async fn finish(
             ))),
         ))),
         // A pipelining transport retries by itself: only a batch too large is worked on here,
-        // split from the records the transport hands back.
+        // split from the records the transport hands back (one that hands none back gets the
+        // batch failed below: the sender keeps no copy).
         Err(TransportError::TooLarge {
             records: Some(records),
             ..
