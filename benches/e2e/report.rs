@@ -20,12 +20,12 @@ pub fn millis(d: &[Duration]) -> Vec<f64> {
 }
 
 /// Header of [`row`].
-pub const HEADER: &str = "| load | registrations | to notification p50 ms | p99 ms | HTTP register p50 / p99 | request → event committed p50 / p99 | event committed → readable p50 / p99 | event readable → notification committed p50 / p99 | notification committed → readable p50 / p99 |\n|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| load | registrations | to notification p50 ms | p99 ms | HTTP register p50 / p99 | answered → notification readable p50 / p99 | request → event committed p50 / p99 | event committed → readable p50 / p99 | event readable → notification committed p50 / p99 | notification committed → readable p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|";
 
 /// One line of the breakdown table; panics if a welcome notification never arrived.
 pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
     let seen = seen.lock();
-    let mut hops: [Vec<f64>; 6] = Default::default();
+    let mut hops: [Vec<f64>; 7] = Default::default();
     let mut missing = 0;
     for r in regs {
         let (Some(ev), Some(wel)) = (seen.registered.get(&r.id), seen.welcome.get(&r.id)) else {
@@ -35,6 +35,7 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
         let values = [
             wel.readable_ms - r.sent_ms,
             r.answered_ms - r.sent_ms,
+            wel.readable_ms - r.answered_ms,
             ev.stamped_ms - r.sent_ms,
             ev.readable_ms - ev.stamped_ms,
             wel.stamped_ms - ev.readable_ms,
@@ -53,7 +54,7 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
     }
     let pair = |h: &[f64]| format!("{:.0} / {:.0}", percentile(h, 0.5), percentile(h, 0.99));
     format!(
-        "| {label} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+        "| {label} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
         regs.len(),
         percentile(&hops[0], 0.5),
         percentile(&hops[0], 0.99),
@@ -62,5 +63,6 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
         pair(&hops[3]),
         pair(&hops[4]),
         pair(&hops[5]),
+        pair(&hops[6]),
     )
 }

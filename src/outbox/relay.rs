@@ -241,6 +241,8 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
             }
         }
     }
+    // Nothing more joins this round's batches: send them now rather than after the linger.
+    producer.send_buffered();
     for (seq, row, report) in reports {
         match report.await {
             Ok(_) => round.delivered.push(seq),

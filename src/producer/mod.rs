@@ -332,6 +332,17 @@ impl Producer {
         }
     }
 
+    /// Closes every open batch now instead of at its linger; waits for nothing. For a caller
+    /// that has enqueued all it is going to and will wait for every report before it enqueues
+    /// more (the relay's round): lingering could only delay it, never add to a batch.
+    pub fn send_buffered(&self) {
+        for t in self.shared.topics.read().values() {
+            for q in &t.queues {
+                let _ = q.request_flush();
+            }
+        }
+    }
+
     /// Sends everything buffered now and waits until each of those records was delivered or
     /// failed.
     pub async fn flush(&self) {

@@ -37,6 +37,20 @@ fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     (dir, store)
 }
 
+/// Appends one stamped row to topic `t` per value, in order.
+fn append_rows(store: &Arc<dyn Store>, values: &[Vec<u8>]) {
+    store
+        .write(&mut |txn| {
+            for v in values {
+                let mut r = row(v.clone());
+                stamp(txn, PRODUCER_ID, &mut r.headers)?;
+                append(txn, &r)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// Runs the relay into `broker` until the outbox is empty; returns the parked row count.
 async fn relay_all(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> u64 {
     relay_with(store, broker, ProducerConfig::default()).await.0
@@ -71,6 +85,25 @@ async fn relay_with(
     cancel.cancel();
     relay.await.unwrap();
     (parked, metrics.errors_buffer_full.get())
+}
+
+/// A round goes out as soon as it is enqueued: with a linger of a minute the rows are still
+/// published (and deleted) well within `relay_with`'s 10 s.
+#[tokio::test]
+async fn a_round_is_sent_without_waiting_for_the_linger() {
+    let (_dir, store) = store();
+    append_rows(&store, &[b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    let broker = Arc::new(MockBroker::new(1));
+    let config = ProducerConfig {
+        linger_ms: 60_000,
+        ..ProducerConfig::default()
+    };
+    let (parked, _) = relay_with(&store, &broker, config).await;
+    assert_eq!(parked, 0);
+    assert_eq!(
+        broker.values(0),
+        [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
+    );
 }
 
 #[tokio::test]
@@ -208,16 +241,7 @@ async fn on_buffer_full_applies_to_the_relay() {
     for policy in [BufferFullPolicy::Error, BufferFullPolicy::Wait] {
         let (_dir, store) = store();
         let values: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 600]).collect();
-        store
-            .write(&mut |txn| {
-                for v in &values {
-                    let mut r = row(v.clone());
-                    stamp(txn, PRODUCER_ID, &mut r.headers)?;
-                    append(txn, &r)?;
-                }
-                Ok(())
-            })
-            .unwrap();
+        append_rows(&store, &values);
         let broker = Arc::new(MockBroker::new(1));
         // Room for a few rows only: 40 rows fill it many times over.
         let config = ProducerConfig {
