@@ -183,7 +183,7 @@ async fn describe_and_reset_against_the_broker() {
             .write_with(|txn| {
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 0), &7i64)?;
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 1), &5i64)?;
-                store::put(txn, Table::Offsets, &high_water_key(), &high_water(6))?;
+                store::put(txn, Table::HighWaters, &high_water_key(), &high_water(6))?;
                 for (i, (partition, headers)) in headers_of.iter().enumerate() {
                     if *partition == 1 || i < 7 {
                         prune::mark(txn, &dedupe_key(headers).unwrap(), 1, None)?;
@@ -269,7 +269,7 @@ async fn describe_and_reset_against_the_broker() {
         assert_eq!(stored(&store, 0), Some(3));
         assert_eq!(marks(&store), 8);
         let high = store
-            .read_with(|txn| store::get::<HighWater>(txn, Table::Offsets, &high_water_key()))
+            .read_with(|txn| store::get::<HighWater>(txn, Table::HighWaters, &high_water_key()))
             .unwrap();
         assert_eq!(high.map(|h| h.sequence), Some(2));
     }

@@ -8,7 +8,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::postgres::Postgres;
+use common::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
     pgstore::PgStore,
     store::Store,
@@ -25,14 +25,6 @@ fn ctx() -> RequestCtx {
         ip: "10.0.0.1".into(),
         user_agent: "test".into(),
     }
-}
-
-async fn sql(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 async fn users(url: &str) -> Arc<Users> {
@@ -113,7 +105,7 @@ async fn migration_2_keys_existing_non_ascii_rows_as_the_service_does() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     tokio::task::spawn_blocking(move || {
         let (user, _, _) = u
             .login("οδυσσευς@example.com", "correct horse", &ctx())

@@ -5,10 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::postgres::Postgres;
+use common::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
+    consumer::process::HighWater,
     pgstore::PgStore,
-    store::{Store, StoreExt, Table, suite},
+    store::{Store, StoreExt, Table, get, suite},
 };
 
 async fn store(pg: &Postgres) -> Arc<PgStore> {
@@ -82,4 +83,77 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(taken, "the other instance takes the lease over");
+}
+
+/// A database at version 2 kept the consumer's high waters as `meta` rows named
+/// `offsets/h/<topic>/<partition>/<producer>`; migration 3 moves them into
+/// `consumer_high_waters` (values unchanged), leaves a row it cannot read in `meta`, and
+/// touches no other `meta` row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_3_moves_the_high_waters_out_of_meta() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let db = sql(&url).await;
+    for v in [
+        include_str!("../migrations/0001_schema.sql"),
+        include_str!("../migrations/0002_name_keys.sql"),
+    ] {
+        db.batch_execute(v).await.unwrap();
+    }
+    db.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO schema_migrations (version, name) VALUES (1, 'schema'), (2, 'name_keys')",
+    )
+    .await
+    .unwrap();
+    let high = HighWater {
+        seen_ms: 1_700_000_000_000,
+        sequence: 9,
+    };
+    let rows: [(&[u8], Vec<u8>); 3] = [
+        (
+            b"offsets/h/user.events/4/77",
+            postcard::to_allocvec(&high).unwrap(),
+        ),
+        (b"offsets/h/not-a-high-water", vec![1]),
+        (b"outbox/sequence", 5u64.to_be_bytes().to_vec()),
+    ];
+    for (name, value) in &rows {
+        db.execute(
+            "INSERT INTO meta (name, value) VALUES ($1, $2)",
+            &[name, value],
+        )
+        .await
+        .unwrap();
+    }
+
+    let store = PgStore::connect(&url, 2).await.unwrap(); // applies migration 3
+    let moved = blocking(move || {
+        store
+            .read_with(|txn| get::<HighWater>(txn, Table::HighWaters, b"user.events/4/77"))
+            .unwrap()
+    })
+    .await;
+    assert_eq!(moved, Some(high));
+    let left: Vec<Vec<u8>> = db
+        .query("SELECT name FROM meta ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            b"offsets/h/not-a-high-water".to_vec(),
+            b"outbox/sequence".to_vec()
+        ]
+    );
+    let producer: i64 = db
+        .query_one("SELECT producer FROM consumer_high_waters", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(producer, 77, "a typed column");
 }

@@ -6,6 +6,7 @@ use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
 use crate::{
+    consumer::process::HighWater,
     outbox::OutboxRecord,
     store::{Result, StoreError, Table},
     users::{Session, User, lookup_key},
@@ -65,6 +66,30 @@ fn offsets_key(key: &[u8]) -> Result<(String, i32)> {
     Ok((topic.to_owned(), partition))
 }
 
+/// A `topic/partition/producer` key as its columns. The producer id is a `u64`; the `bigint`
+/// column holds its bits (the ids this service makes are below 2^63, so they read as themselves).
+fn high_water_key(key: &[u8]) -> Result<(String, i32, i64)> {
+    let table = Table::HighWaters;
+    let text = text_key(table, key)?;
+    let (rest, producer) = text
+        .rsplit_once('/')
+        .ok_or(bad(table, "no '/' before the producer id"))?;
+    let (topic, partition) = rest
+        .rsplit_once('/')
+        .ok_or(bad(table, "no '/' between topic and partition"))?;
+    let partition = partition
+        .parse()
+        .map_err(|_| bad(table, "partition is not an i32"))?;
+    let producer: u64 = producer
+        .parse()
+        .map_err(|_| bad(table, "producer id is not a u64"))?;
+    Ok((
+        topic.to_owned(),
+        partition,
+        i64::from_ne_bytes(producer.to_ne_bytes()),
+    ))
+}
+
 /// The parameters of a point key.
 pub(super) fn key_params(table: Table, key: &[u8]) -> Result<Vec<Param>> {
     Ok(match table {
@@ -83,6 +108,10 @@ pub(super) fn key_params(table: Table, key: &[u8]) -> Result<Vec<Param>> {
         Table::Offsets => {
             let (topic, partition) = offsets_key(key)?;
             vec![Box::new(topic), Box::new(partition)]
+        }
+        Table::HighWaters => {
+            let (topic, partition, producer) = high_water_key(key)?;
+            vec![Box::new(topic), Box::new(partition), Box::new(producer)]
         }
         Table::Sessions | Table::Dedupe | Table::EventLog | Table::Meta => {
             vec![Box::new(key.to_vec())]
@@ -133,6 +162,7 @@ pub(super) fn start_params(table: Table, start: &[u8]) -> Result<Option<Vec<Para
         Table::Usernames
         | Table::Emails
         | Table::Offsets
+        | Table::HighWaters
         | Table::Sessions
         | Table::Dedupe
         | Table::EventLog
@@ -212,6 +242,17 @@ pub(super) fn put_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<P
             let next: i64 = decode(table, value)?;
             vec![Box::new(topic), Box::new(partition), Box::new(next)]
         }
+        Table::HighWaters => {
+            let (topic, partition, producer) = high_water_key(key)?;
+            let high: HighWater = decode(table, value)?;
+            vec![
+                Box::new(topic),
+                Box::new(partition),
+                Box::new(producer),
+                Box::new(i64::from_ne_bytes(high.sequence.to_ne_bytes())),
+                Box::new(high.seen_ms),
+            ]
+        }
         Table::Dedupe => {
             let mark = match postcard::take_from_bytes::<Mark>(value) {
                 Ok((mark, [])) => mark,
@@ -279,6 +320,13 @@ pub(super) fn value_of(table: Table, row: &Row) -> Result<Vec<u8>> {
             )
         }
         Table::Offsets => encode(table, &column::<i64>(row, 1)?),
+        Table::HighWaters => encode(
+            table,
+            &HighWater {
+                sequence: u64::from_ne_bytes(column::<i64>(row, 1)?.to_ne_bytes()),
+                seen_ms: column(row, 2)?,
+            },
+        ),
         Table::Dedupe => encode(
             table,
             &Mark {

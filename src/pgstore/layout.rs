@@ -39,8 +39,6 @@ pub(super) struct Layout {
     pub ge: &'static str,
     /// `ORDER BY`, the same order as `key`.
     pub order: &'static str,
-    /// Parameters `eq` and `ge` take.
-    pub key_params: usize,
     /// How it is written.
     pub writes: Writes,
 }
@@ -83,7 +81,6 @@ const fn derived_name(
         eq,
         ge,
         order: "1",
-        key_params: 1,
         writes: Writes::Derived,
     }
 }
@@ -96,7 +93,6 @@ const fn outbox(from: &'static str) -> Layout {
         eq: "seq = $1",
         ge: "seq >= $1",
         order: "seq",
-        key_params: 1,
         writes: Writes::Upsert {
             columns: OUTBOX_COLUMNS,
             conflict: &["seq"],
@@ -120,12 +116,20 @@ const fn bytes_keyed(
         eq,
         ge,
         order: key,
-        key_params: 1,
         writes: Writes::Upsert {
             columns: all,
             conflict,
         },
     }
+}
+
+/// The KV key of a high water, `topic/partition/producer`, with the producer id's `u64` read
+/// back from the `bigint` that holds its bits (a macro so that `concat!` can extend it).
+macro_rules! high_water_key {
+    () => {
+        "convert_to(topic || '/' || partition || '/' || \
+         (producer::numeric + CASE WHEN producer < 0 THEN 18446744073709551616 ELSE 0 END), 'UTF8')"
+    };
 }
 
 /// The layout of `table`.
@@ -139,7 +143,6 @@ pub(super) const fn layout(table: Table) -> Layout {
             eq: "id = $1",
             ge: "id >= $1",
             order: "id",
-            key_params: 1,
             writes: Writes::Upsert {
                 columns: USER_COLUMNS,
                 conflict: &["id"],
@@ -173,7 +176,6 @@ pub(super) const fn layout(table: Table) -> Layout {
             eq: "user_id = $1 AND token_hash = $2",
             ge: "(user_id, token_hash) >= ($1, $2)",
             order: "user_id, token_hash",
-            key_params: 2,
             writes: Writes::Derived,
         },
         Table::Outbox => outbox("outbox"),
@@ -185,10 +187,21 @@ pub(super) const fn layout(table: Table) -> Layout {
             eq: "topic = $1 AND partition = $2",
             ge: "convert_to(topic || '/' || partition, 'UTF8') >= $1",
             order: "convert_to(topic || '/' || partition, 'UTF8')",
-            key_params: 2,
             writes: Writes::Upsert {
                 columns: &["topic", "partition", "next_offset"],
                 conflict: &["topic", "partition"],
+            },
+        },
+        Table::HighWaters => Layout {
+            from: "consumer_high_waters",
+            key: high_water_key!(),
+            columns: "sequence, seen_ms",
+            eq: "topic = $1 AND partition = $2 AND producer = $3",
+            ge: concat!(high_water_key!(), " >= $1"),
+            order: high_water_key!(),
+            writes: Writes::Upsert {
+                columns: &["topic", "partition", "producer", "sequence", "seen_ms"],
+                conflict: &["topic", "partition", "producer"],
             },
         },
         Table::Dedupe => bytes_keyed(
@@ -235,9 +248,11 @@ impl Layout {
         format!("{} WHERE {}", self.select(), self.eq)
     }
 
-    /// Up to `$n` rows from a start key on, in key order.
-    pub fn range(&self) -> String {
-        let limit = self.key_params + 1;
+    /// Up to `$n` rows from a start key on, in key order; the start takes `start_params`
+    /// parameters (not always as many as a point key: a range over `topic/partition` keys
+    /// starts at one byte string), the limit is the one after them.
+    pub fn range(&self, start_params: usize) -> String {
+        let limit = start_params + 1;
         format!(
             "{} WHERE {} ORDER BY {} LIMIT ${limit}",
             self.select(),

@@ -6,10 +6,11 @@
 //! and then find nothing left to do. `schema_migrations` records each version applied, in the
 //! same transaction as its SQL, so a crash leaves a migration either applied and recorded or
 //! neither.
-use tokio_postgres::Client;
+use tokio_postgres::{Client, types::ToSql};
 
+use super::{codec, layout::layout};
 use crate::{
-    store::{Result, StoreError},
+    store::{Result, StoreError, Table},
     users::lookup_key,
 };
 
@@ -25,11 +26,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "name_keys",
         include_str!("../../migrations/0002_name_keys.sql"),
     ),
+    (
+        HIGH_WATERS,
+        "high_waters",
+        include_str!("../../migrations/0003_high_waters.sql"),
+    ),
 ];
 
 /// The migration that adds `users.username_key` and `email_key`: its SQL keys every row by
 /// `lower()`, right for ASCII only; [`rekey`] then writes the service's key into the others.
 const NAME_KEYS: i64 = 2;
+
+/// The migration that creates `consumer_high_waters`; [`move_high_waters`] then moves the rows
+/// version 2 kept in `meta` into it.
+const HIGH_WATERS: i64 = 3;
 
 /// The advisory lock key of migrations ("usercntr" in ASCII).
 const LOCK: i64 = 0x7573_6572_636e_7472;
@@ -85,6 +95,9 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
         if version == NAME_KEYS {
             rekey(&txn).await.map_err(failed)?;
         }
+        if version == HIGH_WATERS {
+            move_high_waters(&txn).await.map_err(failed)?;
+        }
         txn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[&version, &name],
@@ -119,6 +132,48 @@ async fn rekey(
             &[&id, &lookup_key(&username), &lookup_key(&email)],
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// Moves the high waters version 2 kept in `meta` (named `offsets/h/<topic>/<partition>/<producer>`,
+/// the value a postcard `HighWater`) into `consumer_high_waters`, through the codec that
+/// writes that table, and deletes them from `meta`. A row the codec cannot read is left in
+/// `meta` with a warning (it was not readable as a high water before either).
+async fn move_high_waters(
+    txn: &tokio_postgres::Transaction<'_>,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    const PREFIX: &[u8] = b"offsets/h/";
+    let rows = txn
+        .query(
+            "SELECT name, value FROM meta \
+             WHERE substring(name FROM 1 FOR length($1::bytea)) = $1::bytea",
+            &[&PREFIX],
+        )
+        .await?;
+    let upsert = layout(Table::HighWaters).upsert().unwrap_or_default();
+    let mut moved = 0usize;
+    for row in rows {
+        let (name, value): (Vec<u8>, Vec<u8>) = (row.get(0), row.get(1));
+        let key = &name[PREFIX.len()..];
+        let params = match codec::put_params(Table::HighWaters, key, &value) {
+            Ok(params) => params,
+            Err(error) => {
+                tracing::warn!(%error, name = %String::from_utf8_lossy(&name), "postgres: meta row left in place");
+                continue;
+            }
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        txn.execute(upsert.as_str(), &refs).await?;
+        txn.execute("DELETE FROM meta WHERE name = $1", &[&name])
+            .await?;
+        moved += 1;
+    }
+    if moved > 0 {
+        tracing::info!(moved, "postgres: consumer high waters moved out of meta");
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! database refuses anything after it): the kind of failure is kept so that the store can
 //! retry the whole closure after a serialization failure or a deadlock, even when the closure
 //! turned the error into one of its own.
-use std::{borrow::Cow, cell::Cell};
+use std::cell::Cell;
 
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
@@ -92,24 +92,8 @@ impl<'a> PgTxn<'a> {
     }
 }
 
-/// Where a key of `table` lives. The consumer keeps its dedupe high waters
-/// (`h/<topic>/<partition>/<producer>`) in the offsets table beside the offsets, committed with
-/// them; they are not offsets, so here they are rows of `meta` named `offsets/` + the key,
-/// their values as the service encodes them. (Ranges and counts of the offsets table see only
-/// the offsets; nothing lists high waters.)
-fn place(table: Table, key: &[u8]) -> (Table, Cow<'_, [u8]>) {
-    match table {
-        Table::Offsets if key.starts_with(b"h/") => {
-            (Table::Meta, Cow::Owned([&b"offsets/"[..], key].concat()))
-        }
-        _ => (table, Cow::Borrowed(key)),
-    }
-}
-
 impl ReadTxn for PgTxn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (table, key) = place(table, key);
-        let key = key.as_ref();
         let params = codec::key_params(table, key)?;
         let rows = self.query(&layout(table).get(), &params)?;
         rows.first()
@@ -126,8 +110,9 @@ impl ReadTxn for PgTxn<'_> {
         let Some(mut params) = codec::start_params(table, start)? else {
             return Ok(Vec::new());
         };
+        let sql = layout(table).range(params.len());
         params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let rows = self.query(&layout(table).range(), &params)?;
+        let rows = self.query(&sql, &params)?;
         rows.iter()
             .map(|row| {
                 let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
@@ -148,8 +133,6 @@ impl ReadTxn for PgTxn<'_> {
 
 impl WriteTxn for PgTxn<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
-        let (table, key) = place(table, key);
-        let key = key.as_ref();
         let Some(sql) = layout(table).upsert() else {
             // Derived tables: the row they index carries the key (users, sessions).
             return Ok(());
@@ -159,8 +142,6 @@ impl WriteTxn for PgTxn<'_> {
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
-        let (table, key) = place(table, key);
-        let key = key.as_ref();
         let params = codec::key_params(table, key)?;
         Ok(!self.query(&layout(table).delete(), &params)?.is_empty())
     }

@@ -45,6 +45,9 @@ pub enum Table {
     Outbox,
     /// `topic/partition` → next offset to consume
     Offsets,
+    /// `topic/partition/producer` → the highest sequence of that producer handled on that
+    /// partition (the consumer's dedupe), committed with the partition's offset
+    HighWaters,
     /// dedupe key → first-seen time
     Dedupe,
     /// small named values (schema version, counters)
@@ -59,13 +62,14 @@ pub enum Table {
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Self::Users,
         Self::Usernames,
         Self::Emails,
         Self::Sessions,
         Self::Outbox,
         Self::Offsets,
+        Self::HighWaters,
         Self::Dedupe,
         Self::Meta,
         Self::EventLog,
@@ -82,6 +86,7 @@ impl Table {
             Self::Sessions => "sessions",
             Self::Outbox => "outbox",
             Self::Offsets => "offsets",
+            Self::HighWaters => "high_waters",
             Self::Dedupe => "dedupe",
             Self::Meta => "meta",
             Self::EventLog => "event_log",

@@ -42,9 +42,36 @@ impl RedbStore {
             txn.open_table(def(table))
                 .map_err(|e| open_error(e.into()))?;
         }
+        move_legacy_high_waters(&txn).map_err(open_error)?;
         txn.commit().map_err(|e| open_error(e.into()))?;
         Ok(Self { db })
     }
+}
+
+/// Moves the consumer's high waters that earlier versions kept in the offsets table (as
+/// `h/topic/partition/producer`) into their own table (as `topic/partition/producer`), in the
+/// transaction that opens the store; none are left after the first open, so later opens find
+/// nothing to move. (An offsets key never starts with `h/` otherwise: it is `topic/partition`
+/// and `h` alone is not followed by a partition number.)
+fn move_legacy_high_waters(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    let mut offsets = txn.open_table(def(Table::Offsets))?;
+    let legacy: Vec<(Vec<u8>, Vec<u8>)> = offsets
+        .range::<&[u8]>(&b"h/"[..]..&b"h0"[..])?
+        .map(|entry| entry.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let mut high_waters = txn.open_table(def(Table::HighWaters))?;
+    for (key, value) in &legacy {
+        high_waters.insert(&key[2..], value.as_slice())?;
+        offsets.remove(key.as_slice())?;
+    }
+    tracing::info!(
+        moved = legacy.len(),
+        "store: consumer high waters moved to their own table"
+    );
+    Ok(())
 }
 
 struct Read<'a>(&'a redb::ReadTransaction);

@@ -32,6 +32,7 @@ pub fn run_all(store: &dyn Store) {
     writes_commit_atomically_or_not_at_all(store);
     range_scans_in_key_order_with_a_limit(store);
     values_round_trip(store);
+    high_waters_are_a_table_of_their_own(store);
     undecodable_values_are_typed_errors(store);
 }
 
@@ -141,6 +142,52 @@ pub fn values_round_trip(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!(got, (Some(42), Some(-1), Some(1), Some(record(7)), 2));
+}
+
+/// The consumer's high waters (`consumer::process::HighWater`'s layout: seen_ms, sequence) read
+/// back as written, in the byte order of their keys, including a producer id and a sequence
+/// above 2^63; the offsets table does not see them.
+pub fn high_waters_are_a_table_of_their_own(store: &dyn Store) {
+    let offsets = |store: &dyn Store| store.read_with(|txn| txn.count(Table::Offsets)).unwrap();
+    let before = offsets(store);
+    let keys: [&[u8]; 3] = [
+        b"user.events/0/42",
+        b"user.events/0/18446744073709551615",
+        b"user.events/11/7",
+    ];
+    store
+        .write(&mut |txn| {
+            put(txn, Table::HighWaters, keys[0], &(5i64, 9u64))?;
+            put(txn, Table::HighWaters, keys[1], &(6i64, u64::MAX))?;
+            put(txn, Table::HighWaters, keys[2], &(7i64, 0u64))
+        })
+        .unwrap();
+    let (got, listed) = store
+        .read_with(|txn| {
+            Ok::<_, StoreError>((
+                get::<(i64, u64)>(txn, Table::HighWaters, keys[1])?,
+                txn.range_from(Table::HighWaters, b"user.events/0/", 10)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(got, Some((6, u64::MAX)));
+    let listed: Vec<&[u8]> = listed.iter().map(|(k, _)| k.as_slice()).collect();
+    assert_eq!(
+        listed,
+        [keys[1], keys[0], keys[2]],
+        "byte order of the keys"
+    );
+    assert_eq!(offsets(store), before, "no high water among the offsets");
+    let ranged = store
+        .read_with(|txn| txn.range_from(Table::Offsets, b"", 100))
+        .unwrap();
+    assert_eq!(ranged.len() as u64, before, "nor in a range over them");
+    let deleted = store
+        .write_with(|txn| txn.delete(Table::HighWaters, keys[0]))
+        .unwrap();
+    assert!(deleted);
+    let left = store.read_with(|txn| txn.count(Table::HighWaters)).unwrap();
+    assert_eq!(left, 2);
 }
 
 /// A value that does not decode is a `Decode` error naming the table.

@@ -64,3 +64,44 @@ fn decode_errors_keep_the_decoders_error() {
         Some(postcard::Error::DeserializeUnexpectedEnd.to_string())
     );
 }
+
+/// A store of an earlier version kept the consumer's high waters in the offsets table as
+/// `h/topic/partition/producer`; opening it moves them into their own table, values
+/// unchanged, and leaves the offsets alone.
+#[test]
+fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RedbStore::open(dir.path()).unwrap();
+        store
+            .write(&mut |txn| {
+                put(txn, Table::Offsets, b"user.events/0", &42i64)?;
+                put(txn, Table::Offsets, b"h/user.events/0/7", &(5i64, 9u64))?;
+                put(txn, Table::Offsets, b"h/user.events/3/8", &(6i64, 1u64))
+            })
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let store = RedbStore::open(dir.path()).unwrap();
+        let (offsets, high_waters) = store
+            .read_with(|txn| {
+                Ok::<_, StoreError>((
+                    txn.range_from(Table::Offsets, b"", 10)?,
+                    txn.range_from(Table::HighWaters, b"", 10)?,
+                ))
+            })
+            .unwrap();
+        let keys = |rows: &[(Vec<u8>, Vec<u8>)]| -> Vec<Vec<u8>> {
+            rows.iter().map(|(k, _)| k.clone()).collect()
+        };
+        assert_eq!(keys(&offsets), [b"user.events/0".to_vec()]);
+        assert_eq!(
+            keys(&high_waters),
+            [b"user.events/0/7".to_vec(), b"user.events/3/8".to_vec()]
+        );
+        let moved = store
+            .read_with(|txn| get::<(i64, u64)>(txn, Table::HighWaters, b"user.events/0/7"))
+            .unwrap();
+        assert_eq!(moved, Some((5, 9)));
+    }
+}

@@ -88,12 +88,12 @@ fn decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// The store key of the high water of `producer` on `topic`/`partition`, in the offsets table
-/// beside the partition's offset (it is partition state committed with it; the dedupe table
-/// holds marks, which are pruned, while a high water is not: it is one row per producer id
-/// ever seen on the partition, and a producer id is one per service instance).
+/// The store key of the high water of `producer` on `topic`/`partition`, in the high-water
+/// table (partition state committed with the partition's offset; the dedupe table holds marks,
+/// which are pruned, while a high water is not: it is one row per producer id ever seen on the
+/// partition, and a producer id is one per service instance).
 pub fn high_water_key(topic: &str, partition: i32, producer: u64) -> Vec<u8> {
-    format!("h/{topic}/{partition}/{producer}").into_bytes()
+    format!("{topic}/{partition}/{producer}").into_bytes()
 }
 
 /// Lowers the high water of `producer` on `topic`/`partition` below `sequence`, so the records
@@ -106,7 +106,7 @@ pub fn lower_high_water(
     sequence: u64,
 ) -> Result<bool> {
     let key = high_water_key(topic, partition, producer);
-    let Some(mut high) = store::get::<HighWater>(txn, Table::Offsets, &key)? else {
+    let Some(mut high) = store::get::<HighWater>(txn, Table::HighWaters, &key)? else {
         return Ok(false);
     };
     if high.sequence < sequence {
@@ -115,10 +115,10 @@ pub fn lower_high_water(
     match sequence.checked_sub(1) {
         Some(below) => {
             high.sequence = below;
-            store::put(txn, Table::Offsets, &key, &high)?;
+            store::put(txn, Table::HighWaters, &key, &high)?;
         }
         None => {
-            txn.delete(Table::Offsets, &key)?;
+            txn.delete(Table::HighWaters, &key)?;
         }
     }
     Ok(true)
@@ -177,7 +177,7 @@ impl<'a> Dedupe<'a> {
             None => {
                 let key = high_water_key(self.topic, self.partition, producer);
                 let stored =
-                    store::get::<HighWater>(txn, Table::Offsets, &key)?.map(|h| h.sequence);
+                    store::get::<HighWater>(txn, Table::HighWaters, &key)?.map(|h| h.sequence);
                 let prefix = format!("p/{producer}/").into_bytes();
                 let legacy = txn
                     .range_from(Table::Dedupe, &prefix, 1)?
@@ -265,7 +265,7 @@ impl<'a> Dedupe<'a> {
                     seen_ms: now_ms,
                     sequence,
                 };
-                store::put(txn, Table::Offsets, &key, &value)?;
+                store::put(txn, Table::HighWaters, &key, &value)?;
             }
         }
         Ok(())
