@@ -14,7 +14,7 @@ use super::{
     error::ApiError,
     reply::{Body, json_response, text_response},
 };
-use crate::users::RequestCtx;
+use crate::{store::StoreExt, users::RequestCtx};
 
 /// The OpenAPI document of the API, served at `/openapi.yaml`.
 pub const OPENAPI: &str = include_str!("openapi.yaml");
@@ -64,7 +64,7 @@ where
     let path = parts.uri.path();
     match (&parts.method, path) {
         (&Method::GET, "/health") => return Ok(health(state)),
-        (&Method::GET, "/ready") => return Ok(ready(state)),
+        (&Method::GET, "/ready") => return Ok(ready(state).await),
         (&Method::GET, "/metrics") => return Ok(metrics(state)),
         (&Method::GET, "/openapi.yaml") => return Ok(text_response(OPENAPI, "application/yaml")),
         (_, "/health" | "/ready" | "/metrics" | "/openapi.yaml") => {
@@ -112,13 +112,18 @@ fn health(state: &AppState) -> Response<Body> {
 
 /// `GET /ready`: 200 when Kafka has been reached (topics ready) since start and the outbox
 /// backlog is under its bound; 503 with the reasons otherwise. A later Kafka outage shows as a
-/// growing backlog, not as "not reachable".
-fn ready(state: &AppState) -> Response<Body> {
+/// growing backlog, not as "not reachable". The backlog is a store read, which blocks (on
+/// PostgreSQL it waits for the server), so it runs on a `spawn_blocking` thread.
+async fn ready(state: &AppState) -> Response<Body> {
     let mut reasons = Vec::new();
     if !state.kafka_ready() {
         reasons.push("Kafka not reached yet".to_owned());
     }
-    let backlog = state.outbox_backlog();
+    let store = Arc::clone(&state.store);
+    let backlog = tokio::task::spawn_blocking(move || store.read_with(crate::outbox::backlog))
+        .await
+        .ok()
+        .and_then(Result::ok);
     match backlog {
         Some(n) if n > state.max_backlog => {
             reasons.push(format!("outbox backlog {n} over {}", state.max_backlog));

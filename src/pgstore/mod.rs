@@ -132,11 +132,12 @@ fn backoff(attempt: u32) {
     std::thread::sleep(Duration::from_micros(micros));
 }
 
-/// Runs `f`, which blocks on the driver, where blocking is allowed. Store calls are meant for
-/// `spawn_blocking` threads, where `f` just runs; a call from async code on a runtime worker
-/// (`/ready` reads the outbox backlog inline, cheap on redb) goes through `block_in_place`,
-/// which hands the worker's other tasks to another thread first, instead of panicking in
-/// `Handle::block_on`.
+/// Runs `f`, which blocks on the driver, where blocking is allowed. This is a guard, not the
+/// normal path: every store call in the service runs on a `spawn_blocking` thread (or a thread
+/// of its own), where `f` just runs. The `Store` trait is synchronous, so nothing stops a
+/// future caller from using it inline from async code on a runtime worker; such a call goes
+/// through `block_in_place`, which hands the worker's other tasks to another thread first,
+/// instead of panicking in `Handle::block_on`.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
