@@ -62,6 +62,26 @@ pub struct FetchedRecord {
     pub headers: RawHeaders,
 }
 
+impl FetchedRecord {
+    /// A record built from owned parts (records that did not come through the reader: rskafka's,
+    /// tests').
+    pub fn from_parts(
+        offset: i64,
+        timestamp_ms: i64,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Self {
+        Self {
+            offset,
+            timestamp_ms,
+            key: key.map(Bytes::from),
+            value: value.map(Bytes::from),
+            headers: RawHeaders::encode(headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))),
+        }
+    }
+}
+
 /// The headers of a record as they came over the wire: a count and the encoded pairs. Their
 /// lengths were checked when the record was read, so lookups cannot fail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
