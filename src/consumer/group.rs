@@ -69,6 +69,8 @@ pub(crate) async fn supervise(
     cancel: CancellationToken,
 ) {
     let (member, mut events) = GroupMember::start(Arc::clone(&cluster), member_config(&ctx));
+    // Fetches long-poll: on connections apart from the group's heartbeats.
+    let cluster = Arc::new(cluster.fresh());
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut commits =
         tokio::time::interval(Duration::from_millis(ctx.config.auto_commit_interval_ms));
