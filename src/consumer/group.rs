@@ -68,7 +68,9 @@ pub(crate) async fn supervise(
     tasks: TaskTracker,
     cancel: CancellationToken,
 ) {
-    let (member, mut events) = GroupMember::start(cluster, member_config(&ctx));
+    let (member, mut events) = GroupMember::start(Arc::clone(&cluster), member_config(&ctx));
+    // Fetches long-poll: on connections apart from the group's heartbeats.
+    let cluster = Arc::new(cluster.fresh());
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut commits =
         tokio::time::interval(Duration::from_millis(ctx.config.auto_commit_interval_ms));
@@ -89,7 +91,7 @@ pub(crate) async fn supervise(
                         let start = Start { generation, committed: committed.get(&p).copied() };
                         let child = cancel.child_token();
                         let task = tasks.spawn(start_partition(
-                            Arc::clone(&client), Arc::clone(&ctx), p, start, child.clone(),
+                            Arc::clone(&client), Arc::clone(&cluster), Arc::clone(&ctx), p, start, child.clone(),
                         ));
                         owned.insert(p, Owned { cancel: child, task });
                     }
@@ -196,6 +198,7 @@ async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i32]) {
 /// Connects to the partition's leader (retrying) and runs its loop.
 async fn start_partition(
     client: Arc<Client>,
+    cluster: Arc<Cluster>,
     ctx: Arc<Context>,
     p: i32,
     start: Start,
@@ -203,7 +206,7 @@ async fn start_partition(
 ) {
     let source = loop {
         let connect = tokio::select! {
-            c = KafkaPartition::connect(&client, &ctx.topic, p) => c,
+            c = KafkaPartition::connect(&client, Some(&cluster), &ctx.topic, p) => c,
             () = cancel.cancelled() => return,
         };
         match connect {

@@ -109,11 +109,17 @@ impl Consumer {
                 tasks.clone(),
                 cancel.clone(),
             )),
-            (mode, _) => {
+            (mode, cluster) => {
                 if mode == AssignmentMode::Group {
                     warn!("consumer: no group connections, consuming in static mode");
                 }
-                tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()))
+                tasks.spawn(supervise(
+                    client,
+                    cluster,
+                    ctx,
+                    tasks.clone(),
+                    cancel.clone(),
+                ))
             }
         };
         Self {
@@ -155,6 +161,7 @@ fn to_start(
 /// Starts a task per owned partition, and again for partitions added later.
 async fn supervise(
     client: Arc<Client>,
+    cluster: Option<Arc<Cluster>>,
     ctx: Arc<Context>,
     tasks: TaskTracker,
     cancel: CancellationToken,
@@ -171,7 +178,7 @@ async fn supervise(
                     .unwrap_or_default();
                 for p in to_start(&ctx.config, &partitions, &running) {
                     let connect = tokio::select! {
-                        c = KafkaPartition::connect(&client, &ctx.topic, p) => c,
+                        c = KafkaPartition::connect(&client, cluster.as_ref(), &ctx.topic, p) => c,
                         () = cancel.cancelled() => return,
                     };
                     match connect {

@@ -4,7 +4,7 @@
 //! A pass refused by the fence (someone claimed the partition since) stops the loop.
 use std::{sync::Arc, time::Duration};
 
-use rskafka::record::RecordAndOffset;
+use crate::kafka::records::FetchedRecord;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -212,7 +212,7 @@ async fn handle_batch(
     ctx: &Arc<Context>,
     partition: i32,
     claim: Claim,
-    records: Arc<Vec<RecordAndOffset>>,
+    records: Arc<Vec<FetchedRecord>>,
     mut offset: i64,
     cancel: &CancellationToken,
 ) -> Option<i64> {
@@ -279,7 +279,7 @@ async fn commit_pass(
     ctx: &Arc<Context>,
     partition: i32,
     claim: Claim,
-    records: &Arc<Vec<RecordAndOffset>>,
+    records: &Arc<Vec<FetchedRecord>>,
     offset: i64,
     give_up: Option<(i64, String)>,
 ) -> Result<PassOutcome, PassError> {

@@ -1,7 +1,6 @@
 //! One pass over a fetched batch inside one store transaction: skip duplicates, dead-letter
 //! poison records, apply handler effects, mark dedupe keys, and store the next offset, all
 //! committed together. A handler failure stops the pass there; what came before it commits.
-use rskafka::record::{Record, RecordAndOffset};
 
 mod dedupe;
 
@@ -13,6 +12,7 @@ pub use dedupe::{HighWater, Key};
 use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
 use crate::{
     event::{Envelope, Headers, header},
+    kafka::records::{FetchedRecord, RawHeaders},
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
@@ -29,7 +29,25 @@ pub enum RecordError {
 /// Turns a raw record into effects.
 pub trait RecordHandler: Send + Sync + 'static {
     /// Handles one record.
-    fn handle(&self, record: &Record, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
+    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
+}
+
+/// Header lookup by name, over the event layer's map and a fetched record's raw headers.
+pub trait HeaderLookup {
+    /// The value of the header `name`.
+    fn header(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl HeaderLookup for Headers {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(Vec::as_slice)
+    }
+}
+
+impl HeaderLookup for RawHeaders {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name)
+    }
 }
 
 /// Decodes each record as an event [`Envelope`] and dispatches it to a [`Handler`].
@@ -37,15 +55,15 @@ pub trait RecordHandler: Send + Sync + 'static {
 pub struct EventHandler<H>(pub H);
 
 impl<H: Handler> RecordHandler for EventHandler<H> {
-    fn handle(&self, record: &Record, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let event = Envelope::decode(&record.headers, record.value.as_deref())
+    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        let event = Envelope::decode(&record.headers.to_map(), record.value.as_deref())
             .map_err(|e| RecordError::Poison(e.to_string()))?;
         dispatch(&self.0, &event, view).map_err(RecordError::Failed)
     }
 }
 
 impl RecordHandler for super::handler::NoopHandler {
-    fn handle(&self, _: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
         Ok(Effects::default())
     }
 }
@@ -53,8 +71,8 @@ impl RecordHandler for super::handler::NoopHandler {
 /// The per-record mark key of a record: producer id and sequence, else the event id, else
 /// none. Records whose producer id and sequence are numbers are deduped by high water instead
 /// ([`Key`]); this key is their mark only in stores written by earlier versions.
-pub fn dedupe_key(headers: &Headers) -> Option<Vec<u8>> {
-    let text = |name: &str| headers.get(name).filter(|v| !v.is_empty());
+pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
+    let text = |name: &str| headers.header(name).filter(|v| !v.is_empty());
     if let (Some(p), Some(s)) = (text(header::PRODUCER_ID), text(header::SEQUENCE)) {
         let mut key = b"p/".to_vec();
         key.extend_from_slice(p);
@@ -120,7 +138,7 @@ pub struct PassOutcome {
 pub fn pass(
     txn: &mut dyn WriteTxn,
     handler: &dyn RecordHandler,
-    records: &[RecordAndOffset],
+    records: &[FetchedRecord],
     input: &PassInput<'_>,
 ) -> Result<PassOutcome> {
     let mut out = PassOutcome {
@@ -132,7 +150,7 @@ pub fn pass(
         if r.offset < out.next_offset {
             continue;
         }
-        let key = Key::of(&r.record.headers);
+        let key = Key::of(&r.headers);
         if let Some(k) = &key
             && dedupe.seen(&*txn, k)?
         {
@@ -146,7 +164,7 @@ pub fn pass(
             }
             _ => {
                 let started = std::time::Instant::now();
-                let verdict = handler.handle(&r.record, &*txn);
+                let verdict = handler.handle(r, &*txn);
                 if let Some(h) = input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
                 }
@@ -154,8 +172,7 @@ pub fn pass(
             }
         };
         let event_id = || {
-            r.record
-                .headers
+            r.headers
                 .get(header::ID)
                 .and_then(|id| std::str::from_utf8(id).ok())
                 .and_then(|id| id.parse::<uuid::Uuid>().ok())
@@ -251,8 +268,8 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &PassInput<'_>) -> Res
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
 /// Its identity headers are replaced when it is stamped: a dead letter is a new record.
-fn dead_letter(r: &RecordAndOffset, input: &PassInput<'_>, error: &str) -> OutboxRecord {
-    let mut headers = r.record.headers.clone();
+fn dead_letter(r: &FetchedRecord, input: &PassInput<'_>, error: &str) -> OutboxRecord {
+    let mut headers = r.headers.to_map();
     headers.insert("dlq_error".into(), error.as_bytes().to_vec());
     headers.insert("dlq_source_topic".into(), input.topic.as_bytes().to_vec());
     headers.insert(
@@ -265,8 +282,8 @@ fn dead_letter(r: &RecordAndOffset, input: &PassInput<'_>, error: &str) -> Outbo
     );
     OutboxRecord {
         topic: input.dlq_topic.to_owned(),
-        key: r.record.key.clone(),
-        value: r.record.value.clone().unwrap_or_default(),
+        key: r.key.as_deref().map(<[u8]>::to_vec),
+        value: r.value.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
         headers,
         created_ms: input.now_ms,
     }

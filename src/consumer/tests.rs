@@ -9,7 +9,6 @@ use std::{
     time::Duration,
 };
 
-use rskafka::record::{Record, RecordAndOffset};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -20,24 +19,23 @@ use super::{
 };
 use crate::{
     future::BoxFuture,
+    kafka::records::FetchedRecord,
     store::{ReadTxn, RedbStore},
 };
 
 /// Three records at offsets 0..3 with ids a, b, c; then nothing.
 struct Source;
 
-fn rec(offset: i64, id: &str) -> RecordAndOffset {
-    RecordAndOffset {
-        record: Record {
-            key: None,
-            value: Some(id.as_bytes().to_vec()),
-            headers: [("ce_id".to_owned(), id.as_bytes().to_vec())]
-                .into_iter()
-                .collect::<BTreeMap<_, _>>(),
-            timestamp: chrono::Utc::now(),
-        },
+fn rec(offset: i64, id: &str) -> FetchedRecord {
+    FetchedRecord::from_parts(
         offset,
-    }
+        0,
+        None,
+        Some(id.as_bytes().to_vec()),
+        &[("ce_id".to_owned(), id.as_bytes().to_vec())]
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 impl PartitionSource for Source {
@@ -46,7 +44,7 @@ impl PartitionSource for Source {
         offset: i64,
         _: i32,
         _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<RecordAndOffset>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
         Box::pin(async move {
             if offset >= 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -69,7 +67,7 @@ struct Flaky {
 }
 
 impl RecordHandler for Arc<Flaky> {
-    fn handle(&self, record: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+    fn handle(&self, record: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
         let fail = |why: &str| Err(RecordError::Failed(HandlerError::refused(why)));
         match record.value.as_deref() {
             Some(b"b") if self.b_attempts.fetch_add(1, Ordering::SeqCst) < 2 => fail("b not yet"),
@@ -163,7 +161,7 @@ fn new_owned_partitions_are_started_once() {
 struct PoisonB;
 
 impl RecordHandler for PoisonB {
-    fn handle(&self, record: &Record, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+    fn handle(&self, record: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
         match record.value.as_deref() {
             Some(b"b") => Err(RecordError::Poison("b is not an event".into())),
             _ => Ok(Effects::default()),

@@ -7,6 +7,7 @@
 pub mod group;
 mod idempotent;
 pub mod protocol;
+pub mod records;
 pub mod security;
 mod topics;
 

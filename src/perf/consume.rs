@@ -89,7 +89,14 @@ pub enum ConsumeError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
-    let client = super::connect(&args.brokers).await?;
+    let (client, config) = super::connect_with_config(&args.brokers).await?;
+    // Records come through our own Fetch on these connections, as in `serve`.
+    let settings = kafka::protocol::ConnectSettings::from_config(&config.kafka)
+        .map_err(|e| kafka::KafkaError::Settings(e.to_string()))?;
+    let cluster = Arc::new(kafka::protocol::Cluster::new(
+        config.kafka.brokers.clone(),
+        settings,
+    ));
     let topics = client
         .list_topics()
         .await
@@ -122,7 +129,7 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let consumer = Consumer::start(
         Arc::default(),
         client,
-        None,
+        Some(cluster),
         &args.topic,
         config,
         store,

@@ -58,29 +58,19 @@ fn event(seq: u64, username: &str) -> Envelope {
     }
 }
 
-fn record(offset: i64, env: &Envelope) -> RecordAndOffset {
+fn record(offset: i64, env: &Envelope) -> FetchedRecord {
     let enc = env.encode(ContentType::Postcard).unwrap();
-    RecordAndOffset {
-        record: Record {
-            key: Some(enc.key),
-            value: Some(enc.value),
-            headers: enc.headers,
-            timestamp: chrono::Utc::now(),
-        },
-        offset,
-    }
+    FetchedRecord::from_parts(offset, 0, Some(enc.key), Some(enc.value), &enc.headers)
 }
 
-fn garbage(offset: i64) -> RecordAndOffset {
-    RecordAndOffset {
-        record: Record {
-            key: Some(b"k".to_vec()),
-            value: Some(vec![0xde, 0xad]),
-            headers: BTreeMap::new(),
-            timestamp: chrono::Utc::now(),
-        },
+fn garbage(offset: i64) -> FetchedRecord {
+    FetchedRecord::from_parts(
         offset,
-    }
+        0,
+        Some(b"k".to_vec()),
+        Some(vec![0xde, 0xad]),
+        &BTreeMap::new(),
+    )
 }
 
 fn input(next_offset: i64) -> PassInput<'static> {
@@ -96,7 +86,7 @@ fn input(next_offset: i64) -> PassInput<'static> {
     }
 }
 
-fn run(store: &RedbStore, records: &[RecordAndOffset], input: &PassInput<'_>) -> PassOutcome {
+fn run(store: &RedbStore, records: &[FetchedRecord], input: &PassInput<'_>) -> PassOutcome {
     let handler = EventHandler(Counting);
     store
         .write_with(|txn| pass(txn, &handler, records, input))
@@ -216,7 +206,7 @@ fn outputs_and_dead_letters_name_this_instance_in_source_and_identity() {
     let store = RedbStore::open(dir.path()).unwrap();
     // An event of producer 5 (another instance, or another team's producer), read by us (77).
     let mut poison = record(1, &event(1, "bob"));
-    poison.record.value = Some(vec![0xff]);
+    poison.value = Some(vec![0xff].into());
     let out = run(&store, &[record(0, &event(0, "ada")), poison], &input(0));
     assert_eq!((out.handled, out.dead), (1, 1));
     let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();

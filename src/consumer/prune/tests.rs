@@ -1,7 +1,5 @@
 //! Pruning against the real store: only what is older than the horizon goes, in batches, with
 //! the event-log entries of the marks that go.
-use rskafka::record::{Record, RecordAndOffset};
-
 use super::*;
 use crate::{
     consumer::{
@@ -34,15 +32,13 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
     e.id = uuid::Uuid::from_u128(u128::from(i) + 1);
     e.sequence = i;
     let enc = e.encode(ContentType::Postcard).unwrap();
-    let record = RecordAndOffset {
-        record: Record {
-            key: Some(enc.key),
-            value: Some(enc.value),
-            headers: enc.headers,
-            timestamp: chrono::Utc::now(),
-        },
-        offset: i as i64,
-    };
+    let record = crate::kafka::records::FetchedRecord::from_parts(
+        i as i64,
+        0,
+        Some(enc.key),
+        Some(enc.value),
+        &enc.headers,
+    );
     let input = PassInput {
         topic: "user.events",
         partition: 0,

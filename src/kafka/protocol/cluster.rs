@@ -61,6 +61,13 @@ impl Cluster {
         }
     }
 
+    /// The same brokers and settings with connections of its own: a broker answers the requests
+    /// of one connection in order, so a long-polling Fetch would hold back a group's heartbeats
+    /// on a shared one.
+    pub fn fresh(&self) -> Self {
+        Self::new(self.bootstrap.clone(), self.settings.clone())
+    }
+
     /// The connection settings.
     pub fn settings(&self) -> &ConnectSettings {
         &self.settings

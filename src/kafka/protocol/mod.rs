@@ -24,6 +24,7 @@
 //! | `connection` | one broker connection: TCP/TLS, `Messenger::new`, `sync_versions`, `do_sasl` |
 //! | `adapter` | the [`Call`] trait and its bridge onto rskafka's messenger traits |
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | the typed requests |
+//! | `fetch` | Fetch of one partition from its leader, records left raw for `kafka::records` |
 //! | `cluster` | bootstrap, metadata (partition leaders) and a connection cache |
 //! | `session` | the idempotent producer's id and epoch, shared by all partitions |
 //! | `writer` | the idempotent partition writer: sequences, pipelining, retries |
@@ -31,6 +32,7 @@ mod adapter;
 mod cluster;
 mod connection;
 mod coordinator;
+mod fetch;
 mod membership;
 mod offsets;
 mod producer_id;
@@ -44,6 +46,7 @@ pub use connection::{ConnectError, ConnectSettings, Connection};
 pub use coordinator::{
     CoordinatorType, DescribeGroups, FindCoordinator, FoundCoordinator, ListGroups,
 };
+pub use fetch::{Fetch, FetchError, Fetched, PartitionFetcher, read_answer};
 pub use membership::{Heartbeat, JoinGroup, LeaveGroup, SyncGroup};
 pub use offsets::{CommittedOffset, OffsetCommit, OffsetFetch};
 pub use producer_id::{InitProducerId, ProducerIdentity};

@@ -2,7 +2,7 @@
 //! published record carries.
 use std::collections::{BTreeMap, BTreeSet};
 
-use rskafka::record::{Record, RecordAndOffset};
+use crate::kafka::records::FetchedRecord;
 
 use super::*;
 use crate::{
@@ -129,19 +129,17 @@ async fn a_row_that_can_never_go_out_is_parked_and_the_rest_are_published() {
 }
 
 /// A record of `user.events` that does not decode, with `headers`.
-fn poison(offset: i64, headers: &[(&str, &[u8])]) -> RecordAndOffset {
-    RecordAndOffset {
-        record: Record {
-            key: Some(b"k".to_vec()),
-            value: Some(format!("poison {offset}").into_bytes()),
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
-                .collect(),
-            timestamp: chrono::Utc::now(),
-        },
+fn poison(offset: i64, headers: &[(&str, &[u8])]) -> FetchedRecord {
+    FetchedRecord::from_parts(
         offset,
-    }
+        0,
+        Some(b"k".to_vec()),
+        Some(format!("poison {offset}").into_bytes()),
+        &headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+            .collect(),
+    )
 }
 
 #[tokio::test]

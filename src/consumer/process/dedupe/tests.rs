@@ -3,20 +3,29 @@
 //! partitions), copies are, and marks of the old format are still honoured.
 use std::collections::BTreeMap;
 
-use rskafka::record::{Record, RecordAndOffset};
-
 use crate::{
     consumer::{
         NoopHandler,
         process::{PassInput, PassOutcome, pass},
     },
     event::header,
+    kafka::records::FetchedRecord,
     store::{RedbStore, Store, StoreExt, Table},
 };
 
 /// A record of `producer` with `sequence` (and a `ce_id`) at `offset`.
-fn rec(offset: i64, producer: u64, sequence: u64) -> RecordAndOffset {
-    let headers: BTreeMap<String, Vec<u8>> = [
+fn rec(offset: i64, producer: u64, sequence: u64) -> FetchedRecord {
+    rec_with(offset, producer, sequence, |_| {})
+}
+
+/// [`rec`] with its headers edited.
+fn rec_with(
+    offset: i64,
+    producer: u64,
+    sequence: u64,
+    edit: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+) -> FetchedRecord {
+    let mut headers: BTreeMap<String, Vec<u8>> = [
         (header::PRODUCER_ID, producer.to_string()),
         (header::SEQUENCE, sequence.to_string()),
         (header::ID, format!("{producer}-{sequence}")),
@@ -24,26 +33,19 @@ fn rec(offset: i64, producer: u64, sequence: u64) -> RecordAndOffset {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.into_bytes()))
     .collect();
-    RecordAndOffset {
-        record: Record {
-            key: None,
-            value: Some(b"v".to_vec()),
-            headers,
-            timestamp: chrono::Utc::now(),
-        },
-        offset,
-    }
+    edit(&mut headers);
+    FetchedRecord::from_parts(offset, 0, None, Some(b"v".to_vec()), &headers)
 }
 
 /// Records at consecutive offsets from `first`, one per (producer, sequence).
-fn batch(first: i64, ids: &[(u64, u64)]) -> Vec<RecordAndOffset> {
+fn batch(first: i64, ids: &[(u64, u64)]) -> Vec<FetchedRecord> {
     ids.iter()
         .enumerate()
         .map(|(i, &(p, s))| rec(first + i as i64, p, s))
         .collect()
 }
 
-fn run(store: &RedbStore, partition: i32, records: &[RecordAndOffset]) -> PassOutcome {
+fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> PassOutcome {
     let input = PassInput {
         topic: "user.events",
         partition,
@@ -135,12 +137,12 @@ fn marks_of_the_old_format_are_still_honoured() {
 fn records_without_numeric_identity_are_marked_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
-    let mut a = rec(0, 1, 0);
-    a.record.headers.remove(header::SEQUENCE);
-    let mut b = rec(1, 1, 0);
-    b.record
-        .headers
-        .insert(header::SEQUENCE.into(), b"not-a-number".to_vec());
+    let mut a = rec_with(0, 1, 0, |h| {
+        h.remove(header::SEQUENCE);
+    });
+    let mut b = rec_with(1, 1, 0, |h| {
+        h.insert(header::SEQUENCE.into(), b"not-a-number".to_vec());
+    });
     let out = run(&store, 0, &[a.clone(), b.clone()]);
     assert_eq!((out.handled, out.duplicates), (2, 0));
     a.offset = 5;

@@ -1,0 +1,121 @@
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use rskafka::protocol::{
+    record::{
+        ControlBatchOrRecords, Record, RecordBatch, RecordBatchCompression,
+        RecordBatchTimestampType,
+    },
+    traits::WriteType,
+};
+
+use super::*;
+use crate::kafka::protocol::adapter::testing::{
+    check_declaration, request_round_trip, response_round_trip,
+};
+
+fn call() -> Fetch {
+    Fetch {
+        topic: "events".into(),
+        partition: 3,
+        offset: 42,
+        max_bytes: 1 << 16,
+        max_wait_ms: 250,
+    }
+}
+
+fn batch_bytes(base: i64, n: i32) -> Bytes {
+    let batch = RecordBatch {
+        base_offset: base,
+        partition_leader_epoch: 0,
+        last_offset_delta: n - 1,
+        first_timestamp: 5,
+        max_timestamp: 5,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records: ControlBatchOrRecords::Records(
+            (0..n)
+                .map(|i| Record {
+                    timestamp_delta: 0,
+                    offset_delta: i,
+                    key: None,
+                    value: Some(vec![i as u8]),
+                    headers: vec![],
+                })
+                .collect(),
+        ),
+        compression: RecordBatchCompression::NoCompression,
+        is_transactional: false,
+        timestamp_type: RecordBatchTimestampType::CreateTime,
+    };
+    let mut out = Vec::new();
+    batch.write(&mut out).unwrap();
+    out.into()
+}
+
+fn response(partition: i32, error_code: i16, records: Option<Bytes>) -> FetchResponse {
+    let data = PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(error_code)
+        .with_high_watermark(99)
+        .with_records(records);
+    FetchResponse::default().with_responses(vec![
+        FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("events")))
+            .with_partitions(vec![data]),
+    ])
+}
+
+#[test]
+fn declaration_matches_kafka_protocol() {
+    check_declaration::<Fetch>();
+}
+
+#[test]
+fn request_names_one_partition_from_the_offset() {
+    for version in 4..=12 {
+        let r = request_round_trip(&call(), version);
+        assert_eq!(
+            (r.max_wait_ms, r.max_bytes, r.isolation_level),
+            (250, 1 << 16, 0)
+        );
+        assert_eq!(r.topics.len(), 1);
+        assert_eq!(r.topics[0].topic.0.as_str(), "events");
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.partition, p.fetch_offset), (3, 42), "v{version}");
+    }
+}
+
+#[test]
+fn records_come_back_as_raw_bytes_and_decode() {
+    let records = batch_bytes(42, 3);
+    for version in 4..=12 {
+        let body = response_round_trip::<Fetch>(&response(3, 0, Some(records.clone())), version);
+        let fetched = read_answer(body, 3, 1 << 16).unwrap();
+        assert_eq!(fetched.high_watermark, 99);
+        let offsets: Vec<i64> = fetched.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [42, 43, 44], "v{version}");
+        assert_eq!(fetched.records[1].value.as_deref(), Some(&[1][..]));
+    }
+}
+
+#[test]
+fn errors_are_classified() {
+    let read = |code| read_answer(response(3, code, None), 3, 1 << 16);
+    assert!(matches!(read(1), Err(FetchError::OutOfRange)));
+    for code in [3, 6] {
+        assert!(matches!(read(code), Err(FetchError::LeaderChanged { code: c }) if c == code));
+    }
+    assert!(matches!(read(29), Err(FetchError::Broker(29))));
+    assert!(matches!(
+        read_answer(response(4, 0, None), 3, 1 << 16),
+        Err(FetchError::Missing)
+    ));
+    assert_eq!(
+        read(0).unwrap(),
+        Fetched {
+            records: vec![],
+            high_watermark: 99
+        }
+    );
+}
