@@ -18,7 +18,7 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(envelope_postcard envelope_json envelope_structured headers record_batch http_bodies config
         response_init_producer_id response_find_coordinator response_join_group response_sync_group
         response_heartbeat response_leave_group response_offset_commit response_offset_fetch
-        response_describe_groups response_list_groups)
+        response_describe_groups response_list_groups fetched_records)
 fi
 "$here/install-fuzz.sh"
 export PATH="$TOOLS/cargo-fuzz-0.13.2/bin:$PATH"
