@@ -11,7 +11,7 @@ pub use dedupe::{HighWater, Key};
 
 use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
 use crate::{
-    event::{Envelope, Headers, header},
+    event::{Envelope, HeaderLookup, header},
     kafka::records::{FetchedRecord, RawHeaders},
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Result, Table, WriteTxn},
@@ -32,18 +32,6 @@ pub trait RecordHandler: Send + Sync + 'static {
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
 }
 
-/// Header lookup by name, over the event layer's map and a fetched record's raw headers.
-pub trait HeaderLookup {
-    /// The value of the header `name`.
-    fn header(&self, name: &str) -> Option<&[u8]>;
-}
-
-impl HeaderLookup for Headers {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.get(name).map(Vec::as_slice)
-    }
-}
-
 impl HeaderLookup for RawHeaders {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.get(name)
@@ -56,7 +44,7 @@ pub struct EventHandler<H>(pub H);
 
 impl<H: Handler> RecordHandler for EventHandler<H> {
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let event = Envelope::decode(&record.headers.to_map(), record.value.as_deref())
+        let event = Envelope::decode(&record.headers, record.value.as_deref())
             .map_err(|e| RecordError::Poison(e.to_string()))?;
         dispatch(&self.0, &event, view).map_err(RecordError::Failed)
     }

@@ -104,10 +104,26 @@ impl std::fmt::Display for ContentType {
     }
 }
 
+/// Header lookup by name: over the [`Headers`] map, and over a fetched record's raw headers
+/// (the consumer's, parsed on lookup, so decoding an event needs no map per record).
+pub trait HeaderLookup {
+    /// The value of the first header named `name`.
+    fn header(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl HeaderLookup for Headers {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(Vec::as_slice)
+    }
+}
+
 /// A required header as UTF-8 text.
-pub(super) fn text<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h str, DecodeError> {
+pub(super) fn text<'h>(
+    headers: &'h impl HeaderLookup,
+    name: &'static str,
+) -> Result<&'h str, DecodeError> {
     let raw = headers
-        .get(name)
+        .header(name)
         .ok_or(DecodeError::MissingHeader { name })?;
     std::str::from_utf8(raw).map_err(|_| DecodeError::BadHeader {
         name,
@@ -116,7 +132,7 @@ pub(super) fn text<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h s
 }
 
 /// A required header parsed with `FromStr`.
-pub(super) fn parsed<T>(headers: &Headers, name: &'static str) -> Result<T, DecodeError>
+pub(super) fn parsed<T>(headers: &impl HeaderLookup, name: &'static str) -> Result<T, DecodeError>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,

@@ -2,7 +2,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use super::binding::{self, ContentType, Headers, SPEC_VERSION, header};
+use super::binding::{self, ContentType, HeaderLookup, Headers, SPEC_VERSION, header};
 use super::{DecodeError, EncodeError, EventData, EventType};
 
 /// Version of the data schemas this build writes (and the highest it reads). 2: `user.deleted`
@@ -108,7 +108,7 @@ impl Envelope {
     }
 
     /// Decodes a record's headers and value. Never panics; any defect is a [`DecodeError`].
-    pub fn decode(headers: &Headers, value: Option<&[u8]>) -> Result<Self, DecodeError> {
+    pub fn decode(headers: &impl HeaderLookup, value: Option<&[u8]>) -> Result<Self, DecodeError> {
         let spec = binding::text(headers, header::SPECVERSION)?;
         if spec != SPEC_VERSION {
             return Err(DecodeError::SpecVersion(spec.to_owned()));

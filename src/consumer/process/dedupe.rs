@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    event::header,
+    event::{HeaderLookup, header},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
 
@@ -61,7 +61,7 @@ pub enum Key {
 
 impl Key {
     /// The key of a record, if it has any identity.
-    pub fn of(headers: &impl super::HeaderLookup) -> Option<Self> {
+    pub fn of(headers: &impl HeaderLookup) -> Option<Self> {
         let number = |name: &str| headers.header(name).and_then(decimal);
         if let (Some(producer), Some(sequence)) =
             (number(header::PRODUCER_ID), number(header::SEQUENCE))

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::*;
 use crate::{
     consumer::handler::{Effects, Handler, HandlerResult},
-    event::{ContentType, DATA_VERSION, EventData, Registered},
+    event::{ContentType, DATA_VERSION, EventData, Headers, Registered},
     store::{RedbStore, Store, StoreExt},
 };
 

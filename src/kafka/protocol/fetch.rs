@@ -20,6 +20,7 @@ use rskafka::protocol::api_key::ApiKey;
 use super::{
     adapter::{Call, CallError},
     cluster::{Cluster, ClusterError},
+    codes,
     connection::Connection,
 };
 use crate::kafka::records::{self, FetchedRecord, RecordsError};
@@ -197,9 +198,7 @@ pub fn read_answer(
 fn classify(code: i16) -> FetchError {
     match code {
         OFFSET_OUT_OF_RANGE => FetchError::OutOfRange,
-        // UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER,
-        // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH.
-        3 | 5 | 6 | 74 | 75 => FetchError::LeaderChanged { code },
+        code if codes::leader_moved(code) => FetchError::LeaderChanged { code },
         code => FetchError::Broker(code),
     }
 }

@@ -26,10 +26,12 @@
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | the typed requests |
 //! | `fetch` | Fetch of one partition from its leader, records left raw for `kafka::records` |
 //! | `cluster` | bootstrap, metadata (partition leaders) and a connection cache |
+//! | `codes` | Kafka error codes acted on by more than one request (leader moved) |
 //! | `session` | the idempotent producer's id and epoch, shared by all partitions |
 //! | `writer` | the idempotent partition writer: sequences, pipelining, retries |
 mod adapter;
 mod cluster;
+mod codes;
 mod connection;
 mod coordinator;
 mod fetch;

@@ -16,7 +16,7 @@ use rskafka::{
     record::Record,
 };
 
-use super::super::{cluster::error_code, producer_id::ProducerIdentity};
+use super::super::{cluster::error_code, codes, producer_id::ProducerIdentity};
 
 /// A ProduceRequest (acks = all) of one batch of `records` to `topic`/`partition`, written by
 /// `identity` from `sequence` on.
@@ -176,9 +176,7 @@ pub(super) fn classify(code: i16, offset: i64, behind_failure: bool) -> Verdict 
         // OUT_OF_ORDER_SEQUENCE_NUMBER: the gap is an earlier batch's when one failed.
         45 if behind_failure => Verdict::Retry { refresh: false },
         45 | 47 | 59 | 90 => Verdict::Renew,
-        // UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER,
-        // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH: the leader moved or is being elected.
-        3 | 5 | 6 | 74 | 75 => Verdict::Retry { refresh: true },
+        code if codes::leader_moved(code) => Verdict::Retry { refresh: true },
         // REQUEST_TIMED_OUT, BROKER_NOT_AVAILABLE, NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS(_AFTER_
         // APPEND), CONCURRENT_TRANSACTIONS, KAFKA_STORAGE_ERROR, THROTTLING_QUOTA_EXCEEDED.
         7 | 8 | 13 | 19 | 20 | 51 | 56 | 89 => Verdict::Retry { refresh: false },
