@@ -2,6 +2,7 @@
 //! `cargo run --example fuzz_seeds -- fuzz/seeds`.
 use std::{fs, path::Path};
 
+use rskafka::protocol::record::RecordBatchCompression;
 use usercenter::{
     config::Config,
     event::{ContentType, EventType, fixtures},
@@ -20,17 +21,20 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<
 /// One record of a seed batch: key, value, headers.
 type Seed = (Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
-/// A Kafka v2 record batch holding `records`, written by rskafka's own encoder.
-fn batch(records: &[Seed]) -> std::io::Result<Vec<u8>> {
+/// A Kafka v2 record batch holding `records` from offset `base`, written by rskafka's own encoder.
+fn batch(
+    records: &[Seed],
+    base: i64,
+    compression: RecordBatchCompression,
+) -> std::io::Result<Vec<u8>> {
     use rskafka::protocol::{
         record::{
-            ControlBatchOrRecords, Record, RecordBatch, RecordBatchCompression,
-            RecordBatchTimestampType, RecordHeader,
+            ControlBatchOrRecords, Record, RecordBatch, RecordBatchTimestampType, RecordHeader,
         },
         traits::WriteType,
     };
     let batch = RecordBatch {
-        base_offset: 0,
+        base_offset: base,
         partition_leader_epoch: 0,
         last_offset_delta: records.len() as i32 - 1,
         first_timestamp: 1_700_000_000_000,
@@ -57,7 +61,7 @@ fn batch(records: &[Seed]) -> std::io::Result<Vec<u8>> {
                 })
                 .collect(),
         ),
-        compression: RecordBatchCompression::NoCompression,
+        compression,
         is_transactional: false,
         timestamp_type: RecordBatchTimestampType::CreateTime,
     };
@@ -109,8 +113,24 @@ fn main() -> std::io::Result<()> {
             ));
         }
     }
-    write(dir, "record_batch", "six_events", &batch(&records)?)?;
-    write(dir, "record_batch", "one_event", &batch(&records[..1])?)?;
+    let none = RecordBatchCompression::NoCompression;
+    for target in ["record_batch", "fetched_records"] {
+        write(dir, target, "six_events", &batch(&records, 0, none)?)?;
+        write(dir, target, "one_event", &batch(&records[..1], 0, none)?)?;
+    }
+    // A fetched record set is batches back to back; one seed per codec the reader inflates.
+    for (name, codec) in [
+        ("none", none),
+        ("gzip", RecordBatchCompression::Gzip),
+        ("snappy", RecordBatchCompression::Snappy),
+        ("lz4", RecordBatchCompression::Lz4),
+        ("zstd", RecordBatchCompression::Zstd),
+    ] {
+        let (first, second) = records.split_at(3);
+        let mut set = batch(first, 40, codec)?;
+        set.extend(batch(second, 43, codec)?);
+        write(dir, "fetched_records", &format!("{name}_two_batches"), &set)?;
+    }
     // headers and envelope_structured take arbitrary-shaped input: any bytes seed them.
     for (i, (k, v, _)) in records.iter().enumerate().take(4) {
         write(
