@@ -59,7 +59,8 @@ pub struct ConsumerConfig {
     pub instances: u32,
     /// `earliest` (default) or `latest`, for partitions without a stored offset.
     pub start: StartPolicy,
-    /// Most bytes one fetch may return, per partition. Default 1048576.
+    /// Most bytes one fetch may return, per partition. Default 1048576. A partition holds up to
+    /// two fetches: the batch being handled and the next one, read ahead meanwhile.
     pub fetch_max_bytes: i32,
     /// Longest a fetch waits for new records, in milliseconds. Default 500.
     pub fetch_max_wait_ms: i32,

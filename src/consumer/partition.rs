@@ -2,6 +2,11 @@
 //! group's committed one, else `start`), run a pass per batch in a store transaction that also
 //! checks the fence, retry failing handlers with backoff, dead-letter them after the limit.
 //! A pass refused by the fence (someone claimed the partition since) stops the loop.
+//!
+//! The next fetch is read ahead while a batch is handled and committed (the commit runs on the
+//! blocking pool, the fetch on the runtime), so the broker's round trip and our decoding overlap
+//! the store's fsync instead of following it. It starts where the batch ends; were the batch to
+//! end anywhere else (shutdown mid-batch), the read-ahead is dropped unused.
 use std::{sync::Arc, time::Duration};
 
 use crate::kafka::records::FetchedRecord;
@@ -95,10 +100,14 @@ pub(crate) async fn run(
     };
     info!(topic = %ctx.topic, partition, offset, claim = claim.token, generation = claim.generation, "consumer: partition started");
     let cfg = &ctx.config;
+    let mut read_ahead = None;
     while !cancel.is_cancelled() {
-        let fetched = tokio::select! {
-            r = source.fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms) => r,
-            () = cancel.cancelled() => break,
+        let fetched = match read_ahead.take() {
+            Some(fetched) => fetched,
+            None => tokio::select! {
+                r = source.fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms) => r,
+                () = cancel.cancelled() => break,
+            },
         };
         // A broker that answers an offset past the end with no records (instead of
         // OFFSET_OUT_OF_RANGE, as Kafka does) is treated the same way.
@@ -135,16 +144,57 @@ pub(crate) async fn run(
                 pause(EMPTY_PAUSE, &cancel).await;
             }
         } else {
+            let ends = records.last().map_or(offset, |r| offset.max(r.offset + 1));
             let batch = Arc::new(records);
-            match handle_batch(&ctx, partition, claim, batch, offset, &cancel).await {
-                Some(next) => offset = next,
-                None => return,
-            }
+            let handled = handle_batch(&ctx, partition, claim, batch, offset, &cancel);
+            let next = source.fetch(ends, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms);
+            let Some(handled) = overlap(handled, next, ends, &cancel).await else {
+                return;
+            };
+            offset = handled.next;
+            read_ahead = handled.read_ahead;
         }
         ctx.metrics
             .set_lag(&ctx.topic, partition, high_watermark - offset);
     }
     debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
+}
+
+/// A handled batch and, when it finished first, the fetch read ahead meanwhile.
+struct Handled<F> {
+    next: i64,
+    read_ahead: Option<F>,
+}
+
+/// Drives `handled` (a batch's [`handle_batch`]) and `next` (the fetch from `ends`) together
+/// until the batch is done; then, if it ended at `ends`, finishes the fetch unless shutdown
+/// begins. `None`: the partition was fenced.
+async fn overlap<F>(
+    handled: impl Future<Output = Option<i64>>,
+    next: impl Future<Output = F>,
+    ends: i64,
+    cancel: &CancellationToken,
+) -> Option<Handled<F>> {
+    tokio::pin!(handled, next);
+    let mut fetched = None;
+    let offset = loop {
+        tokio::select! {
+            r = &mut next, if fetched.is_none() => fetched = Some(r),
+            h = &mut handled => break h?,
+        }
+    };
+    if offset != ends {
+        fetched = None;
+    } else if fetched.is_none() {
+        tokio::select! {
+            r = &mut next => fetched = Some(r),
+            () = cancel.cancelled() => {}
+        }
+    }
+    Some(Handled {
+        next: offset,
+        read_ahead: fetched,
+    })
 }
 
 /// Claims the partition's fence (retrying store errors); `None` when cancelled first.

@@ -214,3 +214,95 @@ async fn a_dead_letter_is_logged_at_warn_with_its_source_and_reason() {
         assert!(lines[0].contains(field), "{field} in {}", lines[0]);
     }
 }
+
+/// Batches of three records from offset 0 to 6; notes the offset of every fetch.
+#[derive(Default)]
+struct Logged {
+    fetches: parking_lot::Mutex<Vec<i64>>,
+}
+
+impl PartitionSource for Arc<Logged> {
+    fn fetch(
+        &self,
+        offset: i64,
+        _: i32,
+        _: i32,
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+        Box::pin(async move {
+            // Noted when polled: a fetch future that is made but not driven asks nothing.
+            self.fetches.lock().push(offset);
+            if offset >= 6 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok((vec![], 6));
+            }
+            let records = (offset..offset + 3).map(|o| rec(o, &format!("r{o}")));
+            Ok((records.collect(), 6))
+        })
+    }
+
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// Holds the first record until the source has been asked for the next batch (5 s at most)
+/// and notes whether it was.
+struct AwaitReadAhead {
+    source: Arc<Logged>,
+    asked_in_time: std::sync::atomic::AtomicBool,
+}
+
+impl RecordHandler for Arc<AwaitReadAhead> {
+    fn handle(&self, record: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        if record.offset == 0 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if self.source.fetches.lock().contains(&3) {
+                    self.asked_in_time.store(true, Ordering::SeqCst);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(Effects::default())
+    }
+}
+
+#[tokio::test]
+async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let source = Arc::new(Logged::default());
+    let handler = Arc::new(AwaitReadAhead {
+        source: Arc::clone(&source),
+        asked_in_time: false.into(),
+    });
+    let ctx = context(&store, Arc::new(Arc::clone(&handler)));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(
+        Arc::clone(&ctx),
+        Arc::new(Arc::clone(&source)),
+        0,
+        partition::Start::default(),
+        cancel.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ctx.metrics.handled.get() < 6 {
+        assert!(std::time::Instant::now() < deadline, "loop stuck");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap();
+    assert!(
+        handler.asked_in_time.load(Ordering::SeqCst),
+        "the fetch from offset 3 was not issued while offsets 0..3 were being handled"
+    );
+    let fetches = source.fetches.lock().clone();
+    assert_eq!(&fetches[..2], &[0, 3], "{fetches:?}");
+    assert_eq!(
+        fetches.iter().filter(|&&o| o == 3).count(),
+        1,
+        "{fetches:?}"
+    );
+    assert_eq!(ctx.metrics.duplicates.get(), 0);
+}
