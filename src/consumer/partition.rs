@@ -160,7 +160,8 @@ pub(crate) async fn run(
     debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
 }
 
-/// A handled batch and, when it finished first, the fetch read ahead meanwhile.
+/// Where a handled batch left the partition, and the fetch read ahead from there (`None` when
+/// the batch ended elsewhere or shutdown began first).
 struct Handled<F> {
     next: i64,
     read_ahead: Option<F>,
