@@ -148,7 +148,13 @@ pub(crate) async fn run(
             let batch = Arc::new(records);
             let handled = handle_batch(&ctx, partition, claim, batch, offset, &cancel);
             let next = source.fetch(ends, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms);
-            let Some(handled) = overlap(handled, next, ends, &cancel).await else {
+            // The lag is reported as soon as the batch is committed, not after the read-ahead
+            // (which may wait `fetch_max_wait_ms` for records that do not exist yet).
+            let committed = |at| {
+                ctx.metrics
+                    .set_lag(&ctx.topic, partition, high_watermark - at)
+            };
+            let Some(handled) = overlap(handled, next, ends, committed, &cancel).await else {
                 return;
             };
             offset = handled.next;
@@ -168,12 +174,13 @@ struct Handled<F> {
 }
 
 /// Drives `handled` (a batch's [`handle_batch`]) and `next` (the fetch from `ends`) together
-/// until the batch is done; then, if it ended at `ends`, finishes the fetch unless shutdown
-/// begins. `None`: the partition was fenced.
+/// until the batch is done, tells `committed` where it ended; then, if it ended at `ends`,
+/// finishes the fetch unless shutdown begins. `None`: the partition was fenced.
 async fn overlap<F>(
     handled: impl Future<Output = Option<i64>>,
     next: impl Future<Output = F>,
     ends: i64,
+    committed: impl FnOnce(i64),
     cancel: &CancellationToken,
 ) -> Option<Handled<F>> {
     tokio::pin!(handled, next);
@@ -184,6 +191,7 @@ async fn overlap<F>(
             h = &mut handled => break h?,
         }
     };
+    committed(offset);
     if offset != ends {
         fetched = None;
     } else if fetched.is_none() {

@@ -215,7 +215,8 @@ async fn a_dead_letter_is_logged_at_warn_with_its_source_and_reason() {
     }
 }
 
-/// Batches of three records from offset 0 to 6; notes the offset of every fetch.
+/// Batches of three records from offset 0 to 6, then a 3 s long poll; notes the offset of every
+/// fetch.
 #[derive(Default)]
 struct Logged {
     fetches: parking_lot::Mutex<Vec<i64>>,
@@ -232,7 +233,8 @@ impl PartitionSource for Arc<Logged> {
             // Noted when polled: a fetch future that is made but not driven asks nothing.
             self.fetches.lock().push(offset);
             if offset >= 6 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // A long poll at the end of the partition.
+                tokio::time::sleep(Duration::from_secs(3)).await;
                 return Ok((vec![], 6));
             }
             let records = (offset..offset + 3).map(|o| rec(o, &format!("r{o}")));
@@ -289,6 +291,16 @@ async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while ctx.metrics.handled.get() < 6 {
         assert!(std::time::Instant::now() < deadline, "loop stuck");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The lag follows the commit, not the read-ahead's long poll from offset 6.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while ctx.metrics.lag().get(&0) != Some(&0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lag {:?} after the last batch was committed",
+            ctx.metrics.lag()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
