@@ -4,8 +4,6 @@
 //! `StreamConsumer` reading the same records, in the same run.
 //!
 //! `cargo bench --bench consumer`; under `cargo test` a small smoke version runs.
-#[path = "../tests/common/mod.rs"]
-mod common;
 
 use std::{sync::Arc, time::Instant};
 
@@ -27,7 +25,7 @@ use usercenter::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn stream_consumer(broker: &str, topic: &str, records: u64) -> ConsumeSummary {
-    let client = common::client(broker).await;
+    let client = testkit::client(broker).await;
     let partition = Arc::new(
         client
             .partition_client(topic, 0, UnknownTopicHandling::Retry)
@@ -73,7 +71,7 @@ fn main() {
         panic!("tokio runtime");
     };
     runtime.block_on(async {
-        let broker = common::Broker::memory().await;
+        let broker = testkit::Broker::memory().await;
         let topic = "consume-bench";
         let produce = ProduceArgs {
             brokers: vec![broker.addr.clone()],

@@ -4,8 +4,6 @@
 //!
 //! `cargo bench --bench producer` runs 1,000,000 × 100 B and 200,000 × 1 KiB, codecs none and
 //! snappy. Under `cargo test` it runs a small smoke version of the same code.
-#[path = "../tests/common/mod.rs"]
-mod common;
 
 use std::{sync::Arc, time::Instant};
 
@@ -32,8 +30,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const BASELINE_CALLERS: u64 = 8_192;
 
 async fn baseline(broker: &str, topic: &str, records: u64, size: usize, codec: Codec) -> Summary {
-    let client = common::client(broker).await;
-    common::create_topic(&client, topic, 1).await;
+    let client = testkit::client(broker).await;
+    testkit::create_topic(&client, topic, 1).await;
     let partition = Arc::new(
         client
             .partition_client(topic, 0, UnknownTopicHandling::Retry)
@@ -113,7 +111,7 @@ fn main() {
         panic!("tokio runtime");
     };
     runtime.block_on(async {
-        let broker = common::Broker::memory().await;
+        let broker = testkit::Broker::memory().await;
         println!("\nproducer throughput, Nisshi memory://, 1 partition, acks=all, linger 5 ms");
         println!("| records   | size    | codec  | producer                         | records/s  | MB/s    | CPU s/M | errors |");
         println!("|-----------|---------|--------|----------------------------------|------------|---------|---------|--------|");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs PostgreSQL's server binaries (initdb, pg_ctl, postgres) when no version 13 or later
-# is found, for the PostgreSQL backend's tests (tests/common/postgres.rs starts a private
+# is found, for the PostgreSQL backend's tests (testkit/src/postgres.rs starts a private
 # cluster: initdb in a temporary directory, a free loopback port, stopped by pid).
 # Only the binaries: Debian's package also creates a "main" cluster, which the tests never use.
 # Idempotent and quiet when PostgreSQL is already there.

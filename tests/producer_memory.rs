@@ -1,10 +1,9 @@
 //! Backpressure keeps memory bounded while the broker is down. Its own test binary, so that no
 //! other test's allocations share the process whose resident memory it measures.
-mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{Broker, client, create_topic, producer, record};
+use testkit::{Broker, client, create_topic, producer, record};
 use usercenter::producer::{ProduceError, ProducerConfig};
 
 fn rss_bytes() -> u64 {

@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::json;
 
-use super::{common, watch};
+use super::watch;
 
 /// One registration as the client saw it.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub async fn register(addr: SocketAddr, name: &str) -> Reg {
     let sent_ms = watch::now_ms();
     let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"});
     let (status, resp) =
-        common::api(addr, "POST", "/api/v1/users/register", None, Some(body)).await;
+        testkit::api(addr, "POST", "/api/v1/users/register", None, Some(body)).await;
     assert_eq!(status, 201, "{resp}");
     Reg {
         id: resp["user"]["id"].as_str().unwrap_or("").to_owned(),
@@ -118,13 +118,13 @@ pub async fn mixed(
                 let t = Instant::now();
                 let body = json!({"username": name, "password": "correct horse"});
                 let (status, resp) =
-                    common::api(addr, "POST", "/api/v1/users/login", None, Some(body)).await;
+                    testkit::api(addr, "POST", "/api/v1/users/login", None, Some(body)).await;
                 assert_eq!(status, 200, "{resp}");
                 http.push(t.elapsed());
                 let token = resp["token"].as_str().unwrap_or("").to_owned();
                 let t = Instant::now();
                 let path = format!("/api/v1/users/{}", reg.id);
-                let (status, _) = common::api(
+                let (status, _) = testkit::api(
                     addr,
                     "PATCH",
                     &path,

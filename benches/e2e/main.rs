@@ -7,8 +7,6 @@
 //! `cargo bench --bench e2e [-- --store postgres]` (or `E2E_STORE=postgres`): the PostgreSQL
 //! backend runs on a private cluster started like the tests start one. `USERCENTER_*`
 //! variables reach the service (to try a tunable); `E2E_SERVICE_BIN` replaces its binary. Under `cargo test` a small smoke version runs.
-#[path = "../../tests/common/mod.rs"]
-mod common;
 mod load;
 mod report;
 mod watch;
@@ -44,9 +42,9 @@ fn main() {
         panic!("tokio runtime");
     };
     runtime.block_on(async {
-        let broker = common::Broker::memory().await;
+        let broker = testkit::Broker::memory().await;
         let data = tempfile::tempdir().expect("temp dir");
-        let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
+        let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
         // `E2E_SERVICE_BIN` runs another build (or a wrapper: deploy/profile.sh profiles through one).
         let bin = std::env::var_os("E2E_SERVICE_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_usercenter").into());
@@ -58,7 +56,7 @@ fn main() {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let pg = if postgres_wanted() {
-            let pg = common::postgres::Postgres::start().await;
+            let pg = testkit::postgres::Postgres::start().await;
             cmd.env("USERCENTER_STORE_BACKEND", "postgres")
                 .env("USERCENTER_STORE_URL", pg.database().await);
             Some(pg)
@@ -72,7 +70,7 @@ fn main() {
         let mut ready = false;
         for _ in 0..400 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                let (status, _) = common::http(addr, "GET", "/ready").await;
+                let (status, _) = testkit::http(addr, "GET", "/ready").await;
                 if status == 200 {
                     ready = true;
                     break;

@@ -39,7 +39,7 @@ const READER_WAIT_MS: i32 = 6;
 /// Starts one reader per partition of both topics.
 pub async fn start(broker: &str, partitions: i32) -> Shared {
     let seen: Shared = Arc::default();
-    let client = super::common::client(broker).await;
+    let client = testkit::client(broker).await;
     for (topic, ce_type, welcome) in [
         ("user.events", "user.registered", false),
         ("user.notifications", "user.notification.welcome", true),

@@ -1,0 +1,332 @@
+//! The integration tests' harness: a real Nisshi broker per test on a free loopback port, a
+//! private PostgreSQL cluster, the librdkafka peer, a fault proxy and a minimal HTTP client.
+//! Tests never assume a broker or a database is already running.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `broker` | a Nisshi process per test (memory, sqlite, behind a proxy, TLS, SASL) |
+//! | `certs` | a CA and broker/client certificates made for the TLS tests |
+//! | `group` | the consumer-group tests' peer member and helpers |
+//! | `http` | a minimal HTTP/1.1 client and the API calls the tests make |
+//! | `pg_serve` | `usercenter serve` processes on PostgreSQL |
+//! | `postgres` | a private PostgreSQL cluster (initdb in a temporary directory) |
+//! | `protocol` | helpers of the protocol-layer tests (our own connections) |
+//! | `proxy` | a TCP proxy that drops, delays, cuts and corrupts |
+
+pub mod broker;
+pub mod certs;
+pub mod group;
+pub mod http;
+pub mod pg_serve;
+pub mod postgres;
+pub mod protocol;
+pub mod proxy;
+
+pub use broker::Broker;
+pub use http::{api, http, login, register, registered, request};
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The tools cache the project's scripts install into.
+pub fn tools_dir() -> PathBuf {
+    let cache = std::env::var_os("USERCENTER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/usercenter")
+        });
+    cache.join("tools")
+}
+
+fn installed(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run deploy/install-deps.sh (deploy/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The repository's root (the `usercenter` package), where `tests/peer/` is.
+pub fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The `usercenter` binary cargo built for the integration tests: nextest names it in
+/// `NEXTEST_BIN_EXE_usercenter`; under `cargo test` it sits beside the test binary's `deps/`.
+pub fn usercenter_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("NEXTEST_BIN_EXE_usercenter") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    installed(dir.join("usercenter"))
+}
+
+/// Runs `usercenter ARGS...` with an empty environment and returns its output.
+pub fn usercenter(args: &[&str]) -> std::process::Output {
+    Command::new(usercenter_bin())
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run usercenter")
+}
+
+/// The Nisshi broker binary.
+pub fn nisshi_bin() -> PathBuf {
+    installed(tools_dir().join("nisshi-0.8.1/bin/nisshi"))
+}
+
+/// The Python of the peer venv (confluent-kafka, kafka-python).
+pub fn peer_python() -> PathBuf {
+    installed(tools_dir().join("peer-venv/bin/python"))
+}
+
+/// A loopback port nothing listens on (right now).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Runs `tests/peer/peer.py --brokers ADDR ARGS...` and parses its JSON output.
+pub fn peer(brokers: &str, args: &[&str]) -> serde_json::Value {
+    peer_with_input(brokers, args, "")
+}
+
+/// Like [`peer`], with `input` on the peer's standard input.
+pub fn peer_with_input(brokers: &str, args: &[&str], input: &str) -> serde_json::Value {
+    use std::io::Write as _;
+    let script = repo_root().join("tests/peer/peer.py");
+    let mut child = Command::new(peer_python())
+        .arg(script)
+        .args(["--brokers", brokers])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the peer client");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("peer stdin");
+    }
+    let out = child.wait_with_output().expect("peer output");
+    assert!(
+        out.status.success(),
+        "peer {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "peer printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A test config: the given broker, a free HTTP port, a fresh data directory.
+pub fn config(broker: &str, data_dir: &Path) -> usercenter::config::Config {
+    let mut config = usercenter::config::Config::default();
+    config.kafka.brokers = vec![broker.to_owned()];
+    config.http.listen = "127.0.0.1:0".parse().expect("address");
+    config.store.data_dir = data_dir.to_owned();
+    config
+}
+
+/// Starts the service on `broker` with a fresh data directory and waits for its consumer.
+pub async fn start_service(
+    broker: &str,
+    data_dir: &Path,
+    adjust: impl FnOnce(&mut usercenter::config::Config),
+) -> (
+    usercenter::service::Running,
+    std::sync::Arc<usercenter::consumer::ConsumerMetrics>,
+) {
+    let mut cfg = config(broker, data_dir);
+    adjust(&mut cfg);
+    let service = usercenter::service::start(cfg)
+        .await
+        .expect("service starts");
+    eventually(Duration::from_secs(30), "consumer running", || {
+        service.consumer_metrics().is_some()
+    })
+    .await;
+    let metrics = service.consumer_metrics().expect("consumer metrics");
+    (service, metrics)
+}
+
+/// Polls `check` every 50 ms until it is true, failing the test after `within`.
+pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A connected rskafka client.
+pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
+    let config = usercenter::config::KafkaConfig {
+        brokers: vec![broker.to_owned()],
+        ..Default::default()
+    };
+    std::sync::Arc::new(usercenter::kafka::connect(&config).await.expect("connect"))
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(client: &rskafka::client::Client, topic: &str, partitions: i32) {
+    client
+        .controller_client()
+        .expect("controller")
+        .create_topic(topic, partitions, 1, 10_000)
+        .await
+        .expect("create topic");
+}
+
+/// A producer on `client`.
+pub fn producer(
+    client: std::sync::Arc<rskafka::client::Client>,
+    config: usercenter::producer::ProducerConfig,
+) -> usercenter::producer::Producer {
+    use usercenter::producer::{Producer, RskafkaTransport};
+    Producer::new(std::sync::Arc::new(RskafkaTransport::new(client)), config)
+}
+
+/// A record with the identity the producer requires: producer id 7 and a sequence never
+/// repeated within the test binary.
+pub fn record(
+    topic: &str,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> usercenter::producer::ProducerRecord {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    usercenter::producer::ProducerRecord::new(topic, key, value).with_identity(7, seq)
+}
+
+/// Decodes the peer's hex.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Every record of one partition, read with rskafka.
+pub async fn read_partition(
+    client: &rskafka::client::Client,
+    topic: &str,
+    partition: i32,
+) -> Vec<rskafka::record::RecordAndOffset> {
+    use rskafka::client::partition::UnknownTopicHandling;
+    let pc = client
+        .partition_client(topic, partition, UnknownTopicHandling::Retry)
+        .await
+        .expect("partition client");
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (records, high_watermark) = pc
+            .fetch_records(offset, 1..5_000_000, 100)
+            .await
+            .expect("fetch");
+        for r in records {
+            offset = r.offset + 1;
+            out.push(r);
+        }
+        if offset >= high_watermark {
+            return out;
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`, as the peer takes them.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Event number `i` of a test stream: a registration by producer 9 with sequence `i`.
+pub fn event(i: u64) -> usercenter::event::Envelope {
+    use usercenter::event::{DATA_VERSION, Envelope, EventData, Registered};
+    Envelope {
+        version: DATA_VERSION,
+        id: uuid::Uuid::from_u128(0xe000_0000 + u128::from(i)),
+        user_id: uuid::Uuid::from_u128(u128::from(i % 50) + 1),
+        occurred_at: Envelope::truncate_time(chrono::Utc::now()),
+        request_id: format!("req-{i}"),
+        producer_id: 9,
+        sequence: i,
+        data: EventData::Registered(Registered {
+            username: format!("user{i}"),
+            email: format!("user{i}@example.com"),
+        }),
+    }
+}
+
+/// The record our producer writes for `event`.
+pub fn event_record(
+    topic: &str,
+    event: &usercenter::event::Envelope,
+) -> usercenter::producer::ProducerRecord {
+    let enc = event
+        .encode(usercenter::event::ContentType::Postcard)
+        .expect("encode");
+    usercenter::producer::ProducerRecord {
+        topic: topic.to_owned(),
+        key: Some(enc.key),
+        value: enc.value,
+        headers: enc.headers,
+        timestamp: None,
+    }
+}
+
+/// How many times the service applied the effects of `event_id`, read from a stopped
+/// service's store in `data_dir`.
+pub fn applied_counts(data_dir: &Path, ids: &[uuid::Uuid]) -> Vec<u32> {
+    use usercenter::store::{RedbStore, Store};
+    let store = RedbStore::open(data_dir).expect("open the store");
+    let mut counts = Vec::new();
+    store
+        .read(&mut |txn| {
+            counts = ids
+                .iter()
+                .map(|id| usercenter::users::handlers::times_applied(txn, id))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })
+        .expect("read the event log");
+    counts
+}
+
+/// Starts `usercenter serve` as its own process (so a test can SIGKILL it), logging at `log`.
+pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> Child {
+    Command::new(usercenter_bin())
+        .args([
+            "serve",
+            "--brokers",
+            broker,
+            "--listen",
+            &listen.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env_clear()
+        .env("RUST_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start usercenter")
+}

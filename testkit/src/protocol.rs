@@ -1,0 +1,45 @@
+//! Helpers for the protocol-layer tests (tests/it/protocol/).
+
+use std::sync::Arc;
+
+use rskafka::record::Record;
+use usercenter::kafka::protocol::{Cluster, ConnectSettings};
+
+use crate::{Broker, client, read_partition};
+
+/// A cluster of our own connections to `addr`, plaintext.
+pub fn cluster(addr: &str) -> Arc<Cluster> {
+    let config = usercenter::config::KafkaConfig {
+        brokers: vec![addr.to_owned()],
+        connect_timeout_secs: 5,
+        ..Default::default()
+    };
+    let settings = ConnectSettings::from_config(&config).expect("settings");
+    Arc::new(Cluster::new(config.brokers, settings))
+}
+
+/// Record `i`: key `k{i % 7}`, a 100-byte value starting with `i`.
+pub fn record(i: usize) -> Record {
+    let mut value = format!("{i:010}").into_bytes();
+    value.resize(100, b'.');
+    Record {
+        key: Some(format!("k{}", i % 7).into_bytes()),
+        value: Some(value),
+        headers: Default::default(),
+        timestamp: chrono::Utc::now(),
+    }
+}
+
+/// The record numbers in `topic`/0, in log order (read with rskafka).
+pub async fn logged(broker: &Broker, topic: &str) -> Vec<usize> {
+    let read = read_partition(&*client(&broker.addr).await, topic, 0).await;
+    read.iter()
+        .map(|r| {
+            let value = r.record.value.as_deref().expect("a value");
+            std::str::from_utf8(&value[..10])
+                .expect("digits")
+                .parse()
+                .expect("a number")
+        })
+        .collect()
+}

@@ -1,0 +1,119 @@
+//! Kafka down, 1,000 registrations answered 2xx, the service SIGKILLed, restarted, the broker
+//! back: every event arrives and every welcome notification exists exactly once.
+
+use std::{collections::HashMap, net::SocketAddr, process::Command, time::Duration};
+
+use testkit::{Broker, peer, unhex};
+
+const USERS: usize = 1_000;
+
+async fn wait_healthy(addr: SocketAddr) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("service did not come up on {addr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
+    let mut broker = Broker::memory().await;
+    broker.stop();
+    let data = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+    let mut first = testkit::serve_process(&broker.addr, addr, data.path(), "error");
+    wait_healthy(addr).await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        tasks.spawn(async move {
+            let mut ok = 0;
+            for i in (worker..USERS).step_by(4) {
+                let (status, resp) =
+                    testkit::register(addr, &format!("user{i}"), "correct horse").await;
+                assert_eq!(status, 201, "registration {i} during the outage: {resp}");
+                ok += 1;
+            }
+            ok
+        });
+    }
+    let mut registered = 0;
+    while let Some(ok) = tasks.join_next().await {
+        registered += ok.unwrap();
+    }
+    assert_eq!(registered, USERS);
+
+    first.kill().unwrap(); // SIGKILL with everything still in the outbox
+    first.wait().unwrap();
+    let mut second = testkit::serve_process(&broker.addr, addr, data.path(), "error");
+    broker.restart().await;
+
+    let n = USERS.to_string();
+    let events = peer(
+        &broker.addr,
+        &[
+            "consume",
+            "--topic",
+            "user.events",
+            "--expect",
+            &n,
+            "--timeout",
+            "120",
+        ],
+    );
+    let registrations = events["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| unhex(r["headers"]["ce_type"].as_str().unwrap_or("")) == b"user.registered")
+        .count();
+    assert_eq!(registrations, USERS, "every user.registered event arrived");
+
+    // Wait for them all, then read once more, asking for one more than there should be, so a
+    // duplicate would show.
+    let _ = peer(
+        &broker.addr,
+        &[
+            "consume",
+            "--topic",
+            "user.notifications",
+            "--expect",
+            &n,
+            "--timeout",
+            "120",
+        ],
+    );
+    let one_more = (USERS + 1).to_string();
+    let notes = peer(
+        &broker.addr,
+        &[
+            "consume",
+            "--topic",
+            "user.notifications",
+            "--expect",
+            &one_more,
+            "--timeout",
+            "5",
+        ],
+    );
+    let mut welcomes: HashMap<Vec<u8>, usize> = HashMap::new();
+    for r in notes["records"].as_array().unwrap() {
+        if unhex(r["headers"]["ce_type"].as_str().unwrap_or("")) == b"user.notification.welcome" {
+            *welcomes
+                .entry(unhex(r["headers"]["ce_subject"].as_str().unwrap()))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(welcomes.len(), USERS, "a welcome for every user");
+    assert!(
+        welcomes.values().all(|n| *n == 1),
+        "each welcome exactly once"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    assert!(second.wait().unwrap().success());
+}

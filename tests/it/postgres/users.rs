@@ -1,0 +1,148 @@
+//! The user operations on the PostgreSQL backend: the same behaviour as on redb, with the
+//! rules the domain relies on enforced by the database, and rows operators can query in SQL.
+
+use std::{sync::Arc, time::Duration};
+
+use testkit::postgres::Postgres;
+use usercenter::{
+    pgstore::PgStore,
+    store::Store,
+    users::{RequestCtx, UserError, Users},
+};
+
+fn ctx() -> RequestCtx {
+    RequestCtx {
+        request_id: "req-1".into(),
+        ip: "10.0.0.1".into(),
+        user_agent: "test".into(),
+    }
+}
+
+async fn setup() -> (Postgres, String, Arc<Users>) {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.unwrap());
+    let users = Users::new(store, 7, "user.events", Duration::from_secs(3600)).unwrap();
+    (pg, url, Arc::new(users))
+}
+
+async fn sql(url: &str, query: &str) -> Vec<tokio_postgres::Row> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.query(query, &[]).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_live_in_typed_rows_and_behave_as_on_redb() {
+    let (_pg, url, users) = setup().await;
+    let u = Arc::clone(&users);
+    let (ada, caller) = tokio::task::spawn_blocking(move || {
+        let (ada, token, _) = u
+            .register("Ada", "Ada@Example.com", "correct horse", &ctx())
+            .unwrap();
+        // Lookups ignore case, as on redb.
+        let (again, _, _) = u.login("ADA@example.COM", "correct horse", &ctx()).unwrap();
+        assert_eq!(again.id, ada.id);
+        let caller = u.authenticate(&token).unwrap();
+        let taken = u.register("ada", "other@example.com", "correct horse", &ctx());
+        assert!(
+            matches!(taken, Err(UserError::Conflict { field: "username" })),
+            "{taken:?}"
+        );
+        let updated = u
+            .update(
+                &caller,
+                ada.id,
+                Some("Countess"),
+                Some("lovelace@example.com"),
+                None,
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(updated.nickname.as_deref(), Some("Countess"));
+        // The old address is free again, the new one taken.
+        u.register("bob", "ada@example.com", "correct horse", &ctx())
+            .unwrap();
+        let taken = u.register("carol", "LOVELACE@example.com", "correct horse", &ctx());
+        assert!(
+            matches!(taken, Err(UserError::Conflict { field: "email" })),
+            "{taken:?}"
+        );
+        (ada, caller)
+    })
+    .await
+    .unwrap();
+    let rows = sql(
+        &url,
+        "SELECT username, email, nickname, status, role FROM users ORDER BY created_ms, username",
+    )
+    .await;
+    let first: (String, String, Option<String>, String, String) = (
+        rows[0].get(0),
+        rows[0].get(1),
+        rows[0].get(2),
+        rows[0].get(3),
+        rows[0].get(4),
+    );
+    assert_eq!(
+        first,
+        (
+            "Ada".into(),
+            "lovelace@example.com".into(),
+            Some("Countess".into()),
+            "active".into(),
+            "user".into()
+        )
+    );
+    assert_eq!(
+        sql(&url, "SELECT 1 FROM sessions").await.len(),
+        3,
+        "two of ada's, one of bob's"
+    );
+    let u = Arc::clone(&users);
+    tokio::task::spawn_blocking(move || u.delete(&caller, ada.id, &ctx()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        sql(&url, "SELECT 1 FROM sessions").await.len(),
+        1,
+        "ada's sessions went with her"
+    );
+    let outbox = sql(&url, "SELECT seq FROM outbox ORDER BY seq").await;
+    let seqs: Vec<i64> = outbox.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as i64).collect::<Vec<_>>(),
+        "gap-free outbox"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_of_one_name_let_exactly_one_through() {
+    let (_pg, url, users) = setup().await;
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let u = Arc::clone(&users);
+            tokio::task::spawn_blocking(move || {
+                u.register(
+                    "grace",
+                    &format!("g{i}@example.com"),
+                    "correct horse",
+                    &ctx(),
+                )
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(UserError::Conflict { field: "username" }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(sql(&url, "SELECT 1 FROM users").await.len(), 1);
+}

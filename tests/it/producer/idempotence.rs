@@ -1,0 +1,417 @@
+//! Exactly-once delivery under faults: a frame-aware proxy between producer and broker drops
+//! produce responses (written but never acknowledged), delays them and cuts connections
+//! mid-request; librdkafka then reads the log back. With idempotence off the producer's
+//! retries resend and the log shows duplicates (which proves the check can fail).
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::atomic::Ordering::Relaxed,
+    time::Instant,
+};
+
+use testkit::{
+    Broker,
+    proxy::{Faults, Proxy},
+};
+use usercenter::producer::{Producer, ProducerConfig};
+
+const KEYS: usize = 50;
+const PARTITIONS: i32 = 3;
+
+/// The value of record `counter` of user `key`: both numbers, padded to 100 bytes.
+fn value(key: usize, counter: usize) -> Vec<u8> {
+    sized_value(key, counter, 100)
+}
+
+/// [`value`] padded to `len` bytes.
+fn sized_value(key: usize, counter: usize, len: usize) -> Vec<u8> {
+    let mut v = format!("user-{key:02}-{counter:08}-").into_bytes();
+    v.resize(len, b'x');
+    v
+}
+
+fn parse(value: &[u8]) -> (usize, usize) {
+    let text = std::str::from_utf8(&value[..22]).expect("ascii value");
+    (
+        text[5..7].parse().expect("key"),
+        text[8..16].parse().expect("counter"),
+    )
+}
+
+/// What the log holds, as librdkafka reads it.
+#[derive(Debug, Default)]
+struct Readback {
+    records: usize,
+    /// Records whose `ce_id` was seen before.
+    duplicate_ids: usize,
+    /// Records whose per-key counter is not above the previous one of that key.
+    out_of_order: usize,
+    /// `(key, counter)` pairs present.
+    present: HashSet<(usize, usize)>,
+    /// Records the librdkafka peer wrote (header `peer`), their numbers, and how many came
+    /// after a higher number in their partition.
+    peer_records: usize,
+    peer_present: HashSet<usize>,
+    peer_out_of_order: usize,
+}
+
+/// Reads every partition of `topic` with the librdkafka peer (the expected count is the sum of
+/// the high watermarks, read first with rskafka).
+async fn read_back(addr: &str, topic: &str) -> Readback {
+    let client = testkit::client(addr).await;
+    let mut total = 0;
+    for p in 0..PARTITIONS {
+        total += testkit::read_partition(&client, topic, p).await.len();
+    }
+    let expect = total.to_string();
+    let out = testkit::peer(addr, &["consume", "--topic", topic, "--expect", &expect]);
+    let records = out["records"].as_array().expect("records");
+    let mut back = Readback {
+        records: records.len(),
+        ..Readback::default()
+    };
+    let mut ids = HashSet::new();
+    let mut last: HashMap<(u64, usize), usize> = HashMap::new();
+    let mut sorted: Vec<&serde_json::Value> = records.iter().collect();
+    sorted.sort_by_key(|r| (r["partition"].as_u64(), r["offset"].as_u64()));
+    let mut peer_last: HashMap<u64, usize> = HashMap::new();
+    for r in sorted {
+        let partition = r["partition"].as_u64().expect("partition");
+        let bytes = testkit::unhex(r["value"].as_str().expect("value"));
+        if r["headers"].get("peer").is_some() {
+            back.records -= 1;
+            back.peer_records += 1;
+            let text = String::from_utf8(bytes).expect("peer value");
+            let n: usize = text
+                .split('-')
+                .nth(1)
+                .expect("value-N-")
+                .parse()
+                .expect("N");
+            if peer_last.insert(partition, n).is_some_and(|prev| n <= prev) {
+                back.peer_out_of_order += 1;
+            }
+            back.peer_present.insert(n);
+            continue;
+        }
+        let id = r["headers"]["ce_id"]
+            .as_str()
+            .expect("ce_id header")
+            .to_owned();
+        if !ids.insert(id) {
+            back.duplicate_ids += 1;
+        }
+        let (key, counter) = parse(&bytes);
+        if let Some(prev) = last.insert((partition, key), counter)
+            && counter <= prev
+        {
+            back.out_of_order += 1;
+        }
+        back.present.insert((key, counter));
+    }
+    back
+}
+
+/// Sends `count` records (key = user id, value = per-key counter) through `producer`
+/// concurrently; returns the `(key, counter)` pairs acknowledged.
+async fn send_all(producer: &Producer, topic: &str, count: usize) -> HashSet<(usize, usize)> {
+    send_sized(producer, topic, count, 100).await
+}
+
+/// [`send_all`] with values of `len` bytes.
+async fn send_sized(
+    producer: &Producer,
+    topic: &str,
+    count: usize,
+    len: usize,
+) -> HashSet<(usize, usize)> {
+    let mut futures = Vec::with_capacity(count);
+    for i in 0..count {
+        let (key, counter) = (i % KEYS, i / KEYS);
+        let record = testkit::record(
+            topic,
+            Some(format!("user-{key:02}").into_bytes()),
+            sized_value(key, counter, len),
+        );
+        let future = producer.enqueue(record).await.expect("enqueue");
+        futures.push(((key, counter), future));
+    }
+    let mut acked = HashSet::new();
+    for (id, future) in futures {
+        if future.wait().await.is_ok() {
+            acked.insert(id);
+        }
+    }
+    acked
+}
+
+/// Small batches so there are hundreds of produce requests to fault.
+fn producer_config() -> ProducerConfig {
+    ProducerConfig {
+        batch_max_records: 250,
+        retry_backoff_ms: 20,
+        retry_backoff_max_ms: 200,
+        request_timeout_ms: 5_000,
+        // The test sends as fast as it can: wait for buffer space rather than fail.
+        on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
+        ..ProducerConfig::default()
+    }
+}
+
+/// A broker behind a fault proxy (faults off until the caller enables them).
+async fn faulty_broker(seed: u64) -> (Broker, Proxy) {
+    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    let proxy = Proxy::start(origin.clone(), Faults::produce_only(), seed).await;
+    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    (broker, proxy)
+}
+
+fn set_faults(faults: &Faults) {
+    faults.drop_response_ppm.store(40_000, Relaxed);
+    faults.delay_response_ppm.store(40_000, Relaxed);
+    faults.delay_ms.store(300, Relaxed);
+    faults.cut_request_ppm.store(30_000, Relaxed);
+    faults.enabled.store(true, Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_faults_duplicate_records() {
+    let started = Instant::now();
+    let (_broker, proxy) = faulty_broker(0x05EE_D0FF).await;
+    let client = testkit::client(proxy.addr()).await;
+    testkit::create_topic(&client, "faulty", PARTITIONS).await;
+    let producer = testkit::producer(client, producer_config());
+    set_faults(&proxy.faults);
+
+    let count = 100_000;
+    let acked = send_all(&producer, "faulty", count).await;
+    proxy.faults.enabled.store(false, Relaxed);
+    let (dropped, delayed, cut) = proxy.faults.counts();
+    let back = read_back(proxy.addr(), "faulty").await;
+    eprintln!(
+        "idempotence off: {count} sent, {} acked, {} in the log, {} duplicate ce_ids, \
+         {} out of order; faults: {dropped} dropped, {delayed} delayed, {cut} cut; {:?}",
+        acked.len(),
+        back.records,
+        back.duplicate_ids,
+        back.out_of_order,
+        started.elapsed()
+    );
+    assert!(
+        dropped > 0 && delayed > 0 && cut > 0,
+        "faults were injected"
+    );
+    assert!(
+        acked.iter().all(|id| back.present.contains(id)),
+        "an acknowledged record is missing"
+    );
+    assert!(
+        back.duplicate_ids > 0,
+        "resending without idempotence left no duplicate: the exactly-once check cannot fail"
+    );
+}
+
+/// Our idempotent producer on `addr` (`[producer] enable_idempotence = true`).
+async fn idempotent(addr: &str, mut config: ProducerConfig) -> Producer {
+    config.enable_idempotence = true;
+    config.max_in_flight = 5;
+    let kafka = usercenter::config::KafkaConfig {
+        brokers: vec![addr.to_owned()],
+        ..Default::default()
+    };
+    let transport = usercenter::kafka::IdempotentTransport::connect(&kafka, &config)
+        .await
+        .expect("idempotent transport");
+    Producer::new(std::sync::Arc::new(transport), config)
+}
+
+/// Every record sent once, none repeated, per-key order intact.
+fn assert_exactly_once(back: &Readback, acked: &HashSet<(usize, usize)>) {
+    assert!(
+        acked.iter().all(|id| back.present.contains(id)),
+        "an acknowledged record is missing"
+    );
+    assert_eq!(back.duplicate_ids, 0, "a ce_id appears twice in the log");
+    assert_eq!(
+        back.records,
+        back.present.len(),
+        "a record appears twice in the log"
+    );
+    assert_eq!(back.out_of_order, 0, "per-key order broken");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_idempotence_faults_leave_each_record_once_in_order() {
+    let started = Instant::now();
+    let (_broker, proxy) = faulty_broker(0x0001_DE3F).await;
+    let client = testkit::client(proxy.addr()).await;
+    testkit::create_topic(&client, "exact", PARTITIONS).await;
+    let producer = idempotent(proxy.addr(), producer_config()).await;
+    set_faults(&proxy.faults);
+
+    let count = 100_000;
+    let acked = send_all(&producer, "exact", count).await;
+    proxy.faults.enabled.store(false, Relaxed);
+    let (dropped, delayed, cut) = proxy.faults.counts();
+    let back = read_back(proxy.addr(), "exact").await;
+    eprintln!(
+        "idempotence on: {count} sent, {} acked, {} in the log, {} duplicate ce_ids, \
+         {} out of order; faults: {dropped} dropped, {delayed} delayed, {cut} cut; {:?}",
+        acked.len(),
+        back.records,
+        back.duplicate_ids,
+        back.out_of_order,
+        started.elapsed()
+    );
+    assert!(
+        dropped > 0 && delayed > 0 && cut > 0,
+        "faults were injected"
+    );
+    assert_eq!(acked.len(), count, "every record acknowledged");
+    assert_exactly_once(&back, &acked);
+}
+
+/// A batch the broker refuses as too large (MESSAGE_TOO_LARGE) comes back from the idempotent
+/// writer with its records, since the sender keeps no copy of the batches it hands over; it is
+/// split, and every record lands once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_refused_as_too_large_come_back_split_once_in_order() {
+    let broker = Broker::memory().await;
+    let client = testkit::client(&broker.addr).await;
+    testkit::create_topic(&client, "big", PARTITIONS).await;
+    // Told the limit is 4 MiB, the producer builds 3 MiB batches the broker (1 MiB) refuses.
+    let config = ProducerConfig {
+        compression: usercenter::producer::Codec::None,
+        batch_max_bytes: 3 << 20,
+        max_message_bytes: 4 << 20,
+        linger_ms: 2_000,
+        on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
+        ..ProducerConfig::default()
+    };
+    let producer = idempotent(&broker.addr, config).await;
+    let count = 9_000;
+    let acked = send_sized(&producer, "big", count, 1024).await;
+    let splits = producer.metrics().splits.get();
+    let back = read_back(&broker.addr, "big").await;
+    eprintln!(
+        "too large: {count} sent, {} acked, {splits} splits, {} in the log",
+        acked.len(),
+        back.records
+    );
+    assert!(splits >= 1, "the broker refused the 3 MiB batches");
+    assert_eq!(acked.len(), count, "every record acknowledged");
+    assert_exactly_once(&back, &acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_mid_stream_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::sqlite(&dir.path().join("restart.db")).await;
+    let client = testkit::client(&broker.addr).await;
+    testkit::create_topic(&client, "restart", PARTITIONS).await;
+    let producer = std::sync::Arc::new(idempotent(&broker.addr, producer_config()).await);
+    let count = 30_000;
+    let enqueued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender = {
+        let producer = std::sync::Arc::clone(&producer);
+        let enqueued = std::sync::Arc::clone(&enqueued);
+        tokio::spawn(async move {
+            let mut futures = Vec::new();
+            for i in 0..count {
+                let (key, counter) = (i % KEYS, i / KEYS);
+                let record = testkit::record(
+                    "restart",
+                    Some(format!("user-{key:02}").into_bytes()),
+                    value(key, counter),
+                );
+                futures.push((
+                    (key, counter),
+                    producer.enqueue(record).await.expect("enqueue"),
+                ));
+                enqueued.store(i + 1, Relaxed);
+                if i % 500 == 499 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            let mut acked = HashSet::new();
+            for (id, future) in futures {
+                if future.wait().await.is_ok() {
+                    acked.insert(id);
+                }
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let before = enqueued.load(Relaxed);
+    broker.restart().await;
+    assert!(
+        before > 0 && before < count,
+        "the restart came mid-stream ({before} enqueued)"
+    );
+    let acked = sender.await.unwrap();
+    let back = read_back(&broker.addr, "restart").await;
+    eprintln!(
+        "restart: {count} sent, {} acked, {} in the log, {} duplicates, {} out of order",
+        acked.len(),
+        back.records,
+        back.duplicate_ids,
+        back.out_of_order
+    );
+    assert!(!acked.is_empty(), "nothing was acknowledged");
+    assert_exactly_once(&back, &acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_idempotent_and_our_producer_share_a_topic() {
+    let broker = Broker::memory().await;
+    let client = testkit::client(&broker.addr).await;
+    testkit::create_topic(&client, "shared", PARTITIONS).await;
+    let producer = idempotent(&broker.addr, producer_config()).await;
+    let count = 20_000;
+    let addr = broker.addr.clone();
+    let peer = tokio::task::spawn_blocking(move || {
+        let n = count.to_string();
+        testkit::peer(
+            &addr,
+            &[
+                "produce",
+                "--topic",
+                "shared",
+                "--count",
+                &n,
+                "--key-prefix",
+                "lib-",
+            ],
+        )
+    });
+    let acked = send_all(&producer, "shared", count).await;
+    let peer = peer.await.unwrap();
+    assert_eq!(
+        peer["errors"],
+        serde_json::json!([]),
+        "librdkafka delivery errors"
+    );
+    assert_eq!(peer["delivered"].as_array().map(Vec::len), Some(count));
+    let back = read_back(&broker.addr, "shared").await;
+    eprintln!(
+        "interop: ours {} acked, {} in the log; librdkafka {} in the log, {} distinct, {} out of order",
+        acked.len(),
+        back.records,
+        back.peer_records,
+        back.peer_present.len(),
+        back.peer_out_of_order
+    );
+    assert_eq!(acked.len(), count, "every record of ours acknowledged");
+    assert_exactly_once(&back, &acked);
+    assert_eq!(back.peer_records, count, "librdkafka's records, each once");
+    assert_eq!(
+        back.peer_present.len(),
+        count,
+        "librdkafka's records, each once"
+    );
+    assert_eq!(
+        back.peer_out_of_order, 0,
+        "librdkafka's order per partition"
+    );
+}

@@ -1,0 +1,3 @@
+//! Our Kafka protocol layer (`src/kafka/protocol`) against a real broker.
+mod connections;
+mod idempotent_writer;

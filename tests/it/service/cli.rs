@@ -1,0 +1,77 @@
+//! The binary's command line: version, help, and one-line config errors with a non-zero exit.
+use std::process::{Command, Output};
+
+use testkit::usercenter;
+
+fn stderr_line(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "one line expected: {text:?}"
+    );
+    text.trim_end().to_owned()
+}
+
+#[test]
+fn version_and_help() {
+    let out = usercenter(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("usercenter {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let out = usercenter(&["serve", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--brokers", "--listen", "--data-dir"] {
+        assert!(text.contains(flag), "{flag} missing from help: {text}");
+    }
+}
+
+#[test]
+fn bad_configs_fail_with_one_line_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[kafka]\nbrokerz = [\"a:1\"]\n").unwrap();
+    let path = file.to_str().unwrap();
+
+    let out = usercenter(&["serve", "--config", path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("kafka.brokerz"), "{out:?}");
+
+    let out = usercenter(&["serve", "--brokers", "no-port-here"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("kafka.brokers[0]"), "{out:?}");
+
+    let out = usercenter(&["serve", "--config", "/no/such/file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("/no/such/file.toml"), "{out:?}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_usercenter"))
+        .args(["serve"])
+        .env_clear()
+        .env("USERCENTER_TOPICS_PARTITIONS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_line(&out).contains("USERCENTER_TOPICS_PARTITIONS"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn config_prints_the_merged_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_usercenter"))
+        .args(["config", "--listen", "127.0.0.1:9999"])
+        .env_clear()
+        .env("USERCENTER_KAFKA_BROKERS", "k1:9092,k2:9092")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let parsed: toml::Table = text.parse().unwrap();
+    assert_eq!(parsed["http"]["listen"].as_str(), Some("127.0.0.1:9999"));
+    assert_eq!(parsed["kafka"]["brokers"].as_array().map(Vec::len), Some(2));
+}

@@ -1,0 +1,10 @@
+//! The running service over HTTP and its command line: the whole user journey, bad input,
+//! authorization races, slow clients, throttle memory and `/metrics`.
+mod authorization_races;
+mod bad_input;
+mod cli;
+mod foundation;
+mod journey;
+mod login_memory;
+mod metrics;
+mod slow_clients;

@@ -1,0 +1,119 @@
+//! Slow clients cannot take the server: clients that send full headers and then trickle the
+//! body hold at most their address's share of the connection slots, a normal client is still
+//! served, and connections past a cap are answered 503 with `Retry-After` at once instead of
+//! waiting in the listen backlog.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+use testkit::{Broker, start_service};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream},
+};
+
+const MAX_CONNECTIONS: usize = 12;
+const PER_CLIENT: usize = 4;
+
+/// A connection to `server` from the loopback address `127.0.0.{source}`.
+async fn connect_from(source: u8, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
+            0,
+        ))
+        .unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Sends the full headers of a registration and one body byte of the promised 100; the caller
+/// keeps the connection open and sends nothing more (a slow-body client).
+async fn slow_body(source: u8, server: SocketAddr) -> TcpStream {
+    let mut stream = connect_from(source, server).await;
+    let head = format!(
+        "POST /api/v1/users/register HTTP/1.1\r\nHost: {server}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// `GET /health` from `127.0.0.{source}`; the status line and headers of the answer.
+async fn health_from(source: u8, server: SocketAddr) -> String {
+    let mut stream = connect_from(source, server).await;
+    let request = format!("GET /health HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// What a client at `source` gets within 1 s (a correctness bound: a served or refused client
+/// gets its answer at once; one left in the backlog or queued behind slow bodies does not).
+async fn health_within_1s(source: u8, server: SocketAddr) -> String {
+    tokio::time::timeout(Duration::from_secs(1), health_from(source, server))
+        .await
+        .unwrap_or_else(|_| panic!("127.0.0.{source}: no answer to /health within 1 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = start_service(&broker.addr, data.path(), |c| {
+        c.http.max_connections = MAX_CONNECTIONS;
+        c.http.max_connections_per_client = PER_CLIENT;
+    })
+    .await;
+    let addr = service.local_addr();
+
+    // Two addresses each open more slow-body connections than their share.
+    let mut slow = Vec::new();
+    for source in [2, 3] {
+        for _ in 0..PER_CLIENT + 2 {
+            slow.push(slow_body(source, addr).await);
+        }
+    }
+    // Past its share, a slow address is refused at once with 503 and Retry-After.
+    let refused = health_within_1s(2, addr).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused
+            .to_ascii_lowercase()
+            .contains("\r\nretry-after: 1\r\n"),
+        "{refused}"
+    );
+    // A normal client is still served while the slow ones hold their slots.
+    let served = health_within_1s(1, addr).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+
+    // Fill every slot from further addresses: past the total, anyone gets 503 at once.
+    let held = 2 * PER_CLIENT;
+    for i in 0..MAX_CONNECTIONS - held {
+        let source = 4 + u8::try_from(i / PER_CLIENT).unwrap();
+        slow.push(slow_body(source, addr).await);
+    }
+    let full = health_within_1s(1, addr).await;
+    assert!(full.starts_with("HTTP/1.1 503"), "{full}");
+    assert!(
+        full.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
+        "{full}"
+    );
+    assert!(full.contains("server_busy"), "{full}");
+
+    // Once slow clients go, their slots serve others again.
+    drop(slow);
+    let mut served = String::new();
+    for _ in 0..40 {
+        served = health_within_1s(1, addr).await;
+        if served.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    service.stop().await;
+}
