@@ -36,7 +36,7 @@ trap cleanup EXIT
 broker=$("$here/broker.sh" start "$work/broker")
 port=$(free_port)
 base="http://127.0.0.1:$port"
-RUST_LOG=warn "target/$profile/usercenter" serve --brokers "$broker" --listen "127.0.0.1:$port" \
+RUST_LOG=warn "$(target_dir)/$profile/usercenter" serve --brokers "$broker" --listen "127.0.0.1:$port" \
     --data-dir "$work/data" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 150); do

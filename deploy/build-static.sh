@@ -29,4 +29,4 @@ aarch64-unknown-linux-musl)
 esac
 say "building the static release binary for $target"
 cargo build --release --locked --target "$target" --quiet
-echo "target/$target/release/usercenter"
+echo "$(target_dir)/$target/release/usercenter"

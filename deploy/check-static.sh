@@ -12,7 +12,7 @@
 #
 #   deploy/check-static.sh [TARGET...]    # default: both targets
 #
-# Figures go to stderr and to target/static-report.txt.
+# Figures go to stderr and to static-report.txt in the build directory (target/ or the cache).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -20,8 +20,8 @@ cd "$here/.."
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
-report=target/static-report.txt
-mkdir -p target
+report="$(target_dir)/static-report.txt"
+mkdir -p "$(target_dir)"
 : >"$report"
 note() {
     say "$*"

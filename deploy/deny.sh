@@ -88,7 +88,7 @@ for d in "$db_root"/advisory-db-*; do
     fi
 done
 if [ -z "$db" ]; then
-    say "advisories: skipped, no advisory database reachable (github.com/rustsec/advisory-db)"
+    note_summary "cargo deny advisories: skipped, no advisory database reachable (github.com/rustsec/advisory-db)"
 else
     # Age of the data = age of its newest commit (upstream commits several times a week). Not
     # .git/FETCH_HEAD's mtime, which cargo-deny uses: a failed `git fetch` rewrites that file, so
@@ -97,12 +97,12 @@ else
     newest=$(date -u -d "@$newest_at" +%F)
     age_days=$((($(date +%s) - newest_at) / 86400))
     if [ "$fetched" = yes ]; then
-        say "advisories: database fetched (newest entry $newest)"
+        note_summary "cargo deny advisories: database fetched (newest entry $newest)"
     elif [ "$age_days" -gt "$max_days" ]; then
         db=""
-        say "advisories: skipped, github.com/rustsec/advisory-db unreachable and the local database is $age_days days old (newest entry $newest, limit $max_days days)"
+        note_summary "cargo deny advisories: skipped, github.com/rustsec/advisory-db unreachable and the local database is $age_days days old (newest entry $newest, limit $max_days days)"
     else
-        say "advisories: github.com unreachable, using the local database ($age_days days old, newest entry $newest)"
+        note_summary "cargo deny advisories: github.com unreachable, using the local database ($age_days days old, newest entry $newest)"
     fi
     if [ -n "$db" ]; then
         rc=0

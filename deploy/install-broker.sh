@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Nisshi broker (Kafka-compatible, pure Rust) into the tools cache, only when missing.
-# Nisshi 0.8.1 needs rustc >= 1.96, so it is built with the nightly toolchain.
+# Nisshi 0.8.1 needs rustc >= 1.96, so it is built with the pinned nightly ($NIGHTLY, lib.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -8,16 +8,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ -x "$NISSHI_BIN" ]; then
     exit 0
 fi
-if ! rustup toolchain list | grep -q '^nightly'; then
-    say "installing the nightly Rust toolchain (needed to build the broker)"
-    rustup toolchain install nightly --profile minimal
-fi
+ensure_nightly
 root="$TOOLS/nisshi-$NISSHI_VERSION"
 say "building the Nisshi $NISSHI_VERSION broker into $root (about 11 minutes on 2 cores, once per machine)"
 log="$TOOLS/nisshi-build.log"
 mkdir -p "$TOOLS"
 # A private target dir keeps a half-finished build resumable after an interruption.
-if ! CARGO_TARGET_DIR="$TOOLS/nisshi-target" cargo +nightly install nisshi --version "$NISSHI_VERSION" \
+if ! CARGO_TARGET_DIR="$TOOLS/nisshi-target" cargo "+$NIGHTLY" install nisshi --version "$NISSHI_VERSION" \
     --locked --no-default-features --features dynostore,libsql --root "$root" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "building the broker failed; full log in $log"

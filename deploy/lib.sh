@@ -74,3 +74,56 @@ pip_venv() {
     rm -f "$log"
     touch "$stamp"
 }
+
+# The nightly toolchain of the broker and fuzz builds, pinned so that a new machine builds what
+# CI built and the cached builds keyed by it stay valid. Move it deliberately, with both builds.
+NIGHTLY=nightly-2026-05-20
+
+# Installs the pinned nightly (minimal profile) when it is missing.
+ensure_nightly() {
+    rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 && return 0
+    say "installing the Rust toolchain $NIGHTLY (broker and fuzz builds; once per machine)"
+    rustup toolchain install "$NIGHTLY" --profile minimal >/dev/null ||
+        die "installing $NIGHTLY failed"
+}
+
+# Where cargo builds: $CARGO_TARGET_DIR when set (use_target_cache sets it), else ./target.
+target_dir() {
+    echo "${CARGO_TARGET_DIR:-target}"
+}
+
+# The toolchain rustup picks in this folder (the machine's default; there is no toolchain file).
+active_toolchain() {
+    rustup show active-toolchain | cut -d' ' -f1
+}
+
+# use_target_cache NAME TOOLCHAIN LOCKFILE: exports CARGO_TARGET_DIR as a build directory in
+# $USERCENTER_CACHE/target/, outside the clone, so that the next clone on this machine reuses
+# the dependency builds. The directory is keyed by the toolchain's version and the lock file,
+# so a toolchain or dependency change starts a new one instead of mixing builds. Bounded: of a
+# NAME's directories only the two used last are kept, and one that grew past
+# $USERCENTER_TARGET_CACHE_GB (default 40) is emptied before it is used again.
+use_target_cache() {
+    local name=$1 toolchain=$2 lock=$3 key dir old size limit=${USERCENTER_TARGET_CACHE_GB:-40}
+    key=$( { rustc "+$toolchain" -vV; cat "$lock"; } | sha256sum | cut -c1-16)
+    dir="$USERCENTER_CACHE/target/$name-$key"
+    mkdir -p "$dir"
+    touch "$dir"
+    # Sweep: every directory of this NAME but the two used last.
+    ls -1dt "$USERCENTER_CACHE/target/$name-"* 2>/dev/null | tail -n +3 | while read -r old; do
+        say "removing the unused build cache $old"
+        rm -rf "$old"
+    done
+    size=$(du -s --block-size=1G "$dir" | cut -f1)
+    if [ "$size" -gt "$limit" ]; then
+        say "the build cache $dir holds $size GiB (limit $limit): emptying it"
+        rm -rf "$dir" && mkdir -p "$dir"
+    fi
+    export CARGO_TARGET_DIR=$dir
+}
+
+# Says "$*" and, under deploy/test.sh, adds it to the notes of the run's closing summary.
+note_summary() {
+    say "$*"
+    [ -z "${USERCENTER_NOTES:-}" ] || echo "$*" >>"$USERCENTER_NOTES"
+}
