@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the independent peer client used by the tests: librdkafka 2.x through the
 # confluent-kafka wheel (it bundles librdkafka), plus kafka-python, in a venv in the tools cache;
-# and prometheus-client, whose exposition-format parser reads /metrics in tests/metrics.rs.
+# and prometheus-client, whose exposition-format parser reads /metrics in tests/it/service/metrics.rs.
 # Debian's kcat (librdkafka 2.0.2) fails the ApiVersions handshake against Nisshi, so it is not used.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

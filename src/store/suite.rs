@@ -1,5 +1,5 @@
 //! The store test suite every backend must pass: run by the unit tests on redb and by
-//! `tests/store_postgres.rs` on PostgreSQL. Each check panics on failure (they are tests).
+//! `tests/it/postgres/store.rs` on PostgreSQL. Each check panics on failure (they are tests).
 //!
 //! Values are written in the layouts the typed backends decode (an outbox record, an offset),
 //! so the same checks hold for a backend that keeps bytes and one that keeps columns.

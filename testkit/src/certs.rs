@@ -1,5 +1,5 @@
 //! Certificates for TLS tests: a CA and a broker certificate for 127.0.0.1 and localhost signed
-//! by it, made with rcgen. Used by `tests/security.rs` and, through
+//! by it, made with rcgen. Used by `tests/it/security.rs` and, through
 //! `cargo run --example test_certs -- DIR`, by `deploy/check-static.sh`.
 use std::path::Path;
 
