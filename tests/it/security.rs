@@ -57,6 +57,37 @@ async fn try_connect(broker: &str, mut config: KafkaConfig) -> Result<(), String
         .map_err(|e| e.to_string())
 }
 
+/// How long a refused client may take to hear so: `connect` retries for `connect_timeout_secs`
+/// (3 s, [`kafka`]) before it gives up with the last refusal, and the slowest refusal, of a
+/// plaintext client by a TLS broker, comes when Nisshi's 10 s TLS handshake timeout closes the
+/// connection (nisshi-broker 0.8.1, `TLS_HANDSHAKE_TIMEOUT`).
+const REFUSAL_WITHIN: Duration = Duration::from_secs(30);
+
+/// Connects with `config`, which `broker` must refuse: it answers with an error (TLS alert,
+/// SASL failure) or closes the connection, and the client fails with that. A client let in, or
+/// one that hears nothing before [`REFUSAL_WITHIN`] (a broker that does not answer, which is not
+/// a refusal), fails the test. Returns the client's error text.
+async fn refused(broker: &str, config: KafkaConfig, who: &str) -> String {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(REFUSAL_WITHIN, try_connect(broker, config)).await {
+        Err(_) => panic!(
+            "{who}: timed out after {REFUSAL_WITHIN:?} without an answer; a refusal is an error \
+             answer or a closed connection, not silence"
+        ),
+        Ok(Ok(())) => panic!("{who}: let in"),
+        Ok(Err(err)) => {
+            // rskafka gives up after `connect_timeout_secs` with the last attempt's error; a
+            // time-out there would be silence again, not a refusal.
+            assert!(
+                !err.to_ascii_lowercase().contains("timed out"),
+                "{who}: timed out rather than refused: {err}"
+            );
+            println!("{who}: refused in {:.2?}: {err}", started.elapsed());
+            err
+        }
+    }
+}
+
 /// Starts the service on `broker` with the TLS and SASL settings of `kafka`.
 async fn start_secure_service(
     broker: &str,
@@ -109,15 +140,21 @@ async fn tls_with_a_ca_file_end_to_end() {
     broker.restart_with(&args, tls.clone()).await;
 
     // The broker now speaks TLS only, and its certificate is checked: plain TCP and the
-    // compiled-in public roots (which do not hold our test CA) both fail.
-    assert!(
-        try_connect(&broker.addr, kafka(SecurityProtocol::Plaintext))
-            .await
-            .is_err()
-    );
-    let err = try_connect(&broker.addr, kafka(SecurityProtocol::Ssl))
-        .await
-        .unwrap_err();
+    // compiled-in public roots (which do not hold our test CA) both fail. (Nisshi's TLS
+    // acceptor waits for the rest of what it reads as a TLS record from a plaintext client and
+    // closes the connection after its handshake timeout.)
+    refused(
+        &broker.addr,
+        kafka(SecurityProtocol::Plaintext),
+        "plaintext to a TLS broker",
+    )
+    .await;
+    let err = refused(
+        &broker.addr,
+        kafka(SecurityProtocol::Ssl),
+        "TLS with the public roots only",
+    )
+    .await;
     assert!(
         err.contains("certificate") || err.contains("Certificate"),
         "{err}"
@@ -175,18 +212,13 @@ async fn sasl_scram_over_tls_end_to_end() {
     );
     try_connect(&broker.addr, alice).await.unwrap();
     let wrong = with_sasl(tls.clone(), SaslMechanism::ScramSha512, "bob", "not-it");
-    assert!(try_connect(&broker.addr, wrong).await.is_err());
-    // TLS without SASL is refused by an authenticating broker.
+    refused(&broker.addr, wrong, "bob with a wrong password").await;
+    // TLS without SASL is refused by an authenticating broker: Nisshi closes the connection
+    // on a request before authentication (nisshi-service 0.8.1, src/frame.rs, "request before
+    // authentication").
     let mut anonymous = kafka(SecurityProtocol::Ssl);
     anonymous.tls_ca_file = Some(ca.clone());
-    assert!(
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            try_connect(&broker.addr, anonymous)
-        )
-        .await
-        .map_or(true, |r| r.is_err())
-    );
+    refused(&broker.addr, anonymous, "TLS without SASL").await;
 
     let data = tempfile::tempdir().unwrap();
     let service = start_secure_service(&broker.addr, data.path(), &bob).await;
@@ -262,11 +294,9 @@ async fn client_certificate_end_to_end() {
     let proxy = client_verifying_proxy(certs.path(), origin.clone()).await;
     let broker = Broker::behind_proxy(&origin, &proxy, with_cert.clone()).await;
 
-    // Without a client certificate the handshake is refused; with one, the service works.
-    let refused = tokio::time::timeout(Duration::from_secs(10), try_connect(&broker.addr, tls))
-        .await
-        .map_or(true, |r| r.is_err());
-    assert!(refused, "a client without a certificate was let in");
+    // Without a client certificate the handshake is refused (the proxy's TLS alert, then the
+    // closed connection); with one, the service works.
+    refused(&broker.addr, tls, "a client without a certificate").await;
     let data = tempfile::tempdir().unwrap();
     let service = start_secure_service(&broker.addr, data.path(), &with_cert).await;
     let id = testkit::registered(service.local_addr(), "certuser").await;

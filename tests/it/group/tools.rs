@@ -313,14 +313,26 @@ async fn describe_and_reset_against_the_broker() {
     let text = stdout(&group_command(b, data.path(), &["describe"]));
     println!("{text}");
     assert!(text.contains("members:  1"), "{text}");
-    assert!(text.contains(&format!("  {member} ")), "{text}");
-    // Nisshi 0.8.1 answers DescribeGroups with empty assignment bytes: the owner is then
-    // unknown, and said so, rather than guessed.
-    if text.contains("assigned=(not reported by the broker)") {
-        assert_eq!(row(&text, 0)[5], "-");
-    } else {
-        assert_eq!(row(&text, 0)[5], member);
-        assert!(text.contains(&format!("{TOPIC}:[0,1,2]")), "{text}");
+    // The owner column. The group is settled (SyncGroup answered, a 60 s session), so what
+    // the broker reports is fixed, and Nisshi 0.8.1 always answers DescribeGroups with empty
+    // member assignment bytes (nisshi-storage 0.8.1, src/lib.rs, `impl From<&NamedGroupDetail>
+    // for DescribedGroup`: `.member_assignment(Bytes::new())`), although it holds the
+    // assignment synced above. The owner is then unknown, and said so, rather than guessed
+    // (the sole member would be a plausible guess, and a wrong one in general).
+    let member_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("  {member} ")))
+        .unwrap_or_else(|| panic!("no line for member {member}: {text}"));
+    assert!(
+        member_line.ends_with(" assigned=(not reported by the broker)"),
+        "Nisshi 0.8.1 reports no member assignment; did the broker change? {member_line}"
+    );
+    for partition in 0..3 {
+        assert_eq!(
+            row(&text, partition)[5..],
+            ["-"],
+            "partition {partition}'s owner, unknown to the broker: {text}"
+        );
     }
     let out = group_command(
         b,

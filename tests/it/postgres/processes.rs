@@ -177,6 +177,48 @@ fn in_order(got: &[&str], expected: &[(&str, bool)]) -> bool {
     }
 }
 
+/// Waits until the clients have made `at_least` requests. Fails the test when that has not
+/// happened within 4 minutes (a hang: only a stalled load takes that long), or as soon as every
+/// client has ended without it (a client panicked, or the users made fewer requests than the
+/// test counts on).
+async fn requests_made<T>(
+    tally: &Tally,
+    at_least: usize,
+    clients: &[tokio::task::JoinHandle<T>],
+    instances: &[Instance],
+) {
+    let within = Duration::from_secs(240);
+    let deadline = Instant::now() + within;
+    loop {
+        let made = tally.requests.load(Ordering::Relaxed);
+        if made >= at_least {
+            return;
+        }
+        let ended = clients.iter().all(tokio::task::JoinHandle::is_finished);
+        if ended || Instant::now() > deadline {
+            let logs: Vec<String> = instances
+                .iter()
+                .map(|i| format!("{}:\n{}", i.name, i.log_tail()))
+                .collect();
+            panic!(
+                "{}: {made} of the {at_least} requests waited for ({} 2xx, {} 4xx, {} 5xx, {} \
+                 unanswered)\n{}",
+                if ended {
+                    "every client ended first".to_owned()
+                } else {
+                    format!("timed out after {within:?}")
+                },
+                tally.ok.load(Ordering::Relaxed),
+                tally.client_error.load(Ordering::Relaxed),
+                tally.server_error.load(Ordering::Relaxed),
+                tally.no_answer.load(Ordering::Relaxed),
+                logs.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_processes_take_3000_requests_through_a_sigkill_and_apply_each_event_once() {
     let pg = Postgres::start().await;
@@ -206,9 +248,7 @@ async fn three_processes_take_3000_requests_through_a_sigkill_and_apply_each_eve
         .collect();
 
     // A third of the way in, the lease holder dies; another instance takes the lease over.
-    while tally.requests.load(Ordering::Relaxed) < USERS * 4 / 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    requests_made(&tally, USERS * 4 / 3, &clients, &instances).await;
     let holder = lease_holder(&db)
         .await
         .expect("an instance holds the relay lease");
@@ -227,9 +267,7 @@ async fn three_processes_take_3000_requests_through_a_sigkill_and_apply_each_eve
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     // Two thirds in, it comes back.
-    while tally.requests.load(Ordering::Relaxed) < USERS * 8 / 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    requests_made(&tally, USERS * 8 / 3, &clients, &instances).await;
     instances[victim].restart();
     instances[victim].ready().await;
     let mut outcomes = Vec::new();

@@ -95,7 +95,16 @@ async fn the_database_restarted_under_load_gives_5xx_loses_no_2xx_and_the_servic
             .count()
     };
     let begin = Instant::now();
+    let deadline = begin + Duration::from_secs(120);
     while ok(&log, begin) < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 120 s waiting for 30 registrations before the restart ({} answered \
+             201, {} requests):\n{}",
+            ok(&log, begin),
+            log.lock().len(),
+            instance.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let down = Instant::now();

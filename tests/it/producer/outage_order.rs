@@ -173,10 +173,39 @@ async fn assert_in_order(addr: &str, topic: &str, expected: u64) {
 async fn an_outage_while_a_round_waits_for_buffer_space() {
     let (broker, proxy, _data, store) = setup("waiting").await;
     let per_user = 50; // 1,000 rows of 300 B: one relay round, 25x the buffer
+    let rows = USERS * per_user;
     write_rows(&store, "waiting", 0, per_user, 300);
-    let relay = start_relay(&store, producer(proxy.addr(), 12_000, 2_000).await);
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    const BUFFER: usize = 12_000;
+    let producer = producer(proxy.addr(), BUFFER, 2_000).await;
+    let metrics = Arc::clone(producer.metrics());
+    let relay = start_relay(&store, producer);
+    // The outage starts once the round waits for buffer space: the buffer within 2 KiB of full
+    // (a 300-byte row holds about 1 KiB of it, with its key, headers and their map) while rows
+    // of the round are still to be sent. Polled every millisecond: the round may last only
+    // tens of them.
+    let full = (BUFFER - 2_048) as i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metrics.buffer_bytes.get() < full {
+        assert!(
+            metrics.records_sent.get() < rows,
+            "the round ended before its buffer was seen full: {} of {rows} rows sent",
+            metrics.records_sent.get()
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after 30 s waiting for the relay to fill the producer's buffer ({} of \
+             {BUFFER} bytes used)",
+            metrics.buffer_bytes.get()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     proxy.faults.enabled.store(true, Relaxed);
+    let sent = metrics.records_sent.get();
+    assert!(
+        sent < rows,
+        "the outage started after the round: {sent} of {rows} rows already sent"
+    );
+    eprintln!("outage started mid-round: {sent} of {rows} rows sent");
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     proxy.faults.enabled.store(false, Relaxed);
     let (_, _, cut) = proxy.faults.counts();

@@ -143,6 +143,7 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     };
 
     // The requests: one registration, a read of that user, an unknown path.
+    let registering = std::time::Instant::now();
     let (status, body) = register(addr, "ada", "correct horse").await;
     assert_eq!(status, 201, "{body}");
     let id = body["user"]["id"].as_str().unwrap();
@@ -226,8 +227,42 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     for labels in lag.label_names("usercenter_consumer_lag") {
         assert_eq!(labels, ["partition", "topic"]);
     }
-    assert!(gauge("usercenter_outbox_oldest_age_seconds") >= 0.0);
+    // The outbox: the registration wrote the first row the service ever wrote there, and the
+    // relay may or may not have sent it by the scrape. Whatever waits is no older than the
+    // registration (a row's age in milliseconds, or from the epoch, would be), and with nothing
+    // waiting the age is 0.
+    let (backlog, age) = (
+        gauge("usercenter_outbox_backlog"),
+        gauge("usercenter_outbox_oldest_age_seconds"),
+    );
+    let since = registering.elapsed().as_secs_f64();
+    assert!(
+        (0.0..=since + 0.5).contains(&age),
+        "oldest outbox row {age} s old, {since:.3} s after the registration (backlog {backlog})"
+    );
+    if backlog == 0.0 {
+        assert_eq!(age, 0.0, "no row waits, yet the oldest is {age} s old");
+    }
     // Every sample belongs to a declared family: none the parser had to call "unknown".
     let unknown: Vec<_> = after.iter().filter(|(_, f)| f.kind == "unknown").collect();
     assert!(unknown.is_empty(), "{unknown:?}");
+
+    // Once the relay has sent the registration's event and the welcome notification the
+    // consumer wrote for it, the outbox is empty and its oldest row 0 s old.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = http(addr, "GET", "/metrics").await;
+        if text.lines().any(|l| l == "usercenter_outbox_backlog 0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after 30 s waiting for the outbox to drain:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = scrape(addr).await;
+    let gauge = |name: &str| family(&drained, name, "gauge").value(name, &[]);
+    assert_eq!(gauge("usercenter_outbox_backlog"), 0.0);
+    assert_eq!(gauge("usercenter_outbox_oldest_age_seconds"), 0.0);
 }
