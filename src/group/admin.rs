@@ -13,6 +13,7 @@ use crate::{
     config::KafkaConfig,
     kafka::{
         self,
+        error_code::ErrorCode,
         group::assign::decode_assignment,
         protocol::{
             Cluster, CommittedOffset, ConnectSettings, Connection, CoordinatorType, DescribeGroups,
@@ -66,8 +67,11 @@ pub struct Admin {
     client: Client,
 }
 
-fn refused(what: &'static str, code: i16) -> GroupError {
-    GroupError::Refused { what, code }
+fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupError {
+    GroupError::Refused {
+        what,
+        code: code.into(),
+    }
 }
 
 impl Admin {
@@ -82,9 +86,11 @@ impl Admin {
                 key_type: CoordinatorType::Group,
             })
             .await?;
-        let found = FindCoordinator::found(&answer.body, answer.version)
-            .ok_or(refused("FindCoordinator", -1))?;
-        if found.error_code != 0 {
+        let found =
+            FindCoordinator::found(&answer.body, answer.version).ok_or(GroupError::Unanswered {
+                what: "FindCoordinator",
+            })?;
+        if !found.error_code.is_ok() {
             return Err(refused("FindCoordinator", found.error_code));
         }
         let coordinator = cluster
@@ -107,11 +113,9 @@ impl Admin {
                 groups: vec![self.group.clone()],
             })
             .await?;
-        let g = answer
-            .body
-            .groups
-            .first()
-            .ok_or(refused("DescribeGroups", -1))?;
+        let g = answer.body.groups.first().ok_or(GroupError::Unanswered {
+            what: "DescribeGroups",
+        })?;
         if g.error_code != 0 {
             return Err(refused("DescribeGroups", g.error_code));
         }
@@ -150,7 +154,7 @@ impl Admin {
             .map_err(|code| refused("OffsetFetch", code))?;
         Ok(offsets
             .into_iter()
-            .filter(|o| o.error_code == 0 && o.offset >= 0)
+            .filter(|o| o.error_code.is_ok() && o.offset >= 0)
             .map(|o| ((o.topic, o.partition), o.offset))
             .collect())
     }
@@ -172,7 +176,7 @@ impl Admin {
                         partition,
                         offset,
                         metadata: Some("usercenter group reset-offsets".to_owned()),
-                        error_code: 0,
+                        error_code: ErrorCode::NONE,
                     })
                     .collect(),
             })

@@ -28,7 +28,7 @@ pub use reset::{PlanRow, Target, format_plan, new_offset};
 
 use crate::{
     config::Config,
-    kafka::{KafkaError, protocol},
+    kafka::{KafkaError, error_code::ErrorCode, protocol},
     store::StoreError,
 };
 
@@ -52,12 +52,18 @@ pub enum GroupError {
     #[error("request to the group coordinator failed")]
     Call(#[from] protocol::CallError),
     /// A broker answered an error code.
-    #[error("{what} answered Kafka error code {code}")]
+    #[error("{what} answered {code}")]
     Refused {
         /// The request.
         what: &'static str,
-        /// The code (−1: no answer for the group).
-        code: i16,
+        /// Kafka's error code.
+        code: ErrorCode,
+    },
+    /// The answer said nothing about the group.
+    #[error("{what} answered nothing for the group")]
+    Unanswered {
+        /// The request.
+        what: &'static str,
     },
     /// A metadata or ListOffsets request failed.
     #[error("broker request failed")]

@@ -16,6 +16,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use parking_lot::Mutex;
 use rskafka::record::Record;
 
+use super::error_code::ResponseError;
 use super::protocol::{
     Cluster, ConnectSettings, PartitionWriter, ProducerIdentity, ProducerSession, SessionError,
     WriteError, WriterConfig,
@@ -25,11 +26,6 @@ use crate::{
     future::BoxFuture,
     producer::{Codec, MetadataError, Pending, ProducerConfig, Transport, TransportError},
 };
-
-/// Kafka's MESSAGE_TOO_LARGE and RECORD_LIST_TOO_LARGE: the sender splits such a batch.
-const TOO_LARGE: [i16; 2] = [10, 18];
-/// UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC: i16 = 3;
 
 /// Why the idempotent transport could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,10 +108,18 @@ fn offsets(base: Option<i64>, n: usize) -> Vec<i64> {
 /// The transport's error for `e`; `records` is the batch handed back with a rejection.
 fn transport_error(e: WriteError, records: Option<Vec<Record>>) -> TransportError {
     match e {
-        WriteError::Rejected { code } if TOO_LARGE.contains(&code) => TransportError::TooLarge {
-            source: Box::new(e),
-            records,
-        },
+        // The sender splits such a batch.
+        WriteError::Rejected { code }
+            if matches!(
+                code.error(),
+                Some(ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge)
+            ) =>
+        {
+            TransportError::TooLarge {
+                source: Box::new(e),
+                records,
+            }
+        }
         e => TransportError::Final(Box::new(e)),
     }
 }
@@ -144,7 +148,7 @@ impl Transport for IdempotentTransport {
                 .find(|t| t.name.0 == topic)
                 .ok_or(MetadataError::UnknownTopic)?;
             match &t.error {
-                Some(e) if super::protocol::error_code(e) == UNKNOWN_TOPIC => {
+                Some(rskafka::protocol::error::Error::UnknownTopicOrPartition) => {
                     Err(MetadataError::UnknownTopic)
                 }
                 Some(e) => Err(request(Box::new(*e))),

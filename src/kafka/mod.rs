@@ -3,7 +3,8 @@
 //! rskafka retries connection failures for ever by default; here every start-up step runs under
 //! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
 //! TLS and SASL come from [`security`]. [`protocol`] holds our own connections, the messages
-//! rskafka lacks and the idempotent produce path.
+//! rskafka lacks and the idempotent produce path; [`error_code`] names Kafka's error codes.
+pub mod error_code;
 pub mod group;
 mod idempotent;
 pub mod protocol;

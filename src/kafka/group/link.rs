@@ -1,45 +1,35 @@
 //! The member's link to its group coordinator: finding it (again, after it moved or its broker
 //! restarted), calling it, and the membership (member id, generation) those calls carry.
 //!
-//! A connection that fails, or an answer that says the coordinator moved (NOT_COORDINATOR,
-//! COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS), drops the cached coordinator; the
-//! next call asks FindCoordinator again.
+//! A connection that fails, or an answer that says the coordinator moved
+//! ([`ErrorCode::coordinator_moved`]: NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+//! COORDINATOR_LOAD_IN_PROGRESS), drops the cached coordinator; the next call asks
+//! FindCoordinator again.
 use std::{collections::BTreeMap, sync::Arc};
 
 use parking_lot::Mutex;
 
 use super::GroupError;
-use crate::kafka::protocol::{
-    Call, Cluster, CommittedOffset, Connection, CoordinatorType, FindCoordinator, OffsetCommit,
-    OffsetFetch,
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    protocol::{
+        Call, Cluster, CommittedOffset, Connection, CoordinatorType, FindCoordinator, OffsetCommit,
+        OffsetFetch,
+    },
 };
 
-/// Kafka error codes the member acts on.
-pub(crate) mod code {
-    /// The coordinator is still loading the group.
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    /// No coordinator right now.
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    /// The group moved to another broker.
-    pub const NOT_COORDINATOR: i16 = 16;
-    /// Our generation is over.
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    /// The coordinator forgot our member id (session timeout, or it restarted).
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    /// A rebalance started: rejoin.
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    /// Join again with the member id in the answer (JoinGroup v4 and later).
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    /// Another process uses our static instance id.
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-
-    /// Whether `code` says to look for the coordinator again.
-    pub fn coordinator_moved(code: i16) -> bool {
-        matches!(
-            code,
-            COORDINATOR_LOAD_IN_PROGRESS | COORDINATOR_NOT_AVAILABLE | NOT_COORDINATOR
+/// Whether `code` says our generation is over: the coordinator forgot our member id (session
+/// timeout, or it restarted), the generation moved on, or another process uses our static
+/// instance id. The partitions are lost, not revoked.
+pub(crate) fn generation_lost(code: ErrorCode) -> bool {
+    matches!(
+        code.error(),
+        Some(
+            ResponseError::UnknownMemberId
+                | ResponseError::IllegalGeneration
+                | ResponseError::FencedInstanceId
         )
-    }
+    )
 }
 
 /// Who we are in the group right now.
@@ -124,11 +114,10 @@ impl Link {
             }
         };
         let found =
-            FindCoordinator::found(&answer.body, answer.version).ok_or(GroupError::Code {
+            FindCoordinator::found(&answer.body, answer.version).ok_or(GroupError::Unanswered {
                 api: "FindCoordinator",
-                code: -1,
             })?;
-        if found.error_code != 0 {
+        if !found.error_code.is_ok() {
             return Err(GroupError::Code {
                 api: "FindCoordinator",
                 code: found.error_code,
@@ -172,7 +161,7 @@ impl Link {
                         partition: *p,
                         offset: *o,
                         metadata: None,
-                        error_code: 0,
+                        error_code: ErrorCode::NONE,
                     })
                     .collect(),
             })
@@ -181,8 +170,8 @@ impl Link {
             .topics
             .iter()
             .flat_map(|t| t.partitions.iter())
-            .map(|p| p.error_code)
-            .find(|c| *c != 0);
+            .map(|p| ErrorCode::new(p.error_code))
+            .find(|c| !c.is_ok());
         match failed {
             None => Ok(()),
             Some(code) => self.failed("OffsetCommit", code),
@@ -208,7 +197,7 @@ impl Link {
         match OffsetFetch::offsets(&answer.body, answer.version) {
             Ok(offsets) => Ok(offsets
                 .into_iter()
-                .filter(|o| o.topic == self.topic && o.error_code == 0 && o.offset >= 0)
+                .filter(|o| o.topic == self.topic && o.error_code.is_ok() && o.offset >= 0)
                 .map(|o| (o.partition, o.offset))
                 .collect()),
             Err(code) => self.failed("OffsetFetch", code),
@@ -216,8 +205,13 @@ impl Link {
     }
 
     /// An error answer: forgets a coordinator that moved, and returns the code as an error.
-    pub fn failed<T>(&self, api: &'static str, code: i16) -> Result<T, GroupError> {
-        if code::coordinator_moved(code) {
+    pub fn failed<T>(
+        &self,
+        api: &'static str,
+        code: impl Into<ErrorCode>,
+    ) -> Result<T, GroupError> {
+        let code = code.into();
+        if code.coordinator_moved() {
             self.forget_coordinator();
         }
         Err(GroupError::Code { api, code })

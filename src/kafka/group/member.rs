@@ -27,11 +27,12 @@ use tracing::{info, warn};
 
 use super::{
     assign::{Assignor, RebalanceProtocol},
-    link::{Link, Membership, code},
+    link::{Link, Membership, generation_lost},
     rebalance::Round,
 };
-use crate::kafka::protocol::{
-    CallError, Cluster, ClusterError, ConnectError, Heartbeat, LeaveGroup,
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    protocol::{CallError, Cluster, ClusterError, ConnectError, Heartbeat, LeaveGroup},
 };
 
 /// Why a group call failed.
@@ -48,12 +49,18 @@ pub enum GroupError {
     #[error(transparent)]
     Call(#[from] CallError),
     /// The coordinator answered an error code.
-    #[error("{api}: error code {code}")]
+    #[error("{api} answered {code}")]
     Code {
         /// The request.
         api: &'static str,
         /// Kafka's error code.
-        code: i16,
+        code: ErrorCode,
+    },
+    /// The answer said nothing about the group.
+    #[error("{api} answered nothing for the group")]
+    Unanswered {
+        /// The request.
+        api: &'static str,
     },
     /// The group chose an assignor we do not have.
     #[error("the group chose assignor `{0}`, which is not ours")]
@@ -66,13 +73,7 @@ pub enum GroupError {
 impl GroupError {
     /// Whether it says our generation is over (the partitions are lost, not revoked).
     fn lost(&self) -> bool {
-        matches!(
-            self,
-            Self::Code {
-                code: code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION | code::FENCED_INSTANCE_ID,
-                ..
-            }
-        )
+        matches!(self, Self::Code { code, .. } if generation_lost(*code))
     }
 }
 
@@ -194,10 +195,13 @@ impl GroupMember {
         };
         let leave = self.link.call(&request);
         match tokio::time::timeout(deadline, leave).await {
-            Ok(Ok(body)) if body.error_code == 0 => {
+            Ok(Ok(body)) if ErrorCode::new(body.error_code).is_ok() => {
                 info!(group = %self.link.group_id, member = %m.member_id, "group: left");
             }
-            Ok(Ok(body)) => warn!(code = body.error_code, "group: LeaveGroup refused"),
+            Ok(Ok(body)) => warn!(
+                code = %ErrorCode::new(body.error_code),
+                "group: LeaveGroup refused"
+            ),
             Ok(Err(error)) => warn!(%error, "group: LeaveGroup failed"),
             Err(_) => warn!("group: LeaveGroup timed out"),
         }
@@ -324,21 +328,19 @@ async fn heartbeat(link: &Link, config: &MemberConfig, cancel: &CancellationToke
                 group_instance_id: link.instance_id.clone(),
             })
             .await;
-        match answer.map(|a| a.error_code) {
-            Ok(0) => last_ok = tokio::time::Instant::now(),
-            Ok(code::REBALANCE_IN_PROGRESS) => return Ended::Rejoin,
-            Ok(
-                c @ (code::UNKNOWN_MEMBER_ID | code::ILLEGAL_GENERATION | code::FENCED_INSTANCE_ID),
-            ) => {
-                warn!(group = %link.group_id, code = c, "group: generation lost");
-                if c == code::UNKNOWN_MEMBER_ID {
+        match answer.map(|a| ErrorCode::new(a.error_code)) {
+            Ok(ErrorCode::NONE) => last_ok = tokio::time::Instant::now(),
+            Ok(c) if c.error() == Some(ResponseError::RebalanceInProgress) => return Ended::Rejoin,
+            Ok(c) if generation_lost(c) => {
+                warn!(group = %link.group_id, code = %c, "group: generation lost");
+                if c.error() == Some(ResponseError::UnknownMemberId) {
                     link.set_membership(Membership::default());
                 }
                 return Ended::Lost;
             }
             Ok(c) => {
                 let _ = link.failed::<()>("Heartbeat", c);
-                warn!(group = %link.group_id, code = c, "group: heartbeat refused");
+                warn!(group = %link.group_id, code = %c, "group: heartbeat refused");
             }
             Err(error) => warn!(group = %link.group_id, %error, "group: heartbeat failed"),
         }

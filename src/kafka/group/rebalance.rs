@@ -11,9 +11,12 @@ use super::{
         Assignor, Member, RebalanceProtocol, Subscription, decode_assignment, decode_subscription,
         encode_assignment, encode_subscription,
     },
-    link::{Link, Membership, code},
+    link::{Link, Membership},
 };
-use crate::kafka::protocol::{JoinGroup, SyncGroup};
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    protocol::{JoinGroup, SyncGroup},
+};
 
 /// The settings a round needs.
 #[derive(Debug)]
@@ -54,17 +57,19 @@ impl Round<'_> {
                     reason: Some(reason.to_owned()),
                 })
                 .await?;
-            match answer.error_code {
-                0 => break answer,
-                code::MEMBER_ID_REQUIRED => {
+            let code = ErrorCode::new(answer.error_code);
+            match code.error() {
+                None => break answer,
+                // Join again with the member id in the answer (JoinGroup v4 and later).
+                Some(ResponseError::MemberIdRequired) => {
                     m.member_id = answer.member_id.to_string();
                     link.set_membership(m.clone());
                 }
-                code::UNKNOWN_MEMBER_ID => {
+                Some(ResponseError::UnknownMemberId) => {
                     link.set_membership(Membership::default());
-                    return link.failed("JoinGroup", code::UNKNOWN_MEMBER_ID);
+                    return link.failed("JoinGroup", code);
                 }
-                c => return link.failed("JoinGroup", c),
+                Some(_) => return link.failed("JoinGroup", code),
             }
         };
         m.member_id = joined.member_id.to_string();
@@ -113,11 +118,12 @@ impl Round<'_> {
                 assignments,
             })
             .await?;
-        if synced.error_code != 0 {
-            if synced.error_code == code::UNKNOWN_MEMBER_ID {
+        let code = ErrorCode::new(synced.error_code);
+        if !code.is_ok() {
+            if code.error() == Some(ResponseError::UnknownMemberId) {
                 link.set_membership(Membership::default());
             }
-            return link.failed("SyncGroup", synced.error_code);
+            return link.failed("SyncGroup", code);
         }
         let assignment = decode_assignment(&synced.assignment)?;
         m.generation = joined.generation_id;

@@ -7,6 +7,8 @@ use std::{collections::HashMap, sync::Arc};
 
 use parking_lot::Mutex;
 
+use crate::kafka::error_code::ErrorCode;
+
 use super::{
     adapter::CallError,
     connection::{ConnectError, ConnectSettings, Connection},
@@ -25,13 +27,13 @@ pub enum ClusterError {
     /// The bootstrap list is empty.
     #[error("no bootstrap brokers")]
     NoBootstrap,
-    /// The metadata answered an error for the topic (3: unknown topic).
-    #[error("metadata for topic {topic}: error code {code}")]
+    /// The metadata answered an error for the topic (UNKNOWN_TOPIC_OR_PARTITION, ...).
+    #[error("metadata for topic {topic}: {code}")]
     Topic {
         /// The topic.
         topic: String,
         /// Kafka's error code.
-        code: i16,
+        code: ErrorCode,
     },
     /// The topic has no such partition, or the partition has no leader right now.
     #[error("no leader for {topic}/{partition}")]
@@ -140,7 +142,7 @@ impl Cluster {
         if let Some(error) = &t.error {
             return Err(ClusterError::Topic {
                 topic: topic.to_owned(),
-                code: error_code(error),
+                code: ErrorCode::from(error),
             });
         }
         let leader = t
@@ -157,9 +159,4 @@ impl Cluster {
         let addr = format!("{}:{}", broker.host.0, broker.port.0);
         Ok(self.connection(&addr).await?)
     }
-}
-
-/// The wire code of an rskafka protocol error.
-pub(crate) fn error_code(error: &rskafka::protocol::error::Error) -> i16 {
-    rskafka::protocol::primitives::Int16::from(Some(*error)).0
 }

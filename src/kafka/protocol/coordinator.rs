@@ -12,6 +12,7 @@ use kafka_protocol::{
 use rskafka::protocol::api_key::ApiKey;
 
 use super::adapter::Call;
+use crate::kafka::error_code::ErrorCode;
 
 /// The kind of coordinator to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +36,8 @@ pub struct FindCoordinator {
 /// A coordinator from a FindCoordinator answer, whichever its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundCoordinator {
-    /// The error code (0: found).
-    pub error_code: i16,
+    /// The error code (NONE: found).
+    pub error_code: ErrorCode,
     /// The broker's node id.
     pub node_id: i32,
     /// The broker's `host:port`.
@@ -72,13 +73,13 @@ impl FindCoordinator {
     pub fn found(response: &FindCoordinatorResponse, version: i16) -> Option<FoundCoordinator> {
         if version >= 4 {
             response.coordinators.first().map(|c| FoundCoordinator {
-                error_code: c.error_code,
+                error_code: ErrorCode::new(c.error_code),
                 node_id: c.node_id.0,
                 addr: format!("{}:{}", c.host.as_str(), c.port),
             })
         } else {
             Some(FoundCoordinator {
-                error_code: response.error_code,
+                error_code: ErrorCode::new(response.error_code),
                 node_id: response.node_id.0,
                 addr: format!("{}:{}", response.host.as_str(), response.port),
             })

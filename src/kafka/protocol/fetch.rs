@@ -20,13 +20,12 @@ use rskafka::protocol::api_key::ApiKey;
 use super::{
     adapter::{Call, CallError},
     cluster::{Cluster, ClusterError},
-    codes,
     connection::Connection,
 };
-use crate::kafka::records::{self, FetchedRecord, RecordsError};
-
-/// Kafka's OFFSET_OUT_OF_RANGE.
-const OFFSET_OUT_OF_RANGE: i16 = 1;
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    records::{self, FetchedRecord, RecordsError},
+};
 
 /// A Fetch of one partition from one offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,14 +74,14 @@ pub enum FetchError {
     #[error("offset out of range")]
     OutOfRange,
     /// The leader moved or the connection was lost; the next fetch asks for the leader again.
-    #[error("partition leader changed or unreachable (error code {code})")]
+    #[error("partition leader changed or unreachable ({})", code.map_or("connection lost".to_owned(), |c| c.to_string()))]
     LeaderChanged {
-        /// Kafka's error code (0 for a lost connection).
-        code: i16,
+        /// Kafka's error code; `None` for a lost connection.
+        code: Option<ErrorCode>,
     },
     /// The broker answered another error for the partition or the request.
-    #[error("fetch answered error code {0}")]
-    Broker(i16),
+    #[error("fetch answered {0}")]
+    Broker(ErrorCode),
     /// The answer did not name the partition.
     #[error("fetch answer without the partition")]
     Missing,
@@ -155,7 +154,7 @@ impl PartitionFetcher {
                 if e.is_connection_lost() {
                     self.cluster.forget(&leader);
                     self.leader.lock().take();
-                    return Err(FetchError::LeaderChanged { code: 0 });
+                    return Err(FetchError::LeaderChanged { code: None });
                 }
                 return Err(e.into());
             }
@@ -174,8 +173,9 @@ pub fn read_answer(
     partition: i32,
     max_bytes: i32,
 ) -> Result<Fetched, FetchError> {
-    if response.error_code != 0 {
-        return Err(classify(response.error_code));
+    let code = ErrorCode::new(response.error_code);
+    if !code.is_ok() {
+        return Err(classify(code));
     }
     let data = response
         .responses
@@ -183,8 +183,9 @@ pub fn read_answer(
         .flat_map(|t| t.partitions)
         .find(|p| p.partition_index == partition)
         .ok_or(FetchError::Missing)?;
-    if data.error_code != 0 {
-        return Err(classify(data.error_code));
+    let code = ErrorCode::new(data.error_code);
+    if !code.is_ok() {
+        return Err(classify(code));
     }
     let raw = data.records.unwrap_or_else(Bytes::new);
     // A batch decompresses to at most a generous multiple of what was asked for.
@@ -195,11 +196,11 @@ pub fn read_answer(
     })
 }
 
-fn classify(code: i16) -> FetchError {
-    match code {
-        OFFSET_OUT_OF_RANGE => FetchError::OutOfRange,
-        code if codes::leader_moved(code) => FetchError::LeaderChanged { code },
-        code => FetchError::Broker(code),
+fn classify(code: ErrorCode) -> FetchError {
+    match code.error() {
+        Some(ResponseError::OffsetOutOfRange) => FetchError::OutOfRange,
+        _ if code.leader_moved() => FetchError::LeaderChanged { code: Some(code) },
+        _ => FetchError::Broker(code),
     }
 }
 

@@ -26,12 +26,10 @@
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | the typed requests |
 //! | `fetch` | Fetch of one partition from its leader, records left raw for `kafka::records` |
 //! | `cluster` | bootstrap, metadata (partition leaders) and a connection cache |
-//! | `codes` | Kafka error codes acted on by more than one request (leader moved) |
 //! | `session` | the idempotent producer's id and epoch, shared by all partitions |
 //! | `writer` | the idempotent partition writer: sequences, pipelining, retries |
 mod adapter;
 mod cluster;
-mod codes;
 mod connection;
 mod coordinator;
 mod fetch;
@@ -42,7 +40,6 @@ mod session;
 mod writer;
 
 pub use adapter::{Answer, Call, CallError, decode_fuzz_input, decode_response};
-pub(crate) use cluster::error_code;
 pub use cluster::{Cluster, ClusterError};
 pub use connection::{ConnectError, ConnectSettings, Connection};
 pub use coordinator::{

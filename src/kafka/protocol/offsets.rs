@@ -17,6 +17,8 @@ use kafka_protocol::{
 };
 use rskafka::protocol::api_key::ApiKey;
 
+use crate::kafka::error_code::ErrorCode;
+
 use super::{adapter::Call, coordinator::group_id};
 
 fn topic_name(name: &str) -> TopicName {
@@ -34,8 +36,8 @@ pub struct CommittedOffset {
     pub offset: i64,
     /// Free-form metadata stored with the offset.
     pub metadata: Option<String>,
-    /// The per-partition error code of an answer (0 in requests).
-    pub error_code: i16,
+    /// The per-partition error code of an answer (NONE in requests).
+    pub error_code: ErrorCode,
 }
 
 /// Commits offsets as a member of a generation.
@@ -153,7 +155,7 @@ impl OffsetFetch {
     pub fn offsets(
         response: &OffsetFetchResponse,
         version: i16,
-    ) -> Result<Vec<CommittedOffset>, i16> {
+    ) -> Result<Vec<CommittedOffset>, ErrorCode> {
         // The two shapes name their fields alike but are different types.
         macro_rules! flatten {
             ($topics:expr) => {
@@ -165,7 +167,7 @@ impl OffsetFetch {
                             partition: p.partition_index,
                             offset: p.committed_offset,
                             metadata: p.metadata.as_ref().map(|m| m.as_str().to_owned()),
-                            error_code: p.error_code,
+                            error_code: ErrorCode::new(p.error_code),
                         })
                     })
                     .collect()
@@ -174,12 +176,12 @@ impl OffsetFetch {
         if version >= 8 {
             return match response.groups.first() {
                 None => Ok(Vec::new()),
-                Some(group) if group.error_code != 0 => Err(group.error_code),
+                Some(group) if group.error_code != 0 => Err(ErrorCode::new(group.error_code)),
                 Some(group) => Ok(flatten!(group.topics)),
             };
         }
         if response.error_code != 0 {
-            return Err(response.error_code);
+            return Err(ErrorCode::new(response.error_code));
         }
         Ok(flatten!(response.topics))
     }

@@ -3,6 +3,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use rskafka::protocol::api_key::ApiKey;
 
 use super::adapter::Call;
+use crate::kafka::error_code::ErrorCode;
 
 /// A producer id and epoch, as the broker handed them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,9 +47,9 @@ impl Call for InitProducerId {
 
 impl InitProducerId {
     /// The identity in `response`, or its error code.
-    pub fn identity(response: &InitProducerIdResponse) -> Result<ProducerIdentity, i16> {
-        match response.error_code {
-            0 => Ok(ProducerIdentity {
+    pub fn identity(response: &InitProducerIdResponse) -> Result<ProducerIdentity, ErrorCode> {
+        match ErrorCode::new(response.error_code) {
+            ErrorCode::NONE => Ok(ProducerIdentity {
                 id: response.producer_id.0,
                 epoch: response.producer_epoch,
             }),

@@ -26,6 +26,7 @@ use super::{
     cluster::{Cluster, ClusterError},
     producer_id::{InitProducerId, ProducerIdentity},
 };
+use crate::kafka::error_code::ErrorCode;
 
 /// Why no producer identity could be had.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +39,11 @@ pub enum SessionError {
     #[error("InitProducerId request failed")]
     Call(#[from] CallError),
     /// The broker answered an error code.
-    #[error("InitProducerId answered error code {0}")]
-    Refused(i16),
+    #[error("InitProducerId answered {0}")]
+    Refused(ErrorCode),
+    /// The epoch cannot be bumped any further: only a new producer id will do.
+    #[error("the producer epoch is exhausted")]
+    EpochExhausted,
 }
 
 /// The producer id and epoch every partition writer of one producer writes under.
@@ -94,7 +98,7 @@ impl ProducerSession {
             )
             .await
         } else {
-            Err(SessionError::Refused(0))
+            Err(SessionError::EpochExhausted)
         };
         let next = match bumped {
             // A broker may bump the epoch or hand out a new id; both are fresh sequence spaces

@@ -53,6 +53,7 @@ use super::{
     cluster::ClusterError,
     session::{ProducerSession, SessionError},
 };
+use crate::kafka::error_code::ErrorCode;
 
 pub use request::{produce_request, response_error};
 
@@ -104,8 +105,11 @@ pub struct Delivered {
 #[non_exhaustive]
 pub enum Cause {
     /// The broker answered this error code.
-    #[error("broker error code {0}")]
-    Code(i16),
+    #[error("the broker answered {0}")]
+    Code(ErrorCode),
+    /// The answer did not mention the partition.
+    #[error("the answer did not mention the partition")]
+    NotInAnswer,
     /// The request failed.
     #[error(transparent)]
     Call(#[from] CallError),
@@ -121,11 +125,11 @@ pub enum Cause {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// The broker refused the batch with a non-retriable error code (10: message too large).
-    #[error("the broker rejected the batch with error code {code}")]
+    /// The broker refused the batch with a non-retriable error code (MESSAGE_TOO_LARGE, ...).
+    #[error("the broker rejected the batch with {code}")]
     Rejected {
         /// Kafka's error code.
-        code: i16,
+        code: ErrorCode,
     },
     /// Not acknowledged within the delivery timeout (it may or may not have been written).
     #[error("not delivered within {after:?}")]

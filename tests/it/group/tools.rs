@@ -7,6 +7,7 @@ use std::{path::Path, process::Output};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use testkit::protocol::cluster;
 use testkit::{Broker, client, create_topic, event, peer_python};
+use usercenter::kafka::error_code::ErrorCode;
 use usercenter::{
     consumer::{
         process::{HighWater, dedupe_key, offset_key},
@@ -153,7 +154,7 @@ async fn describe_and_reset_against_the_broker() {
         partition,
         offset,
         metadata: None,
-        error_code: 0,
+        error_code: ErrorCode::NONE,
     };
     let commit = conn
         .call(&OffsetCommit {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rskafka::client::partition::Compression;
 use testkit::protocol::{cluster, logged, record};
 use testkit::{Broker, client, create_topic};
+use usercenter::kafka::error_code::{ErrorCode, ResponseError};
 use usercenter::kafka::protocol::{
     CommittedOffset, ConnectSettings, CoordinatorType, DescribeGroups, FindCoordinator, Heartbeat,
     JoinGroup, LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, ProducerSession, SyncGroup,
@@ -53,7 +54,7 @@ async fn group_requests_get_sane_answers() {
     let coordinator = FindCoordinator::found(&found.body, found.version).unwrap();
     assert_eq!(
         (coordinator.error_code, coordinator.addr.as_str()),
-        (0, broker.addr.as_str())
+        (ErrorCode::NONE, broker.addr.as_str())
     );
     let conn = cluster.connection(&coordinator.addr).await.unwrap();
 
@@ -110,7 +111,7 @@ async fn group_requests_get_sane_answers() {
         partition,
         offset,
         metadata: None,
-        error_code: 0,
+        error_code: ErrorCode::NONE,
     };
     let committed = conn
         .call(&OffsetCommit {
@@ -196,7 +197,7 @@ async fn group_requests_get_sane_answers() {
 
 /// The same batch sent twice with the same sequence is written once. Memory storage answers
 /// the resend with success and the original offset, sqlite with DUPLICATE_SEQUENCE_NUMBER.
-async fn resend_is_not_duplicated(broker: &Broker) -> (i16, i64, i64) {
+async fn resend_is_not_duplicated(broker: &Broker) -> (ErrorCode, i64, i64) {
     create_topic(&*client(&broker.addr).await, "resend", 1).await;
     let cluster = cluster(&broker.addr);
     let session = ProducerSession::start(Arc::clone(&cluster)).await.unwrap();
@@ -215,12 +216,15 @@ async fn resend_is_not_duplicated(broker: &Broker) -> (i16, i64, i64) {
     };
     let first = leader.produce(&batch(0)).await.unwrap();
     let (code, offset) = response_error(&first, "resend", 0).unwrap();
-    assert_eq!(code, 0);
+    assert_eq!(code, ErrorCode::NONE);
     let again = leader.produce(&batch(0)).await.unwrap();
     let (resent_code, resent_offset) = response_error(&again, "resend", 0).unwrap();
     // The next sequence still follows on.
     let next = leader.produce(&batch(10)).await.unwrap();
-    assert_eq!(response_error(&next, "resend", 0), Some((0, offset + 10)));
+    assert_eq!(
+        response_error(&next, "resend", 0),
+        Some((ErrorCode::NONE, offset + 10))
+    );
     let got = logged(broker, "resend").await;
     assert_eq!(got, (0..20).collect::<Vec<_>>(), "written once");
     (resent_code, resent_offset, offset)
@@ -231,7 +235,7 @@ async fn resend_is_not_duplicated_memory() {
     let (code, offset, original) = resend_is_not_duplicated(&Broker::memory().await).await;
     assert_eq!(
         (code, offset),
-        (0, original),
+        (ErrorCode::NONE, original),
         "memory: success with the original offset"
     );
 }
@@ -241,7 +245,11 @@ async fn resend_is_not_duplicated_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, _) =
         resend_is_not_duplicated(&Broker::sqlite(&dir.path().join("k.db")).await).await;
-    assert_eq!(code, 46, "sqlite: DUPLICATE_SEQUENCE_NUMBER");
+    assert_eq!(
+        code,
+        ErrorCode::of(ResponseError::DuplicateSequenceNumber),
+        "sqlite: {code}"
+    );
 }
 
 /// Our own connections with the service's TLS settings (CA file) and SCRAM: InitProducerId

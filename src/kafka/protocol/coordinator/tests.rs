@@ -43,7 +43,7 @@ fn found_reads_either_shape() {
         let found = FindCoordinator::found(&decoded, version).unwrap();
         assert_eq!(
             (found.node_id, found.addr.as_str(), found.error_code),
-            (3, "kafka-3:9092", 0)
+            (3, "kafka-3:9092", ErrorCode::NONE)
         );
     }
     let new = FindCoordinatorResponse::default().with_coordinators(vec![
@@ -59,7 +59,7 @@ fn found_reads_either_shape() {
         let found = FindCoordinator::found(&decoded, version).unwrap();
         assert_eq!(
             (found.node_id, found.addr.as_str(), found.error_code),
-            (1, "127.0.0.1:9093", 15)
+            (1, "127.0.0.1:9093", ErrorCode::new(15))
         );
     }
     assert_eq!(

@@ -104,9 +104,11 @@ fn errors_are_classified() {
     let read = |code| read_answer(response(3, code, None), 3, 1 << 16);
     assert!(matches!(read(1), Err(FetchError::OutOfRange)));
     for code in [3, 6] {
-        assert!(matches!(read(code), Err(FetchError::LeaderChanged { code: c }) if c == code));
+        assert!(
+            matches!(read(code), Err(FetchError::LeaderChanged { code: Some(c) }) if c.get() == code)
+        );
     }
-    assert!(matches!(read(29), Err(FetchError::Broker(29))));
+    assert!(matches!(read(29), Err(FetchError::Broker(c)) if c.get() == 29));
     assert!(matches!(
         read_answer(response(4, 0, None), 3, 1 << 16),
         Err(FetchError::Missing)

@@ -16,7 +16,7 @@ fn offset(topic: &str, partition: i32, offset: i64) -> CommittedOffset {
         partition,
         offset,
         metadata: Some("m".into()),
-        error_code: 0,
+        error_code: ErrorCode::NONE,
     }
 }
 
@@ -117,7 +117,7 @@ fn offsets_reads_either_shape() {
     let failed = OffsetFetchResponse::default().with_error_code(16);
     assert_eq!(
         OffsetFetch::offsets(&response_round_trip::<OffsetFetch>(&failed, 3), 3),
-        Err(16)
+        Err(ErrorCode::new(16))
     );
     let new = OffsetFetchResponse::default().with_groups(vec![
         OffsetFetchResponseGroup::default()

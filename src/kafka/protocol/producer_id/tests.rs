@@ -1,6 +1,7 @@
 use kafka_protocol::messages::InitProducerIdResponse;
 
 use super::*;
+use crate::kafka::error_code::ResponseError;
 use crate::kafka::protocol::adapter::testing::{request_round_trip, response_round_trip};
 
 #[test]
@@ -32,5 +33,10 @@ fn identity_or_error_code() {
     );
     let refused = InitProducerIdResponse::default().with_error_code(53);
     let decoded = response_round_trip::<InitProducerId>(&refused, 0);
-    assert_eq!(InitProducerId::identity(&decoded), Err(53));
+    assert_eq!(
+        InitProducerId::identity(&decoded),
+        Err(ErrorCode::of(
+            ResponseError::TransactionalIdAuthorizationFailed
+        ))
+    );
 }

@@ -22,9 +22,12 @@ use super::{
         Verdict, classify, next_sequence, produce_request, response_error, restamp, take_records,
     },
 };
-use crate::kafka::protocol::{
-    adapter::CallError, connection::Connection, producer_id::ProducerIdentity,
-    session::ProducerSession,
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    protocol::{
+        adapter::CallError, connection::Connection, producer_id::ProducerIdentity,
+        session::ProducerSession,
+    },
 };
 
 /// A batch with its sequence, its request (built once, resent unchanged) and its submitter.
@@ -167,13 +170,18 @@ impl Pipeline {
     fn answered(&mut self, (batch, answer): Answered) {
         let (verdict, code) = match &answer {
             Ok(response) => match response_error(response, &self.topic, self.partition) {
-                Some((code, offset)) => (classify(code, offset, self.trouble.is_some()), code),
+                Some((code, offset)) => {
+                    (classify(code, offset, self.trouble.is_some()), Some(code))
+                }
                 // An answer that does not mention our partition: ask the leader again.
-                None => (Verdict::Retry { refresh: true }, -1),
+                None => (Verdict::Retry { refresh: true }, None),
             },
-            // UNSUPPORTED_VERSION: the broker has none of Produce v3 to v7.
-            Err(CallError::Unsupported { .. }) => (Verdict::Fail, 35),
-            Err(_) => (Verdict::Retry { refresh: true }, -1),
+            // The broker has none of Produce v3 to v7.
+            Err(CallError::Unsupported { .. }) => (
+                Verdict::Fail,
+                Some(ErrorCode::of(ResponseError::UnsupportedVersion)),
+            ),
+            Err(_) => (Verdict::Retry { refresh: true }, None),
         };
         if let Verdict::Delivered(base_offset) = verdict {
             let records = batch.count;
@@ -185,7 +193,7 @@ impl Pipeline {
         }
         let (topic, partition, sequence) = (&self.topic, self.partition, batch.sequence);
         match &answer {
-            Ok(_) => debug!(%topic, partition, sequence, code, "produce error"),
+            Ok(_) => debug!(%topic, partition, sequence, code = ?code, "produce error"),
             Err(error) => debug!(%topic, partition, sequence, %error, "produce failed"),
         }
         if let Some(cause) = &self.aborting {
@@ -194,7 +202,9 @@ impl Pipeline {
         }
         let trouble = match verdict {
             Verdict::Fail => {
-                let error = WriteError::Rejected { code };
+                let error = WriteError::Rejected {
+                    code: code.unwrap_or_default(),
+                };
                 warn!(%topic, partition, %error, "batch failed");
                 let cause = Arc::new(error.clone());
                 batch.reject(error);
@@ -211,7 +221,7 @@ impl Pipeline {
             _ => Trouble::Retry,
         };
         let cause = match answer {
-            Ok(_) => Cause::Code(code),
+            Ok(_) => code.map_or(Cause::NotInAnswer, Cause::Code),
             Err(e) => {
                 if e.is_connection_lost()
                     && let Some(c) = self.connection.take()
@@ -282,7 +292,7 @@ impl Pipeline {
             last: self
                 .last
                 .clone()
-                .unwrap_or_else(|| Arc::new(Cause::Code(7))),
+                .unwrap_or_else(|| Arc::new(Cause::Code(ResponseError::RequestTimedOut.into()))),
         };
         warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
         if let Some(first) = self.waiting.pop_front() {

@@ -16,7 +16,8 @@ use rskafka::{
     record::Record,
 };
 
-use super::super::{cluster::error_code, codes, producer_id::ProducerIdentity};
+use super::super::producer_id::ProducerIdentity;
+use crate::kafka::error_code::{ErrorCode, ResponseError};
 
 /// A ProduceRequest (acks = all) of one batch of `records` to `topic`/`partition`, written by
 /// `identity` from `sequence` on.
@@ -138,20 +139,23 @@ pub(super) fn next_sequence(sequence: i32, count: usize) -> i32 {
     i32::try_from(next).unwrap_or(0)
 }
 
-/// The error code (0: none) and base offset the broker answered for `topic`/`partition`;
-/// `None` when the answer does not mention the partition.
+/// The error code (NONE: success) and base offset the broker answered for
+/// `topic`/`partition`; `None` when the answer does not mention the partition.
 pub fn response_error(
     response: &ProduceResponse,
     topic: &str,
     partition: i32,
-) -> Option<(i16, i64)> {
+) -> Option<(ErrorCode, i64)> {
     response
         .responses
         .iter()
         .filter(|t| t.name.0 == topic)
         .flat_map(|t| &t.partition_responses)
         .find(|p| p.index.0 == partition)
-        .map(|p| (p.error.as_ref().map_or(0, error_code), p.base_offset.0))
+        .map(|p| {
+            let code = p.error.as_ref().map_or(ErrorCode::NONE, ErrorCode::from);
+            (code, p.base_offset.0)
+        })
 }
 
 /// What an answer means for the batch it answers.
@@ -169,17 +173,23 @@ pub(super) enum Verdict {
 
 /// The verdict for error code `code` with base offset `offset`; `behind_failure` says whether
 /// an earlier batch of the same round already failed.
-pub(super) fn classify(code: i16, offset: i64, behind_failure: bool) -> Verdict {
-    match code {
-        0 => Verdict::Delivered(Some(offset)),
-        46 => Verdict::Delivered(None),
-        // OUT_OF_ORDER_SEQUENCE_NUMBER: the gap is an earlier batch's when one failed.
-        45 if behind_failure => Verdict::Retry { refresh: false },
-        45 | 47 | 59 | 90 => Verdict::Renew,
-        code if codes::leader_moved(code) => Verdict::Retry { refresh: true },
-        // REQUEST_TIMED_OUT, BROKER_NOT_AVAILABLE, NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS(_AFTER_
-        // APPEND), CONCURRENT_TRANSACTIONS, KAFKA_STORAGE_ERROR, THROTTLING_QUOTA_EXCEEDED.
-        7 | 8 | 13 | 19 | 20 | 51 | 56 | 89 => Verdict::Retry { refresh: false },
+/// Retriable codes are Kafka's (its table, through [`ErrorCode::is_retriable`]); the
+/// idempotence codes are this writer's own decisions.
+pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Verdict {
+    use ResponseError as E;
+    match code.error() {
+        None => Verdict::Delivered(Some(offset)),
+        Some(E::DuplicateSequenceNumber) => Verdict::Delivered(None),
+        // The gap is an earlier batch's when one failed.
+        Some(E::OutOfOrderSequenceNumber) if behind_failure => Verdict::Retry { refresh: false },
+        Some(
+            E::OutOfOrderSequenceNumber
+            | E::InvalidProducerEpoch
+            | E::UnknownProducerId
+            | E::ProducerFenced,
+        ) => Verdict::Renew,
+        _ if code.leader_moved() => Verdict::Retry { refresh: true },
+        _ if code.is_retriable() => Verdict::Retry { refresh: false },
         _ => Verdict::Fail,
     }
 }
