@@ -15,7 +15,7 @@ pub const LONG: &str = concat!(
     env!("USERCENTER_GIT_COMMIT"),
     "; target ",
     env!("USERCENTER_TARGET"),
-    "; features: codecs=none,gzip,snappy,lz4,zstd tls=rustls-ring sasl=plain,scram-sha-256,scram-sha-512 store=embedded-redb)"
+    "; features: codecs=none,gzip,snappy,lz4,zstd tls=rustls-ring sasl=plain,scram-sha-256,scram-sha-512 store=embedded-redb,postgresql)"
 );
 
 #[cfg(test)]
