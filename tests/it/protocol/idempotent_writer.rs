@@ -182,7 +182,7 @@ async fn batches_time_out_when_the_broker_is_gone() {
 /// partition of the same broker, 100-byte records in batches of 100, each configuration twice,
 /// interleaved. Prints; asserts only that everything was delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement: cargo test --release --test idempotent_writer -- --ignored --nocapture"]
+#[ignore = "measurement: cargo test --release --test it protocol::idempotent_writer -- --ignored --nocapture"]
 async fn measure_writer_against_partition_client() {
     use futures::StreamExt;
     use rskafka::client::partition::UnknownTopicHandling;
