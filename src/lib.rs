@@ -1,8 +1,10 @@
 //! # usercenter
 //!
 //! A user-account service with a Kafka event pipeline, shipped as one static binary.
-//! Kafka I/O goes through [`rskafka`]; everything it lacks (batching policy, idempotency,
-//! retries under a deadline, offset management) lives here. See `README.md` for how to run it
+//! Kafka I/O is our own protocol layer ([`kafka::protocol`]: connections, the idempotent
+//! writer, Fetch, the group and offset requests) on [`rskafka`]'s messenger and record batches
+//! and `kafka-protocol`'s messages; rskafka's client still lists and creates topics, reads log
+//! offsets, and produces when idempotence is off. See `README.md` for how to run it
 //! and `ARCHITECTURE.md` for the data flow, the invariants every module keeps and the tests that
 //! check them.
 //!
@@ -10,14 +12,14 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `perf`, `group`); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `migrate`, `perf`, `group`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`group`] | `usercenter group describe` / `reset-offsets`: the consumer group's offsets and lag, for operators |
 //! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
-//! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`) and creating topics |
-//! | [`producer`] | our producer layer on rskafka: partitioner, batching, retries, backpressure, flush |
+//! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`), creating topics, our protocol layer (`kafka::protocol`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`) |
+//! | [`producer`] | the producer: partitioner, batching, compression, retries under a deadline, backpressure, flush; over the idempotent transport (`kafka`) or rskafka's |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
 //! | `outbox` | records to publish, committed with their cause, and the relay that publishes them (crate-internal) |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
@@ -31,7 +33,8 @@
 //! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |
 //!
 //! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
-//! Public are the modules that the binary, `tests/`, `benches/`, `examples/` and `fuzz/` use;
+//! Public are the modules that the binary, `tests/`, `testkit/`, `benches/`, `examples/` and
+//! `fuzz/` use;
 //! the rest is `pub(crate)`.
 #![deny(rust_2018_idioms, unsafe_code)]
 #![warn(missing_debug_implementations, clippy::future_not_send)]

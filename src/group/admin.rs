@@ -116,7 +116,7 @@ impl Admin {
         let g = answer.body.groups.first().ok_or(GroupError::Unanswered {
             what: "DescribeGroups",
         })?;
-        if g.error_code != 0 {
+        if !ErrorCode::new(g.error_code).is_ok() {
             return Err(refused("DescribeGroups", g.error_code));
         }
         let consumer = g.protocol_type.as_str() == "consumer";
@@ -186,7 +186,7 @@ impl Admin {
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
-            .find(|p| p.error_code != 0);
+            .find(|p| !ErrorCode::new(p.error_code).is_ok());
         match failed {
             Some(p) => Err(refused("OffsetCommit", p.error_code)),
             None => Ok(()),

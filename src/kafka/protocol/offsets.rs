@@ -176,12 +176,15 @@ impl OffsetFetch {
         if version >= 8 {
             return match response.groups.first() {
                 None => Ok(Vec::new()),
-                Some(group) if group.error_code != 0 => Err(ErrorCode::new(group.error_code)),
+                Some(group) if !ErrorCode::new(group.error_code).is_ok() => {
+                    Err(ErrorCode::new(group.error_code))
+                }
                 Some(group) => Ok(flatten!(group.topics)),
             };
         }
-        if response.error_code != 0 {
-            return Err(ErrorCode::new(response.error_code));
+        let code = ErrorCode::new(response.error_code);
+        if !code.is_ok() {
+            return Err(code);
         }
         Ok(flatten!(response.topics))
     }

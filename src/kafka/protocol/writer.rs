@@ -110,6 +110,9 @@ pub enum Cause {
     /// The answer did not mention the partition.
     #[error("the answer did not mention the partition")]
     NotInAnswer,
+    /// Nothing failed: the deadline passed before an answer came.
+    #[error("no answer before the deadline")]
+    NoAnswer,
     /// The request failed.
     #[error(transparent)]
     Call(#[from] CallError),

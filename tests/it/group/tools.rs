@@ -7,7 +7,7 @@ use std::{path::Path, process::Output};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use testkit::protocol::cluster;
 use testkit::{Broker, client, create_topic, event, peer_python};
-use usercenter::kafka::error_code::ErrorCode;
+use usercenter::kafka::error_code::{ErrorCode, ResponseError};
 use usercenter::{
     consumer::{
         process::{HighWater, dedupe_key, offset_key},
@@ -291,7 +291,7 @@ async fn describe_and_reset_against_the_broker() {
         reason: None,
     };
     let mut joined = coordinator.call(&join).await.unwrap();
-    if joined.body.error_code == 79 {
+    if ErrorCode::new(joined.body.error_code).error() == Some(ResponseError::MemberIdRequired) {
         join.member_id = joined.body.member_id.to_string();
         joined = coordinator.call(&join).await.unwrap();
     }

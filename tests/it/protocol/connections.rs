@@ -72,8 +72,8 @@ async fn group_requests_get_sane_answers() {
         reason: None,
     };
     let mut joined = conn.call(&join).await.unwrap();
-    if joined.body.error_code == 79 {
-        // MEMBER_ID_REQUIRED (v4 and later): join again with the id the coordinator chose.
+    if ErrorCode::new(joined.body.error_code).error() == Some(ResponseError::MemberIdRequired) {
+        // v4 and later: join again with the id the coordinator chose.
         join.member_id = joined.body.member_id.to_string();
         joined = conn.call(&join).await.unwrap();
     }

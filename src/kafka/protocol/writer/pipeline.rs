@@ -177,10 +177,10 @@ impl Pipeline {
                 None => (Verdict::Retry { refresh: true }, None),
             },
             // The broker has none of Produce v3 to v7.
-            Err(CallError::Unsupported { .. }) => (
-                Verdict::Fail,
-                Some(ErrorCode::of(ResponseError::UnsupportedVersion)),
-            ),
+            Err(CallError::Unsupported { .. }) => {
+                let code = ErrorCode::of(ResponseError::UnsupportedVersion);
+                (Verdict::Fail(code), Some(code))
+            }
             Err(_) => (Verdict::Retry { refresh: true }, None),
         };
         if let Verdict::Delivered(base_offset) = verdict {
@@ -193,7 +193,13 @@ impl Pipeline {
         }
         let (topic, partition, sequence) = (&self.topic, self.partition, batch.sequence);
         match &answer {
-            Ok(_) => debug!(%topic, partition, sequence, code = ?code, "produce error"),
+            Ok(_) => {
+                let code = code.map_or_else(
+                    || "partition not in the answer".to_owned(),
+                    |c| c.to_string(),
+                );
+                debug!(%topic, partition, sequence, %code, "produce error");
+            }
             Err(error) => debug!(%topic, partition, sequence, %error, "produce failed"),
         }
         if let Some(cause) = &self.aborting {
@@ -201,10 +207,8 @@ impl Pipeline {
             return;
         }
         let trouble = match verdict {
-            Verdict::Fail => {
-                let error = WriteError::Rejected {
-                    code: code.unwrap_or_default(),
-                };
+            Verdict::Fail(code) => {
+                let error = WriteError::Rejected { code };
                 warn!(%topic, partition, %error, "batch failed");
                 let cause = Arc::new(error.clone());
                 batch.reject(error);
@@ -292,7 +296,7 @@ impl Pipeline {
             last: self
                 .last
                 .clone()
-                .unwrap_or_else(|| Arc::new(Cause::Code(ResponseError::RequestTimedOut.into()))),
+                .unwrap_or_else(|| Arc::new(Cause::NoAnswer)),
         };
         warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
         if let Some(first) = self.waiting.pop_front() {

@@ -167,14 +167,16 @@ pub(super) enum Verdict {
     Retry { refresh: bool },
     /// Renew the producer identity and renumber.
     Renew,
-    /// Fail the batch (and those behind it).
-    Fail,
+    /// Fail the batch (and those behind it) with this code.
+    Fail(ErrorCode),
 }
 
 /// The verdict for error code `code` with base offset `offset`; `behind_failure` says whether
 /// an earlier batch of the same round already failed.
-/// Retriable codes are Kafka's (its table, through [`ErrorCode::is_retriable`]); the
-/// idempotence codes are this writer's own decisions.
+/// Retriable codes are Kafka's (its table, through [`ErrorCode::is_retriable`]), each resent to
+/// the leader found in fresh metadata; the idempotence codes are this writer's own decisions.
+/// CORRUPT_MESSAGE, retriable in Kafka's table, fails here: the batch is resent byte for byte,
+/// so a batch the broker found corrupt would only be refused again until the deadline.
 pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Verdict {
     use ResponseError as E;
     match code.error() {
@@ -188,8 +190,8 @@ pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Ve
             | E::UnknownProducerId
             | E::ProducerFenced,
         ) => Verdict::Renew,
-        _ if code.leader_moved() => Verdict::Retry { refresh: true },
-        _ if code.is_retriable() => Verdict::Retry { refresh: false },
-        _ => Verdict::Fail,
+        Some(E::CorruptMessage) => Verdict::Fail(code),
+        _ if code.leader_moved() || code.is_retriable() => Verdict::Retry { refresh: true },
+        _ => Verdict::Fail(code),
     }
 }

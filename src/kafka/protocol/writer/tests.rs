@@ -150,19 +150,24 @@ fn verdicts_follow_the_documented_table() {
             "{code}"
         );
     }
-    // Retriable in Kafka's table: REQUEST_TIMED_OUT, CORRUPT_MESSAGE, NETWORK_EXCEPTION,
-    // NOT_ENOUGH_REPLICAS(_AFTER_APPEND), KAFKA_STORAGE_ERROR, THROTTLING_QUOTA_EXCEEDED.
-    for code in [7, 2, 13, 19, 20, 56, 89] {
+    // Retriable in Kafka's table: REQUEST_TIMED_OUT, REPLICA_NOT_AVAILABLE, NETWORK_EXCEPTION,
+    // NOT_ENOUGH_REPLICAS(_AFTER_APPEND), KAFKA_STORAGE_ERROR, THROTTLING_QUOTA_EXCEEDED: resent
+    // to the leader found again.
+    for code in [7, 9, 13, 19, 20, 56, 89] {
         assert_eq!(
             classify(code, -1, false),
-            Verdict::Retry { refresh: false },
+            Verdict::Retry { refresh: true },
             "{code}"
         );
     }
-    // Not retriable there (BROKER_NOT_AVAILABLE and CONCURRENT_TRANSACTIONS included), and a
-    // code newer than the table.
-    for code in [-1, 8, 10, 18, 29, 51, 87, 9999] {
-        assert_eq!(classify(code, -1, false), Verdict::Fail, "{code}");
+    // Not retriable there (BROKER_NOT_AVAILABLE and CONCURRENT_TRANSACTIONS included), a code
+    // newer than the table, and CORRUPT_MESSAGE (resent unchanged, it would stay corrupt).
+    for code in [-1, 2, 8, 10, 18, 29, 51, 87, 9999] {
+        assert_eq!(
+            classify(code, -1, false),
+            Verdict::Fail(ErrorCode::new(code)),
+            "{code}"
+        );
     }
 }
 
