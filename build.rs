@@ -24,4 +24,6 @@ fn main() {
     println!("cargo:rustc-env=USERCENTER_TARGET={target}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Where branch heads live after `git pack-refs` or a gc.
+    println!("cargo:rerun-if-changed=.git/packed-refs");
 }

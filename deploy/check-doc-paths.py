@@ -24,13 +24,13 @@ import re
 import subprocess
 import sys
 
-PREFIXES = ("src/", "tests/", "docs/", "deploy/")
+PREFIXES = ("src/", "tests/", "docs/", "deploy/", "testkit/", "fuzz/")
 SKIP_DIRS = ("fuzz/corpus/", "target/")
 
 # A path token: a prefix at a word boundary (not inside a URL or a longer path), then anything
 # but white space, quotes, brackets, pipes and separators; `{a,b}` groups may hold commas.
 PATH_RE = re.compile(
-    r"(?<![\w./\-~$])(?:\./)?((?:src|tests|docs|deploy)/"
+    r"(?<![\w./\-~$])(?:\./)?((?:src|tests|docs|deploy|testkit|fuzz)/"
     r"(?:[^\s`'\"()<>\[\]|,;{}*]|\*|\{[^{}\s]*\})*)"
 )
 # An inline Markdown link or image target: ](target) or ](target "title").
@@ -43,8 +43,10 @@ TRAILING = ".,;:!?)]}'\"*_`"
 
 
 def repo_root():
+    # The checkout this script is in, wherever it is run from.
     out = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
         check=True, capture_output=True, text=True,
     )
     return out.stdout.strip()

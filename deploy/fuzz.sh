@@ -9,7 +9,7 @@
 # seed (fuzz/seeds/TARGET) is run once through the built binary, so a seed that crashes, leaks
 # or trips the sanitizer fails the step. Fuzzing starts from the same seeds and keeps what it
 # finds in fuzz/corpus/TARGET (not committed). Memory is capped at 512 MiB (-rss_limit_mb) and
-# inputs at 64 KiB (-max_len). A crash stops the run and leaves its input in
+# inputs at 64 KiB (-max_len); an input that runs longer than 30 s is a failure (-timeout). A crash stops the run and leaves its input in
 # fuzz/artifacts/TARGET. Builds go to a cache outside the clone (lib.sh, use_target_cache).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +24,7 @@ if [ "${1:-}" = --replay ]; then
 else
     seconds=${1:-600}
     shift || true
+    [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a whole number of seconds, not '$seconds' (deploy/fuzz.sh [SECONDS] [TARGET...])"
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -48,7 +49,7 @@ for t in "${targets[@]}"; do
         mapfile -t seeds < <(find "seeds/$t" -type f | sort)
         [ ${#seeds[@]} -gt 0 ] || die "$t: fuzz/seeds/$t is empty"
         # Inputs named on the command line run once each, without fuzzing.
-        if ! "$bin_dir/$t" -rss_limit_mb=512 "${seeds[@]}" >"$run_log" 2>&1; then
+        if ! "$bin_dir/$t" -rss_limit_mb=512 -timeout=30 "${seeds[@]}" >"$run_log" 2>&1; then
             tail -n 40 "$run_log" >&2
             die "$t: a committed seed fails (see above)"
         fi
@@ -59,14 +60,14 @@ for t in "${targets[@]}"; do
         mkdir -p "corpus/$t" "artifacts/$t"
         say "fuzzing $t for ${seconds} s"
         if ! "$bin_dir/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
-            -max_total_time="$seconds" -rss_limit_mb=512 -max_len=65536 -print_final_stats=1 \
+            -max_total_time="$seconds" -rss_limit_mb=512 -timeout=30 -max_len=65536 -print_final_stats=1 \
             >"$run_log" 2>&1; then
             tail -n 40 "$run_log" >&2
             die "$t: the fuzzer found a failure (input in fuzz/artifacts/$t)"
         fi
         execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$run_log" | grep -o '[0-9]*$' || echo 0)
         speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$run_log" | grep -o '[0-9]*$' || echo 0)
-        cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$run_log" | tail -n 1)
+        cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$run_log" | tail -n 1 || true)
         say "$t: ok, $execs runs, $speed exec/s, $cov"
     fi
     rm -f "$run_log"

@@ -11,7 +11,7 @@ NEXTEST_VERSION=0.9.143
 # terminate-after, per-test overrides, threads-required).
 NEXTEST_MIN=0.9.100
 
-have=$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)
+have=$( { cargo nextest --version 2>/dev/null || true; } | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)
 if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$NEXTEST_MIN" "$have" | sort -V | head -n 1)" = "$NEXTEST_MIN" ]; then
     exit 0
 fi

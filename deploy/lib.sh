@@ -101,10 +101,14 @@ active_toolchain() {
 # $USERCENTER_CACHE/target/, outside the clone, so that the next clone on this machine reuses
 # the dependency builds. The directory is keyed by the toolchain's version and the lock file,
 # so a toolchain or dependency change starts a new one instead of mixing builds. Bounded: of a
-# NAME's directories only the two used last are kept, and one that grew past
-# $USERCENTER_TARGET_CACHE_GB (default 40) is emptied before it is used again.
+# NAME's directories only the two used last are kept (so about twice
+# $USERCENTER_TARGET_CACHE_GB at most per NAME), and the one about to be used is emptied first
+# when it grew past $USERCENTER_TARGET_CACHE_GB (default 40). Two runs of different lock files
+# at once on one machine may sweep each other's directory: run one at a time.
 use_target_cache() {
     local name=$1 toolchain=$2 lock=$3 key dir old size limit=${USERCENTER_TARGET_CACHE_GB:-40}
+    rustc "+$toolchain" -vV >/dev/null || die "no working Rust toolchain '$toolchain' for the build cache key"
+    [ -f "$lock" ] || die "$lock is missing"
     key=$( { rustc "+$toolchain" -vV; cat "$lock"; } | sha256sum | cut -c1-16)
     dir="$USERCENTER_CACHE/target/$name-$key"
     mkdir -p "$dir"

@@ -32,7 +32,7 @@ if [ ! -x "$INFERNO_ROOT/bin/inferno-flamegraph" ]; then
 fi
 say "building the profiling binary"
 cargo build --profile profiling --bin usercenter >&2
-bin="$root/target/profiling/usercenter"
+bin="${CARGO_TARGET_DIR:-$root/target}/profiling/usercenter"
 mkdir -p "$out"
 
 # perf.data → folded stacks → SVG named $1 (title $2); keeps only the 1% widest frames' detail.

@@ -29,12 +29,13 @@ export USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS=${USERCENTER_CONSUMER_FETCH_MAX_WAI
 say "building usercenter (release)"
 cargo build --release --locked --quiet
 say "starting usercenter serve against the broker at $addr (consumer fetch wait" \
-    "${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS} ms); data in ./data; ctrl-c stops"
+    "${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS} ms, from USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS, over" \
+    "any --config file); data in ./data; ctrl-c stops"
 # In the background, so that this shell can wait for it to finish stopping. On ctrl-c (or a
 # SIGTERM to this script) the trap sends it SIGTERM, which it takes like ctrl-c: the terminal's
 # own ctrl-c reaches it too, but bash starts a background command with SIGINT ignored, which
 # holds until the service sets up its handler.
-target/release/usercenter serve --brokers "$addr" "$@" &
+"$(target_dir)/release/usercenter" serve --brokers "$addr" "$@" &
 service=$!
 stopping=""
 stop_service() {

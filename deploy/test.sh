@@ -57,7 +57,8 @@ step "installing what is missing"
 "$here/install-deps.sh"
 nextest_dir=$("$here/install-nextest.sh")
 [ -z "$nextest_dir" ] || export PATH="$nextest_dir:$PATH"
-use_target_cache main "$(active_toolchain)" Cargo.lock
+toolchain=$(active_toolchain)
+use_target_cache main "$toolchain" Cargo.lock
 say "builds in $CARGO_TARGET_DIR"
 
 step "doc paths: every src/, tests/, docs/, deploy/ path named in a *.md file exists"
@@ -75,8 +76,8 @@ cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 step "unit and integration tests under nextest (real Nisshi broker, PostgreSQL, librdkafka peer)"
 cargo nextest run --locked --workspace --cargo-quiet
 
-step "benchmarks' smoke runs and examples (cargo test --benches --examples)"
-cargo test --locked --benches --examples --quiet
+step "benchmarks' smoke runs and examples (cargo test --benches --examples, 10 minutes at most)"
+timeout 600 cargo test --locked --benches --examples --quiet
 
 step "API contract: schemathesis against the OpenAPI document (positive, negative, stateful)"
 "$here/api-contract.sh"

@@ -72,13 +72,16 @@ pub fn usercenter_bin() -> PathBuf {
     installed(dir.join("usercenter"))
 }
 
+/// `usercenter ARGS...` with an empty environment, to add variables to and run.
+pub fn usercenter_command(args: &[&str]) -> Command {
+    let mut command = Command::new(usercenter_bin());
+    command.args(args).env_clear();
+    command
+}
+
 /// Runs `usercenter ARGS...` with an empty environment and returns its output.
 pub fn usercenter(args: &[&str]) -> std::process::Output {
-    Command::new(usercenter_bin())
-        .args(args)
-        .env_clear()
-        .output()
-        .expect("run usercenter")
+    usercenter_command(args).output().expect("run usercenter")
 }
 
 /// The Nisshi broker binary.
@@ -207,7 +210,7 @@ pub fn producer(
 }
 
 /// A record with the identity the producer requires: producer id 7 and a sequence never
-/// repeated within the test binary.
+/// repeated within the test's process (nextest runs each test in its own).
 pub fn record(
     topic: &str,
     key: Option<Vec<u8>>,

@@ -44,17 +44,26 @@ async fn two_of_ours_and_librdkafka_split_six_partitions_and_handle_every_record
         peer_joined.elapsed().as_secs_f64()
     );
     let ids = produce(&broker.addr, 0..600).await;
-    // Ours have handled their four partitions' records once the count stops moving.
-    let mut last = u64::MAX;
-    for _ in 0..20 {
-        let now = m0.handled.get() + m1.handled.get();
-        if now == last && now > 0 {
-            break;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    // Ours have handled every record of their four partitions (the first records ever written).
     let (ours0, ours1) = (owned(&m0), owned(&m1));
+    let kafka = client(&broker.addr).await;
+    let mut on_ours = 0;
+    for &p in ours0.union(&ours1) {
+        on_ours += testkit::read_partition(&kafka, "user.events", p)
+            .await
+            .len() as u64;
+    }
+    eventually(
+        Duration::from_secs(30),
+        "ours handled every record of their partitions",
+        || m0.handled.get() + m1.handled.get() >= on_ours,
+    )
+    .await;
+    assert_eq!(
+        (owned(&m0), owned(&m1)),
+        (ours0.clone(), ours1.clone()),
+        "ours kept their shares while the peer was in the group"
+    );
     let (g0, g1) = (m0.generation.get(), m1.generation.get());
 
     let seen = tokio::task::spawn_blocking(move || peer_output(peer))

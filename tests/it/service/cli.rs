@@ -1,7 +1,7 @@
 //! The binary's command line: version, help, and one-line config errors with a non-zero exit.
-use std::process::{Command, Output};
+use std::process::Output;
 
-use testkit::usercenter;
+use testkit::{usercenter, usercenter_command};
 
 fn stderr_line(out: &Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -48,9 +48,7 @@ fn bad_configs_fail_with_one_line_naming_the_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_line(&out).contains("/no/such/file.toml"), "{out:?}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_usercenter"))
-        .args(["serve"])
-        .env_clear()
+    let out = usercenter_command(&["serve"])
         .env("USERCENTER_TOPICS_PARTITIONS", "lots")
         .output()
         .unwrap();
@@ -63,9 +61,7 @@ fn bad_configs_fail_with_one_line_naming_the_field() {
 
 #[test]
 fn config_prints_the_merged_configuration() {
-    let out = Command::new(env!("CARGO_BIN_EXE_usercenter"))
-        .args(["config", "--listen", "127.0.0.1:9999"])
-        .env_clear()
+    let out = usercenter_command(&["config", "--listen", "127.0.0.1:9999"])
         .env("USERCENTER_KAFKA_BROKERS", "k1:9092,k2:9092")
         .output()
         .unwrap();

@@ -247,22 +247,31 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     let unknown: Vec<_> = after.iter().filter(|(_, f)| f.kind == "unknown").collect();
     assert!(unknown.is_empty(), "{unknown:?}");
 
-    // Once the relay has sent the registration's event and the welcome notification the
-    // consumer wrote for it, the outbox is empty and its oldest row 0 s old.
+    // Once the consumer has handled the registration (writing the welcome notification and the
+    // analytics record to the outbox in the same transaction) and the relay has sent all of it,
+    // the outbox is empty and its oldest row 0 s old: checked on one scrape that shows both.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, text) = http(addr, "GET", "/metrics").await;
-        if text.lines().any(|l| l == "usercenter_outbox_backlog 0") {
+        let drained = scrape(addr).await;
+        // Absent, or without samples, until the first record is handled.
+        let handled: f64 = drained
+            .get("usercenter_consumer_records")
+            .into_iter()
+            .flat_map(|f| &f.samples)
+            .filter(|(n, _, _)| n == "usercenter_consumer_records_total")
+            .map(|(_, _, v)| v)
+            .sum();
+        let gauge = |name: &str| family(&drained, name, "gauge").value(name, &[]);
+        if handled >= 1.0 && gauge("usercenter_outbox_backlog") == 0.0 {
+            assert_eq!(gauge("usercenter_outbox_oldest_age_seconds"), 0.0);
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "timed out after 30 s waiting for the outbox to drain:\n{text}"
+            "timed out after 30 s waiting for the registration to be handled (records handled: \
+             {handled}) and the outbox to drain (backlog {})",
+            gauge("usercenter_outbox_backlog")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let drained = scrape(addr).await;
-    let gauge = |name: &str| family(&drained, name, "gauge").value(name, &[]);
-    assert_eq!(gauge("usercenter_outbox_backlog"), 0.0);
-    assert_eq!(gauge("usercenter_outbox_oldest_age_seconds"), 0.0);
 }
