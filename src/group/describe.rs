@@ -56,20 +56,10 @@ pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Descrip
     for t in &topics {
         for p in admin.partitions(t).await? {
             let log_end = admin.offset(t, p, OffsetAt::Latest).await?.unwrap_or(0);
-            let owner = view
-                .members
-                .iter()
-                .find(|m| {
-                    m.assigned
-                        .as_ref()
-                        .and_then(|a| a.get(t))
-                        .is_some_and(|ps| ps.contains(&p))
-                })
-                .map(|m| m.id.clone());
             partitions.push(PartitionRow {
                 topic: t.clone(),
                 partition: p,
-                owner,
+                owner: owner_of(&view, t, p),
                 committed: committed.get(&(t.clone(), p)).copied(),
                 log_end,
             });
@@ -80,6 +70,20 @@ pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Descrip
         view,
         partitions,
     })
+}
+
+/// The member whose reported assignment holds `topic`/`partition`; `None` when no member's
+/// does (or the broker reports none).
+pub(super) fn owner_of(view: &GroupView, topic: &str, partition: i32) -> Option<String> {
+    view.members
+        .iter()
+        .find(|m| {
+            m.assigned
+                .as_ref()
+                .and_then(|a| a.get(topic))
+                .is_some_and(|ps| ps.contains(&partition))
+        })
+        .map(|m| m.id.clone())
 }
 
 fn or_dash(v: Option<impl ToString>) -> String {

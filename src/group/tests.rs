@@ -115,6 +115,65 @@ fn lag_counts_from_the_committed_offset() {
 }
 
 #[test]
+fn partitions_are_owned_by_the_member_whose_assignment_holds_them() {
+    let member = |id: &str, assigned: Option<&[(&str, &[i32])]>| MemberView {
+        id: id.into(),
+        instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        assigned: assigned.map(|a| a.iter().map(|(t, ps)| ((*t).into(), ps.to_vec())).collect()),
+    };
+    let view = GroupView {
+        state: "Stable".into(),
+        protocol_type: "consumer".into(),
+        protocol: "range".into(),
+        members: vec![
+            member("m-a", Some(&[("t", &[0, 2]), ("u", &[1])])),
+            member("m-b", Some(&[("t", &[1])])),
+            member("m-c", None),
+        ],
+    };
+    let owner = |t, p| describe::owner_of(&view, t, p);
+    assert_eq!(owner("t", 0).as_deref(), Some("m-a"));
+    assert_eq!(owner("t", 1).as_deref(), Some("m-b"));
+    assert_eq!(owner("t", 2).as_deref(), Some("m-a"));
+    assert_eq!(owner("u", 1).as_deref(), Some("m-a"));
+    assert_eq!(owner("t", 3), None, "assigned to nobody");
+    assert_eq!(owner("u", 0), None, "another topic's partition number");
+
+    // The OWNER column shows the member, or '-'.
+    let row = |partition, owner: Option<&str>| PartitionRow {
+        topic: "t".into(),
+        partition,
+        owner: owner.map(str::to_owned),
+        committed: Some(1),
+        log_end: 3,
+    };
+    let text = Description {
+        group: "g".into(),
+        view: view.clone(),
+        partitions: vec![row(0, Some("m-a")), row(3, None)],
+    }
+    .to_string();
+    let owners: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("t "))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(owners, ["m-a", "-"], "{text}");
+    assert!(
+        text.contains("m-a instance=- client=c host=/127.0.0.1 assigned=t:[0,2] u:[1]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "m-c instance=- client=c host=/127.0.0.1 assigned=(not reported by the broker)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_store_held_elsewhere_is_reported_as_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let _held = crate::store::RedbStore::open(dir.path()).unwrap();
