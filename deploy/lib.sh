@@ -107,9 +107,10 @@ active_toolchain() {
 # at once on one machine may sweep each other's directory: run one at a time.
 use_target_cache() {
     local name=$1 toolchain=$2 lock=$3 key dir old size limit=${USERCENTER_TARGET_CACHE_GB:-40}
-    rustc "+$toolchain" -vV >/dev/null || die "no working Rust toolchain '$toolchain' for the build cache key"
+    local version
+    version=$(rustc "+$toolchain" -vV) || die "no working Rust toolchain '$toolchain' for the build cache key"
     [ -f "$lock" ] || die "$lock is missing"
-    key=$( { rustc "+$toolchain" -vV; cat "$lock"; } | sha256sum | cut -c1-16)
+    key=$( { echo "$version"; cat "$lock"; } | sha256sum | cut -c1-16)
     dir="$USERCENTER_CACHE/target/$name-$key"
     mkdir -p "$dir"
     touch "$dir"

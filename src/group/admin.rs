@@ -116,8 +116,8 @@ impl Admin {
         let g = answer.body.groups.first().ok_or(GroupError::Unanswered {
             what: "DescribeGroups",
         })?;
-        if !ErrorCode::new(g.error_code).is_ok() {
-            return Err(refused("DescribeGroups", g.error_code));
+        if let Some(code) = ErrorCode::failure(g.error_code) {
+            return Err(refused("DescribeGroups", code));
         }
         let consumer = g.protocol_type.as_str() == "consumer";
         let members = g
@@ -186,9 +186,9 @@ impl Admin {
             .topics
             .iter()
             .flat_map(|t| &t.partitions)
-            .find(|p| !ErrorCode::new(p.error_code).is_ok());
+            .find_map(|p| ErrorCode::failure(p.error_code));
         match failed {
-            Some(p) => Err(refused("OffsetCommit", p.error_code)),
+            Some(code) => Err(refused("OffsetCommit", code)),
             None => Ok(()),
         }
     }

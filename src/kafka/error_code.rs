@@ -28,6 +28,11 @@ impl ErrorCode {
         Self(error.code())
     }
 
+    /// The wire value `code` as a failure: `None` when it says success.
+    pub const fn failure(code: i16) -> Option<Self> {
+        if code == 0 { None } else { Some(Self(code)) }
+    }
+
     /// The wire value.
     pub const fn get(self) -> i16 {
         self.0

@@ -69,7 +69,13 @@ pub fn usercenter_bin() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    installed(dir.join("usercenter"))
+    let bin = dir.join("usercenter");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo builds it for the integration tests (cargo nextest run, cargo test)",
+        bin.display()
+    );
+    bin
 }
 
 /// `usercenter ARGS...` with an empty environment, to add variables to and run.

@@ -31,6 +31,7 @@ fn names_and_wire_values_round_trip() {
         let c = ErrorCode::new(code);
         assert_eq!(c.get(), code);
         assert_eq!(c.is_ok(), code == 0);
+        assert_eq!(ErrorCode::failure(code), (code != 0).then_some(c));
         if let Some(e) = c.error() {
             assert_eq!(ErrorCode::of(e), c);
         }

@@ -170,8 +170,7 @@ impl Link {
             .topics
             .iter()
             .flat_map(|t| t.partitions.iter())
-            .map(|p| ErrorCode::new(p.error_code))
-            .find(|c| !c.is_ok());
+            .find_map(|p| ErrorCode::failure(p.error_code));
         match failed {
             None => Ok(()),
             Some(code) => self.failed("OffsetCommit", code),

@@ -195,13 +195,10 @@ impl GroupMember {
         };
         let leave = self.link.call(&request);
         match tokio::time::timeout(deadline, leave).await {
-            Ok(Ok(body)) if ErrorCode::new(body.error_code).is_ok() => {
-                info!(group = %self.link.group_id, member = %m.member_id, "group: left");
-            }
-            Ok(Ok(body)) => warn!(
-                code = %ErrorCode::new(body.error_code),
-                "group: LeaveGroup refused"
-            ),
+            Ok(Ok(body)) => match ErrorCode::failure(body.error_code) {
+                None => info!(group = %self.link.group_id, member = %m.member_id, "group: left"),
+                Some(code) => warn!(%code, "group: LeaveGroup refused"),
+            },
             Ok(Err(error)) => warn!(%error, "group: LeaveGroup failed"),
             Err(_) => warn!("group: LeaveGroup timed out"),
         }

@@ -118,8 +118,7 @@ impl Round<'_> {
                 assignments,
             })
             .await?;
-        let code = ErrorCode::new(synced.error_code);
-        if !code.is_ok() {
+        if let Some(code) = ErrorCode::failure(synced.error_code) {
             if code.error() == Some(ResponseError::UnknownMemberId) {
                 link.set_membership(Membership::default());
             }

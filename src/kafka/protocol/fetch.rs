@@ -173,8 +173,7 @@ pub fn read_answer(
     partition: i32,
     max_bytes: i32,
 ) -> Result<Fetched, FetchError> {
-    let code = ErrorCode::new(response.error_code);
-    if !code.is_ok() {
+    if let Some(code) = ErrorCode::failure(response.error_code) {
         return Err(classify(code));
     }
     let data = response
@@ -183,8 +182,7 @@ pub fn read_answer(
         .flat_map(|t| t.partitions)
         .find(|p| p.partition_index == partition)
         .ok_or(FetchError::Missing)?;
-    let code = ErrorCode::new(data.error_code);
-    if !code.is_ok() {
+    if let Some(code) = ErrorCode::failure(data.error_code) {
         return Err(classify(code));
     }
     let raw = data.records.unwrap_or_else(Bytes::new);

@@ -176,14 +176,13 @@ impl OffsetFetch {
         if version >= 8 {
             return match response.groups.first() {
                 None => Ok(Vec::new()),
-                Some(group) if !ErrorCode::new(group.error_code).is_ok() => {
-                    Err(ErrorCode::new(group.error_code))
-                }
-                Some(group) => Ok(flatten!(group.topics)),
+                Some(group) => match ErrorCode::failure(group.error_code) {
+                    Some(code) => Err(code),
+                    None => Ok(flatten!(group.topics)),
+                },
             };
         }
-        let code = ErrorCode::new(response.error_code);
-        if !code.is_ok() {
+        if let Some(code) = ErrorCode::failure(response.error_code) {
             return Err(code);
         }
         Ok(flatten!(response.topics))
