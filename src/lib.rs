@@ -1,10 +1,9 @@
 //! # usercenter
 //!
 //! A user-account service with a Kafka event pipeline, shipped as one static binary.
-//! Kafka I/O is our own protocol layer ([`kafka::protocol`]: connections, the idempotent
-//! writer, Fetch, the group and offset requests) on [`rskafka`]'s messenger and record batches
-//! and `kafka-protocol`'s messages; rskafka's client still lists and creates topics, reads log
-//! offsets, and produces when idempotence is off. See `README.md` for how to run it
+//! Kafka I/O is one client per process ([`kafka::Client`]: a metadata cache and one connection
+//! per broker and purpose) on [`rskafka`]'s messenger and record batches and
+//! `kafka-protocol`'s messages. See `README.md` for how to run it
 //! and `ARCHITECTURE.md` for the data flow, the invariants every module keeps and the tests that
 //! check them.
 //!
@@ -18,10 +17,10 @@
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`group`] | `usercenter group describe` / `reset-offsets`: the consumer group's offsets and lag, for operators |
 //! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
-//! | [`kafka`] | connecting to the brokers (TLS and SASL in `kafka::security`), creating topics, our protocol layer (`kafka::protocol`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`) |
-//! | [`producer`] | the producer: partitioner, batching, compression, retries under a deadline, backpressure, flush; over the idempotent transport (`kafka`) or rskafka's |
+//! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`); imports nothing of the crate |
+//! | [`producer`] | the producer: partitioner, batching, compression, backpressure, flush, and its one pipeline to the brokers (producer id and epoch, the partition writer: sequences, in-flight window, retries under a deadline) |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
-//! | `outbox` | records to publish, committed with their cause, and the relay that publishes them (crate-internal) |
+//! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
 //! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |

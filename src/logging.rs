@@ -19,3 +19,16 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
     };
     result.map_err(|e| format!("logging: {e}"))
 }
+
+/// An error and its causes on one line, `outer: cause: root cause`, as the command line prints
+/// a failure.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -101,22 +101,13 @@ fn group(command: &usercenter::group::GroupCommand, cli: &Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("usercenter: group: {}", error_chain(&e));
+            eprintln!(
+                "usercenter: group: {}",
+                usercenter::logging::error_chain(&e)
+            );
             ExitCode::from(1)
         }
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// One GET of the health URL; prints the answer, exit status 0 on 200, 1 otherwise.

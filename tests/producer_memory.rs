@@ -1,7 +1,7 @@
 //! Backpressure keeps memory bounded while the broker is down. Its own test binary, so that no
 //! other test's allocations share the process whose resident memory it measures.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use testkit::{Broker, client, create_topic, producer, record};
 use usercenter::producer::{ProduceError, ProducerConfig};
@@ -26,7 +26,7 @@ async fn memory_stays_within_the_buffer_bound_while_the_broker_is_down() {
         delivery_timeout_ms: 600_000,
         ..Default::default()
     };
-    let p = producer(Arc::clone(&c), config);
+    let p = producer(&broker.addr, config).await;
     p.send(record("bounded", None, b"warm-up".to_vec()))
         .await
         .unwrap();

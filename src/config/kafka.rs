@@ -1,9 +1,14 @@
 //! `[kafka]`: how to reach the brokers, including TLS and SASL, and the checks of that section.
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+pub use crate::kafka::security::SaslMechanism;
+use crate::kafka::{
+    protocol::ConnectSettings,
+    security::{self, SecurityError, TlsFiles},
+};
 
 /// `[kafka]`: how to reach the brokers. Its `Debug` hides the SASL password.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -96,21 +101,46 @@ impl SecurityProtocol {
     }
 }
 
-/// A SASL mechanism, spelled as Kafka spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SaslMechanism {
-    /// User name and password in clear text (use it over TLS only).
-    #[serde(rename = "PLAIN")]
-    Plain,
-    /// Salted challenge-response with SHA-256.
-    #[serde(rename = "SCRAM-SHA-256")]
-    ScramSha256,
-    /// Salted challenge-response with SHA-512.
-    #[serde(rename = "SCRAM-SHA-512")]
-    ScramSha512,
-}
-
 impl KafkaConfig {
+    /// The rustls client configuration, or `None` when the protocol has no TLS; its files are
+    /// read here.
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, SecurityError> {
+        if !self.security_protocol.tls() {
+            return Ok(None);
+        }
+        security::tls_config(TlsFiles {
+            ca: self.tls_ca_file.as_deref(),
+            cert: self.tls_cert_file.as_deref(),
+            key: self.tls_key_file.as_deref(),
+        })
+        .map(Some)
+    }
+
+    /// rskafka's SASL settings, or `None` when the protocol has no SASL.
+    pub fn sasl(&self) -> Option<rskafka::client::SaslConfig> {
+        if !self.security_protocol.sasl() {
+            return None;
+        }
+        // Validation makes the mechanism present with the sasl_* protocols.
+        Some(security::sasl_config(
+            self.sasl_mechanism?,
+            self.sasl_username.as_deref().unwrap_or_default(),
+            self.sasl_password.as_deref().unwrap_or_default(),
+        ))
+    }
+
+    /// How the Kafka client connects: TLS and SASL from this section, the client id, and
+    /// timeouts (the request timeout is longer than the 30 s a broker may take for acks=all).
+    pub fn connect_settings(&self) -> Result<ConnectSettings, SecurityError> {
+        Ok(ConnectSettings {
+            client_id: Arc::from(self.client_id.as_str()),
+            tls: self.tls()?,
+            sasl: self.sasl(),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            request_timeout: Duration::from_secs(40),
+        })
+    }
+
     /// Checks the section; the error names the field at fault.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         if self.brokers.is_empty() {
@@ -208,3 +238,6 @@ pub(crate) fn check_broker(broker: &str) -> Result<(), String> {
         _ => Err(format!("`{broker}` is not HOST:PORT (bad port `{port}`)")),
     }
 }
+
+#[cfg(test)]
+mod tests;

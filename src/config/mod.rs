@@ -13,11 +13,13 @@ mod consumer;
 mod error;
 mod kafka;
 mod load;
+mod producer;
 
 pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, StartPolicy};
 pub use error::ConfigError;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load};
+pub use producer::{BufferFullPolicy, Codec, Partitioner, ProducerConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -34,7 +36,7 @@ pub struct Config {
     /// The embedded store.
     pub store: StoreConfig,
     /// The producer layer: batching, compression, retries, buffer.
-    pub producer: crate::producer::ProducerConfig,
+    pub producer: ProducerConfig,
     /// The consumer loop: ownership, start policy, fetch sizes, retries, dead letters.
     pub consumer: ConsumerConfig,
     /// Sessions and the first admin.

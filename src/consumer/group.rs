@@ -14,7 +14,6 @@
 //! new instance with an empty store starts where the group stopped.
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use rskafka::client::Client;
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, info, warn};
@@ -26,8 +25,8 @@ use super::{
 };
 use crate::{
     kafka::{
+        Client,
         group::{GroupEvent, GroupMember, MemberConfig, assign},
-        protocol::Cluster,
     },
     store::StoreExt,
 };
@@ -63,14 +62,11 @@ fn member_config(ctx: &Context) -> MemberConfig {
 /// Runs the group member and the partition tasks it asks for until `cancel`.
 pub(crate) async fn supervise(
     client: Arc<Client>,
-    cluster: Arc<Cluster>,
     ctx: Arc<Context>,
     tasks: TaskTracker,
     cancel: CancellationToken,
 ) {
-    let (member, mut events) = GroupMember::start(Arc::clone(&cluster), member_config(&ctx));
-    // Fetches long-poll: on connections apart from the group's heartbeats.
-    let cluster = Arc::new(cluster.fresh());
+    let (member, mut events) = GroupMember::start(Arc::clone(&client), member_config(&ctx));
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut commits =
         tokio::time::interval(Duration::from_millis(ctx.config.auto_commit_interval_ms));
@@ -91,7 +87,7 @@ pub(crate) async fn supervise(
                         let start = Start { generation, committed: committed.get(&p).copied() };
                         let child = cancel.child_token();
                         let task = tasks.spawn(start_partition(
-                            Arc::clone(&client), Arc::clone(&cluster), Arc::clone(&ctx), p, start, child.clone(),
+                            Arc::clone(&client), Arc::clone(&ctx), p, start, child.clone(),
                         ));
                         owned.insert(p, Owned { cancel: child, task });
                     }
@@ -195,31 +191,14 @@ async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i32]) {
     }
 }
 
-/// Connects to the partition's leader (retrying) and runs its loop.
+/// Runs the partition's loop (its leader is found on the first fetch).
 async fn start_partition(
     client: Arc<Client>,
-    cluster: Arc<Cluster>,
     ctx: Arc<Context>,
     p: i32,
     start: Start,
     cancel: CancellationToken,
 ) {
-    let source = loop {
-        let connect = tokio::select! {
-            c = KafkaPartition::connect(&client, Some(&cluster), &ctx.topic, p) => c,
-            () = cancel.cancelled() => return,
-        };
-        match connect {
-            Ok(source) => break source,
-            Err(error) => {
-                warn!(topic = %ctx.topic, partition = p, %error, "consumer: cannot reach the partition leader");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = cancel.cancelled() => return,
-                }
-            }
-        }
-    };
-    let source: Arc<dyn PartitionSource> = Arc::new(source);
+    let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
     partition::run(ctx, source, p, start, cancel).await;
 }

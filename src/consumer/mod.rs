@@ -1,6 +1,6 @@
 //! The offset-managed consumer loop of `user.events`.
 //!
-//! rskafka has no consumer groups and no offset storage. Which partitions an instance owns is
+//! Which partitions an instance owns is
 //! decided either by the Kafka consumer-group protocol (`assignment = "group"`, the default:
 //! [`group`] runs a [`crate::kafka::group::GroupMember`] and copies the store's offsets to the
 //! group) or by a fixed share (`"static"`: `p % instances == instance`). Either way the offsets
@@ -35,7 +35,6 @@ pub mod prune;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use rskafka::client::Client;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
@@ -45,7 +44,7 @@ pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopH
 pub use metrics::ConsumerMetrics;
 pub use process::{EventHandler, RecordError, RecordHandler};
 
-use crate::{kafka::protocol::Cluster, store::Store};
+use crate::{kafka::Client, store::Store};
 use fetch::{KafkaPartition, PartitionSource};
 use partition::Context;
 
@@ -68,13 +67,12 @@ impl std::fmt::Debug for Context {
 impl Consumer {
     /// Starts consuming `topic` with `handler`, counting into `metrics` (which may exist before
     /// the consumer: the service's `/metrics` holds them from its start); outbox rows it writes
-    /// wake `outbox_wake`. `cluster` reaches the group coordinator in group mode (without it
-    /// the consumer runs in static mode).
+    /// wake `outbox_wake`. Records, offsets and the group go through `client`, the process's
+    /// Kafka client.
     #[allow(clippy::too_many_arguments)] // each is a different part the consumer is built from
     pub fn start(
         metrics: Arc<ConsumerMetrics>,
         client: Arc<Client>,
-        cluster: Option<Arc<Cluster>>,
         topic: &str,
         config: ConsumerConfig,
         store: Arc<dyn Store>,
@@ -101,25 +99,12 @@ impl Consumer {
             Arc::clone(&metrics),
             cancel.clone(),
         ));
-        match (ctx.config.mode(), cluster) {
-            (AssignmentMode::Group, Some(cluster)) => tasks.spawn(group::supervise(
-                client,
-                cluster,
-                ctx,
-                tasks.clone(),
-                cancel.clone(),
-            )),
-            (mode, cluster) => {
-                if mode == AssignmentMode::Group {
-                    warn!("consumer: no group connections, consuming in static mode");
-                }
-                tasks.spawn(supervise(
-                    client,
-                    cluster,
-                    ctx,
-                    tasks.clone(),
-                    cancel.clone(),
-                ))
+        match ctx.config.mode() {
+            AssignmentMode::Group => {
+                tasks.spawn(group::supervise(client, ctx, tasks.clone(), cancel.clone()))
+            }
+            AssignmentMode::Static => {
+                tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()))
             }
         };
         Self {
@@ -161,7 +146,6 @@ fn to_start(
 /// Starts a task per owned partition, and again for partitions added later.
 async fn supervise(
     client: Arc<Client>,
-    cluster: Option<Arc<Cluster>>,
     ctx: Arc<Context>,
     tasks: TaskTracker,
     cancel: CancellationToken,
@@ -169,36 +153,27 @@ async fn supervise(
     let mut running = BTreeSet::new();
     let refresh = Duration::from_secs(ctx.config.metadata_refresh_secs);
     loop {
-        match client.list_topics().await {
-            Ok(topics) => {
-                let partitions = topics
-                    .into_iter()
-                    .find(|t| t.name == ctx.topic)
-                    .map(|t| t.partitions)
-                    .unwrap_or_default();
+        let listed = tokio::select! {
+            t = client.fresh_topic(&ctx.topic) => t,
+            () = cancel.cancelled() => return,
+        };
+        match listed {
+            Ok(topic) => {
+                let partitions: BTreeSet<i32> = topic.partitions.keys().copied().collect();
                 for p in to_start(&ctx.config, &partitions, &running) {
-                    let connect = tokio::select! {
-                        c = KafkaPartition::connect(&client, cluster.as_ref(), &ctx.topic, p) => c,
-                        () = cancel.cancelled() => return,
-                    };
-                    match connect {
-                        Ok(source) => {
-                            running.insert(p);
-                            let source: Arc<dyn PartitionSource> = Arc::new(source);
-                            tasks.spawn(partition::run(
-                                Arc::clone(&ctx),
-                                source,
-                                p,
-                                partition::Start::default(),
-                                cancel.clone(),
-                            ));
-                        }
-                        Err(error) => {
-                            warn!(topic = %ctx.topic, partition = p, %error, "consumer: cannot reach the partition leader")
-                        }
-                    }
+                    running.insert(p);
+                    let source: Arc<dyn PartitionSource> =
+                        Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
+                    tasks.spawn(partition::run(
+                        Arc::clone(&ctx),
+                        source,
+                        p,
+                        partition::Start::default(),
+                        cancel.clone(),
+                    ));
                 }
             }
+            Err(e) if e.is_unknown_topic() => {}
             Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),
         }
         tokio::select! {

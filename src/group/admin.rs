@@ -1,23 +1,18 @@
 //! The broker side of the group tools: the group's coordinator (DescribeGroups, OffsetFetch,
-//! OffsetCommit through [`crate::kafka::protocol`]) and the partitions' log offsets (rskafka's
-//! ListOffsets), reached with the service's own `[kafka]` settings (TLS, SASL).
+//! OffsetCommit) and the partitions' log offsets (ListOffsets), through one [`Client`] built
+//! from the service's own `[kafka]` settings (TLS, SASL).
 use std::{collections::BTreeMap, sync::Arc};
-
-use rskafka::client::{
-    Client,
-    partition::{OffsetAt, UnknownTopicHandling},
-};
 
 use super::GroupError;
 use crate::{
     config::KafkaConfig,
     kafka::{
-        self,
+        Client, ClientError,
+        client::PartitionFetcher,
         error_code::ErrorCode,
         group::assign::decode_assignment,
         protocol::{
-            Cluster, CommittedOffset, ConnectSettings, Connection, CoordinatorType, DescribeGroups,
-            FindCoordinator, OffsetCommit, OffsetFetch,
+            CommittedOffset, Connection, DescribeGroups, OffsetCommit, OffsetFetch, OffsetQuery,
         },
     },
 };
@@ -64,7 +59,7 @@ impl GroupView {
 pub struct Admin {
     group: String,
     coordinator: Arc<Connection>,
-    client: Client,
+    client: Arc<Client>,
 }
 
 fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupError {
@@ -77,27 +72,13 @@ fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupError {
 impl Admin {
     /// Finds `group`'s coordinator through the bootstrap brokers of `config`.
     pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupError> {
-        let settings = ConnectSettings::from_config(config).map_err(GroupError::Security)?;
-        let cluster = Cluster::new(config.brokers.clone(), settings);
-        let any = cluster.any().await.map_err(GroupError::Cluster)?;
-        let answer = any
-            .call(&FindCoordinator {
-                key: group.to_owned(),
-                key_type: CoordinatorType::Group,
-            })
-            .await?;
-        let found =
-            FindCoordinator::found(&answer.body, answer.version).ok_or(GroupError::Unanswered {
-                what: "FindCoordinator",
-            })?;
-        if !found.error_code.is_ok() {
-            return Err(refused("FindCoordinator", found.error_code));
-        }
-        let coordinator = cluster
-            .connection(&found.addr)
-            .await
-            .map_err(|e| GroupError::Cluster(e.into()))?;
-        let client = kafka::connect(config).await.map_err(GroupError::Kafka)?;
+        let settings = config.connect_settings().map_err(GroupError::Security)?;
+        let client = Arc::new(Client::new(config.brokers.clone(), settings));
+        let coordinator = match client.coordinator(group).await {
+            Ok(c) => c,
+            Err(ClientError::Refused { api, code }) => return Err(refused(api, code)),
+            Err(e) => return Err(GroupError::Client(e)),
+        };
         Ok(Self {
             group: group.to_owned(),
             coordinator,
@@ -195,38 +176,31 @@ impl Admin {
 
     /// The partitions of `topic`, sorted (empty when it does not exist).
     pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>, GroupError> {
-        let topics = self
-            .client
-            .list_topics()
-            .await
-            .map_err(|e| GroupError::Broker(Arc::new(e)))?;
-        Ok(topics
-            .into_iter()
-            .find(|t| t.name == topic)
-            .map(|t| t.partitions.into_iter().collect())
-            .unwrap_or_default())
+        match self.client.fresh_topic(topic).await {
+            Ok(t) => Ok(t.partitions.into_keys().collect()),
+            Err(e) if e.is_unknown_topic() => Ok(Vec::new()),
+            Err(e) => Err(GroupError::Client(e)),
+        }
     }
 
-    /// The offset of `topic`/`partition` at `at` (ListOffsets); `None` for a timestamp after
-    /// the last record.
+    /// The offset of `topic`/`partition` for `query` (ListOffsets); `None` for a timestamp
+    /// after the last record.
     pub async fn offset(
         &self,
         topic: &str,
         partition: i32,
-        at: OffsetAt,
+        query: OffsetQuery,
     ) -> Result<Option<i64>, GroupError> {
-        let broker = |e| GroupError::Broker(Arc::new(e));
-        let pc = self
+        let offset = self
             .client
-            .partition_client(topic, partition, UnknownTopicHandling::Error)
+            .log_offset(topic, partition, query)
             .await
-            .map_err(broker)?;
-        let offset = pc.get_offset(at).await.map_err(broker)?;
+            .map_err(GroupError::Client)?;
         Ok((offset >= 0).then_some(offset))
     }
 
-    /// The rskafka client (for reading records).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A fetcher of `topic`/`partition` (for reading records).
+    pub fn fetcher(&self, topic: &str, partition: i32) -> PartitionFetcher {
+        PartitionFetcher::new(Arc::clone(&self.client), topic, partition)
     }
 }

@@ -2,8 +2,6 @@
 //! owner, committed offset, log end offset and lag, like `kafka-consumer-groups --describe`.
 use std::{collections::BTreeSet, fmt::Write as _};
 
-use rskafka::client::partition::OffsetAt;
-
 use super::{
     GroupError,
     admin::{Admin, GroupView},
@@ -55,7 +53,10 @@ pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Descrip
     let mut partitions = Vec::new();
     for t in &topics {
         for p in admin.partitions(t).await? {
-            let log_end = admin.offset(t, p, OffsetAt::Latest).await?.unwrap_or(0);
+            let log_end = admin
+                .offset(t, p, crate::kafka::protocol::OffsetQuery::Latest)
+                .await?
+                .unwrap_or(0);
             partitions.push(PartitionRow {
                 topic: t.clone(),
                 partition: p,

@@ -19,7 +19,7 @@ mod describe;
 mod reset;
 mod store;
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::PathBuf;
 
 pub use admin::{Admin, GroupView, MemberView};
 pub use args::{ConfigArgs, DescribeArgs, GroupCommand, ResetArgs};
@@ -28,7 +28,7 @@ pub use reset::{PlanRow, Target, format_plan, new_offset};
 
 use crate::{
     config::Config,
-    kafka::{KafkaError, error_code::ErrorCode, protocol},
+    kafka::{ClientError, error_code::ErrorCode, protocol},
     store::StoreError,
 };
 
@@ -42,12 +42,9 @@ pub enum GroupError {
     /// The TLS settings cannot be used.
     #[error(transparent)]
     Security(crate::kafka::security::SecurityError),
-    /// No broker could be reached.
-    #[error("cannot reach the brokers")]
-    Cluster(#[source] protocol::ClusterError),
-    /// The rskafka client could not connect.
-    #[error(transparent)]
-    Kafka(KafkaError),
+    /// No broker could be reached, or a metadata, ListOffsets or Fetch request failed.
+    #[error("broker request failed")]
+    Client(#[source] ClientError),
     /// A request to the coordinator failed.
     #[error("request to the group coordinator failed")]
     Call(#[from] protocol::CallError),
@@ -65,9 +62,9 @@ pub enum GroupError {
         /// The request.
         what: &'static str,
     },
-    /// A metadata or ListOffsets request failed.
-    #[error("broker request failed")]
-    Broker(#[source] Arc<rskafka::client::error::Error>),
+    /// Reading records failed.
+    #[error("fetch failed")]
+    Fetch(#[source] protocol::FetchError),
     /// The group has members: offsets can only be reset while it has none.
     #[error(
         "group {group} is {state} with {members} member(s): stop every consumer of the group \

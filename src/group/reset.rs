@@ -8,10 +8,12 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 
 use super::{GroupError, admin::Admin, args::ResetArgs, store};
-use crate::consumer::process::{Key, dedupe_key};
+use crate::{
+    consumer::process::{Key, dedupe_key},
+    kafka::protocol::OffsetQuery,
+};
 
 /// Where to move the offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,12 +152,19 @@ pub async fn run(
     let mut rows = Vec::new();
     for (&p, stored) in partitions.iter().zip(stored) {
         let earliest = admin
-            .offset(topic, p, OffsetAt::Earliest)
+            .offset(topic, p, OffsetQuery::Earliest)
             .await?
             .unwrap_or(0);
-        let log_end = admin.offset(topic, p, OffsetAt::Latest).await?.unwrap_or(0);
+        let log_end = admin
+            .offset(topic, p, OffsetQuery::Latest)
+            .await?
+            .unwrap_or(0);
         let at_time = match target {
-            Target::Datetime(t) => admin.offset(topic, p, OffsetAt::Timestamp(t)).await?,
+            Target::Datetime(t) => {
+                admin
+                    .offset(topic, p, OffsetQuery::At(t.timestamp_millis()))
+                    .await?
+            }
             _ => None,
         };
         let committed = committed.get(&(topic.to_owned(), p)).copied();
@@ -218,33 +227,27 @@ async fn forget_range(
     from: i64,
     to: i64,
 ) -> Result<u64, GroupError> {
-    let broker = |e| GroupError::Broker(std::sync::Arc::new(e));
-    let pc = admin
-        .client()
-        .partition_client(topic, partition, UnknownTopicHandling::Error)
-        .await
-        .map_err(broker)?;
+    let fetcher = admin.fetcher(topic, partition);
     let mut offset = from;
     let mut deleted = 0;
     while offset < to {
-        let (records, high_watermark) = pc
-            .fetch_records(offset, 1..4_000_000, 500)
+        let fetched = fetcher
+            .fetch(offset, 4_000_000, 500)
             .await
-            .map_err(broker)?;
+            .map_err(GroupError::Fetch)?;
+        let (records, high_watermark) = (fetched.records, fetched.high_watermark);
         let in_range = || {
             records
                 .iter()
                 .filter(|r| r.offset >= offset && r.offset < to)
         };
-        let keys: Vec<Vec<u8>> = in_range()
-            .filter_map(|r| dedupe_key(&r.record.headers))
-            .collect();
+        let keys: Vec<Vec<u8>> = in_range().filter_map(|r| dedupe_key(&r.headers)).collect();
         deleted += store::forget_marks(store, &keys)?;
         // Records with a producer id and sequence are deduped by the producer's high water on
         // the partition: lower it below the first replayed sequence of each producer.
         let mut firsts = std::collections::BTreeMap::new();
         for r in in_range() {
-            if let Some(Key::Sequence { producer, sequence }) = Key::of(&r.record.headers) {
+            if let Some(Key::Sequence { producer, sequence }) = Key::of(&r.headers) {
                 let first = firsts.entry(producer).or_insert(sequence);
                 *first = (*first).min(sequence);
             }

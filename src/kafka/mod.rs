@@ -1,80 +1,21 @@
-//! Connecting to Kafka and preparing the service's topics.
+//! Kafka: the process's one client and the protocol under it.
 //!
-//! rskafka retries connection failures for ever by default; here every start-up step runs under
-//! the configured `kafka.connect_timeout_secs` so a wrong address fails with a clear error.
-//! TLS and SASL come from [`security`]. [`protocol`] holds our own connections, the messages
-//! rskafka lacks and the idempotent produce path; [`error_code`] names Kafka's error codes.
+//! | module | owns |
+//! |---|---|
+//! | [`client`] | [`Client`]: the bootstrap list, one metadata cache, one connection per broker and purpose; topics, log offsets, coordinators |
+//! | [`protocol`] | one broker connection (TLS, SASL, ApiVersions) on rskafka's messenger, and the typed requests on kafka-protocol's messages |
+//! | [`records`] | fetched record batches read without copying |
+//! | [`group`] | the consumer group member: join, sync, heartbeat, assignors, offsets |
+//! | [`security`] | rustls and SASL settings from certificate files and credentials |
+//! | [`error_code`] | Kafka's error codes by name |
+//!
+//! Nothing here knows the service's config, producer or consumer: `config` turns `[kafka]` into
+//! [`protocol::ConnectSettings`], and the producer and consumer are built on [`Client`].
+pub mod client;
 pub mod error_code;
 pub mod group;
-mod idempotent;
 pub mod protocol;
 pub mod records;
 pub mod security;
-mod topics;
 
-use std::{sync::Arc, time::Duration};
-
-use rskafka::{
-    BackoffConfig,
-    client::{Client, ClientBuilder},
-};
-
-use crate::config::KafkaConfig;
-
-pub use idempotent::{IdempotentError, IdempotentTransport};
-pub use topics::{ensure_topic, ensure_topics};
-
-/// A Kafka step that failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum KafkaError {
-    /// The configuration (from the environment) is invalid.
-    #[error("Kafka settings: {0}")]
-    Settings(String),
-    /// The TLS settings cannot be used (a missing or unusable certificate or key file).
-    #[error(transparent)]
-    Security(#[from] security::SecurityError),
-    /// The bootstrap brokers did not answer a metadata request in time.
-    #[error("cannot reach Kafka at {brokers}: {source}")]
-    Connect {
-        /// The bootstrap list, comma-separated.
-        brokers: String,
-        /// rskafka's error.
-        source: Arc<rskafka::client::error::Error>,
-    },
-    /// Listing topics failed.
-    #[error("cannot list topics: {0}")]
-    ListTopics(Arc<rskafka::client::error::Error>),
-    /// Creating a topic failed.
-    #[error("cannot create topic {topic}: {source}")]
-    CreateTopic {
-        /// The topic.
-        topic: String,
-        /// rskafka's error.
-        source: Arc<rskafka::client::error::Error>,
-    },
-}
-
-/// Connects to the bootstrap brokers, giving up after `connect_timeout_secs`.
-pub async fn connect(config: &KafkaConfig) -> Result<Client, KafkaError> {
-    let deadline = Duration::from_secs(config.connect_timeout_secs);
-    let backoff = BackoffConfig {
-        init_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_secs(2),
-        base: 2.0,
-        deadline: Some(deadline),
-    };
-    let mut builder = ClientBuilder::new(config.brokers.clone())
-        .client_id(config.client_id.as_str())
-        .backoff_config(backoff);
-    if let Some(tls) = security::tls_config(config)? {
-        builder = builder.tls_config(tls);
-    }
-    if let Some(sasl) = security::sasl_config(config) {
-        builder = builder.sasl_config(sasl);
-    }
-    builder.build().await.map_err(|source| KafkaError::Connect {
-        brokers: config.brokers.join(","),
-        source: Arc::new(source),
-    })
-}
+pub use client::{Client, ClientError, Purpose};

@@ -13,6 +13,7 @@
 use bytes::Bytes;
 
 mod codec;
+pub mod size;
 mod wire;
 
 use wire::Cursor;

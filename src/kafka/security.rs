@@ -1,6 +1,6 @@
-//! TLS and SASL for the Kafka connections, from `[kafka]`: rustls on ring (no OpenSSL), with the
-//! CA file or the compiled-in Mozilla roots, an optional client certificate, and SASL PLAIN or
-//! SCRAM-SHA-256/512 (rskafka runs the SASL exchange).
+//! TLS and SASL for the Kafka connections: rustls on ring (no OpenSSL), with a CA file or the
+//! compiled-in Mozilla roots, an optional client certificate, and SASL PLAIN or
+//! SCRAM-SHA-256/512 (rskafka runs the SASL exchange). `config` reads `[kafka]` into these.
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -12,7 +12,32 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
 
-use crate::config::{KafkaConfig, SaslMechanism};
+use serde::{Deserialize, Serialize};
+
+/// A SASL mechanism, spelled as Kafka spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    /// User name and password in clear text (use it over TLS only).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// Salted challenge-response with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// Salted challenge-response with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+/// The files TLS is set up from; each error names the config field of its file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsFiles<'a> {
+    /// CA certificates (PEM); the compiled-in Mozilla roots without it.
+    pub ca: Option<&'a Path>,
+    /// The client certificate chain (PEM), with `key`.
+    pub cert: Option<&'a Path>,
+    /// The client certificate's private key (PEM), with `cert`.
+    pub key: Option<&'a Path>,
+}
 
 /// Why the TLS settings cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,12 +58,9 @@ pub enum SecurityError {
     Tls(String),
 }
 
-/// The rustls client configuration for `config`, or `None` when the protocol has no TLS.
-pub fn tls_config(config: &KafkaConfig) -> Result<Option<Arc<ClientConfig>>, SecurityError> {
-    if !config.security_protocol.tls() {
-        return Ok(None);
-    }
-    let roots = match &config.tls_ca_file {
+/// The rustls client configuration from `files`.
+pub fn tls_config(files: TlsFiles<'_>) -> Result<Arc<ClientConfig>, SecurityError> {
+    let roots = match files.ca {
         Some(path) => roots_from_file(path)?,
         None => RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -49,7 +71,7 @@ pub fn tls_config(config: &KafkaConfig) -> Result<Option<Arc<ClientConfig>>, Sec
         .with_safe_default_protocol_versions()
         .map_err(|e| SecurityError::Tls(e.to_string()))?
         .with_root_certificates(roots);
-    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+    let tls = match (files.cert, files.key) {
         (Some(cert), Some(key)) => {
             let chain = certs_from_file("kafka.tls_cert_file", cert)?;
             let key = key_from_file(key)?;
@@ -59,24 +81,17 @@ pub fn tls_config(config: &KafkaConfig) -> Result<Option<Arc<ClientConfig>>, Sec
         }
         _ => builder.with_no_client_auth(),
     };
-    Ok(Some(Arc::new(tls)))
+    Ok(Arc::new(tls))
 }
 
-/// rskafka's SASL settings for `config`, or `None` when the protocol has no SASL.
-pub fn sasl_config(config: &KafkaConfig) -> Option<SaslConfig> {
-    if !config.security_protocol.sasl() {
-        return None;
-    }
-    let credentials = Credentials::new(
-        config.sasl_username.clone().unwrap_or_default(),
-        config.sasl_password.clone().unwrap_or_default(),
-    );
-    // Validation makes the mechanism present with the sasl_* protocols.
-    Some(match config.sasl_mechanism? {
+/// rskafka's SASL settings for `mechanism` with these credentials.
+pub fn sasl_config(mechanism: SaslMechanism, username: &str, password: &str) -> SaslConfig {
+    let credentials = Credentials::new(username.to_owned(), password.to_owned());
+    match mechanism {
         SaslMechanism::Plain => SaslConfig::Plain(credentials),
         SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
         SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
-    })
+    }
 }
 
 fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, SecurityError> {
@@ -133,6 +148,3 @@ fn key_from_file(path: &Path) -> Result<PrivateKeyDer<'static>, SecurityError> {
         problem: format!("no PEM private key (PKCS#8, SEC1 or RSA): {e}"),
     })
 }
-
-#[cfg(test)]
-mod tests;

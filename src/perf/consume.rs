@@ -76,9 +76,12 @@ impl std::fmt::Display for ConsumeSummary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumeError {
+    /// The Kafka settings cannot be used.
+    #[error(transparent)]
+    Connect(#[from] super::ConnectError),
     /// Kafka could not be reached.
     #[error(transparent)]
-    Kafka(#[from] kafka::KafkaError),
+    Kafka(#[from] kafka::ClientError),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -89,20 +92,11 @@ pub enum ConsumeError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
-    let (client, config) = super::connect_with_config(&args.brokers).await?;
-    // Records come through our own Fetch on these connections, as in `serve`.
-    let settings = kafka::protocol::ConnectSettings::from_config(&config.kafka)
-        .map_err(|e| kafka::KafkaError::Settings(e.to_string()))?;
-    let cluster = Arc::new(kafka::protocol::Cluster::new(
-        config.kafka.brokers.clone(),
-        settings,
-    ));
-    let topics = client
-        .list_topics()
-        .await
-        .map_err(|e| kafka::KafkaError::ListTopics(Arc::new(e)))?;
-    if !topics.iter().any(|t| t.name == args.topic) {
-        return Err(ConsumeError::NoTopic(args.topic.clone()));
+    let (client, _) = super::client(&args.brokers)?;
+    match client.fresh_topic(&args.topic).await {
+        Ok(_) => {}
+        Err(e) if e.is_unknown_topic() => return Err(ConsumeError::NoTopic(args.topic.clone())),
+        Err(e) => return Err(e.into()),
     }
     let (dir, temporary) = match &args.data_dir {
         Some(dir) => (dir.clone(), false),
@@ -129,7 +123,6 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let consumer = Consumer::start(
         Arc::default(),
         client,
-        Some(cluster),
         &args.topic,
         config,
         store,

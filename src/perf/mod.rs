@@ -3,34 +3,37 @@
 pub mod consume;
 pub mod produce;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-/// A client for a load test against `brokers`, with the TLS and SASL settings `serve` takes
-/// from the environment (`USERCENTER_KAFKA_SECURITY_PROTOCOL`, `USERCENTER_KAFKA_TLS_CA_FILE`,
-/// `USERCENTER_KAFKA_SASL_*`, ...).
-pub async fn connect(
-    brokers: &[String],
-) -> Result<std::sync::Arc<rskafka::client::Client>, crate::kafka::KafkaError> {
-    Ok(connect_with_config(brokers).await?.0)
+/// Why a load test could not reach Kafka.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The configuration (from the environment) is invalid.
+    #[error("Kafka settings: {0}")]
+    Settings(String),
+    /// The TLS settings cannot be used.
+    #[error(transparent)]
+    Security(#[from] crate::kafka::security::SecurityError),
 }
 
-/// [`connect`], also returning the whole configuration it used (the producer settings select
-/// the transport, as in `serve`).
-pub async fn connect_with_config(
+/// The Kafka client for a load test against `brokers`, with the TLS and SASL settings `serve`
+/// takes from the environment (`USERCENTER_KAFKA_SECURITY_PROTOCOL`,
+/// `USERCENTER_KAFKA_TLS_CA_FILE`, `USERCENTER_KAFKA_SASL_*`, ...), and the whole configuration
+/// it used (the producer settings select the transport, as in `serve`).
+pub fn client(
     brokers: &[String],
-) -> Result<
-    (
-        std::sync::Arc<rskafka::client::Client>,
-        crate::config::Config,
-    ),
-    crate::kafka::KafkaError,
-> {
+) -> Result<(Arc<crate::kafka::Client>, crate::config::Config), ConnectError> {
     let mut config = crate::config::env_vars()
         .and_then(|env| crate::config::load(&crate::config::Overrides::default(), env))
-        .map_err(|e| crate::kafka::KafkaError::Settings(e.to_string()))?;
+        .map_err(|e| ConnectError::Settings(e.to_string()))?;
     config.kafka.brokers = brokers.to_vec();
     config.kafka.client_id = "usercenter-perf".into();
-    let client = std::sync::Arc::new(crate::kafka::connect(&config.kafka).await?);
+    let settings = config.kafka.connect_settings()?;
+    let client = Arc::new(crate::kafka::Client::new(brokers.to_vec(), settings));
     Ok((client, config))
 }
 

@@ -1,10 +1,13 @@
 //! `usercenter perf produce`: N records of S bytes through the producer layer, with the same
 //! idempotency headers the service writes, then one summary line.
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use crate::{
     kafka,
-    producer::{BufferFullPolicy, Codec, ProduceError, Producer, ProducerConfig, ProducerRecord},
+    producer::{
+        BrokerTransport, BufferFullPolicy, Codec, ProduceError, Producer, ProducerConfig,
+        ProducerRecord,
+    },
 };
 
 /// What to run.
@@ -95,21 +98,21 @@ impl std::fmt::Display for Summary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PerfError {
+    /// The Kafka settings cannot be used.
+    #[error(transparent)]
+    Connect(#[from] super::ConnectError),
     /// Kafka could not be reached or the topic not created.
     #[error(transparent)]
-    Kafka(#[from] kafka::KafkaError),
+    Kafka(#[from] kafka::ClientError),
     /// The producer refused a record.
     #[error(transparent)]
     Produce(#[from] ProduceError),
-    /// Idempotence is on and the brokers gave no producer id.
-    #[error(transparent)]
-    Idempotent(#[from] kafka::IdempotentError),
 }
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
-    let (client, cfg) = super::connect_with_config(&args.brokers).await?;
-    kafka::ensure_topic(&client, &args.topic, args.partitions, 1).await?;
+    let (client, cfg) = super::client(&args.brokers)?;
+    client.ensure_topic(&args.topic, args.partitions, 1).await?;
     let config = ProducerConfig {
         compression: args.codec,
         linger_ms: args.linger_ms,
@@ -120,11 +123,8 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
     // A producer id of its own per run, so its sequences (0, 1, ...) repeat no one's key.
     let producer_id = uuid::Uuid::new_v4().as_u128() as u64 >> 1;
     // The transport `serve` would use with these settings: idempotent unless turned off.
-    let cfg = crate::config::Config {
-        producer: config.clone(),
-        ..cfg
-    };
-    let producer = Producer::new(crate::service::transport(&cfg, &client).await, config);
+    let transport = BrokerTransport::connect(client, &config).await;
+    let producer = Producer::new(Arc::new(transport), config);
     producer.prepare(&args.topic).await?;
     let value = vec![b'x'; args.record_size];
     let keys: Vec<Vec<u8>> = (0..args.keys)

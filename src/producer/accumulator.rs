@@ -14,11 +14,12 @@ use tokio::{
     time::Instant,
 };
 
+use crate::kafka::records::size::{BATCH_OVERHEAD, placed_len};
+
 use super::{
     ProduceError,
     delivery::{DeliveryFuture, OutcomeSlot, OutcomeWatch},
     partitioner::Sticky,
-    size::{BATCH_OVERHEAD, placed_len},
 };
 
 /// Limits a batch closes at.
@@ -126,7 +127,7 @@ impl PartitionQueue {
         *self.held.lock() = None;
     }
 
-    /// Appends a record whose [`super::size::Measure::fixed`] part is `fixed`; returns its
+    /// Appends a record whose [`crate::kafka::records::size::Measure::fixed`] part is `fixed`; returns its
     /// delivery report and whether a batch closed (for the sticky partitioner), or `None` once
     /// the queue is closed. The caller has checked that the record fits an empty batch.
     pub fn append(

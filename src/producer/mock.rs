@@ -12,8 +12,9 @@ use rskafka::{
     record::Record,
 };
 
-use super::{Codec, MetadataError, Transport, TransportError, size};
+use super::{Codec, MetadataError, Transport, TransportError};
 use crate::future::BoxFuture;
+use crate::kafka::records::size;
 
 /// The topic the mock does not know.
 pub(crate) const MISSING_TOPIC: &str = "missing";

@@ -1,19 +1,24 @@
-//! The producer layer on top of rskafka: partitioning, batching, compression, idempotency
-//! headers, retries under a deadline, backpressure, flush and close.
+//! The producer: partitioning, batching, compression, idempotency headers, backpressure, flush
+//! and close; and its one pipeline to the brokers: the [`BrokerTransport`] over the process's
+//! Kafka client, the producer id and epoch ([`ProducerSession`]) and one [`PartitionWriter`]
+//! per partition (sequences, up to `max_in_flight` requests, retries under the delivery
+//! deadline, renumbering after a renewal).
 //!
 //! ```text
 //!  send / enqueue ──► partitioner ──► PartitionQueue (one per partition)
 //!        │ buffer bytes                 open batch ─(count | encoded bytes | linger | flush)─► ready
 //!        │ (Semaphore)                                                                       │
 //!        ▼                                                          sender task per partition ◄┘
-//!  DeliveryFuture ◄── watch(outcome of the batch) ◄── produce (acks=all, codec), one in flight,
-//!                                                     retry with backoff + jitter until the deadline,
-//!                                                     split on MessageTooLarge
+//!  DeliveryFuture ◄── watch(outcome of the batch) ◄── BrokerTransport ─► PartitionWriter (one per
+//!                                                     partition): sequences, ≤ max_in_flight requests
+//!                                                     (acks=all), resent unchanged until the deadline;
+//!                                                     a batch too large comes back and is split
 //! ```
 //!
 //! # Idempotency scheme
-//! rskafka sends producer id -1, so the broker cannot drop duplicates; consumers do, by headers
-//! that identify a record for ever:
+//! The broker drops a resent batch it already has (producer id, epoch and sequence), but only
+//! within one producer session: a restart, a renewed identity or idempotence turned off can still
+//! write a record twice. Consumers drop those by headers that identify a record for ever:
 //! - `ce_producerid`: the instance's producer id, kept in `producer.id` in the data directory
 //!   (`outbox::identity`), so it survives restarts;
 //! - `ce_sequence`: a number never reused by that producer id;
@@ -28,15 +33,17 @@
 //! effects.
 //!
 //! # Ordering
-//! One produce request in flight per partition: a retried batch is always written before the
-//! batches behind it, so records of one key (one partition) keep their order.
+//! The writer's sequences keep the batches of a partition in order on the wire through retries;
+//! without a producer id it keeps one request in flight, so a retried batch is always written
+//! before the ones behind it. Either way, when a batch fails every batch behind it fails too, so
+//! records of one key (one partition) keep their order when the caller retries them.
 //!
 //! # Cancellation
 //! [`Producer::enqueue`] and [`Producer::send`] are cancel-safe: cancelled before the record is
 //! buffered, nothing is sent; once buffered (there is no await after that point in `enqueue`) the
 //! record is delivered whether or not anybody awaits its [`DeliveryFuture`].
 mod accumulator;
-mod config;
+mod broker;
 mod delivery;
 mod error;
 mod metrics;
@@ -44,8 +51,10 @@ mod metrics;
 pub(crate) mod mock;
 mod partitioner;
 mod sender;
-pub mod size;
+mod session;
+use crate::kafka::records::size;
 mod transport;
+mod writer;
 
 use std::{
     collections::HashMap,
@@ -62,12 +71,17 @@ use rskafka::record::Record;
 use tokio::{sync::Semaphore, time::Instant};
 use tokio_util::task::TaskTracker;
 
-pub use config::{BufferFullPolicy, Codec, ProducerConfig};
+pub use crate::config::{BufferFullPolicy, Codec, ProducerConfig};
+pub use broker::BrokerTransport;
 pub use delivery::{Delivery, DeliveryFuture};
 pub use error::{ProduceError, Result};
 pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, keyed_partition, murmur2};
-pub use transport::{MetadataError, Pending, RskafkaTransport, Transport, TransportError};
+pub use session::{ProducerSession, SessionError};
+pub use transport::{MetadataError, Pending, Transport, TransportError};
+pub use writer::{
+    Delivered, PartitionWriter, WriteError, WriterConfig, produce_request, response_error,
+};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;

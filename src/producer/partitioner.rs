@@ -9,39 +9,7 @@
 //! per-user order.
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::{Deserialize, Serialize};
-
-/// `[producer] partitioner`: how a record's key picks its partition, by librdkafka's names.
-///
-/// | name | keyed record | empty key | no key |
-/// |---|---|---|---|
-/// | `murmur2_random` | murmur2 | murmur2 | sticky |
-/// | `murmur2` | murmur2 | murmur2 | murmur2 of no bytes |
-/// | `consistent_random` | CRC32 | sticky | sticky |
-/// | `consistent` | CRC32 | CRC32 (partition 0) | CRC32 (partition 0) |
-/// | `fnv1a_random` | FNV-1a | FNV-1a | sticky |
-/// | `fnv1a` | FNV-1a | FNV-1a | FNV-1a of no bytes |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Partitioner {
-    /// Java-compatible murmur2 of the key, positive, modulo the partition count; records without
-    /// a key go to the sticky partition. The Java client's default. Our default.
-    #[default]
-    Murmur2Random,
-    /// As `murmur2_random`, but a record without a key hashes like an empty key.
-    Murmur2,
-    /// CRC32 of the key modulo the partition count; empty keys and no key go to the sticky
-    /// partition. librdkafka's own default.
-    ConsistentRandom,
-    /// CRC32 of the key modulo the partition count; empty keys and no key go to partition 0.
-    Consistent,
-    /// FNV-1a (32-bit) of the key, as Sarama's default hash partitioner maps it; records without
-    /// a key go to the sticky partition.
-    Fnv1aRandom,
-    /// As `fnv1a_random`, but a record without a key hashes like an empty key.
-    Fnv1a,
-}
+pub use crate::config::Partitioner;
 
 impl Partitioner {
     /// Every partitioner, in the order of the table above.

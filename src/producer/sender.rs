@@ -1,6 +1,8 @@
-//! One task per partition: takes closed batches in order, one produce in flight at a time (so
-//! per-key order survives retries), retries under the batch's delivery deadline, and splits a
-//! batch the broker finds too large.
+//! One task per partition: takes closed batches in order and splits a batch the broker finds
+//! too large. Batches go to a transport that retries by itself (the brokers' one, through the
+//! partition writer) handed over by [`pipelined`]; to any other (the unit tests' mock) one
+//! produce at a time (so per-key order survives retries), retried here under the batch's
+//! delivery deadline.
 use std::{sync::Arc, time::Duration};
 
 use rskafka::{
@@ -16,14 +18,13 @@ use super::{
     ProduceError, Result, Shared, TransportError,
     accumulator::{Batch, PartitionQueue},
     delivery::Outcome,
-    size::batch_len,
 };
-use crate::future::BoxFuture;
+use crate::{future::BoxFuture, kafka::records::size::batch_len};
 
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
-    let depth = shared.transport.max_in_flight();
-    if depth > 1 {
+    if shared.transport.retries_itself() {
+        let depth = shared.transport.max_in_flight().max(1);
         return pipelined::run(&shared, &topic, &queue, depth).await;
     }
     while let Some(batch) = queue.next_batch().await {
@@ -262,7 +263,7 @@ async fn produce_with_retries(
             }
             Ok(Err(e)) => match classify(&e) {
                 Class::TooLarge => return Err(Attempt::TooLarge),
-                Class::Fatal => return Err(Attempt::Failed(ProduceError::Fatal(Arc::new(e)))),
+                Class::Fatal => return Err(Attempt::Failed(final_error(e))),
                 Class::Retry => last_error = e.to_string(),
             },
             Err(_) => last_error = format!("no answer within {limit:?}"),
@@ -275,6 +276,18 @@ async fn produce_with_retries(
         let pause = jitter(backoff).min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(pause).await;
         backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
+/// The producer's error for a transport error that is not retried: a transport's own
+/// delivery timeout stays a timeout.
+pub(super) fn final_error(e: TransportError) -> ProduceError {
+    match e {
+        TransportError::Timeout { after, last } => ProduceError::Timeout {
+            deadline: after,
+            last_error: last,
+        },
+        e => ProduceError::Fatal(Arc::new(e)),
     }
 }
 
@@ -296,7 +309,7 @@ fn classify(e: &TransportError) -> Class {
         TransportError::Client(e) => e,
         TransportError::TooLarge { .. } => return Class::TooLarge,
         // The transport retried by itself, under the same deadline.
-        TransportError::Final(_) => return Class::Fatal,
+        TransportError::Final(_) | TransportError::Timeout { .. } => return Class::Fatal,
     };
     match e {
         ClientError::ServerError { protocol_error, .. } => match protocol_error {

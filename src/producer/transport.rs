@@ -1,15 +1,5 @@
 //! What the producer needs from Kafka, behind a small trait so unit tests can use a mock.
-use std::{collections::HashMap, sync::Arc};
-
-use parking_lot::Mutex;
-use rskafka::{
-    client::{
-        Client,
-        error::Error as ClientError,
-        partition::{PartitionClient, UnknownTopicHandling},
-    },
-    record::Record,
-};
+use rskafka::{client::error::Error as ClientError, record::Record};
 
 use super::Codec;
 use crate::future::BoxFuture;
@@ -36,6 +26,15 @@ pub enum TransportError {
         /// The batch, when the transport hands it back.
         records: Option<Vec<Record>>,
     },
+    /// A transport that retries by itself (the partition writer) did not get the batch
+    /// acknowledged within the delivery timeout.
+    #[error("not delivered within {after:?}: {last}")]
+    Timeout {
+        /// The delivery timeout.
+        after: std::time::Duration,
+        /// The last failure seen.
+        last: String,
+    },
     /// A final answer from a transport that retries by itself (the idempotent writer resends
     /// a batch with its sequence numbers under the delivery timeout): not retried again.
     #[error("not delivered")]
@@ -52,9 +51,6 @@ pub enum MetadataError {
     /// The topic exists but lists no partitions.
     #[error("topic has no partitions")]
     NoPartitions,
-    /// The metadata request failed.
-    #[error("cannot list topics: {0}")]
-    Client(#[from] ClientError),
     /// The metadata request of a transport of our own failed.
     #[error("cannot list topics")]
     Request(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -84,6 +80,14 @@ pub trait Transport: Send + Sync + 'static {
         1
     }
 
+    /// Whether the transport retries by itself and hands a batch too large back (the partition
+    /// writer does): the sender then hands batches over with [`Transport::enqueue`], even one
+    /// at a time, and never copies them for a retry of its own. The default: when more than one
+    /// request may be in flight.
+    fn retries_itself(&self) -> bool {
+        self.max_in_flight() > 1
+    }
+
     /// Queues `records` behind the batches queued before for the same partition; the outer
     /// future resolves once queued, the inner once delivered. The default sends it at once and
     /// waits for the answer (for transports with [`Transport::max_in_flight`] 1).
@@ -99,70 +103,6 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async move {
             let result = self.produce(topic, partition, records, codec).await;
             Box::pin(std::future::ready(result)) as Pending
-        })
-    }
-}
-
-/// The real transport: an rskafka [`Client`] and one cached [`PartitionClient`] per partition.
-#[derive(Debug)]
-pub struct RskafkaTransport {
-    client: Arc<Client>,
-    partitions: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
-}
-
-impl RskafkaTransport {
-    /// Wraps a connected client.
-    pub fn new(client: Arc<Client>) -> Self {
-        Self {
-            client,
-            partitions: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn partition(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Arc<PartitionClient>, ClientError> {
-        let key = (topic.to_owned(), partition);
-        if let Some(pc) = self.partitions.lock().get(&key) {
-            return Ok(Arc::clone(pc));
-        }
-        let pc = Arc::new(
-            self.client
-                .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                .await?,
-        );
-        self.partitions.lock().insert(key, Arc::clone(&pc));
-        Ok(pc)
-    }
-}
-
-impl Transport for RskafkaTransport {
-    fn partition_count<'a>(
-        &'a self,
-        topic: &'a str,
-    ) -> BoxFuture<'a, Result<usize, MetadataError>> {
-        Box::pin(async move {
-            let topics = self.client.list_topics().await?;
-            match topics.iter().find(|t| t.name == topic) {
-                None => Err(MetadataError::UnknownTopic),
-                Some(t) if t.partitions.is_empty() => Err(MetadataError::NoPartitions),
-                Some(t) => Ok(t.partitions.len()),
-            }
-        })
-    }
-
-    fn produce<'a>(
-        &'a self,
-        topic: &'a str,
-        partition: i32,
-        records: Vec<Record>,
-        codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>> {
-        Box::pin(async move {
-            let pc = self.partition(topic, partition).await?;
-            Ok(pc.produce(records, codec.to_rskafka()).await?)
         })
     }
 }

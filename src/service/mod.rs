@@ -14,7 +14,7 @@ use crate::{
     consumer::{Consumer, EventHandler},
     http, kafka, outbox,
     pgstore::PgStore,
-    producer::{Producer, RskafkaTransport, Transport},
+    producer::{BrokerTransport, Producer},
     store::{RedbStore, Store, StoreError},
     users::{Limits, UserError, UserEventHandler, Users},
 };
@@ -116,7 +116,7 @@ pub struct Running {
 /// Starts the service described by `config`.
 pub async fn start(config: Config) -> Result<Running, ServiceError> {
     // Unreadable certificates are a configuration error, not a Kafka outage to retry.
-    kafka::security::tls_config(&config.kafka)?;
+    config.kafka.tls()?;
     let dir = &config.store.data_dir;
     tokio::fs::create_dir_all(dir)
         .await
@@ -192,29 +192,6 @@ struct Pipeline {
     wake: Arc<Notify>,
 }
 
-/// The producer's transport: the idempotent one (producer id, epoch and sequence numbers, up to
-/// `max_in_flight` requests per partition) unless it is turned off or the brokers cannot give
-/// a producer id, then rskafka's (one request in flight per partition).
-pub(crate) async fn transport(
-    cfg: &Config,
-    client: &Arc<rskafka::client::Client>,
-) -> Arc<dyn Transport> {
-    if cfg.producer.enable_idempotence {
-        match kafka::IdempotentTransport::connect(&cfg.kafka, &cfg.producer).await {
-            Ok(t) => {
-                let id = t.identity();
-                info!(producer_id = id.id, epoch = id.epoch, "idempotent producer");
-                return Arc::new(t);
-            }
-            Err(error) => warn!(
-                error = %error,
-                "no idempotent producer (the brokers gave no producer id): one request in flight per partition"
-            ),
-        }
-    }
-    Arc::new(RskafkaTransport::new(Arc::clone(client)))
-}
-
 impl Pipeline {
     /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
     /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
@@ -224,8 +201,9 @@ impl Pipeline {
             return;
         };
         let cfg = &self.config;
+        let transport = BrokerTransport::connect(Arc::clone(&client), &cfg.producer).await;
         let producer = Producer::with_metrics(
-            transport(cfg, &client).await,
+            Arc::new(transport),
             cfg.producer.clone(),
             Arc::clone(&self.state.producer),
         );
@@ -237,26 +215,10 @@ impl Pipeline {
             Arc::clone(&wake),
             relay_cancel.clone(),
         ));
-        let cluster = match kafka::protocol::ConnectSettings::from_config(&cfg.kafka) {
-            Ok(mut settings) => {
-                // JoinGroup is answered when the rebalance completes: up to its timeout.
-                let rebalance = u64::from(cfg.consumer.rebalance_timeout_ms);
-                settings.request_timeout = settings
-                    .request_timeout
-                    .max(Duration::from_millis(rebalance) + Duration::from_secs(5));
-                let brokers = cfg.kafka.brokers.clone();
-                Some(Arc::new(kafka::protocol::Cluster::new(brokers, settings)))
-            }
-            Err(error) => {
-                error!(%error, "consumer: cannot set up group connections");
-                None
-            }
-        };
         let consumer = self.state.consumer.as_ref().map(|metrics| {
             Consumer::start(
                 Arc::clone(metrics),
                 Arc::clone(&client),
-                cluster,
                 &cfg.topics.events,
                 cfg.consumer.clone(),
                 Arc::clone(&self.store),
@@ -286,31 +248,60 @@ impl Pipeline {
         }
     }
 
-    /// Connects and creates missing topics, retrying until it works or shutdown begins.
-    async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<rskafka::client::Client>> {
+    /// The process's Kafka client, once the brokers answer and the topics exist; retried
+    /// until it works or shutdown begins.
+    async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<kafka::Client>> {
         let cfg = &self.config;
+        let mut settings = match cfg.kafka.connect_settings() {
+            Ok(s) => s,
+            // Checked in `start`: the files changed since.
+            Err(error) => {
+                error!(%error, "Kafka TLS settings");
+                return None;
+            }
+        };
+        // JoinGroup is answered when the rebalance completes: up to its timeout.
+        let rebalance = Duration::from_millis(u64::from(cfg.consumer.rebalance_timeout_ms));
+        settings.request_timeout = settings
+            .request_timeout
+            .max(rebalance + Duration::from_secs(5));
+        let client = Arc::new(kafka::Client::new(cfg.kafka.brokers.clone(), settings));
+        let (partitions, replication) = (cfg.topics.partitions, cfg.topics.replication_factor);
+        let topics: Vec<&str> = cfg
+            .topics
+            .all()
+            .into_iter()
+            .chain([cfg.consumer.dlq_topic.as_str()])
+            .collect();
         loop {
             let attempt = async {
-                let client = kafka::connect(&cfg.kafka).await?;
-                let mut created = kafka::ensure_topics(&client, &cfg.topics).await?;
-                let dlq = &cfg.consumer.dlq_topic;
-                let (partitions, replication) =
-                    (cfg.topics.partitions, cfg.topics.replication_factor);
-                if kafka::ensure_topic(&client, dlq, partitions, replication).await? {
-                    created.push(dlq.clone());
+                let mut created = Vec::new();
+                for topic in &topics {
+                    if client.ensure_topic(topic, partitions, replication).await? {
+                        created.push(*topic);
+                    }
                 }
-                Ok::<_, kafka::KafkaError>((client, created))
+                Ok::<_, kafka::ClientError>(created)
             };
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(cfg.kafka.connect_timeout_secs.max(1)),
+                attempt,
+            );
             let result = tokio::select! {
                 result = attempt => result,
                 () = cancel.cancelled() => return None,
             };
             match result {
-                Ok((client, created)) => {
+                Ok(Ok(created)) => {
                     info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
-                    return Some(Arc::new(client));
+                    return Some(client);
                 }
-                Err(error) => warn!(%error, retry_in = ?KAFKA_RETRY, "Kafka not ready"),
+                Ok(Err(error)) => warn!(%error, retry_in = ?KAFKA_RETRY, "Kafka not ready"),
+                Err(_) => warn!(
+                    timeout_secs = cfg.kafka.connect_timeout_secs,
+                    retry_in = ?KAFKA_RETRY,
+                    "Kafka not ready: no answer in time"
+                ),
             }
             tokio::select! {
                 () = tokio::time::sleep(KAFKA_RETRY) => {}

@@ -93,18 +93,26 @@ impl Broker {
         self.wait_ready().await;
     }
 
+    /// Whether the broker answers a metadata request, with the client settings it was
+    /// started for (TLS, SASL).
+    async fn answers(&self) -> bool {
+        let config = usercenter::config::KafkaConfig {
+            brokers: vec![self.addr.clone()],
+            connect_timeout_secs: 1,
+            ..self.client.clone()
+        };
+        let Ok(settings) = config.connect_settings() else {
+            return false;
+        };
+        let client = usercenter::kafka::Client::new(config.brokers, settings);
+        client.refresh(None).await.is_ok()
+    }
+
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let client = usercenter::config::KafkaConfig {
-                brokers: vec![self.addr.clone()],
-                connect_timeout_secs: 1,
-                ..self.client.clone()
-            };
-            let attempt = usercenter::kafka::connect(&client);
-            if let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), attempt).await
-                && client.list_topics().await.is_ok()
-            {
+            let attempt = self.answers();
+            if let Ok(true) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
                 return;
             }
             if let Some(status) = self

@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use usercenter::{consumer::ConsumerMetrics, producer::ProducerConfig};
 
-use crate::{client, event, event_record, producer};
+use crate::{event, event_record, producer};
 
 /// Runs `tests/peer/group.py --brokers ADDR ARGS...`; its JSON comes from [`peer_output`].
 pub fn group_peer(brokers: &str, args: &[&str]) -> std::process::Child {
@@ -28,7 +28,7 @@ pub fn peer_output(child: std::process::Child) -> serde_json::Value {
 
 /// Produces events `range` to `user.events`; returns their ids.
 pub async fn produce(broker: &str, range: std::ops::Range<u64>) -> Vec<uuid::Uuid> {
-    let p = producer(client(broker).await, ProducerConfig::default());
+    let p = producer(broker, ProducerConfig::default()).await;
     let mut ids = Vec::new();
     for e in range.map(event) {
         ids.push(e.id);

@@ -21,6 +21,7 @@ pub mod pg_serve;
 pub mod postgres;
 pub mod protocol;
 pub mod proxy;
+pub mod sockets;
 
 pub use broker::Broker;
 pub use http::{api, http, login, register, registered, request};
@@ -187,13 +188,24 @@ pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() ->
     }
 }
 
-/// A connected rskafka client.
+/// A connected rskafka client: a reader and topic admin independent of the service's own
+/// Kafka client, for checking what it wrote.
 pub async fn client(broker: &str) -> std::sync::Arc<rskafka::client::Client> {
-    let config = usercenter::config::KafkaConfig {
-        brokers: vec![broker.to_owned()],
+    std::sync::Arc::new(rskafka_client(broker).await.expect("connect"))
+}
+
+/// An rskafka client of `broker`, giving up after 5 s.
+pub async fn rskafka_client(
+    broker: &str,
+) -> Result<rskafka::client::Client, rskafka::client::error::Error> {
+    let backoff = rskafka::BackoffConfig {
+        deadline: Some(Duration::from_secs(5)),
         ..Default::default()
     };
-    std::sync::Arc::new(usercenter::kafka::connect(&config).await.expect("connect"))
+    rskafka::client::ClientBuilder::new(vec![broker.to_owned()])
+        .backoff_config(backoff)
+        .build()
+        .await
 }
 
 /// Creates `topic` with `partitions` partitions.
@@ -206,13 +218,14 @@ pub async fn create_topic(client: &rskafka::client::Client, topic: &str, partiti
         .expect("create topic");
 }
 
-/// A producer on `client`.
-pub fn producer(
-    client: std::sync::Arc<rskafka::client::Client>,
+/// A producer of `broker`, on the transport `serve` uses with `config`.
+pub async fn producer(
+    broker: &str,
     config: usercenter::producer::ProducerConfig,
 ) -> usercenter::producer::Producer {
-    use usercenter::producer::{Producer, RskafkaTransport};
-    Producer::new(std::sync::Arc::new(RskafkaTransport::new(client)), config)
+    use usercenter::producer::{BrokerTransport, Producer};
+    let transport = BrokerTransport::connect(protocol::kafka_client(broker), &config).await;
+    Producer::new(std::sync::Arc::new(transport), config)
 }
 
 /// A record with the identity the producer requires: producer id 7 and a sequence never

@@ -3,19 +3,19 @@
 use std::sync::Arc;
 
 use rskafka::record::Record;
-use usercenter::kafka::protocol::{Cluster, ConnectSettings};
+use usercenter::kafka::Client;
 
 use crate::{Broker, client, read_partition};
 
-/// A cluster of our own connections to `addr`, plaintext.
-pub fn cluster(addr: &str) -> Arc<Cluster> {
+/// The service's Kafka client for `addr`, plaintext.
+pub fn kafka_client(addr: &str) -> Arc<Client> {
     let config = usercenter::config::KafkaConfig {
         brokers: vec![addr.to_owned()],
         connect_timeout_secs: 5,
         ..Default::default()
     };
-    let settings = ConnectSettings::from_config(&config).expect("settings");
-    Arc::new(Cluster::new(config.brokers, settings))
+    let settings = config.connect_settings().expect("settings");
+    Arc::new(Client::new(config.brokers, settings))
 }
 
 /// Record `i`: key `k{i % 7}`, a 100-byte value starting with `i`.

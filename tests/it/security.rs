@@ -47,20 +47,30 @@ fn with_sasl(
 /// Connects with `config` to `broker` and lists topics; the error text when that fails.
 async fn try_connect(broker: &str, mut config: KafkaConfig) -> Result<(), String> {
     config.brokers = vec![broker.to_owned()];
-    let client = usercenter::kafka::connect(&config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let settings = config.connect_settings().map_err(|e| e.to_string())?;
+    let client = usercenter::kafka::Client::new(config.brokers.clone(), settings);
     client
-        .list_topics()
+        .refresh(None)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| usercenter::logging::error_chain(&e))
 }
 
-/// How long a refused client may take to hear so: `connect` retries for `connect_timeout_secs`
-/// (3 s, [`kafka`]) before it gives up with the last refusal, and the slowest refusal, of a
-/// plaintext client by a TLS broker, comes when Nisshi's 10 s TLS handshake timeout closes the
-/// connection (nisshi-broker 0.8.1, `TLS_HANDSHAKE_TIMEOUT`).
+/// An rskafka client with `config`'s TLS and SASL: a reader independent of ours.
+async fn rskafka_reader(config: &KafkaConfig) -> rskafka::client::Client {
+    let mut builder = rskafka::client::ClientBuilder::new(config.brokers.clone());
+    if let Some(tls) = config.tls().unwrap() {
+        builder = builder.tls_config(tls);
+    }
+    if let Some(sasl) = config.sasl() {
+        builder = builder.sasl_config(sasl);
+    }
+    builder.build().await.unwrap()
+}
+
+/// How long a refused client may take to hear so: the slowest refusal, of a plaintext client by
+/// a TLS broker, comes when Nisshi's 10 s TLS handshake timeout closes the connection
+/// (nisshi-broker 0.8.1, `TLS_HANDSHAKE_TIMEOUT`).
 const REFUSAL_WITHIN: Duration = Duration::from_secs(30);
 
 /// Connects with `config`, which `broker` must refuse: it answers with an error (TLS alert,
@@ -76,8 +86,8 @@ async fn refused(broker: &str, config: KafkaConfig, who: &str) -> String {
         ),
         Ok(Ok(())) => panic!("{who}: let in"),
         Ok(Err(err)) => {
-            // rskafka gives up after `connect_timeout_secs` with the last attempt's error; a
-            // time-out there would be silence again, not a refusal.
+            // The client gives up after `connect_timeout_secs`; a time-out there would be
+            // silence again, not a refusal.
             assert!(
                 !err.to_ascii_lowercase().contains("timed out"),
                 "{who}: timed out rather than refused: {err}"
@@ -304,7 +314,7 @@ async fn client_certificate_end_to_end() {
     // certificate too; the proxy is the only way in, since the broker advertises it).
     let mut reader = with_cert.clone();
     reader.brokers = vec![broker.addr.clone()];
-    let client = usercenter::kafka::connect(&reader).await.unwrap();
+    let client = rskafka_reader(&reader).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut found = false;

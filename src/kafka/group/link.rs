@@ -11,11 +11,9 @@ use parking_lot::Mutex;
 
 use super::GroupError;
 use crate::kafka::{
+    Client,
     error_code::{ErrorCode, ResponseError},
-    protocol::{
-        Call, Cluster, CommittedOffset, Connection, CoordinatorType, FindCoordinator, OffsetCommit,
-        OffsetFetch,
-    },
+    protocol::{Call, CommittedOffset, Connection, OffsetCommit, OffsetFetch},
 };
 
 /// Whether `code` says our generation is over: the coordinator forgot our member id (session
@@ -53,7 +51,7 @@ impl Default for Membership {
 /// The coordinator link shared by the member task and offset commits.
 #[derive(Debug)]
 pub(crate) struct Link {
-    pub cluster: Arc<Cluster>,
+    pub client: Arc<Client>,
     pub group_id: String,
     pub topic: String,
     pub instance_id: Option<String>,
@@ -63,13 +61,13 @@ pub(crate) struct Link {
 
 impl Link {
     pub fn new(
-        cluster: Arc<Cluster>,
+        client: Arc<Client>,
         group_id: String,
         topic: String,
         instance_id: Option<String>,
     ) -> Self {
         Self {
-            cluster,
+            client,
             group_id,
             topic,
             instance_id,
@@ -89,7 +87,7 @@ impl Link {
     /// Forgets the coordinator (it moved, or its connection failed).
     pub fn forget_coordinator(&self) {
         if let Some(c) = self.coordinator.lock().take() {
-            self.cluster.forget(&c);
+            self.client.forget(&c);
         }
     }
 
@@ -97,33 +95,7 @@ impl Link {
         if let Some(c) = self.coordinator.lock().as_ref() {
             return Ok(Arc::clone(c));
         }
-        let any = self.cluster.any().await?;
-        let answer = match any
-            .call(&FindCoordinator {
-                key: self.group_id.clone(),
-                key_type: CoordinatorType::Group,
-            })
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                if e.is_connection_lost() {
-                    self.cluster.forget(&any);
-                }
-                return Err(GroupError::Call(e));
-            }
-        };
-        let found =
-            FindCoordinator::found(&answer.body, answer.version).ok_or(GroupError::Unanswered {
-                api: "FindCoordinator",
-            })?;
-        if !found.error_code.is_ok() {
-            return Err(GroupError::Code {
-                api: "FindCoordinator",
-                code: found.error_code,
-            });
-        }
-        let conn = self.cluster.connection(&found.addr).await?;
+        let conn = self.client.coordinator(&self.group_id).await?;
         *self.coordinator.lock() = Some(Arc::clone(&conn));
         Ok(conn)
     }

@@ -31,17 +31,18 @@ use super::{
     rebalance::Round,
 };
 use crate::kafka::{
+    Client, ClientError,
     error_code::{ErrorCode, ResponseError},
-    protocol::{CallError, Cluster, ClusterError, ConnectError, Heartbeat, LeaveGroup},
+    protocol::{CallError, ConnectError, Heartbeat, LeaveGroup},
 };
 
 /// Why a group call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GroupError {
-    /// No broker connection.
+    /// No broker connection, or no coordinator.
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Client(#[from] ClientError),
     /// Connecting to the coordinator failed.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -134,12 +135,9 @@ impl Drop for GroupMember {
 
 impl GroupMember {
     /// Starts the member task; its events arrive on the returned receiver.
-    pub fn start(
-        cluster: Arc<Cluster>,
-        config: MemberConfig,
-    ) -> (Self, mpsc::Receiver<GroupEvent>) {
+    pub fn start(client: Arc<Client>, config: MemberConfig) -> (Self, mpsc::Receiver<GroupEvent>) {
         let link = Arc::new(Link::new(
-            cluster,
+            client,
             config.group_id.clone(),
             config.topic.clone(),
             config.group_instance_id.clone(),

@@ -178,24 +178,13 @@ impl Round<'_> {
             .flat_map(|m| m.subscription.topics.iter().map(String::as_str))
             .collect();
         let topics: Vec<&str> = topics.into_iter().collect();
-        let conn = self.link.cluster.any().await?;
-        let metadata = match conn.metadata(&topics).await {
-            Ok(m) => m,
-            Err(e) => {
-                if e.is_connection_lost() {
-                    self.link.cluster.forget(&conn);
-                }
-                return Err(GroupError::Call(e));
-            }
-        };
-        let partitions: BTreeMap<String, Vec<i32>> = metadata
-            .topics
-            .iter()
-            .filter(|t| t.error.is_none())
-            .map(|t| {
-                let mut ids: Vec<i32> = t.partitions.iter().map(|p| p.partition_index.0).collect();
-                ids.sort_unstable();
-                (t.name.0.clone(), ids)
+        let answer = self.link.client.refresh(Some(&topics)).await?;
+        let partitions: BTreeMap<String, Vec<i32>> = answer
+            .into_iter()
+            .filter_map(|(name, t)| {
+                // BTreeMap keys: the partition ids come sorted.
+                t.ok()
+                    .map(|t| (name, t.partitions.keys().copied().collect()))
             })
             .collect();
         assignor

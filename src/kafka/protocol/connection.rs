@@ -2,7 +2,7 @@
 //!
 //! rskafka's connection module is private, so we open the socket ourselves: TCP, or TLS through
 //! tokio-rustls with the same rustls `ClientConfig` (CA file or compiled-in roots, client
-//! certificate) the rest of the service uses, from [`crate::kafka::security`]. Then, as rskafka
+//! certificate) from [`crate::kafka::security`]. Then, as rskafka
 //! does for its own connections: `Messenger::new` over a buffered stream, `sync_versions`
 //! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms.
 use std::{fmt, io::Cursor, sync::Arc, time::Duration};
@@ -10,12 +10,8 @@ use std::{fmt, io::Cursor, sync::Arc, time::Duration};
 use rskafka::{
     client::SaslConfig,
     messenger::{Messenger, SaslError, SyncVersionsError},
-    protocol::{
-        messages::{
-            MetadataRequest, MetadataRequestTopic, MetadataResponse, ProduceRequest,
-            ProduceResponse, ReadVersionedType, RequestBody, WriteVersionedType,
-        },
-        primitives::String_,
+    protocol::messages::{
+        ProduceRequest, ProduceResponse, ReadVersionedType, RequestBody, WriteVersionedType,
     },
 };
 use rustls::{ClientConfig, pki_types::ServerName};
@@ -25,7 +21,6 @@ use tokio::{
 };
 
 use super::adapter::{Adapted, Answer, Call, CallError};
-use crate::{config::KafkaConfig, kafka::security};
 
 /// rskafka's own default for the largest response frame it accepts.
 const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;
@@ -61,20 +56,6 @@ impl fmt::Debug for ConnectSettings {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
-    }
-}
-
-impl ConnectSettings {
-    /// The settings of `config` (its TLS files are read here).
-    pub fn from_config(config: &KafkaConfig) -> Result<Self, security::SecurityError> {
-        Ok(Self {
-            client_id: Arc::from(config.client_id.as_str()),
-            tls: security::tls_config(config)?,
-            sasl: security::sasl_config(config),
-            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
-            // Longer than the 30 s a broker may take for acks=all (the writer's default).
-            request_timeout: Duration::from_secs(40),
-        })
     }
 }
 
@@ -144,8 +125,12 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`, as in metadata or the bootstrap list).
-    pub async fn connect(addr: &str, settings: &ConnectSettings) -> Result<Self, ConnectError> {
+    /// Connects to `addr` (`host:port`, as in metadata or the bootstrap list). Only
+    /// [`crate::kafka::Client::connection`] calls it: the process's connections live there.
+    pub(in crate::kafka) async fn connect(
+        addr: &str,
+        settings: &ConnectSettings,
+    ) -> Result<Self, ConnectError> {
         let after = settings.connect_timeout;
         tokio::time::timeout(after, Self::open(addr, settings))
             .await
@@ -225,22 +210,6 @@ impl Connection {
     /// first polled, so requests polled in order are written in order.
     pub async fn produce(&self, request: &ProduceRequest) -> Result<ProduceResponse, CallError> {
         self.native(request).await
-    }
-
-    /// Asks for the brokers and the partitions (with leaders) of `topics`.
-    pub async fn metadata(&self, topics: &[&str]) -> Result<MetadataResponse, CallError> {
-        let request = MetadataRequest {
-            topics: Some(
-                topics
-                    .iter()
-                    .map(|t| MetadataRequestTopic {
-                        name: String_((*t).to_owned()),
-                    })
-                    .collect(),
-            ),
-            allow_auto_topic_creation: None,
-        };
-        self.native(&request).await
     }
 
     /// Sends one of rskafka's own request types.

@@ -1,12 +1,12 @@
-//! Fetch for one partition through our protocol layer, its record set kept as raw bytes for
-//! the zero-copy reader ([`crate::kafka::records`]) instead of rskafka's allocating decoder.
+//! Fetch of several partitions in one request, each partition's record set kept as raw bytes
+//! for the zero-copy reader ([`crate::kafka::records`]) instead of rskafka's allocating decoder.
 //!
 //! Versions 4 to 12: read_uncommitted, topics by name (13 and later name them by topic id),
-//! no fetch sessions. [`PartitionFetcher`] keeps the leader's connection and finds the leader
-//! again after a leader change or a lost connection.
-use std::sync::Arc;
+//! no fetch sessions. `kafka::client`'s fetch lanes gather the partitions of one broker into
+//! one request.
+use std::{collections::HashMap, sync::Arc};
 
-use bytes::Bytes;
+pub use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::{
     messages::{
         FetchRequest, FetchResponse, TopicName,
@@ -14,30 +14,33 @@ use kafka_protocol::{
     },
     protocol::StrBytes,
 };
-use parking_lot::Mutex;
 use rskafka::protocol::api_key::ApiKey;
 
-use super::{
-    adapter::{Call, CallError},
-    cluster::{Cluster, ClusterError},
-    connection::Connection,
-};
+use super::adapter::Call;
 use crate::kafka::{
+    ClientError,
     error_code::{ErrorCode, ResponseError},
     records::{self, FetchedRecord, RecordsError},
 };
 
-/// A Fetch of one partition from one offset.
+/// One partition to fetch, from one offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetch {
+pub struct FetchPart {
     /// The topic.
     pub topic: String,
     /// The partition.
     pub partition: i32,
     /// The first offset wanted.
     pub offset: i64,
-    /// About how many bytes of records to return at most.
+    /// About how many bytes of records to return at most for it.
     pub max_bytes: i32,
+}
+
+/// A Fetch of several partitions of one broker, each from its own offset, in one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// The partitions (each at most once).
+    pub parts: Vec<FetchPart>,
     /// How long the broker may wait for records.
     pub max_wait_ms: i32,
 }
@@ -50,19 +53,31 @@ impl Call for Fetch {
     const FIRST_FLEXIBLE: i16 = 12;
 
     fn build(&self, _version: i16) -> FetchRequest {
-        let partition = FetchPartition::default()
-            .with_partition(self.partition)
-            .with_fetch_offset(self.offset)
-            .with_partition_max_bytes(self.max_bytes);
-        let topic = FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(self.topic.clone())))
-            .with_partitions(vec![partition]);
+        let mut topics: Vec<FetchTopic> = Vec::new();
+        for part in &self.parts {
+            let partition = FetchPartition::default()
+                .with_partition(part.partition)
+                .with_fetch_offset(part.offset)
+                .with_partition_max_bytes(part.max_bytes);
+            match topics.iter_mut().find(|t| t.topic.0.as_str() == part.topic) {
+                Some(t) => t.partitions.push(partition),
+                None => topics.push(
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(part.topic.clone())))
+                        .with_partitions(vec![partition]),
+                ),
+            }
+        }
+        let max_bytes = self
+            .parts
+            .iter()
+            .fold(0i32, |sum, p| sum.saturating_add(p.max_bytes));
         FetchRequest::default()
             .with_max_wait_ms(self.max_wait_ms)
             .with_min_bytes(1)
-            .with_max_bytes(self.max_bytes)
+            .with_max_bytes(max_bytes)
             .with_isolation_level(0)
-            .with_topics(vec![topic])
+            .with_topics(topics)
     }
 }
 
@@ -85,12 +100,9 @@ pub enum FetchError {
     /// The answer did not name the partition.
     #[error("fetch answer without the partition")]
     Missing,
-    /// No leader connection.
+    /// No leader, or the request failed.
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    /// The request failed.
-    #[error(transparent)]
-    Call(#[from] CallError),
+    Client(#[from] Arc<ClientError>),
     /// The record set did not decode.
     #[error(transparent)]
     Records(#[from] RecordsError),
@@ -105,87 +117,48 @@ pub struct Fetched {
     pub high_watermark: i64,
 }
 
-/// Fetches one partition from its leader.
-#[derive(Debug)]
-pub struct PartitionFetcher {
-    cluster: Arc<Cluster>,
-    topic: String,
-    partition: i32,
-    leader: Mutex<Option<Arc<Connection>>>,
+/// The answer split by partition: (topic, partition) → its data; or the request's own error
+/// code.
+pub fn split_answer(
+    response: FetchResponse,
+) -> Result<HashMap<(String, i32), PartitionData>, ErrorCode> {
+    if let Some(code) = ErrorCode::failure(response.error_code) {
+        return Err(code);
+    }
+    Ok(response
+        .responses
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.topic.0.to_string();
+            t.partitions
+                .into_iter()
+                .map(move |p| ((topic.clone(), p.partition_index), p))
+        })
+        .collect())
 }
 
-impl PartitionFetcher {
-    /// A fetcher of `topic`/`partition`; it connects to the leader on its first fetch.
-    pub fn new(cluster: Arc<Cluster>, topic: &str, partition: i32) -> Self {
-        Self {
-            cluster,
-            topic: topic.to_owned(),
-            partition,
-            leader: Mutex::new(None),
-        }
-    }
-
-    /// Records from `offset` on, up to about `max_bytes`, waiting up to `max_wait_ms`.
-    pub async fn fetch(
-        &self,
-        offset: i64,
-        max_bytes: i32,
-        max_wait_ms: i32,
-    ) -> Result<Fetched, FetchError> {
-        let cached = self.leader.lock().clone();
-        let leader = match cached {
-            Some(c) => c,
-            None => {
-                let c = self.cluster.leader(&self.topic, self.partition).await?;
-                *self.leader.lock() = Some(Arc::clone(&c));
-                c
-            }
-        };
-        let call = Fetch {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            offset,
-            max_bytes,
-            max_wait_ms,
-        };
-        let answer = match leader.call(&call).await {
-            Ok(a) => a,
-            Err(e) => {
-                if e.is_connection_lost() {
-                    self.cluster.forget(&leader);
-                    self.leader.lock().take();
-                    return Err(FetchError::LeaderChanged { code: None });
-                }
-                return Err(e.into());
-            }
-        };
-        let result = read_answer(answer.body, self.partition, max_bytes);
-        if let Err(FetchError::LeaderChanged { .. }) = &result {
-            self.leader.lock().take();
-        }
-        result
-    }
-}
-
-/// The records and high watermark of `partition` in `response`.
+/// The records and high watermark of `partition` in `response` (any topic): one partition's
+/// [`split_answer`] and [`read_partition`].
 pub fn read_answer(
     response: FetchResponse,
     partition: i32,
     max_bytes: i32,
 ) -> Result<Fetched, FetchError> {
-    if let Some(code) = ErrorCode::failure(response.error_code) {
-        return Err(classify(code));
-    }
-    let data = response
-        .responses
+    let data = split_answer(response)
+        .map_err(classify)?
         .into_iter()
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == partition)
+        .find(|((_, p), _)| *p == partition)
+        .map(|(_, d)| d)
         .ok_or(FetchError::Missing)?;
+    read_partition(data, max_bytes)
+}
+
+/// The records (of the complete batches) and high watermark of one partition's data.
+pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, FetchError> {
     if let Some(code) = ErrorCode::failure(data.error_code) {
         return Err(classify(code));
     }
-    let raw = data.records.unwrap_or_else(Bytes::new);
+    let raw = data.records.unwrap_or_default();
     // A batch decompresses to at most a generous multiple of what was asked for.
     let cap = usize::try_from(max_bytes).unwrap_or(0).max(1 << 20) * 16;
     Ok(Fetched {
@@ -194,7 +167,8 @@ pub fn read_answer(
     })
 }
 
-fn classify(code: ErrorCode) -> FetchError {
+/// The error a code in a Fetch answer stands for.
+pub fn classify(code: ErrorCode) -> FetchError {
     match code.error() {
         Some(ResponseError::OffsetOutOfRange) => FetchError::OutOfRange,
         _ if code.leader_moved() => FetchError::LeaderChanged { code: Some(code) },

@@ -21,7 +21,8 @@ use crate::kafka::error_code::ErrorCode;
 
 use super::{adapter::Call, coordinator::group_id};
 
-fn topic_name(name: &str) -> TopicName {
+/// A topic name as kafka-protocol's messages carry it.
+pub(super) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }
 

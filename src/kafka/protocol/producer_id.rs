@@ -14,6 +14,16 @@ pub struct ProducerIdentity {
     pub epoch: i16,
 }
 
+impl ProducerIdentity {
+    /// No producer id (−1): batches without idempotence, whose sequences the broker ignores.
+    pub const NONE: Self = Self { id: -1, epoch: -1 };
+
+    /// Whether this is [`ProducerIdentity::NONE`] (any negative id).
+    pub const fn is_none(self) -> bool {
+        self.id < 0
+    }
+}
+
 /// Asks for a producer id: a fresh one, or (`current` set, version 3 and later, KIP-360) the
 /// next epoch of the one we have. Never transactional: a transactional id is always null.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use rskafka::record::Record;
 use tokio::time::Instant;
 
 use super::*;
-use crate::producer::size::batch_len;
+use crate::kafka::records::size::batch_len;
 
 fn record(value_len: usize) -> Record {
     Record {

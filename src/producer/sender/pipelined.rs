@@ -8,7 +8,7 @@
 //! failed here), so a caller that retries them keeps their order.
 use std::collections::VecDeque;
 
-use super::{Outcome, deliver, fail_batch, fail_behind, settle};
+use super::{Outcome, deliver, fail_batch, fail_behind, final_error, settle};
 use crate::producer::{
     Pending, ProduceError, Shared, TransportError,
     accumulator::{Batch, PartitionQueue},
@@ -99,7 +99,7 @@ async fn finish(
             records: Some(records),
             ..
         }) => deliver(shared, topic, queue.partition, records, batch.deadline).await,
-        Err(e) => Outcome::Failed(ProduceError::Fatal(std::sync::Arc::new(e))),
+        Err(e) => Outcome::Failed(final_error(e)),
     };
     settle(shared, topic, queue, batch, n, outcome)
 }

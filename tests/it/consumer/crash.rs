@@ -1,9 +1,9 @@
 //! SIGKILL in the middle of consuming 10,000 events, restart, and every event's effect is
 //! there exactly once: offsets, effects and dedupe marks commit together.
 
-use std::{net::SocketAddr, process::Command, sync::Arc, time::Duration};
+use std::{net::SocketAddr, process::Command, time::Duration};
 
-use testkit::{Broker, applied_counts, client, event, event_record, http, producer};
+use testkit::{Broker, applied_counts, event, event_record, http, producer};
 use usercenter::producer::ProducerConfig;
 
 const EVENTS: u64 = 10_000;
@@ -54,11 +54,10 @@ async fn sigkill_mid_stream_then_restart_applies_every_effect_exactly_once() {
     .await;
 
     // Events keep arriving (100 every 20 ms) while the service is killed and restarted.
-    let c = client(&broker.addr).await;
     let events: Vec<_> = (0..EVENTS).map(event).collect();
     let stream = {
         let events = events.clone();
-        let p = producer(Arc::clone(&c), ProducerConfig::default());
+        let p = producer(&broker.addr, ProducerConfig::default()).await;
         tokio::spawn(async move {
             for chunk in events.chunks(100) {
                 for e in chunk {

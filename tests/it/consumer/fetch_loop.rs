@@ -1,7 +1,7 @@
 //! The consumer loop in the running service, against a real broker, with librdkafka writing
 //! copies, garbage and truncated envelopes from outside.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use testkit::{
     Broker, applied_counts, client, config, event, event_record, eventually, hex, peer,
@@ -33,11 +33,10 @@ async fn events_seen_three_times_take_effect_once() {
     let data = tempfile::tempdir().unwrap();
     let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |_| {}).await;
 
-    let c = client(&broker.addr).await;
     let events: Vec<_> = (0..200).map(event).collect();
     // Our producer writes them, then again as after a crash that lost the acknowledgements.
     for _round in 0..2 {
-        let p = producer(Arc::clone(&c), ProducerConfig::default());
+        let p = producer(&broker.addr, ProducerConfig::default()).await;
         for e in &events {
             p.enqueue(event_record("user.events", e)).await.unwrap();
         }
@@ -149,7 +148,7 @@ async fn an_offset_past_the_log_resets_to_earliest_with_a_metric() {
     let data = tempfile::tempdir().unwrap();
     let c = client(&broker.addr).await;
     testkit::create_topic(&c, "user.events", 1).await;
-    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
     let events: Vec<_> = (0..20).map(event).collect();
     for e in &events {
         p.enqueue(event_record("user.events", e)).await.unwrap();
@@ -179,7 +178,7 @@ async fn start_policy_latest_skips_what_came_before() {
     let data = tempfile::tempdir().unwrap();
     let c = client(&broker.addr).await;
     testkit::create_topic(&c, "user.events", 1).await;
-    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
     for e in (0..10).map(event) {
         p.enqueue(event_record("user.events", &e)).await.unwrap();
     }
@@ -223,8 +222,7 @@ async fn two_instances_split_the_partitions() {
         })
         .await;
     }
-    let c = client(&broker.addr).await;
-    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
     for e in (0..400).map(event) {
         p.enqueue(event_record("user.events", &e)).await.unwrap();
     }

@@ -99,8 +99,8 @@ async fn with_a_1_s_heartbeat_a_killed_member_s_partitions_move_to_the_survivor(
 /// The sum of the offsets group `usercenter` committed on the partitions of `user.events`.
 async fn committed_total(broker: &str) -> Result<i64, String> {
     use usercenter::kafka::protocol::OffsetFetch;
-    let conn = testkit::protocol::cluster(broker)
-        .any()
+    let conn = testkit::protocol::kafka_client(broker)
+        .any(usercenter::kafka::Purpose::Admin)
         .await
         .map_err(|e| e.to_string())?;
     let answer = conn

@@ -9,8 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use testkit::protocol::cluster;
+use testkit::protocol::kafka_client;
 use testkit::{Broker, client, create_topic, peer_python};
+use usercenter::kafka::Purpose;
 use usercenter::kafka::{
     group::assign::{
         Assignment, Member, RebalanceProtocol, Subscription, by_name, decode_assignment,
@@ -66,7 +67,7 @@ async fn lead(
     start_peer: impl FnOnce() -> Child,
 ) -> Vec<BTreeMap<String, Assignment>> {
     let assignor = by_name(strategy).unwrap();
-    let conn = cluster(broker).any().await.unwrap();
+    let conn = kafka_client(broker).any(Purpose::Admin).await.unwrap();
     let partitions = BTreeMap::from([(TOPIC.to_owned(), (0..4).collect::<Vec<i32>>())]);
     let mut member_id = String::new();
     let mut generation = -1;

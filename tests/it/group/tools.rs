@@ -5,8 +5,9 @@
 use std::{path::Path, process::Output};
 
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
-use testkit::protocol::cluster;
+use testkit::protocol::kafka_client;
 use testkit::{Broker, client, create_topic, event, peer_python};
+use usercenter::kafka::Purpose;
 use usercenter::kafka::error_code::{ErrorCode, ResponseError};
 use usercenter::{
     consumer::{
@@ -52,7 +53,7 @@ fn row(text: &str, partition: i32) -> Vec<String> {
 }
 
 async fn committed(broker: &str) -> Vec<(i32, i64)> {
-    let conn = cluster(broker).any().await.unwrap();
+    let conn = kafka_client(broker).any(Purpose::Admin).await.unwrap();
     let answer = conn
         .call(&OffsetFetch {
             group_id: GROUP.into(),
@@ -148,7 +149,7 @@ async fn describe_and_reset_against_the_broker() {
             .unwrap();
     }
     // The group committed 7 on partition 0 and 5 on partition 1 (as an admin: no members).
-    let conn = cluster(b).any().await.unwrap();
+    let conn = kafka_client(b).any(Purpose::Admin).await.unwrap();
     let offset = |partition, offset| CommittedOffset {
         topic: TOPIC.into(),
         partition,
@@ -273,7 +274,7 @@ async fn describe_and_reset_against_the_broker() {
     assert_eq!(committed_by_librdkafka(b), [3, 0, -1001]);
 
     // A member joins: describe shows it and its partitions; a reset is refused.
-    let coordinator = cluster(b).any().await.unwrap();
+    let coordinator = kafka_client(b).any(Purpose::Admin).await.unwrap();
     let subscription = encode_subscription(&Subscription {
         topics: vec![TOPIC.into()],
         generation: -1,

@@ -1,6 +1,6 @@
 //! The producer against a real broker, checked from outside by librdkafka.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use testkit::{Broker, client, create_topic, peer, producer, read_partition, record, unhex};
 use usercenter::producer::{Codec, ProduceError, ProducerConfig, keyed_partition};
@@ -33,7 +33,7 @@ async fn librdkafka_murmur2_and_ours_agree_on_1000_keys() {
         );
     }
     // And our producer puts the same keys on the same partitions.
-    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
     for i in (0..1000).step_by(97) {
         let key = format!("user-{i}");
         let d = p
@@ -70,7 +70,7 @@ async fn every_codec_round_trips_with_librdkafka_both_ways() {
             compression: codec,
             ..Default::default()
         };
-        let p = producer(Arc::clone(&c), config);
+        let p = producer(&broker.addr, config).await;
         let mut sent = HashMap::new();
         for i in 0..50 {
             let mut r = record(
@@ -173,7 +173,7 @@ async fn batches_at_the_size_limit_are_accepted_and_oversized_ones_split() {
         linger_ms: 2_000,
         ..Default::default()
     };
-    let p = producer(Arc::clone(&c), config);
+    let p = producer(&broker.addr, config).await;
     let mut futures = Vec::new();
     for i in 0..3_000 {
         futures.push(
@@ -205,7 +205,7 @@ async fn batches_at_the_size_limit_are_accepted_and_oversized_ones_split() {
         linger_ms: 2_000,
         ..Default::default()
     };
-    let p = producer(Arc::clone(&c), config);
+    let p = producer(&broker.addr, config).await;
     let mut futures = Vec::new();
     for i in 0..3_000u64 {
         let mut value = noise(i + 10_000, 1024);
@@ -241,7 +241,7 @@ async fn a_five_second_outage_loses_nothing_and_keeps_order_per_key() {
     let mut broker = Broker::sqlite(&dir.path().join("broker.db")).await;
     let c = client(&broker.addr).await;
     create_topic(&c, "outage", 3).await;
-    let p = producer(Arc::clone(&c), ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
 
     let keys = 20;
     let mut futures = Vec::new();
@@ -290,7 +290,7 @@ async fn a_deadline_shorter_than_the_outage_is_a_timeout_not_a_hang() {
         request_timeout_ms: 500,
         ..Default::default()
     };
-    let p = producer(Arc::clone(&c), config);
+    let p = producer(&broker.addr, config).await;
     p.send(record("down", None, b"before".to_vec()))
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use testkit::{Broker, client, event, event_record, eventually, peer, producer};
+use testkit::{Broker, event, event_record, eventually, peer, producer};
 use usercenter::{event::ContentType, producer::ProducerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn json_events_reach_json_only_consumers_and_outputs_name_this_instance() 
     let (status, body) = testkit::register(service.local_addr(), "ada", "a long password 1").await;
     assert_eq!(status, 201, "{body}");
     // ... and one from another producer (id 9), in postcard.
-    let p = producer(client(&broker.addr).await, ProducerConfig::default());
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
     p.enqueue(event_record("user.events", &event(1)))
         .await
         .unwrap();

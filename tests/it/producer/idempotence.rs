@@ -180,7 +180,12 @@ async fn without_idempotence_faults_duplicate_records() {
     let (_broker, proxy) = faulty_broker(0x05EE_D0FF).await;
     let client = testkit::client(proxy.addr()).await;
     testkit::create_topic(&client, "faulty", PARTITIONS).await;
-    let producer = testkit::producer(client, producer_config());
+    // The same pipeline under producer id -1: a resend after a lost answer writes again.
+    let config = ProducerConfig {
+        enable_idempotence: false,
+        ..producer_config()
+    };
+    let producer = testkit::producer(proxy.addr(), config).await;
     set_faults(&proxy.faults);
 
     let count = 100_000;
@@ -219,9 +224,12 @@ async fn idempotent(addr: &str, mut config: ProducerConfig) -> Producer {
         brokers: vec![addr.to_owned()],
         ..Default::default()
     };
-    let transport = usercenter::kafka::IdempotentTransport::connect(&kafka, &config)
-        .await
-        .expect("idempotent transport");
+    let client = testkit::protocol::kafka_client(&kafka.brokers[0]);
+    let transport = usercenter::producer::BrokerTransport::connect(client, &config).await;
+    assert!(
+        !transport.identity().is_none(),
+        "the broker gave no producer id"
+    );
     Producer::new(std::sync::Arc::new(transport), config)
 }
 

@@ -104,9 +104,12 @@ async fn producer(addr: &str, buffer_bytes: usize, delivery_timeout_ms: u64) -> 
         retry_backoff_max_ms: 200,
         ..Default::default()
     };
-    let transport = usercenter::kafka::IdempotentTransport::connect(&kafka, &config)
-        .await
-        .expect("idempotent transport");
+    let client = testkit::protocol::kafka_client(&kafka.brokers[0]);
+    let transport = usercenter::producer::BrokerTransport::connect(client, &config).await;
+    assert!(
+        !transport.identity().is_none(),
+        "the broker gave no producer id"
+    );
     Producer::new(Arc::new(transport), config)
 }
 

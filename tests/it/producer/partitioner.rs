@@ -2,7 +2,7 @@
 //! arbitrary bytes) plus an empty key and no key, produced by librdkafka with that `partitioner`
 //! to topics of 3, 6 and 7 partitions, must land where ours put them.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use testkit::{Broker, client, create_topic, hex, peer_with_input, producer};
 use usercenter::producer::{Partitioner, ProducerConfig};
@@ -130,7 +130,7 @@ async fn every_partitioner_agrees_with_librdkafka_on_1000_keys() {
             partitioner,
             ..Default::default()
         };
-        let p = producer(Arc::clone(&c), config);
+        let p = producer(&broker.addr, config).await;
         let theirs = &theirs_by_name[&partitioner][&7];
         for i in (0..1000).step_by(50) {
             let d = p

@@ -5,19 +5,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rskafka::client::partition::Compression;
-use testkit::protocol::{cluster, logged, record};
+use testkit::protocol::{kafka_client, logged, record};
 use testkit::{Broker, client, create_topic};
 use usercenter::kafka::error_code::{ErrorCode, ResponseError};
 use usercenter::kafka::protocol::{
-    CommittedOffset, ConnectSettings, CoordinatorType, DescribeGroups, FindCoordinator, Heartbeat,
-    JoinGroup, LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, ProducerSession, SyncGroup,
-    produce_request, response_error,
+    CommittedOffset, CoordinatorType, DescribeGroups, FindCoordinator, Heartbeat, JoinGroup,
+    LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
 };
+use usercenter::kafka::{Client, Purpose};
+use usercenter::producer::{ProducerSession, produce_request, response_error};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_producer_id_and_renewal() {
     let broker = Broker::memory().await;
-    let cluster = cluster(&broker.addr);
+    let cluster = kafka_client(&broker.addr);
     let a = ProducerSession::start(Arc::clone(&cluster)).await.unwrap();
     let b = ProducerSession::start(Arc::clone(&cluster)).await.unwrap();
     let first = a.identity();
@@ -40,8 +41,8 @@ async fn init_producer_id_and_renewal() {
 async fn group_requests_get_sane_answers() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "grp", 2).await;
-    let cluster = cluster(&broker.addr);
-    let conn = cluster.any().await.unwrap();
+    let cluster = kafka_client(&broker.addr);
+    let conn = cluster.any(Purpose::Admin).await.unwrap();
     let group = "proto-group";
 
     let found = conn
@@ -56,7 +57,10 @@ async fn group_requests_get_sane_answers() {
         (coordinator.error_code, coordinator.addr.as_str()),
         (ErrorCode::NONE, broker.addr.as_str())
     );
-    let conn = cluster.connection(&coordinator.addr).await.unwrap();
+    let conn = cluster
+        .connection(&coordinator.addr, Purpose::Group)
+        .await
+        .unwrap();
 
     let mut join = JoinGroup {
         group_id: group.into(),
@@ -199,9 +203,9 @@ async fn group_requests_get_sane_answers() {
 /// the resend with success and the original offset, sqlite with DUPLICATE_SEQUENCE_NUMBER.
 async fn resend_is_not_duplicated(broker: &Broker) -> (ErrorCode, i64, i64) {
     create_topic(&*client(&broker.addr).await, "resend", 1).await;
-    let cluster = cluster(&broker.addr);
+    let cluster = kafka_client(&broker.addr);
     let session = ProducerSession::start(Arc::clone(&cluster)).await.unwrap();
-    let leader = cluster.leader("resend", 0).await.unwrap();
+    let leader = cluster.leader("resend", 0, Purpose::Produce).await.unwrap();
     let batch = |first| {
         let records = (first..first + 10).map(record).collect();
         produce_request(
@@ -252,13 +256,23 @@ async fn resend_is_not_duplicated_sqlite() {
     );
 }
 
+/// A connection to `addr` through a client with `config`'s settings.
+async fn connect(
+    addr: &str,
+    config: &usercenter::config::KafkaConfig,
+) -> Result<Arc<usercenter::kafka::protocol::Connection>, usercenter::kafka::protocol::ConnectError>
+{
+    let client = Client::new(vec![addr.to_owned()], config.connect_settings().unwrap());
+    client.connection(addr, Purpose::Admin).await
+}
+
 /// Our own connections with the service's TLS settings (CA file) and SCRAM: InitProducerId
 /// over SASL_SSL works; a wrong password and plain TCP do not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_use_the_services_tls_and_sasl() {
     use usercenter::{
         config::{KafkaConfig, SaslMechanism, SecurityProtocol},
-        kafka::protocol::{ConnectError, Connection, InitProducerId},
+        kafka::protocol::{ConnectError, InitProducerId},
     };
     let certs = tempfile::tempdir().unwrap();
     testkit::certs::write(certs.path()).unwrap();
@@ -295,8 +309,8 @@ async fn connections_use_the_services_tls_and_sasl() {
     ];
     broker.restart_with(&args, carol.clone()).await;
 
-    let settings = ConnectSettings::from_config(&carol).unwrap();
-    let conn = Connection::connect(&broker.addr, &settings).await.unwrap();
+    let addr = broker.addr.as_str();
+    let conn = connect(addr, &carol).await.unwrap();
     let answer = conn.call(&InitProducerId::default()).await.unwrap();
     assert!(InitProducerId::identity(&answer.body).is_ok());
 
@@ -304,16 +318,12 @@ async fn connections_use_the_services_tls_and_sasl() {
         sasl_password: Some("nope".into()),
         ..carol.clone()
     };
-    let settings = ConnectSettings::from_config(&wrong).unwrap();
-    let err = Connection::connect(&broker.addr, &settings)
-        .await
-        .unwrap_err();
+    let err = connect(addr, &wrong).await.unwrap_err();
     assert!(matches!(err, ConnectError::Sasl { .. }), "{err:?}");
 
-    let plain = ConnectSettings::from_config(&KafkaConfig {
+    let plain = KafkaConfig {
         connect_timeout_secs: 3,
         ..KafkaConfig::default()
-    })
-    .unwrap();
-    assert!(Connection::connect(&broker.addr, &plain).await.is_err());
+    };
+    assert!(connect(addr, &plain).await.is_err());
 }

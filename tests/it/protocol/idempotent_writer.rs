@@ -5,16 +5,20 @@
 use std::{sync::Arc, time::Duration};
 
 use rskafka::client::partition::Compression;
-use testkit::protocol::{cluster, logged, record};
+use testkit::protocol::{kafka_client, logged, record};
 use testkit::{Broker, client, create_topic};
 use usercenter::kafka::error_code::{ErrorCode, ResponseError};
-use usercenter::kafka::protocol::{PartitionWriter, ProducerSession, WriteError, WriterConfig};
+use usercenter::producer::{PartitionWriter, ProducerSession, WriteError, WriterConfig};
 
 /// 10,000 records in 100 batches through a writer with 5 requests in flight: every record once,
 /// in submission order, with contiguous base offsets.
 async fn writes_in_order_exactly_once(broker: &Broker) {
     create_topic(&*client(&broker.addr).await, "idem", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
+    let session = Arc::new(
+        ProducerSession::start(kafka_client(&broker.addr))
+            .await
+            .unwrap(),
+    );
     let config = WriterConfig {
         max_in_flight: 5,
         compression: Compression::Lz4,
@@ -59,7 +63,11 @@ async fn writer_in_order_exactly_once_sqlite() {
 /// restarts; returns whether each batch was delivered and the record indexes in the log.
 async fn feed_through_restart(broker: &mut Broker, memory: bool) -> (Vec<bool>, Vec<usize>) {
     create_topic(&*client(&broker.addr).await, "restart", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
+    let session = Arc::new(
+        ProducerSession::start(kafka_client(&broker.addr))
+            .await
+            .unwrap(),
+    );
     let writer = Arc::new(PartitionWriter::spawn(
         session,
         "restart",
@@ -126,7 +134,11 @@ async fn writer_renews_its_identity_when_the_broker_forgets_it() {
 async fn a_refused_batch_fails_the_ones_behind_it() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "refuse", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
+    let session = Arc::new(
+        ProducerSession::start(kafka_client(&broker.addr))
+            .await
+            .unwrap(),
+    );
     let writer = PartitionWriter::spawn(session, "refuse", 0, WriterConfig::default());
     let mut huge = record(1);
     huge.value = Some(vec![b'x'; 2 << 20]);
@@ -156,7 +168,11 @@ async fn a_refused_batch_fails_the_ones_behind_it() {
 async fn batches_time_out_when_the_broker_is_gone() {
     let mut broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "gone", 1).await;
-    let session = Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
+    let session = Arc::new(
+        ProducerSession::start(kafka_client(&broker.addr))
+            .await
+            .unwrap(),
+    );
     let config = WriterConfig {
         delivery_timeout: Duration::from_secs(1),
         ..WriterConfig::default()
@@ -206,8 +222,11 @@ async fn measure_writer_against_partition_client() {
             create_topic(&c, &name, 1).await;
             let started = std::time::Instant::now();
             let delivered = if ours {
-                let session =
-                    Arc::new(ProducerSession::start(cluster(&broker.addr)).await.unwrap());
+                let session = Arc::new(
+                    ProducerSession::start(kafka_client(&broker.addr))
+                        .await
+                        .unwrap(),
+                );
                 let config = WriterConfig {
                     max_in_flight: in_flight,
                     ..WriterConfig::default()

@@ -3,6 +3,7 @@
 mod authorization_races;
 mod bad_input;
 mod cli;
+mod connections;
 mod foundation;
 mod journey;
 mod login_memory;

@@ -28,24 +28,6 @@ fn server_names_drop_port_and_brackets() {
     ));
 }
 
-#[test]
-fn settings_from_config_keep_secrets_out_of_debug() {
-    let config = KafkaConfig {
-        security_protocol: crate::config::SecurityProtocol::SaslPlaintext,
-        sasl_mechanism: Some(crate::config::SaslMechanism::Plain),
-        sasl_username: Some("alice".into()),
-        sasl_password: Some("s3cret".into()),
-        ..KafkaConfig::default()
-    };
-    let s = ConnectSettings::from_config(&config).unwrap();
-    assert!(s.sasl.is_some() && s.tls.is_none());
-    let shown = format!("{s:?}");
-    assert!(
-        !shown.contains("s3cret") && !shown.contains("alice"),
-        "{shown}"
-    );
-}
-
 #[tokio::test]
 async fn refused_and_silent_brokers_are_errors() {
     // Nothing listens: the connect fails.

@@ -13,12 +13,18 @@ use crate::kafka::protocol::adapter::testing::{
     check_declaration, request_round_trip, response_round_trip,
 };
 
+fn part(topic: &str, partition: i32, offset: i64) -> FetchPart {
+    FetchPart {
+        topic: topic.into(),
+        partition,
+        offset,
+        max_bytes: 1 << 16,
+    }
+}
+
 fn call() -> Fetch {
     Fetch {
-        topic: "events".into(),
-        partition: 3,
-        offset: 42,
-        max_bytes: 1 << 16,
+        parts: vec![part("events", 3, 42)],
         max_wait_ms: 250,
     }
 }
@@ -83,6 +89,27 @@ fn request_names_one_partition_from_the_offset() {
         assert_eq!(r.topics[0].topic.0.as_str(), "events");
         let p = &r.topics[0].partitions[0];
         assert_eq!((p.partition, p.fetch_offset), (3, 42), "v{version}");
+    }
+}
+
+#[test]
+fn partitions_of_one_request_group_by_topic_and_add_up_their_bytes() {
+    let call = Fetch {
+        parts: vec![part("a", 0, 1), part("b", 2, 5), part("a", 1, 9)],
+        max_wait_ms: 20,
+    };
+    for version in 4..=12 {
+        let r = request_round_trip(&call, version);
+        assert_eq!(r.max_bytes, 3 << 16);
+        let shape: Vec<(&str, Vec<(i32, i64)>)> = r
+            .topics
+            .iter()
+            .map(|t| {
+                let parts = t.partitions.iter().map(|p| (p.partition, p.fetch_offset));
+                (t.topic.0.as_str(), parts.collect())
+            })
+            .collect();
+        assert_eq!(shape, [("a", vec![(0, 1), (1, 9)]), ("b", vec![(2, 5)])]);
     }
 }
 

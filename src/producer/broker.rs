@@ -1,7 +1,7 @@
-//! The producer's transport with broker-level idempotence: one [`ProducerSession`] (producer
-//! id and epoch from InitProducerId) and one [`PartitionWriter`] per partition, which numbers
-//! batches, keeps up to `max_in_flight` of them in flight and resends them unchanged until the
-//! broker acknowledges them (see `protocol::writer` for every answer it handles).
+//! The producer's transport to the brokers: one [`ProducerSession`] (producer id and epoch) and
+//! one [`PartitionWriter`] per partition, which numbers batches, keeps up to `max_in_flight` of
+//! them in flight and resends them unchanged until the broker acknowledges them (see
+//! `producer::writer` for every answer it handles).
 //!
 //! ```text
 //!  producer sender (per partition) ─ enqueue ─► PartitionWriter ─► leader (seq n, n+k, ...)
@@ -9,69 +9,79 @@
 //!           └──── offsets / final error ◄────── drops a batch it already has)
 //! ```
 //!
-//! It lives here rather than in `producer` because it speaks the protocol layer, which reads
-//! the Kafka settings of `config`; the producer only knows the [`Transport`] trait.
+//! With `enable_idempotence = false`, or when the brokers give no producer id, the same writers
+//! run under producer id −1 with one request in flight per partition: a retry then cannot
+//! overtake the batch behind it, and the consumer's dedupe removes the duplicate a lost
+//! acknowledgement can cause.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use rskafka::record::Record;
+use tracing::{info, warn};
 
-use super::error_code::ResponseError;
-use super::protocol::{
-    Cluster, ConnectSettings, PartitionWriter, ProducerIdentity, ProducerSession, SessionError,
-    WriteError, WriterConfig,
+use super::{
+    Codec, MetadataError, Pending, ProducerConfig, Transport, TransportError,
+    session::ProducerSession,
+    writer::{PartitionWriter, WriteError, WriterConfig},
 };
 use crate::{
-    config::KafkaConfig,
     future::BoxFuture,
-    producer::{Codec, MetadataError, Pending, ProducerConfig, Transport, TransportError},
+    kafka::{Client, error_code::ResponseError, protocol::ProducerIdentity},
 };
 
-/// Why the idempotent transport could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IdempotentError {
-    /// The TLS settings cannot be used.
-    #[error(transparent)]
-    Security(#[from] super::security::SecurityError),
-    /// No producer id: no broker answered InitProducerId, or it refused.
-    #[error("no idempotent producer id")]
-    Session(#[from] SessionError),
-}
-
-/// The idempotent [`Transport`]. See the module docs.
+/// The transport to the brokers. See the module docs.
 #[derive(Debug)]
-pub struct IdempotentTransport {
+pub struct BrokerTransport {
     session: Arc<ProducerSession>,
     writer: WriterConfig,
     writers: Mutex<HashMap<(String, i32), Arc<PartitionWriter>>>,
 }
 
-impl IdempotentTransport {
-    /// Connects to `kafka`'s brokers and obtains a producer id.
-    pub async fn connect(
-        kafka: &KafkaConfig,
-        producer: &ProducerConfig,
-    ) -> Result<Self, IdempotentError> {
-        let settings = ConnectSettings::from_config(kafka)?;
-        let cluster = Arc::new(Cluster::new(kafka.brokers.clone(), settings));
-        let session = Arc::new(ProducerSession::start(cluster).await?);
-        Ok(Self {
-            session,
-            writer: WriterConfig {
-                max_in_flight: producer.max_in_flight.clamp(1, 5),
-                compression: producer.compression.to_rskafka(),
-                broker_timeout_ms: i32::try_from(producer.request_timeout_ms).unwrap_or(i32::MAX),
-                delivery_timeout: Duration::from_millis(producer.delivery_timeout_ms),
-                retry_backoff: Duration::from_millis(producer.retry_backoff_ms),
-                max_backoff: Duration::from_millis(producer.retry_backoff_max_ms),
-                ..WriterConfig::default()
-            },
+impl BrokerTransport {
+    /// The transport `producer` asks for on `client`: idempotent (a producer id from
+    /// InitProducerId, up to `max_in_flight` requests per partition) unless it is turned off or
+    /// no broker hands out a producer id; then producer id −1 and one request in flight.
+    pub async fn connect(client: Arc<Client>, producer: &ProducerConfig) -> Self {
+        let mut writer = WriterConfig {
+            max_in_flight: producer.max_in_flight.clamp(1, 5),
+            compression: producer.compression.to_rskafka(),
+            broker_timeout_ms: i32::try_from(producer.request_timeout_ms).unwrap_or(i32::MAX),
+            delivery_timeout: Duration::from_millis(producer.delivery_timeout_ms),
+            retry_backoff: Duration::from_millis(producer.retry_backoff_ms),
+            max_backoff: Duration::from_millis(producer.retry_backoff_max_ms),
+            ..WriterConfig::default()
+        };
+        let session = if producer.enable_idempotence {
+            match ProducerSession::start(Arc::clone(&client)).await {
+                Ok(session) => Some(session),
+                Err(error) => {
+                    warn!(%error, "no idempotent producer (the brokers gave no producer id): one request in flight per partition");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let session = session.unwrap_or_else(|| {
+            writer.max_in_flight = 1;
+            ProducerSession::anonymous(client)
+        });
+        let id = session.identity();
+        info!(
+            producer_id = id.id,
+            epoch = id.epoch,
+            max_in_flight = writer.max_in_flight,
+            "producer transport"
+        );
+        Self {
+            session: Arc::new(session),
+            writer,
             writers: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
-    /// The producer id and epoch batches are written under now.
+    /// The producer id and epoch batches are written under now ([`ProducerIdentity::NONE`]
+    /// without idempotence).
     pub fn identity(&self) -> ProducerIdentity {
         self.session.identity()
     }
@@ -120,40 +130,25 @@ fn transport_error(e: WriteError, records: Option<Vec<Record>>) -> TransportErro
                 records,
             }
         }
+        WriteError::Timeout { after, last } => TransportError::Timeout {
+            after,
+            last: last.to_string(),
+        },
         e => TransportError::Final(Box::new(e)),
     }
 }
 
-impl Transport for IdempotentTransport {
+impl Transport for BrokerTransport {
     fn partition_count<'a>(
         &'a self,
         topic: &'a str,
     ) -> BoxFuture<'a, Result<usize, MetadataError>> {
         Box::pin(async move {
-            let cluster = self.session.cluster();
-            let request = |e: Box<dyn std::error::Error + Send + Sync>| MetadataError::Request(e);
-            let connection = cluster.any().await.map_err(|e| request(Box::new(e)))?;
-            let metadata = match connection.metadata(&[topic]).await {
-                Ok(m) => m,
-                Err(e) => {
-                    if e.is_connection_lost() {
-                        cluster.forget(&connection);
-                    }
-                    return Err(request(Box::new(e)));
-                }
-            };
-            let t = metadata
-                .topics
-                .iter()
-                .find(|t| t.name.0 == topic)
-                .ok_or(MetadataError::UnknownTopic)?;
-            match &t.error {
-                Some(rskafka::protocol::error::Error::UnknownTopicOrPartition) => {
-                    Err(MetadataError::UnknownTopic)
-                }
-                Some(e) => Err(request(Box::new(*e))),
-                None if t.partitions.is_empty() => Err(MetadataError::NoPartitions),
-                None => Ok(t.partitions.len()),
+            match self.session.client().partition_count(topic).await {
+                Ok(0) => Err(MetadataError::NoPartitions),
+                Ok(n) => Ok(n),
+                Err(e) if e.is_unknown_topic() => Err(MetadataError::UnknownTopic),
+                Err(e) => Err(MetadataError::Request(Box::new(e))),
             }
         })
     }
@@ -173,6 +168,10 @@ impl Transport for IdempotentTransport {
 
     fn max_in_flight(&self) -> usize {
         self.writer.max_in_flight
+    }
+
+    fn retries_itself(&self) -> bool {
+        true
     }
 
     // The outer future is the queueing, the inner the delivery: yielding a future is the point.

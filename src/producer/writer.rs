@@ -1,4 +1,4 @@
-//! The idempotent partition writer: one task per partition that writes batches under the
+//! The partition writer: one task per partition that writes batches under the
 //! session's producer id and epoch with per-partition sequence numbers, up to `max_in_flight`
 //! requests at a time, and keeps their order through retries, reconnects and broker restarts.
 //!
@@ -48,12 +48,8 @@ use std::{
 use rskafka::{client::partition::Compression, record::Record};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    adapter::CallError,
-    cluster::ClusterError,
-    session::{ProducerSession, SessionError},
-};
-use crate::kafka::error_code::ErrorCode;
+use super::session::{ProducerSession, SessionError};
+use crate::kafka::{ClientError, error_code::ErrorCode, protocol::CallError};
 
 pub use request::{produce_request, response_error};
 
@@ -118,7 +114,7 @@ pub enum Cause {
     Call(#[from] CallError),
     /// No connection to the leader.
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Client(#[from] ClientError),
     /// No producer identity.
     #[error(transparent)]
     Session(#[from] SessionError),

@@ -16,8 +16,10 @@ use rskafka::{
     record::Record,
 };
 
-use super::super::producer_id::ProducerIdentity;
-use crate::kafka::error_code::{ErrorCode, ResponseError};
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    protocol::ProducerIdentity,
+};
 
 /// A ProduceRequest (acks = all) of one batch of `records` to `topic`/`partition`, written by
 /// `identity` from `sequence` on.
@@ -60,7 +62,7 @@ pub fn produce_request(
         max_timestamp: max_timestamp.timestamp_millis(),
         producer_id: identity.id,
         producer_epoch: identity.epoch,
-        base_sequence: sequence,
+        base_sequence: base_sequence(identity, sequence),
         records: ControlBatchOrRecords::Records(records),
         compression: batch_compression(compression),
         is_transactional: false,
@@ -78,6 +80,11 @@ pub fn produce_request(
             }],
         }],
     }
+}
+
+/// The base sequence a batch carries: −1 without a producer id, as Kafka's clients write it.
+fn base_sequence(identity: ProducerIdentity, sequence: i32) -> i32 {
+    if identity.is_none() { -1 } else { sequence }
 }
 
 fn batch_compression(compression: Compression) -> RecordBatchCompression {
@@ -126,7 +133,7 @@ pub(super) fn restamp(request: &mut ProduceRequest, identity: ProducerIdentity, 
             for batch in &mut partition.records.0 {
                 batch.producer_id = identity.id;
                 batch.producer_epoch = identity.epoch;
-                batch.base_sequence = sequence;
+                batch.base_sequence = base_sequence(identity, sequence);
             }
         }
     }

@@ -22,12 +22,13 @@ use super::{
         Verdict, classify, next_sequence, produce_request, response_error, restamp, take_records,
     },
 };
-use crate::kafka::{
-    error_code::{ErrorCode, ResponseError},
-    protocol::{
-        adapter::CallError, connection::Connection, producer_id::ProducerIdentity,
-        session::ProducerSession,
+use crate::{
+    kafka::{
+        Purpose,
+        error_code::{ErrorCode, ResponseError},
+        protocol::{CallError, Connection, ProducerIdentity},
     },
+    producer::session::ProducerSession,
 };
 
 /// A batch with its sequence, its request (built once, resent unchanged) and its submitter.
@@ -230,7 +231,7 @@ impl Pipeline {
                 if e.is_connection_lost()
                     && let Some(c) = self.connection.take()
                 {
-                    self.session.cluster().forget(&c);
+                    self.session.client().forget(&c);
                 }
                 Cause::Call(e)
             }
@@ -261,6 +262,7 @@ impl Pipeline {
         self.expire();
         if trouble >= Trouble::Refresh {
             self.connection = None;
+            self.session.client().invalidate(&self.topic);
         }
         if trouble == Trouble::Renew && !self.waiting.is_empty() {
             self.renew().await;
@@ -331,12 +333,12 @@ impl Pipeline {
         if self.connection.is_none() {
             match self
                 .session
-                .cluster()
-                .leader(&self.topic, self.partition)
+                .client()
+                .leader(&self.topic, self.partition, Purpose::Produce)
                 .await
             {
                 Ok(c) => self.connection = Some(c),
-                Err(e) => self.set_trouble(Trouble::Refresh, Cause::Cluster(e)),
+                Err(e) => self.set_trouble(Trouble::Refresh, Cause::Client(e)),
             }
         }
         self.connection.clone()

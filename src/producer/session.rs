@@ -1,4 +1,7 @@
-//! The idempotent producer's identity (producer id and epoch), shared by every partition writer.
+//! The producer's identity (producer id and epoch), shared by every partition writer.
+//!
+//! Without idempotence the identity is [`ProducerIdentity::NONE`] (producer id −1, no
+//! sequences) and never changes: the same writers run, with one request in flight.
 //!
 //! It starts with InitProducerId. When a partition writer finds that the identity can no longer
 //! be used as is (the broker lost our producer state, our sequences fell out of step with the
@@ -21,23 +24,19 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tracing::info;
 
-use super::{
-    adapter::CallError,
-    cluster::{Cluster, ClusterError},
-    producer_id::{InitProducerId, ProducerIdentity},
+use crate::kafka::{
+    Client, ClientError,
+    error_code::ErrorCode,
+    protocol::{InitProducerId, ProducerIdentity},
 };
-use crate::kafka::error_code::ErrorCode;
 
 /// Why no producer identity could be had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
-    /// No broker could be reached.
-    #[error("no broker for InitProducerId")]
-    Cluster(#[from] ClusterError),
-    /// The InitProducerId request failed.
+    /// No broker could be reached, or the request failed.
     #[error("InitProducerId request failed")]
-    Call(#[from] CallError),
+    Client(#[from] ClientError),
     /// The broker answered an error code.
     #[error("InitProducerId answered {0}")]
     Refused(ErrorCode),
@@ -49,31 +48,40 @@ pub enum SessionError {
 /// The producer id and epoch every partition writer of one producer writes under.
 #[derive(Debug)]
 pub struct ProducerSession {
-    cluster: Arc<Cluster>,
+    client: Arc<Client>,
     current: Mutex<ProducerIdentity>,
     /// Serialises renewals (held across the InitProducerId request).
     renewing: tokio::sync::Mutex<()>,
 }
 
 impl ProducerSession {
-    /// Obtains a fresh producer id from any broker of `cluster`.
-    pub async fn start(cluster: Arc<Cluster>) -> Result<Self, SessionError> {
-        let identity = init(&cluster, InitProducerId::default()).await?;
+    /// Obtains a fresh producer id from any broker of `client`.
+    pub async fn start(client: Arc<Client>) -> Result<Self, SessionError> {
+        let identity = init(&client, InitProducerId::default()).await?;
         info!(
             producer_id = identity.id,
             epoch = identity.epoch,
             "idempotent producer id"
         );
-        Ok(Self {
-            cluster,
-            current: Mutex::new(identity),
-            renewing: tokio::sync::Mutex::new(()),
-        })
+        Ok(Self::with(client, identity))
     }
 
-    /// The cluster the session belongs to.
-    pub fn cluster(&self) -> &Arc<Cluster> {
-        &self.cluster
+    /// A session without idempotence: producer id −1 for good.
+    pub fn anonymous(client: Arc<Client>) -> Self {
+        Self::with(client, ProducerIdentity::NONE)
+    }
+
+    fn with(client: Arc<Client>, identity: ProducerIdentity) -> Self {
+        Self {
+            client,
+            current: Mutex::new(identity),
+            renewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The client the session writes through.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
     }
 
     /// The identity to write under now.
@@ -86,12 +94,12 @@ impl ProducerSession {
     pub async fn renew(&self, stale: ProducerIdentity) -> Result<ProducerIdentity, SessionError> {
         let _one_at_a_time = self.renewing.lock().await;
         let current = self.identity();
-        if current != stale {
+        if current != stale || current.is_none() {
             return Ok(current);
         }
         let bumped = if stale.epoch < i16::MAX - 1 {
             init(
-                &self.cluster,
+                &self.client,
                 InitProducerId {
                     current: Some(stale),
                 },
@@ -104,7 +112,7 @@ impl ProducerSession {
             // A broker may bump the epoch or hand out a new id; both are fresh sequence spaces
             // unless it returned exactly what we had.
             Ok(next) if next != stale => next,
-            _ => init(&self.cluster, InitProducerId::default()).await?,
+            _ => init(&self.client, InitProducerId::default()).await?,
         };
         info!(
             old_id = stale.id,
@@ -118,12 +126,7 @@ impl ProducerSession {
     }
 }
 
-async fn init(cluster: &Cluster, call: InitProducerId) -> Result<ProducerIdentity, SessionError> {
-    let connection = cluster.any().await?;
-    let answer = connection.call(&call).await.inspect_err(|e| {
-        if e.is_connection_lost() {
-            cluster.forget(&connection);
-        }
-    })?;
+async fn init(client: &Client, call: InitProducerId) -> Result<ProducerIdentity, SessionError> {
+    let answer = client.call_any(&call).await?;
     InitProducerId::identity(&answer.body).map_err(SessionError::Refused)
 }

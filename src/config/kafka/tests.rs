@@ -1,7 +1,6 @@
 use std::io::Write;
 
 use super::*;
-use crate::config::SecurityProtocol;
 
 fn tls(protocol: SecurityProtocol) -> KafkaConfig {
     KafkaConfig {
@@ -19,14 +18,14 @@ fn pem_file(text: &str) -> tempfile::NamedTempFile {
 #[test]
 fn plaintext_has_neither() {
     let config = tls(SecurityProtocol::Plaintext);
-    assert!(tls_config(&config).unwrap().is_none());
-    assert!(sasl_config(&config).is_none());
+    assert!(config.tls().unwrap().is_none());
+    assert!(config.sasl().is_none());
 }
 
 #[test]
 fn compiled_in_roots_without_a_ca_file() {
     let config = tls(SecurityProtocol::Ssl);
-    assert!(tls_config(&config).unwrap().is_some());
+    assert!(config.tls().unwrap().is_some());
     assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
 }
 
@@ -41,13 +40,13 @@ fn ca_and_client_certificate_from_files() {
     config.tls_ca_file = Some(cert_file.path().to_owned());
     config.tls_cert_file = Some(cert_file.path().to_owned());
     config.tls_key_file = Some(key_file.path().to_owned());
-    assert!(tls_config(&config).unwrap().is_some());
+    assert!(config.tls().unwrap().is_some());
 
     // The wrong key for the certificate is refused with a clear message.
     let other = rcgen::KeyPair::generate().unwrap();
     let other_file = pem_file(&other.serialize_pem());
     config.tls_key_file = Some(other_file.path().to_owned());
-    let err = tls_config(&config).unwrap_err().to_string();
+    let err = config.tls().unwrap_err().to_string();
     assert!(err.starts_with("TLS settings: client certificate"), "{err}");
 }
 
@@ -55,14 +54,14 @@ fn ca_and_client_certificate_from_files() {
 fn bad_files_name_the_field_and_file() {
     let mut config = tls(SecurityProtocol::Ssl);
     config.tls_ca_file = Some("/definitely/not/here.pem".into());
-    let err = tls_config(&config).unwrap_err().to_string();
+    let err = config.tls().unwrap_err().to_string();
     assert!(
         err.starts_with("kafka.tls_ca_file /definitely/not/here.pem:"),
         "{err}"
     );
     let empty = pem_file("not a certificate\n");
     config.tls_ca_file = Some(empty.path().to_owned());
-    let err = tls_config(&config).unwrap_err().to_string();
+    let err = config.tls().unwrap_err().to_string();
     assert!(err.contains("holds no PEM certificate"), "{err}");
 }
 
@@ -77,7 +76,25 @@ fn sasl_mechanisms_map_to_rskafka() {
         (SaslMechanism::ScramSha512, "ScramSha512"),
     ] {
         config.sasl_mechanism = Some(mechanism);
-        let sasl = sasl_config(&config).unwrap();
+        let sasl = config.sasl().unwrap();
         assert!(format!("{sasl:?}").starts_with(name), "{sasl:?}");
     }
+}
+
+#[test]
+fn settings_from_config_keep_secrets_out_of_debug() {
+    let config = KafkaConfig {
+        security_protocol: SecurityProtocol::SaslPlaintext,
+        sasl_mechanism: Some(SaslMechanism::Plain),
+        sasl_username: Some("alice".into()),
+        sasl_password: Some("s3cret".into()),
+        ..KafkaConfig::default()
+    };
+    let s = config.connect_settings().unwrap();
+    assert!(s.sasl.is_some() && s.tls.is_none());
+    let shown = format!("{s:?}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("alice"),
+        "{shown}"
+    );
 }

@@ -56,7 +56,7 @@ pub struct ProducerConfig {
     /// Which partition a key goes to, by librdkafka's names: `murmur2_random` (default, as the
     /// Java client), `murmur2`, `consistent_random`, `consistent`, `fnv1a_random` (as Sarama's
     /// default) or `fnv1a`.
-    pub partitioner: super::Partitioner,
+    pub partitioner: Partitioner,
     /// The topics' `max.message.bytes`: the largest batch the broker takes. Default 1048588.
     pub max_message_bytes: usize,
     /// Bytes of records buffered across all partitions before `send` waits. Default 67108864 (64 MiB).
@@ -89,7 +89,7 @@ impl Default for ProducerConfig {
             batch_max_bytes: 1 << 20,
             linger_ms: 5,
             compression: Codec::Snappy,
-            partitioner: super::Partitioner::Murmur2Random,
+            partitioner: Partitioner::Murmur2Random,
             max_message_bytes: 1_048_588,
             buffer_bytes: 64 << 20,
             on_buffer_full: BufferFullPolicy::Error,
@@ -124,7 +124,7 @@ impl ProducerConfig {
                 return Err((field, "must be at least 1".into()));
             }
         }
-        if self.batch_limit() < super::size::BATCH_OVERHEAD + 16 {
+        if self.batch_limit() < crate::kafka::records::size::BATCH_OVERHEAD + 16 {
             return Err((
                 "producer.batch_max_bytes",
                 "too small to hold any record".into(),
@@ -170,4 +170,36 @@ impl ProducerConfig {
         }
         Ok(())
     }
+}
+
+/// `[producer] partitioner`: how a record's key picks its partition, by librdkafka's names.
+///
+/// | name | keyed record | empty key | no key |
+/// |---|---|---|---|
+/// | `murmur2_random` | murmur2 | murmur2 | sticky |
+/// | `murmur2` | murmur2 | murmur2 | murmur2 of no bytes |
+/// | `consistent_random` | CRC32 | sticky | sticky |
+/// | `consistent` | CRC32 | CRC32 (partition 0) | CRC32 (partition 0) |
+/// | `fnv1a_random` | FNV-1a | FNV-1a | sticky |
+/// | `fnv1a` | FNV-1a | FNV-1a | FNV-1a of no bytes |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Partitioner {
+    /// Java-compatible murmur2 of the key, positive, modulo the partition count; records without
+    /// a key go to the sticky partition. The Java client's default. Our default.
+    #[default]
+    Murmur2Random,
+    /// As `murmur2_random`, but a record without a key hashes like an empty key.
+    Murmur2,
+    /// CRC32 of the key modulo the partition count; empty keys and no key go to the sticky
+    /// partition. librdkafka's own default.
+    ConsistentRandom,
+    /// CRC32 of the key modulo the partition count; empty keys and no key go to partition 0.
+    Consistent,
+    /// FNV-1a (32-bit) of the key, as Sarama's default hash partitioner maps it; records without
+    /// a key go to the sticky partition.
+    Fnv1aRandom,
+    /// As `fnv1a_random`, but a record without a key hashes like an empty key.
+    Fnv1a,
 }

@@ -1,0 +1,108 @@
+//! Requests on the admin connections: creating topics, log offsets, and finding a group's
+//! coordinator (shared by the group member and the `group` tooling).
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::{Client, ClientError, Purpose};
+use crate::kafka::{
+    error_code::ResponseError,
+    protocol::{
+        Connection, CoordinatorType, CreateTopic, FindCoordinator, ListOffset, OffsetQuery,
+    },
+};
+
+/// How long the controller may take to create one topic.
+const CREATE_TIMEOUT_MS: i32 = 10_000;
+
+impl Client {
+    /// Creates `topic` unless it exists; returns whether it created it.
+    pub async fn ensure_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: i16,
+    ) -> Result<bool, ClientError> {
+        match self.fresh_topic(topic).await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.is_unknown_topic() => {}
+            Err(e) => return Err(e),
+        }
+        let call = CreateTopic {
+            name: topic.to_owned(),
+            partitions,
+            replication_factor,
+            timeout_ms: CREATE_TIMEOUT_MS,
+        };
+        let c = self.controller().await?;
+        let answer = c.call(&call).await.map_err(|e| self.failed(&c, e))?;
+        let code = call.code(&answer.body).ok_or(ClientError::Unanswered {
+            api: "CreateTopics",
+        })?;
+        match code.error() {
+            None => {
+                info!(topic, partitions, "created topic");
+                self.invalidate(topic);
+                Ok(true)
+            }
+            // Another instance created it between our look-up and our request.
+            Some(ResponseError::TopicAlreadyExists) => Ok(false),
+            Some(_) => Err(ClientError::Refused {
+                api: "CreateTopics",
+                code,
+            }),
+        }
+    }
+
+    /// The earliest or latest offset of `topic`/`partition`, from its leader.
+    pub async fn log_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        query: OffsetQuery,
+    ) -> Result<i64, ClientError> {
+        let call = ListOffset {
+            topic: topic.to_owned(),
+            partition,
+            query,
+        };
+        let c = self.leader(topic, partition, Purpose::Admin).await?;
+        let answer = c.call(&call).await.map_err(|e| self.failed(&c, e))?;
+        let (code, offset) = call
+            .offset(&answer.body)
+            .ok_or(ClientError::Unanswered { api: "ListOffsets" })?;
+        if code.leader_moved() {
+            self.invalidate(topic);
+        }
+        if code.is_ok() {
+            Ok(offset)
+        } else {
+            Err(ClientError::Refused {
+                api: "ListOffsets",
+                code,
+            })
+        }
+    }
+
+    /// A group-purpose connection to `group`'s coordinator, found with FindCoordinator.
+    pub async fn coordinator(&self, group: &str) -> Result<Arc<Connection>, ClientError> {
+        let answer = self
+            .call_any(&FindCoordinator {
+                key: group.to_owned(),
+                key_type: CoordinatorType::Group,
+            })
+            .await?;
+        let found = FindCoordinator::found(&answer.body, answer.version).ok_or(
+            ClientError::Unanswered {
+                api: "FindCoordinator",
+            },
+        )?;
+        if !found.error_code.is_ok() {
+            return Err(ClientError::Refused {
+                api: "FindCoordinator",
+                code: found.error_code,
+            });
+        }
+        Ok(self.connection(&found.addr, Purpose::Group).await?)
+    }
+}

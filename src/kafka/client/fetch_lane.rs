@@ -1,0 +1,182 @@
+//! Fetching: each partition asks for its records with [`PartitionFetcher::fetch`]; the partitions
+//! led by one broker share that broker's fetch lane, a task that gathers whatever they asked
+//! for into one Fetch request on the broker's fetch connection and hands each its part.
+//!
+//! ```text
+//!  PartitionFetcher (p0) ─┐ want(offset)           one Fetch {p0, p3, p5}, long-polling
+//!  PartitionFetcher (p3) ─┼──────────────► lane ──────────────────────────────► leader
+//!  PartitionFetcher (p5) ─┘ ◄── its part ──       ◄──────────── answer ─────────┘
+//! ```
+//!
+//! This is how every Kafka client fetches, and the reason is the broker: it answers the
+//! requests of one connection in order, so one long-polling request per partition on a shared
+//! connection would make each partition wait behind the others' polls. A partition asked for
+//! twice (its read-ahead) is fetched once per request; the second want goes in the next one.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Weak},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Client, Purpose};
+use crate::kafka::protocol::{
+    Fetch, FetchError, FetchPart, Fetched, PartitionData, fetch_error, read_partition, split_answer,
+};
+
+/// Wants queued for one lane before its senders wait.
+const LANE_QUEUE: usize = 256;
+
+/// One partition's wish for records.
+pub(super) struct Want {
+    part: FetchPart,
+    max_wait_ms: i32,
+    reply: oneshot::Sender<Result<PartitionData, FetchError>>,
+}
+
+/// The lanes of a client, by broker address.
+pub(super) type Lanes = HashMap<String, mpsc::Sender<Want>>;
+
+impl Client {
+    /// The fetch lane of the broker at `addr`, started on first use. A lane ends when the
+    /// client is dropped.
+    fn lane(self: &Arc<Self>, addr: &str) -> mpsc::Sender<Want> {
+        let mut lanes = self.lanes.lock();
+        if let Some(tx) = lanes.get(addr)
+            && !tx.is_closed()
+        {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(LANE_QUEUE);
+        tokio::spawn(run(Arc::downgrade(self), addr.to_owned(), rx));
+        lanes.insert(addr.to_owned(), tx.clone());
+        tx
+    }
+}
+
+/// Serves one broker's wants until the client is gone.
+async fn run(client: Weak<Client>, addr: String, mut rx: mpsc::Receiver<Want>) {
+    let mut next: Vec<Want> = Vec::new();
+    loop {
+        if next.is_empty() {
+            match rx.recv().await {
+                Some(w) => next.push(w),
+                None => return,
+            }
+        }
+        while let Ok(w) = rx.try_recv() {
+            next.push(w);
+        }
+        // Wants whose partition task stopped waiting are dropped; a partition asked for twice
+        // waits for the next request.
+        next.retain(|w| !w.reply.is_closed());
+        let mut round: Vec<Want> = Vec::new();
+        let mut later = Vec::new();
+        for w in next.drain(..) {
+            let twice = round
+                .iter()
+                .any(|r| r.part.partition == w.part.partition && r.part.topic == w.part.topic);
+            if twice { later.push(w) } else { round.push(w) }
+        }
+        next = later;
+        if round.is_empty() {
+            continue;
+        }
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        let call = Fetch {
+            parts: round.iter().map(|w| w.part.clone()).collect(),
+            max_wait_ms: round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0),
+        };
+        let answer = async {
+            let c = client.connection(&addr, Purpose::Fetch).await?;
+            c.call(&call).await.map_err(|e| client.failed(&c, e))
+        }
+        .await;
+        drop(client);
+        let mut parts = match answer.map(|a| split_answer(a.body)) {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(code)) => {
+                for w in round {
+                    let _ = w.reply.send(Err(fetch_error(code)));
+                }
+                continue;
+            }
+            Err(e) => {
+                let lost = matches!(&e, super::ClientError::Call(c) if c.is_connection_lost())
+                    || matches!(&e, super::ClientError::Connect(_));
+                let e = Arc::new(e);
+                for w in round {
+                    let error = if lost {
+                        FetchError::LeaderChanged { code: None }
+                    } else {
+                        FetchError::Client(Arc::clone(&e))
+                    };
+                    let _ = w.reply.send(Err(error));
+                }
+                continue;
+            }
+        };
+        for w in round {
+            let part = parts
+                .remove(&(w.part.topic.clone(), w.part.partition))
+                .ok_or(FetchError::Missing);
+            let _ = w.reply.send(part);
+        }
+    }
+}
+
+/// Fetches one partition from its leader, through the leader's fetch lane.
+#[derive(Debug)]
+pub struct PartitionFetcher {
+    client: Arc<Client>,
+    topic: String,
+    partition: i32,
+}
+
+impl PartitionFetcher {
+    /// A fetcher of `topic`/`partition`; it finds the leader on each fetch (from the cache).
+    pub fn new(client: Arc<Client>, topic: &str, partition: i32) -> Self {
+        Self {
+            client,
+            topic: topic.to_owned(),
+            partition,
+        }
+    }
+
+    /// Records from `offset` on, up to about `max_bytes`, waiting up to `max_wait_ms`.
+    pub async fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> Result<Fetched, FetchError> {
+        let addr = self
+            .client
+            .leader_addr(&self.topic, self.partition)
+            .await
+            .map_err(Arc::new)?;
+        let (reply, answer) = oneshot::channel();
+        let want = Want {
+            part: FetchPart {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset,
+                max_bytes,
+            },
+            max_wait_ms,
+            reply,
+        };
+        let lane = self.client.lane(&addr);
+        let result = match lane.send(want).await {
+            Ok(()) => answer.await.unwrap_or(Err(FetchError::Missing)),
+            Err(_) => Err(FetchError::LeaderChanged { code: None }),
+        };
+        let result = result.and_then(|data| read_partition(data, max_bytes));
+        if let Err(FetchError::LeaderChanged { .. }) = &result {
+            self.client.invalidate(&self.topic);
+        }
+        result
+    }
+}

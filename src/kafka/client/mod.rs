@@ -1,0 +1,211 @@
+//! The process's one Kafka client: the bootstrap list, one metadata cache, and per broker one
+//! connection for each [`Purpose`].
+//!
+//! ```text
+//!   producer ─ Purpose::Produce ─┐
+//!   consumer ─ Purpose::Fetch ───┤   Client ── connections: (broker address, purpose) → Connection
+//!   group    ─ Purpose::Group ───┤     │        (at most 4 per broker, whatever the partitions)
+//!   topics, offsets, metadata ───┘     └── metadata: brokers, controller, topics → partition leaders,
+//!              Purpose::Admin                         group → coordinator address
+//! ```
+//!
+//! A broker answers the requests of one connection in order, so a long-polling Fetch must not
+//! share a connection with a group's heartbeats or a produce request: hence one connection per
+//! purpose. [`Client::connection`] is the only place in the crate that opens a broker
+//! connection.
+//!
+//! Metadata is cached per topic and asked again when it is older than [`METADATA_MAX_AGE`] or
+//! after a caller saw the leader move ([`Client::invalidate`]). When no known broker answers,
+//! the client bootstraps again from the configured list (as KIP-899 has it), so a cluster whose
+//! brokers all changed address is found again.
+mod admin;
+mod fetch_lane;
+mod metadata;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use parking_lot::Mutex;
+
+use super::{
+    error_code::ErrorCode,
+    protocol::{CallError, ConnectError, ConnectSettings, Connection},
+};
+
+pub use fetch_lane::PartitionFetcher;
+pub use metadata::TopicMetadata;
+
+/// How old cached metadata of a topic may be before it is asked again.
+pub const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// What a connection is for: each has its own connection per broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Produce requests.
+    Produce,
+    /// Fetch requests (long-polling).
+    Fetch,
+    /// A consumer group's coordinator: JoinGroup, SyncGroup, Heartbeat, offsets.
+    Group,
+    /// Metadata, topics, log offsets, producer ids, group tooling.
+    Admin,
+}
+
+/// Why the client could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Connecting to a broker failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A request failed (connection lost, timeout, undecodable answer).
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The bootstrap list is empty.
+    #[error("no bootstrap brokers")]
+    NoBootstrap,
+    /// The metadata answered an error for the topic (UNKNOWN_TOPIC_OR_PARTITION, ...).
+    #[error("metadata for topic {topic}: {code}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// Kafka's error code.
+        code: ErrorCode,
+    },
+    /// The topic has no such partition, or the partition has no leader right now.
+    #[error("no leader for {topic}/{partition}")]
+    NoLeader {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The metadata names no controller, or one it does not list.
+    #[error("the cluster names no controller")]
+    NoController,
+    /// The broker answered a request with an error code.
+    #[error("{api} answered {code}")]
+    Refused {
+        /// The request.
+        api: &'static str,
+        /// Kafka's error code.
+        code: ErrorCode,
+    },
+    /// The answer did not mention what was asked.
+    #[error("{api} answer without what was asked")]
+    Unanswered {
+        /// The request.
+        api: &'static str,
+    },
+}
+
+impl ClientError {
+    /// Whether the error says the topic does not exist.
+    pub fn is_unknown_topic(&self) -> bool {
+        matches!(self, Self::Topic { code, .. }
+            if code.error() == Some(super::error_code::ResponseError::UnknownTopicOrPartition))
+    }
+}
+
+/// The Kafka client of one process. See the module docs.
+#[derive(Debug)]
+pub struct Client {
+    bootstrap: Vec<String>,
+    settings: ConnectSettings,
+    connections: Mutex<HashMap<(String, Purpose), Arc<Connection>>>,
+    metadata: Mutex<metadata::Cache>,
+    lanes: Mutex<fetch_lane::Lanes>,
+}
+
+impl Client {
+    /// A client of the cluster reached through `bootstrap` (`host:port` each). Nothing is
+    /// connected until the first request.
+    pub fn new(bootstrap: Vec<String>, settings: ConnectSettings) -> Self {
+        Self {
+            bootstrap,
+            settings,
+            connections: Mutex::new(HashMap::new()),
+            metadata: Mutex::new(metadata::Cache::default()),
+            lanes: Mutex::new(fetch_lane::Lanes::new()),
+        }
+    }
+
+    /// The connection settings.
+    pub fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+
+    /// The open connections, as (broker address, purpose): for tests and diagnostics.
+    pub fn open_connections(&self) -> Vec<(String, Purpose)> {
+        let mut open: Vec<_> = self.connections.lock().keys().cloned().collect();
+        open.sort_by(|a, b| (&a.0, a.1 as u8).cmp(&(&b.0, b.1 as u8)));
+        open
+    }
+
+    /// The cached connection to `addr` for `purpose`, or a new one. The one place in the crate
+    /// where a broker connection is opened.
+    pub async fn connection(
+        &self,
+        addr: &str,
+        purpose: Purpose,
+    ) -> Result<Arc<Connection>, ConnectError> {
+        let key = (addr.to_owned(), purpose);
+        if let Some(c) = self.connections.lock().get(&key) {
+            return Ok(Arc::clone(c));
+        }
+        let fresh = Arc::new(Connection::connect(addr, &self.settings).await?);
+        // Another task may have connected meanwhile: keep one.
+        let mut connections = self.connections.lock();
+        Ok(Arc::clone(connections.entry(key).or_insert(fresh)))
+    }
+
+    /// Drops `connection` from the pool (a request on it failed); the next request to that
+    /// broker for that purpose opens a new one.
+    pub fn forget(&self, connection: &Arc<Connection>) {
+        self.connections
+            .lock()
+            .retain(|_, c| !Arc::ptr_eq(c, connection));
+    }
+
+    /// Forgets `connection` when `error` says it is broken; hands the error back.
+    pub fn failed(&self, connection: &Arc<Connection>, error: CallError) -> ClientError {
+        if error.is_connection_lost() {
+            self.forget(connection);
+        }
+        ClientError::Call(error)
+    }
+
+    /// Any working connection for `purpose`: an open one, else the first known broker that
+    /// answers, else the first bootstrap broker that answers.
+    pub async fn any(&self, purpose: Purpose) -> Result<Arc<Connection>, ClientError> {
+        let open = self
+            .connections
+            .lock()
+            .iter()
+            .find(|((_, p), _)| *p == purpose)
+            .map(|(_, c)| Arc::clone(c));
+        if let Some(c) = open {
+            return Ok(c);
+        }
+        let known = self.metadata.lock().broker_addrs();
+        let mut last = None;
+        for addr in known.iter().chain(&self.bootstrap) {
+            match self.connection(addr, purpose).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or(ClientError::NoBootstrap, ClientError::Connect))
+    }
+
+    /// Calls `call` on any broker (for requests any broker answers) with the admin connection.
+    pub async fn call_any<C: super::protocol::Call>(
+        &self,
+        call: &C,
+    ) -> Result<super::protocol::Answer<C::Response>, ClientError> {
+        let c = self.any(Purpose::Admin).await?;
+        c.call(call).await.map_err(|e| self.failed(&c, e))
+    }
+}
+
+#[cfg(test)]
+mod tests;
