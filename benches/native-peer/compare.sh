@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Producer speed: `usercenter perf produce` against librdkafka (the native peer in this folder),
+# both idempotent, acks=all, linger 5 ms, unkeyed records, against one local Nisshi broker.
+#
+#   benches/native-peer/compare.sh [--runs 3] [--records 1000000] [--record-size 100]
+#
+# For each row (partitions 1 and 6, codec none and snappy): one discarded warm-up run of each
+# producer, then --runs rounds of one run each, alternating which goes first (ours first in
+# odd rounds); every run writes a fresh topic. Progress goes to stderr, a Markdown table to
+# stdout with, per row, the ratios ours/librdkafka of the summed records/s and CPU s per M.
+#
+# The usercenter release binary: $USERCENTER_BIN, else $CARGO_TARGET_DIR/release/usercenter when
+# CARGO_TARGET_DIR is set, else target/release/usercenter (build it with
+# `cargo build --release --locked`). The peer is built here (release) into
+# $NATIVE_PEER_TARGET_DIR (default ~/.cache/usercenter/target/native-peer), outside the clone.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../../deploy/lib.sh
+. "$root/deploy/lib.sh"
+
+usage() { die "usage: $0 [--runs N] [--records N] [--record-size BYTES]"; }
+runs=3 records=1000000 size=100
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
+    --records) [ $# -ge 2 ] || usage; records=$2; shift 2 ;;
+    --record-size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
+    -h | --help) usage ;;
+    *) usage ;;
+    esac
+done
+for n in "$runs" "$records" "$size"; do
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "'$n' is not a positive whole number"
+done
+
+if [ -n "${USERCENTER_BIN:-}" ]; then
+    ours=$USERCENTER_BIN
+elif [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    ours=$CARGO_TARGET_DIR/release/usercenter
+else
+    ours=$root/target/release/usercenter
+fi
+[ -x "$ours" ] || die "no usercenter release binary at $ours: build it with" \
+    "'cargo build --release --locked' in $root, or point USERCENTER_BIN at one"
+
+peer_target=${NATIVE_PEER_TARGET_DIR:-"$USERCENTER_CACHE/target/native-peer"}
+peer=$peer_target/release/native-peer
+say "building the native peer (release; the first build compiles librdkafka, a few minutes)"
+(cd "$here" && CARGO_TARGET_DIR=$peer_target cargo build --release --locked --quiet) ||
+    die "building the native peer failed"
+
+work=$(mktemp -d)
+# The broker runs in a session of its own (deploy/broker.sh): stop it on every way out.
+trap 'trap "" INT TERM; "$root/deploy/broker.sh" stop "$work/broker" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+broker=$("$root/deploy/broker.sh" start "$work/broker")
+
+# field NAME LINE: the value of NAME=VALUE in LINE.
+field() {
+    local f
+    for f in $2; do
+        case "$f" in "$1"=*) echo "${f#*=}"; return 0 ;; esac
+    done
+    return 1
+}
+
+# join VALUE...: the values, comma-separated.
+join() {
+    local out
+    out=$(printf '%s, ' "$@")
+    echo "${out%, }"
+}
+
+# ratio "A..." "B...": the sum of the As over the sum of the Bs, two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) s += x[i]
+        n = split(b, y, " "); for (i = 1; i <= n; i++) t += y[i]
+        if (t > 0) printf "%.2f", s / t; else printf "n/a"
+    }'
+}
+
+# produce TOOL PARTITIONS CODEC LABEL: one run on a fresh topic; sets $rps and $cpu (records/s
+# and CPU seconds per million records) and says how it went.
+topics=0
+produce() {
+    local tool=$1 partitions=$2 codec=$3 label=$4 topic args line errors
+    topics=$((topics + 1))
+    topic="compare-$topics-$tool-p$partitions-$codec"
+    args=(--brokers "$broker" --topic "$topic" --partitions "$partitions" --records "$records"
+        --record-size "$size" --codec "$codec")
+    case "$tool" in
+    usercenter) args=("$ours" perf produce "${args[@]}") ;;
+    librdkafka) args=("$peer" "${args[@]}") ;;
+    esac
+    # Both print progress on stderr (kept for a failure) and one summary line on stdout.
+    if ! line=$("${args[@]}" 2>"$work/stderr" | tail -n 1); then
+        cat "$work/stderr" >&2
+        die "$tool failed: ${args[*]}"
+    fi
+    if ! { rps=$(field records_per_s "$line") && cpu=$(field cpu_s_per_million "$line") &&
+        errors=$(field errors "$line"); }; then
+        die "$tool printed no summary line: '$line'"
+    fi
+    [ "$errors" = 0 ] || say "warning: $tool had $errors delivery errors on $topic"
+    say "$partitions partition(s), $codec, $label: $tool $rps records/s, $cpu CPU s per M"
+}
+
+table=("| partitions | codec | producer | records/s (runs) | CPU s per M (runs) |"
+    "|---:|---|---|---|---|")
+for partitions in 1 6; do
+    for codec in none snappy; do
+        produce usercenter "$partitions" "$codec" "warm-up (discarded)"
+        produce librdkafka "$partitions" "$codec" "warm-up (discarded)"
+        ours_rps=() ours_cpu=() peer_rps=() peer_cpu=()
+        for run in $(seq "$runs"); do
+            if [ $((run % 2)) = 1 ]; then order=(usercenter librdkafka); else order=(librdkafka usercenter); fi
+            for tool in "${order[@]}"; do
+                produce "$tool" "$partitions" "$codec" "run $run/$runs"
+                if [ "$tool" = usercenter ]; then
+                    ours_rps+=("$rps") ours_cpu+=("$cpu")
+                else
+                    peer_rps+=("$rps") peer_cpu+=("$cpu")
+                fi
+            done
+        done
+        table+=("| $partitions | $codec | usercenter | $(join "${ours_rps[@]}") | $(join "${ours_cpu[@]}") |")
+        table+=("| $partitions | $codec | librdkafka | $(join "${peer_rps[@]}") | $(join "${peer_cpu[@]}") |")
+        table+=("| $partitions | $codec | **ours/librdkafka** | **$(ratio "${ours_rps[*]}" "${peer_rps[*]}")** | **$(ratio "${ours_cpu[*]}" "${peer_cpu[*]}")** |")
+    done
+done
+
+echo "$records records of $size B per run; runs per producer: $runs, after a discarded warm-up;" \
+    "Nisshi $NISSHI_VERSION on $broker (memory storage); ratios of the sums over the runs."
+echo
+printf '%s\n' "${table[@]}"
