@@ -20,6 +20,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
@@ -36,7 +37,7 @@ const POLL_EVERY: u64 = 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 const USAGE: &str = "usage: native-peer --brokers HOST:PORT[,...] --topic T [--partitions P] \
-                     [--records N] [--record-size S] [--codec none|snappy]";
+                     [--records N] [--record-size S] [--codec none|snappy] [--headers ce|none]";
 
 /// Compression codecs, as `usercenter perf produce --codec` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,8 @@ struct Args {
     records: u64,
     record_size: usize,
     codec: Codec,
+    /// `--headers none`: bare records, without the three `ce_*` headers.
+    headers: bool,
 }
 
 impl Args {
@@ -86,6 +89,7 @@ impl Args {
             records: 1_000_000,
             record_size: 100,
             codec: Codec::Snappy,
+            headers: true,
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -106,6 +110,13 @@ impl Args {
                 "--records" => args.records = value.parse().map_err(|e| bad(&e))?,
                 "--record-size" => args.record_size = value.parse().map_err(|e| bad(&e))?,
                 "--codec" => args.codec = Codec::parse(&value)?,
+                "--headers" => {
+                    args.headers = match value.as_str() {
+                        "ce" => true,
+                        "none" => false,
+                        _ => return Err(bad(&"ce or none").into()),
+                    }
+                }
                 _ => return Err(format!("unknown argument {flag}\n{USAGE}").into()),
             }
         }
@@ -251,9 +262,52 @@ fn wait_for_topic(producer: &BaseProducer<PeerContext>, topic: &str) -> Result<u
     }
 }
 
+/// The headers `usercenter perf produce` writes on each record, so that both producers put the
+/// same bytes on the wire: `ce_producerid`, `ce_sequence` and a `ce_id` shaped like a UUID.
+fn identity_headers(producer_id: &str, sequence: u64, rng: &mut u64) -> OwnedHeaders {
+    // xorshift64: cheap, and the ids need only look like UUIDs.
+    let mut next = || {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    };
+    let (a, b) = (next(), next());
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (b >> 48) | 0x8000,
+        b & 0xffff_ffff_ffff
+    );
+    let sequence = sequence.to_string();
+    OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: "ce_id",
+            value: Some(id.as_bytes()),
+        })
+        .insert(Header {
+            key: "ce_producerid",
+            value: Some(producer_id.as_bytes()),
+        })
+        .insert(Header {
+            key: "ce_sequence",
+            value: Some(sequence.as_bytes()),
+        })
+}
+
 /// Sends one record, polling the delivery reports while librdkafka's queue is full.
-fn send(producer: &BaseProducer<PeerContext>, topic: &str, value: &[u8]) -> Result<()> {
+fn send(
+    producer: &BaseProducer<PeerContext>,
+    topic: &str,
+    value: &[u8],
+    headers: Option<OwnedHeaders>,
+) -> Result<()> {
     let mut record = BaseRecord::<(), [u8]>::to(topic).payload(value);
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -306,7 +360,15 @@ fn run(args: &Args) -> Result<Summary> {
     // Ours starts its clock with the metadata fetched and the producer id assigned. librdkafka
     // has no call that waits for its producer id, so one untimed record goes first: once it is
     // acknowledged, the connection is up and the id assigned.
-    send(&producer, &args.topic, &value)?;
+    let producer_id = format!("{}", std::process::id() as u64 * 1_000_003);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+    send(
+        &producer,
+        &args.topic,
+        &value,
+        args.headers
+            .then(|| identity_headers(&producer_id, 0, &mut rng)),
+    )?;
     drain(&producer)?;
     if producer.context().delivered.load(Ordering::Relaxed) != 1 {
         let error = producer
@@ -322,7 +384,10 @@ fn run(args: &Args) -> Result<Summary> {
     let start = Instant::now();
     let mut last_progress = start;
     for i in 0..args.records {
-        send(&producer, &args.topic, &value)?;
+        let headers = args
+            .headers
+            .then(|| identity_headers(&producer_id, i + 1, &mut rng));
+        send(&producer, &args.topic, &value, headers)?;
         if i % POLL_EVERY == 0 {
             producer.poll(Duration::ZERO);
             if last_progress.elapsed() >= PROGRESS_EVERY {
