@@ -13,6 +13,7 @@
 use bytes::Bytes;
 
 mod codec;
+pub mod encode;
 pub mod size;
 mod wire;
 

@@ -143,7 +143,7 @@ impl PartitionQueue {
                 return None;
             }
             let placed = |b: &Batch| {
-                let ts_delta = (record.timestamp - b.first_ts).num_milliseconds();
+                let ts_delta = record.timestamp.timestamp_millis() - b.first_ts.timestamp_millis();
                 placed_len(fixed, ts_delta, b.records.len())
             };
             let fits = st.open.as_ref().is_some_and(|b| {

@@ -79,9 +79,7 @@ pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, keyed_partition, murmur2};
 pub use session::{ProducerSession, SessionError};
 pub use transport::{MetadataError, Pending, Transport, TransportError};
-pub use writer::{
-    Delivered, PartitionWriter, WriteError, WriterConfig, produce_request, response_error,
-};
+pub use writer::{Delivered, PartitionWriter, WriteError, WriterConfig, produce_request};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;

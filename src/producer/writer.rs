@@ -51,7 +51,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::session::{ProducerSession, SessionError};
 use crate::kafka::{ClientError, error_code::ErrorCode, protocol::CallError};
 
-pub use request::{produce_request, response_error};
+pub use request::produce_request;
 
 /// How a partition writer sends.
 #[derive(Debug, Clone)]
@@ -146,6 +146,9 @@ pub enum WriteError {
     /// The batch has no records.
     #[error("empty batch")]
     Empty,
+    /// The batch could not be encoded (its codec failed).
+    #[error("the batch could not be encoded")]
+    Encode(#[source] Arc<std::io::Error>),
     /// The writer task has stopped.
     #[error("the partition writer has stopped")]
     Closed,

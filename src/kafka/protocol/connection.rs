@@ -5,14 +5,11 @@
 //! certificate) from [`crate::kafka::security`]. Then, as rskafka
 //! does for its own connections: `Messenger::new` over a buffered stream, `sync_versions`
 //! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms.
-use std::{fmt, io::Cursor, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use rskafka::{
     client::SaslConfig,
     messenger::{Messenger, SaslError, SyncVersionsError},
-    protocol::messages::{
-        ProduceRequest, ProduceResponse, ReadVersionedType, RequestBody, WriteVersionedType,
-    },
 };
 use rustls::{ClientConfig, pki_types::ServerName};
 use tokio::{
@@ -199,31 +196,6 @@ impl Connection {
             Ok(answer) => answer.map_err(|e| CallError::from_request(C::KEY, C::VERSIONS, e)),
             Err(_) => Err(CallError::Timeout {
                 api: C::KEY,
-                after: self.request_timeout,
-            }),
-        }
-    }
-
-    /// Sends an rskafka produce request (versions 3 to 7, as rskafka builds them).
-    ///
-    /// The request takes its correlation id and its place in the write queue when the future is
-    /// first polled, so requests polled in order are written in order.
-    pub async fn produce(&self, request: &ProduceRequest) -> Result<ProduceResponse, CallError> {
-        self.native(request).await
-    }
-
-    /// Sends one of rskafka's own request types.
-    async fn native<R>(&self, request: &R) -> Result<R::ResponseBody, CallError>
-    where
-        R: RequestBody + WriteVersionedType<Vec<u8>> + Sync,
-        R::ResponseBody: ReadVersionedType<Cursor<Vec<u8>>>,
-    {
-        let range = R::API_VERSION_RANGE;
-        let versions = (range.min().0.0, range.max().0.0);
-        match tokio::time::timeout(self.request_timeout, self.messenger.request(request)).await {
-            Ok(answer) => answer.map_err(|e| CallError::from_request(R::API_KEY, versions, e)),
-            Err(_) => Err(CallError::Timeout {
-                api: R::API_KEY,
                 after: self.request_timeout,
             }),
         }

@@ -23,6 +23,7 @@
 //! | `adapter` | the [`Call`] trait and its bridge onto rskafka's messenger traits |
 //! | `metadata`, `topics` | Metadata, CreateTopics, ListOffsets |
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | InitProducerId, the group requests, committed offsets |
+//! | `produce` | Produce of one encoded batch (`kafka::records::encode`) |
 //! | `fetch` | Fetch of several partitions in one request, records left raw for `kafka::records` |
 mod adapter;
 mod connection;
@@ -31,6 +32,7 @@ mod fetch;
 mod membership;
 mod metadata;
 mod offsets;
+mod produce;
 mod producer_id;
 mod topics;
 
@@ -46,5 +48,6 @@ pub use fetch::{
 pub use membership::{Heartbeat, JoinGroup, LeaveGroup, SyncGroup};
 pub use metadata::Metadata;
 pub use offsets::{CommittedOffset, OffsetCommit, OffsetFetch};
+pub use produce::Produce;
 pub use producer_id::{InitProducerId, ProducerIdentity};
 pub use topics::{CreateTopic, ListOffset, OffsetQuery};

@@ -68,7 +68,7 @@ pub fn placed_len(fixed: usize, ts_delta_ms: i64, offset_delta: usize) -> usize 
 
 /// Encoded size of `record` at `offset_delta` in a batch whose first record has `first_ts`.
 pub fn record_len(record: &Record, offset_delta: usize, first_ts: DateTime<Utc>) -> usize {
-    let ts_delta = (record.timestamp - first_ts).num_milliseconds();
+    let ts_delta = record.timestamp.timestamp_millis() - first_ts.timestamp_millis();
     placed_len(measure(record).fixed, ts_delta, offset_delta)
 }
 

@@ -9,7 +9,7 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesOrdered};
-use rskafka::protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::ProduceResponse;
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
@@ -18,22 +18,20 @@ use tracing::{debug, warn};
 
 use super::{
     Cause, Delivered, Reply, Submission, WriteError, WriterConfig,
-    request::{
-        Verdict, classify, next_sequence, produce_request, response_error, restamp, take_records,
-    },
+    request::{Verdict, classify, next_sequence, produce_request, restamp, take_records},
 };
 use crate::{
     kafka::{
         Purpose,
         error_code::{ErrorCode, ResponseError},
-        protocol::{CallError, Connection, ProducerIdentity},
+        protocol::{CallError, Connection, Produce, ProducerIdentity},
     },
     producer::session::ProducerSession,
 };
 
 /// A batch with its sequence, its request (built once, resent unchanged) and its submitter.
 struct Batch {
-    request: ProduceRequest,
+    request: Produce,
     count: usize,
     sequence: i32,
     deadline: Instant,
@@ -50,7 +48,7 @@ impl Batch {
     fn reject(self, error: WriteError) {
         let _ = self.reply.send(Reply {
             result: Err(error),
-            rejected: Some(take_records(self.request)),
+            rejected: Some(take_records(&self.request)),
         });
     }
 }
@@ -129,12 +127,23 @@ impl Pipeline {
         let request = produce_request(
             &self.topic,
             self.partition,
-            s.records,
+            &s.records,
             self.config.compression,
             self.identity,
             sequence,
             self.config.broker_timeout_ms,
         );
+        // The records are in the batch's bytes now; a rejected batch decodes them again.
+        drop(s.records);
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                // A codec that fails on our own records: nothing a resend would fix.
+                let _ = s.reply.send(Err(WriteError::Encode(Arc::new(e))).into());
+                self.next_sequence = sequence;
+                return;
+            }
+        };
         self.waiting.push_back(Batch {
             request,
             count,
@@ -151,7 +160,7 @@ impl Pipeline {
         };
         let connection = Arc::clone(connection);
         let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
-            let answer = connection.produce(&batch.request).await;
+            let answer = connection.call(&batch.request).await.map(|a| a.body);
             (batch, answer)
         });
         // One poll now: the request takes its correlation id and write-queue place before the
@@ -170,14 +179,14 @@ impl Pipeline {
     /// Handles the answer to the oldest request in flight.
     fn answered(&mut self, (batch, answer): Answered) {
         let (verdict, code) = match &answer {
-            Ok(response) => match response_error(response, &self.topic, self.partition) {
+            Ok(response) => match batch.request.answer(response) {
                 Some((code, offset)) => {
                     (classify(code, offset, self.trouble.is_some()), Some(code))
                 }
                 // An answer that does not mention our partition: ask the leader again.
                 None => (Verdict::Retry { refresh: true }, None),
             },
-            // The broker has none of Produce v3 to v7.
+            // The broker has none of Produce v3 to v8.
             Err(CallError::Unsupported { .. }) => {
                 let code = ErrorCode::of(ResponseError::UnsupportedVersion);
                 (Verdict::Fail(code), Some(code))

@@ -1,142 +1,75 @@
-//! Produce requests with producer id, epoch and base sequence (rskafka's `PartitionClient`
-//! always writes −1 there), and what each answer means for the writer.
+//! A batch's Produce request (records encoded once, by `kafka::records::encode`, with producer
+//! id, epoch and base sequence) and what each answer means for the writer.
 use chrono::{TimeZone, Utc};
-use rskafka::{
-    client::partition::Compression,
-    protocol::{
-        messages::{
-            ProduceRequest, ProduceRequestPartitionData, ProduceRequestTopicData, ProduceResponse,
-        },
-        primitives::{Int16, Int32, NullableString, Records, String_},
-        record::{
-            ControlBatchOrRecords, Record as ProtocolRecord, RecordBatch, RecordBatchCompression,
-            RecordBatchTimestampType, RecordHeader,
-        },
-    },
-    record::Record,
-};
+use rskafka::{client::partition::Compression, record::Record};
 
 use crate::kafka::{
     error_code::{ErrorCode, ResponseError},
-    protocol::ProducerIdentity,
+    protocol::{Produce, ProducerIdentity},
+    records::{
+        self,
+        encode::{self, Stamp},
+    },
 };
 
-/// A ProduceRequest (acks = all) of one batch of `records` to `topic`/`partition`, written by
-/// `identity` from `sequence` on.
+/// The stamp of a batch written by `identity` from `sequence` on: base sequence −1 without a
+/// producer id, as Kafka's clients write it.
+fn stamp(identity: ProducerIdentity, sequence: i32) -> Stamp {
+    Stamp {
+        producer_id: identity.id,
+        producer_epoch: identity.epoch,
+        base_sequence: if identity.is_none() { -1 } else { sequence },
+    }
+}
+
+/// A Produce request (acks = all) of one batch of `records` to `topic`/`partition`, written by
+/// `identity` from `sequence` on. The records are encoded (and compressed) here, once; a resend
+/// sends the same bytes.
 pub fn produce_request(
     topic: &str,
     partition: i32,
-    records: Vec<Record>,
+    records: &[Record],
     compression: Compression,
     identity: ProducerIdentity,
     sequence: i32,
     broker_timeout_ms: i32,
-) -> ProduceRequest {
-    let first_timestamp = records.first().map(|r| r.timestamp).unwrap_or_default();
-    let max_timestamp = records
-        .iter()
-        .map(|r| r.timestamp)
-        .max()
-        .unwrap_or(first_timestamp);
-    let last_offset_delta = i32::try_from(records.len().saturating_sub(1)).unwrap_or(i32::MAX);
-    let records = records
+) -> std::io::Result<Produce> {
+    Ok(Produce {
+        topic: topic.to_owned(),
+        partition,
+        batch: encode::encode_batch(records, compression, stamp(identity, sequence))?,
+        timeout_ms: broker_timeout_ms,
+    })
+}
+
+/// The records of `request` (built by [`produce_request`]), decoded from its batch: a batch the
+/// broker rejected goes back to its submitter, which may split it. Timestamps come back at the
+/// millisecond precision the batch carries.
+pub(super) fn take_records(request: &Produce) -> Vec<Record> {
+    // The batch is ours: it decodes, and to no more than it holds uncompressed.
+    let cap = request.batch.len().saturating_mul(64).max(1 << 20);
+    records::read(&request.batch, cap)
+        .unwrap_or_default()
         .into_iter()
-        .enumerate()
-        .map(|(delta, r)| ProtocolRecord {
-            key: r.key,
-            value: r.value,
-            timestamp_delta: (r.timestamp - first_timestamp).num_milliseconds(),
-            offset_delta: i32::try_from(delta).unwrap_or(i32::MAX),
+        .map(|r| Record {
+            key: r.key.map(|k| k.to_vec()),
+            value: r.value.map(|v| v.to_vec()),
             headers: r
                 .headers
-                .into_iter()
-                .map(|(key, value)| RecordHeader { key, value })
+                .iter()
+                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
                 .collect(),
+            timestamp: Utc
+                .timestamp_millis_opt(r.timestamp_ms)
+                .single()
+                .unwrap_or_default(),
         })
-        .collect();
-    let batch = RecordBatch {
-        base_offset: 0,
-        partition_leader_epoch: -1,
-        last_offset_delta,
-        first_timestamp: first_timestamp.timestamp_millis(),
-        max_timestamp: max_timestamp.timestamp_millis(),
-        producer_id: identity.id,
-        producer_epoch: identity.epoch,
-        base_sequence: base_sequence(identity, sequence),
-        records: ControlBatchOrRecords::Records(records),
-        compression: batch_compression(compression),
-        is_transactional: false,
-        timestamp_type: RecordBatchTimestampType::CreateTime,
-    };
-    ProduceRequest {
-        transactional_id: NullableString(None),
-        acks: Int16(-1),
-        timeout_ms: Int32(broker_timeout_ms),
-        topic_data: vec![ProduceRequestTopicData {
-            name: String_(topic.to_owned()),
-            partition_data: vec![ProduceRequestPartitionData {
-                index: Int32(partition),
-                records: Records(vec![batch]),
-            }],
-        }],
-    }
-}
-
-/// The base sequence a batch carries: −1 without a producer id, as Kafka's clients write it.
-fn base_sequence(identity: ProducerIdentity, sequence: i32) -> i32 {
-    if identity.is_none() { -1 } else { sequence }
-}
-
-fn batch_compression(compression: Compression) -> RecordBatchCompression {
-    match compression {
-        Compression::NoCompression => RecordBatchCompression::NoCompression,
-        Compression::Gzip => RecordBatchCompression::Gzip,
-        Compression::Lz4 => RecordBatchCompression::Lz4,
-        Compression::Snappy => RecordBatchCompression::Snappy,
-        Compression::Zstd => RecordBatchCompression::Zstd,
-    }
-}
-
-/// The records of `request` (built by [`produce_request`]) as they were submitted, moved out
-/// rather than copied: a batch the broker rejected goes back to its submitter, which may split
-/// it. Timestamps come back at the millisecond precision the batch carries.
-pub(super) fn take_records(request: ProduceRequest) -> Vec<Record> {
-    let batches = request
-        .topic_data
-        .into_iter()
-        .flat_map(|t| t.partition_data)
-        .flat_map(|p| p.records.0);
-    let mut out = Vec::new();
-    for batch in batches {
-        let ControlBatchOrRecords::Records(records) = batch.records else {
-            continue;
-        };
-        out.extend(records.into_iter().map(|r| {
-            Record {
-                key: r.key,
-                value: r.value,
-                headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
-                timestamp: Utc
-                    .timestamp_millis_opt(batch.first_timestamp.saturating_add(r.timestamp_delta))
-                    .single()
-                    .unwrap_or_default(),
-            }
-        }));
-    }
-    out
+        .collect()
 }
 
 /// Gives the batch of `request` a new identity and base sequence (after a renewal).
-pub(super) fn restamp(request: &mut ProduceRequest, identity: ProducerIdentity, sequence: i32) {
-    for topic in &mut request.topic_data {
-        for partition in &mut topic.partition_data {
-            for batch in &mut partition.records.0 {
-                batch.producer_id = identity.id;
-                batch.producer_epoch = identity.epoch;
-                batch.base_sequence = base_sequence(identity, sequence);
-            }
-        }
-    }
+pub(super) fn restamp(request: &mut Produce, identity: ProducerIdentity, sequence: i32) {
+    request.batch = encode::restamp(&request.batch, stamp(identity, sequence));
 }
 
 /// The sequence after a batch of `count` records from `sequence`; sequences wrap to 0 after
@@ -144,25 +77,6 @@ pub(super) fn restamp(request: &mut ProduceRequest, identity: ProducerIdentity, 
 pub(super) fn next_sequence(sequence: i32, count: usize) -> i32 {
     let next = (i64::from(sequence) + count as i64) % (i64::from(i32::MAX) + 1);
     i32::try_from(next).unwrap_or(0)
-}
-
-/// The error code (NONE: success) and base offset the broker answered for
-/// `topic`/`partition`; `None` when the answer does not mention the partition.
-pub fn response_error(
-    response: &ProduceResponse,
-    topic: &str,
-    partition: i32,
-) -> Option<(ErrorCode, i64)> {
-    response
-        .responses
-        .iter()
-        .filter(|t| t.name.0 == topic)
-        .flat_map(|t| &t.partition_responses)
-        .find(|p| p.index.0 == partition)
-        .map(|p| {
-            let code = p.error.as_ref().map_or(ErrorCode::NONE, ErrorCode::from);
-            (code, p.base_offset.0)
-        })
 }
 
 /// What an answer means for the batch it answers.

@@ -13,7 +13,7 @@ use usercenter::kafka::protocol::{
     LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
 };
 use usercenter::kafka::{Client, Purpose};
-use usercenter::producer::{ProducerSession, produce_request, response_error};
+use usercenter::producer::{ProducerSession, produce_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_producer_id_and_renewal() {
@@ -207,28 +207,30 @@ async fn resend_is_not_duplicated(broker: &Broker) -> (ErrorCode, i64, i64) {
     let session = ProducerSession::start(Arc::clone(&cluster)).await.unwrap();
     let leader = cluster.leader("resend", 0, Purpose::Produce).await.unwrap();
     let batch = |first| {
-        let records = (first..first + 10).map(record).collect();
+        let records: Vec<_> = (first..first + 10).map(record).collect();
         produce_request(
             "resend",
             0,
-            records,
+            &records,
             Compression::NoCompression,
             session.identity(),
             first as i32,
             5_000,
         )
+        .unwrap()
     };
-    let first = leader.produce(&batch(0)).await.unwrap();
-    let (code, offset) = response_error(&first, "resend", 0).unwrap();
+    let send = |request: usize| {
+        let (leader, call) = (Arc::clone(&leader), batch(request));
+        async move {
+            let answer = leader.call(&call).await.unwrap();
+            call.answer(&answer.body).unwrap()
+        }
+    };
+    let (code, offset) = send(0).await;
     assert_eq!(code, ErrorCode::NONE);
-    let again = leader.produce(&batch(0)).await.unwrap();
-    let (resent_code, resent_offset) = response_error(&again, "resend", 0).unwrap();
+    let (resent_code, resent_offset) = send(0).await;
     // The next sequence still follows on.
-    let next = leader.produce(&batch(10)).await.unwrap();
-    assert_eq!(
-        response_error(&next, "resend", 0),
-        Some((ErrorCode::NONE, offset + 10))
-    );
+    assert_eq!(send(10).await, (ErrorCode::NONE, offset + 10));
     let got = logged(broker, "resend").await;
     assert_eq!(got, (0..20).collect::<Vec<_>>(), "written once");
     (resent_code, resent_offset, offset)
