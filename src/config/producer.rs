@@ -49,7 +49,10 @@ pub struct ProducerConfig {
     /// A batch closes before its encoded size (uncompressed, batch header included) would pass
     /// this many bytes; never above `max_message_bytes`. Default 1048576 (1 MiB).
     pub batch_max_bytes: usize,
-    /// A batch closes this long after its first record. Default 5.
+    /// A batch closes this long after its first record. Default 0: a batch closes as soon as
+    /// the partition's writer has room for another request; records arriving while its
+    /// requests are in flight still batch up. Measured (docs/performance.md): throughput the
+    /// same as with 5 within noise, a lone record acknowledged in 0.25 ms instead of 6.35.
     pub linger_ms: u64,
     /// `none`, `snappy` (default), `gzip`, `lz4` or `zstd`.
     pub compression: Codec,
@@ -87,7 +90,7 @@ impl Default for ProducerConfig {
         Self {
             batch_max_records: 10_000,
             batch_max_bytes: 1 << 20,
-            linger_ms: 5,
+            linger_ms: 0,
             compression: Codec::Snappy,
             partitioner: Partitioner::Murmur2Random,
             max_message_bytes: 1_048_588,
