@@ -100,11 +100,7 @@ pub async fn run(
             failed,
             full,
         } = publish(&producer, rows).await;
-        let last_done = delivered
-            .iter()
-            .chain(parked.iter().map(|(s, _)| s))
-            .max()
-            .copied();
+        let last_done = delivered.iter().chain(&parked).max().copied();
         // The delete of the previous round has had this round to commit; wait for it before
         // starting this one's, so at most one is in flight.
         finish(deleting.take()).await;
@@ -117,10 +113,14 @@ pub async fn run(
                         txn.delete(Table::Outbox, &seq.to_be_bytes())?;
                     }
                     // Rows that can never be published leave the queue for the parked table,
-                    // where an operator can see them, so they do not block what follows.
-                    for (seq, row) in &parked {
-                        crate::store::put(txn, Table::Parked, &seq.to_be_bytes(), row)?;
-                        txn.delete(Table::Outbox, &seq.to_be_bytes())?;
+                    // where an operator can see them, so they do not block what follows. They
+                    // move as stored: the round handed its copy to the producer.
+                    for seq in &parked {
+                        let key = seq.to_be_bytes();
+                        if let Some(row) = txn.get(Table::Outbox, &key)? {
+                            txn.put(Table::Parked, &key, &row)?;
+                            txn.delete(Table::Outbox, &key)?;
+                        }
                     }
                     Ok(())
                 })
@@ -183,8 +183,8 @@ async fn lease(store: &Arc<dyn Store>) -> bool {
 struct Round {
     /// Acknowledged rows.
     delivered: Vec<u64>,
-    /// Rows the producer can never publish (too large, no identity), with their contents.
-    parked: Vec<(u64, OutboxRecord)>,
+    /// Rows the producer can never publish (too large, no identity).
+    parked: Vec<u64>,
     /// The first row that failed for a reason that may pass (the broker is down, the buffer
     /// was full).
     failed: Option<u64>,
@@ -212,15 +212,16 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
         full: false,
     };
     for (seq, row) in rows {
+        // The row's fields move into the record: no copy of its bytes on the way.
         let record = ProducerRecord {
-            topic: row.topic.clone(),
-            key: row.key.clone(),
-            value: row.value.clone(),
-            headers: row.headers.clone(),
+            topic: row.topic,
+            key: row.key,
+            value: row.value,
+            headers: row.headers,
             timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
         };
         match producer.enqueue(record).await {
-            Ok(report) => reports.push((seq, row, report)),
+            Ok(report) => reports.push((seq, report)),
             Err(ProduceError::BufferFull { capacity }) => {
                 debug!(
                     seq,
@@ -231,8 +232,8 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
                 break;
             }
             Err(error) if permanent(&error) => {
-                error!(%error, seq, topic = %row.topic, "outbox: row can never be published; parked");
-                round.parked.push((seq, row));
+                error!(%error, seq, "outbox: row can never be published; parked");
+                round.parked.push(seq);
             }
             Err(error) => {
                 warn!(%error, seq, "outbox: record not accepted by the producer");
@@ -243,12 +244,12 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
     }
     // Nothing more joins this round's batches: send them now rather than after the linger.
     producer.send_buffered();
-    for (seq, row, report) in reports {
+    for (seq, report) in reports {
         match report.await {
             Ok(_) => round.delivered.push(seq),
             Err(error) if permanent(&error) => {
-                error!(%error, seq, topic = %row.topic, "outbox: row can never be published; parked");
-                round.parked.push((seq, row));
+                error!(%error, seq, "outbox: row can never be published; parked");
+                round.parked.push(seq);
             }
             Err(error) => {
                 debug!(%error, seq, "outbox: record not delivered, will retry");
