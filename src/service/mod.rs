@@ -296,7 +296,11 @@ impl Pipeline {
                     info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
                     return Some(client);
                 }
-                Ok(Err(error)) => warn!(%error, retry_in = ?KAFKA_RETRY, "Kafka not ready"),
+                Ok(Err(error)) => warn!(
+                    error = %crate::logging::error_chain(&error),
+                    retry_in = ?KAFKA_RETRY,
+                    "Kafka not ready"
+                ),
                 Err(_) => warn!(
                     timeout_secs = cfg.kafka.connect_timeout_secs,
                     retry_in = ?KAFKA_RETRY,
