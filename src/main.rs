@@ -14,6 +14,7 @@ use usercenter::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    commit_memory_on_demand();
     usercenter::users::on_hashing_idle(release_freed_memory);
     let cli = Cli::parse();
     match &cli.command {
@@ -173,6 +174,20 @@ fn load(overrides: &Overrides, cli: &Cli) -> Result<Config, ExitCode> {
         config.log.format = format;
     }
     Ok(config)
+}
+
+/// `mi_option_arena_eager_commit` (mimalloc v3's `mimalloc.h`, `mi_option_e`: the fifth option).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Has mimalloc commit its arenas' memory as it is used, not all at once: on Linux (overcommit)
+/// its default commits a whole arena eagerly and then never purges it, so a freed argon2
+/// working area stayed resident. Measured: an idle `serve` at 12.4 MiB RSS instead of 21.5.
+/// Called first thing in `main`, before the first arena exists.
+#[allow(unsafe_code)]
+fn commit_memory_on_demand() {
+    // SAFETY: sets one of mimalloc's integer options; no pointers, and no other thread exists
+    // yet (the function is not thread-safe).
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) }
 }
 
 /// Has mimalloc return the memory freed on this thread to the OS now. An idle argon2 thread
