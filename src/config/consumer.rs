@@ -228,9 +228,9 @@ impl ConsumerConfig {
     }
 }
 
-/// The assignors the consumer group can offer, as Kafka clients name them (each is built in
-/// `kafka::group::assign`, whose tests check that they agree).
-pub const ASSIGNORS: &[&str] = &["range", "roundrobin", "cooperative-sticky"];
+/// The assignors the consumer group can offer, as Kafka clients name them: those
+/// `kafka::group::assign` builds.
+pub const ASSIGNORS: &[&str] = crate::kafka::group::assign::NAMES;
 
 #[cfg(test)]
 mod tests;

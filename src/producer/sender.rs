@@ -5,10 +5,7 @@
 //! delivery deadline.
 use std::{sync::Arc, time::Duration};
 
-use rskafka::{
-    client::error::{Error as ClientError, ProtocolError},
-    record::Record,
-};
+use rskafka::{client::error::Error as ClientError, record::Record};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -19,7 +16,13 @@ use super::{
     accumulator::{Batch, PartitionQueue},
     delivery::Outcome,
 };
-use crate::{future::BoxFuture, kafka::records::size::batch_len};
+use crate::{
+    future::BoxFuture,
+    kafka::{
+        error_code::{ErrorCode, ResponseError},
+        records::size::batch_len,
+    },
+};
 
 /// Runs until the queue is closed and drained.
 pub(crate) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
@@ -312,24 +315,19 @@ fn classify(e: &TransportError) -> Class {
         TransportError::Final(_) | TransportError::Timeout { .. } => return Class::Fatal,
     };
     match e {
-        ClientError::ServerError { protocol_error, .. } => match protocol_error {
-            ProtocolError::MessageTooLarge | ProtocolError::RecordListTooLarge => Class::TooLarge,
-            ProtocolError::NotLeaderOrFollower
-            | ProtocolError::LeaderNotAvailable
-            | ProtocolError::RequestTimedOut
-            | ProtocolError::NotEnoughReplicas
-            | ProtocolError::NotEnoughReplicasAfterAppend
-            | ProtocolError::NetworkException
-            | ProtocolError::UnknownTopicOrPartition
-            | ProtocolError::BrokerNotAvailable
-            | ProtocolError::ReplicaNotAvailable
-            | ProtocolError::KafkaStorageError
-            | ProtocolError::UnknownServerError
-            | ProtocolError::CorruptMessage => Class::Retry,
-            _ => Class::Fatal,
-        },
+        ClientError::ServerError { protocol_error, .. } => {
+            // Kafka's own table of retriable codes, by name (`kafka::error_code`).
+            let code = ErrorCode::from(protocol_error);
+            match code.error() {
+                Some(ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => {
+                    Class::TooLarge
+                }
+                _ if code.is_retriable() || code.leader_moved() => Class::Retry,
+                _ => Class::Fatal,
+            }
+        }
         ClientError::InvalidResponse(_) => Class::Fatal,
-        // Connection loss, I/O, request errors, rskafka's own retry budget running out, timeouts.
+        // Connection loss, I/O, request errors, timeouts.
         _ => Class::Retry,
     }
 }

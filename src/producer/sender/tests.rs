@@ -1,3 +1,5 @@
+use rskafka::client::error::ProtocolError;
+
 use super::*;
 use crate::producer::mock::server_error;
 
