@@ -48,7 +48,7 @@ impl Batch {
     fn reject(self, error: WriteError) {
         let _ = self.reply.send(Reply {
             result: Err(error),
-            rejected: Some(take_records(&self.request)),
+            rejected: take_records(&self.request),
         });
     }
 }

@@ -44,12 +44,14 @@ pub fn produce_request(
 
 /// The records of `request` (built by [`produce_request`]), decoded from its batch: a batch the
 /// broker rejected goes back to its submitter, which may split it. Timestamps come back at the
-/// millisecond precision the batch carries.
-pub(super) fn take_records(request: &Produce) -> Vec<Record> {
-    // The batch is ours: it decodes, and to no more than it holds uncompressed.
-    let cap = request.batch.len().saturating_mul(64).max(1 << 20);
-    records::read(&request.batch, cap)
-        .unwrap_or_default()
+/// millisecond precision the batch carries. `None` if the batch does not decode (it is ours,
+/// so it always should); the submitter then fails the batch rather than split nothing.
+pub(super) fn take_records(request: &Produce) -> Option<Vec<Record>> {
+    // Our own batch: no cap worth the name on how far it decompresses (a batch of repeated
+    // values compresses far beyond any fixed ratio).
+    let cap = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
+    let fetched = records::read(&request.batch, cap).ok()?;
+    let records = fetched
         .into_iter()
         .map(|r| Record {
             key: r.key.map(|k| k.to_vec()),
@@ -64,7 +66,8 @@ pub(super) fn take_records(request: &Produce) -> Vec<Record> {
                 .single()
                 .unwrap_or_default(),
         })
-        .collect()
+        .collect();
+    Some(records)
 }
 
 /// Gives the batch of `request` a new identity and base sequence (after a renewal).

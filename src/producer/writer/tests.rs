@@ -35,7 +35,7 @@ fn requests_carry_identity_and_sequence() {
     assert_eq!(at(43, 8), 77i64.to_be_bytes());
     assert_eq!(at(51, 2), 2i16.to_be_bytes());
     assert_eq!(at(53, 4), 40i32.to_be_bytes());
-    let back = take_records(&request);
+    let back = take_records(&request).unwrap();
     assert_eq!(back.len(), 4);
     assert_eq!(back[2].key.as_deref(), Some(&b"k2"[..]));
 }
@@ -59,7 +59,27 @@ fn without_a_producer_id_the_base_sequence_is_minus_one() {
 fn a_rejected_request_gives_back_the_records_it_was_built_from() {
     let sent = records(5);
     let request = produce_request("t", 0, &sent, Compression::Zstd, ID, 7, 1_000).unwrap();
-    assert_eq!(take_records(&request), sent);
+    assert_eq!(take_records(&request), Some(sent));
+}
+
+#[test]
+fn a_batch_that_compresses_far_still_comes_back_whole() {
+    // 20,000 records of 1,000 equal bytes: zstd shrinks them hundreds of times.
+    let sent: Vec<Record> = (0..20_000)
+        .map(|i| Record {
+            key: None,
+            value: Some(vec![b'x'; 1_000]),
+            headers: Default::default(),
+            timestamp: chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + i).unwrap(),
+        })
+        .collect();
+    let request = produce_request("t", 0, &sent, Compression::Zstd, ID, 0, 1_000).unwrap();
+    assert!(
+        request.batch.len() * 100 < 20_000 * 1_000,
+        "{}",
+        request.batch.len()
+    );
+    assert_eq!(take_records(&request).map(|r| r.len()), Some(20_000));
 }
 
 #[test]
@@ -76,7 +96,7 @@ fn restamp_changes_only_identity_and_sequence() {
     assert_eq!(b[..17], before[..17]);
     assert_eq!(b[21..43], before[21..43]);
     assert_eq!(b[57..], before[57..]);
-    assert_eq!(take_records(&request), records(2));
+    assert_eq!(take_records(&request), Some(records(2)));
 }
 
 #[test]
