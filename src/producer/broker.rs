@@ -130,6 +130,10 @@ fn transport_error(e: WriteError, records: Option<Vec<Record>>) -> TransportErro
                 records,
             }
         }
+        WriteError::Aborted(source) if records.is_some() => TransportError::Behind {
+            source: Box::new(WriteError::Aborted(source)),
+            records: records.unwrap_or_default(),
+        },
         WriteError::Timeout { after, last } => TransportError::Timeout {
             after,
             last: last.to_string(),

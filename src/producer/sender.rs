@@ -312,7 +312,9 @@ fn classify(e: &TransportError) -> Class {
         TransportError::Client(e) => e,
         TransportError::TooLarge { .. } => return Class::TooLarge,
         // The transport retried by itself, under the same deadline.
-        TransportError::Final(_) | TransportError::Timeout { .. } => return Class::Fatal,
+        TransportError::Final(_)
+        | TransportError::Timeout { .. }
+        | TransportError::Behind { .. } => return Class::Fatal,
     };
     match e {
         ClientError::ServerError { protocol_error, .. } => {

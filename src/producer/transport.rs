@@ -26,6 +26,17 @@ pub enum TransportError {
         /// The batch, when the transport hands it back.
         records: Option<Vec<Record>>,
     },
+    /// An earlier batch of the partition failed in a transport that pipelines, so this one was
+    /// not written; its records come back so that the sender can send them again once it has
+    /// dealt with the earlier one (split it, say).
+    #[error("an earlier batch of the partition failed")]
+    Behind {
+        /// Why the earlier batch failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The batch.
+        records: Vec<Record>,
+    },
     /// A transport that retries by itself (the partition writer) did not get the batch
     /// acknowledged within the delivery timeout.
     #[error("not delivered within {after:?}: {last}")]

@@ -159,7 +159,8 @@ struct Submission {
     reply: oneshot::Sender<Reply>,
 }
 
-/// What a submitter gets back: the outcome and, for a batch the broker rejected, its records,
+/// What a submitter gets back: the outcome and, for a batch the broker rejected or one aborted
+/// behind it, its records,
 /// so that a caller can split a batch too large for the broker without keeping a copy of
 /// every batch it hands over.
 #[derive(Debug)]
@@ -183,7 +184,8 @@ pub struct Delivery(oneshot::Receiver<Reply>);
 
 impl Delivery {
     /// The outcome, with the batch's records handed back when the broker rejected it
-    /// ([`WriteError::Rejected`]; `None` for every other outcome).
+    /// ([`WriteError::Rejected`]) or it was aborted behind a rejected one
+    /// ([`WriteError::Aborted`], not written); `None` for every other outcome.
     pub async fn settled(self) -> (Result<Delivered, WriteError>, Option<Vec<Record>>) {
         match self.0.await {
             Ok(reply) => (reply.result, reply.rejected),

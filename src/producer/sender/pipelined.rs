@@ -99,6 +99,12 @@ async fn finish(
             records: Some(records),
             ..
         }) => deliver(shared, topic, queue.partition, records, batch.deadline).await,
+        // Aborted behind an earlier batch that is dealt with by now (this is the front batch:
+        // a failure ahead of it would have failed it in `run`), typically one split above:
+        // its records go out again, after that batch's pieces.
+        Err(TransportError::Behind { records, .. }) => {
+            deliver(shared, topic, queue.partition, records, batch.deadline).await
+        }
         Err(e) => Outcome::Failed(final_error(e)),
     };
     settle(shared, topic, queue, batch, n, outcome)

@@ -213,7 +213,7 @@ impl Pipeline {
             Err(error) => debug!(%topic, partition, sequence, %error, "produce failed"),
         }
         if let Some(cause) = &self.aborting {
-            batch.answer(Err(WriteError::Aborted(Arc::clone(cause))));
+            batch.reject(WriteError::Aborted(Arc::clone(cause)));
             return;
         }
         let trouble = match verdict {
@@ -278,19 +278,21 @@ impl Pipeline {
         }
     }
 
-    /// Fails every waiting batch behind a failed one.
+    /// Fails every waiting batch behind a failed one, handing its records back (the submitter
+    /// may send them again once it dealt with the failed one).
     fn abort_waiting(&mut self, cause: &Arc<WriteError>) {
         for batch in self.waiting.drain(..) {
-            batch.answer(Err(WriteError::Aborted(Arc::clone(cause))));
+            batch.reject(WriteError::Aborted(Arc::clone(cause)));
         }
     }
 
-    /// Fails every queued submission behind a failed batch.
+    /// Fails every queued submission behind a failed batch, handing its records back.
     fn abort_queued(&mut self, cause: &Arc<WriteError>) {
         while let Ok(s) = self.queue.try_recv() {
-            let _ = s
-                .reply
-                .send(Err(WriteError::Aborted(Arc::clone(cause))).into());
+            let _ = s.reply.send(Reply {
+                result: Err(WriteError::Aborted(Arc::clone(cause))),
+                rejected: Some(s.records),
+            });
         }
     }
 

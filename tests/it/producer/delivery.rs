@@ -212,6 +212,9 @@ async fn batches_at_the_size_limit_are_accepted_and_oversized_ones_split() {
         value[..8].copy_from_slice(&i.to_be_bytes());
         futures.push(p.enqueue(record("big", None, value)).await.unwrap());
     }
+    // The rest goes out at once, behind the first 3 MiB batch and before its refusal comes
+    // back: the writer aborts it with that batch, and it is sent again after the pieces.
+    p.send_buffered();
     for f in futures {
         f.await.unwrap();
     }
