@@ -50,6 +50,7 @@ mod metrics;
 #[cfg(test)]
 pub(crate) mod mock;
 mod partitioner;
+mod record;
 mod sender;
 mod session;
 use crate::kafka::records::size;
@@ -65,9 +66,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
-use rskafka::record::Record;
 use tokio::{sync::Semaphore, time::Instant};
 use tokio_util::task::TaskTracker;
 
@@ -77,51 +76,15 @@ pub use delivery::{Delivery, DeliveryFuture};
 pub use error::{ProduceError, Result};
 pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, keyed_partition, murmur2};
+pub use record::ProducerRecord;
 pub use session::{ProducerSession, SessionError};
 pub use transport::{MetadataError, Pending, Transport, TransportError};
 pub use writer::{Delivered, PartitionWriter, WriteError, WriterConfig, produce_request};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;
+use record::to_record;
 use size::BATCH_OVERHEAD;
-
-use crate::event::{Headers, header, set_identity};
-
-/// A record to produce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProducerRecord {
-    /// Topic.
-    pub topic: String,
-    /// Key; its partition is the configured [`Partitioner`]'s choice, records without one spread.
-    pub key: Option<Vec<u8>>,
-    /// Value.
-    pub value: Vec<u8>,
-    /// Headers; must hold `ce_producerid` and `ce_sequence` (see [`Self::with_identity`]); the
-    /// producer adds `ce_id` when absent.
-    pub headers: Headers,
-    /// Create time; now when `None`.
-    pub timestamp: Option<DateTime<Utc>>,
-}
-
-impl ProducerRecord {
-    /// A record with a key and value and no headers.
-    pub fn new(topic: impl Into<String>, key: Option<Vec<u8>>, value: Vec<u8>) -> Self {
-        Self {
-            topic: topic.into(),
-            key,
-            value,
-            headers: Headers::new(),
-            timestamp: None,
-        }
-    }
-
-    /// The record with `ce_producerid` and `ce_sequence` set, for callers that publish without
-    /// the outbox (load tests, benchmarks): they must never repeat a sequence for a producer id.
-    pub fn with_identity(mut self, producer_id: u64, sequence: u64) -> Self {
-        set_identity(&mut self.headers, producer_id, sequence);
-        self
-    }
-}
 
 #[derive(Debug)]
 struct TopicState {
@@ -393,27 +356,6 @@ impl Producer {
                 last_error: "close deadline passed with records still buffered".into(),
             })
     }
-}
-
-/// The rskafka record of `r`. Refuses a record without both `ce_producerid` and `ce_sequence`:
-/// without them consumers have no dedupe key that survives a replay.
-fn to_record(r: ProducerRecord) -> Result<Record> {
-    let mut headers = r.headers;
-    for name in [header::PRODUCER_ID, header::SEQUENCE] {
-        if !headers.contains_key(name) {
-            return Err(ProduceError::MissingIdentity { header: name });
-        }
-    }
-    if !headers.contains_key(header::ID) {
-        let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
-        headers.insert(header::ID.to_owned(), id);
-    }
-    Ok(Record {
-        key: r.key,
-        value: Some(r.value),
-        headers,
-        timestamp: r.timestamp.unwrap_or_else(Utc::now),
-    })
 }
 
 /// `now + d`, or a day from `now` when that would overflow the clock.

@@ -1,6 +1,8 @@
 //! Producer unit tests against the mock broker, with a paused clock for timers.
 use std::sync::atomic::AtomicU64;
 
+use crate::event::header;
+
 use super::{
     mock::{MISSING_TOPIC, MockBroker},
     *,
