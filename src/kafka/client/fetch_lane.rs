@@ -104,8 +104,7 @@ async fn run(client: Weak<Client>, addr: String, mut rx: mpsc::Receiver<Want>) {
                 continue;
             }
             Err(e) => {
-                let lost = matches!(&e, super::ClientError::Call(c) if c.is_connection_lost())
-                    || matches!(&e, super::ClientError::Connect(_));
+                let lost = e.is_connection_lost();
                 let e = Arc::new(e);
                 for w in round {
                     let error = if lost {

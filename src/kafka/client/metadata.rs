@@ -42,6 +42,16 @@ impl Cache {
         nodes.into_iter().map(|(_, a)| a.clone()).collect()
     }
 
+    /// The address of the leader of `topic`/`partition`, when fresh metadata names one.
+    fn leader_addr(&self, topic: &str, partition: i32) -> Option<String> {
+        let cached = self.topics.get(topic)?;
+        if cached.at.elapsed() >= METADATA_MAX_AGE {
+            return None;
+        }
+        let node = cached.topic.partitions.get(&partition).copied().flatten()?;
+        self.brokers.get(&node).cloned()
+    }
+
     /// Takes in an answer; returns each asked-for topic's metadata or error code.
     fn absorb(
         &mut self,
@@ -109,8 +119,11 @@ impl Client {
     /// spelling is closed once the brokers are known: the brokers' own addresses are used from
     /// then on, so one broker never holds two admin connections.
     fn retire_bootstrap(&self, c: &Arc<Connection>) {
-        let listed = self.metadata.lock().brokers.values().any(|a| a == c.addr());
-        if !listed && !self.metadata.lock().brokers.is_empty() {
+        let unlisted = {
+            let brokers = &self.metadata.lock().brokers;
+            !brokers.is_empty() && !brokers.values().any(|a| a == c.addr())
+        };
+        if unlisted {
             self.forget(c);
         }
     }
@@ -164,22 +177,19 @@ impl Client {
     /// The address of the leader of `topic`/`partition`: from the cache; when the cache has
     /// none for the partition, from fresh metadata.
     pub async fn leader_addr(&self, topic: &str, partition: i32) -> Result<String, ClientError> {
-        let mut meta = self.topic(topic).await?;
-        if meta.partitions.get(&partition).copied().flatten().is_none() {
-            meta = self.fresh_topic(topic).await?;
+        // Every fetch and produce reconnect asks: answered under the lock, nothing cloned but
+        // the address.
+        if let Some(addr) = self.metadata.lock().leader_addr(topic, partition) {
+            return Ok(addr);
         }
-        let no_leader = || ClientError::NoLeader {
-            topic: topic.to_owned(),
-            partition,
-        };
-        let node = meta
-            .partitions
-            .get(&partition)
-            .copied()
-            .flatten()
-            .ok_or_else(no_leader)?;
-        let addr = self.metadata.lock().brokers.get(&node).cloned();
-        addr.ok_or_else(no_leader)
+        self.fresh_topic(topic).await?;
+        self.metadata
+            .lock()
+            .leader_addr(topic, partition)
+            .ok_or_else(|| ClientError::NoLeader {
+                topic: topic.to_owned(),
+                partition,
+            })
     }
 
     /// An admin connection to the controller (for CreateTopics).

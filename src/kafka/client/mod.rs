@@ -99,6 +99,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the broker could not be reached or the connection broke (rather than an answer
+    /// saying no).
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Call(e) => e.is_connection_lost(),
+            _ => false,
+        }
+    }
+
     /// Whether the error says the topic does not exist.
     pub fn is_unknown_topic(&self) -> bool {
         matches!(self, Self::Topic { code, .. }

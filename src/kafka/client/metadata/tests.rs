@@ -55,6 +55,10 @@ fn an_answer_fills_brokers_controller_and_leaders() {
     assert_eq!(leaders, [(0, Some(1)), (1, Some(2)), (2, None)]);
     assert_eq!(topics["gone"].as_ref().unwrap_err().get(), 3);
     assert!(cache.topics.contains_key("t") && !cache.topics.contains_key("gone"));
+    assert_eq!(cache.leader_addr("t", 1).as_deref(), Some("b:9093"));
+    assert_eq!(cache.leader_addr("t", 2), None, "no leader");
+    assert_eq!(cache.leader_addr("t", 9), None, "no such partition");
+    assert_eq!(cache.leader_addr("gone", 0), None);
 }
 
 #[test]
