@@ -221,10 +221,12 @@ impl Pipeline {
                 let error = WriteError::Rejected { code };
                 warn!(%topic, partition, %error, "batch failed");
                 let cause = Arc::new(error.clone());
-                batch.reject(error);
                 // What was queued before the failure was known is behind it; what comes later
-                // is taken after the recovery.
+                // is taken after the recovery. Drained before the submitter hears of the
+                // failure: it may answer at once with pieces of this batch (a split), which
+                // belong to "later", and it runs on another thread.
                 self.abort_queued(&cause);
+                batch.reject(error);
                 self.aborting = Some(cause);
                 // Drain the window, then fail what is behind (see `recover`).
                 self.trouble = self.trouble.max(Some(Trouble::Retry));
@@ -312,12 +314,14 @@ impl Pipeline {
                 .unwrap_or_else(|| Arc::new(Cause::NoAnswer)),
         };
         warn!(topic = %self.topic, partition = self.partition, %error, "batch failed");
-        if let Some(first) = self.waiting.pop_front() {
-            first.answer(Err(error.clone()));
-        }
-        let cause = Arc::new(error);
+        let first = self.waiting.pop_front();
+        let cause = Arc::new(error.clone());
+        // As with a refused batch: what is behind it fails before its submitter hears.
         self.abort_waiting(&cause);
         self.abort_queued(&cause);
+        if let Some(first) = first {
+            first.answer(Err(error));
+        }
         self.renew_before_next = true;
     }
 
