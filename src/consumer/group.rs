@@ -33,6 +33,8 @@ use crate::{
 
 /// Longest wait for the group's committed offsets of new partitions, and for LeaveGroup.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// Tries at reading the group's committed offsets of newly assigned partitions.
+const COMMITTED_ATTEMPTS: u32 = 3;
 
 /// A running partition task.
 struct Owned {
@@ -137,23 +139,32 @@ async fn stop(tasks: Vec<Owned>) {
     }
 }
 
-/// The group's committed offsets of `partitions` (none on failure: the store's offsets come
-/// first anyway, and `start` applies where neither has one).
+/// The group's committed offsets of `partitions`, asked up to [`COMMITTED_ATTEMPTS`] times.
+/// Without them a partition starts from the store's offset, which is behind when another member
+/// of the group handled the partition since (see `partition::start_offset`): said in a warning.
 async fn committed(member: &GroupMember, partitions: &[i32]) -> BTreeMap<i32, i64> {
     if partitions.is_empty() {
         return BTreeMap::new();
     }
-    match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await {
-        Ok(Ok(offsets)) => offsets,
-        Ok(Err(error)) => {
-            warn!(%error, "consumer: cannot read the group's committed offsets");
-            BTreeMap::new()
-        }
-        Err(_) => {
-            warn!("consumer: the group's committed offsets did not come in time");
-            BTreeMap::new()
+    for attempt in 1..=COMMITTED_ATTEMPTS {
+        match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await {
+            Ok(Ok(offsets)) => return offsets,
+            Ok(Err(error)) => {
+                warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
+            }
+            Err(_) => {
+                warn!(
+                    attempt,
+                    "consumer: the group's committed offsets did not come in time"
+                );
+            }
         }
     }
+    warn!(
+        ?partitions,
+        "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
+    );
+    BTreeMap::new()
 }
 
 /// Commits the store's offsets of `partitions` to the group (a failure is logged: the next

@@ -1,5 +1,5 @@
-//! The loop of one owned partition: claim its fence, fetch from the stored offset (else the
-//! group's committed one, else `start`), run a pass per batch in a store transaction that also
+//! The loop of one owned partition: claim its fence, fetch from the later of the stored offset
+//! and the group's committed one (else `start`; see [`start_offset`] for why), run a pass per batch in a store transaction that also
 //! checks the fence, retry failing handlers with backoff, dead-letter them after the limit.
 //! A pass refused by the fence (someone claimed the partition since) stops the loop.
 //!
@@ -64,7 +64,7 @@ impl From<FenceError> for PassError {
 pub(crate) struct Start {
     /// The group generation it was assigned in (−1: static mode), recorded in its claim.
     pub generation: i32,
-    /// The group's committed offset, used when the store has none.
+    /// The group's committed offset (see [`start_offset`]).
     pub committed: Option<i64>,
 }
 
@@ -231,6 +231,17 @@ async fn claim(
     }
 }
 
+/// Where a partition starts: the later of the store's offset (ours, committed with the effects)
+/// and the group's committed offset.
+/// - The group's is ahead: another member handled the partition since we last did (the Go
+///   service during a migration, any Kafka consumer in the group) and committed what it
+///   handled. Starting from ours would handle those records a second time, and the other
+///   member's work left no dedupe marks in our store.
+/// - Ours is ahead: we handled records whose offsets did not reach the group yet (a crash
+///   between the store's commit and the group's), or an operator rewound the group with
+///   Kafka's own tools. Ours wins either way: such a rewind re-reads nothing. A replay goes
+///   through `usercenter group reset-offsets`, which moves both and the dedupe state with them.
+/// - Only one exists: that one. Neither: `consumer.start` (earliest or latest).
 async fn start_offset(
     ctx: &Context,
     source: &dyn PartitionSource,
@@ -244,16 +255,19 @@ async fn start_offset(
             stored = stored_offset(txn, &ctx.topic, partition)?;
             Ok(())
         });
-        let result = match (read, stored) {
-            (Err(e), _) => Err(e.to_string()),
-            (Ok(()), Some(offset)) => Ok(offset),
-            (Ok(()), None) => match committed {
-                Some(offset) => Ok(offset),
-                None => source
-                    .offset(ctx.config.start == StartPolicy::Earliest)
-                    .await
-                    .map_err(|e| e.to_string()),
-            },
+        let result = match (read, stored, committed) {
+            (Err(e), _, _) => Err(e.to_string()),
+            (Ok(()), Some(stored), Some(committed)) if committed > stored => {
+                // Another member of the group (the Go service during a migration, a
+                // librdkafka consumer) handled the partition up to there and committed it.
+                info!(topic = %ctx.topic, partition, stored, committed, "consumer: starting from the group's committed offset, ahead of the store's");
+                Ok(committed)
+            }
+            (Ok(()), Some(offset), _) | (Ok(()), None, Some(offset)) => Ok(offset),
+            (Ok(()), None, None) => source
+                .offset(ctx.config.start == StartPolicy::Earliest)
+                .await
+                .map_err(|e| e.to_string()),
         };
         match result {
             Ok(offset) => return Some(offset),
