@@ -162,7 +162,7 @@ impl Round<'_> {
                         .insert(self.link.topic.clone(), owned.iter().copied().collect());
                     s.generation = generation;
                 }
-                Ok((a.name().to_owned(), encode_subscription(&s)?))
+                Ok((a.name().to_owned(), encode_subscription(&s, a.protocol())?))
             })
             .collect()
     }

@@ -93,7 +93,10 @@ async fn lead(
             member_id: member_id.clone(),
             group_instance_id: None,
             protocol_type: "consumer".into(),
-            protocols: vec![(strategy.into(), encode_subscription(&subscription).unwrap())],
+            protocols: vec![(
+                strategy.into(),
+                encode_subscription(&subscription, assignor.protocol()).unwrap(),
+            )],
             reason: None,
         };
         let joined = conn.call(&join).await.unwrap().body;

@@ -11,11 +11,11 @@ use usercenter::kafka::Purpose;
 use usercenter::kafka::error_code::{ErrorCode, ResponseError};
 use usercenter::{
     consumer::{
-        process::{HighWater, dedupe_key, offset_key},
+        process::{dedupe_key, offset_key},
         prune,
     },
     kafka::{
-        group::assign::{Subscription, encode_assignment, encode_subscription},
+        group::assign::{RebalanceProtocol, Subscription, encode_assignment, encode_subscription},
         protocol::{CommittedOffset, JoinGroup, OffsetCommit, OffsetFetch, SyncGroup},
     },
     store::{self, RedbStore, StoreExt, Table},
@@ -97,17 +97,6 @@ fn stored(store: &RedbStore, partition: i32) -> Option<i64> {
         .unwrap()
 }
 
-fn high_water_key() -> Vec<u8> {
-    usercenter::consumer::process::high_water_key(TOPIC, 0, 42)
-}
-
-fn high_water(sequence: u64) -> HighWater {
-    HighWater {
-        seen_ms: 1,
-        sequence,
-    }
-}
-
 fn marks(store: &RedbStore) -> u64 {
     store.read_with(|txn| txn.count(Table::Dedupe)).unwrap()
 }
@@ -130,8 +119,8 @@ async fn describe_and_reset_against_the_broker() {
                 let mut enc = event(i)
                     .encode(usercenter::event::ContentType::Postcard)
                     .unwrap();
-                // Partition 0's records carry an outbox identity (producer 42, sequence i): the
-                // consumer dedupes them by that producer's high water, not by a mark each.
+                // Partition 0's records carry an outbox identity (producer 42, sequence i) too:
+                // the consumer dedupes them by their event id all the same.
                 if partition == 0 {
                     usercenter::event::set_identity(&mut enc.headers, 42, i);
                 }
@@ -181,7 +170,6 @@ async fn describe_and_reset_against_the_broker() {
             .write_with(|txn| {
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 0), &7i64)?;
                 store::put(txn, Table::Offsets, &offset_key(TOPIC, 1), &5i64)?;
-                store::put(txn, Table::HighWaters, &high_water_key(), &high_water(6))?;
                 for (i, (partition, headers)) in headers_of.iter().enumerate() {
                     if *partition == 1 || i < 7 {
                         prune::mark(txn, &dedupe_key(headers).unwrap(), 1, None)?;
@@ -258,28 +246,26 @@ async fn describe_and_reset_against_the_broker() {
         "--replay",
     ];
     let out = stdout(&group_command(b, data.path(), &args));
-    // 4 marks of the old per-record format, and producer 42's high water, lowered below the
-    // sequence at offset 3.
-    assert!(out.contains("replay: 5 dedupe marks deleted"), "{out}");
+    // The 4 records' marks.
+    assert!(out.contains("replay: 4 dedupe marks deleted"), "{out}");
     assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
     {
         let store = RedbStore::open(data.path()).unwrap();
         assert_eq!(stored(&store, 0), Some(3));
         assert_eq!(marks(&store), 8);
-        let high = store
-            .read_with(|txn| store::get::<HighWater>(txn, Table::HighWaters, &high_water_key()))
-            .unwrap();
-        assert_eq!(high.map(|h| h.sequence), Some(2));
     }
     assert_eq!(committed_by_librdkafka(b), [3, 0, -1001]);
 
     // A member joins: describe shows it and its partitions; a reset is refused.
     let coordinator = kafka_client(b).any(Purpose::Admin).await.unwrap();
-    let subscription = encode_subscription(&Subscription {
-        topics: vec![TOPIC.into()],
-        generation: -1,
-        ..Subscription::default()
-    })
+    let subscription = encode_subscription(
+        &Subscription {
+            topics: vec![TOPIC.into()],
+            generation: -1,
+            ..Subscription::default()
+        },
+        RebalanceProtocol::Eager,
+    )
     .unwrap();
     let mut join = JoinGroup {
         group_id: GROUP.into(),

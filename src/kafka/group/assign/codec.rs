@@ -12,11 +12,16 @@ use kafka_protocol::{
     protocol::{Decodable, Encodable, StrBytes},
 };
 
-use super::{Assignment, Subscription};
+use super::{Assignment, RebalanceProtocol, Subscription};
 
-/// The subscription version we write: 1 carries owned partitions (KIP-429); 2 adds the
-/// generation. Brokers never read it, and librdkafka and the Java client read up to 3.
-const SUBSCRIPTION_VERSION: i16 = 2;
+/// The subscription version we write for a cooperative assignor: 1 carries owned partitions
+/// (KIP-429); 2 adds the generation. Brokers never read it, and librdkafka and the Java client
+/// read up to 3.
+const COOPERATIVE_SUBSCRIPTION_VERSION: i16 = 2;
+/// The subscription version we write for an eager assignor, which needs nothing past the topics
+/// and user data: the version every Kafka client reads, older ones (IBM Sarama 1.22, the Go
+/// service's) included, which refuse the longer versions with "invalid length".
+const EAGER_SUBSCRIPTION_VERSION: i16 = 0;
 /// The assignment version we write.
 const ASSIGNMENT_VERSION: i16 = 1;
 
@@ -52,8 +57,16 @@ fn version(bytes: &mut Bytes, what: &'static str, max: i16) -> Result<i16, Codec
     Ok(v.min(max))
 }
 
-/// Encodes a subscription as JoinGroup protocol metadata.
-pub fn encode_subscription(s: &Subscription) -> Result<Bytes, CodecError> {
+/// Encodes a subscription as JoinGroup protocol metadata for an assignor of `protocol`: version 0
+/// for an eager one (owned partitions and generation are left out), 2 for a cooperative one.
+pub fn encode_subscription(
+    s: &Subscription,
+    protocol: RebalanceProtocol,
+) -> Result<Bytes, CodecError> {
+    let version = match protocol {
+        RebalanceProtocol::Eager => EAGER_SUBSCRIPTION_VERSION,
+        RebalanceProtocol::Cooperative => COOPERATIVE_SUBSCRIPTION_VERSION,
+    };
     let msg = ConsumerProtocolSubscription::default()
         .with_topics(
             s.topics
@@ -74,8 +87,8 @@ pub fn encode_subscription(s: &Subscription) -> Result<Bytes, CodecError> {
         )
         .with_generation_id(s.generation);
     let mut out = BytesMut::new();
-    out.extend_from_slice(&SUBSCRIPTION_VERSION.to_be_bytes());
-    msg.encode(&mut out, SUBSCRIPTION_VERSION)
+    out.extend_from_slice(&version.to_be_bytes());
+    msg.encode(&mut out, version)
         .map_err(|e| codec_error("subscription", e))?;
     Ok(out.freeze())
 }

@@ -10,7 +10,29 @@ fn subscription_round_trips_with_owned_partitions() -> Result<(), CodecError> {
         generation: 7,
         user_data: Some(bytes::Bytes::from_static(b"x")),
     };
-    assert_eq!(decode_subscription(&encode_subscription(&s)?)?, s);
+    let bytes = encode_subscription(&s, RebalanceProtocol::Cooperative)?;
+    assert_eq!(decode_subscription(&bytes)?, s);
+    Ok(())
+}
+
+/// An older client as group leader (IBM Sarama 1.22, the Go service's) reads only version 0
+/// and refuses trailing bytes: an eager assignor's subscription is version 0, exactly the
+/// topics and user data.
+#[test]
+fn eager_subscriptions_are_version_0_for_older_leaders() -> Result<(), CodecError> {
+    let s = Subscription {
+        topics: vec!["a".into()],
+        owned: BTreeMap::from([("a".to_owned(), vec![0])]),
+        generation: 7,
+        user_data: None,
+    };
+    let bytes = encode_subscription(&s, RebalanceProtocol::Eager)?;
+    // version 0, one topic "a", user data null (-1): nothing after it.
+    let expected: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b'a', 0xff, 0xff, 0xff, 0xff];
+    assert_eq!(&bytes[..], expected);
+    let back = decode_subscription(&bytes)?;
+    assert_eq!((back.topics, back.generation), (s.topics, -1));
+    assert!(back.owned.is_empty());
     Ok(())
 }
 
