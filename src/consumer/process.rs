@@ -4,10 +4,8 @@
 
 mod dedupe;
 
-pub use dedupe::{high_water_key, lower_high_water};
-
 use dedupe::Dedupe;
-pub use dedupe::{HighWater, Key};
+pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 
 use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
 use crate::{
@@ -56,19 +54,33 @@ impl RecordHandler for super::handler::NoopHandler {
     }
 }
 
-/// The per-record mark key of a record: producer id and sequence, else the event id, else
-/// none. Records whose producer id and sequence are numbers are deduped by high water instead
-/// ([`Key`]); this key is their mark only in stores written by earlier versions.
+/// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
+/// are: version 7, so that marks are written in time order, at the end of the table) and as
+/// `e/<ce_id>` otherwise; else its producer id and sequence as written
+/// (`p/<producer>/<sequence>`); else none. See `dedupe`'s module docs for why the event id
+/// comes first.
 pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
     let text = |name: &str| headers.header(name).filter(|v| !v.is_empty());
-    if let (Some(p), Some(s)) = (text(header::PRODUCER_ID), text(header::SEQUENCE)) {
-        let mut key = b"p/".to_vec();
-        key.extend_from_slice(p);
-        key.push(b'/');
-        key.extend_from_slice(s);
-        return Some(key);
+    if let Some(id) = text(header::ID) {
+        return Some(match uuid::Uuid::try_parse_ascii(id) {
+            Ok(uuid) => [UUID_MARK.as_slice(), uuid.as_bytes()].concat(),
+            Err(_) => [b"e/".as_slice(), id].concat(),
+        });
     }
-    text(header::ID).map(|id| [b"e/".as_slice(), id].concat())
+    let (p, s) = (text(header::PRODUCER_ID)?, text(header::SEQUENCE)?);
+    let mut key = b"p/".to_vec();
+    key.extend_from_slice(p);
+    key.push(b'/');
+    key.extend_from_slice(s);
+    Some(key)
+}
+
+/// The prefix of the mark of a record whose event id is a UUID.
+pub const UUID_MARK: &[u8; 2] = b"u/";
+
+/// The event id of a mark key written by [`dedupe_key`] for a UUID event id.
+pub fn event_id_of_mark(key: &[u8]) -> Option<[u8; 16]> {
+    key.strip_prefix(UUID_MARK.as_slice())?.try_into().ok()
 }
 
 /// The store key of a partition's offset.
@@ -133,7 +145,7 @@ pub fn pass(
         next_offset: input.next_offset,
         ..Default::default()
     };
-    let mut dedupe = Dedupe::new(input.topic, input.partition);
+    let dedupe = Dedupe::new(input.topic, input.partition);
     for r in records {
         if r.offset < out.next_offset {
             continue;
@@ -159,47 +171,19 @@ pub fn pass(
                 (verdict, false)
             }
         };
-        let event_id = || {
-            r.headers
-                .get(header::ID)
-                .and_then(|id| std::str::from_utf8(id).ok())
-                .and_then(|id| id.parse::<uuid::Uuid>().ok())
-                .map(uuid::Uuid::into_bytes)
-        };
         match verdict {
             Ok(effects) => {
-                let logged = effects.writes.iter().any(|w| {
-                    matches!(
-                        w,
-                        Write::Put {
-                            table: Table::EventLog,
-                            ..
-                        }
-                    )
-                });
                 out.outbox_rows += apply(txn, effects, input)?;
                 out.handled += 1;
+                // The event-log entry of the mark's event id is pruned with the mark.
                 if let Some(k) = &key {
-                    let id = event_id();
-                    dedupe.handled(txn, k, input.now_ms, id)?;
-                    // The event-log entry's clock: pruned with it after the horizon.
-                    if logged
-                        && matches!(k, Key::Sequence { .. })
-                        && let Some(id) = id
-                    {
-                        super::prune::mark(
-                            txn,
-                            &[b"l/".as_slice(), &id].concat(),
-                            input.now_ms,
-                            Some(id),
-                        )?;
-                    }
+                    dedupe.handled(txn, k, input.now_ms)?;
                 }
             }
             Err(RecordError::Poison(error)) => {
                 if let Some(k) = &key {
                     let seen = if given_up {
-                        dedupe.handled(txn, k, input.now_ms, event_id())?;
+                        dedupe.handled(txn, k, input.now_ms)?;
                         false
                     } else {
                         dedupe.poison(txn, k, input.now_ms)?
@@ -224,7 +208,6 @@ pub fn pass(
         }
         out.next_offset = r.offset + 1;
     }
-    dedupe.finish(txn, input.now_ms)?;
     store::put(
         txn,
         Table::Offsets,

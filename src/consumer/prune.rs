@@ -9,9 +9,10 @@
 //! during which an outbox row may be sent again. A copy that arrives after its mark was
 //! pruned is applied a second time.
 //!
-//! Each mark stores the time it was written and the id of its event ([`Mark`]). The event log
-//! (event id → times applied) has no time of its own; its entry goes with the mark of the
-//! record that applied it. Pruning scans the dedupe table in key order, [`BATCH`] keys per
+//! Each mark stores the time it was written ([`Mark`]); its key holds the id of its event
+//! (`u/<uuid>`, see `process::dedupe_key`; marks of earlier versions store it in the value).
+//! The event log (event id → times applied) has no time of its own; its entry goes with the
+//! mark of the record that applied it. Pruning scans the dedupe table in key order, [`BATCH`] keys per
 //! store transaction, so that the consumer's passes interleave with it.
 use std::{sync::Arc, time::Duration};
 
@@ -77,7 +78,10 @@ pub fn prune_batch(
         }
         txn.delete(Table::Dedupe, &key)?;
         pruned.marks += 1;
-        if let Some(id) = mark.and_then(|m| m.event_id)
+        let id = mark
+            .and_then(|m| m.event_id)
+            .or_else(|| crate::consumer::process::event_id_of_mark(&key));
+        if let Some(id) = id
             && txn.delete(Table::EventLog, &id)?
         {
             pruned.event_log += 1;

@@ -27,12 +27,11 @@ The reset is refused while the group has members (stop every instance first) and
 service holds the store file (run it where the service's data directory is, with the service \
 stopped).
 
-Dedupe: the consumer remembers every record it handled (the highest sequence of each outbox \
-producer per partition, kept for good; a mark per record without that identity, kept for \
+Dedupe: the consumer remembers every record it handled (a mark per event id, kept for \
 consumer.dedupe_horizon_secs). After a rewind, records it remembers are skipped: the offsets \
 move back but no handler runs again and no effect is applied twice. With --replay the records \
-between the new offset and the old one are forgotten as well (marks deleted, high waters \
-lowered), so their handlers run again: every effect of those records is applied a second time \
+between the new offset and the old one are forgotten as well (their marks deleted), so their \
+handlers run again: every effect of those records is applied a second time \
 (analytics records and notifications are written again). Use --replay only to rebuild derived data.";
 
 impl GroupCommand {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{GroupError, admin::Admin, args::ResetArgs, store};
 use crate::{
-    consumer::process::{Key, dedupe_key},
+    consumer::process::{Key, poison_key},
     kafka::protocol::OffsetQuery,
 };
 
@@ -211,14 +211,14 @@ pub async fn run(
         }
         let _ = writeln!(
             out,
-            "replay: {marks} dedupe marks deleted or high waters lowered; those records will be handled again"
+            "replay: {marks} dedupe marks deleted; those records will be handled again"
         );
     }
     Ok(out)
 }
 
 /// Forgets that the records of `topic`/`partition` in `[from, to)` were handled: deletes their
-/// dedupe marks and lowers their producers' high waters; how many marks and high waters moved.
+/// dedupe marks (and poison marks on the partition); how many there were.
 async fn forget_range(
     admin: &Admin,
     store: &dyn crate::store::Store,
@@ -241,18 +241,13 @@ async fn forget_range(
                 .iter()
                 .filter(|r| r.offset >= offset && r.offset < to)
         };
-        let keys: Vec<Vec<u8>> = in_range().filter_map(|r| dedupe_key(&r.headers)).collect();
+        // Each record's mark, and its poison mark on this partition (a poison record is
+        // dead-lettered again).
+        let keys: Vec<Vec<u8>> = in_range()
+            .filter_map(|r| Key::of(&r.headers))
+            .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
+            .collect();
         deleted += store::forget_marks(store, &keys)?;
-        // Records with a producer id and sequence are deduped by the producer's high water on
-        // the partition: lower it below the first replayed sequence of each producer.
-        let mut firsts = std::collections::BTreeMap::new();
-        for r in in_range() {
-            if let Some(Key::Sequence { producer, sequence }) = Key::of(&r.headers) {
-                let first = firsts.entry(producer).or_insert(sequence);
-                *first = (*first).min(sequence);
-            }
-        }
-        deleted += store::lower_high_waters(store, topic, partition, &firsts)?;
         match records.iter().map(|r| r.offset).max() {
             Some(last) if last >= offset => offset = last + 1,
             // Nothing more below the high watermark (or past it): done.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::{
     config::{StoreBackend, StoreConfig},
-    consumer::process::{lower_high_water, offset_key, stored_offset},
+    consumer::process::{offset_key, stored_offset},
     pgstore::PgStore,
     store::{self, RedbStore, Store, StoreError, StoreExt, Table},
 };
@@ -82,22 +82,5 @@ pub fn forget_marks(store: &dyn Store, keys: &[Vec<u8>]) -> Result<u64, GroupErr
             deleted += u64::from(txn.delete(Table::Dedupe, key)?);
         }
         Ok(deleted)
-    })
-}
-
-/// Lowers the high water of each producer in `firsts` on `topic`/`partition` below its
-/// sequence there, in one transaction; how many moved.
-pub fn lower_high_waters(
-    store: &dyn Store,
-    topic: &str,
-    partition: i32,
-    firsts: &std::collections::BTreeMap<u64, u64>,
-) -> Result<u64, GroupError> {
-    store.write_with(|txn| {
-        let mut moved = 0;
-        for (&producer, &sequence) in firsts {
-            moved += u64::from(lower_high_water(txn, topic, partition, producer, sequence)?);
-        }
-        Ok(moved)
     })
 }

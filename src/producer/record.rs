@@ -51,7 +51,7 @@ pub(super) fn to_record(r: ProducerRecord) -> Result<Record> {
         }
     }
     if !headers.contains_key(header::ID) {
-        let id = uuid::Uuid::new_v4().hyphenated().to_string().into_bytes();
+        let id = uuid::Uuid::now_v7().hyphenated().to_string().into_bytes();
         headers.insert(header::ID.to_owned(), id);
     }
     Ok(Record {

@@ -180,7 +180,7 @@ impl Users {
         let sequence = outbox::next_event_sequence(txn)?;
         let event = Envelope {
             version: DATA_VERSION,
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             user_id,
             occurred_at: Envelope::truncate_time(Utc::now()),
             request_id: ctx.request_id.clone(),

@@ -190,14 +190,20 @@ fn a_failing_handler_stops_the_pass_and_gives_up_when_told() {
 }
 
 #[test]
-fn dedupe_keys_prefer_producer_and_sequence() {
+fn dedupe_keys_prefer_the_event_id() {
     let mut h = Headers::new();
     assert_eq!(dedupe_key(&h), None);
-    h.insert(header::ID.into(), b"id-1".to_vec());
-    assert_eq!(dedupe_key(&h), Some(b"e/id-1".to_vec()));
     h.insert(header::PRODUCER_ID.into(), b"7".to_vec());
     h.insert(header::SEQUENCE.into(), b"9".to_vec());
     assert_eq!(dedupe_key(&h), Some(b"p/7/9".to_vec()));
+    h.insert(header::ID.into(), b"id-1".to_vec());
+    assert_eq!(dedupe_key(&h), Some(b"e/id-1".to_vec()));
+    h.insert(header::ID.into(), Vec::new());
+    assert_eq!(
+        dedupe_key(&h),
+        Some(b"p/7/9".to_vec()),
+        "an empty id is none"
+    );
 }
 
 #[test]

@@ -1,19 +1,20 @@
-//! High-water dedupe through whole passes on the real store: no record is dropped as a false
-//! duplicate (interleaved producers, a restart under a new producer id, gaps, several
-//! partitions), copies are, and marks of the old format are still honoured.
+//! Dedupe through whole passes on the real store: no record is dropped as a false duplicate
+//! (interleaved producers, a restart under a new producer id, gaps, several partitions, a
+//! forged sequence), copies are (within a pass, across passes, under another producer id),
+//! and poison marks are per partition.
 use std::collections::BTreeMap;
 
 use crate::{
     consumer::{
         NoopHandler,
-        process::{PassInput, PassOutcome, pass},
+        process::{PassInput, PassOutcome, RecordError, RecordHandler, pass},
     },
     event::header,
     kafka::records::FetchedRecord,
-    store::{RedbStore, Store, StoreExt, Table},
+    store::{ReadTxn, RedbStore, StoreExt, Table},
 };
 
-/// A record of `producer` with `sequence` (and a `ce_id`) at `offset`.
+/// A record of `producer` with `sequence` and the event id `{producer}-{sequence}` at `offset`.
 fn rec(offset: i64, producer: u64, sequence: u64) -> FetchedRecord {
     rec_with(offset, producer, sequence, |_| {})
 }
@@ -45,8 +46,8 @@ fn batch(first: i64, ids: &[(u64, u64)]) -> Vec<FetchedRecord> {
         .collect()
 }
 
-fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> PassOutcome {
-    let input = PassInput {
+fn input(partition: i32, records: &[FetchedRecord]) -> PassInput<'static> {
+    PassInput {
         topic: "user.events",
         partition,
         next_offset: records.first().map_or(0, |r| r.offset),
@@ -55,16 +56,34 @@ fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> PassOutc
         now_ms: 1,
         handler_seconds: None,
         producer_id: 1,
-    };
+    }
+}
+
+fn run_with(
+    store: &RedbStore,
+    handler: &dyn RecordHandler,
+    partition: i32,
+    records: &[FetchedRecord],
+) -> PassOutcome {
+    let input = input(partition, records);
     store
-        .write_with(|txn| pass(txn, &NoopHandler, records, &input))
+        .write_with(|txn| pass(txn, handler, records, &input))
         .unwrap()
+}
+
+fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> PassOutcome {
+    run_with(store, &NoopHandler, partition, records)
+}
+
+fn store() -> (tempfile::TempDir, RedbStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    (dir, store)
 }
 
 #[test]
 fn interleaved_producers_restarts_and_gaps_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
+    let (_dir, store) = store();
     // Two producers interleaved, each with gaps; then producer 1 restarts as producer 3 from 0.
     let ids = [
         (1, 0),
@@ -79,18 +98,58 @@ fn interleaved_producers_restarts_and_gaps_lose_nothing() {
     ];
     let out = run(&store, 0, &batch(0, &ids));
     assert_eq!((out.handled, out.duplicates), (ids.len() as u64, 0));
-    // Later passes go on above each producer's high water, gaps and all.
     let out = run(&store, 0, &batch(20, &[(2, 11), (3, 2), (1, 100), (2, 50)]));
     assert_eq!((out.handled, out.duplicates), (4, 0));
-    // The same producer on another partition has a high water of its own.
-    let out = run(&store, 1, &batch(0, &[(1, 0), (1, 1), (2, 0)]));
+    // Records out of sequence order (another team's producer) are no trouble either.
+    let out = run(&store, 1, &batch(0, &[(1, 9), (1, 3), (2, 0)]));
     assert_eq!((out.handled, out.duplicates), (3, 0));
+}
+
+/// Finding 1 of the integrity issue: one record that copies our `ce_producerid` with a huge
+/// `ce_sequence` made every later record of that producer on the partition a "duplicate".
+#[test]
+fn a_forged_sequence_hides_no_later_record() {
+    let (_dir, store) = store();
+    let forged = rec_with(2, 1, 1_000_000_000_000_000_000, |h| {
+        h.insert(header::ID.into(), b"forged".to_vec());
+    });
+    let mut records = batch(0, &[(1, 0), (1, 1)]);
+    records.push(forged);
+    let out = run(&store, 0, &records);
+    assert_eq!(
+        (out.handled, out.duplicates),
+        (3, 0),
+        "the forged record is a record"
+    );
+    // The producer's real records after it, in this pass and the next, are all handled.
+    let out = run(&store, 0, &batch(3, &[(1, 2), (1, 3)]));
+    assert_eq!((out.handled, out.duplicates), (2, 0));
+    let out = run(&store, 0, &batch(5, &[(1, 4)]));
+    assert_eq!((out.handled, out.duplicates), (1, 0));
+}
+
+/// Finding 2: a copy of an event under another producer id (a mirror, a replay by another
+/// tool) was applied again, since the producer id and sequence decided alone.
+#[test]
+fn an_event_id_is_applied_once_whatever_producer_id_it_carries() {
+    let (_dir, store) = store();
+    let out = run(&store, 0, &batch(0, &[(1, 0)]));
+    assert_eq!(out.handled, 1);
+    let copy = |offset, producer, sequence| {
+        rec_with(offset, producer, sequence, |h| {
+            h.insert(header::ID.into(), b"1-0".to_vec());
+        })
+    };
+    // The same event under another producer id and sequence, on this partition and another.
+    let out = run(&store, 0, &[copy(1, 9, 44)]);
+    assert_eq!((out.handled, out.duplicates), (0, 1));
+    let out = run(&store, 3, &[copy(0, 8, 0)]);
+    assert_eq!((out.handled, out.duplicates), (0, 1));
 }
 
 #[test]
 fn copies_are_dropped_within_a_pass_and_across_passes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
+    let (_dir, store) = store();
     // A producer retry inside one fetch: 0, 1, 2, then 1, 2 again, then 3.
     let out = run(
         &store,
@@ -101,73 +160,57 @@ fn copies_are_dropped_within_a_pass_and_across_passes() {
     // An outbox replay after a crash, in a later pass: all copies, then one new record.
     let out = run(&store, 0, &batch(10, &[(1, 2), (1, 3), (1, 4)]));
     assert_eq!((out.handled, out.duplicates), (1, 2));
-    // One row per producer and partition, no mark per record.
-    let (marks, highs) = store
-        .read_with(|txn| {
-            Ok::<_, crate::store::StoreError>((
-                txn.count(Table::Dedupe)?,
-                txn.count(Table::HighWaters)?,
-            ))
-        })
+    // One mark per handled record, under its event id.
+    let keys = store
+        .read_with(|txn| txn.range_from(Table::Dedupe, b"", 100))
         .unwrap();
-    assert_eq!((marks, highs), (0, 1));
+    let keys: Vec<&[u8]> = keys.iter().map(|(k, _)| k.as_slice()).collect();
+    let want: Vec<&[u8]> = vec![b"e/1-0", b"e/1-1", b"e/1-2", b"e/1-3", b"e/1-4"];
+    assert_eq!(keys, want);
 }
 
 #[test]
-fn marks_of_the_old_format_are_still_honoured() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    // Records 0..3 of producer 4 were handled by an earlier version, which marked each.
-    store
-        .write(&mut |txn| {
-            for s in 0..3 {
-                let key = super::legacy_key(4, s);
-                crate::consumer::prune::mark(txn, &key, 1, None)?;
-            }
-            Ok(())
+fn records_without_an_event_id_are_marked_by_producer_and_sequence_as_written() {
+    let (_dir, store) = store();
+    let no_id = |offset, sequence: &[u8]| {
+        rec_with(offset, 1, 0, |h| {
+            h.remove(header::ID);
+            h.insert(header::SEQUENCE.into(), sequence.to_vec());
         })
-        .unwrap();
-    // An offset reset re-reads them, and two new ones.
-    let ids = [(4, 0), (4, 1), (4, 2), (4, 3), (4, 4)];
-    let out = run(&store, 0, &batch(0, &ids));
-    assert_eq!((out.handled, out.duplicates), (2, 3));
-}
-
-#[test]
-fn records_without_numeric_identity_are_marked_one_by_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    let mut a = rec_with(0, 1, 0, |h| {
-        h.remove(header::SEQUENCE);
-    });
-    let mut b = rec_with(1, 1, 0, |h| {
-        h.insert(header::SEQUENCE.into(), b"not-a-number".to_vec());
-    });
-    let out = run(&store, 0, &[a.clone(), b.clone()]);
+    };
+    let out = run(&store, 0, &[no_id(0, b"5"), no_id(1, b"not-a-number")]);
     assert_eq!((out.handled, out.duplicates), (2, 0));
-    a.offset = 5;
-    b.offset = 6;
-    let out = run(&store, 0, &[a, b]);
-    assert_eq!((out.handled, out.duplicates), (0, 2));
+    let out = run(
+        &store,
+        0,
+        &[no_id(5, b"5"), no_id(6, b"not-a-number"), no_id(7, b"6")],
+    );
+    assert_eq!((out.handled, out.duplicates), (1, 2));
 }
 
-#[test]
-fn header_numbers_read_as_str_parse_reads_them() {
-    for text in [
-        "0",
-        "7",
-        "0042",
-        "18446744073709551615",
-        "123456789012",
-        "000000000000000000001",
-    ] {
-        assert_eq!(
-            super::decimal(text.as_bytes()),
-            text.parse::<u64>().ok(),
-            "{text}"
-        );
+/// Refuses every record as poison.
+struct Poisoned;
+
+impl RecordHandler for Poisoned {
+    fn handle(
+        &self,
+        _: &FetchedRecord,
+        _: &dyn ReadTxn,
+    ) -> Result<crate::consumer::handler::Effects, RecordError> {
+        Err(RecordError::Poison("does not decode".into()))
     }
-    for bad in ["", "-1", "1.5", " 1", "1a", "18446744073709551616"] {
-        assert_eq!(super::decimal(bad.as_bytes()), None, "{bad:?}");
+}
+
+/// Finding 3: poison marks were shared across partitions, so copies of one poison record on
+/// partitions 1 and 2 were skipped as duplicates and never reached the dead-letter topic.
+#[test]
+fn every_partition_dead_letters_its_copy_of_a_poison_record_once() {
+    let (_dir, store) = store();
+    for partition in [1, 2] {
+        let out = run_with(&store, &Poisoned, partition, &batch(0, &[(7, 1), (7, 1)]));
+        assert_eq!((out.dead, out.duplicates), (1, 1), "partition {partition}");
+        // Read again later (a copy from a producer retry): not dead-lettered twice.
+        let out = run_with(&store, &Poisoned, partition, &batch(9, &[(7, 1)]));
+        assert_eq!((out.dead, out.duplicates), (0, 1), "partition {partition}");
     }
 }
