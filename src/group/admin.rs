@@ -9,7 +9,7 @@ use crate::{
     kafka::{
         Client, ClientError,
         client::PartitionFetcher,
-        error_code::ErrorCode,
+        error_code::{ErrorCode, ResponseError},
         group::assign::decode_assignment,
         protocol::{
             CommittedOffset, Connection, DescribeGroups, OffsetCommit, OffsetFetch, OffsetQuery,
@@ -45,6 +45,9 @@ pub struct GroupView {
     /// The members.
     pub members: Vec<MemberView>,
 }
+
+/// The state of a group the brokers do not know (DescribeGroups answered GROUP_ID_NOT_FOUND).
+pub const UNKNOWN_GROUP: &str = "unknown to the brokers";
 
 impl GroupView {
     /// Whether no member is joined (offsets may then be changed from outside).
@@ -98,6 +101,15 @@ impl Admin {
             what: "DescribeGroups",
         })?;
         if let Some(code) = ErrorCode::failure(g.error_code) {
+            if code.error() == Some(ResponseError::GroupIdNotFound) {
+                // Nobody ever joined the group, or its metadata expired: nothing to show.
+                return Ok(GroupView {
+                    state: UNKNOWN_GROUP.to_owned(),
+                    protocol_type: String::new(),
+                    protocol: String::new(),
+                    members: Vec::new(),
+                });
+            }
             return Err(refused("DescribeGroups", code));
         }
         let consumer = g.protocol_type.as_str() == "consumer";

@@ -4,8 +4,9 @@ use std::{collections::BTreeSet, fmt::Write as _};
 
 use super::{
     GroupError,
-    admin::{Admin, GroupView},
+    admin::{Admin, GroupView, UNKNOWN_GROUP},
 };
+use crate::config::AssignmentMode;
 
 /// One partition's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +40,18 @@ pub struct Description {
     /// One row per partition of the topics the group has offsets for, is assigned, or
     /// the service consumes.
     pub partitions: Vec<PartitionRow>,
+    /// How the service's instances share the partitions (its configuration).
+    pub mode: AssignmentMode,
 }
 
-/// Describes `group`; `topic` (the service's events topic) is shown even without offsets.
-pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Description, GroupError> {
+/// Describes `group`; `topic` (the service's events topic) is shown even without offsets;
+/// `mode` is the service's assignment mode, which says what the group's offsets mean.
+pub async fn describe(
+    admin: &Admin,
+    group: &str,
+    topic: &str,
+    mode: AssignmentMode,
+) -> Result<Description, GroupError> {
     let view = admin.describe().await?;
     let committed = admin.committed().await?;
     let mut topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();
@@ -70,6 +79,7 @@ pub async fn describe(admin: &Admin, group: &str, topic: &str) -> Result<Descrip
         group: group.to_owned(),
         view,
         partitions,
+        mode,
     })
 }
 
@@ -133,6 +143,22 @@ impl std::fmt::Display for Description {
             )?;
         }
         writeln!(f)?;
+        match self.mode {
+            AssignmentMode::Static => writeln!(
+                f,
+                "assignment is static (consumer.assignment): the service's instances read fixed \
+                 partitions without joining this group and do not commit to it, so the members \
+                 and COMMITTED below are not theirs (another client's, or from when the service \
+                 ran in group mode). Their offsets are in the store: `reset-offsets` shows them \
+                 as STORED."
+            )?,
+            AssignmentMode::Group if self.view.state == UNKNOWN_GROUP => writeln!(
+                f,
+                "no member has joined the group or committed to it yet (or the brokers expired \
+                 it): no members and no committed offsets to show."
+            )?,
+            AssignmentMode::Group => {}
+        }
         writeln!(
             f,
             "{:<24} {:>9} {:>12} {:>12} {:>10}  OWNER",

@@ -84,6 +84,12 @@ pub enum GroupError {
         .0.display()
     )]
     StoreInUse(PathBuf),
+    /// A usercenter instance runs on the PostgreSQL database.
+    #[error(
+        "the PostgreSQL database is in use by running usercenter instances (each holds it \
+         while it runs, stopped ones too): stop every instance, then reset"
+    )]
+    DatabaseInUse,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -118,7 +124,12 @@ pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, Grou
     let topic = common.topic.as_deref().unwrap_or(&config.topics.events);
     let admin = Admin::connect(&config.kafka, &common.group).await?;
     match command {
-        GroupCommand::Describe(_) => Ok(describe(&admin, &common.group, topic).await?.to_string()),
+        GroupCommand::Describe(_) => {
+            let mode = config.consumer.mode();
+            Ok(describe(&admin, &common.group, topic, mode)
+                .await?
+                .to_string())
+        }
         GroupCommand::ResetOffsets(args) => reset::run(&admin, args, topic, &config.store).await,
     }
 }

@@ -14,8 +14,10 @@ use crate::{
 use super::GroupError;
 
 /// The service's store as its configuration names it (the redb file in `data_dir`, or the
-/// PostgreSQL database at `url`). For redb, `None` when `create` is false and there is no store
-/// file yet, and [`GroupError::StoreInUse`] while the service holds it.
+/// PostgreSQL database at `url`). With `create` (about to write), held by this process alone:
+/// [`GroupError::StoreInUse`] while the service holds the redb file, and
+/// [`GroupError::DatabaseInUse`] while any instance runs on the database. For redb, `None` when
+/// `create` is false and there is no store file yet.
 pub async fn open(
     config: &StoreConfig,
     create: bool,
@@ -23,6 +25,11 @@ pub async fn open(
     match config.backend {
         StoreBackend::Postgres => {
             let pg = PgStore::connect(&config.url, 2).await?;
+            // About to write: no instance may run beside it (whether it joins a group or
+            // reads its partitions statically), and none may start until it is done.
+            if create && !pg.claim_exclusive()? {
+                return Err(GroupError::DatabaseInUse);
+            }
             Ok(Some(Arc::new(pg)))
         }
         StoreBackend::Redb => open_redb(&config.data_dir, create),

@@ -153,8 +153,10 @@ fn partitions_are_owned_by_the_member_whose_assignment_holds_them() {
         group: "g".into(),
         view: view.clone(),
         partitions: vec![row(0, Some("m-a")), row(3, None)],
+        mode: crate::config::AssignmentMode::Group,
     }
     .to_string();
+    assert!(!text.contains("assignment is static"), "{text}");
     let owners: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("t "))
@@ -171,6 +173,34 @@ fn partitions_are_owned_by_the_member_whose_assignment_holds_them() {
         ),
         "{text}"
     );
+}
+
+/// Finding 7: in static mode `describe` said "DescribeGroups answered Kafka error code 69"
+/// for a group nobody joined. An unknown group is shown as one, and static mode says in words
+/// what the group's offsets do and do not mean.
+#[test]
+fn static_mode_and_an_unknown_group_are_described_in_words() {
+    let view = GroupView {
+        state: super::admin::UNKNOWN_GROUP.into(),
+        protocol_type: String::new(),
+        protocol: String::new(),
+        members: Vec::new(),
+    };
+    let describe = |mode| {
+        Description {
+            group: "g".into(),
+            view: view.clone(),
+            partitions: Vec::new(),
+            mode,
+        }
+        .to_string()
+    };
+    let text = describe(crate::config::AssignmentMode::Static);
+    assert!(text.contains("state:    unknown to the brokers"), "{text}");
+    assert!(text.contains("assignment is static"), "{text}");
+    assert!(text.contains("shows them as STORED"), "{text}");
+    let text = describe(crate::config::AssignmentMode::Group);
+    assert!(text.contains("no member has joined the group"), "{text}");
 }
 
 #[test]

@@ -1,14 +1,19 @@
 //! Publishes outbox rows through the producer and deletes them once acknowledged.
+//!
+//! Only the holder of the relay lease publishes ([`Store::relay_lease`]). A round publishes
+//! nothing past the lease's `until` (by this process's clock), so a holder that was frozen
+//! (SIGSTOP, a paused VM) and wakes after another instance took the lease over stops instead
+//! of publishing beside it; a new epoch restarts the relay from the oldest row.
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Notify;
+use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::{OutboxRecord, pending};
 use crate::{
     producer::{ProduceError, Producer, ProducerRecord},
-    store::{Store, Table},
+    store::{RelayLease, Store, Table},
 };
 
 /// Rows read and published per round.
@@ -29,36 +34,120 @@ pub async fn run(
     // A row that failed is retried from the next round on, in order: until then nothing
     // behind it on its partition may be sent (per-key order, invariant 5).
     producer.hold_after_failures();
-    let mut from = 0u64;
-    let mut holding = false;
-    // The delete (a durable store commit) of the last round's acknowledged rows runs while
-    // the next round reads and publishes: the rows after it do not wait for that fsync. The
-    // read cursor `from` is already past them, so they are not read again meanwhile; a delete
-    // that fails leaves them to be published again once the cursor restarts from 0 (at least
-    // once, as after a crash between the ack and the delete).
-    let mut deleting: Option<Deleting> = None;
+    let mut relay = Relay {
+        store,
+        producer,
+        from: 0,
+        epoch: None,
+        deleting: None,
+    };
     while !cancel.is_cancelled() {
-        // Only the lease holder relays (several instances may share the store); one that has
-        // just taken it over starts from the oldest row, whatever it knew before.
-        let held = lease(&store).await;
-        if held != holding {
-            info!(
-                held,
-                "outbox: relay lease {}",
-                if held { "taken" } else { "lost" }
-            );
-            holding = held;
-            finish(deleting.take()).await;
-            from = 0;
+        let pause = match relay.lease().await {
+            Some(lease) => relay.round(lease).await,
+            None => Pause::NotHolder,
+        };
+        let wait = match pause {
+            Pause::None => continue,
+            Pause::Idle | Pause::NotHolder => tokio::time::sleep(IDLE),
+            Pause::Failed => tokio::time::sleep(FAILED_PAUSE),
+        };
+        tokio::select! {
+            () = wait => {}
+            () = wake.notified(), if pause == Pause::Idle => {}
+            () = cancel.cancelled() => {}
         }
-        if !held {
-            tokio::select! {
-                () = tokio::time::sleep(IDLE) => {}
-                () = cancel.cancelled() => {}
+    }
+    finish(relay.deleting.take()).await;
+}
+
+/// The relay's state between rounds.
+struct Relay {
+    store: Arc<dyn Store>,
+    producer: Producer,
+    /// The outbox sequence the next round reads from. Rows below it were delivered (or
+    /// parked) and are being deleted, or are deleted.
+    from: u64,
+    /// The epoch of the lease as last held; `None` while not held.
+    epoch: Option<u64>,
+    /// The delete (a durable store commit) of the last round's acknowledged rows, running
+    /// while the next round reads and publishes: the rows after it do not wait for that
+    /// fsync. `from` is already past them, so they are not read again meanwhile; a delete
+    /// that fails leaves them to be published again once `from` restarts from 0 (at least
+    /// once, as after a crash between the ack and the delete).
+    deleting: Option<Deleting>,
+}
+
+/// What the loop waits for after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    /// Nothing: go on with the next round.
+    None,
+    /// No rows: until woken or [`IDLE`].
+    Idle,
+    /// Another instance holds the lease: [`IDLE`], then ask again.
+    NotHolder,
+    /// A record failed: [`FAILED_PAUSE`].
+    Failed,
+}
+
+impl Relay {
+    /// The lease when held. A change of holder or epoch restarts from the oldest row, whatever
+    /// this instance knew before.
+    async fn lease(&mut self) -> Option<RelayLease> {
+        let lease = lease(&self.store).await;
+        let epoch = lease.map(|l| l.epoch);
+        if epoch != self.epoch {
+            match epoch {
+                Some(epoch) => info!(epoch, "outbox: relay lease taken"),
+                None => info!("outbox: relay lease lost"),
             }
-            continue;
+            self.epoch = epoch;
+            finish(self.deleting.take()).await;
+            self.from = 0;
         }
-        let reader = Arc::clone(&store);
+        lease
+    }
+
+    /// Reads up to [`ROUND`] rows from `from`, publishes them while `lease` lasts and starts
+    /// deleting the delivered ones.
+    async fn round(&mut self, lease: RelayLease) -> Pause {
+        let rows = self.read().await;
+        if rows.is_empty() {
+            // Nothing to overlap it with: finish the delete before the cursor restarts.
+            finish(self.deleting.take()).await;
+            self.from = 0; // rows left behind by a failed round are found again from the start
+            return Pause::Idle;
+        }
+        // This round starts at the first row not yet delivered: partitions held after a
+        // failure may send again.
+        self.producer.release_holds();
+        let round = publish(&self.producer, rows, lease.until).await;
+        let last_done = round.delivered.iter().chain(&round.parked).max().copied();
+        // The delete of the previous round has had this round to commit; wait for it before
+        // starting this one's, so at most one is in flight.
+        finish(self.deleting.take()).await;
+        self.delete(&round);
+        let Some(seq) = round.failed else {
+            self.from = last_done.map_or(self.from, |s| s + 1);
+            return Pause::None;
+        };
+        // The cursor moves back to the failed row: rows after it that were delivered must be
+        // gone before it reads them again.
+        finish(self.deleting.take()).await;
+        self.from = seq;
+        match round.stopped {
+            // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
+            // had buffered, so there is room again; go on from the row that did not fit. Or
+            // the lease ran out: check it again at once.
+            Some(Stop::BufferFull | Stop::LeaseEnded) => Pause::None,
+            None => Pause::Failed,
+        }
+    }
+
+    /// Up to [`ROUND`] pending rows from `from`; none when the store cannot be read.
+    async fn read(&self) -> Vec<(u64, OutboxRecord)> {
+        let reader = Arc::clone(&self.store);
+        let from = self.from;
         let read = tokio::task::spawn_blocking(move || {
             let mut rows = Vec::new();
             reader
@@ -69,7 +158,7 @@ pub async fn run(
                 .map(|()| rows)
         })
         .await;
-        let rows = match read {
+        match read {
             Ok(Ok(rows)) => rows,
             Ok(Err(error)) => {
                 warn!(%error, "outbox: cannot read pending rows");
@@ -79,73 +168,35 @@ pub async fn run(
                 warn!(%error, "outbox: read task failed");
                 Vec::new()
             }
-        };
-        if rows.is_empty() {
-            // Nothing to overlap it with: finish the delete before the cursor restarts.
-            finish(deleting.take()).await;
-            from = 0; // rows left behind by a failed round are found again from the start
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(IDLE) => {}
-                () = cancel.cancelled() => {}
-            }
-            continue;
-        }
-        // This round starts at the first row not yet delivered: partitions held after a
-        // failure may send again.
-        producer.release_holds();
-        let Round {
-            delivered,
-            parked,
-            failed,
-            full,
-        } = publish(&producer, rows).await;
-        let last_done = delivered.iter().chain(&parked).max().copied();
-        // The delete of the previous round has had this round to commit; wait for it before
-        // starting this one's, so at most one is in flight.
-        finish(deleting.take()).await;
-        if !delivered.is_empty() || !parked.is_empty() {
-            let writer = Arc::clone(&store);
-            let done = delivered.clone();
-            deleting = Some(tokio::task::spawn_blocking(move || {
-                writer.write(&mut |txn| {
-                    for seq in &done {
-                        txn.delete(Table::Outbox, &seq.to_be_bytes())?;
-                    }
-                    // Rows that can never be published leave the queue for the parked table,
-                    // where an operator can see them, so they do not block what follows. They
-                    // move as stored: the round handed its copy to the producer.
-                    for seq in &parked {
-                        let key = seq.to_be_bytes();
-                        if let Some(row) = txn.get(Table::Outbox, &key)? {
-                            txn.put(Table::Parked, &key, &row)?;
-                            txn.delete(Table::Outbox, &key)?;
-                        }
-                    }
-                    Ok(())
-                })
-            }));
-        }
-        if failed.is_some() {
-            // The cursor moves back to the failed row: rows after it that were delivered must
-            // be gone before it reads them again.
-            finish(deleting.take()).await;
-        }
-        match failed {
-            // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
-            // had buffered, so there is room again; go on from the row that did not fit.
-            Some(seq) if full => from = seq,
-            Some(seq) => {
-                from = seq;
-                tokio::select! {
-                    () = tokio::time::sleep(FAILED_PAUSE) => {}
-                    () = cancel.cancelled() => {}
-                }
-            }
-            None => from = last_done.map_or(from, |s| s + 1),
         }
     }
-    finish(deleting).await;
+
+    /// Starts deleting the rows `round` delivered and moving those it parked.
+    fn delete(&mut self, round: &Round) {
+        if round.delivered.is_empty() && round.parked.is_empty() {
+            return;
+        }
+        let writer = Arc::clone(&self.store);
+        let (done, parked) = (round.delivered.clone(), round.parked.clone());
+        self.deleting = Some(tokio::task::spawn_blocking(move || {
+            writer.write(&mut |txn| {
+                for seq in &done {
+                    txn.delete(Table::Outbox, &seq.to_be_bytes())?;
+                }
+                // Rows that can never be published leave the queue for the parked table,
+                // where an operator can see them, so they do not block what follows. They
+                // move as stored: the round handed its copy to the producer.
+                for seq in &parked {
+                    let key = seq.to_be_bytes();
+                    if let Some(row) = txn.get(Table::Outbox, &key)? {
+                        txn.put(Table::Parked, &key, &row)?;
+                        txn.delete(Table::Outbox, &key)?;
+                    }
+                }
+                Ok(())
+            })
+        }));
+    }
 }
 
 /// A delete of published rows committing on the blocking pool.
@@ -163,20 +214,29 @@ async fn finish(deleting: Option<Deleting>) {
     }
 }
 
-/// Whether this instance holds the relay lease; an error counts as not held.
-async fn lease(store: &Arc<dyn Store>) -> bool {
+/// The lease when this instance holds it; an error counts as not held.
+async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
     let store = Arc::clone(store);
     match tokio::task::spawn_blocking(move || store.relay_lease()).await {
-        Ok(Ok(held)) => held,
+        Ok(Ok(lease)) => lease,
         Ok(Err(error)) => {
             warn!(%error, "outbox: cannot check the relay lease");
-            false
+            None
         }
         Err(error) => {
             warn!(%error, "outbox: lease task failed");
-            false
+            None
         }
     }
+}
+
+/// Why a round stopped before its last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The producer's buffer was full.
+    BufferFull,
+    /// The lease's `until` passed.
+    LeaseEnded,
 }
 
 /// What a round did.
@@ -186,10 +246,10 @@ struct Round {
     /// Rows the producer can never publish (too large, no identity).
     parked: Vec<u64>,
     /// The first row that failed for a reason that may pass (the broker is down, the buffer
-    /// was full).
+    /// was full, the lease ran out).
     failed: Option<u64>,
-    /// The round stopped at `failed` because the producer's buffer was full.
-    full: bool,
+    /// The round stopped at `failed` before handing it to the producer.
+    stopped: Option<Stop>,
 }
 
 /// Whether an error will never pass, however often the row is tried.
@@ -203,15 +263,25 @@ fn permanent(error: &ProduceError) -> bool {
 /// Enqueues every row, then waits for each. A full buffer is handled as `producer.on_buffer_full`
 /// says: `wait` waits for room inside `enqueue`; `error` ends the round at the row that did not
 /// fit (counted in the producer's `buffer_full` errors), and the next round starts from it.
-async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
+/// No row is handed over once `until` (the lease's) has passed: the round ends there.
+async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>, until: Instant) -> Round {
     let mut reports = Vec::with_capacity(rows.len());
     let mut round = Round {
         delivered: Vec::new(),
         parked: Vec::new(),
         failed: None,
-        full: false,
+        stopped: None,
     };
     for (seq, row) in rows {
+        if Instant::now() >= until {
+            debug!(
+                seq,
+                "outbox: the relay lease may have ended; the round ends here"
+            );
+            round.failed = Some(seq);
+            round.stopped = Some(Stop::LeaseEnded);
+            break;
+        }
         // The row's fields move into the record: no copy of its bytes on the way.
         let record = ProducerRecord {
             topic: row.topic,
@@ -228,7 +298,7 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
                     capacity, "outbox: producer buffer full; the round ends here"
                 );
                 round.failed = Some(seq);
-                round.full = true;
+                round.stopped = Some(Stop::BufferFull);
                 break;
             }
             Err(error) if permanent(&error) => {
@@ -254,7 +324,7 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>) -> Round {
             Err(error) => {
                 debug!(%error, seq, "outbox: record not delivered, will retry");
                 round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
-                round.full = false;
+                round.stopped = None;
             }
         }
     }

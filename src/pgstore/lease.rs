@@ -1,30 +1,68 @@
-//! The outbox relay lease: a session-level advisory lock on a connection of its own.
+//! The outbox relay lease: one row (`relay_lease`, migration 4) with a holder, an epoch and
+//! an expiry, taken and renewed with one statement on a connection of its own.
 //!
-//! Session-level advisory locks belong to the connection, not to a transaction: held for as
-//! long as the connection lives, released by the server when it closes — including when the
-//! holding process is killed, since the kernel closes its sockets. Each check re-uses the
-//! connection: once held, a round trip proves the session (and so the lock) is still there; a
-//! broken connection is replaced and the lock asked for again.
+//! - A holder renews it before every relay round; the term is [`TERM`].
+//! - It is free when it expired (a frozen holder: SIGSTOP, a paused VM) or when the holder's
+//!   lease session is gone (a dead process: its connection closed, so its backend pid left
+//!   `pg_stat_activity`), so a killed holder is replaced at once and a frozen one within the
+//!   term.
+//! - Every hand-over bumps the epoch, and so does a holder taking it again after it expired:
+//!   a holder compares epochs to know whether it held the lease without a break.
+//! - The lease's session also marks the database as in use: it holds [`IN_USE_LOCK`] shared
+//!   for as long as it lives (a frozen process too), and `usercenter group reset-offsets`
+//!   takes it exclusively ([`Lease::claim_exclusive`]), so the reset and running instances
+//!   exclude each other whatever the assignment mode. While a reset holds it, no instance
+//!   takes the relay lease.
+//! - The time until which the holder holds it for sure is measured on the holder's own
+//!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
+//!   term later than that, so the holder's deadline is never past the server's expiry (clocks
+//!   of the two machines are never compared).
 use parking_lot::Mutex;
-use tokio::runtime::Handle;
+use tokio::{runtime::Handle, time::Instant};
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::{Result, StoreError};
+use crate::store::{RelayLease, Result, StoreError};
 
-/// The advisory lock key of the outbox relay ("relayout" in ASCII).
-pub const RELAY_LOCK: i64 = 0x7265_6c61_796f_7574;
+/// The advisory lock that marks the database as in use by running instances ("usercinu").
+pub const IN_USE_LOCK: i64 = 0x7573_6572_6369_6e75;
 
-struct State {
-    client: Option<Client>,
-    held: bool,
-}
+/// How long a lease lasts after it was taken or last renewed.
+pub const TERM: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes the lease when it is free or ours, renews it when it is ours; returns the epoch when
+/// this session holds it. `$1` the holder, `$2` the term in seconds.
+const TAKE: &str = "\
+INSERT INTO relay_lease AS l (id, holder, backend_pid, epoch, expires_at)
+VALUES (1, $1, pg_backend_pid(), 1, clock_timestamp() + make_interval(secs => $2))
+ON CONFLICT (id) DO UPDATE SET
+    holder = EXCLUDED.holder,
+    backend_pid = EXCLUDED.backend_pid,
+    epoch = CASE
+        WHEN l.holder = EXCLUDED.holder AND l.backend_pid = EXCLUDED.backend_pid
+             AND l.expires_at > clock_timestamp() THEN l.epoch
+        ELSE l.epoch + 1 END,
+    expires_at = EXCLUDED.expires_at
+WHERE (l.holder = EXCLUDED.holder AND l.backend_pid = EXCLUDED.backend_pid)
+   OR l.expires_at <= clock_timestamp()
+   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = l.backend_pid)
+RETURNING epoch";
 
 /// The lease and its connection.
 pub(super) struct Lease {
     config: Config,
     tls: MakeRustlsConnect,
-    state: Mutex<State>,
+    /// This process's id as a holder.
+    holder: uuid::Uuid,
+    session: Mutex<Session>,
+}
+
+/// The lease's connection and what it holds.
+#[derive(Default)]
+struct Session {
+    client: Option<Client>,
+    /// [`IN_USE_LOCK`] is held, shared (an instance) or exclusively (an operator's tool).
+    marked: bool,
 }
 
 impl Lease {
@@ -32,58 +70,96 @@ impl Lease {
         Self {
             config,
             tls,
-            state: Mutex::new(State {
-                client: None,
-                held: false,
-            }),
+            holder: uuid::Uuid::new_v4(),
+            session: Mutex::new(Session::default()),
         }
     }
 
-    /// Whether the lease is held now; takes it when free. Blocks (a `spawn_blocking` thread).
-    pub fn check(&self, handle: &Handle) -> Result<bool> {
-        let mut state = self.state.lock();
-        let outcome = handle.block_on(self.refresh(&mut state, handle));
+    /// The lease when this process holds it now; takes it when free. Blocks (a
+    /// `spawn_blocking` thread).
+    pub fn check(&self, handle: &Handle) -> Result<Option<RelayLease>> {
+        let mut session = self.session.lock();
+        let outcome = handle.block_on(async {
+            let (client, marked) = self.connect(&mut session, handle).await?;
+            if !*marked {
+                *marked = try_lock(client, "pg_try_advisory_lock_shared").await?;
+            }
+            if !*marked {
+                // An operator's tool holds the database (a reset): no relaying meanwhile.
+                return Ok(None);
+            }
+            self.take(client).await
+        });
         if outcome.is_err() {
-            // Whatever went wrong, the lock cannot be counted on: start over next time.
-            state.client = None;
-            state.held = false;
+            // Whatever went wrong, the session cannot be counted on: a new one next time.
+            *session = Session::default();
         }
         outcome
     }
 
-    async fn refresh(&self, state: &mut State, handle: &Handle) -> Result<bool> {
-        if state.client.as_ref().is_none_or(Client::is_closed) {
-            state.held = false;
-            let (client, connection) = self
+    /// Marks the database as used by this process alone: fails (`false`) while any instance's
+    /// lease session is open. Held until this store is dropped. For operators' tools.
+    pub fn claim_exclusive(&self, handle: &Handle) -> Result<bool> {
+        let mut session = self.session.lock();
+        let outcome = handle.block_on(async {
+            let (client, marked) = self.connect(&mut session, handle).await?;
+            *marked = try_lock(client, "pg_try_advisory_lock").await?;
+            Ok(*marked)
+        });
+        if outcome.is_err() {
+            *session = Session::default();
+        }
+        outcome
+    }
+
+    /// The session's client (connected when there is none or it closed) and its mark.
+    async fn connect<'s>(
+        &self,
+        session: &'s mut Session,
+        handle: &Handle,
+    ) -> Result<(&'s Client, &'s mut bool)> {
+        if session.client.as_ref().is_none_or(Client::is_closed) {
+            let (c, connection) = self
                 .config
                 .connect(self.tls.clone())
                 .await
                 .map_err(StoreError::Postgres)?;
             handle.spawn(connection);
-            state.client = Some(client);
+            *session = Session {
+                client: Some(c),
+                marked: false,
+            };
         }
-        let Some(client) = &state.client else {
-            return Ok(false);
-        };
-        let row = if state.held {
-            // Still this session's? (pg_locks lists the lock while the session holds it.)
-            client
-                .query_one(
-                    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' \
-                     AND pid = pg_backend_pid() AND granted \
-                     AND ((classid::bigint << 32) | objid::bigint) = $1",
-                    &[&RELAY_LOCK],
-                )
-                .await
-        } else {
-            client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&RELAY_LOCK])
-                .await
-        };
-        let held: bool = row
-            .and_then(|r| r.try_get(0))
-            .map_err(StoreError::Postgres)?;
-        state.held = held;
-        Ok(held)
+        let Session { client, marked } = session;
+        let client = client
+            .as_ref()
+            .ok_or(StoreError::NotFound("the relay lease's connection"))?;
+        Ok((client, marked))
     }
+
+    /// Takes or renews the lease on `client`.
+    async fn take(&self, client: &Client) -> Result<Option<RelayLease>> {
+        let sent = Instant::now();
+        let rows = client
+            .query(TAKE, &[&self.holder, &TERM.as_secs_f64()])
+            .await
+            .map_err(StoreError::Postgres)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let epoch: i64 = row.try_get(0).map_err(StoreError::Postgres)?;
+        Ok(Some(RelayLease {
+            epoch: epoch.unsigned_abs(),
+            until: sent + TERM,
+        }))
+    }
+}
+
+/// `SELECT <function>(IN_USE_LOCK)`: whether the lock was granted.
+async fn try_lock(client: &Client, function: &str) -> Result<bool> {
+    client
+        .query_one(&format!("SELECT {function}($1)"), &[&IN_USE_LOCK])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(StoreError::Postgres)
 }

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "high_waters",
         include_str!("../../migrations/0003_high_waters.sql"),
     ),
+    (
+        4,
+        "relay_lease",
+        include_str!("../../migrations/0004_relay_lease.sql"),
+    ),
 ];
 
 /// The migration that adds `users.username_key` and `email_key`: its SQL keys every row by

@@ -20,12 +20,13 @@
 //! order, and a relay that read up to n never later sees a smaller sequence appear.
 //!
 //! # Relay lease
-//! [`Store::relay_lease`] holds a session-level advisory lock on a dedicated connection
-//! ([`lease`]). Only its holder relays; when the holder dies its connection closes, the server
-//! releases the lock, and the next instance to ask takes it.
+//! [`Store::relay_lease`] takes and renews one row with an expiry and an epoch on a dedicated
+//! connection ([`lease`]). Only its holder relays. When the holder dies its connection closes
+//! and the next instance to ask takes the lease at once; when it freezes, the lease expires
+//! ([`lease::TERM`]) and another takes it, with a new epoch.
 mod codec;
 mod layout;
-mod lease;
+pub mod lease;
 pub mod migrate;
 mod txn;
 
@@ -118,6 +119,13 @@ impl PgStore {
         })
     }
 
+    /// Marks the database as used by this process alone, for an operator's tool that must
+    /// not run beside the service (`group reset-offsets`): `false` while any instance runs.
+    /// Held for as long as this store lives.
+    pub fn claim_exclusive(&self) -> Result<bool> {
+        blocking(|| self.lease.claim_exclusive(&self.handle))
+    }
+
     fn client(&self) -> Result<deadpool_postgres::Object> {
         self.handle
             .block_on(self.pool.get())
@@ -154,7 +162,7 @@ impl Store for PgStore {
         blocking(|| self.write_blocking(f))
     }
 
-    fn relay_lease(&self) -> Result<bool> {
+    fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
         blocking(|| self.lease.check(&self.handle))
     }
 }

@@ -229,13 +229,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` in a write transaction and commits it durably if `f` returns `Ok`; an `Err`
     /// aborts it and nothing `f` wrote is kept.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()>;
-    /// Whether this instance holds the outbox relay lease now: only its holder publishes, so
+    /// The outbox relay lease when this instance holds it now: only its holder publishes, so
     /// two instances sharing a store never relay the same rows at once and the order of the
-    /// rows is kept. Called before every relay round; it (re)takes the lease when free. A
-    /// store used by one process only (redb) always holds it.
-    fn relay_lease(&self) -> Result<bool> {
-        Ok(true)
+    /// rows is kept. Called before every relay round; it takes the lease when free and renews
+    /// it when held. A store used by one process only (redb) always holds it, for good.
+    fn relay_lease(&self) -> Result<Option<RelayLease>> {
+        let now = tokio::time::Instant::now();
+        let year = std::time::Duration::from_secs(86_400 * 365);
+        Ok(Some(RelayLease {
+            epoch: 1,
+            until: now.checked_add(year).unwrap_or(now),
+        }))
     }
+}
+
+/// The outbox relay lease as its holder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayLease {
+    /// Changes with every hand-over (and when a holder takes it again after it expired): the
+    /// same epoch in two checks means the lease was held without a break in between.
+    pub epoch: u64,
+    /// Until when the lease is held for sure, by this process's monotonic clock. Past it the
+    /// holder may have lost it (another instance may hold it) and publishes nothing.
+    pub until: tokio::time::Instant,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `usercenter serve` processes on a shared private PostgreSQL database (tests/pg_*.rs): started,
-//! SIGKILLed and restarted by their own pid; SQL on the same database; topics as librdkafka
+//! signalled (SIGKILL, SIGSTOP, SIGCONT) and restarted by their own pid; SQL on the same database; topics as librdkafka
 //! reads them.
 use super::*;
 
@@ -81,6 +81,17 @@ impl Instance {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to its own pid with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the instance runs");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", self.name);
     }
 
     /// Starts it again on the same address after [`Instance::kill`].

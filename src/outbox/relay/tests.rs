@@ -404,3 +404,5 @@ async fn one_failing_partition_among_good_ones_keeps_every_keys_order() {
         assert_eq!(*seen, (0..20).collect::<Vec<u8>>(), "key {k}");
     }
 }
+
+mod lease;

@@ -1,5 +1,7 @@
-//! The PostgreSQL backend on a private cluster: the store, users, several instances, restarts
-//! and killed processes, and identifiers that need quoting.
+//! The PostgreSQL backend on a private cluster: the store, users, several instances, restarts,
+//! killed and frozen processes, and identifiers that need quoting.
+mod frozen_holder;
+mod load;
 mod multi_instance;
 mod names;
 mod processes;

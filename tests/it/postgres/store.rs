@@ -61,27 +61,113 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
     let url = pg.database().await;
     let a = Arc::new(PgStore::connect(&url, 2).await.unwrap());
     let b = Arc::new(PgStore::connect(&url, 2).await.unwrap());
-    let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
-    let (held_a, held_b) =
-        blocking(move || (a2.relay_lease().unwrap(), b2.relay_lease().unwrap())).await;
-    assert!(held_a && !held_b, "exactly the first asker holds it");
-    let a2 = Arc::clone(&a);
+    let lease = |s: &Arc<PgStore>| {
+        let s = Arc::clone(s);
+        blocking(move || s.relay_lease().unwrap())
+    };
+    let first = lease(&a).await.expect("the first asker holds it");
     assert!(
-        blocking(move || a2.relay_lease().unwrap()).await,
-        "still held"
+        lease(&b).await.is_none(),
+        "exactly the first asker holds it"
     );
-    drop(a); // its lease connection closes: the server releases the lock
-    let b2 = Arc::clone(&b);
-    let mut taken = false;
+    let again = lease(&a).await.expect("still held");
+    assert_eq!(again.epoch, first.epoch, "renewed without a break");
+    assert!(again.until > first.until, "renewing moves its end");
+    drop(a); // its lease connection closes: its session leaves pg_stat_activity
+    let mut taken = None;
     for _ in 0..100 {
-        let b3 = Arc::clone(&b2);
-        if blocking(move || b3.relay_lease().unwrap()).await {
-            taken = true;
+        taken = lease(&b).await;
+        if taken.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(taken, "the other instance takes the lease over");
+    let taken = taken.expect("the other instance takes the lease over at once");
+    assert!(taken.epoch > first.epoch, "a hand-over bumps the epoch");
+}
+
+/// Finding 6 of the integrity issue: a holder that freezes (SIGSTOP) keeps its connection
+/// open, and an advisory lock with it, so nobody relayed until it woke. The lease expires: a
+/// holder that stops renewing it loses it within the term, with a new epoch, and cannot take
+/// it back while the new holder renews it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_lease_its_holder_stops_renewing_expires_and_passes_on() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let frozen = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let other = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let lease = |s: &Arc<PgStore>| {
+        let s = Arc::clone(s);
+        blocking(move || s.relay_lease().unwrap())
+    };
+    let held = lease(&frozen).await.expect("held");
+    assert!(
+        held.until <= tokio::time::Instant::now() + usercenter::pgstore::lease::TERM,
+        "the holder's end is never later than the term from now"
+    );
+    // The holder's session stays open (its process is only stopped); the other asks on.
+    let started = std::time::Instant::now();
+    let taken = loop {
+        if let Some(l) = lease(&other).await {
+            break l;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never taken over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let after = started.elapsed();
+    println!("lease taken over {after:?} after its holder stopped renewing it");
+    assert!(after + std::time::Duration::from_millis(500) >= usercenter::pgstore::lease::TERM);
+    assert!(taken.epoch > held.epoch);
+    assert!(
+        tokio::time::Instant::now() >= held.until,
+        "the former holder's own deadline had passed when it was taken over"
+    );
+    // The former holder wakes: the lease is not its any more.
+    assert!(lease(&frozen).await.is_none());
+    assert_eq!(lease(&other).await.map(|l| l.epoch), Some(taken.epoch));
+}
+
+/// Finding 7: with PostgreSQL and static assignment nothing marked the database as in use, so
+/// `group reset-offsets --execute` ran beside the consuming service, which overwrote the reset
+/// offsets. A running instance's lease session marks it; the tool's exclusive claim fails
+/// while one runs, and no instance relays while a tool holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_tools_and_running_instances_exclude_each_other() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let running = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let r = Arc::clone(&running);
+    assert!(blocking(move || r.relay_lease().unwrap()).await.is_some());
+    let tool = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let t = Arc::clone(&tool);
+    assert!(
+        !blocking(move || t.claim_exclusive().unwrap()).await,
+        "a running instance holds the database"
+    );
+    drop(running);
+    let mut claimed = false;
+    for _ in 0..100 {
+        let t = Arc::clone(&tool);
+        if blocking(move || t.claim_exclusive().unwrap()).await {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        claimed,
+        "the tool claims the database once no instance runs"
+    );
+    let starting = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let s = Arc::clone(&starting);
+    assert!(
+        blocking(move || s.relay_lease().unwrap()).await.is_none(),
+        "no relaying while the tool holds the database"
+    );
+    drop(tool);
 }
 
 /// A database at version 2 kept the consumer's high waters as `meta` rows named

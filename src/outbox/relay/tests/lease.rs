@@ -1,0 +1,109 @@
+//! The relay and its lease: it publishes only while it holds the lease, hands nothing to the
+//! producer once the lease's `until` has passed (a holder that was frozen, and woke after
+//! another instance may have taken the lease over), and starts from the oldest row when the
+//! epoch changes.
+use parking_lot::Mutex;
+
+use super::*;
+use crate::store::{ReadTxn, StoreExt, WriteTxn};
+
+/// A store whose relay lease the test sets.
+#[derive(Debug)]
+struct Leased {
+    inner: Arc<dyn Store>,
+    lease: Mutex<Option<RelayLease>>,
+}
+
+impl Store for Leased {
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.inner.read(f)
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.inner.write(f)
+    }
+
+    fn relay_lease(&self) -> crate::store::Result<Option<RelayLease>> {
+        Ok(*self.lease.lock())
+    }
+}
+
+fn lease(epoch: u64, for_: Duration) -> Option<RelayLease> {
+    Some(RelayLease {
+        epoch,
+        until: Instant::now() + for_,
+    })
+}
+
+fn backlog(store: &Arc<dyn Store>) -> u64 {
+    store.read_with(crate::outbox::backlog).unwrap()
+}
+
+#[tokio::test]
+async fn a_relay_publishes_nothing_without_the_lease_or_past_its_end() {
+    let (_dir, inner) = store();
+    append_rows(&inner, &[b"1".to_vec(), b"2".to_vec()]);
+    let leased = Arc::new(Leased {
+        inner: Arc::clone(&inner),
+        lease: Mutex::new(None),
+    });
+    let store: Arc<dyn Store> = Arc::clone(&leased) as _;
+    let broker = Arc::new(MockBroker::new(1));
+    let (cancel, relay, _) = spawn_relay(&store, &broker, ProducerConfig::default());
+
+    // Another instance holds it: nothing goes out.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(broker.values(0).is_empty());
+    // Held, but its end has passed by the time the round would hand rows over (a holder
+    // that woke from a freeze): nothing goes out either, and the rows stay.
+    *leased.lease.lock() = lease(1, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(broker.values(0).is_empty());
+    assert_eq!(backlog(&inner), 2);
+    // Held for good: everything goes out, in order.
+    *leased.lease.lock() = lease(1, Duration::from_secs(3600));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backlog(&inner) > 0 {
+        assert!(Instant::now() < deadline, "never published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    relay.await.unwrap();
+    assert_eq!(broker.values(0), vec![b"1".to_vec(), b"2".to_vec()]);
+}
+
+/// A new epoch means another instance may have held the lease in between: the relay starts
+/// over from the oldest row (rows it had skipped as delivered may have come back).
+#[tokio::test]
+async fn a_new_epoch_starts_the_relay_from_the_oldest_row() {
+    let (_dir, inner) = store();
+    let leased = Arc::new(Leased {
+        inner: Arc::clone(&inner),
+        lease: Mutex::new(lease(1, Duration::from_secs(3600))),
+    });
+    let store: Arc<dyn Store> = Arc::clone(&leased) as _;
+    let mut relay = Relay {
+        store: Arc::clone(&store),
+        producer: Producer::new(Arc::new(MockBroker::new(1)) as _, ProducerConfig::default()),
+        from: 0,
+        epoch: None,
+        deleting: None,
+    };
+    assert!(relay.lease().await.is_some());
+    relay.from = 42;
+    assert!(relay.lease().await.is_some());
+    assert_eq!(relay.from, 42, "the same epoch: the cursor stays");
+    *leased.lease.lock() = lease(2, Duration::from_secs(3600));
+    assert!(relay.lease().await.is_some());
+    assert_eq!(relay.from, 0, "a new epoch: from the oldest row");
+    *leased.lease.lock() = None;
+    relay.from = 7;
+    assert!(relay.lease().await.is_none());
+    assert_eq!((relay.from, relay.epoch), (0, None));
+}
