@@ -2,7 +2,7 @@
 //! count, an encoded byte size or a linger time, whichever comes first.
 //!
 //! ```text
-//! append ──► [open batch] ──(count | bytes | linger | flush)──► ready ──► next_batch (sender)
+//! append ──► [open batch] ──(count | bytes | linger | flush)──► ready ──► next_batch (partition task)
 //! ```
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -77,7 +77,7 @@ struct State {
     closed: bool,
 }
 
-/// The queue of one partition, shared by appenders and the partition's sender task.
+/// The queue of one partition, shared by appenders and the partition's task.
 #[derive(Debug)]
 pub(crate) struct PartitionQueue {
     pub partition: i32,
@@ -157,7 +157,7 @@ impl PartitionQueue {
             let mut wake = closed_one;
             let timeout = self.limits.delivery_timeout;
             let batch = st.open.get_or_insert_with(|| {
-                wake = true; // the sender must start the linger timer
+                wake = true; // the partition task must start the linger timer
                 Batch::new(record.timestamp, timeout)
             });
             batch.bytes += placed(batch);
@@ -235,7 +235,7 @@ impl PartitionQueue {
         out
     }
 
-    /// Asks the sender to close the open batch now; returns the record count to wait for.
+    /// Asks the partition task to close the open batch now; returns the record count to wait for.
     pub fn request_flush(&self) -> u64 {
         let target = {
             let mut st = self.state.lock();
@@ -257,7 +257,7 @@ impl PartitionQueue {
         let _ = rx.wait_for(|done| *done >= target).await;
     }
 
-    /// No more appends: the sender drains what is there and stops.
+    /// No more appends: the partition task drains what is there and stops.
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.wake.notify_one();

@@ -1,20 +1,32 @@
 //! The one mock Kafka behind [`Transport`], for the unit tests of the producer and of the
-//! outbox relay: it keeps what it is sent per partition and can fail, stall or refuse batches
-//! on request.
+//! outbox relay. Its partition leaders take the encoded Produce requests the real pipeline
+//! sends, decode their batches, check their sequences as a broker does (with a producer id),
+//! keep the records per partition, and can fail, stall or refuse batches on request.
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use parking_lot::Mutex;
-use rskafka::{
-    client::error::{Error as ClientError, ProtocolError, RequestContext},
-    record::Record,
-};
+use rskafka::{protocol::api_key::ApiKey, record::Record};
 
-use super::{Codec, MetadataError, Transport, TransportError};
-use crate::future::BoxFuture;
-use crate::kafka::records::size;
+use super::{
+    MetadataError, PartitionAnswer, PartitionLeader, SessionError, Transport,
+    request::{next_sequence, take_records},
+};
+use crate::{
+    future::BoxFuture,
+    kafka::{
+        ClientError,
+        error_code::{ErrorCode, ResponseError},
+        protocol::{CallError, Produce, ProducerIdentity},
+        records::size,
+    },
+};
 
 /// The topic the mock does not know.
 pub(crate) const MISSING_TOPIC: &str = "missing";
@@ -24,24 +36,37 @@ pub(crate) const MISSING_TOPIC: &str = "missing";
 pub(crate) struct MockBroker {
     /// Partitions of every topic but [`MISSING_TOPIC`].
     pub partitions: usize,
-    /// Fail this many produce attempts with a retriable error first.
+    /// Fail this many produce attempts first (the request fails, as on a lost connection).
     pub fail_first: AtomicUsize,
-    /// Fail every attempt (retriable).
+    /// Answer every attempt with NOT_LEADER_OR_FOLLOWER (retriable).
     pub always_fail: AtomicBool,
-    /// Batches over this many encoded bytes get MessageTooLarge (0: no limit).
+    /// Batches over this many encoded bytes, uncompressed (as the producer counts them), get
+    /// MESSAGE_TOO_LARGE (0: no limit).
     pub broker_limit: usize,
+    /// Batches of more records than this get MESSAGE_TOO_LARGE (0: no limit).
+    pub record_limit: usize,
+    /// Batches holding a record with this value get this error code.
+    pub refuse: Mutex<Option<(Vec<u8>, ResponseError)>>,
     /// Written records per partition.
     pub log: Mutex<HashMap<i32, Vec<Record>>>,
     /// Produce attempts.
     pub attempts: AtomicUsize,
     /// While set, produce never answers.
     pub stall: AtomicBool,
-    /// What [`Transport::max_in_flight`] answers (0 counts as 1).
+    /// How long an answer takes to come back once the request is taken (zero: at once), so
+    /// that requests are in flight together.
+    pub latency: Duration,
+    /// Above 1: a producer id and sequences, and this many requests in flight per partition
+    /// (the idempotent producer). 0 or 1: producer id −1 and one in flight (idempotence off).
     pub pipeline: usize,
     /// Once set, [`MISSING_TOPIC`] exists (an operator created it).
     pub created: AtomicBool,
-    /// Fail every attempt on this partition (retriable) while set.
+    /// Answer every attempt on this partition with NOT_LEADER_OR_FOLLOWER while set.
     pub failing_partition: Mutex<Option<i32>>,
+    /// Renewals of the producer identity so far: its epoch.
+    pub renewals: AtomicUsize,
+    /// Per partition, the identity of the last batch written and the sequence expected next.
+    pub sequences: Mutex<HashMap<i32, (ProducerIdentity, i32)>>,
 }
 
 impl MockBroker {
@@ -66,24 +91,131 @@ impl MockBroker {
             })
             .unwrap_or_default()
     }
+
+    /// Forgets every producer's sequences, as a broker restarted on memory storage does.
+    pub fn forget_producers(&self) {
+        self.sequences.lock().clear();
+    }
+
+    /// The current identity.
+    fn current(&self) -> ProducerIdentity {
+        if self.pipeline > 1 {
+            let epoch = self.renewals.load(Ordering::SeqCst);
+            ProducerIdentity {
+                id: 1,
+                epoch: i16::try_from(epoch).unwrap_or(i16::MAX),
+            }
+        } else {
+            ProducerIdentity::NONE
+        }
+    }
+
+    /// Answers one Produce request: takes it (in the order the requests are first polled), then
+    /// answers after the latency.
+    async fn produce(&self, request: &Produce) -> Result<PartitionAnswer, CallError> {
+        let answer = self.take(request).await;
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        answer
+    }
+
+    /// What the broker makes of one Produce request.
+    async fn take(&self, request: &Produce) -> Result<PartitionAnswer, CallError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.stall.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        let partition = request.partition;
+        let refused = |e: ResponseError| Ok(Some((ErrorCode::of(e), -1)));
+        if self.always_fail.load(Ordering::SeqCst)
+            || *self.failing_partition.lock() == Some(partition)
+        {
+            return refused(ResponseError::NotLeaderOrFollower);
+        }
+        if self
+            .fail_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let after = Duration::ZERO;
+            return Err(CallError::Timeout {
+                api: ApiKey::Produce,
+                after,
+            });
+        }
+        let Some(records) = take_records(request) else {
+            return refused(ResponseError::CorruptMessage);
+        };
+        let too_many = self.record_limit > 0 && records.len() > self.record_limit;
+        if too_many || (self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit) {
+            return refused(ResponseError::MessageTooLarge);
+        }
+        if let Some((value, code)) = &*self.refuse.lock()
+            && records.iter().any(|r| r.value.as_ref() == Some(value))
+        {
+            return refused(*code);
+        }
+        Ok(Some(self.append(partition, stamp(&request.batch), records)))
+    }
+
+    /// Writes `records` stamped `(identity, base sequence)` to `partition` when their sequence
+    /// is the one expected; the answer.
+    fn append(
+        &self,
+        partition: i32,
+        (identity, base): (ProducerIdentity, i32),
+        records: Vec<Record>,
+    ) -> (ErrorCode, i64) {
+        if !identity.is_none() {
+            let mut sequences = self.sequences.lock();
+            let expected = match sequences.get(&partition) {
+                Some((last, next)) if *last == identity => *next,
+                _ => 0,
+            };
+            if base != expected {
+                let code = if base < expected {
+                    ResponseError::DuplicateSequenceNumber
+                } else {
+                    ResponseError::OutOfOrderSequenceNumber
+                };
+                return (ErrorCode::of(code), -1);
+            }
+            sequences.insert(partition, (identity, next_sequence(base, records.len())));
+        }
+        let mut log = self.log.lock();
+        let part = log.entry(partition).or_default();
+        let base_offset = part.len() as i64;
+        part.extend(records);
+        (ErrorCode::NONE, base_offset)
+    }
 }
 
-/// A broker error answer, as rskafka reports it.
-pub(crate) fn server_error(protocol_error: ProtocolError) -> ClientError {
-    ClientError::ServerError {
-        protocol_error,
-        error_message: None,
-        request: RequestContext::Partition("t".into(), 0),
-        response: None,
-        is_virtual: false,
+/// The producer id, epoch and base sequence in the header of an encoded batch (record batch
+/// v2: producer id at byte 43, epoch at 51, base sequence at 53).
+fn stamp(batch: &[u8]) -> (ProducerIdentity, i32) {
+    let field = |at: usize, len: usize| batch.get(at..at + len).unwrap_or_default();
+    let id = field(43, 8).try_into().map_or(-1, i64::from_be_bytes);
+    let epoch = field(51, 2).try_into().map_or(-1, i16::from_be_bytes);
+    let base = field(53, 4).try_into().map_or(-1, i32::from_be_bytes);
+    (ProducerIdentity { id, epoch }, base)
+}
+
+/// A partition's leader in the mock.
+struct MockLeader(Arc<MockBroker>);
+
+impl PartitionLeader for MockLeader {
+    fn produce<'a>(
+        &'a self,
+        request: &'a Produce,
+    ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
+        Box::pin(self.0.produce(request))
     }
+
+    fn lost(&self) {}
 }
 
 impl Transport for MockBroker {
-    fn max_in_flight(&self) -> usize {
-        self.pipeline.max(1)
-    }
-
     fn partition_count<'a>(
         &'a self,
         topic: &'a str,
@@ -97,48 +229,33 @@ impl Transport for MockBroker {
         })
     }
 
-    fn produce<'a>(
-        &'a self,
-        _topic: &'a str,
-        partition: i32,
-        records: Vec<Record>,
-        _codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>> {
+    fn identity(&self) -> ProducerIdentity {
+        self.current()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.pipeline.max(1)
+    }
+
+    fn renew(
+        &self,
+        stale: ProducerIdentity,
+    ) -> BoxFuture<'_, Result<ProducerIdentity, SessionError>> {
         Box::pin(async move {
-            self.attempts.fetch_add(1, Ordering::SeqCst);
-            if self.stall.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
+            if self.current() == stale && !stale.is_none() {
+                self.renewals.fetch_add(1, Ordering::SeqCst);
             }
-            if self.always_fail.load(Ordering::SeqCst)
-                || *self.failing_partition.lock() == Some(partition)
-            {
-                return Err(server_error(ProtocolError::NotLeaderOrFollower).into());
-            }
-            if self
-                .fail_first
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                return Err(ClientError::Timeout.into());
-            }
-            if self.broker_limit > 0 && size::batch_len(&records) > self.broker_limit {
-                let refused = server_error(ProtocolError::MessageTooLarge);
-                if self.pipeline > 1 {
-                    // A pipelining transport owns the batch and hands it back, as the
-                    // idempotent one does.
-                    return Err(TransportError::TooLarge {
-                        source: Box::new(refused),
-                        records: Some(records),
-                    });
-                }
-                return Err(refused.into());
-            }
-            let mut log = self.log.lock();
-            let part = log.entry(partition).or_default();
-            let base = part.len() as i64;
-            let n = records.len() as i64;
-            part.extend(records);
-            Ok((base..base + n).collect())
+            Ok(self.current())
         })
     }
+
+    fn leader(
+        self: Arc<Self>,
+        _topic: Arc<str>,
+        _partition: i32,
+    ) -> BoxFuture<'static, Result<Arc<dyn PartitionLeader>, ClientError>> {
+        Box::pin(async move { Ok(Arc::new(MockLeader(self)) as Arc<dyn PartitionLeader>) })
+    }
+
+    fn invalidate(&self, _topic: &str) {}
 }

@@ -1,19 +1,28 @@
 //! The producer: partitioning, batching, compression, idempotency headers, backpressure, flush
-//! and close; and its one pipeline to the brokers: the [`BrokerTransport`] over the process's
-//! Kafka client, the producer id and epoch ([`ProducerSession`]) and one [`PartitionWriter`]
-//! per partition (sequences, up to `max_in_flight` requests, retries under the delivery
-//! deadline, renumbering after a renewal).
+//! and close; and its one pipeline to the brokers: per partition one task
+//! (`producer::pipeline`) that owns batching's output, the producer id and sequences, the
+//! in-flight window, retries under the delivery deadline, splitting of batches too large for
+//! the broker, and holding after a failure; below it the [`Transport`] seam, which is the
+//! [`BrokerTransport`] over the process's Kafka client in production and a mock broker in the
+//! unit tests.
 //!
 //! ```text
 //!  send / enqueue ──► partitioner ──► PartitionQueue (one per partition)
 //!        │ buffer bytes                 open batch ─(count | encoded bytes | linger | flush)─► ready
 //!        │ (Semaphore)                                                                       │
-//!        ▼                                                          sender task per partition ◄┘
-//!  DeliveryFuture ◄── watch(outcome of the batch) ◄── BrokerTransport ─► PartitionWriter (one per
-//!                                                     partition): sequences, ≤ max_in_flight requests
-//!                                                     (acks=all), resent unchanged until the deadline;
-//!                                                     a batch too large comes back and is split
+//!        ▼                                          partition task (one per partition) ◄─────┘
+//!  DeliveryFuture ◄── watch(outcome of the batch) ◄── sequence, encode once, ≤ max_in_flight
+//!                                                     Produce requests (acks=all) in order;
+//!                                                     resend unchanged until the deadline; split
+//!                                                     what is too large; fail what is behind a
+//!                                                     failure; hold
+//!                                                          │ Transport: partition counts, producer
+//!                                                          ▼ id and epoch, the partition's leader
+//!                                                     BrokerTransport ─► leader's Produce connection
 //! ```
+//!
+//! A record's bytes are copied once on their way to the wire: from the record into the encoded
+//! batch, which is resent as it is (a batch too large is decoded back and split, a rare copy).
 //!
 //! # Idempotency scheme
 //! The broker drops a resent batch it already has (producer id, epoch and sequence), but only
@@ -33,10 +42,10 @@
 //! effects.
 //!
 //! # Ordering
-//! The writer's sequences keep the batches of a partition in order on the wire through retries;
-//! without a producer id it keeps one request in flight, so a retried batch is always written
-//! before the ones behind it. Either way, when a batch fails every batch behind it fails too, so
-//! records of one key (one partition) keep their order when the caller retries them.
+//! The pipeline's sequences keep the batches of a partition in order on the wire through
+//! retries; without a producer id it keeps one request in flight, so a retried batch is always
+//! written before the ones behind it. Either way, when a batch fails every batch behind it fails
+//! too, so records of one key (one partition) keep their order when the caller retries them.
 //!
 //! # Cancellation
 //! [`Producer::enqueue`] and [`Producer::send`] are cancel-safe: cancelled before the record is
@@ -50,12 +59,11 @@ mod metrics;
 #[cfg(test)]
 pub(crate) mod mock;
 mod partitioner;
+mod pipeline;
 mod record;
-mod sender;
+mod request;
 mod session;
-use crate::kafka::records::size;
 mod transport;
-mod writer;
 
 use std::{
     collections::HashMap,
@@ -77,14 +85,15 @@ pub use error::{ProduceError, Result};
 pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, keyed_partition, murmur2};
 pub use record::ProducerRecord;
+pub use request::produce_request;
 pub use session::{ProducerSession, SessionError};
-pub use transport::{MetadataError, Pending, Transport, TransportError};
-pub use writer::{Delivered, PartitionWriter, WriteError, WriterConfig, produce_request};
+pub use transport::{MetadataError, PartitionAnswer, PartitionLeader, Transport, TransportError};
 
 use accumulator::{Limits, PartitionQueue};
 use partitioner::Sticky;
 use record::to_record;
-use size::BATCH_OVERHEAD;
+
+use crate::kafka::records::size::{self, BATCH_OVERHEAD};
 
 #[derive(Debug)]
 struct TopicState {
@@ -119,7 +128,7 @@ impl Shared {
     }
 }
 
-/// The producer. Cheap to clone; all clones share buffers and sender tasks.
+/// The producer. Cheap to clone; all clones share buffers and partition tasks.
 #[derive(Debug, Clone)]
 pub struct Producer {
     shared: Arc<Shared>,
@@ -159,7 +168,8 @@ impl Producer {
         &self.shared.metrics
     }
 
-    /// Looks up `topic`'s partitions and starts its sender tasks, once; returns the partition count.
+    /// Looks up `topic`'s partitions and starts its partition tasks, once; returns the partition
+    /// count.
     pub async fn prepare(&self, topic: &str) -> Result<usize> {
         Ok(self.topic(topic).await?.queues.len())
     }
@@ -189,7 +199,7 @@ impl Producer {
             delivery_timeout: Duration::from_millis(cfg.delivery_timeout_ms),
         };
         let mut topics = self.shared.topics.write();
-        // Checked under the lock `close` takes, so no sender starts after `close` looked.
+        // Checked under the lock `close` takes, so no task starts after `close` looked.
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(ProduceError::Closed);
         }
@@ -202,7 +212,7 @@ impl Producer {
             .map(|p| PartitionQueue::new(p as i32, limits, Arc::clone(&sticky), count))
             .collect();
         for queue in &queues {
-            self.shared.tasks.spawn(sender::run(
+            self.shared.tasks.spawn(pipeline::run(
                 Arc::clone(&self.shared),
                 Arc::clone(&name),
                 Arc::clone(queue),
@@ -333,7 +343,7 @@ impl Producer {
         }
     }
 
-    /// Refuses new records, delivers everything buffered and stops the sender tasks. Returns
+    /// Refuses new records, delivers everything buffered and stops the partition tasks. Returns
     /// `Err(Timeout)` if that takes longer than `deadline` (records then still buffered keep
     /// their own delivery deadlines).
     pub async fn close(&self, deadline: Duration) -> Result<()> {

@@ -1,9 +1,9 @@
-//! The producer's identity (producer id and epoch), shared by every partition writer.
+//! The producer's identity (producer id and epoch), shared by every partition's pipeline.
 //!
 //! Without idempotence the identity is [`ProducerIdentity::NONE`] (producer id −1, no
-//! sequences) and never changes: the same writers run, with one request in flight.
+//! sequences) and never changes: the same pipelines run, with one request in flight.
 //!
-//! It starts with InitProducerId. When a partition writer finds that the identity can no longer
+//! It starts with InitProducerId. When a partition's pipeline finds that the identity can no longer
 //! be used as is (the broker lost our producer state, our sequences fell out of step with the
 //! broker's, or the epoch is stale), it asks [`ProducerSession::renew`] for the next identity:
 //! InitProducerId with the current id and epoch (KIP-360, version 3 and later), which bumps the
@@ -45,7 +45,7 @@ pub enum SessionError {
     EpochExhausted,
 }
 
-/// The producer id and epoch every partition writer of one producer writes under.
+/// The producer id and epoch every partition of one producer writes under.
 #[derive(Debug)]
 pub struct ProducerSession {
     client: Arc<Client>,
@@ -89,7 +89,7 @@ impl ProducerSession {
         *self.current.lock()
     }
 
-    /// The identity that replaces `stale`: the current one when another writer already
+    /// The identity that replaces `stale`: the current one when another partition already
     /// renewed it, else a bumped epoch (or a new producer id) from the broker.
     pub async fn renew(&self, stale: ProducerIdentity) -> Result<ProducerIdentity, SessionError> {
         let _one_at_a_time = self.renewing.lock().await;

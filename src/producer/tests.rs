@@ -129,8 +129,18 @@ async fn a_request_that_never_answers_times_out_too() {
 
 #[tokio::test(start_paused = true)]
 async fn too_large_batches_split_and_only_the_oversized_record_fails() {
+    for pipeline in [0, 5] {
+        too_large_batches_split(pipeline).await;
+    }
+}
+
+/// [`too_large_batches_split_and_only_the_oversized_record_fails`] with `pipeline` requests in
+/// flight (above 1: with a producer id, whose sequences the mock checks).
+async fn too_large_batches_split(pipeline: usize) {
     let m = Arc::new(MockBroker {
         broker_limit: 2_000,
+        pipeline,
+        latency: Duration::from_millis(1),
         ..MockBroker::new(1)
     });
     let p = producer(Arc::clone(&m), ProducerConfig::default());
@@ -161,7 +171,7 @@ async fn too_large_batches_split_and_only_the_oversized_record_fails() {
         .map(|r| r.value.as_ref().unwrap()[0])
         .collect();
     let expected: Vec<u8> = (0..40u8).filter(|i| *i != 17).collect();
-    assert_eq!(values, expected);
+    assert_eq!(values, expected, "pipeline {pipeline}");
     assert!(p.metrics().splits.get() >= 1);
 }
 

@@ -1,55 +1,37 @@
-//! What the producer needs from Kafka, behind a small trait so unit tests can use a mock.
-use rskafka::{client::error::Error as ClientError, record::Record};
+//! What the producer needs from Kafka: the seam below its one pipeline, where the unit tests'
+//! [`super::mock`] stands in for the brokers.
+//!
+//! It is as low as the pipeline can go: a topic's partition count, the producer id and epoch
+//! (and their renewal), and each partition's leader, which takes an encoded Produce request and
+//! answers it. Everything above (batching, sequences, the in-flight window, retries, splitting,
+//! holding) is the pipeline's own, and runs the same in the unit tests and in production.
+use std::sync::Arc;
 
-use super::Codec;
-use crate::future::BoxFuture;
+use super::SessionError;
+use crate::{
+    future::BoxFuture,
+    kafka::{
+        ClientError,
+        error_code::ErrorCode,
+        protocol::{CallError, Produce, ProducerIdentity},
+    },
+};
 
-/// A batch handed to a pipelining transport: resolves with its offsets once delivered.
-pub type Pending = BoxFuture<'static, Result<Vec<i64>, TransportError>>;
+/// The broker's answer for the one partition of a Produce request: its error code (NONE:
+/// written) and the base offset; `None` when the answer does not mention the partition.
+pub type PartitionAnswer = Option<(ErrorCode, i64)>;
 
-/// Why a produce request did not deliver its batch.
+/// Why a batch failed for good on the broker's side, in [`super::ProduceError::Fatal`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// rskafka's answer (connection, protocol or broker error); the sender retries what is
-    /// retriable.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The broker refuses the batch as too large: the sender splits it. A transport that owns
-    /// the records once they are handed over (a pipelining one) hands them back in `records`,
-    /// so that the sender need not keep a copy of every batch in flight.
-    #[error("batch too large for the broker")]
-    TooLarge {
-        /// The broker's answer.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        /// The batch, when the transport hands it back.
-        records: Option<Vec<Record>>,
-    },
-    /// An earlier batch of the partition failed in a transport that pipelines, so this one was
-    /// not written; its records come back so that the sender can send them again once it has
-    /// dealt with the earlier one (split it, say).
-    #[error("an earlier batch of the partition failed")]
-    Behind {
-        /// Why the earlier batch failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        /// The batch.
-        records: Vec<Record>,
-    },
-    /// A transport that retries by itself (the partition writer) did not get the batch
-    /// acknowledged within the delivery timeout.
-    #[error("not delivered within {after:?}: {last}")]
-    Timeout {
-        /// The delivery timeout.
-        after: std::time::Duration,
-        /// The last failure seen.
-        last: String,
-    },
-    /// A final answer from a transport that retries by itself (the idempotent writer resends
-    /// a batch with its sequence numbers under the delivery timeout): not retried again.
-    #[error("not delivered")]
-    Final(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The broker refused the batch with an error code a resend of the same bytes would get
+    /// again (authorization, an invalid record, a Produce version it does not have, ...).
+    #[error("the broker refused the batch with {0}")]
+    Refused(ErrorCode),
+    /// The batch could not be encoded (its codec failed).
+    #[error("the batch could not be encoded")]
+    Encode(#[source] std::io::Error),
 }
 
 /// Why a topic's partition count is not known.
@@ -67,53 +49,48 @@ pub enum MetadataError {
     Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Produce requests and partition counts.
+/// Partition counts, the producer identity and the way to each partition's leader.
 pub trait Transport: Send + Sync + 'static {
     /// Number of partitions of `topic` (at least one).
     fn partition_count<'a>(&'a self, topic: &'a str)
     -> BoxFuture<'a, Result<usize, MetadataError>>;
 
-    /// Writes `records` to one partition with acks=all; the offsets in record order.
+    /// The producer id and epoch to number batches under now ([`ProducerIdentity::NONE`]: no
+    /// idempotence; the pipeline then keeps one request in flight per partition).
+    fn identity(&self) -> ProducerIdentity;
+
+    /// Produce requests a partition may keep in flight when it has a producer id (1 to 5).
+    fn max_in_flight(&self) -> usize;
+
+    /// The identity that replaces `stale`, which the broker no longer takes: the current one
+    /// when another partition renewed it already, else a new one (KIP-360).
+    fn renew(
+        &self,
+        stale: ProducerIdentity,
+    ) -> BoxFuture<'_, Result<ProducerIdentity, SessionError>>;
+
+    /// The leader of `topic`/`partition`, to send Produce requests to.
+    fn leader(
+        self: Arc<Self>,
+        topic: Arc<str>,
+        partition: i32,
+    ) -> BoxFuture<'static, Result<Arc<dyn PartitionLeader>, ClientError>>;
+
+    /// Forgets what is known of `topic`'s leaders (one of them may have moved).
+    fn invalidate(&self, topic: &str);
+}
+
+/// One partition's leader, as the pipeline sends to it.
+pub trait PartitionLeader: Send + Sync {
+    /// Sends `request` (acks = all) and resolves with the answer for its partition. The request
+    /// takes its place on the way to the broker when the future is first polled: requests whose
+    /// futures are polled one after the other are written in that order.
     fn produce<'a>(
         &'a self,
-        topic: &'a str,
-        partition: i32,
-        records: Vec<Record>,
-        codec: Codec,
-    ) -> BoxFuture<'a, Result<Vec<i64>, TransportError>>;
+        request: &'a Produce,
+    ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>>;
 
-    /// Produce requests the transport keeps in flight per partition. 1 (the default): the
-    /// sender waits for each batch before it sends the next of that partition, the only way to
-    /// keep per-key order through retries without broker sequence numbers. More: the sender
-    /// hands over up to that many batches with [`Transport::enqueue`] and the transport keeps
-    /// their order (the idempotent producer's sequences do).
-    fn max_in_flight(&self) -> usize {
-        1
-    }
-
-    /// Whether the transport retries by itself and hands a batch too large back (the partition
-    /// writer does): the sender then hands batches over with [`Transport::enqueue`], even one
-    /// at a time, and never copies them for a retry of its own. The default: when more than one
-    /// request may be in flight.
-    fn retries_itself(&self) -> bool {
-        self.max_in_flight() > 1
-    }
-
-    /// Queues `records` behind the batches queued before for the same partition; the outer
-    /// future resolves once queued, the inner once delivered. The default sends it at once and
-    /// waits for the answer (for transports with [`Transport::max_in_flight`] 1).
-    // The outer future is the queueing, the inner the delivery: yielding a future is the point.
-    #[allow(clippy::async_yields_async)]
-    fn enqueue<'a>(
-        &'a self,
-        topic: &'a str,
-        partition: i32,
-        records: Vec<Record>,
-        codec: Codec,
-    ) -> BoxFuture<'a, Pending> {
-        Box::pin(async move {
-            let result = self.produce(topic, partition, records, codec).await;
-            Box::pin(std::future::ready(result)) as Pending
-        })
-    }
+    /// A request failed so that the way to the leader is broken (connection lost, no answer):
+    /// the next lookup makes a new one.
+    fn lost(&self);
 }

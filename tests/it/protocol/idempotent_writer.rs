@@ -1,49 +1,63 @@
-//! The idempotent partition writer (src/kafka/protocol/writer) against a real Nisshi broker:
-//! order and exactly-once with 5 requests in flight on both storage engines, broker restarts,
-//! refused batches, timeouts; and its throughput next to rskafka's PartitionClient.
+//! The idempotent producer's partition pipeline (src/producer/pipeline) on the transport
+//! `serve` uses, against a real Nisshi broker: order and exactly-once with 5 requests in flight
+//! on both storage engines, broker restarts, a refused record, timeouts; and its throughput
+//! next to rskafka's PartitionClient.
 
 use std::{sync::Arc, time::Duration};
 
 use rskafka::client::partition::Compression;
 use testkit::protocol::{kafka_client, logged, record};
 use testkit::{Broker, client, create_topic};
-use usercenter::kafka::error_code::{ErrorCode, ResponseError};
-use usercenter::producer::{PartitionWriter, ProducerSession, WriteError, WriterConfig};
+use usercenter::producer::{
+    BrokerTransport, Codec, DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerRecord,
+};
 
-/// 10,000 records in 100 batches through a writer with 5 requests in flight: every record once,
-/// in submission order, with contiguous base offsets.
+/// Record `i` of `topic` as the producer takes it: testkit's record `i` (its value starts
+/// with `i`, which `logged` reads back) with producer id 7 and sequence `i`.
+fn numbered(topic: &str, i: usize) -> ProducerRecord {
+    let r = record(i);
+    ProducerRecord::new(topic, r.key, r.value.unwrap_or_default()).with_identity(7, i as u64)
+}
+
+/// A producer with a producer id from `broker`, closing batches at `batch` records (the
+/// linger is long: batches close on their count), with `config`'s `max_in_flight` (5 unless
+/// said otherwise).
+async fn idempotent(broker: &Broker, batch: usize, config: ProducerConfig) -> Producer {
+    let config = ProducerConfig {
+        enable_idempotence: true,
+        batch_max_records: batch,
+        linger_ms: 5_000,
+        ..config
+    };
+    let transport = BrokerTransport::connect(kafka_client(&broker.addr), &config).await;
+    assert!(
+        !transport.identity().is_none(),
+        "the broker gave no producer id"
+    );
+    Producer::new(Arc::new(transport), config)
+}
+
+/// 10,000 records in 100 batches with 5 requests in flight: every record once, in order,
+/// with contiguous offsets.
 async fn writes_in_order_exactly_once(broker: &Broker) {
     create_topic(&*client(&broker.addr).await, "idem", 1).await;
-    let session = Arc::new(
-        ProducerSession::start(kafka_client(&broker.addr))
-            .await
-            .unwrap(),
-    );
-    let config = WriterConfig {
-        max_in_flight: 5,
-        compression: Compression::Lz4,
-        ..WriterConfig::default()
+    let config = ProducerConfig {
+        compression: Codec::Lz4,
+        ..ProducerConfig::default()
     };
-    let writer = PartitionWriter::spawn(session, "idem", 0, config);
+    let producer = idempotent(broker, 100, config).await;
     let mut deliveries = Vec::new();
-    for b in 0..100 {
-        deliveries.push(
-            writer
-                .submit((b * 100..(b + 1) * 100).map(record).collect())
-                .await,
-        );
+    for i in 0..10_000 {
+        deliveries.push(producer.enqueue(numbered("idem", i)).await.unwrap());
     }
-    let mut next = None;
-    for d in deliveries {
-        let d = d.await.unwrap();
-        let base = d.base_offset.unwrap();
-        assert_eq!(d.records, 100);
-        if let Some(expected) = next {
-            assert_eq!(base, expected, "contiguous offsets");
-        }
-        next = Some(base + 100);
+    let mut first = None;
+    for (i, d) in deliveries.into_iter().enumerate() {
+        let offset = d.await.unwrap().offset;
+        let base = *first.get_or_insert(offset);
+        assert_eq!(offset, base + i as i64, "contiguous offsets");
     }
-    writer.close().await;
+    assert_eq!(producer.metrics().batches_sent.get(), 100);
+    producer.close(Duration::from_secs(30)).await.unwrap();
     let got = logged(broker, "idem").await;
     assert_eq!(got, (0..10_000).collect::<Vec<_>>());
 }
@@ -59,39 +73,26 @@ async fn writer_in_order_exactly_once_sqlite() {
     writes_in_order_exactly_once(&Broker::sqlite(&dir.path().join("k.db")).await).await;
 }
 
-/// Feeds 3,000 records in bursts of 10 batches (so requests are in flight) while `broker`
-/// restarts; returns whether each batch was delivered and the record indexes in the log.
+/// Feeds 3,000 records in bursts of 10 batches of 10 (so requests are in flight) while
+/// `broker` restarts; returns whether each record was delivered and the record numbers in the
+/// log.
 async fn feed_through_restart(broker: &mut Broker, memory: bool) -> (Vec<bool>, Vec<usize>) {
     create_topic(&*client(&broker.addr).await, "restart", 1).await;
-    let session = Arc::new(
-        ProducerSession::start(kafka_client(&broker.addr))
-            .await
-            .unwrap(),
-    );
-    let writer = Arc::new(PartitionWriter::spawn(
-        session,
-        "restart",
-        0,
-        WriterConfig::default(),
-    ));
-    let feeder = {
-        let writer = Arc::clone(&writer);
-        tokio::spawn(async move {
-            let mut deliveries = Vec::new();
-            for burst in 0..30 {
-                for b in burst * 10..(burst + 1) * 10 {
-                    let batch = (b * 10..(b + 1) * 10).map(record).collect();
-                    deliveries.push(writer.submit(batch).await);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    let producer = idempotent(broker, 10, ProducerConfig::default()).await;
+    let feeder = tokio::spawn(async move {
+        let mut deliveries = Vec::new();
+        for burst in 0..30 {
+            for i in burst * 100..(burst + 1) * 100 {
+                deliveries.push(producer.enqueue(numbered("restart", i)).await.unwrap());
             }
-            deliveries
-        })
-    };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        deliveries
+    });
     tokio::time::sleep(Duration::from_millis(400)).await;
     broker.restart().await;
     if memory {
-        // Memory storage forgets topics too.
+        // Memory storage forgets topics too: the topic is missing until created again.
         create_topic(&*client(&broker.addr).await, "restart", 1).await;
     }
     let mut delivered = Vec::new();
@@ -102,8 +103,8 @@ async fn feed_through_restart(broker: &mut Broker, memory: bool) -> (Vec<bool>, 
     (delivered, log)
 }
 
-/// A restart with sqlite storage (log and producer state survive): every batch delivered,
-/// every record in the log once, in submission order.
+/// A restart with sqlite storage (log and producer state survive): every record delivered,
+/// every record in the log once, in order: the batches were resent with their sequences.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_keeps_order_through_a_broker_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,9 +114,9 @@ async fn writer_keeps_order_through_a_broker_restart() {
     assert_eq!(log, (0..3_000).collect::<Vec<_>>());
 }
 
-/// A restart with memory storage forgets the log and our producer id (UNKNOWN_PRODUCER_ID):
-/// the writer renews its identity and resends. Every batch is delivered, and what the new log
-/// holds is in submission order, without duplicates, up to the last record.
+/// A restart with memory storage forgets the log, the topic and our producer id
+/// (UNKNOWN_PRODUCER_ID): the pipeline renews its identity and resends. Every record is
+/// delivered, and what the new log holds is in order, without duplicates, up to the last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_renews_its_identity_when_the_broker_forgets_it() {
     let mut broker = Broker::memory().await;
@@ -128,73 +129,77 @@ async fn writer_renews_its_identity_when_the_broker_forgets_it() {
     assert_eq!(log.last(), Some(&2_999));
 }
 
-/// A batch the broker refuses (MESSAGE_TOO_LARGE) fails, the batches behind it fail with it
-/// (so a caller that retries them keeps their order), and the writer goes on after them.
+/// A record the broker refuses (MESSAGE_TOO_LARGE: we were told a larger limit than the
+/// broker's) fails alone with `RecordTooLarge`; the batches sent behind it in the same window
+/// take over its sequence and land in order, under the same producer id, and the partition goes
+/// on after them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_batch_fails_the_ones_behind_it() {
+async fn a_refused_record_fails_alone_and_the_ones_behind_it_follow_in_order() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "refuse", 1).await;
-    let session = Arc::new(
-        ProducerSession::start(kafka_client(&broker.addr))
-            .await
-            .unwrap(),
-    );
-    let writer = PartitionWriter::spawn(session, "refuse", 0, WriterConfig::default());
-    let mut huge = record(1);
-    huge.value = Some(vec![b'x'; 2 << 20]);
-    let a = writer.submit(vec![record(0)]).await;
-    let b = writer.submit(vec![huge]).await;
-    let c = writer.submit(vec![record(2)]).await;
-    let d = writer.submit(vec![record(3)]).await;
-    assert!(a.await.is_ok());
-    let too_large = ErrorCode::of(ResponseError::MessageTooLarge);
-    assert!(matches!(b.await, Err(WriteError::Rejected { code }) if code == too_large));
-    for behind in [c.await, d.await] {
-        match behind {
-            Err(WriteError::Aborted(cause)) => {
-                assert!(matches!(*cause, WriteError::Rejected { code } if code == too_large))
-            }
-            other => panic!("{other:?}"),
-        }
+    let config = ProducerConfig {
+        // Uncompressed, so that the broker sees 2 MiB.
+        compression: Codec::None,
+        max_message_bytes: 4 << 20,
+        ..ProducerConfig::default()
+    };
+    let producer = idempotent(&broker, 1, config).await;
+    let mut huge = numbered("refuse", 1);
+    huge.value.resize(2 << 20, b'x');
+    let mut reports: Vec<DeliveryFuture> = Vec::new();
+    for r in [
+        numbered("refuse", 0),
+        huge,
+        numbered("refuse", 2),
+        numbered("refuse", 3),
+    ] {
+        reports.push(producer.enqueue(r).await.unwrap());
     }
-    let e = writer.submit(vec![record(4)]).await.await.unwrap();
-    assert_eq!(e.base_offset, Some(1));
+    let mut results = Vec::new();
+    for r in reports {
+        results.push(r.await.map(|d| d.offset));
+    }
+    assert!(
+        matches!(results[1], Err(ProduceError::RecordTooLarge { .. })),
+        "{results:?}"
+    );
+    let offsets: Vec<i64> = [0, 2, 3].map(|i| results[i].clone().unwrap()).to_vec();
+    assert_eq!(offsets, [0, 1, 2]);
+    let e = producer.send(numbered("refuse", 4)).await.unwrap();
+    assert_eq!(e.offset, 3);
     let got = logged(&broker, "refuse").await;
-    assert_eq!(got, [0, 4]);
+    assert_eq!(got, [0, 2, 3, 4]);
 }
 
-/// With the broker gone, a batch fails after the delivery timeout, and those behind it with it.
+/// With the broker gone, a batch fails after the delivery timeout, and the one behind it with
+/// the same error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_time_out_when_the_broker_is_gone() {
     let mut broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "gone", 1).await;
-    let session = Arc::new(
-        ProducerSession::start(kafka_client(&broker.addr))
-            .await
-            .unwrap(),
-    );
-    let config = WriterConfig {
-        delivery_timeout: Duration::from_secs(1),
-        ..WriterConfig::default()
+    let config = ProducerConfig {
+        delivery_timeout_ms: 1_000,
+        ..ProducerConfig::default()
     };
-    let writer = PartitionWriter::spawn(session, "gone", 0, config);
-    writer.submit(vec![record(0)]).await.await.unwrap();
+    let producer = idempotent(&broker, 1, config).await;
+    producer.send(numbered("gone", 0)).await.unwrap();
     broker.stop();
-    let first = writer.submit(vec![record(1)]).await;
-    let second = writer.submit(vec![record(2)]).await;
+    let first = producer.enqueue(numbered("gone", 1)).await.unwrap();
+    let second = producer.enqueue(numbered("gone", 2)).await.unwrap();
     // (30 s: a guard against hanging for ever, far beyond the 1 s delivery timeout.)
-    let first = tokio::time::timeout(Duration::from_secs(30), first).await;
+    let first = tokio::time::timeout(Duration::from_secs(30), first.wait()).await;
     assert!(
-        matches!(first, Ok(Err(WriteError::Timeout { .. }))),
+        matches!(first, Ok(Err(ProduceError::Timeout { .. }))),
         "{first:?}"
     );
-    match second.await {
-        Err(WriteError::Aborted(cause)) => assert!(matches!(*cause, WriteError::Timeout { .. })),
-        other => panic!("{other:?}"),
-    }
+    let second = second.await;
+    assert!(
+        matches!(second, Err(ProduceError::Timeout { .. })),
+        "{second:?}"
+    );
 }
 
-/// Records/s of the idempotent writer and of rskafka's PartitionClient::produce on one
+/// Records/s of the idempotent producer and of rskafka's PartitionClient::produce on one
 /// partition of the same broker, 100-byte records in batches of 100, each configuration twice,
 /// interleaved. Prints; asserts only that everything was delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,23 +227,22 @@ async fn measure_writer_against_partition_client() {
             create_topic(&c, &name, 1).await;
             let started = std::time::Instant::now();
             let delivered = if ours {
-                let session = Arc::new(
-                    ProducerSession::start(kafka_client(&broker.addr))
-                        .await
-                        .unwrap(),
-                );
-                let config = WriterConfig {
+                let config = ProducerConfig {
+                    compression: Codec::None,
                     max_in_flight: in_flight,
-                    ..WriterConfig::default()
+                    on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
+                    ..ProducerConfig::default()
                 };
-                let writer = PartitionWriter::spawn(session, &name, 0, config);
+                let producer = idempotent(&broker, BATCH, config).await;
                 let mut deliveries = Vec::new();
-                for b in batches(records) {
-                    deliveries.push(writer.submit(b).await);
+                for i in 0..records {
+                    deliveries.push(producer.enqueue(numbered(&name, i)).await.unwrap());
                 }
+                producer.send_buffered();
                 let mut delivered = 0;
                 for d in deliveries {
-                    delivered += d.await.unwrap().records;
+                    d.await.unwrap();
+                    delivered += 1;
                 }
                 delivered
             } else {
@@ -256,7 +260,7 @@ async fn measure_writer_against_partition_client() {
             assert_eq!(delivered, records);
             let secs = started.elapsed().as_secs_f64();
             let what = if ours {
-                "idempotent PartitionWriter"
+                "idempotent Producer"
             } else {
                 "rskafka PartitionClient::produce"
             };

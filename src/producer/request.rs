@@ -1,5 +1,6 @@
 //! A batch's Produce request (records encoded once, by `kafka::records::encode`, with producer
-//! id, epoch and base sequence) and what each answer means for the writer.
+//! id, epoch and base sequence), its records decoded back for a split, and what each answer
+//! means for the partition's pipeline.
 use chrono::{TimeZone, Utc};
 use rskafka::{client::partition::Compression, record::Record};
 
@@ -43,9 +44,10 @@ pub fn produce_request(
 }
 
 /// The records of `request` (built by [`produce_request`]), decoded from its batch: a batch the
-/// broker rejected goes back to its submitter, which may split it. Timestamps come back at the
-/// millisecond precision the batch carries. `None` if the batch does not decode (it is ours,
-/// so it always should); the submitter then fails the batch rather than split nothing.
+/// broker refused as too large is split from them (the pipeline keeps no other copy).
+/// Timestamps come back at the millisecond precision the batch carries. `None` if the batch
+/// does not decode (it is ours, so it always should); the batch then fails rather than split
+/// nothing.
 pub(super) fn take_records(request: &Produce) -> Option<Vec<Record>> {
     // Our own batch: no cap worth the name on how far it decompresses (a batch of repeated
     // values compresses far beyond any fixed ratio).
@@ -91,6 +93,9 @@ pub(super) enum Verdict {
     Retry { refresh: bool },
     /// Renew the producer identity and renumber.
     Renew,
+    /// Too large for the broker (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), not written:
+    /// split it, or fail it alone when it holds one record.
+    TooLarge(ErrorCode),
     /// Fail the batch (and those behind it) with this code.
     Fail(ErrorCode),
 }
@@ -98,7 +103,8 @@ pub(super) enum Verdict {
 /// The verdict for error code `code` with base offset `offset`; `behind_failure` says whether
 /// an earlier batch of the same round already failed.
 /// Retriable codes are Kafka's (its table, through [`ErrorCode::is_retriable`]), each resent to
-/// the leader found in fresh metadata; the idempotence codes are this writer's own decisions.
+/// the leader found in fresh metadata; the idempotence codes and the too-large ones are the
+/// pipeline's own decisions.
 /// CORRUPT_MESSAGE, retriable in Kafka's table, fails here: the batch is resent byte for byte,
 /// so a batch the broker found corrupt would only be refused again until the deadline.
 pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Verdict {
@@ -114,8 +120,12 @@ pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Ve
             | E::UnknownProducerId
             | E::ProducerFenced,
         ) => Verdict::Renew,
+        Some(E::MessageTooLarge | E::RecordListTooLarge) => Verdict::TooLarge(code),
         Some(E::CorruptMessage) => Verdict::Fail(code),
         _ if code.leader_moved() || code.is_retriable() => Verdict::Retry { refresh: true },
         _ => Verdict::Fail(code),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,7 @@
-use super::{
-    request::{Verdict, classify, next_sequence, restamp, take_records},
-    *,
-};
-use crate::kafka::{error_code::ErrorCode, protocol::ProducerIdentity};
+use std::time::Duration;
+
+use super::*;
+use crate::producer::ProducerConfig;
 
 fn records(n: usize) -> Vec<Record> {
     (0..n)
@@ -136,9 +135,15 @@ fn verdicts_follow_the_documented_table() {
             "{code}"
         );
     }
+    // Too large: split (or failed alone), whatever came before.
+    for code in [10, 18] {
+        let too_large = Verdict::TooLarge(ErrorCode::new(code));
+        assert_eq!(classify(code, -1, false), too_large, "{code}");
+        assert_eq!(classify(code, -1, true), too_large, "{code}");
+    }
     // Not retriable there (BROKER_NOT_AVAILABLE and CONCURRENT_TRANSACTIONS included), a code
     // newer than the table, and CORRUPT_MESSAGE (resent unchanged, it would stay corrupt).
-    for code in [-1, 2, 8, 10, 18, 29, 51, 87, 9999] {
+    for code in [-1, 2, 8, 29, 51, 87, 9999] {
         assert_eq!(
             classify(code, -1, false),
             Verdict::Fail(ErrorCode::new(code)),
@@ -149,7 +154,8 @@ fn verdicts_follow_the_documented_table() {
 
 #[test]
 fn defaults_allow_five_in_flight() {
-    let config = WriterConfig::default();
+    let config = ProducerConfig::default();
     assert_eq!(config.max_in_flight, 5);
-    assert!(config.delivery_timeout > Duration::from_secs(config.broker_timeout_ms as u64 / 1000));
+    let delivery = Duration::from_millis(config.delivery_timeout_ms);
+    assert!(delivery > Duration::from_millis(config.request_timeout_ms));
 }

@@ -1,0 +1,360 @@
+//! The pipeline of one partition: one task that takes the partition's closed batches from its
+//! [`PartitionQueue`], numbers them under the producer id and epoch, encodes each once, keeps
+//! up to `max_in_flight` Produce requests on the leader's connection, handles every answer, and
+//! settles each batch (metrics, buffer space, delivery reports) itself.
+//!
+//! ```text
+//!  PartitionQueue ──next_batch──► accept: sequence, encode once ──► waiting ──► in flight (≤ depth,
+//!        ▲ take_pending (fail behind)                                  ▲        written in order,
+//!        │ hold (after a failure)                                      │        answered in order)
+//!        └──────────────── recover: resend in order, split, renumber ──┴─── answers ──► settle
+//! ```
+//!
+//! Without a producer id (idempotence off, or no broker hands one out) the same pipeline runs
+//! with producer id −1 and one request in flight: a resent batch is then always written before
+//! the ones behind it.
+//!
+//! # Answers and what the pipeline does (see `request::classify`)
+//! - success: delivered, with the base offset;
+//! - DUPLICATE_SEQUENCE_NUMBER (46): delivered before, offset unknown (−1; librdkafka and the
+//!   Java client do the same);
+//! - a retriable error, a lost connection or no answer within `request_timeout_ms`: every
+//!   request in flight is let finish, then the unacknowledged batches are resent in order,
+//!   unchanged (same identity, same sequences), after a backoff, to the leader found in fresh
+//!   metadata;
+//! - OUT_OF_ORDER_SEQUENCE_NUMBER (45) behind an earlier failed or split batch: part of that
+//!   resend (the gap is the earlier batch's), as the Java client does;
+//! - OUT_OF_ORDER_SEQUENCE_NUMBER on the first unacknowledged batch, UNKNOWN_PRODUCER_ID (59),
+//!   INVALID_PRODUCER_EPOCH (47), PRODUCER_FENCED (90): the broker's state and ours differ. Once
+//!   nothing is in flight the identity is renewed (KIP-360) and every unacknowledged batch is
+//!   renumbered from sequence 0 and resent in order. We resend rather than fail (librdkafka,
+//!   the Java client): per-key order outranks the rare duplicate, which the consumer's dedupe
+//!   removes;
+//! - MESSAGE_TOO_LARGE (10) or RECORD_LIST_TOO_LARGE (18): not written. The batch is decoded
+//!   back into its records and split in place, left half before right half, on the same
+//!   sequences; one record alone fails with [`ProduceError::RecordTooLarge`] and blocks
+//!   nothing (the batches behind it are renumbered over its sequence);
+//! - any other error: that batch fails, and every batch behind it (in flight, waiting, or in
+//!   the queue) fails with the same error, so a caller that retries them keeps their order; the
+//!   next batch starts under a renewed identity, since the failed sequence left a gap. When
+//!   [`super::Producer::hold_after_failures`] was called, the partition is held: later batches
+//!   fail unsent until [`super::Producer::release_holds`];
+//! - a batch still unacknowledged after its delivery deadline fails the same way.
+mod answer;
+mod recover;
+mod unsettled;
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use futures::{FutureExt, StreamExt, stream::FuturesOrdered};
+use rskafka::{protocol::api_key::ApiKey, record::Record};
+use tokio::time::Instant;
+
+use super::{
+    ProduceError, Shared, TransportError,
+    accumulator::{Batch, PartitionQueue},
+    delivery::Outcome,
+    request::{next_sequence, produce_request},
+    transport::{PartitionAnswer, PartitionLeader},
+};
+use crate::{
+    future::BoxFuture,
+    kafka::protocol::{CallError, Produce, ProducerIdentity},
+};
+use unsettled::{Unsettled, fail_batch};
+
+/// A batch, or a piece of one after a split, encoded with its sequence: the request is built
+/// once and resent unchanged (restamped only after a renewal or a record dropped before it).
+struct Piece {
+    request: Produce,
+    /// Records in it.
+    count: usize,
+    /// Its base sequence (the batch says −1 when the identity has no producer id).
+    sequence: i32,
+    /// The delivery deadline of its batch.
+    deadline: Instant,
+    /// The serial of the accumulator batch it is (a piece of) in [`Unsettled`].
+    serial: u64,
+    /// The index of its first record in that batch.
+    first: usize,
+}
+
+/// A piece with the answer to its request.
+type Answered = (Piece, Result<PartitionAnswer, CallError>);
+
+/// What a round in which something was not delivered needs before the next, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Trouble {
+    /// Pieces come back to be sent again, for no reason time would fix (a split, a record
+    /// dropped, out of order behind one of those): at once.
+    Resend,
+    /// Send again after a backoff.
+    Retry,
+    /// Look the leader up again too.
+    Refresh,
+    /// Renew the producer identity and renumber.
+    Renew,
+}
+
+/// The state of one partition's pipeline. See the module docs.
+pub(super) struct PartitionTask {
+    shared: Arc<Shared>,
+    topic: Arc<str>,
+    queue: Arc<PartitionQueue>,
+    /// The producer id and epoch pieces are numbered under.
+    identity: ProducerIdentity,
+    /// Requests in flight at most: the transport's limit, 1 without a producer id.
+    depth: usize,
+    /// How long a request may go unanswered before it counts as failed.
+    request_timeout: Duration,
+    /// The sequence of the next new piece.
+    next_sequence: i32,
+    /// The leader's connection, looked up when there is none.
+    leader: Option<Arc<dyn PartitionLeader>>,
+    /// Encoded pieces to send (again), in order.
+    waiting: VecDeque<Piece>,
+    /// Requests in flight, in the order they were written; each owns its piece and hands it
+    /// back with the answer, so a piece is always in exactly one place.
+    in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
+    /// Pieces of the current round that go out again, in order.
+    returned: Vec<Piece>,
+    /// A record dropped this round (too large alone) left a gap: the pieces from this index of
+    /// `returned` on are renumbered from this sequence.
+    gap: Option<(usize, i32)>,
+    /// What the current round needs before the next; `None`: all is well.
+    trouble: Option<Trouble>,
+    /// The last failure seen, for the timeout error.
+    last: Option<String>,
+    /// A piece failed for good: the pieces behind it fail with this.
+    aborting: Option<ProduceError>,
+    /// The identity must be renewed before the next new piece (a failed sequence left a gap).
+    renew_before_next: bool,
+    /// Failed rounds in a row, for the backoff.
+    failed_rounds: u32,
+    /// The batches taken from the queue and not settled yet.
+    unsettled: Unsettled,
+    /// The queue is closed and drained.
+    closed: bool,
+}
+
+/// Runs the pipeline of `queue` until the queue is closed and every batch is settled.
+pub(super) async fn run(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) {
+    PartitionTask::new(shared, topic, queue).run().await;
+}
+
+impl PartitionTask {
+    fn new(shared: Arc<Shared>, topic: Arc<str>, queue: Arc<PartitionQueue>) -> Self {
+        let identity = shared.transport.identity();
+        let depth = if identity.is_none() {
+            1
+        } else {
+            shared.transport.max_in_flight().clamp(1, 5)
+        };
+        let request_timeout = Duration::from_millis(shared.config.request_timeout_ms);
+        Self {
+            shared,
+            topic,
+            queue,
+            identity,
+            depth,
+            request_timeout,
+            next_sequence: 0,
+            leader: None,
+            waiting: VecDeque::new(),
+            in_flight: FuturesOrdered::new(),
+            returned: Vec::new(),
+            gap: None,
+            trouble: None,
+            last: None,
+            aborting: None,
+            renew_before_next: false,
+            failed_rounds: 0,
+            unsettled: Unsettled::default(),
+            closed: false,
+        }
+    }
+
+    fn room(&self) -> bool {
+        self.in_flight.len() < self.depth
+    }
+
+    async fn run(mut self) {
+        loop {
+            if self.trouble.is_none() && !self.waiting.is_empty() && self.room() {
+                self.send_waiting().await;
+                continue;
+            }
+            if self.in_flight.is_empty() {
+                if let Some(trouble) = self.trouble.take() {
+                    self.recover(trouble).await;
+                    continue;
+                }
+                if self.closed && self.waiting.is_empty() {
+                    return;
+                }
+                if self.renew_before_next && self.waiting.is_empty() {
+                    self.renew().await;
+                    continue;
+                }
+            }
+            let accepting = !self.closed
+                && self.trouble.is_none()
+                && self.waiting.is_empty()
+                && self.room()
+                && !self.renew_before_next;
+            tokio::select! {
+                biased;
+                Some(answered) = self.in_flight.next() => {
+                    self.answered(answered);
+                    if self.trouble.is_none() {
+                        self.failed_rounds = 0;
+                    }
+                }
+                batch = self.queue.next_batch(), if accepting => match batch {
+                    Some(batch) => self.accept(batch),
+                    None => self.closed = true,
+                },
+                // Not reached: with nothing in flight the checks above send, recover, renew or
+                // return.
+                else => return,
+            }
+        }
+    }
+
+    /// Takes a batch from the queue: fails it when the partition is held, else numbers and
+    /// encodes it (its records are in the request's bytes from here on).
+    fn accept(&mut self, mut batch: Batch) {
+        if let Some(error) = self.queue.held() {
+            fail_batch(&self.shared, &self.queue, batch, &error);
+            return;
+        }
+        let records = std::mem::take(&mut batch.records);
+        let deadline = batch.deadline;
+        let serial = self.unsettled.push(batch, records.len());
+        match self.encode(&records, self.next_sequence, deadline, (serial, 0)) {
+            Ok(piece) => {
+                self.next_sequence = next_sequence(piece.sequence, piece.count);
+                self.waiting.push_back(piece);
+            }
+            Err(e) => {
+                // A codec that fails on our own records: nothing a resend would fix. No
+                // sequence was used; what is queued behind fails with it.
+                let error = ProduceError::Fatal(Arc::new(TransportError::Encode(e)));
+                self.fail_behind(&error);
+                self.settle(serial, 0, records.len(), Outcome::Failed(error));
+            }
+        }
+    }
+
+    /// `records` encoded as a piece from `sequence` on; `origin`: its batch's serial and the
+    /// index of its first record there.
+    fn encode(
+        &self,
+        records: &[Record],
+        sequence: i32,
+        deadline: Instant,
+        (serial, first): (u64, usize),
+    ) -> std::io::Result<Piece> {
+        let config = &self.shared.config;
+        let request = produce_request(
+            &self.topic,
+            self.queue.partition,
+            records,
+            config.compression.to_rskafka(),
+            self.identity,
+            sequence,
+            i32::try_from(config.request_timeout_ms).unwrap_or(i32::MAX),
+        )?;
+        Ok(Piece {
+            request,
+            count: records.len(),
+            sequence,
+            deadline,
+            serial,
+            first,
+        })
+    }
+
+    /// Sends waiting pieces while there is room in the window.
+    async fn send_waiting(&mut self) {
+        let Some(leader) = self.leader().await else {
+            return;
+        };
+        while self.room()
+            && let Some(piece) = self.waiting.pop_front()
+        {
+            self.send(&leader, piece);
+        }
+    }
+
+    /// Puts `piece` in flight on `leader`.
+    fn send(&mut self, leader: &Arc<dyn PartitionLeader>, piece: Piece) {
+        let leader = Arc::clone(leader);
+        let limit = self.request_timeout;
+        let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
+            let answer = match tokio::time::timeout(limit, leader.produce(&piece.request)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(CallError::Timeout {
+                    api: ApiKey::Produce,
+                    after: limit,
+                }),
+            };
+            (piece, answer)
+        });
+        // One poll now: the request takes its place on the connection before the next one is
+        // made. (A no-op waker is fine: FuturesOrdered polls it again.)
+        if let Some(answered) = (&mut request).now_or_never() {
+            request = Box::pin(std::future::ready(answered));
+        }
+        self.in_flight.push_back(request);
+    }
+
+    /// The leader's connection, looked up when there is none.
+    async fn leader(&mut self) -> Option<Arc<dyn PartitionLeader>> {
+        if self.leader.is_none() {
+            let transport = Arc::clone(&self.shared.transport);
+            match transport
+                .leader(Arc::clone(&self.topic), self.queue.partition)
+                .await
+            {
+                Ok(leader) => self.leader = Some(leader),
+                Err(e) => self.set_trouble(Trouble::Refresh, e.to_string()),
+            }
+        }
+        self.leader.clone()
+    }
+
+    fn set_trouble(&mut self, trouble: Trouble, cause: String) {
+        self.trouble = self.trouble.max(Some(trouble));
+        self.last = Some(cause);
+    }
+
+    /// Records the outcome of `count` records from index `first` of batch `serial`, and
+    /// settles the batch once all of its records have one.
+    fn settle(&mut self, serial: u64, first: usize, count: usize, outcome: Outcome) {
+        if let Some((batch, n, outcome)) = self.unsettled.record(serial, first, count, outcome) {
+            unsettled::settle(&self.shared, &self.topic, &self.queue, batch, n, outcome);
+        }
+    }
+
+    /// Settles `piece` with `outcome`.
+    fn settle_piece(&mut self, piece: &Piece, outcome: Outcome) {
+        self.settle(piece.serial, piece.first, piece.count, outcome);
+    }
+
+    /// After `error`: holds the partition when the producer holds partitions, and fails every
+    /// batch still in the queue (it is behind the failed one).
+    fn fail_behind(&mut self, error: &ProduceError) {
+        if self.shared.hold.load(std::sync::atomic::Ordering::Acquire) {
+            self.queue.hold(error.clone());
+        }
+        for later in self.queue.take_pending() {
+            fail_batch(&self.shared, &self.queue, later, error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod window_tests;

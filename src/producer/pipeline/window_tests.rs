@@ -1,0 +1,183 @@
+//! The in-flight window against the mock broker, which checks sequences as a broker does and
+//! answers after a latency, so that requests are in flight together.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::producer::{
+    DeliveryFuture, ProduceError, Producer, ProducerConfig, ProducerRecord, mock::MockBroker,
+};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn rec(key: &str, value: String) -> ProducerRecord {
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    ProducerRecord::new("t", Some(key.as_bytes().to_vec()), value.into_bytes())
+        .with_identity(42, seq)
+}
+
+fn pipelined(broker_limit: usize) -> Arc<MockBroker> {
+    Arc::new(MockBroker {
+        partitions: 1,
+        pipeline: 5,
+        broker_limit,
+        latency: Duration::from_millis(1),
+        ..Default::default()
+    })
+}
+
+/// A producer closing batches at `max_records`.
+fn producer(m: &Arc<MockBroker>, max_records: usize) -> Producer {
+    let config = ProducerConfig {
+        batch_max_records: max_records,
+        ..ProducerConfig::default()
+    };
+    Producer::new(Arc::clone(m) as _, config)
+}
+
+fn values(m: &MockBroker) -> Vec<String> {
+    m.values(0)
+        .into_iter()
+        .map(|v| String::from_utf8(v).unwrap())
+        .collect()
+}
+
+/// Enqueues a record of key `k` per value, in order; their reports.
+async fn enqueue_all(
+    p: &Producer,
+    values: impl IntoIterator<Item = String>,
+) -> Vec<DeliveryFuture> {
+    let mut deliveries = Vec::new();
+    for value in values {
+        deliveries.push(p.enqueue(rec("k", value)).await.unwrap());
+    }
+    deliveries
+}
+
+async fn enqueue_numbered(p: &Producer, range: std::ops::Range<usize>) -> Vec<DeliveryFuture> {
+    enqueue_all(p, numbered(range)).await
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_in_flight_together_land_in_queue_order() {
+    let m = pipelined(0);
+    let p = producer(&m, 3);
+    let deliveries = enqueue_numbered(&p, 0..40).await;
+    for (i, d) in deliveries.into_iter().enumerate() {
+        assert_eq!(d.await.unwrap().offset, i as i64);
+    }
+    assert_eq!(values(&m), numbered(0..40));
+    assert!(
+        m.attempts.load(Ordering::SeqCst) >= 14,
+        "batches of at most 3"
+    );
+}
+
+/// Never more requests in flight than the transport allows (at most 5), and only one without
+/// a producer id.
+#[tokio::test(start_paused = true)]
+async fn the_window_holds_at_most_max_in_flight_requests() {
+    for (pipeline, window) in [(0, 1), (1, 1), (3, 3), (5, 5), (7, 5)] {
+        let m = Arc::new(MockBroker {
+            partitions: 1,
+            pipeline,
+            ..Default::default()
+        });
+        m.stall.store(true, Ordering::SeqCst);
+        let p = producer(&m, 1);
+        let deliveries = enqueue_numbered(&p, 0..10).await;
+        // Well within the 30 s request timeout: what was sent is still in flight.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            m.attempts.load(Ordering::SeqCst),
+            window,
+            "pipeline {pipeline}"
+        );
+        m.stall.store(false, Ordering::SeqCst);
+        for d in deliveries {
+            d.await.unwrap();
+        }
+        assert_eq!(values(&m), numbered(0..10), "pipeline {pipeline}");
+    }
+}
+
+/// A request of a full window lost: the ones behind it come back out of order, and all of
+/// them go again in order with their sequences unchanged (no renewal, nothing twice).
+#[tokio::test(start_paused = true)]
+async fn a_lost_request_in_a_full_window_is_resent_in_order_unchanged() {
+    let m = pipelined(0);
+    m.fail_first.store(1, Ordering::SeqCst);
+    let p = producer(&m, 1);
+    let deliveries = enqueue_numbered(&p, 0..20).await;
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    assert_eq!(values(&m), numbered(0..20));
+    assert_eq!(m.renewals.load(Ordering::SeqCst), 0, "sequences kept");
+    assert!(
+        p.metrics().retries.get() >= 2,
+        "the window behind it went again"
+    );
+}
+
+/// A broker that forgot our producer (a restart on memory storage) answers the next batch out
+/// of order: the identity is renewed, the batches renumbered from 0 and written in order.
+#[tokio::test(start_paused = true)]
+async fn a_broker_that_forgot_the_producer_gets_the_batches_renumbered() {
+    let m = pipelined(0);
+    let p = producer(&m, 2);
+    for d in enqueue_numbered(&p, 0..10).await {
+        d.await.unwrap();
+    }
+    m.forget_producers();
+    for d in enqueue_numbered(&p, 10..30).await {
+        d.await.unwrap();
+    }
+    assert_eq!(values(&m), numbered(0..30));
+    assert_eq!(m.renewals.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_the_broker_finds_too_large_is_split_in_order() {
+    // The broker takes at most ~2 records of 200 bytes per batch; ours closes at 10.
+    let m = pipelined(600);
+    let p = producer(&m, 10);
+    let expected: Vec<String> = (0..30).map(|i| format!("{i:0>200}")).collect();
+    for d in enqueue_all(&p, expected.clone()).await {
+        d.await.unwrap();
+    }
+    assert_eq!(values(&m), expected);
+    assert!(p.metrics().splits.get() >= 3);
+}
+
+/// One record too large for the broker in a full window fails alone; the batches behind it
+/// take over its sequence and land in order, without a renewal.
+#[tokio::test(start_paused = true)]
+async fn a_record_too_large_alone_in_a_full_window_blocks_nothing() {
+    let m = pipelined(600);
+    let p = producer(&m, 1);
+    let mut values_sent = numbered(0..12);
+    values_sent[4] = "x".repeat(1_000);
+    for (i, d) in enqueue_all(&p, values_sent).await.into_iter().enumerate() {
+        match d.await {
+            Err(ProduceError::RecordTooLarge { .. }) if i == 4 => {}
+            Ok(_) if i != 4 => {}
+            other => panic!("record {i}: {other:?}"),
+        }
+    }
+    let expected: Vec<String> = (0..12).filter(|i| *i != 4).map(|i| i.to_string()).collect();
+    assert_eq!(values(&m), expected);
+    assert_eq!(
+        m.renewals.load(Ordering::SeqCst),
+        0,
+        "renumbered, not renewed"
+    );
+}
