@@ -1,9 +1,11 @@
 //! Publishes outbox rows through the producer and deletes them once acknowledged.
 //!
-//! Only the holder of the relay lease publishes ([`Store::relay_lease`]). A round publishes
-//! nothing past the lease's `until` (by this process's clock), so a holder that was frozen
-//! (SIGSTOP, a paused VM) and wakes after another instance took the lease over stops instead
-//! of publishing beside it; a new epoch restarts the relay from the oldest row.
+//! Only the holder of the relay lease publishes ([`Store::relay_lease`]). Nothing is published
+//! past the lease's `until` (by this process's clock): a round hands no row to the producer
+//! after it, and the producer writes no request after it ([`Producer::send_until`]), so a
+//! holder that was frozen (SIGSTOP, a paused VM) and wakes after another instance took the
+//! lease over stops instead of publishing beside it. A new epoch restarts the relay from the
+//! oldest row.
 use std::{sync::Arc, time::Duration};
 
 use tokio::{sync::Notify, time::Instant};
@@ -95,6 +97,10 @@ impl Relay {
     /// this instance knew before.
     async fn lease(&mut self) -> Option<RelayLease> {
         let lease = lease(&self.store).await;
+        // What the producer holds is written only while the lease lasts: nothing at all once
+        // it is lost.
+        let until = lease.map_or_else(Instant::now, |l| l.until);
+        self.producer.send_until(Some(until));
         let epoch = lease.map(|l| l.epoch);
         if epoch != self.epoch {
             match epoch {
@@ -320,6 +326,11 @@ async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>, until: Ins
             Err(error) if permanent(&error) => {
                 error!(%error, seq, "outbox: row can never be published; parked");
                 round.parked.push(seq);
+            }
+            Err(ProduceError::LeaseEnded) => {
+                debug!(seq, "outbox: not sent, the relay lease may have ended");
+                round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
+                round.stopped = Some(Stop::LeaseEnded);
             }
             Err(error) => {
                 debug!(%error, seq, "outbox: record not delivered, will retry");

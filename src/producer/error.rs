@@ -60,6 +60,10 @@ pub enum ProduceError {
     /// The producer was closed before the record was accepted or delivered.
     #[error("producer closed")]
     Closed,
+    /// Not sent: the time set by [`super::Producer::send_until`] had passed (the relay's lease
+    /// may have ended and another instance may be publishing).
+    #[error("not sent: the sender's lease ended")]
+    LeaseEnded,
 }
 
 /// `Result` with [`ProduceError`].

@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// [`Producer::hold_after_failures`] was called.
     hold: AtomicBool,
+    /// [`Producer::send_until`]: no request is written after it.
+    send_until: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -122,6 +124,11 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Whether the time set by [`Producer::send_until`] has passed.
+    fn past_send_until(&self) -> bool {
+        self.send_until.lock().is_some_and(|t| Instant::now() >= t)
+    }
+
     fn release(&self, cost: usize) {
         self.buffer.add_permits(cost);
         self.metrics.buffer_bytes.add(-(cost as i64));
@@ -159,6 +166,7 @@ impl Producer {
                 tasks: TaskTracker::new(),
                 closed: AtomicBool::new(false),
                 hold: AtomicBool::new(false),
+                send_until: parking_lot::Mutex::new(None),
             }),
         }
     }
@@ -308,6 +316,14 @@ impl Producer {
     /// [`Producer::release_holds`]: for a caller that retries failures in order (the relay).
     pub fn hold_after_failures(&self) {
         self.shared.hold.store(true, Ordering::Release);
+    }
+
+    /// Writes no produce request after `until` (`None`: no limit): batches not yet written by
+    /// then fail with [`ProduceError::LeaseEnded`], with everything behind them. For a sender
+    /// that may publish only while it holds a lease (the outbox relay): a process that was
+    /// frozen past its lease's end and wakes sends nothing it had buffered.
+    pub fn send_until(&self, until: Option<Instant>) {
+        *self.shared.send_until.lock() = until;
     }
 
     /// Sends on every held partition again (the caller is about to retry in order).

@@ -283,6 +283,15 @@ impl PartitionTask {
         while self.room()
             && let Some(piece) = self.waiting.pop_front()
         {
+            if self.shared.past_send_until() {
+                // Unsent, with all behind them: the queue first, as with a refused batch. A
+                // resent piece's sequence may have been written: a renewed identity next.
+                self.waiting.push_front(piece);
+                self.fail_behind(&ProduceError::LeaseEnded);
+                self.fail_waiting(&ProduceError::LeaseEnded);
+                self.renew_before_next = true;
+                return;
+            }
             self.send(&leader, piece);
         }
     }

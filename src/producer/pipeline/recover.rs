@@ -91,7 +91,7 @@ impl PartitionTask {
     }
 
     /// Settles every waiting piece with `error`.
-    fn fail_waiting(&mut self, error: &ProduceError) {
+    pub(super) fn fail_waiting(&mut self, error: &ProduceError) {
         for piece in std::mem::take(&mut self.waiting) {
             self.settle_piece(&piece, Outcome::Failed(error.clone()));
         }
