@@ -18,7 +18,9 @@ pub struct KafkaConfig {
     pub brokers: Vec<String>,
     /// Client id sent to the brokers. Default `usercenter`.
     pub client_id: String,
-    /// How long to keep trying to reach the brokers at start-up, in seconds. Default 30.
+    /// How long one connection attempt may take (TCP, TLS, ApiVersions, SASL), in seconds: a
+    /// broker that accepts and then says nothing costs this long. Default 10, as the Java
+    /// client's `socket.connection.setup.timeout.ms`.
     pub connect_timeout_secs: u64,
     /// Kafka's `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`.
     pub security_protocol: SecurityProtocol,
@@ -42,7 +44,7 @@ impl Default for KafkaConfig {
         Self {
             brokers: vec!["127.0.0.1:9092".to_owned()],
             client_id: "usercenter".to_owned(),
-            connect_timeout_secs: 30,
+            connect_timeout_secs: 10,
             security_protocol: SecurityProtocol::Plaintext,
             tls_ca_file: None,
             tls_cert_file: None,

@@ -5,7 +5,9 @@
 //! (4-byte big-endian length + body) in both directions, remembers per connection the api key
 //! of each request (responses come back in request order on a connection) and, when the
 //! [`Faults`] settings say so, drops a response (closes the client connection after the
-//! request reached the broker), delays it, or cuts the connection halfway through a request.
+//! request reached the broker), delays it, corrupts it (flips a byte after the correlation id),
+//! cuts the connection halfway through a request, or answers nothing at all (a black hole: the
+//! connection stays open, requests vanish).
 //! Settings are atomics behind an `Arc`, switchable while traffic flows; every fault injected
 //! is counted so a test can assert that faults really happened.
 //!
@@ -46,6 +48,16 @@ pub struct Faults {
     pub delay_ms: AtomicU64,
     /// Probability of forwarding half a request and closing both connections.
     pub cut_request_ppm: AtomicU32,
+    /// Probability of flipping one byte of a response's body after its correlation id.
+    pub corrupt_response_ppm: AtomicU32,
+    /// While set, every connection is a black hole: requests are read and dropped, responses
+    /// are dropped, nothing is closed (a broker that accepts and never answers). Applies to
+    /// every api key, whatever `enabled` says.
+    pub black_hole: AtomicBool,
+    /// Responses corrupted so far.
+    pub corrupted: AtomicU64,
+    /// Frames swallowed by the black hole so far.
+    pub swallowed: AtomicU64,
     /// Responses dropped so far.
     pub dropped: AtomicU64,
     /// Responses delayed so far.
@@ -183,6 +195,10 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
         async move {
             let mut index = 0u64;
             while let Some(buf) = frame(&mut client_rx).await {
+                if faults.black_hole.load(Relaxed) {
+                    faults.swallowed.fetch_add(1, Relaxed);
+                    continue;
+                }
                 let api_key = buf
                     .get(4..6)
                     .map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
@@ -201,14 +217,23 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
     };
     let responses = async move {
         let mut rng = XorShift::new(rng.clone().next_u64() ^ 0xA5A5_A5A5_A5A5_A5A5);
-        while let Some(buf) = frame(&mut broker_rx).await {
+        while let Some(mut buf) = frame(&mut broker_rx).await {
             let request = pending.lock().expect("pending").pop_front();
+            if faults.black_hole.load(Relaxed) {
+                faults.swallowed.fetch_add(1, Relaxed);
+                continue;
+            }
             if let Some((index, api_key)) = request
                 && faults.applies(index, api_key)
             {
                 if rng.chance(&faults.drop_response_ppm) {
                     faults.dropped.fetch_add(1, Relaxed);
                     return;
+                }
+                if buf.len() > 8 && rng.chance(&faults.corrupt_response_ppm) {
+                    faults.corrupted.fetch_add(1, Relaxed);
+                    let at = 8 + (rng.next_u64() as usize) % (buf.len() - 8);
+                    buf[at] ^= 1 << (rng.next_u64() % 8);
                 }
                 if rng.chance(&faults.delay_response_ppm) {
                     faults.delayed.fetch_add(1, Relaxed);

@@ -15,6 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Weak},
+    time::Duration,
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +27,10 @@ use crate::kafka::protocol::{
 
 /// Wants queued for one lane before its senders wait.
 const LANE_QUEUE: usize = 256;
+/// How long past its `max_wait_ms` a Fetch may go unanswered before its connection counts as
+/// lost (the broker went silent): a few round trips of a slow link, far below the client's
+/// request timeout, which must cover a JoinGroup's rebalance.
+const FETCH_MARGIN: Duration = Duration::from_secs(5);
 
 /// One partition's wish for records.
 pub(super) struct Want {
@@ -89,9 +94,16 @@ async fn run(client: Weak<Client>, addr: String, mut rx: mpsc::Receiver<Want>) {
             parts: round.iter().map(|w| w.part.clone()).collect(),
             max_wait_ms: round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0),
         };
+        // A broker answers a Fetch within its wait: one that has not answered well after it is
+        // gone silent, and the connection is replaced instead of waiting out the request
+        // timeout.
+        let within =
+            Duration::from_millis(u64::try_from(call.max_wait_ms).unwrap_or(0)) + FETCH_MARGIN;
         let answer = async {
             let c = client.connection(&addr, Purpose::Fetch).await?;
-            c.call(&call).await.map_err(|e| client.failed(&c, e))
+            c.call_within(&call, within)
+                .await
+                .map_err(|e| client.failed(&c, e))
         }
         .await;
         drop(client);

@@ -102,8 +102,30 @@ impl Link {
 
     /// Calls the coordinator; a failed connection is forgotten.
     pub async fn call<C: Call>(&self, call: &C) -> Result<C::Response, GroupError> {
+        self.call_bounded(call, None).await
+    }
+
+    /// [`Link::call`] that gives up after `timeout` instead of the client's request timeout
+    /// (which must cover a JoinGroup's whole rebalance), counting the connection as lost.
+    pub async fn call_within<C: Call>(
+        &self,
+        call: &C,
+        timeout: std::time::Duration,
+    ) -> Result<C::Response, GroupError> {
+        self.call_bounded(call, Some(timeout)).await
+    }
+
+    async fn call_bounded<C: Call>(
+        &self,
+        call: &C,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<C::Response, GroupError> {
         let conn = self.coordinator().await?;
-        match conn.call(call).await {
+        let answer = match timeout {
+            Some(t) => conn.call_within(call, t).await,
+            None => conn.call(call).await,
+        };
+        match answer {
             Ok(answer) => Ok(answer.body),
             Err(e) => {
                 if e.is_connection_lost() {

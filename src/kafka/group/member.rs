@@ -315,14 +315,15 @@ async fn heartbeat(link: &Link, config: &MemberConfig, cancel: &CancellationToke
             () = cancel.cancelled() => return Ended::Cancelled,
         }
         let m = link.membership();
-        let answer = link
-            .call(&Heartbeat {
-                group_id: link.group_id.clone(),
-                generation_id: m.generation,
-                member_id: m.member_id,
-                group_instance_id: link.instance_id.clone(),
-            })
-            .await;
+        let beat = Heartbeat {
+            group_id: link.group_id.clone(),
+            generation_id: m.generation,
+            member_id: m.member_id,
+            group_instance_id: link.instance_id.clone(),
+        };
+        // Unanswered for a session timeout, the session is gone at the coordinator anyway: a
+        // silent coordinator is noticed then, not after the client's request timeout.
+        let answer = link.call_within(&beat, config.session_timeout).await;
         match answer.map(|a| ErrorCode::new(a.error_code)) {
             Ok(ErrorCode::NONE) => last_ok = tokio::time::Instant::now(),
             Ok(c) if c.error() == Some(ResponseError::RebalanceInProgress) => return Ended::Rejoin,

@@ -191,12 +191,22 @@ impl Connection {
     /// Dropping the future before the request is written leaves the connection usable; dropping
     /// it later leaves the answer to be discarded when it arrives.
     pub async fn call<C: Call>(&self, call: &C) -> Result<Answer<C::Response>, CallError> {
+        self.call_within(call, self.request_timeout).await
+    }
+
+    /// [`Connection::call`] with its own timeout instead of the connection's, for a request
+    /// whose answer has a known bound (a Fetch is answered within its `max_wait_ms`).
+    pub async fn call_within<C: Call>(
+        &self,
+        call: &C,
+        timeout: Duration,
+    ) -> Result<Answer<C::Response>, CallError> {
         let request = self.messenger.request(Adapted(call));
-        match tokio::time::timeout(self.request_timeout, request).await {
+        match tokio::time::timeout(timeout, request).await {
             Ok(answer) => answer.map_err(|e| CallError::from_request(C::KEY, C::VERSIONS, e)),
             Err(_) => Err(CallError::Timeout {
                 api: C::KEY,
-                after: self.request_timeout,
+                after: timeout,
             }),
         }
     }

@@ -8,4 +8,5 @@ mod foundation;
 mod journey;
 mod login_memory;
 mod metrics;
+mod network_faults;
 mod slow_clients;

@@ -1,0 +1,228 @@
+//! Faults from the network between the service and its broker, through the fault proxy: produce
+//! responses corrupted in flight (in another pure-Rust client this made a resend that wrote
+//! records twice), and a broker that accepts connections and never answers. Users register
+//! and update their profile twice meanwhile; afterwards, as librdkafka reads the topics: every
+//! user's events once each and in order, one welcome per user. Each test prints its figures.
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+use testkit::{
+    Broker, api, config, eventually, peer,
+    proxy::{Faults, Proxy},
+    register, unhex,
+};
+
+/// Users; each registers and updates its nickname twice.
+const USERS: usize = 60;
+/// What each user's events must be, in log order.
+const EVENTS: [&str; 3] = ["user.registered", "user.updated", "user.updated"];
+
+/// The service on a broker behind a fault proxy (faults off until the test sets them).
+async fn service_behind_proxy(
+    seed: u64,
+) -> (
+    Broker,
+    Proxy,
+    tempfile::TempDir,
+    usercenter::service::Running,
+) {
+    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    let faults = Arc::new(Faults::default());
+    faults.api_key.store(-1, Relaxed);
+    let proxy = Proxy::start(origin.clone(), faults, seed).await;
+    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = config(&broker.addr, data.path());
+    cfg.topics.partitions = 3;
+    // A produce request unanswered this long counts as lost and goes out again.
+    cfg.producer.request_timeout_ms = 3_000;
+    cfg.consumer.fetch_max_wait_ms = 100;
+    let service = usercenter::service::start(cfg).await.unwrap();
+    eventually(Duration::from_secs(30), "Kafka", || service.kafka_ready()).await;
+    eventually(Duration::from_secs(30), "the consumer's partitions", || {
+        service
+            .consumer_metrics()
+            .is_some_and(|m| m.assigned_partitions.get() == 3)
+    })
+    .await;
+    (broker, proxy, data, service)
+}
+
+/// One user's requests: register, then two nickname updates; each must be answered 2xx.
+async fn user(addr: SocketAddr, n: usize) {
+    let (status, body) = register(addr, &format!("user{n}"), "correct horse").await;
+    assert_eq!(status, 201, "user{n}: {body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let id = body["user"]["id"].as_str().unwrap().to_owned();
+    for k in 0..2 {
+        let path = format!("/api/v1/users/{id}");
+        let nickname = json!({"nickname": format!("nick {k}")});
+        let (status, body) = api(addr, "PATCH", &path, Some(&token), Some(nickname)).await;
+        assert_eq!(status, 200, "user{n}: {body}");
+    }
+}
+
+/// Runs every user, four at a time.
+async fn load(addr: SocketAddr) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        tasks.spawn(async move {
+            for n in (worker..USERS).step_by(4) {
+                user(addr, n).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// What librdkafka read: the records of `topic` (waiting for `expect`), as (subject, type, id).
+fn read(
+    broker: &str,
+    topic: &str,
+    expect: usize,
+    timeout_s: u32,
+) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let (expect, timeout) = (expect.to_string(), timeout_s.to_string());
+    let args = [
+        "consume",
+        "--topic",
+        topic,
+        "--expect",
+        &expect,
+        "--timeout",
+        &timeout,
+    ];
+    let out = peer(broker, &args);
+    out["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let h = |name: &str| unhex(r["headers"][name].as_str().unwrap_or(""));
+            (h("ce_subject"), h("ce_type"), h("ce_id"))
+        })
+        .collect()
+}
+
+/// Checks every user's events (once each, in order) and welcome (once); returns how many
+/// records on `user.events` were copies of one before.
+fn verify(broker: &str) -> usize {
+    let total = USERS * EVENTS.len();
+    let events = read(broker, "user.events", total, 120);
+    // Ask for one more than there should be, so that a copy shows.
+    let events = if events.len() == total {
+        read(broker, "user.events", total + 1, 5)
+    } else {
+        events
+    };
+    let mut seen = HashSet::new();
+    let mut per_user: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    let mut copies = 0;
+    for (subject, ce_type, id) in &events {
+        if seen.insert(id.clone()) {
+            per_user
+                .entry(subject.clone())
+                .or_default()
+                .push(ce_type.clone());
+        } else {
+            copies += 1;
+        }
+    }
+    assert_eq!(per_user.len(), USERS, "every user's events arrived");
+    let expected: Vec<Vec<u8>> = EVENTS.iter().map(|t| t.as_bytes().to_vec()).collect();
+    for (user, types) in &per_user {
+        assert_eq!(
+            types,
+            &expected,
+            "{}: each event once, in order",
+            String::from_utf8_lossy(user)
+        );
+    }
+    let notes = read(broker, "user.notifications", USERS, 120);
+    let mut welcomes: HashMap<Vec<u8>, HashSet<Vec<u8>>> = HashMap::new();
+    for (subject, ce_type, id) in notes {
+        if ce_type == b"user.notification.welcome" {
+            welcomes.entry(subject).or_default().insert(id);
+        }
+    }
+    assert_eq!(welcomes.len(), USERS, "a welcome for every user");
+    assert!(
+        welcomes.values().all(|ids| ids.len() == 1),
+        "one welcome each"
+    );
+    copies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_produce_responses_lose_nothing_and_apply_nothing_twice() {
+    let (broker, proxy, _data, service) = service_behind_proxy(11).await;
+    let f = &proxy.faults;
+    f.api_key.store(testkit::proxy::PRODUCE, Relaxed);
+    f.skip_frames.store(2, Relaxed);
+    f.corrupt_response_ppm.store(200_000, Relaxed);
+    f.enabled.store(true, Relaxed);
+    let started = Instant::now();
+    load(service.local_addr()).await;
+    let loaded = started.elapsed();
+    // The last records are published and handled with faults still on; then the reader reads.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    f.enabled.store(false, Relaxed);
+    let copies = verify(&broker.addr);
+    let corrupted = f.corrupted.load(Relaxed);
+    println!(
+        "corrupt_produce: {USERS} users ({} requests) in {loaded:.1?}; {corrupted} produce \
+         responses corrupted; {copies} records of user.events written twice",
+        USERS * 3
+    );
+    assert!(
+        corrupted > 0,
+        "no response was corrupted: the test tested nothing"
+    );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_never_answers_for_8_s_loses_nothing_and_applies_nothing_twice() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("usercenter=debug")
+        .try_init();
+    let (broker, proxy, _data, service) = service_behind_proxy(12).await;
+    let addr = service.local_addr();
+    let f = Arc::clone(&proxy.faults);
+    let started = Instant::now();
+    let traffic = tokio::spawn(load(addr));
+    // In the middle of the load: the relay and the consumer are at work.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.black_hole.store(true, Relaxed);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    f.black_hole.store(false, Relaxed);
+    let healed = Instant::now();
+    traffic.await.unwrap();
+    let handled = USERS as u64 * EVENTS.len() as u64;
+    let consumer = service.consumer_metrics().expect("consumer");
+    eventually(Duration::from_secs(120), "every event handled", || {
+        consumer.handled.get() >= handled
+    })
+    .await;
+    let caught_up = healed.elapsed();
+    let copies = verify(&broker.addr);
+    println!(
+        "black_hole: {USERS} users, the broker silent for 8 s ({} frames swallowed) from 0.3 s \
+         into the load; every event published and handled {caught_up:.1?} after it answered \
+         again ({:.1?} from the start); {copies} records of user.events written twice",
+        f.swallowed.load(Relaxed),
+        started.elapsed(),
+    );
+    assert!(
+        f.swallowed.load(Relaxed) > 0,
+        "the black hole swallowed nothing"
+    );
+    service.stop().await;
+}
