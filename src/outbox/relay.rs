@@ -1,5 +1,11 @@
 //! Publishes outbox rows through the producer and deletes them once acknowledged.
 //!
+//! Rounds are pipelined: the next round is read and handed to the producer while the previous
+//! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
+//! not paid once per round. Per-key order holds as in one round: a failed row holds its
+//! partition in the producer, so the rows behind it (in its round or the next) fail unsent, and
+//! once every round handed over has settled the relay starts again from the failed row.
+//!
 //! Only the holder of the relay lease publishes ([`Store::relay_lease`]). Nothing is published
 //! past the lease's `until` (by this process's clock): a round hands no row to the producer
 //! after it, and the producer writes no request after it ([`Producer::send_until`]), so a
@@ -8,15 +14,20 @@
 //! oldest row.
 use std::{sync::Arc, time::Duration};
 
+use std::collections::VecDeque;
+
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
+
+mod publish;
 
 use super::{OutboxRecord, pending};
 use crate::{
-    producer::{ProduceError, Producer, ProducerRecord},
+    producer::Producer,
     store::{RelayLease, Store, Table},
 };
+use publish::{Round, Sent, Stop, enqueue};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
@@ -24,6 +35,9 @@ const ROUND: usize = 1_000;
 const IDLE: Duration = Duration::from_millis(500);
 /// Pause after a round in which a record failed.
 const FAILED_PAUSE: Duration = Duration::from_secs(1);
+/// Rounds handed to the producer and not settled at most: the next round is read and handed
+/// over while the one before waits for its acknowledgements.
+const DEPTH: usize = 2;
 
 /// Runs until `cancel` fires; a round in progress is finished first. Wake it through `wake`
 /// after committing outbox rows, so they go out without waiting for the idle timer.
@@ -41,6 +55,7 @@ pub async fn run(
         producer,
         from: 0,
         epoch: None,
+        in_flight: VecDeque::new(),
         deleting: None,
     };
     while !cancel.is_cancelled() {
@@ -59,6 +74,10 @@ pub async fn run(
             () = cancel.cancelled() => {}
         }
     }
+    // The rounds handed over are delivered (or fail) and their rows deleted before it stops.
+    let round = relay.drain(Round::default()).await;
+    finish(relay.deleting.take()).await;
+    relay.delete(&round);
     finish(relay.deleting.take()).await;
 }
 
@@ -66,11 +85,15 @@ pub async fn run(
 struct Relay {
     store: Arc<dyn Store>,
     producer: Producer,
-    /// The outbox sequence the next round reads from. Rows below it were delivered (or
-    /// parked) and are being deleted, or are deleted.
+    /// The outbox sequence the next round reads from. Rows below it were handed to the
+    /// producer (in a round of `in_flight`), or delivered (or parked) and are being deleted, or
+    /// are deleted.
     from: u64,
     /// The epoch of the lease as last held; `None` while not held.
     epoch: Option<u64>,
+    /// Rounds handed to the producer whose reports are not awaited yet, oldest first (at most
+    /// [`DEPTH`]).
+    in_flight: VecDeque<Sent>,
     /// The delete (a durable store commit) of the last round's acknowledged rows, running
     /// while the next round reads and publishes: the rows after it do not wait for that
     /// fsync. `from` is already past them, so they are not read again meanwhile; a delete
@@ -94,7 +117,7 @@ enum Pause {
 
 impl Relay {
     /// The lease when held. A change of holder or epoch restarts from the oldest row, whatever
-    /// this instance knew before.
+    /// this instance knew before, once the rounds handed over are settled.
     async fn lease(&mut self) -> Option<RelayLease> {
         let lease = lease(&self.store).await;
         // What the producer holds is written only while the lease lasts: nothing at all once
@@ -108,33 +131,51 @@ impl Relay {
                 None => info!("outbox: relay lease lost"),
             }
             self.epoch = epoch;
+            let round = self.drain(Round::default()).await;
+            finish(self.deleting.take()).await;
+            self.delete(&round);
             finish(self.deleting.take()).await;
             self.from = 0;
         }
         lease
     }
 
-    /// Reads up to [`ROUND`] rows from `from`, publishes them while `lease` lasts and starts
-    /// deleting the delivered ones.
+    /// Hands the next round over while there is room, else settles the oldest round handed
+    /// over and starts deleting what it delivered.
     async fn round(&mut self, lease: RelayLease) -> Pause {
-        let rows = self.read().await;
-        if rows.is_empty() {
+        if self.in_flight.len() < DEPTH && !self.in_flight.back().is_some_and(Sent::stopped_early) {
+            let rows = self.read().await;
+            if !rows.is_empty() {
+                if self.in_flight.is_empty() {
+                    // Nothing in flight, so every failure is dealt with: partitions held after
+                    // one may send again, from its row on.
+                    self.producer.release_holds();
+                }
+                let sent = enqueue(&self.producer, rows, lease.until).await;
+                self.from = sent.next_from();
+                self.in_flight.push_back(sent);
+                if self.in_flight.len() < DEPTH {
+                    return Pause::None;
+                }
+            }
+        }
+        let Some(oldest) = self.in_flight.pop_front() else {
             // Nothing to overlap it with: finish the delete before the cursor restarts.
             finish(self.deleting.take()).await;
             self.from = 0; // rows left behind by a failed round are found again from the start
             return Pause::Idle;
+        };
+        let mut round = oldest.settle().await;
+        if round.failed.is_some() {
+            // The rounds behind it settle too before the cursor moves back: their rows on the
+            // failed row's partition failed with it (held), others may have been delivered.
+            round = self.drain(round).await;
         }
-        // This round starts at the first row not yet delivered: partitions held after a
-        // failure may send again.
-        self.producer.release_holds();
-        let round = publish(&self.producer, rows, lease.until).await;
-        let last_done = round.delivered.iter().chain(&round.parked).max().copied();
         // The delete of the previous round has had this round to commit; wait for it before
         // starting this one's, so at most one is in flight.
         finish(self.deleting.take()).await;
         self.delete(&round);
         let Some(seq) = round.failed else {
-            self.from = last_done.map_or(self.from, |s| s + 1);
             return Pause::None;
         };
         // The cursor moves back to the failed row: rows after it that were delivered must be
@@ -148,6 +189,14 @@ impl Relay {
             Some(Stop::BufferFull | Stop::LeaseEnded) => Pause::None,
             None => Pause::Failed,
         }
+    }
+
+    /// Settles every round still in flight into `round`.
+    async fn drain(&mut self, mut round: Round) -> Round {
+        while let Some(later) = self.in_flight.pop_front() {
+            round.absorb(later.settle().await);
+        }
+        round
     }
 
     /// Up to [`ROUND`] pending rows from `from`; none when the store cannot be read.
@@ -234,112 +283,6 @@ async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
             None
         }
     }
-}
-
-/// Why a round stopped before its last row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// The producer's buffer was full.
-    BufferFull,
-    /// The lease's `until` passed.
-    LeaseEnded,
-}
-
-/// What a round did.
-struct Round {
-    /// Acknowledged rows.
-    delivered: Vec<u64>,
-    /// Rows the producer can never publish (too large, no identity).
-    parked: Vec<u64>,
-    /// The first row that failed for a reason that may pass (the broker is down, the buffer
-    /// was full, the lease ran out).
-    failed: Option<u64>,
-    /// The round stopped at `failed` before handing it to the producer.
-    stopped: Option<Stop>,
-}
-
-/// Whether an error will never pass, however often the row is tried.
-fn permanent(error: &ProduceError) -> bool {
-    matches!(
-        error,
-        ProduceError::RecordTooLarge { .. } | ProduceError::MissingIdentity { .. }
-    )
-}
-
-/// Enqueues every row, then waits for each. A full buffer is handled as `producer.on_buffer_full`
-/// says: `wait` waits for room inside `enqueue`; `error` ends the round at the row that did not
-/// fit (counted in the producer's `buffer_full` errors), and the next round starts from it.
-/// No row is handed over once `until` (the lease's) has passed: the round ends there.
-async fn publish(producer: &Producer, rows: Vec<(u64, OutboxRecord)>, until: Instant) -> Round {
-    let mut reports = Vec::with_capacity(rows.len());
-    let mut round = Round {
-        delivered: Vec::new(),
-        parked: Vec::new(),
-        failed: None,
-        stopped: None,
-    };
-    for (seq, row) in rows {
-        if Instant::now() >= until {
-            debug!(
-                seq,
-                "outbox: the relay lease may have ended; the round ends here"
-            );
-            round.failed = Some(seq);
-            round.stopped = Some(Stop::LeaseEnded);
-            break;
-        }
-        // The row's fields move into the record: no copy of its bytes on the way.
-        let record = ProducerRecord {
-            topic: row.topic,
-            key: row.key,
-            value: row.value,
-            headers: row.headers,
-            timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
-        };
-        match producer.enqueue(record).await {
-            Ok(report) => reports.push((seq, report)),
-            Err(ProduceError::BufferFull { capacity }) => {
-                debug!(
-                    seq,
-                    capacity, "outbox: producer buffer full; the round ends here"
-                );
-                round.failed = Some(seq);
-                round.stopped = Some(Stop::BufferFull);
-                break;
-            }
-            Err(error) if permanent(&error) => {
-                error!(%error, seq, "outbox: row can never be published; parked");
-                round.parked.push(seq);
-            }
-            Err(error) => {
-                warn!(%error, seq, "outbox: record not accepted by the producer");
-                round.failed = Some(seq);
-                break;
-            }
-        }
-    }
-    // Nothing more joins this round's batches: send them now rather than after the linger.
-    producer.send_buffered();
-    for (seq, report) in reports {
-        match report.await {
-            Ok(_) => round.delivered.push(seq),
-            Err(error) if permanent(&error) => {
-                error!(%error, seq, "outbox: row can never be published; parked");
-                round.parked.push(seq);
-            }
-            Err(ProduceError::LeaseEnded) => {
-                debug!(seq, "outbox: not sent, the relay lease may have ended");
-                round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
-                round.stopped = Some(Stop::LeaseEnded);
-            }
-            Err(error) => {
-                debug!(%error, seq, "outbox: record not delivered, will retry");
-                round.failed = Some(round.failed.map_or(seq, |f| f.min(seq)));
-                round.stopped = None;
-            }
-        }
-    }
-    round
 }
 
 #[cfg(test)]

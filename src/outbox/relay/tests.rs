@@ -406,3 +406,57 @@ async fn one_failing_partition_among_good_ones_keeps_every_keys_order() {
 }
 
 mod lease;
+
+/// Rounds are pipelined: while the first round's batch waits for its acknowledgement, the
+/// second round is read and its batch is on the wire too (two requests in flight, where one
+/// round at a time would have one); then everything arrives once and in order.
+#[tokio::test]
+async fn the_next_round_goes_out_while_the_previous_one_waits_for_its_acknowledgement() {
+    let (_dir, store) = store();
+    let values: Vec<Vec<u8>> = (0..2_500u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    append_rows(&store, &values);
+    let broker = Arc::new(MockBroker {
+        pipeline: 5,
+        ..MockBroker::new(1)
+    });
+    broker
+        .stall
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // A stalled request never answers: it is sent again after this.
+    let config = ProducerConfig {
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let (cancel, relay, _) = spawn_relay(&store, &broker, config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.attempts.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "one round at a time: {} attempts, backlog {}",
+            broker.attempts.load(std::sync::atomic::Ordering::SeqCst),
+            backlog(&store)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        broker.attempts.load(std::sync::atomic::Ordering::SeqCst),
+        DEPTH,
+        "no more rounds than DEPTH handed over unacknowledged"
+    );
+    broker
+        .stall
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while backlog(&store) > 0 {
+        assert!(std::time::Instant::now() < deadline, "not all delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    relay.await.unwrap();
+    assert_eq!(broker.values(0), values);
+}
+
+fn backlog(store: &Arc<dyn Store>) -> u64 {
+    crate::store::StoreExt::read_with(&**store, crate::outbox::backlog).unwrap()
+}

@@ -93,6 +93,7 @@ async fn a_new_epoch_starts_the_relay_from_the_oldest_row() {
         producer: Producer::new(Arc::new(MockBroker::new(1)) as _, ProducerConfig::default()),
         from: 0,
         epoch: None,
+        in_flight: std::collections::VecDeque::new(),
         deleting: None,
     };
     assert!(relay.lease().await.is_some());
