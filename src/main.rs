@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     commit_memory_on_demand();
     usercenter::users::on_hashing_idle(release_freed_memory);
+    usercenter::users::on_hashing_thread_start(lower_hashing_priority);
     let cli = Cli::parse();
     match &cli.command {
         Command::Config(args) => match load(&args.overrides(), &cli) {
@@ -197,6 +198,25 @@ fn release_freed_memory() {
     // SAFETY: `mi_collect` takes no pointers; it walks mimalloc's own heaps and arenas and may
     // be called from any thread at any time.
     unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+/// The nice value of the password hashing threads: below every other thread of the process,
+/// so the relay, the consumer and the HTTP front run first when they compete with a hash for a
+/// core, and a hash gets every cycle they leave (`docs/performance.md` has the figures).
+const HASHING_NICE: libc::c_int = 10;
+
+/// Lowers the calling hashing thread's priority to [`HASHING_NICE`] (on Linux a thread's nice
+/// value is its own). A failure is logged: hashing works the same, without the priority.
+#[allow(unsafe_code)]
+fn lower_hashing_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
+    let tid = unsafe { libc::gettid() };
+    let who = libc::id_t::try_from(tid).unwrap_or(0);
+    // SAFETY: as above; `who` is this thread's id (0, this thread too, if it did not fit).
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, who, HASHING_NICE) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(%error, "cannot lower the priority of a password hashing thread");
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -1,7 +1,9 @@
 //! Passwords (argon2id) and session tokens (256 random bits, stored as SHA-256).
 //!
 //! Each argon2id computation takes 19 MiB for a few tens of milliseconds; at most one per CPU
-//! runs at a time, so memory stays bounded however many requests arrive at once.
+//! runs at a time, so memory stays bounded however many requests arrive at once. The binary
+//! lowers the threads' priority ([`on_hashing_thread_start`]), so that nothing else waits
+//! behind a hash for a core.
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -46,7 +48,20 @@ pub fn on_hashing_idle(hook: fn()) {
     let _ = IDLE_HOOK.set(hook);
 }
 
+/// What each hashing thread calls first, on itself; see [`on_hashing_thread_start`].
+static START_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what each hashing thread calls when it starts, on that thread, before its first hash.
+/// The binary uses it to lower the threads' priority, so that the event pipeline and the HTTP
+/// front never queue behind a hash for a core. Must be set before the first hash.
+pub fn on_hashing_thread_start(hook: fn()) {
+    let _ = START_HOOK.set(hook);
+}
+
 fn hashing_thread(rx: &Mutex<std::sync::mpsc::Receiver<Job>>) {
+    if let Some(hook) = START_HOOK.get() {
+        hook();
+    }
     loop {
         let job = rx.lock().recv();
         let Ok(job) = job else { return };

@@ -23,7 +23,9 @@ pub mod handlers;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
+pub use auth::{
+    hash_password, new_token, on_hashing_idle, on_hashing_thread_start, token_hash, verify_password,
+};
 pub use error::{Result, UserError};
 pub use service::{Caller, Limits, RequestCtx, Users};
 pub use throttle::Throttle;
