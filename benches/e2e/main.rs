@@ -8,6 +8,7 @@
 //! backend runs on a private cluster started like the tests start one. `USERCENTER_*`
 //! variables reach the service (to try a tunable); `E2E_SERVICE_BIN` replaces its binary. Under `cargo test` a small smoke version runs.
 mod load;
+mod queue;
 mod report;
 mod watch;
 
@@ -38,6 +39,7 @@ fn postgres_wanted() -> bool {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    queue::check_model();
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
     };
@@ -53,6 +55,11 @@ fn main() {
             .arg("--data-dir")
             .arg(data.path())
             .env("RUST_LOG", "error")
+            // The fetch wait `deploy/run.sh` runs its local Nisshi with (docs/configuration.md).
+            .env(
+                "USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS",
+                std::env::var("USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS").unwrap_or_else(|_| "20".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let pg = if postgres_wanted() {
@@ -94,6 +101,13 @@ fn main() {
         let capacity = load::capacity(addr, 4 * cores, n_cap).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
+        // argon2 alone, while the service idles: the service time of the M/M/c model, with c
+        // the service's hashing threads (one per CPU).
+        let model = queue::MMc {
+            c: cores,
+            service: queue::hash_seconds(if full { 20 } else { 2 }),
+            rate,
+        };
         let loaded = load::open_loop(addr, rate, n_load).await;
         load::wait_welcomes(&seen, &loaded, within).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -109,6 +123,17 @@ fn main() {
         println!("{}", report::row("idle (one at a time)", &idle, &seen));
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));
         println!("{}", report::row(&format!("{clients} clients × (register, login, update)"), &mixed, &seen));
+        println!(
+            "\nthe floor: argon2 alone {:.1} ms per hash; c = {cores} hashing threads; at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
+            model.service * 1e3,
+            model.utilisation() * 1e2,
+            model.response_quantile(0.5) * 1e3,
+            model.response_quantile(0.99) * 1e3,
+            model.wait_probability(),
+        );
+        let idle_hops = report::hops("idle", &idle, &seen);
+        let loaded_hops = report::hops("80 %", &loaded, &seen);
+        println!("{}", report::targets(&idle_hops, &loaded_hops, &model));
         let http = report::millis(&http);
         println!("\nmixed clients: {clients} x {per_client} x (register + login + update), store {backend}");
         println!("| requests | requests/s | HTTP p50 ms | HTTP p99 ms | RSS idle MiB | RSS peak MiB |");

@@ -22,8 +22,11 @@ pub fn millis(d: &[Duration]) -> Vec<f64> {
 /// Header of [`row`].
 pub const HEADER: &str = "| load | registrations | to notification p50 ms | p99 ms | HTTP register p50 / p99 | answered → notification readable p50 / p99 | request → event committed p50 / p99 | event committed → readable p50 / p99 | event readable → notification committed p50 / p99 | notification committed → readable p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|";
 
-/// One line of the breakdown table; panics if a welcome notification never arrived.
-pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
+/// The hops of every registration, each sorted (ms): to notification, HTTP register,
+/// answered → notification readable, request → event committed, event committed → readable,
+/// event readable → notification committed, notification committed → readable. Panics if a
+/// welcome notification never arrived.
+pub fn hops(label: &str, regs: &[Reg], seen: &watch::Shared) -> [Vec<f64>; 7] {
     let seen = seen.lock();
     let mut hops: [Vec<f64>; 7] = Default::default();
     let mut missing = 0;
@@ -52,6 +55,12 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
     for h in &mut hops {
         h.sort_by(f64::total_cmp);
     }
+    hops
+}
+
+/// One line of the breakdown table; panics if a welcome notification never arrived.
+pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
+    let hops = hops(label, regs, seen);
     let pair = |h: &[f64]| format!("{:.0} / {:.0}", percentile(h, 0.5), percentile(h, 0.99));
     format!(
         "| {label} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
@@ -65,4 +74,56 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
         pair(&hops[5]),
         pair(&hops[6]),
     )
+}
+
+/// The targets of the notification-latency issue beside what was measured and the physical
+/// floor: the idle pipeline against the HTTP request, and at the open-loop load the pipeline
+/// part and the HTTP request against the M/M/c prediction.
+pub fn targets(idle: &[Vec<f64>; 7], loaded: &[Vec<f64>; 7], model: &super::queue::MMc) -> String {
+    let p = |h: &[f64], q| percentile(h, q);
+    let (predicted50, predicted99) = (
+        model.response_quantile(0.5) * 1e3,
+        model.response_quantile(0.99) * 1e3,
+    );
+    let rows = [
+        (
+            "idle: register → welcome p50 ≤ HTTP p50 + 10 ms",
+            p(&idle[0], 0.5),
+            p(&idle[1], 0.5) + 10.0,
+            format!("HTTP p50 {:.1}", p(&idle[1], 0.5)),
+        ),
+        (
+            "idle: register → welcome p99 ≤ HTTP p99 + 25 ms",
+            p(&idle[0], 0.99),
+            p(&idle[1], 0.99) + 25.0,
+            format!("HTTP p99 {:.1}", p(&idle[1], 0.99)),
+        ),
+        (
+            "80 %: pipeline (answered → welcome readable) p50 ≤ 15 ms",
+            p(&loaded[2], 0.5),
+            15.0,
+            "0 (no queue behind the answer)".to_owned(),
+        ),
+        (
+            "80 %: pipeline p99 ≤ 60 ms",
+            p(&loaded[2], 0.99),
+            60.0,
+            "0".to_owned(),
+        ),
+        (
+            "80 %: HTTP register p99 ≤ 1.25 × M/M/c",
+            p(&loaded[1], 0.99),
+            1.25 * predicted99,
+            format!("M/M/c p50 {predicted50:.1}, p99 {predicted99:.1}"),
+        ),
+    ];
+    let mut out =
+        String::from("| target | measured ms | bound ms | floor ms | met |\n|---|---|---|---|---|");
+    for (what, measured, bound, floor) in rows {
+        let met = if measured <= bound { "yes" } else { "no" };
+        out.push_str(&format!(
+            "\n| {what} | {measured:.1} | {bound:.1} | {floor} | {met} |"
+        ));
+    }
+    out
 }
