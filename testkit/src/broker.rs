@@ -23,6 +23,13 @@ impl Broker {
         Self::start("memory://usercenter/".to_owned(), free_port(), None).await
     }
 
+    /// A broker with `memory://` storage listening on and advertising `ip` (an address of
+    /// this host, such as the host end of a [`crate::netns::Netns`] link) on a free port.
+    pub async fn memory_on(ip: std::net::IpAddr) -> Self {
+        let addr = SocketAddr::new(ip, free_port()).to_string();
+        Self::behind_proxy(&addr, &addr, usercenter::config::KafkaConfig::default()).await
+    }
+
     /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
     /// (Nisshi resolves the file relative to its working directory.)
     pub async fn sqlite(file: &Path) -> Self {

@@ -8,6 +8,7 @@
 //! | `certs` | a CA and broker/client certificates made for the TLS tests |
 //! | `group` | the consumer-group tests' peer member and helpers |
 //! | `http` | a minimal HTTP/1.1 client and the API calls the tests make |
+//! | `netns` | a network namespace with links to PostgreSQL and the broker that a test cuts |
 //! | `pg_serve` | `usercenter serve` processes on PostgreSQL |
 //! | `postgres` | a private PostgreSQL cluster (initdb in a temporary directory) |
 //! | `protocol` | helpers of the protocol-layer tests (our own connections) |
@@ -17,6 +18,7 @@ pub mod broker;
 pub mod certs;
 pub mod group;
 pub mod http;
+pub mod netns;
 pub mod pg_serve;
 pub mod postgres;
 pub mod protocol;

@@ -1,10 +1,13 @@
 //! A private PostgreSQL server per test: `initdb` in a temporary directory, `postgres` on a
-//! free loopback port, one fresh database per [`Postgres::database`], stopped by pid on drop.
+//! free loopback port (and, for the network-fault tests, on one more address of the host:
+//! [`Postgres::start_also_on`]), one fresh database per [`Postgres::database`], stopped by pid
+//! on drop.
 //! Tests never assume a running server; deploy/install-postgres.sh installs the binaries.
 //!
 //! initdb and postgres refuse to run as root: under uid 0 they run as `nobody` through
 //! `setpriv` (which execs, so the child's pid is the server's own).
 use std::{
+    net::IpAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -20,6 +23,8 @@ const USER: &str = "usercenter";
 pub struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
+    /// Where it listens besides 127.0.0.1.
+    also_on: Option<IpAddr>,
     child: Option<Child>,
 }
 
@@ -74,6 +79,17 @@ fn command(program: &Path) -> Command {
 impl Postgres {
     /// Initialises a cluster and starts its server; waits until it accepts connections.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Postgres::start`], listening on `address` too (an address of this host, such
+    /// as the host end of a [`crate::netns::Netns`] link) and trusting connections from
+    /// `clients` (a CIDR, such as that link's /30).
+    pub async fn start_also_on(address: IpAddr, clients: &str) -> Self {
+        Self::start_with(Some((address, clients))).await
+    }
+
+    async fn start_with(also_on: Option<(IpAddr, &str)>) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("usercenter-pg")
@@ -107,9 +123,18 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Some((_, clients)) = also_on {
+            use std::io::Write as _;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .unwrap();
+            writeln!(hba, "host all all {clients} trust").unwrap();
+        }
         let mut pg = Self {
             dir,
             port: free_port(),
+            also_on: also_on.map(|(address, _)| address),
             child: None,
         };
         pg.spawn();
@@ -127,12 +152,11 @@ impl Postgres {
         let child = command(&bin_dir().join("postgres"))
             .arg("-D")
             .arg(self.dir.path().join("data"))
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-            ])
+            .args(["-p", &self.port.to_string(), "-c"])
+            .arg(match self.also_on {
+                Some(address) => format!("listen_addresses=127.0.0.1,{address}"),
+                None => "listen_addresses=127.0.0.1".to_owned(),
+            })
             .arg("-c")
             .arg(format!(
                 "unix_socket_directories={}",
@@ -214,6 +238,17 @@ impl Postgres {
         drop(client);
         let _ = task.await;
         self.url(&name)
+    }
+
+    /// `url` (one of this server's, as [`Postgres::database`] returns) with its host
+    /// replaced by `address`, where the server also listens ([`Postgres::start_also_on`]).
+    pub fn url_via(&self, url: &str, address: IpAddr) -> String {
+        assert_eq!(
+            self.also_on,
+            Some(address),
+            "the server does not listen on {address}"
+        );
+        url.replacen("@127.0.0.1:", &format!("@{address}:"), 1)
     }
 
     /// The last lines of the server's log.
