@@ -65,7 +65,7 @@ where
     match (&parts.method, path) {
         (&Method::GET, "/health") => return Ok(health(state)),
         (&Method::GET, "/ready") => return Ok(ready(state).await),
-        (&Method::GET, "/metrics") => return Ok(metrics(state)),
+        (&Method::GET, "/metrics") => return Ok(metrics(state).await),
         (&Method::GET, "/openapi.yaml") => return Ok(text_response(OPENAPI, "application/yaml")),
         (_, "/health" | "/ready" | "/metrics" | "/openapi.yaml") => {
             return Err(ApiError::MethodNotAllowed("GET"));
@@ -113,16 +113,19 @@ fn health(state: &AppState) -> Response<Body> {
 /// `GET /ready`: 200 when Kafka has been reached (topics ready) since start and the outbox
 /// backlog is under its bound; 503 with the reasons otherwise. A later Kafka outage shows as a
 /// growing backlog, not as "not reachable". The backlog is a store read, which blocks (on
-/// PostgreSQL it waits for the server), so it runs on a `spawn_blocking` thread.
+/// PostgreSQL it waits for the server), so it runs on a `spawn_blocking` thread, for at most
+/// [`STORE_WAIT`].
 async fn ready(state: &AppState) -> Response<Body> {
     let mut reasons = Vec::new();
     if !state.kafka_ready() {
         reasons.push("Kafka not reached yet".to_owned());
     }
     let store = Arc::clone(&state.store);
-    let backlog = tokio::task::spawn_blocking(move || store.read_with(crate::outbox::backlog))
+    let read = tokio::task::spawn_blocking(move || store.read_with(crate::outbox::backlog));
+    let backlog = tokio::time::timeout(STORE_WAIT, read)
         .await
         .ok()
+        .and_then(Result::ok)
         .and_then(Result::ok);
     match backlog {
         Some(n) if n > state.max_backlog => {
@@ -142,9 +145,25 @@ async fn ready(state: &AppState) -> Response<Body> {
     )
 }
 
-/// `GET /metrics`: Prometheus text.
-fn metrics(state: &AppState) -> Response<Body> {
-    text_response(&state.render_metrics(), "text/plain; version=0.0.4")
+/// How long `/ready` and `/metrics` wait for the store: a database that does not answer must
+/// not hang the probes (`/ready` then says "outbox unreadable"; `/metrics` leaves the outbox
+/// gauges out). Below a Kubernetes probe's default timeout of 1 s.
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET /metrics`: Prometheus text. The outbox gauges are a store read, on the blocking pool
+/// and bounded by [`STORE_WAIT`].
+async fn metrics(state: &AppState) -> Response<Body> {
+    let store = Arc::clone(&state.store);
+    let read = tokio::task::spawn_blocking(move || AppState::read_outbox(&*store));
+    let outbox = tokio::time::timeout(STORE_WAIT, read)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    text_response(
+        &state.render_metrics_with(outbox),
+        "text/plain; version=0.0.4",
+    )
 }
 
 #[cfg(test)]

@@ -84,6 +84,23 @@ impl AppState {
     /// Every metric in the Prometheus text format: the build, the process, HTTP and the outbox
     /// always; the producer and consumer metrics once those run, i.e. once Kafka was reached.
     pub fn render_metrics(&self) -> String {
+        self.render_metrics_with(Self::read_outbox(&*self.store))
+    }
+
+    /// The outbox gauges' values (backlog, creation time of the oldest row); `None` when the
+    /// store cannot be read. A store read: it blocks.
+    pub fn read_outbox(store: &dyn crate::store::Store) -> Option<(u64, Option<i64>)> {
+        store
+            .read_with(|txn| {
+                let backlog = crate::outbox::backlog(txn)?;
+                crate::outbox::oldest_created_ms(txn).map(|oldest| (backlog, oldest))
+            })
+            .ok()
+    }
+
+    /// [`AppState::render_metrics`] with the outbox gauges' values read already (`None`: left
+    /// out, the store did not answer).
+    pub fn render_metrics_with(&self, outbox: Option<(u64, Option<i64>)>) -> String {
         let mut out = String::new();
         let name = "usercenter_build_info";
         let help = "Always 1; the labels say which build this is.";
@@ -107,7 +124,9 @@ impl AppState {
             "1 when Kafka was reached and the topics exist.",
             u8::from(kafka_ready),
         );
-        self.render_outbox(&mut out);
+        if let Some(outbox) = outbox {
+            render_outbox(&mut out, outbox);
+        }
         crate::metrics::render_value(
             &mut out,
             "usercenter_sessions_pruned_total",
@@ -123,32 +142,26 @@ impl AppState {
         }
         out
     }
+}
 
-    /// The outbox backlog and the age of its oldest row (0 when empty), if the outbox is
-    /// readable.
-    fn render_outbox(&self, out: &mut String) {
-        let read = self.store.read_with(|txn| {
-            let backlog = crate::outbox::backlog(txn)?;
-            crate::outbox::oldest_created_ms(txn).map(|oldest| (backlog, oldest))
-        });
-        let Ok((backlog, oldest)) = read else { return };
-        metrics::render_value(
-            out,
-            "usercenter_outbox_backlog",
-            "gauge",
-            "Outbox rows waiting to be published.",
-            backlog,
-        );
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let age = oldest.map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
-        metrics::render_value(
-            out,
-            "usercenter_outbox_oldest_age_seconds",
-            "gauge",
-            "Seconds since the oldest row waiting in the outbox was written; 0 when none waits.",
-            age,
-        );
-    }
+/// The outbox gauges.
+fn render_outbox(out: &mut String, (backlog, oldest): (u64, Option<i64>)) {
+    metrics::render_value(
+        out,
+        "usercenter_outbox_backlog",
+        "gauge",
+        "Outbox rows waiting to be published.",
+        backlog,
+    );
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let age = oldest.map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
+    metrics::render_value(
+        out,
+        "usercenter_outbox_oldest_age_seconds",
+        "gauge",
+        "Seconds since the oldest row waiting in the outbox was written; 0 when none waits.",
+        age,
+    );
 }
 
 #[cfg(test)]

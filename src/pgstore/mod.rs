@@ -73,8 +73,34 @@ fn tls() -> Result<MakeRustlsConnect> {
     Ok(MakeRustlsConnect::new(config))
 }
 
+/// How long a session may sit inside a transaction between statements before the server ends
+/// it, locks and all (`idle_in_transaction_session_timeout`, ms). Our transactions run their
+/// statements back to back in milliseconds; one idle this long belongs to an instance that was
+/// cut off or frozen mid-transaction, and would otherwise hold the outbox counter's row lock,
+/// and with it every instance's writes, until TCP gives up (hours with the defaults).
+const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
+
+/// How long the pool waits for a connection, to open one, or to check one before reuse: a
+/// database that does not answer fails the store call instead of hanging it.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// The connection settings of `url`, with the session limits every connection of ours gets:
+/// [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (a dead server is noticed within about 40 s) and a
+/// connect timeout (options already in the URL are kept).
 fn parse(url: &str) -> Result<tokio_postgres::Config> {
-    url.parse().map_err(StoreError::Postgres)
+    let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::Postgres)?;
+    let options = format!(
+        "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        config.get_options().unwrap_or_default()
+    );
+    config
+        .options(options.trim_start())
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(6)
+        .connect_timeout(POOL_WAIT);
+    Ok(config)
 }
 
 /// Applies the missing migrations to the database at `url`; returns the versions applied.
@@ -107,6 +133,9 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(StoreError::PoolBuild)?;
         let mut client = pool.get().await.map_err(StoreError::Pool)?;
