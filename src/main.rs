@@ -87,7 +87,7 @@ fn main() -> ExitCode {
 }
 
 /// `usercenter group ...`: prints the report or plan; exit status 1 when the command failed.
-fn group(command: &usercenter::group::GroupCommand, cli: &Cli) -> ExitCode {
+fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
     let config = match load(&command.common().overrides(), cli) {
         Ok(config) => config,
         Err(code) => return code,
@@ -96,7 +96,7 @@ fn group(command: &usercenter::group::GroupCommand, cli: &Cli) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(usercenter::group::run(command, &config)) {
+    match runtime.block_on(usercenter::ops::run(command, &config)) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
