@@ -2,16 +2,16 @@
 //! writes the user's rows and the event describing the change into the outbox, so a 2xx means
 //! the event is durable (DESIGN invariant 1).
 //!
-//! [`Users`] (in `service`) owns the store and the throttles; its operations are grouped by
+//! [`Users`] (in `core`) owns the store and the throttles; its operations are grouped by
 //! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, authenticate),
 //! `profile` (read, update, change password) and `admin` (first admin, statuses).
 mod accounts;
 mod admin;
 mod auth;
+mod core;
 mod error;
 mod login;
 mod profile;
-mod service;
 mod sessions;
 #[cfg(test)]
 mod testing;
@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
+pub use core::{Caller, Limits, RequestCtx, Users};
 pub use error::{Result, UserError};
-pub use service::{Caller, Limits, RequestCtx, Users};
 pub use throttle::Throttle;
 
 pub use handlers::UserEventHandler;

@@ -1,6 +1,6 @@
-//! The user service: what every operation shares. Each mutation checks first, then runs ONE
-//! store transaction with the user rows, the sessions, and the event in the outbox; the
-//! operations themselves live in the sibling modules, grouped by concern.
+//! The core of the user service: what every operation shares. Each mutation checks first,
+//! then runs ONE store transaction with the user rows, the sessions, and the event in the
+//! outbox; the operations themselves live in the sibling modules, grouped by concern.
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
