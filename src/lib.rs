@@ -19,10 +19,10 @@
 //! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
 //! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`); imports nothing of the crate |
 //! | [`producer`] | the producer: partitioner, batching, compression, backpressure, flush, and its one pipeline to the brokers (one task per partition: producer id and sequences, in-flight window, retries under a deadline, splitting, hold-after-failure) |
-//! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
+//! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, and the `RecordHandler` it runs on each record |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
-//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
+//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the user events decoded from records and the users' handlers of them |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |

@@ -40,9 +40,10 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
 
 pub use crate::config::{AssignmentMode, ConsumerConfig, StartPolicy};
-pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
+pub use handler::{
+    BoxError, Effects, HandlerError, HandlerResult, NoopHandler, RecordError, RecordHandler, Write,
+};
 pub use metrics::ConsumerMetrics;
-pub use process::{EventHandler, RecordError, RecordHandler};
 
 use crate::{kafka::Client, store::Store};
 use fetch::{KafkaPartition, PartitionSource};

@@ -17,7 +17,8 @@ use super::{
     ConsumerConfig, ConsumerMetrics, StartPolicy,
     fence::{self, Claim, FenceError},
     fetch::{FetchError, PartitionSource},
-    process::{PassInput, PassOutcome, RecordHandler, pass, stored_offset},
+    handler::RecordHandler,
+    process::{PassInput, PassOutcome, pass, stored_offset},
 };
 use crate::store::{Store, StoreError, StoreExt};
 

@@ -7,52 +7,13 @@ mod dedupe;
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 
-use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
+use super::handler::{Effects, HandlerError, RecordError, RecordHandler, Write};
 use crate::{
-    event::{Envelope, HeaderLookup, header},
-    kafka::records::{FetchedRecord, RawHeaders},
+    event::{HeaderLookup, header},
+    kafka::records::FetchedRecord,
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
-
-/// What a record handler can say.
-#[derive(Debug)]
-pub enum RecordError {
-    /// The record can never be handled (it does not decode): dead-letter it at once.
-    Poison(String),
-    /// Handling failed; try again later, dead-letter after the configured attempts.
-    Failed(HandlerError),
-}
-
-/// Turns a raw record into effects.
-pub trait RecordHandler: Send + Sync + 'static {
-    /// Handles one record.
-    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
-}
-
-impl HeaderLookup for RawHeaders {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.get(name)
-    }
-}
-
-/// Decodes each record as an event [`Envelope`] and dispatches it to a [`Handler`].
-#[derive(Debug, Clone)]
-pub struct EventHandler<H>(pub H);
-
-impl<H: Handler> RecordHandler for EventHandler<H> {
-    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let event = Envelope::decode(&record.headers, record.value.as_deref())
-            .map_err(|e| RecordError::Poison(e.to_string()))?;
-        dispatch(&self.0, &event, view).map_err(RecordError::Failed)
-    }
-}
-
-impl RecordHandler for super::handler::NoopHandler {
-    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        Ok(Effects::default())
-    }
-}
 
 /// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
 /// are: version 7, so that marks are written in time order, at the end of the table) and as

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     fetch::{FetchError, PartitionSource},
+    handler::{RecordError, RecordHandler},
     partition::{Context, run},
-    process::{RecordError, RecordHandler},
     *,
 };
 use crate::{

@@ -11,12 +11,12 @@ use tracing::{error, info, warn};
 
 use crate::{
     config::{Config, StoreBackend},
-    consumer::{Consumer, EventHandler},
+    consumer::Consumer,
     http, kafka, outbox,
     pgstore::PgStore,
     producer::{BrokerTransport, Producer},
     store::{RedbStore, Store, StoreError},
-    users::{Limits, UserError, UserEventHandler, Users},
+    users::{EventRecordHandler, Limits, UserError, UserEventHandler, Users},
 };
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
@@ -222,7 +222,7 @@ impl Pipeline {
                 &cfg.topics.events,
                 cfg.consumer.clone(),
                 Arc::clone(&self.store),
-                Arc::new(EventHandler(UserEventHandler {
+                Arc::new(EventRecordHandler(UserEventHandler {
                     notifications: cfg.topics.notifications.clone(),
                     analytics: cfg.topics.analytics.clone(),
                 })),

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    consumer::{Effects, Handler, HandlerError, HandlerResult, Write},
+    consumer::{Effects, HandlerError, HandlerResult, Write},
     event::{
         ContentType, Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged,
         Updated, header,
@@ -27,7 +27,7 @@ use crate::{
     store::{self, ReadTxn, Table},
 };
 
-use super::User;
+use super::{EventHandler, User};
 
 /// Failed logins within this window that make an anomaly.
 const FAILURE_BURST: usize = 5;
@@ -193,7 +193,7 @@ fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerErr
     Ok(store::get::<User>(view, Table::Users, user.as_bytes())?.map(|u| u.email))
 }
 
-impl Handler for UserEventHandler {
+impl EventHandler for UserEventHandler {
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut out = Out::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod core;
 mod error;
+mod event_handler;
 mod login;
 mod profile;
 mod sessions;
@@ -28,6 +29,7 @@ pub use core::{Caller, Limits, RequestCtx, Users};
 pub use error::{Result, UserError};
 pub use throttle::Throttle;
 
+pub use event_handler::{EventHandler, EventRecordHandler, dispatch};
 pub use handlers::UserEventHandler;
 
 use crate::event::UserStatus;

@@ -7,7 +7,7 @@ use crate::kafka::records::FetchedRecord;
 use super::*;
 use crate::{
     consumer::{
-        EventHandler, NoopHandler,
+        NoopHandler,
         process::{PassInput, pass},
     },
     event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered, header},
@@ -17,6 +17,7 @@ use crate::{
         mock::{MISSING_TOPIC, MockBroker},
     },
     store::RedbStore,
+    users::EventRecordHandler,
 };
 
 const PRODUCER_ID: u64 = 5;
@@ -205,7 +206,7 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
     };
     store
         .write(&mut |txn| {
-            let out = pass(txn, &EventHandler(NoopHandler), &batch, &input)?;
+            let out = pass(txn, &EventRecordHandler(NoopHandler), &batch, &input)?;
             assert_eq!(out.dead, 4);
             Ok(())
         })

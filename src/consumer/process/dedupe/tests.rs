@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::{
     consumer::{
-        NoopHandler,
-        process::{PassInput, PassOutcome, RecordError, RecordHandler, pass},
+        NoopHandler, RecordError, RecordHandler,
+        process::{PassInput, PassOutcome, pass},
     },
     event::header,
     kafka::records::FetchedRecord,
