@@ -5,15 +5,14 @@
 //! through [`Client::log_offset`].
 use std::sync::Arc;
 
-use crate::{
-    future::BoxFuture,
-    kafka::{
-        Client, ClientError,
-        client::PartitionFetcher,
-        error_code::ResponseError,
-        protocol::{self, OffsetQuery},
-        records::FetchedRecord,
-    },
+use futures::future::BoxFuture;
+
+use crate::kafka::{
+    Client, ClientError,
+    client::PartitionFetcher,
+    error_code::ResponseError,
+    protocol::{self, OffsetQuery},
+    records::FetchedRecord,
 };
 
 /// Why a fetch failed.

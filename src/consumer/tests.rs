@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -18,7 +19,6 @@ use super::{
     *,
 };
 use crate::{
-    future::BoxFuture,
     kafka::records::FetchedRecord,
     store::{ReadTxn, RedbStore},
 };

@@ -46,7 +46,7 @@ mod unsettled;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt, stream::FuturesOrdered};
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesOrdered};
 use rskafka::{protocol::api_key::ApiKey, record::Record};
 use tokio::time::Instant;
 
@@ -57,10 +57,7 @@ use super::{
     request::{next_sequence, produce_request},
     transport::{PartitionAnswer, PartitionLeader},
 };
-use crate::{
-    future::BoxFuture,
-    kafka::protocol::{CallError, Produce, ProducerIdentity},
-};
+use crate::kafka::protocol::{CallError, Produce, ProducerIdentity};
 use unsettled::{Unsettled, fail_batch};
 
 /// A batch, or a piece of one after a split, encoded with its sequence: the request is built
