@@ -19,9 +19,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, info, warn};
 
 use super::{
-    fetch::{KafkaPartition, PartitionSource},
     partition::{self, Context, Start},
     process::stored_offset,
+    source::{KafkaPartition, PartitionSource},
 };
 use crate::{
     kafka::{

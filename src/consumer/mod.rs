@@ -25,13 +25,13 @@
 //! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
 mod dead_log;
 pub mod fence;
-pub mod fetch;
 mod group;
 pub mod handler;
 mod metrics;
 mod partition;
 pub mod process;
 pub mod prune;
+pub mod source;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -46,8 +46,8 @@ pub use handler::{
 pub use metrics::ConsumerMetrics;
 
 use crate::{kafka::Client, store::Store};
-use fetch::{KafkaPartition, PartitionSource};
 use partition::Context;
+use source::{KafkaPartition, PartitionSource};
 
 /// A running consumer.
 #[derive(Debug)]

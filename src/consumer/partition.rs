@@ -16,9 +16,9 @@ use tracing::{debug, info, warn};
 use super::{
     ConsumerConfig, ConsumerMetrics, StartPolicy,
     fence::{self, Claim, FenceError},
-    fetch::{FetchError, PartitionSource},
     handler::RecordHandler,
     process::{PassInput, PassOutcome, pass, stored_offset},
+    source::{PartitionSource, SourceError},
 };
 use crate::store::{Store, StoreError, StoreExt};
 
@@ -113,12 +113,12 @@ pub(crate) async fn run(
         // A broker that answers an offset past the end with no records (instead of
         // OFFSET_OUT_OF_RANGE, as Kafka does) is treated the same way.
         let fetched = match fetched {
-            Ok((records, hw)) if records.is_empty() && offset > hw => Err(FetchError::OutOfRange),
+            Ok((records, hw)) if records.is_empty() && offset > hw => Err(SourceError::OutOfRange),
             other => other,
         };
         let (records, high_watermark) = match fetched {
             Ok(r) => r,
-            Err(FetchError::OutOfRange) => {
+            Err(SourceError::OutOfRange) => {
                 let earliest = match source.offset(true).await {
                     Ok(earliest) => earliest,
                     Err(error) => {

@@ -13,9 +13,9 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    fetch::{FetchError, PartitionSource},
     handler::{RecordError, RecordHandler},
     partition::{Context, run},
+    source::{PartitionSource, SourceError},
     *,
 };
 use crate::{
@@ -44,7 +44,7 @@ impl PartitionSource for Source {
         offset: i64,
         _: i32,
         _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             if offset >= 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,7 +54,7 @@ impl PartitionSource for Source {
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async { Ok(0) })
     }
 }
@@ -228,7 +228,7 @@ impl PartitionSource for Arc<Logged> {
         offset: i64,
         _: i32,
         _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             // Noted when polled: a fetch future that is made but not driven asks nothing.
             self.fetches.lock().push(offset);
@@ -242,7 +242,7 @@ impl PartitionSource for Arc<Logged> {
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async { Ok(0) })
     }
 }
