@@ -1,15 +1,15 @@
 //! The offset-managed consumer loop of `user.events`.
 //!
-//! Which partitions an instance owns is
-//! decided either by the Kafka consumer-group protocol (`assignment = "group"`, the default:
-//! [`group`] runs a [`crate::kafka::group::GroupMember`] and copies the store's offsets to the
-//! group) or by a fixed share (`"static"`: `p % instances == instance`). Either way the offsets
-//! that count live in the store, and each partition's owner holds a [`fence`] claim that every
+//! Which partitions an instance owns is decided either by the Kafka consumer-group protocol
+//! (`assignment = "group"`, the default: [`group_mode`] runs a
+//! [`crate::kafka::group::GroupMember`] and copies the store's offsets to the group) or by a
+//! fixed share ([`static_mode`]: `p % instances == instance`). Either way the offsets that
+//! count live in the store, and each partition's owner holds a [`fence`] claim that every
 //! batch commit checks.
 //!
 //! ```text
-//! supervisor (static): partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
-//! supervisor (group):  Assigned / Revoked events of the group member ─► start / stop partition tasks
+//! static_mode: partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
+//! group_mode:  Assigned / Revoked events of the group member ─► start / stop partition tasks
 //! partition task: fetch(offset) ─► pass in ONE store transaction:
 //!                  for each record: duplicate? skip │ poison? dead letter (outbox) │ handler effects
 //!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)
@@ -25,19 +25,19 @@
 //! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
 mod dead_log;
 pub mod fence;
-mod group;
+mod group_mode;
 pub mod handler;
 mod metrics;
 mod partition;
 pub mod process;
 pub mod prune;
 pub mod source;
+mod static_mode;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::warn;
 
 pub use crate::config::{AssignmentMode, ConsumerConfig, StartPolicy};
 pub use handler::{
@@ -47,7 +47,6 @@ pub use metrics::ConsumerMetrics;
 
 use crate::{kafka::Client, store::Store};
 use partition::Context;
-use source::{KafkaPartition, PartitionSource};
 
 /// A running consumer.
 #[derive(Debug)]
@@ -101,12 +100,18 @@ impl Consumer {
             cancel.clone(),
         ));
         match ctx.config.mode() {
-            AssignmentMode::Group => {
-                tasks.spawn(group::supervise(client, ctx, tasks.clone(), cancel.clone()))
-            }
-            AssignmentMode::Static => {
-                tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()))
-            }
+            AssignmentMode::Group => tasks.spawn(group_mode::supervise(
+                client,
+                ctx,
+                tasks.clone(),
+                cancel.clone(),
+            )),
+            AssignmentMode::Static => tasks.spawn(static_mode::supervise(
+                client,
+                ctx,
+                tasks.clone(),
+                cancel.clone(),
+            )),
         };
         Self {
             cancel,
@@ -128,59 +133,6 @@ impl Consumer {
         tokio::time::timeout(deadline, self.tasks.wait())
             .await
             .is_ok()
-    }
-}
-
-/// The owned partitions of `partitions` that have no task yet.
-fn to_start(
-    config: &ConsumerConfig,
-    partitions: &BTreeSet<i32>,
-    running: &BTreeSet<i32>,
-) -> Vec<i32> {
-    partitions
-        .iter()
-        .copied()
-        .filter(|p| config.owns(*p) && !running.contains(p))
-        .collect()
-}
-
-/// Starts a task per owned partition, and again for partitions added later.
-async fn supervise(
-    client: Arc<Client>,
-    ctx: Arc<Context>,
-    tasks: TaskTracker,
-    cancel: CancellationToken,
-) {
-    let mut running = BTreeSet::new();
-    let refresh = Duration::from_secs(ctx.config.metadata_refresh_secs);
-    loop {
-        let listed = tokio::select! {
-            t = client.fresh_topic(&ctx.topic) => t,
-            () = cancel.cancelled() => return,
-        };
-        match listed {
-            Ok(topic) => {
-                let partitions: BTreeSet<i32> = topic.partitions.keys().copied().collect();
-                for p in to_start(&ctx.config, &partitions, &running) {
-                    running.insert(p);
-                    let source: Arc<dyn PartitionSource> =
-                        Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
-                    tasks.spawn(partition::run(
-                        Arc::clone(&ctx),
-                        source,
-                        p,
-                        partition::Start::default(),
-                        cancel.clone(),
-                    ));
-                }
-            }
-            Err(e) if e.is_unknown_topic() => {}
-            Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(refresh) => {}
-            () = cancel.cancelled() => return,
-        }
     }
 }
 

@@ -16,6 +16,7 @@ use super::{
     handler::{RecordError, RecordHandler},
     partition::{Context, run},
     source::{PartitionSource, SourceError},
+    static_mode::to_start,
     *,
 };
 use crate::{
