@@ -56,6 +56,33 @@ pub struct Consumer {
     metrics: Arc<ConsumerMetrics>,
 }
 
+/// What a consumer is built from, besides the process's Kafka client.
+pub struct ConsumerParts {
+    /// The topic it consumes.
+    pub topic: String,
+    /// `[consumer]`.
+    pub config: ConsumerConfig,
+    /// Where each batch's effects, dedupe marks, outbox rows and next offset commit together.
+    pub store: Arc<dyn Store>,
+    /// What each record becomes.
+    pub handler: Arc<dyn RecordHandler>,
+    /// What it counts; may exist before the consumer (the service's `/metrics` holds them
+    /// from its start).
+    pub metrics: Arc<ConsumerMetrics>,
+    /// `ce_producerid` stamped, with a sequence from the store, on every outbox row it writes.
+    pub producer_id: u64,
+    /// Woken after a commit that wrote outbox rows (the outbox relay's wake-up).
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for ConsumerParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerParts")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
@@ -65,23 +92,20 @@ impl std::fmt::Debug for Context {
 }
 
 impl Consumer {
-    /// Starts consuming `topic` with `handler`, counting into `metrics` (which may exist before
-    /// the consumer: the service's `/metrics` holds them from its start); outbox rows it writes
-    /// wake `outbox_wake`. Records, offsets and the group go through `client`, the process's
-    /// Kafka client.
-    #[allow(clippy::too_many_arguments)] // each is a different part the consumer is built from
-    pub fn start(
-        metrics: Arc<ConsumerMetrics>,
-        client: Arc<Client>,
-        topic: &str,
-        config: ConsumerConfig,
-        store: Arc<dyn Store>,
-        handler: Arc<dyn RecordHandler>,
-        outbox_wake: Arc<Notify>,
-        producer_id: u64,
-    ) -> Self {
+    /// Starts the consumer built from `parts`. Records, offsets and the group go through
+    /// `client`, the process's Kafka client.
+    pub fn start(client: Arc<Client>, parts: ConsumerParts) -> Self {
+        let ConsumerParts {
+            topic,
+            config,
+            store,
+            handler,
+            metrics,
+            producer_id,
+            outbox_wake,
+        } = parts;
         let ctx = Arc::new(Context {
-            topic: topic.to_owned(),
+            topic,
             config,
             store,
             handler,

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     config::{Config, StoreBackend},
-    consumer::Consumer,
+    consumer::{Consumer, ConsumerParts},
     http, kafka, outbox,
     pgstore::PgStore,
     producer::{BrokerTransport, Producer},
@@ -216,19 +216,19 @@ impl Pipeline {
             relay_cancel.clone(),
         ));
         let consumer = self.state.consumer.as_ref().map(|metrics| {
-            Consumer::start(
-                Arc::clone(metrics),
-                Arc::clone(&client),
-                &cfg.topics.events,
-                cfg.consumer.clone(),
-                Arc::clone(&self.store),
-                Arc::new(EventRecordHandler(UserEventHandler {
+            let parts = ConsumerParts {
+                topic: cfg.topics.events.clone(),
+                config: cfg.consumer.clone(),
+                store: Arc::clone(&self.store),
+                handler: Arc::new(EventRecordHandler(UserEventHandler {
                     notifications: cfg.topics.notifications.clone(),
                     analytics: cfg.topics.analytics.clone(),
                 })),
-                Arc::clone(&wake),
-                self.producer_id,
-            )
+                metrics: Arc::clone(metrics),
+                producer_id: self.producer_id,
+                outbox_wake: Arc::clone(&wake),
+            };
+            Consumer::start(Arc::clone(&client), parts)
         });
         // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
         // `Running::consumer_metrics` never show a half-started pipeline.
