@@ -17,7 +17,7 @@ use super::{
     ConsumerConfig, ConsumerMetrics, StartPolicy,
     fence::{self, Claim, FenceError},
     handler::RecordHandler,
-    process::{PassInput, PassOutcome, pass, stored_offset},
+    process::{BatchInput, BatchOutcome, apply_batch, stored_offset},
     source::{PartitionSource, SourceError},
 };
 use crate::store::{Store, StoreError, StoreExt};
@@ -29,7 +29,7 @@ pub(crate) struct Context {
     pub store: Arc<dyn Store>,
     pub handler: Arc<dyn RecordHandler>,
     pub metrics: Arc<ConsumerMetrics>,
-    /// Producer id stamped on outputs (see [`super::process::PassInput::producer_id`]).
+    /// Producer id stamped on outputs (see [`super::process::BatchInput::producer_id`]).
     pub producer_id: u64,
     /// Woken after a commit that wrote outbox rows.
     pub outbox_wake: Arc<tokio::sync::Notify>,
@@ -356,11 +356,11 @@ async fn commit_pass(
     records: &Arc<Vec<FetchedRecord>>,
     offset: i64,
     give_up: Option<(i64, String)>,
-) -> Result<PassOutcome, PassError> {
+) -> Result<BatchOutcome, PassError> {
     let ctx = Arc::clone(ctx);
     let records = Arc::clone(records);
     tokio::task::spawn_blocking(move || {
-        let input = PassInput {
+        let input = BatchInput {
             topic: &ctx.topic,
             partition,
             next_offset: offset,
@@ -372,7 +372,7 @@ async fn commit_pass(
         };
         ctx.store.write_with(|txn| {
             fence::check(txn, &ctx.topic, partition, claim)?;
-            Ok::<_, PassError>(pass(txn, &*ctx.handler, &records, &input)?)
+            Ok::<_, PassError>(apply_batch(txn, &*ctx.handler, &records, &input)?)
         })
     })
     .await?

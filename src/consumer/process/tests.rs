@@ -74,8 +74,8 @@ fn garbage(offset: i64) -> FetchedRecord {
     )
 }
 
-fn input(next_offset: i64) -> PassInput<'static> {
-    PassInput {
+fn input(next_offset: i64) -> BatchInput<'static> {
+    BatchInput {
         topic: "user.events",
         partition: 0,
         next_offset,
@@ -87,10 +87,10 @@ fn input(next_offset: i64) -> PassInput<'static> {
     }
 }
 
-fn run(store: &RedbStore, records: &[FetchedRecord], input: &PassInput<'_>) -> PassOutcome {
+fn run(store: &RedbStore, records: &[FetchedRecord], input: &BatchInput<'_>) -> BatchOutcome {
     let handler = EventRecordHandler(Counting);
     store
-        .write_with(|txn| pass(txn, &handler, records, input))
+        .write_with(|txn| apply_batch(txn, &handler, records, input))
         .unwrap()
 }
 

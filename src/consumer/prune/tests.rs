@@ -4,7 +4,7 @@ use super::*;
 use crate::{
     consumer::{
         Effects, HandlerResult, Write,
-        process::{PassInput, pass},
+        process::{BatchInput, apply_batch},
     },
     event::{ContentType, Envelope, EventType, Registered, fixtures},
     store::RedbStore,
@@ -40,7 +40,7 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
         Some(enc.value),
         &enc.headers,
     );
-    let input = PassInput {
+    let input = BatchInput {
         topic: "user.events",
         partition: 0,
         next_offset: i as i64,
@@ -52,7 +52,7 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
     };
     store
         .write_with(|txn| {
-            pass(
+            apply_batch(
                 txn,
                 &EventRecordHandler(Logging),
                 std::slice::from_ref(&record),

@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     consumer::{
         NoopHandler,
-        process::{PassInput, pass},
+        process::{BatchInput, apply_batch},
     },
     event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered, header},
     outbox::{append, next_event_sequence, stamp},
@@ -194,7 +194,7 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
         // None.
         poison(3, &[]),
     ];
-    let input = PassInput {
+    let input = BatchInput {
         topic: "user.events",
         partition: 0,
         next_offset: 0,
@@ -206,7 +206,7 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
     };
     store
         .write(&mut |txn| {
-            let out = pass(txn, &EventRecordHandler(NoopHandler), &batch, &input)?;
+            let out = apply_batch(txn, &EventRecordHandler(NoopHandler), &batch, &input)?;
             assert_eq!(out.dead, 4);
             Ok(())
         })
