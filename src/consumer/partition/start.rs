@@ -96,9 +96,17 @@ pub(super) async fn start_offset(
     }
 }
 
-/// The store's offset of `partition`.
+/// The store's offset of `partition`, read on the blocking pool like every other store call
+/// of the loop.
 async fn read_stored_offset(ctx: &Arc<Context>, partition: i32) -> Result<Option<i64>, String> {
-    ctx.store
-        .read_with(|txn| stored_offset(txn, &ctx.topic, partition))
-        .map_err(|e| e.to_string())
+    let c = Arc::clone(ctx);
+    let read = tokio::task::spawn_blocking(move || {
+        c.store
+            .read_with(|txn| stored_offset(txn, &c.topic, partition))
+    })
+    .await;
+    match read {
+        Ok(stored) => stored.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
