@@ -96,7 +96,19 @@ impl ConsumerMetrics {
 
     /// Appends the Prometheus text of every consumer metric to `out`.
     pub fn render(&self, out: &mut String) {
-        for (name, help, c) in [
+        for (name, help, c) in self.counters() {
+            render_value(out, name, "counter", help, c.get());
+        }
+        for (name, help, g) in self.gauges() {
+            render_value(out, name, "gauge", help, g.get());
+        }
+        self.render_lag(out);
+        self.render_histograms(out);
+    }
+
+    /// Each counter with its name and help.
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 9] {
+        [
             (
                 "usercenter_consumer_records_total",
                 "Records handled.",
@@ -142,10 +154,12 @@ impl ConsumerMetrics {
                 "Consumer-group assignments received.",
                 &self.rebalances,
             ),
-        ] {
-            render_value(out, name, "counter", help, c.get());
-        }
-        for (name, help, g) in [
+        ]
+    }
+
+    /// Each gauge with its name and help.
+    fn gauges(&self) -> [(&'static str, &'static str, &Gauge); 4] {
+        [
             (
                 "usercenter_consumer_dedupe_marks",
                 "Dedupe marks in the store after the last prune.",
@@ -166,9 +180,11 @@ impl ConsumerMetrics {
                 "Partitions this instance consumes.",
                 &self.assigned_partitions,
             ),
-        ] {
-            render_value(out, name, "gauge", help, g.get());
-        }
+        ]
+    }
+
+    /// The lag of each partition, labelled by topic and partition.
+    fn render_lag(&self, out: &mut String) {
         let name = "usercenter_consumer_lag";
         let help = "Records between the next offset to consume and the log end, per partition.";
         render_header(out, name, "gauge", help);
@@ -181,6 +197,9 @@ impl ConsumerMetrics {
                 lag,
             );
         }
+    }
+
+    fn render_histograms(&self, out: &mut String) {
         self.handler_seconds.render(
             out,
             "usercenter_consumer_handler_duration_seconds",
