@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use super::{
     assign::{Assignor, RebalanceProtocol},
-    link::{Link, Membership, generation_lost},
+    coordinator_link::{CoordinatorLink, Membership, generation_lost},
     rebalance::Round,
 };
 use crate::kafka::{
@@ -122,7 +122,7 @@ pub enum GroupEvent {
 /// A running member. Dropping it without [`GroupMember::stop`] stops the task without leaving.
 #[derive(Debug)]
 pub struct GroupMember {
-    link: Arc<Link>,
+    link: Arc<CoordinatorLink>,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -136,7 +136,7 @@ impl Drop for GroupMember {
 impl GroupMember {
     /// Starts the member task; its events arrive on the returned receiver.
     pub fn start(client: Arc<Client>, config: MemberConfig) -> (Self, mpsc::Receiver<GroupEvent>) {
-        let link = Arc::new(Link::new(
+        let link = Arc::new(CoordinatorLink::new(
             client,
             config.group_id.clone(),
             config.topic.clone(),
@@ -215,7 +215,7 @@ enum Ended {
 }
 
 async fn run(
-    link: Arc<Link>,
+    link: Arc<CoordinatorLink>,
     config: MemberConfig,
     events: mpsc::Sender<GroupEvent>,
     cancel: CancellationToken,
@@ -307,7 +307,11 @@ async fn run(
 }
 
 /// Heartbeats until the generation ends.
-async fn heartbeat(link: &Link, config: &MemberConfig, cancel: &CancellationToken) -> Ended {
+async fn heartbeat(
+    link: &CoordinatorLink,
+    config: &MemberConfig,
+    cancel: &CancellationToken,
+) -> Ended {
     let mut last_ok = tokio::time::Instant::now();
     loop {
         tokio::select! {

@@ -11,7 +11,7 @@ use super::{
         Assignor, Member, RebalanceProtocol, Subscription, decode_assignment, decode_subscription,
         encode_assignment, encode_subscription,
     },
-    link::{Link, Membership},
+    coordinator_link::{CoordinatorLink, Membership},
 };
 use crate::kafka::{
     error_code::{ErrorCode, ResponseError},
@@ -21,7 +21,7 @@ use crate::kafka::{
 /// The settings a round needs.
 #[derive(Debug)]
 pub(crate) struct Round<'a> {
-    pub link: &'a Link,
+    pub link: &'a CoordinatorLink,
     pub assignors: &'a [Box<dyn Assignor>],
     pub session_timeout_ms: i32,
     pub rebalance_timeout_ms: i32,
