@@ -3,8 +3,8 @@
 use std::{collections::BTreeSet, fmt::Write as _};
 
 use super::{
-    GroupError,
-    admin::{Admin, GroupView, UNKNOWN_GROUP},
+    GroupCommandError,
+    broker_side::{Admin, GroupView, UNKNOWN_GROUP},
 };
 use crate::config::AssignmentMode;
 
@@ -51,7 +51,7 @@ pub async fn describe(
     group: &str,
     topic: &str,
     mode: AssignmentMode,
-) -> Result<Description, GroupError> {
+) -> Result<Description, GroupCommandError> {
     let view = admin.describe().await?;
     let committed = admin.committed().await?;
     let mut topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::{GroupError, admin::Admin, args::ResetArgs, store};
+use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
     consumer::process::{Key, poison_key},
     kafka::protocol::OffsetQuery,
@@ -30,7 +30,7 @@ pub enum Target {
 
 impl Target {
     /// The target the flags name.
-    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupError> {
+    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupCommandError> {
         if args.to_earliest {
             Ok(Self::Earliest)
         } else if args.to_latest {
@@ -38,14 +38,14 @@ impl Target {
         } else if let Some(text) = &args.to_datetime {
             DateTime::parse_from_rfc3339(text)
                 .map(|t| Self::Datetime(t.with_timezone(&Utc)))
-                .map_err(|source| GroupError::Datetime {
+                .map_err(|source| GroupCommandError::Datetime {
                     text: text.clone(),
                     source,
                 })
         } else if let Some(n) = args.shift_by {
             Ok(Self::ShiftBy(n))
         } else {
-            Err(GroupError::NoTarget)
+            Err(GroupCommandError::NoTarget)
         }
     }
 }
@@ -119,11 +119,11 @@ pub async fn run(
     args: &ResetArgs,
     topic: &str,
     config: &crate::config::StoreConfig,
-) -> Result<String, GroupError> {
+) -> Result<String, GroupCommandError> {
     let target = Target::from_args(args)?;
     let view = admin.describe().await?;
     if !view.is_inactive() {
-        return Err(GroupError::Active {
+        return Err(GroupCommandError::Active {
             group: args.common.group.clone(),
             state: view.state,
             members: view.members.len(),
@@ -131,11 +131,11 @@ pub async fn run(
     }
     let mut partitions = admin.partitions(topic).await?;
     if partitions.is_empty() {
-        return Err(GroupError::NoTopic(topic.to_owned()));
+        return Err(GroupCommandError::NoTopic(topic.to_owned()));
     }
     if let Some(p) = args.partition {
         if !partitions.contains(&p) {
-            return Err(GroupError::NoPartition {
+            return Err(GroupCommandError::NoPartition {
                 topic: topic.to_owned(),
                 partition: p,
             });
@@ -143,9 +143,9 @@ pub async fn run(
         partitions = vec![p];
     }
     // Opened before anything changes: a running service holds it and the reset stops here.
-    let store = store::open(config, args.execute).await?;
+    let store = store_side::open(config, args.execute).await?;
     let stored = match &store {
-        Some(s) => store::offsets(&**s, topic, &partitions)?,
+        Some(s) => store_side::offsets(&**s, topic, &partitions)?,
         None => vec![None; partitions.len()],
     };
     let committed = admin.committed().await?;
@@ -195,7 +195,7 @@ pub async fn run(
     };
     let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
     admin.commit(topic, &offsets).await?;
-    store::set_offsets(&*store, topic, &offsets)?;
+    store_side::set_offsets(&*store, topic, &offsets)?;
     let _ = writeln!(
         out,
         "\noffsets set in Kafka and in the store of {}",
@@ -226,7 +226,7 @@ async fn forget_range(
     partition: i32,
     from: i64,
     to: i64,
-) -> Result<u64, GroupError> {
+) -> Result<u64, GroupCommandError> {
     let fetcher = admin.fetcher(topic, partition);
     let mut offset = from;
     let mut deleted = 0;
@@ -234,7 +234,7 @@ async fn forget_range(
         let fetched = fetcher
             .fetch(offset, 4_000_000, 500)
             .await
-            .map_err(GroupError::Fetch)?;
+            .map_err(GroupCommandError::Fetch)?;
         let (records, high_watermark) = (fetched.records, fetched.high_watermark);
         let in_range = || {
             records
@@ -247,7 +247,7 @@ async fn forget_range(
             .filter_map(|r| Key::of(&r.headers))
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
-        deleted += store::forget_marks(store, &keys)?;
+        deleted += store_side::forget_marks(store, &keys)?;
         match records.iter().map(|r| r.offset).max() {
             Some(last) if last >= offset => offset = last + 1,
             // Nothing more below the high watermark (or past it): done.
