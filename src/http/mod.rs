@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub use admission::Limits;
+pub use admission::ConnectionLimits;
 pub use routes::OPENAPI;
 pub use state::AppState;
 
@@ -44,7 +44,7 @@ pub async fn serve(
     state: Arc<AppState>,
     cancel: CancellationToken,
     drain: Duration,
-    limits: Limits,
+    limits: ConnectionLimits,
 ) {
     let graceful = GracefulShutdown::new();
     let admission = admission::Admission::new(limits);

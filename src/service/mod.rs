@@ -16,7 +16,7 @@ use crate::{
     pgstore::PgStore,
     producer::{BrokerTransport, Producer},
     store::{RedbStore, Store, StoreError},
-    users::{EventRecordHandler, Limits, UserError, UserEventHandler, Users},
+    users::{AuthLimits, EventRecordHandler, UserError, UserEventHandler, Users},
 };
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
@@ -38,7 +38,7 @@ async fn users(
     let encoding = config.events.encoding;
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
-        let limits = Limits {
+        let limits = AuthLimits {
             per_source: auth.login_failures_per_source,
             per_account: auth.login_failures_per_account,
             per_ip: auth.login_failures_per_ip,
@@ -161,7 +161,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&state),
         cancel.clone(),
         HTTP_DRAIN,
-        http::Limits::from(&config.http),
+        http::ConnectionLimits::from(&config.http),
     ));
     let pipeline = Pipeline {
         config,

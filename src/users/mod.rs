@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, on_hashing_idle, token_hash, verify_password};
-pub use core::{Caller, Limits, RequestCtx, Users};
+pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
 pub use throttle::Throttle;
 
