@@ -5,7 +5,7 @@
 //!      ▲ stop on cancel  │ full (in all or for this address): 503 + Retry-After, close
 //!                        drain in-flight requests until the deadline
 //! routes::handle: operational endpoint │ api::Endpoint ─► body read once (limit, deadline)
-//!                 ─► handler(Call) ─► Ok(response) │ Err(ApiError) ─► into_response
+//!                 ─► handler(ApiCall) ─► Ok(response) │ Err(ApiError) ─► into_response
 //! ```
 mod admission;
 mod api;

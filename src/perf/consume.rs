@@ -78,7 +78,7 @@ impl std::fmt::Display for ConsumeSummary {
 pub enum ConsumeError {
     /// The Kafka settings cannot be used.
     #[error(transparent)]
-    Connect(#[from] super::ConnectError),
+    Connect(#[from] super::PerfClientError),
     /// Kafka could not be reached.
     #[error(transparent)]
     Kafka(#[from] kafka::ClientError),

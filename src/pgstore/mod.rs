@@ -123,7 +123,7 @@ impl PgStore {
     /// not run beside the service (`group reset-offsets`): `false` while any instance runs.
     /// Held for as long as this store lives.
     pub fn claim_exclusive(&self) -> Result<bool> {
-        blocking(|| self.lease.claim_exclusive(&self.handle))
+        allow_blocking(|| self.lease.claim_exclusive(&self.handle))
     }
 
     fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -146,7 +146,7 @@ fn backoff(attempt: u32) {
 /// future caller from using it inline from async code on a runtime worker; such a call goes
 /// through `block_in_place`, which hands the worker's other tasks to another thread first,
 /// instead of panicking in `Handle::block_on`.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+fn allow_blocking<T>(f: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
@@ -155,15 +155,15 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 impl Store for PgStore {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
-        blocking(|| self.read_blocking(f))
+        allow_blocking(|| self.read_blocking(f))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        blocking(|| self.write_blocking(f))
+        allow_blocking(|| self.write_blocking(f))
     }
 
     fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
-        blocking(|| self.lease.check(&self.handle))
+        allow_blocking(|| self.lease.check(&self.handle))
     }
 }
 
