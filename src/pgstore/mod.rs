@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of [`Store`]: several instances share one database.
 //!
-//! Each KV table maps onto a typed SQL table ([`layout`], [`codec`]; schema in `migrations/`),
+//! Each KV table maps onto a typed SQL table ([`layout`], [`columns`], [`rows`]; schema in
+//! `migrations/`),
 //! so operators query users with SQL and the database enforces the rules the domain relies on
 //! (unique user names and e-mail addresses ignoring case, sessions gone with their user).
 //!
@@ -24,10 +25,11 @@
 //! connection ([`lease`]). Only its holder relays. When the holder dies its connection closes
 //! and the next instance to ask takes the lease at once; when it freezes, the lease expires
 //! ([`lease::TERM`]) and another takes it, with a new epoch.
-mod codec;
+mod columns;
 mod layout;
 pub mod lease;
 pub mod migrate;
+mod rows;
 mod txn;
 
 use std::{sync::Arc, time::Duration};
