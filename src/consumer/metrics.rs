@@ -3,7 +3,9 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-use crate::metrics::{Counter, Gauge, Histogram, render_header, render_sample, render_value};
+use crate::metrics::{
+    Counter, Gauge, Histogram, RenderMetrics, render_header, render_sample, render_value,
+};
 
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
@@ -92,18 +94,6 @@ impl ConsumerMetrics {
     /// Lag per partition of the one topic a consumer reads.
     pub fn lag(&self) -> BTreeMap<i32, i64> {
         self.lag.lock().iter().map(|((_, p), l)| (*p, *l)).collect()
-    }
-
-    /// Appends the Prometheus text of every consumer metric to `out`.
-    pub fn render(&self, out: &mut String) {
-        for (name, help, c) in self.counters() {
-            render_value(out, name, "counter", help, c.get());
-        }
-        for (name, help, g) in self.gauges() {
-            render_value(out, name, "gauge", help, g.get());
-        }
-        self.render_lag(out);
-        self.render_histograms(out);
     }
 
     /// Each counter with its name and help.
@@ -215,6 +205,20 @@ impl ConsumerMetrics {
             "usercenter_consumer_group_rebalance_duration_seconds",
             "Seconds from leaving a consumer-group generation (or starting) to the next assignment.",
         );
+    }
+}
+
+impl RenderMetrics for ConsumerMetrics {
+    /// Appends the Prometheus text of every consumer metric to `out`.
+    fn render(&self, out: &mut String) {
+        for (name, help, c) in self.counters() {
+            render_value(out, name, "counter", help, c.get());
+        }
+        for (name, help, g) in self.gauges() {
+            render_value(out, name, "gauge", help, g.get());
+        }
+        self.render_lag(out);
+        self.render_histograms(out);
     }
 }
 

@@ -11,10 +11,12 @@ use tracing::{error, info, warn};
 
 use crate::{
     config::{Config, StoreBackend},
-    consumer::{Consumer, ConsumerParts},
-    http, kafka, outbox,
+    consumer::{Consumer, ConsumerMetrics, ConsumerParts},
+    http, kafka,
+    metrics::RenderMetrics,
+    outbox,
     pgstore::PgStore,
-    producer::{BrokerTransport, Producer},
+    producer::{BrokerTransport, Producer, ProducerMetrics},
     store::{RedbStore, Store, StoreError},
     users::{AuthLimits, EventRecordHandler, UserError, UserEventHandler, Users},
 };
@@ -109,6 +111,8 @@ pub enum ServiceError {
 pub struct Running {
     addr: SocketAddr,
     state: Arc<http::AppState>,
+    /// What the consumer counts, when it is enabled.
+    consumer_metrics: Option<Arc<ConsumerMetrics>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -148,11 +152,22 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     let wake = Arc::new(Notify::new());
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
+    // The Kafka side's metrics exist from the start, so `/metrics` holds them before Kafka
+    // answers; the producer and consumer count into them once they run.
+    let producer_metrics = Arc::new(ProducerMetrics::default());
+    let consumer_metrics = config
+        .consumer
+        .enabled
+        .then(Arc::<ConsumerMetrics>::default);
+    let mut kafka_metrics: Vec<Arc<dyn RenderMetrics>> = vec![producer_metrics.clone()];
+    if let Some(m) = &consumer_metrics {
+        kafka_metrics.push(m.clone());
+    }
     let state = Arc::new(http::AppState::new(
         Arc::clone(&store),
         users,
         config.http.ready_max_backlog,
-        config.consumer.enabled,
+        kafka_metrics,
     ));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -169,6 +184,8 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         store,
         producer_id,
         wake,
+        producer_metrics,
+        consumer_metrics: consumer_metrics.clone(),
     };
     tasks.spawn(pipeline.run(cancel.clone()));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
@@ -176,6 +193,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     Ok(Running {
         addr,
         state,
+        consumer_metrics,
         cancel,
         tasks,
     })
@@ -190,6 +208,10 @@ struct Pipeline {
     producer_id: u64,
     /// Wakes the outbox relay after commits (HTTP mutations, consumer outputs).
     wake: Arc<Notify>,
+    /// What the producer counts (shown on `/metrics`).
+    producer_metrics: Arc<ProducerMetrics>,
+    /// What the consumer counts, when it is enabled (shown on `/metrics`).
+    consumer_metrics: Option<Arc<ConsumerMetrics>>,
 }
 
 impl Pipeline {
@@ -205,7 +227,7 @@ impl Pipeline {
         let producer = Producer::with_metrics(
             Arc::new(transport),
             cfg.producer.clone(),
-            Arc::clone(&self.state.producer),
+            Arc::clone(&self.producer_metrics),
         );
         let wake = Arc::clone(&self.wake);
         let relay_cancel = CancellationToken::new();
@@ -215,7 +237,7 @@ impl Pipeline {
             Arc::clone(&wake),
             relay_cancel.clone(),
         ));
-        let consumer = self.state.consumer.as_ref().map(|metrics| {
+        let consumer = self.consumer_metrics.as_ref().map(|metrics| {
             let parts = ConsumerParts {
                 topic: cfg.topics.events.clone(),
                 config: cfg.consumer.clone(),
@@ -327,10 +349,10 @@ impl Running {
     }
 
     /// The consumer's metrics, once it runs (Kafka was reached and the consumer is enabled).
-    pub fn consumer_metrics(&self) -> Option<Arc<crate::consumer::ConsumerMetrics>> {
+    pub fn consumer_metrics(&self) -> Option<Arc<ConsumerMetrics>> {
         self.state
             .kafka_ready()
-            .then(|| self.state.consumer.clone())
+            .then(|| self.consumer_metrics.clone())
             .flatten()
     }
 
