@@ -35,7 +35,7 @@ pub enum Command {
     Perf(PerfCommand),
     /// Inspect and reset the consumer group's offsets (like kafka-consumer-groups).
     #[command(subcommand)]
-    Group(crate::group::GroupCommand),
+    Group(crate::ops::GroupCommand),
 }
 
 /// `usercenter perf ...`

@@ -15,14 +15,13 @@
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
-//! | [`group`] | `usercenter group describe` / `reset-offsets`: the consumer group's offsets and lag, for operators |
-//! | [`future`] | `BoxFuture`, the one async type the producer and consumer traits share (imports nothing) |
+//! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets`, the consumer group's offsets and lag |
 //! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`); imports nothing of the crate |
 //! | [`producer`] | the producer: partitioner, batching, compression, backpressure, flush, and its one pipeline to the brokers (one task per partition: producer id and sequences, in-flight window, retries under a deadline, splitting, hold-after-failure) |
-//! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, handlers |
+//! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, and the `RecordHandler` it runs on each record |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
-//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the users' handlers of their own events |
+//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the user events decoded from records and the users' handlers of them |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |
@@ -42,13 +41,12 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod event;
-pub mod future;
-pub mod group;
 pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod logging;
 pub(crate) mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod perf;
 pub mod pgstore;

@@ -19,96 +19,99 @@ fn main() -> ExitCode {
     usercenter::users::on_hashing_thread_start(lower_hashing_priority);
     let cli = Cli::parse();
     match &cli.command {
-        Command::Config(args) => match load(&args.overrides(), &cli) {
-            Ok(config) => match toml::to_string_pretty(&config.redacted()) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&format!("cannot print config: {e}")),
-            },
-            Err(code) => code,
-        },
+        Command::Config(args) => print_config(&args.overrides(), &cli),
         Command::Healthcheck(args) => healthcheck(args, &cli),
         Command::Group(command) => group(command, &cli),
         Command::Migrate(args) => match load(&args.overrides(), &cli) {
             Ok(config) => migrate(&config),
             Err(code) => code,
         },
-        Command::Perf(command) => {
-            let log = LogConfig {
-                level: "warn".into(),
-                format: cli.log_format.unwrap_or(config::LogFormat::Human),
-            };
-            if let Err(e) = logging::init(&log) {
-                return fail(&e);
-            }
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-            };
-            let summary = runtime.block_on(async {
-                match command {
-                    PerfCommand::Produce(args) => perf::produce::run(args)
-                        .await
-                        .map(|s| s.to_string())
-                        .map_err(|e| format!("perf produce: {e}")),
-                    PerfCommand::Consume(args) => perf::consume::run(args)
-                        .await
-                        .map(|s| s.to_string())
-                        .map_err(|e| format!("perf consume: {e}")),
-                }
-            });
-            match summary {
-                Ok(line) => {
-                    println!("{line}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
-        Command::Serve(args) => {
-            let config = match load(&args.overrides(), &cli) {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            if let Err(e) = logging::init(&config.log) {
-                return fail(&e);
-            }
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-            };
-            match runtime.block_on(service::run(config, shutdown_signal())) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&e.to_string()),
-            }
-        }
+        Command::Perf(command) => perf(command, &cli),
+        Command::Serve(args) => serve(&args.overrides(), &cli),
     }
 }
 
-/// `usercenter group ...`: prints the report or plan; exit status 1 when the command failed.
-fn group(command: &usercenter::group::GroupCommand, cli: &Cli) -> ExitCode {
-    let config = match load(&command.common().overrides(), cli) {
+/// `usercenter serve`: runs the service until ctrl-c or SIGTERM.
+fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
+    let config = match load(overrides, cli) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    if let Err(e) = logging::init(&config.log) {
+        return fail(&e);
+    }
+    match block_on(service::run(config, shutdown_signal())) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(&e.to_string()),
+        Err(code) => code,
+    }
+}
+
+/// `usercenter config`: prints the effective configuration, secrets redacted.
+fn print_config(overrides: &Overrides, cli: &Cli) -> ExitCode {
+    let config = match load(overrides, cli) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
-    match runtime.block_on(usercenter::group::run(command, &config)) {
+    match toml::to_string_pretty(&config.redacted()) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(e) => fail(&format!("cannot print config: {e}")),
+    }
+}
+
+/// `usercenter perf ...`: runs the load test, prints its summary line.
+fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
+    let log = LogConfig {
+        level: "warn".into(),
+        format: cli.log_format.unwrap_or(config::LogFormat::Human),
+    };
+    if let Err(e) = logging::init(&log) {
+        return fail(&e);
+    }
+    let summary = block_on(async {
+        match command {
+            PerfCommand::Produce(args) => perf::produce::run(args)
+                .await
+                .map(|s| s.to_string())
+                .map_err(|e| format!("perf produce: {e}")),
+            PerfCommand::Consume(args) => perf::consume::run(args)
+                .await
+                .map(|s| s.to_string())
+                .map_err(|e| format!("perf consume: {e}")),
+        }
+    });
+    match summary {
+        Ok(Ok(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => fail(&e),
+        Err(code) => code,
+    }
+}
+
+/// `usercenter group ...`: prints the report or plan; exit status 1 when the command failed.
+fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
+    let config = match load(&command.common().overrides(), cli) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match block_on(usercenter::ops::run(command, &config)) {
+        Ok(Ok(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
             eprintln!(
                 "usercenter: group: {}",
                 usercenter::logging::error_chain(&e)
             );
             ExitCode::from(1)
         }
+        Err(code) => code,
     }
 }
 
@@ -122,24 +125,19 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
             Err(_) => return ExitCode::from(1),
         },
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("usercenter: unhealthy: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
-    match runtime.block_on(usercenter::healthcheck::check(&url, timeout)) {
-        Ok(body) => {
+    let check = usercenter::healthcheck::check(&url, timeout);
+    match runtime(Flavor::CurrentThread).map(|rt| rt.block_on(check)) {
+        Ok(Ok(body)) => {
             println!("healthy: {url}: {body}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             eprintln!("usercenter: unhealthy: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("usercenter: unhealthy: cannot start the async runtime: {e}");
             ExitCode::from(1)
         }
     }
@@ -151,19 +149,42 @@ fn migrate(config: &Config) -> ExitCode {
         println!("store.backend is redb: no migrations to apply");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(usercenter::pgstore::migrate(&config.store.url)) {
-        Ok(applied) => {
+    match block_on(usercenter::pgstore::migrate(&config.store.url)) {
+        Ok(Ok(applied)) => {
             println!(
                 "migrations applied now: {applied:?}; schema at version {}",
                 usercenter::pgstore::migrate::LATEST
             );
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&format!("migrate: {e}")),
+        Ok(Err(e)) => fail(&format!("migrate: {e}")),
+        Err(code) => code,
+    }
+}
+
+/// Which tokio runtime a command runs on.
+enum Flavor {
+    /// Worker threads on every core: the service, migrations, the tools.
+    MultiThread,
+    /// The calling thread alone: the health check, one request in a small container.
+    CurrentThread,
+}
+
+/// A new tokio runtime of `flavor`, its I/O and timers enabled.
+fn runtime(flavor: Flavor) -> std::io::Result<tokio::runtime::Runtime> {
+    match flavor {
+        Flavor::MultiThread => tokio::runtime::Runtime::new(),
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+}
+
+/// Runs `work` to its end on a new multi-threaded runtime; exit status 2 when none starts.
+fn block_on<T>(work: impl Future<Output = T>) -> Result<T, ExitCode> {
+    match runtime(Flavor::MultiThread) {
+        Ok(rt) => Ok(rt.block_on(work)),
+        Err(e) => Err(fail(&format!("cannot start the async runtime: {e}"))),
     }
 }
 

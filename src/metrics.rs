@@ -11,6 +11,13 @@ use std::{
     sync::atomic::{AtomicI64, AtomicU64, Ordering},
 };
 
+/// A component's metrics as `/metrics` shows them (the producer's, the consumer's): the HTTP
+/// front renders them without knowing whose they are.
+pub trait RenderMetrics: Send + Sync + std::fmt::Debug {
+    /// Appends the Prometheus text of every metric to `out`.
+    fn render(&self, out: &mut String);
+}
+
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);

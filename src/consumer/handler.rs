@@ -1,10 +1,13 @@
-//! What the service does with each event. Handlers do not write: they return [`Effects`],
-//! which the consumer applies in the same store transaction as the offset and the dedupe mark,
-//! so a failed handler leaves nothing half-done and can simply be tried again.
+//! What the consumer asks of whoever handles its records: a [`RecordHandler`] turns a fetched
+//! record into [`Effects`], or says why it cannot ([`RecordError`]). Handlers do not write:
+//! the consumer applies their effects in the same store transaction as the offset and the
+//! dedupe mark, so a failed handler leaves nothing half-done and can simply be tried again.
+//!
+//! The consumer knows records, offsets, dedupe and dead letters, not what records mean: the
+//! user events and the reactions to them live with the users (`users::EventRecordHandler`
+//! decodes each record as an event and hands it to an `EventHandler`).
 use crate::{
-    event::{
-        Deleted, Envelope, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated,
-    },
+    kafka::records::FetchedRecord,
     outbox::OutboxRecord,
     store::{ReadTxn, StoreError, Table},
 };
@@ -83,59 +86,27 @@ impl HandlerError {
 /// The result of a handler.
 pub type HandlerResult = Result<Effects, HandlerError>;
 
-/// The service's reaction to each event type. Every method defaults to doing nothing.
-#[allow(unused_variables)]
-pub trait Handler: Send + Sync + 'static {
-    /// `user.registered`
-    fn registered(&self, event: &Envelope, data: &Registered, view: &dyn ReadTxn) -> HandlerResult {
-        Ok(Effects::default())
-    }
-    /// `user.logged_in`
-    fn logged_in(&self, event: &Envelope, data: &LoggedIn, view: &dyn ReadTxn) -> HandlerResult {
-        Ok(Effects::default())
-    }
-    /// `user.password_changed`
-    fn password_changed(
-        &self,
-        event: &Envelope,
-        data: &PasswordChanged,
-        view: &dyn ReadTxn,
-    ) -> HandlerResult {
-        Ok(Effects::default())
-    }
-    /// `user.status_changed`
-    fn status_changed(
-        &self,
-        event: &Envelope,
-        data: &StatusChanged,
-        view: &dyn ReadTxn,
-    ) -> HandlerResult {
-        Ok(Effects::default())
-    }
-    /// `user.deleted`
-    fn deleted(&self, event: &Envelope, data: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
-        Ok(Effects::default())
-    }
-    /// `user.updated`
-    fn updated(&self, event: &Envelope, data: &Updated, view: &dyn ReadTxn) -> HandlerResult {
-        Ok(Effects::default())
-    }
+/// What a record handler can say.
+#[derive(Debug)]
+pub enum RecordError {
+    /// The record can never be handled (it does not decode): dead-letter it at once.
+    Poison(String),
+    /// Handling failed; try again later, dead-letter after the configured attempts.
+    Failed(HandlerError),
 }
 
-/// Calls the method of `handler` for `event`'s type.
-pub fn dispatch(handler: &dyn Handler, event: &Envelope, view: &dyn ReadTxn) -> HandlerResult {
-    match &event.data {
-        EventData::Registered(d) => handler.registered(event, d, view),
-        EventData::LoggedIn(d) => handler.logged_in(event, d, view),
-        EventData::PasswordChanged(d) => handler.password_changed(event, d, view),
-        EventData::StatusChanged(d) => handler.status_changed(event, d, view),
-        EventData::Deleted(d) => handler.deleted(event, d, view),
-        EventData::Updated(d) => handler.updated(event, d, view),
-    }
+/// Turns a raw record into effects.
+pub trait RecordHandler: Send + Sync + 'static {
+    /// Handles one record.
+    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
 }
 
 /// A handler that does nothing (benchmarks, `perf consume`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoopHandler;
 
-impl Handler for NoopHandler {}
+impl RecordHandler for NoopHandler {
+    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        Ok(Effects::default())
+    }
+}

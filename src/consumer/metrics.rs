@@ -3,7 +3,9 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-use crate::metrics::{Counter, Gauge, Histogram, render_header, render_sample, render_value};
+use crate::metrics::{
+    Counter, Gauge, Histogram, RenderMetrics, render_header, render_sample, render_value,
+};
 
 static HANDLE_SECONDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
@@ -94,9 +96,9 @@ impl ConsumerMetrics {
         self.lag.lock().iter().map(|((_, p), l)| (*p, *l)).collect()
     }
 
-    /// Appends the Prometheus text of every consumer metric to `out`.
-    pub fn render(&self, out: &mut String) {
-        for (name, help, c) in [
+    /// Each counter with its name and help.
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 9] {
+        [
             (
                 "usercenter_consumer_records_total",
                 "Records handled.",
@@ -142,10 +144,12 @@ impl ConsumerMetrics {
                 "Consumer-group assignments received.",
                 &self.rebalances,
             ),
-        ] {
-            render_value(out, name, "counter", help, c.get());
-        }
-        for (name, help, g) in [
+        ]
+    }
+
+    /// Each gauge with its name and help.
+    fn gauges(&self) -> [(&'static str, &'static str, &Gauge); 4] {
+        [
             (
                 "usercenter_consumer_dedupe_marks",
                 "Dedupe marks in the store after the last prune.",
@@ -166,9 +170,11 @@ impl ConsumerMetrics {
                 "Partitions this instance consumes.",
                 &self.assigned_partitions,
             ),
-        ] {
-            render_value(out, name, "gauge", help, g.get());
-        }
+        ]
+    }
+
+    /// The lag of each partition, labelled by topic and partition.
+    fn render_lag(&self, out: &mut String) {
         let name = "usercenter_consumer_lag";
         let help = "Records between the next offset to consume and the log end, per partition.";
         render_header(out, name, "gauge", help);
@@ -181,6 +187,9 @@ impl ConsumerMetrics {
                 lag,
             );
         }
+    }
+
+    fn render_histograms(&self, out: &mut String) {
         self.handler_seconds.render(
             out,
             "usercenter_consumer_handler_duration_seconds",
@@ -196,6 +205,20 @@ impl ConsumerMetrics {
             "usercenter_consumer_group_rebalance_duration_seconds",
             "Seconds from leaving a consumer-group generation (or starting) to the next assignment.",
         );
+    }
+}
+
+impl RenderMetrics for ConsumerMetrics {
+    /// Appends the Prometheus text of every consumer metric to `out`.
+    fn render(&self, out: &mut String) {
+        for (name, help, c) in self.counters() {
+            render_value(out, name, "counter", help, c.get());
+        }
+        for (name, help, g) in self.gauges() {
+            render_value(out, name, "gauge", help, g.get());
+        }
+        self.render_lag(out);
+        self.render_histograms(out);
     }
 }
 

@@ -1,15 +1,15 @@
 //! The offset-managed consumer loop of `user.events`.
 //!
-//! Which partitions an instance owns is
-//! decided either by the Kafka consumer-group protocol (`assignment = "group"`, the default:
-//! [`group`] runs a [`crate::kafka::group::GroupMember`] and copies the store's offsets to the
-//! group) or by a fixed share (`"static"`: `p % instances == instance`). Either way the offsets
-//! that count live in the store, and each partition's owner holds a [`fence`] claim that every
+//! Which partitions an instance owns is decided either by the Kafka consumer-group protocol
+//! (`assignment = "group"`, the default: [`group_mode`] runs a
+//! [`crate::kafka::group::GroupMember`] and copies the store's offsets to the group) or by a
+//! fixed share ([`static_mode`]: `p % instances == instance`). Either way the offsets that
+//! count live in the store, and each partition's owner holds a [`fence`] claim that every
 //! batch commit checks.
 //!
 //! ```text
-//! supervisor (static): partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
-//! supervisor (group):  Assigned / Revoked events of the group member ─► start / stop partition tasks
+//! static_mode: partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
+//! group_mode:  Assigned / Revoked events of the group member ─► start / stop partition tasks
 //! partition task: fetch(offset) ─► pass in ONE store transaction:
 //!                  for each record: duplicate? skip │ poison? dead letter (outbox) │ handler effects
 //!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)
@@ -25,27 +25,27 @@
 //! Dedupe marks are kept for `dedupe_horizon_secs`, then [`prune`]d with the event log.
 mod dead_log;
 pub mod fence;
-pub mod fetch;
-mod group;
+mod group_mode;
 pub mod handler;
 mod metrics;
 mod partition;
 pub mod process;
 pub mod prune;
+pub mod source;
+mod static_mode;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::warn;
 
 pub use crate::config::{AssignmentMode, ConsumerConfig, StartPolicy};
-pub use handler::{BoxError, Effects, Handler, HandlerError, HandlerResult, NoopHandler, Write};
+pub use handler::{
+    BoxError, Effects, HandlerError, HandlerResult, NoopHandler, RecordError, RecordHandler, Write,
+};
 pub use metrics::ConsumerMetrics;
-pub use process::{EventHandler, RecordError, RecordHandler};
 
 use crate::{kafka::Client, store::Store};
-use fetch::{KafkaPartition, PartitionSource};
 use partition::Context;
 
 /// A running consumer.
@@ -54,6 +54,33 @@ pub struct Consumer {
     cancel: CancellationToken,
     tasks: TaskTracker,
     metrics: Arc<ConsumerMetrics>,
+}
+
+/// What a consumer is built from, besides the process's Kafka client.
+pub struct ConsumerParts {
+    /// The topic it consumes.
+    pub topic: String,
+    /// `[consumer]`.
+    pub config: ConsumerConfig,
+    /// Where each batch's effects, dedupe marks, outbox rows and next offset commit together.
+    pub store: Arc<dyn Store>,
+    /// What each record becomes.
+    pub handler: Arc<dyn RecordHandler>,
+    /// What it counts; may exist before the consumer (the service's `/metrics` holds them
+    /// from its start).
+    pub metrics: Arc<ConsumerMetrics>,
+    /// `ce_producerid` stamped, with a sequence from the store, on every outbox row it writes.
+    pub producer_id: u64,
+    /// Woken after a commit that wrote outbox rows (the outbox relay's wake-up).
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for ConsumerParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerParts")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -65,23 +92,20 @@ impl std::fmt::Debug for Context {
 }
 
 impl Consumer {
-    /// Starts consuming `topic` with `handler`, counting into `metrics` (which may exist before
-    /// the consumer: the service's `/metrics` holds them from its start); outbox rows it writes
-    /// wake `outbox_wake`. Records, offsets and the group go through `client`, the process's
-    /// Kafka client.
-    #[allow(clippy::too_many_arguments)] // each is a different part the consumer is built from
-    pub fn start(
-        metrics: Arc<ConsumerMetrics>,
-        client: Arc<Client>,
-        topic: &str,
-        config: ConsumerConfig,
-        store: Arc<dyn Store>,
-        handler: Arc<dyn RecordHandler>,
-        outbox_wake: Arc<Notify>,
-        producer_id: u64,
-    ) -> Self {
+    /// Starts the consumer built from `parts`. Records, offsets and the group go through
+    /// `client`, the process's Kafka client.
+    pub fn start(client: Arc<Client>, parts: ConsumerParts) -> Self {
+        let ConsumerParts {
+            topic,
+            config,
+            store,
+            handler,
+            metrics,
+            producer_id,
+            outbox_wake,
+        } = parts;
         let ctx = Arc::new(Context {
-            topic: topic.to_owned(),
+            topic,
             config,
             store,
             handler,
@@ -100,12 +124,18 @@ impl Consumer {
             cancel.clone(),
         ));
         match ctx.config.mode() {
-            AssignmentMode::Group => {
-                tasks.spawn(group::supervise(client, ctx, tasks.clone(), cancel.clone()))
-            }
-            AssignmentMode::Static => {
-                tasks.spawn(supervise(client, ctx, tasks.clone(), cancel.clone()))
-            }
+            AssignmentMode::Group => tasks.spawn(group_mode::supervise(
+                client,
+                ctx,
+                tasks.clone(),
+                cancel.clone(),
+            )),
+            AssignmentMode::Static => tasks.spawn(static_mode::supervise(
+                client,
+                ctx,
+                tasks.clone(),
+                cancel.clone(),
+            )),
         };
         Self {
             cancel,
@@ -127,59 +157,6 @@ impl Consumer {
         tokio::time::timeout(deadline, self.tasks.wait())
             .await
             .is_ok()
-    }
-}
-
-/// The owned partitions of `partitions` that have no task yet.
-fn to_start(
-    config: &ConsumerConfig,
-    partitions: &BTreeSet<i32>,
-    running: &BTreeSet<i32>,
-) -> Vec<i32> {
-    partitions
-        .iter()
-        .copied()
-        .filter(|p| config.owns(*p) && !running.contains(p))
-        .collect()
-}
-
-/// Starts a task per owned partition, and again for partitions added later.
-async fn supervise(
-    client: Arc<Client>,
-    ctx: Arc<Context>,
-    tasks: TaskTracker,
-    cancel: CancellationToken,
-) {
-    let mut running = BTreeSet::new();
-    let refresh = Duration::from_secs(ctx.config.metadata_refresh_secs);
-    loop {
-        let listed = tokio::select! {
-            t = client.fresh_topic(&ctx.topic) => t,
-            () = cancel.cancelled() => return,
-        };
-        match listed {
-            Ok(topic) => {
-                let partitions: BTreeSet<i32> = topic.partitions.keys().copied().collect();
-                for p in to_start(&ctx.config, &partitions, &running) {
-                    running.insert(p);
-                    let source: Arc<dyn PartitionSource> =
-                        Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
-                    tasks.spawn(partition::run(
-                        Arc::clone(&ctx),
-                        source,
-                        p,
-                        partition::Start::default(),
-                        cancel.clone(),
-                    ));
-                }
-            }
-            Err(e) if e.is_unknown_topic() => {}
-            Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(refresh) => {}
-            () = cancel.cancelled() => return,
-        }
     }
 }
 

@@ -1,58 +1,20 @@
-//! One pass over a fetched batch inside one store transaction: skip duplicates, dead-letter
-//! poison records, apply handler effects, mark dedupe keys, and store the next offset, all
-//! committed together. A handler failure stops the pass there; what came before it commits.
+//! A fetched batch applied inside one store transaction ([`apply_batch`]): skip duplicates,
+//! dead-letter poison records, apply handler effects, mark dedupe keys, and store the next
+//! offset, all committed together. A handler failure stops the batch there; what came before
+//! it commits, and the partition loop applies the rest again later.
 
 mod dedupe;
 
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 
-use super::handler::{Effects, Handler, HandlerError, Write, dispatch};
+use super::handler::{Effects, HandlerError, RecordError, RecordHandler, Write};
 use crate::{
-    event::{Envelope, HeaderLookup, header},
-    kafka::records::{FetchedRecord, RawHeaders},
+    event::{HeaderLookup, header},
+    kafka::records::FetchedRecord,
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
-
-/// What a record handler can say.
-#[derive(Debug)]
-pub enum RecordError {
-    /// The record can never be handled (it does not decode): dead-letter it at once.
-    Poison(String),
-    /// Handling failed; try again later, dead-letter after the configured attempts.
-    Failed(HandlerError),
-}
-
-/// Turns a raw record into effects.
-pub trait RecordHandler: Send + Sync + 'static {
-    /// Handles one record.
-    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
-}
-
-impl HeaderLookup for RawHeaders {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.get(name)
-    }
-}
-
-/// Decodes each record as an event [`Envelope`] and dispatches it to a [`Handler`].
-#[derive(Debug, Clone)]
-pub struct EventHandler<H>(pub H);
-
-impl<H: Handler> RecordHandler for EventHandler<H> {
-    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let event = Envelope::decode(&record.headers, record.value.as_deref())
-            .map_err(|e| RecordError::Poison(e.to_string()))?;
-        dispatch(&self.0, &event, view).map_err(RecordError::Failed)
-    }
-}
-
-impl RecordHandler for super::handler::NoopHandler {
-    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        Ok(Effects::default())
-    }
-}
 
 /// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
 /// are: version 7, so that marks are written in time order, at the end of the table) and as
@@ -93,9 +55,9 @@ pub fn stored_offset(txn: &dyn ReadTxn, topic: &str, partition: i32) -> Result<O
     store::get(txn, Table::Offsets, &offset_key(topic, partition))
 }
 
-/// Where a pass over a batch is and what to do with its records.
+/// Where a batch is applied and what to do with its records.
 #[derive(Debug, Clone)]
-pub struct PassInput<'a> {
+pub struct BatchInput<'a> {
     /// Source topic.
     pub topic: &'a str,
     /// Source partition.
@@ -115,10 +77,10 @@ pub struct PassInput<'a> {
     pub producer_id: u64,
 }
 
-/// What a pass did.
+/// What applying a batch did.
 #[derive(Debug, Default)]
-pub struct PassOutcome {
-    /// The next offset to read (stored with the pass).
+pub struct BatchOutcome {
+    /// The next offset to read (stored with the batch's transaction).
     pub next_offset: i64,
     /// Records handled.
     pub handled: u64,
@@ -126,98 +88,155 @@ pub struct PassOutcome {
     pub duplicates: u64,
     /// Records sent to the dead-letter topic.
     pub dead: u64,
-    /// Offset and reason of each of them, to be logged once the pass committed.
+    /// Offset and reason of each of them, to be logged once the transaction committed.
     pub dead_letters: Vec<(i64, String)>,
     /// Records written to the outbox (outputs and dead letters).
     pub outbox_rows: u64,
-    /// The handler failed on the record at this offset; the pass stopped before it.
+    /// The handler failed on the record at this offset; the batch stopped before it.
     pub failed: Option<(i64, HandlerError)>,
 }
 
-/// Runs one pass inside `txn`.
-pub fn pass(
+/// Applies `records` from `input.next_offset` on inside `txn`: skips duplicates,
+/// dead-letters poison records, applies handler effects with their dedupe marks, and stores
+/// the next offset. A handler failure stops it there; what came before commits with `txn`.
+pub fn apply_batch(
     txn: &mut dyn WriteTxn,
     handler: &dyn RecordHandler,
     records: &[FetchedRecord],
-    input: &PassInput<'_>,
-) -> Result<PassOutcome> {
-    let mut out = PassOutcome {
-        next_offset: input.next_offset,
-        ..Default::default()
+    input: &BatchInput<'_>,
+) -> Result<BatchOutcome> {
+    let mut batch = Applying {
+        txn,
+        handler,
+        input,
+        dedupe: Dedupe::new(input.topic, input.partition),
+        outcome: BatchOutcome {
+            next_offset: input.next_offset,
+            ..Default::default()
+        },
     };
-    let dedupe = Dedupe::new(input.topic, input.partition);
     for r in records {
-        if r.offset < out.next_offset {
-            continue;
+        if !batch.record(r)? {
+            break;
+        }
+    }
+    batch.finish()
+}
+
+/// A batch being applied: the transaction, what to do, and what was done so far.
+struct Applying<'t, 'a> {
+    /// The batch's one store transaction.
+    txn: &'t mut dyn WriteTxn,
+    /// What each record becomes.
+    handler: &'a dyn RecordHandler,
+    /// Where the batch is applied.
+    input: &'a BatchInput<'a>,
+    /// The dedupe of this partition.
+    dedupe: Dedupe<'a>,
+    /// What was done so far; its `next_offset` follows the records handled.
+    outcome: BatchOutcome,
+}
+
+impl Applying<'_, '_> {
+    /// Handles `r` (skipped when before the next offset); false when its handler failed and
+    /// the batch stops before it.
+    fn record(&mut self, r: &FetchedRecord) -> Result<bool> {
+        if r.offset < self.outcome.next_offset {
+            return Ok(true);
         }
         let key = Key::of(&r.headers);
         if let Some(k) = &key
-            && dedupe.seen(&*txn, k)?
+            && self.dedupe.seen(&*self.txn, k)?
         {
-            out.duplicates += 1;
-            out.next_offset = r.offset + 1;
-            continue;
+            self.duplicate(r);
+            return Ok(true);
         }
-        let (verdict, given_up) = match &input.give_up {
+        let (verdict, given_up) = self.verdict(r);
+        match verdict {
+            Ok(effects) => self.handled(key.as_ref(), effects)?,
+            Err(RecordError::Poison(error)) => {
+                if self.poison_seen(key.as_ref(), given_up)? {
+                    self.duplicate(r);
+                    return Ok(true);
+                }
+                self.dead_letter(r, error)?;
+            }
+            Err(RecordError::Failed(error)) => {
+                self.outcome.failed = Some((r.offset, error));
+                return Ok(false);
+            }
+        }
+        self.outcome.next_offset = r.offset + 1;
+        Ok(true)
+    }
+
+    /// What `r` becomes: poison with the recorded error when its handler was given up on
+    /// (and true), else its handler's verdict, timed.
+    fn verdict(&self, r: &FetchedRecord) -> (Result<Effects, RecordError>, bool) {
+        match &self.input.give_up {
             Some((offset, error)) if *offset == r.offset => {
                 (Err(RecordError::Poison(error.clone())), true)
             }
             _ => {
                 let started = std::time::Instant::now();
-                let verdict = handler.handle(r, &*txn);
-                if let Some(h) = input.handler_seconds {
+                let verdict = self.handler.handle(r, &*self.txn);
+                if let Some(h) = self.input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
                 }
                 (verdict, false)
             }
-        };
-        match verdict {
-            Ok(effects) => {
-                out.outbox_rows += apply(txn, effects, input)?;
-                out.handled += 1;
-                // The event-log entry of the mark's event id is pruned with the mark.
-                if let Some(k) = &key {
-                    dedupe.handled(txn, k, input.now_ms)?;
-                }
-            }
-            Err(RecordError::Poison(error)) => {
-                if let Some(k) = &key {
-                    let seen = if given_up {
-                        dedupe.handled(txn, k, input.now_ms)?;
-                        false
-                    } else {
-                        dedupe.poison(txn, k, input.now_ms)?
-                    };
-                    if seen {
-                        out.duplicates += 1;
-                        out.next_offset = r.offset + 1;
-                        continue;
-                    }
-                }
-                let mut letter = dead_letter(r, input, &error);
-                outbox::stamp(txn, input.producer_id, &mut letter.headers)?;
-                outbox::append(txn, &letter)?;
-                out.outbox_rows += 1;
-                out.dead += 1;
-                out.dead_letters.push((r.offset, error));
-            }
-            Err(RecordError::Failed(error)) => {
-                out.failed = Some((r.offset, error));
-                break;
-            }
         }
-        out.next_offset = r.offset + 1;
     }
-    store::put(
-        txn,
-        Table::Offsets,
-        &offset_key(input.topic, input.partition),
-        &out.next_offset,
-    )?;
-    Ok(out)
+
+    /// `r` was seen before: skipped.
+    fn duplicate(&mut self, r: &FetchedRecord) {
+        self.outcome.duplicates += 1;
+        self.outcome.next_offset = r.offset + 1;
+    }
+
+    /// Applies a handled record's effects and marks it.
+    fn handled(&mut self, key: Option<&Key>, effects: Effects) -> Result<()> {
+        self.outcome.outbox_rows += apply(self.txn, effects, self.input)?;
+        self.outcome.handled += 1;
+        // The event-log entry of the mark's event id is pruned with the mark.
+        if let Some(k) = key {
+            self.dedupe.handled(self.txn, k, self.input.now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Marks a poison record: as handled when its handler was given up on, else per
+    /// partition. Whether a copy was dead-lettered from this partition already.
+    fn poison_seen(&mut self, key: Option<&Key>, given_up: bool) -> Result<bool> {
+        let Some(k) = key else { return Ok(false) };
+        if given_up {
+            self.dedupe.handled(self.txn, k, self.input.now_ms)?;
+            return Ok(false);
+        }
+        self.dedupe.poison(self.txn, k, self.input.now_ms)
+    }
+
+    /// Writes the dead letter of `r` to the outbox.
+    fn dead_letter(&mut self, r: &FetchedRecord, error: String) -> Result<()> {
+        let mut letter = dead_letter(r, self.input, &error);
+        outbox::stamp(self.txn, self.input.producer_id, &mut letter.headers)?;
+        outbox::append(self.txn, &letter)?;
+        self.outcome.outbox_rows += 1;
+        self.outcome.dead += 1;
+        self.outcome.dead_letters.push((r.offset, error));
+        Ok(())
+    }
+
+    /// Stores the next offset in the transaction; what was done.
+    fn finish(self) -> Result<BatchOutcome> {
+        let input = self.input;
+        let key = offset_key(input.topic, input.partition);
+        store::put(self.txn, Table::Offsets, &key, &self.outcome.next_offset)?;
+        Ok(self.outcome)
+    }
 }
 
-fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &PassInput<'_>) -> Result<u64> {
+fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &BatchInput<'_>) -> Result<u64> {
     for write in effects.writes {
         match write {
             Write::Put { table, key, value } => txn.put(table, &key, &value)?,
@@ -239,7 +258,7 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &PassInput<'_>) -> Res
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
 /// Its identity headers are replaced when it is stamped: a dead letter is a new record.
-fn dead_letter(r: &FetchedRecord, input: &PassInput<'_>, error: &str) -> OutboxRecord {
+fn dead_letter(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
     let mut headers = r.headers.to_map();
     headers.insert("dlq_error".into(), error.as_bytes().to_vec());
     headers.insert("dlq_source_topic".into(), input.topic.as_bytes().to_vec());

@@ -9,16 +9,17 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    fetch::{FetchError, PartitionSource},
+    handler::{RecordError, RecordHandler},
     partition::{Context, run},
-    process::{RecordError, RecordHandler},
+    source::{PartitionSource, SourceError},
+    static_mode::to_start,
     *,
 };
 use crate::{
-    future::BoxFuture,
     kafka::records::FetchedRecord,
     store::{ReadTxn, RedbStore},
 };
@@ -44,7 +45,7 @@ impl PartitionSource for Source {
         offset: i64,
         _: i32,
         _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             if offset >= 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,7 +55,7 @@ impl PartitionSource for Source {
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async { Ok(0) })
     }
 }
@@ -228,7 +229,7 @@ impl PartitionSource for Arc<Logged> {
         offset: i64,
         _: i32,
         _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             // Noted when polled: a fetch future that is made but not driven asks nothing.
             self.fetches.lock().push(offset);
@@ -242,7 +243,7 @@ impl PartitionSource for Arc<Logged> {
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async { Ok(0) })
     }
 }

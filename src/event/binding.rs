@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::DecodeError;
+use crate::kafka::records::RawHeaders;
 
 /// Record headers as rskafka carries them.
 pub type Headers = BTreeMap<String, Vec<u8>>;
@@ -114,6 +115,12 @@ pub trait HeaderLookup {
 impl HeaderLookup for Headers {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.get(name).map(Vec::as_slice)
+    }
+}
+
+impl HeaderLookup for RawHeaders {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name)
     }
 }
 

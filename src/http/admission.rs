@@ -32,14 +32,14 @@ const MAX_REFUSING: usize = 256;
 
 /// The connection limits of the HTTP front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct ConnectionLimits {
     /// Open connections at most.
     pub max_connections: usize,
     /// Open connections from one client address at most.
     pub max_per_client: usize,
 }
 
-impl From<&crate::config::HttpConfig> for Limits {
+impl From<&crate::config::HttpConfig> for ConnectionLimits {
     fn from(http: &crate::config::HttpConfig) -> Self {
         Self {
             max_connections: http.max_connections,
@@ -101,7 +101,7 @@ impl Drop for Slot {
 
 impl Admission {
     /// Counting under `limits` (each at least 1).
-    pub fn new(limits: Limits) -> Arc<Self> {
+    pub fn new(limits: ConnectionLimits) -> Arc<Self> {
         Arc::new(Self {
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             max_per_client: limits.max_per_client.max(1),

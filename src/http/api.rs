@@ -1,5 +1,5 @@
 //! The user endpoints. The router matches an [`Endpoint`], reads the body once and hands every
-//! handler the same [`Call`]; store and password work runs on the blocking pool.
+//! handler the same [`ApiCall`]; store and password work runs on the blocking pool.
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +19,7 @@ type Reply = Response<Body>;
 
 /// What every handler gets: the user service, who asked, the headers and the whole body.
 #[derive(Debug)]
-pub struct Call<'a> {
+pub struct ApiCall<'a> {
     /// The user service.
     pub users: Arc<Users>,
     /// Request id, client address and user agent.
@@ -97,7 +97,7 @@ impl Endpoint {
     }
 
     /// Runs the endpoint's handler.
-    pub async fn call(self, call: Call<'_>) -> Result<Reply, ApiError> {
+    pub async fn call(self, call: ApiCall<'_>) -> Result<Reply, ApiError> {
         match self {
             Self::Register => register(call).await,
             Self::Login => login(call).await,
@@ -111,7 +111,8 @@ impl Endpoint {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` (store and password work) on the blocking pool and waits for it.
+async fn on_blocking_pool<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, ApiError> {
     Ok(tokio::task::spawn_blocking(f)
@@ -126,7 +127,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The caller of the `Authorization: Bearer` token.
-async fn caller(call: &Call<'_>) -> Result<Caller, ApiError> {
+async fn caller(call: &ApiCall<'_>) -> Result<Caller, ApiError> {
     let token = call
         .headers
         .get(header::AUTHORIZATION)
@@ -137,55 +138,57 @@ async fn caller(call: &Call<'_>) -> Result<Caller, ApiError> {
         .map(str::to_owned)
         .ok_or(ApiError::MissingToken)?;
     let users = Arc::clone(&call.users);
-    blocking(move || users.authenticate(&token)).await
+    on_blocking_pool(move || users.authenticate(&token)).await
 }
 
 fn user_reply(user: &crate::users::User) -> Reply {
     json_response(StatusCode::OK, &json!(UserView::from(user)))
 }
 
-async fn register(call: Call<'_>) -> Result<Reply, ApiError> {
+async fn register(call: ApiCall<'_>) -> Result<Reply, ApiError> {
     let req: requests::Register = body::json(call.headers, &call.body)?;
-    let Call { users, ctx, .. } = call;
+    let ApiCall { users, ctx, .. } = call;
     let (user, token, expires) =
-        blocking(move || users.register(&req.username, &req.email, &req.password, &ctx)).await?;
+        on_blocking_pool(move || users.register(&req.username, &req.email, &req.password, &ctx))
+            .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({ "user": UserView::from(&user), "token": token, "expires_at": rfc3339(expires) }),
     ))
 }
 
-async fn login(call: Call<'_>) -> Result<Reply, ApiError> {
+async fn login(call: ApiCall<'_>) -> Result<Reply, ApiError> {
     let req: requests::Login = body::json(call.headers, &call.body)?;
     let login = req.username.or(req.email).ok_or(ApiError::Invalid {
         field: "username",
         message: "give username or email",
     })?;
-    let Call { users, ctx, .. } = call;
-    let (_, token, expires) = blocking(move || users.login(&login, &req.password, &ctx)).await?;
+    let ApiCall { users, ctx, .. } = call;
+    let (_, token, expires) =
+        on_blocking_pool(move || users.login(&login, &req.password, &ctx)).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "token": token, "expires_at": rfc3339(expires) }),
     ))
 }
 
-async fn me(call: Call<'_>) -> Result<Reply, ApiError> {
+async fn me(call: ApiCall<'_>) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     Ok(user_reply(&caller.user))
 }
 
-async fn get(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+async fn get(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let users = call.users;
-    let user = blocking(move || users.get(&caller, id)).await?;
+    let user = on_blocking_pool(move || users.get(&caller, id)).await?;
     Ok(user_reply(&user))
 }
 
-async fn update(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+async fn update(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::Update = body::json(call.headers, &call.body)?;
-    let Call { users, ctx, .. } = call;
-    let user = blocking(move || {
+    let ApiCall { users, ctx, .. } = call;
+    let user = on_blocking_pool(move || {
         users.update(
             &caller,
             id,
@@ -199,29 +202,29 @@ async fn update(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
     Ok(user_reply(&user))
 }
 
-async fn password(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+async fn password(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::ChangePassword = body::json(call.headers, &call.body)?;
-    let Call { users, ctx, .. } = call;
-    blocking(move || {
+    let ApiCall { users, ctx, .. } = call;
+    on_blocking_pool(move || {
         users.change_password(&caller, id, &req.old_password, &req.new_password, &ctx)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "changed": true })))
 }
 
-async fn status(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+async fn status(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::ChangeStatus = body::json(call.headers, &call.body)?;
-    let Call { users, ctx, .. } = call;
-    let user = blocking(move || users.change_status(&caller, id, req.status, &ctx)).await?;
+    let ApiCall { users, ctx, .. } = call;
+    let user = on_blocking_pool(move || users.change_status(&caller, id, req.status, &ctx)).await?;
     Ok(user_reply(&user))
 }
 
-async fn delete(call: Call<'_>, id: Uuid) -> Result<Reply, ApiError> {
+async fn delete(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
-    let Call { users, ctx, .. } = call;
-    blocking(move || users.delete(&caller, id, &ctx)).await?;
+    let ApiCall { users, ctx, .. } = call;
+    on_blocking_pool(move || users.delete(&caller, id, &ctx)).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::default())

@@ -5,7 +5,7 @@
 //!      ▲ stop on cancel  │ full (in all or for this address): 503 + Retry-After, close
 //!                        drain in-flight requests until the deadline
 //! routes::handle: operational endpoint │ api::Endpoint ─► body read once (limit, deadline)
-//!                 ─► handler(Call) ─► Ok(response) │ Err(ApiError) ─► into_response
+//!                 ─► handler(ApiCall) ─► Ok(response) │ Err(ApiError) ─► into_response
 //! ```
 mod admission;
 mod api;
@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub use admission::Limits;
+pub use admission::ConnectionLimits;
 pub use routes::OPENAPI;
 pub use state::AppState;
 
@@ -44,7 +44,7 @@ pub async fn serve(
     state: Arc<AppState>,
     cancel: CancellationToken,
     drain: Duration,
-    limits: Limits,
+    limits: ConnectionLimits,
 ) {
     let graceful = GracefulShutdown::new();
     let admission = admission::Admission::new(limits);

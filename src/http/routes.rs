@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::{
     AppState,
-    api::{Call, Endpoint},
+    api::{ApiCall, Endpoint},
     body,
     error::ApiError,
     reply::{Body, json_response, text_response},
@@ -91,7 +91,7 @@ where
         ip: peer.ip().to_string(),
         user_agent,
     };
-    let call = Call {
+    let call = ApiCall {
         users: Arc::clone(&state.users),
         ctx,
         headers: &parts.headers,

@@ -1,8 +1,9 @@
 //! What request handlers can see of the running service. Built complete before the HTTP front
-//! starts: the store and the user service are open by then, and the producer and consumer
-//! metrics exist from the start (the producer and consumer, created once Kafka answers, count
-//! into these same objects). The one thing that changes later is whether Kafka was reached.
-//! The HTTP request metrics are counted here too, by route template ([`route`]).
+//! starts: the store and the user service are open by then, and the Kafka side's metrics
+//! exist from the start (`service` makes them; the producer and consumer, created once Kafka
+//! answers, count into these same objects, which the front renders without knowing whose they
+//! are). The one thing that changes later is whether Kafka was reached. The HTTP request
+//! metrics are counted here too, by route template ([`route`]).
 mod route;
 
 use std::sync::{
@@ -11,12 +12,10 @@ use std::sync::{
 };
 
 use crate::{
-    consumer::ConsumerMetrics,
     metrics::{
-        self,
+        self, RenderMetrics,
         http::{HttpMetrics, InFlight},
     },
-    producer::ProducerMetrics,
     store::{Store, StoreExt},
     users::Users,
     version,
@@ -29,10 +28,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The user service over the store.
     pub users: Arc<Users>,
-    /// What the producer counts; hand it to the producer when Kafka answers.
-    pub producer: Arc<ProducerMetrics>,
-    /// What the consumer counts, when the consumer is enabled.
-    pub consumer: Option<Arc<ConsumerMetrics>>,
+    /// What the Kafka side counts (the producer, and the consumer when it is enabled), shown
+    /// once Kafka was reached.
+    kafka_metrics: Vec<Arc<dyn RenderMetrics>>,
     /// Outbox backlog above which `/ready` answers 503.
     pub max_backlog: u64,
     /// HTTP requests by route, method and status; their durations; those in flight.
@@ -41,19 +39,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an open `store` and `users`, with fresh producer metrics, and consumer
-    /// metrics when `consumer_enabled`. Kafka starts out not ready.
-    pub fn new(
+    /// State over an open `store` and `users`, showing `kafka_metrics` once Kafka is ready.
+    /// Kafka starts out not ready.
+    pub(crate) fn new(
         store: Arc<dyn Store>,
         users: Arc<Users>,
         max_backlog: u64,
-        consumer_enabled: bool,
+        kafka_metrics: Vec<Arc<dyn RenderMetrics>>,
     ) -> Self {
         Self {
             store,
             users,
-            producer: Arc::default(),
-            consumer: consumer_enabled.then(Arc::default),
+            kafka_metrics,
             max_backlog,
             http: HttpMetrics::default(),
             kafka_ready: AtomicBool::new(false),
@@ -82,7 +79,7 @@ impl AppState {
     }
 
     /// Every metric in the Prometheus text format: the build, the process, HTTP and the outbox
-    /// always; the producer and consumer metrics once those run, i.e. once Kafka was reached.
+    /// always; the Kafka side's (producer, consumer) once those run, i.e. once Kafka was reached.
     pub fn render_metrics(&self) -> String {
         self.render_metrics_with(Self::read_outbox(&*self.store))
     }
@@ -135,9 +132,8 @@ impl AppState {
             self.users.sessions_pruned(),
         );
         if kafka_ready {
-            self.producer.render(&mut out);
-            if let Some(c) = &self.consumer {
-                c.render(&mut out);
+            for m in &self.kafka_metrics {
+                m.render(&mut out);
             }
         }
         out

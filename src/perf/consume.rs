@@ -8,7 +8,7 @@ use std::{
 };
 
 use crate::{
-    consumer::{Consumer, ConsumerConfig, NoopHandler},
+    consumer::{Consumer, ConsumerConfig, ConsumerParts, NoopHandler},
     kafka,
     store::{RedbStore, Store, StoreError},
 };
@@ -78,7 +78,7 @@ impl std::fmt::Display for ConsumeSummary {
 pub enum ConsumeError {
     /// The Kafka settings cannot be used.
     #[error(transparent)]
-    Connect(#[from] super::ConnectError),
+    Connect(#[from] super::PerfClientError),
     /// Kafka could not be reached.
     #[error(transparent)]
     Kafka(#[from] kafka::ClientError),
@@ -120,16 +120,16 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let mut progress = super::Progress::new(Duration::from_secs(3));
     let cpu_start = super::cpu_seconds();
     let start = Instant::now();
-    let consumer = Consumer::start(
-        Arc::default(),
-        client,
-        &args.topic,
+    let parts = ConsumerParts {
+        topic: args.topic.clone(),
         config,
         store,
-        Arc::new(NoopHandler),
-        Arc::new(tokio::sync::Notify::new()),
-        uuid::Uuid::new_v4().as_u128() as u64 >> 1,
-    );
+        handler: Arc::new(NoopHandler),
+        metrics: Arc::default(),
+        producer_id: uuid::Uuid::new_v4().as_u128() as u64 >> 1,
+        outbox_wake: Arc::new(tokio::sync::Notify::new()),
+    };
+    let consumer = Consumer::start(client, parts);
     let m = Arc::clone(consumer.metrics());
     loop {
         let done = m.handled.get() + m.duplicates.get() + m.dead_letters.get();

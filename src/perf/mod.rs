@@ -11,7 +11,7 @@ use std::{
 /// Why a load test could not reach Kafka.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConnectError {
+pub enum PerfClientError {
     /// The configuration (from the environment) is invalid.
     #[error("Kafka settings: {0}")]
     Settings(String),
@@ -26,10 +26,10 @@ pub enum ConnectError {
 /// it used (the producer settings select the transport, as in `serve`).
 pub fn client(
     brokers: &[String],
-) -> Result<(Arc<crate::kafka::Client>, crate::config::Config), ConnectError> {
+) -> Result<(Arc<crate::kafka::Client>, crate::config::Config), PerfClientError> {
     let mut config = crate::config::env_vars()
         .and_then(|env| crate::config::load(&crate::config::Overrides::default(), env))
-        .map_err(|e| ConnectError::Settings(e.to_string()))?;
+        .map_err(|e| PerfClientError::Settings(e.to_string()))?;
     config.kafka.brokers = brokers.to_vec();
     config.kafka.client_id = "usercenter-perf".into();
     let settings = config.kafka.connect_settings()?;

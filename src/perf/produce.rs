@@ -100,7 +100,7 @@ impl std::fmt::Display for Summary {
 pub enum PerfError {
     /// The Kafka settings cannot be used.
     #[error(transparent)]
-    Connect(#[from] super::ConnectError),
+    Connect(#[from] super::PerfClientError),
     /// Kafka could not be reached or the topic not created.
     #[error(transparent)]
     Kafka(#[from] kafka::ClientError),

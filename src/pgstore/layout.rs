@@ -7,7 +7,7 @@
 //! `usernames`, `emails` and `user_sessions` tables are not tables here: they are derived from
 //! `users` and `sessions` (their writes are no-ops, their deletes only report whether the row
 //! was there); the unique indexes on `users` are what enforce them. Their keys are the
-//! `username_key` and `email_key` columns, which the codec fills with `users::lookup_key`.
+//! `username_key` and `email_key` columns, which `rows` fills with `users::lookup_key`.
 use crate::store::Table;
 
 /// How a table is written.

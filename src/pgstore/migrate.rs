@@ -8,7 +8,7 @@
 //! neither.
 use tokio_postgres::{Client, types::ToSql};
 
-use super::{codec, layout::layout};
+use super::{columns, layout::layout};
 use crate::{
     store::{Result, StoreError, Table},
     users::lookup_key,
@@ -142,8 +142,8 @@ async fn rekey(
 }
 
 /// Moves the high waters version 2 kept in `meta` (named `offsets/h/<topic>/<partition>/<producer>`,
-/// the value a postcard `HighWater`) into `consumer_high_waters`, through the codec that
-/// writes that table, and deletes them from `meta`. A row the codec cannot read is left in
+/// the value a postcard `HighWater`) into `consumer_high_waters`, through `columns::put_params`,
+/// which writes that table, and deletes them from `meta`. A row it cannot read is left in
 /// `meta` with a warning (it was not readable as a high water before either).
 async fn move_high_waters(
     txn: &tokio_postgres::Transaction<'_>,
@@ -161,7 +161,7 @@ async fn move_high_waters(
     for row in rows {
         let (name, value): (Vec<u8>, Vec<u8>) = (row.get(0), row.get(1));
         let key = &name[PREFIX.len()..];
-        let params = match codec::put_params(Table::HighWaters, key, &value) {
+        let params = match columns::put_params(Table::HighWaters, key, &value) {
             Ok(params) => params,
             Err(error) => {
                 tracing::warn!(%error, name = %String::from_utf8_lossy(&name), "postgres: meta row left in place");

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of [`Store`]: several instances share one database.
 //!
-//! Each KV table maps onto a typed SQL table ([`layout`], [`codec`]; schema in `migrations/`),
+//! Each KV table maps onto a typed SQL table ([`layout`], [`columns`], [`rows`]; schema in
+//! `migrations/`),
 //! so operators query users with SQL and the database enforces the rules the domain relies on
 //! (unique user names and e-mail addresses ignoring case, sessions gone with their user).
 //!
@@ -24,10 +25,11 @@
 //! connection ([`lease`]). Only its holder relays. When the holder dies its connection closes
 //! and the next instance to ask takes the lease at once; when it freezes, the lease expires
 //! ([`lease::TERM`]) and another takes it, with a new epoch.
-mod codec;
+mod columns;
 mod layout;
 pub mod lease;
 pub mod migrate;
+mod rows;
 mod txn;
 
 use std::{sync::Arc, time::Duration};
@@ -152,7 +154,7 @@ impl PgStore {
     /// not run beside the service (`group reset-offsets`): `false` while any instance runs.
     /// Held for as long as this store lives.
     pub fn claim_exclusive(&self) -> Result<bool> {
-        blocking(|| self.lease.claim_exclusive(&self.handle))
+        allow_blocking(|| self.lease.claim_exclusive(&self.handle))
     }
 
     fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -175,7 +177,7 @@ fn backoff(attempt: u32) {
 /// future caller from using it inline from async code on a runtime worker; such a call goes
 /// through `block_in_place`, which hands the worker's other tasks to another thread first,
 /// instead of panicking in `Handle::block_on`.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+fn allow_blocking<T>(f: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
@@ -184,15 +186,15 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 impl Store for PgStore {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
-        blocking(|| self.read_blocking(f))
+        allow_blocking(|| self.read_blocking(f))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        blocking(|| self.write_blocking(f))
+        allow_blocking(|| self.write_blocking(f))
     }
 
     fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
-        blocking(|| self.lease.check(&self.handle))
+        allow_blocking(|| self.lease.check(&self.handle))
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::{Row, error::SqlState, types::ToSql};
 
 use super::{
-    codec::{self, Param},
+    columns::{self, Param},
     layout::layout,
 };
 use crate::store::{ReadTxn, Result, StoreError, Table, WriteTxn};
@@ -94,10 +94,10 @@ impl<'a> PgTxn<'a> {
 
 impl ReadTxn for PgTxn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let params = codec::key_params(table, key)?;
+        let params = columns::key_params(table, key)?;
         let rows = self.query(&layout(table).get(), &params)?;
         rows.first()
-            .map(|row| codec::value_of(table, row))
+            .map(|row| columns::value_of(table, row))
             .transpose()
     }
 
@@ -107,7 +107,7 @@ impl ReadTxn for PgTxn<'_> {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let Some(mut params) = codec::start_params(table, start)? else {
+        let Some(mut params) = columns::start_params(table, start)? else {
             return Ok(Vec::new());
         };
         let sql = layout(table).range(params.len());
@@ -116,7 +116,7 @@ impl ReadTxn for PgTxn<'_> {
         rows.iter()
             .map(|row| {
                 let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
-                Ok((key, codec::value_of(table, row)?))
+                Ok((key, columns::value_of(table, row)?))
             })
             .collect()
     }
@@ -137,12 +137,12 @@ impl WriteTxn for PgTxn<'_> {
             // Derived tables: the row they index carries the key (users, sessions).
             return Ok(());
         };
-        let params = codec::put_params(table, key, value)?;
+        let params = columns::put_params(table, key, value)?;
         self.query(&sql, &params).map(drop)
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
-        let params = codec::key_params(table, key)?;
+        let params = columns::key_params(table, key)?;
         Ok(!self.query(&layout(table).delete(), &params)?.is_empty())
     }
 }

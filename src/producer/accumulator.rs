@@ -24,9 +24,12 @@ use super::{
 
 /// Limits a batch closes at.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub(crate) struct BatchLimits {
+    /// Records in a batch at most (`batch_max_records`).
     pub max_records: usize,
+    /// Encoded bytes of a batch at most (`ProducerConfig::batch_limit`).
     pub max_bytes: usize,
+    /// How long a batch waits for more records after its first (`linger_ms`).
     pub linger: Duration,
     /// Delivery timeout, counted from a batch's first record.
     pub delivery_timeout: Duration,
@@ -81,7 +84,7 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct PartitionQueue {
     pub partition: i32,
-    limits: Limits,
+    limits: BatchLimits,
     state: Mutex<State>,
     /// The topic's sticky partition, moved on whenever a batch here is taken.
     sticky: Arc<Sticky>,
@@ -96,7 +99,7 @@ pub(crate) struct PartitionQueue {
 impl PartitionQueue {
     pub fn new(
         partition: i32,
-        limits: Limits,
+        limits: BatchLimits,
         sticky: Arc<Sticky>,
         partitions: usize,
     ) -> Arc<Self> {

@@ -12,6 +12,7 @@
 //! producer id −1, and the pipelines keep one request in flight per partition.
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tracing::{info, warn};
 
 use super::{
@@ -19,12 +20,9 @@ use super::{
     session::ProducerSession,
     transport::{PartitionAnswer, PartitionLeader},
 };
-use crate::{
-    future::BoxFuture,
-    kafka::{
-        Client, ClientError, Purpose,
-        protocol::{CallError, Connection, Produce, ProducerIdentity},
-    },
+use crate::kafka::{
+    Client, ClientError, Purpose,
+    protocol::{CallError, Connection, Produce, ProducerIdentity},
 };
 
 /// The transport to the brokers. See the module docs.

@@ -1,5 +1,5 @@
 //! What the producer counts; the service exports it on `/metrics`.
-use crate::metrics::{Counter, Gauge, Histogram, render_value};
+use crate::metrics::{Counter, Gauge, Histogram, RenderMetrics, render_value};
 
 /// Batch sizes in records.
 static BATCH_RECORDS: [f64; 9] = [
@@ -58,9 +58,9 @@ impl Default for ProducerMetrics {
     }
 }
 
-impl ProducerMetrics {
+impl RenderMetrics for ProducerMetrics {
     /// Appends the Prometheus text of every producer metric to `out`.
-    pub fn render(&self, out: &mut String) {
+    fn render(&self, out: &mut String) {
         let counters = [
             (
                 "usercenter_producer_records_total",

@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use rskafka::{protocol::api_key::ApiKey, record::Record};
 
@@ -18,14 +19,11 @@ use super::{
     MetadataError, PartitionAnswer, PartitionLeader, SessionError, Transport,
     request::{next_sequence, take_records},
 };
-use crate::{
-    future::BoxFuture,
-    kafka::{
-        ClientError,
-        error_code::{ErrorCode, ResponseError},
-        protocol::{CallError, Produce, ProducerIdentity},
-        records::size,
-    },
+use crate::kafka::{
+    ClientError,
+    error_code::{ErrorCode, ResponseError},
+    protocol::{CallError, Produce, ProducerIdentity},
+    records::size,
 };
 
 /// The topic the mock does not know.

@@ -89,7 +89,7 @@ pub use request::produce_request;
 pub use session::{ProducerSession, SessionError};
 pub use transport::{MetadataError, PartitionAnswer, PartitionLeader, Transport, TransportError};
 
-use accumulator::{Limits, PartitionQueue};
+use accumulator::{BatchLimits, PartitionQueue};
 use partitioner::Sticky;
 use record::to_record;
 
@@ -200,7 +200,7 @@ impl Producer {
             Err(error) => return Err(metadata(error)),
         };
         let cfg = &self.shared.config;
-        let limits = Limits {
+        let limits = BatchLimits {
             max_records: cfg.batch_max_records,
             max_bytes: cfg.batch_limit(),
             linger: Duration::from_millis(cfg.linger_ms),

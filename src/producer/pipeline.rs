@@ -46,7 +46,7 @@ mod unsettled;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt, stream::FuturesOrdered};
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesOrdered};
 use rskafka::{protocol::api_key::ApiKey, record::Record};
 use tokio::time::Instant;
 
@@ -57,10 +57,7 @@ use super::{
     request::{next_sequence, produce_request},
     transport::{PartitionAnswer, PartitionLeader},
 };
-use crate::{
-    future::BoxFuture,
-    kafka::protocol::{CallError, Produce, ProducerIdentity},
-};
+use crate::kafka::protocol::{CallError, Produce, ProducerIdentity};
 use unsettled::{Unsettled, fail_batch};
 
 /// A batch, or a piece of one after a split, encoded with its sequence: the request is built
@@ -84,7 +81,7 @@ type Answered = (Piece, Result<PartitionAnswer, CallError>);
 
 /// What a round in which something was not delivered needs before the next, least first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Trouble {
+enum Recovery {
     /// Pieces come back to be sent again, for no reason time would fix (a split, a record
     /// dropped, out of order behind one of those): at once.
     Resend,
@@ -122,7 +119,7 @@ pub(super) struct PartitionTask {
     /// `returned` on are renumbered from this sequence.
     gap: Option<(usize, i32)>,
     /// What the current round needs before the next; `None`: all is well.
-    trouble: Option<Trouble>,
+    recovery: Option<Recovery>,
     /// The last failure seen, for the timeout error.
     last: Option<String>,
     /// A piece failed for good: the pieces behind it fail with this.
@@ -164,7 +161,7 @@ impl PartitionTask {
             in_flight: FuturesOrdered::new(),
             returned: Vec::new(),
             gap: None,
-            trouble: None,
+            recovery: None,
             last: None,
             aborting: None,
             renew_before_next: false,
@@ -180,13 +177,13 @@ impl PartitionTask {
 
     async fn run(mut self) {
         loop {
-            if self.trouble.is_none() && !self.waiting.is_empty() && self.room() {
+            if self.recovery.is_none() && !self.waiting.is_empty() && self.room() {
                 self.send_waiting().await;
                 continue;
             }
             if self.in_flight.is_empty() {
-                if let Some(trouble) = self.trouble.take() {
-                    self.recover(trouble).await;
+                if let Some(recovery) = self.recovery.take() {
+                    self.recover(recovery).await;
                     continue;
                 }
                 if self.closed && self.waiting.is_empty() {
@@ -198,7 +195,7 @@ impl PartitionTask {
                 }
             }
             let accepting = !self.closed
-                && self.trouble.is_none()
+                && self.recovery.is_none()
                 && self.waiting.is_empty()
                 && self.room()
                 && !self.renew_before_next;
@@ -206,7 +203,7 @@ impl PartitionTask {
                 biased;
                 Some(answered) = self.in_flight.next() => {
                     self.answered(answered);
-                    if self.trouble.is_none() {
+                    if self.recovery.is_none() {
                         self.failed_rounds = 0;
                     }
                 }
@@ -327,14 +324,14 @@ impl PartitionTask {
                 .await
             {
                 Ok(leader) => self.leader = Some(leader),
-                Err(e) => self.set_trouble(Trouble::Refresh, e.to_string()),
+                Err(e) => self.need_recovery(Recovery::Refresh, e.to_string()),
             }
         }
         self.leader.clone()
     }
 
-    fn set_trouble(&mut self, trouble: Trouble, cause: String) {
-        self.trouble = self.trouble.max(Some(trouble));
+    fn need_recovery(&mut self, recovery: Recovery, cause: String) {
+        self.recovery = self.recovery.max(Some(recovery));
         self.last = Some(cause);
     }
 

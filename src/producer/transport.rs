@@ -7,14 +7,13 @@
 //! holding) is the pipeline's own, and runs the same in the unit tests and in production.
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use super::SessionError;
-use crate::{
-    future::BoxFuture,
-    kafka::{
-        ClientError,
-        error_code::ErrorCode,
-        protocol::{CallError, Produce, ProducerIdentity},
-    },
+use crate::kafka::{
+    ClientError,
+    error_code::ErrorCode,
+    protocol::{CallError, Produce, ProducerIdentity},
 };
 
 /// The broker's answer for the one partition of a Produce request: its error code (NONE:

@@ -3,28 +3,29 @@
 //! [`start`] binds the listener and returns at once with a [`Running`] handle (so tests can use
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
+mod pipeline;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info, warn};
+use tracing::info;
 
 use crate::{
     config::{Config, StoreBackend},
-    consumer::{Consumer, EventHandler},
-    http, kafka, outbox,
+    consumer::ConsumerMetrics,
+    http, kafka,
+    metrics::RenderMetrics,
+    outbox,
     pgstore::PgStore,
-    producer::{BrokerTransport, Producer},
+    producer::ProducerMetrics,
     store::{RedbStore, Store, StoreError},
-    users::{Limits, UserError, UserEventHandler, Users},
+    users::{AuthLimits, UserError, Users},
 };
+use pipeline::Pipeline;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
-/// Pause between attempts to reach Kafka at start-up.
-const KAFKA_RETRY: Duration = Duration::from_secs(2);
-/// Longest wait for each shutdown step (consumer, relay, producer).
-const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
 
 /// The user service over `store`, with the first admin from config created if missing.
 async fn users(
@@ -38,7 +39,7 @@ async fn users(
     let encoding = config.events.encoding;
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
-        let limits = Limits {
+        let limits = AuthLimits {
             per_source: auth.login_failures_per_source,
             per_account: auth.login_failures_per_account,
             per_ip: auth.login_failures_per_ip,
@@ -109,6 +110,8 @@ pub enum ServiceError {
 pub struct Running {
     addr: SocketAddr,
     state: Arc<http::AppState>,
+    /// What the consumer counts, when it is enabled.
+    consumer_metrics: Option<Arc<ConsumerMetrics>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -118,41 +121,22 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     // Unreadable certificates are a configuration error, not a Kafka outage to retry.
     config.kafka.tls()?;
     let dir = &config.store.data_dir;
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|source| ServiceError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
-    let store: Arc<dyn Store> = match config.store.backend {
-        StoreBackend::Redb => Arc::new(RedbStore::open(dir)?),
-        StoreBackend::Postgres => {
-            Arc::new(PgStore::connect(&config.store.url, config.store.pool_size).await?)
-        }
-    };
+    let store = open_store(&config).await?;
     let producer_id =
         outbox::identity::load_or_create(dir).map_err(|source| ServiceError::Identity {
             path: dir.clone(),
             source,
         })?;
-    let listener = TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| ServiceError::Bind {
-            addr: config.http.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServiceError::Bind {
-        addr: config.http.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(config.http.listen).await?;
     let wake = Arc::new(Notify::new());
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
+    let metrics = KafkaMetrics::new(config.consumer.enabled);
     let state = Arc::new(http::AppState::new(
         Arc::clone(&store),
         users,
         config.http.ready_max_backlog,
-        config.consumer.enabled,
+        metrics.rendered(),
     ));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -161,14 +145,16 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Arc::clone(&state),
         cancel.clone(),
         HTTP_DRAIN,
-        http::Limits::from(&config.http),
+        http::ConnectionLimits::from(&config.http),
     ));
+    let consumer_metrics = metrics.consumer.clone();
     let pipeline = Pipeline {
         config,
         state: Arc::clone(&state),
         store,
         producer_id,
         wake,
+        metrics,
     };
     tasks.spawn(pipeline.run(cancel.clone()));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
@@ -176,142 +162,65 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     Ok(Running {
         addr,
         state,
+        consumer_metrics,
         cancel,
         tasks,
     })
 }
 
-/// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
-struct Pipeline {
-    config: Config,
-    state: Arc<http::AppState>,
-    store: Arc<dyn Store>,
-    /// `ce_producerid` of what the consumer writes to the outbox.
-    producer_id: u64,
-    /// Wakes the outbox relay after commits (HTTP mutations, consumer outputs).
-    wake: Arc<Notify>,
+/// The store `config` names, its data directory created first.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServiceError> {
+    let dir = &config.store.data_dir;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|source| ServiceError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    Ok(match config.store.backend {
+        StoreBackend::Redb => Arc::new(RedbStore::open(dir)?),
+        StoreBackend::Postgres => {
+            Arc::new(PgStore::connect(&config.store.url, config.store.pool_size).await?)
+        }
+    })
 }
 
-impl Pipeline {
-    /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
-    /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
-    /// round), producer (delivers what is buffered).
-    async fn run(self, cancel: CancellationToken) {
-        let Some(client) = self.connect(&cancel).await else {
-            return;
-        };
-        let cfg = &self.config;
-        let transport = BrokerTransport::connect(Arc::clone(&client), &cfg.producer).await;
-        let producer = Producer::with_metrics(
-            Arc::new(transport),
-            cfg.producer.clone(),
-            Arc::clone(&self.state.producer),
-        );
-        let wake = Arc::clone(&self.wake);
-        let relay_cancel = CancellationToken::new();
-        let relay = tokio::spawn(outbox::relay::run(
-            Arc::clone(&self.store),
-            producer.clone(),
-            Arc::clone(&wake),
-            relay_cancel.clone(),
-        ));
-        let consumer = self.state.consumer.as_ref().map(|metrics| {
-            Consumer::start(
-                Arc::clone(metrics),
-                Arc::clone(&client),
-                &cfg.topics.events,
-                cfg.consumer.clone(),
-                Arc::clone(&self.store),
-                Arc::new(EventHandler(UserEventHandler {
-                    notifications: cfg.topics.notifications.clone(),
-                    analytics: cfg.topics.analytics.clone(),
-                })),
-                Arc::clone(&wake),
-                self.producer_id,
-            )
-        });
-        // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
-        // `Running::consumer_metrics` never show a half-started pipeline.
-        self.state.set_kafka_ready(true);
-        cancel.cancelled().await;
-        if let Some(c) = consumer
-            && !c.stop(SHUTDOWN_STEP).await
-        {
-            warn!("consumer did not stop within {SHUTDOWN_STEP:?}");
-        }
-        relay_cancel.cancel();
-        if tokio::time::timeout(SHUTDOWN_STEP, relay).await.is_err() {
-            warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}");
-        }
-        if let Err(error) = producer.close(SHUTDOWN_STEP).await {
-            warn!(%error, "producer: not everything was delivered before shutdown; the outbox keeps it");
+/// The HTTP listener on `listen`, and the address it got (port 0 picks one).
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ServiceError> {
+    let bind_error = |source| ServiceError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// What the Kafka side counts, made before it runs so that `/metrics` holds it from the
+/// start; the producer and consumer count into it once Kafka answers.
+#[derive(Debug, Clone)]
+struct KafkaMetrics {
+    /// The producer's.
+    producer: Arc<ProducerMetrics>,
+    /// The consumer's; `None` when the consumer is disabled.
+    consumer: Option<Arc<ConsumerMetrics>>,
+}
+
+impl KafkaMetrics {
+    fn new(consumer_enabled: bool) -> Self {
+        Self {
+            producer: Arc::default(),
+            consumer: consumer_enabled.then(Arc::default),
         }
     }
 
-    /// The process's Kafka client, once the brokers answer and the topics exist; retried
-    /// until it works or shutdown begins.
-    async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<kafka::Client>> {
-        let cfg = &self.config;
-        let mut settings = match cfg.kafka.connect_settings() {
-            Ok(s) => s,
-            // Checked in `start`: the files changed since.
-            Err(error) => {
-                error!(%error, "Kafka TLS settings");
-                return None;
-            }
-        };
-        // JoinGroup is answered when the rebalance completes: up to its timeout.
-        let rebalance = Duration::from_millis(u64::from(cfg.consumer.rebalance_timeout_ms));
-        settings.request_timeout = settings
-            .request_timeout
-            .max(rebalance + Duration::from_secs(5));
-        let client = Arc::new(kafka::Client::new(cfg.kafka.brokers.clone(), settings));
-        let (partitions, replication) = (cfg.topics.partitions, cfg.topics.replication_factor);
-        let topics: Vec<&str> = cfg
-            .topics
-            .all()
-            .into_iter()
-            .chain([cfg.consumer.dlq_topic.as_str()])
-            .collect();
-        loop {
-            let attempt = async {
-                let mut created = Vec::new();
-                for topic in &topics {
-                    if client.ensure_topic(topic, partitions, replication).await? {
-                        created.push(*topic);
-                    }
-                }
-                Ok::<_, kafka::ClientError>(created)
-            };
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(cfg.kafka.connect_timeout_secs.max(1)),
-                attempt,
-            );
-            let result = tokio::select! {
-                result = attempt => result,
-                () = cancel.cancelled() => return None,
-            };
-            match result {
-                Ok(Ok(created)) => {
-                    info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
-                    return Some(client);
-                }
-                Ok(Err(error)) => warn!(
-                    error = %crate::logging::error_chain(&error),
-                    retry_in = ?KAFKA_RETRY,
-                    "Kafka not ready"
-                ),
-                Err(_) => warn!(
-                    timeout_secs = cfg.kafka.connect_timeout_secs,
-                    retry_in = ?KAFKA_RETRY,
-                    "Kafka not ready: no answer in time"
-                ),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(KAFKA_RETRY) => {}
-                () = cancel.cancelled() => return None,
-            }
+    /// Each as `/metrics` renders it.
+    fn rendered(&self) -> Vec<Arc<dyn RenderMetrics>> {
+        let mut all: Vec<Arc<dyn RenderMetrics>> = vec![self.producer.clone()];
+        if let Some(c) = &self.consumer {
+            all.push(c.clone());
         }
+        all
     }
 }
 
@@ -327,10 +236,10 @@ impl Running {
     }
 
     /// The consumer's metrics, once it runs (Kafka was reached and the consumer is enabled).
-    pub fn consumer_metrics(&self) -> Option<Arc<crate::consumer::ConsumerMetrics>> {
+    pub fn consumer_metrics(&self) -> Option<Arc<ConsumerMetrics>> {
         self.state
             .kafka_ready()
-            .then(|| self.state.consumer.clone())
+            .then(|| self.consumer_metrics.clone())
             .flatten()
     }
 

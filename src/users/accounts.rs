@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{
     Result, Role, User, UserError, auth,
-    service::{Caller, RequestCtx, Users, may_act_on, now_ms, user_key},
+    core::{Caller, RequestCtx, Users, may_act_on, now_ms, user_key},
     validate,
 };
 use crate::{

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{
     Result, Role, User, UserError,
-    service::{Caller, RequestCtx, Users, now_ms},
+    core::{Caller, RequestCtx, Users, now_ms},
 };
 use crate::{
     event::{EventData, StatusChanged, UserStatus},

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    consumer::{Effects, Handler, HandlerError, HandlerResult, Write},
+    consumer::{Effects, HandlerError, HandlerResult, Write},
     event::{
         ContentType, Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged,
         Updated, header,
@@ -27,7 +27,7 @@ use crate::{
     store::{self, ReadTxn, Table},
 };
 
-use super::User;
+use super::{EventHandler, User};
 
 /// Failed logins within this window that make an anomaly.
 const FAILURE_BURST: usize = 5;
@@ -74,13 +74,18 @@ fn derived_id(event: &Envelope, kind: &str) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-struct Out<'a> {
+/// One event's reaction as a handler builds it up: the records it publishes and the state it
+/// writes, beginning with the event's count in the event log.
+struct Reaction<'a> {
+    /// The handler, for its topics.
     handler: &'a UserEventHandler,
+    /// The event reacted to.
     event: &'a Envelope,
+    /// What the reaction does so far.
     effects: Effects,
 }
 
-impl<'a> Out<'a> {
+impl<'a> Reaction<'a> {
     fn new(
         handler: &'a UserEventHandler,
         event: &'a Envelope,
@@ -193,9 +198,9 @@ fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerErr
     Ok(store::get::<User>(view, Table::Users, user.as_bytes())?.map(|u| u.email))
 }
 
-impl Handler for UserEventHandler {
+impl EventHandler for UserEventHandler {
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
+        let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
         if state.settings.is_empty() {
             state.settings = vec![
@@ -204,21 +209,21 @@ impl Handler for UserEventHandler {
                 ("notifications.security".into(), "on".into()),
             ];
         }
-        out.put_state(&mut state)?;
-        out.notify("welcome", Some(&d.email), json!({ "username": d.username }));
-        out.analytics(json!({ "username": d.username }));
-        out.done()
+        reaction.put_state(&mut state)?;
+        reaction.notify("welcome", Some(&d.email), json!({ "username": d.username }));
+        reaction.analytics(json!({ "username": d.username }));
+        reaction.done()
     }
 
     fn logged_in(&self, e: &Envelope, d: &LoggedIn, view: &dyn ReadTxn) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
+        let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
         let now = e.occurred_at.timestamp_millis();
         let email = email_of(view, e.user_id)?;
         if d.success {
             let new_ip = !state.known_ips.is_empty() && !state.known_ips.contains(&d.ip);
             if new_ip {
-                out.notify(
+                reaction.notify(
                     "security_alert",
                     email.as_deref(),
                     json!({ "reason": "login from a new IP", "ip": d.ip }),
@@ -238,7 +243,7 @@ impl Handler for UserEventHandler {
             state.failures.retain(|t| now - t <= FAILURE_WINDOW_MS);
             state.failures.push(now);
             if state.failures.len() == FAILURE_BURST {
-                out.notify(
+                reaction.notify(
                     "security_alert",
                     email.as_deref(),
                     json!({ "reason": "repeated failed logins", "failures": FAILURE_BURST, "ip": d.ip }),
@@ -248,8 +253,8 @@ impl Handler for UserEventHandler {
                     .push((now, format!("{FAILURE_BURST} failed logins")));
             }
         }
-        out.put_state(&mut state)?;
-        out.done()
+        reaction.put_state(&mut state)?;
+        reaction.done()
     }
 
     fn password_changed(
@@ -258,51 +263,51 @@ impl Handler for UserEventHandler {
         d: &PasswordChanged,
         view: &dyn ReadTxn,
     ) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
+        let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
         state.security_log.push((
             e.occurred_at.timestamp_millis(),
             format!("password changed from {}", d.ip),
         ));
-        out.put_state(&mut state)?;
+        reaction.put_state(&mut state)?;
         let email = email_of(view, e.user_id)?;
-        out.notify(
+        reaction.notify(
             "password_changed",
             email.as_deref(),
             json!({ "ip": d.ip, "changed_by": d.changed_by }),
         );
-        out.done()
+        reaction.done()
     }
 
     fn status_changed(&self, e: &Envelope, d: &StatusChanged, view: &dyn ReadTxn) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
+        let mut reaction = Reaction::new(self, e, view)?;
         let email = email_of(view, e.user_id)?;
-        out.notify(
+        reaction.notify(
             "status_changed",
             email.as_deref(),
             json!({ "from": d.from, "to": d.to }),
         );
-        out.analytics(json!({ "from": d.from, "to": d.to }));
-        out.done()
+        reaction.analytics(json!({ "from": d.from, "to": d.to }));
+        reaction.done()
     }
 
     fn deleted(&self, e: &Envelope, d: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
-        out.effects.writes.push(Write::Delete {
+        let mut reaction = Reaction::new(self, e, view)?;
+        reaction.effects.writes.push(Write::Delete {
             table: Table::Meta,
             key: state_key(e.user_id),
         });
-        out.notify(
+        reaction.notify(
             "account_deleted",
             d.email.as_deref(),
             json!({ "deleted_by": d.deleted_by }),
         );
-        out.analytics(json!({}));
-        out.done()
+        reaction.analytics(json!({}));
+        reaction.done()
     }
 
     fn updated(&self, e: &Envelope, d: &Updated, view: &dyn ReadTxn) -> HandlerResult {
-        let mut out = Out::new(self, e, view)?;
+        let mut reaction = Reaction::new(self, e, view)?;
         let fields: Vec<&str> = [
             d.nickname.as_ref().map(|_| "nickname"),
             d.email.as_ref().map(|_| "email"),
@@ -311,8 +316,8 @@ impl Handler for UserEventHandler {
         .into_iter()
         .flatten()
         .collect();
-        out.analytics(json!({ "fields": fields }));
-        out.done()
+        reaction.analytics(json!({ "fields": fields }));
+        reaction.done()
     }
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     Result, User, UserError, auth,
-    service::{RequestCtx, Users, now_ms, user_key},
+    core::{RequestCtx, Users, now_ms, user_key},
 };
 use crate::{
     event::{EventData, LoggedIn, UserStatus},

@@ -2,16 +2,17 @@
 //! writes the user's rows and the event describing the change into the outbox, so a 2xx means
 //! the event is durable (DESIGN invariant 1).
 //!
-//! [`Users`] (in `service`) owns the store and the throttles; its operations are grouped by
+//! [`Users`] (in `core`) owns the store and the throttles; its operations are grouped by
 //! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, authenticate),
 //! `profile` (read, update, change password) and `admin` (first admin, statuses).
 mod accounts;
 mod admin;
 mod auth;
+mod core;
 mod error;
+mod event_handler;
 mod login;
 mod profile;
-mod service;
 mod sessions;
 #[cfg(test)]
 mod testing;
@@ -26,10 +27,11 @@ use uuid::Uuid;
 pub use auth::{
     hash_password, new_token, on_hashing_idle, on_hashing_thread_start, token_hash, verify_password,
 };
+pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
-pub use service::{Caller, Limits, RequestCtx, Users};
 pub use throttle::Throttle;
 
+pub use event_handler::{EventHandler, EventRecordHandler, dispatch};
 pub use handlers::UserEventHandler;
 
 use crate::event::UserStatus;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Result, User, UserError, auth,
-    service::{Caller, RequestCtx, Users, may_act_on, now_ms},
+    core::{Caller, RequestCtx, Users, may_act_on, now_ms},
     validate,
 };
 use crate::{

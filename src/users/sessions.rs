@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Result, Session, User, UserError, auth,
-    service::{Caller, Users, now_ms, user_key},
+    core::{Caller, Users, now_ms, user_key},
 };
 use crate::{
     event::UserStatus,

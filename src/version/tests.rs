@@ -93,7 +93,7 @@ fn build_info_labels_are_the_long_versions_parts() {
         Arc::new(crate::store::RedbStore::open(dir.path()).expect("open a store"));
     let users = crate::users::Users::new(Arc::clone(&store), 1, "t", Duration::from_secs(60))
         .expect("users");
-    let state = crate::http::AppState::new(store, Arc::new(users), 10, false);
+    let state = crate::http::AppState::new(store, Arc::new(users), 10, Vec::new());
     let text = state.render_metrics();
     let sample = text
         .lines()

@@ -1,4 +1,4 @@
-//! Dedupe state of one pass: a mark per handled record, under the record's own identity.
+//! Dedupe state of one partition's batches: a mark per handled record, under the record's own identity.
 //!
 //! # What the dedupe trusts, and why
 //! A record's headers are whatever its producer wrote. Anyone who can write to the topic can
@@ -17,7 +17,7 @@
 //! writer picks (a high-water sequence per producer) would not hold: one record with a huge
 //! sequence would mark every later record of that producer as seen.
 //!
-//! The price is one store read and one write per record, in the pass's transaction. Our event
+//! The price is one store read and one write per record, in the batch's transaction. Our event
 //! ids are UUIDs of version 7, which begin with their time: the marks of new records go to the
 //! end of the table, where the pages are already in hand, instead of all over it (with random
 //! ids, `perf consume` ran 4-5× slower). Marks are pruned after
@@ -74,7 +74,7 @@ pub fn poison_key(topic: &str, partition: i32, key: &Key) -> Vec<u8> {
     k
 }
 
-/// The dedupe of one pass over one partition.
+/// The dedupe of the batches of one partition.
 #[derive(Debug, Clone, Copy)]
 pub struct Dedupe<'a> {
     topic: &'a str,

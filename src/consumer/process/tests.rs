@@ -4,15 +4,16 @@ use uuid::Uuid;
 
 use super::*;
 use crate::{
-    consumer::handler::{Effects, Handler, HandlerResult},
-    event::{ContentType, DATA_VERSION, EventData, Headers, Registered},
+    consumer::handler::{Effects, HandlerResult},
+    event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered},
     store::{RedbStore, Store, StoreExt},
+    users::{EventHandler, EventRecordHandler},
 };
 
 /// Counts each event id in the Meta table; fails for user names starting with "fail".
 struct Counting;
 
-impl Handler for Counting {
+impl EventHandler for Counting {
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         if d.username.starts_with("fail") {
             return Err(HandlerError::refused("refused"));
@@ -73,8 +74,8 @@ fn garbage(offset: i64) -> FetchedRecord {
     )
 }
 
-fn input(next_offset: i64) -> PassInput<'static> {
-    PassInput {
+fn input(next_offset: i64) -> BatchInput<'static> {
+    BatchInput {
         topic: "user.events",
         partition: 0,
         next_offset,
@@ -86,10 +87,10 @@ fn input(next_offset: i64) -> PassInput<'static> {
     }
 }
 
-fn run(store: &RedbStore, records: &[FetchedRecord], input: &PassInput<'_>) -> PassOutcome {
-    let handler = EventHandler(Counting);
+fn run(store: &RedbStore, records: &[FetchedRecord], input: &BatchInput<'_>) -> BatchOutcome {
+    let handler = EventRecordHandler(Counting);
     store
-        .write_with(|txn| pass(txn, &handler, records, input))
+        .write_with(|txn| apply_batch(txn, &handler, records, input))
         .unwrap()
 }
 

@@ -3,17 +3,18 @@
 use super::*;
 use crate::{
     consumer::{
-        Effects, Handler, HandlerResult, Write,
-        process::{EventHandler, PassInput, pass},
+        Effects, HandlerResult, Write,
+        process::{BatchInput, apply_batch},
     },
     event::{ContentType, Envelope, EventType, Registered, fixtures},
     store::RedbStore,
+    users::{EventHandler, EventRecordHandler},
 };
 
 /// Counts each event in the event log, as the users' handlers do.
 struct Logging;
 
-impl Handler for Logging {
+impl EventHandler for Logging {
     fn registered(&self, e: &Envelope, _: &Registered, _: &dyn ReadTxn) -> HandlerResult {
         Ok(Effects {
             writes: vec![Write::Put {
@@ -39,7 +40,7 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
         Some(enc.value),
         &enc.headers,
     );
-    let input = PassInput {
+    let input = BatchInput {
         topic: "user.events",
         partition: 0,
         next_offset: i as i64,
@@ -51,9 +52,9 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
     };
     store
         .write_with(|txn| {
-            pass(
+            apply_batch(
                 txn,
-                &EventHandler(Logging),
+                &EventRecordHandler(Logging),
                 std::slice::from_ref(&record),
                 &input,
             )

@@ -8,7 +8,7 @@ fn ip(last: u8) -> IpAddr {
 
 #[test]
 fn one_address_gets_at_most_its_share() {
-    let admission = Admission::new(Limits {
+    let admission = Admission::new(ConnectionLimits {
         max_connections: 10,
         max_per_client: 2,
     });
@@ -23,7 +23,7 @@ fn one_address_gets_at_most_its_share() {
 
 #[test]
 fn past_the_total_every_address_is_refused_until_a_slot_frees() {
-    let admission = Admission::new(Limits {
+    let admission = Admission::new(ConnectionLimits {
         max_connections: 2,
         max_per_client: 2,
     });

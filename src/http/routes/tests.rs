@@ -6,12 +6,22 @@ use hyper::body::Frame;
 
 use super::*;
 use crate::{
+    consumer::ConsumerMetrics,
+    producer::ProducerMetrics,
     store::{RedbStore, Store},
     users::Users,
 };
 
 /// A complete state over a fresh store, as `service::start` builds it.
 fn state(max_backlog: u64) -> (tempfile::TempDir, AppState) {
+    let (dir, state, _) = state_and_producer_metrics(max_backlog);
+    (dir, state)
+}
+
+/// [`state`], and the producer metrics it shows.
+fn state_and_producer_metrics(
+    max_backlog: u64,
+) -> (tempfile::TempDir, AppState, Arc<ProducerMetrics>) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
     let users = Users::new(
@@ -21,10 +31,11 @@ fn state(max_backlog: u64) -> (tempfile::TempDir, AppState) {
         Duration::from_secs(3600),
     )
     .unwrap();
-    (
-        dir,
-        AppState::new(store, Arc::new(users), max_backlog, true),
-    )
+    let producer = Arc::new(ProducerMetrics::default());
+    let kafka_metrics: Vec<Arc<dyn crate::metrics::RenderMetrics>> =
+        vec![producer.clone(), Arc::new(ConsumerMetrics::default())];
+    let state = AppState::new(store, Arc::new(users), max_backlog, kafka_metrics);
+    (dir, state, producer)
 }
 
 type TestBody = BoxBody<Bytes, Infallible>;
@@ -117,12 +128,12 @@ async fn ready_says_why_not_and_uses_the_configured_backlog_bound_as_is() {
 
 #[tokio::test]
 async fn pipeline_metrics_are_listed_once_kafka_is_ready() {
-    let (_dir, state) = state(10_000);
+    let (_dir, state, producer) = state_and_producer_metrics(10_000);
     let text = state.render_metrics();
     assert!(text.contains("usercenter_kafka_ready 0"), "{text}");
     assert!(!text.contains("usercenter_producer_"), "{text}");
     state.set_kafka_ready(true);
-    state.producer.records_sent.add(3);
+    producer.records_sent.add(3);
     let text = state.render_metrics();
     assert!(
         text.contains("usercenter_producer_records_total 3"),

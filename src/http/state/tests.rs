@@ -18,7 +18,7 @@ fn the_outbox_age_is_that_of_its_oldest_row() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
     let users = Users::new(Arc::clone(&store), 1, "t", Duration::from_secs(60)).unwrap();
-    let state = AppState::new(Arc::clone(&store), Arc::new(users), 10, false);
+    let state = AppState::new(Arc::clone(&store), Arc::new(users), 10, Vec::new());
     let text = state.render_metrics();
     assert_eq!(sample(&text, "usercenter_outbox_oldest_age_seconds"), 0.0);
     let now_ms = chrono::Utc::now().timestamp_millis();

@@ -16,7 +16,9 @@
 //! them out. A revocation waits for the consumer to acknowledge it: the batch in hand finished
 //! and its offsets committed. Shutdown sends LeaveGroup, except for a static member (KIP-345),
 //! which the coordinator keeps until its session times out, as Kafka's clients do.
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+mod task;
+
+use std::{sync::Arc, time::Duration};
 
 use tokio::{
     sync::{mpsc, oneshot},
@@ -26,14 +28,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
-    assign::{Assignor, RebalanceProtocol},
-    link::{Link, Membership, generation_lost},
-    rebalance::Round,
+    assign::Assignor,
+    coordinator_link::{CoordinatorLink, Membership, generation_lost},
 };
 use crate::kafka::{
     Client, ClientError,
-    error_code::{ErrorCode, ResponseError},
-    protocol::{CallError, ConnectError, Heartbeat, LeaveGroup},
+    error_code::ErrorCode,
+    protocol::{CallError, ConnectError, LeaveGroup},
 };
 
 /// Why a group call failed.
@@ -122,7 +123,7 @@ pub enum GroupEvent {
 /// A running member. Dropping it without [`GroupMember::stop`] stops the task without leaving.
 #[derive(Debug)]
 pub struct GroupMember {
-    link: Arc<Link>,
+    link: Arc<CoordinatorLink>,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -136,7 +137,7 @@ impl Drop for GroupMember {
 impl GroupMember {
     /// Starts the member task; its events arrive on the returned receiver.
     pub fn start(client: Arc<Client>, config: MemberConfig) -> (Self, mpsc::Receiver<GroupEvent>) {
-        let link = Arc::new(Link::new(
+        let link = Arc::new(CoordinatorLink::new(
             client,
             config.group_id.clone(),
             config.topic.clone(),
@@ -144,7 +145,7 @@ impl GroupMember {
         ));
         let (tx, rx) = mpsc::channel(8);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run(Arc::clone(&link), config, tx, cancel.clone()));
+        let task = tokio::spawn(task::run(Arc::clone(&link), config, tx, cancel.clone()));
         let member = Self {
             link,
             cancel,
@@ -202,179 +203,4 @@ impl GroupMember {
         }
         self.link.set_membership(Membership::default());
     }
-}
-
-/// How a stable generation ended.
-enum Ended {
-    /// A rebalance started.
-    Rejoin,
-    /// Our generation is over (or the coordinator went silent for a session).
-    Lost,
-    /// Shutdown.
-    Cancelled,
-}
-
-async fn run(
-    link: Arc<Link>,
-    config: MemberConfig,
-    events: mpsc::Sender<GroupEvent>,
-    cancel: CancellationToken,
-) {
-    let round = Round {
-        link: &link,
-        assignors: &config.assignors,
-        session_timeout_ms: millis(config.session_timeout),
-        rebalance_timeout_ms: millis(config.rebalance_timeout),
-    };
-    let revoke = |partitions: BTreeSet<i32>| revoke(&events, partitions, config.rebalance_timeout);
-    let mut owned = BTreeSet::new();
-    let mut failures = 0u32;
-    let mut last_contact = tokio::time::Instant::now();
-    let mut reason = "start";
-    let mut since = tokio::time::Instant::now();
-    loop {
-        let result = tokio::select! {
-            r = round.run(&owned, reason) => r,
-            () = cancel.cancelled() => return,
-        };
-        let synced = match result {
-            Ok(s) => s,
-            Err(error) => {
-                failures += 1;
-                warn!(group = %link.group_id, %error, failures, "group: join failed, retrying");
-                if error.lost() || last_contact.elapsed() > config.session_timeout {
-                    link.set_membership(Membership {
-                        generation: -1,
-                        ..link.membership()
-                    });
-                    if !revoke(std::mem::take(&mut owned)).await {
-                        return;
-                    }
-                }
-                let backoff = Duration::from_millis(100 * u64::from(failures.min(20)));
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => continue,
-                    () = cancel.cancelled() => return,
-                }
-            }
-        };
-        failures = 0;
-        last_contact = tokio::time::Instant::now();
-        let protocol = synced.protocol;
-        let taken: BTreeSet<i32> = owned.difference(&synced.partitions).copied().collect();
-        if !taken.is_empty() {
-            if !revoke(taken.clone()).await {
-                return;
-            }
-            owned.retain(|p| !taken.contains(p));
-        }
-        let added: Vec<i32> = synced.partitions.difference(&owned).copied().collect();
-        owned = synced.partitions;
-        let assigned = GroupEvent::Assigned {
-            generation: synced.generation,
-            partitions: added,
-            took: since.elapsed(),
-        };
-        if events.send(assigned).await.is_err() {
-            return;
-        }
-        if protocol == RebalanceProtocol::Cooperative && !taken.is_empty() {
-            reason = "cooperative: partitions given up";
-            continue;
-        }
-        let ended = heartbeat(&link, &config, &cancel).await;
-        last_contact = tokio::time::Instant::now();
-        since = last_contact;
-        match ended {
-            Ended::Cancelled => return,
-            Ended::Rejoin => reason = "rebalance in progress",
-            Ended::Lost => {
-                reason = "generation lost";
-                link.set_membership(Membership {
-                    generation: -1,
-                    ..link.membership()
-                });
-                if !revoke(std::mem::take(&mut owned)).await {
-                    return;
-                }
-                continue;
-            }
-        }
-        if protocol == RebalanceProtocol::Eager && !revoke(std::mem::take(&mut owned)).await {
-            return;
-        }
-    }
-}
-
-/// Heartbeats until the generation ends.
-async fn heartbeat(link: &Link, config: &MemberConfig, cancel: &CancellationToken) -> Ended {
-    let mut last_ok = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(config.heartbeat_interval) => {}
-            () = cancel.cancelled() => return Ended::Cancelled,
-        }
-        let m = link.membership();
-        let beat = Heartbeat {
-            group_id: link.group_id.clone(),
-            generation_id: m.generation,
-            member_id: m.member_id,
-            group_instance_id: link.instance_id.clone(),
-        };
-        // Unanswered for a session timeout, the session is gone at the coordinator anyway: a
-        // silent coordinator is noticed then, not after the client's request timeout.
-        let answer = link.call_within(&beat, config.session_timeout).await;
-        match answer.map(|a| ErrorCode::new(a.error_code)) {
-            Ok(ErrorCode::NONE) => last_ok = tokio::time::Instant::now(),
-            Ok(c) if c.error() == Some(ResponseError::RebalanceInProgress) => return Ended::Rejoin,
-            Ok(c) if generation_lost(c) => {
-                warn!(group = %link.group_id, code = %c, "group: generation lost");
-                if c.error() == Some(ResponseError::UnknownMemberId) {
-                    link.set_membership(Membership::default());
-                }
-                return Ended::Lost;
-            }
-            Ok(c) => {
-                let _ = link.failed::<()>("Heartbeat", c);
-                warn!(group = %link.group_id, code = %c, "group: heartbeat refused");
-            }
-            Err(error) => warn!(group = %link.group_id, %error, "group: heartbeat failed"),
-        }
-        if last_ok.elapsed() > config.session_timeout {
-            warn!(group = %link.group_id, "group: no heartbeat answered for a session timeout");
-            return Ended::Lost;
-        }
-    }
-}
-
-/// Tells the consumer to give up `partitions` and waits for its acknowledgement (at most
-/// `within`). False when the consumer is gone.
-async fn revoke(
-    events: &mpsc::Sender<GroupEvent>,
-    partitions: BTreeSet<i32>,
-    within: Duration,
-) -> bool {
-    if partitions.is_empty() {
-        return true;
-    }
-    let (done, acked) = oneshot::channel();
-    let event = GroupEvent::Revoked {
-        partitions: partitions.into_iter().collect(),
-        done,
-    };
-    if events.send(event).await.is_err() {
-        return false;
-    }
-    match tokio::time::timeout(within, acked).await {
-        Ok(Ok(())) => true,
-        Ok(Err(_)) => false,
-        Err(_) => {
-            warn!("group: revocation not acknowledged within the rebalance timeout");
-            true
-        }
-    }
-}
-
-fn millis(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }

@@ -4,13 +4,13 @@
 //! | module | owns |
 //! |---|---|
 //! | `assign` | the assignors (`range`, `roundrobin`, `cooperative-sticky`) and the standard consumer-protocol wire format of subscriptions and assignments, so mixed groups with librdkafka or the Java client work |
-//! | `member` | [`GroupMember`]: the membership task (join, sync, heartbeat, rejoin, leave) and the events it sends the consumer |
+//! | `member` | [`GroupMember`], the handle (commits, leave), and in `member::task` the membership task (rounds, heartbeats, revocations) and the events it sends the consumer |
 //! | `rebalance` | one JoinGroup + SyncGroup round, with the leader's assignment |
-//! | `link` | the coordinator (found again when it moves), the member id and generation, offset commit and fetch |
+//! | `coordinator_link` | the member's link to the coordinator (found again when it moves), the member id and generation, offset commit and fetch |
 pub mod assign;
-mod link;
+mod coordinator_link;
 mod member;
 mod rebalance;
 
-pub use link::Membership;
+pub use coordinator_link::Membership;
 pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig};

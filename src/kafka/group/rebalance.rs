@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
+use kafka_protocol::messages::JoinGroupResponse;
 use tracing::{debug, info};
 
 use super::{
@@ -11,7 +12,7 @@ use super::{
         Assignor, Member, RebalanceProtocol, Subscription, decode_assignment, decode_subscription,
         encode_assignment, encode_subscription,
     },
-    link::{Link, Membership},
+    coordinator_link::{CoordinatorLink, Membership},
 };
 use crate::kafka::{
     error_code::{ErrorCode, ResponseError},
@@ -21,15 +22,20 @@ use crate::kafka::{
 /// The settings a round needs.
 #[derive(Debug)]
 pub(crate) struct Round<'a> {
-    pub link: &'a Link,
+    /// The coordinator, and the membership the round updates.
+    pub link: &'a CoordinatorLink,
+    /// Our assignors, in order of preference: one protocol each in JoinGroup.
     pub assignors: &'a [Box<dyn Assignor>],
+    /// JoinGroup's session timeout.
     pub session_timeout_ms: i32,
+    /// JoinGroup's rebalance timeout.
     pub rebalance_timeout_ms: i32,
 }
 
 /// What a round gave us.
 #[derive(Debug)]
 pub(crate) struct Synced {
+    /// The generation our partitions belong to.
     pub generation: i32,
     /// The chosen assignor's protocol.
     pub protocol: RebalanceProtocol,
@@ -37,10 +43,38 @@ pub(crate) struct Synced {
     pub partitions: BTreeSet<i32>,
 }
 
+/// What JoinGroup gave us: the generation, the assignor the group chose, and, for the leader,
+/// every member with its subscription.
+struct Joined<'r> {
+    /// Our member id (the coordinator may have given us one) and the generation we had.
+    membership: Membership,
+    /// The generation JoinGroup opened.
+    generation: i32,
+    /// Our assignor of the group's choice.
+    assignor: &'r dyn Assignor,
+    /// The chosen assignor's name.
+    protocol_name: String,
+    /// Every member, when we are the leader and must assign; `None` otherwise.
+    to_assign: Option<Vec<Member>>,
+}
+
 impl Round<'_> {
     /// JoinGroup then SyncGroup. `owned` (with the generation it belongs to) goes into the
     /// subscriptions of cooperative assignors.
     pub async fn run(&self, owned: &BTreeSet<i32>, reason: &str) -> Result<Synced, GroupError> {
+        let joined = self.join(owned, reason).await?;
+        // KIP-345 (JoinGroup v9): a restarted static leader keeps the assignment the group
+        // has and syncs without assigning again.
+        let assignments = match &joined.to_assign {
+            Some(members) => self.lead(joined.assignor, members).await?,
+            None => Vec::new(),
+        };
+        self.sync(joined, assignments).await
+    }
+
+    /// JoinGroup until the coordinator takes us (again with the member id it hands out, on
+    /// MEMBER_ID_REQUIRED); the assignor it chose, and the members to assign if we lead.
+    async fn join(&self, owned: &BTreeSet<i32>, reason: &str) -> Result<Joined<'_>, GroupError> {
         let link = self.link;
         let mut m = link.membership();
         let protocols = self.protocols(owned, m.generation)?;
@@ -73,6 +107,11 @@ impl Round<'_> {
             }
         };
         m.member_id = joined.member_id.to_string();
+        self.joined(m, &joined)
+    }
+
+    /// What the JoinGroup answer `joined` says, for the member `m`.
+    fn joined(&self, m: Membership, joined: &JoinGroupResponse) -> Result<Joined<'_>, GroupError> {
         let protocol_name = joined
             .protocol_name
             .as_ref()
@@ -85,32 +124,53 @@ impl Round<'_> {
             .ok_or_else(|| GroupError::Protocol(protocol_name.clone()))?;
         let leader = joined.leader.as_str() == m.member_id;
         info!(
-            group = %link.group_id, generation = joined.generation_id, member = %m.member_id,
+            group = %self.link.group_id, generation = joined.generation_id, member = %m.member_id,
             assignor = %protocol_name, leader, members = joined.members.len(),
             "group: joined"
         );
-        // KIP-345 (JoinGroup v9): a restarted static leader keeps the assignment the group
-        // has and syncs without assigning again.
-        let assignments = if leader && !joined.skip_assignment {
-            let members = joined
-                .members
-                .iter()
-                .map(|member| {
-                    Ok(Member {
-                        id: member.member_id.to_string(),
-                        instance_id: member.group_instance_id.as_ref().map(|i| i.to_string()),
-                        subscription: decode_subscription(&member.metadata)?,
+        let to_assign = (leader && !joined.skip_assignment)
+            .then(|| {
+                joined
+                    .members
+                    .iter()
+                    .map(|member| {
+                        Ok(Member {
+                            id: member.member_id.to_string(),
+                            instance_id: member.group_instance_id.as_ref().map(|i| i.to_string()),
+                            subscription: decode_subscription(&member.metadata)?,
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, GroupError>>()?;
-            self.lead(assignor.as_ref(), &members).await?
-        } else {
-            Vec::new()
-        };
+                    .collect::<Result<Vec<_>, GroupError>>()
+            })
+            .transpose()?;
+        Ok(Joined {
+            membership: m,
+            generation: joined.generation_id,
+            assignor: assignor.as_ref(),
+            protocol_name,
+            to_assign,
+        })
+    }
+
+    /// SyncGroup: sends `assignments` (the leader's; empty from followers) and receives our
+    /// partitions; the new generation is ours from then on.
+    async fn sync(
+        &self,
+        joined: Joined<'_>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<Synced, GroupError> {
+        let link = self.link;
+        let Joined {
+            membership: mut m,
+            generation,
+            assignor,
+            protocol_name,
+            ..
+        } = joined;
         let synced = link
             .call(&SyncGroup {
                 group_id: link.group_id.clone(),
-                generation_id: joined.generation_id,
+                generation_id: generation,
                 member_id: m.member_id.clone(),
                 group_instance_id: link.instance_id.clone(),
                 protocol_type: Some("consumer".into()),
@@ -125,19 +185,15 @@ impl Round<'_> {
             return link.failed("SyncGroup", code);
         }
         let assignment = decode_assignment(&synced.assignment)?;
-        m.generation = joined.generation_id;
+        m.generation = generation;
         link.set_membership(m);
         let partitions = assignment
             .get(&link.topic)
             .map(|p| p.iter().copied().collect())
             .unwrap_or_default();
-        debug!(
-            generation = joined.generation_id,
-            ?partitions,
-            "group: synced"
-        );
+        debug!(generation, ?partitions, "group: synced");
         Ok(Synced {
-            generation: joined.generation_id,
+            generation,
             protocol: assignor.protocol(),
             partitions,
         })

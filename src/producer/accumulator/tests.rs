@@ -19,7 +19,7 @@ fn record(value_len: usize) -> Record {
 fn queue(max_records: usize, max_bytes: usize, linger_ms: u64) -> Arc<PartitionQueue> {
     PartitionQueue::new(
         0,
-        Limits {
+        BatchLimits {
             max_records,
             max_bytes,
             linger: Duration::from_millis(linger_ms),

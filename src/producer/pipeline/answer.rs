@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::{Answered, PartitionTask, Piece, Trouble};
+use super::{Answered, PartitionTask, Piece, Recovery};
 use crate::{
     kafka::{
         error_code::{ErrorCode, ResponseError},
@@ -59,7 +59,7 @@ fn cause(answer: &Result<PartitionAnswer, CallError>) -> String {
 impl PartitionTask {
     /// Handles the answer to the oldest request in flight.
     pub(super) fn answered(&mut self, (piece, answer): Answered) {
-        let verdict = verdict(&answer, self.trouble.is_some());
+        let verdict = verdict(&answer, self.recovery.is_some());
         if let Verdict::Delivered(base) = verdict {
             let outcome = Outcome::Delivered(offsets(base, piece.count));
             return self.settle_piece(&piece, outcome);
@@ -82,18 +82,18 @@ impl PartitionTask {
                 let error = ProduceError::Fatal(Arc::new(TransportError::Refused(code)));
                 self.fail_for_good(piece, error);
             }
-            Verdict::Renew => self.resend(piece, Trouble::Renew, cause),
-            Verdict::Retry { refresh: true } => self.resend(piece, Trouble::Refresh, cause),
+            Verdict::Renew => self.resend(piece, Recovery::Renew, cause),
+            Verdict::Retry { refresh: true } => self.resend(piece, Recovery::Refresh, cause),
             // Out of order behind an earlier piece that went back: that piece's gap.
-            Verdict::Retry { refresh: false } => self.resend(piece, Trouble::Resend, cause),
+            Verdict::Retry { refresh: false } => self.resend(piece, Recovery::Resend, cause),
             Verdict::Delivered(_) => {}
         }
     }
 
     /// Puts `piece` back to be sent again after the round.
-    fn resend(&mut self, piece: Piece, trouble: Trouble, cause: String) {
+    fn resend(&mut self, piece: Piece, recovery: Recovery, cause: String) {
         self.shared.metrics.retries.add(1);
-        self.set_trouble(trouble, cause);
+        self.need_recovery(recovery, cause);
         self.returned.push(piece);
     }
 
@@ -106,7 +106,7 @@ impl PartitionTask {
         // enqueues then is not behind the failure.
         self.fail_behind(&error);
         self.aborting = Some(error.clone());
-        self.set_trouble(Trouble::Retry, error.to_string());
+        self.need_recovery(Recovery::Retry, error.to_string());
         self.settle_piece(&piece, Outcome::Failed(error));
     }
 
@@ -114,7 +114,7 @@ impl PartitionTask {
     /// alone, failed without blocking what is behind it.
     fn too_large(&mut self, piece: Piece, code: ErrorCode) {
         // What is in flight behind it comes back out of order, to be sent again after it.
-        self.set_trouble(Trouble::Resend, code.to_string());
+        self.need_recovery(Recovery::Resend, code.to_string());
         let Some(records) = take_records(&piece.request) else {
             let error = ProduceError::Fatal(Arc::new(TransportError::Refused(code)));
             return self.fail_for_good(piece, error);

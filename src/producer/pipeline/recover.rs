@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::{PartitionTask, Piece, Trouble};
+use super::{PartitionTask, Piece, Recovery};
 use crate::producer::{
     ProduceError,
     delivery::Outcome,
@@ -20,19 +20,19 @@ pub(super) fn jitter(d: Duration) -> Duration {
 }
 
 impl PartitionTask {
-    /// Gets ready to send again after a round with `trouble`.
-    pub(super) async fn recover(&mut self, trouble: Trouble) {
+    /// Gets ready to send again after a round that needs `recovery`.
+    pub(super) async fn recover(&mut self, recovery: Recovery) {
         self.requeue();
-        if trouble > Trouble::Resend {
+        if recovery > Recovery::Resend {
             self.failed_rounds += 1;
             self.back_off().await;
         }
         self.expire();
-        if trouble >= Trouble::Refresh {
+        if recovery >= Recovery::Refresh {
             self.leader = None;
             self.shared.transport.invalidate(&self.topic);
         }
-        if trouble == Trouble::Renew && !self.waiting.is_empty() {
+        if recovery == Recovery::Renew && !self.waiting.is_empty() {
             self.renew().await;
         }
     }
@@ -118,7 +118,7 @@ impl PartitionTask {
                 self.renumber(0, 0);
                 self.renew_before_next = false;
             }
-            Err(e) => self.set_trouble(Trouble::Renew, e.to_string()),
+            Err(e) => self.need_recovery(Recovery::Renew, e.to_string()),
         }
     }
 }

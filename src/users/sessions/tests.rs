@@ -33,7 +33,7 @@ fn expired_and_unknown_tokens_do_not_authenticate() {
 #[test]
 fn revoking_keeps_only_the_named_session() {
     let (_d, users) = users();
-    let users = users.with_limits(&crate::users::Limits {
+    let users = users.with_limits(&crate::users::AuthLimits {
         max_sessions: 1000,
         ..Default::default()
     });
@@ -62,7 +62,7 @@ fn revoking_keeps_only_the_named_session() {
 #[test]
 fn a_user_keeps_at_most_max_sessions_the_oldest_go() {
     let (_d, users) = users();
-    let users = users.with_limits(&crate::users::Limits {
+    let users = users.with_limits(&crate::users::AuthLimits {
         max_sessions: 3,
         ..Default::default()
     });

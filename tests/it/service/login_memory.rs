@@ -113,7 +113,7 @@ async fn failed_logins_with_huge_names_do_not_grow_memory() {
     // source key, plus the one shared key of over-long logins; each within the largest
     // throttle's (the per-account one, limit 50) per-key bytes.
     let keys = 2 * u64::from(SOURCES) + 1;
-    let limits = usercenter::users::Limits::default();
+    let limits = usercenter::users::AuthLimits::default();
     let per_key =
         usercenter::users::Throttle::new(limits.per_account, limits.window, 1).max_bytes() as u64;
     let bound = keys * per_key + SLACK;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::{
     consumer::{
-        NoopHandler,
-        process::{PassInput, PassOutcome, RecordError, RecordHandler, pass},
+        NoopHandler, RecordError, RecordHandler,
+        process::{BatchInput, BatchOutcome, apply_batch},
     },
     event::header,
     kafka::records::FetchedRecord,
@@ -46,8 +46,8 @@ fn batch(first: i64, ids: &[(u64, u64)]) -> Vec<FetchedRecord> {
         .collect()
 }
 
-fn input(partition: i32, records: &[FetchedRecord]) -> PassInput<'static> {
-    PassInput {
+fn input(partition: i32, records: &[FetchedRecord]) -> BatchInput<'static> {
+    BatchInput {
         topic: "user.events",
         partition,
         next_offset: records.first().map_or(0, |r| r.offset),
@@ -64,14 +64,14 @@ fn run_with(
     handler: &dyn RecordHandler,
     partition: i32,
     records: &[FetchedRecord],
-) -> PassOutcome {
+) -> BatchOutcome {
     let input = input(partition, records);
     store
-        .write_with(|txn| pass(txn, handler, records, &input))
+        .write_with(|txn| apply_batch(txn, handler, records, &input))
         .unwrap()
 }
 
-fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> PassOutcome {
+fn run(store: &RedbStore, partition: i32, records: &[FetchedRecord]) -> BatchOutcome {
     run_with(store, &NoopHandler, partition, records)
 }
 

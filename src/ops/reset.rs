@@ -9,10 +9,12 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::{GroupError, admin::Admin, args::ResetArgs, store};
+use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
+    config::StoreConfig,
     consumer::process::{Key, poison_key},
     kafka::protocol::OffsetQuery,
+    store::Store,
 };
 
 /// Where to move the offsets.
@@ -30,7 +32,7 @@ pub enum Target {
 
 impl Target {
     /// The target the flags name.
-    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupError> {
+    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupCommandError> {
         if args.to_earliest {
             Ok(Self::Earliest)
         } else if args.to_latest {
@@ -38,14 +40,14 @@ impl Target {
         } else if let Some(text) = &args.to_datetime {
             DateTime::parse_from_rfc3339(text)
                 .map(|t| Self::Datetime(t.with_timezone(&Utc)))
-                .map_err(|source| GroupError::Datetime {
+                .map_err(|source| GroupCommandError::Datetime {
                     text: text.clone(),
                     source,
                 })
         } else if let Some(n) = args.shift_by {
             Ok(Self::ShiftBy(n))
         } else {
-            Err(GroupError::NoTarget)
+            Err(GroupCommandError::NoTarget)
         }
     }
 }
@@ -118,39 +120,97 @@ pub async fn run(
     admin: &Admin,
     args: &ResetArgs,
     topic: &str,
-    config: &crate::config::StoreConfig,
-) -> Result<String, GroupError> {
-    let target = Target::from_args(args)?;
-    let view = admin.describe().await?;
-    if !view.is_inactive() {
-        return Err(GroupError::Active {
-            group: args.common.group.clone(),
-            state: view.state,
-            members: view.members.len(),
-        });
-    }
-    let mut partitions = admin.partitions(topic).await?;
-    if partitions.is_empty() {
-        return Err(GroupError::NoTopic(topic.to_owned()));
-    }
-    if let Some(p) = args.partition {
-        if !partitions.contains(&p) {
-            return Err(GroupError::NoPartition {
-                topic: topic.to_owned(),
-                partition: p,
+    config: &StoreConfig,
+) -> Result<String, GroupCommandError> {
+    let reset = Reset {
+        admin,
+        args,
+        topic,
+        config,
+        target: Target::from_args(args)?,
+    };
+    let partitions = reset.partitions().await?;
+    // Opened before anything changes: a running service holds it and the reset stops here.
+    let store = store_side::open(config, args.execute).await?;
+    let rows = reset.plan(store.as_deref(), &partitions).await?;
+    let mut out = format_plan(topic, &rows);
+    let no_store = store.is_none();
+    let Some(store) = store.filter(|_| args.execute) else {
+        reset.dry_run(&mut out, no_store);
+        return Ok(out);
+    };
+    reset.execute(&*store, &rows, &mut out).await?;
+    Ok(out)
+}
+
+/// One reset of a topic's offsets, as the flags ask for it.
+struct Reset<'a> {
+    /// The group's coordinator and the partitions' log offsets.
+    admin: &'a Admin,
+    /// The flags.
+    args: &'a ResetArgs,
+    /// The topic whose offsets move.
+    topic: &'a str,
+    /// Where the service's store is.
+    config: &'a StoreConfig,
+    /// Where the offsets move to.
+    target: Target,
+}
+
+impl Reset<'_> {
+    /// The partitions to reset (all, or the one `--partition` names), once the group is known
+    /// to have no members.
+    async fn partitions(&self) -> Result<Vec<i32>, GroupCommandError> {
+        let view = self.admin.describe().await?;
+        if !view.is_inactive() {
+            return Err(GroupCommandError::Active {
+                group: self.args.common.group.clone(),
+                state: view.state,
+                members: view.members.len(),
             });
         }
-        partitions = vec![p];
+        let partitions = self.admin.partitions(self.topic).await?;
+        if partitions.is_empty() {
+            return Err(GroupCommandError::NoTopic(self.topic.to_owned()));
+        }
+        match self.args.partition {
+            Some(p) if !partitions.contains(&p) => Err(GroupCommandError::NoPartition {
+                topic: self.topic.to_owned(),
+                partition: p,
+            }),
+            Some(p) => Ok(vec![p]),
+            None => Ok(partitions),
+        }
     }
-    // Opened before anything changes: a running service holds it and the reset stops here.
-    let store = store::open(config, args.execute).await?;
-    let stored = match &store {
-        Some(s) => store::offsets(&**s, topic, &partitions)?,
-        None => vec![None; partitions.len()],
-    };
-    let committed = admin.committed().await?;
-    let mut rows = Vec::new();
-    for (&p, stored) in partitions.iter().zip(stored) {
+
+    /// One row per partition: its offsets in Kafka, in `store` and in the log, and the new one.
+    async fn plan(
+        &self,
+        store: Option<&dyn Store>,
+        partitions: &[i32],
+    ) -> Result<Vec<PlanRow>, GroupCommandError> {
+        let stored = match store {
+            Some(s) => store_side::offsets(s, self.topic, partitions)?,
+            None => vec![None; partitions.len()],
+        };
+        let committed = self.admin.committed().await?;
+        let mut rows = Vec::new();
+        for (&p, stored) in partitions.iter().zip(stored) {
+            let committed = committed.get(&(self.topic.to_owned(), p)).copied();
+            rows.push(self.row(p, stored, committed).await?);
+        }
+        Ok(rows)
+    }
+
+    /// The plan of partition `p`, whose offset is `stored` in the store and `committed` in
+    /// Kafka.
+    async fn row(
+        &self,
+        p: i32,
+        stored: Option<i64>,
+        committed: Option<i64>,
+    ) -> Result<PlanRow, GroupCommandError> {
+        let (admin, topic) = (self.admin, self.topic);
         let earliest = admin
             .offset(topic, p, OffsetQuery::Earliest)
             .await?
@@ -159,7 +219,7 @@ pub async fn run(
             .offset(topic, p, OffsetQuery::Latest)
             .await?
             .unwrap_or(0);
-        let at_time = match target {
+        let at_time = match self.target {
             Target::Datetime(t) => {
                 admin
                     .offset(topic, p, OffsetQuery::At(t.timestamp_millis()))
@@ -167,66 +227,73 @@ pub async fn run(
             }
             _ => None,
         };
-        let committed = committed.get(&(topic.to_owned(), p)).copied();
         let current = stored.or(committed);
-        rows.push(PlanRow {
+        Ok(PlanRow {
             partition: p,
             committed,
             stored,
             earliest,
             log_end,
-            new: new_offset(target, current, earliest, log_end, at_time),
-        });
+            new: new_offset(self.target, current, earliest, log_end, at_time),
+        })
     }
-    let mut out = format_plan(topic, &rows);
-    let no_store = store.is_none();
-    let Some(store) = store.filter(|_| args.execute) else {
+
+    /// Says that nothing changed (and what `--replay` would delete).
+    fn dry_run(&self, out: &mut String, no_store: bool) {
         out.push_str("\ndry run: nothing changed (add --execute to apply)\n");
-        if args.replay {
+        if self.args.replay {
             out.push_str(
                 "--replay: the dedupe marks of the records from NEW up to the current offset \
                  (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
             );
         }
         if no_store {
-            let _ = writeln!(out, "no store in {} yet", config.data_dir.display());
+            let _ = writeln!(out, "no store in {} yet", self.config.data_dir.display());
         }
-        return Ok(out);
-    };
-    let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
-    admin.commit(topic, &offsets).await?;
-    store::set_offsets(&*store, topic, &offsets)?;
-    let _ = writeln!(
-        out,
-        "\noffsets set in Kafka and in the store of {}",
-        config.data_dir.display()
-    );
-    if args.replay {
+    }
+
+    /// Commits the plan's offsets to Kafka, then to `store`; with `--replay` deletes the
+    /// dedupe marks of the records to be read again.
+    async fn execute(
+        &self,
+        store: &dyn Store,
+        rows: &[PlanRow],
+        out: &mut String,
+    ) -> Result<(), GroupCommandError> {
+        let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
+        self.admin.commit(self.topic, &offsets).await?;
+        store_side::set_offsets(store, self.topic, &offsets)?;
+        let dir = self.config.data_dir.display();
+        let _ = writeln!(out, "\noffsets set in Kafka and in the store of {dir}");
+        if !self.args.replay {
+            return Ok(());
+        }
         let mut marks = 0;
-        for r in &rows {
+        for r in rows {
             let upper = r.current().unwrap_or(r.log_end);
             if r.new < upper {
-                marks += forget_range(admin, &*store, topic, r.partition, r.new, upper).await?;
+                marks +=
+                    forget_range(self.admin, store, self.topic, r.partition, r.new, upper).await?;
             }
         }
         let _ = writeln!(
             out,
             "replay: {marks} dedupe marks deleted; those records will be handled again"
         );
+        Ok(())
     }
-    Ok(out)
 }
 
 /// Forgets that the records of `topic`/`partition` in `[from, to)` were handled: deletes their
 /// dedupe marks (and poison marks on the partition); how many there were.
 async fn forget_range(
     admin: &Admin,
-    store: &dyn crate::store::Store,
+    store: &dyn Store,
     topic: &str,
     partition: i32,
     from: i64,
     to: i64,
-) -> Result<u64, GroupError> {
+) -> Result<u64, GroupCommandError> {
     let fetcher = admin.fetcher(topic, partition);
     let mut offset = from;
     let mut deleted = 0;
@@ -234,7 +301,7 @@ async fn forget_range(
         let fetched = fetcher
             .fetch(offset, 4_000_000, 500)
             .await
-            .map_err(GroupError::Fetch)?;
+            .map_err(GroupCommandError::Fetch)?;
         let (records, high_watermark) = (fetched.records, fetched.high_watermark);
         let in_range = || {
             records
@@ -247,7 +314,7 @@ async fn forget_range(
             .filter_map(|r| Key::of(&r.headers))
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
-        deleted += store::forget_marks(store, &keys)?;
+        deleted += store_side::forget_marks(store, &keys)?;
         match records.iter().map(|r| r.offset).max() {
             Some(last) if last >= offset => offset = last + 1,
             // Nothing more below the high watermark (or past it): done.

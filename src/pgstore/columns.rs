@@ -1,50 +1,50 @@
 //! Between the store's bytes and the typed columns: keys to SQL parameters, postcard values
 //! to column parameters on `put`, and columns back to the same postcard value on `get`. The
-//! values are the domain's own row types, so what the domain reads back is what it wrote.
+//! values are the domain's own row types, so what the domain reads back is what it wrote;
+//! which columns each row type has is [`super::rows`]' part.
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_postgres::{Row, types::ToSql};
 use uuid::Uuid;
 
-use crate::{
-    consumer::process::HighWater,
-    outbox::OutboxRecord,
-    store::{Result, StoreError, Table},
-    users::{Session, User, lookup_key},
-};
+use super::rows;
+use crate::store::{Result, StoreError, Table};
 
 /// One statement parameter.
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;
 
-fn bad(table: Table, reason: &'static str) -> StoreError {
+pub(super) fn bad(table: Table, reason: &'static str) -> StoreError {
     StoreError::KeyFormat {
         table: table.name(),
         reason,
     }
 }
 
-fn decode<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|source| StoreError::Decode {
         table: table.name(),
         source,
     })
 }
 
-fn encode<T: Serialize>(table: Table, value: &T) -> Result<Vec<u8>> {
+pub(super) fn encode<T: Serialize>(table: Table, value: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|source| StoreError::Encode {
         table: table.name(),
         source,
     })
 }
 
-fn column<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+pub(super) fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    i: usize,
+) -> Result<T> {
     row.try_get(i).map_err(StoreError::Postgres)
 }
 
-fn uuid_key(table: Table, key: &[u8]) -> Result<Uuid> {
+pub(super) fn uuid_key(table: Table, key: &[u8]) -> Result<Uuid> {
     Uuid::from_slice(key).map_err(|_| bad(table, "not a 16-byte id"))
 }
 
-fn seq_key(table: Table, key: &[u8]) -> Result<i64> {
+pub(super) fn seq_key(table: Table, key: &[u8]) -> Result<i64> {
     let bytes: [u8; 8] = key
         .try_into()
         .map_err(|_| bad(table, "not an 8-byte sequence"))?;
@@ -55,7 +55,7 @@ fn text_key(table: Table, key: &[u8]) -> Result<String> {
     String::from_utf8(key.to_vec()).map_err(|_| bad(table, "not UTF-8"))
 }
 
-fn offsets_key(key: &[u8]) -> Result<(String, i32)> {
+pub(super) fn offsets_key(key: &[u8]) -> Result<(String, i32)> {
     let text = text_key(Table::Offsets, key)?;
     let (topic, partition) = text
         .rsplit_once('/')
@@ -68,7 +68,7 @@ fn offsets_key(key: &[u8]) -> Result<(String, i32)> {
 
 /// A `topic/partition/producer` key as its columns. The producer id is a `u64`; the `bigint`
 /// column holds its bits (the ids this service makes are below 2^63, so they read as themselves).
-fn high_water_key(key: &[u8]) -> Result<(String, i32, i64)> {
+pub(super) fn high_water_key(key: &[u8]) -> Result<(String, i32, i64)> {
     let table = Table::HighWaters;
     let text = text_key(table, key)?;
     let (rest, producer) = text
@@ -170,103 +170,19 @@ pub(super) fn start_params(table: Table, start: &[u8]) -> Result<Option<Vec<Para
     })
 }
 
-/// A dedupe mark as the consumer writes it (`consumer::prune::Mark`, same postcard layout);
-/// marks from before the event id was kept are a bare time.
-#[derive(Serialize, serde::Deserialize)]
-struct Mark {
-    seen_ms: i64,
-    event_id: Option<[u8; 16]>,
-}
-
-fn status_text<T: Serialize>(table: Table, value: &T) -> Result<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => Ok(s),
-        _ => Err(bad(table, "status or role is not a name")),
-    }
-}
-
-fn from_text<T: DeserializeOwned>(table: Table, text: String) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(text))
-        .map_err(|_| bad(table, "unknown status or role in the row"))
-}
-
 /// The parameters of an upsert of `key` → `value` (column order of the layout).
 pub(super) fn put_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<Param>> {
     Ok(match table {
-        Table::Users => {
-            let u: User = decode(table, value)?;
-            if uuid_key(table, key)? != u.id {
-                return Err(bad(table, "key differs from the row's id"));
-            }
-            let (username_key, email_key) = (lookup_key(&u.username), lookup_key(&u.email));
-            vec![
-                Box::new(u.id),
-                Box::new(u.username),
-                Box::new(u.email),
-                Box::new(u.nickname),
-                Box::new(u.avatar_url),
-                Box::new(status_text(table, &u.status)?),
-                Box::new(status_text(table, &u.role)?),
-                Box::new(u.password_hash),
-                Box::new(u.created_ms),
-                Box::new(u.updated_ms),
-                Box::new(u.last_login_ms),
-                Box::new(username_key),
-                Box::new(email_key),
-            ]
-        }
-        Table::Sessions => {
-            let s: Session = decode(table, value)?;
-            vec![
-                Box::new(key.to_vec()),
-                Box::new(s.user_id),
-                Box::new(s.created_ms),
-                Box::new(s.expires_ms),
-            ]
-        }
-        Table::Outbox | Table::Parked => {
-            let r: OutboxRecord = decode(table, value)?;
-            let (names, values): (Vec<String>, Vec<Vec<u8>>) = r.headers.into_iter().unzip();
-            vec![
-                Box::new(seq_key(table, key)?),
-                Box::new(r.topic),
-                Box::new(r.key),
-                Box::new(r.value),
-                Box::new(names),
-                Box::new(values),
-                Box::new(r.created_ms),
-            ]
-        }
+        Table::Users => rows::user_params(key, value)?,
+        Table::Sessions => rows::session_params(key, value)?,
+        Table::Outbox | Table::Parked => rows::outbox_params(table, key, value)?,
         Table::Offsets => {
             let (topic, partition) = offsets_key(key)?;
             let next: i64 = decode(table, value)?;
             vec![Box::new(topic), Box::new(partition), Box::new(next)]
         }
-        Table::HighWaters => {
-            let (topic, partition, producer) = high_water_key(key)?;
-            let high: HighWater = decode(table, value)?;
-            vec![
-                Box::new(topic),
-                Box::new(partition),
-                Box::new(producer),
-                Box::new(i64::from_ne_bytes(high.sequence.to_ne_bytes())),
-                Box::new(high.seen_ms),
-            ]
-        }
-        Table::Dedupe => {
-            let mark = match postcard::take_from_bytes::<Mark>(value) {
-                Ok((mark, [])) => mark,
-                _ => Mark {
-                    seen_ms: decode(table, value)?,
-                    event_id: None,
-                },
-            };
-            vec![
-                Box::new(key.to_vec()),
-                Box::new(mark.seen_ms),
-                Box::new(mark.event_id.map(Uuid::from_bytes)),
-            ]
-        }
+        Table::HighWaters => rows::high_water_params(key, value)?,
+        Table::Dedupe => rows::mark_params(key, value)?,
         Table::EventLog => {
             let applied: u32 = decode(table, value)?;
             vec![Box::new(key.to_vec()), Box::new(i64::from(applied))]
@@ -279,61 +195,14 @@ pub(super) fn put_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<P
 /// The stored value of a row selected by the layout (key in column 0).
 pub(super) fn value_of(table: Table, row: &Row) -> Result<Vec<u8>> {
     match table {
-        Table::Users => encode(
-            table,
-            &User {
-                id: column(row, 1)?,
-                username: column(row, 2)?,
-                email: column(row, 3)?,
-                nickname: column(row, 4)?,
-                avatar_url: column(row, 5)?,
-                status: from_text(table, column(row, 6)?)?,
-                role: from_text(table, column(row, 7)?)?,
-                password_hash: column(row, 8)?,
-                created_ms: column(row, 9)?,
-                updated_ms: column(row, 10)?,
-                last_login_ms: column(row, 11)?,
-            },
-        ),
+        Table::Users => rows::user_of(row),
         Table::Usernames | Table::Emails => column(row, 1),
         Table::UserSessions => Ok(Vec::new()),
-        Table::Sessions => encode(
-            table,
-            &Session {
-                user_id: column(row, 1)?,
-                created_ms: column(row, 2)?,
-                expires_ms: column(row, 3)?,
-            },
-        ),
-        Table::Outbox | Table::Parked => {
-            let names: Vec<String> = column(row, 4)?;
-            let values: Vec<Vec<u8>> = column(row, 5)?;
-            encode(
-                table,
-                &OutboxRecord {
-                    topic: column(row, 1)?,
-                    key: column(row, 2)?,
-                    value: column(row, 3)?,
-                    headers: names.into_iter().zip(values).collect(),
-                    created_ms: column(row, 6)?,
-                },
-            )
-        }
+        Table::Sessions => rows::session_of(row),
+        Table::Outbox | Table::Parked => rows::outbox_of(table, row),
         Table::Offsets => encode(table, &column::<i64>(row, 1)?),
-        Table::HighWaters => encode(
-            table,
-            &HighWater {
-                sequence: u64::from_ne_bytes(column::<i64>(row, 1)?.to_ne_bytes()),
-                seen_ms: column(row, 2)?,
-            },
-        ),
-        Table::Dedupe => encode(
-            table,
-            &Mark {
-                seen_ms: column(row, 1)?,
-                event_id: column::<Option<Uuid>>(row, 2)?.map(Uuid::into_bytes),
-            },
-        ),
+        Table::HighWaters => rows::high_water_of(row),
+        Table::Dedupe => rows::mark_of(row),
         Table::EventLog => {
             let applied = u32::try_from(column::<i64>(row, 1)?)
                 .map_err(|_| bad(table, "applied count above u32::MAX"))?;

@@ -19,9 +19,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, info, warn};
 
 use super::{
-    fetch::{KafkaPartition, PartitionSource},
     partition::{self, Context, Start},
     process::stored_offset,
+    source::{KafkaPartition, PartitionSource},
 };
 use crate::{
     kafka::{
@@ -69,10 +69,17 @@ pub(crate) async fn supervise(
     cancel: CancellationToken,
 ) {
     let (member, mut events) = GroupMember::start(Arc::clone(&client), member_config(&ctx));
-    let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut commits =
         tokio::time::interval(Duration::from_millis(ctx.config.auto_commit_interval_ms));
     commits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut supervisor = GroupSupervisor {
+        client,
+        ctx,
+        tasks,
+        cancel: cancel.clone(),
+        member,
+        owned: BTreeMap::new(),
+    };
     loop {
         tokio::select! {
             biased;
@@ -80,53 +87,114 @@ pub(crate) async fn supervise(
             event = events.recv() => match event {
                 None => break,
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {
-                    info!(generation, ?partitions, rebalance_secs = took.as_secs_f64(), "consumer: partitions assigned");
-                    ctx.metrics.rebalances.add(1);
-                    ctx.metrics.rebalance_seconds.observe(took.as_secs_f64());
-                    ctx.metrics.generation.set(i64::from(generation));
-                    let committed = committed(&member, &partitions).await;
-                    for p in partitions {
-                        let start = Start { generation, committed: committed.get(&p).copied() };
-                        let child = cancel.child_token();
-                        let task = tasks.spawn(start_partition(
-                            Arc::clone(&client), Arc::clone(&ctx), p, start, child.clone(),
-                        ));
-                        owned.insert(p, Owned { cancel: child, task });
-                    }
-                    ctx.metrics.assigned_partitions.set(owned.len() as i64);
+                    supervisor.assigned(generation, partitions, took).await;
                 }
                 Some(GroupEvent::Revoked { partitions, done }) => {
-                    info!(?partitions, "consumer: partitions revoked");
-                    let stopped: Vec<Owned> =
-                        partitions.iter().filter_map(|p| owned.remove(p)).collect();
-                    stop(stopped).await;
-                    commit(&member, &ctx, &partitions).await;
-                    for p in &partitions {
-                        ctx.metrics.drop_lag(&ctx.topic, *p);
-                    }
-                    ctx.metrics.assigned_partitions.set(owned.len() as i64);
+                    supervisor.revoked(&partitions).await;
                     let _ = done.send(());
                 }
             },
-            _ = commits.tick() => {
-                owned.retain(|p, o| {
-                    let alive = !o.task.is_finished();
-                    if !alive {
-                        ctx.metrics.drop_lag(&ctx.topic, *p);
-                    }
-                    alive
-                });
-                let partitions: Vec<i32> = owned.keys().copied().collect();
-                commit(&member, &ctx, &partitions).await;
-            }
+            _ = commits.tick() => supervisor.commit_owned().await,
         }
     }
     // A revocation still queued is answered by dropping it: the member task ends.
     drop(events);
-    let partitions: Vec<i32> = owned.keys().copied().collect();
-    stop(owned.into_values().collect()).await;
-    commit(&member, &ctx, &partitions).await;
-    member.stop(REQUEST_DEADLINE).await;
+    supervisor.shutdown().await;
+}
+
+/// The group member of this instance and the partition tasks it asked for.
+struct GroupSupervisor {
+    /// The process's Kafka client, for the partition tasks' fetches.
+    client: Arc<Client>,
+    /// What the partition tasks share.
+    ctx: Arc<Context>,
+    /// Where the partition tasks run (the consumer waits for them at shutdown).
+    tasks: TaskTracker,
+    /// The consumer's shutdown; each partition task has a child of it.
+    cancel: CancellationToken,
+    /// Our membership of the group: its events, its offset commits.
+    member: GroupMember,
+    /// The task of each partition we own.
+    owned: BTreeMap<i32, Owned>,
+}
+
+impl GroupSupervisor {
+    /// Starts a task for each of `partitions`, assigned in `generation` after a rebalance
+    /// that took `took`, from the group's committed offsets.
+    async fn assigned(&mut self, generation: i32, partitions: Vec<i32>, took: Duration) {
+        let metrics = &self.ctx.metrics;
+        info!(
+            generation,
+            ?partitions,
+            rebalance_secs = took.as_secs_f64(),
+            "consumer: partitions assigned"
+        );
+        metrics.rebalances.add(1);
+        metrics.rebalance_seconds.observe(took.as_secs_f64());
+        metrics.generation.set(i64::from(generation));
+        let committed = committed(&self.member, &partitions).await;
+        for p in partitions {
+            let start = Start {
+                generation,
+                committed: committed.get(&p).copied(),
+            };
+            let child = self.cancel.child_token();
+            let task = self.tasks.spawn(start_partition(
+                Arc::clone(&self.client),
+                Arc::clone(&self.ctx),
+                p,
+                start,
+                child.clone(),
+            ));
+            self.owned.insert(
+                p,
+                Owned {
+                    cancel: child,
+                    task,
+                },
+            );
+        }
+        metrics.assigned_partitions.set(self.owned.len() as i64);
+    }
+
+    /// Stops the tasks of `partitions` (each commits its batch in hand) and commits their
+    /// offsets to the group; then the member may rejoin.
+    async fn revoked(&mut self, partitions: &[i32]) {
+        info!(?partitions, "consumer: partitions revoked");
+        let stopped: Vec<Owned> = partitions
+            .iter()
+            .filter_map(|p| self.owned.remove(p))
+            .collect();
+        stop(stopped).await;
+        commit(&self.member, &self.ctx, partitions).await;
+        for p in partitions {
+            self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
+        }
+        let owned = self.owned.len() as i64;
+        self.ctx.metrics.assigned_partitions.set(owned);
+    }
+
+    /// Forgets the tasks that ended (fenced), then commits the owned partitions' offsets.
+    async fn commit_owned(&mut self) {
+        let ctx = &self.ctx;
+        self.owned.retain(|p, o| {
+            let alive = !o.task.is_finished();
+            if !alive {
+                ctx.metrics.drop_lag(&ctx.topic, *p);
+            }
+            alive
+        });
+        let partitions: Vec<i32> = self.owned.keys().copied().collect();
+        commit(&self.member, ctx, &partitions).await;
+    }
+
+    /// Stops every task, commits their offsets and leaves the group.
+    async fn shutdown(self) {
+        let partitions: Vec<i32> = self.owned.keys().copied().collect();
+        stop(self.owned.into_values().collect()).await;
+        commit(&self.member, &self.ctx, &partitions).await;
+        self.member.stop(REQUEST_DEADLINE).await;
+    }
 }
 
 /// Cancels the tasks and waits until each has committed its batch in hand and ended.

@@ -1,6 +1,6 @@
-//! The user service: what every operation shares. Each mutation checks first, then runs ONE
-//! store transaction with the user rows, the sessions, and the event in the outbox; the
-//! operations themselves live in the sibling modules, grouped by concern.
+//! The core of the user service: what every operation shares. Each mutation checks first,
+//! then runs ONE store transaction with the user rows, the sessions, and the event in the
+//! outbox; the operations themselves live in the sibling modules, grouped by concern.
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -47,7 +47,7 @@ pub(super) fn may_act_on(user: &User, id: Uuid) -> bool {
 
 /// Login throttling and session bounds (`[auth]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+pub struct AuthLimits {
     /// Failed logins per account from one source IP in `window`.
     pub per_source: usize,
     /// Failed logins per account from all sources in `window` (the global ceiling).
@@ -62,7 +62,7 @@ pub struct Limits {
     pub max_sessions: usize,
 }
 
-impl Default for Limits {
+impl Default for AuthLimits {
     fn default() -> Self {
         Self {
             per_source: 5,
@@ -131,11 +131,11 @@ impl Users {
             dummy_hash: auth::hash_password("not a real password, only for timing")?,
             wake: Arc::new(tokio::sync::Notify::new()),
         }
-        .with_limits(&Limits::default()))
+        .with_limits(&AuthLimits::default()))
     }
 
     /// The same service with other throttling and session bounds.
-    pub fn with_limits(mut self, l: &Limits) -> Self {
+    pub fn with_limits(mut self, l: &AuthLimits) -> Self {
         let throttle = |limit| Throttle::new(limit, l.window, l.max_keys);
         self.account_sources = throttle(l.per_source);
         self.accounts = throttle(l.per_account);

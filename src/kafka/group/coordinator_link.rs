@@ -48,18 +48,24 @@ impl Default for Membership {
     }
 }
 
-/// The coordinator link shared by the member task and offset commits.
+/// The member's link to its group coordinator, shared by the member task and offset commits.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct CoordinatorLink {
+    /// The process's Kafka client: FindCoordinator, and the coordinator's connection.
     pub client: Arc<Client>,
+    /// The group.
     pub group_id: String,
+    /// The one topic the member subscribes to.
     pub topic: String,
+    /// Our static membership id, if any (KIP-345).
     pub instance_id: Option<String>,
+    /// The coordinator's connection, until it moves or fails.
     coordinator: Mutex<Option<Arc<Connection>>>,
+    /// Our member id and generation, as every call carries them.
     membership: Mutex<Membership>,
 }
 
-impl Link {
+impl CoordinatorLink {
     pub fn new(
         client: Arc<Client>,
         group_id: String,
@@ -105,8 +111,9 @@ impl Link {
         self.call_bounded(call, None).await
     }
 
-    /// [`Link::call`] that gives up after `timeout` instead of the client's request timeout
-    /// (which must cover a JoinGroup's whole rebalance), counting the connection as lost.
+    /// [`CoordinatorLink::call`] that gives up after `timeout` instead of the client's request
+    /// timeout (which must cover a JoinGroup's whole rebalance), counting the connection as
+    /// lost.
     pub async fn call_within<C: Call>(
         &self,
         call: &C,

@@ -5,21 +5,20 @@
 //! through [`Client::log_offset`].
 use std::sync::Arc;
 
-use crate::{
-    future::BoxFuture,
-    kafka::{
-        Client, ClientError,
-        client::PartitionFetcher,
-        error_code::ResponseError,
-        protocol::{self, OffsetQuery},
-        records::FetchedRecord,
-    },
+use futures::future::BoxFuture;
+
+use crate::kafka::{
+    Client, ClientError,
+    client::PartitionFetcher,
+    error_code::ResponseError,
+    protocol::{self, OffsetQuery},
+    records::FetchedRecord,
 };
 
-/// Why a fetch failed.
+/// Why reading the partition failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum FetchError {
+pub enum SourceError {
     /// The offset is no longer (or not yet) in the log.
     #[error("offset out of range")]
     OutOfRange,
@@ -40,9 +39,9 @@ pub trait PartitionSource: Send + Sync + 'static {
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>>;
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>>;
     /// The earliest or the next (latest) offset.
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, FetchError>>;
+    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>>;
 }
 
 /// The real source: the client's fetch lane for records, ListOffsets for log offsets.
@@ -72,17 +71,17 @@ impl PartitionSource for KafkaPartition {
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), FetchError>> {
+    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             match self.fetcher.fetch(offset, max_bytes, max_wait_ms).await {
                 Ok(f) => Ok((f.records, f.high_watermark)),
-                Err(protocol::FetchError::OutOfRange) => Err(FetchError::OutOfRange),
-                Err(e) => Err(FetchError::Fetch(e)),
+                Err(protocol::FetchError::OutOfRange) => Err(SourceError::OutOfRange),
+                Err(e) => Err(SourceError::Fetch(e)),
             }
         })
     }
 
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, FetchError>> {
+    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async move {
             let query = if earliest {
                 OffsetQuery::Earliest
@@ -98,9 +97,9 @@ impl PartitionSource for KafkaPartition {
                 Err(ClientError::Refused { code, .. })
                     if code.error() == Some(ResponseError::OffsetOutOfRange) =>
                 {
-                    Err(FetchError::OutOfRange)
+                    Err(SourceError::OutOfRange)
                 }
-                Err(e) => Err(FetchError::Offset(e)),
+                Err(e) => Err(SourceError::Offset(e)),
             }
         })
     }

@@ -3,7 +3,7 @@
 //! from the service's own `[kafka]` settings (TLS, SASL).
 use std::{collections::BTreeMap, sync::Arc};
 
-use super::GroupError;
+use super::GroupCommandError;
 use crate::{
     config::KafkaConfig,
     kafka::{
@@ -65,8 +65,8 @@ pub struct Admin {
     client: Arc<Client>,
 }
 
-fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupError {
-    GroupError::Refused {
+fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupCommandError {
+    GroupCommandError::Refused {
         what,
         code: code.into(),
     }
@@ -74,13 +74,15 @@ fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupError {
 
 impl Admin {
     /// Finds `group`'s coordinator through the bootstrap brokers of `config`.
-    pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupError> {
-        let settings = config.connect_settings().map_err(GroupError::Security)?;
+    pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupCommandError> {
+        let settings = config
+            .connect_settings()
+            .map_err(GroupCommandError::Security)?;
         let client = Arc::new(Client::new(config.brokers.clone(), settings));
         let coordinator = match client.coordinator(group).await {
             Ok(c) => c,
             Err(ClientError::Refused { api, code }) => return Err(refused(api, code)),
-            Err(e) => return Err(GroupError::Client(e)),
+            Err(e) => return Err(GroupCommandError::Client(e)),
         };
         Ok(Self {
             group: group.to_owned(),
@@ -90,16 +92,20 @@ impl Admin {
     }
 
     /// The group's state and members.
-    pub async fn describe(&self) -> Result<GroupView, GroupError> {
+    pub async fn describe(&self) -> Result<GroupView, GroupCommandError> {
         let answer = self
             .coordinator
             .call(&DescribeGroups {
                 groups: vec![self.group.clone()],
             })
             .await?;
-        let g = answer.body.groups.first().ok_or(GroupError::Unanswered {
-            what: "DescribeGroups",
-        })?;
+        let g = answer
+            .body
+            .groups
+            .first()
+            .ok_or(GroupCommandError::Unanswered {
+                what: "DescribeGroups",
+            })?;
         if let Some(code) = ErrorCode::failure(g.error_code) {
             if code.error() == Some(ResponseError::GroupIdNotFound) {
                 // Nobody ever joined the group, or its metadata expired: nothing to show.
@@ -135,7 +141,7 @@ impl Admin {
     }
 
     /// The group's committed offsets (all topics), by topic and partition.
-    pub async fn committed(&self) -> Result<BTreeMap<(String, i32), i64>, GroupError> {
+    pub async fn committed(&self) -> Result<BTreeMap<(String, i32), i64>, GroupCommandError> {
         let answer = self
             .coordinator
             .call(&OffsetFetch {
@@ -154,7 +160,11 @@ impl Admin {
 
     /// Commits `offsets` as an admin (no generation, no member id): only accepted while the
     /// group has no members.
-    pub async fn commit(&self, topic: &str, offsets: &[(i32, i64)]) -> Result<(), GroupError> {
+    pub async fn commit(
+        &self,
+        topic: &str,
+        offsets: &[(i32, i64)],
+    ) -> Result<(), GroupCommandError> {
         let answer = self
             .coordinator
             .call(&OffsetCommit {
@@ -187,11 +197,11 @@ impl Admin {
     }
 
     /// The partitions of `topic`, sorted (empty when it does not exist).
-    pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>, GroupError> {
+    pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>, GroupCommandError> {
         match self.client.fresh_topic(topic).await {
             Ok(t) => Ok(t.partitions.into_keys().collect()),
             Err(e) if e.is_unknown_topic() => Ok(Vec::new()),
-            Err(e) => Err(GroupError::Client(e)),
+            Err(e) => Err(GroupCommandError::Client(e)),
         }
     }
 
@@ -202,12 +212,12 @@ impl Admin {
         topic: &str,
         partition: i32,
         query: OffsetQuery,
-    ) -> Result<Option<i64>, GroupError> {
+    ) -> Result<Option<i64>, GroupCommandError> {
         let offset = self
             .client
             .log_offset(topic, partition, query)
             .await
-            .map_err(GroupError::Client)?;
+            .map_err(GroupCommandError::Client)?;
         Ok((offset >= 0).then_some(offset))
     }
 

@@ -9,20 +9,20 @@
 //! | module | owns |
 //! |---|---|
 //! | `args` | the flags, and the `--help` text on how a reset meets dedupe |
-//! | `admin` | coordinator requests (DescribeGroups, OffsetFetch, OffsetCommit) and log offsets |
+//! | `broker_side` | [`Admin`]: coordinator requests (DescribeGroups, OffsetFetch, OffsetCommit) and log offsets |
 //! | `describe` | the describe report |
 //! | `reset` | the reset plan and its execution |
-//! | `store` | the store side of a reset: offsets and, with `--replay`, dedupe marks |
-mod admin;
+//! | `store_side` | the store side of a reset: offsets and, with `--replay`, dedupe marks |
 mod args;
+mod broker_side;
 mod describe;
 mod reset;
-mod store;
+mod store_side;
 
 use std::path::PathBuf;
 
-pub use admin::{Admin, GroupView, MemberView};
 pub use args::{ConfigArgs, DescribeArgs, GroupCommand, ResetArgs};
+pub use broker_side::{Admin, GroupView, MemberView};
 pub use describe::{Description, PartitionRow, describe};
 pub use reset::{PlanRow, Target, format_plan, new_offset};
 
@@ -38,7 +38,7 @@ pub const DEFAULT_GROUP: &str = "usercenter";
 /// Why a group command failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum GroupError {
+pub enum GroupCommandError {
     /// The TLS settings cannot be used.
     #[error(transparent)]
     Security(crate::kafka::security::SecurityError),
@@ -119,7 +119,7 @@ pub enum GroupError {
 }
 
 /// Runs `command` with `config`; returns what to print.
-pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, GroupError> {
+pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, GroupCommandError> {
     let common = command.common();
     let topic = common.topic.as_deref().unwrap_or(&config.topics.events);
     let admin = Admin::connect(&config.kafka, &common.group).await?;

@@ -3,8 +3,8 @@
 use std::{collections::BTreeSet, fmt::Write as _};
 
 use super::{
-    GroupError,
-    admin::{Admin, GroupView, UNKNOWN_GROUP},
+    GroupCommandError,
+    broker_side::{Admin, GroupView, MemberView, UNKNOWN_GROUP},
 };
 use crate::config::AssignmentMode;
 
@@ -51,7 +51,7 @@ pub async fn describe(
     group: &str,
     topic: &str,
     mode: AssignmentMode,
-) -> Result<Description, GroupError> {
+) -> Result<Description, GroupCommandError> {
     let view = admin.describe().await?;
     let committed = admin.committed().await?;
     let mut topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();
@@ -103,6 +103,19 @@ fn or_dash(v: Option<impl ToString>) -> String {
 
 impl std::fmt::Display for Description {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fmt_group(f)?;
+        for m in &self.view.members {
+            fmt_member(f, m)?;
+        }
+        writeln!(f)?;
+        self.fmt_mode_note(f)?;
+        self.fmt_partitions(f)
+    }
+}
+
+impl Description {
+    /// The group's id, state, protocol and member count.
+    fn fmt_group(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = &self.view;
         let protocol = if v.protocol.is_empty() {
             "(not reported by the broker)"
@@ -113,36 +126,11 @@ impl std::fmt::Display for Description {
         writeln!(f, "state:    {}", v.state)?;
         let protocol_type = or_dash(Some(&v.protocol_type).filter(|p| !p.is_empty()));
         writeln!(f, "protocol: {protocol_type} / {protocol}")?;
-        writeln!(f, "members:  {}", v.members.len())?;
-        for m in &v.members {
-            let assigned = match &m.assigned {
-                None => "(not reported by the broker)".to_owned(),
-                Some(a) if a.is_empty() => "-".to_owned(),
-                Some(a) => {
-                    let mut text = String::new();
-                    for (t, ps) in a {
-                        let list: Vec<String> = ps.iter().map(i32::to_string).collect();
-                        let _ = write!(
-                            text,
-                            "{}{t}:[{}]",
-                            if text.is_empty() { "" } else { " " },
-                            list.join(",")
-                        );
-                    }
-                    text
-                }
-            };
-            let text = |s: &String| or_dash(Some(s).filter(|s| !s.is_empty()));
-            writeln!(
-                f,
-                "  {} instance={} client={} host={} assigned={assigned}",
-                m.id,
-                or_dash(m.instance_id.as_ref()),
-                text(&m.client_id),
-                text(&m.client_host),
-            )?;
-        }
-        writeln!(f)?;
+        writeln!(f, "members:  {}", v.members.len())
+    }
+
+    /// What the members and committed offsets mean under the service's assignment mode.
+    fn fmt_mode_note(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.mode {
             AssignmentMode::Static => writeln!(
                 f,
@@ -151,14 +139,18 @@ impl std::fmt::Display for Description {
                  and COMMITTED below are not theirs (another client's, or from when the service \
                  ran in group mode). Their offsets are in the store: `reset-offsets` shows them \
                  as STORED."
-            )?,
+            ),
             AssignmentMode::Group if self.view.state == UNKNOWN_GROUP => writeln!(
                 f,
                 "no member has joined the group or committed to it yet (or the brokers expired \
                  it): no members and no committed offsets to show."
-            )?,
-            AssignmentMode::Group => {}
+            ),
+            AssignmentMode::Group => Ok(()),
         }
+    }
+
+    /// The table of partitions: committed offset, log end, lag and owner.
+    fn fmt_partitions(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
             "{:<24} {:>9} {:>12} {:>12} {:>10}  OWNER",
@@ -178,4 +170,34 @@ impl std::fmt::Display for Description {
         }
         Ok(())
     }
+}
+
+/// One member's line: its ids, host and reported assignment.
+fn fmt_member(f: &mut std::fmt::Formatter<'_>, m: &MemberView) -> std::fmt::Result {
+    let assigned = match &m.assigned {
+        None => "(not reported by the broker)".to_owned(),
+        Some(a) if a.is_empty() => "-".to_owned(),
+        Some(a) => {
+            let mut text = String::new();
+            for (t, ps) in a {
+                let list: Vec<String> = ps.iter().map(i32::to_string).collect();
+                let _ = write!(
+                    text,
+                    "{}{t}:[{}]",
+                    if text.is_empty() { "" } else { " " },
+                    list.join(",")
+                );
+            }
+            text
+        }
+    };
+    let text = |s: &String| or_dash(Some(s).filter(|s| !s.is_empty()));
+    writeln!(
+        f,
+        "  {} instance={} client={} host={} assigned={assigned}",
+        m.id,
+        or_dash(m.instance_id.as_ref()),
+        text(&m.client_id),
+        text(&m.client_host),
+    )
 }

@@ -11,24 +11,24 @@ use crate::{
     store::{self, RedbStore, Store, StoreError, StoreExt, Table},
 };
 
-use super::GroupError;
+use super::GroupCommandError;
 
 /// The service's store as its configuration names it (the redb file in `data_dir`, or the
 /// PostgreSQL database at `url`). With `create` (about to write), held by this process alone:
-/// [`GroupError::StoreInUse`] while the service holds the redb file, and
-/// [`GroupError::DatabaseInUse`] while any instance runs on the database. For redb, `None` when
+/// [`GroupCommandError::StoreInUse`] while the service holds the redb file, and
+/// [`GroupCommandError::DatabaseInUse`] while any instance runs on the database. For redb, `None` when
 /// `create` is false and there is no store file yet.
 pub async fn open(
     config: &StoreConfig,
     create: bool,
-) -> Result<Option<Arc<dyn Store>>, GroupError> {
+) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
     match config.backend {
         StoreBackend::Postgres => {
             let pg = PgStore::connect(&config.url, 2).await?;
             // About to write: no instance may run beside it (whether it joins a group or
             // reads its partitions statically), and none may start until it is done.
             if create && !pg.claim_exclusive()? {
-                return Err(GroupError::DatabaseInUse);
+                return Err(GroupCommandError::DatabaseInUse);
             }
             Ok(Some(Arc::new(pg)))
         }
@@ -39,7 +39,7 @@ pub async fn open(
 pub(super) fn open_redb(
     dir: &std::path::Path,
     create: bool,
-) -> Result<Option<Arc<dyn Store>>, GroupError> {
+) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
     if !create && !dir.join("usercenter.redb").exists() {
         return Ok(None);
     }
@@ -48,8 +48,8 @@ pub(super) fn open_redb(
         Err(StoreError::Open {
             path,
             source: redb::Error::DatabaseAlreadyOpen,
-        }) => Err(GroupError::StoreInUse(path)),
-        Err(e) => Err(GroupError::Store(e)),
+        }) => Err(GroupCommandError::StoreInUse(path)),
+        Err(e) => Err(GroupCommandError::Store(e)),
     }
 }
 
@@ -58,7 +58,7 @@ pub fn offsets(
     store: &dyn Store,
     topic: &str,
     partitions: &[i32],
-) -> Result<Vec<Option<i64>>, GroupError> {
+) -> Result<Vec<Option<i64>>, GroupCommandError> {
     store.read_with(|txn| {
         partitions
             .iter()
@@ -72,7 +72,7 @@ pub fn set_offsets(
     store: &dyn Store,
     topic: &str,
     offsets: &[(i32, i64)],
-) -> Result<(), GroupError> {
+) -> Result<(), GroupCommandError> {
     store.write_with(|txn| {
         for &(p, offset) in offsets {
             store::put(txn, Table::Offsets, &offset_key(topic, p), &offset)?;
@@ -82,7 +82,7 @@ pub fn set_offsets(
 }
 
 /// Deletes the dedupe marks `keys`; how many there were.
-pub fn forget_marks(store: &dyn Store, keys: &[Vec<u8>]) -> Result<u64, GroupError> {
+pub fn forget_marks(store: &dyn Store, keys: &[Vec<u8>]) -> Result<u64, GroupCommandError> {
     store.write_with(|txn| {
         let mut deleted = 0;
         for key in keys {

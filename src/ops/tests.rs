@@ -181,7 +181,7 @@ fn partitions_are_owned_by_the_member_whose_assignment_holds_them() {
 #[test]
 fn static_mode_and_an_unknown_group_are_described_in_words() {
     let view = GroupView {
-        state: super::admin::UNKNOWN_GROUP.into(),
+        state: super::broker_side::UNKNOWN_GROUP.into(),
         protocol_type: String::new(),
         protocol: String::new(),
         members: Vec::new(),
@@ -207,11 +207,15 @@ fn static_mode_and_an_unknown_group_are_described_in_words() {
 fn a_store_held_elsewhere_is_reported_as_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let _held = crate::store::RedbStore::open(dir.path()).unwrap();
-    let err = store::open_redb(dir.path(), true).unwrap_err();
-    assert!(matches!(err, GroupError::StoreInUse(_)), "{err:?}");
+    let err = store_side::open_redb(dir.path(), true).unwrap_err();
+    assert!(matches!(err, GroupCommandError::StoreInUse(_)), "{err:?}");
     assert!(err.to_string().contains("is the service running"));
     let empty = tempfile::tempdir().unwrap();
-    assert!(store::open_redb(empty.path(), false).unwrap().is_none());
+    assert!(
+        store_side::open_redb(empty.path(), false)
+            .unwrap()
+            .is_none()
+    );
     assert!(
         !empty.path().join("usercenter.redb").exists(),
         "a dry run creates nothing"

@@ -1,0 +1,163 @@
+//! One fetched batch of a partition, applied until all of it committed: each attempt in one
+//! store transaction on the blocking pool, behind the fence check; a failing handler backed off
+//! and, after `handler_attempts`, given up on (its record dead-lettered).
+use std::{sync::Arc, time::Duration};
+
+use tracing::{debug, warn};
+
+use super::{PartitionLoop, RETRY, pause};
+use crate::{
+    consumer::{
+        fence::{self, FenceError},
+        handler::HandlerError,
+        process::{BatchInput, BatchOutcome, apply_batch},
+    },
+    kafka::records::FetchedRecord,
+    store::{StoreError, StoreExt},
+};
+
+/// Why a batch did not commit (it is applied again either way).
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    /// The store transaction failed.
+    #[error("store transaction: {0}")]
+    Store(#[from] StoreError),
+    /// The blocking task applying the batch panicked or was cancelled.
+    #[error("pass task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The partition was claimed by another owner since ours: stop.
+    #[error(transparent)]
+    Fenced(#[from] fence::Fenced),
+}
+
+impl From<FenceError> for BatchError {
+    fn from(e: FenceError) -> Self {
+        match e {
+            FenceError::Fenced(f) => Self::Fenced(f),
+            FenceError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+/// A handler failing on one record: its offset, how often in a row, and whether to give up
+/// on it (dead-letter it with the error) in the next transaction.
+#[derive(Default)]
+struct HandlerFailures {
+    last: Option<(i64, u32)>,
+    give_up: Option<(i64, String)>,
+}
+
+impl PartitionLoop {
+    /// Handles one fetched batch; returns the next offset. Keeps at it (retries, dead letters)
+    /// until the whole batch is committed or shutdown begins; `None` when the partition is
+    /// fenced.
+    pub(super) async fn handle_batch(
+        &self,
+        records: Arc<Vec<FetchedRecord>>,
+        mut offset: i64,
+    ) -> Option<i64> {
+        let started = std::time::Instant::now();
+        let mut failures = HandlerFailures::default();
+        loop {
+            let batch = self.commit_batch(&records, offset, failures.give_up.take());
+            let outcome = match batch.await {
+                Ok(outcome) => outcome,
+                Err(BatchError::Fenced(fenced)) => {
+                    warn!(%fenced, "consumer: partition claimed by a newer owner, stopping it");
+                    return None;
+                }
+                Err(error) => {
+                    warn!(partition = self.partition, %error, "consumer: pass failed, retrying the batch");
+                    if !pause(RETRY, &self.cancel).await {
+                        return Some(offset);
+                    }
+                    continue;
+                }
+            };
+            self.count(&outcome);
+            offset = outcome.next_offset;
+            let Some((failed_at, error)) = outcome.failed else {
+                let seconds = started.elapsed().as_secs_f64();
+                self.ctx.metrics.batch_seconds.observe(seconds);
+                return Some(offset);
+            };
+            if !self.handler_failed(&mut failures, failed_at, error).await {
+                return Some(offset);
+            }
+        }
+    }
+
+    /// Counts what a committed batch did, logs its dead letters and wakes the relay for its
+    /// outbox rows.
+    fn count(&self, outcome: &BatchOutcome) {
+        let (ctx, m) = (&self.ctx, &self.ctx.metrics);
+        m.handled.add(outcome.handled);
+        m.duplicates.add(outcome.duplicates);
+        m.dead_letters.add(outcome.dead);
+        for (at, reason) in &outcome.dead_letters {
+            ctx.dead_log.log(&ctx.topic, self.partition, *at, reason);
+        }
+        if outcome.outbox_rows > 0 {
+            ctx.outbox_wake.notify_one();
+        }
+    }
+
+    /// The handler failed on the record at `failed_at`: after `handler_attempts` in a row,
+    /// give up on it (the next transaction dead-letters it), else back off. False when
+    /// shutdown began during the backoff.
+    async fn handler_failed(
+        &self,
+        failures: &mut HandlerFailures,
+        failed_at: i64,
+        error: HandlerError,
+    ) -> bool {
+        let (config, partition) = (&self.ctx.config, self.partition);
+        self.ctx.metrics.handler_failures.add(1);
+        let attempts = match failures.last {
+            Some((at, n)) if at == failed_at => n + 1,
+            _ => 1,
+        };
+        failures.last = Some((failed_at, attempts));
+        if attempts >= config.handler_attempts {
+            warn!(partition, offset = failed_at, %error, attempts, "consumer: handler gave up, dead-lettering");
+            failures.give_up = Some((
+                failed_at,
+                format!("handler failed {attempts} times: {error}"),
+            ));
+            return true;
+        }
+        let backoff =
+            Duration::from_millis(config.handler_backoff_ms) * 2u32.saturating_pow(attempts - 1);
+        debug!(partition, offset = failed_at, %error, attempts, ?backoff, "consumer: handler failed, retrying");
+        pause(backoff, &self.cancel).await
+    }
+
+    /// Applies the batch in a store transaction, on the blocking pool (the store does disk I/O
+    /// and fsync), after the fence check in the same transaction.
+    async fn commit_batch(
+        &self,
+        records: &Arc<Vec<FetchedRecord>>,
+        offset: i64,
+        give_up: Option<(i64, String)>,
+    ) -> Result<BatchOutcome, BatchError> {
+        let (ctx, records) = (Arc::clone(&self.ctx), Arc::clone(records));
+        let (partition, claim) = (self.partition, self.claim);
+        tokio::task::spawn_blocking(move || {
+            let input = BatchInput {
+                topic: &ctx.topic,
+                partition,
+                next_offset: offset,
+                dlq_topic: &ctx.config.dlq_topic,
+                give_up,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+                handler_seconds: Some(&ctx.metrics.handler_seconds),
+                producer_id: ctx.producer_id,
+            };
+            ctx.store.write_with(|txn| {
+                fence::check(txn, &ctx.topic, partition, claim)?;
+                Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, &records, &input)?)
+            })
+        })
+        .await?
+    }
+}

@@ -1,0 +1,112 @@
+//! Where a partition loop starts: its fence claimed, and the offset to read from.
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Context, RETRY, pause};
+use crate::{
+    consumer::{StartPolicy, fence, fence::Claim, process::stored_offset, source::PartitionSource},
+    store::StoreExt,
+};
+
+/// How a partition loop starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// The group generation it was assigned in (−1: static mode), recorded in its claim.
+    pub generation: i32,
+    /// The group's committed offset (see [`start_offset`]).
+    pub committed: Option<i64>,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Self {
+            generation: -1,
+            committed: None,
+        }
+    }
+}
+
+/// Claims the partition's fence (retrying store errors); `None` when cancelled first.
+pub(super) async fn claim(
+    ctx: &Arc<Context>,
+    partition: i32,
+    generation: i32,
+    cancel: &CancellationToken,
+) -> Option<Claim> {
+    loop {
+        let c = Arc::clone(ctx);
+        let claimed = tokio::task::spawn_blocking(move || {
+            c.store
+                .write_with(|txn| fence::claim(txn, &c.topic, partition, generation))
+        })
+        .await;
+        match claimed {
+            Ok(Ok(claim)) => return Some(claim),
+            Ok(Err(error)) => warn!(partition, %error, "consumer: cannot claim the partition"),
+            Err(error) => warn!(partition, %error, "consumer: cannot claim the partition"),
+        }
+        if !pause(RETRY, cancel).await {
+            return None;
+        }
+    }
+}
+
+/// Where a partition starts: the later of the store's offset (ours, committed with the effects)
+/// and the group's committed offset.
+/// - The group's is ahead: another member handled the partition since we last did (the Go
+///   service during a migration, any Kafka consumer in the group) and committed what it
+///   handled. Starting from ours would handle those records a second time, and the other
+///   member's work left no dedupe marks in our store.
+/// - Ours is ahead: we handled records whose offsets did not reach the group yet (a crash
+///   between the store's commit and the group's), or an operator rewound the group with
+///   Kafka's own tools. Ours wins either way: such a rewind re-reads nothing. A replay goes
+///   through `usercenter group reset-offsets`, which moves both and the dedupe state with them.
+/// - Only one exists: that one. Neither: `consumer.start` (earliest or latest).
+pub(super) async fn start_offset(
+    ctx: &Arc<Context>,
+    source: &dyn PartitionSource,
+    partition: i32,
+    committed: Option<i64>,
+    cancel: &CancellationToken,
+) -> Option<i64> {
+    loop {
+        let result = match (read_stored_offset(ctx, partition).await, committed) {
+            (Err(e), _) => Err(e),
+            (Ok(Some(stored)), Some(committed)) if committed > stored => {
+                // Another member of the group (the Go service during a migration, a
+                // librdkafka consumer) handled the partition up to there and committed it.
+                info!(topic = %ctx.topic, partition, stored, committed, "consumer: starting from the group's committed offset, ahead of the store's");
+                Ok(committed)
+            }
+            (Ok(Some(offset)), _) | (Ok(None), Some(offset)) => Ok(offset),
+            (Ok(None), None) => source
+                .offset(ctx.config.start == StartPolicy::Earliest)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(offset) => return Some(offset),
+            Err(error) => warn!(partition, %error, "consumer: cannot find the start offset"),
+        }
+        if !pause(RETRY, cancel).await {
+            return None;
+        }
+    }
+}
+
+/// The store's offset of `partition`, read on the blocking pool like every other store call
+/// of the loop.
+async fn read_stored_offset(ctx: &Arc<Context>, partition: i32) -> Result<Option<i64>, String> {
+    let c = Arc::clone(ctx);
+    let read = tokio::task::spawn_blocking(move || {
+        c.store
+            .read_with(|txn| stored_offset(txn, &c.topic, partition))
+    })
+    .await;
+    match read {
+        Ok(stored) => stored.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,174 @@
+//! The Kafka side of the service: the producer, the outbox relay and the consumer, started
+//! once Kafka answers and stopped in order.
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::KafkaMetrics;
+use crate::{
+    config::Config,
+    consumer::{Consumer, ConsumerParts},
+    http, kafka, outbox,
+    producer::{BrokerTransport, Producer},
+    store::Store,
+    users::{EventRecordHandler, UserEventHandler},
+};
+
+/// Pause between attempts to reach Kafka at start-up.
+const KAFKA_RETRY: Duration = Duration::from_secs(2);
+/// Longest wait for each shutdown step (consumer, relay, producer).
+const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+
+/// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
+pub(super) struct Pipeline {
+    /// The service's configuration.
+    pub config: Config,
+    /// The HTTP front's state: told when Kafka is ready.
+    pub state: Arc<http::AppState>,
+    /// The store the relay reads and the consumer writes.
+    pub store: Arc<dyn Store>,
+    /// `ce_producerid` of what the consumer writes to the outbox.
+    pub producer_id: u64,
+    /// Wakes the outbox relay after commits (HTTP mutations, consumer outputs).
+    pub wake: Arc<Notify>,
+    /// What the producer and the consumer count (shown on `/metrics`).
+    pub metrics: KafkaMetrics,
+}
+
+impl Pipeline {
+    /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
+    /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
+    /// round), producer (delivers what is buffered).
+    pub async fn run(self, cancel: CancellationToken) {
+        let Some(client) = self.connect(&cancel).await else {
+            return;
+        };
+        let cfg = &self.config;
+        let transport = BrokerTransport::connect(Arc::clone(&client), &cfg.producer).await;
+        let producer = Producer::with_metrics(
+            Arc::new(transport),
+            cfg.producer.clone(),
+            Arc::clone(&self.metrics.producer),
+        );
+        let wake = Arc::clone(&self.wake);
+        let relay_cancel = CancellationToken::new();
+        let relay = tokio::spawn(outbox::relay::run(
+            Arc::clone(&self.store),
+            producer.clone(),
+            Arc::clone(&wake),
+            relay_cancel.clone(),
+        ));
+        let consumer = self.metrics.consumer.as_ref().map(|metrics| {
+            let parts = ConsumerParts {
+                topic: cfg.topics.events.clone(),
+                config: cfg.consumer.clone(),
+                store: Arc::clone(&self.store),
+                handler: Arc::new(EventRecordHandler(UserEventHandler {
+                    notifications: cfg.topics.notifications.clone(),
+                    analytics: cfg.topics.analytics.clone(),
+                })),
+                metrics: Arc::clone(metrics),
+                producer_id: self.producer_id,
+                outbox_wake: Arc::clone(&wake),
+            };
+            Consumer::start(Arc::clone(&client), parts)
+        });
+        // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
+        // `Running::consumer_metrics` never show a half-started pipeline.
+        self.state.set_kafka_ready(true);
+        cancel.cancelled().await;
+        if let Some(c) = consumer
+            && !c.stop(SHUTDOWN_STEP).await
+        {
+            warn!("consumer did not stop within {SHUTDOWN_STEP:?}");
+        }
+        relay_cancel.cancel();
+        if tokio::time::timeout(SHUTDOWN_STEP, relay).await.is_err() {
+            warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}");
+        }
+        if let Err(error) = producer.close(SHUTDOWN_STEP).await {
+            warn!(%error, "producer: not everything was delivered before shutdown; the outbox keeps it");
+        }
+    }
+
+    /// The process's Kafka client, once the brokers answer and the topics exist; retried
+    /// until it works or shutdown begins.
+    async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<kafka::Client>> {
+        let cfg = &self.config;
+        let client = self.client()?;
+        loop {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(cfg.kafka.connect_timeout_secs.max(1)),
+                self.ensure_topics(&client),
+            );
+            let result = tokio::select! {
+                result = attempt => result,
+                () = cancel.cancelled() => return None,
+            };
+            match result {
+                Ok(Ok(created)) => {
+                    info!(brokers = %cfg.kafka.brokers.join(","), ?created, "Kafka ready");
+                    return Some(client);
+                }
+                Ok(Err(error)) => warn!(
+                    error = %crate::logging::error_chain(&error),
+                    retry_in = ?KAFKA_RETRY,
+                    "Kafka not ready"
+                ),
+                Err(_) => warn!(
+                    timeout_secs = cfg.kafka.connect_timeout_secs,
+                    retry_in = ?KAFKA_RETRY,
+                    "Kafka not ready: no answer in time"
+                ),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(KAFKA_RETRY) => {}
+                () = cancel.cancelled() => return None,
+            }
+        }
+    }
+
+    /// The process's Kafka client (it connects on first use), with a request timeout that
+    /// covers a JoinGroup's rebalance; `None` when the TLS settings cannot be read.
+    fn client(&self) -> Option<Arc<kafka::Client>> {
+        let cfg = &self.config;
+        let mut settings = match cfg.kafka.connect_settings() {
+            Ok(s) => s,
+            // Checked in `start`: the files changed since.
+            Err(error) => {
+                error!(%error, "Kafka TLS settings");
+                return None;
+            }
+        };
+        // JoinGroup is answered when the rebalance completes: up to its timeout.
+        let rebalance = Duration::from_millis(u64::from(cfg.consumer.rebalance_timeout_ms));
+        settings.request_timeout = settings
+            .request_timeout
+            .max(rebalance + Duration::from_secs(5));
+        Some(Arc::new(kafka::Client::new(
+            cfg.kafka.brokers.clone(),
+            settings,
+        )))
+    }
+
+    /// Creates the topics the service uses (the dead-letter topic too) that do not exist yet;
+    /// the ones it created.
+    async fn ensure_topics(&self, client: &kafka::Client) -> Result<Vec<&str>, kafka::ClientError> {
+        let cfg = &self.config;
+        let (partitions, replication) = (cfg.topics.partitions, cfg.topics.replication_factor);
+        let topics = cfg
+            .topics
+            .all()
+            .into_iter()
+            .chain([cfg.consumer.dlq_topic.as_str()]);
+        let mut created = Vec::new();
+        for topic in topics {
+            if client.ensure_topic(topic, partitions, replication).await? {
+                created.push(topic);
+            }
+        }
+        Ok(created)
+    }
+}

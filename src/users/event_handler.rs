@@ -1,0 +1,79 @@
+//! The users' side of the consumer: each record decoded as one of the six user events
+//! ([`EventRecordHandler`], the consumer's [`RecordHandler`]) and handed to the method of an
+//! [`EventHandler`] for its type. `handlers` holds the reactions `serve` runs.
+use crate::{
+    consumer::{Effects, HandlerResult, NoopHandler, RecordError, RecordHandler},
+    event::{
+        Deleted, Envelope, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated,
+    },
+    kafka::records::FetchedRecord,
+    store::ReadTxn,
+};
+
+/// The service's reaction to each event type. Every method defaults to doing nothing.
+#[allow(unused_variables)]
+pub trait EventHandler: Send + Sync + 'static {
+    /// `user.registered`
+    fn registered(&self, event: &Envelope, data: &Registered, view: &dyn ReadTxn) -> HandlerResult {
+        Ok(Effects::default())
+    }
+    /// `user.logged_in`
+    fn logged_in(&self, event: &Envelope, data: &LoggedIn, view: &dyn ReadTxn) -> HandlerResult {
+        Ok(Effects::default())
+    }
+    /// `user.password_changed`
+    fn password_changed(
+        &self,
+        event: &Envelope,
+        data: &PasswordChanged,
+        view: &dyn ReadTxn,
+    ) -> HandlerResult {
+        Ok(Effects::default())
+    }
+    /// `user.status_changed`
+    fn status_changed(
+        &self,
+        event: &Envelope,
+        data: &StatusChanged,
+        view: &dyn ReadTxn,
+    ) -> HandlerResult {
+        Ok(Effects::default())
+    }
+    /// `user.deleted`
+    fn deleted(&self, event: &Envelope, data: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
+        Ok(Effects::default())
+    }
+    /// `user.updated`
+    fn updated(&self, event: &Envelope, data: &Updated, view: &dyn ReadTxn) -> HandlerResult {
+        Ok(Effects::default())
+    }
+}
+
+/// Calls the method of `handler` for `event`'s type.
+pub fn dispatch(handler: &dyn EventHandler, event: &Envelope, view: &dyn ReadTxn) -> HandlerResult {
+    match &event.data {
+        EventData::Registered(d) => handler.registered(event, d, view),
+        EventData::LoggedIn(d) => handler.logged_in(event, d, view),
+        EventData::PasswordChanged(d) => handler.password_changed(event, d, view),
+        EventData::StatusChanged(d) => handler.status_changed(event, d, view),
+        EventData::Deleted(d) => handler.deleted(event, d, view),
+        EventData::Updated(d) => handler.updated(event, d, view),
+    }
+}
+
+/// Decodes each record as an event [`Envelope`] and dispatches it to an [`EventHandler`]; a
+/// record that does not decode is poison.
+#[derive(Debug, Clone)]
+pub struct EventRecordHandler<H>(pub H);
+
+impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
+    fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        let event = Envelope::decode(&record.headers, record.value.as_deref())
+            .map_err(|e| RecordError::Poison(e.to_string()))?;
+        dispatch(&self.0, &event, view).map_err(RecordError::Failed)
+    }
+}
+
+/// The consumer's do-nothing handler ignores every event too (it still decodes them when
+/// wrapped in an [`EventRecordHandler`], so poison records are dead-lettered).
+impl EventHandler for NoopHandler {}
