@@ -405,4 +405,5 @@ async fn one_failing_partition_among_good_ones_keeps_every_keys_order() {
     }
 }
 
+mod cursor;
 mod lease;
