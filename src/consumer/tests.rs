@@ -99,23 +99,30 @@ fn context(store: &Arc<dyn crate::store::Store>, handler: Arc<dyn RecordHandler>
     })
 }
 
-/// Runs partition 0 of [`Source`] until its three records are handled or dead-lettered.
-async fn run_source(ctx: &Arc<Context>) {
+/// Runs partition 0 of `source` from `start` until `done`, then stops it.
+async fn run_until(
+    ctx: &Arc<Context>,
+    source: Arc<dyn PartitionSource>,
+    start: partition::Start,
+    done: impl Fn(&Context) -> bool,
+) {
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(
-        Arc::clone(ctx),
-        Arc::new(Source),
-        0,
-        partition::Start::default(),
-        cancel.clone(),
-    ));
+    let task = tokio::spawn(run(Arc::clone(ctx), source, 0, start, cancel.clone()));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while ctx.metrics.handled.get() + ctx.metrics.dead_letters.get() < 3 {
+    while !done(ctx) {
         assert!(std::time::Instant::now() < deadline, "loop stuck");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
     task.await.unwrap();
+}
+
+/// Runs partition 0 of [`Source`] until its three records are handled or dead-lettered.
+async fn run_source(ctx: &Arc<Context>) {
+    run_until(ctx, Arc::new(Source), partition::Start::default(), |ctx| {
+        ctx.metrics.handled.get() + ctx.metrics.dead_letters.get() >= 3
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -216,14 +223,44 @@ async fn a_dead_letter_is_logged_at_warn_with_its_source_and_reason() {
     }
 }
 
-/// Batches of three records from offset 0 to 6, then a 3 s long poll; notes the offset of every
-/// fetch.
-#[derive(Default)]
-struct Logged {
+/// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
+/// three per fetch; notes the offset of every fetch (when polled: a fetch future that is made
+/// but not driven asks nothing). From an offset past `end` it answers nothing, as a broker may
+/// instead of OFFSET_OUT_OF_RANGE; at `end` it answers nothing after a long poll of `end_poll`.
+struct Log {
+    earliest: i64,
+    end: i64,
+    end_poll: Duration,
+    /// Below `end` every answer is empty too (the records are all control batches).
+    hidden: bool,
+    /// `offset` fails this many times first.
+    offset_failures: AtomicU32,
     fetches: parking_lot::Mutex<Vec<i64>>,
 }
 
-impl PartitionSource for Arc<Logged> {
+impl Log {
+    fn new(earliest: i64, end: i64) -> Self {
+        Self {
+            earliest,
+            end,
+            end_poll: Duration::from_millis(20),
+            hidden: false,
+            offset_failures: AtomicU32::new(0),
+            fetches: parking_lot::Mutex::default(),
+        }
+    }
+
+    fn fetches(&self) -> Vec<i64> {
+        self.fetches.lock().clone()
+    }
+
+    /// How often it was asked for `offset`.
+    fn asked(&self, offset: i64) -> usize {
+        self.fetches.lock().iter().filter(|&&o| o == offset).count()
+    }
+}
+
+impl PartitionSource for Arc<Log> {
     fn fetch(
         &self,
         offset: i64,
@@ -231,27 +268,37 @@ impl PartitionSource for Arc<Logged> {
         _: i32,
     ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
-            // Noted when polled: a fetch future that is made but not driven asks nothing.
             self.fetches.lock().push(offset);
-            if offset >= 6 {
-                // A long poll at the end of the partition.
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                return Ok((vec![], 6));
+            if offset == self.end {
+                tokio::time::sleep(self.end_poll).await;
             }
-            let records = (offset..offset + 3).map(|o| rec(o, &format!("r{o}")));
-            Ok((records.collect(), 6))
+            if offset >= self.end || self.hidden {
+                return Ok((vec![], self.end));
+            }
+            let from = offset.max(self.earliest);
+            let records = (from..self.end.min(from + 3)).map(|o| rec(o, &format!("r{o}")));
+            Ok((records.collect(), self.end))
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
-        Box::pin(async { Ok(0) })
+    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
+        Box::pin(async move {
+            let failing = self
+                .offset_failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(SourceError::OutOfRange);
+            }
+            Ok(if earliest { self.earliest } else { self.end })
+        })
     }
 }
 
 /// Holds the first record until the source has been asked for the next batch (5 s at most)
 /// and notes whether it was.
 struct AwaitReadAhead {
-    source: Arc<Logged>,
+    source: Arc<Log>,
     asked_in_time: std::sync::atomic::AtomicBool,
 }
 
@@ -275,7 +322,11 @@ impl RecordHandler for Arc<AwaitReadAhead> {
 async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
-    let source = Arc::new(Logged::default());
+    // Batches of three records from offset 0 to 6, then a 3 s long poll.
+    let source = Arc::new(Log {
+        end_poll: Duration::from_secs(3),
+        ..Log::new(0, 6)
+    });
     let handler = Arc::new(AwaitReadAhead {
         source: Arc::clone(&source),
         asked_in_time: false.into(),
@@ -310,12 +361,11 @@ async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
         handler.asked_in_time.load(Ordering::SeqCst),
         "the fetch from offset 3 was not issued while offsets 0..3 were being handled"
     );
-    let fetches = source.fetches.lock().clone();
+    let fetches = source.fetches();
     assert_eq!(&fetches[..2], &[0, 3], "{fetches:?}");
-    assert_eq!(
-        fetches.iter().filter(|&&o| o == 3).count(),
-        1,
-        "{fetches:?}"
-    );
+    assert_eq!(source.asked(3), 1, "{fetches:?}");
     assert_eq!(ctx.metrics.duplicates.get(), 0);
 }
+
+mod offsets;
+mod retries;

@@ -223,3 +223,99 @@ fn outputs_and_dead_letters_name_this_instance_in_source_and_identity() {
         assert_eq!(r.headers[header::SOURCE], b"/usercenter/77", "{}", r.topic);
     }
 }
+
+/// The offsets table is stored data, read back after an upgrade and written by `usercenter
+/// group reset-offsets` (`group::store`): one key per topic and partition, `<topic>/<partition>`.
+#[test]
+fn each_partition_keeps_its_own_offset_under_topic_slash_partition() {
+    assert_eq!(offset_key("user.events", 12), b"user.events/12");
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    run(&store, &[record(0, &event(0, "ada"))], &input(0));
+    let mut other = input(7);
+    other.partition = 1;
+    run(&store, &[record(7, &event(1, "bob"))], &other);
+    store
+        .read(&mut |txn| {
+            assert_eq!(stored_offset(txn, "user.events", 0)?, Some(1));
+            assert_eq!(stored_offset(txn, "user.events", 1)?, Some(8));
+            assert_eq!(stored_offset(txn, "user.other", 0)?, None);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// An output's `created_ms` (its Kafka timestamp) is the pass's time unless the handler set
+/// one; dead letters are counted among the pass's outbox rows (the relay is woken for them).
+#[test]
+fn outputs_get_the_pass_time_unless_they_carry_one_and_dead_letters_count_as_rows() {
+    /// One output without a time and one with.
+    struct TwoOutputs;
+    impl RecordHandler for TwoOutputs {
+        fn handle(&self, record: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+            if record.value.as_deref() == Some(&[0xde, 0xad][..]) {
+                return Err(RecordError::Poison("garbage".into()));
+            }
+            let out = |created_ms| OutboxRecord {
+                topic: "user.notifications".into(),
+                key: None,
+                value: Vec::new(),
+                headers: Headers::new(),
+                created_ms,
+            };
+            Ok(Effects {
+                writes: Vec::new(),
+                outputs: vec![out(0), out(42)],
+            })
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut at = input(0);
+    at.now_ms = 1_000;
+    let out = store
+        .write_with(|txn| {
+            apply_batch(
+                txn,
+                &TwoOutputs,
+                &[record(0, &event(0, "ada")), garbage(1)],
+                &at,
+            )
+        })
+        .unwrap();
+    assert_eq!((out.handled, out.dead, out.outbox_rows), (1, 1, 3));
+    let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
+    let times: Vec<i64> = rows.iter().map(|(_, r)| r.created_ms).collect();
+    assert_eq!(
+        times,
+        [1_000, 42, 1_000],
+        "the outputs, then the dead letter"
+    );
+    // A batch of poison records alone writes rows too.
+    let out = store
+        .write_with(|txn| apply_batch(txn, &TwoOutputs, &[garbage(2), garbage(3)], &input(2)))
+        .unwrap();
+    assert_eq!((out.dead, out.outbox_rows), (2, 2));
+}
+
+/// A copy of a poison record already dead-lettered from this partition is skipped, and the
+/// offset moves past it like past any record.
+#[test]
+fn a_skipped_poison_copy_moves_the_offset_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut poison = record(0, &event(0, "ada"));
+    poison.value = Some(vec![0xff].into());
+    let mut copy = poison.clone();
+    copy.offset = 1;
+    let out = run(&store, &[poison], &input(0));
+    assert_eq!((out.dead, out.next_offset), (1, 1));
+    let out = run(&store, &[copy], &input(1));
+    assert_eq!((out.dead, out.duplicates, out.next_offset), (0, 1, 2));
+    store
+        .read(&mut |txn| {
+            assert_eq!(stored_offset(txn, "user.events", 0)?, Some(2));
+            Ok(())
+        })
+        .unwrap();
+}

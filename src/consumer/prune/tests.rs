@@ -127,3 +127,67 @@ fn pruning_goes_in_batches_and_takes_marks_of_the_old_format() {
     assert_eq!(pruned.marks, 1_000, "the marks seen from 1000 to 1999");
     assert_eq!(sizes_of(&store).0, n - 2_000);
 }
+
+/// Marks of an earlier version kept the event id in their value, under a key that does not
+/// hold it: pruning such a mark takes its event-log entry all the same.
+#[test]
+fn a_mark_with_the_event_id_in_its_value_takes_its_event_log_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let id = [7; 16];
+    store
+        .write(&mut |txn| {
+            mark(txn, b"p/9/1", 1_000, Some(id))?;
+            store::put(txn, Table::EventLog, &id, &1u32)
+        })
+        .unwrap();
+    assert_eq!(sizes_of(&store), (1, 1));
+    let pruned = prune(&store, 2_000).unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            marks: 1,
+            event_log: 1
+        }
+    );
+    assert_eq!(sizes_of(&store), (0, 0));
+}
+
+/// The pruning task prunes at once when it starts, then every interval, and sets the size
+/// gauges and counters.
+#[tokio::test]
+async fn the_pruning_task_prunes_at_start_and_reports_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // Two marks from two hours ago, one from now; a horizon of one hour.
+    for (i, at) in [
+        (0, now_ms - 7_200_000),
+        (1, now_ms - 7_200_000),
+        (2, now_ms),
+    ] {
+        handle(&store, i, at);
+    }
+    let metrics = Arc::new(ConsumerMetrics::default());
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Duration::from_secs(3_600),
+        Duration::from_secs(3_600),
+        Arc::clone(&metrics),
+        cancel.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // The gauge set last, once the first prune is done.
+    while metrics.event_log_entries.get() == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing pruned");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(metrics.pruned_marks.get(), 2);
+    assert_eq!(metrics.pruned_event_log.get(), 2);
+    assert_eq!(metrics.dedupe_marks.get(), 1);
+    assert_eq!(metrics.event_log_entries.get(), 1);
+    assert_eq!(sizes_of(&store), (1, 1));
+}

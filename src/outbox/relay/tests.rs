@@ -339,3 +339,5 @@ async fn the_next_round_goes_out_while_the_previous_one_waits_for_its_acknowledg
 fn backlog(store: &Arc<dyn Store>) -> u64 {
     crate::store::StoreExt::read_with(&**store, crate::outbox::backlog).unwrap()
 }
+
+mod cursor;

@@ -214,3 +214,14 @@ fn every_partition_dead_letters_its_copy_of_a_poison_record_once() {
         assert_eq!((out.dead, out.duplicates), (0, 1), "partition {partition}");
     }
 }
+
+/// The high-water table is read by nothing now, but stays readable until it is dropped: its
+/// keys are `<topic>/<partition>/<producer>`, the layout the PostgreSQL codec parses into its
+/// typed columns (`src/pgstore/codec.rs`) and `tests/it/postgres/store.rs` writes.
+#[test]
+fn high_water_keys_keep_the_layout_the_postgres_codec_reads() {
+    assert_eq!(
+        crate::consumer::process::high_water_key("user.events", 4, 77),
+        b"user.events/4/77"
+    );
+}

@@ -2,16 +2,29 @@
 //! producer once the lease's `until` has passed (a holder that was frozen, and woke after
 //! another instance may have taken the lease over), and starts from the oldest row when the
 //! epoch changes.
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 
 use super::*;
 use crate::store::{ReadTxn, StoreExt, WriteTxn};
 
-/// A store whose relay lease the test sets.
+/// A store whose relay lease the test sets, and whose writes wait while `hold_writes` is set.
 #[derive(Debug)]
-struct Leased {
+pub(super) struct Leased {
     inner: Arc<dyn Store>,
-    lease: Mutex<Option<RelayLease>>,
+    pub(super) lease: Mutex<Option<RelayLease>>,
+    pub(super) hold_writes: AtomicBool,
+}
+
+impl Leased {
+    pub(super) fn new(inner: &Arc<dyn Store>, lease: Option<RelayLease>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            lease: Mutex::new(lease),
+            hold_writes: AtomicBool::new(false),
+        })
+    }
 }
 
 impl Store for Leased {
@@ -26,6 +39,9 @@ impl Store for Leased {
         &self,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
     ) -> crate::store::Result<()> {
+        while self.hold_writes.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         self.inner.write(f)
     }
 
@@ -34,14 +50,26 @@ impl Store for Leased {
     }
 }
 
-fn lease(epoch: u64, for_: Duration) -> Option<RelayLease> {
+pub(super) fn lease(epoch: u64, for_: Duration) -> Option<RelayLease> {
     Some(RelayLease {
         epoch,
         until: Instant::now() + for_,
     })
 }
 
-fn backlog(store: &Arc<dyn Store>) -> u64 {
+/// A relay (not running) over `store` into `broker`.
+pub(super) fn relay_over(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> Relay {
+    Relay {
+        store: Arc::clone(store),
+        producer: Producer::new(Arc::clone(broker) as _, ProducerConfig::default()),
+        from: 0,
+        epoch: None,
+        in_flight: std::collections::VecDeque::new(),
+        deleting: None,
+    }
+}
+
+pub(super) fn backlog(store: &Arc<dyn Store>) -> u64 {
     store.read_with(crate::outbox::backlog).unwrap()
 }
 
@@ -49,10 +77,7 @@ fn backlog(store: &Arc<dyn Store>) -> u64 {
 async fn a_relay_publishes_nothing_without_the_lease_or_past_its_end() {
     let (_dir, inner) = store();
     append_rows(&inner, &[b"1".to_vec(), b"2".to_vec()]);
-    let leased = Arc::new(Leased {
-        inner: Arc::clone(&inner),
-        lease: Mutex::new(None),
-    });
+    let leased = Leased::new(&inner, None);
     let store: Arc<dyn Store> = Arc::clone(&leased) as _;
     let broker = Arc::new(MockBroker::new(1));
     let (cancel, relay, _) = spawn_relay(&store, &broker, ProducerConfig::default());
@@ -83,19 +108,9 @@ async fn a_relay_publishes_nothing_without_the_lease_or_past_its_end() {
 #[tokio::test]
 async fn a_new_epoch_starts_the_relay_from_the_oldest_row() {
     let (_dir, inner) = store();
-    let leased = Arc::new(Leased {
-        inner: Arc::clone(&inner),
-        lease: Mutex::new(lease(1, Duration::from_secs(3600))),
-    });
+    let leased = Leased::new(&inner, lease(1, Duration::from_secs(3600)));
     let store: Arc<dyn Store> = Arc::clone(&leased) as _;
-    let mut relay = Relay {
-        store: Arc::clone(&store),
-        producer: Producer::new(Arc::new(MockBroker::new(1)) as _, ProducerConfig::default()),
-        from: 0,
-        epoch: None,
-        in_flight: std::collections::VecDeque::new(),
-        deleting: None,
-    };
+    let mut relay = relay_over(&store, &Arc::new(MockBroker::new(1)));
     assert!(relay.lease().await.is_some());
     relay.from = 42;
     assert!(relay.lease().await.is_some());

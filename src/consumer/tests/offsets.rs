@@ -1,0 +1,159 @@
+//! Where the partition loop starts and how its offset moves: the later of the store's and the
+//! group's offsets, else the start policy; an empty answer past the log end resets to the
+//! earliest offset (once); the lag after each fetch; an empty answer below the high watermark
+//! pauses, the log end does not.
+use super::*;
+use crate::store::{StoreExt, Table};
+
+fn new_store() -> (tempfile::TempDir, Arc<dyn crate::store::Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    (dir, store)
+}
+
+fn set_stored(store: &Arc<dyn crate::store::Store>, offset: i64) {
+    store
+        .write(&mut |txn| {
+            crate::store::put(txn, Table::Offsets, &process::offset_key("t", 0), &offset)
+        })
+        .unwrap();
+}
+
+fn stored(store: &Arc<dyn crate::store::Store>) -> Option<i64> {
+    store
+        .read_with(|txn| process::stored_offset(txn, "t", 0))
+        .unwrap()
+}
+
+/// `log` as the partition loop's source.
+fn source(log: &Arc<Log>) -> Arc<dyn PartitionSource> {
+    Arc::new(Arc::clone(log))
+}
+
+fn committed(committed: Option<i64>) -> partition::Start {
+    partition::Start {
+        generation: -1,
+        committed,
+    }
+}
+
+/// Where the first fetch asks from, with the store's and the group's offsets given.
+async fn first_fetch(stored: Option<i64>, group: Option<i64>, start: StartPolicy) -> i64 {
+    let (_dir, store) = new_store();
+    if let Some(offset) = stored {
+        set_stored(&store, offset);
+    }
+    let mut ctx = context(&store, Arc::new(NoopHandler));
+    Arc::get_mut(&mut ctx).unwrap().config.start = start;
+    let log = Arc::new(Log::new(2, 9));
+    run_until(&ctx, source(&log), committed(group), |_| {
+        !log.fetches().is_empty()
+    })
+    .await;
+    log.fetches()[0]
+}
+
+#[tokio::test]
+async fn the_loop_starts_from_the_later_of_the_stored_and_the_committed_offset() {
+    let earliest = StartPolicy::Earliest;
+    // Another member of the group handled the partition up to 7 since we stored 5.
+    assert_eq!(first_fetch(Some(5), Some(7), earliest).await, 7);
+    // We handled records whose offsets did not reach the group yet.
+    assert_eq!(first_fetch(Some(5), Some(3), earliest).await, 5);
+    assert_eq!(first_fetch(Some(5), Some(5), earliest).await, 5);
+    assert_eq!(first_fetch(Some(5), None, earliest).await, 5);
+    assert_eq!(first_fetch(None, Some(4), earliest).await, 4);
+    // Neither: the start policy (the earliest offset is 2, the log end 9). It does not apply
+    // when an offset exists.
+    assert_eq!(first_fetch(None, None, earliest).await, 2);
+    assert_eq!(first_fetch(None, None, StartPolicy::Latest).await, 9);
+    assert_eq!(first_fetch(Some(5), None, StartPolicy::Latest).await, 5);
+}
+
+#[tokio::test]
+async fn a_start_offset_that_cannot_be_read_is_asked_for_again() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(0, 3));
+    log.offset_failures.store(1, Ordering::SeqCst);
+    run_until(&ctx, source(&log), committed(None), |ctx| {
+        ctx.metrics.handled.get() == 3
+    })
+    .await;
+    assert_eq!(log.fetches()[0], 0);
+}
+
+#[tokio::test]
+async fn an_empty_answer_past_the_log_end_resets_to_the_earliest_offset_once() {
+    let (_dir, store) = new_store();
+    // The stored offset is past the log's end (the topic was recreated, say).
+    set_stored(&store, 10);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(0, 3));
+    // Until the loop has asked at the log end three times: it reached the end and stayed.
+    run_until(&ctx, source(&log), committed(None), |_| log.asked(3) >= 3).await;
+    assert_eq!(ctx.metrics.offset_resets.get(), 1, "{:?}", log.fetches());
+    assert_eq!(ctx.metrics.handled.get(), 3);
+    assert_eq!(ctx.metrics.duplicates.get(), 0, "nothing read twice");
+    assert_eq!(&log.fetches()[..2], &[10, 0]);
+    assert_eq!(stored(&store), Some(3));
+    assert_eq!(ctx.metrics.lag().get(&0), Some(&0), "at the log end");
+}
+
+#[tokio::test]
+async fn the_lag_is_the_high_watermark_minus_the_next_offset() {
+    let (_dir, store) = new_store();
+    set_stored(&store, 4);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    // Offsets 4 to 9 hold only control batches: every answer is empty, the lag stays.
+    let log = Arc::new(Log {
+        hidden: true,
+        ..Log::new(0, 9)
+    });
+    run_until(&ctx, source(&log), committed(None), |_| {
+        log.fetches().len() >= 2
+    })
+    .await;
+    assert_eq!(ctx.metrics.lag().get(&0), Some(&5));
+    assert_eq!(ctx.metrics.offset_resets.get(), 0);
+}
+
+/// Control batches only below the high watermark: the loop pauses between fetches instead of
+/// spinning on them.
+#[tokio::test]
+async fn below_the_high_watermark_an_empty_answer_pauses_the_loop() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log {
+        hidden: true,
+        ..Log::new(0, 5)
+    });
+    let started = std::time::Instant::now();
+    run_until(&ctx, source(&log), committed(None), |_| {
+        started.elapsed() >= Duration::from_millis(500)
+    })
+    .await;
+    let n = log.fetches().len();
+    // One fetch per 50 ms pause, and the first one.
+    assert!((2..=12).contains(&n), "{n} fetches in 500 ms");
+}
+
+/// At the log end the broker's long poll is the wait: the loop asks again at once, so a record
+/// written just after an empty poll is not held back by a pause of our own.
+#[tokio::test]
+async fn at_the_log_end_the_loop_waits_only_for_the_brokers_long_poll() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log {
+        end_poll: Duration::from_millis(5),
+        ..Log::new(0, 0)
+    });
+    let started = std::time::Instant::now();
+    run_until(&ctx, source(&log), committed(None), |_| {
+        started.elapsed() >= Duration::from_secs(1)
+    })
+    .await;
+    let n = log.fetches().len();
+    // About 1 s / 5 ms; a pause of 50 ms after each poll would allow 20 at most.
+    assert!(n >= 40, "{n} fetches in 1 s");
+}
