@@ -2,14 +2,13 @@
 # Mutation testing of the correctness core with cargo-mutants: the dedupe (Key::of, the marks,
 # poison marks), the pass, the fence, the consumer's offsets, pruning, reset-offsets, the outbox's
 # sequences and the relay (lease, cursor, hold after failure). Not part of deploy/test.sh or CI:
-# it builds the crate once per mutant, an hour or more on two cores. docs/mutation-testing.md
-# says what it covers and what the last run found.
+# it builds the crate once per mutant, an hour or more on two cores.
 #
 #   deploy/mutants.sh                  both runs below
 #   deploy/mutants.sh unit             the unit-test run only: every file of .cargo/mutants.toml
 #                                      against the lib's unit tests (no broker)
 #   deploy/mutants.sh broker           the broker run only: reset-offsets' range logic
-#                                      (src/group/reset.rs `run`, `forget_range`) against
+#                                      (src/ops/reset.rs `run`, `forget_range`) against
 #                                      tests/it/group/tools.rs with a real Nisshi broker
 #   deploy/mutants.sh unit -- ARGS     ARGS go to cargo-mutants (e.g. `-F fence` for the mutants
 #                                      whose name matches, `--list` to list them)
