@@ -27,7 +27,7 @@ use crate::{
     producer::Producer,
     store::{RelayLease, Store, Table},
 };
-use publish::{Round, Sent, Stop, enqueue};
+use publish::{RoundOutcome, Sent, Stop, enqueue};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
@@ -75,7 +75,7 @@ pub async fn run(
         }
     }
     // The rounds handed over are delivered (or fail) and their rows deleted before it stops.
-    let round = relay.drain(Round::default()).await;
+    let round = relay.drain(RoundOutcome::default()).await;
     finish(relay.deleting.take()).await;
     relay.delete(&round);
     finish(relay.deleting.take()).await;
@@ -131,7 +131,7 @@ impl Relay {
                 None => info!("outbox: relay lease lost"),
             }
             self.epoch = epoch;
-            let round = self.drain(Round::default()).await;
+            let round = self.drain(RoundOutcome::default()).await;
             finish(self.deleting.take()).await;
             self.delete(&round);
             finish(self.deleting.take()).await;
@@ -192,7 +192,7 @@ impl Relay {
     }
 
     /// Settles every round still in flight into `round`.
-    async fn drain(&mut self, mut round: Round) -> Round {
+    async fn drain(&mut self, mut round: RoundOutcome) -> RoundOutcome {
         while let Some(later) = self.in_flight.pop_front() {
             round.absorb(later.settle().await);
         }
@@ -227,7 +227,7 @@ impl Relay {
     }
 
     /// Starts deleting the rows `round` delivered and moving those it parked.
-    fn delete(&mut self, round: &Round) {
+    fn delete(&mut self, round: &RoundOutcome) {
         if round.delivered.is_empty() && round.parked.is_empty() {
             return;
         }

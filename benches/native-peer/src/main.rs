@@ -25,6 +25,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
+mod args;
+
+use args::{Args, USAGE};
+
 /// How long topic creation, metadata and the warm-up record may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the final flush may take; librdkafka fails undeliverable records on its own after
@@ -35,99 +39,6 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(600);
 const POLL_EVERY: u64 = 1024;
 /// Progress lines on stderr, like ours.
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
-
-const USAGE: &str = "usage: native-peer --brokers HOST:PORT[,...] --topic T [--partitions P] \
-                     [--records N] [--record-size S] [--codec none|snappy] [--headers ce|none]";
-
-/// Compression codecs, as `usercenter perf produce --codec` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Codec {
-    None,
-    Snappy,
-}
-
-impl Codec {
-    fn parse(name: &str) -> Result<Self> {
-        match name {
-            "none" => Ok(Self::None),
-            "snappy" => Ok(Self::Snappy),
-            other => Err(format!("unknown codec {other:?} (none or snappy)").into()),
-        }
-    }
-
-    /// librdkafka's `compression.codec` value.
-    fn librdkafka_name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Snappy => "snappy",
-        }
-    }
-}
-
-/// The command line.
-#[derive(Debug)]
-struct Args {
-    brokers: String,
-    topic: String,
-    partitions: i32,
-    records: u64,
-    record_size: usize,
-    codec: Codec,
-    /// `--headers none`: bare records, without the three `ce_*` headers.
-    headers: bool,
-}
-
-impl Args {
-    /// Parses `--flag value` and `--flag=value`; the defaults are those of ours.
-    fn parse(mut argv: impl Iterator<Item = String>) -> Result<Self> {
-        let mut brokers = None;
-        let mut topic = None;
-        let mut args = Args {
-            brokers: String::new(),
-            topic: String::new(),
-            partitions: 1,
-            records: 1_000_000,
-            record_size: 100,
-            codec: Codec::Snappy,
-            headers: true,
-        };
-        while let Some(arg) = argv.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            let value = match inline {
-                Some(value) => value,
-                None => argv
-                    .next()
-                    .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
-            };
-            let bad = |e: &dyn std::fmt::Display| format!("{flag} {value:?}: {e}");
-            match flag.as_str() {
-                "--brokers" => brokers = Some(value),
-                "--topic" => topic = Some(value),
-                "--partitions" => args.partitions = value.parse().map_err(|e| bad(&e))?,
-                "--records" => args.records = value.parse().map_err(|e| bad(&e))?,
-                "--record-size" => args.record_size = value.parse().map_err(|e| bad(&e))?,
-                "--codec" => args.codec = Codec::parse(&value)?,
-                "--headers" => {
-                    args.headers = match value.as_str() {
-                        "ce" => true,
-                        "none" => false,
-                        _ => return Err(bad(&"ce or none").into()),
-                    }
-                }
-                _ => return Err(format!("unknown argument {flag}\n{USAGE}").into()),
-            }
-        }
-        args.brokers = brokers.ok_or_else(|| format!("--brokers is required\n{USAGE}"))?;
-        args.topic = topic.ok_or_else(|| format!("--topic is required\n{USAGE}"))?;
-        if args.partitions < 1 {
-            return Err("--partitions must be at least 1".into());
-        }
-        Ok(args)
-    }
-}
 
 /// The clients' context: librdkafka's warnings and errors on stderr (rdkafka's default sends
 /// them to the `log` crate, which has no logger here), and the producer's delivery counts.

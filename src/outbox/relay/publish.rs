@@ -19,7 +19,7 @@ pub(super) enum Stop {
 
 /// What a round did.
 #[derive(Debug, Default)]
-pub(super) struct Round {
+pub(super) struct RoundOutcome {
     /// Acknowledged rows.
     pub delivered: Vec<u64>,
     /// Rows the producer can never publish (too large, no identity).
@@ -32,9 +32,9 @@ pub(super) struct Round {
     pub stopped: Option<Stop>,
 }
 
-impl Round {
+impl RoundOutcome {
     /// Adds what a later round did.
-    pub fn absorb(&mut self, later: Round) {
+    pub fn absorb(&mut self, later: RoundOutcome) {
         self.delivered.extend(later.delivered);
         self.parked.extend(later.parked);
         if let Some(seq) = later.failed {
@@ -54,7 +54,7 @@ impl Round {
 /// A round handed to the producer, its reports not awaited yet.
 pub(super) struct Sent {
     reports: Vec<(u64, DeliveryFuture)>,
-    round: Round,
+    round: RoundOutcome,
     /// The row after the last one handed over (or parked).
     next: u64,
 }
@@ -71,7 +71,7 @@ impl Sent {
     }
 
     /// Waits for every report of the round.
-    pub async fn settle(self) -> Round {
+    pub async fn settle(self) -> RoundOutcome {
         let Sent {
             reports, mut round, ..
         } = self;
@@ -116,7 +116,7 @@ pub(super) async fn enqueue(
 ) -> Sent {
     let mut sent = Sent {
         reports: Vec::with_capacity(rows.len()),
-        round: Round::default(),
+        round: RoundOutcome::default(),
         next: 0,
     };
     for (seq, row) in rows {
