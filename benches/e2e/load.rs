@@ -1,8 +1,10 @@
 //! The load shapes: one registration at a time (idle), closed-loop saturation (the argon2
 //! capacity), an open-loop Poisson arrival rate (a defined load), and the mixed closed-loop
-//! clients (register + login + update) of the first version of this bench.
+//! clients (register + login + update) of the first version of this bench. Requests go to
+//! the service instances in turn ([`Front`]).
 use std::{
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -10,14 +12,58 @@ use serde_json::json;
 
 use super::watch;
 
+/// The HTTP addresses of the service instances under test; request (or client) `i` goes to
+/// instance `i mod n`.
+#[derive(Debug, Clone)]
+pub struct Front(Arc<[SocketAddr]>);
+
+impl Front {
+    /// Panics on an empty list (a bench needs a service).
+    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+        assert!(!addrs.is_empty(), "no service instance");
+        Self(addrs.into())
+    }
+
+    /// The instance for request or client `i`.
+    pub fn pick(&self, i: usize) -> SocketAddr {
+        self.0[i % self.0.len()]
+    }
+}
+
 /// One registration as the client saw it.
 #[derive(Debug, Clone)]
 pub struct Reg {
     pub id: String,
+    pub name: String,
     /// When the request was sent (epoch ms).
     pub sent_ms: f64,
     /// When the response arrived (epoch ms).
     pub answered_ms: f64,
+}
+
+/// HTTP latencies of each request class.
+#[derive(Debug, Default)]
+pub struct ByClass {
+    pub register: Vec<Duration>,
+    pub login: Vec<Duration>,
+    pub update: Vec<Duration>,
+}
+
+impl ByClass {
+    fn extend(&mut self, other: ByClass) {
+        self.register.extend(other.register);
+        self.login.extend(other.login);
+        self.update.extend(other.update);
+    }
+
+    /// Every request's latency, whatever its class.
+    pub fn all(&self) -> Vec<Duration> {
+        [&self.register, &self.login, &self.update]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect()
+    }
 }
 
 /// Registers `name`; panics on anything but 201 (a bench, not a test of errors).
@@ -29,9 +75,26 @@ pub async fn register(addr: SocketAddr, name: &str) -> Reg {
     assert_eq!(status, 201, "{resp}");
     Reg {
         id: resp["user"]["id"].as_str().unwrap_or("").to_owned(),
+        name: name.to_owned(),
         sent_ms,
         answered_ms: watch::now_ms(),
     }
+}
+
+/// Logs `name` in; returns the token. Panics on anything but 200.
+async fn login(addr: SocketAddr, name: &str) -> String {
+    let body = json!({"username": name, "password": "correct horse"});
+    let (status, resp) = testkit::api(addr, "POST", "/api/v1/users/login", None, Some(body)).await;
+    assert_eq!(status, 200, "{resp}");
+    resp["token"].as_str().unwrap_or("").to_owned()
+}
+
+/// Changes the nickname of user `id`. Panics on anything but 200.
+async fn update(addr: SocketAddr, token: &str, id: &str) {
+    let path = format!("/api/v1/users/{id}");
+    let body = json!({"nickname": "N"});
+    let (status, resp) = testkit::api(addr, "PATCH", &path, Some(token), Some(body)).await;
+    assert_eq!(status, 200, "{resp}");
 }
 
 /// Waits until every registration's welcome notification was seen (or `within` passed).
@@ -46,10 +109,10 @@ pub async fn wait_welcomes(seen: &watch::Shared, regs: &[Reg], within: Duration)
 }
 
 /// `n` registrations, each after the previous one's welcome arrived and a pause.
-pub async fn idle(addr: SocketAddr, seen: &watch::Shared, n: usize) -> Vec<Reg> {
+pub async fn idle(front: &Front, seen: &watch::Shared, n: usize) -> Vec<Reg> {
     let mut regs = Vec::new();
     for i in 0..n {
-        let reg = register(addr, &format!("idle{i}")).await;
+        let reg = register(front.pick(i), &format!("idle{i}")).await;
         wait_welcomes(seen, std::slice::from_ref(&reg), Duration::from_secs(5)).await;
         regs.push(reg);
         tokio::time::sleep(Duration::from_millis(40)).await;
@@ -57,12 +120,30 @@ pub async fn idle(addr: SocketAddr, seen: &watch::Shared, n: usize) -> Vec<Reg> 
     regs
 }
 
+/// A login and an update for each of `regs`, one request at a time: the idle latencies of
+/// the other two request classes.
+pub async fn idle_login_update(front: &Front, regs: &[Reg]) -> ByClass {
+    let mut out = ByClass::default();
+    for (i, reg) in regs.iter().enumerate() {
+        let addr = front.pick(i);
+        let t = Instant::now();
+        let token = login(addr, &reg.name).await;
+        out.login.push(t.elapsed());
+        let t = Instant::now();
+        update(addr, &token, &reg.id).await;
+        out.update.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    out
+}
+
 /// Registrations per second with `clients` registering back to back, `n` in all: what the
 /// machine's password hashing allows.
-pub async fn capacity(addr: SocketAddr, clients: usize, n: usize) -> f64 {
+pub async fn capacity(front: &Front, clients: usize, n: usize) -> f64 {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
+        let addr = front.pick(c);
         tasks.spawn(async move {
             for i in (c..n).step_by(clients) {
                 register(addr, &format!("cap{i}")).await;
@@ -77,7 +158,7 @@ pub async fn capacity(addr: SocketAddr, clients: usize, n: usize) -> f64 {
 
 /// `n` registrations arriving as a Poisson process of `rate` per second, whatever the
 /// responses take (open loop: a slow service does not slow the arrivals down).
-pub async fn open_loop(addr: SocketAddr, rate: f64, n: usize) -> Vec<Reg> {
+pub async fn open_loop(front: &Front, rate: f64, n: usize) -> Vec<Reg> {
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut at = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -89,6 +170,7 @@ pub async fn open_loop(addr: SocketAddr, rate: f64, n: usize) -> Vec<Reg> {
         let u = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
         at += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
         tokio::time::sleep_until(at).await;
+        let addr = front.pick(i);
         tasks.spawn(async move { register(addr, &format!("load{i}")).await });
     }
     let mut regs = Vec::new();
@@ -99,47 +181,30 @@ pub async fn open_loop(addr: SocketAddr, rate: f64, n: usize) -> Vec<Reg> {
 }
 
 /// `clients` closed-loop clients, each `per_client` × (register, login, update); returns the
-/// HTTP latencies of all requests and the registrations.
-pub async fn mixed(
-    addr: SocketAddr,
-    clients: usize,
-    per_client: usize,
-) -> (Vec<Duration>, Vec<Reg>) {
+/// HTTP latencies of each request class and the registrations.
+pub async fn mixed(front: &Front, clients: usize, per_client: usize) -> (ByClass, Vec<Reg>) {
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
+        let addr = front.pick(c);
         tasks.spawn(async move {
-            let mut http = Vec::new();
+            let mut http = ByClass::default();
             let mut regs = Vec::new();
             for i in 0..per_client {
-                let name = format!("u{c}x{i}");
                 let t = Instant::now();
-                let reg = register(addr, &name).await;
-                http.push(t.elapsed());
+                let reg = register(addr, &format!("u{c}x{i}")).await;
+                http.register.push(t.elapsed());
                 let t = Instant::now();
-                let body = json!({"username": name, "password": "correct horse"});
-                let (status, resp) =
-                    testkit::api(addr, "POST", "/api/v1/users/login", None, Some(body)).await;
-                assert_eq!(status, 200, "{resp}");
-                http.push(t.elapsed());
-                let token = resp["token"].as_str().unwrap_or("").to_owned();
+                let token = login(addr, &reg.name).await;
+                http.login.push(t.elapsed());
                 let t = Instant::now();
-                let path = format!("/api/v1/users/{}", reg.id);
-                let (status, _) = testkit::api(
-                    addr,
-                    "PATCH",
-                    &path,
-                    Some(&token),
-                    Some(json!({"nickname": "N"})),
-                )
-                .await;
-                assert_eq!(status, 200);
-                http.push(t.elapsed());
+                update(addr, &token, &reg.id).await;
+                http.update.push(t.elapsed());
                 regs.push(reg);
             }
             (http, regs)
         });
     }
-    let mut http = Vec::new();
+    let mut http = ByClass::default();
     let mut regs = Vec::new();
     while let Some(r) = tasks.join_next().await {
         let (h, reg) = r.expect("client");

@@ -13,19 +13,27 @@
 //!   takes it exclusively ([`Lease::claim_exclusive`]), so the reset and running instances
 //!   exclude each other whatever the assignment mode. While a reset holds it, no instance
 //!   takes the relay lease.
+//! - The lease's session also listens on `usercenter_outbox`, which a trigger on `outbox`
+//!   notifies (migration 5), and wakes the relay for rows another instance committed.
 //! - The time until which the holder holds it for sure is measured on the holder's own
 //!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
 //!   term later than that, so the holder's deadline is never past the server's expiry (clocks
 //!   of the two machines are never compared).
+use std::sync::Arc;
+
+use futures::StreamExt;
 use parking_lot::Mutex;
-use tokio::{runtime::Handle, time::Instant};
-use tokio_postgres::{Client, Config};
+use tokio::{runtime::Handle, sync::Notify, time::Instant};
+use tokio_postgres::{AsyncMessage, Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{RelayLease, Result, StoreError};
 
 /// The advisory lock that marks the database as in use by running instances ("usercinu").
 pub const IN_USE_LOCK: i64 = 0x7573_6572_6369_6e75;
+
+/// The channel a trigger on `outbox` notifies after every statement that wrote rows.
+const OUTBOX_CHANNEL: &str = "usercenter_outbox";
 
 /// How long a lease lasts after it was taken or last renewed.
 pub const TERM: std::time::Duration = std::time::Duration::from_secs(10);
@@ -55,6 +63,8 @@ pub(super) struct Lease {
     /// This process's id as a holder.
     holder: uuid::Uuid,
     session: Mutex<Session>,
+    /// Woken on every notification of [`OUTBOX_CHANNEL`], when set: the relay's wake.
+    outbox_wake: Mutex<Option<Arc<Notify>>>,
 }
 
 /// The lease's connection and what it holds.
@@ -72,7 +82,14 @@ impl Lease {
             tls,
             holder: uuid::Uuid::new_v4(),
             session: Mutex::new(Session::default()),
+            outbox_wake: Mutex::new(None),
         }
+    }
+
+    /// Wakes `wake` on every outbox commit of any instance, from the next session on (the
+    /// relay sets it before its first lease check).
+    pub fn wake_on_outbox_commits(&self, wake: Arc<Notify>) {
+        *self.outbox_wake.lock() = Some(wake);
     }
 
     /// The lease when this process holds it now; takes it when free. Blocks (a
@@ -119,12 +136,27 @@ impl Lease {
         handle: &Handle,
     ) -> Result<(&'s Client, &'s mut bool)> {
         if session.client.as_ref().is_none_or(Client::is_closed) {
-            let (c, connection) = self
+            let (c, mut connection) = self
                 .config
                 .connect(self.tls.clone())
                 .await
                 .map_err(StoreError::Postgres)?;
-            handle.spawn(connection);
+            let wake = self.outbox_wake.lock().clone();
+            let listen = wake.is_some();
+            // Drives the connection and hands its notifications to the relay's wake.
+            handle.spawn(async move {
+                let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if let (AsyncMessage::Notification(_), Some(wake)) = (message, &wake) {
+                        wake.notify_one();
+                    }
+                }
+            });
+            if listen {
+                c.batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}"))
+                    .await
+                    .map_err(StoreError::Postgres)?;
+            }
             *session = Session {
                 client: Some(c),
                 marked: false,

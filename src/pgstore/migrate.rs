@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "relay_lease",
         include_str!("../../migrations/0004_relay_lease.sql"),
     ),
+    (
+        5,
+        "outbox_notify",
+        include_str!("../../migrations/0005_outbox_notify.sql"),
+    ),
 ];
 
 /// The migration that adds `users.username_key` and `email_key`: its SQL keys every row by

@@ -196,6 +196,10 @@ impl Store for PgStore {
     fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
         allow_blocking(|| self.lease.check(&self.handle))
     }
+
+    fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        self.lease.wake_on_outbox_commits(wake);
+    }
 }
 
 impl PgStore {

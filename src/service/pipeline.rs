@@ -53,6 +53,7 @@ impl Pipeline {
             Arc::clone(&self.metrics.producer),
         );
         let wake = Arc::clone(&self.wake);
+        self.store.wake_on_outbox_commits(Arc::clone(&wake));
         let relay_cancel = CancellationToken::new();
         let relay = tokio::spawn(outbox::relay::run(
             Arc::clone(&self.store),

@@ -241,6 +241,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
             until: now.checked_add(year).unwrap_or(now),
         }))
     }
+
+    /// Wakes `wake` whenever another process sharing this store commits outbox rows, so that
+    /// the relay lease holder relays them at once rather than on its next idle poll. A store
+    /// used by one process only (redb) has no other writers: nothing to do. Call it before
+    /// the first [`relay_lease`](Self::relay_lease).
+    fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        let _ = wake;
+    }
 }
 
 /// The outbox relay lease as its holder sees it.

@@ -1,6 +1,7 @@
 //! The store suite (src/store/suite.rs) on the PostgreSQL backend, against a private server;
 //! plus what only a shared SQL database has: the domain's rules enforced by its schema,
-//! serialized retries, migrations run once by concurrent starters, the relay lease.
+//! serialized retries, migrations run once by concurrent starters, the relay lease and its
+//! wake-up for other instances' outbox rows.
 
 use std::sync::Arc;
 
@@ -90,6 +91,40 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
 /// open, and an advisory lock with it, so nobody relayed until it woke. The lease expires: a
 /// holder that stops renewing it loses it within the term, with a new epoch, and cannot take
 /// it back while the new holder renews it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_rows_another_instance_commits_wake_the_lease_holders_relay() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let holder = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let other = Arc::new(PgStore::connect(&url, 2).await.unwrap());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    holder.wake_on_outbox_commits(Arc::clone(&wake));
+    let h = Arc::clone(&holder);
+    assert!(blocking(move || h.relay_lease().unwrap()).await.is_some());
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), wake.notified());
+    assert!(quiet.await.is_err(), "woken before anything was committed");
+    blocking(move || {
+        other
+            .write_with(|txn| {
+                let record = usercenter::outbox::OutboxRecord {
+                    topic: "t".into(),
+                    key: None,
+                    value: b"v".to_vec(),
+                    headers: Default::default(),
+                    created_ms: 0,
+                };
+                usercenter::outbox::append(txn, &record).map(drop)
+            })
+            .unwrap()
+    })
+    .await;
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified());
+    assert!(
+        woken.await.is_ok(),
+        "the other instance's commit did not wake the holder"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_lease_its_holder_stops_renewing_expires_and_passes_on() {
     let pg = Postgres::start().await;

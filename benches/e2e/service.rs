@@ -1,0 +1,124 @@
+//! The service under test: one or more `usercenter serve` processes (release build, or
+//! `E2E_SERVICE_BIN`) against the bench's broker, sharing one PostgreSQL database when there
+//! is more than one.
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use super::load::Front;
+
+/// The running instances.
+pub struct Instances {
+    children: Vec<Child>,
+    pub front: Front,
+}
+
+/// The instance count: `--instances N` or `E2E_INSTANCES`; by default 2 on PostgreSQL (the
+/// relay lease holder publishes every instance's rows) and 1 on redb, whose store is one
+/// process's.
+pub fn count(postgres: bool) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args
+        .windows(2)
+        .find(|w| w[0] == "--instances")
+        .map(|w| w[1].clone())
+        .or_else(|| std::env::var("E2E_INSTANCES").ok());
+    let n = given.map_or(if postgres { 2 } else { 1 }, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("--instances: '{v}' is not a number"))
+    });
+    assert!(n >= 1, "--instances must be at least 1");
+    assert!(
+        postgres || n == 1,
+        "redb is one process's store: more than one instance needs --store postgres"
+    );
+    n
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`), 0 when unreadable.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Instances {
+    /// Starts `n` instances against `broker`, each with a data directory under `data` and, with
+    /// `store_url`, on that PostgreSQL database; returns once every one answers `/ready`.
+    pub async fn start(broker: &str, data: &Path, store_url: Option<&str>, n: usize) -> Self {
+        // `E2E_SERVICE_BIN` runs another build (or a wrapper: deploy/profile.sh profiles through one).
+        let bin = std::env::var_os("E2E_SERVICE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_usercenter").into());
+        // The fetch wait `deploy/run.sh` runs its local Nisshi with (docs/configuration.md).
+        let fetch_wait =
+            std::env::var("USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS").unwrap_or_else(|_| "20".into());
+        let mut children = Vec::new();
+        let mut addrs = Vec::new();
+        for i in 0..n {
+            let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+            let mut cmd = Command::new(&bin);
+            cmd.args(["serve", "--brokers", broker, "--listen", &addr.to_string()])
+                .arg("--data-dir")
+                .arg(data.join(format!("instance{i}")))
+                .env("RUST_LOG", "error")
+                .env("USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS", &fetch_wait)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null());
+            if let Some(url) = store_url {
+                cmd.env("USERCENTER_STORE_BACKEND", "postgres")
+                    .env("USERCENTER_STORE_URL", url);
+            }
+            children.push(cmd.spawn().expect("start usercenter"));
+            addrs.push(addr);
+        }
+        for addr in &addrs {
+            wait_ready(*addr).await;
+        }
+        Self {
+            children,
+            front: Front::new(addrs),
+        }
+    }
+
+    /// Resident memory summed over the instances, MiB: now (`VmRSS`) or at its peak (`VmHWM`).
+    pub fn rss_mib(&self, field: &str) -> f64 {
+        let kib: u64 = self
+            .children
+            .iter()
+            .map(|c| status_kib(c.id(), field))
+            .sum();
+        kib as f64 / 1024.0
+    }
+
+    /// SIGTERM to every instance, then waits for each.
+    pub fn stop(mut self) {
+        for c in &self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits until `addr` answers `/ready` with 200 (Kafka reached, topics made); panics after 20 s.
+async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let (status, _) = testkit::http(addr, "GET", "/ready").await;
+            if status == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("service at {addr} not ready");
+}
