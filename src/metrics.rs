@@ -2,9 +2,9 @@
 //!
 //! Names follow the Prometheus conventions: a `usercenter_` prefix, base units in the name
 //! (`_seconds`, `_bytes`), counters ending in `_total`. The HTTP request metrics are in
-//! [`http`], the process metrics read from `/proc` in [`process`].
-pub mod http;
-pub mod process;
+//! [`http_requests`], the process metrics read from `/proc` in [`proc_stats`].
+pub mod http_requests;
+pub mod proc_stats;
 
 use std::{
     fmt::Write as _,

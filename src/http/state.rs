@@ -14,7 +14,7 @@ use std::sync::{
 use crate::{
     metrics::{
         self, RenderMetrics,
-        http::{HttpMetrics, InFlight},
+        http_requests::{HttpMetrics, InFlight},
     },
     store::{Store, StoreExt},
     users::Users,
@@ -109,7 +109,7 @@ impl AppState {
         ];
         metrics::render_sample(&mut out, name, &labels, 1);
         // Not Linux, or no /proc: no process metrics rather than made-up ones.
-        if let Ok(process) = metrics::process::read_stats() {
+        if let Ok(process) = metrics::proc_stats::read_stats() {
             process.render(&mut out);
         }
         self.http.render(&mut out);
