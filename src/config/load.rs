@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use super::{Config, ConfigError};
+use super::{AuthConfig, Config, ConfigError, StoreConfig, TopicsConfig};
 
 /// Prefix of environment overrides: `USERCENTER_<SECTION>_<FIELD>`.
 pub const ENV_PREFIX: &str = "USERCENTER_";
@@ -254,9 +254,32 @@ fn apply_flags(table: &mut Table, args: &Overrides) {
     }
 }
 
+/// Checks `config` section by section; the first problem found is the error.
 fn validate(config: &Config) -> Result<(), ConfigError> {
     config.kafka.check()?;
-    let topics = &config.topics;
+    validate_topics(&config.topics)?;
+    config
+        .producer
+        .check()
+        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
+    config
+        .consumer
+        .check()
+        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
+    check_topic(&config.consumer.dlq_topic)
+        .map_err(|p| ConfigError::field("consumer.dlq_topic", p))?;
+    validate_auth(&config.auth)?;
+    if config.http.max_connections == 0 {
+        return Err(ConfigError::field(
+            "http.max_connections",
+            "must be at least 1",
+        ));
+    }
+    validate_store(&config.store)
+}
+
+/// `[topics]`: legal names, at least one partition and one replica.
+fn validate_topics(topics: &TopicsConfig) -> Result<(), ConfigError> {
     for (field, name) in [
         ("topics.events", &topics.events),
         ("topics.notifications", &topics.notifications),
@@ -276,26 +299,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
-    config
-        .producer
-        .check()
-        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
-    config
-        .consumer
-        .check()
-        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
-    check_topic(&config.consumer.dlq_topic)
-        .map_err(|p| ConfigError::field("consumer.dlq_topic", p))?;
-    if config.auth.session_ttl_secs == 0 || config.auth.session_ttl_secs > 366 * 86_400 {
+    Ok(())
+}
+
+/// `[auth]`: a session lifetime of at most a year, and the first admin's fields all or none.
+fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
+    if auth.session_ttl_secs == 0 || auth.session_ttl_secs > 366 * 86_400 {
         return Err(ConfigError::field(
             "auth.session_ttl_secs",
             "must be 1 to 31622400",
         ));
     }
     let admin = [
-        &config.auth.admin_username,
-        &config.auth.admin_email,
-        &config.auth.admin_password,
+        &auth.admin_username,
+        &auth.admin_email,
+        &auth.admin_password,
     ];
     if admin.iter().any(|f| f.is_some()) && !admin.iter().all(|f| f.is_some()) {
         return Err(ConfigError::field(
@@ -303,16 +321,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "admin_username, admin_email and admin_password go together",
         ));
     }
-    if config.http.max_connections == 0 {
-        return Err(ConfigError::field(
-            "http.max_connections",
-            "must be at least 1",
-        ));
-    }
-    if config.store.data_dir.as_os_str().is_empty() {
+    Ok(())
+}
+
+/// `[store]`: a data directory, and a URL for PostgreSQL.
+fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
+    if store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }
-    if config.store.backend == super::StoreBackend::Postgres && config.store.url.is_empty() {
+    if store.backend == super::StoreBackend::Postgres && store.url.is_empty() {
         return Err(ConfigError::field(
             "store.url",
             "the postgres backend needs a postgres:// URL",
