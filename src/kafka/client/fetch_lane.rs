@@ -18,9 +18,10 @@ use std::{
     time::Duration,
 };
 
+use kafka_protocol::messages::FetchResponse;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Client, Purpose};
+use super::{Client, ClientError, Purpose};
 use crate::kafka::protocol::{
     Fetch, FetchError, FetchPart, Fetched, PartitionData, fetch_error, read_partition, split_answer,
 };
@@ -60,36 +61,70 @@ impl Client {
 }
 
 /// Serves one broker's wants until the client is gone.
-async fn run(client: Weak<Client>, addr: String, mut rx: mpsc::Receiver<Want>) {
-    let mut next: Vec<Want> = Vec::new();
-    loop {
-        if next.is_empty() {
-            match rx.recv().await {
-                Some(w) => next.push(w),
-                None => return,
-            }
-        }
-        while let Ok(w) = rx.try_recv() {
-            next.push(w);
-        }
-        // Wants whose partition task stopped waiting are dropped; a partition asked for twice
-        // waits for the next request.
-        next.retain(|w| !w.reply.is_closed());
-        let mut round: Vec<Want> = Vec::new();
-        let mut later = Vec::new();
-        for w in next.drain(..) {
-            let twice = round
-                .iter()
-                .any(|r| r.part.partition == w.part.partition && r.part.topic == w.part.topic);
-            if twice { later.push(w) } else { round.push(w) }
-        }
-        next = later;
-        if round.is_empty() {
-            continue;
-        }
-        let Some(client) = client.upgrade() else {
+async fn run(client: Weak<Client>, addr: String, rx: mpsc::Receiver<Want>) {
+    let mut lane = FetchLane {
+        client,
+        addr,
+        rx,
+        next: Vec::new(),
+    };
+    while let Some(round) = lane.next_round().await {
+        let Some(client) = lane.client.upgrade() else {
             return;
         };
+        let answer = lane.fetch(&client, &round).await;
+        drop(client);
+        answer_round(round, answer);
+    }
+}
+
+/// One broker's fetch lane: the wants it has not sent yet.
+struct FetchLane {
+    /// The client; the lane ends when it is gone.
+    client: Weak<Client>,
+    /// The broker's address.
+    addr: String,
+    /// Where partitions send their wants.
+    rx: mpsc::Receiver<Want>,
+    /// Wants for the next requests: a partition asked for twice waits for the one after.
+    next: Vec<Want>,
+}
+
+impl FetchLane {
+    /// The wants of the next request, at most one per partition, once there are any; `None`
+    /// when every sender is gone.
+    async fn next_round(&mut self) -> Option<Vec<Want>> {
+        loop {
+            if self.next.is_empty() {
+                self.next.push(self.rx.recv().await?);
+            }
+            while let Ok(w) = self.rx.try_recv() {
+                self.next.push(w);
+            }
+            // Wants whose partition task stopped waiting are dropped; a partition asked for
+            // twice waits for the next request.
+            self.next.retain(|w| !w.reply.is_closed());
+            let mut round: Vec<Want> = Vec::new();
+            let mut later = Vec::new();
+            for w in self.next.drain(..) {
+                let twice = round
+                    .iter()
+                    .any(|r| r.part.partition == w.part.partition && r.part.topic == w.part.topic);
+                if twice { later.push(w) } else { round.push(w) }
+            }
+            self.next = later;
+            if !round.is_empty() {
+                return Some(round);
+            }
+        }
+    }
+
+    /// One Fetch of `round` on the broker's fetch connection.
+    async fn fetch(
+        &self,
+        client: &Arc<Client>,
+        round: &[Want],
+    ) -> Result<FetchResponse, ClientError> {
         let call = Fetch {
             parts: round.iter().map(|w| w.part.clone()).collect(),
             max_wait_ms: round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0),
@@ -99,42 +134,43 @@ async fn run(client: Weak<Client>, addr: String, mut rx: mpsc::Receiver<Want>) {
         // timeout.
         let within =
             Duration::from_millis(u64::try_from(call.max_wait_ms).unwrap_or(0)) + FETCH_MARGIN;
-        let answer = async {
-            let c = client.connection(&addr, Purpose::Fetch).await?;
-            c.call_within(&call, within)
-                .await
-                .map_err(|e| client.failed(&c, e))
-        }
-        .await;
-        drop(client);
-        let mut parts = match answer.map(|a| split_answer(a.body)) {
-            Ok(Ok(parts)) => parts,
-            Ok(Err(code)) => {
-                for w in round {
-                    let _ = w.reply.send(Err(fetch_error(code)));
-                }
-                continue;
+        let c = client.connection(&self.addr, Purpose::Fetch).await?;
+        c.call_within(&call, within)
+            .await
+            .map(|a| a.body)
+            .map_err(|e| client.failed(&c, e))
+    }
+}
+
+/// Hands each want of `round` its part of `answer`, or the error.
+fn answer_round(round: Vec<Want>, answer: Result<FetchResponse, ClientError>) {
+    let mut parts = match answer.map(split_answer) {
+        Ok(Ok(parts)) => parts,
+        Ok(Err(code)) => {
+            for w in round {
+                let _ = w.reply.send(Err(fetch_error(code)));
             }
-            Err(e) => {
-                let lost = e.is_connection_lost();
-                let e = Arc::new(e);
-                for w in round {
-                    let error = if lost {
-                        FetchError::LeaderChanged { code: None }
-                    } else {
-                        FetchError::Client(Arc::clone(&e))
-                    };
-                    let _ = w.reply.send(Err(error));
-                }
-                continue;
-            }
-        };
-        for w in round {
-            let part = parts
-                .remove(&(w.part.topic.clone(), w.part.partition))
-                .ok_or(FetchError::Missing);
-            let _ = w.reply.send(part);
+            return;
         }
+        Err(e) => {
+            let lost = e.is_connection_lost();
+            let e = Arc::new(e);
+            for w in round {
+                let error = if lost {
+                    FetchError::LeaderChanged { code: None }
+                } else {
+                    FetchError::Client(Arc::clone(&e))
+                };
+                let _ = w.reply.send(Err(error));
+            }
+            return;
+        }
+    };
+    for w in round {
+        let part = parts
+            .remove(&(w.part.topic.clone(), w.part.partition))
+            .ok_or(FetchError::Missing);
+        let _ = w.reply.send(part);
     }
 }
 
