@@ -98,17 +98,7 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
         Err(e) if e.is_unknown_topic() => return Err(ConsumeError::NoTopic(args.topic.clone())),
         Err(e) => return Err(e.into()),
     }
-    let (dir, temporary) = match &args.data_dir {
-        Some(dir) => (dir.clone(), false),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let dir = std::env::temp_dir()
-                .join(format!("usercenter-perf-{}-{nanos}", std::process::id()));
-            (dir, true)
-        }
-    };
+    let (dir, temporary) = store_dir(args);
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir)?);
     let config = ConsumerConfig {
         fetch_max_bytes: args.fetch_max_bytes,
@@ -151,4 +141,20 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
         seconds,
         cpu_seconds,
     })
+}
+
+/// Where the run's store goes: `--data-dir`, else a new temporary directory (true: remove it
+/// after the run).
+fn store_dir(args: &ConsumeArgs) -> (PathBuf, bool) {
+    match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let dir = std::env::temp_dir()
+                .join(format!("usercenter-perf-{}-{nanos}", std::process::id()));
+            (dir, true)
+        }
+    }
 }
