@@ -111,6 +111,21 @@ pub enum PerfError {
 
 /// Runs the load and returns its summary.
 pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
+    let producer = producer(args).await?;
+    let cpu_start = super::cpu_seconds();
+    let start = Instant::now();
+    let lone = send(args, &producer).await?;
+    producer.flush().await;
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = super::cpu_seconds() - cpu_start;
+    let summary = summarize(args, &producer, seconds, cpu_seconds, lone);
+    let _ = producer.close(std::time::Duration::from_secs(5)).await;
+    Ok(summary)
+}
+
+/// The producer `serve` would run with these settings, the topic created and its partitions
+/// known.
+async fn producer(args: &ProduceArgs) -> Result<Producer, PerfError> {
     let (client, cfg) = super::client(&args.brokers)?;
     client.ensure_topic(&args.topic, args.partitions, 1).await?;
     let config = ProducerConfig {
@@ -120,19 +135,22 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
         on_buffer_full: BufferFullPolicy::Wait,
         ..cfg.producer.clone()
     };
-    // A producer id of its own per run, so its sequences (0, 1, ...) repeat no one's key.
-    let producer_id = uuid::Uuid::new_v4().as_u128() as u64 >> 1;
     // The transport `serve` would use with these settings: idempotent unless turned off.
     let transport = BrokerTransport::connect(client, &config).await;
     let producer = Producer::new(Arc::new(transport), config);
     producer.prepare(&args.topic).await?;
+    Ok(producer)
+}
+
+/// Sends the records; with `--lone`, one at a time, and the milliseconds each took.
+async fn send(args: &ProduceArgs, producer: &Producer) -> Result<Vec<f64>, PerfError> {
+    // A producer id of its own per run, so its sequences (0, 1, ...) repeat no one's key.
+    let producer_id = uuid::Uuid::new_v4().as_u128() as u64 >> 1;
     let value = vec![b'x'; args.record_size];
     let keys: Vec<Vec<u8>> = (0..args.keys)
         .map(|k| format!("user-{k}").into_bytes())
         .collect();
     let mut progress = super::Progress::new(std::time::Duration::from_secs(3));
-    let cpu_start = super::cpu_seconds();
-    let start = Instant::now();
     let mut lone = Vec::new();
     for i in 0..args.records {
         let key = (!keys.is_empty()).then(|| keys[(i % args.keys) as usize].clone());
@@ -152,9 +170,18 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
             progress.tick("produce", done, args.records);
         }
     }
-    producer.flush().await;
-    let seconds = start.elapsed().as_secs_f64();
-    let cpu_seconds = super::cpu_seconds() - cpu_start;
+    Ok(lone)
+}
+
+/// The run's summary from the producer's metrics; with `--lone`, the latencies are those
+/// measured one record at a time.
+fn summarize(
+    args: &ProduceArgs,
+    producer: &Producer,
+    seconds: f64,
+    cpu_seconds: f64,
+    mut lone: Vec<f64>,
+) -> Summary {
     let m = producer.metrics();
     let errors = m.errors_timeout.get() + m.errors_too_large.get() + m.errors_fatal.get();
     let summary = Summary {
@@ -166,17 +193,14 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
         p50_ms: m.latency.quantile(0.5) * 1e3,
         p99_ms: m.latency.quantile(0.99) * 1e3,
     };
-    let summary = if lone.is_empty() {
-        summary
-    } else {
-        lone.sort_by(f64::total_cmp);
-        let at = |q: f64| lone[((q * lone.len() as f64).ceil() as usize).clamp(1, lone.len()) - 1];
-        Summary {
-            p50_ms: (at(0.5) * 100.0).round() / 100.0,
-            p99_ms: (at(0.99) * 100.0).round() / 100.0,
-            ..summary
-        }
-    };
-    let _ = producer.close(std::time::Duration::from_secs(5)).await;
-    Ok(summary)
+    if lone.is_empty() {
+        return summary;
+    }
+    lone.sort_by(f64::total_cmp);
+    let at = |q: f64| lone[((q * lone.len() as f64).ceil() as usize).clamp(1, lone.len()) - 1];
+    Summary {
+        p50_ms: (at(0.5) * 100.0).round() / 100.0,
+        p99_ms: (at(0.99) * 100.0).round() / 100.0,
+        ..summary
+    }
 }
