@@ -61,7 +61,34 @@ impl Default for ProducerMetrics {
 impl RenderMetrics for ProducerMetrics {
     /// Appends the Prometheus text of every producer metric to `out`.
     fn render(&self, out: &mut String) {
-        let counters = [
+        for (name, help, c) in self.counters() {
+            render_value(out, name, "counter", help, c.get());
+        }
+        self.render_errors(out);
+        render_value(
+            out,
+            "usercenter_producer_buffer_bytes",
+            "gauge",
+            "Buffer bytes held by records not yet delivered.",
+            self.buffer_bytes.get(),
+        );
+        self.batch_records.render(
+            out,
+            "usercenter_producer_batch_records",
+            "Records per batch.",
+        );
+        self.latency.render(
+            out,
+            "usercenter_producer_latency_seconds",
+            "Seconds from a batch's first record to its acknowledgement.",
+        );
+    }
+}
+
+impl ProducerMetrics {
+    /// Each counter with its name and help (the errors by kind apart).
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 5] {
+        [
             (
                 "usercenter_producer_records_total",
                 "Records acknowledged by the broker.",
@@ -87,10 +114,11 @@ impl RenderMetrics for ProducerMetrics {
                 "Batches split after MessageTooLarge.",
                 &self.splits,
             ),
-        ];
-        for (name, help, c) in counters {
-            render_value(out, name, "counter", help, c.get());
-        }
+        ]
+    }
+
+    /// Records not delivered, one series per kind.
+    fn render_errors(&self, out: &mut String) {
         let _ = std::fmt::Write::write_str(
             out,
             "# HELP usercenter_producer_errors_total Records not delivered, by kind.\n# TYPE usercenter_producer_errors_total counter\n",
@@ -109,22 +137,5 @@ impl RenderMetrics for ProducerMetrics {
                 ),
             );
         }
-        render_value(
-            out,
-            "usercenter_producer_buffer_bytes",
-            "gauge",
-            "Buffer bytes held by records not yet delivered.",
-            self.buffer_bytes.get(),
-        );
-        self.batch_records.render(
-            out,
-            "usercenter_producer_batch_records",
-            "Records per batch.",
-        );
-        self.latency.render(
-            out,
-            "usercenter_producer_latency_seconds",
-            "Seconds from a batch's first record to its acknowledgement.",
-        );
     }
 }
