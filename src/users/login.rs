@@ -53,6 +53,35 @@ impl Users {
         if !self.ips.try_attempt(&ctx.ip) {
             return Err(UserError::Throttled);
         }
+        let (user, keys) = self.admit(login, ctx)?;
+        let hash = user
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let matched = auth::verify_password(password, hash) && user.is_some();
+        let Some(user) = user else {
+            // Unknown or throttled: the same answer after the same work as a wrong password
+            // (an argon2 check and a durable write), so neither tells anything.
+            self.write(|_| Ok(()))?;
+            return Err(UserError::Unauthorized);
+        };
+        if !matched {
+            self.write(|txn| self.emit(txn, user.id, logged_in(ctx, false), ctx))?;
+            return Err(UserError::Unauthorized);
+        }
+        if user.status != UserStatus::Active {
+            // Not a confirmation of the password: answered and counted as a wrong one.
+            self.write(|_| Ok(()))?;
+            return Err(UserError::Unauthorized);
+        }
+        self.account_sources.clear(&keys.source);
+        self.accounts.succeeded(&keys.account);
+        self.ips.succeeded(&ctx.ip);
+        self.start_session(user.id, ctx)
+    }
+
+    /// The user `login` names, unless the account's throttles refuse this attempt (then
+    /// `None`, as for an unknown user); and the throttle keys of the attempt.
+    fn admit(&self, login: &str, ctx: &RequestCtx) -> Result<(Option<User>, ThrottleKeys)> {
         // Longer than any user name or e-mail address: no account has it; it is neither
         // looked up nor kept (one shared throttle key).
         let user = if login.len() <= MAX_LOGIN {
@@ -74,47 +103,40 @@ impl Users {
                 false
             });
         let user = user.filter(|_| admitted);
-        let hash = user
-            .as_ref()
-            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
-        let matched = auth::verify_password(password, hash) && user.is_some();
-        let Some(user) = user else {
-            // Unknown or throttled: the same answer after the same work as a wrong password
-            // (an argon2 check and a durable write), so neither tells anything.
-            self.write(|_| Ok(()))?;
-            return Err(UserError::Unauthorized);
-        };
-        let attempt = |success| {
-            EventData::LoggedIn(LoggedIn {
-                ip: ctx.ip.clone(),
-                user_agent: ctx.user_agent.clone(),
-                success,
-            })
-        };
-        if !matched {
-            self.write(|txn| self.emit(txn, user.id, attempt(false), ctx))?;
-            return Err(UserError::Unauthorized);
-        }
-        if user.status != UserStatus::Active {
-            // Not a confirmation of the password: answered and counted as a wrong one.
-            self.write(|_| Ok(()))?;
-            return Err(UserError::Unauthorized);
-        }
-        self.account_sources.clear(&source);
-        self.accounts.succeeded(&account);
-        self.ips.succeeded(&ctx.ip);
+        Ok((user, ThrottleKeys { account, source }))
+    }
+
+    /// The successful login of the user `id`, if still active: its last login time, a new
+    /// session and the event, in one transaction.
+    fn start_session(&self, id: Uuid, ctx: &RequestCtx) -> Result<(User, String, i64)> {
         self.write(|txn| {
-            let mut fresh = Self::get_user(txn, user.id)?;
+            let mut fresh = Self::get_user(txn, id)?;
             if fresh.status != UserStatus::Active {
                 return Err(UserError::Unauthorized);
             }
             fresh.last_login_ms = Some(now_ms());
             Self::put_user(txn, &fresh)?;
             let (token, expires) = self.new_session(txn, fresh.id)?;
-            self.emit(txn, fresh.id, attempt(true), ctx)?;
+            self.emit(txn, fresh.id, logged_in(ctx, true), ctx)?;
             Ok((fresh, token, expires))
         })
     }
+}
+
+/// The keys a login attempt counts under: the account's, and the account's from this
+/// source IP.
+struct ThrottleKeys {
+    account: String,
+    source: String,
+}
+
+/// The `user.logged_in` event of an attempt from `ctx`.
+fn logged_in(ctx: &RequestCtx, success: bool) -> EventData {
+    EventData::LoggedIn(LoggedIn {
+        ip: ctx.ip.clone(),
+        user_agent: ctx.user_agent.clone(),
+        success,
+    })
 }
 
 #[cfg(test)]
