@@ -16,14 +16,14 @@ pub mod requests;
 mod routes;
 mod state;
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -46,33 +46,56 @@ pub async fn serve(
     drain: Duration,
     limits: ConnectionLimits,
 ) {
-    let graceful = GracefulShutdown::new();
-    let admission = admission::Admission::new(limits);
+    let front = Listener {
+        listener,
+        state,
+        admission: admission::Admission::new(limits),
+        graceful: GracefulShutdown::new(),
+    };
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = front.listener.accept() => accepted,
             () = cancel.cancelled() => break,
         };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
+        match accepted {
+            Ok((stream, peer)) => front.admit(stream, peer),
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        // Accepted at once, always: a full server answers 503 instead of leaving clients in
-        // the listen backlog.
-        let slot = match admission.admit(peer.ip()) {
+        }
+    }
+    front.drain(drain).await;
+}
+
+/// The accept side of the HTTP front: the listener, and what each connection it accepts is
+/// served with.
+struct Listener {
+    /// Where connections arrive.
+    listener: TcpListener,
+    /// What every request handler sees.
+    state: Arc<AppState>,
+    /// The connection slots, in all and per client address.
+    admission: Arc<admission::Admission>,
+    /// Watches every connection, for the drain at shutdown.
+    graceful: GracefulShutdown,
+}
+
+impl Listener {
+    /// Serves `stream` from `peer` on a connection task if a slot is free; else answers 503.
+    /// Accepted at once, always: a full server answers 503 instead of leaving clients in the
+    /// listen backlog.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let slot = match self.admission.admit(peer.ip()) {
             Ok(slot) => slot,
             Err(why) => {
                 debug!(%peer, ?why, "connection refused: 503");
-                admission.refuse(stream, why);
-                continue;
+                self.admission.refuse(stream, why);
+                return;
             }
         };
-        let state = Arc::clone(&state);
+        let state = Arc::clone(&self.state);
         let service = service_fn(move |req| {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
@@ -82,7 +105,7 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let conn = self.graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 debug!(%peer, %error, "connection ended with an error");
@@ -90,10 +113,14 @@ pub async fn serve(
             drop(slot);
         });
     }
-    drop(listener);
-    info!("HTTP: stopped accepting, draining in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(drain) => warn!(?drain, "HTTP: drain deadline passed, closing connections"),
+
+    /// Stops accepting and waits up to `drain` for the requests in flight.
+    async fn drain(self, drain: Duration) {
+        drop(self.listener);
+        info!("HTTP: stopped accepting, draining in-flight requests");
+        tokio::select! {
+            () = self.graceful.shutdown() => {}
+            () = tokio::time::sleep(drain) => warn!(?drain, "HTTP: drain deadline passed, closing connections"),
+        }
     }
 }
