@@ -3,7 +3,7 @@
 //! [`start`] binds the listener and returns at once with a [`Running`] handle (so tests can use
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
-mod pipeline;
+mod kafka_side;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -22,7 +22,7 @@ use crate::{
     store::{RedbStore, Store, StoreError},
     users::{AuthLimits, UserError, Users},
 };
-use pipeline::Pipeline;
+use kafka_side::KafkaSide;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
@@ -148,7 +148,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         http::ConnectionLimits::from(&config.http),
     ));
     let consumer_metrics = metrics.consumer.clone();
-    let pipeline = Pipeline {
+    let kafka_side = KafkaSide {
         config,
         state: Arc::clone(&state),
         store,
@@ -156,7 +156,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         wake,
         metrics,
     };
-    tasks.spawn(pipeline.run(cancel.clone()));
+    tasks.spawn(kafka_side.run(cancel.clone()));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
     info!(%addr, "usercenter listening on http://{addr}");
     Ok(Running {

@@ -22,7 +22,7 @@ const KAFKA_RETRY: Duration = Duration::from_secs(2);
 const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
 
 /// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
-pub(super) struct Pipeline {
+pub(super) struct KafkaSide {
     /// The service's configuration.
     pub config: Config,
     /// The HTTP front's state: told when Kafka is ready.
@@ -37,7 +37,7 @@ pub(super) struct Pipeline {
     pub metrics: KafkaMetrics,
 }
 
-impl Pipeline {
+impl KafkaSide {
     /// Reaches Kafka (retrying until it answers), runs the relay and the consumer until
     /// `cancel`, then stops them in order: consumer (commits its batch), relay (finishes its
     /// round), producer (delivers what is buffered).
