@@ -3,7 +3,7 @@
 //! Which partitions an instance owns is decided either by the Kafka consumer-group protocol
 //! (`assignment = "group"`, the default: [`group_mode`] runs a
 //! [`crate::kafka::group::GroupMember`] and copies the store's offsets to the group) or by a
-//! fixed share ([`static_mode`]: `p % instances == instance`). Either way the offsets that
+//! fixed share (`static_mode`: `p % instances == instance`). Either way the offsets that
 //! count live in the store, and each partition's owner holds a [`fence`] claim that every
 //! batch commit checks.
 //!

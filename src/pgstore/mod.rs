@@ -1,9 +1,9 @@
 //! The PostgreSQL backend of [`Store`]: several instances share one database.
 //!
-//! Each KV table maps onto a typed SQL table ([`layout`], [`columns`], [`rows`]; schema in
-//! `migrations/`),
-//! so operators query users with SQL and the database enforces the rules the domain relies on
-//! (unique user names and e-mail addresses ignoring case, sessions gone with their user).
+//! Each KV table maps onto a typed SQL table ([`layout`], [`columns`], `rows`; schema in
+//! `migrations/`), so operators query users with SQL and the database enforces the rules the
+//! domain relies on (unique user names and e-mail addresses ignoring case, sessions gone with
+//! their user).
 //!
 //! # Transactions
 //! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
