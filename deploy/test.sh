@@ -70,6 +70,9 @@ cargo fmt --all -- --check
 step "module graph: no import cycles between top-level modules"
 python3 "$here/modgraph.py" src
 
+step "rooms: unique public names, no function over 80 lines outside tests and data tables"
+python3 "$here/rooms.py" src
+
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
