@@ -104,6 +104,15 @@ fn main() {
             model.response_quantile(0.99) * 1e3,
             model.wait_probability(),
         );
+        // What a registration costs the whole machine (hashing, store, broker, the bench's
+        // readers) at capacity: the service time when more than argon2 shares the cores.
+        let whole = queue::MMc { service: cores as f64 / capacity, ..model };
+        println!(
+            "with what a registration costs the machine at capacity ({:.1} ms = c / capacity) the M/M/c queue predicts p50 {:.1} ms, p99 {:.1} ms",
+            whole.service * 1e3,
+            whole.response_quantile(0.5) * 1e3,
+            whole.response_quantile(0.99) * 1e3,
+        );
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
         println!("{}", report::targets(&idle_hops, &loaded_hops, &model));
