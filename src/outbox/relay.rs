@@ -234,10 +234,9 @@ impl Relay {
         let writer = Arc::clone(&self.store);
         let (done, parked) = (round.delivered.clone(), round.parked.clone());
         self.deleting = Some(tokio::task::spawn_blocking(move || {
+            let done: Vec<Vec<u8>> = done.iter().map(|seq| seq.to_be_bytes().to_vec()).collect();
             writer.write(&mut |txn| {
-                for seq in &done {
-                    txn.delete(Table::Outbox, &seq.to_be_bytes())?;
-                }
+                txn.delete_many(Table::Outbox, &done)?;
                 // Rows that can never be published leave the queue for the parked table,
                 // where an operator can see them, so they do not block what follows. They
                 // move as stored: the round handed its copy to the producer.

@@ -220,6 +220,16 @@ pub trait WriteTxn: ReadTxn {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()>;
     /// Removes `key`; whether it was there.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool>;
+    /// Removes every key of `keys`; how many were there. A backend may do it in one
+    /// statement (PostgreSQL does for the outbox tables, whose rows the relay deletes a round
+    /// at a time); this default deletes them one by one.
+    fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
+        let mut deleted = 0;
+        for key in keys {
+            deleted += u64::from(self.delete(table, key)?);
+        }
+        Ok(deleted)
+    }
 }
 
 /// A transactional store. See the module docs.

@@ -33,6 +33,7 @@ pub fn run_all(store: &dyn Store) {
     range_scans_in_key_order_with_a_limit(store);
     values_round_trip(store);
     high_waters_are_a_table_of_their_own(store);
+    many_keys_are_deleted_at_once(store);
     undecodable_values_are_typed_errors(store);
 }
 
@@ -65,6 +66,38 @@ pub fn writes_commit_atomically_or_not_at_all(store: &dyn Store) {
             assert!(txn.delete(Table::Outbox, &1u64.to_be_bytes())?);
             assert!(txn.delete(Table::Meta, b"u1")?);
             Ok(())
+        })
+        .unwrap();
+}
+
+/// `delete_many` removes the keys that are there, counts them, and leaves the others.
+pub fn many_keys_are_deleted_at_once(store: &dyn Store) {
+    let key = |seq: u64| seq.to_be_bytes().to_vec();
+    store
+        .write(&mut |txn| {
+            for seq in 1000..1006u64 {
+                put(txn, Table::Outbox, &key(seq), &record(seq))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let deleted = store
+        .write_with(|txn| txn.delete_many(Table::Outbox, &[key(1001), key(1003), key(1999)]))
+        .unwrap();
+    assert_eq!(deleted, 2, "two of the three keys were there");
+    let left: Vec<u64> = store
+        .read_with(|txn| txn.range_from(Table::Outbox, &key(1000), 100))
+        .unwrap()
+        .iter()
+        .map(|(k, _)| u64::from_be_bytes(k.as_slice().try_into().unwrap()))
+        .collect();
+    assert_eq!(left, vec![1000, 1002, 1004, 1005]);
+    store
+        .write_with(|txn| {
+            txn.delete_many(
+                Table::Outbox,
+                &left.iter().map(|s| key(*s)).collect::<Vec<_>>(),
+            )
         })
         .unwrap();
 }
