@@ -5,7 +5,10 @@
 //! database refuses anything after it): the kind of failure is kept so that the store can
 //! retry the whole closure after a serialization failure or a deadlock, even when the closure
 //! turned the error into one of its own.
-use std::cell::Cell;
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+};
 
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
@@ -56,6 +59,10 @@ pub(super) struct PgTxn<'a> {
     handle: &'a Handle,
     txn: Transaction<'a>,
     failure: Cell<Option<Failure>>,
+    /// The `meta` rows this transaction wrote (`None`: deleted), read back without a round
+    /// trip: the outbox's two counters are read and rewritten for every row a batch appends,
+    /// and a transaction that wrote a row holds its lock, so no one else can change it.
+    own_meta: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 impl<'a> PgTxn<'a> {
@@ -64,6 +71,7 @@ impl<'a> PgTxn<'a> {
             handle,
             txn,
             failure: Cell::new(None),
+            own_meta: RefCell::new(HashMap::new()),
         }
     }
 
@@ -94,6 +102,12 @@ impl<'a> PgTxn<'a> {
 
 impl ReadTxn for PgTxn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if table == Table::Meta
+            && self.failure.get().is_none()
+            && let Some(value) = self.own_meta.borrow().get(key)
+        {
+            return Ok(value.clone());
+        }
         let params = columns::key_params(table, key)?;
         let rows = self.query(&layout(table).get(), &params)?;
         rows.first()
@@ -138,12 +152,22 @@ impl WriteTxn for PgTxn<'_> {
             return Ok(());
         };
         let params = columns::put_params(table, key, value)?;
-        self.query(&sql, &params).map(drop)
+        self.query(&sql, &params)?;
+        if table == Table::Meta {
+            self.own_meta
+                .borrow_mut()
+                .insert(key.to_vec(), Some(value.to_vec()));
+        }
+        Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
         let params = columns::key_params(table, key)?;
-        Ok(!self.query(&layout(table).delete(), &params)?.is_empty())
+        let deleted = !self.query(&layout(table).delete(), &params)?.is_empty();
+        if table == Table::Meta {
+            self.own_meta.borrow_mut().insert(key.to_vec(), None);
+        }
+        Ok(deleted)
     }
 
     /// One statement for the outbox tables (one round trip for a relay round's rows, where

@@ -34,6 +34,7 @@ pub fn run_all(store: &dyn Store) {
     values_round_trip(store);
     high_waters_are_a_table_of_their_own(store);
     many_keys_are_deleted_at_once(store);
+    a_transaction_reads_its_own_writes(store);
     undecodable_values_are_typed_errors(store);
 }
 
@@ -67,6 +68,29 @@ pub fn writes_commit_atomically_or_not_at_all(store: &dyn Store) {
             assert!(txn.delete(Table::Meta, b"u1")?);
             Ok(())
         })
+        .unwrap();
+}
+
+/// What a transaction wrote, rewrote or deleted is what it reads back (the PostgreSQL
+/// backend answers `meta` reads of its own writes without asking the database).
+pub fn a_transaction_reads_its_own_writes(store: &dyn Store) {
+    store
+        .write(&mut |txn| {
+            assert_eq!(txn.get(Table::Meta, b"own")?, None);
+            txn.put(Table::Meta, b"own", b"one")?;
+            assert_eq!(txn.get(Table::Meta, b"own")?, Some(b"one".to_vec()));
+            txn.put(Table::Meta, b"own", b"two")?;
+            assert_eq!(txn.get(Table::Meta, b"own")?, Some(b"two".to_vec()));
+            assert!(txn.delete(Table::Meta, b"own")?);
+            assert_eq!(txn.get(Table::Meta, b"own")?, None);
+            txn.put(Table::Meta, b"own", b"three")?;
+            Ok(())
+        })
+        .unwrap();
+    let kept = store.read_with(|txn| txn.get(Table::Meta, b"own")).unwrap();
+    assert_eq!(kept, Some(b"three".to_vec()));
+    store
+        .write_with(|txn| txn.delete(Table::Meta, b"own"))
         .unwrap();
 }
 
