@@ -319,3 +319,34 @@ fn a_skipped_poison_copy_moves_the_offset_past_it() {
         })
         .unwrap();
 }
+
+#[test]
+fn records_before_the_next_offset_are_skipped_and_a_gap_is_crossed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    // A fetch that starts before the stored offset (its batch begins earlier): offsets 5..=12,
+    // of which 5..=9 were handled before. Their events are new to this store, so no dedupe mark
+    // hides it when one of them is handled again.
+    let events: Vec<Envelope> = (0..8).map(|i| event(i, "ada")).collect();
+    let batch: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record(5 + i as i64, e))
+        .collect();
+    let out = run(&store, &batch, &input(10));
+    assert_eq!((out.handled, out.next_offset), (3, 13));
+    let counts: Vec<u64> = events.iter().map(|e| count(&store, e)).collect();
+    assert_eq!(
+        counts,
+        [0, 0, 0, 0, 0, 1, 1, 1],
+        "only offsets 10, 11 and 12 handled"
+    );
+    // Offsets missing from the log (compaction, transaction markers): the next one is handled.
+    let later: Vec<Envelope> = (20..22).map(|i| event(i, "bob")).collect();
+    let gap = [record(13, &later[0]), record(17, &later[1])];
+    let out = run(&store, &gap, &input(13));
+    assert_eq!((out.handled, out.next_offset), (2, 18));
+    // Nothing to handle: the offset stays where it was.
+    let out = run(&store, &[], &input(18));
+    assert_eq!((out.handled, out.next_offset), (0, 18));
+}
