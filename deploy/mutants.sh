@@ -8,7 +8,7 @@
 #   deploy/mutants.sh unit             the unit-test run only: every file of .cargo/mutants.toml
 #                                      against the lib's unit tests (no broker)
 #   deploy/mutants.sh broker           the broker run only: reset-offsets' range logic
-#                                      (src/ops/reset.rs `run`, `forget_range`) against
+#                                      (src/ops/reset.rs `run`, `forget_range`, the `Reset` methods) against
 #                                      tests/it/group/tools.rs with a real Nisshi broker
 #   deploy/mutants.sh unit -- ARGS     ARGS go to cargo-mutants (e.g. `-F fence` for the mutants
 #                                      whose name matches, `--list` to list them)
