@@ -232,9 +232,13 @@ impl Relay {
             return;
         }
         let writer = Arc::clone(&self.store);
-        let (done, parked) = (round.delivered.clone(), round.parked.clone());
+        let done: Vec<Vec<u8>> = round
+            .delivered
+            .iter()
+            .map(|seq| seq.to_be_bytes().to_vec())
+            .collect();
+        let parked = round.parked.clone();
         self.deleting = Some(tokio::task::spawn_blocking(move || {
-            let done: Vec<Vec<u8>> = done.iter().map(|seq| seq.to_be_bytes().to_vec()).collect();
             writer.write(&mut |txn| {
                 txn.delete_many(Table::Outbox, &done)?;
                 // Rows that can never be published leave the queue for the parked table,

@@ -174,11 +174,7 @@ impl WriteTxn for PgTxn<'_> {
     /// one per row cost a round trip each); row by row elsewhere.
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
         if !matches!(table, Table::Outbox | Table::Parked) {
-            let mut deleted = 0;
-            for key in keys {
-                deleted += u64::from(self.delete(table, key)?);
-            }
-            return Ok(deleted);
+            return crate::store::delete_each(self, table, keys);
         }
         let seqs = keys
             .iter()

@@ -224,12 +224,22 @@ pub trait WriteTxn: ReadTxn {
     /// statement (PostgreSQL does for the outbox tables, whose rows the relay deletes a round
     /// at a time); this default deletes them one by one.
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
-        let mut deleted = 0;
-        for key in keys {
-            deleted += u64::from(self.delete(table, key)?);
-        }
-        Ok(deleted)
+        delete_each(self, table, keys)
     }
+}
+
+/// Deletes `keys` one by one; how many were there. [`WriteTxn::delete_many`]'s default, and
+/// what a backend does for the tables it has no single statement for.
+pub fn delete_each<T: WriteTxn + ?Sized>(
+    txn: &mut T,
+    table: Table,
+    keys: &[Vec<u8>],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for key in keys {
+        deleted += u64::from(txn.delete(table, key)?);
+    }
+    Ok(deleted)
 }
 
 /// A transactional store. See the module docs.
