@@ -6,8 +6,9 @@
 #
 # For each row (partitions 1 and 6, codec none and snappy): one discarded warm-up run of each
 # producer, then --runs rounds of one run each, alternating which goes first (ours first in
-# odd rounds); every run writes a fresh topic. Progress goes to stderr, a Markdown table to
-# stdout with, per row, the ratios ours/librdkafka of the summed records/s and CPU s per M.
+# odd rounds); every run writes a fresh topic on a freshly started broker. Progress goes to
+# stderr, a Markdown table to stdout with, per row, the ratios ours/librdkafka of the summed
+# records/s and CPU s per M.
 #
 # The usercenter release binary: $USERCENTER_BIN, else $CARGO_TARGET_DIR/release/usercenter when
 # CARGO_TARGET_DIR is set, else target/release/usercenter (build it with
@@ -53,7 +54,15 @@ say "building the native peer (release; the first build compiles librdkafka, a f
 work=$(mktemp -d)
 # The broker runs in a session of its own (deploy/broker.sh): stop it on every way out.
 trap 'trap "" INT TERM; "$root/deploy/broker.sh" stop "$work/broker" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-broker=$("$root/deploy/broker.sh" start "$work/broker")
+# A fresh broker for every run: Nisshi keeps each producer session's state (its last batches
+# per partition) for good in one document that it rewrites for every idempotent batch, so on
+# a broker that served earlier runs every batch costs more, and more with each run and each
+# partition. A run on a fresh broker measures the producers, not how many ran before.
+broker=
+fresh_broker() {
+    [ -z "$broker" ] || "$root/deploy/broker.sh" stop "$work/broker" >/dev/null
+    broker=$("$root/deploy/broker.sh" start "$work/broker")
+}
 
 # field NAME LINE: the value of NAME=VALUE in LINE.
 field() {
@@ -86,6 +95,7 @@ topics=0
 produce() {
     local tool=$1 partitions=$2 codec=$3 label=$4 topic args line errors
     topics=$((topics + 1))
+    fresh_broker
     topic="compare-$topics-$tool-p$partitions-$codec"
     args=(--brokers "$broker" --topic "$topic" --partitions "$partitions" --records "$records"
         --record-size "$size" --codec "$codec")
@@ -131,6 +141,6 @@ for partitions in 1 6; do
 done
 
 echo "$records records of $size B per run; runs per producer: $runs, after a discarded warm-up;" \
-    "Nisshi $NISSHI_VERSION on $broker (memory storage); ratios of the sums over the runs."
+    "Nisshi $NISSHI_VERSION (memory storage), started afresh for each run; ratios of the sums over the runs."
 echo
 printf '%s\n' "${table[@]}"

@@ -150,8 +150,9 @@ pub enum StoreError {
     /// The backend returned without running the transaction's closure (a backend bug).
     #[error("store: the transaction ran no closure")]
     NotRun,
-    /// A PostgreSQL statement, commit or connection failed.
-    #[error("postgres: {0}")]
+    /// A PostgreSQL statement, commit or connection failed. The message names the database's
+    /// own error (its SQLSTATE and text) where there is one: the driver's alone says "db error".
+    #[error("postgres: {}", postgres_detail(.0))]
     Postgres(#[source] tokio_postgres::Error),
     /// No PostgreSQL connection could be taken from the pool.
     #[error("postgres pool: {0}")]
@@ -163,7 +164,7 @@ pub enum StoreError {
     #[error("postgres TLS: {0}")]
     Tls(#[source] rustls::Error),
     /// A migration could not be applied.
-    #[error("postgres migration {version}: {source}")]
+    #[error("postgres migration {version}: {}", postgres_detail(source))]
     Migrate {
         /// The migration's version.
         version: i64,
@@ -194,6 +195,15 @@ pub enum StoreError {
     /// which `read_with`/`write_with` return instead of this.
     #[error("store: transaction aborted by its closure")]
     Aborted,
+}
+
+/// What went wrong in a PostgreSQL error: the database's SQLSTATE and message when the
+/// database answered with an error, else the driver's own description.
+fn postgres_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// `Result` with [`StoreError`].
