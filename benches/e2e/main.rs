@@ -64,6 +64,7 @@ fn main() {
             let warm = load::register(front.pick(i), &format!("warmup{i}")).await;
             load::wait_welcomes(&seen, &[warm], within).await;
         }
+        let conflicts_start = instances.conflicts().await;
         let idle = load::idle(&front, &seen, n_idle).await;
         let mut idle_http = load::idle_login_update(&front, &idle).await;
         idle_http.register = idle
@@ -71,6 +72,7 @@ fn main() {
             .map(|r| Duration::from_secs_f64((r.answered_ms - r.sent_ms).max(0.0) / 1e3))
             .collect();
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let conflicts_idle = instances.conflicts().await;
         let capacity = load::capacity(&front, 4 * cores, n_cap).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
@@ -81,8 +83,10 @@ fn main() {
             service: queue::hash_seconds(if full { 20 } else { 2 }),
             rate,
         };
+        let conflicts_capacity = instances.conflicts().await;
         let loaded = load::open_loop(&front, rate, n_load).await;
         load::wait_welcomes(&seen, &loaded, within).await;
+        let conflicts_loaded = instances.conflicts().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
 
         let started = Instant::now();
@@ -90,6 +94,7 @@ fn main() {
         let elapsed = started.elapsed();
         let peak_rss = instances.rss_mib("VmHWM:");
         load::wait_welcomes(&seen, &mixed, within).await;
+        let conflicts_mixed = instances.conflicts().await;
 
         println!("\nregister → welcome notification, store {backend}, {n_instances} instance(s); capacity {capacity:.1} registrations/s ({} clients back to back)", 4 * cores);
         println!("{}", report::HEADER);
@@ -129,6 +134,20 @@ fn main() {
             report::percentile(&all, 0.5),
             report::percentile(&all, 0.99),
         );
+        if postgres {
+            println!("\nstore write conflicts (serialization failures and deadlocks, each run again), summed over the instances:");
+            println!("| phase | attempts run again | write transactions retried | given up |");
+            println!("|---|---|---|---|");
+            let phases = [
+                ("idle", conflicts_idle - conflicts_start),
+                ("capacity", conflicts_capacity - conflicts_idle),
+                ("80 % open loop", conflicts_loaded - conflicts_capacity),
+                ("mixed clients (with the wait for their welcomes)", conflicts_mixed - conflicts_loaded),
+            ];
+            for (phase, c) in phases {
+                println!("| {phase} | {} | {} | {} |", c.retries, c.retried, c.given_up);
+            }
+        }
         instances.stop();
         drop(pg);
     });

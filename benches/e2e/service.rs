@@ -13,7 +13,36 @@ use super::load::Front;
 /// The running instances.
 pub struct Instances {
     children: Vec<Child>,
+    addrs: Vec<SocketAddr>,
     pub front: Front,
+}
+
+/// The store's write conflicts, summed over the instances' `/metrics`: attempts run again after
+/// a serialization failure or deadlock, write transactions that needed more than one attempt,
+/// and those given up. Zero on redb, which reports none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conflicts {
+    pub retries: u64,
+    pub retried: u64,
+    pub given_up: u64,
+}
+
+impl std::ops::Sub for Conflicts {
+    type Output = Self;
+    fn sub(self, before: Self) -> Self {
+        Self {
+            retries: self.retries.saturating_sub(before.retries),
+            retried: self.retried.saturating_sub(before.retried),
+            given_up: self.given_up.saturating_sub(before.given_up),
+        }
+    }
+}
+
+/// A counter's value in a Prometheus text, 0 when absent.
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The instance count: `--instances N` or `E2E_INSTANCES`; by default 2 on PostgreSQL (the
@@ -82,8 +111,22 @@ impl Instances {
         }
         Self {
             children,
-            front: Front::new(addrs),
+            front: Front::new(addrs.clone()),
+            addrs,
         }
+    }
+
+    /// The store's write conflicts so far, summed over the instances.
+    pub async fn conflicts(&self) -> Conflicts {
+        let mut sum = Conflicts::default();
+        for addr in &self.addrs {
+            let (status, text) = testkit::http(*addr, "GET", "/metrics").await;
+            assert_eq!(status, 200, "GET /metrics of {addr}");
+            sum.retries += counter(&text, "usercenter_store_write_retries_total");
+            sum.retried += counter(&text, "usercenter_store_writes_retried_total");
+            sum.given_up += counter(&text, "usercenter_store_writes_given_up_total");
+        }
+        sum
     }
 
     /// Resident memory summed over the instances, MiB: now (`VmRSS`) or at its peak (`VmHWM`).

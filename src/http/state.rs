@@ -16,7 +16,7 @@ use crate::{
         self, RenderMetrics,
         http_requests::{HttpMetrics, InFlight},
     },
-    store::{Store, StoreExt},
+    store::{Store, StoreExt, WriteConflicts},
     users::Users,
     version,
 };
@@ -131,12 +131,40 @@ impl AppState {
             "Expired sessions removed.",
             self.users.sessions_pruned(),
         );
+        if let Some(conflicts) = self.store.write_conflicts() {
+            render_write_conflicts(&mut out, conflicts);
+        }
         if kafka_ready {
             for m in &self.kafka_metrics {
                 m.render(&mut out);
             }
         }
         out
+    }
+}
+
+/// The store's write conflicts (PostgreSQL: serialization failures and deadlocks, each run
+/// again on a fresh snapshot).
+fn render_write_conflicts(out: &mut String, c: WriteConflicts) {
+    let counters = [
+        (
+            "usercenter_store_write_retries_total",
+            "Write transaction attempts that failed to serialize with concurrent ones (or deadlocked) and ran again.",
+            c.retries,
+        ),
+        (
+            "usercenter_store_writes_retried_total",
+            "Write transactions that needed more than one attempt.",
+            c.retried,
+        ),
+        (
+            "usercenter_store_writes_given_up_total",
+            "Write transactions given up because every attempt conflicted.",
+            c.given_up,
+        ),
+    ];
+    for (name, help, value) in counters {
+        metrics::render_value(out, name, "counter", help, value);
     }
 }
 

@@ -32,14 +32,20 @@ pub mod migrate;
 mod rows;
 mod txn;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::{ReadTxn, Result, Store, StoreError, WriteTxn};
+use crate::store::{ReadTxn, Result, Store, StoreError, WriteConflicts, WriteTxn};
 use txn::{Failure, PgTxn, classify};
 
 /// Runs of one write closure before giving up on a contended transaction.
@@ -50,6 +56,30 @@ pub struct PgStore {
     pool: Pool,
     handle: Handle,
     lease: lease::Lease,
+    conflicts: ConflictCounts,
+}
+
+/// [`WriteConflicts`] as the writers count them.
+#[derive(Debug, Default)]
+struct ConflictCounts {
+    retries: AtomicU64,
+    retried: AtomicU64,
+    given_up: AtomicU64,
+}
+
+impl ConflictCounts {
+    /// One write transaction ended (committed, failed or given up) after `attempts` runs:
+    /// each run but the last conflicted and was run again.
+    fn count(&self, attempts: u32, given_up: bool) {
+        let retries = u64::from(attempts.saturating_sub(1));
+        if retries > 0 {
+            self.retries.fetch_add(retries, Ordering::Relaxed);
+            self.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        if given_up {
+            self.given_up.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -147,6 +177,7 @@ impl PgStore {
             pool,
             handle: Handle::current(),
             lease: lease::Lease::new(config, tls),
+            conflicts: ConflictCounts::default(),
         })
     }
 
@@ -200,6 +231,15 @@ impl Store for PgStore {
     fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         self.lease.wake_on_outbox_commits(wake);
     }
+
+    fn write_conflicts(&self) -> Option<WriteConflicts> {
+        let c = &self.conflicts;
+        Some(WriteConflicts {
+            retries: c.retries.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            given_up: c.given_up.load(Ordering::Relaxed),
+        })
+    }
 }
 
 impl PgStore {
@@ -227,9 +267,26 @@ impl PgStore {
         }
     }
 
+    /// Runs `f` until it commits, fails for a reason other than a conflict, or every one of
+    /// [`ATTEMPTS`] conflicted; counts the conflicts.
     fn write_blocking(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         let mut client = self.client()?;
+        let mut attempts = 0;
+        let result = self.write_attempts(&mut client, f, &mut attempts);
+        let given_up = matches!(result, Err(StoreError::Contended { .. }));
+        self.conflicts.count(attempts, given_up);
+        result
+    }
+
+    /// [`PgStore::write_blocking`]'s loop; `attempts` says how many runs of `f` began.
+    fn write_attempts(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>,
+        attempts: &mut u32,
+    ) -> Result<()> {
         for attempt in 1..=ATTEMPTS {
+            *attempts = attempt;
             let txn = self
                 .handle
                 .block_on(
@@ -266,5 +323,37 @@ impl PgStore {
             backoff(attempt);
         }
         Err(StoreError::Contended { attempts: ATTEMPTS })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(ends: &[(u32, bool)]) -> (u64, u64, u64) {
+        let c = ConflictCounts::default();
+        for &(attempts, given_up) in ends {
+            c.count(attempts, given_up);
+        }
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (get(&c.retries), get(&c.retried), get(&c.given_up))
+    }
+
+    #[test]
+    fn a_write_that_ran_once_counts_no_conflict() {
+        assert_eq!(counted(&[(1, false), (1, false)]), (0, 0, 0));
+    }
+
+    #[test]
+    fn every_attempt_before_the_last_was_a_conflict() {
+        assert_eq!(counted(&[(3, false), (2, false)]), (3, 2, 0));
+    }
+
+    #[test]
+    fn a_write_given_up_ran_every_attempt_but_the_first_again() {
+        assert_eq!(
+            counted(&[(ATTEMPTS, true)]),
+            (u64::from(ATTEMPTS - 1), 1, 1)
+        );
     }
 }

@@ -279,6 +279,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         let _ = wake;
     }
+
+    /// How often write transactions conflicted and ran again, since the store opened; `None`
+    /// where writers never conflict (redb runs one write transaction at a time).
+    fn write_conflicts(&self) -> Option<WriteConflicts> {
+        None
+    }
+}
+
+/// Write transactions that failed to serialize with concurrent ones (or deadlocked) and ran
+/// again on a fresh snapshot, counted since the store opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteConflicts {
+    /// Runs of a write transaction after its first, each after a conflict.
+    pub retries: u64,
+    /// Write transactions that needed more than one attempt.
+    pub retried: u64,
+    /// Write transactions given up after every attempt conflicted ([`StoreError::Contended`]).
+    pub given_up: u64,
 }
 
 /// The outbox relay lease as its holder sees it.

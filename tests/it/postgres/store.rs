@@ -9,7 +9,7 @@ use testkit::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
     consumer::process::HighWater,
     pgstore::PgStore,
-    store::{Store, StoreExt, Table, get, suite},
+    store::{Store, StoreExt, Table, WriteConflicts, get, suite},
 };
 
 async fn store(pg: &Postgres) -> Arc<PgStore> {
@@ -276,4 +276,44 @@ async fn migration_3_moves_the_high_waters_out_of_meta() {
         .unwrap()
         .get(0);
     assert_eq!(producer, 77, "a typed column");
+}
+
+/// A write whose row another transaction changed after its snapshot fails to serialize; the
+/// store runs it again on a fresh snapshot, and `write_conflicts` (`/metrics`) counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_fails_to_serialize_runs_again_and_is_counted() {
+    let pg = Postgres::start().await;
+    let store = store(&pg).await;
+    let before = store.write_conflicts().unwrap();
+    assert_eq!(before, WriteConflicts::default());
+    let runs = blocking(move || {
+        let mut runs = 0;
+        store
+            .write(&mut |txn| {
+                runs += 1;
+                // The snapshot is taken here, before the other writer commits.
+                txn.get(Table::Meta, b"contended")?;
+                if runs == 1 {
+                    store.write(&mut |other| other.put(Table::Meta, b"contended", b"other"))?;
+                }
+                txn.put(Table::Meta, b"contended", b"ours")
+            })
+            .unwrap();
+        let value = store
+            .read_with(|txn| txn.get(Table::Meta, b"contended"))
+            .unwrap();
+        (runs, value, store.write_conflicts().unwrap())
+    })
+    .await;
+    let (runs, value, conflicts) = runs;
+    assert_eq!(runs, 2, "the conflicting attempt ran again");
+    assert_eq!(value.as_deref(), Some(&b"ours"[..]));
+    assert_eq!(
+        conflicts,
+        WriteConflicts {
+            retries: 1,
+            retried: 1,
+            given_up: 0
+        }
+    );
 }
