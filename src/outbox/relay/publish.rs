@@ -162,3 +162,63 @@ pub(super) async fn enqueue(
     producer.send_buffered();
     sent
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_at(seq: u64, stopped: Option<Stop>) -> RoundOutcome {
+        let mut round = RoundOutcome::default();
+        round.fail(seq, stopped);
+        round
+    }
+
+    #[test]
+    fn the_earliest_failure_is_kept_and_an_equal_one_changes_nothing() {
+        let mut round = failed_at(7, None);
+        round.fail(9, Some(Stop::BufferFull));
+        assert_eq!((round.failed, round.stopped), (Some(7), None));
+        round.fail(7, Some(Stop::LeaseEnded));
+        assert_eq!((round.failed, round.stopped), (Some(7), None));
+        round.fail(3, Some(Stop::LeaseEnded));
+        assert_eq!(
+            (round.failed, round.stopped),
+            (Some(3), Some(Stop::LeaseEnded))
+        );
+    }
+
+    #[test]
+    fn a_later_round_adds_its_rows_and_its_failure_when_earlier() {
+        let mut round = RoundOutcome {
+            delivered: vec![1, 2],
+            parked: vec![3],
+            ..failed_at(10, None)
+        };
+        round.absorb(RoundOutcome {
+            delivered: vec![4],
+            parked: vec![5],
+            ..failed_at(6, Some(Stop::BufferFull))
+        });
+        assert_eq!(round.delivered, [1, 2, 4]);
+        assert_eq!(round.parked, [3, 5]);
+        assert_eq!(
+            (round.failed, round.stopped),
+            (Some(6), Some(Stop::BufferFull))
+        );
+    }
+
+    #[test]
+    fn a_round_stopped_early_exactly_when_a_row_failed() {
+        let sent = |round| Sent {
+            reports: Vec::new(),
+            round,
+            next: 20,
+        };
+        let clean = sent(RoundOutcome::default());
+        assert!(!clean.stopped_early());
+        assert_eq!(clean.next_from(), 20);
+        let stopped = sent(failed_at(12, Some(Stop::LeaseEnded)));
+        assert!(stopped.stopped_early());
+        assert_eq!(stopped.next_from(), 12);
+    }
+}
