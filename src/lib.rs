@@ -25,7 +25,7 @@
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |
-//! | [`pgstore`] | the PostgreSQL backend of the `Store` trait: typed tables, migrations, the relay lease |
+//! | [`pgstore`] | the PostgreSQL backend of the `Store` trait: typed tables, migrations, sequences, the relay lease |
 //! | [`perf`] | `usercenter perf produce` / `perf consume` load tests |
 //! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |
 //! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |

@@ -46,24 +46,21 @@ pub struct OutboxRecord {
     pub created_ms: i64,
 }
 
-const NEXT_SEQ: &[u8] = b"outbox.next_seq";
-const PRODUCER_SEQ: &[u8] = b"producer.next_seq";
-
-/// Appends `record` to the outbox inside `txn`; returns its outbox sequence.
-pub fn append(txn: &mut dyn WriteTxn, record: &OutboxRecord) -> Result<u64> {
-    let seq: u64 = store::get(&*txn, Table::Meta, NEXT_SEQ)?.unwrap_or(0);
-    store::put(txn, Table::Outbox, &seq.to_be_bytes(), record)?;
-    store::put(txn, Table::Meta, NEXT_SEQ, &(seq + 1))?;
-    Ok(seq)
+/// Appends `record` to the outbox inside `txn`, under the next outbox sequence
+/// ([`WriteTxn::append_outbox`]: allocated in commit order).
+pub fn append(txn: &mut dyn WriteTxn, record: &OutboxRecord) -> Result<()> {
+    let bytes = postcard::to_allocvec(record).map_err(|source| store::StoreError::Encode {
+        table: Table::Outbox.name(),
+        source,
+    })?;
+    txn.append_outbox(&bytes)
 }
 
-/// The next sequence number of this instance's producer id, from the one counter, taken inside
-/// `txn` so that it is committed together with the row that uses it (a replay keeps the same
-/// number, and an aborted transaction gives it back).
+/// The next sequence number of this instance's producer id, from the store's one event
+/// counter ([`WriteTxn::next_event_sequence`]), taken inside `txn` so that it is committed
+/// together with the row that uses it: a replay of the row keeps the same number.
 pub fn next_event_sequence(txn: &mut dyn WriteTxn) -> Result<u64> {
-    let seq: u64 = store::get(&*txn, Table::Meta, PRODUCER_SEQ)?.unwrap_or(0);
-    store::put(txn, Table::Meta, PRODUCER_SEQ, &(seq + 1))?;
-    Ok(seq)
+    txn.next_event_sequence()
 }
 
 /// Gives a row's `headers` this instance's identity: `producer_id` and the next sequence, in

@@ -276,6 +276,29 @@ impl Layout {
         }
     }
 
+    /// Inserts `rows` new rows in one statement (their parameters one row after the other);
+    /// empty for derived tables.
+    pub fn insert(&self, rows: usize) -> String {
+        let Writes::Upsert { columns, .. } = self.writes else {
+            return String::new();
+        };
+        let width = columns.len();
+        let tuples: Vec<String> = (0..rows)
+            .map(|row| {
+                let params: Vec<String> = (1..=width)
+                    .map(|i| format!("${}", row * width + i))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            self.from,
+            columns.join(", "),
+            tuples.join(", ")
+        )
+    }
+
     /// Inserts or replaces a row; `None` for derived tables.
     pub fn upsert(&self) -> Option<String> {
         let Writes::Upsert { columns, conflict } = self.writes else {

@@ -8,7 +8,7 @@
 //! neither.
 use tokio_postgres::{Client, types::ToSql};
 
-use super::{columns, layout::layout};
+use super::{columns, layout::layout, sequences};
 use crate::{
     store::{Result, StoreError, Table},
     users::lookup_key,
@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox_notify",
         include_str!("../../migrations/0005_outbox_notify.sql"),
     ),
+    (
+        SEQUENCES,
+        "sequences",
+        include_str!("../../migrations/0006_sequences.sql"),
+    ),
 ];
 
 /// The migration that adds `users.username_key` and `email_key`: its SQL keys every row by
@@ -50,6 +55,10 @@ const NAME_KEYS: i64 = 2;
 /// The migration that creates `consumer_high_waters`; [`move_high_waters`] then moves the rows
 /// version 2 kept in `meta` into it.
 const HIGH_WATERS: i64 = 3;
+
+/// The migration that creates the outbox and event sequences; [`sequences::move_counters`]
+/// then starts them where the `meta` counters left off.
+const SEQUENCES: i64 = 6;
 
 /// The advisory lock key of migrations ("usercntr" in ASCII).
 const LOCK: i64 = 0x7573_6572_636e_7472;
@@ -86,6 +95,17 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
         )
         .await
         .map_err(|source| StoreError::Migrate { version: 0, source })?;
+    let newest: Option<i64> = client
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .await
+        .map_err(|source| StoreError::Migrate { version: 0, source })?
+        .get(0);
+    if let Some(found) = newest.filter(|&v| v > LATEST) {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: LATEST,
+        });
+    }
     let mut done = Vec::new();
     for &(version, name, sql) in MIGRATIONS {
         let failed = |source| StoreError::Migrate { version, source };
@@ -107,6 +127,9 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
         }
         if version == HIGH_WATERS {
             move_high_waters(&txn).await.map_err(failed)?;
+        }
+        if version == SEQUENCES {
+            sequences::move_counters(&txn).await.map_err(failed)?;
         }
         txn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",

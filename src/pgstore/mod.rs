@@ -13,12 +13,12 @@
 //! snapshot, never retried.
 //!
 //! # Outbox order
-//! `outbox::append` reads and rewrites the counter row `outbox.next_seq` in `meta` in the
-//! same transaction as its row. Two transactions that both append therefore both write that
-//! row: the second blocks on its row lock until the first ends, and at SERIALIZABLE then fails
-//! and retries on a snapshot that has the first's row. So sequence n+1 is allocated only after
-//! the transaction holding n committed (or gave n back by aborting): allocation order is commit
-//! order, and a relay that read up to n never later sees a smaller sequence appear.
+//! A transaction's outbox rows are written just before it commits, under numbers drawn from a
+//! database sequence while it holds a transaction-level advisory lock ([`sequences`]). The next
+//! transaction draws only once it holds the lock, after the previous one's commit is visible:
+//! outbox sequences appear in commit order (with gaps where a transaction aborted), and a relay
+//! that read up to n never later sees a smaller sequence appear. Writers do not conflict over
+//! a counter row, so they do not run again for it.
 //!
 //! # Relay lease
 //! [`Store::relay_lease`] takes and renews one row with an expiry and an epoch on a dedicated
@@ -30,6 +30,7 @@ mod layout;
 pub mod lease;
 pub mod migrate;
 mod rows;
+pub mod sequences;
 mod txn;
 
 use std::{
@@ -297,7 +298,7 @@ impl PgStore {
                 )
                 .map_err(StoreError::Postgres)?;
             let mut txn = PgTxn::new(&self.handle, txn);
-            let outcome = f(&mut txn);
+            let outcome = f(&mut txn).and_then(|()| txn.write_outbox());
             let (txn, failure) = txn.finish();
             match (failure, outcome) {
                 (None, Ok(())) => match self.handle.block_on(txn.commit()) {

@@ -17,6 +17,7 @@ use tokio_postgres::{Row, error::SqlState, types::ToSql};
 use super::{
     columns::{self, Param},
     layout::layout,
+    sequences,
 };
 use crate::store::{ReadTxn, Result, StoreError, Table, WriteTxn};
 
@@ -60,9 +61,10 @@ pub(super) struct PgTxn<'a> {
     txn: Transaction<'a>,
     failure: Cell<Option<Failure>>,
     /// The `meta` rows this transaction wrote (`None`: deleted), read back without a round
-    /// trip: the outbox's two counters are read and rewritten for every row a batch appends,
-    /// and a transaction that wrote a row holds its lock, so no one else can change it.
+    /// trip: a transaction that wrote a row holds its lock, so no one else can change it.
     own_meta: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Outbox rows appended, written by [`PgTxn::write_outbox`] just before the commit.
+    outbox: Vec<Vec<u8>>,
 }
 
 impl<'a> PgTxn<'a> {
@@ -72,7 +74,33 @@ impl<'a> PgTxn<'a> {
             txn,
             failure: Cell::new(None),
             own_meta: RefCell::new(HashMap::new()),
+            outbox: Vec::new(),
         }
+    }
+
+    /// Writes the outbox rows appended, under sequences drawn now, with the lock that keeps
+    /// them in commit order ([`sequences`]); the caller commits next. Nothing to do without
+    /// rows.
+    pub fn write_outbox(&mut self) -> Result<()> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let rows = i64::try_from(self.outbox.len()).unwrap_or(i64::MAX);
+        let drawn = self.query(
+            &sequences::draw_outbox_sequences(),
+            &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
+        )?;
+        let mut seqs = drawn
+            .iter()
+            .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
+            .collect::<Result<Vec<i64>>>()?;
+        // A sequence's numbers only grow; the rows keep the order they were appended in.
+        seqs.sort_unstable();
+        let values = std::mem::take(&mut self.outbox);
+        for (sql, params) in sequences::outbox_inserts(&seqs, &values)? {
+            self.query(&sql, &params)?;
+        }
+        Ok(())
     }
 
     /// The transaction back, with the first failure of its statements.
@@ -186,5 +214,25 @@ impl WriteTxn for PgTxn<'_> {
         );
         let rows = self.query(&sql, &[Box::new(seqs)])?;
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+    }
+
+    /// `nextval` of the event sequence: no counter row, so no conflict between writers.
+    fn next_event_sequence(&mut self) -> Result<u64> {
+        let rows = self.query(&sequences::draw_event_sequence(), &[])?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(StoreError::Postgres)?,
+            None => return Err(StoreError::NotFound("event sequence")),
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Kept until [`PgTxn::write_outbox`], which draws the rows' sequences under the lock
+    /// that puts them in commit order.
+    fn append_outbox(&mut self, value: &[u8]) -> Result<()> {
+        if self.failure.get().is_some() {
+            return Err(StoreError::TxnFailed);
+        }
+        self.outbox.push(value.to_vec());
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //!
 //! The PostgreSQL backend lives in the top-level `pgstore` module (it maps each table onto a typed SQL table,
 //! so it needs the domain's row types, which this module must not import).
+pub mod counters;
 mod ext;
 mod redb_store;
 /// The backend-independent store tests, run on every backend (test builds only, never in the
@@ -172,6 +173,17 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The database's schema is newer than this binary knows: a newer version of the service
+    /// migrated it, and this one must not write to it.
+    #[error(
+        "postgres schema version {found} is newer than this binary knows ({known}): a newer usercenter migrated this database; run that version"
+    )]
+    SchemaTooNew {
+        /// The newest version applied to the database.
+        found: i64,
+        /// The newest version this binary knows.
+        known: i64,
+    },
     /// A write transaction kept failing to serialize with concurrent ones.
     #[error("store: transaction still conflicting after {attempts} attempts")]
     Contended {
@@ -235,6 +247,22 @@ pub trait WriteTxn: ReadTxn {
     /// at a time); this default deletes them one by one.
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
         delete_each(self, table, keys)
+    }
+    /// The next event sequence (the `ce_sequence` of a record we publish), taken in this
+    /// transaction: never given out twice, so that no two records of one producer id share a
+    /// dedupe key. An aborted transaction may give its number back or leave a gap. This
+    /// default reads and rewrites a counter row in [`Table::Meta`] ([`counters`]).
+    fn next_event_sequence(&mut self) -> Result<u64> {
+        counters::next(self, counters::EVENT)
+    }
+    /// Writes `value` (an encoded outbox record) to [`Table::Outbox`] under the next outbox
+    /// sequence, big-endian. The sequences of committed rows are allocated in commit order: a
+    /// reader that has seen sequence n never later sees a smaller one appear (there may be
+    /// gaps). This default takes the number from a counter row in [`Table::Meta`], which is
+    /// commit order where write transactions run one at a time (redb). The row may not be
+    /// visible to reads later in the same transaction (PostgreSQL writes it at commit).
+    fn append_outbox(&mut self, value: &[u8]) -> Result<()> {
+        counters::append_outbox(self, value)
     }
 }
 

@@ -13,9 +13,9 @@ fn the_store_suite_passes_on_redb() {
 }
 
 #[test]
-fn counter_allocation_is_commit_order_on_redb() {
+fn outbox_appends_appear_in_commit_order_on_redb() {
     let (_dir, store) = open();
-    suite::counter_allocation_is_commit_order(std::sync::Arc::new(store), 4, 50);
+    suite::outbox_appends_appear_in_commit_order(std::sync::Arc::new(store), 4, 50);
 }
 
 #[test]

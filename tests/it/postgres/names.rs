@@ -71,15 +71,7 @@ async fn migration_2_keys_existing_non_ascii_rows_as_the_service_does() {
     let url = pg.database().await;
     // A database at version 1 with an account made before the key columns existed.
     let db = sql(&url).await;
-    let v1 = include_str!("../../../migrations/0001_schema.sql");
-    db.batch_execute(v1).await.unwrap();
-    db.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now());
-         INSERT INTO schema_migrations (version, name) VALUES (1, 'schema')",
-    )
-    .await
-    .unwrap();
+    super::schema_at(&db, 1).await;
     let hash = usercenter::users::hash_password("correct horse").unwrap();
     let id = uuid::Uuid::new_v4();
     db.execute(

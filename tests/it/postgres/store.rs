@@ -29,13 +29,6 @@ async fn the_store_suite_passes_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_outbox_writers_leave_no_gap_a_reader_could_see_filled_later() {
-    let pg = Postgres::start().await;
-    let store: Arc<dyn Store> = store(&pg).await;
-    blocking(move || suite::counter_allocation_is_commit_order(store, 4, 40)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_when_instances_start_together() {
     let pg = Postgres::start().await;
     let url = pg.database().await;
@@ -214,19 +207,7 @@ async fn migration_3_moves_the_high_waters_out_of_meta() {
     let pg = Postgres::start().await;
     let url = pg.database().await;
     let db = sql(&url).await;
-    for v in [
-        include_str!("../../../migrations/0001_schema.sql"),
-        include_str!("../../../migrations/0002_name_keys.sql"),
-    ] {
-        db.batch_execute(v).await.unwrap();
-    }
-    db.batch_execute(
-        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now());
-         INSERT INTO schema_migrations (version, name) VALUES (1, 'schema'), (2, 'name_keys')",
-    )
-    .await
-    .unwrap();
+    super::schema_at(&db, 2).await;
     let high = HighWater {
         seen_ms: 1_700_000_000_000,
         sequence: 9,

@@ -1,0 +1,164 @@
+//! The store's two counters on PostgreSQL: database sequences, so that concurrent writers do not
+//! conflict over a counter row (schema version 6; before it both were rows of `meta`, and every
+//! two transactions that wrote an outbox row at once failed to serialize and ran again).
+//!
+//! - **Event sequences** (`ce_sequence`) only have to be unique: `nextval` of
+//!   [`EVENT_SEQUENCE`] during the transaction. An aborted transaction leaves a gap.
+//! - **Outbox sequences** must also appear in commit order, so that the relay, which reads rows
+//!   in sequence order from where it left off, never later finds a smaller sequence committed
+//!   behind it. A transaction keeps its outbox rows until it is about to commit
+//!   ([`super::txn::PgTxn::append_outbox`]), then takes the transaction-level advisory lock
+//!   [`OUTBOX_LOCK`], draws their numbers from [`OUTBOX_SEQUENCE`] and inserts them; the lock
+//!   is released only once its commit (or abort) is visible. The next transaction draws its
+//!   numbers only after taking the lock, so a number is drawn after every smaller one was
+//!   committed or given up (a gap). The lock is held for two statements and the commit, not
+//!   for the whole transaction.
+use tokio_postgres::Transaction;
+
+use super::{
+    columns::{self, Param},
+    layout::layout,
+};
+use crate::store::{Result, StoreError, Table, counters};
+
+/// Where event sequences come from.
+pub const EVENT_SEQUENCE: &str = "usercenter_event_seq";
+/// Where outbox sequences come from, under [`OUTBOX_LOCK`].
+pub const OUTBOX_SEQUENCE: &str = "usercenter_outbox_seq";
+/// The advisory lock key that orders outbox sequences ("ucoutbox" in ASCII).
+pub const OUTBOX_LOCK: i64 = 0x7563_6f75_7462_6f78;
+
+/// Rows of one `INSERT` (7 parameters each, well below the protocol's 65,535).
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// The statement that takes [`OUTBOX_LOCK`] and then draws `$2` numbers from
+/// [`OUTBOX_SEQUENCE`]. The lock's row is joined to every output row, so no number is drawn
+/// before the lock is held.
+pub fn draw_outbox_sequences() -> String {
+    format!(
+        "SELECT nextval('{OUTBOX_SEQUENCE}') \
+         FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)"
+    )
+}
+
+/// The statement that draws one event sequence.
+pub fn draw_event_sequence() -> String {
+    format!("SELECT nextval('{EVENT_SEQUENCE}')")
+}
+
+/// The statements (SQL and parameters) that insert `values` (encoded outbox records) under the
+/// sequences `seqs`, in order, a chunk of rows each.
+pub fn outbox_inserts(seqs: &[i64], values: &[Vec<u8>]) -> Result<Vec<(String, Vec<Param>)>> {
+    if seqs.len() != values.len() {
+        return Err(StoreError::KeyFormat {
+            table: "outbox",
+            reason: "not as many sequences drawn as rows",
+        });
+    }
+    let mut statements = Vec::new();
+    let pairs: Vec<(&i64, &Vec<u8>)> = seqs.iter().zip(values).collect();
+    for chunk in pairs.chunks(ROWS_PER_INSERT) {
+        let mut params = Vec::new();
+        for (seq, value) in chunk {
+            // A sequence is never negative (MINVALUE 0); `put_params` refuses keys above i64::MAX.
+            let key = u64::try_from(**seq).unwrap_or(u64::MAX).to_be_bytes();
+            params.extend(columns::put_params(Table::Outbox, &key, value)?);
+        }
+        statements.push((layout(Table::Outbox).insert(chunk.len()), params));
+    }
+    Ok(statements)
+}
+
+/// What `meta`'s counter row `name` holds (schema 5 and older), if it is there; a value that
+/// does not decode counts as 0.
+async fn meta_counter(
+    txn: &Transaction<'_>,
+    name: &[u8],
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let row = txn
+        .query_opt("SELECT value FROM meta WHERE name = $1", &[&name])
+        .await?;
+    Ok(row.map(|r| {
+        let value: Vec<u8> = r.get(0);
+        postcard::from_bytes::<u64>(&value).unwrap_or(0)
+    }))
+}
+
+/// A counter row's value after it moved to a sequence: bytes that do not decode as a number, so
+/// that an older binary still running against the database fails its writes instead of
+/// drawing numbers that the sequences hand out again.
+pub const MOVED: &[u8] = &[0xff; 11];
+
+/// The step of migration 6 after its SQL: starts each sequence where its `meta` counter (and,
+/// for the outbox, every row still waiting or parked) left off, and marks the counter rows
+/// [`MOVED`] where they were there.
+pub async fn move_counters(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let waiting: i64 = txn
+        .query_one(
+            "SELECT greatest(
+                 (SELECT coalesce(max(seq) + 1, 0) FROM outbox),
+                 (SELECT coalesce(max(seq) + 1, 0) FROM outbox_parked))",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (name, sequence, floor) in [
+        (counters::OUTBOX, OUTBOX_SEQUENCE, waiting),
+        (counters::EVENT, EVENT_SEQUENCE, 0),
+    ] {
+        let counter = meta_counter(txn, name).await?;
+        let next = i64::try_from(counter.unwrap_or(0))
+            .unwrap_or(i64::MAX)
+            .max(floor);
+        if next > 0 {
+            txn.execute(
+                "SELECT setval($1::text::regclass, $2, false)",
+                &[&sequence, &next],
+            )
+            .await?;
+        }
+        if counter.is_some() {
+            txn.execute(
+                "UPDATE meta SET value = $2 WHERE name = $1",
+                &[&name, &MOVED],
+            )
+            .await?;
+        }
+        tracing::info!(sequence, next, "postgres: counter moved to a sequence");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_counter_does_not_decode_as_a_number() {
+        assert!(postcard::from_bytes::<u64>(MOVED).is_err());
+    }
+
+    #[test]
+    fn rows_are_inserted_in_chunks_under_their_sequences() {
+        let seqs: Vec<i64> = (10..10 + 2_500).collect();
+        let value = postcard::to_allocvec(&crate::outbox::OutboxRecord {
+            topic: "t".into(),
+            key: None,
+            value: vec![1],
+            headers: Default::default(),
+            created_ms: 5,
+        })
+        .unwrap();
+        let values = vec![value; seqs.len()];
+        let statements = outbox_inserts(&seqs, &values).unwrap();
+        let rows: Vec<usize> = statements
+            .iter()
+            .map(|(sql, params)| {
+                assert_eq!(sql.matches("), (").count() + 1, params.len() / 7);
+                params.len() / 7
+            })
+            .collect();
+        assert_eq!(rows, [1_000, 1_000, 500]);
+        assert!(outbox_inserts(&seqs[1..], &values).is_err());
+    }
+}
