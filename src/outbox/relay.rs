@@ -238,8 +238,11 @@ impl Relay {
             .map(|seq| seq.to_be_bytes().to_vec())
             .collect();
         let parked = round.parked.clone();
+        // Only the lease holder removes these rows, and nothing it reads decides anything: no
+        // need for serializable reads, which would make every writer appending behind the
+        // rows conflict with this delete.
         self.deleting = Some(tokio::task::spawn_blocking(move || {
-            writer.write(&mut |txn| {
+            writer.write_at_snapshot(&mut |txn| {
                 txn.delete_many(Table::Outbox, &done)?;
                 // Rows that can never be published leave the queue for the parked table,
                 // where an operator can see them, so they do not block what follows. They

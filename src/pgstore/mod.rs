@@ -7,7 +7,8 @@
 //!
 //! # Transactions
 //! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
-//! (tokio-postgres, pooled by deadpool) through the runtime handle. Writes run at SERIALIZABLE:
+//! (tokio-postgres, pooled by deadpool) through the runtime handle. Writes run at SERIALIZABLE
+//! (those that `Store::write_at_snapshot` asks for, at REPEATABLE READ):
 //! a closure whose transaction fails to serialize (40001) or deadlocks (40P01) runs again on a
 //! fresh snapshot, up to [`ATTEMPTS`] times. Reads run at REPEATABLE READ, READ ONLY: one
 //! snapshot, never retried.
@@ -222,7 +223,11 @@ impl Store for PgStore {
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        allow_blocking(|| self.write_blocking(f))
+        allow_blocking(|| self.write_blocking(IsolationLevel::Serializable, f))
+    }
+
+    fn write_at_snapshot(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        allow_blocking(|| self.write_blocking(IsolationLevel::RepeatableRead, f))
     }
 
     fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
@@ -268,12 +273,16 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` until it commits, fails for a reason other than a conflict, or every one of
-    /// [`ATTEMPTS`] conflicted; counts the conflicts.
-    fn write_blocking(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+    /// Runs `f` at `isolation` until it commits, fails for a reason other than a conflict, or
+    /// every one of [`ATTEMPTS`] conflicted; counts the conflicts.
+    fn write_blocking(
+        &self,
+        isolation: IsolationLevel,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>,
+    ) -> Result<()> {
         let mut client = self.client()?;
         let mut attempts = 0;
-        let result = self.write_attempts(&mut client, f, &mut attempts);
+        let result = self.write_attempts(&mut client, isolation, f, &mut attempts);
         let given_up = matches!(result, Err(StoreError::Contended { .. }));
         self.conflicts.count(attempts, given_up);
         result
@@ -283,6 +292,7 @@ impl PgStore {
     fn write_attempts(
         &self,
         client: &mut deadpool_postgres::Object,
+        isolation: IsolationLevel,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>,
         attempts: &mut u32,
     ) -> Result<()> {
@@ -293,7 +303,7 @@ impl PgStore {
                 .block_on(
                     client
                         .build_transaction()
-                        .isolation_level(IsolationLevel::Serializable)
+                        .isolation_level(isolation)
                         .start(),
                 )
                 .map_err(StoreError::Postgres)?;

@@ -287,6 +287,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` in a write transaction and commits it durably if `f` returns `Ok`; an `Err`
     /// aborts it and nothing `f` wrote is kept.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()>;
+    /// Runs `f` as [`Store::write`] does, for a transaction that only deletes or moves rows
+    /// that it alone writes, deciding nothing from what else it reads (the relay removing the
+    /// outbox rows it published). It needs atomicity and durability but no protection from
+    /// write skew, so a backend may run it at snapshot isolation, where its reads do not make
+    /// concurrent writers fail to serialize. PostgreSQL does (REPEATABLE READ): at SERIALIZABLE
+    /// the relay's delete locked the outbox index's last page for reading, and writers
+    /// appending rows there failed to serialize and ran again.
+    fn write_at_snapshot(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        self.write(f)
+    }
     /// The outbox relay lease when this instance holds it now: only its holder publishes, so
     /// two instances sharing a store never relay the same rows at once and the order of the
     /// rows is kept. Called before every relay round; it takes the lease when free and renews

@@ -198,6 +198,38 @@ async fn describe_and_reset_against_the_broker() {
     assert_eq!(row(&plan, 0)[2..5], ["7", "7", "0"]);
     assert!(plan.contains("dry run"), "{plan}");
     assert_eq!(committed(b).await, [(0, 7), (1, 5)]);
+    // A time before every record: the first offset of each partition (the log end, 0, where
+    // there is none), and --replay's dry run says what it would delete.
+    let plan = stdout(&group_command(
+        b,
+        data.path(),
+        &[
+            "reset-offsets",
+            "--to-datetime",
+            "2000-01-01T00:00:00Z",
+            "--replay",
+        ],
+    ));
+    println!("{plan}");
+    assert_eq!(row(&plan, 0)[2..5], ["7", "7", "0"]);
+    assert_eq!(row(&plan, 1)[2..5], ["5", "5", "0"]);
+    assert!(plan.contains("would be deleted"), "{plan}");
+    // A partition the topic does not have: refused, nothing committed.
+    let out = group_command(
+        b,
+        data.path(),
+        &[
+            "reset-offsets",
+            "--to-earliest",
+            "--partition",
+            "9",
+            "--execute",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no partition 9"), "{err}");
+    assert_eq!(committed(b).await, [(0, 7), (1, 5)]);
 
     // The store held by someone else (a running service): refused, nothing committed.
     {
