@@ -261,6 +261,16 @@ impl Layout {
         )
     }
 
+    /// Up to `$2` rows matching `clause` (over `$1`), in key order: a prefix of the key
+    /// that is a column of its own (one user's sessions: `user_id = $1`).
+    pub fn range_where(&self, clause: &str) -> String {
+        format!(
+            "{} WHERE {clause} ORDER BY {} LIMIT $2",
+            self.select(),
+            self.order
+        )
+    }
+
     /// Rows in the table.
     pub fn count(&self) -> String {
         format!("SELECT count(*) FROM {}", self.from)

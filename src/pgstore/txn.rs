@@ -128,6 +128,16 @@ impl<'a> PgTxn<'a> {
     }
 }
 
+/// Rows selected as (KV key, value columns…), as key-value pairs.
+fn key_values(table: Table, rows: &[Row]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    rows.iter()
+        .map(|row| {
+            let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
+            Ok((key, columns::value_of(table, row)?))
+        })
+        .collect()
+}
+
 impl ReadTxn for PgTxn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if table == Table::Meta
@@ -155,12 +165,25 @@ impl ReadTxn for PgTxn<'_> {
         let sql = layout(table).range(params.len());
         params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
         let rows = self.query(&sql, &params)?;
-        rows.iter()
-            .map(|row| {
-                let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
-                Ok((key, columns::value_of(table, row)?))
-            })
-            .collect()
+        key_values(table, &rows)
+    }
+
+    /// One user's sessions by their own column, so that the scan, and the read locks it
+    /// takes at SERIALIZABLE, stop at that user's rows; other prefixes as the default does.
+    fn range_prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if table != Table::UserSessions || prefix.len() != 16 {
+            return crate::store::prefix_by_range(self, table, prefix, limit);
+        }
+        let user = columns::uuid_key(table, prefix)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = layout(table).range_where("user_id = $1");
+        let rows = self.query(&sql, &[Box::new(user), Box::new(limit)])?;
+        key_values(table, &rows)
     }
 
     fn count(&self, table: Table) -> Result<u64> {

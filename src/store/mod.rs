@@ -234,6 +234,18 @@ pub trait ReadTxn {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Entries in the table.
     fn count(&self, table: Table) -> Result<u64>;
+    /// Up to `limit` entries whose keys start with `prefix`, in key order. The default reads
+    /// [`ReadTxn::range_from`] and stops at the first key without the prefix; a backend may
+    /// read only the prefix's own rows instead (PostgreSQL does for one user's sessions, so
+    /// that its read locks do not cover other users' rows).
+    fn range_prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        prefix_by_range(self, table, prefix, limit)
+    }
 }
 
 /// Reads and writes inside a transaction.
@@ -278,6 +290,24 @@ pub fn delete_each<T: WriteTxn + ?Sized>(
         deleted += u64::from(txn.delete(table, key)?);
     }
     Ok(deleted)
+}
+
+/// Up to `limit` entries of `table` whose keys start with `prefix`, read with
+/// [`ReadTxn::range_from`]: [`ReadTxn::range_prefix`]'s default, and what a backend does for
+/// the prefixes it has no narrower statement for.
+pub fn prefix_by_range<T: ReadTxn + ?Sized>(
+    txn: &T,
+    table: Table,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut rows = txn.range_from(table, prefix, limit)?;
+    let end = rows
+        .iter()
+        .position(|(k, _)| !k.starts_with(prefix))
+        .unwrap_or(rows.len());
+    rows.truncate(end);
+    Ok(rows)
 }
 
 /// A transactional store. See the module docs.

@@ -49,9 +49,9 @@ impl Users {
     /// Revokes the oldest sessions of `user` so one more fits under `max_sessions`.
     fn make_room(&self, txn: &mut dyn WriteTxn, user: Uuid) -> Result<()> {
         let prefix = user.as_bytes();
-        let rows = txn.range_from(Table::UserSessions, prefix, self.max_sessions + 64)?;
+        let rows = txn.range_prefix(Table::UserSessions, prefix, self.max_sessions + 64)?;
         let mut mine = Vec::new();
-        for (k, _) in rows.into_iter().filter(|(k, _)| k.starts_with(prefix)) {
+        for (k, _) in rows {
             let created = store::get::<Session>(txn, Table::Sessions, &k[16..])?
                 .map_or(i64::MIN, |s| s.created_ms);
             mine.push((created, k));
@@ -147,11 +147,10 @@ impl Users {
     ) -> Result<()> {
         let prefix = user.as_bytes().to_vec();
         loop {
-            let rows = txn.range_from(Table::UserSessions, &prefix, 256)?;
+            let rows = txn.range_prefix(Table::UserSessions, &prefix, 256)?;
             let mine: Vec<Vec<u8>> = rows
                 .into_iter()
                 .map(|(k, _)| k)
-                .filter(|k| k.starts_with(&prefix))
                 .filter(|k| keep.is_none_or(|h| &k[16..] != h.as_slice()))
                 .collect();
             if mine.is_empty() {
@@ -163,8 +162,7 @@ impl Users {
             }
             if keep.is_some() {
                 // The kept session sorts among the others; one more pass finds none to remove.
-                let left = txn.range_from(Table::UserSessions, &prefix, 2)?;
-                if left.iter().filter(|(k, _)| k.starts_with(&prefix)).count() <= 1 {
+                if txn.range_prefix(Table::UserSessions, &prefix, 2)?.len() <= 1 {
                     return Ok(());
                 }
             }

@@ -287,6 +287,36 @@ async fn describe_and_reset_against_the_broker() {
         assert_eq!(marks(&store), 8);
     }
     assert_eq!(committed_by_librdkafka(b), [3, 0, -1001]);
+    // Partition 1 (offset 0, all 5 marks kept) forward to 3 without --replay, then back by 2
+    // with it: the marks of offsets 1 and 2 go, not the one at 3, where it resumes.
+    for args in [
+        &[
+            "reset-offsets",
+            "--shift-by",
+            "3",
+            "--partition",
+            "1",
+            "--execute",
+        ][..],
+        &[
+            "reset-offsets",
+            "--shift-by",
+            "-2",
+            "--partition",
+            "1",
+            "--execute",
+            "--replay",
+        ],
+    ] {
+        let out = stdout(&group_command(b, data.path(), args));
+        println!("{out}");
+    }
+    assert_eq!(committed(b).await, [(0, 3), (1, 1)]);
+    {
+        let store = RedbStore::open(data.path()).unwrap();
+        assert_eq!(stored(&store, 1), Some(1));
+        assert_eq!(marks(&store), 6, "the marks of offsets 1 and 2 only");
+    }
 
     // A member joins: describe shows it and its partitions; a reset is refused.
     let coordinator = kafka_client(b).any(Purpose::Admin).await.unwrap();
@@ -365,7 +395,7 @@ async fn describe_and_reset_against_the_broker() {
         err.contains("1 member(s)") && err.contains("stop every consumer"),
         "{err}"
     );
-    assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
+    assert_eq!(committed(b).await, [(0, 3), (1, 1)]);
 }
 
 #[test]

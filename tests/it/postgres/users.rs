@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use testkit::postgres::Postgres;
 use usercenter::{
     pgstore::PgStore,
-    store::Store,
+    store::{Store, StoreExt, Table},
     users::{RequestCtx, UserError, Users},
 };
 
@@ -145,4 +145,60 @@ async fn concurrent_registrations_of_one_name_let_exactly_one_through() {
     }
     assert_eq!(ok, 1);
     assert_eq!(sql(&url, "SELECT 1 FROM users").await.len(), 1);
+}
+
+/// One user's sessions are read by that user's own column (`range_prefix`): the session limit
+/// counts and revokes exactly that user's rows, whoever's sessions sort next to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_session_limit_counts_and_revokes_only_that_users_sessions() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let store = Arc::new(PgStore::connect(&url, 8).await.unwrap());
+    let users = Users::new(
+        store.clone() as Arc<dyn Store>,
+        7,
+        "user.events",
+        Duration::from_secs(3600),
+    )
+    .unwrap()
+    .with_limits(&usercenter::users::AuthLimits {
+        max_sessions: 3,
+        ..Default::default()
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut others = Vec::new();
+        for n in 0..20 {
+            let name = format!("user{n}");
+            let (_, token, _) = users
+                .register(
+                    &name,
+                    &format!("{name}@example.com"),
+                    "correct horse",
+                    &ctx(),
+                )
+                .unwrap();
+            let (_, again, _) = users.login(&name, "correct horse", &ctx()).unwrap();
+            others.extend([token, again]);
+        }
+        let (ada, first, _) = users
+            .register("ada", "ada@example.com", "correct horse", &ctx())
+            .unwrap();
+        let mut mine = vec![first];
+        for _ in 0..5 {
+            mine.push(users.login("ada", "correct horse", &ctx()).unwrap().1);
+        }
+        let live: Vec<bool> = mine.iter().map(|t| users.authenticate(t).is_ok()).collect();
+        assert_eq!(live, [false, false, false, true, true, true]);
+        assert!(
+            others.iter().all(|t| users.authenticate(t).is_ok()),
+            "another user's session went"
+        );
+        let rows = store
+            .read_with(|txn| txn.range_prefix(Table::UserSessions, ada.id.as_bytes(), 100))
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|(k, _)| k.starts_with(ada.id.as_bytes())));
+    })
+    .await
+    .unwrap();
 }
