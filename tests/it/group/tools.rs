@@ -317,6 +317,32 @@ async fn describe_and_reset_against_the_broker() {
         assert_eq!(stored(&store, 1), Some(1));
         assert_eq!(marks(&store), 6, "the marks of offsets 1 and 2 only");
     }
+    // Partition 1 to its log end without --replay, then back to the start with it: a scan
+    // that runs up to the log end (marks of 0, 3 and 4 left).
+    for args in [
+        &[
+            "reset-offsets",
+            "--to-latest",
+            "--partition",
+            "1",
+            "--execute",
+        ][..],
+        &[
+            "reset-offsets",
+            "--to-earliest",
+            "--partition",
+            "1",
+            "--execute",
+            "--replay",
+        ],
+    ] {
+        let out = stdout(&group_command(b, data.path(), args));
+        println!("{out}");
+        if args.contains(&"--replay") {
+            assert!(out.contains("replay: 3 dedupe marks deleted"), "{out}");
+        }
+    }
+    assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
 
     // A member joins: describe shows it and its partitions; a reset is refused.
     let coordinator = kafka_client(b).any(Purpose::Admin).await.unwrap();
@@ -395,7 +421,7 @@ async fn describe_and_reset_against_the_broker() {
         err.contains("1 member(s)") && err.contains("stop every consumer"),
         "{err}"
     );
-    assert_eq!(committed(b).await, [(0, 3), (1, 1)]);
+    assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
 }
 
 #[test]
