@@ -110,8 +110,9 @@ fn tls() -> Result<MakeRustlsConnect> {
 /// How long a session may sit inside a transaction between statements before the server ends
 /// it, locks and all (`idle_in_transaction_session_timeout`, ms). Our transactions run their
 /// statements back to back in milliseconds; one idle this long belongs to an instance that was
-/// cut off or frozen mid-transaction, and would otherwise hold the outbox counter's row lock,
-/// and with it every instance's writes, until TCP gives up (hours with the defaults).
+/// cut off or frozen mid-transaction, and would otherwise hold its locks (the row locks of what
+/// it wrote; between drawing its outbox numbers and its commit, the outbox lock, and with it
+/// every instance's outbox writes) until TCP gives up (hours with the defaults).
 const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
 
 /// How long the pool waits for a connection, to open one, or to check one before reuse: a

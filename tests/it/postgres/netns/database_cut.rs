@@ -6,10 +6,10 @@ use super::*;
 /// it over; the cut-off one answers `/ready` again once healed. Its consumer, cut off too, keeps
 /// its partitions (it still heartbeats): their records wait until the heal.
 ///
-/// When the cut catches one of its transactions after it wrote the outbox counter, every other
-/// writer waits for that row until the connection comes back, the new holder's relay among them
-/// once the writers hold its whole pool; its lease may then expire and go back to the healed
-/// instance. Hence the writer check counts turns against the lease's epoch instead of asserting
+/// When the cut catches one of its transactions between drawing its outbox numbers and its
+/// commit, every other outbox writer waits for the outbox lock until the server ends that
+/// transaction or the connection comes back, the new holder's relay among them once the writers
+/// hold its whole pool; its lease may then expire and go back to the healed instance. Hence the writer check counts turns against the lease's epoch instead of asserting
 /// who holds it at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_holder_cut_off_from_postgres_loses_the_lease_and_nothing_is_lost_or_applied_twice()
