@@ -7,7 +7,8 @@
 //! uses and whether the claimer is a group member (which also records its Kafka generation)
 //! or a static instance. The partition loop checks its claim in the same write transaction as
 //! a batch's offset, dedupe marks and effects ([`check`]): when someone claimed the partition
-//! since, the transaction aborts with [`Fenced`] and the loop stops.
+//! since, the transaction aborts with [`Fenced`] and the loop stops. The check writes the claim
+//! back, so that it holds at snapshot isolation as well.
 //!
 //! ```text
 //!  assignment ──► claim(topic, p): token = ++fence/next; fence/topic/p = {token, generation}
@@ -80,16 +81,23 @@ pub fn claim(
     Ok(claim)
 }
 
-/// Fails with [`Fenced`] unless `ours` is still the partition's claim (call it inside the
-/// write transaction that commits the batch).
+/// Fails with [`Fenced`] unless `ours` is still the partition's claim, and writes it back
+/// (call it inside the write transaction that commits the batch).
+///
+/// The write makes the check hold at snapshot isolation too, where batches run
+/// ([`crate::store::Store::write_at_snapshot`]): a claim committed after this transaction's
+/// snapshot was taken is not seen by the read, but it changed the row this transaction now
+/// writes, so one of the two fails to serialize and runs again, and a batch that runs again
+/// sees the new claim.
 pub fn check(
-    txn: &dyn ReadTxn,
+    txn: &mut dyn WriteTxn,
     topic: &str,
     partition: i32,
     ours: Claim,
 ) -> Result<(), FenceError> {
     let now = current(txn, topic, partition)?;
     if now == Some(ours) {
+        store::put(txn, Table::Meta, &key(topic, partition), &ours)?;
         return Ok(());
     }
     Err(Fenced {

@@ -28,6 +28,16 @@ pub trait StoreExt: Store {
         let ran = self.write(&mut |txn| keep(&mut slot, f(txn)));
         outcome(ran, slot)
     }
+
+    /// [`StoreExt::write_with`] through [`Store::write_at_snapshot`].
+    fn write_at_snapshot_with<T, E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut slot = None;
+        let ran = self.write_at_snapshot(&mut |txn| keep(&mut slot, f(txn)));
+        outcome(ran, slot)
+    }
 }
 
 impl<S: Store + ?Sized> StoreExt for S {}
@@ -44,10 +54,14 @@ fn keep<T, E>(slot: &mut Option<Result<T, E>>, result: Result<T, E>) -> Result<(
     }
 }
 
-/// The closure's own error comes first (it is the first failure, and an abort that fails after
-/// it changes nothing); then the backend's; a value only if the transaction went through.
+/// A backend that gave up after conflicting on every attempt says so ([`StoreError::Contended`]);
+/// otherwise the closure's own error comes first (it is the first failure, and an abort that
+/// fails after it changes nothing); then the backend's; a value only if the transaction went
+/// through. (The closure's error after the last conflict is the conflict itself, by then
+/// wrapped in whatever the closure made of it.)
 fn outcome<T, E: From<StoreError>>(ran: Result<()>, slot: Option<Result<T, E>>) -> Result<T, E> {
     match (ran, slot) {
+        (Err(e @ StoreError::Contended { .. }), _) => Err(e.into()),
         (_, Some(Err(e))) => Err(e),
         (Err(e), _) => Err(e.into()),
         (Ok(()), Some(Ok(value))) => Ok(value),

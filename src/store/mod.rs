@@ -317,13 +317,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` in a write transaction and commits it durably if `f` returns `Ok`; an `Err`
     /// aborts it and nothing `f` wrote is kept.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()>;
-    /// Runs `f` as [`Store::write`] does, for a transaction that only deletes or moves rows
-    /// that it alone writes, deciding nothing from what else it reads (the relay removing the
-    /// outbox rows it published). It needs atomicity and durability but no protection from
-    /// write skew, so a backend may run it at snapshot isolation, where its reads do not make
-    /// concurrent writers fail to serialize. PostgreSQL does (REPEATABLE READ): at SERIALIZABLE
-    /// the relay's delete locked the outbox index's last page for reading, and writers
-    /// appending rows there failed to serialize and ran again.
+    /// Runs `f` as [`Store::write`] does, for a transaction that snapshot isolation keeps
+    /// free of write skew: every row whose value decides what it does is a row it writes as
+    /// well (a writer of that row that commits after its snapshot conflicts with it at any
+    /// isolation), and the other rows it reads (a user's e-mail address) are written only by
+    /// transactions that read nothing it writes. A backend may run it at snapshot isolation,
+    /// where its reads do not make concurrent writers fail to serialize. PostgreSQL does
+    /// (REPEATABLE READ): at SERIALIZABLE, reads of absent keys lock whole index pages, and
+    /// transactions that insert at the same end of an index (the outbox's sequences, the
+    /// dedupe marks and event-log entries of time-ordered event ids) failed to serialize
+    /// against each other and ran again. Two kinds use it:
+    /// - the relay removing the outbox rows it published;
+    /// - a consumer batch: the fence it checks it writes back (`consumer::fence::check`), and
+    ///   its offset, dedupe marks, event-log counts and users' handler state are rows it
+    ///   writes (a mark or count written by a batch of another partition since its snapshot
+    ///   conflicts with its own write of it).
     fn write_at_snapshot(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         self.write(f)
     }
@@ -365,6 +373,17 @@ pub struct WriteConflicts {
     pub retried: u64,
     /// Write transactions given up after every attempt conflicted ([`StoreError::Contended`]).
     pub given_up: u64,
+}
+
+impl WriteConflicts {
+    /// What was counted after `earlier`, a reading of the same counts.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            retries: self.retries.saturating_sub(earlier.retries),
+            retried: self.retried.saturating_sub(earlier.retried),
+            given_up: self.given_up.saturating_sub(earlier.given_up),
+        }
+    }
 }
 
 /// The outbox relay lease as its holder sees it.

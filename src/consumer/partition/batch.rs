@@ -133,7 +133,8 @@ impl PartitionLoop {
     }
 
     /// Applies the batch in a store transaction, on the blocking pool (the store does disk I/O
-    /// and fsync), after the fence check in the same transaction.
+    /// and fsync), after the fence check in the same transaction; at snapshot isolation
+    /// ([`crate::store::Store::write_at_snapshot`] says why that is safe for a batch).
     async fn commit_batch(
         &self,
         records: &Arc<Vec<FetchedRecord>>,
@@ -153,7 +154,7 @@ impl PartitionLoop {
                 handler_seconds: Some(&ctx.metrics.handler_seconds),
                 producer_id: ctx.producer_id,
             };
-            ctx.store.write_with(|txn| {
+            ctx.store.write_at_snapshot_with(|txn| {
                 fence::check(txn, &ctx.topic, partition, claim)?;
                 Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, &records, &input)?)
             })

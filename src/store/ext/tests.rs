@@ -79,3 +79,42 @@ fn a_closure_that_never_ran_is_a_store_error_not_a_value() {
     let err = store.write_with(|_| Ok::<_, StoreError>(1)).unwrap_err();
     assert!(matches!(err, StoreError::NotRun), "{err:?}");
 }
+
+/// A backend whose every attempt conflicted: it ran the closure (on a scratch store), which
+/// failed on the conflict, and gave up.
+#[derive(Debug)]
+struct AlwaysConflicting(RedbStore);
+
+impl Store for AlwaysConflicting {
+    fn read(&self, _: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
+        Ok(())
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        assert!(self.0.write(f).is_err(), "the closure fails");
+        Err(StoreError::Contended { attempts: 50 })
+    }
+}
+
+#[test]
+fn a_write_given_up_after_conflicts_says_contended_whatever_the_closure_made_of_it() {
+    let (_dir, scratch) = open();
+    let store: &dyn Store = &AlwaysConflicting(scratch);
+    let err = store
+        .write_with(|_| Err::<(), _>(CallerError::Refused))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallerError::Store(StoreError::Contended { attempts: 50 })
+        ),
+        "{err:?}"
+    );
+    let err = store
+        .write_at_snapshot_with(|_| Err::<(), _>(CallerError::Refused))
+        .unwrap_err();
+    assert!(
+        matches!(err, CallerError::Store(StoreError::Contended { .. })),
+        "{err:?}"
+    );
+}

@@ -9,6 +9,7 @@ mod netns;
 mod processes;
 mod restart;
 mod sequences;
+mod snapshot_batches;
 mod store;
 mod users;
 
