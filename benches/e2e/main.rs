@@ -139,10 +139,10 @@ fn main() {
             println!("| phase | attempts run again | write transactions retried | given up |");
             println!("|---|---|---|---|");
             let phases = [
-                ("idle", conflicts_idle - conflicts_start),
-                ("capacity", conflicts_capacity - conflicts_idle),
-                ("80 % open loop", conflicts_loaded - conflicts_capacity),
-                ("mixed clients (with the wait for their welcomes)", conflicts_mixed - conflicts_loaded),
+                ("idle", conflicts_idle.since(conflicts_start)),
+                ("capacity", conflicts_capacity.since(conflicts_idle)),
+                ("80 % open loop", conflicts_loaded.since(conflicts_capacity)),
+                ("mixed clients (with the wait for their welcomes)", conflicts_mixed.since(conflicts_loaded)),
             ];
             for (phase, c) in phases {
                 println!("| {phase} | {} | {} | {} |", c.retries, c.retried, c.given_up);

@@ -8,6 +8,8 @@ use std::{
     time::Duration,
 };
 
+use usercenter::store::WriteConflicts;
+
 use super::load::Front;
 
 /// The running instances.
@@ -15,27 +17,6 @@ pub struct Instances {
     children: Vec<Child>,
     addrs: Vec<SocketAddr>,
     pub front: Front,
-}
-
-/// The store's write conflicts, summed over the instances' `/metrics`: attempts run again after
-/// a serialization failure or deadlock, write transactions that needed more than one attempt,
-/// and those given up. Zero on redb, which reports none.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Conflicts {
-    pub retries: u64,
-    pub retried: u64,
-    pub given_up: u64,
-}
-
-impl std::ops::Sub for Conflicts {
-    type Output = Self;
-    fn sub(self, before: Self) -> Self {
-        Self {
-            retries: self.retries.saturating_sub(before.retries),
-            retried: self.retried.saturating_sub(before.retried),
-            given_up: self.given_up.saturating_sub(before.given_up),
-        }
-    }
 }
 
 /// A counter's value in a Prometheus text, 0 when absent.
@@ -116,9 +97,10 @@ impl Instances {
         }
     }
 
-    /// The store's write conflicts so far, summed over the instances.
-    pub async fn conflicts(&self) -> Conflicts {
-        let mut sum = Conflicts::default();
+    /// The store's write conflicts so far, summed over the instances' `/metrics` (none on
+    /// redb, which reports none).
+    pub async fn conflicts(&self) -> WriteConflicts {
+        let mut sum = WriteConflicts::default();
         for addr in &self.addrs {
             let (status, text) = testkit::http(*addr, "GET", "/metrics").await;
             assert_eq!(status, 200, "GET /metrics of {addr}");

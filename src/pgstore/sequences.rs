@@ -21,30 +21,39 @@ use super::{
 };
 use crate::store::{Result, StoreError, Table, counters};
 
+/// The names of the two sequences, as literals for the statements below.
+macro_rules! event_sequence {
+    () => {
+        "usercenter_event_seq"
+    };
+}
+macro_rules! outbox_sequence {
+    () => {
+        "usercenter_outbox_seq"
+    };
+}
+
 /// Where event sequences come from.
-pub const EVENT_SEQUENCE: &str = "usercenter_event_seq";
+pub const EVENT_SEQUENCE: &str = event_sequence!();
 /// Where outbox sequences come from, under [`OUTBOX_LOCK`].
-pub const OUTBOX_SEQUENCE: &str = "usercenter_outbox_seq";
+pub const OUTBOX_SEQUENCE: &str = outbox_sequence!();
 /// The advisory lock key that orders outbox sequences ("ucoutbox" in ASCII).
 pub const OUTBOX_LOCK: i64 = 0x7563_6f75_7462_6f78;
 
 /// Rows of one `INSERT` (7 parameters each, well below the protocol's 65,535).
 const ROWS_PER_INSERT: usize = 1_000;
 
-/// The statement that takes [`OUTBOX_LOCK`] and then draws `$2` numbers from
+/// The statement that takes [`OUTBOX_LOCK`] (`$1`) and then draws `$2` numbers from
 /// [`OUTBOX_SEQUENCE`]. The lock's row is joined to every output row, so no number is drawn
 /// before the lock is held.
-pub fn draw_outbox_sequences() -> String {
-    format!(
-        "SELECT nextval('{OUTBOX_SEQUENCE}') \
-         FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)"
-    )
-}
+pub const DRAW_OUTBOX_SEQUENCES: &str = concat!(
+    "SELECT nextval('",
+    outbox_sequence!(),
+    "') FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)"
+);
 
 /// The statement that draws one event sequence.
-pub fn draw_event_sequence() -> String {
-    format!("SELECT nextval('{EVENT_SEQUENCE}')")
-}
+pub const DRAW_EVENT_SEQUENCE: &str = concat!("SELECT nextval('", event_sequence!(), "')");
 
 /// The statements (SQL and parameters) that insert `values` (encoded outbox records) under the
 /// sequences `seqs`, in order, a chunk of rows each.
@@ -56,15 +65,17 @@ pub fn outbox_inserts(seqs: &[i64], values: &[Vec<u8>]) -> Result<Vec<(String, V
         });
     }
     let mut statements = Vec::new();
-    let pairs: Vec<(&i64, &Vec<u8>)> = seqs.iter().zip(values).collect();
-    for chunk in pairs.chunks(ROWS_PER_INSERT) {
+    for (seqs, values) in seqs
+        .chunks(ROWS_PER_INSERT)
+        .zip(values.chunks(ROWS_PER_INSERT))
+    {
         let mut params = Vec::new();
-        for (seq, value) in chunk {
+        for (seq, value) in seqs.iter().zip(values) {
             // A sequence is never negative (MINVALUE 0); `put_params` refuses keys above i64::MAX.
-            let key = u64::try_from(**seq).unwrap_or(u64::MAX).to_be_bytes();
+            let key = u64::try_from(*seq).unwrap_or(u64::MAX).to_be_bytes();
             params.extend(columns::put_params(Table::Outbox, &key, value)?);
         }
-        statements.push((layout(Table::Outbox).insert(chunk.len()), params));
+        statements.push((layout(Table::Outbox).insert(seqs.len()), params));
     }
     Ok(statements)
 }

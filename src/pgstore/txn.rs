@@ -87,7 +87,7 @@ impl<'a> PgTxn<'a> {
         }
         let rows = i64::try_from(self.outbox.len()).unwrap_or(i64::MAX);
         let drawn = self.query(
-            &sequences::draw_outbox_sequences(),
+            sequences::DRAW_OUTBOX_SEQUENCES,
             &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
         )?;
         let mut seqs = drawn
@@ -241,7 +241,7 @@ impl WriteTxn for PgTxn<'_> {
 
     /// `nextval` of the event sequence: no counter row, so no conflict between writers.
     fn next_event_sequence(&mut self) -> Result<u64> {
-        let rows = self.query(&sequences::draw_event_sequence(), &[])?;
+        let rows = self.query(sequences::DRAW_EVENT_SEQUENCE, &[])?;
         let n: i64 = match rows.first() {
             Some(row) => row.try_get(0).map_err(StoreError::Postgres)?,
             None => return Err(StoreError::NotFound("event sequence")),

@@ -6,7 +6,7 @@
 //! write transactions run one at a time (redb), that also makes the outbox's allocation order
 //! its commit order. A backend with concurrent writers replaces both (the PostgreSQL store
 //! uses database sequences, and allocates outbox numbers at commit under a lock).
-use super::{Result, StoreError, Table, WriteTxn};
+use super::{Result, Table, WriteTxn};
 
 /// The next outbox sequence.
 pub const OUTBOX: &[u8] = b"outbox.next_seq";
@@ -15,16 +15,8 @@ pub const EVENT: &[u8] = b"producer.next_seq";
 
 /// Takes the next number of the counter in the `meta` row `name`.
 pub fn next<T: WriteTxn + ?Sized>(txn: &mut T, name: &[u8]) -> Result<u64> {
-    let table = Table::Meta.name();
-    let n: u64 = match txn.get(Table::Meta, name)? {
-        Some(bytes) => {
-            postcard::from_bytes(&bytes).map_err(|source| StoreError::Decode { table, source })?
-        }
-        None => 0,
-    };
-    let bytes =
-        postcard::to_allocvec(&(n + 1)).map_err(|source| StoreError::Encode { table, source })?;
-    txn.put(Table::Meta, name, &bytes)?;
+    let n: u64 = super::get(txn, Table::Meta, name)?.unwrap_or(0);
+    super::put(txn, Table::Meta, name, &(n + 1))?;
     Ok(n)
 }
 

@@ -4,7 +4,11 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::{ReadTxn, Result, StoreError, Table, WriteTxn};
 
 /// Reads and decodes `key` from `table`.
-pub fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: Table, key: &[u8]) -> Result<Option<T>> {
+pub fn get<T: DeserializeOwned>(
+    txn: &(impl ReadTxn + ?Sized),
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>> {
     match txn.get(table, key)? {
         None => Ok(None),
         Some(bytes) => {
@@ -20,7 +24,7 @@ pub fn get<T: DeserializeOwned>(txn: &dyn ReadTxn, table: Table, key: &[u8]) -> 
 
 /// Encodes and writes `value` at `key` in `table`.
 pub fn put<T: Serialize>(
-    txn: &mut dyn WriteTxn,
+    txn: &mut (impl WriteTxn + ?Sized),
     table: Table,
     key: &[u8],
     value: &T,

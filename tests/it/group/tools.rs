@@ -289,7 +289,7 @@ async fn describe_and_reset_against_the_broker() {
     assert_eq!(committed_by_librdkafka(b), [3, 0, -1001]);
     // Partition 1 (offset 0, all 5 marks kept) forward to 3 without --replay, then back by 2
     // with it: the marks of offsets 1 and 2 go, not the one at 3, where it resumes.
-    for args in [
+    let steps = [
         &[
             "reset-offsets",
             "--shift-by",
@@ -307,10 +307,8 @@ async fn describe_and_reset_against_the_broker() {
             "--execute",
             "--replay",
         ],
-    ] {
-        let out = stdout(&group_command(b, data.path(), args));
-        println!("{out}");
-    }
+    ];
+    run_steps(b, data.path(), &steps);
     assert_eq!(committed(b).await, [(0, 3), (1, 1)]);
     {
         let store = RedbStore::open(data.path()).unwrap();
@@ -319,7 +317,7 @@ async fn describe_and_reset_against_the_broker() {
     }
     // Partition 1 to its log end without --replay, then back to the start with it: a scan
     // that runs up to the log end (marks of 0, 3 and 4 left).
-    for args in [
+    let steps = [
         &[
             "reset-offsets",
             "--to-latest",
@@ -335,13 +333,12 @@ async fn describe_and_reset_against_the_broker() {
             "--execute",
             "--replay",
         ],
-    ] {
-        let out = stdout(&group_command(b, data.path(), args));
-        println!("{out}");
-        if args.contains(&"--replay") {
-            assert!(out.contains("replay: 3 dedupe marks deleted"), "{out}");
-        }
-    }
+    ];
+    let replayed = run_steps(b, data.path(), &steps);
+    assert!(
+        replayed.contains("replay: 3 dedupe marks deleted"),
+        "{replayed}"
+    );
     assert_eq!(committed(b).await, [(0, 3), (1, 0)]);
 
     // A member joins: describe shows it and its partitions; a reset is refused.
@@ -440,4 +437,15 @@ fn reset_help_explains_dry_run_and_replay() {
     // A target is required.
     let out = testkit::usercenter(&["group", "reset-offsets"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs the group commands `steps` one after another, printing each one's output; the last
+/// one's output.
+fn run_steps(b: &str, data: &Path, steps: &[&[&str]]) -> String {
+    let mut last = String::new();
+    for args in steps {
+        last = stdout(&group_command(b, data, args));
+        println!("{last}");
+    }
+    last
 }
