@@ -22,6 +22,7 @@ use super::{
 };
 use crate::kafka::{
     Client, ClientError, Purpose,
+    error_code::ErrorCode,
     protocol::{CallError, Connection, Produce, ProducerIdentity},
 };
 
@@ -133,7 +134,12 @@ impl PartitionLeader for ConnectionLeader {
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
         Box::pin(async move {
             let answer = self.connection.call(request).await?;
-            Ok(request.answer(&answer.body))
+            let answer = request.answer(&answer.body);
+            if matches!(answer, Some((code, _)) if code == ErrorCode::NONE) {
+                // A fetch lane waiting on this partition need not wait out its poll.
+                self.client.appended(&request.topic, request.partition);
+            }
+            Ok(answer)
         })
     }
 

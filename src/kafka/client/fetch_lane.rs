@@ -12,6 +12,16 @@
 //! requests of one connection in order, so one long-polling request per partition on a shared
 //! connection would make each partition wait behind the others' polls. A partition asked for
 //! twice (its read-ahead) is fetched once per request; the second want goes in the next one.
+//!
+//! **Our own appends.** The producer and the consumer share the client, so the client knows
+//! when a partition that a lane is waiting on got records from this process
+//! ([`Client::appended`]). Kafka answers a waiting Fetch as soon as records arrive; Nisshi
+//! looks at its log again only after sleeping half the wait left, so a record waited about a
+//! quarter of the fetch wait there. When the lane's Fetch has not answered [`PROMPT_GRACE`]
+//! after such an append, the lane asks again without waiting (on the connection for short
+//! requests) and answers the round from that; the first Fetch's answer is discarded when it
+//! comes. A broker that answers on arrival has answered within the grace, so it never sees
+//! the second request.
 use std::{
     collections::HashMap,
     sync::{Arc, Weak},
@@ -19,7 +29,10 @@ use std::{
 };
 
 use kafka_protocol::messages::FetchResponse;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{
+    broadcast::{self, error::RecvError, error::TryRecvError},
+    mpsc, oneshot,
+};
 
 use super::{Client, ClientError, Purpose};
 use crate::kafka::protocol::{
@@ -32,6 +45,27 @@ const LANE_QUEUE: usize = 256;
 /// lost (the broker went silent): a few round trips of a slow link, far below the client's
 /// request timeout, which must cover a JoinGroup's rebalance.
 const FETCH_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a waiting Fetch may go on after our own producer appended to one of its
+/// partitions before the lane asks again without waiting.
+const PROMPT_GRACE: Duration = Duration::from_millis(1);
+/// The wait of the Fetch asked again: records are there, so a broker answers it at once. Not
+/// 0: Nisshi answers a Fetch with no wait at all with no partitions, records or not.
+const PROMPT_WAIT_MS: i32 = 1;
+/// Appends kept for a lane that has not looked yet; one that falls further behind asks again
+/// as if one of its partitions had been appended to.
+const APPENDS_QUEUE: usize = 64;
+
+/// A partition our own producer appended to.
+type Appended = (Arc<str>, i32);
+
+/// Where the client tells the lanes about our own appends.
+pub(super) type Appends = broadcast::Sender<Appended>;
+
+/// The client's [`Appends`].
+pub(super) fn appends() -> Appends {
+    broadcast::channel(APPENDS_QUEUE).0
+}
 
 /// One partition's wish for records.
 pub(super) struct Want {
@@ -54,25 +88,41 @@ impl Client {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(LANE_QUEUE);
-        tokio::spawn(run(Arc::downgrade(self), addr.to_owned(), rx));
+        let appends = self.appends.subscribe();
+        tokio::spawn(run(Arc::downgrade(self), addr.to_owned(), rx, appends));
         lanes.insert(addr.to_owned(), tx.clone());
         tx
+    }
+
+    /// Tells the fetch lanes that our producer's records on `topic`/`partition` were
+    /// acknowledged: a lane waiting on that partition asks again without waiting (see the
+    /// module docs).
+    pub fn appended(&self, topic: &str, partition: i32) {
+        if self.appends.receiver_count() > 0 {
+            let _ = self.appends.send((Arc::from(topic), partition));
+        }
     }
 }
 
 /// Serves one broker's wants until the client is gone.
-async fn run(client: Weak<Client>, addr: String, rx: mpsc::Receiver<Want>) {
+async fn run(
+    client: Weak<Client>,
+    addr: String,
+    rx: mpsc::Receiver<Want>,
+    appends: broadcast::Receiver<Appended>,
+) {
     let mut lane = FetchLane {
         client,
         addr,
         rx,
         next: Vec::new(),
+        appends,
     };
     while let Some(round) = lane.next_round().await {
         let Some(client) = lane.client.upgrade() else {
             return;
         };
-        let answer = lane.fetch(&client, &round).await;
+        let answer = lane.answer(&client, &round).await;
         drop(client);
         answer_round(round, answer);
     }
@@ -88,6 +138,8 @@ struct FetchLane {
     rx: mpsc::Receiver<Want>,
     /// Wants for the next requests: a partition asked for twice waits for the one after.
     next: Vec<Want>,
+    /// Partitions our own producer appended to.
+    appends: broadcast::Receiver<Appended>,
 }
 
 impl FetchLane {
@@ -119,27 +171,65 @@ impl FetchLane {
         }
     }
 
-    /// One Fetch of `round` on the broker's fetch connection.
-    async fn fetch(
-        &self,
+    /// The answer to `round`: one Fetch, waiting on the fetch connection; or, when our own
+    /// producer appended to one of its partitions meanwhile and it has not answered within
+    /// [`PROMPT_GRACE`] after, the same Fetch without waiting on the admin connection.
+    async fn answer(
+        &mut self,
         client: &Arc<Client>,
         round: &[Want],
     ) -> Result<FetchResponse, ClientError> {
-        let call = Fetch {
-            parts: round.iter().map(|w| w.part.clone()).collect(),
-            max_wait_ms: round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0),
-        };
-        // A broker answers a Fetch within its wait: one that has not answered well after it is
-        // gone silent, and the connection is replaced instead of waiting out the request
-        // timeout.
-        let within =
-            Duration::from_millis(u64::try_from(call.max_wait_ms).unwrap_or(0)) + FETCH_MARGIN;
-        let c = client.connection(&self.addr, Purpose::Fetch).await?;
-        c.call_within(&call, within)
-            .await
-            .map(|a| a.body)
-            .map_err(|e| client.failed(&c, e))
+        let max_wait_ms = round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0);
+        // What was appended before this Fetch is sent is in the log when the broker reads it.
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.appends.try_recv() {}
+        let waiting = fetch(client, &self.addr, round, max_wait_ms, Purpose::Fetch);
+        tokio::pin!(waiting);
+        loop {
+            tokio::select! {
+                answer = &mut waiting => return answer,
+                appended = self.appends.recv() => match appended {
+                    Ok((topic, partition)) if !asks_for(round, &topic, partition) => {}
+                    Err(RecvError::Closed) => return waiting.await,
+                    // One of its partitions, or more appends than were kept.
+                    Ok(_) | Err(RecvError::Lagged(_)) => break,
+                },
+            }
+        }
+        if let Ok(answer) = tokio::time::timeout(PROMPT_GRACE, &mut waiting).await {
+            return answer;
+        }
+        fetch(client, &self.addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
     }
+}
+
+/// Whether `round` asks for `topic`/`partition`.
+fn asks_for(round: &[Want], topic: &str, partition: i32) -> bool {
+    round
+        .iter()
+        .any(|w| w.part.partition == partition && w.part.topic == topic)
+}
+
+/// One Fetch of `round` from the broker at `addr`, waiting up to `max_wait_ms`, on its
+/// `purpose` connection.
+async fn fetch(
+    client: &Arc<Client>,
+    addr: &str,
+    round: &[Want],
+    max_wait_ms: i32,
+    purpose: Purpose,
+) -> Result<FetchResponse, ClientError> {
+    let call = Fetch {
+        parts: round.iter().map(|w| w.part.clone()).collect(),
+        max_wait_ms,
+    };
+    // A broker answers a Fetch within its wait: one that has not answered well after it is
+    // gone silent, and the connection is replaced instead of waiting out the request timeout.
+    let within = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0)) + FETCH_MARGIN;
+    let c = client.connection(addr, purpose).await?;
+    c.call_within(&call, within)
+        .await
+        .map(|a| a.body)
+        .map_err(|e| client.failed(&c, e))
 }
 
 /// Hands each want of `round` its part of `answer`, or the error.

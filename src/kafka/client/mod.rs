@@ -46,7 +46,8 @@ pub enum Purpose {
     Fetch,
     /// A consumer group's coordinator: JoinGroup, SyncGroup, Heartbeat, offsets.
     Group,
-    /// Metadata, topics, log offsets, producer ids, group tooling.
+    /// Short requests: metadata, topics, log offsets, producer ids, group tooling, and a
+    /// Fetch that does not wait (a fetch lane's prompt fetch).
     Admin,
 }
 
@@ -124,6 +125,8 @@ pub struct Client {
     connections: Mutex<HashMap<(String, Purpose), Arc<Connection>>>,
     metadata: Mutex<metadata::Cache>,
     lanes: Mutex<fetch_lane::Lanes>,
+    /// Partitions our own producer appended to, for the fetch lanes ([`Client::appended`]).
+    appends: fetch_lane::Appends,
 }
 
 impl Client {
@@ -136,6 +139,7 @@ impl Client {
             connections: Mutex::new(HashMap::new()),
             metadata: Mutex::new(metadata::Cache::default()),
             lanes: Mutex::new(fetch_lane::Lanes::new()),
+            appends: fetch_lane::appends(),
         }
     }
 
