@@ -17,17 +17,19 @@
 //! when a partition that a lane is waiting on got records from this process
 //! ([`Client::appended`]). Kafka answers a waiting Fetch as soon as records arrive; Nisshi
 //! looks at its log again only after sleeping half the wait left, so a record waited about a
-//! quarter of the fetch wait there. When the lane's Fetch has not answered [`PROMPT_GRACE`]
-//! after such an append, the lane asks again without waiting (on the connection for short
-//! requests) and answers the round from that; the first Fetch's answer is discarded when it
-//! comes. A broker that answers on arrival has answered within the grace, so it never sees
-//! the second request.
+//! sixth of the fetch wait there. When the lane's Fetch has not answered by the time the
+//! lane hears of such an append (and has let the runtime run once), the lane asks again
+//! without waiting (on the connection for short requests) and answers the round from that;
+//! the first Fetch's answer is discarded when it comes. A broker that answers on arrival has
+//! usually answered by then; when not, the cost is one small Fetch per acknowledged produce
+//! request that found the lane waiting.
 use std::{
     collections::HashMap,
     sync::{Arc, Weak},
     time::Duration,
 };
 
+use futures::FutureExt;
 use kafka_protocol::messages::FetchResponse;
 use tokio::sync::{
     broadcast::{self, error::RecvError, error::TryRecvError},
@@ -46,9 +48,6 @@ const LANE_QUEUE: usize = 256;
 /// request timeout, which must cover a JoinGroup's rebalance.
 const FETCH_MARGIN: Duration = Duration::from_secs(5);
 
-/// How long a waiting Fetch may go on after our own producer appended to one of its
-/// partitions before the lane asks again without waiting.
-const PROMPT_GRACE: Duration = Duration::from_millis(1);
 /// The wait of the Fetch asked again: records are there, so a broker answers it at once. Not
 /// 0: Nisshi answers a Fetch with no wait at all with no partitions, records or not.
 const PROMPT_WAIT_MS: i32 = 1;
@@ -172,8 +171,8 @@ impl FetchLane {
     }
 
     /// The answer to `round`: one Fetch, waiting on the fetch connection; or, when our own
-    /// producer appended to one of its partitions meanwhile and it has not answered within
-    /// [`PROMPT_GRACE`] after, the same Fetch without waiting on the admin connection.
+    /// producer appended to one of its partitions meanwhile and it has not answered by then,
+    /// the same Fetch without waiting on the admin connection.
     async fn answer(
         &mut self,
         client: &Arc<Client>,
@@ -195,7 +194,10 @@ impl FetchLane {
                 },
             }
         }
-        if let Ok(answer) = tokio::time::timeout(PROMPT_GRACE, &mut waiting).await {
+        // A broker that answers on arrival sent its answer with the produce acknowledgement:
+        // it is taken if the connection has it by the time the runtime comes back to us.
+        tokio::task::yield_now().await;
+        if let Some(answer) = (&mut waiting).now_or_never() {
             return answer;
         }
         fetch(client, &self.addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
