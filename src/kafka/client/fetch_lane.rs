@@ -22,7 +22,9 @@
 //! without waiting (on the connection for short requests) and answers the round from that;
 //! the first Fetch's answer is discarded when it comes. A broker that answers on arrival has
 //! usually answered by then; when not, the cost is one small Fetch per acknowledged produce
-//! request that found the lane waiting.
+//! request that found the lane waiting. Until the first Fetch is answered, the next one on the
+//! fetch connection waits behind it (at most one fetch wait), which holds back only records
+//! from other processes: ours prompt another Fetch on the admin connection.
 use std::{
     collections::HashMap,
     sync::{Arc, Weak},
