@@ -22,22 +22,31 @@ pub trait StoreExt: Store {
     /// or its error (nothing it wrote is kept); a failed commit is a store error.
     fn write_with<T, E: From<StoreError>>(
         &self,
-        mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
+        f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut slot = None;
-        let ran = self.write(&mut |txn| keep(&mut slot, f(txn)));
-        outcome(ran, slot)
+        writing(|g| self.write(g), f)
     }
 
     /// [`StoreExt::write_with`] through [`Store::write_at_snapshot`].
     fn write_at_snapshot_with<T, E: From<StoreError>>(
         &self,
-        mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
+        f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut slot = None;
-        let ran = self.write_at_snapshot(&mut |txn| keep(&mut slot, f(txn)));
-        outcome(ran, slot)
+        writing(|g| self.write_at_snapshot(g), f)
     }
+}
+
+/// The closure of a write transaction.
+type WriteFn<'f> = dyn FnMut(&mut dyn WriteTxn) -> Result<()> + 'f;
+
+/// Runs `f` through `write` (one of the store's write methods) and returns its value or error.
+fn writing<T, E: From<StoreError>>(
+    write: impl FnOnce(&mut WriteFn<'_>) -> Result<()>,
+    mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut slot = None;
+    let ran = write(&mut |txn| keep(&mut slot, f(txn)));
+    outcome(ran, slot)
 }
 
 impl<S: Store + ?Sized> StoreExt for S {}

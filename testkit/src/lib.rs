@@ -220,13 +220,22 @@ pub async fn create_topic(client: &rskafka::client::Client, topic: &str, partiti
         .expect("create topic");
 }
 
-/// A producer of `broker`, on the transport `serve` uses with `config`.
+/// A producer of `broker`, on the transport `serve` uses with `config`, with a client of its own.
 pub async fn producer(
     broker: &str,
     config: usercenter::producer::ProducerConfig,
 ) -> usercenter::producer::Producer {
+    producer_on(protocol::kafka_client(broker), config).await
+}
+
+/// A producer on `client` (shared, as in `serve`, with whatever else uses it), on the transport
+/// `serve` uses with `config`.
+pub async fn producer_on(
+    client: std::sync::Arc<usercenter::kafka::Client>,
+    config: usercenter::producer::ProducerConfig,
+) -> usercenter::producer::Producer {
     use usercenter::producer::{BrokerTransport, Producer};
-    let transport = BrokerTransport::connect(protocol::kafka_client(broker), &config).await;
+    let transport = BrokerTransport::connect(client, &config).await;
     Producer::new(std::sync::Arc::new(transport), config)
 }
 

@@ -42,6 +42,22 @@ const RELEASED: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// A store on a new database of `pg`'s cluster, with a pool of 8 connections.
+async fn pg_store(
+    pg: &testkit::postgres::Postgres,
+) -> std::sync::Arc<usercenter::pgstore::PgStore> {
+    std::sync::Arc::new(
+        usercenter::pgstore::PgStore::connect(&pg.database().await, 8)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Runs blocking store code off the runtime's workers, as the service does.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
 /// Brings an empty database to schema `version` as the binary of that version left it: the
 /// SQL of migrations 1 to `version` and their rows in `schema_migrations` (without the Rust
 /// steps that follow some of them, which a test of that step runs by migrating further).

@@ -4,20 +4,14 @@
 
 use std::sync::Arc;
 
+use super::{blocking, pg_store};
+
 use testkit::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
     outbox::{self, OutboxRecord},
     pgstore::{PgStore, migrate, sequences},
     store::{Store, StoreError, StoreExt, Table, WriteConflicts, get, suite},
 };
-
-async fn store(pg: &Postgres) -> Arc<PgStore> {
-    Arc::new(PgStore::connect(&pg.database().await, 8).await.unwrap())
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 fn record(n: u64) -> OutboxRecord {
     OutboxRecord {
@@ -34,7 +28,7 @@ fn record(n: u64) -> OutboxRecord {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_outbox_writers_commit_in_order_without_running_again() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     let suite_store: Arc<dyn Store> = store.clone();
     blocking(move || suite::outbox_appends_appear_in_commit_order(suite_store, 4, 40)).await;
     let writers: Vec<_> = (0..4u64)

@@ -9,6 +9,8 @@ use std::sync::{
     atomic::{AtomicU32, Ordering},
 };
 
+use super::{blocking, pg_store};
+
 use testkit::postgres::Postgres;
 use usercenter::{
     consumer::{
@@ -24,14 +26,6 @@ use usercenter::{
 use uuid::Uuid;
 
 const TOPIC: &str = "user.events";
-
-async fn store(pg: &Postgres) -> Arc<PgStore> {
-    Arc::new(PgStore::connect(&pg.database().await, 8).await.unwrap())
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 fn handler() -> EventRecordHandler<UserEventHandler> {
     EventRecordHandler(UserEventHandler {
@@ -101,7 +95,7 @@ fn commit(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_of_different_partitions_commit_at_once_without_running_again() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     let (partitions, batches, per_batch): (i32, i32, i32) = (4, 25, 4);
     let events: Vec<Vec<Envelope>> = blocking({
         let store = Arc::clone(&store);
@@ -186,7 +180,7 @@ fn racing<T>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_committed_after_a_batch_took_its_snapshot_fences_the_batch() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     let event = registered(7);
     let (attempts, result, newer) = blocking({
         let store = Arc::clone(&store);
@@ -230,7 +224,7 @@ async fn a_claim_committed_after_a_batch_took_its_snapshot_fences_the_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_handled_on_another_partition_after_a_batch_took_its_snapshot_is_skipped() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     let event = registered(9);
     let id = event.id;
     let (attempts, outcome) = blocking({

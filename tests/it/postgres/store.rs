@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use super::{blocking, pg_store};
+
 use testkit::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
     consumer::process::HighWater,
@@ -12,19 +14,10 @@ use usercenter::{
     store::{Store, StoreExt, Table, WriteConflicts, get, suite},
 };
 
-async fn store(pg: &Postgres) -> Arc<PgStore> {
-    Arc::new(PgStore::connect(&pg.database().await, 8).await.unwrap())
-}
-
-/// Runs blocking store code off the runtime's workers, as the service does.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_suite_passes_on_postgres() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     blocking(move || suite::run_all(&*store)).await;
 }
 
@@ -264,7 +257,7 @@ async fn migration_3_moves_the_high_waters_out_of_meta() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_fails_to_serialize_runs_again_and_is_counted() {
     let pg = Postgres::start().await;
-    let store = store(&pg).await;
+    let store = pg_store(&pg).await;
     let before = store.write_conflicts().unwrap();
     assert_eq!(before, WriteConflicts::default());
     let runs = blocking(move || {

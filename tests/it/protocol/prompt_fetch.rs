@@ -9,7 +9,7 @@ use std::{
 use testkit::protocol::kafka_client;
 use testkit::{Broker, client, create_topic, record};
 use usercenter::kafka::client::PartitionFetcher;
-use usercenter::producer::{BrokerTransport, Producer, ProducerConfig};
+use usercenter::producer::{Producer, ProducerConfig};
 
 const TOPIC: &str = "prompt";
 /// The fetch wait: Nisshi looks at its log again only after half of it.
@@ -41,9 +41,7 @@ async fn a_waiting_fetch_answers_when_our_own_producer_appends() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, TOPIC, 1).await;
     let ours = kafka_client(&broker.addr);
-    let config = ProducerConfig::default();
-    let transport = BrokerTransport::connect(Arc::clone(&ours), &config).await;
-    let producer = Producer::new(Arc::new(transport), config.clone());
+    let producer = testkit::producer_on(Arc::clone(&ours), ProducerConfig::default()).await;
     let fetcher = PartitionFetcher::new(Arc::clone(&ours), TOPIC, 0);
     // Connections open and the topic's leader known: a first record, read back at once.
     producer
