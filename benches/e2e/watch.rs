@@ -37,8 +37,8 @@ pub type Shared = Arc<Mutex<Sightings>>;
 const READER_WAIT_MS: i32 = 2;
 
 /// Starts one reader per partition of both topics. They read through the service's own Kafka
-/// client (a separate one, in this process): each topic's partitions share one Fetch (the
-/// client's fetch lane), so the bench's polling costs one request per wait, not one per
+/// client (a separate one, in this process): every partition on the broker shares one Fetch
+/// (the client's fetch lane), so the bench's polling costs one request per wait, not one per
 /// partition.
 pub async fn start(broker: &str, partitions: i32) -> Shared {
     let seen: Shared = Arc::default();
