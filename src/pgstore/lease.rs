@@ -24,7 +24,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::{runtime::Handle, sync::Notify, time::Instant};
-use tokio_postgres::{AsyncMessage, Client, Config};
+use tokio_postgres::{AsyncMessage, Client, Config, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{RelayLease, Result, StoreError};
@@ -73,6 +73,8 @@ struct Session {
     client: Option<Client>,
     /// [`IN_USE_LOCK`] is held, shared (an instance) or exclusively (an operator's tool).
     marked: bool,
+    /// [`TAKE`], prepared on this connection: a renewal is then one round trip, not two.
+    take: Option<Statement>,
 }
 
 impl Lease {
@@ -97,7 +99,7 @@ impl Lease {
     pub fn check(&self, handle: &Handle) -> Result<Option<RelayLease>> {
         let mut session = self.session.lock();
         let outcome = handle.block_on(async {
-            let (client, marked) = self.connect(&mut session, handle).await?;
+            let (client, marked, take) = self.connect(&mut session, handle).await?;
             if !*marked {
                 *marked = try_lock(client, "pg_try_advisory_lock_shared").await?;
             }
@@ -105,7 +107,14 @@ impl Lease {
                 // An operator's tool holds the database (a reset): no relaying meanwhile.
                 return Ok(None);
             }
-            self.take(client).await
+            let statement = match take {
+                Some(statement) => statement.clone(),
+                None => {
+                    let prepared = client.prepare(TAKE).await.map_err(StoreError::Postgres)?;
+                    take.insert(prepared).clone()
+                }
+            };
+            self.take(client, &statement).await
         });
         if outcome.is_err() {
             // Whatever went wrong, the session cannot be counted on: a new one next time.
@@ -119,7 +128,7 @@ impl Lease {
     pub fn claim_exclusive(&self, handle: &Handle) -> Result<bool> {
         let mut session = self.session.lock();
         let outcome = handle.block_on(async {
-            let (client, marked) = self.connect(&mut session, handle).await?;
+            let (client, marked, _) = self.connect(&mut session, handle).await?;
             *marked = try_lock(client, "pg_try_advisory_lock").await?;
             Ok(*marked)
         });
@@ -129,12 +138,13 @@ impl Lease {
         outcome
     }
 
-    /// The session's client (connected when there is none or it closed) and its mark.
+    /// The session's client (connected when there is none or it closed), its mark and its
+    /// prepared [`TAKE`].
     async fn connect<'s>(
         &self,
         session: &'s mut Session,
         handle: &Handle,
-    ) -> Result<(&'s Client, &'s mut bool)> {
+    ) -> Result<(&'s Client, &'s mut bool, &'s mut Option<Statement>)> {
         if session.client.as_ref().is_none_or(Client::is_closed) {
             let (c, mut connection) = self
                 .config
@@ -160,20 +170,25 @@ impl Lease {
             *session = Session {
                 client: Some(c),
                 marked: false,
+                take: None,
             };
         }
-        let Session { client, marked } = session;
+        let Session {
+            client,
+            marked,
+            take,
+        } = session;
         let client = client
             .as_ref()
             .ok_or(StoreError::NotFound("the relay lease's connection"))?;
-        Ok((client, marked))
+        Ok((client, marked, take))
     }
 
-    /// Takes or renews the lease on `client`.
-    async fn take(&self, client: &Client) -> Result<Option<RelayLease>> {
+    /// Takes or renews the lease on `client` with `take`, [`TAKE`] prepared on it.
+    async fn take(&self, client: &Client, take: &Statement) -> Result<Option<RelayLease>> {
         let sent = Instant::now();
         let rows = client
-            .query(TAKE, &[&self.holder, &TERM.as_secs_f64()])
+            .query(take, &[&self.holder, &TERM.as_secs_f64()])
             .await
             .map_err(StoreError::Postgres)?;
         let Some(row) = rows.first() else {

@@ -6,12 +6,13 @@
 //! their user).
 //!
 //! # Transactions
-//! Store calls run on `spawn_blocking` threads; each statement blocks on the async driver
-//! (tokio-postgres, pooled by deadpool) through the runtime handle. Writes run at SERIALIZABLE
-//! (those that `Store::write_at_snapshot` asks for, at REPEATABLE READ):
-//! a closure whose transaction fails to serialize (40001) or deadlocks (40P01) runs again on a
-//! fresh snapshot, up to [`ATTEMPTS`] times. Reads run at REPEATABLE READ, READ ONLY: one
-//! snapshot, never retried.
+//! Store calls run on `spawn_blocking` threads; each round trip blocks on the async driver
+//! (tokio-postgres, pooled by deadpool) through the runtime handle. A transaction sends its
+//! statements in as few round trips as its reads allow (`txn`, `pipeline`). Writes run at
+//! SERIALIZABLE (those that `Store::write_at_snapshot` asks for, at REPEATABLE READ): a closure
+//! whose transaction fails to serialize (40001) or deadlocks (40P01) runs again on a fresh
+//! snapshot, up to [`ATTEMPTS`] times. Reads run at REPEATABLE READ, READ ONLY: one snapshot,
+//! never retried.
 //!
 //! # Outbox order
 //! A transaction's outbox rows are written just before it commits, under numbers drawn from a
@@ -30,6 +31,7 @@ mod columns;
 mod layout;
 pub mod lease;
 pub mod migrate;
+mod pipeline;
 mod rows;
 pub mod sequences;
 mod txn;
@@ -44,11 +46,10 @@ use std::{
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio_postgres::IsolationLevel;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{ReadTxn, Result, Store, StoreError, WriteConflicts, WriteTxn};
-use txn::{Failure, PgTxn, classify};
+use txn::{Failure, PgTxn};
 
 /// Runs of one write closure before giving up on a contended transaction.
 pub const ATTEMPTS: u32 = 50;
@@ -224,11 +225,11 @@ impl Store for PgStore {
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        allow_blocking(|| self.write_blocking(IsolationLevel::Serializable, f))
+        allow_blocking(|| self.write_blocking(txn::BEGIN_SERIALIZABLE, f))
     }
 
     fn write_at_snapshot(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        allow_blocking(|| self.write_blocking(IsolationLevel::RepeatableRead, f))
+        allow_blocking(|| self.write_blocking(txn::BEGIN_SNAPSHOT, f))
     }
 
     fn relay_lease(&self) -> Result<Option<crate::store::RelayLease>> {
@@ -251,39 +252,27 @@ impl Store for PgStore {
 
 impl PgStore {
     fn read_blocking(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
-        let mut client = self.client()?;
-        let txn = self
-            .handle
-            .block_on(
-                client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start(),
-            )
-            .map_err(StoreError::Postgres)?;
-        let txn = PgTxn::new(&self.handle, txn);
+        let client = self.client()?;
+        // Ended by its drop: a read keeps nothing, so nothing waits for the `ROLLBACK`.
+        let txn = PgTxn::new(&self.handle, &client, txn::BEGIN_READ);
         let outcome = f(&txn);
-        let (txn, failure) = txn.finish();
-        // Nothing to keep: ending a read-only transaction either way is the same.
-        let ended = self.handle.block_on(txn.rollback());
-        match (outcome, failure) {
+        match (outcome, txn.failure()) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(_)) => Err(StoreError::TxnFailed),
-            (Ok(()), None) => ended.map_err(StoreError::Postgres),
+            (Ok(()), None) => Ok(()),
         }
     }
 
-    /// Runs `f` at `isolation` until it commits, fails for a reason other than a conflict, or
+    /// Runs `f` in transactions begun with `begin` until it commits, fails for a reason other than a conflict, or
     /// every one of [`ATTEMPTS`] conflicted; counts the conflicts.
     fn write_blocking(
         &self,
-        isolation: IsolationLevel,
+        begin: &'static str,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>,
     ) -> Result<()> {
-        let mut client = self.client()?;
+        let client = self.client()?;
         let mut attempts = 0;
-        let result = self.write_attempts(&mut client, isolation, f, &mut attempts);
+        let result = self.write_attempts(&client, begin, f, &mut attempts);
         let given_up = matches!(result, Err(StoreError::Contended { .. }));
         self.conflicts.count(attempts, given_up);
         result
@@ -292,45 +281,27 @@ impl PgStore {
     /// [`PgStore::write_blocking`]'s loop; `attempts` says how many runs of `f` began.
     fn write_attempts(
         &self,
-        client: &mut deadpool_postgres::Object,
-        isolation: IsolationLevel,
+        client: &deadpool_postgres::Object,
+        begin: &'static str,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>,
         attempts: &mut u32,
     ) -> Result<()> {
         for attempt in 1..=ATTEMPTS {
             *attempts = attempt;
-            let txn = self
-                .handle
-                .block_on(
-                    client
-                        .build_transaction()
-                        .isolation_level(isolation)
-                        .start(),
-                )
-                .map_err(StoreError::Postgres)?;
-            let mut txn = PgTxn::new(&self.handle, txn);
-            let outcome = f(&mut txn).and_then(|()| txn.write_outbox());
-            let (txn, failure) = txn.finish();
+            let mut txn = PgTxn::new(&self.handle, client, begin);
+            let outcome = f(&mut txn).and_then(|()| txn.commit());
+            let failure = txn.failure();
+            // Rolls back what did not commit; the next attempt's `BEGIN` follows it.
+            drop(txn);
             match (failure, outcome) {
-                (None, Ok(())) => match self.handle.block_on(txn.commit()) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => match classify(e) {
-                        (Failure::Retry, _) => {}
-                        (_, error) => return Err(error),
-                    },
-                },
-                (failure, outcome) => {
-                    // A failed rollback leaves the connection broken; the pool drops it.
-                    let _ended = self.handle.block_on(txn.rollback());
-                    match (failure, outcome) {
-                        (Some(Failure::Retry), _) => {}
-                        (Some(Failure::Conflict(field)), Ok(())) => {
-                            return Err(StoreError::Conflict { field });
-                        }
-                        (_, Ok(())) => return Err(StoreError::TxnFailed),
-                        (_, Err(e)) => return Err(e),
-                    }
+                (None, Ok(())) => return Ok(()),
+                (Some(Failure::Retry), _) => {}
+                // The closure went on after the write that broke the rule, or said it failed.
+                (Some(Failure::Conflict(field)), Ok(()) | Err(StoreError::TxnFailed)) => {
+                    return Err(StoreError::Conflict { field });
                 }
+                (_, Ok(())) => return Err(StoreError::TxnFailed),
+                (_, Err(e)) => return Err(e),
             }
             backoff(attempt);
         }

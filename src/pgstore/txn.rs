@@ -1,6 +1,6 @@
 //! A PostgreSQL transaction seen through the synchronous [`ReadTxn`]/[`WriteTxn`] API.
 //!
-//! Store calls run on `spawn_blocking` threads, so each statement blocks on the async driver
+//! Store calls run on `spawn_blocking` threads, so each round trip blocks on the async driver
 //! through the runtime's handle. The first failing statement poisons the transaction (the
 //! database refuses anything after it): the kind of failure is kept so that the store can
 //! retry the whole closure after a serialization failure or a deadlock, even when the closure
@@ -10,13 +10,14 @@ use std::{
     collections::HashMap,
 };
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::ClientWrapper;
 use tokio::runtime::Handle;
-use tokio_postgres::{Row, error::SqlState, types::ToSql};
+use tokio_postgres::{Row, error::SqlState};
 
 use super::{
     columns::{self, Param},
     layout::layout,
+    pipeline::{self, Request},
     sequences,
 };
 use crate::store::{ReadTxn, Result, StoreError, Table, WriteTxn};
@@ -33,7 +34,7 @@ pub(super) enum Failure {
 }
 
 /// Sorts a database error: retryable, a domain conflict, or other.
-pub(super) fn classify(e: tokio_postgres::Error) -> (Failure, StoreError) {
+fn classify(e: tokio_postgres::Error) -> (Failure, StoreError) {
     let Some(code) = e.code() else {
         return (Failure::Other, StoreError::Postgres(e));
     };
@@ -55,76 +56,177 @@ pub(super) fn classify(e: tokio_postgres::Error) -> (Failure, StoreError) {
     (Failure::Other, StoreError::Postgres(e))
 }
 
-/// One open transaction.
+/// How a transaction begins.
+pub(super) const BEGIN_SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+/// How a transaction at snapshot isolation begins.
+pub(super) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+/// How a read begins: one snapshot, nothing written.
+pub(super) const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// Where the transaction is on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing sent yet: `BEGIN` goes out with the first statement.
+    NotBegun,
+    /// `BEGIN` sent: the transaction must be ended.
+    Open,
+    /// `COMMIT` sent: nothing to end.
+    Ended,
+}
+
+/// One transaction on a pooled connection.
+///
+/// Round trips are what a transaction costs here, so it sends as few as it can:
+/// - `BEGIN` goes out with the first statement;
+/// - writes whose answer nobody reads ([`WriteTxn::put`]) wait, and go out with the next
+///   statement whose answer is needed, or with the commit; a failure of one is reported by
+///   that later call;
+/// - the outbox rows and `COMMIT` go out together ([`PgTxn::commit`]);
+/// - a transaction not committed is rolled back as it is dropped, without waiting for the
+///   answer (the connection sends the `ROLLBACK` before anything its next user sends).
 pub(super) struct PgTxn<'a> {
     handle: &'a Handle,
-    txn: Transaction<'a>,
+    client: &'a ClientWrapper,
+    begin: &'static str,
+    phase: Cell<Phase>,
     failure: Cell<Option<Failure>>,
+    /// Writes not sent yet, in the order they were made.
+    deferred: RefCell<Vec<(String, Vec<Param>)>>,
     /// The `meta` rows this transaction wrote (`None`: deleted), read back without a round
     /// trip: a transaction that wrote a row holds its lock, so no one else can change it.
     own_meta: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
-    /// Outbox rows appended, written by [`PgTxn::write_outbox`] just before the commit.
+    /// Outbox rows appended, written by [`PgTxn::commit`].
     outbox: Vec<Vec<u8>>,
 }
 
 impl<'a> PgTxn<'a> {
-    pub fn new(handle: &'a Handle, txn: Transaction<'a>) -> Self {
+    /// A transaction that begins with `begin` (one of the `BEGIN_*` statements) once it sends
+    /// its first statement.
+    pub fn new(handle: &'a Handle, client: &'a ClientWrapper, begin: &'static str) -> Self {
         Self {
             handle,
-            txn,
+            client,
+            begin,
+            phase: Cell::new(Phase::NotBegun),
             failure: Cell::new(None),
+            deferred: RefCell::new(Vec::new()),
             own_meta: RefCell::new(HashMap::new()),
             outbox: Vec::new(),
         }
     }
 
-    /// Writes the outbox rows appended, under sequences drawn now, with the lock that keeps
-    /// them in commit order ([`sequences`]); the caller commits next. Nothing to do without
-    /// rows.
-    pub fn write_outbox(&mut self) -> Result<()> {
-        if self.outbox.is_empty() {
+    /// Commits: the deferred writes and the drawing of the outbox rows' sequences under the
+    /// lock that keeps them in commit order ([`sequences`]) in one round trip, then the rows
+    /// and `COMMIT` in another (one in all without outbox rows; none for a transaction that
+    /// sent nothing).
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.outbox.is_empty() {
+            let rows = i64::try_from(self.outbox.len()).unwrap_or(i64::MAX);
+            let drawn = self.query(
+                sequences::DRAW_OUTBOX_SEQUENCES,
+                &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
+            )?;
+            let mut seqs = drawn
+                .iter()
+                .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
+                .collect::<Result<Vec<i64>>>()?;
+            // A sequence's numbers only grow; the rows keep the order they were appended in.
+            seqs.sort_unstable();
+            let values = std::mem::take(&mut self.outbox);
+            self.deferred
+                .get_mut()
+                .extend(sequences::outbox_inserts(&seqs, &values)?);
+        }
+        if self.phase.get() == Phase::NotBegun && self.deferred.get_mut().is_empty() {
             return Ok(());
         }
-        let rows = i64::try_from(self.outbox.len()).unwrap_or(i64::MAX);
-        let drawn = self.query(
-            sequences::DRAW_OUTBOX_SEQUENCES,
-            &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
-        )?;
-        let mut seqs = drawn
-            .iter()
-            .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
-            .collect::<Result<Vec<i64>>>()?;
-        // A sequence's numbers only grow; the rows keep the order they were appended in.
-        seqs.sort_unstable();
-        let values = std::mem::take(&mut self.outbox);
-        for (sql, params) in sequences::outbox_inserts(&seqs, &values)? {
-            self.query(&sql, &params)?;
-        }
-        Ok(())
+        self.exchange(None, true).map(drop)
     }
 
-    /// The transaction back, with the first failure of its statements.
-    pub fn finish(self) -> (Transaction<'a>, Option<Failure>) {
-        (self.txn, self.failure.get())
+    /// The first failure of the transaction's statements.
+    pub fn failure(&self) -> Option<Failure> {
+        self.failure.get()
     }
 
+    /// Runs `sql` and returns its rows, after the deferred writes (and `BEGIN`, if not sent).
     fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
+        self.exchange(Some((sql, params)), false)
+    }
+
+    /// Keeps a write to send with the next statement.
+    fn defer(&self, sql: String, params: Vec<Param>) -> Result<()> {
         if self.failure.get().is_some() {
             return Err(StoreError::TxnFailed);
         }
-        let refs: Vec<&(dyn ToSql + Sync)> = params
+        self.deferred.borrow_mut().push((sql, params));
+        Ok(())
+    }
+
+    /// One round trip: `BEGIN` if not sent, the deferred writes, then `last` (whose rows it
+    /// returns) and `COMMIT` when `commit`. The first statement that fails fails the
+    /// transaction.
+    fn exchange(&self, last: Option<(&str, &[Param])>, commit: bool) -> Result<Vec<Row>> {
+        if self.failure.get().is_some() {
+            return Err(StoreError::TxnFailed);
+        }
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let statements: Vec<(&str, &[Param])> = deferred
             .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .map(|(sql, params)| (sql.as_str(), params.as_slice()))
+            .chain(last)
             .collect();
-        let result = self.handle.block_on(async {
-            let statement = self.txn.prepare_cached(sql).await?;
-            self.txn.query(&statement, &refs).await
+        let begin = (self.phase.get() == Phase::NotBegun).then_some(self.begin);
+        let client = self.client;
+        let answers = self.handle.block_on(async {
+            let prepared = futures::future::try_join_all(
+                statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+            )
+            .await?;
+            let requests = begin
+                .map(Request::Simple)
+                .into_iter()
+                .chain(
+                    prepared
+                        .into_iter()
+                        .zip(&statements)
+                        .map(|(statement, (_, params))| Request::Statement(statement, params)),
+                )
+                .chain(commit.then_some(Request::Simple("COMMIT")))
+                .collect();
+            Ok::<_, tokio_postgres::Error>(pipeline::send(client, requests).await)
         });
-        result.map_err(|e| {
-            let (failure, error) = classify(e);
+        // Nothing was sent when a statement could not be prepared.
+        let answers = answers.map_err(|e| self.failed(e))?;
+        if commit {
+            // A `COMMIT` after a failed statement rolls back: either way nothing is left open.
+            self.phase.set(Phase::Ended);
+        } else if begin.is_some() {
+            self.phase.set(Phase::Open);
+        }
+        let mut rows = Vec::new();
+        for answer in answers {
+            rows = answer.map_err(|e| self.failed(e))?;
+        }
+        // The last answer is `last`'s rows, or `COMMIT`'s none.
+        Ok(rows)
+    }
+
+    /// Notes the first failure and gives its error.
+    fn failed(&self, e: tokio_postgres::Error) -> StoreError {
+        let (failure, error) = classify(e);
+        if self.failure.get().is_none() {
             self.failure.set(Some(failure));
-            error
-        })
+        }
+        error
+    }
+}
+
+impl Drop for PgTxn<'_> {
+    /// Rolls back a transaction that was begun and not committed, without waiting.
+    fn drop(&mut self) {
+        if self.phase.get() == Phase::Open {
+            pipeline::send_and_forget(self.client, "ROLLBACK");
+        }
     }
 }
 
@@ -203,7 +305,7 @@ impl WriteTxn for PgTxn<'_> {
             return Ok(());
         };
         let params = columns::put_params(table, key, value)?;
-        self.query(&sql, &params)?;
+        self.defer(sql, params)?;
         if table == Table::Meta {
             self.own_meta
                 .borrow_mut()

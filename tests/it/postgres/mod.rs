@@ -6,6 +6,7 @@ mod load;
 mod multi_instance;
 mod names;
 mod netns;
+mod pipelined;
 mod processes;
 mod restart;
 mod sequences;
