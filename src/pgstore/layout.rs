@@ -309,6 +309,21 @@ impl Layout {
         )
     }
 
+    /// Inserts one new row whose first column (the key) is the next number of `sequence`, and
+    /// whose other columns are `$1`, `$2`…; empty for derived tables.
+    pub fn insert_numbered(&self, sequence: &str) -> String {
+        let Writes::Upsert { columns, .. } = self.writes else {
+            return String::new();
+        };
+        let params: Vec<String> = (1..columns.len()).map(|i| format!("${i}")).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES (nextval('{sequence}'), {})",
+            self.from,
+            columns.join(", "),
+            params.join(", ")
+        )
+    }
+
     /// Inserts or replaces a row; `None` for derived tables.
     pub fn upsert(&self) -> Option<String> {
         let Writes::Upsert { columns, conflict } = self.writes else {

@@ -99,10 +99,16 @@ pub(super) fn session_of(row: &Row) -> Result<Vec<u8>> {
 
 /// An [`OutboxRecord`] (of the outbox or of the parked rows) as its columns.
 pub(super) fn outbox_params(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<Param>> {
+    let mut params = vec![Box::new(seq_key(table, key)?) as Param];
+    params.extend(outbox_columns(table, value)?);
+    Ok(params)
+}
+
+/// The columns of an outbox row after its sequence, from its [`OutboxRecord`].
+pub(super) fn outbox_columns(table: Table, value: &[u8]) -> Result<Vec<Param>> {
     let r: OutboxRecord = decode(table, value)?;
     let (names, values): (Vec<String>, Vec<Vec<u8>>) = r.headers.into_iter().unzip();
     Ok(vec![
-        Box::new(seq_key(table, key)?),
         Box::new(r.topic),
         Box::new(r.key),
         Box::new(r.value),

@@ -8,16 +8,23 @@
 //!   in sequence order from where it left off, never later finds a smaller sequence committed
 //!   behind it. A transaction keeps its outbox rows until it is about to commit
 //!   ([`super::txn::PgTxn::append_outbox`]), then takes the transaction-level advisory lock
-//!   [`OUTBOX_LOCK`], draws their numbers from [`OUTBOX_SEQUENCE`] and inserts them; the lock
-//!   is released only once its commit (or abort) is visible. The next transaction draws its
+//!   [`OUTBOX_LOCK`], numbers its rows from [`OUTBOX_SEQUENCE`] and inserts them; the lock is
+//!   released only once its commit (or abort) is visible. The next transaction draws its
 //!   numbers only after taking the lock, so a number is drawn after every smaller one was
-//!   committed or given up (a gap). The lock is held for two statements and the commit, not
-//!   for the whole transaction.
+//!   committed or given up (a gap). The lock is held from the statements that write the rows
+//!   to the commit, not for the whole transaction:
+//!   - up to [`NUMBERED_IN_PLACE`] rows: the lock, then one insert per row that draws its
+//!     own number (statements run in order, so the numbers follow the rows), sent with
+//!     `COMMIT` in one round trip ([`numbered_inserts`]);
+//!   - more: the numbers are drawn in one statement ([`DRAW_OUTBOX_SEQUENCES`]) and the rows
+//!     inserted under them a chunk at a time ([`outbox_inserts`]), one round trip more but far
+//!     fewer statements.
 use tokio_postgres::Transaction;
 
 use super::{
     columns::{self, Param},
     layout::layout,
+    rows,
 };
 use crate::store::{Result, StoreError, Table, counters};
 
@@ -42,6 +49,24 @@ pub const OUTBOX_LOCK: i64 = 0x7563_6f75_7462_6f78;
 
 /// Rows of one `INSERT` (7 parameters each, well below the protocol's 65,535).
 const ROWS_PER_INSERT: usize = 1_000;
+
+/// Outbox rows a transaction numbers one insert at a time ([`numbered_inserts`]); past this,
+/// one draw and a few large inserts cost less than a statement per row.
+pub const NUMBERED_IN_PLACE: usize = 32;
+
+/// The statement that takes [`OUTBOX_LOCK`] (`$1`) until the transaction ends.
+const LOCK_OUTBOX: &str = "SELECT pg_advisory_xact_lock($1)";
+
+/// The statements (SQL and parameters) that take [`OUTBOX_LOCK`] and then insert `values`
+/// (encoded outbox records), one row each under the next number of [`OUTBOX_SEQUENCE`].
+pub fn numbered_inserts(values: &[Vec<u8>]) -> Result<Vec<(String, Vec<Param>)>> {
+    let insert = layout(Table::Outbox).insert_numbered(OUTBOX_SEQUENCE);
+    let mut statements = vec![(LOCK_OUTBOX.to_owned(), vec![Box::new(OUTBOX_LOCK) as Param])];
+    for value in values {
+        statements.push((insert.clone(), rows::outbox_columns(Table::Outbox, value)?));
+    }
+    Ok(statements)
+}
 
 /// The statement that takes [`OUTBOX_LOCK`] (`$1`) and then draws `$2` numbers from
 /// [`OUTBOX_SEQUENCE`]. The lock's row is joined to every output row, so no number is drawn
@@ -171,5 +196,27 @@ mod tests {
             .collect();
         assert_eq!(rows, [1_000, 1_000, 500]);
         assert!(outbox_inserts(&seqs[1..], &values).is_err());
+    }
+
+    #[test]
+    fn rows_numbered_in_place_follow_the_lock_one_insert_each() {
+        let value = postcard::to_allocvec(&crate::outbox::OutboxRecord {
+            topic: "t".into(),
+            key: Some(vec![7]),
+            value: vec![1],
+            headers: Default::default(),
+            created_ms: 5,
+        })
+        .unwrap();
+        let statements = numbered_inserts(&[value.clone(), value]).unwrap();
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[0].0, LOCK_OUTBOX);
+        for (sql, params) in &statements[1..] {
+            assert!(
+                sql.contains(concat!("VALUES (nextval('", outbox_sequence!(), "'), $1,")),
+                "{sql}"
+            );
+            assert_eq!(params.len(), 6, "every column but the sequence");
+        }
     }
 }

@@ -115,32 +115,41 @@ impl<'a> PgTxn<'a> {
         }
     }
 
-    /// Commits: the deferred writes and the drawing of the outbox rows' sequences under the
-    /// lock that keeps them in commit order ([`sequences`]) in one round trip, then the rows
-    /// and `COMMIT` in another (one in all without outbox rows; none for a transaction that
-    /// sent nothing).
+    /// Commits: the deferred writes, the outbox rows under the lock that keeps their
+    /// sequences in commit order ([`sequences`]) and `COMMIT` in one round trip (two when
+    /// there are more rows than [`sequences::NUMBERED_IN_PLACE`]: their numbers are drawn
+    /// first); none for a transaction that sent nothing.
     pub fn commit(&mut self) -> Result<()> {
-        if !self.outbox.is_empty() {
-            let rows = i64::try_from(self.outbox.len()).unwrap_or(i64::MAX);
-            let drawn = self.query(
-                sequences::DRAW_OUTBOX_SEQUENCES,
-                &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
-            )?;
-            let mut seqs = drawn
-                .iter()
-                .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
-                .collect::<Result<Vec<i64>>>()?;
-            // A sequence's numbers only grow; the rows keep the order they were appended in.
-            seqs.sort_unstable();
-            let values = std::mem::take(&mut self.outbox);
-            self.deferred
-                .get_mut()
-                .extend(sequences::outbox_inserts(&seqs, &values)?);
+        let values = std::mem::take(&mut self.outbox);
+        if !values.is_empty() {
+            let writes = if values.len() <= sequences::NUMBERED_IN_PLACE {
+                sequences::numbered_inserts(&values)?
+            } else {
+                sequences::outbox_inserts(&self.draw_outbox_sequences(values.len())?, &values)?
+            };
+            self.deferred.get_mut().extend(writes);
         }
         if self.phase.get() == Phase::NotBegun && self.deferred.get_mut().is_empty() {
             return Ok(());
         }
         self.exchange(None, true).map(drop)
+    }
+
+    /// `rows` outbox sequences, drawn under the lock that keeps them in commit order, in
+    /// ascending order.
+    fn draw_outbox_sequences(&self, rows: usize) -> Result<Vec<i64>> {
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        let drawn = self.query(
+            sequences::DRAW_OUTBOX_SEQUENCES,
+            &[Box::new(sequences::OUTBOX_LOCK), Box::new(rows)],
+        )?;
+        let mut seqs = drawn
+            .iter()
+            .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
+            .collect::<Result<Vec<i64>>>()?;
+        // A sequence's numbers only grow; the rows keep the order they were appended in.
+        seqs.sort_unstable();
+        Ok(seqs)
     }
 
     /// The first failure of the transaction's statements.
