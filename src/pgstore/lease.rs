@@ -14,7 +14,9 @@
 //!   exclude each other whatever the assignment mode. While a reset holds it, no instance
 //!   takes the relay lease.
 //! - The lease's session also listens on `usercenter_outbox`, which a trigger on `outbox`
-//!   notifies (migration 5), and wakes the relay for rows another instance committed.
+//!   notifies (migration 5), and wakes the relay for rows another instance committed; and on
+//!   `usercenter_appended`, where instances announce their appends to Kafka
+//!   ([`super::append_news`]).
 //! - The time until which the holder holds it for sure is measured on the holder's own
 //!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
 //!   term later than that, so the holder's deadline is never past the server's expiry (clocks
@@ -27,7 +29,8 @@ use tokio::{runtime::Handle, sync::Notify, time::Instant};
 use tokio_postgres::{AsyncMessage, Client, Config, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::{RelayLease, Result, StoreError};
+use super::append_news;
+use crate::store::{Hear, RelayLease, Result, StoreError};
 
 /// The advisory lock that marks the database as in use by running instances ("usercinu").
 pub const IN_USE_LOCK: i64 = 0x7573_6572_6369_6e75;
@@ -65,6 +68,8 @@ pub(super) struct Lease {
     session: Mutex<Session>,
     /// Woken on every notification of [`OUTBOX_CHANNEL`], when set: the relay's wake.
     outbox_wake: Mutex<Option<Arc<Notify>>>,
+    /// Told of the appends other instances announce ([`append_news::CHANNEL`]), when set.
+    hear: Mutex<Option<Hear>>,
 }
 
 /// The lease's connection and what it holds.
@@ -85,7 +90,19 @@ impl Lease {
             holder: uuid::Uuid::new_v4(),
             session: Mutex::new(Session::default()),
             outbox_wake: Mutex::new(None),
+            hear: Mutex::new(None),
         }
+    }
+
+    /// This process's id as a holder (also the sender of its append news).
+    pub fn holder(&self) -> uuid::Uuid {
+        self.holder
+    }
+
+    /// Tells `hear` of the appends other instances announce, from the next session on (set
+    /// before the relay's first lease check).
+    pub fn hear_appends(&self, hear: Hear) {
+        *self.hear.lock() = Some(hear);
     }
 
     /// Wakes `wake` on every outbox commit of any instance, from the next session on (the
@@ -152,18 +169,36 @@ impl Lease {
                 .await
                 .map_err(StoreError::Postgres)?;
             let wake = self.outbox_wake.lock().clone();
-            let listen = wake.is_some();
-            // Drives the connection and hands its notifications to the relay's wake.
+            let hear = self.hear.lock().clone();
+            let mut listen = String::new();
+            if wake.is_some() {
+                listen.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
+            }
+            if hear.is_some() {
+                listen.push_str(&format!("LISTEN {};", append_news::CHANNEL));
+            }
+            let own = self.holder;
+            // Drives the connection and hands its notifications to the relay's wake and to
+            // whoever hears other instances' appends.
             handle.spawn(async move {
                 let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
                 while let Some(Ok(message)) = messages.next().await {
-                    if let (AsyncMessage::Notification(_), Some(wake)) = (message, &wake) {
-                        wake.notify_one();
+                    let AsyncMessage::Notification(n) = message else {
+                        continue;
+                    };
+                    match (n.channel(), &wake, &hear) {
+                        (OUTBOX_CHANNEL, Some(wake), _) => wake.notify_one(),
+                        (append_news::CHANNEL, _, Some(hear)) => {
+                            for (topic, partition) in append_news::heard(n.payload(), own) {
+                                hear(topic, partition);
+                            }
+                        }
+                        _ => {}
                     }
                 }
             });
-            if listen {
-                c.batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}"))
+            if !listen.is_empty() {
+                c.batch_execute(&listen)
                     .await
                     .map_err(StoreError::Postgres)?;
             }

@@ -27,6 +27,7 @@
 //! connection ([`lease`]). Only its holder relays. When the holder dies its connection closes
 //! and the next instance to ask takes the lease at once; when it freezes, the lease expires
 //! ([`lease::TERM`]) and another takes it, with a new epoch.
+mod append_news;
 mod columns;
 mod layout;
 pub mod lease;
@@ -238,6 +239,10 @@ impl Store for PgStore {
 
     fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         self.lease.wake_on_outbox_commits(wake);
+    }
+
+    fn append_news(&self) -> Option<&dyn crate::store::AppendNews> {
+        Some(self)
     }
 
     fn write_conflicts(&self) -> Option<WriteConflicts> {

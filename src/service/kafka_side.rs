@@ -55,6 +55,7 @@ impl KafkaSide {
         let wake = Arc::clone(&self.wake);
         self.store.wake_on_outbox_commits(Arc::clone(&wake));
         let relay_cancel = CancellationToken::new();
+        super::share_appends::start(&self.store, &client, relay_cancel.clone());
         let relay = tokio::spawn(outbox::relay::run(
             Arc::clone(&self.store),
             producer.clone(),

@@ -4,6 +4,7 @@
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
 mod kafka_side;
+mod share_appends;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

@@ -15,6 +15,7 @@
 //!
 //! The PostgreSQL backend lives in the top-level `pgstore` module (it maps each table onto a typed SQL table,
 //! so it needs the domain's row types, which this module must not import).
+mod append_news;
 pub mod counters;
 mod ext;
 mod redb_store;
@@ -27,6 +28,7 @@ mod typed;
 
 use std::path::PathBuf;
 
+pub use append_news::{AppendNews, Appended, Hear};
 pub use ext::StoreExt;
 pub use redb_store::RedbStore;
 pub use typed::{get, put};
@@ -354,6 +356,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the first [`relay_lease`](Self::relay_lease).
     fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         let _ = wake;
+    }
+
+    /// How the instances sharing this store tell each other of their appends to Kafka; none
+    /// for a store of one process (redb).
+    fn append_news(&self) -> Option<&dyn AppendNews> {
+        None
     }
 
     /// How often write transactions conflicted and ran again, since the store opened; `None`

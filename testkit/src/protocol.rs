@@ -43,3 +43,16 @@ pub async fn logged(broker: &Broker, topic: &str) -> Vec<usize> {
         })
         .collect()
 }
+
+/// Fetches from `offset` with `fetcher`, waiting up to `max_wait_ms`, while `append` runs
+/// beside it: how long the fetch took, and how many records it brought.
+pub async fn fetch_while(
+    fetcher: &usercenter::kafka::client::PartitionFetcher,
+    offset: i64,
+    max_wait_ms: i32,
+    append: impl std::future::Future<Output = ()>,
+) -> (std::time::Duration, usize) {
+    let started = std::time::Instant::now();
+    let (fetched, ()) = tokio::join!(fetcher.fetch(offset, 1 << 20, max_wait_ms), append);
+    (started.elapsed(), fetched.expect("fetch").records.len())
+}

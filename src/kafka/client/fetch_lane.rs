@@ -13,18 +13,20 @@
 //! connection would make each partition wait behind the others' polls. A partition asked for
 //! twice (its read-ahead) is fetched once per request; the second want goes in the next one.
 //!
-//! **Our own appends.** The producer and the consumer share the client, so the client knows
+//! **Appends we hear of.** The producer and the consumer share the client, so the client knows
 //! when a partition that a lane is waiting on got records from this process
-//! ([`Client::appended`]). Kafka answers a waiting Fetch as soon as records arrive; Nisshi
-//! looks at its log again only after sleeping half the wait left, so a record waited about a
-//! sixth of the fetch wait there. When the lane's Fetch has not answered by the time the
+//! ([`Client::appended`]), and other instances sharing our store tell us of theirs
+//! ([`Client::appended_elsewhere`]). Kafka answers a waiting Fetch as soon as records arrive;
+//! Nisshi looks at its log again only after sleeping half the wait left, so a record waited
+//! about a sixth of the fetch wait there. When the lane's Fetch has not answered by the time the
 //! lane hears of such an append (and has let the runtime run once), the lane asks again
 //! without waiting (on the connection for short requests) and answers the round from that;
 //! the first Fetch's answer is discarded when it comes. A broker that answers on arrival has
 //! usually answered by then; when not, the cost is one small Fetch per acknowledged produce
 //! request that found the lane waiting. Until the first Fetch is answered, the next one on the
 //! fetch connection waits behind it (at most one fetch wait), which holds back only records
-//! from other processes: ours prompt another Fetch on the admin connection.
+//! from processes that do not tell us of their appends: the others prompt another Fetch on the
+//! admin connection.
 use std::{
     collections::HashMap,
     sync::{Arc, Weak},
@@ -38,7 +40,7 @@ use tokio::sync::{
     mpsc, oneshot,
 };
 
-use super::{Client, ClientError, Purpose};
+use super::{Client, ClientError, Purpose, appends::Appended};
 use crate::kafka::protocol::{
     Fetch, FetchError, FetchPart, Fetched, PartitionData, fetch_error, read_partition, split_answer,
 };
@@ -53,21 +55,6 @@ const FETCH_MARGIN: Duration = Duration::from_secs(5);
 /// The wait of the Fetch asked again: records are there, so a broker answers it at once. Not
 /// 0: Nisshi answers a Fetch with no wait at all with no partitions, records or not.
 const PROMPT_WAIT_MS: i32 = 1;
-/// Appends kept for a lane that has not looked yet; one that falls further behind asks again
-/// as if one of its partitions had been appended to.
-const APPENDS_QUEUE: usize = 64;
-
-/// A partition our own producer appended to.
-type Appended = (Arc<str>, i32);
-
-/// Where the client tells the lanes about our own appends.
-pub(super) type Appends = broadcast::Sender<Appended>;
-
-/// The client's [`Appends`].
-pub(super) fn appends() -> Appends {
-    broadcast::channel(APPENDS_QUEUE).0
-}
-
 /// One partition's wish for records.
 pub(super) struct Want {
     part: FetchPart,
@@ -89,19 +76,10 @@ impl Client {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(LANE_QUEUE);
-        let appends = self.appends.subscribe();
+        let appends = self.appends.lanes.subscribe();
         tokio::spawn(run(Arc::downgrade(self), addr.to_owned(), rx, appends));
         lanes.insert(addr.to_owned(), tx.clone());
         tx
-    }
-
-    /// Tells the fetch lanes that our producer's records on `topic`/`partition` were
-    /// acknowledged: a lane waiting on that partition asks again without waiting (see the
-    /// module docs).
-    pub fn appended(&self, topic: &str, partition: i32) {
-        if self.appends.receiver_count() > 0 {
-            let _ = self.appends.send((Arc::from(topic), partition));
-        }
     }
 }
 

@@ -19,6 +19,7 @@
 //! the client bootstraps again from the configured list (as KIP-899 has it), so a cluster whose
 //! brokers all changed address is found again.
 mod admin;
+mod appends;
 mod fetch_lane;
 mod metadata;
 
@@ -125,8 +126,8 @@ pub struct Client {
     connections: Mutex<HashMap<(String, Purpose), Arc<Connection>>>,
     metadata: Mutex<metadata::Cache>,
     lanes: Mutex<fetch_lane::Lanes>,
-    /// Partitions our own producer appended to, for the fetch lanes ([`Client::appended`]).
-    appends: fetch_lane::Appends,
+    /// Partitions appended to, for the fetch lanes and for other instances ([`appends`]).
+    appends: appends::Appends,
 }
 
 impl Client {
@@ -139,7 +140,7 @@ impl Client {
             connections: Mutex::new(HashMap::new()),
             metadata: Mutex::new(metadata::Cache::default()),
             lanes: Mutex::new(fetch_lane::Lanes::new()),
-            appends: fetch_lane::appends(),
+            appends: appends::Appends::new(),
         }
     }
 

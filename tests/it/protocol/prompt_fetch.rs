@@ -1,12 +1,9 @@
 //! A fetch lane waiting on a partition answers as soon as our own producer's records on it are
 //! acknowledged (src/kafka/client/fetch_lane.rs), not when Nisshi next looks at its log.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use testkit::protocol::kafka_client;
+use testkit::protocol::{fetch_while, kafka_client};
 use testkit::{Broker, client, create_topic, record};
 use usercenter::kafka::client::PartitionFetcher;
 use usercenter::producer::{Producer, ProducerConfig};
@@ -24,7 +21,6 @@ async fn fetch_while_appending(
     producer: &Producer,
     offset: i64,
 ) -> (Duration, usize) {
-    let started = Instant::now();
     let append = async {
         tokio::time::sleep(APPEND_AFTER).await;
         producer
@@ -32,8 +28,7 @@ async fn fetch_while_appending(
             .await
             .unwrap();
     };
-    let (fetched, ()) = tokio::join!(fetcher.fetch(offset, 1 << 20, WAIT_MS), append);
-    (started.elapsed(), fetched.unwrap().records.len())
+    fetch_while(fetcher, offset, WAIT_MS, append).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
