@@ -22,8 +22,14 @@ fn main() {
     // The target triple the binary is built for (`x86_64-unknown-linux-musl`, ...).
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
     println!("cargo:rustc-env=USERCENTER_TARGET={target}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
-    // Where branch heads live after `git pack-refs` or a gc.
-    println!("cargo:rerun-if-changed=.git/packed-refs");
+    // Where the commit can change: the head, the branch heads, and where branch heads live
+    // after `git pack-refs` or a gc. Only paths that exist: cargo runs a build script whose
+    // watched path is missing on every build, and the crate is then compiled again each time.
+    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    // Without any of them (a source tarball), a change of build.rs alone runs it again.
+    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -4,7 +4,9 @@
 //! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
 //! not paid once per round. Per-key order holds as in one round: a failed row holds its
 //! partition in the producer, so the rows behind it (in its round or the next) fail unsent, and
-//! once every round handed over has settled the relay starts again from the failed row.
+//! once every round handed over has settled the relay starts again from the failed row. A
+//! holder reads its next round while it renews the lease, and keeps the rows only if the lease
+//! was held without a break.
 //!
 //! Only the holder of the relay lease publishes ([`Store::relay_lease`]). Nothing is published
 //! past the lease's `until` (by this process's clock): a round hands no row to the producer
@@ -59,8 +61,9 @@ pub async fn run(
         deleting: None,
     };
     while !cancel.is_cancelled() {
-        let pause = match relay.lease().await {
-            Some(lease) => relay.round(lease).await,
+        let (lease, read) = relay.lease_and_read().await;
+        let pause = match lease {
+            Some(lease) => relay.round(lease, read).await,
             None => Pause::NotHolder,
         };
         let wait = match pause {
@@ -140,11 +143,34 @@ impl Relay {
         lease
     }
 
-    /// Hands the next round over while there is room, else settles the oldest round handed
-    /// over and starts deleting what it delivered.
-    async fn round(&mut self, lease: RelayLease) -> Pause {
-        if self.in_flight.len() < DEPTH && !self.in_flight.back().is_some_and(Sent::stopped_early) {
-            let rows = self.read().await;
+    /// The lease when held, as [`Relay::lease`]; a holder with room for a round reads its
+    /// rows meanwhile (two round trips to the store at once), and they are returned only if
+    /// the lease was held without a break and the cursor did not move.
+    async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Vec<(u64, OutboxRecord)>>) {
+        let before = (self.epoch, self.from);
+        let reading = (before.0.is_some() && self.has_room()).then(|| self.start_read());
+        let lease = self.lease().await;
+        let Some(reading) = reading else {
+            return (lease, None);
+        };
+        let rows = rows(reading).await;
+        (lease, ((self.epoch, self.from) == before).then_some(rows))
+    }
+
+    /// Whether the next round may be handed over: fewer than [`DEPTH`] in flight, and the
+    /// last one did not stop early (its failed row must settle first).
+    fn has_room(&self) -> bool {
+        self.in_flight.len() < DEPTH && !self.in_flight.back().is_some_and(Sent::stopped_early)
+    }
+
+    /// Hands the next round over while there is room (its rows `read` already, when given),
+    /// else settles the oldest round handed over and starts deleting what it delivered.
+    async fn round(&mut self, lease: RelayLease, read: Option<Vec<(u64, OutboxRecord)>>) -> Pause {
+        if self.has_room() {
+            let rows = match read {
+                Some(rows) => rows,
+                None => rows(self.start_read()).await,
+            };
             if !rows.is_empty() {
                 if self.in_flight.is_empty() {
                     // Nothing in flight, so every failure is dealt with: partitions held after
@@ -199,11 +225,11 @@ impl Relay {
         round
     }
 
-    /// Up to [`ROUND`] pending rows from `from`; none when the store cannot be read.
-    async fn read(&self) -> Vec<(u64, OutboxRecord)> {
+    /// Starts reading up to [`ROUND`] pending rows from `from`.
+    fn start_read(&self) -> Reading {
         let reader = Arc::clone(&self.store);
         let from = self.from;
-        let read = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut rows = Vec::new();
             reader
                 .read(&mut |txn| {
@@ -212,18 +238,6 @@ impl Relay {
                 })
                 .map(|()| rows)
         })
-        .await;
-        match read {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(error)) => {
-                warn!(%error, "outbox: cannot read pending rows");
-                Vec::new()
-            }
-            Err(error) => {
-                warn!(%error, "outbox: read task failed");
-                Vec::new()
-            }
-        }
     }
 
     /// Starts deleting the rows `round` delivered and moving those it parked.
@@ -257,6 +271,24 @@ impl Relay {
                 Ok(())
             })
         }));
+    }
+}
+
+/// A read of pending rows on the blocking pool.
+type Reading = tokio::task::JoinHandle<crate::store::Result<Vec<(u64, OutboxRecord)>>>;
+
+/// The rows `reading` read; none when the store could not be read.
+async fn rows(reading: Reading) -> Vec<(u64, OutboxRecord)> {
+    match reading.await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(error)) => {
+            warn!(%error, "outbox: cannot read pending rows");
+            Vec::new()
+        }
+        Err(error) => {
+            warn!(%error, "outbox: read task failed");
+            Vec::new()
+        }
     }
 }
 

@@ -123,3 +123,28 @@ async fn a_new_epoch_starts_the_relay_from_the_oldest_row() {
     assert!(relay.lease().await.is_none());
     assert_eq!((relay.from, relay.epoch), (0, None));
 }
+
+/// The rows a holder reads while it renews the lease count only when the lease was held
+/// without a break: after a new epoch the relay starts from the oldest row instead.
+#[tokio::test]
+async fn rows_read_beside_a_renewal_are_dropped_when_the_epoch_changed() {
+    let (_dir, inner) = store();
+    append_rows(&inner, &[b"1".to_vec(), b"2".to_vec()]);
+    let leased = Leased::new(&inner, lease(1, Duration::from_secs(3600)));
+    let store: Arc<dyn Store> = Arc::clone(&leased) as _;
+    let mut relay = relay_over(&store, &Arc::new(MockBroker::new(1)));
+    let (held, read) = relay.lease_and_read().await;
+    assert!(held.is_some());
+    assert!(
+        read.is_none(),
+        "not a holder before the check: nothing read ahead"
+    );
+    let (_, read) = relay.lease_and_read().await;
+    assert_eq!(read.map(|rows| rows.len()), Some(2), "held without a break");
+    relay.from = 2;
+    *leased.lease.lock() = lease(2, Duration::from_secs(3600));
+    let (held, read) = relay.lease_and_read().await;
+    assert!(held.is_some());
+    assert!(read.is_none(), "read at the old epoch's cursor: dropped");
+    assert_eq!(relay.from, 0);
+}
