@@ -65,11 +65,13 @@ impl AppendNews for PgStore {
                 Ok(client) => client,
                 Err(error) => return debug!(%error, "postgres: appends not announced"),
             };
+            // Prepared once per pooled connection: each announcement is then one round trip.
+            let notify = match client.prepare_cached("SELECT pg_notify($1, $2)").await {
+                Ok(statement) => statement,
+                Err(error) => return debug!(%error, "postgres: appends not announced"),
+            };
             for payload in payloads {
-                if let Err(error) = client
-                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-                    .await
-                {
+                if let Err(error) = client.execute(&notify, &[&CHANNEL, &payload]).await {
                     return debug!(%error, "postgres: appends not announced");
                 }
             }

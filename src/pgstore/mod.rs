@@ -268,8 +268,8 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` in transactions begun with `begin` until it commits, fails for a reason other than a conflict, or
-    /// every one of [`ATTEMPTS`] conflicted; counts the conflicts.
+    /// Runs `f` in transactions begun with `begin` until it commits, fails for a reason other
+    /// than a conflict, or every one of [`ATTEMPTS`] conflicted; counts the conflicts.
     fn write_blocking(
         &self,
         begin: &'static str,
