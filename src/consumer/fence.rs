@@ -58,7 +58,8 @@ pub enum FenceError {
 
 const NEXT: &[u8] = b"fence/next";
 
-fn key(topic: &str, partition: i32) -> Vec<u8> {
+/// The store key (in [`Table::Meta`]) of a partition's fence.
+pub fn key(topic: &str, partition: i32) -> Vec<u8> {
     format!("fence/{topic}/{partition}").into_bytes()
 }
 

@@ -99,6 +99,15 @@ pub enum RecordError {
 pub trait RecordHandler: Send + Sync + 'static {
     /// Handles one record.
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError>;
+
+    /// The rows (table and key) [`RecordHandler::handle`] is likely to read for `record`: the
+    /// consumer reads them ahead for a run of records, in one round trip where the store has
+    /// round trips ([`ReadTxn::read_ahead`]). A row missed here is still read when asked for;
+    /// the default names none.
+    fn reads(&self, record: &FetchedRecord) -> Vec<(Table, Vec<u8>)> {
+        let _ = record;
+        Vec::new()
+    }
 }
 
 /// A handler that does nothing (benchmarks, `perf consume`).

@@ -115,12 +115,47 @@ pub fn apply_batch(
             ..Default::default()
         },
     };
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        if i % READ_AHEAD == 0 {
+            let run = &records[i..records.len().min(i + READ_AHEAD)];
+            read_ahead(&*batch.txn, handler, run, batch.outcome.next_offset, &[])?;
+        }
         if !batch.record(r)? {
             break;
         }
     }
     batch.finish()
+}
+
+/// Records whose reads go to the store together ([`read_ahead`]).
+pub const READ_AHEAD: usize = 64;
+
+/// Reads ahead, in one round trip where the store has round trips, what handling `records`
+/// (those from `next_offset` on) will read: each one's dedupe mark and the rows its handler
+/// names ([`RecordHandler::reads`]), with `also`.
+pub fn read_ahead(
+    txn: &dyn ReadTxn,
+    handler: &dyn RecordHandler,
+    records: &[FetchedRecord],
+    next_offset: i64,
+    also: &[(Table, &[u8])],
+) -> Result<()> {
+    let mut owned: Vec<(Table, Vec<u8>)> = Vec::new();
+    for r in records.iter().filter(|r| r.offset >= next_offset) {
+        if let Some(key) = Key::of(&r.headers) {
+            owned.push((Table::Dedupe, key.as_bytes().to_vec()));
+        }
+        owned.extend(handler.reads(r));
+    }
+    let rows: Vec<(Table, &[u8])> = also
+        .iter()
+        .copied()
+        .chain(owned.iter().map(|(table, key)| (*table, key.as_slice())))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    txn.read_ahead(&rows)
 }
 
 /// A batch being applied: the transaction, what to do, and what was done so far.

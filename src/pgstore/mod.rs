@@ -29,6 +29,9 @@
 //! ([`lease::TERM`]) and another takes it, with a new epoch.
 mod append_news;
 mod columns;
+mod event_numbers;
+mod failure;
+mod known_rows;
 mod layout;
 pub mod lease;
 pub mod migrate;
@@ -50,7 +53,8 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::{ReadTxn, Result, Store, StoreError, WriteConflicts, WriteTxn};
-use txn::{Failure, PgTxn};
+use failure::Failure;
+use txn::PgTxn;
 
 /// Runs of one write closure before giving up on a contended transaction.
 pub const ATTEMPTS: u32 = 50;
@@ -61,6 +65,8 @@ pub struct PgStore {
     handle: Handle,
     lease: lease::Lease,
     conflicts: ConflictCounts,
+    /// Event sequences drawn ahead for this process's transactions.
+    events: event_numbers::EventNumbers,
 }
 
 /// [`WriteConflicts`] as the writers count them.
@@ -183,6 +189,7 @@ impl PgStore {
             handle: Handle::current(),
             lease: lease::Lease::new(config, tls),
             conflicts: ConflictCounts::default(),
+            events: event_numbers::EventNumbers::default(),
         })
     }
 
@@ -259,7 +266,7 @@ impl PgStore {
     fn read_blocking(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
         let client = self.client()?;
         // Ended by its drop: a read keeps nothing, so nothing waits for the `ROLLBACK`.
-        let txn = PgTxn::new(&self.handle, &client, txn::BEGIN_READ);
+        let txn = PgTxn::new(&self.handle, &client, txn::BEGIN_READ, &self.events);
         let outcome = f(&txn);
         match (outcome, txn.failure()) {
             (Err(e), _) => Err(e),
@@ -293,7 +300,7 @@ impl PgStore {
     ) -> Result<()> {
         for attempt in 1..=ATTEMPTS {
             *attempts = attempt;
-            let mut txn = PgTxn::new(&self.handle, client, begin);
+            let mut txn = PgTxn::new(&self.handle, client, begin, &self.events);
             let outcome = f(&mut txn).and_then(|()| txn.commit());
             let failure = txn.failure();
             // Rolls back what did not commit; the next attempt's `BEGIN` follows it.

@@ -2,8 +2,9 @@
 //! conflict over a counter row (schema version 6; before it both were rows of `meta`, and every
 //! two transactions that wrote an outbox row at once failed to serialize and ran again).
 //!
-//! - **Event sequences** (`ce_sequence`) only have to be unique: `nextval` of
-//!   [`EVENT_SEQUENCE`] during the transaction. An aborted transaction leaves a gap.
+//! - **Event sequences** (`ce_sequence`) only have to be unique: drawn from
+//!   [`EVENT_SEQUENCE`] a block at a time and handed out from memory (`event_numbers`). A
+//!   process that stops leaves the rest of its block as a gap.
 //! - **Outbox sequences** must also appear in commit order, so that the relay, which reads rows
 //!   in sequence order from where it left off, never later finds a smaller sequence committed
 //!   behind it. A transaction keeps its outbox rows until it is about to commit
@@ -77,8 +78,12 @@ pub const DRAW_OUTBOX_SEQUENCES: &str = concat!(
     "') FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)"
 );
 
-/// The statement that draws one event sequence.
-pub const DRAW_EVENT_SEQUENCE: &str = concat!("SELECT nextval('", event_sequence!(), "')");
+/// The statement that draws `$1` event sequences (a block of `event_numbers`).
+pub const DRAW_EVENT_SEQUENCES: &str = concat!(
+    "SELECT nextval('",
+    event_sequence!(),
+    "') FROM generate_series(1, $1::bigint)"
+);
 
 /// The statements (SQL and parameters) that insert `values` (encoded outbox records) under the
 /// sequences `seqs`, in order, a chunk of rows each.

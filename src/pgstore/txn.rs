@@ -5,56 +5,22 @@
 //! database refuses anything after it): the kind of failure is kept so that the store can
 //! retry the whole closure after a serialization failure or a deadlock, even when the closure
 //! turned the error into one of its own.
-use std::{
-    cell::{Cell, RefCell},
-    collections::HashMap,
-};
+use std::cell::{Cell, RefCell};
 
 use deadpool_postgres::ClientWrapper;
 use tokio::runtime::Handle;
-use tokio_postgres::{Row, error::SqlState};
+use tokio_postgres::Row;
 
 use super::{
     columns::{self, Param},
+    event_numbers::{self, EventNumbers},
+    failure::{Failure, classify},
+    known_rows::KnownRows,
     layout::layout,
     pipeline::{self, Request},
     sequences,
 };
 use crate::store::{ReadTxn, Result, StoreError, Table, WriteTxn};
-
-/// Why a statement of the transaction failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Failure {
-    /// Serialization failure or deadlock: run the closure again.
-    Retry,
-    /// A unique rule of the domain (`users` username or e-mail).
-    Conflict(&'static str),
-    /// Anything else.
-    Other,
-}
-
-/// Sorts a database error: retryable, a domain conflict, or other.
-fn classify(e: tokio_postgres::Error) -> (Failure, StoreError) {
-    let Some(code) = e.code() else {
-        return (Failure::Other, StoreError::Postgres(e));
-    };
-    if code == &SqlState::T_R_SERIALIZATION_FAILURE || code == &SqlState::T_R_DEADLOCK_DETECTED {
-        return (Failure::Retry, StoreError::Postgres(e));
-    }
-    if code == &SqlState::UNIQUE_VIOLATION {
-        let field = match e.as_db_error().and_then(|d| d.constraint()) {
-            Some("users_username_key") => Some("username"),
-            Some("users_email_key") => Some("email"),
-            _ => None,
-        };
-        return match field {
-            Some(field) => (Failure::Conflict(field), StoreError::Conflict { field }),
-            // Two first inserts of one key (a counter in meta): the loser retries and reads it.
-            None => (Failure::Retry, StoreError::Postgres(e)),
-        };
-    }
-    (Failure::Other, StoreError::Postgres(e))
-}
 
 /// How a transaction begins.
 pub(super) const BEGIN_SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
@@ -92,17 +58,23 @@ pub(super) struct PgTxn<'a> {
     failure: Cell<Option<Failure>>,
     /// Writes not sent yet, in the order they were made.
     deferred: RefCell<Vec<(String, Vec<Param>)>>,
-    /// The `meta` rows this transaction wrote (`None`: deleted), read back without a round
-    /// trip: a transaction that wrote a row holds its lock, so no one else can change it.
-    own_meta: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Rows known without asking: the `meta` rows it wrote and the rows it read ahead.
+    known: KnownRows,
     /// Outbox rows appended, written by [`PgTxn::commit`].
     outbox: Vec<Vec<u8>>,
+    /// Event sequences drawn ahead, shared with the store's other transactions.
+    events: &'a EventNumbers,
 }
 
 impl<'a> PgTxn<'a> {
     /// A transaction that begins with `begin` (one of the `BEGIN_*` statements) once it sends
     /// its first statement.
-    pub fn new(handle: &'a Handle, client: &'a ClientWrapper, begin: &'static str) -> Self {
+    pub fn new(
+        handle: &'a Handle,
+        client: &'a ClientWrapper,
+        begin: &'static str,
+        events: &'a EventNumbers,
+    ) -> Self {
         Self {
             handle,
             client,
@@ -110,8 +82,9 @@ impl<'a> PgTxn<'a> {
             phase: Cell::new(Phase::NotBegun),
             failure: Cell::new(None),
             deferred: RefCell::new(Vec::new()),
-            own_meta: RefCell::new(HashMap::new()),
+            known: KnownRows::default(),
             outbox: Vec::new(),
+            events,
         }
     }
 
@@ -132,7 +105,7 @@ impl<'a> PgTxn<'a> {
         if self.phase.get() == Phase::NotBegun && self.deferred.get_mut().is_empty() {
             return Ok(());
         }
-        self.exchange(None, true).map(drop)
+        self.exchange(&[], true).map(drop)
     }
 
     /// `rows` outbox sequences, drawn under the lock that keeps them in commit order, in
@@ -159,7 +132,8 @@ impl<'a> PgTxn<'a> {
 
     /// Runs `sql` and returns its rows, after the deferred writes (and `BEGIN`, if not sent).
     fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
-        self.exchange(Some((sql, params)), false)
+        let mut answers = self.exchange(&[(sql, params)], false)?;
+        Ok(answers.pop().unwrap_or_default())
     }
 
     /// Keeps a write to send with the next statement.
@@ -171,10 +145,10 @@ impl<'a> PgTxn<'a> {
         Ok(())
     }
 
-    /// One round trip: `BEGIN` if not sent, the deferred writes, then `last` (whose rows it
-    /// returns) and `COMMIT` when `commit`. The first statement that fails fails the
-    /// transaction.
-    fn exchange(&self, last: Option<(&str, &[Param])>, commit: bool) -> Result<Vec<Row>> {
+    /// One round trip: `BEGIN` if not sent, the deferred writes, then `reads` (whose rows it
+    /// returns, one list each) and `COMMIT` when `commit`. The first statement that fails
+    /// fails the transaction.
+    fn exchange(&self, reads: &[(&str, &[Param])], commit: bool) -> Result<Vec<Vec<Row>>> {
         if self.failure.get().is_some() {
             return Err(StoreError::TxnFailed);
         }
@@ -182,7 +156,7 @@ impl<'a> PgTxn<'a> {
         let statements: Vec<(&str, &[Param])> = deferred
             .iter()
             .map(|(sql, params)| (sql.as_str(), params.as_slice()))
-            .chain(last)
+            .chain(reads.iter().copied())
             .collect();
         let begin = (self.phase.get() == Phase::NotBegun).then_some(self.begin);
         let client = self.client;
@@ -212,11 +186,15 @@ impl<'a> PgTxn<'a> {
         } else if begin.is_some() {
             self.phase.set(Phase::Open);
         }
-        let mut rows = Vec::new();
-        for answer in answers {
-            rows = answer.map_err(|e| self.failed(e))?;
+        // The answers: `BEGIN`'s if sent, the deferred writes', the reads', `COMMIT`'s.
+        let first_read = usize::from(begin.is_some()) + deferred.len();
+        let mut rows = Vec::with_capacity(reads.len());
+        for (i, answer) in answers.into_iter().enumerate() {
+            let answer = answer.map_err(|e| self.failed(e))?;
+            if (first_read..first_read + reads.len()).contains(&i) {
+                rows.push(answer);
+            }
         }
-        // The last answer is `last`'s rows, or `COMMIT`'s none.
         Ok(rows)
     }
 
@@ -251,17 +229,41 @@ fn key_values(table: Table, rows: &[Row]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 
 impl ReadTxn for PgTxn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if table == Table::Meta
-            && self.failure.get().is_none()
-            && let Some(value) = self.own_meta.borrow().get(key)
+        if self.failure.get().is_none()
+            && let Some(value) = self.known.get(table, key)
         {
-            return Ok(value.clone());
+            return Ok(value);
         }
         let params = columns::key_params(table, key)?;
         let rows = self.query(&layout(table).get(), &params)?;
         rows.first()
             .map(|row| columns::value_of(table, row))
             .transpose()
+    }
+
+    /// Every row not known yet in one round trip (with the writes waiting to be sent).
+    fn read_ahead(&self, rows: &[(Table, &[u8])]) -> Result<()> {
+        let wanted = self.known.unknown(rows);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let statements = wanted
+            .iter()
+            .map(|&(table, key)| Ok((layout(table).get(), columns::key_params(table, key)?)))
+            .collect::<Result<Vec<(String, Vec<Param>)>>>()?;
+        let reads: Vec<(&str, &[Param])> = statements
+            .iter()
+            .map(|(sql, params)| (sql.as_str(), params.as_slice()))
+            .collect();
+        let answers = self.exchange(&reads, false)?;
+        for ((table, key), rows) in wanted.into_iter().zip(answers) {
+            let value = rows
+                .first()
+                .map(|row| columns::value_of(table, row))
+                .transpose()?;
+            self.known.read(table, key, value);
+        }
+        Ok(())
     }
 
     fn range_from(
@@ -315,20 +317,14 @@ impl WriteTxn for PgTxn<'_> {
         };
         let params = columns::put_params(table, key, value)?;
         self.defer(sql, params)?;
-        if table == Table::Meta {
-            self.own_meta
-                .borrow_mut()
-                .insert(key.to_vec(), Some(value.to_vec()));
-        }
+        self.known.written(table, key, Some(value));
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
         let params = columns::key_params(table, key)?;
         let deleted = !self.query(&layout(table).delete(), &params)?.is_empty();
-        if table == Table::Meta {
-            self.own_meta.borrow_mut().insert(key.to_vec(), None);
-        }
+        self.known.written(table, key, None);
         Ok(deleted)
     }
 
@@ -347,15 +343,30 @@ impl WriteTxn for PgTxn<'_> {
             layout(table).from
         );
         let rows = self.query(&sql, &[Box::new(seqs)])?;
+        for key in keys {
+            self.known.written(table, key, None);
+        }
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
-    /// `nextval` of the event sequence: no counter row, so no conflict between writers.
+    /// From the block drawn ahead (`event_numbers`), drawing the next block when it ran out:
+    /// no counter row, so no conflict between writers, and mostly no round trip.
     fn next_event_sequence(&mut self) -> Result<u64> {
-        let rows = self.query(sequences::DRAW_EVENT_SEQUENCE, &[])?;
-        let n: i64 = match rows.first() {
-            Some(row) => row.try_get(0).map_err(StoreError::Postgres)?,
-            None => return Err(StoreError::NotFound("event sequence")),
+        let n = match self.events.take() {
+            Some(n) => n,
+            None => {
+                let rows = self.query(
+                    sequences::DRAW_EVENT_SEQUENCES,
+                    &[Box::new(event_numbers::BLOCK)],
+                )?;
+                let drawn = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
+                    .collect::<Result<Vec<i64>>>()?;
+                self.events
+                    .refill(drawn)
+                    .ok_or(StoreError::NotFound("event sequence"))?
+            }
         };
         Ok(u64::try_from(n).unwrap_or(0))
     }

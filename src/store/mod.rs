@@ -17,6 +17,7 @@
 //! so it needs the domain's row types, which this module must not import).
 mod append_news;
 pub mod counters;
+mod error;
 mod ext;
 mod redb_store;
 /// The backend-independent store tests, run on every backend (test builds only, never in the
@@ -26,9 +27,8 @@ mod redb_store;
 pub mod suite;
 mod typed;
 
-use std::path::PathBuf;
-
 pub use append_news::{AppendNews, Appended, Hear};
+pub use error::StoreError;
 pub use ext::StoreExt;
 pub use redb_store::RedbStore;
 pub use typed::{get, put};
@@ -99,127 +99,6 @@ impl Table {
     }
 }
 
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store file could not be opened or created.
-    #[error("store {}: {source}", path.display())]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// Why (an I/O error creating the directory, or the backend's error).
-        #[source]
-        source: redb::Error,
-    },
-    /// The backend failed a read, write or commit.
-    #[error("store: {0}")]
-    Backend(#[source] redb::Error),
-    /// A stored value does not decode (corruption, or a newer schema).
-    #[error("store table {table}: undecodable value: {source}")]
-    Decode {
-        /// The table.
-        table: &'static str,
-        /// The decoder's error.
-        #[source]
-        source: postcard::Error,
-    },
-    /// A stored key does not have the length its table uses (corruption).
-    #[error("store table {table}: key of {len} bytes")]
-    KeyLength {
-        /// The table.
-        table: &'static str,
-        /// The key's length.
-        len: usize,
-    },
-    /// A value cannot be encoded for storing (a serializer refused it; not expected).
-    #[error("store table {table}: cannot encode a value: {source}")]
-    Encode {
-        /// The table.
-        table: &'static str,
-        /// The encoder's error.
-        #[source]
-        source: postcard::Error,
-    },
-    /// A uniqueness rule would be broken (for example a taken username).
-    #[error("{field} already taken")]
-    Conflict {
-        /// The field.
-        field: &'static str,
-    },
-    /// A row the operation needs is missing.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The backend returned without running the transaction's closure (a backend bug).
-    #[error("store: the transaction ran no closure")]
-    NotRun,
-    /// A PostgreSQL statement, commit or connection failed. The message names the database's
-    /// own error (its SQLSTATE and text) where there is one: the driver's alone says "db error".
-    #[error("postgres: {}", postgres_detail(.0))]
-    Postgres(#[source] tokio_postgres::Error),
-    /// No PostgreSQL connection could be taken from the pool.
-    #[error("postgres pool: {0}")]
-    Pool(#[source] deadpool_postgres::PoolError),
-    /// The PostgreSQL pool could not be built from the configuration.
-    #[error("postgres pool: {0}")]
-    PoolBuild(#[source] deadpool_postgres::BuildError),
-    /// rustls refused the TLS set-up for PostgreSQL.
-    #[error("postgres TLS: {0}")]
-    Tls(#[source] rustls::Error),
-    /// A migration could not be applied.
-    #[error("postgres migration {version}: {}", postgres_detail(source))]
-    Migrate {
-        /// The migration's version.
-        version: i64,
-        /// The database's error.
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    /// The database's schema is newer than this binary knows: a newer version of the service
-    /// migrated it, and this one must not write to it.
-    #[error(
-        "postgres schema version {found} is newer than this binary knows ({known}): a newer usercenter migrated this database; run that version"
-    )]
-    SchemaTooNew {
-        /// The newest version applied to the database.
-        found: i64,
-        /// The newest version this binary knows.
-        known: i64,
-    },
-    /// A write transaction kept failing to serialize with concurrent ones.
-    #[error("store: transaction still conflicting after {attempts} attempts")]
-    Contended {
-        /// Attempts made.
-        attempts: u32,
-    },
-    /// A statement ran after an earlier one of the same transaction had failed (the
-    /// closure ignored that error), so the transaction cannot commit.
-    #[error("store: an earlier statement of this transaction failed")]
-    TxnFailed,
-    /// A key that the table's typed columns cannot hold (not a UUID, a sequence above
-    /// `i64::MAX`, an offsets key that is not `topic/partition`).
-    #[error("store table {table}: key does not fit: {reason}")]
-    KeyFormat {
-        /// The table.
-        table: &'static str,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// Inside [`StoreExt`] only: the closure failed with an error of the caller's own type,
-    /// which `read_with`/`write_with` return instead of this.
-    #[error("store: transaction aborted by its closure")]
-    Aborted,
-}
-
-/// What went wrong in a PostgreSQL error: the database's SQLSTATE and message when the
-/// database answered with an error, else the driver's own description.
-fn postgres_detail(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
-}
-
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -227,6 +106,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait ReadTxn {
     /// The value of `key`, if any.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Reads `rows` (table and key) ahead of the [`ReadTxn::get`]s that will ask for them,
+    /// where a backend pays a round trip per read: PostgreSQL reads them in one. The default,
+    /// for a local store, does nothing.
+    fn read_ahead(&self, rows: &[(Table, &[u8])]) -> Result<()> {
+        let _ = rows;
+        Ok(())
+    }
     /// Up to `limit` entries with keys `>= start`, in key order.
     fn range_from(
         &self,

@@ -35,6 +35,7 @@ pub fn run_all(store: &dyn Store) {
     high_waters_are_a_table_of_their_own(store);
     many_keys_are_deleted_at_once(store);
     a_transaction_reads_its_own_writes(store);
+    rows_read_ahead_read_as_asked_and_follow_writes(store);
     undecodable_values_are_typed_errors(store);
 }
 
@@ -91,6 +92,44 @@ pub fn a_transaction_reads_its_own_writes(store: &dyn Store) {
     assert_eq!(kept, Some(b"three".to_vec()));
     store
         .write_with(|txn| txn.delete(Table::Meta, b"own"))
+        .unwrap();
+}
+
+/// Rows read ahead (PostgreSQL reads them in one round trip and answers the `get`s from what
+/// it read) read as a `get` reads them: present, absent, and after the transaction wrote or
+/// deleted them.
+pub fn rows_read_ahead_read_as_asked_and_follow_writes(store: &dyn Store) {
+    let (event, offset) = (b"event-ahead".as_slice(), b"ahead/3".as_slice());
+    store
+        .write(&mut |txn| {
+            txn.put(Table::Meta, b"ahead", b"one")?;
+            put(txn, Table::EventLog, event, &1u32)?;
+            put(txn, Table::Offsets, offset, &10i64)
+        })
+        .unwrap();
+    store
+        .write(&mut |txn| {
+            let rows = [
+                (Table::Meta, b"ahead".as_slice()),
+                (Table::Meta, b"absent"),
+                (Table::EventLog, event),
+                (Table::Offsets, offset),
+            ];
+            txn.read_ahead(&rows)?;
+            txn.read_ahead(&rows)?; // known rows are not read again
+            assert_eq!(txn.get(Table::Meta, b"ahead")?, Some(b"one".to_vec()));
+            assert_eq!(txn.get(Table::Meta, b"absent")?, None);
+            assert_eq!(get::<u32>(txn, Table::EventLog, event)?, Some(1));
+            assert_eq!(get::<i64>(txn, Table::Offsets, offset)?, Some(10));
+            txn.put(Table::Meta, b"ahead", b"two")?;
+            put(txn, Table::EventLog, event, &2u32)?;
+            assert!(txn.delete(Table::Offsets, offset)?);
+            assert_eq!(txn.get(Table::Meta, b"ahead")?, Some(b"two".to_vec()));
+            assert_eq!(get::<u32>(txn, Table::EventLog, event)?, Some(2));
+            assert_eq!(get::<i64>(txn, Table::Offsets, offset)?, None);
+            txn.delete(Table::Meta, b"ahead")?;
+            txn.delete(Table::EventLog, event).map(drop)
+        })
         .unwrap();
 }
 

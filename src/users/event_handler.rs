@@ -4,11 +4,13 @@
 use crate::{
     consumer::{Effects, HandlerResult, NoopHandler, RecordError, RecordHandler},
     event::{
-        Deleted, Envelope, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated,
+        Deleted, Envelope, EventData, HeaderLookup, LoggedIn, PasswordChanged, Registered,
+        StatusChanged, Updated, header,
     },
     kafka::records::FetchedRecord,
-    store::ReadTxn,
+    store::{ReadTxn, Table},
 };
+use uuid::Uuid;
 
 /// The service's reaction to each event type. Every method defaults to doing nothing.
 #[allow(unused_variables)]
@@ -47,6 +49,11 @@ pub trait EventHandler: Send + Sync + 'static {
     fn updated(&self, event: &Envelope, data: &Updated, view: &dyn ReadTxn) -> HandlerResult {
         Ok(Effects::default())
     }
+    /// The rows a reaction to the event `event_id` about `user` is likely to read, to be read
+    /// ahead ([`RecordHandler::reads`]). None by default.
+    fn reads(&self, event_id: Uuid, user: Uuid) -> Vec<(Table, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 /// Calls the method of `handler` for `event`'s type.
@@ -71,6 +78,19 @@ impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
         let event = Envelope::decode(&record.headers, record.value.as_deref())
             .map_err(|e| RecordError::Poison(e.to_string()))?;
         dispatch(&self.0, &event, view).map_err(RecordError::Failed)
+    }
+
+    /// From the event id and subject headers, without decoding the event: a record whose
+    /// headers do not parse reads nothing (it is poison).
+    fn reads(&self, record: &FetchedRecord) -> Vec<(Table, Vec<u8>)> {
+        let uuid = |name| {
+            let text = std::str::from_utf8(record.headers.header(name)?).ok()?;
+            Uuid::try_parse(text).ok()
+        };
+        match (uuid(header::ID), uuid(header::SUBJECT)) {
+            (Some(id), Some(user)) => self.0.reads(id, user),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -199,6 +199,16 @@ fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerErr
 }
 
 impl EventHandler for UserEventHandler {
+    /// Every reaction reads the event's log entry and the user's state; several read the
+    /// user's row (its e-mail address).
+    fn reads(&self, event_id: Uuid, user: Uuid) -> Vec<(Table, Vec<u8>)> {
+        vec![
+            (Table::EventLog, event_id.as_bytes().to_vec()),
+            (Table::Meta, state_key(user)),
+            (Table::Users, user.as_bytes().to_vec()),
+        ]
+    }
+
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;

@@ -10,10 +10,10 @@ use crate::{
     consumer::{
         fence::{self, FenceError},
         handler::HandlerError,
-        process::{BatchInput, BatchOutcome, apply_batch},
+        process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, read_ahead},
     },
     kafka::records::FetchedRecord,
-    store::{StoreError, StoreExt},
+    store::{StoreError, StoreExt, Table},
 };
 
 /// Why a batch did not commit (it is applied again either way).
@@ -154,7 +154,17 @@ impl PartitionLoop {
                 handler_seconds: Some(&ctx.metrics.handler_seconds),
                 producer_id: ctx.producer_id,
             };
+            let fence = fence::key(&ctx.topic, partition);
+            let first = &records[..records.len().min(READ_AHEAD)];
             ctx.store.write_at_snapshot_with(|txn| {
+                // The fence and what the first records' handling reads, in one round trip.
+                read_ahead(
+                    &*txn,
+                    &*ctx.handler,
+                    first,
+                    offset,
+                    &[(Table::Meta, &fence)],
+                )?;
                 fence::check(txn, &ctx.topic, partition, claim)?;
                 Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, &records, &input)?)
             })

@@ -27,8 +27,13 @@
 //! fetch connection waits behind it (at most one fetch wait), which holds back only records
 //! from processes that do not tell us of their appends: the others prompt another Fetch on the
 //! admin connection.
+//!
+//! A partition that asks while a round waits goes in the next round, after this one's wait.
+//! The partitions of an answered round ask again one by one, so the round after it often lacks
+//! some of them. When an append to such a partition is heard, before or after it asks, its want
+//! is fetched at once on the admin connection (without waiting), beside the round.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Weak},
     time::Duration,
 };
@@ -96,6 +101,7 @@ async fn run(
         rx,
         next: Vec::new(),
         appends,
+        heard: HashSet::new(),
     };
     while let Some(round) = lane.next_round().await {
         let Some(client) = lane.client.upgrade() else {
@@ -117,8 +123,11 @@ struct FetchLane {
     rx: mpsc::Receiver<Want>,
     /// Wants for the next requests: a partition asked for twice waits for the one after.
     next: Vec<Want>,
-    /// Partitions our own producer appended to.
+    /// Partitions appended to (by us, or as others told us).
     appends: broadcast::Receiver<Appended>,
+    /// Partitions appended to since the last Fetch that asked for them was sent: a want for
+    /// one of them has records waiting and is not held back until the round ends.
+    heard: HashSet<Appended>,
 }
 
 impl FetchLane {
@@ -150,37 +159,94 @@ impl FetchLane {
         }
     }
 
-    /// The answer to `round`: one Fetch, waiting on the fetch connection; or, when our own
-    /// producer appended to one of its partitions meanwhile and it has not answered by then,
-    /// the same Fetch without waiting on the admin connection.
+    /// The answer to `round`: one Fetch, waiting on the fetch connection; or, when an append
+    /// to one of its partitions is heard meanwhile and it has not answered by then, the same
+    /// Fetch without waiting on the admin connection. Wants that come meanwhile wait for the
+    /// next round, unless their partition was appended to ([`FetchLane::prompt_heard`]).
     async fn answer(
         &mut self,
         client: &Arc<Client>,
         round: &[Want],
     ) -> Result<FetchResponse, ClientError> {
         let max_wait_ms = round.iter().map(|w| w.max_wait_ms).min().unwrap_or(0);
-        // What was appended before this Fetch is sent is in the log when the broker reads it.
-        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.appends.try_recv() {}
-        let waiting = fetch(client, &self.addr, round, max_wait_ms, Purpose::Fetch);
-        tokio::pin!(waiting);
+        // What was appended before this Fetch is sent is in the log when the broker reads it;
+        // appends to partitions it does not ask for are kept for their wants.
         loop {
-            tokio::select! {
-                answer = &mut waiting => return answer,
-                appended = self.appends.recv() => match appended {
-                    Ok((topic, partition)) if !asks_for(round, &topic, partition) => {}
-                    Err(RecvError::Closed) => return waiting.await,
-                    // One of its partitions, or more appends than were kept.
-                    Ok(_) | Err(RecvError::Lagged(_)) => break,
-                },
+            match self.appends.try_recv() {
+                Ok(appended) => {
+                    self.heard.insert(appended);
+                }
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
+        self.heard.retain(|(topic, p)| !asks_for(round, topic, *p));
+        let addr = self.addr.clone(); // the lane's state changes while the Fetch waits
+        let waiting = fetch(client, &addr, round, max_wait_ms, Purpose::Fetch);
+        tokio::pin!(waiting);
+        let heard = loop {
+            tokio::select! {
+                answer = &mut waiting => return answer,
+                Some(want) = self.rx.recv() => {
+                    self.next.push(want);
+                    self.prompt_heard(client).await;
+                }
+                appended = self.appends.recv() => match appended {
+                    Ok(appended) if !asks_for(round, &appended.0, appended.1) => {
+                        self.heard.insert(appended);
+                        self.prompt_heard(client).await;
+                    }
+                    Err(RecvError::Closed) => return waiting.await,
+                    // One of its partitions, or more appends than were kept.
+                    Ok(appended) => break Some(appended),
+                    Err(RecvError::Lagged(_)) => break None,
+                },
+            }
+        };
         // A broker that answers on arrival sent its answer with the produce acknowledgement:
         // it is taken if the connection has it by the time the runtime comes back to us.
         tokio::task::yield_now().await;
         if let Some(answer) = (&mut waiting).now_or_never() {
+            // It may have been read before the append: the partition's next want is fetched
+            // at once even when it misses the next round.
+            self.heard.extend(heard);
             return answer;
         }
-        fetch(client, &self.addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
+        fetch(client, &addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
+    }
+}
+
+impl FetchLane {
+    /// Fetches the waiting wants whose partitions were appended to, at once on the admin
+    /// connection, and hands them their answers; the round's Fetch goes on waiting meanwhile.
+    async fn prompt_heard(&mut self, client: &Arc<Client>) {
+        if self.heard.is_empty() {
+            return;
+        }
+        let mut prompt: Vec<Want> = Vec::new();
+        let mut rest = Vec::new();
+        for w in self.next.drain(..) {
+            let heard = self
+                .heard
+                .iter()
+                .find(|(topic, p)| *p == w.part.partition && **topic == *w.part.topic)
+                .cloned();
+            // One want per partition: the heard append is taken, a second want waits for the
+            // round after.
+            match heard {
+                Some(key) if !w.reply.is_closed() => {
+                    self.heard.remove(&key);
+                    prompt.push(w);
+                }
+                _ => rest.push(w),
+            }
+        }
+        self.next = rest;
+        if prompt.is_empty() {
+            return;
+        }
+        let answer = fetch(client, &self.addr, &prompt, PROMPT_WAIT_MS, Purpose::Admin).await;
+        answer_round(prompt, answer);
     }
 }
 

@@ -64,3 +64,67 @@ async fn a_waiting_fetch_answers_when_our_own_producer_appends() {
         "the broker answered on arrival ({took:?}): the test above shows nothing on it"
     );
 }
+
+/// A key that the producer sends to `partition` of a topic of `partitions`.
+fn key_for(partition: usize, partitions: usize) -> Vec<u8> {
+    (0..)
+        .map(|i| format!("k{i}").into_bytes())
+        .find(|k| usercenter::producer::keyed_partition(k, partitions) == partition)
+        .unwrap()
+}
+
+/// A partition that asks while the lane's Fetch waits for others goes in the next Fetch. When
+/// it was appended to, before it asked or after, it is fetched at once instead of after the
+/// others' wait (what held a consumer's batch back by up to a fetch wait after a rebalance of
+/// the partitions' asks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_asks_while_the_lane_waits_gets_its_append_at_once() {
+    const TOPIC: &str = "prompt3";
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, TOPIC, 3).await;
+    let ours = kafka_client(&broker.addr);
+    let producer = testkit::producer_on(Arc::clone(&ours), ProducerConfig::default()).await;
+    let fetcher = |p| PartitionFetcher::new(Arc::clone(&ours), TOPIC, p);
+    let send = |p: usize| producer.send(record(TOPIC, Some(key_for(p, 3)), b"v".to_vec()));
+    // Connections open and the leader known.
+    send(0).await.unwrap();
+    assert_eq!(
+        fetcher(0).fetch(0, 1 << 20, 1).await.unwrap().records.len(),
+        1
+    );
+
+    // Partition 0 keeps the lane's Fetch waiting for the whole test.
+    let waiting = fetcher(0);
+    let lane_busy = tokio::spawn(async move { waiting.fetch(1, 1 << 20, WAIT_MS).await });
+    tokio::time::sleep(APPEND_AFTER).await;
+
+    // Appended to before it asks.
+    send(1).await.unwrap();
+    let started = std::time::Instant::now();
+    let fetched = fetcher(1).fetch(0, 1 << 20, WAIT_MS).await.unwrap();
+    let took = started.elapsed();
+    println!("appended, then asked: the fetch took {took:?}");
+    assert_eq!(fetched.records.len(), 1);
+    assert!(
+        took < Duration::from_secs(1),
+        "waited for the lane's Fetch: {took:?}"
+    );
+
+    // Asks, then is appended to.
+    let append = async {
+        tokio::time::sleep(APPEND_AFTER).await;
+        send(2).await.unwrap();
+    };
+    let (took, records) = fetch_while(&fetcher(2), 0, WAIT_MS, append).await;
+    println!("asked, then appended: the fetch took {took:?}");
+    assert_eq!(records, 1);
+    assert!(
+        took < APPEND_AFTER + Duration::from_secs(1),
+        "waited for the lane's Fetch: {took:?}"
+    );
+    assert!(
+        !lane_busy.is_finished(),
+        "the lane's Fetch ended early: the test shows nothing"
+    );
+    lane_busy.abort();
+}
