@@ -17,6 +17,9 @@
 //!   notifies (migration 5), and wakes the relay for rows another instance committed; and on
 //!   `usercenter_appended`, where instances announce their appends to Kafka
 //!   ([`super::append_news`]).
+//! - Its session commits without waiting for the WAL flush (`synchronous_commit = off`): a
+//!   renewal is a round trip, not a round trip and an fsync, and a crash of the database ends
+//!   the session, which frees the lease whatever the row says.
 //! - The time until which the holder holds it for sure is measured on the holder's own
 //!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
 //!   term later than that, so the holder's deadline is never past the server's expiry (clocks
@@ -170,12 +173,16 @@ impl Lease {
                 .map_err(StoreError::Postgres)?;
             let wake = self.outbox_wake.lock().clone();
             let hear = self.hear.lock().clone();
-            let mut listen = String::new();
+            // A renewal then answers without waiting for its WAL flush. Its durability does not
+            // matter: a database that crashed lost every session, so the lease is free for
+            // the next to ask whatever the row says, and the holder's next check fails on its
+            // closed connection.
+            let mut setup = String::from("SET synchronous_commit = off;");
             if wake.is_some() {
-                listen.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
+                setup.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
             }
             if hear.is_some() {
-                listen.push_str(&format!("LISTEN {};", append_news::CHANNEL));
+                setup.push_str(&format!("LISTEN {};", append_news::CHANNEL));
             }
             let own = self.holder;
             // Drives the connection and hands its notifications to the relay's wake and to
@@ -197,11 +204,9 @@ impl Lease {
                     }
                 }
             });
-            if !listen.is_empty() {
-                c.batch_execute(&listen)
-                    .await
-                    .map_err(StoreError::Postgres)?;
-            }
+            c.batch_execute(&setup)
+                .await
+                .map_err(StoreError::Postgres)?;
             *session = Session {
                 client: Some(c),
                 marked: false,
