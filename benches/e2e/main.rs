@@ -97,6 +97,7 @@ fn main() {
         let conflicts_mixed = instances.conflicts().await;
 
         println!("\nregister → welcome notification, store {backend}, {n_instances} instance(s); capacity {capacity:.1} registrations/s ({} clients back to back)", 4 * cores);
+        println!("{}", report::scheduler());
         println!("{}", report::HEADER);
         println!("{}", report::row("idle (one at a time)", &idle, &seen));
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));

@@ -156,3 +156,16 @@ pub fn classes(idle: &ByClass, mixed: &ByClass, wait_ms: f64) -> String {
     }
     out
 }
+
+/// How the kernel groups processes for CPU time, which decides whether the hashing threads'
+/// nice value puts them behind the database: with autogroup on, every session is a group
+/// of its own, and PostgreSQL starts a session per backend, so each backend competes with
+/// the whole group of the instances (hashing threads included) as an equal.
+pub fn scheduler() -> String {
+    let setting = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled");
+    match setting.as_deref().map(str::trim) {
+        Ok("0") => "scheduler: kernel.sched_autogroup_enabled = 0; the hashing threads' nice value puts them behind every other process".into(),
+        Ok(on) => format!("scheduler: kernel.sched_autogroup_enabled = {on}; PostgreSQL's backends (a session each) compete with the instances' hashing as equals, whatever its nice value"),
+        Err(_) => "scheduler: no autogroup (kernel.sched_autogroup_enabled absent)".into(),
+    }
+}
