@@ -241,27 +241,36 @@ impl ReadTxn for PgTxn<'_> {
             .transpose()
     }
 
-    /// Every row not known yet in one round trip (with the writes waiting to be sent).
+    /// Every row not known yet in one round trip (with the writes waiting to be sent). A row
+    /// it cannot ask for (a key the table cannot hold) or decode (a value a newer version
+    /// wrote) stays unknown: the read that asks for it meets the error itself, where its
+    /// caller deals with it (a handler's failure is retried and then dead-lettered), instead
+    /// of failing every record read ahead with it.
     fn read_ahead(&self, rows: &[(Table, &[u8])]) -> Result<()> {
-        let wanted = self.known.unknown(rows);
-        if wanted.is_empty() {
+        let mut asked = Vec::new();
+        let mut statements: Vec<(String, Vec<Param>)> = Vec::new();
+        for (table, key) in self.known.unknown(rows) {
+            if let Ok(params) = columns::key_params(table, key) {
+                statements.push((layout(table).get(), params));
+                asked.push((table, key));
+            }
+        }
+        if statements.is_empty() {
             return Ok(());
         }
-        let statements = wanted
-            .iter()
-            .map(|&(table, key)| Ok((layout(table).get(), columns::key_params(table, key)?)))
-            .collect::<Result<Vec<(String, Vec<Param>)>>>()?;
         let reads: Vec<(&str, &[Param])> = statements
             .iter()
             .map(|(sql, params)| (sql.as_str(), params.as_slice()))
             .collect();
         let answers = self.exchange(&reads, false)?;
-        for ((table, key), rows) in wanted.into_iter().zip(answers) {
+        for ((table, key), rows) in asked.into_iter().zip(answers) {
             let value = rows
                 .first()
                 .map(|row| columns::value_of(table, row))
-                .transpose()?;
-            self.known.read(table, key, value);
+                .transpose();
+            if let Ok(value) = value {
+                self.known.read(table, key, value);
+            }
         }
         Ok(())
     }

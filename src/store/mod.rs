@@ -107,8 +107,10 @@ pub trait ReadTxn {
     /// The value of `key`, if any.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Reads `rows` (table and key) ahead of the [`ReadTxn::get`]s that will ask for them,
-    /// where a backend pays a round trip per read: PostgreSQL reads them in one. The default,
-    /// for a local store, does nothing.
+    /// where a backend pays a round trip per read: PostgreSQL reads them in one. A hint: a
+    /// row that cannot be read ahead is left to its `get`, which fails as it would have
+    /// without it; only a failure of the store itself fails this. The default, for a local
+    /// store, does nothing.
     fn read_ahead(&self, rows: &[(Table, &[u8])]) -> Result<()> {
         let _ = rows;
         Ok(())

@@ -291,3 +291,43 @@ async fn a_write_that_fails_to_serialize_runs_again_and_is_counted() {
         }
     );
 }
+
+/// A row this binary cannot decode (a user's status that a newer version wrote) or cannot ask
+/// for (a key the table cannot hold) does not fail a read-ahead, which would fail every record
+/// of a consumer batch with it: its own read meets the error, and the other rows are read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_cannot_be_read_ahead_is_left_to_its_own_read() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let store = PgStore::connect(&url, 2).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    sql(&url)
+        .await
+        .execute(
+            "INSERT INTO users (id, username, email, username_key, email_key, status, role,
+                                password_hash, created_ms, updated_ms)
+             VALUES ($1, 'ada', 'ada@example.com', 'ada', 'ada@example.com', 'suspended',
+                     'user', 'x', 1, 1)",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    blocking(move || {
+        store
+            .read_with(|txn| {
+                let user = id.as_bytes().as_slice();
+                let rows = [
+                    (Table::Users, user),
+                    (Table::Users, b"not a user id".as_slice()),
+                    (Table::Meta, b"absent"),
+                ];
+                txn.read_ahead(&rows)?;
+                assert!(txn.get(Table::Users, user).is_err(), "its own read fails");
+                assert!(txn.get(Table::Users, b"not a user id").is_err());
+                assert_eq!(txn.get(Table::Meta, b"absent")?, None);
+                Ok::<_, usercenter::store::StoreError>(())
+            })
+            .unwrap()
+    })
+    .await;
+}
