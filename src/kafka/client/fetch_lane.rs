@@ -19,8 +19,8 @@
 //! ([`Client::appended_elsewhere`]). Kafka answers a waiting Fetch as soon as records arrive;
 //! Nisshi looks at its log again only after sleeping half the wait left, so a record waited
 //! about a sixth of the fetch wait there. When the lane's Fetch has not answered by the time the
-//! lane hears of such an append (and has let the runtime run once), the lane asks again
-//! without waiting (on the connection for short requests) and answers the round from that;
+//! lane hears of such an append (and has let the runtime run once), the lane asks again with
+//! a wait of 1 ms (on the connection for short requests) and answers the round from that;
 //! the first Fetch's answer is discarded when it comes. A broker that answers on arrival has
 //! usually answered by then; when not, the cost is one small Fetch per acknowledged produce
 //! request that found the lane waiting. Until the first Fetch is answered, the next one on the
@@ -31,7 +31,8 @@
 //! A partition that asks while a round waits goes in the next round, after this one's wait.
 //! The partitions of an answered round ask again one by one, so the round after it often lacks
 //! some of them. When an append to such a partition is heard, before or after it asks, its want
-//! is fetched at once on the admin connection (without waiting), beside the round.
+//! is fetched at once on the admin connection (a 1 ms wait), beside the round; appends to
+//! partitions the lane was never asked for are not kept.
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Weak},
@@ -102,6 +103,7 @@ async fn run(
         next: Vec::new(),
         appends,
         heard: HashSet::new(),
+        asked: HashMap::new(),
     };
     while let Some(round) = lane.next_round().await {
         let Some(client) = lane.client.upgrade() else {
@@ -126,8 +128,12 @@ struct FetchLane {
     /// Partitions appended to (by us, or as others told us).
     appends: broadcast::Receiver<Appended>,
     /// Partitions appended to since the last Fetch that asked for them was sent: a want for
-    /// one of them has records waiting and is not held back until the round ends.
+    /// one of them has records waiting and is not held back until the round ends. Only
+    /// partitions in `asked`, so it holds at most one entry per partition this lane fetches.
     heard: HashSet<Appended>,
+    /// The partitions this lane was ever asked for, by topic: appends to others (the topics
+    /// this process only produces to, partitions of other lanes) are not kept.
+    asked: HashMap<Arc<str>, HashSet<i32>>,
 }
 
 impl FetchLane {
@@ -136,10 +142,11 @@ impl FetchLane {
     async fn next_round(&mut self) -> Option<Vec<Want>> {
         loop {
             if self.next.is_empty() {
-                self.next.push(self.rx.recv().await?);
+                let w = self.rx.recv().await?;
+                self.want(w);
             }
             while let Ok(w) = self.rx.try_recv() {
-                self.next.push(w);
+                self.want(w);
             }
             // Wants whose partition task stopped waiting are dropped; a partition asked for
             // twice waits for the next request.
@@ -161,7 +168,7 @@ impl FetchLane {
 
     /// The answer to `round`: one Fetch, waiting on the fetch connection; or, when an append
     /// to one of its partitions is heard meanwhile and it has not answered by then, the same
-    /// Fetch without waiting on the admin connection. Wants that come meanwhile wait for the
+    /// Fetch with a 1 ms wait on the admin connection. Wants that come meanwhile wait for the
     /// next round, unless their partition was appended to ([`FetchLane::prompt_heard`]).
     async fn answer(
         &mut self,
@@ -173,9 +180,7 @@ impl FetchLane {
         // appends to partitions it does not ask for are kept for their wants.
         loop {
             match self.appends.try_recv() {
-                Ok(appended) => {
-                    self.heard.insert(appended);
-                }
+                Ok(appended) => self.hear(appended),
                 Err(TryRecvError::Lagged(_)) => {}
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
@@ -188,12 +193,12 @@ impl FetchLane {
             tokio::select! {
                 answer = &mut waiting => return answer,
                 Some(want) = self.rx.recv() => {
-                    self.next.push(want);
+                    self.want(want);
                     self.prompt_heard(client).await;
                 }
                 appended = self.appends.recv() => match appended {
                     Ok(appended) if !asks_for(round, &appended.0, appended.1) => {
-                        self.heard.insert(appended);
+                        self.hear(appended);
                         self.prompt_heard(client).await;
                     }
                     Err(RecvError::Closed) => return waiting.await,
@@ -217,6 +222,33 @@ impl FetchLane {
 }
 
 impl FetchLane {
+    /// Takes `w` for a coming request and notes its partition as one this lane fetches.
+    fn want(&mut self, w: Want) {
+        let part = &w.part;
+        match self.asked.get_mut(part.topic.as_str()) {
+            Some(partitions) => {
+                partitions.insert(part.partition);
+            }
+            None => {
+                let topic: Arc<str> = Arc::from(part.topic.as_str());
+                self.asked.insert(topic, HashSet::from([part.partition]));
+            }
+        }
+        self.next.push(w);
+    }
+
+    /// Keeps an append for the wants of its partition, if this lane fetches it.
+    fn hear(&mut self, appended: Appended) {
+        let (topic, partition) = &appended;
+        if self
+            .asked
+            .get(&**topic)
+            .is_some_and(|p| p.contains(partition))
+        {
+            self.heard.insert(appended);
+        }
+    }
+
     /// Fetches the waiting wants whose partitions were appended to, at once on the admin
     /// connection, and hands them their answers; the round's Fetch goes on waiting meanwhile.
     async fn prompt_heard(&mut self, client: &Arc<Client>) {

@@ -74,8 +74,8 @@ fn key_for(partition: usize, partitions: usize) -> Vec<u8> {
 }
 
 /// A partition that asks while the lane's Fetch waits for others goes in the next Fetch. When
-/// it was appended to, before it asked or after, it is fetched at once instead of after the
-/// others' wait (what held a consumer's batch back by up to a fetch wait after a rebalance of
+/// it was appended to, before it asked again or after, it is fetched at once instead of after
+/// the others' wait (what held a consumer's batch back by up to a fetch wait after a rebalance of
 /// the partitions' asks).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_that_asks_while_the_lane_waits_gets_its_append_at_once() {
@@ -92,6 +92,13 @@ async fn a_partition_that_asks_while_the_lane_waits_gets_its_append_at_once() {
         fetcher(0).fetch(0, 1 << 20, 1).await.unwrap().records.len(),
         1
     );
+
+    // Partitions 1 and 2 asked before, as a consumer's partitions ask again after each answer
+    // (the lane keeps appends only for partitions it was asked for).
+    for p in [1, 2] {
+        let fetched = fetcher(p).fetch(0, 1 << 20, 1).await.unwrap();
+        assert!(fetched.records.is_empty());
+    }
 
     // Partition 0 keeps the lane's Fetch waiting for the whole test.
     let waiting = fetcher(0);
