@@ -3,8 +3,9 @@
 //!
 //! An event sequence only has to be unique ([`super::sequences`]): `nextval` is not rolled
 //! back with its transaction either, so a block drawn by one transaction and used by the next
-//! ones is no weaker than a draw per event. Numbers are handed out in ascending order within a
-//! process; the instances sharing the database each draw their own blocks, and a process that
+//! ones is no weaker than a draw per event. Within a process numbers are handed out in the
+//! order drawn, except when two transactions refill at once (their blocks then interleave);
+//! nothing depends on that order. The instances sharing the database each draw their own blocks, and a process that
 //! stops leaves the rest of its block unused (a gap, as an aborted transaction leaves).
 use parking_lot::Mutex;
 
@@ -31,7 +32,7 @@ impl EventNumbers {
             Some(older) => Some(older),
             None => drawn.pop(),
         };
-        // Older numbers are smaller: they stay at the end, to be handed out first.
+        // Numbers kept from before stay at the end, to be handed out first.
         drawn.append(&mut kept);
         *kept = drawn;
         first

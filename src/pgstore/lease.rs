@@ -18,8 +18,13 @@
 //!   `usercenter_appended`, where instances announce their appends to Kafka
 //!   ([`super::append_news`]).
 //! - Its session commits without waiting for the WAL flush (`synchronous_commit = off`): a
-//!   renewal is a round trip, not a round trip and an fsync, and a crash of the database ends
-//!   the session, which frees the lease whatever the row says.
+//!   renewal is a round trip, not a round trip and an fsync. A renewal lost in a crash of the
+//!   database does not matter: the crash ended every session, so the lease is free (the
+//!   holder's backend is gone) whatever the row says.
+//! - A session holds the lease under a name of its own, new with every connection: a holder
+//!   that reconnected takes the lease again only with a new epoch, so its relay starts again
+//!   from the oldest row, even where the restarted database gave the new backend the pid the
+//!   row names.
 //! - The time until which the holder holds it for sure is measured on the holder's own
 //!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
 //!   term later than that, so the holder's deadline is never past the server's expiry (clocks
@@ -83,6 +88,8 @@ struct Session {
     marked: bool,
     /// [`TAKE`], prepared on this connection: a renewal is then one round trip, not two.
     take: Option<Statement>,
+    /// The name this session holds the lease under (new with every connection).
+    holder: uuid::Uuid,
 }
 
 impl Lease {
@@ -97,7 +104,7 @@ impl Lease {
         }
     }
 
-    /// This process's id as a holder (also the sender of its append news).
+    /// This process's id: the sender of its append news.
     pub fn holder(&self) -> uuid::Uuid {
         self.holder
     }
@@ -119,7 +126,7 @@ impl Lease {
     pub fn check(&self, handle: &Handle) -> Result<Option<RelayLease>> {
         let mut session = self.session.lock();
         let outcome = handle.block_on(async {
-            let (client, marked, take) = self.connect(&mut session, handle).await?;
+            let (client, marked, take, holder) = self.connect(&mut session, handle).await?;
             if !*marked {
                 *marked = try_lock(client, "pg_try_advisory_lock_shared").await?;
             }
@@ -134,7 +141,7 @@ impl Lease {
                     take.insert(prepared).clone()
                 }
             };
-            self.take(client, &statement).await
+            take_lease(client, &statement, holder).await
         });
         if outcome.is_err() {
             // Whatever went wrong, the session cannot be counted on: a new one next time.
@@ -148,7 +155,7 @@ impl Lease {
     pub fn claim_exclusive(&self, handle: &Handle) -> Result<bool> {
         let mut session = self.session.lock();
         let outcome = handle.block_on(async {
-            let (client, marked, _) = self.connect(&mut session, handle).await?;
+            let (client, marked, ..) = self.connect(&mut session, handle).await?;
             *marked = try_lock(client, "pg_try_advisory_lock").await?;
             Ok(*marked)
         });
@@ -158,13 +165,18 @@ impl Lease {
         outcome
     }
 
-    /// The session's client (connected when there is none or it closed), its mark and its
-    /// prepared [`TAKE`].
+    /// The session's client (connected when there is none or it closed), its mark, its
+    /// prepared [`TAKE`] and its name as a holder.
     async fn connect<'s>(
         &self,
         session: &'s mut Session,
         handle: &Handle,
-    ) -> Result<(&'s Client, &'s mut bool, &'s mut Option<Statement>)> {
+    ) -> Result<(
+        &'s Client,
+        &'s mut bool,
+        &'s mut Option<Statement>,
+        uuid::Uuid,
+    )> {
         if session.client.as_ref().is_none_or(Client::is_closed) {
             let (c, mut connection) = self
                 .config
@@ -175,8 +187,8 @@ impl Lease {
             let hear = self.hear.lock().clone();
             // A renewal then answers without waiting for its WAL flush. Its durability does not
             // matter: a database that crashed lost every session, so the lease is free for
-            // the next to ask whatever the row says, and the holder's next check fails on its
-            // closed connection.
+            // the next to ask whatever the row says, and this process asks again as a new
+            // holder (a new epoch).
             let mut setup = String::from("SET synchronous_commit = off;");
             if wake.is_some() {
                 setup.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
@@ -211,35 +223,41 @@ impl Lease {
                 client: Some(c),
                 marked: false,
                 take: None,
+                holder: uuid::Uuid::new_v4(),
             };
         }
         let Session {
             client,
             marked,
             take,
+            holder,
         } = session;
         let client = client
             .as_ref()
             .ok_or(StoreError::NotFound("the relay lease's connection"))?;
-        Ok((client, marked, take))
+        Ok((client, marked, take, *holder))
     }
+}
 
-    /// Takes or renews the lease on `client` with `take`, [`TAKE`] prepared on it.
-    async fn take(&self, client: &Client, take: &Statement) -> Result<Option<RelayLease>> {
-        let sent = Instant::now();
-        let rows = client
-            .query(take, &[&self.holder, &TERM.as_secs_f64()])
-            .await
-            .map_err(StoreError::Postgres)?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let epoch: i64 = row.try_get(0).map_err(StoreError::Postgres)?;
-        Ok(Some(RelayLease {
-            epoch: epoch.unsigned_abs(),
-            until: sent + TERM,
-        }))
-    }
+/// Takes or renews the lease on `client` as `holder`, with `take` ([`TAKE`] prepared on it).
+async fn take_lease(
+    client: &Client,
+    take: &Statement,
+    holder: uuid::Uuid,
+) -> Result<Option<RelayLease>> {
+    let sent = Instant::now();
+    let rows = client
+        .query(take, &[&holder, &TERM.as_secs_f64()])
+        .await
+        .map_err(StoreError::Postgres)?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let epoch: i64 = row.try_get(0).map_err(StoreError::Postgres)?;
+    Ok(Some(RelayLease {
+        epoch: epoch.unsigned_abs(),
+        until: sent + TERM,
+    }))
 }
 
 /// `SELECT <function>(IN_USE_LOCK)`: whether the lock was granted.
