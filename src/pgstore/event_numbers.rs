@@ -5,8 +5,9 @@
 //! back with its transaction either, so a block drawn by one transaction and used by the next
 //! ones is no weaker than a draw per event. Within a process numbers are handed out in the
 //! order drawn, except when two transactions refill at once (their blocks then interleave);
-//! nothing depends on that order. The instances sharing the database each draw their own blocks, and a process that
-//! stops leaves the rest of its block unused (a gap, as an aborted transaction leaves).
+//! nothing depends on that order. The instances sharing the database each draw their own
+//! blocks, and a process that stops leaves the rest of its block unused (a gap, as an aborted
+//! transaction leaves).
 use parking_lot::Mutex;
 
 /// Numbers drawn per block.
