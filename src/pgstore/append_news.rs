@@ -55,7 +55,7 @@ pub(super) fn heard(payload: &str, own: Uuid) -> Vec<(&str, i32)> {
 
 impl AppendNews for PgStore {
     fn announce(&self, appended: &[Appended]) {
-        let payloads = payloads(self.lease.holder(), appended);
+        let payloads = payloads(self.lease.sender(), appended);
         if payloads.is_empty() {
             return;
         }

@@ -71,8 +71,9 @@ RETURNING epoch";
 pub(super) struct Lease {
     config: Config,
     tls: MakeRustlsConnect,
-    /// This process's id as a holder.
-    holder: uuid::Uuid,
+    /// This process's id in the append news it sends, by which it skips its own when they
+    /// come back (the lease is held under a name per session, [`Session::holder`]).
+    sender: uuid::Uuid,
     session: Mutex<Session>,
     /// Woken on every notification of [`OUTBOX_CHANNEL`], when set: the relay's wake.
     outbox_wake: Mutex<Option<Arc<Notify>>>,
@@ -97,7 +98,7 @@ impl Lease {
         Self {
             config,
             tls,
-            holder: uuid::Uuid::new_v4(),
+            sender: uuid::Uuid::new_v4(),
             session: Mutex::new(Session::default()),
             outbox_wake: Mutex::new(None),
             hear: Mutex::new(None),
@@ -105,8 +106,8 @@ impl Lease {
     }
 
     /// This process's id: the sender of its append news.
-    pub fn holder(&self) -> uuid::Uuid {
-        self.holder
+    pub fn sender(&self) -> uuid::Uuid {
+        self.sender
     }
 
     /// Tells `hear` of the appends other instances announce, from the next session on (set
@@ -196,7 +197,7 @@ impl Lease {
             if hear.is_some() {
                 setup.push_str(&format!("LISTEN {};", append_news::CHANNEL));
             }
-            let own = self.holder;
+            let own = self.sender;
             // Drives the connection and hands its notifications to the relay's wake and to
             // whoever hears other instances' appends.
             handle.spawn(async move {
