@@ -18,6 +18,11 @@ mod watch;
 
 use std::time::{Duration, Instant};
 
+/// The service's allocator, so that argon2 alone is measured as the service hashes: with
+/// glibc's malloc here the median hash took up to 1.6 times as long.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `--store postgres` or `E2E_STORE=postgres`.
 fn postgres_wanted() -> bool {
     let args: Vec<String> = std::env::args().collect();
@@ -31,6 +36,12 @@ fn postgres_wanted() -> bool {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     queue::check_model();
+    // argon2 alone, c hashes at a time, before the broker, the database and the service
+    // start: the service time of the M/M/c model, with c the machine's cores (the hashing
+    // threads of all instances share them). Measured later in a run (after the idle phase, or
+    // after the capacity phase) its median varied from 18 to 69 ms a hash on one machine.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let hash = queue::hash_seconds(cores, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
     };
@@ -71,16 +82,13 @@ fn main() {
             .iter()
             .map(|r| Duration::from_secs_f64((r.answered_ms - r.sent_ms).max(0.0) / 1e3))
             .collect();
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let conflicts_idle = instances.conflicts().await;
         let capacity = load::capacity(&front, 4 * cores, n_cap).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
-        // argon2 alone, while the service idles: the service time of the M/M/c model, with c
-        // the machine's cores (the hashing threads of all instances share them).
         let model = queue::MMc {
             c: cores,
-            service: queue::hash_seconds(if full { 20 } else { 2 }),
+            service: hash,
             rate,
         };
         let conflicts_capacity = instances.conflicts().await;
@@ -103,7 +111,7 @@ fn main() {
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));
         println!("{}", report::row(&format!("{clients} clients × (register, login, update)"), &mixed, &seen));
         println!(
-            "\nthe floor: argon2 alone {:.1} ms per hash; c = {cores} cores; at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
+            "\nthe floor: argon2 alone, {cores} hashes at a time, {:.1} ms per hash; c = {cores} cores; at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
             model.service * 1e3,
             model.utilisation() * 1e2,
             model.response_quantile(0.5) * 1e3,
