@@ -19,7 +19,7 @@ mod watch;
 use std::time::{Duration, Instant};
 
 /// The service's allocator, so that argon2 alone is measured as the service hashes: with
-/// glibc's malloc here the median hash took up to 1.6 times as long.
+/// glibc's malloc here one hash at a time took about twice as long (21-30 ms against 12-15).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -39,7 +39,7 @@ fn main() {
     // argon2 alone, c hashes at a time, before the broker, the database and the service
     // start: the service time of the M/M/c model, with c the machine's cores (the hashing
     // threads of all instances share them). Measured later in a run (after the idle phase, or
-    // after the capacity phase) its median varied from 18 to 69 ms a hash on one machine.
+    // after the capacity phase), on one machine it varied from 17 to 69 ms a hash.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let hash = queue::hash_seconds(cores, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
