@@ -10,6 +10,7 @@
 //! start one, by default with 2 instances sharing it (requests go to them in turn).
 //! `USERCENTER_*` variables reach the service (to try a tunable); `E2E_SERVICE_BIN` replaces
 //! its binary. Under `cargo test` a small smoke version runs.
+mod hashing;
 mod load;
 mod queue;
 mod report;
@@ -92,7 +93,9 @@ fn main() {
             rate,
         };
         let conflicts_capacity = instances.conflicts().await;
+        let pool_before = hashing::Pool::read(&instances).await;
         let loaded = load::open_loop(&front, rate, n_load).await;
+        let pool = hashing::Pool::read(&instances).await.since(pool_before);
         load::wait_welcomes(&seen, &loaded, within).await;
         let conflicts_loaded = instances.conflicts().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -127,9 +130,23 @@ fn main() {
             whole.response_quantile(0.5) * 1e3,
             whole.response_quantile(0.99) * 1e3,
         );
+        // The hash as the service's hashing threads hold it in this phase: argon2 plus the
+        // time the thread was preempted by the rest of the machine's work; each instance's
+        // hashing threads are a queue of their own.
+        let in_service = pool.queue(n_instances, rate);
+        println!("the hashing pool in the 80 % phase, summed over the instances: {}", pool.describe());
+        println!(
+            "with the hash's time in the service under this load ({:.1} ms) as the service time of each instance's {} hashing threads (at {:.1}/s each) the M/M/c queue predicts p50 {:.1} ms, p99 {:.1} ms (utilisation {:.0} %)",
+            in_service.service * 1e3,
+            in_service.c,
+            in_service.rate,
+            in_service.response_quantile(0.5) * 1e3,
+            in_service.response_quantile(0.99) * 1e3,
+            in_service.utilisation() * 1e2,
+        );
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
-        println!("{}", report::targets(&idle_hops, &loaded_hops, &model));
+        println!("{}", report::targets(&idle_hops, &loaded_hops, &model, &in_service));
         let queue_ms = clients.saturating_sub(cores) as f64 / cores as f64 * model.service * 1e3;
         println!("\nmixed clients: {clients} x {per_client} x (register + login + update), store {backend}, {n_instances} instance(s)");
         println!("{}", report::classes(&idle_http, &http, queue_ms));

@@ -19,11 +19,11 @@ pub struct Instances {
     pub front: Front,
 }
 
-/// A counter's value in a Prometheus text, 0 when absent.
-fn counter(text: &str, name: &str) -> u64 {
+/// A sample's value (one without labels) in a Prometheus text, 0 when absent.
+pub fn sample<T: std::str::FromStr + Default>(text: &str, name: &str) -> T {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 /// The instance count: `--instances N` or `E2E_INSTANCES`; by default 2 on PostgreSQL (the
@@ -104,11 +104,21 @@ impl Instances {
         for addr in &self.addrs {
             let (status, text) = testkit::http(*addr, "GET", "/metrics").await;
             assert_eq!(status, 200, "GET /metrics of {addr}");
-            sum.retries += counter(&text, "usercenter_store_write_retries_total");
-            sum.retried += counter(&text, "usercenter_store_writes_retried_total");
-            sum.given_up += counter(&text, "usercenter_store_writes_given_up_total");
+            sum.retries += sample::<u64>(&text, "usercenter_store_write_retries_total");
+            sum.retried += sample::<u64>(&text, "usercenter_store_writes_retried_total");
+            sum.given_up += sample::<u64>(&text, "usercenter_store_writes_given_up_total");
         }
         sum
+    }
+
+    /// The instances' HTTP addresses.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The instances' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
 
     /// Resident memory summed over the instances, MiB: now (`VmRSS`) or at its peak (`VmHWM`).

@@ -302,8 +302,18 @@ fn validate_topics(topics: &TopicsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `[auth]`: a session lifetime of at most a year, and the first admin's fields all or none.
+/// Most password hashing threads `auth.hashing_threads` may ask for: 19 MiB each while hashing.
+const MAX_HASHING_THREADS: usize = 256;
+
+/// `[auth]`: a session lifetime of at most a year, the first admin's fields all or none, and a
+/// hashing pool whose working memory stays under 5 GiB.
 fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
+    if auth.hashing_threads > MAX_HASHING_THREADS {
+        return Err(ConfigError::field(
+            "auth.hashing_threads",
+            "must be 0 (one per CPU) to 256",
+        ));
+    }
     if auth.session_ttl_secs == 0 || auth.session_ttl_secs > 366 * 86_400 {
         return Err(ConfigError::field(
             "auth.session_ttl_secs",

@@ -172,6 +172,9 @@ pub struct AuthConfig {
     pub max_sessions_per_user: usize,
     /// How often expired sessions are removed, in seconds. Default 300.
     pub session_prune_secs: u64,
+    /// Threads that compute password hashes (argon2id, 19 MiB each while it runs): at most
+    /// this many hashes run at once. 0, the default, means one per CPU.
+    pub hashing_threads: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -191,6 +194,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("throttle_max_keys", &self.throttle_max_keys)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("session_prune_secs", &self.session_prune_secs)
+            .field("hashing_threads", &self.hashing_threads)
             .finish()
     }
 }
@@ -209,6 +213,7 @@ impl Default for AuthConfig {
             throttle_max_keys: 100_000,
             max_sessions_per_user: 20,
             session_prune_secs: 300,
+            hashing_threads: 0,
         }
     }
 }

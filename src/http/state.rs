@@ -113,6 +113,7 @@ impl AppState {
             process.render(&mut out);
         }
         self.http.render(&mut out);
+        crate::users::render_hashing_metrics(&mut out);
         let kafka_ready = self.kafka_ready();
         metrics::render_value(
             &mut out,

@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     config::{Config, StoreBackend},
@@ -38,6 +38,10 @@ async fn users(
     let auth = config.auth.clone();
     let events = config.topics.events.clone();
     let encoding = config.events.encoding;
+    // Before `Users::new`, whose timing-equaliser hash starts the pool.
+    if !crate::users::set_hashing_threads(auth.hashing_threads) {
+        warn!("the password hashing pool had started: auth.hashing_threads does not apply");
+    }
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
         let limits = AuthLimits {

@@ -230,3 +230,12 @@ fn secrets_stay_out_of_errors_debug_and_printing() {
 }
 
 mod env;
+
+#[test]
+fn hashing_threads_come_from_the_environment_and_are_bounded() {
+    let config = load(&args(), env(&[("USERCENTER_AUTH_HASHING_THREADS", "1")])).unwrap();
+    assert_eq!(config.auth.hashing_threads, 1);
+    assert_eq!(Config::default().auth.hashing_threads, 0, "one per CPU");
+    let err = error_line("[auth]\nhashing_threads = 257\n");
+    assert!(err.contains("auth.hashing_threads: must be 0"), "{err}");
+}

@@ -1,0 +1,119 @@
+//! The service's password hashing pool as the instances report it: how long hashes waited for
+//! a hashing thread and held one (`/metrics`), and how a held thread spent that time, on a
+//! core or waiting for one (`/proc/<pid>/task/<tid>/schedstat` of the `argon2-*` threads).
+//! The time a hash holds its thread is the service time of the M/M/c model's servers as the
+//! service sees it under load: argon2 itself plus the time the thread was preempted.
+use std::net::SocketAddr;
+
+use super::{
+    queue::MMc,
+    service::{Instances, sample},
+};
+
+/// Totals summed over the instances; [`Pool::since`] makes them a phase's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pool {
+    /// Hashing threads.
+    pub threads: f64,
+    /// Hashes finished.
+    pub hashes: f64,
+    /// Seconds the hashes waited for a hashing thread.
+    pub waited: f64,
+    /// Seconds the hashes held their thread (wall clock).
+    pub held: f64,
+    /// Seconds the hashing threads ran on a core.
+    pub on_core: f64,
+    /// Seconds the hashing threads were runnable but waited for a core.
+    pub preempted: f64,
+}
+
+impl Pool {
+    /// The instances' totals now.
+    pub async fn read(instances: &Instances) -> Self {
+        let mut sum = Self::default();
+        for addr in instances.addrs() {
+            sum.add_metrics(*addr).await;
+        }
+        for pid in instances.pids() {
+            let (on_core, preempted) = hashing_threads(pid);
+            sum.on_core += on_core;
+            sum.preempted += preempted;
+        }
+        sum
+    }
+
+    async fn add_metrics(&mut self, addr: SocketAddr) {
+        let (status, text) = testkit::http(addr, "GET", "/metrics").await;
+        assert_eq!(status, 200, "GET /metrics of {addr}");
+        let count: f64 = sample(&text, "usercenter_password_hash_seconds_count");
+        assert!(
+            count > 0.0,
+            "{addr}: no usercenter_password_hash_seconds in /metrics"
+        );
+        self.hashes += count;
+        self.threads += sample::<f64>(&text, "usercenter_password_hashing_threads");
+        self.held += sample::<f64>(&text, "usercenter_password_hash_seconds_sum");
+        self.waited += sample::<f64>(&text, "usercenter_password_hash_wait_seconds_sum");
+    }
+
+    /// What happened between `before` and `self`.
+    pub fn since(self, before: Self) -> Self {
+        Self {
+            threads: self.threads,
+            hashes: self.hashes - before.hashes,
+            waited: self.waited - before.waited,
+            held: self.held - before.held,
+            on_core: self.on_core - before.on_core,
+            preempted: self.preempted - before.preempted,
+        }
+    }
+
+    /// The M/M/c queue of one of `instances` instances with arrivals at `rate`/s spread
+    /// evenly over them: its hashing threads as servers, and the mean time a hash held its
+    /// thread as the service time (argon2 as the service computes it under this load).
+    pub fn queue(&self, instances: usize, rate: f64) -> MMc {
+        let instances = instances.max(1);
+        MMc {
+            c: (self.threads / instances as f64).round().max(1.0) as usize,
+            service: self.held / self.hashes.max(1.0),
+            rate: rate / instances as f64,
+        }
+    }
+
+    /// One line: per hash, the wait for a thread and the time holding it, split into on a core
+    /// and preempted.
+    pub fn describe(&self) -> String {
+        let per = |s: f64| s / self.hashes.max(1.0) * 1e3;
+        format!(
+            "{:.0} hashes; per hash, {:.1} ms waiting for a hashing thread, {:.1} ms holding it: {:.1} ms on a core, {:.1} ms preempted (runnable, waiting for a core)",
+            self.hashes,
+            per(self.waited),
+            per(self.held),
+            per(self.on_core),
+            per(self.preempted),
+        )
+    }
+}
+
+/// Seconds the `argon2-*` threads of process `pid` have run on a core and waited on a run
+/// queue, from their `schedstat` (0 where unreadable).
+fn hashing_threads(pid: u32) -> (f64, f64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0.0, 0.0);
+    };
+    let (mut on_core, mut waiting) = (0u64, 0u64);
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with("argon2-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        let mut fields = stat
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        on_core += fields.next().unwrap_or(0);
+        waiting += fields.next().unwrap_or(0);
+    }
+    (on_core as f64 / 1e9, waiting as f64 / 1e9)
+}

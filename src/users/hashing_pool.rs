@@ -1,0 +1,174 @@
+//! The password hashing pool: a few long-lived threads that run every argon2 computation, so
+//! concurrency and memory stay bounded (one 19 MiB working area per busy thread) whatever the
+//! request load, and what `/metrics` says about it (how long a hash waited for a thread, how
+//! long it held one).
+//!
+//! The pool has one thread per CPU unless [`set_hashing_threads`] said otherwise before the
+//! first hash (`auth.hashing_threads`). The binary lowers the threads' priority
+//! ([`on_hashing_thread_start`]), so that nothing else waits behind a hash for a core.
+use std::{
+    sync::{
+        Arc, LazyLock, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    time::Instant,
+};
+
+use parking_lot::Mutex;
+
+use super::{Result, UserError};
+use crate::metrics::{Histogram, render_value};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool's size when [`set_hashing_threads`] set none: one thread per CPU.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// The pool size [`set_hashing_threads`] chose, read once when the pool starts.
+static THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Sets how many hashing threads the pool runs (0: one per CPU). Takes effect only before the
+/// first hash, which starts the pool; returns whether it did.
+pub fn set_hashing_threads(threads: usize) -> bool {
+    let threads = if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    };
+    // The pool reads THREADS when it starts (setting it if unset), so this fails once it has.
+    THREADS.set(threads).is_ok()
+}
+
+static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    let threads = *THREADS.get_or_init(default_threads);
+    let mut started = 0;
+    for n in 0..threads {
+        let rx = Arc::clone(&rx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || hashing_thread(&rx));
+        match spawned {
+            Ok(_) => started += 1,
+            Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
+        }
+    }
+    THREADS_RUNNING.store(started, Ordering::Relaxed);
+    Mutex::new(tx)
+});
+
+/// Hashing threads running (those that started).
+static THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Hashes queued or running; the thread that brings it to zero calls the idle hook.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Seconds: from well under a hash (a free thread) to a queue of hundreds of hashes.
+static SECONDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+    2.5,
+];
+
+/// How long hashes waited for a thread, and how long they held one.
+struct PoolMetrics {
+    wait: Histogram,
+    hash: Histogram,
+}
+
+static METRICS: LazyLock<PoolMetrics> = LazyLock::new(|| PoolMetrics {
+    wait: Histogram::new(&SECONDS),
+    hash: Histogram::new(&SECONDS),
+});
+
+/// Appends the pool's metrics in the Prometheus text format to `out`.
+pub fn render_hashing_metrics(out: &mut String) {
+    render_value(
+        out,
+        "usercenter_password_hashing_threads",
+        "gauge",
+        "Threads of the password hashing pool (0 until the first hash starts it).",
+        THREADS_RUNNING.load(Ordering::Relaxed),
+    );
+    render_value(
+        out,
+        "usercenter_password_hashes_pending",
+        "gauge",
+        "Password hashes (argon2id) queued for or running on the hashing pool.",
+        PENDING.load(Ordering::Relaxed),
+    );
+    METRICS.wait.render(
+        out,
+        "usercenter_password_hash_wait_seconds",
+        "Time a password hash waited for a hashing thread.",
+    );
+    METRICS.hash.render(
+        out,
+        "usercenter_password_hash_seconds",
+        "Time a password hash held its hashing thread (argon2id, wall clock).",
+    );
+}
+
+/// What a hashing thread calls when no hash is left to do; see [`on_hashing_idle`].
+static IDLE_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what the hashing thread that finishes the last queued hash calls, on that thread. The
+/// binary uses it to have its allocator return the freed argon2 working area to the OS at once
+/// (an allocator keeps it for reuse otherwise: 19 MiB per hashing thread resident while idle).
+/// Under load the queue rarely empties, so the area is reused; when it does, faulting the area
+/// back in costs about a millisecond against the tens of milliseconds of a hash.
+pub fn on_hashing_idle(hook: fn()) {
+    let _ = IDLE_HOOK.set(hook);
+}
+
+/// What each hashing thread calls first, on itself; see [`on_hashing_thread_start`].
+static START_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what each hashing thread calls when it starts, on that thread, before its first hash.
+/// The binary uses it to lower the threads' priority, so that the event pipeline and the HTTP
+/// front never queue behind a hash for a core. Must be set before the first hash.
+pub fn on_hashing_thread_start(hook: fn()) {
+    let _ = START_HOOK.set(hook);
+}
+
+fn hashing_thread(rx: &Mutex<mpsc::Receiver<Job>>) {
+    if let Some(hook) = START_HOOK.get() {
+        hook();
+    }
+    loop {
+        let job = rx.lock().recv();
+        let Ok(job) = job else { return };
+        job();
+        if PENDING.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(hook) = IDLE_HOOK.get()
+        {
+            hook();
+        }
+    }
+}
+
+/// Runs `f` on the hashing pool and waits for it (callers are blocking-pool threads).
+pub(super) fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let queued = Instant::now();
+    let job: Job = Box::new(move || {
+        let started = Instant::now();
+        METRICS.wait.observe((started - queued).as_secs_f64());
+        let out = f();
+        METRICS.hash.observe(started.elapsed().as_secs_f64());
+        let _ = tx.send(out);
+    });
+    PENDING.fetch_add(1, Ordering::AcqRel);
+    if POOL.lock().send(job).is_err() {
+        PENDING.fetch_sub(1, Ordering::AcqRel);
+        return Err(UserError::HashingStopped);
+    }
+    // The job's sender is dropped unanswered only if its thread died running it.
+    rx.recv().map_err(|_| UserError::HashingStopped)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+use super::*;
+
+fn gauge(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_pool_times_its_hashes_and_keeps_its_size_once_started() {
+    let (held, waited) = (METRICS.hash.count(), METRICS.wait.count());
+    assert_eq!(on_pool(|| 7).unwrap(), 7);
+    assert!(METRICS.hash.count() > held);
+    assert!(METRICS.wait.count() > waited);
+    assert!(
+        !set_hashing_threads(1),
+        "the pool had started: its size stays"
+    );
+
+    let mut text = String::new();
+    render_hashing_metrics(&mut text);
+    assert!(gauge(&text, "usercenter_password_hashing_threads") >= 1);
+    assert!(gauge(&text, "usercenter_password_hash_seconds_count") >= 1);
+    assert!(text.contains("# TYPE usercenter_password_hash_wait_seconds histogram"));
+}
