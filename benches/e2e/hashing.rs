@@ -68,6 +68,12 @@ impl Pool {
         }
     }
 
+    /// The mean seconds a hash held its thread: argon2 as the service computes it under this
+    /// load, preemptions included.
+    pub fn held_per_hash(&self) -> f64 {
+        self.held / self.hashes.max(1.0)
+    }
+
     /// The M/M/c queue of one of `instances` instances with arrivals at `rate`/s spread
     /// evenly over them: its hashing threads as servers, and the mean time a hash held its
     /// thread as the service time (argon2 as the service computes it under this load).
@@ -75,7 +81,7 @@ impl Pool {
         let instances = instances.max(1);
         MMc {
             c: (self.threads / instances as f64).round().max(1.0) as usize,
-            service: self.held / self.hashes.max(1.0),
+            service: self.held_per_hash(),
             rate: rate / instances as f64,
         }
     }

@@ -100,9 +100,11 @@ fn main() {
         let conflicts_loaded = instances.conflicts().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
 
+        let pool_before = hashing::Pool::read(&instances).await;
         let started = Instant::now();
         let (http, mixed) = load::mixed(&front, clients, per_client).await;
         let elapsed = started.elapsed();
+        let mixed_pool = hashing::Pool::read(&instances).await.since(pool_before);
         let peak_rss = instances.rss_mib("VmHWM:");
         load::wait_welcomes(&seen, &mixed, within).await;
         let conflicts_mixed = instances.conflicts().await;
@@ -147,8 +149,10 @@ fn main() {
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
         println!("{}", report::targets(&idle_hops, &loaded_hops, &model, &in_service));
-        let queue_ms = clients.saturating_sub(cores) as f64 / cores as f64 * model.service * 1e3;
+        let waiting = clients.saturating_sub(cores) as f64 / cores as f64;
+        let queue_ms = [model.service, mixed_pool.held_per_hash()].map(|s| waiting * s * 1e3);
         println!("\nmixed clients: {clients} x {per_client} x (register + login + update), store {backend}, {n_instances} instance(s)");
+        println!("the hashing pool in the mixed phase, summed over the instances: {}", mixed_pool.describe());
         println!("{}", report::classes(&idle_http, &http, queue_ms));
         let all = report::millis(&http.all());
         println!("\n| requests | requests/s | HTTP p50 ms | HTTP p99 ms | RSS idle MiB | RSS peak MiB (summed over instances) |");

@@ -150,12 +150,13 @@ pub fn targets(
 }
 
 /// The mixed clients' target, per request class: its p99 under the mixed load at most twice
-/// its idle p99 plus the queue's prediction, `wait_ms`: in a closed loop of `clients` on `c`
-/// hashing threads nearly every client is in a hashing request, so one waits about
-/// (clients − c) / c hash times for a thread.
-pub fn classes(idle: &ByClass, mixed: &ByClass, wait_ms: f64) -> String {
+/// its idle p99 plus the queue's prediction: in a closed loop of `clients` on `c` hashing
+/// threads nearly every client is in a hashing request, so one waits about (clients − c) / c
+/// hash times for a thread. `waits_ms` is that wait with argon2 alone's hash time and with the
+/// hash's time in the service in this phase.
+pub fn classes(idle: &ByClass, mixed: &ByClass, waits_ms: [f64; 2]) -> String {
     let mut out = String::from(
-        "| request | idle p99 ms | mixed p50 ms | mixed p99 ms | bound: 2 × idle p99 + queue ms | met |\n|---|---|---|---|---|---|",
+        "| request | idle p99 ms | mixed p50 ms | mixed p99 ms | bound: 2 × idle p99 + queue (argon2 alone) ms | met | bound, the hash timed in the service | met |\n|---|---|---|---|---|---|---|---|",
     );
     for (what, idle, mixed) in [
         ("register", &idle.register, &mixed.register),
@@ -164,13 +165,16 @@ pub fn classes(idle: &ByClass, mixed: &ByClass, wait_ms: f64) -> String {
     ] {
         let (idle, mixed) = (millis(idle), millis(mixed));
         let idle99 = percentile(&idle, 0.99);
-        let bound = 2.0 * idle99 + wait_ms;
         let p99 = percentile(&mixed, 0.99);
-        let met = if p99 <= bound { "yes" } else { "no" };
         out.push_str(&format!(
-            "\n| {what} | {idle99:.1} | {:.1} | {p99:.1} | {bound:.1} | {met} |",
+            "\n| {what} | {idle99:.1} | {:.1} | {p99:.1} |",
             percentile(&mixed, 0.5)
         ));
+        for wait in waits_ms {
+            let bound = 2.0 * idle99 + wait;
+            let met = if p99 <= bound { "yes" } else { "no" };
+            out.push_str(&format!(" {bound:.1} | {met} |"));
+        }
     }
     out
 }
