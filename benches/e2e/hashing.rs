@@ -70,8 +70,18 @@ impl Pool {
 
     /// The mean seconds a hash held its thread: argon2 as the service computes it under this
     /// load, preemptions included.
-    pub fn held_per_hash(&self) -> f64 {
+    fn held_per_hash(&self) -> f64 {
         self.held / self.hashes.max(1.0)
+    }
+
+    /// Seconds a hashing request waits for a thread in a closed loop of `clients` spread evenly
+    /// over `instances`: nearly every client is in a hashing request, so at each instance one
+    /// waits for (its clients − its threads) / its threads hashes of the time held here.
+    pub fn closed_loop_wait(&self, clients: usize, instances: usize) -> f64 {
+        let instances = instances.max(1) as f64;
+        let threads = (self.threads / instances).max(1.0);
+        let waiting = (clients as f64 / instances - threads).max(0.0);
+        waiting / threads * self.held_per_hash()
     }
 
     /// The M/M/c queue of one of `instances` instances with arrivals at `rate`/s spread

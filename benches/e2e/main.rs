@@ -12,6 +12,7 @@
 //! its binary. Under `cargo test` a small smoke version runs.
 mod hashing;
 mod load;
+mod machine;
 mod queue;
 mod report;
 mod service;
@@ -94,7 +95,9 @@ fn main() {
         };
         let conflicts_capacity = instances.conflicts().await;
         let pool_before = hashing::Pool::read(&instances).await;
+        let cpu_before = machine::Cpu::read(&instances.pids(), broker.pid());
         let loaded = load::open_loop(&front, rate, n_load).await;
+        let cpu = machine::Cpu::read(&instances.pids(), broker.pid());
         let pool = hashing::Pool::read(&instances).await.since(pool_before);
         load::wait_welcomes(&seen, &loaded, within).await;
         let conflicts_loaded = instances.conflicts().await;
@@ -137,6 +140,7 @@ fn main() {
         // hashing threads are a queue of their own.
         let in_service = pool.queue(n_instances, rate);
         println!("the hashing pool in the 80 % phase, summed over the instances: {}", pool.describe());
+        println!("{}", cpu.describe(&cpu_before, &pool, loaded.len()));
         println!(
             "with the hash's time in the service under this load ({:.1} ms) as the service time of each instance's {} hashing threads (at {:.1}/s each) the M/M/c queue predicts p50 {:.1} ms, p99 {:.1} ms (utilisation {:.0} %)",
             in_service.service * 1e3,
@@ -149,8 +153,13 @@ fn main() {
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
         println!("{}", report::targets(&idle_hops, &loaded_hops, &model, &in_service));
+        // Argon2 alone: c = the cores, every client queued for them; in the service: each
+        // instance's threads and its share of the clients, the hash as long as it held a thread.
         let waiting = clients.saturating_sub(cores) as f64 / cores as f64;
-        let queue_ms = [model.service, mixed_pool.held_per_hash()].map(|s| waiting * s * 1e3);
+        let queue_ms = [
+            waiting * model.service * 1e3,
+            mixed_pool.closed_loop_wait(clients, n_instances) * 1e3,
+        ];
         println!("\nmixed clients: {clients} x {per_client} x (register + login + update), store {backend}, {n_instances} instance(s)");
         println!("the hashing pool in the mixed phase, summed over the instances: {}", mixed_pool.describe());
         println!("{}", report::classes(&idle_http, &http, queue_ms));
