@@ -38,9 +38,14 @@ async fn users(
     let auth = config.auth.clone();
     let events = config.topics.events.clone();
     let encoding = config.events.encoding;
-    // Before `Users::new`, whose timing-equaliser hash starts the pool.
-    if !crate::users::set_hashing_threads(auth.hashing_threads) {
-        warn!("the password hashing pool had started: auth.hashing_threads does not apply");
+    // Before `Users::new`, whose timing-equaliser hash starts the pool (one per process: a
+    // second service in it shares the pool).
+    if let Err(size) = crate::users::set_hashing_threads(auth.hashing_threads) {
+        warn!(
+            size,
+            asked = auth.hashing_threads,
+            "the password hashing pool runs with another size: auth.hashing_threads does not apply"
+        );
     }
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);

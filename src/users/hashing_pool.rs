@@ -30,16 +30,18 @@ fn default_threads() -> usize {
 /// The pool size [`set_hashing_threads`] chose, read once when the pool starts.
 static THREADS: OnceLock<usize> = OnceLock::new();
 
-/// Sets how many hashing threads the pool runs (0: one per CPU). Takes effect only before the
-/// first hash, which starts the pool; returns whether it did.
-pub fn set_hashing_threads(threads: usize) -> bool {
-    let threads = if threads == 0 {
+/// Asks for a pool of `threads` hashing threads (0: one per CPU). The first ask, or the first
+/// hash (which starts the pool), settles the size: `Ok(size)` when it is the one asked for,
+/// `Err(size)` when it was settled otherwise before.
+pub fn set_hashing_threads(threads: usize) -> std::result::Result<usize, usize> {
+    let asked = if threads == 0 {
         default_threads()
     } else {
         threads
     };
-    // The pool reads THREADS when it starts (setting it if unset), so this fails once it has.
-    THREADS.set(threads).is_ok()
+    // The pool reads THREADS when it starts (setting it if unset).
+    let size = *THREADS.get_or_init(|| asked);
+    if size == asked { Ok(size) } else { Err(size) }
 }
 
 static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {

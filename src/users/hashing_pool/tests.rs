@@ -12,9 +12,12 @@ fn the_pool_times_its_hashes_and_keeps_its_size_once_started() {
     assert_eq!(on_pool(|| 7).unwrap(), 7);
     assert!(METRICS.hash.count() > held);
     assert!(METRICS.wait.count() > waited);
-    assert!(
-        !set_hashing_threads(1),
-        "the pool had started: its size stays"
+    let size = set_hashing_threads(0).unwrap();
+    assert_eq!(set_hashing_threads(size), Ok(size), "the size it has");
+    assert_eq!(
+        set_hashing_threads(size + 1),
+        Err(size),
+        "started: its size stays"
     );
 
     let mut text = String::new();
