@@ -11,15 +11,12 @@
 //! refuses a field set to a non-default value in a version that lacks it.
 //!
 //! # Hostile array counts
-//! kafka-protocol 0.18 decodes an array with `Vec::with_capacity(count)` before checking that
-//! the bytes hold `count` elements: a 4-byte count of 2^31 − 1 in a 10-byte DescribeGroups
-//! answer asks the allocator for 464 GB. The system allocator fails that and the process aborts
-//! (measured); mimalloc, the service's allocator, reserves it as untouched address space
-//! (`MAP_NORESERVE`) and releases it when decoding then fails (measured: 431 and 863 GB
-//! reservations succeed). So the shipped binary survives such an answer unless the host forbids
-//! overcommit (`vm.overcommit_memory = 2`). The fix belongs in kafka-protocol (cap the capacity
-//! by the bytes remaining); until then, nothing here decodes a response with the system
-//! allocator outside tests.
+//! kafka-protocol 0.18 as published decodes an array with `Vec::with_capacity(count)` before
+//! checking that the bytes hold `count` elements: a 4-byte count of 2^30 in a corrupted
+//! Produce answer asks the allocator for 51 GB, and an allocator that refuses (the system one,
+//! or mimalloc on a host without overcommit) aborts the process. The build uses a patched copy
+//! (`vendor/kafka-protocol/PATCHED.md`) whose decoders refuse a count beyond the bytes left, so
+//! such an answer is a decoding error like any other (`tests/decode_allocation.rs`).
 use std::io::Cursor;
 
 use kafka_protocol::protocol::{Decodable, Encodable};
