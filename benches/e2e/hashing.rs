@@ -78,10 +78,15 @@ impl Pool {
     /// over `instances`: nearly every client is in a hashing request, so at each instance one
     /// waits for (its clients − its threads) / its threads hashes of the time held here.
     pub fn closed_loop_wait(&self, clients: usize, instances: usize) -> f64 {
-        let instances = instances.max(1) as f64;
-        let threads = (self.threads / instances).max(1.0);
-        let waiting = (clients as f64 / instances - threads).max(0.0);
+        let instances = instances.max(1);
+        let threads = self.threads_per_instance(instances) as f64;
+        let waiting = (clients as f64 / instances as f64 - threads).max(0.0);
         waiting / threads * self.held_per_hash()
+    }
+
+    /// Each of `instances` instances' hashing threads (their pools are alike).
+    fn threads_per_instance(&self, instances: usize) -> usize {
+        (self.threads / instances.max(1) as f64).round().max(1.0) as usize
     }
 
     /// The M/M/c queue of one of `instances` instances with arrivals at `rate`/s spread
@@ -90,7 +95,7 @@ impl Pool {
     pub fn queue(&self, instances: usize, rate: f64) -> MMc {
         let instances = instances.max(1);
         MMc {
-            c: (self.threads / instances as f64).round().max(1.0) as usize,
+            c: self.threads_per_instance(instances),
             service: self.held_per_hash(),
             rate: rate / instances as f64,
         }
@@ -101,7 +106,7 @@ impl Pool {
     pub fn describe(&self) -> String {
         let per = |s: f64| s / self.hashes.max(1.0) * 1e3;
         format!(
-            "{:.0} hashes; per hash, {:.1} ms waiting for a hashing thread, {:.1} ms holding it: {:.1} ms on a core, {:.1} ms preempted (runnable, waiting for a core)",
+            "{:.0} hashes; per hash, {:.1} ms waiting for a hashing thread and {:.1} ms holding it; the hashing threads ran {:.1} ms on a core and waited {:.1} ms for one (their run-queue time, a woken thread's delay before it takes the hash included)",
             self.hashes,
             per(self.waited),
             per(self.held),

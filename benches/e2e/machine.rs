@@ -5,7 +5,7 @@
 //! besides argon2.
 use super::hashing::Pool;
 
-/// Clock ticks per second of `/proc` CPU times (`USER_HZ`; 100 on every Linux port).
+/// Clock ticks per second of `/proc` CPU times (`USER_HZ`: 100 on x86_64 and aarch64).
 const TICKS: f64 = 100.0;
 
 /// CPU seconds so far: the machine's busy time and the processes'.

@@ -48,22 +48,22 @@ static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     let threads = *THREADS.get_or_init(default_threads);
-    let mut started = 0;
     for n in 0..threads {
         let rx = Arc::clone(&rx);
+        // Counted here, so the gauge is whole once the pool is; a thread that ends counts out.
+        THREADS_RUNNING.fetch_add(1, Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name(format!("argon2-{n}"))
             .spawn(move || hashing_thread(&rx));
-        match spawned {
-            Ok(_) => started += 1,
-            Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
+        if let Err(error) = spawned {
+            THREADS_RUNNING.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!(%error, "cannot start a password hashing thread");
         }
     }
-    THREADS_RUNNING.store(started, Ordering::Relaxed);
     Mutex::new(tx)
 });
 
-/// Hashing threads running (those that started).
+/// Hashing threads running: started and not ended.
 static THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Hashes queued or running; the thread that brings it to zero calls the idle hook.
@@ -137,14 +137,35 @@ pub fn on_hashing_thread_start(hook: fn()) {
 }
 
 fn hashing_thread(rx: &Mutex<mpsc::Receiver<Job>>) {
+    let _running = Running;
     if let Some(hook) = START_HOOK.get() {
         hook();
     }
     loop {
         let job = rx.lock().recv();
         let Ok(job) = job else { return };
+        let _finished = Finished;
         job();
+    }
+}
+
+/// A running hashing thread: counted out of [`THREADS_RUNNING`] when it ends, a panic included.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        THREADS_RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A hash being computed: counted out of [`PENDING`] when it ends, a panic included; the hash
+/// that empties the queue, unless it panicked, calls the idle hook.
+struct Finished;
+
+impl Drop for Finished {
+    fn drop(&mut self) {
         if PENDING.fetch_sub(1, Ordering::AcqRel) == 1
+            && !std::thread::panicking()
             && let Some(hook) = IDLE_HOOK.get()
         {
             hook();

@@ -26,3 +26,24 @@ fn the_pool_times_its_hashes_and_keeps_its_size_once_started() {
     assert!(gauge(&text, "usercenter_password_hash_seconds_count") >= 1);
     assert!(text.contains("# TYPE usercenter_password_hash_wait_seconds histogram"));
 }
+
+#[test]
+fn a_hash_that_panics_is_counted_out_with_its_thread() {
+    assert_eq!(on_pool(|| 1).unwrap(), 1, "the pool runs");
+    let threads = THREADS_RUNNING.load(Ordering::Relaxed);
+    let answer = on_pool(|| -> u8 { panic!("a hash that panics") });
+    assert!(matches!(answer, Err(UserError::HashingStopped)));
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while THREADS_RUNNING.load(Ordering::Relaxed) != threads - 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the thread that panicked is still counted"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        PENDING.load(Ordering::Relaxed),
+        0,
+        "no hash is left pending"
+    );
+}
