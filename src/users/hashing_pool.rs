@@ -137,34 +137,35 @@ pub fn on_hashing_thread_start(hook: fn()) {
 }
 
 fn hashing_thread(rx: &Mutex<mpsc::Receiver<Job>>) {
-    let _running = Running;
+    let _running = Running(&THREADS_RUNNING);
     if let Some(hook) = START_HOOK.get() {
         hook();
     }
     loop {
         let job = rx.lock().recv();
         let Ok(job) = job else { return };
-        let _finished = Finished;
+        let _finished = Finished(&PENDING);
         job();
     }
 }
 
-/// A running hashing thread: counted out of [`THREADS_RUNNING`] when it ends, a panic included.
-struct Running;
+/// A running hashing thread: counted out of its count ([`THREADS_RUNNING`]) when it ends, a
+/// panic included.
+struct Running(&'static AtomicUsize);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        THREADS_RUNNING.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// A hash being computed: counted out of [`PENDING`] when it ends, a panic included; the hash
-/// that empties the queue, unless it panicked, calls the idle hook.
-struct Finished;
+/// A hash being computed: counted out of its count ([`PENDING`]) when it ends, a panic
+/// included; the hash that empties the queue, unless it panicked, calls the idle hook.
+struct Finished(&'static AtomicUsize);
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        if PENDING.fetch_sub(1, Ordering::AcqRel) == 1
+        if self.0.fetch_sub(1, Ordering::AcqRel) == 1
             && !std::thread::panicking()
             && let Some(hook) = IDLE_HOOK.get()
         {
