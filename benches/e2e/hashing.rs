@@ -2,7 +2,7 @@
 //! a hashing thread and held one (`/metrics`), and how a held thread spent that time, on a
 //! core or waiting for one (`/proc/<pid>/task/<tid>/schedstat` of the `argon2-*` threads).
 //! The time a hash holds its thread is the service time of the M/M/c model's servers as the
-//! service sees it under load: argon2 itself plus the time the thread was preempted.
+//! service sees it under load: argon2 itself plus the time the thread waited for a core.
 use std::net::SocketAddr;
 
 use super::{
@@ -23,8 +23,9 @@ pub struct Pool {
     pub held: f64,
     /// Seconds the hashing threads ran on a core.
     pub on_core: f64,
-    /// Seconds the hashing threads were runnable but waited for a core.
-    pub preempted: f64,
+    /// Seconds the hashing threads were runnable but waited for a core (woken for the next hash
+    /// included).
+    pub run_queue: f64,
 }
 
 impl Pool {
@@ -35,9 +36,9 @@ impl Pool {
             sum.add_metrics(*addr).await;
         }
         for pid in instances.pids() {
-            let (on_core, preempted) = hashing_threads(pid);
+            let (on_core, run_queue) = hashing_threads(pid);
             sum.on_core += on_core;
-            sum.preempted += preempted;
+            sum.run_queue += run_queue;
         }
         sum
     }
@@ -64,12 +65,12 @@ impl Pool {
             waited: self.waited - before.waited,
             held: self.held - before.held,
             on_core: self.on_core - before.on_core,
-            preempted: self.preempted - before.preempted,
+            run_queue: self.run_queue - before.run_queue,
         }
     }
 
     /// The mean seconds a hash held its thread: argon2 as the service computes it under this
-    /// load, preemptions included.
+    /// load, its time waiting for a core included.
     fn held_per_hash(&self) -> f64 {
         self.held / self.hashes.max(1.0)
     }
@@ -101,8 +102,8 @@ impl Pool {
         }
     }
 
-    /// One line: per hash, the wait for a thread and the time holding it, split into on a core
-    /// and preempted.
+    /// One line: per hash, the wait for a thread, the time holding it, and the threads' time on
+    /// a core and waiting for one.
     pub fn describe(&self) -> String {
         let per = |s: f64| s / self.hashes.max(1.0) * 1e3;
         format!(
@@ -111,7 +112,7 @@ impl Pool {
             per(self.waited),
             per(self.held),
             per(self.on_core),
-            per(self.preempted),
+            per(self.run_queue),
         )
     }
 }

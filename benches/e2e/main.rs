@@ -136,8 +136,8 @@ fn main() {
             whole.response_quantile(0.99) * 1e3,
         );
         // The hash as the service's hashing threads hold it in this phase: argon2 plus the
-        // time the thread was preempted by the rest of the machine's work; each instance's
-        // hashing threads are a queue of their own.
+        // time the thread waited for a core behind the rest of the machine's work; each
+        // instance's hashing threads are a queue of their own.
         let in_service = pool.queue(n_instances, rate);
         println!("the hashing pool in the 80 % phase, summed over the instances: {}", pool.describe());
         println!("{}", cpu.describe(&cpu_before, &pool, loaded.len()));
