@@ -191,6 +191,15 @@ fn main() -> std::io::Result<()> {
     responses::<OffsetCommit>(dir, "response_offset_commit")?;
     responses::<OffsetFetch>(dir, "response_offset_fetch")?;
     responses::<DescribeGroups>(dir, "response_describe_groups")?;
+    // v5 (pick 5): the throttle time, then a compact array claiming 2^31 - 1 groups in 5 bytes,
+    // which kafka-protocol as published sized a Vec by (vendor/kafka-protocol/PATCHED.md).
+    let hostile = [5, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08];
+    write(
+        dir,
+        "response_describe_groups",
+        "hostile-array-count",
+        &hostile,
+    )?;
     responses::<ListGroups>(dir, "response_list_groups")?;
     println!("seeds written under {}", dir.display());
     Ok(())

@@ -4,10 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 use usercenter::kafka::protocol::{DescribeGroups, decode_fuzz_input};
 
-// As in the service (why: fuzz/README.md, "kafka-protocol allocations").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fuzz_target!(|data: &[u8]| {
     let _ = decode_fuzz_input::<DescribeGroups>(data);
 });

@@ -4,10 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 use usercenter::kafka::protocol::{InitProducerId, decode_fuzz_input};
 
-// As in the service (why: fuzz/README.md, "kafka-protocol allocations").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fuzz_target!(|data: &[u8]| {
     if let Some((_, Ok(response))) = decode_fuzz_input::<InitProducerId>(data) {
         let _ = InitProducerId::identity(&response);
