@@ -80,25 +80,29 @@ fn a_postcard_length_prefix_of_4_gib_fails_without_reserving_it() {
     );
 }
 
+/// Decodes `bytes` as the answer of `C` at `version` and checks that it fails without asking
+/// for 64 KiB or more at once (`what` names the case in a failure).
+fn refused_unallocated<C: usercenter::kafka::protocol::Call>(
+    what: &str,
+    bytes: &[u8],
+    version: i16,
+) {
+    let (result, largest) = largest_allocation(|| {
+        usercenter::kafka::protocol::decode_response::<C>(black_box(bytes), version).map(drop)
+    });
+    assert!(result.is_err(), "{what}: the bytes cannot hold that many");
+    assert!(
+        largest < 64 * 1024,
+        "{what}: asked for {largest} bytes at once"
+    );
+}
+
 #[test]
 fn a_kafka_response_whose_array_count_outruns_its_bytes_fails_without_reserving_it() {
-    use usercenter::kafka::protocol::{DescribeGroups, Produce, decode_response};
+    use usercenter::kafka::protocol::{DescribeGroups, Produce};
     // Produce v3: the topics array claims 2^30 entries in 4 bytes.
-    let produce = [0x40, 0x00, 0x00, 0x00];
-    let (result, largest) =
-        largest_allocation(|| decode_response::<Produce>(black_box(&produce), 3).map(drop));
-    assert!(result.is_err(), "4 bytes cannot hold 2^30 topics");
-    assert!(
-        largest < 64 * 1024,
-        "Produce: asked for {largest} bytes at once"
-    );
+    refused_unallocated::<Produce>("Produce v3, 2^30 topics", &[0x40, 0x00, 0x00, 0x00], 3);
     // DescribeGroups v5 (flexible): throttle time, then a compact array of 2^31 - 1 groups.
     let describe = [0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08];
-    let (result, largest) =
-        largest_allocation(|| decode_response::<DescribeGroups>(black_box(&describe), 5).map(drop));
-    assert!(result.is_err(), "5 bytes cannot hold 2^31 - 1 groups");
-    assert!(
-        largest < 64 * 1024,
-        "DescribeGroups: asked for {largest} bytes at once"
-    );
+    refused_unallocated::<DescribeGroups>("DescribeGroups v5, 2^31 - 1 groups", &describe, 5);
 }
