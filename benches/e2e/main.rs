@@ -15,6 +15,7 @@ mod load;
 mod machine;
 mod queue;
 mod report;
+mod requests;
 mod service;
 mod watch;
 
@@ -96,8 +97,10 @@ fn main() {
         let conflicts_capacity = instances.conflicts().await;
         let pool_before = hashing::Pool::read(&instances).await;
         let cpu_before = machine::Cpu::read(&instances.pids(), broker.pid());
+        let requests_before = requests::Requests::read(&instances).await;
         let loaded = load::open_loop(&front, rate, n_load).await;
         let cpu = machine::Cpu::read(&instances.pids(), broker.pid());
+        let requests = requests::Requests::read(&instances).await.since(&requests_before);
         let pool = hashing::Pool::read(&instances).await.since(pool_before);
         load::wait_welcomes(&seen, &loaded, within).await;
         let conflicts_loaded = instances.conflicts().await;
@@ -141,6 +144,7 @@ fn main() {
         let in_service = pool.queue(n_instances, rate);
         println!("the hashing pool in the 80 % phase, summed over the instances: {}", pool.describe());
         println!("{}", cpu.describe(&cpu_before, &pool, loaded.len()));
+        println!("{}", requests.describe(loaded.len()));
         println!(
             "with the hash's time in the service under this load ({:.1} ms) as the service time of each instance's {} hashing threads (at {:.1}/s each) the M/M/c queue predicts p50 {:.1} ms, p99 {:.1} ms (utilisation {:.0} %)",
             in_service.service * 1e3,

@@ -1,29 +1,32 @@
 //! The producer's transport to the brokers, over the process's Kafka client: partition counts
 //! from its metadata cache, the producer id and epoch of one [`ProducerSession`], and each
-//! partition's leader on its `Purpose::Produce` connection.
+//! partition's leader on its `Purpose::Produce` connection, through that connection's
+//! [`ProduceLane`], which sends the batches the partitions hand it at once in one request.
 //!
 //! ```text
-//!  partition pipeline ──leader(topic, p)──► ConnectionLeader ──Produce (encoded batch)──► broker
-//!        ▲                                                                                  │
-//!        └──────────────────────────── (error code, base offset) ◄───────────────────────────┘
+//!  partition pipeline ──leader(topic, p)──► ConnectionLeader ──batch──► ProduceLane ──Produce──► broker
+//!        ▲                                                                                     │
+//!        └───────────────────────────── (error code, base offset) ◄────────────────────────────┘
 //! ```
 //!
 //! With `enable_idempotence = false`, or when the brokers give no producer id, the identity is
 //! producer id −1, and the pipelines keep one request in flight per partition.
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use super::{
     MetadataError, ProducerConfig, SessionError, Transport,
+    produce_lane::ProduceLane,
     session::ProducerSession,
     transport::{PartitionAnswer, PartitionLeader},
 };
 use crate::kafka::{
     Client, ClientError, Purpose,
     error_code::ErrorCode,
-    protocol::{CallError, Connection, Produce, ProducerIdentity},
+    protocol::{CallError, Produce, ProducerIdentity},
 };
 
 /// The transport to the brokers. See the module docs.
@@ -32,6 +35,9 @@ pub struct BrokerTransport {
     session: ProducerSession,
     /// Requests in flight per partition: `max_in_flight` with a producer id, else 1.
     max_in_flight: usize,
+    /// The lane of each broker's Produce connection, by broker address; replaced when the
+    /// client hands out a new connection to that broker.
+    lanes: Mutex<HashMap<String, Arc<ProduceLane>>>,
 }
 
 impl BrokerTransport {
@@ -64,6 +70,7 @@ impl BrokerTransport {
         Self {
             session,
             max_in_flight,
+            lanes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,7 +119,22 @@ impl Transport for BrokerTransport {
         Box::pin(async move {
             let client = Arc::clone(self.session.client());
             let connection = client.leader(&topic, partition, Purpose::Produce).await?;
-            Ok(Arc::new(ConnectionLeader { client, connection }) as Arc<dyn PartitionLeader>)
+            let lane = {
+                let mut lanes = self.lanes.lock();
+                let current = lanes
+                    .get(connection.addr())
+                    .filter(|lane| Arc::ptr_eq(lane.connection(), &connection));
+                match current {
+                    Some(lane) => Arc::clone(lane),
+                    None => {
+                        let lane = Arc::new(ProduceLane::start(connection));
+                        let addr = lane.connection().addr().to_owned();
+                        lanes.insert(addr, Arc::clone(&lane));
+                        lane
+                    }
+                }
+            };
+            Ok(Arc::new(ConnectionLeader { client, lane }) as Arc<dyn PartitionLeader>)
         })
     }
 
@@ -121,10 +143,11 @@ impl Transport for BrokerTransport {
     }
 }
 
-/// A partition's leader: the client's Produce connection to the broker that leads it.
+/// A partition's leader: the lane of the client's Produce connection to the broker that leads
+/// it.
 struct ConnectionLeader {
     client: Arc<Client>,
-    connection: Arc<Connection>,
+    lane: Arc<ProduceLane>,
 }
 
 impl PartitionLeader for ConnectionLeader {
@@ -132,9 +155,11 @@ impl PartitionLeader for ConnectionLeader {
         &'a self,
         request: &'a Produce,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
+        // Handed to the lane at once: the contract's place on the way to the broker is taken
+        // here, when the future is made, which is no later than its first poll.
+        let answered = self.lane.produce(request);
         Box::pin(async move {
-            let answer = self.connection.call(request).await?;
-            let answer = request.answer(&answer.body);
+            let answer = answered.await?;
             if matches!(answer, Some((code, _)) if code == ErrorCode::NONE) {
                 // A fetch lane waiting on this partition need not wait out its poll.
                 self.client.appended(&request.topic, request.partition);
@@ -144,6 +169,6 @@ impl PartitionLeader for ConnectionLeader {
     }
 
     fn lost(&self) {
-        self.client.forget(&self.connection);
+        self.client.forget(self.lane.connection());
     }
 }

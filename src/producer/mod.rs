@@ -60,6 +60,7 @@ mod metrics;
 pub(crate) mod mock;
 mod partitioner;
 mod pipeline;
+mod produce_lane;
 mod record;
 mod request;
 mod session;

@@ -17,7 +17,7 @@
 //! or mimalloc on a host without overcommit) aborts the process. The build uses a patched copy
 //! (`vendor/kafka-protocol/PATCHED.md`) whose decoders refuse a count beyond the bytes left, so
 //! such an answer is a decoding error like any other (`tests/decode_allocation.rs`).
-use std::io::Cursor;
+use std::{io::Cursor, sync::Arc};
 
 use kafka_protocol::protocol::{Decodable, Encodable};
 use rskafka::{
@@ -92,6 +92,16 @@ pub enum CallError {
         /// The timeout.
         after: std::time::Duration,
     },
+    /// A request that carried several callers' parts (one Produce for several partitions)
+    /// failed on the wire or in decoding: every caller gets the one error.
+    #[error("{api:?} request failed")]
+    Shared {
+        /// The API.
+        api: ApiKey,
+        /// rskafka's error, shared.
+        #[source]
+        source: Arc<RequestError>,
+    },
 }
 
 impl CallError {
@@ -108,13 +118,38 @@ impl CallError {
 
     /// Whether the connection is broken (every later request on it fails too).
     pub fn is_connection_lost(&self) -> bool {
-        matches!(
-            self,
-            Self::Request {
-                source: RequestError::Poisoned(_) | RequestError::IO(_),
-                ..
-            } | Self::Timeout { .. }
-        )
+        let lost = |e: &RequestError| matches!(e, RequestError::Poisoned(_) | RequestError::IO(_));
+        match self {
+            Self::Request { source, .. } => lost(source),
+            Self::Shared { source, .. } => lost(source),
+            Self::Timeout { .. } => true,
+            Self::Unsupported { .. } => false,
+        }
+    }
+
+    /// The same error `n` times, for the `n` callers whose parts travelled in the failed
+    /// request: the same variant, except that rskafka's error (not `Clone`) is shared.
+    pub fn share(self, n: usize) -> Vec<Self> {
+        match self {
+            Self::Request { api, source } => {
+                let source = Arc::new(source);
+                let one = || Self::Shared {
+                    api,
+                    source: Arc::clone(&source),
+                };
+                (0..n).map(|_| one()).collect()
+            }
+            Self::Shared { api, source } => (0..n)
+                .map(|_| Self::Shared {
+                    api,
+                    source: Arc::clone(&source),
+                })
+                .collect(),
+            Self::Unsupported { api, min, max } => (0..n)
+                .map(|_| Self::Unsupported { api, min, max })
+                .collect(),
+            Self::Timeout { api, after } => (0..n).map(|_| Self::Timeout { api, after }).collect(),
+        }
     }
 }
 

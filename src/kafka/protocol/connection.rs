@@ -201,6 +201,7 @@ impl Connection {
         call: &C,
         timeout: Duration,
     ) -> Result<Answer<C::Response>, CallError> {
+        super::requests_sent::count(rskafka::protocol::primitives::Int16::from(C::KEY).0);
         let request = self.messenger.request(Adapted(call));
         match tokio::time::timeout(timeout, request).await {
             Ok(answer) => answer.map_err(|e| CallError::from_request(C::KEY, C::VERSIONS, e)),

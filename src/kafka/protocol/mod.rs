@@ -23,8 +23,9 @@
 //! | `adapter` | the [`Call`] trait and its bridge onto rskafka's messenger traits |
 //! | `metadata`, `topics` | Metadata, CreateTopics, ListOffsets |
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | InitProducerId, the group requests, committed offsets |
-//! | `produce` | Produce of one encoded batch (`kafka::records::encode`) |
+//! | `produce` | Produce of encoded batches (`kafka::records::encode`): one partition's, or several partitions' in one request |
 //! | `fetch` | Fetch of several partitions in one request, records left raw for `kafka::records` |
+//! | `requests_sent` | the process's count of requests sent, by API (`usercenter_kafka_requests_total`) |
 mod adapter;
 mod connection;
 mod coordinator;
@@ -34,6 +35,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod requests_sent;
 mod topics;
 
 pub use adapter::{Answer, Call, CallError, decode_fuzz_input, decode_response};
@@ -48,6 +50,7 @@ pub use fetch::{
 pub use membership::{Heartbeat, JoinGroup, LeaveGroup, SyncGroup};
 pub use metadata::Metadata;
 pub use offsets::{CommittedOffset, OffsetCommit, OffsetFetch};
-pub use produce::Produce;
+pub use produce::{Produce, ProduceBatches};
 pub use producer_id::{InitProducerId, ProducerIdentity};
+pub use requests_sent::{render_kafka_request_metrics, sent};
 pub use topics::{CreateTopic, ListOffset, OffsetQuery};

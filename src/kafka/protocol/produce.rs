@@ -1,4 +1,5 @@
-//! Produce of one encoded record batch to one partition, acks = all.
+//! Produce of encoded record batches, acks = all: one batch to one partition ([`Produce`]), or
+//! several partitions' batches in one request ([`ProduceBatches`], at most one per partition).
 //!
 //! The batch travels as the bytes [`crate::kafka::records::encode`] wrote: kafka-protocol
 //! carries a partition's records as raw bytes, so a resend reuses the same buffer (a reference
@@ -44,6 +45,46 @@ impl Call for Produce {
             .with_acks(-1)
             .with_timeout_ms(self.timeout_ms)
             .with_topic_data(vec![topic])
+    }
+}
+
+/// Several partitions' batches in one request, as Kafka clients send what is ready for one
+/// broker: one request and one answer instead of one per partition. A partition appears at most
+/// once (its batches are written in the order of the requests that carry them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceBatches {
+    /// The batches, each for its own partition.
+    pub parts: Vec<Produce>,
+}
+
+impl Call for ProduceBatches {
+    type Request = ProduceRequest;
+    type Response = ProduceResponse;
+    const KEY: ApiKey = ApiKey::Produce;
+    const VERSIONS: (i16, i16) = Produce::VERSIONS;
+    const FIRST_FLEXIBLE: i16 = Produce::FIRST_FLEXIBLE;
+
+    fn build(&self, _version: i16) -> ProduceRequest {
+        // The topics in the order their first batch comes, each with its partitions in order.
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for part in &self.parts {
+            let data = PartitionProduceData::default()
+                .with_index(part.partition)
+                .with_records(Some(part.batch.clone()));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == part.topic) {
+                Some(topic) => topic.partition_data.push(data),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(topic_name(&part.topic))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        let timeout_ms = self.parts.iter().map(|p| p.timeout_ms).max().unwrap_or(0);
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topics)
     }
 }
 

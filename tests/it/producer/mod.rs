@@ -1,7 +1,9 @@
 //! The producer against a real broker: delivery, partitioning, exactly-once under faults, the
-//! event contract as librdkafka reads it, and per-key order through outages.
+//! event contract as librdkafka reads it, per-key order through outages, and batches of several
+//! partitions in one request.
 mod delivery;
 mod event_contract;
+mod gathered_requests;
 mod idempotence;
 mod outage_order;
 mod partitioner;

@@ -223,6 +223,15 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     );
     let version = [("version", env!("CARGO_PKG_VERSION"))];
     assert_eq!(build.value("usercenter_build_info", &version), 1.0);
+    // The Kafka requests by API: by now the consumer has fetched and the metadata was asked.
+    let kafka = family(&after, "usercenter_kafka_requests", "counter");
+    for labels in kafka.label_names("usercenter_kafka_requests_total") {
+        assert_eq!(labels, ["api"]);
+    }
+    for api in ["Metadata", "Fetch"] {
+        let sent = kafka.value("usercenter_kafka_requests_total", &[("api", api)]);
+        assert!(sent >= 1.0, "{api}: {sent} requests in {kafka:?}");
+    }
     let lag = family(&after, "usercenter_consumer_lag", "gauge");
     for labels in lag.label_names("usercenter_consumer_lag") {
         assert_eq!(labels, ["partition", "topic"]);

@@ -104,3 +104,52 @@ fn lost_connections_are_recognised() {
     ));
     assert!(!unsupported.is_connection_lost());
 }
+
+#[test]
+fn a_shared_error_keeps_what_each_caller_acts_on() {
+    let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+    let lost = CallError::from_request(ApiKey::Produce, (3, 8), RequestError::IO(io()));
+    let shared = lost.share(3);
+    assert_eq!(shared.len(), 3);
+    for e in &shared {
+        assert!(matches!(e, CallError::Shared { .. }), "{e:?}");
+        assert!(e.is_connection_lost(), "{e:?}");
+        assert_eq!(e.to_string(), "Produce request failed");
+    }
+    // Shared again (a request formed from parts of a shared one): still the same.
+    let again = shared.into_iter().next().unwrap().share(2);
+    assert!(again.iter().all(CallError::is_connection_lost));
+
+    // A decoding error is no lost connection, in one caller's hands or in several.
+    let decode = RequestError::TooMuchData {
+        message_size: 10,
+        read: 5,
+        api_key: ApiKey::Produce,
+        api_version: ApiVersion(Int16(8)),
+    };
+    let shared = CallError::from_request(ApiKey::Produce, (3, 8), decode).share(2);
+    assert!(shared.iter().all(|e| !e.is_connection_lost()));
+
+    let unsupported = CallError::Unsupported {
+        api: ApiKey::Produce,
+        min: 3,
+        max: 8,
+    };
+    assert!(
+        unsupported
+            .share(2)
+            .iter()
+            .all(|e| matches!(e, CallError::Unsupported { min: 3, max: 8, .. }))
+    );
+    let timeout = CallError::Timeout {
+        api: ApiKey::Produce,
+        after: std::time::Duration::from_secs(2),
+    };
+    let timeouts = timeout.share(2);
+    assert!(
+        timeouts
+            .iter()
+            .all(|e| matches!(e, CallError::Timeout { .. }))
+    );
+    assert!(timeouts.iter().all(CallError::is_connection_lost));
+}

@@ -52,3 +52,49 @@ fn the_answer_names_the_partitions_code_and_offset() {
     }
     assert_eq!(call().answer(&ProduceResponse::default()), None);
 }
+
+/// A topic's partitions as a request carries them: index and batch bytes.
+type Parts = Vec<(i32, Vec<u8>)>;
+
+#[test]
+fn several_batches_travel_in_one_request_grouped_by_topic() {
+    check_declaration::<ProduceBatches>();
+    let part = |topic: &str, partition, batch: &'static [u8]| Produce {
+        topic: topic.into(),
+        partition,
+        batch: Bytes::from_static(batch),
+        timeout_ms: 30_000,
+    };
+    let call = ProduceBatches {
+        parts: vec![
+            part("a", 0, b"a0"),
+            part("b", 2, b"b2"),
+            part("a", 1, b"a1"),
+        ],
+    };
+    for version in 3..=8 {
+        let r = request_round_trip(&call, version);
+        assert_eq!((r.acks, r.timeout_ms), (-1, 30_000));
+        let sent: Vec<(String, Parts)> = r
+            .topic_data
+            .iter()
+            .map(|t| {
+                let parts = t.partition_data.iter().map(|p| {
+                    let batch = p.records.as_deref().unwrap_or_default().to_vec();
+                    (p.index, batch)
+                });
+                (t.name.0.to_string(), parts.collect())
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (
+                    "a".to_owned(),
+                    vec![(0, b"a0".to_vec()), (1, b"a1".to_vec())]
+                ),
+                ("b".to_owned(), vec![(2, b"b2".to_vec())]),
+            ]
+        );
+    }
+}

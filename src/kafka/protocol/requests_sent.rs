@@ -1,0 +1,50 @@
+//! How many requests of each API this process sent to brokers, counted where every typed
+//! request goes out ([`super::Connection::call_within`]), rendered on `/metrics` as
+//! `usercenter_kafka_requests_total{api="..."}`. The ApiVersions and SASL exchanges that open a
+//! connection are not counted: they are the connection's, not a request of ours.
+//!
+//! One table per process, like the client itself: the producer, the consumers, the group
+//! member and the operator commands all send through it.
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kafka_protocol::messages::ApiKey;
+
+use crate::metrics::{render_header, render_sample};
+
+/// One count per API key; Kafka's keys are below 100 and this table has room for more.
+const SLOTS: usize = 128;
+
+static SENT: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// Counts one request of the API numbered `key`.
+pub(crate) fn count(key: i16) {
+    if let Some(slot) = usize::try_from(key).ok().and_then(|i| SENT.get(i)) {
+        slot.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Requests of `api` sent so far by this process.
+pub fn sent(api: ApiKey) -> u64 {
+    SENT.get(api as i16 as usize)
+        .map_or(0, |slot| slot.load(Ordering::Relaxed))
+}
+
+/// Appends `usercenter_kafka_requests_total`, one sample per API sent at least once, to `out`.
+pub fn render_kafka_request_metrics(out: &mut String) {
+    let name = "usercenter_kafka_requests_total";
+    render_header(
+        out,
+        name,
+        "counter",
+        "Kafka requests this process sent to brokers, by API (connection set-up not counted).",
+    );
+    for api in ApiKey::iter() {
+        let n = sent(api);
+        if n > 0 {
+            render_sample(out, name, &[("api", &format!("{api:?}"))], n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
