@@ -11,7 +11,11 @@
 //!
 //! With `enable_idempotence = false`, or when the brokers give no producer id, the identity is
 //! producer id −1, and the pipelines keep one request in flight per partition.
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
@@ -26,7 +30,7 @@ use super::{
 use crate::kafka::{
     Client, ClientError, Purpose,
     error_code::ErrorCode,
-    protocol::{CallError, Produce, ProducerIdentity},
+    protocol::{CallError, Connection, Produce, ProducerIdentity},
 };
 
 /// The transport to the brokers. See the module docs.
@@ -35,9 +39,10 @@ pub struct BrokerTransport {
     session: ProducerSession,
     /// Requests in flight per partition: `max_in_flight` with a producer id, else 1.
     max_in_flight: usize,
-    /// The lane of each broker's Produce connection, by broker address; replaced when the
-    /// client hands out a new connection to that broker.
-    lanes: Mutex<HashMap<String, Arc<ProduceLane>>>,
+    /// The lane of each Produce connection the client handed out, by the connection's address
+    /// in memory. The partitions' leaders hold the lanes; a lane, and with it its connection,
+    /// ends when the last partition using it let go (after a lost connection, a moved leader).
+    lanes: Mutex<HashMap<usize, Weak<ProduceLane>>>,
 }
 
 impl BrokerTransport {
@@ -119,27 +124,30 @@ impl Transport for BrokerTransport {
         Box::pin(async move {
             let client = Arc::clone(self.session.client());
             let connection = client.leader(&topic, partition, Purpose::Produce).await?;
-            let lane = {
-                let mut lanes = self.lanes.lock();
-                let current = lanes
-                    .get(connection.addr())
-                    .filter(|lane| Arc::ptr_eq(lane.connection(), &connection));
-                match current {
-                    Some(lane) => Arc::clone(lane),
-                    None => {
-                        let lane = Arc::new(ProduceLane::start(connection));
-                        let addr = lane.connection().addr().to_owned();
-                        lanes.insert(addr, Arc::clone(&lane));
-                        lane
-                    }
-                }
-            };
+            let lane = self.lane(connection);
             Ok(Arc::new(ConnectionLeader { client, lane }) as Arc<dyn PartitionLeader>)
         })
     }
 
     fn invalidate(&self, topic: &str) {
         self.session.client().invalidate(topic);
+    }
+}
+
+impl BrokerTransport {
+    /// The lane of `connection`, started when it has none (any more).
+    fn lane(&self, connection: Arc<Connection>) -> Arc<ProduceLane> {
+        // While a lane lives it holds its connection, so no other connection can have the
+        // same address: an entry that still upgrades is this connection's.
+        let key = Arc::as_ptr(&connection) as usize;
+        let mut lanes = self.lanes.lock();
+        if let Some(lane) = lanes.get(&key).and_then(Weak::upgrade) {
+            return lane;
+        }
+        lanes.retain(|_, lane| lane.strong_count() > 0);
+        let lane = Arc::new(ProduceLane::start(connection));
+        lanes.insert(key, Arc::downgrade(&lane));
+        lane
     }
 }
 
@@ -154,10 +162,11 @@ impl PartitionLeader for ConnectionLeader {
     fn produce<'a>(
         &'a self,
         request: &'a Produce,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
         // Handed to the lane at once: the contract's place on the way to the broker is taken
         // here, when the future is made, which is no later than its first poll.
-        let answered = self.lane.produce(request);
+        let answered = self.lane.produce(request, timeout);
         Box::pin(async move {
             let answer = answered.await?;
             if matches!(answer, Some((code, _)) if code == ErrorCode::NONE) {

@@ -298,13 +298,14 @@ impl PartitionTask {
         let leader = Arc::clone(leader);
         let limit = self.request_timeout;
         let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
-            let answer = match tokio::time::timeout(limit, leader.produce(&piece.request)).await {
-                Ok(answer) => answer,
-                Err(_) => Err(CallError::Timeout {
-                    api: ApiKey::Produce,
-                    after: limit,
-                }),
-            };
+            let answer =
+                match tokio::time::timeout(limit, leader.produce(&piece.request, limit)).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(CallError::Timeout {
+                        api: ApiKey::Produce,
+                        after: limit,
+                    }),
+                };
             (piece, answer)
         });
         // One poll now: the request takes its place on the connection before the next one is

@@ -18,24 +18,31 @@
 //! (after letting the runtime run the other ready tasks once). A partition's second batch
 //! waits for the next request, and the lane writes its requests in the order it formed them,
 //! so each partition's batches reach the connection in the order the partition handed them
-//! over, which the pipeline's sequences rely on. A request whose caller stopped waiting (its
-//! request timeout passed) before the lane formed its request is not sent: the partition
-//! resends it in its recovery. A failed request fails every part with the same error.
+//! over, which the pipeline's sequences rely on. A partition uses one lane at a time: it
+//! looks its leader up again only once nothing of it is in flight. A part whose caller gave up
+//! (its request timeout passed) before the lane formed its request is not sent, and a request
+//! times out at the earliest of its parts' deadlines, so nothing of a partition is written
+//! after the partition gave it up and resent it, on this connection or a new one. A failed
+//! request fails every part with the same error; the partitions resend in their recovery.
 use std::{
     collections::{HashSet, VecDeque},
     sync::Arc,
+    time::Duration,
 };
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use rskafka::{messenger::RequestError, protocol::api_key::ApiKey};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use super::transport::PartitionAnswer;
 use crate::kafka::protocol::{CallError, Connection, Produce, ProduceBatches};
 
-/// The most batch bytes one gathered request carries (a request holds at least one batch,
-/// whatever its size): far below a broker's `socket.request.max.bytes` (100 MiB by default).
-const MAX_REQUEST_BYTES: usize = 8 << 20;
+/// The most batch bytes one gathered request carries, the Java client's `max.request.size`
+/// default; a batch larger than this alone still goes, alone, as it did before the lane.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// One partition's answer, or why its request failed.
 type Reply = Result<PartitionAnswer, CallError>;
@@ -44,10 +51,12 @@ type Reply = Result<PartitionAnswer, CallError>;
 struct Handed {
     request: Produce,
     reply: oneshot::Sender<Reply>,
+    /// When its caller gives up: the request that carries it is dropped then if unwritten.
+    deadline: Instant,
 }
 
 /// The lane of one Produce connection. Dropping the last handle ends its task once the requests
-/// in flight are answered.
+/// in flight are answered or timed out.
 pub(super) struct ProduceLane {
     connection: Arc<Connection>,
     handed: mpsc::UnboundedSender<Handed>,
@@ -75,12 +84,13 @@ impl ProduceLane {
     }
 
     /// Hands `request` to the lane, which places it behind every request handed over before;
-    /// resolves with the answer for its partition.
-    pub fn produce(&self, request: &Produce) -> BoxFuture<'static, Reply> {
+    /// resolves with the answer for its partition. The caller gives up after `timeout`.
+    pub fn produce(&self, request: &Produce, timeout: Duration) -> BoxFuture<'static, Reply> {
         let (reply, answer) = oneshot::channel();
         let handed = Handed {
             request: request.clone(),
             reply,
+            deadline: Instant::now() + timeout,
         };
         let sent = self.handed.send(handed).is_ok();
         Box::pin(async move {
@@ -166,21 +176,28 @@ fn next_request(waiting: &mut VecDeque<Handed>) -> Option<Vec<Handed>> {
     (!parts.is_empty()).then_some(parts)
 }
 
-/// Sends `parts` as one request on `connection` and answers each.
+/// Sends `parts` as one request on `connection` and answers each. The request times out at the
+/// earliest deadline of its parts, so it is dropped (unwritten if it still waits for the
+/// connection, written whole if its write began) no later than any of its callers gives up:
+/// as a caller's own timeout left a request of its own before the lane, so no batch is written
+/// after its partition resent it elsewhere. It is dropped as well once every caller stopped
+/// waiting.
 fn send(connection: Arc<Connection>, parts: Vec<Handed>) -> BoxFuture<'static, ()> {
+    let deadline = parts.iter().map(|h| h.deadline).min();
+    let (requests, mut replies): (Vec<Produce>, Vec<_>) =
+        parts.into_iter().map(|h| (h.request, h.reply)).unzip();
     Box::pin(async move {
-        if let [one] = parts.as_slice() {
-            let answer = connection.call(&one.request).await;
-            let reply = answer.map(|a| one.request.answer(&a.body));
-            if let Some(one) = parts.into_iter().next() {
-                let _ = one.reply.send(reply);
-            }
-            return;
-        }
-        let (requests, replies): (Vec<Produce>, Vec<_>) =
-            parts.into_iter().map(|h| (h.request, h.reply)).unzip();
         let call = ProduceBatches { parts: requests };
-        match connection.call(&call).await {
+        let limit = deadline.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let answer = tokio::select! {
+            // The call first: its first poll is what places the request on the connection.
+            biased;
+            answer = connection.call_within(&call, limit) => answer,
+            () = all_closed(&mut replies) => return,
+        };
+        match answer {
             Ok(answer) => {
                 for (request, reply) in call.parts.iter().zip(replies) {
                     let _ = reply.send(Ok(request.answer(&answer.body)));
@@ -193,6 +210,13 @@ fn send(connection: Arc<Connection>, parts: Vec<Handed>) -> BoxFuture<'static, (
             }
         }
     })
+}
+
+/// Resolves once no caller of `replies` waits any longer.
+async fn all_closed(replies: &mut [oneshot::Sender<Reply>]) {
+    for reply in replies {
+        reply.closed().await;
+    }
 }
 
 #[cfg(test)]

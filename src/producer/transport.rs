@@ -5,7 +5,7 @@
 //! (and their renewal), and each partition's leader, which takes an encoded Produce request and
 //! answers it. Everything above (batching, sequences, the in-flight window, retries, splitting,
 //! holding) is the pipeline's own, and runs the same in the unit tests and in production.
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
@@ -83,10 +83,12 @@ pub trait Transport: Send + Sync + 'static {
 pub trait PartitionLeader: Send + Sync {
     /// Sends `request` (acks = all) and resolves with the answer for its partition. The request
     /// takes its place on the way to the broker when the future is first polled: requests whose
-    /// futures are polled one after the other are written in that order.
+    /// futures are polled one after the other are written in that order. The caller gives up
+    /// after `timeout`: a request not written by then is never written.
     fn produce<'a>(
         &'a self,
         request: &'a Produce,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>>;
 
     /// A request failed so that the way to the leader is broken (connection lost, no answer):

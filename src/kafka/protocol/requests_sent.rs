@@ -1,7 +1,9 @@
 //! How many requests of each API this process sent to brokers, counted where every typed
-//! request goes out ([`super::Connection::call_within`]), rendered on `/metrics` as
-//! `usercenter_kafka_requests_total{api="..."}`. The ApiVersions and SASL exchanges that open a
-//! connection are not counted: they are the connection's, not a request of ours.
+//! request goes out ([`super::Connection::call_within`]), as it is handed to its connection: a
+//! request that then fails before it is written (a broken connection) counts too. Rendered on
+//! `/metrics` as `usercenter_kafka_requests_total{api="..."}`. The ApiVersions and SASL
+//! exchanges that open a connection are not counted: they are the connection's, not a request
+//! of ours.
 //!
 //! One table per process, like the client itself: the producer, the consumers, the group
 //! member and the operator commands all send through it.

@@ -10,7 +10,13 @@ fn handed(topic: &str, partition: i32, len: usize) -> (Handed, oneshot::Receiver
         batch: Bytes::from(vec![0u8; len]),
         timeout_ms: 1_000,
     };
-    (Handed { request, reply }, answer)
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let handed = Handed {
+        request,
+        reply,
+        deadline,
+    };
+    (handed, answer)
 }
 
 fn names(parts: &[Handed]) -> Vec<(String, i32)> {
@@ -91,4 +97,21 @@ fn a_batch_whose_caller_stopped_waiting_is_not_sent() {
         [("b".into(), 0)]
     );
     assert!(next_request(&mut waiting).is_none());
+}
+
+#[tokio::test]
+async fn a_request_is_given_up_only_when_every_caller_stopped_waiting() {
+    let (first, first_answer) = oneshot::channel::<Reply>();
+    let (second, second_answer) = oneshot::channel::<Reply>();
+    let mut replies = vec![first, second];
+    drop(first_answer);
+    let mut gone = Box::pin(all_closed(&mut replies));
+    assert!(
+        (&mut gone).now_or_never().is_none(),
+        "one caller still waits"
+    );
+    drop(second_answer);
+    tokio::time::timeout(std::time::Duration::from_secs(5), gone)
+        .await
+        .expect("both callers gone");
 }
