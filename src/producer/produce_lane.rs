@@ -41,7 +41,7 @@ use super::transport::PartitionAnswer;
 use crate::kafka::protocol::{CallError, Connection, Produce, ProduceBatches};
 
 /// The most batch bytes one gathered request carries, the Java client's `max.request.size`
-/// default; a batch larger than this alone still goes, alone, as it did before the lane.
+/// default; a larger batch goes in a request of its own.
 const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// One partition's answer, or why its request failed.
