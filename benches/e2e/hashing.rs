@@ -32,8 +32,8 @@ impl Pool {
     /// The instances' totals now.
     pub async fn read(instances: &Instances) -> Self {
         let mut sum = Self::default();
-        for addr in instances.addrs() {
-            sum.add_metrics(*addr).await;
+        for (addr, text) in instances.addrs().iter().zip(instances.metrics().await) {
+            sum.add_metrics(*addr, &text);
         }
         for pid in instances.pids() {
             let (on_core, run_queue) = hashing_threads(pid);
@@ -43,18 +43,17 @@ impl Pool {
         sum
     }
 
-    async fn add_metrics(&mut self, addr: SocketAddr) {
-        let (status, text) = testkit::http(addr, "GET", "/metrics").await;
-        assert_eq!(status, 200, "GET /metrics of {addr}");
-        let count: f64 = sample(&text, "usercenter_password_hash_seconds_count");
+    /// Adds the pool's figures from `text`, the `/metrics` of the instance at `addr`.
+    fn add_metrics(&mut self, addr: SocketAddr, text: &str) {
+        let count: f64 = sample(text, "usercenter_password_hash_seconds_count");
         assert!(
             count > 0.0,
             "{addr}: no usercenter_password_hash_seconds in /metrics"
         );
         self.hashes += count;
-        self.threads += sample::<f64>(&text, "usercenter_password_hashing_threads");
-        self.held += sample::<f64>(&text, "usercenter_password_hash_seconds_sum");
-        self.waited += sample::<f64>(&text, "usercenter_password_hash_wait_seconds_sum");
+        self.threads += sample::<f64>(text, "usercenter_password_hashing_threads");
+        self.held += sample::<f64>(text, "usercenter_password_hash_seconds_sum");
+        self.waited += sample::<f64>(text, "usercenter_password_hash_wait_seconds_sum");
     }
 
     /// What happened between `before` and `self`.

@@ -97,13 +97,22 @@ impl Instances {
         }
     }
 
+    /// Each instance's `/metrics` text now, in the order of [`Instances::addrs`].
+    pub async fn metrics(&self) -> Vec<String> {
+        let mut texts = Vec::new();
+        for addr in &self.addrs {
+            let (status, text) = testkit::http(*addr, "GET", "/metrics").await;
+            assert_eq!(status, 200, "GET /metrics of {addr}");
+            texts.push(text);
+        }
+        texts
+    }
+
     /// The store's write conflicts so far, summed over the instances' `/metrics` (none on
     /// redb, which reports none).
     pub async fn conflicts(&self) -> WriteConflicts {
         let mut sum = WriteConflicts::default();
-        for addr in &self.addrs {
-            let (status, text) = testkit::http(*addr, "GET", "/metrics").await;
-            assert_eq!(status, 200, "GET /metrics of {addr}");
+        for text in self.metrics().await {
             sum.retries += sample::<u64>(&text, "usercenter_store_write_retries_total");
             sum.retried += sample::<u64>(&text, "usercenter_store_writes_retried_total");
             sum.given_up += sample::<u64>(&text, "usercenter_store_writes_given_up_total");

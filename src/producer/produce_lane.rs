@@ -92,13 +92,12 @@ impl ProduceLane {
             reply,
             deadline: Instant::now() + timeout,
         };
-        let sent = self.handed.send(handed).is_ok();
+        // Refused, the part is dropped with its reply sender, and the answer below says so.
+        let _ = self.handed.send(handed);
         Box::pin(async move {
-            match answer.await {
-                Ok(reply) if sent => reply,
-                // The lane's task is gone (its runtime shut down): as with a lost connection.
-                _ => Err(lane_gone()),
-            }
+            // No answer: the lane's task is gone (its runtime shut down), as with a lost
+            // connection.
+            answer.await.unwrap_or_else(|_| Err(lane_gone()))
         })
     }
 }

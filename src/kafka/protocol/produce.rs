@@ -34,17 +34,10 @@ impl Call for Produce {
     const VERSIONS: (i16, i16) = (3, 8);
     const FIRST_FLEXIBLE: i16 = 9;
 
-    fn build(&self, _version: i16) -> ProduceRequest {
-        let partition = PartitionProduceData::default()
-            .with_index(self.partition)
-            .with_records(Some(self.batch.clone()));
-        let topic = TopicProduceData::default()
-            .with_name(topic_name(&self.topic))
-            .with_partition_data(vec![partition]);
-        ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(self.timeout_ms)
-            .with_topic_data(vec![topic])
+    fn build(&self, version: i16) -> ProduceRequest {
+        // The one-partition case of several.
+        let parts = vec![self.clone()];
+        ProduceBatches { parts }.build(version)
     }
 }
 
