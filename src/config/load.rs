@@ -302,7 +302,7 @@ fn validate_topics(topics: &TopicsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Most password hashing threads `auth.hashing_threads` may ask for: 19 MiB each while hashing.
+/// Most password hashing threads `auth.hashing_threads` may ask for: 19 MiB each while in use.
 const MAX_HASHING_THREADS: usize = 256;
 
 /// `[auth]`: a session lifetime of at most a year, the first admin's fields all or none, and a

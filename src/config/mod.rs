@@ -172,8 +172,8 @@ pub struct AuthConfig {
     pub max_sessions_per_user: usize,
     /// How often expired sessions are removed, in seconds. Default 300.
     pub session_prune_secs: u64,
-    /// Threads that compute password hashes (argon2id, 19 MiB each while it runs): at most
-    /// this many hashes run at once. 0, the default, means one per CPU.
+    /// Threads that compute password hashes (argon2id, a 19 MiB working area each, kept until
+    /// the thread has had no hash for 10 s): at most this many hashes run at once. 0, the default, means one per CPU.
     pub hashing_threads: usize,
 }
 

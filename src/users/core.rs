@@ -128,7 +128,7 @@ impl Users {
             password_checks: Throttle::new(0, Duration::ZERO, 1),
             max_sessions: 1,
             sessions_pruned: Counter::default(),
-            dummy_hash: auth::hash_password("not a real password, only for timing")?,
+            dummy_hash: auth::unmatchable_hash()?,
             wake: Arc::new(tokio::sync::Notify::new()),
         }
         .with_limits(&AuthLimits::default()))

@@ -1,7 +1,7 @@
 //! The password hashing pool: a few long-lived threads that run every argon2 computation, so
-//! concurrency and memory stay bounded (one 19 MiB working area per busy thread) whatever the
-//! request load, and what `/metrics` says about it (how long a hash waited for a thread, how
-//! long it held one).
+//! concurrency and memory stay bounded (one 19 MiB working area per thread, kept while hashes
+//! keep coming: [`super::working_area`]) whatever the request load, and what `/metrics` says
+//! about it (how long a hash waited for a thread, how long it held one).
 //!
 //! The pool has one thread per CPU unless [`set_hashing_threads`] said otherwise before the
 //! first hash (`auth.hashing_threads`). The binary lowers the threads' priority
@@ -12,12 +12,13 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use parking_lot::Mutex;
+use super::{Result, UserError, working_area};
+use handoff::{Handoff, Next, Slot};
 
-use super::{Result, UserError};
+mod handoff;
 use crate::metrics::{Histogram, render_value};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -44,29 +45,28 @@ pub fn set_hashing_threads(threads: usize) -> std::result::Result<usize, usize> 
     if size == asked { Ok(size) } else { Err(size) }
 }
 
-static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
+static POOL: LazyLock<Arc<Handoff<Job>>> = LazyLock::new(|| {
+    let pool = Arc::new(Handoff::new());
     let threads = *THREADS.get_or_init(default_threads);
     for n in 0..threads {
-        let rx = Arc::clone(&rx);
+        let jobs = Arc::clone(&pool);
         // Counted here, so the gauge is whole once the pool is; a thread that ends counts out.
         THREADS_RUNNING.fetch_add(1, Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name(format!("argon2-{n}"))
-            .spawn(move || hashing_thread(&rx));
+            .spawn(move || hashing_thread(&jobs, KEEP_AREA_FOR));
         if let Err(error) = spawned {
             THREADS_RUNNING.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(%error, "cannot start a password hashing thread");
         }
     }
-    Mutex::new(tx)
+    pool
 });
 
 /// Hashing threads running: started and not ended.
 static THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Hashes queued or running; the thread that brings it to zero calls the idle hook.
+/// Hashes queued or running.
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 /// Seconds: from well under a hash (a free thread) to a queue of hundreds of hashes.
@@ -114,14 +114,17 @@ pub fn render_hashing_metrics(out: &mut String) {
     );
 }
 
-/// What a hashing thread calls when no hash is left to do; see [`on_hashing_idle`].
+/// How long a hashing thread keeps its working area with no hash to compute. Hashes that come
+/// at least this often reuse it (the thread that went idle last takes the next hash); an idle
+/// service holds none this long after its last hash.
+const KEEP_AREA_FOR: Duration = Duration::from_secs(10);
+
+/// What a hashing thread calls when it dropped its working area; see [`on_hashing_idle`].
 static IDLE_HOOK: OnceLock<fn()> = OnceLock::new();
 
-/// Sets what the hashing thread that finishes the last queued hash calls, on that thread. The
-/// binary uses it to have its allocator return the freed argon2 working area to the OS at once
-/// (an allocator keeps it for reuse otherwise: 19 MiB per hashing thread resident while idle).
-/// Under load the queue rarely empties, so the area is reused; when it does, faulting the area
-/// back in costs about a millisecond against the tens of milliseconds of a hash.
+/// Sets what a hashing thread calls, on itself, once it has dropped its working area after
+/// [`KEEP_AREA_FOR`] with no hash. The binary uses it to have its allocator return the area's
+/// 19 MiB to the OS at once (an allocator keeps freed memory for reuse otherwise).
 pub fn on_hashing_idle(hook: fn()) {
     let _ = IDLE_HOOK.set(hook);
 }
@@ -136,14 +139,26 @@ pub fn on_hashing_thread_start(hook: fn()) {
     let _ = START_HOOK.set(hook);
 }
 
-fn hashing_thread(rx: &Mutex<mpsc::Receiver<Job>>) {
+/// A hashing thread: runs the hashes `rx` hands it, and drops its working area whenever none
+/// came for about `keep_area_for`.
+fn hashing_thread(jobs: &Handoff<Job>, keep_area_for: Duration) {
     let _running = Running(&THREADS_RUNNING);
     if let Some(hook) = START_HOOK.get() {
         hook();
     }
+    let slot = Slot::new();
     loop {
-        let job = rx.lock().recv();
-        let Ok(job) = job else { return };
+        let next = match jobs.next(&slot, keep_area_for) {
+            Next::Idle => {
+                working_area::release();
+                if let Some(hook) = IDLE_HOOK.get() {
+                    hook();
+                }
+                jobs.next_cold(&slot)
+            }
+            next => next,
+        };
+        let Next::Job(job) = next else { return };
         let _finished = Finished(&PENDING);
         job();
     }
@@ -160,17 +175,12 @@ impl Drop for Running {
 }
 
 /// A hash being computed: counted out of its count ([`PENDING`]) when it ends, a panic
-/// included; the hash that empties the queue, unless it panicked, calls the idle hook.
+/// included.
 struct Finished(&'static AtomicUsize);
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        if self.0.fetch_sub(1, Ordering::AcqRel) == 1
-            && !std::thread::panicking()
-            && let Some(hook) = IDLE_HOOK.get()
-        {
-            hook();
-        }
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -186,7 +196,7 @@ pub(super) fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
         let _ = tx.send(out);
     });
     PENDING.fetch_add(1, Ordering::AcqRel);
-    if POOL.lock().send(job).is_err() {
+    if POOL.send(job).is_err() {
         PENDING.fetch_sub(1, Ordering::AcqRel);
         return Err(UserError::HashingStopped);
     }

@@ -19,6 +19,7 @@ mod sessions;
 mod testing;
 mod throttle;
 pub mod validate;
+mod working_area;
 
 pub mod handlers;
 

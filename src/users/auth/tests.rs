@@ -18,3 +18,47 @@ fn tokens_are_random_and_hashed() {
     assert_eq!(token_hash(&a), token_hash(&a));
     assert_ne!(token_hash(&a), token_hash(&b));
 }
+
+#[test]
+fn the_phc_string_is_the_one_argon2_writes_for_the_same_salt() {
+    use argon2::PasswordHasher;
+    let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+    let ours = on_pool(move || phc_string(b"correct horse", &salt).unwrap()).unwrap();
+    let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+    let theirs = Argon2::default()
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn hashes_made_with_other_parameters_and_variants_verify() {
+    use argon2::PasswordHasher;
+    let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
+    for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d, Algorithm::Argon2id] {
+        for version in [Version::V0x10, Version::V0x13] {
+            let params = Params::new(64, 1, 2, Some(24)).unwrap();
+            let hash = Argon2::new(algorithm, version, params)
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_password("pw", &hash), "{hash}");
+            assert!(!verify_password("pW", &hash), "{hash}");
+        }
+    }
+    let no_output = "$argon2id$v=19$m=64,t=1,p=1$CQkJCQkJCQkJCQkJCQkJCQ";
+    assert!(!verify_password("pw", no_output));
+}
+
+#[test]
+fn the_unmatchable_hash_has_the_service_parameters_and_matches_nothing() {
+    let (dummy, real) = (unmatchable_hash().unwrap(), hash_password("pw").unwrap());
+    let params = |h: &str| h.rsplitn(3, '$').nth(2).unwrap().to_owned();
+    assert_eq!(params(&dummy), params(&real), "algorithm, version, m, t, p");
+    let parsed = PasswordHash::new(&dummy).unwrap();
+    assert_eq!(parsed.hash.unwrap().len(), Params::DEFAULT_OUTPUT_LEN);
+    assert_ne!(unmatchable_hash().unwrap(), dummy, "random salt and output");
+    assert!(!verify_password("pw", &dummy));
+    assert!(!verify_password("", &dummy));
+}

@@ -49,3 +49,36 @@ fn a_hash_or_thread_that_panics_is_counted_out() {
         "its thread counted out"
     );
 }
+
+#[test]
+fn a_hashing_thread_keeps_its_area_between_hashes_and_drops_it_when_idle() {
+    let jobs = Arc::new(Handoff::<Job>::new());
+    let keep = Duration::from_millis(100);
+    let thread = std::thread::spawn({
+        let jobs = Arc::clone(&jobs);
+        move || hashing_thread(&jobs, keep)
+    });
+    // What the thread holds as a job runs there.
+    let ask = |use_area: bool| {
+        let (answer, answered) = mpsc::sync_channel(1);
+        PENDING.fetch_add(1, Ordering::AcqRel);
+        let sent = jobs.send(Box::new(move || {
+            let before = working_area::held();
+            if use_area {
+                working_area::with_area(8, |_| ());
+            }
+            let _ = answer.send(before);
+        }));
+        assert!(sent.is_ok());
+        answered.recv().unwrap()
+    };
+    assert!(!ask(true), "no area before the first hash");
+    assert!(
+        ask(false),
+        "kept from the hash before, well within the wait"
+    );
+    std::thread::sleep(keep * 3);
+    assert!(!ask(false), "dropped after the wait with no hash");
+    jobs.close();
+    thread.join().unwrap();
+}
