@@ -16,10 +16,10 @@ use std::{
 };
 
 use super::{Result, UserError, working_area};
+use crate::metrics::{Histogram, render_value};
 use handoff::{Handoff, Next, Slot};
 
 mod handoff;
-use crate::metrics::{Histogram, render_value};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -139,7 +139,7 @@ pub fn on_hashing_thread_start(hook: fn()) {
     let _ = START_HOOK.set(hook);
 }
 
-/// A hashing thread: runs the hashes `rx` hands it, and drops its working area whenever none
+/// A hashing thread: runs the hashes `jobs` hands it, and drops its working area whenever none
 /// came for about `keep_area_for`.
 fn hashing_thread(jobs: &Handoff<Job>, keep_area_for: Duration) {
     let _running = Running(&THREADS_RUNNING);
