@@ -57,6 +57,9 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
         lease(&b).await.is_none(),
         "exactly the first asker holds it"
     );
+    let soon = lease(&a).await.expect("still held");
+    assert_eq!(soon, first, "within RENEWED_FOR the renewal before answers");
+    tokio::time::sleep(usercenter::pgstore::lease::RENEWED_FOR).await;
     let again = lease(&a).await.expect("still held");
     assert_eq!(again.epoch, first.epoch, "renewed without a break");
     assert!(again.until > first.until, "renewing moves its end");
