@@ -2,7 +2,9 @@
 //!
 //! Rounds are pipelined: the next round is read and handed to the producer while the previous
 //! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
-//! not paid once per round. Per-key order holds as in one round: a failed row holds its
+//! not paid once per round. A round of fewer than [`ROUND`] rows read every row committed so
+//! far: the relay reads again when it is woken for rows committed since, and meanwhile settles
+//! what it handed over, instead of reading rows that are not there. Per-key order holds as in one round: a failed row holds its
 //! partition in the producer, so the rows behind it (in its round or the next) fail unsent, and
 //! once every round handed over has settled the relay starts again from the failed row. A
 //! holder reads its next round while it renews the lease, and keeps the rows only if the lease
@@ -59,6 +61,7 @@ pub async fn run(
         epoch: None,
         in_flight: VecDeque::new(),
         deleting: None,
+        caught_up: false,
     };
     while !cancel.is_cancelled() {
         let (lease, read) = relay.lease_and_read().await;
@@ -68,6 +71,16 @@ pub async fn run(
         };
         let wait = match pause {
             Pause::None => continue,
+            Pause::CaughtUp => {
+                let woken = tokio::select! {
+                    () = wake.notified() => true,
+                    () = relay.oldest_settled() => false,
+                    () = cancel.cancelled() => false,
+                };
+                // Rows were committed since the last read: read them.
+                relay.caught_up &= !woken;
+                continue;
+            }
             Pause::Idle | Pause::NotHolder => tokio::time::sleep(IDLE),
             Pause::Failed => tokio::time::sleep(FAILED_PAUSE),
         };
@@ -76,6 +89,8 @@ pub async fn run(
             () = wake.notified(), if pause == Pause::Idle => {}
             () = cancel.cancelled() => {}
         }
+        // Woken, or the pause is over: look for rows again.
+        relay.caught_up = false;
     }
     // The rounds handed over are delivered (or fail) and their rows deleted before it stops.
     let round = relay.drain(RoundOutcome::default()).await;
@@ -103,6 +118,10 @@ struct Relay {
     /// that fails leaves them to be published again once `from` restarts from 0 (at least
     /// once, as after a crash between the ack and the delete).
     deleting: Option<Deleting>,
+    /// The last read found fewer than [`ROUND`] rows: it read every row committed before it,
+    /// so the next read waits until the relay is woken for rows committed since (or its
+    /// pause ends). Cleared whenever the cursor moves back.
+    caught_up: bool,
 }
 
 /// What the loop waits for after a round.
@@ -110,6 +129,9 @@ struct Relay {
 enum Pause {
     /// Nothing: go on with the next round.
     None,
+    /// Every committed row was read and handed over: until woken for more, or until the
+    /// oldest round handed over is settled.
+    CaughtUp,
     /// No rows: until woken or [`IDLE`].
     Idle,
     /// Another instance holds the lease: [`IDLE`], then ask again.
@@ -139,6 +161,7 @@ impl Relay {
             self.delete(&round);
             finish(self.deleting.take()).await;
             self.from = 0;
+            self.caught_up = false;
         }
         lease
     }
@@ -148,7 +171,8 @@ impl Relay {
     /// the lease was held without a break and the cursor did not move.
     async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Vec<(u64, OutboxRecord)>>) {
         let before = (self.epoch, self.from);
-        let reading = (before.0.is_some() && self.has_room()).then(|| self.start_read());
+        let reading =
+            (before.0.is_some() && self.has_room() && !self.caught_up).then(|| self.start_read());
         let lease = self.lease().await;
         let Some(reading) = reading else {
             return (lease, None);
@@ -163,14 +187,16 @@ impl Relay {
         self.in_flight.len() < DEPTH && !self.in_flight.back().is_some_and(Sent::stopped_early)
     }
 
-    /// Hands the next round over while there is room (its rows `read` already, when given),
-    /// else settles the oldest round handed over and starts deleting what it delivered.
+    /// Hands the next round over while there is room and rows may be pending (its rows
+    /// `read` already, when given), else settles the oldest round handed over and starts
+    /// deleting what it delivered.
     async fn round(&mut self, lease: RelayLease, read: Option<Vec<(u64, OutboxRecord)>>) -> Pause {
-        if self.has_room() {
+        if self.has_room() && !self.caught_up {
             let rows = match read {
                 Some(rows) => rows,
                 None => rows(self.start_read()).await,
             };
+            self.caught_up = rows.len() < ROUND;
             if !rows.is_empty() {
                 if self.in_flight.is_empty() {
                     // Nothing in flight, so every failure is dealt with: partitions held after
@@ -179,11 +205,20 @@ impl Relay {
                 }
                 let sent = enqueue(&self.producer, rows, lease.until).await;
                 self.from = sent.next_from();
+                self.caught_up &= !sent.stopped_early();
                 self.in_flight.push_back(sent);
-                if self.in_flight.len() < DEPTH {
+                if self.in_flight.len() < DEPTH && !self.caught_up {
                     return Pause::None;
                 }
             }
+        }
+        if self.caught_up
+            && self
+                .in_flight
+                .front()
+                .is_some_and(|sent| !sent.is_settled())
+        {
+            return Pause::CaughtUp;
         }
         let Some(oldest) = self.in_flight.pop_front() else {
             // Nothing to overlap it with: finish the delete before the cursor restarts.
@@ -208,12 +243,22 @@ impl Relay {
         // gone before it reads them again.
         finish(self.deleting.take()).await;
         self.from = seq;
+        self.caught_up = false;
         match round.stopped {
             // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
             // had buffered, so there is room again; go on from the row that did not fit. Or
             // the lease ran out: check it again at once.
             Some(Stop::BufferFull | Stop::LeaseEnded) => Pause::None,
             None => Pause::Failed,
+        }
+    }
+
+    /// Waits until the oldest round handed over has every report in (for ever when none is in
+    /// flight); cancel-safe.
+    async fn oldest_settled(&self) {
+        match self.in_flight.front() {
+            Some(sent) => sent.settled().await,
+            None => std::future::pending().await,
         }
     }
 

@@ -66,6 +66,19 @@ impl DeliveryFuture {
         }
     }
 
+    /// Whether the record's outcome is known (acknowledged or failed).
+    pub(crate) fn is_done(&self) -> bool {
+        self.rx.borrow().is_some()
+    }
+
+    /// Waits until the record's outcome is known, without taking it: cancel-safe, and the
+    /// report can still be awaited for the outcome.
+    pub(crate) async fn done(&self) {
+        let mut rx = self.rx.clone();
+        // A closed channel ends the wait too: awaiting the report then says why.
+        let _outcome = rx.wait_for(Option::is_some).await;
+    }
+
     /// Waits for the broker's acknowledgement (or the record's failure).
     pub async fn wait(mut self) -> Result<Delivery> {
         let outcome = self

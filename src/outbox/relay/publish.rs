@@ -70,6 +70,19 @@ impl Sent {
         self.round.failed.is_some()
     }
 
+    /// Whether every report of the round is in: [`Sent::settle`] would not wait.
+    pub fn is_settled(&self) -> bool {
+        self.reports.iter().all(|(_, report)| report.is_done())
+    }
+
+    /// Waits until every report of the round is in, leaving them to [`Sent::settle`]
+    /// (cancel-safe).
+    pub async fn settled(&self) {
+        for (_, report) in &self.reports {
+            report.done().await;
+        }
+    }
+
     /// Waits for every report of the round.
     pub async fn settle(self) -> RoundOutcome {
         let Sent {

@@ -340,4 +340,5 @@ fn backlog(store: &Arc<dyn Store>) -> u64 {
     crate::store::StoreExt::read_with(&**store, crate::outbox::backlog).unwrap()
 }
 
+mod caught_up;
 mod cursor;

@@ -20,13 +20,14 @@ async fn a_round_moves_the_cursor_past_the_rows_it_delivered() {
     let broker = Arc::new(MockBroker::new(1));
     let mut relay = relay_over(&store, &broker);
     // The round is handed over (its reports are not awaited yet: the next round could follow
-    // it on the wire).
-    assert_eq!(relay.round(held(), None).await, Pause::None);
+    // it on the wire). It read every row there is: the next read waits for the relay's wake.
+    assert_eq!(relay.round(held(), None).await, Pause::CaughtUp);
     assert_eq!(
         relay.from, 3,
         "the next round reads from the row after the last one"
     );
     // No next round: the one handed over settles.
+    relay.oldest_settled().await;
     assert_eq!(relay.round(held(), None).await, Pause::None);
     assert_eq!(relay.from, 3);
     // Nothing more: the round is idle, and the cursor starts again from the oldest row (rows
@@ -50,7 +51,8 @@ async fn an_empty_round_waits_for_the_last_delete_before_starting_again_from_the
     let mut relay = relay_over(&store, &broker);
     leased.hold_writes.store(true, Ordering::SeqCst);
     // Handed over, then settled (no row after them): delivered, their delete started.
-    assert_eq!(relay.round(held(), None).await, Pause::None);
+    assert_eq!(relay.round(held(), None).await, Pause::CaughtUp);
+    relay.oldest_settled().await;
     assert_eq!(relay.round(held(), None).await, Pause::None);
     assert_eq!(broker.values(0).len(), 2);
     // The delivered rows' delete waits; the next round finds no row after them.

@@ -66,6 +66,7 @@ pub(super) fn relay_over(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> Re
         epoch: None,
         in_flight: std::collections::VecDeque::new(),
         deleting: None,
+        caught_up: false,
     }
 }
 
