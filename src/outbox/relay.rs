@@ -4,11 +4,12 @@
 //! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
 //! not paid once per round. A round of fewer than [`ROUND`] rows read every row committed so
 //! far: the relay reads again when it is woken for rows committed since, and meanwhile settles
-//! what it handed over, instead of reading rows that are not there. Per-key order holds as in one round: a failed row holds its
-//! partition in the producer, so the rows behind it (in its round or the next) fail unsent, and
-//! once every round handed over has settled the relay starts again from the failed row. A
-//! holder reads its next round while it renews the lease, and keeps the rows only if the lease
-//! was held without a break.
+//! what it handed over, instead of reading rows that are not there.
+//!
+//! Per-key order holds as in one round: a failed row holds its partition in the producer, so
+//! the rows behind it (in its round or the next) fail unsent, and once every round handed over
+//! has settled the relay starts again from the failed row. A holder reads its next round while
+//! it renews the lease, and keeps the rows only if the lease was held without a break.
 //!
 //! Only the holder of the relay lease publishes ([`Store::relay_lease`]). Nothing is published
 //! past the lease's `until` (by this process's clock): a round hands no row to the producer
