@@ -16,22 +16,15 @@ use super::{Result, UserError, hashing_pool::on_pool, working_area::with_area};
 pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(UserError::Random)?;
-    let salt = SaltString::encode_b64(&salt).map_err(UserError::Hash)?;
     let password = password.to_owned();
     on_pool(move || phc_string(password.as_bytes(), &salt).map_err(UserError::Hash))?
 }
 
 /// The PHC string of `password` hashed with the default parameters and `salt`.
-fn phc_string(password: &[u8], salt: &SaltString) -> password_hash::Result<String> {
+fn phc_string(password: &[u8], salt: &[u8]) -> password_hash::Result<String> {
     let argon2 = Argon2::default();
-    let mut salt_bytes = [0u8; 64];
-    let output = compute(
-        &argon2,
-        password,
-        salt.as_salt().decode_b64(&mut salt_bytes)?,
-        Params::DEFAULT_OUTPUT_LEN,
-    )?;
-    phc(&argon2, salt, output)
+    let output = compute(&argon2, password, salt, Params::DEFAULT_OUTPUT_LEN)?;
+    phc(&argon2, &SaltString::encode_b64(salt)?, output)
 }
 
 /// The PHC string of `output`, computed by `argon2` (argon2id, the current version) with `salt`.
