@@ -15,7 +15,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     commit_memory_on_demand();
-    usercenter::users::on_hashing_idle(release_freed_memory);
     usercenter::users::on_hashing_thread_start(lower_hashing_priority);
     let cli = Cli::parse();
     match &cli.command {
@@ -202,23 +201,14 @@ fn load(overrides: &Overrides, cli: &Cli) -> Result<Config, ExitCode> {
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Has mimalloc commit its arenas' memory as it is used, not all at once: on Linux (overcommit)
-/// its default commits a whole arena eagerly and then never purges it, so a freed argon2
-/// working area stayed resident. Measured: an idle `serve` at 12.4 MiB RSS instead of 21.5.
-/// Called first thing in `main`, before the first arena exists.
+/// its default commits a whole arena eagerly and then never purges it, so memory freed after a
+/// burst of requests would stay resident. Called first thing in `main`, before the first arena
+/// exists.
 #[allow(unsafe_code)]
 fn commit_memory_on_demand() {
     // SAFETY: sets one of mimalloc's integer options; no pointers, and no other thread exists
     // yet (the function is not thread-safe).
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) }
-}
-
-/// Has mimalloc return the memory freed on this thread to the OS now. An idle argon2 thread
-/// calls it, so an idle service does not keep a 19 MiB working area per hashing thread.
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    // SAFETY: `mi_collect` takes no pointers; it walks mimalloc's own heaps and arenas and may
-    // be called from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// The nice value of the password hashing threads: below every other thread of the process,

@@ -38,7 +38,7 @@ pub enum UserError {
     Store(StoreError),
     /// Password hashing failed (500; not expected).
     #[error("password hashing: {0}")]
-    Hash(#[source] argon2::password_hash::Error),
+    Hash(#[source] argon2_rust::Error),
     /// The password hashing threads are gone (500; not expected).
     #[error("password hashing: the hashing pool stopped")]
     HashingStopped,

@@ -119,16 +119,6 @@ pub fn render_hashing_metrics(out: &mut String) {
 /// service holds none this long after its last hash.
 const KEEP_AREA_FOR: Duration = Duration::from_secs(10);
 
-/// What a hashing thread calls when it dropped its working area; see [`on_hashing_idle`].
-static IDLE_HOOK: OnceLock<fn()> = OnceLock::new();
-
-/// Sets what a hashing thread calls, on itself, once it has dropped its working area after
-/// [`KEEP_AREA_FOR`] with no hash. The binary uses it to have its allocator return the area's
-/// 19 MiB to the OS at once (an allocator keeps freed memory for reuse otherwise).
-pub fn on_hashing_idle(hook: fn()) {
-    let _ = IDLE_HOOK.set(hook);
-}
-
 /// What each hashing thread calls first, on itself; see [`on_hashing_thread_start`].
 static START_HOOK: OnceLock<fn()> = OnceLock::new();
 
@@ -151,9 +141,6 @@ fn hashing_thread(jobs: &Handoff<Job>, keep_area_for: Duration) {
         let next = match jobs.next(&slot, keep_area_for) {
             Next::Idle => {
                 working_area::release();
-                if let Some(hook) = IDLE_HOOK.get() {
-                    hook();
-                }
                 jobs.next_cold(&slot)
             }
             next => next,

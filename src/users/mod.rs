@@ -29,9 +29,7 @@ use uuid::Uuid;
 pub use auth::{hash_password, new_token, token_hash, verify_password};
 pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
-pub use hashing_pool::{
-    on_hashing_idle, on_hashing_thread_start, render_hashing_metrics, set_hashing_threads,
-};
+pub use hashing_pool::{on_hashing_thread_start, render_hashing_metrics, set_hashing_threads};
 pub use throttle::Throttle;
 
 pub use event_handler::{EventHandler, EventRecordHandler, dispatch};

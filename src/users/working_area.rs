@@ -1,55 +1,40 @@
-//! The argon2 working area a hashing thread keeps from one hash to the next.
+//! The argon2 hasher a hashing thread keeps from one hash to the next, and with it the
+//! hasher's working area.
 //!
-//! argon2id fills 19 MiB per hash. A fresh area for each hash costs its zeroing and the copy of
-//! a default block into each of its 19,456 blocks, and the page faults of memory the allocator
-//! gave back to the OS in between: about a tenth of a hash when two run at once on the 2-core
-//! VM of `docs/performance.md`. argon2 writes every block before it reads it, so an area that
-//! held the previous hash needs no clearing. A hashing thread drops its area when hashes stop
-//! coming ([`release`], called by [`super::hashing_pool`]).
+//! argon2id fills 19 MiB per hash. A fresh area for each hash costs its mapping and the page
+//! faults of memory given back to the OS in between. [`argon2_rust::Hasher`] keeps its area
+//! from one hash to the next (and wipes it as each hash returns), so a thread hashing
+//! back to back maps it once. A hashing thread drops its area when hashes stop coming
+//! ([`release`], called by [`super::hashing_pool`]). A stored hash that needs more memory than
+//! the service's parameters is computed in an area of its own, freed when it returns.
 use std::cell::RefCell;
 
-use argon2::{Block, Params};
+use argon2_rust::{Algorithm, Argon2, Hasher, Params, Version};
+
+/// What the service hashes new passwords with: argon2id, version 19, 19 MiB, 2 passes, 1 lane,
+/// a 32-byte output (OWASP's profile).
+pub(super) const SERVICE: Argon2 =
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT);
 
 thread_local! {
-    /// This thread's area: empty until its first hash and after [`release`].
-    static AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// This thread's hasher: its area is empty until its first hash and after [`release`].
+    static HASHER: RefCell<Hasher> = RefCell::new(SERVICE.hasher());
 }
 
-/// The blocks of the area a thread keeps: what the default parameters (the ones the service
-/// hashes with) need. A hash that needs more (a stored hash made with a larger `m`) gets an
-/// area of its own for that hash only.
-fn kept_blocks() -> usize {
-    Params::DEFAULT.block_count()
+/// Runs `f` with this thread's hasher (configured with [`SERVICE`]).
+pub(super) fn with_hasher<T>(f: impl FnOnce(&mut Hasher) -> T) -> T {
+    HASHER.with_borrow_mut(f)
 }
 
-/// Runs `f` with a working area of exactly `blocks` blocks: the thread's kept area, allocated
-/// on first use, or a fresh one when `blocks` is more than the kept area holds.
-pub(super) fn with_area<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    let kept = kept_blocks();
-    if blocks > kept {
-        return f(&mut fresh(blocks));
-    }
-    AREA.with_borrow_mut(|area| {
-        if area.len() < kept {
-            *area = fresh(kept);
-        }
-        f(&mut area[..blocks])
-    })
-}
-
-/// Drops this thread's area, so that the allocator can hand its memory back to the OS.
+/// Drops this thread's area, so that its memory goes back to the OS.
 pub(super) fn release() {
-    AREA.with_borrow_mut(|area| *area = Vec::new());
+    HASHER.with_borrow_mut(Hasher::clear);
 }
 
 /// Whether this thread holds an area now.
 #[cfg(test)]
 pub(super) fn held() -> bool {
-    AREA.with_borrow(|area| !area.is_empty())
-}
-
-fn fresh(blocks: usize) -> Vec<Block> {
-    vec![Block::default(); blocks]
+    HASHER.with_borrow(|hasher| hasher.reserved_blocks() > 0)
 }
 
 #[cfg(test)]
@@ -57,21 +42,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_thread_keeps_one_area_for_the_default_size_and_drops_it_on_release() {
-        let first = with_area(kept_blocks(), |area| area.as_ptr() as usize);
-        assert!(held());
-        let smaller = with_area(8, |area| (area.len(), area.as_ptr() as usize));
+    fn a_thread_keeps_one_area_across_hashes_and_drops_it_on_release() {
+        assert!(!held(), "nothing before the first hash");
+        let mut out = [0u8; 32];
+        with_hasher(|h| h.hash_into(b"pw", b"saltsaltsalt", &mut out)).unwrap();
+        let blocks = with_hasher(|h| h.reserved_blocks());
+        assert_eq!(blocks, SERVICE.params().memory_blocks() as usize);
+        with_hasher(|h| h.hash_into(b"pw2", b"saltsaltsalt", &mut out)).unwrap();
         assert_eq!(
-            smaller,
-            (8, first),
-            "a smaller hash uses the kept area's start"
-        );
-        let larger = with_area(kept_blocks() + 4, |area| area.len());
-        assert_eq!(larger, kept_blocks() + 4);
-        assert_eq!(
-            with_area(kept_blocks(), |area| area.as_ptr() as usize),
-            first,
-            "the larger hash's area was its own"
+            with_hasher(|h| h.reserved_blocks()),
+            blocks,
+            "the same area"
         );
         release();
         assert!(!held());

@@ -65,7 +65,7 @@ fn a_hashing_thread_keeps_its_area_between_hashes_and_drops_it_when_idle() {
         let sent = jobs.send(Box::new(move || {
             let before = working_area::held();
             if use_area {
-                working_area::with_area(8, |_| ());
+                working_area::with_hasher(|hasher| hasher.reserve()).unwrap();
             }
             let _ = answer.send(before);
         }));
