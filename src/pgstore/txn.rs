@@ -330,6 +330,17 @@ impl WriteTxn for PgTxn<'_> {
         Ok(())
     }
 
+    /// Names and e-mail addresses without a read: the `users` row that claims one is refused
+    /// by its unique index (`users_username_key`, `users_email_key`) if it is taken, and that
+    /// refusal is [`StoreError::Conflict`]. A read would take a SERIALIZABLE read lock on the
+    /// index page that concurrent registrations insert into, failing them against each other.
+    fn is_free(&self, table: Table, key: &[u8]) -> Result<bool> {
+        match table {
+            Table::Usernames | Table::Emails => Ok(true),
+            _ => Ok(self.get(table, key)?.is_none()),
+        }
+    }
+
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
         let params = columns::key_params(table, key)?;
         let deleted = !self.query(&layout(table).delete(), &params)?.is_empty();

@@ -144,6 +144,14 @@ pub trait WriteTxn: ReadTxn {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()>;
     /// Removes `key`; whether it was there.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool>;
+    /// Whether `key` is absent from `table`, asked by a transaction that goes on to claim it
+    /// (a new user's name and e-mail address). This default reads it. A backend whose unique
+    /// index refuses a second claim when the claiming row is written may answer `true` without
+    /// reading; the write then fails with [`StoreError::Conflict`] (PostgreSQL does this for
+    /// [`Table::Usernames`] and [`Table::Emails`]).
+    fn is_free(&self, table: Table, key: &[u8]) -> Result<bool> {
+        Ok(self.get(table, key)?.is_none())
+    }
     /// Removes every key of `keys`; how many were there. A backend may do it in one
     /// statement (PostgreSQL does for the outbox tables, whose rows the relay deletes a round
     /// at a time); this default deletes them one by one.

@@ -53,10 +53,10 @@ impl Users {
         };
         let (name_key, email_key) = (super::lookup_key(username), super::lookup_key(email));
         let (token, expires) = self.write(|txn| {
-            if txn.get(Table::Usernames, name_key.as_bytes())?.is_some() {
+            if !txn.is_free(Table::Usernames, name_key.as_bytes())? {
                 return Err(UserError::Conflict { field: "username" });
             }
-            if txn.get(Table::Emails, email_key.as_bytes())?.is_some() {
+            if !txn.is_free(Table::Emails, email_key.as_bytes())? {
                 return Err(UserError::Conflict { field: "email" });
             }
             Self::put_user(txn, &user)?;
