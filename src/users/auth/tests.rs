@@ -1,4 +1,6 @@
 use super::*;
+// RustCrypto's `argon2`, an independent implementation, as the reference.
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version, password_hash::SaltString};
 
 #[test]
 fn passwords_verify_and_wrong_ones_do_not() {
@@ -18,9 +20,6 @@ fn tokens_are_random_and_hashed() {
     assert_eq!(token_hash(&a), token_hash(&a));
     assert_ne!(token_hash(&a), token_hash(&b));
 }
-
-/// RustCrypto's `argon2`, an independent implementation, as the reference.
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version, password_hash::SaltString};
 
 #[test]
 fn the_phc_string_is_the_one_argon2_writes_for_the_same_salt() {
