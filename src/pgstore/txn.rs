@@ -330,15 +330,12 @@ impl WriteTxn for PgTxn<'_> {
         Ok(())
     }
 
-    /// Names and e-mail addresses without a read: the `users` row that claims one is refused
-    /// by its unique index (`users_username_key`, `users_email_key`) if it is taken, and that
-    /// refusal is [`StoreError::Conflict`]. A read would take a SERIALIZABLE read lock on the
-    /// index page that concurrent registrations insert into, failing them against each other.
+    /// Names and e-mail addresses unread: a unique index refuses the `users` row that claims a
+    /// taken one ([`StoreError::Conflict`]), and a read's SERIALIZABLE lock on the index page
+    /// failed concurrent registrations against each other.
     fn is_free(&self, table: Table, key: &[u8]) -> Result<bool> {
-        match table {
-            Table::Usernames | Table::Emails => Ok(true),
-            _ => Ok(self.get(table, key)?.is_none()),
-        }
+        let unread = matches!(table, Table::Usernames | Table::Emails);
+        Ok(unread || self.get(table, key)?.is_none())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
