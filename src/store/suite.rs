@@ -37,6 +37,27 @@ pub fn run_all(store: &dyn Store) {
     a_transaction_reads_its_own_writes(store);
     rows_read_ahead_read_as_asked_and_follow_writes(store);
     undecodable_values_are_typed_errors(store);
+    a_key_is_free_until_it_is_written(store);
+}
+
+/// [`super::WriteTxn::is_free`] on a table no unique index stands in for: free while absent,
+/// taken once written, in the writing transaction and after its commit.
+pub fn a_key_is_free_until_it_is_written(store: &dyn Store) {
+    store
+        .write(&mut |txn| {
+            assert!(txn.is_free(Table::Meta, b"claimed")?, "absent");
+            txn.put(Table::Meta, b"claimed", b"x")?;
+            assert!(!txn.is_free(Table::Meta, b"claimed")?, "written here");
+            Ok(())
+        })
+        .unwrap();
+    store
+        .write(&mut |txn| {
+            assert!(!txn.is_free(Table::Meta, b"claimed")?, "committed");
+            assert!(txn.is_free(Table::Meta, b"other")?, "another key");
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// A failing closure keeps none of its writes; a passing one keeps all.
