@@ -137,23 +137,42 @@ pub async fn idle_login_update(front: &Front, regs: &[Reg]) -> ByClass {
     out
 }
 
-/// Registrations per second with `clients` registering back to back, `n` in all: what the
-/// machine's password hashing allows.
-pub async fn capacity(front: &Front, clients: usize, n: usize) -> f64 {
-    let started = Instant::now();
+/// `n` registrations by `clients` registering back to back; returns them, the first sent
+/// first. The caller times the phase to the last welcome readable, so the capacity counts
+/// what the pipeline still had to do when the last response came.
+pub async fn back_to_back(front: &Front, clients: usize, n: usize) -> Vec<Reg> {
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
         let addr = front.pick(c);
         tasks.spawn(async move {
+            let mut regs = Vec::new();
             for i in (c..n).step_by(clients) {
-                register(addr, &format!("cap{i}")).await;
+                regs.push(register(addr, &format!("cap{i}")).await);
             }
+            regs
         });
     }
+    let mut regs = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        r.expect("client");
+        regs.extend(r.expect("client"));
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    regs.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
+    regs
+}
+
+/// Registrations per second of `regs` (one back-to-back phase): to the last response, and to
+/// the last welcome notification readable (`None` if one was not seen).
+pub fn rates(regs: &[Reg], seen: &watch::Shared) -> (f64, Option<f64>) {
+    let first = regs.iter().map(|r| r.sent_ms).fold(f64::INFINITY, f64::min);
+    let answered = regs.iter().map(|r| r.answered_ms).fold(0.0, f64::max);
+    let seen = seen.lock();
+    let welcomes: Option<Vec<f64>> = regs
+        .iter()
+        .map(|r| seen.welcome.get(&r.id).map(|s| s.readable_ms))
+        .collect();
+    let per_s = |end: f64| regs.len() as f64 / ((end - first) / 1e3);
+    let notified = welcomes.map(|w| per_s(w.into_iter().fold(answered, f64::max)));
+    (per_s(answered), notified)
 }
 
 /// `n` registrations arriving as a Poisson process of `rate` per second, whatever the

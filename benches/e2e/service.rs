@@ -78,6 +78,10 @@ impl Instances {
                 .arg(data.join(format!("instance{i}")))
                 .env("RUST_LOG", "error")
                 .env("USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS", &fetch_wait)
+                // Every client of the bench is on 127.0.0.1, and the open loop stands for
+                // independent clients: a backlog must show as latency, not as the per-address
+                // cap's 503 (the cap guards against one client taking every slot).
+                .env("USERCENTER_HTTP_MAX_CONNECTIONS_PER_CLIENT", "1024")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null());
             if let Some(url) = store_url {
