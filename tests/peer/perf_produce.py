@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""librdkafka's side of the `perf produce` comparison (README, Benchmarks): N records of S bytes
-through confluent-kafka's Producer with the settings ours runs with, then one summary line in
-`usercenter perf produce`'s format.
+"""librdkafka's side of the `perf produce` comparison (docs/performance.md, "Produce"): N
+records of S bytes through confluent-kafka's Producer with the settings ours runs with, then
+one summary line in `usercenter perf produce`'s format.
 
     perf_produce.py --brokers HOST:PORT --topic T --records N --record-size S --partitions P
         [--codec none|snappy|...] [--linger-ms 5] [--idempotence true|false] [--headers]

@@ -1,7 +1,7 @@
 //! `/metrics` as a Prometheus server reads it: the running binary is scraped and the text
 //! parsed by prometheus_client's exposition-format parser (tests/peer/metrics.py), not by our
-//! own string matching. Every family the README lists is there with its type and labels, and
-//! the request counters move by exactly the requests made.
+//! own string matching. The HTTP, consumer and process families are there with their types and
+//! labels, and the request counters move by exactly the requests made.
 
 use std::{
     collections::BTreeMap,
