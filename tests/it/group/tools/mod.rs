@@ -1,0 +1,73 @@
+//! `usercenter group describe` and `group reset-offsets` against a real Nisshi broker: offsets
+//! committed with the protocol layer, read back with OffsetFetch and by librdkafka; the store's
+//! offsets and dedupe marks; refusals while a member is joined or the store is held.
+//!
+//! - `describe_reset`: the whole scenario, one broker, step by step;
+//! - `fixture`: the records, the group's offsets and the store it starts from, and a member;
+//! - `offsets`: where the offsets are read back from (the broker, librdkafka, the store).
+
+mod describe_reset;
+mod fixture;
+mod offsets;
+
+use std::{path::Path, process::Output};
+
+const TOPIC: &str = "gt.events";
+const GROUP: &str = "gt";
+
+/// `usercenter group ARGS` on the test's broker, group, topic and data directory.
+fn group_command(broker: &str, data: &Path, args: &[&str]) -> Output {
+    let data = data.to_string_lossy();
+    let mut all = vec!["group"];
+    all.extend(args);
+    all.extend(["--brokers", broker, "--group", GROUP, "--topic", TOPIC]);
+    all.extend(["--data-dir", &data]);
+    testkit::usercenter(&all)
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The fields of the line of `partition` in a table whose first columns are topic, partition.
+fn row(text: &str, partition: i32) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f.len() >= 2 && f[0] == TOPIC && f[1] == partition.to_string())
+        .unwrap_or_else(|| panic!("no row for partition {partition}: {text}"))
+}
+
+/// Runs the group commands `steps` one after another, printing each one's output; the last
+/// one's output.
+fn run_steps(b: &str, data: &Path, steps: &[&[&str]]) -> String {
+    let mut last = String::new();
+    for args in steps {
+        last = stdout(&group_command(b, data, args));
+        println!("{last}");
+    }
+    last
+}
+
+#[test]
+fn reset_help_explains_dry_run_and_replay() {
+    let out = testkit::usercenter(&["group", "reset-offsets", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--execute",
+        "--replay",
+        "dedupe mark",
+        "skipped",
+        "applied a second time",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from help: {text}");
+    }
+    // A target is required.
+    let out = testkit::usercenter(&["group", "reset-offsets"]);
+    assert_eq!(out.status.code(), Some(2));
+}
