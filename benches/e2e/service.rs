@@ -157,6 +157,19 @@ impl Instances {
     }
 }
 
+impl Drop for Instances {
+    /// An instance still running here was not stopped: the bench panicked (a request refused,
+    /// a service not ready). It is killed, so that no service outlives the bench.
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
 /// Waits until `addr` answers `/ready` with 200 (Kafka reached, topics made); panics after 20 s.
 async fn wait_ready(addr: SocketAddr) {
     for _ in 0..400 {
