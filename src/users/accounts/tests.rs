@@ -22,6 +22,11 @@ fn register_writes_the_user_a_session_and_the_event_together() {
         users.register("bob", "Ada@Example.com", "correct horse", &ctx()),
         Err(UserError::Conflict { field: "email" })
     ));
+    // Both taken: the name is the one reported (PostgreSQL's test expects the same).
+    assert!(matches!(
+        users.register("Ada", "ADA@example.com", "correct horse", &ctx()),
+        Err(UserError::Conflict { field: "username" })
+    ));
     assert!(matches!(
         users.register("x", "x@y.z", "correct horse", &ctx()),
         Err(UserError::Invalid {

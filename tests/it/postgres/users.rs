@@ -51,6 +51,14 @@ async fn accounts_live_in_typed_rows_and_behave_as_on_redb() {
             matches!(taken, Err(UserError::Conflict { field: "username" })),
             "{taken:?}"
         );
+        // Both taken: the name is reported, as on redb. No read checks them first here: the
+        // insert meets users_username_key before users_email_key (PostgreSQL checks unique
+        // indexes in the order they were made, and migration 0002 makes them in this one).
+        let taken = u.register("ADA", "ada@EXAMPLE.com", "correct horse", &ctx());
+        assert!(
+            matches!(taken, Err(UserError::Conflict { field: "username" })),
+            "{taken:?}"
+        );
         let updated = u
             .update(
                 &caller,
