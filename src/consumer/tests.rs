@@ -233,6 +233,11 @@ struct Log {
     end_poll: Duration,
     /// Below `end` every answer is empty too (the records are all control batches).
     hidden: bool,
+    /// Below `end` the first answers are empty, this many (a broker that gives the high
+    /// watermark of a record it does not return yet).
+    empty_first: AtomicU32,
+    /// When each fetch was polled (tokio's clock, which a paused test's sleeps advance).
+    fetched_at: parking_lot::Mutex<Vec<tokio::time::Instant>>,
     /// `offset` fails this many times first.
     offset_failures: AtomicU32,
     fetches: parking_lot::Mutex<Vec<i64>>,
@@ -245,6 +250,8 @@ impl Log {
             end,
             end_poll: Duration::from_millis(20),
             hidden: false,
+            empty_first: AtomicU32::new(0),
+            fetched_at: parking_lot::Mutex::default(),
             offset_failures: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
         }
@@ -269,10 +276,16 @@ impl PartitionSource for Arc<Log> {
     ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
             self.fetches.lock().push(offset);
+            self.fetched_at.lock().push(tokio::time::Instant::now());
             if offset == self.end {
                 tokio::time::sleep(self.end_poll).await;
             }
-            if offset >= self.end || self.hidden {
+            let withheld = offset < self.end
+                && self
+                    .empty_first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if offset >= self.end || self.hidden || withheld {
                 return Ok((vec![], self.end));
             }
             let from = offset.max(self.earliest);
