@@ -149,8 +149,9 @@ impl PartitionLoop {
                 continue;
             };
             if records.is_empty() {
-                // Nothing usable below the high watermark (control batches are dropped by the
-                // client): do not spin on it.
+                // Nothing usable below the high watermark: a record the broker does not return
+                // yet, or control batches the client drops. Ask again after a pause, longer
+                // each time the answer stays empty.
                 if offset < high_watermark {
                     pause(empty.next(), &self.cancel).await;
                 }
