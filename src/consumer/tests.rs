@@ -236,11 +236,11 @@ struct Log {
     /// Below `end` the first answers are empty, this many (a broker that gives the high
     /// watermark of a record it does not return yet).
     empty_first: AtomicU32,
-    /// When each fetch was polled (tokio's clock, which a paused test's sleeps advance).
-    fetched_at: parking_lot::Mutex<Vec<tokio::time::Instant>>,
     /// `offset` fails this many times first.
     offset_failures: AtomicU32,
-    fetches: parking_lot::Mutex<Vec<i64>>,
+    /// The offset of each fetch and when it was polled (tokio's clock, which a paused test's
+    /// sleeps advance).
+    fetches: parking_lot::Mutex<Vec<(i64, tokio::time::Instant)>>,
 }
 
 impl Log {
@@ -251,19 +251,31 @@ impl Log {
             end_poll: Duration::from_millis(20),
             hidden: false,
             empty_first: AtomicU32::new(0),
-            fetched_at: parking_lot::Mutex::default(),
             offset_failures: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
         }
     }
 
     fn fetches(&self) -> Vec<i64> {
-        self.fetches.lock().clone()
+        self.fetches
+            .lock()
+            .iter()
+            .map(|&(offset, _)| offset)
+            .collect()
+    }
+
+    /// When each fetch was polled.
+    fn fetch_times(&self) -> Vec<tokio::time::Instant> {
+        self.fetches.lock().iter().map(|&(_, at)| at).collect()
     }
 
     /// How often it was asked for `offset`.
     fn asked(&self, offset: i64) -> usize {
-        self.fetches.lock().iter().filter(|&&o| o == offset).count()
+        self.fetches
+            .lock()
+            .iter()
+            .filter(|&&(o, _)| o == offset)
+            .count()
     }
 }
 
@@ -275,8 +287,9 @@ impl PartitionSource for Arc<Log> {
         _: i32,
     ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
         Box::pin(async move {
-            self.fetches.lock().push(offset);
-            self.fetched_at.lock().push(tokio::time::Instant::now());
+            self.fetches
+                .lock()
+                .push((offset, tokio::time::Instant::now()));
             if offset == self.end {
                 tokio::time::sleep(self.end_poll).await;
             }
@@ -320,7 +333,7 @@ impl RecordHandler for Arc<AwaitReadAhead> {
         if record.offset == 0 {
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             while std::time::Instant::now() < deadline {
-                if self.source.fetches.lock().contains(&3) {
+                if self.source.asked(3) > 0 {
                     self.asked_in_time.store(true, Ordering::SeqCst);
                     break;
                 }

@@ -157,7 +157,7 @@ async fn below_the_high_watermark_a_brief_empty_answer_is_fetched_again_after_1_
         &[0, 0, 0],
         "two empty answers, then the records"
     );
-    let at = log.fetched_at.lock().clone();
+    let at = log.fetch_times();
     let gaps: Vec<Duration> = at.windows(2).take(2).map(|w| w[1] - w[0]).collect();
     assert_eq!(
         gaps,
