@@ -25,7 +25,10 @@ use super::{
     handler::RecordHandler,
     source::{PartitionSource, SourceError},
 };
-use crate::{kafka::records::FetchedRecord, store::Store};
+use crate::{
+    kafka::{protocol, records::FetchedRecord},
+    store::Store,
+};
 use start::{claim, start_offset};
 
 /// Everything a partition loop needs: the consumer's [`super::ConsumerParts`], and what its
@@ -84,9 +87,9 @@ impl EmptyBackoff {
     }
 }
 
-/// What a fetch gave: records (possibly some before the offset asked for) and the partition's
-/// high watermark.
-type Fetched = Result<(Vec<FetchedRecord>, i64), SourceError>;
+/// What a fetch gave: records (possibly some before the offset asked for), where its batches
+/// end, and the partition's offsets.
+type Fetched = Result<protocol::Fetched, SourceError>;
 
 /// Runs the partition until `cancel` fires or a newer owner fences it. A batch in hand is
 /// finished and committed first.
@@ -144,27 +147,29 @@ impl PartitionLoop {
                     () = self.cancel.cancelled() => break,
                 },
             };
-            let Some((records, high_watermark)) = self.records_of(fetched, &mut offset).await
-            else {
+            let Some(fetched) = self.records_of(fetched, &mut offset).await else {
                 continue;
             };
-            if records.is_empty() {
-                // Nothing usable below the high watermark: a record the broker does not return
-                // yet, or control batches the client drops. Ask again after a pause, longer
-                // each time the answer stays empty.
-                if offset < high_watermark {
-                    pause(empty.next(), &self.cancel).await;
-                }
-            } else {
+            let high_watermark = fetched.high_watermark;
+            // Where the answer's batches end: past its records, and past batches that hold none
+            // for us (transaction markers, an aborted transaction, a batch compaction emptied),
+            // which the batch's transaction steps over too.
+            let last = fetched.records.last().map(|r| r.offset + 1);
+            let ends = offset.max(last.max(fetched.next_offset).unwrap_or(offset));
+            if ends > offset {
                 empty = EmptyBackoff::new();
                 let Some(handled) = self
-                    .apply_reading_ahead(records, offset, high_watermark)
+                    .apply_reading_ahead(fetched.records, offset, ends, high_watermark)
                     .await
                 else {
                     return;
                 };
                 offset = handled.next;
                 read_ahead = handled.read_ahead;
+            } else if offset < fetched.last_stable_offset {
+                // Nothing below what is readable: a record the broker does not return yet.
+                // Ask again after a pause, longer each time the answer stays empty.
+                pause(empty.next(), &self.cancel).await;
             }
             ctx.metrics
                 .set_lag(&ctx.topic, partition, high_watermark - offset);
@@ -179,18 +184,16 @@ impl PartitionLoop {
             .fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms)
     }
 
-    /// The records and high watermark of `fetched`; `None` after a failure, with `offset`
-    /// reset to the earliest when it was out of range, or after a pause.
-    async fn records_of(
-        &self,
-        fetched: Fetched,
-        offset: &mut i64,
-    ) -> Option<(Vec<FetchedRecord>, i64)> {
+    /// What `fetched` read; `None` after a failure, with `offset` reset to the earliest when
+    /// it was out of range, or after a pause.
+    async fn records_of(&self, fetched: Fetched, offset: &mut i64) -> Option<protocol::Fetched> {
         let (ctx, partition) = (&self.ctx, self.partition);
-        // A broker that answers an offset past the end with no records (instead of
+        // A broker that answers an offset past the end with nothing (instead of
         // OFFSET_OUT_OF_RANGE, as Kafka does) is treated the same way.
         let fetched = match fetched {
-            Ok((records, hw)) if records.is_empty() && *offset > hw => Err(SourceError::OutOfRange),
+            Ok(f) if f.next_offset.is_none() && *offset > f.high_watermark => {
+                Err(SourceError::OutOfRange)
+            }
             other => other,
         };
         match fetched {
@@ -212,16 +215,17 @@ impl PartitionLoop {
         None
     }
 
-    /// Applies `records` (fetched from `offset`) while the fetch after them is read ahead;
-    /// reports the lag as soon as the batch is committed. `None`: the partition was fenced.
+    /// Applies `records` (fetched from `offset`, in batches that end at `ends`) while the
+    /// fetch after them is read ahead; reports the lag as soon as the batch is committed.
+    /// `None`: the partition was fenced.
     async fn apply_reading_ahead(
         &self,
         records: Vec<FetchedRecord>,
         offset: i64,
+        ends: i64,
         high_watermark: i64,
     ) -> Option<Handled<Fetched>> {
-        let ends = records.last().map_or(offset, |r| offset.max(r.offset + 1));
-        let handled = self.handle_batch(Arc::new(records), offset);
+        let handled = self.handle_batch(Arc::new(records), offset, ends);
         let next = self.fetch(ends);
         // The lag is reported as soon as the batch is committed, not after the read-ahead
         // (which may wait `fetch_max_wait_ms` for records that do not exist yet).

@@ -64,6 +64,10 @@ pub struct BatchInput<'a> {
     pub partition: i32,
     /// The next offset to handle; earlier records in the batch are skipped.
     pub next_offset: i64,
+    /// Where the fetched batches end: the next offset stored once every record is handled.
+    /// Past the last record when the batches end in some that hold none for the consumer
+    /// (transaction markers, an aborted transaction, a batch compaction emptied).
+    pub ends: i64,
     /// Dead-letter topic.
     pub dlq_topic: &'a str,
     /// A record (by offset) whose handler failed too often: dead-letter it with this error.
@@ -262,9 +266,13 @@ impl Applying<'_, '_> {
         Ok(())
     }
 
-    /// Stores the next offset in the transaction; what was done.
-    fn finish(self) -> Result<BatchOutcome> {
+    /// Stores the next offset in the transaction (where the batches end, once every record is
+    /// handled); what was done.
+    fn finish(mut self) -> Result<BatchOutcome> {
         let input = self.input;
+        if self.outcome.failed.is_none() {
+            self.outcome.next_offset = self.outcome.next_offset.max(input.ends);
+        }
         let key = offset_key(input.topic, input.partition);
         store::put(self.txn, Table::Offsets, &key, &self.outcome.next_offset)?;
         Ok(self.outcome)

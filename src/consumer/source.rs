@@ -11,8 +11,7 @@ use crate::kafka::{
     Client, ClientError,
     client::PartitionFetcher,
     error_code::ResponseError,
-    protocol::{self, OffsetQuery},
-    records::FetchedRecord,
+    protocol::{self, Fetched, OffsetQuery},
 };
 
 /// Why reading the partition failed.
@@ -33,13 +32,13 @@ pub enum SourceError {
 /// One partition of one topic.
 pub trait PartitionSource: Send + Sync + 'static {
     /// Records from `offset` on (possibly some before it), up to about `max_bytes`, waiting up
-    /// to `max_wait_ms` for any; and the partition's high watermark.
+    /// to `max_wait_ms` for any; where the batches read end, and the partition's offsets.
     fn fetch(
         &self,
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>>;
+    ) -> BoxFuture<'_, Result<Fetched, SourceError>>;
     /// The earliest or the next (latest) offset.
     fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>>;
 }
@@ -71,10 +70,10 @@ impl PartitionSource for KafkaPartition {
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
+    ) -> BoxFuture<'_, Result<Fetched, SourceError>> {
         Box::pin(async move {
             match self.fetcher.fetch(offset, max_bytes, max_wait_ms).await {
-                Ok(f) => Ok((f.records, f.high_watermark)),
+                Ok(f) => Ok(f),
                 Err(protocol::FetchError::OutOfRange) => Err(SourceError::OutOfRange),
                 Err(e) => Err(SourceError::Fetch(e)),
             }

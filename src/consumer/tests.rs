@@ -20,12 +20,23 @@ use super::{
     *,
 };
 use crate::{
-    kafka::records::FetchedRecord,
+    kafka::{protocol::Fetched, records::FetchedRecord},
     store::{ReadTxn, RedbStore},
 };
 
 /// Three records at offsets 0..3 with ids a, b, c; then nothing.
 struct Source;
+
+/// A fetch's answer: `records` in batches that end at `next_offset`, from a partition whose
+/// high watermark and last stable offset are `end`.
+fn answer(records: Vec<FetchedRecord>, next_offset: Option<i64>, end: i64) -> Fetched {
+    Fetched {
+        records,
+        next_offset,
+        high_watermark: end,
+        last_stable_offset: end,
+    }
+}
 
 fn rec(offset: i64, id: &str) -> FetchedRecord {
     FetchedRecord::from_parts(
@@ -40,18 +51,17 @@ fn rec(offset: i64, id: &str) -> FetchedRecord {
 }
 
 impl PartitionSource for Source {
-    fn fetch(
-        &self,
-        offset: i64,
-        _: i32,
-        _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
+    fn fetch(&self, offset: i64, _: i32, _: i32) -> BoxFuture<'_, Result<Fetched, SourceError>> {
         Box::pin(async move {
             if offset >= 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                return Ok((vec![], 3));
+                return Ok(answer(vec![], None, 3));
             }
-            Ok((vec![rec(0, "a"), rec(1, "b"), rec(2, "c")], 3))
+            Ok(answer(
+                vec![rec(0, "a"), rec(1, "b"), rec(2, "c")],
+                Some(3),
+                3,
+            ))
         })
     }
 
@@ -223,104 +233,6 @@ async fn a_dead_letter_is_logged_at_warn_with_its_source_and_reason() {
     }
 }
 
-/// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
-/// three per fetch; notes the offset of every fetch (when polled: a fetch future that is made
-/// but not driven asks nothing). From an offset past `end` it answers nothing, as a broker may
-/// instead of OFFSET_OUT_OF_RANGE; at `end` it answers nothing after a long poll of `end_poll`.
-struct Log {
-    earliest: i64,
-    end: i64,
-    end_poll: Duration,
-    /// Below `end` every answer is empty too (the records are all control batches).
-    hidden: bool,
-    /// Below `end` the first answers are empty, this many (a broker that gives the high
-    /// watermark of a record it does not return yet).
-    empty_first: AtomicU32,
-    /// `offset` fails this many times first.
-    offset_failures: AtomicU32,
-    /// The offset of each fetch and when it was polled (tokio's clock, which a paused test's
-    /// sleeps advance).
-    fetches: parking_lot::Mutex<Vec<(i64, tokio::time::Instant)>>,
-}
-
-impl Log {
-    fn new(earliest: i64, end: i64) -> Self {
-        Self {
-            earliest,
-            end,
-            end_poll: Duration::from_millis(20),
-            hidden: false,
-            empty_first: AtomicU32::new(0),
-            offset_failures: AtomicU32::new(0),
-            fetches: parking_lot::Mutex::default(),
-        }
-    }
-
-    fn fetches(&self) -> Vec<i64> {
-        self.fetches
-            .lock()
-            .iter()
-            .map(|&(offset, _)| offset)
-            .collect()
-    }
-
-    /// When each fetch was polled.
-    fn fetch_times(&self) -> Vec<tokio::time::Instant> {
-        self.fetches.lock().iter().map(|&(_, at)| at).collect()
-    }
-
-    /// How often it was asked for `offset`.
-    fn asked(&self, offset: i64) -> usize {
-        self.fetches
-            .lock()
-            .iter()
-            .filter(|&&(o, _)| o == offset)
-            .count()
-    }
-}
-
-impl PartitionSource for Arc<Log> {
-    fn fetch(
-        &self,
-        offset: i64,
-        _: i32,
-        _: i32,
-    ) -> BoxFuture<'_, Result<(Vec<FetchedRecord>, i64), SourceError>> {
-        Box::pin(async move {
-            self.fetches
-                .lock()
-                .push((offset, tokio::time::Instant::now()));
-            if offset == self.end {
-                tokio::time::sleep(self.end_poll).await;
-            }
-            let withheld = offset < self.end
-                && self
-                    .empty_first
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-            if offset >= self.end || self.hidden || withheld {
-                return Ok((vec![], self.end));
-            }
-            let from = offset.max(self.earliest);
-            let records = (from..self.end.min(from + 3)).map(|o| rec(o, &format!("r{o}")));
-            Ok((records.collect(), self.end))
-        })
-    }
-
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
-        Box::pin(async move {
-            let failing = self
-                .offset_failures
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if failing {
-                return Err(SourceError::OutOfRange);
-            }
-            Ok(if earliest { self.earliest } else { self.end })
-        })
-    }
-}
-
 /// Holds the first record until the source has been asked for the next batch (5 s at most)
 /// and notes whether it was.
 struct AwaitReadAhead {
@@ -393,5 +305,8 @@ async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
     assert_eq!(ctx.metrics.duplicates.get(), 0);
 }
 
+mod log;
 mod offsets;
 mod retries;
+
+use log::Log;

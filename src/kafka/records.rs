@@ -7,16 +7,23 @@
 //!
 //! What it checks: every length and varint against the bytes left, the batch CRC-32C, and the
 //! decompressed size against a caller's cap (a malicious broker cannot make it allocate more).
-//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do;
-//! control batches (transaction markers) are skipped; the old message formats (magic 0/1) are
-//! an error.
+//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do; the
+//! old message formats (magic 0/1) are an error.
+//!
+//! What it leaves out, as a read_committed Kafka consumer does: control batches (transaction
+//! markers) and the batches of aborted transactions ([`transactions`]). Where the reading may
+//! go on is the end of the last complete batch ([`RecordSet::next_offset`]), not the last
+//! record: a log may end in markers, or in a batch that compaction emptied.
 use bytes::Bytes;
 
 mod codec;
 pub mod encode;
 pub mod size;
+mod transactions;
 mod wire;
 
+pub use transactions::Aborted;
+use transactions::AbortedSoFar;
 use wire::Cursor;
 
 /// Why a record set could not be read.
@@ -146,10 +153,26 @@ const BATCH_HEADER: usize = 61;
 /// Where the CRC-covered bytes start (the attributes).
 const CRC_START: usize = 21;
 
-/// Reads every complete batch in `data` into records, in order. A batch may decompress to at
-/// most `max_decompressed` bytes.
-pub fn read(data: &Bytes, max_decompressed: usize) -> Result<Vec<FetchedRecord>, RecordsError> {
-    let mut out = Vec::new();
+/// What a record set held for the reader: its records, and where the reading may go on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordSet {
+    /// The records of the complete batches that are not control batches or aborted, in order.
+    pub records: Vec<FetchedRecord>,
+    /// The offset after the last complete batch, whatever it held (records, transaction
+    /// markers, an aborted transaction's records, nothing); `None` when there was none.
+    pub next_offset: Option<i64>,
+}
+
+/// Reads every complete batch in `data`, in order, leaving out control batches and the
+/// batches of the transactions in `aborted` (a read_committed Fetch answer's list; empty for
+/// a set with no transactions). A batch may decompress to at most `max_decompressed` bytes.
+pub fn read(
+    data: &Bytes,
+    max_decompressed: usize,
+    aborted: &[Aborted],
+) -> Result<RecordSet, RecordsError> {
+    let mut out = RecordSet::default();
+    let mut aborted = AbortedSoFar::new(aborted);
     let mut at = 0;
     while data.len() - at >= 17 {
         let head = &data[at..];
@@ -166,17 +189,26 @@ pub fn read(data: &Bytes, max_decompressed: usize) -> Result<Vec<FetchedRecord>,
         if end < BATCH_HEADER {
             return Err(RecordsError::Malformed("batch shorter than its header"));
         }
-        read_batch(&data.slice(at..at + end), max_decompressed, &mut out)?;
+        let next = read_batch(
+            &data.slice(at..at + end),
+            max_decompressed,
+            &mut aborted,
+            &mut out.records,
+        )?;
+        out.next_offset = Some(next);
         at += end;
     }
     Ok(out)
 }
 
+/// Reads one complete batch into `out` unless it is a control batch or aborted; returns the
+/// offset after it.
 fn read_batch(
     batch: &Bytes,
     max_decompressed: usize,
+    aborted: &mut AbortedSoFar,
     out: &mut Vec<FetchedRecord>,
-) -> Result<(), RecordsError> {
+) -> Result<i64, RecordsError> {
     let b = &batch[..];
     let be64 = |i: usize| {
         let mut a = [0; 8];
@@ -191,16 +223,34 @@ fn read_batch(
         });
     }
     let attributes = u16::from_be_bytes([b[21], b[22]]);
+    let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
+    let last_offset = base_offset
+        .checked_add(i64::from(last_offset_delta))
+        .filter(|&last| last >= base_offset && last < i64::MAX)
+        .ok_or(RecordsError::Malformed("last offset delta"))?;
+    let producer_id = be64(43);
+    let body = batch.slice(BATCH_HEADER..);
+    let decompress = || codec::decompress((attributes & 0x07) as u8, body, max_decompressed);
     if attributes & 0x20 != 0 {
-        return Ok(()); // a control batch
+        // A control batch: one record whose key says whether it commits or aborts.
+        let records = decompress()?;
+        let marker = wire::record(&mut Cursor::new(&records)).ok();
+        aborted.marker(
+            producer_id,
+            last_offset,
+            marker.and_then(|m| m.key).as_deref(),
+        );
+        return Ok(last_offset + 1);
+    }
+    if aborted.skips(producer_id, last_offset, attributes & 0x10 != 0) {
+        return Ok(last_offset + 1);
     }
     let log_append_time = attributes & 0x08 != 0;
     let first_timestamp = be64(27);
     let max_timestamp = be64(35);
     let count = i32::from_be_bytes([b[57], b[58], b[59], b[60]]);
     let count = usize::try_from(count).map_err(|_| RecordsError::Malformed("record count"))?;
-    let body = batch.slice(BATCH_HEADER..);
-    let records = codec::decompress((attributes & 0x07) as u8, body, max_decompressed)?;
+    let records = decompress()?;
     // Each record takes at least 7 bytes: do not reserve for a count the bytes cannot hold.
     out.reserve(count.min(records.len() / 7));
     let mut cursor = Cursor::new(&records);
@@ -221,7 +271,7 @@ fn read_batch(
     if !cursor.is_empty() {
         return Err(RecordsError::Malformed("bytes after the last record"));
     }
-    Ok(())
+    Ok(last_offset + 1)
 }
 
 #[cfg(test)]

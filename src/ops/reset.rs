@@ -315,8 +315,7 @@ async fn forget_range(
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
         deleted += store_side::forget_marks(store, &keys)?;
-        let last = records.iter().map(|r| r.offset).max();
-        match next_fetch(offset, last, high_watermark) {
+        match next_fetch(offset, fetched.next_offset, high_watermark) {
             Some(next) => offset = next,
             None => break,
         }
@@ -324,14 +323,14 @@ async fn forget_range(
     Ok(deleted)
 }
 
-/// Where a replay's scan fetches next, after a fetch at `offset` returned records up to `last`
-/// (`None`: none) from a partition whose high watermark is `high_watermark`; `None` when the
-/// log has nothing more. Past the last record returned; one past `offset` when the fetch
-/// returned nothing at or after it below the high watermark (a gap in the log, such as a
-/// batch of transaction markers only).
-pub(super) fn next_fetch(offset: i64, last: Option<i64>, high_watermark: i64) -> Option<i64> {
-    match last {
-        Some(last) if last >= offset => Some(last + 1),
+/// Where a replay's scan fetches next, after a fetch at `offset` whose complete batches ended
+/// at `end` (`None`: it held none) from a partition whose high watermark is `high_watermark`;
+/// `None` when the log has nothing more. Past the last batch, whatever it held (records,
+/// transaction markers, an aborted transaction); one past `offset` when the fetch returned no
+/// batch ending past it below the high watermark (a gap in the log).
+pub(super) fn next_fetch(offset: i64, end: Option<i64>, high_watermark: i64) -> Option<i64> {
+    match end {
+        Some(end) if end > offset => Some(end),
         _ if offset >= high_watermark => None,
         _ => Some(offset + 1),
     }

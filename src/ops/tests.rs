@@ -225,13 +225,14 @@ fn a_store_held_elsewhere_is_reported_as_in_use() {
 #[test]
 fn a_replay_scan_moves_past_what_it_fetched_and_stops_at_the_log_end() {
     use reset::next_fetch;
-    // Records up to 7 from a fetch at 3: on from 8.
-    assert_eq!(next_fetch(3, Some(7), 10), Some(8));
-    // A fetch at 3 that returned only the start of its batch (records before 3 included):
-    // the last one still counts when it is 3 itself.
-    assert_eq!(next_fetch(3, Some(3), 10), Some(4));
-    // Only records before the offset, or none, below the high watermark: a gap, one on.
-    assert_eq!(next_fetch(5, Some(2), 10), Some(6));
+    // Batches ending at 8 from a fetch at 3 (records, markers or an aborted transaction): on
+    // from 8.
+    assert_eq!(next_fetch(3, Some(8), 10), Some(8));
+    // A fetch at 3 that returned only the batch holding 3: on from its end.
+    assert_eq!(next_fetch(3, Some(4), 10), Some(4));
+    // Only batches ending at or before the offset, or none, below the high watermark: a gap,
+    // one on.
+    assert_eq!(next_fetch(5, Some(3), 10), Some(6));
     assert_eq!(next_fetch(5, None, 10), Some(6));
     // Nothing at or past the high watermark: done.
     assert_eq!(next_fetch(10, None, 10), None);

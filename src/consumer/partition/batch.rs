@@ -48,18 +48,20 @@ struct HandlerFailures {
 }
 
 impl PartitionLoop {
-    /// Handles one fetched batch; returns the next offset. Keeps at it (retries, dead letters)
+    /// Handles one fetched batch, from `offset` on, of batches that end at `ends`; returns the
+    /// next offset (`ends` once all of it is committed). Keeps at it (retries, dead letters)
     /// until the whole batch is committed or shutdown begins; `None` when the partition is
     /// fenced.
     pub(super) async fn handle_batch(
         &self,
         records: Arc<Vec<FetchedRecord>>,
         mut offset: i64,
+        ends: i64,
     ) -> Option<i64> {
         let started = std::time::Instant::now();
         let mut failures = HandlerFailures::default();
         loop {
-            let batch = self.commit_batch(&records, offset, failures.give_up.take());
+            let batch = self.commit_batch(&records, offset, ends, failures.give_up.take());
             let outcome = match batch.await {
                 Ok(outcome) => outcome,
                 Err(BatchError::Fenced(fenced)) => {
@@ -139,6 +141,7 @@ impl PartitionLoop {
         &self,
         records: &Arc<Vec<FetchedRecord>>,
         offset: i64,
+        ends: i64,
         give_up: Option<(i64, String)>,
     ) -> Result<BatchOutcome, BatchError> {
         let (ctx, records) = (Arc::clone(&self.ctx), Arc::clone(records));
@@ -148,6 +151,7 @@ impl PartitionLoop {
                 topic: &ctx.topic,
                 partition,
                 next_offset: offset,
+                ends,
                 dlq_topic: &ctx.config.dlq_topic,
                 give_up,
                 now_ms: chrono::Utc::now().timestamp_millis(),

@@ -79,6 +79,7 @@ fn input(next_offset: i64) -> BatchInput<'static> {
         topic: "user.events",
         partition: 0,
         next_offset,
+        ends: next_offset,
         dlq_topic: "user.events.dlq",
         give_up: None,
         now_ms: 1,

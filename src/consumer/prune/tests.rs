@@ -44,6 +44,7 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
         topic: "user.events",
         partition: 0,
         next_offset: i as i64,
+        ends: i as i64,
         dlq_topic: "dlq",
         give_up: None,
         now_ms,

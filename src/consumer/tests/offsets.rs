@@ -105,9 +105,9 @@ async fn the_lag_is_the_high_watermark_minus_the_next_offset() {
     let (_dir, store) = new_store();
     set_stored(&store, 4);
     let ctx = context(&store, Arc::new(NoopHandler));
-    // Offsets 4 to 9 hold only control batches: every answer is empty, the lag stays.
+    // Offsets 4 to 9 are never returned: every answer is empty, the lag stays.
     let log = Arc::new(Log {
-        hidden: true,
+        withheld: true,
         ..Log::new(0, 9)
     });
     run_until(&ctx, source(&log), committed(None), |_| {
@@ -118,14 +118,36 @@ async fn the_lag_is_the_high_watermark_minus_the_next_offset() {
     assert_eq!(ctx.metrics.offset_resets.get(), 0);
 }
 
-/// Control batches only below the high watermark: the loop pauses between fetches, longer
-/// each time, instead of spinning on them.
+/// A log that ends in transaction markers (or a batch compaction emptied): the offset past
+/// them is committed, so the lag is 0 and the loop waits at the log end.
+#[tokio::test]
+async fn batches_without_records_at_the_log_end_are_stepped_over_and_committed() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    // Records 0-3, markers 4-8.
+    let log = Arc::new(Log {
+        markers_from: Some(4),
+        ..Log::new(0, 9)
+    });
+    run_until(&ctx, source(&log), committed(None), |_| {
+        stored(&store) == Some(9)
+    })
+    .await;
+    assert_eq!(ctx.metrics.handled.get(), 4);
+    assert_eq!(ctx.metrics.lag().get(&0), Some(&0));
+    // Batches 0-2, 3-5, 6-8, then the log end.
+    assert_eq!(&log.fetches()[..4], &[0, 3, 6, 9]);
+    assert_eq!(log.asked(6), 1, "the markers were read once");
+}
+
+/// Below the high watermark a broker that never returns the records: the loop pauses between
+/// fetches, longer each time, instead of spinning.
 #[tokio::test]
 async fn below_the_high_watermark_a_lasting_empty_answer_pauses_the_loop() {
     let (_dir, store) = new_store();
     let ctx = context(&store, Arc::new(NoopHandler));
     let log = Arc::new(Log {
-        hidden: true,
+        withheld: true,
         ..Log::new(0, 5)
     });
     let started = std::time::Instant::now();

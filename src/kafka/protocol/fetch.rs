@@ -1,8 +1,11 @@
 //! Fetch of several partitions in one request, each partition's record set kept as raw bytes
 //! for the zero-copy reader ([`crate::kafka::records`]) instead of rskafka's allocating decoder.
 //!
-//! Versions 4 to 12: read_uncommitted, topics by name (13 and later name them by topic id),
-//! no fetch sessions. `kafka::client`'s fetch lanes gather the partitions of one broker into
+//! Versions 4 to 12: read_committed, topics by name (13 and later name them by topic id), no
+//! fetch sessions. Read committed, the broker answers nothing past the last stable offset
+//! (where the first open transaction begins) and names the aborted transactions, whose
+//! batches the reader leaves out: records of a transaction that another producer aborted or
+//! has not finished are never handled. `kafka::client`'s fetch lanes gather the partitions of one broker into
 //! one request.
 use std::{collections::HashMap, sync::Arc};
 
@@ -20,7 +23,7 @@ use super::adapter::Call;
 use crate::kafka::{
     ClientError,
     error_code::{ErrorCode, ResponseError},
-    records::{self, FetchedRecord, RecordsError},
+    records::{self, Aborted, FetchedRecord, RecordsError},
 };
 
 /// One partition to fetch, from one offset.
@@ -76,10 +79,13 @@ impl Call for Fetch {
             .with_max_wait_ms(self.max_wait_ms)
             .with_min_bytes(1)
             .with_max_bytes(max_bytes)
-            .with_isolation_level(0)
+            .with_isolation_level(READ_COMMITTED)
             .with_topics(topics)
     }
 }
+
+/// Kafka's `isolation_level` of a read_committed Fetch.
+const READ_COMMITTED: i8 = 1;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,13 +114,20 @@ pub enum FetchError {
     Records(#[from] RecordsError),
 }
 
-/// Fetched records and the partition's high watermark.
+/// Fetched records, where the reading may go on, and the partition's offsets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fetched {
-    /// The records of the complete batches, in offset order.
+    /// The records of the complete batches, in offset order, without control batches and
+    /// aborted transactions.
     pub records: Vec<FetchedRecord>,
+    /// The offset after the last complete batch, records or not
+    /// ([`records::RecordSet::next_offset`]).
+    pub next_offset: Option<i64>,
     /// The high watermark.
     pub high_watermark: i64,
+    /// The last stable offset: a read_committed Fetch returns nothing at or past it (the high
+    /// watermark when no transaction is open, or when the broker does not say).
+    pub last_stable_offset: i64,
 }
 
 /// The answer split by partition: (topic, partition) → its data; or the request's own error
@@ -161,9 +174,22 @@ pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, Fe
     let raw = data.records.unwrap_or_default();
     // A batch decompresses to at most a generous multiple of what was asked for.
     let cap = usize::try_from(max_bytes).unwrap_or(0).max(1 << 20) * 16;
+    let aborted: Vec<Aborted> = (data.aborted_transactions.iter().flatten())
+        .map(|a| Aborted {
+            producer_id: a.producer_id.0,
+            first_offset: a.first_offset,
+        })
+        .collect();
+    let set = records::read(&raw, cap, &aborted)?;
+    let last_stable_offset = match data.last_stable_offset {
+        lso if (0..data.high_watermark).contains(&lso) => lso,
+        _ => data.high_watermark,
+    };
     Ok(Fetched {
-        records: records::read(&raw, cap)?,
+        records: set.records,
+        next_offset: set.next_offset,
         high_watermark: data.high_watermark,
+        last_stable_offset,
     })
 }
 

@@ -7,9 +7,14 @@ use rskafka::protocol::{
     traits::WriteType,
 };
 
-use super::{FetchedRecord, RawHeaders, RecordsError, read};
+use super::{Aborted, FetchedRecord, RawHeaders, RecordSet, RecordsError, read};
 
 const CAP: usize = 1 << 20;
+
+/// The records of `data`, with no aborted transactions.
+fn records_of(data: &Bytes, cap: usize) -> Result<Vec<FetchedRecord>, RecordsError> {
+    read(data, cap, &[]).map(|set| set.records)
+}
 
 fn records(n: i32) -> Vec<Record> {
     (0..n)
@@ -86,7 +91,7 @@ const CODECS: [RecordBatchCompression; 5] = [
 fn every_codec_round_trips() {
     for codec in CODECS {
         let data = Bytes::from(encode(&[batch(40, 9, codec), batch(49, 3, codec)]));
-        let got = read(&data, CAP).unwrap();
+        let got = records_of(&data, CAP).unwrap();
         let mut want = expected(40, 9);
         want.extend(expected(49, 3));
         assert_eq!(got, want, "{codec:?}");
@@ -116,7 +121,7 @@ fn java_snappy_framing_is_read() {
     data[22] = (data[22] & !0x07) | 2;
     let crc = crc32c::crc32c(&data[super::CRC_START..]);
     data[17..21].copy_from_slice(&crc.to_be_bytes());
-    assert_eq!(read(&Bytes::from(data), CAP).unwrap(), expected(0, 5));
+    assert_eq!(records_of(&Bytes::from(data), CAP).unwrap(), expected(0, 5));
 }
 
 #[test]
@@ -127,7 +132,7 @@ fn a_partial_trailing_batch_is_ignored() {
     ]);
     let first = encode(&[batch(0, 4, RecordBatchCompression::NoCompression)]).len();
     for cut in [first, first + 5, first + 30, data.len() - 1] {
-        let got = read(&Bytes::copy_from_slice(&data[..cut]), CAP).unwrap();
+        let got = records_of(&Bytes::copy_from_slice(&data[..cut]), CAP).unwrap();
         assert_eq!(got, expected(0, 4), "cut at {cut}");
     }
 }
@@ -138,7 +143,7 @@ fn a_bad_crc_is_an_error() {
     let last = data.len() - 1;
     data[last] ^= 1;
     assert!(matches!(
-        read(&Bytes::from(data), CAP),
+        records_of(&Bytes::from(data), CAP),
         Err(RecordsError::Crc { offset: 7 })
     ));
 }
@@ -148,18 +153,129 @@ fn old_message_formats_are_an_error() {
     let mut data = encode(&[batch(0, 1, RecordBatchCompression::NoCompression)]);
     data[16] = 1;
     assert!(matches!(
-        read(&Bytes::from(data), CAP),
+        records_of(&Bytes::from(data), CAP),
         Err(RecordsError::Magic(1))
     ));
 }
 
 #[test]
 fn control_batches_are_skipped() {
-    let mut control = batch(3, 1, RecordBatchCompression::NoCompression);
-    control.records = ControlBatchOrRecords::ControlBatch(ControlBatchRecord::Commit);
-    control.is_transactional = true;
-    let data = encode(&[control, batch(4, 2, RecordBatchCompression::NoCompression)]);
-    assert_eq!(read(&Bytes::from(data), CAP).unwrap(), expected(4, 2));
+    // rskafka's control batch (its body the marker key alone) and Kafka's (one record).
+    let mut rskafka_marker = batch(3, 1, RecordBatchCompression::NoCompression);
+    rskafka_marker.records = ControlBatchOrRecords::ControlBatch(ControlBatchRecord::Commit);
+    rskafka_marker.is_transactional = true;
+    let data = [
+        encode(&[rskafka_marker]),
+        marker(4, 9, COMMIT),
+        encode(&[batch(5, 2, RecordBatchCompression::NoCompression)]),
+    ]
+    .concat();
+    let set = read(&Bytes::from(data), CAP, &[]).unwrap();
+    assert_eq!(set.records, expected(5, 2));
+    assert_eq!(set.next_offset, Some(7));
+}
+
+const ABORT: i16 = 0;
+const COMMIT: i16 = 1;
+
+/// The transaction marker of `producer_id` at `offset`, as Kafka writes it: a control batch of
+/// one record whose key is version 0 and `kind`.
+fn marker(offset: i64, producer_id: i64, kind: i16) -> Vec<u8> {
+    let mut b = batch(offset, 1, RecordBatchCompression::NoCompression);
+    b.is_transactional = true;
+    b.producer_id = producer_id;
+    b.records = ControlBatchOrRecords::Records(vec![Record {
+        timestamp_delta: 0,
+        offset_delta: 0,
+        key: Some([0i16.to_be_bytes(), kind.to_be_bytes()].concat()),
+        value: Some(vec![0; 6]),
+        headers: vec![],
+    }]);
+    let mut out = encode(&[b]);
+    out[22] |= 0x20; // the control bit of the attributes
+    let crc = crc32c::crc32c(&out[super::CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// `n` records of a transaction of `producer_id` from `base` on.
+fn in_transaction(base: i64, n: i32, producer_id: i64) -> Vec<u8> {
+    let mut b = batch(base, n, RecordBatchCompression::Lz4);
+    b.is_transactional = true;
+    b.producer_id = producer_id;
+    encode(&[b])
+}
+
+fn offsets(set: &RecordSet) -> Vec<i64> {
+    set.records.iter().map(|r| r.offset).collect()
+}
+
+#[test]
+fn the_set_ends_after_its_last_batch_whatever_the_batch_held() {
+    // Records, then a marker: the reading goes on after the marker.
+    let data = [in_transaction(0, 3, 7), marker(3, 7, COMMIT)].concat();
+    let set = read(&Bytes::from(data), CAP, &[]).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![0, 1, 2], Some(4)));
+    // A batch compaction emptied of records keeps its offsets.
+    let mut emptied = batch(10, 5, RecordBatchCompression::NoCompression);
+    emptied.records = ControlBatchOrRecords::Records(vec![]);
+    let set = read(&Bytes::from(encode(&[emptied])), CAP, &[]).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![], Some(15)));
+    // Nothing complete: no end.
+    let set = read(&Bytes::new(), CAP, &[]).unwrap();
+    assert_eq!(set.next_offset, None);
+}
+
+#[test]
+fn aborted_transactions_are_left_out_up_to_their_abort_marker() {
+    let data = Bytes::from(
+        [
+            in_transaction(0, 2, 7),                              // 0-1: aborted below
+            in_transaction(2, 2, 8),                              // 2-3: committed below
+            encode(&[batch(4, 1, RecordBatchCompression::Gzip)]), // 4: no transaction
+            marker(5, 7, ABORT),
+            marker(6, 8, COMMIT),
+            in_transaction(7, 2, 7), // 7-8: producer 7's next transaction, committed
+            marker(9, 7, COMMIT),
+            in_transaction(10, 1, 7), // 10: and its third, aborted again
+            marker(11, 7, ABORT),
+        ]
+        .concat(),
+    );
+    let aborted = [
+        Aborted {
+            producer_id: 7,
+            first_offset: 10,
+        },
+        Aborted {
+            producer_id: 7,
+            first_offset: 0,
+        },
+    ];
+    let set = read(&data, CAP, &aborted).unwrap();
+    assert_eq!(offsets(&set), [2, 3, 4, 7, 8]);
+    assert_eq!(set.next_offset, Some(12));
+    // Without the list (read_uncommitted) every record is there.
+    let all = read(&data, CAP, &[]).unwrap();
+    assert_eq!(offsets(&all), [0, 1, 2, 3, 4, 7, 8, 10]);
+}
+
+#[test]
+fn an_aborted_producer_s_records_outside_a_transaction_are_kept() {
+    let mut idempotent = batch(1, 2, RecordBatchCompression::NoCompression);
+    idempotent.producer_id = 7;
+    let data = [
+        in_transaction(0, 1, 7),
+        encode(&[idempotent]),
+        marker(3, 7, ABORT),
+    ]
+    .concat();
+    let aborted = [Aborted {
+        producer_id: 7,
+        first_offset: 0,
+    }];
+    let set = read(&Bytes::from(data), CAP, &aborted).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![1, 2], Some(4)));
 }
 
 #[test]
@@ -167,7 +283,10 @@ fn decompression_past_the_cap_is_an_error() {
     for codec in CODECS.into_iter().skip(1) {
         let data = Bytes::from(encode(&[batch(0, 50, codec)]));
         assert!(
-            matches!(read(&data, 100), Err(RecordsError::TooLarge { cap: 100 })),
+            matches!(
+                records_of(&data, 100),
+                Err(RecordsError::TooLarge { cap: 100 })
+            ),
             "{codec:?}"
         );
     }
@@ -195,11 +314,11 @@ fn garbage_never_panics() {
                 let crc = crc32c::crc32c(&data[super::CRC_START..]);
                 data[17..21].copy_from_slice(&crc.to_be_bytes());
             }
-            let _ = read(&Bytes::from(data), CAP);
+            let _ = records_of(&Bytes::from(data), CAP);
         }
     }
     for len in 0..200 {
         let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-        let _ = read(&Bytes::from(data), CAP);
+        let _ = records_of(&Bytes::from(data), CAP);
     }
 }

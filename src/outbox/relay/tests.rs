@@ -198,6 +198,7 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
         topic: "user.events",
         partition: 0,
         next_offset: 0,
+        ends: 0,
         dlq_topic: "user.events.dlq",
         give_up: None,
         now_ms: 1,

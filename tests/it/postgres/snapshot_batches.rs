@@ -60,6 +60,7 @@ fn input(partition: i32, next_offset: i64) -> BatchInput<'static> {
         topic: TOPIC,
         partition,
         next_offset,
+        ends: next_offset,
         dlq_topic: "user.events.dlq",
         give_up: None,
         now_ms: 1,

@@ -51,6 +51,7 @@ fn input(partition: i32, records: &[FetchedRecord]) -> BatchInput<'static> {
         topic: "user.events",
         partition,
         next_offset: records.first().map_or(0, |r| r.offset),
+        ends: 0,
         dlq_topic: "dlq",
         give_up: None,
         now_ms: 1,

@@ -39,17 +39,7 @@ fn batch_bytes(base: i64, n: i32) -> Bytes {
         producer_id: -1,
         producer_epoch: -1,
         base_sequence: -1,
-        records: ControlBatchOrRecords::Records(
-            (0..n)
-                .map(|i| Record {
-                    timestamp_delta: 0,
-                    offset_delta: i,
-                    key: None,
-                    value: Some(vec![i as u8]),
-                    headers: vec![],
-                })
-                .collect(),
-        ),
+        records: batch_bytes_records(n),
         compression: RecordBatchCompression::NoCompression,
         is_transactional: false,
         timestamp_type: RecordBatchTimestampType::CreateTime,
@@ -83,7 +73,7 @@ fn request_names_one_partition_from_the_offset() {
         let r = request_round_trip(&call(), version);
         assert_eq!(
             (r.max_wait_ms, r.max_bytes, r.isolation_level),
-            (250, 1 << 16, 0)
+            (250, 1 << 16, READ_COMMITTED)
         );
         assert_eq!(r.topics.len(), 1);
         assert_eq!(r.topics[0].topic.0.as_str(), "events");
@@ -144,7 +134,71 @@ fn errors_are_classified() {
         read(0).unwrap(),
         Fetched {
             records: vec![],
-            high_watermark: 99
+            next_offset: None,
+            high_watermark: 99,
+            last_stable_offset: 99,
         }
     );
+}
+
+#[test]
+fn a_read_committed_answer_leaves_out_aborted_transactions_up_to_the_last_stable_offset() {
+    use kafka_protocol::messages::{ProducerId, fetch_response::AbortedTransaction};
+    let transactional = |base: i64, records| {
+        let mut out = Vec::new();
+        RecordBatch {
+            base_offset: base,
+            partition_leader_epoch: 0,
+            last_offset_delta: 0,
+            first_timestamp: 5,
+            max_timestamp: 5,
+            producer_id: 5,
+            producer_epoch: 0,
+            base_sequence: 0,
+            records,
+            compression: RecordBatchCompression::NoCompression,
+            is_transactional: true,
+            timestamp_type: RecordBatchTimestampType::CreateTime,
+        }
+        .write(&mut out)
+        .unwrap();
+        out
+    };
+    // Offset 43 would be its abort marker (`records::tests` has those).
+    let mut records = transactional(42, batch_bytes_records(1));
+    records.extend(batch_bytes(44, 2));
+    let aborted = AbortedTransaction::default()
+        .with_producer_id(ProducerId(5))
+        .with_first_offset(42);
+    let mut answer = response(3, 0, Some(Bytes::from(records)));
+    answer.responses[0].partitions[0] = answer.responses[0].partitions[0]
+        .clone()
+        .with_last_stable_offset(46)
+        .with_aborted_transactions(Some(vec![aborted]));
+    for version in 4..=12 {
+        let body = response_round_trip::<Fetch>(&answer, version);
+        let fetched = read_answer(body, 3, 1 << 16).unwrap();
+        let offsets: Vec<i64> = fetched.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [44, 45], "v{version}");
+        assert_eq!(fetched.next_offset, Some(46));
+        assert_eq!(
+            (fetched.last_stable_offset, fetched.high_watermark),
+            (46, 99)
+        );
+    }
+}
+
+/// `n` one-byte records.
+fn batch_bytes_records(n: i32) -> ControlBatchOrRecords {
+    ControlBatchOrRecords::Records(
+        (0..n)
+            .map(|i| Record {
+                timestamp_delta: 0,
+                offset_delta: i,
+                key: None,
+                value: Some(vec![i as u8]),
+                headers: vec![],
+            })
+            .collect(),
+    )
 }

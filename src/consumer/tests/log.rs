@@ -1,0 +1,118 @@
+//! A mock partition log for the loop's offset tests: records, markers, withheld answers, and
+//! the offset and time of every fetch.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::future::BoxFuture;
+
+use super::{answer, rec};
+use crate::{
+    consumer::source::{PartitionSource, SourceError},
+    kafka::protocol::Fetched,
+};
+
+/// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
+/// one batch of three per fetch; notes the offset of every fetch (when polled: a fetch future
+/// that is made but not driven asks nothing). From an offset past `end` it answers nothing, as
+/// a broker may instead of OFFSET_OUT_OF_RANGE; at `end` it answers nothing after a long poll
+/// of `end_poll`.
+pub(super) struct Log {
+    pub(super) earliest: i64,
+    pub(super) end: i64,
+    pub(super) end_poll: Duration,
+    /// From this offset to `end` the log holds transaction markers, no records: an answer
+    /// holds none but ends past them.
+    pub(super) markers_from: Option<i64>,
+    /// Below `end` every answer is empty, with no batch (a broker that never returns them).
+    pub(super) withheld: bool,
+    /// Below `end` the first answers are empty, this many (a broker that gives the high
+    /// watermark of a record it does not return yet).
+    pub(super) empty_first: AtomicU32,
+    /// `offset` fails this many times first.
+    pub(super) offset_failures: AtomicU32,
+    /// The offset of each fetch and when it was polled (tokio's clock, which a paused test's
+    /// sleeps advance).
+    pub(super) fetches: parking_lot::Mutex<Vec<(i64, tokio::time::Instant)>>,
+}
+
+impl Log {
+    pub(super) fn new(earliest: i64, end: i64) -> Self {
+        Self {
+            earliest,
+            end,
+            end_poll: Duration::from_millis(20),
+            markers_from: None,
+            withheld: false,
+            empty_first: AtomicU32::new(0),
+            offset_failures: AtomicU32::new(0),
+            fetches: parking_lot::Mutex::default(),
+        }
+    }
+
+    pub(super) fn fetches(&self) -> Vec<i64> {
+        self.fetches
+            .lock()
+            .iter()
+            .map(|&(offset, _)| offset)
+            .collect()
+    }
+
+    /// When each fetch was polled.
+    pub(super) fn fetch_times(&self) -> Vec<tokio::time::Instant> {
+        self.fetches.lock().iter().map(|&(_, at)| at).collect()
+    }
+
+    /// How often it was asked for `offset`.
+    pub(super) fn asked(&self, offset: i64) -> usize {
+        self.fetches
+            .lock()
+            .iter()
+            .filter(|&&(o, _)| o == offset)
+            .count()
+    }
+}
+
+impl PartitionSource for Arc<Log> {
+    fn fetch(&self, offset: i64, _: i32, _: i32) -> BoxFuture<'_, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            self.fetches
+                .lock()
+                .push((offset, tokio::time::Instant::now()));
+            if offset == self.end {
+                tokio::time::sleep(self.end_poll).await;
+            }
+            let withheld = offset < self.end
+                && self
+                    .empty_first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if offset >= self.end || self.withheld || withheld {
+                return Ok(answer(vec![], None, self.end));
+            }
+            let from = offset.max(self.earliest);
+            let upto = self.end.min(from + 3);
+            let records = (from..upto)
+                .filter(|&o| self.markers_from.is_none_or(|m| o < m))
+                .map(|o| rec(o, &format!("r{o}")));
+            Ok(answer(records.collect(), Some(upto), self.end))
+        })
+    }
+
+    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
+        Box::pin(async move {
+            let failing = self
+                .offset_failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(SourceError::OutOfRange);
+            }
+            Ok(if earliest { self.earliest } else { self.end })
+        })
+    }
+}
