@@ -106,6 +106,12 @@ pub enum FetchError {
     /// The answer did not name the partition.
     #[error("fetch answer without the partition")]
     Missing,
+    /// The broker answered the partition without error but with unknown offsets: Nisshi does
+    /// so when its storage did not read them in time (`FetchService::unknown_offsets`). Asked
+    /// again, like a failed request; taken for an offset past the log end, it would reset
+    /// the consumer to the earliest offset.
+    #[error("fetch answered the partition without its offsets")]
+    OffsetsUnknown,
     /// No leader, or the request failed.
     #[error(transparent)]
     Client(#[from] Arc<ClientError>),
@@ -170,6 +176,9 @@ pub fn read_answer(
 pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, FetchError> {
     if let Some(code) = ErrorCode::failure(data.error_code) {
         return Err(classify(code));
+    }
+    if data.high_watermark < 0 {
+        return Err(FetchError::OffsetsUnknown);
     }
     let raw = data.records.unwrap_or_default();
     // A batch decompresses to at most a generous multiple of what was asked for.

@@ -202,3 +202,23 @@ fn batch_bytes_records(n: i32) -> ControlBatchOrRecords {
             .collect(),
     )
 }
+
+#[test]
+fn an_answer_without_the_partition_s_offsets_is_an_error_not_an_empty_log() {
+    // Nisshi's answer for a partition whose offsets its storage did not read in time.
+    let mut answer = response(3, 0, None);
+    answer.responses[0].partitions[0] = answer.responses[0].partitions[0]
+        .clone()
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1);
+    for version in 4..=12 {
+        let body = response_round_trip::<Fetch>(&answer, version);
+        assert!(
+            matches!(
+                read_answer(body, 3, 1 << 16),
+                Err(FetchError::OffsetsUnknown)
+            ),
+            "v{version}"
+        );
+    }
+}
