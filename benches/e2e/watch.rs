@@ -58,8 +58,8 @@ pub async fn start(broker: &str, partitions: i32) -> Shared {
                         continue;
                     };
                     let readable_ms = now_ms();
+                    offset = fetched.next_offset.unwrap_or(offset).max(offset);
                     for r in fetched.records {
-                        offset = r.offset + 1;
                         if r.headers.header("ce_type") != Some(ce_type.as_bytes()) {
                             continue;
                         }

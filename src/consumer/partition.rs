@@ -54,23 +54,23 @@ pub(crate) struct Context {
 
 /// Pause after a failed fetch or store error.
 const RETRY: Duration = Duration::from_millis(500);
-/// The longest pause after a fetch below the high watermark that returned nothing
+/// The longest pause after a fetch below the last stable offset that returned nothing
 /// ([`EmptyBackoff`]).
 const EMPTY_PAUSE: Duration = Duration::from_millis(50);
 /// The first such pause.
 const FIRST_EMPTY_PAUSE: Duration = Duration::from_millis(1);
 
-/// The pauses after fetches below the high watermark that return nothing: 1 ms after the
-/// first, twice as long after each next one at the same offset, [`EMPTY_PAUSE`] at most.
+/// The pauses after fetches below the last stable offset that return nothing, not even a
+/// batch without records: 1 ms after the first, twice as long after each next one at the same
+/// offset, [`EMPTY_PAUSE`] at most.
 ///
 /// Such an answer is mostly brief: a broker may give the high watermark of a record it does
 /// not return yet. Nisshi 0.8.1 stops listing a partition's batches when the Fetch's wait is
 /// over (`nisshi-storage-dynostore`, `DynoStore::fetch`), so on a loaded machine the last look
 /// of a long poll, or a prompt Fetch with a short wait, can miss the newest batch: with the
 /// lane's prompt Fetch at 1 ms this happened 16 times in one e2e bench run of about 2,900
-/// events, each then waiting a whole 50 ms pause. A lasting one is a run of control batches
-/// (transaction markers, which the client drops): the pauses grow so that the loop does not
-/// spin on it.
+/// events, each then waiting a whole 50 ms pause. The pauses grow so that a broker that keeps
+/// answering so does not make the loop spin.
 #[derive(Debug)]
 struct EmptyBackoff(Duration);
 

@@ -229,17 +229,9 @@ fn read_batch(
         .filter(|&last| last >= base_offset && last < i64::MAX)
         .ok_or(RecordsError::Malformed("last offset delta"))?;
     let producer_id = be64(43);
-    let body = batch.slice(BATCH_HEADER..);
-    let decompress = || codec::decompress((attributes & 0x07) as u8, body, max_decompressed);
     if attributes & 0x20 != 0 {
-        // A control batch: one record whose key says whether it commits or aborts.
-        let records = decompress()?;
-        let marker = wire::record(&mut Cursor::new(&records)).ok();
-        aborted.marker(
-            producer_id,
-            last_offset,
-            marker.and_then(|m| m.key).as_deref(),
-        );
+        // A control batch: the marker that ends a transaction of its producer.
+        aborted.marker(producer_id, last_offset);
         return Ok(last_offset + 1);
     }
     if aborted.skips(producer_id, last_offset, attributes & 0x10 != 0) {
@@ -250,14 +242,19 @@ fn read_batch(
     let max_timestamp = be64(35);
     let count = i32::from_be_bytes([b[57], b[58], b[59], b[60]]);
     let count = usize::try_from(count).map_err(|_| RecordsError::Malformed("record count"))?;
-    let records = decompress()?;
+    let body = batch.slice(BATCH_HEADER..);
+    let records = codec::decompress((attributes & 0x07) as u8, body, max_decompressed)?;
     // Each record takes at least 7 bytes: do not reserve for a count the bytes cannot hold.
     out.reserve(count.min(records.len() / 7));
     let mut cursor = Cursor::new(&records);
     for _ in 0..count {
         let r = wire::record(&mut cursor)?;
+        // Within the batch's offsets, so that no record lies past the set's `next_offset`.
+        if !(0..=i64::from(last_offset_delta)).contains(&r.offset_delta) {
+            return Err(RecordsError::Malformed("record offset outside its batch"));
+        }
         out.push(FetchedRecord {
-            offset: base_offset.wrapping_add(r.offset_delta),
+            offset: base_offset + r.offset_delta,
             timestamp_ms: if log_append_time {
                 max_timestamp
             } else {

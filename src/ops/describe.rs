@@ -19,7 +19,8 @@ pub struct PartitionRow {
     pub owner: Option<String>,
     /// The group's committed offset, if any.
     pub committed: Option<i64>,
-    /// The log end offset (the next offset to be written).
+    /// The log end offset: the end of what a read_committed consumer reads
+    /// ([`crate::kafka::protocol::OffsetQuery::Latest`]).
     pub log_end: i64,
 }
 

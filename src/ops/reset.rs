@@ -13,7 +13,10 @@ use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
     config::StoreConfig,
     consumer::process::{Key, poison_key},
-    kafka::protocol::OffsetQuery,
+    kafka::{
+        client::PartitionFetcher,
+        protocol::{FetchError, Fetched, OffsetQuery},
+    },
     store::Store,
 };
 
@@ -63,7 +66,7 @@ pub struct PlanRow {
     pub stored: Option<i64>,
     /// The earliest offset in the log.
     pub earliest: i64,
-    /// The log end offset.
+    /// The log end offset (the last stable offset: [`OffsetQuery::Latest`]).
     pub log_end: i64,
     /// The new offset.
     pub new: i64,
@@ -298,11 +301,8 @@ async fn forget_range(
     let mut offset = from;
     let mut deleted = 0;
     while offset < to {
-        let fetched = fetcher
-            .fetch(offset, 4_000_000, 500)
-            .await
-            .map_err(GroupCommandError::Fetch)?;
-        let (records, high_watermark) = (fetched.records, fetched.high_watermark);
+        let fetched = scan_fetch(&fetcher, offset).await?;
+        let (records, readable) = (fetched.records, fetched.last_stable_offset);
         let in_range = || {
             records
                 .iter()
@@ -315,7 +315,7 @@ async fn forget_range(
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
         deleted += store_side::forget_marks(store, &keys)?;
-        match next_fetch(offset, fetched.next_offset, high_watermark) {
+        match next_fetch(offset, fetched.next_offset, readable) {
             Some(next) => offset = next,
             None => break,
         }
@@ -323,15 +323,28 @@ async fn forget_range(
     Ok(deleted)
 }
 
+/// A replay scan's fetch from `offset`, asked again (3 times at most) when the broker answers
+/// without the partition's offsets (a broker whose storage stalled for seconds).
+async fn scan_fetch(fetcher: &PartitionFetcher, offset: i64) -> Result<Fetched, GroupCommandError> {
+    let mut again = 3;
+    loop {
+        match fetcher.fetch(offset, 4_000_000, 500).await {
+            Err(FetchError::OffsetsUnknown) if again > 0 => again -= 1,
+            answer => return answer.map_err(GroupCommandError::Fetch),
+        }
+    }
+}
+
 /// Where a replay's scan fetches next, after a fetch at `offset` whose complete batches ended
-/// at `end` (`None`: it held none) from a partition whose high watermark is `high_watermark`;
-/// `None` when the log has nothing more. Past the last batch, whatever it held (records,
-/// transaction markers, an aborted transaction); one past `offset` when the fetch returned no
-/// batch ending past it below the high watermark (a gap in the log).
-pub(super) fn next_fetch(offset: i64, end: Option<i64>, high_watermark: i64) -> Option<i64> {
+/// at `end` (`None`: it held none) from a partition readable up to `readable` (its last stable
+/// offset: past it no record is committed, so none was handled); `None` when the log has
+/// nothing more. Past the last batch, whatever it held (records, transaction markers, an
+/// aborted transaction); one past `offset` when the fetch returned no batch ending past it
+/// below `readable` (a gap in the log).
+pub(super) fn next_fetch(offset: i64, end: Option<i64>, readable: i64) -> Option<i64> {
     match end {
         Some(end) if end > offset => Some(end),
-        _ if offset >= high_watermark => None,
+        _ if offset >= readable => None,
         _ => Some(offset + 1),
     }
 }

@@ -182,13 +182,22 @@ fn a_failing_handler_stops_the_pass_and_gives_up_when_told() {
         record(1, &event(1, "fail-me")),
         record(2, &event(2, "bob")),
     ];
-    let out = run(&store, &batch, &input(0));
+    // The fetched batches end at 5 (two markers after the records).
+    let ends = |next_offset| BatchInput {
+        ends: 5,
+        ..input(next_offset)
+    };
+    let out = run(&store, &batch, &ends(0));
     assert_eq!(out.next_offset, 1, "committed up to the failing record");
     assert_eq!(out.failed.as_ref().map(|(o, _)| *o), Some(1));
-    let mut give_up = input(1);
+    let mut give_up = ends(1);
     give_up.give_up = Some((1, "refused 5 times".into()));
     let out = run(&store, &batch, &give_up);
-    assert_eq!((out.dead, out.handled, out.next_offset), (1, 1, 3));
+    assert_eq!(
+        (out.dead, out.handled, out.next_offset),
+        (1, 1, 5),
+        "all handled: on past the markers"
+    );
 }
 
 #[test]

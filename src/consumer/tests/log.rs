@@ -19,8 +19,8 @@ use crate::{
 /// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
 /// one batch of three per fetch; notes the offset of every fetch (when polled: a fetch future
 /// that is made but not driven asks nothing). From an offset past `end` it answers nothing, as
-/// a broker may instead of OFFSET_OUT_OF_RANGE; at `end` it answers nothing after a long poll
-/// of `end_poll`.
+/// a broker may instead of OFFSET_OUT_OF_RANGE; at `end` (or at `open_from`) it answers nothing
+/// after a long poll of `end_poll`.
 pub(super) struct Log {
     pub(super) earliest: i64,
     pub(super) end: i64,
@@ -30,6 +30,9 @@ pub(super) struct Log {
     pub(super) markers_from: Option<i64>,
     /// Below `end` every answer is empty, with no batch (a broker that never returns them).
     pub(super) withheld: bool,
+    /// From this offset to `end` a transaction is open: it is the last stable offset, where a
+    /// read_committed answer stops.
+    pub(super) open_from: Option<i64>,
     /// Below `end` the first answers are empty, this many (a broker that gives the high
     /// watermark of a record it does not return yet).
     pub(super) empty_first: AtomicU32,
@@ -48,6 +51,7 @@ impl Log {
             end_poll: Duration::from_millis(20),
             markers_from: None,
             withheld: false,
+            open_from: None,
             empty_first: AtomicU32::new(0),
             offset_failures: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
@@ -83,23 +87,28 @@ impl PartitionSource for Arc<Log> {
             self.fetches
                 .lock()
                 .push((offset, tokio::time::Instant::now()));
-            if offset == self.end {
+            let stable = self.open_from.unwrap_or(self.end);
+            if offset == stable {
                 tokio::time::sleep(self.end_poll).await;
             }
+            let answer = |records, next_offset| Fetched {
+                last_stable_offset: stable,
+                ..answer(records, next_offset, self.end)
+            };
             let withheld = offset < self.end
                 && self
                     .empty_first
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok();
-            if offset >= self.end || self.withheld || withheld {
-                return Ok(answer(vec![], None, self.end));
+            if offset >= stable || self.withheld || withheld {
+                return Ok(answer(vec![], None));
             }
             let from = offset.max(self.earliest);
-            let upto = self.end.min(from + 3);
+            let upto = stable.min(from + 3);
             let records = (from..upto)
                 .filter(|&o| self.markers_from.is_none_or(|m| o < m))
                 .map(|o| rec(o, &format!("r{o}")));
-            Ok(answer(records.collect(), Some(upto), self.end))
+            Ok(answer(records.collect(), Some(upto)))
         })
     }
 

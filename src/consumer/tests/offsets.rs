@@ -208,3 +208,26 @@ async fn at_the_log_end_the_loop_waits_only_for_the_brokers_long_poll() {
     // About 1 s / 5 ms; a pause of 50 ms after each poll would allow 20 at most.
     assert!(n >= 40, "{n} fetches in 1 s");
 }
+
+/// Another producer's transaction open from offset 3: the loop reads up to it, then waits on
+/// the broker's long poll there, not on pauses of its own; the lag counts the open records.
+#[tokio::test]
+async fn at_an_open_transaction_the_loop_waits_only_for_the_brokers_long_poll() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log {
+        open_from: Some(3),
+        end_poll: Duration::from_millis(5),
+        ..Log::new(0, 9)
+    });
+    let started = std::time::Instant::now();
+    run_until(&ctx, source(&log), committed(None), |_| {
+        started.elapsed() >= Duration::from_secs(1)
+    })
+    .await;
+    assert_eq!(stored(&store), Some(3));
+    assert_eq!(ctx.metrics.lag().get(&0), Some(&6));
+    // About 1 s / 5 ms; the empty-answer pauses (up to 50 ms) would allow 20 at most.
+    let n = log.asked(3);
+    assert!(n >= 40, "{n} fetches at the last stable offset in 1 s");
+}

@@ -156,7 +156,7 @@ pub fn split_answer(
         .collect())
 }
 
-/// The records and high watermark of `partition` in `response` (any topic): one partition's
+/// What `response` (any topic) holds for `partition` ([`Fetched`]): one partition's
 /// [`split_answer`] and [`read_partition`].
 pub fn read_answer(
     response: FetchResponse,
@@ -172,7 +172,8 @@ pub fn read_answer(
     read_partition(data, max_bytes)
 }
 
-/// The records (of the complete batches) and high watermark of one partition's data.
+/// What one partition's data holds ([`Fetched`]): the records of its complete batches, where
+/// they end, and the partition's offsets.
 pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, FetchError> {
     if let Some(code) = ErrorCode::failure(data.error_code) {
         return Err(classify(code));

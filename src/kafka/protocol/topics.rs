@@ -1,7 +1,8 @@
 //! Topic administration and log offsets: CreateTopics and ListOffsets.
 //!
 //! CreateTopics goes to the controller; ListOffsets to the partition's leader. Both are
-//! declared from the lowest version kafka-protocol encodes (CreateTopics 2, ListOffsets 1).
+//! declared from the lowest version kafka-protocol encodes (CreateTopics 2), ListOffsets from the
+//! first with an isolation level (2): it asks read_committed, as the consumer's Fetch does.
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, ListOffsetsRequest, ListOffsetsResponse,
     create_topics_request::CreatableTopic,
@@ -59,7 +60,9 @@ impl CreateTopic {
 pub enum OffsetQuery {
     /// The first offset still in the log (the log start).
     Earliest,
-    /// The offset the next record will get (the high watermark).
+    /// The end of what a read_committed consumer can read: the last stable offset, which is
+    /// the high watermark (the offset the next record will get) unless a transaction is open.
+    /// Starting there never passes records of a transaction that has not ended yet.
     Latest,
     /// The first record with a timestamp at or after this many ms since the epoch (−1 in the
     /// answer when there is none).
@@ -81,7 +84,7 @@ impl Call for ListOffset {
     type Request = ListOffsetsRequest;
     type Response = ListOffsetsResponse;
     const KEY: ApiKey = ApiKey::ListOffsets;
-    const VERSIONS: (i16, i16) = (1, 7);
+    const VERSIONS: (i16, i16) = (2, 7);
     const FIRST_FLEXIBLE: i16 = 6;
 
     fn build(&self, _version: i16) -> ListOffsetsRequest {
@@ -99,6 +102,7 @@ impl Call for ListOffset {
             .with_partitions(vec![partition]);
         ListOffsetsRequest::default()
             .with_replica_id((-1).into())
+            .with_isolation_level(READ_COMMITTED)
             .with_topics(vec![topic])
     }
 }
@@ -115,6 +119,9 @@ impl ListOffset {
             .map(|p| (ErrorCode::new(p.error_code), p.offset))
     }
 }
+
+/// Kafka's `isolation_level` of a read_committed ListOffsets.
+const READ_COMMITTED: i8 = 1;
 
 #[cfg(test)]
 mod tests;

@@ -279,6 +279,41 @@ fn an_aborted_producer_s_records_outside_a_transaction_are_kept() {
 }
 
 #[test]
+fn any_marker_of_the_producer_ends_its_aborted_transaction() {
+    // rskafka writes a control batch's body as the marker key alone, not as a record: a
+    // marker whose record does not read. It still ends producer 7's aborted transaction, so
+    // the committed one after it is kept.
+    let mut unreadable = batch(1, 1, RecordBatchCompression::NoCompression);
+    unreadable.records = ControlBatchOrRecords::ControlBatch(ControlBatchRecord::Abort);
+    unreadable.is_transactional = true;
+    unreadable.producer_id = 7;
+    let data = [
+        in_transaction(0, 1, 7),
+        encode(&[unreadable]),
+        in_transaction(2, 2, 7),
+        marker(4, 7, COMMIT),
+    ]
+    .concat();
+    let aborted = [Aborted {
+        producer_id: 7,
+        first_offset: 0,
+    }];
+    let set = read(&Bytes::from(data), CAP, &aborted).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![2, 3], Some(5)));
+}
+
+#[test]
+fn a_record_outside_its_batch_s_offsets_is_malformed() {
+    // Records at deltas 0-2 in a batch that says it ends at delta 1.
+    let mut lying = batch(10, 3, RecordBatchCompression::NoCompression);
+    lying.last_offset_delta = 1;
+    assert!(matches!(
+        records_of(&Bytes::from(encode(&[lying])), CAP),
+        Err(RecordsError::Malformed("record offset outside its batch"))
+    ));
+}
+
+#[test]
 fn decompression_past_the_cap_is_an_error() {
     for codec in CODECS.into_iter().skip(1) {
         let data = Bytes::from(encode(&[batch(0, 50, codec)]));

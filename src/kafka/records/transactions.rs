@@ -1,10 +1,14 @@
 //! Which batches of a record set belong to aborted transactions, as a read_committed consumer
 //! tells them: from the Fetch answer's list of the aborted transactions that overlap it (each a
-//! producer and the first offset it wrote), up to each one's abort marker.
+//! producer and the first offset it wrote), up to each one's marker.
 //!
 //! A batch is left out when it is transactional and its producer has an aborted transaction
-//! that began at or before the batch's last offset and whose abort marker has not come yet.
-//! Kafka's Java consumer does the same (`CompletedFetch`, `abortedProducerIds`).
+//! that began at or before the batch's last offset and whose marker has not come yet. Kafka's
+//! Java consumer does the same (`CompletedFetch`, `abortedProducerIds`), except that it reads
+//! the marker's type: a producer's transactions on a partition follow one another, so its
+//! next marker after the first offset of an aborted transaction is that transaction's abort
+//! marker, and any marker closes it here. A marker whose record does not read cannot then
+//! leave the producer's later, committed transactions out.
 
 /// An aborted transaction in a read_committed Fetch answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,9 +18,6 @@ pub struct Aborted {
     /// The first offset the transaction wrote in the partition.
     pub first_offset: i64,
 }
-
-/// The control record key's type of an abort marker (a commit is 1).
-const ABORT: i16 = 0;
 
 /// The aborted transactions of one record set as its batches are read in order.
 #[derive(Debug)]
@@ -46,17 +47,11 @@ impl AbortedSoFar {
         }
     }
 
-    /// A control batch of `producer_id` ending at `last_offset`, with `key` its record's key
-    /// (`None`: none could be read): an abort marker closes that producer's aborted
-    /// transaction.
-    pub(super) fn marker(&mut self, producer_id: i64, last_offset: i64, key: Option<&[u8]>) {
+    /// A control batch (a transaction marker) of `producer_id` ending at `last_offset`: it
+    /// ends that producer's aborted transaction, if one has begun.
+    pub(super) fn marker(&mut self, producer_id: i64, last_offset: i64) {
         self.reach(last_offset);
-        let kind = key
-            .and_then(|k| k.get(2..4))
-            .map(|t| i16::from_be_bytes([t[0], t[1]]));
-        if kind == Some(ABORT) {
-            self.open.retain(|&p| p != producer_id);
-        }
+        self.open.retain(|&p| p != producer_id);
     }
 
     /// Whether a data batch of `producer_id` ending at `last_offset` (`transactional` or not)

@@ -59,11 +59,11 @@ fn list_offset_asks_with_kafkas_sentinels_and_finds_its_partition() {
             partition: 3,
             query,
         };
-        for version in 1..=7 {
+        for version in 2..=7 {
             let r = request_round_trip(&call, version);
             let p = &r.topics[0].partitions[0];
             assert_eq!((p.partition_index, p.timestamp), (3, sentinel));
-            assert_eq!(r.replica_id.0, -1);
+            assert_eq!((r.replica_id.0, r.isolation_level), (-1, READ_COMMITTED));
             let answer = ListOffsetsResponse::default().with_topics(vec![
                 ListOffsetsTopicResponse::default()
                     .with_name(topic_name("t"))
