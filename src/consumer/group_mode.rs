@@ -12,7 +12,11 @@
 //! The store stays the source of truth: its offsets commit with the effects, and what goes to
 //! Kafka is a copy, read back from the store, so that tools see our position and lag, and a
 //! new instance with an empty store starts where the group stopped.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -36,10 +40,12 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// Tries at reading the group's committed offsets of newly assigned partitions.
 const COMMITTED_ATTEMPTS: u32 = 3;
 
-/// A running partition task.
+/// The task of a partition we own.
 struct Owned {
     cancel: CancellationToken,
     task: JoinHandle<()>,
+    /// When the supervisor first saw the task ended while the partition was still ours.
+    ended: Option<Instant>,
 }
 
 /// The member's settings from `[consumer]`.
@@ -122,7 +128,7 @@ impl GroupSupervisor {
     /// Starts a task for each of `partitions`, assigned in `generation` after a rebalance
     /// that took `took`, from the group's committed offsets.
     async fn assigned(&mut self, generation: i32, partitions: Vec<i32>, took: Duration) {
-        let metrics = &self.ctx.metrics;
+        let metrics = Arc::clone(&self.ctx.metrics);
         info!(
             generation,
             ?partitions,
@@ -132,29 +138,51 @@ impl GroupSupervisor {
         metrics.rebalances.add(1);
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
+        let partitions = self.existing(partitions).await;
         let committed = committed(&self.member, &partitions).await;
         for p in partitions {
             let start = Start {
                 generation,
                 committed: committed.get(&p).copied(),
             };
-            let child = self.cancel.child_token();
-            let task = self.tasks.spawn(start_partition(
-                Arc::clone(&self.client),
-                Arc::clone(&self.ctx),
-                p,
-                start,
-                child.clone(),
-            ));
-            self.owned.insert(
-                p,
-                Owned {
-                    cancel: child,
-                    task,
-                },
-            );
+            self.spawn(p, start);
         }
         metrics.assigned_partitions.set(self.owned.len() as i64);
+    }
+
+    /// Starts the task of partition `p`.
+    fn spawn(&mut self, p: i32, start: Start) {
+        let child = self.cancel.child_token();
+        let task = self.tasks.spawn(start_partition(
+            Arc::clone(&self.client),
+            Arc::clone(&self.ctx),
+            p,
+            start,
+            child.clone(),
+        ));
+        let owned = Owned {
+            cancel: child,
+            task,
+            ended: None,
+        };
+        self.owned.insert(p, owned);
+    }
+
+    /// Those of `partitions` that the topic has. The group's leader may be another client, and
+    /// a partition it made up would get a task, a fence row in the store and a metadata lookup
+    /// every retry. When the topic's size cannot be read, only negative numbers are dropped.
+    async fn existing(&self, partitions: Vec<i32>) -> Vec<i32> {
+        let count = self.client.partition_count(&self.ctx.topic).await.ok();
+        let (kept, dropped) = split_existing(partitions, count);
+        if !dropped.is_empty() {
+            warn!(
+                topic = %self.ctx.topic,
+                dropped = dropped.len(),
+                first = ?&dropped[..dropped.len().min(8)],
+                "consumer: the assignment names partitions the topic does not have; ignored"
+            );
+        }
+        kept
     }
 
     /// Stops the tasks of `partitions` (each commits its batch in hand) and commits their
@@ -174,18 +202,51 @@ impl GroupSupervisor {
         self.ctx.metrics.assigned_partitions.set(owned);
     }
 
-    /// Forgets the tasks that ended (fenced), then commits the owned partitions' offsets.
+    /// Starts again the tasks that ended while their partitions are still ours ([`Self::restart_ended`]),
+    /// then commits the owned partitions' offsets.
     async fn commit_owned(&mut self) {
-        let ctx = &self.ctx;
-        self.owned.retain(|p, o| {
-            let alive = !o.task.is_finished();
-            if !alive {
-                ctx.metrics.drop_lag(&ctx.topic, *p);
-            }
-            alive
-        });
+        self.restart_ended();
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
-        commit(&self.member, ctx, &partitions).await;
+        commit(&self.member, &self.ctx, &partitions).await;
+    }
+
+    /// A partition task ends on its own when another owner claimed the partition (it was
+    /// fenced). When that owner is a member the group dropped (a frozen instance that woke up
+    /// and claimed before its heartbeat told it), the partition would stay unconsumed for as
+    /// long as the group keeps it with us, which a sticky assignor does for good. So a task
+    /// that ended is started again (claiming the partition back) once we have stayed a member
+    /// with the partition for [`restart_after`]: twice the session timeout, by which a member
+    /// that lost the partition, the stale claimer or we, has heard it from the coordinator and
+    /// given the partition up (a member whose heartbeats fail gives up its partitions after a
+    /// session timeout).
+    fn restart_ended(&mut self) {
+        let after = restart_after(&self.ctx);
+        let generation = self.member.membership().generation;
+        let mut again = Vec::new();
+        for (p, o) in &mut self.owned {
+            if !o.task.is_finished() {
+                continue;
+            }
+            let Some(ended) = o.ended else {
+                o.ended = Some(Instant::now());
+                self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
+                warn!(topic = %self.ctx.topic, partition = *p, ?after, "consumer: the partition task ended (another owner claimed it) while the group gives the partition to us; claiming it again if that lasts");
+                continue;
+            };
+            if ended.elapsed() >= after && generation >= 0 {
+                again.push(*p);
+            }
+        }
+        for p in again {
+            info!(topic = %self.ctx.topic, partition = p, generation, "consumer: claiming the partition again");
+            self.spawn(
+                p,
+                Start {
+                    generation,
+                    committed: None,
+                },
+            );
+        }
     }
 
     /// Stops every task, commits their offsets and leaves the group.
@@ -195,6 +256,21 @@ impl GroupSupervisor {
         commit(&self.member, &self.ctx, &partitions).await;
         self.member.stop(REQUEST_DEADLINE).await;
     }
+}
+
+/// How long a partition task must have been ended, with the partition still ours, before it is
+/// started again ([`GroupSupervisor::restart_ended`]).
+fn restart_after(ctx: &Context) -> Duration {
+    Duration::from_millis(u64::from(ctx.config.session_timeout_ms) * 2)
+}
+
+/// `partitions` split into those a topic of `count` partitions has and the rest (`None`: only
+/// negative numbers are known not to exist).
+fn split_existing(partitions: Vec<i32>, count: Option<usize>) -> (Vec<i32>, Vec<i32>) {
+    let count = count.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    partitions
+        .into_iter()
+        .partition(|&p| (0..count).contains(&i64::from(p)))
 }
 
 /// Cancels the tasks and waits until each has committed its batch in hand and ended.
@@ -280,4 +356,23 @@ async fn start_partition(
 ) {
     let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
     partition::run(ctx, source, p, start, cancel).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_existing;
+
+    #[test]
+    fn an_assignment_keeps_only_the_topic_s_partitions() {
+        let assigned = vec![-1, 0, 2, 3, 7, i32::MAX];
+        assert_eq!(
+            split_existing(assigned.clone(), Some(3)),
+            (vec![0, 2], vec![-1, 3, 7, i32::MAX])
+        );
+        // The topic's size unknown: only the negative number is dropped.
+        assert_eq!(
+            split_existing(assigned, None),
+            (vec![0, 2, 3, 7, i32::MAX], vec![-1])
+        );
+    }
 }

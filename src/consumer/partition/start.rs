@@ -64,6 +64,8 @@ pub(super) async fn claim(
 ///   Kafka's own tools. Ours wins either way: such a rewind re-reads nothing. A replay goes
 ///   through `usercenter group reset-offsets`, which moves both and the dedupe state with them.
 /// - Only one exists: that one. Neither: `consumer.start` (earliest or latest).
+///
+/// The group's offset is taken only where the log has it ([`group_offset`]).
 pub(super) async fn start_offset(
     ctx: &Arc<Context>,
     source: &dyn PartitionSource,
@@ -72,19 +74,15 @@ pub(super) async fn start_offset(
     cancel: &CancellationToken,
 ) -> Option<i64> {
     loop {
-        let result = match (read_stored_offset(ctx, partition).await, committed) {
-            (Err(e), _) => Err(e),
-            (Ok(Some(stored)), Some(committed)) if committed > stored => {
-                // Another member of the group (the Go service during a migration, a
-                // librdkafka consumer) handled the partition up to there and committed it.
-                info!(topic = %ctx.topic, partition, stored, committed, "consumer: starting from the group's committed offset, ahead of the store's");
-                Ok(committed)
-            }
-            (Ok(Some(offset)), _) | (Ok(None), Some(offset)) => Ok(offset),
-            (Ok(None), None) => source
-                .offset(ctx.config.start == StartPolicy::Earliest)
-                .await
-                .map_err(|e| e.to_string()),
+        let result = match read_stored_offset(ctx, partition).await {
+            Err(e) => Err(e),
+            Ok(stored) => match committed.filter(|&c| stored.is_none_or(|s| c > s)) {
+                Some(c) => group_offset(ctx, source, partition, stored, c).await,
+                None => match stored {
+                    Some(offset) => Ok(offset),
+                    None => policy_offset(ctx, source).await,
+                },
+            },
         };
         match result {
             Ok(offset) => return Some(offset),
@@ -94,6 +92,39 @@ pub(super) async fn start_offset(
             return None;
         }
     }
+}
+
+/// The group's committed offset `committed`, ahead of the store's (`stored`), unless it is past
+/// the log end. Any member of the group may commit any offset; one past the end names no
+/// record, and the first fetch there would reset the partition to its earliest offset and
+/// read all of it again. Then the store's offset (else the start policy) is taken instead.
+async fn group_offset(
+    ctx: &Arc<Context>,
+    source: &dyn PartitionSource,
+    partition: i32,
+    stored: Option<i64>,
+    committed: i64,
+) -> Result<i64, String> {
+    let end = source.offset(false).await.map_err(|e| e.to_string())?;
+    if committed <= end {
+        // Another member of the group (the Go service during a migration, a librdkafka
+        // consumer) handled the partition up to there and committed it.
+        info!(topic = %ctx.topic, partition, ?stored, committed, "consumer: starting from the group's committed offset, ahead of the store's");
+        return Ok(committed);
+    }
+    warn!(topic = %ctx.topic, partition, ?stored, committed, end, "consumer: the group's committed offset is past the log end; starting from the store's offset instead");
+    match stored {
+        Some(offset) => Ok(offset),
+        None => policy_offset(ctx, source).await,
+    }
+}
+
+/// Where `consumer.start` says to begin: the earliest offset or the log end.
+async fn policy_offset(ctx: &Arc<Context>, source: &dyn PartitionSource) -> Result<i64, String> {
+    source
+        .offset(ctx.config.start == StartPolicy::Earliest)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The store's offset of `partition`, read on the blocking pool like every other store call

@@ -63,6 +63,12 @@ async fn the_loop_starts_from_the_later_of_the_stored_and_the_committed_offset()
     assert_eq!(first_fetch(Some(5), Some(5), earliest).await, 5);
     assert_eq!(first_fetch(Some(5), None, earliest).await, 5);
     assert_eq!(first_fetch(None, Some(4), earliest).await, 4);
+    // A group offset past the log end (9) names no record: a member committed it by mistake
+    // or in malice. The store's offset, else the start policy, instead of a reset to the
+    // earliest offset and the whole log read again.
+    assert_eq!(first_fetch(Some(5), Some(1 << 40), earliest).await, 5);
+    assert_eq!(first_fetch(None, Some(10), StartPolicy::Latest).await, 9);
+    assert_eq!(first_fetch(Some(5), Some(9), earliest).await, 9);
     // Neither: the start policy (the earliest offset is 2, the log end 9). It does not apply
     // when an offset exists.
     assert_eq!(first_fetch(None, None, earliest).await, 2);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use kafka_protocol::messages::JoinGroupResponse;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{
     GroupError,
@@ -128,21 +128,17 @@ impl Round<'_> {
             assignor = %protocol_name, leader, members = joined.members.len(),
             "group: joined"
         );
-        let to_assign = (leader && !joined.skip_assignment)
-            .then(|| {
-                joined
-                    .members
-                    .iter()
-                    .map(|member| {
-                        Ok(Member {
-                            id: member.member_id.to_string(),
-                            instance_id: member.group_instance_id.as_ref().map(|i| i.to_string()),
-                            subscription: decode_subscription(&member.metadata)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, GroupError>>()
-            })
-            .transpose()?;
+        let to_assign = (leader && !joined.skip_assignment).then(|| {
+            joined
+                .members
+                .iter()
+                .map(|member| Member {
+                    id: member.member_id.to_string(),
+                    instance_id: member.group_instance_id.as_ref().map(|i| i.to_string()),
+                    subscription: subscription_of(&member.member_id, &member.metadata),
+                })
+                .collect::<Vec<_>>()
+        });
         Ok(Joined {
             membership: m,
             generation: joined.generation_id,
@@ -250,3 +246,21 @@ impl Round<'_> {
             .collect()
     }
 }
+
+/// A member's subscription as the leader reads it. One that does not decode (another client's
+/// bug, or a member that means harm) subscribes to nothing, so it gets no partitions: refusing
+/// the round instead would leave the whole group rebalancing for as long as that member stays.
+fn subscription_of(member_id: &str, metadata: &[u8]) -> Subscription {
+    decode_subscription(metadata).unwrap_or_else(|error| {
+        warn!(member = %member_id, %error, "group: a member's subscription does not decode; it gets no partitions");
+        Subscription {
+            topics: Vec::new(),
+            owned: Default::default(),
+            generation: -1,
+            user_data: None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,7 @@ mod processes;
 mod restart;
 mod sequences;
 mod snapshot_batches;
+mod stale_claim;
 mod store;
 mod users;
 

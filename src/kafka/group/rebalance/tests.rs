@@ -1,0 +1,32 @@
+use super::*;
+
+#[test]
+fn a_subscription_that_does_not_decode_subscribes_to_nothing() {
+    for garbage in [
+        &b""[..],
+        b"\x00",
+        b"\x7f\xff\x00\x00\x00\x05topic",
+        &[0xff; 64],
+    ] {
+        let s = subscription_of("m-1", garbage);
+        assert!(s.topics.is_empty(), "{garbage:?}");
+        assert!(s.owned.is_empty());
+        assert_eq!(s.generation, -1);
+    }
+}
+
+#[test]
+fn a_subscription_that_decodes_is_kept() {
+    let sent = Subscription {
+        topics: vec!["user.events".into()],
+        owned: [("user.events".to_owned(), vec![0, 2])]
+            .into_iter()
+            .collect(),
+        generation: 4,
+        user_data: None,
+    };
+    let bytes = encode_subscription(&sent, RebalanceProtocol::Cooperative).unwrap();
+    let got = subscription_of("m-1", &bytes);
+    assert_eq!(got.topics, sent.topics);
+    assert_eq!(got.owned, sent.owned);
+}
