@@ -1,7 +1,7 @@
 //! A partition claimed in the store by an owner the group no longer knows: a frozen instance
 //! that woke up and claimed the partition before its heartbeat told it that it had lost it.
-//! The group's owner, fenced by that claim, claims the partition back after twice the session
-//! timeout and handles what came since, instead of leaving it unconsumed for as long as the
+//! The group's owner, fenced by that claim, claims the partition back after three session
+//! timeouts and handles what came since, instead of leaving it unconsumed for as long as the
 //! group keeps it there.
 
 use std::{sync::Arc, time::Duration};
@@ -45,7 +45,7 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     })
     .await;
 
-    // The instance's next batches are fenced; after 4 s it claims its partitions back.
+    // The instance's next batches are fenced; after 6 s it claims its partitions back.
     group::produce(&broker.addr, 30..60).await;
     eventually(
         Duration::from_secs(60),
