@@ -194,12 +194,14 @@ impl GroupSupervisor {
             .filter_map(|p| self.owned.remove(p))
             .collect();
         stop(stopped).await;
-        commit(&self.member, &self.ctx, partitions).await;
+        // Given up once their tasks stopped: the metrics say so before the commit to the
+        // group, which may wait for a coordinator that no longer answers.
         for p in partitions {
             self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
         }
         let owned = self.owned.len() as i64;
         self.ctx.metrics.assigned_partitions.set(owned);
+        commit(&self.member, &self.ctx, partitions).await;
     }
 
     /// Starts again the tasks that ended while their partitions are still ours ([`Self::restart_ended`]),
@@ -217,9 +219,10 @@ impl GroupSupervisor {
     /// that ended is started again (claiming the partition back) once we have stayed a member
     /// with the partition for [`restart_after`]: three session timeouts, by which a member
     /// that lost the partition, the stale claimer or we, has heard it from the coordinator and
-    /// given the partition up. A member whose heartbeats fail gives up its partitions after a
-    /// session timeout and the requests in flight: 20.1 s with a 10 s session when the netns
-    /// test cut an instance off from the broker (`tests/it/postgres/netns/broker_cut.rs`).
+    /// given the partition up. A member whose heartbeats go unanswered gives its partitions up
+    /// when its session ends (10.3 s after the cut, with a 10 s session, in
+    /// `tests/it/postgres/netns/broker_cut.rs`); the rest is room for a revocation that waits
+    /// for the batch in hand.
     fn restart_ended(&mut self) {
         let after = restart_after(&self.ctx);
         let generation = self.member.membership().generation;

@@ -74,15 +74,21 @@ pub(super) async fn start_offset(
     cancel: &CancellationToken,
 ) -> Option<i64> {
     loop {
-        let result = match read_stored_offset(ctx, partition).await {
-            Err(e) => Err(e),
-            Ok(stored) => match committed.filter(|&c| stored.is_none_or(|s| c > s)) {
+        let found = async {
+            let stored = read_stored_offset(ctx, partition).await?;
+            match committed.filter(|&c| stored.is_none_or(|s| c > s)) {
                 Some(c) => group_offset(ctx, source, partition, stored, c).await,
                 None => match stored {
                     Some(offset) => Ok(offset),
                     None => policy_offset(ctx, source).await,
                 },
-            },
+            }
+        };
+        // A broker that does not answer holds a ListOffsets until the request times out; a
+        // revocation meanwhile must not wait for that.
+        let result = tokio::select! {
+            r = found => r,
+            () = cancel.cancelled() => return None,
         };
         match result {
             Ok(offset) => return Some(offset),

@@ -2,4 +2,5 @@
 mod consumer_group;
 mod interop;
 mod membership;
+mod session;
 mod tools;

@@ -192,8 +192,10 @@ async fn heartbeat(
 ) -> Ended {
     let mut last_ok = tokio::time::Instant::now();
     loop {
+        // The next heartbeat, or the end of the session when that comes first.
+        let session_left = config.session_timeout.saturating_sub(last_ok.elapsed());
         tokio::select! {
-            () = tokio::time::sleep(config.heartbeat_interval) => {}
+            () = tokio::time::sleep(config.heartbeat_interval.min(session_left)) => {}
             () = cancel.cancelled() => return Ended::Cancelled,
         }
         let m = link.membership();
@@ -203,26 +205,36 @@ async fn heartbeat(
             member_id: m.member_id,
             group_instance_id: link.instance_id.clone(),
         };
-        // Unanswered for a session timeout, the session is gone at the coordinator anyway: a
-        // silent coordinator is noticed then, not after the client's request timeout.
-        let answer = link.call_within(&beat, config.session_timeout).await;
-        match answer.map(|a| ErrorCode::new(a.error_code)) {
-            Ok(ErrorCode::NONE) => last_ok = tokio::time::Instant::now(),
-            Ok(c) if c.error() == Some(ResponseError::RebalanceInProgress) => return Ended::Rejoin,
-            Ok(c) if generation_lost(c) => {
+        // The session lasts a session timeout from the last heartbeat the coordinator took,
+        // which it took after we sent it: a session counted from the send, and the wait for
+        // this answer bounded by what is left of it, so that a silent coordinator is noticed
+        // when the session is gone there, not a whole session timeout later.
+        let sent = tokio::time::Instant::now();
+        let left = config.session_timeout.saturating_sub(last_ok.elapsed());
+        // The coordinator's lookup, when it moved or its connection failed, counts too.
+        let answer = tokio::time::timeout(left, link.call_within(&beat, left)).await;
+        match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
+            Ok(Ok(ErrorCode::NONE)) => last_ok = sent,
+            Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
+                return Ended::Rejoin;
+            }
+            Ok(Ok(c)) if generation_lost(c) => {
                 warn!(group = %link.group_id, code = %c, "group: generation lost");
                 if c.error() == Some(ResponseError::UnknownMemberId) {
                     link.set_membership(Membership::default());
                 }
                 return Ended::Lost;
             }
-            Ok(c) => {
+            Ok(Ok(c)) => {
                 let _ = link.failed::<()>("Heartbeat", c);
                 warn!(group = %link.group_id, code = %c, "group: heartbeat refused");
             }
-            Err(error) => warn!(group = %link.group_id, %error, "group: heartbeat failed"),
+            Ok(Err(error)) => warn!(group = %link.group_id, %error, "group: heartbeat failed"),
+            Err(_) => {
+                warn!(group = %link.group_id, "group: heartbeat not answered within the session")
+            }
         }
-        if last_ok.elapsed() > config.session_timeout {
+        if last_ok.elapsed() >= config.session_timeout {
             warn!(group = %link.group_id, "group: no heartbeat answered for a session timeout");
             return Ended::Lost;
         }
