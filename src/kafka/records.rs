@@ -249,9 +249,12 @@ fn read_batch(
     let mut cursor = Cursor::new(&records);
     for _ in 0..count {
         let r = wire::record(&mut cursor)?;
-        // Within the batch's offsets, so that no record lies past the set's `next_offset`.
+        // A record whose offset lies outside its batch's (a writer's forgery: brokers check
+        // the batch's record count against its last offset delta, not each record's delta) is
+        // left out. Failing the batch would stop the partition at it for good; keeping the
+        // record would put an offset past the set's `next_offset`, up to i64::MAX.
         if !(0..=i64::from(last_offset_delta)).contains(&r.offset_delta) {
-            return Err(RecordsError::Malformed("record offset outside its batch"));
+            continue;
         }
         out.push(FetchedRecord {
             offset: base_offset + r.offset_delta,
