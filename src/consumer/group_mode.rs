@@ -204,8 +204,8 @@ impl GroupSupervisor {
         commit(&self.member, &self.ctx, partitions).await;
     }
 
-    /// Starts again the tasks that ended while their partitions are still ours ([`Self::restart_ended`]),
-    /// then commits the owned partitions' offsets.
+    /// Starts again the tasks that ended while their partitions are still ours
+    /// ([`Self::restart_ended`]), then commits the owned partitions' offsets.
     async fn commit_owned(&mut self) {
         self.restart_ended();
         let partitions: Vec<i32> = self.owned.keys().copied().collect();

@@ -5,8 +5,8 @@
 //! fetch sessions. Read committed, the broker answers nothing past the last stable offset
 //! (where the first open transaction begins) and names the aborted transactions, whose
 //! batches the reader leaves out: records of a transaction that another producer aborted or
-//! has not finished are never handled. `kafka::client`'s fetch lanes gather the partitions of one broker into
-//! one request.
+//! has not finished are never handled. `kafka::client`'s fetch lanes gather the partitions of
+//! one broker into one request.
 use std::{collections::HashMap, sync::Arc};
 
 pub use kafka_protocol::messages::fetch_response::PartitionData;
@@ -19,7 +19,7 @@ use kafka_protocol::{
 };
 use rskafka::protocol::api_key::ApiKey;
 
-use super::adapter::Call;
+use super::{READ_COMMITTED, adapter::Call};
 use crate::kafka::{
     ClientError,
     error_code::{ErrorCode, ResponseError},
@@ -83,9 +83,6 @@ impl Call for Fetch {
             .with_topics(topics)
     }
 }
-
-/// Kafka's `isolation_level` of a read_committed Fetch.
-const READ_COMMITTED: i8 = 1;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]

@@ -54,3 +54,7 @@ pub use produce::{Produce, ProduceBatches};
 pub use producer_id::{InitProducerId, ProducerIdentity};
 pub use requests_sent::{render_kafka_request_metrics, sent};
 pub use topics::{CreateTopic, ListOffset, OffsetQuery};
+
+/// Kafka's `isolation_level` for read_committed, which Fetch and ListOffsets both ask: the
+/// consumer never reads, nor starts past, another producer's unfinished transaction.
+const READ_COMMITTED: i8 = 1;

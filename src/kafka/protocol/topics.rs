@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 use rskafka::protocol::api_key::ApiKey;
 
-use super::{adapter::Call, offsets::topic_name};
+use super::{READ_COMMITTED, adapter::Call, offsets::topic_name};
 use crate::kafka::error_code::ErrorCode;
 
 /// Creates one topic.
@@ -119,9 +119,6 @@ impl ListOffset {
             .map(|p| (ErrorCode::new(p.error_code), p.offset))
     }
 }
-
-/// Kafka's `isolation_level` of a read_committed ListOffsets.
-const READ_COMMITTED: i8 = 1;
 
 #[cfg(test)]
 mod tests;
