@@ -20,7 +20,7 @@ use std::{
 
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{
     partition::{self, Context, Start},
@@ -91,7 +91,11 @@ pub(crate) async fn supervise(
             biased;
             () = cancel.cancelled() => break,
             event = events.recv() => match event {
-                None => break,
+                None => {
+                    // The member stopped on its own: another process took our static place.
+                    error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
+                    break;
+                }
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {
                     supervisor.assigned(generation, partitions, took).await;
                 }

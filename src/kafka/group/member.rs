@@ -8,14 +8,16 @@
 //!            ▲                                                        │
 //!            │ coordinator moved / broker restarted            heartbeat every interval
 //!            └── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION / no answer for a session: all lost
+//!                 FENCED_INSTANCE_ID (another process has our static id): all lost, and stop
 //! ```
 //!
 //! Eager assignors (roundrobin, range): every owned partition is revoked before rejoining.
 //! Cooperative assignors (KIP-429): partitions that stay keep being consumed; only those taken
 //! away are revoked after SyncGroup, then the member rejoins once more so the group can hand
 //! them out. A revocation waits for the consumer to acknowledge it: the batch in hand finished
-//! and its offsets committed. Shutdown sends LeaveGroup, except for a static member (KIP-345),
-//! which the coordinator keeps until its session times out, as Kafka's clients do.
+//! and its offsets committed; heartbeats keep the session meanwhile, however long that takes.
+//! Shutdown sends LeaveGroup, except for a static member (KIP-345), which the coordinator keeps
+//! until its session times out, as Kafka's clients do.
 mod task;
 
 use std::{sync::Arc, time::Duration};
@@ -33,7 +35,7 @@ use super::{
 };
 use crate::kafka::{
     Client, ClientError,
-    error_code::ErrorCode,
+    error_code::{ErrorCode, ResponseError},
     protocol::{CallError, ConnectError, LeaveGroup},
 };
 
@@ -76,6 +78,11 @@ impl GroupError {
     /// Whether it says our generation is over (the partitions are lost, not revoked).
     fn lost(&self) -> bool {
         matches!(self, Self::Code { code, .. } if generation_lost(*code))
+    }
+
+    /// Whether another process joined with our static instance id and took our place.
+    fn fenced(&self) -> bool {
+        matches!(self, Self::Code { code, .. } if code.error() == Some(ResponseError::FencedInstanceId))
     }
 }
 

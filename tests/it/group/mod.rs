@@ -1,6 +1,8 @@
 //! Consumer groups: takeover, membership, librdkafka members in our group, operator tooling.
 mod consumer_group;
+mod fenced;
 mod interop;
 mod membership;
+mod revocation;
 mod session;
 mod tools;

@@ -4,7 +4,7 @@ use std::{collections::BTreeSet, ops::ControlFlow, sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::{GroupError, GroupEvent, MemberConfig};
 use crate::kafka::{
@@ -17,12 +17,25 @@ use crate::kafka::{
     protocol::Heartbeat,
 };
 
-/// How a stable generation ended.
+/// What a run of heartbeats is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Beat {
+    /// A stable generation: a rebalance ends it.
+    Stable,
+    /// Keeping the session while partitions are given up, which may take longer than a
+    /// session: the coordinator takes a heartbeat it answers with REBALANCE_IN_PROGRESS as
+    /// contact too, as Kafka's does.
+    Revoking,
+}
+
+/// How a run of heartbeats ended.
 enum Ended {
     /// A rebalance started.
     Rejoin,
     /// Our generation is over (or the coordinator went silent for a session).
     Lost,
+    /// Another process joined the group with our static instance id.
+    Fenced,
     /// Shutdown.
     Cancelled,
 }
@@ -99,10 +112,13 @@ impl MemberTask {
     async fn round_failed(&mut self, error: GroupError) -> ControlFlow<()> {
         self.failures += 1;
         let failures = self.failures;
+        if error.fenced() {
+            return self.fenced().await;
+        }
         warn!(group = %self.link.group_id, %error, failures, "group: join failed, retrying");
         if error.lost() || self.last_contact.elapsed() > self.config.session_timeout {
             self.forget_generation();
-            self.revoke_owned().await?;
+            self.revoke_owned(Beat::Stable).await?;
         }
         let backoff = Duration::from_millis(100 * u64::from(failures.min(20)));
         tokio::select! {
@@ -119,8 +135,13 @@ impl MemberTask {
         self.last_contact = tokio::time::Instant::now();
         let taken: BTreeSet<i32> = self.owned.difference(&synced.partitions).copied().collect();
         if !taken.is_empty() {
-            self.revoke(taken.clone()).await?;
+            let ended = self.revoke(taken.clone(), Beat::Revoking).await?;
             self.owned.retain(|p| !taken.contains(p));
+            match ended {
+                Some(Ended::Fenced) => return self.fenced().await,
+                Some(_) => return self.generation_lost().await,
+                None => {}
+            }
         }
         let added: Vec<i32> = synced.partitions.difference(&self.owned).copied().collect();
         self.owned = synced.partitions;
@@ -142,21 +163,57 @@ impl MemberTask {
     /// Heartbeats through a stable generation; how it ended says what the next round needs:
     /// after a lost generation, or with an eager assignor, everything owned is revoked first.
     async fn stable(&mut self, protocol: RebalanceProtocol) -> ControlFlow<()> {
-        let ended = heartbeat(&self.link, &self.config, &self.cancel).await;
+        let mut contact = tokio::time::Instant::now();
+        let ended = heartbeat(
+            &self.link,
+            &self.config,
+            &self.cancel,
+            Beat::Stable,
+            &mut contact,
+        )
+        .await;
         self.last_contact = tokio::time::Instant::now();
         self.since = self.last_contact;
         match ended {
             Ended::Cancelled => return ControlFlow::Break(()),
             Ended::Rejoin => self.reason = "rebalance in progress",
-            Ended::Lost => {
-                self.reason = "generation lost";
-                self.forget_generation();
-                return self.revoke_owned().await;
-            }
+            Ended::Lost => return self.generation_lost().await,
+            Ended::Fenced => return self.fenced().await,
         }
         if protocol == RebalanceProtocol::Eager {
-            return self.revoke_owned().await;
+            match self.revoke_owned(Beat::Revoking).await? {
+                Some(Ended::Fenced) => return self.fenced().await,
+                Some(_) => {
+                    self.reason = "generation lost";
+                    self.forget_generation();
+                }
+                None => {}
+            }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Another process joined with our static instance id, and the coordinator gave it our
+    /// place: what we own is lost, and the member stops, as Kafka's clients do. Joining again
+    /// would be refused for as long as the other runs (or, had the coordinator forgotten it,
+    /// fence it in turn); two processes must not share an instance id.
+    async fn fenced(&mut self) -> ControlFlow<()> {
+        error!(
+            group = %self.link.group_id,
+            instance = self.link.instance_id.as_deref().unwrap_or_default(),
+            "group: another process joined the group with our group_instance_id and took our place; this member gives its partitions up and stops consuming until restarted"
+        );
+        self.forget_generation();
+        self.revoke_owned(Beat::Stable).await?;
+        ControlFlow::Break(())
+    }
+
+    /// Our generation is over: what we own is lost, given up without heartbeats (they would
+    /// be refused), and the next round joins with no generation.
+    async fn generation_lost(&mut self) -> ControlFlow<()> {
+        self.reason = "generation lost";
+        self.forget_generation();
+        self.revoke_owned(Beat::Stable).await?;
         ControlFlow::Continue(())
     }
 
@@ -168,29 +225,59 @@ impl MemberTask {
         });
     }
 
-    /// Revokes every partition we own.
-    async fn revoke_owned(&mut self) -> ControlFlow<()> {
+    /// Revokes every partition we own; see [`Self::revoke`].
+    async fn revoke_owned(&mut self, beat: Beat) -> ControlFlow<(), Option<Ended>> {
         let owned = std::mem::take(&mut self.owned);
-        self.revoke(owned).await
+        self.revoke(owned, beat).await
     }
 
-    /// [`revoke`] within the rebalance timeout; `Break` when the consumer is gone.
-    async fn revoke(&self, partitions: BTreeSet<i32>) -> ControlFlow<()> {
-        if revoke(&self.events, partitions, self.config.rebalance_timeout).await {
-            ControlFlow::Continue(())
+    /// [`revoke`] within the rebalance timeout; `Break` when the consumer is gone. With
+    /// [`Beat::Revoking`] (we are still in the generation) heartbeats keep the session while
+    /// the consumer finishes its batches, which may take longer than a session; then
+    /// `Continue(Some(..))` says the generation was lost (or we were fenced) meanwhile.
+    async fn revoke(
+        &mut self,
+        partitions: BTreeSet<i32>,
+        beat: Beat,
+    ) -> ControlFlow<(), Option<Ended>> {
+        let revoking = revoke(&self.events, partitions, self.config.rebalance_timeout);
+        let mut lost = None;
+        let acknowledged = if beat == Beat::Revoking {
+            tokio::pin!(revoking);
+            let mut contact = self.last_contact;
+            let acknowledged = tokio::select! {
+                biased;
+                done = &mut revoking => done,
+                ended = heartbeat(&self.link, &self.config, &self.cancel, beat, &mut contact) => {
+                    lost = Some(ended).filter(|e| matches!(e, Ended::Lost | Ended::Fenced));
+                    revoking.await
+                }
+            };
+            // The session the next round's failure is judged by runs from the last heartbeat
+            // answered, not from before the revocation.
+            self.last_contact = contact;
+            acknowledged
+        } else {
+            revoking.await
+        };
+        if acknowledged {
+            ControlFlow::Continue(lost)
         } else {
             ControlFlow::Break(())
         }
     }
 }
 
-/// Heartbeats until the generation ends.
+/// Heartbeats until the generation ends (or, while [`Beat::Stable`], until a rebalance).
+/// `last_ok`: when the session was last known alive (the send of the last heartbeat answered),
+/// kept up to date as heartbeats are answered.
 async fn heartbeat(
     link: &CoordinatorLink,
     config: &MemberConfig,
     cancel: &CancellationToken,
+    purpose: Beat,
+    last_ok: &mut tokio::time::Instant,
 ) -> Ended {
-    let mut last_ok = tokio::time::Instant::now();
     loop {
         // The next heartbeat, or the end of the session when that comes first.
         let session_left = config.session_timeout.saturating_sub(last_ok.elapsed());
@@ -199,7 +286,7 @@ async fn heartbeat(
             () = cancel.cancelled() => return Ended::Cancelled,
         }
         let m = link.membership();
-        let beat = Heartbeat {
+        let request = Heartbeat {
             group_id: link.group_id.clone(),
             generation_id: m.generation,
             member_id: m.member_id,
@@ -212,11 +299,17 @@ async fn heartbeat(
         let sent = tokio::time::Instant::now();
         let left = config.session_timeout.saturating_sub(last_ok.elapsed());
         // The coordinator's lookup, when it moved or its connection failed, counts too.
-        let answer = tokio::time::timeout(left, link.call_within(&beat, left)).await;
+        let answer = tokio::time::timeout(left, link.call_within(&request, left)).await;
         match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
-            Ok(Ok(ErrorCode::NONE)) => last_ok = sent,
+            Ok(Ok(ErrorCode::NONE)) => *last_ok = sent,
             Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
-                return Ended::Rejoin;
+                if purpose == Beat::Stable {
+                    return Ended::Rejoin;
+                }
+                *last_ok = sent;
+            }
+            Ok(Ok(c)) if c.error() == Some(ResponseError::FencedInstanceId) => {
+                return Ended::Fenced;
             }
             Ok(Ok(c)) if generation_lost(c) => {
                 warn!(group = %link.group_id, code = %c, "group: generation lost");

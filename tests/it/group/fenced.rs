@@ -1,0 +1,67 @@
+//! Two processes with one `group_instance_id` (a pod that froze and was replaced, or two
+//! instances given the same name): the coordinator fences the older one, which gives its
+//! partitions up and stops, as Kafka's clients treat FENCED_INSTANCE_ID as fatal, rather than
+//! asking to join again every two seconds for as long as it runs.
+
+use std::time::Duration;
+
+use testkit::{Broker, client, create_topic, protocol::kafka_client};
+use tokio::sync::mpsc;
+use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
+
+fn member_config() -> MemberConfig {
+    MemberConfig {
+        group_id: "fencing".into(),
+        topic: "t".into(),
+        session_timeout: Duration::from_secs(6),
+        rebalance_timeout: Duration::from_secs(10),
+        heartbeat_interval: Duration::from_millis(300),
+        assignors: vec![assign::by_name("cooperative-sticky").unwrap()],
+        group_instance_id: Some("pod-0".into()),
+    }
+}
+
+/// The next event, within 20 s (`None`: the member task ended).
+async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> Option<GroupEvent> {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event, or the end, within 20 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_static_member_gives_its_partitions_up_and_stops() {
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 2).await;
+    let (old, mut old_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
+    let Some(GroupEvent::Assigned { partitions, .. }) = next(&mut old_events).await else {
+        panic!("no first assignment");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+
+    // The same instance id again: the coordinator hands the static member's partitions to the
+    // newcomer and fences the old member id.
+    let (new, mut new_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
+    let Some(GroupEvent::Assigned { partitions, .. }) = next(&mut new_events).await else {
+        panic!("no assignment for the newcomer");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+    let new_id = new.membership().member_id;
+
+    // The old member hears it at its next heartbeat: its partitions are lost, and it stops.
+    let Some(GroupEvent::Revoked { partitions, done }) = next(&mut old_events).await else {
+        panic!("the old member neither gave its partitions up nor stopped");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+    done.send(()).unwrap();
+    assert!(
+        next(&mut old_events).await.is_none(),
+        "the fenced member stops rather than joining again"
+    );
+
+    // The newcomer keeps the partitions and its member id.
+    let quiet = tokio::time::timeout(Duration::from_secs(3), new_events.recv()).await;
+    assert!(quiet.is_err(), "the newcomer was told {quiet:?}");
+    assert_eq!(new.membership().member_id, new_id);
+    old.stop(Duration::from_secs(5)).await;
+    new.stop(Duration::from_secs(5)).await;
+}

@@ -1,0 +1,111 @@
+//! A member keeps its session while the consumer gives partitions up: finishing the batch in
+//! hand may take longer than a session (a slow store), and the member stays in the group
+//! meanwhile, as a Java consumer's heartbeat thread keeps it there.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use testkit::{Broker, client, create_topic, eventually, protocol::kafka_client};
+use tokio::sync::mpsc;
+use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
+
+const SESSION: Duration = Duration::from_secs(3);
+
+fn member_config() -> MemberConfig {
+    MemberConfig {
+        group_id: "revoking".into(),
+        topic: "t".into(),
+        session_timeout: SESSION,
+        rebalance_timeout: Duration::from_secs(30),
+        heartbeat_interval: Duration::from_millis(500),
+        assignors: vec![assign::by_name("cooperative-sticky").unwrap()],
+        group_instance_id: None,
+    }
+}
+
+/// The next event, within 20 s.
+async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> GroupEvent {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event within 20 s")
+        .expect("the member runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 4).await;
+    let (a, mut a_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
+    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
+        panic!("a revocation before the first assignment");
+    };
+    assert_eq!(partitions, vec![0, 1, 2, 3]);
+    let a_id = a.membership().member_id;
+
+    // The second member takes what it is given and gives up what it is asked to at once.
+    let (b, mut b_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
+    let b_owns = Arc::new(Mutex::new(BTreeSet::new()));
+    let owns = Arc::clone(&b_owns);
+    let b_task = tokio::spawn(async move {
+        while let Some(event) = b_events.recv().await {
+            match event {
+                GroupEvent::Assigned { partitions, .. } => {
+                    owns.lock().unwrap().extend(partitions);
+                }
+                GroupEvent::Revoked { partitions, done } => {
+                    owns.lock().unwrap().retain(|p| !partitions.contains(p));
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+
+    // The first member is asked for two partitions and takes three sessions to give them up.
+    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+        panic!("an assignment before the revocation");
+    };
+    assert_eq!(partitions.len(), 2, "half of them move: {partitions:?}");
+    tokio::time::sleep(3 * SESSION).await;
+    done.send(()).unwrap();
+
+    // The group hands them to the second member; the first keeps the other two. Had its
+    // session ended meanwhile, the coordinator would have given all four to the second
+    // member, and the first would now be told to give up the other two as lost.
+    eventually(
+        Duration::from_secs(20),
+        "the second member owns two",
+        || b_owns.lock().unwrap().len() == 2,
+    )
+    .await;
+    let quiet = tokio::time::sleep(2 * SESSION);
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            () = &mut quiet => break,
+            event = next(&mut a_events) => match event {
+                GroupEvent::Assigned { partitions, .. } => {
+                    assert!(partitions.is_empty(), "nothing new for the first: {partitions:?}");
+                }
+                GroupEvent::Revoked { partitions, .. } => {
+                    panic!("the first member lost {partitions:?}: its session ended while it revoked")
+                }
+            },
+        }
+    }
+    let m = a.membership();
+    assert_eq!(m.member_id, a_id, "the same member");
+    assert!(m.generation >= 0, "in a generation: {m:?}");
+    let moved: BTreeSet<i32> = partitions.into_iter().collect();
+    assert_eq!(
+        *b_owns.lock().unwrap(),
+        moved,
+        "the second member owns what moved"
+    );
+
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    b_task.abort();
+}
