@@ -92,7 +92,8 @@ pub(crate) async fn supervise(
             () = cancel.cancelled() => break,
             event = events.recv() => match event {
                 None => {
-                    // The member stopped on its own: another process took our static place.
+                    // The member stopped on its own: another process took our static place
+                    // (or the task failed).
                     error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
                     break;
                 }

@@ -18,7 +18,8 @@ use crate::kafka::{
 
 /// Whether `code` says our generation is over: the coordinator forgot our member id (session
 /// timeout, or it restarted), the generation moved on, or another process uses our static
-/// instance id. The partitions are lost, not revoked.
+/// instance id. The partitions are lost, not revoked. The member task asks first whether the
+/// code is FENCED_INSTANCE_ID, after which it stops rather than joining again.
 pub(crate) fn generation_lost(code: ErrorCode) -> bool {
     matches!(
         code.error(),

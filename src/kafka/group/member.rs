@@ -15,7 +15,7 @@
 //! Cooperative assignors (KIP-429): partitions that stay keep being consumed; only those taken
 //! away are revoked after SyncGroup, then the member rejoins once more so the group can hand
 //! them out. A revocation waits for the consumer to acknowledge it: the batch in hand finished
-//! and its offsets committed; heartbeats keep the session meanwhile, however long that takes.
+//! and its offsets committed, up to the rebalance timeout; heartbeats keep the session meanwhile.
 //! Shutdown sends LeaveGroup, except for a static member (KIP-345), which the coordinator keeps
 //! until its session times out, as Kafka's clients do.
 mod task;

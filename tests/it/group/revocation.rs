@@ -14,16 +14,45 @@ use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
 
 const SESSION: Duration = Duration::from_secs(3);
 
-fn member_config() -> MemberConfig {
+fn member_config(assignor: &str) -> MemberConfig {
     MemberConfig {
         group_id: "revoking".into(),
         topic: "t".into(),
         session_timeout: SESSION,
         rebalance_timeout: Duration::from_secs(30),
         heartbeat_interval: Duration::from_millis(500),
-        assignors: vec![assign::by_name("cooperative-sticky").unwrap()],
+        assignors: vec![assign::by_name(assignor).unwrap()],
         group_instance_id: None,
     }
+}
+
+/// A member that takes what it is given and gives up what it is asked to at once; what it
+/// owns.
+fn prompt_member(
+    broker: &str,
+    assignor: &str,
+) -> (
+    GroupMember,
+    Arc<Mutex<BTreeSet<i32>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (member, mut events) = GroupMember::start(kafka_client(broker), member_config(assignor));
+    let owns = Arc::new(Mutex::new(BTreeSet::new()));
+    let owned = Arc::clone(&owns);
+    let task = tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                GroupEvent::Assigned { partitions, .. } => {
+                    owned.lock().unwrap().extend(partitions);
+                }
+                GroupEvent::Revoked { partitions, done } => {
+                    owned.lock().unwrap().retain(|p| !partitions.contains(p));
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    (member, owns, task)
 }
 
 /// The next event, within 20 s.
@@ -38,7 +67,10 @@ async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> GroupEvent {
 async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "t", 4).await;
-    let (a, mut a_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
+    let (a, mut a_events) = GroupMember::start(
+        kafka_client(&broker.addr),
+        member_config("cooperative-sticky"),
+    );
     let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
         panic!("a revocation before the first assignment");
     };
@@ -46,22 +78,7 @@ async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
     let a_id = a.membership().member_id;
 
     // The second member takes what it is given and gives up what it is asked to at once.
-    let (b, mut b_events) = GroupMember::start(kafka_client(&broker.addr), member_config());
-    let b_owns = Arc::new(Mutex::new(BTreeSet::new()));
-    let owns = Arc::clone(&b_owns);
-    let b_task = tokio::spawn(async move {
-        while let Some(event) = b_events.recv().await {
-            match event {
-                GroupEvent::Assigned { partitions, .. } => {
-                    owns.lock().unwrap().extend(partitions);
-                }
-                GroupEvent::Revoked { partitions, done } => {
-                    owns.lock().unwrap().retain(|p| !partitions.contains(p));
-                    let _ = done.send(());
-                }
-            }
-        }
-    });
+    let (b, b_owns, b_task) = prompt_member(&broker.addr, "cooperative-sticky");
 
     // The first member is asked for two partitions and takes three sessions to give them up.
     let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
@@ -104,6 +121,50 @@ async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
         moved,
         "the second member owns what moved"
     );
+
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    b_task.abort();
+}
+
+/// An eager assignor: the first member gives all four up when the second joins, and takes three
+/// sessions to. The coordinator answers its heartbeats meanwhile with REBALANCE_IN_PROGRESS,
+/// which keeps its session; the rebalance waits for it (the rebalance timeout is 30 s), and it
+/// rejoins with the same member id and gets half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eager_revocation_three_sessions_long_keeps_the_member_in_the_group() {
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 4).await;
+    let (a, mut a_events) =
+        GroupMember::start(kafka_client(&broker.addr), member_config("roundrobin"));
+    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
+        panic!("a revocation before the first assignment");
+    };
+    assert_eq!(partitions, vec![0, 1, 2, 3]);
+    let a_id = a.membership().member_id;
+
+    let (b, b_owns, b_task) = prompt_member(&broker.addr, "roundrobin");
+    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+        panic!("an assignment before the revocation");
+    };
+    assert_eq!(partitions, vec![0, 1, 2, 3], "eager: everything");
+    tokio::time::sleep(3 * SESSION).await;
+    done.send(()).unwrap();
+
+    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
+        panic!("revoked again");
+    };
+    assert_eq!(partitions.len(), 2, "half: {partitions:?}");
+    assert_eq!(a.membership().member_id, a_id, "the same member");
+    eventually(
+        Duration::from_secs(20),
+        "the second member owns the other two",
+        || {
+            let b = b_owns.lock().unwrap();
+            b.len() == 2 && b.iter().all(|p| !partitions.contains(p))
+        },
+    )
+    .await;
 
     a.stop(Duration::from_secs(5)).await;
     b.stop(Duration::from_secs(5)).await;

@@ -137,6 +137,9 @@ impl MemberTask {
         if !taken.is_empty() {
             let ended = self.revoke(taken.clone(), Beat::Revoking).await?;
             self.owned.retain(|p| !taken.contains(p));
+            if self.cancel.is_cancelled() {
+                return ControlFlow::Break(());
+            }
             match ended {
                 Some(Ended::Fenced) => return self.fenced().await,
                 Some(_) => return self.generation_lost().await,
@@ -208,8 +211,8 @@ impl MemberTask {
         ControlFlow::Break(())
     }
 
-    /// Our generation is over: what we own is lost, given up without heartbeats (they would
-    /// be refused), and the next round joins with no generation.
+    /// Our generation is over: what we own is lost, given up without heartbeats (our
+    /// generation is gone), and the next round joins with no generation.
     async fn generation_lost(&mut self) -> ControlFlow<()> {
         self.reason = "generation lost";
         self.forget_generation();
