@@ -95,6 +95,7 @@ pub(crate) async fn supervise(
                     // The member stopped on its own: another process took our static place
                     // (or the task failed).
                     error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
+                    supervisor.ctx.metrics.member_stopped.set(1);
                     break;
                 }
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {

@@ -46,6 +46,9 @@ pub struct ConsumerMetrics {
     pub generation: Gauge,
     /// Partitions this instance consumes now.
     pub assigned_partitions: Gauge,
+    /// Group mode: 1 once the group member stopped on its own (another process joined with
+    /// our `group_instance_id`): nothing is consumed until a restart.
+    pub member_stopped: Gauge,
     /// Group mode: seconds of each rebalance, from the member leaving its stable generation
     /// (or starting) to its new assignment.
     pub rebalance_seconds: Histogram,
@@ -71,6 +74,7 @@ impl Default for ConsumerMetrics {
             rebalances: Counter::default(),
             generation: Gauge::default(),
             assigned_partitions: Gauge::default(),
+            member_stopped: Gauge::default(),
             rebalance_seconds: Histogram::new(&REBALANCE_SECONDS),
             lag: Mutex::new(BTreeMap::new()),
         }
@@ -148,7 +152,7 @@ impl ConsumerMetrics {
     }
 
     /// Each gauge with its name and help.
-    fn gauges(&self) -> [(&'static str, &'static str, &Gauge); 4] {
+    fn gauges(&self) -> [(&'static str, &'static str, &Gauge); 5] {
         [
             (
                 "usercenter_consumer_dedupe_marks",
@@ -169,6 +173,11 @@ impl ConsumerMetrics {
                 "usercenter_consumer_assigned_partitions",
                 "Partitions this instance consumes.",
                 &self.assigned_partitions,
+            ),
+            (
+                "usercenter_consumer_group_member_stopped",
+                "1 once the consumer-group member stopped (fenced by another process with its group_instance_id): nothing is consumed until a restart.",
+                &self.member_stopped,
             ),
         ]
     }

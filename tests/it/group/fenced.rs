@@ -5,14 +5,19 @@
 
 use std::time::Duration;
 
-use testkit::{Broker, client, create_topic, protocol::kafka_client};
+use testkit::{Broker, client, create_topic, eventually, protocol::kafka_client};
 use tokio::sync::mpsc;
 use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
 
 fn member_config() -> MemberConfig {
+    member_of("fencing", "t")
+}
+
+/// A static member `pod-0` of `group`, on `topic`.
+fn member_of(group: &str, topic: &str) -> MemberConfig {
     MemberConfig {
-        group_id: "fencing".into(),
-        topic: "t".into(),
+        group_id: group.into(),
+        topic: topic.into(),
         session_timeout: Duration::from_secs(6),
         rebalance_timeout: Duration::from_secs(10),
         heartbeat_interval: Duration::from_millis(300),
@@ -64,4 +69,48 @@ async fn a_fenced_static_member_gives_its_partitions_up_and_stops() {
     assert_eq!(new.membership().member_id, new_id);
     old.stop(Duration::from_secs(5)).await;
     new.stop(Duration::from_secs(5)).await;
+}
+
+/// The service's consumer, fenced: it gives its partitions up and says so on `/metrics`, where
+/// an alert can see it, while its HTTP front keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_service_says_so_on_its_metrics() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |cfg| {
+        cfg.topics.partitions = 2;
+        cfg.consumer.group_instance_id = Some("pod-0".into());
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the partitions assigned", || {
+        metrics.assigned_partitions.get() == 2
+    })
+    .await;
+    assert_eq!(metrics.member_stopped.get(), 0);
+
+    // Another process joins the service's group as `pod-0`.
+    let (other, mut events) = GroupMember::start(
+        kafka_client(&broker.addr),
+        member_of("usercenter", "user.events"),
+    );
+    let Some(GroupEvent::Assigned { partitions, .. }) = next(&mut events).await else {
+        panic!("no assignment for the other process");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+    eventually(
+        Duration::from_secs(20),
+        "the service's member stopped",
+        || metrics.member_stopped.get() == 1,
+    )
+    .await;
+    assert_eq!(metrics.assigned_partitions.get(), 0);
+    let (status, text) = testkit::http::http(service.local_addr(), "GET", "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.lines()
+            .any(|l| l == "usercenter_consumer_group_member_stopped 1"),
+        "the gauge on /metrics"
+    );
+    other.stop(Duration::from_secs(5)).await;
+    service.stop().await;
 }
