@@ -78,10 +78,7 @@ pub(super) async fn start_offset(
             let stored = read_stored_offset(ctx, partition).await?;
             match committed.filter(|&c| stored.is_none_or(|s| c > s)) {
                 Some(c) => group_offset(ctx, source, partition, stored, c).await,
-                None => match stored {
-                    Some(offset) => Ok(offset),
-                    None => policy_offset(ctx, source).await,
-                },
+                None => stored_or_policy(ctx, source, stored).await,
             }
         };
         // A broker that does not answer holds a ListOffsets until the request times out; a
@@ -119,18 +116,23 @@ async fn group_offset(
         return Ok(committed);
     }
     warn!(topic = %ctx.topic, partition, ?stored, committed, end, "consumer: the group's committed offset is past the log end; starting from the store's offset instead");
-    match stored {
-        Some(offset) => Ok(offset),
-        None => policy_offset(ctx, source).await,
-    }
+    stored_or_policy(ctx, source, stored).await
 }
 
-/// Where `consumer.start` says to begin: the earliest offset or the log end.
-async fn policy_offset(ctx: &Arc<Context>, source: &dyn PartitionSource) -> Result<i64, String> {
-    source
-        .offset(ctx.config.start == StartPolicy::Earliest)
-        .await
-        .map_err(|e| e.to_string())
+/// The store's offset `stored`, else where `consumer.start` says to begin: the earliest
+/// offset or the log end.
+async fn stored_or_policy(
+    ctx: &Arc<Context>,
+    source: &dyn PartitionSource,
+    stored: Option<i64>,
+) -> Result<i64, String> {
+    match stored {
+        Some(offset) => Ok(offset),
+        None => source
+            .offset(ctx.config.start == StartPolicy::Earliest)
+            .await
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// The store's offset of `partition`, read on the blocking pool like every other store call

@@ -26,6 +26,20 @@ fn member_config(assignor: &str) -> MemberConfig {
     }
 }
 
+/// A broker with topic `t` of four partitions, and the group's first member, which owns all
+/// four.
+async fn owner_of_all(assignor: &str) -> (Broker, GroupMember, mpsc::Receiver<GroupEvent>) {
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 4).await;
+    let (member, mut events) =
+        GroupMember::start(kafka_client(&broker.addr), member_config(assignor));
+    let GroupEvent::Assigned { partitions, .. } = next(&mut events).await else {
+        panic!("a revocation before the first assignment");
+    };
+    assert_eq!(partitions, vec![0, 1, 2, 3]);
+    (broker, member, events)
+}
+
 /// A member that takes what it is given and gives up what it is asked to at once; what it
 /// owns.
 fn prompt_member(
@@ -65,16 +79,7 @@ async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> GroupEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
-    let broker = Broker::memory().await;
-    create_topic(&*client(&broker.addr).await, "t", 4).await;
-    let (a, mut a_events) = GroupMember::start(
-        kafka_client(&broker.addr),
-        member_config("cooperative-sticky"),
-    );
-    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
-        panic!("a revocation before the first assignment");
-    };
-    assert_eq!(partitions, vec![0, 1, 2, 3]);
+    let (broker, a, mut a_events) = owner_of_all("cooperative-sticky").await;
     let a_id = a.membership().member_id;
 
     // The second member takes what it is given and gives up what it is asked to at once.
@@ -133,14 +138,7 @@ async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
 /// rejoins with the same member id and gets half.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_eager_revocation_three_sessions_long_keeps_the_member_in_the_group() {
-    let broker = Broker::memory().await;
-    create_topic(&*client(&broker.addr).await, "t", 4).await;
-    let (a, mut a_events) =
-        GroupMember::start(kafka_client(&broker.addr), member_config("roundrobin"));
-    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
-        panic!("a revocation before the first assignment");
-    };
-    assert_eq!(partitions, vec![0, 1, 2, 3]);
+    let (broker, a, mut a_events) = owner_of_all("roundrobin").await;
     let a_id = a.membership().member_id;
 
     let (b, b_owns, b_task) = prompt_member(&broker.addr, "roundrobin");

@@ -140,10 +140,8 @@ impl MemberTask {
             if self.cancel.is_cancelled() {
                 return ControlFlow::Break(());
             }
-            match ended {
-                Some(Ended::Fenced) => return self.fenced().await,
-                Some(_) => return self.generation_lost().await,
-                None => {}
+            if ended.is_some() {
+                return self.after_revocation(ended).await;
             }
         }
         let added: Vec<i32> = synced.partitions.difference(&self.owned).copied().collect();
@@ -184,16 +182,20 @@ impl MemberTask {
             Ended::Fenced => return self.fenced().await,
         }
         if protocol == RebalanceProtocol::Eager {
-            match self.revoke_owned(Beat::Revoking).await? {
-                Some(Ended::Fenced) => return self.fenced().await,
-                Some(_) => {
-                    self.reason = "generation lost";
-                    self.forget_generation();
-                }
-                None => {}
-            }
+            let ended = self.revoke_owned(Beat::Revoking).await?;
+            return self.after_revocation(ended).await;
         }
         ControlFlow::Continue(())
+    }
+
+    /// What follows a revocation the heartbeats ran beside ([`Self::revoke`]): nothing when
+    /// the session held (`None`), else what we still own is lost, or, fenced, the member stops.
+    async fn after_revocation(&mut self, ended: Option<Ended>) -> ControlFlow<()> {
+        match ended {
+            Some(Ended::Fenced) => self.fenced().await,
+            Some(_) => self.generation_lost().await,
+            None => ControlFlow::Continue(()),
+        }
     }
 
     /// Another process joined with our static instance id, and the coordinator gave it our
