@@ -38,6 +38,10 @@ impl Counter {
 pub struct Gauge(AtomicI64);
 
 impl Gauge {
+    /// A gauge that reads `n` until set.
+    pub fn starting_at(n: i64) -> Self {
+        Self(AtomicI64::new(n))
+    }
     /// Adds `n` (may be negative).
     pub fn add(&self, n: i64) {
         self.0.fetch_add(n, Ordering::Relaxed);

@@ -96,6 +96,7 @@ pub(crate) async fn supervise(
                     // (or the task failed).
                     error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
                     supervisor.ctx.metrics.member_stopped.set(1);
+                    supervisor.ctx.metrics.generation.set(-1);
                     break;
                 }
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {

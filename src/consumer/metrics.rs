@@ -42,7 +42,8 @@ pub struct ConsumerMetrics {
     pub group_commit_failures: Counter,
     /// Group mode: rebalances this member went through (assignments received).
     pub rebalances: Counter,
-    /// Group mode: the generation of the current assignment (−1: none).
+    /// Group mode: the generation of the current assignment (−1: none yet, the member stopped,
+    /// or static mode).
     pub generation: Gauge,
     /// Partitions this instance consumes now.
     pub assigned_partitions: Gauge,
@@ -72,7 +73,7 @@ impl Default for ConsumerMetrics {
             handler_seconds: Histogram::new(&HANDLER_SECONDS),
             group_commit_failures: Counter::default(),
             rebalances: Counter::default(),
-            generation: Gauge::default(),
+            generation: Gauge::starting_at(-1),
             assigned_partitions: Gauge::default(),
             member_stopped: Gauge::default(),
             rebalance_seconds: Histogram::new(&REBALANCE_SECONDS),
@@ -166,7 +167,7 @@ impl ConsumerMetrics {
             ),
             (
                 "usercenter_consumer_group_generation",
-                "Generation of the current consumer-group assignment (-1: none).",
+                "Generation of the current consumer-group assignment (-1: none yet, the member stopped, or static mode).",
                 &self.generation,
             ),
             (

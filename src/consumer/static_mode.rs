@@ -55,6 +55,7 @@ pub(super) async fn supervise(
                         cancel.clone(),
                     ));
                 }
+                ctx.metrics.assigned_partitions.set(running.len() as i64);
             }
             Err(e) if e.is_unknown_topic() => {}
             Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),

@@ -239,6 +239,14 @@ async fn two_instances_split_the_partitions() {
     let owned1: Vec<i32> = m1.lag().keys().copied().collect();
     assert_eq!((owned0, owned1), (vec![0, 2], vec![1, 3]));
     assert!(m0.handled.get() > 0 && m1.handled.get() > 0);
+    for m in [&m0, &m1] {
+        assert_eq!(
+            m.assigned_partitions.get(),
+            2,
+            "two partitions each, on /metrics too"
+        );
+        assert_eq!(m.generation.get(), -1, "no group in static mode");
+    }
     for s in services {
         s.stop().await;
     }
