@@ -71,6 +71,62 @@ async fn a_fenced_static_member_gives_its_partitions_up_and_stops() {
     new.stop(Duration::from_secs(5)).await;
 }
 
+/// Fenced at a rejoin rather than at a heartbeat: the newcomer takes our instance id while we
+/// give our partitions up for a rebalance (eager), so the JoinGroup after the revocation is the
+/// first request the coordinator refuses. The member stops there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_fenced_at_its_rejoin_stops() {
+    // Heartbeats 10 s apart: none falls between the newcomer's join and our rejoin.
+    let eager = |instance: Option<&str>| MemberConfig {
+        session_timeout: Duration::from_secs(30),
+        rebalance_timeout: Duration::from_secs(20),
+        heartbeat_interval: Duration::from_secs(10),
+        assignors: vec![assign::by_name("roundrobin").unwrap()],
+        group_instance_id: instance.map(Into::into),
+        ..member_config()
+    };
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 2).await;
+    let (old, mut old_events) =
+        GroupMember::start(kafka_client(&broker.addr), eager(Some("pod-0")));
+    let Some(GroupEvent::Assigned { partitions, .. }) = next(&mut old_events).await else {
+        panic!("no first assignment");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+
+    // A dynamic member joins; the old member hears of the rebalance at its next heartbeat and,
+    // eager, gives everything up before it rejoins. The revocation stays unacknowledged while
+    // the newcomer joins as `pod-0` and takes the old member's place in the rebalance.
+    let (dynamic, mut dynamic_events) = GroupMember::start(kafka_client(&broker.addr), eager(None));
+    let Some(GroupEvent::Revoked { partitions, done }) = next(&mut old_events).await else {
+        panic!("the old member was not asked to give its partitions up");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+    let (new, mut new_events) =
+        GroupMember::start(kafka_client(&broker.addr), eager(Some("pod-0")));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = done.send(());
+    assert!(
+        next(&mut old_events).await.is_none(),
+        "the member fenced at its JoinGroup stops rather than joining again"
+    );
+
+    // The group goes on with the newcomer in the old member's place.
+    for events in [&mut new_events, &mut dynamic_events] {
+        let Some(GroupEvent::Assigned { partitions, .. }) = next(events).await else {
+            panic!("no assignment after the fenced member stopped");
+        };
+        assert_eq!(
+            partitions.len(),
+            1,
+            "one partition each, got {partitions:?}"
+        );
+    }
+    for member in [old, new, dynamic] {
+        member.stop(Duration::from_secs(5)).await;
+    }
+}
+
 /// The service's consumer, fenced: it gives its partitions up and says so on `/metrics`, where
 /// an alert can see it, while its HTTP front keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +143,7 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     })
     .await;
     assert_eq!(metrics.member_stopped.get(), 0);
+    assert!(metrics.generation.get() >= 0);
 
     // Another process joins the service's group as `pod-0`.
     let (other, mut events) = GroupMember::start(
@@ -104,6 +161,7 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     )
     .await;
     assert_eq!(metrics.assigned_partitions.get(), 0);
+    assert_eq!(metrics.generation.get(), -1, "no generation once stopped");
     let (status, text) = testkit::http::http(service.local_addr(), "GET", "/metrics").await;
     assert_eq!(status, 200);
     assert!(
