@@ -5,6 +5,7 @@
 //!  GroupMember ── Assigned(gen, ps) ─► OffsetFetch(ps) ─► task per p (claims the fence first)
 //!              ── Revoked(ps, done) ─► cancel tasks, await (batch in hand commits)
 //!                                      ─► OffsetCommit(store offsets of ps) ─► done
+//!              ── Lost(ps, done) ─► cancel tasks, await ─► done (no generation to commit in)
 //!  every auto_commit_interval_ms ─► OffsetCommit(store offsets of the owned partitions)
 //!  shutdown ─► stop every task ─► OffsetCommit ─► LeaveGroup (dynamic members)
 //! ```
@@ -103,7 +104,14 @@ pub(crate) async fn supervise(
                     supervisor.assigned(generation, partitions, took).await;
                 }
                 Some(GroupEvent::Revoked { partitions, done }) => {
-                    supervisor.revoked(&partitions).await;
+                    info!(?partitions, "consumer: partitions revoked");
+                    supervisor.give_up(&partitions).await;
+                    commit(&supervisor.member, &supervisor.ctx, &partitions).await;
+                    let _ = done.send(());
+                }
+                Some(GroupEvent::Lost { partitions, done }) => {
+                    warn!(?partitions, "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
+                    supervisor.give_up(&partitions).await;
                     let _ = done.send(());
                 }
             },
@@ -192,23 +200,20 @@ impl GroupSupervisor {
         kept
     }
 
-    /// Stops the tasks of `partitions` (each commits its batch in hand) and commits their
-    /// offsets to the group; then the member may rejoin.
-    async fn revoked(&mut self, partitions: &[i32]) {
-        info!(?partitions, "consumer: partitions revoked");
+    /// Stops the tasks of `partitions` (each commits its batch in hand to the store).
+    async fn give_up(&mut self, partitions: &[i32]) {
         let stopped: Vec<Owned> = partitions
             .iter()
             .filter_map(|p| self.owned.remove(p))
             .collect();
         stop(stopped).await;
-        // Given up once their tasks stopped: the metrics say so before the commit to the
-        // group, which may wait for a coordinator that no longer answers.
+        // Given up once their tasks stopped: the metrics say so before a commit to the group,
+        // which may wait for a coordinator that no longer answers.
         for p in partitions {
             self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
         }
         let owned = self.owned.len() as i64;
         self.ctx.metrics.assigned_partitions.set(owned);
-        commit(&self.member, &self.ctx, partitions).await;
     }
 
     /// Starts again the tasks that ended while their partitions are still ours

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! static_mode: partitions of the topic (re-read every metadata_refresh_secs) ─► one task per owned partition
-//! group_mode:  Assigned / Revoked events of the group member ─► start / stop partition tasks
+//! group_mode:  Assigned / Revoked / Lost events of the group member ─► start / stop partition tasks
 //! partition task: fetch(offset) ─► apply_batch in ONE store transaction:
 //!                  for each record: duplicate? skip │ poison? dead letter (outbox) │ handler effects
 //!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)

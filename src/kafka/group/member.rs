@@ -11,6 +11,10 @@
 //!                 FENCED_INSTANCE_ID (another process has our static id): all lost, and stop
 //! ```
 //!
+//! Partitions a rebalance takes away are `Revoked` (the consumer commits them to the group
+//! first); partitions of a generation that is over are `Lost` (another member may own them
+//! already, and the group refuses a commit from outside a generation).
+//!
 //! Eager assignors (roundrobin, range): every owned partition is revoked before rejoining.
 //! Cooperative assignors (KIP-429): partitions that stay keep being consumed; only those taken
 //! away are revoked after SyncGroup, then the member rejoins once more so the group can hand
@@ -120,6 +124,16 @@ pub enum GroupEvent {
     },
     /// Partitions to give up: finish and commit the batch in hand, then send on `done`.
     Revoked {
+        /// The partitions.
+        partitions: Vec<i32>,
+        /// Acknowledge here; the member waits (at most the rebalance timeout) before rejoining.
+        done: oneshot::Sender<()>,
+    },
+    /// Partitions already lost: our generation is over (the session ended, the coordinator
+    /// forgot us, or another process took our static instance id), so another member may own
+    /// them now. Stop consuming them, commit nothing to the group for them (it refuses a
+    /// commit from outside a generation unless it is empty), then send on `done`.
+    Lost {
         /// The partitions.
         partitions: Vec<i32>,
         /// Acknowledge here; the member waits (at most the rebalance timeout) before rejoining.

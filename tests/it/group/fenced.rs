@@ -5,9 +5,14 @@
 
 use std::time::Duration;
 
-use testkit::{Broker, client, create_topic, eventually, protocol::kafka_client};
+use testkit::{
+    Broker, client, create_topic, event, event_record, eventually, producer, protocol::kafka_client,
+};
 use tokio::sync::mpsc;
-use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
+use usercenter::{
+    kafka::group::{GroupEvent, GroupMember, MemberConfig, assign},
+    producer::ProducerConfig,
+};
 
 fn member_config() -> MemberConfig {
     member_of("fencing", "t")
@@ -53,7 +58,7 @@ async fn a_fenced_static_member_gives_its_partitions_up_and_stops() {
     let new_id = new.membership().member_id;
 
     // The old member hears it at its next heartbeat: its partitions are lost, and it stops.
-    let Some(GroupEvent::Revoked { partitions, done }) = next(&mut old_events).await else {
+    let Some(GroupEvent::Lost { partitions, done }) = next(&mut old_events).await else {
         panic!("the old member neither gave its partitions up nor stopped");
     };
     assert_eq!(partitions, vec![0, 1]);
@@ -136,6 +141,9 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |cfg| {
         cfg.topics.partitions = 2;
         cfg.consumer.group_instance_id = Some("pod-0".into());
+        // No periodic commit within the test: those between the other process's join and
+        // the heartbeat that tells us would be refused, and the test counts refusals.
+        cfg.consumer.auto_commit_interval_ms = 600_000;
     })
     .await;
     eventually(Duration::from_secs(30), "the partitions assigned", || {
@@ -144,6 +152,16 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     .await;
     assert_eq!(metrics.member_stopped.get(), 0);
     assert!(metrics.generation.get() >= 0);
+    // Records handled, so that the store has offsets the service could commit to the group.
+    let p = producer(&broker.addr, ProducerConfig::default()).await;
+    for e in (0..20).map(event) {
+        p.enqueue(event_record("user.events", &e)).await.unwrap();
+    }
+    p.close(Duration::from_secs(30)).await.unwrap();
+    eventually(Duration::from_secs(30), "20 handled", || {
+        metrics.handled.get() == 20
+    })
+    .await;
 
     // Another process joins the service's group as `pod-0`.
     let (other, mut events) = GroupMember::start(
@@ -162,6 +180,11 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     .await;
     assert_eq!(metrics.assigned_partitions.get(), 0);
     assert_eq!(metrics.generation.get(), -1, "no generation once stopped");
+    assert_eq!(
+        metrics.group_commit_failures.get(),
+        0,
+        "lost partitions' offsets are not committed to a group that has moved on"
+    );
     let (status, text) = testkit::http::http(service.local_addr(), "GET", "/metrics").await;
     assert_eq!(status, 200);
     assert!(

@@ -59,7 +59,8 @@ fn prompt_member(
                 GroupEvent::Assigned { partitions, .. } => {
                     owned.lock().unwrap().extend(partitions);
                 }
-                GroupEvent::Revoked { partitions, done } => {
+                GroupEvent::Revoked { partitions, done }
+                | GroupEvent::Lost { partitions, done } => {
                     owned.lock().unwrap().retain(|p| !partitions.contains(p));
                     let _ = done.send(());
                 }
@@ -111,8 +112,11 @@ async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
                 GroupEvent::Assigned { partitions, .. } => {
                     assert!(partitions.is_empty(), "nothing new for the first: {partitions:?}");
                 }
-                GroupEvent::Revoked { partitions, .. } => {
+                GroupEvent::Lost { partitions, .. } => {
                     panic!("the first member lost {partitions:?}: its session ended while it revoked")
+                }
+                GroupEvent::Revoked { partitions, .. } => {
+                    panic!("the first member was asked again to give up {partitions:?}")
                 }
             },
         }

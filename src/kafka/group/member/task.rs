@@ -28,6 +28,17 @@ enum Beat {
     Revoking,
 }
 
+/// How partitions are given up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    /// A rebalance takes them away while we are in the generation: the consumer finishes and
+    /// commits its batches ([`GroupEvent::Revoked`]) while heartbeats keep the session.
+    Revoke,
+    /// Our generation is over, so another member may own them already: the consumer stops
+    /// them ([`GroupEvent::Lost`]), and there is no session to keep.
+    Lose,
+}
+
 /// How a run of heartbeats ended.
 enum Ended {
     /// A rebalance started.
@@ -118,7 +129,7 @@ impl MemberTask {
         warn!(group = %self.link.group_id, %error, failures, "group: join failed, retrying");
         if error.lost() || self.last_contact.elapsed() > self.config.session_timeout {
             self.forget_generation();
-            self.revoke_owned(Beat::Stable).await?;
+            self.give_up_owned(Handover::Lose).await?;
         }
         let backoff = Duration::from_millis(100 * u64::from(failures.min(20)));
         tokio::select! {
@@ -135,7 +146,7 @@ impl MemberTask {
         self.last_contact = tokio::time::Instant::now();
         let taken: BTreeSet<i32> = self.owned.difference(&synced.partitions).copied().collect();
         if !taken.is_empty() {
-            let ended = self.revoke(taken.clone(), Beat::Revoking).await?;
+            let ended = self.give_up(taken.clone(), Handover::Revoke).await?;
             self.owned.retain(|p| !taken.contains(p));
             if self.cancel.is_cancelled() {
                 return ControlFlow::Break(());
@@ -182,13 +193,13 @@ impl MemberTask {
             Ended::Fenced => return self.fenced().await,
         }
         if protocol == RebalanceProtocol::Eager {
-            let ended = self.revoke_owned(Beat::Revoking).await?;
+            let ended = self.give_up_owned(Handover::Revoke).await?;
             return self.after_revocation(ended).await;
         }
         ControlFlow::Continue(())
     }
 
-    /// What follows a revocation the heartbeats ran beside ([`Self::revoke`]): nothing when
+    /// What follows a revocation the heartbeats ran beside ([`Self::give_up`]): nothing when
     /// the session held (`None`), else what we still own is lost, or, fenced, the member stops.
     async fn after_revocation(&mut self, ended: Option<Ended>) -> ControlFlow<()> {
         match ended {
@@ -209,7 +220,7 @@ impl MemberTask {
             "group: another process joined the group with our group_instance_id and took our place; this member gives its partitions up and stops consuming until restarted"
         );
         self.forget_generation();
-        self.revoke_owned(Beat::Stable).await?;
+        self.give_up_owned(Handover::Lose).await?;
         ControlFlow::Break(())
     }
 
@@ -218,7 +229,7 @@ impl MemberTask {
     async fn generation_lost(&mut self) -> ControlFlow<()> {
         self.reason = "generation lost";
         self.forget_generation();
-        self.revoke_owned(Beat::Stable).await?;
+        self.give_up_owned(Handover::Lose).await?;
         ControlFlow::Continue(())
     }
 
@@ -230,32 +241,34 @@ impl MemberTask {
         });
     }
 
-    /// Revokes every partition we own; see [`Self::revoke`].
-    async fn revoke_owned(&mut self, beat: Beat) -> ControlFlow<(), Option<Ended>> {
+    /// Gives up every partition we own; see [`Self::give_up`].
+    async fn give_up_owned(&mut self, how: Handover) -> ControlFlow<(), Option<Ended>> {
         let owned = std::mem::take(&mut self.owned);
-        self.revoke(owned, beat).await
+        self.give_up(owned, how).await
     }
 
-    /// [`revoke`] within the rebalance timeout; `Break` when the consumer is gone. With
-    /// [`Beat::Revoking`] (we are still in the generation) heartbeats keep the session while
-    /// the consumer finishes its batches, which may take longer than a session; then
-    /// `Continue(Some(..))` says the generation was lost (or we were fenced) meanwhile.
-    async fn revoke(
+    /// [`hand_over`] within the rebalance timeout; `Break` when the consumer is gone. A
+    /// [`Handover::Revoke`] (we are still in the generation) runs heartbeats beside, which
+    /// keep the session while the consumer finishes its batches, which may take longer than a
+    /// session; then `Continue(Some(..))` says the generation was lost (or we were fenced)
+    /// meanwhile.
+    async fn give_up(
         &mut self,
         partitions: BTreeSet<i32>,
-        beat: Beat,
+        how: Handover,
     ) -> ControlFlow<(), Option<Ended>> {
-        let revoking = revoke(&self.events, partitions, self.config.rebalance_timeout);
+        let handing_over = hand_over(&self.events, partitions, how, self.config.rebalance_timeout);
         let mut lost = None;
-        let acknowledged = if beat == Beat::Revoking {
-            tokio::pin!(revoking);
+        let acknowledged = if how == Handover::Revoke {
+            tokio::pin!(handing_over);
             let mut contact = self.last_contact;
+            let beat = Beat::Revoking;
             let acknowledged = tokio::select! {
                 biased;
-                done = &mut revoking => done,
+                done = &mut handing_over => done,
                 ended = heartbeat(&self.link, &self.config, &self.cancel, beat, &mut contact) => {
                     lost = Some(ended).filter(|e| matches!(e, Ended::Lost | Ended::Fenced));
-                    revoking.await
+                    handing_over.await
                 }
             };
             // The session the next round's failure is judged by runs from the last heartbeat
@@ -263,7 +276,7 @@ impl MemberTask {
             self.last_contact = contact;
             acknowledged
         } else {
-            revoking.await
+            handing_over.await
         };
         if acknowledged {
             ControlFlow::Continue(lost)
@@ -339,20 +352,23 @@ async fn heartbeat(
     }
 }
 
-/// Tells the consumer to give up `partitions` and waits for its acknowledgement (at most
-/// `within`). False when the consumer is gone.
-async fn revoke(
+/// Tells the consumer to give up `partitions` ([`GroupEvent::Revoked`] or
+/// [`GroupEvent::Lost`], as `how` says) and waits for its acknowledgement (at most `within`).
+/// False when the consumer is gone.
+async fn hand_over(
     events: &mpsc::Sender<GroupEvent>,
     partitions: BTreeSet<i32>,
+    how: Handover,
     within: Duration,
 ) -> bool {
     if partitions.is_empty() {
         return true;
     }
     let (done, acked) = oneshot::channel();
-    let event = GroupEvent::Revoked {
-        partitions: partitions.into_iter().collect(),
-        done,
+    let partitions = partitions.into_iter().collect();
+    let event = match how {
+        Handover::Revoke => GroupEvent::Revoked { partitions, done },
+        Handover::Lose => GroupEvent::Lost { partitions, done },
     };
     if events.send(event).await.is_err() {
         return false;
@@ -361,7 +377,7 @@ async fn revoke(
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {
-            warn!("group: revocation not acknowledged within the rebalance timeout");
+            warn!("group: partitions not given up within the rebalance timeout");
             true
         }
     }
