@@ -1,5 +1,6 @@
 //! The consumer in group mode: a [`GroupMember`] decides which partitions this instance owns;
-//! this supervisor starts a partition task for each assigned one and stops it on revocation.
+//! this supervisor starts a partition task for each assigned one and stops it when the
+//! partition is revoked or lost.
 //!
 //! ```text
 //!  GroupMember ── Assigned(gen, ps) ─► OffsetFetch(ps) ─► task per p (claims the fence first)
@@ -13,6 +14,8 @@
 //! The store stays the source of truth: its offsets commit with the effects, and what goes to
 //! Kafka is a copy, read back from the store, so that tools see our position and lag, and a
 //! new instance with an empty store starts where the group stopped.
+mod group_offsets;
+
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -21,25 +24,21 @@ use std::{
 
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use super::{
     partition::{self, Context, Start},
-    process::stored_offset,
     source::{KafkaPartition, PartitionSource},
 };
-use crate::{
-    kafka::{
-        Client,
-        group::{GroupEvent, GroupMember, MemberConfig, assign},
-    },
-    store::StoreExt,
+use crate::kafka::{
+    Client,
+    group::{GroupEvent, GroupMember, MemberConfig, assign},
 };
+use group_offsets::{commit, committed};
 
-/// Longest wait for the group's committed offsets of new partitions, and for LeaveGroup.
+/// Longest wait for the group's committed offsets of new partitions, for an offset commit,
+/// and for LeaveGroup.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
-/// Tries at reading the group's committed offsets of newly assigned partitions.
-const COMMITTED_ATTEMPTS: u32 = 3;
 
 /// The task of a partition we own.
 struct Owned {
@@ -96,8 +95,8 @@ pub(crate) async fn supervise(
                     // The member stopped on its own: another process took our static place
                     // (or the task failed).
                     error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
-                    supervisor.ctx.metrics.member_stopped.set(1);
                     supervisor.ctx.metrics.generation.set(-1);
+                    supervisor.ctx.metrics.member_stopped.set(1);
                     break;
                 }
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {
@@ -112,13 +111,14 @@ pub(crate) async fn supervise(
                 Some(GroupEvent::Lost { partitions, done }) => {
                     warn!(?partitions, "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
                     supervisor.give_up(&partitions).await;
+                    supervisor.ctx.metrics.generation.set(-1);
                     let _ = done.send(());
                 }
             },
             _ = commits.tick() => supervisor.commit_owned().await,
         }
     }
-    // A revocation still queued is answered by dropping it: the member task ends.
+    // A revocation (or loss) still queued is answered by dropping it: the member task ends.
     drop(events);
     supervisor.shutdown().await;
 }
@@ -296,69 +296,6 @@ async fn stop(tasks: Vec<Owned>) {
     }
     for t in tasks {
         let _ = t.task.await;
-    }
-}
-
-/// The group's committed offsets of `partitions`, asked up to [`COMMITTED_ATTEMPTS`] times.
-/// Without them a partition starts from the store's offset, which is behind when another member
-/// of the group handled the partition since (see `partition::start_offset`): said in a warning.
-async fn committed(member: &GroupMember, partitions: &[i32]) -> BTreeMap<i32, i64> {
-    if partitions.is_empty() {
-        return BTreeMap::new();
-    }
-    for attempt in 1..=COMMITTED_ATTEMPTS {
-        match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await {
-            Ok(Ok(offsets)) => return offsets,
-            Ok(Err(error)) => {
-                warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
-            }
-            Err(_) => {
-                warn!(
-                    attempt,
-                    "consumer: the group's committed offsets did not come in time"
-                );
-            }
-        }
-    }
-    warn!(
-        ?partitions,
-        "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
-    );
-    BTreeMap::new()
-}
-
-/// Commits the store's offsets of `partitions` to the group (a failure is logged: the next
-/// interval commits again, and the store keeps the truth meanwhile).
-async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i32]) {
-    if partitions.is_empty() {
-        return;
-    }
-    let offsets = ctx.store.read_with(|txn| {
-        let mut out = BTreeMap::new();
-        for p in partitions {
-            if let Some(o) = stored_offset(txn, &ctx.topic, *p)? {
-                out.insert(*p, o);
-            }
-        }
-        Ok::<_, crate::store::StoreError>(out)
-    });
-    let offsets = match offsets {
-        Ok(o) => o,
-        Err(error) => {
-            warn!(%error, "consumer: cannot read offsets to commit to the group");
-            return;
-        }
-    };
-    match tokio::time::timeout(REQUEST_DEADLINE, member.commit(&offsets)).await {
-        Ok(Ok(())) => debug!(?offsets, "consumer: offsets committed to the group"),
-        Ok(Err(error)) => {
-            ctx.metrics.group_commit_failures.add(1);
-            warn!(%error, "consumer: offset commit to the group failed");
-        }
-        Err(_) => {
-            ctx.metrics.group_commit_failures.add(1);
-            warn!("consumer: offset commit to the group timed out");
-        }
     }
 }
 

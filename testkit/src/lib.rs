@@ -273,12 +273,15 @@ pub async fn read_partition(
     let mut offset = 0;
     // rskafka drops control records, so a log that ends in transaction markers never brings
     // `offset` up to the high watermark: give up with the reason rather than loop.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (records, high_watermark) = pc
             .fetch_records(offset, 1..5_000_000, 100)
             .await
             .expect("fetch");
+        if !records.is_empty() {
+            deadline = Instant::now() + Duration::from_secs(30);
+        }
         for r in records {
             offset = r.offset + 1;
             out.push(r);

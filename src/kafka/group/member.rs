@@ -99,7 +99,8 @@ pub struct MemberConfig {
     pub topic: String,
     /// Session timeout.
     pub session_timeout: Duration,
-    /// Rebalance timeout (also the longest wait for a revocation's acknowledgement).
+    /// Rebalance timeout (also the longest wait for the consumer to acknowledge partitions
+    /// revoked or lost).
     pub rebalance_timeout: Duration,
     /// Heartbeat interval.
     pub heartbeat_interval: Duration,

@@ -107,9 +107,35 @@ async fn a_static_member_fenced_at_its_rejoin_stops() {
         panic!("the old member was not asked to give its partitions up");
     };
     assert_eq!(partitions, vec![0, 1]);
+    let old_id = old.membership().member_id;
     let (new, mut new_events) =
         GroupMember::start(kafka_client(&broker.addr), eager(Some("pod-0")));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The coordinator has given `pod-0` to the newcomer before the old member rejoins. A static
+    // member's id begins with its instance id, as Kafka's coordinator makes it (Nisshi's
+    // DescribeGroups leaves the instance id out).
+    let kafka = usercenter::config::KafkaConfig {
+        brokers: vec![broker.addr.clone()],
+        ..Default::default()
+    };
+    let admin = usercenter::ops::Admin::connect(&kafka, "fencing")
+        .await
+        .unwrap();
+    let replaced = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = admin.describe().await.unwrap();
+        if view
+            .members
+            .iter()
+            .any(|m| m.id.starts_with("pod-0-") && m.id != old_id)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < replaced,
+            "pod-0 not replaced: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = done.send(());
     assert!(
         next(&mut old_events).await.is_none(),

@@ -1,5 +1,6 @@
 //! The membership task behind a [`GroupMember`](super::GroupMember): rounds (JoinGroup,
-//! SyncGroup) and stable generations (heartbeats), and the revocations between them.
+//! SyncGroup) and stable generations (heartbeats), and the partitions given up between them
+//! (revoked by a rebalance, or lost with the generation).
 use std::{collections::BTreeSet, ops::ControlFlow, sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
@@ -78,7 +79,7 @@ struct MemberTask {
     link: Arc<CoordinatorLink>,
     /// How we join.
     config: MemberConfig,
-    /// Where the consumer hears of assignments and revocations.
+    /// Where the consumer hears of assignments, revocations and losses.
     events: mpsc::Sender<GroupEvent>,
     /// Ends the task (the member is stopping).
     cancel: CancellationToken,
@@ -119,7 +120,7 @@ impl MemberTask {
     }
 
     /// A round failed: after a lost generation (or a silent coordinator) everything owned is
-    /// revoked; then the next round after a backoff.
+    /// lost; then the next round after a backoff.
     async fn round_failed(&mut self, error: GroupError) -> ControlFlow<()> {
         self.failures += 1;
         let failures = self.failures;
@@ -173,7 +174,8 @@ impl MemberTask {
     }
 
     /// Heartbeats through a stable generation; how it ended says what the next round needs:
-    /// after a lost generation, or with an eager assignor, everything owned is revoked first.
+    /// after a lost generation everything owned is lost, and with an eager assignor it is
+    /// revoked first.
     async fn stable(&mut self, protocol: RebalanceProtocol) -> ControlFlow<()> {
         let mut contact = tokio::time::Instant::now();
         let ended = heartbeat(
@@ -268,6 +270,11 @@ impl MemberTask {
                 done = &mut handing_over => done,
                 ended = heartbeat(&self.link, &self.config, &self.cancel, beat, &mut contact) => {
                     lost = Some(ended).filter(|e| matches!(e, Ended::Lost | Ended::Fenced));
+                    if lost.is_some() {
+                        // The consumer, still finishing the revocation, commits nothing to a
+                        // generation that is over.
+                        self.forget_generation();
+                    }
                     handing_over.await
                 }
             };
