@@ -64,6 +64,11 @@ pub(crate) struct CoordinatorLink {
     coordinator: Mutex<Option<Arc<Connection>>>,
     /// Our member id and generation, as every call carries them.
     membership: Mutex<Membership>,
+    /// Woken when an answer other than a heartbeat's says our generation may be over (an
+    /// OffsetCommit refused with UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION or FENCED_INSTANCE_ID):
+    /// the member task then heartbeats at once rather than at its interval, and that answer
+    /// decides, as Kafka's consumer rejoins on such a commit error.
+    pub check_now: tokio::sync::Notify,
 }
 
 impl CoordinatorLink {
@@ -80,6 +85,7 @@ impl CoordinatorLink {
             instance_id,
             coordinator: Mutex::new(None),
             membership: Mutex::new(Membership::default()),
+            check_now: tokio::sync::Notify::new(),
         }
     }
 
@@ -175,7 +181,12 @@ impl CoordinatorLink {
             .find_map(|p| ErrorCode::failure(p.error_code));
         match failed {
             None => Ok(()),
-            Some(code) => self.failed("OffsetCommit", code),
+            Some(code) => {
+                if generation_lost(code) {
+                    self.check_now.notify_one();
+                }
+                self.failed("OffsetCommit", code)
+            }
         }
     }
 

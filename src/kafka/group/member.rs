@@ -9,6 +9,7 @@
 //!            │ coordinator moved / broker restarted            heartbeat every interval
 //!            └── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION / no answer for a session: all lost
 //!                 FENCED_INSTANCE_ID (another process has our static id): all lost, and stop
+//!            an OffsetCommit refused with one of those codes: heartbeat at once, which decides
 //! ```
 //!
 //! Partitions a rebalance takes away are `Revoked` (the consumer commits them to the group

@@ -76,6 +76,49 @@ async fn a_fenced_static_member_gives_its_partitions_up_and_stops() {
     new.stop(Duration::from_secs(5)).await;
 }
 
+/// An offset commit the coordinator refuses as FENCED_INSTANCE_ID tells the member at once: it
+/// heartbeats then rather than at its interval, hears it is fenced, and gives its partitions up,
+/// as Kafka's consumer does on such a commit error, instead of consuming on for up to a
+/// heartbeat interval in a place another process took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_commit_tells_the_member_at_once() {
+    // Heartbeats 10 s apart: the member would otherwise hear of the fence up to 10 s late.
+    let slow = || MemberConfig {
+        session_timeout: Duration::from_secs(30),
+        rebalance_timeout: Duration::from_secs(20),
+        heartbeat_interval: Duration::from_secs(10),
+        ..member_config()
+    };
+    let broker = Broker::memory().await;
+    create_topic(&*client(&broker.addr).await, "t", 2).await;
+    let (old, mut old_events) = GroupMember::start(kafka_client(&broker.addr), slow());
+    let Some(GroupEvent::Assigned { .. }) = next(&mut old_events).await else {
+        panic!("no first assignment");
+    };
+    let (new, mut new_events) = GroupMember::start(kafka_client(&broker.addr), slow());
+    let Some(GroupEvent::Assigned { .. }) = next(&mut new_events).await else {
+        panic!("no assignment for the newcomer");
+    };
+
+    let refused = old.commit(&[(0, 5)].into()).await;
+    assert!(
+        refused.is_err(),
+        "the fenced member's commit was taken: {refused:?}"
+    );
+    let lost = tokio::time::timeout(Duration::from_secs(5), old_events.recv()).await;
+    let Ok(Some(GroupEvent::Lost { partitions, done })) = lost else {
+        panic!("no loss within 5 s of the refused commit (heartbeats are 10 s apart): {lost:?}");
+    };
+    assert_eq!(partitions, vec![0, 1]);
+    let _ = done.send(());
+    assert!(
+        next(&mut old_events).await.is_none(),
+        "the fenced member stops"
+    );
+    old.stop(Duration::from_secs(5)).await;
+    new.stop(Duration::from_secs(5)).await;
+}
+
 /// Fenced at a rejoin rather than at a heartbeat: the newcomer takes our instance id while we
 /// give our partitions up for a rebalance (eager), so the JoinGroup after the revocation is the
 /// first request the coordinator refuses. The member stops there too.

@@ -304,10 +304,12 @@ async fn heartbeat(
     last_ok: &mut tokio::time::Instant,
 ) -> Ended {
     loop {
-        // The next heartbeat, or the end of the session when that comes first.
+        // The next heartbeat, or the end of the session when that comes first, or at once when
+        // another answer suggested our generation is over.
         let session_left = config.session_timeout.saturating_sub(last_ok.elapsed());
         tokio::select! {
             () = tokio::time::sleep(config.heartbeat_interval.min(session_left)) => {}
+            () = link.check_now.notified() => {}
             () = cancel.cancelled() => return Ended::Cancelled,
         }
         let m = link.membership();
