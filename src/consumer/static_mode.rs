@@ -1,10 +1,16 @@
 //! The consumer in static mode (`assignment = "static"`): a fixed share of the topic's
 //! partitions (`p % instances == instance`), without a group. The partitions are read again
 //! every `metadata_refresh_secs`, so partitions added later get a task too.
+//!
+//! A task ends on its own only when another owner claimed its partition in the store: two
+//! instances given one `consumer.instance`, or a replacement of this process started while it
+//! was frozen. The newest claim wins, so the task is not started again; the partition leaves
+//! `usercenter_consumer_assigned_partitions` and an ERROR line says which.
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
+use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::{
     ConsumerConfig,
@@ -13,16 +19,16 @@ use super::{
 };
 use crate::kafka::Client;
 
-/// The owned partitions of `partitions` that have no task yet.
+/// The owned partitions of `partitions` that were given no task yet.
 pub(super) fn to_start(
     config: &ConsumerConfig,
     partitions: &BTreeSet<i32>,
-    running: &BTreeSet<i32>,
+    started: &BTreeSet<i32>,
 ) -> Vec<i32> {
     partitions
         .iter()
         .copied()
-        .filter(|p| config.owns(*p) && !running.contains(p))
+        .filter(|p| config.owns(*p) && !started.contains(p))
         .collect()
 }
 
@@ -33,7 +39,9 @@ pub(super) async fn supervise(
     tasks: TaskTracker,
     cancel: CancellationToken,
 ) {
-    let mut running = BTreeSet::new();
+    // Every partition given a task, and those whose task still runs.
+    let (mut started, mut running) = (BTreeSet::new(), BTreeSet::new());
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
     let refresh = Duration::from_secs(ctx.config.metadata_refresh_secs);
     loop {
         let listed = tokio::select! {
@@ -43,26 +51,38 @@ pub(super) async fn supervise(
         match listed {
             Ok(topic) => {
                 let partitions: BTreeSet<i32> = topic.partitions.keys().copied().collect();
-                for p in to_start(&ctx.config, &partitions, &running) {
+                for p in to_start(&ctx.config, &partitions, &started) {
+                    started.insert(p);
                     running.insert(p);
                     let source: Arc<dyn PartitionSource> =
                         Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
-                    tasks.spawn(partition::run(
-                        Arc::clone(&ctx),
-                        source,
-                        p,
-                        partition::Start::default(),
-                        cancel.clone(),
-                    ));
+                    let (ctx, cancel, ended) = (Arc::clone(&ctx), cancel.clone(), ended_tx.clone());
+                    tasks.spawn(async move {
+                        partition::run(ctx, source, p, partition::Start::default(), cancel.clone())
+                            .await;
+                        if !cancel.is_cancelled() {
+                            let _ = ended.send(p);
+                        }
+                    });
                 }
                 ctx.metrics.assigned_partitions.set(running.len() as i64);
             }
             Err(e) if e.is_unknown_topic() => {}
             Err(error) => warn!(topic = %ctx.topic, %error, "consumer: cannot list partitions"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(refresh) => {}
-            () = cancel.cancelled() => return,
+        let next_listing = tokio::time::sleep(refresh);
+        tokio::pin!(next_listing);
+        loop {
+            tokio::select! {
+                () = &mut next_listing => break,
+                () = cancel.cancelled() => return,
+                Some(p) = ended.recv() => {
+                    error!(topic = %ctx.topic, partition = p, "consumer: another owner claimed the partition (two instances with one consumer.instance?); this instance consumes it no more until it is restarted");
+                    running.remove(&p);
+                    ctx.metrics.drop_lag(&ctx.topic, p);
+                    ctx.metrics.assigned_partitions.set(running.len() as i64);
+                }
+            }
         }
     }
 }

@@ -2,51 +2,91 @@
 //! that woke up and claimed the partition before its heartbeat told it that it had lost it.
 //! The group's owner, fenced by that claim, claims the partition back after three session
 //! timeouts and handles what came since, instead of leaving it unconsumed for as long as the
-//! group keeps it there.
+//! group keeps it there. In static mode, where no group decides, the newer claim wins.
 
 use std::{sync::Arc, time::Duration};
 
 use testkit::{Broker, eventually, group, postgres::Postgres};
-use usercenter::{config::StoreBackend, consumer::fence, pgstore::PgStore, store::StoreExt};
+use usercenter::{
+    config::{Config, StoreBackend},
+    consumer::{ConsumerMetrics, fence},
+    pgstore::PgStore,
+    service::Running,
+    store::StoreExt,
+};
 
 use super::blocking;
 
+/// A broker, a private PostgreSQL and one service on them (dropped in that order, the
+/// service first).
+struct OnPostgres {
+    service: Running,
+    metrics: Arc<ConsumerMetrics>,
+    broker: Broker,
+    url: String,
+    _dir: tempfile::TempDir,
+    _pg: Postgres,
+}
+
+impl OnPostgres {
+    /// Starts them, the service's `[consumer]` set by `consumer`.
+    async fn start(consumer: impl FnOnce(&mut Config)) -> Self {
+        let pg = Postgres::start().await;
+        let url = pg.database().await;
+        let broker = Broker::memory().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (service, metrics) = testkit::start_service(&broker.addr, dir.path(), |cfg| {
+            cfg.store.backend = StoreBackend::Postgres;
+            cfg.store.url = url.clone();
+            cfg.store.pool_size = 4;
+            consumer(cfg);
+        })
+        .await;
+        Self {
+            service,
+            metrics,
+            broker,
+            url,
+            _dir: dir,
+            _pg: pg,
+        }
+    }
+
+    /// Claims `partitions` of `user.events` in the store as another owner would, with newer
+    /// tokens than the service's own.
+    async fn claim_elsewhere(&self, partitions: Vec<i32>) {
+        let store = Arc::new(PgStore::connect(&self.url, 2).await.unwrap());
+        blocking(move || {
+            for p in partitions {
+                store
+                    .write_with(|txn| fence::claim(txn, "user.events", p, 1_000))
+                    .unwrap();
+            }
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
-    let pg = Postgres::start().await;
-    let url = pg.database().await;
-    let broker = Broker::memory().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (service, metrics) = testkit::start_service(&broker.addr, dir.path(), |cfg| {
-        cfg.store.backend = StoreBackend::Postgres;
-        cfg.store.url = url.clone();
-        cfg.store.pool_size = 4;
+    let on = OnPostgres::start(|cfg| {
         cfg.consumer.session_timeout_ms = 2_000;
         cfg.consumer.heartbeat_interval_ms = 500;
         cfg.consumer.auto_commit_interval_ms = 200;
     })
     .await;
-    group::produce(&broker.addr, 0..30).await;
+    let metrics = &on.metrics;
+    group::produce(&on.broker.addr, 0..30).await;
     eventually(Duration::from_secs(60), "the first events handled", || {
         metrics.handled.get() >= 30
     })
     .await;
-    let owned = group::owned(&metrics);
+    let owned = group::owned(metrics);
     assert!(!owned.is_empty(), "the instance owns partitions");
-
-    // The stale owner's claims: newer tokens than the instance's own.
-    let store = Arc::new(PgStore::connect(&url, 2).await.unwrap());
-    blocking(move || {
-        for p in owned {
-            store
-                .write_with(|txn| fence::claim(txn, "user.events", p, 1_000))
-                .unwrap();
-        }
-    })
-    .await;
+    on.claim_elsewhere(owned.into_iter().collect()).await;
 
     // The instance's next batches are fenced; after 6 s it claims its partitions back.
-    group::produce(&broker.addr, 30..60).await;
+    group::produce(&on.broker.addr, 30..60).await;
     eventually(
         Duration::from_secs(60),
         "the events after the stale claims handled",
@@ -54,5 +94,42 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     )
     .await;
     assert_eq!(metrics.handled.get(), 60, "each event handled once");
-    service.stop().await;
+    on.service.stop().await;
+}
+
+/// Static mode: a partition another owner claimed (two instances given one
+/// `consumer.instance`) is not claimed back, and leaves the instance's assigned-partitions
+/// gauge while its other partitions go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_partition_claimed_by_another_owner_leaves_the_gauge() {
+    let on = OnPostgres::start(|cfg| {
+        cfg.consumer.instances = 2;
+        cfg.consumer.instance = 0;
+        cfg.consumer.metadata_refresh_secs = 1;
+    })
+    .await;
+    let metrics = &on.metrics;
+    group::produce(&on.broker.addr, 0..40).await;
+    eventually(Duration::from_secs(60), "both partitions consumed", || {
+        group::owned(metrics) == [0, 2].into() && metrics.assigned_partitions.get() == 2
+    })
+    .await;
+
+    on.claim_elsewhere(vec![0]).await;
+    let before = metrics.handled.get();
+    group::produce(&on.broker.addr, 40..80).await;
+    eventually(Duration::from_secs(60), "partition 0 given up", || {
+        metrics.assigned_partitions.get() == 1 && group::owned(metrics) == [2].into()
+    })
+    .await;
+    // Partition 2 goes on: the events after the claim that it holds are handled.
+    eventually(Duration::from_secs(60), "partition 2 handled on", || {
+        metrics.handled.get() > before
+    })
+    .await;
+    // Two listings of the topic later, the partition has no task again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(metrics.assigned_partitions.get(), 1, "not started again");
+    assert_eq!(group::owned(metrics), [2].into());
+    on.service.stop().await;
 }
