@@ -3,9 +3,7 @@
 
 use std::{collections::BTreeSet, path::Path, time::Duration};
 
-use usercenter::{consumer::ConsumerMetrics, producer::ProducerConfig};
-
-use crate::{event, event_record, producer};
+use usercenter::consumer::ConsumerMetrics;
 
 /// Runs `tests/peer/group.py --brokers ADDR ARGS...`; its JSON comes from [`peer_output`].
 pub fn group_peer(brokers: &str, args: &[&str]) -> std::process::Child {
@@ -24,18 +22,6 @@ pub fn peer_output(child: std::process::Child) -> serde_json::Value {
     let out = child.wait_with_output().expect("peer output");
     assert!(out.status.success(), "group peer failed: {}", out.status);
     serde_json::from_slice(&out.stdout).expect("peer JSON")
-}
-
-/// Produces events `range` to `user.events`; returns their ids.
-pub async fn produce(broker: &str, range: std::ops::Range<u64>) -> Vec<uuid::Uuid> {
-    let p = producer(broker, ProducerConfig::default()).await;
-    let mut ids = Vec::new();
-    for e in range.map(event) {
-        ids.push(e.id);
-        p.enqueue(event_record("user.events", &e)).await.unwrap();
-    }
-    p.close(Duration::from_secs(30)).await.unwrap();
-    ids
 }
 
 /// The partitions a consumer runs now (each has a lag series once it fetched).

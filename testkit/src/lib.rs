@@ -321,6 +321,19 @@ pub fn event(i: u64) -> usercenter::event::Envelope {
     }
 }
 
+/// Produces [`event`]s `range` to `user.events` with our producer, and waits until every one
+/// is acknowledged; returns their ids.
+pub async fn produce_events(broker: &str, range: std::ops::Range<u64>) -> Vec<uuid::Uuid> {
+    let p = producer(broker, usercenter::producer::ProducerConfig::default()).await;
+    let mut ids = Vec::new();
+    for e in range.map(event) {
+        ids.push(e.id);
+        p.enqueue(event_record("user.events", &e)).await.unwrap();
+    }
+    p.close(std::time::Duration::from_secs(30)).await.unwrap();
+    ids
+}
+
 /// The record our producer writes for `event`.
 pub fn event_record(
     topic: &str,

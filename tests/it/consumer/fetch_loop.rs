@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use testkit::{
     Broker, applied_counts, client, config, event, event_record, eventually, hex, peer,
-    peer_with_input, producer,
+    peer_with_input, produce_events, producer,
 };
 use usercenter::producer::ProducerConfig;
 
@@ -148,12 +148,7 @@ async fn an_offset_past_the_log_resets_to_earliest_with_a_metric() {
     let data = tempfile::tempdir().unwrap();
     let c = client(&broker.addr).await;
     testkit::create_topic(&c, "user.events", 1).await;
-    let p = producer(&broker.addr, ProducerConfig::default()).await;
-    let events: Vec<_> = (0..20).map(event).collect();
-    for e in &events {
-        p.enqueue(event_record("user.events", e)).await.unwrap();
-    }
-    p.close(Duration::from_secs(30)).await.unwrap();
+    produce_events(&broker.addr, 0..20).await;
     // A stored offset far past the log, as after retention removed records or a topic reset.
     {
         let store = RedbStore::open(data.path()).unwrap();
@@ -222,11 +217,7 @@ async fn two_instances_split_the_partitions() {
         })
         .await;
     }
-    let p = producer(&broker.addr, ProducerConfig::default()).await;
-    for e in (0..400).map(event) {
-        p.enqueue(event_record("user.events", &e)).await.unwrap();
-    }
-    p.close(Duration::from_secs(30)).await.unwrap();
+    produce_events(&broker.addr, 0..400).await;
     let (m0, m1) = (
         services[0].consumer_metrics().unwrap(),
         services[1].consumer_metrics().unwrap(),

@@ -12,10 +12,9 @@ use std::{
 };
 
 use testkit::group::{
-    assert_applied_once, group_peer, owned, peer_output, produce, roundrobin_member, start,
-    wait_split,
+    assert_applied_once, group_peer, owned, peer_output, roundrobin_member, start, wait_split,
 };
-use testkit::{Broker, client, create_topic, eventually, free_port};
+use testkit::{Broker, client, create_topic, eventually, free_port, produce_events};
 
 const PARTITIONS: i32 = 4;
 
@@ -38,7 +37,7 @@ async fn two_members_split_then_one_leaves_and_effects_apply_once() {
         },
     )
     .await;
-    let mut ids = produce(&broker.addr, 0..400).await;
+    let mut ids = produce_events(&broker.addr, 0..400).await;
     eventually(Duration::from_secs(60), "400 handled", || {
         m0.handled.get() + m1.handled.get() == 400
     })
@@ -54,7 +53,7 @@ async fn two_members_split_then_one_leaves_and_effects_apply_once() {
         || owned(&m0).len() == PARTITIONS as usize && m0.assigned_partitions.get() == 4,
     )
     .await;
-    ids.extend(produce(&broker.addr, 400..800).await);
+    ids.extend(produce_events(&broker.addr, 400..800).await);
     eventually(Duration::from_secs(60), "800 handled", || {
         m0.handled.get() + m1.handled.get() == 800
     })
@@ -140,7 +139,7 @@ async fn kill_one(heartbeat_ms: u32) {
         || owned(&m0).len() < PARTITIONS as usize && m0.assigned_partitions.get() > 0,
     )
     .await;
-    let ids = produce(&broker.addr, 0..200).await;
+    let ids = produce_events(&broker.addr, 0..200).await;
     // SIGKILL: no LeaveGroup, no last commit; the coordinator drops it after the session
     // timeout and the survivor takes its partitions.
     let before = m0.rebalance_seconds.sum();
@@ -178,7 +177,7 @@ async fn kill_one(heartbeat_ms: u32) {
         "the survivor took the victim's partitions {took:?} after the kill, before the victim's \
          session ({session:?} from its last heartbeat, every {victim_heartbeat:?}) can have expired"
     );
-    let later = produce(&broker.addr, 200..300).await;
+    let later = produce_events(&broker.addr, 200..300).await;
     // Everything handled: the survivor commits its store's offsets to the group every second,
     // after the effects; once they add up to the 300 records written, every record is behind
     // them (the victim's share up to its last commit, the survivor's from there).
@@ -282,7 +281,7 @@ async fn cooperative_sticky_keeps_the_partitions_that_stay_through_a_join() {
         c.consumer.assignors = vec!["cooperative-sticky".to_owned()];
     };
     let (s0, m0) = testkit::start_service(&broker.addr, d0.path(), cooperative).await;
-    let mut ids = produce(&broker.addr, 0..200).await;
+    let mut ids = produce_events(&broker.addr, 0..200).await;
     eventually(Duration::from_secs(60), "the first member runs all", || {
         owned(&m0).len() == PARTITIONS as usize && m0.handled.get() == 200
     })
@@ -314,7 +313,7 @@ async fn cooperative_sticky_keeps_the_partitions_that_stay_through_a_join() {
         "the first member stopped consuming partitions that stayed with it (ran {fewest})"
     );
 
-    ids.extend(produce(&broker.addr, 200..400).await);
+    ids.extend(produce_events(&broker.addr, 200..400).await);
     eventually(Duration::from_secs(60), "400 handled", || {
         m0.handled.get() + m1.handled.get() == 400
     })

@@ -5,14 +5,9 @@
 
 use std::time::Duration;
 
-use testkit::{
-    Broker, client, create_topic, event, event_record, eventually, producer, protocol::kafka_client,
-};
+use testkit::{Broker, client, create_topic, eventually, produce_events, protocol::kafka_client};
 use tokio::sync::mpsc;
-use usercenter::{
-    kafka::group::{GroupEvent, GroupMember, MemberConfig, assign},
-    producer::ProducerConfig,
-};
+use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
 
 fn member_config() -> MemberConfig {
     member_of("fencing", "t")
@@ -222,11 +217,7 @@ async fn a_fenced_service_says_so_on_its_metrics() {
     assert_eq!(metrics.member_stopped.get(), 0);
     assert!(metrics.generation.get() >= 0);
     // Records handled, so that the store has offsets the service could commit to the group.
-    let p = producer(&broker.addr, ProducerConfig::default()).await;
-    for e in (0..20).map(event) {
-        p.enqueue(event_record("user.events", &e)).await.unwrap();
-    }
-    p.close(Duration::from_secs(30)).await.unwrap();
+    produce_events(&broker.addr, 0..20).await;
     eventually(Duration::from_secs(30), "20 handled", || {
         metrics.handled.get() == 20
     })

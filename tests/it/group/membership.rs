@@ -5,9 +5,9 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use testkit::group::{
-    assert_applied_once, owned, peer_output, produce, roundrobin_member, start, wait_split,
+    assert_applied_once, owned, peer_output, roundrobin_member, start, wait_split,
 };
-use testkit::{Broker, client, create_topic, eventually, http::http};
+use testkit::{Broker, client, create_topic, eventually, http::http, produce_events};
 
 /// Two of ours and one librdkafka consumer, all offering `roundrobin` (Nisshi 0.8.1 settles a
 /// group on its first member's first protocol, so ours offer only that): every partition has
@@ -39,7 +39,7 @@ async fn what_another_client_in_the_group_handled_is_not_handled_again_when_its_
         joined.elapsed().as_secs_f64()
     );
     // Ours handle the first records of every partition: their stores hold offsets for all six.
-    let mut ids = produce(&broker.addr, 0..120).await;
+    let mut ids = produce_events(&broker.addr, 0..120).await;
     eventually(
         Duration::from_secs(30),
         "ours handled the first records",
@@ -57,7 +57,7 @@ async fn what_another_client_in_the_group_handled_is_not_handled_again_when_its_
         "librdkafka join -> ours run their new shares: {:.2} s",
         peer_joined.elapsed().as_secs_f64()
     );
-    ids.extend(produce(&broker.addr, 120..600).await);
+    ids.extend(produce_events(&broker.addr, 120..600).await);
     // Ours have handled every record of their four partitions (the first records ever written).
     let (ours0, ours1) = (owned(&m0), owned(&m1));
     let kafka = client(&broker.addr).await;
@@ -179,7 +179,7 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
     for (round, restart) in [1, 0].into_iter().enumerate() {
         let other = Arc::clone(&metrics[1 - restart]);
         let from = 200 * round as u64;
-        ids.extend(produce(&broker.addr, from..from + 200).await);
+        ids.extend(produce_events(&broker.addr, from..from + 200).await);
         eventually(Duration::from_secs(30), "the events handled", || {
             handled_before + metrics[0].handled.get() + metrics[1].handled.get() == from + 200
         })
@@ -223,7 +223,7 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
         assert_eq!(owned(&other), kept, "{what}'s partitions changed");
         assert_eq!(metrics[restart].generation.get(), generation);
     }
-    ids.extend(produce(&broker.addr, 400..500).await);
+    ids.extend(produce_events(&broker.addr, 400..500).await);
     eventually(Duration::from_secs(30), "500 handled", || {
         handled_before + metrics[0].handled.get() + metrics[1].handled.get() == 500
     })
@@ -250,7 +250,7 @@ async fn a_member_survives_a_broker_restart() {
         || owned(&m0).len() == 4,
     )
     .await;
-    let mut ids = produce(&broker.addr, 0..200).await;
+    let mut ids = produce_events(&broker.addr, 0..200).await;
     eventually(Duration::from_secs(30), "200 handled", || {
         m0.handled.get() == 200
     })
@@ -266,7 +266,7 @@ async fn a_member_survives_a_broker_restart() {
         "broker down and back (kill, 4 s, start, ready): {:.2} s",
         restarted.elapsed().as_secs_f64()
     );
-    ids.extend(produce(&broker.addr, 200..400).await);
+    ids.extend(produce_events(&broker.addr, 200..400).await);
     eventually(
         Duration::from_secs(45),
         "400 handled after the restart",

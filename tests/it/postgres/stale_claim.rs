@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use testkit::{Broker, eventually, group, postgres::Postgres};
+use testkit::{Broker, eventually, group, postgres::Postgres, produce_events};
 use usercenter::{
     config::{Config, StoreBackend},
     consumer::{ConsumerMetrics, fence},
@@ -76,7 +76,7 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     })
     .await;
     let metrics = &on.metrics;
-    group::produce(&on.broker.addr, 0..30).await;
+    produce_events(&on.broker.addr, 0..30).await;
     eventually(Duration::from_secs(60), "the first events handled", || {
         metrics.handled.get() >= 30
     })
@@ -86,7 +86,7 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     on.claim_elsewhere(owned.into_iter().collect()).await;
 
     // The instance's next batches are fenced; after 6 s it claims its partitions back.
-    group::produce(&on.broker.addr, 30..60).await;
+    produce_events(&on.broker.addr, 30..60).await;
     eventually(
         Duration::from_secs(60),
         "the events after the stale claims handled",
@@ -109,7 +109,7 @@ async fn a_static_partition_claimed_by_another_owner_leaves_the_gauge() {
     })
     .await;
     let metrics = &on.metrics;
-    group::produce(&on.broker.addr, 0..40).await;
+    produce_events(&on.broker.addr, 0..40).await;
     eventually(Duration::from_secs(60), "both partitions consumed", || {
         group::owned(metrics) == [0, 2].into() && metrics.assigned_partitions.get() == 2
     })
@@ -117,7 +117,7 @@ async fn a_static_partition_claimed_by_another_owner_leaves_the_gauge() {
 
     on.claim_elsewhere(vec![0]).await;
     let before = metrics.handled.get();
-    group::produce(&on.broker.addr, 40..80).await;
+    produce_events(&on.broker.addr, 40..80).await;
     eventually(Duration::from_secs(60), "partition 0 given up", || {
         metrics.assigned_partitions.get() == 1 && group::owned(metrics) == [2].into()
     })

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use testkit::{Broker, event, event_record, eventually, peer, producer};
-use usercenter::{event::ContentType, producer::ProducerConfig};
+use testkit::{Broker, eventually, peer, produce_events};
+use usercenter::event::ContentType;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_events_reach_json_only_consumers_and_outputs_name_this_instance() {
@@ -23,11 +23,7 @@ async fn json_events_reach_json_only_consumers_and_outputs_name_this_instance() 
     let (status, body) = testkit::register(service.local_addr(), "ada", "a long password 1").await;
     assert_eq!(status, 201, "{body}");
     // ... and one from another producer (id 9), in postcard.
-    let p = producer(&broker.addr, ProducerConfig::default()).await;
-    p.enqueue(event_record("user.events", &event(1)))
-        .await
-        .unwrap();
-    p.close(Duration::from_secs(30)).await.unwrap();
+    produce_events(&broker.addr, 1..2).await;
 
     // The consumer decodes both, whatever the setting.
     eventually(Duration::from_secs(60), "both events handled", || {
