@@ -50,14 +50,20 @@ impl Assignor for CooperativeSticky {
     ) -> BTreeMap<String, Assignment> {
         let mut ordered: Vec<&Member> = members.iter().collect();
         ordered.sort_by(|a, b| member_order(a, b));
-        let target = balanced(&ordered, partitions);
+        let claims = claimants(&ordered);
+        let target = balanced(&ordered, partitions, &claims);
         let mut out = empty_result(members);
         for (i, m) in ordered.iter().enumerate() {
             let Some(a) = out.get_mut(&m.id) else {
                 continue;
             };
             for &(topic, p) in &target[i] {
-                if claims(m, topic, p) || !ordered.iter().any(|o| claims(o, topic, p)) {
+                // Step 4: not while another member claims it.
+                let others = claims
+                    .get(&(topic, p))
+                    .is_some_and(|who| who.iter().any(|&o| o != i));
+                let mine = claims.get(&(topic, p)).is_some_and(|who| who.contains(&i));
+                if mine || !others {
                     a.entry(topic.to_owned()).or_default().push(p);
                 }
             }
@@ -66,54 +72,61 @@ impl Assignor for CooperativeSticky {
     }
 }
 
-/// Whether `m` says it owns `topic`/`p` (whatever its generation).
-fn claims(m: &Member, topic: &str, p: i32) -> bool {
-    m.subscription
-        .owned
-        .get(topic)
-        .is_some_and(|parts| parts.contains(&p))
+/// Who claims each partition (whatever their generation): indexes into `members`, each once.
+fn claimants<'a>(members: &[&'a Member]) -> BTreeMap<Tp<'a>, Vec<usize>> {
+    let mut who: BTreeMap<Tp<'a>, Vec<usize>> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        for (topic, parts) in &m.subscription.owned {
+            for &p in parts {
+                let claimed = who.entry((topic.as_str(), p)).or_default();
+                if claimed.last() != Some(&i) {
+                    claimed.push(i);
+                }
+            }
+        }
+    }
+    who
 }
 
 fn subscribed(m: &Member, topic: &str) -> bool {
     m.subscription.topics.iter().any(|t| t == topic)
 }
 
-/// Steps 1–3: the balanced, sticky assignment, per member of `members` (in that order).
+/// Steps 1–3: the balanced, sticky assignment, per member of `members` (in that order), from
+/// the [`claimants`] of each partition.
 fn balanced<'a>(
     members: &[&Member],
     partitions: &'a BTreeMap<String, Vec<i32>>,
+    claims: &BTreeMap<Tp<'_>, Vec<usize>>,
 ) -> Vec<BTreeSet<Tp<'a>>> {
     let mut target: Vec<BTreeSet<Tp<'a>>> = vec![BTreeSet::new(); members.len()];
     let Some(newest) = members.iter().map(|m| m.subscription.generation).max() else {
         return target;
     };
-    // Step 1: valid claims.
-    let mut claimants: BTreeMap<Tp<'a>, Vec<usize>> = BTreeMap::new();
-    for (topic, parts) in partitions {
-        for &p in parts {
-            let who: Vec<usize> = members
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| {
-                    m.subscription.generation == newest
-                        && subscribed(m, topic)
-                        && claims(m, topic, p)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            claimants.insert((topic.as_str(), p), who);
-        }
-    }
-    // Step 2: keep valid ownership, then hand out the rest to the least loaded.
+    // Steps 1 and 2: keep valid ownership (one claimant of the newest generation, subscribed
+    // to the topic), then hand out the rest to the least loaded.
     let mut kept: BTreeSet<(usize, Tp<'a>)> = BTreeSet::new();
     let mut free = Vec::new();
-    for (tp, who) in &claimants {
-        match who.as_slice() {
-            [only] => {
-                target[*only].insert(*tp);
-                kept.insert((*only, *tp));
+    for (topic, parts) in partitions {
+        for &p in parts {
+            let tp = (topic.as_str(), p);
+            let valid: Vec<usize> = claims
+                .get(&tp)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| {
+                    let m = members[i];
+                    m.subscription.generation == newest && subscribed(m, topic)
+                })
+                .collect();
+            match valid.as_slice() {
+                [only] => {
+                    target[*only].insert(tp);
+                    kept.insert((*only, tp));
+                }
+                _ => free.push(tp),
             }
-            _ => free.push(*tp),
         }
     }
     for tp in free {
@@ -124,40 +137,106 @@ fn balanced<'a>(
             target[i].insert(tp);
         }
     }
-    // Step 3: move from the fullest to the emptiest until no move narrows the spread.
-    while let Some((from, to, tp)) = best_move(members, &target, &kept) {
+    // Step 3: move from the fullest to the emptiest until no move narrows the spread. What each
+    // member did not own before (its partitions that move first) is kept apart.
+    let topics: Vec<&str> = partitions.keys().map(String::as_str).collect();
+    let mut fresh: Vec<BTreeSet<Tp<'a>>> = target
+        .iter()
+        .enumerate()
+        .map(|(i, parts)| {
+            parts
+                .iter()
+                .copied()
+                .filter(|tp| !kept.contains(&(i, *tp)))
+                .collect()
+        })
+        .collect();
+    while let Some((from, to, tp)) = best_move(members, &topics, &target, &fresh) {
         target[from].remove(&tp);
+        fresh[from].remove(&tp);
         target[to].insert(tp);
+        if !kept.contains(&(to, tp)) {
+            fresh[to].insert(tp);
+        }
     }
     target
 }
 
 /// The move that narrows the spread most: from a member with at least two more partitions than
-/// the receiver, which must be subscribed to the partition's topic.
+/// the receiver, which must be subscribed to the partition's topic. Of one member's partitions
+/// those it did not own before (`fresh`) go first, then the highest; ties go to the earlier
+/// member. One call costs O(members × topics × log partitions).
 fn best_move<'a>(
     members: &[&Member],
+    topics: &[&'a str],
     target: &[BTreeSet<Tp<'a>>],
-    kept: &BTreeSet<(usize, Tp<'a>)>,
+    fresh: &[BTreeSet<Tp<'a>>],
 ) -> Option<(usize, usize, Tp<'a>)> {
+    let least = least_loaded(members, topics, target);
     let mut best: Option<(usize, usize, usize, Tp<'a>)> = None;
     for (from, parts) in target.iter().enumerate() {
-        // Partitions it did not own before go first, then the highest.
-        let mut candidates: Vec<Tp<'a>> = parts.iter().rev().copied().collect();
-        candidates.sort_by_key(|tp| kept.contains(&(from, *tp)));
-        for tp in candidates {
-            let receiver = (0..members.len())
-                .filter(|&to| to != from && subscribed(members[to], tp.0))
-                .filter(|&to| target[to].len() + 1 < parts.len())
-                .min_by_key(|&to| (target[to].len(), to));
-            if let Some(to) = receiver {
-                let gap = parts.len() - target[to].len();
-                if best.is_none_or(|(g, ..)| gap > g) {
-                    best = Some((gap, from, to, tp));
-                }
-            }
+        // Where each topic it holds could go, and how far apart the two are: its least loaded
+        // other subscriber, if that one has two partitions fewer.
+        let receivers: Vec<(&'a str, usize, usize)> = least
+            .iter()
+            .filter(|(topic, _)| highest_of(parts, topic).is_some())
+            .filter_map(|(&topic, &[first, second])| {
+                let to = if first == Some(from) { second } else { first }?;
+                (target[to].len() + 1 < parts.len())
+                    .then(|| (topic, to, parts.len() - target[to].len()))
+            })
+            .collect();
+        let Some(gap) = receivers.iter().map(|r| r.2).max() else {
+            continue;
+        };
+        if best.is_some_and(|(g, ..)| gap <= g) {
+            continue;
+        }
+        // Its highest partition, fresh if it has any, of a topic that moves across that gap.
+        let highest = |set: &BTreeSet<Tp<'a>>| {
+            receivers
+                .iter()
+                .filter(|r| r.2 == gap)
+                .filter_map(|r| highest_of(set, r.0).map(|tp| (r.1, tp)))
+                .max_by_key(|(_, tp)| *tp)
+        };
+        if let Some((to, tp)) = highest(&fresh[from]).or_else(|| highest(parts)) {
+            best = Some((gap, from, to, tp));
         }
     }
     best.map(|(_, from, to, tp)| (from, to, tp))
+}
+
+/// The highest partition of `topic` in `set`.
+fn highest_of<'a>(set: &BTreeSet<Tp<'a>>, topic: &'a str) -> Option<Tp<'a>> {
+    set.range((topic, i32::MIN)..=(topic, i32::MAX))
+        .next_back()
+        .copied()
+}
+
+/// Per topic, its two least loaded subscribers (by load, then order): the least loaded other
+/// than any one member is one of them.
+fn least_loaded<'t>(
+    members: &[&Member],
+    topics: &[&'t str],
+    target: &[BTreeSet<Tp<'_>>],
+) -> BTreeMap<&'t str, [Option<usize>; 2]> {
+    topics
+        .iter()
+        .map(|&topic| {
+            let mut two = [None, None];
+            for i in (0..members.len()).filter(|&i| subscribed(members[i], topic)) {
+                let load = |j: Option<usize>| j.map(|j| (target[j].len(), j));
+                let key = Some((target[i].len(), i));
+                if two[0].is_none() || key < load(two[0]) {
+                    two = [Some(i), two[0]];
+                } else if two[1].is_none() || key < load(two[1]) {
+                    two[1] = Some(i);
+                }
+            }
+            (topic, two)
+        })
+        .collect()
 }
 
 #[cfg(test)]
