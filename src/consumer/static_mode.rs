@@ -32,6 +32,22 @@ pub(super) fn to_start(
         .collect()
 }
 
+/// Tells the supervisor that a partition's task ended before shutdown, when dropped: after
+/// the task returned, and also if it panicked.
+struct Ended {
+    partition: i32,
+    cancel: CancellationToken,
+    tell: mpsc::UnboundedSender<i32>,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if !self.cancel.is_cancelled() {
+            let _ = self.tell.send(self.partition);
+        }
+    }
+}
+
 /// Starts a task per owned partition, and again for partitions added later.
 pub(super) async fn supervise(
     client: Arc<Client>,
@@ -56,13 +72,21 @@ pub(super) async fn supervise(
                     running.insert(p);
                     let source: Arc<dyn PartitionSource> =
                         Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
-                    let (ctx, cancel, ended) = (Arc::clone(&ctx), cancel.clone(), ended_tx.clone());
+                    let ended = Ended {
+                        partition: p,
+                        cancel: cancel.clone(),
+                        tell: ended_tx.clone(),
+                    };
+                    let run = partition::run(
+                        Arc::clone(&ctx),
+                        source,
+                        p,
+                        partition::Start::default(),
+                        cancel.clone(),
+                    );
                     tasks.spawn(async move {
-                        partition::run(ctx, source, p, partition::Start::default(), cancel.clone())
-                            .await;
-                        if !cancel.is_cancelled() {
-                            let _ = ended.send(p);
-                        }
+                        let _ended = ended;
+                        run.await;
                     });
                 }
                 ctx.metrics.assigned_partitions.set(running.len() as i64);
@@ -77,7 +101,7 @@ pub(super) async fn supervise(
                 () = &mut next_listing => break,
                 () = cancel.cancelled() => return,
                 Some(p) = ended.recv() => {
-                    error!(topic = %ctx.topic, partition = p, "consumer: another owner claimed the partition (two instances with one consumer.instance?); this instance consumes it no more until it is restarted");
+                    error!(topic = %ctx.topic, partition = p, "consumer: the partition's task ended: another owner claimed the partition (two instances with one consumer.instance?); this instance consumes it no more until it is restarted");
                     running.remove(&p);
                     ctx.metrics.drop_lag(&ctx.topic, p);
                     ctx.metrics.assigned_partitions.set(running.len() as i64);

@@ -1,5 +1,5 @@
-//! What the consumer-group tests share: the librdkafka group peer, producing events, and the
-//! partitions a service instance runs.
+//! What the consumer-group tests share: the librdkafka group peer and the partitions a service
+//! instance runs ([`crate::produce_events`] writes their events).
 
 use std::{collections::BTreeSet, path::Path, time::Duration};
 

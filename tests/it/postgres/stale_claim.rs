@@ -17,8 +17,8 @@ use usercenter::{
 
 use super::blocking;
 
-/// A broker, a private PostgreSQL and one service on them (dropped in that order, the
-/// service first).
+/// A broker, a private PostgreSQL and one service on them. Dropped in field order: the service,
+/// the broker, the data directory, then PostgreSQL.
 struct OnPostgres {
     service: Running,
     metrics: Arc<ConsumerMetrics>,
@@ -110,9 +110,19 @@ async fn a_static_partition_claimed_by_another_owner_leaves_the_gauge() {
     .await;
     let metrics = &on.metrics;
     produce_events(&on.broker.addr, 0..40).await;
-    eventually(Duration::from_secs(60), "both partitions consumed", || {
-        group::owned(metrics) == [0, 2].into() && metrics.assigned_partitions.get() == 2
-    })
+    let caught_up = |partitions: &[i32]| {
+        let lag = metrics.lag();
+        partitions.iter().all(|p| lag.get(p) == Some(&0))
+    };
+    eventually(
+        Duration::from_secs(60),
+        "both partitions read to the end",
+        || {
+            group::owned(metrics) == [0, 2].into()
+                && caught_up(&[0, 2])
+                && metrics.assigned_partitions.get() == 2
+        },
+    )
     .await;
 
     on.claim_elsewhere(vec![0]).await;
@@ -122,9 +132,9 @@ async fn a_static_partition_claimed_by_another_owner_leaves_the_gauge() {
         metrics.assigned_partitions.get() == 1 && group::owned(metrics) == [2].into()
     })
     .await;
-    // Partition 2 goes on: the events after the claim that it holds are handled.
+    // Partition 2 goes on: it handles the events after the claim that it holds.
     eventually(Duration::from_secs(60), "partition 2 handled on", || {
-        metrics.handled.get() > before
+        metrics.handled.get() > before && caught_up(&[2])
     })
     .await;
     // Two listings of the topic later, the partition has no task again.
