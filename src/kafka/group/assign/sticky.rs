@@ -12,8 +12,10 @@
 //! 2. Each member keeps what it validly owns; partitions nobody owns go to the least loaded
 //!    member subscribed to their topic.
 //! 3. While some member has two or more partitions more than another member that could take one
-//!    of them, one moves (a partition it did not own before, if any, else its highest).
-//!    With equal subscriptions every member ends with ⌊n/m⌋ or ⌈n/m⌉ partitions.
+//!    of them, one moves: of the topics whose move narrows the gap most, the member's highest
+//!    partition it did not own before, if any, else its highest. Between equal gaps a partition
+//!    its member did not own before moves first, as it needs no revocation. With equal
+//!    subscriptions every member ends with ⌊n/m⌋ or ⌈n/m⌉ partitions.
 //! 4. The cooperative protocol: a partition that some other member still claims (in any
 //!    generation) is not handed to its new owner in this round. The claimant, finding it
 //!    missing from its assignment, stops consuming it, commits, and rejoins; in that next
@@ -29,6 +31,9 @@ use super::{Assignment, Assignor, Member, RebalanceProtocol, empty_result, membe
 
 /// A partition, borrowed from the partition map.
 type Tp<'a> = (&'a str, i32);
+
+/// The partitions of each topic, in order and each once.
+type Partitions<'a> = BTreeMap<&'a str, BTreeSet<i32>>;
 
 /// The cooperative sticky assignor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,8 +55,12 @@ impl Assignor for CooperativeSticky {
     ) -> BTreeMap<String, Assignment> {
         let mut ordered: Vec<&Member> = members.iter().collect();
         ordered.sort_by(|a, b| member_order(a, b));
-        let claims = claimants(&ordered);
-        let target = balanced(&ordered, partitions, &claims);
+        let partitions: Partitions<'_> = partitions
+            .iter()
+            .map(|(topic, parts)| (topic.as_str(), parts.iter().copied().collect()))
+            .collect();
+        let claims = claimants(&ordered, &partitions);
+        let target = balanced(&ordered, &partitions, &claims);
         let mut out = empty_result(members);
         for (i, m) in ordered.iter().enumerate() {
             let Some(a) = out.get_mut(&m.id) else {
@@ -72,12 +81,19 @@ impl Assignor for CooperativeSticky {
     }
 }
 
-/// Who claims each partition (whatever their generation): indexes into `members`, each once.
-fn claimants<'a>(members: &[&'a Member]) -> BTreeMap<Tp<'a>, Vec<usize>> {
+/// Who claims each partition of `partitions` (whatever their generation): indexes into
+/// `members`, each once. Claims on partitions that do not exist are left out.
+fn claimants<'a>(
+    members: &[&'a Member],
+    partitions: &Partitions<'_>,
+) -> BTreeMap<Tp<'a>, Vec<usize>> {
     let mut who: BTreeMap<Tp<'a>, Vec<usize>> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
         for (topic, parts) in &m.subscription.owned {
-            for &p in parts {
+            let Some(existing) = partitions.get(topic.as_str()) else {
+                continue;
+            };
+            for &p in parts.iter().filter(|p| existing.contains(p)) {
                 let claimed = who.entry((topic.as_str(), p)).or_default();
                 if claimed.last() != Some(&i) {
                     claimed.push(i);
@@ -96,7 +112,7 @@ fn subscribed(m: &Member, topic: &str) -> bool {
 /// the [`claimants`] of each partition.
 fn balanced<'a>(
     members: &[&Member],
-    partitions: &'a BTreeMap<String, Vec<i32>>,
+    partitions: &Partitions<'a>,
     claims: &BTreeMap<Tp<'_>, Vec<usize>>,
 ) -> Vec<BTreeSet<Tp<'a>>> {
     let mut target: Vec<BTreeSet<Tp<'a>>> = vec![BTreeSet::new(); members.len()];
@@ -107,9 +123,9 @@ fn balanced<'a>(
     // to the topic), then hand out the rest to the least loaded.
     let mut kept: BTreeSet<(usize, Tp<'a>)> = BTreeSet::new();
     let mut free = Vec::new();
-    for (topic, parts) in partitions {
+    for (&topic, parts) in partitions {
         for &p in parts {
-            let tp = (topic.as_str(), p);
+            let tp = (topic, p);
             let valid: Vec<usize> = claims
                 .get(&tp)
                 .into_iter()
@@ -139,7 +155,7 @@ fn balanced<'a>(
     }
     // Step 3: move from the fullest to the emptiest until no move narrows the spread. What each
     // member did not own before (its partitions that move first) is kept apart.
-    let topics: Vec<&str> = partitions.keys().map(String::as_str).collect();
+    let topics: Vec<&str> = partitions.keys().copied().collect();
     let mut fresh: Vec<BTreeSet<Tp<'a>>> = target
         .iter()
         .enumerate()
@@ -163,9 +179,11 @@ fn balanced<'a>(
 }
 
 /// The move that narrows the spread most: from a member with at least two more partitions than
-/// the receiver, which must be subscribed to the partition's topic. Of one member's partitions
-/// those it did not own before (`fresh`) go first, then the highest; ties go to the earlier
-/// member. One call costs O(members × topics × log partitions).
+/// the receiver, which must be subscribed to the partition's topic. Of the topics whose move
+/// narrows the gap most, the member's highest partition it did not own before (`fresh`) goes,
+/// else its highest. Between members with the same gap, a fresh partition goes before one the
+/// member owns (which would be revoked), then the earlier member's. One call costs
+/// O(members × topics × log partitions).
 fn best_move<'a>(
     members: &[&Member],
     topics: &[&'a str],
@@ -173,7 +191,8 @@ fn best_move<'a>(
     fresh: &[BTreeSet<Tp<'a>>],
 ) -> Option<(usize, usize, Tp<'a>)> {
     let least = least_loaded(members, topics, target);
-    let mut best: Option<(usize, usize, usize, Tp<'a>)> = None;
+    // The best so far: (gap, fresh), the member, the receiver, the partition.
+    let mut best: Option<((usize, bool), usize, usize, Tp<'a>)> = None;
     for (from, parts) in target.iter().enumerate() {
         // Where each topic it holds could go, and how far apart the two are: its least loaded
         // other subscriber, if that one has two partitions fewer.
@@ -189,7 +208,7 @@ fn best_move<'a>(
         let Some(gap) = receivers.iter().map(|r| r.2).max() else {
             continue;
         };
-        if best.is_some_and(|(g, ..)| gap <= g) {
+        if best.is_some_and(|(key, ..)| (gap, true) <= key) {
             continue;
         }
         // Its highest partition, fresh if it has any, of a topic that moves across that gap.
@@ -200,8 +219,14 @@ fn best_move<'a>(
                 .filter_map(|r| highest_of(set, r.0).map(|tp| (r.1, tp)))
                 .max_by_key(|(_, tp)| *tp)
         };
-        if let Some((to, tp)) = highest(&fresh[from]).or_else(|| highest(parts)) {
-            best = Some((gap, from, to, tp));
+        let pick = match highest(&fresh[from]) {
+            Some(pick) => Some((pick, true)),
+            None => highest(parts).map(|pick| (pick, false)),
+        };
+        if let Some(((to, tp), is_fresh)) = pick
+            && best.is_none_or(|(key, ..)| (gap, is_fresh) > key)
+        {
+            best = Some(((gap, is_fresh), from, to, tp));
         }
     }
     best.map(|(_, from, to, tp)| (from, to, tp))
