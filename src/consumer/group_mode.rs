@@ -162,7 +162,7 @@ impl GroupSupervisor {
             };
             self.spawn(p, start);
         }
-        metrics.assigned_partitions.set(self.owned.len() as i64);
+        self.report_running();
     }
 
     /// Starts the task of partition `p`.
@@ -212,8 +212,7 @@ impl GroupSupervisor {
         for p in partitions {
             self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
         }
-        let owned = self.owned.len() as i64;
-        self.ctx.metrics.assigned_partitions.set(owned);
+        self.report_running();
     }
 
     /// Starts again the tasks that ended while their partitions are still ours
@@ -263,6 +262,18 @@ impl GroupSupervisor {
                 },
             );
         }
+        self.report_running();
+    }
+
+    /// Sets the assigned-partitions gauge to what this instance consumes: the partitions whose
+    /// task runs.
+    fn report_running(&self) {
+        let running = self
+            .owned
+            .values()
+            .filter(|o| !o.task.is_finished())
+            .count();
+        self.ctx.metrics.assigned_partitions.set(running as i64);
     }
 
     /// Stops every task, commits their offsets and leaves the group.

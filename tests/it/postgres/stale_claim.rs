@@ -85,8 +85,15 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     assert!(!owned.is_empty(), "the instance owns partitions");
     on.claim_elsewhere(owned.into_iter().collect()).await;
 
-    // The instance's next batches are fenced; after 6 s it claims its partitions back.
+    // The instance's next batches are fenced: it consumes nothing, as its gauge says; after
+    // 6 s it claims its partitions back.
+    let assigned = metrics.assigned_partitions.get();
+    assert!(assigned > 0);
     produce_events(&on.broker.addr, 30..60).await;
+    eventually(Duration::from_secs(60), "the fenced tasks ended", || {
+        metrics.assigned_partitions.get() == 0
+    })
+    .await;
     eventually(
         Duration::from_secs(60),
         "the events after the stale claims handled",
@@ -94,6 +101,7 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     )
     .await;
     assert_eq!(metrics.handled.get(), 60, "each event handled once");
+    assert_eq!(metrics.assigned_partitions.get(), assigned, "claimed back");
     on.service.stop().await;
 }
 
