@@ -13,8 +13,8 @@
 //!    member subscribed to their topic.
 //! 3. While some member has two or more partitions more than another member that could take one
 //!    of them, one moves: of the topics whose move narrows the gap most, the member's highest
-//!    partition it did not own before, if any, else its highest. Between equal gaps a partition
-//!    its member did not own before moves first, as it needs no revocation. With equal
+//!    partition it does not claim (in any generation), if any, else its highest. Between equal
+//!    gaps such an unclaimed partition moves first, as it needs no revocation. With equal
 //!    subscriptions every member ends with ⌊n/m⌋ or ⌈n/m⌉ partitions.
 //! 4. The cooperative protocol: a partition that some other member still claims (in any
 //!    generation) is not handed to its new owner in this round. The claimant, finding it
@@ -119,9 +119,18 @@ fn balanced<'a>(
     let Some(newest) = members.iter().map(|m| m.subscription.generation).max() else {
         return target;
     };
+    // Each topic's subscribers, in member order.
+    let subscribers: BTreeMap<&'a str, Vec<usize>> = partitions
+        .keys()
+        .map(|&topic| {
+            let who = (0..members.len())
+                .filter(|&i| subscribed(members[i], topic))
+                .collect();
+            (topic, who)
+        })
+        .collect();
     // Steps 1 and 2: keep valid ownership (one claimant of the newest generation, subscribed
     // to the topic), then hand out the rest to the least loaded.
-    let mut kept: BTreeSet<(usize, Tp<'a>)> = BTreeSet::new();
     let mut free = Vec::new();
     for (&topic, parts) in partitions {
         for &p in parts {
@@ -139,23 +148,26 @@ fn balanced<'a>(
             match valid.as_slice() {
                 [only] => {
                     target[*only].insert(tp);
-                    kept.insert((*only, tp));
                 }
                 _ => free.push(tp),
             }
         }
     }
     for tp in free {
-        let least = (0..members.len())
-            .filter(|&i| subscribed(members[i], tp.0))
+        let least = subscribers
+            .get(tp.0)
+            .into_iter()
+            .flatten()
+            .copied()
             .min_by_key(|&i| (target[i].len(), i));
         if let Some(i) = least {
             target[i].insert(tp);
         }
     }
     // Step 3: move from the fullest to the emptiest until no move narrows the spread. What each
-    // member did not own before (its partitions that move first) is kept apart.
-    let topics: Vec<&str> = partitions.keys().copied().collect();
+    // member does not claim (its partitions that move without a revocation, so first) is kept
+    // apart.
+    let claimed_by = |i: usize, tp: &Tp<'a>| claims.get(tp).is_some_and(|who| who.contains(&i));
     let mut fresh: Vec<BTreeSet<Tp<'a>>> = target
         .iter()
         .enumerate()
@@ -163,15 +175,15 @@ fn balanced<'a>(
             parts
                 .iter()
                 .copied()
-                .filter(|tp| !kept.contains(&(i, *tp)))
+                .filter(|tp| !claimed_by(i, tp))
                 .collect()
         })
         .collect();
-    while let Some((from, to, tp)) = best_move(members, &topics, &target, &fresh) {
+    while let Some((from, to, tp)) = best_move(&subscribers, &target, &fresh) {
         target[from].remove(&tp);
         fresh[from].remove(&tp);
         target[to].insert(tp);
-        if !kept.contains(&(to, tp)) {
+        if !claimed_by(to, &tp) {
             fresh[to].insert(tp);
         }
     }
@@ -180,17 +192,16 @@ fn balanced<'a>(
 
 /// The move that narrows the spread most: from a member with at least two more partitions than
 /// the receiver, which must be subscribed to the partition's topic. Of the topics whose move
-/// narrows the gap most, the member's highest partition it did not own before (`fresh`) goes,
-/// else its highest. Between members with the same gap, a fresh partition goes before one the
-/// member owns (which would be revoked), then the earlier member's. One call costs
+/// narrows the gap most, the member's highest partition it does not claim (`fresh`) goes, else
+/// its highest. Between members with the same gap, a fresh partition goes before one its member
+/// claims (which would be revoked), then the earlier member's. One call costs
 /// O(members × topics × log partitions).
 fn best_move<'a>(
-    members: &[&Member],
-    topics: &[&'a str],
+    subscribers: &BTreeMap<&'a str, Vec<usize>>,
     target: &[BTreeSet<Tp<'a>>],
     fresh: &[BTreeSet<Tp<'a>>],
 ) -> Option<(usize, usize, Tp<'a>)> {
-    let least = least_loaded(members, topics, target);
+    let least = least_loaded(subscribers, target);
     // The best so far: (gap, fresh), the member, the receiver, the partition.
     let mut best: Option<((usize, bool), usize, usize, Tp<'a>)> = None;
     for (from, parts) in target.iter().enumerate() {
@@ -242,15 +253,14 @@ fn highest_of<'a>(set: &BTreeSet<Tp<'a>>, topic: &'a str) -> Option<Tp<'a>> {
 /// Per topic, its two least loaded subscribers (by load, then order): the least loaded other
 /// than any one member is one of them.
 fn least_loaded<'t>(
-    members: &[&Member],
-    topics: &[&'t str],
+    subscribers: &BTreeMap<&'t str, Vec<usize>>,
     target: &[BTreeSet<Tp<'_>>],
 ) -> BTreeMap<&'t str, [Option<usize>; 2]> {
-    topics
+    subscribers
         .iter()
-        .map(|&topic| {
+        .map(|(&topic, who)| {
             let mut two = [None, None];
-            for i in (0..members.len()).filter(|&i| subscribed(members[i], topic)) {
+            for &i in who {
                 let load = |j: Option<usize>| j.map(|j| (target[j].len(), j));
                 let key = Some((target[i].len(), i));
                 if two[0].is_none() || key < load(two[0]) {

@@ -242,6 +242,39 @@ fn members_only_get_topics_they_subscribe_to() {
     assert_eq!(count(&out["a"]), 3, "a takes x while b holds y: {out:?}");
 }
 
+/// Two members each hold one partition too many: m0 a partition it consumes, m3 one it was
+/// only just given. The one m3 was given moves, so nothing is revoked and the group settles in
+/// this round.
+#[test]
+fn at_equal_gap_an_unclaimed_partition_moves_before_a_claimed_one() {
+    let mut partitions = topic("x", 2);
+    partitions.extend(topic("y", 6));
+    let owns = |x: &[i32], y: &[i32]| {
+        BTreeMap::from([("x".to_owned(), x.to_vec()), ("y".to_owned(), y.to_vec())])
+    };
+    let members = [
+        owning(member("m0", &["x", "y"]), owns(&[0], &[3]), 3),
+        owning(member("m1", &["y"]), owns(&[], &[0, 4]), 3),
+        owning(member("m2", &["y"]), owns(&[], &[1, 5]), 3),
+        owning(member("m3", &["x", "y"]), owns(&[], &[]), 3),
+        owning(member("m4", &["x"]), owns(&[], &[]), 3),
+    ];
+    let out = CooperativeSticky.assign(&members, &partitions);
+    for m in &members {
+        for (t, ps) in &m.subscription.owned {
+            for p in ps {
+                assert!(
+                    parts(&out[&m.id], t).contains(p),
+                    "{t}/{p} revoked from {}: {out:?}",
+                    m.id
+                );
+            }
+        }
+    }
+    assert_eq!(parts(&out["m3"], "y"), [2], "{out:?}");
+    assert_eq!(parts(&out["m4"], "x"), [1], "{out:?}");
+}
+
 /// A random group: members over one or two topics, with random (possibly conflicting,
 /// possibly stale) claims.
 fn group() -> impl Strategy<Value = (Vec<Member>, BTreeMap<String, Vec<i32>>)> {
