@@ -2,10 +2,10 @@
 //! partitions (`p % instances == instance`), without a group. The partitions are read again
 //! every `metadata_refresh_secs`, so partitions added later get a task too.
 //!
-//! A task ends on its own only when another owner claimed its partition in the store: two
-//! instances given one `consumer.instance`, or a replacement of this process started while it
-//! was frozen. The newest claim wins, so the task is not started again; the partition leaves
-//! `usercenter_consumer_assigned_partitions` and an ERROR line says which.
+//! A task ends on its own when another owner claimed its partition in the store (two instances
+//! given one `consumer.instance`, or a replacement of this process started while it was
+//! frozen), or if it panicked, a bug. The newest claim wins, so the task is not started again;
+//! the partition leaves `usercenter_consumer_assigned_partitions` and an ERROR line says which.
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
@@ -101,7 +101,7 @@ pub(super) async fn supervise(
                 () = &mut next_listing => break,
                 () = cancel.cancelled() => return,
                 Some(p) = ended.recv() => {
-                    error!(topic = %ctx.topic, partition = p, "consumer: the partition's task ended: another owner claimed the partition (two instances with one consumer.instance?); this instance consumes it no more until it is restarted");
+                    error!(topic = %ctx.topic, partition = p, "consumer: the partition's task ended: another owner claimed the partition (two instances with one consumer.instance?), or it failed; this instance consumes it no more until it is restarted");
                     running.remove(&p);
                     ctx.metrics.drop_lag(&ctx.topic, p);
                     ctx.metrics.assigned_partitions.set(running.len() as i64);

@@ -77,18 +77,24 @@ async fn a_partition_claimed_by_a_stale_owner_is_claimed_back() {
     .await;
     let metrics = &on.metrics;
     produce_events(&on.broker.addr, 0..30).await;
+    // Handled, and each assigned partition read to the end (its lag series set after its
+    // batch, so that the claims below cover every one).
     eventually(Duration::from_secs(60), "the first events handled", || {
+        let lag = metrics.lag();
+        let assigned = usize::try_from(metrics.assigned_partitions.get()).unwrap_or(0);
         metrics.handled.get() >= 30
+            && assigned > 0
+            && lag.len() == assigned
+            && lag.values().all(|l| *l == 0)
     })
     .await;
-    let owned = group::owned(metrics);
-    assert!(!owned.is_empty(), "the instance owns partitions");
-    on.claim_elsewhere(owned.into_iter().collect()).await;
+    let assigned = metrics.assigned_partitions.get();
+    on.claim_elsewhere(group::owned(metrics).into_iter().collect())
+        .await;
 
     // The instance's next batches are fenced: it consumes nothing, as its gauge says; after
-    // 6 s it claims its partitions back.
-    let assigned = metrics.assigned_partitions.get();
-    assert!(assigned > 0);
+    // 6 s it claims its partitions back. Every partition gets some of events 30..60 (30 user
+    // ids over the topic's 3 partitions), so every task meets the claim.
     produce_events(&on.broker.addr, 30..60).await;
     eventually(Duration::from_secs(60), "the fenced tasks ended", || {
         metrics.assigned_partitions.get() == 0
