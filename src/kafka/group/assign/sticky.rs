@@ -68,11 +68,7 @@ impl Assignor for CooperativeSticky {
             };
             for &(topic, p) in &target[i] {
                 // Step 4: not while another member claims it.
-                let others = claims
-                    .get(&(topic, p))
-                    .is_some_and(|who| who.iter().any(|&o| o != i));
-                let mine = claims.get(&(topic, p)).is_some_and(|who| who.contains(&i));
-                if mine || !others {
+                if claimed_by(&claims, i, (topic, p)) || !claims.contains_key(&(topic, p)) {
                     a.entry(topic.to_owned()).or_default().push(p);
                 }
             }
@@ -102,6 +98,11 @@ fn claimants<'a>(
         }
     }
     who
+}
+
+/// Whether member `i` claims `tp` (in the [`claimants`] index).
+fn claimed_by(claims: &BTreeMap<Tp<'_>, Vec<usize>>, i: usize, tp: Tp<'_>) -> bool {
+    claims.get(&tp).is_some_and(|who| who.contains(&i))
 }
 
 fn subscribed(m: &Member, topic: &str) -> bool {
@@ -167,7 +168,6 @@ fn balanced<'a>(
     // Step 3: move from the fullest to the emptiest until no move narrows the spread. What each
     // member does not claim (its partitions that move without a revocation, so first) is kept
     // apart.
-    let claimed_by = |i: usize, tp: &Tp<'a>| claims.get(tp).is_some_and(|who| who.contains(&i));
     let mut fresh: Vec<BTreeSet<Tp<'a>>> = target
         .iter()
         .enumerate()
@@ -175,7 +175,7 @@ fn balanced<'a>(
             parts
                 .iter()
                 .copied()
-                .filter(|tp| !claimed_by(i, tp))
+                .filter(|tp| !claimed_by(claims, i, *tp))
                 .collect()
         })
         .collect();
@@ -183,7 +183,7 @@ fn balanced<'a>(
         target[from].remove(&tp);
         fresh[from].remove(&tp);
         target[to].insert(tp);
-        if !claimed_by(to, &tp) {
+        if !claimed_by(claims, to, tp) {
             fresh[to].insert(tp);
         }
     }

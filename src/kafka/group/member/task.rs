@@ -129,8 +129,7 @@ impl MemberTask {
         }
         warn!(group = %self.link.group_id, %error, failures, "group: join failed, retrying");
         if error.lost() || self.last_contact.elapsed() > self.config.session_timeout {
-            self.forget_generation();
-            self.give_up_owned(Handover::Lose).await?;
+            self.lose_owned().await?;
         }
         let backoff = Duration::from_millis(100 * u64::from(failures.min(20)));
         tokio::select! {
@@ -221,8 +220,7 @@ impl MemberTask {
             instance = self.link.instance_id.as_deref().unwrap_or_default(),
             "group: another process joined the group with our group_instance_id and took our place; this member gives its partitions up and stops consuming until restarted"
         );
-        self.forget_generation();
-        self.give_up_owned(Handover::Lose).await?;
+        self.lose_owned().await?;
         ControlFlow::Break(())
     }
 
@@ -230,8 +228,7 @@ impl MemberTask {
     /// generation is gone), and the next round joins with no generation.
     async fn generation_lost(&mut self) -> ControlFlow<()> {
         self.reason = "generation lost";
-        self.forget_generation();
-        self.give_up_owned(Handover::Lose).await?;
+        self.lose_owned().await?;
         ControlFlow::Continue(())
     }
 
@@ -241,6 +238,14 @@ impl MemberTask {
             generation: -1,
             ..self.link.membership()
         });
+    }
+
+    /// Our generation is over: the next round joins with none, and every partition we own is
+    /// [`Handover::Lose`]. `Break` when the consumer is gone.
+    async fn lose_owned(&mut self) -> ControlFlow<()> {
+        self.forget_generation();
+        self.give_up_owned(Handover::Lose).await?;
+        ControlFlow::Continue(())
     }
 
     /// Gives up every partition we own; see [`Self::give_up`].
