@@ -23,6 +23,7 @@
 //! and its offsets committed, up to the rebalance timeout; heartbeats keep the session meanwhile.
 //! Shutdown sends LeaveGroup, except for a static member (KIP-345), which the coordinator keeps
 //! until its session times out, as Kafka's clients do.
+mod heartbeat;
 mod task;
 
 use std::{sync::Arc, time::Duration};

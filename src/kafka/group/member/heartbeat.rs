@@ -1,0 +1,102 @@
+//! A run of heartbeats: what keeps a member's session while its generation is stable or while
+//! it gives partitions up, and how the run ended.
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::MemberConfig;
+use crate::kafka::{
+    error_code::{ErrorCode, ResponseError},
+    group::coordinator_link::{CoordinatorLink, Membership, generation_lost},
+    protocol::Heartbeat,
+};
+
+/// What a run of heartbeats is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Beat {
+    /// A stable generation: a rebalance ends it.
+    Stable,
+    /// Keeping the session while partitions are given up, which may take longer than a
+    /// session: the coordinator takes a heartbeat it answers with REBALANCE_IN_PROGRESS as
+    /// contact too, as Kafka's does.
+    Revoking,
+}
+
+/// How a run of heartbeats ended.
+pub(super) enum Ended {
+    /// A rebalance started.
+    Rejoin,
+    /// Our generation is over (or the coordinator went silent for a session).
+    Lost,
+    /// Another process joined the group with our static instance id.
+    Fenced,
+    /// Shutdown.
+    Cancelled,
+}
+
+/// Heartbeats until the generation ends (or, while [`Beat::Stable`], until a rebalance).
+/// `last_ok`: when the session was last known alive (the send of the last heartbeat answered),
+/// kept up to date as heartbeats are answered.
+pub(super) async fn heartbeat(
+    link: &CoordinatorLink,
+    config: &MemberConfig,
+    cancel: &CancellationToken,
+    purpose: Beat,
+    last_ok: &mut tokio::time::Instant,
+) -> Ended {
+    loop {
+        // The next heartbeat, or the end of the session when that comes first, or at once when
+        // another answer suggested our generation is over.
+        let session_left = config.session_timeout.saturating_sub(last_ok.elapsed());
+        tokio::select! {
+            () = tokio::time::sleep(config.heartbeat_interval.min(session_left)) => {}
+            () = link.check_now.notified() => {}
+            () = cancel.cancelled() => return Ended::Cancelled,
+        }
+        let m = link.membership();
+        let request = Heartbeat {
+            group_id: link.group_id.clone(),
+            generation_id: m.generation,
+            member_id: m.member_id,
+            group_instance_id: link.instance_id.clone(),
+        };
+        // The session lasts a session timeout from the last heartbeat the coordinator took,
+        // which it took after we sent it: a session counted from the send, and the wait for
+        // this answer bounded by what is left of it, so that a silent coordinator is noticed
+        // when the session is gone there, not a whole session timeout later.
+        let sent = tokio::time::Instant::now();
+        let left = config.session_timeout.saturating_sub(last_ok.elapsed());
+        // The coordinator's lookup, when it moved or its connection failed, counts too.
+        let answer = tokio::time::timeout(left, link.call_within(&request, left)).await;
+        match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
+            Ok(Ok(ErrorCode::NONE)) => *last_ok = sent,
+            Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
+                if purpose == Beat::Stable {
+                    return Ended::Rejoin;
+                }
+                *last_ok = sent;
+            }
+            Ok(Ok(c)) if c.error() == Some(ResponseError::FencedInstanceId) => {
+                return Ended::Fenced;
+            }
+            Ok(Ok(c)) if generation_lost(c) => {
+                warn!(group = %link.group_id, code = %c, "group: generation lost");
+                if c.error() == Some(ResponseError::UnknownMemberId) {
+                    link.set_membership(Membership::default());
+                }
+                return Ended::Lost;
+            }
+            Ok(Ok(c)) => {
+                let _ = link.failed::<()>("Heartbeat", c);
+                warn!(group = %link.group_id, code = %c, "group: heartbeat refused");
+            }
+            Ok(Err(error)) => warn!(group = %link.group_id, %error, "group: heartbeat failed"),
+            Err(_) => {
+                warn!(group = %link.group_id, "group: heartbeat not answered within the session")
+            }
+        }
+        if last_ok.elapsed() >= config.session_timeout {
+            warn!(group = %link.group_id, "group: no heartbeat answered for a session timeout");
+            return Ended::Lost;
+        }
+    }
+}
