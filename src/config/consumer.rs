@@ -47,7 +47,8 @@ pub struct ConsumerConfig {
     /// Assignors offered in JoinGroup, in order of preference (`cooperative-sticky`,
     /// `roundrobin`, `range`); the coordinator picks the first every member offers. Default
     /// `["cooperative-sticky", "roundrobin"]`: incremental rebalances among our instances, and
-    /// a group shared with the roundrobin members of the service we replace still forms.
+    /// a group shared with members that offer `roundrobin` forms (Sarama's default is `range`,
+    /// which docs/migration.md sets).
     pub assignors: Vec<String>,
     /// Static membership id (KIP-345), e.g. the pod name: a restart within the session timeout
     /// keeps its partitions without a rebalance, and shutdown does not leave the group.
@@ -57,7 +58,8 @@ pub struct ConsumerConfig {
     pub instance: u32,
     /// How many instances split the topic. Default 1 (this one owns every partition).
     pub instances: u32,
-    /// `earliest` (default) or `latest`, for partitions without a stored offset.
+    /// `earliest` (default) or `latest`, for partitions with neither a stored offset nor one
+    /// the group committed.
     pub start: StartPolicy,
     /// Most bytes one fetch may return, per partition. Default 1048576. A partition holds up to
     /// two fetches: the batch being handled and the next one, read ahead meanwhile.

@@ -14,7 +14,10 @@ pub fn template(path: &str) -> &'static str {
     let Some(rest) = path.strip_prefix("/api/v1/users/") else {
         return "other";
     };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    // As the router: whole segments only, so a trailing or doubled `/` serves nothing.
+    if rest.split('/').any(str::is_empty) {
+        return "other";
+    }
     match rest {
         "register" => return "/api/v1/users/register",
         "login" => return "/api/v1/users/login",
