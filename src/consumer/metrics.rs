@@ -24,6 +24,9 @@ pub struct ConsumerMetrics {
     pub dead_letters: Counter,
     /// Offsets reset to earliest after `OffsetOutOfRange`.
     pub offset_resets: Counter,
+    /// Fetches that failed (each asked again after a pause): a broker or connection fault, or a
+    /// batch whose CRC does not match.
+    pub fetch_failures: Counter,
     /// Handler failures (each retried or dead-lettered).
     pub handler_failures: Counter,
     /// Dedupe marks pruned (older than `dedupe_horizon_secs`).
@@ -64,6 +67,7 @@ impl Default for ConsumerMetrics {
             duplicates: Counter::default(),
             dead_letters: Counter::default(),
             offset_resets: Counter::default(),
+            fetch_failures: Counter::default(),
             handler_failures: Counter::default(),
             pruned_marks: Counter::default(),
             pruned_event_log: Counter::default(),
@@ -102,7 +106,7 @@ impl ConsumerMetrics {
     }
 
     /// Each counter with its name and help.
-    fn counters(&self) -> [(&'static str, &'static str, &Counter); 9] {
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 10] {
         [
             (
                 "usercenter_consumer_records_total",
@@ -123,6 +127,11 @@ impl ConsumerMetrics {
                 "usercenter_consumer_offset_resets_total",
                 "Offsets reset after OffsetOutOfRange.",
                 &self.offset_resets,
+            ),
+            (
+                "usercenter_consumer_fetch_failures_total",
+                "Fetches that failed and were asked again.",
+                &self.fetch_failures,
             ),
             (
                 "usercenter_consumer_handler_failures_total",

@@ -26,7 +26,10 @@ use super::{
     source::{PartitionSource, SourceError},
 };
 use crate::{
-    kafka::{protocol, records::FetchedRecord},
+    kafka::{
+        protocol,
+        records::{FetchedRecord, Unreadable},
+    },
     store::Store,
 };
 use start::{claim, start_offset};
@@ -154,12 +157,20 @@ impl PartitionLoop {
             // Where the answer's batches end: past its records, and past batches that hold none
             // for us (transaction markers, an aborted transaction, a batch compaction emptied),
             // which the batch's transaction steps over too.
+            // A batch that cannot be read ends the answer: it is dead-lettered whole after the
+            // records before it, and the partition goes on after it.
             let last = fetched.records.last().map(|r| r.offset + 1);
-            let ends = offset.max(last.max(fetched.next_offset).unwrap_or(offset));
+            let past_unreadable = fetched.unreadable.as_ref().map(|u| u.last_offset + 1);
+            let ends =
+                offset.max((last.max(fetched.next_offset).max(past_unreadable)).unwrap_or(offset));
             if ends > offset {
                 empty = EmptyBackoff::new();
+                let batch = FetchedBatch {
+                    records: fetched.records,
+                    unreadable: fetched.unreadable,
+                };
                 let Some(handled) = self
-                    .apply_reading_ahead(fetched.records, offset, ends, high_watermark)
+                    .apply_reading_ahead(batch, offset, ends, high_watermark)
                     .await
                 else {
                     return;
@@ -209,23 +220,26 @@ impl PartitionLoop {
                     warn!(topic = %ctx.topic, partition, %error, "consumer: cannot find the earliest offset");
                 }
             },
-            Err(error) => warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed"),
+            Err(error) => {
+                ctx.metrics.fetch_failures.add(1);
+                warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed");
+            }
         }
         pause(RETRY, &self.cancel).await;
         None
     }
 
-    /// Applies `records` (fetched from `offset`, in batches that end at `ends`) while the
-    /// fetch after them is read ahead; reports the lag as soon as the batch is committed.
-    /// `None`: the partition was fenced.
+    /// Applies `batch` (fetched from `offset`, in batches that end at `ends`) while the fetch
+    /// after them is read ahead; reports the lag as soon as the batch is committed. `None`:
+    /// the partition was fenced.
     async fn apply_reading_ahead(
         &self,
-        records: Vec<FetchedRecord>,
+        batch: FetchedBatch,
         offset: i64,
         ends: i64,
         high_watermark: i64,
     ) -> Option<Handled<Fetched>> {
-        let handled = self.handle_batch(Arc::new(records), offset, ends);
+        let handled = self.handle_batch(Arc::new(batch), offset, ends);
         let next = self.fetch(ends);
         // The lag is reported as soon as the batch is committed, not after the read-ahead
         // (which may wait `fetch_max_wait_ms` for records that do not exist yet).
@@ -236,6 +250,13 @@ impl PartitionLoop {
         };
         read_ahead_while_committing(handled, next, ends, committed, &self.cancel).await
     }
+}
+
+/// What one fetch gave the partition loop to apply: its records, and the batch after them that
+/// cannot be read (dead-lettered whole), if any.
+pub(super) struct FetchedBatch {
+    records: Vec<FetchedRecord>,
+    unreadable: Option<Unreadable>,
 }
 
 /// Where a handled batch left the partition, and the fetch read ahead from there (`None` when

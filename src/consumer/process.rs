@@ -3,6 +3,7 @@
 //! offset, all committed together. A handler failure stops the batch there; what came before
 //! it commits, and the partition loop applies the rest again later.
 
+mod dead_letter;
 mod dedupe;
 
 use dedupe::Dedupe;
@@ -11,7 +12,7 @@ pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 use super::handler::{Effects, HandlerError, RecordError, RecordHandler, Write};
 use crate::{
     event::{HeaderLookup, header},
-    kafka::records::FetchedRecord,
+    kafka::records::{FetchedRecord, Unreadable},
     outbox::{self, OutboxRecord},
     store::{self, ReadTxn, Result, Table, WriteTxn},
 };
@@ -72,6 +73,9 @@ pub struct BatchInput<'a> {
     pub dlq_topic: &'a str,
     /// A record (by offset) whose handler failed too often: dead-letter it with this error.
     pub give_up: Option<(i64, String)>,
+    /// A batch after the records that cannot be read: dead-lettered whole once every record
+    /// before it is handled (`ends` is past it).
+    pub unreadable: Option<&'a Unreadable>,
     /// Time stamped on dedupe marks and outbox rows.
     pub now_ms: i64,
     /// Where to record each handler call's duration, in seconds.
@@ -198,7 +202,8 @@ impl Applying<'_, '_> {
                     self.duplicate(r);
                     return Ok(true);
                 }
-                self.dead_letter(r, error)?;
+                let letter = dead_letter::of_record(r, self.input, &error);
+                self.dead_letter(letter, r.offset, error)?;
             }
             Err(RecordError::Failed(error)) => {
                 self.outcome.failed = Some((r.offset, error));
@@ -255,14 +260,13 @@ impl Applying<'_, '_> {
         self.dedupe.poison(self.txn, k, self.input.now_ms)
     }
 
-    /// Writes the dead letter of `r` to the outbox.
-    fn dead_letter(&mut self, r: &FetchedRecord, error: String) -> Result<()> {
-        let mut letter = dead_letter(r, self.input, &error);
+    /// Writes `letter`, the dead letter of the record (or batch) at `offset`, to the outbox.
+    fn dead_letter(&mut self, mut letter: OutboxRecord, offset: i64, error: String) -> Result<()> {
         outbox::stamp(self.txn, self.input.producer_id, &mut letter.headers)?;
         outbox::append(self.txn, &letter)?;
         self.outcome.outbox_rows += 1;
         self.outcome.dead += 1;
-        self.outcome.dead_letters.push((r.offset, error));
+        self.outcome.dead_letters.push((offset, error));
         Ok(())
     }
 
@@ -271,6 +275,13 @@ impl Applying<'_, '_> {
     fn finish(mut self) -> Result<BatchOutcome> {
         let input = self.input;
         if self.outcome.failed.is_none() {
+            if let Some(bad) = input.unreadable
+                && bad.last_offset >= self.outcome.next_offset
+            {
+                let error = format!("unreadable batch: {}", bad.error);
+                let letter = dead_letter::of_batch(bad, self.input, &error);
+                self.dead_letter(letter, bad.base_offset, error)?;
+            }
             self.outcome.next_offset = self.outcome.next_offset.max(input.ends);
         }
         let key = offset_key(input.topic, input.partition);
@@ -297,29 +308,6 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &BatchInput<'_>) -> Re
         outbox::append(txn, &record)?;
     }
     Ok(rows)
-}
-
-/// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
-/// Its identity headers are replaced when it is stamped: a dead letter is a new record.
-fn dead_letter(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
-    let mut headers = r.headers.to_map();
-    headers.insert("dlq_error".into(), error.as_bytes().to_vec());
-    headers.insert("dlq_source_topic".into(), input.topic.as_bytes().to_vec());
-    headers.insert(
-        "dlq_source_partition".into(),
-        input.partition.to_string().into_bytes(),
-    );
-    headers.insert(
-        "dlq_source_offset".into(),
-        r.offset.to_string().into_bytes(),
-    );
-    OutboxRecord {
-        topic: input.dlq_topic.to_owned(),
-        key: r.key.as_deref().map(<[u8]>::to_vec),
-        value: r.value.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
-        headers,
-        created_ms: input.now_ms,
-    }
 }
 
 #[cfg(test)]

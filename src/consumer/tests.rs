@@ -33,6 +33,7 @@ fn answer(records: Vec<FetchedRecord>, next_offset: Option<i64>, end: i64) -> Fe
     Fetched {
         records,
         next_offset,
+        unreadable: None,
         high_watermark: end,
         last_stable_offset: end,
     }

@@ -6,7 +6,9 @@
 //! decompressed batch), and headers are parsed only when looked up.
 //!
 //! What it checks: every length and varint against the bytes left, the batch CRC-32C, and the
-//! decompressed size against a caller's cap (a malicious broker cannot make it allocate more).
+//! decompressed size against a caller's cap, for each batch and for the set (a malicious broker
+//! or writer cannot make it allocate more). A batch its writer sent that cannot be read ends the
+//! set as [`Unreadable`], for the consumer to dead-letter whole rather than ask for it forever.
 //! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do; the
 //! old message formats (magic 0/1) are an error.
 //!
@@ -51,6 +53,14 @@ pub enum RecordsError {
     /// The batch decompresses to more than the cap.
     #[error("batch decompresses to more than {cap} bytes")]
     TooLarge {
+        /// The cap.
+        cap: usize,
+    },
+    /// The batch holds so many records that they alone would take more than the cap.
+    #[error("batch of {count} records would take more than {cap} bytes")]
+    TooManyRecords {
+        /// Its record count.
+        count: usize,
         /// The cap.
         cap: usize,
     },
@@ -158,14 +168,40 @@ const CRC_START: usize = 21;
 pub struct RecordSet {
     /// The records of the complete batches that are not control batches or aborted, in order.
     pub records: Vec<FetchedRecord>,
-    /// The offset after the last complete batch, whatever it held (records, transaction
+    /// The offset after the last complete batch read, whatever it held (records, transaction
     /// markers, an aborted transaction's records, nothing); `None` when there was none.
     pub next_offset: Option<i64>,
+    /// The batch the set stopped at because it cannot be read, if any.
+    pub unreadable: Option<Unreadable>,
 }
 
-/// Reads every complete batch in `data`, in order, leaving out control batches and the
+/// A batch whose CRC matched (its bytes are what its writer sent) but which cannot be read: a
+/// record that does not fit its batch, an unknown codec, a body that does not decompress, or
+/// more than the cap once decompressed. Reading it again gives the same answer, so a consumer
+/// dead-letters it whole ([`Unreadable::raw`]) and goes on after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Its first offset.
+    pub base_offset: i64,
+    /// Its last offset.
+    pub last_offset: i64,
+    /// Why it cannot be read.
+    pub error: String,
+    /// The whole batch as fetched, header included.
+    pub raw: Bytes,
+}
+
+/// Reads the complete batches in `data`, in order, leaving out control batches and the
 /// batches of the transactions in `aborted` (a read_committed Fetch answer's list; empty for
-/// a set with no transactions). A batch may decompress to at most `max_decompressed` bytes.
+/// a set with no transactions).
+///
+/// A batch may decompress to at most `max_decompressed` bytes, and the set stops at a batch
+/// boundary once its batches took that much (decompressed bytes, and the records' own size),
+/// so one answer of many small batches that each inflate to near the cap cannot take memory
+/// without bound; the first batch is always read. An error in a later batch ends the set
+/// before it, so the batches before it are kept and the next read starts at it; an error in
+/// the first is the set's, except an [`Unreadable`] batch, which ends the set as
+/// [`RecordSet::unreadable`].
 pub fn read(
     data: &Bytes,
     max_decompressed: usize,
@@ -173,42 +209,67 @@ pub fn read(
 ) -> Result<RecordSet, RecordsError> {
     let mut out = RecordSet::default();
     let mut aborted = AbortedSoFar::new(aborted);
+    let mut spent = 0usize;
     let mut at = 0;
-    while data.len() - at >= 17 {
-        let head = &data[at..];
-        let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        let magic = head[16] as i8;
-        if magic != 2 {
-            return Err(RecordsError::Magic(magic));
+    while data.len() - at >= 17 && spent < max_decompressed {
+        let step = next_batch(data, at).and_then(|end| match end {
+            None => Ok((None, Ok((0, 0)))),
+            Some(end) => {
+                let batch = data.slice(at..at + end);
+                let got = read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)?;
+                Ok((Some(end), got))
+            }
+        });
+        match step {
+            Ok((None, _)) => break, // a partial trailing batch
+            Ok((Some(end), Ok((next, cost)))) => {
+                out.next_offset = Some(next);
+                spent = spent.saturating_add(cost);
+                at += end;
+            }
+            Ok((Some(end), Err(mut unreadable))) => {
+                unreadable.raw = data.slice(at..at + end);
+                out.unreadable = Some(unreadable);
+                break;
+            }
+            Err(error) if out.next_offset.is_none() => return Err(error),
+            Err(_) => break,
         }
-        let length =
-            usize::try_from(length).map_err(|_| RecordsError::Malformed("batch length"))?;
-        let Some(end) = length.checked_add(12).filter(|&end| end <= head.len()) else {
-            break; // a partial trailing batch
-        };
-        if end < BATCH_HEADER {
-            return Err(RecordsError::Malformed("batch shorter than its header"));
-        }
-        let next = read_batch(
-            &data.slice(at..at + end),
-            max_decompressed,
-            &mut aborted,
-            &mut out.records,
-        )?;
-        out.next_offset = Some(next);
-        at += end;
     }
     Ok(out)
 }
 
-/// Reads one complete batch into `out` unless it is a control batch or aborted; returns the
-/// offset after it.
+/// The length of the batch at `at` in `data`; `None` for a partial trailing batch.
+fn next_batch(data: &Bytes, at: usize) -> Result<Option<usize>, RecordsError> {
+    let head = &data[at..];
+    let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    let magic = head[16] as i8;
+    if magic != 2 {
+        return Err(RecordsError::Magic(magic));
+    }
+    let length = usize::try_from(length).map_err(|_| RecordsError::Malformed("batch length"))?;
+    let Some(end) = length.checked_add(12).filter(|&end| end <= head.len()) else {
+        return Ok(None);
+    };
+    if end < BATCH_HEADER {
+        return Err(RecordsError::Malformed("batch shorter than its header"));
+    }
+    Ok(Some(end))
+}
+
+/// What one batch read gave: the offset after it and what it cost (its decompressed bytes and
+/// its records' own size); or the batch cannot be read ([`Unreadable`], `raw` left empty).
+type BatchRead = Result<(i64, usize), Unreadable>;
+
+/// Reads one complete batch into `out` unless it is a control batch or aborted. Errors that
+/// come before its CRC is known to match (the bytes may have been damaged on the way) are
+/// the outer `Err`; errors of bytes its writer sent make it [`Unreadable`].
 fn read_batch(
     batch: &Bytes,
     max_decompressed: usize,
     aborted: &mut AbortedSoFar,
     out: &mut Vec<FetchedRecord>,
-) -> Result<i64, RecordsError> {
+) -> Result<BatchRead, RecordsError> {
     let b = &batch[..];
     let be64 = |i: usize| {
         let mut a = [0; 8];
@@ -232,18 +293,70 @@ fn read_batch(
     if attributes & 0x20 != 0 {
         // A control batch: the marker that ends a transaction of its producer.
         aborted.marker(producer_id, last_offset);
-        return Ok(last_offset + 1);
+        return Ok(Ok((last_offset + 1, 0)));
     }
     if aborted.skips(producer_id, last_offset, attributes & 0x10 != 0) {
-        return Ok(last_offset + 1);
+        return Ok(Ok((last_offset + 1, 0)));
     }
-    let log_append_time = attributes & 0x08 != 0;
-    let first_timestamp = be64(27);
-    let max_timestamp = be64(35);
+    let kept = out.len();
+    let header = BatchHeader {
+        base_offset,
+        last_offset_delta,
+        log_append_time: attributes & 0x08 != 0,
+        first_timestamp: be64(27),
+        max_timestamp: be64(35),
+    };
     let count = i32::from_be_bytes([b[57], b[58], b[59], b[60]]);
-    let count = usize::try_from(count).map_err(|_| RecordsError::Malformed("record count"))?;
-    let body = batch.slice(BATCH_HEADER..);
-    let records = codec::decompress((attributes & 0x07) as u8, body, max_decompressed)?;
+    let records = usize::try_from(count)
+        .map_err(|_| RecordsError::Malformed("record count"))
+        .and_then(|count| {
+            let body = batch.slice(BATCH_HEADER..);
+            let codec = (attributes & 0x07) as u8;
+            read_records(&header, codec, body, count, max_decompressed, out)
+        });
+    Ok(match records {
+        Ok(cost) => Ok((last_offset + 1, cost)),
+        Err(error) => {
+            out.truncate(kept);
+            Err(Unreadable {
+                base_offset,
+                last_offset,
+                error: error.to_string(),
+                raw: Bytes::new(),
+            })
+        }
+    })
+}
+
+/// What the records of a batch take from its header.
+struct BatchHeader {
+    base_offset: i64,
+    last_offset_delta: i32,
+    log_append_time: bool,
+    first_timestamp: i64,
+    max_timestamp: i64,
+}
+
+/// Reads the `count` records of a batch's `body` (compressed with `codec`) into `out`; what
+/// they cost (decompressed bytes and the records' own size).
+fn read_records(
+    header: &BatchHeader,
+    codec: u8,
+    body: Bytes,
+    count: usize,
+    max_decompressed: usize,
+    out: &mut Vec<FetchedRecord>,
+) -> Result<usize, RecordsError> {
+    // A record takes memory of its own besides its bytes: a batch of many empty records
+    // would take far more than its decompressed size.
+    let record_size = std::mem::size_of::<FetchedRecord>();
+    if count.saturating_mul(record_size) > max_decompressed {
+        return Err(RecordsError::TooManyRecords {
+            count,
+            cap: max_decompressed,
+        });
+    }
+    let records = codec::decompress(codec, body, max_decompressed)?;
     // Each record takes at least 7 bytes: do not reserve for a count the bytes cannot hold.
     out.reserve(count.min(records.len() / 7));
     let mut cursor = Cursor::new(&records);
@@ -253,15 +366,15 @@ fn read_batch(
         // the batch's record count against its last offset delta, not each record's delta) is
         // left out. Failing the batch would stop the partition at it for good; keeping the
         // record would put an offset past the set's `next_offset`, up to i64::MAX.
-        if !(0..=i64::from(last_offset_delta)).contains(&r.offset_delta) {
+        if !(0..=i64::from(header.last_offset_delta)).contains(&r.offset_delta) {
             continue;
         }
         out.push(FetchedRecord {
-            offset: base_offset + r.offset_delta,
-            timestamp_ms: if log_append_time {
-                max_timestamp
+            offset: header.base_offset + r.offset_delta,
+            timestamp_ms: if header.log_append_time {
+                header.max_timestamp
             } else {
-                first_timestamp.wrapping_add(r.timestamp_delta)
+                header.first_timestamp.wrapping_add(r.timestamp_delta)
             },
             key: r.key,
             value: r.value,
@@ -271,7 +384,9 @@ fn read_batch(
     if !cursor.is_empty() {
         return Err(RecordsError::Malformed("bytes after the last record"));
     }
-    Ok(last_offset + 1)
+    Ok(records
+        .len()
+        .saturating_add(count.saturating_mul(record_size)))
 }
 
 #[cfg(test)]

@@ -315,7 +315,9 @@ async fn forget_range(
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
         deleted += store_side::forget_marks(store, &keys)?;
-        match next_fetch(offset, fetched.next_offset, readable) {
+        // An unreadable batch has no marks: the consumer dead-lettered it whole.
+        let past = fetched.unreadable.map(|u| u.last_offset + 1);
+        match next_fetch(offset, fetched.next_offset.max(past), readable) {
             Some(next) => offset = next,
             None => break,
         }

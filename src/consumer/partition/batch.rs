@@ -5,14 +5,13 @@ use std::{sync::Arc, time::Duration};
 
 use tracing::{debug, warn};
 
-use super::{PartitionLoop, RETRY, pause};
+use super::{FetchedBatch, PartitionLoop, RETRY, pause};
 use crate::{
     consumer::{
         fence::{self, FenceError},
         handler::HandlerError,
         process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, read_ahead},
     },
-    kafka::records::FetchedRecord,
     store::{StoreError, StoreExt, Table},
 };
 
@@ -54,15 +53,15 @@ impl PartitionLoop {
     /// fenced.
     pub(super) async fn handle_batch(
         &self,
-        records: Arc<Vec<FetchedRecord>>,
+        batch: Arc<FetchedBatch>,
         mut offset: i64,
         ends: i64,
     ) -> Option<i64> {
         let started = std::time::Instant::now();
         let mut failures = HandlerFailures::default();
         loop {
-            let batch = self.commit_batch(&records, offset, ends, failures.give_up.take());
-            let outcome = match batch.await {
+            let attempt = self.commit_batch(&batch, offset, ends, failures.give_up.take());
+            let outcome = match attempt.await {
                 Ok(outcome) => outcome,
                 Err(BatchError::Fenced(fenced)) => {
                     warn!(%fenced, "consumer: partition claimed by a newer owner, stopping it");
@@ -139,12 +138,12 @@ impl PartitionLoop {
     /// ([`crate::store::Store::write_at_snapshot`] says why that is safe for a batch).
     async fn commit_batch(
         &self,
-        records: &Arc<Vec<FetchedRecord>>,
+        batch: &Arc<FetchedBatch>,
         offset: i64,
         ends: i64,
         give_up: Option<(i64, String)>,
     ) -> Result<BatchOutcome, BatchError> {
-        let (ctx, records) = (Arc::clone(&self.ctx), Arc::clone(records));
+        let (ctx, batch) = (Arc::clone(&self.ctx), Arc::clone(batch));
         let (partition, claim) = (self.partition, self.claim);
         tokio::task::spawn_blocking(move || {
             let input = BatchInput {
@@ -154,11 +153,13 @@ impl PartitionLoop {
                 ends,
                 dlq_topic: &ctx.config.dlq_topic,
                 give_up,
+                unreadable: batch.unreadable.as_ref(),
                 now_ms: chrono::Utc::now().timestamp_millis(),
                 handler_seconds: Some(&ctx.metrics.handler_seconds),
                 producer_id: ctx.producer_id,
             };
             let fence = fence::key(&ctx.topic, partition);
+            let records = &batch.records;
             let first = &records[..records.len().min(READ_AHEAD)];
             ctx.store.write_at_snapshot_with(|txn| {
                 // The fence and what the first records' handling reads, in one round trip.
@@ -170,7 +171,7 @@ impl PartitionLoop {
                     &[(Table::Meta, &fence)],
                 )?;
                 fence::check(txn, &ctx.topic, partition, claim)?;
-                Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, &records, &input)?)
+                Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, records, &input)?)
             })
         })
         .await?

@@ -74,6 +74,8 @@ fn garbage(offset: i64) -> FetchedRecord {
     )
 }
 
+mod dead_letters;
+
 fn input(next_offset: i64) -> BatchInput<'static> {
     BatchInput {
         topic: "user.events",
@@ -82,6 +84,7 @@ fn input(next_offset: i64) -> BatchInput<'static> {
         ends: next_offset,
         dlq_topic: "user.events.dlq",
         give_up: None,
+        unreadable: None,
         now_ms: 1,
         handler_seconds: None,
         producer_id: 77,
@@ -150,27 +153,6 @@ fn effects_offsets_and_outputs_commit_together_and_duplicates_are_skipped() {
             Ok(())
         })
         .unwrap();
-}
-
-#[test]
-fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    let good = event(0, "ada");
-    let batch = vec![garbage(0), record(1, &good), garbage(2)];
-    let out = run(&store, &batch, &input(0));
-    assert_eq!((out.handled, out.dead, out.next_offset), (1, 2, 3));
-    let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
-    let dead: Vec<_> = rows
-        .iter()
-        .filter(|(_, r)| r.topic == "user.events.dlq")
-        .collect();
-    assert_eq!(dead.len(), 2);
-    let h = &dead[1].1.headers;
-    assert_eq!(h["dlq_source_offset"], b"2");
-    assert_eq!(h["dlq_source_partition"], b"0");
-    assert!(!h["dlq_error"].is_empty());
-    assert_eq!(dead[1].1.value, vec![0xde, 0xad]);
 }
 
 #[test]

@@ -47,6 +47,7 @@ fn handle(store: &RedbStore, i: u64, now_ms: i64) {
         ends: i as i64,
         dlq_topic: "dlq",
         give_up: None,
+        unreadable: None,
         now_ms,
         handler_seconds: None,
         producer_id: 1,

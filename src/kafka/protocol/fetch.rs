@@ -126,6 +126,9 @@ pub struct Fetched {
     /// The offset after the last complete batch, records or not
     /// ([`records::RecordSet::next_offset`]).
     pub next_offset: Option<i64>,
+    /// The batch the records stopped at because it cannot be read, if any
+    /// ([`records::Unreadable`]).
+    pub unreadable: Option<records::Unreadable>,
     /// The high watermark.
     pub high_watermark: i64,
     /// The last stable offset: a read_committed Fetch returns nothing at or past it (the high
@@ -195,6 +198,7 @@ pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, Fe
     Ok(Fetched {
         records: set.records,
         next_offset: set.next_offset,
+        unreadable: set.unreadable,
         high_watermark: data.high_watermark,
         last_stable_offset,
     })

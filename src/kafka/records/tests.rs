@@ -313,17 +313,81 @@ fn a_record_outside_its_batch_s_offsets_is_left_out() {
 }
 
 #[test]
-fn decompression_past_the_cap_is_an_error() {
+fn a_batch_past_the_cap_is_unreadable_and_ends_the_set() {
     for codec in CODECS.into_iter().skip(1) {
-        let data = Bytes::from(encode(&[batch(0, 50, codec)]));
-        assert!(
-            matches!(
-                records_of(&data, 100),
-                Err(RecordsError::TooLarge { cap: 100 })
-            ),
+        let good = encode(&[batch(0, 2, RecordBatchCompression::NoCompression)]);
+        let bomb = encode(&[batch(2, 50, codec)]);
+        let after = encode(&[batch(52, 2, RecordBatchCompression::NoCompression)]);
+        let data = Bytes::from([good, bomb.clone(), after].concat());
+        // Room for 50 records, not for their bytes.
+        let cap = 50 * std::mem::size_of::<FetchedRecord>() + 100;
+        let set = read(&data, cap, &[]).unwrap();
+        assert_eq!(
+            (offsets(&set), set.next_offset),
+            (vec![0, 1], Some(2)),
             "{codec:?}"
         );
+        let bad = set.unreadable.expect("unreadable");
+        assert_eq!((bad.base_offset, bad.last_offset), (2, 51), "{codec:?}");
+        let error = format!("batch decompresses to more than {cap} bytes");
+        assert_eq!(bad.error, error, "{codec:?}");
+        assert_eq!(&bad.raw[..], &bomb[..], "the batch, whole");
     }
+}
+
+#[test]
+fn a_record_count_whose_records_would_take_more_than_the_cap_is_unreadable() {
+    // 50 records take 50 FetchedRecords, far more than their bytes.
+    let size = std::mem::size_of::<FetchedRecord>();
+    let data = Bytes::from(encode(&[batch(
+        0,
+        50,
+        RecordBatchCompression::NoCompression,
+    )]));
+    let set = read(&data, 49 * size, &[]).unwrap();
+    assert!(set.records.is_empty());
+    let bad = set.unreadable.expect("unreadable");
+    assert_eq!((bad.base_offset, bad.last_offset), (0, 49));
+    assert!(
+        bad.error.starts_with("batch of 50 records"),
+        "{}",
+        bad.error
+    );
+    assert_eq!(read(&data, 60 * size, &[]).unwrap().records.len(), 50);
+}
+
+#[test]
+fn an_error_in_a_later_batch_ends_the_set_before_it() {
+    let first = encode(&[batch(0, 3, RecordBatchCompression::NoCompression)]);
+    let mut second = encode(&[batch(3, 3, RecordBatchCompression::Lz4)]);
+    let last = second.len() - 1;
+    second[last] ^= 1; // a CRC mismatch: maybe damaged on the way, so read again later
+    let data = Bytes::from([first, second.clone()].concat());
+    let set = read(&data, CAP, &[]).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![0, 1, 2], Some(3)));
+    assert_eq!(set.unreadable, None);
+    // First in the set, it is the set's error.
+    assert!(matches!(
+        read(&Bytes::from(second), CAP, &[]),
+        Err(RecordsError::Crc { offset: 3 })
+    ));
+}
+
+#[test]
+fn the_set_stops_at_a_batch_boundary_once_its_batches_took_the_cap() {
+    let batches: Vec<Vec<u8>> = (0..4)
+        .map(|i| encode(&[batch(i * 10, 10, RecordBatchCompression::NoCompression)]))
+        .collect();
+    // What one batch costs: its records' bytes (uncompressed: all but the header) and the
+    // records' own size.
+    let cost = batches[0].len() - super::BATCH_HEADER + 10 * std::mem::size_of::<FetchedRecord>();
+    let data = Bytes::from(batches.concat());
+    let ends = |cap| read(&data, cap, &[]).unwrap().next_offset;
+    assert_eq!(ends(CAP), Some(40));
+    assert_eq!(ends(2 * cost + 1), Some(30));
+    assert_eq!(ends(2 * cost), Some(20));
+    // The first batch is read whatever the set's batches took before.
+    assert_eq!(ends(cost), Some(10));
 }
 
 #[test]

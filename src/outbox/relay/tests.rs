@@ -201,6 +201,7 @@ async fn dead_letters_reach_the_dlq_with_their_own_never_repeated_sequence() {
         ends: 0,
         dlq_topic: "user.events.dlq",
         give_up: None,
+        unreadable: None,
         now_ms: 1,
         handler_seconds: None,
         producer_id: PRODUCER_ID,

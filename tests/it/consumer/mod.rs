@@ -1,4 +1,6 @@
-//! The consumer loop in the running service: fetching, dedupe, a SIGKILL mid-stream, an outage.
+//! The consumer loop in the running service: fetching, dedupe, a SIGKILL mid-stream, an outage,
+//! a batch another client wrote that cannot be read.
 mod crash;
 mod fetch_loop;
 mod outage;
+mod unreadable_batch;

@@ -63,6 +63,7 @@ fn input(partition: i32, next_offset: i64) -> BatchInput<'static> {
         ends: next_offset,
         dlq_topic: "user.events.dlq",
         give_up: None,
+        unreadable: None,
         now_ms: 1,
         handler_seconds: None,
         producer_id: 77,

@@ -54,6 +54,7 @@ fn input(partition: i32, records: &[FetchedRecord]) -> BatchInput<'static> {
         ends: 0,
         dlq_topic: "dlq",
         give_up: None,
+        unreadable: None,
         now_ms: 1,
         handler_seconds: None,
         producer_id: 1,

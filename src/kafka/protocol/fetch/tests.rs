@@ -135,6 +135,7 @@ fn errors_are_classified() {
         Fetched {
             records: vec![],
             next_offset: None,
+            unreadable: None,
             high_watermark: 99,
             last_stable_offset: 99,
         }

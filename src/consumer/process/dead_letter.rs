@@ -1,0 +1,55 @@
+//! The dead letters a batch writes: of a record that is poison or whose handler was given up
+//! on (its key, value and headers), and of a batch that cannot be read (its bytes, whole), each
+//! with headers that name the error and the source.
+use std::collections::BTreeMap;
+
+use super::BatchInput;
+use crate::{
+    kafka::records::{FetchedRecord, Unreadable},
+    outbox::OutboxRecord,
+};
+
+/// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
+/// Its identity headers are replaced when it is stamped: a dead letter is a new record.
+pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
+    let mut headers = r.headers.to_map();
+    headers.extend(source_headers(input, r.offset, error));
+    OutboxRecord {
+        topic: input.dlq_topic.to_owned(),
+        key: r.key.as_deref().map(<[u8]>::to_vec),
+        value: r.value.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+        created_ms: input.now_ms,
+    }
+}
+
+/// The dead letter of the batch `bad`: its bytes as fetched, no key, and headers naming the
+/// error and its first and last offsets.
+pub(super) fn of_batch(bad: &Unreadable, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
+    let mut headers = source_headers(input, bad.base_offset, error);
+    headers.insert(
+        "dlq_source_last_offset".into(),
+        bad.last_offset.to_string().into_bytes(),
+    );
+    OutboxRecord {
+        topic: input.dlq_topic.to_owned(),
+        key: None,
+        value: bad.raw.to_vec(),
+        headers,
+        created_ms: input.now_ms,
+    }
+}
+
+/// The headers a dead letter names its error and source with (the record or batch at
+/// `offset` of the input's partition).
+fn source_headers(input: &BatchInput<'_>, offset: i64, error: &str) -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([
+        ("dlq_error".into(), error.as_bytes().to_vec()),
+        ("dlq_source_topic".into(), input.topic.as_bytes().to_vec()),
+        (
+            "dlq_source_partition".into(),
+            input.partition.to_string().into_bytes(),
+        ),
+        ("dlq_source_offset".into(), offset.to_string().into_bytes()),
+    ])
+}

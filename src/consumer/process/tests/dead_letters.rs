@@ -1,0 +1,87 @@
+//! The dead letters of a batch: poison records, and a batch that cannot be read.
+use super::*;
+
+/// The dead letters in the outbox, in order.
+fn dead_letters(store: &RedbStore) -> Vec<OutboxRecord> {
+    let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
+    rows.into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.topic == "user.events.dlq")
+        .collect()
+}
+
+#[test]
+fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let good = event(0, "ada");
+    let batch = vec![garbage(0), record(1, &good), garbage(2)];
+    let out = run(&store, &batch, &input(0));
+    assert_eq!((out.handled, out.dead, out.next_offset), (1, 2, 3));
+    let dead = dead_letters(&store);
+    assert_eq!(dead.len(), 2);
+    let h = &dead[1].headers;
+    assert_eq!(h["dlq_source_offset"], b"2");
+    assert_eq!(h["dlq_source_partition"], b"0");
+    assert!(!h["dlq_error"].is_empty());
+    assert_eq!(dead[1].value, vec![0xde, 0xad]);
+}
+
+/// A batch that cannot be read, after the records: dead-lettered whole once they are handled,
+/// in their transaction, and the offset stored past it; not while a record before it fails.
+#[test]
+fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let bad = Unreadable {
+        base_offset: 2,
+        last_offset: 9,
+        error: "batch decompresses to more than 16 bytes".into(),
+        raw: bytes::Bytes::from_static(b"the batch"),
+    };
+    let with_bad = |records_from| BatchInput {
+        ends: 10,
+        unreadable: Some(&bad),
+        ..input(records_from)
+    };
+    let failing = vec![record(0, &event(0, "ada")), record(1, &event(1, "fail-me"))];
+    let out = run(&store, &failing, &with_bad(0));
+    assert_eq!(
+        (out.dead, out.next_offset),
+        (0, 1),
+        "not past a failing record"
+    );
+
+    let batch = vec![record(0, &event(0, "ada")), record(1, &event(1, "bob"))];
+    let out = run(&store, &batch, &with_bad(1));
+    assert_eq!((out.handled, out.dead, out.next_offset), (1, 1, 10));
+    assert_eq!(out.dead_letters.first().map(|d| d.0), Some(2));
+    let stored = store
+        .read_with(|txn| stored_offset(txn, "user.events", 0))
+        .unwrap();
+    assert_eq!(stored, Some(10));
+    let dead = dead_letters(&store);
+    assert_eq!(dead.len(), 1);
+    let letter = &dead[0];
+    assert_eq!(
+        (letter.key.as_deref(), &letter.value[..]),
+        (None, &b"the batch"[..])
+    );
+    let h = &letter.headers;
+    assert_eq!(
+        (
+            &h["dlq_source_offset"][..],
+            &h["dlq_source_last_offset"][..]
+        ),
+        (&b"2"[..], &b"9"[..])
+    );
+    assert_eq!(
+        h["dlq_error"],
+        b"unreadable batch: batch decompresses to more than 16 bytes"
+    );
+    assert!(h.contains_key("ce_producerid"), "stamped as a new record");
+
+    // Applied again from where it ended (a replay of the same fetch): nothing more.
+    let out = run(&store, &batch, &with_bad(10));
+    assert_eq!((out.dead, out.next_offset), (0, 10));
+}
