@@ -202,6 +202,7 @@ impl Applying<'_, '_> {
                     self.duplicate(r);
                     return Ok(true);
                 }
+                let error = dead_letter::clamped(error);
                 let letter = dead_letter::of_record(r, self.input, &error);
                 self.dead_letter(letter, r.offset, error)?;
             }

@@ -40,6 +40,25 @@ pub(super) fn of_batch(bad: &Unreadable, input: &BatchInput<'_>, error: &str) ->
     }
 }
 
+/// The most of an error a dead letter and its log line carry, in bytes: a decoding error may
+/// quote what the record's writer sent (a header of 600 KB would otherwise make the dead letter
+/// too large to publish, and the log line as large).
+const MAX_ERROR: usize = 512;
+
+/// `error` cut to [`MAX_ERROR`] bytes (on a character boundary), saying how long it was.
+pub(super) fn clamped(mut error: String) -> String {
+    if error.len() > MAX_ERROR {
+        let total = error.len();
+        let cut = (0..=MAX_ERROR)
+            .rev()
+            .find(|&i| error.is_char_boundary(i))
+            .unwrap_or(0);
+        error.truncate(cut);
+        error.push_str(&format!("… ({total} bytes in all)"));
+    }
+    error
+}
+
 /// The headers a dead letter names its error and source with (the record or batch at
 /// `offset` of the input's partition).
 fn source_headers(input: &BatchInput<'_>, offset: i64, error: &str) -> BTreeMap<String, Vec<u8>> {

@@ -85,3 +85,24 @@ fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
     let out = run(&store, &batch, &with_bad(10));
     assert_eq!((out.dead, out.next_offset), (0, 10));
 }
+
+/// A decoding error quotes the writer's header: a dead letter carries at most 512 bytes of it
+/// (with the whole length), whatever the header's size.
+#[test]
+fn a_dead_letter_s_error_is_cut_to_512_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut headers = record(0, &event(0, "ada")).headers.to_map();
+    headers.insert("ce_specversion".into(), "é".repeat(300_000).into_bytes());
+    let forged = FetchedRecord::from_parts(0, 0, None, Some(b"v".to_vec()), &headers);
+    let out = run(&store, &[forged], &input(0));
+    assert_eq!(out.dead, 1);
+    let error = String::from_utf8(dead_letters(&store)[0].headers["dlq_error"].clone()).unwrap();
+    assert!(error.len() <= 512 + 32, "{} bytes", error.len());
+    assert!(
+        error.starts_with("unsupported CloudEvents spec version"),
+        "{error}"
+    );
+    assert!(error.ends_with("bytes in all)"), "{error}");
+    assert_eq!(out.dead_letters[0].1, error, "the log line's reason too");
+}
