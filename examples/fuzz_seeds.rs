@@ -6,9 +6,12 @@ use rskafka::protocol::record::RecordBatchCompression;
 use usercenter::{
     config::Config,
     event::{ContentType, EventType, fixtures},
-    kafka::protocol::{
-        Call, DescribeGroups, FindCoordinator, Heartbeat, InitProducerId, JoinGroup, LeaveGroup,
-        ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
+    kafka::{
+        group::assign::{RebalanceProtocol, Subscription, encode_assignment, encode_subscription},
+        protocol::{
+            Call, DescribeGroups, Fetch, FindCoordinator, Heartbeat, InitProducerId, JoinGroup,
+            LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
+        },
     },
 };
 
@@ -90,6 +93,74 @@ where
     Ok(())
 }
 
+/// Fetch responses with one partition of `user.events` holding `set`, at every version we
+/// declare (besides the default ones).
+fn fetch_responses(dir: &Path, set: &[u8]) -> std::io::Result<()> {
+    use kafka_protocol::{
+        messages::{
+            TopicName,
+            fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData},
+        },
+        protocol::{Encodable, StrBytes},
+    };
+    responses::<Fetch>(dir, "response_fetch")?;
+    let partition = PartitionData::default()
+        .with_partition_index(0)
+        .with_high_watermark(6)
+        .with_last_stable_offset(6)
+        .with_records(Some(bytes::Bytes::copy_from_slice(set)));
+    let topic = FetchableTopicResponse::default()
+        .with_topic(TopicName(StrBytes::from_static_str("user.events")))
+        .with_partitions(vec![partition]);
+    let response = FetchResponse::default().with_responses(vec![topic]);
+    let (min, max) = Fetch::VERSIONS;
+    for version in min..=max {
+        let mut bytes = bytes::BytesMut::new();
+        response
+            .encode(&mut bytes, version)
+            .map_err(std::io::Error::other)?;
+        let pick = u8::try_from(version - min).map_err(std::io::Error::other)?;
+        let input = [&[pick][..], &bytes[..]].concat();
+        write(
+            dir,
+            "response_fetch",
+            &format!("records_v{version}"),
+            &input,
+        )?;
+    }
+    Ok(())
+}
+
+/// Subscriptions as eager and cooperative members send them (even first byte) and an
+/// assignment (odd first byte).
+fn group_metadata(dir: &Path) -> std::io::Result<()> {
+    let owned = [("user.events".to_owned(), vec![0, 2])]
+        .into_iter()
+        .collect();
+    let subscription = Subscription {
+        topics: vec!["user.events".into(), "user.notifications".into()],
+        owned,
+        generation: 3,
+        user_data: None,
+    };
+    for (name, protocol) in [
+        ("eager", RebalanceProtocol::Eager),
+        ("cooperative", RebalanceProtocol::Cooperative),
+    ] {
+        let bytes = encode_subscription(&subscription, protocol).map_err(std::io::Error::other)?;
+        let input = [&[0][..], &bytes[..]].concat();
+        write(
+            dir,
+            "group_metadata",
+            &format!("subscription_{name}"),
+            &input,
+        )?;
+    }
+    let assignment = encode_assignment(&subscription.owned).map_err(std::io::Error::other)?;
+    let input = [&[1][..], &assignment[..]].concat();
+    write(dir, "group_metadata", "assignment", &input)
+}
+
 fn main() -> std::io::Result<()> {
     let dir = std::env::args()
         .nth(1)
@@ -114,10 +185,20 @@ fn main() -> std::io::Result<()> {
         }
     }
     let none = RecordBatchCompression::NoCompression;
-    for target in ["record_batch", "fetched_records"] {
-        write(dir, target, "six_events", &batch(&records, 0, none)?)?;
-        write(dir, target, "one_event", &batch(&records[..1], 0, none)?)?;
-    }
+    write(
+        dir,
+        "fetched_records",
+        "six_events",
+        &batch(&records, 0, none)?,
+    )?;
+    write(
+        dir,
+        "fetched_records",
+        "one_event",
+        &batch(&records[..1], 0, none)?,
+    )?;
+    fetch_responses(dir, &batch(&records, 0, RecordBatchCompression::Lz4)?)?;
+    group_metadata(dir)?;
     // A fetched record set is batches back to back; one seed per codec the reader inflates.
     for (name, codec) in [
         ("none", none),
