@@ -5,10 +5,12 @@
 //! record's key, value and raw header bytes are [`Bytes`] slices of the response (or of the
 //! decompressed batch), and headers are parsed only when looked up.
 //!
-//! What it checks: every length and varint against the bytes left, the batch CRC-32C, and the
-//! decompressed size against a caller's cap, for each batch and for the set (a malicious broker
-//! or writer cannot make it allocate more). A batch its writer sent that cannot be read ends the
-//! set as [`Unreadable`], for the consumer to dead-letter whole rather than ask for it forever.
+//! What it checks: every length and varint against the bytes left, the batch CRC-32C, the
+//! decompressed size of each batch against a caller's cap and its record count against a
+//! sixteenth of it, and what the set's batches took together (so a set takes at most about the
+//! cap in decompressed bytes and record structs, plus one batch's). A batch its writer sent that
+//! cannot be read ends the set as [`Unreadable`], for the consumer to dead-letter rather than
+//! ask for it forever.
 //! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do; the
 //! old message formats (magic 0/1) are an error.
 //!
@@ -56,13 +58,15 @@ pub enum RecordsError {
         /// The cap.
         cap: usize,
     },
-    /// The batch holds so many records that they alone would take more than the cap.
-    #[error("batch of {count} records would take more than {cap} bytes")]
+    /// The batch holds more records than a sixteenth of the cap: so many that the records
+    /// alone (about 120 bytes each in memory, as few as 7 on the wire) would take several times
+    /// the cap.
+    #[error("batch of {count} records, more than {most} (a sixteenth of the cap)")]
     TooManyRecords {
         /// Its record count.
         count: usize,
-        /// The cap.
-        cap: usize,
+        /// The most a batch may hold.
+        most: usize,
     },
 }
 
@@ -347,14 +351,14 @@ fn read_records(
     max_decompressed: usize,
     out: &mut Vec<FetchedRecord>,
 ) -> Result<usize, RecordsError> {
-    // A record takes memory of its own besides its bytes: a batch of many empty records
-    // would take far more than its decompressed size.
+    // A record takes memory of its own besides its bytes (`record_size`): a batch of millions
+    // of empty records would take far more than its decompressed size. Producers write
+    // records of more than 16 bytes on average, so a sixteenth of the cap (1,048,576 records at
+    // the consumer's 16 MiB) refuses no batch of theirs.
     let record_size = std::mem::size_of::<FetchedRecord>();
-    if count.saturating_mul(record_size) > max_decompressed {
-        return Err(RecordsError::TooManyRecords {
-            count,
-            cap: max_decompressed,
-        });
+    let most = max_decompressed / 16;
+    if count > most {
+        return Err(RecordsError::TooManyRecords { count, most });
     }
     let records = codec::decompress(codec, body, max_decompressed)?;
     // Each record takes at least 7 bytes: do not reserve for a count the bytes cannot hold.

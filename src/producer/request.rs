@@ -52,7 +52,9 @@ pub(super) fn take_records(request: &Produce) -> Option<Vec<Record>> {
     // Our own batch: no cap worth the name on how far it decompresses (a batch of repeated
     // values compresses far beyond any fixed ratio).
     let cap = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
-    let fetched = records::read(&request.batch, cap, &[]).ok()?;
+    let fetched = records::read(&request.batch, cap, &[])
+        .ok()
+        .filter(|set| set.unreadable.is_none())?;
     let records = fetched
         .records
         .into_iter()

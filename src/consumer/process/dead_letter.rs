@@ -23,18 +23,33 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
     }
 }
 
-/// The dead letter of the batch `bad`: its bytes as fetched, no key, and headers naming the
-/// error and its first and last offsets.
+/// The largest batch a dead letter carries: a batch can be as large as the source topic allows
+/// (about 1 MiB by default), and with the headers it would not fit the dead-letter topic's
+/// records (`producer.max_message_bytes`), so the relay would park it.
+pub(super) const MAX_BATCH_VALUE: usize = 512 * 1024;
+
+/// The dead letter of the batch `bad`: its bytes as fetched (none past [`MAX_BATCH_VALUE`]: it
+/// stays in the source topic), no key, and headers naming the error, its first and last offsets
+/// and its size.
 pub(super) fn of_batch(bad: &Unreadable, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
     let mut headers = source_headers(input, bad.base_offset, error);
     headers.insert(
         "dlq_source_last_offset".into(),
         bad.last_offset.to_string().into_bytes(),
     );
+    headers.insert(
+        "dlq_batch_bytes".into(),
+        bad.raw.len().to_string().into_bytes(),
+    );
+    let value = if bad.raw.len() <= MAX_BATCH_VALUE {
+        bad.raw.to_vec()
+    } else {
+        Vec::new()
+    };
     OutboxRecord {
         topic: input.dlq_topic.to_owned(),
         key: None,
-        value: bad.raw.to_vec(),
+        value,
         headers,
         created_ms: input.now_ms,
     }

@@ -336,24 +336,43 @@ fn a_batch_past_the_cap_is_unreadable_and_ends_the_set() {
 }
 
 #[test]
-fn a_record_count_whose_records_would_take_more_than_the_cap_is_unreadable() {
-    // 50 records take 50 FetchedRecords, far more than their bytes.
-    let size = std::mem::size_of::<FetchedRecord>();
+fn a_batch_of_more_records_than_a_sixteenth_of_the_cap_is_unreadable() {
     let data = Bytes::from(encode(&[batch(
         0,
         50,
         RecordBatchCompression::NoCompression,
     )]));
-    let set = read(&data, 49 * size, &[]).unwrap();
+    let set = read(&data, 16 * 49 + 15, &[]).unwrap();
     assert!(set.records.is_empty());
     let bad = set.unreadable.expect("unreadable");
     assert_eq!((bad.base_offset, bad.last_offset), (0, 49));
     assert!(
-        bad.error.starts_with("batch of 50 records"),
+        bad.error.starts_with("batch of 50 records, more than 49"),
         "{}",
         bad.error
     );
-    assert_eq!(read(&data, 60 * size, &[]).unwrap().records.len(), 50);
+    assert_eq!(read(&data, CAP, &[]).unwrap().records.len(), 50);
+}
+
+/// An aborted transaction's batch is left out before it is decoded: one that could not be read
+/// is stepped over like the rest, not dead-lettered.
+#[test]
+fn an_aborted_batch_is_left_out_even_when_it_could_not_be_read() {
+    let mut bomb = batch(0, 50, RecordBatchCompression::Zstd);
+    bomb.producer_id = 9;
+    bomb.is_transactional = true;
+    let data = Bytes::from([encode(&[bomb]), marker(50, 9, 0)].concat());
+    let aborted = [Aborted {
+        producer_id: 9,
+        first_offset: 0,
+    }];
+    let set = read(&data, 1_000, &aborted).unwrap();
+    assert_eq!((set.records.len(), set.next_offset), (0, Some(51)));
+    assert_eq!(set.unreadable, None);
+    assert!(
+        read(&data, 1_000, &[]).unwrap().unreadable.is_some(),
+        "unreadable when not aborted"
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use rskafka::{client::partition::Compression, record::Record};
-use testkit::{Broker, eventually, hex, peer, produce_events, protocol::kafka_client};
+use testkit::{
+    Broker, client, create_topic, eventually, hex, peer, produce_events, protocol::kafka_client,
+};
 use usercenter::kafka::{
     error_code::ErrorCode,
     protocol::Produce,
@@ -17,8 +19,17 @@ use usercenter::kafka::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_inflates_past_the_cap_is_dead_lettered_whole_and_the_partition_goes_on() {
     let broker = Broker::memory().await;
-    let data = tempfile::tempdir().unwrap();
-    let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |_| {}).await;
+    // Everything is in the log before the service starts, so that its first fetch of partition
+    // 0 holds good batches, then the bomb, then more.
+    let topics = client(&broker.addr).await;
+    for topic in [
+        "user.events",
+        "user.notifications",
+        "user.analytics",
+        "user.events.dlq",
+    ] {
+        create_topic(&topics, topic, 3).await;
+    }
     let before = produce_events(&broker.addr, 0..20).await;
 
     let bomb = Record {
@@ -44,6 +55,8 @@ async fn a_batch_that_inflates_past_the_cap_is_dead_lettered_whole_and_the_parti
     let (code, bomb_offset) = produce.answer(&answer.body).unwrap();
     assert_eq!(code, ErrorCode::NONE);
     let after = produce_events(&broker.addr, 20..60).await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |_| {}).await;
 
     eventually(Duration::from_secs(60), "every event handled", || {
         metrics.handled.get() >= (before.len() + after.len()) as u64

@@ -81,9 +81,11 @@ fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
     );
     assert!(h.contains_key("ce_producerid"), "stamped as a new record");
 
-    // Applied again from where it ended (a replay of the same fetch): nothing more.
-    let out = run(&store, &batch, &with_bad(10));
-    assert_eq!((out.dead, out.next_offset), (0, 10));
+    // Applied again as after a commit whose outcome was not known: from the offset the loop
+    // held before it. The records are duplicates, and the batch is not dead-lettered twice.
+    let out = run(&store, &batch, &with_bad(1));
+    assert_eq!((out.duplicates, out.dead, out.next_offset), (1, 0, 10));
+    assert_eq!(dead_letters(&store).len(), 1);
 }
 
 /// A decoding error quotes the writer's header: a dead letter carries at most 512 bytes of it
@@ -105,4 +107,33 @@ fn a_dead_letter_s_error_is_cut_to_512_bytes() {
     );
     assert!(error.ends_with("bytes in all)"), "{error}");
     assert_eq!(out.dead_letters[0].1, error, "the log line's reason too");
+}
+
+/// A partition that starts inside an unreadable batch (its stored offset there) dead-letters it
+/// once; a batch past 512 KiB goes without its bytes, which stay in the source topic.
+#[test]
+fn an_unreadable_batch_from_inside_it_and_one_too_large_to_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let large = Unreadable {
+        base_offset: 2,
+        last_offset: 9,
+        error: "unknown compression codec 7".into(),
+        raw: bytes::Bytes::from(vec![7; 600 * 1024]),
+    };
+    let from_inside = BatchInput {
+        ends: 10,
+        unreadable: Some(&large),
+        ..input(5)
+    };
+    let key = offset_key("user.events", 0);
+    store
+        .write_with(|txn| store::put(txn, Table::Offsets, &key, &5i64))
+        .unwrap();
+    let out = run(&store, &[], &from_inside);
+    assert_eq!((out.dead, out.next_offset), (1, 10));
+    let letter = &dead_letters(&store)[0];
+    assert!(letter.value.is_empty());
+    assert_eq!(letter.headers["dlq_batch_bytes"], b"614400");
+    assert_eq!(letter.headers["dlq_source_offset"], b"2");
 }
