@@ -157,7 +157,7 @@ impl PartitionLoop {
             // Where the answer's batches end: past its records, and past batches that hold none
             // for us (transaction markers, an aborted transaction, a batch compaction emptied),
             // which the batch's transaction steps over too.
-            // A batch that cannot be read ends the answer: it is dead-lettered whole after the
+            // A batch that cannot be read ends the answer: it is one dead letter after the
             // records before it, and the partition goes on after it.
             let last = fetched.records.last().map(|r| r.offset + 1);
             let past_unreadable = fetched.unreadable.as_ref().map(|u| u.last_offset + 1);
@@ -253,7 +253,7 @@ impl PartitionLoop {
 }
 
 /// What one fetch gave the partition loop to apply: its records, and the batch after them that
-/// cannot be read (dead-lettered whole), if any.
+/// cannot be read (one dead letter), if any.
 pub(super) struct FetchedBatch {
     records: Vec<FetchedRecord>,
     unreadable: Option<Unreadable>,

@@ -73,8 +73,8 @@ pub struct BatchInput<'a> {
     pub dlq_topic: &'a str,
     /// A record (by offset) whose handler failed too often: dead-letter it with this error.
     pub give_up: Option<(i64, String)>,
-    /// A batch after the records that cannot be read: dead-lettered whole once every record
-    /// before it is handled (`ends` is past it).
+    /// A batch after the records that cannot be read: dead-lettered as one record once every
+    /// record before it is handled (`ends` is past it).
     pub unreadable: Option<&'a Unreadable>,
     /// Time stamped on dedupe marks and outbox rows.
     pub now_ms: i64,

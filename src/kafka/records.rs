@@ -182,7 +182,7 @@ pub struct RecordSet {
 /// A batch whose CRC matched (its bytes are what its writer sent) but which cannot be read: a
 /// record that does not fit its batch, an unknown codec, a body that does not decompress, or
 /// more than the cap once decompressed. Reading it again gives the same answer, so a consumer
-/// dead-letters it whole ([`Unreadable::raw`]) and goes on after it.
+/// dead-letters it as one record ([`Unreadable::raw`]) and goes on after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreadable {
     /// Its first offset.

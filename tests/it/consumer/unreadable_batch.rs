@@ -1,5 +1,5 @@
 //! A batch another client wrote that the consumer cannot read, against a real broker: it is
-//! dead-lettered whole, and the partition goes on after it.
+//! dead-lettered as one record, and the partition goes on after it.
 use std::time::Duration;
 
 use rskafka::{client::partition::Compression, record::Record};

@@ -27,8 +27,9 @@ fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
     assert_eq!(dead[1].value, vec![0xde, 0xad]);
 }
 
-/// A batch that cannot be read, after the records: dead-lettered whole once they are handled,
-/// in their transaction, and the offset stored past it; not while a record before it fails.
+/// A batch that cannot be read, after the records: dead-lettered as one record once they are
+/// handled, in their transaction, and the offset stored past it; not while a record before it
+/// fails.
 #[test]
 fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
     let dir = tempfile::tempdir().unwrap();
