@@ -216,23 +216,19 @@ pub fn read(
     let mut spent = 0usize;
     let mut at = 0;
     while data.len() - at >= 17 && spent < max_decompressed {
-        let step = next_batch(data, at).and_then(|end| match end {
-            None => Ok((None, Ok((0, 0)))),
-            Some(end) => {
-                let batch = data.slice(at..at + end);
-                let got = read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)?;
-                Ok((Some(end), got))
-            }
-        });
-        match step {
-            Ok((None, _)) => break, // a partial trailing batch
-            Ok((Some(end), Ok((next, cost)))) => {
+        let batch = match next_batch(data, at) {
+            Ok(Some(end)) => data.slice(at..at + end),
+            Ok(None) => break, // a partial trailing batch
+            Err(error) if out.next_offset.is_none() => return Err(error),
+            Err(_) => break,
+        };
+        match read_batch(&batch, max_decompressed, &mut aborted, &mut out.records) {
+            Ok(Ok((next, cost))) => {
                 out.next_offset = Some(next);
                 spent = spent.saturating_add(cost);
-                at += end;
+                at += batch.len();
             }
-            Ok((Some(end), Err(mut unreadable))) => {
-                unreadable.raw = data.slice(at..at + end);
+            Ok(Err(unreadable)) => {
                 out.unreadable = Some(unreadable);
                 break;
             }
@@ -262,7 +258,7 @@ fn next_batch(data: &Bytes, at: usize) -> Result<Option<usize>, RecordsError> {
 }
 
 /// What one batch read gave: the offset after it and what it cost (its decompressed bytes and
-/// its records' own size); or the batch cannot be read ([`Unreadable`], `raw` left empty).
+/// its records' own size); or the batch cannot be read ([`Unreadable`]).
 type BatchRead = Result<(i64, usize), Unreadable>;
 
 /// Reads one complete batch into `out` unless it is a control batch or aborted. Errors that
@@ -326,7 +322,7 @@ fn read_batch(
                 base_offset,
                 last_offset,
                 error: error.to_string(),
-                raw: Bytes::new(),
+                raw: batch.clone(),
             })
         }
     })

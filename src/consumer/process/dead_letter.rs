@@ -1,5 +1,5 @@
 //! The dead letters a batch writes: of a record that is poison or whose handler was given up
-//! on (its key, value and headers), and of a batch that cannot be read (its bytes, whole), each
+//! on (its key, value and headers), and of a batch that cannot be read (its bytes, up to 512 KiB), each
 //! with headers that name the error and the source.
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
 /// The largest batch a dead letter carries: a batch can be as large as the source topic allows
 /// (about 1 MiB by default), and with the headers it would not fit the dead-letter topic's
 /// records (`producer.max_message_bytes`), so the relay would park it.
-pub(super) const MAX_BATCH_VALUE: usize = 512 * 1024;
+const MAX_BATCH_VALUE: usize = 512 * 1024;
 
 /// The dead letter of the batch `bad`: its bytes as fetched (none past [`MAX_BATCH_VALUE`]: it
 /// stays in the source topic), no key, and headers naming the error, its first and last offsets

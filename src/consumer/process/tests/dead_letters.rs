@@ -27,6 +27,16 @@ fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
     assert_eq!(dead[1].value, vec![0xde, 0xad]);
 }
 
+/// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
+fn offsets_2_to_9(error: &str, raw: bytes::Bytes) -> Unreadable {
+    Unreadable {
+        base_offset: 2,
+        last_offset: 9,
+        error: error.into(),
+        raw,
+    }
+}
+
 /// A batch that cannot be read, after the records: dead-lettered as one record once they are
 /// handled, in their transaction, and the offset stored past it; not while a record before it
 /// fails.
@@ -34,12 +44,10 @@ fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
 fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
-    let bad = Unreadable {
-        base_offset: 2,
-        last_offset: 9,
-        error: "batch decompresses to more than 16 bytes".into(),
-        raw: bytes::Bytes::from_static(b"the batch"),
-    };
+    let bad = offsets_2_to_9(
+        "batch decompresses to more than 16 bytes",
+        bytes::Bytes::from_static(b"the batch"),
+    );
     let with_bad = |records_from| BatchInput {
         ends: 10,
         unreadable: Some(&bad),
@@ -116,12 +124,10 @@ fn a_dead_letter_s_error_is_cut_to_512_bytes() {
 fn an_unreadable_batch_from_inside_it_and_one_too_large_to_carry() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
-    let large = Unreadable {
-        base_offset: 2,
-        last_offset: 9,
-        error: "unknown compression codec 7".into(),
-        raw: bytes::Bytes::from(vec![7; 600 * 1024]),
-    };
+    let large = offsets_2_to_9(
+        "unknown compression codec 7",
+        bytes::Bytes::from(vec![7; 600 * 1024]),
+    );
     let from_inside = BatchInput {
         ends: 10,
         unreadable: Some(&large),
