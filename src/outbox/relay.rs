@@ -146,10 +146,6 @@ impl Relay {
     /// this instance knew before, once the rounds handed over are settled.
     async fn lease(&mut self) -> Option<RelayLease> {
         let lease = lease(&self.store).await;
-        // What the producer holds is written only while the lease lasts: nothing at all once
-        // it is lost.
-        let until = lease.map_or_else(Instant::now, |l| l.until);
-        self.producer.send_until(Some(until));
         let epoch = lease.map(|l| l.epoch);
         if epoch != self.epoch {
             match epoch {
@@ -157,6 +153,10 @@ impl Relay {
                 None => info!("outbox: relay lease lost"),
             }
             self.epoch = epoch;
+            // What the old epoch handed over and the producer still holds (a retry backing
+            // off, a full window) is not written under the new one: the holder in between may
+            // have published and deleted those rows. It fails unsent while the rounds settle.
+            self.producer.send_until(Some(Instant::now()));
             let round = self.drain(RoundOutcome::default()).await;
             finish(self.deleting.take()).await;
             self.delete(&round);
@@ -164,6 +164,10 @@ impl Relay {
             self.from = 0;
             self.caught_up = false;
         }
+        // What the producer holds is written only while the lease lasts: nothing at all once
+        // it is lost.
+        let until = lease.map_or_else(Instant::now, |l| l.until);
+        self.producer.send_until(Some(until));
         lease
     }
 
@@ -298,9 +302,10 @@ impl Relay {
             .map(|seq| seq.to_be_bytes().to_vec())
             .collect();
         let parked = round.parked.clone();
-        // Only the lease holder removes these rows, and nothing it reads decides anything: no
-        // need for serializable reads, which would make every writer appending behind the
-        // rows conflict with this delete.
+        // Only rows this relay delivered (or parked) are removed, by the holder or by one that
+        // lost the lease since, and nothing it reads decides anything: no need for
+        // serializable reads, which would make every writer appending behind the rows
+        // conflict with this delete.
         self.deleting = Some(tokio::task::spawn_blocking(move || {
             writer.write_at_snapshot(&mut |txn| {
                 txn.delete_many(Table::Outbox, &done)?;

@@ -65,6 +65,8 @@ pub(crate) struct MockBroker {
     pub renewals: AtomicUsize,
     /// Per partition, the identity of the last batch written and the sequence expected next.
     pub sequences: Mutex<HashMap<i32, (ProducerIdentity, i32)>>,
+    /// How long the caller of the last produce attempt said it would wait for it.
+    pub last_timeout: Mutex<Option<Duration>>,
 }
 
 impl MockBroker {
@@ -206,8 +208,9 @@ impl PartitionLeader for MockLeader {
     fn produce<'a>(
         &'a self,
         request: &'a Produce,
-        _timeout: Duration,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
+        *self.0.last_timeout.lock() = Some(timeout);
         // The pipeline's own timeout drops this future: nothing is kept that could be written
         // later.
         Box::pin(self.0.produce(request))

@@ -155,8 +155,17 @@ fn next_request(waiting: &mut VecDeque<Handed>) -> Option<Vec<Handed>> {
     let mut partitions = HashSet::new();
     let mut bytes = 0;
     let mut rest = VecDeque::new();
+    let now = Instant::now();
     for handed in waiting.drain(..) {
         if handed.reply.is_closed() {
+            continue;
+        }
+        if handed.deadline <= now {
+            // Its caller gives up now: never written, and it says so.
+            let _ = handed.reply.send(Err(CallError::Timeout {
+                api: ApiKey::Produce,
+                after: Duration::ZERO,
+            }));
             continue;
         }
         let request = &handed.request;

@@ -370,23 +370,4 @@ async fn batches_behind_a_failed_one_fail_with_it_so_nothing_overtakes() {
     );
 }
 
-/// A sender past its lease (the relay, frozen and woken after another instance took over)
-/// writes nothing it had buffered: those records fail with `LeaseEnded`, unsent; with the
-/// limit lifted the producer sends again (under a renewed identity, the unsent sequences left
-/// a gap).
-#[tokio::test(start_paused = true)]
-async fn nothing_is_written_past_send_until() {
-    let m = Arc::new(MockBroker {
-        pipeline: 5,
-        ..MockBroker::new(1)
-    });
-    let p = producer(Arc::clone(&m), ProducerConfig::default());
-    p.send(rec("k", "before")).await.unwrap();
-    p.send_until(Some(Instant::now()));
-    let refused = p.send(rec("k", "after")).await.unwrap_err();
-    assert!(matches!(refused, ProduceError::LeaseEnded), "{refused:?}");
-    assert_eq!(m.values(0), vec![b"before".to_vec()]);
-    p.send_until(None);
-    p.send(rec("k", "again")).await.unwrap();
-    assert_eq!(m.values(0), vec![b"before".to_vec(), b"again".to_vec()]);
-}
+mod send_until;

@@ -115,3 +115,18 @@ async fn a_request_is_given_up_only_when_every_caller_stopped_waiting() {
         .await
         .expect("both callers gone");
 }
+
+#[tokio::test]
+async fn a_batch_whose_caller_gives_up_before_it_is_written_is_not_sent() {
+    let (mut waiting, mut answers) = queue(&[("a", 0, 10), ("b", 0, 10)]);
+    waiting[0].deadline = Instant::now();
+    assert_eq!(
+        names(&next_request(&mut waiting).unwrap()),
+        [("b".into(), 0)]
+    );
+    let refused = answers.remove(0).await.unwrap();
+    assert!(
+        matches!(refused, Err(CallError::Timeout { .. })),
+        "{refused:?}"
+    );
+}

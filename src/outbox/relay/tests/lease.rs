@@ -149,3 +149,54 @@ async fn rows_read_beside_a_renewal_are_dropped_when_the_epoch_changed() {
     assert!(read.is_none(), "read at the old epoch's cursor: dropped");
     assert_eq!(relay.from, 0);
 }
+
+/// A row the old epoch handed over, still waiting in the producer (backing off after a failed
+/// attempt) when the lease comes back under a new epoch, is not written under the new lease:
+/// the holder in between may have published and deleted it, and it would land behind newer
+/// rows of its key.
+#[tokio::test]
+async fn what_an_old_epoch_handed_over_is_not_written_under_a_new_one() {
+    let (_dir, inner) = store();
+    append_rows(&inner, &[b"1".to_vec()]);
+    let leased = Leased::new(&inner, lease(5, Duration::from_millis(200)));
+    let store: Arc<dyn Store> = Arc::clone(&leased) as _;
+    let broker = Arc::new(MockBroker::new(1));
+    broker.always_fail.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        retry_backoff_ms: 1_500,
+        retry_backoff_max_ms: 1_500,
+        ..ProducerConfig::default()
+    };
+    let mut relay = relay_over(&store, &broker);
+    relay.producer = Producer::new(Arc::clone(&broker) as _, config);
+    relay.producer.hold_after_failures();
+    let (held, read) = relay.lease_and_read().await;
+    let held = held.unwrap();
+    assert_eq!(relay.round(held, read).await, Pause::CaughtUp);
+    // The first attempt failed; the row waits out its backoff in the producer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while broker.attempts.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "never attempted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Epoch 6 (another instance) published the row and deleted it; the lease comes back as 7.
+    inner
+        .write(&mut |txn| {
+            let seqs: Vec<Vec<u8>> = crate::outbox::pending(txn, 0, 10)?
+                .iter()
+                .map(|(seq, _)| seq.to_be_bytes().to_vec())
+                .collect();
+            txn.delete_many(Table::Outbox, &seqs).map(drop)
+        })
+        .unwrap();
+    assert_eq!(backlog(&inner), 0);
+    broker.always_fail.store(false, Ordering::SeqCst);
+    *leased.lease.lock() = lease(7, Duration::from_secs(3600));
+    assert!(relay.lease().await.is_some());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        broker.values(0).is_empty(),
+        "epoch 5's row was written under epoch 7"
+    );
+}
