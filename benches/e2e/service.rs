@@ -82,6 +82,9 @@ impl Instances {
                 // independent clients: a backlog must show as latency, not as the per-address
                 // cap's 503 (the cap guards against one client taking every slot).
                 .env("USERCENTER_HTTP_MAX_CONNECTIONS_PER_CLIENT", "1024")
+                // Likewise a queue of hashes shows as latency up to the largest bound the
+                // service takes, not as `hashing_busy` 503s past the default's 128 here.
+                .env("USERCENTER_AUTH_MAX_PENDING_HASHES", "448")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null());
             if let Some(url) = store_url {

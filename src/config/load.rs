@@ -305,6 +305,10 @@ fn validate_topics(topics: &TopicsConfig) -> Result<(), ConfigError> {
 /// Most password hashing threads `auth.hashing_threads` may ask for: 19 MiB each while in use.
 const MAX_HASHING_THREADS: usize = 256;
 
+/// Most hashes queued or running `auth.max_pending_hashes` may allow: each keeps one of
+/// Tokio's 512 blocking threads, and the store's work needs some of the rest.
+const MAX_PENDING_HASHES: usize = 448;
+
 /// `[auth]`: a session lifetime of at most a year, the first admin's fields all or none, and a
 /// hashing pool whose working memory stays under 5 GiB.
 fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
@@ -312,6 +316,12 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::field(
             "auth.hashing_threads",
             "must be 0 (one per CPU) to 256",
+        ));
+    }
+    if auth.max_pending_hashes > MAX_PENDING_HASHES {
+        return Err(ConfigError::field(
+            "auth.max_pending_hashes",
+            "must be 0 (64 per hashing thread, at most 256) to 448",
         ));
     }
     if auth.session_ttl_secs == 0 || auth.session_ttl_secs > 366 * 86_400 {

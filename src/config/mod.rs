@@ -175,6 +175,10 @@ pub struct AuthConfig {
     /// Threads that compute password hashes (argon2id, a 19 MiB working area each, kept until
     /// the thread has had no hash for 10 s): at most this many hashes run at once. 0, the default, means one per CPU.
     pub hashing_threads: usize,
+    /// Password hashes queued or running at most; a login, registration or password change
+    /// beyond is answered 503 `hashing_busy` with `Retry-After`. 0, the default, means 64 per
+    /// hashing thread, at most 256 (a waiting hash keeps one of Tokio's 512 blocking threads).
+    pub max_pending_hashes: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -195,6 +199,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("session_prune_secs", &self.session_prune_secs)
             .field("hashing_threads", &self.hashing_threads)
+            .field("max_pending_hashes", &self.max_pending_hashes)
             .finish()
     }
 }
@@ -214,6 +219,7 @@ impl Default for AuthConfig {
             max_sessions_per_user: 20,
             session_prune_secs: 300,
             hashing_threads: 0,
+            max_pending_hashes: 0,
         }
     }
 }

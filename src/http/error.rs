@@ -114,7 +114,9 @@ impl ApiError {
     /// failures are logged here, once.
     pub fn into_response(self) -> Response<Body> {
         let (status, code, field) = self.kind();
-        if status.is_server_error() {
+        // A full hashing pool is load, not a fault: `/metrics` counts those refusals.
+        let busy = matches!(self, Self::User(UserError::HashingBusy));
+        if status.is_server_error() && !busy {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = json_response(
@@ -126,6 +128,13 @@ impl ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        }
+        // A full hashing pool empties in a few hashes' time: say when to come back.
+        if busy {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(super::admission::RETRY_AFTER_SECS),
+            );
         }
         response
     }
@@ -147,6 +156,7 @@ fn user_kind(e: &UserError) -> (StatusCode, &'static str, Option<String>) {
         UserError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
         UserError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", None),
         UserError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
+        UserError::HashingBusy => (StatusCode::SERVICE_UNAVAILABLE, "hashing_busy", None),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
     }
 }

@@ -14,7 +14,10 @@ use super::{
     error::ApiError,
     reply::{Body, json_response, text_response},
 };
-use crate::{store::StoreExt, users::RequestCtx};
+use crate::{
+    store::StoreExt,
+    users::{ClientGone, RequestCtx},
+};
 
 /// The OpenAPI document of the API, served at `/openapi.yaml`.
 pub const OPENAPI: &str = include_str!("openapi.yaml");
@@ -90,7 +93,11 @@ where
         request_id: id,
         ip: peer.ip().to_string(),
         user_agent,
+        client_gone: ClientGone::default(),
     };
+    // Dropped with this future when the client goes away mid-request: a password hash still
+    // queued for it is then skipped.
+    let _client_gone = ctx.client_gone.set_on_drop();
     let call = ApiCall {
         users: Arc::clone(&state.users),
         ctx,

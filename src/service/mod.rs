@@ -47,6 +47,7 @@ async fn users(
             "the password hashing pool runs with another size: auth.hashing_threads does not apply"
         );
     }
+    crate::users::set_max_pending_hashes(auth.max_pending_hashes);
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
         let limits = AuthLimits {

@@ -36,7 +36,7 @@ impl Users {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
-        let password_hash = auth::hash_password(password)?;
+        let password_hash = auth::hash_with(auth::hash_ticket(&ctx.client_gone)?, password)?;
         let now = now_ms();
         let user = User {
             id: Uuid::new_v4(),

@@ -10,8 +10,8 @@ use argon2_rust::{Error as HashError, decode_phc, encode_string_alloc};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Result, UserError,
-    hashing_pool::on_pool,
+    ClientGone, Result, UserError,
+    hashing_pool::{Ticket, on_pool, ticket},
     working_area::{SERVICE, with_hasher},
 };
 
@@ -22,12 +22,25 @@ const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = SERVICE.params().tag_len_bytes();
 
 /// Hashes `password` with argon2id ([`SERVICE`]'s parameters: 19 MiB, 2 passes) and a random
-/// salt.
+/// salt. [`UserError::HashingBusy`] when the hashing pool has no place for it.
 pub fn hash_password(password: &str) -> Result<String> {
+    hash_with(hash_ticket(&ClientGone::default())?, password)
+}
+
+/// A place on the hashing pool for one hash for the client `gone` tells about (see
+/// [`Ticket`]), to take before the work that leads to the hash.
+pub(super) fn hash_ticket(gone: &ClientGone) -> Result<Ticket> {
+    ticket(gone)
+}
+
+/// [`hash_password`] in the place `ticket` holds.
+pub(super) fn hash_with(ticket: Ticket, password: &str) -> Result<String> {
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(UserError::Random)?;
     let password = password.to_owned();
-    on_pool(move || phc_string(password.as_bytes(), &salt).map_err(UserError::Hash))?
+    on_pool(ticket, move || {
+        phc_string(password.as_bytes(), &salt).map_err(UserError::Hash)
+    })?
 }
 
 /// The PHC string of `password` hashed with the service's parameters and `salt`, in this
@@ -49,19 +62,18 @@ pub fn unmatchable_hash() -> Result<String> {
     encode_string_alloc(algorithm, version, SERVICE.params(), salt, output).map_err(UserError::Hash)
 }
 
-/// Whether `password` matches the PHC string `hash`: argon2 with the algorithm, version,
-/// parameters and salt the string gives, outputs compared in constant time. A string that does
-/// not parse takes no hashing thread.
-pub fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` matches the PHC string `hash`, in the place `ticket` holds on the
+/// hashing pool: argon2 with the algorithm, version, parameters and salt the string gives,
+/// outputs compared in constant time. A string that does not parse takes no hashing thread.
+pub(super) fn verify_password(ticket: Ticket, password: &str, hash: &str) -> Result<bool> {
     let Ok(parsed) = decode_phc(hash) else {
-        return false;
+        return Ok(false);
     };
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    on_pool(move || {
+    on_pool(ticket, move || {
         with_hasher(|hasher| hasher.verify_encoded(&hash, password.as_bytes(), parsed.algorithm))
             .is_ok()
     })
-    .unwrap_or(false)
 }
 
 /// A new session token: 32 random bytes as 64 hex characters.

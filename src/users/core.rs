@@ -23,6 +23,9 @@ pub struct RequestCtx {
     pub ip: String,
     /// `User-Agent`.
     pub user_agent: String,
+    /// Set when the request is gone (its client left): a password hash still queued for it
+    /// is skipped.
+    pub client_gone: super::ClientGone,
 }
 
 /// An authenticated caller.

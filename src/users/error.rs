@@ -39,6 +39,14 @@ pub enum UserError {
     /// Password hashing failed (500; not expected).
     #[error("password hashing: {0}")]
     Hash(#[source] argon2_rust::Error),
+    /// As many password hashes are queued or running as `auth.max_pending_hashes` allows (503
+    /// `hashing_busy`, with `Retry-After`).
+    #[error("password hashing: too many hashes waiting; try again shortly")]
+    HashingBusy,
+    /// The client that asked for a password hash was gone before it began; the hash was
+    /// skipped (nobody receives the answer).
+    #[error("password hashing: skipped, the client had gone")]
+    ClientGone,
     /// The password hashing threads are gone (500; not expected).
     #[error("password hashing: the hashing pool stopped")]
     HashingStopped,

@@ -15,8 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Result, UserError, working_area};
-use crate::metrics::{Histogram, render_value};
+use super::{ClientGone, Result, UserError, working_area};
+use crate::metrics::{Counter, Histogram, render_value};
 use handoff::{Handoff, Next, Slot};
 
 mod handoff;
@@ -66,8 +66,76 @@ static POOL: LazyLock<Arc<Handoff<Job>>> = LazyLock::new(|| {
 /// Hashing threads running: started and not ended.
 static THREADS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Hashes queued or running.
+/// Hashes queued or running, counted from when their [`Ticket`] is taken.
 static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// The most hashes queued or running that [`set_max_pending_hashes`] asked for (0: the
+/// default, [`default_max_pending`]).
+static MAX_PENDING: OnceLock<usize> = OnceLock::new();
+
+/// Hashes queued or running at most when none was asked for: 64 per hashing thread, at most
+/// 256. A hash waiting for a thread keeps its caller's blocking thread (Tokio has 512), so
+/// the queue stays well below that.
+fn default_max_pending(threads: usize) -> usize {
+    (64 * threads).min(256).max(threads)
+}
+
+/// Asks for at most `max` hashes queued or running (0: 64 per hashing thread, at most 256);
+/// a hash asked for beyond is refused with [`UserError::HashingBusy`]. The first ask stands.
+pub fn set_max_pending_hashes(max: usize) {
+    let _ = MAX_PENDING.set(max);
+}
+
+/// The most hashes queued or running.
+fn max_pending() -> usize {
+    let threads = *THREADS.get_or_init(default_threads);
+    match MAX_PENDING.get() {
+        Some(&max) if max > 0 => max,
+        _ => default_max_pending(threads),
+    }
+}
+
+/// A hash's place on the pool, taken before the work that leads to the hash (a login's
+/// throttles, the store reads before it), so a full pool refuses the request before anything
+/// is counted or written. [`on_pool`] uses it up; dropped unused, it gives the place back.
+#[derive(Debug)]
+#[must_use = "a ticket holds a place on the hashing pool"]
+pub(super) struct Ticket {
+    /// The client that asked: when it is gone before the hash begins, the hash is skipped.
+    gone: ClientGone,
+    /// Still counted in [`PENDING`] by this ticket (not yet handed to a job).
+    held: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.held {
+            PENDING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A place on the pool for one hash for the client `gone` tells about; refused with
+/// [`UserError::HashingBusy`] when as many hashes as allowed are queued or running.
+pub(super) fn ticket(gone: &ClientGone) -> Result<Ticket> {
+    if !take_place(&PENDING, max_pending()) {
+        METRICS.refused.add(1);
+        return Err(UserError::HashingBusy);
+    }
+    Ok(Ticket {
+        gone: gone.clone(),
+        held: true,
+    })
+}
+
+/// Counts one more in `pending` unless it already holds `max`; whether it did.
+fn take_place(pending: &AtomicUsize, max: usize) -> bool {
+    pending
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
 
 /// Seconds: from well under a hash (a free thread) to a queue of hundreds of hashes.
 static SECONDS: [f64; 16] = [
@@ -79,11 +147,17 @@ static SECONDS: [f64; 16] = [
 struct PoolMetrics {
     wait: Histogram,
     hash: Histogram,
+    /// Hashes refused: the pool had as many queued or running as allowed.
+    refused: Counter,
+    /// Hashes skipped: their client was gone when a thread took them.
+    skipped: Counter,
 }
 
 static METRICS: LazyLock<PoolMetrics> = LazyLock::new(|| PoolMetrics {
     wait: Histogram::new(&SECONDS),
     hash: Histogram::new(&SECONDS),
+    refused: Counter::default(),
+    skipped: Counter::default(),
 });
 
 /// Appends the pool's metrics in the Prometheus text format to `out`.
@@ -101,6 +175,20 @@ pub fn render_hashing_metrics(out: &mut String) {
         "gauge",
         "Password hashes (argon2id) queued for or running on the hashing pool.",
         PENDING.load(Ordering::Relaxed),
+    );
+    render_value(
+        out,
+        "usercenter_password_hashes_refused_total",
+        "counter",
+        "Password hashes refused with 503 hashing_busy: as many were queued or running as auth.max_pending_hashes allows.",
+        METRICS.refused.get(),
+    );
+    render_value(
+        out,
+        "usercenter_password_hashes_skipped_total",
+        "counter",
+        "Queued password hashes skipped because their HTTP client had gone when a thread took them.",
+        METRICS.skipped.get(),
     );
     METRICS.wait.render(
         out,
@@ -171,24 +259,40 @@ impl Drop for Finished {
     }
 }
 
-/// Runs `f` on the hashing pool and waits for it (callers are blocking-pool threads).
-pub(super) fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+/// Runs `f` on the hashing pool in the place `ticket` holds, and waits for it (callers are
+/// blocking-pool threads). Skipped, with [`UserError::ClientGone`], when the ticket's client
+/// is gone by the time a thread takes it.
+pub(super) fn on_pool<T: Send + 'static>(
+    mut ticket: Ticket,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     let (tx, rx) = mpsc::sync_channel(1);
     let queued = Instant::now();
+    let gone = ticket.gone.clone();
     let job: Job = Box::new(move || {
+        if gone.is_set() {
+            METRICS.skipped.add(1);
+            let _ = tx.send(None);
+            return;
+        }
         let started = Instant::now();
         METRICS.wait.observe((started - queued).as_secs_f64());
         let out = f();
         METRICS.hash.observe(started.elapsed().as_secs_f64());
-        let _ = tx.send(out);
+        let _ = tx.send(Some(out));
     });
-    PENDING.fetch_add(1, Ordering::AcqRel);
+    // From here the job counts itself out of PENDING, run or dropped.
+    ticket.held = false;
     if POOL.send(job).is_err() {
         PENDING.fetch_sub(1, Ordering::AcqRel);
         return Err(UserError::HashingStopped);
     }
-    // The job's sender is dropped unanswered only if its thread died running it.
-    rx.recv().map_err(|_| UserError::HashingStopped)
+    match rx.recv() {
+        Ok(Some(out)) => Ok(out),
+        Ok(None) => Err(UserError::ClientGone),
+        // The job's sender is dropped unanswered only if its thread died running it.
+        Err(_) => Err(UserError::HashingStopped),
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ impl Users {
         password: &str,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
+        // A place for the password check first: a full hashing pool refuses the login (503)
+        // before any throttle counts it.
+        let ticket = auth::hash_ticket(&ctx.client_gone)?;
         // Per source IP: tells nothing about any account, so it may say so (429).
         if !self.ips.try_attempt(&ctx.ip) {
             return Err(UserError::Throttled);
@@ -57,7 +60,7 @@ impl Users {
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
-        let matched = auth::verify_password(password, hash) && user.is_some();
+        let matched = auth::verify_password(ticket, password, hash)? && user.is_some();
         let Some(user) = user else {
             // Unknown or throttled: the same answer after the same work as a wrong password
             // (an argon2 check and a durable write), so neither tells anything.
@@ -82,19 +85,21 @@ impl Users {
     /// The user `login` names, unless the account's throttles refuse this attempt (then
     /// `None`, as for an unknown user); and the throttle keys of the attempt.
     fn admit(&self, login: &str, ctx: &RequestCtx) -> Result<(Option<User>, ThrottleKeys)> {
-        // Longer than any user name or e-mail address: no account has it; it is neither
-        // looked up nor kept (one shared throttle key).
-        let user = if login.len() <= MAX_LOGIN {
+        // Longer than any user name or e-mail address, or holding a NUL (which neither may
+        // hold, and PostgreSQL refuses in text): no account has it; it is neither looked up
+        // nor kept (one shared throttle key).
+        let nameable = login.len() <= MAX_LOGIN && !login.contains('\0');
+        let user = if nameable {
             self.find_login(login)?
         } else {
             None
         };
         // Per account, however it is named (user name or e-mail address): per source IP, so
         // one attacker cannot lock the owner out, under a higher ceiling from everywhere.
-        let account = match (&user, login.len() <= MAX_LOGIN) {
+        let account = match (&user, nameable) {
             (Some(u), _) => u.id.to_string(),
             (None, true) => super::lookup_key(login),
-            (None, false) => "\0too long".to_owned(),
+            (None, false) => "\0no account's name".to_owned(),
         };
         let source = format!("{account}\0{}", ctx.ip);
         let admitted = self.account_sources.try_attempt(&source)

@@ -8,6 +8,7 @@
 mod accounts;
 mod admin;
 mod auth;
+mod client_gone;
 mod core;
 mod error;
 mod event_handler;
@@ -26,10 +27,13 @@ pub mod handlers;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use auth::{hash_password, new_token, token_hash, verify_password};
+pub use auth::{hash_password, new_token, token_hash};
+pub use client_gone::{ClientGone, SetOnDrop};
 pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
-pub use hashing_pool::{on_hashing_thread_start, render_hashing_metrics, set_hashing_threads};
+pub use hashing_pool::{
+    on_hashing_thread_start, render_hashing_metrics, set_hashing_threads, set_max_pending_hashes,
+};
 pub use throttle::Throttle;
 
 pub use event_handler::{EventHandler, EventRecordHandler, dispatch};

@@ -97,20 +97,23 @@ impl Users {
             return Err(UserError::Forbidden);
         }
         validate::password("new_password", new)?;
+        // A place for the old password's check before the throttle counts it (503 when the
+        // hashing pool is full).
+        let ticket = auth::hash_ticket(&ctx.client_gone)?;
         let user = self.get(caller, id)?;
         // Guessing the old password with a stolen token is throttled like logins.
         let account = id.to_string();
         if !self.password_checks.try_attempt(&account) {
             return Err(UserError::Throttled);
         }
-        if !auth::verify_password(old, &user.password_hash) {
+        if !auth::verify_password(ticket, old, &user.password_hash)? {
             return Err(UserError::Invalid {
                 field: "old_password",
                 message: "does not match".into(),
             });
         }
         self.password_checks.clear(&account);
-        let new_hash = auth::hash_password(new)?;
+        let new_hash = auth::hash_with(auth::hash_ticket(&ctx.client_gone)?, new)?;
         let keep = (caller.user.id == id).then_some(caller.session);
         self.write(|txn| {
             if !may_act_on(&Self::recheck(txn, caller)?, id) {

@@ -238,4 +238,8 @@ fn hashing_threads_come_from_the_environment_and_are_bounded() {
     assert_eq!(Config::default().auth.hashing_threads, 0, "one per CPU");
     let err = error_line("[auth]\nhashing_threads = 257\n");
     assert!(err.contains("auth.hashing_threads: must be 0"), "{err}");
+    let config = load(&args(), env(&[("USERCENTER_AUTH_MAX_PENDING_HASHES", "9")])).unwrap();
+    assert_eq!(config.auth.max_pending_hashes, 9);
+    let err = error_line("[auth]\nmax_pending_hashes = 449\n");
+    assert!(err.contains("auth.max_pending_hashes: must be 0"), "{err}");
 }

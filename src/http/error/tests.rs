@@ -81,6 +81,15 @@ fn method_not_allowed_lists_the_allowed_methods() {
 }
 
 #[tokio::test]
+async fn a_full_hashing_pool_is_503_with_retry_after() {
+    check_user(UserError::HashingBusy, 503, "hashing_busy", None).await;
+    let response = ApiError::User(UserError::HashingBusy).into_response();
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    let other = ApiError::User(UserError::Unauthorized).into_response();
+    assert!(other.headers().get(header::RETRY_AFTER).is_none());
+}
+
+#[tokio::test]
 async fn user_errors_map_to_their_status() {
     let invalid = UserError::Invalid {
         field: "email",

@@ -2,13 +2,19 @@ use super::*;
 // RustCrypto's `argon2`, an independent implementation, as the reference.
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version, password_hash::SaltString};
 
+/// Whether `password` matches `hash`, in a place of its own on the pool.
+fn verify(password: &str, hash: &str) -> bool {
+    let place = hash_ticket(&ClientGone::default()).unwrap();
+    verify_password(place, password, hash).unwrap()
+}
+
 #[test]
 fn passwords_verify_and_wrong_ones_do_not() {
     let h = hash_password("correct horse").unwrap();
     assert!(h.starts_with("$argon2id$"));
-    assert!(verify_password("correct horse", &h));
-    assert!(!verify_password("wrong horse", &h));
-    assert!(!verify_password("x", "not a hash"));
+    assert!(verify("correct horse", &h));
+    assert!(!verify("wrong horse", &h));
+    assert!(!verify("x", "not a hash"));
     assert_ne!(hash_password("correct horse").unwrap(), h, "salted");
 }
 
@@ -23,7 +29,10 @@ fn tokens_are_random_and_hashed() {
 
 #[test]
 fn the_phc_string_is_the_one_argon2_writes_for_the_same_salt() {
-    let ours = on_pool(|| phc_string(b"correct horse", &[7u8; 16]).unwrap()).unwrap();
+    let ours = on_pool(ticket(&ClientGone::default()).unwrap(), || {
+        phc_string(b"correct horse", &[7u8; 16]).unwrap()
+    })
+    .unwrap();
     let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
     let theirs = Argon2::default()
         .hash_password(b"correct horse", &salt)
@@ -42,12 +51,12 @@ fn hashes_made_with_other_parameters_and_variants_verify() {
                 .hash_password(b"pw", &salt)
                 .unwrap()
                 .to_string();
-            assert!(verify_password("pw", &hash), "{hash}");
-            assert!(!verify_password("pW", &hash), "{hash}");
+            assert!(verify("pw", &hash), "{hash}");
+            assert!(!verify("pW", &hash), "{hash}");
         }
     }
     let no_output = "$argon2id$v=19$m=64,t=1,p=1$CQkJCQkJCQkJCQkJCQkJCQ";
-    assert!(!verify_password("pw", no_output));
+    assert!(!verify("pw", no_output));
 }
 
 #[test]
@@ -58,6 +67,6 @@ fn the_unmatchable_hash_has_the_service_parameters_and_matches_nothing() {
     let parsed = decode_phc(&dummy).unwrap();
     assert_eq!(parsed.hash.len(), Params::DEFAULT_OUTPUT_LEN);
     assert_ne!(unmatchable_hash().unwrap(), dummy, "random salt and output");
-    assert!(!verify_password("pw", &dummy));
-    assert!(!verify_password("", &dummy));
+    assert!(!verify("pw", &dummy));
+    assert!(!verify("", &dummy));
 }

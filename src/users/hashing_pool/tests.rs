@@ -9,7 +9,10 @@ fn gauge(text: &str, name: &str) -> u64 {
 #[test]
 fn the_pool_times_its_hashes_and_keeps_its_size_once_started() {
     let (held, waited) = (METRICS.hash.count(), METRICS.wait.count());
-    assert_eq!(on_pool(|| 7).unwrap(), 7);
+    assert_eq!(
+        on_pool(ticket(&ClientGone::default()).unwrap(), || 7).unwrap(),
+        7
+    );
     assert!(METRICS.hash.count() > held);
     assert!(METRICS.wait.count() > waited);
     let size = set_hashing_threads(0).unwrap();
@@ -81,4 +84,54 @@ fn a_hashing_thread_keeps_its_area_between_hashes_and_drops_it_when_idle() {
     assert!(!ask(false), "dropped after the wait with no hash");
     jobs.close();
     thread.join().unwrap();
+}
+
+#[test]
+fn places_are_refused_once_the_pool_holds_its_most() {
+    // A count of its own: the pool's is shared with every test of this process.
+    let pending = AtomicUsize::new(0);
+    assert!(take_place(&pending, 2));
+    assert!(take_place(&pending, 2));
+    assert!(!take_place(&pending, 2), "full");
+    assert_eq!(
+        pending.load(Ordering::Relaxed),
+        2,
+        "a refusal counts nothing"
+    );
+    pending.fetch_sub(1, Ordering::AcqRel);
+    assert!(take_place(&pending, 2), "a place came free");
+    assert_eq!(default_max_pending(1), 64);
+    assert_eq!(default_max_pending(2), 128);
+    assert_eq!(default_max_pending(16), 256, "at most 256");
+    assert_eq!(default_max_pending(300), 300, "never below the threads");
+}
+
+#[test]
+fn a_hash_whose_client_is_gone_is_skipped_and_a_ticket_dropped_unused_frees_its_place() {
+    let gone = ClientGone::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let place = ticket(&gone).unwrap();
+    drop(gone.set_on_drop());
+    let skipped = METRICS.skipped.get();
+    let counted = Arc::clone(&ran);
+    let answer = on_pool(place, move || counted.fetch_add(1, Ordering::SeqCst));
+    assert!(matches!(answer, Err(UserError::ClientGone)), "{answer:?}");
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "not computed");
+    assert!(METRICS.skipped.get() > skipped);
+
+    // Still there: computed.
+    let here = ClientGone::default();
+    let counted = Arc::clone(&ran);
+    let answer = on_pool(ticket(&here).unwrap(), move || {
+        counted.fetch_add(1, Ordering::SeqCst)
+    });
+    assert_eq!(answer.unwrap(), 0);
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+
+    // A ticket dropped unused gives its place back.
+    let before = PENDING.load(Ordering::Acquire);
+    let place = ticket(&here).unwrap();
+    assert_eq!(PENDING.load(Ordering::Acquire), before + 1);
+    drop(place);
+    assert_eq!(PENDING.load(Ordering::Acquire), before);
 }

@@ -23,6 +23,7 @@ fn ctx() -> RequestCtx {
         request_id: "req-1".into(),
         ip: "10.0.0.1".into(),
         user_agent: "test".into(),
+        ..RequestCtx::default()
     }
 }
 
@@ -51,6 +52,15 @@ async fn a_non_ascii_address_logs_in_and_conflicts_by_the_services_lower_case() 
             matches!(taken, Err(UserError::Conflict { field: "email" })),
             "{taken:?}"
         );
+        // PostgreSQL refuses a NUL in text: such a login names no account, and is answered
+        // as an unknown one (401), not as a store failure (503).
+        for login in ["odys\0seus", "odysseus\0@example.com"] {
+            let refused = u.login(login, "correct horse", &ctx());
+            assert!(
+                matches!(refused, Err(UserError::Unauthorized)),
+                "{refused:?}"
+            );
+        }
         user.id
     })
     .await

@@ -15,6 +15,7 @@ fn ctx() -> RequestCtx {
         request_id: "req-1".into(),
         ip: "10.0.0.1".into(),
         user_agent: "test".into(),
+        ..RequestCtx::default()
     }
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod connections;
 mod foundation;
+mod hashing_queue;
 mod journey;
 mod login_memory;
 mod metrics;

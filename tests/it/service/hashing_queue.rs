@@ -1,0 +1,119 @@
+//! The password hashing queue is bounded and leaves nothing behind for clients that left:
+//! registrations past `auth.max_pending_hashes` are answered 503 `hashing_busy` with
+//! `Retry-After` at once, and hashes still queued when their client resets are skipped. Before,
+//! the queue had no bound, each queued hash kept a blocking thread until it was computed, and a
+//! client that sent registrations and reset the connection left every one of them to compute.
+
+use std::{net::SocketAddr, time::Duration};
+
+use testkit::{Broker, start_service};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// A registration of `name` written on a new connection, not waiting for the answer.
+async fn send_registration(addr: SocketAddr, name: &str) -> TcpStream {
+    let body = format!(
+        r#"{{"username":"{name}","email":"{name}@example.com","password":"correct horse battery"}}"#
+    );
+    let request = format!(
+        "POST /api/v1/users/register HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// The whole answer on `stream`.
+async fn answer(mut stream: TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The value of the sample `name` on `/metrics`.
+async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let text = answer(stream).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not on /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_skipped() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = start_service(&broker.addr, data.path(), |c| {
+        c.auth.hashing_threads = 1;
+        c.auth.max_pending_hashes = 8;
+        c.http.max_connections_per_client = 1024;
+        c.http.max_connections = 1024;
+    })
+    .await;
+    let addr = service.local_addr();
+
+    // 40 registrations at once: the pool holds 8 (one running), the rest are refused at once.
+    let mut sent = Vec::new();
+    for i in 0..40 {
+        sent.push(send_registration(addr, &format!("burst{i}")).await);
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for stream in sent {
+        let text = answer(stream).await;
+        if text.starts_with("HTTP/1.1 201") {
+            created += 1;
+        } else {
+            assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+            assert!(text.contains("\"hashing_busy\""), "{text}");
+            assert!(
+                text.to_ascii_lowercase().contains("retry-after: 1"),
+                "{text}"
+            );
+            refused += 1;
+        }
+    }
+    eprintln!("burst of 40: {created} created, {refused} refused");
+    assert!(refused > 0, "nothing refused: the queue is not bounded");
+    assert!(created >= 1);
+    let counted = metric(addr, "usercenter_password_hashes_refused_total").await;
+    assert_eq!(counted, refused, "each refusal counted");
+
+    // Registrations whose clients reset while they wait: queued hashes are skipped.
+    let skipped_before = metric(addr, "usercenter_password_hashes_skipped_total").await;
+    let mut waiting = Vec::new();
+    for i in 0..8 {
+        waiting.push(send_registration(addr, &format!("gone{i}")).await);
+    }
+    // Once the service has queued some behind the one running (a hash takes milliseconds
+    // here, so several are still queued), every client resets.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while metric(addr, "usercenter_password_hashes_pending").await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hashes were never queued"
+        );
+    }
+    for stream in waiting {
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(addr, "usercenter_password_hashes_pending").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "hashes stayed queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let skipped = metric(addr, "usercenter_password_hashes_skipped_total").await - skipped_before;
+    eprintln!("8 reset, some while queued: {skipped} skipped");
+    assert!(skipped > 0, "every hash of a client gone was computed");
+
+    // The service still registers.
+    let text = answer(send_registration(addr, "after").await).await;
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+}
