@@ -275,6 +275,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if !(1..=3_600).contains(&config.http.send_timeout_secs) {
+        return Err(ConfigError::field(
+            "http.send_timeout_secs",
+            "must be 1 to 3600",
+        ));
+    }
     validate_store(&config.store)
 }
 

@@ -89,6 +89,10 @@ pub struct HttpConfig {
     /// Open connections from one client address at most; more are answered 503 with
     /// `Retry-After` and closed. Default 64.
     pub max_connections_per_client: usize,
+    /// Seconds a response may make no progress (the client stopped reading) before the
+    /// connection is closed, freeing its slot; between two writes, not for the whole
+    /// response (nginx's `send_timeout`). Default 30.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -98,6 +102,7 @@ impl Default for HttpConfig {
             ready_max_backlog: 10_000,
             max_connections: 1024,
             max_connections_per_client: 64,
+            send_timeout_secs: 30,
         }
     }
 }

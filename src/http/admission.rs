@@ -37,6 +37,9 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Open connections from one client address at most.
     pub max_per_client: usize,
+    /// How long a response may make no progress (the client stopped reading) before its
+    /// connection fails and frees its slot.
+    pub send_timeout: Duration,
 }
 
 impl From<&crate::config::HttpConfig> for ConnectionLimits {
@@ -44,6 +47,7 @@ impl From<&crate::config::HttpConfig> for ConnectionLimits {
         Self {
             max_connections: http.max_connections,
             max_per_client: http.max_connections_per_client,
+            send_timeout: Duration::from_secs(http.send_timeout_secs),
         }
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod reply;
 pub mod requests;
 mod routes;
+mod send_timeout;
 mod state;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
@@ -50,6 +51,7 @@ pub async fn serve(
         listener,
         state,
         admission: admission::Admission::new(limits),
+        send_timeout: limits.send_timeout,
         graceful: GracefulShutdown::new(),
     };
     loop {
@@ -78,6 +80,8 @@ struct Listener {
     state: Arc<AppState>,
     /// The connection slots, in all and per client address.
     admission: Arc<admission::Admission>,
+    /// How long a response may make no progress before its connection fails.
+    send_timeout: Duration,
     /// Watches every connection, for the drain at shutdown.
     graceful: GracefulShutdown,
 }
@@ -100,7 +104,9 @@ impl Listener {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
         });
-        // A client gets 30 s to send its request headers (no slowloris).
+        // A client gets 30 s to send its request headers (no slowloris), and a response that
+        // it stops reading fails the connection after the send timeout.
+        let stream = send_timeout::SendTimeout::new(stream, self.send_timeout);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)

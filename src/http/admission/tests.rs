@@ -11,6 +11,7 @@ fn one_address_gets_at_most_its_share() {
     let admission = Admission::new(ConnectionLimits {
         max_connections: 10,
         max_per_client: 2,
+        send_timeout: Duration::from_secs(30),
     });
     let a = admission.admit(ip(2)).unwrap();
     let _b = admission.admit(ip(2)).unwrap();
@@ -26,6 +27,7 @@ fn past_the_total_every_address_is_refused_until_a_slot_frees() {
     let admission = Admission::new(ConnectionLimits {
         max_connections: 2,
         max_per_client: 2,
+        send_timeout: Duration::from_secs(30),
     });
     let a = admission.admit(ip(2)).unwrap();
     let _b = admission.admit(ip(3)).unwrap();

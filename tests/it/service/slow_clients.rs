@@ -117,3 +117,64 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
     service.stop().await;
 }
+
+/// Pipelines `GET /openapi.yaml` requests from `127.0.0.{source}` with a small receive
+/// buffer and reads nothing: the responses fill the way back, and the server's writes stall.
+async fn never_reads(source: u8, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .bind(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
+            0,
+        ))
+        .unwrap();
+    let mut stream = socket.connect(server).await.unwrap();
+    let request = format!("GET /openapi.yaml HTTP/1.1\r\nHost: {server}\r\n\r\n");
+    // Enough answers (17 KB each) to fill both sides' buffers many times over.
+    for _ in 0..200 {
+        stream.write_all(request.as_bytes()).await.unwrap();
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_connections_after_the_send_timeout() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = start_service(&broker.addr, data.path(), |c| {
+        c.http.max_connections = MAX_CONNECTIONS;
+        c.http.max_connections_per_client = PER_CLIENT;
+        c.http.send_timeout_secs = 1;
+    })
+    .await;
+    let addr = service.local_addr();
+    let mut stuck = Vec::new();
+    for _ in 0..PER_CLIENT {
+        stuck.push(never_reads(2, addr).await);
+    }
+    // Its share is taken while the writes stall...
+    let refused = health_within_1s(2, addr).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    // ...and freed once they have stalled for the send timeout, though the client keeps its
+    // connections open.
+    let started = std::time::Instant::now();
+    let served = loop {
+        let answer = health_within_1s(2, addr).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the stalled connections kept their slots: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "slots freed {:?} after the last request was sent: {}",
+        started.elapsed(),
+        served.lines().next().unwrap_or("")
+    );
+    drop(stuck);
+    service.stop().await;
+}
