@@ -11,6 +11,7 @@ mod admission;
 mod api;
 mod body;
 mod error;
+mod outbox_gauges;
 mod reply;
 pub mod requests;
 mod routes;

@@ -14,10 +14,7 @@ use super::{
     error::ApiError,
     reply::{Body, json_response, text_response},
 };
-use crate::{
-    store::StoreExt,
-    users::{ClientGone, RequestCtx},
-};
+use crate::users::{ClientGone, RequestCtx};
 
 /// The OpenAPI document of the API, served at `/openapi.yaml`.
 pub const OPENAPI: &str = include_str!("openapi.yaml");
@@ -120,20 +117,14 @@ fn health(state: &AppState) -> Response<Body> {
 /// `GET /ready`: 200 when Kafka has been reached (topics ready) since start and the outbox
 /// backlog is under its bound; 503 with the reasons otherwise. A later Kafka outage shows as a
 /// growing backlog, not as "not reachable". The backlog is a store read, which blocks (on
-/// PostgreSQL it waits for the server), so it runs on a `spawn_blocking` thread, for at most
-/// [`STORE_WAIT`].
+/// PostgreSQL it waits for the server): one at a time for every caller, on the blocking pool,
+/// waited for at most [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) ([`OutboxGauges`](super::outbox_gauges::OutboxGauges)).
 async fn ready(state: &AppState) -> Response<Body> {
     let mut reasons = Vec::new();
     if !state.kafka_ready() {
         reasons.push("Kafka not reached yet".to_owned());
     }
-    let store = Arc::clone(&state.store);
-    let read = tokio::task::spawn_blocking(move || store.read_with(crate::outbox::backlog));
-    let backlog = tokio::time::timeout(STORE_WAIT, read)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(Result::ok);
+    let backlog = outbox_gauges(state).await.map(|(backlog, _)| backlog);
     match backlog {
         Some(n) if n > state.max_backlog => {
             reasons.push(format!("outbox backlog {n} over {}", state.max_backlog));
@@ -152,21 +143,20 @@ async fn ready(state: &AppState) -> Response<Body> {
     )
 }
 
-/// How long `/ready` and `/metrics` wait for the store: a database that does not answer must
-/// not hang the probes (`/ready` then says "outbox unreadable"; `/metrics` leaves the outbox
-/// gauges out). Below a Kubernetes probe's default timeout of 1 s.
-const STORE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// `GET /metrics`: Prometheus text. The outbox gauges are a store read, on the blocking pool
-/// and bounded by [`STORE_WAIT`].
-async fn metrics(state: &AppState) -> Response<Body> {
-    let store = Arc::clone(&state.store);
-    let read = tokio::task::spawn_blocking(move || AppState::read_outbox(&*store));
-    let outbox = tokio::time::timeout(STORE_WAIT, read)
+/// The outbox gauges for `/ready` and `/metrics`; `None` when the store did not answer within
+/// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) (`/ready` then says "outbox unreadable"; `/metrics` leaves the outbox gauges
+/// out).
+async fn outbox_gauges(state: &AppState) -> Option<(u64, Option<i64>)> {
+    state
+        .outbox_gauges
+        .read(&state.store, AppState::read_outbox)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
+}
+
+/// `GET /metrics`: Prometheus text. The outbox gauges are a store read, shared with `/ready`
+/// and bounded by [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT).
+async fn metrics(state: &AppState) -> Response<Body> {
+    let outbox = outbox_gauges(state).await;
     text_response(
         &state.render_metrics_with(outbox),
         "text/plain; version=0.0.4",

@@ -36,6 +36,8 @@ pub struct AppState {
     /// HTTP requests by route, method and status; their durations; those in flight.
     pub http: HttpMetrics,
     kafka_ready: AtomicBool,
+    /// The outbox gauges `/ready` and `/metrics` show, read once for all callers.
+    pub(super) outbox_gauges: super::outbox_gauges::OutboxGauges,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             max_backlog,
             http: HttpMetrics::default(),
             kafka_ready: AtomicBool::new(false),
+            outbox_gauges: super::outbox_gauges::OutboxGauges::default(),
         }
     }
 

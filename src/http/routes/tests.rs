@@ -118,9 +118,11 @@ async fn ready_says_why_not_and_uses_the_configured_backlog_bound_as_is() {
         (status, &body["outbox_backlog"]),
         (StatusCode::OK, &0.into())
     );
-    // One registration leaves one outbox row: over a bound of 0 (not "the default").
+    // One registration leaves one outbox row: over a bound of 0 (not "the default"), once
+    // the last reading of the outbox is no longer fresh.
     let (status, _) = register_ada(&state).await;
     assert_eq!(status, StatusCode::CREATED);
+    tokio::time::sleep(crate::http::outbox_gauges::FRESH).await;
     let (status, body) = call(&state, Method::GET, "/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["reasons"][0], "outbox backlog 1 over 0", "{body}");

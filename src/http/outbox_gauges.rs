@@ -1,0 +1,86 @@
+//! The outbox's backlog and the age of its oldest row, as `/ready` and `/metrics` show them:
+//! one store read at a time whoever asks, reused while fresh. On PostgreSQL the backlog is a
+//! `count(*)`; a read the probe's timeout gave up on still runs and holds a pool connection,
+//! so without this a flood of unauthenticated probes during an outage (a large backlog, a slow
+//! database) could take the pool from the users' writes.
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
+use parking_lot::Mutex;
+
+use crate::store::Store;
+
+/// The backlog, and the creation time (ms) of the oldest row waiting; `None`: unreadable.
+pub(super) type Gauges = Option<(u64, Option<i64>)>;
+
+/// How long a reading answers for: probes and scrapes come seconds apart, a flood many times
+/// a second.
+pub(super) const FRESH: Duration = Duration::from_millis(250);
+
+/// How long a caller waits for a reading: a database that does not answer must not hang the
+/// probes. Below a Kubernetes probe's default timeout of 1 s.
+pub(super) const STORE_WAIT: Duration = Duration::from_millis(500);
+
+/// The last reading and the one under way.
+#[derive(Default)]
+pub(super) struct OutboxGauges {
+    state: Mutex<Readings>,
+}
+
+impl std::fmt::Debug for OutboxGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxGauges").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Readings {
+    /// When the last reading finished, and what it read.
+    last: Option<(Instant, Gauges)>,
+    /// The reading under way, which every caller awaits.
+    under_way: Option<Shared<BoxFuture<'static, Gauges>>>,
+}
+
+impl OutboxGauges {
+    /// The gauges from `read` over `store`: the last reading while fresh, else the one under
+    /// way, else a new one on the blocking pool; `None` if it takes longer than [`STORE_WAIT`].
+    pub async fn read(&self, store: &Arc<dyn Store>, read: fn(&dyn Store) -> Gauges) -> Gauges {
+        let reading = {
+            let mut state = self.state.lock();
+            if let Some((at, gauges)) = state.last
+                && at.elapsed() < FRESH
+            {
+                return gauges;
+            }
+            // One that finished with nobody waiting (they gave up) is stale by now.
+            if state.under_way.as_ref().is_some_and(|r| r.peek().is_some()) {
+                state.under_way = None;
+            }
+            state
+                .under_way
+                .get_or_insert_with(|| {
+                    let store = Arc::clone(store);
+                    let task = tokio::task::spawn_blocking(move || read(&*store));
+                    async move { task.await.ok().flatten() }.boxed().shared()
+                })
+                .clone()
+        };
+        let gauges = tokio::time::timeout(STORE_WAIT, reading).await.ok()?;
+        // The first caller to see it done makes it the last reading.
+        let mut state = self.state.lock();
+        if state.under_way.as_ref().and_then(Shared::peek).is_some() {
+            state.under_way = None;
+            state.last = Some((Instant::now(), gauges));
+        }
+        gauges
+    }
+}
+
+#[cfg(test)]
+mod tests;

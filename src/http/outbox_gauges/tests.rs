@@ -1,0 +1,61 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::store::RedbStore;
+
+/// Reads of the store so far by [`slow_read`].
+static READS: AtomicUsize = AtomicUsize::new(0);
+
+/// A reading that takes 100 ms and counts itself.
+fn slow_read(_: &dyn Store) -> Gauges {
+    READS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(100));
+    Some((7, None))
+}
+
+/// A reading that takes longer than any caller waits.
+fn stuck_read(_: &dyn Store) -> Gauges {
+    std::thread::sleep(STORE_WAIT * 5 / 2);
+    Some((9, None))
+}
+
+fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_callers_at_once_share_one_reading() {
+    let (_dir, store) = store();
+    let gauges = Arc::new(OutboxGauges::default());
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let (gauges, store) = (Arc::clone(&gauges), Arc::clone(&store));
+        callers.spawn(async move { gauges.read(&store, slow_read).await });
+    }
+    while let Some(answer) = callers.join_next().await {
+        assert_eq!(answer.unwrap(), Some((7, None)));
+    }
+    assert_eq!(READS.load(Ordering::SeqCst), 1, "one reading for all");
+    // Fresh for a while, then read again.
+    assert_eq!(gauges.read(&store, slow_read).await, Some((7, None)));
+    assert_eq!(READS.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(FRESH).await;
+    assert_eq!(gauges.read(&store, slow_read).await, Some((7, None)));
+    assert_eq!(READS.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_that_hangs_is_not_started_again_by_every_caller() {
+    let (_dir, store) = store();
+    let gauges = OutboxGauges::default();
+    // Each caller gives up after STORE_WAIT; the one reading goes on and is shared.
+    assert_eq!(gauges.read(&store, stuck_read).await, None);
+    let first = gauges.state.lock().under_way.clone().unwrap();
+    assert_eq!(gauges.read(&store, stuck_read).await, None);
+    let second = gauges.state.lock().under_way.clone().unwrap();
+    assert!(first.ptr_eq(&second), "the same reading");
+    // Once it is done, its answer serves.
+    assert_eq!(gauges.read(&store, stuck_read).await, Some((9, None)));
+}
