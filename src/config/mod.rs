@@ -163,11 +163,13 @@ pub struct AuthConfig {
     pub admin_email: Option<String>,
     /// Password of that admin (prefer `USERCENTER_AUTH_ADMIN_PASSWORD` to a file).
     pub admin_password: Option<String>,
-    /// Failed logins per account from one source IP per window. Default 5.
+    /// Failed logins per account from one source (an IPv4 address, an IPv6 /64) per window.
+    /// Default 5.
     pub login_failures_per_source: usize,
     /// Failed logins per account from all sources per window. Default 50.
     pub login_failures_per_account: usize,
-    /// Failed logins per source IP per window, whatever the account. Default 20.
+    /// Failed logins per source (an IPv4 address, an IPv6 /64) per window, whatever the
+    /// account. Default 20.
     pub login_failures_per_ip: usize,
     /// The login throttling window in seconds. Default 600.
     pub login_window_secs: u64,

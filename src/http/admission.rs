@@ -116,6 +116,8 @@ impl Admission {
 
     /// A slot for a connection from `ip`, or why there is none.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        // An IPv6 client holds a /64: its share is the network's.
+        let ip = crate::users::client_network(ip);
         let mut map = self
             .per_client
             .lock()

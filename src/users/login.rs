@@ -1,13 +1,14 @@
 //! Logging in with a user name or e-mail address. An unknown user and a wrong password answer
 //! the same after the same work (an argon2 check and a durable write), so neither the answer
 //! nor its timing tells whether an account exists. Failures are throttled per account and
-//! source IP, per account (a higher ceiling) and per IP; a throttled account, and a disabled or
-//! locked one, answer exactly like a wrong password, so the answers confirm nothing (which
-//! names belong to one account, whether a password is right).
+//! source (an IPv4 address, an IPv6 /64), per account (a higher ceiling) and per source; a
+//! throttled account, and a disabled or locked one, answer exactly like a wrong password, so
+//! the answers confirm nothing (which names belong to one account, whether a password is
+//! right).
 use uuid::Uuid;
 
 use super::{
-    Result, User, UserError, auth,
+    Result, User, UserError, auth, client_network_key,
     core::{RequestCtx, Users, now_ms, user_key},
 };
 use crate::{
@@ -52,11 +53,13 @@ impl Users {
         // A place for the password check first: a full hashing pool refuses the login (503)
         // before any throttle counts it.
         let ticket = auth::hash_ticket(&ctx.client_gone)?;
-        // Per source IP: tells nothing about any account, so it may say so (429).
-        if !self.ips.try_attempt(&ctx.ip) {
+        // Per source network (an IPv4 address, an IPv6 /64): tells nothing about any
+        // account, so it may say so (429).
+        let network = client_network_key(&ctx.ip);
+        if !self.ips.try_attempt(&network) {
             return Err(UserError::Throttled);
         }
-        let (user, keys) = self.admit(login, ctx)?;
+        let (user, keys) = self.admit(login, &network)?;
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
@@ -78,13 +81,13 @@ impl Users {
         }
         self.account_sources.clear(&keys.source);
         self.accounts.succeeded(&keys.account);
-        self.ips.succeeded(&ctx.ip);
+        self.ips.succeeded(&network);
         self.start_session(user.id, ctx)
     }
 
     /// The user `login` names, unless the account's throttles refuse this attempt (then
     /// `None`, as for an unknown user); and the throttle keys of the attempt.
-    fn admit(&self, login: &str, ctx: &RequestCtx) -> Result<(Option<User>, ThrottleKeys)> {
+    fn admit(&self, login: &str, network: &str) -> Result<(Option<User>, ThrottleKeys)> {
         // Longer than any user name or e-mail address, or holding a NUL (which neither may
         // hold, and PostgreSQL refuses in text): no account has it; it is neither looked up
         // nor kept (one shared throttle key).
@@ -101,7 +104,7 @@ impl Users {
             (None, true) => super::lookup_key(login),
             (None, false) => "\0no account's name".to_owned(),
         };
-        let source = format!("{account}\0{}", ctx.ip);
+        let source = format!("{account}\0{network}");
         let admitted = self.account_sources.try_attempt(&source)
             && (self.accounts.try_attempt(&account) || {
                 self.account_sources.succeeded(&source);

@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod client_gone;
+mod client_network;
 mod core;
 mod error;
 mod event_handler;
@@ -29,6 +30,7 @@ use uuid::Uuid;
 
 pub use auth::{hash_password, new_token, token_hash};
 pub use client_gone::{ClientGone, SetOnDrop};
+pub use client_network::{client_network, client_network_key};
 pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
 pub use hashing_pool::{

@@ -56,3 +56,24 @@ fn the_refusal_is_a_complete_503_with_retry_after() {
     let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(parsed["error"]["code"], "server_busy");
 }
+
+#[test]
+fn an_ipv6_client_gets_one_share_for_its_whole_64() {
+    let admission = Admission::new(ConnectionLimits {
+        max_connections: 10,
+        max_per_client: 2,
+        send_timeout: Duration::from_secs(30),
+    });
+    let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+    let _a = admission.admit(v6("2001:db8:0:1::1")).unwrap();
+    let _b = admission.admit(v6("2001:db8:0:1::2")).unwrap();
+    assert_eq!(
+        admission.admit(v6("2001:db8:0:1:ffff::9")).unwrap_err(),
+        Refusal::ClientFull,
+        "the same /64"
+    );
+    assert!(
+        admission.admit(v6("2001:db8:0:2::1")).is_ok(),
+        "another /64"
+    );
+}

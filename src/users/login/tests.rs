@@ -103,6 +103,22 @@ fn lockout_is_per_source_and_throttled_answers_look_like_wrong_passwords() {
             .login("ada", "correct horse", &from("10.0.0.9"))
             .is_ok()
     );
+    // An IPv6 source counts by its /64: another address of it is the same source.
+    for i in 0..5 {
+        let r = users.login("ada", "wrong horse", &from(&format!("2001:db8:6::{i}")));
+        assert!(matches!(r, Err(UserError::Unauthorized)));
+    }
+    let r = users.login("ada", "correct horse", &from("2001:db8:6::ffff"));
+    assert!(
+        matches!(r, Err(UserError::Unauthorized)),
+        "throttled as one source"
+    );
+    assert!(
+        users
+            .login("ada", "correct horse", &from("2001:db8:7::1"))
+            .is_ok(),
+        "another /64"
+    );
     // An over-long login is an unknown one, not an error and not a key of its own.
     let long = "x".repeat(60 * 1024);
     assert!(matches!(
