@@ -14,25 +14,29 @@ use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
 
 const SESSION: Duration = Duration::from_secs(3);
 
-fn member_config(assignor: &str) -> MemberConfig {
+/// A member offering `assignors` (comma-separated, in order of preference).
+fn member_config(assignors: &str) -> MemberConfig {
     MemberConfig {
         group_id: "revoking".into(),
         topic: "t".into(),
         session_timeout: SESSION,
         rebalance_timeout: Duration::from_secs(30),
         heartbeat_interval: Duration::from_millis(500),
-        assignors: vec![assign::by_name(assignor).unwrap()],
+        assignors: assignors
+            .split(',')
+            .map(|name| assign::by_name(name).unwrap())
+            .collect(),
         group_instance_id: None,
     }
 }
 
 /// A broker with topic `t` of four partitions, and the group's first member, which owns all
 /// four.
-async fn owner_of_all(assignor: &str) -> (Broker, GroupMember, mpsc::Receiver<GroupEvent>) {
+async fn owner_of_all(assignors: &str) -> (Broker, GroupMember, mpsc::Receiver<GroupEvent>) {
     let broker = Broker::memory().await;
     create_topic(&*client(&broker.addr).await, "t", 4).await;
     let (member, mut events) =
-        GroupMember::start(kafka_client(&broker.addr), member_config(assignor));
+        GroupMember::start(kafka_client(&broker.addr), member_config(assignors));
     let GroupEvent::Assigned { partitions, .. } = next(&mut events).await else {
         panic!("a revocation before the first assignment");
     };
@@ -168,6 +172,43 @@ async fn an_eager_revocation_three_sessions_long_keeps_the_member_in_the_group()
     )
     .await;
 
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    b_task.abort();
+}
+
+/// A member that offers an eager assignor besides `cooperative-sticky` (the default list,
+/// which adds `roundrobin`) follows the eager protocol even in a generation whose assignor is
+/// cooperative, as the Java client does: it gives every partition up before it joins again.
+/// A member of another client that offers only the eager assignor makes a real Kafka broker
+/// pick it for the next generation, and that leader hands partitions out whatever their
+/// owners say; one kept through the join would be consumed by two members at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_offering_an_eager_assignor_gives_everything_up_before_it_rejoins() {
+    let (broker, a, mut a_events) = owner_of_all("cooperative-sticky,roundrobin").await;
+    let (b, b_owns, b_task) = prompt_member(&broker.addr, "cooperative-sticky,roundrobin");
+    // All four, before the next generation's assignment; then its share comes back.
+    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+        panic!("an assignment before the revocation");
+    };
+    assert_eq!(
+        partitions,
+        vec![0, 1, 2, 3],
+        "everything, before it rejoins"
+    );
+    done.send(()).unwrap();
+    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
+        panic!("another revocation before the assignment");
+    };
+    assert_eq!(partitions.len(), 2, "its share: {partitions:?}");
+    eventually(
+        Duration::from_secs(20),
+        "the second member owns two",
+        || b_owns.lock().unwrap().len() == 2,
+    )
+    .await;
+    let a_owns: BTreeSet<i32> = partitions.into_iter().collect();
+    assert!(a_owns.is_disjoint(&b_owns.lock().unwrap()));
     a.stop(Duration::from_secs(5)).await;
     b.stop(Duration::from_secs(5)).await;
     b_task.abort();

@@ -17,6 +17,24 @@ use crate::kafka::group::{
     rebalance::{Round, Synced},
 };
 
+/// The rebalance protocol the member follows in a generation whose assignor has `chosen`:
+/// cooperative (keep consuming through the next JoinGroup) only when every assignor it offers
+/// is cooperative, as the Java client decides. With an eager one in its list, a member of
+/// another client (Sarama, librdkafka) that offers only that one makes the group pick it, and
+/// that leader hands out partitions whatever their owners say: a member still consuming them
+/// through the join would overlap with the new owner until its SyncGroup.
+fn followed(config: &MemberConfig, chosen: RebalanceProtocol) -> RebalanceProtocol {
+    let all_cooperative = config
+        .assignors
+        .iter()
+        .all(|a| a.protocol() == RebalanceProtocol::Cooperative);
+    if chosen == RebalanceProtocol::Cooperative && all_cooperative {
+        RebalanceProtocol::Cooperative
+    } else {
+        RebalanceProtocol::Eager
+    }
+}
+
 /// How partitions are given up.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Handover {
@@ -141,11 +159,12 @@ impl MemberTask {
         if self.events.send(assigned).await.is_err() {
             return ControlFlow::Break(());
         }
-        if synced.protocol == RebalanceProtocol::Cooperative && !taken.is_empty() {
+        let protocol = followed(&self.config, synced.protocol);
+        if protocol == RebalanceProtocol::Cooperative && !taken.is_empty() {
             self.reason = "cooperative: partitions given up";
             return ControlFlow::Continue(());
         }
-        self.stable(synced.protocol).await
+        self.stable(protocol).await
     }
 
     /// Heartbeats through a stable generation; how it ended says what the next round needs:
@@ -308,3 +327,6 @@ async fn hand_over(
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
+
+#[cfg(test)]
+mod tests;
