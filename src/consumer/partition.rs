@@ -209,17 +209,19 @@ impl PartitionLoop {
         };
         match fetched {
             Ok(r) => return Some(r),
-            Err(SourceError::OutOfRange) => match self.source.offset(true).await {
-                Ok(earliest) => {
-                    warn!(topic = %ctx.topic, partition, offset = *offset, earliest, "consumer: offset out of range, resetting to earliest");
-                    ctx.metrics.offset_resets.add(1);
-                    *offset = earliest;
-                    return None;
+            Err(SourceError::OutOfRange) => {
+                match self.source.offset(protocol::OffsetQuery::Earliest).await {
+                    Ok(earliest) => {
+                        warn!(topic = %ctx.topic, partition, offset = *offset, earliest, "consumer: offset out of range, resetting to earliest");
+                        ctx.metrics.offset_resets.add(1);
+                        *offset = earliest;
+                        return None;
+                    }
+                    Err(error) => {
+                        warn!(topic = %ctx.topic, partition, %error, "consumer: cannot find the earliest offset");
+                    }
                 }
-                Err(error) => {
-                    warn!(topic = %ctx.topic, partition, %error, "consumer: cannot find the earliest offset");
-                }
-            },
+            }
             Err(error) => {
                 ctx.metrics.fetch_failures.add(1);
                 warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed");

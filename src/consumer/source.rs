@@ -39,8 +39,9 @@ pub trait PartitionSource: Send + Sync + 'static {
         max_bytes: i32,
         max_wait_ms: i32,
     ) -> BoxFuture<'_, Result<Fetched, SourceError>>;
-    /// The earliest or the next (latest) offset.
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>>;
+    /// The offset `query` asks for: the earliest, the last stable offset (where a
+    /// read_committed consumer's log ends) or the high watermark.
+    fn offset(&self, query: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>>;
 }
 
 /// The real source: the client's fetch lane for records, ListOffsets for log offsets.
@@ -80,13 +81,8 @@ impl PartitionSource for KafkaPartition {
         })
     }
 
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
+    fn offset(&self, query: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async move {
-            let query = if earliest {
-                OffsetQuery::Earliest
-            } else {
-                OffsetQuery::Latest
-            };
             match self
                 .client
                 .log_offset(&self.topic, self.partition, query)

@@ -20,7 +20,10 @@ use super::{
     *,
 };
 use crate::{
-    kafka::{protocol::Fetched, records::FetchedRecord},
+    kafka::{
+        protocol::{Fetched, OffsetQuery},
+        records::FetchedRecord,
+    },
     store::{ReadTxn, RedbStore},
 };
 
@@ -66,7 +69,7 @@ impl PartitionSource for Source {
         })
     }
 
-    fn offset(&self, _: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
+    fn offset(&self, _: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async { Ok(0) })
     }
 }

@@ -68,14 +68,24 @@ pub struct PlanRow {
     pub earliest: i64,
     /// The log end offset (the last stable offset: [`OffsetQuery::Latest`]).
     pub log_end: i64,
+    /// The high watermark ([`OffsetQuery::HighWatermark`]): a committed offset up to it is
+    /// within the log.
+    pub high_watermark: i64,
     /// The new offset.
     pub new: i64,
 }
 
 impl PlanRow {
-    /// Where the consumer would resume now: the store's offset, else Kafka's.
+    /// Where the consumer would resume now, by its rule (`consumer::partition::start`): the
+    /// group's committed offset when it is ahead of the store's and within the log (another
+    /// member of the group, such as the Go service, handled the records up to it), else the
+    /// store's, else the group's.
     pub fn current(&self) -> Option<i64> {
-        self.stored.or(self.committed)
+        match (self.stored, self.committed) {
+            (Some(s), Some(c)) if c > s && c <= self.high_watermark => Some(c),
+            (Some(s), _) => Some(s),
+            (None, c) => c,
+        }
     }
 }
 
@@ -222,6 +232,10 @@ impl Reset<'_> {
             .offset(topic, p, OffsetQuery::Latest)
             .await?
             .unwrap_or(0);
+        let high_watermark = admin
+            .offset(topic, p, OffsetQuery::HighWatermark)
+            .await?
+            .unwrap_or(log_end);
         let at_time = match self.target {
             Target::Datetime(t) => {
                 admin
@@ -230,15 +244,17 @@ impl Reset<'_> {
             }
             _ => None,
         };
-        let current = stored.or(committed);
-        Ok(PlanRow {
+        let mut row = PlanRow {
             partition: p,
             committed,
             stored,
             earliest,
             log_end,
-            new: new_offset(self.target, current, earliest, log_end, at_time),
-        })
+            high_watermark,
+            new: 0,
+        };
+        row.new = new_offset(self.target, row.current(), earliest, log_end, at_time);
+        Ok(row)
     }
 
     /// Says that nothing changed (and what `--replay` would delete).
@@ -247,7 +263,9 @@ impl Reset<'_> {
         if self.args.replay {
             out.push_str(
                 "--replay: the dedupe marks of the records from NEW up to the current offset \
-                 (STORED, else COMMITTED) would be deleted, so their handlers run again\n",
+                 (where the consumer resumes: COMMITTED when ahead of STORED and within the \
+                 log, else STORED, else COMMITTED) would be deleted, so their handlers run \
+                 again\n",
             );
         }
         if no_store {

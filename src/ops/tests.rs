@@ -30,16 +30,34 @@ fn new_offsets_stay_within_the_log() {
 }
 
 #[test]
-fn the_store_offset_is_the_current_one() {
+fn the_current_offset_is_where_the_consumer_resumes() {
     let row = PlanRow {
         partition: 0,
         committed: Some(5),
         stored: Some(7),
         earliest: 0,
         log_end: 9,
+        high_watermark: 9,
         new: 0,
     };
     assert_eq!(row.current(), Some(7));
+    // Another member of the group (the Go service) handled up to 9 since the store's 7: the
+    // consumer resumes there, and a shift counts from there.
+    let ahead = PlanRow {
+        committed: Some(9),
+        ..row.clone()
+    };
+    assert_eq!(ahead.current(), Some(9));
+    assert_eq!(
+        new_offset(Target::ShiftBy(-1), ahead.current(), 0, 9, None),
+        8
+    );
+    // Past the log end it names no record: the store's.
+    let past = PlanRow {
+        committed: Some(12),
+        ..row.clone()
+    };
+    assert_eq!(past.current(), Some(7));
     assert_eq!(
         PlanRow {
             stored: None,

@@ -7,6 +7,7 @@ use tracing::{info, warn};
 use super::{Context, RETRY, pause};
 use crate::{
     consumer::{StartPolicy, fence, fence::Claim, process::stored_offset, source::PartitionSource},
+    kafka::protocol::OffsetQuery,
     store::StoreExt,
 };
 
@@ -101,6 +102,9 @@ pub(super) async fn start_offset(
 /// the log end. Any member of the group may commit any offset; one past the end names no
 /// record, and the first fetch there would reset the partition to its earliest offset and
 /// read all of it again. Then the store's offset (else the start policy) is taken instead.
+/// The end is the high watermark, not the last stable offset: a member reading
+/// read_uncommitted (Sarama's default) reads and commits past a transaction left open, and
+/// a read_committed fetch from there waits for it to end.
 async fn group_offset(
     ctx: &Arc<Context>,
     source: &dyn PartitionSource,
@@ -108,7 +112,10 @@ async fn group_offset(
     stored: Option<i64>,
     committed: i64,
 ) -> Result<i64, String> {
-    let end = source.offset(false).await.map_err(|e| e.to_string())?;
+    let end = source
+        .offset(OffsetQuery::HighWatermark)
+        .await
+        .map_err(|e| e.to_string())?;
     if committed <= end {
         // Another member of the group (the Go service during a migration, a librdkafka
         // consumer) handled the partition up to there and committed it.
@@ -129,7 +136,11 @@ async fn stored_or_policy(
     match stored {
         Some(offset) => Ok(offset),
         None => source
-            .offset(ctx.config.start == StartPolicy::Earliest)
+            .offset(if ctx.config.start == StartPolicy::Earliest {
+                OffsetQuery::Earliest
+            } else {
+                OffsetQuery::Latest
+            })
             .await
             .map_err(|e| e.to_string()),
     }

@@ -13,14 +13,14 @@ use futures::future::BoxFuture;
 use super::{answer, rec};
 use crate::{
     consumer::source::{PartitionSource, SourceError},
-    kafka::protocol::Fetched,
+    kafka::protocol::{Fetched, OffsetQuery},
 };
 
 /// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
 /// one batch of three per fetch; notes the offset of every fetch (when polled: a fetch future
 /// that is made but not driven asks nothing). From an offset past `end` it answers nothing, as
-/// a broker may instead of OFFSET_OUT_OF_RANGE; at `end` (or at `open_from`) it answers nothing
-/// after a long poll of `end_poll`.
+/// a broker may instead of OFFSET_OUT_OF_RANGE; from `end` (or from `open_from`) on it answers
+/// nothing after a long poll of `end_poll`.
 pub(super) struct Log {
     pub(super) earliest: i64,
     pub(super) end: i64,
@@ -88,7 +88,8 @@ impl PartitionSource for Arc<Log> {
                 .lock()
                 .push((offset, tokio::time::Instant::now()));
             let stable = self.open_from.unwrap_or(self.end);
-            if offset == stable {
+            // Nothing readable from here: a broker holds the fetch for its wait.
+            if offset >= stable {
                 tokio::time::sleep(self.end_poll).await;
             }
             let answer = |records, next_offset| Fetched {
@@ -112,7 +113,7 @@ impl PartitionSource for Arc<Log> {
         })
     }
 
-    fn offset(&self, earliest: bool) -> BoxFuture<'_, Result<i64, SourceError>> {
+    fn offset(&self, query: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async move {
             let failing = self
                 .offset_failures
@@ -121,7 +122,12 @@ impl PartitionSource for Arc<Log> {
             if failing {
                 return Err(SourceError::OutOfRange);
             }
-            Ok(if earliest { self.earliest } else { self.end })
+            Ok(match query {
+                OffsetQuery::Earliest => self.earliest,
+                // read_committed: the log ends where a transaction is open.
+                OffsetQuery::Latest => self.open_from.unwrap_or(self.end),
+                OffsetQuery::HighWatermark | OffsetQuery::At(_) => self.end,
+            })
         })
     }
 }

@@ -39,13 +39,23 @@ fn committed(committed: Option<i64>) -> partition::Start {
 
 /// Where the first fetch asks from, with the store's and the group's offsets given.
 async fn first_fetch(stored: Option<i64>, group: Option<i64>, start: StartPolicy) -> i64 {
+    first_fetch_in(Log::new(2, 9), stored, group, start).await
+}
+
+/// [`first_fetch`] on `log`.
+async fn first_fetch_in(
+    log: Log,
+    stored: Option<i64>,
+    group: Option<i64>,
+    start: StartPolicy,
+) -> i64 {
     let (_dir, store) = new_store();
     if let Some(offset) = stored {
         set_stored(&store, offset);
     }
     let mut ctx = context(&store, Arc::new(NoopHandler));
     Arc::get_mut(&mut ctx).unwrap().config.start = start;
-    let log = Arc::new(Log::new(2, 9));
+    let log = Arc::new(log);
     run_until(&ctx, source(&log), committed(group), |_| {
         !log.fetches().is_empty()
     })
@@ -74,6 +84,31 @@ async fn the_loop_starts_from_the_later_of_the_stored_and_the_committed_offset()
     assert_eq!(first_fetch(None, None, earliest).await, 2);
     assert_eq!(first_fetch(None, None, StartPolicy::Latest).await, 9);
     assert_eq!(first_fetch(Some(5), None, StartPolicy::Latest).await, 5);
+}
+
+/// A transaction open from 150 to the high watermark 200: a member reading read_uncommitted
+/// (Sarama's default) read on and committed 180. That is below the log end, not past it: the
+/// loop starts there (and its read_committed fetch waits for the transaction to end), rather
+/// than from the store's 100, which would handle 100..180 a second time.
+#[tokio::test]
+async fn a_group_offset_past_an_open_transaction_is_within_the_log() {
+    let open = || Log {
+        open_from: Some(150),
+        ..Log::new(0, 200)
+    };
+    let earliest = StartPolicy::Earliest;
+    assert_eq!(
+        first_fetch_in(open(), Some(100), Some(180), earliest).await,
+        180
+    );
+    assert_eq!(
+        first_fetch_in(open(), Some(100), Some(200), earliest).await,
+        200
+    );
+    assert_eq!(
+        first_fetch_in(open(), Some(100), Some(201), earliest).await,
+        100
+    );
 }
 
 #[tokio::test]

@@ -64,10 +64,17 @@ pub enum OffsetQuery {
     /// the high watermark (the offset the next record will get) unless a transaction is open.
     /// Starting there never passes records of a transaction that has not ended yet.
     Latest,
+    /// The high watermark, the offset the next record will get, whatever transactions are
+    /// open (asked read_uncommitted): where a read_uncommitted consumer (Sarama's default)
+    /// may have read and committed up to.
+    HighWatermark,
     /// The first record with a timestamp at or after this many ms since the epoch (−1 in the
     /// answer when there is none).
     At(i64),
 }
+
+/// Kafka's `isolation_level` for read_uncommitted.
+const READ_UNCOMMITTED: i8 = 0;
 
 /// The earliest or latest offset of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +98,13 @@ impl Call for ListOffset {
         // Kafka's sentinels: −2 asks for the earliest offset, −1 for the latest.
         let timestamp = match self.query {
             OffsetQuery::Earliest => -2,
-            OffsetQuery::Latest => -1,
+            OffsetQuery::Latest | OffsetQuery::HighWatermark => -1,
             OffsetQuery::At(ms) => ms,
+        };
+        let isolation = if self.query == OffsetQuery::HighWatermark {
+            READ_UNCOMMITTED
+        } else {
+            READ_COMMITTED
         };
         let partition = ListOffsetsPartition::default()
             .with_partition_index(self.partition)
@@ -102,7 +114,7 @@ impl Call for ListOffset {
             .with_partitions(vec![partition]);
         ListOffsetsRequest::default()
             .with_replica_id((-1).into())
-            .with_isolation_level(READ_COMMITTED)
+            .with_isolation_level(isolation)
             .with_topics(vec![topic])
     }
 }

@@ -49,10 +49,15 @@ fn create_topic_carries_its_shape_and_reads_its_code() {
 
 #[test]
 fn list_offset_asks_with_kafkas_sentinels_and_finds_its_partition() {
-    for (query, sentinel) in [
-        (OffsetQuery::Earliest, -2),
-        (OffsetQuery::Latest, -1),
-        (OffsetQuery::At(1_700_000_000_000), 1_700_000_000_000),
+    for (query, sentinel, isolation) in [
+        (OffsetQuery::Earliest, -2, READ_COMMITTED),
+        (OffsetQuery::Latest, -1, READ_COMMITTED),
+        (OffsetQuery::HighWatermark, -1, READ_UNCOMMITTED),
+        (
+            OffsetQuery::At(1_700_000_000_000),
+            1_700_000_000_000,
+            READ_COMMITTED,
+        ),
     ] {
         let call = ListOffset {
             topic: "t".into(),
@@ -63,7 +68,7 @@ fn list_offset_asks_with_kafkas_sentinels_and_finds_its_partition() {
             let r = request_round_trip(&call, version);
             let p = &r.topics[0].partitions[0];
             assert_eq!((p.partition_index, p.timestamp), (3, sentinel));
-            assert_eq!((r.replica_id.0, r.isolation_level), (-1, READ_COMMITTED));
+            assert_eq!((r.replica_id.0, r.isolation_level), (-1, isolation));
             let answer = ListOffsetsResponse::default().with_topics(vec![
                 ListOffsetsTopicResponse::default()
                     .with_name(topic_name("t"))
