@@ -34,7 +34,7 @@ use crate::kafka::{
     Client,
     group::{GroupEvent, GroupMember, MemberConfig, assign},
 };
-use group_offsets::{commit, committed};
+use group_offsets::{commit, commit_handover, committed};
 
 /// Longest wait for the group's committed offsets of new partitions, for an offset commit,
 /// and for LeaveGroup.
@@ -104,8 +104,12 @@ pub(crate) async fn supervise(
                 }
                 Some(GroupEvent::Revoked { partitions, done }) => {
                     info!(?partitions, "consumer: partitions revoked");
+                    // The generation they were ours in: their offsets go to the group only in
+                    // it (the member rejoins without us once the rebalance timeout passed).
+                    let generation = supervisor.member.membership().generation;
                     supervisor.give_up(&partitions).await;
-                    commit(&supervisor.member, &supervisor.ctx, &partitions).await;
+                    let patience = supervisor.handover_patience();
+                    commit_handover(&supervisor.member, &supervisor.ctx, &partitions, generation, patience).await;
                     let _ = done.send(());
                 }
                 Some(GroupEvent::Lost { partitions, done }) => {
@@ -279,9 +283,23 @@ impl GroupSupervisor {
     /// Stops every task, commits their offsets and leaves the group.
     async fn shutdown(self) {
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
+        let generation = self.member.membership().generation;
         stop(self.owned.into_values().collect()).await;
-        commit(&self.member, &self.ctx, &partitions).await;
+        commit_handover(
+            &self.member,
+            &self.ctx,
+            &partitions,
+            generation,
+            REQUEST_DEADLINE,
+        )
+        .await;
         self.member.stop(REQUEST_DEADLINE).await;
+    }
+
+    /// How long a revocation's offset commit may be tried: within the rebalance timeout,
+    /// which bounds how long the member waits for the revocation.
+    fn handover_patience(&self) -> Duration {
+        Duration::from_millis(u64::from(self.ctx.config.rebalance_timeout_ms) / 2)
     }
 }
 

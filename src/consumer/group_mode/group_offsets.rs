@@ -1,7 +1,9 @@
 //! The store's offsets copied to the group, and the group's offsets read back for partitions
 //! newly assigned. The store stays the source of truth; the group's copy is for tools, and for
 //! a member whose store is behind.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
+
+use tokio::time::Instant;
 
 use tracing::{debug, warn};
 
@@ -12,51 +14,127 @@ use crate::{
     store::StoreExt,
 };
 
-/// Tries at reading the group's committed offsets of newly assigned partitions.
-const COMMITTED_ATTEMPTS: u32 = 3;
+/// How long a partition newly assigned waits for the group's committed offsets, asking again
+/// with a growing pause: a coordinator that moved or is loading its offsets answers within
+/// seconds.
+const COMMITTED_PATIENCE: Duration = Duration::from_secs(15);
 
-/// The group's committed offsets of `partitions`, asked up to [`COMMITTED_ATTEMPTS`] times.
-/// Without them a partition starts from the store's offset, which is behind when another member
-/// of the group handled the partition since (see `partition::start_offset`): said in a warning.
+/// The first pause between two tries (at reading or committing offsets); it doubles up to
+/// [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest pause between two tries.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// The group's committed offsets of `partitions`, asked again after a failure (with a growing
+/// pause) for up to [`COMMITTED_PATIENCE`]. Without them a partition starts from the store's
+/// offset, which is behind when another member of the group handled the partition since (see
+/// `partition::start_offset`): said in a warning.
 pub(super) async fn committed(member: &GroupMember, partitions: &[i32]) -> BTreeMap<i32, i64> {
     if partitions.is_empty() {
         return BTreeMap::new();
     }
-    for attempt in 1..=COMMITTED_ATTEMPTS {
-        match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await {
-            Ok(Ok(offsets)) => return offsets,
-            Ok(Err(error)) => {
-                warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
-            }
-            Err(_) => {
-                warn!(
-                    attempt,
-                    "consumer: the group's committed offsets did not come in time"
-                );
-            }
-        }
-    }
-    warn!(
-        ?partitions,
-        "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
-    );
-    BTreeMap::new()
+    let read = with_retries(COMMITTED_PATIENCE, |attempt| async move {
+        let error = match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await
+        {
+            Ok(Ok(offsets)) => return Ok(offsets),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "no answer in time".to_owned(),
+        };
+        warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
+        Err(Retry)
+    })
+    .await;
+    read.unwrap_or_else(|Retry| {
+        warn!(
+            ?partitions,
+            "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
+        );
+        BTreeMap::new()
+    })
 }
 
-/// Commits the store's offsets of `partitions` to the group (a failure is logged: the next
-/// interval commits again, and the store keeps the truth meanwhile).
+/// Runs `attempt` (given its number, from 1) until it succeeds, with a pause between two tries
+/// that starts at [`FIRST_PAUSE`] and doubles up to [`MAX_PAUSE`]; gives up with the last
+/// failure when the next try would begin more than `patience` after the first.
+async fn with_retries<T, F, Fut>(patience: Duration, mut attempt: F) -> Result<T, Retry>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Retry>>,
+{
+    let deadline = Instant::now() + patience;
+    let mut pause = FIRST_PAUSE;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt(tries).await {
+            Ok(value) => return Ok(value),
+            Err(failed) if Instant::now() + pause >= deadline => return Err(failed),
+            Err(Retry) => {}
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// Commits the store's offsets of `partitions` to the group in our current generation, once
+/// (a failure is logged: the next interval commits again, and the store keeps the truth
+/// meanwhile).
 pub(super) async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i32]) {
+    let generation = member.membership().generation;
+    let _ = commit_in(member, ctx, partitions, generation).await;
+}
+
+/// Commits the store's offsets of `partitions` as they are handed over (revoked, or at
+/// shutdown) in `generation`, the one they were ours in: the next owner starts from the
+/// group's offset, so a failure worth retrying (the coordinator moved or did not answer) is
+/// tried again with a growing pause, for up to `patience`. Nothing is committed once the
+/// member has left `generation`: the partitions may belong to another member by then, and a
+/// commit in the next generation would move its offset back.
+pub(super) async fn commit_handover(
+    member: &GroupMember,
+    ctx: &Context,
+    partitions: &[i32],
+    generation: i32,
+    patience: Duration,
+) {
+    let handed = with_retries(patience, |_| commit_in(member, ctx, partitions, generation)).await;
+    if handed.is_err() {
+        warn!(
+            ?partitions,
+            "consumer: the offsets of partitions handed over did not reach the group; their next owner may handle again what this instance handled since the last commit"
+        );
+    }
+}
+
+/// A try failed in a way that trying again may mend.
+#[derive(Debug, PartialEq, Eq)]
+struct Retry;
+
+/// Commits the store's offsets of `partitions` to the group, if the member is still in
+/// `generation`.
+async fn commit_in(
+    member: &GroupMember,
+    ctx: &Context,
+    partitions: &[i32],
+    generation: i32,
+) -> Result<(), Retry> {
     if partitions.is_empty() {
-        return;
+        return Ok(());
     }
     // Our generation is over (the partitions are being lost, or a revocation outlived the
-    // session): the group refuses a commit from outside a generation unless it is empty.
-    if member.membership().generation < 0 {
+    // session), or moved on since the partitions were handed over: the group refuses a
+    // commit from outside a generation, and one in a later generation could move back the
+    // offset of a partition that is another member's by then.
+    let now = member.membership().generation;
+    if now < 0 || now != generation {
         debug!(
             ?partitions,
-            "consumer: no group generation; offsets not committed to the group"
+            generation,
+            now,
+            "consumer: not in the partitions' generation; offsets not committed to the group"
         );
-        return;
+        return Ok(());
     }
     let offsets = ctx.store.read_with(|txn| {
         let mut out = BTreeMap::new();
@@ -71,18 +149,30 @@ pub(super) async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i3
         Ok(o) => o,
         Err(error) => {
             warn!(%error, "consumer: cannot read offsets to commit to the group");
-            return;
+            return Ok(());
         }
     };
     match tokio::time::timeout(REQUEST_DEADLINE, member.commit(&offsets)).await {
-        Ok(Ok(())) => debug!(?offsets, "consumer: offsets committed to the group"),
+        Ok(Ok(())) => {
+            debug!(?offsets, "consumer: offsets committed to the group");
+            Ok(())
+        }
         Ok(Err(error)) => {
             ctx.metrics.group_commit_failures.add(1);
             warn!(%error, "consumer: offset commit to the group failed");
+            if error.worth_retrying() {
+                Err(Retry)
+            } else {
+                Ok(())
+            }
         }
         Err(_) => {
             ctx.metrics.group_commit_failures.add(1);
             warn!("consumer: offset commit to the group timed out");
+            Err(Retry)
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -81,6 +81,19 @@ pub enum GroupError {
 }
 
 impl GroupError {
+    /// Whether the same request may work if sent again: the wire or the coordinator failed
+    /// (it moved, is loading, did not answer), or its code is retriable; not when our
+    /// generation is over or the request was refused for good.
+    pub fn worth_retrying(&self) -> bool {
+        match self {
+            Self::Client(_) | Self::Connect(_) | Self::Call(_) | Self::Unanswered { .. } => true,
+            Self::Code { code, .. } => {
+                !generation_lost(*code) && (code.coordinator_moved() || code.is_retriable())
+            }
+            Self::Protocol(_) | Self::Codec(_) => false,
+        }
+    }
+
     /// Whether it says our generation is over (the partitions are lost, not revoked).
     fn lost(&self) -> bool {
         matches!(self, Self::Code { code, .. } if generation_lost(*code))
