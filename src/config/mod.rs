@@ -184,7 +184,8 @@ pub struct AuthConfig {
     pub hashing_threads: usize,
     /// Password hashes queued or running at most; a login, registration or password change
     /// beyond is answered 503 `hashing_busy` with `Retry-After`. 0, the default, means 64 per
-    /// hashing thread, at most 256 (a waiting hash keeps one of Tokio's 512 blocking threads).
+    /// hashing thread, at most 256 (a waiting hash keeps one of Tokio's 512 blocking threads);
+    /// never fewer than `hashing_threads`.
     pub max_pending_hashes: usize,
 }
 

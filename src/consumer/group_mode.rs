@@ -102,11 +102,10 @@ pub(crate) async fn supervise(
                 Some(GroupEvent::Assigned { generation, partitions, took }) => {
                     supervisor.assigned(generation, partitions, took).await;
                 }
-                Some(GroupEvent::Revoked { partitions, done }) => {
+                Some(GroupEvent::Revoked { partitions, generation, done }) => {
                     info!(?partitions, "consumer: partitions revoked");
-                    // The generation they were ours in: their offsets go to the group only in
-                    // it (the member rejoins without us once the rebalance timeout passed).
-                    let generation = supervisor.member.membership().generation;
+                    // Their offsets go to the group in the generation they were ours in (the
+                    // member rejoins without us once the rebalance timeout passed).
                     supervisor.give_up(&partitions).await;
                     let patience = supervisor.handover_patience();
                     commit_handover(&supervisor.member, &supervisor.ctx, &partitions, generation, patience).await;
@@ -158,7 +157,7 @@ impl GroupSupervisor {
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
         let partitions = self.existing(partitions).await;
-        let committed = committed(&self.member, &partitions).await;
+        let committed = committed(&self.member, &partitions, self.committed_patience()).await;
         for p in partitions {
             let start = Start {
                 generation,
@@ -294,6 +293,14 @@ impl GroupSupervisor {
         )
         .await;
         self.member.stop(REQUEST_DEADLINE).await;
+    }
+
+    /// How long the group's committed offsets of new partitions may be asked for: the
+    /// supervisor handles no revocation meanwhile, whose acknowledgement the member awaits for
+    /// at most the rebalance timeout.
+    fn committed_patience(&self) -> Duration {
+        let rebalance = Duration::from_millis(u64::from(self.ctx.config.rebalance_timeout_ms));
+        (rebalance / 4).min(group_offsets::COMMITTED_PATIENCE)
     }
 
     /// How long a revocation's offset commit may be tried: within the rebalance timeout,

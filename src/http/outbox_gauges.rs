@@ -39,44 +39,62 @@ impl std::fmt::Debug for OutboxGauges {
     }
 }
 
+/// A reading: when it finished, and what it read.
+type Reading = (Instant, Gauges);
+
 #[derive(Default)]
 struct Readings {
-    /// When the last reading finished, and what it read.
-    last: Option<(Instant, Gauges)>,
+    /// The last reading taken.
+    last: Option<Reading>,
     /// The reading under way, which every caller awaits.
-    under_way: Option<Shared<BoxFuture<'static, Gauges>>>,
+    under_way: Option<Shared<BoxFuture<'static, Reading>>>,
 }
 
 impl OutboxGauges {
     /// The gauges from `read` over `store`: the last reading while fresh, else the one under
     /// way, else a new one on the blocking pool; `None` if it takes longer than [`STORE_WAIT`].
     pub async fn read(&self, store: &Arc<dyn Store>, read: fn(&dyn Store) -> Gauges) -> Gauges {
-        let reading = {
-            let mut state = self.state.lock();
-            if let Some((at, gauges)) = state.last
-                && at.elapsed() < FRESH
+        // Twice at most: a reading found under way may have finished long ago, with every
+        // caller that waited for it gone; then a new one.
+        let mut gauges = None;
+        for _ in 0..2 {
+            let reading = {
+                let mut state = self.state.lock();
+                if let Some((at, fresh)) = state.last
+                    && at.elapsed() < FRESH
+                {
+                    return fresh;
+                }
+                state
+                    .under_way
+                    .get_or_insert_with(|| {
+                        let store = Arc::clone(store);
+                        let task = tokio::task::spawn_blocking(move || {
+                            let gauges = read(&*store);
+                            (Instant::now(), gauges)
+                        });
+                        async move { task.await.unwrap_or((Instant::now(), None)) }
+                            .boxed()
+                            .shared()
+                    })
+                    .clone()
+            };
+            let (finished, read_now) = tokio::time::timeout(STORE_WAIT, reading.clone())
+                .await
+                .ok()?;
             {
-                return gauges;
+                let mut state = self.state.lock();
+                if state.under_way.as_ref().is_some_and(|r| r.ptr_eq(&reading)) {
+                    state.under_way = None;
+                }
+                if state.last.is_none_or(|(at, _)| at < finished) {
+                    state.last = Some((finished, read_now));
+                }
             }
-            // One that finished with nobody waiting (they gave up) is stale by now.
-            if state.under_way.as_ref().is_some_and(|r| r.peek().is_some()) {
-                state.under_way = None;
+            gauges = read_now;
+            if finished.elapsed() < FRESH {
+                break;
             }
-            state
-                .under_way
-                .get_or_insert_with(|| {
-                    let store = Arc::clone(store);
-                    let task = tokio::task::spawn_blocking(move || read(&*store));
-                    async move { task.await.ok().flatten() }.boxed().shared()
-                })
-                .clone()
-        };
-        let gauges = tokio::time::timeout(STORE_WAIT, reading).await.ok()?;
-        // The first caller to see it done makes it the last reading.
-        let mut state = self.state.lock();
-        if state.under_way.as_ref().and_then(Shared::peek).is_some() {
-            state.under_way = None;
-            state.last = Some((Instant::now(), gauges));
         }
         gauges
     }

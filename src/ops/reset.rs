@@ -79,10 +79,12 @@ impl PlanRow {
     /// Where the consumer would resume now, by its rule (`consumer::partition::start`): the
     /// group's committed offset when it is ahead of the store's and within the log (another
     /// member of the group, such as the Go service, handled the records up to it), else the
-    /// store's, else the group's.
+    /// store's, else the group's within the log (past it, the consumer follows
+    /// `consumer.start`: none here).
     pub fn current(&self) -> Option<i64> {
-        match (self.stored, self.committed) {
-            (Some(s), Some(c)) if c > s && c <= self.high_watermark => Some(c),
+        let within = self.committed.filter(|&c| c <= self.high_watermark);
+        match (self.stored, within) {
+            (Some(s), Some(c)) if c > s => Some(c),
             (Some(s), _) => Some(s),
             (None, c) => c,
         }

@@ -58,6 +58,11 @@ fn the_current_offset_is_where_the_consumer_resumes() {
         ..row.clone()
     };
     assert_eq!(past.current(), Some(7));
+    let only_past = PlanRow {
+        stored: None,
+        ..past.clone()
+    };
+    assert_eq!(only_past.current(), None, "the start policy's");
     assert_eq!(
         PlanRow {
             stored: None,

@@ -163,10 +163,11 @@ impl PartitionLeader for ConnectionLeader {
         &'a self,
         request: &'a Produce,
         timeout: Duration,
+        write_by: Option<tokio::time::Instant>,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
         // Handed to the lane at once: the contract's place on the way to the broker is taken
         // here, when the future is made, which is no later than its first poll.
-        let answered = self.lane.produce(request, timeout);
+        let answered = self.lane.produce(request, timeout, write_by);
         Box::pin(async move {
             let answer = answered.await?;
             if matches!(answer, Some((code, _)) if code == ErrorCode::NONE) {

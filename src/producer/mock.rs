@@ -65,8 +65,9 @@ pub(crate) struct MockBroker {
     pub renewals: AtomicUsize,
     /// Per partition, the identity of the last batch written and the sequence expected next.
     pub sequences: Mutex<HashMap<i32, (ProducerIdentity, i32)>>,
-    /// How long the caller of the last produce attempt said it would wait for it.
-    pub last_timeout: Mutex<Option<Duration>>,
+    /// How long the caller of the last produce attempt said it would wait for it, and by when
+    /// it had to be written.
+    pub last_timeout: Mutex<Option<(Duration, Option<tokio::time::Instant>)>>,
 }
 
 impl MockBroker {
@@ -209,8 +210,9 @@ impl PartitionLeader for MockLeader {
         &'a self,
         request: &'a Produce,
         timeout: Duration,
+        write_by: Option<tokio::time::Instant>,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>> {
-        *self.0.last_timeout.lock() = Some(timeout);
+        *self.0.last_timeout.lock() = Some((timeout, write_by));
         // The pipeline's own timeout drops this future: nothing is kept that could be written
         // later.
         Box::pin(self.0.produce(request))

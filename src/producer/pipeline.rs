@@ -297,21 +297,18 @@ impl PartitionTask {
     fn send(&mut self, leader: &Arc<dyn PartitionLeader>, piece: Piece) {
         let leader = Arc::clone(leader);
         let limit = self.request_timeout;
-        // The lane writes the request only until its caller gives up, and that is no later
-        // than `send_until`: a request that waited past it (the process was frozen, the
-        // connection stalled) is dropped unwritten.
-        let write_by = (*self.shared.send_until.lock()).map_or(limit, |until| {
-            limit.min(until.saturating_duration_since(Instant::now()))
-        });
+        // The lane writes the request no later than `send_until`: one that waited past it for
+        // the connection (the process was frozen, the connection stalled) is dropped unwritten.
+        let write_by = *self.shared.send_until.lock();
         let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
-            let answer =
-                match tokio::time::timeout(limit, leader.produce(&piece.request, write_by)).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(CallError::Timeout {
-                        api: ApiKey::Produce,
-                        after: limit,
-                    }),
-                };
+            let produced = leader.produce(&piece.request, limit, write_by);
+            let answer = match tokio::time::timeout(limit, produced).await {
+                Ok(answer) => answer,
+                Err(_) => Err(CallError::Timeout {
+                    api: ApiKey::Produce,
+                    after: limit,
+                }),
+            };
             (piece, answer)
         });
         // One poll now: the request takes its place on the connection before the next one is

@@ -53,6 +53,9 @@ struct Handed {
     reply: oneshot::Sender<Reply>,
     /// When its caller gives up: the request that carries it is dropped then if unwritten.
     deadline: Instant,
+    /// When its caller may no longer have it written (its sender's `send_until`): it is
+    /// dropped unwritten if it still waits for the connection then.
+    write_by: Option<Instant>,
 }
 
 /// The lane of one Produce connection. Dropping the last handle ends its task once the requests
@@ -84,13 +87,20 @@ impl ProduceLane {
     }
 
     /// Hands `request` to the lane, which places it behind every request handed over before;
-    /// resolves with the answer for its partition. The caller gives up after `timeout`.
-    pub fn produce(&self, request: &Produce, timeout: Duration) -> BoxFuture<'static, Reply> {
+    /// resolves with the answer for its partition. The caller gives up after `timeout`; it is
+    /// not written after `write_by` (the answer may come later).
+    pub fn produce(
+        &self,
+        request: &Produce,
+        timeout: Duration,
+        write_by: Option<Instant>,
+    ) -> BoxFuture<'static, Reply> {
         let (reply, answer) = oneshot::channel();
         let handed = Handed {
             request: request.clone(),
             reply,
             deadline: Instant::now() + timeout,
+            write_by,
         };
         // Refused, the part is dropped with its reply sender, and the answer below says so.
         let _ = self.handed.send(handed);
@@ -160,8 +170,9 @@ fn next_request(waiting: &mut VecDeque<Handed>) -> Option<Vec<Handed>> {
         if handed.reply.is_closed() {
             continue;
         }
-        if handed.deadline <= now {
-            // Its caller gives up now: never written, and it says so.
+        if handed.deadline <= now || handed.write_by.is_some_and(|w| w <= now) {
+            // Its caller gives up now, or may no longer have it written: never written, and
+            // it says so.
             let _ = handed.reply.send(Err(CallError::Timeout {
                 api: ApiKey::Produce,
                 after: Duration::ZERO,

@@ -7,6 +7,8 @@
 //! holding) is the pipeline's own, and runs the same in the unit tests and in production.
 use std::{sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use futures::future::BoxFuture;
 
 use super::SessionError;
@@ -84,11 +86,14 @@ pub trait PartitionLeader: Send + Sync {
     /// Sends `request` (acks = all) and resolves with the answer for its partition. The request
     /// takes its place on the way to the broker when the future is first polled: requests whose
     /// futures are polled one after the other are written in that order. The caller gives up
-    /// after `timeout`: a request not written by then is never written.
+    /// after `timeout`: a request not written by then is never written; nor is one not written
+    /// by `write_by` (the producer's [`send_until`](super::Producer::send_until)), which bounds
+    /// only the write, not the wait for the answer.
     fn produce<'a>(
         &'a self,
         request: &'a Produce,
         timeout: Duration,
+        write_by: Option<Instant>,
     ) -> BoxFuture<'a, Result<PartitionAnswer, CallError>>;
 
     /// A request failed so that the way to the leader is broken (connection lost, no answer):

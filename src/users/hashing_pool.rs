@@ -90,7 +90,8 @@ pub fn set_max_pending_hashes(max: usize) {
 fn max_pending() -> usize {
     let threads = *THREADS.get_or_init(default_threads);
     match MAX_PENDING.get() {
-        Some(&max) if max > 0 => max,
+        // Fewer places than threads would leave threads idle.
+        Some(&max) if max > 0 => max.max(threads),
         _ => default_max_pending(threads),
     }
 }

@@ -14,10 +14,11 @@ use crate::{
     store::StoreExt,
 };
 
-/// How long a partition newly assigned waits for the group's committed offsets, asking again
-/// with a growing pause: a coordinator that moved or is loading its offsets answers within
-/// seconds.
-const COMMITTED_PATIENCE: Duration = Duration::from_secs(15);
+/// How long a partition newly assigned waits for the group's committed offsets at most, asking
+/// again with a growing pause: a coordinator that moved or is loading its offsets answers
+/// within seconds. The supervisor handles no revocation meanwhile, so the wait also stays
+/// within a quarter of the rebalance timeout (`committed`'s `patience`).
+pub(super) const COMMITTED_PATIENCE: Duration = Duration::from_secs(15);
 
 /// The first pause between two tries (at reading or committing offsets); it doubles up to
 /// [`MAX_PAUSE`].
@@ -27,14 +28,18 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The group's committed offsets of `partitions`, asked again after a failure (with a growing
-/// pause) for up to [`COMMITTED_PATIENCE`]. Without them a partition starts from the store's
-/// offset, which is behind when another member of the group handled the partition since (see
+/// pause) for up to `patience`. Without them a partition starts from the store's offset, which
+/// is behind when another member of the group handled the partition since (see
 /// `partition::start_offset`): said in a warning.
-pub(super) async fn committed(member: &GroupMember, partitions: &[i32]) -> BTreeMap<i32, i64> {
+pub(super) async fn committed(
+    member: &GroupMember,
+    partitions: &[i32],
+    patience: Duration,
+) -> BTreeMap<i32, i64> {
     if partitions.is_empty() {
         return BTreeMap::new();
     }
-    let read = with_retries(COMMITTED_PATIENCE, |attempt| async move {
+    let read = with_retries(patience, |attempt| async move {
         let error = match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await
         {
             Ok(Ok(offsets)) => return Ok(offsets),
@@ -152,7 +157,7 @@ async fn commit_in(
             return Ok(());
         }
     };
-    match tokio::time::timeout(REQUEST_DEADLINE, member.commit(&offsets)).await {
+    match tokio::time::timeout(REQUEST_DEADLINE, member.commit_in(&offsets, generation)).await {
         Ok(Ok(())) => {
             debug!(?offsets, "consumer: offsets committed to the group");
             Ok(())

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
 use crate::store::RedbStore;
@@ -13,9 +13,18 @@ fn slow_read(_: &dyn Store) -> Gauges {
     Some((7, None))
 }
 
-/// A reading that takes longer than any caller waits.
+/// Open: [`stuck_read`] may finish.
+static GATE: AtomicBool = AtomicBool::new(false);
+
+/// Reads of the store so far by [`stuck_read`].
+static STUCK_READS: AtomicUsize = AtomicUsize::new(0);
+
+/// A reading that hangs until [`GATE`] opens.
 fn stuck_read(_: &dyn Store) -> Gauges {
-    std::thread::sleep(STORE_WAIT * 5 / 2);
+    STUCK_READS.fetch_add(1, Ordering::SeqCst);
+    while !GATE.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Some((9, None))
 }
 
@@ -52,10 +61,11 @@ async fn a_reading_that_hangs_is_not_started_again_by_every_caller() {
     let gauges = OutboxGauges::default();
     // Each caller gives up after STORE_WAIT; the one reading goes on and is shared.
     assert_eq!(gauges.read(&store, stuck_read).await, None);
-    let first = gauges.state.lock().under_way.clone().unwrap();
     assert_eq!(gauges.read(&store, stuck_read).await, None);
-    let second = gauges.state.lock().under_way.clone().unwrap();
-    assert!(first.ptr_eq(&second), "the same reading");
-    // Once it is done, its answer serves.
+    assert_eq!(STUCK_READS.load(Ordering::SeqCst), 1, "one reading");
+    // Once it ends, with nobody waiting, it is old: a caller after that reads again.
+    GATE.store(true, Ordering::SeqCst);
+    tokio::time::sleep(FRESH * 2).await;
     assert_eq!(gauges.read(&store, stuck_read).await, Some((9, None)));
+    assert_eq!(STUCK_READS.load(Ordering::SeqCst), 2, "a fresh reading");
 }

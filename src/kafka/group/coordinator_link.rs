@@ -150,8 +150,14 @@ impl CoordinatorLink {
         }
     }
 
-    /// Commits `offsets` (partition → next offset) of our topic in our current generation.
-    pub async fn commit(&self, offsets: &BTreeMap<i32, i64>) -> Result<(), GroupError> {
+    /// Commits `offsets` (partition → next offset) of our topic in `generation` (our current
+    /// one when `None`): the coordinator refuses it (ILLEGAL_GENERATION) once the group has
+    /// moved past that generation.
+    pub async fn commit(
+        &self,
+        offsets: &BTreeMap<i32, i64>,
+        generation: Option<i32>,
+    ) -> Result<(), GroupError> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -159,7 +165,7 @@ impl CoordinatorLink {
         let body = self
             .call(&OffsetCommit {
                 group_id: self.group_id.clone(),
-                generation_id: m.generation,
+                generation_id: generation.unwrap_or(m.generation),
                 member_id: m.member_id,
                 group_instance_id: self.instance_id.clone(),
                 offsets: offsets

@@ -142,6 +142,9 @@ pub enum GroupEvent {
     Revoked {
         /// The partitions.
         partitions: Vec<i32>,
+        /// The generation they were ours in: their offsets go to the group in it
+        /// ([`GroupMember::commit_in`]).
+        generation: i32,
         /// Acknowledge here; the member waits (at most the rebalance timeout) before rejoining.
         done: oneshot::Sender<()>,
     },
@@ -201,7 +204,18 @@ impl GroupMember {
         &self,
         offsets: &std::collections::BTreeMap<i32, i64>,
     ) -> Result<(), GroupError> {
-        self.link.commit(offsets).await
+        self.link.commit(offsets, None).await
+    }
+
+    /// Commits offsets to the group in `generation`, the one the partitions were ours in (a
+    /// revocation's): refused by the coordinator once the group has moved past it, so a late
+    /// commit never moves back the offset of the partitions' next owner.
+    pub async fn commit_in(
+        &self,
+        offsets: &std::collections::BTreeMap<i32, i64>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.link.commit(offsets, Some(generation)).await
     }
 
     /// The group's committed offsets of `partitions`.

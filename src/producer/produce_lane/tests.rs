@@ -15,6 +15,7 @@ fn handed(topic: &str, partition: i32, len: usize) -> (Handed, oneshot::Receiver
         request,
         reply,
         deadline,
+        write_by: None,
     };
     (handed, answer)
 }
@@ -118,15 +119,19 @@ async fn a_request_is_given_up_only_when_every_caller_stopped_waiting() {
 
 #[tokio::test]
 async fn a_batch_whose_caller_gives_up_before_it_is_written_is_not_sent() {
-    let (mut waiting, mut answers) = queue(&[("a", 0, 10), ("b", 0, 10)]);
+    let (mut waiting, mut answers) = queue(&[("a", 0, 10), ("b", 0, 10), ("c", 0, 10)]);
     waiting[0].deadline = Instant::now();
+    // Its sender's send_until passed: not written either, though its caller still waits.
+    waiting[2].write_by = Some(Instant::now());
     assert_eq!(
         names(&next_request(&mut waiting).unwrap()),
         [("b".into(), 0)]
     );
-    let refused = answers.remove(0).await.unwrap();
-    assert!(
-        matches!(refused, Err(CallError::Timeout { .. })),
-        "{refused:?}"
-    );
+    for answer in [answers.remove(0), answers.remove(1)] {
+        let refused = answer.await.unwrap();
+        assert!(
+            matches!(refused, Err(CallError::Timeout { .. })),
+            "{refused:?}"
+        );
+    }
 }

@@ -141,7 +141,10 @@ async fn a_static_member_fenced_at_its_rejoin_stops() {
     // eager, gives everything up before it rejoins. The revocation stays unacknowledged while
     // the newcomer joins as `pod-0` and takes the old member's place in the rebalance.
     let (dynamic, mut dynamic_events) = GroupMember::start(kafka_client(&broker.addr), eager(None));
-    let Some(GroupEvent::Revoked { partitions, done }) = next(&mut old_events).await else {
+    let Some(GroupEvent::Revoked {
+        partitions, done, ..
+    }) = next(&mut old_events).await
+    else {
         panic!("the old member was not asked to give its partitions up");
     };
     assert_eq!(partitions, vec![0, 1]);

@@ -63,7 +63,9 @@ fn prompt_member(
                 GroupEvent::Assigned { partitions, .. } => {
                     owned.lock().unwrap().extend(partitions);
                 }
-                GroupEvent::Revoked { partitions, done }
+                GroupEvent::Revoked {
+                    partitions, done, ..
+                }
                 | GroupEvent::Lost { partitions, done } => {
                     owned.lock().unwrap().retain(|p| !partitions.contains(p));
                     let _ = done.send(());
@@ -91,7 +93,10 @@ async fn a_revocation_three_sessions_long_keeps_the_member_in_the_group() {
     let (b, b_owns, b_task) = prompt_member(&broker.addr, "cooperative-sticky");
 
     // The first member is asked for two partitions and takes three sessions to give them up.
-    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+    let GroupEvent::Revoked {
+        partitions, done, ..
+    } = next(&mut a_events).await
+    else {
         panic!("an assignment before the revocation");
     };
     assert_eq!(partitions.len(), 2, "half of them move: {partitions:?}");
@@ -150,7 +155,10 @@ async fn an_eager_revocation_three_sessions_long_keeps_the_member_in_the_group()
     let a_id = a.membership().member_id;
 
     let (b, b_owns, b_task) = prompt_member(&broker.addr, "roundrobin");
-    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+    let GroupEvent::Revoked {
+        partitions, done, ..
+    } = next(&mut a_events).await
+    else {
         panic!("an assignment before the revocation");
     };
     assert_eq!(partitions, vec![0, 1, 2, 3], "eager: everything");
@@ -188,7 +196,10 @@ async fn a_member_offering_an_eager_assignor_gives_everything_up_before_it_rejoi
     let (broker, a, mut a_events) = owner_of_all("cooperative-sticky,roundrobin").await;
     let (b, b_owns, b_task) = prompt_member(&broker.addr, "cooperative-sticky,roundrobin");
     // All four, before the next generation's assignment; then its share comes back.
-    let GroupEvent::Revoked { partitions, done } = next(&mut a_events).await else {
+    let GroupEvent::Revoked {
+        partitions, done, ..
+    } = next(&mut a_events).await
+    else {
         panic!("an assignment before the revocation");
     };
     assert_eq!(

@@ -57,6 +57,8 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
     })
     .await;
     let addr = service.local_addr();
+    // The pool's size and places are the process's, set by the first service in it: this
+    // holds under nextest, which runs each test in a process of its own.
 
     // 40 registrations at once: the pool holds 8 (one running), the rest are refused at once.
     let mut sent = Vec::new();
@@ -80,6 +82,11 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
         }
     }
     eprintln!("burst of 40: {created} created, {refused} refused");
+    assert_eq!(
+        metric(addr, "usercenter_password_hashing_threads").await,
+        1,
+        "the pool this test asked for"
+    );
     assert!(refused > 0, "nothing refused: the queue is not bounded");
     assert!(created >= 1);
     let counted = metric(addr, "usercenter_password_hashes_refused_total").await;

@@ -259,7 +259,13 @@ impl MemberTask {
         partitions: BTreeSet<i32>,
         how: Handover,
     ) -> ControlFlow<(), Option<Ended>> {
-        let handing_over = hand_over(&self.events, partitions, how, self.config.rebalance_timeout);
+        let generation = self.link.membership().generation;
+        let handing_over = hand_over(
+            &self.events,
+            (partitions, generation),
+            how,
+            self.config.rebalance_timeout,
+        );
         let mut lost = None;
         let acknowledged = if how == Handover::Revoke {
             tokio::pin!(handing_over);
@@ -293,12 +299,12 @@ impl MemberTask {
     }
 }
 
-/// Tells the consumer to give up `partitions` ([`GroupEvent::Revoked`] or
-/// [`GroupEvent::Lost`], as `how` says) and waits for its acknowledgement (at most `within`).
-/// False when the consumer is gone.
+/// Tells the consumer to give up `partitions`, ours in `generation` ([`GroupEvent::Revoked`]
+/// or [`GroupEvent::Lost`], as `how` says) and waits for its acknowledgement (at most
+/// `within`). False when the consumer is gone.
 async fn hand_over(
     events: &mpsc::Sender<GroupEvent>,
-    partitions: BTreeSet<i32>,
+    (partitions, generation): (BTreeSet<i32>, i32),
     how: Handover,
     within: Duration,
 ) -> bool {
@@ -308,7 +314,11 @@ async fn hand_over(
     let (done, acked) = oneshot::channel();
     let partitions = partitions.into_iter().collect();
     let event = match how {
-        Handover::Revoke => GroupEvent::Revoked { partitions, done },
+        Handover::Revoke => GroupEvent::Revoked {
+            partitions,
+            generation,
+            done,
+        },
         Handover::Lose => GroupEvent::Lost { partitions, done },
     };
     if events.send(event).await.is_err() {
