@@ -92,7 +92,10 @@ impl PlanRow {
 }
 
 /// The new offset of a partition: `at_time` is the ListOffsets answer for a datetime target
-/// (`None`: no record that late). Always within `[earliest, log_end]`.
+/// (`None`: no record that late). Always within `[earliest, log_end]`, except that a shift
+/// never takes an offset beyond the log end (the last stable offset) back to it: a group
+/// offset past an open transaction (committed by a read_uncommitted member) stays where it is
+/// under `--shift-by 0`, and moves from there.
 pub fn new_offset(
     target: Target,
     current: Option<i64>,
@@ -106,7 +109,11 @@ pub fn new_offset(
         Target::Datetime(_) => at_time.unwrap_or(log_end),
         Target::ShiftBy(n) => current.unwrap_or(earliest).saturating_add(n),
     };
-    wanted.clamp(earliest, log_end.max(earliest))
+    let end = match (target, current) {
+        (Target::ShiftBy(_), Some(current)) => log_end.max(current),
+        _ => log_end,
+    };
+    wanted.clamp(earliest, end.max(earliest))
 }
 
 /// The plan as a table.

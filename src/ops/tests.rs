@@ -27,6 +27,16 @@ fn new_offsets_stay_within_the_log() {
         "from earliest without an offset"
     );
     assert_eq!(at(Target::ShiftBy(i64::MIN), Some(40)), 10);
+    // A current offset past the last stable offset (50): a group offset beyond a transaction
+    // left open. A shift moves from it and no further forward, and 0 keeps it.
+    assert_eq!(at(Target::ShiftBy(0), Some(54)), 54);
+    assert_eq!(at(Target::ShiftBy(-2), Some(54)), 52);
+    assert_eq!(at(Target::ShiftBy(9), Some(54)), 54);
+    assert_eq!(
+        at(Target::Latest, Some(54)),
+        50,
+        "--to-latest is the log end"
+    );
 }
 
 #[test]
