@@ -118,7 +118,8 @@ fn health(state: &AppState) -> Response<Body> {
 /// backlog is under its bound; 503 with the reasons otherwise. A later Kafka outage shows as a
 /// growing backlog, not as "not reachable". The backlog is a store read, which blocks (on
 /// PostgreSQL it waits for the server): one at a time for every caller, on the blocking pool,
-/// waited for at most [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) ([`OutboxGauges`](super::outbox_gauges::OutboxGauges)).
+/// waited for at most [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT)
+/// ([`OutboxGauges`](super::outbox_gauges::OutboxGauges)).
 async fn ready(state: &AppState) -> Response<Body> {
     let mut reasons = Vec::new();
     if !state.kafka_ready() {
@@ -144,8 +145,8 @@ async fn ready(state: &AppState) -> Response<Body> {
 }
 
 /// The outbox gauges for `/ready` and `/metrics`; `None` when the store did not answer within
-/// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) (`/ready` then says "outbox unreadable"; `/metrics` leaves the outbox gauges
-/// out).
+/// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) (`/ready` then says "outbox unreadable";
+/// `/metrics` leaves the outbox gauges out).
 async fn outbox_gauges(state: &AppState) -> Option<(u64, Option<i64>)> {
     state
         .outbox_gauges

@@ -97,8 +97,8 @@ impl Users {
         } else {
             None
         };
-        // Per account, however it is named (user name or e-mail address): per source IP, so
-        // one attacker cannot lock the owner out, under a higher ceiling from everywhere.
+        // Per account, however it is named (user name or e-mail address): per source, so one
+        // source cannot lock the owner out, under a higher ceiling from everywhere.
         let account = match (&user, nameable) {
             (Some(u), _) => u.id.to_string(),
             (None, true) => super::lookup_key(login),
