@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{
     Result, Role, User, UserError, auth,
     core::{Caller, RequestCtx, Users, may_act_on, now_ms, user_key},
-    validate,
+    hashing_pool, validate,
 };
 use crate::{
     event::{Deleted, EventData, Registered, UserStatus},
@@ -36,7 +36,7 @@ impl Users {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
-        let password_hash = auth::hash_with(auth::hash_ticket(&ctx.client_gone)?, password)?;
+        let password_hash = auth::hash_with(hashing_pool::ticket(&ctx.client_gone)?, password)?;
         let now = now_ms();
         let user = User {
             id: Uuid::new_v4(),

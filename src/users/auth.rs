@@ -24,16 +24,11 @@ const OUTPUT_LEN: usize = SERVICE.params().tag_len_bytes();
 /// Hashes `password` with argon2id ([`SERVICE`]'s parameters: 19 MiB, 2 passes) and a random
 /// salt. [`UserError::HashingBusy`] when the hashing pool has no place for it.
 pub fn hash_password(password: &str) -> Result<String> {
-    hash_with(hash_ticket(&ClientGone::default())?, password)
+    hash_with(ticket(&ClientGone::default())?, password)
 }
 
-/// A place on the hashing pool for one hash for the client `gone` tells about (see
-/// [`Ticket`]), to take before the work that leads to the hash.
-pub(super) fn hash_ticket(gone: &ClientGone) -> Result<Ticket> {
-    ticket(gone)
-}
-
-/// [`hash_password`] in the place `ticket` holds.
+/// [`hash_password`] in the place `ticket` holds ([`super::hashing_pool::ticket`], taken
+/// before the work that leads to the hash).
 pub(super) fn hash_with(ticket: Ticket, password: &str) -> Result<String> {
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(UserError::Random)?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{
     Result, User, UserError, auth, client_network_key,
     core::{RequestCtx, Users, now_ms, user_key},
+    hashing_pool,
 };
 use crate::{
     event::{EventData, LoggedIn, UserStatus},
@@ -52,7 +53,7 @@ impl Users {
     ) -> Result<(User, String, i64)> {
         // A place for the password check first: a full hashing pool refuses the login (503)
         // before any throttle counts it.
-        let ticket = auth::hash_ticket(&ctx.client_gone)?;
+        let ticket = hashing_pool::ticket(&ctx.client_gone)?;
         // Per source network (an IPv4 address, an IPv6 /64): tells nothing about any
         // account, so it may say so (429).
         let network = client_network_key(&ctx.ip);

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{
     Result, User, UserError, auth,
     core::{Caller, RequestCtx, Users, may_act_on, now_ms},
-    validate,
+    hashing_pool, validate,
 };
 use crate::{
     event::{EventData, PasswordChanged, Updated},
@@ -99,7 +99,7 @@ impl Users {
         validate::password("new_password", new)?;
         // A place for the old password's check before the throttle counts it (503 when the
         // hashing pool is full).
-        let ticket = auth::hash_ticket(&ctx.client_gone)?;
+        let ticket = hashing_pool::ticket(&ctx.client_gone)?;
         let user = self.get(caller, id)?;
         // Guessing the old password with a stolen token is throttled like logins.
         let account = id.to_string();
@@ -113,7 +113,7 @@ impl Users {
             });
         }
         self.password_checks.clear(&account);
-        let new_hash = auth::hash_with(auth::hash_ticket(&ctx.client_gone)?, new)?;
+        let new_hash = auth::hash_with(hashing_pool::ticket(&ctx.client_gone)?, new)?;
         let keep = (caller.user.id == id).then_some(caller.session);
         self.write(|txn| {
             if !may_act_on(&Self::recheck(txn, caller)?, id) {

@@ -116,3 +116,25 @@ pub async fn registered(addr: SocketAddr, username: &str) -> String {
 pub async fn login(addr: SocketAddr, credentials: serde_json::Value) -> (u16, serde_json::Value) {
     api(addr, "POST", "/api/v1/users/login", None, Some(credentials)).await
 }
+
+/// The sum of the samples of metric `name` on the `/metrics` of the service at `addr` (every
+/// label set); `None` when it does not answer within 5 s or has no such metric.
+pub async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    let get = try_request(addr, "GET", "/metrics", &[], None);
+    let (status, _, body) = tokio::time::timeout(Duration::from_secs(5), get)
+        .await
+        .ok()??;
+    if status != 200 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name).then(|| value.parse().ok())?
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}

@@ -139,26 +139,9 @@ impl Instance {
         self.start();
     }
 
-    /// The sum of the samples of metric `name` on its `/metrics` (every label set), `None`
-    /// when it does not answer within 5 s or has no such metric.
+    /// The sum of the samples of metric `name` on its `/metrics` ([`http::metric`]).
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let get = http::try_request(self.addr, "GET", "/metrics", &[], None);
-        let (status, _, body) = tokio::time::timeout(Duration::from_secs(5), get)
-            .await
-            .ok()??;
-        if status != 200 {
-            return None;
-        }
-        let text = String::from_utf8_lossy(&body);
-        let values: Vec<f64> = text
-            .lines()
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                let metric = series.split('{').next()?;
-                (metric == name).then(|| value.parse().ok())?
-            })
-            .collect();
-        (!values.is_empty()).then(|| values.iter().sum())
+        http::metric(self.addr, name).await
     }
 
     /// Its whole log (standard error).

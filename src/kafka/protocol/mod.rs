@@ -58,3 +58,7 @@ pub use topics::{CreateTopic, ListOffset, OffsetQuery};
 /// Kafka's `isolation_level` for read_committed, which Fetch and ListOffsets both ask: the
 /// consumer never reads, nor starts past, another producer's unfinished transaction.
 const READ_COMMITTED: i8 = 1;
+
+/// Kafka's `isolation_level` for read_uncommitted: ListOffsets asks it for the high watermark
+/// ([`OffsetQuery::HighWatermark`]).
+const READ_UNCOMMITTED: i8 = 0;

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 use rskafka::protocol::api_key::ApiKey;
 
-use super::{READ_COMMITTED, adapter::Call, offsets::topic_name};
+use super::{READ_COMMITTED, READ_UNCOMMITTED, adapter::Call, offsets::topic_name};
 use crate::kafka::error_code::ErrorCode;
 
 /// Creates one topic.
@@ -72,9 +72,6 @@ pub enum OffsetQuery {
     /// answer when there is none).
     At(i64),
 }
-
-/// Kafka's `isolation_level` for read_uncommitted.
-const READ_UNCOMMITTED: i8 = 0;
 
 /// The earliest or latest offset of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]

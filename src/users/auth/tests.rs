@@ -4,7 +4,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version, password_hash::
 
 /// Whether `password` matches `hash`, in a place of its own on the pool.
 fn verify(password: &str, hash: &str) -> bool {
-    let place = hash_ticket(&ClientGone::default()).unwrap();
+    let place = ticket(&ClientGone::default()).unwrap();
     verify_password(place, password, hash).unwrap()
 }
 

@@ -34,15 +34,12 @@ async fn answer(mut stream: TcpStream) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The value of the sample `name` on `/metrics`.
+/// The value of the sample `name` on `/metrics`, a count.
 async fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let text = answer(stream).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not on /metrics"))
+    let value = testkit::http::metric(addr, name)
+        .await
+        .unwrap_or_else(|| panic!("{name} not on /metrics"));
+    value as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,8 +17,8 @@ use tokio::{
 const MAX_CONNECTIONS: usize = 12;
 const PER_CLIENT: usize = 4;
 
-/// A connection to `server` from the loopback address `127.0.0.{source}`.
-async fn connect_from(source: u8, server: SocketAddr) -> TcpStream {
+/// A socket bound to the loopback address `127.0.0.{source}`, not connected yet.
+fn socket_from(source: u8) -> TcpSocket {
     let socket = TcpSocket::new_v4().unwrap();
     socket
         .bind(SocketAddr::new(
@@ -26,7 +26,12 @@ async fn connect_from(source: u8, server: SocketAddr) -> TcpStream {
             0,
         ))
         .unwrap();
-    socket.connect(server).await.unwrap()
+    socket
+}
+
+/// A connection to `server` from the loopback address `127.0.0.{source}`.
+async fn connect_from(source: u8, server: SocketAddr) -> TcpStream {
+    socket_from(source).connect(server).await.unwrap()
 }
 
 /// Sends the full headers of a registration and one body byte of the promised 100; the caller
@@ -121,14 +126,8 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
 /// Pipelines `GET /openapi.yaml` requests from `127.0.0.{source}` with a small receive
 /// buffer and reads nothing: the responses fill the way back, and the server's writes stall.
 async fn never_reads(source: u8, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
+    let socket = socket_from(source);
     socket.set_recv_buffer_size(4096).unwrap();
-    socket
-        .bind(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)),
-            0,
-        ))
-        .unwrap();
     let mut stream = socket.connect(server).await.unwrap();
     let request = format!("GET /openapi.yaml HTTP/1.1\r\nHost: {server}\r\n\r\n");
     // Answers (17 KB each, 17 MB in all) to fill both sides' buffers (a few MB on loopback)
