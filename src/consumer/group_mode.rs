@@ -7,7 +7,8 @@
 //!              ── Revoked(ps, done) ─► cancel tasks, await (batch in hand commits)
 //!                                      ─► OffsetCommit(store offsets of ps) ─► done
 //!              ── Lost(ps, done) ─► cancel tasks, await ─► done (no generation to commit in)
-//!  every auto_commit_interval_ms ─► OffsetCommit(store offsets of the owned partitions)
+//!  every auto_commit_interval_ms ─► OffsetCommit(store offsets of the owned partitions), on a
+//!                                   task of its own (stopped by a revocation or a loss)
 //!  shutdown ─► stop every task ─► OffsetCommit ─► LeaveGroup (dynamic members)
 //! ```
 //!
@@ -85,6 +86,7 @@ pub(crate) async fn supervise(
         cancel: cancel.clone(),
         member,
         owned: BTreeMap::new(),
+        periodic: None,
     };
     loop {
         tokio::select! {
@@ -106,19 +108,21 @@ pub(crate) async fn supervise(
                     info!(?partitions, "consumer: partitions revoked");
                     // Their offsets go to the group in the generation they were ours in (the
                     // member rejoins without us once the rebalance timeout passed).
+                    supervisor.stop_periodic();
                     supervisor.give_up(&partitions).await;
                     let patience = supervisor.handover_patience();
-                    commit_handover(&supervisor.member, &supervisor.ctx, &partitions, generation, patience).await;
+                    commit_handover(&supervisor.member.handle(), &supervisor.ctx, &partitions, generation, patience).await;
                     let _ = done.send(());
                 }
                 Some(GroupEvent::Lost { partitions, done }) => {
                     warn!(?partitions, "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
+                    supervisor.stop_periodic();
                     supervisor.give_up(&partitions).await;
                     supervisor.ctx.metrics.generation.set(-1);
                     let _ = done.send(());
                 }
             },
-            _ = commits.tick() => supervisor.commit_owned().await,
+            _ = commits.tick() => supervisor.commit_owned(),
         }
     }
     // A revocation (or loss) still queued is answered by dropping it: the member task ends.
@@ -140,6 +144,10 @@ struct GroupSupervisor {
     member: GroupMember,
     /// The task of each partition we own.
     owned: BTreeMap<i32, Owned>,
+    /// The periodic commit of the owned partitions' offsets, while it runs: on a task of its
+    /// own, so that a coordinator that does not answer (up to a request's deadline) holds up
+    /// no revocation or loss meanwhile.
+    periodic: Option<JoinHandle<()>>,
 }
 
 impl GroupSupervisor {
@@ -157,7 +165,12 @@ impl GroupSupervisor {
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
         let partitions = self.existing(partitions).await;
-        let committed = committed(&self.member, &partitions, self.committed_patience()).await;
+        let committed = committed(
+            &self.member.handle(),
+            &partitions,
+            self.committed_patience(),
+        )
+        .await;
         for p in partitions {
             let start = Start {
                 generation,
@@ -220,10 +233,25 @@ impl GroupSupervisor {
 
     /// Starts again the tasks that ended while their partitions are still ours
     /// ([`Self::restart_ended`]), then commits the owned partitions' offsets.
-    async fn commit_owned(&mut self) {
+    /// One commit at a time: a tick while the last one still waits commits nothing.
+    fn commit_owned(&mut self) {
         self.restart_ended();
+        if self.periodic.as_ref().is_some_and(|c| !c.is_finished()) {
+            return;
+        }
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
-        commit(&self.member, &self.ctx, &partitions).await;
+        let (member, ctx) = (self.member.handle(), Arc::clone(&self.ctx));
+        self.periodic = Some(tokio::spawn(async move {
+            commit(&member, &ctx, &partitions).await;
+        }));
+    }
+
+    /// Stops the periodic commit, if it runs: the partitions are handed over or lost, and
+    /// their offsets go to the group (or not) as that says.
+    fn stop_periodic(&mut self) {
+        if let Some(c) = self.periodic.take() {
+            c.abort();
+        }
     }
 
     /// A partition task ends on its own when another owner claimed the partition (it was
@@ -280,12 +308,13 @@ impl GroupSupervisor {
     }
 
     /// Stops every task, commits their offsets and leaves the group.
-    async fn shutdown(self) {
+    async fn shutdown(mut self) {
+        self.stop_periodic();
         let partitions: Vec<i32> = self.owned.keys().copied().collect();
         let generation = self.member.membership().generation;
         stop(self.owned.into_values().collect()).await;
         commit_handover(
-            &self.member,
+            &self.member.handle(),
             &self.ctx,
             &partitions,
             generation,

@@ -32,7 +32,7 @@ use crate::{
     },
     store::Store,
 };
-use start::{claim, start_offset};
+use start::{claim, keep_start, start_offset};
 
 /// Everything a partition loop needs: the consumer's [`super::ConsumerParts`], and what its
 /// partition loops share.
@@ -110,6 +110,9 @@ pub(crate) async fn run(
     else {
         return;
     };
+    if !keep_start(&ctx, partition, claim, offset, &cancel).await {
+        return;
+    }
     info!(topic = %ctx.topic, partition, offset, claim = claim.token, generation = claim.generation, "consumer: partition started");
     let partition_loop = PartitionLoop {
         ctx,

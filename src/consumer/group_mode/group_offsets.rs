@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 use super::REQUEST_DEADLINE;
 use crate::{
     consumer::{partition::Context, process::stored_offset},
-    kafka::group::GroupMember,
+    kafka::group::MemberHandle,
     store::StoreExt,
 };
 
@@ -32,7 +32,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// is behind when another member of the group handled the partition since (see
 /// `partition::start_offset`): said in a warning.
 pub(super) async fn committed(
-    member: &GroupMember,
+    member: &MemberHandle,
     partitions: &[i32],
     patience: Duration,
 ) -> BTreeMap<i32, i64> {
@@ -85,7 +85,7 @@ where
 /// Commits the store's offsets of `partitions` to the group in our current generation, once
 /// (a failure is logged: the next interval commits again, and the store keeps the truth
 /// meanwhile).
-pub(super) async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i32]) {
+pub(super) async fn commit(member: &MemberHandle, ctx: &Context, partitions: &[i32]) {
     let generation = member.membership().generation;
     let _ = commit_in(member, ctx, partitions, generation).await;
 }
@@ -97,7 +97,7 @@ pub(super) async fn commit(member: &GroupMember, ctx: &Context, partitions: &[i3
 /// member has left `generation`: the partitions may belong to another member by then, and a
 /// commit in the next generation would move its offset back.
 pub(super) async fn commit_handover(
-    member: &GroupMember,
+    member: &MemberHandle,
     ctx: &Context,
     partitions: &[i32],
     generation: i32,
@@ -119,7 +119,7 @@ struct Retry;
 /// Commits the store's offsets of `partitions` to the group, if the member is still in
 /// `generation`.
 async fn commit_in(
-    member: &GroupMember,
+    member: &MemberHandle,
     ctx: &Context,
     partitions: &[i32],
     generation: i32,

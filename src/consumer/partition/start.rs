@@ -6,9 +6,14 @@ use tracing::{info, warn};
 
 use super::{Context, RETRY, pause};
 use crate::{
-    consumer::{StartPolicy, fence, fence::Claim, process::stored_offset, source::PartitionSource},
+    consumer::{
+        StartPolicy, fence,
+        fence::{Claim, FenceError},
+        process::{offset_key, stored_offset},
+        source::PartitionSource,
+    },
     kafka::protocol::OffsetQuery,
-    store::StoreExt,
+    store::{self, StoreExt, Table},
 };
 
 /// How a partition loop starts.
@@ -143,6 +148,53 @@ async fn stored_or_policy(
             })
             .await
             .map_err(|e| e.to_string()),
+    }
+}
+
+/// Stores `offset`, where the partition starts, as its offset when the store's is behind it or
+/// absent (the group's committed offset or the start policy was taken), under our claim.
+/// The consumer commits the store's offsets to the group (every `commit_interval`, at a
+/// revocation, at shutdown): the store's older offset would otherwise move the group's back
+/// on a partition that stays idle, and its next owner would handle again what the member
+/// that committed it had handled. `false` when cancelled or fenced first.
+pub(super) async fn keep_start(
+    ctx: &Arc<Context>,
+    partition: i32,
+    claim: Claim,
+    offset: i64,
+    cancel: &CancellationToken,
+) -> bool {
+    loop {
+        let c = Arc::clone(ctx);
+        let kept = tokio::task::spawn_blocking(move || {
+            c.store.write_with(|txn| {
+                fence::check(txn, &c.topic, partition, claim)?;
+                if stored_offset(txn, &c.topic, partition)?.is_none_or(|s| s < offset) {
+                    store::put(
+                        txn,
+                        Table::Offsets,
+                        &offset_key(&c.topic, partition),
+                        &offset,
+                    )?;
+                }
+                Ok::<_, FenceError>(())
+            })
+        })
+        .await;
+        match kept {
+            Ok(Ok(())) => return true,
+            Ok(Err(FenceError::Fenced(fenced))) => {
+                warn!(%fenced, "consumer: partition claimed by a newer owner before it started");
+                return false;
+            }
+            Ok(Err(FenceError::Store(error))) => {
+                warn!(partition, %error, "consumer: cannot store the start offset");
+            }
+            Err(error) => warn!(partition, %error, "consumer: cannot store the start offset"),
+        }
+        if !pause(RETRY, cancel).await {
+            return false;
+        }
     }
 }
 

@@ -86,6 +86,24 @@ async fn the_loop_starts_from_the_later_of_the_stored_and_the_committed_offset()
     assert_eq!(first_fetch(Some(5), None, StartPolicy::Latest).await, 5);
 }
 
+/// The group's offset taken over the store's becomes the store's, even where nothing is left
+/// to handle: the consumer commits the store's offsets to the group, and the older one would
+/// move the group's back (a later owner would then handle 5..7 again).
+#[tokio::test]
+async fn a_group_offset_taken_is_stored_before_the_first_fetch() {
+    let (_dir, store) = new_store();
+    set_stored(&store, 5);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(2, 7));
+    run_until(&ctx, source(&log), committed(Some(7)), |_| {
+        !log.fetches().is_empty()
+    })
+    .await;
+    assert_eq!(log.fetches()[0], 7);
+    assert_eq!(stored(&store), Some(7));
+    assert_eq!(ctx.metrics.handled.get(), 0);
+}
+
 /// A transaction open from 150 to the high watermark 200: a member reading read_uncommitted
 /// (Sarama's default) read on and committed 180. That is below the log end, not past it: the
 /// loop starts there (and its read_committed fetch waits for the transaction to end), rather

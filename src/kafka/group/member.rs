@@ -160,6 +160,48 @@ pub enum GroupEvent {
     },
 }
 
+/// A running member's membership and offset commits, for tasks besides the one that holds the
+/// member: the consumer commits its offsets periodically on a task of its own, so that a
+/// coordinator that does not answer never holds up a revocation or a loss. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MemberHandle {
+    link: Arc<CoordinatorLink>,
+}
+
+impl MemberHandle {
+    /// Our member id and generation now.
+    pub fn membership(&self) -> Membership {
+        self.link.membership()
+    }
+
+    /// Commits offsets (partition → next offset) to the group in the current generation.
+    pub async fn commit(
+        &self,
+        offsets: &std::collections::BTreeMap<i32, i64>,
+    ) -> Result<(), GroupError> {
+        self.link.commit(offsets, None).await
+    }
+
+    /// Commits offsets to the group in `generation`, the one the partitions were ours in (a
+    /// revocation's): refused by the coordinator once the group has moved past it, so a late
+    /// commit never moves back the offset of the partitions' next owner.
+    pub async fn commit_in(
+        &self,
+        offsets: &std::collections::BTreeMap<i32, i64>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.link.commit(offsets, Some(generation)).await
+    }
+
+    /// The group's committed offsets of `partitions`.
+    pub async fn committed(
+        &self,
+        partitions: &[i32],
+    ) -> Result<std::collections::BTreeMap<i32, i64>, GroupError> {
+        self.link.committed(partitions).await
+    }
+}
+
 /// A running member. Dropping it without [`GroupMember::stop`] stops the task without leaving.
 #[derive(Debug)]
 pub struct GroupMember {
@@ -194,36 +236,16 @@ impl GroupMember {
         (member, rx)
     }
 
+    /// Its membership and offset commits, for other tasks.
+    pub fn handle(&self) -> MemberHandle {
+        MemberHandle {
+            link: Arc::clone(&self.link),
+        }
+    }
+
     /// Our member id and generation now.
     pub fn membership(&self) -> Membership {
         self.link.membership()
-    }
-
-    /// Commits offsets (partition → next offset) to the group in the current generation.
-    pub async fn commit(
-        &self,
-        offsets: &std::collections::BTreeMap<i32, i64>,
-    ) -> Result<(), GroupError> {
-        self.link.commit(offsets, None).await
-    }
-
-    /// Commits offsets to the group in `generation`, the one the partitions were ours in (a
-    /// revocation's): refused by the coordinator once the group has moved past it, so a late
-    /// commit never moves back the offset of the partitions' next owner.
-    pub async fn commit_in(
-        &self,
-        offsets: &std::collections::BTreeMap<i32, i64>,
-        generation: i32,
-    ) -> Result<(), GroupError> {
-        self.link.commit(offsets, Some(generation)).await
-    }
-
-    /// The group's committed offsets of `partitions`.
-    pub async fn committed(
-        &self,
-        partitions: &[i32],
-    ) -> Result<std::collections::BTreeMap<i32, i64>, GroupError> {
-        self.link.committed(partitions).await
     }
 
     /// Stops the task and leaves the group (a dynamic member only), at most `deadline` long.

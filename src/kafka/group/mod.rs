@@ -13,4 +13,4 @@ mod member;
 mod rebalance;
 
 pub use coordinator_link::Membership;
-pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig};
+pub use member::{GroupError, GroupEvent, GroupMember, MemberConfig, MemberHandle};

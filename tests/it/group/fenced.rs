@@ -95,7 +95,7 @@ async fn a_refused_commit_tells_the_member_at_once() {
         panic!("no assignment for the newcomer");
     };
 
-    let refused = old.commit(&[(0, 5)].into()).await;
+    let refused = old.handle().commit(&[(0, 5)].into()).await;
     assert!(
         refused.is_err(),
         "the fenced member's commit was taken: {refused:?}"
