@@ -56,15 +56,22 @@ pub struct ConfigArgs {
     /// Directory of the service's store (overrides `store.data_dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The consumer group.
-    #[arg(long, default_value = super::DEFAULT_GROUP)]
-    pub group: String,
+    /// The consumer group (default: the service's `consumer.group_id`, which is `usercenter`
+    /// unless set).
+    #[arg(long)]
+    pub group: Option<String>,
     /// The topic (default: the service's events topic, `topics.events`).
     #[arg(long)]
     pub topic: Option<String>,
 }
 
 impl ConfigArgs {
+    /// The group the command works on: `--group`, else the one the service's consumer joins
+    /// (during a migration, the Go service's).
+    pub fn group<'a>(&'a self, config: &'a crate::config::Config) -> &'a str {
+        self.group.as_deref().unwrap_or(&config.consumer.group_id)
+    }
+
     /// What these flags override in the configuration.
     pub fn overrides(&self) -> Overrides {
         Overrides {

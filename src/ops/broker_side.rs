@@ -73,6 +73,11 @@ fn refused(what: &'static str, code: impl Into<ErrorCode>) -> GroupCommandError 
 }
 
 impl Admin {
+    /// The group it inspects and resets.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
     /// Finds `group`'s coordinator through the bootstrap brokers of `config`.
     pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupCommandError> {
         let settings = config

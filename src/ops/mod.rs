@@ -32,9 +32,6 @@ use crate::{
     store::StoreError,
 };
 
-/// The service's consumer group id.
-pub const DEFAULT_GROUP: &str = "usercenter";
-
 /// Why a group command failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -122,13 +119,12 @@ pub enum GroupCommandError {
 pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, GroupCommandError> {
     let common = command.common();
     let topic = common.topic.as_deref().unwrap_or(&config.topics.events);
-    let admin = Admin::connect(&config.kafka, &common.group).await?;
+    let group = common.group(config);
+    let admin = Admin::connect(&config.kafka, group).await?;
     match command {
         GroupCommand::Describe(_) => {
             let mode = config.consumer.mode();
-            Ok(describe(&admin, &common.group, topic, mode)
-                .await?
-                .to_string())
+            Ok(describe(&admin, group, topic, mode).await?.to_string())
         }
         GroupCommand::ResetOffsets(args) => reset::run(&admin, args, topic, &config.store).await,
     }

@@ -186,7 +186,7 @@ impl Reset<'_> {
         let view = self.admin.describe().await?;
         if !view.is_inactive() {
             return Err(GroupCommandError::Active {
-                group: self.args.common.group.clone(),
+                group: self.admin.group().to_owned(),
                 state: view.state,
                 members: view.members.len(),
             });

@@ -271,3 +271,19 @@ fn a_replay_scan_moves_past_what_it_fetched_and_stops_at_the_log_end() {
     assert_eq!(next_fetch(10, None, 10), None);
     assert_eq!(next_fetch(12, Some(4), 10), None);
 }
+
+#[test]
+fn the_group_is_the_consumers_unless_named() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: ConfigArgs,
+    }
+    let mut config = Config::default();
+    config.consumer.group_id = "go-usercenter".into();
+    let unnamed = Cli::parse_from(["group"]);
+    assert_eq!(unnamed.common.group(&config), "go-usercenter");
+    let named = Cli::parse_from(["group", "--group", "other"]);
+    assert_eq!(named.common.group(&config), "other");
+}
