@@ -20,14 +20,16 @@ use crate::{
 /// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
 /// are: version 7, so that marks are written in time order, at the end of the table) and as
 /// `e/<ce_id>` otherwise; else its producer id and sequence as written
-/// (`p/<producer>/<sequence>`); else none. See `dedupe`'s module docs for why the event id
-/// comes first.
+/// (`p/<producer>/<sequence>`); else none. A key longer than [`MAX_MARK_KEY`] (an id or
+/// header a foreign writer made long) is `h/` and its SHA-256 instead: PostgreSQL refuses a
+/// primary key past about 2.7 KB, and a batch that cannot commit would stall its partition.
+/// See `dedupe`'s module docs for why the event id comes first.
 pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
     let text = |name: &str| headers.header(name).filter(|v| !v.is_empty());
     if let Some(id) = text(header::ID) {
         return Some(match uuid::Uuid::try_parse_ascii(id) {
             Ok(uuid) => [UUID_MARK.as_slice(), uuid.as_bytes()].concat(),
-            Err(_) => [b"e/".as_slice(), id].concat(),
+            Err(_) => bounded([b"e/".as_slice(), id].concat()),
         });
     }
     let (p, s) = (text(header::PRODUCER_ID)?, text(header::SEQUENCE)?);
@@ -35,7 +37,20 @@ pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
     key.extend_from_slice(p);
     key.push(b'/');
     key.extend_from_slice(s);
-    Some(key)
+    Some(bounded(key))
+}
+
+/// The longest mark key kept as it is (see [`dedupe_key`]); a poison mark adds the topic
+/// (at most 249 bytes) and the partition to it.
+pub const MAX_MARK_KEY: usize = 512;
+
+/// `key`, or `h/` and its SHA-256 when it is longer than [`MAX_MARK_KEY`].
+fn bounded(key: Vec<u8>) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    if key.len() <= MAX_MARK_KEY {
+        return key;
+    }
+    [b"h/".as_slice(), &Sha256::digest(&key)].concat()
 }
 
 /// The prefix of the mark of a record whose event id is a UUID.

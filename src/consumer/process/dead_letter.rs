@@ -11,21 +11,69 @@ use crate::{
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
 /// Its identity headers are replaced when it is stamped: a dead letter is a new record.
+/// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says; a NUL in a header's
+/// name becomes U+FFFD, which PostgreSQL's text can hold.
 pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
-    let mut headers = r.headers.to_map();
-    headers.extend(source_headers(input, r.offset, error));
-    OutboxRecord {
+    let headers = r
+        .headers
+        .to_map()
+        .into_iter()
+        .map(|(name, value)| (name.replace('\0', "\u{FFFD}"), value))
+        .collect();
+    let letter = OutboxRecord {
         topic: input.dlq_topic.to_owned(),
         key: r.key.as_deref().map(<[u8]>::to_vec),
         value: r.value.as_deref().map(<[u8]>::to_vec).unwrap_or_default(),
         headers,
         created_ms: input.now_ms,
-    }
+    };
+    let mut letter = bounded(letter);
+    letter
+        .headers
+        .extend(source_headers(input, r.offset, error));
+    letter
 }
 
-/// The largest batch a dead letter carries: a batch can be as large as the source topic allows
-/// (about 1 MiB by default), and with the headers it would not fit the dead-letter topic's
-/// records (`producer.max_message_bytes`), so the relay would park it.
+/// The bytes of `r`'s key, value and headers.
+fn size(r: &OutboxRecord) -> usize {
+    let headers: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    r.key.as_ref().map_or(0, Vec::len) + r.value.len() + headers
+}
+
+/// `letter` within [`MAX_BATCH_VALUE`]: a record can be as large as its topic allows, and with
+/// the dead letter's own headers it would not fit the dead-letter topic (the relay would park
+/// it). Its largest part goes first, then the next while it is still too large: its value
+/// (`dlq_value_bytes` says how long it was), its headers (`dlq_headers_left_out` says how
+/// many), its key (`dlq_key_bytes`).
+fn bounded(mut letter: OutboxRecord) -> OutboxRecord {
+    let mut said = Vec::new();
+    while size(&letter) > MAX_BATCH_VALUE {
+        let headers: usize = letter.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let key = letter.key.as_ref().map_or(0, Vec::len);
+        if letter.value.len() >= headers.max(key) {
+            said.push(("dlq_value_bytes", std::mem::take(&mut letter.value).len()));
+        } else if headers >= key {
+            said.push((
+                "dlq_headers_left_out",
+                std::mem::take(&mut letter.headers).len(),
+            ));
+        } else {
+            said.push(("dlq_key_bytes", key));
+            letter.key = None;
+        }
+    }
+    for (name, n) in said {
+        letter
+            .headers
+            .insert(name.into(), n.to_string().into_bytes());
+    }
+    letter
+}
+
+/// The most bytes of a source record or batch a dead letter carries: either can be as large as
+/// the source topic allows (about 1 MiB by default), and with the dead letter's headers it
+/// would not fit the dead-letter topic's records (`producer.max_message_bytes`), so the relay
+/// would park it.
 const MAX_BATCH_VALUE: usize = 512 * 1024;
 
 /// The dead letter of the batch `bad`: its bytes as fetched (none past [`MAX_BATCH_VALUE`]: it

@@ -200,6 +200,26 @@ fn dedupe_keys_prefer_the_event_id() {
 }
 
 #[test]
+fn a_long_dedupe_key_is_its_hash() {
+    let mut h = Headers::new();
+    let long = vec![b'x'; 8 << 10];
+    h.insert(header::ID.into(), long.clone());
+    let key = dedupe_key(&h).unwrap();
+    assert!(key.starts_with(b"h/") && key.len() == 34, "{}", key.len());
+    // The same id, the same mark; another id, another.
+    assert_eq!(dedupe_key(&h), Some(key.clone()));
+    h.insert(header::ID.into(), [long.as_slice(), b"y"].concat());
+    assert_ne!(dedupe_key(&h), Some(key));
+    // Up to the bound, the key is as written.
+    h.insert(header::ID.into(), vec![b'x'; MAX_MARK_KEY - 2]);
+    assert_eq!(dedupe_key(&h).unwrap().len(), MAX_MARK_KEY);
+    let mut p = Headers::new();
+    p.insert(header::PRODUCER_ID.into(), vec![b'7'; 4 << 10]);
+    p.insert(header::SEQUENCE.into(), b"9".to_vec());
+    assert!(dedupe_key(&p).unwrap().starts_with(b"h/"));
+}
+
+#[test]
 fn outputs_and_dead_letters_name_this_instance_in_source_and_identity() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();

@@ -144,3 +144,54 @@ fn an_unreadable_batch_from_inside_it_and_one_too_large_to_carry() {
     assert_eq!(letter.headers["dlq_batch_bytes"], b"614400");
     assert_eq!(letter.headers["dlq_source_offset"], b"2");
 }
+
+/// A poison record as large as its topic allows, or with headers that large, becomes a dead
+/// letter the dead-letter topic takes: its largest parts are left out and counted. A NUL in a
+/// header's name (which PostgreSQL's text refuses) becomes U+FFFD.
+#[test]
+fn a_dead_letter_leaves_out_what_would_not_fit_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let big = || vec![7u8; 900 << 10];
+    let poison = |offset, key: Vec<u8>, value: Vec<u8>, headers: &[(&str, Vec<u8>)]| {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        FetchedRecord::from_parts(offset, 0, Some(key), Some(value), &headers)
+    };
+    let batch = vec![
+        poison(0, b"k".to_vec(), big(), &[("a\0b", b"v".to_vec())]),
+        poison(1, b"k".to_vec(), vec![1], &[("h", big())]),
+        poison(2, big(), big(), &[("h", big())]),
+    ];
+    let out = run(&store, &batch, &input(0));
+    assert_eq!(out.dead, 3);
+    let dead = dead_letters(&store);
+    let h = |i: usize, name: &str| {
+        dead[i]
+            .headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    for d in &dead {
+        let headers: usize = d.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let size = d.key.as_ref().map_or(0, Vec::len) + d.value.len() + headers;
+        assert!(size < 600 << 10, "{size}");
+    }
+    assert!(dead[0].value.is_empty());
+    assert_eq!(h(0, "dlq_value_bytes").as_deref(), Some("921600"));
+    assert_eq!(h(0, "a\u{FFFD}b").as_deref(), Some("v"));
+    assert_eq!(dead[0].key.as_deref(), Some(b"k".as_slice()));
+    // Headers too large on their own: the value is kept, the headers are counted.
+    assert_eq!(dead[1].value, vec![1]);
+    assert_eq!(h(1, "h"), None);
+    assert_eq!(h(1, "dlq_headers_left_out").as_deref(), Some("1"));
+    assert_eq!(h(1, "dlq_value_bytes"), None);
+    // All three.
+    assert_eq!(dead[2].key, None);
+    assert_eq!(h(2, "dlq_key_bytes").as_deref(), Some("921600"));
+    assert_eq!(h(2, "dlq_value_bytes").as_deref(), Some("921600"));
+    assert_eq!(h(2, "dlq_headers_left_out").as_deref(), Some("1"));
+    assert_eq!(h(2, "dlq_source_offset").as_deref(), Some("2"));
+}
