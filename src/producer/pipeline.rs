@@ -33,7 +33,12 @@
 //! - MESSAGE_TOO_LARGE (10) or RECORD_LIST_TOO_LARGE (18): not written. The batch is decoded
 //!   back into its records and split in place, left half before right half, on the same
 //!   sequences; one record alone fails with [`ProduceError::RecordTooLarge`] and blocks
-//!   nothing (the batches behind it are renumbered over its sequence);
+//!   nothing: the batches behind it are resent under a renewed identity, renumbered from 0.
+//!   Renumbering them over its sequence under the same identity could lose one: a copy of a
+//!   batch behind it that an earlier, timed-out request still carries may reach the broker
+//!   after the renumbered batch, take the next sequence and make the broker answer the batch
+//!   renumbered onto that sequence as a duplicate. Under a new identity (or epoch) the old
+//!   copy is out of order and refused;
 //! - any other error: that batch fails, and every batch behind it (in flight, waiting, or in
 //!   the queue) fails with the same error, so a caller that retries them keeps their order; the
 //!   next batch starts under a renewed identity, since the failed sequence left a gap. When
@@ -115,9 +120,6 @@ pub(super) struct PartitionTask {
     in_flight: FuturesOrdered<BoxFuture<'static, Answered>>,
     /// Pieces of the current round that go out again, in order.
     returned: Vec<Piece>,
-    /// A record dropped this round (too large alone) left a gap: the pieces from this index of
-    /// `returned` on are renumbered from this sequence.
-    gap: Option<(usize, i32)>,
     /// What the current round needs before the next; `None`: all is well.
     recovery: Option<Recovery>,
     /// The last failure seen, for the timeout error.
@@ -160,7 +162,6 @@ impl PartitionTask {
             waiting: VecDeque::new(),
             in_flight: FuturesOrdered::new(),
             returned: Vec::new(),
-            gap: None,
             recovery: None,
             last: None,
             aborting: None,

@@ -19,15 +19,15 @@
 //!
 //! Renewals are serialised and keyed by the identity the caller saw fail, so several partitions
 //! hitting the same problem cause one renewal, not one each.
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::kafka::{
     Client, ClientError,
     error_code::ErrorCode,
-    protocol::{InitProducerId, ProducerIdentity},
+    protocol::{CallError, InitProducerId, ProducerIdentity},
 };
 
 /// Why no producer identity could be had.
@@ -45,6 +45,22 @@ pub enum SessionError {
     EpochExhausted,
 }
 
+impl SessionError {
+    /// Whether asking again may succeed: no broker answered, the request failed on the wire or
+    /// timed out, or the broker answered a retriable code (COORDINATOR_LOAD_IN_PROGRESS while
+    /// a KRaft broker fetches a block of producer ids, NOT_COORDINATOR, ...).
+    pub fn may_pass(&self) -> bool {
+        match self {
+            Self::Client(ClientError::Connect(_)) => true,
+            Self::Client(ClientError::Call(e)) => !matches!(e, CallError::Unsupported { .. }),
+            Self::Client(ClientError::Refused { code, .. }) | Self::Refused(code) => {
+                code.is_retriable()
+            }
+            Self::Client(_) | Self::EpochExhausted => false,
+        }
+    }
+}
+
 /// The producer id and epoch every partition of one producer writes under.
 #[derive(Debug)]
 pub struct ProducerSession {
@@ -55,9 +71,25 @@ pub struct ProducerSession {
 }
 
 impl ProducerSession {
-    /// Obtains a fresh producer id from any broker of `client`.
+    /// Obtains a fresh producer id from any broker of `client`, asking again, with a pause
+    /// that grows from 100 ms to 5 s, while the failure may pass ([`SessionError::may_pass`]):
+    /// without an id the process would write without idempotence until it restarts. Fails at
+    /// once when the brokers cannot give one (InitProducerId unsupported or not authorised).
     pub async fn start(client: Arc<Client>) -> Result<Self, SessionError> {
-        let identity = init(&client, InitProducerId::default()).await?;
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0u32;
+        let identity = loop {
+            tries += 1;
+            match init(&client, InitProducerId::default()).await {
+                Ok(identity) => break identity,
+                Err(error) if error.may_pass() => {
+                    warn!(%error, tries, retry_in = ?pause, "no producer id yet; asking again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(error),
+            }
+        };
         info!(
             producer_id = identity.id,
             epoch = identity.epoch,

@@ -46,7 +46,11 @@ impl KafkaSide {
             return;
         };
         let cfg = &self.config;
-        let transport = BrokerTransport::connect(Arc::clone(&client), &cfg.producer).await;
+        // It asks for a producer id until one comes (or the brokers cannot give one).
+        let transport = tokio::select! {
+            t = BrokerTransport::connect(Arc::clone(&client), &cfg.producer) => t,
+            () = cancel.cancelled() => return,
+        };
         let producer = Producer::with_metrics(
             Arc::new(transport),
             cfg.producer.clone(),

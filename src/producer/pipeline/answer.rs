@@ -124,9 +124,10 @@ impl PartitionTask {
                 size: batch_len(&records),
                 limit: self.shared.config.max_message_bytes,
             };
-            // The pieces behind it take over its sequence.
-            self.gap
-                .get_or_insert((self.returned.len(), piece.sequence));
+            // Its sequence is a gap: what is behind it goes out under a renewed identity
+            // (the module docs say why not renumbered over it).
+            self.renew_before_next = true;
+            self.need_recovery(Recovery::Renew, code.to_string());
             return self.settle_piece(&piece, Outcome::Failed(error));
         }
         self.shared.metrics.splits.add(1);

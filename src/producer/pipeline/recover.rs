@@ -1,6 +1,6 @@
 //! The round after one in which something was not delivered (nothing is in flight by then):
-//! fail what is behind a failure, put the rest back in order, renumber over a dropped record,
-//! back off, expire what is past its deadline, look the leader up again, renew the identity.
+//! fail what is behind a failure, put the rest back in order, back off, expire what is past its
+//! deadline, look the leader up again, renew the identity.
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -47,9 +47,6 @@ impl PartitionTask {
         }
         resend.append(&mut self.waiting);
         self.waiting = resend;
-        if let Some((from, sequence)) = self.gap.take() {
-            self.renumber(from, sequence);
-        }
     }
 
     /// Sleeps the backoff of this many failed rounds (with jitter), but not past the first
@@ -97,9 +94,9 @@ impl PartitionTask {
         }
     }
 
-    /// Renumbers the waiting pieces from index `from` on, from `sequence`.
-    fn renumber(&mut self, from: usize, mut sequence: i32) {
-        for piece in self.waiting.iter_mut().skip(from) {
+    /// Renumbers the waiting pieces from `sequence` on.
+    fn renumber(&mut self, mut sequence: i32) {
+        for piece in &mut self.waiting {
             if !self.identity.is_none() {
                 restamp(&mut piece.request, self.identity, sequence);
             }
@@ -115,7 +112,7 @@ impl PartitionTask {
         match self.shared.transport.renew(self.identity).await {
             Ok(identity) => {
                 self.identity = identity;
-                self.renumber(0, 0);
+                self.renumber(0);
                 self.renew_before_next = false;
             }
             Err(e) => self.need_recovery(Recovery::Renew, e.to_string()),

@@ -1,9 +1,10 @@
 //! The producer against a real broker: delivery, partitioning, exactly-once under faults, the
 //! event contract as librdkafka reads it, per-key order through outages, and batches of several
-//! partitions in one request.
+//! partitions in one request; the producer id asked for again while its answers are lost.
 mod delivery;
 mod event_contract;
 mod gathered_requests;
 mod idempotence;
 mod outage_order;
 mod partitioner;
+mod producer_id;
