@@ -15,7 +15,8 @@
 //!                  + dedupe marks + outbox rows (notifications, analytics, dead letters)
 //!                  + next offset
 //!                 handler failure: commit what came before, back off, retry; after N attempts
-//!                 dead-letter it. OffsetOutOfRange: reset to earliest (warning + metric).
+//!                 dead-letter it. OffsetOutOfRange, or empty answers past the high
+//!                 watermark for 5 s: reset to earliest (warning + metric).
 //! ```
 //!
 //! Because the offset, the effects and the dedupe marks commit together, a restart (even after

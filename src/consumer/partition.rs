@@ -13,6 +13,8 @@ mod start;
 
 use std::{sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -57,6 +59,12 @@ pub(crate) struct Context {
 
 /// Pause after a failed fetch or store error.
 const RETRY: Duration = Duration::from_millis(500);
+/// How long empty answers must keep finding the offset past the high watermark before it is
+/// taken as out of range: a leader elected moments ago may answer a high watermark behind
+/// what the old leader had, until its followers catch up, and Kafka answers such a fetch with
+/// nothing rather than OFFSET_OUT_OF_RANGE. Resetting then would read the partition again
+/// from its start.
+pub(super) const PAST_END_PATIENCE: Duration = Duration::from_secs(5);
 /// The longest pause after a fetch below the last stable offset that returned nothing
 /// ([`EmptyBackoff`]).
 const EMPTY_PAUSE: Duration = Duration::from_millis(50);
@@ -145,6 +153,7 @@ impl PartitionLoop {
         let (ctx, partition) = (&self.ctx, self.partition);
         let mut read_ahead = None;
         let mut empty = EmptyBackoff::new();
+        let mut past_end = None;
         while !self.cancel.is_cancelled() {
             let fetched = match read_ahead.take() {
                 Some(fetched) => fetched,
@@ -153,7 +162,7 @@ impl PartitionLoop {
                     () = self.cancel.cancelled() => break,
                 },
             };
-            let Some(fetched) = self.records_of(fetched, &mut offset).await else {
+            let Some(fetched) = self.records_of(fetched, &mut offset, &mut past_end).await else {
                 continue;
             };
             let high_watermark = fetched.high_watermark;
@@ -199,17 +208,31 @@ impl PartitionLoop {
     }
 
     /// What `fetched` read; `None` after a failure, with `offset` reset to the earliest when
-    /// it was out of range, or after a pause.
-    async fn records_of(&self, fetched: Fetched, offset: &mut i64) -> Option<protocol::Fetched> {
+    /// it was out of range, or after a pause. `past_end`: since when the answers have been
+    /// empty with `offset` past the high watermark.
+    async fn records_of(
+        &self,
+        fetched: Fetched,
+        offset: &mut i64,
+        past_end: &mut Option<Instant>,
+    ) -> Option<protocol::Fetched> {
         let (ctx, partition) = (&self.ctx, self.partition);
-        // A broker that answers an offset past the end with nothing (instead of
-        // OFFSET_OUT_OF_RANGE, as Kafka does) is treated the same way.
+        // An offset past the high watermark answered with nothing, for longer than a new
+        // leader's high watermark takes to catch up ([`PAST_END_PATIENCE`]), is out of range
+        // too: a broker may answer so instead of OFFSET_OUT_OF_RANGE (Nisshi does).
         let fetched = match fetched {
             Ok(f) if f.next_offset.is_none() && *offset > f.high_watermark => {
+                let since = *past_end.get_or_insert_with(Instant::now);
+                if since.elapsed() < PAST_END_PATIENCE {
+                    debug!(topic = %ctx.topic, partition, offset = *offset, high_watermark = f.high_watermark, "consumer: offset past the high watermark; asking again");
+                    pause(RETRY, &self.cancel).await;
+                    return None;
+                }
                 Err(SourceError::OutOfRange)
             }
             other => other,
         };
+        *past_end = None;
         match fetched {
             Ok(r) => return Some(r),
             Err(SourceError::OutOfRange) => {

@@ -38,6 +38,9 @@ pub(super) struct Log {
     pub(super) empty_first: AtomicU32,
     /// `offset` fails this many times first.
     pub(super) offset_failures: AtomicU32,
+    /// The first this-many answers hold nothing and give `earliest` as the high watermark (a
+    /// leader elected moments ago, whose high watermark is behind its log).
+    pub(super) behind_first: AtomicU32,
     /// The offset of each fetch and when it was polled (tokio's clock, which a paused test's
     /// sleeps advance).
     pub(super) fetches: parking_lot::Mutex<Vec<(i64, tokio::time::Instant)>>,
@@ -54,6 +57,7 @@ impl Log {
             open_from: None,
             empty_first: AtomicU32::new(0),
             offset_failures: AtomicU32::new(0),
+            behind_first: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
         }
     }
@@ -96,6 +100,17 @@ impl PartitionSource for Arc<Log> {
                 last_stable_offset: stable,
                 ..answer(records, next_offset, self.end)
             };
+            let behind = self
+                .behind_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if behind {
+                return Ok(Fetched {
+                    high_watermark: self.earliest,
+                    last_stable_offset: self.earliest,
+                    ..answer(vec![], None)
+                });
+            }
             let withheld = offset < self.end
                 && self
                     .empty_first
