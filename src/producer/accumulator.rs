@@ -230,6 +230,15 @@ impl PartitionQueue {
         }
     }
 
+    /// The delivery deadline of the oldest batch not yet sent.
+    pub fn oldest_deadline(&self) -> Option<Instant> {
+        let st = self.state.lock();
+        st.ready
+            .front()
+            .or(st.open.as_ref())
+            .map(|batch| batch.deadline)
+    }
+
     /// Takes every batch not yet sent (ready ones and the open one), oldest first.
     pub fn take_pending(&self) -> Vec<Batch> {
         let mut st = self.state.lock();

@@ -63,6 +63,8 @@ pub(crate) struct MockBroker {
     pub failing_partition: Mutex<Option<i32>>,
     /// Renewals of the producer identity so far: its epoch.
     pub renewals: AtomicUsize,
+    /// While set, renewing the identity fails (InitProducerId answers COORDINATOR_NOT_AVAILABLE).
+    pub refuse_renewals: AtomicBool,
     /// Per partition, the identity of the last batch written and the sequence expected next.
     pub sequences: Mutex<HashMap<i32, (ProducerIdentity, i32)>>,
     /// How long the caller of the last produce attempt said it would wait for it, and by when
@@ -248,6 +250,11 @@ impl Transport for MockBroker {
         stale: ProducerIdentity,
     ) -> BoxFuture<'_, Result<ProducerIdentity, SessionError>> {
         Box::pin(async move {
+            if self.refuse_renewals.load(Ordering::SeqCst) {
+                return Err(SessionError::Refused(
+                    ResponseError::CoordinatorNotAvailable.into(),
+                ));
+            }
             if self.current() == stale && !stale.is_none() {
                 self.renewals.fetch_add(1, Ordering::SeqCst);
             }

@@ -322,7 +322,10 @@ impl Producer {
     /// Writes no produce request after `until` (`None`: no limit): batches not yet written by
     /// then fail with [`ProduceError::LeaseEnded`], with everything behind them. For a sender
     /// that may publish only while it holds a lease (the outbox relay): a process that was
-    /// frozen past its lease's end and wakes sends nothing it had buffered.
+    /// frozen past its lease's end and wakes sends nothing it had buffered. The bound is on
+    /// handing a request to the connection: one handed over before `until` but queued behind
+    /// a write the connection has not finished (a stalled connection) is written when that
+    /// write ends, within the request timeout; rskafka does not say when a write begins.
     pub fn send_until(&self, until: Option<Instant>) {
         *self.shared.send_until.lock() = until;
     }

@@ -298,8 +298,9 @@ impl PartitionTask {
     fn send(&mut self, leader: &Arc<dyn PartitionLeader>, piece: Piece) {
         let leader = Arc::clone(leader);
         let limit = self.request_timeout;
-        // The lane writes the request no later than `send_until`: one that waited past it for
-        // the connection (the process was frozen, the connection stalled) is dropped unwritten.
+        // The lane hands the request to the connection no later than `send_until`: one that
+        // waited past it in the lane (the process was frozen, the lane's connection busy) is
+        // dropped unwritten (see `Producer::send_until` for the bound's limit).
         let write_by = *self.shared.send_until.lock();
         let mut request: BoxFuture<'static, Answered> = Box::pin(async move {
             let produced = leader.produce(&piece.request, limit, write_by);

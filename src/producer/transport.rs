@@ -86,9 +86,10 @@ pub trait PartitionLeader: Send + Sync {
     /// Sends `request` (acks = all) and resolves with the answer for its partition. The request
     /// takes its place on the way to the broker when the future is first polled: requests whose
     /// futures are polled one after the other are written in that order. The caller gives up
-    /// after `timeout`: a request not written by then is never written; nor is one not written
-    /// by `write_by` (the producer's [`send_until`](super::Producer::send_until)), which bounds
-    /// only the write, not the wait for the answer.
+    /// after `timeout`: a request not written by then is never written; nor is one not handed
+    /// to the connection by `write_by` (the producer's
+    /// [`send_until`](super::Producer::send_until), which says the bound's limit), which bounds
+    /// only that, not the wait for the answer.
     fn produce<'a>(
         &'a self,
         request: &'a Produce,

@@ -66,12 +66,17 @@ impl PartitionTask {
         tokio::time::sleep_until(until).await;
     }
 
-    /// Fails the first waiting piece, and everything behind it, when its deadline has passed.
+    /// Fails the first waiting piece, and everything behind it, when its deadline has passed;
+    /// with nothing waiting while the identity is to be renewed (no new batch is taken until
+    /// it is), the oldest batch of the queue, so that a renewal that keeps failing (the
+    /// brokers are down, InitProducerId is refused) holds no caller past its deadline.
     fn expire(&mut self) {
-        let Some(first) = self.waiting.front() else {
-            return;
+        let first = match self.waiting.front() {
+            Some(first) => Some(first.deadline),
+            None if self.renew_before_next => self.queue.oldest_deadline(),
+            None => None,
         };
-        if Instant::now() < first.deadline {
+        if first.is_none_or(|deadline| Instant::now() < deadline) {
             return;
         }
         let error = ProduceError::Timeout {

@@ -178,3 +178,32 @@ async fn a_record_too_large_alone_in_a_full_window_blocks_nothing() {
     assert_eq!(values(&m), expected);
     assert_eq!(m.renewals.load(Ordering::SeqCst), 1, "renewed once");
 }
+
+/// While the identity cannot be renewed (after a batch expired in an outage), a batch queued
+/// behind fails at its own deadline: no new batch is taken until the renewal succeeds, and a
+/// renewal that keeps failing must not hold its caller.
+#[tokio::test(start_paused = true)]
+async fn a_batch_queued_while_renewals_fail_times_out() {
+    let m = pipelined(0);
+    m.stall.store(true, Ordering::SeqCst);
+    m.refuse_renewals.store(true, Ordering::SeqCst);
+    let config = ProducerConfig {
+        batch_max_records: 1,
+        delivery_timeout_ms: 2_000,
+        request_timeout_ms: 500,
+        ..ProducerConfig::default()
+    };
+    let p = Producer::new(Arc::clone(&m) as _, config);
+    let first = p.enqueue(rec("k", "a".into())).await.unwrap();
+    let failed = first.await;
+    assert!(
+        matches!(failed, Err(ProduceError::Timeout { .. })),
+        "{failed:?}"
+    );
+    let second = p.enqueue(rec("k", "b".into())).await.unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(60), second).await;
+    assert!(
+        matches!(after, Ok(Err(ProduceError::Timeout { .. }))),
+        "{after:?}"
+    );
+}
