@@ -37,6 +37,21 @@ const FAILURE_WINDOW_MS: i64 = 10 * 60 * 1000;
 const KNOWN_IPS: usize = 32;
 /// Security log entries kept per user.
 const SECURITY_LOG: usize = 64;
+/// Failed logins kept per user: more than a burst, so that one burst alerts once.
+const FAILURES_KEPT: usize = 4 * FAILURE_BURST;
+/// The most of an event's IP a user's state keeps, in bytes (an IPv6 address with a zone
+/// fits): the events of other writers are not checked, and one event with a megabyte "IP"
+/// would otherwise be kept 96 times and rewritten with every later event of its user.
+const MAX_IP: usize = 64;
+
+/// `ip` cut to [`MAX_IP`] bytes (on a character boundary).
+fn kept_ip(ip: &str) -> String {
+    let cut = (0..=MAX_IP.min(ip.len()))
+        .rev()
+        .find(|&i| ip.is_char_boundary(i))
+        .unwrap_or(0);
+    ip[..cut].to_owned()
+}
 
 /// Per-user state the handlers keep in the store (`Meta` table, key `state/<user id>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,33 +245,40 @@ impl EventHandler for UserEventHandler {
         let mut state = load_state(view, e.user_id)?;
         let now = e.occurred_at.timestamp_millis();
         let email = email_of(view, e.user_id)?;
+        let ip = kept_ip(&d.ip);
         if d.success {
-            let new_ip = !state.known_ips.is_empty() && !state.known_ips.contains(&d.ip);
+            let new_ip = !state.known_ips.is_empty() && !state.known_ips.contains(&ip);
             if new_ip {
                 reaction.notify(
                     "security_alert",
                     email.as_deref(),
-                    json!({ "reason": "login from a new IP", "ip": d.ip }),
+                    json!({ "reason": "login from a new IP", "ip": ip }),
                 );
                 state
                     .security_log
-                    .push((now, format!("login from new IP {}", d.ip)));
+                    .push((now, format!("login from new IP {ip}")));
             }
-            state.known_ips.retain(|ip| ip != &d.ip);
-            state.known_ips.push(d.ip.clone());
+            state.known_ips.retain(|known| known != &ip);
+            state.known_ips.push(ip.clone());
             if state.known_ips.len() > KNOWN_IPS {
                 state.known_ips.remove(0);
             }
-            state.last_login = Some((now, d.ip.clone()));
+            state.last_login = Some((now, ip));
             state.failures.clear();
         } else {
-            state.failures.retain(|t| now - t <= FAILURE_WINDOW_MS);
+            // Within the window either side of this event: a failure stamped in the future
+            // (another writer's clock, or a forged time) ages out like any other.
+            state
+                .failures
+                .retain(|t| now.abs_diff(*t) <= FAILURE_WINDOW_MS as u64);
             state.failures.push(now);
+            let excess = state.failures.len().saturating_sub(FAILURES_KEPT);
+            state.failures.drain(..excess);
             if state.failures.len() == FAILURE_BURST {
                 reaction.notify(
                     "security_alert",
                     email.as_deref(),
-                    json!({ "reason": "repeated failed logins", "failures": FAILURE_BURST, "ip": d.ip }),
+                    json!({ "reason": "repeated failed logins", "failures": FAILURE_BURST, "ip": ip }),
                 );
                 state
                     .security_log
@@ -277,14 +299,14 @@ impl EventHandler for UserEventHandler {
         let mut state = load_state(view, e.user_id)?;
         state.security_log.push((
             e.occurred_at.timestamp_millis(),
-            format!("password changed from {}", d.ip),
+            format!("password changed from {}", kept_ip(&d.ip)),
         ));
         reaction.put_state(&mut state)?;
         let email = email_of(view, e.user_id)?;
         reaction.notify(
             "password_changed",
             email.as_deref(),
-            json!({ "ip": d.ip, "changed_by": d.changed_by }),
+            json!({ "ip": kept_ip(&d.ip), "changed_by": d.changed_by }),
         );
         reaction.done()
     }
@@ -335,3 +357,6 @@ impl EventHandler for UserEventHandler {
 pub fn times_applied(view: &dyn ReadTxn, event_id: &Uuid) -> store::Result<u32> {
     Ok(store::get(view, Table::EventLog, event_id.as_bytes())?.unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests;

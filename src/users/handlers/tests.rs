@@ -1,0 +1,99 @@
+//! The handlers' state against events of other writers: bounded whatever the events say.
+use chrono::{Duration as Span, Utc};
+
+use super::*;
+use crate::{
+    event::{EventData, EventType, fixtures::sample},
+    store::{RedbStore, Store, StoreExt},
+};
+
+fn handler() -> UserEventHandler {
+    UserEventHandler {
+        notifications: "user.notifications".into(),
+        analytics: "user.analytics".into(),
+    }
+}
+
+/// Handles a login of `user` (`ip`, `success`, at `at_ms` from now) and applies its writes;
+/// the notifications it made.
+fn login(
+    store: &RedbStore,
+    ip: &str,
+    success: bool,
+    at_ms: i64,
+) -> Vec<crate::outbox::OutboxRecord> {
+    let mut e = sample(EventType::LoggedIn);
+    e.id = Uuid::now_v7();
+    e.occurred_at = Utc::now() + Span::milliseconds(at_ms);
+    let EventData::LoggedIn(mut d) = e.data.clone() else {
+        unreachable!("a login sample")
+    };
+    d.ip = ip.to_owned();
+    d.success = success;
+    let effects = store
+        .read_with(|view| handler().logged_in(&e, &d, view))
+        .unwrap();
+    store
+        .write(&mut |txn| {
+            for w in &effects.writes {
+                if let Write::Put { table, key, value } = w {
+                    txn.put(*table, key, value)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    effects.outputs
+}
+
+fn state(store: &RedbStore) -> UserState {
+    let user = sample(EventType::LoggedIn).user_id;
+    store.read_with(|view| load_state(view, user)).unwrap()
+}
+
+#[test]
+fn an_ip_of_a_megabyte_is_kept_as_its_first_64_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    login(&store, "192.0.2.1", true, 0);
+    let huge = "é".repeat(500_000);
+    let notes = login(&store, &huge, true, 0);
+    let s = state(&store);
+    assert!(
+        s.known_ips.iter().all(|ip| ip.len() <= MAX_IP),
+        "{:?}",
+        s.known_ips.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(
+        s.last_login
+            .as_ref()
+            .is_some_and(|(_, ip)| ip.len() <= MAX_IP)
+    );
+    assert!(
+        s.security_log
+            .iter()
+            .all(|(_, what)| what.len() < 2 * MAX_IP)
+    );
+    assert_eq!(notes.len(), 1, "the new-IP alert");
+    assert!(notes[0].value.len() < 1_000, "{}", notes[0].value.len());
+}
+
+#[test]
+fn failed_logins_kept_are_bounded_and_those_stamped_far_ahead_age_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut alerts = 0;
+    // Forged failures, all stamped a year ahead: at most FAILURES_KEPT are kept.
+    for _ in 0..100 {
+        alerts += login(&store, "192.0.2.9", false, 365 * 86_400_000).len();
+    }
+    assert_eq!(state(&store).failures.len(), FAILURES_KEPT);
+    assert_eq!(alerts, 1, "one burst alerts once");
+    // Genuine failures now: the forged ones are outside the window and go; a burst alerts.
+    let mut now_alerts = 0;
+    for _ in 0..FAILURE_BURST {
+        now_alerts += login(&store, "192.0.2.9", false, 0).len();
+    }
+    assert_eq!(state(&store).failures.len(), FAILURE_BURST);
+    assert_eq!(now_alerts, 1, "the genuine burst alerts");
+}
