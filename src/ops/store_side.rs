@@ -24,9 +24,11 @@ pub async fn open(
 ) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
     match config.backend {
         StoreBackend::Postgres => {
-            let pg = PgStore::connect(&config.url, 2).await?;
-            // About to write: no instance may run beside it (whether it joins a group or
-            // reads its partitions statically), and none may start until it is done.
+            // No migration: instances of another version may run on the database, and a dry
+            // run changes nothing.
+            let pg = PgStore::connect_current(&config.url, 2).await?;
+            // About to write: no instance may relay beside it (whether it joins a group or
+            // reads its partitions statically).
             if create && !pg.claim_exclusive()? {
                 return Err(GroupCommandError::DatabaseInUse);
             }

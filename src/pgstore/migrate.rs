@@ -84,6 +84,32 @@ pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
     Ok(applied)
 }
 
+/// Fails with [`StoreError::SchemaNotCurrent`] unless `client`'s database has exactly this
+/// binary's migrations ([`LATEST`]); changes nothing.
+pub async fn check_current(client: &Client) -> Result<()> {
+    let failed = |source| StoreError::Migrate { version: 0, source };
+    let table: Option<String> = client
+        .query_one("SELECT to_regclass('schema_migrations')::text", &[])
+        .await
+        .map_err(failed)?
+        .get(0);
+    let found: Option<i64> = match table {
+        Some(_) => client
+            .query_one("SELECT max(version) FROM schema_migrations", &[])
+            .await
+            .map_err(failed)?
+            .get(0),
+        None => None,
+    };
+    match found {
+        Some(LATEST) => Ok(()),
+        other => Err(StoreError::SchemaNotCurrent {
+            found: other.unwrap_or(0),
+            known: LATEST,
+        }),
+    }
+}
+
 async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
     client
         .batch_execute(

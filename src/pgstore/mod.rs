@@ -164,6 +164,19 @@ impl PgStore {
     /// Connects a pool of up to `pool_size` connections to `url` and applies the missing
     /// migrations. Must be called inside a tokio runtime, whose handle the store keeps.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        Self::open(url, pool_size, true).await
+    }
+
+    /// [`Self::connect`] for an operator's tool: applies no migration, and fails with
+    /// [`StoreError::SchemaNotCurrent`] unless the database has exactly this binary's schema
+    /// (instances of another version may be running on it, and a dry run changes nothing).
+    pub async fn connect_current(url: &str, pool_size: usize) -> Result<Self> {
+        Self::open(url, pool_size, false).await
+    }
+
+    /// A pool on `url`; with `migrate`, the missing migrations applied, else the schema
+    /// checked.
+    async fn open(url: &str, pool_size: usize, migrate: bool) -> Result<Self> {
         let config = parse(url)?;
         let tls = tls()?;
         let manager = Manager::from_config(
@@ -182,7 +195,11 @@ impl PgStore {
             .build()
             .map_err(StoreError::PoolBuild)?;
         let mut client = pool.get().await.map_err(StoreError::Pool)?;
-        migrate::apply(&mut client).await?;
+        if migrate {
+            migrate::apply(&mut client).await?;
+        } else {
+            migrate::check_current(&client).await?;
+        }
         drop(client);
         Ok(Self {
             pool,

@@ -88,6 +88,17 @@ pub enum StoreError {
         /// The newest version this binary knows.
         known: i64,
     },
+    /// An operator's tool found the database's schema other than this binary's: it does not
+    /// migrate (instances of the other version may be running on it).
+    #[error(
+        "postgres schema version {found} is not this binary's ({known}): run `usercenter migrate` with the version the service runs, or this tool from that version"
+    )]
+    SchemaNotCurrent {
+        /// The newest version applied to the database (0: none).
+        found: i64,
+        /// The newest version this binary knows.
+        known: i64,
+    },
     /// A write transaction kept failing to serialize with concurrent ones.
     #[error("store: transaction still conflicting after {attempts} attempts")]
     Contended {

@@ -42,6 +42,43 @@ async fn migrations_run_once_when_instances_start_together() {
     assert_eq!(n, 0);
 }
 
+/// An operator's tool (`group reset-offsets`, even a dry run) applied the migrations it
+/// found missing, under instances of an older version still running on the database. It
+/// now applies none: it refuses a database without this binary's schema, and changes
+/// nothing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_tool_applies_no_migration() {
+    use usercenter::store::StoreError;
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let refused = PgStore::connect_current(&url, 2).await.err();
+    assert!(
+        matches!(refused, Some(StoreError::SchemaNotCurrent { found: 0, .. })),
+        "{refused:?}"
+    );
+    let db = sql(&url).await;
+    let table: Option<String> = db
+        .query_one("SELECT to_regclass('schema_migrations')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(table, None, "nothing created");
+    usercenter::pgstore::migrate(&url).await.unwrap();
+    assert!(PgStore::connect_current(&url, 2).await.is_ok());
+    // A database one version behind this binary.
+    db.execute(
+        "DELETE FROM schema_migrations WHERE version = $1",
+        &[&usercenter::pgstore::migrate::LATEST],
+    )
+    .await
+    .unwrap();
+    let behind = PgStore::connect_current(&url, 2).await.err();
+    assert!(
+        matches!(behind, Some(StoreError::SchemaNotCurrent { .. })),
+        "{behind:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes() {
     let pg = Postgres::start().await;
