@@ -285,10 +285,20 @@ fn read_batch(
     }
     let attributes = u16::from_be_bytes([b[21], b[22]]);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
-    let last_offset = base_offset
+    let Some(last_offset) = base_offset
         .checked_add(i64::from(last_offset_delta))
         .filter(|&last| last >= base_offset && last < i64::MAX)
-        .ok_or(RecordsError::Malformed("last offset delta"))?;
+    else {
+        // What its writer sent (the CRC matches; Nisshi does not check the delta): a batch
+        // whose offsets are unknown is unreadable, as one offset, so that the partition goes
+        // on after it rather than failing every fetch from here.
+        return Ok(Err(Unreadable {
+            base_offset,
+            last_offset: base_offset,
+            error: format!("last offset delta {last_offset_delta}"),
+            raw: batch.clone(),
+        }));
+    };
     let producer_id = be64(43);
     if attributes & 0x20 != 0 {
         // A control batch: the marker that ends a transaction of its producer.

@@ -148,6 +148,21 @@ fn a_bad_crc_is_an_error() {
     ));
 }
 
+/// A negative last offset delta, under a CRC that matches (its writer sent it): unreadable,
+/// as one offset, not an error of every fetch from there.
+#[test]
+fn a_batch_whose_last_offset_delta_is_negative_is_unreadable() {
+    let mut data = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
+    data[23..27].copy_from_slice(&(-2i32).to_be_bytes());
+    let crc = crc32c::crc32c(&data[super::CRC_START..]);
+    data[17..21].copy_from_slice(&crc.to_be_bytes());
+    let set = read(&Bytes::from(data), CAP, &[]).unwrap();
+    assert!(set.records.is_empty());
+    let bad = set.unreadable.expect("unreadable");
+    assert_eq!((bad.base_offset, bad.last_offset), (7, 7));
+    assert!(bad.error.contains("-2"), "{}", bad.error);
+}
+
 #[test]
 fn old_message_formats_are_an_error() {
     let mut data = encode(&[batch(0, 1, RecordBatchCompression::NoCompression)]);
