@@ -189,6 +189,12 @@ impl PartitionLoop {
                 };
                 offset = handled.next;
                 read_ahead = handled.read_ahead;
+            } else if let Some(bad) = &fetched.unreadable {
+                // A batch that cannot be read and ends, as its writer numbered it, before the
+                // offset the broker returned it for: nothing moves. Said, counted, asked again.
+                ctx.metrics.fetch_failures.add(1);
+                warn!(topic = %ctx.topic, partition, offset, base = bad.base_offset, last = bad.last_offset, error = %bad.error, "consumer: an unreadable batch ends before the offset asked for; asking again");
+                pause(RETRY, &self.cancel).await;
             } else if offset < fetched.last_stable_offset {
                 // Nothing below what is readable: a record the broker does not return yet.
                 // Ask again after a pause, longer each time the answer stays empty.

@@ -40,9 +40,11 @@ pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
     Some(bounded(key))
 }
 
-/// The longest mark key kept as it is (see [`dedupe_key`]); a poison mark adds the topic
-/// (at most 249 bytes) and the partition to it.
-pub const MAX_MARK_KEY: usize = 512;
+/// The longest mark key kept as it is (see [`dedupe_key`]): a poison mark adds the topic (at
+/// most 249 bytes) and the partition to it, and stays under PostgreSQL's ~2.7 KB. Marks of
+/// longer keys written before the bound existed are not found under their hash: no
+/// producer of ours or of Kafka's writes ids that long.
+pub const MAX_MARK_KEY: usize = 2_048;
 
 /// `key`, or `h/` and its SHA-256 when it is longer than [`MAX_MARK_KEY`].
 fn bounded(key: Vec<u8>) -> Vec<u8> {
@@ -69,6 +71,11 @@ pub fn offset_key(topic: &str, partition: i32) -> Vec<u8> {
 /// The stored next offset of a partition.
 pub fn stored_offset(txn: &dyn ReadTxn, topic: &str, partition: i32) -> Result<Option<i64>> {
     store::get(txn, Table::Offsets, &offset_key(topic, partition))
+}
+
+/// Stores `offset` as the next offset of `topic`/`partition`.
+pub fn put_offset(txn: &mut dyn WriteTxn, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    store::put(txn, Table::Offsets, &offset_key(topic, partition), &offset)
 }
 
 /// Where a batch is applied and what to do with its records.
@@ -309,8 +316,12 @@ impl Applying<'_, '_> {
             }
             self.outcome.next_offset = self.outcome.next_offset.max(input.ends);
         }
-        let key = offset_key(input.topic, input.partition);
-        store::put(self.txn, Table::Offsets, &key, &self.outcome.next_offset)?;
+        put_offset(
+            self.txn,
+            input.topic,
+            input.partition,
+            self.outcome.next_offset,
+        )?;
         Ok(self.outcome)
     }
 }

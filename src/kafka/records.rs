@@ -290,8 +290,9 @@ fn read_batch(
         .filter(|&last| last >= base_offset && last < i64::MAX)
     else {
         // What its writer sent (the CRC matches; Nisshi does not check the delta): a batch
-        // whose offsets are unknown is unreadable, as one offset, so that the partition goes
-        // on after it rather than failing every fetch from here.
+        // whose offsets are unknown is unreadable, as one offset (its record count is the
+        // writer's word too, and would skip what follows), so that the partition goes on
+        // after it rather than failing every fetch from here.
         return Ok(Err(Unreadable {
             base_offset,
             last_offset: base_offset,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::{
     config::{StoreBackend, StoreConfig},
-    consumer::process::{offset_key, stored_offset},
+    consumer::process::{put_offset, stored_offset},
     pgstore::PgStore,
-    store::{self, RedbStore, Store, StoreError, StoreExt, Table},
+    store::{RedbStore, Store, StoreError, StoreExt, Table},
 };
 
 use super::GroupCommandError;
@@ -77,7 +77,7 @@ pub fn set_offsets(
 ) -> Result<(), GroupCommandError> {
     store.write_with(|txn| {
         for &(p, offset) in offsets {
-            store::put(txn, Table::Offsets, &offset_key(topic, p), &offset)?;
+            put_offset(txn, topic, p, offset)?;
         }
         Ok(())
     })

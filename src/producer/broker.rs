@@ -47,9 +47,9 @@ pub struct BrokerTransport {
 
 impl BrokerTransport {
     /// The transport `producer` asks for on `client`: idempotent (a producer id from
-    /// InitProducerId, asked for again while the failure may pass, up to `max_in_flight`
-    /// requests per partition) unless it is turned off or the brokers cannot hand out a
-    /// producer id; then producer id −1 and one request in flight.
+    /// InitProducerId, asked for again for up to 30 s while the failure may pass, up to
+    /// `max_in_flight` requests per partition) unless it is turned off or the brokers do not
+    /// hand out a producer id; then producer id −1 and one request in flight.
     pub async fn connect(client: Arc<Client>, producer: &ProducerConfig) -> Self {
         let session = if producer.enable_idempotence {
             match ProducerSession::start(Arc::clone(&client)).await {

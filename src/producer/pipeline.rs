@@ -128,6 +128,9 @@ pub(super) struct PartitionTask {
     aborting: Option<ProduceError>,
     /// The identity must be renewed before the next new piece (a failed sequence left a gap).
     renew_before_next: bool,
+    /// A record dropped this round (too large alone) left a gap: the pieces behind it go out
+    /// again under a renewed identity, renumbered from 0.
+    renew_now: bool,
     /// Failed rounds in a row, for the backoff.
     failed_rounds: u32,
     /// The batches taken from the queue and not settled yet.
@@ -166,6 +169,7 @@ impl PartitionTask {
             last: None,
             aborting: None,
             renew_before_next: false,
+            renew_now: false,
             failed_rounds: 0,
             unsettled: Unsettled::default(),
             closed: false,

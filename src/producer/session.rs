@@ -61,6 +61,10 @@ impl SessionError {
     }
 }
 
+/// How long [`ProducerSession::start`] asks for a producer id before the producer goes on
+/// without idempotence.
+pub const START_PATIENCE: Duration = Duration::from_secs(30);
+
 /// The producer id and epoch every partition of one producer writes under.
 #[derive(Debug)]
 pub struct ProducerSession {
@@ -72,17 +76,19 @@ pub struct ProducerSession {
 
 impl ProducerSession {
     /// Obtains a fresh producer id from any broker of `client`, asking again, with a pause
-    /// that grows from 100 ms to 5 s, while the failure may pass ([`SessionError::may_pass`]):
-    /// without an id the process would write without idempotence until it restarts. Fails at
-    /// once when the brokers cannot give one (InitProducerId unsupported or not authorised).
+    /// that grows from 100 ms to 5 s, while the failure may pass ([`SessionError::may_pass`])
+    /// and for at most [`START_PATIENCE`]: without an id the process would write without
+    /// idempotence until it restarts, and meanwhile it writes nothing. Fails at once when the
+    /// brokers cannot give one (InitProducerId unsupported or not authorised).
     pub async fn start(client: Arc<Client>) -> Result<Self, SessionError> {
         let mut pause = Duration::from_millis(100);
         let mut tries = 0u32;
+        let give_up = tokio::time::Instant::now() + START_PATIENCE;
         let identity = loop {
             tries += 1;
             match init(&client, InitProducerId::default()).await {
                 Ok(identity) => break identity,
-                Err(error) if error.may_pass() => {
+                Err(error) if error.may_pass() && tokio::time::Instant::now() + pause < give_up => {
                     warn!(%error, tries, retry_in = ?pause, "no producer id yet; asking again");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));

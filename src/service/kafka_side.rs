@@ -46,7 +46,7 @@ impl KafkaSide {
             return;
         };
         let cfg = &self.config;
-        // It asks for a producer id until one comes (or the brokers cannot give one).
+        // It asks for a producer id for up to 30 s while the failure may pass.
         let transport = tokio::select! {
             t = BrokerTransport::connect(Arc::clone(&client), &cfg.producer) => t,
             () = cancel.cancelled() => return,

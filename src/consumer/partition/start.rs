@@ -9,11 +9,11 @@ use crate::{
     consumer::{
         StartPolicy, fence,
         fence::{Claim, FenceError},
-        process::{offset_key, stored_offset},
+        process::{put_offset, stored_offset},
         source::PartitionSource,
     },
     kafka::protocol::OffsetQuery,
-    store::{self, StoreExt, Table},
+    store::StoreExt,
 };
 
 /// How a partition loop starts.
@@ -170,12 +170,7 @@ pub(super) async fn keep_start(
             c.store.write_with(|txn| {
                 fence::check(txn, &c.topic, partition, claim)?;
                 if stored_offset(txn, &c.topic, partition)?.is_none_or(|s| s < offset) {
-                    store::put(
-                        txn,
-                        Table::Offsets,
-                        &offset_key(&c.topic, partition),
-                        &offset,
-                    )?;
+                    put_offset(txn, &c.topic, partition, offset)?;
                 }
                 Ok::<_, FenceError>(())
             })

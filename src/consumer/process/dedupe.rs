@@ -9,7 +9,9 @@
 //! - its `ce_id` (`u/<uuid>`, or `e/<ce_id>` when it is not a UUID), whatever producer id or
 //!   sequence it carries, so the same event is applied at most once however many producers
 //!   wrote it;
-//! - without a `ce_id`, its `ce_producerid`/`ce_sequence` pair as text (`p/<producer>/<sequence>`).
+//! - without a `ce_id`, its `ce_producerid`/`ce_sequence` pair as text (`p/<producer>/<sequence>`);
+//! - either one past 2 KiB (a foreign writer's): `h/` and the SHA-256 of that key, which the
+//!   store's primary keys can hold.
 //!
 //! A foreign or forged record can therefore suppress at most records that carry its own
 //! identity: it is handled, dead-lettered, or skipped as a true duplicate, and nothing it says

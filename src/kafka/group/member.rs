@@ -143,7 +143,7 @@ pub enum GroupEvent {
         /// The partitions.
         partitions: Vec<i32>,
         /// The generation they were ours in: their offsets go to the group in it
-        /// ([`GroupMember::commit_in`]).
+        /// ([`MemberHandle::commit_in`]).
         generation: i32,
         /// Acknowledge here; the member waits (at most the rebalance timeout) before rejoining.
         done: oneshot::Sender<()>,

@@ -125,9 +125,11 @@ impl PartitionTask {
                 limit: self.shared.config.max_message_bytes,
             };
             // Its sequence is a gap: what is behind it goes out under a renewed identity
-            // (the module docs say why not renumbered over it).
-            self.renew_before_next = true;
-            self.need_recovery(Recovery::Renew, code.to_string());
+            // (the module docs say why not renumbered over it), at once (`Resend`, set above).
+            if !self.identity.is_none() {
+                self.renew_now = true;
+                self.renew_before_next = true;
+            }
             return self.settle_piece(&piece, Outcome::Failed(error));
         }
         self.shared.metrics.splits.add(1);

@@ -32,7 +32,8 @@ impl PartitionTask {
             self.leader = None;
             self.shared.transport.invalidate(&self.topic);
         }
-        if recovery == Recovery::Renew && !self.waiting.is_empty() {
+        let renew_now = std::mem::take(&mut self.renew_now);
+        if (recovery == Recovery::Renew || renew_now) && !self.waiting.is_empty() {
             self.renew().await;
         }
     }
