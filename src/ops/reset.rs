@@ -282,34 +282,38 @@ impl Reset<'_> {
         }
     }
 
-    /// Commits the plan's offsets to Kafka, then to `store`; with `--replay` deletes the
-    /// dedupe marks of the records to be read again.
+    /// With `--replay` deletes the dedupe marks of the records to be read again, then commits
+    /// the plan's offsets to Kafka and to `store`. In that order a reset that failed part-way
+    /// can be run again to the same end: until the store's offsets move (last), the plan is
+    /// the same (a group offset behind the store's is not where the consumer resumes), and
+    /// it deletes the marks left.
     async fn execute(
         &self,
         store: &dyn Store,
         rows: &[PlanRow],
         out: &mut String,
     ) -> Result<(), GroupCommandError> {
+        let mut marks = 0;
+        if self.args.replay {
+            for r in rows {
+                let upper = r.current().unwrap_or(r.log_end);
+                if r.new < upper {
+                    marks += forget_range(self.admin, store, self.topic, r.partition, r.new, upper)
+                        .await?;
+                }
+            }
+        }
         let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
         self.admin.commit(self.topic, &offsets).await?;
         store_side::set_offsets(store, self.topic, &offsets)?;
         let dir = self.config.data_dir.display();
         let _ = writeln!(out, "\noffsets set in Kafka and in the store of {dir}");
-        if !self.args.replay {
-            return Ok(());
+        if self.args.replay {
+            let _ = writeln!(
+                out,
+                "replay: {marks} dedupe marks deleted; those records will be handled again"
+            );
         }
-        let mut marks = 0;
-        for r in rows {
-            let upper = r.current().unwrap_or(r.log_end);
-            if r.new < upper {
-                marks +=
-                    forget_range(self.admin, store, self.topic, r.partition, r.new, upper).await?;
-            }
-        }
-        let _ = writeln!(
-            out,
-            "replay: {marks} dedupe marks deleted; those records will be handled again"
-        );
         Ok(())
     }
 }

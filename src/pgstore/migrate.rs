@@ -84,10 +84,37 @@ pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
     Ok(applied)
 }
 
+/// Fails with [`StoreError::ForeignMigrations`] when the database's `schema_migrations` table
+/// is not ours: another tool's (golang-migrate, which the Go service may have used, keeps
+/// `version` and `dirty`), whose versions would be taken for ours.
+async fn check_ours(client: &Client) -> Result<()> {
+    let failed = |source| StoreError::Migrate { version: 0, source };
+    let columns: Vec<String> = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name = 'schema_migrations'
+              ORDER BY column_name",
+            &[],
+        )
+        .await
+        .map_err(failed)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    if columns.is_empty() || (has("version") && has("name") && has("applied_at")) {
+        return Ok(());
+    }
+    Err(StoreError::ForeignMigrations {
+        columns: columns.join(", "),
+    })
+}
+
 /// Fails with [`StoreError::SchemaNotCurrent`] unless `client`'s database has exactly this
 /// binary's migrations ([`LATEST`]); changes nothing.
 pub async fn check_current(client: &Client) -> Result<()> {
     let failed = |source| StoreError::Migrate { version: 0, source };
+    check_ours(client).await?;
     let table: Option<String> = client
         .query_one("SELECT to_regclass('schema_migrations')::text", &[])
         .await
@@ -111,6 +138,7 @@ pub async fn check_current(client: &Client) -> Result<()> {
 }
 
 async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
+    check_ours(client).await?;
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (

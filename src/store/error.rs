@@ -99,6 +99,14 @@ pub enum StoreError {
         /// The newest version this binary knows.
         known: i64,
     },
+    /// The database's `schema_migrations` table is another tool's.
+    #[error(
+        "postgres: the table schema_migrations ({columns}) is not usercenter's, another tool's (golang-migrate's has version and dirty): give usercenter a database or schema of its own"
+    )]
+    ForeignMigrations {
+        /// The table's columns, as found.
+        columns: String,
+    },
     /// A write transaction kept failing to serialize with concurrent ones.
     #[error("store: transaction still conflicting after {attempts} attempts")]
     Contended {

@@ -79,6 +79,33 @@ async fn an_operators_tool_applies_no_migration() {
     );
 }
 
+/// A database where golang-migrate (the Go service's migrations, say) keeps its
+/// `schema_migrations` (`version`, `dirty`): its versions are not taken for ours; the start
+/// refuses the database and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tools_schema_migrations_is_refused() {
+    use usercenter::store::StoreError;
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let db = sql(&url).await;
+    db.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         INSERT INTO schema_migrations VALUES (20240101, false);",
+    )
+    .await
+    .unwrap();
+    let refused = usercenter::pgstore::migrate(&url).await.err();
+    assert!(
+        matches!(&refused, Some(StoreError::ForeignMigrations { columns }) if columns == "dirty, version"),
+        "{refused:?}"
+    );
+    let tool = PgStore::connect_current(&url, 2).await.err();
+    assert!(
+        matches!(tool, Some(StoreError::ForeignMigrations { .. })),
+        "{tool:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes() {
     let pg = Postgres::start().await;
