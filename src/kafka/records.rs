@@ -6,8 +6,8 @@
 //! decompressed batch), and headers are parsed only when looked up.
 //!
 //! What it checks: every length and varint against the bytes left, the batch CRC-32C, the
-//! decompressed size of each batch against a caller's cap and its record count against a
-//! sixteenth of it, and what the set's batches took together (so a set takes at most about the
+//! decompressed size of each batch against a caller's cap and its record count against the
+//! records the cap holds in memory, and what the set's batches took together (so a set takes at most about the
 //! cap in decompressed bytes and record structs, plus one batch's). A batch its writer sent that
 //! cannot be read ends the set as [`Unreadable`], for the consumer to dead-letter rather than
 //! ask for it forever.
@@ -58,10 +58,9 @@ pub enum RecordsError {
         /// The cap.
         cap: usize,
     },
-    /// The batch holds more records than a sixteenth of the cap: so many that the records
-    /// alone (about 120 bytes each in memory, as few as 7 on the wire) would take several times
-    /// the cap.
-    #[error("batch of {count} records, more than {most} (a sixteenth of the cap)")]
+    /// The batch holds more records than the cap holds in memory (about 120 bytes each, as
+    /// few as 7 on the wire): the records alone would take more than the cap.
+    #[error("batch of {count} records, more than {most} (the records the cap holds in memory)")]
     TooManyRecords {
         /// Its record count.
         count: usize,
@@ -359,11 +358,14 @@ fn read_records(
     out: &mut Vec<FetchedRecord>,
 ) -> Result<usize, RecordsError> {
     // A record takes memory of its own besides its bytes (`record_size`): a batch of millions
-    // of empty records would take far more than its decompressed size. Producers write
-    // records of more than 16 bytes on average, so a sixteenth of the cap (1,048,576 records at
-    // the consumer's 16 MiB) refuses no batch of theirs.
+    // of empty records would take far more than its decompressed size (a forged zstd batch of
+    // a million records inflates to about 8 MB and would take 120 MB here, per partition and
+    // read-ahead, enough to kill a container on every start). So a batch may hold as many
+    // records as the cap holds records (about 140,000 at the consumer's 16 MiB): a batch of
+    // up to 1 MiB, Kafka's default `max.message.bytes`, holds fewer unless its records
+    // average under 8 bytes.
     let record_size = std::mem::size_of::<FetchedRecord>();
-    let most = max_decompressed / 16;
+    let most = max_decompressed / record_size;
     if count > most {
         return Err(RecordsError::TooManyRecords { count, most });
     }

@@ -351,13 +351,14 @@ fn a_batch_past_the_cap_is_unreadable_and_ends_the_set() {
 }
 
 #[test]
-fn a_batch_of_more_records_than_a_sixteenth_of_the_cap_is_unreadable() {
+fn a_batch_of_more_records_than_the_cap_holds_in_memory_is_unreadable() {
     let data = Bytes::from(encode(&[batch(
         0,
         50,
         RecordBatchCompression::NoCompression,
     )]));
-    let set = read(&data, 16 * 49 + 15, &[]).unwrap();
+    let record = std::mem::size_of::<FetchedRecord>();
+    let set = read(&data, record * 50 - 1, &[]).unwrap();
     assert!(set.records.is_empty());
     let bad = set.unreadable.expect("unreadable");
     assert_eq!((bad.base_offset, bad.last_offset), (0, 49));
