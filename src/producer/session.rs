@@ -22,6 +22,7 @@
 use std::{sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
+use rskafka::protocol::api_key::ApiKey;
 use tracing::{info, warn};
 
 use crate::kafka::{
@@ -86,7 +87,22 @@ impl ProducerSession {
         let give_up = tokio::time::Instant::now() + START_PATIENCE;
         let identity = loop {
             tries += 1;
-            match init(&client, InitProducerId::default()).await {
+            // Each try for 10 s at most, within what is left of the patience: the client's
+            // request timeout covers a JoinGroup's rebalance, longer than the patience.
+            let left = give_up
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_secs(10));
+            let tried = tokio::time::timeout(left, init(&client, InitProducerId::default()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SessionError::Client(ClientError::Call(
+                        CallError::Timeout {
+                            api: ApiKey::InitProducerId,
+                            after: left,
+                        },
+                    )))
+                });
+            match tried {
                 Ok(identity) => break identity,
                 Err(error) if error.may_pass() && tokio::time::Instant::now() + pause < give_up => {
                     warn!(%error, tries, retry_in = ?pause, "no producer id yet; asking again");

@@ -104,11 +104,13 @@ impl KafkaSide {
     async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<kafka::Client>> {
         let cfg = &self.config;
         let client = self.client()?;
+        // Each bootstrap broker in turn gets the connect timeout (one that does not answer
+        // must not use up the next one's), and the requests one more.
+        let brokers = u32::try_from(cfg.kafka.brokers.len()).unwrap_or(u32::MAX);
+        let budget = Duration::from_secs(cfg.kafka.connect_timeout_secs.max(1))
+            .saturating_mul(brokers.saturating_add(1));
         loop {
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(cfg.kafka.connect_timeout_secs.max(1)),
-                self.ensure_topics(&client),
-            );
+            let attempt = tokio::time::timeout(budget, self.ensure_topics(&client));
             let result = tokio::select! {
                 result = attempt => result,
                 () = cancel.cancelled() => return None,
@@ -124,7 +126,7 @@ impl KafkaSide {
                     "Kafka not ready"
                 ),
                 Err(_) => warn!(
-                    timeout_secs = cfg.kafka.connect_timeout_secs,
+                    timeout_secs = budget.as_secs(),
                     retry_in = ?KAFKA_RETRY,
                     "Kafka not ready: no answer in time"
                 ),

@@ -141,19 +141,33 @@ async fn commit_in(
         );
         return Ok(());
     }
-    let offsets = ctx.store.read_with(|txn| {
-        let mut out = BTreeMap::new();
-        for p in partitions {
-            if let Some(o) = stored_offset(txn, &ctx.topic, *p)? {
-                out.insert(*p, o);
+    // On the blocking pool, as every store call of the consumer: on PostgreSQL the read may
+    // wait for a pool connection, and the supervisor's loop runs this for a revocation.
+    let (store, topic, wanted) = (
+        std::sync::Arc::clone(&ctx.store),
+        ctx.topic.clone(),
+        partitions.to_vec(),
+    );
+    let offsets = tokio::task::spawn_blocking(move || {
+        store.read_with(|txn| {
+            let mut out = BTreeMap::new();
+            for &p in &wanted {
+                if let Some(o) = stored_offset(txn, &topic, p)? {
+                    out.insert(p, o);
+                }
             }
-        }
-        Ok::<_, crate::store::StoreError>(out)
-    });
+            Ok::<_, crate::store::StoreError>(out)
+        })
+    })
+    .await;
     let offsets = match offsets {
-        Ok(o) => o,
-        Err(error) => {
+        Ok(Ok(o)) => o,
+        Ok(Err(error)) => {
             warn!(%error, "consumer: cannot read offsets to commit to the group");
+            return Ok(());
+        }
+        Err(error) => {
+            warn!(%error, "consumer: offset read task failed");
             return Ok(());
         }
     };

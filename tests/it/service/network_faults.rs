@@ -245,3 +245,34 @@ async fn a_broker_that_never_answers_for_8_s_loses_nothing_and_applies_nothing_t
     );
     service.stop().await;
 }
+
+/// Two bootstrap brokers, the first a black hole (it accepts connections and never answers):
+/// the start tries the second once the first's connect timeout has passed, rather than giving
+/// the whole attempt no more than one connect timeout and asking the first again for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_first_bootstrap_broker_does_not_keep_the_service_from_the_second() {
+    let broker = Broker::memory().await;
+    let faults = Arc::new(Faults::default());
+    faults.black_hole.store(true, Relaxed);
+    let proxy = Proxy::start(broker.addr.clone(), Arc::clone(&faults), 5).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = config(&broker.addr, data.path());
+    cfg.kafka.brokers = vec![proxy.addr().to_owned(), broker.addr.clone()];
+    cfg.kafka.connect_timeout_secs = 2;
+    let started = Instant::now();
+    let service = usercenter::service::start(cfg).await.unwrap();
+    eventually(Duration::from_secs(30), "Kafka ready", || {
+        service.kafka_ready()
+    })
+    .await;
+    println!(
+        "a silent first bootstrap broker: Kafka ready after {:.1?} (connect timeout 2 s); {} frames swallowed",
+        started.elapsed(),
+        faults.swallowed.load(Relaxed)
+    );
+    assert!(
+        faults.swallowed.load(Relaxed) > 0,
+        "the first broker was asked"
+    );
+    service.stop().await;
+}
