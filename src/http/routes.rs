@@ -104,13 +104,20 @@ where
     endpoint.call(call).await
 }
 
-/// `GET /health`: the process is alive. Also says whether Kafka is ready, for humans.
+/// `GET /health`: the process is alive, unless its store failed for good (a redb file after
+/// an I/O error: 503, so that a supervisor restarts it). Also says whether Kafka is ready,
+/// for humans.
 fn health(state: &AppState) -> Response<Body> {
     let kafka = if state.kafka_ready() {
         "ready"
     } else {
         "connecting"
     };
+    if let Some(error) = state.store.failed() {
+        // The API's error shape (the contract's `Unavailable`); logged once, by the store.
+        let body = json!({ "error": { "code": "store_failed", "message": error, "field": null } });
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+    }
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))
 }
 

@@ -233,6 +233,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn write_at_snapshot(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         self.write(f)
     }
+    /// Why this process can no longer use the store, when it cannot (a redb file after an I/O
+    /// error: only opening it again, a restart, mends that). `GET /health` fails with it, so
+    /// that a supervisor restarts the process. `None` for a store that mends itself
+    /// (PostgreSQL reconnects).
+    fn failed(&self) -> Option<String> {
+        None
+    }
     /// The outbox relay lease when this instance holds it now: only its holder publishes, so
     /// two instances sharing a store never relay the same rows at once and the order of the
     /// rows is kept. Called before every relay round; it takes the lease when free and renews

@@ -20,6 +20,20 @@ const CACHE_BYTES: usize = 32 << 20;
 #[derive(Debug)]
 pub struct RedbStore {
     db: Database,
+    /// The first I/O error of the file (a full disk, EIO), once one happened: redb then
+    /// fails every later transaction of this handle ([`redb::Error::PreviousIo`]) until the
+    /// file is opened again, which is a restart of the process ([`Store::failed`]).
+    failed: std::sync::OnceLock<String>,
+}
+
+/// Whether `e` leaves the file unusable until it is opened again.
+fn is_io(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Backend(
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+        )
+    )
 }
 
 impl RedbStore {
@@ -34,6 +48,7 @@ impl RedbStore {
         // redb caches up to 1 GiB by default; the service's memory bound wants far less.
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
+            .set_repair_callback(repair_progress())
             .create(&path)
             .map_err(|e| open_error(e.into()))?;
         // Create every table once, so readers never meet a missing one.
@@ -44,7 +59,44 @@ impl RedbStore {
         }
         move_legacy_high_waters(&txn).map_err(open_error)?;
         txn.commit().map_err(|e| open_error(e.into()))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            failed: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// The progress of a repair, which redb runs when it opens a file the last process did not
+/// close (SIGKILL, an OOM kill, a power cut): three scans of the file before the service
+/// listens, which on a large store is long enough to be taken for a hang. Said at the start
+/// and every 5 s.
+fn repair_progress() -> impl Fn(&mut redb::RepairSession) + 'static {
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    move |session| {
+        let Ok(mut last) = last.lock() else {
+            return;
+        };
+        if last.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(5)) {
+            *last = Some(std::time::Instant::now());
+            tracing::warn!(
+                progress_percent = (session.progress() * 100.0).round(),
+                "store: repairing the redb file after an unclean stop; the service listens once it is done"
+            );
+        }
+    }
+}
+
+impl RedbStore {
+    /// Runs `transaction`; notes its error when it is the file's first I/O error, and says so.
+    fn noting(&self, transaction: impl FnOnce() -> Result<()>) -> Result<()> {
+        let outcome = transaction();
+        if let Err(e) = &outcome
+            && is_io(e)
+            && self.failed.set(e.to_string()).is_ok()
+        {
+            tracing::error!(error = %e, "store: the redb file failed with an I/O error; no transaction succeeds until the process restarts (GET /health answers 503)");
+        }
+        outcome
     }
 }
 
@@ -176,23 +228,31 @@ impl WriteTxn for Write<'_> {
 
 impl Store for RedbStore {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
-        let txn = self.db.begin_read().map_err(backend)?;
-        f(&Read(&txn))
+        self.noting(|| {
+            let txn = self.db.begin_read().map_err(backend)?;
+            f(&Read(&txn))
+        })
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        let txn = self.db.begin_write().map_err(backend)?;
-        // The open tables borrow the transaction: drop them before committing.
-        let outcome = {
-            let mut write = Write::new(&txn);
-            f(&mut write)
-        };
-        match outcome {
-            Ok(()) => txn.commit().map_err(backend),
-            Err(e) => {
-                txn.abort().map_err(backend)?;
-                Err(e)
+        self.noting(|| {
+            let txn = self.db.begin_write().map_err(backend)?;
+            // The open tables borrow the transaction: drop them before committing.
+            let outcome = {
+                let mut write = Write::new(&txn);
+                f(&mut write)
+            };
+            match outcome {
+                Ok(()) => txn.commit().map_err(backend),
+                Err(e) => {
+                    txn.abort().map_err(backend)?;
+                    Err(e)
+                }
             }
-        }
+        })
+    }
+
+    fn failed(&self) -> Option<String> {
+        self.failed.get().cloned()
     }
 }

@@ -105,3 +105,48 @@ fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
         assert_eq!(moved, Some((5, 9)));
     }
 }
+
+/// A write that fails on the file (here EFBIG past a file-size limit, as a full disk gives
+/// ENOSPC) leaves redb's handle failing its writes until the file is opened again: the
+/// store says so ([`Store::failed`]), for `/health`: writes fail until then. The limit is the process's, so this runs
+/// only where each test has a process of its own (nextest, which CI uses).
+#[test]
+#[allow(unsafe_code)]
+fn an_io_error_of_the_file_marks_the_store_failed() {
+    if std::env::var_os("NEXTEST_RUN_ID").is_none() {
+        eprintln!("skipped: needs a process of its own (run under cargo nextest)");
+        return;
+    }
+    let (_dir, store) = open();
+    assert_eq!(store.failed(), None);
+    let limit = |bytes: u64| {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain calls on a local struct; the limit is this test process's own.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut l), 0);
+            l.rlim_cur = bytes.min(l.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &l), 0);
+        }
+    };
+    limit(4 << 20);
+    let big = vec![7u8; 256 << 10];
+    let mut failed = None;
+    for i in 0..64u32 {
+        let key = i.to_be_bytes();
+        if let Err(e) = store.write(&mut |txn| txn.put(Table::Meta, &key, &big)) {
+            failed = Some(e);
+            break;
+        }
+    }
+    limit(u64::MAX);
+    assert!(failed.is_some(), "no write failed past the 4 MiB limit");
+    let why = store.failed().expect("the store is marked failed");
+    assert!(!why.is_empty());
+    // A later write fails too, with the limit gone, until the file is opened again.
+    let again = store.write(&mut |txn| txn.put(Table::Meta, b"small", b"1"));
+    assert!(again.is_err(), "a write after the failure committed");
+}

@@ -106,6 +106,53 @@ async fn health_reports_kafka_state() {
     assert_eq!(body["kafka"], "ready");
 }
 
+/// A store that failed for good (as a redb file after an I/O error says it did).
+#[derive(Debug)]
+struct Failed(RedbStore);
+
+impl Store for Failed {
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&dyn crate::store::ReadTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.0.read(f)
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn crate::store::WriteTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.0.write(f)
+    }
+
+    fn failed(&self) -> Option<String> {
+        Some("store: I/O error: No space left on device".into())
+    }
+}
+
+#[tokio::test]
+async fn health_fails_once_the_store_failed_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(Failed(RedbStore::open(dir.path()).unwrap()));
+    let users = Users::new(
+        Arc::clone(&store),
+        42,
+        "user.events",
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let state = AppState::new(store, Arc::new(users), 10, Vec::new());
+    let (status, body) = call(&state, Method::GET, "/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "store_failed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("No space")),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn ready_says_why_not_and_uses_the_configured_backlog_bound_as_is() {
     let (_dir, state) = state(0);
