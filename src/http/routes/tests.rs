@@ -24,6 +24,19 @@ fn state_and_producer_metrics(
 ) -> (tempfile::TempDir, AppState, Arc<ProducerMetrics>) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let producer = Arc::new(ProducerMetrics::default());
+    let kafka_metrics: Vec<Arc<dyn crate::metrics::RenderMetrics>> =
+        vec![producer.clone(), Arc::new(ConsumerMetrics::default())];
+    let state = state_over(store, max_backlog, kafka_metrics);
+    (dir, state, producer)
+}
+
+/// The state over `store`, showing `kafka_metrics`.
+fn state_over(
+    store: Arc<dyn Store>,
+    max_backlog: u64,
+    kafka_metrics: Vec<Arc<dyn crate::metrics::RenderMetrics>>,
+) -> AppState {
     let users = Users::new(
         Arc::clone(&store),
         42,
@@ -31,11 +44,7 @@ fn state_and_producer_metrics(
         Duration::from_secs(3600),
     )
     .unwrap();
-    let producer = Arc::new(ProducerMetrics::default());
-    let kafka_metrics: Vec<Arc<dyn crate::metrics::RenderMetrics>> =
-        vec![producer.clone(), Arc::new(ConsumerMetrics::default())];
-    let state = AppState::new(store, Arc::new(users), max_backlog, kafka_metrics);
-    (dir, state, producer)
+    AppState::new(store, Arc::new(users), max_backlog, kafka_metrics)
 }
 
 type TestBody = BoxBody<Bytes, Infallible>;
@@ -134,14 +143,7 @@ impl Store for Failed {
 async fn health_fails_once_the_store_failed_for_good() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(Failed(RedbStore::open(dir.path()).unwrap()));
-    let users = Users::new(
-        Arc::clone(&store),
-        42,
-        "user.events",
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    let state = AppState::new(store, Arc::new(users), 10, Vec::new());
+    let state = state_over(store, 10, Vec::new());
     let (status, body) = call(&state, Method::GET, "/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"]["code"], "store_failed", "{body}");
