@@ -41,6 +41,11 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     }
     match block_on(service::run(config, shutdown_signal())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        // Not a configuration error (status 2): a restart mends it.
+        Ok(Err(e @ service::ServiceError::StoreFailed(_))) => {
+            eprintln!("usercenter: {e}");
+            ExitCode::FAILURE
+        }
         Ok(Err(e)) => fail(&e.to_string()),
         Err(code) => code,
     }

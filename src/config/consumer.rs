@@ -145,8 +145,13 @@ impl ConsumerConfig {
                 format!("must be below consumer.instances ({})", self.instances),
             ));
         }
-        if self.fetch_max_bytes < 1024 {
-            return Err(("consumer.fetch_max_bytes", "must be at least 1024".into()));
+        // Up to 16 MiB: a batch may decompress to 16 times it (at least 16 MiB), per partition
+        // and read-ahead, and the Fetch of all partitions asks for at most 50 MiB.
+        if !(1024..=16 << 20).contains(&self.fetch_max_bytes) {
+            return Err((
+                "consumer.fetch_max_bytes",
+                "must be 1024 to 16777216".into(),
+            ));
         }
         if !(1..=60_000).contains(&self.fetch_max_wait_ms) {
             return Err(("consumer.fetch_max_wait_ms", "must be 1 to 60000".into()));

@@ -154,6 +154,7 @@ impl PartitionLoop {
         let mut read_ahead = None;
         let mut empty = EmptyBackoff::new();
         let mut past_end = None;
+        let mut stale_said = None;
         while !self.cancel.is_cancelled() {
             let fetched = match read_ahead.take() {
                 Some(fetched) => fetched,
@@ -191,9 +192,13 @@ impl PartitionLoop {
                 read_ahead = handled.read_ahead;
             } else if let Some(bad) = &fetched.unreadable {
                 // A batch that cannot be read and ends, as its writer numbered it, before the
-                // offset the broker returned it for: nothing moves. Said, counted, asked again.
+                // offset the broker returned it for: nothing moves. Said once per offset,
+                // counted each time, asked again.
                 ctx.metrics.fetch_failures.add(1);
-                warn!(topic = %ctx.topic, partition, offset, base = bad.base_offset, last = bad.last_offset, error = %bad.error, "consumer: an unreadable batch ends before the offset asked for; asking again");
+                if stale_said != Some(offset) {
+                    stale_said = Some(offset);
+                    warn!(topic = %ctx.topic, partition, offset, base = bad.base_offset, last = bad.last_offset, error = %bad.error, "consumer: an unreadable batch ends before the offset asked for; asking again");
+                }
                 pause(RETRY, &self.cancel).await;
             } else if offset < fetched.last_stable_offset {
                 // Nothing below what is readable: a record the broker does not return yet.

@@ -153,10 +153,7 @@ impl Admission {
 
 /// The whole 503 response for `why`.
 pub fn refusal_response(why: Refusal) -> String {
-    let body = serde_json::json!({
-        "error": { "code": "server_busy", "message": why.message(), "field": null }
-    })
-    .to_string();
+    let body = super::reply::error_body("server_busy", why.message(), None).to_string();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nretry-after: {RETRY_AFTER_SECS}\r\nx-request-id: {}\r\n\

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use hyper::{Response, StatusCode, header};
-use serde_json::json;
 
 use super::reply::{Body, json_response};
 use crate::users::UserError;
@@ -121,7 +120,7 @@ impl ApiError {
         }
         let mut response = json_response(
             status,
-            &json!({ "error": { "code": code, "message": self.to_string(), "field": field } }),
+            &super::reply::error_body(code, &self.to_string(), field.as_deref()),
         );
         // RFC 9110 15.5.6: a 405 lists the methods the resource has.
         if let Self::MethodNotAllowed(allow) = self {

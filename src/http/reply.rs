@@ -18,6 +18,11 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<B
     response
 }
 
+/// The body of every error: `{"error": {"code", "message", "field"}}` (the contract's `Error`).
+pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "error": { "code": code, "message": message, "field": field } })
+}
+
 /// A 200 response with a text body of `content_type`.
 pub fn text_response(body: &str, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));

@@ -12,7 +12,7 @@ use super::{
     api::{ApiCall, Endpoint},
     body,
     error::ApiError,
-    reply::{Body, json_response, text_response},
+    reply::{Body, error_body, json_response, text_response},
 };
 use crate::users::{ClientGone, RequestCtx};
 
@@ -115,7 +115,7 @@ fn health(state: &AppState) -> Response<Body> {
     };
     if let Some(error) = state.store.failed() {
         // The API's error shape (the contract's `Unavailable`); logged once, by the store.
-        let body = json!({ "error": { "code": "store_failed", "message": error, "field": null } });
+        let body = error_body("store_failed", &error, None);
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
     }
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))

@@ -1,10 +1,12 @@
 //! `usercenter group reset-offsets`: the plan (pure: [`new_offset`]) and carrying it out.
 //!
-//! Order of the steps, so that a failure leaves a state the consumer handles: the group must
-//! have no members (DescribeGroups), the store must open (not held by a running service), then
-//! Kafka's offsets are committed, then the store's; with `--replay` the dedupe marks of the
-//! records between the new and the old offset are deleted last, one fetched batch per store
-//! transaction. A failure before the store write changes nothing the consumer reads.
+//! Order of the steps, so that a failure leaves a state the consumer handles and a second run
+//! can finish: the group must have no members (DescribeGroups), the store must open (not held
+//! by a running service); with `--replay` the dedupe marks of the records between the new and
+//! the old offset are deleted first, one fetched batch per store transaction; then Kafka's
+//! offsets are committed, then the store's. A failure before the store write leaves the
+//! consumer's start where it was (the store's offset, ahead of the group's new one), with
+//! `--replay` some marks deleted (those records are handled again if read again).
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -283,10 +285,10 @@ impl Reset<'_> {
     }
 
     /// With `--replay` deletes the dedupe marks of the records to be read again, then commits
-    /// the plan's offsets to Kafka and to `store`. In that order a reset that failed part-way
-    /// can be run again to the same end: until the store's offsets move (last), the plan is
-    /// the same (a group offset behind the store's is not where the consumer resumes), and
-    /// it deletes the marks left.
+    /// the plan's offsets to Kafka and to `store`. A reset to a position (`--to-earliest`,
+    /// `--to-latest`, `--to-datetime`) that failed part-way can be run again to the same end,
+    /// and it deletes the marks left. A `--shift-by` counts from where the consumer resumes,
+    /// which the group's new offset can move when only the Kafka commit went through.
     async fn execute(
         &self,
         store: &dyn Store,

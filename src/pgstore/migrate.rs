@@ -91,9 +91,11 @@ async fn check_ours(client: &Client) -> Result<()> {
     let failed = |source| StoreError::Migrate { version: 0, source };
     let columns: Vec<String> = client
         .query(
-            "SELECT column_name::text FROM information_schema.columns
-              WHERE table_schema = current_schema() AND table_name = 'schema_migrations'
-              ORDER BY column_name",
+            // The table the statements below name, wherever `search_path` finds it.
+            "SELECT attname::text FROM pg_attribute
+              WHERE attrelid = to_regclass('schema_migrations') AND attnum > 0
+                AND NOT attisdropped
+              ORDER BY attname",
             &[],
         )
         .await

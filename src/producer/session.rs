@@ -87,11 +87,12 @@ impl ProducerSession {
         let give_up = tokio::time::Instant::now() + START_PATIENCE;
         let identity = loop {
             tries += 1;
-            // Each try for 10 s at most, within what is left of the patience: the client's
-            // request timeout covers a JoinGroup's rebalance, longer than the patience.
+            // Each try for 20 s at most (two default connect timeouts: a silent first broker,
+            // then the next), within what is left of the patience: the client's request
+            // timeout covers a JoinGroup's rebalance, longer than the patience.
             let left = give_up
                 .saturating_duration_since(tokio::time::Instant::now())
-                .min(Duration::from_secs(10));
+                .min(Duration::from_secs(20));
             let tried = tokio::time::timeout(left, init(&client, InitProducerId::default()))
                 .await
                 .unwrap_or_else(|_| {

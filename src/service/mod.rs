@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     config::{Config, StoreBackend},
@@ -92,6 +92,10 @@ pub enum ServiceError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The store failed for good while the service ran ([`Store::failed`]): the service
+    /// stopped, so that its supervisor starts it again, which opens the store again.
+    #[error("the store failed and cannot be used until it is opened again: {0}")]
+    StoreFailed(String),
     /// The producer id file could not be read or created.
     #[error("producer identity in {}: {source}", path.display())]
     Identity {
@@ -259,6 +263,16 @@ impl Running {
         self.state.outbox_backlog()
     }
 
+    /// Resolves once the store failed for good ([`Store::failed`], checked every second).
+    pub async fn store_failed(&self) -> String {
+        loop {
+            if let Some(why) = self.state.store.failed() {
+                return why;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     /// Stops accepting, finishes in-flight work and returns when every task has ended.
     pub async fn stop(self) {
         self.cancel.cancel();
@@ -274,8 +288,19 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let running = start(config).await?;
-    shutdown.await;
-    info!("shutdown requested");
+    let failed = tokio::select! {
+        () = shutdown => {
+            info!("shutdown requested");
+            None
+        }
+        why = running.store_failed() => {
+            error!(error = %why, "the store failed for good; stopping, so that a supervisor (Kubernetes, Docker's restart policy, systemd) starts the service again");
+            Some(why)
+        }
+    };
     running.stop().await;
-    Ok(())
+    match failed {
+        Some(why) => Err(ServiceError::StoreFailed(why)),
+        None => Ok(()),
+    }
 }

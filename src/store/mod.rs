@@ -234,9 +234,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         self.write(f)
     }
     /// Why this process can no longer use the store, when it cannot (a redb file after an I/O
-    /// error: only opening it again, a restart, mends that). `GET /health` fails with it, so
-    /// that a supervisor restarts the process. `None` for a store that mends itself
-    /// (PostgreSQL reconnects).
+    /// error: only opening it again, a restart, mends that). `GET /health` fails with it, and
+    /// the service stops (`service::run`), so that a supervisor starts it again. `None` for a
+    /// store that mends itself (PostgreSQL reconnects).
     fn failed(&self) -> Option<String> {
         None
     }

@@ -67,22 +67,15 @@ impl RedbStore {
 }
 
 /// The progress of a repair, which redb runs when it opens a file the last process did not
-/// close (SIGKILL, an OOM kill, a power cut): three scans of the file before the service
-/// listens, which on a large store is long enough to be taken for a hang. Said at the start
-/// and every 5 s.
+/// close (SIGKILL, an OOM kill, a power cut): scans of the whole file before the service
+/// listens, which on a large store is long enough to be taken for a hang. redb reports at its
+/// stages (at the start, then at 30 %, 60 % and 90 %); each is said.
 fn repair_progress() -> impl Fn(&mut redb::RepairSession) + 'static {
-    let last = std::sync::Mutex::new(None::<std::time::Instant>);
-    move |session| {
-        let Ok(mut last) = last.lock() else {
-            return;
-        };
-        if last.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(5)) {
-            *last = Some(std::time::Instant::now());
-            tracing::warn!(
-                progress_percent = (session.progress() * 100.0).round(),
-                "store: repairing the redb file after an unclean stop; the service listens once it is done"
-            );
-        }
+    |session| {
+        tracing::warn!(
+            progress_percent = (session.progress() * 100.0).round(),
+            "store: repairing the redb file after an unclean stop; the service listens once it is done"
+        );
     }
 }
 
@@ -94,7 +87,7 @@ impl RedbStore {
             && is_io(e)
             && self.failed.set(e.to_string()).is_ok()
         {
-            tracing::error!(error = %e, "store: the redb file failed with an I/O error; no transaction succeeds until the process restarts (GET /health answers 503)");
+            tracing::error!(error = %e, "store: the redb file failed with an I/O error; no write succeeds until it is opened again (GET /health answers 503, and the service stops)");
         }
         outcome
     }

@@ -108,30 +108,16 @@ fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
 
 /// A write that fails on the file (here EFBIG past a file-size limit, as a full disk gives
 /// ENOSPC) leaves redb's handle failing its writes until the file is opened again: the
-/// store says so ([`Store::failed`]), for `/health`: writes fail until then. The limit is the process's, so this runs
+/// store says so ([`Store::failed`]), for `/health`. The limit is the process's, so this runs
 /// only where each test has a process of its own (nextest, which CI uses).
 #[test]
-#[allow(unsafe_code)]
 fn an_io_error_of_the_file_marks_the_store_failed() {
-    if std::env::var_os("NEXTEST_RUN_ID").is_none() {
-        eprintln!("skipped: needs a process of its own (run under cargo nextest)");
+    use testkit::file_limit::{limit_file_size as limit, own_process};
+    if !own_process() {
         return;
     }
     let (_dir, store) = open();
     assert_eq!(store.failed(), None);
-    let limit = |bytes: u64| {
-        let mut l = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain calls on a local struct; the limit is this test process's own.
-        unsafe {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut l), 0);
-            l.rlim_cur = bytes.min(l.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &l), 0);
-        }
-    };
     limit(4 << 20);
     let big = vec![7u8; 256 << 10];
     let mut failed = None;

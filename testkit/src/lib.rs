@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `broker` | a Nisshi process per test (memory, sqlite, behind a proxy, TLS, SASL) |
 //! | `certs` | a CA and broker/client certificates made for the TLS tests |
+//! | `file_limit` | a file-size limit on the test's process, as a full disk |
 //! | `group` | the consumer-group tests' peer member and helpers |
 //! | `http` | a minimal HTTP/1.1 client and the API calls the tests make |
 //! | `netns` | a network namespace with links to PostgreSQL and the broker that a test cuts |
@@ -16,6 +17,7 @@
 
 pub mod broker;
 pub mod certs;
+pub mod file_limit;
 pub mod group;
 pub mod http;
 pub mod netns;

@@ -15,7 +15,7 @@ async fn check(error: ApiError, status: u16, code: &str, message: &str, field: O
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         body,
-        json!({ "error": { "code": code, "message": message, "field": field } })
+        serde_json::json!({ "error": { "code": code, "message": message, "field": field } })
     );
 }
 

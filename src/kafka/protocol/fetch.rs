@@ -26,6 +26,10 @@ use crate::kafka::{
     records::{self, Aborted, FetchedRecord, RecordsError},
 };
 
+/// The most a Fetch asks for in all (Kafka's default `fetch.max.bytes`, 50 MiB); a broker
+/// still returns a first batch larger than its partition's share.
+pub const MAX_FETCH_BYTES: i32 = 50 << 20;
+
 /// One partition to fetch, from one offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchPart {
@@ -71,10 +75,14 @@ impl Call for Fetch {
                 ),
             }
         }
+        // At most Kafka's default `fetch.max.bytes`: the sum over many partitions would
+        // otherwise ask for an answer past the frame limit we read (100 MiB), which poisons
+        // the connection, and the same Fetch would be asked for again and again.
         let max_bytes = self
             .parts
             .iter()
-            .fold(0i32, |sum, p| sum.saturating_add(p.max_bytes));
+            .fold(0i32, |sum, p| sum.saturating_add(p.max_bytes))
+            .min(MAX_FETCH_BYTES);
         FetchRequest::default()
             .with_max_wait_ms(self.max_wait_ms)
             .with_min_bytes(1)

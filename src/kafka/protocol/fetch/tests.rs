@@ -82,6 +82,24 @@ fn request_names_one_partition_from_the_offset() {
     }
 }
 
+/// 100 partitions of 1 MiB each ask for 50 MiB in all, not 100 MiB: the answer must stay under
+/// the frame limit we read.
+#[test]
+fn a_request_asks_for_at_most_50_mib() {
+    let parts = (0..100)
+        .map(|p| FetchPart {
+            max_bytes: 1 << 20,
+            ..part("events", p, 0)
+        })
+        .collect();
+    let call = Fetch {
+        parts,
+        max_wait_ms: 20,
+    };
+    assert_eq!(request_round_trip(&call, 12).max_bytes, MAX_FETCH_BYTES);
+    assert_eq!(MAX_FETCH_BYTES, 50 << 20);
+}
+
 #[test]
 fn partitions_of_one_request_group_by_topic_and_add_up_their_bytes() {
     let call = Fetch {

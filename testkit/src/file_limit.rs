@@ -1,0 +1,29 @@
+//! A file-size limit on this process (`RLIMIT_FSIZE`), as a full disk: a write past it fails
+//! with EFBIG instead of the kernel's SIGXFSZ, which is ignored. The limit is the process's, so
+//! only a test with a process of its own (nextest, which CI uses) may set it
+//! ([`own_process`]).
+
+/// Sets the soft limit to `bytes` (`u64::MAX`: as high as the hard limit).
+#[allow(unsafe_code)]
+pub fn limit_file_size(bytes: u64) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain calls on a local struct; the limit and the signal are this process's.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut l), 0);
+        l.rlim_cur = bytes.min(l.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &l), 0);
+    }
+}
+
+/// Whether this test runs in a process of its own (under nextest); says so when it does not.
+pub fn own_process() -> bool {
+    let own = std::env::var_os("NEXTEST_RUN_ID").is_some();
+    if !own {
+        eprintln!("skipped: needs a process of its own (run under cargo nextest)");
+    }
+    own
+}
