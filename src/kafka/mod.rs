@@ -8,6 +8,7 @@
 //! | [`group`] | the consumer group member: join, sync, heartbeat, assignors, offsets |
 //! | [`security`] | rustls and SASL settings from certificate files and credentials |
 //! | [`error_code`] | Kafka's error codes by name |
+//! | [`retry`] | asking again with a growing pause, for a while |
 //!
 //! Nothing here knows the service's config, producer or consumer: `config` turns `[kafka]` into
 //! [`protocol::ConnectSettings`], and the producer and consumer are built on [`Client`].
@@ -16,6 +17,7 @@ pub mod error_code;
 pub mod group;
 pub mod protocol;
 pub mod records;
+pub mod retry;
 pub mod security;
 
 pub use client::{Client, ClientError, Purpose};

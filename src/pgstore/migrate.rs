@@ -84,10 +84,11 @@ pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
     Ok(applied)
 }
 
-/// Fails with [`StoreError::ForeignMigrations`] when the database's `schema_migrations` table
-/// is not ours: another tool's (golang-migrate, which the Go service may have used, keeps
-/// `version` and `dirty`), whose versions would be taken for ours.
-async fn check_ours(client: &Client) -> Result<()> {
+/// Whether the database has a `schema_migrations` table; fails with
+/// [`StoreError::ForeignMigrations`] when it is not ours: another tool's (golang-migrate, which
+/// the Go service may have used, keeps `version` and `dirty`), whose versions would be taken
+/// for ours.
+async fn check_ours(client: &Client) -> Result<bool> {
     let failed = |source| StoreError::Migrate { version: 0, source };
     let columns: Vec<String> = client
         .query(
@@ -105,7 +106,7 @@ async fn check_ours(client: &Client) -> Result<()> {
         .collect();
     let has = |name: &str| columns.iter().any(|c| c == name);
     if columns.is_empty() || (has("version") && has("name") && has("applied_at")) {
-        return Ok(());
+        return Ok(!columns.is_empty());
     }
     Err(StoreError::ForeignMigrations {
         columns: columns.join(", "),
@@ -116,19 +117,14 @@ async fn check_ours(client: &Client) -> Result<()> {
 /// binary's migrations ([`LATEST`]); changes nothing.
 pub async fn check_current(client: &Client) -> Result<()> {
     let failed = |source| StoreError::Migrate { version: 0, source };
-    check_ours(client).await?;
-    let table: Option<String> = client
-        .query_one("SELECT to_regclass('schema_migrations')::text", &[])
-        .await
-        .map_err(failed)?
-        .get(0);
-    let found: Option<i64> = match table {
-        Some(_) => client
+    let found: Option<i64> = if check_ours(client).await? {
+        client
             .query_one("SELECT max(version) FROM schema_migrations", &[])
             .await
             .map_err(failed)?
-            .get(0),
-        None => None,
+            .get(0)
+    } else {
+        None
     };
     match found {
         Some(LATEST) => Ok(()),
@@ -140,6 +136,7 @@ pub async fn check_current(client: &Client) -> Result<()> {
 }
 
 async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
+    // Created below when absent.
     check_ours(client).await?;
     client
         .batch_execute(

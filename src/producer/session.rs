@@ -29,6 +29,7 @@ use crate::kafka::{
     Client, ClientError,
     error_code::ErrorCode,
     protocol::{CallError, InitProducerId, ProducerIdentity},
+    retry::{Failed, with_retries},
 };
 
 /// Why no producer identity could be had.
@@ -66,6 +67,9 @@ impl SessionError {
 /// without idempotence.
 pub const START_PATIENCE: Duration = Duration::from_secs(30);
 
+/// The longest pause between two of its tries.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
 /// The producer id and epoch every partition of one producer writes under.
 #[derive(Debug)]
 pub struct ProducerSession {
@@ -82,18 +86,16 @@ impl ProducerSession {
     /// idempotence until it restarts, and meanwhile it writes nothing. Fails at once when the
     /// brokers cannot give one (InitProducerId unsupported or not authorised).
     pub async fn start(client: Arc<Client>) -> Result<Self, SessionError> {
-        let mut pause = Duration::from_millis(100);
-        let mut tries = 0u32;
         let give_up = tokio::time::Instant::now() + START_PATIENCE;
-        let identity = loop {
-            tries += 1;
+        let client_ref = &client;
+        let identity = with_retries(START_PATIENCE, MAX_PAUSE, |tries| async move {
             // Each try for 20 s at most (two default connect timeouts: a silent first broker,
             // then the next), within what is left of the patience: the client's request
             // timeout covers a JoinGroup's rebalance, longer than the patience.
             let left = give_up
                 .saturating_duration_since(tokio::time::Instant::now())
                 .min(Duration::from_secs(20));
-            let tried = tokio::time::timeout(left, init(&client, InitProducerId::default()))
+            let tried = tokio::time::timeout(left, init(client_ref, InitProducerId::default()))
                 .await
                 .unwrap_or_else(|_| {
                     Err(SessionError::Client(ClientError::Call(
@@ -103,16 +105,15 @@ impl ProducerSession {
                         },
                     )))
                 });
-            match tried {
-                Ok(identity) => break identity,
-                Err(error) if error.may_pass() && tokio::time::Instant::now() + pause < give_up => {
-                    warn!(%error, tries, retry_in = ?pause, "no producer id yet; asking again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
+            tried.map_err(|error| {
+                if !error.may_pass() {
+                    return Failed::Stop(error);
                 }
-                Err(error) => return Err(error),
-            }
-        };
+                warn!(%error, tries, "no producer id yet");
+                Failed::Again(error)
+            })
+        })
+        .await?;
         info!(
             producer_id = identity.id,
             epoch = identity.epoch,

@@ -3,14 +3,15 @@
 //! a member whose store is behind.
 use std::{collections::BTreeMap, time::Duration};
 
-use tokio::time::Instant;
-
 use tracing::{debug, warn};
 
 use super::REQUEST_DEADLINE;
 use crate::{
     consumer::{partition::Context, process::stored_offset},
-    kafka::group::MemberHandle,
+    kafka::{
+        group::MemberHandle,
+        retry::{Failed, with_retries},
+    },
     store::StoreExt,
 };
 
@@ -20,11 +21,7 @@ use crate::{
 /// within a quarter of the rebalance timeout (`committed`'s `patience`).
 pub(super) const COMMITTED_PATIENCE: Duration = Duration::from_secs(15);
 
-/// The first pause between two tries (at reading or committing offsets); it doubles up to
-/// [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
-
-/// The longest pause between two tries.
+/// The longest pause between two tries (at reading or committing offsets).
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The group's committed offsets of `partitions`, asked again after a failure (with a growing
@@ -39,7 +36,7 @@ pub(super) async fn committed(
     if partitions.is_empty() {
         return BTreeMap::new();
     }
-    let read = with_retries(patience, |attempt| async move {
+    let read = with_retries(patience, MAX_PAUSE, |attempt| async move {
         let error = match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await
         {
             Ok(Ok(offsets)) => return Ok(offsets),
@@ -47,7 +44,7 @@ pub(super) async fn committed(
             Err(_) => "no answer in time".to_owned(),
         };
         warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
-        Err(Retry)
+        Err(Failed::Again(Retry))
     })
     .await;
     read.unwrap_or_else(|Retry| {
@@ -57,29 +54,6 @@ pub(super) async fn committed(
         );
         BTreeMap::new()
     })
-}
-
-/// Runs `attempt` (given its number, from 1) until it succeeds, with a pause between two tries
-/// that starts at [`FIRST_PAUSE`] and doubles up to [`MAX_PAUSE`]; gives up with the last
-/// failure when the next try would begin more than `patience` after the first.
-async fn with_retries<T, F, Fut>(patience: Duration, mut attempt: F) -> Result<T, Retry>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Retry>>,
-{
-    let deadline = Instant::now() + patience;
-    let mut pause = FIRST_PAUSE;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt(tries).await {
-            Ok(value) => return Ok(value),
-            Err(failed) if Instant::now() + pause >= deadline => return Err(failed),
-            Err(Retry) => {}
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_PAUSE);
-    }
 }
 
 /// Commits the store's offsets of `partitions` to the group in our current generation, once
@@ -103,7 +77,12 @@ pub(super) async fn commit_handover(
     generation: i32,
     patience: Duration,
 ) {
-    let handed = with_retries(patience, |_| commit_in(member, ctx, partitions, generation)).await;
+    let handed = with_retries(patience, MAX_PAUSE, |_| async {
+        commit_in(member, ctx, partitions, generation)
+            .await
+            .map_err(Failed::Again)
+    })
+    .await;
     if handed.is_err() {
         warn!(
             ?partitions,
@@ -192,6 +171,3 @@ async fn commit_in(
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -34,10 +34,10 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
     letter
 }
 
-/// The bytes of `r`'s key, value and headers.
-fn size(r: &OutboxRecord) -> usize {
-    let headers: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-    r.key.as_ref().map_or(0, Vec::len) + r.value.len() + headers
+/// The bytes of `r`'s value, headers and key.
+fn sizes(r: &OutboxRecord) -> (usize, usize, usize) {
+    let headers = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    (r.value.len(), headers, r.key.as_ref().map_or(0, Vec::len))
 }
 
 /// `letter` within [`MAX_BATCH_VALUE`]: a record can be as large as its topic allows, and with
@@ -47,10 +47,12 @@ fn size(r: &OutboxRecord) -> usize {
 /// many), its key (`dlq_key_bytes`).
 fn bounded(mut letter: OutboxRecord) -> OutboxRecord {
     let mut said = Vec::new();
-    while size(&letter) > MAX_BATCH_VALUE {
-        let headers: usize = letter.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-        let key = letter.key.as_ref().map_or(0, Vec::len);
-        if letter.value.len() >= headers.max(key) {
+    loop {
+        let (value, headers, key) = sizes(&letter);
+        if value + headers + key <= MAX_BATCH_VALUE {
+            break;
+        }
+        if value >= headers.max(key) {
             said.push(("dlq_value_bytes", std::mem::take(&mut letter.value).len()));
         } else if headers >= key {
             said.push((
