@@ -9,6 +9,7 @@
 //! the store's fsync instead of following it. It starts where the batch ends; were the batch to
 //! end anywhere else (shutdown mid-batch), the read-ahead is dropped unused.
 mod batch;
+mod damaged;
 mod start;
 
 use std::{sync::Arc, time::Duration};
@@ -34,6 +35,7 @@ use crate::{
     },
     store::Store,
 };
+use damaged::Damaged;
 use start::{claim, keep_start, start_offset};
 
 /// Everything a partition loop needs: the consumer's [`super::ConsumerParts`], and what its
@@ -155,6 +157,7 @@ impl PartitionLoop {
         let mut empty = EmptyBackoff::new();
         let mut past_end = None;
         let mut stale_said = None;
+        let mut damaged = Damaged::default();
         while !self.cancel.is_cancelled() {
             let fetched = match read_ahead.take() {
                 Some(fetched) => fetched,
@@ -163,6 +166,7 @@ impl PartitionLoop {
                     () = self.cancel.cancelled() => break,
                 },
             };
+            let fetched = damaged.check(offset, fetched);
             let Some(fetched) = self.records_of(fetched, &mut offset, &mut past_end).await else {
                 continue;
             };

@@ -11,8 +11,9 @@
 //! cap in decompressed bytes and record structs, plus one batch's). A batch its writer sent that
 //! cannot be read ends the set as [`Unreadable`], for the consumer to dead-letter rather than
 //! ask for it forever.
-//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do; the
-//! old message formats (magic 0/1) are an error.
+//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do. A
+//! message in an old format (magic 0/1, [`legacy`]) is not read: unreadable, as a batch of
+//! an unknown format is.
 //!
 //! What it leaves out, as a read_committed Kafka consumer does: control batches (transaction
 //! markers) and the batches of aborted transactions ([`transactions`]). Where the reading may
@@ -22,10 +23,14 @@ use bytes::Bytes;
 
 mod codec;
 pub mod encode;
+mod framing;
+mod headers;
+mod legacy;
 pub mod size;
 mod transactions;
 mod wire;
 
+pub use headers::RawHeaders;
 pub use transactions::Aborted;
 use transactions::AbortedSoFar;
 use wire::Cursor;
@@ -34,14 +39,17 @@ use wire::Cursor;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordsError {
-    /// A batch in the old message format.
-    #[error("unsupported message format (magic {0})")]
-    Magic(i8),
-    /// The CRC-32C in the batch header does not match its bytes.
+    /// The CRC in the batch header does not match its bytes: damaged on the way, or in the
+    /// log. Asked for again, the same bytes are the log's ([`Unreadable::damaged`]).
     #[error("batch at offset {offset}: CRC mismatch")]
     Crc {
         /// The batch's base offset.
         offset: i64,
+        /// Its last offset as its header says, at least `offset`, and before the batch that
+        /// follows it in the same answer, if any.
+        last_offset: i64,
+        /// The whole batch as fetched.
+        raw: Bytes,
     },
     /// A length, count or varint does not fit the bytes.
     #[error("malformed record batch: {0}")]
@@ -104,63 +112,6 @@ impl FetchedRecord {
     }
 }
 
-/// The headers of a record as they came over the wire: a count and the encoded pairs. Their
-/// lengths were checked when the record was read, so lookups cannot fail.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawHeaders {
-    count: usize,
-    raw: Bytes,
-}
-
-impl RawHeaders {
-    /// Encodes `pairs` (for tests and tools that build records by hand).
-    pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
-        let mut raw = Vec::new();
-        let mut count = 0;
-        for (name, value) in pairs {
-            wire::put_varint(&mut raw, name.len() as i64);
-            raw.extend_from_slice(name.as_bytes());
-            wire::put_varint(&mut raw, value.len() as i64);
-            raw.extend_from_slice(value);
-            count += 1;
-        }
-        Self {
-            count,
-            raw: raw.into(),
-        }
-    }
-
-    /// The number of headers.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The value of the first header named `name` (a null value reads as empty).
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| *n == name.as_bytes())
-            .map(|(_, v)| v)
-    }
-
-    /// The headers in wire order: name bytes and value bytes.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut cursor = Cursor::new(&self.raw);
-        (0..self.count).map_while(move |_| wire::header(&mut cursor).ok())
-    }
-
-    /// The headers as the event layer's map (names that are not UTF-8 are dropped).
-    pub fn to_map(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
-        self.iter()
-            .filter_map(|(n, v)| Some((std::str::from_utf8(n).ok()?.to_owned(), v.to_vec())))
-            .collect()
-    }
-}
-
 /// The fixed part of a batch header, from the base offset to the record count.
 const BATCH_HEADER: usize = 61;
 /// Where the CRC-covered bytes start (the attributes).
@@ -194,6 +145,19 @@ pub struct Unreadable {
     pub raw: Bytes,
 }
 
+impl Unreadable {
+    /// A batch whose CRC did not match ([`RecordsError::Crc`]) and came again with the same
+    /// bytes: the log holds it so, and asking again gives it again.
+    pub fn damaged(base_offset: i64, last_offset: i64, raw: Bytes) -> Self {
+        Self {
+            base_offset,
+            last_offset,
+            error: "CRC mismatch, the same bytes fetched twice".to_owned(),
+            raw,
+        }
+    }
+}
+
 /// Reads the complete batches in `data`, in order, leaving out control batches and the
 /// batches of the transactions in `aborted` (a read_committed Fetch answer's list; empty for
 /// a set with no transactions).
@@ -215,13 +179,18 @@ pub fn read(
     let mut spent = 0usize;
     let mut at = 0;
     while data.len() - at >= 17 && spent < max_decompressed {
-        let batch = match next_batch(data, at) {
+        let batch = match framing::next_batch(data, at) {
             Ok(Some(end)) => data.slice(at..at + end),
             Ok(None) => break, // a partial trailing batch
             Err(error) if out.next_offset.is_none() => return Err(error),
             Err(_) => break,
         };
-        match read_batch(&batch, max_decompressed, &mut aborted, &mut out.records) {
+        let read = if legacy::is_legacy(batch[16] as i8) {
+            legacy::read(&batch).map(Err)
+        } else {
+            read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)
+        };
+        match read.map_err(|error| framing::before_next(error, data, at + batch.len())) {
             Ok(Ok((next, cost))) => {
                 out.next_offset = Some(next);
                 spent = spent.saturating_add(cost);
@@ -236,24 +205,6 @@ pub fn read(
         }
     }
     Ok(out)
-}
-
-/// The length of the batch at `at` in `data`; `None` for a partial trailing batch.
-fn next_batch(data: &Bytes, at: usize) -> Result<Option<usize>, RecordsError> {
-    let head = &data[at..];
-    let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-    let magic = head[16] as i8;
-    if magic != 2 {
-        return Err(RecordsError::Magic(magic));
-    }
-    let length = usize::try_from(length).map_err(|_| RecordsError::Malformed("batch length"))?;
-    let Some(end) = length.checked_add(12).filter(|&end| end <= head.len()) else {
-        return Ok(None);
-    };
-    if end < BATCH_HEADER {
-        return Err(RecordsError::Malformed("batch shorter than its header"));
-    }
-    Ok(Some(end))
 }
 
 /// What one batch read gave: the offset after it and what it cost (its decompressed bytes and
@@ -276,28 +227,11 @@ fn read_batch(
         i64::from_be_bytes(a)
     };
     let base_offset = be64(0);
-    let crc = u32::from_be_bytes([b[17], b[18], b[19], b[20]]);
-    if crc32c::crc32c(&b[CRC_START..]) != crc {
-        return Err(RecordsError::Crc {
-            offset: base_offset,
-        });
-    }
     let attributes = u16::from_be_bytes([b[21], b[22]]);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
-    let Some(last_offset) = base_offset
-        .checked_add(i64::from(last_offset_delta))
-        .filter(|&last| last >= base_offset && last < i64::MAX)
-    else {
-        // What its writer sent (the CRC matches; Nisshi does not check the delta): a batch
-        // whose offsets are unknown is unreadable, as one offset (its record count is the
-        // writer's word too, and would skip what follows), so that the partition goes on
-        // after it rather than failing every fetch from here.
-        return Ok(Err(Unreadable {
-            base_offset,
-            last_offset: base_offset,
-            error: format!("last offset delta {last_offset_delta}"),
-            raw: batch.clone(),
-        }));
+    let last_offset = match framing::last_offset(batch)? {
+        Ok(last) => last,
+        Err(unreadable) => return Ok(Err(unreadable)),
     };
     let producer_id = be64(43);
     if attributes & 0x20 != 0 {

@@ -7,7 +7,8 @@
 //! [`Faults`] settings say so, drops a response (closes the client connection after the
 //! request reached the broker), delays it, corrupts it (flips a byte after the correlation id),
 //! cuts the connection halfway through a request, or answers nothing at all (a black hole: the
-//! connection stays open, requests vanish).
+//! connection stays open, requests vanish). It can also damage given bytes in every response
+//! that holds them, as a log damaged at rest would ([`Faults::damage`]).
 //! Settings are atomics behind an `Arc`, switchable while traffic flows; every fault injected
 //! is counted so a test can assert that faults really happened.
 //!
@@ -54,7 +55,11 @@ pub struct Faults {
     /// are dropped, nothing is closed (a broker that accepts and never answers). Applies to
     /// every api key, whatever `enabled` says.
     pub black_hole: AtomicBool,
-    /// Responses corrupted so far.
+    /// While set, every response that holds these bytes has a bit of their first occurrence
+    /// flipped, whatever `enabled` says: a log damaged at rest, each fetch of the batch
+    /// carrying the same damage (the bytes should be distinctive, say part of a value).
+    pub damage: Mutex<Option<Vec<u8>>>,
+    /// Responses corrupted so far, by chance or by `damage`.
     pub corrupted: AtomicU64,
     /// Frames swallowed by the black hole so far.
     pub swallowed: AtomicU64,
@@ -92,6 +97,20 @@ impl Faults {
         self.enabled.load(Relaxed)
             && index >= u64::from(self.skip_frames.load(Relaxed))
             && (wanted < 0 || wanted == i32::from(api_key))
+    }
+
+    /// Flips the lowest bit of the last byte of the first occurrence of [`Faults::damage`] in
+    /// `response`; whether it did.
+    fn damage_at_rest(&self, response: &mut [u8]) -> bool {
+        let damage = self.damage.lock().expect("damage");
+        let Some(pattern) = damage.as_deref().filter(|p| !p.is_empty()) else {
+            return false;
+        };
+        let Some(at) = response.windows(pattern.len()).position(|w| w == pattern) else {
+            return false;
+        };
+        response[at + pattern.len() - 1] ^= 1;
+        true
     }
 }
 
@@ -222,6 +241,9 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
             if faults.black_hole.load(Relaxed) {
                 faults.swallowed.fetch_add(1, Relaxed);
                 continue;
+            }
+            if faults.damage_at_rest(&mut buf) {
+                faults.corrupted.fetch_add(1, Relaxed);
             }
             if let Some((index, api_key)) = request
                 && faults.applies(index, api_key)

@@ -121,8 +121,14 @@ pub enum FetchError {
     #[error(transparent)]
     Client(#[from] Arc<ClientError>),
     /// The record set did not decode.
-    #[error(transparent)]
-    Records(#[from] RecordsError),
+    #[error("{error}")]
+    Records {
+        /// Why.
+        #[source]
+        error: RecordsError,
+        /// The partition's high watermark in the same answer.
+        high_watermark: i64,
+    },
 }
 
 /// Fetched records, where the reading may go on, and the partition's offsets.
@@ -198,7 +204,10 @@ pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, Fe
             first_offset: a.first_offset,
         })
         .collect();
-    let set = records::read(&raw, cap, &aborted)?;
+    let set = records::read(&raw, cap, &aborted).map_err(|error| FetchError::Records {
+        error,
+        high_watermark: data.high_watermark,
+    })?;
     let last_stable_offset = match data.last_stable_offset {
         lso if (0..data.high_watermark).contains(&lso) => lso,
         _ => data.high_watermark,

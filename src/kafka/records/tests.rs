@@ -138,14 +138,48 @@ fn a_partial_trailing_batch_is_ignored() {
 }
 
 #[test]
-fn a_bad_crc_is_an_error() {
+fn a_bad_crc_is_an_error_that_carries_the_batch() {
     let mut data = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
     let last = data.len() - 1;
     data[last] ^= 1;
-    assert!(matches!(
-        records_of(&Bytes::from(data), CAP),
-        Err(RecordsError::Crc { offset: 7 })
-    ));
+    let error = records_of(&Bytes::from(data.clone()), CAP).unwrap_err();
+    assert!(
+        matches!(&error, RecordsError::Crc { offset: 7, last_offset: 9, raw } if raw[..] == data[..]),
+        "{error:?}"
+    );
+}
+
+/// A damaged batch's last offset is its header's, which may be damaged too: it ends before
+/// the batch that follows it.
+#[test]
+fn a_bad_crc_s_last_offset_is_before_the_next_batch() {
+    let mut first = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
+    first[23..27].copy_from_slice(&1000i32.to_be_bytes());
+    let second = encode(&[batch(10, 2, RecordBatchCompression::NoCompression)]);
+    let alone = records_of(&Bytes::from(first.clone()), CAP).unwrap_err();
+    assert!(
+        matches!(
+            alone,
+            RecordsError::Crc {
+                last_offset: 1007,
+                ..
+            }
+        ),
+        "{alone:?}"
+    );
+    let data = Bytes::from([first, second].concat());
+    let error = records_of(&data, CAP).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RecordsError::Crc {
+                offset: 7,
+                last_offset: 9,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 /// A negative last offset delta, under a CRC that matches (its writer sent it): unreadable,
@@ -163,14 +197,32 @@ fn a_batch_whose_last_offset_delta_is_negative_is_unreadable() {
     assert!(bad.error.contains("-2"), "{}", bad.error);
 }
 
+/// A message in an old format (its CRC-32 matching) after a v2 batch: the batch is read, the
+/// message ends the set as unreadable, and a set that starts with it is that message alone.
 #[test]
-fn old_message_formats_are_an_error() {
-    let mut data = encode(&[batch(0, 1, RecordBatchCompression::NoCompression)]);
-    data[16] = 1;
-    assert!(matches!(
-        records_of(&Bytes::from(data), CAP),
-        Err(RecordsError::Magic(1))
-    ));
+fn an_old_format_message_is_unreadable() {
+    let first = encode(&[batch(0, 3, RecordBatchCompression::NoCompression)]);
+    let old = super::legacy::tests::message(3, 0);
+    let set = read(&Bytes::from([first, old.clone()].concat()), CAP, &[]).unwrap();
+    assert_eq!((offsets(&set), set.next_offset), (vec![0, 1, 2], Some(3)));
+    let bad = set.unreadable.expect("unreadable");
+    assert_eq!((bad.base_offset, bad.last_offset), (3, 3));
+    assert_eq!(bad.raw[..], old[..]);
+    let alone = read(&Bytes::from(old), CAP, &[]).unwrap();
+    assert_eq!(alone.next_offset, None);
+    assert!(alone.unreadable.is_some());
+}
+
+/// A format we do not know, under a CRC-32C where v2 has it (its writer sent it): unreadable,
+/// as one offset.
+#[test]
+fn an_unknown_message_format_is_unreadable() {
+    let mut data = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
+    data[16] = 3;
+    let set = read(&Bytes::from(data), CAP, &[]).unwrap();
+    let bad = set.unreadable.expect("unreadable");
+    assert_eq!((bad.base_offset, bad.last_offset), (7, 7));
+    assert!(bad.error.contains("magic 3"), "{}", bad.error);
 }
 
 #[test]
@@ -404,7 +456,11 @@ fn an_error_in_a_later_batch_ends_the_set_before_it() {
     // First in the set, it is the set's error.
     assert!(matches!(
         read(&Bytes::from(second), CAP, &[]),
-        Err(RecordsError::Crc { offset: 3 })
+        Err(RecordsError::Crc {
+            offset: 3,
+            last_offset: 5,
+            ..
+        })
     ));
 }
 
