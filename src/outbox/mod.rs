@@ -80,8 +80,47 @@ pub fn stamp(txn: &mut dyn WriteTxn, producer_id: u64, headers: &mut Headers) ->
 
 /// Up to `limit` rows from sequence `from` on, in order.
 pub fn pending(txn: &dyn ReadTxn, from: u64, limit: usize) -> Result<Vec<(u64, OutboxRecord)>> {
-    let mut out = Vec::new();
-    for (k, v) in txn.range_from(Table::Outbox, &from.to_be_bytes(), limit)? {
+    Ok(pending_within(txn, from, limit, usize::MAX)?.rows)
+}
+
+/// Rows [`pending_within`] read.
+#[derive(Debug)]
+pub struct Pending {
+    /// In sequence order.
+    pub rows: Vec<(u64, OutboxRecord)>,
+    /// The read stopped at its limit of rows or of bytes: more rows may be waiting.
+    pub more: bool,
+}
+
+impl Pending {
+    /// No rows, and none known to wait.
+    pub fn none() -> Self {
+        Self {
+            rows: Vec::new(),
+            more: false,
+        }
+    }
+}
+
+/// Up to `limit` rows from sequence `from` on, in order, ending with the one whose size brings
+/// theirs to `max_bytes` or past (at least one row when any is waiting;
+/// [`ReadTxn::range_within`]): a backlog of dead letters of 512 KiB each is read a few at a
+/// time, not a thousand.
+pub fn pending_within(
+    txn: &dyn ReadTxn,
+    from: u64,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Pending> {
+    let read = txn.range_within(Table::Outbox, &from.to_be_bytes(), limit, max_bytes)?;
+    // The backend measures a row by at most its length as read.
+    let bytes = read
+        .iter()
+        .map(|(_, v)| v.len())
+        .fold(0, usize::saturating_add);
+    let more = read.len() >= limit || bytes >= max_bytes;
+    let mut out = Vec::with_capacity(read.len());
+    for (k, v) in read {
         let seq = k
             .as_slice()
             .try_into()
@@ -96,7 +135,7 @@ pub fn pending(txn: &dyn ReadTxn, from: u64, limit: usize) -> Result<Vec<(u64, O
         })?;
         out.push((seq, record));
     }
-    Ok(out)
+    Ok(Pending { rows: out, more })
 }
 
 /// Rows waiting to be published.

@@ -2,8 +2,8 @@
 //!
 //! Rounds are pipelined: the next round is read and handed to the producer while the previous
 //! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
-//! not paid once per round. A round of fewer than [`ROUND`] rows read every row committed so
-//! far: the relay reads again when it is woken for rows committed since, and meanwhile settles
+//! not paid once per round. A round of fewer than [`ROUND`] rows, and fewer than
+//! [`ROUND_BYTES`], read every row committed so far: the relay reads again when it is woken for rows committed since, and meanwhile settles
 //! what it handed over, instead of reading rows that are not there.
 //!
 //! Per-key order holds as in one round: a failed row holds its partition in the producer, so
@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 mod publish;
 
-use super::{OutboxRecord, pending};
+use super::{Pending, pending_within};
 use crate::{
     producer::Producer,
     store::{RelayLease, Store, Table},
@@ -36,6 +36,10 @@ use publish::{RoundOutcome, Sent, Stop, enqueue};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
+/// Bytes of rows read per round, about: a round ends with the row that reaches it. A thousand
+/// events take about 300 KiB; dead letters of up to 512 KiB each are read 16 at a time, and
+/// the rounds in flight and read ahead hold a few times this.
+const ROUND_BYTES: usize = 8 << 20;
 /// How long an idle relay sleeps when nobody wakes it.
 const IDLE: Duration = Duration::from_millis(500);
 /// Pause after a round in which a record failed.
@@ -119,7 +123,7 @@ struct Relay {
     /// that fails leaves them to be published again once `from` restarts from 0 (at least
     /// once, as after a crash between the ack and the delete).
     deleting: Option<Deleting>,
-    /// The last read found fewer than [`ROUND`] rows: it read every row committed before it,
+    /// The last read stopped short of its bounds ([`ROUND`], [`ROUND_BYTES`]): it read every row committed before it,
     /// so the next read waits until the relay is woken for rows committed since (or its
     /// pause ends). Cleared whenever the cursor moves back.
     caught_up: bool,
@@ -174,7 +178,7 @@ impl Relay {
     /// The lease when held, as [`Relay::lease`]; a holder with room for a round reads its
     /// rows meanwhile (two round trips to the store at once), and they are returned only if
     /// the lease was held without a break and the cursor did not move.
-    async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Vec<(u64, OutboxRecord)>>) {
+    async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Pending>) {
         let before = (self.epoch, self.from);
         let reading =
             (before.0.is_some() && self.has_room() && !self.caught_up).then(|| self.start_read());
@@ -195,13 +199,13 @@ impl Relay {
     /// Hands the next round over while there is room and rows may be pending (its rows
     /// `read` already, when given), else settles the oldest round handed over and starts
     /// deleting what it delivered.
-    async fn round(&mut self, lease: RelayLease, read: Option<Vec<(u64, OutboxRecord)>>) -> Pause {
+    async fn round(&mut self, lease: RelayLease, read: Option<Pending>) -> Pause {
         if self.has_room() && !self.caught_up {
-            let rows = match read {
-                Some(rows) => rows,
+            let Pending { rows, more } = match read {
+                Some(read) => read,
                 None => rows(self.start_read()).await,
             };
-            self.caught_up = rows.len() < ROUND;
+            self.caught_up = !more;
             if !rows.is_empty() {
                 if self.in_flight.is_empty() {
                     // Nothing in flight, so every failure is dealt with: partitions held after
@@ -275,18 +279,18 @@ impl Relay {
         round
     }
 
-    /// Starts reading up to [`ROUND`] pending rows from `from`.
+    /// Starts reading up to [`ROUND`] pending rows ([`ROUND_BYTES`]) from `from`.
     fn start_read(&self) -> Reading {
         let reader = Arc::clone(&self.store);
         let from = self.from;
         tokio::task::spawn_blocking(move || {
-            let mut rows = Vec::new();
+            let mut read = None;
             reader
                 .read(&mut |txn| {
-                    rows = pending(txn, from, ROUND)?;
+                    read = Some(pending_within(txn, from, ROUND, ROUND_BYTES)?);
                     Ok(())
                 })
-                .map(|()| rows)
+                .map(|()| read.unwrap_or_else(Pending::none))
         })
     }
 
@@ -326,19 +330,19 @@ impl Relay {
 }
 
 /// A read of pending rows on the blocking pool.
-type Reading = tokio::task::JoinHandle<crate::store::Result<Vec<(u64, OutboxRecord)>>>;
+type Reading = tokio::task::JoinHandle<crate::store::Result<Pending>>;
 
 /// The rows `reading` read; none when the store could not be read.
-async fn rows(reading: Reading) -> Vec<(u64, OutboxRecord)> {
+async fn rows(reading: Reading) -> Pending {
     match reading.await {
-        Ok(Ok(rows)) => rows,
+        Ok(Ok(read)) => read,
         Ok(Err(error)) => {
             warn!(%error, "outbox: cannot read pending rows");
-            Vec::new()
+            Pending::none()
         }
         Err(error) => {
             warn!(%error, "outbox: read task failed");
-            Vec::new()
+            Pending::none()
         }
     }
 }

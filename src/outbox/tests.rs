@@ -87,3 +87,53 @@ fn the_oldest_row_is_the_next_to_publish() {
         .unwrap();
     assert_eq!(store.read_with(oldest_created_ms).unwrap(), Some(2_000));
 }
+
+/// A read says whether it stopped at a bound: the relay reads again at once after one that
+/// did, and waits to be woken after one that did not.
+#[test]
+fn a_read_says_whether_more_rows_may_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    store
+        .write(&mut |txn| {
+            for size in [600, 600, 600, 10] {
+                append(
+                    txn,
+                    &OutboxRecord {
+                        value: vec![1; size],
+                        ..record("t")
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let read = |from, limit, max_bytes| {
+        let mut got = (Vec::new(), false);
+        store
+            .read(&mut |txn| {
+                let read = pending_within(txn, from, limit, max_bytes)?;
+                got = (read.rows.iter().map(|(s, _)| *s).collect(), read.more);
+                Ok(())
+            })
+            .unwrap();
+        got
+    };
+    assert_eq!(
+        read(0, 10, 1_000),
+        (vec![0, 1], true),
+        "stopped at the bytes"
+    );
+    assert_eq!(
+        read(2, 10, 1_000),
+        (vec![2, 3], false),
+        "the last rows, under the bytes"
+    );
+    assert_eq!(
+        read(0, 3, 10_000),
+        (vec![0, 1, 2], true),
+        "stopped at the rows"
+    );
+    assert_eq!(read(0, 10, 10_000), (vec![0, 1, 2, 3], false));
+    assert_eq!(read(4, 10, 10_000), (vec![], false));
+}

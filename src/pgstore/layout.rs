@@ -261,6 +261,23 @@ impl Layout {
         )
     }
 
+    /// Up to `$2` rows from `$1` on, in key order, ending with the one whose size brings
+    /// theirs to `$3` or past ([`crate::store::ReadTxn::range_within`]): the outbox tables
+    /// only. A row's size is its key's, value's and header values' bytes, which its postcard
+    /// encoding holds with more; the database sends only the rows kept.
+    pub fn outbox_within(&self) -> String {
+        let size = "octet_length(value) + coalesce(octet_length(key), 0) \
+                    + coalesce((SELECT sum(octet_length(h)) FROM unnest(header_values) h), 0)";
+        format!(
+            "SELECT {}, {} FROM (\
+               SELECT *, sum(size) OVER (ORDER BY seq) - size AS before FROM (\
+                 SELECT *, {size} AS size FROM {} WHERE {} ORDER BY seq LIMIT $2\
+               ) limited\
+             ) sized WHERE before < $3::int8 ORDER BY seq",
+            self.key, self.columns, self.from, self.ge
+        )
+    }
+
     /// Up to `$2` rows matching `clause` (over `$1`), in key order: a prefix of the key
     /// that is a column of its own (one user's sessions: `user_id = $1`).
     pub fn range_where(&self, clause: &str) -> String {

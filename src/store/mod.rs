@@ -122,6 +122,20 @@ pub trait ReadTxn {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Up to `limit` entries with keys `>= start`, in key order, ending with the one whose
+    /// size brings theirs to `max_bytes` or past (the first is always read), so that a read
+    /// of large rows holds about `max_bytes` of them. The size is the backend's measure of a
+    /// value, at most its length as read (PostgreSQL measures an outbox row by its key, value
+    /// and header values). The default reads [`ReadTxn::range_from`] and cuts it by length.
+    fn range_within(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        cut_by_length(self, table, start, limit, max_bytes)
+    }
     /// Entries in the table.
     fn count(&self, table: Table) -> Result<u64>;
     /// Up to `limit` entries whose keys start with `prefix`, in key order. The default reads
@@ -206,6 +220,35 @@ pub fn prefix_by_range<T: ReadTxn + ?Sized>(
         .unwrap_or(rows.len());
     rows.truncate(end);
     Ok(rows)
+}
+
+/// [`ReadTxn::range_from`] cut to the entries a read within `max_bytes` keeps, measuring a
+/// value by its length: the default of [`ReadTxn::range_within`].
+pub fn cut_by_length<T: ReadTxn + ?Sized>(
+    txn: &T,
+    table: Table,
+    start: &[u8],
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut rows = txn.range_from(table, start, limit)?;
+    rows.truncate(within(rows.iter().map(|(_, v)| v.len()), max_bytes));
+    Ok(rows)
+}
+
+/// How many of the entries of `sizes` a read within `max_bytes` keeps
+/// ([`ReadTxn::range_within`]): those before the sizes reach it, and the one that does.
+pub fn within(sizes: impl IntoIterator<Item = usize>, max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    let mut kept = 0;
+    for size in sizes {
+        if total >= max_bytes && kept > 0 {
+            break;
+        }
+        total = total.saturating_add(size);
+        kept += 1;
+    }
+    kept
 }
 
 /// A transactional store. See the module docs.

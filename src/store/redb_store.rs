@@ -163,7 +163,18 @@ impl ReadTxn for Read<'_> {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let t = self.0.open_table(def(table)).map_err(backend)?;
-        collect_range(&t, start, limit)
+        collect_range(&t, start, limit, usize::MAX)
+    }
+
+    fn range_within(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let t = self.0.open_table(def(table)).map_err(backend)?;
+        collect_range(&t, start, limit, max_bytes)
     }
 
     fn count(&self, table: Table) -> Result<u64> {
@@ -175,15 +186,24 @@ impl ReadTxn for Read<'_> {
     }
 }
 
+/// Up to `limit` entries from `start` on, ending with the one whose value brings theirs to
+/// `max_bytes` or past ([`ReadTxn::range_within`]); a value is copied only when it is kept.
 fn collect_range(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     start: &[u8],
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     for entry in t.range(start..).map_err(backend)?.take(limit) {
+        if bytes >= max_bytes && !out.is_empty() {
+            break;
+        }
         let (k, v) = entry.map_err(backend)?;
-        out.push((k.value().to_vec(), v.value().to_vec()));
+        let value = v.value().to_vec();
+        bytes = bytes.saturating_add(value.len());
+        out.push((k.value().to_vec(), value));
     }
     Ok(out)
 }
@@ -201,7 +221,17 @@ impl ReadTxn for Write<'_> {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.with(table, |t| collect_range(t, start, limit))
+        self.with(table, |t| collect_range(t, start, limit, usize::MAX))
+    }
+
+    fn range_within(
+        &self,
+        table: Table,
+        start: &[u8],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with(table, |t| collect_range(t, start, limit, max_bytes))
     }
 
     fn count(&self, table: Table) -> Result<u64> {

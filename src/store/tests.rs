@@ -136,3 +136,14 @@ fn an_io_error_of_the_file_marks_the_store_failed() {
     let again = store.write(&mut |txn| txn.put(Table::Meta, b"small", b"1"));
     assert!(again.is_err(), "a write after the failure committed");
 }
+
+#[test]
+fn a_read_within_bytes_keeps_the_rows_up_to_the_one_that_reaches_them() {
+    use super::within;
+    assert_eq!(within([], 10), 0);
+    assert_eq!(within([50], 10), 1, "the first row whatever its size");
+    assert_eq!(within([4, 5, 1, 7], 10), 3);
+    assert_eq!(within([4, 5, 1, 7], 9), 2);
+    assert_eq!(within([4, 5, 1, 7], usize::MAX), 4);
+    assert_eq!(within([usize::MAX, 1], usize::MAX), 1);
+}

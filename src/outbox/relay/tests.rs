@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::kafka::records::FetchedRecord;
 
 use super::*;
+use crate::outbox::OutboxRecord;
 use crate::{
     consumer::{
         NoopHandler,

@@ -141,7 +141,11 @@ async fn rows_read_beside_a_renewal_are_dropped_when_the_epoch_changed() {
         "not a holder before the check: nothing read ahead"
     );
     let (_, read) = relay.lease_and_read().await;
-    assert_eq!(read.map(|rows| rows.len()), Some(2), "held without a break");
+    assert_eq!(
+        read.map(|read| read.rows.len()),
+        Some(2),
+        "held without a break"
+    );
     relay.from = 2;
     *leased.lease.lock() = lease(2, Duration::from_secs(3600));
     let (held, read) = relay.lease_and_read().await;

@@ -1,0 +1,88 @@
+//! What a [`PgTxn`] writes: rows put, deleted and appended to the outbox, and the event
+//! numbers it draws.
+use super::PgTxn;
+use crate::{
+    pgstore::{columns, event_numbers, layout::layout, sequences},
+    store::{ReadTxn, Result, StoreError, Table, WriteTxn},
+};
+
+impl WriteTxn for PgTxn<'_> {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        let Some(sql) = layout(table).upsert() else {
+            // Derived tables: the row they index carries the key (users, sessions).
+            return Ok(());
+        };
+        let params = columns::put_params(table, key, value)?;
+        self.defer(sql, params)?;
+        self.known.written(table, key, Some(value));
+        Ok(())
+    }
+
+    /// Names and e-mail addresses unread: a unique index refuses the `users` row that claims a
+    /// taken one ([`StoreError::Conflict`]), and a read's SERIALIZABLE lock on the index page
+    /// failed concurrent registrations against each other.
+    fn is_free(&self, table: Table, key: &[u8]) -> Result<bool> {
+        let unread = matches!(table, Table::Usernames | Table::Emails);
+        Ok(unread || self.get(table, key)?.is_none())
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        let params = columns::key_params(table, key)?;
+        let deleted = !self.query(&layout(table).delete(), &params)?.is_empty();
+        self.known.written(table, key, None);
+        Ok(deleted)
+    }
+
+    /// One statement for the outbox tables (one round trip for a relay round's rows, where
+    /// one per row cost a round trip each); row by row elsewhere.
+    fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
+        if !matches!(table, Table::Outbox | Table::Parked) {
+            return crate::store::delete_each(self, table, keys);
+        }
+        let seqs = keys
+            .iter()
+            .map(|key| columns::seq_key(table, key))
+            .collect::<Result<Vec<i64>>>()?;
+        let sql = format!(
+            "DELETE FROM {} WHERE seq = ANY($1) RETURNING 1",
+            layout(table).from
+        );
+        let rows = self.query(&sql, &[Box::new(seqs)])?;
+        for key in keys {
+            self.known.written(table, key, None);
+        }
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+    }
+
+    /// From the block drawn ahead (`event_numbers`), drawing the next block when it ran out:
+    /// no counter row, so no conflict between writers, and mostly no round trip.
+    fn next_event_sequence(&mut self) -> Result<u64> {
+        let n = match self.events.take() {
+            Some(n) => n,
+            None => {
+                let rows = self.query(
+                    sequences::DRAW_EVENT_SEQUENCES,
+                    &[Box::new(event_numbers::BLOCK)],
+                )?;
+                let drawn = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, i64>(0).map_err(StoreError::Postgres))
+                    .collect::<Result<Vec<i64>>>()?;
+                self.events
+                    .refill(drawn)
+                    .ok_or(StoreError::NotFound("event sequence"))?
+            }
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Kept until [`PgTxn::write_outbox`], which draws the rows' sequences under the lock
+    /// that puts them in commit order.
+    fn append_outbox(&mut self, value: &[u8]) -> Result<()> {
+        if self.failure.get().is_some() {
+            return Err(StoreError::TxnFailed);
+        }
+        self.outbox.push(value.to_vec());
+        Ok(())
+    }
+}
