@@ -11,9 +11,10 @@
 //! cap in decompressed bytes and record structs, plus one batch's). A batch its writer sent that
 //! cannot be read ends the set as [`Unreadable`], for the consumer to dead-letter rather than
 //! ask for it forever.
-//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do. A
-//! message in an old format (magic 0/1, [`legacy`]) is not read: unreadable, as a batch of
-//! an unknown format is.
+//! A partial trailing batch (brokers cut at `max_bytes`) is ignored, as Kafka clients do.
+//! Messages in the old formats (magic 0/1, [`legacy`]) are not read: unreadable. A batch whose
+//! CRC does not match, or of a magic we do not know (a byte its CRC does not cover), may have
+//! been damaged on the way: an error that carries its bytes ([`RecordsError::Damaged`]).
 //!
 //! What it leaves out, as a read_committed Kafka consumer does: control batches (transaction
 //! markers) and the batches of aborted transactions ([`transactions`]). Where the reading may
@@ -39,17 +40,20 @@ use wire::Cursor;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordsError {
-    /// The CRC in the batch header does not match its bytes: damaged on the way, or in the
-    /// log. Asked for again, the same bytes are the log's ([`Unreadable::damaged`]).
-    #[error("batch at offset {offset}: CRC mismatch")]
-    Crc {
-        /// The batch's base offset.
+    /// The batch's bytes may have been damaged on the way, or in the log: its CRC does not
+    /// match, or a byte the CRC does not cover (the magic) holds no format we know. Asked for
+    /// again, the same bytes are the log's ([`Unreadable::damaged`]).
+    #[error("batch at offset {offset}: {why}")]
+    Damaged {
+        /// The batch's base offset, as its (maybe damaged) header says.
         offset: i64,
         /// Its last offset as its header says, at least `offset`, and before the batch that
         /// follows it in the same answer, if any.
         last_offset: i64,
         /// The whole batch as fetched.
         raw: Bytes,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// A length, count or varint does not fit the bytes.
     #[error("malformed record batch: {0}")]
@@ -146,13 +150,13 @@ pub struct Unreadable {
 }
 
 impl Unreadable {
-    /// A batch whose CRC did not match ([`RecordsError::Crc`]) and came again with the same
-    /// bytes: the log holds it so, and asking again gives it again.
-    pub fn damaged(base_offset: i64, last_offset: i64, raw: Bytes) -> Self {
+    /// A batch that looked damaged ([`RecordsError::Damaged`], `why`) and came again with the
+    /// same bytes: the log holds it so, and asking again gives it again.
+    pub fn damaged(base_offset: i64, last_offset: i64, raw: Bytes, why: &str) -> Self {
         Self {
             base_offset,
             last_offset,
-            error: "CRC mismatch, the same bytes fetched twice".to_owned(),
+            error: format!("{why}, the same bytes fetched twice"),
             raw,
         }
     }
@@ -186,7 +190,8 @@ pub fn read(
             Err(_) => break,
         };
         let read = if legacy::is_legacy(batch[16] as i8) {
-            legacy::read(&batch).map(Err)
+            // Old-format messages in a row are one unreadable run.
+            legacy::read_run(data, at, batch.len()).map(Err)
         } else {
             read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)
         };

@@ -270,10 +270,10 @@ impl Layout {
                     + coalesce((SELECT sum(octet_length(h)) FROM unnest(header_values) h), 0)";
         format!(
             "SELECT {}, {} FROM (\
-               SELECT *, sum(size) OVER (ORDER BY seq) - size AS before FROM (\
+               SELECT *, sum(size) OVER w - size AS before, row_number() OVER w AS n FROM (\
                  SELECT *, {size} AS size FROM {} WHERE {} ORDER BY seq LIMIT $2\
-               ) limited\
-             ) sized WHERE before < $3::int8 ORDER BY seq",
+               ) limited WINDOW w AS (ORDER BY seq)\
+             ) sized WHERE before < $3::int8 OR n = 1 ORDER BY seq",
             self.key, self.columns, self.from, self.ge
         )
     }

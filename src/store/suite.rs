@@ -274,6 +274,11 @@ pub fn outbox_rows_are_read_within_a_byte_budget(store: &dyn Store) {
     };
     assert_eq!(read(10, 100, usize::MAX), written);
     assert_eq!(read(10, 100, 1), written[..1]);
+    assert_eq!(
+        read(10, 100, 0),
+        written[..1],
+        "the first row whatever the budget"
+    );
     assert_eq!(read(10, 100, 500), written[..2]);
     assert_eq!(read(10, 100, 2_000), written[..3]);
     assert_eq!(read(10, 2, usize::MAX), written[..2]);

@@ -1,10 +1,16 @@
-//! A batch whose CRC does not match, fetched twice with the same bytes: the log holds it so.
+//! A batch that looks damaged, fetched twice with the same bytes: the log holds it so.
 //!
-//! A mismatch may be damage on the way (a faulty NIC or proxy; TCP's checksum misses some),
-//! which asking again mends, or in the log: a broker that does not check what it is sent
-//! (Nisshi logs a mismatch and stores the batch) or a damaged disk, which asking again never
-//! mends. So the first mismatch is asked again, and when the same bytes come back the batch is
-//! [`Unreadable`]: one dead letter, after which the partition goes on.
+//! A CRC mismatch, or a magic we do not know (a byte the CRC does not cover), may be damage on
+//! the way (a faulty NIC or proxy; TCP's checksum misses some), which asking again mends, or in
+//! the log: a damaged disk under the broker, which asking again never mends (brokers check a
+//! batch's CRC when it is produced). So the first such answer is asked again, and when the same
+//! bytes come back the batch is [`Unreadable`]: one dead letter, after which the partition
+//! goes on.
+//!
+//! Where it ends is its header's word, which may be damaged too: it ends before the batch that
+//! follows it in the answer ([`RecordsError::Damaged`]), before the last stable offset, and at
+//! the offset asked for when its base offset says it starts after that one (the broker
+//! answered that offset with it).
 use bytes::Bytes;
 
 use super::super::source::SourceError;
@@ -13,16 +19,16 @@ use crate::kafka::{
     records::{RecordsError, Unreadable},
 };
 
-/// The bytes of the last mismatch, if the last answer was one.
+/// The bytes of the last damaged answer, if the last answer was one.
 #[derive(Debug, Default)]
 pub(super) struct Damaged {
     last: Option<Bytes>,
 }
 
 impl Damaged {
-    /// What an answer to a fetch from `offset` stands for: a mismatch whose bytes the last
-    /// answer held too is an answer of one unreadable batch, which ends past `offset`; any
-    /// other answer stands for itself.
+    /// What an answer to a fetch from `offset` stands for: a damaged batch whose bytes the
+    /// last answer held too is an answer of one unreadable batch, which ends at or past
+    /// `offset`; any other answer stands for itself.
     pub(super) fn check(
         &mut self,
         offset: i64,
@@ -30,12 +36,14 @@ impl Damaged {
     ) -> Result<Fetched, SourceError> {
         let Err(SourceError::Fetch(FetchError::Records {
             error:
-                RecordsError::Crc {
+                RecordsError::Damaged {
                     offset: base,
                     last_offset,
                     raw,
+                    why,
                 },
             high_watermark,
+            last_stable_offset,
         })) = &fetched
         else {
             self.last = None;
@@ -46,14 +54,18 @@ impl Damaged {
             return fetched;
         }
         self.last = None;
-        // The broker answered `offset` with this batch, whatever its (damaged) header says.
-        let last_offset = (*last_offset).max(offset);
+        let (base, last) = if *base > offset {
+            (offset, offset)
+        } else {
+            let last = (*last_offset).min(last_stable_offset.saturating_sub(1));
+            (*base, last.max(offset))
+        };
         Ok(Fetched {
             records: Vec::new(),
             next_offset: None,
-            unreadable: Some(Unreadable::damaged(*base, last_offset, raw.clone())),
+            unreadable: Some(Unreadable::damaged(base, last, raw.clone(), why)),
             high_watermark: *high_watermark,
-            last_stable_offset: *high_watermark,
+            last_stable_offset: *last_stable_offset,
         })
     }
 }
@@ -63,13 +75,24 @@ mod tests {
     use super::*;
 
     fn mismatch(raw: &'static [u8]) -> Result<Fetched, SourceError> {
+        damaged_at(5, 7, 20, raw)
+    }
+
+    fn damaged_at(
+        base: i64,
+        last_offset: i64,
+        last_stable_offset: i64,
+        raw: &'static [u8],
+    ) -> Result<Fetched, SourceError> {
         Err(SourceError::Fetch(FetchError::Records {
-            error: RecordsError::Crc {
-                offset: 5,
-                last_offset: 7,
+            error: RecordsError::Damaged {
+                offset: base,
+                last_offset,
                 raw: Bytes::from_static(raw),
+                why: "CRC mismatch",
             },
             high_watermark: 20,
+            last_stable_offset,
         }))
     }
 
@@ -107,5 +130,23 @@ mod tests {
             unreadable(&damaged.check(9, mismatch(b"one"))),
             Some((5, 9))
         );
+    }
+
+    /// A damaged header may claim offsets past the log's end, or a base past the offset the
+    /// broker answered with it: neither moves the partition past what the answer shows.
+    #[test]
+    fn a_damaged_header_does_not_move_the_partition_past_the_answer() {
+        let twice = |offset, answer: fn() -> Result<Fetched, SourceError>| {
+            let mut damaged = Damaged::default();
+            let _ = damaged.check(offset, answer());
+            unreadable(&damaged.check(offset, answer()))
+        };
+        assert_eq!(twice(5, || damaged_at(5, 65_000, 20, b"x")), Some((5, 19)));
+        assert_eq!(twice(5, || damaged_at(5, 65_000, 8, b"x")), Some((5, 7)));
+        assert_eq!(
+            twice(5, || damaged_at(9_000_000, 9_000_002, 20, b"x")),
+            Some((5, 5))
+        );
+        assert_eq!(twice(12, || damaged_at(5, 7, 20, b"x")), Some((5, 12)));
     }
 }

@@ -128,6 +128,8 @@ pub enum FetchError {
         error: RecordsError,
         /// The partition's high watermark in the same answer.
         high_watermark: i64,
+        /// Its last stable offset, as [`Fetched::last_stable_offset`].
+        last_stable_offset: i64,
     },
 }
 
@@ -204,14 +206,15 @@ pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, Fe
             first_offset: a.first_offset,
         })
         .collect();
-    let set = records::read(&raw, cap, &aborted).map_err(|error| FetchError::Records {
-        error,
-        high_watermark: data.high_watermark,
-    })?;
     let last_stable_offset = match data.last_stable_offset {
         lso if (0..data.high_watermark).contains(&lso) => lso,
         _ => data.high_watermark,
     };
+    let set = records::read(&raw, cap, &aborted).map_err(|error| FetchError::Records {
+        error,
+        high_watermark: data.high_watermark,
+        last_stable_offset,
+    })?;
     Ok(Fetched {
         records: set.records,
         next_offset: set.next_offset,

@@ -1,5 +1,5 @@
 //! Where a batch ends in a Fetch answer's bytes, and what its header says once its CRC-32C
-//! matches: the offsets it covers, or why it cannot be read.
+//! matches: the offsets it covers, or why it cannot be read; or that it may be damaged.
 use bytes::Bytes;
 
 use super::{BATCH_HEADER, CRC_START, RecordsError, Unreadable, legacy};
@@ -24,65 +24,79 @@ pub(super) fn next_batch(data: &Bytes, at: usize) -> Result<Option<usize>, Recor
     Ok(Some(end))
 }
 
-/// `error` of the batch that ends at `next` in `data`: a CRC mismatch's last offset is before
-/// the batch that follows, if one does in full (its header may be damaged too).
+/// `error` of the batch that ends at `next` in `data`: a damaged batch's last offset is
+/// before the batch that follows it in the answer, whole or cut (its header may be damaged).
 pub(super) fn before_next(error: RecordsError, data: &Bytes, next: usize) -> RecordsError {
-    let RecordsError::Crc {
+    let RecordsError::Damaged {
         offset,
         last_offset,
         raw,
+        why,
     } = error
     else {
         return error;
     };
-    let follows = (data.len() - next >= 17 && matches!(next_batch(data, next), Ok(Some(_))))
-        .then(|| i64::from_be_bytes(data[next..next + 8].try_into().unwrap_or([0; 8])));
+    let follows = data
+        .get(next..next + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes);
     let last_offset = match follows {
         Some(base) if base > offset => last_offset.min(base - 1),
         _ => last_offset,
     };
-    RecordsError::Crc {
+    RecordsError::Damaged {
         offset,
         last_offset,
         raw,
+        why,
     }
 }
 
-/// The last offset of a complete v2-framed `batch`, once its CRC-32C matches; a batch its
-/// writer sent in a format we do not know, or whose offsets are unknown, is [`Unreadable`] as
-/// one offset (its record count is the writer's word too, and would skip what follows), so
-/// that the partition goes on after it rather than failing every fetch from there.
-pub(super) fn last_offset(batch: &Bytes) -> Result<Result<i64, Unreadable>, RecordsError> {
+/// Whether the v2 CRC-32C of `batch` (at least [`BATCH_HEADER`] bytes) matches its bytes.
+pub(super) fn crc_matches(batch: &[u8]) -> bool {
+    crc32c::crc32c(&batch[CRC_START..])
+        == u32::from_be_bytes([batch[17], batch[18], batch[19], batch[20]])
+}
+
+/// A v2-framed `batch` that may have been damaged (`why`): its offsets as its header says.
+pub(super) fn damaged(batch: &Bytes, why: &'static str) -> RecordsError {
     let b = &batch[..];
     let base_offset = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let crc = u32::from_be_bytes([b[17], b[18], b[19], b[20]]);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
-    if crc32c::crc32c(&b[CRC_START..]) != crc {
-        return Err(RecordsError::Crc {
-            offset: base_offset,
-            last_offset: base_offset.saturating_add(i64::from(last_offset_delta.max(0))),
-            raw: batch.clone(),
-        });
+    RecordsError::Damaged {
+        offset: base_offset,
+        last_offset: base_offset.saturating_add(i64::from(last_offset_delta.max(0))),
+        raw: batch.clone(),
+        why,
     }
-    let unreadable = |error: String| {
-        Ok(Err(Unreadable {
-            base_offset,
-            last_offset: base_offset,
-            error,
-            raw: batch.clone(),
-        }))
-    };
-    let magic = b[16] as i8;
-    if magic != 2 {
-        // Under a CRC-32C where v2 has it.
-        return unreadable(format!("unknown message format (magic {magic})"));
+}
+
+/// The last offset of a complete v2 batch, once its CRC-32C matches and its magic is 2 (the
+/// CRC does not cover the magic, so another magic may be damage on the way: an error). A
+/// batch whose offsets are unknown is [`Unreadable`] as one offset (its record count is the
+/// writer's word too, and would skip what follows), so that the partition goes on after it
+/// rather than failing every fetch from there.
+pub(super) fn last_offset(batch: &Bytes) -> Result<Result<i64, Unreadable>, RecordsError> {
+    let b = &batch[..];
+    if !crc_matches(b) {
+        return Err(damaged(batch, "CRC mismatch"));
     }
+    if b[16] != 2 {
+        return Err(damaged(batch, "unknown magic"));
+    }
+    let base_offset = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
     match base_offset
         .checked_add(i64::from(last_offset_delta))
         .filter(|&last| last >= base_offset && last < i64::MAX)
     {
         Some(last) => Ok(Ok(last)),
-        // Nisshi does not check the delta against the base offset.
-        None => unreadable(format!("last offset delta {last_offset_delta}")),
+        // What its writer sent (the CRC matches; Nisshi does not check the delta).
+        None => Ok(Err(Unreadable {
+            base_offset,
+            last_offset: base_offset,
+            error: format!("last offset delta {last_offset_delta}"),
+            raw: batch.clone(),
+        })),
     }
 }
