@@ -22,8 +22,9 @@ mod admin;
 mod appends;
 mod fetch_lane;
 mod metadata;
+mod pool;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 
@@ -56,9 +57,9 @@ pub enum Purpose {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// Connecting to a broker failed.
+    /// Connecting to a broker failed (shared by every request that waited for the connect).
     #[error(transparent)]
-    Connect(#[from] ConnectError),
+    Connect(#[from] Arc<ConnectError>),
     /// A request failed (connection lost, timeout, undecodable answer).
     #[error(transparent)]
     Call(#[from] CallError),
@@ -123,7 +124,7 @@ impl ClientError {
 pub struct Client {
     bootstrap: Vec<String>,
     settings: ConnectSettings,
-    connections: Mutex<HashMap<(String, Purpose), Arc<Connection>>>,
+    connections: pool::Pool,
     metadata: Mutex<metadata::Cache>,
     lanes: Mutex<fetch_lane::Lanes>,
     /// Partitions appended to, for the fetch lanes and for other instances ([`appends`]).
@@ -137,7 +138,7 @@ impl Client {
         Self {
             bootstrap,
             settings,
-            connections: Mutex::new(HashMap::new()),
+            connections: pool::Pool::default(),
             metadata: Mutex::new(metadata::Cache::default()),
             lanes: Mutex::new(fetch_lane::Lanes::new()),
             appends: appends::Appends::new(),
@@ -151,34 +152,26 @@ impl Client {
 
     /// The open connections, as (broker address, purpose): for tests and diagnostics.
     pub fn open_connections(&self) -> Vec<(String, Purpose)> {
-        let mut open: Vec<_> = self.connections.lock().keys().cloned().collect();
-        open.sort_by(|a, b| (&a.0, a.1 as u8).cmp(&(&b.0, b.1 as u8)));
-        open
+        self.connections.open()
     }
 
-    /// The cached connection to `addr` for `purpose`, or a new one. The one place in the crate
-    /// where a broker connection is opened.
+    /// The cached connection to `addr` for `purpose`, or a new one: one connect at a time,
+    /// which every request for it waits for ([`pool`]). The one place in the crate where a
+    /// broker connection is opened.
     pub async fn connection(
         &self,
         addr: &str,
         purpose: Purpose,
-    ) -> Result<Arc<Connection>, ConnectError> {
-        let key = (addr.to_owned(), purpose);
-        if let Some(c) = self.connections.lock().get(&key) {
-            return Ok(Arc::clone(c));
-        }
-        let fresh = Arc::new(Connection::connect(addr, &self.settings).await?);
-        // Another task may have connected meanwhile: keep one.
-        let mut connections = self.connections.lock();
-        Ok(Arc::clone(connections.entry(key).or_insert(fresh)))
+    ) -> Result<Arc<Connection>, Arc<ConnectError>> {
+        self.connections
+            .connection(addr, purpose, &self.settings)
+            .await
     }
 
     /// Drops `connection` from the pool (a request on it failed); the next request to that
     /// broker for that purpose opens a new one.
     pub fn forget(&self, connection: &Arc<Connection>) {
-        self.connections
-            .lock()
-            .retain(|_, c| !Arc::ptr_eq(c, connection));
+        self.connections.forget(connection);
     }
 
     /// Forgets `connection` when `error` says it is broken; hands the error back.
@@ -192,13 +185,7 @@ impl Client {
     /// Any working connection for `purpose`: an open one, else the first known broker that
     /// answers, else the first bootstrap broker that answers.
     pub async fn any(&self, purpose: Purpose) -> Result<Arc<Connection>, ClientError> {
-        let open = self
-            .connections
-            .lock()
-            .iter()
-            .find(|((_, p), _)| *p == purpose)
-            .map(|(_, c)| Arc::clone(c));
-        if let Some(c) = open {
+        if let Some(c) = self.connections.any_open(purpose) {
             return Ok(c);
         }
         let known = self.metadata.lock().broker_addrs();

@@ -46,3 +46,40 @@ fn unknown_topic_is_recognised_by_name() {
     };
     assert!(!other.is_unknown_topic());
 }
+
+/// A broker that accepts and never answers: the requests that wait for a connection to it at
+/// once share one connect, whose failure (the ApiVersions exchange times out) fails each of
+/// them; the next request connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_wait_for_one_broker_share_one_connect() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let mut held = Vec::new();
+    let silent = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let client = Arc::new(Client::new(vec![addr.clone()], settings()));
+    let waits: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, addr) = (Arc::clone(&client), addr.clone());
+            tokio::spawn(async move { client.connection(&addr, Purpose::Produce).await })
+        })
+        .collect();
+    for wait in waits {
+        assert!(wait.await.unwrap().is_err());
+    }
+    let accepted_now = || accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(accepted_now(), 1, "one connect for ten requests");
+    assert!(client.open_connections().is_empty());
+    assert!(client.connection(&addr, Purpose::Produce).await.is_err());
+    assert_eq!(accepted_now(), 2, "a failed connect is not kept");
+    // Another purpose has a connection of its own.
+    assert!(client.connection(&addr, Purpose::Fetch).await.is_err());
+    assert_eq!(accepted_now(), 3);
+    silent.abort();
+}

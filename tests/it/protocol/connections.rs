@@ -262,8 +262,10 @@ async fn resend_is_not_duplicated_sqlite() {
 async fn connect(
     addr: &str,
     config: &usercenter::config::KafkaConfig,
-) -> Result<Arc<usercenter::kafka::protocol::Connection>, usercenter::kafka::protocol::ConnectError>
-{
+) -> Result<
+    Arc<usercenter::kafka::protocol::Connection>,
+    Arc<usercenter::kafka::protocol::ConnectError>,
+> {
     let client = Client::new(vec![addr.to_owned()], config.connect_settings().unwrap());
     client.connection(addr, Purpose::Admin).await
 }
@@ -321,11 +323,46 @@ async fn connections_use_the_services_tls_and_sasl() {
         ..carol.clone()
     };
     let err = connect(addr, &wrong).await.unwrap_err();
-    assert!(matches!(err, ConnectError::Sasl { .. }), "{err:?}");
+    assert!(matches!(&*err, ConnectError::Sasl { .. }), "{err:?}");
 
     let plain = KafkaConfig {
         connect_timeout_secs: 3,
         ..KafkaConfig::default()
     };
     assert!(connect(addr, &plain).await.is_err());
+}
+
+/// Requests that find no connection to their broker at once (the partitions of a producer
+/// after a broker restart) share one connect: one connection reaches the broker, and every
+/// request gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_one_broker_at_once_open_one_connection() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use testkit::proxy::{Faults, Proxy};
+    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    let faults = Arc::new(Faults::default());
+    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 1).await;
+    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let before = faults.connections.load(Relaxed);
+    let settings = usercenter::config::KafkaConfig::default()
+        .connect_settings()
+        .unwrap();
+    let cluster = Arc::new(Client::new(vec![broker.addr.clone()], settings));
+    let waits: Vec<_> = (0..20)
+        .map(|_| {
+            let (cluster, addr) = (Arc::clone(&cluster), broker.addr.clone());
+            tokio::spawn(async move { cluster.connection(&addr, Purpose::Produce).await })
+        })
+        .collect();
+    let mut connections = Vec::new();
+    for wait in waits {
+        connections.push(wait.await.unwrap().unwrap());
+    }
+    assert!(connections.iter().all(|c| Arc::ptr_eq(c, &connections[0])));
+    assert_eq!(
+        faults.connections.load(Relaxed) - before,
+        1,
+        "connections opened"
+    );
+    assert_eq!(cluster.open_connections().len(), 1);
 }
