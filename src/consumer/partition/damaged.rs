@@ -8,9 +8,9 @@
 //! goes on.
 //!
 //! Where it ends is its header's word, which may be damaged too: it ends before the batch that
-//! follows it in the answer ([`RecordsError::Damaged`]), before the last stable offset, and at
-//! the offset asked for when its base offset says it starts after that one (the broker
-//! answered that offset with it).
+//! follows it in the answer ([`RecordsError::Damaged`]) and before the last stable offset. When
+//! its base offset says it starts after the offset asked for (the broker answered that offset
+//! with it), it starts there, and it ends there too unless a batch after it bounds it.
 use bytes::Bytes;
 
 use super::super::source::SourceError;
@@ -39,6 +39,7 @@ impl Damaged {
                 RecordsError::Damaged {
                     offset: base,
                     last_offset,
+                    bounded,
                     raw,
                     why,
                 },
@@ -54,11 +55,15 @@ impl Damaged {
             return fetched;
         }
         self.last = None;
-        let (base, last) = if *base > offset {
-            (offset, offset)
-        } else {
-            let last = (*last_offset).min(last_stable_offset.saturating_sub(1));
-            (*base, last.max(offset))
+        let last = (*last_offset)
+            .min(last_stable_offset.saturating_sub(1))
+            .max(offset);
+        // A base past `offset` is a damaged header's, or an old compressed message's (its
+        // last inner offset): its last offset holds only when a batch after it bounds it.
+        let (base, last) = match (*base > offset, *bounded) {
+            (false, _) => (*base, last),
+            (true, true) => (offset, last),
+            (true, false) => (offset, offset),
         };
         Ok(Fetched {
             records: Vec::new(),
@@ -88,6 +93,7 @@ mod tests {
             error: RecordsError::Damaged {
                 offset: base,
                 last_offset,
+                bounded: last_offset < 1_000,
                 raw: Bytes::from_static(raw),
                 why: "CRC mismatch",
             },
@@ -148,5 +154,8 @@ mod tests {
             Some((5, 5))
         );
         assert_eq!(twice(12, || damaged_at(5, 7, 20, b"x")), Some((5, 12)));
+        // An old compressed message carries its last inner offset; bounded by the batch after
+        // it, it stands for every offset up to there.
+        assert_eq!(twice(5, || damaged_at(9, 9, 20, b"x")), Some((5, 9)));
     }
 }

@@ -32,6 +32,7 @@ pub(super) fn before_next(error: RecordsError, data: &Bytes, next: usize) -> Rec
         last_offset,
         raw,
         why,
+        ..
     } = error
     else {
         return error;
@@ -39,14 +40,12 @@ pub(super) fn before_next(error: RecordsError, data: &Bytes, next: usize) -> Rec
     let follows = data
         .get(next..next + 8)
         .and_then(|b| b.try_into().ok())
-        .map(i64::from_be_bytes);
-    let last_offset = match follows {
-        Some(base) if base > offset => last_offset.min(base - 1),
-        _ => last_offset,
-    };
+        .map(i64::from_be_bytes)
+        .filter(|&base| base > offset);
     RecordsError::Damaged {
         offset,
-        last_offset,
+        last_offset: follows.map_or(last_offset, |base| last_offset.min(base - 1)),
+        bounded: follows.is_some(),
         raw,
         why,
     }
@@ -66,6 +65,7 @@ pub(super) fn damaged(batch: &Bytes, why: &'static str) -> RecordsError {
     RecordsError::Damaged {
         offset: base_offset,
         last_offset: base_offset.saturating_add(i64::from(last_offset_delta.max(0))),
+        bounded: false,
         raw: batch.clone(),
         why,
     }

@@ -52,6 +52,7 @@ pub(super) fn read_run(data: &Bytes, at: usize, len: usize) -> Result<Unreadable
         return Err(RecordsError::Damaged {
             offset,
             last_offset: offset,
+            bounded: false,
             raw: first,
             why: "CRC mismatch",
         });
@@ -141,7 +142,7 @@ pub(super) mod tests {
         raw[last] ^= 1;
         let error = read(&raw).unwrap_err();
         assert!(
-            matches!(&error, RecordsError::Damaged { offset: 41, last_offset: 41, raw: r, why: "CRC mismatch" } if r[..] == raw[..]),
+            matches!(&error, RecordsError::Damaged { offset: 41, last_offset: 41, raw: r, why: "CRC mismatch", .. } if r[..] == raw[..]),
             "{error:?}"
         );
     }

@@ -144,7 +144,7 @@ fn a_bad_crc_is_an_error_that_carries_the_batch() {
     data[last] ^= 1;
     let error = records_of(&Bytes::from(data.clone()), CAP).unwrap_err();
     assert!(
-        matches!(&error, RecordsError::Damaged { offset: 7, last_offset: 9, raw, why: "CRC mismatch" } if raw[..] == data[..]),
+        matches!(&error, RecordsError::Damaged { offset: 7, last_offset: 9, raw, why: "CRC mismatch", .. } if raw[..] == data[..]),
         "{error:?}"
     );
 }
@@ -157,23 +157,32 @@ fn a_bad_crc_s_last_offset_is_before_the_next_batch() {
     first[23..27].copy_from_slice(&1000i32.to_be_bytes());
     let second = encode(&[batch(10, 2, RecordBatchCompression::NoCompression)]);
     let alone = records_of(&Bytes::from(first.clone()), CAP).unwrap_err();
-    assert_eq!(damage(&alone), Some((7, 1007, "CRC mismatch")), "{alone:?}");
+    assert_eq!(
+        damage(&alone),
+        Some((7, 1007, false, "CRC mismatch")),
+        "{alone:?}"
+    );
     for follows in [&second[..], &second[..20]] {
         let data = Bytes::from([&first[..], follows].concat());
         let error = records_of(&data, CAP).unwrap_err();
-        assert_eq!(damage(&error), Some((7, 9, "CRC mismatch")), "{error:?}");
+        assert_eq!(
+            damage(&error),
+            Some((7, 9, true, "CRC mismatch")),
+            "{error:?}"
+        );
     }
 }
 
-/// A [`RecordsError::Damaged`]'s offsets and why.
-fn damage(error: &RecordsError) -> Option<(i64, i64, &'static str)> {
+/// A [`RecordsError::Damaged`]'s offsets, whether a batch after it bounds them, and why.
+fn damage(error: &RecordsError) -> Option<(i64, i64, bool, &'static str)> {
     match error {
         RecordsError::Damaged {
             offset,
             last_offset,
+            bounded,
             why,
             ..
-        } => Some((*offset, *last_offset, *why)),
+        } => Some((*offset, *last_offset, *bounded, *why)),
         _ => None,
     }
 }
@@ -218,7 +227,7 @@ fn an_unknown_magic_may_be_damage() {
         let mut data = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
         data[16] = magic;
         let error = read(&Bytes::from(data), CAP, &[]).unwrap_err();
-        let expected = Some((7, 9, "unknown magic"));
+        let expected = Some((7, 9, false, "unknown magic"));
         assert_eq!(damage(&error), expected, "magic {magic}: {error:?}");
     }
 }
