@@ -52,17 +52,7 @@ fn unknown_topic_is_recognised_by_name() {
 /// them; the next request connects again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_wait_for_one_broker_share_one_connect() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    let mut held = Vec::new();
-    let silent = tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
+    let (addr, accepted, silent) = silent_broker().await;
     let client = Arc::new(Client::new(vec![addr.clone()], settings()));
     let waits: Vec<_> = (0..10)
         .map(|_| {
@@ -82,4 +72,51 @@ async fn requests_that_wait_for_one_broker_share_one_connect() {
     assert!(client.connection(&addr, Purpose::Fetch).await.is_err());
     assert_eq!(accepted_now(), 3);
     silent.abort();
+}
+
+/// A connect whose every waiter was cancelled goes on, and its outcome settles the slot: the
+/// next request does not find a connect nobody drove. Here it fails (the listener never
+/// answers) and leaves nothing behind, so the next request connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_goes_on_when_its_waiters_are_cancelled() {
+    let (addr, accepted, silent) = silent_broker().await;
+    let client = Client::new(vec![addr.clone()], settings());
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        client.connection(&addr, Purpose::Group),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the waiter was cancelled");
+    // The connect times out after 500 ms on its own task, and settles the slot.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let started = std::time::Instant::now();
+    let again = client.connection(&addr, Purpose::Group).await;
+    assert!(again.is_err());
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "a connect of its own"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    silent.abort();
+}
+
+/// A listener that accepts connections, holds them and never answers: its address, the
+/// connections it accepted so far, and its task.
+async fn silent_broker() -> (
+    String,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let mut held = Vec::new();
+    let silent = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (addr, accepted, silent)
 }
