@@ -172,6 +172,15 @@ pub trait WriteTxn: ReadTxn {
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
         delete_each(self, table, keys)
     }
+    /// Makes this transaction's commit cost what a write's does even when it writes nothing:
+    /// for a transaction whose cost must not tell whether it wrote (a login of an unknown
+    /// account, beside a wrong password's event). The default does nothing: redb commits
+    /// every write transaction with an fsync. PostgreSQL sends nothing for a transaction
+    /// that wrote nothing, so it takes a transaction id, whose commit is a round trip and a
+    /// WAL flush as a write's is.
+    fn commit_as_a_write(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The next event sequence (the `ce_sequence` of a record we publish), taken in this
     /// transaction: never given out twice, so that no two records of one producer id share a
     /// dedupe key. An aborted transaction may give its number back or leave a gap. This

@@ -1,6 +1,7 @@
 //! Logging in with a user name or e-mail address. An unknown user and a wrong password answer
-//! the same after the same work (an argon2 check and a durable write), so neither the answer
-//! nor its timing tells whether an account exists. Failures are throttled per account and
+//! the same after the same work (an argon2 check and a durable commit: on PostgreSQL a
+//! transaction id's, [`crate::store::WriteTxn::commit_as_a_write`]), so neither the answer nor
+//! its timing tells whether an account exists. Failures are throttled per account and
 //! source (an IPv4 address, an IPv6 /64), per account (a higher ceiling) and per source; a
 //! throttled account, and a disabled or locked one, answer exactly like a wrong password, so
 //! the answers confirm nothing (which names belong to one account, whether a password is
@@ -67,8 +68,8 @@ impl Users {
         let matched = auth::verify_password(ticket, password, hash)? && user.is_some();
         let Some(user) = user else {
             // Unknown or throttled: the same answer after the same work as a wrong password
-            // (an argon2 check and a durable write), so neither tells anything.
-            self.write(|_| Ok(()))?;
+            // (an argon2 check and a durable commit), so neither tells anything.
+            self.write(|txn| Ok(txn.commit_as_a_write()?))?;
             return Err(UserError::Unauthorized);
         };
         if !matched {
@@ -77,7 +78,7 @@ impl Users {
         }
         if user.status != UserStatus::Active {
             // Not a confirmation of the password: answered and counted as a wrong one.
-            self.write(|_| Ok(()))?;
+            self.write(|txn| Ok(txn.commit_as_a_write()?))?;
             return Err(UserError::Unauthorized);
         }
         self.account_sources.clear(&keys.source);

@@ -54,6 +54,12 @@ impl WriteTxn for PgTxn<'_> {
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
+    /// A transaction id, sent with `COMMIT`: a commit with an id is flushed to the WAL, as a
+    /// write's is, and costs the same round trip.
+    fn commit_as_a_write(&mut self) -> Result<()> {
+        self.defer("SELECT txid_current()".to_owned(), Vec::new())
+    }
+
     /// From the block drawn ahead (`event_numbers`), drawing the next block when it ran out:
     /// no counter row, so no conflict between writers, and mostly no round trip.
     fn next_event_sequence(&mut self) -> Result<u64> {

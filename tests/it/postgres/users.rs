@@ -211,3 +211,46 @@ async fn a_users_session_limit_counts_and_revokes_only_that_users_sessions() {
     .await
     .unwrap();
 }
+
+/// On PostgreSQL a login of an unknown account commits a transaction id, as a wrong password's
+/// does (with its event): each costs a round trip and a WAL flush, so the time a failed login
+/// takes does not tell whether the account exists. Before, the unknown account's empty write
+/// sent nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_accounts_login_commits_as_a_wrong_passwords_does() {
+    let (_pg, url, users) = setup().await;
+    let next_xid = || async {
+        let rows = sql(
+            &url,
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+        )
+        .await;
+        rows[0].get::<_, i64>(0)
+    };
+    let u = Arc::clone(&users);
+    tokio::task::spawn_blocking(move || {
+        u.register("ada", "ada@example.com", "correct horse", &ctx())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut taken = Vec::new();
+    for login in ["nobody", "ada"] {
+        let before = next_xid().await;
+        let u = Arc::clone(&users);
+        let failed =
+            tokio::task::spawn_blocking(move || u.login(login, "wrong horse", &ctx()).err())
+                .await
+                .unwrap();
+        assert!(
+            matches!(failed, Some(UserError::Unauthorized)),
+            "{failed:?}"
+        );
+        taken.push(next_xid().await - before);
+    }
+    assert_eq!(
+        taken,
+        [1, 1],
+        "transaction ids committed by each failed login"
+    );
+}
