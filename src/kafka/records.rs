@@ -50,8 +50,8 @@ pub enum RecordsError {
         /// Its last offset as its header says, at least `offset`, and before the batch that
         /// follows it in the same answer, if any.
         last_offset: i64,
-        /// Whether a batch follows it in the answer (whole or cut), which bounds
-        /// `last_offset` whatever its header says.
+        /// Whether a batch follows it in the answer (whole or cut) whose base offset is past
+        /// `offset`, which bounds `last_offset` whatever this header says.
         bounded: bool,
         /// The whole batch as fetched.
         raw: Bytes,

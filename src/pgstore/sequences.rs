@@ -58,11 +58,17 @@ pub const NUMBERED_IN_PLACE: usize = 32;
 /// The statement that takes [`OUTBOX_LOCK`] (`$1`) until the transaction ends.
 const LOCK_OUTBOX: &str = "SELECT pg_advisory_xact_lock($1)";
 
+/// The statement (SQL and parameters) that takes [`OUTBOX_LOCK`] until the transaction ends,
+/// as every transaction that writes outbox rows does first.
+pub fn lock_outbox() -> (String, Vec<Param>) {
+    (LOCK_OUTBOX.to_owned(), vec![Box::new(OUTBOX_LOCK) as Param])
+}
+
 /// The statements (SQL and parameters) that take [`OUTBOX_LOCK`] and then insert `values`
 /// (encoded outbox records), one row each under the next number of [`OUTBOX_SEQUENCE`].
 pub fn numbered_inserts(values: &[Vec<u8>]) -> Result<Vec<(String, Vec<Param>)>> {
     let insert = layout(Table::Outbox).insert_numbered(OUTBOX_SEQUENCE);
-    let mut statements = vec![(LOCK_OUTBOX.to_owned(), vec![Box::new(OUTBOX_LOCK) as Param])];
+    let mut statements = vec![lock_outbox()];
     for value in values {
         statements.push((insert.clone(), rows::outbox_columns(Table::Outbox, value)?));
     }

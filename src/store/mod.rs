@@ -176,8 +176,8 @@ pub trait WriteTxn: ReadTxn {
     /// for a transaction whose cost must not tell whether it wrote (a login of an unknown
     /// account, beside a wrong password's event). The default does nothing: redb commits
     /// every write transaction with an fsync. PostgreSQL sends nothing for a transaction
-    /// that wrote nothing, so it takes a transaction id, whose commit is a round trip and a
-    /// WAL flush as a write's is.
+    /// that wrote nothing, so it takes the outbox lock, as an outbox write does, and a
+    /// transaction id, whose commit is a round trip and a WAL flush as a write's is.
     fn commit_as_a_write(&mut self) -> Result<()> {
         Ok(())
     }

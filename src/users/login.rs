@@ -34,6 +34,9 @@ impl Users {
         let key = super::lookup_key(login);
         self.read(|txn| {
             let Some(id) = txn.get(index, key.as_bytes())? else {
+                // The account's read all the same, so that an unknown name costs the reads
+                // (on PostgreSQL, the round trips) a known one does.
+                store::get::<User>(txn, Table::Users, &user_key(Uuid::nil()))?;
                 return Ok(None);
             };
             let id = Uuid::from_slice(&id).map_err(|source| UserError::Corrupt {
@@ -69,7 +72,7 @@ impl Users {
         let Some(user) = user else {
             // Unknown or throttled: the same answer after the same work as a wrong password
             // (an argon2 check and a durable commit), so neither tells anything.
-            self.write(|txn| Ok(txn.commit_as_a_write()?))?;
+            self.fail_as_a_wrong_password()?;
             return Err(UserError::Unauthorized);
         };
         if !matched {
@@ -78,13 +81,23 @@ impl Users {
         }
         if user.status != UserStatus::Active {
             // Not a confirmation of the password: answered and counted as a wrong one.
-            self.write(|txn| Ok(txn.commit_as_a_write()?))?;
+            self.fail_as_a_wrong_password()?;
             return Err(UserError::Unauthorized);
         }
         self.account_sources.clear(&keys.source);
         self.accounts.succeeded(&keys.account);
         self.ips.succeeded(&network);
         self.start_session(user.id, ctx)
+    }
+
+    /// The write of a wrong password's failed login without its event: an event sequence
+    /// drawn and dropped (a gap, as an aborted write leaves), and a commit that waits for and
+    /// pays what an outbox write's does ([`crate::store::WriteTxn::commit_as_a_write`]).
+    fn fail_as_a_wrong_password(&self) -> Result<()> {
+        self.write(|txn| {
+            crate::outbox::next_event_sequence(txn)?;
+            Ok(txn.commit_as_a_write()?)
+        })
     }
 
     /// The user `login` names, unless the account's throttles refuse this attempt (then

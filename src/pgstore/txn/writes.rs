@@ -54,9 +54,12 @@ impl WriteTxn for PgTxn<'_> {
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
-    /// A transaction id, sent with `COMMIT`: a commit with an id is flushed to the WAL, as a
-    /// write's is, and costs the same round trip.
+    /// What an outbox write's commit waits for and pays, sent with `COMMIT`: the outbox lock
+    /// (behind the other writers of outbox rows), and a transaction id, whose commit is
+    /// flushed to the WAL as a write's is.
     fn commit_as_a_write(&mut self) -> Result<()> {
+        let (lock, params) = sequences::lock_outbox();
+        self.defer(lock, params)?;
         self.defer("SELECT txid_current()".to_owned(), Vec::new())
     }
 
