@@ -24,8 +24,10 @@ pub struct ConsumerMetrics {
     pub dead_letters: Counter,
     /// Offsets reset to earliest after `OffsetOutOfRange`.
     pub offset_resets: Counter,
-    /// Fetches that failed (each asked again after a pause): a broker or connection fault, or a
-    /// batch whose CRC does not match.
+    /// Fetches that failed (each asked again after a pause): a broker or connection fault, a
+    /// batch whose CRC does not match or whose magic is unknown (asked again once: the same
+    /// bytes twice are dead-lettered), or an unreadable batch that ends before the offset
+    /// asked for.
     pub fetch_failures: Counter,
     /// Handler failures (each retried or dead-lettered).
     pub handler_failures: Counter,

@@ -3,8 +3,9 @@
 //! Rounds are pipelined: the next round is read and handed to the producer while the previous
 //! one waits for its acknowledgements (at most [`DEPTH`] rounds), so the broker's round trip is
 //! not paid once per round. A round of fewer than [`ROUND`] rows, and fewer than
-//! [`ROUND_BYTES`], read every row committed so far: the relay reads again when it is woken for rows committed since, and meanwhile settles
-//! what it handed over, instead of reading rows that are not there.
+//! [`ROUND_BYTES`], read every row committed so far: the relay reads again when it is woken
+//! for rows committed since, and meanwhile settles what it handed over, instead of reading
+//! rows that are not there.
 //!
 //! Per-key order holds as in one round: a failed row holds its partition in the producer, so
 //! the rows behind it (in its round or the next) fail unsent, and once every round handed over
@@ -123,9 +124,9 @@ struct Relay {
     /// that fails leaves them to be published again once `from` restarts from 0 (at least
     /// once, as after a crash between the ack and the delete).
     deleting: Option<Deleting>,
-    /// The last read stopped short of its bounds ([`ROUND`], [`ROUND_BYTES`]): it read every row committed before it,
-    /// so the next read waits until the relay is woken for rows committed since (or its
-    /// pause ends). Cleared whenever the cursor moves back.
+    /// The last read stopped short of its bounds ([`ROUND`], [`ROUND_BYTES`]): it read every
+    /// row committed before it, so the next read waits until the relay is woken for rows
+    /// committed since (or its pause ends). Cleared whenever the cursor moves back.
     caught_up: bool,
 }
 

@@ -53,7 +53,12 @@ fn unknown_topic_is_recognised_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_wait_for_one_broker_share_one_connect() {
     let (addr, accepted, silent) = silent_broker().await;
-    let client = Arc::new(Client::new(vec![addr.clone()], settings()));
+    // Long enough for all ten requests to find the connect under way on a loaded machine.
+    let settings = ConnectSettings {
+        connect_timeout: Duration::from_secs(2),
+        ..settings()
+    };
+    let client = Arc::new(Client::new(vec![addr.clone()], settings));
     let waits: Vec<_> = (0..10)
         .map(|_| {
             let (client, addr) = (Arc::clone(&client), addr.clone());
@@ -88,7 +93,7 @@ async fn a_connect_goes_on_when_its_waiters_are_cancelled() {
     .await;
     assert!(cancelled.is_err(), "the waiter was cancelled");
     // The connect times out after 500 ms on its own task, and settles the slot.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     let started = std::time::Instant::now();
     let again = client.connection(&addr, Purpose::Group).await;
     assert!(again.is_err());

@@ -228,7 +228,7 @@ async fn an_old_format_message_and_a_damaged_batch_are_dead_lettered_and_the_par
 
     let data = tempfile::tempdir().unwrap();
     let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |_| {}).await;
-    eventually(Duration::from_secs(30), "every event handled", || {
+    eventually(Duration::from_secs(60), "every event handled", || {
         metrics.handled.get() >= events as u64 && metrics.dead_letters.get() >= 2
     })
     .await;

@@ -248,9 +248,10 @@ async fn an_unknown_accounts_login_commits_as_a_wrong_passwords_does() {
         );
         taken.push(next_xid().await - before);
     }
-    assert_eq!(
-        taken,
-        [1, 1],
-        "transaction ids committed by each failed login"
+    // At least one each (autovacuum's ANALYZE of the new database may take one meanwhile);
+    // before, the unknown account's committed none.
+    assert!(
+        taken.iter().all(|&n| n >= 1),
+        "transaction ids committed: {taken:?}"
     );
 }
