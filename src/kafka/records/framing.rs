@@ -57,10 +57,16 @@ pub(super) fn crc_matches(batch: &[u8]) -> bool {
         == u32::from_be_bytes([batch[17], batch[18], batch[19], batch[20]])
 }
 
+/// The offset a framed batch or old-format message (at least 8 bytes) starts with: its first
+/// 8 bytes in both formats.
+pub(super) fn base_offset(b: &[u8]) -> i64 {
+    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
 /// A v2-framed `batch` that may have been damaged (`why`): its offsets as its header says.
 pub(super) fn damaged(batch: &Bytes, why: &'static str) -> RecordsError {
     let b = &batch[..];
-    let base_offset = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let base_offset = base_offset(b);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
     RecordsError::Damaged {
         offset: base_offset,
@@ -84,7 +90,7 @@ pub(super) fn last_offset(batch: &Bytes) -> Result<Result<i64, Unreadable>, Reco
     if b[16] != 2 {
         return Err(damaged(batch, "unknown magic"));
     }
-    let base_offset = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let base_offset = base_offset(b);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
     match base_offset
         .checked_add(i64::from(last_offset_delta))

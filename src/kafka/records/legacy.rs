@@ -26,11 +26,6 @@ pub(super) fn min_len(magic: i8) -> usize {
 /// Where the CRC-32-covered bytes start (the magic).
 const CRC_START: usize = 16;
 
-/// The offset of a framed message.
-fn offset_of(m: &[u8]) -> i64 {
-    i64::from_be_bytes([m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]])
-}
-
 /// Whether a framed message's CRC-32 matches its bytes.
 fn crc_matches(m: &[u8]) -> bool {
     let mut digest = flate2::Crc::new();
@@ -48,7 +43,7 @@ pub(super) fn read_run(data: &Bytes, at: usize, len: usize) -> Result<Unreadable
         if first.len() >= BATCH_HEADER && framing::crc_matches(&first) {
             return Err(framing::damaged(&first, "unknown magic"));
         }
-        let offset = offset_of(&first);
+        let offset = framing::base_offset(&first);
         return Err(RecordsError::Damaged {
             offset,
             last_offset: offset,
@@ -57,17 +52,18 @@ pub(super) fn read_run(data: &Bytes, at: usize, len: usize) -> Result<Unreadable
             why: "CRC mismatch",
         });
     }
-    let (base_offset, mut last_offset, mut end) = (offset_of(&first), offset_of(&first), at + len);
-    let mut count = 1;
+    let base_offset = framing::base_offset(&first);
+    let (mut last_offset, mut end, mut count) = (base_offset, at + len, 1);
     while data.len() - end >= 17 {
         let Ok(Some(len)) = framing::next_batch(data, end) else {
             break;
         };
         let m = &data[end..end + len];
-        if !is_legacy(m[16] as i8) || !crc_matches(m) || offset_of(m) <= last_offset {
+        let offset = framing::base_offset(m);
+        if !is_legacy(m[16] as i8) || !crc_matches(m) || offset <= last_offset {
             break;
         }
-        (last_offset, end, count) = (offset_of(m), end + len, count + 1);
+        (last_offset, end, count) = (offset, end + len, count + 1);
     }
     let compressed = if first[17] & 0x07 != 0 {
         ", compressed"
