@@ -35,6 +35,11 @@ pub use state::AppState;
 
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a connection buffers of a request's headers (hyper's default is about 400 KiB):
+/// past it the request is answered 431 and the connection closed, so that the connection cap's
+/// worth of clients holding unfinished headers holds 32 MiB, not 400. As much as nginx allows a
+/// request's header lines by default (4 buffers of 8 KiB).
+const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Serves HTTP on `listener` until `cancel` fires, then stops accepting and waits up to `drain`
 /// for in-flight requests to finish. Connections past `limits` are answered 503 and closed.
@@ -105,12 +110,14 @@ impl Listener {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
         });
-        // A client gets 30 s to send its request headers (no slowloris), and a response that
-        // it stops reading fails the connection after the send timeout.
+        // A client gets 30 s to send its request headers, at most 32 KiB of them (no
+        // slowloris), and a response that it stops reading fails the connection after the
+        // send timeout.
         let stream = send_timeout::SendTimeout::new(stream, self.send_timeout);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let conn = self.graceful.watch(conn);
         tokio::spawn(async move {

@@ -87,7 +87,7 @@ impl Users {
         self.account_sources.clear(&keys.source);
         self.accounts.succeeded(&keys.account);
         self.ips.succeeded(&network);
-        self.start_session(user.id, ctx)
+        self.start_session(&user, ctx)
     }
 
     /// The write of a wrong password's failed login without its event: an event sequence
@@ -129,12 +129,22 @@ impl Users {
         Ok((user, ThrottleKeys { account, source }))
     }
 
-    /// The successful login of the user `id`, if still active: its last login time, a new
-    /// session and the event, in one transaction.
-    fn start_session(&self, id: Uuid, ctx: &RequestCtx) -> Result<(User, String, i64)> {
+    /// The successful login of `verified` (the row whose password hash the password matched),
+    /// if the account is still active under that password: its last login time, a new session
+    /// and the event, in one transaction. A password changed since the check refuses it, as
+    /// the change revoked every session: a login racing a change gets no session the change
+    /// missed. An account deleted since is refused the same way, not reported missing.
+    pub(super) fn start_session(
+        &self,
+        verified: &User,
+        ctx: &RequestCtx,
+    ) -> Result<(User, String, i64)> {
         self.write(|txn| {
-            let mut fresh = Self::get_user(txn, id)?;
-            if fresh.status != UserStatus::Active {
+            let mut fresh = match Self::get_user(txn, verified.id) {
+                Err(UserError::NotFound) => return Err(UserError::Unauthorized),
+                read => read?,
+            };
+            if fresh.status != UserStatus::Active || fresh.password_hash != verified.password_hash {
                 return Err(UserError::Unauthorized);
             }
             fresh.last_login_ms = Some(now_ms());

@@ -126,3 +126,38 @@ fn lockout_is_per_source_and_throttled_answers_look_like_wrong_passwords() {
         Err(UserError::Unauthorized)
     ));
 }
+
+/// A login that checked the old password before a change committed starts no session after
+/// it: the change revoked every session, and one started from the old check would outlive it.
+#[test]
+fn a_login_racing_a_password_change_gets_no_session() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    // The row the login read and checked the password against, before the change.
+    let verified = users.find_login("ada").unwrap().unwrap();
+    users
+        .change_password(&caller, user.id, "correct horse", "battery staple", &ctx())
+        .unwrap();
+    assert!(matches!(
+        users.start_session(&verified, &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+    // Under the new password the same step starts one.
+    let current = users.find_login("ada").unwrap().unwrap();
+    let (_, token, _) = users.start_session(&current, &ctx()).unwrap();
+    assert!(users.authenticate(&token).is_ok());
+}
+
+/// An account deleted between the password check and the session is refused as a wrong
+/// password would be (401), not reported missing (404).
+#[test]
+fn a_login_racing_a_deletion_is_unauthorized() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    let verified = users.find_login("ada").unwrap().unwrap();
+    users.delete(&caller, user.id, &ctx()).unwrap();
+    assert!(matches!(
+        users.start_session(&verified, &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+}

@@ -177,3 +177,49 @@ async fn a_client_that_stops_reading_loses_its_connections_after_the_send_timeou
     drop(stuck);
     service.stop().await;
 }
+
+/// Request headers past 32 KiB are refused at once (431) and the connection closed, rather
+/// than buffered up to hyper's ~400 KiB while the header timeout runs: the connection cap's
+/// worth of clients with unfinished headers cannot take the process's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_past_32_kib_are_refused_at_once() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = start_service(&broker.addr, data.path(), |_| {}).await;
+    let addr = service.local_addr();
+
+    // Headers that end within the bound are served.
+    let mut stream = connect_from(2, addr).await;
+    let fits = format!(
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(24 * 1024)
+    );
+    stream.write_all(fits.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // 40 KiB of a header that never ends.
+    let mut stream = connect_from(2, addr).await;
+    let head = format!(
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {}",
+        "a".repeat(40 * 1024)
+    );
+    // The server may close before it has read all of it.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.read_to_end(&mut answer).await;
+    })
+    .await
+    .expect("the connection was neither answered nor closed within 5 s");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
