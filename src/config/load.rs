@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use super::{AuthConfig, Config, ConfigError, StoreConfig, TopicsConfig};
+use super::{Config, ConfigError, validate::validate};
 
 /// Prefix of environment overrides: `USERCENTER_<SECTION>_<FIELD>`.
 pub const ENV_PREFIX: &str = "USERCENTER_";
@@ -30,8 +30,9 @@ pub struct Overrides {
 /// Loads the configuration: defaults, then `args.config` (if any), then the `USERCENTER_*`
 /// variables in `env`, then the overrides in `args`; validates the result.
 ///
-/// Environment variables with the prefix that name no field are ignored (the project's scripts
-/// use a few of their own, such as `USERCENTER_CACHE`).
+/// A variable with the prefix and a section's name (`USERCENTER_KAFKA_`) that names none of
+/// its fields is an error; others with the prefix are ignored (the project's scripts use a few
+/// of their own, such as `USERCENTER_CACHE`).
 pub fn load<I>(args: &Overrides, env: I) -> Result<Config, ConfigError>
 where
     I: IntoIterator<Item = (String, String)>,
@@ -187,6 +188,28 @@ where
             parse_like(&default, raw).map_err(|problem| ConfigError::field(&name, problem))?;
         set(table, &section, &field, value);
     }
+    refuse_unknown(&env)
+}
+
+/// A variable named like a section's settings (`USERCENTER_KAFKA_...`) that names none of them
+/// is a typo: ignored, it would leave the default in force (plaintext to a TLS cluster, one
+/// replica) with nothing said.
+fn refuse_unknown(env: &[(String, String)]) -> Result<(), ConfigError> {
+    let fields = fields();
+    for (name, _) in env {
+        let Some((section, ..)) = fields
+            .iter()
+            .find(|(section, ..)| name.starts_with(&env_name(section, "")))
+        else {
+            continue;
+        };
+        if !fields.iter().any(|(s, f, _)| *name == env_name(s, f)) {
+            return Err(ConfigError::field(
+                name,
+                format!("names no setting of [{section}] (docs/configuration.md lists them)"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -252,132 +275,6 @@ fn apply_flags(table: &mut Table, args: &Overrides) {
         let dir = dir.to_string_lossy().into_owned();
         set(table, "store", "data_dir", Value::String(dir));
     }
-}
-
-/// Checks `config` section by section; the first problem found is the error.
-fn validate(config: &Config) -> Result<(), ConfigError> {
-    config.kafka.check()?;
-    validate_topics(&config.topics)?;
-    config
-        .producer
-        .check()
-        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
-    config
-        .consumer
-        .check()
-        .map_err(|(field, problem)| ConfigError::field(field, problem))?;
-    check_topic(&config.consumer.dlq_topic)
-        .map_err(|p| ConfigError::field("consumer.dlq_topic", p))?;
-    validate_auth(&config.auth)?;
-    if config.http.max_connections == 0 {
-        return Err(ConfigError::field(
-            "http.max_connections",
-            "must be at least 1",
-        ));
-    }
-    if !(1..=3_600).contains(&config.http.send_timeout_secs) {
-        return Err(ConfigError::field(
-            "http.send_timeout_secs",
-            "must be 1 to 3600",
-        ));
-    }
-    validate_store(&config.store)
-}
-
-/// `[topics]`: legal names, at least one partition and one replica.
-fn validate_topics(topics: &TopicsConfig) -> Result<(), ConfigError> {
-    for (field, name) in [
-        ("topics.events", &topics.events),
-        ("topics.notifications", &topics.notifications),
-        ("topics.analytics", &topics.analytics),
-    ] {
-        check_topic(name).map_err(|p| ConfigError::field(field, p))?;
-    }
-    if topics.partitions < 1 {
-        return Err(ConfigError::field(
-            "topics.partitions",
-            "must be at least 1",
-        ));
-    }
-    if topics.replication_factor < 1 {
-        return Err(ConfigError::field(
-            "topics.replication_factor",
-            "must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-/// Most password hashing threads `auth.hashing_threads` may ask for: 19 MiB each while in use.
-const MAX_HASHING_THREADS: usize = 256;
-
-/// Most hashes queued or running `auth.max_pending_hashes` may allow: each keeps one of
-/// Tokio's 512 blocking threads, and the store's work needs some of the rest.
-const MAX_PENDING_HASHES: usize = 448;
-
-/// `[auth]`: a session lifetime of at most a year, the first admin's fields all or none, and a
-/// hashing pool whose working memory stays under 5 GiB.
-fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
-    if auth.hashing_threads > MAX_HASHING_THREADS {
-        return Err(ConfigError::field(
-            "auth.hashing_threads",
-            "must be 0 (one per CPU) to 256",
-        ));
-    }
-    if auth.max_pending_hashes > MAX_PENDING_HASHES {
-        return Err(ConfigError::field(
-            "auth.max_pending_hashes",
-            "must be 0 (64 per hashing thread, at most 256) to 448",
-        ));
-    }
-    if auth.session_ttl_secs == 0 || auth.session_ttl_secs > 366 * 86_400 {
-        return Err(ConfigError::field(
-            "auth.session_ttl_secs",
-            "must be 1 to 31622400",
-        ));
-    }
-    let admin = [
-        &auth.admin_username,
-        &auth.admin_email,
-        &auth.admin_password,
-    ];
-    if admin.iter().any(|f| f.is_some()) && !admin.iter().all(|f| f.is_some()) {
-        return Err(ConfigError::field(
-            "auth.admin_username",
-            "admin_username, admin_email and admin_password go together",
-        ));
-    }
-    Ok(())
-}
-
-/// `[store]`: a data directory, and a URL for PostgreSQL.
-fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
-    if store.data_dir.as_os_str().is_empty() {
-        return Err(ConfigError::field("store.data_dir", "must not be empty"));
-    }
-    if store.backend == super::StoreBackend::Postgres && store.url.is_empty() {
-        return Err(ConfigError::field(
-            "store.url",
-            "the postgres backend needs a postgres:// URL",
-        ));
-    }
-    Ok(())
-}
-
-/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-fn check_topic(name: &str) -> Result<(), String> {
-    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty()
-        || name.len() > 249
-        || name == "."
-        || name == ".."
-        || !name.chars().all(legal)
-    {
-        return Err(format!(
-            "`{name}` is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -)"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

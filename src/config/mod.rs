@@ -14,6 +14,8 @@ mod error;
 mod kafka;
 mod load;
 mod producer;
+mod redact;
+mod validate;
 
 pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, StartPolicy};
 pub use error::ConfigError;
@@ -51,7 +53,7 @@ impl Config {
         let mut copy = self.clone();
         copy.kafka.sasl_password = redact(&self.kafka.sasl_password);
         copy.auth.admin_password = redact(&self.auth.admin_password);
-        copy.store.url = redact_url(&self.store.url);
+        copy.store.url = redact::database_url(&self.store.url);
         copy
     }
 }
@@ -59,20 +61,6 @@ impl Config {
 /// `<redacted>` in place of a secret that is set.
 fn redact(secret: &Option<String>) -> Option<String> {
     secret.as_ref().map(|_| "<redacted>".to_owned())
-}
-
-/// A URL with the password of its `user:password@` part replaced.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
-        None => url.to_owned(),
-    }
 }
 
 /// `[http]`: the HTTP front.

@@ -243,3 +243,56 @@ fn hashing_threads_come_from_the_environment_and_are_bounded() {
     let err = error_line("[auth]\nmax_pending_hashes = 449\n");
     assert!(err.contains("auth.max_pending_hashes: must be 0"), "{err}");
 }
+
+#[test]
+fn zero_limits_and_windows_are_refused() {
+    for (text, field) in [
+        ("[auth]\nlogin_window_secs = 0\n", "auth.login_window_secs"),
+        (
+            "[auth]\nlogin_failures_per_account = 0\n",
+            "auth.login_failures_per_account",
+        ),
+        (
+            "[auth]\nlogin_failures_per_source = 0\n",
+            "auth.login_failures_per_source",
+        ),
+        (
+            "[auth]\nlogin_failures_per_ip = 0\n",
+            "auth.login_failures_per_ip",
+        ),
+        (
+            "[auth]\nmax_sessions_per_user = 0\n",
+            "auth.max_sessions_per_user",
+        ),
+        (
+            "[auth]\nsession_prune_secs = 0\n",
+            "auth.session_prune_secs",
+        ),
+        (
+            "[http]\nmax_connections_per_client = 0\n",
+            "http.max_connections_per_client",
+        ),
+        ("[http]\nready_max_backlog = 0\n", "http.ready_max_backlog"),
+        ("[store]\npool_size = 0\n", "store.pool_size"),
+    ] {
+        let err = error_line(text);
+        assert!(
+            err.ends_with(&format!("{field}: must be at least 1")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_four_topics_need_four_names() {
+    let err = error_line("[consumer]\ndlq_topic = \"user.events\"\n");
+    assert!(
+        err.contains("consumer.dlq_topic: `user.events` is already topics.events"),
+        "{err}"
+    );
+    let err = error_line("[topics]\nanalytics = \"user.notifications\"\n");
+    assert!(
+        err.contains("topics.analytics: `user.notifications` is already topics.notifications"),
+        "{err}"
+    );
+}

@@ -196,3 +196,22 @@ fn optional_fields_come_from_the_environment() {
         }
     }
 }
+
+#[test]
+fn a_misspelt_variable_of_a_section_is_an_error_others_are_ignored() {
+    let err = load(&args(), env(&[("USERCENTER_KAFKA_BROKER", "k:9092")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("USERCENTER_KAFKA_BROKER: names no setting of [kafka]"),
+        "{err}"
+    );
+    // Not a section's: the scripts' own, and what Kubernetes' service links would set.
+    for name in [
+        "USERCENTER_CACHE",
+        "USERCENTER_SERVICE_HOST",
+        "USERCENTER_PORT",
+    ] {
+        assert!(load(&args(), env(&[(name, "x")])).is_ok(), "{name}");
+    }
+}
