@@ -6,7 +6,9 @@
 #   deploy/broker.sh stop STATE_DIR
 #
 # `start` waits until the broker answers a metadata request, prints its HOST:PORT on stdout and
-# keeps its pid, address and log in STATE_DIR. `stop` ends exactly that pid (never by name).
+# keeps its pid, address and log in STATE_DIR. `stop` ends exactly that pid (never by name), and
+# only while it still runs $NISSHI_BIN: a pid file left by a killed run or from before a reboot
+# is stale (its pid may belong to an unrelated process by now), and is removed instead.
 # The broker runs in a session of its own, so a ctrl-c in the terminal does not end it: the
 # caller stops it (an EXIT trap), after its clients are done with it.
 # With BROKER_TLS_DIR set (a folder holding broker.pem, broker.key and ca.pem, as
@@ -21,11 +23,38 @@ cmd=$1
 state=$2
 storage=${3:-memory://usercenter/}
 
+# Whether pid $1 runs the broker binary this script starts ($NISSHI_BIN), from /proc/PID/exe.
+# A process of another user cannot be read there, and is not ours either.
+is_broker() {
+    local pid=$1 exe bin
+    [[ "$pid" =~ ^[1-9][0-9]*$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+    # A binary replaced on disk (a reinstall) while the broker runs reads "PATH (deleted)".
+    exe=${exe% (deleted)}
+    bin=$(readlink -f "$NISSHI_BIN" 2>/dev/null) || bin=$NISSHI_BIN
+    [ "$exe" = "$bin" ] || [ "$exe" = "$NISSHI_BIN" ]
+}
+
+# The pid in STATE_DIR/broker.pid when that process is still the broker; otherwise removes the
+# stale pid file and prints nothing.
+broker_pid() {
+    local pid
+    [ -f "$state/broker.pid" ] || return 0
+    pid=$(cat "$state/broker.pid" 2>/dev/null || true)
+    if is_broker "$pid"; then
+        echo "$pid"
+    else
+        say "removing the stale $state/broker.pid (pid ${pid:-none} is not a running broker)"
+        rm -f "$state/broker.pid"
+    fi
+}
+
 case "$cmd" in
 start)
     [ -x "$NISSHI_BIN" ] || die "broker not installed; run deploy/install-deps.sh"
     mkdir -p "$state"
-    if [ -f "$state/broker.pid" ] && kill -0 "$(cat "$state/broker.pid")" 2>/dev/null; then
+    pid=$(broker_pid)
+    if [ -n "$pid" ]; then
         cat "$state/broker.addr"
         exit 0
     fi
@@ -65,12 +94,12 @@ stop)
     # Callers stop the broker on their way out, often after a ctrl-c: another one (or the
     # terminal closing) must not cut this short and leave the broker running.
     trap '' INT TERM HUP
-    [ -f "$state/broker.pid" ] || exit 0
-    pid=$(cat "$state/broker.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    pid=$(broker_pid)
+    if [ -n "$pid" ]; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        # is_broker, not kill -0: once the broker is gone its pid may be reused.
+        for _ in $(seq 50); do is_broker "$pid" || break; sleep 0.1; done
+        is_broker "$pid" && kill -KILL "$pid" 2>/dev/null || true
         say "broker (pid $pid) stopped"
     fi
     rm -f "$state/broker.pid"

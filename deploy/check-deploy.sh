@@ -145,8 +145,9 @@ sys.exit(1 if errs else 0)
 
 # The postgres profile: a PostgreSQL service with a pg_isready healthcheck and a data volume,
 # and usercenter-pg on the postgres backend, its URL pointing at that service, waiting for it to
-# be healthy, no /data volume; both only under the profile, so a plain `up` still runs the
-# embedded store alone.
+# be healthy, a tmpfs (no volume) on /data for its producer id, and a consumer group and topics
+# of its own, apart from the embedded-store usercenter's; both only under the profile, so a
+# plain `up` still runs the embedded store alone.
 compose_postgres_expectations() {
     docker-compose -f "$COMPOSE" --profile postgres config | "$LINT_PY" -c '
 import sys, yaml
@@ -157,7 +158,7 @@ def want(ok, what):
     if not ok:
         errs.append(what)
 want("postgres" in s and "usercenter-pg" in s, "services postgres and usercenter-pg under --profile postgres")
-p, u = s.get("postgres", {}), s.get("usercenter-pg", {})
+p, u, emb = s.get("postgres", {}), s.get("usercenter-pg", {}), s.get("usercenter", {})
 want(p.get("image", "").startswith("postgres:"), "postgres runs the postgres image")
 want("pg_isready" in " ".join(p.get("healthcheck", {}).get("test", [])), "postgres has a pg_isready healthcheck")
 want(any(str(v).split(":")[1:2] == ["/var/lib/postgresql/data"] for v in p.get("volumes", [])), "postgres keeps its data in a volume")
@@ -170,7 +171,31 @@ want(env.get("USERCENTER_KAFKA_BROKERS") == "kafka:9092", "usercenter-pg points 
 want(u.get("depends_on", {}).get("postgres", {}).get("condition") == "service_healthy", "usercenter-pg depends on postgres being healthy")
 want(u.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy", "usercenter-pg depends on kafka being healthy")
 want(u.get("healthcheck", {}).get("test", [])[1:] == ["/usercenter", "healthcheck"], "usercenter-pg healthcheck runs /usercenter healthcheck")
-want(not u.get("volumes"), "usercenter-pg has no data volume")
+def target(v):
+    if isinstance(v, dict):
+        return v.get("target")
+    parts = str(v).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+tmpfs = u.get("tmpfs") or []
+tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+data_tmpfs = any(str(t).split(":")[0] == "/data" for t in tmpfs) or any(
+    isinstance(v, dict) and v.get("type") == "tmpfs" and v.get("target") == "/data" for v in u.get("volumes") or [])
+data_volume = any(target(v) == "/data" and not (isinstance(v, dict) and v.get("type") == "tmpfs") for v in u.get("volumes") or [])
+want(data_tmpfs, "usercenter-pg has a tmpfs on /data (store.data_dir: its producer id)")
+want(not data_volume, "usercenter-pg has no volume on /data (all other state is in PostgreSQL)")
+# Defaults of the fields (docs/configuration.md) where the environment does not set them.
+defaults = {"USERCENTER_CONSUMER_GROUP_ID": "usercenter", "USERCENTER_TOPICS_EVENTS": "user.events",
+            "USERCENTER_TOPICS_NOTIFICATIONS": "user.notifications", "USERCENTER_TOPICS_ANALYTICS": "user.analytics",
+            "USERCENTER_CONSUMER_DLQ_TOPIC": "user.events.dlq"}
+def setting(svc, name):
+    return str(svc.get("environment", {}).get(name) or defaults[name])
+want(setting(u, "USERCENTER_CONSUMER_GROUP_ID") != setting(emb, "USERCENTER_CONSUMER_GROUP_ID"),
+     "usercenter-pg has a consumer group of its own (USERCENTER_CONSUMER_GROUP_ID differs from the usercenter service)")
+topic_vars = [n for n in defaults if n != "USERCENTER_CONSUMER_GROUP_ID"]
+ours, theirs = {setting(u, n) for n in topic_vars}, {setting(emb, n) for n in topic_vars}
+want(setting(u, "USERCENTER_TOPICS_EVENTS") != setting(emb, "USERCENTER_TOPICS_EVENTS"),
+     "usercenter-pg has an events topic of its own (USERCENTER_TOPICS_EVENTS differs from the usercenter service)")
+want(not ours & theirs, f"usercenter-pg shares no topic with usercenter (shared: {sorted(ours & theirs)})")
 want(u.get("read_only") is True, "usercenter-pg is read_only")
 want(p.get("profiles") == ["postgres"] and u.get("profiles") == ["postgres"], "postgres and usercenter-pg only under the postgres profile")
 want(not s.get("usercenter", {}).get("profiles") and not s.get("kafka", {}).get("profiles"), "kafka and usercenter start without a profile")
@@ -239,8 +264,9 @@ EOF
 
 # The PostgreSQL overlay: its kustomization lists exactly its files; a Deployment with 3
 # replicas, the postgres backend and group assignment from its ConfigMap, USERCENTER_STORE_URL
-# from a required Secret key, no volume on /data, the StatefulSet's hardening and probes, a
-# Service selecting its pods and a PodDisruptionBudget.
+# from a required Secret key, an emptyDir (not a persistent volume) on /data for the producer
+# id, the StatefulSet's hardening and probes, a Service selecting its pods and a
+# PodDisruptionBudget.
 k8s_postgres_expectations() {
     "$LINT_PY" - "$K8S_PG_DIR" "$DOCKERFILE" <<'EOF'
 import glob, os, re, sys, yaml
@@ -281,7 +307,12 @@ if deps:
     want(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "liveness probe on /health")
     want(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", "readiness probe on /ready")
     want(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/health", "startup probe on /health")
-    want(not any(v.get("mountPath") == "/data" for v in c.get("volumeMounts", [])), "no volume on /data (the state is in PostgreSQL)")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    data = [m for m in c.get("volumeMounts", []) if m.get("mountPath") == "/data"]
+    want(len(data) == 1 and "emptyDir" in vols.get(data[0].get("name"), {}) and not data[0].get("readOnly"),
+         "an emptyDir on /data (store.data_dir: the producer id; not a persistent volume, the state is in PostgreSQL)")
+    want(not dep.get("volumeClaimTemplates") and not any("persistentVolumeClaim" in v for v in vols.values()),
+         "no persistent volume")
     want(pod.get("enableServiceLinks") is False, "enableServiceLinks: false")
     env = {e["name"]: e for e in c.get("env", [])}
     url = env.get("USERCENTER_STORE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
