@@ -15,6 +15,7 @@
 //! The store stays the source of truth: its offsets commit with the effects, and what goes to
 //! Kafka is a copy, read back from the store, so that tools see our position and lag, and a
 //! new instance with an empty store starts where the group stopped.
+mod existing;
 mod group_offsets;
 
 use std::{
@@ -35,6 +36,7 @@ use crate::kafka::{
     Client,
     group::{GroupEvent, GroupMember, MemberConfig, assign},
 };
+use existing::existing;
 use group_offsets::{commit, commit_handover, committed};
 
 /// Longest wait for the group's committed offsets of new partitions, for an offset commit,
@@ -65,6 +67,7 @@ fn member_config(ctx: &Context) -> MemberConfig {
             .filter_map(|a| assign::by_name(a))
             .collect(),
         group_instance_id: c.instance_id().map(str::to_owned),
+        metadata_refresh: Duration::from_secs(c.metadata_refresh_secs),
     }
 }
 
@@ -164,7 +167,7 @@ impl GroupSupervisor {
         metrics.rebalances.add(1);
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
-        let partitions = self.existing(partitions).await;
+        let partitions = existing(&self.client, &self.ctx.topic, partitions).await;
         let committed = committed(
             &self.member.handle(),
             &partitions,
@@ -197,23 +200,6 @@ impl GroupSupervisor {
             ended: None,
         };
         self.owned.insert(p, owned);
-    }
-
-    /// Those of `partitions` that the topic has. The group's leader may be another client, and
-    /// a partition it made up would get a task, a fence row in the store and a metadata lookup
-    /// every retry. When the topic's size cannot be read, only negative numbers are dropped.
-    async fn existing(&self, partitions: Vec<i32>) -> Vec<i32> {
-        let count = self.client.partition_count(&self.ctx.topic).await.ok();
-        let (kept, dropped) = split_existing(partitions, count);
-        if !dropped.is_empty() {
-            warn!(
-                topic = %self.ctx.topic,
-                dropped = dropped.len(),
-                first = ?&dropped[..dropped.len().min(8)],
-                "consumer: the assignment names partitions the topic does not have; ignored"
-            );
-        }
-        kept
     }
 
     /// Stops the tasks of `partitions` (each commits its batch in hand to the store).
@@ -345,15 +331,6 @@ fn restart_after(ctx: &Context) -> Duration {
     Duration::from_millis(u64::from(ctx.config.session_timeout_ms) * 3)
 }
 
-/// `partitions` split into those a topic of `count` partitions has and the rest (`None`: only
-/// negative numbers are known not to exist).
-fn split_existing(partitions: Vec<i32>, count: Option<usize>) -> (Vec<i32>, Vec<i32>) {
-    let count = count.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    partitions
-        .into_iter()
-        .partition(|&p| (0..count).contains(&i64::from(p)))
-}
-
 /// Cancels the tasks and waits until each has committed its batch in hand and ended.
 async fn stop(tasks: Vec<Owned>) {
     for t in &tasks {
@@ -374,23 +351,4 @@ async fn start_partition(
 ) {
     let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
     partition::run(ctx, source, p, start, cancel).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_existing;
-
-    #[test]
-    fn an_assignment_keeps_only_the_topic_s_partitions() {
-        let assigned = vec![-1, 0, 2, 3, 7, i32::MAX];
-        assert_eq!(
-            split_existing(assigned.clone(), Some(3)),
-            (vec![0, 2], vec![-1, 3, 7, i32::MAX])
-        );
-        // The topic's size unknown: only the negative number is dropped.
-        assert_eq!(
-            split_existing(assigned, None),
-            (vec![0, 2, 3, 7, i32::MAX], vec![-1])
-        );
-    }
 }

@@ -64,9 +64,13 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How long empty answers must keep finding the offset past the high watermark before it is
 /// taken as out of range: a leader elected moments ago may answer a high watermark behind
 /// what the old leader had, until its followers catch up, and Kafka answers such a fetch with
-/// nothing rather than OFFSET_OUT_OF_RANGE. Resetting then would read the partition again
-/// from its start.
-pub(super) const PAST_END_PATIENCE: Duration = Duration::from_secs(5);
+/// nothing rather than OFFSET_OUT_OF_RANGE. With one follower left, which is the old leader
+/// (two replicas), that lasts until the new leader drops it from the in-sync replicas:
+/// Kafka's `replica.lag.time.max.ms`, 30 s by default. Resetting then would read the
+/// partition again from its start, so the patience is longer than that. A Kafka broker
+/// answers an offset past its log end with OFFSET_OUT_OF_RANGE at once; Nisshi answers it with
+/// nothing, so there (a topic deleted and created again) the reset waits this long.
+pub(super) const PAST_END_PATIENCE: Duration = Duration::from_secs(45);
 /// The longest pause after a fetch below the last stable offset that returned nothing
 /// ([`EmptyBackoff`]).
 const EMPTY_PAUSE: Duration = Duration::from_millis(50);

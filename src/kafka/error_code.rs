@@ -57,8 +57,10 @@ impl ErrorCode {
         }
     }
 
-    /// Whether the code says the partition's leader moved or is being elected: look the
-    /// leader up again and retry.
+    /// Whether the code says the partition's leader moved, is being elected, or cannot serve
+    /// it from here (a failed log directory, KAFKA_STORAGE_ERROR, after which the controller
+    /// moves the leadership; a replica not available): look the leader up again and retry, as
+    /// Kafka's clients do.
     pub const fn leader_moved(self) -> bool {
         matches!(
             self.error(),
@@ -68,6 +70,8 @@ impl ErrorCode {
                     | ResponseError::NotLeaderOrFollower
                     | ResponseError::FencedLeaderEpoch
                     | ResponseError::UnknownLeaderEpoch
+                    | ResponseError::KafkaStorageError
+                    | ResponseError::ReplicaNotAvailable
             )
         )
     }

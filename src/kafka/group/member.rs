@@ -25,6 +25,7 @@
 //! until its session times out, as Kafka's clients do.
 mod heartbeat;
 mod task;
+mod topic_size;
 
 use std::{sync::Arc, time::Duration};
 
@@ -123,6 +124,9 @@ pub struct MemberConfig {
     pub assignors: Vec<Box<dyn Assignor>>,
     /// Static membership id.
     pub group_instance_id: Option<String>,
+    /// How often a stable member reads the topic's partition count: a change joins again, so
+    /// that partitions added to the topic get owners (`consumer.metadata_refresh_secs`).
+    pub metadata_refresh: Duration,
 }
 
 /// What the member tells the consumer.

@@ -23,6 +23,7 @@ fn member_of(group: &str, topic: &str) -> MemberConfig {
         heartbeat_interval: Duration::from_millis(300),
         assignors: vec![assign::by_name("cooperative-sticky").unwrap()],
         group_instance_id: Some("pod-0".into()),
+        metadata_refresh: Duration::from_secs(30),
     }
 }
 

@@ -6,3 +6,4 @@ mod membership;
 mod revocation;
 mod session;
 mod tools;
+mod topic_growth;

@@ -27,6 +27,7 @@ fn member_config(assignors: &str) -> MemberConfig {
             .map(|name| assign::by_name(name).unwrap())
             .collect(),
         group_instance_id: None,
+        metadata_refresh: Duration::from_secs(30),
     }
 }
 

@@ -5,11 +5,12 @@ use std::{collections::BTreeSet, ops::ControlFlow, sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::{
     GroupError, GroupEvent, MemberConfig,
     heartbeat::{Beat, Ended, heartbeat},
+    topic_size,
 };
 use crate::kafka::group::{
     assign::RebalanceProtocol,
@@ -63,6 +64,7 @@ pub(super) async fn run(
         last_contact: now,
         reason: "start",
         since: now,
+        joined_size: None,
     };
     task.run().await;
 }
@@ -87,12 +89,18 @@ struct MemberTask {
     reason: &'static str,
     /// When the member left its last stable generation (or started): a rebalance's start.
     since: tokio::time::Instant,
+    /// The topic's partition count read before the last join ([`topic_size`]).
+    joined_size: Option<usize>,
 }
 
 impl MemberTask {
     /// Rounds and stable generations, until cancelled or the consumer is gone.
     async fn run(mut self) {
         loop {
+            self.joined_size = tokio::select! {
+                size = topic_size::read(&self.link) => size,
+                () = self.cancel.cancelled() => return,
+            };
             let round = Round {
                 link: &self.link,
                 assignors: &self.config.assignors,
@@ -172,21 +180,28 @@ impl MemberTask {
     /// revoked first.
     async fn stable(&mut self, protocol: RebalanceProtocol) -> ControlFlow<()> {
         let mut contact = tokio::time::Instant::now();
-        let ended = heartbeat(
-            &self.link,
-            &self.config,
-            &self.cancel,
-            Beat::Stable,
-            &mut contact,
-        )
-        .await;
+        let link = &self.link;
+        let beats = heartbeat(link, &self.config, &self.cancel, Beat::Stable, &mut contact);
+        let resized = topic_size::changed(self.config.metadata_refresh, self.joined_size, || {
+            topic_size::read(link)
+        });
+        // A heartbeat dropped in flight is one the coordinator took or not; the next join
+        // speaks for the session either way.
+        let ended = tokio::select! {
+            ended = beats => Some(ended),
+            (before, now) = resized => {
+                info!(group = %link.group_id, topic = %link.topic, before, now, "group: the topic's partition count changed; joining again so that every partition has an owner");
+                None
+            }
+        };
         self.last_contact = tokio::time::Instant::now();
         self.since = self.last_contact;
         match ended {
-            Ended::Cancelled => return ControlFlow::Break(()),
-            Ended::Rejoin => self.reason = "rebalance in progress",
-            Ended::Lost => return self.generation_lost().await,
-            Ended::Fenced => return self.fenced().await,
+            None => self.reason = "partition count changed",
+            Some(Ended::Cancelled) => return ControlFlow::Break(()),
+            Some(Ended::Rejoin) => self.reason = "rebalance in progress",
+            Some(Ended::Lost) => return self.generation_lost().await,
+            Some(Ended::Fenced) => return self.fenced().await,
         }
         if protocol == RebalanceProtocol::Eager {
             let ended = self.give_up_owned(Handover::Revoke).await?;

@@ -10,6 +10,7 @@ fn offering(names: &[&str]) -> MemberConfig {
         heartbeat_interval: Duration::from_secs(3),
         assignors: names.iter().map(|n| assign::by_name(n).unwrap()).collect(),
         group_instance_id: None,
+        metadata_refresh: Duration::from_secs(30),
     }
 }
 
