@@ -132,13 +132,19 @@ async fn caller(call: &ApiCall<'_>) -> Result<Caller, ApiError> {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .map(str::to_owned)
         .ok_or(ApiError::MissingToken)?;
     let users = Arc::clone(&call.users);
     on_blocking_pool(move || users.authenticate(&token)).await
+}
+
+/// The token of an `Authorization` value `Bearer <token>`; the scheme's name is
+/// case-insensitive (RFC 9110 11.1), and white space around the token is dropped.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn user_reply(user: &crate::users::User) -> Reply {

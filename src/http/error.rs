@@ -118,15 +118,29 @@ impl ApiError {
         if status.is_server_error() && !busy {
             tracing::error!(error = %self, "request failed");
         }
+        // A server-side failure's text (a database's message, a table's name, a driver's
+        // error) is for the log, which has it under the response's X-Request-Id.
+        let message = match code {
+            _ if !status.is_server_error() || busy => self.to_string(),
+            "store_unavailable" => STORE_UNAVAILABLE.to_owned(),
+            _ => INTERNAL.to_owned(),
+        };
         let mut response = json_response(
             status,
-            &super::reply::error_body(code, &self.to_string(), field.as_deref()),
+            &super::reply::error_body(code, &message, field.as_deref()),
         );
         // RFC 9110 15.5.6: a 405 lists the methods the resource has.
         if let Self::MethodNotAllowed(allow) = self {
             response
                 .headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        }
+        // RFC 9110 11.6.1: a 401 names the scheme that would be accepted.
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         // A full hashing pool empties in a few hashes' time: say when to come back.
         if busy {
@@ -138,6 +152,12 @@ impl ApiError {
         response
     }
 }
+
+/// What a client is told of a store that failed a request.
+pub(super) const STORE_UNAVAILABLE: &str =
+    "the store did not answer; try again (the log says why, under this X-Request-Id)";
+/// What a client is told of any other server-side failure.
+const INTERNAL: &str = "internal error (the log says what, under this X-Request-Id)";
 
 /// The status and code of each user error; the store's failures are [`UserError::Store`].
 fn user_kind(e: &UserError) -> (StatusCode, &'static str, Option<String>) {

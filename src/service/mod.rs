@@ -21,7 +21,7 @@ use crate::{
     pgstore::PgStore,
     producer::ProducerMetrics,
     store::{RedbStore, Store, StoreError},
-    users::{AuthLimits, UserError, Users},
+    users::{AuthLimits, FirstAdmin, UserError, Users},
 };
 use kafka_side::KafkaSide;
 
@@ -66,9 +66,13 @@ async fn users(
             &auth.admin_username,
             &auth.admin_email,
             &auth.admin_password,
-        ) && users.ensure_admin(name, email, password)?
-        {
-            info!(admin = %name, "created the admin account");
+        ) {
+            match users.ensure_admin(name, email, password)? {
+                FirstAdmin::Created => info!(admin = %name, "created the admin account"),
+                FirstAdmin::Present => {}
+                FirstAdmin::NameTaken => warn!(admin = %name, "auth.admin_username names an account that is not an admin: no admin account was created"),
+                FirstAdmin::EmailTaken => warn!(admin = %name, "auth.admin_email belongs to another account: no admin account was created"),
+            }
         }
         Ok(Arc::new(users))
     })

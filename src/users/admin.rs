@@ -11,20 +11,66 @@ use crate::{
     store::Table,
 };
 
+/// What became of the first admin account the configuration names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// It was created now.
+    Created,
+    /// An admin of that user name exists (created at an earlier start, or by another instance
+    /// starting at the same time).
+    Present,
+    /// The user name belongs to an account that is not an admin: none was created.
+    NameTaken,
+    /// The e-mail address belongs to another account: none was created.
+    EmailTaken,
+}
+
 impl Users {
-    /// Creates an admin account unless the user name exists (the first admin, from config).
-    pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<bool> {
-        let key = super::lookup_key(username);
-        let exists = self.read(|txn| Ok(txn.get(Table::Usernames, key.as_bytes())?.is_some()))?;
-        if exists {
-            return Ok(false);
+    /// Creates the first admin account (from config) unless its user name exists. An account
+    /// of that name or e-mail address that someone else holds is said, not an error: the
+    /// service starts either way (it would otherwise fail at every start, and any user who
+    /// registered the address first could keep it from starting).
+    pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<FirstAdmin> {
+        if let Some(existing) = self.by_username(username)? {
+            return Ok(Self::admin_or_not(&existing));
         }
         let ctx = RequestCtx {
             request_id: "bootstrap-admin".into(),
             ..Default::default()
         };
-        self.create(username, email, password, Role::Admin, &ctx)
-            .map(|_| true)
+        match self.create(username, email, password, Role::Admin, &ctx) {
+            Ok(_) => Ok(FirstAdmin::Created),
+            // Another instance created an account of that name since the read.
+            Err(UserError::Conflict { field: "username" }) => self
+                .by_username(username)?
+                .map(|u| Self::admin_or_not(&u))
+                .ok_or(UserError::Conflict { field: "username" }),
+            Err(UserError::Conflict { field: "email" }) => Ok(FirstAdmin::EmailTaken),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The account whose user name is `username` (in any case).
+    fn by_username(&self, username: &str) -> Result<Option<User>> {
+        let key = super::lookup_key(username);
+        self.read(|txn| {
+            let Some(id) = txn.get(Table::Usernames, key.as_bytes())? else {
+                return Ok(None);
+            };
+            let id = Uuid::from_slice(&id).map_err(|source| UserError::Corrupt {
+                table: Table::Usernames.name(),
+                source,
+            })?;
+            Ok(Some(Self::get_user(txn, id)?))
+        })
+    }
+
+    fn admin_or_not(user: &User) -> FirstAdmin {
+        if user.role == Role::Admin {
+            FirstAdmin::Present
+        } else {
+            FirstAdmin::NameTaken
+        }
     }
 
     /// Sets the status (admins only); disabling or locking revokes every session.

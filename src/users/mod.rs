@@ -28,6 +28,7 @@ pub mod handlers;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use admin::FirstAdmin;
 pub use auth::{hash_password, new_token, token_hash};
 pub use client_gone::{ClientGone, SetOnDrop};
 pub use client_network::{client_network, client_network_key};

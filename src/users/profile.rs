@@ -101,8 +101,10 @@ impl Users {
         // hashing pool is full).
         let ticket = hashing_pool::ticket(&ctx.client_gone)?;
         let user = self.get(caller, id)?;
-        // Guessing the old password with a stolen token is throttled like logins.
-        let account = id.to_string();
+        // Guessing the old password with a stolen token is throttled like logins, per account
+        // and session: a thief's guesses lock out the stolen session, not the owner's change
+        // from another one (nor an admin's).
+        let account = format!("{id}\0{}", auth::hex(&caller.session));
         if !self.password_checks.try_attempt(&account) {
             return Err(UserError::Throttled);
         }

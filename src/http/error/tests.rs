@@ -73,6 +73,19 @@ async fn edge_errors_have_their_status_code_and_message() {
 }
 
 #[test]
+fn a_401_names_the_bearer_scheme() {
+    for error in [
+        ApiError::MissingToken,
+        ApiError::User(UserError::Unauthorized),
+    ] {
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+    let other = ApiError::User(UserError::Forbidden).into_response();
+    assert!(other.headers().get(header::WWW_AUTHENTICATE).is_none());
+}
+
+#[test]
 fn method_not_allowed_lists_the_allowed_methods() {
     let response = ApiError::MethodNotAllowed("GET, PATCH, DELETE").into_response();
     assert_eq!(response.headers()[header::ALLOW], "GET, PATCH, DELETE");
@@ -105,10 +118,12 @@ async fn user_errors_map_to_their_status() {
     // A real store failure: a data directory under a file.
     let file = tempfile::NamedTempFile::new().unwrap();
     let store_error = RedbStore::open(&file.path().join("data")).unwrap_err();
-    check_user(
-        UserError::Store(store_error),
+    // Its text is the log's, not the client's.
+    check(
+        ApiError::from(UserError::Store(store_error)),
         503,
         "store_unavailable",
+        STORE_UNAVAILABLE,
         None,
     )
     .await;
@@ -138,12 +153,5 @@ async fn decode_errors_keep_serdes_message() {
 #[tokio::test]
 async fn a_failed_task_is_internal() {
     let join = tokio::spawn(async { panic!("boom") }).await.unwrap_err();
-    check(
-        ApiError::Task(join),
-        500,
-        "internal",
-        "request task failed",
-        None,
-    )
-    .await;
+    check(ApiError::Task(join), 500, "internal", INTERNAL, None).await;
 }

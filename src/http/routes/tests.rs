@@ -225,6 +225,17 @@ async fn a_registered_user_reads_itself_with_its_token() {
     )
     .await;
     assert_eq!((status, &me["username"]), (StatusCode::OK, &"ada".into()));
+    // The scheme's name is case-insensitive (RFC 9110 11.1).
+    let lower = auth.replacen("Bearer", "bEARER", 1);
+    let (status, _) = send(
+        &state,
+        Method::GET,
+        "/api/v1/users/me",
+        &[("authorization", &lower)],
+        empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = call(&state, Method::GET, "/api/v1/users/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["message"], "send Authorization: Bearer TOKEN");

@@ -6,15 +6,17 @@ fn only_admins_change_statuses_and_disabling_revokes_every_session() {
     let (_d, users) = users();
     let (user, caller, t1) = register(&users, "ada");
     let (_, t2, _) = users.login("ada", "correct horse", &ctx()).unwrap();
-    assert!(
+    assert_eq!(
         users
             .ensure_admin("root", "root@example.com", "admin password")
-            .unwrap()
+            .unwrap(),
+        FirstAdmin::Created
     );
-    assert!(
-        !users
+    assert_eq!(
+        users
             .ensure_admin("ROOT", "other@example.com", "admin password")
             .unwrap(),
+        FirstAdmin::Present,
         "an existing name is kept"
     );
     let (admin_user, admin_token, _) = users.login("root", "admin password", &ctx()).unwrap();
@@ -55,4 +57,30 @@ fn only_admins_change_statuses_and_disabling_revokes_every_session() {
         users.change_status(&admin, uuid::Uuid::new_v4(), UserStatus::Locked, &ctx()),
         Err(UserError::NotFound)
     ));
+}
+
+/// Someone else holding the configured admin's name or address is said, not an error that
+/// would stop every start of the service; no account is created or changed.
+#[test]
+fn a_first_admin_whose_name_or_address_is_taken_is_not_created() {
+    let (_d, users) = users();
+    let (ada, ..) = register(&users, "ada");
+    assert_eq!(
+        users
+            .ensure_admin("ada", "root@example.com", "admin password")
+            .unwrap(),
+        FirstAdmin::NameTaken
+    );
+    assert_eq!(
+        users
+            .ensure_admin("root", &ada.email, "admin password")
+            .unwrap(),
+        FirstAdmin::EmailTaken
+    );
+    assert!(matches!(
+        users.login("root", "admin password", &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+    let (still, ..) = users.login("ada", "correct horse", &ctx()).unwrap();
+    assert_eq!(still.role, Role::User);
 }

@@ -96,6 +96,12 @@ fn old_password_guesses_are_throttled() {
         users.change_password(&caller, user.id, "correct horse", "battery staple", &ctx()),
         Err(UserError::Throttled)
     ));
+    // Per session: guesses made with a stolen token do not lock the owner's other session out.
+    let (_, token, _) = users.login("ada", "correct horse", &ctx()).unwrap();
+    let owner = users.authenticate(&token).unwrap();
+    users
+        .change_password(&owner, user.id, "correct horse", "battery staple", &ctx())
+        .unwrap();
 }
 
 #[test]
