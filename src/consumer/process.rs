@@ -293,14 +293,6 @@ impl Applying<'_, '_> {
         Ok(())
     }
 
-    /// Whether the partition's stored offset is past `offset` already: a batch applied again
-    /// after a commit whose outcome was not known (a connection lost during COMMIT) finds its
-    /// unreadable batch dead-lettered, which has no dedupe mark to say so.
-    fn stored_past(&self, offset: i64) -> Result<bool> {
-        let stored = stored_offset(&*self.txn, self.input.topic, self.input.partition)?;
-        Ok(stored.is_some_and(|s| s > offset))
-    }
-
     /// Stores the next offset in the transaction (where the batches end, once every record is
     /// handled); what was done.
     fn finish(mut self) -> Result<BatchOutcome> {
@@ -308,7 +300,6 @@ impl Applying<'_, '_> {
         if self.outcome.failed.is_none() {
             if let Some(bad) = input.unreadable
                 && bad.last_offset >= self.outcome.next_offset
-                && !self.stored_past(bad.last_offset)?
             {
                 let error = format!("unreadable batch: {}", bad.error);
                 let letter = dead_letter::of_batch(bad, self.input, &error);

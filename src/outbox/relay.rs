@@ -15,8 +15,11 @@
 //! Only the holder of the relay lease publishes ([`Store::relay_lease`]). Nothing is published
 //! past the lease's `until` (by this process's clock): a round hands no row to the producer
 //! after it, and the producer writes no request after it ([`Producer::send_until`]), so a
-//! holder that was frozen (SIGSTOP, a paused VM) and wakes after another instance took the
-//! lease over stops instead of publishing beside it. A new epoch restarts the relay from the
+//! holder that was frozen (SIGSTOP, a container paused by its cgroup freezer) and wakes after
+//! another instance took the lease over stops instead of publishing beside it. The clock is
+//! the monotonic one, which does not count time a suspended machine slept: a holder whose
+//! whole machine was suspended past the lease's term is not stopped by it (the copies it
+//! writes are dropped by the consumers' dedupe). A new epoch restarts the relay from the
 //! oldest row.
 use std::{sync::Arc, time::Duration};
 

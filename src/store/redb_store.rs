@@ -96,13 +96,18 @@ impl RedbStore {
 /// Moves the consumer's high waters that earlier versions kept in the offsets table (as
 /// `h/topic/partition/producer`) into their own table (as `topic/partition/producer`), in the
 /// transaction that opens the store; none are left after the first open, so later opens find
-/// nothing to move. (An offsets key never starts with `h/` otherwise: it is `topic/partition`
-/// and `h` alone is not followed by a partition number.)
+/// nothing to move. A legacy key has three `/` (a topic name has none); the offsets of a topic
+/// named `h` (`h/partition`, one `/`) share its prefix and stay where they are.
 fn move_legacy_high_waters(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
     let mut offsets = txn.open_table(def(Table::Offsets))?;
     let legacy: Vec<(Vec<u8>, Vec<u8>)> = offsets
         .range::<&[u8]>(&b"h/"[..]..&b"h0"[..])?
         .map(|entry| entry.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .map_or(true, |(k, _)| k.iter().filter(|&&b| b == b'/').count() == 3)
+        })
         .collect::<Result<_, _>>()?;
     if legacy.is_empty() {
         return Ok(());

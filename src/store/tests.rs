@@ -67,7 +67,7 @@ fn decode_errors_keep_the_decoders_error() {
 
 /// A store of an earlier version kept the consumer's high waters in the offsets table as
 /// `h/topic/partition/producer`; opening it moves them into their own table, values
-/// unchanged, and leaves the offsets alone.
+/// unchanged, and leaves the offsets alone (also those of a topic named `h`).
 #[test]
 fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,6 +76,8 @@ fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
         store
             .write(&mut |txn| {
                 put(txn, Table::Offsets, b"user.events/0", &42i64)?;
+                // The offset of partition 0 of a topic named `h`.
+                put(txn, Table::Offsets, b"h/0", &7i64)?;
                 put(txn, Table::Offsets, b"h/user.events/0/7", &(5i64, 9u64))?;
                 put(txn, Table::Offsets, b"h/user.events/3/8", &(6i64, 1u64))
             })
@@ -94,7 +96,7 @@ fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
         let keys = |rows: &[(Vec<u8>, Vec<u8>)]| -> Vec<Vec<u8>> {
             rows.iter().map(|(k, _)| k.clone()).collect()
         };
-        assert_eq!(keys(&offsets), [b"user.events/0".to_vec()]);
+        assert_eq!(keys(&offsets), [b"h/0".to_vec(), b"user.events/0".to_vec()]);
         assert_eq!(
             keys(&high_waters),
             [b"user.events/0/7".to_vec(), b"user.events/3/8".to_vec()]

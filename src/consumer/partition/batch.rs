@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tracing::{debug, warn};
 
-use super::{FetchedBatch, PartitionLoop, RETRY, pause};
+use super::{FetchedBatch, PartitionLoop, RETRY, pause, start::read_stored_offset};
 use crate::{
     consumer::{
         fence::{self, FenceError},
@@ -71,6 +71,26 @@ impl PartitionLoop {
                     warn!(partition = self.partition, %error, "consumer: pass failed, retrying the batch");
                     if !pause(RETRY, &self.cancel).await {
                         return Some(offset);
+                    }
+                    // The commit may have landed though its answer was lost (the connection
+                    // lost during PostgreSQL's COMMIT): then the store holds an offset past
+                    // ours, within the batch, and the batch goes on from there. Applied again
+                    // from ours, what no dedupe mark tells apart (a poison record with no
+                    // identity, a batch that cannot be read) would be dead-lettered twice.
+                    if let Ok(Some(stored)) = read_stored_offset(&self.ctx, self.partition).await
+                        && offset < stored
+                        && stored <= ends
+                    {
+                        debug!(
+                            partition = self.partition,
+                            offset,
+                            stored,
+                            "consumer: the failed pass had committed; going on from the stored offset"
+                        );
+                        offset = stored;
+                        if offset == ends {
+                            return Some(offset);
+                        }
                     }
                     continue;
                 }

@@ -195,7 +195,10 @@ pub(super) async fn keep_start(
 
 /// The store's offset of `partition`, read on the blocking pool like every other store call
 /// of the loop.
-async fn read_stored_offset(ctx: &Arc<Context>, partition: i32) -> Result<Option<i64>, String> {
+pub(super) async fn read_stored_offset(
+    ctx: &Arc<Context>,
+    partition: i32,
+) -> Result<Option<i64>, String> {
     let c = Arc::clone(ctx);
     let read = tokio::task::spawn_blocking(move || {
         c.store

@@ -3,21 +3,33 @@
 use std::time::Instant;
 
 use super::*;
-use crate::store::{Store, StoreError, WriteTxn};
+use crate::store::{Store, StoreError, StoreExt, WriteTxn};
 
-/// A redb store whose write transactions numbered in `failing` (from 1) fail.
+/// A redb store whose write transactions numbered in `failing` (from 1) fail; those in
+/// `answer_lost` commit, then fail (as when PostgreSQL's answer to COMMIT is lost with its
+/// connection).
 #[derive(Debug)]
 struct FailingWrites {
     inner: RedbStore,
     failing: Vec<u32>,
+    answer_lost: Vec<u32>,
     writes: AtomicU32,
 }
 
 impl FailingWrites {
     fn open(dir: &tempfile::TempDir, failing: Vec<u32>) -> Arc<dyn Store> {
+        Self::losing_answers(dir, failing, Vec::new())
+    }
+
+    fn losing_answers(
+        dir: &tempfile::TempDir,
+        failing: Vec<u32>,
+        answer_lost: Vec<u32>,
+    ) -> Arc<dyn Store> {
         Arc::new(Self {
             inner: RedbStore::open(dir.path()).unwrap(),
             failing,
+            answer_lost,
             writes: AtomicU32::new(0),
         })
     }
@@ -39,8 +51,79 @@ impl Store for FailingWrites {
         if self.failing.contains(&n) {
             return Err(StoreError::NotFound("the test's failing write"));
         }
-        self.inner.write(f)
+        self.inner.write(f)?;
+        if self.answer_lost.contains(&n) {
+            return Err(StoreError::NotFound("the test's lost answer to a commit"));
+        }
+        Ok(())
     }
+}
+
+/// Dead-letters every record (none carries an identity, so no dedupe mark can say it was).
+struct AllPoison;
+
+impl RecordHandler for AllPoison {
+    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        Err(RecordError::Poison("not ours".into()))
+    }
+}
+
+/// Three records at offsets 0..3 that carry no identity (another producer's), in one fetch;
+/// then nothing. Counts the fetches past them.
+#[derive(Default)]
+struct Unidentified {
+    past_end: AtomicU32,
+}
+
+impl PartitionSource for Arc<Unidentified> {
+    fn fetch(&self, offset: i64, _: i32, _: i32) -> BoxFuture<'_, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            if offset >= 3 {
+                self.past_end.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(answer(vec![], None, 3));
+            }
+            let bare =
+                |o: i64| FetchedRecord::from_parts(o, 0, None, Some(vec![0xde]), &BTreeMap::new());
+            Ok(answer(vec![bare(0), bare(1), bare(2)], Some(3), 3))
+        })
+    }
+
+    fn offset(&self, _: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// A pass that committed though the store answered with an error is not applied again: the
+/// loop finds the stored offset past its own, within the batch, and goes on from there, so
+/// each record with no identity is dead-lettered once.
+#[tokio::test]
+async fn a_pass_that_committed_though_its_answer_was_lost_is_not_applied_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // The claim, the start offset kept, then the first batch's pass: committed, answered
+    // with an error.
+    let store = FailingWrites::losing_answers(&dir, Vec::new(), vec![3]);
+    let ctx = context(&store, Arc::new(AllPoison));
+    let source = Arc::new(Unidentified::default());
+    let stored = |ctx: &Context| {
+        ctx.store
+            .read_with(|txn| crate::consumer::process::stored_offset(txn, "t", 0))
+            .unwrap()
+    };
+    run_until(
+        &ctx,
+        Arc::new(Arc::clone(&source)),
+        partition::Start::default(),
+        |ctx| {
+            // Past the batch: the read-ahead's fetch, then the next one's.
+            stored(ctx) == Some(3) && source.past_end.load(Ordering::SeqCst) >= 2
+        },
+    )
+    .await;
+    let letters = store
+        .read_with(|txn| crate::outbox::pending(txn, 0, 100))
+        .unwrap();
+    assert_eq!(letters.len(), 3, "one dead letter per record: {letters:?}");
 }
 
 /// Runs partition 0 of three records until they are handled; returns how often offset 0 was
@@ -69,8 +152,8 @@ async fn a_claim_the_store_refuses_is_made_again() {
 #[tokio::test]
 async fn a_pass_the_store_refuses_is_run_again_on_the_batch_in_hand() {
     let dir = tempfile::tempdir().unwrap();
-    // The claim, then the first batch's pass.
-    let store = FailingWrites::open(&dir, vec![2]);
+    // The claim, the start offset kept, then the first batch's pass.
+    let store = FailingWrites::open(&dir, vec![3]);
     let ctx = context(&store, Arc::new(NoopHandler));
     assert_eq!(run_three(&ctx).await, 1, "offset 0 fetched once");
 }

@@ -89,12 +89,6 @@ fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
         b"unreadable batch: batch decompresses to more than 16 bytes"
     );
     assert!(h.contains_key("ce_producerid"), "stamped as a new record");
-
-    // Applied again as after a commit whose outcome was not known: from the offset the loop
-    // held before it. The records are duplicates, and the batch is not dead-lettered twice.
-    let out = run(&store, &batch, &with_bad(1));
-    assert_eq!((out.duplicates, out.dead, out.next_offset), (1, 0, 10));
-    assert_eq!(dead_letters(&store).len(), 1);
 }
 
 /// A decoding error quotes the writer's header: a dead letter carries at most 512 bytes of it
