@@ -249,6 +249,8 @@ if sts:
     want(csc.get("capabilities", {}).get("drop") == ["ALL"], "drops ALL capabilities")
     want((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", "seccomp RuntimeDefault")
     want(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "liveness probe on /health")
+    want(all(c.get(p, {}).get("httpGet", {}).get("port") == "ops" for p in ("startupProbe", "livenessProbe", "readinessProbe")), "every probe on the ops port")
+    want(any(p.get("name") == "ops" and p.get("containerPort") == 9090 for p in c.get("ports", [])), "container port ops 9090")
     want(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", "readiness probe on /ready")
     want(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/health", "startup probe on /health")
     want(any(v.get("mountPath") == "/data" and v.get("name") == "data" for v in c.get("volumeMounts", [])), "volume data mounted at /data")
@@ -305,6 +307,8 @@ if deps:
     want(csc.get("capabilities", {}).get("drop") == ["ALL"], "drops ALL capabilities")
     want((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", "seccomp RuntimeDefault")
     want(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "liveness probe on /health")
+    want(all(c.get(p, {}).get("httpGet", {}).get("port") == "ops" for p in ("startupProbe", "livenessProbe", "readinessProbe")), "every probe on the ops port")
+    want(any(p.get("name") == "ops" and p.get("containerPort") == 9090 for p in c.get("ports", [])), "container port ops 9090")
     want(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", "readiness probe on /ready")
     want(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/health", "startup probe on /health")
     vols = {v["name"]: v for v in pod.get("volumes", [])}

@@ -87,8 +87,8 @@ impl ServeArgs {
 /// Flags of `healthcheck`.
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
-    /// URL to GET. Default: `/health` on the configured `http.listen` (0.0.0.0 and [::] are
-    /// reached on loopback).
+    /// URL to GET. Default: `/health` on the configured `http.ops_listen`, else `http.listen`
+    /// (0.0.0.0 and [::] are reached on loopback).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Seconds to wait for the answer.
@@ -97,7 +97,8 @@ pub struct HealthcheckArgs {
     /// TOML config file, read like `serve` reads it (with the environment) for `http.listen`.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// HTTP listen address of the service (overrides `http.listen`).
+    /// HTTP listen address of the service, where `/health` is asked (overrides `http.listen`
+    /// and `http.ops_listen`).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
 }

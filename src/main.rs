@@ -125,7 +125,13 @@ fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
         Some(url) => url.clone(),
         // Exit status 1, not 2, on every failure: Docker reserves 2 in health checks.
         None => match load(&args.overrides(), cli) {
-            Ok(config) => usercenter::healthcheck::url_for(config.http.listen),
+            // `/health` is where `http.ops_listen` puts it, unless `--listen` names the address.
+            Ok(config) => {
+                usercenter::healthcheck::url_for(match (&args.listen, config.http.ops_listen) {
+                    (None, Some(ops)) => ops,
+                    _ => config.http.listen,
+                })
+            }
             Err(_) => return ExitCode::from(1),
         },
     };

@@ -125,6 +125,7 @@ fn one_line(message: &str) -> String {
 /// in the serialized defaults that [`fields`] reads, so they are named here. A new optional
 /// field must be added to get its environment variable.
 pub(crate) const OPTIONAL_FIELDS: &[(&str, &str)] = &[
+    ("http", "ops_listen"),
     ("kafka", "tls_ca_file"),
     ("kafka", "tls_cert_file"),
     ("kafka", "tls_key_file"),

@@ -69,6 +69,11 @@ fn redact(secret: &Option<String>) -> Option<String> {
 pub struct HttpConfig {
     /// Address and port to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Where `/health`, `/ready` and `/metrics` are served instead, when set (for example
+    /// `0.0.0.0:9090`): kept off the API's port, so that what `/metrics` counts is not public
+    /// and probes get a connection slot while clients hold every one of the API's. Default
+    /// unset: served on `listen`.
+    pub ops_listen: Option<SocketAddr>,
     /// `/ready` answers 503 while more outbox rows than this wait to be published. Default 10000.
     pub ready_max_backlog: u64,
     /// Open connections at most; more are answered 503 with `Retry-After` and closed.
@@ -87,6 +92,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: None,
             ready_max_backlog: 10_000,
             max_connections: 1024,
             max_connections_per_client: 64,

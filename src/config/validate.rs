@@ -27,6 +27,15 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         // 0 would make `/ready` answer 503 whenever a single row waits to be published.
         ("http.ready_max_backlog", config.http.ready_max_backlog),
     ])?;
+    if let Some(ops) = config.http.ops_listen
+        && ops == config.http.listen
+        && ops.port() != 0
+    {
+        return Err(ConfigError::field(
+            "http.ops_listen",
+            "must be another address or port than http.listen",
+        ));
+    }
     if !(1..=3_600).contains(&config.http.send_timeout_secs) {
         return Err(ConfigError::field(
             "http.send_timeout_secs",

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub use admission::ConnectionLimits;
-pub use routes::OPENAPI;
+pub use routes::{OPENAPI, Serves};
 pub use state::AppState;
 
 /// How long a client may take to send its request headers.
@@ -49,6 +49,7 @@ const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    serves: Serves,
     cancel: CancellationToken,
     drain: Duration,
     limits: ConnectionLimits,
@@ -56,6 +57,7 @@ pub async fn serve(
     let front = Listener {
         listener,
         state,
+        serves,
         admission: admission::Admission::new(limits),
         send_timeout: limits.send_timeout,
         graceful: GracefulShutdown::new(),
@@ -84,6 +86,8 @@ struct Listener {
     listener: TcpListener,
     /// What every request handler sees.
     state: Arc<AppState>,
+    /// Which endpoints it serves.
+    serves: Serves,
     /// The connection slots, in all and per client address.
     admission: Arc<admission::Admission>,
     /// How long a response may make no progress before its connection fails.
@@ -105,10 +109,10 @@ impl Listener {
                 return;
             }
         };
-        let state = Arc::clone(&self.state);
+        let (state, serves) = (Arc::clone(&self.state), self.serves);
         let service = service_fn(move |req| {
             let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(routes::handle(&state, peer, req).await) }
+            async move { Ok::<_, Infallible>(routes::handle(&state, serves, peer, req).await) }
         });
         // A client gets 30 s to send its request headers, at most 32 KiB of them (no
         // slowloris), and a response that it stops reading fails the connection after the

@@ -29,8 +29,27 @@ fn request_id<B>(req: &Request<B>) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
-/// Routes one request from `peer`.
-pub async fn handle<B>(state: &AppState, peer: SocketAddr, req: Request<B>) -> Response<Body>
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// The API, `/openapi.yaml` and the operational endpoints (`http.ops_listen` unset).
+    Everything,
+    /// The API and `/openapi.yaml`: the operational endpoints have a listener of their own.
+    Api,
+    /// `/health`, `/ready` and `/metrics` only (`http.ops_listen`).
+    Operations,
+}
+
+/// The operational endpoints, which `http.ops_listen` moves to a listener of their own.
+const OPERATIONS: [&str; 3] = ["/health", "/ready", "/metrics"];
+
+/// Routes one request from `peer` to what this listener `serves`.
+pub async fn handle<B>(
+    state: &AppState,
+    serves: Serves,
+    peer: SocketAddr,
+    req: Request<B>,
+) -> Response<Body>
 where
     B: HttpBody,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -38,10 +57,20 @@ where
     let id = request_id(&req);
     let counted = state.begin_request(req.method(), req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = route(state, peer, id.clone(), req)
-        .instrument(span.clone())
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let operational = OPERATIONS.contains(&req.uri().path());
+    let elsewhere = match serves {
+        Serves::Everything => false,
+        Serves::Api => operational,
+        Serves::Operations => !operational,
+    };
+    let routed = if elsewhere {
+        Err(ApiError::NotFound("no such endpoint"))
+    } else {
+        route(state, peer, id.clone(), req)
+            .instrument(span.clone())
+            .await
+    };
+    let mut response = routed.unwrap_or_else(ApiError::into_response);
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
     counted.finish(response.status().as_u16());
     if let Ok(v) = header::HeaderValue::from_str(&id) {

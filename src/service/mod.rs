@@ -27,6 +27,9 @@ use kafka_side::KafkaSide;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// Connections the operational listener (`http.ops_listen`) serves at once, from any one
+/// address too: probes and a metrics scraper hold a few.
+const OPS_CONNECTIONS: usize = 64;
 
 /// The user service over `store`, with the first admin from config created if missing.
 async fn users(
@@ -128,6 +131,8 @@ pub enum ServiceError {
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    /// Where the operational endpoints are served, when apart from the API.
+    ops_addr: Option<SocketAddr>,
     state: Arc<http::AppState>,
     /// What the consumer counts, when it is enabled.
     consumer_metrics: Option<Arc<ConsumerMetrics>>,
@@ -147,6 +152,10 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             source,
         })?;
     let (listener, addr) = bind(config.http.listen).await?;
+    let ops = match config.http.ops_listen {
+        Some(listen) => Some(bind(listen).await?),
+        None => None,
+    };
     let wake = Arc::new(Notify::new());
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
@@ -159,13 +168,35 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     ));
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let limits = http::ConnectionLimits::from(&config.http);
+    let serves = match ops {
+        Some(_) => http::Serves::Api,
+        None => http::Serves::Everything,
+    };
     tasks.spawn(http::serve(
         listener,
         Arc::clone(&state),
+        serves,
         cancel.clone(),
         HTTP_DRAIN,
-        http::ConnectionLimits::from(&config.http),
+        limits,
     ));
+    let ops_addr = ops.map(|(listener, ops_addr)| {
+        tasks.spawn(http::serve(
+            listener,
+            Arc::clone(&state),
+            http::Serves::Operations,
+            cancel.clone(),
+            HTTP_DRAIN,
+            http::ConnectionLimits {
+                max_connections: OPS_CONNECTIONS,
+                max_per_client: OPS_CONNECTIONS,
+                ..limits
+            },
+        ));
+        info!(addr = %ops_addr, "operational endpoints (/health, /ready, /metrics) on http://{ops_addr}");
+        ops_addr
+    });
     let consumer_metrics = metrics.consumer.clone();
     let kafka_side = KafkaSide {
         config,
@@ -180,6 +211,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     info!(%addr, "usercenter listening on http://{addr}");
     Ok(Running {
         addr,
+        ops_addr,
         state,
         consumer_metrics,
         cancel,
@@ -247,6 +279,12 @@ impl Running {
     /// The address the HTTP front listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address `/health`, `/ready` and `/metrics` are served on: `http.ops_listen`'s
+    /// when set, else the API's.
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops_addr.unwrap_or(self.addr)
     }
 
     /// Whether Kafka was reached and the topics exist.

@@ -78,7 +78,12 @@ async fn send(
     // Far beyond the body deadline: a request the router never finishes fails the test.
     let resp = tokio::time::timeout(
         Duration::from_secs(60),
-        handle(state, ([127, 0, 0, 1], 1).into(), req.body(body).unwrap()),
+        handle(
+            state,
+            Serves::Everything,
+            ([127, 0, 0, 1], 1).into(),
+            req.body(body).unwrap(),
+        ),
     )
     .await
     .expect("the router answers");

@@ -11,4 +11,5 @@ mod journey;
 mod login_memory;
 mod metrics;
 mod network_faults;
+mod ops_listen;
 mod slow_clients;
