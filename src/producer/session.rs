@@ -182,7 +182,12 @@ impl ProducerSession {
     }
 }
 
+/// How long an InitProducerId may go unanswered before its connection counts as lost: a broker
+/// answers one that names no transactional id from memory.
+const INIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn init(client: &Client, call: InitProducerId) -> Result<ProducerIdentity, SessionError> {
-    let answer = client.call_any(&call).await?;
+    // Partitions wait for a renewal one at a time behind it, past their delivery deadlines.
+    let answer = client.call_any_within(&call, INIT_WITHIN).await?;
     InitProducerId::identity(&answer.body).map_err(SessionError::Refused)
 }

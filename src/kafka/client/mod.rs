@@ -207,6 +207,20 @@ impl Client {
         let c = self.any(Purpose::Admin).await?;
         c.call(call).await.map_err(|e| self.failed(&c, e))
     }
+
+    /// [`Client::call_any`] for a request a broker answers at once: one not answered
+    /// `within` counts its connection as lost, rather than waiting out the client's request
+    /// timeout (which must cover a JoinGroup's whole rebalance, up to minutes).
+    pub async fn call_any_within<C: super::protocol::Call>(
+        &self,
+        call: &C,
+        within: std::time::Duration,
+    ) -> Result<super::protocol::Answer<C::Response>, ClientError> {
+        let c = self.any(Purpose::Admin).await?;
+        c.call_within(call, within)
+            .await
+            .map_err(|e| self.failed(&c, e))
+    }
 }
 
 #[cfg(test)]
