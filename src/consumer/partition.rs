@@ -258,8 +258,15 @@ impl PartitionLoop {
                 match self.source.offset(protocol::OffsetQuery::Earliest).await {
                     Ok(earliest) => {
                         warn!(topic = %ctx.topic, partition, offset = *offset, earliest, "consumer: offset out of range, resetting to earliest");
-                        ctx.metrics.offset_resets.add(1);
-                        *offset = earliest;
+                        // Stored before anything is read from it: a stored offset ahead of the
+                        // loop's means a commit of ours landed (`process::apply_batch`).
+                        let (claim, keep) = (self.claim, start::Keep::Always);
+                        if start::store_offset(ctx, partition, claim, earliest, keep, &self.cancel)
+                            .await
+                        {
+                            ctx.metrics.offset_resets.add(1);
+                            *offset = earliest;
+                        }
                         return None;
                     }
                     Err(error) => {

@@ -135,18 +135,29 @@ pub fn apply_batch(
     records: &[FetchedRecord],
     input: &BatchInput<'_>,
 ) -> Result<BatchOutcome> {
+    // The stored offset, read with the first records' rows. The loop stores every offset it
+    // moves to (a reset to the earliest too) before reading from it, so a stored offset
+    // ahead of the batch's start is a commit of this batch that landed though its answer was
+    // lost (a connection lost during PostgreSQL's COMMIT): applied again from there, what no
+    // mark tells apart (a poison record with no identity, a batch that cannot be read) is not
+    // dead-lettered twice.
+    let offset_key = offset_key(input.topic, input.partition);
+    let head = &records[..records.len().min(READ_AHEAD)];
+    let also = [(Table::Offsets, offset_key.as_slice())];
+    read_ahead(&*txn, handler, head, input.next_offset, &also)?;
+    let stored = stored_offset(&*txn, input.topic, input.partition)?;
     let mut batch = Applying {
         txn,
         handler,
         input,
         dedupe: Dedupe::new(input.topic, input.partition),
         outcome: BatchOutcome {
-            next_offset: input.next_offset,
+            next_offset: stored.map_or(input.next_offset, |s| s.max(input.next_offset)),
             ..Default::default()
         },
     };
     for (i, r) in records.iter().enumerate() {
-        if i % READ_AHEAD == 0 {
+        if i > 0 && i % READ_AHEAD == 0 {
             let run = &records[i..records.len().min(i + READ_AHEAD)];
             read_ahead(&*batch.txn, handler, run, batch.outcome.next_offset, &[])?;
         }

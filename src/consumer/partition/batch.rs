@@ -5,12 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use tracing::{debug, warn};
 
-use super::{FetchedBatch, PartitionLoop, RETRY, pause, start::read_stored_offset};
+use super::{FetchedBatch, PartitionLoop, RETRY, pause};
 use crate::{
     consumer::{
         fence::{self, FenceError},
         handler::HandlerError,
-        process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, read_ahead},
+        process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, offset_key, read_ahead},
     },
     store::{StoreError, StoreExt, Table},
 };
@@ -71,26 +71,6 @@ impl PartitionLoop {
                     warn!(partition = self.partition, %error, "consumer: pass failed, retrying the batch");
                     if !pause(RETRY, &self.cancel).await {
                         return Some(offset);
-                    }
-                    // The commit may have landed though its answer was lost (the connection
-                    // lost during PostgreSQL's COMMIT): then the store holds an offset past
-                    // ours, within the batch, and the batch goes on from there. Applied again
-                    // from ours, what no dedupe mark tells apart (a poison record with no
-                    // identity, a batch that cannot be read) would be dead-lettered twice.
-                    if let Ok(Some(stored)) = read_stored_offset(&self.ctx, self.partition).await
-                        && offset < stored
-                        && stored <= ends
-                    {
-                        debug!(
-                            partition = self.partition,
-                            offset,
-                            stored,
-                            "consumer: the failed pass had committed; going on from the stored offset"
-                        );
-                        offset = stored;
-                        if offset == ends {
-                            return Some(offset);
-                        }
                     }
                     continue;
                 }
@@ -179,16 +159,18 @@ impl PartitionLoop {
                 producer_id: ctx.producer_id,
             };
             let fence = fence::key(&ctx.topic, partition);
+            let stored = offset_key(&ctx.topic, partition);
             let records = &batch.records;
             let first = &records[..records.len().min(READ_AHEAD)];
             ctx.store.write_at_snapshot_with(|txn| {
-                // The fence and what the first records' handling reads, in one round trip.
+                // The fence, the stored offset and what the first records' handling reads, in
+                // one round trip.
                 read_ahead(
                     &*txn,
                     &*ctx.handler,
                     first,
                     offset,
-                    &[(Table::Meta, &fence)],
+                    &[(Table::Meta, &fence), (Table::Offsets, &stored)],
                 )?;
                 fence::check(txn, &ctx.topic, partition, claim)?;
                 Ok::<_, BatchError>(apply_batch(txn, &*ctx.handler, records, &input)?)

@@ -164,12 +164,36 @@ pub(super) async fn keep_start(
     offset: i64,
     cancel: &CancellationToken,
 ) -> bool {
+    store_offset(ctx, partition, claim, offset, Keep::IfAhead, cancel).await
+}
+
+/// Which offsets [`store_offset`] replaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// Only one behind it, or none (where a partition starts).
+    IfAhead,
+    /// Whatever is stored (an offset out of range reset to the earliest, which may lie behind
+    /// it: the store must not keep the offset the loop left, see `process::apply_batch`).
+    Always,
+}
+
+/// Stores `offset` as the partition's offset as `keep` says, under our claim, until it is
+/// stored; `false` when cancelled or fenced first.
+pub(super) async fn store_offset(
+    ctx: &Arc<Context>,
+    partition: i32,
+    claim: Claim,
+    offset: i64,
+    keep: Keep,
+    cancel: &CancellationToken,
+) -> bool {
     loop {
         let c = Arc::clone(ctx);
         let kept = tokio::task::spawn_blocking(move || {
             c.store.write_with(|txn| {
                 fence::check(txn, &c.topic, partition, claim)?;
-                if stored_offset(txn, &c.topic, partition)?.is_none_or(|s| s < offset) {
+                let stored = stored_offset(txn, &c.topic, partition)?;
+                if keep == Keep::Always || stored.is_none_or(|s| s < offset) {
                     put_offset(txn, &c.topic, partition, offset)?;
                 }
                 Ok::<_, FenceError>(())

@@ -217,3 +217,38 @@ async fn the_relay_is_woken_after_a_commit_that_wrote_outbox_rows_only() {
     assert!(wakes(Arc::new(PoisonB)).await);
     assert!(!wakes(Arc::new(NoopHandler)).await);
 }
+
+/// An offset reset to the earliest (the stored one was past the log's end: a topic made
+/// again) is stored before the first pass after it, so a stored offset ahead of the loop's
+/// only ever means a commit of ours: a first pass that fails is run again from the earliest,
+/// not skipped to the old offset.
+#[tokio::test(start_paused = true)]
+async fn a_pass_that_fails_after_a_reset_to_the_earliest_is_run_again_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    // The claim, the start offset kept, the reset stored, then the first pass: refused.
+    let store = FailingWrites::open(&dir, vec![4]);
+    store
+        .write(&mut |txn| {
+            crate::store::put(
+                txn,
+                crate::store::Table::Offsets,
+                &crate::consumer::process::offset_key("t", 0),
+                &10i64,
+            )
+        })
+        .unwrap();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(0, 3));
+    run_until(
+        &ctx,
+        Arc::new(Arc::clone(&log)),
+        partition::Start::default(),
+        |ctx| ctx.metrics.handled.get() == 3,
+    )
+    .await;
+    assert_eq!(ctx.metrics.offset_resets.get(), 1);
+    let stored = store
+        .read_with(|txn| crate::consumer::process::stored_offset(txn, "t", 0))
+        .unwrap();
+    assert_eq!(stored, Some(3));
+}

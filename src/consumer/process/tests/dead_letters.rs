@@ -89,6 +89,12 @@ fn an_unreadable_batch_is_dead_lettered_whole_after_the_records_before_it() {
         b"unreadable batch: batch decompresses to more than 16 bytes"
     );
     assert!(h.contains_key("ce_producerid"), "stamped as a new record");
+
+    // Applied again as after a commit whose answer was lost, from the offset the loop held
+    // before it: it starts from the stored offset, so nothing is handled or dead-lettered twice.
+    let out = run(&store, &batch, &with_bad(1));
+    assert_eq!((out.handled, out.dead, out.next_offset), (0, 0, 10));
+    assert_eq!(dead_letters(&store).len(), 1);
 }
 
 /// A decoding error quotes the writer's header: a dead letter carries at most 512 bytes of it
