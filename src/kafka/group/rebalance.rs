@@ -9,8 +9,8 @@ use tracing::{debug, info, warn};
 use super::{
     GroupError,
     assign::{
-        Assignor, Member, RebalanceProtocol, Subscription, decode_assignment, decode_subscription,
-        encode_assignment, encode_subscription,
+        Assignor, Member, RebalanceProtocol, Subscription, assignment_note, decode_assignment,
+        decode_subscription, encode_assignment_noting, encode_subscription,
     },
     coordinator_link::{CoordinatorLink, Membership},
 };
@@ -41,6 +41,27 @@ pub(crate) struct Synced {
     pub protocol: RebalanceProtocol,
     /// Our partitions of our topic.
     pub partitions: BTreeSet<i32>,
+    /// We lead the group (we assigned, or, a restarted static leader, kept the assignment).
+    pub leader: bool,
+    /// How many partitions our topic had when the assignment was made, when a leader of ours
+    /// made it ([`note`]): a restarted static leader keeps an assignment it did not make now.
+    pub assigned_from: Option<usize>,
+}
+
+/// What a leader of ours notes in the assignment: the topic's partition count it assigned.
+const NOTE: &[u8] = b"usercenter:partitions=";
+
+/// The note of an assignment made over `count` partitions.
+fn note(count: usize) -> Vec<u8> {
+    [NOTE, count.to_string().as_bytes()].concat()
+}
+
+/// The partition count an assignment's note says, when it is ours.
+fn noted(user_data: &[u8]) -> Option<usize> {
+    std::str::from_utf8(user_data.strip_prefix(NOTE)?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// What JoinGroup gave us: the generation, the assignor the group chose, and, for the leader,
@@ -56,6 +77,8 @@ struct Joined<'r> {
     protocol_name: String,
     /// Every member, when we are the leader and must assign; `None` otherwise.
     to_assign: Option<Vec<Member>>,
+    /// We lead the group.
+    leader: bool,
 }
 
 impl Round<'_> {
@@ -145,6 +168,7 @@ impl Round<'_> {
             assignor: assignor.as_ref(),
             protocol_name,
             to_assign,
+            leader,
         })
     }
 
@@ -161,6 +185,7 @@ impl Round<'_> {
             generation,
             assignor,
             protocol_name,
+            leader,
             ..
         } = joined;
         let synced = link
@@ -181,6 +206,7 @@ impl Round<'_> {
             return link.failed("SyncGroup", code);
         }
         let assignment = decode_assignment(&synced.assignment)?;
+        let assigned_from = assignment_note(&synced.assignment).and_then(|n| noted(&n));
         m.generation = generation;
         link.set_membership(m);
         let partitions = assignment
@@ -192,6 +218,8 @@ impl Round<'_> {
             generation,
             protocol: assignor.protocol(),
             partitions,
+            leader,
+            assigned_from,
         })
     }
 
@@ -239,10 +267,16 @@ impl Round<'_> {
                     .map(|t| (name, t.partitions.keys().copied().collect()))
             })
             .collect();
+        // The size of our topic it was made over goes with it: a leader of ours restarted in
+        // place keeps this assignment, and compares the topic with it (`member::topic_size`).
+        let noted = partitions.get(&self.link.topic).map(|p| note(p.len()));
         assignor
             .assign(members, &partitions)
             .iter()
-            .map(|(member, share)| Ok((member.clone(), encode_assignment(share)?)))
+            .map(|(member, share)| {
+                let encoded = encode_assignment_noting(share, noted.as_deref())?;
+                Ok((member.clone(), encoded))
+            })
             .collect()
     }
 }

@@ -119,20 +119,40 @@ pub fn decode_subscription(bytes: &[u8]) -> Result<Subscription, CodecError> {
 
 /// Encodes a member's assignment for SyncGroup.
 pub fn encode_assignment(a: &Assignment) -> Result<Bytes, CodecError> {
-    let msg = ConsumerProtocolAssignment::default().with_assigned_partitions(
-        a.iter()
-            .map(|(t, p)| {
-                AssignedPartitions::default()
-                    .with_topic(topic_name(t))
-                    .with_partitions(p.clone())
-            })
-            .collect(),
-    );
+    encode_assignment_noting(a, None)
+}
+
+/// [`encode_assignment`] with the leader's `note` as the assignment's user data, which every
+/// member gets with its share (clients that do not know it ignore it).
+pub fn encode_assignment_noting(a: &Assignment, note: Option<&[u8]>) -> Result<Bytes, CodecError> {
+    let msg = ConsumerProtocolAssignment::default()
+        .with_user_data(note.map(Bytes::copy_from_slice))
+        .with_assigned_partitions(
+            a.iter()
+                .map(|(t, p)| {
+                    AssignedPartitions::default()
+                        .with_topic(topic_name(t))
+                        .with_partitions(p.clone())
+                })
+                .collect(),
+        );
     let mut out = BytesMut::new();
     out.extend_from_slice(&ASSIGNMENT_VERSION.to_be_bytes());
     msg.encode(&mut out, ASSIGNMENT_VERSION)
         .map_err(|e| codec_error("assignment", e))?;
     Ok(out.freeze())
+}
+
+/// The user data of a SyncGroup assignment (the leader's note), when it has some and decodes.
+pub fn assignment_note(bytes: &[u8]) -> Option<Bytes> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut buf = Bytes::copy_from_slice(bytes);
+    let v = version(&mut buf, "assignment", 3).ok()?;
+    ConsumerProtocolAssignment::decode(&mut buf, v)
+        .ok()?
+        .user_data
 }
 
 /// Decodes a SyncGroup assignment. Empty bytes are an empty assignment (the coordinator sends

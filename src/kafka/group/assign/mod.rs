@@ -19,7 +19,8 @@ mod sticky;
 use std::collections::BTreeMap;
 
 pub use codec::{
-    CodecError, decode_assignment, decode_subscription, encode_assignment, encode_subscription,
+    CodecError, assignment_note, decode_assignment, decode_subscription, encode_assignment,
+    encode_assignment_noting, encode_subscription,
 };
 pub use range::Range;
 pub use roundrobin::RoundRobin;

@@ -46,6 +46,18 @@ fn assignment_round_trips_and_empty_bytes_mean_nothing() -> Result<(), CodecErro
 }
 
 #[test]
+fn an_assignment_carries_the_leader_s_note_beside_the_partitions() -> Result<(), CodecError> {
+    let a = BTreeMap::from([("t".to_owned(), vec![0, 2])]);
+    let noted = encode_assignment_noting(&a, Some(b"note"))?;
+    assert_eq!(decode_assignment(&noted)?, a);
+    assert_eq!(assignment_note(&noted).as_deref(), Some(&b"note"[..]));
+    assert_eq!(assignment_note(&encode_assignment(&a)?), None);
+    assert_eq!(assignment_note(&[]), None);
+    assert_eq!(assignment_note(&[0]), None);
+    Ok(())
+}
+
+#[test]
 fn roundrobin_deals_partitions_in_member_order() {
     let members = [member("m2", &["t"]), member("m1", &["t"])];
     let parts = BTreeMap::from([("t".to_owned(), (0..5).collect::<Vec<_>>())]);

@@ -65,6 +65,7 @@ pub(super) async fn run(
         reason: "start",
         since: now,
         joined_size: None,
+        leading: false,
     };
     task.run().await;
 }
@@ -89,8 +90,11 @@ struct MemberTask {
     reason: &'static str,
     /// When the member left its last stable generation (or started): a rebalance's start.
     since: tokio::time::Instant,
-    /// The topic's partition count read before the last join ([`topic_size`]).
+    /// The topic's partition count read before the last join, or the one the assignment
+    /// was made over when a leader of ours noted it ([`topic_size`]).
     joined_size: Option<usize>,
+    /// We lead the group this generation.
+    leading: bool,
 }
 
 impl MemberTask {
@@ -146,6 +150,12 @@ impl MemberTask {
     async fn synced(&mut self, synced: Synced) -> ControlFlow<()> {
         self.failures = 0;
         self.last_contact = tokio::time::Instant::now();
+        self.leading = synced.leader;
+        // The size the assignment was made over, when a leader of ours noted it, stands for
+        // the one read before the join: a restarted static leader keeps an older assignment.
+        if synced.assigned_from.is_some() {
+            self.joined_size = synced.assigned_from;
+        }
         let taken: BTreeSet<i32> = self.owned.difference(&synced.partitions).copied().collect();
         if !taken.is_empty() {
             let ended = self.give_up(taken.clone(), Handover::Revoke).await?;
@@ -182,9 +192,16 @@ impl MemberTask {
         let mut contact = tokio::time::Instant::now();
         let link = &self.link;
         let beats = heartbeat(link, &self.config, &self.cancel, Beat::Stable, &mut contact);
-        let resized = topic_size::changed(self.config.metadata_refresh, self.joined_size, || {
-            topic_size::read(link)
-        });
+        // Only the leader's join rebalances a stable group (a follower's, its subscription
+        // unchanged, is answered with the generation it has), so only the leader watches.
+        let leading = self.leading;
+        let resized = async {
+            if !leading {
+                return std::future::pending().await;
+            }
+            let every = self.config.metadata_refresh;
+            topic_size::changed(every, self.joined_size, || topic_size::read(link)).await
+        };
         // A heartbeat dropped in flight is one the coordinator took or not; the next join
         // speaks for the session either way.
         let ended = tokio::select! {
@@ -194,8 +211,11 @@ impl MemberTask {
                 None
             }
         };
-        self.last_contact = tokio::time::Instant::now();
-        self.since = self.last_contact;
+        // A heartbeat answer ended the run: contact now. The watch did: contact is the last
+        // heartbeat answered, so that it does not extend a session the coordinator may have
+        // ended already.
+        self.since = tokio::time::Instant::now();
+        self.last_contact = if ended.is_some() { self.since } else { contact };
         match ended {
             None => self.reason = "partition count changed",
             Some(Ended::Cancelled) => return ControlFlow::Break(()),

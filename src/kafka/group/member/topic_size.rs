@@ -1,11 +1,17 @@
 //! The subscribed topic's size while a generation is stable. Partitions added to the topic (an
 //! operator's CreatePartitions) have no owner until the group rebalances, and a stable group
 //! rebalances only when a member joins: a static member restarting takes its old place without
-//! one. So, as Kafka's clients do on a metadata change, the member reads the topic's partition
-//! count before each join and every `metadata_refresh` while stable, and joins again when it
-//! changed. A coordinator answers the leader's join with a rebalance (the leader's assignment
-//! reads the topic afresh) and a follower's, whose subscription is unchanged, with the current
-//! generation, so the change is acted on once the leader sees it, whichever client leads.
+//! one. So, as Kafka's clients do on a metadata change, the leader compares the topic's
+//! partition count every `metadata_refresh` while stable with the count its assignment was
+//! made over, and joins again when they differ; the coordinator answers the leader's join with
+//! a rebalance, whose assignment reads the topic afresh. (A follower's join, its subscription
+//! unchanged, is answered with the generation it has, so followers do not watch.)
+//!
+//! The count compared with is the one a leader of ours noted in the assignment it made
+//! (`rebalance::note`): a leader restarted in its static place keeps an assignment made
+//! before, perhaps over fewer partitions. Without a note (another client made the
+//! assignment), it is the count read before the join: a change between the two is then seen as
+//! one, at the cost of at most one join too many.
 use std::{future::Future, time::Duration};
 
 use tracing::debug;
@@ -24,10 +30,9 @@ pub(super) async fn read(link: &CoordinatorLink) -> Option<usize> {
     }
 }
 
-/// Returns `(before, now)` once a look every `every` finds the count other than `joined` (what
-/// was read before the join; when that read failed, the first count read stands for it).
-/// Reading before the join rather than after it means a change between the two is seen as one,
-/// at the cost of at most one join too many.
+/// Returns `(before, now)` once a look every `every` finds the count other than `joined` (the
+/// assignment's, else the one read before the join; when neither is known, the first count
+/// read stands for it).
 pub(super) async fn changed<F, R>(
     every: Duration,
     joined: Option<usize>,

@@ -30,3 +30,11 @@ fn a_subscription_that_decodes_is_kept() {
     assert_eq!(got.topics, sent.topics);
     assert_eq!(got.owned, sent.owned);
 }
+
+#[test]
+fn the_leader_s_note_says_the_partition_count_and_only_ours_is_read() {
+    assert_eq!(noted(&note(12)), Some(12));
+    assert_eq!(noted(b"usercenter:partitions=x"), None);
+    // Another client's user data.
+    assert_eq!(noted(b"\x00\x01sticky"), None);
+}
