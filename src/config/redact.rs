@@ -7,33 +7,38 @@ const REDACTED: &str = "<redacted>";
 
 /// `url` with every password replaced by `<redacted>`.
 pub(super) fn database_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority_path, query) = match rest.split_once('?') {
-                Some((before, query)) => (before, Some(query)),
-                None => (rest, None),
+    // A URL as tokio-postgres tells one: by its scheme; anything else is key-value.
+    let scheme = ["postgres://", "postgresql://"]
+        .into_iter()
+        .find(|s| url.starts_with(s));
+    match scheme {
+        Some(scheme) => {
+            let rest = &url[scheme.len()..];
+            // The user part ends at the last '@': a password may hold '@', '/', '?' or '#'
+            // unescaped. A '@' past the user part (in a query) loses more to the redaction than
+            // it needs to rather than showing a password.
+            let (user, after) = match rest.rsplit_once('@') {
+                Some((info, after)) => (Some(info), after),
+                None => (None, rest),
             };
-            let mut out = format!("{scheme}://{}", userinfo(authority_path));
-            if let Some(query) = query {
-                out.push('?');
-                out.push_str(&query_parameters(query));
+            let mut out = scheme.to_owned();
+            if let Some(info) = user {
+                match info.split_once(':') {
+                    Some((name, _)) => out.push_str(&format!("{name}:{REDACTED}@")),
+                    None => out.push_str(&format!("{info}@")),
+                }
+            }
+            match after.split_once('?') {
+                Some((host_path, query)) => {
+                    out.push_str(host_path);
+                    out.push('?');
+                    out.push_str(&query_parameters(query));
+                }
+                None => out.push_str(after),
             }
             out
         }
         None => key_values(url),
-    }
-}
-
-/// `user:password@host...` with the password replaced (a user alone stays). The user part
-/// ends at the last `@`: a password may hold `@` or `/` unescaped, and a path holding `@` loses
-/// more to the redaction than it needs to rather than showing a password.
-fn userinfo(authority_path: &str) -> String {
-    match authority_path.rsplit_once('@') {
-        Some((info, host)) => match info.split_once(':') {
-            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
-            None => authority_path.to_owned(),
-        },
-        None => authority_path.to_owned(),
     }
 }
 
@@ -84,7 +89,8 @@ fn key_values(text: &str) -> String {
 }
 
 /// The length of the value at the start of `text`: up to the closing quote when quoted, else
-/// up to white space. `None` for a quote never closed.
+/// up to white space; a backslash escapes the character after it. `None` for a quote never
+/// closed.
 fn value_length(text: &str) -> Option<usize> {
     if let Some(quoted) = text.strip_prefix('\'') {
         let mut escaped = false;
@@ -98,7 +104,17 @@ fn value_length(text: &str) -> Option<usize> {
         }
         None
     } else {
-        Some(text.find(char::is_whitespace).unwrap_or(text.len()))
+        // Unquoted: up to white space that no backslash escapes.
+        let mut escaped = false;
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c.is_whitespace() => return Some(i),
+                _ => {}
+            }
+        }
+        Some(text.len())
     }
 }
 

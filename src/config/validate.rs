@@ -107,6 +107,7 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
             auth.login_failures_per_ip as u64,
         ),
         ("auth.login_window_secs", auth.login_window_secs),
+        ("auth.throttle_max_keys", auth.throttle_max_keys as u64),
         (
             "auth.max_sessions_per_user",
             auth.max_sessions_per_user as u64,

@@ -248,6 +248,7 @@ fn hashing_threads_come_from_the_environment_and_are_bounded() {
 fn zero_limits_and_windows_are_refused() {
     for (text, field) in [
         ("[auth]\nlogin_window_secs = 0\n", "auth.login_window_secs"),
+        ("[auth]\nthrottle_max_keys = 0\n", "auth.throttle_max_keys"),
         (
             "[auth]\nlogin_failures_per_account = 0\n",
             "auth.login_failures_per_account",

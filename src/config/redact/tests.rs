@@ -33,6 +33,19 @@ fn every_form_of_a_password_is_redacted() {
             "postgres://u:<redacted>@db/app",
         ),
         ("postgres://db/app", "postgres://db/app"),
+        (
+            "postgres://u:hun?ter2@db/app?sslmode=require",
+            "postgres://u:<redacted>@db/app?sslmode=require",
+        ),
+        (
+            "host=db password=hun\\ ter2 dbname=app",
+            "host=db password=<redacted> dbname=app",
+        ),
+        // Key-value text whose value holds '://' is not a URL.
+        (
+            "options='-c x=postgres://y' password=hunter2",
+            "options='-c x=postgres://y' password=<redacted>",
+        ),
         ("", ""),
     ] {
         assert_eq!(database_url(url), printed, "{url}");
