@@ -2,9 +2,16 @@
 # Installs everything the service and its tests need, only what is missing, and says what it does:
 # Debian packages, rustup targets and components, the Nisshi broker, the peer client.
 # Quiet when everything is already there.
+#
+# With `run` (deploy/run.sh), only what running the service needs: the broker. The rest (cross
+# compilers, qemu, PostgreSQL's server, the peer client) is for the tests and the static builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
+
+if [ "${1:-}" = run ]; then
+    exec "$here/install-broker.sh"
+fi
 
 # Debian packages: musl-tools (musl-gcc for the C parts of the codecs, mimalloc and ring in
 # the x86_64 static build), gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (compiler and C

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 cd "$here/.."
 
-"$here/install-deps.sh"
+"$here/install-deps.sh" run
 state="$USERCENTER_CACHE/run"
 # The broker runs in a session of its own (broker.sh), out of reach of the terminal's ctrl-c:
 # this trap stops it, on every way out, once the service is done with it. A ctrl-c during the
