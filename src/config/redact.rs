@@ -1,12 +1,69 @@
 //! The database URL as `usercenter config` prints it: every password it may hold replaced,
 //! in each form tokio-postgres reads (`postgres://user:password@host/db`, a `password=` query
-//! parameter, and the `host=... password=...` key-value form).
+//! parameter, and the `host=... password=...` key-value form). The text is kept as written
+//! where that can be done safely; what tokio-postgres reads back from the result decides: when
+//! it still finds a password there, the settings are printed as tokio-postgres understood
+//! them instead, and text it cannot read is not printed at all.
+use tokio_postgres::config::{Config as PgConfig, Host};
 
 /// What stands in for a secret.
 const REDACTED: &str = "<redacted>";
 
 /// `url` with every password replaced by `<redacted>`.
 pub(super) fn database_url(url: &str) -> String {
+    if url.is_empty() {
+        return String::new();
+    }
+    let Ok(read) = url.parse::<PgConfig>() else {
+        return REDACTED.to_owned();
+    };
+    let shown = as_written(url);
+    let password = read.get_password().filter(|p| !p.is_empty());
+    let shows = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    let leaks = match shown.parse::<PgConfig>() {
+        Ok(again) => again
+            .get_password()
+            .is_some_and(|p| p != REDACTED.as_bytes()),
+        Err(_) => true,
+    } || password.is_some_and(|p| shown.contains(&shows(p)));
+    if leaks { as_read(&read) } else { shown }
+}
+
+/// The settings tokio-postgres read, in the key-value form, the password replaced.
+fn as_read(read: &PgConfig) -> String {
+    let quoted = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    let hosts: Vec<String> = read
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    if !hosts.is_empty() {
+        parts.push(format!("host={}", quoted(&hosts.join(","))));
+    }
+    let ports: Vec<String> = read.get_ports().iter().map(u16::to_string).collect();
+    if !ports.is_empty() {
+        parts.push(format!("port={}", ports.join(",")));
+    }
+    if let Some(user) = read.get_user() {
+        parts.push(format!("user={}", quoted(user)));
+    }
+    if read.get_password().is_some() {
+        parts.push(format!("password={REDACTED}"));
+    }
+    if let Some(db) = read.get_dbname() {
+        parts.push(format!("dbname={}", quoted(db)));
+    }
+    parts.push(format!("sslmode={:?}", read.get_ssl_mode()).to_lowercase());
+    parts.join(" ")
+}
+
+/// `url` as written, with the passwords found by its form replaced.
+fn as_written(url: &str) -> String {
     // A URL as tokio-postgres tells one: by its scheme; anything else is key-value.
     let scheme = ["postgres://", "postgresql://"]
         .into_iter()

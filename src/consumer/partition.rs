@@ -266,6 +266,10 @@ impl PartitionLoop {
                         {
                             ctx.metrics.offset_resets.add(1);
                             *offset = earliest;
+                        } else {
+                            // Fenced (another owner claimed the partition) or cancelled: the
+                            // loop ends, as after a fenced batch.
+                            self.cancel.cancel();
                         }
                         return None;
                     }

@@ -7,18 +7,9 @@ fn every_form_of_a_password_is_redacted() {
             "postgres://u:hunter2@db:5432/app?sslmode=require",
             "postgres://u:<redacted>@db:5432/app?sslmode=require",
         ),
-        // A password holding '@' or ':' (the last '@' ends the user part).
-        (
-            "postgres://u:hun@ter:2@db/app",
-            "postgres://u:<redacted>@db/app",
-        ),
         (
             "postgresql://u@db/app?sslmode=require&password=hunter2",
             "postgresql://u@db/app?sslmode=require&password=<redacted>",
-        ),
-        (
-            "postgres://db/app?PASSWORD=hunter2&user=u",
-            "postgres://db/app?PASSWORD=<redacted>&user=u",
         ),
         (
             "host=db user=u password=hunter2 dbname=app",
@@ -46,6 +37,16 @@ fn every_form_of_a_password_is_redacted() {
             "options='-c x=postgres://y' password=hunter2",
             "options='-c x=postgres://y' password=<redacted>",
         ),
+        // What the text's form does not tell apart is printed as tokio-postgres read it: a
+        // password holding '@' in a query, a percent-encoded key.
+        (
+            "postgresql://u@db/app?sslmode=require&password=hun@ter2",
+            "host='db' port=5432 user='u' password=<redacted> dbname='app' sslmode=require",
+        ),
+        (
+            "postgres://db/app?pass%77ord=hunter2",
+            "host='db' port=5432 password=<redacted> dbname='app' sslmode=prefer",
+        ),
         ("", ""),
     ] {
         assert_eq!(database_url(url), printed, "{url}");
@@ -54,8 +55,15 @@ fn every_form_of_a_password_is_redacted() {
 }
 
 #[test]
-fn text_that_is_no_known_form_is_not_printed() {
-    for url in ["hunter2", "host=db password='hunter2", "password"] {
+fn text_that_tokio_postgres_does_not_read_is_not_printed() {
+    for url in [
+        "hunter2",
+        "host=db password='hunter2",
+        "password",
+        // Not a URL to tokio-postgres: a second '@' in the user part, a leading space.
+        "postgres://u:hun@ter:2@db/app",
+        " postgres://u:hunter2@db/app",
+    ] {
         assert_eq!(database_url(url), "<redacted>", "{url}");
     }
 }

@@ -203,7 +203,7 @@ pub(super) async fn store_offset(
         match kept {
             Ok(Ok(())) => return true,
             Ok(Err(FenceError::Fenced(fenced))) => {
-                warn!(%fenced, "consumer: partition claimed by a newer owner before it started");
+                warn!(%fenced, "consumer: partition claimed by a newer owner, stopping it");
                 return false;
             }
             Ok(Err(FenceError::Store(error))) => {

@@ -144,6 +144,44 @@ async fn a_start_offset_that_cannot_be_read_is_asked_for_again() {
 
 /// Empty answers past a high watermark that catches up within [`partition::PAST_END_PATIENCE`]
 /// (a leader just elected): the loop asks again, and reads on from where it was.
+/// A loop whose partition another owner claimed while its offset was past the log's end ends
+/// at the reset, as after a fenced batch, instead of asking again (and waiting out the
+/// patience again) for good: its supervisor can then claim the partition back.
+#[tokio::test(start_paused = true)]
+async fn a_loop_fenced_when_it_resets_to_the_earliest_ends() {
+    let (_dir, store) = new_store();
+    set_stored(&store, 10);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(0, 3));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(
+        Arc::clone(&ctx),
+        source(&log),
+        0,
+        committed(None),
+        cancel.clone(),
+    ));
+    // Once the loop runs (it has fetched), another owner claims the partition.
+    while log.asked(10) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store
+        .write_with(|txn| crate::consumer::fence::claim(txn, "t", 0, 7).map(|_| ()))
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(600), task).await;
+    assert!(
+        ended.is_ok(),
+        "the loop still runs: {:?}",
+        log.fetches().len()
+    );
+    assert_eq!(ctx.metrics.offset_resets.get(), 0);
+    assert_eq!(
+        stored(&store),
+        Some(10),
+        "nothing stored by the fenced loop"
+    );
+}
+
 #[tokio::test]
 async fn a_high_watermark_behind_for_a_moment_is_waited_for_not_reset() {
     let (_dir, store) = new_store();

@@ -41,8 +41,6 @@ pub(crate) struct Synced {
     pub protocol: RebalanceProtocol,
     /// Our partitions of our topic.
     pub partitions: BTreeSet<i32>,
-    /// We lead the group (we assigned, or, a restarted static leader, kept the assignment).
-    pub leader: bool,
     /// How many partitions our topic had when the assignment was made, when a leader of ours
     /// made it ([`note`]): a restarted static leader keeps an assignment it did not make now.
     pub assigned_from: Option<usize>,
@@ -77,8 +75,6 @@ struct Joined<'r> {
     protocol_name: String,
     /// Every member, when we are the leader and must assign; `None` otherwise.
     to_assign: Option<Vec<Member>>,
-    /// We lead the group.
-    leader: bool,
 }
 
 impl Round<'_> {
@@ -168,7 +164,6 @@ impl Round<'_> {
             assignor: assignor.as_ref(),
             protocol_name,
             to_assign,
-            leader,
         })
     }
 
@@ -185,7 +180,6 @@ impl Round<'_> {
             generation,
             assignor,
             protocol_name,
-            leader,
             ..
         } = joined;
         let synced = link
@@ -218,7 +212,6 @@ impl Round<'_> {
             generation,
             protocol: assignor.protocol(),
             partitions,
-            leader,
             assigned_from,
         })
     }

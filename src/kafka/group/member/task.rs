@@ -65,7 +65,6 @@ pub(super) async fn run(
         reason: "start",
         since: now,
         joined_size: None,
-        leading: false,
     };
     task.run().await;
 }
@@ -93,8 +92,6 @@ struct MemberTask {
     /// The topic's partition count read before the last join, or the one the assignment
     /// was made over when a leader of ours noted it ([`topic_size`]).
     joined_size: Option<usize>,
-    /// We lead the group this generation.
-    leading: bool,
 }
 
 impl MemberTask {
@@ -150,7 +147,6 @@ impl MemberTask {
     async fn synced(&mut self, synced: Synced) -> ControlFlow<()> {
         self.failures = 0;
         self.last_contact = tokio::time::Instant::now();
-        self.leading = synced.leader;
         // The size the assignment was made over, when a leader of ours noted it, stands for
         // the one read before the join: a restarted static leader keeps an older assignment.
         if synced.assigned_from.is_some() {
@@ -192,16 +188,12 @@ impl MemberTask {
         let mut contact = tokio::time::Instant::now();
         let link = &self.link;
         let beats = heartbeat(link, &self.config, &self.cancel, Beat::Stable, &mut contact);
-        // Only the leader's join rebalances a stable group (a follower's, its subscription
-        // unchanged, is answered with the generation it has), so only the leader watches.
-        let leading = self.leading;
-        let resized = async {
-            if !leading {
-                return std::future::pending().await;
-            }
-            let every = self.config.metadata_refresh;
-            topic_size::changed(every, self.joined_size, || topic_size::read(link)).await
-        };
+        // Every member watches: the leader's join rebalances the group, and a member cannot
+        // always tell it leads (a static leader restarted in place on a coordinator older than
+        // JoinGroup v9 is told the old leader id). A follower's join changes nothing but costs
+        // a revocation under an eager assignor, once per change of the topic's size.
+        let every = self.config.metadata_refresh;
+        let resized = topic_size::changed(every, self.joined_size, || topic_size::read(link));
         // A heartbeat dropped in flight is one the coordinator took or not; the next join
         // speaks for the session either way.
         let ended = tokio::select! {

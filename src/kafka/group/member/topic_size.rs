@@ -1,11 +1,11 @@
 //! The subscribed topic's size while a generation is stable. Partitions added to the topic (an
 //! operator's CreatePartitions) have no owner until the group rebalances, and a stable group
 //! rebalances only when a member joins: a static member restarting takes its old place without
-//! one. So, as Kafka's clients do on a metadata change, the leader compares the topic's
+//! one. So, as Kafka's clients do on a metadata change, a member compares the topic's
 //! partition count every `metadata_refresh` while stable with the count its assignment was
 //! made over, and joins again when they differ; the coordinator answers the leader's join with
-//! a rebalance, whose assignment reads the topic afresh. (A follower's join, its subscription
-//! unchanged, is answered with the generation it has, so followers do not watch.)
+//! a rebalance, whose assignment reads the topic afresh (a follower's join, its subscription
+//! unchanged, is answered with the generation it has).
 //!
 //! The count compared with is the one a leader of ours noted in the assignment it made
 //! (`rebalance::note`): a leader restarted in its static place keeps an assignment made
