@@ -3,14 +3,18 @@
 # Debian packages, rustup targets and components, the Nisshi broker, the peer client.
 # Quiet when everything is already there.
 #
-# With `run` (deploy/run.sh), only what running the service needs: the broker. The rest (cross
-# compilers, qemu, PostgreSQL's server, the peer client) is for the tests and the static builds.
+# With `run` (deploy/run.sh), only what running the service needs: the broker, and Python with
+# the peer client, with which broker.sh finds a free port and waits for the broker to answer.
+# The rest (cross compilers, qemu, PostgreSQL's server) is for the tests and the static builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 if [ "${1:-}" = run ]; then
-    exec "$here/install-broker.sh"
+    # shellcheck disable=SC2046 # venv_pkg prints nothing or one word
+    apt_install python3 $(venv_pkg)
+    "$here/install-broker.sh"
+    exec "$here/install-peer.sh"
 fi
 
 # Debian packages: musl-tools (musl-gcc for the C parts of the codecs, mimalloc and ring in

@@ -17,31 +17,55 @@ pub(super) fn database_url(url: &str) -> String {
     let Ok(read) = url.parse::<PgConfig>() else {
         return REDACTED.to_owned();
     };
+    // A user or host holding what separates a URL's parts was read from a URL whose password
+    // holds them unescaped: part of the password would show.
+    let odd = |v: &str| v.contains(['@', '/', '?', '&', '=']);
+    let hosts = |c: &PgConfig| -> Vec<String> { c.get_hosts().iter().map(host_name).collect() };
+    if read.get_user().is_some_and(odd) || hosts(&read).iter().any(|h| odd(h)) {
+        return REDACTED.to_owned();
+    }
     let shown = as_written(url);
-    let password = read.get_password().filter(|p| !p.is_empty());
-    let shows = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
-    let leaks = match shown.parse::<PgConfig>() {
-        Ok(again) => again
-            .get_password()
-            .is_some_and(|p| p != REDACTED.as_bytes()),
-        Err(_) => true,
-    } || password.is_some_and(|p| shown.contains(&shows(p)));
-    if leaks { as_read(&read) } else { shown }
+    // The text as written is kept when it reads back as the same connection with no password
+    // but `<redacted>`, and does not hold the password (one of 4 bytes or more: a shorter one
+    // appears in other words by chance).
+    let same = |c: &PgConfig| {
+        (c.get_user(), c.get_dbname(), c.get_ports(), hosts(c))
+            == (
+                read.get_user(),
+                read.get_dbname(),
+                read.get_ports(),
+                hosts(&read),
+            )
+    };
+    let kept = shown.parse::<PgConfig>().is_ok_and(|again| {
+        same(&again)
+            && again
+                .get_password()
+                .is_none_or(|p| p == REDACTED.as_bytes())
+    });
+    let password = read.get_password().filter(|p| p.len() >= 4);
+    let holds = password.is_some_and(|p| shown.contains(&*String::from_utf8_lossy(p)));
+    if kept && !holds {
+        shown
+    } else {
+        as_read(&read)
+    }
+}
+
+/// A host as tokio-postgres read it.
+fn host_name(host: &Host) -> String {
+    match host {
+        Host::Tcp(name) => name.clone(),
+        #[cfg(unix)]
+        Host::Unix(path) => path.display().to_string(),
+    }
 }
 
 /// The settings tokio-postgres read, in the key-value form, the password replaced.
 fn as_read(read: &PgConfig) -> String {
     let quoted = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
     let mut parts = Vec::new();
-    let hosts: Vec<String> = read
-        .get_hosts()
-        .iter()
-        .map(|h| match h {
-            Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            Host::Unix(path) => path.display().to_string(),
-        })
-        .collect();
+    let hosts: Vec<String> = read.get_hosts().iter().map(host_name).collect();
     if !hosts.is_empty() {
         parts.push(format!("host={}", quoted(&hosts.join(","))));
     }

@@ -12,7 +12,7 @@ mod batch;
 mod damaged;
 mod start;
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::ControlFlow, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
@@ -171,8 +171,10 @@ impl PartitionLoop {
                 },
             };
             let fetched = damaged.check(offset, fetched);
-            let Some(fetched) = self.records_of(fetched, &mut offset, &mut past_end).await else {
-                continue;
+            let fetched = match self.records_of(fetched, &mut offset, &mut past_end).await {
+                ControlFlow::Continue(Some(fetched)) => fetched,
+                ControlFlow::Continue(None) => continue,
+                ControlFlow::Break(()) => return,
             };
             let high_watermark = fetched.high_watermark;
             // Where the answer's batches end: past its records, and past batches that hold none
@@ -226,15 +228,16 @@ impl PartitionLoop {
             .fetch(offset, cfg.fetch_max_bytes, cfg.fetch_max_wait_ms)
     }
 
-    /// What `fetched` read; `None` after a failure, with `offset` reset to the earliest when
-    /// it was out of range, or after a pause. `past_end`: since when the answers have been
-    /// empty with `offset` past the high watermark.
+    /// What `fetched` read; `Continue(None)` after a failure, with `offset` reset to the
+    /// earliest when it was out of range, or after a pause; `Break` when the loop must end (the
+    /// partition was claimed by another owner as it reset). `past_end`: since when the answers
+    /// have been empty with `offset` past the high watermark.
     async fn records_of(
         &self,
         fetched: Fetched,
         offset: &mut i64,
         past_end: &mut Option<Instant>,
-    ) -> Option<protocol::Fetched> {
+    ) -> ControlFlow<(), Option<protocol::Fetched>> {
         let (ctx, partition) = (&self.ctx, self.partition);
         // An offset past the high watermark answered with nothing, for longer than a new
         // leader's high watermark takes to catch up ([`PAST_END_PATIENCE`]), is out of range
@@ -245,7 +248,7 @@ impl PartitionLoop {
                 if since.elapsed() < PAST_END_PATIENCE {
                     debug!(topic = %ctx.topic, partition, offset = *offset, high_watermark = f.high_watermark, "consumer: offset past the high watermark; asking again");
                     pause(RETRY, &self.cancel).await;
-                    return None;
+                    return ControlFlow::Continue(None);
                 }
                 Err(SourceError::OutOfRange)
             }
@@ -253,7 +256,7 @@ impl PartitionLoop {
         };
         *past_end = None;
         match fetched {
-            Ok(r) => return Some(r),
+            Ok(r) => return ControlFlow::Continue(Some(r)),
             Err(SourceError::OutOfRange) => {
                 match self.source.offset(protocol::OffsetQuery::Earliest).await {
                     Ok(earliest) => {
@@ -269,9 +272,9 @@ impl PartitionLoop {
                         } else {
                             // Fenced (another owner claimed the partition) or cancelled: the
                             // loop ends, as after a fenced batch.
-                            self.cancel.cancel();
+                            return ControlFlow::Break(());
                         }
-                        return None;
+                        return ControlFlow::Continue(None);
                     }
                     Err(error) => {
                         warn!(topic = %ctx.topic, partition, %error, "consumer: cannot find the earliest offset");
@@ -284,7 +287,7 @@ impl PartitionLoop {
             }
         }
         pause(RETRY, &self.cancel).await;
-        None
+        ControlFlow::Continue(None)
     }
 
     /// Applies `batch` (fetched from `offset`, in batches that end at `ends`) while the fetch

@@ -50,7 +50,9 @@ fn every_form_of_a_password_is_redacted() {
         ("", ""),
     ] {
         assert_eq!(database_url(url), printed, "{url}");
-        assert!(!database_url(url).contains("hunter2"), "{url}");
+        for secret in ["hunter2", "ter2", "ssw0rd"] {
+            assert!(!database_url(url).contains(secret), "{url}");
+        }
     }
 }
 
@@ -63,7 +65,16 @@ fn text_that_tokio_postgres_does_not_read_is_not_printed() {
         // Not a URL to tokio-postgres: a second '@' in the user part, a leading space.
         "postgres://u:hun@ter:2@db/app",
         " postgres://u:hunter2@db/app",
+        // Read with part of the password as the host or the user.
+        "postgres://app:p@ssw0rd@db:5432/users",
+        "postgres://db/app?password=hun@ter2",
     ] {
         assert_eq!(database_url(url), "<redacted>", "{url}");
     }
+}
+
+#[test]
+fn a_password_in_a_query_holding_an_at_sign_beside_a_user_part_does_not_show() {
+    let shown = database_url("postgres://u:pw@db/app?password=hun@ter2");
+    assert!(!shown.contains("hun") && !shown.contains("ter2"), "{shown}");
 }

@@ -142,8 +142,6 @@ async fn a_start_offset_that_cannot_be_read_is_asked_for_again() {
     assert_eq!(log.fetches()[0], 0);
 }
 
-/// Empty answers past a high watermark that catches up within [`partition::PAST_END_PATIENCE`]
-/// (a leader just elected): the loop asks again, and reads on from where it was.
 /// A loop whose partition another owner claimed while its offset was past the log's end ends
 /// at the reset, as after a fenced batch, instead of asking again (and waiting out the
 /// patience again) for good: its supervisor can then claim the partition back.
@@ -174,6 +172,9 @@ async fn a_loop_fenced_when_it_resets_to_the_earliest_ends() {
         "the loop still runs: {:?}",
         log.fetches().len()
     );
+    // It ended by itself: the token it was given is the caller's (in static mode, the whole
+    // consumer's), not its own to cancel.
+    assert!(!cancel.is_cancelled());
     assert_eq!(ctx.metrics.offset_resets.get(), 0);
     assert_eq!(
         stored(&store),
@@ -182,6 +183,8 @@ async fn a_loop_fenced_when_it_resets_to_the_earliest_ends() {
     );
 }
 
+/// Empty answers past a high watermark that catches up within [`partition::PAST_END_PATIENCE`]
+/// (a leader just elected): the loop asks again, and reads on from where it was.
 #[tokio::test]
 async fn a_high_watermark_behind_for_a_moment_is_waited_for_not_reset() {
     let (_dir, store) = new_store();
