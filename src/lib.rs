@@ -12,7 +12,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `migrate`, `perf`, `group`); nothing else |
-//! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation |
+//! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation, the database URL redacted for printing |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets`, the consumer group's offsets and lag |
@@ -22,7 +22,7 @@
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
 //! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the user events decoded from records and the users' handlers of them |
-//! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics, OpenAPI document |
+//! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics (on a listener of their own with `http.ops_listen`), OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |
 //! | [`pgstore`] | the PostgreSQL backend of the `Store` trait: typed tables, migrations, sequences, the relay lease |
