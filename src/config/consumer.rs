@@ -68,7 +68,8 @@ pub struct ConsumerConfig {
     pub fetch_max_wait_ms: i32,
     /// Attempts of a failing handler before its record goes to the dead-letter topic. Default 5.
     pub handler_attempts: u32,
-    /// First pause between handler attempts, doubled each time, in milliseconds. Default 200.
+    /// First pause between handler attempts, doubled each time up to 60 s, in milliseconds.
+    /// Default 200.
     pub handler_backoff_ms: u64,
     /// Dead-letter topic. Default `user.events.dlq`.
     pub dlq_topic: String,
@@ -83,6 +84,10 @@ pub struct ConsumerConfig {
     /// How often marks older than the horizon are pruned, in seconds. Default 3600.
     pub prune_interval_secs: u64,
 }
+
+/// The longest `consumer.dedupe_horizon_secs`: 10 years (in milliseconds it stays far inside
+/// the `i64` the store's times are kept in).
+const MAX_DEDUPE_HORIZON_SECS: u64 = 10 * 365 * 86_400;
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
@@ -165,20 +170,23 @@ impl ConsumerConfig {
                 "must be at most 60000".into(),
             ));
         }
-        if self.metadata_refresh_secs == 0 {
+        // Periods far past these would overflow the clock a timer adds them to.
+        if !(1..=86_400).contains(&self.metadata_refresh_secs) {
             return Err((
                 "consumer.metadata_refresh_secs",
-                "must be at least 1".into(),
+                "must be 1 to 86400".into(),
             ));
         }
-        if self.dedupe_horizon_secs < 3_600 {
+        if !(3_600..=MAX_DEDUPE_HORIZON_SECS).contains(&self.dedupe_horizon_secs) {
             return Err((
                 "consumer.dedupe_horizon_secs",
-                "must be at least 3600 (and longer than any redelivery window)".into(),
+                format!(
+                    "must be 3600 (and longer than any redelivery window) to {MAX_DEDUPE_HORIZON_SECS}"
+                ),
             ));
         }
-        if self.prune_interval_secs == 0 {
-            return Err(("consumer.prune_interval_secs", "must be at least 1".into()));
+        if !(1..=7 * 86_400).contains(&self.prune_interval_secs) {
+            return Err(("consumer.prune_interval_secs", "must be 1 to 604800".into()));
         }
         Ok(())
     }

@@ -165,6 +165,15 @@ impl ProducerConfig {
         if !(1..=5).contains(&self.max_in_flight) {
             return Err(("producer.max_in_flight", "must be 1 to 5".into()));
         }
+        // As the Java client requires: a delivery deadline shorter than one request (and the
+        // linger before it) fails records that a slow broker would have taken, and the relay
+        // sends their rows again and again.
+        if self.delivery_timeout_ms < self.linger_ms.saturating_add(self.request_timeout_ms) {
+            return Err((
+                "producer.delivery_timeout_ms",
+                "must be at least producer.linger_ms + producer.request_timeout_ms".into(),
+            ));
+        }
         if self.retry_backoff_max_ms < self.retry_backoff_ms {
             return Err((
                 "producer.retry_backoff_max_ms",

@@ -27,6 +27,20 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         // 0 would make `/ready` answer 503 whenever a single row waits to be published.
         ("http.ready_max_backlog", config.http.ready_max_backlog),
     ])?;
+    // Past a million the limit is no limit, and far past it Tokio's semaphore refuses it
+    // (a panic in the listener's task, with `/health` on the ops listener still answering).
+    at_most(&[
+        (
+            "http.max_connections",
+            config.http.max_connections as u64,
+            MAX_CONNECTIONS,
+        ),
+        (
+            "http.max_connections_per_client",
+            config.http.max_connections_per_client as u64,
+            MAX_CONNECTIONS,
+        ),
+    ])?;
     if let Some(ops) = config.http.ops_listen
         && ops == config.http.listen
         && ops.port() != 0
@@ -114,6 +128,15 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
         ),
         ("auth.session_prune_secs", auth.session_prune_secs),
     ])?;
+    // A period far past a week would overflow the clock its timer adds it to.
+    at_most(&[
+        ("auth.login_window_secs", auth.login_window_secs, WEEK_SECS),
+        (
+            "auth.session_prune_secs",
+            auth.session_prune_secs,
+            WEEK_SECS,
+        ),
+    ])?;
     if auth.session_ttl_secs == 0 || auth.session_ttl_secs > 366 * 86_400 {
         return Err(ConfigError::field(
             "auth.session_ttl_secs",
@@ -147,6 +170,20 @@ fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// Most connections `http.max_connections` and `http.max_connections_per_client` may allow.
+const MAX_CONNECTIONS: u64 = 1_000_000;
+
+/// A week in seconds: the longest period of a timer or window in `[auth]`.
+pub(super) const WEEK_SECS: u64 = 7 * 86_400;
+
+/// Each of `settings` (name, value, most) is at most its most.
+fn at_most(settings: &[(&str, u64, u64)]) -> Result<(), ConfigError> {
+    match settings.iter().find(|(_, value, most)| value > most) {
+        Some((name, _, most)) => Err(ConfigError::field(*name, format!("must be at most {most}"))),
+        None => Ok(()),
+    }
 }
 
 /// Each of `settings` (name, value) is at least 1.

@@ -89,6 +89,7 @@ pub(crate) async fn supervise(
         cancel: cancel.clone(),
         member,
         owned: BTreeMap::new(),
+        waiting: BTreeMap::new(),
         periodic: None,
     };
     loop {
@@ -125,7 +126,10 @@ pub(crate) async fn supervise(
                     let _ = done.send(());
                 }
             },
-            _ = commits.tick() => supervisor.commit_owned(),
+            _ = commits.tick() => {
+                supervisor.start_shown().await;
+                supervisor.commit_owned();
+            }
         }
     }
     // A revocation (or loss) still queued is answered by dropping it: the member task ends.
@@ -147,6 +151,10 @@ struct GroupSupervisor {
     member: GroupMember,
     /// The task of each partition we own.
     owned: BTreeMap<i32, Owned>,
+    /// Partitions assigned to us that the topic's metadata did not show yet (added to the
+    /// topic since a broker last heard), with the generation they were assigned in: each
+    /// starts once the metadata shows it ([`existing`]).
+    waiting: BTreeMap<i32, i32>,
     /// The periodic commit of the owned partitions' offsets, while it runs: on a task of its
     /// own, so that a coordinator that does not answer (up to a request's deadline) holds up
     /// no revocation or loss meanwhile.
@@ -167,7 +175,15 @@ impl GroupSupervisor {
         metrics.rebalances.add(1);
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
-        let partitions = existing(&self.client, &self.ctx.topic, partitions).await;
+        let (partitions, waiting) = existing(&self.client, &self.ctx.topic, partitions).await;
+        self.waiting
+            .extend(waiting.into_iter().map(|p| (p, generation)));
+        self.start(generation, partitions).await;
+    }
+
+    /// Starts a task for each of `partitions`, assigned in `generation`, from the group's
+    /// committed offsets.
+    async fn start(&mut self, generation: i32, partitions: Vec<i32>) {
         let committed = committed(
             &self.member.handle(),
             &partitions,
@@ -182,6 +198,27 @@ impl GroupSupervisor {
             self.spawn(p, start);
         }
         self.report_running();
+    }
+
+    /// Starts the waiting partitions that the topic's metadata shows now.
+    async fn start_shown(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let Ok(count) = self.client.partition_count(&self.ctx.topic).await else {
+            return;
+        };
+        let waiting: Vec<i32> = self.waiting.keys().copied().collect();
+        let mut by_generation: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for p in existing::shown(&waiting, count) {
+            if let Some(generation) = self.waiting.remove(&p) {
+                by_generation.entry(generation).or_default().push(p);
+            }
+        }
+        for (generation, partitions) in by_generation {
+            info!(topic = %self.ctx.topic, ?partitions, "consumer: the topic's metadata shows assigned partitions that waited; starting them");
+            self.start(generation, partitions).await;
+        }
     }
 
     /// Starts the task of partition `p`.
@@ -204,6 +241,7 @@ impl GroupSupervisor {
 
     /// Stops the tasks of `partitions` (each commits its batch in hand to the store).
     async fn give_up(&mut self, partitions: &[i32]) {
+        self.waiting.retain(|p, _| !partitions.contains(p));
         let stopped: Vec<Owned> = partitions
             .iter()
             .filter_map(|p| self.owned.remove(p))

@@ -116,6 +116,28 @@ pub enum EventData {
 }
 
 impl EventData {
+    /// Each text field of the data, by its name in the value.
+    pub(super) fn texts(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Self::Registered(d) => vec![("username", &d.username), ("email", &d.email)],
+            Self::LoggedIn(d) => vec![("ip", &d.ip), ("user_agent", &d.user_agent)],
+            Self::PasswordChanged(d) => vec![("ip", &d.ip)],
+            Self::StatusChanged(_) => Vec::new(),
+            Self::Deleted(d) => d.email.iter().map(|e| ("email", e)).collect(),
+            Self::Updated(d) => [
+                ("nickname", &d.nickname),
+                ("email", &d.email),
+                ("avatar_url", &d.avatar_url),
+            ]
+            .into_iter()
+            .filter_map(|(name, text)| text.as_ref().map(|t| (name, t)))
+            .collect(),
+        }
+        .into_iter()
+        .map(|(name, text): (&'static str, &String)| (name, text.as_str()))
+        .collect()
+    }
+
     /// The event type this data belongs to.
     pub fn event_type(&self) -> EventType {
         match self {

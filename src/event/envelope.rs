@@ -11,6 +11,15 @@ use super::{DecodeError, EncodeError, EventData, EventType};
 /// stay an error, never pass for the older layout).
 pub const DATA_VERSION: u16 = 2;
 
+/// The longest text field an event's data may hold, in bytes: an avatar URL of 2,048
+/// characters of 4 bytes. Other writers' events are not checked otherwise, and each such text
+/// is copied into the outputs the event causes, escaped in JSON (up to 6 bytes a byte).
+pub const MAX_TEXT: usize = 8 * 1024;
+
+/// The longest `ce_requestid`, in bytes (ours are at most 128): it goes into a header of
+/// every output.
+pub const MAX_REQUEST_ID: usize = 1024;
+
 /// One user event: CloudEvents attributes plus data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -140,12 +149,27 @@ impl Envelope {
                 content_type: content_type.mime(),
                 reason,
             })?;
+        if let Some((field, text)) = data.texts().into_iter().find(|(_, t)| t.len() > MAX_TEXT) {
+            return Err(DecodeError::TooLong {
+                field,
+                bytes: text.len(),
+                most: MAX_TEXT,
+            });
+        }
+        let request_id = binding::text(headers, header::REQUEST_ID)?;
+        if request_id.len() > MAX_REQUEST_ID {
+            return Err(DecodeError::TooLong {
+                field: header::REQUEST_ID,
+                bytes: request_id.len(),
+                most: MAX_REQUEST_ID,
+            });
+        }
         Ok(Self {
             version,
             id: binding::parsed(headers, header::ID)?,
             user_id: binding::parsed(headers, header::SUBJECT)?,
             occurred_at,
-            request_id: binding::text(headers, header::REQUEST_ID)?.to_owned(),
+            request_id: request_id.to_owned(),
             producer_id: binding::parsed(headers, header::PRODUCER_ID)?,
             sequence: binding::parsed(headers, header::SEQUENCE)?,
             data,

@@ -39,6 +39,17 @@ pub enum DecodeError {
     /// The record has no value.
     #[error("record has no value")]
     MissingValue,
+    /// A text field of the data, or `ce_requestid`, is longer than any event of ours holds
+    /// ([`super::MAX_TEXT`], [`super::MAX_REQUEST_ID`]).
+    #[error("{field} is {bytes} bytes, more than the {most} an event may hold")]
+    TooLong {
+        /// The field (or header) name.
+        field: &'static str,
+        /// Its length.
+        bytes: usize,
+        /// The most it may be.
+        most: usize,
+    },
     /// The value does not decode as the data of its event type.
     #[error("{content_type} value of {event_type}: {reason}")]
     Value {

@@ -26,7 +26,7 @@ pub use binding::{ContentType, HeaderLookup, Headers, header, set_identity};
 pub use data::{
     Deleted, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated, UserStatus,
 };
-pub use envelope::{DATA_VERSION, EncodedRecord, Envelope};
+pub use envelope::{DATA_VERSION, EncodedRecord, Envelope, MAX_REQUEST_ID, MAX_TEXT};
 pub use error::{DecodeError, EncodeError};
 pub use kind::EventType;
 

@@ -269,3 +269,52 @@ fn a_deleted_event_written_before_it_carried_the_email_still_decodes() {
         );
     }
 }
+
+/// Another writer's event whose texts no event of ours holds is refused, naming the field:
+/// each text is copied into the outputs it causes, escaped, so a megabyte name would make
+/// several megabytes of outbox rows. At the bound it still decodes.
+#[test]
+fn texts_longer_than_any_event_holds_are_refused_by_name() {
+    let long = |n: usize| "\u{1}".repeat(n);
+    let mut env = fixtures::sample(EventType::Registered);
+    for ct in [ContentType::Postcard, ContentType::Json] {
+        env.data = EventData::Registered(Registered {
+            username: long(MAX_TEXT),
+            email: "ada@example.com".into(),
+        });
+        let rec = env.encode(ct).unwrap();
+        assert!(Envelope::decode(&rec.headers, Some(&rec.value)).is_ok());
+        env.data = EventData::Registered(Registered {
+            username: "ada".into(),
+            email: long(MAX_TEXT + 1),
+        });
+        let rec = env.encode(ct).unwrap();
+        assert_eq!(
+            Envelope::decode(&rec.headers, Some(&rec.value)).unwrap_err(),
+            DecodeError::TooLong {
+                field: "email",
+                bytes: MAX_TEXT + 1,
+                most: MAX_TEXT
+            }
+        );
+    }
+    let mut env = fixtures::sample(EventType::Updated);
+    env.data = EventData::Updated(Updated {
+        nickname: None,
+        email: None,
+        avatar_url: Some(long(MAX_TEXT + 1)),
+    });
+    let rec = env.encode(ContentType::Postcard).unwrap();
+    let err = Envelope::decode(&rec.headers, Some(&rec.value)).unwrap_err();
+    assert!(err.to_string().starts_with("avatar_url is"), "{err}");
+    let mut env = fixtures::sample(EventType::LoggedIn);
+    env.request_id = "r".repeat(MAX_REQUEST_ID + 1);
+    let rec = env.encode(ContentType::Postcard).unwrap();
+    assert!(matches!(
+        Envelope::decode(&rec.headers, Some(&rec.value)).unwrap_err(),
+        DecodeError::TooLong {
+            field: header::REQUEST_ID,
+            ..
+        }
+    ));
+}

@@ -40,7 +40,13 @@ pub struct ConnectionLimits {
     /// How long a response may make no progress (the client stopped reading) before its
     /// connection fails and frees its slot.
     pub send_timeout: Duration,
+    /// How long a client may take to send a request's headers, from the connection's first
+    /// byte or from the end of its last response (an idle keep-alive connection closes then).
+    pub header_timeout: Duration,
 }
+
+/// The API listener's [`ConnectionLimits::header_timeout`].
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl From<&crate::config::HttpConfig> for ConnectionLimits {
     fn from(http: &crate::config::HttpConfig) -> Self {
@@ -48,6 +54,7 @@ impl From<&crate::config::HttpConfig> for ConnectionLimits {
             max_connections: http.max_connections,
             max_per_client: http.max_connections_per_client,
             send_timeout: Duration::from_secs(http.send_timeout_secs),
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }

@@ -30,11 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub use admission::ConnectionLimits;
+pub use outbox_gauges::OutboxReading;
 pub use routes::{OPENAPI, Serves};
 pub use state::AppState;
 
-/// How long a client may take to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a connection buffers of a request's headers (hyper's default is about 400 KiB):
 /// past it the request is answered 431 and the connection closed, so that the connection cap's
 /// worth of clients holding unfinished headers holds 32 MiB, not 400. As much as nginx allows a
@@ -60,6 +59,7 @@ pub async fn serve(
         serves,
         admission: admission::Admission::new(limits),
         send_timeout: limits.send_timeout,
+        header_timeout: limits.header_timeout,
         graceful: GracefulShutdown::new(),
     };
     loop {
@@ -92,6 +92,8 @@ struct Listener {
     admission: Arc<admission::Admission>,
     /// How long a response may make no progress before its connection fails.
     send_timeout: Duration,
+    /// [`ConnectionLimits::header_timeout`].
+    header_timeout: Duration,
     /// Watches every connection, for the drain at shutdown.
     graceful: GracefulShutdown,
 }
@@ -114,13 +116,13 @@ impl Listener {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(routes::handle(&state, serves, peer, req).await) }
         });
-        // A client gets 30 s to send its request headers, at most 32 KiB of them (no
-        // slowloris), and a response that it stops reading fails the connection after the
-        // send timeout.
+        // A client gets the header timeout (30 s on the API's port) to send its request
+        // headers, at most 32 KiB of them (no slowloris), and a response that it stops
+        // reading fails the connection after the send timeout.
         let stream = send_timeout::SendTimeout::new(stream, self.send_timeout);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
+            .header_read_timeout(self.header_timeout)
             .max_buf_size(MAX_HEADER_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let conn = self.graceful.watch(conn);

@@ -16,8 +16,20 @@ use parking_lot::Mutex;
 
 use crate::store::Store;
 
-/// The backlog, and the creation time (ms) of the oldest row waiting; `None`: unreadable.
-pub(super) type Gauges = Option<(u64, Option<i64>)>;
+/// What the outbox gauges show, from one store read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxReading {
+    /// Rows waiting to be published.
+    pub backlog: u64,
+    /// When the oldest row waiting was written (ms since the epoch); `None`: none waits.
+    pub oldest_ms: Option<i64>,
+    /// Rows parked: they can never be published as they are (too large for the topic, or
+    /// without an identity), and stay until an operator deals with them.
+    pub parked: u64,
+}
+
+/// A reading; `None`: the store could not be read.
+pub(super) type Gauges = Option<OutboxReading>;
 
 /// How long a reading answers for: probes and scrapes come seconds apart, a flood many times
 /// a second.

@@ -142,9 +142,14 @@ fn health(state: &AppState) -> Response<Body> {
     } else {
         "connecting"
     };
-    if let Some(error) = state.store.failed() {
-        // The API's error shape (the contract's `Unavailable`); logged once, by the store.
-        let body = error_body("store_failed", &error, None);
+    if state.store.failed().is_some() {
+        // The API's error shape (the contract's `Unavailable`). What failed is in the log
+        // (once, by the store), not in an answer anyone who reaches the port may read.
+        let body = error_body(
+            "store_failed",
+            "the store failed for good; restart the process (the log says why)",
+            None,
+        );
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
     }
     json_response(StatusCode::OK, &json!({ "status": "ok", "kafka": kafka }))
@@ -161,7 +166,7 @@ async fn ready(state: &AppState) -> Response<Body> {
     if !state.kafka_ready() {
         reasons.push("Kafka not reached yet".to_owned());
     }
-    let backlog = outbox_gauges(state).await.map(|(backlog, _)| backlog);
+    let backlog = outbox_gauges(state).await.map(|r| r.backlog);
     match backlog {
         Some(n) if n > state.max_backlog => {
             reasons.push(format!("outbox backlog {n} over {}", state.max_backlog));
@@ -183,7 +188,7 @@ async fn ready(state: &AppState) -> Response<Body> {
 /// The outbox gauges for `/ready` and `/metrics`; `None` when the store did not answer within
 /// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) (`/ready` then says "outbox unreadable";
 /// `/metrics` leaves the outbox gauges out).
-async fn outbox_gauges(state: &AppState) -> Option<(u64, Option<i64>)> {
+async fn outbox_gauges(state: &AppState) -> Option<super::OutboxReading> {
     state
         .outbox_gauges
         .read(&state.store, AppState::read_outbox)

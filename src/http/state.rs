@@ -11,6 +11,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+use super::OutboxReading;
 use crate::{
     metrics::{
         self, RenderMetrics,
@@ -87,20 +88,23 @@ impl AppState {
         self.render_metrics_with(Self::read_outbox(&*self.store))
     }
 
-    /// The outbox gauges' values (backlog, creation time of the oldest row); `None` when the
-    /// store cannot be read. A store read: it blocks.
-    pub fn read_outbox(store: &dyn crate::store::Store) -> Option<(u64, Option<i64>)> {
+    /// The outbox gauges' values; `None` when the store cannot be read. A store read: it
+    /// blocks.
+    pub fn read_outbox(store: &dyn crate::store::Store) -> Option<OutboxReading> {
         store
             .read_with(|txn| {
-                let backlog = crate::outbox::backlog(txn)?;
-                crate::outbox::oldest_created_ms(txn).map(|oldest| (backlog, oldest))
+                Ok::<_, crate::store::StoreError>(OutboxReading {
+                    backlog: crate::outbox::backlog(txn)?,
+                    oldest_ms: crate::outbox::oldest_created_ms(txn)?,
+                    parked: crate::outbox::parked(txn)?,
+                })
             })
             .ok()
     }
 
     /// [`AppState::render_metrics`] with the outbox gauges' values read already (`None`: left
     /// out, the store did not answer).
-    pub fn render_metrics_with(&self, outbox: Option<(u64, Option<i64>)>) -> String {
+    pub fn render_metrics_with(&self, outbox: Option<OutboxReading>) -> String {
         let mut out = String::new();
         let name = "usercenter_build_info";
         let help = "Always 1; the labels say which build this is.";
@@ -174,16 +178,25 @@ fn render_write_conflicts(out: &mut String, c: WriteConflicts) {
 }
 
 /// The outbox gauges.
-fn render_outbox(out: &mut String, (backlog, oldest): (u64, Option<i64>)) {
+fn render_outbox(out: &mut String, reading: OutboxReading) {
     metrics::render_value(
         out,
         "usercenter_outbox_backlog",
         "gauge",
         "Outbox rows waiting to be published.",
-        backlog,
+        reading.backlog,
+    );
+    metrics::render_value(
+        out,
+        "usercenter_outbox_parked",
+        "gauge",
+        "Outbox rows parked: they can never be published as they are (larger than the topic takes, or without an identity); see the operations guide.",
+        reading.parked,
     );
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let age = oldest.map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
+    let age = reading
+        .oldest_ms
+        .map_or(0.0, |created| (now_ms - created).max(0) as f64 / 1000.0);
     metrics::render_value(
         out,
         "usercenter_outbox_oldest_age_seconds",

@@ -143,6 +143,11 @@ pub fn backlog(txn: &dyn ReadTxn) -> Result<u64> {
     txn.count(Table::Outbox)
 }
 
+/// Rows parked: the relay could never publish them as they are.
+pub fn parked(txn: &dyn ReadTxn) -> Result<u64> {
+    txn.count(Table::Parked)
+}
+
 /// When the oldest row waiting (the next one the relay publishes) was written, in milliseconds
 /// since the epoch; `None` when the outbox is empty.
 pub fn oldest_created_ms(txn: &dyn ReadTxn) -> Result<Option<i64>> {

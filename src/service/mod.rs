@@ -27,9 +27,15 @@ use kafka_side::KafkaSide;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
-/// Connections the operational listener (`http.ops_listen`) serves at once, from any one
-/// address too: probes and a metrics scraper hold a few.
+/// Connections the operational listener (`http.ops_listen`) serves at once: probes and a
+/// metrics scraper hold a few.
 const OPS_CONNECTIONS: usize = 64;
+/// Of [`OPS_CONNECTIONS`], those one address may hold: one client cannot take every slot and
+/// fail the kubelet's probes.
+const OPS_CONNECTIONS_PER_CLIENT: usize = 16;
+/// How long a client of the operational listener may take to send a request's headers (a
+/// probe sends them at once), and keep a connection idle.
+const OPS_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The user service over `store`, with the first admin from config created if missing.
 async fn users(
@@ -190,7 +196,8 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             HTTP_DRAIN,
             http::ConnectionLimits {
                 max_connections: OPS_CONNECTIONS,
-                max_per_client: OPS_CONNECTIONS,
+                max_per_client: OPS_CONNECTIONS_PER_CLIENT,
+                header_timeout: OPS_HEADER_TIMEOUT,
                 ..limits
             },
         ));

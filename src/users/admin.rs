@@ -5,6 +5,7 @@ use uuid::Uuid;
 use super::{
     Result, Role, User, UserError,
     core::{Caller, RequestCtx, Users, now_ms},
+    validate,
 };
 use crate::{
     event::{EventData, StatusChanged, UserStatus},
@@ -29,8 +30,19 @@ impl Users {
     /// Creates the first admin account (from config) unless its user name exists. An account
     /// of that name or e-mail address that someone else holds is said, not an error: the
     /// service starts either way (it would otherwise fail at every start, and any user who
-    /// registered the address first could keep it from starting).
+    /// registered the address first could keep it from starting). Fields that a registration
+    /// would refuse (an empty password from an unset variable, a name no login finds) are an
+    /// error naming the setting.
     pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<FirstAdmin> {
+        let setting = |field: &'static str| {
+            move |e: UserError| match e {
+                UserError::Invalid { message, .. } => UserError::Invalid { field, message },
+                other => other,
+            }
+        };
+        validate::username(username).map_err(setting("auth.admin_username"))?;
+        validate::email(email).map_err(setting("auth.admin_email"))?;
+        validate::password("auth.admin_password", password)?;
         if let Some(existing) = self.by_username(username)? {
             return Ok(Self::admin_or_not(&existing));
         }
@@ -73,7 +85,9 @@ impl Users {
         }
     }
 
-    /// Sets the status (admins only); disabling or locking revokes every session.
+    /// Sets the status (admins only); disabling or locking revokes every session. An admin
+    /// cannot disable or lock their own account: the last admin would leave nobody who could
+    /// set it active again (422).
     pub fn change_status(
         &self,
         caller: &Caller,
@@ -88,6 +102,12 @@ impl Users {
             let me = Self::recheck(txn, caller)?;
             if me.role != Role::Admin {
                 return Err(UserError::Forbidden);
+            }
+            if id == me.id && status != UserStatus::Active {
+                return Err(UserError::Invalid {
+                    field: "status",
+                    message: "an admin cannot disable or lock their own account".to_owned(),
+                });
             }
             let mut user = Self::get_user(txn, id)?;
             let from = user.status;

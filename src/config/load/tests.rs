@@ -284,6 +284,66 @@ fn zero_limits_and_windows_are_refused() {
     }
 }
 
+/// Values past what a limit or a timer can mean would panic where they are used (Tokio's
+/// semaphore, a timer's deadline), or, for the delivery deadline, fail records that a slow
+/// broker would have taken.
+#[test]
+fn limits_and_periods_past_their_use_are_refused() {
+    for (text, field) in [
+        (
+            "[http]\nmax_connections = 4000000000\n",
+            "http.max_connections",
+        ),
+        (
+            "[http]\nmax_connections_per_client = 1000001\n",
+            "http.max_connections_per_client",
+        ),
+        (
+            "[auth]\nsession_prune_secs = 604801\n",
+            "auth.session_prune_secs",
+        ),
+        (
+            "[auth]\nlogin_window_secs = 9223372036854775807\n",
+            "auth.login_window_secs",
+        ),
+        (
+            "[consumer]\nmetadata_refresh_secs = 86401\n",
+            "consumer.metadata_refresh_secs",
+        ),
+        (
+            "[consumer]\nprune_interval_secs = 604801\n",
+            "consumer.prune_interval_secs",
+        ),
+        (
+            "[consumer]\ndedupe_horizon_secs = 9223372036854775807\n",
+            "consumer.dedupe_horizon_secs",
+        ),
+        (
+            "[producer]\ndelivery_timeout_ms = 29999\n",
+            "producer.delivery_timeout_ms",
+        ),
+        (
+            "[producer]\ndelivery_timeout_ms = 40000\nlinger_ms = 10001\n",
+            "producer.delivery_timeout_ms",
+        ),
+    ] {
+        let err = error_line(text);
+        assert!(err.contains(&format!("{field}: must be")), "{text}: {err}");
+    }
+    // At the bounds: taken.
+    for text in [
+        "[http]\nmax_connections = 1000000\n",
+        "[auth]\nsession_prune_secs = 604800\n",
+        "[producer]\ndelivery_timeout_ms = 40000\nlinger_ms = 10000\n",
+    ] {
+        let f = file(text);
+        let mut a = args();
+        a.config = Some(f.path().to_owned());
+        let loaded = load(&a, env(&[]));
+        assert!(loaded.is_ok(), "{text}: {:?}", loaded.err());
+    }
+}
+
 #[test]
 fn the_four_topics_need_four_names() {
     let err = error_line("[consumer]\ndlq_topic = \"user.events\"\n");

@@ -15,6 +15,10 @@ use crate::{
     store::{StoreError, StoreExt, Table},
 };
 
+/// The longest pause between a failing handler's attempts, however many
+/// `consumer.handler_attempts` allows: the partition waits behind it.
+const MAX_HANDLER_PAUSE: Duration = Duration::from_secs(60);
+
 /// Why a batch did not commit (it is applied again either way).
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
@@ -127,8 +131,9 @@ impl PartitionLoop {
             ));
             return true;
         }
-        let backoff =
-            Duration::from_millis(config.handler_backoff_ms) * 2u32.saturating_pow(attempts - 1);
+        let backoff = Duration::from_millis(config.handler_backoff_ms)
+            .saturating_mul(2u32.saturating_pow(attempts - 1))
+            .min(MAX_HANDLER_PAUSE);
         debug!(partition, offset = failed_at, %error, attempts, ?backoff, "consumer: handler failed, retrying");
         pause(backoff, &self.cancel).await
     }

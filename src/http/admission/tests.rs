@@ -12,6 +12,7 @@ fn one_address_gets_at_most_its_share() {
         max_connections: 10,
         max_per_client: 2,
         send_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
     });
     let a = admission.admit(ip(2)).unwrap();
     let _b = admission.admit(ip(2)).unwrap();
@@ -28,6 +29,7 @@ fn past_the_total_every_address_is_refused_until_a_slot_frees() {
         max_connections: 2,
         max_per_client: 2,
         send_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
     });
     let a = admission.admit(ip(2)).unwrap();
     let _b = admission.admit(ip(3)).unwrap();
@@ -63,6 +65,7 @@ fn an_ipv6_client_gets_one_share_for_its_whole_64() {
         max_connections: 10,
         max_per_client: 2,
         send_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
     });
     let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
     let _a = admission.admit(v6("2001:db8:0:1::1")).unwrap();

@@ -10,7 +10,7 @@ static READS: AtomicUsize = AtomicUsize::new(0);
 fn slow_read(_: &dyn Store) -> Gauges {
     READS.fetch_add(1, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(100));
-    Some((7, None))
+    Some(reading(7))
 }
 
 /// Open: [`stuck_read`] may finish.
@@ -25,7 +25,16 @@ fn stuck_read(_: &dyn Store) -> Gauges {
     while !GATE.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    Some((9, None))
+    Some(reading(9))
+}
+
+/// A reading of `backlog` rows, none parked.
+fn reading(backlog: u64) -> OutboxReading {
+    OutboxReading {
+        backlog,
+        oldest_ms: None,
+        parked: 0,
+    }
 }
 
 fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -44,14 +53,14 @@ async fn a_hundred_callers_at_once_share_one_reading() {
         callers.spawn(async move { gauges.read(&store, slow_read).await });
     }
     while let Some(answer) = callers.join_next().await {
-        assert_eq!(answer.unwrap(), Some((7, None)));
+        assert_eq!(answer.unwrap(), Some(reading(7)));
     }
     assert_eq!(READS.load(Ordering::SeqCst), 1, "one reading for all");
     // Fresh for a while, then read again.
-    assert_eq!(gauges.read(&store, slow_read).await, Some((7, None)));
+    assert_eq!(gauges.read(&store, slow_read).await, Some(reading(7)));
     assert_eq!(READS.load(Ordering::SeqCst), 1);
     tokio::time::sleep(FRESH).await;
-    assert_eq!(gauges.read(&store, slow_read).await, Some((7, None)));
+    assert_eq!(gauges.read(&store, slow_read).await, Some(reading(7)));
     assert_eq!(READS.load(Ordering::SeqCst), 2);
 }
 
@@ -66,6 +75,6 @@ async fn a_reading_that_hangs_is_not_started_again_by_every_caller() {
     // Once it ends, with nobody waiting, it is old: a caller after that reads again.
     GATE.store(true, Ordering::SeqCst);
     tokio::time::sleep(FRESH * 2).await;
-    assert_eq!(gauges.read(&store, stuck_read).await, Some((9, None)));
+    assert_eq!(gauges.read(&store, stuck_read).await, Some(reading(9)));
     assert_eq!(STUCK_READS.load(Ordering::SeqCst), 2, "a fresh reading");
 }

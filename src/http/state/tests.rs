@@ -41,6 +41,7 @@ fn the_outbox_age_is_that_of_its_oldest_row() {
     let age = sample(&text, "usercenter_outbox_oldest_age_seconds");
     assert!((90.0..3600.0).contains(&age), "{age}");
     assert_eq!(sample(&text, "usercenter_outbox_backlog"), 2.0);
+    assert_eq!(sample(&text, "usercenter_outbox_parked"), 0.0);
     assert!(
         text.contains(&format!("commit=\"{}\"", version::COMMIT)),
         "{text}"

@@ -15,6 +15,7 @@ use super::{
     coordinator_link::{CoordinatorLink, Membership},
 };
 use crate::kafka::{
+    ClientError,
     error_code::{ErrorCode, ResponseError},
     protocol::{JoinGroup, SyncGroup},
 };
@@ -252,6 +253,22 @@ impl Round<'_> {
             .collect();
         let topics: Vec<&str> = topics.into_iter().collect();
         let answer = self.link.client.refresh(Some(&topics)).await?;
+        // Without our topic's partitions every member would get nothing, and the group would
+        // stay stable that way (no size note, so no member's watch sees a change): the round
+        // fails instead, and the member joins again after its backoff.
+        match answer.get(&self.link.topic) {
+            Some(Ok(_)) => {}
+            Some(Err(code)) => {
+                return Err(ClientError::Topic {
+                    topic: self.link.topic.clone(),
+                    code: *code,
+                }
+                .into());
+            }
+            None => {
+                return Err(ClientError::Unanswered { api: "Metadata" }.into());
+            }
+        }
         let partitions: BTreeMap<String, Vec<i32>> = answer
             .into_iter()
             .filter_map(|(name, t)| {

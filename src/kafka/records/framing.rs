@@ -63,14 +63,20 @@ pub(super) fn base_offset(b: &[u8]) -> i64 {
     i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// A v2-framed `batch` that may have been damaged (`why`): its offsets as its header says.
+/// A v2-framed `batch` (at least [`BATCH_HEADER`] bytes) that may have been damaged (`why`):
+/// its offsets as its header says. Kafka appends a v2 batch only when its last offset delta is
+/// its record count less one, so where the two disagree the header is damaged there, and the
+/// smaller stands: damage to one of them does not skip the records of the batches after it
+/// (at worst the rest of the batch is asked for again and comes back as damaged).
 pub(super) fn damaged(batch: &Bytes, why: &'static str) -> RecordsError {
     let b = &batch[..];
     let base_offset = base_offset(b);
     let last_offset_delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
+    let records = i32::from_be_bytes([b[57], b[58], b[59], b[60]]);
+    let delta = last_offset_delta.min(records.saturating_sub(1)).max(0);
     RecordsError::Damaged {
         offset: base_offset,
-        last_offset: base_offset.saturating_add(i64::from(last_offset_delta.max(0))),
+        last_offset: base_offset.saturating_add(i64::from(delta)),
         bounded: false,
         raw: batch.clone(),
         why,

@@ -156,10 +156,20 @@ fn a_bad_crc_s_last_offset_is_before_the_next_batch() {
     let mut first = encode(&[batch(7, 3, RecordBatchCompression::NoCompression)]);
     first[23..27].copy_from_slice(&1000i32.to_be_bytes());
     let second = encode(&[batch(10, 2, RecordBatchCompression::NoCompression)]);
+    // Alone in the answer, the record count (3) bounds the damaged delta.
     let alone = records_of(&Bytes::from(first.clone()), CAP).unwrap_err();
     assert_eq!(
         damage(&alone),
-        Some((7, 1007, false, "CRC mismatch")),
+        Some((7, 9, false, "CRC mismatch")),
+        "{alone:?}"
+    );
+    // Both damaged: the smaller stands.
+    let mut counted = first.clone();
+    counted[57..61].copy_from_slice(&500i32.to_be_bytes());
+    let alone = records_of(&Bytes::from(counted), CAP).unwrap_err();
+    assert_eq!(
+        damage(&alone),
+        Some((7, 506, false, "CRC mismatch")),
         "{alone:?}"
     );
     for follows in [&second[..], &second[..20]] {

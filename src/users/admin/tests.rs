@@ -84,3 +84,54 @@ fn a_first_admin_whose_name_or_address_is_taken_is_not_created() {
     let (still, ..) = users.login("ada", "correct horse", &ctx()).unwrap();
     assert_eq!(still.role, Role::User);
 }
+
+/// A first admin a registration would refuse is an error naming the setting: an empty
+/// password from an unset variable would otherwise be an admin who logs in with "".
+#[test]
+fn a_first_admin_with_fields_a_registration_refuses_is_an_error_naming_the_setting() {
+    let (_d, users) = users();
+    for (name, email, password, setting) in [
+        ("root", "root@example.com", "", "auth.admin_password"),
+        (
+            "ops@corp",
+            "root@example.com",
+            "admin password",
+            "auth.admin_username",
+        ),
+        ("root", "root", "admin password", "auth.admin_email"),
+    ] {
+        match users.ensure_admin(name, email, password) {
+            Err(UserError::Invalid { field, .. }) => assert_eq!(field, setting),
+            other => panic!("{setting}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        users.login("root", "", &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+}
+
+/// The only admin disabling their own account would leave nobody to set it active again.
+#[test]
+fn an_admin_cannot_disable_or_lock_their_own_account() {
+    let (_d, users) = users();
+    users
+        .ensure_admin("root", "root@example.com", "admin password")
+        .unwrap();
+    let (root, token, _) = users.login("root", "admin password", &ctx()).unwrap();
+    let admin = users.authenticate(&token).unwrap();
+    for status in [UserStatus::Disabled, UserStatus::Locked] {
+        assert!(matches!(
+            users.change_status(&admin, root.id, status, &ctx()),
+            Err(UserError::Invalid {
+                field: "status",
+                ..
+            })
+        ));
+    }
+    let same = users
+        .change_status(&admin, root.id, UserStatus::Active, &ctx())
+        .unwrap();
+    assert_eq!(same.status, UserStatus::Active);
+    assert!(users.authenticate(&token).is_ok(), "the session stays");
+}
