@@ -86,6 +86,41 @@ pub struct HttpConfig {
     /// connection is closed, freeing its slot; between two writes, not for the whole
     /// response (nginx's `send_timeout`). Default 30.
     pub send_timeout_secs: u64,
+    /// The proxies (an ingress, a load balancer) whose `X-Forwarded-For` names the client: a
+    /// list of addresses or ranges (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`). A request from
+    /// one of them counts against the client that header names, for the login throttles and
+    /// the IP its events carry, and the proxy's connections are not held to one client's
+    /// share of the slots. Default empty: every peer is its own client.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// [`HttpConfig::trusted_proxies`] parsed; those that do not parse are left out (the
+    /// loaded configuration was checked: none).
+    pub fn trusted_proxy_ranges(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|r| proxy_range(r).ok())
+            .collect()
+    }
+}
+
+/// An address range (`10.0.0.0/8`) or a single address (`192.0.2.7`, the range of it alone).
+pub(crate) fn proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| match net {
+            // An IPv4-mapped IPv6 range matches nothing: addresses are compared as IPv4.
+            ipnet::IpNet::V6(v6) => v6
+                .addr()
+                .to_ipv4_mapped()
+                .filter(|_| v6.prefix_len() >= 96)
+                .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+                .map_or(net, ipnet::IpNet::V4),
+            v4 => v4,
+        })
+        .map_err(|_| format!("`{text}` is not an address or a range (10.0.0.0/8)"))
 }
 
 impl Default for HttpConfig {
@@ -97,6 +132,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             max_connections_per_client: 64,
             send_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -50,6 +50,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be another address or port than http.listen",
         ));
     }
+    for (i, range) in config.http.trusted_proxies.iter().enumerate() {
+        super::proxy_range(range)
+            .map_err(|p| ConfigError::field(format!("http.trusted_proxies[{i}]"), p))?;
+    }
     if !(1..=3_600).contains(&config.http.send_timeout_secs) {
         return Err(ConfigError::field(
             "http.send_timeout_secs",

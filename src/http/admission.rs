@@ -91,20 +91,24 @@ pub struct Admission {
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     admission: Arc<Admission>,
-    ip: IpAddr,
+    /// The client address it counts against (`None`: a trusted proxy's, counted in all only).
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        let Some(ip) = self.ip else {
+            return;
+        };
         let mut map = self
             .admission
             .per_client
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&self.ip) {
+        if let Some(n) = map.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(&self.ip);
+                map.remove(&ip);
             }
         }
     }
@@ -140,7 +144,20 @@ impl Admission {
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),
-            ip,
+            ip: Some(ip),
+        })
+    }
+
+    /// A slot for a connection from a trusted proxy (`http.trusted_proxies`), which carries
+    /// many clients' requests: counted in all, not against a client's share.
+    pub fn admit_proxy(self: &Arc<Self>) -> Result<Slot, Refusal> {
+        let permit = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Full)?;
+        Ok(Slot {
+            _permit: permit,
+            admission: Arc::clone(self),
+            ip: None,
         })
     }
 

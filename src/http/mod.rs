@@ -10,6 +10,7 @@
 mod admission;
 mod api;
 mod body;
+mod client_address;
 mod error;
 mod outbox_gauges;
 mod reply;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub use admission::ConnectionLimits;
+pub use client_address::TrustedProxies;
 pub use outbox_gauges::OutboxReading;
 pub use routes::{OPENAPI, Serves};
 pub use state::AppState;
@@ -103,7 +105,13 @@ impl Listener {
     /// Accepted at once, always: a full server answers 503 instead of leaving clients in the
     /// listen backlog.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
-        let slot = match self.admission.admit(peer.ip()) {
+        // A trusted proxy carries many clients: it holds no client's share of the slots.
+        let admitted = if self.state.trusted_proxies.contains(peer.ip()) {
+            self.admission.admit_proxy()
+        } else {
+            self.admission.admit(peer.ip())
+        };
+        let slot = match admitted {
             Ok(slot) => slot,
             Err(why) => {
                 debug!(%peer, ?why, "connection refused: 503");

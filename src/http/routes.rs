@@ -117,7 +117,10 @@ where
         .collect();
     let ctx = RequestCtx {
         request_id: id,
-        ip: peer.ip().to_string(),
+        ip: state
+            .trusted_proxies
+            .client(peer.ip(), &parts.headers)
+            .to_string(),
         user_agent,
         client_gone: ClientGone::default(),
     };

@@ -39,6 +39,8 @@ pub struct AppState {
     kafka_ready: AtomicBool,
     /// The outbox gauges `/ready` and `/metrics` show, read once for all callers.
     pub(super) outbox_gauges: super::outbox_gauges::OutboxGauges,
+    /// The proxies whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub(super) trusted_proxies: super::TrustedProxies,
 }
 
 impl AppState {
@@ -58,7 +60,15 @@ impl AppState {
             http: HttpMetrics::default(),
             kafka_ready: AtomicBool::new(false),
             outbox_gauges: super::outbox_gauges::OutboxGauges::default(),
+            trusted_proxies: super::TrustedProxies::default(),
         }
+    }
+
+    /// The same, believing the `X-Forwarded-For` of the proxies in `proxies`.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: super::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// Marks the Kafka side (topics, producer, consumer) started, or not.

@@ -166,12 +166,17 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
     let metrics = KafkaMetrics::new(config.consumer.enabled);
-    let state = Arc::new(http::AppState::new(
-        Arc::clone(&store),
-        users,
-        config.http.ready_max_backlog,
-        metrics.rendered(),
-    ));
+    let state = Arc::new(
+        http::AppState::new(
+            Arc::clone(&store),
+            users,
+            config.http.ready_max_backlog,
+            metrics.rendered(),
+        )
+        .with_trusted_proxies(http::TrustedProxies::new(
+            config.http.trusted_proxy_ranges(),
+        )),
+    );
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let limits = http::ConnectionLimits::from(&config.http);
@@ -187,23 +192,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         HTTP_DRAIN,
         limits,
     ));
-    let ops_addr = ops.map(|(listener, ops_addr)| {
-        tasks.spawn(http::serve(
-            listener,
-            Arc::clone(&state),
-            http::Serves::Operations,
-            cancel.clone(),
-            HTTP_DRAIN,
-            http::ConnectionLimits {
-                max_connections: OPS_CONNECTIONS,
-                max_per_client: OPS_CONNECTIONS_PER_CLIENT,
-                header_timeout: OPS_HEADER_TIMEOUT,
-                ..limits
-            },
-        ));
-        info!(addr = %ops_addr, "operational endpoints (/health, /ready, /metrics) on http://{ops_addr}");
-        ops_addr
-    });
+    let ops_addr = ops.map(|ops| serve_ops(ops, &state, &tasks, &cancel, limits));
     let consumer_metrics = metrics.consumer.clone();
     let kafka_side = KafkaSide {
         config,
@@ -224,6 +213,32 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         cancel,
         tasks,
     })
+}
+
+/// Serves `/health`, `/ready` and `/metrics` on the operational listener (`http.ops_listen`),
+/// with slots of its own; its address.
+fn serve_ops(
+    (listener, addr): (TcpListener, SocketAddr),
+    state: &Arc<http::AppState>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+    limits: http::ConnectionLimits,
+) -> SocketAddr {
+    tasks.spawn(http::serve(
+        listener,
+        Arc::clone(state),
+        http::Serves::Operations,
+        cancel.clone(),
+        HTTP_DRAIN,
+        http::ConnectionLimits {
+            max_connections: OPS_CONNECTIONS,
+            max_per_client: OPS_CONNECTIONS_PER_CLIENT,
+            header_timeout: OPS_HEADER_TIMEOUT,
+            ..limits
+        },
+    ));
+    info!(%addr, "operational endpoints (/health, /ready, /metrics) on http://{addr}");
+    addr
 }
 
 /// The store `config` names, its data directory created first.

@@ -357,3 +357,32 @@ fn the_four_topics_need_four_names() {
         "{err}"
     );
 }
+
+/// `http.trusted_proxies` takes ranges and single addresses, from the file or a comma list in
+/// the environment; anything else is named by its place in the list.
+#[test]
+fn trusted_proxies_are_ranges_or_addresses() {
+    let config = load(
+        &args(),
+        env(&[(
+            "USERCENTER_HTTP_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7, fd00::/8, ::ffff:198.51.100.0/120",
+        )]),
+    )
+    .unwrap();
+    let ranges: Vec<String> = config
+        .http
+        .trusted_proxy_ranges()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        ranges,
+        ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8", "198.51.100.0/24"]
+    );
+    let err = error_line("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n");
+    assert!(
+        err.contains("http.trusted_proxies[1]: `proxy.local` is not an address"),
+        "{err}"
+    );
+}

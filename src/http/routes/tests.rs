@@ -276,3 +276,46 @@ fn request_ids_are_taken_only_when_sane() {
     assert_ne!(request_id(&with(&"x".repeat(200))), "x".repeat(200));
     assert_eq!(request_id(&with("has space")).len(), 36);
 }
+
+/// Behind a trusted proxy the throttles count the client `X-Forwarded-For` names, not the
+/// proxy: one client's failures do not answer 429 to another's logins. From a peer that is no
+/// trusted proxy the header changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_login_throttle_counts_the_forwarded_client() {
+    let login = "/api/v1/users/login";
+    let body = || json_body(&json!({"username": "nobody", "password": "wrong password"}));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let limits = crate::users::AuthLimits {
+        per_ip: 2,
+        ..Default::default()
+    };
+    let users = Users::new(Arc::clone(&store), 42, "t", Duration::from_secs(3600))
+        .unwrap()
+        .with_limits(&limits);
+    let users = Arc::new(users);
+    let trusted = crate::http::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let behind = AppState::new(Arc::clone(&store), Arc::clone(&users), 10, Vec::new())
+        .with_trusted_proxies(trusted);
+    let from = |client| [JSON, ("x-forwarded-for", client)];
+    for _ in 0..2 {
+        let (status, _) = send(&behind, Method::POST, login, &from("198.51.100.1"), body()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = send(&behind, Method::POST, login, &from("198.51.100.1"), body()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the same client");
+    let (status, _) = send(&behind, Method::POST, login, &from("198.51.100.2"), body()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "another client");
+    // Without trust the header is the client's word: every request is the peer's.
+    let direct = AppState::new(store, users, 10, Vec::new());
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let (status, _) = send(&direct, Method::POST, login, &from(client), body()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{client}");
+    }
+    let (status, _) = send(&direct, Method::POST, login, &from("203.0.113.3"), body()).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "127.0.0.1 failed twice"
+    );
+}
