@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 mod publish;
+mod store_io;
 
 use super::{Pending, pending_within};
 use crate::{
@@ -37,6 +38,7 @@ use crate::{
     store::{RelayLease, Store, Table},
 };
 use publish::{RoundOutcome, Sent, Stop, enqueue};
+use store_io::{Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
@@ -71,8 +73,21 @@ pub async fn run(
         in_flight: VecDeque::new(),
         deleting: None,
         caught_up: false,
+        reads: ReadHealth::default(),
     };
     while !cancel.is_cancelled() {
+        if relay.epoch.is_some() && relay.reads.step_aside() {
+            warn!(
+                ?STEP_ASIDE_FOR,
+                "outbox: the outbox cannot be read; leaving the relay lease unrenewed so that another instance relays"
+            );
+            relay.producer.send_until(Some(Instant::now()));
+            tokio::select! {
+                () = tokio::time::sleep(STEP_ASIDE_FOR) => {}
+                () = cancel.cancelled() => {}
+            }
+            continue;
+        }
         let (lease, read) = relay.lease_and_read().await;
         let pause = match lease {
             Some(lease) => relay.round(lease, read).await,
@@ -131,6 +146,8 @@ struct Relay {
     /// row committed before it, so the next read waits until the relay is woken for rows
     /// committed since (or its pause ends). Cleared whenever the cursor moves back.
     caught_up: bool,
+    /// Whether the outbox could be read lately (a holder that cannot steps aside).
+    reads: ReadHealth,
 }
 
 /// What the loop waits for after a round.
@@ -190,7 +207,7 @@ impl Relay {
         let Some(reading) = reading else {
             return (lease, None);
         };
-        let rows = rows(reading).await;
+        let rows = self.reads.rows(reading).await;
         (lease, ((self.epoch, self.from) == before).then_some(rows))
     }
 
@@ -207,7 +224,10 @@ impl Relay {
         if self.has_room() && !self.caught_up {
             let Pending { rows, more } = match read {
                 Some(read) => read,
-                None => rows(self.start_read()).await,
+                None => {
+                    let reading = self.start_read();
+                    self.reads.rows(reading).await
+                }
             };
             self.caught_up = !more;
             if !rows.is_empty() {
@@ -330,55 +350,6 @@ impl Relay {
                 Ok(())
             })
         }));
-    }
-}
-
-/// A read of pending rows on the blocking pool.
-type Reading = tokio::task::JoinHandle<crate::store::Result<Pending>>;
-
-/// The rows `reading` read; none when the store could not be read.
-async fn rows(reading: Reading) -> Pending {
-    match reading.await {
-        Ok(Ok(read)) => read,
-        Ok(Err(error)) => {
-            warn!(%error, "outbox: cannot read pending rows");
-            Pending::none()
-        }
-        Err(error) => {
-            warn!(%error, "outbox: read task failed");
-            Pending::none()
-        }
-    }
-}
-
-/// A delete of published rows committing on the blocking pool.
-type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
-
-/// Waits for a delete started by a round; a failure only means the rows go out again.
-async fn finish(deleting: Option<Deleting>) {
-    let Some(task) = deleting else { return };
-    match task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            warn!(%error, "outbox: cannot delete published rows; they will be published again")
-        }
-        Err(error) => warn!(%error, "outbox: delete task failed"),
-    }
-}
-
-/// The lease when this instance holds it; an error counts as not held.
-async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
-    let store = Arc::clone(store);
-    match tokio::task::spawn_blocking(move || store.relay_lease()).await {
-        Ok(Ok(lease)) => lease,
-        Ok(Err(error)) => {
-            warn!(%error, "outbox: cannot check the relay lease");
-            None
-        }
-        Err(error) => {
-            warn!(%error, "outbox: lease task failed");
-            None
-        }
     }
 }
 

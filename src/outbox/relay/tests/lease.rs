@@ -67,6 +67,7 @@ pub(super) fn relay_over(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> Re
         in_flight: std::collections::VecDeque::new(),
         deleting: None,
         caught_up: false,
+        reads: super::super::ReadHealth::default(),
     }
 }
 

@@ -1,0 +1,94 @@
+//! The relay's store work on the blocking pool: reading rows, deleting published ones,
+//! checking the lease; and stepping aside when the outbox cannot be read. The lease lives on a
+//! connection of its own (PostgreSQL), so a holder whose reads fail (its pool wedged or used
+//! up) would go on renewing it while nobody relays: after [`STEP_ASIDE_AFTER`] of failed
+//! reads it stops renewing for [`STEP_ASIDE_FOR`], and another instance takes the lease once
+//! its term ends.
+use std::{sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::super::Pending;
+use crate::store::{RelayLease, Store};
+
+/// How long reads of the outbox may fail in a row before the holder steps aside: longer than
+/// a database restart takes, as long as the lease's term.
+const STEP_ASIDE_AFTER: Duration = Duration::from_secs(10);
+/// How long a holder that stepped aside leaves the lease alone: longer than its term, so
+/// that another instance can take it.
+pub(super) const STEP_ASIDE_FOR: Duration = Duration::from_secs(30);
+
+/// A read of pending rows on the blocking pool.
+pub(super) type Reading = tokio::task::JoinHandle<crate::store::Result<Pending>>;
+
+/// Whether the outbox could be read lately.
+#[derive(Debug, Default)]
+pub(super) struct ReadHealth {
+    /// When reads began to fail, while every read since failed.
+    failing_since: Option<Instant>,
+}
+
+impl ReadHealth {
+    /// The rows `reading` read; none when the store could not be read (noted).
+    pub(super) async fn rows(&mut self, reading: Reading) -> Pending {
+        let failed = match reading.await {
+            Ok(Ok(read)) => {
+                self.failing_since = None;
+                return read;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => format!("read task failed: {error}"),
+        };
+        warn!(error = %failed, "outbox: cannot read pending rows");
+        self.failing_since.get_or_insert_with(Instant::now);
+        Pending::none()
+    }
+
+    /// Whether reads have failed for [`STEP_ASIDE_AFTER`]: then the lease goes unrenewed for
+    /// [`STEP_ASIDE_FOR`] (and the count starts again).
+    pub(super) fn step_aside(&mut self) -> bool {
+        if self
+            .failing_since
+            .is_some_and(|since| since.elapsed() >= STEP_ASIDE_AFTER)
+        {
+            self.failing_since = None;
+            return true;
+        }
+        false
+    }
+}
+
+/// A delete of published rows committing on the blocking pool.
+pub(super) type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
+
+/// Waits for a delete started by a round; a failure only means the rows go out again.
+pub(super) async fn finish(deleting: Option<Deleting>) {
+    let Some(task) = deleting else { return };
+    match task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            warn!(%error, "outbox: cannot delete published rows; they will be published again")
+        }
+        Err(error) => warn!(%error, "outbox: delete task failed"),
+    }
+}
+
+/// The lease when this instance holds it; an error counts as not held.
+pub(super) async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || store.relay_lease()).await {
+        Ok(Ok(lease)) => lease,
+        Ok(Err(error)) => {
+            warn!(%error, "outbox: cannot check the relay lease");
+            None
+        }
+        Err(error) => {
+            warn!(%error, "outbox: lease task failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
