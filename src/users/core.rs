@@ -90,6 +90,10 @@ pub struct Users {
     pub(super) account_sources: Throttle,
     /// Failed logins per account, from anywhere (a higher ceiling).
     pub(super) accounts: Throttle,
+    /// Sources (account and network) a login succeeded from within [`KNOWN_SOURCE_FOR`]:
+    /// not held to [`Users::accounts`]' ceiling, so that failures from elsewhere cannot lock
+    /// the owner out where they usually log in from.
+    pub(super) known_sources: Throttle,
     pub(super) ips: Throttle,
     pub(super) max_sessions: usize,
     /// Expired sessions removed by [`Users::prune_sessions`].
@@ -102,6 +106,9 @@ pub struct Users {
     /// Woken after a commit, so the outbox relay publishes at once.
     wake: Arc<tokio::sync::Notify>,
 }
+
+/// How long a source a login succeeded from stays known ([`Users::known_sources`]).
+pub(super) const KNOWN_SOURCE_FOR: Duration = Duration::from_secs(30 * 86_400);
 
 pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -127,6 +134,7 @@ impl Users {
             session_ttl,
             account_sources: Throttle::new(0, Duration::ZERO, 1),
             accounts: Throttle::new(0, Duration::ZERO, 1),
+            known_sources: Throttle::new(0, Duration::ZERO, 1),
             ips: Throttle::new(0, Duration::ZERO, 1),
             password_checks: Throttle::new(0, Duration::ZERO, 1),
             max_sessions: 1,
@@ -142,6 +150,7 @@ impl Users {
         let throttle = |limit| Throttle::new(limit, l.window, l.max_keys);
         self.account_sources = throttle(l.per_source);
         self.accounts = throttle(l.per_account);
+        self.known_sources = Throttle::new(1, KNOWN_SOURCE_FOR, l.max_keys);
         self.ips = throttle(l.per_ip);
         self.password_checks = throttle(l.per_source);
         self.max_sessions = l.max_sessions.max(1);

@@ -2,7 +2,8 @@
 //! the same after the same work (an argon2 check and a durable commit: on PostgreSQL a
 //! transaction id's, [`crate::store::WriteTxn::commit_as_a_write`]), so neither the answer nor
 //! its timing tells whether an account exists. Failures are throttled per account and
-//! source (an IPv4 address, an IPv6 /64), per account (a higher ceiling) and per source; a
+//! source (an IPv4 address, an IPv6 /64), per account (a higher ceiling, which a source the
+//! account logged in from lately is not held to) and per source; a
 //! throttled account, and a disabled or locked one, answer exactly like a wrong password, so
 //! the answers confirm nothing (which names belong to one account, whether a password is
 //! right).
@@ -85,7 +86,11 @@ impl Users {
             return Err(UserError::Unauthorized);
         }
         self.account_sources.clear(&keys.source);
-        self.accounts.succeeded(&keys.account);
+        if keys.counted_account {
+            self.accounts.succeeded(&keys.account);
+        }
+        self.known_sources.clear(&keys.source);
+        self.known_sources.try_attempt(&keys.source);
         self.ips.succeeded(&network);
         self.start_session(&user, ctx)
     }
@@ -120,13 +125,21 @@ impl Users {
             (None, false) => "\0no account's name".to_owned(),
         };
         let source = format!("{account}\0{network}");
+        // A source the account logged in from lately is not held to the ceiling from
+        // everywhere: failures from elsewhere cannot lock the owner out there.
+        let known = self.known_sources.seen(&source);
         let admitted = self.account_sources.try_attempt(&source)
-            && (self.accounts.try_attempt(&account) || {
+            && (known || self.accounts.try_attempt(&account) || {
                 self.account_sources.succeeded(&source);
                 false
             });
         let user = user.filter(|_| admitted);
-        Ok((user, ThrottleKeys { account, source }))
+        let keys = ThrottleKeys {
+            account,
+            source,
+            counted_account: admitted && !known,
+        };
+        Ok((user, keys))
     }
 
     /// The successful login of `verified` (the row whose password hash the password matched),
@@ -161,6 +174,8 @@ impl Users {
 struct ThrottleKeys {
     account: String,
     source: String,
+    /// Whether the attempt was counted against the account's ceiling.
+    counted_account: bool,
 }
 
 /// The `user.logged_in` event of an attempt from `ctx`.

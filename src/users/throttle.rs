@@ -185,6 +185,17 @@ impl Throttle {
         }
     }
 
+    /// Whether `key` has an attempt within the window (nothing is counted).
+    pub fn seen(&self, key: &str) -> bool {
+        let key = key_of(key);
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        state.map.get_mut(&key).is_some_and(|w| {
+            w.expire(now, self.window);
+            !w.times.is_empty()
+        })
+    }
+
     /// Forgets `key` (after a successful login).
     pub fn clear(&self, key: &str) {
         self.state.lock().map.remove(&key_of(key));

@@ -161,3 +161,51 @@ fn a_login_racing_a_deletion_is_unauthorized() {
         Err(UserError::Unauthorized)
     ));
 }
+
+/// Failures from many sources past the account's ceiling lock the account out from new
+/// sources, but not from one its owner logged in from lately: an attacker who keeps the
+/// ceiling full cannot lock the owner out where they usually log in from.
+#[test]
+fn the_account_ceiling_spares_the_sources_the_owner_logged_in_from() {
+    let (_d, users) = users();
+    let users = users.with_limits(&crate::users::AuthLimits {
+        per_source: 2,
+        per_account: 4,
+        ..Default::default()
+    });
+    register(&users, "ada");
+    let from = |ip: &str| crate::users::RequestCtx {
+        ip: ip.into(),
+        ..ctx()
+    };
+    assert!(
+        users
+            .login("ada", "correct horse", &from("10.0.0.9"))
+            .is_ok()
+    );
+    for attacker in ["10.6.6.1", "10.6.6.2"] {
+        for _ in 0..2 {
+            let r = users.login("ada", "wrong horse", &from(attacker));
+            assert!(matches!(r, Err(UserError::Unauthorized)));
+        }
+    }
+    // The ceiling is full: a new source is refused, the right password too.
+    assert!(matches!(
+        users.login("ada", "correct horse", &from("10.7.7.7")),
+        Err(UserError::Unauthorized)
+    ));
+    // The owner's usual source is not held to it, and is still held to its own limit.
+    assert!(
+        users
+            .login("ada", "correct horse", &from("10.0.0.9"))
+            .is_ok()
+    );
+    for _ in 0..2 {
+        let r = users.login("ada", "wrong horse", &from("10.0.0.9"));
+        assert!(matches!(r, Err(UserError::Unauthorized)));
+    }
+    assert!(matches!(
+        users.login("ada", "correct horse", &from("10.0.0.9")),
+        Err(UserError::Unauthorized)
+    ));
+}
