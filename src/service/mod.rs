@@ -205,6 +205,9 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
     tasks.spawn(kafka_side.run(cancel.clone()));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
     info!(%addr, "usercenter listening on http://{addr}");
+    if ops_addr.is_none() && !addr.ip().is_loopback() {
+        warn!(%addr, "/metrics and /ready are served on the API's address, to anyone who reaches it (what /metrics counts tells whether a login named an account); set http.ops_listen to serve them on an address of their own");
+    }
     Ok(Running {
         addr,
         ops_addr,
