@@ -184,14 +184,25 @@ impl Client {
     }
 
     /// The address of the leader of `topic`/`partition`: from the cache; when the cache has
-    /// none for the partition, from fresh metadata.
+    /// none for the partition, from fresh metadata, one lookup at a time: a caller that
+    /// waited for another's takes its answer if it came after this caller asked.
     pub async fn leader_addr(&self, topic: &str, partition: i32) -> Result<String, ClientError> {
         // Every fetch and produce reconnect asks: answered under the lock, nothing cloned but
         // the address.
         if let Some(addr) = self.metadata.lock().leader_addr(topic, partition) {
             return Ok(addr);
         }
-        self.fresh_topic(topic).await?;
+        let asked = Instant::now();
+        let _turn = self.leader_lookups.lock().await;
+        let answered_since = self
+            .metadata
+            .lock()
+            .topics
+            .get(topic)
+            .is_some_and(|c| c.at >= asked);
+        if !answered_since {
+            self.fresh_topic(topic).await?;
+        }
         self.metadata
             .lock()
             .leader_addr(topic, partition)

@@ -127,6 +127,9 @@ pub struct Client {
     connections: pool::Pool,
     metadata: Mutex<metadata::Cache>,
     lanes: Mutex<fetch_lane::Lanes>,
+    /// Taken by a leader lookup the cache cannot answer: the callers that miss at once (every
+    /// partition of a broker that died) share one Metadata request.
+    leader_lookups: tokio::sync::Mutex<()>,
     /// Partitions appended to, for the fetch lanes and for other instances ([`appends`]).
     appends: appends::Appends,
 }
@@ -141,6 +144,7 @@ impl Client {
             connections: pool::Pool::default(),
             metadata: Mutex::new(metadata::Cache::default()),
             lanes: Mutex::new(fetch_lane::Lanes::new()),
+            leader_lookups: tokio::sync::Mutex::new(()),
             appends: appends::Appends::new(),
         }
     }
