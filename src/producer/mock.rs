@@ -2,6 +2,14 @@
 //! outbox relay. Its partition leaders take the encoded Produce requests the real pipeline
 //! sends, decode their batches, check their sequences as a broker does (with a producer id),
 //! keep the records per partition, and can fail, stall or refuse batches on request.
+//!
+//! Sequences are checked as Kafka 2.5 and later check them (KIP-360): a partition that holds no
+//! state for a producer id takes any first sequence from it, and a renewal hands out a new
+//! producer id, as Kafka does for a producer without a transactional id. So the first batch of
+//! an identity on a partition is not checked against anything, which is what the pipeline's
+//! window of one request until the first acknowledgement is for. With
+//! [`MockBroker::strict_sequences`] it expects sequence 0 first, as Nisshi does, and a renewal
+//! bumps the epoch of producer id 1.
 use std::{
     collections::HashMap,
     sync::{
@@ -45,6 +53,9 @@ pub(crate) struct MockBroker {
     pub record_limit: usize,
     /// Batches holding a record with this value get this error code.
     pub refuse: Mutex<Option<(Vec<u8>, ResponseError)>>,
+    /// Batches holding a record with this value arrive damaged (CORRUPT_MESSAGE, not written)
+    /// this many more times; then they arrive intact.
+    pub damage: Mutex<Option<(Vec<u8>, usize)>>,
     /// Written records per partition.
     pub log: Mutex<HashMap<i32, Vec<Record>>>,
     /// Produce attempts.
@@ -65,8 +76,13 @@ pub(crate) struct MockBroker {
     pub renewals: AtomicUsize,
     /// While set, renewing the identity fails (InitProducerId answers COORDINATOR_NOT_AVAILABLE).
     pub refuse_renewals: AtomicBool,
-    /// Per partition, the identity of the last batch written and the sequence expected next.
-    pub sequences: Mutex<HashMap<i32, (ProducerIdentity, i32)>>,
+    /// Per partition and producer id, the epoch of the last batch written and the sequence
+    /// expected next.
+    pub sequences: Mutex<HashMap<(i32, i64), (i16, i32)>>,
+    /// Expect sequence 0 from a producer id a partition holds no state for (OUT_OF_ORDER
+    /// otherwise), as Nisshi does, and bump the epoch of producer id 1 on a renewal. Unset: any
+    /// first sequence is taken and a renewal hands out a new producer id (Kafka 2.5+).
+    pub strict_sequences: bool,
     /// How long the caller of the last produce attempt said it would wait for it, and by when
     /// it had to be written.
     pub last_timeout: Mutex<Option<(Duration, Option<tokio::time::Instant>)>>,
@@ -95,21 +111,29 @@ impl MockBroker {
             .unwrap_or_default()
     }
 
-    /// Forgets every producer's sequences, as a broker restarted on memory storage does.
+    /// Forgets every producer's sequences, as a broker restarted on memory storage does, or as
+    /// Kafka does for a producer idle past `producer.id.expiration.ms`.
     pub fn forget_producers(&self) {
         self.sequences.lock().clear();
     }
 
-    /// The current identity.
+    /// The current identity: producer id 1 at an epoch per renewal when sequences are strict,
+    /// else a new producer id per renewal at epoch 0.
     fn current(&self) -> ProducerIdentity {
-        if self.pipeline > 1 {
-            let epoch = self.renewals.load(Ordering::SeqCst);
+        if self.pipeline <= 1 {
+            return ProducerIdentity::NONE;
+        }
+        let renewals = self.renewals.load(Ordering::SeqCst);
+        if self.strict_sequences {
             ProducerIdentity {
                 id: 1,
-                epoch: i16::try_from(epoch).unwrap_or(i16::MAX),
+                epoch: i16::try_from(renewals).unwrap_or(i16::MAX),
             }
         } else {
-            ProducerIdentity::NONE
+            ProducerIdentity {
+                id: 1 + i64::try_from(renewals).unwrap_or(i64::MAX - 1),
+                epoch: 0,
+            }
         }
     }
 
@@ -159,6 +183,13 @@ impl MockBroker {
         {
             return refused(*code);
         }
+        if let Some((value, times)) = &mut *self.damage.lock()
+            && *times > 0
+            && records.iter().any(|r| r.value.as_ref() == Some(&*value))
+        {
+            *times -= 1;
+            return refused(ResponseError::CorruptMessage);
+        }
         Ok(Some(self.append(partition, stamp(&request.batch), records)))
     }
 
@@ -172,11 +203,17 @@ impl MockBroker {
     ) -> (ErrorCode, i64) {
         if !identity.is_none() {
             let mut sequences = self.sequences.lock();
-            let expected = match sequences.get(&partition) {
-                Some((last, next)) if *last == identity => *next,
-                _ => 0,
+            let expected = match sequences.get(&(partition, identity.id)) {
+                Some((epoch, next)) if *epoch == identity.epoch => Some(*next),
+                // A new epoch of a producer id the partition knows starts at 0.
+                Some(_) => Some(0),
+                None if self.strict_sequences => Some(0),
+                // Kafka 2.5+: no state for the producer id here, any first sequence is taken.
+                None => None,
             };
-            if base != expected {
+            if let Some(expected) = expected
+                && base != expected
+            {
                 let code = if base < expected {
                     ResponseError::DuplicateSequenceNumber
                 } else {
@@ -184,7 +221,8 @@ impl MockBroker {
                 };
                 return (ErrorCode::of(code), -1);
             }
-            sequences.insert(partition, (identity, next_sequence(base, records.len())));
+            let next = next_sequence(base, records.len());
+            sequences.insert((partition, identity.id), (identity.epoch, next));
         }
         let mut log = self.log.lock();
         let part = log.entry(partition).or_default();

@@ -42,10 +42,10 @@
 //! effects.
 //!
 //! # Ordering
-//! The pipeline's sequences keep the batches of a partition in order on the wire through
-//! retries; without a producer id it keeps one request in flight, so a retried batch is always
-//! written before the ones behind it. Either way, when a batch fails every batch behind it fails
-//! too, so records of one key (one partition) keep their order when the caller retries them.
+//! The pipeline's sequences keep a partition's batches in order on the wire through retries,
+//! with one request in flight without a producer id and until the broker holds state for the
+//! identity on the partition (any first sequence goes before that). A failed batch fails every
+//! batch behind it too, so records of one key keep their order when the caller retries them.
 //!
 //! # Cancellation
 //! [`Producer::enqueue`] and [`Producer::send`] are cancel-safe: cancelled before the record is

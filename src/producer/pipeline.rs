@@ -4,15 +4,19 @@
 //! settles each batch (metrics, buffer space, delivery reports) itself.
 //!
 //! ```text
-//!  PartitionQueue ──next_batch──► accept: sequence, encode once ──► waiting ──► in flight (≤ depth,
+//!  PartitionQueue ──next_batch──► accept: sequence, encode once ──► waiting ──► in flight (≤ window,
 //!        ▲ take_pending (fail behind)                                  ▲        written in order,
 //!        │ hold (after a failure)                                      │        answered in order)
 //!        └──────────────── recover: resend in order, split, renumber ──┴─── answers ──► settle
 //! ```
 //!
-//! Without a producer id (idempotence off, or no broker hands one out) the same pipeline runs
-//! with producer id −1 and one request in flight: a resent batch is then always written before
-//! the ones behind it.
+//! The window (`window`) is one request until a batch of the current identity is acknowledged
+//! on the partition, then `max_in_flight`; one again after a renewal and after the partition
+//! sent nothing for `window::IDLE_BOUND`. Kafka 2.5+ takes any first sequence from a producer
+//! id it holds no state for, so a first batch refused for a reason of its own must have nothing
+//! behind it in flight. Without a producer id (idempotence off, or no broker hands one out) the
+//! same pipeline runs with producer id −1 and one request in flight: a resent batch is then
+//! always written before the ones behind it.
 //!
 //! # Answers and what the pipeline does (see `request::classify`)
 //! - success: delivered, with the base offset;
@@ -30,6 +34,8 @@
 //!   renumbered from sequence 0 and resent in order. We resend rather than fail (librdkafka,
 //!   the Java client): per-key order outranks the rare duplicate, which the consumer's dedupe
 //!   removes;
+//! - CORRUPT_MESSAGE (2): not written, damaged on the way; resent unchanged after a backoff,
+//!   as a retriable error is, at most `answer::DAMAGED_RESENDS` times, then failed as below;
 //! - MESSAGE_TOO_LARGE (10) or RECORD_LIST_TOO_LARGE (18): not written. The batch is decoded
 //!   back into its records and split in place, left half before right half, on the same
 //!   sequences; one record alone fails with [`ProduceError::RecordTooLarge`] and blocks
@@ -48,6 +54,7 @@
 mod answer;
 mod recover;
 mod unsettled;
+mod window;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -64,6 +71,7 @@ use super::{
 };
 use crate::kafka::protocol::{CallError, Produce, ProducerIdentity};
 use unsettled::{Unsettled, fail_batch};
+use window::Window;
 
 /// A batch, or a piece of one after a split, encoded with its sequence: the request is built
 /// once and resent unchanged (restamped only after a renewal or a record dropped before it).
@@ -79,6 +87,10 @@ struct Piece {
     serial: u64,
     /// The index of its first record in that batch.
     first: usize,
+    /// Times the broker found its request damaged (CORRUPT_MESSAGE).
+    damaged: u8,
+    /// When its request was last handed to the connection.
+    sent: Instant,
 }
 
 /// A piece with the answer to its request.
@@ -105,8 +117,8 @@ pub(super) struct PartitionTask {
     queue: Arc<PartitionQueue>,
     /// The producer id and epoch pieces are numbered under.
     identity: ProducerIdentity,
-    /// Requests in flight at most: the transport's limit, 1 without a producer id.
-    depth: usize,
+    /// Requests in flight at most: one until the broker holds our state on the partition.
+    window: Window,
     /// How long a request may go unanswered before it counts as failed.
     request_timeout: Duration,
     /// The sequence of the next new piece.
@@ -158,7 +170,7 @@ impl PartitionTask {
             topic,
             queue,
             identity,
-            depth,
+            window: Window::new(depth),
             request_timeout,
             next_sequence: 0,
             leader: None,
@@ -177,7 +189,7 @@ impl PartitionTask {
     }
 
     fn room(&self) -> bool {
-        self.in_flight.len() < self.depth
+        self.in_flight.len() < self.window.size()
     }
 
     async fn run(mut self) {
@@ -274,6 +286,8 @@ impl PartitionTask {
             deadline,
             serial,
             first,
+            damaged: 0,
+            sent: Instant::now(),
         })
     }
 
@@ -299,7 +313,8 @@ impl PartitionTask {
     }
 
     /// Puts `piece` in flight on `leader`.
-    fn send(&mut self, leader: &Arc<dyn PartitionLeader>, piece: Piece) {
+    fn send(&mut self, leader: &Arc<dyn PartitionLeader>, mut piece: Piece) {
+        piece.sent = Instant::now();
         let leader = Arc::clone(leader);
         let limit = self.request_timeout;
         // The lane hands the request to the connection no later than `send_until`: one that
@@ -370,6 +385,8 @@ impl PartitionTask {
     }
 }
 
+#[cfg(test)]
+mod fresh_identity_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

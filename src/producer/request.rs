@@ -99,6 +99,9 @@ pub(super) enum Verdict {
     /// Too large for the broker (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), not written:
     /// split it, or fail it alone when it holds one record.
     TooLarge(ErrorCode),
+    /// The broker found the batch damaged (CORRUPT_MESSAGE), not written: resend it a bounded
+    /// number of times, then fail it (and those behind it) with this code.
+    Corrupt(ErrorCode),
     /// Fail the batch (and those behind it) with this code.
     Fail(ErrorCode),
 }
@@ -108,8 +111,11 @@ pub(super) enum Verdict {
 /// Retriable codes are Kafka's (its table, through [`ErrorCode::is_retriable`]), each resent to
 /// the leader found in fresh metadata; the idempotence codes and the too-large ones are the
 /// pipeline's own decisions.
-/// CORRUPT_MESSAGE, retriable in Kafka's table, fails here: the batch is resent byte for byte,
-/// so a batch the broker found corrupt would only be refused again until the deadline.
+/// CORRUPT_MESSAGE (retriable in Kafka's table, and retried by the Java client) is resent a
+/// bounded number of times: the request was damaged on the way (a flipped bit on the network,
+/// a faulty proxy), and a resend carries the intact bytes again; but a batch we encoded wrong
+/// would be refused every time, byte for byte the same, so it fails after those few resends
+/// rather than at its deadline.
 pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Verdict {
     use ResponseError as E;
     match code.error() {
@@ -124,7 +130,7 @@ pub(super) fn classify(code: ErrorCode, offset: i64, behind_failure: bool) -> Ve
             | E::ProducerFenced,
         ) => Verdict::Renew,
         Some(E::MessageTooLarge | E::RecordListTooLarge) => Verdict::TooLarge(code),
-        Some(E::CorruptMessage) => Verdict::Fail(code),
+        Some(E::CorruptMessage) => Verdict::Corrupt(code),
         _ if code.leader_moved() || code.is_retriable() => Verdict::Retry { refresh: true },
         _ => Verdict::Fail(code),
     }

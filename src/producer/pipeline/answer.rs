@@ -20,6 +20,12 @@ use crate::{
     },
 };
 
+/// How many times a piece the broker found damaged (CORRUPT_MESSAGE) is sent again before it
+/// fails: a request damaged on the way arrives intact the next time (the Java client retries
+/// it), while one that arrives damaged three times running was most likely encoded wrong, and
+/// would be refused until its deadline.
+pub(super) const DAMAGED_RESENDS: u8 = 2;
+
 /// What `answer` means for its piece; `behind_failure`: an earlier piece of the round was not
 /// delivered.
 pub(super) fn verdict(
@@ -58,9 +64,10 @@ fn cause(answer: &Result<PartitionAnswer, CallError>) -> String {
 
 impl PartitionTask {
     /// Handles the answer to the oldest request in flight.
-    pub(super) fn answered(&mut self, (piece, answer): Answered) {
+    pub(super) fn answered(&mut self, (mut piece, answer): Answered) {
         let verdict = verdict(&answer, self.recovery.is_some());
         if let Verdict::Delivered(base) = verdict {
+            self.window.acknowledged(piece.sent);
             let outcome = Outcome::Delivered(offsets(base, piece.count));
             return self.settle_piece(&piece, outcome);
         }
@@ -78,7 +85,11 @@ impl PartitionTask {
         }
         match verdict {
             Verdict::TooLarge(code) => self.too_large(piece, code),
-            Verdict::Fail(code) => {
+            Verdict::Corrupt(_) if piece.damaged < DAMAGED_RESENDS => {
+                piece.damaged += 1;
+                self.resend(piece, Recovery::Retry, cause);
+            }
+            Verdict::Corrupt(code) | Verdict::Fail(code) => {
                 let error = ProduceError::Fatal(Arc::new(TransportError::Refused(code)));
                 self.fail_for_good(piece, error);
             }

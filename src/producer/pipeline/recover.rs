@@ -118,6 +118,7 @@ impl PartitionTask {
         match self.shared.transport.renew(self.identity).await {
             Ok(identity) => {
                 self.identity = identity;
+                self.window.renewed();
                 self.renumber(0);
                 self.renew_before_next = false;
             }

@@ -31,7 +31,7 @@ fn pipelined(broker_limit: usize) -> Arc<MockBroker> {
 }
 
 /// A producer closing batches at `max_records`.
-fn producer(m: &Arc<MockBroker>, max_records: usize) -> Producer {
+pub(super) fn producer(m: &Arc<MockBroker>, max_records: usize) -> Producer {
     let config = ProducerConfig {
         batch_max_records: max_records,
         ..ProducerConfig::default()
@@ -82,7 +82,8 @@ async fn batches_in_flight_together_land_in_queue_order() {
 }
 
 /// Never more requests in flight than the transport allows (at most 5), and only one without
-/// a producer id.
+/// a producer id. (Before the first acknowledgement of an identity the window is one request:
+/// `fresh_identity_tests`.)
 #[tokio::test(start_paused = true)]
 async fn the_window_holds_at_most_max_in_flight_requests() {
     for (pipeline, window) in [(0, 1), (1, 1), (3, 3), (5, 5), (7, 5)] {
@@ -91,21 +92,24 @@ async fn the_window_holds_at_most_max_in_flight_requests() {
             pipeline,
             ..Default::default()
         });
-        m.stall.store(true, Ordering::SeqCst);
         let p = producer(&m, 1);
+        p.send(rec("k", "first".into())).await.unwrap();
+        m.stall.store(true, Ordering::SeqCst);
         let deliveries = enqueue_numbered(&p, 0..10).await;
         // Well within the 30 s request timeout: what was sent is still in flight.
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(
             m.attempts.load(Ordering::SeqCst),
-            window,
+            1 + window,
             "pipeline {pipeline}"
         );
         m.stall.store(false, Ordering::SeqCst);
         for d in deliveries {
             d.await.unwrap();
         }
-        assert_eq!(values(&m), numbered(0..10), "pipeline {pipeline}");
+        let mut expected = vec!["first".to_owned()];
+        expected.extend(numbered(0..10));
+        assert_eq!(values(&m), expected, "pipeline {pipeline}");
     }
 }
 
@@ -114,9 +118,11 @@ async fn the_window_holds_at_most_max_in_flight_requests() {
 #[tokio::test(start_paused = true)]
 async fn a_lost_request_in_a_full_window_is_resent_in_order_unchanged() {
     let m = pipelined(0);
-    m.fail_first.store(1, Ordering::SeqCst);
     let p = producer(&m, 1);
-    let deliveries = enqueue_numbered(&p, 0..20).await;
+    // The first acknowledgement opens the window.
+    p.send(rec("k", "0".into())).await.unwrap();
+    m.fail_first.store(1, Ordering::SeqCst);
+    let deliveries = enqueue_numbered(&p, 1..20).await;
     for d in deliveries {
         d.await.unwrap();
     }
@@ -128,11 +134,15 @@ async fn a_lost_request_in_a_full_window_is_resent_in_order_unchanged() {
     );
 }
 
-/// A broker that forgot our producer (a restart on memory storage) answers the next batch out
-/// of order: the identity is renewed, the batches renumbered from 0 and written in order.
+/// A broker that forgot our producer (Nisshi restarted on memory storage) and expects sequence
+/// 0 from a producer it does not know answers the next batch out of order: the identity is
+/// renewed, the batches renumbered from 0 and written in order.
 #[tokio::test(start_paused = true)]
 async fn a_broker_that_forgot_the_producer_gets_the_batches_renumbered() {
-    let m = pipelined(0);
+    let m = Arc::new(MockBroker {
+        strict_sequences: true,
+        ..Arc::into_inner(pipelined(0)).unwrap()
+    });
     let p = producer(&m, 2);
     for d in enqueue_numbered(&p, 0..10).await {
         d.await.unwrap();

@@ -141,9 +141,13 @@ fn verdicts_follow_the_documented_table() {
         assert_eq!(classify(code, -1, false), too_large, "{code}");
         assert_eq!(classify(code, -1, true), too_large, "{code}");
     }
-    // Not retriable there (BROKER_NOT_AVAILABLE and CONCURRENT_TRANSACTIONS included), a code
-    // newer than the table, and CORRUPT_MESSAGE (resent unchanged, it would stay corrupt).
-    for code in [-1, 2, 8, 29, 51, 87, 9999] {
+    // Damaged on the way: resent a few times, whatever came before.
+    let corrupt = Verdict::Corrupt(ErrorCode::new(2));
+    assert_eq!(classify(2, -1, false), corrupt);
+    assert_eq!(classify(2, -1, true), corrupt);
+    // Not retriable there (BROKER_NOT_AVAILABLE and CONCURRENT_TRANSACTIONS included), and a
+    // code newer than the table.
+    for code in [-1, 8, 29, 51, 87, 9999] {
         assert_eq!(
             classify(code, -1, false),
             Verdict::Fail(ErrorCode::new(code)),
