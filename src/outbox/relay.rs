@@ -38,7 +38,7 @@ use crate::{
     store::{RelayLease, Store, Table},
 };
 use publish::{RoundOutcome, Sent, Stop, enqueue};
-use store_io::{Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease};
+use store_io::{Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, release};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
@@ -121,6 +121,11 @@ pub async fn run(
     finish(relay.deleting.take()).await;
     relay.delete(&round);
     finish(relay.deleting.take()).await;
+    if relay.epoch.is_some() {
+        // Everything handed over is settled: the next holder need not wait out our term.
+        relay.producer.send_until(Some(Instant::now()));
+        release(&relay.store).await;
+    }
 }
 
 /// The relay's state between rounds.

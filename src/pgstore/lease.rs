@@ -1,12 +1,18 @@
 //! The outbox relay lease: one row (`relay_lease`, migration 4) with a holder, an epoch and
-//! an expiry, taken and renewed with one statement on a connection of its own.
+//! an expiry, taken and renewed in one round trip on a connection of its own ([`take`],
+//! [`session`]).
 //!
 //! - A holder renews it before a relay round, unless it did within [`RENEWED_FOR`] on a session
 //!   that is still open; the term is [`TERM`].
 //! - It is free when it expired (a frozen holder: SIGSTOP, a paused VM) or when the holder's
-//!   lease session is gone (a dead process: its connection closed, so its backend pid left
-//!   `pg_stat_activity`), so a killed holder is replaced at once and a frozen one within the
-//!   term.
+//!   lease session is gone (its backend pid left `pg_stat_activity`), so a frozen holder is
+//!   replaced within the term and a killed one at once. A session gone does not prove its
+//!   process gone, though: a restart or failover of the database ends every session while
+//!   the instances run on, each relaying until its lease's end by its own clock. So one that
+//!   takes the lease from another process's session that way relays only once the rest of
+//!   that holder's term by the server's clock has passed on its own monotonic clock
+//!   ([`take::take_lease`]); until then [`Lease::check`] says it does not hold it (it renews
+//!   it all the same).
 //! - Every hand-over bumps the epoch, and so does a holder taking it again after it expired:
 //!   a holder compares epochs to know whether it held the lease without a break.
 //! - The lease's session also marks the database as in use: it holds [`IN_USE_LOCK`] shared
@@ -30,16 +36,24 @@
 //!   monotonic clock from the moment it *sent* the statement: the server's clock starts the
 //!   term later than that, so the holder's deadline is never past the server's expiry (clocks
 //!   of the two machines are never compared).
-use std::sync::Arc;
+//! - A take or renewal that has no answer within [`ROUND_TRIP_LIMIT`] fails, and its session
+//!   is dropped as after any error: the next check opens a new one. A failover that drops
+//!   packets would otherwise hold the check, and the session's mutex with it, until TCP gives
+//!   up ([`super::TCP_USER_TIMEOUT`]).
+use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::{runtime::Handle, sync::Notify, time::Instant};
-use tokio_postgres::{AsyncMessage, Client, Config, Statement};
+use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::append_news;
 use crate::store::{Hear, RelayLease, Result, StoreError};
+use session::Session;
+
+mod session;
+mod take;
+#[cfg(test)]
+mod tests;
 
 /// The advisory lock that marks the database as in use by running instances ("usercinu").
 pub const IN_USE_LOCK: i64 = 0x7573_6572_6369_6e75;
@@ -48,7 +62,7 @@ pub const IN_USE_LOCK: i64 = 0x7573_6572_6369_6e75;
 const OUTBOX_CHANNEL: &str = "usercenter_outbox";
 
 /// How long a lease lasts after it was taken or last renewed.
-pub const TERM: std::time::Duration = std::time::Duration::from_secs(10);
+pub const TERM: Duration = Duration::from_secs(10);
 
 /// How long a renewal answers for the relay rounds after it: a check within this of the last
 /// renewal, on a session still open, returns that renewal without asking the database. A
@@ -57,52 +71,42 @@ pub const TERM: std::time::Duration = std::time::Duration::from_secs(10);
 /// holder's deadline stays the one measured from the renewal, so nothing is published later
 /// than before; a holder whose session broke without its client noticing (no reset from the
 /// network) starts rounds for this much longer before it asks and finds out.
-pub const RENEWED_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+pub const RENEWED_FOR: Duration = Duration::from_millis(250);
 
-/// Takes the lease when it is free or ours, renews it when it is ours; returns the epoch when
-/// this session holds it. `$1` the holder, `$2` the term in seconds.
-const TAKE: &str = "\
-INSERT INTO relay_lease AS l (id, holder, backend_pid, epoch, expires_at)
-VALUES (1, $1, pg_backend_pid(), 1, clock_timestamp() + make_interval(secs => $2))
-ON CONFLICT (id) DO UPDATE SET
-    holder = EXCLUDED.holder,
-    backend_pid = EXCLUDED.backend_pid,
-    epoch = CASE
-        WHEN l.holder = EXCLUDED.holder AND l.backend_pid = EXCLUDED.backend_pid
-             AND l.expires_at > clock_timestamp() THEN l.epoch
-        ELSE l.epoch + 1 END,
-    expires_at = EXCLUDED.expires_at
-WHERE (l.holder = EXCLUDED.holder AND l.backend_pid = EXCLUDED.backend_pid)
-   OR l.expires_at <= clock_timestamp()
-   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = l.backend_pid)
-RETURNING epoch";
+/// How long the statements of a check (the in-use lock, preparing the take, the take or
+/// renewal itself) may wait for their answers on an open session before the check fails and
+/// the session is dropped. A live database answers them in milliseconds; well below [`TERM`],
+/// so that a holder whose renewal went unanswered still has most of its term by its own
+/// clock, and a stuck session is replaced long before TCP would give up on it.
+pub const ROUND_TRIP_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long opening the lease's session (connection, TLS, start-up, `LISTEN`) may take: as
+/// long as the pool waits to open one of its own.
+const CONNECT_LIMIT: Duration = super::POOL_WAIT;
 
 /// The lease and its connection.
 pub(super) struct Lease {
     config: Config,
     tls: MakeRustlsConnect,
     /// This process's id in the append news it sends, by which it skips its own when they
-    /// come back (the lease is held under a name per session, [`Session::holder`]).
+    /// come back; the first half of every name its sessions hold the lease under.
     sender: uuid::Uuid,
-    session: Mutex<Session>,
+    state: Mutex<State>,
     /// Woken on every notification of [`OUTBOX_CHANNEL`], when set: the relay's wake.
     outbox_wake: Mutex<Option<Arc<Notify>>>,
-    /// Told of the appends other instances announce ([`append_news::CHANNEL`]), when set.
+    /// Told of the appends other instances announce ([`super::append_news::CHANNEL`]), when
+    /// set.
     hear: Mutex<Option<Hear>>,
 }
 
-/// The lease's connection and what it holds.
+/// The session, and what outlives it.
 #[derive(Default)]
-struct Session {
-    client: Option<Client>,
-    /// [`IN_USE_LOCK`] is held, shared (an instance) or exclusively (an operator's tool).
-    marked: bool,
-    /// [`TAKE`], prepared on this connection: a renewal is then one round trip, not two.
-    take: Option<Statement>,
-    /// The name this session holds the lease under (new with every connection).
-    holder: uuid::Uuid,
-    /// The last renewal that found the lease held, and when it was sent.
-    renewed: Option<(Instant, RelayLease)>,
+struct State {
+    session: Session,
+    /// Until then the lease is not handed to the relay, though held: another process's holder
+    /// it was taken from may relay until then by its own clock ([`take::Taken::relay_from`]).
+    /// Kept when the session is dropped: that holder's term runs on regardless.
+    relay_from: Option<Instant>,
 }
 
 impl Lease {
@@ -111,7 +115,7 @@ impl Lease {
             config,
             tls,
             sender: uuid::Uuid::new_v4(),
-            session: Mutex::new(Session::default()),
+            state: Mutex::new(State::default()),
             outbox_wake: Mutex::new(None),
             hear: Mutex::new(None),
         }
@@ -134,160 +138,114 @@ impl Lease {
         *self.outbox_wake.lock() = Some(wake);
     }
 
-    /// The lease when this process holds it now; takes it when free. Blocks (a
-    /// `spawn_blocking` thread).
+    /// The lease when this process holds it now and may relay under it; takes it when free.
+    /// Blocks (a `spawn_blocking` thread).
     pub fn check(&self, handle: &Handle) -> Result<Option<RelayLease>> {
-        let mut session = self.session.lock();
-        if let Some(lease) = session.current() {
-            return Ok(Some(lease));
-        }
-        let sent = Instant::now();
-        let outcome = handle.block_on(async {
-            let (client, marked, take, holder) = self.connect(&mut session, handle).await?;
-            if !*marked {
-                *marked = try_lock(client, "pg_try_advisory_lock_shared").await?;
-            }
-            if !*marked {
-                // An operator's tool holds the database (a reset): no relaying meanwhile.
-                return Ok(None);
-            }
-            let statement = match take {
-                Some(statement) => statement.clone(),
-                None => {
-                    let prepared = client.prepare(TAKE).await.map_err(StoreError::Postgres)?;
-                    take.insert(prepared).clone()
+        let mut state = self.state.lock();
+        let lease = match state.session.current() {
+            Some(lease) => Some(lease),
+            None => {
+                let sent = Instant::now();
+                let outcome = handle.block_on(self.take(&mut state.session, handle));
+                let taken = match outcome {
+                    Ok(taken) => taken,
+                    Err(e) => {
+                        // Whatever went wrong, the session cannot be counted on: a new one
+                        // next time.
+                        state.session = Session::default();
+                        return Err(e);
+                    }
+                };
+                state.session.renewed = taken.lease.map(|lease| (sent, lease));
+                if let Some(from) = taken.relay_from {
+                    tracing::info!(
+                        wait_ms = from.saturating_duration_since(Instant::now()).as_millis(),
+                        "relay lease taken from another instance whose session the database \
+                         ended; relaying once the rest of its term has passed"
+                    );
+                    state.relay_from = state.relay_from.max(Some(from));
                 }
-            };
-            take_lease(client, &statement, holder).await
-        });
-        match &outcome {
-            Ok(lease) => session.renewed = lease.map(|lease| (sent, lease)),
-            // Whatever went wrong, the session cannot be counted on: a new one next time.
-            Err(_) => *session = Session::default(),
-        }
-        outcome
+                taken.lease
+            }
+        };
+        let waiting = state.relay_from.is_some_and(|from| Instant::now() < from);
+        Ok(lease.filter(|_| !waiting))
+    }
+
+    /// Gives the lease up when this process's session holds it: its expiry is set to now, so
+    /// the next instance to ask relays under it at once, not after the rest of the term (the
+    /// relay stops gracefully and has settled everything it handed over). Blocks.
+    pub fn release(&self, handle: &Handle) -> Result<()> {
+        let mut state = self.state.lock();
+        let holder = state.session.holder;
+        state.session.renewed = None;
+        let Some(client) = state.session.client.as_ref().filter(|c| !c.is_closed()) else {
+            return Ok(());
+        };
+        handle.block_on(within(ROUND_TRIP_LIMIT, async {
+            client
+                .execute(
+                    "UPDATE relay_lease SET expires_at = clock_timestamp() \
+                     WHERE id = 1 AND holder = $1",
+                    &[&holder],
+                )
+                .await
+                .map_err(StoreError::Postgres)
+        }))?;
+        Ok(())
+    }
+
+    /// Takes or renews the lease on the session (opened when needed), within the limits.
+    async fn take(&self, session: &mut Session, handle: &Handle) -> Result<take::Taken> {
+        let parts = within(CONNECT_LIMIT, self.connect(session, handle)).await?;
+        within(ROUND_TRIP_LIMIT, async {
+            if !*parts.marked {
+                *parts.marked = try_lock(parts.client, "pg_try_advisory_lock_shared").await?;
+            }
+            if !*parts.marked {
+                // An operator's tool holds the database (a reset): no relaying meanwhile.
+                return Ok(take::Taken::default());
+            }
+            if parts.statements.is_none() {
+                *parts.statements = Some(take::Statements::prepare(parts.client).await?);
+            }
+            let statements = parts
+                .statements
+                .as_ref()
+                .ok_or(StoreError::NotFound("the relay lease's statements"))?;
+            take::take_lease(parts.client, statements, parts.holder, self.sender).await
+        })
+        .await
     }
 
     /// Marks the database as used by this process alone: fails (`false`) while any instance's
     /// lease session is open. Held until this store is dropped. For operators' tools.
     pub fn claim_exclusive(&self, handle: &Handle) -> Result<bool> {
-        let mut session = self.session.lock();
+        let mut state = self.state.lock();
         let outcome = handle.block_on(async {
-            let (client, marked, ..) = self.connect(&mut session, handle).await?;
-            *marked = try_lock(client, "pg_try_advisory_lock").await?;
-            Ok(*marked)
+            let parts = within(CONNECT_LIMIT, self.connect(&mut state.session, handle)).await?;
+            *parts.marked = within(
+                ROUND_TRIP_LIMIT,
+                try_lock(parts.client, "pg_try_advisory_lock"),
+            )
+            .await?;
+            Ok(*parts.marked)
         });
         if outcome.is_err() {
-            *session = Session::default();
+            state.session = Session::default();
         }
         outcome
     }
-
-    /// The session's client (connected when there is none or it closed), its mark, its
-    /// prepared [`TAKE`] and its name as a holder.
-    async fn connect<'s>(
-        &self,
-        session: &'s mut Session,
-        handle: &Handle,
-    ) -> Result<(
-        &'s Client,
-        &'s mut bool,
-        &'s mut Option<Statement>,
-        uuid::Uuid,
-    )> {
-        if session.client.as_ref().is_none_or(Client::is_closed) {
-            let (c, mut connection) = self
-                .config
-                .connect(self.tls.clone())
-                .await
-                .map_err(StoreError::Postgres)?;
-            let wake = self.outbox_wake.lock().clone();
-            let hear = self.hear.lock().clone();
-            // A renewal then answers without waiting for its WAL flush. Its durability does not
-            // matter: a database that crashed lost every session, so the lease is free for
-            // the next to ask whatever the row says, and this process asks again as a new
-            // holder (a new epoch).
-            let mut setup = String::from("SET synchronous_commit = off;");
-            if wake.is_some() {
-                setup.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
-            }
-            if hear.is_some() {
-                setup.push_str(&format!("LISTEN {};", append_news::CHANNEL));
-            }
-            let own = self.sender;
-            // Drives the connection and hands its notifications to the relay's wake and to
-            // whoever hears other instances' appends.
-            handle.spawn(async move {
-                let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
-                while let Some(Ok(message)) = messages.next().await {
-                    let AsyncMessage::Notification(n) = message else {
-                        continue;
-                    };
-                    match (n.channel(), &wake, &hear) {
-                        (OUTBOX_CHANNEL, Some(wake), _) => wake.notify_one(),
-                        (append_news::CHANNEL, _, Some(hear)) => {
-                            for (topic, partition) in append_news::heard(n.payload(), own) {
-                                hear(topic, partition);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            });
-            c.batch_execute(&setup)
-                .await
-                .map_err(StoreError::Postgres)?;
-            *session = Session {
-                client: Some(c),
-                marked: false,
-                take: None,
-                holder: uuid::Uuid::new_v4(),
-                renewed: None,
-            };
-        }
-        let Session {
-            client,
-            marked,
-            take,
-            holder,
-            ..
-        } = session;
-        let client = client
-            .as_ref()
-            .ok_or(StoreError::NotFound("the relay lease's connection"))?;
-        Ok((client, marked, take, *holder))
-    }
 }
 
-impl Session {
-    /// The last renewal, while it answers for this check: sent within [`RENEWED_FOR`], on a
-    /// connection that is still open.
-    fn current(&self) -> Option<RelayLease> {
-        let (sent, lease) = self.renewed?;
-        let open = self.client.as_ref().is_some_and(|c| !c.is_closed());
-        (open && sent.elapsed() < RENEWED_FOR).then_some(lease)
-    }
-}
-
-/// Takes or renews the lease on `client` as `holder`, with `take` ([`TAKE`] prepared on it).
-async fn take_lease(
-    client: &Client,
-    take: &Statement,
-    holder: uuid::Uuid,
-) -> Result<Option<RelayLease>> {
-    let sent = Instant::now();
-    let rows = client
-        .query(take, &[&holder, &TERM.as_secs_f64()])
+/// `work`, failed when it has not finished within `limit`.
+async fn within<T>(limit: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(limit, work)
         .await
-        .map_err(StoreError::Postgres)?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    let epoch: i64 = row.try_get(0).map_err(StoreError::Postgres)?;
-    Ok(Some(RelayLease {
-        epoch: epoch.unsigned_abs(),
-        until: sent + TERM,
-    }))
+        .unwrap_or(Err(StoreError::TimedOut {
+            what: "the relay lease's session",
+            limit,
+        }))
 }
 
 /// `SELECT <function>(IN_USE_LOCK)`: whether the lock was granted.

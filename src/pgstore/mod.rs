@@ -24,9 +24,17 @@
 //!
 //! # Relay lease
 //! [`Store::relay_lease`] takes and renews one row with an expiry and an epoch on a dedicated
-//! connection ([`lease`]). Only its holder relays. When the holder dies its connection closes
-//! and the next instance to ask takes the lease at once; when it freezes, the lease expires
-//! ([`lease::TERM`]) and another takes it, with a new epoch.
+//! connection ([`lease`]). Only its holder relays. When the holder's session ends (its
+//! process died, or the database ended it) the next instance to ask takes the lease at once,
+//! but relays only once the rest of the old term has passed: the old holder may live on (a
+//! restart or failover of the database ends every session). When the holder freezes, the
+//! lease expires ([`lease::TERM`]) and another takes it. Either way with a new epoch.
+//!
+//! # Time limits
+//! Every connection has TCP keepalives and a [`TCP_USER_TIMEOUT`], so a request whose packets
+//! go unacknowledged (a failover, a cut link) fails within about 30 s instead of after TCP's
+//! retransmissions (about 15 minutes); the pool bounds its waits (`POOL_WAIT`); the
+//! lease's round trips fail after [`lease::ROUND_TRIP_LIMIT`].
 mod append_news;
 mod columns;
 mod event_numbers;
@@ -127,15 +135,34 @@ const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
 /// database that does not answer fails the store call instead of hanging it.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 
-/// The connection settings of `url`, with the session limits every connection of ours gets:
-/// [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (a dead server is noticed within about 40 s) and a
-/// connect timeout (options already in the URL are kept).
+/// How long data we sent may stay unacknowledged by the server's host before the kernel
+/// closes the connection (`TCP_USER_TIMEOUT`, Linux only; Unix sockets ignore it). Keepalives
+/// probe only a connection with nothing in flight: once a request is sent and not
+/// acknowledged (the database's host failed over, a link drops packets), the kernel
+/// retransmits it instead, for about 15 minutes with the default `net.ipv4.tcp_retries2`, and
+/// the request waits that long for its answer, holding a pooled connection and a blocking
+/// thread (for the relay lease, [`lease::ROUND_TRIP_LIMIT`] gives up sooner). With this the
+/// request fails after about 30 s and its connection closes; the next request opens another.
+/// It also decides when unanswered keepalive probes close an idle connection: Linux gives up
+/// at the first probe past it, about 30 s with the probes below. It limits TCP's
+/// acknowledgements, not the server's answers: a statement that runs or waits for a lock
+/// longer is not cut by it, since the server's host acknowledges what it received.
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection settings of `url`, with the session limits every connection of ours (the
+/// pool's, the lease's, a migration's) gets: [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (an
+/// idle connection to a dead server is noticed within about 30 s), [`TCP_USER_TIMEOUT`] (a
+/// request unacknowledged for 30 s fails) and a connect timeout. Options already in the URL
+/// are kept, and so is a `tcp_user_timeout` it sets.
 fn parse(url: &str) -> Result<tokio_postgres::Config> {
     let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::Postgres)?;
     let options = format!(
         "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
         config.get_options().unwrap_or_default()
     );
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
     config
         .options(options.trim_start())
         .keepalives(true)
@@ -261,6 +288,10 @@ impl Store for PgStore {
         allow_blocking(|| self.lease.check(&self.handle))
     }
 
+    fn release_relay_lease(&self) -> Result<()> {
+        allow_blocking(|| self.lease.release(&self.handle))
+    }
+
     fn wake_on_outbox_commits(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         self.lease.wake_on_outbox_commits(wake);
     }
@@ -339,33 +370,4 @@ impl PgStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn counted(ends: &[(u32, bool)]) -> (u64, u64, u64) {
-        let c = ConflictCounts::default();
-        for &(attempts, given_up) in ends {
-            c.count(attempts, given_up);
-        }
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        (get(&c.retries), get(&c.retried), get(&c.given_up))
-    }
-
-    #[test]
-    fn a_write_that_ran_once_counts_no_conflict() {
-        assert_eq!(counted(&[(1, false), (1, false)]), (0, 0, 0));
-    }
-
-    #[test]
-    fn every_attempt_before_the_last_was_a_conflict() {
-        assert_eq!(counted(&[(3, false), (2, false)]), (3, 2, 0));
-    }
-
-    #[test]
-    fn a_write_given_up_ran_every_attempt_but_the_first_again() {
-        assert_eq!(
-            counted(&[(ATTEMPTS, true)]),
-            (u64::from(ATTEMPTS - 1), 1, 1)
-        );
-    }
-}
+mod tests;

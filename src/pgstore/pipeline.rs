@@ -5,6 +5,13 @@
 //! future once, in order, before it waits for any answer, so the statements leave together and
 //! cost one round trip instead of one each. A statement after one that failed inside a
 //! transaction fails too (the transaction is aborted); the caller keeps the first failure.
+//!
+//! Some requests fail on the client before anything is written (a parameter of a type its
+//! placeholder refuses, a wrong number of parameters, a value too large to encode): their
+//! future fails on its first poll. The server never sees such a request, so it would run the
+//! ones after it, a `COMMIT` included, as if it had not been there. [`send`] therefore stops
+//! at the first request that fails on its first poll: the requests after it are dropped
+//! unpolled, never sent.
 use futures::{FutureExt, future::BoxFuture};
 use tokio_postgres::{Error, Row, Statement, types::ToSql};
 
@@ -21,6 +28,11 @@ pub(super) enum Request<'p> {
 }
 
 /// Sends every request before waiting for the first answer; the answers in request order.
+///
+/// When a request fails before it is sent (its future fails on its first poll), none after
+/// it is sent: the answers then end with that request's error, and fewer came back than were
+/// asked for. Every answer returned is of a request the server got, but the last when it
+/// is such an error.
 pub(super) async fn send(
     client: &tokio_postgres::Client,
     requests: Vec<Request<'_>>,
@@ -42,14 +54,19 @@ pub(super) async fn send(
                 .boxed(),
         })
         .collect();
-    // The first poll writes the request; one that already has its answer keeps it.
-    let started: Vec<Result<Answer, BoxFuture<'_, Answer>>> = futures
-        .into_iter()
-        .map(|mut future| match (&mut future).now_or_never() {
-            Some(answer) => Ok(answer),
-            None => Err(future),
-        })
-        .collect();
+    // The first poll writes the request; one that already has its answer keeps it. One that
+    // fails on it was refused before it was written, and the rest stay unsent.
+    let mut started: Vec<Result<Answer, BoxFuture<'_, Answer>>> = Vec::with_capacity(futures.len());
+    for mut future in futures {
+        match (&mut future).now_or_never() {
+            Some(Err(refused)) => {
+                started.push(Ok(Err(refused)));
+                break;
+            }
+            Some(answer) => started.push(Ok(answer)),
+            None => started.push(Err(future)),
+        }
+    }
     let mut answers = Vec::with_capacity(started.len());
     for request in started {
         answers.push(match request {

@@ -182,10 +182,16 @@ impl<'a> PgTxn<'a> {
         });
         // Nothing was sent when a statement could not be prepared.
         let answers = answers.map_err(|e| self.failed(e))?;
-        if commit {
-            // A `COMMIT` after a failed statement rolls back: either way nothing is left open.
+        // Requests after one the driver refused before sending it were not sent (`pipeline`):
+        // answers came back for the first `answers.len()` of them only.
+        let requests = usize::from(begin.is_some()) + statements.len() + usize::from(commit);
+        if commit && answers.len() == requests {
+            // `COMMIT` was sent. After a failed statement it rolls back: either way nothing is
+            // left open.
             self.phase.set(Phase::Ended);
-        } else if begin.is_some() {
+        } else if begin.is_some() && !answers.is_empty() {
+            // `BEGIN` was sent (perhaps alone): the transaction is open until it is ended,
+            // and a drop sends `ROLLBACK`, never a `COMMIT` of what was sent before a refusal.
             self.phase.set(Phase::Open);
         }
         // The answers: `BEGIN`'s if sent, the deferred writes', the reads', `COMMIT`'s.

@@ -130,6 +130,15 @@ pub enum StoreError {
     /// which `read_with`/`write_with` return instead of this.
     #[error("store: transaction aborted by its closure")]
     Aborted,
+    /// No answer came in time (PostgreSQL: a round trip past its limit); the connection it
+    /// waited on is given up.
+    #[error("store: no answer from {what} within {limit:?}")]
+    TimedOut {
+        /// What did not answer.
+        what: &'static str,
+        /// How long it was given.
+        limit: std::time::Duration,
+    },
 }
 
 /// What went wrong in a PostgreSQL error: the database's SQLSTATE and message when the

@@ -305,6 +305,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         }))
     }
 
+    /// Gives the relay lease up, when held, at a graceful stop (the relay settled everything
+    /// it handed over): the next process to ask relays under it at once. A store used by one
+    /// process only (redb): nothing to do.
+    fn release_relay_lease(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Wakes `wake` whenever another process sharing this store commits outbox rows, so that
     /// the relay lease holder relays them at once rather than on its next idle poll. A store
     /// used by one process only (redb) has no other writers: nothing to do. Call it before

@@ -74,6 +74,17 @@ pub(super) async fn finish(deleting: Option<Deleting>) {
     }
 }
 
+/// Gives the lease up at a graceful stop; a failure only means the next holder waits for the
+/// rest of its term.
+pub(super) async fn release(store: &Arc<dyn Store>) {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || store.release_relay_lease()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => warn!(%error, "outbox: cannot give the relay lease up"),
+        Err(error) => warn!(%error, "outbox: lease task failed"),
+    }
+}
+
 /// The lease when this instance holds it; an error counts as not held.
 pub(super) async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
     let store = Arc::clone(store);

@@ -3,12 +3,15 @@
 //! quoting.
 mod append_news;
 mod frozen_holder;
+mod lease_handover;
+mod lease_round_trips;
 mod load;
 mod multi_instance;
 mod names;
 mod netns;
 mod pipelined;
 mod processes;
+mod refused_parameter;
 mod restart;
 mod sequences;
 mod snapshot_batches;
