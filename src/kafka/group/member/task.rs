@@ -108,31 +108,9 @@ impl MemberTask {
                 session_timeout_ms: millis(self.config.session_timeout),
                 rebalance_timeout_ms: millis(self.config.rebalance_timeout),
             };
-            // Partitions we own while the round runs (cooperative) are ours only while the
-            // coordinator knows us: a round unanswered for a session from the last answer
-            // (the link cut after our JoinGroup arrived, say) gives them up as lost, as
-            // librdkafka does, and the round goes on; if it gives them to us again, they
-            // start again. Otherwise another member would take them over while we still
-            // consume them until the request's timeout (40 s or more).
-            let owned = self.owned.clone();
-            let silent_until = self.last_contact + self.config.session_timeout;
-            let result = {
-                let joining = round.run(&owned, self.reason);
-                tokio::pin!(joining);
-                loop {
-                    tokio::select! {
-                        r = &mut joining => break r,
-                        () = tokio::time::sleep_until(silent_until), if !self.owned.is_empty() => {
-                            warn!(group = %self.link.group_id, owned = self.owned.len(), "group: no answer from the coordinator for a session while rejoining; our partitions are lost");
-                            let partitions = std::mem::take(&mut self.owned);
-                            let lose = (partitions, self.link.membership().generation);
-                            if !hand_over(&self.events, lose, Handover::Lose, self.config.rebalance_timeout).await {
-                                return;
-                            }
-                        }
-                        () = self.cancel.cancelled() => return,
-                    }
-                }
+            let result = tokio::select! {
+                r = round.run(&self.owned, self.reason) => r,
+                () = self.cancel.cancelled() => return,
             };
             let next = match result {
                 Ok(synced) => self.synced(synced).await,
