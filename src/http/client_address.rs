@@ -44,19 +44,20 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        // Entries of every `X-Forwarded-For` line, in order; a line that is not text is left
-        // out (a proxy that appends writes a line of its own or text).
-        let entries: Vec<&str> = headers
+        // Entries of every `X-Forwarded-For` line, in order, as bytes: a proxy appends its
+        // entry to the line a client sent, so a line is never left out whole (one with bytes
+        // that are not text would take the proxy's entry with it); an entry that is not text
+        // is not an address, and ends the walk.
+        let entries: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
             .filter(|e| !e.is_empty())
             .collect();
         let mut client = peer;
         for entry in entries.iter().rev().take(MAX_HOPS) {
-            let Some(ip) = address(entry) else {
+            let Some(ip) = std::str::from_utf8(entry).ok().and_then(address) else {
                 break;
             };
             client = ip;

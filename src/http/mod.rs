@@ -105,8 +105,10 @@ impl Listener {
     /// Accepted at once, always: a full server answers 503 instead of leaving clients in the
     /// listen backlog.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
-        // A trusted proxy carries many clients: it holds no client's share of the slots.
-        let admitted = if self.state.trusted_proxies.contains(peer.ip()) {
+        // A trusted proxy carries many clients to the API: it holds no client's share of the
+        // API's slots. The operational endpoints serve no client through a proxy.
+        let proxied = self.serves != Serves::Operations;
+        let admitted = if proxied && self.state.trusted_proxies.contains(peer.ip()) {
             self.admission.admit_proxy()
         } else {
             self.admission.admit(peer.ip())

@@ -183,6 +183,8 @@ impl Relay {
                 None => info!("outbox: relay lease lost"),
             }
             self.epoch = epoch;
+            // Reads that failed before are no reason to step aside from a lease taken since.
+            self.reads = ReadHealth::default();
             // What the old epoch handed over and the producer still holds (a retry backing
             // off, a full window) is not written under the new one: the holder in between may
             // have published and deleted those rows. It fails unsent while the rounds settle.

@@ -81,6 +81,7 @@ async fn users(
                 FirstAdmin::Present => {}
                 FirstAdmin::NameTaken => warn!(admin = %name, "auth.admin_username names an account that is not an admin: no admin account was created"),
                 FirstAdmin::EmailTaken => warn!(admin = %name, "auth.admin_email belongs to another account: no admin account was created"),
+                FirstAdmin::EmptyPassword => error!(admin = %name, "the admin account logs in with an empty password (an earlier version created it from an empty auth.admin_password): change it now (PUT /api/v1/users/{{id}}/password)"),
             }
         }
         Ok(Arc::new(users))

@@ -3,9 +3,10 @@
 use uuid::Uuid;
 
 use super::{
-    Result, Role, User, UserError,
+    Result, Role, User, UserError, auth,
+    client_gone::ClientGone,
     core::{Caller, RequestCtx, Users, now_ms},
-    validate,
+    hashing_pool, validate,
 };
 use crate::{
     event::{EventData, StatusChanged, UserStatus},
@@ -24,6 +25,9 @@ pub enum FirstAdmin {
     NameTaken,
     /// The e-mail address belongs to another account: none was created.
     EmailTaken,
+    /// An admin of that user name exists, and its password is empty (an earlier version
+    /// created it from an empty variable): it should be changed at once.
+    EmptyPassword,
 }
 
 impl Users {
@@ -32,8 +36,18 @@ impl Users {
     /// service starts either way (it would otherwise fail at every start, and any user who
     /// registered the address first could keep it from starting). Fields that a registration
     /// would refuse (an empty password from an unset variable, a name no login finds) are an
-    /// error naming the setting.
+    /// error naming the setting when the account is to be created; an admin that exists with
+    /// an empty password (an earlier version created it from an empty variable) is said.
     pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<FirstAdmin> {
+        if let Some(existing) = self.by_username(username)? {
+            if existing.role == Role::Admin {
+                let ticket = hashing_pool::ticket(&ClientGone::default())?;
+                if auth::verify_password(ticket, "", &existing.password_hash)? {
+                    return Ok(FirstAdmin::EmptyPassword);
+                }
+            }
+            return Ok(Self::admin_or_not(&existing));
+        }
         let setting = |field: &'static str| {
             move |e: UserError| match e {
                 UserError::Invalid { message, .. } => UserError::Invalid { field, message },
@@ -43,9 +57,6 @@ impl Users {
         validate::username(username).map_err(setting("auth.admin_username"))?;
         validate::email(email).map_err(setting("auth.admin_email"))?;
         validate::password("auth.admin_password", password)?;
-        if let Some(existing) = self.by_username(username)? {
-            return Ok(Self::admin_or_not(&existing));
-        }
         let ctx = RequestCtx {
             request_id: "bootstrap-admin".into(),
             ..Default::default()

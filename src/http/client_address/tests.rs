@@ -64,3 +64,24 @@ fn an_entry_that_is_no_address_ends_the_walk_at_the_hop_before_it() {
     let headers = forwarded(&["garbage"]);
     assert_eq!(proxies.client(ip("10.0.0.5"), &headers), ip("10.0.0.5"));
 }
+
+/// A client's line that is not text does not take the entry the proxy appended to it along:
+/// the client is the proxy's entry, not the proxy, nor an address on a line before it.
+#[test]
+fn a_line_that_is_not_text_keeps_the_entry_a_proxy_appended_to_it() {
+    let proxies = trusting(&["10.0.0.0/8"]);
+    let mut headers = HeaderMap::new();
+    headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.66"));
+    headers.append(
+        "x-forwarded-for",
+        HeaderValue::from_bytes(b"\xff, 203.0.113.5").unwrap(),
+    );
+    assert_eq!(proxies.client(ip("10.0.0.5"), &headers), ip("203.0.113.5"));
+    // The proxy's entry alone: the entry before it that is not text ends the walk there.
+    let mut headers = HeaderMap::new();
+    headers.append(
+        "x-forwarded-for",
+        HeaderValue::from_bytes(b"198.51.100.66, \xff, 10.1.1.1").unwrap(),
+    );
+    assert_eq!(proxies.client(ip("10.0.0.5"), &headers), ip("10.1.1.1"));
+}

@@ -184,8 +184,9 @@ impl Client {
     }
 
     /// The address of the leader of `topic`/`partition`: from the cache; when the cache has
-    /// none for the partition, from fresh metadata, one lookup at a time: a caller that
-    /// waited for another's takes its answer if it came after this caller asked.
+    /// none for the partition, from fresh metadata, one lookup of the topic at a time: a
+    /// caller that waited for another's takes its outcome, a failure too, when it finished
+    /// after this caller asked (during an outage the waiters do not each wait out a lookup).
     pub async fn leader_addr(&self, topic: &str, partition: i32) -> Result<String, ClientError> {
         // Every fetch and produce reconnect asks: answered under the lock, nothing cloned but
         // the address.
@@ -193,16 +194,29 @@ impl Client {
             return Ok(addr);
         }
         let asked = Instant::now();
-        let _turn = self.leader_lookups.lock().await;
-        let answered_since = self
-            .metadata
-            .lock()
-            .topics
-            .get(topic)
-            .is_some_and(|c| c.at >= asked);
-        if !answered_since {
-            self.fresh_topic(topic).await?;
+        let turn = Arc::clone(
+            self.leader_lookups
+                .lock()
+                .entry(topic.to_owned())
+                .or_default(),
+        );
+        let mut last = turn.lock().await;
+        match *last {
+            Some((finished, succeeded)) if finished >= asked => {
+                if !succeeded {
+                    return Err(ClientError::NoLeader {
+                        topic: topic.to_owned(),
+                        partition,
+                    });
+                }
+            }
+            _ => {
+                let looked = self.fresh_topic(topic).await;
+                *last = Some((Instant::now(), looked.is_ok()));
+                looked?;
+            }
         }
+        drop(last);
         self.metadata
             .lock()
             .leader_addr(topic, partition)

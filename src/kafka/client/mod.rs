@@ -24,7 +24,7 @@ mod fetch_lane;
 mod metadata;
 mod pool;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 
@@ -119,6 +119,10 @@ impl ClientError {
     }
 }
 
+/// The turn of one topic's leader lookups, and when the last one finished and whether it
+/// succeeded.
+type LeaderLookup = Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>>;
+
 /// The Kafka client of one process. See the module docs.
 #[derive(Debug)]
 pub struct Client {
@@ -127,9 +131,10 @@ pub struct Client {
     connections: pool::Pool,
     metadata: Mutex<metadata::Cache>,
     lanes: Mutex<fetch_lane::Lanes>,
-    /// Taken by a leader lookup the cache cannot answer: the callers that miss at once (every
-    /// partition of a broker that died) share one Metadata request.
-    leader_lookups: tokio::sync::Mutex<()>,
+    /// Per topic, taken by a leader lookup the cache cannot answer, with when the last one
+    /// finished and whether it succeeded: the callers that miss at once (every partition of a
+    /// broker that died) share one Metadata request and its outcome.
+    leader_lookups: Mutex<HashMap<String, LeaderLookup>>,
     /// Partitions appended to, for the fetch lanes and for other instances ([`appends`]).
     appends: appends::Appends,
 }
@@ -144,7 +149,7 @@ impl Client {
             connections: pool::Pool::default(),
             metadata: Mutex::new(metadata::Cache::default()),
             lanes: Mutex::new(fetch_lane::Lanes::new()),
-            leader_lookups: tokio::sync::Mutex::new(()),
+            leader_lookups: Mutex::new(HashMap::new()),
             appends: appends::Appends::new(),
         }
     }

@@ -135,3 +135,33 @@ fn an_admin_cannot_disable_or_lock_their_own_account() {
     assert_eq!(same.status, UserStatus::Active);
     assert!(users.authenticate(&token).is_ok(), "the session stays");
 }
+
+/// An admin an earlier version created from an empty variable is said at start (it logs in
+/// with ""), and the start goes on: the configuration is not checked for an account that
+/// exists.
+#[test]
+fn an_existing_admin_with_an_empty_password_is_said() {
+    let (_d, users) = users();
+    users
+        .create(
+            "root",
+            "root@example.com",
+            "",
+            Role::Admin,
+            &RequestCtx::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        users.ensure_admin("root", "root@example.com", "").unwrap(),
+        FirstAdmin::EmptyPassword
+    );
+    users
+        .ensure_admin("ada", "ada@example.com", "admin password")
+        .unwrap();
+    assert_eq!(
+        users
+            .ensure_admin("ada", "ada@example.com", "admin password")
+            .unwrap(),
+        FirstAdmin::Present
+    );
+}

@@ -128,10 +128,8 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
     assert_eq!(again.epoch, first.epoch, "renewed without a break");
     assert!(again.until > first.until, "renewing moves its end");
     drop(a); // its lease connection closes: its session leaves pg_stat_activity
-    // The row is taken at once; it is relayed under once the rest of the old term has passed
-    // (the old holder's process may still be alive): within TERM and a few seconds.
-    let dropped = std::time::Instant::now();
-    let mut taken = None;
+    // Relayed under once the rest of the old term has passed (lease_handover.rs).
+    let (dropped, mut taken) = (std::time::Instant::now(), None);
     while dropped.elapsed() < usercenter::pgstore::lease::TERM + std::time::Duration::from_secs(5) {
         taken = lease(&b).await;
         if taken.is_some() {
