@@ -75,6 +75,8 @@ pub struct PgStore {
     conflicts: ConflictCounts,
     /// Event sequences drawn ahead for this process's transactions.
     events: event_numbers::EventNumbers,
+    /// The appends to announce to other instances, one announcement at a time.
+    announcer: Arc<append_news::Announcer>,
 }
 
 /// [`WriteConflicts`] as the writers count them.
@@ -234,6 +236,7 @@ impl PgStore {
             lease: lease::Lease::new(config, tls),
             conflicts: ConflictCounts::default(),
             events: event_numbers::EventNumbers::default(),
+            announcer: Arc::default(),
         })
     }
 
