@@ -200,7 +200,7 @@ fn render_outbox(out: &mut String, reading: OutboxReading) {
         out,
         "usercenter_outbox_parked",
         "gauge",
-        "Outbox rows parked: they can never be published as they are (larger than the topic takes, or without an identity); see the operations guide.",
+        "Outbox rows parked: they can never be published as they are (larger than the topic takes, without an identity, or not readable as a record); see the operations guide.",
         reading.parked,
     );
     let now_ms = chrono::Utc::now().timestamp_millis();

@@ -90,6 +90,9 @@ pub struct Pending {
     pub rows: Vec<(u64, OutboxRecord)>,
     /// The read stopped at its limit of rows or of bytes: more rows may be waiting.
     pub more: bool,
+    /// The sequences of rows among them that do not decode as a record (a layout another
+    /// version wrote, an edit by hand): left out of `rows`, for the relay to park.
+    pub undecodable: Vec<u64>,
 }
 
 impl Pending {
@@ -98,6 +101,7 @@ impl Pending {
         Self {
             rows: Vec::new(),
             more: false,
+            undecodable: Vec::new(),
         }
     }
 }
@@ -120,6 +124,7 @@ pub fn pending_within(
         .fold(0, usize::saturating_add);
     let more = read.len() >= limit || bytes >= max_bytes;
     let mut out = Vec::with_capacity(read.len());
+    let mut undecodable = Vec::new();
     for (k, v) in read {
         let seq = k
             .as_slice()
@@ -129,13 +134,16 @@ pub fn pending_within(
                 table: Table::Outbox.name(),
                 len: k.len(),
             })?;
-        let record = postcard::from_bytes(&v).map_err(|source| store::StoreError::Decode {
-            table: Table::Outbox.name(),
-            source,
-        })?;
-        out.push((seq, record));
+        match postcard::from_bytes(&v) {
+            Ok(record) => out.push((seq, record)),
+            Err(_) => undecodable.push(seq),
+        }
     }
-    Ok(Pending { rows: out, more })
+    Ok(Pending {
+        rows: out,
+        more,
+        undecodable,
+    })
 }
 
 /// Rows waiting to be published.

@@ -38,7 +38,9 @@ use crate::{
     store::{RelayLease, Store, Table},
 };
 use publish::{RoundOutcome, Sent, Stop, enqueue};
-use store_io::{Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, release};
+use store_io::{
+    Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, park, park_undecodable, release,
+};
 
 /// Rows read and published per round.
 const ROUND: usize = 1_000;
@@ -229,13 +231,18 @@ impl Relay {
     /// deleting what it delivered.
     async fn round(&mut self, lease: RelayLease, read: Option<Pending>) -> Pause {
         if self.has_room() && !self.caught_up {
-            let Pending { rows, more } = match read {
+            let Pending {
+                rows,
+                more,
+                undecodable,
+            } = match read {
                 Some(read) => read,
                 None => {
                     let reading = self.start_read();
                     self.reads.rows(reading).await
                 }
             };
+            park_undecodable(&self.store, undecodable).await;
             self.caught_up = !more;
             if !rows.is_empty() {
                 if self.in_flight.is_empty() {
@@ -344,17 +351,8 @@ impl Relay {
         self.deleting = Some(tokio::task::spawn_blocking(move || {
             writer.write_at_snapshot(&mut |txn| {
                 txn.delete_many(Table::Outbox, &done)?;
-                // Rows that can never be published leave the queue for the parked table,
-                // where an operator can see them, so they do not block what follows. They
-                // move as stored: the round handed its copy to the producer.
-                for seq in &parked {
-                    let key = seq.to_be_bytes();
-                    if let Some(row) = txn.get(Table::Outbox, &key)? {
-                        txn.put(Table::Parked, &key, &row)?;
-                        txn.delete(Table::Outbox, &key)?;
-                    }
-                }
-                Ok(())
+                // The round handed its copy of each to the producer.
+                park(txn, &parked)
             })
         }));
     }

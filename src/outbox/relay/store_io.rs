@@ -7,10 +7,10 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::super::Pending;
-use crate::store::{RelayLease, Store};
+use crate::store::{RelayLease, Store, Table, WriteTxn};
 
 /// How long reads of the outbox may fail in a row before the holder steps aside: longer than
 /// a database restart takes, as long as the lease's term.
@@ -72,6 +72,41 @@ pub(super) async fn finish(deleting: Option<Deleting>) {
         }
         Err(error) => warn!(%error, "outbox: delete task failed"),
     }
+}
+
+/// Moves the rows `seqs` names, which do not decode as a record, to the parked table as they
+/// are stored, so that they hold up nothing behind them: a row whose key cannot be read holds
+/// no partition. Each is said at ERROR; a failure leaves them to the next read.
+pub(super) async fn park_undecodable(store: &Arc<dyn Store>, seqs: Vec<u64>) {
+    if seqs.is_empty() {
+        return;
+    }
+    error!(
+        rows = seqs.len(),
+        first = seqs[0],
+        "outbox: rows that do not decode as a record can never be published; parked"
+    );
+    let store = Arc::clone(store);
+    let parked =
+        tokio::task::spawn_blocking(move || store.write(&mut |txn| park(txn, &seqs))).await;
+    match parked {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => warn!(%error, "outbox: cannot park rows that do not decode"),
+        Err(error) => warn!(%error, "outbox: park task failed"),
+    }
+}
+
+/// Moves the rows `seqs` names out of the outbox to the parked table, as stored: rows that can
+/// never be published, where an operator can see them, so they do not block what follows.
+pub(super) fn park(txn: &mut dyn WriteTxn, seqs: &[u64]) -> crate::store::Result<()> {
+    for seq in seqs {
+        let key = seq.to_be_bytes();
+        if let Some(row) = txn.get(Table::Outbox, &key)? {
+            txn.put(Table::Parked, &key, &row)?;
+            txn.delete(Table::Outbox, &key)?;
+        }
+    }
+    Ok(())
 }
 
 /// Gives the lease up at a graceful stop; a failure only means the next holder waits for the

@@ -130,6 +130,31 @@ async fn a_row_that_can_never_go_out_is_parked_and_the_rest_are_published() {
     );
 }
 
+/// A row that does not decode as a record (a layout another version wrote, an edit by hand)
+/// is parked, and the rows behind it are published: before, the read of every round failed on
+/// it, and nothing was published again.
+#[tokio::test]
+async fn a_row_that_does_not_decode_is_parked_and_the_rest_are_published() {
+    let (_dir, store) = store();
+    store
+        .write(&mut |txn| {
+            let mut before = row(b"before".to_vec());
+            stamp(txn, PRODUCER_ID, &mut before.headers)?;
+            append(txn, &before)?;
+            txn.append_outbox(&[0xff; 3])?;
+            let mut after = row(b"after".to_vec());
+            stamp(txn, PRODUCER_ID, &mut after.headers)?;
+            append(txn, &after)
+        })
+        .unwrap();
+    let broker = Arc::new(MockBroker::new(1));
+    assert_eq!(relay_all(&store, &broker).await, 1, "one row parked");
+    assert_eq!(
+        broker.values(0),
+        vec![b"before".to_vec(), b"after".to_vec()]
+    );
+}
+
 /// A record of `user.events` that does not decode, with `headers`.
 fn poison(offset: i64, headers: &[(&str, &[u8])]) -> FetchedRecord {
     FetchedRecord::from_parts(
