@@ -14,7 +14,7 @@ fn member_config() -> MemberConfig {
 }
 
 /// A static member `pod-0` of `group`, on `topic`.
-fn member_of(group: &str, topic: &str) -> MemberConfig {
+pub(super) fn member_of(group: &str, topic: &str) -> MemberConfig {
     MemberConfig {
         group_id: group.into(),
         topic: topic.into(),
@@ -28,7 +28,7 @@ fn member_of(group: &str, topic: &str) -> MemberConfig {
 }
 
 /// The next event, within 20 s (`None`: the member task ended).
-async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> Option<GroupEvent> {
+pub(super) async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> Option<GroupEvent> {
     tokio::time::timeout(Duration::from_secs(20), events.recv())
         .await
         .expect("an event, or the end, within 20 s")

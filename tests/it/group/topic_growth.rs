@@ -8,26 +8,15 @@ use std::time::Duration;
 
 use testkit::{Broker, client, create_topic, protocol::kafka_client};
 use tokio::sync::mpsc;
-use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig, assign};
+use usercenter::kafka::group::{GroupEvent, GroupMember, MemberConfig};
 
-/// The next event, within 20 s (`None`: the member task ended).
-async fn next(events: &mut mpsc::Receiver<GroupEvent>) -> Option<GroupEvent> {
-    tokio::time::timeout(Duration::from_secs(20), events.recv())
-        .await
-        .expect("an event, or the end, within 20 s")
-}
+use super::fenced::{member_of, next};
 
 /// A static member `pod-0` of group `growing` on `topic`, looking at the topic every 300 ms.
 fn pod_0(topic: &str) -> MemberConfig {
     MemberConfig {
-        group_id: "growing".into(),
-        topic: topic.into(),
-        session_timeout: Duration::from_secs(6),
-        rebalance_timeout: Duration::from_secs(10),
-        heartbeat_interval: Duration::from_millis(300),
-        assignors: vec![assign::by_name("cooperative-sticky").unwrap()],
-        group_instance_id: Some("pod-0".into()),
         metadata_refresh: Duration::from_millis(300),
+        ..member_of("growing", topic)
     }
 }
 

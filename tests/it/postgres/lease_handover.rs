@@ -11,18 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::blocking;
+use super::{blocking, lease};
 
 use testkit::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
     pgstore::{PgStore, lease::TERM},
-    store::{RelayLease, Store},
+    store::Store,
 };
-
-async fn lease(store: &Arc<PgStore>) -> Option<RelayLease> {
-    let store = Arc::clone(store);
-    blocking(move || store.relay_lease().unwrap()).await
-}
 
 /// Ends the session of the lease's holder, as a restart of the database would.
 async fn end_the_holders_session(db: &tokio_postgres::Client) {

@@ -64,6 +64,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// `store`'s relay lease check, off the runtime's workers: the lease when it holds it.
+async fn lease(
+    store: &std::sync::Arc<usercenter::pgstore::PgStore>,
+) -> Option<usercenter::store::RelayLease> {
+    use usercenter::store::Store;
+    let store = std::sync::Arc::clone(store);
+    blocking(move || store.relay_lease().unwrap()).await
+}
+
 /// Brings an empty database to schema `version` as the binary of that version left it: the
 /// SQL of migrations 1 to `version` and their rows in `schema_migrations` (without the Rust
 /// steps that follow some of them, which a test of that step runs by migrating further).

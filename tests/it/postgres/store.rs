@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{blocking, pg_store};
+use super::{blocking, lease, pg_store};
 
 use testkit::{pg_serve::sql, postgres::Postgres};
 use usercenter::{
@@ -112,10 +112,6 @@ async fn one_instance_holds_the_relay_lease_and_another_takes_over_when_it_goes(
     let url = pg.database().await;
     let a = Arc::new(PgStore::connect(&url, 2).await.unwrap());
     let b = Arc::new(PgStore::connect(&url, 2).await.unwrap());
-    let lease = |s: &Arc<PgStore>| {
-        let s = Arc::clone(s);
-        blocking(move || s.relay_lease().unwrap())
-    };
     let first = lease(&a).await.expect("the first asker holds it");
     assert!(
         lease(&b).await.is_none(),
@@ -185,10 +181,6 @@ async fn a_relay_lease_its_holder_stops_renewing_expires_and_passes_on() {
     let url = pg.database().await;
     let frozen = Arc::new(PgStore::connect(&url, 2).await.unwrap());
     let other = Arc::new(PgStore::connect(&url, 2).await.unwrap());
-    let lease = |s: &Arc<PgStore>| {
-        let s = Arc::clone(s);
-        blocking(move || s.relay_lease().unwrap())
-    };
     let held = lease(&frozen).await.expect("held");
     assert!(
         held.until <= tokio::time::Instant::now() + usercenter::pgstore::lease::TERM,
