@@ -9,6 +9,7 @@
 //!              ── Lost(ps, done) ─► cancel tasks, await ─► done (no generation to commit in)
 //!  every auto_commit_interval_ms ─► OffsetCommit(store offsets of the owned partitions), on a
 //!                                   task of its own (stopped by a revocation or a loss)
+//!  (a partition's offset goes to the group only once its task stored where it starts)
 //!  shutdown ─► stop every task ─► OffsetCommit ─► LeaveGroup (dynamic members)
 //! ```
 //!
@@ -17,6 +18,7 @@
 //! new instance with an empty store starts where the group stopped.
 mod existing;
 mod group_offsets;
+mod owned;
 
 use std::{
     collections::BTreeMap,
@@ -28,28 +30,18 @@ use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
 
-use super::{
-    partition::{self, Context, Start},
-    source::{KafkaPartition, PartitionSource},
-};
+use super::partition::{Context, Start};
 use crate::kafka::{
     Client,
     group::{GroupEvent, GroupMember, MemberConfig, assign},
 };
 use existing::existing;
 use group_offsets::{commit, commit_handover, committed};
+use owned::{Owned, stop};
 
 /// Longest wait for the group's committed offsets of new partitions, for an offset commit,
 /// and for LeaveGroup.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
-
-/// The task of a partition we own.
-struct Owned {
-    cancel: CancellationToken,
-    task: JoinHandle<()>,
-    /// When the supervisor first saw the task ended while the partition was still ours.
-    ended: Option<Instant>,
-}
 
 /// The member's settings from `[consumer]`.
 fn member_config(ctx: &Context) -> MemberConfig {
@@ -113,9 +105,10 @@ pub(crate) async fn supervise(
                     // Their offsets go to the group in the generation they were ours in (the
                     // member rejoins without us once the rebalance timeout passed).
                     supervisor.stop_periodic();
+                    let handed = supervisor.started(&partitions);
                     supervisor.give_up(&partitions).await;
                     let patience = supervisor.handover_patience();
-                    commit_handover(&supervisor.member.handle(), &supervisor.ctx, &partitions, generation, patience).await;
+                    commit_handover(&supervisor.member.handle(), &supervisor.ctx, &handed, generation, patience).await;
                     let _ = done.send(());
                 }
                 Some(GroupEvent::Lost { partitions, done }) => {
@@ -191,11 +184,7 @@ impl GroupSupervisor {
         )
         .await;
         for p in partitions {
-            let start = Start {
-                generation,
-                committed: committed.get(&p).copied(),
-            };
-            self.spawn(p, start);
+            self.spawn(p, generation, committed.get(&p).copied());
         }
         self.report_running();
     }
@@ -221,22 +210,26 @@ impl GroupSupervisor {
         }
     }
 
-    /// Starts the task of partition `p`.
-    fn spawn(&mut self, p: i32, start: Start) {
-        let child = self.cancel.child_token();
-        let task = self.tasks.spawn(start_partition(
-            Arc::clone(&self.client),
-            Arc::clone(&self.ctx),
-            p,
-            start,
-            child.clone(),
-        ));
-        let owned = Owned {
-            cancel: child,
-            task,
-            ended: None,
+    /// Starts the task of partition `p`, assigned in `generation`, with the group's committed
+    /// offset of it.
+    fn spawn(&mut self, p: i32, generation: i32, committed: Option<i64>) {
+        let start = Start {
+            generation,
+            committed,
+            started: None,
         };
+        let owned = Owned::spawn(&self.client, &self.ctx, &self.tasks, &self.cancel, p, start);
         self.owned.insert(p, owned);
+    }
+
+    /// Those of `partitions` we own whose task stored its start offset: the ones whose store
+    /// offset may go to the group ([`Owned::started`]).
+    fn started(&self, partitions: &[i32]) -> Vec<i32> {
+        partitions
+            .iter()
+            .copied()
+            .filter(|p| self.owned.get(p).is_some_and(Owned::has_started))
+            .collect()
     }
 
     /// Stops the tasks of `partitions` (each commits its batch in hand to the store).
@@ -263,7 +256,7 @@ impl GroupSupervisor {
         if self.periodic.as_ref().is_some_and(|c| !c.is_finished()) {
             return;
         }
-        let partitions: Vec<i32> = self.owned.keys().copied().collect();
+        let partitions = self.started(&self.owned.keys().copied().collect::<Vec<_>>());
         let (member, ctx) = (self.member.handle(), Arc::clone(&self.ctx));
         self.periodic = Some(tokio::spawn(async move {
             commit(&member, &ctx, &partitions).await;
@@ -309,13 +302,7 @@ impl GroupSupervisor {
         }
         for p in again {
             info!(topic = %self.ctx.topic, partition = p, generation, "consumer: claiming the partition again");
-            self.spawn(
-                p,
-                Start {
-                    generation,
-                    committed: None,
-                },
-            );
+            self.spawn(p, generation, None);
         }
         self.report_running();
     }
@@ -334,7 +321,7 @@ impl GroupSupervisor {
     /// Stops every task, commits their offsets and leaves the group.
     async fn shutdown(mut self) {
         self.stop_periodic();
-        let partitions: Vec<i32> = self.owned.keys().copied().collect();
+        let partitions = self.started(&self.owned.keys().copied().collect::<Vec<_>>());
         let generation = self.member.membership().generation;
         stop(self.owned.into_values().collect()).await;
         commit_handover(
@@ -367,26 +354,4 @@ impl GroupSupervisor {
 /// started again ([`GroupSupervisor::restart_ended`]).
 fn restart_after(ctx: &Context) -> Duration {
     Duration::from_millis(u64::from(ctx.config.session_timeout_ms) * 3)
-}
-
-/// Cancels the tasks and waits until each has committed its batch in hand and ended.
-async fn stop(tasks: Vec<Owned>) {
-    for t in &tasks {
-        t.cancel.cancel();
-    }
-    for t in tasks {
-        let _ = t.task.await;
-    }
-}
-
-/// Runs the partition's loop (its leader is found on the first fetch).
-async fn start_partition(
-    client: Arc<Client>,
-    ctx: Arc<Context>,
-    p: i32,
-    start: Start,
-    cancel: CancellationToken,
-) {
-    let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(&client, &ctx.topic, p));
-    partition::run(ctx, source, p, start, cancel).await;
 }

@@ -127,6 +127,7 @@ pub(crate) async fn run(
     if !keep_start(&ctx, partition, claim, offset, &cancel).await {
         return;
     }
+    start.mark_started();
     info!(topic = %ctx.topic, partition, offset, claim = claim.token, generation = claim.generation, "consumer: partition started");
     let partition_loop = PartitionLoop {
         ctx,

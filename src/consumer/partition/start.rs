@@ -1,5 +1,8 @@
 //! Where a partition loop starts: its fence claimed, and the offset to read from.
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -17,12 +20,16 @@ use crate::{
 };
 
 /// How a partition loop starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Start {
     /// The group generation it was assigned in (−1: static mode), recorded in its claim.
     pub generation: i32,
     /// The group's committed offset (see [`start_offset`]).
     pub committed: Option<i64>,
+    /// Set once the loop's start offset is in the store ([`keep_start`]). Until then the
+    /// store may hold an older offset than the group's (another member handled the partition
+    /// since), so the group mode commits the partition's store offset only once this is set.
+    pub started: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Start {
@@ -30,6 +37,16 @@ impl Default for Start {
         Self {
             generation: -1,
             committed: None,
+            started: None,
+        }
+    }
+}
+
+impl Start {
+    /// Says that the start offset is in the store ([`Self::started`]).
+    pub(super) fn mark_started(&self) {
+        if let Some(started) = &self.started {
+            started.store(true, Ordering::Release);
         }
     }
 }

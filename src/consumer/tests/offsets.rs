@@ -32,8 +32,8 @@ fn source(log: &Arc<Log>) -> Arc<dyn PartitionSource> {
 
 fn committed(committed: Option<i64>) -> partition::Start {
     partition::Start {
-        generation: -1,
         committed,
+        ..partition::Start::default()
     }
 }
 
@@ -140,6 +140,45 @@ async fn a_start_offset_that_cannot_be_read_is_asked_for_again() {
     })
     .await;
     assert_eq!(log.fetches()[0], 0);
+}
+
+/// The group mode commits a partition's store offset to the group only once the loop said it
+/// stored its start (`Start::started`). Until then the store holds an older offset than the
+/// group's (5 against 7, another member handled 5..7 since), and committing it would move the
+/// group's back: here the start waits on a log end that cannot be read at first.
+#[tokio::test]
+async fn the_loop_says_it_started_only_once_its_start_is_stored() {
+    let (_dir, store) = new_store();
+    set_stored(&store, 5);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log::new(2, 9));
+    log.offset_failures.store(2, Ordering::SeqCst);
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let start = partition::Start {
+        committed: Some(7),
+        started: Some(Arc::clone(&started)),
+        ..partition::Start::default()
+    };
+    let seen_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (store_seen, seen) = (Arc::clone(&store), Arc::clone(&seen_before));
+    run_until(&ctx, source(&log), start, move |_| {
+        let flag = started.load(Ordering::Acquire);
+        if !flag && stored(&store_seen) == Some(5) {
+            seen.store(true, Ordering::SeqCst);
+        }
+        // Set only with the group's offset stored (or the records after it handled).
+        assert!(
+            !flag || stored(&store_seen) >= Some(7),
+            "started before its start was stored"
+        );
+        flag
+    })
+    .await;
+    assert!(
+        seen_before.load(Ordering::SeqCst),
+        "the wait before the start was not seen"
+    );
+    assert!(stored(&store) >= Some(7));
 }
 
 /// A loop whose partition another owner claimed while its offset was past the log's end ends

@@ -1,0 +1,80 @@
+//! The task of a partition the member owns: started with where the group left it, saying when
+//! its start offset is in the store (from then on its store offset may go to the group), and
+//! stopped once its batch in hand is committed.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use tokio::task::JoinHandle;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    consumer::{
+        partition::{self, Context, Start},
+        source::{KafkaPartition, PartitionSource},
+    },
+    kafka::Client,
+};
+
+/// The task of a partition we own.
+pub(super) struct Owned {
+    /// Stops the task (a child of the consumer's shutdown).
+    pub cancel: CancellationToken,
+    /// The partition's loop.
+    pub task: JoinHandle<()>,
+    /// Set once the task stored its start offset ([`Start::started`]): only then may the
+    /// store's offset go to the group, which is otherwise older than the group's when another
+    /// member handled the partition since it was last ours.
+    started: Arc<AtomicBool>,
+    /// When the supervisor first saw the task ended while the partition was still ours.
+    pub ended: Option<Instant>,
+}
+
+impl Owned {
+    /// Starts the loop of partition `p` on `tasks` as `start` says, stopped by `shutdown`.
+    pub fn spawn(
+        client: &Arc<Client>,
+        ctx: &Arc<Context>,
+        tasks: &TaskTracker,
+        shutdown: &CancellationToken,
+        p: i32,
+        mut start: Start,
+    ) -> Self {
+        let cancel = shutdown.child_token();
+        let started = Arc::new(AtomicBool::new(false));
+        start.started = Some(Arc::clone(&started));
+        let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(client, &ctx.topic, p));
+        let task = tasks.spawn(partition::run(
+            Arc::clone(ctx),
+            source,
+            p,
+            start,
+            cancel.clone(),
+        ));
+        Self {
+            cancel,
+            task,
+            started,
+            ended: None,
+        }
+    }
+
+    /// Whether the task stored its start offset.
+    pub fn has_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+}
+
+/// Cancels the tasks and waits until each has committed its batch in hand and ended.
+pub(super) async fn stop(tasks: Vec<Owned>) {
+    for t in &tasks {
+        t.cancel.cancel();
+    }
+    for t in tasks {
+        let _ = t.task.await;
+    }
+}
