@@ -69,6 +69,9 @@ pub(crate) struct CoordinatorLink {
     /// the member task then heartbeats at once rather than at its interval, and that answer
     /// decides, as Kafka's consumer rejoins on such a commit error.
     pub check_now: tokio::sync::Notify,
+    /// When a JoinGroup of ours last succeeded: the coordinator answered, and restarted our
+    /// session (a round that fails after it has heard from the coordinator since).
+    joined_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl CoordinatorLink {
@@ -86,7 +89,18 @@ impl CoordinatorLink {
             coordinator: Mutex::new(None),
             membership: Mutex::new(Membership::default()),
             check_now: tokio::sync::Notify::new(),
+            joined_at: Mutex::new(None),
         }
+    }
+
+    /// Notes that a JoinGroup of ours succeeded now.
+    pub fn note_joined(&self) {
+        *self.joined_at.lock() = Some(tokio::time::Instant::now());
+    }
+
+    /// When a JoinGroup of ours last succeeded.
+    pub fn joined_at(&self) -> Option<tokio::time::Instant> {
+        *self.joined_at.lock()
     }
 
     pub fn membership(&self) -> Membership {
