@@ -50,10 +50,13 @@ pub struct GroupView {
 pub const UNKNOWN_GROUP: &str = "unknown to the brokers";
 
 impl GroupView {
-    /// Whether no member is joined (offsets may then be changed from outside).
+    /// Whether no member is joined (offsets may then be changed from outside): the group is
+    /// empty, dead, or unknown to the brokers (nobody joined it since its state expired; Nisshi
+    /// answers so for a group that only ever had offsets committed, as the static mode does).
     pub fn is_inactive(&self) -> bool {
         self.members.is_empty()
-            && ["empty", "dead", ""].contains(&self.state.to_ascii_lowercase().as_str())
+            && ["empty", "dead", "", UNKNOWN_GROUP]
+                .contains(&self.state.to_ascii_lowercase().as_str())
     }
 }
 
@@ -196,6 +199,23 @@ impl Admin {
             .flat_map(|t| &t.partitions)
             .find_map(|p| ErrorCode::failure(p.error_code));
         match failed {
+            // Nisshi and Kafka refuse a commit from outside the group's generation once it has
+            // members again.
+            Some(code)
+                if matches!(
+                    code.error(),
+                    Some(
+                        ResponseError::UnknownMemberId
+                            | ResponseError::IllegalGeneration
+                            | ResponseError::RebalanceInProgress
+                    )
+                ) =>
+            {
+                Err(GroupCommandError::Joined {
+                    group: self.group.clone(),
+                    code,
+                })
+            }
             Some(code) => Err(refused("OffsetCommit", code)),
             None => Ok(()),
         }

@@ -64,8 +64,8 @@ pub enum GroupCommandError {
     Fetch(#[source] protocol::FetchError),
     /// The group has members: offsets can only be reset while it has none.
     #[error(
-        "group {group} is {state} with {members} member(s): stop every consumer of the group \
-         (every usercenter instance) and try again"
+        "group {group} is {state} with {members} member(s){static_members}: stop every \
+         consumer of the group (every usercenter instance) and try again"
     )]
     Active {
         /// The group.
@@ -74,6 +74,32 @@ pub enum GroupCommandError {
         state: String,
         /// How many members.
         members: usize,
+        /// Empty, or what to do about static members (`group.instance_id`), which stay in
+        /// the group after they stopped until their session times out.
+        static_members: String,
+    },
+    /// A member joined the group while the reset ran: the coordinator refused the commit.
+    #[error(
+        "a member joined group {group} while the reset ran (OffsetCommit answered {code}); \
+         with --replay the dedupe marks listed are already deleted: stop every consumer of \
+         the group and run the same reset again"
+    )]
+    Joined {
+        /// The group.
+        group: String,
+        /// The coordinator's answer.
+        code: ErrorCode,
+    },
+    /// `--replay` names a group other than the service's own.
+    #[error(
+        "--replay works on the service's own group ({own}, consumer.group_id): the dedupe \
+         marks it deletes are that consumer's, not group {group}'s"
+    )]
+    ReplayOtherGroup {
+        /// The group named.
+        group: String,
+        /// `consumer.group_id`.
+        own: String,
     },
     /// The store is held by a running service.
     #[error(
@@ -126,7 +152,19 @@ pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, Grou
             let mode = config.consumer.mode();
             Ok(describe(&admin, group, topic, mode).await?.to_string())
         }
-        GroupCommand::ResetOffsets(args) => reset::run(&admin, args, topic, &config.store).await,
+        GroupCommand::ResetOffsets(args) => {
+            // The store's offsets are the service's consumer's: another group's reset moves
+            // Kafka's offsets alone.
+            let own = group == config.consumer.group_id;
+            if args.replay && !own {
+                return Err(GroupCommandError::ReplayOtherGroup {
+                    group: group.to_owned(),
+                    own: config.consumer.group_id.clone(),
+                });
+            }
+            let store = own.then_some(&config.store);
+            reset::run(&admin, args, topic, store).await
+        }
     }
 }
 

@@ -139,12 +139,37 @@ pub fn format_plan(topic: &str, rows: &[PlanRow]) -> String {
     out
 }
 
-/// Builds the plan, and carries it out with `--execute`; returns what to print.
+/// Said of a reset of a group other than the service's consumer's.
+const OTHER_GROUP: &str = "the group is not the service's (consumer.group_id): its store's \
+     offsets are the service's consumer's and stay as they are\n";
+
+/// What the refusal of a group with members adds about its static members: they stay in the
+/// group after they stopped, until their session times out.
+pub(super) fn static_members_hint(view: &super::GroupView) -> String {
+    let ids: Vec<&str> = view
+        .members
+        .iter()
+        .filter_map(|m| m.instance_id.as_deref())
+        .collect();
+    if ids.is_empty() {
+        return String::new();
+    }
+    format!(
+        " ({} static: {}; a stopped static member stays in the group until its session \
+         times out, consumer.session_timeout_ms, so wait that long after stopping it)",
+        ids.len(),
+        ids.join(", ")
+    )
+}
+
+/// Builds the plan, and carries it out with `--execute`; returns what to print. `config` is
+/// the service's store, `None` for a group other than its consumer's (whose offsets move in
+/// Kafka alone).
 pub async fn run(
     admin: &Admin,
     args: &ResetArgs,
     topic: &str,
-    config: &StoreConfig,
+    config: Option<&StoreConfig>,
 ) -> Result<String, GroupCommandError> {
     let reset = Reset {
         admin,
@@ -155,15 +180,19 @@ pub async fn run(
     };
     let partitions = reset.partitions().await?;
     // Opened before anything changes: a running service holds it and the reset stops here.
-    let store = store_side::open(config, args.execute).await?;
+    // With `--execute` a redb store is created when missing, so it is there whenever the
+    // group is the service's.
+    let store = match config {
+        Some(c) => store_side::open(c, args.execute).await?,
+        None => None,
+    };
     let rows = reset.plan(store.as_deref(), &partitions).await?;
     let mut out = format_plan(topic, &rows);
-    let no_store = store.is_none();
-    let Some(store) = store.filter(|_| args.execute) else {
-        reset.dry_run(&mut out, no_store);
+    if !args.execute {
+        reset.dry_run(&mut out, store.is_none());
         return Ok(out);
-    };
-    reset.execute(&*store, &rows, &mut out).await?;
+    }
+    reset.execute(store.as_deref(), &rows, &mut out).await?;
     Ok(out)
 }
 
@@ -175,8 +204,8 @@ struct Reset<'a> {
     args: &'a ResetArgs,
     /// The topic whose offsets move.
     topic: &'a str,
-    /// Where the service's store is.
-    config: &'a StoreConfig,
+    /// Where the service's store is; `None` for another group than its consumer's.
+    config: Option<&'a StoreConfig>,
     /// Where the offsets move to.
     target: Target,
 }
@@ -189,6 +218,7 @@ impl Reset<'_> {
         if !view.is_inactive() {
             return Err(GroupCommandError::Active {
                 group: self.admin.group().to_owned(),
+                static_members: static_members_hint(&view),
                 state: view.state,
                 members: view.members.len(),
             });
@@ -279,8 +309,12 @@ impl Reset<'_> {
                  again\n",
             );
         }
-        if no_store {
-            let _ = writeln!(out, "no store in {} yet", self.config.data_dir.display());
+        match self.config {
+            Some(c) if no_store => {
+                let _ = writeln!(out, "no store in {} yet", c.data_dir.display());
+            }
+            Some(_) => {}
+            None => out.push_str(OTHER_GROUP),
         }
     }
 
@@ -291,10 +325,17 @@ impl Reset<'_> {
     /// which the group's new offset can move when only the Kafka commit went through.
     async fn execute(
         &self,
-        store: &dyn Store,
+        store: Option<&dyn Store>,
         rows: &[PlanRow],
         out: &mut String,
     ) -> Result<(), GroupCommandError> {
+        let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
+        let (Some(store), Some(config)) = (store, self.config) else {
+            self.admin.commit(self.topic, &offsets).await?;
+            out.push_str("\noffsets set in Kafka\n");
+            out.push_str(OTHER_GROUP);
+            return Ok(());
+        };
         let mut marks = 0;
         if self.args.replay {
             for r in rows {
@@ -305,10 +346,9 @@ impl Reset<'_> {
                 }
             }
         }
-        let offsets: Vec<(i32, i64)> = rows.iter().map(|r| (r.partition, r.new)).collect();
         self.admin.commit(self.topic, &offsets).await?;
         store_side::set_offsets(store, self.topic, &offsets)?;
-        let dir = self.config.data_dir.display();
+        let dir = config.data_dir.display();
         let _ = writeln!(out, "\noffsets set in Kafka and in the store of {dir}");
         if self.args.replay {
             let _ = writeln!(

@@ -115,8 +115,35 @@ fn only_a_group_without_members_is_inactive() {
     };
     assert!(view("Empty", 0).is_inactive());
     assert!(view("Dead", 0).is_inactive());
+    // Nisshi answers GROUP_ID_NOT_FOUND for a group that only ever had offsets committed (the
+    // static mode's): the reset was refused there for good.
+    assert!(view(super::broker_side::UNKNOWN_GROUP, 0).is_inactive());
     assert!(!view("Stable", 1).is_inactive());
     assert!(!view("PreparingRebalance", 0).is_inactive());
+}
+
+/// A group refused for its members names its static ones and says to wait out their session:
+/// they stay in the group after they stopped.
+#[test]
+fn a_refusal_for_static_members_says_to_wait_out_their_session() {
+    let member = |id: &str, instance: Option<&str>| MemberView {
+        id: id.into(),
+        instance_id: instance.map(Into::into),
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        assigned: None,
+    };
+    let mut view = GroupView {
+        state: "Stable".into(),
+        protocol_type: "consumer".into(),
+        protocol: String::new(),
+        members: vec![member("a", Some("pod-0")), member("b", None)],
+    };
+    let hint = super::reset::static_members_hint(&view);
+    assert!(hint.contains("1 static: pod-0"), "{hint}");
+    assert!(hint.contains("session_timeout_ms"), "{hint}");
+    view.members.remove(0);
+    assert_eq!(super::reset::static_members_hint(&view), "");
 }
 
 #[test]

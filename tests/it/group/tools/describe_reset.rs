@@ -4,7 +4,7 @@ use usercenter::store::RedbStore;
 
 use super::{
     fixture::{join_sole_member, seed},
-    group_command,
+    group_command, group_command_of,
     offsets::{committed, committed_by_librdkafka, marks, stored},
     row, run_steps, stdout,
 };
@@ -80,6 +80,31 @@ async fn describe_and_reset_against_the_broker() {
             "{err}"
         );
         assert_eq!(committed(b).await, [(0, 7), (1, 5)]);
+    }
+
+    // Another group than the service's (a retired Go service's): its reset moves Kafka's
+    // offsets alone, and refuses --replay, whose marks are the service's consumer's.
+    let other = |args: &[&str]| group_command_of("gt-other", b, data.path(), args);
+    let out = other(&["reset-offsets", "--to-earliest", "--replay", "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--replay works on the service's own group"),
+        "{err}"
+    );
+    let out = stdout(&other(&["reset-offsets", "--to-latest", "--execute"]));
+    assert!(
+        out.contains("offsets set in Kafka") && out.contains("stay as they are"),
+        "{out}"
+    );
+    assert_eq!(
+        committed(b).await,
+        [(0, 7), (1, 5)],
+        "the service's group unchanged"
+    );
+    {
+        let store = RedbStore::open(data.path()).unwrap();
+        assert_eq!((stored(&store, 0), stored(&store, 1)), (Some(7), Some(5)));
     }
 
     // Partition 1 to earliest, without --replay: offsets move, dedupe marks stay.

@@ -15,14 +15,23 @@ use std::{path::Path, process::Output};
 const TOPIC: &str = "gt.events";
 const GROUP: &str = "gt";
 
-/// `usercenter group ARGS` on the test's broker, group, topic and data directory.
+/// `usercenter group ARGS` on the test's broker, group, topic and data directory; the group
+/// is the service's own (`consumer.group_id`).
 fn group_command(broker: &str, data: &Path, args: &[&str]) -> Output {
+    group_command_of(GROUP, broker, data, args)
+}
+
+/// [`group_command`] with `--group group`, while the service's own group stays [`GROUP`].
+fn group_command_of(group: &str, broker: &str, data: &Path, args: &[&str]) -> Output {
     let data = data.to_string_lossy();
     let mut all = vec!["group"];
     all.extend(args);
-    all.extend(["--brokers", broker, "--group", GROUP, "--topic", TOPIC]);
+    all.extend(["--brokers", broker, "--group", group, "--topic", TOPIC]);
     all.extend(["--data-dir", &data]);
-    testkit::usercenter(&all)
+    testkit::usercenter_command(&all)
+        .env("USERCENTER_CONSUMER_GROUP_ID", GROUP)
+        .output()
+        .expect("run usercenter")
 }
 
 fn stdout(out: &Output) -> String {
