@@ -72,7 +72,7 @@ impl Endpoint {
             (_, ["register" | "login"]) => Err(ApiError::MethodNotAllowed("POST")),
             (_, ["me"]) => Err(ApiError::MethodNotAllowed("GET")),
             (m, [id, tail @ ..]) => {
-                let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such user"))?;
+                let id = user_id(id).ok_or(ApiError::NotFound("no such user"))?;
                 match (m, tail) {
                     (&Method::GET, []) => Ok(Self::Get(id)),
                     (&Method::PATCH, []) => Ok(Self::Update(id)),
@@ -145,6 +145,14 @@ async fn caller(call: &ApiCall<'_>) -> Result<Caller, ApiError> {
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The user id of a path segment: a UUID in its hyphenated form, the one the API answers with
+/// and its document names (the simple, braced and `urn:uuid:` forms are not ids here).
+fn user_id(segment: &str) -> Option<Uuid> {
+    (segment.len() == 36)
+        .then(|| Uuid::try_parse(segment).ok())
+        .flatten()
 }
 
 fn user_reply(user: &crate::users::User) -> Reply {

@@ -66,6 +66,7 @@ async fn users(
             window: Duration::from_secs(auth.login_window_secs),
             max_keys: auth.throttle_max_keys,
             max_sessions: auth.max_sessions_per_user,
+            ..AuthLimits::default()
         };
         let users = Users::new(store, producer_id, &events, ttl)?
             .with_wake(wake)
@@ -81,7 +82,8 @@ async fn users(
                 FirstAdmin::Present => {}
                 FirstAdmin::NameTaken => warn!(admin = %name, "auth.admin_username names an account that is not an admin: no admin account was created"),
                 FirstAdmin::EmailTaken => warn!(admin = %name, "auth.admin_email belongs to another account: no admin account was created"),
-                FirstAdmin::EmptyPassword => error!(admin = %name, "the admin account logs in with an empty password (an earlier version created it from an empty auth.admin_password): change it now (PUT /api/v1/users/{{id}}/password)"),
+                FirstAdmin::EmptyPassword => error!(admin = %name, "the admin account has an empty password (an earlier version created it from an empty auth.admin_password), with which no login succeeds: set auth.admin_password (USERCENTER_AUTH_ADMIN_PASSWORD) and start again to give it that one"),
+                FirstAdmin::PasswordSet => warn!(admin = %name, "the admin account had an empty password (an earlier version created it from an empty auth.admin_password): it is now auth.admin_password, and its sessions ended"),
             }
         }
         Ok(Arc::new(users))

@@ -9,7 +9,7 @@ use super::{
     hashing_pool, validate,
 };
 use crate::{
-    event::{EventData, StatusChanged, UserStatus},
+    event::{EventData, PasswordChanged, StatusChanged, UserStatus},
     store::Table,
 };
 
@@ -26,8 +26,12 @@ pub enum FirstAdmin {
     /// The e-mail address belongs to another account: none was created.
     EmailTaken,
     /// An admin of that user name exists, and its password is empty (an earlier version
-    /// created it from an empty variable): it should be changed at once.
+    /// created it from an empty variable), as is the configured one: it cannot log in (an
+    /// empty password never does) until `auth.admin_password` is set.
     EmptyPassword,
+    /// An admin of that user name existed with an empty password: it was set to the
+    /// configured one now, and its sessions ended.
+    PasswordSet,
 }
 
 impl Users {
@@ -37,13 +41,18 @@ impl Users {
     /// registered the address first could keep it from starting). Fields that a registration
     /// would refuse (an empty password from an unset variable, a name no login finds) are an
     /// error naming the setting when the account is to be created; an admin that exists with
-    /// an empty password (an earlier version created it from an empty variable) is said.
+    /// an empty password (an earlier version created it from an empty variable) gets the
+    /// configured password when there is one, else is said.
     pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<FirstAdmin> {
         if let Some(existing) = self.by_username(username)? {
             if existing.role == Role::Admin {
                 let ticket = hashing_pool::ticket(&ClientGone::default())?;
                 if auth::verify_password(ticket, "", &existing.password_hash)? {
-                    return Ok(FirstAdmin::EmptyPassword);
+                    if password.is_empty() {
+                        return Ok(FirstAdmin::EmptyPassword);
+                    }
+                    validate::password("auth.admin_password", password)?;
+                    return self.set_empty_admin_password(&existing, password);
                 }
             }
             return Ok(Self::admin_or_not(&existing));
@@ -71,6 +80,33 @@ impl Users {
             Err(UserError::Conflict { field: "email" }) => Ok(FirstAdmin::EmailTaken),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets the password of `admin`, found with an empty one, to `password` and ends its
+    /// sessions, unless its password changed since it was read.
+    fn set_empty_admin_password(&self, admin: &User, password: &str) -> Result<FirstAdmin> {
+        let hash = auth::hash_with(hashing_pool::ticket(&ClientGone::default())?, password)?;
+        let ctx = RequestCtx {
+            request_id: "bootstrap-admin".into(),
+            ..Default::default()
+        };
+        self.write(|txn| {
+            let mut fresh = Self::get_user(txn, admin.id)?;
+            if fresh.password_hash != admin.password_hash {
+                // Changed meanwhile (by the admin, or another instance starting).
+                return Ok(FirstAdmin::Present);
+            }
+            fresh.password_hash = hash.clone();
+            fresh.updated_ms = now_ms();
+            Self::put_user(txn, &fresh)?;
+            self.revoke_sessions(txn, admin.id, None)?;
+            let data = EventData::PasswordChanged(PasswordChanged {
+                changed_by: admin.id,
+                ip: ctx.ip.clone(),
+            });
+            self.emit(txn, admin.id, data, &ctx)?;
+            Ok(FirstAdmin::PasswordSet)
+        })
     }
 
     /// The account whose user name is `username` (in any case).

@@ -56,6 +56,13 @@ impl Users {
         password: &str,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
+        // An empty password is no account's: registrations and password changes refuse one.
+        // An admin that an older version created with one (an empty
+        // `USERCENTER_AUTH_ADMIN_PASSWORD`, logged at ERROR at every start) cannot log in
+        // with it. Refused alike for every login, so the answer tells nothing about accounts.
+        if password.is_empty() {
+            return Err(UserError::Unauthorized);
+        }
         // A place for the password check first: a full hashing pool refuses the login (503)
         // before any throttle counts it.
         let ticket = hashing_pool::ticket(&ctx.client_gone)?;
@@ -89,8 +96,12 @@ impl Users {
         if keys.counted_account {
             self.accounts.succeeded(&keys.account);
         }
-        self.known_sources.clear(&keys.source);
-        self.known_sources.try_attempt(&keys.source);
+        // Known again for 30 days; a source new to the account counts against its network's
+        // daily share (`KNOWN_SOURCES_PER_NETWORK`).
+        if self.known_sources.seen(&keys.source) || self.known_marks.try_attempt(&network) {
+            self.known_sources.clear(&keys.source);
+            self.known_sources.try_attempt(&keys.source);
+        }
         self.ips.succeeded(&network);
         self.start_session(&user, ctx)
     }

@@ -213,6 +213,16 @@ async fn unknown_paths_and_methods_get_json_errors() {
     let (status, body) = call(&state, Method::GET, "/api/v1/users/not-a-uuid").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["message"], "no such user");
+    // A UUID in another form than the hyphenated one the document names is not an id.
+    for other in [
+        "0190d4b8a1b27c3d8e4f5a6b7c8d9e0f",
+        "{0190d4b8-a1b2-7c3d-8e4f-5a6b7c8d9e0f}",
+        "urn:uuid:0190d4b8-a1b2-7c3d-8e4f-5a6b7c8d9e0f",
+    ] {
+        let (status, body) = call(&state, Method::GET, &format!("/api/v1/users/{other}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{other}");
+        assert_eq!(body["error"]["message"], "no such user", "{other}");
+    }
 }
 
 #[tokio::test]

@@ -136,9 +136,8 @@ fn an_admin_cannot_disable_or_lock_their_own_account() {
     assert!(users.authenticate(&token).is_ok(), "the session stays");
 }
 
-/// An admin an earlier version created from an empty variable is said at start (it logs in
-/// with ""), and the start goes on: the configuration is not checked for an account that
-/// exists.
+/// An admin an earlier version created from an empty variable is said at start, and the
+/// start goes on; it cannot log in with "", and a configured password replaces the empty one.
 #[test]
 fn an_existing_admin_with_an_empty_password_is_said() {
     let (_d, users) = users();
@@ -154,6 +153,33 @@ fn an_existing_admin_with_an_empty_password_is_said() {
     assert_eq!(
         users.ensure_admin("root", "root@example.com", "").unwrap(),
         FirstAdmin::EmptyPassword
+    );
+    // No login with the empty password, however it was stored.
+    assert!(matches!(
+        users.login("root", "", &RequestCtx::default()),
+        Err(UserError::Unauthorized)
+    ));
+    // The configured password, once set, replaces it (checked like a registration's).
+    assert!(matches!(
+        users.ensure_admin("root", "root@example.com", "short"),
+        Err(UserError::Invalid { .. })
+    ));
+    assert_eq!(
+        users
+            .ensure_admin("root", "root@example.com", "admin password")
+            .unwrap(),
+        FirstAdmin::PasswordSet
+    );
+    assert!(
+        users
+            .login("root", "admin password", &RequestCtx::default())
+            .is_ok()
+    );
+    assert_eq!(
+        users
+            .ensure_admin("root", "root@example.com", "admin password")
+            .unwrap(),
+        FirstAdmin::Present
     );
     users
         .ensure_admin("ada", "ada@example.com", "admin password")

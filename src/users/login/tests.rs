@@ -162,6 +162,54 @@ fn a_login_racing_a_deletion_is_unauthorized() {
     ));
 }
 
+/// One network makes at most `known_per_network` sources known a day: one address that
+/// registers and logs in to many accounts cannot push every owner's known source out of the
+/// table (it keeps `throttle_max_keys`, oldest out first). Here the table keeps 3: the
+/// attacker's third account is not remembered, and ada's source stays known.
+#[test]
+fn one_network_cannot_push_the_owners_known_sources_out() {
+    let (_d, users) = users();
+    let users = users.with_limits(&crate::users::AuthLimits {
+        per_source: 2,
+        per_account: 2,
+        max_keys: 3,
+        known_per_network: 2,
+        ..Default::default()
+    });
+    let from = |ip: &str| crate::users::RequestCtx {
+        ip: ip.into(),
+        ..ctx()
+    };
+    register(&users, "ada");
+    assert!(
+        users
+            .login("ada", "correct horse", &from("10.0.0.9"))
+            .is_ok()
+    );
+    for name in ["mallory1", "mallory2", "mallory3", "mallory4"] {
+        register(&users, name);
+        assert!(
+            users
+                .login(name, "correct horse", &from("10.6.6.6"))
+                .is_ok()
+        );
+    }
+    // Ceiling full from elsewhere: ada's usual source is still spared.
+    for attacker in ["10.6.6.1", "10.6.6.2"] {
+        let r = users.login("ada", "wrong horse", &from(attacker));
+        assert!(matches!(r, Err(UserError::Unauthorized)));
+    }
+    assert!(matches!(
+        users.login("ada", "correct horse", &from("10.7.7.7")),
+        Err(UserError::Unauthorized)
+    ));
+    assert!(
+        users
+            .login("ada", "correct horse", &from("10.0.0.9"))
+            .is_ok()
+    );
+}
+
 /// Failures from many sources past the account's ceiling lock the account out from new
 /// sources, but not from one its owner logged in from lately: an attacker who keeps the
 /// ceiling full cannot lock the owner out where they usually log in from.
