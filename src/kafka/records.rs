@@ -315,15 +315,20 @@ fn read_records(
     // Each record takes at least 7 bytes: do not reserve for a count the bytes cannot hold.
     out.reserve(count.min(records.len() / 7));
     let mut cursor = Cursor::new(&records);
+    let mut previous = -1;
     for _ in 0..count {
         let r = wire::record(&mut cursor)?;
-        // A record whose offset lies outside its batch's (a writer's forgery: brokers check
-        // the batch's record count against its last offset delta, not each record's delta) is
-        // left out. Failing the batch would stop the partition at it for good; keeping the
-        // record would put an offset past the set's `next_offset`, up to i64::MAX.
-        if !(0..=i64::from(header.last_offset_delta)).contains(&r.offset_delta) {
-            continue;
+        // Offsets rise within a batch, and stay within its own (a writer's forgery breaks
+        // this: brokers check the batch's record count against its last offset delta, not
+        // each record's delta). Such a batch is unreadable, dead-lettered whole: a record left
+        // out would vanish unseen, one kept out of order would skip the records it
+        // overtook, one past the batch would put an offset past the set's `next_offset`.
+        if r.offset_delta <= previous || r.offset_delta > i64::from(header.last_offset_delta) {
+            return Err(RecordsError::Malformed(
+                "record offsets that do not rise within the batch's",
+            ));
         }
+        previous = r.offset_delta;
         out.push(FetchedRecord {
             offset: header.base_offset + r.offset_delta,
             timestamp_ms: if header.log_append_time {

@@ -386,14 +386,31 @@ fn any_marker_of_the_producer_ends_its_aborted_transaction() {
     assert_eq!((offsets(&set), set.next_offset), (vec![2, 3], Some(5)));
 }
 
+/// A record outside its batch's offsets, or one whose offset does not rise: the batch is
+/// unreadable (dead-lettered whole), so no record of it vanishes unseen or skips another.
 #[test]
-fn a_record_outside_its_batch_s_offsets_is_left_out() {
+fn a_batch_whose_record_offsets_do_not_rise_within_it_is_unreadable() {
     // Records at deltas 0-2 in a batch that says it ends at delta 1: the third is not where
     // it says it is.
     let mut lying = batch(10, 3, RecordBatchCompression::NoCompression);
     lying.last_offset_delta = 1;
     let set = read(&Bytes::from(encode(&[lying])), CAP, &[]).unwrap();
-    assert_eq!((offsets(&set), set.next_offset), (vec![10, 11], Some(12)));
+    assert!(set.records.is_empty());
+    let bad = set.unreadable.expect("unreadable");
+    assert_eq!((bad.base_offset, bad.last_offset), (10, 11));
+    // Deltas 0, 2, 1: the record at 12 would have made the one at 11 a "duplicate".
+    for deltas in [[0, 2, 1], [0, 0, 0]] {
+        let mut shuffled = batch(10, 3, RecordBatchCompression::NoCompression);
+        if let ControlBatchOrRecords::Records(records) = &mut shuffled.records {
+            for (r, d) in records.iter_mut().zip(deltas) {
+                r.offset_delta = d;
+            }
+        }
+        let set = read(&Bytes::from(encode(&[shuffled])), CAP, &[]).unwrap();
+        assert!(set.records.is_empty(), "{deltas:?}");
+        let bad = set.unreadable.expect("unreadable");
+        assert_eq!((bad.base_offset, bad.last_offset), (10, 12), "{deltas:?}");
+    }
 }
 
 #[test]
