@@ -53,8 +53,8 @@ use crate::kafka::protocol::{
 
 /// Wants queued for one lane before its senders wait.
 const LANE_QUEUE: usize = 256;
-/// How long past its `max_wait_ms` a Fetch may go unanswered before its connection counts as
-/// lost (the broker went silent): a few round trips of a slow link, far below the client's
+/// How long past twice its `max_wait_ms` a Fetch may go unanswered before its connection is
+/// taken for lost (the broker went silent): a few round trips of a slow link, far below the client's
 /// request timeout, which must cover a JoinGroup's rebalance.
 const FETCH_MARGIN: Duration = Duration::from_secs(5);
 
@@ -303,9 +303,10 @@ async fn fetch(
         parts: round.iter().map(|w| w.part.clone()).collect(),
         max_wait_ms,
     };
-    // A broker answers a Fetch within its wait: one that has not answered well after it is
-    // gone silent, and the connection is replaced instead of waiting out the request timeout.
-    let within = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0)) + FETCH_MARGIN;
+    // A broker answers a Fetch within its wait, after the one ahead of it on the connection (a
+    // Fetch the lane stopped waiting for, up to a wait too): one that has not answered well
+    // after that is gone silent, and the connection is replaced rather than awaited.
+    let within = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0)) * 2 + FETCH_MARGIN;
     let c = client.connection(addr, purpose).await?;
     c.call_within(&call, within)
         .await
