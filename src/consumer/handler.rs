@@ -6,6 +6,8 @@
 //! The consumer knows records, offsets, dedupe and dead letters, not what records mean: the
 //! user events and the reactions to them live with the users (`users::EventRecordHandler`
 //! decodes each record as an event and hands it to an `EventHandler`).
+use std::time::Duration;
+
 use crate::{
     kafka::records::FetchedRecord,
     outbox::OutboxRecord,
@@ -66,7 +68,21 @@ pub enum HandlerError {
     /// The handler refused the event by a rule of its own.
     #[error("handler refused the event: {0}")]
     Refused(#[source] BoxError),
+    /// The event was written by the next release (its data version is one above this
+    /// build's), as in a rolling upgrade: the partition waits for an upgraded instance to take
+    /// it, for up to [`NEWER_RELEASE_PATIENCE`], then dead-letters it.
+    #[error("written by a newer release: {0}")]
+    NewerRelease(String),
 }
+
+/// How long a partition waits behind an event of the next release
+/// ([`HandlerError::NewerRelease`]) before it is dead-lettered: a rolling upgrade moves the
+/// partition to an upgraded instance well within it; a record forged with the next version
+/// holds its partition this long.
+pub const NEWER_RELEASE_PATIENCE: Duration = Duration::from_secs(900);
+
+/// The pause between two tries of an event of the next release.
+pub const NEWER_RELEASE_PAUSE: Duration = Duration::from_secs(10);
 
 impl HandlerError {
     /// [`HandlerError::Encode`] of `what`.

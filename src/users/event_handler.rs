@@ -2,10 +2,10 @@
 //! ([`EventRecordHandler`], the consumer's [`RecordHandler`]) and handed to the method of an
 //! [`EventHandler`] for its type. `handlers` holds the reactions `serve` runs.
 use crate::{
-    consumer::{Effects, HandlerResult, NoopHandler, RecordError, RecordHandler},
+    consumer::{Effects, HandlerError, HandlerResult, NoopHandler, RecordError, RecordHandler},
     event::{
-        Deleted, Envelope, EventData, HeaderLookup, LoggedIn, PasswordChanged, Registered,
-        StatusChanged, Updated, header,
+        DecodeError, Deleted, Envelope, EventData, HeaderLookup, LoggedIn, PasswordChanged,
+        Registered, StatusChanged, Updated, header,
     },
     kafka::records::FetchedRecord,
     store::{ReadTxn, Table},
@@ -75,8 +75,16 @@ pub struct EventRecordHandler<H>(pub H);
 
 impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
-        let event = Envelope::decode(&record.headers, record.value.as_deref())
-            .map_err(|e| RecordError::Poison(e.to_string()))?;
+        let event =
+            Envelope::decode(&record.headers, record.value.as_deref()).map_err(|e| match e {
+                // The next release's event, in a rolling upgrade: waited on, not lost.
+                DecodeError::DataVersion { found, supported }
+                    if supported.checked_add(1) == Some(found) =>
+                {
+                    RecordError::Failed(HandlerError::NewerRelease(e.to_string()))
+                }
+                e => RecordError::Poison(e.to_string()),
+            })?;
         dispatch(&self.0, &event, view).map_err(RecordError::Failed)
     }
 

@@ -3,13 +3,15 @@
 //! and, after `handler_attempts`, given up on (its record dead-lettered).
 use std::{sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use tracing::{debug, warn};
 
 use super::{FetchedBatch, PartitionLoop, RETRY, pause};
 use crate::{
     consumer::{
         fence::{self, FenceError},
-        handler::HandlerError,
+        handler::{HandlerError, NEWER_RELEASE_PATIENCE, NEWER_RELEASE_PAUSE},
         process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, offset_key, read_ahead},
     },
     store::{StoreError, StoreExt, Table},
@@ -42,11 +44,11 @@ impl From<FenceError> for BatchError {
     }
 }
 
-/// A handler failing on one record: its offset, how often in a row, and whether to give up
-/// on it (dead-letter it with the error) in the next transaction.
+/// A handler failing on one record: its offset, how often in a row since when, and whether to
+/// give up on it (dead-letter it with the error) in the next transaction.
 #[derive(Default)]
 struct HandlerFailures {
-    last: Option<(i64, u32)>,
+    last: Option<(i64, u32, Instant)>,
     give_up: Option<(i64, String)>,
 }
 
@@ -118,11 +120,14 @@ impl PartitionLoop {
     ) -> bool {
         let (config, partition) = (&self.ctx.config, self.partition);
         self.ctx.metrics.handler_failures.add(1);
-        let attempts = match failures.last {
-            Some((at, n)) if at == failed_at => n + 1,
-            _ => 1,
+        let (attempts, since) = match failures.last {
+            Some((at, n, since)) if at == failed_at => (n + 1, since),
+            _ => (1, Instant::now()),
         };
-        failures.last = Some((failed_at, attempts));
+        failures.last = Some((failed_at, attempts, since));
+        if let HandlerError::NewerRelease(_) = error {
+            return self.newer_release(failures, failed_at, error, since).await;
+        }
         if attempts >= config.handler_attempts {
             warn!(partition, offset = failed_at, %error, attempts, "consumer: handler gave up, dead-lettering");
             failures.give_up = Some((
@@ -136,6 +141,31 @@ impl PartitionLoop {
             .min(MAX_HANDLER_PAUSE);
         debug!(partition, offset = failed_at, %error, attempts, ?backoff, "consumer: handler failed, retrying");
         pause(backoff, &self.cancel).await
+    }
+
+    /// The record at `failed_at` is the next release's ([`HandlerError::NewerRelease`]), first
+    /// seen `since`: the partition waits for an upgraded instance to take it, trying again every
+    /// [`NEWER_RELEASE_PAUSE`], and gives up on it after [`NEWER_RELEASE_PATIENCE`]. False when
+    /// shutdown began during the pause.
+    async fn newer_release(
+        &self,
+        failures: &mut HandlerFailures,
+        failed_at: i64,
+        error: HandlerError,
+        since: Instant,
+    ) -> bool {
+        let partition = self.partition;
+        let waited = since.elapsed();
+        if waited >= NEWER_RELEASE_PATIENCE {
+            warn!(partition, offset = failed_at, %error, ?waited, "consumer: no upgraded instance took the partition, dead-lettering the newer release's event");
+            failures.give_up = Some((failed_at, format!("waited {} s: {error}", waited.as_secs())));
+            return true;
+        }
+        // Said at the first try and every 30th (5 minutes).
+        if failures.last.is_some_and(|(_, n, _)| n % 30 == 1) {
+            warn!(partition, offset = failed_at, %error, patience = ?NEWER_RELEASE_PATIENCE, "consumer: an event of a newer release; the partition waits for an upgraded instance to take it (upgrade this one)");
+        }
+        pause(NEWER_RELEASE_PAUSE, &self.cancel).await
     }
 
     /// Applies the batch in a store transaction, on the blocking pool (the store does disk I/O
