@@ -84,10 +84,6 @@ fn a_disabled_account_with_the_right_password_looks_like_a_wrong_one() {
 fn lockout_is_per_source_and_throttled_answers_look_like_wrong_passwords() {
     let (_d, users) = users();
     register(&users, "ada");
-    let from = |ip: &str| crate::users::RequestCtx {
-        ip: ip.into(),
-        ..ctx()
-    };
     for _ in 0..5 {
         let r = users.login("ada", "wrong horse", &from("10.6.6.6"));
         assert!(matches!(r, Err(UserError::Unauthorized)));
@@ -176,10 +172,6 @@ fn one_network_cannot_push_the_owners_known_sources_out() {
         known_per_network: 2,
         ..Default::default()
     });
-    let from = |ip: &str| crate::users::RequestCtx {
-        ip: ip.into(),
-        ..ctx()
-    };
     register(&users, "ada");
     assert!(
         users
@@ -195,9 +187,25 @@ fn one_network_cannot_push_the_owners_known_sources_out() {
         );
     }
     // Ceiling full from elsewhere: ada's usual source is still spared.
+    fill_the_ceiling_then_log_in_where_known(&users, 1);
+}
+
+/// A login from `ip`.
+fn from(ip: &str) -> crate::users::RequestCtx {
+    crate::users::RequestCtx {
+        ip: ip.into(),
+        ..ctx()
+    }
+}
+
+/// Two attacking sources send `each` wrong passwords for ada, filling the account's ceiling:
+/// then a new source is refused the right password, and ada's usual one (10.0.0.9) is not.
+fn fill_the_ceiling_then_log_in_where_known(users: &Users, each: usize) {
     for attacker in ["10.6.6.1", "10.6.6.2"] {
-        let r = users.login("ada", "wrong horse", &from(attacker));
-        assert!(matches!(r, Err(UserError::Unauthorized)));
+        for _ in 0..each {
+            let r = users.login("ada", "wrong horse", &from(attacker));
+            assert!(matches!(r, Err(UserError::Unauthorized)));
+        }
     }
     assert!(matches!(
         users.login("ada", "correct horse", &from("10.7.7.7")),
@@ -222,32 +230,14 @@ fn the_account_ceiling_spares_the_sources_the_owner_logged_in_from() {
         ..Default::default()
     });
     register(&users, "ada");
-    let from = |ip: &str| crate::users::RequestCtx {
-        ip: ip.into(),
-        ..ctx()
-    };
     assert!(
         users
             .login("ada", "correct horse", &from("10.0.0.9"))
             .is_ok()
     );
-    for attacker in ["10.6.6.1", "10.6.6.2"] {
-        for _ in 0..2 {
-            let r = users.login("ada", "wrong horse", &from(attacker));
-            assert!(matches!(r, Err(UserError::Unauthorized)));
-        }
-    }
-    // The ceiling is full: a new source is refused, the right password too.
-    assert!(matches!(
-        users.login("ada", "correct horse", &from("10.7.7.7")),
-        Err(UserError::Unauthorized)
-    ));
-    // The owner's usual source is not held to it, and is still held to its own limit.
-    assert!(
-        users
-            .login("ada", "correct horse", &from("10.0.0.9"))
-            .is_ok()
-    );
+    // The ceiling full: a new source is refused, the right password too; the owner's usual
+    // source is not held to it, and is still held to its own limit.
+    fill_the_ceiling_then_log_in_where_known(&users, 2);
     for _ in 0..2 {
         let r = users.login("ada", "wrong horse", &from("10.0.0.9"));
         assert!(matches!(r, Err(UserError::Unauthorized)));
