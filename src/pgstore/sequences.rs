@@ -48,8 +48,22 @@ pub const OUTBOX_SEQUENCE: &str = outbox_sequence!();
 /// The advisory lock key that orders outbox sequences ("ucoutbox" in ASCII).
 pub const OUTBOX_LOCK: i64 = 0x7563_6f75_7462_6f78;
 
-/// Rows of one `INSERT` (7 parameters each, well below the protocol's 65,535).
-const ROWS_PER_INSERT: usize = 1_000;
+/// The rows one `INSERT` of [`outbox_inserts`] may hold, largest first (7 parameters each, well
+/// below the protocol's 65,535). A few sizes, not any: each connection keeps every statement
+/// it prepared, one per distinct text, for its life, so an insert of any size up to 1,000 rows
+/// would let a connection keep up to 1,000 statements (tens of MB of parameter types each way).
+const INSERT_SIZES: [usize; 4] = [512, 64, 8, 1];
+
+/// How many rows each insert of `n` rows takes, in order: as many of the largest of
+/// [`INSERT_SIZES`] as fit, then of the next (at most 7 of each but the largest).
+fn insert_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    for size in INSERT_SIZES {
+        sizes.extend(std::iter::repeat_n(size, n / size));
+        n %= size;
+    }
+    sizes
+}
 
 /// Outbox rows a transaction numbers one insert at a time ([`numbered_inserts`]); past this,
 /// one draw and a few large inserts cost less than a statement per row.
@@ -101,10 +115,10 @@ pub fn outbox_inserts(seqs: &[i64], values: &[Vec<u8>]) -> Result<Vec<(String, V
         });
     }
     let mut statements = Vec::new();
-    for (seqs, values) in seqs
-        .chunks(ROWS_PER_INSERT)
-        .zip(values.chunks(ROWS_PER_INSERT))
-    {
+    let mut at = 0;
+    for size in insert_sizes(seqs.len()) {
+        let (seqs, values) = (&seqs[at..at + size], &values[at..at + size]);
+        at += size;
         let mut params = Vec::new();
         for (seq, value) in seqs.iter().zip(values) {
             // A sequence is never negative (MINVALUE 0); `put_params` refuses keys above i64::MAX.
@@ -205,8 +219,19 @@ mod tests {
                 params.len() / 7
             })
             .collect();
-        assert_eq!(rows, [1_000, 1_000, 500]);
+        // 2,500 = 4 × 512 + 7 × 64 + 4 × 1: statements of four sizes at most, whatever the
+        // count, so that a connection's cache of prepared statements stays small.
+        let mut expected = vec![512; 4];
+        expected.extend([64; 7]);
+        expected.extend([1; 4]);
+        assert_eq!(rows, expected);
         assert!(outbox_inserts(&seqs[1..], &values).is_err());
+        for n in 0..1_200 {
+            let sizes = insert_sizes(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| INSERT_SIZES.contains(s)));
+            assert!(sizes.len() <= n / 512 + 21, "{n}: {sizes:?}");
+        }
     }
 
     #[test]
