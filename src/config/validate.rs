@@ -161,16 +161,31 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `[store]`: a data directory, a connection or more, and a URL for PostgreSQL.
+/// Most connections `store.pool_size` may ask for: far past what PostgreSQL serves by default
+/// (100), and the pool allocates its room for them up front.
+const MAX_POOL_SIZE: u64 = 1_024;
+
+/// `[store]`: a data directory, a connection or more, and a URL for PostgreSQL only.
 fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
     at_least_one(&[("store.pool_size", store.pool_size as u64)])?;
+    at_most(&[("store.pool_size", store.pool_size as u64, MAX_POOL_SIZE)])?;
     if store.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::field("store.data_dir", "must not be empty"));
     }
-    if store.backend == super::StoreBackend::Postgres && store.url.is_empty() {
+    let postgres = store.backend == super::StoreBackend::Postgres;
+    if postgres && store.url.is_empty() {
         return Err(ConfigError::field(
             "store.url",
             "the postgres backend needs a postgres:// URL",
+        ));
+    }
+    // Several instances given a database's URL but not the backend would each keep users in a
+    // file of their own, and start as if nothing were wrong.
+    if !postgres && !store.url.is_empty() {
+        return Err(ConfigError::field(
+            "store.url",
+            "is set, but store.backend is redb (the default): set store.backend = \"postgres\" \
+             (USERCENTER_STORE_BACKEND=postgres) to use the database, or leave the URL out",
         ));
     }
     Ok(())

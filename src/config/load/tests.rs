@@ -298,6 +298,7 @@ fn limits_and_periods_past_their_use_are_refused() {
             "[http]\nmax_connections_per_client = 1000001\n",
             "http.max_connections_per_client",
         ),
+        ("[store]\npool_size = 1025\n", "store.pool_size"),
         (
             "[auth]\nsession_prune_secs = 604801\n",
             "auth.session_prune_secs",
@@ -383,6 +384,22 @@ fn trusted_proxies_are_ranges_or_addresses() {
     let err = error_line("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n");
     assert!(
         err.contains("http.trusted_proxies[1]: `proxy.local` is not an address"),
+        "{err}"
+    );
+}
+
+/// A database URL with the default redb backend is refused: each instance would keep its users
+/// in a file of its own and start as if nothing were wrong.
+#[test]
+fn a_store_url_without_the_postgres_backend_is_refused() {
+    let err = error_line("[store]\nurl = \"postgres://u@db/x\"\n");
+    assert!(
+        err.contains("store.url: is set, but store.backend is redb"),
+        "{err}"
+    );
+    let err = error_line("[store]\nbackend = \"postgres\"\n");
+    assert!(
+        err.contains("store.url: the postgres backend needs"),
         "{err}"
     );
 }
