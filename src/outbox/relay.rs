@@ -78,7 +78,9 @@ pub async fn run(
         reads: ReadHealth::default(),
     };
     while !cancel.is_cancelled() {
-        if relay.epoch.is_some() && relay.reads.step_aside() {
+        // Only where another process can take the lease: a sole relay (redb) that stepped
+        // aside would only add an outage.
+        if relay.epoch.is_some() && relay.store.relay_lease_shared() && relay.reads.step_aside() {
             warn!(
                 ?STEP_ASIDE_FOR,
                 "outbox: the outbox cannot be read; leaving the relay lease unrenewed so that another instance relays"

@@ -291,6 +291,10 @@ impl Store for PgStore {
         allow_blocking(|| self.lease.check(&self.handle))
     }
 
+    fn relay_lease_shared(&self) -> bool {
+        true
+    }
+
     fn release_relay_lease(&self) -> Result<()> {
         allow_blocking(|| self.lease.release(&self.handle))
     }

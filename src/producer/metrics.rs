@@ -29,6 +29,8 @@ pub struct ProducerMetrics {
     pub errors_too_large: Counter,
     /// Records failed: refused by the broker.
     pub errors_fatal: Counter,
+    /// Records not sent because the relay's lease ended first (the next holder sends them).
+    pub errors_lease_ended: Counter,
     /// `enqueue` calls refused because the buffer was full.
     pub errors_buffer_full: Counter,
     /// Buffer bytes held by records not yet delivered.
@@ -50,6 +52,7 @@ impl Default for ProducerMetrics {
             errors_timeout: Counter::default(),
             errors_too_large: Counter::default(),
             errors_fatal: Counter::default(),
+            errors_lease_ended: Counter::default(),
             errors_buffer_full: Counter::default(),
             buffer_bytes: Gauge::default(),
             batch_records: Histogram::new(&BATCH_RECORDS),
@@ -127,6 +130,7 @@ impl ProducerMetrics {
             ("timeout", &self.errors_timeout),
             ("too_large", &self.errors_too_large),
             ("fatal", &self.errors_fatal),
+            ("lease_ended", &self.errors_lease_ended),
             ("buffer_full", &self.errors_buffer_full),
         ] {
             let _ = std::fmt::Write::write_fmt(

@@ -305,6 +305,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         }))
     }
 
+    /// Whether other processes may relay this store's outbox ([`Store::relay_lease`] is
+    /// shared): only then does a relay that cannot read the outbox step aside for them. A
+    /// store used by one process only (redb) is not.
+    fn relay_lease_shared(&self) -> bool {
+        false
+    }
+
     /// Gives the relay lease up, when held, at a graceful stop (the relay settled everything
     /// it handed over): the next process to ask relays under it at once. A store used by one
     /// process only (redb): nothing to do.

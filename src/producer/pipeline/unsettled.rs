@@ -6,7 +6,7 @@
 //! the pieces ended.
 use std::{collections::VecDeque, sync::Arc};
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::producer::{
     ProduceError, Shared,
@@ -129,6 +129,12 @@ pub(super) fn settle(
             m.batch_records.observe(n as f64);
             m.latency.observe(created.elapsed().as_secs_f64());
         }
+        // The relay's lease ended with them unsent: routine at a hand-over, and the next
+        // holder sends them.
+        Outcome::Failed(e @ ProduceError::LeaseEnded) => {
+            debug!(topic, partition, records = n, error = %e, "records not sent");
+            error_counter(shared, e).add(n as u64);
+        }
         Outcome::Failed(e) => {
             warn!(topic, partition, records = n, error = %e, "records not delivered");
             error_counter(shared, e).add(n as u64);
@@ -171,6 +177,7 @@ fn error_counter<'a>(shared: &'a Shared, e: &ProduceError) -> &'a crate::metrics
     match e {
         ProduceError::Timeout { .. } => &m.errors_timeout,
         ProduceError::RecordTooLarge { .. } => &m.errors_too_large,
+        ProduceError::LeaseEnded => &m.errors_lease_ended,
         _ => &m.errors_fatal,
     }
 }

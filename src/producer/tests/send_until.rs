@@ -18,6 +18,9 @@ async fn nothing_is_written_past_send_until() {
     let refused = p.send(rec("k", "after")).await.unwrap_err();
     assert!(matches!(refused, ProduceError::LeaseEnded), "{refused:?}");
     assert_eq!(m.values(0), vec![b"before".to_vec()]);
+    // Counted as not sent, not as refused by the broker.
+    assert_eq!(p.metrics().errors_lease_ended.get(), 1);
+    assert_eq!(p.metrics().errors_fatal.get(), 0);
     p.send_until(None);
     p.send(rec("k", "again")).await.unwrap();
     assert_eq!(m.values(0), vec![b"before".to_vec(), b"again".to_vec()]);
