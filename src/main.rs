@@ -159,7 +159,8 @@ fn migrate(config: &Config) -> ExitCode {
         println!("store.backend is redb: no migrations to apply");
         return ExitCode::SUCCESS;
     }
-    match block_on(usercenter::pgstore::migrate(&config.store.url)) {
+    let ca_file = config.store.tls_ca_file.as_deref();
+    match block_on(usercenter::pgstore::migrate(&config.store.url, ca_file)) {
         Ok(Ok(applied)) => {
             println!(
                 "migrations applied now: {applied:?}; schema at version {}",

@@ -127,6 +127,7 @@ fn one_line(message: &str) -> String {
 pub(crate) const OPTIONAL_FIELDS: &[(&str, &str)] = &[
     ("http", "ops_listen"),
     ("kafka", "tls_ca_file"),
+    ("store", "tls_ca_file"),
     ("kafka", "tls_cert_file"),
     ("kafka", "tls_key_file"),
     ("kafka", "sasl_mechanism"),

@@ -276,6 +276,9 @@ pub struct StoreConfig {
     pub url: String,
     /// Connections in the PostgreSQL pool. Default 16.
     pub pool_size: usize,
+    /// PEM file of the CA certificates that sign the database's certificate (a private CA, a
+    /// cloud provider's), trusted instead of the compiled-in Mozilla roots. Unset by default.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The store backend.
@@ -296,6 +299,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("data"),
             url: String::new(),
             pool_size: 16,
+            tls_ca_file: None,
         }
     }
 }

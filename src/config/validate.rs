@@ -181,6 +181,12 @@ fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
     }
     // Several instances given a database's URL but not the backend would each keep users in a
     // file of their own, and start as if nothing were wrong.
+    if !postgres && store.tls_ca_file.is_some() {
+        return Err(ConfigError::field(
+            "store.tls_ca_file",
+            "is for the postgres backend (store.backend = \"postgres\")",
+        ));
+    }
     if !postgres && !store.url.is_empty() {
         return Err(ConfigError::field(
             "store.url",

@@ -61,7 +61,7 @@ pub enum SecurityError {
 /// The rustls client configuration from `files`.
 pub fn tls_config(files: TlsFiles<'_>) -> Result<Arc<ClientConfig>, SecurityError> {
     let roots = match files.ca {
-        Some(path) => roots_from_file(path)?,
+        Some(path) => roots_from_file("kafka.tls_ca_file", path)?,
         None => RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
@@ -121,21 +121,24 @@ fn certs_from_file(
     Ok(certs)
 }
 
-/// The CA certificates of `path`. A bundle may hold certificates that rustls cannot use (old
-/// or unusual ones); they are skipped with a warning, as long as one is usable.
-fn roots_from_file(path: &Path) -> Result<RootCertStore, SecurityError> {
+/// The CA certificates of `path`, the file the setting `field` names (`kafka.tls_ca_file`,
+/// `store.tls_ca_file`). A bundle may hold certificates that rustls cannot use (old or unusual
+/// ones); they are skipped with a warning, as long as one is usable.
+pub(crate) fn roots_from_file(
+    field: &'static str,
+    path: &Path,
+) -> Result<RootCertStore, SecurityError> {
     let mut roots = RootCertStore::empty();
-    let (usable, unusable) =
-        roots.add_parsable_certificates(certs_from_file("kafka.tls_ca_file", path)?);
+    let (usable, unusable) = roots.add_parsable_certificates(certs_from_file(field, path)?);
     if usable == 0 {
         return Err(SecurityError::File {
-            field: "kafka.tls_ca_file",
+            field,
             path: path.to_owned(),
             problem: "holds no usable CA certificate".to_owned(),
         });
     }
     if unusable > 0 {
-        tracing::warn!(file = %path.display(), usable, unusable, "kafka.tls_ca_file: skipped unusable CA certificates");
+        tracing::warn!(file = %path.display(), usable, unusable, "{field}: skipped unusable CA certificates");
     }
     Ok(roots)
 }

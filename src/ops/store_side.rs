@@ -26,7 +26,8 @@ pub async fn open(
         StoreBackend::Postgres => {
             // No migration: instances of another version may run on the database, and a dry
             // run changes nothing.
-            let pg = PgStore::connect_current(&config.url, 2).await?;
+            let pg =
+                PgStore::connect_current(&config.url, 2, config.tls_ca_file.as_deref()).await?;
             // About to write: no instance may relay beside it (whether it joins a group or
             // reads its partitions statically).
             if create && !pg.claim_exclusive()? {

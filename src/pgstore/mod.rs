@@ -110,12 +110,18 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// TLS through rustls on ring with Mozilla's roots (`sslmode` in the URL says whether it is
-/// required; the default `prefer` falls back to plain text when the server has no TLS).
-fn tls() -> Result<MakeRustlsConnect> {
+/// TLS through rustls on ring with Mozilla's roots, or with the CA certificates of `ca_file`
+/// alone (`store.tls_ca_file`: a private CA, a cloud provider's). `sslmode` in the URL says
+/// whether TLS is required; the default `prefer` falls back to plain text when the server has
+/// no TLS. A server that offers TLS has its certificate checked whatever the mode.
+fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    let roots = match ca_file {
+        Some(path) => crate::kafka::security::roots_from_file("store.tls_ca_file", path)
+            .map_err(|e| StoreError::TlsCaFile(e.to_string()))?,
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -175,10 +181,11 @@ fn parse(url: &str) -> Result<tokio_postgres::Config> {
     Ok(config)
 }
 
-/// Applies the missing migrations to the database at `url`; returns the versions applied.
-pub async fn migrate(url: &str) -> Result<Vec<i64>> {
+/// Applies the missing migrations to the database at `url` (TLS trusting `ca_file`'s CAs when
+/// given, see [`tls`]); returns the versions applied.
+pub async fn migrate(url: &str, ca_file: Option<&std::path::Path>) -> Result<Vec<i64>> {
     let (mut client, connection) = parse(url)?
-        .connect(tls()?)
+        .connect(tls(ca_file)?)
         .await
         .map_err(StoreError::Postgres)?;
     let task = tokio::spawn(connection);
@@ -193,21 +200,40 @@ impl PgStore {
     /// Connects a pool of up to `pool_size` connections to `url` and applies the missing
     /// migrations. Must be called inside a tokio runtime, whose handle the store keeps.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
-        Self::open(url, pool_size, true).await
+        Self::open(url, pool_size, None, true).await
+    }
+
+    /// [`Self::connect`] with TLS trusting the CA certificates of `ca_file` alone, when given
+    /// (`store.tls_ca_file`), rather than Mozilla's roots.
+    pub async fn connect_trusting(
+        url: &str,
+        pool_size: usize,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        Self::open(url, pool_size, ca_file, true).await
     }
 
     /// [`Self::connect`] for an operator's tool: applies no migration, and fails with
     /// [`StoreError::SchemaNotCurrent`] unless the database has exactly this binary's schema
     /// (instances of another version may be running on it, and a dry run changes nothing).
-    pub async fn connect_current(url: &str, pool_size: usize) -> Result<Self> {
-        Self::open(url, pool_size, false).await
+    pub async fn connect_current(
+        url: &str,
+        pool_size: usize,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        Self::open(url, pool_size, ca_file, false).await
     }
 
-    /// A pool on `url`; with `migrate`, the missing migrations applied, else the schema
-    /// checked.
-    async fn open(url: &str, pool_size: usize, migrate: bool) -> Result<Self> {
+    /// A pool on `url`, TLS trusting `ca_file` when given; with `migrate`, the missing
+    /// migrations applied, else the schema checked.
+    async fn open(
+        url: &str,
+        pool_size: usize,
+        ca_file: Option<&std::path::Path>,
+        migrate: bool,
+    ) -> Result<Self> {
         let config = parse(url)?;
-        let tls = tls()?;
+        let tls = tls(ca_file)?;
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),

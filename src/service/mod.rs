@@ -259,7 +259,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServiceError> {
     Ok(match config.store.backend {
         StoreBackend::Redb => Arc::new(RedbStore::open(dir)?),
         StoreBackend::Postgres => {
-            Arc::new(PgStore::connect(&config.store.url, config.store.pool_size).await?)
+            let s = &config.store;
+            Arc::new(
+                PgStore::connect_trusting(&s.url, s.pool_size, s.tls_ca_file.as_deref()).await?,
+            )
         }
     })
 }

@@ -68,6 +68,9 @@ pub enum StoreError {
     /// rustls refused the TLS set-up for PostgreSQL.
     #[error("postgres TLS: {0}")]
     Tls(#[source] rustls::Error),
+    /// `store.tls_ca_file` cannot be read, or holds no usable CA certificate.
+    #[error("{0}")]
+    TlsCaFile(String),
     /// A migration could not be applied.
     #[error("postgres migration {version}: {}", postgres_detail(source))]
     Migrate {

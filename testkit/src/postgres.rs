@@ -25,6 +25,8 @@ pub struct Postgres {
     port: u16,
     /// Where it listens besides 127.0.0.1.
     also_on: Option<IpAddr>,
+    /// Whether it offers TLS ([`Postgres::start_tls`]).
+    ssl: bool,
     child: Option<Child>,
 }
 
@@ -48,6 +50,24 @@ pub fn bin_dir() -> PathBuf {
                 .expect("PostgreSQL (initdb, postgres) is missing: run deploy/install-postgres.sh");
             initdb.parent().unwrap().to_path_buf()
         }
+    }
+}
+
+/// Puts the certificate and key of `certs` where the server of cluster `data` looks for them
+/// (`server.crt`, `server.key`), its own and the key readable by it alone, as it demands.
+fn server_certificate(certs: &Path, data: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+    std::fs::copy(certs.join("broker.pem"), &crt).unwrap();
+    std::fs::copy(certs.join("broker.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if is_root() {
+        let status = Command::new("chown")
+            .arg("nobody:nogroup")
+            .args([&crt, &key])
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown of the server certificate failed");
     }
 }
 
@@ -79,17 +99,23 @@ fn command(program: &Path) -> Command {
 impl Postgres {
     /// Initialises a cluster and starts its server; waits until it accepts connections.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
+    }
+
+    /// Like [`Postgres::start`], offering TLS with the certificate `certs` holds for 127.0.0.1
+    /// (`broker.pem` and `broker.key`, as [`crate::certs::write`] makes them; `ca.pem` signs it).
+    pub async fn start_tls(certs: &Path) -> Self {
+        Self::start_with(None, Some(certs)).await
     }
 
     /// Like [`Postgres::start`], listening on `address` too (an address of this host, such
     /// as the host end of a [`crate::netns::Netns`] link) and trusting connections from
     /// `clients` (a CIDR, such as that link's /30).
     pub async fn start_also_on(address: IpAddr, clients: &str) -> Self {
-        Self::start_with(Some((address, clients))).await
+        Self::start_with(Some((address, clients)), None).await
     }
 
-    async fn start_with(also_on: Option<(IpAddr, &str)>) -> Self {
+    async fn start_with(also_on: Option<(IpAddr, &str)>, certs: Option<&Path>) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("usercenter-pg")
@@ -131,10 +157,14 @@ impl Postgres {
                 .unwrap();
             writeln!(hba, "host all all {clients} trust").unwrap();
         }
+        if let Some(certs) = certs {
+            server_certificate(certs, &data);
+        }
         let mut pg = Self {
             dir,
             port: free_port(),
             also_on: also_on.map(|(address, _)| address),
+            ssl: certs.is_some(),
             child: None,
         };
         pg.spawn();
@@ -165,6 +195,7 @@ impl Postgres {
             // A test cluster: nothing to keep after a crash of the machine.
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .args(["-c", if self.ssl { "ssl=on" } else { "ssl=off" }])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

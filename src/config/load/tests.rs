@@ -402,4 +402,9 @@ fn a_store_url_without_the_postgres_backend_is_refused() {
         err.contains("store.url: the postgres backend needs"),
         "{err}"
     );
+    let err = error_line("[store]\ntls_ca_file = \"db-ca.pem\"\n");
+    assert!(
+        err.contains("store.tls_ca_file: is for the postgres backend"),
+        "{err}"
+    );
 }

@@ -28,7 +28,7 @@ async fn migrations_run_once_when_instances_start_together() {
     let starts: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();
-            tokio::spawn(async move { usercenter::pgstore::migrate(&url).await.unwrap() })
+            tokio::spawn(async move { usercenter::pgstore::migrate(&url, None).await.unwrap() })
         })
         .collect();
     let mut applied = Vec::new();
@@ -51,7 +51,7 @@ async fn an_operators_tool_applies_no_migration() {
     use usercenter::store::StoreError;
     let pg = Postgres::start().await;
     let url = pg.database().await;
-    let refused = PgStore::connect_current(&url, 2).await.err();
+    let refused = PgStore::connect_current(&url, 2, None).await.err();
     assert!(
         matches!(refused, Some(StoreError::SchemaNotCurrent { found: 0, .. })),
         "{refused:?}"
@@ -63,8 +63,8 @@ async fn an_operators_tool_applies_no_migration() {
         .unwrap()
         .get(0);
     assert_eq!(table, None, "nothing created");
-    usercenter::pgstore::migrate(&url).await.unwrap();
-    assert!(PgStore::connect_current(&url, 2).await.is_ok());
+    usercenter::pgstore::migrate(&url, None).await.unwrap();
+    assert!(PgStore::connect_current(&url, 2, None).await.is_ok());
     // A database one version behind this binary.
     db.execute(
         "DELETE FROM schema_migrations WHERE version = $1",
@@ -72,7 +72,7 @@ async fn an_operators_tool_applies_no_migration() {
     )
     .await
     .unwrap();
-    let behind = PgStore::connect_current(&url, 2).await.err();
+    let behind = PgStore::connect_current(&url, 2, None).await.err();
     assert!(
         matches!(behind, Some(StoreError::SchemaNotCurrent { .. })),
         "{behind:?}"
@@ -94,12 +94,12 @@ async fn another_tools_schema_migrations_is_refused() {
     )
     .await
     .unwrap();
-    let refused = usercenter::pgstore::migrate(&url).await.err();
+    let refused = usercenter::pgstore::migrate(&url, None).await.err();
     assert!(
         matches!(&refused, Some(StoreError::ForeignMigrations { columns }) if columns == "dirty, version"),
         "{refused:?}"
     );
-    let tool = PgStore::connect_current(&url, 2).await.err();
+    let tool = PgStore::connect_current(&url, 2, None).await.err();
     assert!(
         matches!(tool, Some(StoreError::ForeignMigrations { .. })),
         "{tool:?}"
