@@ -105,8 +105,7 @@ pub(crate) async fn supervise(
                     // Their offsets go to the group in the generation they were ours in (the
                     // member rejoins without us once the rebalance timeout passed).
                     supervisor.stop_periodic();
-                    let handed = supervisor.started(&partitions);
-                    supervisor.give_up(&partitions).await;
+                    let handed = supervisor.give_up(&partitions).await;
                     let patience = supervisor.handover_patience();
                     commit_handover(&supervisor.member.handle(), &supervisor.ctx, &handed, generation, patience).await;
                     let _ = done.send(());
@@ -114,7 +113,7 @@ pub(crate) async fn supervise(
                 Some(GroupEvent::Lost { partitions, done }) => {
                     warn!(?partitions, "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
                     supervisor.stop_periodic();
-                    supervisor.give_up(&partitions).await;
+                    let _ = supervisor.give_up(&partitions).await;
                     supervisor.ctx.metrics.generation.set(-1);
                     let _ = done.send(());
                 }
@@ -223,7 +222,7 @@ impl GroupSupervisor {
     }
 
     /// Those of `partitions` we own whose task stored its start offset: the ones whose store
-    /// offset may go to the group ([`Owned::started`]).
+    /// offset may go to the group ([`Owned::has_started`]).
     fn started(&self, partitions: &[i32]) -> Vec<i32> {
         partitions
             .iter()
@@ -232,20 +231,22 @@ impl GroupSupervisor {
             .collect()
     }
 
-    /// Stops the tasks of `partitions` (each commits its batch in hand to the store).
-    async fn give_up(&mut self, partitions: &[i32]) {
+    /// Stops the tasks of `partitions` (each commits its batch in hand to the store); those
+    /// whose task had stored its start offset ([`stop`]).
+    async fn give_up(&mut self, partitions: &[i32]) -> Vec<i32> {
         self.waiting.retain(|p, _| !partitions.contains(p));
-        let stopped: Vec<Owned> = partitions
+        let stopped: Vec<(i32, Owned)> = partitions
             .iter()
-            .filter_map(|p| self.owned.remove(p))
+            .filter_map(|p| self.owned.remove(p).map(|o| (*p, o)))
             .collect();
-        stop(stopped).await;
+        let started = stop(stopped).await;
         // Given up once their tasks stopped: the metrics say so before a commit to the group,
         // which may wait for a coordinator that no longer answers.
         for p in partitions {
             self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
         }
         self.report_running();
+        started
     }
 
     /// Starts again the tasks that ended while their partitions are still ours
@@ -321,9 +322,8 @@ impl GroupSupervisor {
     /// Stops every task, commits their offsets and leaves the group.
     async fn shutdown(mut self) {
         self.stop_periodic();
-        let partitions = self.started(&self.owned.keys().copied().collect::<Vec<_>>());
         let generation = self.member.membership().generation;
-        stop(self.owned.into_values().collect()).await;
+        let partitions = stop(self.owned.into_iter().collect()).await;
         commit_handover(
             &self.member.handle(),
             &self.ctx,

@@ -135,6 +135,7 @@ pub(crate) async fn run(
         partition,
         claim,
         cancel,
+        newer_waited_out: std::sync::atomic::AtomicBool::new(false),
     };
     partition_loop.run(offset).await;
 }
@@ -151,6 +152,9 @@ struct PartitionLoop {
     claim: Claim,
     /// Stops the loop once the batch in hand is committed.
     cancel: CancellationToken,
+    /// An event of a newer release waited out its patience here: no upgraded instance is
+    /// taking the partition, so the next ones are dead-lettered at once (`batch::newer_release`).
+    newer_waited_out: std::sync::atomic::AtomicBool,
 }
 
 impl PartitionLoop {

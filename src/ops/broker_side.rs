@@ -50,6 +50,25 @@ pub struct GroupView {
 pub const UNKNOWN_GROUP: &str = "unknown to the brokers";
 
 impl GroupView {
+    /// What the refusal of a group with members adds about its static members: they stay in the
+    /// group after they stopped, until their session times out.
+    pub fn static_members_hint(&self) -> String {
+        let ids: Vec<&str> = self
+            .members
+            .iter()
+            .filter_map(|m| m.instance_id.as_deref())
+            .collect();
+        if ids.is_empty() {
+            return String::new();
+        }
+        format!(
+            " ({} static: {}; a stopped static member stays in the group until its session \
+             times out, consumer.session_timeout_ms, so wait that long after stopping it)",
+            ids.len(),
+            ids.join(", ")
+        )
+    }
+
     /// Whether no member is joined (offsets may then be changed from outside): the group is
     /// empty, dead, or unknown to the brokers (nobody joined it since its state expired; Nisshi
     /// answers so for a group that only ever had offsets committed, as the static mode does).

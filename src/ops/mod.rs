@@ -11,7 +11,7 @@
 //! | `args` | the flags, and the `--help` text on how a reset meets dedupe |
 //! | `broker_side` | [`Admin`]: coordinator requests (DescribeGroups, OffsetFetch, OffsetCommit) and log offsets |
 //! | `describe` | the describe report |
-//! | `reset` | the reset plan and its execution |
+//! | `reset` | carrying the reset out; `reset/plan` the plan itself (pure) |
 //! | `store_side` | the store side of a reset: offsets and, with `--replay`, dedupe marks |
 mod args;
 mod broker_side;
@@ -64,7 +64,7 @@ pub enum GroupCommandError {
     Fetch(#[source] protocol::FetchError),
     /// The group has members: offsets can only be reset while it has none.
     #[error(
-        "group {group} is {state} with {members} member(s){static_members}: stop every \
+        "group {group} is {state} with {members} member(s){static_members_hint}: stop every \
          consumer of the group (every usercenter instance) and try again"
     )]
     Active {
@@ -76,7 +76,7 @@ pub enum GroupCommandError {
         members: usize,
         /// Empty, or what to do about static members (`group.instance_id`), which stay in
         /// the group after they stopped until their session times out.
-        static_members: String,
+        static_members_hint: String,
     },
     /// A member joined the group while the reset ran: the coordinator refused the commit.
     #[error(

@@ -9,7 +9,9 @@
 //! `--replay` some marks deleted (those records are handled again if read again).
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
+mod plan;
+
+pub use plan::{PlanRow, Target, format_plan, new_offset};
 
 use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
@@ -22,145 +24,9 @@ use crate::{
     store::Store,
 };
 
-/// Where to move the offsets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The earliest offset in the log.
-    Earliest,
-    /// The log end.
-    Latest,
-    /// The first record at or after a time.
-    Datetime(DateTime<Utc>),
-    /// By N from the current offset.
-    ShiftBy(i64),
-}
-
-impl Target {
-    /// The target the flags name.
-    pub fn from_args(args: &ResetArgs) -> Result<Self, GroupCommandError> {
-        if args.to_earliest {
-            Ok(Self::Earliest)
-        } else if args.to_latest {
-            Ok(Self::Latest)
-        } else if let Some(text) = &args.to_datetime {
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| Self::Datetime(t.with_timezone(&Utc)))
-                .map_err(|source| GroupCommandError::Datetime {
-                    text: text.clone(),
-                    source,
-                })
-        } else if let Some(n) = args.shift_by {
-            Ok(Self::ShiftBy(n))
-        } else {
-            Err(GroupCommandError::NoTarget)
-        }
-    }
-}
-
-/// One partition of the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanRow {
-    /// The partition.
-    pub partition: i32,
-    /// The group's committed offset in Kafka.
-    pub committed: Option<i64>,
-    /// The offset in the service's store (where its consumer resumes).
-    pub stored: Option<i64>,
-    /// The earliest offset in the log.
-    pub earliest: i64,
-    /// The log end offset (the last stable offset: [`OffsetQuery::Latest`]).
-    pub log_end: i64,
-    /// The high watermark ([`OffsetQuery::HighWatermark`]): a committed offset up to it is
-    /// within the log.
-    pub high_watermark: i64,
-    /// The new offset.
-    pub new: i64,
-}
-
-impl PlanRow {
-    /// Where the consumer would resume now, by its rule (`consumer::partition::start`): the
-    /// group's committed offset when it is ahead of the store's and within the log (another
-    /// member of the group, such as the Go service, handled the records up to it), else the
-    /// store's, else the group's within the log (past it, the consumer follows
-    /// `consumer.start`: none here).
-    pub fn current(&self) -> Option<i64> {
-        let within = self.committed.filter(|&c| c <= self.high_watermark);
-        match (self.stored, within) {
-            (Some(s), Some(c)) if c > s => Some(c),
-            (Some(s), _) => Some(s),
-            (None, c) => c,
-        }
-    }
-}
-
-/// The new offset of a partition: `at_time` is the ListOffsets answer for a datetime target
-/// (`None`: no record that late). Always within `[earliest, log_end]`, except that a shift
-/// never takes an offset beyond the log end (the last stable offset) back to it: a group
-/// offset past an open transaction (committed by a read_uncommitted member) stays where it is
-/// under `--shift-by 0`, and moves from there.
-pub fn new_offset(
-    target: Target,
-    current: Option<i64>,
-    earliest: i64,
-    log_end: i64,
-    at_time: Option<i64>,
-) -> i64 {
-    let wanted = match target {
-        Target::Earliest => earliest,
-        Target::Latest => log_end,
-        Target::Datetime(_) => at_time.unwrap_or(log_end),
-        Target::ShiftBy(n) => current.unwrap_or(earliest).saturating_add(n),
-    };
-    let end = match (target, current) {
-        (Target::ShiftBy(_), Some(current)) => log_end.max(current),
-        _ => log_end,
-    };
-    wanted.clamp(earliest, end.max(earliest))
-}
-
-/// The plan as a table.
-pub fn format_plan(topic: &str, rows: &[PlanRow]) -> String {
-    let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-    let mut out = format!(
-        "{:<24} {:>9} {:>12} {:>12} {:>12}\n",
-        "TOPIC", "PARTITION", "COMMITTED", "STORED", "NEW"
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<24} {:>9} {:>12} {:>12} {:>12}",
-            topic,
-            r.partition,
-            dash(r.committed),
-            dash(r.stored),
-            r.new
-        );
-    }
-    out
-}
-
 /// Said of a reset of a group other than the service's consumer's.
 const OTHER_GROUP: &str = "the group is not the service's (consumer.group_id): its store's \
      offsets are the service's consumer's and stay as they are\n";
-
-/// What the refusal of a group with members adds about its static members: they stay in the
-/// group after they stopped, until their session times out.
-pub(super) fn static_members_hint(view: &super::GroupView) -> String {
-    let ids: Vec<&str> = view
-        .members
-        .iter()
-        .filter_map(|m| m.instance_id.as_deref())
-        .collect();
-    if ids.is_empty() {
-        return String::new();
-    }
-    format!(
-        " ({} static: {}; a stopped static member stays in the group until its session \
-         times out, consumer.session_timeout_ms, so wait that long after stopping it)",
-        ids.len(),
-        ids.join(", ")
-    )
-}
 
 /// Builds the plan, and carries it out with `--execute`; returns what to print. `config` is
 /// the service's store, `None` for a group other than its consumer's (whose offsets move in
@@ -218,7 +84,7 @@ impl Reset<'_> {
         if !view.is_inactive() {
             return Err(GroupCommandError::Active {
                 group: self.admin.group().to_owned(),
-                static_members: static_members_hint(&view),
+                static_members_hint: view.static_members_hint(),
                 state: view.state,
                 members: view.members.len(),
             });

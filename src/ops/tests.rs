@@ -139,11 +139,11 @@ fn a_refusal_for_static_members_says_to_wait_out_their_session() {
         protocol: String::new(),
         members: vec![member("a", Some("pod-0")), member("b", None)],
     };
-    let hint = super::reset::static_members_hint(&view);
+    let hint = view.static_members_hint();
     assert!(hint.contains("1 static: pod-0"), "{hint}");
     assert!(hint.contains("session_timeout_ms"), "{hint}");
     view.members.remove(0);
-    assert_eq!(super::reset::static_members_hint(&view), "");
+    assert_eq!(view.static_members_hint(), "");
 }
 
 #[test]

@@ -31,12 +31,14 @@
 //! lease expires ([`lease::TERM`]) and another takes it. Either way with a new epoch.
 //!
 //! # Time limits
-//! Every connection has TCP keepalives and a [`TCP_USER_TIMEOUT`], so a request whose packets
-//! go unacknowledged (a failover, a cut link) fails within about 30 s instead of after TCP's
+//! Every connection (made in `connect`, with TLS through rustls) has TCP keepalives and a
+//! [`TCP_USER_TIMEOUT`], so a request whose packets go unacknowledged (a failover, a cut link)
+//! fails within about 30 s instead of after TCP's
 //! retransmissions (about 15 minutes); the pool bounds its waits (`POOL_WAIT`); the
 //! lease's round trips fail after [`lease::ROUND_TRIP_LIMIT`].
 mod append_news;
 mod columns;
+mod connect;
 mod event_numbers;
 mod failure;
 mod known_rows;
@@ -58,7 +60,9 @@ use std::{
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio_postgres_rustls::MakeRustlsConnect;
+
+use connect::POOL_WAIT;
+pub use connect::TCP_USER_TIMEOUT;
 
 use crate::store::{ReadTxn, Result, Store, StoreError, WriteConflicts, WriteTxn};
 use failure::Failure;
@@ -110,84 +114,11 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// TLS through rustls on ring with Mozilla's roots, or with the CA certificates of `ca_file`
-/// alone (`store.tls_ca_file`: a private CA, a cloud provider's). `sslmode` in the URL says
-/// whether TLS is required; the default `prefer` falls back to plain text when the server has
-/// no TLS. A server that offers TLS has its certificate checked whatever the mode.
-fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = match ca_file {
-        Some(path) => crate::kafka::security::roots_from_file("store.tls_ca_file", path)
-            .map_err(|e| StoreError::TlsCaFile(e.to_string()))?,
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(StoreError::Tls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
-}
-
-/// How long a session may sit inside a transaction between statements before the server ends
-/// it, locks and all (`idle_in_transaction_session_timeout`, ms). Our transactions run their
-/// statements back to back in milliseconds; one idle this long belongs to an instance that was
-/// cut off or frozen mid-transaction, and would otherwise hold its locks (the row locks of what
-/// it wrote; between drawing its outbox numbers and its commit, the outbox lock, and with it
-/// every instance's outbox writes) until TCP gives up (hours with the defaults).
-const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
-
-/// How long the pool waits for a connection, to open one, or to check one before reuse: a
-/// database that does not answer fails the store call instead of hanging it.
-const POOL_WAIT: Duration = Duration::from_secs(10);
-
-/// How long data we sent may stay unacknowledged by the server's host before the kernel
-/// closes the connection (`TCP_USER_TIMEOUT`, Linux only; Unix sockets ignore it). Keepalives
-/// probe only a connection with nothing in flight: once a request is sent and not
-/// acknowledged (the database's host failed over, a link drops packets), the kernel
-/// retransmits it instead, for about 15 minutes with the default `net.ipv4.tcp_retries2`, and
-/// the request waits that long for its answer, holding a pooled connection and a blocking
-/// thread (for the relay lease, [`lease::ROUND_TRIP_LIMIT`] gives up sooner). With this the
-/// request fails after about 30 s and its connection closes; the next request opens another.
-/// It also decides when unanswered keepalive probes close an idle connection: Linux gives up
-/// at the first probe past it, about 30 s with the probes below. It limits TCP's
-/// acknowledgements, not the server's answers: a statement that runs or waits for a lock
-/// longer is not cut by it, since the server's host acknowledges what it received.
-pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The connection settings of `url`, with the session limits every connection of ours (the
-/// pool's, the lease's, a migration's) gets: [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (an
-/// idle connection to a dead server is noticed within about 30 s), [`TCP_USER_TIMEOUT`] (a
-/// request unacknowledged for 30 s fails) and a connect timeout. Options already in the URL
-/// are kept, and so is a `tcp_user_timeout` it sets.
-fn parse(url: &str) -> Result<tokio_postgres::Config> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::Postgres)?;
-    let options = format!(
-        "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
-        config.get_options().unwrap_or_default()
-    );
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
-    }
-    config
-        .options(options.trim_start())
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10))
-        .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(6)
-        .connect_timeout(POOL_WAIT);
-    Ok(config)
-}
-
 /// Applies the missing migrations to the database at `url` (TLS trusting `ca_file`'s CAs when
-/// given, see [`tls`]); returns the versions applied.
+/// given, see [`connect::tls`]); returns the versions applied.
 pub async fn migrate(url: &str, ca_file: Option<&std::path::Path>) -> Result<Vec<i64>> {
-    let (mut client, connection) = parse(url)?
-        .connect(tls(ca_file)?)
-        .await
-        .map_err(StoreError::Postgres)?;
+    let (config, tls) = connect::settings(url, ca_file)?;
+    let (mut client, connection) = config.connect(tls).await.map_err(StoreError::Postgres)?;
     let task = tokio::spawn(connection);
     let applied = migrate::apply(&mut client).await;
     drop(client);
@@ -232,8 +163,7 @@ impl PgStore {
         ca_file: Option<&std::path::Path>,
         migrate: bool,
     ) -> Result<Self> {
-        let config = parse(url)?;
-        let tls = tls(ca_file)?;
+        let (config, tls) = connect::settings(url, ca_file)?;
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),

@@ -11,10 +11,10 @@ fn counted(ends: &[(u32, bool)]) -> (u64, u64, u64) {
 
 #[test]
 fn every_connection_gets_a_tcp_user_timeout_unless_the_url_sets_one() {
-    let ours = parse("postgres://u@db.internal:5432/uc").unwrap();
+    let ours = connect::parse("postgres://u@db.internal:5432/uc").unwrap();
     assert_eq!(ours.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
     assert_eq!(ours.get_keepalives_idle(), Duration::from_secs(10));
-    let theirs = parse("postgres://u@db.internal:5432/uc?tcp_user_timeout=5").unwrap();
+    let theirs = connect::parse("postgres://u@db.internal:5432/uc?tcp_user_timeout=5").unwrap();
     assert_eq!(theirs.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
 }
 

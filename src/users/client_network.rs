@@ -17,6 +17,20 @@ pub fn client_network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The site `ip` belongs to, for limits one attacker could otherwise spread over many
+/// networks: itself for IPv4, as in [`client_network`], its /48 for IPv6 (what a provider
+/// hands one customer site; a /64 each costs an attacker with a /48 nothing).
+pub fn client_site_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 48);
+            Ipv6Addr::from(prefix).to_string()
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// [`client_network`] of an address in text, as the key of a throttle; text that is not an
 /// address is its own key.
 pub fn client_network_key(ip: &str) -> String {
@@ -38,5 +52,9 @@ mod tests {
         assert_eq!(net("::ffff:203.0.113.9"), "203.0.113.9", "mapped IPv4");
         assert_eq!(client_network_key("2001:db8::7"), "2001:db8::");
         assert_eq!(client_network_key("not an address"), "not an address");
+        assert_eq!(client_site_key("2001:db8:1:2:aaaa::1"), "2001:db8:1::");
+        assert_eq!(client_site_key("2001:db8:1:ff::1"), "2001:db8:1::");
+        assert_eq!(client_site_key("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(client_site_key("not an address"), "not an address");
     }
 }

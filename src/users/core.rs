@@ -63,8 +63,8 @@ pub struct AuthLimits {
     pub max_keys: usize,
     /// Sessions per user; beyond, the oldest is revoked.
     pub max_sessions: usize,
-    /// Sources one network may make known a day ([`KNOWN_SOURCES_PER_NETWORK`]).
-    pub known_per_network: usize,
+    /// Sources one site may make known a day ([`KNOWN_SOURCES_PER_SITE`]).
+    pub known_per_site: usize,
 }
 
 impl Default for AuthLimits {
@@ -76,7 +76,7 @@ impl Default for AuthLimits {
             window: Duration::from_secs(600),
             max_keys: 100_000,
             max_sessions: 20,
-            known_per_network: KNOWN_SOURCES_PER_NETWORK,
+            known_per_site: KNOWN_SOURCES_PER_SITE,
         }
     }
 }
@@ -97,11 +97,12 @@ pub struct Users {
     /// not held to [`Users::accounts`]' ceiling, so that failures from elsewhere cannot lock
     /// the owner out where they usually log in from.
     pub(super) known_sources: Throttle,
-    /// Sources one network made known in the last day, at most [`KNOWN_SOURCES_PER_NETWORK`]:
+    /// Sources one site (an IPv4 address, an IPv6 /48) made known in the last day, at most
+    /// [`KNOWN_SOURCES_PER_SITE`]:
     /// [`Users::known_sources`] keeps `auth.throttle_max_keys` of them, oldest out first, so
     /// one address that registers and logs in to many accounts could otherwise push every
     /// owner's known sources out.
-    pub(super) known_marks: Throttle,
+    pub(super) sources_made_known: Throttle,
     pub(super) ips: Throttle,
     pub(super) max_sessions: usize,
     /// Expired sessions removed by [`Users::prune_sessions`].
@@ -118,12 +119,13 @@ pub struct Users {
 /// How long a source a login succeeded from stays known ([`Users::known_sources`]).
 pub(super) const KNOWN_SOURCE_FOR: Duration = Duration::from_secs(30 * 86_400);
 
-/// How many sources one network (an IPv4 address, an IPv6 /64) may make known a day
-/// ([`Users::known_marks`]; [`AuthLimits::known_per_network`]). Past it, its logins succeed as before, but their sources are not
-/// remembered: an office behind one address whose hundred-and-first user logs in today keeps
-/// that user held to the account's ceiling. Pushing out 100,000 known sources from one address
-/// then takes 1,000 days.
-pub(super) const KNOWN_SOURCES_PER_NETWORK: usize = 100;
+/// How many sources one site (an IPv4 address, an IPv6 /48: a /64 each would cost an attacker
+/// with a /48 nothing) may make known a day ([`Users::sources_made_known`];
+/// [`AuthLimits::known_per_site`]). Past it, its logins succeed as before, but their sources
+/// are not remembered: an office behind one address whose hundred-and-first user logs in
+/// today keeps that user held to the account's ceiling. Pushing out 100,000 known sources
+/// from one address or one /48 then takes 1,000 days.
+pub(super) const KNOWN_SOURCES_PER_SITE: usize = 100;
 
 pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -150,7 +152,7 @@ impl Users {
             account_sources: Throttle::new(0, Duration::ZERO, 1),
             accounts: Throttle::new(0, Duration::ZERO, 1),
             known_sources: Throttle::new(0, Duration::ZERO, 1),
-            known_marks: Throttle::new(0, Duration::ZERO, 1),
+            sources_made_known: Throttle::new(0, Duration::ZERO, 1),
             ips: Throttle::new(0, Duration::ZERO, 1),
             password_checks: Throttle::new(0, Duration::ZERO, 1),
             max_sessions: 1,
@@ -168,7 +170,7 @@ impl Users {
         self.accounts = throttle(l.per_account);
         self.known_sources = Throttle::new(1, KNOWN_SOURCE_FOR, l.max_keys);
         let day = Duration::from_secs(86_400);
-        self.known_marks = Throttle::new(l.known_per_network, day, l.max_keys);
+        self.sources_made_known = Throttle::new(l.known_per_site, day, l.max_keys);
         self.ips = throttle(l.per_ip);
         self.password_checks = throttle(l.per_source);
         self.max_sessions = l.max_sessions.max(1);

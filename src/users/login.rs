@@ -96,9 +96,13 @@ impl Users {
         if keys.counted_account {
             self.accounts.succeeded(&keys.account);
         }
-        // Known again for 30 days; a source new to the account counts against its network's
-        // daily share (`KNOWN_SOURCES_PER_NETWORK`).
-        if self.known_sources.seen(&keys.source) || self.known_marks.try_attempt(&network) {
+        // Known again for 30 days; a source new to the account counts against its site's
+        // daily share (`KNOWN_SOURCES_PER_SITE`).
+        if self.known_sources.seen(&keys.source)
+            || self
+                .sources_made_known
+                .try_attempt(&super::client_site_key(&ctx.ip))
+        {
             self.known_sources.clear(&keys.source);
             self.known_sources.try_attempt(&keys.source);
         }

@@ -69,12 +69,19 @@ impl Owned {
     }
 }
 
-/// Cancels the tasks and waits until each has committed its batch in hand and ended.
-pub(super) async fn stop(tasks: Vec<Owned>) {
-    for t in &tasks {
+/// Cancels the tasks of the partitions `tasks` holds and waits until each has committed its
+/// batch in hand and ended; the partitions whose task had stored its start offset by then (the
+/// ones whose store offset may go to the group), read once the tasks ended.
+pub(super) async fn stop(tasks: Vec<(i32, Owned)>) -> Vec<i32> {
+    for (_, t) in &tasks {
         t.cancel.cancel();
     }
-    for t in tasks {
+    let mut started = Vec::new();
+    for (p, t) in tasks {
         let _ = t.task.await;
+        if t.started.load(Ordering::Acquire) {
+            started.push(p);
+        }
     }
+    started
 }

@@ -69,9 +69,9 @@ pub(crate) struct CoordinatorLink {
     /// the member task then heartbeats at once rather than at its interval, and that answer
     /// decides, as Kafka's consumer rejoins on such a commit error.
     pub check_now: tokio::sync::Notify,
-    /// When a JoinGroup of ours last succeeded: the coordinator answered, and restarted our
-    /// session (a round that fails after it has heard from the coordinator since).
-    joined_at: Mutex<Option<tokio::time::Instant>>,
+    /// When the coordinator last answered a request of ours, whatever the answer said: a
+    /// JoinGroup answered restarts our session, and a member waiting in a rebalance is kept.
+    answered_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl CoordinatorLink {
@@ -89,18 +89,13 @@ impl CoordinatorLink {
             coordinator: Mutex::new(None),
             membership: Mutex::new(Membership::default()),
             check_now: tokio::sync::Notify::new(),
-            joined_at: Mutex::new(None),
+            answered_at: Mutex::new(None),
         }
     }
 
-    /// Notes that a JoinGroup of ours succeeded now.
-    pub fn note_joined(&self) {
-        *self.joined_at.lock() = Some(tokio::time::Instant::now());
-    }
-
-    /// When a JoinGroup of ours last succeeded.
-    pub fn joined_at(&self) -> Option<tokio::time::Instant> {
-        *self.joined_at.lock()
+    /// When the coordinator last answered a request of ours.
+    pub fn answered_at(&self) -> Option<tokio::time::Instant> {
+        *self.answered_at.lock()
     }
 
     pub fn membership(&self) -> Membership {
@@ -154,7 +149,10 @@ impl CoordinatorLink {
             None => conn.call(call).await,
         };
         match answer {
-            Ok(answer) => Ok(answer.body),
+            Ok(answer) => {
+                *self.answered_at.lock() = Some(tokio::time::Instant::now());
+                Ok(answer.body)
+            }
             Err(e) => {
                 if e.is_connection_lost() {
                     self.forget_coordinator();

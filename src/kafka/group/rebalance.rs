@@ -126,7 +126,6 @@ impl Round<'_> {
                 Some(_) => return link.failed("JoinGroup", code),
             }
         };
-        link.note_joined();
         m.member_id = joined.member_id.to_string();
         self.joined(m, &joined)
     }

@@ -139,7 +139,7 @@ fn an_admin_cannot_disable_or_lock_their_own_account() {
 /// An admin an earlier version created from an empty variable is said at start, and the
 /// start goes on; it cannot log in with "", and a configured password replaces the empty one.
 #[test]
-fn an_existing_admin_with_an_empty_password_is_said() {
+fn an_existing_admin_with_an_empty_password_gets_the_configured_one() {
     let (_d, users) = users();
     users
         .create(

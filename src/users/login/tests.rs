@@ -158,18 +158,18 @@ fn a_login_racing_a_deletion_is_unauthorized() {
     ));
 }
 
-/// One network makes at most `known_per_network` sources known a day: one address that
+/// One site makes at most `known_per_site` sources known a day: one address that
 /// registers and logs in to many accounts cannot push every owner's known source out of the
 /// table (it keeps `throttle_max_keys`, oldest out first). Here the table keeps 3: the
 /// attacker's third account is not remembered, and ada's source stays known.
 #[test]
-fn one_network_cannot_push_the_owners_known_sources_out() {
+fn one_address_cannot_push_the_owners_known_sources_out() {
     let (_d, users) = users();
     let users = users.with_limits(&crate::users::AuthLimits {
         per_source: 2,
         per_account: 2,
         max_keys: 3,
-        known_per_network: 2,
+        known_per_site: 2,
         ..Default::default()
     });
     register(&users, "ada");

@@ -131,11 +131,11 @@ impl MemberTask {
             return self.fenced().await;
         }
         warn!(group = %self.link.group_id, %error, failures, "group: join failed, retrying");
-        // A JoinGroup answered in this round (its SyncGroup then failed: a member joined, the
-        // coordinator moved) was contact: the coordinator restarted our session with it, so a
-        // slow join is not taken for a silent coordinator.
-        if let Some(joined) = self.link.joined_at() {
-            self.last_contact = self.last_contact.max(joined);
+        // An answer in this round (a JoinGroup answered, then its SyncGroup refused: a member
+        // joined, the coordinator moved) was contact: the coordinator keeps a member that
+        // waits in a rebalance, so a slow round is not taken for a silent coordinator.
+        if let Some(answered) = self.link.answered_at() {
+            self.last_contact = self.last_contact.max(answered);
         }
         if error.lost() || self.last_contact.elapsed() > self.config.session_timeout {
             self.lose_owned().await?;

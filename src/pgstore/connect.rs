@@ -1,0 +1,94 @@
+//! How every connection of ours to PostgreSQL is made (the pool's, the lease's, a
+//! migration's): the URL's settings with our session and TCP limits, and TLS through rustls.
+use std::{path::Path, sync::Arc, time::Duration};
+
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::store::{Result, StoreError};
+
+/// The connection settings of `url` ([`parse`]) and its TLS ([`tls`], trusting `ca_file`'s
+/// CAs when given). A CA file with `sslmode=disable` is said: it does nothing then.
+pub(super) fn settings(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
+    let config = parse(url)?;
+    if ca_file.is_some() && config.get_ssl_mode() == SslMode::Disable {
+        tracing::warn!(
+            "store.tls_ca_file is set, but the URL says sslmode=disable: the connection is not encrypted"
+        );
+    }
+    Ok((config, tls(ca_file)?))
+}
+
+/// TLS through rustls on ring with Mozilla's roots, or with the CA certificates of `ca_file`
+/// alone (`store.tls_ca_file`: a private CA, a cloud provider's). `sslmode` in the URL says
+/// whether TLS is required; the default `prefer` falls back to plain text when the server has
+/// no TLS. A server that offers TLS has its certificate checked whatever the mode.
+pub(super) fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match ca_file {
+        Some(path) => crate::kafka::security::roots_from_file("store.tls_ca_file", path)
+            .map_err(|e| StoreError::TlsCaFile(e.to_string()))?,
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(StoreError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// How long a session may sit inside a transaction between statements before the server ends
+/// it, locks and all (`idle_in_transaction_session_timeout`, ms). Our transactions run their
+/// statements back to back in milliseconds; one idle this long belongs to an instance that was
+/// cut off or frozen mid-transaction, and would otherwise hold its locks (the row locks of what
+/// it wrote; between drawing its outbox numbers and its commit, the outbox lock, and with it
+/// every instance's outbox writes) until TCP gives up (hours with the defaults).
+const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
+
+/// How long the pool waits for a connection, to open one, or to check one before reuse: a
+/// database that does not answer fails the store call instead of hanging it.
+pub(super) const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long data we sent may stay unacknowledged by the server's host before the kernel
+/// closes the connection (`TCP_USER_TIMEOUT`, Linux only; Unix sockets ignore it). Keepalives
+/// probe only a connection with nothing in flight: once a request is sent and not
+/// acknowledged (the database's host failed over, a link drops packets), the kernel
+/// retransmits it instead, for about 15 minutes with the default `net.ipv4.tcp_retries2`, and
+/// the request waits that long for its answer, holding a pooled connection and a blocking
+/// thread (for the relay lease, [`lease::ROUND_TRIP_LIMIT`] gives up sooner). With this the
+/// request fails after about 30 s and its connection closes; the next request opens another.
+/// It also decides when unanswered keepalive probes close an idle connection: Linux gives up
+/// at the first probe past it, about 30 s with the probes below. It limits TCP's
+/// acknowledgements, not the server's answers: a statement that runs or waits for a lock
+/// longer is not cut by it, since the server's host acknowledges what it received.
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection settings of `url`, with the session limits every connection of ours (the
+/// pool's, the lease's, a migration's) gets: [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (an
+/// idle connection to a dead server is noticed within about 30 s), [`TCP_USER_TIMEOUT`] (a
+/// request unacknowledged for 30 s fails) and a connect timeout. Options already in the URL
+/// are kept, and so is a `tcp_user_timeout` it sets.
+pub(super) fn parse(url: &str) -> Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::Postgres)?;
+    let options = format!(
+        "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        config.get_options().unwrap_or_default()
+    );
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    config
+        .options(options.trim_start())
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(6)
+        .connect_timeout(POOL_WAIT);
+    Ok(config)
+}
