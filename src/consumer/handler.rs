@@ -70,7 +70,8 @@ pub enum HandlerError {
     Refused(#[source] BoxError),
     /// The event was written by the next release (its data version is one above this
     /// build's), as in a rolling upgrade: the partition waits for an upgraded instance to take
-    /// it, for up to [`NEWER_RELEASE_PATIENCE`], then dead-letters it.
+    /// it, for up to [`NEWER_RELEASE_PATIENCE`], then dead-letters it, and for an hour after
+    /// that dead-letters such events at once.
     #[error("written by a newer release: {0}")]
     NewerRelease(String),
 }

@@ -135,7 +135,7 @@ pub(crate) async fn run(
         partition,
         claim,
         cancel,
-        newer_waited_out: std::sync::atomic::AtomicBool::new(false),
+        newer_waited_out: parking_lot::Mutex::new(None),
     };
     partition_loop.run(offset).await;
 }
@@ -152,9 +152,10 @@ struct PartitionLoop {
     claim: Claim,
     /// Stops the loop once the batch in hand is committed.
     cancel: CancellationToken,
-    /// An event of a newer release waited out its patience here: no upgraded instance is
-    /// taking the partition, so the next ones are dead-lettered at once (`batch::newer_release`).
-    newer_waited_out: std::sync::atomic::AtomicBool,
+    /// When an event of a newer release last waited out its patience here: within an hour of
+    /// it no upgraded instance is taking the partition, so the next ones are dead-lettered at
+    /// once (`batch::newer_release`).
+    newer_waited_out: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl PartitionLoop {

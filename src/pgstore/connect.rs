@@ -61,7 +61,7 @@ pub(super) const POOL_WAIT: Duration = Duration::from_secs(10);
 /// acknowledged (the database's host failed over, a link drops packets), the kernel
 /// retransmits it instead, for about 15 minutes with the default `net.ipv4.tcp_retries2`, and
 /// the request waits that long for its answer, holding a pooled connection and a blocking
-/// thread (for the relay lease, [`lease::ROUND_TRIP_LIMIT`] gives up sooner). With this the
+/// thread (for the relay lease, [`super::lease::ROUND_TRIP_LIMIT`] gives up sooner). With this the
 /// request fails after about 30 s and its connection closes; the next request opens another.
 /// It also decides when unanswered keepalive probes close an idle connection: Linux gives up
 /// at the first probe past it, about 30 s with the probes below. It limits TCP's

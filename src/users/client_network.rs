@@ -1,5 +1,6 @@
 //! The network a client address counts under in the per-client limits (login throttles, the
-//! HTTP front's connection share): an IPv4 address is itself, an IPv6 address its /64. One
+//! HTTP front's connection share): an IPv4 address is itself, an IPv6 address its /64; and
+//! the site ([`client_site_key`], an IPv6 /48) for the daily share of known login sources. One
 //! host on IPv6 usually holds a whole /64 (providers hand them out that way, and SLAAC and
 //! privacy addresses pick from it at will), so a limit per full IPv6 address would give one
 //! client 2^64 shares.

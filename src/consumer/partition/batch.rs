@@ -1,10 +1,7 @@
 //! One fetched batch of a partition, applied until all of it committed: each attempt in one
 //! store transaction on the blocking pool, behind the fence check; a failing handler backed off
 //! and, after `handler_attempts`, given up on (its record dead-lettered).
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -18,6 +15,10 @@ use crate::{
     },
     store::{StoreError, StoreExt, Table},
 };
+
+/// How long after an event of a newer release waited out its patience the next ones are
+/// dead-lettered at once ([`PartitionLoop::newer_release`]).
+const NEWER_RELEASE_GIVEN_UP_FOR: Duration = Duration::from_secs(3_600);
 
 /// The longest pause between a failing handler's attempts, however many
 /// `consumer.handler_attempts` allows: the partition waits behind it.
@@ -148,9 +149,10 @@ impl PartitionLoop {
     /// The record at `failed_at` is the next release's ([`HandlerError::NewerRelease`]), first
     /// seen `since`: the partition waits for an upgraded instance to take it, trying again every
     /// [`NEWER_RELEASE_PAUSE`], and gives up on it after [`NEWER_RELEASE_PATIENCE`]. Once one
-    /// has waited that long, no upgraded instance is coming: the loop gives up on the next ones
-    /// at once, so the patience bounds the partition's whole wait, not each record's. False
-    /// when shutdown began during the pause.
+    /// has waited that long, no upgraded instance is coming: for [`NEWER_RELEASE_GIVEN_UP_FOR`]
+    /// the loop gives up on the next ones at once, so the patience bounds the partition's wait,
+    /// not each record's; a later upgrade (a canary rolled back, then a real rollout) waits
+    /// again. False when shutdown began during the pause.
     async fn newer_release(
         &self,
         failures: &mut HandlerFailures,
@@ -160,13 +162,14 @@ impl PartitionLoop {
     ) -> bool {
         let partition = self.partition;
         let waited = since.elapsed();
-        if self.newer_waited_out.load(Ordering::Relaxed) {
+        let lately = |at: &Instant| at.elapsed() < NEWER_RELEASE_GIVEN_UP_FOR;
+        if self.newer_waited_out.lock().as_ref().is_some_and(lately) {
             debug!(partition, offset = failed_at, %error, "consumer: dead-lettering another event of a newer release at once");
             failures.give_up = Some((failed_at, format!("no upgraded instance came: {error}")));
             return true;
         }
         if waited >= NEWER_RELEASE_PATIENCE {
-            self.newer_waited_out.store(true, Ordering::Relaxed);
+            *self.newer_waited_out.lock() = Some(Instant::now());
             warn!(partition, offset = failed_at, %error, ?waited, "consumer: no upgraded instance took the partition, dead-lettering the newer release's event");
             failures.give_up = Some((failed_at, format!("waited {} s: {error}", waited.as_secs())));
             return true;

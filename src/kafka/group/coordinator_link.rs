@@ -69,9 +69,10 @@ pub(crate) struct CoordinatorLink {
     /// the member task then heartbeats at once rather than at its interval, and that answer
     /// decides, as Kafka's consumer rejoins on such a commit error.
     pub check_now: tokio::sync::Notify,
-    /// When the coordinator last answered a request of ours, whatever the answer said: a
-    /// JoinGroup answered restarts our session, and a member waiting in a rebalance is kept.
-    answered_at: Mutex<Option<tokio::time::Instant>>,
+    /// When the coordinator last answered a JoinGroup or SyncGroup of ours in a way that says it
+    /// kept us: a member waiting in a rebalance is kept alive, and a JoinGroup answered restarts
+    /// its session ([`CoordinatorLink::note_kept`]).
+    kept_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl CoordinatorLink {
@@ -89,13 +90,21 @@ impl CoordinatorLink {
             coordinator: Mutex::new(None),
             membership: Mutex::new(Membership::default()),
             check_now: tokio::sync::Notify::new(),
-            answered_at: Mutex::new(None),
+            kept_at: Mutex::new(None),
         }
     }
 
-    /// When the coordinator last answered a request of ours.
-    pub fn answered_at(&self) -> Option<tokio::time::Instant> {
-        *self.answered_at.lock()
+    /// Notes that the coordinator answered a JoinGroup or SyncGroup of ours now, with success
+    /// or REBALANCE_IN_PROGRESS: it kept us while the request waited. Not a refusal that says
+    /// it moved or that our generation is over, nor any other request's answer (a heartbeat
+    /// counts from when it was sent, in the heartbeat loop).
+    pub fn note_kept(&self) {
+        *self.kept_at.lock() = Some(tokio::time::Instant::now());
+    }
+
+    /// When [`CoordinatorLink::note_kept`] last noted an answer.
+    pub fn kept_at(&self) -> Option<tokio::time::Instant> {
+        *self.kept_at.lock()
     }
 
     pub fn membership(&self) -> Membership {
@@ -149,10 +158,7 @@ impl CoordinatorLink {
             None => conn.call(call).await,
         };
         match answer {
-            Ok(answer) => {
-                *self.answered_at.lock() = Some(tokio::time::Instant::now());
-                Ok(answer.body)
-            }
+            Ok(answer) => Ok(answer.body),
             Err(e) => {
                 if e.is_connection_lost() {
                     self.forget_coordinator();

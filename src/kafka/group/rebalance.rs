@@ -126,6 +126,7 @@ impl Round<'_> {
                 Some(_) => return link.failed("JoinGroup", code),
             }
         };
+        link.note_kept();
         m.member_id = joined.member_id.to_string();
         self.joined(m, &joined)
     }
@@ -194,6 +195,11 @@ impl Round<'_> {
                 assignments,
             })
             .await?;
+        let code = ErrorCode::new(synced.error_code);
+        if code.is_ok() || code.error() == Some(ResponseError::RebalanceInProgress) {
+            // The coordinator kept us while this waited (a member awaiting sync stays alive).
+            link.note_kept();
+        }
         if let Some(code) = ErrorCode::failure(synced.error_code) {
             if code.error() == Some(ResponseError::UnknownMemberId) {
                 link.set_membership(Membership::default());

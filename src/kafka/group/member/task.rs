@@ -131,11 +131,12 @@ impl MemberTask {
             return self.fenced().await;
         }
         warn!(group = %self.link.group_id, %error, failures, "group: join failed, retrying");
-        // An answer in this round (a JoinGroup answered, then its SyncGroup refused: a member
-        // joined, the coordinator moved) was contact: the coordinator keeps a member that
-        // waits in a rebalance, so a slow round is not taken for a silent coordinator.
-        if let Some(answered) = self.link.answered_at() {
-            self.last_contact = self.last_contact.max(answered);
+        // A JoinGroup answered in this round, or a SyncGroup answered REBALANCE_IN_PROGRESS,
+        // was contact: the coordinator keeps a member that waits in a rebalance, so a slow
+        // round is not taken for a silent coordinator. Refusals that say it moved or that our
+        // generation is over are not ([`CoordinatorLink::note_kept`]).
+        if let Some(kept) = self.link.kept_at() {
+            self.last_contact = self.last_contact.max(kept);
         }
         if error.lost() || self.last_contact.elapsed() > self.config.session_timeout {
             self.lose_owned().await?;
