@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
 
-use super::partition::{Context, Start};
+use super::partition::Context;
 use crate::kafka::{
     Client,
     group::{GroupEvent, GroupMember, MemberConfig, assign},
@@ -212,22 +212,26 @@ impl GroupSupervisor {
     /// Starts the task of partition `p`, assigned in `generation`, with the group's committed
     /// offset of it.
     fn spawn(&mut self, p: i32, generation: i32, committed: Option<i64>) {
-        let start = Start {
+        let (client, ctx) = (&self.client, &self.ctx);
+        let owned = Owned::spawn(
+            client,
+            ctx,
+            &self.tasks,
+            &self.cancel,
+            p,
             generation,
             committed,
-            started: None,
-        };
-        let owned = Owned::spawn(&self.client, &self.ctx, &self.tasks, &self.cancel, p, start);
+        );
         self.owned.insert(p, owned);
     }
 
-    /// Those of `partitions` we own whose task stored its start offset: the ones whose store
-    /// offset may go to the group ([`Owned::has_started`]).
-    fn started(&self, partitions: &[i32]) -> Vec<i32> {
-        partitions
-            .iter()
-            .copied()
-            .filter(|p| self.owned.get(p).is_some_and(Owned::has_started))
+    /// The partitions we own whose task stored its start offset: the ones whose store offset
+    /// may go to the group ([`Owned::has_started`]).
+    fn started(&self) -> Vec<i32> {
+        let owned = self.owned.iter();
+        owned
+            .filter(|(_, o)| o.has_started())
+            .map(|(p, _)| *p)
             .collect()
     }
 
@@ -257,7 +261,7 @@ impl GroupSupervisor {
         if self.periodic.as_ref().is_some_and(|c| !c.is_finished()) {
             return;
         }
-        let partitions = self.started(&self.owned.keys().copied().collect::<Vec<_>>());
+        let partitions = self.started();
         let (member, ctx) = (self.member.handle(), Arc::clone(&self.ctx));
         self.periodic = Some(tokio::spawn(async move {
             commit(&member, &ctx, &partitions).await;

@@ -60,12 +60,7 @@ pub enum SecurityError {
 
 /// The rustls client configuration from `files`.
 pub fn tls_config(files: TlsFiles<'_>) -> Result<Arc<ClientConfig>, SecurityError> {
-    let roots = match files.ca {
-        Some(path) => roots_from_file("kafka.tls_ca_file", path)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
+    let roots = roots("kafka.tls_ca_file", files.ca)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -121,13 +116,24 @@ fn certs_from_file(
     Ok(certs)
 }
 
-/// The CA certificates of `path`, the file the setting `field` names (`kafka.tls_ca_file`,
-/// `store.tls_ca_file`). A bundle may hold certificates that rustls cannot use (old or unusual
-/// ones); they are skipped with a warning, as long as one is usable.
-pub(crate) fn roots_from_file(
+/// The CAs a TLS connection trusts: those of `ca_file`, the file the setting `field` names
+/// (`kafka.tls_ca_file`, `store.tls_ca_file`), else the compiled-in Mozilla roots.
+pub(crate) fn roots(
     field: &'static str,
-    path: &Path,
+    ca_file: Option<&Path>,
 ) -> Result<RootCertStore, SecurityError> {
+    Ok(match ca_file {
+        Some(path) => roots_from_file(field, path)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    })
+}
+
+/// The CA certificates of `path`, the file the setting `field` names. A bundle may hold
+/// certificates that rustls cannot use (old or unusual ones); they are skipped with a warning,
+/// as long as one is usable.
+fn roots_from_file(field: &'static str, path: &Path) -> Result<RootCertStore, SecurityError> {
     let mut roots = RootCertStore::empty();
     let (usable, unusable) = roots.add_parsable_certificates(certs_from_file(field, path)?);
     if usable == 0 {

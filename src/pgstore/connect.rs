@@ -28,13 +28,8 @@ pub(super) fn settings(
 /// no TLS. A server that offers TLS has its certificate checked whatever the mode.
 pub(super) fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = match ca_file {
-        Some(path) => crate::kafka::security::roots_from_file("store.tls_ca_file", path)
-            .map_err(|e| StoreError::TlsCaFile(e.to_string()))?,
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
+    let roots = crate::kafka::security::roots("store.tls_ca_file", ca_file)
+        .map_err(|e| StoreError::TlsCaFile(e.to_string()))?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(StoreError::Tls)?

@@ -6,10 +6,12 @@ use super::{
     Result, Role, User, UserError, auth,
     client_gone::ClientGone,
     core::{Caller, RequestCtx, Users, now_ms},
-    hashing_pool, validate,
+    hashing_pool,
+    profile::PasswordChange,
+    validate,
 };
 use crate::{
-    event::{EventData, PasswordChanged, StatusChanged, UserStatus},
+    event::{EventData, StatusChanged, UserStatus},
     store::Table,
 };
 
@@ -91,20 +93,17 @@ impl Users {
             ..Default::default()
         };
         self.write(|txn| {
-            let mut fresh = Self::get_user(txn, admin.id)?;
+            let fresh = Self::get_user(txn, admin.id)?;
             if fresh.password_hash != admin.password_hash {
                 // Changed meanwhile (by the admin, or another instance starting).
                 return Ok(FirstAdmin::Present);
             }
-            fresh.password_hash = hash.clone();
-            fresh.updated_ms = now_ms();
-            Self::put_user(txn, &fresh)?;
-            self.revoke_sessions(txn, admin.id, None)?;
-            let data = EventData::PasswordChanged(PasswordChanged {
+            let change = PasswordChange {
+                hash: &hash,
+                keep: None,
                 changed_by: admin.id,
-                ip: ctx.ip.clone(),
-            });
-            self.emit(txn, admin.id, data, &ctx)?;
+            };
+            self.replace_password(txn, fresh, &change, &ctx)?;
             Ok(FirstAdmin::PasswordSet)
         })
     }

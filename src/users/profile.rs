@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     event::{EventData, PasswordChanged, Updated},
-    store::Table,
+    store::{Table, WriteTxn},
 };
 
 /// An update that changes nothing.
@@ -121,7 +121,7 @@ impl Users {
             if !may_act_on(&Self::recheck(txn, caller)?, id) {
                 return Err(UserError::Forbidden);
             }
-            let mut fresh = Self::get_user(txn, id)?;
+            let fresh = Self::get_user(txn, id)?;
             // Changed since the old one was verified (a concurrent change): it no longer holds.
             if fresh.password_hash != user.password_hash {
                 return Err(UserError::Invalid {
@@ -129,17 +129,44 @@ impl Users {
                     message: "does not match".into(),
                 });
             }
-            fresh.password_hash = new_hash.clone();
-            fresh.updated_ms = now_ms();
-            Self::put_user(txn, &fresh)?;
-            self.revoke_sessions(txn, id, keep.as_ref())?;
-            let data = EventData::PasswordChanged(PasswordChanged {
+            let change = PasswordChange {
+                hash: &new_hash,
+                keep: keep.as_ref(),
                 changed_by: caller.user.id,
-                ip: ctx.ip.clone(),
-            });
-            self.emit(txn, id, data, ctx)
+            };
+            self.replace_password(txn, fresh, &change, ctx)
         })
     }
+
+    /// Writes `change` to `user` (as just read in `txn`): the new hash, its other sessions
+    /// ended, and the `user.password_changed` event.
+    pub(super) fn replace_password(
+        &self,
+        txn: &mut dyn WriteTxn,
+        mut user: User,
+        change: &PasswordChange<'_>,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        user.password_hash = change.hash.to_owned();
+        user.updated_ms = now_ms();
+        Self::put_user(txn, &user)?;
+        self.revoke_sessions(txn, user.id, change.keep)?;
+        let data = EventData::PasswordChanged(PasswordChanged {
+            changed_by: change.changed_by,
+            ip: ctx.ip.clone(),
+        });
+        self.emit(txn, user.id, data, ctx)
+    }
+}
+
+/// A password replaced ([`Users::replace_password`]).
+pub(super) struct PasswordChange<'a> {
+    /// The new password's hash.
+    pub hash: &'a str,
+    /// The session that stays, if any (the caller's own, changing its own password).
+    pub keep: Option<&'a [u8; 32]>,
+    /// Who changed it.
+    pub changed_by: Uuid,
 }
 
 #[cfg(test)]

@@ -35,18 +35,24 @@ pub(super) struct Owned {
 }
 
 impl Owned {
-    /// Starts the loop of partition `p` on `tasks` as `start` says, stopped by `shutdown`.
+    /// Starts the loop of partition `p` on `tasks`, assigned in `generation`, from the
+    /// group's `committed` offset of it (see `partition::start_offset`), stopped by `shutdown`.
     pub fn spawn(
         client: &Arc<Client>,
         ctx: &Arc<Context>,
         tasks: &TaskTracker,
         shutdown: &CancellationToken,
         p: i32,
-        mut start: Start,
+        generation: i32,
+        committed: Option<i64>,
     ) -> Self {
         let cancel = shutdown.child_token();
         let started = Arc::new(AtomicBool::new(false));
-        start.started = Some(Arc::clone(&started));
+        let start = Start {
+            generation,
+            committed,
+            started: Some(Arc::clone(&started)),
+        };
         let source: Arc<dyn PartitionSource> = Arc::new(KafkaPartition::new(client, &ctx.topic, p));
         let task = tasks.spawn(partition::run(
             Arc::clone(ctx),

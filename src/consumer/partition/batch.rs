@@ -129,7 +129,9 @@ impl PartitionLoop {
         };
         failures.last = Some((failed_at, attempts, since));
         if let HandlerError::NewerRelease(_) = error {
-            return self.newer_release(failures, failed_at, error, since).await;
+            return self
+                .newer_release(failures, (failed_at, attempts, since), error)
+                .await;
         }
         if attempts >= config.handler_attempts {
             warn!(partition, offset = failed_at, %error, attempts, "consumer: handler gave up, dead-lettering");
@@ -146,8 +148,8 @@ impl PartitionLoop {
         pause(backoff, &self.cancel).await
     }
 
-    /// The record at `failed_at` is the next release's ([`HandlerError::NewerRelease`]), first
-    /// seen `since`: the partition waits for an upgraded instance to take it, trying again every
+    /// The record at `failed_at` is the next release's ([`HandlerError::NewerRelease`]), tried
+    /// `attempts` times since `since`: the partition waits for an upgraded instance to take it, trying again every
     /// [`NEWER_RELEASE_PAUSE`], and gives up on it after [`NEWER_RELEASE_PATIENCE`]. Once one
     /// has waited that long, no upgraded instance is coming: for [`NEWER_RELEASE_GIVEN_UP_FOR`]
     /// the loop gives up on the next ones at once, so the patience bounds the partition's wait,
@@ -156,9 +158,8 @@ impl PartitionLoop {
     async fn newer_release(
         &self,
         failures: &mut HandlerFailures,
-        failed_at: i64,
+        (failed_at, attempts, since): (i64, u32, Instant),
         error: HandlerError,
-        since: Instant,
     ) -> bool {
         let partition = self.partition;
         let waited = since.elapsed();
@@ -175,7 +176,7 @@ impl PartitionLoop {
             return true;
         }
         // Said at the first try and every 30th (5 minutes).
-        if failures.last.is_some_and(|(_, n, _)| n % 30 == 1) {
+        if attempts % 30 == 1 {
             warn!(partition, offset = failed_at, %error, patience = ?NEWER_RELEASE_PATIENCE, "consumer: an event of a newer release; the partition waits for an upgraded instance to take it (upgrade this one)");
         }
         pause(NEWER_RELEASE_PAUSE, &self.cancel).await

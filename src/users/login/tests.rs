@@ -94,11 +94,7 @@ fn lockout_is_per_source_and_throttled_answers_look_like_wrong_passwords() {
         assert!(matches!(r, Err(UserError::Unauthorized)), "{login}");
     }
     // The owner, elsewhere, is not locked out.
-    assert!(
-        users
-            .login("ada", "correct horse", &from("10.0.0.9"))
-            .is_ok()
-    );
+    assert_logs_in(&users, "ada", "10.0.0.9");
     // An IPv6 source counts by its /64: another address of it is the same source.
     for i in 0..5 {
         let r = users.login("ada", "wrong horse", &from(&format!("2001:db8:6::{i}")));
@@ -173,18 +169,10 @@ fn one_address_cannot_push_the_owners_known_sources_out() {
         ..Default::default()
     });
     register(&users, "ada");
-    assert!(
-        users
-            .login("ada", "correct horse", &from("10.0.0.9"))
-            .is_ok()
-    );
+    assert_logs_in(&users, "ada", "10.0.0.9");
     for name in ["mallory1", "mallory2", "mallory3", "mallory4"] {
         register(&users, name);
-        assert!(
-            users
-                .login(name, "correct horse", &from("10.6.6.6"))
-                .is_ok()
-        );
+        assert_logs_in(&users, name, "10.6.6.6");
     }
     // Ceiling full from elsewhere: ada's usual source is still spared.
     fill_the_ceiling_then_log_in_where_known(&users, 1);
@@ -196,6 +184,12 @@ fn from(ip: &str) -> crate::users::RequestCtx {
         ip: ip.into(),
         ..ctx()
     }
+}
+
+/// `name` logs in with the right password from `ip`.
+fn assert_logs_in(users: &Users, name: &str, ip: &str) {
+    let r = users.login(name, "correct horse", &from(ip));
+    assert!(r.is_ok(), "{name} from {ip}: {r:?}");
 }
 
 /// Two attacking sources send `each` wrong passwords for ada, filling the account's ceiling:
@@ -211,11 +205,7 @@ fn fill_the_ceiling_then_log_in_where_known(users: &Users, each: usize) {
         users.login("ada", "correct horse", &from("10.7.7.7")),
         Err(UserError::Unauthorized)
     ));
-    assert!(
-        users
-            .login("ada", "correct horse", &from("10.0.0.9"))
-            .is_ok()
-    );
+    assert_logs_in(users, "ada", "10.0.0.9");
 }
 
 /// Failures from many sources past the account's ceiling lock the account out from new
@@ -230,11 +220,7 @@ fn the_account_ceiling_spares_the_sources_the_owner_logged_in_from() {
         ..Default::default()
     });
     register(&users, "ada");
-    assert!(
-        users
-            .login("ada", "correct horse", &from("10.0.0.9"))
-            .is_ok()
-    );
+    assert_logs_in(&users, "ada", "10.0.0.9");
     // The ceiling full: a new source is refused, the right password too; the owner's usual
     // source is not held to it, and is still held to its own limit.
     fill_the_ceiling_then_log_in_where_known(&users, 2);
