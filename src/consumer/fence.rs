@@ -26,9 +26,17 @@ use crate::store::{self, ReadTxn, StoreError, Table, WriteTxn};
 pub struct Claim {
     /// The store-wide claim counter when it was made: a later claim has a larger token.
     pub token: u64,
-    /// The Kafka group generation it was made in, or −1 in static mode (for logs).
+    /// The Kafka group generation it was made in, −1 in static mode, or [`OPERATOR`] for
+    /// `usercenter group reset-offsets`.
     pub generation: i32,
 }
+
+/// The generation of the claim `usercenter group reset-offsets` makes on every partition whose
+/// offset it sets, in the same transaction. A partition task that claimed the partition
+/// before (an instance started while the reset ran) is fenced on its next commit instead of
+/// committing its old position over the reset, and starts again from the offset the reset
+/// set (`consumer::partition::run`).
+pub const OPERATOR: i32 = -2;
 
 /// A commit by an owner whose claim was superseded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +88,16 @@ pub fn claim(
     let claim = Claim { token, generation };
     store::put(txn, Table::Meta, &key(topic, partition), &claim)?;
     Ok(claim)
+}
+
+/// Whether the partition's current claim is an operator's ([`OPERATOR`]). Blocks.
+pub fn claimed_by_operator(
+    store: &dyn store::Store,
+    topic: &str,
+    partition: i32,
+) -> store::Result<bool> {
+    let claim = store::StoreExt::read_with(store, |txn| current(txn, topic, partition))?;
+    Ok(claim.is_some_and(|c| c.generation == OPERATOR))
 }
 
 /// Fails with [`Fenced`] unless `ours` is still the partition's claim, and writes it back

@@ -10,6 +10,7 @@
 //! end anywhere else (shutdown mid-batch), the read-ahead is dropped unused.
 mod batch;
 mod damaged;
+mod empty_backoff;
 mod start;
 
 use std::{ops::ControlFlow, sync::Arc, time::Duration};
@@ -24,7 +25,7 @@ pub(crate) use start::Start;
 
 use super::{
     ConsumerConfig, ConsumerMetrics,
-    fence::Claim,
+    fence::{self, Claim},
     handler::RecordHandler,
     source::{PartitionSource, SourceError},
 };
@@ -36,6 +37,7 @@ use crate::{
     store::Store,
 };
 use damaged::Damaged;
+use empty_backoff::EmptyBackoff;
 use start::{claim, keep_start, start_offset};
 
 /// Everything a partition loop needs: the consumer's [`super::ConsumerParts`], and what its
@@ -71,45 +73,14 @@ const RETRY: Duration = Duration::from_millis(500);
 /// answers an offset past its log end with OFFSET_OUT_OF_RANGE at once; Nisshi answers it with
 /// nothing, so there (a topic deleted and created again) the reset waits this long.
 pub(super) const PAST_END_PATIENCE: Duration = Duration::from_secs(45);
-/// The longest pause after a fetch below the last stable offset that returned nothing
-/// ([`EmptyBackoff`]).
-const EMPTY_PAUSE: Duration = Duration::from_millis(50);
-/// The first such pause.
-const FIRST_EMPTY_PAUSE: Duration = Duration::from_millis(1);
-
-/// The pauses after fetches below the last stable offset that return nothing, not even a
-/// batch without records: 1 ms after the first, twice as long after each next one at the same
-/// offset, [`EMPTY_PAUSE`] at most.
-///
-/// Such an answer is mostly brief: a broker may give the high watermark of a record it does
-/// not return yet. Nisshi 0.8.1 stops listing a partition's batches when the Fetch's wait is
-/// over (`nisshi-storage-dynostore`, `DynoStore::fetch`), so on a loaded machine the last look
-/// of a long poll, or a prompt Fetch with a short wait, can miss the newest batch: with the
-/// lane's prompt Fetch at 1 ms this happened 16 times in one e2e bench run of about 2,900
-/// events, each then waiting a whole 50 ms pause. The pauses grow so that a broker that keeps
-/// answering so does not make the loop spin.
-#[derive(Debug)]
-struct EmptyBackoff(Duration);
-
-impl EmptyBackoff {
-    fn new() -> Self {
-        Self(FIRST_EMPTY_PAUSE)
-    }
-
-    /// The pause after this empty answer; the next one is twice as long.
-    fn next(&mut self) -> Duration {
-        let pause = self.0;
-        self.0 = (pause * 2).min(EMPTY_PAUSE);
-        pause
-    }
-}
-
 /// What a fetch gave: records (possibly some before the offset asked for), where its batches
 /// end, and the partition's offsets.
 type Fetched = Result<protocol::Fetched, SourceError>;
 
 /// Runs the partition until `cancel` fires or a newer owner fences it. A batch in hand is
-/// finished and committed first.
+/// finished and committed first. Fenced by `usercenter group reset-offsets` (an instance
+/// started while a reset ran: the reset claimed the partition when it set its offset), it
+/// starts again from the offset the reset stored.
 pub(crate) async fn run(
     ctx: Arc<Context>,
     source: Arc<dyn PartitionSource>,
@@ -117,27 +88,70 @@ pub(crate) async fn run(
     start: Start,
     cancel: CancellationToken,
 ) {
-    let Some(claim) = claim(&ctx, partition, start.generation, &cancel).await else {
+    let mut committed = start.committed;
+    loop {
+        run_once(&ctx, &source, partition, &start, committed, &cancel).await;
+        if cancel.is_cancelled() || !reset_by_operator(&ctx, partition, &cancel).await {
+            return;
+        }
+        warn!(topic = %ctx.topic, partition, "consumer: `group reset-offsets` set the partition's offset while it was consumed; starting again from that offset");
+        // The group's offset given at the assignment predates the reset, which set the
+        // group's and the store's together: the store's is the one to start from.
+        committed = None;
+    }
+}
+
+/// Claims the partition, finds its start and runs its loop until cancelled or fenced.
+async fn run_once(
+    ctx: &Arc<Context>,
+    source: &Arc<dyn PartitionSource>,
+    partition: i32,
+    start: &Start,
+    committed: Option<i64>,
+    cancel: &CancellationToken,
+) {
+    let Some(claim) = claim(ctx, partition, start.generation, cancel).await else {
         return;
     };
-    let Some(offset) = start_offset(&ctx, &*source, partition, start.committed, &cancel).await
-    else {
+    let Some(offset) = start_offset(ctx, &**source, partition, committed, cancel).await else {
         return;
     };
-    if !keep_start(&ctx, partition, claim, offset, &cancel).await {
+    if !keep_start(ctx, partition, claim, offset, cancel).await {
         return;
     }
     start.mark_started();
     info!(topic = %ctx.topic, partition, offset, claim = claim.token, generation = claim.generation, "consumer: partition started");
     let partition_loop = PartitionLoop {
-        ctx,
-        source,
+        ctx: Arc::clone(ctx),
+        source: Arc::clone(source),
         partition,
         claim,
-        cancel,
+        cancel: cancel.clone(),
         newer_waited_out: parking_lot::Mutex::new(None),
     };
     partition_loop.run(offset).await;
+}
+
+/// Whether the loop that ended was fenced by an operator's reset (the partition's claim is
+/// [`fence::OPERATOR`]'s), asking the store until it answers; `false` when cancelled first.
+async fn reset_by_operator(ctx: &Arc<Context>, partition: i32, cancel: &CancellationToken) -> bool {
+    loop {
+        let c = Arc::clone(ctx);
+        let read = tokio::task::spawn_blocking(move || {
+            fence::claimed_by_operator(&*c.store, &c.topic, partition)
+        })
+        .await;
+        match read {
+            Ok(Ok(by_operator)) => return by_operator,
+            Ok(Err(error)) => {
+                warn!(partition, %error, "consumer: cannot read the partition's claim")
+            }
+            Err(error) => warn!(partition, %error, "consumer: cannot read the partition's claim"),
+        }
+        if !pause(RETRY, cancel).await {
+            return false;
+        }
+    }
 }
 
 /// One owned partition's loop, once its fence is claimed and its start offset found.
@@ -374,6 +388,3 @@ async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
         () = cancel.cancelled() => false,
     }
 }
-
-#[cfg(test)]
-mod tests;

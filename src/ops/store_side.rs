@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use crate::{
     config::{StoreBackend, StoreConfig},
-    consumer::process::{put_offset, stored_offset},
+    consumer::{
+        fence,
+        process::{put_offset, stored_offset},
+    },
     pgstore::PgStore,
     store::{RedbStore, Store, StoreError, StoreExt, Table},
 };
@@ -70,7 +73,8 @@ pub fn offsets(
     })
 }
 
-/// Sets the stored offsets of `topic`, all in one transaction.
+/// Sets the stored offsets of `topic` and claims their partitions for the operator
+/// ([`fence::OPERATOR`]), all in one transaction.
 pub fn set_offsets(
     store: &dyn Store,
     topic: &str,
@@ -79,6 +83,10 @@ pub fn set_offsets(
     store.write_with(|txn| {
         for &(p, offset) in offsets {
             put_offset(txn, topic, p, offset)?;
+            // A partition task of an instance started while the reset ran is fenced by this
+            // claim rather than committing its old position over the new one; it starts
+            // again from here.
+            fence::claim(txn, topic, p, fence::OPERATOR)?;
         }
         Ok(())
     })

@@ -282,6 +282,32 @@ fn a_store_held_elsewhere_is_reported_as_in_use() {
     );
 }
 
+/// The reset's store write fences every partition task that claimed a partition before it
+/// (an instance started while the reset ran): its next commit is refused.
+#[test]
+fn the_reset_claims_the_partitions_it_sets() {
+    use crate::{consumer::fence, store::StoreExt};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_side::open_redb(dir.path(), true).unwrap().unwrap();
+    let before = store
+        .write_with(|txn| fence::claim(txn, "t", 1, -1))
+        .unwrap();
+    store_side::set_offsets(&*store, "t", &[(0, 5), (1, 7)]).unwrap();
+    assert_eq!(
+        store_side::offsets(&*store, "t", &[0, 1, 2]).unwrap(),
+        [Some(5), Some(7), None]
+    );
+    for p in [0, 1] {
+        assert!(fence::claimed_by_operator(&*store, "t", p).unwrap());
+    }
+    assert!(!fence::claimed_by_operator(&*store, "t", 2).unwrap());
+    let refused = store.write_with(|txn| fence::check(txn, "t", 1, before));
+    assert!(
+        matches!(refused, Err(fence::FenceError::Fenced(_))),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn a_replay_scan_moves_past_what_it_fetched_and_stops_at_the_log_end() {
     use reset::next_fetch;
