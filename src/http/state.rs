@@ -132,6 +132,7 @@ impl AppState {
         self.http.render(&mut out);
         crate::users::render_hashing_metrics(&mut out);
         crate::kafka::protocol::render_kafka_request_metrics(&mut out);
+        crate::kafka::protocol::render_kafka_throttle_metrics(&mut out);
         let kafka_ready = self.kafka_ready();
         metrics::render_value(
             &mut out,

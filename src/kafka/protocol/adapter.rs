@@ -46,6 +46,13 @@ pub trait Call: Send + Sync {
     const VERSIONS: (i16, i16);
     /// The first version with tagged fields (request header v2, response header v1).
     const FIRST_FLEXIBLE: i16;
+    /// The first version whose quota throttle the client waits out itself (KIP-219): from it
+    /// on a broker answers at once and mutes the connection for the throttle time; before it,
+    /// the broker held the answer back that long already ([`super::throttle`]).
+    const CLIENT_THROTTLES_FROM: i16;
+
+    /// The throttle time the broker answered with, in ms (0: none).
+    fn throttle_ms(response: &Self::Response) -> i32;
 
     /// The message for `version` (within [`Call::VERSIONS`]).
     fn build(&self, version: i16) -> Self::Request;

@@ -17,7 +17,10 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::adapter::{Adapted, Answer, Call, CallError};
+use super::{
+    adapter::{Adapted, Answer, Call, CallError},
+    throttle::Throttle,
+};
 
 /// rskafka's own default for the largest response frame it accepts.
 const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;
@@ -111,6 +114,8 @@ pub struct Connection {
     addr: String,
     messenger: Messenger<Stream>,
     request_timeout: Duration,
+    /// Until when the broker's quota mutes the connection (KIP-219).
+    throttle: Throttle,
 }
 
 impl fmt::Debug for Connection {
@@ -177,6 +182,7 @@ impl Connection {
             addr: addr.to_owned(),
             messenger,
             request_timeout: settings.request_timeout,
+            throttle: Throttle::new(settings.request_timeout),
         })
     }
 
@@ -185,7 +191,8 @@ impl Connection {
         &self.addr
     }
 
-    /// Sends `call` at the highest version both sides support and decodes the answer.
+    /// Sends `call` at the highest version both sides support and decodes the answer. While
+    /// the broker throttles the connection (a quota, [`super::throttle`]), waits first.
     ///
     /// # Cancellation
     /// Dropping the future before the request is written leaves the connection usable; dropping
@@ -201,10 +208,20 @@ impl Connection {
         call: &C,
         timeout: Duration,
     ) -> Result<Answer<C::Response>, CallError> {
-        super::requests_sent::count(rskafka::protocol::primitives::Int16::from(C::KEY).0);
+        let key = rskafka::protocol::primitives::Int16::from(C::KEY).0;
+        // A broker that throttles us reads nothing from the connection until the throttle
+        // is over: the request waits here, before its timeout starts.
+        self.throttle.wait().await;
+        super::requests_sent::count(key);
         let request = self.messenger.request(Adapted(call));
         match tokio::time::timeout(timeout, request).await {
-            Ok(answer) => answer.map_err(|e| CallError::from_request(C::KEY, C::VERSIONS, e)),
+            Ok(Ok(answer)) => {
+                let ms = C::throttle_ms(&answer.body);
+                let from = C::CLIENT_THROTTLES_FROM;
+                self.throttle.note(key, answer.version, from, ms);
+                Ok(answer)
+            }
+            Ok(Err(e)) => Err(CallError::from_request(C::KEY, C::VERSIONS, e)),
             Err(_) => Err(CallError::Timeout {
                 api: C::KEY,
                 after: timeout,

@@ -50,6 +50,11 @@ impl Call for FindCoordinator {
     const KEY: ApiKey = ApiKey::FindCoordinator;
     const VERSIONS: (i16, i16) = (0, 6);
     const FIRST_FLEXIBLE: i16 = 3;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> FindCoordinatorRequest {
         let key = StrBytes::from_string(self.key.clone());
@@ -100,6 +105,11 @@ impl Call for DescribeGroups {
     const KEY: ApiKey = ApiKey::DescribeGroups;
     const VERSIONS: (i16, i16) = (0, 6);
     const FIRST_FLEXIBLE: i16 = 5;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, _version: i16) -> DescribeGroupsRequest {
         DescribeGroupsRequest::default().with_groups(group_ids(&self.groups))
@@ -120,6 +130,11 @@ impl Call for ListGroups {
     const KEY: ApiKey = ApiKey::ListGroups;
     const VERSIONS: (i16, i16) = (0, 5);
     const FIRST_FLEXIBLE: i16 = 3;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> ListGroupsRequest {
         let request = ListGroupsRequest::default();

@@ -58,6 +58,11 @@ impl Call for Fetch {
     const KEY: ApiKey = ApiKey::Fetch;
     const VERSIONS: (i16, i16) = (4, 12);
     const FIRST_FLEXIBLE: i16 = 12;
+    const CLIENT_THROTTLES_FROM: i16 = 8;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, _version: i16) -> FetchRequest {
         let mut topics: Vec<FetchTopic> = Vec::new();

@@ -47,6 +47,11 @@ impl Call for JoinGroup {
     const KEY: ApiKey = ApiKey::JoinGroup;
     const VERSIONS: (i16, i16) = (0, 9);
     const FIRST_FLEXIBLE: i16 = 6;
+    const CLIENT_THROTTLES_FROM: i16 = 3;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> JoinGroupRequest {
         let mut request = JoinGroupRequest::default()
@@ -102,6 +107,11 @@ impl Call for SyncGroup {
     const KEY: ApiKey = ApiKey::SyncGroup;
     const VERSIONS: (i16, i16) = (0, 5);
     const FIRST_FLEXIBLE: i16 = 4;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> SyncGroupRequest {
         let mut request = SyncGroupRequest::default()
@@ -149,6 +159,11 @@ impl Call for Heartbeat {
     const KEY: ApiKey = ApiKey::Heartbeat;
     const VERSIONS: (i16, i16) = (0, 4);
     const FIRST_FLEXIBLE: i16 = 4;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> HeartbeatRequest {
         let request = HeartbeatRequest::default()
@@ -182,6 +197,11 @@ impl Call for LeaveGroup {
     const KEY: ApiKey = ApiKey::LeaveGroup;
     const VERSIONS: (i16, i16) = (0, 5);
     const FIRST_FLEXIBLE: i16 = 4;
+    const CLIENT_THROTTLES_FROM: i16 = 2;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> LeaveGroupRequest {
         let request = LeaveGroupRequest::default().with_group_id(group_id(&self.group_id));

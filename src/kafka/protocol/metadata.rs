@@ -25,6 +25,11 @@ impl Call for Metadata {
     const KEY: ApiKey = ApiKey::Metadata;
     const VERSIONS: (i16, i16) = (1, 9);
     const FIRST_FLEXIBLE: i16 = 9;
+    const CLIENT_THROTTLES_FROM: i16 = 6;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> MetadataRequest {
         let topics = self.topics.as_ref().map(|names| {

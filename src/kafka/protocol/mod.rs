@@ -26,6 +26,7 @@
 //! | `produce` | Produce of encoded batches (`kafka::records::encode`): one partition's, or several partitions' in one request |
 //! | `fetch` | Fetch of several partitions in one request, records left raw for `kafka::records` |
 //! | `requests_sent` | the process's count of requests sent, by API (`usercenter_kafka_requests_total`) |
+//! | `throttle` | broker quotas (KIP-219): a throttled connection sends nothing until the throttle is over; throttled answers counted by API |
 mod adapter;
 mod connection;
 mod coordinator;
@@ -36,6 +37,7 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod requests_sent;
+mod throttle;
 mod topics;
 
 pub use adapter::{Answer, Call, CallError, decode_fuzz_input, decode_response};
@@ -53,6 +55,7 @@ pub use offsets::{CommittedOffset, OffsetCommit, OffsetFetch};
 pub use produce::{Produce, ProduceBatches};
 pub use producer_id::{InitProducerId, ProducerIdentity};
 pub use requests_sent::{render_kafka_request_metrics, sent};
+pub use throttle::{render_kafka_throttle_metrics, throttled};
 pub use topics::{CreateTopic, ListOffset, OffsetQuery};
 
 /// Kafka's `isolation_level` for read_committed, which Fetch and ListOffsets both ask: the

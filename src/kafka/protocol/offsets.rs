@@ -62,6 +62,11 @@ impl Call for OffsetCommit {
     const KEY: ApiKey = ApiKey::OffsetCommit;
     const VERSIONS: (i16, i16) = (2, 9);
     const FIRST_FLEXIBLE: i16 = 8;
+    const CLIENT_THROTTLES_FROM: i16 = 4;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> OffsetCommitRequest {
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
@@ -116,6 +121,11 @@ impl Call for OffsetFetch {
     const KEY: ApiKey = ApiKey::OffsetFetch;
     const VERSIONS: (i16, i16) = (2, 9);
     const FIRST_FLEXIBLE: i16 = 6;
+    const CLIENT_THROTTLES_FROM: i16 = 4;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> OffsetFetchRequest {
         let request = OffsetFetchRequest::default();

@@ -33,6 +33,11 @@ impl Call for Produce {
     const KEY: ApiKey = ApiKey::Produce;
     const VERSIONS: (i16, i16) = (3, 8);
     const FIRST_FLEXIBLE: i16 = 9;
+    const CLIENT_THROTTLES_FROM: i16 = 6;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> ProduceRequest {
         // The one-partition case of several.
@@ -56,6 +61,11 @@ impl Call for ProduceBatches {
     const KEY: ApiKey = ApiKey::Produce;
     const VERSIONS: (i16, i16) = Produce::VERSIONS;
     const FIRST_FLEXIBLE: i16 = Produce::FIRST_FLEXIBLE;
+    const CLIENT_THROTTLES_FROM: i16 = Produce::CLIENT_THROTTLES_FROM;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, _version: i16) -> ProduceRequest {
         // The topics in the order their first batch comes, each with its partitions in order.

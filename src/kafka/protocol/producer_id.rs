@@ -38,6 +38,11 @@ impl Call for InitProducerId {
     const KEY: ApiKey = ApiKey::InitProducerId;
     const VERSIONS: (i16, i16) = (0, 5);
     const FIRST_FLEXIBLE: i16 = 2;
+    const CLIENT_THROTTLES_FROM: i16 = 1;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, version: i16) -> InitProducerIdRequest {
         // The default has `transactional_id: Some("")`, which brokers take as a transactional

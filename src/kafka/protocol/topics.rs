@@ -32,6 +32,11 @@ impl Call for CreateTopic {
     const KEY: ApiKey = ApiKey::CreateTopics;
     const VERSIONS: (i16, i16) = (2, 7);
     const FIRST_FLEXIBLE: i16 = 5;
+    const CLIENT_THROTTLES_FROM: i16 = 3;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, _version: i16) -> CreateTopicsRequest {
         let topic = CreatableTopic::default()
@@ -90,6 +95,11 @@ impl Call for ListOffset {
     const KEY: ApiKey = ApiKey::ListOffsets;
     const VERSIONS: (i16, i16) = (2, 7);
     const FIRST_FLEXIBLE: i16 = 6;
+    const CLIENT_THROTTLES_FROM: i16 = 3;
+
+    fn throttle_ms(response: &Self::Response) -> i32 {
+        response.throttle_time_ms
+    }
 
     fn build(&self, _version: i16) -> ListOffsetsRequest {
         // Kafka's sentinels: −2 asks for the earliest offset, −1 for the latest.

@@ -1,0 +1,126 @@
+//! Broker quotas (KIP-219). A broker over a client's produce, fetch or request quota answers
+//! with a `throttle_time_ms`. From the versions KIP-219 introduced (Kafka 2.0) on it answers at
+//! once and then mutes the connection for that long: requests sent meanwhile sit unread in its
+//! socket buffer, where their own timeouts run, and a client that times out, drops the
+//! connection and opens another has escaped the quota only until the broker throttles the new
+//! one. So a connection that was told to wait sends nothing more until the throttle is over
+//! ([`Throttle::wait`]); the timeout of a request starts once it is sent. Before those versions
+//! the broker held the answer back itself and the client waits no more.
+//!
+//! The throttle a connection honours is capped at its request timeout, so that a broker that
+//! answers a huge throttle (a bug, or a hostile one) holds it for no longer than a silent one.
+//! `/metrics` counts throttled answers and their throttle time by API:
+//! `usercenter_kafka_throttled_total{api}`, `usercenter_kafka_throttle_seconds_total{api}`.
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use kafka_protocol::messages::ApiKey;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::metrics::{render_header, render_sample};
+
+/// One count per API key, as in [`super::requests_sent`].
+const SLOTS: usize = 128;
+
+static THROTTLED: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static THROTTLED_MS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// Until when one connection must not send (the end of the last throttle a broker answered).
+#[derive(Debug)]
+pub(super) struct Throttle {
+    until: Mutex<Option<Instant>>,
+    /// The longest throttle honoured (the connection's request timeout).
+    cap: Duration,
+}
+
+impl Throttle {
+    pub(super) fn new(cap: Duration) -> Self {
+        Self {
+            until: Mutex::new(None),
+            cap,
+        }
+    }
+
+    /// Waits until the connection's throttle, if any, is over.
+    pub(super) async fn wait(&self) {
+        let until = *self.until.lock();
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Notes the throttle `ms` answered to a request of API `key` at `version`; the client
+    /// waits it out from `from_version` on (the API's first KIP-219 version).
+    pub(super) fn note(&self, key: i16, version: i16, from_version: i16, ms: i32) {
+        let Ok(ms) = u64::try_from(ms) else {
+            return;
+        };
+        if ms == 0 {
+            return;
+        }
+        if let Some(slot) = usize::try_from(key).ok().filter(|&i| i < SLOTS) {
+            THROTTLED[slot].fetch_add(1, Ordering::Relaxed);
+            THROTTLED_MS[slot].fetch_add(ms, Ordering::Relaxed);
+        }
+        if version < from_version {
+            return;
+        }
+        let end = Instant::now() + Duration::from_millis(ms).min(self.cap);
+        let mut until = self.until.lock();
+        if until.is_none_or(|u| u < end) {
+            *until = Some(end);
+        }
+        tracing::debug!(
+            api = key,
+            throttle_ms = ms,
+            "kafka: the broker throttles this connection (quota)"
+        );
+    }
+}
+
+/// Throttled answers of `api` so far, and their throttle time in ms.
+pub fn throttled(api: ApiKey) -> (u64, u64) {
+    let slot = api as i16 as usize;
+    let load =
+        |table: &[AtomicU64; SLOTS]| table.get(slot).map_or(0, |s| s.load(Ordering::Relaxed));
+    (load(&THROTTLED), load(&THROTTLED_MS))
+}
+
+/// Appends `usercenter_kafka_throttled_total` and `usercenter_kafka_throttle_seconds_total`,
+/// one sample per API throttled at least once, to `out`.
+pub fn render_kafka_throttle_metrics(out: &mut String) {
+    let counts: Vec<(ApiKey, u64, u64)> = ApiKey::iter()
+        .map(|api| {
+            let (n, ms) = throttled(api);
+            (api, n, ms)
+        })
+        .filter(|&(_, n, _)| n > 0)
+        .collect();
+    let name = "usercenter_kafka_throttled_total";
+    render_header(
+        out,
+        name,
+        "counter",
+        "Kafka answers that said the broker throttles this client (a quota), by API.",
+    );
+    for (api, n, _) in &counts {
+        render_sample(out, name, &[("api", &format!("{api:?}"))], n);
+    }
+    let name = "usercenter_kafka_throttle_seconds_total";
+    render_header(
+        out,
+        name,
+        "counter",
+        "Throttle time Kafka brokers answered, by API: from Kafka 2.0 on the connection sends nothing meanwhile.",
+    );
+    for (api, _, ms) in &counts {
+        let seconds = *ms as f64 / 1000.0;
+        render_sample(out, name, &[("api", &format!("{api:?}"))], seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests;
