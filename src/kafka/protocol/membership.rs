@@ -74,6 +74,11 @@ impl Call for JoinGroup {
         }
         if version >= 5 {
             request = request.with_group_instance_id(self.group_instance_id.as_deref().map(text));
+        } else if let Some(instance) = &self.group_instance_id {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(group_instance_id = %instance, join_group_version = version, "group: the broker predates static membership (Kafka 2.3, JoinGroup v5): this member joins as a dynamic one, and a restart moves its partitions");
+            });
         }
         if version >= 8 {
             request = request.with_reason(self.reason.as_deref().map(text));
