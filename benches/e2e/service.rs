@@ -85,6 +85,7 @@ impl Instances {
                 // Likewise a queue of hashes shows as latency up to the largest bound the
                 // service takes, not as `hashing_busy` 503s past the default's 128 here.
                 .env("USERCENTER_AUTH_MAX_PENDING_HASHES", "448")
+                .env("USERCENTER_AUTH_MAX_PENDING_HASHES_PER_CLIENT", "448")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null());
             if let Some(url) = store_url {

@@ -217,6 +217,10 @@ pub struct AuthConfig {
     /// hashing thread, at most 256 (a waiting hash keeps one of Tokio's 512 blocking threads);
     /// never fewer than `hashing_threads`.
     pub max_pending_hashes: usize,
+    /// Password hashes of one client (an IPv4 address, an IPv6 /48, after
+    /// `http.trusted_proxies`) queued or running at most; beyond, 503 `hashing_busy` as
+    /// above. 0, the default, means a quarter of `max_pending_hashes`.
+    pub max_pending_hashes_per_client: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -238,6 +242,10 @@ impl std::fmt::Debug for AuthConfig {
             .field("session_prune_secs", &self.session_prune_secs)
             .field("hashing_threads", &self.hashing_threads)
             .field("max_pending_hashes", &self.max_pending_hashes)
+            .field(
+                "max_pending_hashes_per_client",
+                &self.max_pending_hashes_per_client,
+            )
             .finish()
     }
 }
@@ -258,6 +266,7 @@ impl Default for AuthConfig {
             session_prune_secs: 300,
             hashing_threads: 0,
             max_pending_hashes: 0,
+            max_pending_hashes_per_client: 0,
         }
     }
 }

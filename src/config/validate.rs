@@ -109,6 +109,12 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
             "must be 0 (64 per hashing thread, at most 256) to 448",
         ));
     }
+    if auth.max_pending_hashes_per_client > MAX_PENDING_HASHES {
+        return Err(ConfigError::field(
+            "auth.max_pending_hashes_per_client",
+            "must be 0 (a quarter of max_pending_hashes) to 448",
+        ));
+    }
     // A limit of 0 is not "no limit": the throttles would lock out at the first failure, a
     // zero window would forget every failure at once.
     at_least_one(&[

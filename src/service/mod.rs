@@ -57,6 +57,7 @@ async fn users(
         );
     }
     crate::users::set_max_pending_hashes(auth.max_pending_hashes);
+    crate::users::set_max_pending_hashes_per_client(auth.max_pending_hashes_per_client);
     tokio::task::spawn_blocking(move || {
         let ttl = Duration::from_secs(auth.session_ttl_secs);
         let limits = AuthLimits {

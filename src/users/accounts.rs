@@ -36,7 +36,7 @@ impl Users {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
-        let password_hash = auth::hash_with(hashing_pool::ticket(&ctx.client_gone)?, password)?;
+        let password_hash = auth::hash_with(hashing_pool::client_ticket(ctx)?, password)?;
         let now = now_ms();
         let user = User {
             id: Uuid::new_v4(),

@@ -15,10 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{ClientGone, Result, UserError, working_area};
+use super::{ClientGone, RequestCtx, Result, UserError, client_network, working_area};
 use crate::metrics::{Counter, Histogram, render_value};
+use client_share::ClientShares;
 use handoff::{Handoff, Next, Slot};
 
+mod client_share;
 mod handoff;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -86,6 +88,29 @@ pub fn set_max_pending_hashes(max: usize) {
     let _ = MAX_PENDING.set(max);
 }
 
+/// The most hashes of one client queued or running that
+/// [`set_max_pending_hashes_per_client`] asked for (0: a quarter of [`max_pending`]).
+static MAX_PER_CLIENT: OnceLock<usize> = OnceLock::new();
+
+/// Asks for at most `max` hashes of one client (an IPv4 address, an IPv6 /48) queued or
+/// running (0: a quarter of the places, at least one); a hash asked for beyond is refused with
+/// [`UserError::HashingBusy`]. The first ask stands.
+pub fn set_max_pending_hashes_per_client(max: usize) {
+    let _ = MAX_PER_CLIENT.set(max);
+}
+
+/// The most hashes of one client queued or running: never more than the pool's places.
+fn max_per_client() -> usize {
+    let all = max_pending();
+    match MAX_PER_CLIENT.get() {
+        Some(&max) if max > 0 => max.min(all),
+        _ => (all / 4).max(1),
+    }
+}
+
+/// Hashes pending per client ([`client_share`]).
+static SHARES: LazyLock<ClientShares> = LazyLock::new(ClientShares::default);
+
 /// The most hashes queued or running.
 fn max_pending() -> usize {
     let threads = *THREADS.get_or_init(default_threads);
@@ -106,12 +131,18 @@ pub(super) struct Ticket {
     gone: ClientGone,
     /// Still counted in [`PENDING`] by this ticket (not yet handed to a job).
     held: bool,
+    /// The client whose share ([`SHARES`]) it counts in, until it is dropped: [`on_pool`]
+    /// keeps it until the hash is done.
+    client: Option<String>,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.held {
             PENDING.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(client) = &self.client {
+            SHARES.give_back(client);
         }
     }
 }
@@ -126,7 +157,28 @@ pub(super) fn ticket(gone: &ClientGone) -> Result<Ticket> {
     Ok(Ticket {
         gone: gone.clone(),
         held: true,
+        client: None,
     })
+}
+
+/// [`ticket`] for the client of the request `ctx`, within its share of the places
+/// ([`set_max_pending_hashes_per_client`]); refused with [`UserError::HashingBusy`] past it.
+pub(super) fn client_ticket(ctx: &RequestCtx) -> Result<Ticket> {
+    let client = client_network::client_site_key(&ctx.ip);
+    if !SHARES.take(&client, max_per_client()) {
+        METRICS.refused.add(1);
+        return Err(UserError::HashingBusy);
+    }
+    match ticket(&ctx.client_gone) {
+        Ok(mut ticket) => {
+            ticket.client = Some(client);
+            Ok(ticket)
+        }
+        Err(e) => {
+            SHARES.give_back(&client);
+            Err(e)
+        }
+    }
 }
 
 /// Counts one more in `pending` unless it already holds `max`; whether it did.

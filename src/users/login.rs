@@ -65,7 +65,7 @@ impl Users {
         }
         // A place for the password check first: a full hashing pool refuses the login (503)
         // before any throttle counts it.
-        let ticket = hashing_pool::ticket(&ctx.client_gone)?;
+        let ticket = hashing_pool::client_ticket(ctx)?;
         // Per source network (an IPv4 address, an IPv6 /64): tells nothing about any
         // account, so it may say so (429).
         let network = client_network_key(&ctx.ip);

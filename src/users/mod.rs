@@ -36,6 +36,7 @@ pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
 pub use hashing_pool::{
     on_hashing_thread_start, render_hashing_metrics, set_hashing_threads, set_max_pending_hashes,
+    set_max_pending_hashes_per_client,
 };
 pub use throttle::Throttle;
 

@@ -99,7 +99,7 @@ impl Users {
         validate::password("new_password", new)?;
         // A place for the old password's check before the throttle counts it (503 when the
         // hashing pool is full).
-        let ticket = hashing_pool::ticket(&ctx.client_gone)?;
+        let ticket = hashing_pool::client_ticket(ctx)?;
         let user = self.get(caller, id)?;
         // Guessing the old password with a stolen token is throttled like logins, per account
         // and session: a thief's guesses lock out the stolen session, not the owner's change
@@ -115,7 +115,7 @@ impl Users {
             });
         }
         self.password_checks.clear(&account);
-        let new_hash = auth::hash_with(hashing_pool::ticket(&ctx.client_gone)?, new)?;
+        let new_hash = auth::hash_with(hashing_pool::client_ticket(ctx)?, new)?;
         let keep = (caller.user.id == id).then_some(caller.session);
         self.write(|txn| {
             if !may_act_on(&Self::recheck(txn, caller)?, id) {

@@ -242,6 +242,14 @@ fn hashing_threads_come_from_the_environment_and_are_bounded() {
     assert_eq!(config.auth.max_pending_hashes, 9);
     let err = error_line("[auth]\nmax_pending_hashes = 449\n");
     assert!(err.contains("auth.max_pending_hashes: must be 0"), "{err}");
+    let var = ("USERCENTER_AUTH_MAX_PENDING_HASHES_PER_CLIENT", "3");
+    let config = load(&args(), env(&[var])).unwrap();
+    assert_eq!(config.auth.max_pending_hashes_per_client, 3);
+    let err = error_line("[auth]\nmax_pending_hashes_per_client = 449\n");
+    assert!(
+        err.contains("auth.max_pending_hashes_per_client: must be 0"),
+        "{err}"
+    );
 }
 
 #[test]

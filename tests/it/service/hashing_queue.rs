@@ -3,17 +3,27 @@
 //! `Retry-After` at once, and hashes still queued when their client resets are skipped. Before,
 //! the queue had no bound, each queued hash kept a blocking thread until it was computed, and a
 //! client that sent registrations and reset the connection left every one of them to compute.
+//! One client (an address) has at most its share of the places
+//! (`auth.max_pending_hashes_per_client`): a burst from one address leaves room for another's.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use testkit::{Broker, start_service};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
 };
 
 /// A registration of `name` written on a new connection, not waiting for the answer.
 async fn send_registration(addr: SocketAddr, name: &str) -> TcpStream {
+    send_registration_from(1, addr, name).await
+}
+
+/// [`send_registration`] from the loopback address `127.0.0.{source}`.
+async fn send_registration_from(source: u8, addr: SocketAddr, name: &str) -> TcpStream {
     let body = format!(
         r#"{{"username":"{name}","email":"{name}@example.com","password":"correct horse battery"}}"#
     );
@@ -22,7 +32,10 @@ async fn send_registration(addr: SocketAddr, name: &str) -> TcpStream {
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    let local = Ipv4Addr::new(127, 0, 0, source);
+    socket.bind(SocketAddr::new(IpAddr::V4(local), 0)).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     stream
 }
@@ -32,6 +45,27 @@ async fn answer(mut stream: TcpStream) -> String {
     let mut bytes = Vec::new();
     let _ = stream.read_to_end(&mut bytes).await;
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// How many of the registrations on `streams` were created (201) and refused (503
+/// `hashing_busy` with `Retry-After: 1`, the only other answer allowed).
+async fn tally(streams: Vec<TcpStream>) -> (u64, u64) {
+    let (mut created, mut refused) = (0, 0);
+    for stream in streams {
+        let text = answer(stream).await;
+        if text.starts_with("HTTP/1.1 201") {
+            created += 1;
+        } else {
+            assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+            assert!(text.contains("\"hashing_busy\""), "{text}");
+            assert!(
+                text.to_ascii_lowercase().contains("retry-after: 1"),
+                "{text}"
+            );
+            refused += 1;
+        }
+    }
+    (created, refused)
 }
 
 /// The value of the sample `name` on `/metrics`, a count.
@@ -49,6 +83,8 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
     let (service, _) = start_service(&broker.addr, data.path(), |c| {
         c.auth.hashing_threads = 1;
         c.auth.max_pending_hashes = 8;
+        // One address sends them all: the whole queue is its to fill.
+        c.auth.max_pending_hashes_per_client = 8;
         c.http.max_connections_per_client = 1024;
         c.http.max_connections = 1024;
     })
@@ -62,22 +98,7 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
     for i in 0..40 {
         sent.push(send_registration(addr, &format!("burst{i}")).await);
     }
-    let mut created = 0;
-    let mut refused = 0;
-    for stream in sent {
-        let text = answer(stream).await;
-        if text.starts_with("HTTP/1.1 201") {
-            created += 1;
-        } else {
-            assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-            assert!(text.contains("\"hashing_busy\""), "{text}");
-            assert!(
-                text.to_ascii_lowercase().contains("retry-after: 1"),
-                "{text}"
-            );
-            refused += 1;
-        }
-    }
+    let (created, refused) = tally(sent).await;
     eprintln!("burst of 40: {created} created, {refused} refused");
     assert_eq!(
         metric(addr, "usercenter_password_hashing_threads").await,
@@ -120,4 +141,41 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
     // The service still registers.
     let text = answer(send_registration(addr, "after").await).await;
     assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_one_address_leaves_places_for_another() {
+    let broker = Broker::memory().await;
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = start_service(&broker.addr, data.path(), |c| {
+        c.auth.hashing_threads = 1;
+        // Two places for each address (a quarter, the default share).
+        c.auth.max_pending_hashes = 8;
+        c.http.max_connections_per_client = 1024;
+        c.http.max_connections = 1024;
+    })
+    .await;
+    let addr = service.local_addr();
+    // 127.0.0.2 sends 40 registrations at once; 127.0.0.3 sends one amid them.
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        burst.push(send_registration_from(2, addr, &format!("burst{i}")).await);
+    }
+    let other = send_registration_from(3, addr, "other").await;
+    for i in 20..40 {
+        burst.push(send_registration_from(2, addr, &format!("burst{i}")).await);
+    }
+    let (created, refused) = tally(burst).await;
+    eprintln!("burst of 40 from one address: {created} created, {refused} refused");
+    assert!(refused > 0, "one address took more than its share");
+    assert!(created >= 1);
+    // The other address found its places free whatever the burst did: at most 2 of the 8
+    // were the burst's.
+    let text = answer(other).await;
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    assert_eq!(
+        metric(addr, "usercenter_password_hashes_refused_total").await,
+        refused,
+        "each refusal counted"
+    );
 }
