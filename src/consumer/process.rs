@@ -20,7 +20,8 @@ use crate::{
 /// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
 /// are: version 7, so that marks are written in time order, at the end of the table) and as
 /// `e/<ce_id>` otherwise; else its producer id and sequence as written
-/// (`p/<producer>/<sequence>`); else none. A key longer than [`MAX_MARK_KEY`] (an id or
+/// (`p/<producer>/<sequence>`, or `q/<length>:<producer>/<sequence>` for a producer id with a
+/// `/` in it); else none. A key longer than [`MAX_MARK_KEY`] (an id or
 /// header a foreign writer made long) is `h/` and its SHA-256 instead: PostgreSQL refuses a
 /// primary key past about 2.7 KB, and a batch that cannot commit would stall its partition.
 /// See `dedupe`'s module docs for why the event id comes first.
@@ -33,7 +34,14 @@ pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
         });
     }
     let (p, s) = (text(header::PRODUCER_ID)?, text(header::SEQUENCE)?);
-    let mut key = b"p/".to_vec();
+    // `p/<producer>/<sequence>` is read up to the first `/`: a producer id with one in it
+    // (never ours: it is a number) is written with its length, so that ("1/2", "3") and
+    // ("1", "2/3") are not one key.
+    let mut key = if p.contains(&b'/') {
+        format!("q/{}:", p.len()).into_bytes()
+    } else {
+        b"p/".to_vec()
+    };
     key.extend_from_slice(p);
     key.push(b'/');
     key.extend_from_slice(s);
@@ -227,11 +235,13 @@ impl Applying<'_, '_> {
             self.duplicate(r);
             return Ok(true);
         }
-        let (verdict, given_up) = self.verdict(r);
-        match verdict {
+        match self.verdict(r) {
             Ok(effects) => self.handled(key.as_ref(), effects)?,
             Err(RecordError::Poison(error)) => {
-                if self.poison_seen(key.as_ref(), given_up)? {
+                // A record given up on had nothing applied: marked per partition like any
+                // poison, so that a readable copy of its event elsewhere (the same event id
+                // under another writer's data version) is still applied once.
+                if self.poison_seen(key.as_ref())? {
                     self.duplicate(r);
                     return Ok(true);
                 }
@@ -248,20 +258,18 @@ impl Applying<'_, '_> {
         Ok(true)
     }
 
-    /// What `r` becomes: poison with the recorded error when its handler was given up on
-    /// (and true), else its handler's verdict, timed.
-    fn verdict(&self, r: &FetchedRecord) -> (Result<Effects, RecordError>, bool) {
+    /// What `r` becomes: poison with the recorded error when its handler was given up on,
+    /// else its handler's verdict, timed.
+    fn verdict(&self, r: &FetchedRecord) -> Result<Effects, RecordError> {
         match &self.input.give_up {
-            Some((offset, error)) if *offset == r.offset => {
-                (Err(RecordError::Poison(error.clone())), true)
-            }
+            Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
             _ => {
                 let started = std::time::Instant::now();
                 let verdict = self.handler.handle(r, &*self.txn);
                 if let Some(h) = self.input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
                 }
-                (verdict, false)
+                verdict
             }
         }
     }
@@ -283,14 +291,10 @@ impl Applying<'_, '_> {
         Ok(())
     }
 
-    /// Marks a poison record: as handled when its handler was given up on, else per
-    /// partition. Whether a copy was dead-lettered from this partition already.
-    fn poison_seen(&mut self, key: Option<&Key>, given_up: bool) -> Result<bool> {
+    /// Marks a poison record per partition (also one whose handler was given up on: nothing
+    /// of it was applied). Whether a copy was dead-lettered from this partition already.
+    fn poison_seen(&mut self, key: Option<&Key>) -> Result<bool> {
         let Some(k) = key else { return Ok(false) };
-        if given_up {
-            self.dedupe.handled(self.txn, k, self.input.now_ms)?;
-            return Ok(false);
-        }
         self.dedupe.poison(self.txn, k, self.input.now_ms)
     }
 

@@ -206,6 +206,12 @@ fn missing_or_bad_headers_are_named() {
         Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
         DecodeError::DataVersion { found: 3, .. }
     ));
+    // A type this build does not know, of a later data version: that release's event.
+    headers.insert(header::TYPE.into(), b"user.email_verified".to_vec());
+    assert!(matches!(
+        Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
+        DecodeError::DataVersion { found: 3, .. }
+    ));
     assert_eq!(
         Envelope::decode(&rec.headers, None).unwrap_err(),
         DecodeError::MissingValue

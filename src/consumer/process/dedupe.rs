@@ -94,8 +94,7 @@ impl<'a> Dedupe<'a> {
         Ok(txn.get(Table::Dedupe, key.as_bytes())?.is_some())
     }
 
-    /// Records that the record with `key` was handled (or dead-lettered after its handler gave
-    /// up). The event id is in a `u/` key: pruning the mark prunes its event-log entry.
+    /// Records that the record with `key` was handled. The event id is in a `u/` key: pruning the mark prunes its event-log entry.
     pub fn handled(&self, txn: &mut dyn WriteTxn, key: &Key, now_ms: i64) -> Result<()> {
         prune::mark(txn, key.as_bytes(), now_ms, None)
     }

@@ -180,6 +180,19 @@ fn a_failing_handler_stops_the_pass_and_gives_up_when_told() {
         (1, 1, 5),
         "all handled: on past the markers"
     );
+    // Nothing of the record given up on was applied: a readable copy of its event (its id,
+    // another writer's body) on another partition is applied once, and a copy after that is
+    // a duplicate.
+    let copy = record(0, &event(1, "carol"));
+    let elsewhere = BatchInput {
+        partition: 1,
+        ..input(0)
+    };
+    let out = run(&store, std::slice::from_ref(&copy), &elsewhere);
+    assert_eq!((out.handled, out.duplicates, out.dead), (1, 0, 0));
+    let again = record(5, &event(1, "fail-me"));
+    let out = run(&store, &[again], &ends(5));
+    assert_eq!((out.handled, out.duplicates, out.dead), (0, 1, 0));
 }
 
 #[test]
@@ -189,6 +202,15 @@ fn dedupe_keys_prefer_the_event_id() {
     h.insert(header::PRODUCER_ID.into(), b"7".to_vec());
     h.insert(header::SEQUENCE.into(), b"9".to_vec());
     assert_eq!(dedupe_key(&h), Some(b"p/7/9".to_vec()));
+    // A producer id with a `/` cannot make another pair's key.
+    let pair = |p: &[u8], s: &[u8]| {
+        let mut h = Headers::new();
+        h.insert(header::PRODUCER_ID.into(), p.to_vec());
+        h.insert(header::SEQUENCE.into(), s.to_vec());
+        dedupe_key(&h).unwrap()
+    };
+    assert_ne!(pair(b"1/2", b"3"), pair(b"1", b"2/3"));
+    assert_eq!(pair(b"1/2", b"3"), b"q/3:1/2/3".to_vec());
     h.insert(header::ID.into(), b"id-1".to_vec());
     assert_eq!(dedupe_key(&h), Some(b"e/id-1".to_vec()));
     h.insert(header::ID.into(), Vec::new());
