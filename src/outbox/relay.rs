@@ -29,14 +29,15 @@ use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod blocked;
 mod publish;
 mod store_io;
 
-use super::{Pending, pending_within};
 use crate::{
     producer::Producer,
     store::{RelayLease, Store, Table},
 };
+use blocked::{Blocked, Scanned, read_unblocked};
 use publish::{RoundOutcome, Sent, Stop, enqueue};
 use store_io::{
     Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, park, park_undecodable, release,
@@ -76,6 +77,7 @@ pub async fn run(
         deleting: None,
         caught_up: false,
         reads: ReadHealth::default(),
+        blocked: Blocked::default(),
     };
     while !cancel.is_cancelled() {
         // Only where another process can take the lease: a sole relay (redb) that stepped
@@ -157,6 +159,8 @@ struct Relay {
     caught_up: bool,
     /// Whether the outbox could be read lately (a holder that cannot steps aside).
     reads: ReadHealth,
+    /// Keys whose rows wait behind a row that failed ([`blocked`]).
+    blocked: Blocked,
 }
 
 /// What the loop waits for after a round.
@@ -199,6 +203,7 @@ impl Relay {
             finish(self.deleting.take()).await;
             self.from = 0;
             self.caught_up = false;
+            self.blocked.clear();
         }
         // What the producer holds is written only while the lease lasts: nothing at all once
         // it is lost.
@@ -210,7 +215,7 @@ impl Relay {
     /// The lease when held, as [`Relay::lease`]; a holder with room for a round reads its
     /// rows meanwhile (two round trips to the store at once), and they are returned only if
     /// the lease was held without a break and the cursor did not move.
-    async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Pending>) {
+    async fn lease_and_read(&mut self) -> (Option<RelayLease>, Option<Scanned>) {
         let before = (self.epoch, self.from);
         let reading =
             (before.0.is_some() && self.has_room() && !self.caught_up).then(|| self.start_read());
@@ -218,7 +223,7 @@ impl Relay {
         let Some(reading) = reading else {
             return (lease, None);
         };
-        let rows = self.reads.rows(reading).await;
+        let rows = self.reads.rows(reading, before.1).await;
         (lease, ((self.epoch, self.from) == before).then_some(rows))
     }
 
@@ -231,28 +236,24 @@ impl Relay {
     /// Hands the next round over while there is room and rows may be pending (its rows
     /// `read` already, when given), else settles the oldest round handed over and starts
     /// deleting what it delivered.
-    async fn round(&mut self, lease: RelayLease, read: Option<Pending>) -> Pause {
+    async fn round(&mut self, lease: RelayLease, read: Option<Scanned>) -> Pause {
         if self.has_room() && !self.caught_up {
-            let Pending {
-                rows,
-                more,
-                undecodable,
-            } = match read {
+            let mut read = match read {
                 Some(read) => read,
                 None => {
                     let reading = self.start_read();
-                    self.reads.rows(reading).await
+                    self.reads.rows(reading, self.from).await
                 }
             };
-            park_undecodable(&self.store, undecodable).await;
-            self.caught_up = !more;
-            if !rows.is_empty() {
+            park_undecodable(&self.store, std::mem::take(&mut read.undecodable)).await;
+            self.caught_up = !read.more;
+            if !read.rows.is_empty() || read.skipped_from.is_some() {
                 if self.in_flight.is_empty() {
                     // Nothing in flight, so every failure is dealt with: partitions held after
                     // one may send again, from its row on.
                     self.producer.release_holds();
                 }
-                let sent = enqueue(&self.producer, rows, lease.until).await;
+                let sent = enqueue(&self.producer, read, lease.until, &mut self.blocked).await;
                 self.from = sent.next_from();
                 self.caught_up &= !sent.stopped_early();
                 self.in_flight.push_back(sent);
@@ -276,7 +277,7 @@ impl Relay {
             return Pause::Idle;
         };
         let mut round = oldest.settle().await;
-        if round.failed.is_some() {
+        if round.read_again_from().is_some() {
             // The rounds behind it settle too before the cursor moves back: their rows on the
             // failed row's partition failed with it (held), others may have been delivered.
             round = self.drain(round).await;
@@ -285,20 +286,29 @@ impl Relay {
         // starting this one's, so at most one is in flight.
         finish(self.deleting.take()).await;
         self.delete(&round);
-        let Some(seq) = round.failed else {
+        // Keys whose first row went out go again; keys with a row that failed wait for it.
+        for (seq, (topic, key)) in &round.gone {
+            self.blocked.gone(topic, key, *seq);
+        }
+        for (seq, (topic, key)) in &round.blocked {
+            self.blocked.failed(topic, key, *seq);
+        }
+        let Some(seq) = round.read_again_from() else {
             return Pause::None;
         };
-        // The cursor moves back to the failed row: rows after it that were delivered must be
-        // gone before it reads them again.
+        // The cursor moves back to the first row that failed or was passed over: rows after
+        // it that were delivered must be gone before it reads them again.
         finish(self.deleting.take()).await;
         self.from = seq;
         self.caught_up = false;
-        match round.stopped {
+        match (round.failed, round.stopped) {
+            // Only rows passed over, whose keys may go now: read them at once.
+            (None, _) => Pause::None,
             // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
             // had buffered, so there is room again; go on from the row that did not fit. Or
             // the lease ran out: check it again at once.
-            Some(Stop::BufferFull | Stop::LeaseEnded) => Pause::None,
-            None => Pause::Failed,
+            (Some(_), Some(Stop::BufferFull | Stop::LeaseEnded)) => Pause::None,
+            (Some(_), None) => Pause::Failed,
         }
     }
 
@@ -319,18 +329,19 @@ impl Relay {
         round
     }
 
-    /// Starts reading up to [`ROUND`] pending rows ([`ROUND_BYTES`]) from `from`.
+    /// Starts reading up to [`ROUND`] pending rows ([`ROUND_BYTES`]) from `from`, passing
+    /// over those that wait behind a row of their key ([`blocked`]).
     fn start_read(&self) -> Reading {
         let reader = Arc::clone(&self.store);
-        let from = self.from;
+        let (from, blocked) = (self.from, self.blocked.clone());
         tokio::task::spawn_blocking(move || {
             let mut read = None;
             reader
                 .read(&mut |txn| {
-                    read = Some(pending_within(txn, from, ROUND, ROUND_BYTES)?);
+                    read = Some(read_unblocked(txn, from, &blocked)?);
                     Ok(())
                 })
-                .map(|()| read.unwrap_or_else(Pending::none))
+                .map(|()| read.unwrap_or_else(|| Scanned::none(from)))
         })
     }
 

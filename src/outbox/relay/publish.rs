@@ -5,8 +5,11 @@
 use tokio::time::Instant;
 use tracing::{debug, error, warn};
 
-use super::super::OutboxRecord;
+use super::{Blocked, Scanned};
 use crate::producer::{DeliveryFuture, ProduceError, Producer, ProducerRecord};
+
+/// A row's topic and record key: what its order is kept within.
+pub(super) type RowKey = (String, Option<Vec<u8>>);
 
 /// Why a round stopped before its last row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,13 @@ pub(super) struct RoundOutcome {
     /// The round stopped at `failed` before handing it to the producer, or its failure was the
     /// lease's end (both mean: go on at once rather than pause).
     pub stopped: Option<Stop>,
+    /// The first row passed over because an earlier row of its key waits
+    /// ([`super::blocked`]): the relay reads again from there.
+    pub skipped_from: Option<u64>,
+    /// Rows that failed for a reason of their own (not a lease's end): their keys wait.
+    pub blocked: Vec<(u64, RowKey)>,
+    /// Rows delivered or parked: keys that waited for them go again.
+    pub gone: Vec<(u64, RowKey)>,
 }
 
 impl RoundOutcome {
@@ -37,8 +47,26 @@ impl RoundOutcome {
     pub fn absorb(&mut self, later: RoundOutcome) {
         self.delivered.extend(later.delivered);
         self.parked.extend(later.parked);
+        self.blocked.extend(later.blocked);
+        self.gone.extend(later.gone);
+        if let Some(seq) = later.skipped_from {
+            self.skip(seq);
+        }
         if let Some(seq) = later.failed {
             self.fail(seq, later.stopped);
+        }
+    }
+
+    /// Where the relay reads again once this is settled: the first row that failed or was
+    /// passed over, if any.
+    pub fn read_again_from(&self) -> Option<u64> {
+        self.failed.into_iter().chain(self.skipped_from).min()
+    }
+
+    /// Notes that row `seq` was passed over.
+    fn skip(&mut self, seq: u64) {
+        if self.skipped_from.is_none_or(|s| seq < s) {
+            self.skipped_from = Some(seq);
         }
     }
 
@@ -53,32 +81,36 @@ impl RoundOutcome {
 
 /// A round handed to the producer, its reports not awaited yet.
 pub(super) struct Sent {
-    reports: Vec<(u64, DeliveryFuture)>,
+    reports: Vec<(u64, RowKey, DeliveryFuture)>,
     round: RoundOutcome,
-    /// The row after the last one handed over (or parked).
+    /// The row after the last one the read looked at.
     next: u64,
+    /// The row the round stopped at before handing it over (the buffer full, the lease's
+    /// end): nothing after it was handed over.
+    stop: Option<u64>,
 }
 
 impl Sent {
-    /// Where the next round reads from: after this one, or at the row where it stopped.
+    /// Where the next round reads from: after the rows this one's read looked at, or at the
+    /// row where it stopped.
     pub fn next_from(&self) -> u64 {
-        self.round.failed.unwrap_or(self.next)
+        self.stop.unwrap_or(self.next)
     }
 
     /// Whether it stopped before its last row: nothing after it may be handed over.
     pub fn stopped_early(&self) -> bool {
-        self.round.failed.is_some()
+        self.stop.is_some()
     }
 
     /// Whether every report of the round is in: [`Sent::settle`] would not wait.
     pub fn is_settled(&self) -> bool {
-        self.reports.iter().all(|(_, report)| report.is_done())
+        self.reports.iter().all(|(_, _, report)| report.is_done())
     }
 
     /// Waits until every report of the round is in, leaving them to [`Sent::settle`]
     /// (cancel-safe).
     pub async fn settled(&self) {
-        for (_, report) in &self.reports {
+        for (_, _, report) in &self.reports {
             report.done().await;
         }
     }
@@ -88,12 +120,16 @@ impl Sent {
         let Sent {
             reports, mut round, ..
         } = self;
-        for (seq, report) in reports {
+        for (seq, key, report) in reports {
             match report.await {
-                Ok(_) => round.delivered.push(seq),
+                Ok(_) => {
+                    round.delivered.push(seq);
+                    round.gone.push((seq, key));
+                }
                 Err(error) if permanent(&error) => {
                     error!(%error, seq, "outbox: row can never be published; parked");
                     round.parked.push(seq);
+                    round.gone.push((seq, key));
                 }
                 Err(ProduceError::LeaseEnded) => {
                     debug!(seq, "outbox: not sent, the relay lease may have ended");
@@ -102,6 +138,7 @@ impl Sent {
                 Err(error) => {
                     debug!(%error, seq, "outbox: record not delivered, will retry");
                     round.fail(seq, None);
+                    round.blocked.push((seq, key));
                 }
             }
         }
@@ -117,30 +154,43 @@ pub(super) fn permanent(error: &ProduceError) -> bool {
     )
 }
 
-/// Hands every row to the producer and returns without waiting for the reports. A full buffer
-/// is handled as `producer.on_buffer_full` says: `wait` waits for room inside `enqueue`;
-/// `error` ends the round at the row that did not fit (counted in the producer's `buffer_full`
-/// errors), and the next round starts from it. No row is handed over once `until` (the
-/// lease's) has passed: the round ends there.
+/// Hands every row `read` found to the producer and returns without waiting for the reports.
+/// A row whose key waits behind an earlier row of it in `blocked` is passed over; a row the
+/// producer does not accept (a topic it does not know) makes its key wait, and the round goes
+/// on with the other keys. A full buffer is handled as `producer.on_buffer_full` says: `wait`
+/// waits for room inside `enqueue`; `error` ends the round at the row that did not fit
+/// (counted in the producer's `buffer_full` errors), and the next round starts from it. No row
+/// is handed over once `until` (the lease's) has passed: the round ends there.
 pub(super) async fn enqueue(
     producer: &Producer,
-    rows: Vec<(u64, OutboxRecord)>,
+    read: Scanned,
     until: Instant,
+    blocked: &mut Blocked,
 ) -> Sent {
     let mut sent = Sent {
-        reports: Vec::with_capacity(rows.len()),
+        reports: Vec::with_capacity(read.rows.len()),
         round: RoundOutcome::default(),
-        next: 0,
+        next: read.next,
+        stop: None,
     };
-    for (seq, row) in rows {
+    if let Some(seq) = read.skipped_from {
+        sent.round.skip(seq);
+    }
+    for (seq, row) in read.rows {
         if Instant::now() >= until {
             debug!(
                 seq,
                 "outbox: the relay lease may have ended; the round ends here"
             );
             sent.round.fail(seq, Some(Stop::LeaseEnded));
+            sent.stop = Some(seq);
             break;
         }
+        if blocked.holds(&row.topic, &row.key, seq) {
+            sent.round.skip(seq);
+            continue;
+        }
+        let key = (row.topic.clone(), row.key.clone());
         // The row's fields move into the record: no copy of its bytes on the way.
         let record = ProducerRecord {
             topic: row.topic,
@@ -150,26 +200,27 @@ pub(super) async fn enqueue(
             timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
         };
         match producer.enqueue(record).await {
-            Ok(report) => sent.reports.push((seq, report)),
+            Ok(report) => sent.reports.push((seq, key, report)),
             Err(ProduceError::BufferFull { capacity }) => {
                 debug!(
                     seq,
                     capacity, "outbox: producer buffer full; the round ends here"
                 );
                 sent.round.fail(seq, Some(Stop::BufferFull));
+                sent.stop = Some(seq);
                 break;
             }
             Err(error) if permanent(&error) => {
                 error!(%error, seq, "outbox: row can never be published; parked");
                 sent.round.parked.push(seq);
+                blocked.gone(&key.0, &key.1, seq);
             }
             Err(error) => {
-                warn!(%error, seq, "outbox: record not accepted by the producer");
+                warn!(%error, seq, "outbox: record not accepted by the producer; its key waits");
                 sent.round.fail(seq, None);
-                break;
+                blocked.failed(&key.0, &key.1, seq);
             }
         }
-        sent.next = seq + 1;
     }
     // Nothing more joins this round's batches: send them now rather than after the linger.
     producer.send_buffered();
@@ -221,16 +272,22 @@ mod tests {
     }
 
     #[test]
-    fn a_round_stopped_early_exactly_when_a_row_failed() {
-        let sent = |round| Sent {
+    fn a_round_stops_early_only_at_a_full_buffer_or_the_lease_end() {
+        let sent = |round, stop| Sent {
             reports: Vec::new(),
             round,
             next: 20,
+            stop,
         };
-        let clean = sent(RoundOutcome::default());
+        let clean = sent(RoundOutcome::default(), None);
         assert!(!clean.stopped_early());
         assert_eq!(clean.next_from(), 20);
-        let stopped = sent(failed_at(12, Some(Stop::LeaseEnded)));
+        // A row the producer did not accept: its key waits, the round went on.
+        let failed = sent(failed_at(12, None), None);
+        assert!(!failed.stopped_early());
+        assert_eq!(failed.next_from(), 20);
+        assert_eq!(failed.round.read_again_from(), Some(12));
+        let stopped = sent(failed_at(12, Some(Stop::LeaseEnded)), Some(12));
         assert!(stopped.stopped_early());
         assert_eq!(stopped.next_from(), 12);
     }

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 use tracing::{error, warn};
 
-use super::super::Pending;
+use super::Scanned;
 use crate::store::{RelayLease, Store, Table, WriteTxn};
 
 /// How long reads of the outbox may fail in a row before the holder steps aside: longer than
@@ -20,7 +20,7 @@ const STEP_ASIDE_AFTER: Duration = Duration::from_secs(10);
 pub(super) const STEP_ASIDE_FOR: Duration = Duration::from_secs(30);
 
 /// A read of pending rows on the blocking pool.
-pub(super) type Reading = tokio::task::JoinHandle<crate::store::Result<Pending>>;
+pub(super) type Reading = tokio::task::JoinHandle<crate::store::Result<Scanned>>;
 
 /// Whether the outbox could be read lately.
 #[derive(Debug, Default)]
@@ -30,8 +30,8 @@ pub(super) struct ReadHealth {
 }
 
 impl ReadHealth {
-    /// The rows `reading` read; none when the store could not be read (noted).
-    pub(super) async fn rows(&mut self, reading: Reading) -> Pending {
+    /// The rows `reading` (from `from`) read; none when the store could not be read (noted).
+    pub(super) async fn rows(&mut self, reading: Reading, from: u64) -> Scanned {
         let failed = match reading.await {
             Ok(Ok(read)) => {
                 self.failing_since = None;
@@ -42,7 +42,7 @@ impl ReadHealth {
         };
         warn!(error = %failed, "outbox: cannot read pending rows");
         self.failing_since.get_or_insert_with(Instant::now);
-        Pending::none()
+        Scanned::none(from)
     }
 
     /// Whether reads have failed for [`STEP_ASIDE_AFTER`]: then the lease goes unrenewed for
