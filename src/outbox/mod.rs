@@ -67,7 +67,10 @@ pub fn next_event_sequence(txn: &mut dyn WriteTxn) -> Result<u64> {
 /// `txn`, and `ce_source` `/usercenter/<producer_id>`. Any `ce_producerid`/`ce_sequence`/
 /// `ce_source` already there (a dead letter's copy of the poison record's headers, an output
 /// derived from another producer's event) is replaced: the row is a new record of ours, and
-/// its source and its dedupe key name the same producer.
+/// its source and its dedupe key name the same producer. A row without a `ce_id` (the dead
+/// letter of a batch that cannot be read, of a record that had none) gets one here, stored
+/// with it: every publication of the row is then the same record to a consumer, which dedupes
+/// by `ce_id` first (one made when it is sent would differ on each retry).
 pub fn stamp(txn: &mut dyn WriteTxn, producer_id: u64, headers: &mut Headers) -> Result<u64> {
     let seq = next_event_sequence(txn)?;
     set_identity(headers, producer_id, seq);
@@ -75,6 +78,10 @@ pub fn stamp(txn: &mut dyn WriteTxn, producer_id: u64, headers: &mut Headers) ->
         header::SOURCE.to_owned(),
         Envelope::source_of(producer_id).into_bytes(),
     );
+    if headers.get(header::ID).is_none_or(Vec::is_empty) {
+        let id = uuid::Uuid::now_v7().hyphenated().to_string().into_bytes();
+        headers.insert(header::ID.to_owned(), id);
+    }
     Ok(seq)
 }
 

@@ -137,3 +137,35 @@ fn a_read_says_whether_more_rows_may_wait() {
     assert_eq!(read(0, 10, 10_000), (vec![0, 1, 2, 3], false));
     assert_eq!(read(4, 10, 10_000), (vec![], false));
 }
+
+/// A row stamped without an event id gets one, stored with it, so that every publication of
+/// the row carries the same; one it has stays.
+#[test]
+fn a_stamped_row_has_an_event_id_of_its_own_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut given = BTreeMap::new();
+    given.insert(header::ID.to_owned(), b"source-id".to_vec());
+    let mut stamped = Vec::new();
+    for headers in [BTreeMap::new(), given] {
+        store
+            .write(&mut |txn| {
+                let mut row = OutboxRecord {
+                    headers: headers.clone(),
+                    ..record("t")
+                };
+                stamp(txn, 5, &mut row.headers)?;
+                append(txn, &row)
+            })
+            .unwrap();
+    }
+    store
+        .read(&mut |txn| {
+            stamped = pending(txn, 0, 10)?;
+            Ok(())
+        })
+        .unwrap();
+    let id = |i: usize| stamped[i].1.headers.get(header::ID).cloned().unwrap();
+    assert!(uuid::Uuid::try_parse_ascii(&id(0)).is_ok());
+    assert_eq!(id(1), b"source-id");
+}

@@ -35,11 +35,12 @@
 //!
 //! The producer does not number records: the outbox stamps `ce_producerid`/`ce_sequence` from
 //! the store's one counter, in the transaction that commits the row (`outbox::stamp`), so a
-//! replay after a crash is the same record. A record that arrives without both is refused with
-//! [`ProduceError::MissingIdentity`]; one without `ce_id` gets a fresh one. A consumer treats
-//! (`ce_producerid`, `ce_sequence`) as the dedupe key, falling back to `ce_id`. Retries of a
-//! batch whose acknowledgement was lost therefore duplicate records in the log, but never their
-//! effects.
+//! replay after a crash is the same record, `ce_id` included (`stamp` gives a row without
+//! one its own). A record that arrives without both is refused with
+//! [`ProduceError::MissingIdentity`]; one without `ce_id` (a load test's) gets a fresh one. A
+//! consumer treats `ce_id` as the dedupe key, falling back to (`ce_producerid`,
+//! `ce_sequence`) (`consumer::process::dedupe_key`). Retries of a batch whose acknowledgement
+//! was lost therefore duplicate records in the log, but never their effects.
 //!
 //! # Ordering
 //! The pipeline's sequences keep a partition's batches in order on the wire through retries,
