@@ -35,12 +35,12 @@ mod store_io;
 
 use crate::{
     producer::Producer,
-    store::{RelayLease, Store, Table},
+    store::{RelayLease, Store},
 };
 use blocked::{Blocked, Scanned, read_unblocked};
 use publish::{RoundOutcome, Sent, Stop, enqueue};
 use store_io::{
-    Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, park, park_undecodable, release,
+    Deleting, ReadHealth, Reading, STEP_ASIDE_FOR, finish, lease, park_undecodable, release,
 };
 
 /// Rows read and published per round.
@@ -56,6 +56,11 @@ const FAILED_PAUSE: Duration = Duration::from_secs(1);
 /// Rounds handed to the producer and not settled at most: the next round is read and handed
 /// over while the one before waits for its acknowledgements.
 const DEPTH: usize = 2;
+/// How often the lease is renewed while the relay waits for acknowledgements: well within a
+/// shared lease's term (10 s on PostgreSQL), so that a broker slow or unreachable for longer
+/// does not let the lease lapse under a live holder (another instance would take it and
+/// publish every row again from the oldest), and the producer's retries may go on writing.
+const RENEW_WHILE_WAITING: Duration = Duration::from_secs(2);
 
 /// Runs until `cancel` fires; a round in progress is finished first. Wake it through `wake`
 /// after committing outbox rows, so they go out without waiting for the idle timer.
@@ -105,6 +110,8 @@ pub async fn run(
                 let woken = tokio::select! {
                     () = wake.notified() => true,
                     () = relay.oldest_settled() => false,
+                    // Back to the top of the loop, which renews the lease.
+                    () = tokio::time::sleep(RENEW_WHILE_WAITING) => false,
                     () = cancel.cancelled() => false,
                 };
                 // Rows were committed since the last read: read them.
@@ -276,11 +283,13 @@ impl Relay {
             self.from = 0; // rows left behind by a failed round are found again from the start
             return Pause::Idle;
         };
-        let mut round = oldest.settle().await;
+        let mut round = self.settle_renewing(oldest).await;
         if round.read_again_from().is_some() {
             // The rounds behind it settle too before the cursor moves back: their rows on the
             // failed row's partition failed with it (held), others may have been delivered.
-            round = self.drain(round).await;
+            while let Some(later) = self.in_flight.pop_front() {
+                round.absorb(self.settle_renewing(later).await);
+            }
         }
         // The delete of the previous round has had this round to commit; wait for it before
         // starting this one's, so at most one is in flight.
@@ -321,7 +330,26 @@ impl Relay {
         }
     }
 
-    /// Settles every round still in flight into `round`.
+    /// Waits for the reports of `sent`, renewing the lease every [`RENEW_WHILE_WAITING`]
+    /// meanwhile. A lease lost or taken over meanwhile lets the producer write nothing more;
+    /// the loop learns of it once the round has settled.
+    async fn settle_renewing(&self, sent: Sent) -> RoundOutcome {
+        let settling = sent.settle();
+        tokio::pin!(settling);
+        loop {
+            tokio::select! {
+                round = &mut settling => return round,
+                () = tokio::time::sleep(RENEW_WHILE_WAITING) => {
+                    let held = lease(&self.store).await.filter(|l| Some(l.epoch) == self.epoch);
+                    let until = held.map_or_else(Instant::now, |l| l.until);
+                    self.producer.send_until(Some(until));
+                }
+            }
+        }
+    }
+
+    /// Settles every round still in flight into `round`, without renewing the lease (a new
+    /// epoch, a stop).
     async fn drain(&mut self, mut round: RoundOutcome) -> RoundOutcome {
         while let Some(later) = self.in_flight.pop_front() {
             round.absorb(later.settle().await);
@@ -329,45 +357,16 @@ impl Relay {
         round
     }
 
-    /// Starts reading up to [`ROUND`] pending rows ([`ROUND_BYTES`]) from `from`, passing
-    /// over those that wait behind a row of their key ([`blocked`]).
+    /// Starts reading the next round from `from` ([`store_io::start_read`]).
     fn start_read(&self) -> Reading {
-        let reader = Arc::clone(&self.store);
-        let (from, blocked) = (self.from, self.blocked.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut read = None;
-            reader
-                .read(&mut |txn| {
-                    read = Some(read_unblocked(txn, from, &blocked)?);
-                    Ok(())
-                })
-                .map(|()| read.unwrap_or_else(|| Scanned::none(from)))
-        })
+        store_io::start_read(&self.store, self.from, self.blocked.clone())
     }
 
     /// Starts deleting the rows `round` delivered and moving those it parked.
     fn delete(&mut self, round: &RoundOutcome) {
-        if round.delivered.is_empty() && round.parked.is_empty() {
-            return;
+        if !round.delivered.is_empty() || !round.parked.is_empty() {
+            self.deleting = Some(store_io::start_delete(&self.store, round));
         }
-        let writer = Arc::clone(&self.store);
-        let done: Vec<Vec<u8>> = round
-            .delivered
-            .iter()
-            .map(|seq| seq.to_be_bytes().to_vec())
-            .collect();
-        let parked = round.parked.clone();
-        // Only rows this relay delivered (or parked) are removed, by the holder or by one that
-        // lost the lease since, and nothing it reads decides anything: no need for
-        // serializable reads, which would make every writer appending behind the rows
-        // conflict with this delete.
-        self.deleting = Some(tokio::task::spawn_blocking(move || {
-            writer.write_at_snapshot(&mut |txn| {
-                txn.delete_many(Table::Outbox, &done)?;
-                // The round handed its copy of each to the producer.
-                park(txn, &parked)
-            })
-        }));
     }
 }
 

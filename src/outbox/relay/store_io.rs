@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 use tracing::{error, warn};
 
-use super::Scanned;
+use super::{Blocked, RoundOutcome, Scanned, read_unblocked};
 use crate::store::{RelayLease, Store, Table, WriteTxn};
 
 /// How long reads of the outbox may fail in a row before the holder steps aside: longer than
@@ -61,6 +61,43 @@ impl ReadHealth {
 
 /// A delete of published rows committing on the blocking pool.
 pub(super) type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
+
+/// Starts reading up to [`super::ROUND`] pending rows ([`super::ROUND_BYTES`]) from `from`,
+/// passing over those that wait behind a row of their key in `blocked`.
+pub(super) fn start_read(store: &Arc<dyn Store>, from: u64, blocked: Blocked) -> Reading {
+    let reader = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut read = None;
+        reader
+            .read(&mut |txn| {
+                read = Some(read_unblocked(txn, from, &blocked)?);
+                Ok(())
+            })
+            .map(|()| read.unwrap_or_else(|| Scanned::none(from)))
+    })
+}
+
+/// Starts deleting the rows `round` delivered and moving those it parked.
+pub(super) fn start_delete(store: &Arc<dyn Store>, round: &RoundOutcome) -> Deleting {
+    let writer = Arc::clone(store);
+    let done: Vec<Vec<u8>> = round
+        .delivered
+        .iter()
+        .map(|seq| seq.to_be_bytes().to_vec())
+        .collect();
+    let parked = round.parked.clone();
+    // Only rows this relay delivered (or parked) are removed, by the holder or by one that
+    // lost the lease since, and nothing it reads decides anything: no need for serializable
+    // reads, which would make every writer appending behind the rows conflict with this
+    // delete.
+    tokio::task::spawn_blocking(move || {
+        writer.write_at_snapshot(&mut |txn| {
+            txn.delete_many(Table::Outbox, &done)?;
+            // The round handed its copy of each to the producer.
+            park(txn, &parked)
+        })
+    })
+}
 
 /// Waits for a delete started by a round; a failure only means the rows go out again.
 pub(super) async fn finish(deleting: Option<Deleting>) {

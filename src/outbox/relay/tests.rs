@@ -17,7 +17,7 @@ use crate::{
         ProducerConfig,
         mock::{MISSING_TOPIC, MockBroker},
     },
-    store::RedbStore,
+    store::{RedbStore, Table},
     users::EventRecordHandler,
 };
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 
 use super::*;
-use crate::store::{ReadTxn, StoreExt, WriteTxn};
+use crate::store::{ReadTxn, StoreExt, Table, WriteTxn};
 
 /// A store whose relay lease the test sets, and whose writes wait while `hold_writes` is set.
 #[derive(Debug)]
@@ -204,5 +204,51 @@ async fn what_an_old_epoch_handed_over_is_not_written_under_a_new_one() {
     assert!(
         broker.values(0).is_empty(),
         "epoch 5's row was written under epoch 7"
+    );
+}
+
+/// A holder waiting for an acknowledgement longer than its lease's term (the broker slow, a
+/// retry backing off) renews the lease meanwhile, as a database would grant it each time:
+/// the retry is written under the renewed lease, not refused as past the lease's end.
+#[tokio::test]
+async fn a_holder_waiting_for_acknowledgements_renews_its_lease() {
+    let (_dir, inner) = store();
+    append_rows(&inner, &[b"1".to_vec()]);
+    let term = Duration::from_secs(3);
+    let leased = Leased::new(&inner, lease(1, term));
+    let store: Arc<dyn Store> = Arc::clone(&leased) as _;
+    // The database renews the lease whenever it is asked: its end is always 3 s off.
+    let renewing = {
+        let leased = Arc::clone(&leased);
+        tokio::spawn(async move {
+            loop {
+                *leased.lease.lock() = lease(1, term);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let broker = Arc::new(MockBroker::new(1));
+    broker.fail_first.store(1, Ordering::SeqCst);
+    // The retry comes 4 s after the first attempt: past the end of the lease the round began
+    // under.
+    let config = ProducerConfig {
+        retry_backoff_ms: 4_000,
+        retry_backoff_max_ms: 4_000,
+        ..ProducerConfig::default()
+    };
+    let (cancel, relay, metrics) = spawn_relay(&store, &broker, config);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while backlog(&inner) > 0 {
+        assert!(Instant::now() < deadline, "never published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    relay.await.unwrap();
+    renewing.abort();
+    assert_eq!(broker.values(0), vec![b"1".to_vec()]);
+    assert_eq!(
+        metrics.errors_lease_ended.get(),
+        0,
+        "the retry was refused as past the lease's end"
     );
 }
