@@ -203,6 +203,9 @@ fn next_request(waiting: &mut VecDeque<Handed>) -> Option<Vec<Handed>> {
 /// waiting.
 fn send(connection: Arc<Connection>, parts: Vec<Handed>) -> BoxFuture<'static, ()> {
     let deadline = parts.iter().map(|h| h.deadline).min();
+    // The earliest time by which a part must be written: a connection the broker throttles
+    // past it writes nothing ([`Connection::call_written_by`]).
+    let write_by = parts.iter().filter_map(|h| h.write_by).min();
     let (requests, mut replies): (Vec<Produce>, Vec<_>) =
         parts.into_iter().map(|h| (h.request, h.reply)).unzip();
     Box::pin(async move {
@@ -213,7 +216,7 @@ fn send(connection: Arc<Connection>, parts: Vec<Handed>) -> BoxFuture<'static, (
         let answer = tokio::select! {
             // The call first: its first poll is what places the request on the connection.
             biased;
-            answer = connection.call_within(&call, limit) => answer,
+            answer = connection.call_written_by(&call, limit, write_by) => answer,
             () = all_closed(&mut replies) => return,
         };
         match answer {

@@ -19,7 +19,7 @@ use tokio::{
 
 use super::{
     adapter::{Adapted, Answer, Call, CallError},
-    throttle::Throttle,
+    throttle::{Before, Throttle},
 };
 
 /// rskafka's own default for the largest response frame it accepts.
@@ -192,7 +192,8 @@ impl Connection {
     }
 
     /// Sends `call` at the highest version both sides support and decodes the answer. While
-    /// the broker throttles the connection (a quota, [`super::throttle`]), waits first.
+    /// the broker throttles the connection (a quota, [`super::throttle`]), waits first, within
+    /// the request timeout.
     ///
     /// # Cancellation
     /// Dropping the future before the request is written leaves the connection usable; dropping
@@ -208,13 +209,38 @@ impl Connection {
         call: &C,
         timeout: Duration,
     ) -> Result<Answer<C::Response>, CallError> {
+        self.call_written_by(call, timeout, None).await
+    }
+
+    /// [`Connection::call_within`] for a request that must not be written after `write_by`
+    /// (a Produce of the relay, whose lease ends then): one that waits out the broker's
+    /// throttle past it is dropped unwritten, with [`CallError::Timeout`] when `write_by`
+    /// comes.
+    pub async fn call_written_by<C: Call>(
+        &self,
+        call: &C,
+        timeout: Duration,
+        write_by: Option<tokio::time::Instant>,
+    ) -> Result<Answer<C::Response>, CallError> {
         let key = rskafka::protocol::primitives::Int16::from(C::KEY).0;
+        let deadline = tokio::time::Instant::now() + timeout;
         // A broker that throttles us reads nothing from the connection until the throttle
-        // is over: the request waits here, before its timeout starts.
-        self.throttle.wait().await;
+        // is over: the request waits here, within its bound, and is not written when the
+        // throttle outlasts the bound or `write_by`.
+        match self.throttle.before_sending(deadline, write_by) {
+            Before::Send => {}
+            Before::WaitUntil(until) => tokio::time::sleep_until(until).await,
+            Before::GiveUpAt(bound) => {
+                tokio::time::sleep_until(bound).await;
+                return Err(CallError::Timeout {
+                    api: C::KEY,
+                    after: timeout,
+                });
+            }
+        }
         super::requests_sent::count(key);
         let request = self.messenger.request(Adapted(call));
-        match tokio::time::timeout(timeout, request).await {
+        match tokio::time::timeout_at(deadline, request).await {
             Ok(Ok(answer)) => {
                 let ms = C::throttle_ms(&answer.body);
                 let from = C::CLIENT_THROTTLES_FROM;

@@ -1,11 +1,12 @@
 //! Broker quotas (KIP-219). A broker over a client's produce, fetch or request quota answers
 //! with a `throttle_time_ms`. From the versions KIP-219 introduced (Kafka 2.0) on it answers at
 //! once and then mutes the connection for that long: requests sent meanwhile sit unread in its
-//! socket buffer, where their own timeouts run, and a client that times out, drops the
-//! connection and opens another has escaped the quota only until the broker throttles the new
-//! one. So a connection that was told to wait sends nothing more until the throttle is over
-//! ([`Throttle::wait`]); the timeout of a request starts once it is sent. Before those versions
-//! the broker held the answer back itself and the client waits no more.
+//! socket buffer, and a client that times out, drops the connection and opens another has
+//! escaped the quota only until the broker throttles the new one. So a connection that was
+//! told to wait sends nothing more until the throttle is over ([`Throttle::until`]); the wait
+//! counts against the request's timeout, and a request whose throttle outlasts it (or the time
+//! by which it must be written) is not written at all. Before those versions the broker held
+//! the answer back itself and the client waits no more.
 //!
 //! The throttle a connection honours is capped at its request timeout, so that a broker that
 //! answers a huge throttle (a bug, or a hostile one) holds it for no longer than a silent one.
@@ -44,11 +45,23 @@ impl Throttle {
         }
     }
 
-    /// Waits until the connection's throttle, if any, is over.
-    pub(super) async fn wait(&self) {
+    /// When the connection's throttle is over, if it is not yet.
+    pub(super) fn until(&self) -> Option<Instant> {
         let until = *self.until.lock();
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+        until.filter(|&u| u > Instant::now())
+    }
+
+    /// What a request answered by `deadline`, and written by `write_by` if given, does about
+    /// the throttle before it is written.
+    pub(super) fn before_sending(&self, deadline: Instant, write_by: Option<Instant>) -> Before {
+        let Some(until) = self.until() else {
+            return Before::Send;
+        };
+        let bound = write_by.map_or(deadline, |w| w.min(deadline));
+        if until >= bound {
+            Before::GiveUpAt(bound)
+        } else {
+            Before::WaitUntil(until)
         }
     }
 
@@ -79,6 +92,18 @@ impl Throttle {
             "kafka: the broker throttles this connection (quota)"
         );
     }
+}
+
+/// What a request does about its connection's throttle ([`Throttle::before_sending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Before {
+    /// Nothing throttles it: it is written now.
+    Send,
+    /// It is written once the throttle is over, then.
+    WaitUntil(Instant),
+    /// The throttle outlasts the time it may be written by (or answered by): it is not
+    /// written, and fails then.
+    GiveUpAt(Instant),
 }
 
 /// Throttled answers of `api` so far, and their throttle time in ms.

@@ -9,19 +9,13 @@ const HEARTBEAT: i16 = ApiKey::Heartbeat as i16;
 async fn a_connection_sends_nothing_until_its_throttle_is_over() {
     let throttle = Throttle::new(Duration::from_secs(30));
     let start = Instant::now();
-    throttle.wait().await;
-    assert_eq!(start.elapsed(), Duration::ZERO, "no throttle, no wait");
+    assert_eq!(throttle.until(), None, "no throttle, no wait");
     throttle.note(HEARTBEAT, 4, 2, 1_500);
     // A shorter throttle answered later does not shorten the longer one.
     throttle.note(HEARTBEAT, 4, 2, 200);
-    throttle.wait().await;
-    assert_eq!(start.elapsed(), Duration::from_millis(1_500));
-    throttle.wait().await;
-    assert_eq!(
-        start.elapsed(),
-        Duration::from_millis(1_500),
-        "over once waited out"
-    );
+    assert_eq!(throttle.until(), Some(start + Duration::from_millis(1_500)));
+    tokio::time::advance(Duration::from_millis(1_500)).await;
+    assert_eq!(throttle.until(), None, "over once waited out");
     let (n, ms) = throttled(ApiKey::Heartbeat);
     assert!(n >= 2 && ms >= 1_700, "{n} {ms}");
 }
@@ -35,7 +29,7 @@ async fn before_kip_219_the_broker_held_the_answer_and_the_client_does_not_wait(
     // Zero and negative throttles (a broken answer) are none.
     throttle.note(HEARTBEAT, 4, 2, 0);
     throttle.note(HEARTBEAT, 4, 2, -7);
-    throttle.wait().await;
+    assert_eq!(throttle.until(), None);
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
@@ -44,8 +38,36 @@ async fn a_huge_throttle_holds_the_connection_no_longer_than_a_request_timeout()
     let throttle = Throttle::new(30 * SECOND);
     let start = Instant::now();
     throttle.note(HEARTBEAT, 4, 2, i32::MAX);
-    throttle.wait().await;
-    assert_eq!(start.elapsed(), 30 * SECOND);
+    assert_eq!(throttle.until(), Some(start + 30 * SECOND));
+}
+
+/// A request waits out the throttle within its bounds, and is not written at all when the
+/// throttle outlasts the time it must be answered by or written by (a relay whose lease ends).
+#[tokio::test(start_paused = true)]
+async fn a_throttle_past_a_request_s_bounds_leaves_it_unwritten() {
+    let throttle = Throttle::new(30 * SECOND);
+    let now = Instant::now();
+    assert_eq!(throttle.before_sending(now + SECOND, None), Before::Send);
+    throttle.note(HEARTBEAT, 4, 2, 2_000);
+    let until = now + 2 * SECOND;
+    assert_eq!(
+        throttle.before_sending(now + 10 * SECOND, None),
+        Before::WaitUntil(until)
+    );
+    assert_eq!(
+        throttle.before_sending(now + 10 * SECOND, Some(now + 5 * SECOND)),
+        Before::WaitUntil(until)
+    );
+    assert_eq!(
+        throttle.before_sending(now + SECOND, None),
+        Before::GiveUpAt(now + SECOND),
+        "answered by its timeout: not possible"
+    );
+    assert_eq!(
+        throttle.before_sending(now + 10 * SECOND, Some(now + SECOND)),
+        Before::GiveUpAt(now + SECOND),
+        "written by its writer's bound: not possible"
+    );
 }
 
 #[test]
