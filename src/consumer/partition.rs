@@ -94,6 +94,10 @@ pub(crate) async fn run(
         if cancel.is_cancelled() || !reset_by_operator(&ctx, partition, &cancel).await {
             return;
         }
+        // Revoked while the claim was read: the partition is another member's now.
+        if cancel.is_cancelled() {
+            return;
+        }
         warn!(topic = %ctx.topic, partition, "consumer: `group reset-offsets` set the partition's offset while it was consumed; starting again from that offset");
         // The group's offset given at the assignment predates the reset, which set the
         // group's and the store's together: the store's is the one to start from.

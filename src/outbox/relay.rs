@@ -166,7 +166,7 @@ struct Relay {
     caught_up: bool,
     /// Whether the outbox could be read lately (a holder that cannot steps aside).
     reads: ReadHealth,
-    /// Keys whose rows wait behind a row that failed ([`blocked`]).
+    /// Topics whose rows wait behind a row that failed ([`blocked`]).
     blocked: Blocked,
 }
 
@@ -281,6 +281,7 @@ impl Relay {
             // Nothing to overlap it with: finish the delete before the cursor restarts.
             finish(self.deleting.take()).await;
             self.from = 0; // rows left behind by a failed round are found again from the start
+            self.blocked.free_passed_over();
             return Pause::Idle;
         };
         let mut round = self.settle_renewing(oldest).await;
@@ -295,12 +296,13 @@ impl Relay {
         // starting this one's, so at most one is in flight.
         finish(self.deleting.take()).await;
         self.delete(&round);
-        // Keys whose first row went out go again; keys with a row that failed wait for it.
-        for (seq, (topic, key)) in &round.gone {
-            self.blocked.gone(topic, key, *seq);
+        // Topics with a row that failed wait for it; those whose first waiting row went out
+        // go again once the cursor is back at the rows passed over.
+        for (seq, topic) in &round.gone {
+            self.blocked.gone(topic, *seq);
         }
-        for (seq, (topic, key)) in &round.blocked {
-            self.blocked.failed(topic, key, *seq);
+        for (seq, topic) in &round.blocked {
+            self.blocked.failed(topic, *seq);
         }
         let Some(seq) = round.read_again_from() else {
             return Pause::None;
@@ -310,6 +312,7 @@ impl Relay {
         finish(self.deleting.take()).await;
         self.from = seq;
         self.caught_up = false;
+        self.blocked.free_passed_over();
         match (round.failed, round.stopped) {
             // Only rows passed over, whose keys may go now: read them at once.
             (None, _) => Pause::None,
@@ -357,7 +360,8 @@ impl Relay {
         round
     }
 
-    /// Starts reading the next round from `from` ([`store_io::start_read`]).
+    /// Starts reading the next round from `from` ([`store_io::start_read`]), passing over the
+    /// rows that wait.
     fn start_read(&self) -> Reading {
         store_io::start_read(&self.store, self.from, self.blocked.clone())
     }

@@ -72,6 +72,9 @@ pub(crate) struct MockBroker {
     pub created: AtomicBool,
     /// Answer every attempt on this partition with NOT_LEADER_OR_FOLLOWER while set.
     pub failing_partition: Mutex<Option<i32>>,
+    /// Answer every attempt on this topic with TOPIC_AUTHORIZATION_FAILED while set (an ACL
+    /// missing).
+    pub refused_topic: Mutex<Option<String>>,
     /// Renewals of the producer identity so far: its epoch.
     pub renewals: AtomicUsize,
     /// While set, renewing the identity fails (InitProducerId answers COORDINATOR_NOT_AVAILABLE).
@@ -159,6 +162,9 @@ impl MockBroker {
             || *self.failing_partition.lock() == Some(partition)
         {
             return refused(ResponseError::NotLeaderOrFollower);
+        }
+        if self.refused_topic.lock().as_deref() == Some(request.topic.as_str()) {
+            return refused(ResponseError::TopicAuthorizationFailed);
         }
         if self
             .fail_first

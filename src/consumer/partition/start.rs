@@ -59,6 +59,10 @@ pub(super) async fn claim(
     cancel: &CancellationToken,
 ) -> Option<Claim> {
     loop {
+        // Revoked before the claim: it would fence the partition's new owner.
+        if cancel.is_cancelled() {
+            return None;
+        }
         let c = Arc::clone(ctx);
         let claimed = tokio::task::spawn_blocking(move || {
             c.store

@@ -1,19 +1,26 @@
-//! Keys whose rows wait. A row that failed (its partition unavailable past the delivery
-//! timeout, a topic the broker does not have, a refusal) holds back the later rows of its key
-//! (its topic and record key) until it is delivered or parked: per-key order, invariant 5.
-//! Rows of every other key go on.
+//! Topics whose rows wait. A row that failed (its partition unavailable past the delivery
+//! timeout, a topic the broker does not have, a refusal such as a missing ACL) holds back the
+//! later rows of its topic until it is delivered or parked: per-key order (invariant 5) holds
+//! within the topic, where every key of the row's partition waits anyway. The rows of every
+//! other topic go on: one topic refused for good (an ACL missing on `user.analytics`) does not
+//! stop `user.events`.
 //!
 //! Before, the relay went back to the failed row and read its rounds from there, and the rows
-//! of a failing partition behind it took their places in every round: once more of them
-//! waited than the rounds in flight read ([`super::DEPTH`] × [`super::ROUND`]), nothing
-//! committed after them was read again, and one partition refused for good (an ACL missing on
-//! `user.analytics`) stopped the relay for every topic. Now a read passes over the rows that
-//! wait ([`read_unblocked`]): it hands over up to a round of the others, and only the first
-//! row of each waiting key, which is tried again, scanning at most [`SCAN_ROWS`] rows.
+//! of the failing topic behind it took their places in every round: once more of them waited
+//! than the rounds in flight read ([`super::DEPTH`] × [`super::ROUND`]), nothing committed
+//! after them was read again. Now a read passes over the rows that wait ([`read_unblocked`]):
+//! it hands over up to a round of the others, and only the first waiting row of each topic,
+//! which is tried again, looking at [`SCAN_ROWS`] rows at most.
+//!
+//! A topic goes again once its first waiting row is delivered or parked, but only when the
+//! relay next reads again from the first row a round failed or passed over
+//! ([`Blocked::free_passed_over`]): a round still in flight may have passed over later rows of
+//! the topic, and a read after them must not hand over rows that come after those.
 //!
 //! The producer still holds a partition after a failure
-//! ([`crate::producer::Producer::hold_after_failures`]): rows of a key not known to wait yet
-//! (read before the failure was reported) fail behind it, and are then known.
+//! ([`crate::producer::Producer::hold_after_failures`]): rows of a topic not known to wait yet
+//! (read before the failure was reported) fail behind it when they are on its partition, and
+//! their topic then waits.
 use std::{collections::HashMap, sync::Arc};
 
 use super::{ROUND, ROUND_BYTES};
@@ -23,75 +30,55 @@ use crate::{
 };
 
 /// Rows one read looks at, at most, passing over those that wait: past this many the rows
-/// behind them wait too (a partition refused for hours, at a few thousand rows a minute).
+/// behind them wait too (a topic refused for hours, at a few thousand rows a minute).
 pub(super) const SCAN_ROWS: usize = 64 * ROUND;
 
-/// Keys known to wait, at most: past this many, the rows of a further failing key are held
-/// back by the producer's hold alone, as before (they take places in the rounds).
-const MAX_KEYS: usize = 100_000;
-
-/// A record key (`None`: unkeyed rows, one key per topic).
-type Key = Option<Vec<u8>>;
-
-/// The first row still to publish of each key whose rows wait, by topic. Cloned into every
-/// read (copy on write).
+/// The first row still to publish of each topic whose rows wait. Cloned into every read (copy
+/// on write).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Blocked {
-    heads: Arc<HashMap<String, HashMap<Key, u64>>>,
-    keys: usize,
+    heads: Arc<HashMap<String, u64>>,
+    /// Heads delivered or parked, whose topics go again at the next read from the first row
+    /// passed over or failed.
+    gone: Vec<(String, u64)>,
 }
 
 impl Blocked {
-    /// Row `seq` of `topic`/`key` failed: the key's later rows wait for it.
-    pub(super) fn failed(&mut self, topic: &str, key: &Key, seq: u64) {
-        if let Some(head) = self.head_mut(topic, key) {
-            *head = (*head).min(seq);
+    /// Row `seq` of `topic` failed: the topic's later rows wait for it.
+    pub(super) fn failed(&mut self, topic: &str, seq: u64) {
+        if self.heads.get(topic).is_some_and(|&head| head <= seq) {
             return;
         }
-        if self.keys >= MAX_KEYS {
-            return;
-        }
-        Arc::make_mut(&mut self.heads)
-            .entry(topic.to_owned())
-            .or_default()
-            .insert(key.clone(), seq);
-        self.keys += 1;
+        Arc::make_mut(&mut self.heads).insert(topic.to_owned(), seq);
     }
 
-    /// Row `seq` of `topic`/`key` is delivered or parked: when the key waited for it, its
-    /// rows go again.
-    pub(super) fn gone(&mut self, topic: &str, key: &Key, seq: u64) {
-        if self.head(topic, key) != Some(seq) {
-            return;
+    /// Row `seq` of `topic` is delivered or parked: when the topic waited for it, its rows go
+    /// again from the next [`Blocked::free_passed_over`] on.
+    pub(super) fn gone(&mut self, topic: &str, seq: u64) {
+        if self.heads.get(topic) == Some(&seq) {
+            self.gone.push((topic.to_owned(), seq));
         }
-        let heads = Arc::make_mut(&mut self.heads);
-        if let Some(keys) = heads.get_mut(topic) {
-            keys.remove(key);
-            if keys.is_empty() {
-                heads.remove(topic);
+    }
+
+    /// Frees the topics whose first waiting row is gone: the relay reads again from the first
+    /// row passed over (or failed), with nothing in flight.
+    pub(super) fn free_passed_over(&mut self) {
+        for (topic, seq) in std::mem::take(&mut self.gone) {
+            // Still the row it waits for (no earlier row of it failed since).
+            if self.heads.get(&topic) == Some(&seq) {
+                Arc::make_mut(&mut self.heads).remove(&topic);
             }
         }
-        self.keys -= 1;
     }
 
-    /// Whether row `seq` of `topic`/`key` waits behind an earlier row of its key.
-    pub(super) fn holds(&self, topic: &str, key: &Key, seq: u64) -> bool {
-        self.head(topic, key).is_some_and(|head| seq > head)
+    /// Whether row `seq` of `topic` waits behind an earlier row of its topic.
+    pub(super) fn holds(&self, topic: &str, seq: u64) -> bool {
+        self.heads.get(topic).is_some_and(|&head| seq > head)
     }
 
-    /// Forgets every key (a new lease epoch starts from the oldest row).
+    /// Forgets every topic (a new lease epoch starts from the oldest row).
     pub(super) fn clear(&mut self) {
         *self = Self::default();
-    }
-
-    fn head(&self, topic: &str, key: &Key) -> Option<u64> {
-        self.heads.get(topic)?.get(key).copied()
-    }
-
-    fn head_mut(&mut self, topic: &str, key: &Key) -> Option<&mut u64> {
-        // Only for a key there: a lookup alone must not copy the map.
-        self.head(topic, key)?;
-        Arc::make_mut(&mut self.heads).get_mut(topic)?.get_mut(key)
     }
 }
 
@@ -125,35 +112,43 @@ impl Scanned {
 }
 
 /// Up to [`ROUND`] rows from `from` on (about [`ROUND_BYTES`]), passing over the rows that
-/// wait behind their key's first row in `blocked`, looking at [`SCAN_ROWS`] rows at most.
+/// wait behind their topic's first row in `blocked`, looking at [`SCAN_ROWS`] rows at most;
+/// read [`ROUND`] at a time.
 pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) -> Result<Scanned> {
     let mut out = Scanned::none(from);
     let (mut bytes, mut scanned) = (0usize, 0usize);
     loop {
-        let chunk = pending_within(txn, out.next, ROUND - out.rows.len(), ROUND_BYTES - bytes)?;
-        let last = chunk.rows.last().map(|(seq, _)| *seq);
-        let last = last.max(chunk.undecodable.last().copied());
-        out.undecodable.extend(chunk.undecodable);
-        for (seq, row) in chunk.rows {
+        let chunk = pending_within(txn, out.next, ROUND, ROUND_BYTES)?;
+        // The rows and those that do not decode, in sequence order.
+        let mut looked: Vec<(u64, Option<OutboxRecord>)> = chunk
+            .rows
+            .into_iter()
+            .map(|(seq, row)| (seq, Some(row)))
+            .collect();
+        looked.extend(chunk.undecodable.into_iter().map(|seq| (seq, None)));
+        looked.sort_unstable_by_key(|(seq, _)| *seq);
+        for (seq, row) in looked {
             scanned += 1;
-            if blocked.holds(&row.topic, &row.key, seq) {
-                out.skipped_from.get_or_insert(seq);
-                continue;
+            out.next = seq + 1;
+            match row {
+                None => out.undecodable.push(seq),
+                Some(row) if blocked.holds(&row.topic, seq) => {
+                    out.skipped_from.get_or_insert(seq);
+                }
+                Some(row) => {
+                    bytes = bytes.saturating_add(size_of(&row));
+                    out.rows.push((seq, row));
+                }
             }
-            bytes = bytes.saturating_add(size_of(&row));
-            out.rows.push((seq, row));
+            if out.rows.len() >= ROUND || bytes >= ROUND_BYTES || scanned >= SCAN_ROWS {
+                out.more = true;
+                return Ok(out);
+            }
         }
-        let Some(last) = last else { break };
-        out.next = last + 1;
         if !chunk.more {
-            break;
-        }
-        if out.rows.len() >= ROUND || bytes >= ROUND_BYTES || scanned >= SCAN_ROWS {
-            out.more = true;
-            break;
+            return Ok(out);
         }
     }
-    Ok(out)
 }
 
 /// About the bytes of `row` as stored.

@@ -8,9 +8,6 @@ use tracing::{debug, error, warn};
 use super::{Blocked, Scanned};
 use crate::producer::{DeliveryFuture, ProduceError, Producer, ProducerRecord};
 
-/// A row's topic and record key: what its order is kept within.
-pub(super) type RowKey = (String, Option<Vec<u8>>);
-
 /// Why a round stopped before its last row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stop {
@@ -33,13 +30,14 @@ pub(super) struct RoundOutcome {
     /// The round stopped at `failed` before handing it to the producer, or its failure was the
     /// lease's end (both mean: go on at once rather than pause).
     pub stopped: Option<Stop>,
-    /// The first row passed over because an earlier row of its key waits
+    /// The first row passed over because an earlier row of its topic waits
     /// ([`super::blocked`]): the relay reads again from there.
     pub skipped_from: Option<u64>,
-    /// Rows that failed for a reason of their own (not a lease's end): their keys wait.
-    pub blocked: Vec<(u64, RowKey)>,
-    /// Rows delivered or parked: keys that waited for them go again.
-    pub gone: Vec<(u64, RowKey)>,
+    /// Rows that failed for a reason of their own (not a lease's end), with their topics:
+    /// those wait.
+    pub blocked: Vec<(u64, String)>,
+    /// Rows delivered or parked, with their topics: a topic that waited for one goes again.
+    pub gone: Vec<(u64, String)>,
 }
 
 impl RoundOutcome {
@@ -81,7 +79,8 @@ impl RoundOutcome {
 
 /// A round handed to the producer, its reports not awaited yet.
 pub(super) struct Sent {
-    reports: Vec<(u64, RowKey, DeliveryFuture)>,
+    /// Each row handed over, its topic and its delivery report.
+    reports: Vec<(u64, String, DeliveryFuture)>,
     round: RoundOutcome,
     /// The row after the last one the read looked at.
     next: u64,
@@ -120,16 +119,16 @@ impl Sent {
         let Sent {
             reports, mut round, ..
         } = self;
-        for (seq, key, report) in reports {
+        for (seq, topic, report) in reports {
             match report.await {
                 Ok(_) => {
                     round.delivered.push(seq);
-                    round.gone.push((seq, key));
+                    round.gone.push((seq, topic));
                 }
                 Err(error) if permanent(&error) => {
                     error!(%error, seq, "outbox: row can never be published; parked");
                     round.parked.push(seq);
-                    round.gone.push((seq, key));
+                    round.gone.push((seq, topic));
                 }
                 Err(ProduceError::LeaseEnded) => {
                     debug!(seq, "outbox: not sent, the relay lease may have ended");
@@ -138,7 +137,7 @@ impl Sent {
                 Err(error) => {
                     debug!(%error, seq, "outbox: record not delivered, will retry");
                     round.fail(seq, None);
-                    round.blocked.push((seq, key));
+                    round.blocked.push((seq, topic));
                 }
             }
         }
@@ -155,9 +154,9 @@ pub(super) fn permanent(error: &ProduceError) -> bool {
 }
 
 /// Hands every row `read` found to the producer and returns without waiting for the reports.
-/// A row whose key waits behind an earlier row of it in `blocked` is passed over; a row the
-/// producer does not accept (a topic it does not know) makes its key wait, and the round goes
-/// on with the other keys. A full buffer is handled as `producer.on_buffer_full` says: `wait`
+/// A row whose topic waits behind an earlier row of it in `blocked` is passed over; a row the
+/// producer does not accept (a topic it does not know) makes its topic wait, and the round
+/// goes on with the other topics. A full buffer is handled as `producer.on_buffer_full` says: `wait`
 /// waits for room inside `enqueue`; `error` ends the round at the row that did not fit
 /// (counted in the producer's `buffer_full` errors), and the next round starts from it. No row
 /// is handed over once `until` (the lease's) has passed: the round ends there.
@@ -186,11 +185,11 @@ pub(super) async fn enqueue(
             sent.stop = Some(seq);
             break;
         }
-        if blocked.holds(&row.topic, &row.key, seq) {
+        if blocked.holds(&row.topic, seq) {
             sent.round.skip(seq);
             continue;
         }
-        let key = (row.topic.clone(), row.key.clone());
+        let topic = row.topic.clone();
         // The row's fields move into the record: no copy of its bytes on the way.
         let record = ProducerRecord {
             topic: row.topic,
@@ -200,7 +199,7 @@ pub(super) async fn enqueue(
             timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
         };
         match producer.enqueue(record).await {
-            Ok(report) => sent.reports.push((seq, key, report)),
+            Ok(report) => sent.reports.push((seq, topic, report)),
             Err(ProduceError::BufferFull { capacity }) => {
                 debug!(
                     seq,
@@ -213,12 +212,12 @@ pub(super) async fn enqueue(
             Err(error) if permanent(&error) => {
                 error!(%error, seq, "outbox: row can never be published; parked");
                 sent.round.parked.push(seq);
-                blocked.gone(&key.0, &key.1, seq);
+                blocked.gone(&topic, seq);
             }
             Err(error) => {
-                warn!(%error, seq, "outbox: record not accepted by the producer; its key waits");
+                warn!(%error, seq, "outbox: record not accepted by the producer; its topic waits");
                 sent.round.fail(seq, None);
-                blocked.failed(&key.0, &key.1, seq);
+                blocked.failed(&topic, seq);
             }
         }
     }

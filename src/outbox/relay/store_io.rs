@@ -63,7 +63,7 @@ impl ReadHealth {
 pub(super) type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
 
 /// Starts reading up to [`super::ROUND`] pending rows ([`super::ROUND_BYTES`]) from `from`,
-/// passing over those that wait behind a row of their key in `blocked`.
+/// passing over those that wait behind a row of their topic in `blocked`.
 pub(super) fn start_read(store: &Arc<dyn Store>, from: u64, blocked: Blocked) -> Reading {
     let reader = Arc::clone(store);
     tokio::task::spawn_blocking(move || {

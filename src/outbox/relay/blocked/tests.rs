@@ -1,55 +1,48 @@
 use super::*;
 use crate::store::{RedbStore, Store};
 
-fn key(k: u8) -> Key {
-    Some(vec![k])
-}
-
 #[test]
-fn a_key_waits_behind_its_first_failed_row_until_that_row_is_gone() {
+fn a_topic_waits_behind_its_first_failed_row_until_the_relay_reads_again_past_it() {
     let mut blocked = Blocked::default();
-    blocked.failed("t", &key(1), 7);
-    blocked.failed("t", &key(1), 9);
-    assert!(
-        !blocked.holds("t", &key(1), 7),
-        "its first row is tried again"
-    );
-    assert!(blocked.holds("t", &key(1), 8));
-    assert!(!blocked.holds("t", &key(2), 8), "another key goes on");
-    assert!(
-        !blocked.holds("u", &key(1), 8),
-        "the same key of another topic too"
-    );
-    // An earlier failure becomes the row the key waits for.
-    blocked.failed("t", &key(1), 5);
-    assert!(blocked.holds("t", &key(1), 7));
-    // A later row of the key gone changes nothing; its first row gone frees it.
-    blocked.gone("t", &key(1), 7);
-    assert!(blocked.holds("t", &key(1), 6));
-    blocked.gone("t", &key(1), 5);
-    assert!(!blocked.holds("t", &key(1), 6));
-    assert_eq!(blocked.keys, 0);
-    blocked.failed("t", &None, 3);
-    assert!(
-        blocked.holds("t", &None, 4),
-        "unkeyed rows are one key per topic"
-    );
+    blocked.failed("t", 7);
+    blocked.failed("t", 9);
+    assert!(!blocked.holds("t", 7), "its first row is tried again");
+    assert!(blocked.holds("t", 8));
+    assert!(!blocked.holds("u", 8), "another topic goes on");
+    // An earlier failure becomes the row the topic waits for.
+    blocked.failed("t", 5);
+    assert!(blocked.holds("t", 7));
+    // A later row of the topic gone changes nothing.
+    blocked.gone("t", 7);
+    blocked.free_passed_over();
+    assert!(blocked.holds("t", 6));
+    // Its first row gone: the topic still waits until the relay reads again from the rows it
+    // passed over, then goes.
+    blocked.gone("t", 5);
+    assert!(blocked.holds("t", 6));
+    blocked.free_passed_over();
+    assert!(!blocked.holds("t", 6));
+    // A first row gone, then an earlier one failed (read before the failure was known): the
+    // topic waits for that one.
+    blocked.failed("u", 4);
+    blocked.gone("u", 4);
+    blocked.failed("u", 2);
+    blocked.free_passed_over();
+    assert!(blocked.holds("u", 3));
     blocked.clear();
-    assert!(!blocked.holds("t", &None, 4));
+    assert!(!blocked.holds("u", 3));
 }
 
-#[test]
-fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    // 3,000 rows of key 1 (a failing partition's), then 10 of key 2.
+/// One row of each of `topics`, in order, appended to `store`.
+fn append_topics(store: &RedbStore, topics: impl Iterator<Item = &'static str>) {
+    let topics: Vec<&str> = topics.collect();
     store
         .write(&mut |txn| {
-            for k in std::iter::repeat_n(1, 3_000).chain(std::iter::repeat_n(2, 10)) {
+            for topic in &topics {
                 let row = OutboxRecord {
-                    topic: "t".into(),
-                    key: key(k),
-                    value: vec![k],
+                    topic: (*topic).into(),
+                    key: Some(b"k".to_vec()),
+                    value: b"v".to_vec(),
                     headers: Default::default(),
                     created_ms: 1,
                 };
@@ -58,6 +51,17 @@ fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
             Ok(())
         })
         .unwrap();
+}
+
+#[test]
+fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    // 3,000 rows of topic r (refused), then 1,010 of topic t.
+    append_topics(
+        &store,
+        std::iter::repeat_n("r", 3_000).chain(std::iter::repeat_n("t", 1_010)),
+    );
     let read = |from, blocked: &Blocked| {
         let mut out = None;
         store
@@ -74,18 +78,18 @@ fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
     assert!(all.more);
     assert_eq!(all.next, ROUND as u64);
     assert_eq!(all.skipped_from, None);
-    // Key 1 waits behind row 0: that row, and every row of key 2 past the others.
+    // Topic r waits behind row 0: that row, then a round's worth of t's rows.
     let mut blocked = Blocked::default();
-    blocked.failed("t", &key(1), 0);
-    let read = read(0, &blocked);
-    let seqs: Vec<u64> = read.rows.iter().map(|(seq, _)| *seq).collect();
-    assert_eq!(
-        seqs,
-        [
-            0, 3_000, 3_001, 3_002, 3_003, 3_004, 3_005, 3_006, 3_007, 3_008, 3_009
-        ]
-    );
-    assert_eq!(read.skipped_from, Some(1));
-    assert!(!read.more, "every row was looked at");
-    assert_eq!(read.next, 3_010);
+    blocked.failed("r", 0);
+    let first = read(0, &blocked);
+    let seqs: Vec<u64> = first.rows.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs.len(), ROUND);
+    assert_eq!(seqs[..3], [0, 3_000, 3_001]);
+    assert_eq!(first.skipped_from, Some(1));
+    assert!(first.more, "stopped at a full round");
+    assert_eq!(first.next, 3_999);
+    let rest = read(first.next, &blocked);
+    let seqs: Vec<u64> = rest.rows.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (3_999..4_010).collect::<Vec<_>>());
+    assert!(!rest.more, "every row was looked at");
 }
