@@ -99,6 +99,13 @@ pub enum CallError {
         /// The timeout.
         after: std::time::Duration,
     },
+    /// The broker throttles the connection (a quota) past the time the request had to be
+    /// written by: it was not written. The connection is fine.
+    #[error("{api:?} request not written: the broker throttles the connection past its time")]
+    Throttled {
+        /// The API.
+        api: ApiKey,
+    },
     /// A request that carried several callers' parts (one Produce for several partitions)
     /// failed on the wire or in decoding: every caller gets the one error.
     #[error("{api:?} request failed")]
@@ -130,7 +137,7 @@ impl CallError {
             Self::Request { source, .. } => lost(source),
             Self::Shared { source, .. } => lost(source),
             Self::Timeout { .. } => true,
-            Self::Unsupported { .. } => false,
+            Self::Unsupported { .. } | Self::Throttled { .. } => false,
         }
     }
 
@@ -156,6 +163,7 @@ impl CallError {
                 .map(|_| Self::Unsupported { api, min, max })
                 .collect(),
             Self::Timeout { api, after } => (0..n).map(|_| Self::Timeout { api, after }).collect(),
+            Self::Throttled { api } => (0..n).map(|_| Self::Throttled { api }).collect(),
         }
     }
 }

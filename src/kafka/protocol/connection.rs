@@ -192,8 +192,7 @@ impl Connection {
     }
 
     /// Sends `call` at the highest version both sides support and decodes the answer. While
-    /// the broker throttles the connection (a quota, [`super::throttle`]), waits first, within
-    /// the request timeout.
+    /// the broker throttles the connection (a quota, [`super::throttle`]), waits first.
     ///
     /// # Cancellation
     /// Dropping the future before the request is written leaves the connection usable; dropping
@@ -203,41 +202,54 @@ impl Connection {
     }
 
     /// [`Connection::call`] with its own timeout instead of the connection's, for a request
-    /// whose answer has a known bound (a Fetch is answered within its `max_wait_ms`).
+    /// whose answer has a known bound (a Fetch is answered within its `max_wait_ms`). While the
+    /// broker throttles the connection it waits first; the timeout starts once the request is
+    /// written.
     pub async fn call_within<C: Call>(
         &self,
         call: &C,
         timeout: Duration,
     ) -> Result<Answer<C::Response>, CallError> {
-        self.call_written_by(call, timeout, None).await
+        if let Some(until) = self.throttle.until() {
+            tokio::time::sleep_until(until).await;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.send(call, deadline, timeout).await
     }
 
-    /// [`Connection::call_within`] for a request that must not be written after `write_by`
-    /// (a Produce of the relay, whose lease ends then): one that waits out the broker's
-    /// throttle past it is dropped unwritten, with [`CallError::Timeout`] when `write_by`
-    /// comes.
+    /// [`Connection::call_within`] for a request bound in time whatever the broker does (a
+    /// Produce of the lane, whose callers give up at `timeout`, and which must not be written
+    /// after `write_by`, the relay lease's end): one that the broker's throttle would hold past
+    /// either is not written, and fails with [`CallError::Throttled`] then, the connection
+    /// kept.
     pub async fn call_written_by<C: Call>(
         &self,
         call: &C,
         timeout: Duration,
         write_by: Option<tokio::time::Instant>,
     ) -> Result<Answer<C::Response>, CallError> {
-        let key = rskafka::protocol::primitives::Int16::from(C::KEY).0;
         let deadline = tokio::time::Instant::now() + timeout;
-        // A broker that throttles us reads nothing from the connection until the throttle
-        // is over: the request waits here, within its bound, and is not written when the
-        // throttle outlasts the bound or `write_by`.
-        match self.throttle.before_sending(deadline, write_by) {
+        let bound = write_by.map_or(deadline, |w| w.min(deadline));
+        match self.throttle.before(bound) {
             Before::Send => {}
             Before::WaitUntil(until) => tokio::time::sleep_until(until).await,
             Before::GiveUpAt(bound) => {
                 tokio::time::sleep_until(bound).await;
-                return Err(CallError::Timeout {
-                    api: C::KEY,
-                    after: timeout,
-                });
+                return Err(CallError::Throttled { api: C::KEY });
             }
         }
+        self.send(call, deadline, timeout).await
+    }
+
+    /// Writes `call` now and waits for its answer until `deadline` (`timeout` after it was
+    /// asked for, for the error).
+    async fn send<C: Call>(
+        &self,
+        call: &C,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Answer<C::Response>, CallError> {
+        let key = rskafka::protocol::primitives::Int16::from(C::KEY).0;
         super::requests_sent::count(key);
         let request = self.messenger.request(Adapted(call));
         match tokio::time::timeout_at(deadline, request).await {

@@ -3,10 +3,12 @@
 //! once and then mutes the connection for that long: requests sent meanwhile sit unread in its
 //! socket buffer, and a client that times out, drops the connection and opens another has
 //! escaped the quota only until the broker throttles the new one. So a connection that was
-//! told to wait sends nothing more until the throttle is over ([`Throttle::until`]); the wait
-//! counts against the request's timeout, and a request whose throttle outlasts it (or the time
-//! by which it must be written) is not written at all. Before those versions the broker held
-//! the answer back itself and the client waits no more.
+//! told to wait sends nothing more until the throttle is over ([`Throttle::until`]), and a
+//! request's timeout starts once it is written. A request bound in time whatever the broker
+//! does (a Produce, which must not be written after its callers gave up or the relay lease
+//! ended) is not written at all when the throttle outlasts that ([`Throttle::before`]), and
+//! the connection is kept. Before those versions the broker held the answer back itself and
+//! the client waits no more.
 //!
 //! The throttle a connection honours is capped at its request timeout, so that a broker that
 //! answers a huge throttle (a bug, or a hostile one) holds it for no longer than a silent one.
@@ -51,13 +53,11 @@ impl Throttle {
         until.filter(|&u| u > Instant::now())
     }
 
-    /// What a request answered by `deadline`, and written by `write_by` if given, does about
-    /// the throttle before it is written.
-    pub(super) fn before_sending(&self, deadline: Instant, write_by: Option<Instant>) -> Before {
+    /// What a request that must be written before `bound` does about the throttle.
+    pub(super) fn before(&self, bound: Instant) -> Before {
         let Some(until) = self.until() else {
             return Before::Send;
         };
-        let bound = write_by.map_or(deadline, |w| w.min(deadline));
         if until >= bound {
             Before::GiveUpAt(bound)
         } else {
@@ -94,15 +94,15 @@ impl Throttle {
     }
 }
 
-/// What a request does about its connection's throttle ([`Throttle::before_sending`]).
+/// What a request bound in time does about its connection's throttle ([`Throttle::before`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Before {
     /// Nothing throttles it: it is written now.
     Send,
     /// It is written once the throttle is over, then.
     WaitUntil(Instant),
-    /// The throttle outlasts the time it may be written by (or answered by): it is not
-    /// written, and fails then.
+    /// The throttle outlasts the time it may be written by: it is not written, and fails
+    /// then.
     GiveUpAt(Instant),
 }
 

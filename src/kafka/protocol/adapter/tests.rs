@@ -91,6 +91,12 @@ fn lost_connections_are_recognised() {
         after: std::time::Duration::from_secs(1),
     };
     assert!(lost.is_connection_lost());
+    // A request the broker's throttle kept from being written: the connection is fine.
+    let throttled = CallError::Throttled {
+        api: ApiKey::Produce,
+    };
+    assert!(!throttled.is_connection_lost());
+    assert!(throttled.share(2).iter().all(|e| !e.is_connection_lost()));
     let unsupported = CallError::from_request(
         ApiKey::Heartbeat,
         (0, 4),

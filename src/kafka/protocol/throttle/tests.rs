@@ -41,33 +41,21 @@ async fn a_huge_throttle_holds_the_connection_no_longer_than_a_request_timeout()
     assert_eq!(throttle.until(), Some(start + 30 * SECOND));
 }
 
-/// A request waits out the throttle within its bounds, and is not written at all when the
-/// throttle outlasts the time it must be answered by or written by (a relay whose lease ends).
+/// A request bound in time waits out the throttle within its bound, and is not written at
+/// all when the throttle outlasts it (the relay's lease ends first).
 #[tokio::test(start_paused = true)]
-async fn a_throttle_past_a_request_s_bounds_leaves_it_unwritten() {
+async fn a_throttle_past_a_request_s_bound_leaves_it_unwritten() {
     let throttle = Throttle::new(30 * SECOND);
     let now = Instant::now();
-    assert_eq!(throttle.before_sending(now + SECOND, None), Before::Send);
+    assert_eq!(throttle.before(now + SECOND), Before::Send);
     throttle.note(HEARTBEAT, 4, 2, 2_000);
     let until = now + 2 * SECOND;
+    assert_eq!(throttle.before(now + 5 * SECOND), Before::WaitUntil(until));
     assert_eq!(
-        throttle.before_sending(now + 10 * SECOND, None),
-        Before::WaitUntil(until)
+        throttle.before(now + SECOND),
+        Before::GiveUpAt(now + SECOND)
     );
-    assert_eq!(
-        throttle.before_sending(now + 10 * SECOND, Some(now + 5 * SECOND)),
-        Before::WaitUntil(until)
-    );
-    assert_eq!(
-        throttle.before_sending(now + SECOND, None),
-        Before::GiveUpAt(now + SECOND),
-        "answered by its timeout: not possible"
-    );
-    assert_eq!(
-        throttle.before_sending(now + 10 * SECOND, Some(now + SECOND)),
-        Before::GiveUpAt(now + SECOND),
-        "written by its writer's bound: not possible"
-    );
+    assert_eq!(throttle.before(until), Before::GiveUpAt(until));
 }
 
 #[test]
