@@ -314,7 +314,7 @@ impl Relay {
         self.caught_up = false;
         self.blocked.free_passed_over();
         match (round.failed, round.stopped) {
-            // Only rows passed over, whose keys may go now: read them at once.
+            // Only rows passed over, whose topics may go now: read them at once.
             (None, _) => Pause::None,
             // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
             // had buffered, so there is room again; go on from the row that did not fit. Or

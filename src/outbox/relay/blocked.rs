@@ -85,7 +85,7 @@ impl Blocked {
 /// What a read of the outbox found for the next round.
 #[derive(Debug)]
 pub(super) struct Scanned {
-    /// Rows to hand over, in sequence order: none that waits behind its key's first row.
+    /// Rows to hand over, in sequence order: none that waits behind its topic's first row.
     pub rows: Vec<(u64, OutboxRecord)>,
     /// The read stopped at a bound (rows, bytes, scanned rows): more rows may be waiting.
     pub more: bool,
