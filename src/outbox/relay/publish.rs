@@ -281,7 +281,7 @@ mod tests {
         let clean = sent(RoundOutcome::default(), None);
         assert!(!clean.stopped_early());
         assert_eq!(clean.next_from(), 20);
-        // A row the producer did not accept: its key waits, the round went on.
+        // A row the producer did not accept: its topic waits, the round went on.
         let failed = sent(failed_at(12, None), None);
         assert!(!failed.stopped_early());
         assert_eq!(failed.next_from(), 20);
