@@ -139,23 +139,11 @@ async fn run_once(
 /// Whether the loop that ended was fenced by an operator's reset (the partition's claim is
 /// [`fence::OPERATOR`]'s), asking the store until it answers; `false` when cancelled first.
 async fn reset_by_operator(ctx: &Arc<Context>, partition: i32, cancel: &CancellationToken) -> bool {
-    loop {
-        let c = Arc::clone(ctx);
-        let read = tokio::task::spawn_blocking(move || {
-            fence::claimed_by_operator(&*c.store, &c.topic, partition)
-        })
-        .await;
-        match read {
-            Ok(Ok(by_operator)) => return by_operator,
-            Ok(Err(error)) => {
-                warn!(partition, %error, "consumer: cannot read the partition's claim")
-            }
-            Err(error) => warn!(partition, %error, "consumer: cannot read the partition's claim"),
-        }
-        if !pause(RETRY, cancel).await {
-            return false;
-        }
-    }
+    let read = move |c: &Context| fence::claimed_by_operator(&*c.store, &c.topic, partition);
+    let failed = "cannot read the partition's claim";
+    start::retrying(ctx, partition, failed, cancel, read)
+        .await
+        .unwrap_or(false)
 }
 
 /// One owned partition's loop, once its fence is claimed and its start offset found.

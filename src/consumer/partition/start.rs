@@ -58,21 +58,32 @@ pub(super) async fn claim(
     generation: i32,
     cancel: &CancellationToken,
 ) -> Option<Claim> {
+    let claim = move |c: &Context| {
+        c.store
+            .write_with(|txn| fence::claim(txn, &c.topic, partition, generation))
+    };
+    retrying(ctx, partition, "cannot claim the partition", cancel, claim).await
+}
+
+/// Runs `call` on the blocking pool until it succeeds, saying `failed` at WARN and pausing
+/// [`RETRY`] after each failure; `None` when cancelled first (also before the first call: a
+/// partition revoked must not be claimed, which would fence its new owner).
+pub(super) async fn retrying<T: Send + 'static>(
+    ctx: &Arc<Context>,
+    partition: i32,
+    failed: &'static str,
+    cancel: &CancellationToken,
+    call: impl Fn(&Context) -> crate::store::Result<T> + Clone + Send + 'static,
+) -> Option<T> {
     loop {
-        // Revoked before the claim: it would fence the partition's new owner.
         if cancel.is_cancelled() {
             return None;
         }
-        let c = Arc::clone(ctx);
-        let claimed = tokio::task::spawn_blocking(move || {
-            c.store
-                .write_with(|txn| fence::claim(txn, &c.topic, partition, generation))
-        })
-        .await;
-        match claimed {
-            Ok(Ok(claim)) => return Some(claim),
-            Ok(Err(error)) => warn!(partition, %error, "consumer: cannot claim the partition"),
-            Err(error) => warn!(partition, %error, "consumer: cannot claim the partition"),
+        let (c, call) = (Arc::clone(ctx), call.clone());
+        match tokio::task::spawn_blocking(move || call(&c)).await {
+            Ok(Ok(out)) => return Some(out),
+            Ok(Err(error)) => warn!(partition, %error, "consumer: {failed}"),
+            Err(error) => warn!(partition, %error, "consumer: {failed}"),
         }
         if !pause(RETRY, cancel).await {
             return None;

@@ -125,8 +125,10 @@ pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) ->
             .into_iter()
             .map(|(seq, row)| (seq, Some(row)))
             .collect();
-        looked.extend(chunk.undecodable.into_iter().map(|seq| (seq, None)));
-        looked.sort_unstable_by_key(|(seq, _)| *seq);
+        if !chunk.undecodable.is_empty() {
+            looked.extend(chunk.undecodable.into_iter().map(|seq| (seq, None)));
+            looked.sort_unstable_by_key(|(seq, _)| *seq);
+        }
         for (seq, row) in looked {
             scanned += 1;
             out.next = seq + 1;
