@@ -83,6 +83,14 @@ impl Users {
             if !may_act_on(&me, id) {
                 return Err(UserError::Forbidden);
             }
+            // As for disabling: nobody might be left to administer, and the start would not
+            // make the configured admin again once another account took its freed name.
+            if id == me.id && me.role == Role::Admin {
+                return Err(UserError::Invalid {
+                    field: "id",
+                    message: "an admin cannot delete their own account".to_owned(),
+                });
+            }
             let user = Self::get_user(txn, id)?;
             txn.delete(Table::Users, &user_key(id))?;
             txn.delete(

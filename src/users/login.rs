@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     event::{EventData, LoggedIn, UserStatus},
-    store::{self, Table},
+    store::{self, Table, WriteTxn},
 };
 
 /// The longest login, in bytes, that can name an account: the longest e-mail address
@@ -84,7 +84,7 @@ impl Users {
             return Err(UserError::Unauthorized);
         };
         if !matched {
-            self.write(|txn| self.emit(txn, user.id, logged_in(ctx, false), ctx))?;
+            self.fail_a_wrong_password_of(user.id, ctx)?;
             return Err(UserError::Unauthorized);
         }
         if user.status != UserStatus::Active {
@@ -110,14 +110,31 @@ impl Users {
         self.start_session(&user, ctx)
     }
 
+    /// The failed login of account `id` with a wrong password: its `user.logged_in` event,
+    /// unless the account was deleted while the password was checked. Then no event comes
+    /// after its `user.deleted` (whose handler would make the account's state again), and the
+    /// write costs the same.
+    pub(super) fn fail_a_wrong_password_of(&self, id: Uuid, ctx: &RequestCtx) -> Result<()> {
+        self.write(|txn| match Self::get_user(txn, id) {
+            Err(UserError::NotFound) => Self::as_a_wrong_password(txn),
+            read => {
+                read?;
+                self.emit(txn, id, logged_in(ctx, false), ctx)
+            }
+        })
+    }
+
     /// The write of a wrong password's failed login without its event: an event sequence
     /// drawn and dropped (a gap, as an aborted write leaves), and a commit that waits for and
     /// pays what an outbox write's does ([`crate::store::WriteTxn::commit_as_a_write`]).
     fn fail_as_a_wrong_password(&self) -> Result<()> {
-        self.write(|txn| {
-            crate::outbox::next_event_sequence(txn)?;
-            Ok(txn.commit_as_a_write()?)
-        })
+        self.write(Self::as_a_wrong_password)
+    }
+
+    /// In `txn`, what [`Self::fail_as_a_wrong_password`] writes.
+    fn as_a_wrong_password(txn: &mut dyn WriteTxn) -> Result<()> {
+        crate::outbox::next_event_sequence(txn)?;
+        Ok(txn.commit_as_a_write()?)
     }
 
     /// The user `login` names, unless the account's throttles refuse this attempt (then
@@ -134,9 +151,11 @@ impl Users {
         };
         // Per account, however it is named (user name or e-mail address): per source, so one
         // source cannot lock the owner out, under a higher ceiling from everywhere.
+        // An account's id and a login name are kept apart: a login that spells a user's id
+        // names no account (user names are shorter), and must not count against that one.
         let account = match (&user, nameable) {
-            (Some(u), _) => u.id.to_string(),
-            (None, true) => super::lookup_key(login),
+            (Some(u), _) => format!("id\0{}", u.id),
+            (None, true) => format!("name\0{}", super::lookup_key(login)),
             (None, false) => "\0no account's name".to_owned(),
         };
         let source = format!("{account}\0{network}");

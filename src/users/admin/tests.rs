@@ -136,6 +136,25 @@ fn an_admin_cannot_disable_or_lock_their_own_account() {
     assert!(users.authenticate(&token).is_ok(), "the session stays");
 }
 
+/// Nor delete it: nobody might be left to administer, and its freed name could be taken.
+#[test]
+fn an_admin_cannot_delete_their_own_account() {
+    let (_d, users) = users();
+    users
+        .ensure_admin("root", "root@example.com", "admin password")
+        .unwrap();
+    let (root, token, _) = users.login("root", "admin password", &ctx()).unwrap();
+    let admin = users.authenticate(&token).unwrap();
+    assert!(matches!(
+        users.delete(&admin, root.id, &ctx()),
+        Err(UserError::Invalid { field: "id", .. })
+    ));
+    assert!(
+        users.authenticate(&token).is_ok(),
+        "the account and its session stay"
+    );
+}
+
 /// An admin an earlier version created from an empty variable is said at start, and the
 /// start goes on; it cannot log in with "", and a configured password replaces the empty one.
 #[test]

@@ -233,3 +233,47 @@ fn the_account_ceiling_spares_the_sources_the_owner_logged_in_from() {
         Err(UserError::Unauthorized)
     ));
 }
+
+/// A login that spells an account's id names no account (user names are shorter): failures
+/// under it do not fill that account's ceiling, which a new source of its owner would meet.
+#[test]
+fn failures_naming_an_accounts_id_leave_its_ceiling_alone() {
+    let (_d, users) = users();
+    let users = users.with_limits(&crate::users::AuthLimits {
+        per_source: 2,
+        per_account: 4,
+        ..Default::default()
+    });
+    let (user, _, _) = register(&users, "ada");
+    for attacker in ["10.6.6.1", "10.6.6.2", "10.6.6.3"] {
+        for _ in 0..2 {
+            let r = users.login(&user.id.to_string(), "wrong horse", &from(attacker));
+            assert!(matches!(r, Err(UserError::Unauthorized)));
+        }
+    }
+    assert_logs_in(&users, "ada", "10.7.7.7");
+}
+
+/// A wrong password checked while its account was deleted writes no event after the
+/// account's `user.deleted`.
+#[test]
+fn a_wrong_password_checked_while_the_account_was_deleted_writes_no_event() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    users.delete(&caller, user.id, &ctx()).unwrap();
+    users.fail_a_wrong_password_of(user.id, &ctx()).unwrap();
+    let last = events(&users).pop().unwrap();
+    assert!(
+        matches!(last.data, EventData::Deleted(_)),
+        "{:?}",
+        last.data
+    );
+    // An account still there gets its event.
+    let (bob, _, _) = register(&users, "bob");
+    users.fail_a_wrong_password_of(bob.id, &ctx()).unwrap();
+    let last = events(&users).pop().unwrap();
+    assert!(matches!(
+        last.data,
+        EventData::LoggedIn(LoggedIn { success: false, .. })
+    ));
+}
