@@ -56,12 +56,13 @@ async fn health_from(source: u8, server: SocketAddr) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// What a client at `source` gets within 1 s (a correctness bound: a served or refused client
-/// gets its answer at once; one left in the backlog or queued behind slow bodies does not).
-async fn health_within_1s(source: u8, server: SocketAddr) -> String {
-    tokio::time::timeout(Duration::from_secs(1), health_from(source, server))
+/// What a client at `source` gets within 5 s (a correctness bound: a served or refused client
+/// gets its answer at once; one left in the backlog or queued behind slow bodies, which hold
+/// their slots for the 10 s body deadline, does not). Wide for a loaded machine.
+async fn health_answered(source: u8, server: SocketAddr) -> String {
+    tokio::time::timeout(Duration::from_secs(5), health_from(source, server))
         .await
-        .unwrap_or_else(|_| panic!("127.0.0.{source}: no answer to /health within 1 s"))
+        .unwrap_or_else(|_| panic!("127.0.0.{source}: no answer to /health within 5 s"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +84,7 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
         }
     }
     // Past its share, a slow address is refused at once with 503 and Retry-After.
-    let refused = health_within_1s(2, addr).await;
+    let refused = health_answered(2, addr).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(
         refused
@@ -92,7 +93,7 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
         "{refused}"
     );
     // A normal client is still served while the slow ones hold their slots.
-    let served = health_within_1s(1, addr).await;
+    let served = health_answered(1, addr).await;
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
 
     // Fill every slot from further addresses: past the total, anyone gets 503 at once.
@@ -101,7 +102,7 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
         let source = 4 + u8::try_from(i / PER_CLIENT).unwrap();
         slow.push(slow_body(source, addr).await);
     }
-    let full = health_within_1s(1, addr).await;
+    let full = health_answered(1, addr).await;
     assert!(full.starts_with("HTTP/1.1 503"), "{full}");
     assert!(
         full.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
@@ -113,7 +114,7 @@ async fn slow_body_clients_neither_starve_others_nor_queue_in_the_backlog() {
     drop(slow);
     let mut served = String::new();
     for _ in 0..40 {
-        served = health_within_1s(1, addr).await;
+        served = health_answered(1, addr).await;
         if served.starts_with("HTTP/1.1 200") {
             break;
         }
@@ -153,13 +154,13 @@ async fn a_client_that_stops_reading_loses_its_connections_after_the_send_timeou
         stuck.push(never_reads(2, addr).await);
     }
     // Its share is taken while the writes stall...
-    let refused = health_within_1s(2, addr).await;
+    let refused = health_answered(2, addr).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     // ...and freed once they have stalled for the send timeout, though the client keeps its
     // connections open.
     let started = std::time::Instant::now();
     let served = loop {
-        let answer = health_within_1s(2, addr).await;
+        let answer = health_answered(2, addr).await;
         if answer.starts_with("HTTP/1.1 200") {
             break answer;
         }
