@@ -127,7 +127,14 @@ impl Round<'_> {
             }
         };
         link.note_kept();
-        m.member_id = joined.member_id.to_string();
+        if m.member_id != joined.member_id.as_str() {
+            // Kept at once, under the generation before: a broker before Kafka 2.2 gives the
+            // id only in a successful JoinGroup, and a SyncGroup that fails next (REBALANCE_IN_
+            // PROGRESS when instances start together) must not make the next JoinGroup ask
+            // for a new member while this one stays in the group until its session ends.
+            m.member_id = joined.member_id.to_string();
+            link.set_membership(m.clone());
+        }
         self.joined(m, &joined)
     }
 
