@@ -24,7 +24,10 @@ use usercenter::{
 
 const TOPIC: &str = "announced";
 /// The fetch wait: Nisshi looks at its log again only after half of it.
-const WAIT_MS: i32 = 4_000;
+const WAIT_MS: i32 = 10_000;
+/// An answer on the append comes within this, with room for a loaded machine; Nisshi's own
+/// look, half the wait in, comes after it.
+const PROMPT: Duration = Duration::from_secs(3);
 /// When the record is appended, into the wait.
 const APPEND_AFTER: Duration = Duration::from_millis(200);
 
@@ -89,7 +92,7 @@ async fn a_waiting_fetch_answers_when_another_instance_announces_its_append() {
     println!("announced append: the fetch took {took:?}");
     assert_eq!(records, 1);
     assert!(
-        took < Duration::from_millis(1_500),
+        took < PROMPT,
         "answered when the broker looked again ({took:?}), not on the announcement"
     );
 
@@ -98,7 +101,7 @@ async fn a_waiting_fetch_answers_when_another_instance_announces_its_append() {
     println!("unannounced append: the fetch took {took:?}");
     assert_eq!(records, 1);
     assert!(
-        took >= Duration::from_millis(1_500),
+        took >= PROMPT,
         "the broker answered on arrival ({took:?}): the test above shows nothing on it"
     );
 

@@ -10,7 +10,10 @@ use usercenter::producer::{Producer, ProducerConfig};
 
 const TOPIC: &str = "prompt";
 /// The fetch wait: Nisshi looks at its log again only after half of it.
-const WAIT_MS: i32 = 4_000;
+const WAIT_MS: i32 = 10_000;
+/// An answer on the append comes within this, with room for a loaded machine; Nisshi's own
+/// look, half the wait in, comes after it.
+const PROMPT: Duration = Duration::from_secs(3);
 /// When the record is appended, into the wait.
 const APPEND_AFTER: Duration = Duration::from_millis(200);
 
@@ -49,7 +52,7 @@ async fn a_waiting_fetch_answers_when_our_own_producer_appends() {
     println!("our own append: the fetch took {took:?}");
     assert_eq!(records, 1);
     assert!(
-        took < Duration::from_millis(1_500),
+        took < PROMPT,
         "answered when the broker looked again ({took:?}), not on our append"
     );
 
@@ -60,7 +63,7 @@ async fn a_waiting_fetch_answers_when_our_own_producer_appends() {
     println!("another client's append: the fetch took {took:?}");
     assert_eq!(records, 1);
     assert!(
-        took >= Duration::from_millis(1_500),
+        took >= PROMPT,
         "the broker answered on arrival ({took:?}): the test above shows nothing on it"
     );
 }
@@ -112,10 +115,7 @@ async fn a_partition_that_asks_while_the_lane_waits_gets_its_append_at_once() {
     let took = started.elapsed();
     println!("appended, then asked: the fetch took {took:?}");
     assert_eq!(fetched.records.len(), 1);
-    assert!(
-        took < Duration::from_secs(1),
-        "waited for the lane's Fetch: {took:?}"
-    );
+    assert!(took < PROMPT, "waited for the lane's Fetch: {took:?}");
 
     // Asks, then is appended to.
     let append = async {
@@ -126,7 +126,7 @@ async fn a_partition_that_asks_while_the_lane_waits_gets_its_append_at_once() {
     println!("asked, then appended: the fetch took {took:?}");
     assert_eq!(records, 1);
     assert!(
-        took < APPEND_AFTER + Duration::from_secs(1),
+        took < APPEND_AFTER + PROMPT,
         "waited for the lane's Fetch: {took:?}"
     );
     assert!(
