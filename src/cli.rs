@@ -50,7 +50,8 @@ pub enum PerfCommand {
 /// Flags of `serve`; each overrides the same setting from the config file and the environment.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// TOML config file (see `usercenter config` for every field and its default).
+    /// TOML config file (every field: docs/configuration.md; `usercenter config` prints the merged
+    /// result, unset optional fields left out).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Kafka bootstrap brokers, comma-separated (overrides `kafka.brokers`).
@@ -94,7 +95,8 @@ pub struct HealthcheckArgs {
     /// Seconds to wait for the answer.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     pub timeout_secs: u64,
-    /// TOML config file, read like `serve` reads it (with the environment) for `http.listen`.
+    /// TOML config file, read like `serve` reads it (with the environment) for `http.ops_listen`,
+    /// else `http.listen`.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP listen address of the service, where `/health` is asked (overrides `http.listen`

@@ -103,6 +103,10 @@ fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    // On stderr, beside the report on stdout: a long redb repair's progress, warnings.
+    if let Err(e) = logging::init(&config.log) {
+        return fail(&e);
+    }
     match block_on(usercenter::ops::run(command, &config)) {
         Ok(Ok(text)) => {
             print!("{text}");
@@ -158,6 +162,9 @@ fn migrate(config: &Config) -> ExitCode {
     if config.store.backend == config::StoreBackend::Redb {
         println!("store.backend is redb: no migrations to apply");
         return ExitCode::SUCCESS;
+    }
+    if let Err(e) = logging::init(&config.log) {
+        return fail(&e);
     }
     let ca_file = config.store.tls_ca_file.as_deref();
     match block_on(usercenter::pgstore::migrate(&config.store.url, ca_file)) {

@@ -59,12 +59,12 @@ where
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let operational = OPERATIONS.contains(&req.uri().path());
     let elsewhere = match serves {
-        Serves::Everything => false,
-        Serves::Api => operational,
-        Serves::Operations => !operational,
+        Serves::Everything => None,
+        Serves::Api => operational.then_some("served on http.ops_listen, not on this port"),
+        Serves::Operations => (!operational).then_some("served on http.listen, not on this port"),
     };
-    let routed = if elsewhere {
-        Err(ApiError::NotFound("no such endpoint"))
+    let routed = if let Some(there) = elsewhere {
+        Err(ApiError::NotFound(there))
     } else {
         route(state, peer, id.clone(), req)
             .instrument(span.clone())

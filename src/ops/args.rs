@@ -23,9 +23,9 @@ Move the group's offsets of the events topic, in Kafka (OffsetCommit, so standar
 them) and in the service's store (the offsets the consumer actually resumes from).
 
 Without --execute nothing changes: the plan (partition, committed, stored, new) is printed. \
-The reset is refused while the group has members (stop every instance first) and when the \
+The reset is refused while the group has members (stop every instance first), when the \
 service holds the store file (run it where the service's data directory is, with the service \
-stopped).
+stopped) and, on the PostgreSQL backend, while any instance runs on the database.
 
 Dedupe: the consumer remembers every record it handled (a mark per event id, kept for \
 consumer.dedupe_horizon_secs). After a rewind, records it remembers are skipped: the offsets \

@@ -109,8 +109,9 @@ pub enum GroupCommandError {
     StoreInUse(PathBuf),
     /// A usercenter instance runs on the PostgreSQL database.
     #[error(
-        "the PostgreSQL database is in use by running usercenter instances (each holds it \
-         while it runs, stopped ones too): stop every instance, then reset"
+        "the PostgreSQL database is in use by a usercenter instance (a frozen one, stopped \
+         by SIGSTOP or a paused VM, holds it until its database session ends): stop every \
+         instance, then reset"
     )]
     DatabaseInUse,
     /// The store failed.

@@ -30,8 +30,8 @@ pub enum UserError {
     /// No such user (404).
     #[error("user not found")]
     NotFound,
-    /// Too many failed logins (429).
-    #[error("too many failed logins; try again later")]
+    /// Too many failed logins from one address, or wrong old passwords in one session (429).
+    #[error("too many failed attempts; try again later")]
     Throttled,
     /// The store failed (503).
     #[error(transparent)]

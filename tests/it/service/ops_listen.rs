@@ -23,6 +23,7 @@ async fn operational_endpoints_answer_on_their_own_listener_while_the_api_is_ful
     for path in ["/health", "/ready", "/metrics"] {
         let (status, body) = http(api, "GET", path).await;
         assert_eq!(status, 404, "{path} on the API's port: {body}");
+        assert!(body.contains("served on http.ops_listen"), "{body}");
     }
     let (status, _) = http(api, "GET", "/openapi.yaml").await;
     assert_eq!(status, 200, "the API's document stays with the API");
@@ -32,6 +33,7 @@ async fn operational_endpoints_answer_on_their_own_listener_while_the_api_is_ful
     for path in ["/api/v1/users/me", "/openapi.yaml"] {
         let (status, body) = http(ops, "GET", path).await;
         assert_eq!(status, 404, "{path} on the operational port: {body}");
+        assert!(body.contains("served on http.listen"), "{body}");
     }
 
     // Four idle clients hold every slot of the API: a fifth is refused, the probe is not.
