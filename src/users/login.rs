@@ -113,12 +113,15 @@ impl Users {
     /// The failed login of account `id` with a wrong password: its `user.logged_in` event,
     /// unless the account was deleted while the password was checked. Then no event comes
     /// after its `user.deleted` (whose handler would make the account's state again), and the
-    /// write costs the same.
+    /// write costs the same. The account's row is written back unchanged: on PostgreSQL a
+    /// deletion committed after this read then fails this transaction, which runs again and
+    /// finds the account gone, rather than its event being numbered after the deletion's (a
+    /// transaction that only read the row would commit after it unhindered).
     pub(super) fn fail_a_wrong_password_of(&self, id: Uuid, ctx: &RequestCtx) -> Result<()> {
         self.write(|txn| match Self::get_user(txn, id) {
             Err(UserError::NotFound) => Self::as_a_wrong_password(txn),
             read => {
-                read?;
+                Self::put_user(txn, &read?)?;
                 self.emit(txn, id, logged_in(ctx, false), ctx)
             }
         })

@@ -255,3 +255,95 @@ async fn an_unknown_accounts_login_commits_as_a_wrong_passwords_does() {
         "transaction ids committed: {taken:?}"
     );
 }
+
+/// What a failed login's write relies on (`Users::fail_a_wrong_password_of`): a transaction
+/// that read a user's row and then writes it back is refused when a deletion of the row
+/// committed in between, and runs again; one that only read the row commits after the deletion,
+/// and its outbox row is numbered after the deletion's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_written_back_is_not_numbered_after_its_deletion_committed_meanwhile() {
+    let (_pg, url, users) = setup().await;
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 4).await.unwrap());
+    for write_back in [false, true] {
+        let u = Arc::clone(&users);
+        let name = if write_back { "wrote" } else { "read" };
+        let (user, _, _) = tokio::task::spawn_blocking(move || {
+            u.register(
+                name,
+                &format!("{name}@example.com"),
+                "correct horse",
+                &ctx(),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let key = user.id.as_bytes().to_vec();
+        let (read_tx, read_rx) = std::sync::mpsc::channel();
+        let (deleted_tx, deleted_rx) = std::sync::mpsc::channel::<()>();
+        let (s, k) = (Arc::clone(&store), key.clone());
+        let failed_login = tokio::task::spawn_blocking(move || {
+            let mut first = true;
+            s.write_with(|txn| {
+                let row = txn.get(Table::Users, &k)?;
+                if std::mem::take(&mut first) {
+                    read_tx.send(()).unwrap();
+                    deleted_rx.recv().unwrap();
+                }
+                if let Some(row) = row {
+                    if write_back {
+                        txn.put(Table::Users, &k, &row)?;
+                    }
+                    outbox_row(txn, "failed login")?;
+                }
+                Ok::<_, usercenter::store::StoreError>(())
+            })
+        });
+        read_rx.recv().unwrap();
+        let s = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            s.write_with(|txn| {
+                txn.get(Table::Users, &key)?;
+                txn.delete(Table::Users, &key)?;
+                outbox_row(txn, "deleted")
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        deleted_tx.send(()).unwrap();
+        failed_login.await.unwrap().unwrap();
+        let rows: Vec<String> = sql(&url, "SELECT topic FROM outbox ORDER BY seq")
+            .await
+            .iter()
+            .map(|r| r.get(0))
+            .filter(|t: &String| t == "failed login" || t == "deleted")
+            .collect();
+        sql(&url, "DELETE FROM outbox").await;
+        if write_back {
+            assert_eq!(
+                rows,
+                ["deleted"],
+                "the failed login ran again and found no user"
+            );
+        } else {
+            // The control: what a read alone allows.
+            assert_eq!(rows, ["deleted", "failed login"]);
+        }
+    }
+}
+
+/// An outbox row on topic `topic` (the test reads its topic back).
+fn outbox_row(
+    txn: &mut dyn usercenter::store::WriteTxn,
+    topic: &str,
+) -> Result<(), usercenter::store::StoreError> {
+    let record = usercenter::outbox::OutboxRecord {
+        topic: topic.to_owned(),
+        key: None,
+        value: b"{}".to_vec(),
+        headers: Default::default(),
+        created_ms: 0,
+    };
+    usercenter::outbox::append(txn, &record)
+}
