@@ -107,7 +107,16 @@ struct State {
     /// it was taken from may relay until then by its own clock ([`take::Taken::relay_from`]).
     /// Kept when the session is dropped: that holder's term runs on regardless.
     relay_from: Option<Instant>,
+    /// The names of sessions dropped after a take that failed on a session that did not hold
+    /// the lease, since the last take that held it (at most [`ABANDONED_KEPT`]): such a take
+    /// may have committed unanswered, and a row under one of them is waited for as another
+    /// process's would be.
+    abandoned: Vec<uuid::Uuid>,
 }
+
+/// Abandoned session names kept (one per failed take; the database forgets a session's row
+/// once another take replaces it).
+const ABANDONED_KEPT: usize = 16;
 
 impl Lease {
     pub fn new(config: Config, tls: MakeRustlsConnect) -> Self {
@@ -146,16 +155,32 @@ impl Lease {
             Some(lease) => Some(lease),
             None => {
                 let sent = Instant::now();
-                let outcome = handle.block_on(self.take(&mut state.session, handle));
+                let State {
+                    session, abandoned, ..
+                } = &mut *state;
+                let outcome = handle.block_on(self.take(session, abandoned, handle));
                 let taken = match outcome {
                     Ok(taken) => taken,
                     Err(e) => {
                         // Whatever went wrong, the session cannot be counted on: a new one
-                        // next time.
+                        // next time. A take by a session that did not hold the lease may have
+                        // committed unanswered, taking it from another process; a renewal
+                        // finds its own session's row (unless the lease lapsed in between and
+                        // another process took it and lost its session: left alone).
+                        if state.session.renewed.is_none() {
+                            if state.abandoned.len() == ABANDONED_KEPT {
+                                state.abandoned.remove(0);
+                            }
+                            let name = state.session.holder;
+                            state.abandoned.push(name);
+                        }
                         state.session = Session::default();
                         return Err(e);
                     }
                 };
+                if taken.lease.is_some() {
+                    state.abandoned.clear();
+                }
                 state.session.renewed = taken.lease.map(|lease| (sent, lease));
                 if let Some(from) = taken.relay_from {
                     tracing::info!(
@@ -196,7 +221,12 @@ impl Lease {
     }
 
     /// Takes or renews the lease on the session (opened when needed), within the limits.
-    async fn take(&self, session: &mut Session, handle: &Handle) -> Result<take::Taken> {
+    async fn take(
+        &self,
+        session: &mut Session,
+        abandoned: &[uuid::Uuid],
+        handle: &Handle,
+    ) -> Result<take::Taken> {
         let parts = within(CONNECT_LIMIT, self.connect(session, handle)).await?;
         within(ROUND_TRIP_LIMIT, async {
             if !*parts.marked {
@@ -213,7 +243,14 @@ impl Lease {
                 .statements
                 .as_ref()
                 .ok_or(StoreError::NotFound("the relay lease's statements"))?;
-            take::take_lease(parts.client, statements, parts.holder, self.sender).await
+            take::take_lease(
+                parts.client,
+                statements,
+                parts.holder,
+                self.sender,
+                abandoned,
+            )
+            .await
         })
         .await
     }

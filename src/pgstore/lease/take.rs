@@ -78,6 +78,26 @@ pub(super) fn is_ours(sender: uuid::Uuid, holder: uuid::Uuid) -> bool {
     holder.as_bytes()[..8] == sender.as_bytes()[..8]
 }
 
+/// How long a take must wait for the holder `held` it found, whose term had `seconds` left by
+/// the server's clock: nothing for a holder of this process (`sender`), unless its session was
+/// `abandoned` by a take whose answer never came. That take may have committed, taking the
+/// lease from another process's holder that relays on by its own clock: the row it left says
+/// how long that can be (the old holder's end is before the abandoned take's).
+pub(super) fn wait_for(
+    sender: uuid::Uuid,
+    abandoned: &[uuid::Uuid],
+    held: uuid::Uuid,
+    seconds: f64,
+) -> Duration {
+    if is_ours(sender, held) && !abandoned.contains(&held) {
+        return Duration::ZERO;
+    }
+    // The old holder's own end is at most a term after its last renewal was sent.
+    Duration::try_from_secs_f64(seconds)
+        .unwrap_or(Duration::ZERO)
+        .min(TERM)
+}
+
 /// Takes or renews the lease on `client` as `holder`, a session of the process `sender`, in
 /// one round trip: `BEGIN`, [`READ_HELD`], [`TAKE`], `COMMIT`.
 ///
@@ -95,6 +115,7 @@ pub(super) async fn take_lease(
     statements: &Statements,
     holder: uuid::Uuid,
     sender: uuid::Uuid,
+    abandoned: &[uuid::Uuid],
 ) -> Result<Taken> {
     let params: [Param; 2] = [Box::new(holder), Box::new(TERM.as_secs_f64())];
     let sent = Instant::now();
@@ -119,14 +140,13 @@ pub(super) async fn take_lease(
         until: sent + TERM,
     };
     let left = match held.first() {
-        Some(row) if !is_ours(sender, row.try_get(0).map_err(StoreError::Postgres)?) => {
-            let seconds: f64 = row.try_get(1).map_err(StoreError::Postgres)?;
-            // The old holder's own end is at most a term after its last renewal was sent.
-            Duration::try_from_secs_f64(seconds)
-                .unwrap_or(Duration::ZERO)
-                .min(TERM)
-        }
-        _ => Duration::ZERO,
+        Some(row) => wait_for(
+            sender,
+            abandoned,
+            row.try_get(0).map_err(StoreError::Postgres)?,
+            row.try_get(1).map_err(StoreError::Postgres)?,
+        ),
+        None => Duration::ZERO,
     };
     Ok(Taken {
         lease: Some(lease),

@@ -4,7 +4,8 @@
 //! the lease nor took it back. With [`ROUND_TRIP_LIMIT`] the check fails, the session is
 //! dropped, and once the database answers again a new session takes the lease back at once:
 //! the row names one of this process's own sessions, so there is nobody else's term to wait
-//! out.
+//! out. A take (not a renewal) whose answer is lost is another matter: it may have taken the
+//! lease from another process still relaying, and the row it left is waited out.
 //!
 //! Between the store and PostgreSQL runs a proxy that can stop forwarding in both directions
 //! while keeping every connection open (its own kernel acknowledges what the store sends, so
@@ -36,10 +37,12 @@ use usercenter::{
     store::Store,
 };
 
-/// A TCP proxy to one upstream that forwards nothing while it is stopped.
+/// A TCP proxy to one upstream that forwards nothing while it is stopped, and no answers
+/// while they are held.
 struct StoppingProxy {
     addr: SocketAddr,
     stopped: watch::Sender<bool>,
+    answers_held: watch::Sender<bool>,
 }
 
 impl StoppingProxy {
@@ -47,6 +50,8 @@ impl StoppingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stopped, watching) = watch::channel(false);
+        let (answers_held, held) = watch::channel(false);
+        let never = watch::channel(false).1;
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
@@ -54,11 +59,25 @@ impl StoppingProxy {
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, watching.clone()));
-                tokio::spawn(pump(server_read, client_write, watching.clone()));
+                let requests = [watching.clone(), never.clone()];
+                tokio::spawn(pump(client_read, server_write, requests));
+                tokio::spawn(pump(
+                    server_read,
+                    client_write,
+                    [watching.clone(), held.clone()],
+                ));
             }
         });
-        Self { addr, stopped }
+        Self {
+            addr,
+            stopped,
+            answers_held,
+        }
+    }
+
+    /// Requests still reach the server; its answers wait.
+    fn hold_answers(&self) {
+        self.answers_held.send_replace(true);
     }
 
     fn stop(&self) {
@@ -67,19 +86,26 @@ impl StoppingProxy {
 
     fn go_on(&self) {
         self.stopped.send_replace(false);
+        self.answers_held.send_replace(false);
     }
 }
 
-/// Copies `from` to `to`, holding what it read while the proxy is stopped.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut stopped: watch::Receiver<bool>) {
+/// Copies `from` to `to`, holding what it read while any of `holds` is set.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut holds: [watch::Receiver<bool>; 2],
+) {
     let mut buf = vec![0; 64 << 10];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if stopped.wait_for(|stopped| !*stopped).await.is_err() {
-            return;
+        for hold in &mut holds {
+            if hold.wait_for(|held| !*held).await.is_err() {
+                return;
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -148,4 +174,67 @@ async fn an_unanswered_renewal_fails_within_its_limit_and_the_lease_comes_back_w
         healed.elapsed() < TERM / 2,
         "this process's own former session is not waited out"
     );
+}
+
+/// A take whose answer never came may have committed, taking the lease from another process
+/// whose session the database ended while it relays on by its own clock. The taker's next
+/// session finds the row under its abandoned session's name: it waits out what that take
+/// would have waited for, rather than counting the row as its own and relaying at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_answered_too_late_is_waited_out_as_another_processs() {
+    let pg = Postgres::start().await;
+    let url = pg.database().await;
+    let lease = |store: &Arc<PgStore>| {
+        let store = Arc::clone(store);
+        blocking(move || store.relay_lease())
+    };
+    let db = testkit::pg_serve::sql(&url).await;
+    let a = Arc::new(PgStore::connect(&url, 1).await.unwrap());
+    lease(&a)
+        .await
+        .unwrap()
+        .expect("the first instance holds it");
+    let a_holder = holder(&db).await;
+    // b's lease session, through the proxy, finds the lease held by a.
+    let upstream = server_addr(&url);
+    let proxy = StoppingProxy::start(upstream).await;
+    let via = url.replacen(&upstream.to_string(), &proxy.addr.to_string(), 1);
+    let b = Arc::new(PgStore::connect(&via, 1).await.unwrap());
+    assert!(lease(&b).await.unwrap().is_none(), "a holds it");
+
+    // The database ends a's lease session; a relays on until its term's end by its clock.
+    db.execute(
+        "SELECT pg_terminate_backend(backend_pid) FROM relay_lease",
+        &[],
+    )
+    .await
+    .unwrap();
+    let ended = Instant::now();
+    // b's take reaches the database and commits; its answer does not come back in time.
+    proxy.hold_answers();
+    let unanswered = lease(&b).await;
+    assert!(unanswered.is_err(), "{unanswered:?}");
+    assert_ne!(holder(&db).await, a_holder, "the unanswered take committed");
+    proxy.go_on();
+
+    let mut handed = None;
+    while ended.elapsed() < TERM + Duration::from_secs(10) {
+        if let Ok(Some(_)) = lease(&b).await {
+            handed = Some(ended.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let handed = handed.expect("the lease was never handed to b's relay");
+    println!("a take answered too late: b relays {handed:?} after a's session ended");
+    assert!(
+        handed >= TERM - Duration::from_millis(500),
+        "b relayed {handed:?} after a's session ended, inside a's term ({TERM:?})"
+    );
+}
+
+/// The relay lease's holder now.
+async fn holder(db: &tokio_postgres::Client) -> uuid::Uuid {
+    let row = db.query_one("SELECT holder FROM relay_lease", &[]).await;
+    row.unwrap().get(0)
 }
