@@ -61,7 +61,9 @@ where
     let elsewhere = match serves {
         Serves::Everything => None,
         Serves::Api => operational.then_some("served on http.ops_listen, not on this port"),
-        Serves::Operations => (!operational).then_some("served on http.listen, not on this port"),
+        Serves::Operations => {
+            (!operational).then_some("this port serves /health, /ready and /metrics only")
+        }
     };
     let routed = if let Some(there) = elsewhere {
         Err(ApiError::NotFound(there))

@@ -163,15 +163,20 @@ impl Lease {
                     Ok(taken) => taken,
                     Err(e) => {
                         // Whatever went wrong, the session cannot be counted on: a new one
-                        // next time. A take by a session that did not hold the lease may have
+                        // next time. A take sent on it by a session that did not hold the
+                        // lease (or whose lease had lapsed by this process's clock) may have
                         // committed unanswered, taking it from another process; a renewal
-                        // finds its own session's row (unless the lease lapsed in between and
-                        // another process took it and lost its session: left alone).
-                        if state.session.renewed.is_none() {
+                        // within the term finds its own session's row.
+                        let renewal = state
+                            .session
+                            .renewed
+                            .is_some_and(|(_, lease)| sent < lease.until);
+                        let name = state.session.holder;
+                        let connected = state.session.client.is_some();
+                        if connected && !renewal && !state.abandoned.contains(&name) {
                             if state.abandoned.len() == ABANDONED_KEPT {
                                 state.abandoned.remove(0);
                             }
-                            let name = state.session.holder;
                             state.abandoned.push(name);
                         }
                         state.session = Session::default();

@@ -131,7 +131,12 @@ impl Users {
     /// drawn and dropped (a gap, as an aborted write leaves), and a commit that waits for and
     /// pays what an outbox write's does ([`crate::store::WriteTxn::commit_as_a_write`]).
     fn fail_as_a_wrong_password(&self) -> Result<()> {
-        self.write(Self::as_a_wrong_password)
+        self.write(|txn| {
+            // The read of an account a wrong password's write makes (a round trip of its own
+            // on PostgreSQL), of a row no account has.
+            store::get::<User>(txn, Table::Users, &user_key(Uuid::nil()))?;
+            Self::as_a_wrong_password(txn)
+        })
     }
 
     /// In `txn`, what [`Self::fail_as_a_wrong_password`] writes.

@@ -109,7 +109,8 @@ pub(super) fn wait_for(
 /// measured from when the answer arrived (after the server read it), that time is past the
 /// old holder's end, which its own clock started before the server did. A holder of this
 /// process is not waited for: its relay stops what it handed over under the old epoch when it
-/// sees the new one, before it hands anything over under it.
+/// sees the new one, before it hands anything over under it. Unless it is one of `abandoned`:
+/// a session dropped after a take whose answer never came ([`wait_for`]).
 pub(super) async fn take_lease(
     client: &Client,
     statements: &Statements,

@@ -210,6 +210,13 @@ async fn a_take_answered_too_late_is_waited_out_as_another_processs() {
     .await
     .unwrap();
     let ended = Instant::now();
+    // Until its backend has left pg_stat_activity, the lease is not free.
+    let gone =
+        "SELECT count(*) FROM pg_stat_activity a JOIN relay_lease l ON a.pid = l.backend_pid";
+    while db.query_one(gone, &[]).await.unwrap().get::<_, i64>(0) > 0 {
+        assert!(ended.elapsed() < TERM, "a's backend never left");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // b's take reaches the database and commits; its answer does not come back in time.
     proxy.hold_answers();
     let unanswered = lease(&b).await;
