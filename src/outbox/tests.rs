@@ -142,11 +142,11 @@ fn a_read_says_whether_more_rows_may_wait() {
 /// the row carries the same; one it has stays.
 #[test]
 fn a_stamped_row_has_an_event_id_of_its_own_for_good() {
+    use crate::store::StoreExt;
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
     let mut given = BTreeMap::new();
     given.insert(header::ID.to_owned(), b"source-id".to_vec());
-    let mut stamped = Vec::new();
     for headers in [BTreeMap::new(), given] {
         store
             .write(&mut |txn| {
@@ -159,12 +159,7 @@ fn a_stamped_row_has_an_event_id_of_its_own_for_good() {
             })
             .unwrap();
     }
-    store
-        .read(&mut |txn| {
-            stamped = pending(txn, 0, 10)?;
-            Ok(())
-        })
-        .unwrap();
+    let stamped = store.read_with(|txn| pending(txn, 0, 10)).unwrap();
     let id = |i: usize| stamped[i].1.headers.get(header::ID).cloned().unwrap();
     assert!(uuid::Uuid::try_parse_ascii(&id(0)).is_ok());
     assert_eq!(id(1), b"source-id");

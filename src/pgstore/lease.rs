@@ -108,7 +108,7 @@ struct State {
     /// Kept when the session is dropped: that holder's term runs on regardless.
     relay_from: Option<Instant>,
     /// The names of sessions dropped after a take that failed on a session that did not hold
-    /// the lease, since the last take that held it (at most [`ABANDONED_KEPT`]): such a take
+    /// the lease (or whose lease had lapsed), since the last take that held it (at most [`ABANDONED_KEPT`]): such a take
     /// may have committed unanswered, and a row under one of them is waited for as another
     /// process's would be.
     abandoned: Vec<uuid::Uuid>,

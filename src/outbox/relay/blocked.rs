@@ -5,12 +5,10 @@
 //! other topic go on: one topic refused for good (an ACL missing on `user.analytics`) does not
 //! stop `user.events`.
 //!
-//! Before, the relay went back to the failed row and read its rounds from there, and the rows
-//! of the failing topic behind it took their places in every round: once more of them waited
-//! than the rounds in flight read ([`super::DEPTH`] × [`super::ROUND`]), nothing committed
-//! after them was read again. Now a read passes over the rows that wait ([`read_unblocked`]):
-//! it hands over up to a round of the others, and only the first waiting row of each topic,
-//! which is tried again, looking at [`SCAN_ROWS`] rows at most.
+//! A read passes over the rows that wait ([`read_unblocked`]), so they never fill the rounds in
+//! flight ([`super::DEPTH`] × [`super::ROUND`]): it hands over up to a round of the others,
+//! and only the first waiting row of each topic, which is tried again, looking at
+//! [`SCAN_ROWS`] rows at most.
 //!
 //! A topic goes again once its first waiting row is delivered or parked, but only when the
 //! relay next reads again from the first row a round failed or passed over

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{error, warn};
 
 use super::{Blocked, RoundOutcome, Scanned, read_unblocked};
-use crate::store::{RelayLease, Store, Table, WriteTxn};
+use crate::store::{RelayLease, Store, StoreExt, Table, WriteTxn};
 
 /// How long reads of the outbox may fail in a row before the holder steps aside: longer than
 /// a database restart takes, as long as the lease's term.
@@ -66,15 +66,7 @@ pub(super) type Deleting = tokio::task::JoinHandle<crate::store::Result<()>>;
 /// passing over those that wait behind a row of their topic in `blocked`.
 pub(super) fn start_read(store: &Arc<dyn Store>, from: u64, blocked: Blocked) -> Reading {
     let reader = Arc::clone(store);
-    tokio::task::spawn_blocking(move || {
-        let mut read = None;
-        reader
-            .read(&mut |txn| {
-                read = Some(read_unblocked(txn, from, &blocked)?);
-                Ok(())
-            })
-            .map(|()| read.unwrap_or_else(|| Scanned::none(from)))
-    })
+    tokio::task::spawn_blocking(move || reader.read_with(|txn| read_unblocked(txn, from, &blocked)))
 }
 
 /// Starts deleting the rows `round` delivered and moving those it parked.

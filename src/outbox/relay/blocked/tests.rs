@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{RedbStore, Store};
+use crate::store::{RedbStore, Store, StoreExt};
 
 #[test]
 fn a_topic_waits_behind_its_first_failed_row_until_the_relay_reads_again_past_it() {
@@ -63,14 +63,7 @@ fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
         std::iter::repeat_n("r", 3_000).chain(std::iter::repeat_n("t", 1_010)),
     );
     let read = |from, blocked: &Blocked| {
-        let mut out = None;
-        store
-            .read(&mut |txn| {
-                out = Some(read_unblocked(txn, from, blocked)?);
-                Ok(())
-            })
-            .unwrap();
-        out.unwrap()
+        (store.read_with(|txn| read_unblocked(txn, from, blocked))).unwrap()
     };
     // Nothing waits: a round of the first rows.
     let all = read(0, &Blocked::default());

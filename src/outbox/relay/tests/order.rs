@@ -179,9 +179,7 @@ fn tagged(broker: &MockBroker, tag: u8) -> Vec<u16> {
 
 /// A topic refused for good (an ACL missing) with more rows waiting than the rounds in flight
 /// read (2 × 1,000), each of another user, holds up no other topic: rows committed behind them
-/// go out (before, every round read from the first failed row, and once the refused topic's
-/// rows filled the rounds nothing behind them was read again). Once the topic is allowed, its
-/// rows go out, all of them, in order.
+/// go out. Once the topic is allowed, its rows go out, all of them, in order.
 #[tokio::test]
 async fn a_topic_refused_for_thousands_of_rows_holds_up_no_other() {
     let (_dir, store) = store();
