@@ -91,11 +91,9 @@ pub(crate) async fn run(
     let mut committed = start.committed;
     loop {
         run_once(&ctx, &source, partition, &start, committed, &cancel).await;
-        if cancel.is_cancelled() || !reset_by_operator(&ctx, partition, &cancel).await {
-            return;
-        }
-        // Revoked while the claim was read: the partition is another member's now.
-        if cancel.is_cancelled() {
+        // Not reset (`reset_by_operator` reads nothing once revoked), or revoked while the
+        // claim was read: the partition is another member's now.
+        if !reset_by_operator(&ctx, partition, &cancel).await || cancel.is_cancelled() {
             return;
         }
         warn!(topic = %ctx.topic, partition, "consumer: `group reset-offsets` set the partition's offset while it was consumed; starting again from that offset");

@@ -25,6 +25,7 @@
 //! | `producer_id`, `coordinator`, `membership`, `offsets` | InitProducerId, the group requests, committed offsets |
 //! | `produce` | Produce of encoded batches (`kafka::records::encode`): one partition's, or several partitions' in one request |
 //! | `fetch` | Fetch of several partitions in one request, records left raw for `kafka::records` |
+//! | `per_api` | a counter per Kafka API in a static table (the metrics by API) |
 //! | `requests_sent` | the process's count of requests sent, by API (`usercenter_kafka_requests_total`) |
 //! | `throttle` | broker quotas (KIP-219): a throttled connection sends nothing until the throttle is over; throttled answers counted by API |
 mod adapter;
@@ -34,6 +35,7 @@ mod fetch;
 mod membership;
 mod metadata;
 mod offsets;
+mod per_api;
 mod produce;
 mod producer_id;
 mod requests_sent;
@@ -55,7 +57,7 @@ pub use offsets::{CommittedOffset, OffsetCommit, OffsetFetch};
 pub use produce::{Produce, ProduceBatches};
 pub use producer_id::{InitProducerId, ProducerIdentity};
 pub use requests_sent::{render_kafka_request_metrics, sent};
-pub use throttle::{render_kafka_throttle_metrics, throttled};
+pub use throttle::render_kafka_throttle_metrics;
 pub use topics::{CreateTopic, ListOffset, OffsetQuery};
 
 /// Kafka's `isolation_level` for read_committed, which Fetch and ListOffsets both ask: the

@@ -64,7 +64,7 @@ impl Call for ProduceBatches {
     const CLIENT_THROTTLES_FROM: i16 = Produce::CLIENT_THROTTLES_FROM;
 
     fn throttle_ms(response: &Self::Response) -> i32 {
-        response.throttle_time_ms
+        Produce::throttle_ms(response)
     }
 
     fn build(&self, _version: i16) -> ProduceRequest {

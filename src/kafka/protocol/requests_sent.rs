@@ -7,28 +7,21 @@
 //!
 //! One table per process, like the client itself: the producer, the consumers, the group
 //! member and the operator commands all send through it.
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use kafka_protocol::messages::ApiKey;
 
+use super::per_api::PerApi;
 use crate::metrics::{render_header, render_sample};
 
-/// One count per API key; Kafka's keys are below 100 and this table has room for more.
-const SLOTS: usize = 128;
-
-static SENT: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static SENT: PerApi = PerApi::new();
 
 /// Counts one request of the API numbered `key`.
 pub(crate) fn count(key: i16) {
-    if let Some(slot) = usize::try_from(key).ok().and_then(|i| SENT.get(i)) {
-        slot.fetch_add(1, Ordering::Relaxed);
-    }
+    SENT.add(key, 1);
 }
 
 /// Requests of `api` sent so far by this process.
 pub fn sent(api: ApiKey) -> u64 {
-    SENT.get(api as i16 as usize)
-        .map_or(0, |slot| slot.load(Ordering::Relaxed))
+    SENT.get(api)
 }
 
 /// Appends `usercenter_kafka_requests_total`, one sample per API sent at least once, to `out`.
@@ -40,11 +33,8 @@ pub fn render_kafka_request_metrics(out: &mut String) {
         "counter",
         "Kafka requests this process sent to brokers, by API (connection set-up not counted).",
     );
-    for api in ApiKey::iter() {
-        let n = sent(api);
-        if n > 0 {
-            render_sample(out, name, &[("api", &format!("{api:?}"))], n);
-        }
+    for (api, n) in SENT.counted() {
+        render_sample(out, name, &[("api", &format!("{api:?}"))], n);
     }
 }
 

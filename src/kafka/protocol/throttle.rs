@@ -14,22 +14,17 @@
 //! answers a huge throttle (a bug, or a hostile one) holds it for no longer than a silent one.
 //! `/metrics` counts throttled answers and their throttle time by API:
 //! `usercenter_kafka_throttled_total{api}`, `usercenter_kafka_throttle_seconds_total{api}`.
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::per_api::PerApi;
 use crate::metrics::{render_header, render_sample};
 
-/// One count per API key, as in [`super::requests_sent`].
-const SLOTS: usize = 128;
-
-static THROTTLED: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
-static THROTTLED_MS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static THROTTLED: PerApi = PerApi::new();
+static THROTTLED_MS: PerApi = PerApi::new();
 
 /// Until when one connection must not send (the end of the last throttle a broker answered).
 #[derive(Debug)]
@@ -74,10 +69,8 @@ impl Throttle {
         if ms == 0 {
             return;
         }
-        if let Some(slot) = usize::try_from(key).ok().filter(|&i| i < SLOTS) {
-            THROTTLED[slot].fetch_add(1, Ordering::Relaxed);
-            THROTTLED_MS[slot].fetch_add(ms, Ordering::Relaxed);
-        }
+        THROTTLED.add(key, 1);
+        THROTTLED_MS.add(key, ms);
         if version < from_version {
             return;
         }
@@ -106,23 +99,12 @@ pub(super) enum Before {
     GiveUpAt(Instant),
 }
 
-/// Throttled answers of `api` so far, and their throttle time in ms.
-pub fn throttled(api: ApiKey) -> (u64, u64) {
-    let slot = api as i16 as usize;
-    let load =
-        |table: &[AtomicU64; SLOTS]| table.get(slot).map_or(0, |s| s.load(Ordering::Relaxed));
-    (load(&THROTTLED), load(&THROTTLED_MS))
-}
-
 /// Appends `usercenter_kafka_throttled_total` and `usercenter_kafka_throttle_seconds_total`,
 /// one sample per API throttled at least once, to `out`.
 pub fn render_kafka_throttle_metrics(out: &mut String) {
-    let counts: Vec<(ApiKey, u64, u64)> = ApiKey::iter()
-        .map(|api| {
-            let (n, ms) = throttled(api);
-            (api, n, ms)
-        })
-        .filter(|&(_, n, _)| n > 0)
+    let counts: Vec<(ApiKey, u64, u64)> = THROTTLED
+        .counted()
+        .map(|(api, n)| (api, n, THROTTLED_MS.get(api)))
         .collect();
     let name = "usercenter_kafka_throttled_total";
     render_header(
