@@ -8,12 +8,7 @@
 //! accept ─► admit(ip) ─► Slot (held by the connection task, freed on drop) ─► hyper
 //!                    └─► Refusal ─► refuse: 503 + Retry-After, close (bounded in number and time)
 //! ```
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -82,7 +77,7 @@ impl Refusal {
 pub struct Admission {
     slots: Arc<Semaphore>,
     max_per_client: usize,
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: crate::users::ClientShares<IpAddr>,
     refusing: Arc<Semaphore>,
 }
 
@@ -97,19 +92,8 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let Some(ip) = self.ip else {
-            return;
-        };
-        let mut map = self
-            .admission
-            .per_client
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&ip);
-            }
+        if let Some(ip) = self.ip {
+            self.admission.per_client.give_back(&ip);
         }
     }
 }
@@ -120,7 +104,7 @@ impl Admission {
         Arc::new(Self {
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             max_per_client: limits.max_per_client.max(1),
-            per_client: Mutex::new(HashMap::new()),
+            per_client: crate::users::ClientShares::default(),
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
         })
     }
@@ -129,18 +113,13 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         // An IPv6 client holds a /64: its share is the network's.
         let ip = crate::users::client_network(ip);
-        let mut map = self
-            .per_client
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let held = map.get(&ip).copied().unwrap_or(0);
-        if held >= self.max_per_client {
+        if !self.per_client.take(&ip, self.max_per_client) {
             return Err(Refusal::ClientFull);
         }
-        let permit = Arc::clone(&self.slots)
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Full)?;
-        map.insert(ip, held + 1);
+        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+            self.per_client.give_back(&ip);
+            return Err(Refusal::Full);
+        };
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),

@@ -17,10 +17,8 @@ use std::{
 
 use super::{ClientGone, RequestCtx, Result, UserError, client_network, working_area};
 use crate::metrics::{Counter, Histogram, render_value};
-use client_share::ClientShares;
 use handoff::{Handoff, Next, Slot};
 
-mod client_share;
 mod handoff;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -108,8 +106,8 @@ fn max_per_client() -> usize {
     }
 }
 
-/// Hashes pending per client ([`client_share`]).
-static SHARES: LazyLock<ClientShares> = LazyLock::new(ClientShares::default);
+/// Hashes pending per client ([`super::ClientShares`]).
+static SHARES: LazyLock<super::ClientShares<String>> = LazyLock::new(Default::default);
 
 /// The most hashes queued or running.
 fn max_pending() -> usize {

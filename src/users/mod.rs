@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod client_gone;
 mod client_network;
+mod client_shares;
 mod core;
 mod error;
 mod event_handler;
@@ -32,6 +33,7 @@ pub use admin::FirstAdmin;
 pub use auth::{hash_password, new_token, token_hash};
 pub use client_gone::{ClientGone, SetOnDrop};
 pub use client_network::{client_network, client_network_key, client_site_key};
+pub use client_shares::ClientShares;
 pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};
 pub use hashing_pool::{

@@ -37,13 +37,7 @@ fn past_the_total_every_address_is_refused_until_a_slot_frees() {
     drop(a);
     let _d = admission.admit(ip(4)).unwrap();
     // Refused and finished addresses leave no counters behind.
-    let mut held: Vec<IpAddr> = admission
-        .per_client
-        .lock()
-        .unwrap()
-        .keys()
-        .copied()
-        .collect();
+    let mut held: Vec<IpAddr> = admission.per_client.clients();
     held.sort();
     assert_eq!(held, [ip(3), ip(4)]);
 }
