@@ -182,4 +182,8 @@ impl PartitionLeader for ConnectionLeader {
     fn lost(&self) {
         self.client.forget(self.lane.connection());
     }
+
+    fn is_closed(&self) -> bool {
+        self.lane.connection().is_closed()
+    }
 }

@@ -265,6 +265,10 @@ impl PartitionLeader for MockLeader {
     }
 
     fn lost(&self) {}
+
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for MockBroker {

@@ -340,8 +340,12 @@ impl PartitionTask {
         self.in_flight.push_back(request);
     }
 
-    /// The leader's connection, looked up when there is none.
+    /// The leader's connection, looked up when there is none or the broker hung up the one
+    /// there was (no request fails on it then).
     async fn leader(&mut self) -> Option<Arc<dyn PartitionLeader>> {
+        if let Some(leader) = self.leader.take_if(|leader| leader.is_closed()) {
+            leader.lost();
+        }
         if self.leader.is_none() {
             let transport = Arc::clone(&self.shared.transport);
             match transport

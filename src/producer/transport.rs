@@ -100,4 +100,9 @@ pub trait PartitionLeader: Send + Sync {
     /// A request failed so that the way to the leader is broken (connection lost, no answer):
     /// the next lookup makes a new one.
     fn lost(&self);
+
+    /// Whether the way to the leader is known broken before any request fails on it (the
+    /// broker hung up the connection, say one idle past its `connections.max.idle.ms`): the
+    /// pipeline looks the leader up again before it sends.
+    fn is_closed(&self) -> bool;
 }

@@ -71,9 +71,17 @@ pub struct Faults {
     pub cut: AtomicU64,
     /// Connections accepted so far.
     pub connections: AtomicU64,
+    /// Wakes every connection open now to close both its sides ([`Faults::hang_up`]).
+    hang_up: tokio::sync::Notify,
 }
 
 impl Faults {
+    /// Closes every connection open now, both sides, at once: as a broker hangs up a
+    /// connection idle past its `connections.max.idle.ms`. Connections opened later are kept.
+    pub fn hang_up(&self) {
+        self.hang_up.notify_waiters();
+    }
+
     /// Settings that fault produce traffic only, after the first 2 frames of a connection,
     /// switched off until [`Faults::enabled`] is set.
     pub fn produce_only() -> Arc<Self> {
@@ -209,6 +217,7 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
     let (mut broker_rx, mut broker_tx) = broker.into_split();
     // The api key and the connection-wide index of each request awaiting its response.
     let pending: Arc<Mutex<VecDeque<(u64, i16)>>> = Arc::default();
+    let hung_up = Arc::clone(&faults);
     let requests = {
         let (faults, pending, mut rng) = (Arc::clone(&faults), Arc::clone(&pending), rng.clone());
         async move {
@@ -272,5 +281,6 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
     tokio::select! {
         () = requests => {}
         () = responses => {}
+        () = hung_up.hang_up.notified() => {}
     }
 }

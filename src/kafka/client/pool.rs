@@ -6,7 +6,9 @@
 //! each (of which all but one were dropped). A connect runs on a task of its own, within the
 //! connect timeout, whether or not anyone still waits for it, and puts its connection in the
 //! pool when it ends. One that fails fails every request waiting for it, and the next request
-//! connects again.
+//! connects again. A connection the broker has hung up ([`Connection::is_closed`]: idle past
+//! the broker's `connections.max.idle.ms`, a broker restart) is not handed out: the request
+//! that finds it connects again, rather than failing on it.
 use std::{
     collections::HashMap,
     sync::{
@@ -74,30 +76,30 @@ fn settle(
 }
 
 impl Pool {
-    /// The open connections, as (broker address, purpose).
+    /// The open connections, as (broker address, purpose): not those the broker hung up.
     pub(super) fn open(&self) -> Vec<(String, Purpose)> {
         let slots = self.slots.lock();
         let mut open: Vec<_> = (slots.iter())
-            .filter(|(_, slot)| matches!(slot, Slot::Open(_)))
+            .filter(|(_, slot)| matches!(slot, Slot::Open(c) if !c.is_closed()))
             .map(|(key, _)| key.clone())
             .collect();
         open.sort_by(|a, b| (&a.0, a.1 as u8).cmp(&(&b.0, b.1 as u8)));
         open
     }
 
-    /// Any open connection for `purpose`.
+    /// Any open connection for `purpose` that the broker has not hung up.
     pub(super) fn any_open(&self, purpose: Purpose) -> Option<Arc<Connection>> {
         self.slots
             .lock()
             .iter()
             .find_map(|((_, p), slot)| match slot {
-                Slot::Open(c) if *p == purpose => Some(Arc::clone(c)),
+                Slot::Open(c) if *p == purpose && !c.is_closed() => Some(Arc::clone(c)),
                 _ => None,
             })
     }
 
     /// The connection to `addr` for `purpose`: the open one, the one a connect under way
-    /// gives, or a new one.
+    /// gives, or a new one (also in place of one the broker hung up).
     pub(super) async fn connection(
         &self,
         addr: &str,
@@ -108,9 +110,9 @@ impl Pool {
         let (id, outcome) = {
             let mut slots = self.slots.lock();
             match slots.get(&key) {
-                Some(Slot::Open(c)) => return Ok(Arc::clone(c)),
+                Some(Slot::Open(c)) if !c.is_closed() => return Ok(Arc::clone(c)),
                 Some(Slot::Connecting { id, outcome }) => (*id, outcome.clone()),
-                None => {
+                Some(Slot::Open(_)) | None => {
                     let id = self.next_id.fetch_add(1, Relaxed);
                     let outcome = self.start(key.clone(), id, settings);
                     let slot = Slot::Connecting {

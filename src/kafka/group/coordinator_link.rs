@@ -122,9 +122,19 @@ impl CoordinatorLink {
         }
     }
 
+    /// The coordinator's connection: the one kept, unless the broker hung it up (then it is
+    /// looked up again, and no request fails on it), or a new lookup.
     async fn coordinator(&self) -> Result<Arc<Connection>, GroupError> {
-        if let Some(c) = self.coordinator.lock().as_ref() {
-            return Ok(Arc::clone(c));
+        {
+            let mut kept = self.coordinator.lock();
+            match kept.take() {
+                Some(c) if !c.is_closed() => {
+                    *kept = Some(Arc::clone(&c));
+                    return Ok(c);
+                }
+                Some(hung_up) => self.client.forget(&hung_up),
+                None => {}
+            }
         }
         let conn = self.client.coordinator(&self.group_id).await?;
         *self.coordinator.lock() = Some(Arc::clone(&conn));

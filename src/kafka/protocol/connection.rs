@@ -4,7 +4,9 @@
 //! tokio-rustls with the same rustls `ClientConfig` (CA file or compiled-in roots, client
 //! certificate) from [`crate::kafka::security`]. Then, as rskafka
 //! does for its own connections: `Messenger::new` over a buffered stream, `sync_versions`
-//! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms.
+//! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms. The
+//! stream under the messenger notes when the broker hangs up ([`hang_up`]), so that the pool
+//! replaces such a connection before a request is made on it.
 use std::{fmt, sync::Arc, time::Duration};
 
 use rskafka::{
@@ -17,10 +19,13 @@ use tokio::{
     net::TcpStream,
 };
 
+use self::hang_up::{HangUp, Watched};
 use super::{
     adapter::{Adapted, Answer, Call, CallError},
     throttle::{Before, Throttle},
 };
+
+mod hang_up;
 
 /// rskafka's own default for the largest response frame it accepts.
 const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;
@@ -116,6 +121,8 @@ pub struct Connection {
     request_timeout: Duration,
     /// Until when the broker's quota mutes the connection (KIP-219).
     throttle: Throttle,
+    /// Set when the broker has hung up (or the stream failed).
+    hang_up: HangUp,
 }
 
 impl fmt::Debug for Connection {
@@ -157,6 +164,8 @@ impl Connection {
                 Box::new(connector.connect(name, tcp).await.map_err(io)?)
             }
         };
+        let hang_up = HangUp::default();
+        let stream: Box<dyn Io> = Box::new(Watched::new(stream, hang_up.clone()));
         let mut messenger = Messenger::new(
             BufStream::new(stream),
             MAX_MESSAGE_SIZE,
@@ -183,12 +192,20 @@ impl Connection {
             messenger,
             request_timeout: settings.request_timeout,
             throttle: Throttle::new(settings.request_timeout),
+            hang_up,
         })
     }
 
     /// The broker address.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Whether the broker has hung up (an idle connection past its `connections.max.idle.ms`,
+    /// a restart) or the stream failed: every request on it would fail unwritten, so whoever
+    /// keeps it asks the pool for another.
+    pub fn is_closed(&self) -> bool {
+        self.hang_up.happened()
     }
 
     /// Sends `call` at the highest version both sides support and decodes the answer. While

@@ -1,9 +1,11 @@
 //! The producer against a real broker: delivery, partitioning, exactly-once under faults, the
 //! event contract as librdkafka reads it, per-key order through outages, and batches of several
-//! partitions in one request; the producer id asked for again while its answers are lost.
+//! partitions in one request; the producer id asked for again while its answers are lost; a
+//! connection the broker hung up replaced before a record fails on it.
 mod delivery;
 mod event_contract;
 mod gathered_requests;
+mod hung_up;
 mod idempotence;
 mod outage_order;
 mod partitioner;

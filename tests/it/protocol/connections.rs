@@ -366,3 +366,57 @@ async fn requests_for_one_broker_at_once_open_one_connection() {
     );
     assert_eq!(cluster.open_connections().len(), 1);
 }
+
+/// A connection the broker hung up (as one idle past `connections.max.idle.ms`) is not handed
+/// out again: the next request for its broker and purpose connects anew and is answered, where
+/// it would have failed on the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_broker_hung_up_is_replaced_before_a_request_fails_on_it() {
+    use std::{sync::atomic::Ordering::Relaxed, time::Duration};
+    use testkit::proxy::{Faults, Proxy};
+    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    let faults = Arc::new(Faults::default());
+    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 3).await;
+    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let cluster = kafka_client(&broker.addr);
+    let find = FindCoordinator {
+        key: "hung-up".into(),
+        key_type: CoordinatorType::Group,
+    };
+    let first = cluster
+        .connection(&broker.addr, Purpose::Admin)
+        .await
+        .unwrap();
+    first.call(&find).await.unwrap();
+    assert!(!first.is_closed());
+    let before = faults.connections.load(Relaxed);
+
+    faults.hang_up();
+    testkit::eventually(Duration::from_secs(5), "the hang-up noticed", || {
+        first.is_closed()
+    })
+    .await;
+    assert!(
+        cluster.open_connections().is_empty(),
+        "a hung-up one listed"
+    );
+    let err = first.call(&find).await.unwrap_err();
+    assert!(err.is_connection_lost(), "the old connection: {err:?}");
+
+    let second = cluster
+        .connection(&broker.addr, Purpose::Admin)
+        .await
+        .unwrap();
+    assert!(
+        !Arc::ptr_eq(&first, &second),
+        "the hung-up connection handed out"
+    );
+    second.call(&find).await.unwrap();
+    let any = cluster.any(Purpose::Admin).await.unwrap();
+    assert!(Arc::ptr_eq(&any, &second));
+    assert_eq!(
+        faults.connections.load(Relaxed) - before,
+        1,
+        "connections opened"
+    );
+}
