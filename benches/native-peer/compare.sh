@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Producer speed: `usercenter perf produce` against librdkafka (the native peer in this folder),
-# both idempotent, acks=all, linger 5 ms, unkeyed records, against one local Nisshi broker.
+# Speed beside librdkafka (the native peer in this folder), against one local Nisshi broker.
 #
-#   benches/native-peer/compare.sh [--runs 3] [--records 1000000] [--record-size 100]
+#   benches/native-peer/compare.sh [--consume] [--runs 3] [--records 1000000] [--record-size 100]
 #
-# For each row (partitions 1 and 6, codec none and snappy): one discarded warm-up run of each
-# producer, then --runs rounds of one run each, alternating which goes first (ours first in
-# odd rounds); every run writes a fresh topic on a freshly started broker. Progress goes to
-# stderr, a Markdown table to stdout with, per row, the ratios ours/librdkafka of the summed
-# records/s and CPU s per M.
+# Producers (the default): `usercenter perf produce` and the peer, both idempotent, acks=all,
+# linger 5 ms, unkeyed records. For each row (partitions 1 and 6, codec none and snappy): one
+# discarded warm-up run of each producer, then --runs rounds of one run each, alternating which
+# goes first (ours first in odd rounds); every run writes a fresh topic on a freshly started
+# broker.
+#
+# Consumers (--consume): for each row, ours writes --records records (with our headers) to a
+# fresh topic on a fresh broker; then `usercenter perf consume` (fetch, CRC-32C, the dedupe mark
+# per record and one store transaction with the offsets per fetched batch, a fresh store each
+# run) and `native-peer consume` (librdkafka, CRC checks on, each record's ce_id header looked
+# up, nothing stored) read all of them from the beginning: one discarded warm-up each, then
+# --runs rounds, alternating as above.
+#
+# Progress goes to stderr, a Markdown table to stdout with, per row, the ratios ours/librdkafka
+# of the summed records/s and CPU s per M.
 #
 # The usercenter release binary: $USERCENTER_BIN, else $CARGO_TARGET_DIR/release/usercenter when
 # CARGO_TARGET_DIR is set, else target/release/usercenter (build it with
@@ -20,10 +29,11 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=SCRIPTDIR/../../deploy/lib.sh
 . "$root/deploy/lib.sh"
 
-usage() { die "usage: $0 [--runs N] [--records N] [--record-size BYTES]"; }
-runs=3 records=1000000 size=100
+usage() { die "usage: $0 [--consume] [--runs N] [--records N] [--record-size BYTES]"; }
+runs=3 records=1000000 size=100 mode=produce
 while [ $# -gt 0 ]; do
     case "$1" in
+    --consume) mode=consume; shift ;;
     --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
     --records) [ $# -ge 2 ] || usage; records=$2; shift 2 ;;
     --record-size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
@@ -116,31 +126,74 @@ produce() {
     say "$partitions partition(s), $codec, $label: $tool $rps records/s, $cpu CPU s per M"
 }
 
-table=("| partitions | codec | producer | records/s (runs) | CPU s per M (runs) |"
+# consume TOOL TOPIC LABEL: one read of every record of TOPIC from its beginning; sets $rps and
+# $cpu and says how it went.
+consume() {
+    local tool=$1 topic=$2 label=$3 args line
+    args=(--brokers "$broker" --topic "$topic" --records "$records")
+    case "$tool" in
+    usercenter) args=("$ours" perf consume "${args[@]}") ;;
+    librdkafka) args=("$peer" consume "${args[@]}") ;;
+    esac
+    if ! line=$("${args[@]}" 2>"$work/stderr" | tail -n 1); then
+        cat "$work/stderr" >&2
+        die "$tool failed: ${args[*]}"
+    fi
+    if ! { rps=$(field records_per_s "$line") && cpu=$(field cpu_s_per_million "$line"); }; then
+        die "$tool printed no summary line: '$line'"
+    fi
+    say "$topic, $label: $tool $rps records/s, $cpu CPU s per M"
+}
+
+# row PARTITIONS CODEC: one row of the table, runs alternating, after a warm-up of each.
+row() {
+    local partitions=$1 codec=$2 topic="" run order tool
+    ours_rps=() ours_cpu=() peer_rps=() peer_cpu=()
+    if [ "$mode" = consume ]; then
+        # The records to read, written once by ours (so they carry our headers).
+        produce usercenter "$partitions" "$codec" "the records to read"
+        topic="compare-$topics-usercenter-p$partitions-$codec"
+        consume usercenter "$topic" "warm-up (discarded)"
+        consume librdkafka "$topic" "warm-up (discarded)"
+    else
+        produce usercenter "$partitions" "$codec" "warm-up (discarded)"
+        produce librdkafka "$partitions" "$codec" "warm-up (discarded)"
+    fi
+    for run in $(seq "$runs"); do
+        if [ $((run % 2)) = 1 ]; then order=(usercenter librdkafka); else order=(librdkafka usercenter); fi
+        for tool in "${order[@]}"; do
+            if [ "$mode" = consume ]; then
+                consume "$tool" "$topic" "run $run/$runs"
+            else
+                produce "$tool" "$partitions" "$codec" "run $run/$runs"
+            fi
+            if [ "$tool" = usercenter ]; then
+                ours_rps+=("$rps") ours_cpu+=("$cpu")
+            else
+                peer_rps+=("$rps") peer_cpu+=("$cpu")
+            fi
+        done
+    done
+}
+
+table=("| partitions | codec | ${mode}r | records/s (runs) | CPU s per M (runs) |"
     "|---:|---|---|---|---|")
 for partitions in 1 6; do
     for codec in none snappy; do
-        produce usercenter "$partitions" "$codec" "warm-up (discarded)"
-        produce librdkafka "$partitions" "$codec" "warm-up (discarded)"
-        ours_rps=() ours_cpu=() peer_rps=() peer_cpu=()
-        for run in $(seq "$runs"); do
-            if [ $((run % 2)) = 1 ]; then order=(usercenter librdkafka); else order=(librdkafka usercenter); fi
-            for tool in "${order[@]}"; do
-                produce "$tool" "$partitions" "$codec" "run $run/$runs"
-                if [ "$tool" = usercenter ]; then
-                    ours_rps+=("$rps") ours_cpu+=("$cpu")
-                else
-                    peer_rps+=("$rps") peer_cpu+=("$cpu")
-                fi
-            done
-        done
+        row "$partitions" "$codec"
         table+=("| $partitions | $codec | usercenter | $(join "${ours_rps[@]}") | $(join "${ours_cpu[@]}") |")
         table+=("| $partitions | $codec | librdkafka | $(join "${peer_rps[@]}") | $(join "${peer_cpu[@]}") |")
         table+=("| $partitions | $codec | **ours/librdkafka** | **$(ratio "${ours_rps[*]}" "${peer_rps[*]}")** | **$(ratio "${ours_cpu[*]}" "${peer_cpu[*]}")** |")
     done
 done
 
-echo "$records records of $size B per run; runs per producer: $runs, after a discarded warm-up;" \
-    "Nisshi $NISSHI_VERSION (memory storage), started afresh for each run; ratios of the sums over the runs."
+if [ "$mode" = consume ]; then
+    echo "$records records of $size B per run, written once per row by ours on a fresh broker, read" \
+        "by each consumer from the beginning; runs per consumer: $runs, after a discarded warm-up;" \
+        "Nisshi $NISSHI_VERSION (memory storage); ratios of the sums over the runs."
+else
+    echo "$records records of $size B per run; runs per producer: $runs, after a discarded warm-up;" \
+        "Nisshi $NISSHI_VERSION (memory storage), started afresh for each run; ratios of the sums over the runs."
+fi
 echo
 printf '%s\n' "${table[@]}"

@@ -1,9 +1,17 @@
 //! The command line of `native-peer`: what to send and how, as `usercenter perf produce` takes
-//! it.
+//! it, or what to read, as `usercenter perf consume` takes it.
 use super::Result;
 
-pub(crate) const USAGE: &str = "usage: native-peer --brokers HOST:PORT[,...] --topic T [--partitions P] \
-                     [--records N] [--record-size S] [--codec none|snappy] [--headers ce|none]";
+pub(crate) const USAGE: &str = "usage: native-peer [produce] --brokers HOST:PORT[,...] --topic T [--partitions P] \
+                     [--records N] [--record-size S] [--codec none|snappy] [--headers ce|none] [--set KEY=VALUE]...\n       \
+                     native-peer consume --brokers HOST:PORT[,...] --topic T [--records N] [--set KEY=VALUE]...";
+
+/// Whether to write records or read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Produce,
+    Consume,
+}
 
 /// Compression codecs, as `usercenter perf produce --codec` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +41,7 @@ impl Codec {
 /// The command line.
 #[derive(Debug)]
 pub(crate) struct Args {
+    pub(crate) mode: Mode,
     pub(crate) brokers: String,
     pub(crate) topic: String,
     pub(crate) partitions: i32,
@@ -41,14 +50,27 @@ pub(crate) struct Args {
     pub(crate) codec: Codec,
     /// `--headers none`: bare records, without the three `ce_*` headers.
     pub(crate) headers: bool,
+    /// `--set KEY=VALUE`: librdkafka settings over the peer's own (repeatable).
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl Args {
-    /// Parses `--flag value` and `--flag=value`; the defaults are those of ours.
-    pub(crate) fn parse(mut argv: impl Iterator<Item = String>) -> Result<Self> {
+    /// Parses an optional first word `produce` or `consume`, then `--flag value` and
+    /// `--flag=value`; the defaults are those of ours. The flags that only say how to write are
+    /// refused with `consume`.
+    pub(crate) fn parse(argv: impl Iterator<Item = String>) -> Result<Self> {
+        let mut argv = argv.peekable();
+        let mode = match argv.peek().map(String::as_str) {
+            Some("consume") => Mode::Consume,
+            _ => Mode::Produce,
+        };
+        if matches!(argv.peek().map(String::as_str), Some("produce" | "consume")) {
+            argv.next();
+        }
         let mut brokers = None;
         let mut topic = None;
         let mut args = Args {
+            mode,
             brokers: String::new(),
             topic: String::new(),
             partitions: 1,
@@ -56,6 +78,7 @@ impl Args {
             record_size: 100,
             codec: Codec::Snappy,
             headers: true,
+            settings: Vec::new(),
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -69,6 +92,13 @@ impl Args {
                     .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
             };
             let bad = |e: &dyn std::fmt::Display| format!("{flag} {value:?}: {e}");
+            let writing = !matches!(
+                flag.as_str(),
+                "--brokers" | "--topic" | "--records" | "--set"
+            );
+            if mode == Mode::Consume && writing {
+                return Err(format!("{flag} says how to write: not with consume\n{USAGE}").into());
+            }
             match flag.as_str() {
                 "--brokers" => brokers = Some(value),
                 "--topic" => topic = Some(value),
@@ -76,6 +106,11 @@ impl Args {
                 "--records" => args.records = value.parse().map_err(|e| bad(&e))?,
                 "--record-size" => args.record_size = value.parse().map_err(|e| bad(&e))?,
                 "--codec" => args.codec = Codec::parse(&value)?,
+                "--set" => {
+                    let (key, value) =
+                        value.split_once('=').ok_or_else(|| bad(&"not KEY=VALUE"))?;
+                    args.settings.push((key.to_owned(), value.to_owned()));
+                }
                 "--headers" => {
                     args.headers = match value.as_str() {
                         "ce" => true,

@@ -1,4 +1,5 @@
-//! `native-peer`: the librdkafka counterpart of `usercenter perf produce`, for speed comparisons.
+//! `native-peer`: the librdkafka counterpart of `usercenter perf produce` and `perf consume`, for
+//! speed comparisons (`native-peer consume ...` reads, [`consume`]; without it, it produces).
 //!
 //! It sends N unkeyed records of S bytes (sticky partitioning) through an idempotent librdkafka
 //! producer with the same batching settings as ours, then prints one summary line on stdout in
@@ -19,18 +20,20 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
-type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 mod args;
+mod consume;
 
-use args::{Args, USAGE};
+use args::{Args, Mode, USAGE};
 
 /// How long topic creation, metadata and the warm-up record may take.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the final flush may take; librdkafka fails undeliverable records on its own after
 /// `message.timeout.ms` (300 s by default), so this is only a backstop.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(600);
@@ -38,12 +41,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(600);
 /// event per acknowledged batch, so this serves them promptly at little cost.
 const POLL_EVERY: u64 = 1024;
 /// Progress lines on stderr, like ours.
-const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 /// The clients' context: librdkafka's warnings and errors on stderr (rdkafka's default sends
 /// them to the `log` crate, which has no logger here), and the producer's delivery counts.
 #[derive(Debug, Default)]
-struct PeerContext {
+pub(crate) struct PeerContext {
     delivered: AtomicU64,
     failed: AtomicU64,
     /// The first delivery error, shown at the end when there were any.
@@ -70,6 +73,8 @@ impl ClientContext for PeerContext {
     }
 }
 
+impl ConsumerContext for PeerContext {}
+
 impl ProducerContext for PeerContext {
     type DeliveryOpaque = ();
 
@@ -89,12 +94,12 @@ impl ProducerContext for PeerContext {
 
 /// The result of a run, printed like ours.
 #[derive(Debug)]
-struct Summary {
-    records: u64,
-    errors: u64,
-    seconds: f64,
-    cpu_seconds: f64,
-    record_size: usize,
+pub(crate) struct Summary {
+    pub(crate) records: u64,
+    pub(crate) errors: u64,
+    pub(crate) seconds: f64,
+    pub(crate) cpu_seconds: f64,
+    pub(crate) record_size: usize,
 }
 
 impl std::fmt::Display for Summary {
@@ -114,7 +119,7 @@ impl std::fmt::Display for Summary {
 }
 
 /// User + system CPU seconds of this process so far, all threads.
-fn cpu_seconds() -> Result<f64> {
+pub(crate) fn cpu_seconds() -> Result<f64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `rusage` to the valid pointer it is given.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
@@ -127,7 +132,7 @@ fn cpu_seconds() -> Result<f64> {
     Ok(secs(usage.ru_utime) + secs(usage.ru_stime))
 }
 
-fn client_config(brokers: &str) -> ClientConfig {
+pub(crate) fn client_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -250,15 +255,19 @@ fn drain(producer: &BaseProducer<PeerContext>) -> Result<()> {
 
 fn run(args: &Args) -> Result<Summary> {
     ensure_topic(args)?;
-    let producer: BaseProducer<PeerContext> = client_config(&args.brokers)
+    let mut config = client_config(&args.brokers);
+    config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("compression.codec", args.codec.librdkafka_name())
         .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .create_with_context(PeerContext::default())?;
+        .set("queue.buffering.max.kbytes", "1048576");
+    for (key, value) in &args.settings {
+        config.set(key, value);
+    }
+    let producer: BaseProducer<PeerContext> = config.create_with_context(PeerContext::default())?;
     let partitions = wait_for_topic(&producer, &args.topic)?;
     if partitions != args.partitions as usize {
         eprintln!(
@@ -336,7 +345,10 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let outcome = Args::parse(std::env::args().skip(1)).and_then(|args| run(&args));
+    let outcome = Args::parse(std::env::args().skip(1)).and_then(|args| match args.mode {
+        Mode::Produce => run(&args),
+        Mode::Consume => consume::run(&args),
+    });
     match outcome {
         Ok(summary) => {
             println!("{summary}");
