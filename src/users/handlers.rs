@@ -96,6 +96,8 @@ struct Reaction<'a> {
     handler: &'a UserEventHandler,
     /// The event reacted to.
     event: &'a Envelope,
+    /// How many times the event was applied before (its event log count).
+    applied_before: u32,
     /// What the reaction does so far.
     effects: Effects,
 }
@@ -113,6 +115,7 @@ impl<'a> Reaction<'a> {
         Ok(Self {
             handler,
             event,
+            applied_before: applied,
             effects: Effects {
                 writes: vec![Write::Put {
                     table: Table::EventLog,
@@ -224,9 +227,22 @@ impl EventHandler for UserEventHandler {
         ]
     }
 
+    /// Default settings, a welcome to the address the event names, an analytics record. A
+    /// user's settings are written only here, so a user who has them was registered by another
+    /// event: a `user.registered` under a new id for that user (another writer's, a forgery)
+    /// sends no second welcome, and the security log says so. The same event again (a replay
+    /// with `--replay`, its event log count above 0) reacts as it did the first time.
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
+        if !state.settings.is_empty() && reaction.applied_before == 0 {
+            state.security_log.push((
+                e.occurred_at.timestamp_millis(),
+                format!("registration event {} for a registered user ignored", e.id),
+            ));
+            reaction.put_state(&mut state)?;
+            return reaction.done();
+        }
         if state.settings.is_empty() {
             state.settings = vec![
                 ("language".into(), "en".into()),

@@ -33,6 +33,12 @@ fn login(
     let effects = store
         .read_with(|view| handler().logged_in(&e, &d, view))
         .unwrap();
+    apply(store, effects)
+}
+
+/// Applies `effects`' writes (puts only: the handlers tested here delete nothing); its
+/// records.
+fn apply(store: &RedbStore, effects: Effects) -> Vec<crate::outbox::OutboxRecord> {
     store
         .write(&mut |txn| {
             for w in &effects.writes {
@@ -44,6 +50,63 @@ fn login(
         })
         .unwrap();
     effects.outputs
+}
+
+/// Handles `e`, a registration, and applies its writes; its records' `ce_type`s.
+fn register(store: &RedbStore, e: &Envelope) -> Vec<String> {
+    let EventData::Registered(d) = &e.data else {
+        unreachable!("a registration sample")
+    };
+    let effects = store
+        .read_with(|view| handler().registered(e, d, view))
+        .unwrap();
+    let ce_type = |r: &crate::outbox::OutboxRecord| {
+        let (_, v) = r
+            .headers
+            .iter()
+            .find(|(k, _)| k.as_str() == header::TYPE)
+            .unwrap();
+        String::from_utf8(v.clone()).unwrap()
+    };
+    apply(store, effects).iter().map(ce_type).collect()
+}
+
+#[test]
+fn a_second_registration_of_a_registered_user_sends_no_welcome_and_a_replay_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let first = sample(EventType::Registered);
+    let reacted = ["user.notification.welcome", "user.analytics.registered"];
+    assert_eq!(register(&store, &first), reacted);
+    let settings = store
+        .read_with(|view| load_state(view, first.user_id))
+        .unwrap()
+        .settings;
+    assert!(!settings.is_empty());
+
+    // Another writer's event (or a forgery) registering the same user under a new id.
+    let mut another = first.clone();
+    another.id = Uuid::now_v7();
+    let EventData::Registered(d) = &mut another.data else {
+        unreachable!("a registration sample")
+    };
+    d.email = "someone.else@example.com".into();
+    assert!(register(&store, &another).is_empty(), "a second welcome");
+    let s = store
+        .read_with(|view| load_state(view, first.user_id))
+        .unwrap();
+    assert_eq!(s.settings, settings);
+    assert!(
+        s.security_log
+            .iter()
+            .any(|(_, what)| what.contains(&another.id.to_string())),
+        "{:?}",
+        s.security_log
+    );
+
+    // The first event again, as `group reset-offsets --replay` hands it over: the same
+    // reaction (the welcome's ce_id derives from the event's, so its readers dedupe it).
+    assert_eq!(register(&store, &first), reacted);
 }
 
 fn state(store: &RedbStore) -> UserState {
