@@ -286,10 +286,17 @@ impl GroupSupervisor {
     /// given the partition up. A member whose heartbeats go unanswered gives its partitions up
     /// when its session ends (10.3 s after the cut, with a 10 s session, in
     /// `tests/it/postgres/netns/broker_cut.rs`); the rest is room for a revocation that waits
-    /// for the batch in hand.
+    /// for the batch in hand. And only once a heartbeat sent after the task ended was answered
+    /// in the generation we hold: a member waiting in a rebalance round sends none, and one
+    /// whose round outlives its session (a lost SyncGroup answer, a cut mid-JoinGroup, with
+    /// cooperative assignors, which keep their partitions through a round) is no longer in the
+    /// group, whose new owner claimed the partition.
     fn restart_ended(&mut self) {
         let after = restart_after(&self.ctx);
         let generation = self.member.membership().generation;
+        let answered = self.member.heartbeat_answered();
+        let confirmed_since =
+            |ended: Instant| answered.is_some_and(|(g, sent)| g == generation && sent > ended);
         let mut again = Vec::new();
         for (p, o) in &mut self.owned {
             if !o.task.is_finished() {
@@ -301,7 +308,7 @@ impl GroupSupervisor {
                 warn!(topic = %self.ctx.topic, partition = *p, ?after, "consumer: the partition task ended (another owner claimed it, or it failed) while the group gives the partition to us; claiming it again if that lasts");
                 continue;
             };
-            if ended.elapsed() >= after && generation >= 0 {
+            if ended.elapsed() >= after && generation >= 0 && confirmed_since(ended) {
                 again.push(*p);
             }
         }

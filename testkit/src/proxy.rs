@@ -6,9 +6,11 @@
 //! of each request (responses come back in request order on a connection) and, when the
 //! [`Faults`] settings say so, drops a response (closes the client connection after the
 //! request reached the broker), delays it, corrupts it (flips a byte after the correlation id),
-//! cuts the connection halfway through a request, or answers nothing at all (a black hole: the
-//! connection stays open, requests vanish). It can also damage given bytes in every response
-//! that holds them, as a log damaged at rest would ([`Faults::damage`]).
+//! cuts the connection halfway through a request, swallows a request (it never reaches the
+//! broker; the connection stays open), or answers nothing at all (a black hole: the connection
+//! stays open, requests vanish). Faults can be limited to one api key and to one client id;
+//! [`Faults::hang_up`] closes every connection open now. It can also damage given bytes in
+//! every response that holds them, as a log damaged at rest would ([`Faults::damage`]).
 //! Settings are atomics behind an `Arc`, switchable while traffic flows; every fault injected
 //! is counted so a test can assert that faults really happened.
 //!
@@ -51,6 +53,12 @@ pub struct Faults {
     pub cut_request_ppm: AtomicU32,
     /// Probability of flipping one byte of a response's body after its correlation id.
     pub corrupt_response_ppm: AtomicU32,
+    /// Probability of swallowing a request: read and never forwarded, the connection left
+    /// open (a request that never reaches the broker, whose answer never comes).
+    pub swallow_request_ppm: AtomicU32,
+    /// Only the requests (and their responses) whose header names this client id are
+    /// faulted; every client's when unset.
+    pub client_id: Mutex<Option<String>>,
     /// While set, every connection is a black hole: requests are read and dropped, responses
     /// are dropped, nothing is closed (a broker that accepts and never answers). Applies to
     /// every api key, whatever `enabled` says.
@@ -61,7 +69,7 @@ pub struct Faults {
     pub damage: Mutex<Option<Vec<u8>>>,
     /// Responses corrupted so far, by chance or by `damage`.
     pub corrupted: AtomicU64,
-    /// Frames swallowed by the black hole so far.
+    /// Frames swallowed so far, by the black hole or [`Faults::swallow_request_ppm`].
     pub swallowed: AtomicU64,
     /// Responses dropped so far.
     pub dropped: AtomicU64,
@@ -100,11 +108,20 @@ impl Faults {
         )
     }
 
+    /// Whether the faults apply to request `index` of a connection, of `api_key`.
     fn applies(&self, index: u64, api_key: i16) -> bool {
         let wanted = self.api_key.load(Relaxed);
         self.enabled.load(Relaxed)
             && index >= u64::from(self.skip_frames.load(Relaxed))
             && (wanted < 0 || wanted == i32::from(api_key))
+    }
+
+    /// Whether the faults apply to the requests of `client` (the client id in a header).
+    fn applies_to_client(&self, client: Option<&[u8]>) -> bool {
+        let wanted = self.client_id.lock().expect("client id");
+        wanted
+            .as_deref()
+            .is_none_or(|wanted| client == Some(wanted.as_bytes()))
     }
 
     /// Flips the lowest bit of the last byte of the first occurrence of [`Faults::damage`] in
@@ -209,14 +226,22 @@ async fn frame(from: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// The client id in a request frame's header (after the length, api key, version and
+/// correlation id: a nullable string of 16-bit length in every header version).
+fn client_id(frame: &[u8]) -> Option<&[u8]> {
+    let len = i16::from_be_bytes(frame.get(12..14)?.try_into().ok()?);
+    frame.get(14..14 + usize::try_from(len).ok()?)
+}
+
 /// Relays one client connection until either side closes or a fault closes both.
 async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, rng: XorShift) {
     let _ = client.set_nodelay(true);
     let _ = broker.set_nodelay(true);
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut broker_rx, mut broker_tx) = broker.into_split();
-    // The api key and the connection-wide index of each request awaiting its response.
-    let pending: Arc<Mutex<VecDeque<(u64, i16)>>> = Arc::default();
+    // The connection-wide index, api key and client match of each request awaiting its
+    // response.
+    let pending: Arc<Mutex<VecDeque<(u64, i16, bool)>>> = Arc::default();
     let hung_up = Arc::clone(&faults);
     let requests = {
         let (faults, pending, mut rng) = (Arc::clone(&faults), Arc::clone(&pending), rng.clone());
@@ -230,12 +255,23 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
                 let api_key = buf
                     .get(4..6)
                     .map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
-                if faults.applies(index, api_key) && rng.chance(&faults.cut_request_ppm) {
+                let client = faults.applies_to_client(client_id(&buf));
+                let faulted = client && faults.applies(index, api_key);
+                if faulted && rng.chance(&faults.cut_request_ppm) {
                     faults.cut.fetch_add(1, Relaxed);
                     let _ = broker_tx.write_all(&buf[..buf.len() / 2]).await;
                     return;
                 }
-                pending.lock().expect("pending").push_back((index, api_key));
+                if faulted && rng.chance(&faults.swallow_request_ppm) {
+                    faults.swallowed.fetch_add(1, Relaxed);
+                    index += 1;
+                    continue;
+                }
+                // The answer names no client: whether it is the wanted client's goes with it.
+                pending
+                    .lock()
+                    .expect("pending")
+                    .push_back((index, api_key, client));
                 index += 1;
                 if broker_tx.write_all(&buf).await.is_err() {
                     return;
@@ -254,7 +290,7 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
             if faults.damage_at_rest(&mut buf) {
                 faults.corrupted.fetch_add(1, Relaxed);
             }
-            if let Some((index, api_key)) = request
+            if let Some((index, api_key, true)) = request
                 && faults.applies(index, api_key)
             {
                 if rng.chance(&faults.drop_response_ppm) {

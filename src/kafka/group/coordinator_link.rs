@@ -73,6 +73,9 @@ pub(crate) struct CoordinatorLink {
     /// kept us: a member waiting in a rebalance is kept alive, and a JoinGroup answered restarts
     /// its session ([`CoordinatorLink::note_kept`]).
     kept_at: Mutex<Option<tokio::time::Instant>>,
+    /// The generation and send time of the last heartbeat the coordinator answered without
+    /// an error: the last word that we were still a member in that generation.
+    heartbeat_answered: Mutex<Option<(i32, tokio::time::Instant)>>,
 }
 
 impl CoordinatorLink {
@@ -91,6 +94,7 @@ impl CoordinatorLink {
             membership: Mutex::new(Membership::default()),
             check_now: tokio::sync::Notify::new(),
             kept_at: Mutex::new(None),
+            heartbeat_answered: Mutex::new(None),
         }
     }
 
@@ -105,6 +109,17 @@ impl CoordinatorLink {
     /// When [`CoordinatorLink::note_kept`] last noted an answer.
     pub fn kept_at(&self) -> Option<tokio::time::Instant> {
         *self.kept_at.lock()
+    }
+
+    /// Notes that the coordinator answered a heartbeat of `generation`, sent at `sent`,
+    /// without an error.
+    pub fn note_heartbeat_answered(&self, generation: i32, sent: tokio::time::Instant) {
+        *self.heartbeat_answered.lock() = Some((generation, sent));
+    }
+
+    /// The generation and send time of the last heartbeat answered without an error.
+    pub fn heartbeat_answered(&self) -> Option<(i32, tokio::time::Instant)> {
+        *self.heartbeat_answered.lock()
     }
 
     pub fn membership(&self) -> Membership {

@@ -252,6 +252,12 @@ impl GroupMember {
         self.link.membership()
     }
 
+    /// The generation and send time of the last heartbeat the coordinator answered without an
+    /// error: when it last said we were a member in that generation. None before the first.
+    pub fn heartbeat_answered(&self) -> Option<(i32, std::time::Instant)> {
+        (self.link.heartbeat_answered()).map(|(generation, sent)| (generation, sent.into_std()))
+    }
+
     /// Stops the task and leaves the group (a dynamic member only), at most `deadline` long.
     /// Revoke the partitions (and commit) before: the member sends no more events.
     pub async fn stop(mut self, deadline: Duration) {

@@ -1,6 +1,6 @@
 //! The PostgreSQL backend on a private cluster: the store, users, several instances, restarts,
-//! killed and frozen processes, processes cut off by network faults, and identifiers that need
-//! quoting, and TLS with a private CA.
+//! killed and frozen processes, processes cut off by network faults, a member whose rebalance
+//! round outlives its session, and identifiers that need quoting, and TLS with a private CA.
 mod append_news;
 mod frozen_holder;
 mod lease_handover;
@@ -17,6 +17,7 @@ mod sequences;
 mod snapshot_batches;
 mod stale_claim;
 mod store;
+mod stuck_round;
 mod tls;
 mod users;
 

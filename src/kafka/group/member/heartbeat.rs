@@ -53,6 +53,7 @@ pub(super) async fn heartbeat(
             () = cancel.cancelled() => return Ended::Cancelled,
         }
         let m = link.membership();
+        let generation = m.generation;
         let request = Heartbeat {
             group_id: link.group_id.clone(),
             generation_id: m.generation,
@@ -68,7 +69,10 @@ pub(super) async fn heartbeat(
         // The coordinator's lookup, when it moved or its connection failed, counts too.
         let answer = tokio::time::timeout(left, link.call_within(&request, left)).await;
         match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
-            Ok(Ok(ErrorCode::NONE)) => *last_ok = sent,
+            Ok(Ok(ErrorCode::NONE)) => {
+                *last_ok = sent;
+                link.note_heartbeat_answered(generation, sent);
+            }
             Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
                 if purpose == Beat::Stable {
                     return Ended::Rejoin;
