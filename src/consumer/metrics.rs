@@ -27,7 +27,7 @@ pub struct ConsumerMetrics {
     /// Fetches that failed (each asked again after a pause): a broker or connection fault, a
     /// batch whose CRC does not match or whose magic is unknown (asked again once: the same
     /// bytes twice are dead-lettered), or an unreadable batch that ends before the offset
-    /// asked for.
+    /// asked for (stepped over at once when the broker says where it ends).
     pub fetch_failures: Counter,
     /// Handler failures (each retried or dead-lettered).
     pub handler_failures: Counter,

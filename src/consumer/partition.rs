@@ -12,6 +12,7 @@ mod batch;
 mod damaged;
 mod empty_backoff;
 mod start;
+mod step_over;
 
 use std::{ops::ControlFlow, sync::Arc, time::Duration};
 
@@ -181,7 +182,7 @@ impl PartitionLoop {
                 },
             };
             let fetched = damaged.check(offset, fetched);
-            let fetched = match self.records_of(fetched, &mut offset, &mut past_end).await {
+            let mut fetched = match self.records_of(fetched, &mut offset, &mut past_end).await {
                 ControlFlow::Continue(Some(fetched)) => fetched,
                 ControlFlow::Continue(None) => continue,
                 ControlFlow::Break(()) => return,
@@ -194,8 +195,13 @@ impl PartitionLoop {
             // records before it, and the partition goes on after it.
             let last = fetched.records.last().map(|r| r.offset + 1);
             let past_unreadable = fetched.unreadable.as_ref().map(|u| u.last_offset + 1);
-            let ends =
+            let mut ends =
                 offset.max((last.max(fetched.next_offset).max(past_unreadable)).unwrap_or(offset));
+            if ends == offset
+                && let Some(past) = self.stepped_over(&mut fetched, offset).await
+            {
+                ends = past;
+            }
             if ends > offset {
                 empty = EmptyBackoff::new();
                 let batch = FetchedBatch {
@@ -212,7 +218,8 @@ impl PartitionLoop {
                 read_ahead = handled.read_ahead;
             } else if let Some(bad) = &fetched.unreadable {
                 // A batch that cannot be read and ends, as its writer numbered it, before the
-                // offset the broker returned it for: nothing moves. Said once per offset,
+                // offset the broker returned it for, and the broker did not say where it ends
+                // ([`PartitionLoop::stepped_over`]): nothing moves. Said once per offset,
                 // counted each time, asked again.
                 ctx.metrics.fetch_failures.add(1);
                 if stale_said != Some(offset) {
@@ -229,6 +236,28 @@ impl PartitionLoop {
                 .set_lag(&ctx.topic, partition, high_watermark - offset);
         }
         debug!(topic = %ctx.topic, partition, offset, "consumer: partition stopped");
+    }
+
+    /// Where the partition goes on when `fetched`, the answer for `offset`, is only a batch we
+    /// cannot read that ends before `offset` as we read it: the first offset after it that
+    /// the broker does not answer with that batch ([`step_over`]), with the batch taken out of
+    /// `fetched` (it was dead-lettered where it begins). `None` when it is not such an answer,
+    /// or an answer on the way said neither.
+    async fn stepped_over(&self, fetched: &mut protocol::Fetched, offset: i64) -> Option<i64> {
+        let bad = fetched.unreadable.as_ref()?;
+        let high_watermark = fetched.high_watermark;
+        let past = step_over::end(offset, high_watermark, |at| async move {
+            match self.fetch(at).await {
+                Ok(answer) => step_over::probe(bad, at, &answer),
+                Err(_) => step_over::Probe::Unsure,
+            }
+        })
+        .await?;
+        let (ctx, partition) = (&self.ctx, self.partition);
+        ctx.metrics.fetch_failures.add(1);
+        warn!(topic = %ctx.topic, partition, from = offset, to = past, base = bad.base_offset, last = bad.last_offset, error = %bad.error, "consumer: stepping over offsets the broker counts in an unreadable batch that ends before them as we read it");
+        fetched.unreadable = None;
+        Some(past)
     }
 
     /// Records from `offset` on.

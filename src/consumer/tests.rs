@@ -310,6 +310,7 @@ async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
 }
 
 mod log;
+mod miscounted;
 mod offsets;
 mod operator_reset;
 mod retries;
