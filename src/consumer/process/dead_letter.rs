@@ -5,21 +5,31 @@ use std::collections::BTreeMap;
 
 use super::BatchInput;
 use crate::{
+    event::header,
     kafka::records::{FetchedRecord, Unreadable},
     outbox::OutboxRecord,
 };
 
+/// The header that carries the dead-lettered record's `ce_id`.
+const SOURCE_ID: &str = "dlq_source_ce_id";
+
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
-/// Its identity headers are replaced when it is stamped: a dead letter is a new record.
+/// A dead letter is a new record: its identity headers are replaced when it is stamped, and
+/// `r`'s `ce_id` goes as `dlq_source_ce_id`, so that the dead letter gets one of its own (each
+/// partition's copy of one poison record, a forged copy of an event, and the event's own dead
+/// letter are records apart to a reader that dedupes on `ce_id`).
 /// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says; a NUL in a header's
 /// name becomes U+FFFD, which PostgreSQL's text can hold.
 pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
-    let headers = r
+    let mut headers: BTreeMap<String, Vec<u8>> = r
         .headers
         .to_map()
         .into_iter()
         .map(|(name, value)| (name.replace('\0', "\u{FFFD}"), value))
         .collect();
+    if let Some(id) = headers.remove(header::ID) {
+        headers.insert(SOURCE_ID.to_owned(), id);
+    }
     let letter = OutboxRecord {
         topic: input.dlq_topic.to_owned(),
         key: r.key.as_deref().map(<[u8]>::to_vec),

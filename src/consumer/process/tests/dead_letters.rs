@@ -27,6 +27,36 @@ fn poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on() {
     assert_eq!(dead[1].value, vec![0xde, 0xad]);
 }
 
+/// Each partition's copy of a poison record that names an event's id is a dead letter with an
+/// id of its own; the record's goes as `dlq_source_ce_id`.
+#[test]
+fn a_dead_letter_has_an_id_of_its_own_and_names_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let source_id = uuid::Uuid::now_v7().to_string().into_bytes();
+    let headers = BTreeMap::from([("ce_id".to_owned(), source_id.clone())]);
+    let poison = FetchedRecord::from_parts(0, 0, None, Some(vec![0xde, 0xad]), &headers);
+    for partition in [0, 1] {
+        let out = run(
+            &store,
+            std::slice::from_ref(&poison),
+            &BatchInput {
+                partition,
+                ..input(0)
+            },
+        );
+        assert_eq!(out.dead, 1, "partition {partition}");
+    }
+    let dead = dead_letters(&store);
+    assert_eq!(dead.len(), 2);
+    let ids: Vec<&Vec<u8>> = dead.iter().map(|d| &d.headers["ce_id"]).collect();
+    assert_ne!(ids[0], ids[1], "two dead letters under one id");
+    for letter in &dead {
+        assert_ne!(letter.headers["ce_id"], source_id, "the record's id kept");
+        assert_eq!(letter.headers["dlq_source_ce_id"], source_id);
+    }
+}
+
 /// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
 fn offsets_2_to_9(error: &str, raw: bytes::Bytes) -> Unreadable {
     Unreadable {
