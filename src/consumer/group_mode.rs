@@ -305,7 +305,7 @@ impl GroupSupervisor {
             let Some(ended) = o.ended else {
                 o.ended = Some(Instant::now());
                 self.ctx.metrics.drop_lag(&self.ctx.topic, *p);
-                warn!(topic = %self.ctx.topic, partition = *p, ?after, "consumer: the partition task ended (another owner claimed it, or it failed) while the group gives the partition to us; claiming it again if that lasts");
+                warn!(topic = %self.ctx.topic, partition = *p, ?after, "consumer: the partition task ended (another owner claimed it, or it failed) while the group gives the partition to us; claiming it again if that lasts, once a heartbeat since is answered");
                 continue;
             };
             if ended.elapsed() >= after && generation >= 0 && confirmed_since(ended) {

@@ -246,13 +246,16 @@ impl PartitionLoop {
     async fn stepped_over(&self, fetched: &mut protocol::Fetched, offset: i64) -> Option<i64> {
         let bad = fetched.unreadable.as_ref()?;
         let high_watermark = fetched.high_watermark;
-        let past = step_over::end(offset, high_watermark, |at| async move {
+        let search = step_over::end(offset, high_watermark, |at| async move {
             match self.fetch(at).await {
                 Ok(answer) => step_over::probe(bad, at, &answer),
                 Err(_) => step_over::Probe::Unsure,
             }
-        })
-        .await?;
+        });
+        let past = tokio::select! {
+            past = search => past?,
+            () = self.cancel.cancelled() => return None,
+        };
         let (ctx, partition) = (&self.ctx, self.partition);
         ctx.metrics.fetch_failures.add(1);
         warn!(topic = %ctx.topic, partition, from = offset, to = past, base = bad.base_offset, last = bad.last_offset, error = %bad.error, "consumer: stepping over offsets the broker counts in an unreadable batch that ends before them as we read it");

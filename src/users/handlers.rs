@@ -14,20 +14,18 @@
 //! "email"?, "details"}`.
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    consumer::{Effects, HandlerError, HandlerResult, Write},
-    event::{
-        ContentType, Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged,
-        Updated, header,
-    },
-    outbox::OutboxRecord,
+    consumer::{HandlerError, HandlerResult, Write},
+    event::{Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated},
     store::{self, ReadTxn, Table},
 };
 
 use super::{EventHandler, User};
+use reaction::Reaction;
+
+mod reaction;
 
 /// Failed logins within this window that make an anomaly.
 const FAILURE_BURST: usize = 5;
@@ -81,131 +79,10 @@ fn state_key(user: Uuid) -> Vec<u8> {
     [b"state/".as_slice(), user.as_bytes()].concat()
 }
 
-/// A stable id for the `kind` output of `event`.
-fn derived_id(event: &Envelope, kind: &str) -> Uuid {
-    let digest = Sha256::digest([event.id.as_bytes().as_slice(), kind.as_bytes()].concat());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
-}
-
-/// One event's reaction as a handler builds it up: the records it publishes and the state it
-/// writes, beginning with the event's count in the event log.
-struct Reaction<'a> {
-    /// The handler, for its topics.
-    handler: &'a UserEventHandler,
-    /// The event reacted to.
-    event: &'a Envelope,
-    /// How many times the event was applied before (its event log count).
-    applied_before: u32,
-    /// What the reaction does so far.
-    effects: Effects,
-}
-
-impl<'a> Reaction<'a> {
-    fn new(
-        handler: &'a UserEventHandler,
-        event: &'a Envelope,
-        view: &dyn ReadTxn,
-    ) -> Result<Self, HandlerError> {
-        let key = event.id.as_bytes().to_vec();
-        let applied: u32 = store::get(view, Table::EventLog, &key)?.unwrap_or(0);
-        let value = postcard::to_allocvec(&(applied + 1))
-            .map_err(|e| HandlerError::encode("the event log count", e))?;
-        Ok(Self {
-            handler,
-            event,
-            applied_before: applied,
-            effects: Effects {
-                writes: vec![Write::Put {
-                    table: Table::EventLog,
-                    key,
-                    value,
-                }],
-                outputs: Vec::new(),
-            },
-        })
-    }
-
-    fn record(&mut self, topic: &str, ce_type: &str, value: serde_json::Value) {
-        let e = self.event;
-        let id = derived_id(e, ce_type);
-        let text = |s: &str| s.as_bytes().to_vec();
-        let headers = [
-            (header::SPECVERSION, text("1.0")),
-            (header::ID, text(&id.to_string())),
-            (header::SOURCE, text(&Envelope::source_of(e.producer_id))),
-            (header::TYPE, text(ce_type)),
-            (
-                header::TIME,
-                text(
-                    &e.occurred_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                ),
-            ),
-            (header::SUBJECT, text(&e.user_id.to_string())),
-            (header::REQUEST_ID, text(&e.request_id)),
-            (header::CONTENT_TYPE, text(ContentType::Json.mime())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        self.effects.outputs.push(OutboxRecord {
-            topic: topic.to_owned(),
-            key: Some(e.user_id.to_string().into_bytes()),
-            value: value.to_string().into_bytes(),
-            headers,
-            created_ms: 0,
-        });
-    }
-
-    fn notify(&mut self, kind: &str, email: Option<&str>, details: serde_json::Value) {
-        let ce_type = format!("user.notification.{kind}");
-        let e = self.event;
-        let value = json!({
-            "type": ce_type,
-            "user_id": e.user_id,
-            "event_id": e.id,
-            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "email": email,
-            "details": details,
-        });
-        let topic = self.handler.notifications.clone();
-        self.record(&topic, &ce_type, value);
-    }
-
-    fn analytics(&mut self, details: serde_json::Value) {
-        let e = self.event;
-        let ce_type = format!(
-            "user.analytics.{}",
-            e.event_type().as_str().trim_start_matches("user.")
-        );
-        let value = json!({
-            "type": e.event_type().as_str(),
-            "user_id": e.user_id,
-            "event_id": e.id,
-            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "details": details,
-        });
-        let topic = self.handler.analytics.clone();
-        self.record(&topic, &ce_type, value);
-    }
-
-    fn put_state(&mut self, state: &mut UserState) -> Result<(), HandlerError> {
-        let excess = state.security_log.len().saturating_sub(SECURITY_LOG);
-        state.security_log.drain(..excess);
-        self.effects.writes.push(Write::Put {
-            table: Table::Meta,
-            key: state_key(self.event.user_id),
-            value: postcard::to_allocvec(state)
-                .map_err(|e| HandlerError::encode("the user state", e))?,
-        });
-        Ok(())
-    }
-
-    fn done(self) -> HandlerResult {
-        Ok(self.effects)
-    }
+/// The key (`Meta` table) of the id of the event that registered `user`, kept when the user is
+/// deleted: a `user.registered` of another id for that user sends no welcome.
+fn registered_key(user: Uuid) -> Vec<u8> {
+    [b"registered/".as_slice(), user.as_bytes()].concat()
 }
 
 fn load_state(view: &dyn ReadTxn, user: Uuid) -> Result<UserState, HandlerError> {
@@ -223,25 +100,42 @@ impl EventHandler for UserEventHandler {
         vec![
             (Table::EventLog, event_id.as_bytes().to_vec()),
             (Table::Meta, state_key(user)),
+            (Table::Meta, registered_key(user)),
             (Table::Users, user.as_bytes().to_vec()),
         ]
     }
 
-    /// Default settings, a welcome to the address the event names, an analytics record. A
-    /// user's settings are written only here, so a user who has them was registered by another
-    /// event: a `user.registered` under a new id for that user (another writer's, a forgery)
-    /// sends no second welcome, and the security log says so. The same event again (a replay
-    /// with `--replay`, its event log count above 0) reacts as it did the first time.
+    /// Default settings, a welcome, an analytics record; the event's id noted as the one that
+    /// registered the user. A `user.registered` under another id for a user already registered
+    /// (another writer's, a forgery) sends nothing and leaves a line in the security log; the
+    /// same event again (a replay with `--replay`) reacts as it did the first time. A user
+    /// registered before the id was noted counts as registered when their settings exist (only
+    /// registration writes them) and the event was never applied here. The welcome goes to the
+    /// user's stored address when this store has the user (so an event cannot send it
+    /// elsewhere), else to the event's (the Go service's users, during a migration).
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
-        if !state.settings.is_empty() && reaction.applied_before == 0 {
+        let by: Option<Uuid> = store::get(view, Table::Meta, &registered_key(e.user_id))?;
+        let by_another = match by {
+            Some(id) => id != e.id,
+            None => !state.settings.is_empty() && reaction.applied_before == 0,
+        };
+        if by_another {
             state.security_log.push((
                 e.occurred_at.timestamp_millis(),
                 format!("registration event {} for a registered user ignored", e.id),
             ));
             reaction.put_state(&mut state)?;
+            // A user registered before ids were noted: the nil id, which no event has, so
+            // that this event handed over again is ignored again.
+            if by.is_none() {
+                reaction.put_meta(registered_key(e.user_id), &Uuid::nil())?;
+            }
             return reaction.done();
+        }
+        if by.is_none() {
+            reaction.put_meta(registered_key(e.user_id), &e.id)?;
         }
         if state.settings.is_empty() {
             state.settings = vec![
@@ -251,7 +145,8 @@ impl EventHandler for UserEventHandler {
             ];
         }
         reaction.put_state(&mut state)?;
-        reaction.notify("welcome", Some(&d.email), json!({ "username": d.username }));
+        let email = email_of(view, e.user_id)?.unwrap_or_else(|| d.email.clone());
+        reaction.notify("welcome", Some(&email), json!({ "username": d.username }));
         reaction.analytics(json!({ "username": d.username }));
         reaction.done()
     }

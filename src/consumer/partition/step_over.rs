@@ -11,7 +11,7 @@
 //! answers with the same bytes are the batch's, and the first one answered with anything else
 //! (a record at or past it, a batch further on, the log's end) is past it. Steps that double,
 //! then halves between the last offset inside and the first past: about two fetches per bit
-//! of the distance, 62 at most. An answer that says neither (a failed fetch, an empty one below
+//! of the distance, under 130 for any offset. An answer that says neither (a failed fetch, an empty one below
 //! the high watermark, the batch readable now or as ending at or past the offset asked) ends
 //! the search without an answer, and the partition asks again as before.
 use std::future::Future;
@@ -45,6 +45,9 @@ pub(super) fn probe(batch: &Unreadable, at: i64, fetched: &Fetched) -> Probe {
         Some(u) if u.base_offset > batch.base_offset => Probe::Past,
         Some(_) => Probe::Unsure,
         None if fetched.records.is_empty() && at >= fetched.high_watermark => Probe::Past,
+        // Batches that hold nothing for us (transaction markers, a batch compaction emptied)
+        // from `at` on: not the batch.
+        None if fetched.next_offset.is_some_and(|next| next > at) => Probe::Past,
         None => Probe::Unsure,
     }
 }

@@ -12,10 +12,13 @@ use crate::{
 
 /// The header that carries the dead-lettered record's `ce_id`.
 const SOURCE_ID: &str = "dlq_source_ce_id";
+/// The longest `ce_id` a dead letter names (added past the bound of [`bounded`], as its other
+/// `dlq_` headers are); ours are 36 bytes.
+const MAX_SOURCE_ID: usize = 256;
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
 /// A dead letter is a new record: its identity headers are replaced when it is stamped, and
-/// `r`'s `ce_id` goes as `dlq_source_ce_id`, so that the dead letter gets one of its own (each
+/// `r`'s `ce_id` (up to 256 bytes) goes as `dlq_source_ce_id`, so that the dead letter gets one of its own (each
 /// partition's copy of one poison record, a forged copy of an event, and the event's own dead
 /// letter are records apart to a reader that dedupes on `ce_id`).
 /// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says; a NUL in a header's
@@ -27,9 +30,11 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
         .into_iter()
         .map(|(name, value)| (name.replace('\0', "\u{FFFD}"), value))
         .collect();
-    if let Some(id) = headers.remove(header::ID) {
-        headers.insert(SOURCE_ID.to_owned(), id);
-    }
+    // The record's own `dlq_source_ce_id`, if it has one, is not taken for ours.
+    headers.remove(SOURCE_ID);
+    let source_id = headers
+        .remove(header::ID)
+        .filter(|id| id.len() <= MAX_SOURCE_ID);
     let letter = OutboxRecord {
         topic: input.dlq_topic.to_owned(),
         key: r.key.as_deref().map(<[u8]>::to_vec),
@@ -41,6 +46,9 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
     letter
         .headers
         .extend(source_headers(input, r.offset, error));
+    if let Some(id) = source_id {
+        letter.headers.insert(SOURCE_ID.to_owned(), id);
+    }
     letter
 }
 

@@ -3,7 +3,8 @@ use chrono::{Duration as Span, Utc};
 
 use super::*;
 use crate::{
-    event::{EventData, EventType, fixtures::sample},
+    consumer::Effects,
+    event::{EventData, EventType, fixtures::sample, header},
     store::{RedbStore, Store, StoreExt},
 };
 
@@ -71,6 +72,29 @@ fn register(store: &RedbStore, e: &Envelope) -> Vec<String> {
     apply(store, effects).iter().map(ce_type).collect()
 }
 
+fn state(store: &RedbStore) -> UserState {
+    let user = sample(EventType::LoggedIn).user_id;
+    store.read_with(|view| load_state(view, user)).unwrap()
+}
+
+/// The registration `e` under another id, naming another address.
+fn another_registration(e: &Envelope) -> Envelope {
+    let mut another = e.clone();
+    another.id = Uuid::now_v7();
+    let EventData::Registered(d) = &mut another.data else {
+        unreachable!("a registration sample")
+    };
+    d.email = "someone.else@example.com".into();
+    another
+}
+
+/// The address of the welcome among `records`, if any.
+fn welcome_address(records: &[crate::outbox::OutboxRecord]) -> Option<String> {
+    let welcome = records.iter().find(|r| r.topic == "user.notifications")?;
+    let value: serde_json::Value = serde_json::from_slice(&welcome.value).unwrap();
+    value["email"].as_str().map(str::to_owned)
+}
+
 #[test]
 fn a_second_registration_of_a_registered_user_sends_no_welcome_and_a_replay_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,12 +109,7 @@ fn a_second_registration_of_a_registered_user_sends_no_welcome_and_a_replay_does
     assert!(!settings.is_empty());
 
     // Another writer's event (or a forgery) registering the same user under a new id.
-    let mut another = first.clone();
-    another.id = Uuid::now_v7();
-    let EventData::Registered(d) = &mut another.data else {
-        unreachable!("a registration sample")
-    };
-    d.email = "someone.else@example.com".into();
+    let another = another_registration(&first);
     assert!(register(&store, &another).is_empty(), "a second welcome");
     let s = store
         .read_with(|view| load_state(view, first.user_id))
@@ -103,15 +122,69 @@ fn a_second_registration_of_a_registered_user_sends_no_welcome_and_a_replay_does
         "{:?}",
         s.security_log
     );
+    // Handed over again (`group reset-offsets --replay` forgets dedupe marks, not the event
+    // log): still nothing.
+    assert!(register(&store, &another).is_empty(), "a welcome on replay");
 
-    // The first event again, as `group reset-offsets --replay` hands it over: the same
-    // reaction (the welcome's ce_id derives from the event's, so its readers dedupe it).
+    // The first event again, as `--replay` hands it over: the same reaction (the welcome's
+    // ce_id derives from the event's, so its readers dedupe it).
     assert_eq!(register(&store, &first), reacted);
 }
 
-fn state(store: &RedbStore) -> UserState {
-    let user = sample(EventType::LoggedIn).user_id;
-    store.read_with(|view| load_state(view, user)).unwrap()
+/// A user registered before the registering event's id was noted (their settings exist, the
+/// note does not): another registration is ignored, and so is its replay.
+#[test]
+fn a_user_registered_before_ids_were_noted_is_not_welcomed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let first = sample(EventType::Registered);
+    register(&store, &first);
+    store
+        .write(&mut |txn| {
+            txn.delete(Table::Meta, &registered_key(first.user_id))?;
+            Ok(())
+        })
+        .unwrap();
+    let another = another_registration(&first);
+    assert!(register(&store, &another).is_empty(), "a second welcome");
+    assert!(register(&store, &another).is_empty(), "a welcome on replay");
+}
+
+/// The welcome goes to the address this store has for the user, whatever the event names; to
+/// the event's for a user it does not have (another service's, in a migration).
+#[test]
+fn the_welcome_goes_to_the_stored_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let e = another_registration(&sample(EventType::Registered));
+    let EventData::Registered(d) = &e.data else {
+        unreachable!("a registration sample")
+    };
+    let welcome = |store: &RedbStore| {
+        let effects = store
+            .read_with(|view| handler().registered(&e, d, view))
+            .unwrap();
+        welcome_address(&effects.outputs)
+    };
+    assert_eq!(welcome(&store).as_deref(), Some("someone.else@example.com"));
+    let user = User {
+        id: e.user_id,
+        username: d.username.clone(),
+        email: "owner@example.com".into(),
+        nickname: None,
+        avatar_url: None,
+        status: crate::event::UserStatus::Active,
+        role: super::super::Role::User,
+        password_hash: String::new(),
+        created_ms: 0,
+        updated_ms: 0,
+        last_login_ms: None,
+    };
+    let row = postcard::to_allocvec(&user).unwrap();
+    store
+        .write(&mut |txn| txn.put(Table::Users, e.user_id.as_bytes(), &row))
+        .unwrap();
+    assert_eq!(welcome(&store).as_deref(), Some("owner@example.com"));
 }
 
 #[test]

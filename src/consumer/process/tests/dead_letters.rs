@@ -55,6 +55,18 @@ fn a_dead_letter_has_an_id_of_its_own_and_names_its_records() {
         assert_ne!(letter.headers["ce_id"], source_id, "the record's id kept");
         assert_eq!(letter.headers["dlq_source_ce_id"], source_id);
     }
+
+    // A record without an id that says it names one: the dead letter names none.
+    let said = BTreeMap::from([("dlq_source_ce_id".to_owned(), b"forged".to_vec())]);
+    let poison = FetchedRecord::from_parts(1, 0, None, Some(vec![0xde, 0xad]), &said);
+    assert_eq!(run(&store, &[poison], &input(1)).dead, 1);
+    let dead = dead_letters(&store);
+    assert_eq!(dead.len(), 3);
+    assert!(
+        !dead[2].headers.contains_key("dlq_source_ce_id"),
+        "{:?}",
+        dead[2].headers
+    );
 }
 
 /// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
