@@ -93,15 +93,20 @@ impl Call for ProduceBatches {
 
 impl Produce {
     /// The error code (NONE: success) and base offset the broker answered for the batch's
-    /// partition; `None` when the answer does not mention it.
+    /// partition; `None` when the answer does not mention it, or mentions it more than once:
+    /// a broker answers each partition once, so a second entry is an answer damaged on the
+    /// way (one bit of another partition's index), and either entry may be the other
+    /// partition's: neither may settle this batch (as delivered, its rows would be deleted).
     pub fn answer(&self, response: &ProduceResponse) -> Option<(ErrorCode, i64)> {
-        response
-            .responses
-            .iter()
+        let mut entries = (response.responses.iter())
             .filter(|t| t.name.0.as_str() == self.topic)
             .flat_map(|t| &t.partition_responses)
-            .find(|p| p.index == self.partition)
-            .map(|p| (ErrorCode::new(p.error_code), p.base_offset))
+            .filter(|p| p.index == self.partition);
+        let entry = entries.next()?;
+        if entries.next().is_some() {
+            return None;
+        }
+        Some((ErrorCode::new(entry.error_code), entry.base_offset))
     }
 }
 

@@ -51,6 +51,16 @@ fn the_answer_names_the_partitions_code_and_offset() {
         assert_eq!(call().answer(&back), Some((ErrorCode::new(46), -1)));
     }
     assert_eq!(call().answer(&ProduceResponse::default()), None);
+
+    // A partition named twice (another partition's success whose index a flipped bit made
+    // this one's, before this one's refusal): no answer, so the batch is sent again rather
+    // than settled as delivered.
+    let damaged = ProduceResponse::default().with_responses(vec![
+        TopicProduceResponse::default()
+            .with_name(topic_name("t"))
+            .with_partition_responses(vec![partition(2, 0, 5), partition(2, 6, -1)]),
+    ]);
+    assert_eq!(call().answer(&damaged), None);
 }
 
 /// A topic's partitions as a request carries them: index and batch bytes.
