@@ -41,12 +41,12 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     }
     match block_on(service::run(config, shutdown_signal())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        // Not a configuration error (status 2): a restart mends it.
-        Ok(Err(e @ service::ServiceError::StoreFailed(_))) => {
-            eprintln!("usercenter: {e}");
-            ExitCode::FAILURE
-        }
-        Ok(Err(e)) => fail(&e.to_string()),
+        // A TLS or SASL file the configuration names that cannot be used: the configuration's
+        // to mend (status 2).
+        Ok(Err(e @ service::ServiceError::KafkaSecurity(_))) => fail(&e.to_string()),
+        // Not the configuration (the store, the network, a port in use): status 1, which a
+        // restart may mend.
+        Ok(Err(e)) => failed(&e.to_string()),
         Err(code) => code,
     }
 }
@@ -79,20 +79,25 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
         match command {
             PerfCommand::Produce(args) => perf::produce::run(args)
                 .await
-                .map(|s| s.to_string())
+                .map(|s| (s.errors, s.to_string()))
                 .map_err(|e| format!("perf produce: {e}")),
             PerfCommand::Consume(args) => perf::consume::run(args)
                 .await
-                .map(|s| s.to_string())
+                .map(|s| (0, s.to_string()))
                 .map_err(|e| format!("perf consume: {e}")),
         }
     });
     match summary {
-        Ok(Ok(line)) => {
+        Ok(Ok((0, line))) => {
             println!("{line}");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => fail(&e),
+        // The summary still says what went through; the status says not everything did.
+        Ok(Ok((errors, line))) => {
+            println!("{line}");
+            failed(&format!("perf produce: {errors} records not delivered"))
+        }
+        Ok(Err(e)) => failed(&e),
         Err(code) => code,
     }
 }
@@ -175,7 +180,7 @@ fn migrate(config: &Config) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => fail(&format!("migrate: {e}")),
+        Ok(Err(e)) => failed(&format!("migrate: {e}")),
         Err(code) => code,
     }
 }
@@ -249,9 +254,17 @@ fn lower_hashing_priority() {
     }
 }
 
+/// A bad configuration (a setting, a file it names, the log filter): the message, status 2.
 fn fail(message: &str) -> ExitCode {
     eprintln!("usercenter: {message}");
     ExitCode::from(2)
+}
+
+/// Any other failure (the store, the network, a port in use, a run that failed): the message,
+/// status 1.
+fn failed(message: &str) -> ExitCode {
+    eprintln!("usercenter: {message}");
+    ExitCode::FAILURE
 }
 
 /// Completes on ctrl-c or SIGTERM.

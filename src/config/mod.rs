@@ -13,6 +13,7 @@ mod consumer;
 mod error;
 mod kafka;
 mod load;
+mod log_level;
 mod producer;
 mod redact;
 mod validate;

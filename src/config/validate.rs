@@ -60,6 +60,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be 1 to 3600",
         ));
     }
+    super::log_level::check(&config.log.level).map_err(|p| ConfigError::field("log.level", p))?;
     validate_store(&config.store)
 }
 

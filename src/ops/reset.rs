@@ -46,12 +46,19 @@ pub async fn run(
     };
     let partitions = reset.partitions().await?;
     // Opened before anything changes: a running service holds it and the reset stops here.
-    // With `--execute` a redb store is created when missing, so it is there whenever the
-    // group is the service's.
+    // `--execute` needs the store where the configuration points (a PostgreSQL database is
+    // there, or the connect fails): one created in the wrong directory would leave the real
+    // store's offsets, ahead, to win over the new ones.
     let store = match config {
         Some(c) => store_side::open(c, args.execute).await?,
         None => None,
     };
+    if let Some(c) = config
+        && args.execute
+        && store.is_none()
+    {
+        return Err(GroupCommandError::NoStore(absolute(&c.data_dir)));
+    }
     let rows = reset.plan(store.as_deref(), &partitions).await?;
     let mut out = format_plan(topic, &rows);
     if !args.execute {
@@ -177,7 +184,12 @@ impl Reset<'_> {
         }
         match self.config {
             Some(c) if no_store => {
-                let _ = writeln!(out, "no store in {} yet", c.data_dir.display());
+                let dir = absolute(&c.data_dir);
+                let _ = writeln!(
+                    out,
+                    "no store in {}: --execute refuses; point --data-dir at the service's store",
+                    dir.display()
+                );
             }
             Some(_) => {}
             None => out.push_str(OTHER_GROUP),
@@ -226,6 +238,9 @@ impl Reset<'_> {
     }
 }
 
+/// How often a replay's scan says where it is (on stderr).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Forgets that the records of `topic`/`partition` in `[from, to)` were handled: deletes their
 /// dedupe marks (and poison marks on the partition); how many there were.
 async fn forget_range(
@@ -239,7 +254,16 @@ async fn forget_range(
     let fetcher = admin.fetcher(topic, partition);
     let mut offset = from;
     let mut deleted = 0;
+    let mut said = std::time::Instant::now();
     while offset < to {
+        // A replay over days of records takes minutes: where it is, every few seconds.
+        if said.elapsed() >= PROGRESS_EVERY {
+            said = std::time::Instant::now();
+            eprintln!(
+                "replay: {topic}/{partition} at offset {offset} of {from}..{to}, \
+                 {deleted} dedupe marks deleted so far"
+            );
+        }
         let fetched = scan_fetch(&fetcher, offset).await?;
         let (records, readable) = (fetched.records, fetched.last_stable_offset);
         let in_range = || {
@@ -288,4 +312,10 @@ pub(super) fn next_fetch(offset: i64, end: Option<i64>, readable: i64) -> Option
         _ if offset >= readable => None,
         _ => Some(offset + 1),
     }
+}
+
+/// `dir` as an absolute path (as given when the working directory cannot be read): where a
+/// relative `store.data_dir` points is what an operator in the wrong directory needs to see.
+fn absolute(dir: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }

@@ -17,13 +17,13 @@ use crate::{
 use super::GroupCommandError;
 
 /// The service's store as its configuration names it (the redb file in `data_dir`, or the
-/// PostgreSQL database at `url`). With `create` (about to write), held by this process alone:
+/// PostgreSQL database at `url`). With `exclusive` (about to write), held by this process alone:
 /// [`GroupCommandError::StoreInUse`] while the service holds the redb file, and
 /// [`GroupCommandError::DatabaseInUse`] while any instance runs on the database. For redb, `None` when
-/// `create` is false and there is no store file yet.
+/// there is no store file: none is created (the caller decides what that means).
 pub async fn open(
     config: &StoreConfig,
-    create: bool,
+    exclusive: bool,
 ) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
     match config.backend {
         StoreBackend::Postgres => {
@@ -33,20 +33,19 @@ pub async fn open(
                 PgStore::connect_current(&config.url, 2, config.tls_ca_file.as_deref()).await?;
             // About to write: no instance may relay beside it (whether it joins a group or
             // reads its partitions statically).
-            if create && !pg.claim_exclusive()? {
+            if exclusive && !pg.claim_exclusive()? {
                 return Err(GroupCommandError::DatabaseInUse);
             }
             Ok(Some(Arc::new(pg)))
         }
-        StoreBackend::Redb => open_redb(&config.data_dir, create),
+        StoreBackend::Redb => open_redb(&config.data_dir),
     }
 }
 
 pub(super) fn open_redb(
     dir: &std::path::Path,
-    create: bool,
 ) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
-    if !create && !dir.join("usercenter.redb").exists() {
+    if !dir.join("usercenter.redb").exists() {
         return Ok(None);
     }
     match RedbStore::open(dir) {

@@ -267,18 +267,14 @@ fn static_mode_and_an_unknown_group_are_described_in_words() {
 fn a_store_held_elsewhere_is_reported_as_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let _held = crate::store::RedbStore::open(dir.path()).unwrap();
-    let err = store_side::open_redb(dir.path(), true).unwrap_err();
+    let err = store_side::open_redb(dir.path()).unwrap_err();
     assert!(matches!(err, GroupCommandError::StoreInUse(_)), "{err:?}");
     assert!(err.to_string().contains("is the service running"));
     let empty = tempfile::tempdir().unwrap();
-    assert!(
-        store_side::open_redb(empty.path(), false)
-            .unwrap()
-            .is_none()
-    );
+    assert!(store_side::open_redb(empty.path()).unwrap().is_none());
     assert!(
         !empty.path().join("usercenter.redb").exists(),
-        "a dry run creates nothing"
+        "nothing is created"
     );
 }
 
@@ -288,7 +284,8 @@ fn a_store_held_elsewhere_is_reported_as_in_use() {
 fn the_reset_claims_the_partitions_it_sets() {
     use crate::{consumer::fence, store::StoreExt};
     let dir = tempfile::tempdir().unwrap();
-    let store = store_side::open_redb(dir.path(), true).unwrap().unwrap();
+    drop(crate::store::RedbStore::open(dir.path()).unwrap());
+    let store = store_side::open_redb(dir.path()).unwrap().unwrap();
     let before = store
         .write_with(|txn| fence::claim(txn, "t", 1, -1))
         .unwrap();

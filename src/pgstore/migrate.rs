@@ -84,6 +84,50 @@ pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
     Ok(applied)
 }
 
+/// Fails with [`StoreError::InUseByOlder`] when [`SEQUENCES`] is still to be applied while
+/// other sessions hold the database in use ([`super::lease::IN_USE_LOCK`], which every running
+/// instance holds shared from its start, after its own migrations): instances of an older
+/// version, whose next writes the migration would break (they number events from the `meta`
+/// counters it retires). A process migrates before it takes that lock, so its own sessions do
+/// not count.
+async fn refuse_beside_older(client: &Client) -> Result<()> {
+    let failed = |source| StoreError::Migrate {
+        version: SEQUENCES,
+        source,
+    };
+    let pending = client
+        .query_opt(
+            "SELECT 1 FROM schema_migrations WHERE version = $1",
+            &[&SEQUENCES],
+        )
+        .await
+        .map_err(failed)?
+        .is_none();
+    if !pending {
+        return Ok(());
+    }
+    // A bigint advisory key shows in pg_locks as its high and low 32 bits, objsubid 1.
+    let key = super::lease::IN_USE_LOCK;
+    let (high, low) = ((key >> 32) & 0xffff_ffff, key & 0xffff_ffff);
+    let sessions: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT pid) FROM pg_locks
+              WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2
+                AND objsubid = 1 AND granted AND pid <> pg_backend_pid()",
+            &[&high, &low],
+        )
+        .await
+        .map_err(failed)?
+        .get(0);
+    if sessions > 0 {
+        return Err(StoreError::InUseByOlder {
+            version: SEQUENCES,
+            sessions,
+        });
+    }
+    Ok(())
+}
+
 /// Whether the database has a `schema_migrations` table; fails with
 /// [`StoreError::ForeignMigrations`] when it is not ours: another tool's (golang-migrate, which
 /// the Go service may have used, keeps `version` and `dirty`), whose versions would be taken
@@ -158,6 +202,9 @@ async fn apply_locked(client: &mut Client) -> Result<Vec<i64>> {
             found,
             known: LATEST,
         });
+    }
+    if newest.is_some() {
+        refuse_beside_older(client).await?;
     }
     let mut done = Vec::new();
     for &(version, name, sql) in MIGRATIONS {

@@ -102,6 +102,17 @@ pub enum StoreError {
         /// The newest version this binary knows.
         known: i64,
     },
+    /// A migration that instances of older versions cannot run beside was about to be
+    /// applied while some run on the database.
+    #[error(
+        "postgres: migration {version} changes how instances number events, which instances of older versions cannot follow, and {sessions} database session(s) of running usercenter instances hold the database in use: stop every instance (scale to 0; a frozen one holds it until its session ends), then start this version or run `usercenter migrate`"
+    )]
+    InUseByOlder {
+        /// The migration.
+        version: i64,
+        /// How many other sessions hold the database in use.
+        sessions: i64,
+    },
     /// The database's `schema_migrations` table is another tool's.
     #[error(
         "postgres: the table schema_migrations ({columns}) is not usercenter's, another tool's (golang-migrate's has version and dirty): give usercenter a database or schema of its own"

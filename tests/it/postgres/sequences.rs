@@ -88,7 +88,31 @@ async fn migration_6_continues_the_counters_where_schema_5_left_off() {
         .unwrap();
     }
 
-    let store = PgStore::connect(&url, 2).await.unwrap(); // applies migration 6
+    // An instance of the older version runs on the database (it holds the in-use lock
+    // shared): migration 6 is refused, and the schema stays at 5 until it has stopped.
+    let older = sql(&url).await;
+    older
+        .execute(
+            "SELECT pg_advisory_lock_shared($1)",
+            &[&usercenter::pgstore::lease::IN_USE_LOCK],
+        )
+        .await
+        .unwrap();
+    match PgStore::connect(&url, 2).await {
+        Err(StoreError::InUseByOlder { version, sessions }) => {
+            assert_eq!((version, sessions), (6, 1));
+        }
+        other => panic!("migration 6 beside an older instance: {other:?}"),
+    }
+    let newest: i64 = db
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(newest, 5);
+    drop(older);
+
+    let store = connect_when_the_older_session_has_ended(&url).await; // applies migration 6
     let (event, seqs, old) = blocking(move || {
         let mut event = 0;
         store
@@ -132,4 +156,18 @@ async fn migration_6_continues_the_counters_where_schema_5_left_off() {
         }
         other => panic!("a newer schema was not refused: {other:?}"),
     }
+}
+
+/// [`PgStore::connect`] once the server has ended the older instance's session (its client
+/// is dropped; the backend leaves a moment later).
+async fn connect_when_the_older_session_has_ended(url: &str) -> PgStore {
+    for _ in 0..100 {
+        match PgStore::connect(url, 2).await {
+            Err(StoreError::InUseByOlder { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the older instance's session still holds the database after 5 s")
 }

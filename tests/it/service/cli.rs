@@ -57,6 +57,27 @@ fn bad_configs_fail_with_one_line_naming_the_field() {
         stderr_line(&out).contains("USERCENTER_TOPICS_PARTITIONS"),
         "{out:?}"
     );
+
+    // A log filter that names no level would silence every line, errors included.
+    let out = usercenter_command(&["serve"])
+        .env("USERCENTER_LOG_LEVEL", "warning")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("log.level"), "{out:?}");
+}
+
+/// A failure that is not the configuration's (here the data directory cannot be made) exits
+/// with status 1, which a supervisor may mend by starting the service again.
+#[test]
+fn other_failures_exit_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let data_dir = file.join("data");
+    let out = usercenter(&["serve", "--data-dir", data_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr_line(&out).contains("store.data_dir"), "{out:?}");
 }
 
 #[test]

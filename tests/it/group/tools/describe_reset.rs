@@ -82,6 +82,22 @@ async fn describe_and_reset_against_the_broker() {
         assert_eq!(committed(b).await, [(0, 7), (1, 5)]);
     }
 
+    // A data directory without the service's store (run from the wrong directory): --execute
+    // refuses and creates none, nothing committed.
+    {
+        let empty = tempfile::tempdir().unwrap();
+        let args = ["reset-offsets", "--to-earliest", "--execute"];
+        let out = group_command(b, empty.path(), &args);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no store in"), "{err}");
+        assert!(
+            !empty.path().join("usercenter.redb").exists(),
+            "a store made"
+        );
+        assert_eq!(committed(b).await, [(0, 7), (1, 5)]);
+    }
+
     // Another group than the service's (a retired Go service's): its reset moves Kafka's
     // offsets alone, and refuses --replay, whose marks are the service's consumer's.
     let other = |args: &[&str]| group_command_of("gt-other", b, data.path(), args);
