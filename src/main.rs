@@ -6,6 +6,8 @@ use usercenter::{
     cli::{Cli, Command, HealthcheckArgs, PerfCommand},
     config::{self, Config, LogConfig, Overrides},
     logging, perf, service,
+    store::StoreError,
+    users::UserError,
 };
 
 /// mimalloc instead of the C library's allocator: the producer and consumer allocate many small
@@ -41,9 +43,13 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     }
     match block_on(service::run(config, shutdown_signal())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        // A TLS or SASL file the configuration names that cannot be used: the configuration's
-        // to mend (status 2).
-        Ok(Err(e @ service::ServiceError::KafkaSecurity(_))) => fail(&e.to_string()),
+        // A setting, or a file the configuration names, that cannot be used: the
+        // configuration's to mend (status 2).
+        Ok(Err(
+            e @ (service::ServiceError::KafkaSecurity(_)
+            | service::ServiceError::Store(StoreError::TlsCaFile(_))
+            | service::ServiceError::Users(UserError::Invalid { .. })),
+        )) => fail(&e.to_string()),
         // Not the configuration (the store, the network, a port in use): status 1, which a
         // restart may mend.
         Ok(Err(e)) => failed(&e.to_string()),
@@ -75,16 +81,28 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&log) {
         return fail(&e);
     }
+    // The Kafka settings from the environment that cannot be used: status 2, as `serve`'s.
+    let settings = |e: &perf::PerfClientError| {
+        matches!(e, perf::PerfClientError::Settings(_))
+            || matches!(e, perf::PerfClientError::Security(_))
+    };
     let summary = block_on(async {
         match command {
             PerfCommand::Produce(args) => perf::produce::run(args)
                 .await
                 .map(|s| (s.errors, s.to_string()))
-                .map_err(|e| format!("perf produce: {e}")),
+                .map_err(|e| {
+                    let config = matches!(&e, perf::produce::PerfError::Connect(c) if settings(c));
+                    (config, format!("perf produce: {e}"))
+                }),
             PerfCommand::Consume(args) => perf::consume::run(args)
                 .await
                 .map(|s| (0, s.to_string()))
-                .map_err(|e| format!("perf consume: {e}")),
+                .map_err(|e| {
+                    let config =
+                        matches!(&e, perf::consume::ConsumeError::Connect(c) if settings(c));
+                    (config, format!("perf consume: {e}"))
+                }),
         }
     });
     match summary {
@@ -97,7 +115,8 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
             println!("{line}");
             failed(&format!("perf produce: {errors} records not delivered"))
         }
-        Ok(Err(e)) => failed(&e),
+        Ok(Err((true, e))) => fail(&e),
+        Ok(Err((false, e))) => failed(&e),
         Err(code) => code,
     }
 }
@@ -180,6 +199,7 @@ fn migrate(config: &Config) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Ok(Err(e @ StoreError::TlsCaFile(_))) => fail(&format!("migrate: {e}")),
         Ok(Err(e)) => failed(&format!("migrate: {e}")),
         Err(code) => code,
     }
@@ -203,11 +223,11 @@ fn runtime(flavor: Flavor) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-/// Runs `work` to its end on a new multi-threaded runtime; exit status 2 when none starts.
+/// Runs `work` to its end on a new multi-threaded runtime; exit status 1 when none starts.
 fn block_on<T>(work: impl Future<Output = T>) -> Result<T, ExitCode> {
     match runtime(Flavor::MultiThread) {
         Ok(rt) => Ok(rt.block_on(work)),
-        Err(e) => Err(fail(&format!("cannot start the async runtime: {e}"))),
+        Err(e) => Err(failed(&format!("cannot start the async runtime: {e}"))),
     }
 }
 

@@ -10,7 +10,12 @@ const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 /// directive with a span filter, `target[span{field=value}]=level`, is left to the filter's
 /// own parser); why not when it is not.
 pub(super) fn check(filter: &str) -> Result<(), String> {
-    let is_level = |word: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word.trim()));
+    // A level by name, or by number as `tracing` also reads it (0 off to 5 trace).
+    let is_level = |word: &str| {
+        let word = word.trim();
+        LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word))
+            || matches!(word, "0" | "1" | "2" | "3" | "4" | "5")
+    };
     let directives: Vec<&str> = (filter.split(','))
         .map(str::trim)
         .filter(|d| !d.is_empty())
@@ -47,6 +52,7 @@ mod tests {
             "info,rskafka=warn",
             "usercenter=debug, rskafka=off",
             "info,usercenter::consumer[partition{id=1}]=trace",
+            "usercenter=4,3",
         ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
@@ -54,7 +60,15 @@ mod tests {
 
     #[test]
     fn words_that_name_no_level_fail() {
-        for bad in ["warning", "", " , ", "info,rskafka=warning", "notice"] {
+        for bad in [
+            "warning",
+            "",
+            " , ",
+            "info,rskafka=warning",
+            "notice",
+            "usercenter",
+            "x=",
+        ] {
             assert!(check(bad).is_err(), "{bad:?}");
         }
     }

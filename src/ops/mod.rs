@@ -103,7 +103,9 @@ pub enum GroupCommandError {
     },
     /// `--execute` with the service's group and no redb store where the configuration points.
     #[error(
-        "no store in {}: point --data-dir (or USERCENTER_STORE_DATA_DIR) at the service's store          and try again. A service that has never run has none and starts from the group's          committed offsets, which Kafka's own tools set",
+        "no store in {}: point --data-dir (or USERCENTER_STORE_DATA_DIR) at the service's store \
+         and try again. A service that has never run has none and starts from the group's \
+         committed offsets, which Kafka's own tools set",
         .0.display()
     )]
     NoStore(PathBuf),

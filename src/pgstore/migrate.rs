@@ -85,8 +85,8 @@ pub async fn apply(client: &mut Client) -> Result<Vec<i64>> {
 }
 
 /// Fails with [`StoreError::InUseByOlder`] when [`SEQUENCES`] is still to be applied while
-/// other sessions hold the database in use ([`super::lease::IN_USE_LOCK`], which every running
-/// instance holds shared from its start, after its own migrations): instances of an older
+/// other sessions hold this database in use ([`super::lease::IN_USE_LOCK`], which a running
+/// instance holds shared from when its relay starts, once Kafka answers): instances of an older
 /// version, whose next writes the migration would break (they number events from the `meta`
 /// counters it retires). A process migrates before it takes that lock, so its own sessions do
 /// not count.
@@ -113,7 +113,8 @@ async fn refuse_beside_older(client: &Client) -> Result<()> {
         .query_one(
             "SELECT count(DISTINCT pid) FROM pg_locks
               WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2
-                AND objsubid = 1 AND granted AND pid <> pg_backend_pid()",
+                AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&high, &low],
         )
         .await

@@ -118,17 +118,21 @@ impl EventHandler for UserEventHandler {
         let mut state = load_state(view, e.user_id)?;
         let by: Option<Uuid> = store::get(view, Table::Meta, &registered_key(e.user_id))?;
         let by_another = match by {
-            Some(id) => id != e.id,
+            // The nil id is noted for a user registered before ids were: no event is the one.
+            Some(id) => id.is_nil() || id != e.id,
             None => !state.settings.is_empty() && reaction.applied_before == 0,
         };
         if by_another {
-            state.security_log.push((
-                e.occurred_at.timestamp_millis(),
-                format!("registration event {} for a registered user ignored", e.id),
-            ));
-            reaction.put_state(&mut state)?;
-            // A user registered before ids were noted: the nil id, which no event has, so
-            // that this event handed over again is ignored again.
+            // A deleted user (no state left) gets none back.
+            if !state.settings.is_empty() {
+                state.security_log.push((
+                    e.occurred_at.timestamp_millis(),
+                    format!("registration event {} for a registered user ignored", e.id),
+                ));
+                reaction.put_state(&mut state)?;
+            }
+            // A user registered before ids were noted: the nil id, which stands for no
+            // event (above), so that this event handed over again is ignored again.
             if by.is_none() {
                 reaction.put_meta(registered_key(e.user_id), &Uuid::nil())?;
             }

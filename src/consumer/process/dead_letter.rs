@@ -30,8 +30,8 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
         .into_iter()
         .map(|(name, value)| (name.replace('\0', "\u{FFFD}"), value))
         .collect();
-    // The record's own `dlq_source_ce_id`, if it has one, is not taken for ours.
-    headers.remove(SOURCE_ID);
+    // The record's own `dlq_` headers, if it has any, are not taken for ours.
+    headers.retain(|name, _| !name.starts_with("dlq_"));
     let source_id = headers
         .remove(header::ID)
         .filter(|id| id.len() <= MAX_SOURCE_ID);

@@ -158,23 +158,30 @@ pub struct Fetched {
 }
 
 /// The answer split by partition: (topic, partition) → its data; or the request's own error
-/// code.
+/// code. A partition the answer names twice is left out (its fetch fails as unanswered and is
+/// asked again): a broker names each once, so the answer was damaged on the way (one bit of
+/// another partition's index), and either entry may hold the other partition's records.
 pub fn split_answer(
     response: FetchResponse,
 ) -> Result<HashMap<(String, i32), PartitionData>, ErrorCode> {
     if let Some(code) = ErrorCode::failure(response.error_code) {
         return Err(code);
     }
-    Ok(response
-        .responses
-        .into_iter()
-        .flat_map(|t| {
-            let topic = t.topic.0.to_string();
-            t.partitions
-                .into_iter()
-                .map(move |p| ((topic.clone(), p.partition_index), p))
-        })
-        .collect())
+    let mut parts = HashMap::new();
+    let mut twice = Vec::new();
+    for t in response.responses {
+        let topic = t.topic.0.to_string();
+        for p in t.partitions {
+            let key = (topic.clone(), p.partition_index);
+            if parts.insert(key.clone(), p).is_some() {
+                twice.push(key);
+            }
+        }
+    }
+    for key in twice {
+        parts.remove(&key);
+    }
+    Ok(parts)
 }
 
 /// What `response` (any topic) holds for `partition` ([`Fetched`]): one partition's

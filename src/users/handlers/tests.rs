@@ -148,6 +148,38 @@ fn a_user_registered_before_ids_were_noted_is_not_welcomed_twice() {
     let another = another_registration(&first);
     assert!(register(&store, &another).is_empty(), "a second welcome");
     assert!(register(&store, &another).is_empty(), "a welcome on replay");
+    // An event whose id is the nil id, which the note above stands for, is not the one.
+    let mut nil = another_registration(&first);
+    nil.id = Uuid::nil();
+    assert!(
+        register(&store, &nil).is_empty(),
+        "a welcome for the nil id"
+    );
+    assert!(
+        register(&store, &nil).is_empty(),
+        "a welcome for the nil id on replay"
+    );
+}
+
+/// A deleted user's registration under another id: no welcome, and no state made again.
+#[test]
+fn a_deleted_user_gets_no_welcome_and_no_state_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let first = sample(EventType::Registered);
+    register(&store, &first);
+    // What `user.deleted` does to the handlers' state.
+    store
+        .write(&mut |txn| {
+            txn.delete(Table::Meta, &state_key(first.user_id))?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(register(&store, &another_registration(&first)).is_empty());
+    let left: Option<UserState> = store
+        .read_with(|view| store::get(view, Table::Meta, &state_key(first.user_id)))
+        .unwrap();
+    assert_eq!(left, None);
 }
 
 /// The welcome goes to the address this store has for the user, whatever the event names; to

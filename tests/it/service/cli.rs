@@ -65,6 +65,23 @@ fn bad_configs_fail_with_one_line_naming_the_field() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_line(&out).contains("log.level"), "{out:?}");
+
+    // A first admin the service cannot make (refused when the service starts, not when the
+    // configuration loads): still the configuration's.
+    let data = tempfile::tempdir().unwrap();
+    let out = usercenter_command(&["serve", "--data-dir", data.path().to_str().unwrap()])
+        .env("USERCENTER_AUTH_ADMIN_USERNAME", "admin")
+        .env("USERCENTER_AUTH_ADMIN_EMAIL", "not-an-email")
+        .env(
+            "USERCENTER_AUTH_ADMIN_PASSWORD",
+            "correct horse battery staple",
+        )
+        .env("USERCENTER_KAFKA_BROKERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.admin_email"), "{err}");
 }
 
 /// A failure that is not the configuration's (here the data directory cannot be made) exits

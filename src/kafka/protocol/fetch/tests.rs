@@ -241,3 +241,24 @@ fn an_answer_without_the_partition_s_offsets_is_an_error_not_an_empty_log() {
         );
     }
 }
+
+/// An answer that names a partition twice (one bit of another partition's index flipped on the
+/// way): that partition is left out, so its fetch is asked again, and the others stand.
+#[test]
+fn a_partition_named_twice_is_left_out_of_the_answer() {
+    let data = |partition| {
+        PartitionData::default()
+            .with_partition_index(partition)
+            .with_high_watermark(99)
+            .with_records(Some(batch_bytes(0, 1)))
+    };
+    let answer = FetchResponse::default().with_responses(vec![
+        FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("events")))
+            .with_partitions(vec![data(3), data(3), data(4)]),
+    ]);
+    let parts = split_answer(answer).unwrap();
+    let mut named: Vec<&(String, i32)> = parts.keys().collect();
+    named.sort();
+    assert_eq!(named, [&("events".to_owned(), 4)]);
+}
