@@ -131,20 +131,27 @@ fn a_second_registration_of_a_registered_user_sends_no_welcome_and_a_replay_does
     assert_eq!(register(&store, &first), reacted);
 }
 
-/// A user registered before the registering event's id was noted (their settings exist, the
-/// note does not): another registration is ignored, and so is its replay.
-#[test]
-fn a_user_registered_before_ids_were_noted_is_not_welcomed_twice() {
+/// A store where a user was registered, then the `Meta` row `key` gives for the user deleted;
+/// the registration.
+fn registered_then_forgotten(key: fn(Uuid) -> Vec<u8>) -> (tempfile::TempDir, RedbStore, Envelope) {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
     let first = sample(EventType::Registered);
     register(&store, &first);
     store
         .write(&mut |txn| {
-            txn.delete(Table::Meta, &registered_key(first.user_id))?;
+            txn.delete(Table::Meta, &key(first.user_id))?;
             Ok(())
         })
         .unwrap();
+    (dir, store, first)
+}
+
+/// A user registered before the registering event's id was noted (their settings exist, the
+/// note does not): another registration is ignored, and so is its replay.
+#[test]
+fn a_user_registered_before_ids_were_noted_is_not_welcomed_twice() {
+    let (_dir, store, first) = registered_then_forgotten(registered_key);
     let another = another_registration(&first);
     assert!(register(&store, &another).is_empty(), "a second welcome");
     assert!(register(&store, &another).is_empty(), "a welcome on replay");
@@ -164,17 +171,8 @@ fn a_user_registered_before_ids_were_noted_is_not_welcomed_twice() {
 /// A deleted user's registration under another id: no welcome, and no state made again.
 #[test]
 fn a_deleted_user_gets_no_welcome_and_no_state_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    let first = sample(EventType::Registered);
-    register(&store, &first);
     // What `user.deleted` does to the handlers' state.
-    store
-        .write(&mut |txn| {
-            txn.delete(Table::Meta, &state_key(first.user_id))?;
-            Ok(())
-        })
-        .unwrap();
+    let (_dir, store, first) = registered_then_forgotten(state_key);
     assert!(register(&store, &another_registration(&first)).is_empty());
     let left: Option<UserState> = store
         .read_with(|view| store::get(view, Table::Meta, &state_key(first.user_id)))
