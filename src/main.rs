@@ -81,26 +81,22 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&log) {
         return fail(&e);
     }
-    // The Kafka settings from the environment that cannot be used: status 2, as `serve`'s.
-    let settings = |e: &perf::PerfClientError| {
-        matches!(e, perf::PerfClientError::Settings(_))
-            || matches!(e, perf::PerfClientError::Security(_))
-    };
+    // Kafka settings from the environment that cannot be used (`Connect`): status 2, as
+    // `serve`'s.
     let summary = block_on(async {
         match command {
             PerfCommand::Produce(args) => perf::produce::run(args)
                 .await
                 .map(|s| (s.errors, s.to_string()))
                 .map_err(|e| {
-                    let config = matches!(&e, perf::produce::PerfError::Connect(c) if settings(c));
+                    let config = matches!(&e, perf::produce::PerfError::Connect(_));
                     (config, format!("perf produce: {e}"))
                 }),
             PerfCommand::Consume(args) => perf::consume::run(args)
                 .await
                 .map(|s| (0, s.to_string()))
                 .map_err(|e| {
-                    let config =
-                        matches!(&e, perf::consume::ConsumeError::Connect(c) if settings(c));
+                    let config = matches!(&e, perf::consume::ConsumeError::Connect(_));
                     (config, format!("perf consume: {e}"))
                 }),
         }
