@@ -4,8 +4,8 @@
 use crate::{
     consumer::{Effects, HandlerError, HandlerResult, NoopHandler, RecordError, RecordHandler},
     event::{
-        DecodeError, Deleted, Envelope, EventData, HeaderLookup, LoggedIn, PasswordChanged,
-        Registered, StatusChanged, Updated, header,
+        DecodeError, Deleted, Envelope, EventData, EventType, HeaderLookup, LoggedIn,
+        PasswordChanged, Registered, StatusChanged, Updated, header,
     },
     kafka::records::FetchedRecord,
     store::{ReadTxn, Table},
@@ -49,9 +49,15 @@ pub trait EventHandler: Send + Sync + 'static {
     fn updated(&self, event: &Envelope, data: &Updated, view: &dyn ReadTxn) -> HandlerResult {
         Ok(Effects::default())
     }
-    /// The rows a reaction to the event `event_id` about `user` is likely to read, to be read
-    /// ahead ([`RecordHandler::reads`]). None by default.
-    fn reads(&self, event_id: Uuid, user: Uuid) -> Vec<(Table, Vec<u8>)> {
+    /// The rows a reaction to the event `event_id` about `user`, of `event_type` when its
+    /// `ce_type` names one, is likely to read, to be read ahead ([`RecordHandler::reads`]).
+    /// None by default.
+    fn reads(
+        &self,
+        event_id: Uuid,
+        user: Uuid,
+        event_type: Option<EventType>,
+    ) -> Vec<(Table, Vec<u8>)> {
         Vec::new()
     }
 }
@@ -88,15 +94,16 @@ impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
         dispatch(&self.0, &event, view).map_err(RecordError::Failed)
     }
 
-    /// From the event id and subject headers, without decoding the event: a record whose
-    /// headers do not parse reads nothing (it is poison).
+    /// From the event id, subject and type headers, without decoding the event: a record
+    /// whose id and subject do not parse reads nothing (it is poison).
     fn reads(&self, record: &FetchedRecord) -> Vec<(Table, Vec<u8>)> {
-        let uuid = |name| {
-            let text = std::str::from_utf8(record.headers.header(name)?).ok()?;
-            Uuid::try_parse(text).ok()
-        };
+        let text = |name| std::str::from_utf8(record.headers.header(name)?).ok();
+        let uuid = |name| Uuid::try_parse(text(name)?).ok();
         match (uuid(header::ID), uuid(header::SUBJECT)) {
-            (Some(id), Some(user)) => self.0.reads(id, user),
+            (Some(id), Some(user)) => {
+                let event_type = text(header::TYPE).and_then(EventType::parse);
+                self.0.reads(id, user, event_type)
+            }
             _ => Vec::new(),
         }
     }

@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::{
     consumer::{HandlerError, HandlerResult, Write},
-    event::{Deleted, Envelope, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated},
+    event::{
+        Deleted, Envelope, EventType, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated,
+    },
     store::{self, ReadTxn, Table},
 };
 
@@ -95,14 +97,22 @@ fn email_of(view: &dyn ReadTxn, user: Uuid) -> Result<Option<String>, HandlerErr
 
 impl EventHandler for UserEventHandler {
     /// Every reaction reads the event's log entry and the user's state; several read the
-    /// user's row (its e-mail address).
-    fn reads(&self, event_id: Uuid, user: Uuid) -> Vec<(Table, Vec<u8>)> {
-        vec![
+    /// user's row (its e-mail address); a registration reads the note of the user's.
+    fn reads(
+        &self,
+        event_id: Uuid,
+        user: Uuid,
+        event_type: Option<EventType>,
+    ) -> Vec<(Table, Vec<u8>)> {
+        let mut rows = vec![
             (Table::EventLog, event_id.as_bytes().to_vec()),
             (Table::Meta, state_key(user)),
-            (Table::Meta, registered_key(user)),
             (Table::Users, user.as_bytes().to_vec()),
-        ]
+        ];
+        if event_type == Some(EventType::Registered) {
+            rows.push((Table::Meta, registered_key(user)));
+        }
+        rows
     }
 
     /// Default settings, a welcome, an analytics record; the event's id noted as the one that
