@@ -14,7 +14,7 @@
 //! Settings are atomics behind an `Arc`, switchable while traffic flows; every fault injected
 //! is counted so a test can assert that faults really happened.
 //!
-//! Use it with `Broker::behind_proxy(listen, proxy.addr(), ..)`: the broker advertises the
+//! Use it through [`broker_behind`], or with `Broker::behind_proxy(listen, proxy.addr(), ..)`: the broker advertises the
 //! proxy, so bootstrap and leader connections all go through it.
 
 use std::{
@@ -213,6 +213,16 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A broker on a free loopback port behind a new proxy with `faults` (connection `n` drawing
+/// from `XorShift::new(seed + n)`): the broker advertises the proxy, so bootstrap and leader
+/// connections all go through it.
+pub async fn broker_behind(faults: Arc<Faults>, seed: u64) -> (crate::Broker, Proxy) {
+    let origin = format!("127.0.0.1:{}", crate::free_port());
+    let proxy = Proxy::start(origin.clone(), faults, seed).await;
+    let broker = crate::Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    (broker, proxy)
 }
 
 /// Reads one frame: the 4 length bytes followed by the body.

@@ -9,7 +9,7 @@ use rskafka::{client::partition::Compression, record::Record};
 use testkit::{
     Broker, client, create_topic, eventually, hex, peer, produce_events,
     protocol::kafka_client,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, broker_behind},
 };
 use usercenter::kafka::{
     error_code::ErrorCode,
@@ -206,10 +206,8 @@ fn old_format_message(value: &[u8]) -> Vec<u8> {
 /// came twice with the same bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_format_message_and_a_damaged_batch_are_dead_lettered_and_the_partition_goes_on() {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 7).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 7).await;
     create_topics(&broker.addr).await;
     let mut events = produce_events(&broker.addr, 0..10).await.len();
     let old_offset = produce_raw(&broker.addr, &old_format_message(b"from an old writer")).await;

@@ -8,17 +8,15 @@ use std::{
 };
 
 use testkit::{
-    Broker, eventually,
-    proxy::{Faults, Proxy},
+    eventually,
+    proxy::{Faults, broker_behind},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_coordinator_goes_silent_gives_its_partitions_up_within_the_session() {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
     faults.api_key.store(-1, Relaxed);
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 7).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 7).await;
     let data = tempfile::tempdir().unwrap();
     let (service, metrics) = testkit::start_service(&broker.addr, data.path(), |cfg| {
         cfg.topics.partitions = 3;

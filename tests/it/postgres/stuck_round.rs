@@ -11,10 +11,10 @@ use std::{
 };
 
 use testkit::{
-    Broker, eventually,
+    eventually,
     postgres::Postgres,
     produce_events,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, broker_behind},
 };
 use usercenter::{
     config::{Config, StoreBackend},
@@ -55,10 +55,8 @@ async fn instance(
 async fn a_member_whose_sync_never_arrives_does_not_claim_back_what_the_group_gave_away() {
     let pg = Postgres::start().await;
     let url = pg.database().await;
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 17).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 17).await;
     let (a, a_metrics, _a_data) = instance(&broker.addr, &url, "a").await;
     let (b, b_metrics, _b_data) = instance(&broker.addr, &url, "b").await;
     let running = |m: &ConsumerMetrics| m.assigned_partitions.get();

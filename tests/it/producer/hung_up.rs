@@ -7,9 +7,9 @@ use std::{
 };
 
 use testkit::{
-    Broker, client, create_topic, eventually,
+    client, create_topic, eventually,
     protocol::kafka_client,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, broker_behind},
     read_partition, record,
 };
 use usercenter::{
@@ -19,10 +19,8 @@ use usercenter::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_after_the_broker_hung_up_goes_out_at_its_first_try() {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 5).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 5).await;
     create_topic(&*client(&broker.addr).await, "quiet", 1).await;
     let cluster = kafka_client(&broker.addr);
     let config = ProducerConfig {

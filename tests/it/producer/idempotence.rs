@@ -11,7 +11,7 @@ use std::{
 
 use testkit::{
     Broker,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, Proxy, broker_behind},
 };
 use usercenter::producer::{Producer, ProducerConfig};
 
@@ -160,10 +160,7 @@ fn producer_config() -> ProducerConfig {
 
 /// A broker behind a fault proxy (faults off until the caller enables them).
 async fn faulty_broker(seed: u64) -> (Broker, Proxy) {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
-    let proxy = Proxy::start(origin.clone(), Faults::produce_only(), seed).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
-    (broker, proxy)
+    broker_behind(Faults::produce_only(), seed).await
 }
 
 fn set_faults(faults: &Faults) {

@@ -21,7 +21,7 @@ use std::{
 
 use testkit::{
     Broker,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, Proxy, broker_behind},
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -37,12 +37,10 @@ const PARTITIONS: i32 = 3;
 /// A broker behind the proxy (faults off, armed to cut every produce request), `topic` created
 /// there, and an empty store in its own directory.
 async fn setup(topic: &str) -> (Broker, Proxy, tempfile::TempDir, Arc<RedbStore>) {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Faults::produce_only();
     faults.skip_frames.store(0, Relaxed);
     faults.cut_request_ppm.store(1_000_000, Relaxed);
-    let proxy = Proxy::start(origin.clone(), faults, 7).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, proxy) = broker_behind(faults, 7).await;
     let client = testkit::client(proxy.addr()).await;
     testkit::create_topic(&client, topic, PARTITIONS).await;
     let data = tempfile::tempdir().unwrap();

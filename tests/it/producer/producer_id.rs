@@ -7,9 +7,9 @@ use std::{
 };
 
 use testkit::{
-    Broker, eventually,
+    eventually,
     protocol::kafka_client,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, broker_behind},
 };
 use usercenter::producer::{BrokerTransport, ProducerConfig};
 
@@ -18,13 +18,11 @@ const INIT_PRODUCER_ID: i32 = 22;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_id_whose_answers_are_lost_is_asked_for_again() {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
     faults.api_key.store(INIT_PRODUCER_ID, Relaxed);
     faults.drop_response_ppm.store(1_000_000, Relaxed);
     faults.enabled.store(true, Relaxed);
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 11).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 11).await;
     // Two answers lost, then the proxy lets them through.
     let heal = {
         let faults = Arc::clone(&faults);

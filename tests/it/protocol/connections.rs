@@ -338,11 +338,9 @@ async fn connections_use_the_services_tls_and_sasl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_for_one_broker_at_once_open_one_connection() {
     use std::sync::atomic::Ordering::Relaxed;
-    use testkit::proxy::{Faults, Proxy};
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    use testkit::proxy::{Faults, broker_behind};
     let faults = Arc::new(Faults::default());
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 1).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 1).await;
     let before = faults.connections.load(Relaxed);
     let settings = usercenter::config::KafkaConfig::default()
         .connect_settings()
@@ -373,11 +371,9 @@ async fn requests_for_one_broker_at_once_open_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_the_broker_hung_up_is_replaced_before_a_request_fails_on_it() {
     use std::{sync::atomic::Ordering::Relaxed, time::Duration};
-    use testkit::proxy::{Faults, Proxy};
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
+    use testkit::proxy::{Faults, broker_behind};
     let faults = Arc::new(Faults::default());
-    let proxy = Proxy::start(origin.clone(), Arc::clone(&faults), 3).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 3).await;
     let cluster = kafka_client(&broker.addr);
     let find = FindCoordinator {
         key: "hung-up".into(),

@@ -13,7 +13,7 @@ use std::{
 use serde_json::json;
 use testkit::{
     Broker, api, config, eventually, peer,
-    proxy::{Faults, Proxy},
+    proxy::{Faults, Proxy, broker_behind},
     register, unhex,
 };
 
@@ -31,11 +31,9 @@ async fn service_behind_proxy(
     tempfile::TempDir,
     usercenter::service::Running,
 ) {
-    let origin = format!("127.0.0.1:{}", testkit::free_port());
     let faults = Arc::new(Faults::default());
     faults.api_key.store(-1, Relaxed);
-    let proxy = Proxy::start(origin.clone(), faults, seed).await;
-    let broker = Broker::behind_proxy(&origin, proxy.addr(), Default::default()).await;
+    let (broker, proxy) = broker_behind(faults, seed).await;
     let data = tempfile::tempdir().unwrap();
     let mut cfg = config(&broker.addr, data.path());
     cfg.topics.partitions = 3;
