@@ -45,6 +45,8 @@ for t in "${targets[@]}"; do
     [ -d "seeds/$t" ] || die "$t: no seed directory fuzz/seeds/$t (commit at least one seed input)"
     [ -x "$bin_dir/$t" ] || die "$t: not built ($bin_dir/$t missing)"
     run_log=$(mktemp)
+    # Removed on every way out, a failing target's die included.
+    trap 'rm -f "$run_log"' EXIT
     if [ "$replay" = yes ]; then
         mapfile -t seeds < <(find "seeds/$t" -type f | sort)
         [ ${#seeds[@]} -gt 0 ] || die "$t: fuzz/seeds/$t is empty"

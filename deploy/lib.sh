@@ -32,6 +32,7 @@ apt_install() {
     if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
         cat "$log" >&2
+        rm -f "$log"
         die "installing ${need[*]} failed"
     fi
     rm -f "$log"
@@ -69,6 +70,7 @@ pip_venv() {
     log=$(mktemp)
     if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1; then
         cat "$log" >&2
+        rm -f "$log"
         die "installing $* failed"
     fi
     rm -f "$log"

@@ -9,7 +9,7 @@
 #                                      against the lib's unit tests (no broker)
 #   deploy/mutants.sh broker           the broker run only: reset-offsets' range logic
 #                                      (src/ops/reset.rs `run`, `forget_range`, the `Reset` methods) against
-#                                      tests/it/group/tools.rs with a real Nisshi broker
+#                                      tests/it/group/tools/ with a real Nisshi broker
 #   deploy/mutants.sh unit -- ARGS     ARGS go to cargo-mutants (e.g. `-F fence` for the mutants
 #                                      whose name matches, `--list` to list them)
 #

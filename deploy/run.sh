@@ -10,13 +10,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 
 "$here/install-deps.sh" run
-state="$USERCENTER_CACHE/run"
+# The broker keeps its log in a file beside the service's store (./data), so that both
+# outlive a run together: the store holds consumer offsets and dedupe marks that name offsets
+# of this log, and a broker starting empty under a kept store would leave the consumer
+# waiting past the end of its partitions. Remove ./data to start both afresh.
+state="$PWD/data/broker"
 # The broker runs in a session of its own (broker.sh), out of reach of the terminal's ctrl-c:
 # this trap stops it, on every way out, once the service is done with it. A ctrl-c during the
 # trap must not cut it short (broker.sh stop ignores it too), nor its status replace the
 # service's.
 trap 'trap "" INT TERM; "$here/broker.sh" stop "$state" || true' EXIT
-addr=$("$here/broker.sh" start "$state")
+addr=$("$here/broker.sh" start "$state" sqlite://broker.db)
 
 # Nisshi does not wake a waiting Fetch when records arrive: it looks at its log again only
 # after sleeping half the wait left. The service's own appends prompt a new Fetch at once, so
@@ -33,7 +37,7 @@ say "building usercenter (release)"
 cargo build --release --locked --quiet
 say "starting usercenter serve against the broker at $addr (consumer fetch wait" \
     "${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS} ms, from USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS, over" \
-    "any --config file); data in ./data; ctrl-c stops"
+    "any --config file); data in ./data (the broker's log in ./data/broker); ctrl-c stops"
 # In the background, so that this shell can wait for it to finish stopping. On ctrl-c (or a
 # SIGTERM to this script) the trap sends it SIGTERM, which it takes like ctrl-c: the terminal's
 # own ctrl-c reaches it too, but bash starts a background command with SIGINT ignored, which
