@@ -149,7 +149,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 
 /// The user id of a path segment: a UUID in its hyphenated form, the one the API answers with
 /// and its document names (the simple, braced and `urn:uuid:` forms are not ids here).
-fn user_id(segment: &str) -> Option<Uuid> {
+pub(in crate::http) fn user_id(segment: &str) -> Option<Uuid> {
     (segment.len() == 36)
         .then(|| Uuid::try_parse(segment).ok())
         .flatten()

@@ -1,7 +1,7 @@
 //! The route template of a request path, the `route` label of the HTTP metrics. A template
 //! (`/api/v1/users/{id}`), never the raw path: a label value per user id, or per path a
 //! scanner tries, would grow the series without bound. Paths no route serves are `other`.
-use uuid::Uuid;
+use crate::http::api::user_id;
 
 /// The operational endpoints, served at exactly these paths.
 const OPERATIONAL: [&str; 4] = ["/health", "/ready", "/metrics", "/openapi.yaml"];
@@ -25,7 +25,8 @@ pub fn template(path: &str) -> &'static str {
         _ => {}
     }
     let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    if Uuid::parse_str(id).is_err() {
+    // The router's own reading of an id: another spelling of a UUID is no user route.
+    if user_id(id).is_none() {
         return "other";
     }
     match tail {

@@ -66,6 +66,10 @@ fn other_is_what_the_router_does_not_serve() {
         "/me",
         "x",
         id,
+        // Other spellings of that UUID: simple, braced, URN.
+        "0b5e3f3c6a1f4b8e9d1a2f7c1e0a9b44",
+        "{0b5e3f3c-6a1f-4b8e-9d1a-2f7c1e0a9b44}",
+        "urn:uuid:0b5e3f3c-6a1f-4b8e-9d1a-2f7c1e0a9b44",
         "nope/password",
     ];
     for tail in tails {
