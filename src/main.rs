@@ -41,7 +41,7 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&config.log) {
         return fail(&e);
     }
-    match block_on(service::run(config, shutdown_signal())) {
+    match block_on(service::run(config, service::shutdown_signal())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         // A setting, or a file the configuration names, that cannot be used: the
         // configuration's to mend (status 2).
@@ -281,28 +281,4 @@ fn fail(message: &str) -> ExitCode {
 fn failed(message: &str) -> ExitCode {
     eprintln!("usercenter: {message}");
     ExitCode::FAILURE
-}
-
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -28,7 +28,8 @@ pub struct ConsumeArgs {
     /// Most bytes per fetch and partition.
     #[arg(long, default_value_t = 4 << 20)]
     pub fetch_max_bytes: i32,
-    /// Store directory for offsets and dedupe marks (default: a fresh temporary one, removed after).
+    /// Store directory for offsets and dedupe marks (default: a fresh temporary one, removed
+    /// after, a ctrl-c's stop included).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
@@ -88,6 +89,14 @@ pub enum ConsumeError {
     /// The topic does not exist.
     #[error("topic {0} does not exist")]
     NoTopic(String),
+    /// Stopped by ctrl-c (or SIGTERM) before `--records` were read.
+    #[error("interrupted after {done} of {asked} records")]
+    Interrupted {
+        /// Records read (handled, skipped as copies or dead-lettered).
+        done: u64,
+        /// `--records`.
+        asked: u64,
+    },
 }
 
 /// Runs the load and returns its summary.
@@ -121,19 +130,33 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     };
     let consumer = Consumer::start(client, parts);
     let m = Arc::clone(consumer.metrics());
-    loop {
-        let done = m.handled.get() + m.duplicates.get() + m.dead_letters.get();
-        if done >= args.records {
-            break;
+    let done = || m.handled.get() + m.duplicates.get() + m.dead_letters.get();
+    // A topic holding fewer records than asked is read until a ctrl-c, which still stops the
+    // consumer and removes the temporary store.
+    let stop = crate::service::shutdown_signal();
+    tokio::pin!(stop);
+    let mut interrupted = false;
+    while done() < args.records {
+        progress.tick("consume", done(), args.records);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(2)) => {}
+            () = &mut stop => {
+                interrupted = true;
+                break;
+            }
         }
-        progress.tick("consume", done, args.records);
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
     let cpu_seconds = super::cpu_seconds() - cpu_start;
     consumer.stop(Duration::from_secs(10)).await;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if interrupted {
+        return Err(ConsumeError::Interrupted {
+            done: done(),
+            asked: args.records,
+        });
     }
     Ok(ConsumeSummary {
         records: m.handled.get(),

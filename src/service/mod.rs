@@ -5,6 +5,7 @@
 //! answers, because a broker that is down must never keep the HTTP front from serving.
 mod kafka_side;
 mod share_appends;
+mod shutdown_signal;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -24,6 +25,7 @@ use crate::{
     users::{AuthLimits, FirstAdmin, UserError, Users},
 };
 use kafka_side::KafkaSide;
+pub use shutdown_signal::shutdown_signal;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
