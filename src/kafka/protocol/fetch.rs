@@ -1,8 +1,13 @@
 //! Fetch of several partitions in one request, each partition's record set kept as raw bytes
 //! for the zero-copy reader ([`crate::kafka::records`]) instead of rskafka's allocating decoder.
 //!
-//! Versions 4 to 12: read_committed, topics by name (13 and later name them by topic id), no
-//! fetch sessions. Read committed, the broker answers nothing past the last stable offset
+//! Versions 4 to 10: read_committed, topics by name (13 and later name them by topic id), no
+//! fetch sessions, and from the leader only: version 11 sends the client's rack, with which a
+//! broker's `replica.selector.class` may answer a partition with nothing but a
+//! `preferred_read_replica` to fetch from instead, which a client that fetches from leaders
+//! only would take for an empty answer and ask again for good (12 adds the check of a
+//! leader epoch's divergence, which this client does not make: `docs/operations.md`, unclean
+//! leader election). Read committed, the broker answers nothing past the last stable offset
 //! (where the first open transaction begins) and names the aborted transactions, whose
 //! batches the reader leaves out: records of a transaction that another producer aborted or
 //! has not finished are never handled. `kafka::client`'s fetch lanes gather the partitions of
@@ -56,7 +61,8 @@ impl Call for Fetch {
     type Request = FetchRequest;
     type Response = FetchResponse;
     const KEY: ApiKey = ApiKey::Fetch;
-    const VERSIONS: (i16, i16) = (4, 12);
+    /// At most 10: see the module's comment (no follower fetching).
+    const VERSIONS: (i16, i16) = (4, 10);
     const FIRST_FLEXIBLE: i16 = 12;
     const CLIENT_THROTTLES_FROM: i16 = 8;
 

@@ -96,8 +96,29 @@ fn a_request_asks_for_at_most_50_mib() {
         parts,
         max_wait_ms: 20,
     };
-    assert_eq!(request_round_trip(&call, 12).max_bytes, MAX_FETCH_BYTES);
+    assert_eq!(
+        request_round_trip(&call, Fetch::VERSIONS.1).max_bytes,
+        MAX_FETCH_BYTES
+    );
     assert_eq!(MAX_FETCH_BYTES, 50 << 20);
+}
+
+/// A Fetch never carries the client's rack (version 11 on), with which a broker may send the
+/// consumer to a follower by `preferred_read_replica`: this client fetches from leaders only.
+#[test]
+fn a_fetch_never_asks_for_a_follower() {
+    let call = Fetch {
+        parts: vec![part("events", 0, 0)],
+        max_wait_ms: 20,
+    };
+    for version in Fetch::VERSIONS.0..=Fetch::VERSIONS.1 {
+        let request = request_round_trip(&call, version);
+        assert!(request.rack_id.is_empty(), "v{version}");
+    }
+    assert!(
+        Fetch::VERSIONS.1 < 11,
+        "version 11 lets the broker redirect a fetch"
+    );
 }
 
 #[test]
