@@ -1,5 +1,8 @@
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::{
+    messages::fetch_response::{FetchableTopicResponse, PartitionData},
+    protocol::Encodable,
+};
 use rskafka::protocol::{
     record::{
         ControlBatchOrRecords, Record, RecordBatch, RecordBatchCompression,
@@ -103,22 +106,23 @@ fn a_request_asks_for_at_most_50_mib() {
     assert_eq!(MAX_FETCH_BYTES, 50 << 20);
 }
 
-/// A Fetch never carries the client's rack (version 11 on), with which a broker may send the
-/// consumer to a follower by `preferred_read_replica`: this client fetches from leaders only.
+/// No answer to a Fetch this client sends can name a `preferred_read_replica` (version 11 on,
+/// where a broker may send the consumer to a follower): this client fetches from leaders only.
 #[test]
-fn a_fetch_never_asks_for_a_follower() {
-    let call = Fetch {
-        parts: vec![part("events", 0, 0)],
-        max_wait_ms: 20,
-    };
+fn a_fetch_is_never_redirected_to_a_follower() {
+    let redirect = FetchResponse::default().with_responses(vec![
+        FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("events")))
+            .with_partitions(vec![
+                PartitionData::default()
+                    .with_preferred_read_replica(kafka_protocol::messages::BrokerId(3)),
+            ]),
+    ]);
+    let mut bytes = bytes::BytesMut::new();
     for version in Fetch::VERSIONS.0..=Fetch::VERSIONS.1 {
-        let request = request_round_trip(&call, version);
-        assert!(request.rack_id.is_empty(), "v{version}");
+        assert!(redirect.encode(&mut bytes, version).is_err(), "v{version}");
     }
-    assert!(
-        Fetch::VERSIONS.1 < 11,
-        "version 11 lets the broker redirect a fetch"
-    );
+    assert!(redirect.encode(&mut bytes, 11).is_ok());
 }
 
 #[test]
