@@ -89,6 +89,12 @@ pub(crate) struct MockBroker {
     /// How long the caller of the last produce attempt said it would wait for it, and by when
     /// it had to be written.
     pub last_timeout: Mutex<Option<(Duration, Option<tokio::time::Instant>)>>,
+    /// Leaders looked up so far; each leader is known by its number in that count (from 1).
+    pub leaders: AtomicUsize,
+    /// Leaders up to this number say their connection is closed (the broker hung it up).
+    pub closed_leaders: AtomicUsize,
+    /// The numbers of the leaders told their way is lost, in order.
+    pub lost_leaders: Mutex<Vec<usize>>,
 }
 
 impl MockBroker {
@@ -248,8 +254,8 @@ fn stamp(batch: &[u8]) -> (ProducerIdentity, i32) {
     (ProducerIdentity { id, epoch }, base)
 }
 
-/// A partition's leader in the mock.
-struct MockLeader(Arc<MockBroker>);
+/// A partition's leader in the mock, with its number among the leaders looked up.
+struct MockLeader(Arc<MockBroker>, usize);
 
 impl PartitionLeader for MockLeader {
     fn produce<'a>(
@@ -264,10 +270,12 @@ impl PartitionLeader for MockLeader {
         Box::pin(self.0.produce(request))
     }
 
-    fn lost(&self) {}
+    fn lost(&self) {
+        self.0.lost_leaders.lock().push(self.1);
+    }
 
     fn is_closed(&self) -> bool {
-        false
+        self.1 <= self.0.closed_leaders.load(Ordering::SeqCst)
     }
 }
 
@@ -315,7 +323,10 @@ impl Transport for MockBroker {
         _topic: Arc<str>,
         _partition: i32,
     ) -> BoxFuture<'static, Result<Arc<dyn PartitionLeader>, ClientError>> {
-        Box::pin(async move { Ok(Arc::new(MockLeader(self)) as Arc<dyn PartitionLeader>) })
+        Box::pin(async move {
+            let number = self.leaders.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Arc::new(MockLeader(self, number)) as Arc<dyn PartitionLeader>)
+        })
     }
 
     fn invalidate(&self, _topic: &str) {}

@@ -91,6 +91,8 @@ struct Piece {
     damaged: u8,
     /// When its request was last handed to the connection.
     sent: Instant,
+    /// The leader its request last went to, whose way (not a newer one's) a lost answer loses.
+    via: Option<Arc<dyn PartitionLeader>>,
 }
 
 /// A piece with the answer to its request.
@@ -288,6 +290,7 @@ impl PartitionTask {
             first,
             damaged: 0,
             sent: Instant::now(),
+            via: None,
         })
     }
 
@@ -315,6 +318,7 @@ impl PartitionTask {
     /// Puts `piece` in flight on `leader`.
     fn send(&mut self, leader: &Arc<dyn PartitionLeader>, mut piece: Piece) {
         piece.sent = Instant::now();
+        piece.via = Some(Arc::clone(leader));
         let leader = Arc::clone(leader);
         let limit = self.request_timeout;
         // The lane hands the request to the connection no later than `send_until`: one that

@@ -74,11 +74,17 @@ impl PartitionTask {
         let cause = cause(&answer);
         let (topic, partition, sequence) = (&self.topic, self.queue.partition, piece.sequence);
         debug!(%topic, partition, sequence, %cause, "produce failed");
+        // The way the request took is lost; the leader in use goes with it only if it is that
+        // one: the task may have looked up a new one since (the broker hung up the old
+        // connection), which the other partitions share and which works.
         if let Err(e) = &answer
             && e.is_connection_lost()
-            && let Some(leader) = self.leader.take()
+            && let Some(via) = piece.via.take()
         {
-            leader.lost();
+            via.lost();
+            if self.leader.as_ref().is_some_and(|l| Arc::ptr_eq(l, &via)) {
+                self.leader = None;
+            }
         }
         if let Some(error) = self.aborting.clone() {
             return self.settle_piece(&piece, Outcome::Failed(error));

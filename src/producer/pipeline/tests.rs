@@ -230,3 +230,40 @@ async fn a_refused_batch_fails_the_ones_behind_it_with_the_same_error() {
         assert_eq!(logged(&broker), ["a", "e"], "depth {depth}");
     }
 }
+
+/// A request that fails on a connection the broker hung up, after the partition moved to a
+/// new connection, forgets the old way only: the client keeps the new connection, which the
+/// other partitions share.
+#[tokio::test(start_paused = true)]
+async fn a_loss_on_a_hung_up_connection_keeps_the_leader_looked_up_since() {
+    let broker = Arc::new(MockBroker {
+        partitions: 1,
+        pipeline: 5,
+        latency: Duration::from_millis(50),
+        ..MockBroker::default()
+    });
+    let config = ProducerConfig {
+        linger_ms: 0,
+        ..Default::default()
+    };
+    let p = Producer::new(Arc::clone(&broker) as _, config);
+    // The first acknowledgement opens the window.
+    p.send(keyed("a")).await.unwrap();
+    // "b" goes out on leader 1 and fails there as a lost connection, 50 ms later.
+    broker
+        .fail_first
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let b = p.enqueue(keyed("b")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Meanwhile the broker hangs up leader 1's connection; "c" goes out on leader 2.
+    broker
+        .closed_leaders
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let c = p.enqueue(keyed("c")).await.unwrap();
+    assert!(b.await.is_ok());
+    assert!(c.await.is_ok());
+    assert_eq!(logged(&broker), ["a", "b", "c"]);
+    // Leader 1 is told twice (hung up, then the request lost on it); leader 2 never, so the
+    // client keeps its connection.
+    assert_eq!(*broker.lost_leaders.lock(), [1, 1]);
+}
