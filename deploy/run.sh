@@ -10,11 +10,27 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 
 "$here/install-deps.sh" run
-# The broker keeps its log in a file beside the service's store (./data), so that both
-# outlive a run together: the store holds consumer offsets and dedupe marks that name offsets
-# of this log, and a broker starting empty under a kept store would leave the consumer
-# waiting past the end of its partitions. Remove ./data to start both afresh.
-state="$PWD/data/broker"
+# The broker keeps its log in a file beside the service's store (./data, or the folder
+# --data-dir or USERCENTER_STORE_DATA_DIR names), so that both outlive a run together: the
+# store holds consumer offsets and dedupe marks that name offsets of this log, and a broker
+# starting empty under a kept store would leave the consumer waiting past the end of its
+# partitions. Remove that folder to start both afresh. (A --config file's store.data_dir is
+# not read here: the broker then stays in ./data/broker.)
+data_dir=${USERCENTER_STORE_DATA_DIR:-data}
+previous=""
+for arg in "$@"; do
+    [ "$previous" = --data-dir ] && data_dir=$arg
+    case "$arg" in --data-dir=*) data_dir=${arg#--data-dir=} ;; esac
+    previous=$arg
+done
+mkdir -p "$data_dir"
+data_dir=$(cd "$data_dir" && pwd)
+state="$data_dir/broker"
+# A store kept from before the broker kept its log here names offsets of a log that is gone.
+if [ -f "$data_dir/usercenter.redb" ] && [ ! -f "$state/broker.db" ]; then
+    say "warning: $data_dir holds a store but no broker log (a run before the broker kept one):" \
+        "its consumer offsets name records that are gone; remove $data_dir to start afresh"
+fi
 # The broker runs in a session of its own (broker.sh), out of reach of the terminal's ctrl-c:
 # this trap stops it, on every way out, once the service is done with it. A ctrl-c during the
 # trap must not cut it short (broker.sh stop ignores it too), nor its status replace the
@@ -37,7 +53,7 @@ say "building usercenter (release)"
 cargo build --release --locked --quiet
 say "starting usercenter serve against the broker at $addr (consumer fetch wait" \
     "${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS} ms, from USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS, over" \
-    "any --config file); data in ./data (the broker's log in ./data/broker); ctrl-c stops"
+    "any --config file); data in $data_dir (the broker's log in $state); ctrl-c stops"
 # In the background, so that this shell can wait for it to finish stopping. On ctrl-c (or a
 # SIGTERM to this script) the trap sends it SIGTERM, which it takes like ctrl-c: the terminal's
 # own ctrl-c reaches it too, but bash starts a background command with SIGINT ignored, which
