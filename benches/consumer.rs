@@ -97,7 +97,9 @@ fn main() {
             fetch_max_bytes: 4 << 20,
             data_dir: None,
         };
-        let ours = perf::consume::run(&args).await.expect("perf consume");
+        let ours = perf::consume::run(&args, std::future::pending())
+            .await
+            .expect("perf consume");
         assert_eq!(ours.records, records, "every record handled once");
         row("usercenter loop (dedupe + durable commits)", &ours);
         let base = stream_consumer(&broker.addr, topic, records).await;

@@ -92,7 +92,7 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
                     let config = matches!(&e, perf::produce::PerfError::Connect(_));
                     (config, format!("perf produce: {e}"))
                 }),
-            PerfCommand::Consume(args) => perf::consume::run(args)
+            PerfCommand::Consume(args) => perf::consume::run(args, service::shutdown_signal())
                 .await
                 .map(|s| (0, s.to_string()))
                 .map_err(|e| {

@@ -99,8 +99,12 @@ pub enum ConsumeError {
     },
 }
 
-/// Runs the load and returns its summary.
-pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
+/// Runs the load and returns its summary; `stop` (the command's ctrl-c or SIGTERM) ends it
+/// early with [`ConsumeError::Interrupted`].
+pub async fn run(
+    args: &ConsumeArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<ConsumeSummary, ConsumeError> {
     let (client, _) = super::client(&args.brokers)?;
     match client.fresh_topic(&args.topic).await {
         Ok(_) => {}
@@ -133,7 +137,6 @@ pub async fn run(args: &ConsumeArgs) -> Result<ConsumeSummary, ConsumeError> {
     let done = || m.handled.get() + m.duplicates.get() + m.dead_letters.get();
     // A topic holding fewer records than asked is read until a ctrl-c, which still stops the
     // consumer and removes the temporary store.
-    let stop = crate::service::shutdown_signal();
     tokio::pin!(stop);
     let mut interrupted = false;
     while done() < args.records {
