@@ -71,6 +71,12 @@ pub(super) fn verify_password(ticket: Ticket, password: &str, hash: &str) -> Res
     })
 }
 
+/// Whether `hash` is a PHC string argon2 can check ([`verify_password`] never matches any
+/// other: a hash another service stored, bcrypt's `$2a$...`, say).
+pub(super) fn is_checkable(hash: &str) -> bool {
+    decode_phc(hash).is_ok()
+}
+
 /// A new session token: 32 random bytes as 64 hex characters.
 pub fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];

@@ -84,6 +84,15 @@ impl Users {
             return Err(UserError::Unauthorized);
         };
         if !matched {
+            if !auth::is_checkable(&user.password_hash) {
+                // Not the client's to know; the operator's: a row copied from another service.
+                tracing::warn!(
+                    user = %user.id,
+                    "login: the account's stored password hash is no argon2 PHC string \
+                     (copied from another service?): no password matches it; see \
+                     docs/migration.md, Accounts"
+                );
+            }
             self.fail_a_wrong_password_of(user.id, ctx)?;
             return Err(UserError::Unauthorized);
         }

@@ -18,6 +18,17 @@ fn passwords_verify_and_wrong_ones_do_not() {
     assert_ne!(hash_password("correct horse").unwrap(), h, "salted");
 }
 
+/// A bcrypt hash (what a Go service stores with `golang.org/x/crypto/bcrypt`) never verifies,
+/// and says so for the login's WARN; an argon2 PHC string is checkable.
+#[test]
+fn only_argon2_phc_strings_are_checkable() {
+    let bcrypt = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+    assert!(!is_checkable(bcrypt));
+    assert!(!verify("password", bcrypt));
+    assert!(!is_checkable(""));
+    assert!(is_checkable(&hash_password("correct horse").unwrap()));
+}
+
 #[test]
 fn tokens_are_random_and_hashed() {
     let (a, b) = (new_token().unwrap(), new_token().unwrap());
