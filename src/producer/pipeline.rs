@@ -190,8 +190,13 @@ impl PartitionTask {
         }
     }
 
+    /// Room in the window, and not behind requests still in flight on a connection the broker
+    /// hung up: their answers come at once (lost), and a piece sent meanwhile on a new
+    /// connection could reach the broker before them and be refused as out of order, which
+    /// renews the identity and renumbers pieces the broker may have written (copies).
     fn room(&self) -> bool {
-        self.in_flight.len() < self.window.size()
+        let hung_up = self.leader.as_ref().is_some_and(|l| l.is_closed());
+        self.in_flight.len() < self.window.size() && (!hung_up || self.in_flight.is_empty())
     }
 
     async fn run(mut self) {
@@ -345,7 +350,7 @@ impl PartitionTask {
     }
 
     /// The leader's connection, looked up when there is none or the broker hung up the one
-    /// there was (no request fails on it then).
+    /// there was (no request fails on it then; none is in flight on it, [`Self::room`]).
     async fn leader(&mut self) -> Option<Arc<dyn PartitionLeader>> {
         if let Some(leader) = self.leader.take_if(|leader| leader.is_closed()) {
             leader.lost();
