@@ -211,6 +211,12 @@ static METRICS: LazyLock<PoolMetrics> = LazyLock::new(|| PoolMetrics {
     skipped: Counter::default(),
 });
 
+/// Hashes run on the pool so far (in this process).
+#[cfg(test)]
+pub(super) fn hashes_run() -> u64 {
+    METRICS.hash.count()
+}
+
 /// Appends the pool's metrics in the Prometheus text format to `out`.
 pub fn render_hashing_metrics(out: &mut String) {
     render_value(

@@ -73,10 +73,14 @@ impl Users {
             return Err(UserError::Throttled);
         }
         let (user, keys) = self.admit(login, &network)?;
-        let hash = user
-            .as_ref()
-            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
-        let matched = auth::verify_password(ticket, password, hash)? && user.is_some();
+        // A stored hash argon2 cannot check (copied from another service) costs the same check
+        // against the dummy as an unknown user, and matches nothing: its answer comes no sooner.
+        let checkable = (user.as_ref()).is_some_and(|u| auth::is_checkable(&u.password_hash));
+        let hash = match &user {
+            Some(u) if checkable => u.password_hash.as_str(),
+            _ => self.dummy_hash.as_str(),
+        };
+        let matched = auth::verify_password(ticket, password, hash)? && checkable;
         let Some(user) = user else {
             // Unknown or throttled: the same answer after the same work as a wrong password
             // (an argon2 check and a durable commit), so neither tells anything.
@@ -84,7 +88,7 @@ impl Users {
             return Err(UserError::Unauthorized);
         };
         if !matched {
-            if !auth::is_checkable(&user.password_hash) {
+            if !checkable {
                 // Not the client's to know; the operator's: a row copied from another service.
                 tracing::warn!(
                     user = %user.id,

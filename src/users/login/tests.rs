@@ -36,6 +36,32 @@ fn login_failures_look_alike_are_recorded_and_throttled() {
     ));
 }
 
+/// A stored hash argon2 cannot check (bcrypt's, copied from another service) matches no
+/// password, and its login costs an argon2 check like a wrong password's, so its answer comes
+/// no sooner.
+#[test]
+fn a_hash_from_another_service_matches_nothing_after_the_same_work() {
+    let (_d, users) = users();
+    let (ada, _, _) = register(&users, "ada");
+    let bcrypt = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+    users
+        .write(|txn| {
+            let mut user = Users::get_user(txn, ada.id)?;
+            user.password_hash = bcrypt.to_owned();
+            Users::put_user(txn, &user)
+        })
+        .unwrap();
+    let before = hashing_pool::hashes_run();
+    assert!(matches!(
+        users.login("ada", "correct horse", &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+    assert!(
+        hashing_pool::hashes_run() > before,
+        "no argon2 check was run"
+    );
+}
+
 #[test]
 fn a_corrupt_index_row_is_corruption_not_an_outage() {
     let (_d, users) = users();
