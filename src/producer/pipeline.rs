@@ -350,9 +350,12 @@ impl PartitionTask {
     }
 
     /// The leader's connection, looked up when there is none or the broker hung up the one
-    /// there was (no request fails on it then; none is in flight on it, [`Self::room`]).
+    /// there was (no request fails on it then) and no request is in flight on it any more
+    /// ([`Self::room`] then sends nothing).
     async fn leader(&mut self) -> Option<Arc<dyn PartitionLeader>> {
-        if let Some(leader) = self.leader.take_if(|leader| leader.is_closed()) {
+        if self.in_flight.is_empty()
+            && let Some(leader) = self.leader.take_if(|leader| leader.is_closed())
+        {
             leader.lost();
         }
         if self.leader.is_none() {
