@@ -192,8 +192,8 @@ impl PartitionTask {
 
     /// Room in the window, and not behind requests still in flight on a connection the broker
     /// hung up: their answers come at once (lost), and a piece sent meanwhile on a new
-    /// connection could reach the broker before them and be refused as out of order, which
-    /// renews the identity and renumbers pieces the broker may have written (copies).
+    /// connection could reach the broker before them and be refused as out of order (one more
+    /// round of resends: answers settle in send order, so it counts as behind their failure).
     fn room(&self) -> bool {
         let hung_up = self.leader.as_ref().is_some_and(|l| l.is_closed());
         self.in_flight.len() < self.window.size() && (!hung_up || self.in_flight.is_empty())
