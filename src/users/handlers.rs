@@ -144,12 +144,12 @@ impl EventHandler for UserEventHandler {
             // A user registered before ids were noted: the nil id, which stands for no
             // event (above), so that this event handed over again is ignored again.
             if by.is_none() {
-                reaction.put_meta(registered_key(e.user_id), &Uuid::nil())?;
+                reaction.put_meta(registered_key(e.user_id), &Uuid::nil(), "a handler's note")?;
             }
             return reaction.done();
         }
         if by.is_none() {
-            reaction.put_meta(registered_key(e.user_id), &e.id)?;
+            reaction.put_meta(registered_key(e.user_id), &e.id, "a handler's note")?;
         }
         if state.settings.is_empty() {
             state.settings = vec![

@@ -11,9 +11,9 @@
 //! answers with the same bytes are the batch's, and the first one answered with anything else
 //! (a record at or past it, a batch further on, the log's end) is past it. Steps that double,
 //! then halves between the last offset inside and the first past: about two fetches per bit
-//! of the distance, under 130 for any offset. An answer that says neither (a failed fetch, an empty one below
-//! the high watermark, the batch readable now or as ending at or past the offset asked) ends
-//! the search without an answer, and the partition asks again as before.
+//! of the distance, under 130 for any offset. An answer that says neither (a failed fetch, an
+//! empty one below the high watermark, the batch readable now or as ending at or past the
+//! offset asked) ends the search without an answer, and the partition asks again as before.
 use std::future::Future;
 
 use crate::kafka::{protocol::Fetched, records::Unreadable};

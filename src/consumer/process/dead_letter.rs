@@ -18,9 +18,9 @@ const MAX_SOURCE_ID: usize = 256;
 
 /// The dead letter of `r`: its key, value and headers, plus headers naming the error and source.
 /// A dead letter is a new record: its identity headers are replaced when it is stamped, and
-/// `r`'s `ce_id` (up to 256 bytes) goes as `dlq_source_ce_id`, so that the dead letter gets one of its own (each
-/// partition's copy of one poison record, a forged copy of an event, and the event's own dead
-/// letter are records apart to a reader that dedupes on `ce_id`).
+/// `r`'s `ce_id` (up to 256 bytes) goes as `dlq_source_ce_id`, so that the dead letter gets
+/// one of its own (each partition's copy of one poison record, a forged copy of an event, and
+/// the event's own dead letter are records apart to a reader that dedupes on `ce_id`).
 /// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says; a NUL in a header's
 /// name becomes U+FFFD, which PostgreSQL's text can hold.
 pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {

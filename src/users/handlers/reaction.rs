@@ -127,26 +127,21 @@ impl<'a> Reaction<'a> {
     pub(super) fn put_state(&mut self, state: &mut UserState) -> Result<(), HandlerError> {
         let excess = state.security_log.len().saturating_sub(SECURITY_LOG);
         state.security_log.drain(..excess);
-        self.effects.writes.push(Write::Put {
-            table: Table::Meta,
-            key: state_key(self.event.user_id),
-            value: postcard::to_allocvec(state)
-                .map_err(|e| HandlerError::encode("the user state", e))?,
-        });
-        Ok(())
+        let key = state_key(self.event.user_id);
+        self.put_meta(key, &*state, "the user state")
     }
 
-    /// Writes `value` under `key` in the `Meta` table.
+    /// Writes `value` (`what`, for the error) under `key` in the `Meta` table.
     pub(super) fn put_meta(
         &mut self,
         key: Vec<u8>,
         value: &impl Serialize,
+        what: &'static str,
     ) -> Result<(), HandlerError> {
         self.effects.writes.push(Write::Put {
             table: Table::Meta,
             key,
-            value: postcard::to_allocvec(value)
-                .map_err(|e| HandlerError::encode("a handler's note", e))?,
+            value: postcard::to_allocvec(value).map_err(|e| HandlerError::encode(what, e))?,
         });
         Ok(())
     }
