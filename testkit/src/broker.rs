@@ -33,9 +33,18 @@ impl Broker {
     /// A broker with `sqlite://` storage in `file`, which survives [`Broker::restart`].
     /// (Nisshi resolves the file relative to its working directory.)
     pub async fn sqlite(file: &Path) -> Self {
-        let name = file.file_name().expect("a file name").to_string_lossy();
-        let dir = file.parent().expect("a directory").to_owned();
-        Self::start(format!("sqlite://{name}"), free_port(), Some(dir)).await
+        let (storage, dir) = sqlite_storage(file);
+        Self::start(storage, free_port(), Some(dir)).await
+    }
+
+    /// A `sqlite://` broker in `file` listening on `listen` while it advertises `addr`, where
+    /// a proxy in front of it listens.
+    pub async fn sqlite_behind_proxy(file: &Path, listen: &str, addr: &str) -> Self {
+        let (storage, dir) = sqlite_storage(file);
+        let mut broker = Self::new(storage, addr.to_owned(), Some(dir));
+        broker.listen = listen.to_owned();
+        broker.spawn().await;
+        broker
     }
 
     /// A `memory://` broker listening on `listen` while it advertises `addr`, where a proxy in
@@ -151,6 +160,15 @@ impl Broker {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// The lines of the broker's log that contain `needle`, without their colour codes.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        text.lines()
+            .map(without_colours)
+            .filter(|line| line.contains(needle))
+            .collect()
+    }
+
     /// Stops the broker process (SIGKILL of its own pid).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -174,6 +192,28 @@ impl Broker {
         self.client = client;
         self.spawn().await;
     }
+}
+
+/// `line` without the ANSI colour sequences (`ESC [ ... m`) Nisshi writes to its log.
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `--storage-engine` of a sqlite broker in `file`, and the directory to run it in
+/// (Nisshi resolves the file relative to its working directory).
+fn sqlite_storage(file: &Path) -> (String, PathBuf) {
+    let name = file.file_name().expect("a file name").to_string_lossy();
+    let dir = file.parent().expect("a directory").to_owned();
+    (format!("sqlite://{name}"), dir)
 }
 
 impl Drop for Broker {

@@ -225,6 +225,22 @@ pub async fn broker_behind(faults: Arc<Faults>, seed: u64) -> (crate::Broker, Pr
     (broker, proxy)
 }
 
+/// [`broker_behind`] with a `sqlite://` broker in `file`. Its engine checks an idempotent
+/// batch's sequence and stores the batch in one step, as Kafka does; Nisshi 0.8.1's memory
+/// engine does not (its `dynostore.rs` says so): a retry that arrives on a new connection
+/// while the first copy is still being written is written too. A test that asserts each
+/// record once while the proxy ends connections uses this one.
+pub async fn sqlite_broker_behind(
+    faults: Arc<Faults>,
+    seed: u64,
+    file: &std::path::Path,
+) -> (crate::Broker, Proxy) {
+    let origin = format!("127.0.0.1:{}", crate::free_port());
+    let proxy = Proxy::start(origin.clone(), faults, seed).await;
+    let broker = crate::Broker::sqlite_behind_proxy(file, &origin, proxy.addr()).await;
+    (broker, proxy)
+}
+
 /// Reads one frame: the 4 length bytes followed by the body.
 async fn frame(from: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];

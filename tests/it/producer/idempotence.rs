@@ -11,7 +11,7 @@ use std::{
 
 use testkit::{
     Broker,
-    proxy::{Faults, Proxy, broker_behind},
+    proxy::{Faults, Proxy, sqlite_broker_behind},
 };
 use usercenter::producer::{Producer, ProducerConfig};
 
@@ -158,9 +158,23 @@ fn producer_config() -> ProducerConfig {
     }
 }
 
-/// A broker behind a fault proxy (faults off until the caller enables them).
-async fn faulty_broker(seed: u64) -> (Broker, Proxy) {
-    broker_behind(Faults::produce_only(), seed).await
+/// A sqlite broker in `dir` behind a fault proxy (faults off until the caller enables them).
+/// Not the memory engine: when the proxy ends a connection, the broker is often still writing
+/// the requests it read on it, and the producer's retry on a new connection races them, which
+/// Nisshi 0.8.1's memory engine answers by writing the batch twice (see
+/// `sqlite_broker_behind`).
+async fn faulty_broker(seed: u64, dir: &tempfile::TempDir) -> (Broker, Proxy) {
+    sqlite_broker_behind(Faults::produce_only(), seed, &dir.path().join("faulty.db")).await
+}
+
+/// Prints what the broker logged at WARN or above (its sequence checks' refusals among them):
+/// shown when the test fails.
+fn print_broker_warnings(broker: &Broker) {
+    let lines = [broker.log_lines("WARN"), broker.log_lines("ERROR")].concat();
+    eprintln!("the broker logged {} warnings and errors", lines.len());
+    for line in lines.iter().take(20) {
+        eprintln!("broker: {line}");
+    }
 }
 
 fn set_faults(faults: &Faults) {
@@ -174,7 +188,8 @@ fn set_faults(faults: &Faults) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_idempotence_faults_duplicate_records() {
     let started = Instant::now();
-    let (_broker, proxy) = faulty_broker(0x05EE_D0FF).await;
+    let dir = tempfile::tempdir().expect("broker directory");
+    let (_broker, proxy) = faulty_broker(0x05EE_D0FF, &dir).await;
     let client = testkit::client(proxy.addr()).await;
     testkit::create_topic(&client, "faulty", PARTITIONS).await;
     // The same pipeline under producer id -1: a resend after a lost answer writes again.
@@ -248,7 +263,8 @@ fn assert_exactly_once(back: &Readback, acked: &HashSet<(usize, usize)>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_idempotence_faults_leave_each_record_once_in_order() {
     let started = Instant::now();
-    let (_broker, proxy) = faulty_broker(0x0001_DE3F).await;
+    let dir = tempfile::tempdir().expect("broker directory");
+    let (broker, proxy) = faulty_broker(0x0001_DE3F, &dir).await;
     let client = testkit::client(proxy.addr()).await;
     testkit::create_topic(&client, "exact", PARTITIONS).await;
     let producer = idempotent(proxy.addr(), producer_config()).await;
@@ -268,6 +284,7 @@ async fn with_idempotence_faults_leave_each_record_once_in_order() {
         back.out_of_order,
         started.elapsed()
     );
+    print_broker_warnings(&broker);
     assert!(
         dropped > 0 && delayed > 0 && cut > 0,
         "faults were injected"
