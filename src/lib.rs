@@ -16,7 +16,7 @@
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets`, the consumer group's offsets and lag |
-//! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`), asking again with a growing pause (`kafka::retry`); imports nothing of the crate |
+//! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`), asking again with a growing pause (`kafka::retry`); imports only `metrics` (its request counters) |
 //! | [`producer`] | the producer: partitioner, batching, compression, backpressure, flush, and its one pipeline to the brokers (one task per partition: producer id and sequences, in-flight window, retries under a deadline, splitting, hold-after-failure) |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, and the `RecordHandler` it runs on each record |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
