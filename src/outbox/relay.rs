@@ -245,14 +245,7 @@ impl Relay {
     /// deleting what it delivered.
     async fn round(&mut self, lease: RelayLease, read: Option<Scanned>) -> Pause {
         if self.has_room() && !self.caught_up {
-            let mut read = match read {
-                Some(read) => read,
-                None => {
-                    let reading = self.start_read();
-                    self.reads.rows(reading, self.from).await
-                }
-            };
-            park_undecodable(&self.store, std::mem::take(&mut read.undecodable)).await;
+            let read = self.next_rows(read).await;
             self.caught_up = !read.more;
             if !read.rows.is_empty() || read.skipped_from.is_some() {
                 if self.in_flight.is_empty() {
@@ -312,16 +305,35 @@ impl Relay {
         finish(self.deleting.take()).await;
         self.from = seq;
         self.caught_up = false;
-        self.blocked.free_passed_over();
+        let freed = self.blocked.free_passed_over();
         match (round.failed, round.stopped) {
-            // Only rows passed over, whose topics may go now: read them at once.
-            (None, _) => Pause::None,
+            // Only rows passed over, whose topics go now: read them at once.
+            (None, _) if freed => Pause::None,
+            // Rows passed over, their topics still waiting (not reached: a topic's first
+            // waiting row is in the next read, handed over again): the same read would follow.
+            (None, _) => Pause::Failed,
             // The buffer was full (`on_buffer_full = "error"`): the round waited for what it
             // had buffered, so there is room again; go on from the row that did not fit. Or
             // the lease ran out: check it again at once.
             (Some(_), Some(Stop::BufferFull | Stop::LeaseEnded)) => Pause::None,
             (Some(_), None) => Pause::Failed,
         }
+    }
+
+    /// The rows of the next round: `read` when given, else read now. Rows that do not decode
+    /// are parked, and first waiting rows the read found gone are noted.
+    async fn next_rows(&mut self, read: Option<Scanned>) -> Scanned {
+        let mut read = match read {
+            Some(read) => read,
+            None => {
+                let reading = self.start_read();
+                self.reads.rows(reading, self.from).await
+            }
+        };
+        park_undecodable(&self.store, std::mem::take(&mut read.undecodable)).await;
+        self.blocked
+            .gone_elsewhere(std::mem::take(&mut read.vanished));
+        read
     }
 
     /// Waits until the oldest round handed over has every report in (for ever when none is in

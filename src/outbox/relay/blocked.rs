@@ -15,11 +15,18 @@
 //! ([`Blocked::free_passed_over`]): a round still in flight may have passed over later rows of
 //! the topic, and a read after them must not hand over rows that come after those.
 //!
+//! A first waiting row can also leave the outbox without this relay: an operator deletes it or
+//! moves it to `outbox_parked`, or an earlier lease holder's delete of it commits late. A read
+//! that starts at or below it and goes past it without finding it reports it
+//! ([`Scanned::vanished`]), and its topic then goes as if the row had been delivered.
+//!
 //! The producer still holds a partition after a failure
 //! ([`crate::producer::Producer::hold_after_failures`]): rows of a topic not known to wait yet
 //! (read before the failure was reported) fail behind it when they are on its partition, and
 //! their topic then waits.
 use std::{collections::HashMap, sync::Arc};
+
+use tracing::warn;
 
 use super::{ROUND, ROUND_BYTES};
 use crate::{
@@ -58,15 +65,34 @@ impl Blocked {
         }
     }
 
+    /// The first waiting rows a read went past without finding (see [`Scanned::vanished`]):
+    /// gone, as if delivered.
+    pub(super) fn gone_elsewhere(&mut self, vanished: Vec<(String, u64)>) {
+        for (topic, seq) in vanished {
+            if self.gone.iter().any(|(t, s)| *t == topic && *s == seq) {
+                continue; // delivered or parked by this relay, and noted so
+            }
+            warn!(
+                topic,
+                seq,
+                "outbox: the row its topic waited for left the outbox without the relay (deleted or parked by hand, or by an earlier lease holder); the topic goes again"
+            );
+            self.gone(&topic, seq);
+        }
+    }
+
     /// Frees the topics whose first waiting row is gone: the relay reads again from the first
-    /// row passed over (or failed), with nothing in flight.
-    pub(super) fn free_passed_over(&mut self) {
+    /// row passed over (or failed), with nothing in flight. Returns whether it freed one.
+    pub(super) fn free_passed_over(&mut self) -> bool {
+        let mut freed = false;
         for (topic, seq) in std::mem::take(&mut self.gone) {
             // Still the row it waits for (no earlier row of it failed since).
             if self.heads.get(&topic) == Some(&seq) {
                 Arc::make_mut(&mut self.heads).remove(&topic);
+                freed = true;
             }
         }
+        freed
     }
 
     /// Whether row `seq` of `topic` waits behind an earlier row of its topic.
@@ -94,6 +120,9 @@ pub(super) struct Scanned {
     /// The first row passed over because it waits: the relay reads again from there once the
     /// rounds handed over have settled.
     pub skipped_from: Option<u64>,
+    /// The first waiting rows (topic, sequence) the read went past without finding: they left
+    /// the outbox some other way.
+    pub vanished: Vec<(String, u64)>,
 }
 
 impl Scanned {
@@ -105,6 +134,7 @@ impl Scanned {
             undecodable: Vec::new(),
             next: from,
             skipped_from: None,
+            vanished: Vec::new(),
         }
     }
 }
@@ -114,6 +144,24 @@ impl Scanned {
 /// read [`ROUND`] at a time.
 pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) -> Result<Scanned> {
     let mut out = Scanned::none(from);
+    // The first waiting rows met, for `vanished`.
+    let mut heads_met = Vec::new();
+    scan(txn, blocked, &mut out, &mut heads_met)?;
+    out.vanished = (blocked.heads.iter())
+        .filter(|&(_, &head)| (from..out.next).contains(&head) && !heads_met.contains(&head))
+        .map(|(topic, &head)| (topic.clone(), head))
+        .collect();
+    Ok(out)
+}
+
+/// [`read_unblocked`]'s loop: fills `out` from `out.next` on, noting in `heads_met` each row
+/// looked at that is a topic's first waiting row.
+fn scan(
+    txn: &dyn ReadTxn,
+    blocked: &Blocked,
+    out: &mut Scanned,
+    heads_met: &mut Vec<u64>,
+) -> Result<()> {
     let (mut bytes, mut scanned) = (0usize, 0usize);
     loop {
         let chunk = pending_within(txn, out.next, ROUND, ROUND_BYTES)?;
@@ -130,6 +178,9 @@ pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) ->
         for (seq, row) in looked {
             scanned += 1;
             out.next = seq + 1;
+            if blocked.heads.values().any(|&head| head == seq) {
+                heads_met.push(seq);
+            }
             match row {
                 None => out.undecodable.push(seq),
                 Some(row) if blocked.holds(&row.topic, seq) => {
@@ -142,11 +193,11 @@ pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) ->
             }
             if out.rows.len() >= ROUND || bytes >= ROUND_BYTES || scanned >= SCAN_ROWS {
                 out.more = true;
-                return Ok(out);
+                return Ok(());
             }
         }
         if !chunk.more {
-            return Ok(out);
+            return Ok(());
         }
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{RedbStore, Store, StoreExt};
+use crate::store::{RedbStore, Store, StoreExt, Table};
 
 #[test]
 fn a_topic_waits_behind_its_first_failed_row_until_the_relay_reads_again_past_it() {
@@ -31,6 +31,36 @@ fn a_topic_waits_behind_its_first_failed_row_until_the_relay_reads_again_past_it
     assert!(blocked.holds("u", 3));
     blocked.clear();
     assert!(!blocked.holds("u", 3));
+}
+
+/// A read that starts at or below a topic's first waiting row and goes past it without
+/// finding it reports it gone; one that finds it, or starts after it, does not.
+#[test]
+fn a_read_reports_a_first_waiting_row_that_left_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    append_topics(&store, ["r", "r", "t", "r"].into_iter());
+    let read = |from, blocked: &Blocked| {
+        (store.read_with(|txn| read_unblocked(txn, from, blocked))).unwrap()
+    };
+    let mut blocked = Blocked::default();
+    blocked.failed("r", 0);
+    assert!(read(0, &blocked).vanished.is_empty(), "row 0 is there");
+    store
+        .write(&mut |txn| txn.delete(Table::Outbox, &0u64.to_be_bytes()).map(drop))
+        .unwrap();
+    let gone = read(0, &blocked);
+    assert_eq!(gone.vanished, [("r".to_owned(), 0)]);
+    assert_eq!(
+        gone.skipped_from,
+        Some(1),
+        "its topic still waits in this read"
+    );
+    assert!(read(1, &blocked).vanished.is_empty(), "a read after it");
+    // Reported gone, the topic goes at the next read from the rows passed over.
+    blocked.gone_elsewhere(gone.vanished);
+    assert!(blocked.free_passed_over());
+    assert!(!blocked.holds("r", 1));
 }
 
 /// One row of each of `topics`, in order, appended to `store`.

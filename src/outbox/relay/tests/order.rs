@@ -226,3 +226,32 @@ async fn a_topic_refused_for_thousands_of_rows_holds_up_no_other() {
         }
     }
 }
+
+/// The row a refused topic waits for leaves the outbox without the relay (an operator deletes
+/// it; an earlier lease holder's delete commits late): the topic's later rows go out once the
+/// topic is allowed, rather than being passed over for ever.
+#[tokio::test]
+async fn a_topic_whose_waiting_row_is_deleted_by_hand_goes_again() {
+    let (_dir, store) = store();
+    let broker = Arc::new(MockBroker::new(3));
+    *broker.refused_topic.lock() = Some("analytics".into());
+    append_tagged(&store, "analytics", b'a', 3);
+    let (cancel, relay, _) = spawn_relay(&store, &broker, short_delivery());
+    // Row 0 fails and its topic waits for it; rows 1 and 2 are passed over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    store
+        .write(&mut |txn| txn.delete(Table::Outbox, &0u64.to_be_bytes()).map(drop))
+        .unwrap();
+    // Any try of row 0 still in flight is refused too.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    *broker.refused_topic.lock() = None;
+    wait_for(10, "the rows behind the deleted one", || {
+        backlog(&store) == 0
+    })
+    .await;
+    cancel.cancel();
+    relay.await.unwrap();
+    let mut sent = tagged(&broker, b'a');
+    sent.sort_unstable();
+    assert_eq!(sent, [1, 2], "the rows behind it, and not the deleted one");
+}
