@@ -72,6 +72,8 @@ pub(crate) struct MockBroker {
     pub created: AtomicBool,
     /// Answer every attempt on this partition with NOT_LEADER_OR_FOLLOWER while set.
     pub failing_partition: Mutex<Option<i32>>,
+    /// Write the next batch holding this value, then lose its answer (a timeout).
+    pub lose_answer: Mutex<Option<Vec<u8>>>,
     /// Answer every attempt on this topic with TOPIC_AUTHORIZATION_FAILED while set (an ACL
     /// missing).
     pub refused_topic: Mutex<Option<String>>,
@@ -202,7 +204,19 @@ impl MockBroker {
             *times -= 1;
             return refused(ResponseError::CorruptMessage);
         }
-        Ok(Some(self.append(partition, stamp(&request.batch), records)))
+        let lose = {
+            let mut lose = self.lose_answer.lock();
+            let holds = |v: &Vec<u8>| records.iter().any(|r| r.value.as_ref() == Some(v));
+            lose.take_if(|v| holds(v)).is_some()
+        };
+        let answer = self.append(partition, stamp(&request.batch), records);
+        if lose {
+            return Err(CallError::Timeout {
+                api: ApiKey::Produce,
+                after: Duration::ZERO,
+            });
+        }
+        Ok(Some(answer))
     }
 
     /// Writes `records` stamped `(identity, base sequence)` to `partition` when their sequence

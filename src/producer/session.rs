@@ -45,6 +45,10 @@ pub enum SessionError {
     /// The epoch cannot be bumped any further: only a new producer id will do.
     #[error("the producer epoch is exhausted")]
     EpochExhausted,
+    /// The broker answered no error and no producer id (−1) or a negative epoch, which Kafka
+    /// never does: writing on under it would drop sequences with requests still in flight.
+    #[error("InitProducerId answered producer id {id}, epoch {epoch}, without an error")]
+    NoIdentity { id: i64, epoch: i16 },
 }
 
 impl SessionError {
@@ -58,7 +62,7 @@ impl SessionError {
             Self::Client(ClientError::Refused { code, .. }) | Self::Refused(code) => {
                 code.is_retriable()
             }
-            Self::Client(_) | Self::EpochExhausted => false,
+            Self::Client(_) | Self::EpochExhausted | Self::NoIdentity { .. } => false,
         }
     }
 }
@@ -189,5 +193,36 @@ const INIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 async fn init(client: &Client, call: InitProducerId) -> Result<ProducerIdentity, SessionError> {
     // Partitions wait for a renewal one at a time behind it, past their delivery deadlines.
     let answer = client.call_any_within(&call, INIT_WITHIN).await?;
-    InitProducerId::identity(&answer.body).map_err(SessionError::Refused)
+    let identity = InitProducerId::identity(&answer.body).map_err(SessionError::Refused)?;
+    usable(identity)
+}
+
+/// `identity` when it is one to write under: a producer id and an epoch of 0 or more.
+fn usable(identity: ProducerIdentity) -> Result<ProducerIdentity, SessionError> {
+    let ProducerIdentity { id, epoch } = identity;
+    if id < 0 || epoch < 0 {
+        return Err(SessionError::NoIdentity { id, epoch });
+    }
+    Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker that answers no error with producer id −1 gives no identity: a renewal would
+    /// otherwise go on without sequences, with requests still in flight.
+    #[test]
+    fn an_answer_without_a_producer_id_is_no_identity() {
+        let none = ProducerIdentity::NONE;
+        assert!(matches!(
+            usable(none),
+            Err(SessionError::NoIdentity { id: -1, .. })
+        ));
+        let bad_epoch = ProducerIdentity { id: 3, epoch: -1 };
+        assert!(usable(bad_epoch).is_err());
+        let good = ProducerIdentity { id: 3, epoch: 0 };
+        assert_eq!(usable(good).ok(), Some(good));
+        assert!(!SessionError::NoIdentity { id: -1, epoch: -1 }.may_pass());
+    }
 }

@@ -66,6 +66,9 @@ impl PartitionTask {
     /// Handles the answer to the oldest request in flight.
     pub(super) fn answered(&mut self, (mut piece, answer): Answered) {
         let verdict = verdict(&answer, self.recovery.is_some());
+        // A piece ahead was not delivered and may have been written (a retriable error, its
+        // answer lost): not one only split, dropped or out of order behind those.
+        let behind_unsure = self.recovery > Some(Recovery::Resend);
         if let Verdict::Delivered(base) = verdict {
             self.window.acknowledged(piece.sent);
             let outcome = Outcome::Delivered(offsets(base, piece.count));
@@ -90,7 +93,7 @@ impl PartitionTask {
             return self.settle_piece(&piece, Outcome::Failed(error));
         }
         match verdict {
-            Verdict::TooLarge(code) => self.too_large(piece, code),
+            Verdict::TooLarge(code) => self.too_large(piece, code, behind_unsure),
             Verdict::Corrupt(_) if piece.damaged < DAMAGED_RESENDS => {
                 piece.damaged += 1;
                 self.resend(piece, Recovery::Retry, cause);
@@ -128,10 +131,18 @@ impl PartitionTask {
     }
 
     /// A piece the broker refused as too large (not written): split in place, or, one record
-    /// alone, failed without blocking what is behind it.
-    fn too_large(&mut self, piece: Piece, code: ErrorCode) {
+    /// alone, failed without blocking what is behind it; `behind_unsure`: an earlier piece of
+    /// the round was not delivered and may have been written.
+    fn too_large(&mut self, piece: Piece, code: ErrorCode, behind_unsure: bool) {
         // What is in flight behind it comes back out of order, to be sent again after it.
         self.need_recovery(Recovery::Resend, code.to_string());
+        if piece.count < 2 && behind_unsure {
+            // Its record is dropped once nothing ahead of it may be written and unacknowledged:
+            // the pieces ahead go again first, on their own sequences, and the renewal that
+            // follows the drop renumbers only the pieces behind it. (While they keep failing,
+            // it goes with them each round, and fails at its deadline as they do.)
+            return self.resend(piece, Recovery::Resend, code.to_string());
+        }
         let Some(records) = take_records(&piece.request) else {
             let error = ProduceError::Fatal(Arc::new(TransportError::Refused(code)));
             return self.fail_for_good(piece, error);

@@ -168,24 +168,53 @@ async fn a_batch_the_broker_finds_too_large_is_split_in_order() {
     assert!(p.metrics().splits.get() >= 3);
 }
 
-/// One record too large for the broker in a full window fails alone; the batches behind it
-/// land in order, under a renewed identity (not renumbered over its sequence under the old
-/// one: see the pipeline's module docs).
+/// Records too large for the broker, each alone, in a full window fail alone; the batches
+/// behind them land in order, under a renewed identity (not renumbered over their sequences
+/// under the old one: see the pipeline's module docs), renewed once for both.
 #[tokio::test(start_paused = true)]
-async fn a_record_too_large_alone_in_a_full_window_blocks_nothing() {
+async fn records_too_large_alone_in_a_full_window_block_nothing() {
     let m = pipelined(600);
     let p = producer(&m, 1);
     let mut values_sent = numbered(0..12);
     values_sent[4] = "x".repeat(1_000);
+    values_sent[5] = "y".repeat(1_000);
+    let too_large = |i: usize| i == 4 || i == 5;
     for (i, d) in enqueue_all(&p, values_sent).await.into_iter().enumerate() {
         match d.await {
-            Err(ProduceError::RecordTooLarge { .. }) if i == 4 => {}
-            Ok(_) if i != 4 => {}
+            Err(ProduceError::RecordTooLarge { .. }) if too_large(i) => {}
+            Ok(_) if !too_large(i) => {}
             other => panic!("record {i}: {other:?}"),
         }
     }
-    let expected: Vec<String> = (0..12).filter(|i| *i != 4).map(|i| i.to_string()).collect();
+    let expected: Vec<String> = (0..12)
+        .filter(|i| !too_large(*i))
+        .map(|i| i.to_string())
+        .collect();
     assert_eq!(values(&m), expected);
+    assert_eq!(m.renewals.load(Ordering::SeqCst), 1, "renewed once");
+}
+
+/// A record too large alone behind a batch the broker wrote but whose answer was lost: that
+/// batch goes again first on its own sequence (a duplicate the broker drops), the record fails
+/// after it, and only the batches behind it are renumbered under a renewed identity: nothing
+/// is written twice.
+#[tokio::test(start_paused = true)]
+async fn a_record_too_large_behind_a_batch_whose_answer_was_lost_writes_nothing_twice() {
+    let m = pipelined(600);
+    *m.lose_answer.lock() = Some(b"1".to_vec());
+    let p = producer(&m, 1);
+    // The first acknowledgement opens the window.
+    p.send(rec("k", "0".into())).await.unwrap();
+    let mut values_sent = numbered(1..6);
+    values_sent[1] = "x".repeat(1_000);
+    for (i, d) in enqueue_all(&p, values_sent).await.into_iter().enumerate() {
+        match d.await {
+            Err(ProduceError::RecordTooLarge { .. }) if i == 1 => {}
+            Ok(_) if i != 1 => {}
+            other => panic!("record {}: {other:?}", i + 1),
+        }
+    }
+    assert_eq!(values(&m), ["0", "1", "3", "4", "5"]);
     assert_eq!(m.renewals.load(Ordering::SeqCst), 1, "renewed once");
 }
 
