@@ -10,6 +10,8 @@
 //! marker, and any marker closes it here. A marker whose record does not read cannot then
 //! leave the producer's later, committed transactions out.
 
+use std::collections::HashSet;
+
 /// An aborted transaction in a read_committed Fetch answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Aborted {
@@ -24,8 +26,9 @@ pub struct Aborted {
 pub(super) struct AbortedSoFar {
     /// Those not begun yet, the latest first (taken from the end).
     ahead: Vec<Aborted>,
-    /// The producers whose aborted transaction has begun and not yet met its marker.
-    open: Vec<i64>,
+    /// The producers whose aborted transaction has begun and not yet met its marker (a set:
+    /// the answer may list millions of aborted transactions).
+    open: HashSet<i64>,
 }
 
 impl AbortedSoFar {
@@ -34,16 +37,14 @@ impl AbortedSoFar {
         ahead.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
         Self {
             ahead,
-            open: Vec::new(),
+            open: HashSet::new(),
         }
     }
 
     /// Opens the aborted transactions that begin at or before `last_offset`.
     fn reach(&mut self, last_offset: i64) {
         while let Some(next) = self.ahead.pop_if(|a| a.first_offset <= last_offset) {
-            if !self.open.contains(&next.producer_id) {
-                self.open.push(next.producer_id);
-            }
+            self.open.insert(next.producer_id);
         }
     }
 
@@ -51,7 +52,7 @@ impl AbortedSoFar {
     /// ends that producer's aborted transaction, if one has begun.
     pub(super) fn marker(&mut self, producer_id: i64, last_offset: i64) {
         self.reach(last_offset);
-        self.open.retain(|&p| p != producer_id);
+        self.open.remove(&producer_id);
     }
 
     /// Whether a data batch of `producer_id` ending at `last_offset` (`transactional` or not)

@@ -514,8 +514,10 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        // usercenter's patch: a record takes at least one byte.
-        records.reserve((batch_decode_info.record_count as usize).min(buf.remaining()));
+        // usercenter's patch: a record takes at least one byte, and the room reserved before
+        // they decode is bounded (`types::initial_capacity`).
+        let count = (batch_decode_info.record_count as usize).min(buf.remaining());
+        records.reserve(types::initial_capacity::<Record>(count));
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -894,7 +896,8 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf)));
+        let count = num_headers.min(bytes::Buf::remaining(buf));
+        let mut headers = IndexMap::with_capacity(types::initial_capacity::<(StrBytes, Option<Bytes>)>(count));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

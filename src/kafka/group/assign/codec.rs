@@ -104,11 +104,12 @@ pub fn decode_subscription(bytes: &[u8]) -> Result<Subscription, CodecError> {
     topics.dedup();
     let mut owned = Assignment::new();
     for tp in msg.owned_partitions {
-        let parts = owned.entry(tp.topic.0.to_string()).or_default();
-        parts.extend(tp.partitions);
-        parts.sort_unstable();
-        parts.dedup();
+        owned
+            .entry(tp.topic.0.to_string())
+            .or_default()
+            .extend(tp.partitions);
     }
+    sort_each(&mut owned);
     Ok(Subscription {
         topics,
         owned,
@@ -167,10 +168,19 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<Assignment, CodecError> {
         .map_err(|e| codec_error("assignment", e))?;
     let mut out = Assignment::new();
     for tp in msg.assigned_partitions {
-        let parts = out.entry(tp.topic.0.to_string()).or_default();
-        parts.extend(tp.partitions);
+        out.entry(tp.topic.0.to_string())
+            .or_default()
+            .extend(tp.partitions);
+    }
+    sort_each(&mut out);
+    Ok(out)
+}
+
+/// Sorts each topic's partitions and drops repeats, once all are in (a member may list a topic
+/// many times: sorting after each entry would cost the square of their number).
+fn sort_each(assignment: &mut Assignment) {
+    for parts in assignment.values_mut() {
         parts.sort_unstable();
         parts.dedup();
     }
-    Ok(out)
 }

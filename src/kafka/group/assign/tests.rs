@@ -45,6 +45,31 @@ fn assignment_round_trips_and_empty_bytes_mean_nothing() -> Result<(), CodecErro
     Ok(())
 }
 
+/// A topic listed more than once (the protocol allows it; a hostile leader may list it
+/// thousands of times): its partitions are merged, sorted, each once.
+#[test]
+fn a_topic_listed_twice_in_an_assignment_is_one_sorted_list() -> Result<(), CodecError> {
+    use kafka_protocol::{
+        messages::{
+            TopicName, consumer_protocol_assignment::ConsumerProtocolAssignment,
+            consumer_protocol_assignment::TopicPartition,
+        },
+        protocol::{Encodable, StrBytes},
+    };
+    let entry = |partitions: Vec<i32>| {
+        TopicPartition::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(partitions)
+    };
+    let msg = ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(vec![entry(vec![5, 1]), entry(vec![3, 1])]);
+    let mut bytes = bytes::BytesMut::from(&1i16.to_be_bytes()[..]);
+    msg.encode(&mut bytes, 1).expect("encodes");
+    let decoded = decode_assignment(&bytes)?;
+    assert_eq!(decoded, BTreeMap::from([("t".to_owned(), vec![1, 3, 5])]));
+    Ok(())
+}
+
 #[test]
 fn an_assignment_carries_the_leader_s_note_beside_the_partitions() -> Result<(), CodecError> {
     let a = BTreeMap::from([("t".to_owned(), vec![0, 2])]);
