@@ -9,8 +9,9 @@ use usercenter::{
     kafka::{
         group::assign::{RebalanceProtocol, Subscription, encode_assignment, encode_subscription},
         protocol::{
-            Call, DescribeGroups, Fetch, FindCoordinator, Heartbeat, InitProducerId, JoinGroup,
-            LeaveGroup, ListGroups, OffsetCommit, OffsetFetch, SyncGroup,
+            Call, CreateTopic, DescribeGroups, Fetch, FindCoordinator, Heartbeat, InitProducerId,
+            JoinGroup, LeaveGroup, ListGroups, ListOffset, Metadata, OffsetCommit, OffsetFetch,
+            Produce, SyncGroup,
         },
     },
 };
@@ -79,18 +80,71 @@ fn responses<C: Call>(dir: &Path, target: &str) -> std::io::Result<()>
 where
     C::Response: Default + kafka_protocol::protocol::Encodable,
 {
+    response_seeds::<C>(dir, target, "v", &C::Response::default())
+}
+
+/// `response` at every version of `C` we declare, as `<prefix><version>` seeds of `target`.
+fn response_seeds<C: Call>(
+    dir: &Path,
+    target: &str,
+    prefix: &str,
+    response: &C::Response,
+) -> std::io::Result<()>
+where
+    C::Response: kafka_protocol::protocol::Encodable,
+{
     use kafka_protocol::protocol::Encodable;
     let (min, max) = C::VERSIONS;
     for version in min..=max {
         let mut bytes = bytes::BytesMut::new();
-        C::Response::default()
+        response
             .encode(&mut bytes, version)
             .map_err(std::io::Error::other)?;
         let pick = u8::try_from(version - min).map_err(std::io::Error::other)?;
         let input = [&[pick][..], &bytes[..]].concat();
-        write(dir, target, &format!("v{version}"), &input)?;
+        write(dir, target, &format!("{prefix}{version}"), &input)?;
     }
     Ok(())
+}
+
+/// Answers naming partition 0 of `user.events` (the partition the `response_produce`,
+/// `response_list_offsets` and `response_create_topics` targets ask about), so that mutations
+/// reach the code that reads the answer.
+fn named_responses(dir: &Path) -> std::io::Result<()> {
+    use kafka_protocol::messages::{
+        CreateTopicsResponse, ListOffsetsResponse, ProduceResponse, TopicName,
+        create_topics_response::CreatableTopicResult,
+        list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse},
+        produce_response::{PartitionProduceResponse, TopicProduceResponse},
+    };
+    let name = || {
+        TopicName(kafka_protocol::protocol::StrBytes::from_static_str(
+            "user.events",
+        ))
+    };
+    let produced = ProduceResponse::default().with_responses(vec![
+        TopicProduceResponse::default()
+            .with_name(name())
+            .with_partition_responses(vec![
+                PartitionProduceResponse::default()
+                    .with_index(0)
+                    .with_base_offset(42),
+            ]),
+    ]);
+    response_seeds::<Produce>(dir, "response_produce", "named-v", &produced)?;
+    let offsets = ListOffsetsResponse::default().with_topics(vec![
+        ListOffsetsTopicResponse::default()
+            .with_name(name())
+            .with_partitions(vec![
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(0)
+                    .with_offset(42),
+            ]),
+    ]);
+    response_seeds::<ListOffset>(dir, "response_list_offsets", "named-v", &offsets)?;
+    let created = CreateTopicsResponse::default()
+        .with_topics(vec![CreatableTopicResult::default().with_name(name())]);
+    response_seeds::<CreateTopic>(dir, "response_create_topics", "named-v", &created)
 }
 
 /// Fetch responses with one partition of `user.events` holding `set`, at every version we
@@ -282,6 +336,11 @@ fn main() -> std::io::Result<()> {
         &hostile,
     )?;
     responses::<ListGroups>(dir, "response_list_groups")?;
+    responses::<Produce>(dir, "response_produce")?;
+    responses::<Metadata>(dir, "response_metadata")?;
+    responses::<ListOffset>(dir, "response_list_offsets")?;
+    responses::<CreateTopic>(dir, "response_create_topics")?;
+    named_responses(dir)?;
     println!("seeds written under {}", dir.display());
     Ok(())
 }
