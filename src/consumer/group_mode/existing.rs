@@ -11,20 +11,24 @@ use crate::kafka::Client;
 
 /// `partitions` split into those `topic` has and those past its size, which wait. A partition
 /// past the cached size is looked up afresh first: the leader read the topic afresh for its
-/// assignment. When the topic's size cannot be read, every partition is taken. Negative
-/// numbers no topic has are dropped.
+/// assignment. When that read fails the cached size holds, and with no size at all every
+/// partition waits (a task could not fetch without the topic's metadata either; a made-up
+/// partition number would get a task that retries for ever). Negative numbers no topic has
+/// are dropped.
 pub(super) async fn existing(
     client: &Client,
     topic: &str,
     partitions: Vec<i32>,
 ) -> (Vec<i32>, Vec<i32>) {
-    let mut count = client.partition_count(topic).await.ok();
+    let cached = client.partition_count(topic).await.ok();
+    let mut count = cached;
     if partitions.iter().any(|&p| beyond(count, p)) {
         count = client
             .fresh_topic(topic)
             .await
             .map(|t| t.partitions.len())
-            .ok();
+            .ok()
+            .or(cached);
     }
     let (kept, waiting, dropped) = split_existing(partitions, count);
     if !dropped.is_empty() {
@@ -55,10 +59,10 @@ fn beyond(count: Option<usize>, p: i32) -> bool {
     usize::try_from(p).is_ok_and(|p| count.is_none_or(|c| p >= c))
 }
 
-/// `partitions` split into those a topic of `count` partitions has (`None`: unknown, all of
-/// them but negative numbers), those past its size, and negative numbers.
+/// `partitions` split into those a topic of `count` partitions has (`None`: unknown, none),
+/// those past its size, and negative numbers.
 fn split_existing(partitions: Vec<i32>, count: Option<usize>) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
-    let count = count.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let count = count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let (negative, rest): (Vec<i32>, Vec<i32>) = partitions.into_iter().partition(|&p| p < 0);
     let (kept, waiting) = rest
         .into_iter()

@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use kafka_protocol::messages::JoinGroupResponse;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{
     GroupError,
     assign::{
-        Assignor, Member, RebalanceProtocol, Subscription, assignment_note, decode_assignment,
-        decode_subscription, encode_assignment_noting, encode_subscription,
+        Assignment, Assignor, Member, RebalanceProtocol, Subscription, assignment_note,
+        decode_assignment, decode_subscription, encode_assignment_noting, encode_subscription,
     },
     coordinator_link::{CoordinatorLink, Membership},
 };
@@ -213,7 +213,7 @@ impl Round<'_> {
             }
             return link.failed("SyncGroup", code);
         }
-        let assignment = decode_assignment(&synced.assignment)?;
+        let assignment = assignment_of(generation, &synced.assignment);
         let assigned_from = assignment_note(&synced.assignment).and_then(|n| noted(&n));
         m.generation = generation;
         link.set_membership(m);
@@ -316,6 +316,17 @@ fn subscription_of(member_id: &str, metadata: &[u8]) -> Subscription {
             generation: -1,
             user_data: None,
         }
+    })
+}
+
+/// Our share of the leader's assignment. One that does not decode (the leader's bug, or a
+/// leader that means harm) assigns nothing in this generation, said at ERROR: failing the round
+/// instead would join again with the same subscription, which a stable group answers with the
+/// same generation and the same assignment, round after round, in no generation at all.
+fn assignment_of(generation: i32, bytes: &[u8]) -> Assignment {
+    decode_assignment(bytes).unwrap_or_else(|error| {
+        error!(generation, %error, bytes = bytes.len(), "group: the leader's assignment for this member does not decode; it takes no partitions in this generation");
+        Assignment::new()
     })
 }
 

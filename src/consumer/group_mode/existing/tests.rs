@@ -7,10 +7,11 @@ fn partitions_past_the_topic_s_size_wait_and_negative_ones_are_dropped() {
         split_existing(assigned.clone(), Some(3)),
         (vec![0, 2], vec![3, 7, i32::MAX], vec![-1])
     );
-    // The topic's size unknown: only the negative number is dropped.
+    // The topic's size unknown: every partition waits until a size is read, and the negative
+    // number is dropped.
     assert_eq!(
         split_existing(assigned, None),
-        (vec![0, 2, 3, 7, i32::MAX], vec![], vec![-1])
+        (vec![], vec![0, 2, 3, 7, i32::MAX], vec![-1])
     );
 }
 

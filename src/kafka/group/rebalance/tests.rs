@@ -1,4 +1,5 @@
 use super::*;
+use crate::kafka::group::assign::encode_assignment;
 
 #[test]
 fn a_subscription_that_does_not_decode_subscribes_to_nothing() {
@@ -13,6 +14,18 @@ fn a_subscription_that_does_not_decode_subscribes_to_nothing() {
         assert!(s.owned.is_empty());
         assert_eq!(s.generation, -1);
     }
+}
+
+#[test]
+fn an_assignment_that_does_not_decode_assigns_nothing() {
+    for garbage in [&b"\x00"[..], b"\xff\xff\x00", &[0x7f; 64]] {
+        assert!(assignment_of(3, garbage).is_empty(), "{garbage:?}");
+    }
+    let sent: Assignment = [("user.events".to_owned(), vec![1, 2])]
+        .into_iter()
+        .collect();
+    let bytes = encode_assignment(&sent).unwrap();
+    assert_eq!(assignment_of(3, &bytes), sent);
 }
 
 #[test]
