@@ -40,7 +40,7 @@ use group_offsets::{commit, commit_handover, committed};
 use owned::{Owned, stop};
 
 /// Longest wait for the group's committed offsets of new partitions, for an offset commit,
-/// and for LeaveGroup.
+/// for LeaveGroup, and for the topic's size while assigned partitions wait for it.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The member's settings from `[consumer]`.
@@ -193,7 +193,10 @@ impl GroupSupervisor {
         if self.waiting.is_empty() {
             return;
         }
-        let Ok(count) = self.client.partition_count(&self.ctx.topic).await else {
+        // Bounded: the supervisor's events (a revocation, a loss, the shutdown) wait behind
+        // it, and with the brokers silent a metadata read takes a connect timeout per address.
+        let reading = self.client.partition_count(&self.ctx.topic);
+        let Ok(Ok(count)) = tokio::time::timeout(REQUEST_DEADLINE, reading).await else {
             return;
         };
         let waiting: Vec<i32> = self.waiting.keys().copied().collect();
