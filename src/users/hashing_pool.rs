@@ -291,7 +291,6 @@ fn hashing_thread(jobs: &Handoff<Job>, keep_area_for: Duration) {
             next => next,
         };
         let Next::Job(job) = next else { return };
-        let _finished = Finished(&PENDING);
         job();
     }
 }
@@ -306,8 +305,8 @@ impl Drop for Running {
     }
 }
 
-/// A hash being computed: counted out of its count ([`PENDING`]) when it ends, a panic
-/// included.
+/// A hash queued or being computed: counted out of its count ([`PENDING`]) when it ends, a
+/// panic included, or when its job is dropped unrun.
 struct Finished(&'static AtomicUsize);
 
 impl Drop for Finished {
@@ -326,9 +325,14 @@ pub(super) fn on_pool<T: Send + 'static>(
     let (tx, rx) = mpsc::sync_channel(1);
     let queued = Instant::now();
     let gone = ticket.gone.clone();
+    // From here the job counts itself out of PENDING: before it answers (so the place is free
+    // once the caller has its answer), or when it is dropped unrun or its hash panics.
+    ticket.held = false;
+    let finished = Finished(&PENDING);
     let job: Job = Box::new(move || {
         if gone.is_set() {
             METRICS.skipped.add(1);
+            drop(finished);
             let _ = tx.send(None);
             return;
         }
@@ -336,12 +340,11 @@ pub(super) fn on_pool<T: Send + 'static>(
         METRICS.wait.observe((started - queued).as_secs_f64());
         let out = f();
         METRICS.hash.observe(started.elapsed().as_secs_f64());
+        drop(finished);
         let _ = tx.send(Some(out));
     });
-    // From here the job counts itself out of PENDING, run or dropped.
-    ticket.held = false;
+    // Refused (the pool stopped): the job comes back and is dropped, counted out.
     if POOL.send(job).is_err() {
-        PENDING.fetch_sub(1, Ordering::AcqRel);
         return Err(UserError::HashingStopped);
     }
     match rx.recv() {
