@@ -44,10 +44,10 @@
 //!   batch behind it that an earlier, timed-out request still carries may reach the broker
 //!   after the renumbered batch, take the next sequence and make the broker answer the batch
 //!   renumbered onto that sequence as a duplicate. Under a new identity (or epoch) the old
-//!   copy is out of order and refused. When a batch ahead of the record was not delivered in
-//!   the same round, the record goes again behind that batch's resend and is dropped only
-//!   once nothing ahead of it is undelivered: the renewal never renumbers a batch the broker
-//!   may have written (answered with a retriable error, or its answer lost);
+//!   copy is out of order and refused. When a batch ahead of the record in the same round was
+//!   not delivered and may have been written (answered with a retriable error, or its answer
+//!   lost), the record goes again behind that batch's resend and is dropped only once no such
+//!   batch is ahead of it: the renewal never renumbers a batch the broker may have written;
 //! - any other error: that batch fails, and every batch behind it (in flight, waiting, or in
 //!   the queue) fails with the same error, so a caller that retries them keeps their order; the
 //!   next batch starts under a renewed identity, since the failed sequence left a gap. When

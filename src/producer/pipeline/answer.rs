@@ -140,7 +140,8 @@ impl PartitionTask {
             // Its record is dropped once nothing ahead of it may be written and unacknowledged:
             // the pieces ahead go again first, on their own sequences, and the renewal that
             // follows the drop renumbers only the pieces behind it. (While they keep failing,
-            // it goes with them each round, and fails at its deadline as they do.)
+            // it goes with them each round, and fails as they do: at the deadline, or with
+            // their error.)
             return self.resend(piece, Recovery::Resend, code.to_string());
         }
         let Some(records) = take_records(&piece.request) else {
