@@ -194,7 +194,7 @@ impl PartitionLoop {
             // A batch that cannot be read ends the answer: it is one dead letter after the
             // records before it, and the partition goes on after it.
             let last = fetched.records.last().map(|r| r.offset + 1);
-            let past_unreadable = fetched.unreadable.as_ref().map(|u| u.last_offset + 1);
+            let past_unreadable = fetched.unreadable.as_ref().map(Unreadable::next_offset);
             let mut ends =
                 offset.max((last.max(fetched.next_offset).max(past_unreadable)).unwrap_or(offset));
             if ends == offset

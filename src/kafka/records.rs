@@ -153,6 +153,13 @@ pub struct Unreadable {
 }
 
 impl Unreadable {
+    /// The offset a consumer reads from after it: its last offset's next, which a message
+    /// numbered `i64::MAX` (an old-format message carries the offset its writer or broker
+    /// gave it) does not have, so that one stands for itself rather than wrapping.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset.saturating_add(1)
+    }
+
     /// A batch that looked damaged ([`RecordsError::Damaged`], `why`) and came again with the
     /// same bytes: the log holds it so, and asking again gives it again.
     pub fn damaged(base_offset: i64, last_offset: i64, raw: Bytes, why: &str) -> Self {

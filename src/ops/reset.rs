@@ -20,6 +20,7 @@ use crate::{
     kafka::{
         client::PartitionFetcher,
         protocol::{FetchError, Fetched, OffsetQuery},
+        records::Unreadable,
     },
     store::Store,
 };
@@ -279,7 +280,7 @@ async fn forget_range(
             .collect();
         deleted += store_side::forget_marks(store, &keys)?;
         // An unreadable batch has no marks: the consumer dead-lettered it whole.
-        let past = fetched.unreadable.map(|u| u.last_offset + 1);
+        let past = fetched.unreadable.as_ref().map(Unreadable::next_offset);
         match next_fetch(offset, fetched.next_offset.max(past), readable) {
             Some(next) => offset = next,
             None => break,

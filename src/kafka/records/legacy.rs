@@ -118,6 +118,16 @@ pub(super) mod tests {
         }
     }
 
+    /// A message numbered `i64::MAX` (a broker's offset, which no check bounds) is read after
+    /// by asking for that offset again, not for a wrapped one.
+    #[test]
+    fn a_message_at_the_last_offset_is_not_read_past_it() {
+        let bad = read(&message(i64::MAX, 0)).unwrap();
+        assert_eq!(bad.last_offset, i64::MAX);
+        assert_eq!(bad.next_offset(), i64::MAX);
+        assert_eq!(read(&message(41, 0)).unwrap().next_offset(), 42);
+    }
+
     /// Messages in a row are one range, up to one that is damaged or another format.
     #[test]
     fn messages_in_a_row_are_one_range() {
