@@ -167,7 +167,8 @@ impl GroupSupervisor {
         metrics.rebalances.add(1);
         metrics.rebalance_seconds.observe(took.as_secs_f64());
         metrics.generation.set(i64::from(generation));
-        let (partitions, waiting) = existing(&self.client, &self.ctx.topic, partitions).await;
+        let (partitions, waiting) =
+            existing(&self.client, &self.ctx.topic, partitions, REQUEST_DEADLINE).await;
         self.waiting
             .extend(waiting.into_iter().map(|p| (p, generation)));
         self.start(generation, partitions).await;

@@ -300,7 +300,14 @@ impl PartitionLoop {
         match fetched {
             Ok(r) => return ControlFlow::Continue(Some(r)),
             Err(SourceError::OutOfRange) => {
-                match self.source.offset(protocol::OffsetQuery::Earliest).await {
+                // A broker that does not answer holds a ListOffsets until the request times
+                // out (40 s); a revocation or the shutdown meanwhile must not wait for that
+                // (the loop ends where it checks the cancellation).
+                let earliest = tokio::select! {
+                    r = self.source.offset(protocol::OffsetQuery::Earliest) => r,
+                    () = self.cancel.cancelled() => return ControlFlow::Continue(None),
+                };
+                match earliest {
                     Ok(earliest) => {
                         warn!(topic = %ctx.topic, partition, offset = *offset, earliest, "consumer: offset out of range, resetting to earliest");
                         // Stored before anything is read from it: a stored offset ahead of the

@@ -5,6 +5,9 @@
 //! unconsumed (a cooperative assignor keeps a partition with the member that says it owns
 //! it). So a partition past the topic's size waits, and starts once the metadata shows it
 //! ([`super::GroupSupervisor`] looks again at every commit tick).
+use std::time::Duration;
+
+use tokio::time::timeout;
 use tracing::warn;
 
 use crate::kafka::Client;
@@ -14,20 +17,26 @@ use crate::kafka::Client;
 /// assignment. When that read fails the cached size holds, and with no size at all every
 /// partition waits (a task could not fetch without the topic's metadata either; a made-up
 /// partition number would get a task that retries for ever). Negative numbers no topic has
-/// are dropped.
+/// are dropped. Each read takes at most `deadline` (a read that does not end in it failed):
+/// the supervisor's events (a revocation, a loss, the shutdown) wait behind it, and with the
+/// brokers silent a metadata read takes a connect timeout per address.
 pub(super) async fn existing(
     client: &Client,
     topic: &str,
     partitions: Vec<i32>,
+    deadline: Duration,
 ) -> (Vec<i32>, Vec<i32>) {
-    let cached = client.partition_count(topic).await.ok();
+    let cached = timeout(deadline, client.partition_count(topic))
+        .await
+        .ok()
+        .and_then(Result::ok);
     let mut count = cached;
     if partitions.iter().any(|&p| beyond(count, p)) {
-        count = client
-            .fresh_topic(topic)
+        count = timeout(deadline, client.fresh_topic(topic))
             .await
-            .map(|t| t.partitions.len())
             .ok()
+            .and_then(Result::ok)
+            .map(|t| t.partitions.len())
             .or(cached);
     }
     let (kept, waiting, dropped) = split_existing(partitions, count);

@@ -38,6 +38,8 @@ pub(super) struct Log {
     pub(super) empty_first: AtomicU32,
     /// `offset` fails this many times first.
     pub(super) offset_failures: AtomicU32,
+    /// How long `offset` takes to answer (a broker that holds the request).
+    pub(super) offset_delay: Duration,
     /// The first this-many answers hold nothing and give `earliest` as the high watermark (a
     /// leader elected moments ago, whose high watermark is behind its log).
     pub(super) behind_first: AtomicU32,
@@ -57,6 +59,7 @@ impl Log {
             open_from: None,
             empty_first: AtomicU32::new(0),
             offset_failures: AtomicU32::new(0),
+            offset_delay: Duration::ZERO,
             behind_first: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
         }
@@ -130,6 +133,7 @@ impl PartitionSource for Arc<Log> {
 
     fn offset(&self, query: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
         Box::pin(async move {
+            tokio::time::sleep(self.offset_delay).await;
             let failing = self
                 .offset_failures
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

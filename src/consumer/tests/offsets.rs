@@ -37,6 +37,23 @@ fn committed(committed: Option<i64>) -> partition::Start {
     }
 }
 
+/// The loop of partition 0 of `log` on a task of its own, with no group offset, and its
+/// cancellation token.
+fn spawn_loop(
+    ctx: &Arc<Context>,
+    log: &Arc<Log>,
+) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(
+        Arc::clone(ctx),
+        source(log),
+        0,
+        committed(None),
+        cancel.clone(),
+    ));
+    (task, cancel)
+}
+
 /// Where the first fetch asks from, with the store's and the group's offsets given.
 async fn first_fetch(stored: Option<i64>, group: Option<i64>, start: StartPolicy) -> i64 {
     first_fetch_in(Log::new(2, 9), stored, group, start).await
@@ -190,14 +207,7 @@ async fn a_loop_fenced_when_it_resets_to_the_earliest_ends() {
     set_stored(&store, 10);
     let ctx = context(&store, Arc::new(NoopHandler));
     let log = Arc::new(Log::new(0, 3));
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(
-        Arc::clone(&ctx),
-        source(&log),
-        0,
-        committed(None),
-        cancel.clone(),
-    ));
+    let (task, cancel) = spawn_loop(&ctx, &log);
     // Once the loop runs (it has fetched), another owner claims the partition.
     while log.asked(10) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -220,6 +230,43 @@ async fn a_loop_fenced_when_it_resets_to_the_earliest_ends() {
         Some(10),
         "nothing stored by the fenced loop"
     );
+}
+
+/// A loop whose offset is out of range and whose broker holds the earliest-offset lookup
+/// (a frozen leader: 40 s until the request times out) ends as soon as it is cancelled (a
+/// revocation, the shutdown), not when the lookup gives up.
+#[tokio::test(start_paused = true)]
+async fn a_loop_cancelled_while_it_looks_up_the_earliest_offset_ends_at_once() {
+    let (_dir, store) = new_store();
+    set_stored(&store, 10);
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log {
+        offset_delay: Duration::from_secs(3600),
+        ..Log::new(0, 3)
+    });
+    let (task, cancel) = spawn_loop(&ctx, &log);
+    // Past the patience the loop looks the earliest offset up, which does not answer.
+    while log.fetch_times().last().is_none_or(|&last| {
+        log.fetch_times()
+            .first()
+            .is_none_or(|&first| last - first < partition::PAST_END_PATIENCE)
+    }) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cancelled = tokio::time::Instant::now();
+    assert!(
+        log.fetch_times()
+            .last()
+            .is_some_and(|&last| cancelled - last > Duration::from_secs(4)),
+        "the loop still fetches: it is not in the lookup"
+    );
+    cancel.cancel();
+    let ended = tokio::time::timeout(Duration::from_secs(60), task).await;
+    assert!(ended.is_ok(), "the loop waits for the lookup");
+    assert!(cancelled.elapsed() < Duration::from_secs(1));
+    assert_eq!(ctx.metrics.offset_resets.get(), 0);
+    assert_eq!(stored(&store), Some(10), "nothing stored");
 }
 
 /// Empty answers past a high watermark that catches up within [`partition::PAST_END_PATIENCE`]

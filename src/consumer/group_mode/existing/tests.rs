@@ -31,3 +31,40 @@ fn a_partition_past_the_cached_size_or_of_an_unknown_size_is_looked_up_afresh() 
     // A negative number is dropped without a look.
     assert!(!beyond(None, -1));
 }
+
+/// A broker that accepts connections and never answers holds each of the size reads no longer
+/// than the deadline (a metadata read alone waits 10 s, a connect up to its own timeout): the
+/// supervisor's revocations and shutdown wait behind them. Every partition then waits.
+#[tokio::test(start_paused = true)]
+async fn a_silent_broker_holds_the_size_reads_no_longer_than_the_deadline() {
+    use std::{sync::Arc, time::Duration};
+
+    use crate::kafka::{Client, protocol::ConnectSettings};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = ConnectSettings {
+        client_id: Arc::from("test"),
+        tls: None,
+        sasl: None,
+        connect_timeout: Duration::from_secs(3600),
+        request_timeout: Duration::from_secs(3600),
+    };
+    let client = Client::new(vec![addr], settings);
+    let started = tokio::time::Instant::now();
+    let split = super::existing(&client, "t", vec![0, 1], Duration::from_secs(2)).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        split,
+        (vec![], vec![0, 1]),
+        "no size: every partition waits"
+    );
+    silent.abort();
+}
