@@ -1,7 +1,7 @@
 //! The dead letters a batch writes: of a record that is poison or whose handler was given up
 //! on (its key, value and headers), and of a batch that cannot be read (its bytes, up to 512 KiB), each
 //! with headers that name the error and the source.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map::Entry};
 
 use super::BatchInput;
 use crate::{
@@ -12,6 +12,8 @@ use crate::{
 
 /// The header that carries the dead-lettered record's `ce_id`.
 const SOURCE_ID: &str = "dlq_source_ce_id";
+/// The header that counts the record's headers left out because an earlier one had their name.
+const REPEATED: &str = "dlq_repeated_headers_left_out";
 /// The longest `ce_id` a dead letter names (added past the bound of [`bounded`], as its other
 /// `dlq_` headers are); ours are 36 bytes.
 const MAX_SOURCE_ID: usize = 256;
@@ -21,15 +23,23 @@ const MAX_SOURCE_ID: usize = 256;
 /// `r`'s `ce_id` (up to 256 bytes) goes as `dlq_source_ce_id`, so that the dead letter gets
 /// one of its own (each partition's copy of one poison record, a forged copy of an event, and
 /// the event's own dead letter are records apart to a reader that dedupes on `ce_id`).
-/// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says; a NUL in a header's
-/// name becomes U+FFFD, which PostgreSQL's text can hold.
+/// Its parts past [`MAX_BATCH_VALUE`] are left out, as [`bounded`] says. A header's name that
+/// is not UTF-8 is written lossily, and a NUL in it becomes U+FFFD, which PostgreSQL's text
+/// can hold. Of headers that share a name the first is kept, the one that dedupe and decoding
+/// read (so `dlq_source_ce_id` names the id the record was marked under), and
+/// `dlq_repeated_headers_left_out` counts the others.
 pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) -> OutboxRecord {
-    let mut headers: BTreeMap<String, Vec<u8>> = r
-        .headers
-        .to_map()
-        .into_iter()
-        .map(|(name, value)| (name.replace('\0', "\u{FFFD}"), value))
-        .collect();
+    let mut headers: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut repeated = 0usize;
+    for (name, value) in r.headers.iter() {
+        let name = String::from_utf8_lossy(name).replace('\0', "\u{FFFD}");
+        match headers.entry(name) {
+            Entry::Vacant(entry) => {
+                entry.insert(value.to_vec());
+            }
+            Entry::Occupied(_) => repeated += 1,
+        }
+    }
     // The record's own `dlq_` headers, if it has any, are not taken for ours.
     headers.retain(|name, _| !name.starts_with("dlq_"));
     let source_id = headers
@@ -48,6 +58,10 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
         .extend(source_headers(input, r.offset, error));
     if let Some(id) = source_id {
         letter.headers.insert(SOURCE_ID.to_owned(), id);
+    }
+    if repeated > 0 {
+        let count = repeated.to_string().into_bytes();
+        letter.headers.insert(REPEATED.to_owned(), count);
     }
     letter
 }

@@ -69,6 +69,29 @@ fn a_dead_letter_has_an_id_of_its_own_and_names_its_records() {
     );
 }
 
+/// Headers that share a name (legal in Kafka): the first of each is kept, the one dedupe and
+/// decoding read, so `dlq_source_ce_id` names the id the record was marked under; the others
+/// are counted.
+#[test]
+fn a_dead_letter_keeps_the_first_of_repeated_headers_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut poison =
+        FetchedRecord::from_parts(0, 0, None, Some(vec![0xde, 0xad]), &BTreeMap::new());
+    poison.headers = crate::kafka::records::RawHeaders::encode([
+        ("ce_id", &b"first"[..]),
+        ("x-trace", b"a"),
+        ("ce_id", b"second"),
+        ("x-trace", b"b"),
+    ]);
+    assert_eq!(run(&store, &[poison], &input(0)).dead, 1);
+    let dead = dead_letters(&store);
+    let h = &dead[0].headers;
+    assert_eq!(h["dlq_source_ce_id"], b"first");
+    assert_eq!(h["x-trace"], b"a");
+    assert_eq!(h["dlq_repeated_headers_left_out"], b"2");
+}
+
 /// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
 fn offsets_2_to_9(error: &str, raw: bytes::Bytes) -> Unreadable {
     Unreadable {
