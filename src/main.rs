@@ -5,7 +5,9 @@ use clap::Parser;
 use usercenter::{
     cli::{Cli, Command, HealthcheckArgs, PerfCommand},
     config::{self, Config, LogConfig, Overrides},
-    logging, perf, service,
+    logging,
+    ops::GroupCommandError,
+    perf, service,
     store::StoreError,
     users::UserError,
 };
@@ -117,7 +119,8 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
     }
 }
 
-/// `usercenter group ...`: prints the report or plan; exit status 1 when the command failed.
+/// `usercenter group ...`: prints the report or plan; exit status 2 for a file the
+/// configuration names that cannot be read (TLS), 1 when the command failed otherwise.
 fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
     let config = match load(&command.common().overrides(), cli) {
         Ok(config) => config,
@@ -132,13 +135,11 @@ fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
-            eprintln!(
-                "usercenter: group: {}",
-                usercenter::logging::error_chain(&e)
-            );
-            ExitCode::from(1)
-        }
+        Ok(Err(
+            e @ (GroupCommandError::Security(_)
+            | GroupCommandError::Store(StoreError::TlsCaFile(_))),
+        )) => fail(&format!("group: {}", usercenter::logging::error_chain(&e))),
+        Ok(Err(e)) => failed(&format!("group: {}", usercenter::logging::error_chain(&e))),
         Err(code) => code,
     }
 }

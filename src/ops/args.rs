@@ -32,7 +32,13 @@ consumer.dedupe_horizon_secs). After a rewind, records it remembers are skipped:
 move back but no handler runs again and no effect is applied twice. With --replay the records \
 between the new offset and the old one are forgotten as well (their marks deleted), so their \
 handlers run again: every effect of those records is applied a second time \
-(analytics records and notifications are written again). Use --replay only to rebuild derived data.";
+(analytics records and notifications are written again, under the ce_ids of the first ones: \
+a downstream consumer that dedupes on ce_id drops them). Use --replay only to rebuild derived \
+data.
+
+--shift-by counts from where the consumer resumes: the group's committed offset when it is \
+ahead of the store's and within the log, else the store's; with static assignment \
+(consumer.assignment, or --instances above 1) the store's alone.";
 
 impl GroupCommand {
     /// The flags every group command has.
@@ -63,6 +69,11 @@ pub struct ConfigArgs {
     /// The topic (default: the service's events topic, `topics.events`).
     #[arg(long)]
     pub topic: Option<String>,
+    /// How many instances split the events topic, as `serve --instances` says (overrides
+    /// `consumer.instances`; more than 1 without `consumer.assignment` is static assignment,
+    /// whose consumers resume from the store's offsets alone).
+    #[arg(long, value_name = "N")]
+    pub instances: Option<u32>,
 }
 
 impl ConfigArgs {
@@ -78,6 +89,7 @@ impl ConfigArgs {
             config: self.config.clone(),
             brokers: self.brokers.clone(),
             data_dir: self.data_dir.clone(),
+            instances: self.instances,
             ..Overrides::default()
         }
     }

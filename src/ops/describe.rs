@@ -25,9 +25,11 @@ pub struct PartitionRow {
 }
 
 impl PartitionRow {
-    /// Records between the committed offset and the log end (all of them without a commit).
-    pub fn lag(&self) -> i64 {
-        (self.log_end - self.committed.unwrap_or(0)).max(0)
+    /// Records between the committed offset and the log end; none without a commit (shown
+    /// as `-`, as `kafka-consumer-groups` does: counting from offset 0 would count records
+    /// the log no longer holds).
+    pub fn lag(&self) -> Option<i64> {
+        self.committed.map(|c| (self.log_end - c).max(0))
     }
 }
 
@@ -165,7 +167,7 @@ impl Description {
                 r.partition,
                 or_dash(r.committed),
                 r.log_end,
-                r.lag(),
+                or_dash(r.lag()),
                 or_dash(r.owner.as_ref())
             )?;
         }

@@ -81,8 +81,8 @@ pub enum GroupCommandError {
     /// A member joined the group while the reset ran: the coordinator refused the commit.
     #[error(
         "a member joined group {group} while the reset ran (OffsetCommit answered {code}); \
-         with --replay the dedupe marks listed are already deleted: stop every consumer of \
-         the group and run the same reset again"
+         with --replay the dedupe marks of the records to be read again may already be \
+         deleted: stop every consumer of the group and run the same reset again"
     )]
     Joined {
         /// The group.
@@ -172,7 +172,7 @@ pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, Grou
                 });
             }
             let store = own.then_some(&config.store);
-            reset::run(&admin, args, topic, store).await
+            reset::run(&admin, args, topic, store, config.consumer.mode()).await
         }
     }
 }

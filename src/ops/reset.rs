@@ -15,7 +15,7 @@ pub use plan::{PlanRow, Target, format_plan, new_offset};
 
 use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
-    config::StoreConfig,
+    config::{AssignmentMode, StoreConfig},
     consumer::process::{Key, poison_key},
     kafka::{
         client::PartitionFetcher,
@@ -31,12 +31,13 @@ const OTHER_GROUP: &str = "the group is not the service's (consumer.group_id): i
 
 /// Builds the plan, and carries it out with `--execute`; returns what to print. `config` is
 /// the service's store, `None` for a group other than its consumer's (whose offsets move in
-/// Kafka alone).
+/// Kafka alone); `assignment` how the service's instances share the partitions.
 pub async fn run(
     admin: &Admin,
     args: &ResetArgs,
     topic: &str,
     config: Option<&StoreConfig>,
+    assignment: AssignmentMode,
 ) -> Result<String, GroupCommandError> {
     let reset = Reset {
         admin,
@@ -44,6 +45,7 @@ pub async fn run(
         topic,
         config,
         target: Target::from_args(args)?,
+        assignment,
     };
     let partitions = reset.partitions().await?;
     // Opened before anything changes: a running service holds it and the reset stops here.
@@ -82,6 +84,8 @@ struct Reset<'a> {
     config: Option<&'a StoreConfig>,
     /// Where the offsets move to.
     target: Target,
+    /// How the service's instances share the partitions (whose offset they resume from).
+    assignment: AssignmentMode,
 }
 
 impl Reset<'_> {
@@ -167,6 +171,7 @@ impl Reset<'_> {
             log_end,
             high_watermark,
             new: 0,
+            assignment: self.assignment,
         };
         row.new = new_offset(self.target, row.current(), earliest, log_end, at_time);
         Ok(row)
@@ -179,8 +184,8 @@ impl Reset<'_> {
             out.push_str(
                 "--replay: the dedupe marks of the records from NEW up to the current offset \
                  (where the consumer resumes: COMMITTED when ahead of STORED and within the \
-                 log, else STORED, else COMMITTED) would be deleted, so their handlers run \
-                 again\n",
+                 log, else STORED, else COMMITTED; with static assignment STORED) would be \
+                 deleted, so their handlers run again\n",
             );
         }
         match self.config {

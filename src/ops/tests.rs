@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::AssignmentMode;
 
 #[test]
 fn new_offsets_stay_within_the_log() {
@@ -49,6 +50,7 @@ fn the_current_offset_is_where_the_consumer_resumes() {
         log_end: 9,
         high_watermark: 9,
         new: 0,
+        assignment: AssignmentMode::Group,
     };
     assert_eq!(row.current(), Some(7));
     // Another member of the group (the Go service) handled up to 9 since the store's 7: the
@@ -62,6 +64,22 @@ fn the_current_offset_is_where_the_consumer_resumes() {
         new_offset(Target::ShiftBy(-1), ahead.current(), 0, 9, None),
         8
     );
+    // A static consumer reads no group offset (one Kafka's own tool committed, say): it
+    // resumes from the store's, and a shift counts from there.
+    let static_ahead = PlanRow {
+        assignment: AssignmentMode::Static,
+        ..ahead.clone()
+    };
+    assert_eq!(static_ahead.current(), Some(7));
+    assert_eq!(
+        new_offset(Target::ShiftBy(-1), static_ahead.current(), 0, 9, None),
+        6
+    );
+    let static_unstored = PlanRow {
+        stored: None,
+        ..static_ahead
+    };
+    assert_eq!(static_unstored.current(), None, "the start policy's");
     // Past the log end it names no record: the store's.
     let past = PlanRow {
         committed: Some(12),
@@ -155,14 +173,15 @@ fn lag_counts_from_the_committed_offset() {
         committed: Some(4),
         log_end: 10,
     };
-    assert_eq!(row.lag(), 6);
+    assert_eq!(row.lag(), Some(6));
     assert_eq!(
         PartitionRow {
             committed: None,
             ..row.clone()
         }
         .lag(),
-        10
+        None,
+        "no commit: no lag to count (the log may start past 0)"
     );
     assert_eq!(
         PartitionRow {
@@ -170,7 +189,7 @@ fn lag_counts_from_the_committed_offset() {
             ..row
         }
         .lag(),
-        0
+        Some(0)
     );
 }
 

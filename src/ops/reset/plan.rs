@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::ops::{GroupCommandError, ResetArgs};
+use crate::{
+    config::AssignmentMode,
+    ops::{GroupCommandError, ResetArgs},
+};
 
 /// Where to move the offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,9 @@ pub struct PlanRow {
     pub high_watermark: i64,
     /// The new offset.
     pub new: i64,
+    /// How the service's instances share the partitions: with static assignment the
+    /// consumer never reads the group's committed offset.
+    pub assignment: AssignmentMode,
 }
 
 impl PlanRow {
@@ -66,8 +72,12 @@ impl PlanRow {
     /// group's committed offset when it is ahead of the store's and within the log (another
     /// member of the group, such as the Go service, handled the records up to it), else the
     /// store's, else the group's within the log (past it, the consumer follows
-    /// `consumer.start`: none here).
+    /// `consumer.start`: none here). With static assignment the store's alone: the consumer
+    /// joins no group and reads no group offset.
     pub fn current(&self) -> Option<i64> {
+        if self.assignment == AssignmentMode::Static {
+            return self.stored;
+        }
         let within = self.committed.filter(|&c| c <= self.high_watermark);
         match (self.stored, within) {
             (Some(s), Some(c)) if c > s => Some(c),

@@ -80,3 +80,17 @@ fn reset_help_explains_dry_run_and_replay() {
     let out = testkit::usercenter(&["group", "reset-offsets"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A file the configuration names that cannot be read is a bad configuration: status 2, as
+/// `serve` exits for it, before anything is asked of a broker.
+#[test]
+fn an_unreadable_tls_file_is_a_configuration_error() {
+    let out = testkit::usercenter_command(&["group", "describe", "--brokers", "127.0.0.1:1"])
+        .env("USERCENTER_KAFKA_SECURITY_PROTOCOL", "ssl")
+        .env("USERCENTER_KAFKA_TLS_CA_FILE", "/nonexistent/ca.pem")
+        .output()
+        .expect("run usercenter");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ca.pem"), "{err}");
+}
