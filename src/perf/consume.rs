@@ -29,7 +29,8 @@ pub struct ConsumeArgs {
     #[arg(long, default_value_t = 4 << 20)]
     pub fetch_max_bytes: i32,
     /// Store directory for offsets and dedupe marks (default: a fresh temporary one, removed
-    /// after, a ctrl-c's stop included).
+    /// after, a ctrl-c's stop included); one holding a store this command did not make (a
+    /// service's) is refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
@@ -89,6 +90,23 @@ pub enum ConsumeError {
     /// The topic does not exist.
     #[error("topic {0} does not exist")]
     NoTopic(String),
+    /// `--data-dir` holds a store this command did not make: a service's, whose offsets and
+    /// dedupe marks the run would overwrite.
+    #[error(
+        "{} holds a store that perf consume did not make (a service's?): the run writes offsets \
+         and dedupe marks, so it takes a new directory or one an earlier run made",
+        .0.display()
+    )]
+    ForeignStore(PathBuf),
+    /// The file that marks the store as this command's could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Marker {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Stopped by ctrl-c (or SIGTERM) before `--records` were read.
     #[error("interrupted after {done} of {asked} records")]
     Interrupted {
@@ -112,7 +130,7 @@ pub async fn run(
         Err(e) => return Err(e.into()),
     }
     let (dir, temporary) = store_dir(args);
-    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir)?);
+    let store: Arc<dyn Store> = Arc::new(open_own_store(&dir)?);
     let config = ConsumerConfig {
         fetch_max_bytes: args.fetch_max_bytes,
         fetch_max_wait_ms: 100,
@@ -167,6 +185,31 @@ pub async fn run(
         seconds,
         cpu_seconds,
     })
+}
+
+/// The file that marks a store directory as made by this command.
+const MADE_BY_PERF: &str = "made-by-perf-consume";
+
+/// Opens the run's store in `dir`: a new one (marked as this command's), or one an earlier run
+/// made. A store it did not make is refused: the run's offsets and dedupe marks would land in
+/// a service's store, which would then skip the records of that topic for good.
+pub(super) fn open_own_store(dir: &std::path::Path) -> Result<RedbStore, ConsumeError> {
+    let marker = dir.join(MADE_BY_PERF);
+    if dir.join(RedbStore::FILE).exists() && !marker.exists() {
+        return Err(ConsumeError::ForeignStore(dir.to_owned()));
+    }
+    let store = RedbStore::open(dir)?;
+    if !marker.exists() {
+        std::fs::write(
+            &marker,
+            b"usercenter perf consume: offsets and dedupe marks of runs\n",
+        )
+        .map_err(|source| ConsumeError::Marker {
+            path: marker.clone(),
+            source,
+        })?;
+    }
+    Ok(store)
 }
 
 /// Where the run's store goes: `--data-dir`, else a new temporary directory (true: remove it

@@ -9,3 +9,23 @@ fn cpu_seconds_grow_with_work() {
     std::hint::black_box(x);
     assert!(super::cpu_seconds() > before, "300 ms of spinning shows up");
 }
+
+/// `perf consume --data-dir` writes offsets and dedupe marks: it makes its own store, reopens
+/// one it made, and refuses a service's.
+#[test]
+fn perf_consume_refuses_a_store_it_did_not_make() {
+    use super::consume::{ConsumeError, open_own_store};
+    use crate::store::RedbStore;
+
+    let service = tempfile::tempdir().unwrap();
+    drop(RedbStore::open(service.path()).unwrap());
+    let refused = open_own_store(service.path()).map(|_| ());
+    assert!(
+        matches!(&refused, Err(ConsumeError::ForeignStore(dir)) if dir == service.path()),
+        "{refused:?}"
+    );
+    let own = tempfile::tempdir().unwrap();
+    let dir = own.path().join("runs");
+    drop(open_own_store(&dir).unwrap());
+    drop(open_own_store(&dir).unwrap());
+}

@@ -37,9 +37,12 @@ fn is_io(e: &StoreError) -> bool {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the store file `usercenter.redb` in `dir`.
+    /// The store file's name in its directory.
+    pub const FILE: &str = "usercenter.redb";
+
+    /// Opens (or creates) the store file [`Self::FILE`] in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join("usercenter.redb");
+        let path = dir.join(Self::FILE);
         let open_error = |e: redb::Error| StoreError::Open {
             path: path.clone(),
             source: e,
