@@ -186,6 +186,14 @@ where
         let Some((_, raw)) = env.iter().find(|(n, _)| *n == name) else {
             continue;
         };
+        // An optional setting set to nothing is unset (as a deployment's template writes an
+        // unused variable), also over the file's value.
+        if raw.is_empty() && OPTIONAL_FIELDS.contains(&(section.as_str(), field.as_str())) {
+            if let Some(Value::Table(fields)) = table.get_mut(&section) {
+                fields.remove(&field);
+            }
+            continue;
+        }
         let value =
             parse_like(&default, raw).map_err(|problem| ConfigError::field(&name, problem))?;
         set(table, &section, &field, value);

@@ -197,6 +197,27 @@ fn optional_fields_come_from_the_environment() {
     }
 }
 
+/// An optional setting's variable set to nothing (a template's unused variable) unsets it,
+/// also over the file's value, rather than naming an empty file or mechanism.
+#[test]
+fn an_empty_optional_variable_unsets_the_setting() {
+    let every: Vec<(String, String)> = OPTIONAL_FIELDS
+        .iter()
+        .map(|(section, field)| (env_name(section, field), String::new()))
+        .collect();
+    assert_eq!(load(&args(), every).unwrap(), Config::default());
+    let f = file("[consumer]\ngroup_instance_id = \"pod-1\"\n");
+    let with_file = Overrides {
+        config: Some(f.path().to_owned()),
+        ..args()
+    };
+    let config = load(&with_file, env(&[])).unwrap();
+    assert_eq!(config.consumer.group_instance_id.as_deref(), Some("pod-1"));
+    let var = ("USERCENTER_CONSUMER_GROUP_INSTANCE_ID", "");
+    let config = load(&with_file, env(&[var])).unwrap();
+    assert_eq!(config.consumer.group_instance_id, None);
+}
+
 #[test]
 fn a_misspelt_variable_of_a_section_is_an_error_others_are_ignored() {
     let err = load(&args(), env(&[("USERCENTER_KAFKA_BROKER", "k:9092")]))
