@@ -74,6 +74,10 @@ pub enum HandlerError {
     /// that dead-letters such events at once.
     #[error("written by a newer release: {0}")]
     NewerRelease(String),
+    /// The handler panicked on the event (a defect of ours, which a forged record may find):
+    /// tried again and dead-lettered as any failure, with the panic's message.
+    #[error("handler panicked: {0}")]
+    Panicked(String),
 }
 
 /// How long a partition waits behind an event of the next release

@@ -6,6 +6,8 @@
 mod dead_letter;
 mod dedupe;
 
+use std::panic::AssertUnwindSafe;
+
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 
@@ -259,13 +261,21 @@ impl Applying<'_, '_> {
     }
 
     /// What `r` becomes: poison with the recorded error when its handler was given up on,
-    /// else its handler's verdict, timed.
+    /// else its handler's verdict, timed. A handler that panics failed on `r`: it is tried
+    /// again and given up on after `handler_attempts` like any failure, rather than failing
+    /// the whole pass, which would be run again for ever with the partition stuck behind it
+    /// (a handler only reads; its writes are the effects it returns).
     fn verdict(&self, r: &FetchedRecord) -> Result<Effects, RecordError> {
         match &self.input.give_up {
             Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
             _ => {
                 let started = std::time::Instant::now();
-                let verdict = self.handler.handle(r, &*self.txn);
+                let handle = AssertUnwindSafe(|| self.handler.handle(r, &*self.txn));
+                let verdict = std::panic::catch_unwind(handle).unwrap_or_else(|panic| {
+                    Err(RecordError::Failed(HandlerError::Panicked(panic_text(
+                        &*panic,
+                    ))))
+                });
                 if let Some(h) = self.input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
                 }
@@ -350,6 +360,15 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &BatchInput<'_>) -> Re
         outbox::append(txn, &record)?;
     }
     Ok(rows)
+}
+
+/// What a panic said: its message when it is text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]

@@ -162,6 +162,42 @@ async fn failing_handlers_retry_with_backoff_then_dead_letter() {
     assert_eq!(offset, Some(3));
 }
 
+/// Panics on "b" (a defect a forged record could find).
+struct PanicsOnB;
+
+impl RecordHandler for PanicsOnB {
+    fn handle(&self, record: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        assert!(
+            record.value.as_deref() != Some(b"b"),
+            "b breaks the handler"
+        );
+        Ok(Effects::default())
+    }
+}
+
+/// A handler that panics on a record failed on it: tried `handler_attempts` times, then the
+/// record is dead-lettered with the panic's message and the partition goes on (a pass that
+/// panicked was run again for ever).
+#[tokio::test]
+async fn a_handler_that_panics_on_a_record_fails_it_and_the_partition_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let ctx = context(&store, Arc::new(PanicsOnB));
+    run_source(&ctx).await;
+    let metrics = &ctx.metrics;
+    assert_eq!(metrics.handled.get(), 2, "a and c");
+    assert_eq!(metrics.dead_letters.get(), 1, "b after 4 attempts");
+    assert_eq!(metrics.handler_failures.get(), 4);
+    let rows = crate::store::StoreExt::read_with(&*store, |txn| crate::outbox::pending(txn, 0, 10))
+        .unwrap();
+    let error = &rows[0].1.headers["dlq_error"];
+    assert!(
+        String::from_utf8_lossy(error).contains("b breaks the handler"),
+        "{}",
+        String::from_utf8_lossy(error)
+    );
+}
+
 #[test]
 fn new_owned_partitions_are_started_once() {
     let config = ConsumerConfig {
