@@ -27,7 +27,7 @@ pub use describe::{Description, PartitionRow, describe};
 pub use reset::{PlanRow, Target, format_plan, new_offset};
 
 use crate::{
-    config::Config,
+    config::{AssignmentMode, Config},
     kafka::{ClientError, error_code::ErrorCode, protocol},
     store::StoreError,
 };
@@ -172,7 +172,14 @@ pub async fn run(command: &GroupCommand, config: &Config) -> Result<String, Grou
                 });
             }
             let store = own.then_some(&config.store);
-            reset::run(&admin, args, topic, store, config.consumer.mode()).await
+            // Another group's consumer resumes from its committed offsets, whatever the
+            // service's own assignment.
+            let mode = if own {
+                config.consumer.mode()
+            } else {
+                AssignmentMode::Group
+            };
+            reset::run(&admin, args, topic, store, mode).await
         }
     }
 }

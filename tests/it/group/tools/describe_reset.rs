@@ -113,6 +113,18 @@ async fn describe_and_reset_against_the_broker() {
         out.contains("offsets set in Kafka") && out.contains("stay as they are"),
         "{out}"
     );
+    // Its consumer resumes from its committed offsets, whatever the service's assignment: a
+    // shift counts from there under static assignment too.
+    let plan = stdout(&other(&[
+        "reset-offsets",
+        "--shift-by",
+        "-1",
+        "--partition",
+        "0",
+        "--instances",
+        "2",
+    ]));
+    assert_eq!(row(&plan, 0)[2..5], ["10", "-", "9"], "{plan}");
     assert_eq!(
         committed(b).await,
         [(0, 7), (1, 5)],
