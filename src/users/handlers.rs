@@ -248,8 +248,22 @@ impl EventHandler for UserEventHandler {
         reaction.done()
     }
 
+    /// The user's state removed, the confirmation to the address the event names, an analytics
+    /// record. A deletion of a user this store still has cannot be ours (a delete removes the
+    /// user's row in the transaction that writes its event, and ids are never reused): another
+    /// writer's, a forgery. It removes nothing and sends nothing, and leaves a line in the
+    /// user's security log.
     fn deleted(&self, e: &Envelope, d: &Deleted, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
+        if email_of(view, e.user_id)?.is_some() {
+            let mut state = load_state(view, e.user_id)?;
+            state.security_log.push((
+                e.occurred_at.timestamp_millis(),
+                format!("deletion event {} for an existing user ignored", e.id),
+            ));
+            reaction.put_state(&mut state)?;
+            return reaction.done();
+        }
         reaction.effects.writes.push(Write::Delete {
             table: Table::Meta,
             key: state_key(e.user_id),

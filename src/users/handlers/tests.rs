@@ -197,10 +197,16 @@ fn the_welcome_goes_to_the_stored_address() {
         welcome_address(&effects.outputs)
     };
     assert_eq!(welcome(&store).as_deref(), Some("someone.else@example.com"));
+    put_user(&store, e.user_id, "owner@example.com");
+    assert_eq!(welcome(&store).as_deref(), Some("owner@example.com"));
+}
+
+/// Writes the row of a user `id` with address `email`, as a registration does.
+fn put_user(store: &RedbStore, id: Uuid, email: &str) {
     let user = User {
-        id: e.user_id,
-        username: d.username.clone(),
-        email: "owner@example.com".into(),
+        id,
+        username: "someone".into(),
+        email: email.into(),
         nickname: None,
         avatar_url: None,
         status: crate::event::UserStatus::Active,
@@ -212,9 +218,93 @@ fn the_welcome_goes_to_the_stored_address() {
     };
     let row = postcard::to_allocvec(&user).unwrap();
     store
-        .write(&mut |txn| txn.put(Table::Users, e.user_id.as_bytes(), &row))
+        .write(&mut |txn| txn.put(Table::Users, id.as_bytes(), &row))
         .unwrap();
-    assert_eq!(welcome(&store).as_deref(), Some("owner@example.com"));
+}
+
+/// A deletion of a user this store still has is not ours (a delete removes the row with the
+/// event's write): it removes nothing, sends nothing, and leaves a line in the security log.
+/// Once the row is gone, a deletion removes the state and confirms to the event's address.
+#[test]
+fn a_deletion_of_a_user_this_store_has_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let registration = sample(EventType::Registered);
+    register(&store, &registration);
+    let user = registration.user_id;
+    put_user(&store, user, "owner@example.com");
+    let mut e = sample(EventType::Deleted);
+    e.user_id = user;
+    let EventData::Deleted(d) = e.data.clone() else {
+        unreachable!("a deletion sample")
+    };
+    let effects = store
+        .read_with(|view| handler().deleted(&e, &d, view))
+        .unwrap();
+    assert!(effects.outputs.is_empty(), "{:?}", effects.outputs);
+    assert!(
+        !effects
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::Delete { .. })),
+        "{:?}",
+        effects.writes
+    );
+    apply(&store, effects);
+    let kept = state(&store);
+    assert!(!kept.settings.is_empty(), "the state stays");
+    assert!(
+        kept.security_log
+            .last()
+            .is_some_and(|(_, line)| line.contains("for an existing user ignored")),
+        "{:?}",
+        kept.security_log
+    );
+    store
+        .write(&mut |txn| txn.delete(Table::Users, user.as_bytes()).map(|_| ()))
+        .unwrap();
+    let effects = store
+        .read_with(|view| handler().deleted(&e, &d, view))
+        .unwrap();
+    assert!(effects.writes.iter().any(|w| matches!(
+        w,
+        Write::Delete { table: Table::Meta, key } if *key == state_key(user)
+    )));
+    assert_eq!(
+        effects.outputs.len(),
+        2,
+        "the confirmation and the analytics record"
+    );
+}
+
+/// However many IPs a user logs in from, 32 are kept, the latest; however many lines the
+/// events add to the security log, 64 are kept, the latest.
+#[test]
+fn known_ips_and_the_security_log_are_capped_keeping_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    for i in 0..100 {
+        login(&store, &format!("192.0.2.{i}"), true, i);
+    }
+    let kept = state(&store);
+    assert_eq!(kept.known_ips.len(), KNOWN_IPS);
+    assert_eq!(
+        kept.known_ips.last().map(String::as_str),
+        Some("192.0.2.99")
+    );
+    assert_eq!(
+        kept.known_ips.first().map(String::as_str),
+        Some("192.0.2.68")
+    );
+    // Every login after the first was from a new IP: a line each, the latest kept.
+    assert_eq!(kept.security_log.len(), SECURITY_LOG);
+    assert!(
+        kept.security_log
+            .last()
+            .is_some_and(|(_, line)| line.ends_with("192.0.2.99")),
+        "{:?}",
+        kept.security_log.last()
+    );
 }
 
 #[test]
