@@ -101,8 +101,10 @@ impl Users {
             return Err(UserError::Unauthorized);
         }
         if user.status != UserStatus::Active {
-            // Not a confirmation of the password: answered and counted as a wrong one.
-            self.fail_as_a_wrong_password()?;
+            // Not a confirmation of the password: answered, counted and recorded (its failed
+            // `user.logged_in`, which the account's failure alerts and security log see) as a
+            // wrong one, so neither the answer nor the events tell the two apart.
+            self.fail_a_wrong_password_of(user.id, ctx)?;
             return Err(UserError::Unauthorized);
         }
         self.account_sources.clear(&keys.source);

@@ -44,7 +44,12 @@ fn only_admins_change_statuses_and_disabling_revokes_every_session() {
         .change_status(&admin, user.id, UserStatus::Disabled, &ctx())
         .unwrap();
     assert_eq!(events(&users).len(), before, "no change, no event");
-    let last = events(&users).pop().unwrap();
+    // The refused login's failed `user.logged_in` came after the change.
+    let last = events(&users)
+        .into_iter()
+        .rev()
+        .find(|e| matches!(e.data, EventData::StatusChanged(_)))
+        .unwrap();
     assert_eq!(
         last.data,
         EventData::StatusChanged(StatusChanged {

@@ -105,6 +105,20 @@ fn a_disabled_account_with_the_right_password_looks_like_a_wrong_one() {
         users.login("ada", "correct horse", &ctx()),
         Err(UserError::Unauthorized)
     ));
+    assert!(matches!(
+        users.login("ada", "wrong horse", &ctx()),
+        Err(UserError::Unauthorized)
+    ));
+    // Both recorded alike: a failed login of the account each, which its failure alerts and
+    // security log see, and a reader of the events cannot tell apart.
+    let failed: Vec<(Uuid, bool)> = events(&users)
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::LoggedIn(l) => Some((e.user_id, l.success)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![(user.id, false), (user.id, false)]);
 }
 
 #[test]
