@@ -36,6 +36,11 @@ pub enum UserError {
     /// The store failed (503).
     #[error(transparent)]
     Store(StoreError),
+    /// A stored row does not decode or has a key of another length than its table's, or a
+    /// value cannot be encoded (500: corruption or a newer schema, which a retry does not
+    /// help against, not an outage).
+    #[error(transparent)]
+    StoredValue(StoreError),
     /// Password hashing failed (500; not expected).
     #[error("password hashing: {0}")]
     Hash(#[source] argon2_rust::Error),
@@ -71,12 +76,16 @@ pub enum UserError {
 }
 
 /// A store's uniqueness and missing-row answers are the user kinds (409, 404), whichever
-/// backend gives them; every other store failure is [`UserError::Store`].
+/// backend gives them; a row or value the store holds but cannot be read or written as its
+/// table's is [`UserError::StoredValue`]; every other store failure is [`UserError::Store`].
 impl From<StoreError> for UserError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { field } => Self::Conflict { field },
             StoreError::NotFound(_) => Self::NotFound,
+            e @ (StoreError::Decode { .. }
+            | StoreError::KeyLength { .. }
+            | StoreError::Encode { .. }) => Self::StoredValue(e),
             e => Self::Store(e),
         }
     }

@@ -126,7 +126,13 @@ async fn user_errors_map_to_their_status() {
         STORE_UNAVAILABLE,
         None,
     )
-    .await;
+    .await; // A row that does not decode: corruption, which a retry does not help against.
+    let undecodable = crate::store::StoreError::KeyLength {
+        table: "users",
+        len: 3,
+    };
+    let corrupt = ApiError::from(UserError::from(undecodable));
+    check(corrupt, 500, "internal", INTERNAL, None).await;
 }
 
 #[tokio::test]
