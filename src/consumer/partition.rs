@@ -330,6 +330,11 @@ impl PartitionLoop {
                     }
                 }
             }
+            Err(SourceError::Fetch(protocol::FetchError::Throttled)) => {
+                // Kafka's answer over a quota: the next Fetch waits out the throttle.
+                debug!(topic = %ctx.topic, partition, "consumer: fetch throttled; asking again");
+                return ControlFlow::Continue(None);
+            }
             Err(error) => {
                 ctx.metrics.fetch_failures.add(1);
                 warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed");

@@ -295,12 +295,13 @@ async fn forget_range(
 }
 
 /// A replay scan's fetch from `offset`, asked again (3 times at most) when the broker answers
-/// without the partition's offsets (a broker whose storage stalled for seconds).
+/// without the partition's offsets (a broker whose storage stalled for seconds) or throttled
+/// it (the next Fetch waits out the throttle).
 async fn scan_fetch(fetcher: &PartitionFetcher, offset: i64) -> Result<Fetched, GroupCommandError> {
     let mut again = 3;
     loop {
         match fetcher.fetch(offset, 4_000_000, 500).await {
-            Err(FetchError::OffsetsUnknown) if again > 0 => again -= 1,
+            Err(FetchError::OffsetsUnknown | FetchError::Throttled) if again > 0 => again -= 1,
             answer => return answer.map_err(GroupCommandError::Fetch),
         }
     }

@@ -189,7 +189,7 @@ impl FetchLane {
         self.heard.retain(|(topic, p)| !asks_for(round, topic, *p));
         let addr = self.addr.clone(); // the lane's state changes while the Fetch waits
         let waiting = fetch(client, &addr, round, max_wait_ms, Purpose::Fetch);
-        tokio::pin!(waiting);
+        let mut waiting = Box::pin(waiting);
         let heard = loop {
             tokio::select! {
                 answer = &mut waiting => return answer,
@@ -218,6 +218,10 @@ impl FetchLane {
             self.heard.extend(heard);
             return answer;
         }
+        // The round's Fetch is still answered on the fetch connection: awaited on a task of its
+        // own, so that a throttle its answer carries (the broker mutes the connection for it)
+        // is noted before the next round is written there, rather than dropped unread.
+        tokio::spawn(waiting);
         fetch(client, &addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
     }
 }
@@ -291,31 +295,36 @@ fn asks_for(round: &[Want], topic: &str, partition: i32) -> bool {
 }
 
 /// One Fetch of `round` from the broker at `addr`, waiting up to `max_wait_ms`, on its
-/// `purpose` connection.
-async fn fetch(
+/// `purpose` connection; the future owns what it needs, so it can be left to a task.
+fn fetch(
     client: &Arc<Client>,
     addr: &str,
     round: &[Want],
     max_wait_ms: i32,
     purpose: Purpose,
-) -> Result<FetchResponse, ClientError> {
+) -> impl Future<Output = Result<FetchResponse, ClientError>> + Send + 'static {
     let call = Fetch {
         parts: round.iter().map(|w| w.part.clone()).collect(),
         max_wait_ms,
     };
+    let (client, addr) = (Arc::clone(client), addr.to_owned());
     // A broker answers a Fetch within its wait, after the one ahead of it on the connection (a
     // Fetch the lane stopped waiting for, up to a wait too): one that has not answered well
     // after that is gone silent, and the connection is replaced rather than awaited.
     let within = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0)) * 2 + FETCH_MARGIN;
-    let c = client.connection(addr, purpose).await?;
-    c.call_within(&call, within)
-        .await
-        .map(|a| a.body)
-        .map_err(|e| client.failed(&c, e))
+    async move {
+        let c = client.connection(&addr, purpose).await?;
+        c.call_within(&call, within)
+            .await
+            .map(|a| a.body)
+            .map_err(|e| client.failed(&c, e))
+    }
 }
 
 /// Hands each want of `round` its part of `answer`, or the error.
 fn answer_round(round: Vec<Want>, answer: Result<FetchResponse, ClientError>) {
+    // A throttled answer names no partitions (Kafka's answer over a quota): not a damaged one.
+    let throttled = answer.as_ref().is_ok_and(|a| a.throttle_time_ms > 0);
     let mut parts = match answer.map(split_answer) {
         Ok(Ok(parts)) => parts,
         Ok(Err(code)) => {
@@ -341,7 +350,11 @@ fn answer_round(round: Vec<Want>, answer: Result<FetchResponse, ClientError>) {
     for w in round {
         let part = parts
             .remove(&(w.part.topic.clone(), w.part.partition))
-            .ok_or(FetchError::Missing);
+            .ok_or(if throttled {
+                FetchError::Throttled
+            } else {
+                FetchError::Missing
+            });
         let _ = w.reply.send(part);
     }
 }
@@ -399,3 +412,6 @@ impl PartitionFetcher {
         result
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,6 +122,12 @@ pub enum FetchError {
     /// The answer did not name the partition.
     #[error("fetch answer without the partition")]
     Missing,
+    /// The answer did not name the partition and said the client is throttled: Kafka answers
+    /// a Fetch over a quota with no partitions and mutes the connection for the throttle's
+    /// time. Asked again at once: the connection holds the next request until the throttle
+    /// is over.
+    #[error("fetch throttled by the broker's quota")]
+    Throttled,
     /// The broker answered the partition without error but with unknown offsets: Nisshi does
     /// so when its storage did not read them in time (`FetchService::unknown_offsets`). Asked
     /// again, like a failed request; taken for an offset past the log end, it would reset
