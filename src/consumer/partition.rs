@@ -63,7 +63,7 @@ pub(crate) struct Context {
 }
 
 /// Pause after a failed fetch or store error.
-const RETRY: Duration = Duration::from_millis(500);
+pub(super) const RETRY: Duration = Duration::from_millis(500);
 /// How long empty answers must keep finding the offset past the high watermark before it is
 /// taken as out of range: a leader elected moments ago may answer a high watermark behind
 /// what the old leader had, until its followers catch up, and Kafka answers such a fetch with

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use super::{answer, rec};
 use crate::{
     consumer::source::{PartitionSource, SourceError},
-    kafka::protocol::{Fetched, OffsetQuery},
+    kafka::protocol::{FetchError, Fetched, OffsetQuery},
 };
 
 /// A partition whose records `r<offset>` run from `earliest` to `end` (its high watermark),
@@ -40,6 +40,8 @@ pub(super) struct Log {
     pub(super) offset_failures: AtomicU32,
     /// How long `offset` takes to answer (a broker that holds the request).
     pub(super) offset_delay: Duration,
+    /// The first this-many fetches are answered as throttled (Kafka's answer over a quota).
+    pub(super) throttled_first: AtomicU32,
     /// The first this-many answers hold nothing and give `earliest` as the high watermark (a
     /// leader elected moments ago, whose high watermark is behind its log).
     pub(super) behind_first: AtomicU32,
@@ -60,6 +62,7 @@ impl Log {
             empty_first: AtomicU32::new(0),
             offset_failures: AtomicU32::new(0),
             offset_delay: Duration::ZERO,
+            throttled_first: AtomicU32::new(0),
             behind_first: AtomicU32::new(0),
             fetches: parking_lot::Mutex::default(),
         }
@@ -94,6 +97,13 @@ impl PartitionSource for Arc<Log> {
             self.fetches
                 .lock()
                 .push((offset, tokio::time::Instant::now()));
+            let throttled = self
+                .throttled_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if throttled {
+                return Err(SourceError::Fetch(FetchError::Throttled));
+            }
             let stable = self.open_from.unwrap_or(self.end);
             // Nothing readable from here: a broker holds the fetch for its wait.
             if offset >= stable {

@@ -269,6 +269,30 @@ async fn a_loop_cancelled_while_it_looks_up_the_earliest_offset_ends_at_once() {
     assert_eq!(stored(&store), Some(10), "nothing stored");
 }
 
+/// A throttled answer (Kafka's over a quota) is no failure: the loop asks again at once (the
+/// connection holds the next request until the throttle is over), counts nothing and reads on.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_fetch_is_asked_again_at_once_and_counted_as_no_failure() {
+    let (_dir, store) = new_store();
+    let ctx = context(&store, Arc::new(NoopHandler));
+    let log = Arc::new(Log {
+        throttled_first: 2.into(),
+        ..Log::new(0, 3)
+    });
+    run_until(&ctx, source(&log), committed(Some(0)), |ctx| {
+        ctx.metrics.handled.get() == 3
+    })
+    .await;
+    assert_eq!(ctx.metrics.fetch_failures.get(), 0);
+    let times = log.fetch_times();
+    assert_eq!(
+        &log.fetches()[..3],
+        &[0, 0, 0],
+        "asked again from where it was"
+    );
+    assert!(times[2] - times[0] < partition::RETRY, "{times:?}");
+}
+
 /// Empty answers past a high watermark that catches up within [`partition::PAST_END_PATIENCE`]
 /// (a leader just elected): the loop asks again, and reads on from where it was.
 #[tokio::test]

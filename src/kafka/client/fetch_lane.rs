@@ -35,7 +35,10 @@
 //! to partitions the lane was never asked for are not kept.
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -188,7 +191,9 @@ impl FetchLane {
         }
         self.heard.retain(|(topic, p)| !asks_for(round, topic, *p));
         let addr = self.addr.clone(); // the lane's state changes while the Fetch waits
-        let waiting = fetch(client, &addr, round, max_wait_ms, Purpose::Fetch);
+        let written = Arc::new(AtomicBool::new(false));
+        let noted = Some(Arc::clone(&written));
+        let waiting = fetch(client, &addr, round, max_wait_ms, Purpose::Fetch, noted);
         let mut waiting = Box::pin(waiting);
         let heard = loop {
             tokio::select! {
@@ -218,11 +223,14 @@ impl FetchLane {
             self.heard.extend(heard);
             return answer;
         }
-        // The round's Fetch is still answered on the fetch connection: awaited on a task of its
-        // own, so that a throttle its answer carries (the broker mutes the connection for it)
-        // is noted before the next round is written there, rather than dropped unread.
-        tokio::spawn(waiting);
-        fetch(client, &addr, round, PROMPT_WAIT_MS, Purpose::Admin).await
+        // A round's Fetch already written is still answered on the fetch connection: awaited
+        // on a task of its own, so that a throttle its answer carries (the broker mutes the
+        // connection for it) is noted when it comes rather than dropped unread. One not
+        // written yet (waiting out a throttle, or for its connection) is dropped unwritten.
+        if written.load(Ordering::Acquire) {
+            tokio::spawn(waiting);
+        }
+        fetch(client, &addr, round, PROMPT_WAIT_MS, Purpose::Admin, None).await
     }
 }
 
@@ -282,7 +290,15 @@ impl FetchLane {
         if prompt.is_empty() {
             return;
         }
-        let answer = fetch(client, &self.addr, &prompt, PROMPT_WAIT_MS, Purpose::Admin).await;
+        let answer = fetch(
+            client,
+            &self.addr,
+            &prompt,
+            PROMPT_WAIT_MS,
+            Purpose::Admin,
+            None,
+        );
+        let answer = answer.await;
         answer_round(prompt, answer);
     }
 }
@@ -295,13 +311,15 @@ fn asks_for(round: &[Want], topic: &str, partition: i32) -> bool {
 }
 
 /// One Fetch of `round` from the broker at `addr`, waiting up to `max_wait_ms`, on its
-/// `purpose` connection; the future owns what it needs, so it can be left to a task.
+/// `purpose` connection; the future owns what it needs, so it can be left to a task. It sets
+/// `written`, if given, once its connection is open and no throttle holds the request back.
 fn fetch(
     client: &Arc<Client>,
     addr: &str,
     round: &[Want],
     max_wait_ms: i32,
     purpose: Purpose,
+    written: Option<Arc<AtomicBool>>,
 ) -> impl Future<Output = Result<FetchResponse, ClientError>> + Send + 'static {
     let call = Fetch {
         parts: round.iter().map(|w| w.part.clone()).collect(),
@@ -314,6 +332,12 @@ fn fetch(
     let within = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0)) * 2 + FETCH_MARGIN;
     async move {
         let c = client.connection(&addr, purpose).await?;
+        if let Some(until) = c.throttled_until() {
+            tokio::time::sleep_until(until).await;
+        }
+        if let Some(written) = written {
+            written.store(true, Ordering::Release);
+        }
         c.call_within(&call, within)
             .await
             .map(|a| a.body)

@@ -208,6 +208,12 @@ impl Connection {
         self.hang_up.happened()
     }
 
+    /// When the broker's throttle of this connection ends, while it lasts: a request made
+    /// before then is written then ([`Connection::call_within`]).
+    pub fn throttled_until(&self) -> Option<tokio::time::Instant> {
+        self.throttle.until()
+    }
+
     /// Sends `call` at the highest version both sides support and decodes the answer. While
     /// the broker throttles the connection (a quota, [`super::throttle`]), waits first.
     ///
