@@ -85,6 +85,7 @@ impl From<StoreError> for UserError {
             StoreError::NotFound(_) => Self::NotFound,
             e @ (StoreError::Decode { .. }
             | StoreError::KeyLength { .. }
+            | StoreError::KeyFormat { .. }
             | StoreError::Encode { .. }) => Self::StoredValue(e),
             e => Self::Store(e),
         }

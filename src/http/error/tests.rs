@@ -133,6 +133,13 @@ async fn user_errors_map_to_their_status() {
     };
     let corrupt = ApiError::from(UserError::from(undecodable));
     check(corrupt, 500, "internal", INTERNAL, None).await;
+    // PostgreSQL's row of an unknown status or role.
+    let unknown = crate::store::StoreError::KeyFormat {
+        table: "users",
+        reason: "unknown status or role in the row",
+    };
+    let corrupt = ApiError::from(UserError::from(unknown));
+    check(corrupt, 500, "internal", INTERNAL, None).await;
 }
 
 #[tokio::test]
