@@ -187,8 +187,13 @@ where
             continue;
         };
         // An optional setting set to nothing is unset (as a deployment's template writes an
-        // unused variable), also over the file's value.
-        if raw.is_empty() && OPTIONAL_FIELDS.contains(&(section.as_str(), field.as_str())) {
+        // unused variable), also over the file's value. Not the admin's password: one set to
+        // nothing is an empty password, which older versions created an admin with and
+        // `serve` reports at every start (`FirstAdmin::EmptyPassword`).
+        if raw.is_empty()
+            && OPTIONAL_FIELDS.contains(&(section.as_str(), field.as_str()))
+            && (section.as_str(), field.as_str()) != ("auth", "admin_password")
+        {
             if let Some(Value::Table(fields)) = table.get_mut(&section) {
                 fields.remove(&field);
             }
