@@ -31,15 +31,32 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx usercenter-fuzz)
 fi
 "$here/install-fuzz.sh"
-export PATH="$TOOLS/cargo-fuzz-0.13.2/bin:$PATH"
+fuzz_version=$(sed -n 's/^CARGO_FUZZ_VERSION=//p' "$here/install-fuzz.sh")
+export PATH="$TOOLS/cargo-fuzz-$fuzz_version/bin:$PATH"
 use_target_cache fuzz "$NIGHTLY" Cargo.lock
 log="$TOOLS/fuzz-build.log"
 say "building ${#targets[@]} fuzz targets ($NIGHTLY, AddressSanitizer) in $CARGO_TARGET_DIR"
 # Locked like the crate: cargo-fuzz has no --locked, so a locked fetch first fails on a
 # fuzz/Cargo.lock that does not match the manifests, before cargo fuzz could rewrite it.
 cargo "+$NIGHTLY" fetch --locked --quiet 2>"$log" || { cat "$log" >&2; die "fuzz/Cargo.lock is stale: run cargo +$NIGHTLY fetch in fuzz/ and commit it"; }
+built_after=$(mktemp)
+trap 'rm -f "$built_after"' EXIT
 cargo "+$NIGHTLY" fuzz build -O --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
 bin_dir="$CARGO_TARGET_DIR/$(rustc "+$NIGHTLY" -vV | sed -n 's/^host: //p')/release"
+# fuzz/ is a workspace of its own, so the crate (..) is a path dependency outside it, and cargo
+# names its artifacts after the clone's absolute path: a clone at a new path (every CI run)
+# builds a new set beside the earlier ones, about 2.5 GB, which no cache key change sweeps.
+# What this build did not make goes: a target binary the build linked is a hard link of
+# $bin_dir/TARGET, any other copy is an earlier build's; the crate's own artifacts older than
+# this build, when it made them anew.
+mapfile -t all_targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx usercenter-fuzz)
+for t in "${all_targets[@]}"; do
+    find "$bin_dir/deps" -maxdepth 1 -type f -name "$t-*" ! -name '*.*' -links 1 -delete
+done
+if [ -n "$(find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' -newer "$built_after" -print -quit)" ]; then
+    find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' ! -newer "$built_after" -delete
+fi
+rm -f "$built_after"
 
 for t in "${targets[@]}"; do
     [ -d "seeds/$t" ] || die "$t: no seed directory fuzz/seeds/$t (commit at least one seed input)"
