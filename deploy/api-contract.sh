@@ -27,7 +27,12 @@ if [ "$profile" = release ]; then cargo build --release --locked --quiet --all-t
 work=$(mktemp -d)
 pid=""
 cleanup() {
-    [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
     "$here/broker.sh" stop "$work/broker" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -40,13 +45,16 @@ RUST_LOG=warn "$(target_dir)/$profile/usercenter" serve --brokers "$broker" --li
     --data-dir "$work/data" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 150); do
-    curl -fsS "$base/health" 2>/dev/null | grep -q '"kafka":"ready"' && break
+    curl -fsS --max-time 2 "$base/health" 2>/dev/null | grep -q '"kafka":"ready"' && break
     kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; die "serve exited"; }
     sleep 0.2
 done
-curl -fsS "$base/health" | grep -q '"kafka":"ready"' || die "the service never became ready"
+curl -fsS --max-time 2 "$base/health" | grep -q '"kafka":"ready"' || {
+    tail -n 40 "$work/serve.log" >&2
+    die "the service never became ready"
+}
 
-token=$(curl -fsS -H 'Content-Type: application/json' \
+token=$(curl -fsS --max-time 30 -H 'Content-Type: application/json' \
     -d '{"username":"contract","email":"contract@example.com","password":"contract password"}' \
     "$base/api/v1/users/register" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 

@@ -117,9 +117,11 @@ start_serve() {
 # `health_ms` and `ready_ms` (milliseconds since start_serve). Dies after 30 s.
 health_ms="" ready_ms=""
 wait_health() {
-    local log=$1 want=$2 body=""
+    local log=$1 want=$2 body="" deadline=$(( $(date +%s) + 30 ))
     health_ms="" ready_ms=""
-    for _ in $(seq 3000); do
+    # By the clock: a service that takes connections and never answers costs each try its
+    # 1 s timeout.
+    while [ "$(date +%s)" -lt "$deadline" ]; do
         kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "serve exited in the empty root"; }
         if body=$("$probe" healthcheck --url "http://127.0.0.1:$port/health" --timeout-secs 1 2>/dev/null); then
             [ -n "$health_ms" ] || health_ms=$(ms_since "$t0")
@@ -143,10 +145,22 @@ registration_reaches_kafka() {
     note "$label: registration $id read back by librdkafka as user.registered"
 }
 
-# SIGTERM, and the service must exit 0.
+# SIGTERM, and the service must exit 0, within 60 s (its shutdown steps take at most about
+# 30 s); past that it is killed and the step fails.
 stop_serve() {
     local log=$1 rc=0
     kill -TERM "$pid"
+    for _ in $(seq 600); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        pid=""
+        tail -n 20 "$log" >&2
+        die "still running 60 s after SIGTERM (killed)"
+    fi
     wait "$pid" || rc=$?
     pid=""
     [ "$rc" -eq 0 ] || { tail -n 20 "$log" >&2; die "exit status $rc after SIGTERM"; }
