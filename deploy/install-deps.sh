@@ -21,9 +21,12 @@ fi
 # the x86_64 static build), gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (compiler and C
 # headers for the aarch64 cross build; the headers are only a Recommends),
 # qemu-user-static (runs the aarch64 binary in the tests), file (checks the static binaries),
-# python3-venv where Python is Debian's own.
+# iproute2 (`ip`: the tests' network namespaces), procps (`kill`: the tests' SIGKILL and
+# SIGSTOP of processes), curl (the API contract step), python3-venv where Python is Debian's
+# own. A minimal Debian image has neither iproute2 nor procps.
 # shellcheck disable=SC2046 # venv_pkg prints nothing or one word
-apt_install musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file $(venv_pkg)
+apt_install musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file \
+    iproute2 procps curl $(venv_pkg)
 
 # Rust: the musl targets of the static binaries; rustfmt and clippy for the checks.
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do

@@ -2,7 +2,9 @@
 # Installs PostgreSQL's server binaries (initdb, pg_ctl, postgres) when no version 13 or later
 # is found, for the PostgreSQL backend's tests (testkit/src/postgres.rs starts a private
 # cluster: initdb in a temporary directory, a free loopback port, stopped by pid).
-# Only the binaries: Debian's package also creates a "main" cluster, which the tests never use.
+# The tests use only the binaries. Debian's package also creates its "main" cluster on port
+# 5432, which a systemd host starts and starts at boot; the tests never use it (on such a host
+# `sudo systemctl disable --now postgresql` stops it, if it is not wanted).
 # Idempotent and quiet when PostgreSQL is already there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

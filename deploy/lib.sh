@@ -51,10 +51,15 @@ cargo_tool() {
     [ -x "$root/bin/$name" ] && return 0
     say "building $name $version into $root (a few minutes, once per machine)"
     mkdir -p "$TOOLS"
-    if ! cargo install "$name" --version "$version" --locked --root "$root" >"$log" 2>&1; then
+    # A build directory of its own, removed after: a CARGO_TARGET_DIR set for the crate (the
+    # test suite's) would otherwise take the tool's build into the crate's cache.
+    if ! CARGO_TARGET_DIR="$root.build" cargo install "$name" --version "$version" --locked \
+        --root "$root" >"$log" 2>&1; then
+        rm -rf "$root.build"
         tail -n 30 "$log" >&2
         die "building $name failed; full log in $log"
     fi
+    rm -rf "$root.build"
 }
 
 # Installs the PyPI packages $3… into the venv $1 (once per machine: $1/.installed-$2 marks it

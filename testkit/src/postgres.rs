@@ -219,9 +219,14 @@ impl Postgres {
 
     fn signal_and_wait(&mut self, signal: &str) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
+            let sent = Command::new("kill")
                 .args([signal, &child.id().to_string()])
                 .status();
+            // Without kill(1) (procps) or when it failed, the server is killed rather than
+            // waited for for good.
+            if !sent.is_ok_and(|s| s.success()) {
+                let _ = child.kill();
+            }
             if child.wait().is_err() {
                 let _ = child.kill();
             }

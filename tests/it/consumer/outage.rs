@@ -128,8 +128,10 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
         "each welcome exactly once"
     );
 
-    let _ = Command::new("kill")
+    let killed = Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
-        .status();
+        .status()
+        .expect("kill(1) runs (procps)");
+    assert!(killed.success(), "kill -TERM: {killed}");
     assert!(second.wait().unwrap().success());
 }
