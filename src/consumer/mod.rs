@@ -37,7 +37,7 @@ mod static_mode;
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Notify;
+use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use crate::config::{AssignmentMode, ConsumerConfig, StartPolicy};
@@ -55,6 +55,8 @@ pub struct Consumer {
     cancel: CancellationToken,
     tasks: TaskTracker,
     metrics: Arc<ConsumerMetrics>,
+    /// The tasks that run until the stop (the supervisor, the pruning), by what they are.
+    watched: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 /// What a consumer is built from, besides the process's Kafka client.
@@ -117,14 +119,14 @@ impl Consumer {
         });
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(prune::run(
+        let pruning = tasks.spawn(prune::run(
             Arc::clone(&ctx.store),
             Duration::from_secs(ctx.config.dedupe_horizon_secs),
             Duration::from_secs(ctx.config.prune_interval_secs),
             Arc::clone(&metrics),
             cancel.clone(),
         ));
-        match ctx.config.mode() {
+        let supervisor = match ctx.config.mode() {
             AssignmentMode::Group => tasks.spawn(group_mode::supervise(
                 client,
                 ctx,
@@ -142,7 +144,30 @@ impl Consumer {
             cancel,
             tasks,
             metrics,
+            watched: vec![
+                ("the consumer's supervisor", supervisor),
+                ("the consumer's dedupe pruning", pruning),
+            ],
         }
+    }
+
+    /// Resolves when the consumer's supervisor or its pruning panicked: what and its message.
+    /// A task that returned is not watched further (a group member fenced by another process
+    /// with its `group_instance_id` stops consuming by design, the rest of the service running
+    /// on); with none left it never resolves.
+    pub async fn panicked(&mut self) -> String {
+        while !self.watched.is_empty() {
+            let ended = self.watched.iter_mut().map(|(_, handle)| handle);
+            let (ended, i, _) = futures::future::select_all(ended).await;
+            let (what, _) = self.watched.swap_remove(i);
+            if let Err(e) = ended
+                && e.is_panic()
+            {
+                let why = crate::logging::panic_message(&*e.into_panic());
+                return format!("{what} panicked: {why}");
+            }
+        }
+        std::future::pending().await
     }
 
     /// The consumer's metrics.

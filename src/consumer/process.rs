@@ -21,7 +21,8 @@ use crate::{
 
 /// The dedupe mark key of a record: its event id, as `u/<16 bytes>` when it is a UUID (ours
 /// are: version 7, so that marks are written in time order, at the end of the table) and as
-/// `e/<ce_id>` otherwise; else its producer id and sequence as written
+/// `e/<ce_id>` otherwise (the nil and the max UUID name no event: as no `ce_id`); else its
+/// producer id and sequence as written
 /// (`p/<producer>/<sequence>`, or `q/<length>:<producer>/<sequence>` for a producer id with a
 /// `/` in it); else none. A key longer than [`MAX_MARK_KEY`] (an id or
 /// header a foreign writer made long) is `h/` and its SHA-256 instead: PostgreSQL refuses a
@@ -29,7 +30,11 @@ use crate::{
 /// See `dedupe`'s module docs for why the event id comes first.
 pub fn dedupe_key(headers: &impl HeaderLookup) -> Option<Vec<u8>> {
     let text = |name: &str| headers.header(name).filter(|v| !v.is_empty());
-    if let Some(id) = text(header::ID) {
+    // The nil or the max UUID names no event (a writer that never set an id writes it on
+    // every event): as no id, so that such records do not all share one mark.
+    let named =
+        |id: &&[u8]| uuid::Uuid::try_parse_ascii(id).map_or(true, |u| !u.is_nil() && !u.is_max());
+    if let Some(id) = text(header::ID).filter(named) {
         return Some(match uuid::Uuid::try_parse_ascii(id) {
             Ok(uuid) => [UUID_MARK.as_slice(), uuid.as_bytes()].concat(),
             Err(_) => bounded([b"e/".as_slice(), id].concat()),
@@ -272,9 +277,8 @@ impl Applying<'_, '_> {
                 let started = std::time::Instant::now();
                 let handle = AssertUnwindSafe(|| self.handler.handle(r, &*self.txn));
                 let verdict = std::panic::catch_unwind(handle).unwrap_or_else(|panic| {
-                    Err(RecordError::Failed(HandlerError::Panicked(panic_text(
-                        &*panic,
-                    ))))
+                    let why = crate::logging::panic_message(&*panic);
+                    Err(RecordError::Failed(HandlerError::Panicked(why)))
                 });
                 if let Some(h) = self.input.handler_seconds {
                     h.observe(started.elapsed().as_secs_f64());
@@ -360,15 +364,6 @@ fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &BatchInput<'_>) -> Re
         outbox::append(txn, &record)?;
     }
     Ok(rows)
-}
-
-/// What a panic said: its message when it is text.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ pub async fn serve(
         send_timeout: limits.send_timeout,
         header_timeout: limits.header_timeout,
         graceful: GracefulShutdown::new(),
+        close: CancellationToken::new(),
     };
     loop {
         let accepted = tokio::select! {
@@ -98,6 +99,8 @@ struct Listener {
     header_timeout: Duration,
     /// Watches every connection, for the drain at shutdown.
     graceful: GracefulShutdown,
+    /// Closes the connections still open when the drain's time is over.
+    close: CancellationToken,
 }
 
 impl Listener {
@@ -136,9 +139,14 @@ impl Listener {
             .max_buf_size(MAX_HEADER_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let conn = self.graceful.watch(conn);
+        let close = self.close.clone();
         tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                debug!(%peer, %error, "connection ended with an error");
+            tokio::select! {
+                ended = conn => if let Err(error) = ended {
+                    debug!(%peer, %error, "connection ended with an error");
+                },
+                // Dropped: the connection closes, a request in flight unanswered.
+                () = close.cancelled() => debug!(%peer, "connection closed at the drain's end"),
             }
             drop(slot);
         });
@@ -150,7 +158,10 @@ impl Listener {
         info!("HTTP: stopped accepting, draining in-flight requests");
         tokio::select! {
             () = self.graceful.shutdown() => {}
-            () = tokio::time::sleep(drain) => warn!(?drain, "HTTP: drain deadline passed, closing connections"),
+            () = tokio::time::sleep(drain) => {
+                warn!(?drain, "HTTP: drain deadline passed, closing connections");
+                self.close.cancel();
+            }
         }
     }
 }

@@ -62,8 +62,9 @@ const DEPTH: usize = 2;
 /// publish every row again from the oldest), and the producer's retries may go on writing.
 const RENEW_WHILE_WAITING: Duration = Duration::from_secs(2);
 
-/// Runs until `cancel` fires; a round in progress is finished first. Wake it through `wake`
-/// after committing outbox rows, so they go out without waiting for the idle timer.
+/// Runs until `cancel` fires; a round in progress is finished first, and one more reads what
+/// was committed until then. Wake it through `wake` after committing outbox rows, so they go
+/// out without waiting for the idle timer.
 pub async fn run(
     store: Arc<dyn Store>,
     producer: Producer,
@@ -129,6 +130,7 @@ pub async fn run(
         // Woken, or the pause is over: look for rows again.
         relay.caught_up = false;
     }
+    relay.last_round().await;
     // The rounds handed over are delivered (or fail) and their rows deleted before it stops.
     let round = relay.drain(RoundOutcome::default()).await;
     finish(relay.deleting.take()).await;
@@ -184,6 +186,21 @@ enum Pause {
     NotHolder,
     /// A record failed: [`FAILED_PAUSE`].
     Failed,
+}
+
+impl Relay {
+    /// Rows committed until the stop (the requests the HTTP front drained, the consumer's
+    /// last batch) go out in one more round, where this relay holds the lease (a sole relay
+    /// always does; one that never held a shared lease does not take it now).
+    async fn last_round(&mut self) {
+        if self.epoch.is_none() && self.store.relay_lease_shared() {
+            return;
+        }
+        let (lease, read) = self.lease_and_read().await;
+        if let Some(lease) = lease {
+            self.round(lease, read).await;
+        }
+    }
 }
 
 impl Relay {

@@ -6,7 +6,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::KafkaMetrics;
+use super::{
+    KafkaMetrics,
+    pipeline_failure::{PipelineFailure, task_ended},
+};
 use crate::{
     config::Config,
     consumer::{Consumer, ConsumerParts},
@@ -18,8 +21,11 @@ use crate::{
 
 /// Pause between attempts to reach Kafka at start-up.
 const KAFKA_RETRY: Duration = Duration::from_secs(2);
-/// Longest wait for each shutdown step (consumer, relay, producer).
+/// Longest wait for the relay's and the producer's shutdown steps.
 const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+/// Longest wait for the consumer's: its handover commit (5 s, and a try begun before then up
+/// to 5 s more), the member's stop (5 s) and its LeaveGroup (5 s) follow one another.
+const CONSUMER_STOP: Duration = Duration::from_secs(20);
 
 /// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
 pub(super) struct KafkaSide {
@@ -35,6 +41,8 @@ pub(super) struct KafkaSide {
     pub wake: Arc<Notify>,
     /// What the producer and the consumer count (shown on `/metrics`).
     pub metrics: KafkaMetrics,
+    /// Where the pipeline's failure for good is said, for the service to stop.
+    pub failure: Arc<PipelineFailure>,
 }
 
 impl KafkaSide {
@@ -60,13 +68,13 @@ impl KafkaSide {
         self.store.wake_on_outbox_commits(Arc::clone(&wake));
         let relay_cancel = CancellationToken::new();
         super::share_appends::start(&self.store, &client, relay_cancel.clone());
-        let relay = tokio::spawn(outbox::relay::run(
+        let mut relay = tokio::spawn(outbox::relay::run(
             Arc::clone(&self.store),
             producer.clone(),
             Arc::clone(&wake),
             relay_cancel.clone(),
         ));
-        let consumer = self.metrics.consumer.as_ref().map(|metrics| {
+        let mut consumer = self.metrics.consumer.as_ref().map(|metrics| {
             let parts = ConsumerParts {
                 topic: cfg.topics.events.clone(),
                 config: cfg.consumer.clone(),
@@ -84,15 +92,37 @@ impl KafkaSide {
         // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
         // `Running::consumer_metrics` never show a half-started pipeline.
         self.state.set_kafka_ready(true);
-        cancel.cancelled().await;
+        // The relay runs until it is cancelled, the consumer's tasks until it is stopped: one
+        // that ends first is a failure for good, which stops the service.
+        let mut relay_ended = None;
+        let failed = tokio::select! {
+            () = cancel.cancelled() => None,
+            ended = &mut relay => {
+                relay_ended = Some(());
+                Some(task_ended("the outbox relay", ended))
+            }
+            why = consumer_panicked(consumer.as_mut()) => Some(why),
+        };
+        if let Some(why) = failed {
+            error!(error = %why, "the Kafka pipeline failed; stopping, so that a supervisor (Kubernetes, Docker's restart policy, systemd) starts the service again");
+            self.state.set_kafka_ready(false);
+            self.failure.fail(why);
+            cancel.cancelled().await;
+        }
         if let Some(c) = consumer
-            && !c.stop(SHUTDOWN_STEP).await
+            && !c.stop(CONSUMER_STOP).await
         {
-            warn!("consumer did not stop within {SHUTDOWN_STEP:?}");
+            warn!("consumer did not stop within {CONSUMER_STOP:?}");
         }
         relay_cancel.cancel();
-        if tokio::time::timeout(SHUTDOWN_STEP, relay).await.is_err() {
-            warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}");
+        if relay_ended.is_none() {
+            match tokio::time::timeout(SHUTDOWN_STEP, relay).await {
+                Err(_) => warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}"),
+                Ok(Err(e)) => {
+                    error!(error = %task_ended("the outbox relay", Err(e)), "outbox relay")
+                }
+                Ok(Ok(())) => {}
+            }
         }
         if let Err(error) = producer.close(SHUTDOWN_STEP).await {
             warn!(%error, "producer: not everything was delivered before shutdown; the outbox keeps it");
@@ -139,14 +169,16 @@ impl KafkaSide {
     }
 
     /// The process's Kafka client (it connects on first use), with a request timeout that
-    /// covers a JoinGroup's rebalance; `None` when the TLS settings cannot be read.
+    /// covers a JoinGroup's rebalance; `None` when the TLS settings cannot be read (checked in
+    /// `start`: the files changed since), which fails the pipeline.
     fn client(&self) -> Option<Arc<kafka::Client>> {
         let cfg = &self.config;
         let mut settings = match cfg.kafka.connect_settings() {
             Ok(s) => s,
-            // Checked in `start`: the files changed since.
             Err(error) => {
-                error!(%error, "Kafka TLS settings");
+                let why = format!("the Kafka TLS settings cannot be read: {error}");
+                error!(error = %why, "the Kafka pipeline cannot start; stopping");
+                self.failure.fail(why);
                 return None;
             }
         };
@@ -178,5 +210,14 @@ impl KafkaSide {
             }
         }
         Ok(created)
+    }
+}
+
+/// Resolves when one of `consumer`'s tasks panicked ([`Consumer::panicked`]); never without a
+/// consumer.
+async fn consumer_panicked(consumer: Option<&mut Consumer>) -> String {
+    match consumer {
+        Some(c) => c.panicked().await,
+        None => std::future::pending().await,
     }
 }

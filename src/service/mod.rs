@@ -4,6 +4,7 @@
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
 mod kafka_side;
+mod pipeline_failure;
 mod share_appends;
 mod shutdown_signal;
 
@@ -25,6 +26,7 @@ use crate::{
     users::{AuthLimits, FirstAdmin, UserError, Users},
 };
 use kafka_side::KafkaSide;
+use pipeline_failure::PipelineFailure;
 pub use shutdown_signal::shutdown_signal;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
@@ -115,6 +117,14 @@ pub enum ServiceError {
     /// stopped, so that its supervisor starts it again, which opens the store again.
     #[error("the store failed and cannot be used until it is opened again: {0}")]
     StoreFailed(String),
+    /// The Kafka pipeline failed for good while the service ran: the outbox relay or a task of
+    /// the consumer ended early, or the Kafka TLS files could no longer be read. The service
+    /// stopped, so that its supervisor starts it again.
+    #[error("the Kafka pipeline failed: {0}")]
+    PipelineFailed(String),
+    /// A second ctrl-c or SIGTERM came while the service stopped: it stopped at once.
+    #[error("stopped at once by a second signal; the shutdown was not finished")]
+    Interrupted,
     /// The producer id file could not be read or created.
     #[error("producer identity in {}: {source}", path.display())]
     Identity {
@@ -148,6 +158,17 @@ pub struct Running {
     state: Arc<http::AppState>,
     /// What the consumer counts, when it is enabled.
     consumer_metrics: Option<Arc<ConsumerMetrics>>,
+    failure: Arc<PipelineFailure>,
+    /// The HTTP front's listeners and connections, stopped first.
+    http: Stage,
+    /// The Kafka side and the session pruning, stopped once the HTTP front drained.
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Tasks stopped together: their token and tracker.
+#[derive(Debug, Default)]
+struct Stage {
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -183,6 +204,9 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             config.http.trusted_proxy_ranges(),
         )),
     );
+    // The HTTP front stops first and drains; the Kafka side after it, so that what the drained
+    // requests committed is published before the relay ends.
+    let http = Stage::default();
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let limits = http::ConnectionLimits::from(&config.http);
@@ -190,16 +214,17 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Some(_) => http::Serves::Api,
         None => http::Serves::Everything,
     };
-    tasks.spawn(http::serve(
+    http.tasks.spawn(http::serve(
         listener,
         Arc::clone(&state),
         serves,
-        cancel.clone(),
+        http.cancel.clone(),
         HTTP_DRAIN,
         limits,
     ));
-    let ops_addr = ops.map(|ops| serve_ops(ops, &state, &tasks, &cancel, limits));
+    let ops_addr = ops.map(|ops| serve_ops(ops, &state, &http.tasks, &http.cancel, limits));
     let consumer_metrics = metrics.consumer.clone();
+    let failure = Arc::new(PipelineFailure::default());
     let kafka_side = KafkaSide {
         config,
         state: Arc::clone(&state),
@@ -207,6 +232,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         producer_id,
         wake,
         metrics,
+        failure: Arc::clone(&failure),
     };
     tasks.spawn(kafka_side.run(cancel.clone()));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
@@ -219,6 +245,8 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         ops_addr,
         state,
         consumer_metrics,
+        failure,
+        http,
         cancel,
         tasks,
     })
@@ -349,8 +377,26 @@ impl Running {
         }
     }
 
-    /// Stops accepting, finishes in-flight work and returns when every task has ended.
+    /// Resolves once the Kafka pipeline failed for good ([`ServiceError::PipelineFailed`]):
+    /// why.
+    pub async fn pipeline_failed(&self) -> String {
+        self.failure.failed().await
+    }
+
+    /// Stops accepting and drains the HTTP front (at most [`HTTP_DRAIN`]), then stops the
+    /// Kafka side (the consumer's batch in hand, the relay's last round, the producer's
+    /// delivery); returns when every task has ended.
     pub async fn stop(self) {
+        self.http.cancel.cancel();
+        self.http.tasks.close();
+        // The front gives up on its connections after its drain; a second more for that.
+        let drained = HTTP_DRAIN + Duration::from_secs(1);
+        if tokio::time::timeout(drained, self.http.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!("the HTTP front did not stop within {drained:?}; stopping the Kafka side");
+        }
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -371,12 +417,27 @@ pub async fn run(
         }
         why = running.store_failed() => {
             error!(error = %why, "the store failed for good; stopping, so that a supervisor (Kubernetes, Docker's restart policy, systemd) starts the service again");
-            Some(why)
+            Some(ServiceError::StoreFailed(why))
         }
+        // Said at ERROR where it failed.
+        why = running.pipeline_failed() => Some(ServiceError::PipelineFailed(why)),
     };
-    running.stop().await;
+    let stopping = running.stop();
+    if failed.is_some() {
+        stopping.await;
+    } else {
+        // A second ctrl-c or SIGTERM (an operator who will not wait, up to about a minute)
+        // stops at once: what is not delivered stays in the outbox, as after a crash.
+        tokio::select! {
+            () = stopping => {}
+            () = shutdown_signal() => {
+                warn!("a second signal: stopping at once, without the rest of the shutdown");
+                return Err(ServiceError::Interrupted);
+            }
+        }
+    }
     match failed {
-        Some(why) => Err(ServiceError::StoreFailed(why)),
+        Some(error) => Err(error),
         None => Ok(()),
     }
 }

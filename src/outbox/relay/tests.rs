@@ -288,6 +288,28 @@ async fn on_buffer_full_applies_to_the_relay() {
     }
 }
 
+/// What was committed until the stop goes out before the relay ends: a relay cancelled before
+/// it ever read (the service stopping as the last requests commit) publishes the rows in one
+/// last round.
+#[tokio::test]
+async fn rows_committed_until_the_stop_go_out_before_the_relay_ends() {
+    let (_dir, store) = store();
+    append_rows(&store, &[b"1".to_vec(), b"2".to_vec()]);
+    let broker = Arc::new(MockBroker::new(1));
+    let producer = Producer::new(Arc::clone(&broker) as _, ProducerConfig::default());
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let notify = Arc::new(Notify::new());
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        run(Arc::clone(&store), producer, notify, cancel),
+    )
+    .await
+    .unwrap();
+    assert_eq!(broker.values(0), [b"1".to_vec(), b"2".to_vec()]);
+    assert_eq!(backlog(&store), 0, "delivered rows are deleted");
+}
+
 /// The relay running into `broker`; cancel it with the token, then await the task. Also the
 /// producer's metrics.
 fn spawn_relay(

@@ -1,0 +1,82 @@
+//! The Kafka pipeline's failure for good: a task that must run until the service stops (the
+//! outbox relay, the consumer's supervisor or pruning) ended early, or the Kafka side could not
+//! start. The service then stops with status 1, as it does when the store failed, so that its
+//! supervisor (Kubernetes, Docker's restart policy, systemd) starts it again: left running, it
+//! would answer requests whose events nobody publishes, with `/health` saying all is well.
+use std::sync::OnceLock;
+
+use tokio::{sync::Notify, task::JoinError};
+
+/// Set once, by the Kafka side; awaited by the service's run.
+#[derive(Debug, Default)]
+pub(super) struct PipelineFailure {
+    why: OnceLock<String>,
+    said: Notify,
+}
+
+impl PipelineFailure {
+    /// Records `why` (the first failure counts) and wakes whoever waits.
+    pub fn fail(&self, why: String) {
+        if self.why.set(why).is_ok() {
+            self.said.notify_waiters();
+        }
+    }
+
+    /// Resolves with why once the pipeline failed.
+    pub async fn failed(&self) -> String {
+        loop {
+            let said = self.said.notified();
+            if let Some(why) = self.why.get() {
+                return why.clone();
+            }
+            said.await;
+        }
+    }
+}
+
+/// How a task that should have run on ended: `what` and its panic's message, or that it
+/// returned.
+pub(super) fn task_ended(what: &str, ended: Result<(), JoinError>) -> String {
+    match ended {
+        Err(e) if e.is_panic() => {
+            let why = crate::logging::panic_message(&*e.into_panic());
+            format!("{what} panicked: {why}")
+        }
+        Err(e) => format!("{what} was cancelled: {e}"),
+        Ok(()) => format!("{what} ended"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failure_is_said_once_to_whoever_waits() {
+        let failure = std::sync::Arc::new(PipelineFailure::default());
+        let waiting = tokio::spawn({
+            let failure = std::sync::Arc::clone(&failure);
+            async move { failure.failed().await }
+        });
+        tokio::task::yield_now().await;
+        failure.fail("the outbox relay ended".into());
+        failure.fail("a second one".into());
+        assert_eq!(waiting.await.unwrap(), "the outbox relay ended");
+        assert_eq!(failure.failed().await, "the outbox relay ended");
+    }
+
+    #[tokio::test]
+    async fn a_task_s_end_says_how() {
+        let panicked = tokio::spawn(async { panic!("relay broke") }).await;
+        assert_eq!(
+            task_ended("the outbox relay", panicked),
+            "the outbox relay panicked: relay broke"
+        );
+        let formatted = tokio::spawn(async { panic!("{} broke", "relay") }).await;
+        assert!(task_ended("x", formatted).ends_with("relay broke"));
+        assert_eq!(
+            task_ended("the outbox relay", Ok(())),
+            "the outbox relay ended"
+        );
+    }
+}
