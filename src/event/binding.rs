@@ -52,6 +52,15 @@ pub fn set_identity(headers: &mut Headers, producer_id: u64, sequence: u64) {
 /// The CloudEvents spec version we write and accept.
 pub const SPEC_VERSION: &str = "1.0";
 
+/// Whether `name` is a header of the binding (`ce_*`, `content-type`), ASCII case ignored:
+/// readers differ on which of two such headers counts (the first, here; the last, lower-cased,
+/// in the CloudEvents Go SDK), so a record with one twice is no event to either.
+pub fn is_binding_header(name: &[u8]) -> bool {
+    name.get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"ce_"))
+        || name.eq_ignore_ascii_case(header::CONTENT_TYPE.as_bytes())
+}
+
 /// Encoding of the record value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

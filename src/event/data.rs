@@ -1,7 +1,10 @@
 //! The data of each event: what the record value carries.
 //!
-//! Fields are only ever added at the end with `#[serde(default)]`; anything else bumps
-//! [`super::DATA_VERSION`].
+//! Any change to a data struct's fields, a field added at the end included, bumps
+//! [`super::DATA_VERSION`]: postcard writes a struct as its fields in order, with no names and
+//! no count, and a decoder refuses bytes left over or missing, so a reader knows exactly the
+//! layout of its versions. The decoder keeps each older layout it reads (as [`DeletedV1`]
+//! does), and `tests.rs` pins each type's postcard bytes (`postcard_layouts_are_pinned`).
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

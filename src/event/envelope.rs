@@ -167,9 +167,18 @@ impl Envelope {
                 most: MAX_REQUEST_ID,
             });
         }
+        let id: Uuid = binding::parsed(headers, header::ID)?;
+        // The nil (and the max) id is what a writer that never set one writes on every event
+        // (Go's zero uuid.UUID): as an identity, every such event would be one event.
+        if id.is_nil() || id.is_max() {
+            return Err(DecodeError::BadHeader {
+                name: header::ID,
+                reason: format!("{id} names no event"),
+            });
+        }
         Ok(Self {
             version,
-            id: binding::parsed(headers, header::ID)?,
+            id,
             user_id: binding::parsed(headers, header::SUBJECT)?,
             occurred_at,
             request_id: request_id.to_owned(),

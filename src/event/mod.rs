@@ -22,7 +22,7 @@ mod error;
 pub mod fixtures;
 mod kind;
 
-pub use binding::{ContentType, HeaderLookup, Headers, header, set_identity};
+pub use binding::{ContentType, HeaderLookup, Headers, header, is_binding_header, set_identity};
 pub use data::{
     Deleted, EventData, LoggedIn, PasswordChanged, Registered, StatusChanged, Updated, UserStatus,
 };

@@ -5,7 +5,7 @@ use crate::{
     consumer::{Effects, HandlerError, HandlerResult, NoopHandler, RecordError, RecordHandler},
     event::{
         DecodeError, Deleted, Envelope, EventData, EventType, HeaderLookup, LoggedIn,
-        PasswordChanged, Registered, StatusChanged, Updated, header,
+        PasswordChanged, Registered, StatusChanged, Updated, header, is_binding_header,
     },
     kafka::records::FetchedRecord,
     store::{ReadTxn, Table},
@@ -81,6 +81,12 @@ pub struct EventRecordHandler<H>(pub H);
 
 impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        if let Some(name) = record.headers.repeated(is_binding_header) {
+            return Err(RecordError::Poison(format!(
+                "header {name} appears more than once (case ignored): readers that take the \
+                 first and the last would read two events"
+            )));
+        }
         let event =
             Envelope::decode(&record.headers, record.value.as_deref()).map_err(|e| match e {
                 // The next release's event, in a rolling upgrade: waited on, not lost.

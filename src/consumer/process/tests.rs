@@ -219,6 +219,12 @@ fn dedupe_keys_prefer_the_event_id() {
         Some(b"p/7/9".to_vec()),
         "an empty id is none"
     );
+    // The nil and the max UUID name no event (a writer that never set an id): as none, so
+    // that such records do not all share one mark.
+    for none in [uuid::Uuid::nil(), uuid::Uuid::max()] {
+        h.insert(header::ID.into(), none.to_string().into_bytes());
+        assert_eq!(dedupe_key(&h), Some(b"p/7/9".to_vec()), "{none}");
+    }
 }
 
 #[test]

@@ -52,6 +52,17 @@ impl RawHeaders {
         (0..self.count).map_while(move |_| wire::header(&mut cursor).ok())
     }
 
+    /// The first name, lower-cased, of those `counted` picks that appears more than once,
+    /// ASCII case ignored.
+    pub fn repeated(&self, counted: impl Fn(&[u8]) -> bool) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.iter()
+            .filter(|(name, _)| counted(name))
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .find(|name| !seen.insert(name.clone()))
+            .map(|name| String::from_utf8_lossy(&name).into_owned())
+    }
+
     /// The headers as the event layer's map (names that are not UTF-8 are dropped).
     pub fn to_map(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
         self.iter()

@@ -92,6 +92,43 @@ fn a_dead_letter_keeps_the_first_of_repeated_headers_and_counts_the_rest() {
     assert_eq!(h["dlq_repeated_headers_left_out"], b"2");
 }
 
+/// An event with a binding header twice (here `ce_type`, once upper-cased) is no event: one
+/// reader takes the first, another (the CloudEvents Go SDK) the last, lower-cased. Poison,
+/// dead-lettered; the same event without the second header is handled.
+#[test]
+fn an_event_with_a_binding_header_twice_is_poison() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let enc = event(0, "ada").encode(ContentType::Postcard).unwrap();
+    let pairs: Vec<(&str, &[u8])> = enc
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let mut twice = FetchedRecord::from_parts(
+        0,
+        0,
+        Some(enc.key.clone()),
+        Some(enc.value.clone()),
+        &BTreeMap::new(),
+    );
+    let mut with_second = pairs.clone();
+    with_second.push(("CE_TYPE", b"user.deleted"));
+    twice.headers = crate::kafka::records::RawHeaders::encode(with_second);
+    let mut once = twice.clone();
+    once.offset = 1;
+    once.headers = crate::kafka::records::RawHeaders::encode(pairs);
+    let out = run(&store, &[twice], &input(0));
+    assert_eq!((out.handled, out.dead), (0, 1));
+    let dead = dead_letters(&store);
+    let error = String::from_utf8_lossy(&dead[0].headers["dlq_error"]).into_owned();
+    assert!(error.contains("ce_type appears more than once"), "{error}");
+    // Not a copy of the poison record: a record of its own (its id marked as poison only on
+    // this partition's poison key), handled.
+    let out = run(&store, &[once], &input(1));
+    assert_eq!((out.handled, out.dead), (1, 0));
+}
+
 /// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
 fn offsets_2_to_9(error: &str, raw: bytes::Bytes) -> Unreadable {
     Unreadable {
