@@ -196,6 +196,9 @@ impl Relay {
         if self.epoch.is_none() && self.store.relay_lease_shared() {
             return;
         }
+        // Caught up as of the last read, which may be older than the last commits (a wake
+        // that came with the stop was not taken).
+        self.caught_up = false;
         let (lease, read) = self.lease_and_read().await;
         if let Some(lease) = lease {
             self.round(lease, read).await;

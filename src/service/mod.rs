@@ -31,6 +31,9 @@ pub use shutdown_signal::shutdown_signal;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// How long after the signal that began the stop a second one stops at once
+/// ([`ServiceError::Interrupted`]).
+const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(2);
 /// Connections the operational listener (`http.ops_listen`) serves at once: probes and a
 /// metrics scraper hold a few.
 const OPS_CONNECTIONS: usize = 64;
@@ -427,10 +430,16 @@ pub async fn run(
         stopping.await;
     } else {
         // A second ctrl-c or SIGTERM (an operator who will not wait, up to about a minute)
-        // stops at once: what is not delivered stays in the outbox, as after a crash.
+        // stops at once: what is not delivered stays in the outbox, as after a crash. Not one
+        // within 2 s of the first: a ctrl-c in a terminal whose script also sends SIGTERM on
+        // it (deploy/run.sh) is one request to stop.
+        let second = async {
+            tokio::time::sleep(SECOND_SIGNAL_AFTER).await;
+            shutdown_signal().await;
+        };
         tokio::select! {
             () = stopping => {}
-            () = shutdown_signal() => {
+            () = second => {
                 warn!("a second signal: stopping at once, without the rest of the shutdown");
                 return Err(ServiceError::Interrupted);
             }

@@ -310,6 +310,47 @@ async fn rows_committed_until_the_stop_go_out_before_the_relay_ends() {
     assert_eq!(backlog(&store), 0, "delivered rows are deleted");
 }
 
+/// A relay caught up when the stop comes, a round still unacknowledged (rows committed since
+/// did not wake it, or the wake and the stop came together), still reads them in its last
+/// round.
+#[tokio::test]
+async fn a_relay_caught_up_at_the_stop_reads_once_more() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (_dir, store) = store();
+    let broker = Arc::new(MockBroker::new(1));
+    let config = ProducerConfig {
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let producer = Producer::new(Arc::clone(&broker) as _, config);
+    let (cancel, wake) = (CancellationToken::new(), Arc::new(Notify::new()));
+    let relay = tokio::spawn(run(
+        Arc::clone(&store),
+        producer,
+        Arc::clone(&wake),
+        cancel.clone(),
+    ));
+    // A round whose answer does not come: the relay read every row and waits, caught up.
+    broker.stall.store(true, SeqCst);
+    append_rows(&store, &[b"first".to_vec()]);
+    wake.notify_one();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.attempts.load(SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first round");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append_rows(&store, &[b"late".to_vec()]);
+    cancel.cancel();
+    broker.stall.store(false, SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), relay)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(broker.values(0), [b"first".to_vec(), b"late".to_vec()]);
+    assert_eq!(backlog(&store), 0);
+}
+
 /// The relay running into `broker`; cancel it with the token, then await the task. Also the
 /// producer's metrics.
 fn spawn_relay(
