@@ -63,7 +63,13 @@ fuzz_target!(|input: Input| {
     let ct = if input.json { ContentType::Json } else { ContentType::Postcard };
     let Ok(mut rec) = event.encode(ct) else { return };
     if input.flips.is_empty() && input.truncate.is_none() {
-        assert_eq!(Envelope::decode(&rec.headers, Some(&rec.value)), Ok(event));
+        let decoded = Envelope::decode(&rec.headers, Some(&rec.value));
+        // The nil and the max id name no event: refused (envelope.rs), the rest round-trips.
+        if event.id.is_nil() || event.id.is_max() {
+            assert!(decoded.is_err(), "{decoded:?}");
+        } else {
+            assert_eq!(decoded, Ok(event));
+        }
         return;
     }
     for (at, xor) in input.flips {
