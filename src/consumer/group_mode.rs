@@ -90,8 +90,12 @@ pub(crate) async fn supervise(
             () = cancel.cancelled() => break,
             event = events.recv() => match event {
                 None => {
-                    // The member stopped on its own: another process took our static place
-                    // (or the task failed).
+                    // A member that panicked is a defect, carried on to the supervisor's task,
+                    // which the service watches (it stops, to be started again).
+                    if let Some(panic) = supervisor.member.ended_by_panic().await {
+                        std::panic::resume_unwind(panic);
+                    }
+                    // The member stopped on its own: another process took our static place.
                     error!("consumer: the group member stopped; this instance consumes nothing until it is restarted");
                     supervisor.ctx.metrics.generation.set(-1);
                     supervisor.ctx.metrics.member_stopped.set(1);

@@ -258,6 +258,17 @@ impl GroupMember {
         (self.link.heartbeat_answered()).map(|(generation, sent)| (generation, sent.into_std()))
     }
 
+    /// Once the member's task ended on its own (its events closed): the panic it ended with,
+    /// if it did (its payload, to carry on), else `None` (it stopped by design: another process
+    /// took our static place).
+    pub async fn ended_by_panic(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        let task = self.task.take()?;
+        match task.await {
+            Err(e) if e.is_panic() => Some(e.into_panic()),
+            _ => None,
+        }
+    }
+
     /// Stops the task and leaves the group (a dynamic member only), at most `deadline` long.
     /// Revoke the partitions (and commit) before: the member sends no more events.
     pub async fn stop(mut self, deadline: Duration) {
