@@ -19,5 +19,7 @@ pub mod protocol;
 pub mod records;
 pub mod retry;
 pub mod security;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use client::{Client, ClientError, Purpose};

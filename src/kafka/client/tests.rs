@@ -1,4 +1,5 @@
 use super::*;
+use crate::kafka::testing::silent_broker;
 
 fn settings() -> ConnectSettings {
     ConnectSettings {
@@ -103,25 +104,4 @@ async fn a_connect_goes_on_when_its_waiters_are_cancelled() {
     );
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     silent.abort();
-}
-
-/// A listener that accepts connections, holds them and never answers: its address, the
-/// connections it accepted so far, and its task.
-async fn silent_broker() -> (
-    String,
-    Arc<std::sync::atomic::AtomicUsize>,
-    tokio::task::JoinHandle<()>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    let mut held = Vec::new();
-    let silent = tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    (addr, accepted, silent)
 }

@@ -41,14 +41,7 @@ async fn a_silent_broker_holds_the_size_reads_no_longer_than_the_deadline() {
 
     use crate::kafka::{Client, protocol::ConnectSettings};
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let silent = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let (addr, _, silent) = crate::kafka::testing::silent_broker().await;
     let settings = ConnectSettings {
         client_id: Arc::from("test"),
         tls: None,

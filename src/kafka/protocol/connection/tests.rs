@@ -45,14 +45,7 @@ async fn refused_and_silent_brokers_are_errors() {
     assert!(matches!(err, ConnectError::Io { .. }), "{err:?}");
 
     // A listener that accepts and never answers ApiVersions: the connect times out.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap().to_string();
-    let _keep = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let (addr, _, _keep) = crate::kafka::testing::silent_broker().await;
     let err = Connection::connect(&addr, &settings(Duration::from_millis(300)))
         .await
         .unwrap_err();
