@@ -42,3 +42,16 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
+
+/// How a task that should have run on ended: `what` and its panic's message, or that it
+/// returned.
+pub fn task_ended(what: &str, ended: Result<(), tokio::task::JoinError>) -> String {
+    match ended {
+        Err(e) if e.is_panic() => {
+            let why = panic_message(&*e.into_panic());
+            format!("{what} panicked: {why}")
+        }
+        Err(e) => format!("{what} was cancelled: {e}"),
+        Ok(()) => format!("{what} ended"),
+    }
+}

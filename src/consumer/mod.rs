@@ -163,8 +163,7 @@ impl Consumer {
             if let Err(e) = ended
                 && e.is_panic()
             {
-                let why = crate::logging::panic_message(&*e.into_panic());
-                return format!("{what} panicked: {why}");
+                return crate::logging::task_ended(what, Err(e));
             }
         }
         std::future::pending().await

@@ -6,14 +6,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{
-    KafkaMetrics,
-    pipeline_failure::{PipelineFailure, task_ended},
-};
+use super::{KafkaMetrics, pipeline_failure::PipelineFailure};
 use crate::{
     config::Config,
     consumer::{Consumer, ConsumerParts},
-    http, kafka, outbox,
+    http, kafka,
+    logging::task_ended,
+    outbox,
     producer::{BrokerTransport, Producer},
     store::Store,
     users::{EventRecordHandler, UserEventHandler},
@@ -94,11 +93,11 @@ impl KafkaSide {
         self.state.set_kafka_ready(true);
         // The relay runs until it is cancelled, the consumer's tasks until it is stopped: one
         // that ends first is a failure for good, which stops the service.
-        let mut relay_ended = None;
+        let mut relay_ended = false;
         let failed = tokio::select! {
             () = cancel.cancelled() => None,
             ended = &mut relay => {
-                relay_ended = Some(());
+                relay_ended = true;
                 Some(task_ended("the outbox relay", ended))
             }
             why = consumer_panicked(consumer.as_mut()) => Some(why),
@@ -115,7 +114,7 @@ impl KafkaSide {
             warn!("consumer did not stop within {CONSUMER_STOP:?}");
         }
         relay_cancel.cancel();
-        if relay_ended.is_none() {
+        if !relay_ended {
             match tokio::time::timeout(SHUTDOWN_STEP, relay).await {
                 Err(_) => warn!("outbox relay did not stop within {SHUTDOWN_STEP:?}"),
                 Ok(Err(e)) => {

@@ -5,7 +5,7 @@
 //! would answer requests whose events nobody publishes, with `/health` saying all is well.
 use std::sync::OnceLock;
 
-use tokio::{sync::Notify, task::JoinError};
+use tokio::sync::Notify;
 
 /// Set once, by the Kafka side; awaited by the service's run.
 #[derive(Debug, Default)]
@@ -34,19 +34,6 @@ impl PipelineFailure {
     }
 }
 
-/// How a task that should have run on ended: `what` and its panic's message, or that it
-/// returned.
-pub(super) fn task_ended(what: &str, ended: Result<(), JoinError>) -> String {
-    match ended {
-        Err(e) if e.is_panic() => {
-            let why = crate::logging::panic_message(&*e.into_panic());
-            format!("{what} panicked: {why}")
-        }
-        Err(e) => format!("{what} was cancelled: {e}"),
-        Ok(()) => format!("{what} ended"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +54,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_s_end_says_how() {
+        use crate::logging::task_ended;
         let panicked = tokio::spawn(async { panic!("relay broke") }).await;
         assert_eq!(
             task_ended("the outbox relay", panicked),
