@@ -89,7 +89,7 @@ impl ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
     /// URL to GET. Default: `/health` on the configured `http.ops_listen`, else `http.listen`
-    /// (0.0.0.0 and [::] are reached on loopback).
+    /// (0.0.0.0 and `[::]` are reached on loopback).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Seconds to wait for the answer.

@@ -8,7 +8,8 @@
 //! - **Outbox sequences** must also appear in commit order, so that the relay, which reads rows
 //!   in sequence order from where it left off, never later finds a smaller sequence committed
 //!   behind it. A transaction keeps its outbox rows until it is about to commit
-//!   ([`super::txn::PgTxn::append_outbox`]), then takes the transaction-level advisory lock
+//!   (`WriteTxn::append_outbox` of `PgTxn`, `txn/writes.rs`), then takes the
+//!   transaction-level advisory lock
 //!   [`OUTBOX_LOCK`], numbers its rows from [`OUTBOX_SEQUENCE`] and inserts them; the lock is
 //!   released only once its commit (or abort) is visible. The next transaction draws its
 //!   numbers only after taking the lock, so a number is drawn after every smaller one was

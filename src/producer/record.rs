@@ -10,7 +10,8 @@ use crate::event::{Headers, header, set_identity};
 pub struct ProducerRecord {
     /// Topic.
     pub topic: String,
-    /// Key; its partition is the configured [`Partitioner`]'s choice, records without one spread.
+    /// Key; its partition is the configured [`Partitioner`](super::Partitioner)'s choice,
+    /// records without one spread.
     pub key: Option<Vec<u8>>,
     /// Value.
     pub value: Vec<u8>,
