@@ -11,6 +11,7 @@
 mod batch;
 mod damaged;
 mod empty_backoff;
+mod read_ahead;
 mod start;
 mod step_over;
 
@@ -39,6 +40,7 @@ use crate::{
 };
 use damaged::Damaged;
 use empty_backoff::EmptyBackoff;
+use read_ahead::{Handled, read_ahead_while_committing};
 use start::{claim, keep_start, start_offset};
 
 /// Everything a partition loop needs: the consumer's [`super::ConsumerParts`], and what its
@@ -372,47 +374,6 @@ impl PartitionLoop {
 pub(super) struct FetchedBatch {
     records: Vec<FetchedRecord>,
     unreadable: Option<Unreadable>,
-}
-
-/// Where a handled batch left the partition, and the fetch read ahead from there (`None` when
-/// the batch ended elsewhere or shutdown began first).
-struct Handled<F> {
-    next: i64,
-    read_ahead: Option<F>,
-}
-
-/// Drives `handled` (a batch's [`PartitionLoop::handle_batch`]) and `next` (the fetch from
-/// `ends`) together until the batch is done, tells `committed` where it ended; then, if it
-/// ended at `ends`, finishes the fetch unless shutdown begins. `None`: the partition was
-/// fenced.
-async fn read_ahead_while_committing<F>(
-    handled: impl Future<Output = Option<i64>>,
-    next: impl Future<Output = F>,
-    ends: i64,
-    committed: impl FnOnce(i64),
-    cancel: &CancellationToken,
-) -> Option<Handled<F>> {
-    tokio::pin!(handled, next);
-    let mut fetched = None;
-    let offset = loop {
-        tokio::select! {
-            r = &mut next, if fetched.is_none() => fetched = Some(r),
-            h = &mut handled => break h?,
-        }
-    };
-    committed(offset);
-    if offset != ends {
-        fetched = None;
-    } else if fetched.is_none() {
-        tokio::select! {
-            r = &mut next => fetched = Some(r),
-            () = cancel.cancelled() => {}
-        }
-    }
-    Some(Handled {
-        next: offset,
-        read_ahead: fetched,
-    })
 }
 
 /// Sleeps `d` unless cancelled first; whether it slept the whole time.

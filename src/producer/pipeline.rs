@@ -55,6 +55,7 @@
 //!   fail unsent until [`super::Producer::release_holds`];
 //! - a batch still unacknowledged after its delivery deadline fails the same way.
 mod answer;
+mod piece;
 mod recover;
 mod unsettled;
 mod window;
@@ -70,50 +71,12 @@ use super::{
     accumulator::{Batch, PartitionQueue},
     delivery::Outcome,
     request::{next_sequence, produce_request},
-    transport::{PartitionAnswer, PartitionLeader},
+    transport::PartitionLeader,
 };
-use crate::kafka::protocol::{CallError, Produce, ProducerIdentity};
+use crate::kafka::protocol::{CallError, ProducerIdentity};
+use piece::{Answered, Piece, Recovery};
 use unsettled::{Unsettled, fail_batch};
 use window::Window;
-
-/// A batch, or a piece of one after a split, encoded with its sequence: the request is built
-/// once and resent unchanged (restamped only after a renewal or a record dropped before it).
-struct Piece {
-    request: Produce,
-    /// Records in it.
-    count: usize,
-    /// Its base sequence (the batch says −1 when the identity has no producer id).
-    sequence: i32,
-    /// The delivery deadline of its batch.
-    deadline: Instant,
-    /// The serial of the accumulator batch it is (a piece of) in [`Unsettled`].
-    serial: u64,
-    /// The index of its first record in that batch.
-    first: usize,
-    /// Times the broker found its request damaged (CORRUPT_MESSAGE).
-    damaged: u8,
-    /// When its request was last handed to the connection.
-    sent: Instant,
-    /// The leader its request last went to, whose way (not a newer one's) a lost answer loses.
-    via: Option<Arc<dyn PartitionLeader>>,
-}
-
-/// A piece with the answer to its request.
-type Answered = (Piece, Result<PartitionAnswer, CallError>);
-
-/// What a round in which something was not delivered needs before the next, least first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Recovery {
-    /// Pieces come back to be sent again, for no reason time would fix (a split, a record
-    /// dropped, out of order behind one of those): at once.
-    Resend,
-    /// Send again after a backoff.
-    Retry,
-    /// Look the leader up again too.
-    Refresh,
-    /// Renew the producer identity and renumber.
-    Renew,
-}
 
 /// The state of one partition's pipeline. See the module docs.
 pub(super) struct PartitionTask {

@@ -6,7 +6,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{KafkaMetrics, pipeline_failure::PipelineFailure};
+use super::{kafka_metrics::KafkaMetrics, pipeline_failure::PipelineFailure};
 use crate::{
     config::Config,
     consumer::{Consumer, ConsumerParts},

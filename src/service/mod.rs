@@ -3,12 +3,15 @@
 //! [`start`] binds the listener and returns at once with a [`Running`] handle (so tests can use
 //! port 0 and ask for the address); Kafka is reached in the background and retried until it
 //! answers, because a broker that is down must never keep the HTTP front from serving.
+mod error;
+mod kafka_metrics;
 mod kafka_side;
 mod pipeline_failure;
 mod share_appends;
 mod shutdown_signal;
+mod user_service;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -17,17 +20,16 @@ use tracing::{error, info, warn};
 use crate::{
     config::{Config, StoreBackend},
     consumer::ConsumerMetrics,
-    http, kafka,
-    metrics::RenderMetrics,
-    outbox,
+    http, outbox,
     pgstore::PgStore,
-    producer::ProducerMetrics,
-    store::{RedbStore, Store, StoreError},
-    users::{AuthLimits, FirstAdmin, UserError, Users},
+    store::{RedbStore, Store},
 };
+pub use error::ServiceError;
+use kafka_metrics::KafkaMetrics;
 use kafka_side::KafkaSide;
 use pipeline_failure::PipelineFailure;
 pub use shutdown_signal::shutdown_signal;
+use user_service::users;
 
 /// How long in-flight HTTP requests may take to finish after shutdown begins.
 const HTTP_DRAIN: Duration = Duration::from_secs(10);
@@ -43,114 +45,6 @@ const OPS_CONNECTIONS_PER_CLIENT: usize = 16;
 /// How long a client of the operational listener may take to send a request's headers (a
 /// probe sends them at once), and keep a connection idle.
 const OPS_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The user service over `store`, with the first admin from config created if missing.
-async fn users(
-    config: &Config,
-    store: Arc<dyn Store>,
-    producer_id: u64,
-    wake: Arc<Notify>,
-) -> Result<Arc<Users>, ServiceError> {
-    let auth = config.auth.clone();
-    let events = config.topics.events.clone();
-    let encoding = config.events.encoding;
-    // Before `Users::new`, whose timing-equaliser hash starts the pool (one per process: a
-    // second service in it shares the pool).
-    if let Err(size) = crate::users::set_hashing_threads(auth.hashing_threads) {
-        warn!(
-            size,
-            asked = auth.hashing_threads,
-            "the password hashing pool runs with another size: auth.hashing_threads does not apply"
-        );
-    }
-    crate::users::set_max_pending_hashes(auth.max_pending_hashes);
-    crate::users::set_max_pending_hashes_per_client(auth.max_pending_hashes_per_client);
-    tokio::task::spawn_blocking(move || {
-        let ttl = Duration::from_secs(auth.session_ttl_secs);
-        let limits = AuthLimits {
-            per_source: auth.login_failures_per_source,
-            per_account: auth.login_failures_per_account,
-            per_ip: auth.login_failures_per_ip,
-            window: Duration::from_secs(auth.login_window_secs),
-            max_keys: auth.throttle_max_keys,
-            max_sessions: auth.max_sessions_per_user,
-            ..AuthLimits::default()
-        };
-        let users = Users::new(store, producer_id, &events, ttl)?
-            .with_wake(wake)
-            .with_limits(&limits)
-            .with_encoding(encoding);
-        if let (Some(name), Some(email), Some(password)) = (
-            &auth.admin_username,
-            &auth.admin_email,
-            &auth.admin_password,
-        ) {
-            match users.ensure_admin(name, email, password)? {
-                FirstAdmin::Created => info!(admin = %name, "created the admin account"),
-                FirstAdmin::Present => {}
-                FirstAdmin::NameTaken => warn!(admin = %name, "auth.admin_username names an account that is not an admin: no admin account was created"),
-                FirstAdmin::EmailTaken => warn!(admin = %name, "auth.admin_email belongs to another account: no admin account was created"),
-                FirstAdmin::EmptyPassword => error!(admin = %name, "the admin account has an empty password (an earlier version created it from an empty auth.admin_password), with which no login succeeds: set auth.admin_password (USERCENTER_AUTH_ADMIN_PASSWORD) and start again to give it that one"),
-                FirstAdmin::PasswordSet => warn!(admin = %name, "the admin account had an empty password (an earlier version created it from an empty auth.admin_password): it is now auth.admin_password, and its sessions ended"),
-            }
-        }
-        Ok(Arc::new(users))
-    })
-    .await
-    .map_err(|e| ServiceError::Users(UserError::Task(e)))?
-    .map_err(ServiceError::Users)
-}
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServiceError {
-    /// The data directory could not be created.
-    #[error("store.data_dir {}: {source}", path.display())]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The store could not be opened.
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    /// The store failed for good while the service ran ([`Store::failed`]): the service
-    /// stopped, so that its supervisor starts it again, which opens the store again.
-    #[error("the store failed and cannot be used until it is opened again: {0}")]
-    StoreFailed(String),
-    /// The Kafka pipeline failed for good while the service ran: the outbox relay or a task of
-    /// the consumer ended early, or the Kafka TLS files could no longer be read. The service
-    /// stopped, so that its supervisor starts it again.
-    #[error("the Kafka pipeline failed: {0}")]
-    PipelineFailed(String),
-    /// A second ctrl-c or SIGTERM came while the service stopped: it stopped at once.
-    #[error("stopped at once by a second signal; the shutdown was not finished")]
-    Interrupted,
-    /// The producer id file could not be read or created.
-    #[error("producer identity in {}: {source}", path.display())]
-    Identity {
-        /// The data directory.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The user service could not start (store or admin account).
-    #[error("users: {0}")]
-    Users(UserError),
-    /// The Kafka TLS settings cannot be used (checked before anything starts).
-    #[error("{0}")]
-    KafkaSecurity(#[from] kafka::security::SecurityError),
-    /// The HTTP listener could not be bound.
-    #[error("http.listen {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
 
 /// A started service.
 #[derive(Debug)]
@@ -310,34 +204,6 @@ async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ServiceEr
     let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     Ok((listener, addr))
-}
-
-/// What the Kafka side counts, made before it runs so that `/metrics` holds it from the
-/// start; the producer and consumer count into it once Kafka answers.
-#[derive(Debug, Clone)]
-struct KafkaMetrics {
-    /// The producer's.
-    producer: Arc<ProducerMetrics>,
-    /// The consumer's; `None` when the consumer is disabled.
-    consumer: Option<Arc<ConsumerMetrics>>,
-}
-
-impl KafkaMetrics {
-    fn new(consumer_enabled: bool) -> Self {
-        Self {
-            producer: Arc::default(),
-            consumer: consumer_enabled.then(Arc::default),
-        }
-    }
-
-    /// Each as `/metrics` renders it.
-    fn rendered(&self) -> Vec<Arc<dyn RenderMetrics>> {
-        let mut all: Vec<Arc<dyn RenderMetrics>> = vec![self.producer.clone()];
-        if let Some(c) = &self.consumer {
-            all.push(c.clone());
-        }
-        all
-    }
 }
 
 impl Running {

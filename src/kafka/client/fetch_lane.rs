@@ -1,4 +1,5 @@
-//! Fetching: each partition asks for its records with [`PartitionFetcher::fetch`]; the partitions
+//! Fetching: each partition asks for its records with
+//! [`PartitionFetcher::fetch`](super::PartitionFetcher::fetch); the partitions
 //! led by one broker share that broker's fetch lane, a task that gathers whatever they asked
 //! for into one Fetch request on the broker's fetch connection and hands each its part.
 //!
@@ -51,7 +52,7 @@ use tokio::sync::{
 
 use super::{Client, ClientError, Purpose, appends::Appended};
 use crate::kafka::protocol::{
-    Fetch, FetchError, FetchPart, Fetched, PartitionData, fetch_error, read_partition, split_answer,
+    Fetch, FetchError, FetchPart, PartitionData, fetch_error, split_answer,
 };
 
 /// Wants queued for one lane before its senders wait.
@@ -67,9 +68,9 @@ const FETCH_MARGIN: Duration = Duration::from_secs(5);
 const PROMPT_WAIT_MS: i32 = 10;
 /// One partition's wish for records.
 pub(super) struct Want {
-    part: FetchPart,
-    max_wait_ms: i32,
-    reply: oneshot::Sender<Result<PartitionData, FetchError>>,
+    pub(super) part: FetchPart,
+    pub(super) max_wait_ms: i32,
+    pub(super) reply: oneshot::Sender<Result<PartitionData, FetchError>>,
 }
 
 /// The lanes of a client, by broker address.
@@ -78,7 +79,7 @@ pub(super) type Lanes = HashMap<String, mpsc::Sender<Want>>;
 impl Client {
     /// The fetch lane of the broker at `addr`, started on first use. A lane ends when the
     /// client is dropped.
-    fn lane(self: &Arc<Self>, addr: &str) -> mpsc::Sender<Want> {
+    pub(super) fn lane(self: &Arc<Self>, addr: &str) -> mpsc::Sender<Want> {
         let mut lanes = self.lanes.lock();
         if let Some(tx) = lanes.get(addr)
             && !tx.is_closed()
@@ -380,60 +381,6 @@ fn answer_round(round: Vec<Want>, answer: Result<FetchResponse, ClientError>) {
                 FetchError::Missing
             });
         let _ = w.reply.send(part);
-    }
-}
-
-/// Fetches one partition from its leader, through the leader's fetch lane.
-#[derive(Debug)]
-pub struct PartitionFetcher {
-    client: Arc<Client>,
-    topic: String,
-    partition: i32,
-}
-
-impl PartitionFetcher {
-    /// A fetcher of `topic`/`partition`; it finds the leader on each fetch (from the cache).
-    pub fn new(client: Arc<Client>, topic: &str, partition: i32) -> Self {
-        Self {
-            client,
-            topic: topic.to_owned(),
-            partition,
-        }
-    }
-
-    /// Records from `offset` on, up to about `max_bytes`, waiting up to `max_wait_ms`.
-    pub async fn fetch(
-        &self,
-        offset: i64,
-        max_bytes: i32,
-        max_wait_ms: i32,
-    ) -> Result<Fetched, FetchError> {
-        let addr = self
-            .client
-            .leader_addr(&self.topic, self.partition)
-            .await
-            .map_err(Arc::new)?;
-        let (reply, answer) = oneshot::channel();
-        let want = Want {
-            part: FetchPart {
-                topic: self.topic.clone(),
-                partition: self.partition,
-                offset,
-                max_bytes,
-            },
-            max_wait_ms,
-            reply,
-        };
-        let lane = self.client.lane(&addr);
-        let result = match lane.send(want).await {
-            Ok(()) => answer.await.unwrap_or(Err(FetchError::Missing)),
-            Err(_) => Err(FetchError::LeaderChanged { code: None }),
-        };
-        let result = result.and_then(|data| read_partition(data, max_bytes));
-        if let Err(FetchError::LeaderChanged { .. }) = &result {
-            self.client.invalidate(&self.topic);
-        }
-        result
     }
 }
 

@@ -22,6 +22,7 @@ mod admin;
 mod appends;
 mod fetch_lane;
 mod metadata;
+mod partition_fetcher;
 mod pool;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -33,8 +34,8 @@ use super::{
     protocol::{CallError, ConnectError, ConnectSettings, Connection},
 };
 
-pub use fetch_lane::PartitionFetcher;
 pub use metadata::TopicMetadata;
+pub use partition_fetcher::PartitionFetcher;
 
 /// How old cached metadata of a topic may be before it is asked again.
 pub const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
