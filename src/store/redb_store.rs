@@ -137,6 +137,9 @@ type BytesTable<'a> = redb::Table<'a, &'static [u8], &'static [u8]>;
 struct Write<'a> {
     txn: &'a redb::WriteTransaction,
     open: RefCell<[Option<BytesTable<'a>>; Table::ALL.len()]>,
+    /// Whether a row was put or deleted: a transaction that only read is not committed (a
+    /// commit is an fsync, whatever it holds).
+    wrote: bool,
 }
 
 impl<'a> Write<'a> {
@@ -144,6 +147,7 @@ impl<'a> Write<'a> {
         Self {
             txn,
             open: RefCell::new(std::array::from_fn(|_| None)),
+            wrote: false,
         }
     }
 
@@ -249,10 +253,12 @@ impl ReadTxn for Write<'_> {
 
 impl WriteTxn for Write<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.wrote = true;
         self.with(table, |t| t.insert(key, value).map(drop).map_err(backend))
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        self.wrote = true;
         self.with(table, |t| Ok(t.remove(key).map_err(backend)?.is_some()))
     }
 }
@@ -269,12 +275,14 @@ impl Store for RedbStore {
         self.noting(|| {
             let txn = self.db.begin_write().map_err(backend)?;
             // The open tables borrow the transaction: drop them before committing.
-            let outcome = {
+            let (outcome, wrote) = {
                 let mut write = Write::new(&txn);
-                f(&mut write)
+                (f(&mut write), write.wrote)
             };
             match outcome {
-                Ok(()) => txn.commit().map_err(backend),
+                Ok(()) if wrote => txn.commit().map_err(backend),
+                // Read only (a profile update that changes nothing): no fsync.
+                Ok(()) => txn.abort().map_err(backend),
                 Err(e) => {
                     txn.abort().map_err(backend)?;
                     Err(e)

@@ -18,6 +18,32 @@ fn outbox_appends_appear_in_commit_order_on_redb() {
     suite::outbox_appends_appear_in_commit_order(std::sync::Arc::new(store), 4, 50);
 }
 
+/// A write transaction that only read is not committed: the file is not written, so no fsync
+/// is paid for it (a profile update that changes nothing).
+#[test]
+fn a_write_that_only_reads_leaves_the_file_untouched() {
+    let (dir, store) = open();
+    store
+        .write(&mut |txn| put(txn, Table::Meta, b"k", &1u64))
+        .unwrap();
+    let path = dir.path().join(RedbStore::FILE);
+    let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    store
+        .write(&mut |txn| get::<u64>(txn, Table::Meta, b"k").map(drop))
+        .unwrap();
+    assert_eq!(modified(), before, "a read-only write committed");
+    store
+        .write(&mut |txn| put(txn, Table::Meta, b"k", &2u64))
+        .unwrap();
+    assert_ne!(modified(), before, "a write that wrote is seen");
+    let now = store
+        .read_with(|txn| get::<u64>(txn, Table::Meta, b"k"))
+        .unwrap();
+    assert_eq!(now, Some(2));
+}
+
 #[test]
 fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
