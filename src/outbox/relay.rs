@@ -200,9 +200,19 @@ impl Relay {
         // Caught up as of the last read, which may be older than the last commits (a wake
         // that came with the stop was not taken).
         self.caught_up = false;
-        let (lease, read) = self.lease_and_read().await;
-        if let Some(lease) = lease {
+        // With no room for another round (every round in flight, or the newest stopped early)
+        // a round settles the oldest instead of reading: go on until one had room, so it
+        // read. Each settles a round or reads, so DEPTH + 1 suffice.
+        for _ in 0..=DEPTH {
+            let had_room = self.has_room();
+            let (lease, read) = self.lease_and_read().await;
+            let Some(lease) = lease else {
+                return;
+            };
             self.round(lease, read).await;
+            if had_room {
+                return;
+            }
         }
     }
 }

@@ -197,6 +197,52 @@ async fn a_relay_caught_up_at_the_stop_reads_once_more() {
     assert_eq!(backlog(&store), 0);
 }
 
+/// The same with two rounds handed over and unanswered at the stop (no room for a third): the
+/// last round settles the oldest first, then reads what was committed until the stop.
+#[tokio::test]
+async fn a_relay_with_every_round_in_flight_at_the_stop_reads_once_more() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (_dir, store) = store();
+    let broker = Arc::new(MockBroker::new(1));
+    let config = ProducerConfig {
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let producer = Producer::new(Arc::clone(&broker) as _, config);
+    let (cancel, wake) = (CancellationToken::new(), Arc::new(Notify::new()));
+    let relay = tokio::spawn(run(
+        Arc::clone(&store),
+        producer,
+        Arc::clone(&wake),
+        cancel.clone(),
+    ));
+    broker.stall.store(true, SeqCst);
+    append_rows(&store, &[b"first".to_vec()]);
+    wake.notify_one();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.attempts.load(SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first round");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A second round, handed over behind the first (the producer sends one request at a
+    // time until the identity's first answer): both rounds wait.
+    append_rows(&store, &[b"second".to_vec()]);
+    wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append_rows(&store, &[b"late".to_vec()]);
+    cancel.cancel();
+    broker.stall.store(false, SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), relay)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        broker.values(0),
+        [b"first".to_vec(), b"second".to_vec(), b"late".to_vec()]
+    );
+    assert_eq!(backlog(&store), 0);
+}
+
 /// The relay running into `broker`; cancel it with the token, then await the task. Also the
 /// producer's metrics.
 fn spawn_relay(
