@@ -107,8 +107,10 @@ pub struct Users {
     pub(super) max_sessions: usize,
     /// Expired sessions removed by [`Users::prune_sessions`].
     pub(super) sessions_pruned: Counter,
-    /// Old-password checks of password changes, per user (a stolen token must not allow
-    /// unlimited guessing; kept apart from logins so failed logins do not block a change).
+    /// Old-password checks of password changes: per user and session for one's own (a stolen
+    /// token must not allow unlimited guessing, nor lock out the owner's other sessions), per
+    /// user for an admin's on another account (a new session brings no new guesses); kept
+    /// apart from logins so failed logins do not block a change.
     pub(super) password_checks: Throttle,
     /// Verified against when the user does not exist, so both cases take as long.
     pub(super) dummy_hash: String,

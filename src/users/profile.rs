@@ -62,15 +62,18 @@ impl Users {
                 changed.avatar_url = Some(a.to_owned());
             }
             // Addresses are told apart by their lower-case key (full Unicode, as the index
-            // stores them): a change in case only is no change and no conflict with oneself.
+            // stores them): a change in case only keeps the key, so it is no conflict with
+            // oneself and moves no index entry, but the new spelling is stored.
             let old_key = super::lookup_key(&user.email);
-            if let Some(e) = email.filter(|e| super::lookup_key(e) != old_key) {
+            if let Some(e) = email.filter(|e| *e != user.email) {
                 let key = super::lookup_key(e);
-                if txn.get(Table::Emails, key.as_bytes())?.is_some() {
-                    return Err(UserError::Conflict { field: "email" });
+                if key != old_key {
+                    if txn.get(Table::Emails, key.as_bytes())?.is_some() {
+                        return Err(UserError::Conflict { field: "email" });
+                    }
+                    txn.delete(Table::Emails, old_key.as_bytes())?;
+                    txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
                 }
-                txn.delete(Table::Emails, old_key.as_bytes())?;
-                txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
                 user.email = e.to_owned();
                 changed.email = Some(e.to_owned());
             }
@@ -103,8 +106,14 @@ impl Users {
         let user = self.get(caller, id)?;
         // Guessing the old password with a stolen token is throttled like logins, per account
         // and session: a thief's guesses lock out the stolen session, not the owner's change
-        // from another one (nor an admin's).
-        let account = format!("{id}\0{}", auth::hex(&caller.session));
+        // from another one. An admin's guesses at another account's password count per
+        // account whatever the session: a new session (a login with the admin's password)
+        // brings no new guesses.
+        let account = if caller.user.id == id {
+            format!("{id}\0{}", auth::hex(&caller.session))
+        } else {
+            format!("{id}\0others")
+        };
         if !self.password_checks.try_attempt(&account) {
             return Err(UserError::Throttled);
         }

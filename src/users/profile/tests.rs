@@ -79,6 +79,44 @@ fn updates_carry_only_changed_fields_and_strangers_are_forbidden() {
     ));
 }
 
+/// One's address in another spelling of its case keeps its key (no conflict with oneself),
+/// and the new spelling is stored and sent.
+#[test]
+fn an_address_changed_in_case_only_is_stored_in_the_new_spelling() {
+    let (_d, users) = users();
+    let (ada, caller, _) = register(&users, "ada");
+    let user = users
+        .update(&caller, ada.id, None, Some("Ada@Example.com"), None, &ctx())
+        .unwrap();
+    assert_eq!(user.email, "Ada@Example.com");
+    assert_eq!(users.get(&caller, ada.id).unwrap().email, "Ada@Example.com");
+    let last = events(&users).pop().unwrap();
+    assert_eq!(
+        last.data,
+        EventData::Updated(Updated {
+            nickname: None,
+            email: Some("Ada@Example.com".into()),
+            avatar_url: None
+        })
+    );
+    // Still found by its key, and still taken for others.
+    let (_bob, bob_caller, _) = register(&users, "bob");
+    assert!(matches!(
+        users.update(
+            &bob_caller,
+            _bob.id,
+            None,
+            Some("ADA@example.com"),
+            None,
+            &ctx()
+        ),
+        Err(UserError::Conflict { field: "email" })
+    ));
+    users
+        .login("ada@example.com", "correct horse", &ctx())
+        .unwrap();
+}
+
 #[test]
 fn old_password_guesses_are_throttled() {
     let (_d, users) = users();
@@ -102,6 +140,35 @@ fn old_password_guesses_are_throttled() {
     users
         .change_password(&owner, user.id, "correct horse", "battery staple", &ctx())
         .unwrap();
+}
+
+/// An admin's guesses at another account's old password count per account: a new session
+/// (another login with the admin's password) brings no new guesses.
+#[test]
+fn an_admins_guesses_at_another_accounts_password_count_across_sessions() {
+    let (_d, users) = users();
+    let (ada, _, _) = register(&users, "ada");
+    users
+        .ensure_admin("root", "root@example.com", "admin password")
+        .unwrap();
+    let admin = || {
+        let (_, token, _) = users.login("root", "admin password", &ctx()).unwrap();
+        users.authenticate(&token).unwrap()
+    };
+    let first = admin();
+    for _ in 0..5 {
+        assert!(matches!(
+            users.change_password(&first, ada.id, "guess guess", "battery staple", &ctx()),
+            Err(UserError::Invalid {
+                field: "old_password",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        users.change_password(&admin(), ada.id, "correct horse", "battery staple", &ctx()),
+        Err(UserError::Throttled)
+    ));
 }
 
 #[test]

@@ -171,6 +171,10 @@ async fn malformed_requests_get_the_right_4xx_and_the_service_stays_healthy() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["email"], "äDÄ@example.com",
+        "the new spelling is stored"
+    );
     // Someone else's address, in any case, still is.
     let (status, _) = api(
         addr,
