@@ -31,7 +31,7 @@ pub use append_news::{AppendNews, Appended, Hear};
 pub use error::StoreError;
 pub use ext::StoreExt;
 pub use redb_store::RedbStore;
-pub use typed::{get, put};
+pub use typed::{decode, get, put};
 
 /// The tables every backend provides. Keys and values are bytes; [`typed`] adds postcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,15 +11,16 @@ pub fn get<T: DeserializeOwned>(
 ) -> Result<Option<T>> {
     match txn.get(table, key)? {
         None => Ok(None),
-        Some(bytes) => {
-            postcard::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode {
-                    table: table.name(),
-                    source,
-                })
-        }
+        Some(bytes) => decode(table, &bytes).map(Some),
     }
+}
+
+/// Decodes a value of `table` (one a range read returned).
+pub fn decode<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|source| StoreError::Decode {
+        table: table.name(),
+        source,
+    })
 }
 
 /// Encodes and writes `value` at `key` in `table`.

@@ -93,10 +93,10 @@ impl Users {
                     .then(|| rows.last().map(|(k, _)| [k.as_slice(), &[0]].concat()))
                     .flatten();
                 let mut n = 0;
-                for (k, _) in &rows {
-                    let Some(s) = store::get::<Session>(txn, Table::Sessions, k)? else {
-                        continue;
-                    };
+                for (k, v) in &rows {
+                    // The value the range read: on PostgreSQL another read per row would be a
+                    // round trip each.
+                    let s = store::decode::<Session>(Table::Sessions, v)?;
                     if s.expires_ms <= now {
                         txn.delete(Table::Sessions, k)?;
                         let index = [s.user_id.as_bytes().as_slice(), k].concat();
@@ -123,6 +123,9 @@ impl Users {
     /// Runs [`Users::prune_sessions`] every `every` until `cancel`.
     pub async fn prune_sessions_every(self: Arc<Self>, every: Duration, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(every);
+        // A pass longer than `every` (a very large sessions table) is followed by a pause,
+        // not at once by the next.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
