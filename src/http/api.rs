@@ -13,7 +13,7 @@ use super::{
     reply::{Body, json_response},
     requests,
 };
-use crate::users::{Caller, RequestCtx, UserError, UserView, Users};
+use crate::users::{Caller, ClientGone, RequestCtx, UserError, UserView, Users};
 
 type Reply = Response<Body>;
 
@@ -111,11 +111,21 @@ impl Endpoint {
     }
 }
 
-/// Runs `f` (store and password work) on the blocking pool and waits for it.
+/// Runs `f` (store and password work) on the blocking pool and waits for it; not at all when
+/// the client is gone by the time a thread takes it (`gone`): a client that sends requests and
+/// closes their connections at once must not queue store work past the slots it holds.
 async fn on_blocking_pool<T: Send + 'static>(
+    gone: &ClientGone,
     f: impl FnOnce() -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(f)
+    let gone = gone.clone();
+    let work = move || {
+        if gone.is_set() {
+            return Err(UserError::ClientGone);
+        }
+        f()
+    };
+    Ok(tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::Task)??)
 }
@@ -137,7 +147,7 @@ async fn caller(call: &ApiCall<'_>) -> Result<Caller, ApiError> {
         .map(str::to_owned)
         .ok_or(ApiError::MissingToken)?;
     let users = Arc::clone(&call.users);
-    on_blocking_pool(move || users.authenticate(&token)).await
+    on_blocking_pool(&call.ctx.client_gone, move || users.authenticate(&token)).await
 }
 
 /// The token of an `Authorization` value `Bearer <token>`; the scheme's name is
@@ -162,9 +172,11 @@ fn user_reply(user: &crate::users::User) -> Reply {
 async fn register(call: ApiCall<'_>) -> Result<Reply, ApiError> {
     let req: requests::Register = body::json(call.headers, &call.body)?;
     let ApiCall { users, ctx, .. } = call;
-    let (user, token, expires) =
-        on_blocking_pool(move || users.register(&req.username, &req.email, &req.password, &ctx))
-            .await?;
+    let gone = ctx.client_gone.clone();
+    let (user, token, expires) = on_blocking_pool(&gone, move || {
+        users.register(&req.username, &req.email, &req.password, &ctx)
+    })
+    .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({ "user": UserView::from(&user), "token": token, "expires_at": rfc3339(expires) }),
@@ -178,8 +190,9 @@ async fn login(call: ApiCall<'_>) -> Result<Reply, ApiError> {
         message: "give username or email",
     })?;
     let ApiCall { users, ctx, .. } = call;
+    let gone = ctx.client_gone.clone();
     let (_, token, expires) =
-        on_blocking_pool(move || users.login(&login, &req.password, &ctx)).await?;
+        on_blocking_pool(&gone, move || users.login(&login, &req.password, &ctx)).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "token": token, "expires_at": rfc3339(expires) }),
@@ -193,8 +206,8 @@ async fn me(call: ApiCall<'_>) -> Result<Reply, ApiError> {
 
 async fn get(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
-    let users = call.users;
-    let user = on_blocking_pool(move || users.get(&caller, id)).await?;
+    let (users, gone) = (call.users, call.ctx.client_gone);
+    let user = on_blocking_pool(&gone, move || users.get(&caller, id)).await?;
     Ok(user_reply(&user))
 }
 
@@ -202,7 +215,8 @@ async fn update(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::Update = body::json(call.headers, &call.body)?;
     let ApiCall { users, ctx, .. } = call;
-    let user = on_blocking_pool(move || {
+    let gone = ctx.client_gone.clone();
+    let user = on_blocking_pool(&gone, move || {
         users.update(
             &caller,
             id,
@@ -220,7 +234,8 @@ async fn password(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::ChangePassword = body::json(call.headers, &call.body)?;
     let ApiCall { users, ctx, .. } = call;
-    on_blocking_pool(move || {
+    let gone = ctx.client_gone.clone();
+    on_blocking_pool(&gone, move || {
         users.change_password(&caller, id, &req.old_password, &req.new_password, &ctx)
     })
     .await?;
@@ -231,16 +246,54 @@ async fn status(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let req: requests::ChangeStatus = body::json(call.headers, &call.body)?;
     let ApiCall { users, ctx, .. } = call;
-    let user = on_blocking_pool(move || users.change_status(&caller, id, req.status, &ctx)).await?;
+    let gone = ctx.client_gone.clone();
+    let user = on_blocking_pool(&gone, move || {
+        users.change_status(&caller, id, req.status, &ctx)
+    })
+    .await?;
     Ok(user_reply(&user))
 }
 
 async fn delete(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let ApiCall { users, ctx, .. } = call;
-    on_blocking_pool(move || users.delete(&caller, id, &ctx)).await?;
+    let gone = ctx.client_gone.clone();
+    on_blocking_pool(&gone, move || users.delete(&caller, id, &ctx)).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::default())
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Work whose client is gone before a thread takes it is skipped; a client still there
+    /// gets its answer.
+    #[tokio::test]
+    async fn store_work_is_skipped_once_its_client_is_gone() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let gone = ClientGone::default();
+        let guard = gone.set_on_drop();
+        let work = |ran: Arc<AtomicBool>| {
+            move || {
+                ran.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        };
+        on_blocking_pool(&gone, work(Arc::clone(&ran)))
+            .await
+            .unwrap();
+        assert!(ran.swap(false, Ordering::SeqCst));
+        drop(guard);
+        let answer = on_blocking_pool(&gone, work(Arc::clone(&ran))).await;
+        assert!(
+            matches!(answer, Err(ApiError::User(UserError::ClientGone))),
+            "{answer:?}"
+        );
+        assert!(!ran.load(Ordering::SeqCst), "the work ran for nobody");
+    }
 }

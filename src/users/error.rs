@@ -48,9 +48,9 @@ pub enum UserError {
     /// `hashing_busy`, with `Retry-After`).
     #[error("password hashing: too many hashes waiting; try again shortly")]
     HashingBusy,
-    /// The client that asked for a password hash was gone before it began; the hash was
-    /// skipped (nobody receives the answer).
-    #[error("password hashing: skipped, the client had gone")]
+    /// The client that asked for a password hash, or for a request's store work, was gone
+    /// before it began; the work was skipped (nobody receives the answer).
+    #[error("skipped: the client had gone")]
     ClientGone,
     /// The password hashing threads are gone (500; not expected).
     #[error("password hashing: the hashing pool stopped")]
