@@ -1,9 +1,10 @@
 //! # usercenter
 //!
 //! A user-account service with a Kafka event pipeline, shipped as one static binary.
-//! Kafka I/O is one client per process ([`kafka::Client`]: a metadata cache and one connection
-//! per broker and purpose) on [`rskafka`]'s messenger and record batches and
-//! `kafka-protocol`'s messages. See `README.md` for how to run it
+//! Kafka I/O is one client per process ([`kafka::Client`]: a metadata cache and one
+//! connection per broker and purpose) on [`rskafka`]'s messenger (framing, ApiVersions, SASL)
+//! and `Record` type, `kafka-protocol`'s messages, and record batches of its own
+//! (`kafka::records`). See `README.md` for how to run it
 //! and `ARCHITECTURE.md` for the data flow, the invariants every module keeps and the tests that
 //! check them.
 //!
@@ -13,7 +14,7 @@
 //! |---|---|
 //! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `migrate`, `perf`, `group`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation, the database URL redacted for printing |
-//! | [`logging`] | `tracing` subscriber set-up (human or JSON lines) |
+//! | [`logging`] | `tracing` subscriber set-up (human or JSON lines); the one-line texts of errors, panics and ended tasks |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
 //! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets`, the consumer group's offsets and lag |
 //! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`), asking again with a growing pause (`kafka::retry`); imports only `metrics` (its request counters) |
@@ -30,7 +31,9 @@
 //! | [`healthcheck`] | `usercenter healthcheck`: one GET of `/health`, for container health checks |
 //! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |
 //!
-//! `main.rs` only parses arguments, loads config, starts logging and calls [`service::run`].
+//! `main.rs` parses arguments, loads config, starts logging and runs the subcommand (`serve`
+//! calls [`service::run`]); it also holds the process-wide allocator settings and the hashing
+//! threads' priority, the binary's only `unsafe` code (the library denies it).
 //! Public are the modules that the binary, `tests/`, `testkit/`, `benches/`, `examples/` and
 //! `fuzz/` use;
 //! the rest is `pub(crate)`.

@@ -46,9 +46,10 @@ pub struct ConsumerConfig {
     pub auto_commit_interval_ms: u64,
     /// Assignors offered in JoinGroup, in order of preference (`cooperative-sticky`,
     /// `roundrobin`, `range`); the coordinator picks the first every member offers. Default
-    /// `["cooperative-sticky", "roundrobin"]`: incremental rebalances among our instances, and
-    /// a group shared with members that offer `roundrobin` forms (Sarama's default is `range`,
-    /// which docs/migration.md sets).
+    /// `["cooperative-sticky", "roundrobin"]`: a group shared with members that offer
+    /// `roundrobin` forms (Sarama's default is `range`, which docs/migration.md sets), and it
+    /// rebalances eagerly, since a member is cooperative only when every assignor it offers is;
+    /// list `cooperative-sticky` alone for incremental rebalances among our instances.
     pub assignors: Vec<String>,
     /// Static membership id (KIP-345), e.g. the pod name: a restart within the session timeout
     /// keeps its partitions without a rebalance, and shutdown does not leave the group.
