@@ -105,7 +105,7 @@ pub(crate) async fn supervise(
                     supervisor.assigned(generation, partitions, took).await;
                 }
                 Some(GroupEvent::Revoked { partitions, generation, done }) => {
-                    info!(?partitions, "consumer: partitions revoked");
+                    info!(count = partitions.len(), partitions = ?few(&partitions), "consumer: partitions revoked");
                     // Their offsets go to the group in the generation they were ours in (the
                     // member rejoins without us once the rebalance timeout passed).
                     supervisor.stop_periodic();
@@ -115,7 +115,7 @@ pub(crate) async fn supervise(
                     let _ = done.send(());
                 }
                 Some(GroupEvent::Lost { partitions, done }) => {
-                    warn!(?partitions, "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
+                    warn!(count = partitions.len(), partitions = ?few(&partitions), "consumer: partitions lost (our group generation is over); their offsets stay in the store, not committed to the group");
                     supervisor.stop_periodic();
                     let _ = supervisor.give_up(&partitions).await;
                     supervisor.ctx.metrics.generation.set(-1);
@@ -164,7 +164,8 @@ impl GroupSupervisor {
         let metrics = Arc::clone(&self.ctx.metrics);
         info!(
             generation,
-            ?partitions,
+            count = partitions.len(),
+            partitions = ?few(&partitions),
             rebalance_secs = took.as_secs_f64(),
             "consumer: partitions assigned"
         );
@@ -179,8 +180,17 @@ impl GroupSupervisor {
     }
 
     /// Starts a task for each of `partitions`, assigned in `generation`, from the group's
-    /// committed offsets.
+    /// committed offsets; none once the member's generation is over (a loss is on its way,
+    /// and a task would claim a partition its next owner may hold already).
     async fn start(&mut self, generation: i32, partitions: Vec<i32>) {
+        if self.member.membership().generation < 0 {
+            info!(
+                generation,
+                count = partitions.len(),
+                "consumer: the assignment's generation ended before its partitions started; not starting them"
+            );
+            return;
+        }
         let committed = committed(
             &self.member.handle(),
             &partitions,
@@ -212,7 +222,7 @@ impl GroupSupervisor {
             }
         }
         for (generation, partitions) in by_generation {
-            info!(topic = %self.ctx.topic, ?partitions, "consumer: the topic's metadata shows assigned partitions that waited; starting them");
+            info!(topic = %self.ctx.topic, count = partitions.len(), partitions = ?few(&partitions), "consumer: the topic's metadata shows assigned partitions that waited; starting them");
             self.start(generation, partitions).await;
         }
     }
@@ -246,7 +256,9 @@ impl GroupSupervisor {
     /// Stops the tasks of `partitions` (each commits its batch in hand to the store); those
     /// whose task had stored its start offset ([`stop`]).
     async fn give_up(&mut self, partitions: &[i32]) -> Vec<i32> {
-        self.waiting.retain(|p, _| !partitions.contains(p));
+        // A set: the leader may be another client, and an assignment may name many numbers.
+        let gone: std::collections::HashSet<i32> = partitions.iter().copied().collect();
+        self.waiting.retain(|p, _| !gone.contains(p));
         let stopped: Vec<(i32, Owned)> = partitions
             .iter()
             .filter_map(|p| self.owned.remove(p).map(|o| (*p, o)))
@@ -373,4 +385,10 @@ impl GroupSupervisor {
 /// started again ([`GroupSupervisor::restart_ended`]).
 fn restart_after(ctx: &Context) -> Duration {
     Duration::from_millis(u64::from(ctx.config.session_timeout_ms) * 3)
+}
+
+/// The first partitions of a list, for a log line: a leader may be another client, and an
+/// assignment may name very many.
+fn few(partitions: &[i32]) -> &[i32] {
+    &partitions[..partitions.len().min(16)]
 }

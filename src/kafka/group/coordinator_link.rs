@@ -17,8 +17,10 @@ use crate::kafka::{
 };
 
 /// Whether `code` says our generation is over: the coordinator forgot our member id (session
-/// timeout, or it restarted), the generation moved on, or another process uses our static
-/// instance id. The partitions are lost, not revoked. The member task asks first whether the
+/// timeout, or it restarted), the generation moved on, another process uses our static
+/// instance id, or the group was full when we joined again (Kafka removes the member then,
+/// and answers its later joins with the same code, never UNKNOWN_MEMBER_ID). The partitions
+/// are lost, not revoked. The member task asks first whether the
 /// code is FENCED_INSTANCE_ID, after which it stops rather than joining again.
 pub(crate) fn generation_lost(code: ErrorCode) -> bool {
     matches!(
@@ -27,6 +29,7 @@ pub(crate) fn generation_lost(code: ErrorCode) -> bool {
             ResponseError::UnknownMemberId
                 | ResponseError::IllegalGeneration
                 | ResponseError::FencedInstanceId
+                | ResponseError::GroupMaxSizeReached
         )
     )
 }
@@ -276,5 +279,32 @@ impl CoordinatorLink {
             self.forget_coordinator();
         }
         Err(GroupError::Code { api, code })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes after which the member joins again as a new one, its partitions lost; a
+    /// rebalance or a moved coordinator is not one of them.
+    #[test]
+    fn the_codes_that_end_our_generation() {
+        for lost in [
+            ResponseError::UnknownMemberId,
+            ResponseError::IllegalGeneration,
+            ResponseError::FencedInstanceId,
+            ResponseError::GroupMaxSizeReached,
+        ] {
+            assert!(generation_lost(ErrorCode::of(lost)), "{lost:?}");
+        }
+        for kept in [
+            ResponseError::RebalanceInProgress,
+            ResponseError::NotCoordinator,
+            ResponseError::CoordinatorLoadInProgress,
+        ] {
+            assert!(!generation_lost(ErrorCode::of(kept)), "{kept:?}");
+        }
+        assert!(!generation_lost(ErrorCode::NONE));
     }
 }

@@ -119,7 +119,8 @@ impl Round<'_> {
                     m.member_id = answer.member_id.to_string();
                     link.set_membership(m.clone());
                 }
-                Some(ResponseError::UnknownMemberId) => {
+                // Forgotten, or removed as the group was full: join again as a new member.
+                Some(ResponseError::UnknownMemberId | ResponseError::GroupMaxSizeReached) => {
                     link.set_membership(Membership::default());
                     return link.failed("JoinGroup", code);
                 }
