@@ -6,13 +6,17 @@ use std::time::Duration;
 use testkit::{Broker, client, create_topic, producer, record};
 use usercenter::producer::{ProduceError, ProducerConfig};
 
+/// This process's resident memory; fails the test when it cannot be read (a bound checked
+/// against nothing would pass).
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/self/status:\n{status}"));
+    assert!(kb > 0, "VmRSS 0");
+    kb * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

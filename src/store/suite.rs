@@ -331,13 +331,17 @@ pub fn undecodable_values_are_typed_errors(store: &dyn Store) {
 /// showed it too (allocation order is commit order; gaps are allowed), and in the end every row
 /// is there once.
 pub fn outbox_appends_appear_in_commit_order(store: Arc<dyn Store>, writers: usize, each: u64) {
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let done = Arc::new(AtomicBool::new(false));
+    let reading = Arc::new(AtomicBool::new(false));
+    let total = writers * usize::try_from(each).unwrap();
     let reader = {
-        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        let (store, done, reading) = (Arc::clone(&store), Arc::clone(&done), Arc::clone(&reading));
         std::thread::spawn(move || {
-            let mut snapshots = 0u64;
+            // Snapshots taken while the writers were at work: some rows, not all.
+            let mut partial = 0u64;
             let mut before = std::collections::BTreeSet::<u64>::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) || snapshots == 0 {
+            while !done.load(Relaxed) {
                 let keys: std::collections::BTreeSet<u64> = store
                     .read_with(|txn| {
                         Ok::<_, StoreError>(
@@ -359,12 +363,17 @@ pub fn outbox_appends_appear_in_commit_order(store: Arc<dyn Store>, writers: usi
                     "committed below {highest} after it: {late:?}"
                 );
                 assert!(before.is_subset(&keys), "a row disappeared");
+                partial += u64::from(!keys.is_empty() && keys.len() < total);
                 before = keys;
-                snapshots += 1;
+                reading.store(true, Relaxed);
             }
-            snapshots
+            partial
         })
     };
+    // The writers start once the reader reads, so it sees them at work.
+    while !reading.load(Relaxed) {
+        std::thread::yield_now();
+    }
     let threads: Vec<_> = (0..writers)
         .map(|writer| {
             let store = Arc::clone(&store);
@@ -385,8 +394,12 @@ pub fn outbox_appends_appear_in_commit_order(store: Arc<dyn Store>, writers: usi
     for t in threads {
         t.join().unwrap();
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    done.store(true, Relaxed);
+    let partial = reader.join().unwrap();
+    assert!(
+        partial >= 2,
+        "the reader saw the writers at work {partial} times: the order was not watched"
+    );
     let n = store.read_with(|txn| txn.count(Table::Outbox)).unwrap();
     assert_eq!(n, writers as u64 * each);
 }

@@ -140,10 +140,8 @@ fn high_waters_in_the_offsets_table_move_to_their_own_on_open() {
 /// only where each test has a process of its own (nextest, which CI uses).
 #[test]
 fn an_io_error_of_the_file_marks_the_store_failed() {
-    use testkit::file_limit::{limit_file_size as limit, own_process};
-    if !own_process() {
-        return;
-    }
+    use testkit::file_limit::{limit_file_size as limit, require_own_process};
+    require_own_process();
     let (_dir, store) = open();
     assert_eq!(store.failed(), None);
     limit(4 << 20);

@@ -1,7 +1,7 @@
 //! A file-size limit on this process (`RLIMIT_FSIZE`), as a full disk: a write past it fails
 //! with EFBIG instead of the kernel's SIGXFSZ, which is ignored. The limit is the process's, so
 //! only a test with a process of its own (nextest, which CI uses) may set it
-//! ([`own_process`]).
+//! ([`require_own_process`]).
 
 /// Sets the soft limit to `bytes` (`u64::MAX`: as high as the hard limit).
 #[allow(unsafe_code)]
@@ -19,11 +19,12 @@ pub fn limit_file_size(bytes: u64) {
     }
 }
 
-/// Whether this test runs in a process of its own (under nextest); says so when it does not.
-pub fn own_process() -> bool {
-    let own = std::env::var_os("NEXTEST_RUN_ID").is_some();
-    if !own {
-        eprintln!("skipped: needs a process of its own (run under cargo nextest)");
-    }
-    own
+/// Fails the test unless it runs in a process of its own (under nextest): a limit set beside
+/// other tests would fail them, and a test that skipped itself would pass having checked
+/// nothing.
+pub fn require_own_process() {
+    assert!(
+        std::env::var_os("NEXTEST_RUN_ID").is_some(),
+        "this test needs a process of its own: run it under cargo nextest"
+    );
 }

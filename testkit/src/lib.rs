@@ -26,9 +26,12 @@ pub mod postgres;
 pub mod protocol;
 pub mod proxy;
 pub mod sockets;
+mod whole_log;
 
 pub use broker::Broker;
+pub use file_limit::require_own_process;
 pub use http::{api, http, login, register, registered, request};
+pub use whole_log::whole_log;
 
 use std::{
     net::{SocketAddr, TcpListener},

@@ -255,6 +255,7 @@ pub(super) async fn verify(
     instances: &[Instance],
     outcomes: &[Outcome],
     started: Instant,
+    registered_at_least: usize,
 ) -> Verified {
     // Everything relayed and handled: every event on the topic is in the event log.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -313,10 +314,12 @@ pub(super) async fn verify(
             o.events
         );
     }
+    // A request without an answer or with a 5xx goes to the next instance, so the service as a
+    // whole answers nearly every one: a test names how many registrations must succeed.
     let registered_2xx = outcomes.iter().filter(|o| o.registered).count();
     assert!(
-        registered_2xx > 0,
-        "no registration of {} was answered 2xx: nothing here was checked",
+        registered_2xx >= registered_at_least.max(1),
+        "{registered_2xx} of {} registrations were answered 2xx, fewer than {registered_at_least}",
         outcomes.len()
     );
     let users_in_db = count(db, "users").await as usize;

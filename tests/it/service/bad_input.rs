@@ -104,7 +104,6 @@ async fn malformed_requests_get_the_right_4xx_and_the_service_stays_healthy() {
         case("users prefix without a segment boundary", "GET", "/api/v1/usersme", &[("Authorization", ada_auth.as_str())], None, 404),
         case("empty path segment", "GET", "/api/v1/users//me", &[("Authorization", ada_auth.as_str())], None, 404),
     ];
-    assert!(cases.len() >= 30);
     for c in &cases {
         let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, resp_headers, body) =

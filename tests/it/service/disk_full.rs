@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use testkit::{
     Broker,
-    file_limit::{limit_file_size, own_process},
+    file_limit::{limit_file_size, require_own_process},
     register,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_file_that_fails_makes_the_service_unhealthy_and_stop() {
-    if !own_process() {
-        return;
-    }
+    require_own_process();
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
     let (service, _) = testkit::start_service(&broker.addr, data.path(), |_| {}).await;

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use serde_json::json;
-use testkit::{Broker, api, config, eventually, login, peer, register, unhex};
+use testkit::{Broker, api, config, eventually, login, register, unhex, whole_log};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
@@ -95,21 +95,10 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
     assert_eq!(status, 204);
 
     // user.events, as librdkafka reads them: this user's events in order, with the request id.
-    let out = peer(
-        &broker.addr,
-        &[
-            "consume",
-            "--topic",
-            "user.events",
-            "--expect",
-            "13",
-            "--timeout",
-            "60",
-        ],
-    );
-    let mut mine: Vec<(i64, i64, String, String)> = out["records"]
-        .as_array()
-        .unwrap()
+    // Root's two events and this user's eleven, and nothing after them.
+    let records = whole_log(&broker.addr, "user.events", 13);
+    assert_eq!(records.len(), 13, "a record past the expected ones");
+    let mut mine: Vec<(i64, i64, String, String)> = records
         .iter()
         .filter(|r| unhex(r["headers"]["ce_subject"].as_str().unwrap_or("")) == id.as_bytes())
         .map(|r| {
@@ -146,20 +135,11 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
         metrics.handled.get() >= 13
     })
     .await;
-    let out = peer(
-        &broker.addr,
-        &[
-            "consume",
-            "--topic",
-            "user.notifications",
-            "--expect",
-            "6",
-            "--timeout",
-            "60",
-        ],
-    );
+    // Root's welcome and this user's five, and nothing after them.
+    let records = whole_log(&broker.addr, "user.notifications", 6);
+    assert_eq!(records.len(), 6, "a notification past the expected ones");
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for r in out["records"].as_array().unwrap() {
+    for r in &records {
         if unhex(r["headers"]["ce_subject"].as_str().unwrap_or("")) == id.as_bytes() {
             let t = String::from_utf8(unhex(r["headers"]["ce_type"].as_str().unwrap())).unwrap();
             *counts.entry(t).or_default() += 1;
