@@ -5,7 +5,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use rskafka::client::partition::Compression;
 use testkit::protocol::{kafka_client, logged, record};
 use testkit::{Broker, client, create_topic};
 use usercenter::producer::{
@@ -197,77 +196,4 @@ async fn batches_time_out_when_the_broker_is_gone() {
         matches!(second, Err(ProduceError::Timeout { .. })),
         "{second:?}"
     );
-}
-
-/// Records/s of the idempotent producer and of rskafka's PartitionClient::produce on one
-/// partition of the same broker, 100-byte records in batches of 100, each configuration twice,
-/// interleaved. Prints; asserts only that everything was delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement: cargo test --release --test it protocol::idempotent_writer -- --ignored --nocapture"]
-async fn measure_writer_against_partition_client() {
-    use futures::StreamExt;
-    use rskafka::client::partition::UnknownTopicHandling;
-    const BATCH: usize = 100;
-    let broker = Broker::memory().await;
-    let c = client(&broker.addr).await;
-    let batches = |records: usize| {
-        (0..records / BATCH).map(|b| (b * BATCH..(b + 1) * BATCH).map(record).collect::<Vec<_>>())
-    };
-    let mut topic = 0;
-    for round in 1..=2 {
-        // rskafka with one request at a time is slow (see the report), so it gets fewer records.
-        for (ours, in_flight, records) in [
-            (false, 1, 10_000),
-            (false, 5, 200_000),
-            (true, 1, 200_000),
-            (true, 5, 200_000),
-        ] {
-            topic += 1;
-            let name = format!("m{topic}");
-            create_topic(&c, &name, 1).await;
-            let started = std::time::Instant::now();
-            let delivered = if ours {
-                let config = ProducerConfig {
-                    compression: Codec::None,
-                    max_in_flight: in_flight,
-                    on_buffer_full: usercenter::producer::BufferFullPolicy::Wait,
-                    ..ProducerConfig::default()
-                };
-                let producer = idempotent(&broker, BATCH, config).await;
-                let mut deliveries = Vec::new();
-                for i in 0..records {
-                    deliveries.push(producer.enqueue(numbered(&name, i)).await.unwrap());
-                }
-                producer.send_buffered();
-                let mut delivered = 0;
-                for d in deliveries {
-                    d.await.unwrap();
-                    delivered += 1;
-                }
-                delivered
-            } else {
-                let pc = c
-                    .partition_client(&name, 0, UnknownTopicHandling::Retry)
-                    .await
-                    .unwrap();
-                futures::stream::iter(batches(records))
-                    .map(|b| pc.produce(b, Compression::NoCompression))
-                    .buffered(in_flight)
-                    .map(|r| r.unwrap().len())
-                    .fold(0, |n, k| async move { n + k })
-                    .await
-            };
-            assert_eq!(delivered, records);
-            let secs = started.elapsed().as_secs_f64();
-            let what = if ours {
-                "idempotent Producer"
-            } else {
-                "rskafka PartitionClient::produce"
-            };
-            println!(
-                "round {round}: {what:<33} {in_flight} in flight {:>9.0} records/s ({records} in {secs:.2} s)",
-                records as f64 / secs
-            );
-        }
-    }
 }
