@@ -123,9 +123,6 @@ impl Users {
     /// Runs [`Users::prune_sessions`] every `every` until `cancel`.
     pub async fn prune_sessions_every(self: Arc<Self>, every: Duration, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(every);
-        // A pass longer than `every` (a very large sessions table) is followed by a pause,
-        // not at once by the next.
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -138,6 +135,9 @@ impl Users {
                 Ok(Err(error)) => tracing::warn!(%error, "pruning sessions failed"),
                 Err(error) => tracing::warn!(%error, "pruning sessions: task failed"),
             }
+            // The next pass `every` after this one ended: a pass longer than the period (a
+            // very large sessions table) is not followed at once by the next.
+            tick.reset();
         }
     }
 
