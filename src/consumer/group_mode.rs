@@ -197,6 +197,15 @@ impl GroupSupervisor {
             self.committed_patience(),
         )
         .await;
+        // That read may have taken seconds, long enough for the generation to end.
+        if self.member.membership().generation < 0 {
+            info!(
+                generation,
+                count = partitions.len(),
+                "consumer: the assignment's generation ended before its partitions started; not starting them"
+            );
+            return;
+        }
         for p in partitions {
             self.spawn(p, generation, committed.get(&p).copied());
         }

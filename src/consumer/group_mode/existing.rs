@@ -43,7 +43,8 @@ pub(super) async fn existing(
     if !dropped.is_empty() {
         warn!(
             topic,
-            ?dropped,
+            dropped = dropped.len(),
+            first = ?&dropped[..dropped.len().min(8)],
             "consumer: the assignment names negative partition numbers; ignored"
         );
     }

@@ -286,8 +286,8 @@ impl CoordinatorLink {
 mod tests {
     use super::*;
 
-    /// The codes after which the member joins again as a new one, its partitions lost; a
-    /// rebalance or a moved coordinator is not one of them.
+    /// The codes after which the member's partitions are lost and it joins again; a rebalance
+    /// or a moved coordinator is not one of them.
     #[test]
     fn the_codes_that_end_our_generation() {
         for lost in [

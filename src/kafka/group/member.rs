@@ -7,7 +7,8 @@
 //!  FindCoordinator ─► JoinGroup ─► (leader: assign) ─► SyncGroup ─► Revoked / Assigned events
 //!            ▲                                                        │
 //!            │ coordinator moved / broker restarted            heartbeat every interval
-//!            └── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION / no answer for a session: all lost
+//!            └── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION / GROUP_MAX_SIZE_REACHED / no answer
+//!                 for a session: all lost
 //!                 FENCED_INSTANCE_ID (another process has our static id): all lost, and stop
 //!            an OffsetCommit refused with one of those codes: heartbeat at once, which decides
 //! ```
