@@ -174,8 +174,10 @@ pub trait WriteTxn: ReadTxn {
     }
     /// Makes this transaction's commit cost what a write's does even when it writes nothing:
     /// for a transaction whose cost must not tell whether it wrote (a login of an unknown
-    /// account, beside a wrong password's event). The default does nothing: redb commits
-    /// every write transaction with an fsync. PostgreSQL sends nothing for a transaction
+    /// account, beside a wrong password's event). The default does nothing: redb commits a
+    /// write transaction with an fsync once it put or deleted a row (one that only read is
+    /// aborted), and the login of an unknown account writes the event counter as a wrong
+    /// password's does. PostgreSQL sends nothing for a transaction
     /// that wrote nothing, so it takes the outbox lock, as an outbox write does, and a
     /// transaction id, whose commit is a round trip and a WAL flush as a write's is.
     fn commit_as_a_write(&mut self) -> Result<()> {

@@ -1,7 +1,6 @@
 //! The idempotent producer's partition pipeline (src/producer/pipeline) on the transport
 //! `serve` uses, against a real Nisshi broker: order and exactly-once with 5 requests in flight
-//! on both storage engines, broker restarts, a refused record, timeouts; and its throughput
-//! next to rskafka's PartitionClient.
+//! on both storage engines, broker restarts, a refused record, timeouts.
 
 use std::{sync::Arc, time::Duration};
 
