@@ -18,6 +18,7 @@
 //! new instance with an empty store starts where the group stopped.
 mod existing;
 mod group_offsets;
+mod member_config;
 mod owned;
 
 use std::{
@@ -33,35 +34,16 @@ use tracing::{error, info, warn};
 use super::partition::Context;
 use crate::kafka::{
     Client,
-    group::{GroupEvent, GroupMember, MemberConfig, assign},
+    group::{GroupEvent, GroupMember},
 };
 use existing::existing;
 use group_offsets::{commit, commit_handover, committed};
+use member_config::member_config;
 use owned::{Owned, stop};
 
 /// Longest wait for the group's committed offsets of new partitions, for an offset commit,
 /// for LeaveGroup, and for the topic's size while assigned partitions wait for it.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
-
-/// The member's settings from `[consumer]`.
-fn member_config(ctx: &Context) -> MemberConfig {
-    let c = &ctx.config;
-    MemberConfig {
-        group_id: c.group_id.clone(),
-        topic: ctx.topic.clone(),
-        session_timeout: Duration::from_millis(u64::from(c.session_timeout_ms)),
-        rebalance_timeout: Duration::from_millis(u64::from(c.rebalance_timeout_ms)),
-        heartbeat_interval: Duration::from_millis(u64::from(c.heartbeat_interval_ms)),
-        // `check` refused unknown names; an unknown one here is skipped.
-        assignors: c
-            .assignors
-            .iter()
-            .filter_map(|a| assign::by_name(a))
-            .collect(),
-        group_instance_id: c.instance_id().map(str::to_owned),
-        metadata_refresh: Duration::from_secs(c.metadata_refresh_secs),
-    }
-}
 
 /// Runs the group member and the partition tasks it asks for until `cancel`.
 pub(crate) async fn supervise(
@@ -180,15 +162,9 @@ impl GroupSupervisor {
     }
 
     /// Starts a task for each of `partitions`, assigned in `generation`, from the group's
-    /// committed offsets; none once the member's generation is over (a loss is on its way,
-    /// and a task would claim a partition its next owner may hold already).
+    /// committed offsets; none once the member's generation is over.
     async fn start(&mut self, generation: i32, partitions: Vec<i32>) {
-        if self.member.membership().generation < 0 {
-            info!(
-                generation,
-                count = partitions.len(),
-                "consumer: the assignment's generation ended before its partitions started; not starting them"
-            );
+        if self.generation_over(generation, &partitions) {
             return;
         }
         let committed = committed(
@@ -198,18 +174,27 @@ impl GroupSupervisor {
         )
         .await;
         // That read may have taken seconds, long enough for the generation to end.
-        if self.member.membership().generation < 0 {
-            info!(
-                generation,
-                count = partitions.len(),
-                "consumer: the assignment's generation ended before its partitions started; not starting them"
-            );
+        if self.generation_over(generation, &partitions) {
             return;
         }
         for p in partitions {
             self.spawn(p, generation, committed.get(&p).copied());
         }
         self.report_running();
+    }
+
+    /// Whether the member's generation ended (a loss is on its way): `partitions`, assigned in
+    /// `generation`, must not start, or a task would claim a partition its next owner may hold.
+    fn generation_over(&self, generation: i32, partitions: &[i32]) -> bool {
+        let over = self.member.membership().generation < 0;
+        if over {
+            info!(
+                generation,
+                count = partitions.len(),
+                "consumer: the assignment's generation ended before its partitions started; not starting them"
+            );
+        }
+        over
     }
 
     /// Starts the waiting partitions that the topic's metadata shows now.
