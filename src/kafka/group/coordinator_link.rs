@@ -165,13 +165,25 @@ impl CoordinatorLink {
     }
 
     /// [`CoordinatorLink::call`] that gives up after `timeout` instead of the client's request
-    /// timeout (which must cover a JoinGroup's whole rebalance), counting the connection as
-    /// lost.
+    /// timeout, counting the connection as lost.
     pub async fn call_within<C: Call>(
         &self,
         call: &C,
         timeout: std::time::Duration,
     ) -> Result<C::Response, GroupError> {
+        self.call_bounded(call, Some(timeout)).await
+    }
+
+    /// [`CoordinatorLink::call`] for a request the coordinator holds while the group
+    /// rebalances (JoinGroup, SyncGroup): the answer may take `held` when that is longer than
+    /// the request timeout (a group's rebalance timeout may be up to 5 minutes).
+    pub async fn call_held<C: Call>(
+        &self,
+        call: &C,
+        held: std::time::Duration,
+    ) -> Result<C::Response, GroupError> {
+        let conn = self.coordinator().await?;
+        let timeout = conn.request_timeout().max(held);
         self.call_bounded(call, Some(timeout)).await
     }
 

@@ -92,6 +92,14 @@ impl Round<'_> {
         self.sync(joined, assignments).await
     }
 
+    /// How long the coordinator may hold our JoinGroup or SyncGroup: the rebalance timeout,
+    /// and 5 s for the answer (as the Java client waits). Never less than the request timeout
+    /// ([`CoordinatorLink::call_held`]).
+    fn held(&self) -> std::time::Duration {
+        let rebalance = u64::try_from(self.rebalance_timeout_ms).unwrap_or(0);
+        std::time::Duration::from_millis(rebalance.saturating_add(5_000))
+    }
+
     /// JoinGroup until the coordinator takes us (again with the member id it hands out, on
     /// MEMBER_ID_REQUIRED); the assignor it chose, and the members to assign if we lead.
     async fn join(&self, owned: &BTreeSet<i32>, reason: &str) -> Result<Joined<'_>, GroupError> {
@@ -100,16 +108,19 @@ impl Round<'_> {
         let protocols = self.protocols(owned, m.generation)?;
         let joined = loop {
             let answer = link
-                .call(&JoinGroup {
-                    group_id: link.group_id.clone(),
-                    session_timeout_ms: self.session_timeout_ms,
-                    rebalance_timeout_ms: self.rebalance_timeout_ms,
-                    member_id: m.member_id.clone(),
-                    group_instance_id: link.instance_id.clone(),
-                    protocol_type: "consumer".into(),
-                    protocols: protocols.clone(),
-                    reason: Some(reason.to_owned()),
-                })
+                .call_held(
+                    &JoinGroup {
+                        group_id: link.group_id.clone(),
+                        session_timeout_ms: self.session_timeout_ms,
+                        rebalance_timeout_ms: self.rebalance_timeout_ms,
+                        member_id: m.member_id.clone(),
+                        group_instance_id: link.instance_id.clone(),
+                        protocol_type: "consumer".into(),
+                        protocols: protocols.clone(),
+                        reason: Some(reason.to_owned()),
+                    },
+                    self.held(),
+                )
                 .await?;
             let code = ErrorCode::new(answer.error_code);
             match code.error() {
@@ -193,15 +204,18 @@ impl Round<'_> {
             ..
         } = joined;
         let synced = link
-            .call(&SyncGroup {
-                group_id: link.group_id.clone(),
-                generation_id: generation,
-                member_id: m.member_id.clone(),
-                group_instance_id: link.instance_id.clone(),
-                protocol_type: Some("consumer".into()),
-                protocol_name: Some(protocol_name),
-                assignments,
-            })
+            .call_held(
+                &SyncGroup {
+                    group_id: link.group_id.clone(),
+                    generation_id: generation,
+                    member_id: m.member_id.clone(),
+                    group_instance_id: link.instance_id.clone(),
+                    protocol_type: Some("consumer".into()),
+                    protocol_name: Some(protocol_name),
+                    assignments,
+                },
+                self.held(),
+            )
             .await?;
         let code = ErrorCode::new(synced.error_code);
         if code.is_ok() || code.error() == Some(ResponseError::RebalanceInProgress) {

@@ -208,6 +208,11 @@ impl Connection {
         self.hang_up.happened()
     }
 
+    /// How long a request's answer may take ([`ConnectSettings::request_timeout`]).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// When the broker's throttle of this connection ends, while it lasts: a request made
     /// before then is written then ([`Connection::call_within`]).
     pub fn throttled_until(&self) -> Option<tokio::time::Instant> {
