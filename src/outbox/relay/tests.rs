@@ -156,88 +156,69 @@ async fn rows_committed_until_the_stop_go_out_before_the_relay_ends() {
     assert_eq!(backlog(&store), 0, "delivered rows are deleted");
 }
 
+/// Runs the relay with the broker answering nothing: `waiting` go out in rounds of one row
+/// each (the first written, the rest handed over behind it), then a row is committed and the
+/// relay stopped, and the broker answers again. What the broker got once the relay ended.
+async fn stopped_with_rounds_waiting(store: &Arc<dyn Store>, waiting: &[&[u8]]) -> Vec<Vec<u8>> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let broker = Arc::new(MockBroker::new(1));
+    let config = ProducerConfig {
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let producer = Producer::new(Arc::clone(&broker) as _, config);
+    let (cancel, wake) = (CancellationToken::new(), Arc::new(Notify::new()));
+    let relay = tokio::spawn(run(
+        Arc::clone(store),
+        producer,
+        Arc::clone(&wake),
+        cancel.clone(),
+    ));
+    broker.stall.store(true, SeqCst);
+    for (i, row) in waiting.iter().enumerate() {
+        append_rows(store, &[row.to_vec()]);
+        wake.notify_one();
+        if i == 0 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while broker.attempts.load(SeqCst) == 0 {
+                assert!(std::time::Instant::now() < deadline, "the first round");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    // The rounds handed over: the relay waits, caught up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append_rows(store, &[b"late".to_vec()]);
+    cancel.cancel();
+    broker.stall.store(false, SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), relay)
+        .await
+        .unwrap()
+        .unwrap();
+    broker.values(0)
+}
+
 /// A relay caught up when the stop comes, a round still unacknowledged (rows committed since
 /// did not wake it, or the wake and the stop came together), still reads them in its last
 /// round.
 #[tokio::test]
 async fn a_relay_caught_up_at_the_stop_reads_once_more() {
-    use std::sync::atomic::Ordering::SeqCst;
     let (_dir, store) = store();
-    let broker = Arc::new(MockBroker::new(1));
-    let config = ProducerConfig {
-        request_timeout_ms: 1_000,
-        ..Default::default()
-    };
-    let producer = Producer::new(Arc::clone(&broker) as _, config);
-    let (cancel, wake) = (CancellationToken::new(), Arc::new(Notify::new()));
-    let relay = tokio::spawn(run(
-        Arc::clone(&store),
-        producer,
-        Arc::clone(&wake),
-        cancel.clone(),
-    ));
-    // A round whose answer does not come: the relay read every row and waits, caught up.
-    broker.stall.store(true, SeqCst);
-    append_rows(&store, &[b"first".to_vec()]);
-    wake.notify_one();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while broker.attempts.load(SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first round");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    append_rows(&store, &[b"late".to_vec()]);
-    cancel.cancel();
-    broker.stall.store(false, SeqCst);
-    tokio::time::timeout(Duration::from_secs(10), relay)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(broker.values(0), [b"first".to_vec(), b"late".to_vec()]);
+    let got = stopped_with_rounds_waiting(&store, &[b"first"]).await;
+    assert_eq!(got, [b"first".to_vec(), b"late".to_vec()]);
     assert_eq!(backlog(&store), 0);
 }
 
-/// The same with two rounds handed over and unanswered at the stop (no room for a third): the
-/// last round settles the oldest first, then reads what was committed until the stop.
+/// The same with two rounds handed over and unanswered at the stop (no room for a third; the
+/// second waits behind the first, as the producer sends one request at a time until the
+/// identity's first answer): the last round settles the oldest first, then reads what was
+/// committed until the stop.
 #[tokio::test]
 async fn a_relay_with_every_round_in_flight_at_the_stop_reads_once_more() {
-    use std::sync::atomic::Ordering::SeqCst;
     let (_dir, store) = store();
-    let broker = Arc::new(MockBroker::new(1));
-    let config = ProducerConfig {
-        request_timeout_ms: 1_000,
-        ..Default::default()
-    };
-    let producer = Producer::new(Arc::clone(&broker) as _, config);
-    let (cancel, wake) = (CancellationToken::new(), Arc::new(Notify::new()));
-    let relay = tokio::spawn(run(
-        Arc::clone(&store),
-        producer,
-        Arc::clone(&wake),
-        cancel.clone(),
-    ));
-    broker.stall.store(true, SeqCst);
-    append_rows(&store, &[b"first".to_vec()]);
-    wake.notify_one();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while broker.attempts.load(SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first round");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // A second round, handed over behind the first (the producer sends one request at a
-    // time until the identity's first answer): both rounds wait.
-    append_rows(&store, &[b"second".to_vec()]);
-    wake.notify_one();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    append_rows(&store, &[b"late".to_vec()]);
-    cancel.cancel();
-    broker.stall.store(false, SeqCst);
-    tokio::time::timeout(Duration::from_secs(10), relay)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = stopped_with_rounds_waiting(&store, &[b"first", b"second"]).await;
     assert_eq!(
-        broker.values(0),
+        got,
         [b"first".to_vec(), b"second".to_vec(), b"late".to_vec()]
     );
     assert_eq!(backlog(&store), 0);
