@@ -161,7 +161,8 @@ impl CoordinatorLink {
 
     /// Calls the coordinator; a failed connection is forgotten.
     pub async fn call<C: Call>(&self, call: &C) -> Result<C::Response, GroupError> {
-        self.call_bounded(call, None).await
+        self.call_bounded(call, |request_timeout| request_timeout)
+            .await
     }
 
     /// [`CoordinatorLink::call`] that gives up after `timeout` instead of the client's request
@@ -171,7 +172,7 @@ impl CoordinatorLink {
         call: &C,
         timeout: std::time::Duration,
     ) -> Result<C::Response, GroupError> {
-        self.call_bounded(call, Some(timeout)).await
+        self.call_bounded(call, |_| timeout).await
     }
 
     /// [`CoordinatorLink::call`] for a request the coordinator holds while the group
@@ -182,22 +183,22 @@ impl CoordinatorLink {
         call: &C,
         held: std::time::Duration,
     ) -> Result<C::Response, GroupError> {
-        let conn = self.coordinator().await?;
-        let timeout = conn.request_timeout().max(held);
-        self.call_bounded(call, Some(timeout)).await
+        self.call_bounded(call, |request_timeout| request_timeout.max(held))
+            .await
     }
 
+    /// Calls the coordinator with the timeout `timeout` makes of the connection's request
+    /// timeout; a failed connection is forgotten.
     async fn call_bounded<C: Call>(
         &self,
         call: &C,
-        timeout: Option<std::time::Duration>,
+        timeout: impl FnOnce(std::time::Duration) -> std::time::Duration,
     ) -> Result<C::Response, GroupError> {
         let conn = self.coordinator().await?;
-        let answer = match timeout {
-            Some(t) => conn.call_within(call, t).await,
-            None => conn.call(call).await,
-        };
-        match answer {
+        match conn
+            .call_within(call, timeout(conn.request_timeout()))
+            .await
+        {
             Ok(answer) => Ok(answer.body),
             Err(e) => {
                 if e.is_connection_lost() {
