@@ -31,7 +31,7 @@ mod whole_log;
 pub use broker::Broker;
 pub use file_limit::require_own_process;
 pub use http::{api, http, login, register, registered, request};
-pub use whole_log::whole_log;
+pub use whole_log::{consume, whole_log};
 
 use std::{
     net::{SocketAddr, TcpListener},

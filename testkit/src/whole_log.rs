@@ -6,26 +6,10 @@
 /// busy machine (it has 5 s to start and read everything): then it is asked again, up to three
 /// times.
 pub fn whole_log(broker: &str, topic: &str, expected: usize) -> Vec<serde_json::Value> {
-    let records = |out: &serde_json::Value| out["records"].as_array().unwrap().clone();
-    let read = |expect: usize, timeout: &str| {
-        let expect = expect.to_string();
-        crate::peer(
-            broker,
-            &[
-                "consume",
-                "--topic",
-                topic,
-                "--expect",
-                &expect,
-                "--timeout",
-                timeout,
-            ],
-        )
-    };
-    let complete = records(&read(expected, "120")).len();
+    let complete = consume(broker, topic, expected, 120).len();
     let mut all = Vec::new();
     for _ in 0..3 {
-        all = records(&read(complete + 1, "5"));
+        all = consume(broker, topic, complete + 1, 5);
         if all.len() >= complete {
             break;
         }
@@ -37,4 +21,21 @@ pub fn whole_log(broker: &str, topic: &str, expected: usize) -> Vec<serde_json::
         all.len()
     );
     all
+}
+
+/// One read of `topic` from the beginning by the peer, until `expect` records or `timeout_s`
+/// seconds: the records it got.
+pub fn consume(broker: &str, topic: &str, expect: usize, timeout_s: u64) -> Vec<serde_json::Value> {
+    let (expect, timeout) = (expect.to_string(), timeout_s.to_string());
+    let args = [
+        "consume",
+        "--topic",
+        topic,
+        "--expect",
+        &expect,
+        "--timeout",
+        &timeout,
+    ];
+    let out = crate::peer(broker, &args);
+    out["records"].as_array().unwrap().clone()
 }

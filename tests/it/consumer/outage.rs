@@ -17,6 +17,19 @@ async fn wait_healthy(addr: SocketAddr) {
     panic!("service did not come up on {addr}");
 }
 
+/// How many records of type `ce_type` each subject has among `records`.
+fn per_subject(records: &[serde_json::Value], ce_type: &[u8]) -> HashMap<Vec<u8>, usize> {
+    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+    for r in records {
+        if unhex(r["headers"]["ce_type"].as_str().unwrap_or("")) == ce_type {
+            *counts
+                .entry(unhex(r["headers"]["ce_subject"].as_str().unwrap()))
+                .or_default() += 1;
+        }
+    }
+    counts
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     let mut broker = Broker::memory().await;
@@ -51,14 +64,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     broker.restart().await;
 
     let events = whole_log(&broker.addr, "user.events", USERS);
-    let mut registrations: HashMap<Vec<u8>, usize> = HashMap::new();
-    for r in &events {
-        if unhex(r["headers"]["ce_type"].as_str().unwrap_or("")) == b"user.registered" {
-            *registrations
-                .entry(unhex(r["headers"]["ce_subject"].as_str().unwrap()))
-                .or_default() += 1;
-        }
-    }
+    let registrations = per_subject(&events, b"user.registered");
     assert_eq!(
         registrations.len(),
         USERS,
@@ -70,14 +76,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     );
 
     let notes = whole_log(&broker.addr, "user.notifications", USERS);
-    let mut welcomes: HashMap<Vec<u8>, usize> = HashMap::new();
-    for r in &notes {
-        if unhex(r["headers"]["ce_type"].as_str().unwrap_or("")) == b"user.notification.welcome" {
-            *welcomes
-                .entry(unhex(r["headers"]["ce_subject"].as_str().unwrap()))
-                .or_default() += 1;
-        }
-    }
+    let welcomes = per_subject(&notes, b"user.notification.welcome");
     assert_eq!(welcomes.len(), USERS, "a welcome for every user");
     assert!(
         welcomes.values().all(|n| *n == 1),

@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::json;
 use testkit::{
-    Broker, api, config, eventually, peer,
+    Broker, api, config, consume, eventually,
     proxy::{Faults, Proxy, broker_behind},
     register, unhex,
 };
@@ -125,20 +125,7 @@ fn read(broker: &str, topic: &str, missing: impl Fn(&[Seen]) -> usize) -> Vec<Se
 
 /// One read of `topic` from the beginning, until `expect` records or `timeout_s` seconds.
 fn read_once(broker: &str, topic: &str, expect: usize, timeout_s: u64) -> Vec<Seen> {
-    let (expect, timeout) = (expect.to_string(), timeout_s.to_string());
-    let args = [
-        "consume",
-        "--topic",
-        topic,
-        "--expect",
-        &expect,
-        "--timeout",
-        &timeout,
-    ];
-    let out = peer(broker, &args);
-    out["records"]
-        .as_array()
-        .unwrap()
+    consume(broker, topic, expect, timeout_s)
         .iter()
         .map(|r| {
             let h = |name: &str| unhex(r["headers"][name].as_str().unwrap_or(""));
