@@ -78,8 +78,12 @@ impl Load {
     }
 
     /// Waits for the clients, taking samples; fails after [`LIMIT`] with the logs. Returns
-    /// the users' outcomes and how long the load took.
-    pub(super) async fn finish(&mut self, instances: &[Instance]) -> (Vec<Outcome>, Duration) {
+    /// what [`verify`] found of the users' outcomes and how long the load took.
+    pub(super) async fn finish(
+        &mut self,
+        s: &Setup,
+        instances: &[Instance],
+    ) -> (Verified, Duration) {
         let deadline = Instant::now() + LIMIT;
         while !self
             .clients
@@ -97,7 +101,18 @@ impl Load {
         for c in self.clients.drain(..) {
             outcomes.extend(c.await.unwrap());
         }
-        (outcomes, self.started.elapsed())
+        let load_time = self.started.elapsed();
+        // Every request goes to the instance on the host, whose links are whole.
+        let verified = verify(
+            &s.db,
+            &s.broker.addr,
+            instances,
+            &outcomes,
+            self.started,
+            USERS,
+        )
+        .await;
+        (verified, load_time)
     }
 
     /// The requests and their answers.
