@@ -45,6 +45,10 @@ pub(crate) struct Synced {
     /// How many partitions our topic had when the assignment was made, when a leader of ours
     /// made it ([`note`]): a restarted static leader keeps an assignment it did not make now.
     pub assigned_from: Option<usize>,
+    /// When SyncGroup was sent. The coordinator restarted our session when it answered, later
+    /// than this: an answer read within a session timeout of it comes from a session that is
+    /// still running.
+    pub sent: tokio::time::Instant,
 }
 
 /// What a leader of ours notes in the assignment: the topic's partition count it assigned.
@@ -203,6 +207,7 @@ impl Round<'_> {
             protocol_name,
             ..
         } = joined;
+        let sent = tokio::time::Instant::now();
         let synced = link
             .call_held(
                 &SyncGroup {
@@ -242,6 +247,7 @@ impl Round<'_> {
             protocol: assignor.protocol(),
             partitions,
             assigned_from,
+            sent,
         })
     }
 

@@ -2,6 +2,7 @@
 mod consumer_group;
 mod fenced;
 mod interop;
+mod late_assignment;
 mod membership;
 mod revocation;
 mod session;

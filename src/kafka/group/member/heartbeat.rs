@@ -33,6 +33,41 @@ pub(super) enum Ended {
     Cancelled,
 }
 
+/// One heartbeat, answered within a session timeout: whether the coordinator still counts us in
+/// our generation (`Ok`, a rebalance in progress or not), else how it ended: [`Ended::Fenced`],
+/// or [`Ended::Lost`] when it says the generation is over or cannot tell us (a session has
+/// passed since our last contact, so our partitions may be another member's).
+pub(super) async fn confirm(link: &CoordinatorLink, config: &MemberConfig) -> Result<(), Ended> {
+    let request = request(link);
+    let within = config.session_timeout;
+    let answer = tokio::time::timeout(within, link.call_within(&request, within)).await;
+    let code = match answer {
+        Ok(Ok(answer)) => ErrorCode::new(answer.error_code),
+        Ok(Err(error)) => {
+            warn!(group = %link.group_id, %error, "group: the heartbeat that checks a late assignment failed");
+            return Err(Ended::Lost);
+        }
+        Err(_) => {
+            warn!(group = %link.group_id, "group: the heartbeat that checks a late assignment was not answered within the session");
+            return Err(Ended::Lost);
+        }
+    };
+    if code.is_ok() {
+        return Ok(());
+    }
+    match code.error() {
+        Some(ResponseError::RebalanceInProgress) => Ok(()),
+        Some(ResponseError::FencedInstanceId) => Err(Ended::Fenced),
+        _ => {
+            warn!(group = %link.group_id, %code, "group: a late assignment's generation is over");
+            if code.error() == Some(ResponseError::UnknownMemberId) {
+                link.set_membership(Membership::default());
+            }
+            Err(Ended::Lost)
+        }
+    }
+}
+
 /// Heartbeats until the generation ends (or, while [`Beat::Stable`], until a rebalance).
 /// `last_ok`: when the session was last known alive (the send of the last heartbeat answered),
 /// kept up to date as heartbeats are answered.
@@ -52,14 +87,8 @@ pub(super) async fn heartbeat(
             () = link.check_now.notified() => {}
             () = cancel.cancelled() => return Ended::Cancelled,
         }
-        let m = link.membership();
-        let generation = m.generation;
-        let request = Heartbeat {
-            group_id: link.group_id.clone(),
-            generation_id: m.generation,
-            member_id: m.member_id,
-            group_instance_id: link.instance_id.clone(),
-        };
+        let request = request(link);
+        let generation = request.generation_id;
         // The session lasts a session timeout from the last heartbeat the coordinator took,
         // which it took after we sent it: a session counted from the send, and the wait for
         // this answer bounded by what is left of it, so that a silent coordinator is noticed
@@ -102,5 +131,16 @@ pub(super) async fn heartbeat(
             warn!(group = %link.group_id, "group: no heartbeat answered for a session timeout");
             return Ended::Lost;
         }
+    }
+}
+
+/// A heartbeat of our membership now.
+fn request(link: &CoordinatorLink) -> Heartbeat {
+    let m = link.membership();
+    Heartbeat {
+        group_id: link.group_id.clone(),
+        generation_id: m.generation,
+        member_id: m.member_id,
+        group_instance_id: link.instance_id.clone(),
     }
 }

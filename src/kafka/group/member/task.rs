@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use super::{
     GroupError, GroupEvent, MemberConfig,
-    heartbeat::{Beat, Ended, heartbeat},
+    heartbeat::{Beat, Ended, confirm, heartbeat},
     topic_size,
 };
 use crate::kafka::group::{
@@ -153,6 +153,23 @@ impl MemberTask {
     /// another round at once.
     async fn synced(&mut self, synced: Synced) -> ControlFlow<()> {
         self.failures = 0;
+        // An answer read a session timeout or more after we asked (the process was frozen,
+        // or the answer held up on the way) may come from a session the coordinator ended
+        // meanwhile, handing our partitions to another member: a heartbeat asks before the
+        // consumer starts them, as Kafka's consumer checks its session before it returns
+        // records. Otherwise the session is running: the coordinator restarted it when it
+        // answered, after we asked.
+        if synced.sent.elapsed() >= self.config.session_timeout {
+            warn!(group = %self.link.group_id, generation = synced.generation, "group: the assignment was read a session timeout after SyncGroup was sent; asking the coordinator whether the generation still holds");
+            tokio::select! {
+                confirmed = confirm(&self.link, &self.config) => match confirmed {
+                    Ok(()) => {}
+                    Err(Ended::Fenced) => return self.fenced().await,
+                    Err(_) => return self.generation_lost().await,
+                },
+                () = self.cancel.cancelled() => return ControlFlow::Break(()),
+            }
+        }
         self.last_contact = tokio::time::Instant::now();
         // The size the assignment was made over, when a leader of ours noted it, stands for
         // the one read before the join: a restarted static leader keeps an older assignment.
