@@ -2,8 +2,8 @@
 //! frozen, SIGSTOP, between the coordinator's answer and its read; here the answer is held up
 //! on the way) may read an assignment the coordinator has since taken back: it dropped the
 //! member when its session ran out and gave the partitions to another. The member asks with a
-//! heartbeat before it hands such an assignment to the consumer, as Kafka's consumer checks its
-//! session before it returns records, so the two never consume one partition at once.
+//! heartbeat before it hands such an assignment to the consumer, which would otherwise consume
+//! those partitions beside their new owner until its next heartbeat.
 
 use std::{
     sync::{Arc, Mutex, atomic::Ordering::Relaxed},
@@ -131,8 +131,8 @@ async fn an_assignment_read_a_session_late_is_confirmed_before_it_is_consumed() 
         }
     };
     let (generation, partitions) = assigned;
-    let now_on_time = on_time.membership().generation;
     let history = format!("{:?}", told.lock().unwrap());
+    let now_on_time = on_time.membership().generation;
     // The coordinator did drop the late member while its answer was held up: the member on
     // time held both partitions alone again, in a generation after its first.
     let alone = told

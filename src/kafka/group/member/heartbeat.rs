@@ -33,40 +33,66 @@ pub(super) enum Ended {
     Cancelled,
 }
 
-/// One heartbeat, answered within a session timeout: whether the coordinator still counts us in
-/// our generation (`Ok`, a rebalance in progress or not), else how it ended: [`Ended::Fenced`],
-/// or [`Ended::Lost`] when it says the generation is over or cannot tell us (a session has
-/// passed since our last contact, so our partitions may be another member's).
-pub(super) async fn confirm(link: &CoordinatorLink, config: &MemberConfig) -> Result<(), Ended> {
-    let request = request(link);
-    let within = config.session_timeout;
-    let answer = tokio::time::timeout(within, link.call_within(&request, within)).await;
-    let code = match answer {
-        Ok(Ok(answer)) => ErrorCode::new(answer.error_code),
-        Ok(Err(error)) => {
-            warn!(group = %link.group_id, %error, "group: the heartbeat that checks a late assignment failed");
-            return Err(Ended::Lost);
-        }
-        Err(_) => {
-            warn!(group = %link.group_id, "group: the heartbeat that checks a late assignment was not answered within the session");
-            return Err(Ended::Lost);
-        }
-    };
-    if code.is_ok() {
-        return Ok(());
-    }
-    match code.error() {
-        Some(ResponseError::RebalanceInProgress) => Ok(()),
-        Some(ResponseError::FencedInstanceId) => Err(Ended::Fenced),
-        _ => {
-            warn!(group = %link.group_id, %code, "group: a late assignment's generation is over");
-            if code.error() == Some(ResponseError::UnknownMemberId) {
-                link.set_membership(Membership::default());
+/// What [`confirm`] heard: we are still in our generation.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Confirmed {
+    /// Stable.
+    Stable,
+    /// A rebalance has begun: the coordinator expects our JoinGroup, within its rebalance
+    /// timeout.
+    Rebalancing,
+}
+
+/// Heartbeats until the coordinator answers whether it still counts us in our generation,
+/// trying again while it moved or the wire fails, for at most `within`: [`Confirmed`], else
+/// how the generation ended: [`Ended::Fenced`], or [`Ended::Lost`] when it is over, or when
+/// no answer came in time (then our partitions may be another member's).
+pub(super) async fn confirm(
+    link: &CoordinatorLink,
+    within: std::time::Duration,
+) -> Result<Confirmed, Ended> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let sent = tokio::time::Instant::now();
+        let answer = tokio::time::timeout(left, link.call_within(&request(link), left)).await;
+        match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
+            Ok(Ok(ErrorCode::NONE)) => {
+                link.note_heartbeat_answered(link.membership().generation, sent);
+                return Ok(Confirmed::Stable);
             }
-            Err(Ended::Lost)
+            Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
+                return Ok(Confirmed::Rebalancing);
+            }
+            Ok(Ok(c)) if c.error() == Some(ResponseError::FencedInstanceId) => {
+                return Err(Ended::Fenced);
+            }
+            Ok(Ok(c)) if generation_lost(c) => {
+                warn!(group = %link.group_id, code = %c, "group: the generation of an assignment read late is over");
+                if c.error() == Some(ResponseError::UnknownMemberId) {
+                    link.set_membership(Membership::default());
+                }
+                return Err(Ended::Lost);
+            }
+            Ok(Ok(c)) => {
+                let _ = link.failed::<()>("Heartbeat", c);
+                warn!(group = %link.group_id, code = %c, "group: the heartbeat checking an assignment read late was refused");
+            }
+            Ok(Err(error)) => {
+                warn!(group = %link.group_id, %error, "group: the heartbeat checking an assignment read late failed");
+            }
+            Err(_) => {}
         }
+        if tokio::time::Instant::now() + CONFIRM_BACKOFF >= deadline {
+            warn!(group = %link.group_id, "group: no answer on an assignment read late; taking its generation as over");
+            return Err(Ended::Lost);
+        }
+        tokio::time::sleep(CONFIRM_BACKOFF).await;
     }
 }
+
+/// The pause between two [`confirm`] heartbeats that went unanswered or were refused.
+const CONFIRM_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Heartbeats until the generation ends (or, while [`Beat::Stable`], until a rebalance).
 /// `last_ok`: when the session was last known alive (the send of the last heartbeat answered),

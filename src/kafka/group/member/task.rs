@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use super::{
     GroupError, GroupEvent, MemberConfig,
-    heartbeat::{Beat, Ended, confirm, heartbeat},
+    heartbeat::{Beat, Confirmed, Ended, confirm, heartbeat},
     topic_size,
 };
 use crate::kafka::group::{
@@ -151,25 +151,25 @@ impl MemberTask {
     /// A round gave us `synced`: revokes what was taken away, tells the consumer what was
     /// added, then heartbeats through the generation, unless a cooperative rebalance needs
     /// another round at once.
-    async fn synced(&mut self, synced: Synced) -> ControlFlow<()> {
+    async fn synced(&mut self, mut synced: Synced) -> ControlFlow<()> {
         self.failures = 0;
-        // An answer read a session timeout or more after we asked (the process was frozen,
-        // or the answer held up on the way) may come from a session the coordinator ended
-        // meanwhile, handing our partitions to another member: a heartbeat asks before the
-        // consumer starts them, as Kafka's consumer checks its session before it returns
-        // records. Otherwise the session is running: the coordinator restarted it when it
-        // answered, after we asked.
-        if synced.sent.elapsed() >= self.config.session_timeout {
-            warn!(group = %self.link.group_id, generation = synced.generation, "group: the assignment was read a session timeout after SyncGroup was sent; asking the coordinator whether the generation still holds");
-            tokio::select! {
-                confirmed = confirm(&self.link, &self.config) => match confirmed {
-                    Ok(()) => {}
-                    Err(Ended::Fenced) => return self.fenced().await,
-                    Err(_) => return self.generation_lost().await,
-                },
-                () = self.cancel.cancelled() => return ControlFlow::Break(()),
+        // An answer read late may come from a session the coordinator has ended since,
+        // handing our partitions to another member: it ends a session timeout after its
+        // answer to SyncGroup, which came after we asked, and a member that does not rejoin
+        // within the rebalance timeout of a rebalance that began meanwhile is dropped too.
+        // Read with less than a heartbeat interval of either left, a heartbeat asks before
+        // the consumer hears of the assignment.
+        let rejoin = match self.read_late(&synced).await {
+            None | Some(ControlFlow::Continue(Ok(Confirmed::Stable))) => false,
+            Some(ControlFlow::Break(())) => return ControlFlow::Break(()),
+            // The rebalance awaits our JoinGroup: nothing new starts, and we join at once.
+            Some(ControlFlow::Continue(Ok(Confirmed::Rebalancing))) => {
+                synced.partitions.retain(|p| self.owned.contains(p));
+                true
             }
-        }
+            Some(ControlFlow::Continue(Err(Ended::Fenced))) => return self.fenced().await,
+            Some(ControlFlow::Continue(Err(_))) => return self.generation_lost().await,
+        };
         self.last_contact = tokio::time::Instant::now();
         // The size the assignment was made over, when a leader of ours noted it, stands for
         // the one read before the join: a restarted static leader keeps an older assignment.
@@ -197,12 +197,37 @@ impl MemberTask {
         if self.events.send(assigned).await.is_err() {
             return ControlFlow::Break(());
         }
+        if rejoin {
+            // Eager: nothing is owned (everything was given up before the join), and what a
+            // cooperative member kept stays through the next round.
+            self.reason = "rebalance in progress";
+            return ControlFlow::Continue(());
+        }
         let protocol = followed(&self.config, synced.protocol);
         if protocol == RebalanceProtocol::Cooperative && !taken.is_empty() {
             self.reason = "cooperative: partitions given up";
             return ControlFlow::Continue(());
         }
         self.stable(protocol).await
+    }
+
+    /// When `synced` was read too late to trust ([`Self::synced`]), what a heartbeat said of
+    /// its generation (`Break`: the member stops); `None` when it was read in time.
+    async fn read_late(
+        &self,
+        synced: &Synced,
+    ) -> Option<ControlFlow<(), Result<Confirmed, Ended>>> {
+        let config = &self.config;
+        let bound = config.session_timeout.min(config.rebalance_timeout);
+        let trusted = bound.saturating_sub(config.heartbeat_interval);
+        if synced.sent.elapsed() < trusted {
+            return None;
+        }
+        warn!(group = %self.link.group_id, generation = synced.generation, read_after = ?synced.sent.elapsed(), "group: the assignment was read late; asking the coordinator whether its generation still holds");
+        Some(tokio::select! {
+            confirmed = confirm(&self.link, config.session_timeout) => ControlFlow::Continue(confirmed),
+            () = self.cancel.cancelled() => ControlFlow::Break(()),
+        })
     }
 
     /// Heartbeats through a stable generation; how it ended says what the next round needs:
