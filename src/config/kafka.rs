@@ -207,11 +207,21 @@ impl KafkaConfig {
                     "needed by kafka.security_protocol `sasl_plaintext` and `sasl_ssl`",
                 ));
             }
-            if self.sasl_username.as_deref().is_some_and(str::is_empty) {
-                return Err(ConfigError::field(
-                    "kafka.sasl_username",
-                    "must not be empty",
-                ));
+            for (field, value) in [
+                ("kafka.sasl_username", &self.sasl_username),
+                ("kafka.sasl_password", &self.sasl_password),
+            ] {
+                let value = value.as_deref().unwrap_or_default();
+                if value.is_empty() {
+                    return Err(ConfigError::field(field, "must not be empty"));
+                }
+                // SASL PLAIN separates its fields with NUL, and SCRAM refuses it in names.
+                if value.contains('\0') {
+                    return Err(ConfigError::field(
+                        field,
+                        "must not contain a NUL character",
+                    ));
+                }
             }
         } else if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
             return Err(ConfigError::field(

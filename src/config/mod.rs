@@ -273,7 +273,7 @@ impl Default for AuthConfig {
 }
 
 /// `[store]`: where users, sessions, outbox and consumer state live.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `redb` (one embedded file, one instance) or `postgres` (several instances). Default redb.
@@ -289,6 +289,19 @@ pub struct StoreConfig {
     /// PEM file of the CA certificates that sign the database's certificate (a private CA, a
     /// cloud provider's), trusted instead of the compiled-in Mozilla roots. Unset by default.
     pub tls_ca_file: Option<PathBuf>,
+}
+
+/// The URL's password redacted.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field("data_dir", &self.data_dir)
+            .field("url", &redact::database_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
 }
 
 /// The store backend.

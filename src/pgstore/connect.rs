@@ -8,16 +8,24 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::store::{Result, StoreError};
 
 /// The connection settings of `url` ([`parse`]) and its TLS ([`tls`], trusting `ca_file`'s
-/// CAs when given). A CA file with `sslmode=disable` is said: it does nothing then.
+/// CAs when given). A CA file makes TLS required: `sslmode=prefer`, the default, would go on
+/// in plain text with a server (or a machine in the middle) that declines TLS. With
+/// `sslmode=disable` it does nothing, which is said.
 pub(super) fn settings(
     url: &str,
     ca_file: Option<&Path>,
 ) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
-    let config = parse(url)?;
-    if ca_file.is_some() && config.get_ssl_mode() == SslMode::Disable {
-        tracing::warn!(
-            "store.tls_ca_file is set, but the URL says sslmode=disable: the connection is not encrypted"
-        );
+    let mut config = parse(url)?;
+    if ca_file.is_some() {
+        match config.get_ssl_mode() {
+            SslMode::Disable => tracing::warn!(
+                "store.tls_ca_file is set, but the URL says sslmode=disable: the connection is not encrypted"
+            ),
+            SslMode::Prefer => {
+                config.ssl_mode(SslMode::Require);
+            }
+            _ => {}
+        }
     }
     Ok((config, tls(ca_file)?))
 }

@@ -189,6 +189,14 @@ fn kafka_security_settings_are_checked() {
             "kafka.sasl_mechanism",
         ),
         ("[kafka]\nsasl_username = \"u\"\n", "kafka.sasl_username"),
+        (
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\nsasl_password = \"\"\n",
+            "kafka.sasl_password: must not be empty",
+        ),
+        (
+            "[kafka]\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"a\\u0000b\"\nsasl_password = \"p\"\n",
+            "kafka.sasl_username: must not contain a NUL character",
+        ),
     ] {
         let err = error_line(text);
         assert!(err.starts_with(field), "{text}: {err}");
@@ -211,7 +219,7 @@ fn secrets_stay_out_of_errors_debug_and_printing() {
         assert!(err.ends_with("_password: must be a string"), "{err}");
     }
     let config = from_toml(
-        "[kafka]\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\nsasl_password = \"hunter2\"\n[auth]\nadmin_username = \"a\"\nadmin_email = \"a@example.com\"\nadmin_password = \"hunter3\"\n",
+        "[kafka]\nsecurity_protocol = \"SASL_SSL\"\nsasl_mechanism = \"PLAIN\"\nsasl_username = \"u\"\nsasl_password = \"hunter2\"\n[auth]\nadmin_username = \"a\"\nadmin_email = \"a@example.com\"\nadmin_password = \"hunter3\"\n[store]\nbackend = \"postgres\"\nurl = \"postgres://u:hunter4@db/app\"\n",
     )
     .unwrap();
     assert_eq!(
@@ -222,7 +230,7 @@ fn secrets_stay_out_of_errors_debug_and_printing() {
     let printed = toml::to_string(&config.redacted()).unwrap();
     for shown in [&debug, &printed] {
         assert!(
-            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            !shown.contains("hunter2") && !shown.contains("hunter3") && !shown.contains("hunter4"),
             "{shown}"
         );
         assert!(shown.contains("<redacted>"), "{shown}");
