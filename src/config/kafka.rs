@@ -104,6 +104,12 @@ impl SecurityProtocol {
 }
 
 impl KafkaConfig {
+    /// Whether SASL sends the password as it is, unencrypted: PLAIN without TLS.
+    pub fn password_in_clear(&self) -> bool {
+        let plain = self.sasl_mechanism == Some(SaslMechanism::Plain);
+        plain && self.security_protocol.sasl() && !self.security_protocol.tls()
+    }
+
     /// The rustls client configuration, or `None` when the protocol has no TLS; its files are
     /// read here.
     pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, SecurityError> {

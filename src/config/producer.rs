@@ -133,6 +133,16 @@ impl ProducerConfig {
                 "too small to hold any record".into(),
             ));
         }
+        // A batch's length and the request that carries it are 32-bit on the wire; a broker
+        // refuses far less (socket.request.max.bytes: 100 MiB by default).
+        for (field, value) in [
+            ("producer.batch_max_bytes", self.batch_max_bytes),
+            ("producer.max_message_bytes", self.max_message_bytes),
+        ] {
+            if value > MAX_BATCH_BYTES {
+                return Err((field, format!("must be at most {MAX_BATCH_BYTES}")));
+            }
+        }
         if self.buffer_bytes > u32::MAX as usize {
             return Err((
                 "producer.buffer_bytes",
@@ -183,6 +193,9 @@ impl ProducerConfig {
         Ok(())
     }
 }
+
+/// The most `batch_max_bytes` and `max_message_bytes` may say: 1 GiB.
+const MAX_BATCH_BYTES: usize = 1 << 30;
 
 /// `[producer] partitioner`: how a record's key picks its partition, by librdkafka's names.
 ///

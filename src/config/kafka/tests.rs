@@ -98,3 +98,16 @@ fn settings_from_config_keep_secrets_out_of_debug() {
         "{shown}"
     );
 }
+
+#[test]
+fn only_plain_without_tls_sends_the_password_in_clear() {
+    let with = |security_protocol, sasl_mechanism| KafkaConfig {
+        security_protocol,
+        sasl_mechanism: Some(sasl_mechanism),
+        ..KafkaConfig::default()
+    };
+    assert!(with(SecurityProtocol::SaslPlaintext, SaslMechanism::Plain).password_in_clear());
+    assert!(!with(SecurityProtocol::SaslSsl, SaslMechanism::Plain).password_in_clear());
+    assert!(!with(SecurityProtocol::SaslPlaintext, SaslMechanism::ScramSha512).password_in_clear());
+    assert!(!KafkaConfig::default().password_in_clear());
+}
