@@ -3,7 +3,8 @@
 //! on the way) may read an assignment the coordinator has since taken back: it dropped the
 //! member when its session ran out and gave the partitions to another. The member asks with a
 //! heartbeat before it hands such an assignment to the consumer, which would otherwise consume
-//! those partitions beside their new owner until its next heartbeat.
+//! those partitions beside their new owner until its next heartbeat. When a rebalance began
+//! while the answer waited, the member starts none of its new partitions and joins at once.
 
 use std::{
     sync::{Arc, Mutex, atomic::Ordering::Relaxed},
@@ -14,6 +15,7 @@ use testkit::{
     client, create_topic, eventually,
     proxy::{Faults, broker_behind},
 };
+use tokio::sync::mpsc;
 use usercenter::kafka::{
     Client,
     group::{GroupEvent, GroupMember, MemberConfig, assign},
@@ -21,21 +23,106 @@ use usercenter::kafka::{
 
 /// The SyncGroup api key.
 const SYNC_GROUP: i32 = 14;
-const SESSION: Duration = Duration::from_secs(6);
-/// How long the late member's first SyncGroup answer is held up: past its session, and long
-/// enough for the other member to hold every partition in the next generation.
-const HELD: Duration = Duration::from_secs(11);
 
-fn eager() -> MemberConfig {
+/// An eager member of group `late` on topic `t`: a session of 6 s, heartbeats `heartbeat`
+/// apart.
+fn eager(heartbeat: Duration) -> MemberConfig {
     MemberConfig {
         group_id: "late".into(),
         topic: "t".into(),
-        session_timeout: SESSION,
+        session_timeout: Duration::from_secs(6),
         rebalance_timeout: Duration::from_secs(10),
-        heartbeat_interval: Duration::from_millis(300),
+        heartbeat_interval: heartbeat,
         assignors: vec![assign::by_name("roundrobin").unwrap()],
         group_instance_id: None,
         metadata_refresh: Duration::from_secs(30),
+    }
+}
+
+/// A broker behind a proxy that holds up the first SyncGroup answer to client `late` by
+/// `held`, once [`Faults::enabled`] is set; topic `t` has `partitions`.
+async fn broker_holding_a_sync(held: Duration, partitions: i32) -> (Arc<Faults>, Held) {
+    let faults = Arc::new(Faults::default());
+    faults.api_key.store(SYNC_GROUP, Relaxed);
+    *faults.client_id.lock().unwrap() = Some("late".into());
+    faults.delay_response_ppm.store(1_000_000, Relaxed);
+    faults.delay_ms.store(held.as_millis() as u64, Relaxed);
+    let (broker, proxy) = broker_behind(Arc::clone(&faults), 3).await;
+    create_topic(&*client(&broker.addr).await, "t", partitions).await;
+    (faults, (broker, proxy))
+}
+
+type Held = (testkit::Broker, testkit::proxy::Proxy);
+
+/// Starts the late member and waits until its first SyncGroup answer is being held up; the
+/// later ones go on time.
+async fn start_late(
+    faults: &Faults,
+    broker: &str,
+    config: MemberConfig,
+) -> (GroupMember, mpsc::Receiver<GroupEvent>) {
+    faults.enabled.store(true, Relaxed);
+    let late = GroupMember::start(client_named(broker, "late"), config);
+    eventually(
+        Duration::from_secs(20),
+        "the SyncGroup answer held up",
+        || faults.delayed.load(Relaxed) == 1,
+    )
+    .await;
+    faults.enabled.store(false, Relaxed);
+    late
+}
+
+/// Starts a member that acknowledges whatever it gives up at once, and notes what it was told.
+fn start_told(broker: &str, name: &str, config: MemberConfig) -> (GroupMember, Arc<Mutex<Told>>) {
+    let (member, mut events) = GroupMember::start(client_named(broker, name), config);
+    let told = Arc::new(Mutex::new(Told::default()));
+    let record = Arc::clone(&told);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let mut told = record.lock().unwrap();
+            match event {
+                GroupEvent::Assigned {
+                    generation,
+                    partitions,
+                    ..
+                } => told.assigned.push((generation, partitions)),
+                GroupEvent::Revoked {
+                    partitions, done, ..
+                }
+                | GroupEvent::Lost { partitions, done } => {
+                    told.given_up.push(partitions);
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    (member, told)
+}
+
+/// Waits until the member `told` of holds all `partitions`.
+async fn holds_all(told: &Mutex<Told>, partitions: usize) {
+    eventually(Duration::from_secs(20), "the first member assigned", || {
+        let told = told.lock().unwrap();
+        told.assigned.iter().any(|(_, p)| p.len() == partitions)
+    })
+    .await;
+}
+
+/// The late member's next assignment (acknowledging what it gives up meanwhile).
+async fn next_assigned(events: &mut mpsc::Receiver<GroupEvent>) -> (i32, Vec<i32>) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(40), events.recv()).await {
+            Ok(Some(GroupEvent::Assigned {
+                generation,
+                partitions,
+                ..
+            })) => return (generation, partitions),
+            Ok(Some(GroupEvent::Revoked { done, .. } | GroupEvent::Lost { done, .. })) => {
+                let _ = done.send(());
+            }
+            other => panic!("no assignment for the late member: {other:?}"),
+        }
     }
 }
 
@@ -61,76 +148,24 @@ struct Told {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assignment_read_a_session_late_is_confirmed_before_it_is_consumed() {
-    let faults = Arc::new(Faults::default());
-    faults.api_key.store(SYNC_GROUP, Relaxed);
-    *faults.client_id.lock().unwrap() = Some("late".into());
-    faults.delay_response_ppm.store(1_000_000, Relaxed);
-    faults.delay_ms.store(HELD.as_millis() as u64, Relaxed);
-    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 3).await;
-    create_topic(&*client(&broker.addr).await, "t", 2).await;
-
-    // The member on time holds both partitions, acknowledging whatever it gives up at once.
-    let (on_time, mut on_time_events) =
-        GroupMember::start(client_named(&broker.addr, "on-time"), eager());
-    let told = Arc::new(Mutex::new(Told::default()));
-    let record = Arc::clone(&told);
-    let acknowledging = tokio::spawn(async move {
-        while let Some(event) = on_time_events.recv().await {
-            let mut told = record.lock().unwrap();
-            match event {
-                GroupEvent::Assigned {
-                    generation,
-                    partitions,
-                    ..
-                } => told.assigned.push((generation, partitions)),
-                GroupEvent::Revoked {
-                    partitions, done, ..
-                }
-                | GroupEvent::Lost { partitions, done } => {
-                    told.given_up.push(partitions);
-                    let _ = done.send(());
-                }
-            }
-        }
-    });
-    eventually(Duration::from_secs(20), "the first member assigned", || {
-        told.lock()
-            .unwrap()
-            .assigned
-            .iter()
-            .any(|(_, p)| p.len() == 2)
-    })
-    .await;
+    // Held past the late member's session (6 s), and long enough for the other member to
+    // hold every partition in the next generation.
+    let (faults, (broker, _proxy)) = broker_holding_a_sync(Duration::from_secs(11), 2).await;
+    let quick = eager(Duration::from_millis(300));
+    let (on_time, told) = start_told(&broker.addr, "on-time", quick);
+    holds_all(&told, 2).await;
 
     // The late member joins; its first SyncGroup answer reaches it 11 s after the coordinator
-    // sent it. Its session (6 s) runs out at the coordinator meanwhile, which gives both
-    // partitions to the member on time in a new generation.
-    faults.enabled.store(true, Relaxed);
-    let (late, mut late_events) = GroupMember::start(client_named(&broker.addr, "late"), eager());
-    eventually(
-        Duration::from_secs(20),
-        "the SyncGroup answer held up",
-        || faults.delayed.load(Relaxed) == 1,
-    )
-    .await;
-    // Only the first answer: the next round syncs on time.
-    faults.enabled.store(false, Relaxed);
-
-    let assigned = loop {
-        match tokio::time::timeout(Duration::from_secs(40), late_events.recv()).await {
-            Ok(Some(GroupEvent::Assigned {
-                generation,
-                partitions,
-                ..
-            })) if !partitions.is_empty() => break (generation, partitions),
-            Ok(Some(GroupEvent::Assigned { .. })) => {}
-            Ok(Some(GroupEvent::Revoked { done, .. } | GroupEvent::Lost { done, .. })) => {
-                let _ = done.send(());
-            }
-            other => panic!("no assignment for the late member: {other:?}"),
+    // sent it. Its session runs out at the coordinator meanwhile, which gives both partitions
+    // to the member on time in a new generation.
+    let quick = eager(Duration::from_millis(300));
+    let (late, mut late_events) = start_late(&faults, &broker.addr, quick).await;
+    let (generation, partitions) = loop {
+        let (generation, partitions) = next_assigned(&mut late_events).await;
+        if !partitions.is_empty() {
+            break (generation, partitions);
         }
     };
-    let (generation, partitions) = assigned;
     let history = format!("{:?}", told.lock().unwrap());
     let now_on_time = on_time.membership().generation;
     // The coordinator did drop the late member while its answer was held up: the member on
@@ -153,5 +188,34 @@ async fn an_assignment_read_a_session_late_is_confirmed_before_it_is_consumed() 
     );
     late.stop(Duration::from_secs(5)).await;
     on_time.stop(Duration::from_secs(5)).await;
-    acknowledging.abort();
+}
+
+/// Read late but within the session, while a third member's join has begun a rebalance: the
+/// member starts none of the assignment's partitions (it would give them up at its next
+/// heartbeat) and joins at once, and gets its share in the next generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_read_late_during_a_rebalance_starts_nothing_and_joins_at_once() {
+    // Heartbeats 2 s apart: an answer read more than 4 s after SyncGroup was sent is checked.
+    // Held 5 s, within the session (6 s).
+    let (faults, (broker, _proxy)) = broker_holding_a_sync(Duration::from_secs(5), 3).await;
+    let slow = || eager(Duration::from_secs(2));
+    let (on_time, told) = start_told(&broker.addr, "on-time", slow());
+    holds_all(&told, 3).await;
+    let (late, mut late_events) = start_late(&faults, &broker.addr, slow()).await;
+    // A third member joins while the late member's answer waits.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (third, _third_told) = start_told(&broker.addr, "third", slow());
+
+    let (read_late, nothing) = next_assigned(&mut late_events).await;
+    assert_eq!(
+        nothing,
+        Vec::<i32>::new(),
+        "the assignment of generation {read_late} read late during a rebalance was started"
+    );
+    let (generation, partitions) = next_assigned(&mut late_events).await;
+    assert!(generation > read_late, "{generation} after {read_late}");
+    assert_eq!(partitions.len(), 1, "{partitions:?}");
+    for member in [late, on_time, third] {
+        member.stop(Duration::from_secs(5)).await;
+    }
 }
