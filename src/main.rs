@@ -43,19 +43,30 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&config.log) {
         return fail(&e);
     }
-    match block_on(service::run(config, service::shutdown_signal())) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+    let rt = match runtime(Flavor::MultiThread) {
+        Ok(rt) => rt,
+        Err(e) => return failed(&format!("cannot start the async runtime: {e}")),
+    };
+    let ran = rt.block_on(service::run(config, service::shutdown_signal()));
+    if ran
+        .as_ref()
+        .is_ok_and(|s| *s == service::Stopped::WhileStarting)
+    {
+        // A store repair on a blocking thread is not waited for (it runs again next time).
+        rt.shutdown_background();
+    }
+    match ran {
+        Ok(_) => ExitCode::SUCCESS,
         // A setting, or a file the configuration names, that cannot be used: the
         // configuration's to mend (status 2).
-        Ok(Err(
+        Err(
             e @ (service::ServiceError::KafkaSecurity(_)
             | service::ServiceError::Store(StoreError::TlsCaFile(_))
             | service::ServiceError::Users(UserError::Invalid { .. })),
-        )) => fail(&e.to_string()),
+        ) => fail(&e.to_string()),
         // Not the configuration (the store, the network, a port in use): status 1, which a
         // restart may mend.
-        Ok(Err(e)) => failed(&e.to_string()),
-        Err(code) => code,
+        Err(e) => failed(&e.to_string()),
     }
 }
 

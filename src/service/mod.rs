@@ -185,7 +185,16 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServiceError> {
             source,
         })?;
     Ok(match config.store.backend {
-        StoreBackend::Redb => Arc::new(RedbStore::open(dir)?),
+        // On a thread of its own: a repair after an unclean stop may take a while, and a
+        // signal meanwhile stops the start ([`run`]).
+        StoreBackend::Redb => {
+            let dir = dir.clone();
+            match tokio::task::spawn_blocking(move || RedbStore::open(&dir)).await {
+                Ok(opened) => Arc::new(opened?),
+                // Not cancelled while awaited: its panic goes on.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
         StoreBackend::Postgres => {
             let s = &config.store;
             Arc::new(
@@ -273,12 +282,32 @@ impl Running {
     }
 }
 
-/// Runs the service until `shutdown` completes, then stops it cleanly.
+/// How [`run`] ended when asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The service ran and stopped cleanly.
+    Cleanly,
+    /// The signal came while the service started (opening or repairing its store, waiting for
+    /// its database): nothing had been served. Work left on blocking threads (a store repair)
+    /// need not be waited for; it runs again at the next start.
+    WhileStarting,
+}
+
+/// Runs the service until `shutdown` completes, then stops it cleanly. A `shutdown` during the
+/// start stops it there: the process may be PID 1 in a container, where a signal nothing
+/// listens to is ignored, and a stop would wait for the start and then its kill.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), ServiceError> {
-    let running = start(config).await?;
+) -> Result<Stopped, ServiceError> {
+    tokio::pin!(shutdown);
+    let running = tokio::select! {
+        started = start(config) => started?,
+        () = &mut shutdown => {
+            warn!("shutdown requested while starting: stopped before serving");
+            return Ok(Stopped::WhileStarting);
+        }
+    };
     let failed = tokio::select! {
         () = shutdown => {
             info!("shutdown requested");
@@ -313,6 +342,6 @@ pub async fn run(
     }
     match failed {
         Some(error) => Err(error),
-        None => Ok(()),
+        None => Ok(Stopped::Cleanly),
     }
 }

@@ -13,3 +13,4 @@ mod metrics;
 mod network_faults;
 mod ops_listen;
 mod slow_clients;
+mod stop_while_starting;
