@@ -116,6 +116,7 @@ impl Consumer {
             producer_id,
             outbox_wake,
             dead_log: dead_log::DeadLetterLog::default(),
+            held: partition::held::HeldRecords::default(),
         });
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();

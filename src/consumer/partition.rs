@@ -11,6 +11,7 @@
 mod batch;
 mod damaged;
 mod empty_backoff;
+pub(crate) mod held;
 mod read_ahead;
 mod start;
 mod step_over;
@@ -62,6 +63,8 @@ pub(crate) struct Context {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// The rate limit of the WARN line of each dead letter.
     pub dead_log: super::dead_log::DeadLetterLog,
+    /// Each partition's failing record, across its loops.
+    pub held: held::HeldRecords,
 }
 
 /// Pause after a failed fetch or store error.
@@ -132,7 +135,6 @@ async fn run_once(
         partition,
         claim,
         cancel: cancel.clone(),
-        newer_waited_out: parking_lot::Mutex::new(None),
     };
     partition_loop.run(offset).await;
 }
@@ -159,10 +161,6 @@ struct PartitionLoop {
     claim: Claim,
     /// Stops the loop once the batch in hand is committed.
     cancel: CancellationToken,
-    /// When an event of a newer release last waited out its patience here: within an hour of
-    /// it no upgraded instance is taking the partition, so the next ones are dead-lettered at
-    /// once (`batch::newer_release`).
-    newer_waited_out: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl PartitionLoop {

@@ -110,6 +110,7 @@ fn context(store: &Arc<dyn crate::store::Store>, handler: Arc<dyn RecordHandler>
         producer_id: 1,
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
         dead_log: dead_log::DeadLetterLog::default(),
+        held: partition::held::HeldRecords::default(),
     })
 }
 

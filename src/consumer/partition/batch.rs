@@ -47,11 +47,10 @@ impl From<FenceError> for BatchError {
     }
 }
 
-/// A handler failing on one record: its offset, how often in a row since when, and whether to
-/// give up on it (dead-letter it with the error) in the next transaction.
+/// A record to give up on (dead-letter with the error) in the next transaction. How often a
+/// record failed, and since when, is the context's ([`super::held::HeldRecords`]).
 #[derive(Default)]
 struct HandlerFailures {
-    last: Option<(i64, u32, Instant)>,
     give_up: Option<(i64, String)>,
 }
 
@@ -86,6 +85,7 @@ impl PartitionLoop {
             };
             self.count(&outcome);
             offset = outcome.next_offset;
+            self.ctx.held.committed(self.partition, offset);
             let Some((failed_at, error)) = outcome.failed else {
                 let seconds = started.elapsed().as_secs_f64();
                 self.ctx.metrics.batch_seconds.observe(seconds);
@@ -123,11 +123,7 @@ impl PartitionLoop {
     ) -> bool {
         let (config, partition) = (&self.ctx.config, self.partition);
         self.ctx.metrics.handler_failures.add(1);
-        let (attempts, since) = match failures.last {
-            Some((at, n, since)) if at == failed_at => (n + 1, since),
-            _ => (1, Instant::now()),
-        };
-        failures.last = Some((failed_at, attempts, since));
+        let (attempts, since) = self.ctx.held.failed(partition, failed_at);
         if let HandlerError::NewerRelease(_) = error {
             return self
                 .newer_release(failures, (failed_at, attempts, since), error)
@@ -164,13 +160,19 @@ impl PartitionLoop {
         let partition = self.partition;
         let waited = since.elapsed();
         let lately = |at: &Instant| at.elapsed() < NEWER_RELEASE_GIVEN_UP_FOR;
-        if self.newer_waited_out.lock().as_ref().is_some_and(lately) {
+        if self
+            .ctx
+            .held
+            .newer_waited_out(partition)
+            .as_ref()
+            .is_some_and(lately)
+        {
             debug!(partition, offset = failed_at, %error, "consumer: dead-lettering another event of a newer release at once");
             failures.give_up = Some((failed_at, format!("no upgraded instance came: {error}")));
             return true;
         }
         if waited >= NEWER_RELEASE_PATIENCE {
-            *self.newer_waited_out.lock() = Some(Instant::now());
+            self.ctx.held.note_newer_waited_out(partition);
             warn!(partition, offset = failed_at, %error, ?waited, "consumer: no upgraded instance took the partition, dead-lettering the newer release's event");
             failures.give_up = Some((failed_at, format!("waited {} s: {error}", waited.as_secs())));
             return true;

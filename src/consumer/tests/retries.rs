@@ -286,3 +286,40 @@ async fn an_event_of_the_next_release_holds_its_partition_for_the_patience() {
     let tries = ctx.metrics.handler_failures.get();
     assert!((91..=94).contains(&tries), "{tries} tries");
 }
+
+/// The patience is the partition's, not its loop's: a loop revoked after 10 minutes (an eager
+/// rebalance revokes every partition) and the next one, started when the partition comes
+/// back, dead-letter the event 15 minutes after its first try, not 15 minutes after the last
+/// loop began, so rebalances every few minutes do not hold the partition for good.
+#[tokio::test(start_paused = true)]
+async fn an_event_of_the_next_release_keeps_its_patience_across_the_partitions_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let ctx = context(&store, Arc::new(NewerRelease));
+    let started = tokio::time::Instant::now();
+    let cancel = CancellationToken::new();
+    let first = tokio::spawn(run(
+        Arc::clone(&ctx),
+        Arc::new(Source),
+        0,
+        partition::Start::default(),
+        cancel.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(
+        ctx.metrics.dead_letters.get(),
+        0,
+        "still within the patience"
+    );
+    let tries = ctx.metrics.handler_failures.get();
+    cancel.cancel();
+    first.await.unwrap();
+    run_source(&ctx).await;
+    let waited = started.elapsed();
+    assert_eq!(ctx.metrics.dead_letters.get(), 2);
+    let patience = crate::consumer::handler::NEWER_RELEASE_PATIENCE;
+    assert!(
+        waited >= patience && waited < patience + Duration::from_secs(30),
+        "dead-lettered {waited:?} after the first try ({tries} tries in the first loop)"
+    );
+}
