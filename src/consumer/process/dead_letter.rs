@@ -14,6 +14,13 @@ use crate::{
 const SOURCE_ID: &str = "dlq_source_ce_id";
 /// The header that counts the record's headers left out because an earlier one had their name.
 const REPEATED: &str = "dlq_repeated_headers_left_out";
+/// The headers the stamp gives a dead letter: its identity as a record of ours.
+const STAMPED: [&str; 4] = [
+    header::ID,
+    header::SOURCE,
+    header::PRODUCER_ID,
+    header::SEQUENCE,
+];
 /// The longest `ce_id` a dead letter names (added past the bound of [`bounded`], as its other
 /// `dlq_` headers are); ours are 36 bytes.
 const MAX_SOURCE_ID: usize = 256;
@@ -40,8 +47,13 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
             Entry::Occupied(_) => repeated += 1,
         }
     }
-    // The record's own `dlq_` headers, if it has any, are not taken for ours.
-    headers.retain(|name, _| !name.starts_with("dlq_"));
+    // The record's own `dlq_` headers, if it has any, are not taken for ours, nor, in another
+    // case, the identity headers the stamp gives the letter: a reader that ignores ASCII case
+    // (as the binding's readers do) would find each twice.
+    headers.retain(|name, _| {
+        let lower = name.to_ascii_lowercase();
+        !lower.starts_with("dlq_") && (*name == lower || !STAMPED.contains(&lower.as_str()))
+    });
     let source_id = headers
         .remove(header::ID)
         .filter(|id| id.len() <= MAX_SOURCE_ID);
@@ -142,8 +154,22 @@ pub(super) fn of_batch(bad: &Unreadable, input: &BatchInput<'_>, error: &str) ->
 /// too large to publish, and the log line as large).
 const MAX_ERROR: usize = 512;
 
-/// `error` cut to [`MAX_ERROR`] bytes (on a character boundary), saying how long it was.
-pub(super) fn clamped(mut error: String) -> String {
+/// `error` with its control characters escaped, cut to [`MAX_ERROR`] bytes (on a character
+/// boundary), saying how long it was.
+pub(super) fn clamped(error: String) -> String {
+    // The error may quote the record (serde names an unknown variant as written): its control
+    // characters escaped, so that a reader printing the header sees text, not terminal codes.
+    let mut error = if error.contains(char::is_control) {
+        error
+            .chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    } else {
+        error
+    };
     if error.len() > MAX_ERROR {
         let total = error.len();
         let cut = (0..=MAX_ERROR)

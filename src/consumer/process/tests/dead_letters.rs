@@ -92,6 +92,44 @@ fn a_dead_letter_keeps_the_first_of_repeated_headers_and_counts_the_rest() {
     assert_eq!(h["dlq_repeated_headers_left_out"], b"2");
 }
 
+/// A dead letter carries one identity, ours: the record's identity and `dlq_` headers in
+/// another case are left out (a reader ignoring case would find two `ce_id`s, or take the
+/// record's `DLQ_ERROR` for ours), and its error shows the record's control characters
+/// escaped.
+#[test]
+fn a_dead_letter_has_one_identity_and_its_error_no_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut poison =
+        FetchedRecord::from_parts(0, 0, None, Some(vec![0xde, 0xad]), &BTreeMap::new());
+    poison.headers = crate::kafka::records::RawHeaders::encode([
+        ("CE_ID", &b"forged"[..]),
+        ("Ce_Source", b"/usercenter/1"),
+        ("ce_PRODUCERID", b"1"),
+        ("DLQ_Error", b"all is well"),
+        ("ce_type", b"user.registered"),
+    ]);
+    assert_eq!(run(&store, &[poison], &input(0)).dead, 1);
+    let dead = dead_letters(&store);
+    let headers = &dead[0].headers;
+    let distinct: std::collections::BTreeSet<String> =
+        headers.keys().map(|n| n.to_ascii_lowercase()).collect();
+    assert_eq!(
+        headers.len(),
+        distinct.len(),
+        "a name twice, case ignored: {headers:?}"
+    );
+    assert_eq!(dead[0].headers[header::PRODUCER_ID], b"77");
+    assert_eq!(
+        dead[0].headers["ce_type"], b"user.registered",
+        "the record's own kept"
+    );
+    assert_ne!(dead[0].headers["dlq_error"], b"all is well");
+
+    let error = dead_letter::clamped("unknown variant `\u{1b}[2J\nx`".to_owned());
+    assert_eq!(error, "unknown variant `\\u{1b}[2J\\nx`");
+}
+
 /// An event with a binding header twice (here `ce_type`, once upper-cased) is no event: one
 /// reader takes the first, another (the CloudEvents Go SDK) the last, lower-cased. Poison,
 /// dead-lettered; the same event without the second header is handled.
