@@ -139,7 +139,16 @@ pub struct BatchOutcome {
     pub outbox_rows: u64,
     /// The handler failed on the record at this offset; the batch stopped before it.
     pub failed: Option<(i64, HandlerError)>,
+    /// The transaction stopped at [`MAX_RECORDS_PER_TRANSACTION`]: the batch goes on from
+    /// `next_offset` in the next one.
+    pub more: bool,
 }
+
+/// The most records one transaction applies. Every record may write outbox rows (a poison
+/// record a dead letter of a few hundred bytes) that the store holds until the commit, and a
+/// few kilobytes of compressed batch can hold a hundred thousand empty records: a batch past
+/// this commits in parts. A fetch of ordinary events holds fewer.
+pub const MAX_RECORDS_PER_TRANSACTION: usize = 10_000;
 
 /// Applies `records` from `input.next_offset` on inside `txn`: skips duplicates,
 /// dead-letters poison records, applies handler effects with their dedupe marks, and stores
@@ -171,10 +180,18 @@ pub fn apply_batch(
             ..Default::default()
         },
     };
+    let mut applied = 0usize;
     for (i, r) in records.iter().enumerate() {
+        if applied == MAX_RECORDS_PER_TRANSACTION {
+            batch.outcome.more = true;
+            break;
+        }
         if i > 0 && i % READ_AHEAD == 0 {
             let run = &records[i..records.len().min(i + READ_AHEAD)];
             read_ahead(&*batch.txn, handler, run, batch.outcome.next_offset, &[])?;
+        }
+        if r.offset >= batch.outcome.next_offset {
+            applied += 1;
         }
         if !batch.record(r)? {
             break;
@@ -326,7 +343,7 @@ impl Applying<'_, '_> {
     /// handled); what was done.
     fn finish(mut self) -> Result<BatchOutcome> {
         let input = self.input;
-        if self.outcome.failed.is_none() {
+        if self.outcome.failed.is_none() && !self.outcome.more {
             if let Some(bad) = input.unreadable
                 && bad.last_offset >= self.outcome.next_offset
             {

@@ -346,6 +346,7 @@ async fn the_next_batch_is_fetched_while_one_is_handled_and_used_once() {
     assert_eq!(ctx.metrics.duplicates.get(), 0);
 }
 
+mod large_batch;
 mod log;
 mod miscounted;
 mod offsets;

@@ -86,6 +86,9 @@ impl PartitionLoop {
             self.count(&outcome);
             offset = outcome.next_offset;
             self.ctx.held.committed(self.partition, offset);
+            if outcome.more {
+                continue;
+            }
             let Some((failed_at, error)) = outcome.failed else {
                 let seconds = started.elapsed().as_secs_f64();
                 self.ctx.metrics.batch_seconds.observe(seconds);

@@ -335,3 +335,31 @@ fn a_dead_letter_leaves_out_what_would_not_fit_and_names_it() {
     assert_eq!(h(2, "dlq_headers_left_out").as_deref(), Some("1"));
     assert_eq!(h(2, "dlq_source_offset").as_deref(), Some("2"));
 }
+
+/// A batch of more records than a transaction applies (a few kilobytes of compressed empty
+/// records can hold a hundred thousand, each a dead letter) commits in parts: the first
+/// transaction stops at the bound and stores where it stopped, the next goes on from there
+/// to where the batches end.
+#[test]
+fn a_batch_past_the_bound_commits_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let bound = MAX_RECORDS_PER_TRANSACTION as i64;
+    let batch: Vec<FetchedRecord> = (0..=bound).map(garbage).collect();
+    let ends = bound + 5;
+    let first = run(&store, &batch, &BatchInput { ends, ..input(0) });
+    assert!(first.more);
+    assert_eq!((first.dead, first.next_offset), (bound as u64, bound));
+    let stored = store.read_with(|txn| stored_offset(txn, "user.events", 0));
+    assert_eq!(stored.unwrap(), Some(bound));
+    let rest = run(
+        &store,
+        &batch,
+        &BatchInput {
+            ends,
+            ..input(bound)
+        },
+    );
+    assert!(!rest.more);
+    assert_eq!((rest.dead, rest.next_offset), (1, ends));
+}

@@ -1,0 +1,51 @@
+//! A fetched batch of more records than one transaction applies commits in parts, and the
+//! partition loop goes on through every part before it fetches again.
+use super::*;
+use std::sync::atomic::AtomicUsize;
+
+use crate::{consumer::process::MAX_RECORDS_PER_TRANSACTION, store::StoreExt};
+
+/// One answer of `n` records from offset 0 (their batches end at `n`), then nothing.
+struct Large {
+    n: i64,
+    fetches: AtomicUsize,
+}
+
+impl PartitionSource for Large {
+    fn fetch(&self, offset: i64, _: i32, _: i32) -> BoxFuture<'_, Result<Fetched, SourceError>> {
+        Box::pin(async move {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if offset < self.n {
+                let records = (offset..self.n).map(|o| rec(o, &format!("r{o}"))).collect();
+                return Ok(answer(records, Some(self.n), self.n));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(answer(Vec::new(), None, self.n))
+        })
+    }
+
+    fn offset(&self, _: OffsetQuery) -> BoxFuture<'_, Result<i64, SourceError>> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+#[tokio::test]
+async fn a_batch_past_the_transaction_bound_is_handled_whole_from_one_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn crate::store::Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let ctx = context(&store, Arc::new(crate::consumer::NoopHandler));
+    let n = MAX_RECORDS_PER_TRANSACTION as i64 * 2 + 3;
+    let source = Arc::new(Large {
+        n,
+        fetches: AtomicUsize::new(0),
+    });
+    let done = |ctx: &Context| ctx.metrics.handled.get() == n as u64;
+    run_until(&ctx, source.clone(), partition::Start::default(), done).await;
+    let stored = store
+        .read_with(|txn| crate::consumer::process::stored_offset(txn, "t", 0))
+        .unwrap();
+    assert_eq!(stored, Some(n));
+    // The read ahead may have asked from the end once: never again from inside the batch.
+    let fetches = source.fetches.load(Ordering::SeqCst);
+    assert!(fetches <= 3, "{fetches} fetches");
+}
