@@ -121,8 +121,9 @@ impl EventHandler for UserEventHandler {
     /// same event again (a replay with `--replay`) reacts as it did the first time. A user
     /// registered before the id was noted counts as registered when their settings exist (only
     /// registration writes them) and the event was never applied here. The welcome goes to the
-    /// user's stored address when this store has the user (so an event cannot send it
-    /// elsewhere), else to the event's (the Go service's users, during a migration).
+    /// user's stored address, and names their stored username, when this store has the user
+    /// (so an event can neither send it elsewhere nor put its own text in it), else the
+    /// event's (the Go service's users, during a migration).
     fn registered(&self, e: &Envelope, d: &Registered, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
         let mut state = load_state(view, e.user_id)?;
@@ -159,9 +160,15 @@ impl EventHandler for UserEventHandler {
             ];
         }
         reaction.put_state(&mut state)?;
-        let email = email_of(view, e.user_id)?.unwrap_or_else(|| d.email.clone());
-        reaction.notify("welcome", Some(&email), json!({ "username": d.username }));
-        reaction.analytics(json!({ "username": d.username }));
+        // The user as this store has them, when it does: the welcome names them as they
+        // registered here, whatever the event says.
+        let stored = store::get::<User>(view, Table::Users, e.user_id.as_bytes())?;
+        let (email, username) = match &stored {
+            Some(u) => (u.email.as_str(), u.username.as_str()),
+            None => (d.email.as_str(), d.username.as_str()),
+        };
+        reaction.notify("welcome", Some(email), json!({ "username": username }));
+        reaction.analytics(json!({ "username": username }));
         reaction.done()
     }
 

@@ -180,8 +180,9 @@ fn a_deleted_user_gets_no_welcome_and_no_state_back() {
     assert_eq!(left, None);
 }
 
-/// The welcome goes to the address this store has for the user, whatever the event names; to
-/// the event's for a user it does not have (another service's, in a migration).
+/// The welcome goes to the address this store has for the user and names their stored
+/// username, whatever the event says; the event's for a user it does not have (another
+/// service's, in a migration).
 #[test]
 fn the_welcome_goes_to_the_stored_address() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,11 +195,26 @@ fn the_welcome_goes_to_the_stored_address() {
         let effects = store
             .read_with(|view| handler().registered(&e, d, view))
             .unwrap();
-        welcome_address(&effects.outputs)
+        let welcome = effects
+            .outputs
+            .iter()
+            .find(|r| r.topic == "user.notifications");
+        let value: serde_json::Value = serde_json::from_slice(&welcome.unwrap().value).unwrap();
+        let username = value["details"]["username"].as_str().map(str::to_owned);
+        (welcome_address(&effects.outputs), username)
     };
-    assert_eq!(welcome(&store).as_deref(), Some("someone.else@example.com"));
+    let event_named = (
+        Some("someone.else@example.com".to_owned()),
+        Some(d.username.clone()),
+    );
+    assert_eq!(welcome(&store), event_named);
     put_user(&store, e.user_id, "owner@example.com");
-    assert_eq!(welcome(&store).as_deref(), Some("owner@example.com"));
+    let stored = (
+        Some("owner@example.com".to_owned()),
+        Some("someone".to_owned()),
+    );
+    assert_ne!(d.username, "someone");
+    assert_eq!(welcome(&store), stored);
 }
 
 /// Writes the row of a user `id` with address `email`, as a registration does.
