@@ -24,13 +24,13 @@ use usercenter::kafka::{
 /// The SyncGroup api key.
 const SYNC_GROUP: i32 = 14;
 
-/// An eager member of group `late` on topic `t`: a session of 6 s, heartbeats `heartbeat`
-/// apart.
-fn eager(heartbeat: Duration) -> MemberConfig {
+/// An eager member of group `late` on topic `t`: a session of `session`, a rebalance
+/// timeout of 10 s, heartbeats `heartbeat` apart.
+fn eager(session: Duration, heartbeat: Duration) -> MemberConfig {
     MemberConfig {
         group_id: "late".into(),
         topic: "t".into(),
-        session_timeout: Duration::from_secs(6),
+        session_timeout: session,
         rebalance_timeout: Duration::from_secs(10),
         heartbeat_interval: heartbeat,
         assignors: vec![assign::by_name("roundrobin").unwrap()],
@@ -151,14 +151,14 @@ async fn an_assignment_read_a_session_late_is_confirmed_before_it_is_consumed() 
     // Held past the late member's session (6 s), and long enough for the other member to
     // hold every partition in the next generation.
     let (faults, (broker, _proxy)) = broker_holding_a_sync(Duration::from_secs(11), 2).await;
-    let quick = eager(Duration::from_millis(300));
+    let quick = eager(Duration::from_secs(6), Duration::from_millis(300));
     let (on_time, told) = start_told(&broker.addr, "on-time", quick);
     holds_all(&told, 2).await;
 
     // The late member joins; its first SyncGroup answer reaches it 11 s after the coordinator
     // sent it. Its session runs out at the coordinator meanwhile, which gives both partitions
     // to the member on time in a new generation.
-    let quick = eager(Duration::from_millis(300));
+    let quick = eager(Duration::from_secs(6), Duration::from_millis(300));
     let (late, mut late_events) = start_late(&faults, &broker.addr, quick).await;
     let (generation, partitions) = loop {
         let (generation, partitions) = next_assigned(&mut late_events).await;
@@ -195,10 +195,12 @@ async fn an_assignment_read_a_session_late_is_confirmed_before_it_is_consumed() 
 /// heartbeat) and joins at once, and gets its share in the next generation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assignment_read_late_during_a_rebalance_starts_nothing_and_joins_at_once() {
-    // Heartbeats 2 s apart: an answer read more than 4 s after SyncGroup was sent is checked.
-    // Held 5 s, within the session (6 s).
-    let (faults, (broker, _proxy)) = broker_holding_a_sync(Duration::from_secs(5), 3).await;
-    let slow = || eager(Duration::from_secs(2));
+    // Heartbeats 3 s apart: an answer read more than 7 s after SyncGroup was sent (the
+    // rebalance timeout, 10 s, less a heartbeat interval) is checked. Held 8 s: well within
+    // the session (20 s), and 3 s before the third member's rebalance, begun a second into
+    // the hold, drops a member that has not joined it.
+    let (faults, (broker, _proxy)) = broker_holding_a_sync(Duration::from_secs(8), 3).await;
+    let slow = || eager(Duration::from_secs(20), Duration::from_secs(3));
     let (on_time, told) = start_told(&broker.addr, "on-time", slow());
     holds_all(&told, 3).await;
     let (late, mut late_events) = start_late(&faults, &broker.addr, slow()).await;

@@ -1,7 +1,7 @@
 //! A run of heartbeats: what keeps a member's session while its generation is stable or while
 //! it gives partitions up, and how the run ended.
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::MemberConfig;
 use crate::kafka::{
@@ -52,6 +52,8 @@ pub(super) async fn confirm(
     within: std::time::Duration,
 ) -> Result<Confirmed, Ended> {
     let deadline = tokio::time::Instant::now() + within;
+    // A failed try is said once; the next ones, 100 ms apart, at DEBUG.
+    let mut said = false;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let sent = tokio::time::Instant::now();
@@ -76,10 +78,16 @@ pub(super) async fn confirm(
             }
             Ok(Ok(c)) => {
                 let _ = link.failed::<()>("Heartbeat", c);
-                warn!(group = %link.group_id, code = %c, "group: the heartbeat checking an assignment read late was refused");
+                if !std::mem::replace(&mut said, true) {
+                    warn!(group = %link.group_id, code = %c, "group: the heartbeat checking an assignment read late was refused; asking again");
+                }
             }
             Ok(Err(error)) => {
-                warn!(group = %link.group_id, %error, "group: the heartbeat checking an assignment read late failed");
+                if !std::mem::replace(&mut said, true) {
+                    warn!(group = %link.group_id, %error, "group: the heartbeat checking an assignment read late failed; asking again");
+                } else {
+                    debug!(group = %link.group_id, %error, "group: the heartbeat checking an assignment read late failed again");
+                }
             }
             Err(_) => {}
         }

@@ -159,18 +159,24 @@ impl MemberTask {
         // within the rebalance timeout of a rebalance that began meanwhile is dropped too.
         // Read with less than a heartbeat interval of either left, a heartbeat asks before
         // the consumer hears of the assignment.
-        let rejoin = match self.read_late(&synced).await {
-            None | Some(ControlFlow::Continue(Ok(Confirmed::Stable))) => false,
+        // The session counts from its last sure start: the SyncGroup request, or the heartbeat
+        // that confirmed a late answer (about now), so that the member heartbeats and gives
+        // up no later than the coordinator's session allows.
+        let (rejoin, contact) = match self.read_late(&synced).await {
+            None => (false, synced.sent),
+            Some(ControlFlow::Continue(Ok(Confirmed::Stable))) => {
+                (false, tokio::time::Instant::now())
+            }
             Some(ControlFlow::Break(())) => return ControlFlow::Break(()),
             // The rebalance awaits our JoinGroup: nothing new starts, and we join at once.
             Some(ControlFlow::Continue(Ok(Confirmed::Rebalancing))) => {
                 synced.partitions.retain(|p| self.owned.contains(p));
-                true
+                (true, tokio::time::Instant::now())
             }
             Some(ControlFlow::Continue(Err(Ended::Fenced))) => return self.fenced().await,
             Some(ControlFlow::Continue(Err(_))) => return self.generation_lost().await,
         };
-        self.last_contact = tokio::time::Instant::now();
+        self.last_contact = contact;
         // The size the assignment was made over, when a leader of ours noted it, stands for
         // the one read before the join: a restarted static leader keeps an older assignment.
         if synced.assigned_from.is_some() {
@@ -234,7 +240,8 @@ impl MemberTask {
     /// after a lost generation everything owned is lost, and with an eager assignor it is
     /// revoked first.
     async fn stable(&mut self, protocol: RebalanceProtocol) -> ControlFlow<()> {
-        let mut contact = tokio::time::Instant::now();
+        // From the round's answer (or the revocation's last heartbeat answered).
+        let mut contact = self.last_contact;
         let link = &self.link;
         let beats = heartbeat(link, &self.config, &self.cancel, Beat::Stable, &mut contact);
         // Every member watches: the leader's join rebalances the group, and a member cannot
