@@ -33,7 +33,8 @@ pub(super) fn settings(
 /// TLS through rustls on ring with Mozilla's roots, or with the CA certificates of `ca_file`
 /// alone (`store.tls_ca_file`: a private CA, a cloud provider's). `sslmode` in the URL says
 /// whether TLS is required; the default `prefer` falls back to plain text when the server has
-/// no TLS. A server that offers TLS has its certificate checked whatever the mode.
+/// no TLS, unless a CA file is given ([`settings`]). A server that offers TLS has its
+/// certificate checked whatever the mode.
 pub(super) fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = crate::kafka::security::roots("store.tls_ca_file", ca_file)

@@ -18,11 +18,26 @@ pub(crate) struct HeldRecords {
 
 #[derive(Debug, Default)]
 struct Held {
-    /// The offset of the record failing now, its failures in a row, since when.
-    failing: Option<(i64, u32, Instant)>,
+    /// The record failing now: its offset, its failures in a row, since when, and its last
+    /// failure.
+    failing: Option<Failing>,
     /// When an event of the next release last waited out its patience here.
     newer_waited_out: Option<Instant>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Failing {
+    offset: i64,
+    attempts: u32,
+    since: Instant,
+    last: Instant,
+}
+
+/// How long after its last failure a record's count is forgotten: far longer than a pause
+/// between two tries ([`super::batch`]'s longest is a minute) and a rebalance; a record at the
+/// same offset failing after that is taken as another (the topic made again, an operator's
+/// reset of the offsets).
+const FORGOTTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl HeldRecords {
     /// One more failure of the record at `offset` of `partition`: its failures in a row, and
@@ -31,12 +46,22 @@ impl HeldRecords {
     pub(crate) fn failed(&self, partition: i32, offset: i64) -> (u32, Instant) {
         let mut held = self.by_partition.lock();
         let held = held.entry(partition).or_default();
-        let (attempts, since) = match held.failing {
-            Some((at, n, since)) if at == offset => (n.saturating_add(1), since),
-            _ => (1, Instant::now()),
+        let now = Instant::now();
+        let failing = match held.failing {
+            Some(f) if f.offset == offset && now - f.last < FORGOTTEN_AFTER => Failing {
+                attempts: f.attempts.saturating_add(1),
+                last: now,
+                ..f
+            },
+            _ => Failing {
+                offset,
+                attempts: 1,
+                since: now,
+                last: now,
+            },
         };
-        held.failing = Some((offset, attempts, since));
-        (attempts, since)
+        held.failing = Some(failing);
+        (failing.attempts, failing.since)
     }
 
     /// `partition` committed up to `next_offset`: a failing record before it is settled
@@ -44,7 +69,7 @@ impl HeldRecords {
     pub(crate) fn committed(&self, partition: i32, next_offset: i64) {
         let mut held = self.by_partition.lock();
         if let Some(held) = held.get_mut(&partition)
-            && held.failing.is_some_and(|(at, ..)| at < next_offset)
+            && held.failing.is_some_and(|f| f.offset < next_offset)
         {
             held.failing = None;
         }
@@ -79,5 +104,19 @@ mod tests {
         held.committed(0, 8);
         assert_eq!(held.failed(0, 7).0, 1, "forgotten once committed past");
         assert_eq!(held.failed(0, 9).0, 1, "another record starts again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_is_forgotten_when_its_record_stopped_failing_for_a_while() {
+        let held = HeldRecords::default();
+        held.failed(0, 7);
+        tokio::time::advance(FORGOTTEN_AFTER / 2).await;
+        assert_eq!(held.failed(0, 7).0, 2);
+        tokio::time::advance(FORGOTTEN_AFTER).await;
+        assert_eq!(
+            held.failed(0, 7).0,
+            1,
+            "the offset read again, another record"
+        );
     }
 }

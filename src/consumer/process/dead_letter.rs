@@ -158,12 +158,17 @@ const MAX_ERROR: usize = 512;
 /// boundary), saying how long it was.
 pub(super) fn clamped(error: String) -> String {
     // The error may quote the record (serde names an unknown variant as written): its control
-    // characters escaped, so that a reader printing the header sees text, not terminal codes.
-    let mut error = if error.contains(char::is_control) {
+    // and direction-changing characters escaped, so that a reader printing the header sees
+    // the text as it is, not terminal codes or text reordered.
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    let mut error = if error.contains(hidden) {
         error
             .chars()
             .map(|c| match c {
-                c if c.is_control() => c.escape_default().to_string(),
+                c if hidden(c) => c.escape_default().to_string(),
                 c => c.to_string(),
             })
             .collect()

@@ -126,8 +126,8 @@ fn a_dead_letter_has_one_identity_and_its_error_no_control_characters() {
     );
     assert_ne!(dead[0].headers["dlq_error"], b"all is well");
 
-    let error = dead_letter::clamped("unknown variant `\u{1b}[2J\nx`".to_owned());
-    assert_eq!(error, "unknown variant `\\u{1b}[2J\\nx`");
+    let error = dead_letter::clamped("unknown variant `\u{1b}[2J\nx\u{202e}y`".to_owned());
+    assert_eq!(error, "unknown variant `\\u{1b}[2J\\nx\\u{202e}y`");
 }
 
 /// An event with a binding header twice (here `ce_type`, once upper-cased) is no event: one
