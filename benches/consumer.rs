@@ -95,6 +95,7 @@ fn main() {
             topic: topic.into(),
             records,
             fetch_max_bytes: 4 << 20,
+            idle_secs: 30,
             data_dir: None,
         };
         let ours = perf::consume::run(&args, std::future::pending())

@@ -20,6 +20,7 @@ mod validate;
 
 pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, StartPolicy};
 pub use error::ConfigError;
+pub(crate) use kafka::check_broker;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
 pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load};
 pub use producer::{BufferFullPolicy, Codec, Partitioner, ProducerConfig};

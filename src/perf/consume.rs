@@ -19,7 +19,8 @@ pub struct ConsumeArgs {
     /// Bootstrap brokers, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub brokers: Vec<String>,
-    /// Topic to read from its beginning.
+    /// Topic to read from its beginning (with the `--data-dir` of an earlier run: from where
+    /// that run stopped).
     #[arg(long)]
     pub topic: String,
     /// Records to read.
@@ -28,6 +29,10 @@ pub struct ConsumeArgs {
     /// Most bytes per fetch and partition.
     #[arg(long, default_value_t = 4 << 20)]
     pub fetch_max_bytes: i32,
+    /// Stop when no record came for this many seconds (the topic holds fewer than
+    /// `--records`, or they cannot be read): exit status 1, with how many were read.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_secs: u64,
     /// Store directory for offsets and dedupe marks (default: a fresh temporary one, removed
     /// after, a ctrl-c's stop included); one holding a store this command did not make (a
     /// service's) is refused.
@@ -115,6 +120,19 @@ pub enum ConsumeError {
         /// `--records`.
         asked: u64,
     },
+    /// No record came for `--idle-secs` before `--records` were read.
+    #[error(
+        "no record for {idle_secs} s after {done} of {asked} records (the topic holds fewer, \
+         or they cannot be read: see the log)"
+    )]
+    Idle {
+        /// Records read (handled, skipped as copies or dead-lettered).
+        done: u64,
+        /// `--records`.
+        asked: u64,
+        /// `--idle-secs`.
+        idle_secs: u64,
+    },
 }
 
 /// Runs the load and returns its summary; `stop` (the command's ctrl-c or SIGTERM) ends it
@@ -153,11 +171,13 @@ pub async fn run(
     let consumer = Consumer::start(client, parts);
     let m = Arc::clone(consumer.metrics());
     let done = || m.handled.get() + m.duplicates.get() + m.dead_letters.get();
-    // A topic holding fewer records than asked is read until a ctrl-c, which still stops the
-    // consumer and removes the temporary store.
+    // A topic holding fewer records than asked is read until nothing comes for `--idle-secs`
+    // or a ctrl-c, either of which still stops the consumer and removes the temporary store.
     tokio::pin!(stop);
     let mut interrupted = false;
-    while done() < args.records {
+    let idle_for = Duration::from_secs(args.idle_secs);
+    let (mut last, mut last_at) = (done(), Instant::now());
+    while done() < args.records && last_at.elapsed() < idle_for {
         progress.tick("consume", done(), args.records);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(2)) => {}
@@ -165,6 +185,9 @@ pub async fn run(
                 interrupted = true;
                 break;
             }
+        }
+        if done() != last {
+            (last, last_at) = (done(), Instant::now());
         }
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -177,6 +200,13 @@ pub async fn run(
         return Err(ConsumeError::Interrupted {
             done: done(),
             asked: args.records,
+        });
+    }
+    if done() < args.records {
+        return Err(ConsumeError::Idle {
+            done: done(),
+            asked: args.records,
+            idle_secs: args.idle_secs,
         });
     }
     Ok(ConsumeSummary {

@@ -30,6 +30,11 @@ pub fn client(
     let mut config = crate::config::env_vars()
         .and_then(|env| crate::config::load(&crate::config::Overrides::default(), env))
         .map_err(|e| PerfClientError::Settings(e.to_string()))?;
+    // Checked as `serve` checks `kafka.brokers`.
+    for broker in brokers {
+        crate::config::check_broker(broker)
+            .map_err(|e| PerfClientError::Settings(format!("--brokers: {e}")))?;
+    }
     config.kafka.brokers = brokers.to_vec();
     config.kafka.client_id = "usercenter-perf".into();
     let settings = config.kafka.connect_settings()?;

@@ -127,7 +127,11 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
 /// known.
 async fn producer(args: &ProduceArgs) -> Result<Producer, PerfError> {
     let (client, cfg) = super::client(&args.brokers)?;
-    client.ensure_topic(&args.topic, args.partitions, 1).await?;
+    // With the replication factor `serve` creates its topics with.
+    let replication = cfg.topics.replication_factor;
+    client
+        .ensure_topic(&args.topic, args.partitions, replication)
+        .await?;
     let config = ProducerConfig {
         compression: args.codec,
         linger_ms: args.linger_ms,

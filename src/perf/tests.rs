@@ -29,3 +29,14 @@ fn perf_consume_refuses_a_store_it_did_not_make() {
     drop(open_own_store(&dir).unwrap());
     drop(open_own_store(&dir).unwrap());
 }
+
+/// `--brokers` is checked as `serve` checks `kafka.brokers`: a bad one is a settings error
+/// (status 2), not a connection that fails.
+#[test]
+fn brokers_without_a_port_are_refused_as_settings() {
+    let refused = super::client(&["localhost".to_owned()]).map(|_| ());
+    assert!(
+        matches!(&refused, Err(super::PerfClientError::Settings(e)) if e.starts_with("--brokers: ")),
+        "{refused:?}"
+    );
+}

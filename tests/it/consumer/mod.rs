@@ -3,4 +3,5 @@
 mod crash;
 mod fetch_loop;
 mod outage;
+mod perf_idle;
 mod unreadable_batch;
