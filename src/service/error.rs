@@ -45,9 +45,11 @@ pub enum ServiceError {
     /// The Kafka TLS settings cannot be used (checked before anything starts).
     #[error("{0}")]
     KafkaSecurity(#[from] kafka::security::SecurityError),
-    /// The HTTP listener could not be bound.
-    #[error("http.listen {addr}: {source}")]
+    /// An HTTP listener could not be bound.
+    #[error("{field} {addr}: {source}")]
     Bind {
+        /// The setting that names the address (`http.listen`, `http.ops_listen`).
+        field: &'static str,
         /// The address.
         addr: SocketAddr,
         /// The I/O error.

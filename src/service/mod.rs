@@ -81,9 +81,9 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
             path: dir.clone(),
             source,
         })?;
-    let (listener, addr) = bind(config.http.listen).await?;
+    let (listener, addr) = bind("http.listen", config.http.listen).await?;
     let ops = match config.http.ops_listen {
-        Some(listen) => Some(bind(listen).await?),
+        Some(listen) => Some(bind("http.ops_listen", listen).await?),
         None => None,
     };
     let wake = Arc::new(Notify::new());
@@ -204,9 +204,14 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServiceError> {
     })
 }
 
-/// The HTTP listener on `listen`, and the address it got (port 0 picks one).
-async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ServiceError> {
+/// The HTTP listener on `listen` (the setting `field`), and the address it got (port 0 picks
+/// one).
+async fn bind(
+    field: &'static str,
+    listen: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), ServiceError> {
     let bind_error = |source| ServiceError::Bind {
+        field,
         addr: listen,
         source,
     };

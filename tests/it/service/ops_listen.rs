@@ -58,3 +58,16 @@ async fn operational_endpoints_answer_on_their_own_listener_while_the_api_is_ful
     drop(idle);
     service.stop().await;
 }
+
+/// A port already taken on `http.ops_listen` is said under that setting's name, not the API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_ops_port_names_http_ops_listen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = testkit::config("127.0.0.1:9", data.path());
+    config.http.ops_listen = Some(taken.local_addr().unwrap());
+    let refused = usercenter::service::start(config).await.err();
+    let said = refused.map(|e| e.to_string()).unwrap_or_default();
+    let expected = format!("http.ops_listen {}: ", taken.local_addr().unwrap());
+    assert!(said.starts_with(&expected), "{said}");
+}
