@@ -186,6 +186,13 @@ fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
             "the postgres backend needs a postgres:// URL",
         ));
     }
+    // Its errors name an option or a position, never a value (the password stays out).
+    if postgres && let Err(e) = store.url.parse::<tokio_postgres::Config>() {
+        return Err(ConfigError::field(
+            "store.url",
+            format!("not a usable PostgreSQL URL: {e}"),
+        ));
+    }
     // Several instances given a database's URL but not the backend would each keep users in a
     // file of their own, and start as if nothing were wrong.
     if !postgres && store.tls_ca_file.is_some() {

@@ -423,6 +423,19 @@ fn a_store_url_without_the_postgres_backend_is_refused() {
         err.contains("store.url: the postgres backend needs"),
         "{err}"
     );
+    for url in [
+        "postgres://u:hunter5@db:notaport/x",
+        "postgres://u:hunter5@db/x?sslmode=bogus",
+    ] {
+        let err = error_line(&format!(
+            "[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"
+        ));
+        assert!(
+            err.starts_with("store.url: not a usable PostgreSQL URL: "),
+            "{err}"
+        );
+        assert!(!err.contains("hunter5"), "{err}");
+    }
     let err = error_line("[store]\ntls_ca_file = \"db-ca.pem\"\n");
     assert!(
         err.contains("store.tls_ca_file: is for the postgres backend"),
