@@ -159,6 +159,7 @@ impl MemberTask {
         // within the rebalance timeout of a rebalance that began meanwhile is dropped too.
         // Read with less than a heartbeat interval of either left, a heartbeat asks before
         // the consumer hears of the assignment.
+        //
         // The session counts from its last sure start: the SyncGroup request, or the heartbeat
         // that confirmed a late answer (about now), so that the member heartbeats and gives
         // up no later than the coordinator's session allows.
