@@ -81,13 +81,18 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "records={} errors={} records_per_s={:.0} mb_per_s={:.2} cpu_s={:.2} cpu_s_per_million={:.2} p50_ms={} p99_ms={}",
+            "records={} errors={} records_per_s={:.0} mb_per_s={:.2} cpu_s={:.2} cpu_s_per_million={} p50_ms={} p99_ms={}",
             self.records,
             self.errors,
             self.records_per_s(),
             self.records as f64 * self.record_size as f64 / 1e6 / self.seconds.max(1e-9),
             self.cpu_seconds,
-            self.cpu_per_million(),
+            // Of no record, no figure.
+            if self.records == 0 {
+                "n/a".to_owned()
+            } else {
+                format!("{:.2}", self.cpu_per_million())
+            },
             self.p50_ms,
             self.p99_ms,
         )
@@ -165,6 +170,7 @@ async fn send(args: &ProduceArgs, producer: &Producer) -> Result<Vec<f64>, PerfE
             // A failure is counted by the metrics.
             let _ = producer.enqueue(record).await?.await;
             lone.push(sent.elapsed().as_secs_f64() * 1e3);
+            progress.tick("produce", i + 1, args.records);
             continue;
         }
         // The report is dropped: the metrics count deliveries and failures.

@@ -40,3 +40,24 @@ fn brokers_without_a_port_are_refused_as_settings() {
         "{refused:?}"
     );
 }
+
+/// A run that delivered nothing gives no CPU per record (it divided by one record and printed
+/// the whole run's CPU times a million).
+#[test]
+fn a_run_that_delivered_nothing_shows_no_cpu_per_million() {
+    let summary = |records| super::produce::Summary {
+        records,
+        errors: 5,
+        seconds: 2.0,
+        cpu_seconds: 1.23,
+        record_size: 100,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+    };
+    assert!(summary(0).to_string().contains(" cpu_s_per_million=n/a "));
+    assert!(
+        summary(1_000_000)
+            .to_string()
+            .contains(" cpu_s_per_million=1.23 ")
+    );
+}
