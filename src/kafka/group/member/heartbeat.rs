@@ -56,27 +56,21 @@ pub(super) async fn confirm(
     let mut said = false;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let request = request(link);
         let sent = tokio::time::Instant::now();
-        let answer = tokio::time::timeout(left, link.call_within(&request(link), left)).await;
+        let answer = tokio::time::timeout(left, link.call_within(&request, left)).await;
         match answer.map(|a| a.map(|a| ErrorCode::new(a.error_code))) {
             Ok(Ok(ErrorCode::NONE)) => {
-                link.note_heartbeat_answered(link.membership().generation, sent);
+                link.note_heartbeat_answered(request.generation_id, sent);
                 return Ok(Confirmed::Stable);
             }
             Ok(Ok(c)) if c.error() == Some(ResponseError::RebalanceInProgress) => {
                 return Ok(Confirmed::Rebalancing);
             }
-            Ok(Ok(c)) if c.error() == Some(ResponseError::FencedInstanceId) => {
-                return Err(Ended::Fenced);
-            }
-            Ok(Ok(c)) if generation_lost(c) => {
-                warn!(group = %link.group_id, code = %c, "group: the generation of an assignment read late is over");
-                if c.error() == Some(ResponseError::UnknownMemberId) {
-                    link.set_membership(Membership::default());
-                }
-                return Err(Ended::Lost);
-            }
             Ok(Ok(c)) => {
+                if let Some(ended) = ending(link, c) {
+                    return Err(ended);
+                }
                 let _ = link.failed::<()>("Heartbeat", c);
                 if !std::mem::replace(&mut said, true) {
                     warn!(group = %link.group_id, code = %c, "group: the heartbeat checking an assignment read late was refused; asking again");
@@ -142,17 +136,10 @@ pub(super) async fn heartbeat(
                 }
                 *last_ok = sent;
             }
-            Ok(Ok(c)) if c.error() == Some(ResponseError::FencedInstanceId) => {
-                return Ended::Fenced;
-            }
-            Ok(Ok(c)) if generation_lost(c) => {
-                warn!(group = %link.group_id, code = %c, "group: generation lost");
-                if c.error() == Some(ResponseError::UnknownMemberId) {
-                    link.set_membership(Membership::default());
-                }
-                return Ended::Lost;
-            }
             Ok(Ok(c)) => {
+                if let Some(ended) = ending(link, c) {
+                    return ended;
+                }
                 let _ = link.failed::<()>("Heartbeat", c);
                 warn!(group = %link.group_id, code = %c, "group: heartbeat refused");
             }
@@ -166,6 +153,23 @@ pub(super) async fn heartbeat(
             return Ended::Lost;
         }
     }
+}
+
+/// How a heartbeat answered `code` ends our generation, if it does: [`Ended::Fenced`] (another
+/// process has our static instance id), or [`Ended::Lost`] (the coordinator forgot our member
+/// id, which the next join then goes without, or the generation moved on).
+fn ending(link: &CoordinatorLink, code: ErrorCode) -> Option<Ended> {
+    if code.error() == Some(ResponseError::FencedInstanceId) {
+        return Some(Ended::Fenced);
+    }
+    if !generation_lost(code) {
+        return None;
+    }
+    warn!(group = %link.group_id, %code, "group: generation lost");
+    if code.error() == Some(ResponseError::UnknownMemberId) {
+        link.set_membership(Membership::default());
+    }
+    Some(Ended::Lost)
 }
 
 /// A heartbeat of our membership now.
