@@ -9,8 +9,8 @@
 //! ```
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::{HeaderMap, body::Body as HttpBody, header};
 use serde::de::DeserializeOwned;
 
@@ -24,22 +24,48 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Reads the whole `body`: at most [`MAX_BODY`] bytes, within `deadline`.
 ///
+/// Each frame is copied into one buffer and dropped at once, so a body costs at most
+/// [`MAX_BODY`] however it is cut: hyper hands every chunk of a chunked body over as its own
+/// frame, a slice that keeps hyper's read buffer alive, and 65,536 one-byte chunks kept as
+/// frames until the end would hold megabytes for one 64 KiB body.
+///
 /// # Cancellation
-/// Dropping the future drops the body; nothing else is held.
+/// Dropping the future drops the body and what was read of it; nothing else is held.
 pub async fn read<B>(body: B, deadline: Duration) -> Result<Bytes, ApiError>
 where
     B: HttpBody,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let collect = Limited::new(body, MAX_BODY).collect();
-    match tokio::time::timeout(deadline, collect).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            Err(ApiError::PayloadTooLarge { limit: MAX_BODY })
-        }
-        Ok(Err(e)) => Err(ApiError::BadBody(e)),
+    match tokio::time::timeout(deadline, read_frames(body)).await {
+        Ok(read) => read,
         Err(_elapsed) => Err(ApiError::RequestTimeout { deadline }),
     }
+}
+
+/// [`read`] without its deadline.
+async fn read_frames<B>(body: B) -> Result<Bytes, ApiError>
+where
+    B: HttpBody,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let announced = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    if announced > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
+    }
+    let mut body = std::pin::pin!(body);
+    let mut whole = BytesMut::with_capacity(announced);
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|e| ApiError::BadBody(e.into()))?;
+        // Trailers carry no body bytes.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.remaining() > MAX_BODY - whole.len() {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
+        }
+        whole.put(data);
+    }
+    Ok(whole.freeze())
 }
 
 /// Decodes a JSON body sent with `Content-Type: application/json`.

@@ -1,5 +1,6 @@
 use std::convert::Infallible;
 
+use futures::StreamExt;
 use http_body_util::{Full, StreamBody};
 use hyper::{body::Frame, header::HeaderValue};
 
@@ -40,6 +41,66 @@ async fn reads_a_body_up_to_the_limit_and_no_further() {
     assert!(
         matches!(over, Err(ApiError::PayloadTooLarge { limit: MAX_BODY })),
         "{over:?}"
+    );
+}
+
+/// A frame's bytes that count, while they live, in `live`.
+struct Counted {
+    byte: [u8; 1],
+    live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.byte
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_into_one_byte_frames_holds_no_frame_it_has_read() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    // A chunked body as hyper hands it over: one frame per chunk, each a slice that keeps
+    // an allocation of its own alive. Counted when made, so the most frames alive at once
+    // shows whether `read` keeps what it has read.
+    let (live, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (l, m) = (live.clone(), most.clone());
+    let frames = futures::stream::iter(0..MAX_BODY).map(move |_| {
+        let now = l.fetch_add(1, Ordering::Relaxed) + 1;
+        m.fetch_max(now, Ordering::Relaxed);
+        let owner = Counted {
+            byte: [b'x'],
+            live: l.clone(),
+        };
+        Ok::<_, Infallible>(Frame::data(Bytes::from_owner(owner)))
+    });
+    let read_back = read(StreamBody::new(frames), BODY_DEADLINE).await.unwrap();
+    assert_eq!(read_back.len(), MAX_BODY);
+    assert!(read_back.iter().all(|&b| b == b'x'));
+    assert!(
+        most.load(Ordering::Relaxed) <= 2,
+        "{} frames alive at once",
+        most.load(Ordering::Relaxed)
+    );
+    assert_eq!(live.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_in_small_frames_is_too_large() {
+    let frames = futures::stream::iter(0..=MAX_BODY)
+        .map(|_| Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"x"))));
+    let result = read(StreamBody::new(frames), BODY_DEADLINE).await;
+    assert!(
+        matches!(result, Err(ApiError::PayloadTooLarge { limit: MAX_BODY })),
+        "{result:?}"
     );
 }
 
