@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     event::{Deleted, EventData, Registered, UserStatus},
-    store::Table,
+    store::{ReadTxn, Table},
 };
 
 impl Users {
@@ -36,6 +36,11 @@ impl Users {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<(User, String, i64)> {
+        let (name_key, email_key) = (super::lookup_key(username), super::lookup_key(email));
+        // A name or address already taken is refused before the hash: a registration sure to
+        // be refused costs no argon2, so it cannot keep the hashing pool busy for nothing. The
+        // write below asks again, for one taken meanwhile.
+        self.read(|txn| Self::names_free(txn, &name_key, &email_key))?;
         let password_hash = auth::hash_with(hashing_pool::client_ticket(ctx)?, password)?;
         let now = now_ms();
         let user = User {
@@ -51,7 +56,6 @@ impl Users {
             updated_ms: now,
             last_login_ms: None,
         };
-        let (name_key, email_key) = (super::lookup_key(username), super::lookup_key(email));
         let (token, expires) = self.write(|txn| {
             if !txn.is_free(Table::Usernames, name_key.as_bytes())? {
                 return Err(UserError::Conflict { field: "username" });
@@ -71,6 +75,22 @@ impl Users {
             Ok(session)
         })?;
         Ok((user, token, expires))
+    }
+
+    /// Refuses with [`UserError::Conflict`] a name or address (by their lookup keys) that
+    /// `txn` finds taken; the name is reported when both are.
+    fn names_free(txn: &dyn ReadTxn, name_key: &str, email_key: &str) -> Result<()> {
+        let keys = [
+            (Table::Usernames, name_key.as_bytes()),
+            (Table::Emails, email_key.as_bytes()),
+        ];
+        txn.read_ahead(&keys)?;
+        for ((table, key), field) in keys.into_iter().zip(["username", "email"]) {
+            if txn.get(table, key)?.is_some() {
+                return Err(UserError::Conflict { field });
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the user, its indexes and sessions (the user itself or an admin).

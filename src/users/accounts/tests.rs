@@ -87,3 +87,28 @@ fn delete_revokes_sessions_and_frees_the_name() {
         })
     );
 }
+
+#[test]
+fn a_taken_name_or_address_is_refused_before_the_password_is_hashed() {
+    let (_d, users) = users();
+    register(&users, "ada");
+    // A client already gone: a hash queued for it is skipped and the request fails as
+    // cancelled, so a conflict answered here was found before any hash was asked for.
+    let gone = ctx();
+    drop(gone.client_gone.set_on_drop());
+    for (name, email, field) in [
+        ("ADA", "other@example.com", "username"),
+        ("bob", "Ada@Example.com", "email"),
+    ] {
+        let refused = users.register(name, email, "correct horse", &gone);
+        assert!(
+            matches!(refused, Err(UserError::Conflict { field: f }) if f == field),
+            "{name} {email}: {refused:?}"
+        );
+    }
+    let free = users.register("bob", "bob@example.com", "correct horse", &gone);
+    assert!(
+        !matches!(free, Ok(_) | Err(UserError::Conflict { .. })),
+        "a free name goes on to the hash, which the gone client cancels: {free:?}"
+    );
+}
