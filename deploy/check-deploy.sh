@@ -258,6 +258,15 @@ if sts:
     want(pod.get("enableServiceLinks") is False, "enableServiceLinks: false (keeps USERCENTER_* free of Service variables)")
     svc_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Service"}
     want(st.get("serviceName") in svc_names, "serviceName names a Service in the manifests")
+    labels = st["template"]["metadata"].get("labels", {})
+    pols = [d["spec"] for d in docs if d.get("kind") == "NetworkPolicy"]
+    mine = [q for q in pols if q.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
+    rules = [r for q in mine for r in q.get("ingress", [])]
+    def admits(port):
+        return [r for r in rules if not r.get("ports") or any(p.get("port") == port for p in r["ports"])]
+    want(len(mine) == 1 and "Ingress" in mine[0].get("policyTypes", []), "a NetworkPolicy selects the pods (Ingress)")
+    want(any(not r.get("from") for r in admits("http")), "the NetworkPolicy admits anyone to the http port")
+    want(bool(admits("ops")) and all(r.get("from") for r in admits("ops")), "the NetworkPolicy admits only named peers to the ops port")
 for e in errs:
     print("expected:", e)
 sys.exit(1 if errs else 0)
@@ -328,6 +337,14 @@ if deps:
     want(data.get("USERCENTER_STORE_BACKEND") == "postgres", "USERCENTER_STORE_BACKEND: postgres")
     want(data.get("USERCENTER_CONSUMER_ASSIGNMENT") == "group", "USERCENTER_CONSUMER_ASSIGNMENT: group")
     want("USERCENTER_STORE_URL" not in data, "the store URL is not in the ConfigMap")
+    pols = [d["spec"] for d in docs if d.get("kind") == "NetworkPolicy"]
+    mine = [q for q in pols if q.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
+    rules = [r for q in mine for r in q.get("ingress", [])]
+    def admits(port):
+        return [r for r in rules if not r.get("ports") or any(p.get("port") == port for p in r["ports"])]
+    want(len(mine) == 1 and "Ingress" in mine[0].get("policyTypes", []), "a NetworkPolicy selects the pods (Ingress)")
+    want(any(not r.get("from") for r in admits("http")), "the NetworkPolicy admits anyone to the http port")
+    want(bool(admits("ops")) and all(r.get("from") for r in admits("ops")), "the NetworkPolicy admits only named peers to the ops port")
     svcs = [d for d in docs if d.get("kind") == "Service"]
     want(any(s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for s in svcs), "a Service selects the Deployment's pods")
     pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
