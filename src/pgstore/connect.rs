@@ -75,18 +75,24 @@ pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The connection settings of `url`, with the session limits every connection of ours (the
 /// pool's, the lease's, a migration's) gets: [`IDLE_IN_TRANSACTION_MS`], TCP keepalives (an
-/// idle connection to a dead server is noticed within about 30 s), [`TCP_USER_TIMEOUT`] (a
-/// request unacknowledged for 30 s fails) and a connect timeout. Options already in the URL
-/// are kept, and so is a `tcp_user_timeout` it sets.
+/// idle connection to a dead server is noticed within about 30 s), [`TCP_USER_TIMEOUT`] on
+/// both ends (a request unacknowledged for 30 s fails; the server closes a connection whose
+/// client reads nothing for 30 s) and a connect timeout. Options already in the URL are kept,
+/// and so is a `tcp_user_timeout` it sets, on both ends.
 pub(super) fn parse(url: &str) -> Result<tokio_postgres::Config> {
     let mut config: tokio_postgres::Config = url.parse().map_err(StoreError::Postgres)?;
+    let user_timeout = *config.get_tcp_user_timeout().unwrap_or(&TCP_USER_TIMEOUT);
+    // The server's side of the connection gets the same timeout: a client that stops reading
+    // (an instance frozen by SIGSTOP or `docker pause`, whose kernel still acknowledges with
+    // a zero window) has its connection closed by the server after it, rather than pinning
+    // its backend for ever, and with the lease session's LISTEN the notification queue that
+    // every outbox write adds to (full, it fails every such write on every instance).
     let options = format!(
-        "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
-        config.get_options().unwrap_or_default()
+        "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c tcp_user_timeout={}",
+        config.get_options().unwrap_or_default(),
+        user_timeout.as_millis()
     );
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
-    }
+    config.tcp_user_timeout(user_timeout);
     config
         .options(options.trim_start())
         .keepalives(true)

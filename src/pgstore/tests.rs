@@ -16,6 +16,20 @@ fn every_connection_gets_a_tcp_user_timeout_unless_the_url_sets_one() {
     assert_eq!(ours.get_keepalives_idle(), Duration::from_secs(10));
     let theirs = connect::parse("postgres://u@db.internal:5432/uc?tcp_user_timeout=5").unwrap();
     assert_eq!(theirs.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
+    // The server's end of each connection gets the same, as a session setting.
+    assert!(
+        ours.get_options()
+            .is_some_and(|o| o.ends_with(" -c tcp_user_timeout=30000")),
+        "{:?}",
+        ours.get_options()
+    );
+    assert!(
+        theirs
+            .get_options()
+            .is_some_and(|o| o.ends_with(" -c tcp_user_timeout=5000")),
+        "{:?}",
+        theirs.get_options()
+    );
 }
 
 #[test]
