@@ -24,10 +24,9 @@
 //!   notifies (migration 5), and wakes the relay for rows another instance committed; and on
 //!   `usercenter_appended`, where instances announce their appends to Kafka
 //!   ([`super::append_news`]).
-//! - Its session commits without waiting for the WAL flush (`synchronous_commit = off`): a
-//!   renewal is a round trip, not a round trip and an fsync. A renewal lost in a crash of the
-//!   database does not matter: the crash ended every session, so the lease is free (the
-//!   holder's backend is gone) whatever the row says.
+//! - Its session commits as every write does, waiting for the WAL flush (one per renewal):
+//!   the row's expiry, which the next holder after a crash of the database waits for, is
+//!   then never before the end of a term the holder was told it has.
 //! - A session holds the lease under a name of its own, new with every connection: a holder
 //!   that reconnected takes the lease again only with a new epoch, so its relay starts again
 //!   from the oldest row, even where the restarted database gave the new backend the pid the

@@ -59,11 +59,11 @@ impl Lease {
                 .map_err(StoreError::Postgres)?;
             let wake = self.outbox_wake.lock().clone();
             let hear = self.hear.lock().clone();
-            // A renewal then answers without waiting for its WAL flush. Its durability does not
-            // matter: a database that crashed lost every session, so the lease is free for
-            // the next to ask whatever the row says, and this process asks again as a new
-            // holder (a new epoch).
-            let mut setup = String::from("SET synchronous_commit = off;");
+            // Renewals commit as every write does, flushed to the WAL before they answer: a
+            // renewal lost in a crash of the database would leave a row whose expiry is
+            // before this holder's own end, and the instance that takes the lease after the
+            // restart waits only until the row's expiry.
+            let mut setup = String::new();
             if wake.is_some() {
                 setup.push_str(&format!("LISTEN {OUTBOX_CHANNEL};"));
             }
@@ -90,9 +90,11 @@ impl Lease {
                     }
                 }
             });
-            c.batch_execute(&setup)
-                .await
-                .map_err(StoreError::Postgres)?;
+            if !setup.is_empty() {
+                c.batch_execute(&setup)
+                    .await
+                    .map_err(StoreError::Postgres)?;
+            }
             *session = Session {
                 client: Some(c),
                 marked: false,
