@@ -173,9 +173,8 @@ fn next_request(waiting: &mut VecDeque<Handed>) -> Option<Vec<Handed>> {
         if handed.deadline <= now || handed.write_by.is_some_and(|w| w <= now) {
             // Its caller gives up now, or may no longer have it written: never written, and
             // it says so.
-            let _ = handed.reply.send(Err(CallError::Timeout {
+            let _ = handed.reply.send(Err(CallError::NotWritten {
                 api: ApiKey::Produce,
-                after: Duration::ZERO,
             }));
             continue;
         }

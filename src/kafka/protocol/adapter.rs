@@ -106,6 +106,14 @@ pub enum CallError {
         /// The API.
         api: ApiKey,
     },
+    /// The request was dropped before it was written: its caller's deadline, or the time it
+    /// had to be written by, passed while it waited for its turn on the connection (a Produce
+    /// lane's queue). The connection is fine.
+    #[error("{api:?} request not written: its time passed while it waited for its turn")]
+    NotWritten {
+        /// The API.
+        api: ApiKey,
+    },
     /// A request that carried several callers' parts (one Produce for several partitions)
     /// failed on the wire or in decoding: every caller gets the one error.
     #[error("{api:?} request failed")]
@@ -137,7 +145,7 @@ impl CallError {
             Self::Request { source, .. } => lost(source),
             Self::Shared { source, .. } => lost(source),
             Self::Timeout { .. } => true,
-            Self::Unsupported { .. } | Self::Throttled { .. } => false,
+            Self::Unsupported { .. } | Self::Throttled { .. } | Self::NotWritten { .. } => false,
         }
     }
 
@@ -164,6 +172,7 @@ impl CallError {
                 .collect(),
             Self::Timeout { api, after } => (0..n).map(|_| Self::Timeout { api, after }).collect(),
             Self::Throttled { api } => (0..n).map(|_| Self::Throttled { api }).collect(),
+            Self::NotWritten { api } => (0..n).map(|_| Self::NotWritten { api }).collect(),
         }
     }
 }

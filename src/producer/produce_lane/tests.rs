@@ -129,8 +129,9 @@ async fn a_batch_whose_caller_gives_up_before_it_is_written_is_not_sent() {
     );
     for answer in [answers.remove(0), answers.remove(1)] {
         let refused = answer.await.unwrap();
+        // Not written, on a connection that is fine: the partition keeps it.
         assert!(
-            matches!(refused, Err(CallError::Timeout { .. })),
+            matches!(&refused, Err(e @ CallError::NotWritten { .. }) if !e.is_connection_lost()),
             "{refused:?}"
         );
     }

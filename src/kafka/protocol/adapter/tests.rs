@@ -97,6 +97,12 @@ fn lost_connections_are_recognised() {
     };
     assert!(!throttled.is_connection_lost());
     assert!(throttled.share(2).iter().all(|e| !e.is_connection_lost()));
+    // One a lane dropped unwritten as its time passed: the connection is fine too.
+    let not_written = CallError::NotWritten {
+        api: ApiKey::Produce,
+    };
+    assert!(!not_written.is_connection_lost());
+    assert!(not_written.share(2).iter().all(|e| !e.is_connection_lost()));
     let unsupported = CallError::from_request(
         ApiKey::Heartbeat,
         (0, 4),
