@@ -281,6 +281,7 @@ impl Relay {
         for (seq, topic) in &round.blocked {
             self.blocked.failed(topic, *seq);
         }
+        self.blocked.refused_timestamps(&round.untimed);
         let Some(seq) = round.read_again_from() else {
             return Pause::None;
         };

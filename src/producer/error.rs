@@ -2,6 +2,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::transport::{MetadataError, TransportError};
+use crate::kafka::error_code::{ErrorCode, ResponseError};
 
 /// Why a record was not delivered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,6 +65,14 @@ pub enum ProduceError {
     /// may have ended and another instance may be publishing).
     #[error("not sent: the sender's lease ended")]
     LeaseEnded,
+}
+
+impl ProduceError {
+    /// Whether the broker refused the record's batch for a timestamp out of its bounds
+    /// (INVALID_TIMESTAMP): the same record with another timestamp may pass.
+    pub fn refused_timestamp(&self) -> bool {
+        matches!(self, Self::Fatal(e) if matches!(**e, TransportError::Refused(code) if code == ErrorCode::of(ResponseError::InvalidTimestamp)))
+    }
 }
 
 /// `Result` with [`ProduceError`].

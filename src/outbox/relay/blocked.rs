@@ -8,7 +8,7 @@
 //! A read passes over the rows that wait ([`read_unblocked`]), so they never fill the rounds in
 //! flight ([`super::DEPTH`] × [`super::ROUND`]): it hands over up to a round of the others,
 //! and only the first waiting row of each topic, which is tried again, looking at
-//! [`SCAN_ROWS`] rows at most.
+//! [`SCAN_ROWS`] rows and [`SCAN_BYTES`] at most.
 //!
 //! A topic goes again once its first waiting row is delivered or parked, but only when the
 //! relay next reads again from the first row a round failed or passed over
@@ -24,7 +24,10 @@
 //! ([`crate::producer::Producer::hold_after_failures`]): rows of a topic not known to wait yet
 //! (read before the failure was reported) fail behind it when they are on its partition, and
 //! their topic then waits.
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use tracing::warn;
 
@@ -38,6 +41,11 @@ use crate::{
 /// behind them wait too (a topic refused for hours, at a few thousand rows a minute).
 pub(super) const SCAN_ROWS: usize = 64 * ROUND;
 
+/// Bytes of rows one read looks at, at most, those passed over included: rows that wait may
+/// be large (dead letters of up to 512 KiB behind a refused dead-letter topic), and a read of
+/// [`SCAN_ROWS`] of them would move gigabytes from the store every round.
+pub(super) const SCAN_BYTES: usize = 8 * ROUND_BYTES;
+
 /// The first row still to publish of each topic whose rows wait. Cloned into every read (copy
 /// on write).
 #[derive(Debug, Default, Clone)]
@@ -46,6 +54,9 @@ pub(super) struct Blocked {
     /// Heads delivered or parked, whose topics go again at the next read from the first row
     /// passed over or failed.
     gone: Vec<(String, u64)>,
+    /// Rows the broker refused for their timestamp, sent again without one (see
+    /// [`Blocked::refused_timestamps`]) until delivered or parked.
+    untimed: Arc<HashSet<u64>>,
 }
 
 impl Blocked {
@@ -63,6 +74,33 @@ impl Blocked {
         if self.heads.get(topic) == Some(&seq) {
             self.gone.push((topic.to_owned(), seq));
         }
+        if self.untimed.contains(&seq) {
+            Arc::make_mut(&mut self.untimed).remove(&seq);
+        }
+    }
+
+    /// The broker refused rows `seqs` for their timestamp (INVALID_TIMESTAMP): a row's commit
+    /// time, which the record carries, is further ahead of the broker's clock than its
+    /// `message.timestamp.after.max.ms` (Kafka 4 and Nisshi: one hour; a host whose clock runs
+    /// fast), or older than the topic's `message.timestamp.before.max.ms` (an old backlog).
+    /// Sent the same, it would be refused for ever and hold its topic; it goes again without a
+    /// timestamp (-1, which no bound refuses). Its event's time is in `ce_time` all the same.
+    /// The broker refuses a whole batch for one record: every row of it goes so.
+    pub(super) fn refused_timestamps(&mut self, seqs: &[u64]) {
+        let Some(first) = seqs.iter().min() else {
+            return;
+        };
+        warn!(
+            rows = seqs.len(),
+            first,
+            "outbox: the broker refused rows for their timestamps (this host's clock ahead of the broker's by more than the topic's message.timestamp.after.max.ms, or rows older than its message.timestamp.before.max.ms); they go again without a timestamp, their events' time is in ce_time"
+        );
+        Arc::make_mut(&mut self.untimed).extend(seqs);
+    }
+
+    /// Whether row `seq` goes without a timestamp ([`Blocked::refused_timestamps`]).
+    pub(super) fn untimed(&self, seq: u64) -> bool {
+        self.untimed.contains(&seq)
     }
 
     /// The first waiting rows a read went past without finding (see [`Scanned::vanished`]):
@@ -140,8 +178,8 @@ impl Scanned {
 }
 
 /// Up to [`ROUND`] rows from `from` on (about [`ROUND_BYTES`]), passing over the rows that
-/// wait behind their topic's first row in `blocked`, looking at [`SCAN_ROWS`] rows at most;
-/// read [`ROUND`] at a time.
+/// wait behind their topic's first row in `blocked`, looking at [`SCAN_ROWS`] rows and
+/// [`SCAN_BYTES`] at most; read [`ROUND`] at a time.
 pub(super) fn read_unblocked(txn: &dyn ReadTxn, from: u64, blocked: &Blocked) -> Result<Scanned> {
     let mut out = Scanned::none(from);
     // The first waiting rows met, for `vanished`.
@@ -162,7 +200,7 @@ fn scan(
     out: &mut Scanned,
     heads_met: &mut Vec<u64>,
 ) -> Result<()> {
-    let (mut bytes, mut scanned) = (0usize, 0usize);
+    let (mut bytes, mut scanned, mut looked_bytes) = (0usize, 0usize, 0usize);
     loop {
         let chunk = pending_within(txn, out.next, ROUND, ROUND_BYTES)?;
         // The rows and those that do not decode, in sequence order.
@@ -184,14 +222,21 @@ fn scan(
             match row {
                 None => out.undecodable.push(seq),
                 Some(row) if blocked.holds(&row.topic, seq) => {
+                    looked_bytes = looked_bytes.saturating_add(size_of(&row));
                     out.skipped_from.get_or_insert(seq);
                 }
                 Some(row) => {
-                    bytes = bytes.saturating_add(size_of(&row));
+                    let size = size_of(&row);
+                    bytes = bytes.saturating_add(size);
+                    looked_bytes = looked_bytes.saturating_add(size);
                     out.rows.push((seq, row));
                 }
             }
-            if out.rows.len() >= ROUND || bytes >= ROUND_BYTES || scanned >= SCAN_ROWS {
+            if out.rows.len() >= ROUND
+                || bytes >= ROUND_BYTES
+                || scanned >= SCAN_ROWS
+                || looked_bytes >= SCAN_BYTES
+            {
                 out.more = true;
                 return Ok(());
             }

@@ -8,6 +8,10 @@ use tracing::{debug, error, warn};
 use super::{Blocked, Scanned};
 use crate::producer::{DeliveryFuture, ProduceError, Producer, ProducerRecord};
 
+/// Kafka's "no timestamp" (-1 on the wire): what a row the broker refused for its timestamp is
+/// sent again with ([`Blocked::refused_timestamps`]).
+const NO_TIMESTAMP: i64 = -1;
+
 /// Why a round stopped before its last row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stop {
@@ -38,6 +42,9 @@ pub(super) struct RoundOutcome {
     pub blocked: Vec<(u64, String)>,
     /// Rows delivered or parked, with their topics: a topic that waited for one goes again.
     pub gone: Vec<(u64, String)>,
+    /// Rows the broker refused for their timestamp (also in `blocked`): they go again without
+    /// one ([`super::blocked::Blocked::refused_timestamps`]).
+    pub untimed: Vec<u64>,
 }
 
 impl RoundOutcome {
@@ -47,6 +54,7 @@ impl RoundOutcome {
         self.parked.extend(later.parked);
         self.blocked.extend(later.blocked);
         self.gone.extend(later.gone);
+        self.untimed.extend(later.untimed);
         if let Some(seq) = later.skipped_from {
             self.skip(seq);
         }
@@ -136,6 +144,9 @@ impl Sent {
                 }
                 Err(error) => {
                     debug!(%error, seq, "outbox: record not delivered, will retry");
+                    if error.refused_timestamp() {
+                        round.untimed.push(seq);
+                    }
                     round.fail(seq, None);
                     round.blocked.push((seq, topic));
                 }
@@ -196,7 +207,11 @@ pub(super) async fn enqueue(
             key: row.key,
             value: row.value,
             headers: row.headers,
-            timestamp: chrono::DateTime::from_timestamp_millis(row.created_ms),
+            timestamp: if blocked.untimed(seq) {
+                chrono::DateTime::from_timestamp_millis(NO_TIMESTAMP)
+            } else {
+                chrono::DateTime::from_timestamp_millis(row.created_ms)
+            },
         };
         match producer.enqueue(record).await {
             Ok(report) => sent.reports.push((seq, topic, report)),

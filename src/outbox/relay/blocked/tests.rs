@@ -116,3 +116,62 @@ fn a_read_passes_over_the_rows_that_wait_and_fills_its_round_with_the_others() {
     assert_eq!(seqs, (3_999..4_010).collect::<Vec<_>>());
     assert!(!rest.more, "every row was looked at");
 }
+
+#[test]
+fn a_read_stops_after_a_bounded_amount_of_large_rows_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    const MIB: usize = 1 << 20;
+    let rows = SCAN_BYTES / MIB + 6;
+    // Rows of 1 MiB of topic r (refused), then one of topic t.
+    store
+        .write(&mut |txn| {
+            for i in 0..=rows {
+                let topic = if i < rows { "r" } else { "t" };
+                let row = OutboxRecord {
+                    topic: topic.into(),
+                    key: Some(b"k".to_vec()),
+                    value: vec![b'v'; if i < rows { MIB } else { 1 }],
+                    headers: Default::default(),
+                    created_ms: 1,
+                };
+                crate::outbox::append(txn, &row)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let read = |from, blocked: &Blocked| {
+        (store.read_with(|txn| read_unblocked(txn, from, blocked))).unwrap()
+    };
+    let mut blocked = Blocked::default();
+    blocked.failed("r", 0);
+    let first = read(0, &blocked);
+    assert!(first.more, "stopped at the bound");
+    let looked = usize::try_from(first.next).unwrap();
+    assert!(
+        looked <= SCAN_BYTES / MIB + 1,
+        "looked at {looked} rows of 1 MiB"
+    );
+    let seqs: Vec<u64> = first.rows.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [0], "the first waiting row alone");
+    // The next read goes on from there, and reaches topic t's row.
+    let rest = read(first.next, &blocked);
+    let seqs: Vec<u64> = rest.rows.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [rows as u64]);
+}
+
+#[test]
+fn a_row_refused_for_its_timestamp_goes_untimed_until_it_is_gone() {
+    let mut blocked = Blocked::default();
+    assert!(!blocked.untimed(3));
+    blocked.failed("t", 3);
+    blocked.refused_timestamps(&[]);
+    assert!(!blocked.untimed(3));
+    blocked.refused_timestamps(&[4, 3]);
+    assert!(blocked.untimed(3) && blocked.untimed(4));
+    blocked.gone("t", 3);
+    assert!(!blocked.untimed(3), "delivered");
+    assert!(blocked.untimed(4));
+    blocked.clear();
+    assert!(!blocked.untimed(4), "a new lease epoch starts afresh");
+}
