@@ -172,6 +172,14 @@ pub trait WriteTxn: ReadTxn {
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
         delete_each(self, table, keys)
     }
+    /// Moves the rows `keys` names from `from` to `to` as they are stored (the outbox rows the
+    /// relay parks); how many moved. This default reads each and writes it back; a backend
+    /// that stores a row as columns may move it without reading it into a value (PostgreSQL
+    /// does for the outbox tables, so that a row whose columns do not read as a record, which
+    /// is why it is parked, moves all the same).
+    fn move_rows(&mut self, from: Table, to: Table, keys: &[Vec<u8>]) -> Result<u64> {
+        move_each(self, from, to, keys)
+    }
     /// Makes this transaction's commit cost what a write's does even when it writes nothing:
     /// for a transaction whose cost must not tell whether it wrote (a login of an unknown
     /// account, beside a wrong password's event). The default does nothing: redb commits a
@@ -199,6 +207,26 @@ pub trait WriteTxn: ReadTxn {
     fn append_outbox(&mut self, value: &[u8]) -> Result<()> {
         counters::append_outbox(self, value)
     }
+}
+
+/// Moves the rows of `keys` from `from` to `to` one by one, read and written back; how many
+/// were there. [`WriteTxn::move_rows`]'s default, and what a backend does for the tables it
+/// has no single statement for.
+pub fn move_each<T: WriteTxn + ?Sized>(
+    txn: &mut T,
+    from: Table,
+    to: Table,
+    keys: &[Vec<u8>],
+) -> Result<u64> {
+    let mut moved = 0;
+    for key in keys {
+        if let Some(row) = txn.get(from, key)? {
+            txn.put(to, key, &row)?;
+            txn.delete(from, key)?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }
 
 /// Deletes `keys` one by one; how many were there. [`WriteTxn::delete_many`]'s default, and

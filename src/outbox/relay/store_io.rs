@@ -128,13 +128,8 @@ pub(super) async fn park_undecodable(store: &Arc<dyn Store>, seqs: Vec<u64>) {
 /// Moves the rows `seqs` names out of the outbox to the parked table, as stored: rows that can
 /// never be published, where an operator can see them, so they do not block what follows.
 pub(super) fn park(txn: &mut dyn WriteTxn, seqs: &[u64]) -> crate::store::Result<()> {
-    for seq in seqs {
-        let key = seq.to_be_bytes();
-        if let Some(row) = txn.get(Table::Outbox, &key)? {
-            txn.put(Table::Parked, &key, &row)?;
-            txn.delete(Table::Outbox, &key)?;
-        }
-    }
+    let keys: Vec<Vec<u8>> = seqs.iter().map(|seq| seq.to_be_bytes().to_vec()).collect();
+    txn.move_rows(Table::Outbox, Table::Parked, &keys)?;
     Ok(())
 }
 

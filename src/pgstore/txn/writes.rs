@@ -1,6 +1,13 @@
 //! What a [`PgTxn`] writes: rows put, deleted and appended to the outbox, and the event
 //! numbers it draws.
 use super::PgTxn;
+
+/// The columns of an outbox row, as [`WriteTxn::move_rows`] moves it.
+const OUTBOX_COLUMNS: &str = "seq, topic, key, value, header_names, header_values, created_ms";
+/// What a moved row replaces of one already there under its sequence.
+const REPLACE_COLUMNS: &str = "topic = EXCLUDED.topic, key = EXCLUDED.key, \
+    value = EXCLUDED.value, header_names = EXCLUDED.header_names, \
+    header_values = EXCLUDED.header_values, created_ms = EXCLUDED.created_ms";
 use crate::{
     pgstore::{columns, event_numbers, layout::layout, sequences},
     store::{ReadTxn, Result, StoreError, Table, WriteTxn},
@@ -50,6 +57,34 @@ impl WriteTxn for PgTxn<'_> {
         let rows = self.query(&sql, &[Box::new(seqs)])?;
         for key in keys {
             self.known.written(table, key, None);
+        }
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+    }
+
+    /// One statement for the outbox tables, column for column, so that a row whose columns do
+    /// not read as a record (an edit by hand, another tool's write), which is why the relay
+    /// parks it, moves all the same; row by row elsewhere.
+    fn move_rows(&mut self, from: Table, to: Table, keys: &[Vec<u8>]) -> Result<u64> {
+        if !matches!(
+            (from, to),
+            (Table::Outbox, Table::Parked) | (Table::Parked, Table::Outbox)
+        ) {
+            return crate::store::move_each(self, from, to, keys);
+        }
+        let seqs = keys
+            .iter()
+            .map(|key| columns::seq_key(from, key))
+            .collect::<Result<Vec<i64>>>()?;
+        let (source, target) = (layout(from).from, layout(to).from);
+        let sql = format!(
+            "WITH moved AS (DELETE FROM {source} WHERE seq = ANY($1) RETURNING {OUTBOX_COLUMNS}) \
+             INSERT INTO {target} ({OUTBOX_COLUMNS}) SELECT {OUTBOX_COLUMNS} FROM moved \
+             ON CONFLICT (seq) DO UPDATE SET {REPLACE_COLUMNS} RETURNING 1"
+        );
+        let rows = self.query(&sql, &[Box::new(seqs)])?;
+        for key in keys {
+            self.known.written(from, key, None);
+            self.known.written(to, key, None);
         }
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend on a private cluster: the store, users, several instances, restarts,
 //! killed and frozen processes, processes cut off by network faults, a member whose rebalance
-//! round outlives its session, and identifiers that need quoting, and TLS with a private CA.
+//! round outlives its session, and identifiers that need quoting, and TLS with a private CA; an
+//! outbox row whose columns do not read as a record.
 mod append_news;
 mod frozen_holder;
 mod lease_handover;
@@ -19,6 +20,7 @@ mod stale_claim;
 mod store;
 mod stuck_round;
 mod tls;
+mod unreadable_row;
 mod users;
 
 /// The migrations as released: version, name, SQL.
