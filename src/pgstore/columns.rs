@@ -51,7 +51,7 @@ pub(super) fn seq_key(table: Table, key: &[u8]) -> Result<i64> {
     i64::try_from(u64::from_be_bytes(bytes)).map_err(|_| bad(table, "sequence above i64::MAX"))
 }
 
-pub(super) fn text_key(table: Table, key: &[u8]) -> Result<String> {
+fn text_key(table: Table, key: &[u8]) -> Result<String> {
     String::from_utf8(key.to_vec()).map_err(|_| bad(table, "not UTF-8"))
 }
 

@@ -58,12 +58,6 @@ const USER_COLUMNS: &[&str] = &[
     "username_key",
     "email_key",
 ];
-/// Lookup keys a write of their row keeps while the name they key is unchanged (key column,
-/// name column): a name's key changes when the name does, as redb's index rows do, or through
-/// [`crate::store::WriteTxn::rekey`], not whenever the row is written. So an account whose
-/// key an earlier version wrote, kept because the new one is another account's
-/// (`users::Users::rekey_names`), can still log in and change its profile.
-const KEPT_KEYS: &[(&str, &str)] = &[("username_key", "username"), ("email_key", "email")];
 const OUTBOX_COLUMNS: &[&str] = &[
     "seq",
     "topic",
@@ -356,14 +350,7 @@ impl Layout {
         let set: Vec<String> = columns
             .iter()
             .filter(|c| !conflict.contains(c))
-            .map(|c| match KEPT_KEYS.iter().find(|(key, _)| key == c) {
-                Some((key, name)) => format!(
-                    "{key} = CASE WHEN {from}.{name} = EXCLUDED.{name} THEN {from}.{key} \
-                     ELSE EXCLUDED.{key} END",
-                    from = self.from
-                ),
-                None => format!("{c} = EXCLUDED.{c}"),
-            })
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
         Some(format!(
             "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",

@@ -48,14 +48,6 @@ pub(super) async fn users(
             .with_wake(wake)
             .with_limits(&limits)
             .with_encoding(encoding);
-        // Before anything looks a name up: keys an earlier version wrote are rewritten once.
-        let rekeyed = users.rekey_names()?;
-        if !rekeyed.clashing.is_empty() {
-            warn!(
-                accounts = ?rekeyed.clashing,
-                "accounts whose name or e-mail address another account has, ignoring case and accents, keep their old keys: they log in by their other name or address"
-            );
-        }
         if let (Some(name), Some(email), Some(password)) = (
             &auth.admin_username,
             &auth.admin_email,

@@ -172,14 +172,6 @@ pub trait WriteTxn: ReadTxn {
     fn delete_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<u64> {
         delete_each(self, table, keys)
     }
-    /// Moves the index row `old` of `table` (a name's lookup key) to `new`, naming `value` (the
-    /// row it indexes): for a key the service now computes otherwise than when it wrote it. This
-    /// default deletes `old` and puts `new`; a backend whose index derives from the indexed row
-    /// writes the new key into that row (PostgreSQL's `username_key` and `email_key`).
-    fn rekey(&mut self, table: Table, old: &[u8], new: &[u8], value: &[u8]) -> Result<()> {
-        self.delete(table, old)?;
-        self.put(table, new, value)
-    }
     /// Moves the rows `keys` names from `from` to `to` as they are stored (the outbox rows the
     /// relay parks); how many moved. This default reads each and writes it back; a backend
     /// that stores a row as columns may move it without reading it into a value (PostgreSQL

@@ -4,8 +4,7 @@
 //!
 //! [`Users`] (in `core`) owns the store and the throttles; its operations are grouped by
 //! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, authenticate),
-//! `profile` (read, update, change password) and `admin` (first admin, statuses);
-//! `name_keys` says when two names or addresses are the same.
+//! `profile` (read, update, change password) and `admin` (first admin, statuses).
 mod accounts;
 mod admin;
 mod auth;
@@ -17,7 +16,6 @@ mod error;
 mod event_handler;
 mod hashing_pool;
 mod login;
-mod name_keys;
 mod profile;
 mod sessions;
 #[cfg(test)]
@@ -42,7 +40,6 @@ pub use hashing_pool::{
     on_hashing_thread_start, render_hashing_metrics, set_hashing_threads, set_max_pending_hashes,
     set_max_pending_hashes_per_client,
 };
-pub use name_keys::{Rekeyed, lookup_key};
 pub use throttle::Throttle;
 
 pub use event_handler::{EventHandler, EventRecordHandler, dispatch};
@@ -58,6 +55,15 @@ pub enum Role {
     User,
     /// May act on every account and change statuses.
     Admin,
+}
+
+/// The key a user name or e-mail address is looked up and kept unique by: its full-Unicode
+/// lower case. The one definition of "the same name ignoring case": the `usernames` and
+/// `emails` tables of every backend are keyed by it (on PostgreSQL the `username_key` and
+/// `email_key` columns hold it, written from here, because the database's `lower()` folds
+/// differently: only ASCII under the C locale, no final sigma under any).
+pub fn lookup_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// A stored user.

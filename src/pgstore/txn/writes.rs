@@ -61,26 +61,6 @@ impl WriteTxn for PgTxn<'_> {
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
-    /// A user name's or e-mail address's key is a column of the user's row: written there.
-    fn rekey(&mut self, table: Table, old: &[u8], new: &[u8], value: &[u8]) -> Result<()> {
-        let column = match table {
-            Table::Usernames => "username_key",
-            Table::Emails => "email_key",
-            _ => {
-                self.delete(table, old)?;
-                return self.put(table, new, value);
-            }
-        };
-        let key = columns::text_key(table, new)?;
-        let id = uuid::Uuid::from_slice(value).map_err(|_| columns::bad(table, "not a user id"))?;
-        self.defer(
-            format!("UPDATE users SET {column} = $1 WHERE id = $2"),
-            vec![Box::new(key), Box::new(id)],
-        )?;
-        self.known.written(table, new, None);
-        Ok(())
-    }
-
     /// One statement for the outbox tables, column for column, so that a row whose columns do
     /// not read as a record (an edit by hand, another tool's write), which is why the relay
     /// parks it, moves all the same; row by row elsewhere.

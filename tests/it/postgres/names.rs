@@ -1,6 +1,6 @@
 //! Case-insensitive names on PostgreSQL: the service and the database agree on which two user
 //! names or e-mail addresses are the same, also beyond ASCII. The key is the service's
-//! (`users::lookup_key`: case and Unicode composition aside) in a column of its own; the database's
+//! (`users::lookup_key`, full-Unicode lower case) in a column of its own; the database's
 //! `lower()` folds differently (character by character through the C library, so never to the
 //! Greek final sigma; only ASCII under the C locale), so keyed by it a non-ASCII address could
 //! neither log in nor conflict.
@@ -118,86 +118,6 @@ async fn migration_2_keys_existing_non_ascii_rows_as_the_service_does() {
             matches!(taken, Err(UserError::Conflict { field: "username" })),
             "{taken:?}"
         );
-    })
-    .await
-    .unwrap();
-}
-
-/// Keys an earlier version wrote (the plain lower case, which told a decomposed "zoë" and a
-/// lower-case final "σ" apart from their other spellings) are rewritten once, by the service
-/// as it starts; an account the new key calls the same as another keeps its old one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_an_earlier_version_wrote_are_rewritten_once() {
-    const ZOE_NFD: &str = "Zoe\u{308}@example.com";
-    let pg = Postgres::start().await;
-    let url = pg.database().await;
-    let db = sql(&url).await;
-    let u = users(&url).await;
-    let (zoe, odysseus) = {
-        let u = Arc::clone(&u);
-        tokio::task::spawn_blocking(move || {
-            let zoe = u
-                .register("zoe", ZOE_NFD, "correct horse", &ctx())
-                .unwrap()
-                .0;
-            let odysseus = (u.register("odysseus", ODYSSEUS, "correct horse", &ctx()))
-                .unwrap()
-                .0;
-            (zoe.id, odysseus.id)
-        })
-        .await
-        .unwrap()
-    };
-    // As an earlier version keyed them; and an account it told apart from Odysseus's.
-    db.execute(
-        "UPDATE users SET email_key = $2 WHERE id = $1",
-        &[&zoe, &ZOE_NFD.to_lowercase()],
-    )
-    .await
-    .unwrap();
-    let clash = uuid::Uuid::new_v4();
-    let hash = usercenter::users::hash_password("correct horse").unwrap();
-    db.execute(
-        "INSERT INTO users (id, username, email, status, role, password_hash, created_ms,
-             updated_ms, username_key, email_key)
-         VALUES ($1, 'clash', 'οδυσσευσ@example.com', 'active', 'user', $2, 0, 0, 'clash',
-             'οδυσσευσ@example.com')",
-        &[&clash, &hash],
-    )
-    .await
-    .unwrap();
-
-    let rekeyed = {
-        let u = Arc::clone(&u);
-        tokio::task::spawn_blocking(move || u.rekey_names().unwrap())
-            .await
-            .unwrap()
-    };
-    assert_eq!(rekeyed.rewritten, 1);
-    assert_eq!(rekeyed.clashing, [clash]);
-    let key = |id: uuid::Uuid| {
-        let db = &db;
-        async move {
-            db.query_one("SELECT email_key FROM users WHERE id = $1", &[&id])
-                .await
-                .unwrap()
-                .get::<_, String>(0)
-        }
-    };
-    assert_eq!(key(zoe).await, "zo\u{eb}@example.com");
-    assert_eq!(key(clash).await, "οδυσσευσ@example.com", "kept");
-    tokio::task::spawn_blocking(move || {
-        for (login, id) in [
-            ("ZO\u{cb}@example.com", zoe),
-            ("οδυσσευσ@example.com", odysseus),
-            ("clash", clash),
-        ] {
-            let (user, _, _) = u
-                .login(login, "correct horse", &ctx())
-                .unwrap_or_else(|e| panic!("{login}: {e:?}"));
-            assert_eq!(user.id, id, "{login}");
-        }
-        assert_eq!(u.rekey_names().unwrap(), Default::default(), "done once");
     })
     .await
     .unwrap();
