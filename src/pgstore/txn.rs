@@ -225,18 +225,20 @@ impl Drop for PgTxn<'_> {
     }
 }
 
-/// Rows selected as (KV key, value columns…), as key-value pairs. An outbox row whose columns
-/// do not read as a record (an edit by hand, another tool's write: a NULL in its header
+/// Rows selected as (KV key, value columns…), as key-value pairs. An outbox row with a NULL
+/// where a record has a value (an edit by hand, another tool's write: a NULL in its header
 /// arrays) comes back with an empty value, which does not decode either: the relay parks it
 /// ([`crate::store::WriteTxn::move_rows`] moves it column for column) rather than fail every
-/// read of the outbox on it, on every instance. Other tables' rows fail the read.
+/// read of the outbox on it, on every instance. Any other column error (a type this build does
+/// not read, after a schema change of a later version) fails the read, as other tables' do:
+/// it would be every row's, and parking them all would hide it.
 fn key_values(table: Table, rows: &[Row]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     rows.iter()
         .map(|row| {
             let key: Vec<u8> = row.try_get(0).map_err(StoreError::Postgres)?;
             match columns::value_of(table, row) {
                 Ok(value) => Ok((key, value)),
-                Err(error) if matches!(table, Table::Outbox | Table::Parked) => {
+                Err(error) if matches!(table, Table::Outbox | Table::Parked) && was_null(&error) => {
                     let seq = <[u8; 8]>::try_from(key.as_slice()).map(i64::from_be_bytes);
                     tracing::warn!(table = table.name(), seq = ?seq.ok(), %error, "postgres: an outbox row's columns do not read as a record");
                     Ok((key, Vec::new()))
@@ -245,6 +247,21 @@ fn key_values(table: Table, rows: &[Row]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
             }
         })
         .collect()
+}
+
+/// Whether `error` is a column read that met a NULL (`WasNull`, also of an array's element).
+fn was_null(error: &StoreError) -> bool {
+    let StoreError::Postgres(error) = error else {
+        return false;
+    };
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        if c.is::<tokio_postgres::types::WasNull>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl ReadTxn for PgTxn<'_> {

@@ -85,7 +85,8 @@ impl Blocked {
     /// fast), or older than the topic's `message.timestamp.before.max.ms` (an old backlog).
     /// Sent the same, it would be refused for ever and hold its topic; it goes again without a
     /// timestamp (-1, which no bound refuses). Its event's time is in `ce_time` all the same.
-    /// The broker refuses a whole batch for one record: every row of it goes so.
+    /// The broker refuses a whole batch for one record, and the rows behind it on its
+    /// partition fail with the same error: every one of them goes so (two rounds at most).
     pub(super) fn refused_timestamps(&mut self, seqs: &[u64]) {
         let Some(first) = seqs.iter().min() else {
             return;
