@@ -1,6 +1,10 @@
 //! What a [`PgTxn`] writes: rows put, deleted and appended to the outbox, and the event
 //! numbers it draws.
 use super::PgTxn;
+use crate::{
+    pgstore::{columns, event_numbers, layout::layout, sequences},
+    store::{ReadTxn, Result, StoreError, Table, WriteTxn},
+};
 
 /// The columns of an outbox row, as [`WriteTxn::move_rows`] moves it.
 const OUTBOX_COLUMNS: &str = "seq, topic, key, value, header_names, header_values, created_ms";
@@ -8,10 +12,6 @@ const OUTBOX_COLUMNS: &str = "seq, topic, key, value, header_names, header_value
 const REPLACE_COLUMNS: &str = "topic = EXCLUDED.topic, key = EXCLUDED.key, \
     value = EXCLUDED.value, header_names = EXCLUDED.header_names, \
     header_values = EXCLUDED.header_values, created_ms = EXCLUDED.created_ms";
-use crate::{
-    pgstore::{columns, event_numbers, layout::layout, sequences},
-    store::{ReadTxn, Result, StoreError, Table, WriteTxn},
-};
 
 impl WriteTxn for PgTxn<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
@@ -61,14 +61,12 @@ impl WriteTxn for PgTxn<'_> {
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
-    /// One statement for the outbox tables, column for column, so that a row whose columns do
-    /// not read as a record (an edit by hand, another tool's write), which is why the relay
-    /// parks it, moves all the same; row by row elsewhere.
+    /// From the outbox to the parked rows in one statement, column for column, so that a row
+    /// whose columns do not read as a record (an edit by hand, another tool's write), which is
+    /// why the relay parks it, moves all the same; row by row elsewhere (a row put back in
+    /// the outbox this way would skip the outbox's numbering: no caller does).
     fn move_rows(&mut self, from: Table, to: Table, keys: &[Vec<u8>]) -> Result<u64> {
-        if !matches!(
-            (from, to),
-            (Table::Outbox, Table::Parked) | (Table::Parked, Table::Outbox)
-        ) {
+        if (from, to) != (Table::Outbox, Table::Parked) {
             return crate::store::move_each(self, from, to, keys);
         }
         let seqs = keys
