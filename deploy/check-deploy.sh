@@ -5,7 +5,8 @@
 #    `/usercenter healthcheck`, a VOLUME, exec form only; what it copies is in the build context;
 #  - `docker-compose config` on deploy/compose.yaml, then what the usercenter service must have;
 #  - kubernetes-validate --strict on each manifest in deploy/k8s for a few Kubernetes versions,
-#    then the kustomization's resource list and what the StatefulSet must have;
+#    then the kustomization's resource list, what the StatefulSet must have and the
+#    NetworkPolicy (only named peers reach the ops port);
 #  - the same for deploy/k8s/postgres (the PostgreSQL backend: a 3-replica Deployment whose
 #    store URL comes from a Secret), and the compose file's postgres profile.
 # Installs its linters first (deploy/install-lint.sh). Prints one line per check and a summary;
@@ -258,15 +259,35 @@ if sts:
     want(pod.get("enableServiceLinks") is False, "enableServiceLinks: false (keeps USERCENTER_* free of Service variables)")
     svc_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Service"}
     want(st.get("serviceName") in svc_names, "serviceName names a Service in the manifests")
-    labels = st["template"]["metadata"].get("labels", {})
-    pols = [d["spec"] for d in docs if d.get("kind") == "NetworkPolicy"]
-    mine = [q for q in pols if q.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
-    rules = [r for q in mine for r in q.get("ingress", [])]
-    def admits(port):
-        return [r for r in rules if not r.get("ports") or any(p.get("port") == port for p in r["ports"])]
-    want(len(mine) == 1 and "Ingress" in mine[0].get("policyTypes", []), "a NetworkPolicy selects the pods (Ingress)")
-    want(any(not r.get("from") for r in admits("http")), "the NetworkPolicy admits anyone to the http port")
-    want(bool(admits("ops")) and all(r.get("from") for r in admits("ops")), "the NetworkPolicy admits only named peers to the ops port")
+for e in errs:
+    print("expected:", e)
+sys.exit(1 if errs else 0)
+EOF
+}
+
+# The NetworkPolicy of the manifests in DIR: one selects the pods of its StatefulSet or
+# Deployment for Ingress, admits anyone to the http port and only named peers (a `from`) to
+# the ops port, whose slots and /metrics no other pod of the cluster may reach.
+k8s_network_policy() {
+    "$LINT_PY" - "$1" <<'EOF'
+import glob, os, sys, yaml
+k8s = sys.argv[1]
+errs = []
+def want(ok, what):
+    if not ok:
+        errs.append(what)
+docs = [d for p in sorted(glob.glob(os.path.join(k8s, "*.yaml"))) for d in yaml.safe_load_all(open(p)) if d]
+pods = [d["spec"]["template"] for d in docs if d.get("kind") in ("StatefulSet", "Deployment")]
+want(len(pods) == 1, "one StatefulSet or Deployment")
+labels = pods[0]["metadata"].get("labels", {}) if pods else {}
+pols = [d["spec"] for d in docs if d.get("kind") == "NetworkPolicy"]
+mine = [q for q in pols if q.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
+rules = [r for q in mine for r in q.get("ingress", [])]
+def admits(port):
+    return [r for r in rules if not r.get("ports") or any(p.get("port") == port for p in r["ports"])]
+want(len(mine) == 1 and "Ingress" in mine[0].get("policyTypes", []), "a NetworkPolicy selects the pods (Ingress)")
+want(any(not r.get("from") for r in admits("http")), "the NetworkPolicy admits anyone to the http port")
+want(bool(admits("ops")) and all(r.get("from") for r in admits("ops")), "the NetworkPolicy admits only named peers to the ops port")
 for e in errs:
     print("expected:", e)
 sys.exit(1 if errs else 0)
@@ -337,14 +358,6 @@ if deps:
     want(data.get("USERCENTER_STORE_BACKEND") == "postgres", "USERCENTER_STORE_BACKEND: postgres")
     want(data.get("USERCENTER_CONSUMER_ASSIGNMENT") == "group", "USERCENTER_CONSUMER_ASSIGNMENT: group")
     want("USERCENTER_STORE_URL" not in data, "the store URL is not in the ConfigMap")
-    pols = [d["spec"] for d in docs if d.get("kind") == "NetworkPolicy"]
-    mine = [q for q in pols if q.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
-    rules = [r for q in mine for r in q.get("ingress", [])]
-    def admits(port):
-        return [r for r in rules if not r.get("ports") or any(p.get("port") == port for p in r["ports"])]
-    want(len(mine) == 1 and "Ingress" in mine[0].get("policyTypes", []), "a NetworkPolicy selects the pods (Ingress)")
-    want(any(not r.get("from") for r in admits("http")), "the NetworkPolicy admits anyone to the http port")
-    want(bool(admits("ops")) and all(r.get("from") for r in admits("ops")), "the NetworkPolicy admits only named peers to the ops port")
     svcs = [d for d in docs if d.get("kind") == "Service"]
     want(any(s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for s in svcs), "a Service selects the Deployment's pods")
     pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
@@ -370,6 +383,7 @@ for f in "$K8S_DIR"/*.yaml; do
 done
 check "kubernetes-validate --strict (${K8S_VERSIONS[*]}): ${manifests[*]}" kubernetes_validate "${manifests[@]}"
 check "$K8S_DIR: kustomization and StatefulSet as expected" k8s_expectations
+check "$K8S_DIR: NetworkPolicy as expected" k8s_network_policy "$K8S_DIR"
 check "$COMPOSE: postgres profile as expected" compose_postgres_expectations
 pg_manifests=()
 for f in "$K8S_PG_DIR"/*.yaml; do
@@ -377,6 +391,7 @@ for f in "$K8S_PG_DIR"/*.yaml; do
 done
 check "kubernetes-validate --strict (${K8S_VERSIONS[*]}): ${pg_manifests[*]}" kubernetes_validate "${pg_manifests[@]}"
 check "$K8S_PG_DIR: kustomization and Deployment as expected" k8s_postgres_expectations
+check "$K8S_PG_DIR: NetworkPolicy as expected" k8s_network_policy "$K8S_PG_DIR"
 
 total=$((passed + failed))
 if [ "$failed" -eq 0 ]; then
