@@ -183,6 +183,18 @@ pub async fn start_service(
     (service, metrics)
 }
 
+/// Rows waiting in `store`'s outbox.
+pub fn outbox_backlog(store: &dyn usercenter::store::Store) -> u64 {
+    let mut rows = 0;
+    store
+        .read(&mut |txn| {
+            rows = usercenter::outbox::backlog(txn)?;
+            Ok(())
+        })
+        .expect("read the outbox backlog");
+    rows
+}
+
 /// Polls `check` every 50 ms until it is true, failing the test after `within`.
 pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;

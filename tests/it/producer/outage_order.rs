@@ -20,7 +20,7 @@ use std::{
 };
 
 use testkit::{
-    Broker,
+    Broker, outbox_backlog,
     proxy::{Faults, Proxy, broker_behind},
 };
 use tokio::sync::Notify;
@@ -73,17 +73,6 @@ fn write_rows(store: &RedbStore, topic: &str, first: u64, per_user: u64, size: u
         .unwrap();
 }
 
-fn backlog(store: &RedbStore) -> u64 {
-    let mut n = 0;
-    store
-        .read(&mut |txn| {
-            n = outbox::backlog(txn)?;
-            Ok(())
-        })
-        .unwrap();
-    n
-}
-
 /// The idempotent producer the service runs, with short timeouts so an outage of a few seconds
 /// outlasts `delivery_timeout_ms`.
 async fn producer(addr: &str, buffer_bytes: usize, delivery_timeout_ms: u64) -> Producer {
@@ -131,11 +120,11 @@ fn start_relay(store: &Arc<RedbStore>, producer: Producer) -> Relay {
 
 async fn drained(store: &RedbStore, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
-    while backlog(store) > 0 {
+    while outbox_backlog(store) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "outbox not drained: {} rows left",
-            backlog(store)
+            outbox_backlog(store)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

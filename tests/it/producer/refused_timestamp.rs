@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use testkit::{Broker, client, create_topic, read_partition};
+use testkit::{Broker, client, create_topic, eventually, outbox_backlog, read_partition};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use usercenter::{
@@ -93,22 +93,8 @@ fn append(store: &RedbStore, first: usize, stamps: &[i64]) {
 
 /// Waits until the outbox is empty; fails after 30 s.
 async fn drained(store: &RedbStore) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut left = 0;
-        store
-            .read(&mut |txn| {
-                left = outbox::backlog(txn)?;
-                Ok(())
-            })
-            .unwrap();
-        if left == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{left} rows still in the outbox after 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), "the outbox drained", || {
+        outbox_backlog(store) == 0
+    })
+    .await;
 }
