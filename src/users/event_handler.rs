@@ -74,6 +74,11 @@ pub fn dispatch(handler: &dyn EventHandler, event: &Envelope, view: &dyn ReadTxn
     }
 }
 
+/// The most CloudEvents headers (`ce_*`, `content-type`) an event may carry: ours carry 11 at
+/// most, and the binding's other attributes and its extensions a few more. A forged record with
+/// millions of them is poison before the search for repeated names holds each in memory.
+const MAX_BINDING_HEADERS: usize = 64;
+
 /// Decodes each record as an event [`Envelope`] and dispatches it to an [`EventHandler`]; a
 /// record that does not decode is poison.
 #[derive(Debug, Clone)]
@@ -81,6 +86,18 @@ pub struct EventRecordHandler<H>(pub H);
 
 impl<H: EventHandler> RecordHandler for EventRecordHandler<H> {
     fn handle(&self, record: &FetchedRecord, view: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        // Counted before the repeats are looked for, which keep each name they have seen.
+        let binding = record
+            .headers
+            .iter()
+            .filter(|(name, _)| is_binding_header(name))
+            .count();
+        if binding > MAX_BINDING_HEADERS {
+            return Err(RecordError::Poison(format!(
+                "{binding} CloudEvents headers (ce_*, content-type): an event has at most \
+                 {MAX_BINDING_HEADERS}"
+            )));
+        }
         if let Some(name) = record.headers.repeated(is_binding_header) {
             return Err(RecordError::Poison(format!(
                 "header {name} appears more than once (case ignored): readers that take the \

@@ -75,6 +75,7 @@ fn garbage(offset: i64) -> FetchedRecord {
 }
 
 mod dead_letters;
+mod forged_headers;
 
 fn input(next_offset: i64) -> BatchInput<'static> {
     BatchInput {

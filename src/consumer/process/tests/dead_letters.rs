@@ -2,7 +2,7 @@
 use super::*;
 
 /// The dead letters in the outbox, in order.
-fn dead_letters(store: &RedbStore) -> Vec<OutboxRecord> {
+pub(super) fn dead_letters(store: &RedbStore) -> Vec<OutboxRecord> {
     let rows = store.read_with(|txn| outbox::pending(txn, 0, 10)).unwrap();
     rows.into_iter()
         .map(|(_, r)| r)
@@ -128,43 +128,6 @@ fn a_dead_letter_has_one_identity_and_its_error_no_control_characters() {
 
     let error = dead_letter::clamped("unknown variant `\u{1b}[2J\nx\u{202e}y`".to_owned());
     assert_eq!(error, "unknown variant `\\u{1b}[2J\\nx\\u{202e}y`");
-}
-
-/// An event with a binding header twice (here `ce_type`, once upper-cased) is no event: one
-/// reader takes the first, another (the CloudEvents Go SDK) the last, lower-cased. Poison,
-/// dead-lettered; the same event without the second header is handled.
-#[test]
-fn an_event_with_a_binding_header_twice_is_poison() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path()).unwrap();
-    let enc = event(0, "ada").encode(ContentType::Postcard).unwrap();
-    let pairs: Vec<(&str, &[u8])> = enc
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_slice()))
-        .collect();
-    let mut twice = FetchedRecord::from_parts(
-        0,
-        0,
-        Some(enc.key.clone()),
-        Some(enc.value.clone()),
-        &BTreeMap::new(),
-    );
-    let mut with_second = pairs.clone();
-    with_second.push(("CE_TYPE", b"user.deleted"));
-    twice.headers = crate::kafka::records::RawHeaders::encode(with_second);
-    let mut once = twice.clone();
-    once.offset = 1;
-    once.headers = crate::kafka::records::RawHeaders::encode(pairs);
-    let out = run(&store, &[twice], &input(0));
-    assert_eq!((out.handled, out.dead), (0, 1));
-    let dead = dead_letters(&store);
-    let error = String::from_utf8_lossy(&dead[0].headers["dlq_error"]).into_owned();
-    assert!(error.contains("ce_type appears more than once"), "{error}");
-    // Not a copy of the poison record: a record of its own (its id marked as poison only on
-    // this partition's poison key), handled.
-    let out = run(&store, &[once], &input(1));
-    assert_eq!((out.handled, out.dead), (1, 0));
 }
 
 /// An unreadable batch of offsets 2 to 9: its `raw` bytes, and why.
