@@ -138,6 +138,7 @@ want(u.get("environment", {}).get("USERCENTER_KAFKA_BROKERS") == "kafka:9092", "
 want(any("8080" in str(p) for p in u.get("ports", [])), "usercenter publishes 8080")
 want("kafka-broker-api-versions.sh" in " ".join(k.get("healthcheck", {}).get("test", [])), "kafka has its healthcheck")
 want(k.get("image", "").startswith("apache/kafka:"), "kafka runs apache/kafka")
+want(u.get("cpus") is not None and u.get("mem_limit") is not None, "usercenter has a CPU and a memory limit")
 for e in errs:
     print("expected:", e)
 sys.exit(1 if errs else 0)
@@ -172,6 +173,7 @@ want(env.get("USERCENTER_KAFKA_BROKERS") == "kafka:9092", "usercenter-pg points 
 want(u.get("depends_on", {}).get("postgres", {}).get("condition") == "service_healthy", "usercenter-pg depends on postgres being healthy")
 want(u.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy", "usercenter-pg depends on kafka being healthy")
 want(u.get("healthcheck", {}).get("test", [])[1:] == ["/usercenter", "healthcheck"], "usercenter-pg healthcheck runs /usercenter healthcheck")
+want(u.get("cpus") is not None and u.get("mem_limit") is not None, "usercenter-pg has a CPU and a memory limit")
 def target(v):
     if isinstance(v, dict):
         return v.get("target")

@@ -26,7 +26,11 @@ apt_install() {
     done
     [ ${#need[@]} -gt 0 ] || return 0
     say "installing Debian packages: ${need[*]}"
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null ||
+            die "installing ${need[*]} needs root: run this as root, or install sudo and allow this user to use it"
+        sudo=sudo
+    fi
     log=$(mktemp)
     # `env` after sudo: sudo resets the environment, DEBIAN_FRONTEND would not reach apt-get.
     if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -25,18 +25,26 @@ for arg in "$@"; do
 done
 mkdir -p "$data_dir"
 data_dir=$(cd "$data_dir" && pwd)
+# One run per data folder: a second one would get the first one's broker (broker.sh start
+# reuses a running one) and stop it on its way out. This script and the service (which
+# inherits the lock) hold it; the broker does not, so that a run killed with SIGKILL leaves
+# its broker for the next run to reuse rather than a lock no one releases.
+exec 9>"$data_dir/run.lock"
+flock -n 9 || die "another deploy/run.sh (or its service) is running on $data_dir: stop it, or give this run another --data-dir"
 state="$data_dir/broker"
 # A store kept from before the broker kept its log here names offsets of a log that is gone.
 if [ -f "$data_dir/usercenter.redb" ] && [ ! -f "$state/broker.db" ]; then
     say "warning: $data_dir holds a store but no broker log (a run before the broker kept one):" \
         "its consumer offsets name records that are gone; remove $data_dir to start afresh"
 fi
+say "building usercenter (release; a few minutes the first time)"
+cargo build --release --locked --quiet
 # The broker runs in a session of its own (broker.sh), out of reach of the terminal's ctrl-c:
 # this trap stops it, on every way out, once the service is done with it. A ctrl-c during the
 # trap must not cut it short (broker.sh stop ignores it too), nor its status replace the
 # service's.
 trap 'trap "" INT TERM; "$here/broker.sh" stop "$state" || true' EXIT
-addr=$("$here/broker.sh" start "$state" sqlite://broker.db)
+addr=$("$here/broker.sh" start "$state" sqlite://broker.db 9>&-)
 
 # Nisshi does not wake a waiting Fetch when records arrive: it looks at its log again only
 # after sleeping half the wait left. The service's own appends prompt a new Fetch at once, so
@@ -49,8 +57,6 @@ addr=$("$here/broker.sh" start "$state" sqlite://broker.db)
 # consumer.fetch_max_wait_ms).
 export USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS=${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS:-20}
 
-say "building usercenter (release)"
-cargo build --release --locked --quiet
 say "starting usercenter serve against the broker at $addr (consumer fetch wait" \
     "${USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS} ms, from USERCENTER_CONSUMER_FETCH_MAX_WAIT_MS, over" \
     "any --config file); data in $data_dir (the broker's log in $state); ctrl-c stops"
