@@ -94,15 +94,19 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&log) {
         return fail(&e);
     }
-    // Kafka settings from the environment that cannot be used (`Connect`): status 2, as
-    // `serve`'s.
+    // Kafka settings from the environment that cannot be used (`Connect`), or producer
+    // settings the flags make that `serve` would refuse (`Setting`): status 2, as `serve`'s.
     let summary = block_on(async {
         match command {
             PerfCommand::Produce(args) => perf::produce::run(args)
                 .await
                 .map(|s| (s.errors, s.to_string()))
                 .map_err(|e| {
-                    let config = matches!(&e, perf::produce::PerfError::Connect(_));
+                    let config = matches!(
+                        &e,
+                        perf::produce::PerfError::Connect(_)
+                            | perf::produce::PerfError::Setting { .. }
+                    );
                     (config, format!("perf produce: {e}"))
                 }),
             PerfCommand::Consume(args) => perf::consume::run(args, service::shutdown_signal())

@@ -1,6 +1,7 @@
 //! The flags of `usercenter group ...`.
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Subcommand};
 
 use crate::config::Overrides;
@@ -118,8 +119,8 @@ pub struct ResetArgs {
     pub to_latest: bool,
     /// To the first record at or after this time (RFC 3339, e.g. 2026-11-28T09:00:00Z); the log
     /// end when there is none.
-    #[arg(long, value_name = "RFC3339")]
-    pub to_datetime: Option<String>,
+    #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
+    pub to_datetime: Option<DateTime<Utc>>,
     /// By N records from the current offset (negative: back), kept within the log.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub shift_by: Option<i64>,
@@ -133,4 +134,12 @@ pub struct ResetArgs {
     /// handlers run again (every effect applied a second time: for rebuilding analytics).
     #[arg(long)]
     pub replay: bool,
+}
+
+/// `--to-datetime`'s value, read before anything connects: a usage error (status 2) like any
+/// other bad flag.
+fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}: not an RFC 3339 time (like 2026-11-28T09:00:00Z)"))
 }

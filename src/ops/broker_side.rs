@@ -134,6 +134,16 @@ impl Admin {
                 what: "DescribeGroups",
             })?;
         if let Some(code) = ErrorCode::failure(g.error_code) {
+            // Kafka 4 answers so for a group of its new consumer protocol (KIP-848: members
+            // with `group.protocol=consumer`), whose members DescribeGroups does not show:
+            // such a group is no empty one.
+            let message = g.error_message.as_deref().unwrap_or_default();
+            if message.contains("not a classic group") {
+                return Err(GroupCommandError::NotClassic {
+                    group: self.group.clone(),
+                    message: message.to_owned(),
+                });
+            }
             if code.error() == Some(ResponseError::GroupIdNotFound) {
                 // Nobody ever joined the group, or its metadata expired: nothing to show.
                 return Ok(GroupView {
@@ -174,6 +184,7 @@ impl Admin {
             .call(&OffsetFetch {
                 group_id: self.group.clone(),
                 topics: None,
+                require_stable: false,
             })
             .await?;
         let offsets = OffsetFetch::offsets(&answer.body, answer.version)
@@ -233,6 +244,7 @@ impl Admin {
                 Err(GroupCommandError::Joined {
                     group: self.group.clone(),
                     code,
+                    replay: false,
                 })
             }
             Some(code) => Err(refused("OffsetCommit", code)),

@@ -78,17 +78,32 @@ pub enum GroupCommandError {
         /// the group after they stopped until their session times out.
         static_members_hint: String,
     },
+    /// The group is one of Kafka's new consumer protocol (KIP-848), whose members this tool
+    /// cannot see.
+    #[error(
+        "group {group} uses Kafka's consumer protocol (KIP-848; its members set \
+         group.protocol=consumer), whose members DescribeGroups does not show (the broker \
+         said: {message}): use kafka-consumer-groups.sh for it"
+    )]
+    NotClassic {
+        /// The group.
+        group: String,
+        /// The broker's error message.
+        message: String,
+    },
     /// A member joined the group while the reset ran: the coordinator refused the commit.
     #[error(
-        "a member joined group {group} while the reset ran (OffsetCommit answered {code}); \
-         with --replay the dedupe marks of the records to be read again may already be \
-         deleted: stop every consumer of the group and run the same reset again"
+        "a member joined group {group} while the reset ran (OffsetCommit answered {code}){}: \
+         stop every consumer of the group and run the same reset again",
+        replay_note(.replay)
     )]
     Joined {
         /// The group.
         group: String,
         /// The coordinator's answer.
         code: ErrorCode,
+        /// Whether `--replay` deleted dedupe marks before the commit.
+        replay: bool,
     },
     /// `--replay` names a group other than the service's own.
     #[error(
@@ -104,8 +119,9 @@ pub enum GroupCommandError {
     /// `--execute` with the service's group and no redb store where the configuration points.
     #[error(
         "no store in {}: point --data-dir (or USERCENTER_STORE_DATA_DIR) at the service's store \
-         and try again. A service that has never run has none and starts from the group's \
-         committed offsets, which Kafka's own tools set",
+         and try again. A service that has never run has none: in group mode it starts from \
+         the group's committed offsets, which Kafka's own tools set; with static assignment \
+         from consumer.start",
         .0.display()
     )]
     NoStore(PathBuf),
@@ -115,6 +131,14 @@ pub enum GroupCommandError {
         .0.display()
     )]
     StoreInUse(PathBuf),
+    /// A dry run met a redb file that needs the repair a killed process leaves it needing.
+    #[error(
+        "the store {} was not closed cleanly (its service was killed) and needs a repair, \
+         which a dry run does not make: the service makes it when it next starts, and so \
+         does --execute",
+        .0.display()
+    )]
+    NeedsRepair(PathBuf),
     /// A usercenter instance runs on the PostgreSQL database.
     #[error(
         "the PostgreSQL database is in use by a usercenter instance (a frozen one, stopped \
@@ -125,14 +149,17 @@ pub enum GroupCommandError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// `--to-datetime` is not RFC 3339.
-    #[error("--to-datetime {text:?} is not an RFC 3339 time (like 2026-11-28T09:00:00Z)")]
-    Datetime {
-        /// The text.
-        text: String,
-        /// The parser's error.
-        #[source]
-        source: chrono::ParseError,
+    /// `--execute` set the offsets in Kafka, then failed to set them in the store.
+    #[error(
+        "the offsets were set in Kafka but not in the store ({cause}): run the same command \
+         again to set them there too; until then the consumer starts from the store's offset \
+         where it is ahead of Kafka's new one, else (in group mode) from Kafka's. The plan:\n{plan}"
+    )]
+    KafkaOnly {
+        /// Why the store's write failed.
+        cause: Box<GroupCommandError>,
+        /// The plan, as printed.
+        plan: String,
     },
     /// No target flag (clap requires one; not expected).
     #[error("one of --to-earliest, --to-latest, --to-datetime, --shift-by is required")]
@@ -148,6 +175,15 @@ pub enum GroupCommandError {
         /// The partition.
         partition: i32,
     },
+}
+
+/// What [`GroupCommandError::Joined`] adds after a `--replay`.
+fn replay_note(replay: &bool) -> &'static str {
+    if *replay {
+        "; the dedupe marks of the records to be read again are deleted already"
+    } else {
+        ""
+    }
 }
 
 /// Runs `command` with `config`; returns what to print.

@@ -4,9 +4,12 @@
 //! can finish: the group must have no members (DescribeGroups), the store must open (not held
 //! by a running service); with `--replay` the dedupe marks of the records between the new and
 //! the old offset are deleted first, one fetched batch per store transaction; then Kafka's
-//! offsets are committed, then the store's. A failure before the store write leaves the
-//! consumer's start where it was (the store's offset, ahead of the group's new one), with
-//! `--replay` some marks deleted (those records are handled again if read again).
+//! offsets are committed, then the store's. A failure before the Kafka commit leaves both
+//! where they were, with `--replay` some marks deleted (those records are handled again if
+//! read again). A failure between the two leaves the consumer starting from the store's
+//! offset where it is ahead of Kafka's new one (a rewind does not happen), else, in group mode,
+//! from Kafka's (a skip does): said in [`GroupCommandError::KafkaOnly`], with the plan; the same
+//! command run again finishes it.
 use std::fmt::Write as _;
 
 mod plan;
@@ -15,7 +18,7 @@ pub use plan::{PlanRow, Target, format_plan, new_offset};
 
 use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
-    config::{AssignmentMode, StoreConfig},
+    config::{AssignmentMode, StoreBackend, StoreConfig},
     consumer::process::{Key, poison_key},
     kafka::{
         client::PartitionFetcher,
@@ -230,10 +233,24 @@ impl Reset<'_> {
                 }
             }
         }
-        self.admin.commit(self.topic, &offsets).await?;
-        store_side::set_offsets(store, self.topic, &offsets)?;
-        let dir = config.data_dir.display();
-        let _ = writeln!(out, "\noffsets set in Kafka and in the store of {dir}");
+        self.admin
+            .commit(self.topic, &offsets)
+            .await
+            .map_err(|e| match e {
+                GroupCommandError::Joined { group, code, .. } => GroupCommandError::Joined {
+                    group,
+                    code,
+                    replay: self.args.replay,
+                },
+                e => e,
+            })?;
+        if let Err(e) = store_side::set_offsets(store, self.topic, &offsets) {
+            return Err(GroupCommandError::KafkaOnly {
+                cause: Box::new(e),
+                plan: std::mem::take(out),
+            });
+        }
+        let _ = writeln!(out, "\noffsets set in Kafka and in {}", store_name(config));
         if self.args.replay {
             let _ = writeln!(
                 out,
@@ -318,6 +335,15 @@ pub(super) fn next_fetch(offset: i64, end: Option<i64>, readable: i64) -> Option
         Some(end) if end > offset => Some(end),
         _ if offset >= readable => None,
         _ => Some(offset + 1),
+    }
+}
+
+/// The service's store as an operator knows it: the redb file's folder, or "the PostgreSQL
+/// database" (its URL may hold a password).
+fn store_name(config: &StoreConfig) -> String {
+    match config.backend {
+        StoreBackend::Postgres => "the PostgreSQL database (store.url)".to_owned(),
+        StoreBackend::Redb => format!("the store in {}", absolute(&config.data_dir).display()),
     }
 }
 

@@ -11,13 +11,14 @@ use crate::{
         process::{put_offset, stored_offset},
     },
     pgstore::PgStore,
-    store::{RedbStore, Store, StoreError, StoreExt, Table},
+    store::{ReadOnlyRedbStore, RedbStore, Store, StoreError, StoreExt, Table},
 };
 
 use super::GroupCommandError;
 
 /// The service's store as its configuration names it (the redb file in `data_dir`, or the
-/// PostgreSQL database at `url`). With `exclusive` (about to write), held by this process alone:
+/// PostgreSQL database at `url`). Without `exclusive` (a dry run), the redb file read-only. With
+/// `exclusive` (about to write), held by this process alone:
 /// [`GroupCommandError::StoreInUse`] while the service holds the redb file, and
 /// [`GroupCommandError::DatabaseInUse`] while any instance runs on the database. For redb, `None` when
 /// there is no store file: none is created (the caller decides what that means).
@@ -38,23 +39,40 @@ pub async fn open(
             }
             Ok(Some(Arc::new(pg)))
         }
-        StoreBackend::Redb => open_redb(&config.data_dir),
+        StoreBackend::Redb => open_redb(&config.data_dir, !exclusive),
     }
 }
 
+/// The redb store in `dir`, for writing, or read-only (`read_only`, a dry run: nothing
+/// created, migrated or repaired). `None` when there is no store file: none is created.
 pub(super) fn open_redb(
     dir: &std::path::Path,
+    read_only: bool,
 ) -> Result<Option<Arc<dyn Store>>, GroupCommandError> {
-    if !dir.join("usercenter.redb").exists() {
+    if !dir.join(RedbStore::FILE).exists() {
         return Ok(None);
     }
-    match RedbStore::open(dir) {
-        Ok(s) => Ok(Some(Arc::new(s))),
-        Err(StoreError::Open {
+    let store: Arc<dyn Store> = if read_only {
+        Arc::new(ReadOnlyRedbStore::open(dir).map_err(open_failed)?)
+    } else {
+        Arc::new(RedbStore::open(dir).map_err(open_failed)?)
+    };
+    Ok(Some(store))
+}
+
+/// Why a redb store did not open, as the operator needs to hear it: held by a running service,
+/// or (read-only) left needing a repair.
+fn open_failed(e: StoreError) -> GroupCommandError {
+    match e {
+        StoreError::Open {
             path,
             source: redb::Error::DatabaseAlreadyOpen,
-        }) => Err(GroupCommandError::StoreInUse(path)),
-        Err(e) => Err(GroupCommandError::Store(e)),
+        } => GroupCommandError::StoreInUse(path),
+        StoreError::Open {
+            path,
+            source: redb::Error::RepairAborted,
+        } => GroupCommandError::NeedsRepair(path),
+        e => GroupCommandError::Store(e),
     }
 }
 

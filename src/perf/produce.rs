@@ -22,8 +22,8 @@ pub struct ProduceArgs {
     /// Records to send.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
-    /// Value size in bytes.
-    #[arg(long, default_value_t = 100)]
+    /// Value size in bytes (at most 64 MiB).
+    #[arg(long, default_value_t = 100, value_parser = record_size)]
     pub record_size: usize,
     /// Compression codec.
     #[arg(long, value_enum, default_value_t = Codec::Snappy)]
@@ -31,8 +31,8 @@ pub struct ProduceArgs {
     /// Partitions of the topic if it has to be created.
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
-    /// Distinct keys (0: unkeyed records, sticky partitioning).
-    #[arg(long, default_value_t = 0)]
+    /// Distinct keys (0: unkeyed records, sticky partitioning; at most 10,000,000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=10_000_000))]
     pub keys: u64,
     /// Linger before a batch closes, in milliseconds.
     #[arg(long, default_value_t = 5)]
@@ -44,6 +44,17 @@ pub struct ProduceArgs {
     /// latencies are per record (enqueue to acknowledgement), exact rather than bucket bounds.
     #[arg(long, default_value_t = false)]
     pub lone: bool,
+}
+
+/// `--record-size`: at most 64 MiB, the most a batch may hold (a larger value would be
+/// allocated before the producer refused it).
+fn record_size(text: &str) -> Result<usize, String> {
+    const MAX: usize = 64 << 20;
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX => Ok(n),
+        Ok(_) => Err(format!("at most {MAX} bytes")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The result of a run.
@@ -112,6 +123,14 @@ pub enum PerfError {
     /// The producer refused a record.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// The flags make a producer setting the service would refuse.
+    #[error("{field}: {why} (from the flags and the USERCENTER_PRODUCER_* settings)")]
+    Setting {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// Runs the load and returns its summary.
@@ -132,11 +151,6 @@ pub async fn run(args: &ProduceArgs) -> Result<Summary, PerfError> {
 /// known.
 async fn producer(args: &ProduceArgs) -> Result<Producer, PerfError> {
     let (client, cfg) = super::client(&args.brokers)?;
-    // With the replication factor `serve` creates its topics with.
-    let replication = cfg.topics.replication_factor;
-    client
-        .ensure_topic(&args.topic, args.partitions, replication)
-        .await?;
     let config = ProducerConfig {
         compression: args.codec,
         linger_ms: args.linger_ms,
@@ -144,6 +158,15 @@ async fn producer(args: &ProduceArgs) -> Result<Producer, PerfError> {
         on_buffer_full: BufferFullPolicy::Wait,
         ..cfg.producer.clone()
     };
+    // Checked as `serve` checks its configuration, before anything connects.
+    config
+        .check()
+        .map_err(|(field, why)| PerfError::Setting { field, why })?;
+    // With the replication factor `serve` creates its topics with.
+    let replication = cfg.topics.replication_factor;
+    client
+        .ensure_topic(&args.topic, args.partitions, replication)
+        .await?;
     // The transport `serve` would use with these settings: idempotent unless turned off.
     let transport = BrokerTransport::connect(client, &config).await;
     let producer = Producer::new(Arc::new(transport), config);

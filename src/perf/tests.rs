@@ -61,3 +61,51 @@ fn a_run_that_delivered_nothing_shows_no_cpu_per_million() {
             .contains(" cpu_s_per_million=1.23 ")
     );
 }
+
+/// Flags that make a producer setting `serve` would refuse are refused before anything
+/// connects (here no broker listens at all).
+#[test]
+fn perf_produce_refuses_a_batch_too_small_for_any_record() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        produce: super::produce::ProduceArgs,
+    }
+    let args = Cli::parse_from([
+        "produce",
+        "--brokers",
+        "127.0.0.1:1",
+        "--topic",
+        "t",
+        "--batch-max-bytes",
+        "10",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = runtime
+        .block_on(super::produce::run(&args.produce))
+        .map(|_| ());
+    assert!(
+        matches!(
+            &refused,
+            Err(super::produce::PerfError::Setting {
+                field: "producer.batch_max_bytes",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let too_big = Cli::try_parse_from([
+        "produce",
+        "--brokers",
+        "b:1",
+        "--topic",
+        "t",
+        "--record-size",
+        "1000000000",
+    ]);
+    assert!(too_big.is_err(), "a 1 GB record size parsed");
+}

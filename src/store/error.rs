@@ -14,6 +14,9 @@ pub enum StoreError {
         #[source]
         source: redb::Error,
     },
+    /// A write to a store opened read-only.
+    #[error("store: opened read-only")]
+    ReadOnly,
     /// The backend failed a read, write or commit.
     #[error("store: {0}")]
     Backend(#[source] redb::Error),

@@ -30,7 +30,7 @@ mod typed;
 pub use append_news::{AppendNews, Appended, Hear};
 pub use error::StoreError;
 pub use ext::StoreExt;
-pub use redb_store::RedbStore;
+pub use redb_store::{ReadOnlyRedbStore, RedbStore};
 pub use typed::{decode, get, put};
 
 /// The tables every backend provides. Keys and values are bytes; [`typed`] adds postcard.

@@ -295,3 +295,44 @@ impl Store for RedbStore {
         self.failed.get().cloned()
     }
 }
+
+/// A redb store file opened read-only: for a look that must change nothing (a dry run of
+/// `usercenter group reset-offsets`). Nothing is created, moved or repaired; every write fails
+/// with [`StoreError::ReadOnly`].
+pub struct ReadOnlyRedbStore {
+    db: redb::ReadOnlyDatabase,
+}
+
+impl std::fmt::Debug for ReadOnlyRedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyRedbStore").finish_non_exhaustive()
+    }
+}
+
+impl ReadOnlyRedbStore {
+    /// Opens the store file [`RedbStore::FILE`] in `dir`, which must exist. A file the last
+    /// process did not close (it was killed) needs a repair, which only [`RedbStore::open`]
+    /// makes: [`redb::Error::RepairAborted`] here.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(RedbStore::FILE);
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .open_read_only(&path)
+            .map_err(|e| StoreError::Open {
+                path,
+                source: e.into(),
+            })?;
+        Ok(Self { db })
+    }
+}
+
+impl Store for ReadOnlyRedbStore {
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        f(&Read(&txn))
+    }
+
+    fn write(&self, _: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
+        Err(StoreError::ReadOnly)
+    }
+}

@@ -29,13 +29,8 @@ impl Target {
             Ok(Self::Earliest)
         } else if args.to_latest {
             Ok(Self::Latest)
-        } else if let Some(text) = &args.to_datetime {
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| Self::Datetime(t.with_timezone(&Utc)))
-                .map_err(|source| GroupCommandError::Datetime {
-                    text: text.clone(),
-                    source,
-                })
+        } else if let Some(time) = args.to_datetime {
+            Ok(Self::Datetime(time))
         } else if let Some(n) = args.shift_by {
             Ok(Self::ShiftBy(n))
         } else {
