@@ -164,7 +164,8 @@ impl GroupSupervisor {
     /// Starts a task for each of `partitions`, assigned in `generation`, from the group's
     /// committed offsets; none once the member's generation is over.
     async fn start(&mut self, generation: i32, partitions: Vec<i32>) {
-        if self.generation_over(generation, &partitions) {
+        let partitions = self.still_ours(generation, partitions);
+        if partitions.is_empty() {
             return;
         }
         let committed = committed(
@@ -173,28 +174,34 @@ impl GroupSupervisor {
             self.committed_patience(),
         )
         .await;
-        // That read may have taken seconds, long enough for the generation to end.
-        if self.generation_over(generation, &partitions) {
-            return;
-        }
-        for p in partitions {
+        // That read may have taken seconds, long enough for the generation to end, or for
+        // the member to give the partitions up while their revocation waits behind this read.
+        for p in self.still_ours(generation, partitions) {
             self.spawn(p, generation, committed.get(&p).copied());
         }
         self.report_running();
     }
 
-    /// Whether the member's generation ended (a loss is on its way): `partitions`, assigned in
-    /// `generation`, must not start, or a task would claim a partition its next owner may hold.
-    fn generation_over(&self, generation: i32, partitions: &[i32]) -> bool {
+    /// Those of `partitions`, assigned in `generation`, that are still the member's from that
+    /// assignment. The others must not start, or a task would claim a partition its next owner
+    /// may hold: the generation ended (a loss is on its way), or the member revoked them (the
+    /// revocation waits behind this start, which took longer than the rebalance timeout the
+    /// member waits for it; a rebalance since may have given them to another member, or back
+    /// to us, and then their new assignment starts them).
+    fn still_ours(&self, generation: i32, partitions: Vec<i32>) -> Vec<i32> {
         let over = self.member.membership().generation < 0;
-        if over {
+        let (ours, gone): (Vec<i32>, Vec<i32>) = partitions
+            .into_iter()
+            .partition(|&p| !over && self.member.owned_since(p) == Some(generation));
+        if !gone.is_empty() {
             info!(
                 generation,
-                count = partitions.len(),
-                "consumer: the assignment's generation ended before its partitions started; not starting them"
+                count = gone.len(),
+                partitions = ?few(&gone),
+                "consumer: partitions given up (their generation ended, or a rebalance took them) before they started; not starting them"
             );
         }
-        over
+        ours
     }
 
     /// Starts the waiting partitions that the topic's metadata shows now.
@@ -322,13 +329,17 @@ impl GroupSupervisor {
                 warn!(topic = %self.ctx.topic, partition = *p, ?after, "consumer: the partition task ended (another owner claimed it, or it failed) while the group gives the partition to us; claiming it again if that lasts, once a heartbeat since is answered");
                 continue;
             };
-            if ended.elapsed() >= after && generation >= 0 && confirmed_since(ended) {
-                again.push(*p);
+            // Not one the member has given up since: its revocation or loss is on its way.
+            let still_ours = self.member.owned_since(*p).is_some();
+            if ended.elapsed() >= after && generation >= 0 && confirmed_since(ended) && still_ours {
+                again.push((*p, o.committed));
             }
         }
-        for p in again {
+        // With the group's offset the partition's assignment came with: the task that ended
+        // may have ended before it stored its start, and the store's offset can be older.
+        for (p, committed) in again {
             info!(topic = %self.ctx.topic, partition = p, generation, "consumer: claiming the partition again");
-            self.spawn(p, generation, None);
+            self.spawn(p, generation, committed);
         }
         self.report_running();
     }

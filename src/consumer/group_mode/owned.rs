@@ -32,6 +32,8 @@ pub(super) struct Owned {
     started: Arc<AtomicBool>,
     /// When the supervisor first saw the task ended while the partition was still ours.
     pub ended: Option<Instant>,
+    /// The group's committed offset the task started with, for a task started again.
+    pub committed: Option<i64>,
 }
 
 impl Owned {
@@ -66,6 +68,7 @@ impl Owned {
             task,
             started,
             ended: None,
+            committed,
         }
     }
 

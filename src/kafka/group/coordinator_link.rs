@@ -5,7 +5,10 @@
 //! ([`ErrorCode::coordinator_moved`]: NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
 //! COORDINATOR_LOAD_IN_PROGRESS), drops the cached coordinator; the next call asks
 //! FindCoordinator again.
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use parking_lot::Mutex;
 
@@ -79,6 +82,9 @@ pub(crate) struct CoordinatorLink {
     /// The generation and send time of the last heartbeat the coordinator answered without
     /// an error: the last word that we were still a member in that generation.
     heartbeat_answered: Mutex<Option<(i32, tokio::time::Instant)>>,
+    /// The partitions we own, each with the generation it became ours in: noted before the
+    /// consumer hears of an assignment, and cleared before it hears of a revocation or a loss.
+    owned_since: Mutex<BTreeMap<i32, i32>>,
 }
 
 impl CoordinatorLink {
@@ -98,6 +104,7 @@ impl CoordinatorLink {
             check_now: tokio::sync::Notify::new(),
             kept_at: Mutex::new(None),
             heartbeat_answered: Mutex::new(None),
+            owned_since: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -127,6 +134,24 @@ impl CoordinatorLink {
 
     pub fn membership(&self) -> Membership {
         self.membership.lock().clone()
+    }
+
+    /// Notes that `partitions` became ours in `generation`.
+    pub fn note_owned(&self, generation: i32, partitions: &[i32]) {
+        let mut owned = self.owned_since.lock();
+        owned.extend(partitions.iter().map(|&p| (p, generation)));
+    }
+
+    /// Notes that `partitions` are ours no longer (revoked or lost).
+    pub fn note_given_up(&self, partitions: &BTreeSet<i32>) {
+        self.owned_since
+            .lock()
+            .retain(|p, _| !partitions.contains(p));
+    }
+
+    /// The generation partition `p` became ours in, while it is ours.
+    pub fn owned_since(&self, p: i32) -> Option<i32> {
+        self.owned_since.lock().get(&p).copied()
     }
 
     pub fn set_membership(&self, m: Membership) {
@@ -260,6 +285,7 @@ impl CoordinatorLink {
         let call = OffsetFetch {
             group_id: self.group_id.clone(),
             topics: Some(vec![(self.topic.clone(), partitions.to_vec())]),
+            require_stable: true,
         };
         let conn = self.coordinator().await?;
         let answer = match conn.call(&call).await {
@@ -271,14 +297,27 @@ impl CoordinatorLink {
                 return Err(GroupError::Call(e));
             }
         };
-        match OffsetFetch::offsets(&answer.body, answer.version) {
-            Ok(offsets) => Ok(offsets
-                .into_iter()
-                .filter(|o| o.topic == self.topic && o.error_code.is_ok() && o.offset >= 0)
-                .map(|o| (o.partition, o.offset))
-                .collect()),
-            Err(code) => self.failed("OffsetFetch", code),
+        let offsets = match OffsetFetch::offsets(&answer.body, answer.version) {
+            Ok(offsets) => offsets,
+            Err(code) => return self.failed("OffsetFetch", code),
+        };
+        // A transactional commit still pending on a partition (another member of the group
+        // commits in transactions): its offset is not known yet, and the one before it is
+        // not where a read_committed consumer starts. Asked again, as Kafka's consumer does.
+        let unstable = offsets
+            .iter()
+            .find(|o| o.error_code.error() == Some(ResponseError::UnstableOffsetCommit));
+        if let Some(o) = unstable {
+            return Err(GroupError::Code {
+                api: "OffsetFetch",
+                code: o.error_code,
+            });
         }
+        Ok(offsets
+            .into_iter()
+            .filter(|o| o.topic == self.topic && o.error_code.is_ok() && o.offset >= 0)
+            .map(|o| (o.partition, o.offset))
+            .collect())
     }
 
     /// An error answer: forgets a coordinator that moved, and returns the code as an error.

@@ -179,6 +179,12 @@ impl MemberHandle {
         self.link.membership()
     }
 
+    /// The generation partition `p` became ours in, while it is ours: `None` once the member
+    /// has revoked or lost it (the consumer hears of that next).
+    pub fn owned_since(&self, p: i32) -> Option<i32> {
+        self.link.owned_since(p)
+    }
+
     /// Commits offsets (partition → next offset) to the group in the current generation.
     pub async fn commit(
         &self,
@@ -251,6 +257,11 @@ impl GroupMember {
     /// Our member id and generation now.
     pub fn membership(&self) -> Membership {
         self.link.membership()
+    }
+
+    /// See [`MemberHandle::owned_since`].
+    pub fn owned_since(&self, p: i32) -> Option<i32> {
+        self.link.owned_since(p)
     }
 
     /// The generation and send time of the last heartbeat the coordinator answered without an

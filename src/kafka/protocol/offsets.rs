@@ -113,6 +113,10 @@ pub struct OffsetFetch {
     pub group_id: String,
     /// Topics and their partitions; `None`: all.
     pub topics: Option<Vec<(String, Vec<i32>)>>,
+    /// Whether a partition with a transactional offset commit still pending answers
+    /// UNSTABLE_OFFSET_COMMIT rather than the offset committed before it (version 7 and later,
+    /// KIP-447): what a consumer that reads committed records starts from.
+    pub require_stable: bool,
 }
 
 impl Call for OffsetFetch {
@@ -128,7 +132,8 @@ impl Call for OffsetFetch {
     }
 
     fn build(&self, version: i16) -> OffsetFetchRequest {
-        let request = OffsetFetchRequest::default();
+        let request =
+            OffsetFetchRequest::default().with_require_stable(self.require_stable && version >= 7);
         if version >= 8 {
             let topics = self.topics.as_ref().map(|topics| {
                 topics

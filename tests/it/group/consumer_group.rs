@@ -106,6 +106,7 @@ async fn committed_total(broker: &str) -> Result<i64, String> {
         .call(&OffsetFetch {
             group_id: "usercenter".into(),
             topics: Some(vec![("user.events".into(), (0..PARTITIONS).collect())]),
+            require_stable: false,
         })
         .await
         .map_err(|e| e.to_string())?;

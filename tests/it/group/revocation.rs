@@ -38,10 +38,18 @@ async fn owner_of_all(assignors: &str) -> (Broker, GroupMember, mpsc::Receiver<G
     create_topic(&*client(&broker.addr).await, "t", 4).await;
     let (member, mut events) =
         GroupMember::start(kafka_client(&broker.addr), member_config(assignors));
-    let GroupEvent::Assigned { partitions, .. } = next(&mut events).await else {
+    let GroupEvent::Assigned {
+        partitions,
+        generation,
+        ..
+    } = next(&mut events).await
+    else {
         panic!("a revocation before the first assignment");
     };
     assert_eq!(partitions, vec![0, 1, 2, 3]);
+    for p in partitions {
+        assert_eq!(member.owned_since(p), Some(generation), "partition {p}");
+    }
     (broker, member, events)
 }
 
@@ -208,11 +216,25 @@ async fn a_member_offering_an_eager_assignor_gives_everything_up_before_it_rejoi
         vec![0, 1, 2, 3],
         "everything, before it rejoins"
     );
+    // The member gave them up before the consumer heard of it: a start of theirs that the
+    // consumer had not made yet is not made.
+    for p in 0..4 {
+        assert_eq!(a.owned_since(p), None, "partition {p} still owned");
+    }
     done.send(()).unwrap();
-    let GroupEvent::Assigned { partitions, .. } = next(&mut a_events).await else {
+    let GroupEvent::Assigned {
+        partitions,
+        generation,
+        ..
+    } = next(&mut a_events).await
+    else {
         panic!("another revocation before the assignment");
     };
     assert_eq!(partitions.len(), 2, "its share: {partitions:?}");
+    for p in 0..4 {
+        let since = partitions.contains(&p).then_some(generation);
+        assert_eq!(a.owned_since(p), since, "partition {p}");
+    }
     eventually(
         Duration::from_secs(20),
         "the second member owns two",

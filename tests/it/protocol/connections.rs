@@ -139,6 +139,7 @@ async fn group_requests_get_sane_answers() {
         .call(&OffsetFetch {
             group_id: group.into(),
             topics: Some(vec![("grp".into(), vec![0, 1])]),
+            require_stable: false,
         })
         .await
         .unwrap();

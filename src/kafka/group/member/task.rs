@@ -196,6 +196,7 @@ impl MemberTask {
         }
         let added: Vec<i32> = synced.partitions.difference(&self.owned).copied().collect();
         self.owned = synced.partitions;
+        self.link.note_owned(synced.generation, &added);
         let assigned = GroupEvent::Assigned {
             generation: synced.generation,
             partitions: added,
@@ -344,6 +345,8 @@ impl MemberTask {
         how: Handover,
     ) -> ControlFlow<(), Option<Ended>> {
         let generation = self.link.membership().generation;
+        // Before the consumer hears of it: a start it has not made yet is not made.
+        self.link.note_given_up(&partitions);
         let handing_over = hand_over(
             &self.events,
             (partitions, generation),

@@ -69,10 +69,12 @@ fn offset_fetch_builds_both_shapes() {
     let some = OffsetFetch {
         group_id: "g".into(),
         topics: Some(vec![("a".into(), vec![0, 1])]),
+        require_stable: true,
     };
     let all = OffsetFetch {
         group_id: "g".into(),
         topics: None,
+        require_stable: false,
     };
     for version in 2..=9 {
         let r = request_round_trip(&some, version);
@@ -88,6 +90,9 @@ fn offset_fetch_builds_both_shapes() {
             assert_eq!(r.topics.as_ref().unwrap()[0].partition_indexes, [0, 1]);
             assert!(r_all.topics.is_none());
         }
+        // Asked for where the version has the field (7 and later), only by `some`.
+        assert_eq!(r.require_stable, version >= 7, "version {version}");
+        assert!(!r_all.require_stable);
     }
 }
 

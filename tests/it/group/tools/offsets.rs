@@ -16,6 +16,7 @@ pub(super) async fn committed(broker: &str) -> Vec<(i32, i64)> {
         .call(&OffsetFetch {
             group_id: GROUP.into(),
             topics: Some(vec![(TOPIC.into(), vec![0, 1, 2])]),
+            require_stable: false,
         })
         .await
         .unwrap();
