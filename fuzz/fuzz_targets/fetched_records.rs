@@ -1,13 +1,14 @@
 //! The consumer's path from a Fetch response's record set to an event: our zero-copy batch
 //! reader (CRC, codecs, varints, the set's decompression budget, unreadable batches), then
-//! header lookups and envelope decoding of every record. Each input is read twice: as it is,
+//! header lookups, the dedupe key and envelope decoding of every record. Each input is read twice: as it is,
 //! and with the CRC of every complete batch made to match, so that mutations behind the CRC
 //! check reach the codecs, the varints and the headers rather than stopping at the CRC.
 #![no_main]
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use usercenter::{
-    event::Envelope,
+    consumer::process::Key,
+    event::{Envelope, is_binding_header},
     kafka::records::{self, encode::Stamp},
 };
 
@@ -55,6 +56,11 @@ fn read(data: Vec<u8>) {
     for r in fetched.records {
         let _ = r.headers.get("ce_id");
         let _ = r.headers.iter().count();
+        // What the consumer reads before the handler: the dedupe key, and the search for a
+        // CloudEvents header given twice; and what a dead letter copies.
+        let _ = Key::of(&r.headers);
+        let _ = r.headers.repeated(is_binding_header);
+        let _ = r.headers.to_map();
         let _ = Envelope::decode(&r.headers, r.value.as_deref());
     }
 }
