@@ -147,6 +147,22 @@ pub(super) fn text<'h>(
     })
 }
 
+/// An optional header parsed with `FromStr`: `None` when absent, an error when present but not
+/// what `T` reads.
+pub(super) fn parsed_if_present<T>(
+    headers: &impl HeaderLookup,
+    name: &'static str,
+) -> Result<Option<T>, DecodeError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match headers.header(name) {
+        None => Ok(None),
+        Some(_) => parsed(headers, name).map(Some),
+    }
+}
+
 /// A required header parsed with `FromStr`.
 pub(super) fn parsed<T>(headers: &impl HeaderLookup, name: &'static str) -> Result<T, DecodeError>
 where

@@ -31,11 +31,12 @@ pub struct Envelope {
     pub user_id: Uuid,
     /// When the change happened (`ce_time`), microsecond precision.
     pub occurred_at: DateTime<Utc>,
-    /// Request id of the HTTP request that caused it (`ce_requestid`).
+    /// Request id of the HTTP request that caused it (`ce_requestid`; empty when absent).
     pub request_id: String,
-    /// Producer id of the instance that wrote it (`ce_producerid`).
+    /// Producer id of the instance that wrote it (`ce_producerid`); 0 for another writer's
+    /// event that names none.
     pub producer_id: u64,
-    /// Sequence number within that producer (`ce_sequence`).
+    /// Sequence number within that producer (`ce_sequence`); 0 when absent.
     pub sequence: u64,
     /// The event data; its variant is the event type (`ce_type`).
     pub data: EventData,
@@ -122,10 +123,23 @@ impl Envelope {
         if spec != SPEC_VERSION {
             return Err(DecodeError::SpecVersion(spec.to_owned()));
         }
+        let ct_text = binding::text(headers, header::CONTENT_TYPE)?;
+        let content_type = ContentType::parse(ct_text)
+            .ok_or_else(|| DecodeError::ContentType(ct_text.to_owned()))?;
         // The data version before the type: a type of a later release (one this build does
         // not know) is that release's event, which the consumer waits on in a rolling
-        // upgrade, not a record to dead-letter.
-        let version: u16 = binding::parsed(headers, header::DATA_VERSION)?;
+        // upgrade, not a record to dead-letter. A JSON event may leave it out (the Go
+        // service's do): its fields say what they are, read as the first layout's; postcard's
+        // bytes do not.
+        let version: u16 = match binding::parsed_if_present(headers, header::DATA_VERSION)? {
+            Some(version) => version,
+            None if content_type == ContentType::Json => 1,
+            None => {
+                return Err(DecodeError::MissingHeader {
+                    name: header::DATA_VERSION,
+                });
+            }
+        };
         if version == 0 || version > DATA_VERSION {
             return Err(DecodeError::DataVersion {
                 found: version,
@@ -135,9 +149,6 @@ impl Envelope {
         let ty_text = binding::text(headers, header::TYPE)?;
         let ty = EventType::parse(ty_text)
             .ok_or_else(|| DecodeError::UnknownType(ty_text.to_owned()))?;
-        let ct_text = binding::text(headers, header::CONTENT_TYPE)?;
-        let content_type = ContentType::parse(ct_text)
-            .ok_or_else(|| DecodeError::ContentType(ct_text.to_owned()))?;
         let time_text = binding::text(headers, header::TIME)?;
         let occurred_at = DateTime::parse_from_rfc3339(time_text)
             .map_err(|e| DecodeError::BadHeader {
@@ -159,7 +170,11 @@ impl Envelope {
                 most: MAX_TEXT,
             });
         }
-        let request_id = binding::text(headers, header::REQUEST_ID)?;
+        // Another writer's event (the Go service's) may carry no request id.
+        let request_id = match headers.header(header::REQUEST_ID) {
+            Some(_) => binding::text(headers, header::REQUEST_ID)?,
+            None => "",
+        };
         if request_id.len() > MAX_REQUEST_ID {
             return Err(DecodeError::TooLong {
                 field: header::REQUEST_ID,
@@ -182,8 +197,10 @@ impl Envelope {
             user_id: binding::parsed(headers, header::SUBJECT)?,
             occurred_at,
             request_id: request_id.to_owned(),
-            producer_id: binding::parsed(headers, header::PRODUCER_ID)?,
-            sequence: binding::parsed(headers, header::SEQUENCE)?,
+            // Ours name their writer; another writer's event (the Go service's) may not, and
+            // nothing reads these but the dedupe of a record without `ce_id`, which no event is.
+            producer_id: binding::parsed_if_present(headers, header::PRODUCER_ID)?.unwrap_or(0),
+            sequence: binding::parsed_if_present(headers, header::SEQUENCE)?.unwrap_or(0),
             data,
         })
     }
