@@ -128,24 +128,8 @@ impl Envelope {
             .ok_or_else(|| DecodeError::ContentType(ct_text.to_owned()))?;
         // The data version before the type: a type of a later release (one this build does
         // not know) is that release's event, which the consumer waits on in a rolling
-        // upgrade, not a record to dead-letter. A JSON event may leave it out (the Go
-        // service's do): its fields say what they are, read as the first layout's; postcard's
-        // bytes do not.
-        let version: u16 = match binding::parsed_if_present(headers, header::DATA_VERSION)? {
-            Some(version) => version,
-            None if content_type == ContentType::Json => 1,
-            None => {
-                return Err(DecodeError::MissingHeader {
-                    name: header::DATA_VERSION,
-                });
-            }
-        };
-        if version == 0 || version > DATA_VERSION {
-            return Err(DecodeError::DataVersion {
-                found: version,
-                supported: DATA_VERSION,
-            });
-        }
+        // upgrade, not a record to dead-letter.
+        let version = data_version(headers, content_type)?;
         let ty_text = binding::text(headers, header::TYPE)?;
         let ty = EventType::parse(ty_text)
             .ok_or_else(|| DecodeError::UnknownType(ty_text.to_owned()))?;
@@ -170,18 +154,7 @@ impl Envelope {
                 most: MAX_TEXT,
             });
         }
-        // Another writer's event (the Go service's) may carry no request id.
-        let request_id = match headers.header(header::REQUEST_ID) {
-            Some(_) => binding::text(headers, header::REQUEST_ID)?,
-            None => "",
-        };
-        if request_id.len() > MAX_REQUEST_ID {
-            return Err(DecodeError::TooLong {
-                field: header::REQUEST_ID,
-                bytes: request_id.len(),
-                most: MAX_REQUEST_ID,
-            });
-        }
+        let request_id = request_id(headers)?;
         let id: Uuid = binding::parsed(headers, header::ID)?;
         // The nil (and the max) id is what a writer that never set one writes on every event
         // (Go's zero uuid.UUID): as an identity, every such event would be one event.
@@ -204,6 +177,48 @@ impl Envelope {
             data,
         })
     }
+}
+
+/// The event's data version (`ce_dataversion`), one this build reads. A JSON event may leave it
+/// out (the Go service's do): its fields say what they are, read as the first layout's;
+/// postcard's bytes do not.
+fn data_version(
+    headers: &impl HeaderLookup,
+    content_type: ContentType,
+) -> Result<u16, DecodeError> {
+    let version: u16 = match binding::parsed_if_present(headers, header::DATA_VERSION)? {
+        Some(version) => version,
+        None if content_type == ContentType::Json => 1,
+        None => {
+            return Err(DecodeError::MissingHeader {
+                name: header::DATA_VERSION,
+            });
+        }
+    };
+    if version == 0 || version > DATA_VERSION {
+        return Err(DecodeError::DataVersion {
+            found: version,
+            supported: DATA_VERSION,
+        });
+    }
+    Ok(version)
+}
+
+/// The event's request id (`ce_requestid`), at most [`MAX_REQUEST_ID`] bytes; empty when
+/// absent (another writer's event, the Go service's, may carry none).
+fn request_id(headers: &impl HeaderLookup) -> Result<&str, DecodeError> {
+    let request_id = match headers.header(header::REQUEST_ID) {
+        Some(_) => binding::text(headers, header::REQUEST_ID)?,
+        None => "",
+    };
+    if request_id.len() > MAX_REQUEST_ID {
+        return Err(DecodeError::TooLong {
+            field: header::REQUEST_ID,
+            bytes: request_id.len(),
+            most: MAX_REQUEST_ID,
+        });
+    }
+    Ok(request_id)
 }
 
 fn decode_data(
