@@ -110,6 +110,16 @@ impl KafkaConfig {
         plain && self.security_protocol.sasl() && !self.security_protocol.tls()
     }
 
+    /// A WARN when [`Self::password_in_clear`]: for every command that connects with these
+    /// settings (`serve`, `group`, `perf`).
+    pub fn warn_if_password_in_clear(&self) {
+        if self.password_in_clear() {
+            tracing::warn!(
+                "kafka: SASL PLAIN over sasl_plaintext sends kafka.sasl_password to every broker in clear text; use security_protocol = \"sasl_ssl\""
+            );
+        }
+    }
+
     /// The rustls client configuration, or `None` when the protocol has no TLS; its files are
     /// read here.
     pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, SecurityError> {

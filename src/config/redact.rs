@@ -17,13 +17,11 @@ pub(super) fn database_url(url: &str) -> String {
     let Ok(read) = url.parse::<PgConfig>() else {
         return REDACTED.to_owned();
     };
-    // A user or host holding what separates a URL's parts was read from a URL whose password
-    // holds them unescaped: part of the password would show.
-    let odd = |v: &str| v.contains(['@', '/', '?', '&', '=']);
-    let hosts = |c: &PgConfig| -> Vec<String> { c.get_hosts().iter().map(host_name).collect() };
-    if read.get_user().is_some_and(odd) || hosts(&read).iter().any(|h| odd(h)) {
+    // Part of the password would show.
+    if password_misread(&read) {
         return REDACTED.to_owned();
     }
+    let hosts = |c: &PgConfig| -> Vec<String> { c.get_hosts().iter().map(host_name).collect() };
     let shown = as_written(url);
     // The text as written is kept when it reads back as the same connection with no password
     // but `<redacted>`, and does not hold the password (one of 4 bytes or more: a shorter one
@@ -50,6 +48,20 @@ pub(super) fn database_url(url: &str) -> String {
     } else {
         as_read(&read)
     }
+}
+
+/// Whether tokio-postgres read a user or host holding what separates a URL's parts: it comes
+/// from a URL whose password holds them unescaped (`postgres://u:p@ss@host/db`), read as a user
+/// `u`, a password `p` and a host `ss@host`.
+/// (A socket directory's path holds '/' of its own.)
+pub(super) fn password_misread(read: &PgConfig) -> bool {
+    let odd = |v: &str| v.contains(['@', '/', '?', '&', '=']);
+    let odd_host = |h: &Host| match h {
+        Host::Tcp(name) => odd(name),
+        #[cfg(unix)]
+        Host::Unix(path) => path.to_string_lossy().contains('@'),
+    };
+    read.get_user().is_some_and(odd) || read.get_hosts().iter().any(odd_host)
 }
 
 /// A host as tokio-postgres read it.

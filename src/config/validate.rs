@@ -172,6 +172,34 @@ fn validate_auth(auth: &AuthConfig) -> Result<(), ConfigError> {
 /// (100), and the pool allocates its room for them up front.
 const MAX_POOL_SIZE: u64 = 1_024;
 
+/// `store.url` as tokio-postgres reads it, with `store.tls_ca_file`: errors that name an option
+/// or a position, never a value (the password stays out).
+fn check_database_url(store: &StoreConfig) -> Result<(), ConfigError> {
+    let read = store.url.parse::<tokio_postgres::Config>().map_err(|e| {
+        ConfigError::field("store.url", format!("not a usable PostgreSQL URL: {e}"))
+    })?;
+    // Read without an error, but not as meant: the connection would go to part of the
+    // password as a host name, and fail with a name lookup.
+    if super::redact::password_misread(&read) {
+        return Err(ConfigError::field(
+            "store.url",
+            "its user or host holds '@', '/', '?', '&' or '=': a password that holds them must be \
+             percent-encoded (%40, %2F, %3F, %26, %3D)",
+        ));
+    }
+    // The CA file says TLS is wanted; the URL says no TLS at all.
+    if store.tls_ca_file.is_some()
+        && read.get_ssl_mode() == tokio_postgres::config::SslMode::Disable
+    {
+        return Err(ConfigError::field(
+            "store.tls_ca_file",
+            "is set, but store.url says sslmode=disable: the connection would not be encrypted; \
+             remove one of them",
+        ));
+    }
+    Ok(())
+}
+
 /// `[store]`: a data directory, a connection or more, and a URL for PostgreSQL only.
 fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
     at_least_one(&[("store.pool_size", store.pool_size as u64)])?;
@@ -186,12 +214,8 @@ fn validate_store(store: &StoreConfig) -> Result<(), ConfigError> {
             "the postgres backend needs a postgres:// URL",
         ));
     }
-    // Its errors name an option or a position, never a value (the password stays out).
-    if postgres && let Err(e) = store.url.parse::<tokio_postgres::Config>() {
-        return Err(ConfigError::field(
-            "store.url",
-            format!("not a usable PostgreSQL URL: {e}"),
-        ));
+    if postgres {
+        check_database_url(store)?;
     }
     // Several instances given a database's URL but not the backend would each keep users in a
     // file of their own, and start as if nothing were wrong.

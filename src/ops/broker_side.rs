@@ -102,6 +102,7 @@ impl Admin {
 
     /// Finds `group`'s coordinator through the bootstrap brokers of `config`.
     pub async fn connect(config: &KafkaConfig, group: &str) -> Result<Self, GroupCommandError> {
+        config.warn_if_password_in_clear();
         let settings = config
             .connect_settings()
             .map_err(GroupCommandError::Security)?;

@@ -37,6 +37,7 @@ pub fn client(
     }
     config.kafka.brokers = brokers.to_vec();
     config.kafka.client_id = "usercenter-perf".into();
+    config.kafka.warn_if_password_in_clear();
     let settings = config.kafka.connect_settings()?;
     let client = Arc::new(crate::kafka::Client::new(brokers.to_vec(), settings));
     Ok((client, config))

@@ -16,18 +16,34 @@ pub(super) fn settings(
     ca_file: Option<&Path>,
 ) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
     let mut config = parse(url)?;
-    if ca_file.is_some() {
-        match config.get_ssl_mode() {
-            SslMode::Disable => tracing::warn!(
-                "store.tls_ca_file is set, but the URL says sslmode=disable: the connection is not encrypted"
-            ),
-            SslMode::Prefer => {
-                config.ssl_mode(SslMode::Require);
-            }
-            _ => {}
+    match (ca_file.is_some(), config.get_ssl_mode()) {
+        // Refused by the configuration's check (`store.tls_ca_file`); said, for any other caller.
+        (true, SslMode::Disable) => tracing::warn!(
+            "store.tls_ca_file is set, but the URL says sslmode=disable: the connection is not encrypted"
+        ),
+        (true, SslMode::Prefer) => {
+            config.ssl_mode(SslMode::Require);
         }
+        (false, SslMode::Prefer) if off_this_host(&config) => tracing::warn!(
+            "store.url names no sslmode (or prefer): with a server, or a machine in the middle, that declines TLS the connection goes on in plain text, the password included; set sslmode=require (the server's certificate is checked) or store.tls_ca_file"
+        ),
+        _ => {}
     }
     Ok((config, tls(ca_file)?))
+}
+
+/// Whether `config` names a host off this machine: not a socket directory, not loopback.
+fn off_this_host(config: &tokio_postgres::Config) -> bool {
+    config.get_hosts().iter().any(|h| match h {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name != "localhost"
+                && !name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => false,
+    })
 }
 
 /// TLS through rustls on ring with Mozilla's roots, or with the CA certificates of `ca_file`

@@ -132,11 +132,7 @@ impl KafkaSide {
     /// until it works or shutdown begins.
     async fn connect(&self, cancel: &CancellationToken) -> Option<Arc<kafka::Client>> {
         let cfg = &self.config;
-        if cfg.kafka.password_in_clear() {
-            warn!(
-                "kafka: SASL PLAIN over sasl_plaintext sends kafka.sasl_password to every broker in clear text; use security_protocol = \"sasl_ssl\""
-            );
-        }
+        cfg.kafka.warn_if_password_in_clear();
         let client = self.client()?;
         // Each bootstrap broker in turn gets the connect timeout (one that does not answer
         // must not use up the next one's), and the requests one more.

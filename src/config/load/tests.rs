@@ -242,6 +242,7 @@ fn secrets_stay_out_of_errors_debug_and_printing() {
     }
 }
 
+mod database_url;
 mod env;
 
 #[test]
