@@ -31,6 +31,39 @@ fn rules() {
     assert!(avatar_url("javascript:alert(1)").is_err());
 }
 
+/// Invisible characters and direction overrides make one name or address read as another's:
+/// refused in addresses and nicknames. An avatar URL needs a host and no user part, and holds
+/// nothing a page or a fetcher would read as more than a URL.
+#[test]
+fn lookalikes_and_odd_urls_are_refused() {
+    for c in ['\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}'] {
+        assert!(email(&format!("admin{c}@corp.example")).is_err(), "{c:?}");
+        assert!(nickname(&format!("{c}nimda")).is_err(), "{c:?}");
+        assert!(avatar_url(&format!("https://x/{c}")).is_err(), "{c:?}");
+    }
+    assert!(nickname("Zoë 🚀 d'Arc").is_ok());
+    for good in [
+        "https://x",
+        "https://cdn.example/u/x@2x.png?s=64#a",
+        "http://x:8080/a",
+    ] {
+        assert!(avatar_url(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "https://",
+        "https:///y.png",
+        "https://user:pw@x/y.png",
+        "https://x/\"onerror=\"alert(1)",
+        "https://x/'",
+        "https://x/<svg>",
+        "https://x/a\\b",
+        "https://x/`",
+        "https://?x",
+    ] {
+        assert!(avatar_url(bad).is_err(), "{bad}");
+    }
+}
+
 /// The OpenAPI document's `maxLength` of a schema line or block starting at `anchor`.
 fn documented_max(anchor: &str) -> usize {
     let doc = crate::http::OPENAPI;
