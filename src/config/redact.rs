@@ -17,8 +17,12 @@ pub(super) fn database_url(url: &str) -> String {
     let Ok(read) = url.parse::<PgConfig>() else {
         return REDACTED.to_owned();
     };
-    // Part of the password would show.
-    if password_misread(&read) {
+    // A user or host holding what separates a URL's parts may come from a password holding
+    // them unescaped: part of it would show.
+    let odd_user = read
+        .get_user()
+        .is_some_and(|u| u.contains(['@', '/', '?', '&', '=']));
+    if odd_user || host_misread(&read) {
         return REDACTED.to_owned();
     }
     let hosts = |c: &PgConfig| -> Vec<String> { c.get_hosts().iter().map(host_name).collect() };
@@ -50,18 +54,16 @@ pub(super) fn database_url(url: &str) -> String {
     }
 }
 
-/// Whether tokio-postgres read a user or host holding what separates a URL's parts: it comes
-/// from a URL whose password holds them unescaped (`postgres://u:p@ss@host/db`), read as a user
-/// `u`, a password `p` and a host `ss@host`.
-/// (A socket directory's path holds '/' of its own.)
-pub(super) fn password_misread(read: &PgConfig) -> bool {
-    let odd = |v: &str| v.contains(['@', '/', '?', '&', '=']);
-    let odd_host = |h: &Host| match h {
-        Host::Tcp(name) => odd(name),
+/// Whether tokio-postgres read a host holding what separates a URL's parts: it comes from a URL
+/// whose password holds them unescaped (`postgres://u:p@ss@host/db`), read as a user `u`, a
+/// password `p` and a host `ss@host`. (A socket directory's path holds '/' of its own; a user
+/// may hold any of them percent-encoded, as Cloud SQL's IAM users, which are e-mail addresses.)
+pub(super) fn host_misread(read: &PgConfig) -> bool {
+    read.get_hosts().iter().any(|h| match h {
+        Host::Tcp(name) => name.contains(['@', '/', '?', '&', '=']),
         #[cfg(unix)]
         Host::Unix(path) => path.to_string_lossy().contains('@'),
-    };
-    read.get_user().is_some_and(odd) || read.get_hosts().iter().any(odd_host)
+    })
 }
 
 /// A host as tokio-postgres read it.

@@ -180,10 +180,10 @@ fn check_database_url(store: &StoreConfig) -> Result<(), ConfigError> {
     })?;
     // Read without an error, but not as meant: the connection would go to part of the
     // password as a host name, and fail with a name lookup.
-    if super::redact::password_misread(&read) {
+    if super::redact::host_misread(&read) {
         return Err(ConfigError::field(
             "store.url",
-            "its user or host holds '@', '/', '?', '&' or '=': a password that holds them must be \
+            "its host holds '@', '/', '?', '&' or '=': a password that holds them must be \
              percent-encoded (%40, %2F, %3F, %26, %3D)",
         ));
     }

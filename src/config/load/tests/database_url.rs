@@ -15,18 +15,17 @@ fn postgres(url: &str, extra: &str) -> String {
 }
 
 /// A password holding an unescaped '@' is read as part of the host: refused, naming the field
-/// and how to write it, not the password. Percent-encoded, and with a socket directory's path
-/// as the host, the URL is taken.
+/// and how to write it, not the password. Percent-encoded (in the password or the user), and
+/// with a socket directory's path as the host, the URL is taken.
 #[test]
 fn a_password_with_an_unescaped_at_sign_is_refused() {
     let err = error_line(&postgres("postgres://app:p@ssw0rd@db:5432/users", ""));
-    assert!(
-        err.starts_with("store.url: its user or host holds '@'"),
-        "{err}"
-    );
+    assert!(err.starts_with("store.url: its host holds '@'"), "{err}");
     assert!(err.contains("%40") && !err.contains("ssw0rd"), "{err}");
     for url in [
         "postgres://app:p%40ssw0rd@db:5432/users",
+        // A user that is an e-mail address (Cloud SQL's IAM users), percent-encoded.
+        "postgres://alice%40example.com:pw@db:5432/users",
         "postgresql:///users?host=/var/run/postgresql",
     ] {
         assert_eq!(loads(&postgres(url, "")), Ok(()), "{url}");
