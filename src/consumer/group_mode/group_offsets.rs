@@ -47,13 +47,26 @@ pub(super) async fn committed(
         Err(Failed::Again(Retry))
     })
     .await;
-    read.unwrap_or_else(|Retry| {
+    if let Ok(offsets) = read {
+        return offsets;
+    }
+    // Asked without require_stable once more: a transaction of another member of the group
+    // still open (its commit pending) fails every read above, and the offsets committed before
+    // it are far nearer than the store's, which during a migration has none.
+    let last_stable =
+        tokio::time::timeout(REQUEST_DEADLINE, member.committed_last_stable(partitions)).await;
+    if let Ok(Ok(offsets)) = last_stable {
         warn!(
             ?partitions,
-            "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
+            "consumer: starting from the group's offsets committed before a transaction still open; records that transaction's member handled may be handled again"
         );
-        BTreeMap::new()
-    })
+        return offsets;
+    }
+    warn!(
+        ?partitions,
+        "consumer: starting from the store's offsets alone; records another member of the group handled since may be handled again"
+    );
+    BTreeMap::new()
 }
 
 /// Commits the store's offsets of `partitions` to the group in our current generation, once

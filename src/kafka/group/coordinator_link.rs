@@ -280,12 +280,17 @@ impl CoordinatorLink {
         }
     }
 
-    /// The group's committed offsets of `partitions` of our topic (absent: none committed).
-    pub async fn committed(&self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, GroupError> {
+    /// The group's committed offsets of `partitions` of our topic (absent: none committed);
+    /// with `require_stable`, a partition whose transactional commit is pending fails the read.
+    pub async fn committed(
+        &self,
+        partitions: &[i32],
+        require_stable: bool,
+    ) -> Result<BTreeMap<i32, i64>, GroupError> {
         let call = OffsetFetch {
             group_id: self.group_id.clone(),
             topics: Some(vec![(self.topic.clone(), partitions.to_vec())]),
-            require_stable: true,
+            require_stable,
         };
         let conn = self.coordinator().await?;
         let answer = match conn.call(&call).await {

@@ -204,12 +204,23 @@ impl MemberHandle {
         self.link.commit(offsets, Some(generation)).await
     }
 
-    /// The group's committed offsets of `partitions`.
+    /// The group's committed offsets of `partitions`, as a read_committed consumer asks for
+    /// them: a partition with a transactional commit still pending fails the read
+    /// (UNSTABLE_OFFSET_COMMIT), to be asked again.
     pub async fn committed(
         &self,
         partitions: &[i32],
     ) -> Result<std::collections::BTreeMap<i32, i64>, GroupError> {
-        self.link.committed(partitions).await
+        self.link.committed(partitions, true).await
+    }
+
+    /// The group's committed offsets of `partitions` as they stand: a partition with a
+    /// transactional commit still pending answers the offset committed before it.
+    pub async fn committed_last_stable(
+        &self,
+        partitions: &[i32],
+    ) -> Result<std::collections::BTreeMap<i32, i64>, GroupError> {
+        self.link.committed(partitions, false).await
     }
 }
 
