@@ -70,10 +70,12 @@ pub fn password(field: &'static str, s: &str) -> Result<()> {
         .ok_or_else(|| invalid(field, "8-128 characters"))
 }
 
-/// 1-64 characters, no control or [`hidden`] characters.
+/// 1-64 characters, no control or [`hidden`] characters but the zero-width non-joiner and
+/// joiner, which Persian, the Indic scripts and emoji sequences (👩‍💻) need.
 pub fn nickname(s: &str) -> Result<()> {
     let n = s.chars().count();
-    ((1..=64).contains(&n) && !s.chars().any(|c| c.is_control() || hidden(c)))
+    let refused = |c: char| c.is_control() || (hidden(c) && !matches!(c, '\u{200C}' | '\u{200D}'));
+    ((1..=64).contains(&n) && !s.chars().any(refused))
         .then_some(())
         .ok_or_else(|| {
             invalid(
