@@ -151,13 +151,16 @@ pub enum GroupCommandError {
     Store(#[from] StoreError),
     /// `--execute` set the offsets in Kafka, then failed to set them in the store.
     #[error(
-        "the offsets were set in Kafka but not in the store ({cause}): run the same command \
-         again to set them there too; until then the consumer starts from the store's offset \
-         where it is ahead of Kafka's new one, else (in group mode) from Kafka's. The plan:\n{plan}"
+        "the offsets were set in Kafka but not in the store ({cause}): {again}; until then the \
+         consumer starts from the store's offset where it is ahead of Kafka's new one, else (in \
+         group mode) from Kafka's. The plan:\n{plan}"
     )]
     KafkaOnly {
         /// Why the store's write failed.
         cause: Box<GroupCommandError>,
+        /// What to do: run it again (a reset to a position), or look first (a `--shift-by`,
+        /// which counts from where the consumer resumes, which this failure moved).
+        again: &'static str,
         /// The plan, as printed.
         plan: String,
     },

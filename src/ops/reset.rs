@@ -9,7 +9,7 @@
 //! read again). A failure between the two leaves the consumer starting from the store's
 //! offset where it is ahead of Kafka's new one (a rewind does not happen), else, in group mode,
 //! from Kafka's (a skip does): said in [`GroupCommandError::KafkaOnly`], with the plan; the same
-//! command run again finishes it.
+//! reset to a position run again finishes it (a `--shift-by` would count from the moved start).
 use std::fmt::Write as _;
 
 mod plan;
@@ -245,8 +245,17 @@ impl Reset<'_> {
                 e => e,
             })?;
         if let Err(e) = store_side::set_offsets(store, self.topic, &offsets) {
+            let again = match self.target {
+                Target::ShiftBy(_) => {
+                    "a --shift-by counts from where the consumer resumes, which this moved: \
+                     check `usercenter group describe` and a dry run's plan before running one \
+                     again"
+                }
+                _ => "run the same command again to set them there too",
+            };
             return Err(GroupCommandError::KafkaOnly {
                 cause: Box::new(e),
+                again,
                 plan: std::mem::take(out),
             });
         }
