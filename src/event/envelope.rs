@@ -123,13 +123,17 @@ impl Envelope {
         if spec != SPEC_VERSION {
             return Err(DecodeError::SpecVersion(spec.to_owned()));
         }
-        let ct_text = binding::text(headers, header::CONTENT_TYPE)?;
-        let content_type = ContentType::parse(ct_text)
-            .ok_or_else(|| DecodeError::ContentType(ct_text.to_owned()))?;
-        // The data version before the type: a type of a later release (one this build does
-        // not know) is that release's event, which the consumer waits on in a rolling
-        // upgrade, not a record to dead-letter.
-        let version = data_version(headers, content_type)?;
+        // The data version before the type and the content type: a type (or an encoding) of a
+        // later release, one this build does not know, is that release's event, which the
+        // consumer waits on in a rolling upgrade, not a record to dead-letter.
+        let version = data_version(headers)?;
+        let content_type = content_type(headers)?;
+        if version.is_none() && content_type != ContentType::Json {
+            return Err(DecodeError::MissingHeader {
+                name: header::DATA_VERSION,
+            });
+        }
+        let version = version.unwrap_or(1);
         let ty_text = binding::text(headers, header::TYPE)?;
         let ty = EventType::parse(ty_text)
             .ok_or_else(|| DecodeError::UnknownType(ty_text.to_owned()))?;
@@ -179,21 +183,12 @@ impl Envelope {
     }
 }
 
-/// The event's data version (`ce_dataversion`), one this build reads. A JSON event may leave it
-/// out (the Go service's do): its fields say what they are, read as the first layout's;
-/// postcard's bytes do not.
-fn data_version(
-    headers: &impl HeaderLookup,
-    content_type: ContentType,
-) -> Result<u16, DecodeError> {
-    let version: u16 = match binding::parsed_if_present(headers, header::DATA_VERSION)? {
-        Some(version) => version,
-        None if content_type == ContentType::Json => 1,
-        None => {
-            return Err(DecodeError::MissingHeader {
-                name: header::DATA_VERSION,
-            });
-        }
+/// The event's data version (`ce_dataversion`), one this build reads; `None` when absent. A
+/// JSON event may leave it out (the Go service's do): its fields say what they are, read as the
+/// first layout's; postcard's bytes do not ([`Envelope::decode`] refuses those).
+fn data_version(headers: &impl HeaderLookup) -> Result<Option<u16>, DecodeError> {
+    let Some(version) = binding::parsed_if_present::<u16>(headers, header::DATA_VERSION)? else {
+        return Ok(None);
     };
     if version == 0 || version > DATA_VERSION {
         return Err(DecodeError::DataVersion {
@@ -201,7 +196,13 @@ fn data_version(
             supported: DATA_VERSION,
         });
     }
-    Ok(version)
+    Ok(Some(version))
+}
+
+/// The event's encoding (`content-type`).
+fn content_type(headers: &impl HeaderLookup) -> Result<ContentType, DecodeError> {
+    let text = binding::text(headers, header::CONTENT_TYPE)?;
+    ContentType::parse(text).ok_or_else(|| DecodeError::ContentType(text.to_owned()))
 }
 
 /// The event's request id (`ce_requestid`), at most [`MAX_REQUEST_ID`] bytes; empty when

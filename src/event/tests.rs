@@ -169,48 +169,6 @@ fn headers_follow_cloudevents_binary_mode() {
     assert_eq!(value["username"], "ada");
 }
 
-/// Another writer's JSON event (the Go service's) carries the CloudEvents attributes and the
-/// data, but none of our own headers: no request id, producer id, sequence or data version. It
-/// decodes, as the first data layout; present but unreadable, each of those is still an error,
-/// and a postcard event still needs its data version (its bytes do not say their layout).
-#[test]
-fn an_event_without_our_own_headers_decodes_from_json() {
-    let rec = sample().encode(ContentType::Json).unwrap();
-    let mut headers = rec.headers.clone();
-    for name in [
-        header::REQUEST_ID,
-        header::PRODUCER_ID,
-        header::SEQUENCE,
-        header::DATA_VERSION,
-    ] {
-        headers.remove(name);
-    }
-    let event = Envelope::decode(&headers, Some(&rec.value)).unwrap();
-    assert_eq!(
-        (event.version, event.producer_id, event.sequence),
-        (1, 0, 0)
-    );
-    assert_eq!(event.request_id, "");
-    assert_eq!((event.id, event.user_id), (sample().id, sample().user_id));
-    assert_eq!(event.data, sample().data);
-    for name in [header::PRODUCER_ID, header::SEQUENCE, header::DATA_VERSION] {
-        let mut bad = headers.clone();
-        bad.insert(name.to_owned(), b"x".to_vec());
-        let err = Envelope::decode(&bad, Some(&rec.value)).unwrap_err();
-        assert!(err.to_string().contains(name), "{name}: {err}");
-    }
-    let postcard = sample().encode(ContentType::Postcard).unwrap();
-    let mut headers = postcard.headers.clone();
-    headers.remove(header::DATA_VERSION);
-    let err = Envelope::decode(&headers, Some(&postcard.value)).unwrap_err();
-    assert_eq!(
-        err,
-        DecodeError::MissingHeader {
-            name: header::DATA_VERSION
-        }
-    );
-}
-
 #[test]
 fn missing_or_bad_headers_are_named() {
     let rec = sample().encode(ContentType::Json).unwrap();
@@ -429,3 +387,5 @@ fn postcard_layouts_are_pinned() {
         "Deleted at data version 1"
     );
 }
+
+mod foreign;
