@@ -30,6 +30,7 @@ data_dir=$(cd "$data_dir" && pwd)
 # inherits the lock) hold it; the broker does not, so that a run killed with SIGKILL leaves
 # its broker for the next run to reuse rather than a lock no one releases.
 exec 9>"$data_dir/run.lock"
+command -v flock >/dev/null || die "flock (util-linux) is needed: it keeps a second run off $data_dir"
 flock -n 9 || die "another deploy/run.sh (or its service) is running on $data_dir: stop it, or give this run another --data-dir"
 state="$data_dir/broker"
 # A store kept from before the broker kept its log here names offsets of a log that is gone.
@@ -38,7 +39,8 @@ if [ -f "$data_dir/usercenter.redb" ] && [ ! -f "$state/broker.db" ]; then
         "its consumer offsets name records that are gone; remove $data_dir to start afresh"
 fi
 say "building usercenter (release; a few minutes the first time)"
-cargo build --release --locked --quiet
+# Not holding the lock: a compiler wrapper's server (sccache) outlives the build.
+cargo build --release --locked --quiet 9>&-
 # The broker runs in a session of its own (broker.sh), out of reach of the terminal's ctrl-c:
 # this trap stops it, on every way out, once the service is done with it. A ctrl-c during the
 # trap must not cut it short (broker.sh stop ignores it too), nor its status replace the
