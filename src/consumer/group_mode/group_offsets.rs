@@ -1,7 +1,11 @@
 //! The store's offsets copied to the group, and the group's offsets read back for partitions
 //! newly assigned. The store stays the source of truth; the group's copy is for tools, and for
 //! a member whose store is behind.
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use tracing::{debug, warn};
 
@@ -36,11 +40,15 @@ pub(super) async fn committed(
     if partitions.is_empty() {
         return BTreeMap::new();
     }
+    let unstable = &AtomicBool::new(false);
     let read = with_retries(patience, MAX_PAUSE, |attempt| async move {
         let error = match tokio::time::timeout(REQUEST_DEADLINE, member.committed(partitions)).await
         {
             Ok(Ok(offsets)) => return Ok(offsets),
-            Ok(Err(error)) => error.to_string(),
+            Ok(Err(error)) => {
+                unstable.store(error.is_unstable_offset(), Ordering::Relaxed);
+                error.to_string()
+            }
             Err(_) => "no answer in time".to_owned(),
         };
         warn!(%error, attempt, "consumer: cannot read the group's committed offsets");
@@ -50,12 +58,17 @@ pub(super) async fn committed(
     if let Ok(offsets) = read {
         return offsets;
     }
-    // Asked without require_stable once more: a transaction of another member of the group
-    // still open (its commit pending) fails every read above, and the offsets committed before
-    // it are far nearer than the store's, which during a migration has none.
-    let last_stable =
-        tokio::time::timeout(REQUEST_DEADLINE, member.committed_last_stable(partitions)).await;
-    if let Ok(Ok(offsets)) = last_stable {
+    // Asked without require_stable once more when a transaction of another member of the group
+    // still open (its commit pending) failed the reads above: the offsets committed before it
+    // are far nearer than the store's, which during a migration has none.
+    let last_stable = if unstable.load(Ordering::Relaxed) {
+        tokio::time::timeout(REQUEST_DEADLINE, member.committed_last_stable(partitions))
+            .await
+            .ok()
+    } else {
+        None
+    };
+    if let Some(Ok(offsets)) = last_stable {
         warn!(
             ?partitions,
             "consumer: starting from the group's offsets committed before a transaction still open; records that transaction's member handled may be handled again"

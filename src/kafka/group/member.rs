@@ -96,6 +96,12 @@ impl GroupError {
         }
     }
 
+    /// Whether an OffsetFetch with require_stable found a partition's transactional commit
+    /// still pending (UNSTABLE_OFFSET_COMMIT).
+    pub fn is_unstable_offset(&self) -> bool {
+        matches!(self, Self::Code { code, .. } if code.error() == Some(ResponseError::UnstableOffsetCommit))
+    }
+
     /// Whether it says our generation is over (the partitions are lost, not revoked).
     fn lost(&self) -> bool {
         matches!(self, Self::Code { code, .. } if generation_lost(*code))
