@@ -16,7 +16,7 @@ enum Data {
     PasswordChanged(u128, String),
     StatusChanged(u8, u8, u128),
     Deleted(u128, Option<String>),
-    Updated(Option<String>, Option<String>, Option<String>),
+    Updated(Option<String>, Option<String>, Option<String>, Option<String>),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -48,7 +48,9 @@ fuzz_target!(|input: Input| {
             changed_by: Uuid::from_u128(by),
         }),
         Data::Deleted(by, email) => EventData::Deleted(Deleted { deleted_by: Uuid::from_u128(by), email }),
-        Data::Updated(nickname, email, avatar_url) => EventData::Updated(Updated { nickname, email, avatar_url }),
+        Data::Updated(nickname, email, avatar_url, previous_email) => {
+            EventData::Updated(Updated { nickname, email, avatar_url, previous_email })
+        }
     };
     let event = Envelope {
         version: DATA_VERSION,

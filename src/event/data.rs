@@ -99,6 +99,34 @@ pub struct Updated {
     pub email: Option<String>,
     /// New avatar URL, if changed.
     pub avatar_url: Option<String>,
+    /// The e-mail address before the change, when `email` changed: the notice of the change
+    /// goes there, where its owner still reads. Added at data version 3: records without it
+    /// decode as `None` ([`UpdatedV2`]).
+    #[serde(default)]
+    pub previous_email: Option<String>,
+}
+
+/// `user.updated` up to data version 2, without `previous_email` (see [`DeletedV1`] on why
+/// postcard needs the older layout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdatedV2 {
+    /// New nickname, if changed.
+    pub nickname: Option<String>,
+    /// New e-mail address, if changed.
+    pub email: Option<String>,
+    /// New avatar URL, if changed.
+    pub avatar_url: Option<String>,
+}
+
+impl From<UpdatedV2> for Updated {
+    fn from(old: UpdatedV2) -> Self {
+        Self {
+            nickname: old.nickname,
+            email: old.email,
+            avatar_url: old.avatar_url,
+            previous_email: None,
+        }
+    }
 }
 
 /// The data of one event; its variant is the event type.
@@ -131,6 +159,7 @@ impl EventData {
                 ("nickname", &d.nickname),
                 ("email", &d.email),
                 ("avatar_url", &d.avatar_url),
+                ("previous_email", &d.previous_email),
             ]
             .into_iter()
             .filter_map(|(name, text)| text.as_ref().map(|t| (name, t)))

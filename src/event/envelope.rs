@@ -6,10 +6,10 @@ use super::binding::{self, ContentType, HeaderLookup, Headers, SPEC_VERSION, hea
 use super::{DecodeError, EncodeError, EventData, EventType};
 
 /// Version of the data schemas this build writes (and the highest it reads). 2: `user.deleted`
-/// carries `email`. Version 1 values still decode (postcard is not self-describing, so the
+/// carries `email`; 3: `user.updated` carries `previous_email`. Version 1 values still decode (postcard is not self-describing, so the
 /// header, not a guess from the bytes, says which layout a value has: a value cut short must
 /// stay an error, never pass for the older layout).
-pub const DATA_VERSION: u16 = 2;
+pub const DATA_VERSION: u16 = 3;
 
 /// The longest text field an event's data may hold, in bytes: an avatar URL of 2,048
 /// characters of 4 bytes. Other writers' events are not checked otherwise, and each such text
@@ -238,6 +238,10 @@ fn decode_data(
             EventData::Deleted(ct.decode::<super::data::DeletedV1>(bytes)?.into())
         }
         EventType::Deleted => EventData::Deleted(ct.decode(bytes)?),
+        // Version 2 postcard has no `previous_email`; JSON defaults the missing field.
+        EventType::Updated if version < 3 && ct == ContentType::Postcard => {
+            EventData::Updated(ct.decode::<super::data::UpdatedV2>(bytes)?.into())
+        }
         EventType::Updated => EventData::Updated(ct.decode(bytes)?),
     })
 }

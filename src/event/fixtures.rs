@@ -37,6 +37,7 @@ pub fn sample(ty: EventType) -> Envelope {
             nickname: Some("Ada".into()),
             email: None,
             avatar_url: Some("https://example.com/a.png".into()),
+            previous_email: None,
         }),
     };
     Envelope {

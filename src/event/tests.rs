@@ -46,13 +46,17 @@ fn data() -> impl Strategy<Value = EventData> {
         (
             proptest::option::of(text()),
             proptest::option::of(text()),
+            proptest::option::of(text()),
             proptest::option::of(text())
         )
-            .prop_map(|(nickname, email, avatar_url)| EventData::Updated(Updated {
-                nickname,
-                email,
-                avatar_url
-            })),
+            .prop_map(
+                |(nickname, email, avatar_url, previous_email)| EventData::Updated(Updated {
+                    nickname,
+                    email,
+                    avatar_url,
+                    previous_email
+                })
+            ),
     ]
 }
 
@@ -212,16 +216,17 @@ fn missing_or_bad_headers_are_named() {
         DecodeError::UnknownType("user.exploded".into())
     );
     let mut headers = rec.headers.clone();
-    headers.insert(header::DATA_VERSION.into(), b"3".to_vec());
+    let next = DATA_VERSION + 1;
+    headers.insert(header::DATA_VERSION.into(), next.to_string().into_bytes());
     assert!(matches!(
         Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
-        DecodeError::DataVersion { found: 3, .. }
+        DecodeError::DataVersion { found, .. } if found == next
     ));
     // A type this build does not know, of a later data version: that release's event.
     headers.insert(header::TYPE.into(), b"user.email_verified".to_vec());
     assert!(matches!(
         Envelope::decode(&headers, Some(&rec.value)).unwrap_err(),
-        DecodeError::DataVersion { found: 3, .. }
+        DecodeError::DataVersion { found, .. } if found == next
     ));
     assert_eq!(
         Envelope::decode(&rec.headers, None).unwrap_err(),
@@ -320,6 +325,7 @@ fn texts_longer_than_any_event_holds_are_refused_by_name() {
         nickname: None,
         email: None,
         avatar_url: Some(long(MAX_TEXT + 1)),
+        previous_email: None,
     });
     let rec = env.encode(ContentType::Postcard).unwrap();
     let err = Envelope::decode(&rec.headers, Some(&rec.value)).unwrap_err();
@@ -336,56 +342,5 @@ fn texts_longer_than_any_event_holds_are_refused_by_name() {
     ));
 }
 
-/// The postcard bytes of each type's sample value at this build's data version, as records in
-/// the topic hold them: a change to a data struct's layout (a field added, removed, reordered
-/// or retyped) fails here, and needs a new data version with the old layout kept for reading
-/// (data.rs says why). The bytes were written once by this build; `Deleted` at version 1 is
-/// pinned as its own layout.
-#[test]
-fn postcard_layouts_are_pinned() {
-    use crate::event::fixtures::sample as sample_of;
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let pinned = [
-        (
-            EventType::Registered,
-            "036164610f616461406578616d706c652e636f6d",
-        ),
-        (EventType::LoggedIn, "093139322e302e322e31066375726c2f3801"),
-        (
-            EventType::PasswordChanged,
-            "1000000000000000000000000000005eed093139322e302e322e31",
-        ),
-        (
-            EventType::StatusChanged,
-            "00021000000000000000000000000000005eed",
-        ),
-        (
-            EventType::Deleted,
-            "1000000000000000000000000000005eed0110676f6e65406578616d706c652e636f6d",
-        ),
-        (
-            EventType::Updated,
-            "010341646100011968747470733a2f2f6578616d706c652e636f6d2f612e706e67",
-        ),
-    ];
-    for (ty, bytes) in pinned {
-        let rec = sample_of(ty).encode(ContentType::Postcard).unwrap();
-        assert_eq!(
-            hex(&rec.value),
-            bytes,
-            "{ty:?} at data version {DATA_VERSION}"
-        );
-    }
-    let v1 = ContentType::Postcard
-        .encode(&super::data::DeletedV1 {
-            deleted_by: Uuid::from_u128(0x5eed),
-        })
-        .unwrap();
-    assert_eq!(
-        hex(&v1),
-        "1000000000000000000000000000005eed",
-        "Deleted at data version 1"
-    );
-}
-
 mod foreign;
+mod layouts;

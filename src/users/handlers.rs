@@ -284,8 +284,26 @@ impl EventHandler for UserEventHandler {
         reaction.done()
     }
 
+    /// The analytics record of the fields that changed; when the address changed to another
+    /// mailbox, a notice to the address it had, masked the new one: its owner, not only whoever
+    /// changed it, hears of it (a stolen token is enough for a change).
     fn updated(&self, e: &Envelope, d: &Updated, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
+        if let (Some(new), Some(old)) = (&d.email, &d.previous_email)
+            && new.to_lowercase() != old.to_lowercase()
+        {
+            let mut state = load_state(view, e.user_id)?;
+            state.security_log.push((
+                e.occurred_at.timestamp_millis(),
+                format!("e-mail address changed to {}", masked(new)),
+            ));
+            reaction.put_state(&mut state)?;
+            reaction.notify(
+                "email_changed",
+                Some(old),
+                json!({ "new_email": masked(new) }),
+            );
+        }
         let fields: Vec<&str> = [
             d.nickname.as_ref().map(|_| "nickname"),
             d.email.as_ref().map(|_| "email"),
@@ -296,6 +314,18 @@ impl EventHandler for UserEventHandler {
         .collect();
         reaction.analytics(json!({ "fields": fields }));
         reaction.done()
+    }
+}
+
+/// `address` as a notice to another address shows it: the first character of the local part,
+/// then `***@` and the domain (`a***@example.com`).
+fn masked(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
     }
 }
 

@@ -20,6 +20,7 @@ const UNCHANGED: Updated = Updated {
     nickname: None,
     email: None,
     avatar_url: None,
+    previous_email: None,
 };
 
 impl Users {
@@ -74,7 +75,9 @@ impl Users {
                     txn.delete(Table::Emails, old_key.as_bytes())?;
                     txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
                 }
-                user.email = e.to_owned();
+                // Where the notice of the change goes: a token thief who moves the account to
+                // an address of theirs is seen by the owner.
+                changed.previous_email = Some(std::mem::replace(&mut user.email, e.to_owned()));
                 changed.email = Some(e.to_owned());
             }
             if changed != UNCHANGED {

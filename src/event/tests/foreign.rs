@@ -59,3 +59,28 @@ fn the_data_version_is_read_before_the_encoding() {
     let err = Envelope::decode(&headers, Some(&rec.value)).unwrap_err();
     assert!(matches!(err, DecodeError::DataVersion { .. }), "{err}");
 }
+
+/// A `user.updated` of the release before (data version 2) has no `previous_email`: its
+/// postcard bytes decode as that layout, and its JSON without the field; under version 3 the
+/// same postcard bytes are a value cut short, not an old record.
+#[test]
+fn an_update_of_the_release_before_decodes_without_its_previous_address() {
+    let old = super::super::data::UpdatedV2 {
+        nickname: Some("Ada".into()),
+        email: Some("new@example.com".into()),
+        avatar_url: None,
+    };
+    let mut event = sample();
+    event.data = EventData::Updated(Updated::from(old.clone()));
+    for ct in [ContentType::Postcard, ContentType::Json] {
+        let rec = event.encode(ct).unwrap();
+        let bytes = ct.encode(&old).unwrap();
+        let mut v2 = rec.headers.clone();
+        v2.insert(header::DATA_VERSION.into(), b"2".to_vec());
+        let decoded = Envelope::decode(&v2, Some(&bytes)).unwrap();
+        assert_eq!((decoded.version, &decoded.data), (2, &event.data), "{ct:?}");
+        if ct == ContentType::Postcard {
+            assert!(Envelope::decode(&rec.headers, Some(&bytes)).is_err());
+        }
+    }
+}

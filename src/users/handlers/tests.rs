@@ -369,3 +369,5 @@ fn failed_logins_kept_are_bounded_and_those_stamped_far_ahead_age_out() {
     assert_eq!(state(&store).failures.len(), FAILURE_BURST);
     assert_eq!(now_alerts, 1, "the genuine burst alerts");
 }
+
+mod address_change;

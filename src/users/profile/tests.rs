@@ -56,7 +56,8 @@ fn updates_carry_only_changed_fields_and_strangers_are_forbidden() {
         EventData::Updated(Updated {
             nickname: Some("Ada".into()),
             email: None,
-            avatar_url: None
+            avatar_url: None,
+            previous_email: None,
         })
     );
     let before = events(&users).len();
@@ -96,7 +97,8 @@ fn an_address_changed_in_case_only_is_stored_in_the_new_spelling() {
         EventData::Updated(Updated {
             nickname: None,
             email: Some("Ada@Example.com".into()),
-            avatar_url: None
+            avatar_url: None,
+            previous_email: Some("ada@example.com".into()),
         })
     );
     // Still found by its key, and still taken for others.
