@@ -19,8 +19,9 @@ if [ "${1:-}" = run ]; then
 fi
 
 # Debian packages: build-essential (the C and C++ compilers and the linker every Rust build
-# here needs: zstd, lz4, mimalloc and ring compile C, libFuzzer C++), musl-tools (musl-gcc for the C parts of the codecs, mimalloc and ring in
-# the x86_64 static build), gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (compiler and C
+# here needs: zstd, lz4, mimalloc and ring compile C, libFuzzer C++), musl-tools (musl-gcc
+# for the C parts of the codecs, mimalloc and ring in the x86_64 static build),
+# gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (compiler and C
 # headers for the aarch64 cross build; the headers are only a Recommends),
 # qemu-user-static (runs the aarch64 binary in the tests), file (checks the static binaries),
 # iproute2 (`ip`: the tests' network namespaces), procps (`kill`: the tests' SIGKILL and
