@@ -4,7 +4,7 @@
 //! [`super::DATA_VERSION`]: postcard writes a struct as its fields in order, with no names and
 //! no count, and a decoder refuses bytes left over or missing, so a reader knows exactly the
 //! layout of its versions. The decoder keeps each older layout it reads (as [`DeletedV1`]
-//! does), and `tests.rs` pins each type's postcard bytes (`postcard_layouts_are_pinned`).
+//! does), and `tests/layouts.rs` pins each type's postcard bytes (`postcard_layouts_are_pinned`).
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -6,9 +6,10 @@ use super::binding::{self, ContentType, HeaderLookup, Headers, SPEC_VERSION, hea
 use super::{DecodeError, EncodeError, EventData, EventType};
 
 /// Version of the data schemas this build writes (and the highest it reads). 2: `user.deleted`
-/// carries `email`; 3: `user.updated` carries `previous_email`. Version 1 values still decode (postcard is not self-describing, so the
-/// header, not a guess from the bytes, says which layout a value has: a value cut short must
-/// stay an error, never pass for the older layout).
+/// carries `email`; 3: `user.updated` carries `previous_email`. Values of versions 1 and 2 still
+/// decode (postcard is not self-describing, so the header, not a guess from the bytes, says
+/// which layout a value has: a value cut short must stay an error, never pass for the older
+/// layout).
 pub const DATA_VERSION: u16 = 3;
 
 /// The longest text field an event's data may hold, in bytes: an avatar URL of 2,048

@@ -9,7 +9,7 @@
 //! Notifications are a contract for the delivery services (e-mail, SMS): records on the
 //! notifications topic, key = user id, CloudEvents headers (`ce_type` one of
 //! `user.notification.welcome`, `.security_alert`, `.password_changed`, `.status_changed`,
-//! `.account_deleted`; `ce_subject` = user id; `ce_id` derived from the source event, so a
+//! `.account_deleted`, `.email_changed`; `ce_subject` = user id; `ce_id` derived from the source event, so a
 //! replay carries the same id), JSON value `{"type", "user_id", "event_id", "occurred_at",
 //! "email"?, "details"}`.
 use serde::{Deserialize, Serialize};
@@ -290,7 +290,7 @@ impl EventHandler for UserEventHandler {
     fn updated(&self, e: &Envelope, d: &Updated, view: &dyn ReadTxn) -> HandlerResult {
         let mut reaction = Reaction::new(self, e, view)?;
         if let (Some(new), Some(old)) = (&d.email, &d.previous_email)
-            && new.to_lowercase() != old.to_lowercase()
+            && super::lookup_key(new) != super::lookup_key(old)
         {
             let mut state = load_state(view, e.user_id)?;
             state.security_log.push((

@@ -63,4 +63,16 @@ fn postcard_layouts_are_pinned() {
         "010341646100011968747470733a2f2f6578616d706c652e636f6d2f612e706e67",
         "Updated at data version 2"
     );
+    // Version 3 with the previous address filled in: the version 2 bytes, then it.
+    let mut with_previous = sample_of(EventType::Updated);
+    if let EventData::Updated(d) = &mut with_previous.data {
+        d.previous_email = Some("ada@example.com".into());
+    }
+    let rec = with_previous.encode(ContentType::Postcard).unwrap();
+    assert_eq!(
+        hex(&rec.value),
+        "010341646100011968747470733a2f2f6578616d706c652e636f6d2f612e706e67\
+         010f616461406578616d706c652e636f6d",
+        "Updated at data version 3, previous_email set"
+    );
 }
