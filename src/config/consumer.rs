@@ -90,6 +90,11 @@ pub struct ConsumerConfig {
 /// the `i64` the store's times are kept in).
 const MAX_DEDUPE_HORIZON_SECS: u64 = 10 * 365 * 86_400;
 
+/// The bounds of `consumer.fetch_max_bytes` (and of `perf consume --fetch-max-bytes`): up to
+/// 16 MiB, since a batch may decompress to 16 times it (at least 16 MiB), per partition and
+/// read-ahead, and the Fetch of all partitions asks for at most 50 MiB.
+pub const FETCH_MAX_BYTES: std::ops::RangeInclusive<i32> = 1024..=16 << 20;
+
 impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
@@ -151,9 +156,7 @@ impl ConsumerConfig {
                 format!("must be below consumer.instances ({})", self.instances),
             ));
         }
-        // Up to 16 MiB: a batch may decompress to 16 times it (at least 16 MiB), per partition
-        // and read-ahead, and the Fetch of all partitions asks for at most 50 MiB.
-        if !(1024..=16 << 20).contains(&self.fetch_max_bytes) {
+        if !FETCH_MAX_BYTES.contains(&self.fetch_max_bytes) {
             return Err((
                 "consumer.fetch_max_bytes",
                 "must be 1024 to 16777216".into(),

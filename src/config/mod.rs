@@ -18,7 +18,7 @@ mod producer;
 mod redact;
 mod validate;
 
-pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, StartPolicy};
+pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, FETCH_MAX_BYTES, StartPolicy};
 pub use error::ConfigError;
 pub(crate) use kafka::check_broker;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};

@@ -6,6 +6,10 @@
 //! them instead, and text it cannot read is not printed at all.
 use tokio_postgres::config::{Config as PgConfig, Host};
 
+/// What separates a URL's parts: found unescaped in a user or host that tokio-postgres read, it
+/// came from a password.
+const URL_SEPARATORS: [char; 5] = ['@', '/', '?', '&', '='];
+
 /// What stands in for a secret.
 const REDACTED: &str = "<redacted>";
 
@@ -19,9 +23,7 @@ pub(super) fn database_url(url: &str) -> String {
     };
     // A user or host holding what separates a URL's parts may come from a password holding
     // them unescaped: part of it would show.
-    let odd_user = read
-        .get_user()
-        .is_some_and(|u| u.contains(['@', '/', '?', '&', '=']));
+    let odd_user = read.get_user().is_some_and(|u| u.contains(URL_SEPARATORS));
     if odd_user || host_misread(&read) {
         return REDACTED.to_owned();
     }
@@ -60,7 +62,7 @@ pub(super) fn database_url(url: &str) -> String {
 /// may hold any of them percent-encoded, as Cloud SQL's IAM users, which are e-mail addresses.)
 pub(super) fn host_misread(read: &PgConfig) -> bool {
     read.get_hosts().iter().any(|h| match h {
-        Host::Tcp(name) => name.contains(['@', '/', '?', '&', '=']),
+        Host::Tcp(name) => name.contains(URL_SEPARATORS),
         #[cfg(unix)]
         Host::Unix(path) => path.to_string_lossy().contains('@'),
     })

@@ -138,13 +138,32 @@ pub(super) fn text<'h>(
     headers: &'h impl HeaderLookup,
     name: &'static str,
 ) -> Result<&'h str, DecodeError> {
-    let raw = headers
+    text_if_present(headers, name)?.ok_or(DecodeError::MissingHeader { name })
+}
+
+/// An optional header's text: `None` when absent, an error when present but not UTF-8.
+pub(super) fn text_if_present<'h>(
+    headers: &'h impl HeaderLookup,
+    name: &'static str,
+) -> Result<Option<&'h str>, DecodeError> {
+    headers
         .header(name)
-        .ok_or(DecodeError::MissingHeader { name })?;
-    std::str::from_utf8(raw).map_err(|_| DecodeError::BadHeader {
-        name,
-        reason: "not UTF-8".to_owned(),
-    })
+        .map(|raw| {
+            std::str::from_utf8(raw).map_err(|_| DecodeError::BadHeader {
+                name,
+                reason: "not UTF-8".to_owned(),
+            })
+        })
+        .transpose()
+}
+
+/// A required header parsed with `FromStr`.
+pub(super) fn parsed<T>(headers: &impl HeaderLookup, name: &'static str) -> Result<T, DecodeError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    parse_as(text(headers, name)?, name)
 }
 
 /// An optional header parsed with `FromStr`: `None` when absent, an error when present but not
@@ -157,19 +176,17 @@ where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    match headers.header(name) {
-        None => Ok(None),
-        Some(_) => parsed(headers, name).map(Some),
-    }
+    text_if_present(headers, name)?
+        .map(|raw| parse_as(raw, name))
+        .transpose()
 }
 
-/// A required header parsed with `FromStr`.
-pub(super) fn parsed<T>(headers: &impl HeaderLookup, name: &'static str) -> Result<T, DecodeError>
+/// Header `name`'s text `raw` parsed with `FromStr`.
+fn parse_as<T>(raw: &str, name: &'static str) -> Result<T, DecodeError>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    let raw = text(headers, name)?;
     raw.parse().map_err(|e: T::Err| DecodeError::BadHeader {
         name,
         reason: format!("{raw:?}: {e}"),

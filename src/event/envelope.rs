@@ -209,10 +209,7 @@ fn content_type(headers: &impl HeaderLookup) -> Result<ContentType, DecodeError>
 /// The event's request id (`ce_requestid`), at most [`MAX_REQUEST_ID`] bytes; empty when
 /// absent (another writer's event, the Go service's, may carry none).
 fn request_id(headers: &impl HeaderLookup) -> Result<&str, DecodeError> {
-    let request_id = match headers.header(header::REQUEST_ID) {
-        Some(_) => binding::text(headers, header::REQUEST_ID)?,
-        None => "",
-    };
+    let request_id = binding::text_if_present(headers, header::REQUEST_ID)?.unwrap_or_default();
     if request_id.len() > MAX_REQUEST_ID {
         return Err(DecodeError::TooLong {
             field: header::REQUEST_ID,

@@ -233,17 +233,11 @@ impl Reset<'_> {
                 }
             }
         }
-        self.admin
-            .commit(self.topic, &offsets)
-            .await
-            .map_err(|e| match e {
-                GroupCommandError::Joined { group, code, .. } => GroupCommandError::Joined {
-                    group,
-                    code,
-                    replay: self.args.replay,
-                },
-                e => e,
-            })?;
+        let mut committed = self.admin.commit(self.topic, &offsets).await;
+        if let Err(GroupCommandError::Joined { replay, .. }) = &mut committed {
+            *replay = self.args.replay;
+        }
+        committed?;
         if let Err(e) = store_side::set_offsets(store, self.topic, &offsets) {
             let again = match self.target {
                 Target::ShiftBy(_) => {

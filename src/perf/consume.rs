@@ -28,7 +28,14 @@ pub struct ConsumeArgs {
     pub records: u64,
     /// Most bytes per fetch and partition (1 KiB to 16 MiB, as `consumer.fetch_max_bytes`: a
     /// batch may decompress to 16 times it).
-    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(i32).range(1024..=16 << 20))]
+    #[arg(
+        long,
+        default_value_t = 4 << 20,
+        value_parser = clap::value_parser!(i32).range(
+            i64::from(*crate::config::FETCH_MAX_BYTES.start())
+                ..=i64::from(*crate::config::FETCH_MAX_BYTES.end())
+        )
+    )]
     pub fetch_max_bytes: i32,
     /// Stop when no record came for this many seconds (the topic holds fewer than
     /// `--records`, or they cannot be read): exit status 1, with how many were read.

@@ -46,8 +46,8 @@ pub struct ProduceArgs {
     pub lone: bool,
 }
 
-/// `--record-size`: at most 64 MiB, the most a batch may hold (a larger value would be
-/// allocated before the producer refused it).
+/// `--record-size`: at most 64 MiB (the value is allocated up front, before the producer looks
+/// at it).
 fn record_size(text: &str) -> Result<usize, String> {
     const MAX: usize = 64 << 20;
     match text.parse::<usize>() {

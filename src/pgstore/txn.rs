@@ -254,14 +254,8 @@ fn was_null(error: &StoreError) -> bool {
     let StoreError::Postgres(error) = error else {
         return false;
     };
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        if c.is::<tokio_postgres::types::WasNull>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+    std::iter::successors(std::error::Error::source(error), |c| c.source())
+        .any(|c| c.is::<tokio_postgres::types::WasNull>())
 }
 
 impl ReadTxn for PgTxn<'_> {

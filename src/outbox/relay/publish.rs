@@ -207,11 +207,11 @@ pub(super) async fn enqueue(
             key: row.key,
             value: row.value,
             headers: row.headers,
-            timestamp: if blocked.untimed(seq) {
-                chrono::DateTime::from_timestamp_millis(NO_TIMESTAMP)
+            timestamp: chrono::DateTime::from_timestamp_millis(if blocked.untimed(seq) {
+                NO_TIMESTAMP
             } else {
-                chrono::DateTime::from_timestamp_millis(row.created_ms)
-            },
+                row.created_ms
+            }),
         };
         match producer.enqueue(record).await {
             Ok(report) => sent.reports.push((seq, topic, report)),
