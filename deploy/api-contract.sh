@@ -38,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-broker=$("$here/broker.sh" start "$work/broker")
+broker=$(BROKER_SESSION=caller "$here/broker.sh" start "$work/broker")
 port=$(free_port)
 base="http://127.0.0.1:$port"
 RUST_LOG=warn "$(target_dir)/$profile/usercenter" serve --brokers "$broker" --listen "127.0.0.1:$port" \

@@ -10,7 +10,9 @@
 # only while it still runs $NISSHI_BIN: a pid file left by a killed run or from before a reboot
 # is stale (its pid may belong to an unrelated process by now), and is removed instead.
 # The broker runs in a session of its own, so a ctrl-c in the terminal does not end it: the
-# caller stops it (an EXIT trap), after its clients are done with it.
+# caller stops it (an EXIT trap), after its clients are done with it. With BROKER_SESSION=caller
+# (for scripts, which have no terminal) it stays in the caller's process group instead, so that a
+# CI job killed with its process group takes the broker with it rather than leaving it running.
 # With BROKER_TLS_DIR set (a folder holding broker.pem, broker.key and ca.pem, as
 # `cargo run --example test_certs -- DIR` writes), the broker accepts TLS connections only.
 set -euo pipefail
@@ -72,7 +74,9 @@ start)
     # leaves its consumer group, which needs the broker) and not the broker, which whoever
     # started it stops with `stop` afterwards. The subshell is no process group leader, so
     # setsid execs the broker in place and $! is the broker's pid.
-    (cd "$state" && exec setsid "$NISSHI_BIN" broker \
+    session=(setsid)
+    [ "${BROKER_SESSION:-own}" = caller ] && session=()
+    (cd "$state" && exec "${session[@]}" "$NISSHI_BIN" broker \
         --listener-url "tcp://$addr" \
         --advertised-listener-url "tcp://$addr" \
         --storage-engine "$storage" "${tls_args[@]}" \
@@ -82,7 +86,19 @@ start)
     echo "$addr" >"$state/broker.addr"
     # Until it is ready and handed over, the broker is ours to end: a ctrl-c no longer does it.
     trap 'kill "$pid" 2>/dev/null || true; rm -f "$state/broker.pid"' EXIT
-    if ! "$PEER_PY" "$here/../tests/peer/peer.py" --brokers "$addr" "${peer_tls[@]}" wait-ready --timeout 30 >/dev/null; then
+    # The broker's exit is watched beside the wait, so that one that could not start (its
+    # port taken meanwhile, a bad TLS folder) fails at once with its log.
+    "$PEER_PY" "$here/../tests/peer/peer.py" --brokers "$addr" "${peer_tls[@]}" wait-ready --timeout 30 >/dev/null &
+    waiter=$!
+    while kill -0 "$waiter" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            kill "$waiter" 2>/dev/null || true
+            tail -n 20 "$state/broker.log" >&2
+            die "broker exited before it answered on $addr (log: $state/broker.log)"
+        fi
+        sleep 0.1
+    done
+    if ! wait "$waiter"; then
         tail -n 20 "$state/broker.log" >&2
         die "broker did not answer on $addr within 30 s (log: $state/broker.log)"
     fi

@@ -178,7 +178,7 @@ run_in_empty_root() {
     version=$(env -i PATH=/ "${enter[@]}" "${runner[@]}" /usercenter --version) ||
         die "$target: --version failed in the empty root"
     note "$target: --version in an empty root: $version"
-    broker=$("$here/broker.sh" start "$work/broker")
+    broker=$(BROKER_SESSION=caller "$here/broker.sh" start "$work/broker")
     start_serve "$broker" "$log"
     wait_health "$log" ready
     note "$target: in an empty root, /health answered after $health_ms ms, Kafka ready after $ready_ms ms"
@@ -202,7 +202,7 @@ tls_in_empty_root() {
     cargo run --quiet --locked --example test_certs -- "$certs"
     make_root "$work/root-tls" "$bin" "$target"
     cp "$certs/ca.pem" "$work/root-tls/ca.pem"
-    broker=$(BROKER_TLS_DIR="$certs" "$here/broker.sh" start "$work/broker")
+    broker=$(BROKER_TLS_DIR="$certs" BROKER_SESSION=caller "$here/broker.sh" start "$work/broker")
     start_serve "$broker" "$log" USERCENTER_KAFKA_SECURITY_PROTOCOL=ssl USERCENTER_KAFKA_TLS_CA_FILE=/ca.pem
     wait_health "$log" ready
     registration_reaches_kafka "$target over TLS" "$broker" --ssl-ca "$certs/ca.pem"

@@ -29,6 +29,11 @@ fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx usercenter-fuzz)
+    # Every [[bin]] section named, so that a manifest written another way fails here rather
+    # than replaying fewer targets (or none) and passing.
+    bins=$(grep -c '^\[\[bin\]\]' Cargo.toml || true)
+    [ "${#targets[@]}" -gt 0 ] && [ "${#targets[@]}" -eq "$bins" ] \
+        || die "found ${#targets[@]} target names for $bins [[bin]] sections in fuzz/Cargo.toml"
 fi
 "$here/install-fuzz.sh"
 fuzz_version=$(sed -n 's/^CARGO_FUZZ_VERSION=//p' "$here/install-fuzz.sh")

@@ -7,9 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 NEXTEST_VERSION=0.9.143
-# The oldest release assumed to read .config/nextest.toml as written (slow-timeout with
-# terminate-after, per-test overrides, threads-required).
-NEXTEST_MIN=0.9.100
+# The oldest release that reads .config/nextest.toml as written (its nextest-version, fail-fast
+# with terminate = "immediate", per-test overrides, threads-required).
+NEXTEST_MIN=0.9.143
 
 have=$( { cargo nextest --version 2>/dev/null || true; } | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)
 if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$NEXTEST_MIN" "$have" | sort -V | head -n 1)" = "$NEXTEST_MIN" ]; then

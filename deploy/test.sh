@@ -14,6 +14,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 # A one-off build gains nothing from incremental caches, which double the size of the build.
 export CARGO_INCREMENTAL=0
+# Said before anything is installed: tests make network namespaces (`ip netns`) and run the
+# service as PID 1 of a PID namespace, which only root may do.
+[ "$(id -u)" -eq 0 ] || die "the test suite runs as root: its tests make network and PID namespaces (run it as root, for example in a root shell or a CI job; deploy/run.sh runs as any user with sudo)"
 
 summary=$(mktemp)
 # Scripts add lines to the summary's notes through this file (deploy/deny.sh does).

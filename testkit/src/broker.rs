@@ -127,16 +127,14 @@ impl Broker {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // Its exit is looked at before and after the answer: a broker that could not bind
+            // its port exits, and another test's broker may answer on that port meanwhile.
+            self.fail_if_exited();
             let attempt = self.answers();
             if let Ok(true) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.fail_if_exited();
                 return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("broker exited with {status}:\n{}", self.log_tail());
             }
             assert!(
                 Instant::now() < deadline,
@@ -145,6 +143,16 @@ impl Broker {
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn fail_if_exited(&mut self) {
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!("broker exited with {status}:\n{}", self.log_tail());
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `postgres` | a private PostgreSQL cluster (initdb in a temporary directory) |
 //! | `protocol` | helpers of the protocol-layer tests (our own connections) |
 //! | `proxy` | a TCP proxy that drops, delays, cuts and corrupts |
+//! | `serve` | `usercenter serve` as a child process that is killed when the test ends |
 
 pub mod broker;
 pub mod certs;
@@ -25,7 +26,9 @@ pub mod pg_serve;
 pub mod postgres;
 pub mod protocol;
 pub mod proxy;
+pub mod serve;
 pub mod sockets;
+pub use serve::{ServeProcess, serve_process};
 mod whole_log;
 
 pub use broker::Broker;
@@ -98,9 +101,18 @@ pub fn usercenter(args: &[&str]) -> std::process::Output {
     usercenter_command(args).output().expect("run usercenter")
 }
 
-/// The Nisshi broker binary.
+/// The Nisshi broker binary, at the version `deploy/lib.sh` installs.
 pub fn nisshi_bin() -> PathBuf {
-    installed(tools_dir().join("nisshi-0.8.1/bin/nisshi"))
+    installed(tools_dir().join(format!("nisshi-{}/bin/nisshi", nisshi_version())))
+}
+
+/// `NISSHI_VERSION` as `deploy/lib.sh` sets it, the one place the broker's version is written.
+fn nisshi_version() -> &'static str {
+    include_str!("../../deploy/lib.sh")
+        .lines()
+        .find_map(|line| line.strip_prefix("NISSHI_VERSION="))
+        .map(str::trim)
+        .expect("deploy/lib.sh sets NISSHI_VERSION")
 }
 
 /// The Python of the peer venv (confluent-kafka, kafka-python).
@@ -384,24 +396,4 @@ pub fn applied_counts(data_dir: &Path, ids: &[uuid::Uuid]) -> Vec<u32> {
         })
         .expect("read the event log");
     counts
-}
-
-/// Starts `usercenter serve` as its own process (so a test can SIGKILL it), logging at `log`.
-pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> Child {
-    Command::new(usercenter_bin())
-        .args([
-            "serve",
-            "--brokers",
-            broker,
-            "--listen",
-            &listen.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env_clear()
-        .env("RUST_LOG", log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start usercenter")
 }

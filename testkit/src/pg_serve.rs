@@ -91,6 +91,10 @@ impl Instance {
     pub async fn ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Its exit first: another test's service may answer on a port this one could not bind.
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+                panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
+            }
             // A process cut off from its database may never answer: ask again.
             let ask = http::try_request(self.addr, "GET", "/ready", &[], None);
             let answer = tokio::time::timeout(Duration::from_secs(5), ask).await;
@@ -100,9 +104,6 @@ impl Instance {
                 .is_some_and(|(status, ..)| status == 200)
             {
                 return;
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
-                panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
             }
             assert!(
                 Instant::now() < deadline,
@@ -243,7 +244,12 @@ pub async fn writers(broker: &str, topic: &str, partition: i32) -> Vec<(i64, usi
         .expect("a connection to the broker");
     let mut runs: Vec<(i64, usize)> = Vec::new();
     let mut offset = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{topic}/{partition} not read to its end at {offset} after 60 s"
+        );
         let fetch = Fetch {
             parts: vec![FetchPart {
                 topic: topic.to_owned(),

@@ -233,16 +233,37 @@ impl Postgres {
         }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until this cluster answers: its own server, not another test's on a port that was
+    /// free a moment ago (every private cluster has the same superuser), and fails at once with
+    /// its log when the server exited.
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let own = self.dir.path().join("data");
         loop {
-            match tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls).await {
-                Ok(_) => return,
-                Err(e) if Instant::now() > deadline => {
-                    panic!("postgres did not start: {e}\n{}", self.log_tail())
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+                panic!("postgres exited with {status}:\n{}", self.log_tail());
             }
+            let error = match tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+                .await
+            {
+                Ok((client, connection)) => {
+                    tokio::spawn(connection);
+                    let row = client.query_one("SHOW data_directory", &[]).await;
+                    let dir = row.map(|r| std::path::PathBuf::from(r.get::<_, String>(0)));
+                    match dir {
+                        Ok(dir) if same_dir(&dir, &own) => return,
+                        Ok(dir) => format!("port {} answered from {}", self.port, dir.display()),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not start: {error}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -303,5 +324,13 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Whether two paths name the same directory (one may be the other through a symbolic link).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }

@@ -10,10 +10,10 @@ use usercenter::producer::{Producer, ProducerConfig};
 
 const TOPIC: &str = "prompt";
 /// The fetch wait: Nisshi looks at its log again only after half of it.
-const WAIT_MS: i32 = 10_000;
+const WAIT_MS: i32 = 16_000;
 /// An answer on the append comes within this, with room for a loaded machine; Nisshi's own
-/// look, half the wait in, comes after it.
-const PROMPT: Duration = Duration::from_secs(3);
+/// look, half the wait in (8 s), comes as long again after it.
+const PROMPT: Duration = Duration::from_secs(4);
 /// When the record is appended, into the wait.
 const APPEND_AFTER: Duration = Duration::from_millis(200);
 

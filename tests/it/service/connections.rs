@@ -39,7 +39,7 @@ async fn serve_holds_at_most_four_connections_to_a_broker() {
         .unwrap();
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let mut child = testkit::usercenter_command(&["serve", "--brokers", &broker.addr])
+    let child = testkit::usercenter_command(&["serve", "--brokers", &broker.addr])
         .args(["--listen", &addr.to_string()])
         .arg("--data-dir")
         .arg(data.path())
@@ -50,6 +50,8 @@ async fn serve_holds_at_most_four_connections_to_a_broker() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed when the test ends, also when a wait below fails first.
+    let mut child = testkit::ServeProcess::adopt(child);
     let pid = child.id();
     // Counted once the group gave the consumer every partition: the group's connection is
     // made by then, whatever the machine's load.

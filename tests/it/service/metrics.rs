@@ -8,22 +8,12 @@ use std::{
     io::Write,
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use serde_json::Value;
 use testkit::{Broker, api, http, register};
-
-/// Kills the service (by its own pid) if the test fails before stopping it.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One parsed family: type and samples as (sample name, labels, value).
 #[derive(Debug)]
@@ -122,12 +112,7 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let _service = Service(testkit::serve_process(
-        &broker.addr,
-        addr,
-        data.path(),
-        "warn",
-    ));
+    let _service = testkit::serve_process(&broker.addr, addr, data.path(), "warn");
     // Up, Kafka reached, and the consumer fetched once from each of the 3 partitions.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let before = loop {

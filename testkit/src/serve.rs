@@ -1,0 +1,64 @@
+//! `usercenter serve` as a child process of the test, so that a test can SIGKILL, SIGSTOP or
+//! SIGTERM it by pid. The process is killed when its [`ServeProcess`] is dropped, also when the
+//! test fails first: a service left running would keep reconnecting to its broker's port, where
+//! a later test's broker may listen.
+
+use std::{
+    net::SocketAddr,
+    ops::{Deref, DerefMut},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+/// A `usercenter serve` child process, killed (SIGKILL) and reaped when dropped.
+pub struct ServeProcess(Child);
+
+impl ServeProcess {
+    /// Takes over a spawned child, so that it is killed when the test ends.
+    pub fn adopt(child: Child) -> Self {
+        Self(child)
+    }
+}
+
+impl Deref for ServeProcess {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for ServeProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // Already reaped when the test waited for it: `kill` then fails, harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `usercenter serve` as its own process (so a test can SIGKILL it), logging at `log`.
+pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> ServeProcess {
+    let child = Command::new(crate::usercenter_bin())
+        .args([
+            "serve",
+            "--brokers",
+            broker,
+            "--listen",
+            &listen.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env_clear()
+        .env("RUST_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start usercenter");
+    ServeProcess(child)
+}
