@@ -32,8 +32,9 @@
 //! | `version` | version, git commit and enabled features, as `--version` prints them (crate-internal) |
 //!
 //! `main.rs` parses arguments, loads config, starts logging and runs the subcommand (`serve`
-//! calls [`service::run`]); it also holds the process-wide allocator settings and the hashing
-//! threads' priority, the binary's only `unsafe` code (the library denies it).
+//! calls [`service::run`]); it also holds the process-wide allocator settings, the open-files
+//! limit and the hashing threads' priority, the binary's only `unsafe` code (the library denies
+//! it).
 //! Public are the modules that the binary, `tests/`, `testkit/`, `benches/`, `examples/` and
 //! `fuzz/` use;
 //! the rest is `pub(crate)`.

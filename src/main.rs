@@ -43,6 +43,7 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     if let Err(e) = logging::init(&config.log) {
         return fail(&e);
     }
+    raise_open_file_limit();
     let rt = match runtime(Flavor::MultiThread) {
         Ok(rt) => rt,
         Err(e) => return failed(&format!("cannot start the async runtime: {e}")),
@@ -283,6 +284,38 @@ fn lower_hashing_priority() {
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, who, HASHING_NICE) } != 0 {
         let error = std::io::Error::last_os_error();
         tracing::warn!(%error, "cannot lower the priority of a password hashing thread");
+    }
+}
+
+/// The most open files [`raise_open_file_limit`] asks for: the kernel refuses more than
+/// `fs.nr_open` (1,048,576 by default), also under a hard limit of "unlimited".
+const OPEN_FILES_WANTED: libc::rlim_t = 1 << 20;
+
+/// Raises the soft limit of open files to the hard one, as Go's runtime does at start: a
+/// container often starts with a soft limit of 1,024, fewer than the HTTP front's connection
+/// caps take (the service warns at start if what is left is too few). A failure is logged.
+#[allow(unsafe_code)]
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the one struct it is given, which lives on this stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let wanted = limit.rlim_max.min(OPEN_FILES_WANTED);
+    if limit.rlim_cur >= wanted {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads the one struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(%error, soft = limit.rlim_cur, hard = limit.rlim_max, "cannot raise the open-files limit to its hard limit");
     }
 }
 

@@ -90,11 +90,15 @@ pub fn prune_batch(
     Ok((pruned, next))
 }
 
-/// Prunes everything seen before `cutoff_ms`, one transaction per [`BATCH`] keys.
-pub fn prune(store: &dyn Store, cutoff_ms: i64) -> Result<Pruned> {
+/// Prunes everything seen before `cutoff_ms`, one transaction per [`BATCH`] keys; ends after
+/// the batch in hand once `cancel` fires (a pass over a large table must not hold up a stop).
+pub fn prune(store: &dyn Store, cutoff_ms: i64, cancel: &CancellationToken) -> Result<Pruned> {
     let mut total = Pruned::default();
     let mut start = Vec::new();
     loop {
+        if cancel.is_cancelled() {
+            return Ok(total);
+        }
         let (pruned, next) = store.write_with(|txn| prune_batch(txn, &start, cutoff_ms, BATCH))?;
         total.marks += pruned.marks;
         total.event_log += pruned.event_log;
@@ -137,12 +141,16 @@ pub async fn run(
         let cutoff_ms =
             now_ms.saturating_sub(i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX));
         let s = Arc::clone(&store);
+        let stop = cancel.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let pruned = prune(&*s, cutoff_ms)?;
+            let pruned = prune(&*s, cutoff_ms, &stop)?;
             let sizes = s.read_with(sizes)?;
             Ok::<_, store::StoreError>((pruned, sizes))
         })
         .await;
+        if cancel.is_cancelled() {
+            return;
+        }
         match result {
             Ok(Ok((pruned, (marks, event_log)))) => {
                 metrics.pruned_marks.add(pruned.marks);

@@ -22,8 +22,9 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 /// How long writing a refusal and reading what the client still sends may take.
 const REFUSE_DEADLINE: Duration = Duration::from_secs(1);
 
-/// Refusals being written at once at most; past that a connection is just closed.
-const MAX_REFUSING: usize = 256;
+/// Refusals being written at once at most; past that a connection is just closed. Each holds
+/// its accepted socket until it is done.
+pub const MAX_REFUSING: usize = 256;
 
 /// The connection limits of the HTTP front.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

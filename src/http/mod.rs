@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub use admission::ConnectionLimits;
+pub use admission::{ConnectionLimits, MAX_REFUSING};
 pub use client_address::TrustedProxies;
 pub use outbox_gauges::OutboxReading;
 pub use routes::{OPENAPI, Serves};

@@ -115,6 +115,11 @@ pub fn parse_max_open_files(text: &str) -> Result<Option<u64>, ProcessError> {
     }
 }
 
+/// The process' soft limit of open file descriptors now; `Ok(None)` when unlimited.
+pub fn open_file_limit() -> Result<Option<u64>, ProcessError> {
+    parse_max_open_files(&read("/proc/self/limits")?)
+}
+
 /// Reads the process' resources now.
 pub fn read_stats() -> Result<ProcessStats, ProcessError> {
     let stat = parse_stat(&read("/proc/self/stat")?)?;

@@ -6,6 +6,7 @@
 mod error;
 mod kafka_metrics;
 mod kafka_side;
+mod open_files;
 mod pipeline_failure;
 mod share_appends;
 mod shutdown_signal;
@@ -86,6 +87,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         Some(listen) => Some(bind("http.ops_listen", listen).await?),
         None => None,
     };
+    open_files::warn_if_too_few(&config, ops.as_ref().map_or(0, |_| OPS_CONNECTIONS));
     let wake = Arc::new(Notify::new());
     let users = users(&config, Arc::clone(&store), producer_id, Arc::clone(&wake)).await?;
     let prune_every = Duration::from_secs(config.auth.session_prune_secs.max(1));
@@ -195,13 +197,30 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServiceError> {
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             }
         }
-        StoreBackend::Postgres => {
-            let s = &config.store;
-            Arc::new(
-                PgStore::connect_trusting(&s.url, s.pool_size, s.tls_ca_file.as_deref()).await?,
-            )
-        }
+        StoreBackend::Postgres => Arc::new(connect_postgres(&config.store).await?),
     })
+}
+
+/// The longest pause between attempts to reach the database at start.
+const DATABASE_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL and applies the migrations, waiting while the database cannot be
+/// reached (a failover, a database starting beside the service), as Kafka is waited for: a
+/// process that exits instead is restarted with a growing back-off, long after the database
+/// is back. Any other failure (a password, TLS, a migration) ends the start; a signal stops
+/// the wait ([`run`]).
+async fn connect_postgres(s: &crate::config::StoreConfig) -> Result<PgStore, ServiceError> {
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match PgStore::connect_trusting(&s.url, s.pool_size, s.tls_ca_file.as_deref()).await {
+            Err(error) if error.database_unreachable() => {
+                warn!(%error, retry_in = ?pause, "the database cannot be reached yet; waiting for it");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(DATABASE_RETRY_MAX);
+            }
+            connected => return Ok(connected?),
+        }
+    }
 }
 
 /// The HTTP listener on `listen` (the setting `field`), and the address it got (port 0 picks

@@ -158,6 +158,42 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (refused, reset, timed out, its name not
+    /// resolved, or starting up or shutting down): worth waiting for, as for a failover. A
+    /// refusal that names its reason (a password, a missing database, TLS) is not.
+    pub fn database_unreachable(&self) -> bool {
+        match self {
+            Self::Pool(deadpool_postgres::PoolError::Timeout(_)) => true,
+            Self::Pool(deadpool_postgres::PoolError::Backend(e)) | Self::Postgres(e) => {
+                unreachable(e)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// [`StoreError::database_unreachable`] of one driver error.
+fn unreachable(e: &tokio_postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        // Class 57P: the server is starting, shutting down or was shut down by an operator;
+        // class 08: the connection failed.
+        let code = db.code().code();
+        return code.starts_with("57P") || code.starts_with("08");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{InvalidData, InvalidInput, PermissionDenied};
+            // InvalidData: a TLS handshake the server's certificate failed.
+            return !matches!(io.kind(), InvalidData | InvalidInput | PermissionDenied);
+        }
+        source = cause.source();
+    }
+    // The driver's own failures without an I/O cause: the connection closed under it.
+    e.is_closed()
+}
+
 /// What went wrong in a PostgreSQL error: the database's SQLSTATE and message when the
 /// database answered with an error, else the driver's own description.
 fn postgres_detail(e: &tokio_postgres::Error) -> String {

@@ -81,12 +81,16 @@ impl Users {
             .ok_or(UserError::Unauthorized)
     }
 
-    /// Removes every expired session, a batch per transaction; how many.
-    pub fn prune_sessions(&self) -> Result<u64> {
+    /// Removes every expired session, a batch per transaction; how many. Ends after the batch
+    /// in hand once `cancel` fires: a large sessions table must not hold up a stop.
+    pub fn prune_sessions(&self, cancel: &CancellationToken) -> Result<u64> {
         let now = now_ms();
         let mut start = Vec::new();
         let mut pruned = 0;
         loop {
+            if cancel.is_cancelled() {
+                return Ok(pruned);
+            }
             let (n, next) = self.write(|txn| {
                 let rows = txn.range_from(Table::Sessions, &start, PRUNE_BATCH)?;
                 let next = (rows.len() == PRUNE_BATCH)
@@ -129,7 +133,8 @@ impl Users {
                 _ = tick.tick() => {}
             }
             let users = Arc::clone(&self);
-            match tokio::task::spawn_blocking(move || users.prune_sessions()).await {
+            let stop = cancel.clone();
+            match tokio::task::spawn_blocking(move || users.prune_sessions(&stop)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(pruned = n, "removed expired sessions"),
                 Ok(Err(error)) => tracing::warn!(%error, "pruning sessions failed"),

@@ -57,8 +57,8 @@ struct HandlerFailures {
 impl PartitionLoop {
     /// Handles one fetched batch, from `offset` on, of batches that end at `ends`; returns the
     /// next offset (`ends` once all of it is committed). Keeps at it (retries, dead letters)
-    /// until the whole batch is committed or shutdown begins; `None` when the partition is
-    /// fenced.
+    /// until the whole batch is committed or shutdown begins (after the part of it in hand);
+    /// `None` when the partition is fenced.
     pub(super) async fn handle_batch(
         &self,
         batch: Arc<FetchedBatch>,
@@ -87,6 +87,13 @@ impl PartitionLoop {
             offset = outcome.next_offset;
             self.ctx.held.committed(self.partition, offset);
             if outcome.more {
+                // Stopping (shutdown, revocation): the parts committed so far stand, and the
+                // rest waits for the next owner, which goes on from the stored offset. A fetch
+                // may hold hundreds of thousands of small records, too many to finish on the way
+                // out.
+                if self.cancel.is_cancelled() {
+                    return Some(offset);
+                }
                 continue;
             }
             let Some((failed_at, error)) = outcome.failed else {

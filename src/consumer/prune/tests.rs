@@ -77,7 +77,7 @@ fn marks_older_than_the_horizon_go_with_their_event_log_entries() {
         handle(&store, i, if i < 5 { 1_000 } else { 5_000 });
     }
     assert_eq!(sizes_of(&store), (10, 10));
-    let pruned = prune(&store, 5_000).unwrap();
+    let pruned = prune(&store, 5_000, &CancellationToken::new()).unwrap();
     assert_eq!(
         pruned,
         Pruned {
@@ -97,7 +97,10 @@ fn marks_older_than_the_horizon_go_with_their_event_log_entries() {
         })
         .unwrap();
     // Nothing more is old enough.
-    assert_eq!(prune(&store, 5_000).unwrap(), Pruned::default());
+    assert_eq!(
+        prune(&store, 5_000, &CancellationToken::new()).unwrap(),
+        Pruned::default()
+    );
 }
 
 #[test]
@@ -125,7 +128,7 @@ fn pruning_goes_in_batches_and_takes_marks_of_the_old_format() {
         .unwrap();
     assert_eq!(first.marks, 1_000);
     assert!(next.is_some());
-    let pruned = prune(&store, 2_000).unwrap();
+    let pruned = prune(&store, 2_000, &CancellationToken::new()).unwrap();
     assert_eq!(pruned.marks, 1_000, "the marks seen from 1000 to 1999");
     assert_eq!(sizes_of(&store).0, n - 2_000);
 }
@@ -144,7 +147,7 @@ fn a_mark_with_the_event_id_in_its_value_takes_its_event_log_entry() {
         })
         .unwrap();
     assert_eq!(sizes_of(&store), (1, 1));
-    let pruned = prune(&store, 2_000).unwrap();
+    let pruned = prune(&store, 2_000, &CancellationToken::new()).unwrap();
     assert_eq!(
         pruned,
         Pruned {
@@ -192,4 +195,21 @@ async fn the_pruning_task_prunes_at_start_and_reports_what_is_left() {
     assert_eq!(metrics.dedupe_marks.get(), 1);
     assert_eq!(metrics.event_log_entries.get(), 1);
     assert_eq!(sizes_of(&store), (1, 1));
+}
+
+#[test]
+fn a_cancelled_prune_removes_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    for i in 0..3 {
+        handle(&store, i, 1_000);
+    }
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    assert_eq!(prune(&store, 5_000, &cancel).unwrap(), Pruned::default());
+    assert_eq!(
+        sizes_of(&store),
+        (3, 3),
+        "the stop came before the first batch"
+    );
 }

@@ -94,7 +94,7 @@ fn expired_sessions_are_pruned_and_counted() {
     let (user, _, old) = register(&users, "ada");
     let (_, _, live) = register(&users, "bob");
     let hash = expire(&users, &old);
-    assert_eq!(users.prune_sessions().unwrap(), 1);
+    assert_eq!(users.prune_sessions(&CancellationToken::new()).unwrap(), 1);
     assert_eq!(users.sessions_pruned(), 1);
     let (sessions, index) = users
         .read(|txn| {
@@ -106,5 +106,20 @@ fn expired_sessions_are_pruned_and_counted() {
         .unwrap();
     assert_eq!((sessions, index), (1, None));
     assert!(users.authenticate(&live).is_ok());
-    assert_eq!(users.prune_sessions().unwrap(), 0);
+    assert_eq!(users.prune_sessions(&CancellationToken::new()).unwrap(), 0);
+}
+
+#[test]
+fn a_cancelled_prune_stops_before_its_next_batch() {
+    let (_d, users) = users();
+    let (_, _, old) = register(&users, "ada");
+    expire(&users, &old);
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    assert_eq!(
+        users.prune_sessions(&cancel).unwrap(),
+        0,
+        "nothing after the stop"
+    );
+    assert_eq!(users.prune_sessions(&CancellationToken::new()).unwrap(), 1);
 }

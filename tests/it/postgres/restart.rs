@@ -1,7 +1,7 @@
 //! `usercenter serve` processes and their PostgreSQL: the database restarted under load (the
 //! service answers 5xx while it is down, within a bound, loses no 2xx and recovers without a
-//! restart of its own), and two instances started at once on an empty database (migrations
-//! applied once, both serve).
+//! restart of its own); two instances started at once on an empty database (migrations
+//! applied once, both serve), and a database down when the service starts (waited for).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -224,4 +224,28 @@ async fn two_processes_started_at_once_on_an_empty_database_migrate_once_and_bot
         assert_eq!(sent.status, Some(201));
     }
     assert_eq!(count(&db, "users").await, 2);
+}
+
+/// A database that is down when the service starts (a failover, a database starting beside
+/// it) is waited for, as Kafka is: the process neither exits nor needs a restart, and serves
+/// once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_down_at_start_is_waited_for() {
+    let mut pg = Postgres::start().await;
+    let url = pg.database().await;
+    pg.stop_fast();
+    let broker = Broker::memory().await;
+    let mut instance = Instance::spawn(&broker.addr, &url, "ucwait");
+    // Several attempts' worth of being refused (500 ms, then 1 s, 2 s).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.start_again().await;
+    // Panics with its log if the process exited meanwhile.
+    instance.ready().await;
+    let sent = attempt_registration(instance.addr, "patient").await;
+    assert_eq!(sent.status, Some(201));
+    let log = instance.log();
+    assert!(
+        log.contains("the database cannot be reached yet"),
+        "the wait is said:\n{log}"
+    );
 }

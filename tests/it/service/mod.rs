@@ -11,6 +11,7 @@ mod journey;
 mod login_memory;
 mod metrics;
 mod network_faults;
+mod open_files;
 mod ops_listen;
 mod slow_clients;
 mod stop_while_starting;
