@@ -66,8 +66,26 @@ impl Client {
             partition,
             query,
         };
-        let c = self.leader(topic, partition, Purpose::Admin).await?;
-        let answer = c.call(&call).await.map_err(|e| self.failed(&c, e))?;
+        // A leader that cannot be reached may have moved (a failover): the next ask looks it
+        // up again rather than trying the cached address until the metadata ages out.
+        let c = match self.leader(topic, partition, Purpose::Admin).await {
+            Ok(c) => c,
+            Err(e) => {
+                if matches!(e, ClientError::Connect(_)) {
+                    self.invalidate(topic);
+                }
+                return Err(e);
+            }
+        };
+        let answer = match c.call(&call).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if e.is_connection_lost() {
+                    self.invalidate(topic);
+                }
+                return Err(self.failed(&c, e));
+            }
+        };
         let (code, offset) = call
             .offset(&answer.body)
             .ok_or(ClientError::Unanswered { api: "ListOffsets" })?;

@@ -14,10 +14,7 @@ use rskafka::{
     messenger::{Messenger, SaslError, SyncVersionsError},
 };
 use rustls::{ClientConfig, pki_types::ServerName};
-use tokio::{
-    io::{AsyncRead, AsyncWrite, BufStream},
-    net::TcpStream,
-};
+use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 
 use self::hang_up::{HangUp, Watched};
 use super::{
@@ -25,6 +22,7 @@ use super::{
     throttle::{Before, Throttle},
 };
 
+mod dial;
 mod hang_up;
 
 /// rskafka's own default for the largest response frame it accepts.
@@ -154,7 +152,8 @@ impl Connection {
             addr: addr.to_owned(),
             source,
         };
-        let tcp = TcpStream::connect(addr).await.map_err(io)?;
+        let deadline = tokio::time::Instant::now() + settings.connect_timeout;
+        let tcp = dial::dial(addr, deadline).await.map_err(io)?;
         tcp.set_nodelay(true).map_err(io)?;
         let stream: Box<dyn Io> = match &settings.tls {
             None => Box::new(tcp),
@@ -287,12 +286,26 @@ impl Connection {
                 self.throttle.note(key, answer.version, from, ms);
                 Ok(answer)
             }
-            Ok(Err(e)) => Err(CallError::from_request(C::KEY, C::VERSIONS, e)),
-            Err(_) => Err(CallError::Timeout {
+            Ok(Err(e)) => {
+                Err(self.given_up_if_lost(CallError::from_request(C::KEY, C::VERSIONS, e)))
+            }
+            Err(_) => Err(self.given_up_if_lost(CallError::Timeout {
                 api: C::KEY,
                 after: timeout,
-            }),
+            })),
         }
+    }
+
+    /// Marks the connection closed when `error` says it is lost: a request that got no answer
+    /// in time (a silent or half-open broker, which sends neither an end of stream nor a
+    /// reset), or a stream the messenger gave up. The pool forgets it too, but others who
+    /// hold it (a producer's partitions on that broker) look at [`Connection::is_closed`]
+    /// before their next request, which would otherwise wait a whole timeout on it.
+    fn given_up_if_lost(&self, error: CallError) -> CallError {
+        if error.is_connection_lost() {
+            self.hang_up.give_up();
+        }
+        error
     }
 }
 

@@ -3,3 +3,4 @@ mod connections;
 mod idempotent_writer;
 mod leader_lookups;
 mod prompt_fetch;
+mod silent_broker;

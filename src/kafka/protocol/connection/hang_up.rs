@@ -1,4 +1,5 @@
-//! Whether the broker has hung up a connection: its end of the stream, or a read that failed.
+//! Whether the broker has hung up a connection: its end of the stream, or a read that failed;
+//! or we gave up on it (a request unanswered in time).
 //!
 //! A broker closes a connection that has been idle for `connections.max.idle.ms` (10 minutes by
 //! default): a quiet service's Produce connection, between two registrations. rskafka's
@@ -30,6 +31,12 @@ impl HangUp {
 
     fn note(&self) {
         self.0.store(true, Ordering::Release);
+    }
+
+    /// Sets it for a connection given up on while its stream still looks open (a request that
+    /// got no answer in time).
+    pub(in crate::kafka::protocol) fn give_up(&self) {
+        self.note();
     }
 }
 

@@ -1,0 +1,88 @@
+//! A broker that goes silent on a connection (a frozen host, a cut without a reset, a proxy's
+//! black hole): no end of stream and no reset, only requests that get no answer. The first
+//! request to time out gives the connection up for everyone who holds it, and a leader that
+//! could not be reached is looked up again.
+use std::{
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
+
+use kafka_protocol::messages::ApiKey;
+use testkit::proxy::{Faults, broker_behind};
+use testkit::{client, create_topic};
+use usercenter::kafka::protocol::{CoordinatorType, FindCoordinator, OffsetQuery, sent};
+use usercenter::kafka::{Client, Purpose};
+
+/// A client of `addr` whose requests time out after `timeout`.
+fn client_with_timeout(addr: &str, timeout: Duration) -> Arc<Client> {
+    let mut settings = usercenter::config::KafkaConfig::default()
+        .connect_settings()
+        .unwrap();
+    settings.request_timeout = timeout;
+    Arc::new(Client::new(vec![addr.to_owned()], settings))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_request_timed_out_is_closed_for_every_holder() {
+    let faults = Arc::new(Faults::default());
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 11).await;
+    let cluster = client_with_timeout(&broker.addr, Duration::from_millis(500));
+    let find = FindCoordinator {
+        key: "silent".into(),
+        key_type: CoordinatorType::Group,
+    };
+    // Two holders of one connection, as two partitions of a producer on one broker are.
+    let held = cluster
+        .connection(&broker.addr, Purpose::Produce)
+        .await
+        .unwrap();
+    let other_holder = Arc::clone(&held);
+    held.call(&find).await.unwrap();
+
+    faults.black_hole.store(true, Relaxed);
+    let err = held.call(&find).await.unwrap_err();
+    assert!(err.is_connection_lost(), "{err:?}");
+    faults.black_hole.store(false, Relaxed);
+    // The other holder sees it closed before it writes its next request there (where it would
+    // wait a whole request timeout), and the pool hands out a new one that answers.
+    assert!(
+        other_holder.is_closed(),
+        "a silent connection still looks usable"
+    );
+    assert!(cluster.open_connections().is_empty());
+    let next = cluster
+        .connection(&broker.addr, Purpose::Produce)
+        .await
+        .unwrap();
+    assert!(!Arc::ptr_eq(&next, &held));
+    next.call(&find).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
+    let faults = Arc::new(Faults::default());
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 12).await;
+    create_topic(&*client(&broker.addr).await, "silent", 1).await;
+    let cluster = client_with_timeout(&broker.addr, Duration::from_millis(500));
+    cluster
+        .log_offset("silent", 0, OffsetQuery::Latest)
+        .await
+        .unwrap();
+
+    faults.black_hole.store(true, Relaxed);
+    assert!(
+        cluster
+            .log_offset("silent", 0, OffsetQuery::Latest)
+            .await
+            .is_err()
+    );
+    faults.black_hole.store(false, Relaxed);
+    // The leader may have moved (a failover): the next ask looks it up, rather than trying
+    // the cached address until the metadata ages out.
+    let before = sent(ApiKey::Metadata);
+    cluster
+        .log_offset("silent", 0, OffsetQuery::Latest)
+        .await
+        .unwrap();
+    assert!(sent(ApiKey::Metadata) > before, "the cached leader reused");
+}
