@@ -1,5 +1,9 @@
 //! `tracing` set-up: human-readable lines by default, one JSON object per line with
-//! `--log-format json` (or `log.format = "json"`). `RUST_LOG` overrides `log.level`.
+//! `--log-format json` (or `log.format = "json"`). `RUST_LOG` overrides `log.level`. A failure
+//! that repeats through an outage is said rate-limited ([`FailureStreak`]).
+mod failure_streak;
+
+pub(crate) use failure_streak::FailureStreak;
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::{LogConfig, LogFormat};

@@ -37,6 +37,7 @@ use crate::{
         protocol,
         records::{FetchedRecord, Unreadable},
     },
+    logging::FailureStreak,
     store::Store,
 };
 use damaged::Damaged;
@@ -135,6 +136,7 @@ async fn run_once(
         partition,
         claim,
         cancel: cancel.clone(),
+        fetch_failing: parking_lot::Mutex::default(),
     };
     partition_loop.run(offset).await;
 }
@@ -161,6 +163,8 @@ struct PartitionLoop {
     claim: Claim,
     /// Stops the loop once the batch in hand is committed.
     cancel: CancellationToken,
+    /// Fetches failed in a row, said rate-limited through an outage.
+    fetch_failing: parking_lot::Mutex<FailureStreak>,
 }
 
 impl PartitionLoop {
@@ -297,6 +301,11 @@ impl PartitionLoop {
             other => other,
         };
         *past_end = None;
+        if fetched.is_ok()
+            && let Some(end) = self.fetch_failing.lock().succeeded(Instant::now())
+        {
+            info!(topic = %ctx.topic, partition, failures = end.failures, lasted_s = end.lasted.as_secs(), "consumer: fetching again");
+        }
         match fetched {
             Ok(r) => return ControlFlow::Continue(Some(r)),
             Err(SourceError::OutOfRange) => {
@@ -337,7 +346,12 @@ impl PartitionLoop {
             }
             Err(error) => {
                 ctx.metrics.fetch_failures.add(1);
-                warn!(topic = %ctx.topic, partition, %error, "consumer: fetch failed");
+                match self.fetch_failing.lock().failed(Instant::now()) {
+                    Some(said) => {
+                        warn!(topic = %ctx.topic, partition, %error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "consumer: fetch failed");
+                    }
+                    None => debug!(topic = %ctx.topic, partition, %error, "consumer: fetch failed"),
+                }
             }
         }
         pause(RETRY, &self.cancel).await;

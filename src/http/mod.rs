@@ -30,6 +30,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::logging::FailureStreak;
+
 pub use admission::{ConnectionLimits, MAX_REFUSING};
 pub use client_address::TrustedProxies;
 pub use outbox_gauges::OutboxReading;
@@ -65,16 +67,32 @@ pub async fn serve(
         graceful: GracefulShutdown::new(),
         close: CancellationToken::new(),
     };
+    // Accepts failed in a row (out of file descriptors), said rate-limited.
+    let mut failing = FailureStreak::default();
     loop {
         let accepted = tokio::select! {
             accepted = front.listener.accept() => accepted,
             () = cancel.cancelled() => break,
         };
         match accepted {
-            Ok((stream, peer)) => front.admit(stream, peer),
+            Ok((stream, peer)) => {
+                if let Some(end) = failing.succeeded(tokio::time::Instant::now()) {
+                    info!(
+                        failures = end.failures,
+                        lasted_s = end.lasted.as_secs(),
+                        "accepting connections again"
+                    );
+                }
+                front.admit(stream, peer);
+            }
             Err(error) => {
+                match failing.failed(tokio::time::Instant::now()) {
+                    Some(said) => {
+                        warn!(%error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "accept failed");
+                    }
+                    None => debug!(%error, "accept failed"),
+                }
                 // Out of file descriptors and the like: back off instead of spinning.
-                warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

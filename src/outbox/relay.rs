@@ -35,6 +35,7 @@ mod publish;
 mod store_io;
 
 use crate::{
+    logging::FailureStreak,
     producer::Producer,
     store::{RelayLease, Store},
 };
@@ -84,6 +85,7 @@ pub async fn run(
         deleting: None,
         caught_up: false,
         reads: ReadHealth::default(),
+        lease_checks: Default::default(),
         blocked: Blocked::default(),
     };
     while !cancel.is_cancelled() {
@@ -169,6 +171,8 @@ struct Relay {
     caught_up: bool,
     /// Whether the outbox could be read lately (a holder that cannot steps aside).
     reads: ReadHealth,
+    /// Lease checks failed in a row, said rate-limited.
+    lease_checks: parking_lot::Mutex<FailureStreak>,
     /// Topics whose rows wait behind a row that failed ([`blocked`]).
     blocked: Blocked,
 }
@@ -340,7 +344,7 @@ impl Relay {
             tokio::select! {
                 round = &mut settling => return round,
                 () = tokio::time::sleep(RENEW_WHILE_WAITING) => {
-                    let held = lease(&self.store).await.filter(|l| Some(l.epoch) == self.epoch);
+                    let held = lease(&self.store, &self.lease_checks).await.filter(|l| Some(l.epoch) == self.epoch);
                     let until = held.map_or_else(Instant::now, |l| l.until);
                     self.producer.send_until(Some(until));
                 }

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{FetchedBatch, PartitionLoop, RETRY, pause};
 use crate::{
@@ -13,6 +13,7 @@ use crate::{
         handler::{HandlerError, NEWER_RELEASE_PATIENCE, NEWER_RELEASE_PAUSE},
         process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, offset_key, read_ahead},
     },
+    logging::FailureStreak,
     store::{StoreError, StoreExt, Table},
 };
 
@@ -67,6 +68,9 @@ impl PartitionLoop {
     ) -> Option<i64> {
         let started = std::time::Instant::now();
         let mut failures = HandlerFailures::default();
+        // Passes failed in a row (the store down): said rate-limited.
+        let mut failing = FailureStreak::default();
+        let partition = self.partition;
         loop {
             let attempt = self.commit_batch(&batch, offset, ends, failures.give_up.take());
             let outcome = match attempt.await {
@@ -76,13 +80,28 @@ impl PartitionLoop {
                     return None;
                 }
                 Err(error) => {
-                    warn!(partition = self.partition, %error, "consumer: pass failed, retrying the batch");
+                    match failing.failed(Instant::now()) {
+                        Some(said) => {
+                            warn!(partition, %error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "consumer: pass failed, retrying the batch");
+                        }
+                        None => {
+                            debug!(partition, %error, "consumer: pass failed, retrying the batch")
+                        }
+                    }
                     if !pause(RETRY, &self.cancel).await {
                         return Some(offset);
                     }
                     continue;
                 }
             };
+            if let Some(end) = failing.succeeded(Instant::now()) {
+                info!(
+                    partition,
+                    failures = end.failures,
+                    lasted_s = end.lasted.as_secs(),
+                    "consumer: passes commit again"
+                );
+            }
             self.count(&outcome);
             offset = outcome.next_offset;
             self.ctx.held.committed(self.partition, offset);

@@ -15,7 +15,7 @@ impl Relay {
     /// The lease when held. A change of holder or epoch restarts from the oldest row, whatever
     /// this instance knew before, once the rounds handed over are settled.
     pub(super) async fn lease(&mut self) -> Option<RelayLease> {
-        let lease = lease(&self.store).await;
+        let lease = lease(&self.store, &self.lease_checks).await;
         let epoch = lease.map(|l| l.epoch);
         if epoch != self.epoch {
             match epoch {

@@ -7,10 +7,13 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
-use tracing::{error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{Blocked, RoundOutcome, Scanned, read_unblocked};
-use crate::store::{RelayLease, Store, StoreExt, Table, WriteTxn};
+use crate::{
+    logging::FailureStreak,
+    store::{RelayLease, Store, StoreExt, Table, WriteTxn},
+};
 
 /// How long reads of the outbox may fail in a row before the holder steps aside: longer than
 /// a database restart takes, as long as the lease's term.
@@ -27,6 +30,8 @@ pub(super) type Reading = tokio::task::JoinHandle<crate::store::Result<Scanned>>
 pub(super) struct ReadHealth {
     /// When reads began to fail, while every read since failed.
     failing_since: Option<Instant>,
+    /// The failures in a row, said rate-limited.
+    said: FailureStreak,
 }
 
 impl ReadHealth {
@@ -35,12 +40,24 @@ impl ReadHealth {
         let failed = match reading.await {
             Ok(Ok(read)) => {
                 self.failing_since = None;
+                if let Some(end) = self.said.succeeded(Instant::now()) {
+                    info!(
+                        failures = end.failures,
+                        lasted_s = end.lasted.as_secs(),
+                        "outbox: pending rows read again"
+                    );
+                }
                 return read;
             }
             Ok(Err(error)) => error.to_string(),
             Err(error) => format!("read task failed: {error}"),
         };
-        warn!(error = %failed, "outbox: cannot read pending rows");
+        match self.said.failed(Instant::now()) {
+            Some(said) => {
+                warn!(error = %failed, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "outbox: cannot read pending rows");
+            }
+            None => debug!(error = %failed, "outbox: cannot read pending rows"),
+        }
         self.failing_since.get_or_insert_with(Instant::now);
         Scanned::none(from)
     }
@@ -144,20 +161,34 @@ pub(super) async fn release(store: &Arc<dyn Store>) {
     }
 }
 
-/// The lease when this instance holds it; an error counts as not held.
-pub(super) async fn lease(store: &Arc<dyn Store>) -> Option<RelayLease> {
+/// The lease when this instance holds it; an error counts as not held, and is said
+/// rate-limited through `failing` (a database outage fails every idle round's check).
+pub(super) async fn lease(
+    store: &Arc<dyn Store>,
+    failing: &parking_lot::Mutex<FailureStreak>,
+) -> Option<RelayLease> {
     let store = Arc::clone(store);
-    match tokio::task::spawn_blocking(move || store.relay_lease()).await {
-        Ok(Ok(lease)) => lease,
-        Ok(Err(error)) => {
-            warn!(%error, "outbox: cannot check the relay lease");
-            None
+    let error = match tokio::task::spawn_blocking(move || store.relay_lease()).await {
+        Ok(Ok(lease)) => {
+            if let Some(end) = failing.lock().succeeded(Instant::now()) {
+                info!(
+                    failures = end.failures,
+                    lasted_s = end.lasted.as_secs(),
+                    "outbox: the relay lease is checked again"
+                );
+            }
+            return lease;
         }
-        Err(error) => {
-            warn!(%error, "outbox: lease task failed");
-            None
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => format!("lease task failed: {error}"),
+    };
+    match failing.lock().failed(Instant::now()) {
+        Some(said) => {
+            warn!(%error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "outbox: cannot check the relay lease");
         }
+        None => debug!(%error, "outbox: cannot check the relay lease"),
     }
+    None
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub(super) fn relay_over(store: &Arc<dyn Store>, broker: &Arc<MockBroker>) -> Re
         deleting: None,
         caught_up: false,
         reads: super::super::ReadHealth::default(),
+        lease_checks: Default::default(),
         blocked: Blocked::default(),
     }
 }
