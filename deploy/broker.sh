@@ -102,6 +102,12 @@ start)
         tail -n 20 "$state/broker.log" >&2
         die "broker did not answer on $addr within 30 s (log: $state/broker.log)"
     fi
+    # Another broker may have answered on the port this one could not bind.
+    sleep 0.1
+    if ! kill -0 "$pid" 2>/dev/null; then
+        tail -n 20 "$state/broker.log" >&2
+        die "broker exited after $addr answered: another process has the port (log: $state/broker.log)"
+    fi
     trap - EXIT
     say "broker (pid $pid, $storage${tls_dir:+, TLS}) ready on $addr"
     echo "$addr"

@@ -194,8 +194,10 @@ impl ProducerConfig {
     }
 }
 
-/// The most `batch_max_bytes` and `max_message_bytes` may say: 1 GiB.
-const MAX_BATCH_BYTES: usize = 1 << 30;
+/// The most `batch_max_bytes` and `max_message_bytes` may say: 64 MiB. A batch is read back
+/// whole in one fetch answer, whatever the fetch's byte limit (KIP-74), and the client reads
+/// answers of at most 100 MiB: a larger batch could be written but never consumed.
+const MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// `[producer] partitioner`: how a record's key picks its partition, by librdkafka's names.
 ///

@@ -192,6 +192,11 @@ impl PartitionLoop {
                 ControlFlow::Break(()) => return,
             };
             let high_watermark = fetched.high_watermark;
+            // Reported now, not only once the batch commits: a batch that does not (a handler
+            // that keeps failing, the store down, an event of a newer release waited on) shows
+            // in the lag while it waits.
+            ctx.metrics
+                .set_lag(&ctx.topic, partition, high_watermark - offset);
             // Where the answer's batches end: past its records, and past batches that hold none
             // for us (transaction markers, an aborted transaction, a batch compaction emptied),
             // which the batch's transaction steps over too.

@@ -144,15 +144,20 @@ pub async fn run(
         let stop = cancel.clone();
         let result = tokio::task::spawn_blocking(move || {
             let pruned = prune(&*s, cutoff_ms, &stop)?;
+            // Not counted on the way out: a count of a large table (PostgreSQL) takes a while.
+            if stop.is_cancelled() {
+                return Ok(None);
+            }
             let sizes = s.read_with(sizes)?;
-            Ok::<_, store::StoreError>((pruned, sizes))
+            Ok::<_, store::StoreError>(Some((pruned, sizes)))
         })
         .await;
         if cancel.is_cancelled() {
             return;
         }
         match result {
-            Ok(Ok((pruned, (marks, event_log)))) => {
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some((pruned, (marks, event_log))))) => {
                 metrics.pruned_marks.add(pruned.marks);
                 metrics.pruned_event_log.add(pruned.event_log);
                 metrics

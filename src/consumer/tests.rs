@@ -352,5 +352,6 @@ mod miscounted;
 mod offsets;
 mod operator_reset;
 mod retries;
+mod stalled_lag;
 
 use log::Log;

@@ -8,16 +8,25 @@
 
 use tracing::warn;
 
-use crate::{config::Config, http, metrics::proc_stats};
+use crate::{
+    config::{Config, StoreBackend},
+    http,
+    metrics::proc_stats,
+};
 
-/// Descriptors besides the HTTP front's: Kafka (a connection per purpose and broker), the
-/// database pool, the store's files, the log, the runtime's own.
+/// Descriptors besides the HTTP front's and the database pool's: Kafka (a connection per
+/// purpose and broker), the database's lease and notification sessions, the store's files,
+/// the log, the runtime's own.
 const RESERVE: u64 = 128;
 
 /// How many descriptors the service may hold at its configured caps.
 pub(super) fn needed(config: &Config, ops_connections: usize) -> u64 {
-    let http = config.http.max_connections + http::MAX_REFUSING + ops_connections;
-    u64::try_from(http)
+    let pool = match config.store.backend {
+        StoreBackend::Postgres => config.store.pool_size,
+        StoreBackend::Redb => 0,
+    };
+    let held = config.http.max_connections + http::MAX_REFUSING + ops_connections + pool;
+    u64::try_from(held)
         .unwrap_or(u64::MAX)
         .saturating_add(RESERVE)
 }

@@ -165,21 +165,27 @@ impl StoreError {
     pub fn database_unreachable(&self) -> bool {
         match self {
             Self::Pool(deadpool_postgres::PoolError::Timeout(_)) => true,
-            Self::Pool(deadpool_postgres::PoolError::Backend(e)) | Self::Postgres(e) => {
-                unreachable(e)
-            }
+            Self::Pool(deadpool_postgres::PoolError::Backend(e))
+            | Self::Postgres(e)
+            | Self::Migrate { source: e, .. } => unreachable(e),
             _ => false,
         }
     }
 }
 
+/// SQLSTATEs of a database that is there but cannot serve yet (a failover, a restart, a
+/// rolling update): the server starting, shutting down or shut down by an operator (57P01-03),
+/// a connection that failed (08000, 08001, 08003, 08006), too many connections (53300), a
+/// former primary that is read-only now (25006). Not 08P01, the protocol violation a pooler
+/// (PgBouncer) also answers a refused login or startup parameter with.
+const NOT_YET: [&str; 9] = [
+    "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006", "53300", "25006",
+];
+
 /// [`StoreError::database_unreachable`] of one driver error.
 fn unreachable(e: &tokio_postgres::Error) -> bool {
     if let Some(db) = e.as_db_error() {
-        // Class 57P: the server is starting, shutting down or was shut down by an operator;
-        // class 08: the connection failed.
-        let code = db.code().code();
-        return code.starts_with("57P") || code.starts_with("08");
+        return NOT_YET.contains(&db.code().code());
     }
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {

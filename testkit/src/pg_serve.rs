@@ -103,6 +103,11 @@ impl Instance {
                 .flatten()
                 .is_some_and(|(status, ..)| status == 200)
             {
+                // Ours only if it still runs (its exit is seen a moment after a failed bind).
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+                    panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
+                }
                 return;
             }
             assert!(

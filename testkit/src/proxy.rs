@@ -53,6 +53,9 @@ pub struct Faults {
     pub cut_request_ppm: AtomicU32,
     /// Probability of flipping one byte of a response's body after its correlation id.
     pub corrupt_response_ppm: AtomicU32,
+    /// Probability of adding one to a response's correlation id: a damaged id that names the
+    /// next request waiting on the connection, when there is one.
+    pub misnumber_response_ppm: AtomicU32,
     /// Probability of swallowing a request: read and never forwarded, the connection left
     /// open (a request that never reaches the broker, whose answer never comes).
     pub swallow_request_ppm: AtomicU32,
@@ -67,7 +70,7 @@ pub struct Faults {
     /// flipped, whatever `enabled` says: a log damaged at rest, each fetch of the batch
     /// carrying the same damage (the bytes should be distinctive, say part of a value).
     pub damage: Mutex<Option<Vec<u8>>>,
-    /// Responses corrupted so far, by chance or by `damage`.
+    /// Responses corrupted (or misnumbered) so far, by chance or by `damage`.
     pub corrupted: AtomicU64,
     /// Frames swallowed so far, by the black hole or [`Faults::swallow_request_ppm`].
     pub swallowed: AtomicU64,
@@ -327,6 +330,11 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
                     faults.corrupted.fetch_add(1, Relaxed);
                     let at = 8 + (rng.next_u64() as usize) % (buf.len() - 8);
                     buf[at] ^= 1 << (rng.next_u64() % 8);
+                }
+                if buf.len() >= 8 && rng.chance(&faults.misnumber_response_ppm) {
+                    faults.corrupted.fetch_add(1, Relaxed);
+                    let id = i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    buf[4..8].copy_from_slice(&id.wrapping_add(1).to_be_bytes());
                 }
                 if rng.chance(&faults.delay_response_ppm) {
                     faults.delayed.fetch_add(1, Relaxed);

@@ -147,10 +147,7 @@ fn producer_settings_load_and_validate() {
     let err = error_line("[producer]\nbuffer_bytes = 0\n");
     assert!(err.starts_with("producer.buffer_bytes:"), "{err}");
     let err = error_line("[producer]\nmax_message_bytes = 3000000000\n");
-    assert_eq!(
-        err,
-        "producer.max_message_bytes: must be at most 1073741824"
-    );
+    assert_eq!(err, "producer.max_message_bytes: must be at most 67108864");
     let config = load(&args(), env(&[("USERCENTER_PRODUCER_COMPRESSION", "zstd")])).unwrap();
     assert_eq!(config.producer.compression, crate::producer::Codec::Zstd);
 }

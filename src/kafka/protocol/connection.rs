@@ -5,8 +5,10 @@
 //! certificate) from [`crate::kafka::security`]. Then, as rskafka
 //! does for its own connections: `Messenger::new` over a buffered stream, `sync_versions`
 //! (ApiVersions), and `do_sasl` when SASL is configured, with rskafka's SASL mechanisms. The
-//! stream under the messenger notes when the broker hangs up ([`hang_up`]), so that the pool
-//! replaces such a connection before a request is made on it.
+//! stream under the messenger ([`watched`]) notes when the broker hangs up ([`hang_up`]), so that
+//! the pool replaces such a connection before a request is made on it, and fails the connection
+//! when an answer comes out of its request's order ([`answer_order`]). [`dial`] opens the TCP
+//! connection at each address the broker's name resolves to in turn.
 use std::{fmt, sync::Arc, time::Duration};
 
 use rskafka::{
@@ -16,14 +18,16 @@ use rskafka::{
 use rustls::{ClientConfig, pki_types::ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 
-use self::hang_up::{HangUp, Watched};
+use self::{hang_up::HangUp, watched::Watched};
 use super::{
     adapter::{Adapted, Answer, Call, CallError},
     throttle::{Before, Throttle},
 };
 
+mod answer_order;
 mod dial;
 mod hang_up;
+mod watched;
 
 /// rskafka's own default for the largest response frame it accepts.
 const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;

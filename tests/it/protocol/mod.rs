@@ -1,4 +1,5 @@
 //! Our Kafka protocol layer (`src/kafka/protocol`) against a real broker.
+mod answer_order;
 mod connections;
 mod idempotent_writer;
 mod leader_lookups;

@@ -26,7 +26,7 @@ fn client_with_timeout(addr: &str, timeout: Duration) -> Arc<Client> {
 async fn a_connection_whose_request_timed_out_is_closed_for_every_holder() {
     let faults = Arc::new(Faults::default());
     let (broker, _proxy) = broker_behind(Arc::clone(&faults), 11).await;
-    let cluster = client_with_timeout(&broker.addr, Duration::from_millis(500));
+    let cluster = client_with_timeout(&broker.addr, Duration::from_secs(2));
     let find = FindCoordinator {
         key: "silent".into(),
         key_type: CoordinatorType::Group,
@@ -63,7 +63,7 @@ async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
     let faults = Arc::new(Faults::default());
     let (broker, _proxy) = broker_behind(Arc::clone(&faults), 12).await;
     create_topic(&*client(&broker.addr).await, "silent", 1).await;
-    let cluster = client_with_timeout(&broker.addr, Duration::from_millis(500));
+    let cluster = client_with_timeout(&broker.addr, Duration::from_secs(2));
     cluster
         .log_offset("silent", 0, OffsetQuery::Latest)
         .await

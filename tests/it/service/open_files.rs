@@ -11,16 +11,18 @@ use std::{
 use testkit::{ServeProcess, http::try_request};
 
 /// `usercenter serve` started by `prlimit --nofile=SOFT:HARD` (which sets the limits and execs
-/// it, so the pid is the service's), its log in `log`. No broker listens at its address: the
-/// HTTP front serves anyway.
+/// it, so the pid is the service's), its log in `log`. Its broker address is `broker`, a port
+/// the test holds without answering: the HTTP front serves anyway, and no other test's broker
+/// can take the port.
 fn serve_with_limit(
     soft: u64,
     hard: u64,
     listen: SocketAddr,
+    broker: SocketAddr,
     dir: &std::path::Path,
 ) -> ServeProcess {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    let broker = format!("127.0.0.1:{}", testkit::free_port());
+    let broker = broker.to_string();
     let child = Command::new("prlimit")
         .arg(format!("--nofile={soft}:{hard}"))
         .arg(testkit::usercenter_bin())
@@ -73,9 +75,11 @@ fn soft_limit(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
+    let no_broker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let broker = no_broker.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let mut service = serve_with_limit(512, 4096, listen, dir.path());
+    let mut service = serve_with_limit(512, 4096, listen, broker, dir.path());
     wait_for_health(&mut service, listen).await;
     assert_eq!(soft_limit(service.id()), 4096, "raised to the hard limit");
     drop(service);
@@ -86,7 +90,7 @@ async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
     // raised past it, and the start says so.
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let mut service = serve_with_limit(512, 1024, listen, dir.path());
+    let mut service = serve_with_limit(512, 1024, listen, broker, dir.path());
     wait_for_health(&mut service, listen).await;
     assert_eq!(soft_limit(service.id()), 1024);
     drop(service);
