@@ -157,7 +157,9 @@ impl Connection {
             source,
         };
         let deadline = tokio::time::Instant::now() + settings.connect_timeout;
-        let tcp = dial::dial(addr, deadline).await.map_err(io)?;
+        let tcp = dial::dial(addr, deadline, settings.request_timeout)
+            .await
+            .map_err(io)?;
         tcp.set_nodelay(true).map_err(io)?;
         let stream: Box<dyn Io> = match &settings.tls {
             None => Box::new(tcp),

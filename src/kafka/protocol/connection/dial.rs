@@ -7,10 +7,19 @@ use std::{io, net::SocketAddr};
 
 use tokio::{net::TcpStream, time::Instant};
 
-/// Connects to one of `addr`'s addresses by `deadline`.
-pub(super) async fn dial(addr: &str, deadline: Instant) -> io::Result<TcpStream> {
+/// Connects to one of `addr`'s addresses by `deadline`. Data the connection sends that the
+/// broker has not acknowledged after `unacknowledged` ends it (`TCP_USER_TIMEOUT`): a broker
+/// that stops reading (a zero window its kernel keeps answering probes for) would otherwise
+/// hold a request's write, its buffer and the socket for ever after the request timed out.
+pub(super) async fn dial(
+    addr: &str,
+    deadline: Instant,
+    unacknowledged: std::time::Duration,
+) -> io::Result<TcpStream> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
-    dial_each(&addrs, deadline).await
+    let stream = dial_each(&addrs, deadline).await?;
+    socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(unacknowledged))?;
+    Ok(stream)
 }
 
 /// Tries `addrs` in order, each with an equal share of the time left (the last with all of
@@ -65,6 +74,16 @@ mod tests {
         let stream = dial_each(&addrs, started + Duration::from_secs(4)).await;
         assert_eq!(stream.unwrap().peer_addr().unwrap(), addrs[1]);
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn a_connection_gives_up_on_data_unacknowledged_past_the_request_timeout() {
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = live.local_addr().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let stream = dial(&addr, deadline, Duration::from_secs(7)).await.unwrap();
+        let set = socket2::SockRef::from(&stream).tcp_user_timeout().unwrap();
+        assert_eq!(set, Some(Duration::from_secs(7)));
     }
 
     #[tokio::test]
