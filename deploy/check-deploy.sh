@@ -244,7 +244,7 @@ if sts:
     users = re.findall(r"^USER\s+(\d+)", open(dockerfile).read(), re.M)
     uid = int(users[-1]) if users else None
     want(st.get("replicas") == 1, "replicas: 1")
-    want(pod.get("terminationGracePeriodSeconds") == 70, "terminationGracePeriodSeconds: 70 (a 5 s preStop sleep and a stop of at most about 50 s)")
+    want(pod.get("terminationGracePeriodSeconds") == 70, "terminationGracePeriodSeconds: 70 (a 5 s preStop sleep and a stop of at most about 55 s)")
     want(c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds") == 5, "a preStop sleep of 5 s (no shell in the image)")
     want(psc.get("runAsUser") == uid and psc.get("fsGroup") == uid, f"runAsUser and fsGroup equal the Dockerfile's USER ({uid})")
     want(psc.get("runAsNonRoot") is True, "runAsNonRoot")
@@ -332,7 +332,7 @@ if deps:
     uid = int(users[-1]) if users else None
     want(dep.get("replicas") == 3, "replicas: 3")
     want(dep.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable") == 0, "rolling update with maxUnavailable: 0")
-    want(pod.get("terminationGracePeriodSeconds") == 70, "terminationGracePeriodSeconds: 70 (a 5 s preStop sleep and a stop of at most about 50 s)")
+    want(pod.get("terminationGracePeriodSeconds") == 70, "terminationGracePeriodSeconds: 70 (a 5 s preStop sleep and a stop of at most about 55 s)")
     want(c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds") == 5, "a preStop sleep of 5 s (no shell in the image)")
     want(psc.get("runAsUser") == uid, f"runAsUser equals the Dockerfile's USER ({uid})")
     want(psc.get("runAsNonRoot") is True, "runAsNonRoot")

@@ -39,6 +39,11 @@ pub(super) const FRESH: Duration = Duration::from_millis(250);
 /// probes. Below a Kubernetes probe's default timeout of 1 s.
 pub(super) const STORE_WAIT: Duration = Duration::from_millis(500);
 
+/// How old the last reading may be and still stand in for one that is slow (a `count(*)` of a
+/// large outbox on a loaded database): a scraper's alert on the backlog must not resolve for
+/// want of a figure in the very outage it watches. Past it, the gauges are left out.
+pub(super) const STAND_IN_FOR: Duration = Duration::from_secs(60);
+
 /// The last reading and the one under way.
 #[derive(Default)]
 pub(super) struct OutboxGauges {
@@ -64,7 +69,8 @@ struct Readings {
 
 impl OutboxGauges {
     /// The gauges from `read` over `store`: the last reading while fresh, else the one under
-    /// way, else a new one on the blocking pool; `None` if it takes longer than [`STORE_WAIT`].
+    /// way, else a new one on the blocking pool. One that takes longer than [`STORE_WAIT`] is
+    /// not waited for: the last reading stands in for it for [`STAND_IN_FOR`], then `None`.
     pub async fn read(&self, store: &Arc<dyn Store>, read: fn(&dyn Store) -> Gauges) -> Gauges {
         // Twice at most: a reading found under way may have finished long ago, with every
         // caller that waited for it gone; then a new one.
@@ -91,9 +97,10 @@ impl OutboxGauges {
                     })
                     .clone()
             };
-            let (finished, read_now) = tokio::time::timeout(STORE_WAIT, reading.clone())
-                .await
-                .ok()?;
+            let Ok((finished, read_now)) = tokio::time::timeout(STORE_WAIT, reading.clone()).await
+            else {
+                return self.stand_in();
+            };
             {
                 let mut state = self.state.lock();
                 if state.under_way.as_ref().is_some_and(|r| r.ptr_eq(&reading)) {
@@ -109,6 +116,15 @@ impl OutboxGauges {
             }
         }
         gauges
+    }
+
+    /// The last reading, when it is recent enough to stand in for a slow one.
+    fn stand_in(&self) -> Gauges {
+        self.state
+            .lock()
+            .last
+            .filter(|(at, _)| at.elapsed() < STAND_IN_FOR)
+            .and_then(|(_, gauges)| gauges)
     }
 }
 

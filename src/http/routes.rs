@@ -190,9 +190,10 @@ async fn ready(state: &AppState) -> Response<Body> {
     )
 }
 
-/// The outbox gauges for `/ready` and `/metrics`; `None` when the store did not answer within
-/// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT) (`/ready` then says "outbox unreadable";
-/// `/metrics` leaves the outbox gauges out).
+/// The outbox gauges for `/ready` and `/metrics`; when the store does not answer within
+/// [`STORE_WAIT`](super::outbox_gauges::STORE_WAIT), the last reading of the past minute;
+/// `None` without one (`/ready` then says "outbox unreadable"; `/metrics` leaves the outbox
+/// gauges out).
 async fn outbox_gauges(state: &AppState) -> Option<super::OutboxReading> {
     state
         .outbox_gauges

@@ -22,9 +22,11 @@ use crate::{
 const KAFKA_RETRY: Duration = Duration::from_secs(2);
 /// Longest wait for the relay's and the producer's shutdown steps.
 const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
-/// Longest wait for the consumer's: its handover commit (5 s, and a try begun before then up
-/// to 5 s more), the member's stop (5 s) and its LeaveGroup (5 s) follow one another.
-const CONSUMER_STOP: Duration = Duration::from_secs(20);
+/// Longest wait for the consumer's: a step of the group already under way when the stop came
+/// (the committed offsets of new partitions, up to 7.5 s), its handover commit (5 s, and a try
+/// begun before then up to 5 s more), the member's stop and its LeaveGroup (5 s) follow one
+/// another, and LeaveGroup, last, must not be the step cut.
+const CONSUMER_STOP: Duration = Duration::from_secs(25);
 
 /// The Kafka side: producer, outbox relay and consumer, started once Kafka answers.
 pub(super) struct KafkaSide {

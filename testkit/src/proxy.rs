@@ -57,7 +57,9 @@ pub struct Faults {
     /// next request waiting on the connection, when there is one.
     pub misnumber_response_ppm: AtomicU32,
     /// Probability of swallowing a request: read and never forwarded, the connection left
-    /// open (a request that never reaches the broker, whose answer never comes).
+    /// open (a request whose answer never comes). A broker answers a connection's requests in
+    /// order, so nothing after it on that connection is answered either: every later request
+    /// of the connection is swallowed too.
     pub swallow_request_ppm: AtomicU32,
     /// Only the requests (and their responses) whose header names this client id are
     /// faulted; every client's when unset.
@@ -276,8 +278,10 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
         let (faults, pending, mut rng) = (Arc::clone(&faults), Arc::clone(&pending), rng.clone());
         async move {
             let mut index = 0u64;
+            // A request swallowed: the connection answers nothing more.
+            let mut stuck = false;
             while let Some(buf) = frame(&mut client_rx).await {
-                if faults.black_hole.load(Relaxed) {
+                if stuck || faults.black_hole.load(Relaxed) {
                     faults.swallowed.fetch_add(1, Relaxed);
                     continue;
                 }
@@ -293,7 +297,7 @@ async fn connection(client: TcpStream, broker: TcpStream, faults: Arc<Faults>, r
                 }
                 if faulted && rng.chance(&faults.swallow_request_ppm) {
                     faults.swallowed.fetch_add(1, Relaxed);
-                    index += 1;
+                    stuck = true;
                     continue;
                 }
                 // The answer names no client: whether it is the wanted client's goes with it.

@@ -78,3 +78,28 @@ async fn a_reading_that_hangs_is_not_started_again_by_every_caller() {
     assert_eq!(gauges.read(&store, stuck_read).await, Some(reading(9)));
     assert_eq!(STUCK_READS.load(Ordering::SeqCst), 2, "a fresh reading");
 }
+
+/// Reads so far by [`then_slow_read`].
+static THEN_SLOW: AtomicUsize = AtomicUsize::new(0);
+
+/// The first reading at once (3 rows); every later one takes longer than [`STORE_WAIT`].
+fn then_slow_read(_: &dyn Store) -> Gauges {
+    if THEN_SLOW.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Some(reading(3));
+    }
+    std::thread::sleep(STORE_WAIT + Duration::from_millis(300));
+    Some(reading(4))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reading_is_stood_in_for_by_the_last_one() {
+    let (_dir, store) = store();
+    let gauges = OutboxGauges::default();
+    assert_eq!(gauges.read(&store, then_slow_read).await, Some(reading(3)));
+    tokio::time::sleep(FRESH).await;
+    // Not fresh, and the new reading takes longer than a caller waits: the last one shows.
+    let started = Instant::now();
+    assert_eq!(gauges.read(&store, then_slow_read).await, Some(reading(3)));
+    assert!(started.elapsed() < STORE_WAIT + Duration::from_millis(200));
+    assert_eq!(THEN_SLOW.load(Ordering::SeqCst), 2);
+}
