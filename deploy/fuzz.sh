@@ -10,7 +10,11 @@
 # or trips the sanitizer fails the step. Fuzzing starts from the same seeds and keeps what it
 # finds in fuzz/corpus/TARGET (not committed). Memory is capped at 512 MiB (-rss_limit_mb) and
 # inputs at 64 KiB (-max_len); an input that runs longer than 30 s is a failure (-timeout). A crash stops the run and leaves its input in
-# fuzz/artifacts/TARGET. Builds go to a cache outside the clone (lib.sh, use_target_cache).
+# fuzz/artifacts/TARGET and the fuzzer's whole output in fuzz/artifacts/TARGET/fuzz.log. Targets
+# are built optimised with debug assertions and overflow checks on (-O -a), so an integer that
+# overflows on input is a crash. Builds go to a cache outside the clone (lib.sh,
+# use_target_cache), which other clones share: each run copies the binaries it built to a
+# folder of its own, under a lock, so another clone's build cannot swap them mid-run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -46,7 +50,10 @@ say "building ${#targets[@]} fuzz targets ($NIGHTLY, AddressSanitizer) in $CARGO
 cargo "+$NIGHTLY" fetch --locked --quiet 2>"$log" || { cat "$log" >&2; die "fuzz/Cargo.lock is stale: run cargo +$NIGHTLY fetch in fuzz/ and commit it"; }
 built_after=$(mktemp)
 trap 'rm -f "$built_after"' EXIT
-cargo "+$NIGHTLY" fuzz build -O --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
+# The build and the copy of its binaries hold the cache's lock: another clone's build waits.
+exec 8>"$CARGO_TARGET_DIR.lock"
+flock 8
+cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
 bin_dir="$CARGO_TARGET_DIR/$(rustc "+$NIGHTLY" -vV | sed -n 's/^host: //p')/release"
 # fuzz/ is a workspace of its own, so the crate (..) is a path dependency outside it, and cargo
 # names its artifacts after the clone's absolute path: a clone at a new path (every CI run)
@@ -62,13 +69,22 @@ if [ -n "$(find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' -newer "$bui
     find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' ! -newer "$built_after" -delete
 fi
 rm -f "$built_after"
+# This run's binaries, apart from the shared cache.
+own_bins=$(mktemp -d)
+for t in "${targets[@]}"; do
+    [ -x "$bin_dir/$t" ] || die "$t: not built ($bin_dir/$t missing)"
+    cp "$bin_dir/$t" "$own_bins/$t"
+done
+flock -u 8
+exec 8>&-
+bin_dir=$own_bins
+trap 'rm -rf "$own_bins"' EXIT
 
 for t in "${targets[@]}"; do
     [ -d "seeds/$t" ] || die "$t: no seed directory fuzz/seeds/$t (commit at least one seed input)"
-    [ -x "$bin_dir/$t" ] || die "$t: not built ($bin_dir/$t missing)"
     run_log=$(mktemp)
     # Removed on every way out, a failing target's die included.
-    trap 'rm -f "$run_log"' EXIT
+    trap 'rm -f "$run_log"; rm -rf "$own_bins"' EXIT
     if [ "$replay" = yes ]; then
         mapfile -t seeds < <(find "seeds/$t" -type f | sort)
         [ ${#seeds[@]} -gt 0 ] || die "$t: fuzz/seeds/$t is empty"
@@ -86,8 +102,9 @@ for t in "${targets[@]}"; do
         if ! "$bin_dir/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$seconds" -rss_limit_mb=512 -timeout=30 -max_len=65536 -print_final_stats=1 \
             >"$run_log" 2>&1; then
+            cp "$run_log" "artifacts/$t/fuzz.log"
             tail -n 40 "$run_log" >&2
-            die "$t: the fuzzer found a failure (input in fuzz/artifacts/$t)"
+            die "$t: the fuzzer stopped with a failure or was interrupted (input in fuzz/artifacts/$t, its whole output in fuzz/artifacts/$t/fuzz.log)"
         fi
         execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$run_log" | grep -o '[0-9]*$' || echo 0)
         speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$run_log" | grep -o '[0-9]*$' || echo 0)

@@ -148,7 +148,7 @@ pub enum EventData {
 
 impl EventData {
     /// Each text field of the data, by its name in the value.
-    pub(super) fn texts(&self) -> Vec<(&'static str, &str)> {
+    pub fn texts(&self) -> Vec<(&'static str, &str)> {
         match self {
             Self::Registered(d) => vec![("username", &d.username), ("email", &d.email)],
             Self::LoggedIn(d) => vec![("ip", &d.ip), ("user_agent", &d.user_agent)],
