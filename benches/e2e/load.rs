@@ -35,8 +35,10 @@ impl Front {
 pub struct Reg {
     pub id: String,
     pub name: String,
-    /// When the request was sent (epoch ms).
+    /// When the request was sent (epoch ms); in an open loop, when it was due.
     pub sent_ms: f64,
+    /// When the client began it (epoch ms): after `sent_ms` when an open loop's client ran late.
+    pub started_ms: f64,
     /// When the response arrived (epoch ms).
     pub answered_ms: f64,
 }
@@ -68,7 +70,13 @@ impl ByClass {
 
 /// Registers `name`; panics on anything but 201 (a bench, not a test of errors).
 pub async fn register(addr: SocketAddr, name: &str) -> Reg {
-    let sent_ms = watch::now_ms();
+    register_from(addr, name, watch::now_ms()).await
+}
+
+/// [`register`], its latency counted from `sent_ms` (an open loop's scheduled arrival, which
+/// the client may reach late: that lateness is latency too).
+pub async fn register_from(addr: SocketAddr, name: &str, sent_ms: f64) -> Reg {
+    let started_ms = watch::now_ms();
     let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "correct horse"});
     let (status, resp) =
         testkit::api(addr, "POST", "/api/v1/users/register", None, Some(body)).await;
@@ -77,6 +85,7 @@ pub async fn register(addr: SocketAddr, name: &str) -> Reg {
         id: resp["user"]["id"].as_str().unwrap_or("").to_owned(),
         name: name.to_owned(),
         sent_ms,
+        started_ms,
         answered_ms: watch::now_ms(),
     }
 }
@@ -175,12 +184,32 @@ pub fn rates(regs: &[Reg], seen: &watch::Shared) -> (f64, Option<f64>) {
     (per_s(answered), notified)
 }
 
+/// What an open loop offered and what came of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Offered {
+    /// The arrival generator's seed (`E2E_SEED` repeats a run's arrivals).
+    pub seed: u64,
+    /// Arrivals a second, from the first scheduled arrival to the last.
+    pub rate: f64,
+    /// Responses a second, from the first scheduled arrival to the last response.
+    pub answered_rate: f64,
+    /// The latest a request went out after its scheduled arrival (ms): the bench's own delay,
+    /// counted in the latencies.
+    pub late_ms: f64,
+}
+
 /// `n` registrations arriving as a Poisson process of `rate` per second, whatever the
-/// responses take (open loop: a slow service does not slow the arrivals down).
-pub async fn open_loop(front: &Front, rate: f64, n: usize) -> Vec<Reg> {
-    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut at = tokio::time::Instant::now();
+/// responses take (open loop: a slow service does not slow the arrivals down). Each latency
+/// counts from its scheduled arrival (no coordinated omission). The arrivals are drawn from
+/// `seed`.
+pub async fn open_loop(front: &Front, rate: f64, n: usize, seed: u64) -> (Vec<Reg>, Offered) {
+    // xorshift64* needs a seed other than 0.
+    let mut rng: u64 = seed.max(1);
+    let start = tokio::time::Instant::now();
+    let start_ms = watch::now_ms();
+    let mut at = start;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut scheduled = Vec::with_capacity(n);
     for i in 0..n {
         // xorshift64*, then an exponential gap
         rng ^= rng >> 12;
@@ -189,14 +218,29 @@ pub async fn open_loop(front: &Front, rate: f64, n: usize) -> Vec<Reg> {
         let u = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
         at += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
         tokio::time::sleep_until(at).await;
+        let due_ms = start_ms + (at - start).as_secs_f64() * 1e3;
+        scheduled.push(due_ms);
         let addr = front.pick(i);
-        tasks.spawn(async move { register(addr, &format!("load{i}")).await });
+        tasks.spawn(async move { register_from(addr, &format!("load{i}"), due_ms).await });
     }
     let mut regs = Vec::new();
     while let Some(r) = tasks.join_next().await {
         regs.push(r.expect("client"));
     }
-    regs
+    let late_ms = regs
+        .iter()
+        .map(|r| r.started_ms - r.sent_ms)
+        .fold(0.0, f64::max);
+    let first = scheduled.first().copied().unwrap_or(start_ms);
+    let last = scheduled.last().copied().unwrap_or(start_ms);
+    let answered = regs.iter().map(|r| r.answered_ms).fold(first, f64::max);
+    let offered = Offered {
+        seed,
+        rate: (n.saturating_sub(1)) as f64 / ((last - first) / 1e3),
+        answered_rate: n as f64 / ((answered - first) / 1e3),
+        late_ms,
+    };
+    (regs, offered)
 }
 
 /// `clients` closed-loop clients, each `per_client` × (register, login, update); returns the

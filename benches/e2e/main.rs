@@ -9,7 +9,8 @@
 //! `E2E_INSTANCES`): the PostgreSQL backend runs on a private cluster started like the tests
 //! start one, by default with 2 instances sharing it (requests go to them in turn).
 //! `USERCENTER_*` variables reach the service (to try a tunable); `E2E_SERVICE_BIN` replaces
-//! its binary. Under `cargo test` a small smoke version runs.
+//! its binary; `E2E_SEED` repeats a run's open-loop arrivals (the run prints its seed). Under
+//! `cargo test` a small smoke version runs.
 mod hashing;
 mod load;
 mod machine;
@@ -34,6 +35,19 @@ fn postgres_wanted() -> bool {
         .any(|w| w[0] == "--store" && w[1] == "postgres")
         || args.iter().any(|a| a == "--store=postgres");
     flag || std::env::var("E2E_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// The open loop's seed: `E2E_SEED`, else the clock's nanoseconds, so that runs differ in
+/// their arrivals and a run can be repeated.
+fn seed() -> u64 {
+    std::env::var("E2E_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| u64::from(d.subsec_nanos()) | 1)
+        })
 }
 
 fn main() {
@@ -71,7 +85,7 @@ fn main() {
         let within = Duration::from_secs(60);
 
         // The capacity and open-loop phases last a few seconds each at 150-300 registrations a
-        // second (640 and 800 registrations), and the open loop's p99 is its 8th slowest.
+        // second (640 and 800 registrations), and the open loop's p99 is its 9th slowest.
         let (n_idle, n_cap, n_load, clients, per_client) =
             if full { (40, 640, 800, 8, 60) } else { (2, 4, 4, 2, 2) };
         // Warm-up: the consumer joins its group and gets its partitions after /ready; the
@@ -104,7 +118,7 @@ fn main() {
         let pool_before = hashing::Pool::read(&instances).await;
         let cpu_before = machine::Cpu::read(&instances.pids(), broker.pid());
         let requests_before = requests::Requests::read(&instances).await;
-        let loaded = load::open_loop(&front, rate, n_load).await;
+        let (loaded, offered) = load::open_loop(&front, rate, n_load, seed()).await;
         let cpu = machine::Cpu::read(&instances.pids(), broker.pid());
         let requests = requests::Requests::read(&instances).await.since(&requests_before);
         let pool = hashing::Pool::read(&instances).await.since(pool_before);
@@ -123,6 +137,10 @@ fn main() {
 
         println!("\nregister → welcome notification, store {backend}, {n_instances} instance(s); capacity {capacity:.1} registrations/s ({} clients back to back, to the last welcome readable; {answered_rate:.1}/s to the last response)", 4 * cores);
         println!("{}", report::scheduler());
+        println!(
+            "open loop (seed {}): offered {:.1}/s of the {rate:.1}/s asked, answered at {:.1}/s; each request went out at most {:.1} ms after its arrival (counted in its latency)",
+            offered.seed, offered.rate, offered.answered_rate, offered.late_ms
+        );
         println!("{}", report::HEADER);
         println!("{}", report::row("idle (one at a time)", &idle, &seen));
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));

@@ -24,15 +24,17 @@ pub fn millis(d: &[Duration]) -> Vec<f64> {
 }
 
 /// Header of [`row`].
-pub const HEADER: &str = "| load | registrations | to notification p50 ms | p99 ms | HTTP register p50 / p99 | answered → notification readable p50 / p99 | request → event committed p50 / p99 | event committed → readable p50 / p99 | event readable → notification committed p50 / p99 | notification committed → readable p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| load | registrations | to notification p50 ms | p99 ms | HTTP register p50 / p99 | pipeline: event stamped → notification readable p50 / p99 | answered → notification readable p50 / p99 | request → event stamped p50 / p99 | event stamped → readable p50 / p99 | event readable → notification stamped p50 / p99 | notification stamped → readable p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// The hops of every registration, each sorted (ms): to notification, HTTP register,
-/// answered → notification readable, request → event committed, event committed → readable,
-/// event readable → notification committed, notification committed → readable. Panics if a
-/// welcome notification never arrived.
-pub fn hops(label: &str, regs: &[Reg], seen: &watch::Shared) -> [Vec<f64>; 7] {
+/// answered → notification readable, request → event stamped, event stamped → readable,
+/// event readable → notification stamped, notification stamped → readable, and the pipeline
+/// the issue names: event stamped → notification readable. An event is stamped in the register
+/// request's transaction just before it commits, a notification when the consumer's batch
+/// begins. Panics if a welcome notification never arrived.
+pub fn hops(label: &str, regs: &[Reg], seen: &watch::Shared) -> [Vec<f64>; 8] {
     let seen = seen.lock();
-    let mut hops: [Vec<f64>; 7] = Default::default();
+    let mut hops: [Vec<f64>; 8] = Default::default();
     let mut missing = 0;
     for r in regs {
         let (Some(ev), Some(wel)) = (seen.registered.get(&r.id), seen.welcome.get(&r.id)) else {
@@ -47,6 +49,7 @@ pub fn hops(label: &str, regs: &[Reg], seen: &watch::Shared) -> [Vec<f64>; 7] {
             ev.readable_ms - ev.stamped_ms,
             wel.stamped_ms - ev.readable_ms,
             wel.readable_ms - wel.stamped_ms,
+            wel.readable_ms - ev.stamped_ms,
         ];
         for (h, v) in hops.iter_mut().zip(values) {
             h.push(v);
@@ -67,11 +70,12 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
     let hops = hops(label, regs, seen);
     let pair = |h: &[f64]| format!("{:.0} / {:.0}", percentile(h, 0.5), percentile(h, 0.99));
     format!(
-        "| {label} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
+        "| {label} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
         regs.len(),
         percentile(&hops[0], 0.5),
         percentile(&hops[0], 0.99),
         pair(&hops[1]),
+        pair(&hops[7]),
         pair(&hops[2]),
         pair(&hops[3]),
         pair(&hops[4]),
@@ -85,8 +89,8 @@ pub fn row(label: &str, regs: &[Reg], seen: &watch::Shared) -> String {
 /// part and the HTTP request against the M/M/c prediction, from argon2 alone (`model`) and
 /// from the hash's time in the service under that load (`in_service`).
 pub fn targets(
-    idle: &[Vec<f64>; 7],
-    loaded: &[Vec<f64>; 7],
+    idle: &[Vec<f64>; 8],
+    loaded: &[Vec<f64>; 8],
     model: &MMc,
     in_service: &MMc,
 ) -> String {
@@ -110,16 +114,16 @@ pub fn targets(
             format!("HTTP p99 {:.1}", p(&idle[1], 0.99)),
         ),
         (
-            "80 %: pipeline (answered → welcome readable) p50 ≤ 15 ms",
-            p(&loaded[2], 0.5),
+            "80 %: pipeline (register's commit → welcome readable) p50 ≤ 15 ms",
+            p(&loaded[7], 0.5),
             15.0,
-            "0 (no queue behind the answer)".to_owned(),
+            format!("answered → welcome readable p50 {:.1}", p(&loaded[2], 0.5)),
         ),
         (
             "80 %: pipeline p99 ≤ 60 ms",
-            p(&loaded[2], 0.99),
+            p(&loaded[7], 0.99),
             60.0,
-            "0".to_owned(),
+            format!("answered → welcome readable p99 {:.1}", p(&loaded[2], 0.99)),
         ),
         (
             "80 %: HTTP register p99 ≤ 1.25 × M/M/c",
@@ -138,8 +142,9 @@ pub fn targets(
             ),
         ),
     ];
-    let mut out =
-        String::from("| target | measured ms | bound ms | floor ms | met |\n|---|---|---|---|---|");
+    let mut out = String::from(
+        "| target | measured ms | bound ms | floor, or the figure beside it (ms) | met |\n|---|---|---|---|---|",
+    );
     for (what, measured, bound, floor) in rows {
         let met = if measured <= bound { "yes" } else { "no" };
         out.push_str(&format!(
