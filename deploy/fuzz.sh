@@ -51,9 +51,12 @@ cargo "+$NIGHTLY" fetch --locked --quiet 2>"$log" || { cat "$log" >&2; die "fuzz
 built_after=$(mktemp)
 trap 'rm -f "$built_after"' EXIT
 # The build and the copy of its binaries hold the cache's lock: another clone's build waits.
-exec 8>"$CARGO_TARGET_DIR.lock"
+# (Not beside the build folders, whose sweep would take it for one; not inherited by the build,
+# whose lingering helpers would hold it.)
+mkdir -p "$USERCENTER_CACHE/locks"
+exec 8>"$USERCENTER_CACHE/locks/fuzz-build.lock"
 flock 8
-cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
+cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
 bin_dir="$CARGO_TARGET_DIR/$(rustc "+$NIGHTLY" -vV | sed -n 's/^host: //p')/release"
 # fuzz/ is a workspace of its own, so the crate (..) is a path dependency outside it, and cargo
 # names its artifacts after the clone's absolute path: a clone at a new path (every CI run)
@@ -69,16 +72,18 @@ if [ -n "$(find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' -newer "$bui
     find "$bin_dir/deps" -maxdepth 1 -name 'libusercenter-*' ! -newer "$built_after" -delete
 fi
 rm -f "$built_after"
-# This run's binaries, apart from the shared cache.
-own_bins=$(mktemp -d)
+# This run's binaries, apart from the shared cache: hard links (a rebuild writes new files, so
+# these keep what this run built), beside the cache on its file system.
+mkdir -p "$USERCENTER_CACHE/runs"
+own_bins=$(mktemp -d "$USERCENTER_CACHE/runs/fuzz.XXXXXX")
+trap 'rm -rf "$own_bins"' EXIT
 for t in "${targets[@]}"; do
     [ -x "$bin_dir/$t" ] || die "$t: not built ($bin_dir/$t missing)"
-    cp "$bin_dir/$t" "$own_bins/$t"
+    ln "$bin_dir/$t" "$own_bins/$t" 2>/dev/null || cp "$bin_dir/$t" "$own_bins/$t"
 done
 flock -u 8
 exec 8>&-
 bin_dir=$own_bins
-trap 'rm -rf "$own_bins"' EXIT
 
 for t in "${targets[@]}"; do
     [ -d "seeds/$t" ] || die "$t: no seed directory fuzz/seeds/$t (commit at least one seed input)"
