@@ -3,7 +3,7 @@
 //! that repeats through an outage is said rate-limited ([`FailureStreak`]).
 mod failure_streak;
 
-pub(crate) use failure_streak::FailureStreak;
+pub(crate) use failure_streak::{FailureStreak, say_failure, say_recovery};
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::{LogConfig, LogFormat};

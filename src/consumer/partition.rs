@@ -37,7 +37,7 @@ use crate::{
         protocol,
         records::{FetchedRecord, Unreadable},
     },
-    logging::FailureStreak,
+    logging::{FailureStreak, say_failure, say_recovery},
     store::Store,
 };
 use damaged::Damaged;
@@ -306,10 +306,8 @@ impl PartitionLoop {
             other => other,
         };
         *past_end = None;
-        if fetched.is_ok()
-            && let Some(end) = self.fetch_failing.lock().succeeded(Instant::now())
-        {
-            info!(topic = %ctx.topic, partition, failures = end.failures, lasted_s = end.lasted.as_secs(), "consumer: fetching again");
+        if fetched.is_ok() {
+            say_recovery!(self.fetch_failing.lock(), topic = %ctx.topic, partition, "consumer: fetching again");
         }
         match fetched {
             Ok(r) => return ControlFlow::Continue(Some(r)),
@@ -351,12 +349,7 @@ impl PartitionLoop {
             }
             Err(error) => {
                 ctx.metrics.fetch_failures.add(1);
-                match self.fetch_failing.lock().failed(Instant::now()) {
-                    Some(said) => {
-                        warn!(topic = %ctx.topic, partition, %error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "consumer: fetch failed");
-                    }
-                    None => debug!(topic = %ctx.topic, partition, %error, "consumer: fetch failed"),
-                }
+                say_failure!(self.fetch_failing.lock(), topic = %ctx.topic, partition, %error, "consumer: fetch failed");
             }
         }
         pause(RETRY, &self.cancel).await;

@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::logging::FailureStreak;
+use crate::logging::{FailureStreak, say_failure, say_recovery};
 
 pub use admission::{ConnectionLimits, MAX_REFUSING};
 pub use client_address::TrustedProxies;
@@ -76,22 +76,11 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                if let Some(end) = failing.succeeded(tokio::time::Instant::now()) {
-                    info!(
-                        failures = end.failures,
-                        lasted_s = end.lasted.as_secs(),
-                        "accepting connections again"
-                    );
-                }
+                say_recovery!(failing, "accepting connections again");
                 front.admit(stream, peer);
             }
             Err(error) => {
-                match failing.failed(tokio::time::Instant::now()) {
-                    Some(said) => {
-                        warn!(%error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "accept failed");
-                    }
-                    None => debug!(%error, "accept failed"),
-                }
+                say_failure!(failing, %error, "accept failed");
                 // Out of file descriptors and the like: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -74,6 +74,38 @@ impl FailureStreak {
     }
 }
 
+/// Notes a failure now in the [`FailureStreak`] `$streak` and logs it with the `tracing` fields
+/// and message that follow: at WARN, with `left_out` and `failing_s`, when the streak gives it
+/// a line, else at DEBUG.
+macro_rules! say_failure {
+    ($streak:expr, $($arg:tt)+) => {
+        match $streak.failed(tokio::time::Instant::now()) {
+            Some(said) => tracing::warn!(
+                left_out = said.left_out,
+                failing_s = said.failing_for.as_secs(),
+                $($arg)+
+            ),
+            None => tracing::debug!($($arg)+),
+        }
+    };
+}
+
+/// Notes a success now in the [`FailureStreak`] `$streak` and, when it ends a streak, logs so
+/// at INFO with `failures` and `lasted_s` and the `tracing` fields and message that follow.
+macro_rules! say_recovery {
+    ($streak:expr, $($arg:tt)+) => {
+        if let Some(end) = $streak.succeeded(tokio::time::Instant::now()) {
+            tracing::info!(
+                failures = end.failures,
+                lasted_s = end.lasted.as_secs(),
+                $($arg)+
+            );
+        }
+    };
+}
+
+pub(crate) use {say_failure, say_recovery};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,17 +187,17 @@ fn unreachable(e: &tokio_postgres::Error) -> bool {
     if let Some(db) = e.as_db_error() {
         return NOT_YET.contains(&db.code().code());
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+    let io = std::iter::successors(std::error::Error::source(e), |c| c.source())
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>());
+    match io {
+        Some(io) => {
             use std::io::ErrorKind::{InvalidData, InvalidInput, PermissionDenied};
             // InvalidData: a TLS handshake the server's certificate failed.
-            return !matches!(io.kind(), InvalidData | InvalidInput | PermissionDenied);
+            !matches!(io.kind(), InvalidData | InvalidInput | PermissionDenied)
         }
-        source = cause.source();
+        // The driver's own failures without an I/O cause: the connection closed under it.
+        None => e.is_closed(),
     }
-    // The driver's own failures without an I/O cause: the connection closed under it.
-    e.is_closed()
 }
 
 /// What went wrong in a PostgreSQL error: the database's SQLSTATE and message when the

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::{FetchedBatch, PartitionLoop, RETRY, pause};
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
         handler::{HandlerError, NEWER_RELEASE_PATIENCE, NEWER_RELEASE_PAUSE},
         process::{BatchInput, BatchOutcome, READ_AHEAD, apply_batch, offset_key, read_ahead},
     },
-    logging::FailureStreak,
+    logging::{FailureStreak, say_failure, say_recovery},
     store::{StoreError, StoreExt, Table},
 };
 
@@ -80,28 +80,14 @@ impl PartitionLoop {
                     return None;
                 }
                 Err(error) => {
-                    match failing.failed(Instant::now()) {
-                        Some(said) => {
-                            warn!(partition, %error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "consumer: pass failed, retrying the batch");
-                        }
-                        None => {
-                            debug!(partition, %error, "consumer: pass failed, retrying the batch")
-                        }
-                    }
+                    say_failure!(failing, partition, %error, "consumer: pass failed, retrying the batch");
                     if !pause(RETRY, &self.cancel).await {
                         return Some(offset);
                     }
                     continue;
                 }
             };
-            if let Some(end) = failing.succeeded(Instant::now()) {
-                info!(
-                    partition,
-                    failures = end.failures,
-                    lasted_s = end.lasted.as_secs(),
-                    "consumer: passes commit again"
-                );
-            }
+            say_recovery!(failing, partition, "consumer: passes commit again");
             self.count(&outcome);
             offset = outcome.next_offset;
             self.ctx.held.committed(self.partition, offset);

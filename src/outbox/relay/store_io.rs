@@ -7,11 +7,11 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{error, warn};
 
 use super::{Blocked, RoundOutcome, Scanned, read_unblocked};
 use crate::{
-    logging::FailureStreak,
+    logging::{FailureStreak, say_failure, say_recovery},
     store::{RelayLease, Store, StoreExt, Table, WriteTxn},
 };
 
@@ -40,24 +40,13 @@ impl ReadHealth {
         let failed = match reading.await {
             Ok(Ok(read)) => {
                 self.failing_since = None;
-                if let Some(end) = self.said.succeeded(Instant::now()) {
-                    info!(
-                        failures = end.failures,
-                        lasted_s = end.lasted.as_secs(),
-                        "outbox: pending rows read again"
-                    );
-                }
+                say_recovery!(self.said, "outbox: pending rows read again");
                 return read;
             }
             Ok(Err(error)) => error.to_string(),
             Err(error) => format!("read task failed: {error}"),
         };
-        match self.said.failed(Instant::now()) {
-            Some(said) => {
-                warn!(error = %failed, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "outbox: cannot read pending rows");
-            }
-            None => debug!(error = %failed, "outbox: cannot read pending rows"),
-        }
+        say_failure!(self.said, error = %failed, "outbox: cannot read pending rows");
         self.failing_since.get_or_insert_with(Instant::now);
         Scanned::none(from)
     }
@@ -170,24 +159,13 @@ pub(super) async fn lease(
     let store = Arc::clone(store);
     let error = match tokio::task::spawn_blocking(move || store.relay_lease()).await {
         Ok(Ok(lease)) => {
-            if let Some(end) = failing.lock().succeeded(Instant::now()) {
-                info!(
-                    failures = end.failures,
-                    lasted_s = end.lasted.as_secs(),
-                    "outbox: the relay lease is checked again"
-                );
-            }
+            say_recovery!(failing.lock(), "outbox: the relay lease is checked again");
             return lease;
         }
         Ok(Err(error)) => error.to_string(),
         Err(error) => format!("lease task failed: {error}"),
     };
-    match failing.lock().failed(Instant::now()) {
-        Some(said) => {
-            warn!(%error, left_out = said.left_out, failing_s = said.failing_for.as_secs(), "outbox: cannot check the relay lease");
-        }
-        None => debug!(%error, "outbox: cannot check the relay lease"),
-    }
+    say_failure!(failing.lock(), %error, "outbox: cannot check the relay lease");
     None
 }
 
