@@ -36,6 +36,9 @@ pub enum Command {
     /// Inspect and reset the consumer group's offsets (like kafka-consumer-groups).
     #[command(subcommand)]
     Group(crate::ops::GroupCommand),
+    /// List the outbox rows the relay parked, and put them back once their cause is mended.
+    #[command(subcommand)]
+    Outbox(crate::ops::OutboxCommand),
 }
 
 /// `usercenter perf ...`

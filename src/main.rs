@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Config(args) => print_config(&args.overrides(), &cli),
         Command::Healthcheck(args) => healthcheck(args, &cli),
         Command::Group(command) => group(command, &cli),
+        Command::Outbox(command) => outbox(command, &cli),
         Command::Migrate(args) => match load(&args.overrides(), &cli) {
             Ok(config) => migrate(&config),
             Err(code) => code,
@@ -55,6 +56,10 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     {
         // A store repair on a blocking thread is not waited for (it runs again next time).
         rt.shutdown_background();
+    } else if matches!(ran, Err(service::ServiceError::Interrupted)) {
+        // Stopped at once: a store transaction on a blocking thread gets a moment to end (a
+        // prune ends after its batch in hand), then the process exits as after a crash.
+        rt.shutdown_timeout(std::time::Duration::from_secs(5));
     }
     match ran {
         Ok(_) => ExitCode::SUCCESS,
@@ -135,18 +140,39 @@ fn perf(command: &PerfCommand, cli: &Cli) -> ExitCode {
     }
 }
 
-/// `usercenter group ...`: prints the report or plan; exit status 2 for a file the
-/// configuration names that cannot be read (TLS), 1 when the command failed otherwise.
+/// `usercenter group ...`: prints the report or plan ([`operator`]).
 fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
-    let config = match load(&command.common().overrides(), cli) {
+    let overrides = command.common().overrides();
+    operator("group", &overrides, cli, async |config: &Config| {
+        usercenter::ops::run(command, config).await
+    })
+}
+
+/// `usercenter outbox ...`: lists or puts back parked rows ([`operator`]).
+fn outbox(command: &usercenter::ops::OutboxCommand, cli: &Cli) -> ExitCode {
+    let overrides = command.common().overrides();
+    operator("outbox", &overrides, cli, async |config: &Config| {
+        usercenter::ops::run_outbox(command, config).await
+    })
+}
+
+/// An operator command `name`: the report on stdout, the logs on stderr (a long redb repair's
+/// progress, warnings); exit status 2 for a file the configuration names that cannot be read
+/// (TLS), 1 when the command failed otherwise.
+fn operator(
+    name: &str,
+    overrides: &Overrides,
+    cli: &Cli,
+    run: impl AsyncFnOnce(&Config) -> Result<String, GroupCommandError>,
+) -> ExitCode {
+    let config = match load(overrides, cli) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    // On stderr, beside the report on stdout: a long redb repair's progress, warnings.
     if let Err(e) = logging::init(&config.log) {
         return fail(&e);
     }
-    match block_on(usercenter::ops::run(command, &config)) {
+    match block_on(run(&config)) {
         Ok(Ok(text)) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -154,8 +180,8 @@ fn group(command: &usercenter::ops::GroupCommand, cli: &Cli) -> ExitCode {
         Ok(Err(
             e @ (GroupCommandError::Security(_)
             | GroupCommandError::Store(StoreError::TlsCaFile(_))),
-        )) => fail(&format!("group: {}", usercenter::logging::error_chain(&e))),
-        Ok(Err(e)) => failed(&format!("group: {}", usercenter::logging::error_chain(&e))),
+        )) => fail(&format!("{name}: {}", usercenter::logging::error_chain(&e))),
+        Ok(Err(e)) => failed(&format!("{name}: {}", usercenter::logging::error_chain(&e))),
         Err(code) => code,
     }
 }

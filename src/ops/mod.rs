@@ -1,5 +1,6 @@
-//! Operator commands for the service's consumer group, in the style of
-//! `kafka-consumer-groups`: `usercenter group describe` and `usercenter group reset-offsets`.
+//! Operator commands: for the service's consumer group, in the style of
+//! `kafka-consumer-groups` (`usercenter group describe` and `usercenter group reset-offsets`),
+//! and for the rows the outbox relay parked (`usercenter outbox parked` and `requeue`).
 //!
 //! Both read the service's own configuration (brokers, TLS, SASL, topics, data directory), so
 //! they reach the cluster exactly as the service does. Kafka's committed offsets are what
@@ -11,11 +12,13 @@
 //! | `args` | the flags, and the `--help` text on how a reset meets dedupe |
 //! | `broker_side` | [`Admin`]: coordinator requests (DescribeGroups, OffsetFetch, OffsetCommit) and log offsets |
 //! | `describe` | the describe report |
+//! | `parked` | listing parked outbox rows and putting them back in the outbox |
 //! | `reset` | carrying the reset out; `reset/plan` the plan itself (pure) |
 //! | `store_side` | the store side of a reset: offsets and, with `--replay`, dedupe marks |
 mod args;
 mod broker_side;
 mod describe;
+mod parked;
 mod reset;
 mod store_side;
 
@@ -24,6 +27,7 @@ use std::path::PathBuf;
 pub use args::{ConfigArgs, DescribeArgs, GroupCommand, ResetArgs};
 pub use broker_side::{Admin, GroupView, MemberView};
 pub use describe::{Description, PartitionRow, describe};
+pub use parked::{OutboxCommand, ParkedRow, RequeueArgs, StoreArgs};
 pub use reset::{PlanRow, Target, format_plan, new_offset};
 
 use crate::{
@@ -139,6 +143,15 @@ pub enum GroupCommandError {
         .0.display()
     )]
     NeedsRepair(PathBuf),
+    /// `outbox requeue` named a sequence that is not parked.
+    #[error("no parked row has sequence {0}: `usercenter outbox parked` lists them")]
+    NotParked(u64),
+    /// `outbox requeue` named a parked row that does not decode: the relay would park it again.
+    #[error(
+        "parked row {0} does not decode as an outbox record (another version wrote it, or an \
+         edit by hand): the relay would park it again"
+    )]
+    UnreadableParked(u64),
     /// A usercenter instance runs on the PostgreSQL database.
     #[error(
         "the PostgreSQL database is in use by a usercenter instance (a frozen one, stopped \
@@ -187,6 +200,14 @@ fn replay_note(replay: &bool) -> &'static str {
     } else {
         ""
     }
+}
+
+/// Runs the outbox `command` with `config`; returns what to print.
+pub async fn run_outbox(
+    command: &OutboxCommand,
+    config: &Config,
+) -> Result<String, GroupCommandError> {
+    parked::run(command, config).await
 }
 
 /// Runs `command` with `config`; returns what to print.

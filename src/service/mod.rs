@@ -344,6 +344,9 @@ pub async fn run(
         // Said at ERROR where it failed.
         why = running.pipeline_failed() => Some(ServiceError::PipelineFailed(why)),
     };
+    // Kept for a second signal, which must also end the work `stop` has not reached yet (a
+    // prune pass over a large table ends after its batch in hand).
+    let tokens = [running.http.cancel.clone(), running.cancel.clone()];
     let stopping = running.stop();
     if failed.is_some() {
         stopping.await;
@@ -360,6 +363,7 @@ pub async fn run(
             () = stopping => {}
             () = second => {
                 warn!("a second signal: stopping at once, without the rest of the shutdown");
+                tokens.iter().for_each(CancellationToken::cancel);
                 return Err(ServiceError::Interrupted);
             }
         }

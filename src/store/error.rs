@@ -14,6 +14,19 @@ pub enum StoreError {
         #[source]
         source: redb::Error,
     },
+    /// The store file holds a layout this binary does not know: a newer release wrote it.
+    #[error(
+        "store {}: layout version {found} is not this binary's ({known}): a newer usercenter wrote this store; run that version",
+        path.display()
+    )]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// What the file's layout row says.
+        found: String,
+        /// The layout this binary knows.
+        known: u32,
+    },
     /// A write to a store opened read-only.
     #[error("store: opened read-only")]
     ReadOnly,

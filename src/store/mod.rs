@@ -19,6 +19,8 @@ mod append_news;
 pub mod counters;
 mod error;
 mod ext;
+mod redb_layout;
+mod redb_read_only;
 mod redb_store;
 /// The backend-independent store tests, run on every backend (test builds only, never in the
 /// binary).
@@ -30,7 +32,8 @@ mod typed;
 pub use append_news::{AppendNews, Appended, Hear};
 pub use error::StoreError;
 pub use ext::StoreExt;
-pub use redb_store::{ReadOnlyRedbStore, RedbStore};
+pub use redb_read_only::ReadOnlyRedbStore;
+pub use redb_store::RedbStore;
 pub use typed::{decode, get, put};
 
 /// The tables every backend provides. Keys and values are bytes; [`typed`] adds postcard.
@@ -53,7 +56,7 @@ pub enum Table {
     HighWaters,
     /// dedupe key → first-seen time
     Dedupe,
-    /// small named values (schema version, counters)
+    /// small named values (the redb file's layout version, counters)
     Meta,
     /// event id → how many times its handler effects were applied (an audit of the consumer)
     EventLog,

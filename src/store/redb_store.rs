@@ -3,35 +3,59 @@ use std::{cell::RefCell, path::Path};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::{ReadTxn, Result, Store, StoreError, Table, WriteTxn};
+use super::{ReadTxn, Result, Store, StoreError, Table, WriteTxn, redb_layout as layout};
 
-fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+pub(super) fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
 }
 
-fn backend(e: impl Into<redb::Error>) -> StoreError {
-    StoreError::Backend(e.into())
+/// A backend error; one that leaves the file unusable is also noted for the transaction
+/// running on this thread ([`FATAL_IN_TXN`]).
+pub(super) fn backend(e: impl Into<redb::Error>) -> StoreError {
+    let e = StoreError::Backend(e.into());
+    if is_fatal(&e) {
+        FATAL_IN_TXN.with_borrow_mut(|seen| {
+            seen.get_or_insert_with(|| e.to_string());
+        });
+    }
+    e
+}
+
+thread_local! {
+    /// The first error that left the file unusable in the transaction this thread runs: a
+    /// closure may turn it into another error ([`super::StoreExt`] hands the backend only
+    /// [`StoreError::Aborted`]), and it must still mark the store failed. A transaction and
+    /// its closure run on one thread, without awaiting.
+    static FATAL_IN_TXN: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Page cache of the store file.
-const CACHE_BYTES: usize = 32 << 20;
+pub(super) const CACHE_BYTES: usize = 32 << 20;
 
 /// The redb store.
 #[derive(Debug)]
 pub struct RedbStore {
     db: Database,
-    /// The first I/O error of the file (a full disk, EIO), once one happened: redb then
-    /// fails every later transaction of this handle ([`redb::Error::PreviousIo`]) until the
-    /// file is opened again, which is a restart of the process ([`Store::failed`]).
+    /// The first error that left the file unusable (a full disk, EIO, a commit that failed
+    /// half-way), once one happened: redb then fails every later transaction of this handle
+    /// ([`redb::Error::PreviousIo`], or `Corrupted` asking for the file to be opened again),
+    /// until the file is opened again, which is a restart of the process ([`Store::failed`]).
     failed: std::sync::OnceLock<String>,
 }
 
-/// Whether `e` leaves the file unusable until it is opened again.
-fn is_io(e: &StoreError) -> bool {
+/// Whether `e` leaves the file unusable until it is opened again: an I/O error (redb fails
+/// every later transaction with `PreviousIo`), a commit that failed part-way (redb discards
+/// its allocator state and refuses every later write as `Corrupted` until the file is opened
+/// again, which repairs it), a lock poisoned by a panic inside redb.
+pub(super) fn is_fatal(e: &StoreError) -> bool {
     matches!(
         e,
         StoreError::Backend(
-            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+            redb::Error::Io(_)
+                | redb::Error::PreviousIo
+                | redb::Error::DatabaseClosed
+                | redb::Error::Corrupted(_)
+                | redb::Error::LockPoisoned(_)
         )
     )
 }
@@ -54,8 +78,46 @@ impl RedbStore {
             .set_repair_callback(repair_progress())
             .create(&path)
             .map_err(|e| open_error(e.into()))?;
-        // Create every table once, so readers never meet a missing one.
+        Self::prepare(db, path)
+    }
+
+    /// A store in `backend` (a test's), with no page cache: every read reaches the backend.
+    #[cfg(test)]
+    pub(super) fn in_backend(backend: impl redb::StorageBackend) -> Result<Self> {
+        let db = redb::Builder::new()
+            .set_cache_size(0)
+            .create_with_backend(backend)
+            .map_err(|e| StoreError::Backend(e.into()))?;
+        Self::prepare(db, "(a test's backend)".into())
+    }
+
+    /// Checks the layout of the file `db` has open at `path`, and readies it.
+    fn prepare(db: Database, path: std::path::PathBuf) -> Result<Self> {
+        let open_error = |e: redb::Error| StoreError::Open {
+            path: path.clone(),
+            source: e,
+        };
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
+        // The layout first: a file a newer release wrote is left as it is.
+        let stored = {
+            let meta = txn
+                .open_table(def(layout::TABLE))
+                .map_err(|e| open_error(e.into()))?;
+            let row = meta.get(layout::KEY).map_err(|e| open_error(e.into()))?;
+            row.map(|v| v.value().to_vec())
+        };
+        match layout::judge(stored.as_deref()) {
+            Err(found) => return Err(layout::refused(path, found)),
+            Ok(layout::Verdict::Current) => {}
+            Ok(layout::Verdict::Record) => {
+                let mut meta = txn
+                    .open_table(def(layout::TABLE))
+                    .map_err(|e| open_error(e.into()))?;
+                meta.insert(layout::KEY, layout::current_row().as_slice())
+                    .map_err(|e| open_error(e.into()))?;
+            }
+        }
+        // Create every table once, so readers never meet a missing one.
         for table in Table::ALL {
             txn.open_table(def(table))
                 .map_err(|e| open_error(e.into()))?;
@@ -83,14 +145,17 @@ fn repair_progress() -> impl Fn(&mut redb::RepairSession) + 'static {
 }
 
 impl RedbStore {
-    /// Runs `transaction`; notes its error when it is the file's first I/O error, and says so.
+    /// Runs `transaction`; notes the first error that left the file unusable, whether the
+    /// transaction returned it or its closure turned it into another, and says so.
     fn noting(&self, transaction: impl FnOnce() -> Result<()>) -> Result<()> {
+        FATAL_IN_TXN.set(None);
         let outcome = transaction();
-        if let Err(e) = &outcome
-            && is_io(e)
-            && self.failed.set(e.to_string()).is_ok()
+        let fatal = FATAL_IN_TXN.take();
+        if outcome.is_err()
+            && let Some(why) = fatal
+            && self.failed.set(why.clone()).is_ok()
         {
-            tracing::error!(error = %e, "store: the redb file failed with an I/O error; no write succeeds until it is opened again (GET /health answers 503, and the service stops)");
+            tracing::error!(error = %why, "store: the redb file failed; no write succeeds until it is opened again (GET /health answers 503, and the service stops)");
         }
         outcome
     }
@@ -127,7 +192,7 @@ fn move_legacy_high_waters(txn: &redb::WriteTransaction) -> Result<(), redb::Err
     Ok(())
 }
 
-struct Read<'a>(&'a redb::ReadTransaction);
+pub(super) struct Read<'a>(pub(super) &'a redb::ReadTransaction);
 
 type BytesTable<'a> = redb::Table<'a, &'static [u8], &'static [u8]>;
 
@@ -293,46 +358,5 @@ impl Store for RedbStore {
 
     fn failed(&self) -> Option<String> {
         self.failed.get().cloned()
-    }
-}
-
-/// A redb store file opened read-only: for a look that must change nothing (a dry run of
-/// `usercenter group reset-offsets`). Nothing is created, moved or repaired; every write fails
-/// with [`StoreError::ReadOnly`].
-pub struct ReadOnlyRedbStore {
-    db: redb::ReadOnlyDatabase,
-}
-
-impl std::fmt::Debug for ReadOnlyRedbStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadOnlyRedbStore").finish_non_exhaustive()
-    }
-}
-
-impl ReadOnlyRedbStore {
-    /// Opens the store file [`RedbStore::FILE`] in `dir`, which must exist. A file the last
-    /// process did not close (it was killed) needs a repair, which only [`RedbStore::open`]
-    /// makes: [`redb::Error::RepairAborted`] here.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join(RedbStore::FILE);
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .open_read_only(&path)
-            .map_err(|e| StoreError::Open {
-                path,
-                source: e.into(),
-            })?;
-        Ok(Self { db })
-    }
-}
-
-impl Store for ReadOnlyRedbStore {
-    fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
-        let txn = self.db.begin_read().map_err(backend)?;
-        f(&Read(&txn))
-    }
-
-    fn write(&self, _: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
-        Err(StoreError::ReadOnly)
     }
 }

@@ -173,3 +173,127 @@ fn a_read_within_bytes_keeps_the_rows_up_to_the_one_that_reaches_them() {
     assert_eq!(within([4, 5, 1, 7], usize::MAX), 4);
     assert_eq!(within([usize::MAX, 1], usize::MAX), 1);
 }
+
+/// The file's layout is recorded on the first open for writing (also of a file an earlier
+/// release wrote, without the row), and a file whose layout is newer than this binary's is
+/// refused by both opens, without changing it.
+#[test]
+fn a_store_of_a_newer_layout_is_refused_and_left_as_it_is() {
+    use super::redb_layout::{CURRENT, KEY};
+    let dir = tempfile::tempdir().unwrap();
+    // Read with redb itself, which knows no layouts.
+    let row = |dir: &std::path::Path| {
+        let db = redb::Builder::new()
+            .open_read_only(dir.join(RedbStore::FILE))
+            .unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let meta = txn
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("meta"))
+            .unwrap();
+        redb::ReadableTable::get(&meta, KEY)
+            .unwrap()
+            .map(|v| v.value().to_vec())
+    };
+    drop(RedbStore::open(dir.path()).unwrap());
+    assert_eq!(row(dir.path()), Some(CURRENT.to_string().into_bytes()));
+
+    // A file from before the row: opened, and the row recorded.
+    let store = RedbStore::open(dir.path()).unwrap();
+    store
+        .write(&mut |txn| txn.delete(Table::Meta, KEY).map(drop))
+        .unwrap();
+    drop(store);
+    assert_eq!(row(dir.path()), None);
+    drop(RedbStore::open(dir.path()).unwrap());
+    assert_eq!(row(dir.path()), Some(CURRENT.to_string().into_bytes()));
+
+    // A newer release's file.
+    let store = RedbStore::open(dir.path()).unwrap();
+    store
+        .write(&mut |txn| txn.put(Table::Meta, KEY, b"2"))
+        .unwrap();
+    drop(store);
+    for refused in [
+        RedbStore::open(dir.path()).map(drop),
+        ReadOnlyRedbStore::open(dir.path()).map(drop),
+    ] {
+        let e = refused.expect_err("a newer layout opened");
+        assert!(
+            matches!(&e, StoreError::Layout { found, known: CURRENT, .. } if found == "2"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("newer usercenter"), "{e}");
+    }
+    assert_eq!(row(dir.path()), Some(b"2".to_vec()), "the file was changed");
+}
+
+/// An I/O error met inside a transaction's closure marks the store failed at once, also when
+/// the closure hands it on as another error ([`StoreExt`] gives the backend only `Aborted`):
+/// here a read that the disk fails inside a read transaction, which has no commit to fail later.
+#[test]
+fn an_io_error_inside_a_closure_marks_the_store_failed() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    #[derive(Debug)]
+    struct FailingReads {
+        inner: redb::backends::InMemoryBackend,
+        fail: Arc<AtomicBool>,
+    }
+    impl redb::StorageBackend for FailingReads {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(std::io::Error::other("EIO"));
+            }
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.inner.write(offset, data)
+        }
+    }
+    let fail = Arc::new(AtomicBool::new(false));
+    let store = RedbStore::in_backend(FailingReads {
+        inner: redb::backends::InMemoryBackend::new(),
+        fail: Arc::clone(&fail),
+    })
+    .unwrap();
+    store
+        .write(&mut |txn| txn.put(Table::Users, b"k", b"v"))
+        .unwrap();
+    // Armed inside the closure: the transaction has begun, and the closure's read fails.
+    let outcome: Result<Option<Vec<u8>>> = store.read_with(|txn| {
+        fail.store(true, Ordering::SeqCst);
+        txn.get(Table::Users, b"k")
+    });
+    fail.store(false, Ordering::SeqCst);
+    assert!(outcome.is_err(), "a read the disk failed answered");
+    let why = store.failed().expect("the store is marked failed");
+    assert!(why.contains("EIO"), "{why}");
+}
+
+/// Errors that leave the file unusable until it is opened again, and one that does not.
+#[test]
+fn corruption_and_a_poisoned_lock_fail_the_store_and_a_conflict_does_not() {
+    use super::redb_store::is_fatal;
+    let backend = |e: redb::Error| StoreError::Backend(e);
+    assert!(is_fatal(&backend(redb::Error::Corrupted(
+        "allocator state discarded".into()
+    ))));
+    assert!(is_fatal(&backend(redb::Error::PreviousIo)));
+    assert!(is_fatal(&backend(redb::Error::Io(std::io::Error::other(
+        "EIO"
+    )))));
+    assert!(!is_fatal(&backend(redb::Error::ValueTooLarge(1))));
+    assert!(!is_fatal(&StoreError::Aborted));
+    assert!(!is_fatal(&StoreError::Conflict { field: "username" }));
+}
