@@ -92,9 +92,7 @@ impl Instance {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             // Its exit first: another test's service may answer on a port this one could not bind.
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
-                panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
-            }
+            self.fail_if_exited();
             // A process cut off from its database may never answer: ask again.
             let ask = http::try_request(self.addr, "GET", "/ready", &[], None);
             let answer = tokio::time::timeout(Duration::from_secs(5), ask).await;
@@ -105,9 +103,7 @@ impl Instance {
             {
                 // Ours only if it still runs (its exit is seen a moment after a failed bind).
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
-                    panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
-                }
+                self.fail_if_exited();
                 return;
             }
             assert!(
@@ -117,6 +113,12 @@ impl Instance {
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn fail_if_exited(&mut self) {
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+            panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
         }
     }
 
