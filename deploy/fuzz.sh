@@ -2,8 +2,11 @@
 # Builds the fuzz targets with libFuzzer and AddressSanitizer (cargo-fuzz, pinned nightly) and
 # replays or fuzzes them.
 #
-#   deploy/fuzz.sh --replay                  # every target once over its committed seeds
-#   deploy/fuzz.sh [SECONDS] [TARGET...]     # fuzz: default 600 s each, every target
+#   deploy/fuzz.sh --replay [TARGET...]                  # each target once over its committed seeds
+#   deploy/fuzz.sh [SECONDS] [TARGET...] [-- FLAG...]    # fuzz: default 600 s each, every target
+#
+# Only the targets named are built (every target when none is). FLAGs after `--` go to
+# libFuzzer as they are (`-jobs=2`, `-dict=FILE`, `-only_ascii=1`, ...).
 #
 # --replay is the test suite's step: every target is built with its sanitizer and each committed
 # seed (fuzz/seeds/TARGET) is run once through the built binary, so a seed that crashes, leaks
@@ -30,8 +33,20 @@ else
     shift || true
     [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a whole number of seconds, not '$seconds' (deploy/fuzz.sh [SECONDS] [TARGET...])"
 fi
-targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
+targets=()
+extra=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = -- ]; then
+        shift
+        extra=("$@")
+        break
+    fi
+    targets+=("$1")
+    shift
+done
+[ "$replay" = no ] || [ ${#extra[@]} -eq 0 ] || die "--replay takes no libFuzzer flags"
+named=${#targets[@]}
+if [ "$named" -eq 0 ]; then
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx usercenter-fuzz)
     # Every [[bin]] section named, so that a manifest written another way fails here rather
     # than replaying fewer targets (or none) and passing.
@@ -44,7 +59,7 @@ fuzz_version=$(sed -n 's/^CARGO_FUZZ_VERSION=//p' "$here/install-fuzz.sh")
 export PATH="$TOOLS/cargo-fuzz-$fuzz_version/bin:$PATH"
 use_target_cache fuzz "$NIGHTLY" Cargo.lock
 log="$TOOLS/fuzz-build.log"
-say "building ${#targets[@]} fuzz targets ($NIGHTLY, AddressSanitizer) in $CARGO_TARGET_DIR"
+say "building ${#targets[@]} fuzz target(s) ($NIGHTLY, AddressSanitizer) in $CARGO_TARGET_DIR"
 # Locked like the crate: cargo-fuzz has no --locked, so a locked fetch first fails on a
 # fuzz/Cargo.lock that does not match the manifests, before cargo fuzz could rewrite it.
 cargo "+$NIGHTLY" fetch --locked --quiet 2>"$log" || { cat "$log" >&2; die "fuzz/Cargo.lock is stale: run cargo +$NIGHTLY fetch in fuzz/ and commit it"; }
@@ -56,7 +71,14 @@ trap 'rm -f "$built_after"' EXIT
 mkdir -p "$USERCENTER_CACHE/locks"
 exec 8>"$USERCENTER_CACHE/locks/fuzz-build.lock"
 flock 8
-cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
+if [ "$named" -eq 0 ]; then
+    cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
+else
+    for t in "${targets[@]}"; do
+        grep -qx "name = \"$t\"" Cargo.toml || die "$t: no such fuzz target in fuzz/Cargo.toml"
+        cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" "$t" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build of $t failed"; }
+    done
+fi
 bin_dir="$CARGO_TARGET_DIR/$(rustc "+$NIGHTLY" -vV | sed -n 's/^host: //p')/release"
 # fuzz/ is a workspace of its own, so the crate (..) is a path dependency outside it, and cargo
 # names its artifacts after the clone's absolute path: a clone at a new path (every CI run)
@@ -106,7 +128,7 @@ for t in "${targets[@]}"; do
         say "fuzzing $t for ${seconds} s"
         if ! "$bin_dir/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$seconds" -rss_limit_mb=512 -timeout=30 -max_len=65536 -print_final_stats=1 \
-            >"$run_log" 2>&1; then
+            "${extra[@]}" >"$run_log" 2>&1; then
             cp "$run_log" "artifacts/$t/fuzz.log"
             tail -n 40 "$run_log" >&2
             die "$t: the fuzzer stopped with a failure or was interrupted (input in fuzz/artifacts/$t, its whole output in fuzz/artifacts/$t/fuzz.log)"

@@ -33,7 +33,9 @@ use tracing::{debug, info, warn};
 use crate::logging::{FailureStreak, say_failure, say_recovery};
 
 pub use admission::{ConnectionLimits, MAX_REFUSING};
+pub use body::json as json_body;
 pub use client_address::TrustedProxies;
+pub use error::ApiError;
 pub use outbox_gauges::OutboxReading;
 pub use routes::{OPENAPI, Serves};
 pub use state::AppState;
