@@ -266,8 +266,15 @@ fn main() -> std::io::Result<()> {
         set.extend(batch(second, 43, codec)?);
         write(dir, "fetched_records", &format!("{name}_two_batches"), &set)?;
     }
-    // headers and envelope_structured take arbitrary-shaped input: any bytes seed them.
+    // headers, envelope_structured and answer_order take arbitrary-shaped input: any bytes
+    // seed them.
     for (i, (k, v, _)) in records.iter().enumerate().take(4) {
+        write(
+            dir,
+            "answer_order",
+            &format!("seed{i}"),
+            &[k.as_slice(), v.as_slice(), k.as_slice()].concat(),
+        )?;
         write(
             dir,
             "headers",

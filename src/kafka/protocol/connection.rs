@@ -29,6 +29,9 @@ mod dial;
 mod hang_up;
 mod watched;
 
+/// Public for the fuzz target that checks it (`fuzz/fuzz_targets/answer_order.rs`).
+pub use answer_order::AnswerOrder;
+
 /// rskafka's own default for the largest response frame it accepts.
 const MAX_MESSAGE_SIZE: usize = 100 * 1024 * 1024;
 

@@ -43,7 +43,7 @@ mod throttle;
 mod topics;
 
 pub use adapter::{Answer, Call, CallError, decode_fuzz_input, decode_response};
-pub use connection::{ConnectError, ConnectSettings, Connection};
+pub use connection::{AnswerOrder, ConnectError, ConnectSettings, Connection};
 pub use coordinator::{
     CoordinatorType, DescribeGroups, FindCoordinator, FoundCoordinator, ListGroups,
 };

@@ -12,7 +12,7 @@ use std::{collections::VecDeque, io};
 
 /// The order of one connection's requests and answers, fed with the bytes as they pass.
 #[derive(Debug)]
-pub(super) struct AnswerOrder {
+pub struct AnswerOrder {
     requests: Frames,
     answers: Frames,
     /// Correlation ids written and not answered yet, oldest first.
@@ -33,7 +33,7 @@ impl Default for AnswerOrder {
 
 impl AnswerOrder {
     /// Bytes written to the broker.
-    pub(super) fn written(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn written(&mut self, bytes: &[u8]) -> io::Result<()> {
         let waiting = &mut self.waiting;
         self.requests.feed(bytes, |id| {
             waiting.push_back(id);
@@ -43,7 +43,7 @@ impl AnswerOrder {
 
     /// Bytes read from the broker: an error when an answer is out of order (or answers
     /// nothing written).
-    pub(super) fn read(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn read(&mut self, bytes: &[u8]) -> io::Result<()> {
         let waiting = &mut self.waiting;
         self.answers.feed(bytes, |id| match waiting.pop_front() {
             Some(next) if next == id => Ok(()),
@@ -58,6 +58,13 @@ impl AnswerOrder {
                 format!("an answer with correlation id {id} to no request waiting"),
             )),
         })
+    }
+}
+
+impl AnswerOrder {
+    /// Requests written whose answers have not been read.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
     }
 }
 
