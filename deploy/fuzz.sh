@@ -6,7 +6,7 @@
 #   deploy/fuzz.sh [SECONDS] [TARGET...] [-- FLAG...]    # fuzz: default 600 s each, every target
 #
 # Only the targets named are built (every target when none is). FLAGs after `--` go to
-# libFuzzer as they are (`-jobs=2`, `-dict=FILE`, `-only_ascii=1`, ...).
+# libFuzzer as they are (`-dict=FILE`, `-only_ascii=1`, ...).
 #
 # --replay is the test suite's step: every target is built with its sanitizer and each committed
 # seed (fuzz/seeds/TARGET) is run once through the built binary, so a seed that crashes, leaks
@@ -28,10 +28,12 @@ if [ "${1:-}" = --replay ]; then
     replay=yes
     shift
     seconds=0
+elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+    seconds=$1
+    shift
+    [ "$seconds" -gt 0 ] || die "SECONDS must be at least 1 (deploy/fuzz.sh [SECONDS] [TARGET...] [-- FLAG...])"
 else
-    seconds=${1:-600}
-    shift || true
-    [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a whole number of seconds, not '$seconds' (deploy/fuzz.sh [SECONDS] [TARGET...])"
+    seconds=600
 fi
 targets=()
 extra=()
@@ -46,6 +48,10 @@ while [ $# -gt 0 ]; do
 done
 [ "$replay" = no ] || [ ${#extra[@]} -eq 0 ] || die "--replay takes no libFuzzer flags"
 named=${#targets[@]}
+for t in "${targets[@]}"; do
+    grep -qxF "name = \"$t\"" Cargo.toml && [ "$t" != usercenter-fuzz ] \
+        || die "$t: no such fuzz target in fuzz/Cargo.toml (deploy/fuzz.sh [SECONDS] [TARGET...] [-- FLAG...])"
+done
 if [ "$named" -eq 0 ]; then
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx usercenter-fuzz)
     # Every [[bin]] section named, so that a manifest written another way fails here rather
@@ -75,7 +81,6 @@ if [ "$named" -eq 0 ]; then
     cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build failed"; }
 else
     for t in "${targets[@]}"; do
-        grep -qx "name = \"$t\"" Cargo.toml || die "$t: no such fuzz target in fuzz/Cargo.toml"
         cargo "+$NIGHTLY" fuzz build -O -a --target-dir "$CARGO_TARGET_DIR" "$t" >/dev/null 2>"$log" 8>&- || { tail -n 30 "$log" >&2; die "fuzz build of $t failed"; }
     done
 fi

@@ -98,6 +98,17 @@ impl Consumer {
     /// Starts the consumer built from `parts`. Records, offsets and the group go through
     /// `client`, the process's Kafka client.
     pub fn start(client: Arc<Client>, parts: ConsumerParts) -> Self {
+        Self::start_within(client, parts, &CancellationToken::new())
+    }
+
+    /// [`Consumer::start`], also stopped when `parent` is cancelled (the service's Kafka side:
+    /// a stop that cannot wait for [`Consumer::stop`] still ends the consumer's work, its
+    /// prune pass included, after the batch in hand).
+    pub fn start_within(
+        client: Arc<Client>,
+        parts: ConsumerParts,
+        parent: &CancellationToken,
+    ) -> Self {
         let ConsumerParts {
             topic,
             config,
@@ -118,7 +129,7 @@ impl Consumer {
             dead_log: dead_log::DeadLetterLog::default(),
             held: partition::held::HeldRecords::default(),
         });
-        let cancel = CancellationToken::new();
+        let cancel = parent.child_token();
         let tasks = TaskTracker::new();
         let pruning = tasks.spawn(prune::run(
             Arc::clone(&ctx.store),

@@ -131,18 +131,24 @@ pub enum GroupCommandError {
     NoStore(PathBuf),
     /// The store is held by a running service.
     #[error(
-        "the store {} is in use (is the service running?): stop the service, then reset",
+        "the store {} is in use (is the service running?): stop the service and run this again",
         .0.display()
     )]
     StoreInUse(PathBuf),
     /// A dry run met a redb file that needs the repair a killed process leaves it needing.
     #[error(
         "the store {} was not closed cleanly (its service was killed) and needs a repair, \
-         which a dry run does not make: the service makes it when it next starts, and so \
-         does --execute",
+         which a read-only look (a dry run, a listing) does not make: the service makes it \
+         when it next starts, and so does --execute",
         .0.display()
     )]
     NeedsRepair(PathBuf),
+    /// An outbox command found no redb store where the configuration points.
+    #[error(
+        "no store in {}: point --data-dir (or USERCENTER_STORE_DATA_DIR) at the service's store",
+        .0.display()
+    )]
+    NoStoreFile(PathBuf),
     /// `outbox requeue` named a sequence that is not parked.
     #[error("no parked row has sequence {0}: `usercenter outbox parked` lists them")]
     NotParked(u64),

@@ -8,9 +8,9 @@
 //! their own headers: their `ce_id` is kept, so a consumer that already saw one dedupes it.
 //! A requeued event arrives after the events of its user written since it was parked.
 //!
-//! On redb, `requeue --execute` needs the service stopped (it holds the file); listing and a
-//! dry run read the file read-only. On PostgreSQL both run beside the instances, which relay
-//! a requeued row like any other.
+//! On redb every command needs the service stopped: it holds the file, which no other process
+//! opens meanwhile, even to read (listing and a dry run open it read-only). On PostgreSQL they
+//! run beside the instances, which relay a requeued row like any other.
 use std::{fmt::Write as _, path::PathBuf};
 
 use clap::{Args, Subcommand};
@@ -23,8 +23,11 @@ use crate::{
     store::{Store, StoreError, StoreExt, Table},
 };
 
-/// Rows read per store transaction.
-const PAGE: usize = 256;
+/// Rows read per store transaction (a dead letter is up to 512 KiB).
+const PAGE: usize = 32;
+
+/// The longest text a listing shows of a key or header (others' records can hold anything).
+const SHOWN: usize = 80;
 
 /// `usercenter outbox ...`
 #[derive(Debug, Subcommand)]
@@ -88,15 +91,60 @@ impl OutboxCommand {
     }
 }
 
-/// One parked row: its sequence and, when it decodes, its record.
+/// One parked row: its sequence and, when it decodes, what a listing shows of its record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParkedRow {
     /// Its key in the parked rows (its outbox sequence when it was parked).
     pub seq: u64,
     /// Its size as stored.
     pub bytes: usize,
-    /// The record, unless the row does not decode.
-    pub record: Option<OutboxRecord>,
+    /// What the listing shows, unless the row does not decode.
+    pub summary: Option<ParkedSummary>,
+}
+
+/// A parked record as the listing shows it: every text printable, at most [`SHOWN`] characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParkedSummary {
+    /// The topic.
+    pub topic: String,
+    /// The key, `-` when none.
+    pub key: String,
+    /// `ce_type`, `-` when none.
+    pub ce_type: String,
+    /// `ce_id`, `-` when none.
+    pub ce_id: String,
+    /// When the row was written (ms since the epoch).
+    pub created_ms: i64,
+}
+
+impl ParkedSummary {
+    fn of(record: &OutboxRecord) -> Self {
+        let header = |name: &str| {
+            record
+                .headers
+                .get(name)
+                .map_or_else(|| "-".to_owned(), |v| shown(v))
+        };
+        Self {
+            topic: shown(record.topic.as_bytes()),
+            key: record.key.as_deref().map_or_else(|| "-".to_owned(), shown),
+            ce_type: header(header::TYPE),
+            ce_id: header(header::ID),
+            created_ms: record.created_ms,
+        }
+    }
+}
+
+/// `bytes` as text a terminal shows as it is: control characters (tabs, newlines, escape
+/// sequences) escaped, cut at [`SHOWN`] characters.
+fn shown(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut escaped = text.chars().flat_map(char::escape_debug);
+    let mut out: String = escaped.by_ref().take(SHOWN).collect();
+    if escaped.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Every parked row, in sequence order.
@@ -112,7 +160,9 @@ pub fn list(store: &dyn Store) -> Result<Vec<ParkedRow>, StoreError> {
             out.push(ParkedRow {
                 seq,
                 bytes: value.len(),
-                record: postcard::from_bytes(&value).ok(),
+                summary: postcard::from_bytes::<OutboxRecord>(&value)
+                    .ok()
+                    .map(|r| ParkedSummary::of(&r)),
             });
             from = seq.saturating_add(1);
         }
@@ -131,12 +181,16 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
         })
 }
 
-/// Moves the parked rows `seqs` back to the end of the outbox, in their order, in one
-/// transaction. A sequence that is not parked, or a row that does not decode (it would be
-/// parked again), fails the whole move.
+/// Moves the parked rows `seqs` back to the end of the outbox, in one transaction, in the
+/// order they were written (their sequences', whatever order `seqs` names them in, each
+/// once). A sequence that is not parked, or a row that does not decode (it would be parked
+/// again), fails the whole move.
 pub fn requeue(store: &dyn Store, seqs: &[u64]) -> Result<(), GroupCommandError> {
+    let mut seqs = seqs.to_vec();
+    seqs.sort_unstable();
+    seqs.dedup();
     store.write_with(|txn| {
-        for &seq in seqs {
+        for &seq in &seqs {
             let key = seq.to_be_bytes();
             let Some(value) = txn.get(Table::Parked, &key)? else {
                 return Err(GroupCommandError::NotParked(seq));
@@ -158,81 +212,81 @@ pub async fn run(command: &OutboxCommand, config: &Config) -> Result<String, Gro
     let store = match config.store.backend {
         StoreBackend::Postgres => store_side::open(&config.store, false).await?,
         StoreBackend::Redb => store_side::open_redb(&config.store.data_dir, !exclusive)?,
-    };
-    let Some(store) = store else {
-        return Ok(format!(
-            "no store in {} (none is made here): nothing parked\n",
-            config.store.data_dir.display()
-        ));
-    };
+    }
+    .ok_or_else(|| GroupCommandError::NoStoreFile(config.store.data_dir.clone()))?;
     let parked = list(store.as_ref())?;
     let OutboxCommand::Requeue(args) = command else {
         return Ok(format_list(&parked));
     };
-    let chosen: Vec<&ParkedRow> = if args.all {
-        parked.iter().collect()
-    } else {
-        let mut chosen = Vec::new();
-        for &seq in &args.seq {
-            let row = parked
-                .iter()
-                .find(|r| r.seq == seq)
-                .ok_or(GroupCommandError::NotParked(seq))?;
-            chosen.push(row);
-        }
-        chosen
+    let (seqs, unreadable) = chosen(&parked, args)?;
+    let kept = match unreadable {
+        0 => String::new(),
+        n => format!("; {n} that do not decode stay parked"),
     };
-    if let Some(row) = chosen.iter().find(|r| r.record.is_none()) {
-        return Err(GroupCommandError::UnreadableParked(row.seq));
+    if seqs.is_empty() {
+        return Ok(format!("no parked rows to put back{kept}\n"));
     }
-    let seqs: Vec<u64> = chosen.iter().map(|r| r.seq).collect();
     let listed = seqs
         .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    if seqs.is_empty() {
-        return Ok("no parked rows\n".to_owned());
-    }
+    let n = seqs.len();
     if !execute {
         return Ok(format!(
-            "would put back {} parked row(s) ({listed}) at the end of the outbox: run again with --execute\n",
-            seqs.len()
+            "would put back {n} parked row(s) ({listed}) at the end of the outbox{kept}: run again with --execute\n"
         ));
     }
     requeue(store.as_ref(), &seqs)?;
     Ok(format!(
-        "put back {} parked row(s) ({listed}) at the end of the outbox: the relay publishes them next\n",
-        seqs.len()
+        "put back {n} parked row(s) ({listed}) at the end of the outbox{kept}: the relay publishes them next\n"
     ))
+}
+
+/// The sequences `args` names among `parked`, in order and each once, and how many rows
+/// `--all` leaves because they do not decode (the relay would park them again).
+fn chosen(
+    parked: &[ParkedRow],
+    args: &RequeueArgs,
+) -> Result<(Vec<u64>, usize), GroupCommandError> {
+    let mut seqs = Vec::new();
+    let mut unreadable = 0;
+    if args.all {
+        for row in parked {
+            match row.summary {
+                Some(_) => seqs.push(row.seq),
+                None => unreadable += 1,
+            }
+        }
+    } else {
+        for &seq in &args.seq {
+            let row = parked
+                .iter()
+                .find(|r| r.seq == seq)
+                .ok_or(GroupCommandError::NotParked(seq))?;
+            if row.summary.is_none() {
+                return Err(GroupCommandError::UnreadableParked(seq));
+            }
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok((seqs, unreadable))
 }
 
 /// The listing `outbox parked` prints.
 pub fn format_list(rows: &[ParkedRow]) -> String {
     let mut out = String::from("seq\ttopic\tkey\tbytes\tce_type\tce_id\twritten\n");
     for row in rows {
-        let _ = match &row.record {
+        let _ = match &row.summary {
             Some(r) => {
-                let text = |name: &str| {
-                    r.headers.get(name).map_or_else(
-                        || "-".to_owned(),
-                        |v| String::from_utf8_lossy(v).into_owned(),
-                    )
-                };
-                let key = r.key.as_deref().map_or_else(
-                    || "-".to_owned(),
-                    |k| String::from_utf8_lossy(k).into_owned(),
-                );
                 let written = chrono::DateTime::from_timestamp_millis(r.created_ms)
                     .map_or_else(|| r.created_ms.to_string(), |t| t.to_rfc3339());
                 writeln!(
                     out,
-                    "{}\t{}\t{key}\t{}\t{}\t{}\t{written}",
-                    row.seq,
-                    r.topic,
-                    row.bytes,
-                    text(header::TYPE),
-                    text(header::ID)
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{written}",
+                    row.seq, r.topic, r.key, row.bytes, r.ce_type, r.ce_id
                 )
             }
             None => writeln!(

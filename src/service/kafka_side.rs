@@ -88,7 +88,7 @@ impl KafkaSide {
                 producer_id: self.producer_id,
                 outbox_wake: Arc::clone(&wake),
             };
-            Consumer::start(Arc::clone(&client), parts)
+            Consumer::start_within(Arc::clone(&client), parts, &cancel)
         });
         // Ready once the producer and consumer run, so that `/ready`, `/metrics` and
         // `Running::consumer_metrics` never show a half-started pipeline.

@@ -16,7 +16,7 @@ pub enum StoreError {
     },
     /// The store file holds a layout this binary does not know: a newer release wrote it.
     #[error(
-        "store {}: layout version {found} is not this binary's ({known}): a newer usercenter wrote this store; run that version",
+        "store {}: layout version {found} is not this binary's ({known}): a newer usercenter wrote this store (run that version), or the row was changed by hand",
         path.display()
     )]
     Layout {

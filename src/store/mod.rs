@@ -27,6 +27,7 @@ mod redb_store;
 #[cfg(any(test, feature = "fixtures"))]
 #[doc(hidden)]
 pub mod suite;
+mod table;
 mod typed;
 
 pub use append_news::{AppendNews, Appended, Hear};
@@ -34,73 +35,8 @@ pub use error::StoreError;
 pub use ext::StoreExt;
 pub use redb_read_only::ReadOnlyRedbStore;
 pub use redb_store::RedbStore;
+pub use table::Table;
 pub use typed::{decode, get, put};
-
-/// The tables every backend provides. Keys and values are bytes; [`typed`] adds postcard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    /// user id → user row
-    Users,
-    /// lower-cased username → user id
-    Usernames,
-    /// lower-cased e-mail → user id
-    Emails,
-    /// token hash → session
-    Sessions,
-    /// outbox sequence (big-endian u64) → record to publish
-    Outbox,
-    /// `topic/partition` → next offset to consume
-    Offsets,
-    /// `topic/partition/producer` → the highest sequence of that producer handled on that
-    /// partition (the consumer's dedupe), committed with the partition's offset
-    HighWaters,
-    /// dedupe key → first-seen time
-    Dedupe,
-    /// small named values (the redb file's layout version, counters)
-    Meta,
-    /// event id → how many times its handler effects were applied (an audit of the consumer)
-    EventLog,
-    /// user id ‖ token hash → nothing: a user's sessions, to revoke them
-    UserSessions,
-    /// outbox sequence → a record that can never be published (too large), kept for operators
-    Parked,
-}
-
-impl Table {
-    /// Every table, in a fixed order.
-    pub const ALL: [Table; 12] = [
-        Self::Users,
-        Self::Usernames,
-        Self::Emails,
-        Self::Sessions,
-        Self::Outbox,
-        Self::Offsets,
-        Self::HighWaters,
-        Self::Dedupe,
-        Self::Meta,
-        Self::EventLog,
-        Self::UserSessions,
-        Self::Parked,
-    ];
-
-    /// The table's name in the backend.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Users => "users",
-            Self::Usernames => "usernames",
-            Self::Emails => "emails",
-            Self::Sessions => "sessions",
-            Self::Outbox => "outbox",
-            Self::Offsets => "offsets",
-            Self::HighWaters => "high_waters",
-            Self::Dedupe => "dedupe",
-            Self::Meta => "meta",
-            Self::EventLog => "event_log",
-            Self::UserSessions => "user_sessions",
-            Self::Parked => "outbox_parked",
-        }
-    }
-}
 
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -319,7 +255,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         self.write(f)
     }
     /// Why this process can no longer use the store, when it cannot (a redb file after an I/O
-    /// error: only opening it again, a restart, mends that). `GET /health` fails with it, and
+    /// error or a commit that failed part-way: only opening it again, a restart, mends that). `GET /health` fails with it, and
     /// the service stops (`service::run`), so that a supervisor starts it again. `None` for a
     /// store that mends itself (PostgreSQL reconnects).
     fn failed(&self) -> Option<String> {

@@ -9,11 +9,21 @@ pub(super) fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'sta
     TableDefinition::new(table.name())
 }
 
-/// A backend error; one that leaves the file unusable is also noted for the transaction
-/// running on this thread ([`FATAL_IN_TXN`]).
+/// A backend error met inside a transaction; an I/O error, which leaves the file unusable, is
+/// also noted for the transaction running on this thread ([`FATAL_IN_TXN`]). A page that reads
+/// as corrupted here fails this transaction only: the ones that do not read it go on.
 pub(super) fn backend(e: impl Into<redb::Error>) -> StoreError {
-    let e = StoreError::Backend(e.into());
-    if is_fatal(&e) {
+    noted(StoreError::Backend(e.into()), is_io)
+}
+
+/// A backend error of a transaction's begin, commit or abort, where corruption and a poisoned
+/// lock also leave the file unusable ([`is_fatal`]), noted as [`backend`] notes.
+fn ending(e: impl Into<redb::Error>) -> StoreError {
+    noted(StoreError::Backend(e.into()), is_fatal)
+}
+
+fn noted(e: StoreError, fatal: fn(&StoreError) -> bool) -> StoreError {
+    if fatal(&e) {
         FATAL_IN_TXN.with_borrow_mut(|seen| {
             seen.get_or_insert_with(|| e.to_string());
         });
@@ -43,21 +53,27 @@ pub struct RedbStore {
     failed: std::sync::OnceLock<String>,
 }
 
-/// Whether `e` leaves the file unusable until it is opened again: an I/O error (redb fails
-/// every later transaction with `PreviousIo`), a commit that failed part-way (redb discards
-/// its allocator state and refuses every later write as `Corrupted` until the file is opened
-/// again, which repairs it), a lock poisoned by a panic inside redb.
-pub(super) fn is_fatal(e: &StoreError) -> bool {
+/// Whether `e` is an I/O error, after which redb fails every later transaction of the handle
+/// (`PreviousIo`) until the file is opened again.
+pub(super) fn is_io(e: &StoreError) -> bool {
     matches!(
         e,
         StoreError::Backend(
-            redb::Error::Io(_)
-                | redb::Error::PreviousIo
-                | redb::Error::DatabaseClosed
-                | redb::Error::Corrupted(_)
-                | redb::Error::LockPoisoned(_)
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
         )
     )
+}
+
+/// Whether `e`, from a transaction's begin, commit or abort, leaves the file unusable until it
+/// is opened again: an I/O error ([`is_io`]), a commit that failed part-way (redb discards its
+/// allocator state and refuses every later write as `Corrupted` until the file is opened
+/// again, which repairs it), a lock poisoned by a panic inside redb.
+pub(super) fn is_fatal(e: &StoreError) -> bool {
+    is_io(e)
+        || matches!(
+            e,
+            StoreError::Backend(redb::Error::Corrupted(_) | redb::Error::LockPoisoned(_))
+        )
 }
 
 impl RedbStore {
@@ -331,25 +347,25 @@ impl WriteTxn for Write<'_> {
 impl Store for RedbStore {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTxn) -> Result<()>) -> Result<()> {
         self.noting(|| {
-            let txn = self.db.begin_read().map_err(backend)?;
+            let txn = self.db.begin_read().map_err(ending)?;
             f(&Read(&txn))
         })
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<()>) -> Result<()> {
         self.noting(|| {
-            let txn = self.db.begin_write().map_err(backend)?;
+            let txn = self.db.begin_write().map_err(ending)?;
             // The open tables borrow the transaction: drop them before committing.
             let (outcome, wrote) = {
                 let mut write = Write::new(&txn);
                 (f(&mut write), write.wrote)
             };
             match outcome {
-                Ok(()) if wrote => txn.commit().map_err(backend),
+                Ok(()) if wrote => txn.commit().map_err(ending),
                 // Read only (a profile update that changes nothing): no fsync.
-                Ok(()) => txn.abort().map_err(backend),
+                Ok(()) => txn.abort().map_err(ending),
                 Err(e) => {
-                    txn.abort().map_err(backend)?;
+                    txn.abort().map_err(ending)?;
                     Err(e)
                 }
             }

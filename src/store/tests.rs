@@ -281,18 +281,21 @@ fn an_io_error_inside_a_closure_marks_the_store_failed() {
     assert!(why.contains("EIO"), "{why}");
 }
 
-/// Errors that leave the file unusable until it is opened again, and one that does not.
+/// Errors that leave the file unusable until it is opened again: an I/O error wherever it is
+/// met; corruption and a poisoned lock when a transaction begins, commits or aborts (after a
+/// commit that failed part-way redb refuses every write as `Corrupted`), not when one page
+/// read inside a transaction is damaged, which fails that transaction only.
 #[test]
-fn corruption_and_a_poisoned_lock_fail_the_store_and_a_conflict_does_not() {
-    use super::redb_store::is_fatal;
+fn corruption_fails_the_store_when_a_transaction_ends_not_when_a_read_meets_it() {
+    use super::redb_store::{is_fatal, is_io};
     let backend = |e: redb::Error| StoreError::Backend(e);
-    assert!(is_fatal(&backend(redb::Error::Corrupted(
-        "allocator state discarded".into()
-    ))));
-    assert!(is_fatal(&backend(redb::Error::PreviousIo)));
-    assert!(is_fatal(&backend(redb::Error::Io(std::io::Error::other(
-        "EIO"
-    )))));
+    let corrupted = backend(redb::Error::Corrupted("allocator state discarded".into()));
+    let poisoned = backend(redb::Error::LockPoisoned(std::panic::Location::caller()));
+    let io = backend(redb::Error::Io(std::io::Error::other("EIO")));
+    assert!(is_fatal(&corrupted) && !is_io(&corrupted));
+    assert!(is_fatal(&poisoned) && !is_io(&poisoned));
+    assert!(is_fatal(&io) && is_io(&io));
+    assert!(is_io(&backend(redb::Error::PreviousIo)));
     assert!(!is_fatal(&backend(redb::Error::ValueTooLarge(1))));
     assert!(!is_fatal(&StoreError::Aborted));
     assert!(!is_fatal(&StoreError::Conflict { field: "username" }));

@@ -46,20 +46,20 @@ fn outbox_rows(store: &dyn Store) -> Vec<(u64, OutboxRecord)> {
 #[test]
 fn requeued_rows_leave_the_parked_ones_for_the_end_of_the_outbox_with_their_headers() {
     let (_dir, store) = parked_store(&[3, 7, 9], None);
-    requeue(&store, &[9, 3]).unwrap();
+    requeue(&store, &[9, 3, 9]).unwrap();
     let rows = outbox_rows(&store);
     let seqs: Vec<u64> = rows.iter().map(|(s, _)| *s).collect();
     assert_eq!(
         seqs,
         vec![100, 101],
-        "new sequences, past every earlier row"
+        "new sequences, past every earlier row, each once"
     );
     assert_eq!(
         rows[0].1,
-        record("user.events", "id-9"),
-        "in the order named, as parked"
+        record("user.events", "id-3"),
+        "in the order written"
     );
-    assert_eq!(rows[1].1, record("user.events", "id-3"));
+    assert_eq!(rows[1].1, record("user.events", "id-9"));
     let left: Vec<u64> = list(&store).unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(left, vec![7]);
 }
@@ -100,5 +100,43 @@ fn the_listing_pages_through_every_row_and_names_the_unreadable_ones() {
     assert!(
         text.ends_with(&format!("{} parked row(s)\n", seqs.len())),
         "{text}"
+    );
+}
+
+#[test]
+fn all_leaves_the_rows_that_do_not_decode_and_a_list_is_taken_in_order_once() {
+    let (_dir, store) = parked_store(&[3, 5, 8], Some(5));
+    let rows = list(&store).unwrap();
+    let args = |all: bool, seq: Vec<u64>| RequeueArgs {
+        common: StoreArgs {
+            config: None,
+            data_dir: None,
+        },
+        seq,
+        all,
+        execute: false,
+    };
+    assert_eq!(chosen(&rows, &args(true, vec![])).unwrap(), (vec![3, 8], 1));
+    assert_eq!(
+        chosen(&rows, &args(false, vec![8, 3, 8])).unwrap(),
+        (vec![3, 8], 0)
+    );
+    assert!(matches!(
+        chosen(&rows, &args(false, vec![5])),
+        Err(GroupCommandError::UnreadableParked(5))
+    ));
+}
+
+#[test]
+fn a_listing_shows_others_bytes_escaped_and_cut() {
+    assert_eq!(shown(b"user-1"), "user-1");
+    assert_eq!(shown(b"a\tb\nc\x1b[31m"), "a\\tb\\nc\\u{1b}[31m");
+    let long = shown(&[b'x'; 500]);
+    assert_eq!(long.chars().count(), SHOWN + 1);
+    assert!(long.ends_with('…'));
+    assert_eq!(
+        shown(&[b'y'; SHOWN]),
+        "y".repeat(SHOWN),
+        "no mark when nothing was cut"
     );
 }
