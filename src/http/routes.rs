@@ -139,8 +139,8 @@ where
 }
 
 /// `GET /health`: the process is alive, unless its store failed for good (a redb file after
-/// an I/O error or a commit that failed part-way: 503, so that a supervisor restarts it). Also says whether Kafka is ready,
-/// for humans.
+/// an I/O error or a commit that failed part-way: 503, so that a supervisor restarts it).
+/// Also says whether Kafka is ready, for humans.
 fn health(state: &AppState) -> Response<Body> {
     let kafka = if state.kafka_ready() {
         "ready"

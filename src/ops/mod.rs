@@ -27,7 +27,10 @@ use std::path::PathBuf;
 pub use args::{ConfigArgs, DescribeArgs, GroupCommand, ResetArgs};
 pub use broker_side::{Admin, GroupView, MemberView};
 pub use describe::{Description, PartitionRow, describe};
-pub use parked::{OutboxCommand, ParkedRow, RequeueArgs, StoreArgs};
+pub use parked::{
+    OutboxCommand, ParkedRow, ParkedSummary, RequeueArgs, StoreArgs, list as list_parked,
+    requeue as requeue_parked,
+};
 pub use reset::{PlanRow, Target, format_plan, new_offset};
 
 use crate::{

@@ -10,6 +10,7 @@ mod load;
 mod multi_instance;
 mod names;
 mod netns;
+mod parked;
 mod pipelined;
 mod processes;
 mod refused_parameter;
