@@ -115,22 +115,21 @@ impl RedbStore {
         };
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         // The layout first: a file a newer release wrote is left as it is.
-        let stored = {
-            let meta = txn
+        {
+            let mut meta = txn
                 .open_table(def(layout::TABLE))
                 .map_err(|e| open_error(e.into()))?;
-            let row = meta.get(layout::KEY).map_err(|e| open_error(e.into()))?;
-            row.map(|v| v.value().to_vec())
-        };
-        match layout::judge(stored.as_deref()) {
-            Err(found) => return Err(layout::refused(path, found)),
-            Ok(layout::Verdict::Current) => {}
-            Ok(layout::Verdict::Record) => {
-                let mut meta = txn
-                    .open_table(def(layout::TABLE))
-                    .map_err(|e| open_error(e.into()))?;
-                meta.insert(layout::KEY, layout::current_row().as_slice())
-                    .map_err(|e| open_error(e.into()))?;
+            let stored = meta
+                .get(layout::KEY)
+                .map_err(|e| open_error(e.into()))?
+                .map(|v| v.value().to_vec());
+            match layout::judge(stored.as_deref()) {
+                Err(found) => return Err(layout::refused(path, found)),
+                Ok(layout::Verdict::Current) => {}
+                Ok(layout::Verdict::Record) => {
+                    meta.insert(layout::KEY, layout::current_row().as_slice())
+                        .map_err(|e| open_error(e.into()))?;
+                }
             }
         }
         // Create every table once, so readers never meet a missing one.

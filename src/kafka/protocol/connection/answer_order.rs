@@ -59,9 +59,7 @@ impl AnswerOrder {
             )),
         })
     }
-}
 
-impl AnswerOrder {
     /// Requests written whose answers have not been read.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
