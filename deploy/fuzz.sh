@@ -6,7 +6,8 @@
 #   deploy/fuzz.sh [SECONDS] [TARGET...] [-- FLAG...]    # fuzz: default 600 s each, every target
 #
 # Only the targets named are built (every target when none is). FLAGs after `--` go to
-# libFuzzer as they are (`-dict=FILE`, `-only_ascii=1`, ...).
+# libFuzzer as they are (`-dict=FILE`, `-only_ascii=1`, ...). A target with a dictionary
+# (fuzz/dicts/TARGET.dict, written with the seeds) fuzzes with it unless a FLAG names another.
 #
 # --replay is the test suite's step: every target is built with its sanitizer and each committed
 # seed (fuzz/seeds/TARGET) is run once through the built binary, so a seed that crashes, leaks
@@ -130,10 +131,14 @@ for t in "${targets[@]}"; do
         say "$t: ${#seeds[@]} seeds replayed"
     else
         mkdir -p "corpus/$t" "artifacts/$t"
-        say "fuzzing $t for ${seconds} s"
+        dict=()
+        if [ -f "dicts/$t.dict" ] && ! printf '%s\n' "${extra[@]}" | grep -q '^-dict='; then
+            dict=("-dict=dicts/$t.dict")
+        fi
+        say "fuzzing $t for ${seconds} s${dict:+ with ${dict[0]#-dict=}}"
         if ! "$bin_dir/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$seconds" -rss_limit_mb=512 -timeout=30 -max_len=65536 -print_final_stats=1 \
-            "${extra[@]}" >"$run_log" 2>&1; then
+            "${dict[@]}" "${extra[@]}" >"$run_log" 2>&1; then
             cp "$run_log" "artifacts/$t/fuzz.log"
             tail -n 40 "$run_log" >&2
             die "$t: the fuzzer stopped with a failure or was interrupted (input in fuzz/artifacts/$t, its whole output in fuzz/artifacts/$t/fuzz.log)"

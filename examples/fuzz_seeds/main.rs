@@ -1,6 +1,9 @@
-//! Writes the seed corpus of every fuzz target from valid encodings:
+//! Writes the seed corpus of every fuzz target from valid encodings, and the dictionaries of
+//! the text targets beside it (`dicts.rs`; into `dicts`, the seeds folder's sibling):
 //! `cargo run --example fuzz_seeds -- fuzz/seeds`.
 use std::{fs, path::Path};
+
+mod dicts;
 
 use rskafka::protocol::record::RecordBatchCompression;
 use usercenter::{
@@ -221,6 +224,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "fuzz/seeds".into());
     let dir = Path::new(&dir);
     let mut records = Vec::new();
+    let mut json_events = Vec::new();
     for (i, ty) in EventType::ALL.into_iter().enumerate() {
         let event = fixtures::sample(ty);
         for (target, ct) in [
@@ -231,6 +235,9 @@ fn main() -> std::io::Result<()> {
             let mut input = vec![i as u8];
             input.extend_from_slice(&rec.value);
             write(dir, target, ty.as_str(), &input)?;
+            if ct == ContentType::Json {
+                json_events.push(rec.value.clone());
+            }
             records.push((
                 rec.key,
                 rec.value,
@@ -348,6 +355,16 @@ fn main() -> std::io::Result<()> {
     responses::<ListOffset>(dir, "response_list_offsets")?;
     responses::<CreateTopic>(dir, "response_create_topics")?;
     named_responses(dir)?;
-    println!("seeds written under {}", dir.display());
+    let dict_dir = dir.parent().unwrap_or(Path::new("")).join("dicts");
+    dicts::write_all(
+        &dict_dir,
+        json_events.iter().map(Vec::as_slice),
+        bodies.iter().map(|(_, body)| body.as_bytes()),
+    )?;
+    println!(
+        "seeds written under {}, dictionaries under {}",
+        dir.display(),
+        dict_dir.display()
+    );
     Ok(())
 }
