@@ -264,7 +264,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The outbox relay lease when this instance holds it now: only its holder publishes, so
     /// two instances sharing a store never relay the same rows at once and the order of the
     /// rows is kept. Called before every relay round; it takes the lease when free and renews
-    /// it when held. A store used by one process only (redb) always holds it, for good.
+    /// it when held. A store used by one process only (redb) always holds it, for good, and
+    /// answers without I/O: the relay asks it on its own task, and asks a shared store
+    /// ([`relay_lease_shared`](Self::relay_lease_shared)) on the blocking pool.
     fn relay_lease(&self) -> Result<Option<RelayLease>> {
         let now = tokio::time::Instant::now();
         let year = std::time::Duration::from_secs(86_400 * 365);

@@ -156,8 +156,15 @@ pub(super) async fn lease(
     store: &Arc<dyn Store>,
     failing: &parking_lot::Mutex<FailureStreak>,
 ) -> Option<RelayLease> {
-    let store = Arc::clone(store);
-    let error = match tokio::task::spawn_blocking(move || store.relay_lease()).await {
+    let asked = if store.relay_lease_shared() {
+        let store = Arc::clone(store);
+        tokio::task::spawn_blocking(move || store.relay_lease()).await
+    } else {
+        // A store of one process holds the lease for good and answers without I/O: no hop to
+        // the blocking pool and back before every round.
+        Ok(store.relay_lease())
+    };
+    let error = match asked {
         Ok(Ok(lease)) => {
             say_recovery!(failing.lock(), "outbox: the relay lease is checked again");
             return lease;
