@@ -1,5 +1,6 @@
 //! The running service over HTTP and its command line: the whole user journey, bad input,
-//! authorization races, slow clients, throttle memory, `/metrics`, and a store file that fails.
+//! authorization races, slow clients, throttle memory, `/metrics`, a store file that fails, and
+//! stops (while starting; a second signal while stopping).
 mod authorization_races;
 mod bad_input;
 mod cli;
@@ -13,5 +14,6 @@ mod metrics;
 mod network_faults;
 mod open_files;
 mod ops_listen;
+mod second_signal;
 mod slow_clients;
 mod stop_while_starting;
