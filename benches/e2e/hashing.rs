@@ -138,3 +138,13 @@ fn hashing_threads(pid: u32) -> (f64, f64) {
     }
     (on_core as f64 / 1e9, waiting as f64 / 1e9)
 }
+
+/// Hashing threads per instance: `USERCENTER_AUTH_HASHING_THREADS`, which reaches the service,
+/// when set above 0, else one per CPU as the service's default.
+pub fn threads_per_instance(cores: usize) -> usize {
+    std::env::var("USERCENTER_AUTH_HASHING_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(cores)
+}

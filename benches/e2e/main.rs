@@ -54,11 +54,15 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     queue::check_model();
     // argon2 alone, c hashes at a time, before the broker, the database and the service
-    // start: the service time of the M/M/c model, with c the machine's cores (the hashing
-    // threads of all instances share them). Measured later in a run (after the idle phase, or
+    // start: the service time of the M/M/c model, with c the hashing threads of all instances
+    // (one per CPU each by default, `USERCENTER_AUTH_HASHING_THREADS` otherwise), at most the
+    // machine's cores, which they share. Measured later in a run (after the idle phase, or
     // after the capacity phase), on one machine it varied from 17 to 69 ms a hash.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let hash = queue::hash_seconds(cores, if full { 11 } else { 2 });
+    let c = hashing::threads_per_instance(cores)
+        .saturating_mul(service::count(postgres_wanted()))
+        .min(cores);
+    let hash = queue::hash_seconds(c, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
     };
@@ -110,7 +114,7 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
         let model = queue::MMc {
-            c: cores,
+            c,
             service: hash,
             rate,
         };
@@ -146,7 +150,7 @@ fn main() {
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));
         println!("{}", report::row(&format!("{clients} clients × (register, login, update)"), &mixed, &seen));
         println!(
-            "\nthe floor: argon2 alone, {cores} hashes at a time, {:.1} ms per hash; c = {cores} cores; at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
+            "\nthe floor: argon2 alone, {c} hashes at a time, {:.1} ms per hash; c = {c} (the hashing threads, at most the {cores} cores); at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
             model.service * 1e3,
             model.utilisation() * 1e2,
             model.response_quantile(0.5) * 1e3,
@@ -155,9 +159,9 @@ fn main() {
         );
         // What a registration costs the whole machine (hashing, store, broker, the bench's
         // readers) at capacity: the service time when more than argon2 shares the cores.
-        let whole = queue::MMc { service: cores as f64 / capacity, ..model };
+        let whole = queue::MMc { c: cores, service: cores as f64 / capacity, ..model };
         println!(
-            "with what a registration costs the machine at capacity ({:.1} ms = c / capacity) the M/M/c queue predicts p50 {:.1} ms, p99 {:.1} ms",
+            "with what a registration costs the machine at capacity ({:.1} ms = cores / capacity) the M/M/c queue (c = the cores) predicts p50 {:.1} ms, p99 {:.1} ms",
             whole.service * 1e3,
             whole.response_quantile(0.5) * 1e3,
             whole.response_quantile(0.99) * 1e3,
@@ -181,9 +185,9 @@ fn main() {
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
         println!("{}", report::targets(&idle_hops, &loaded_hops, &model, &in_service));
-        // Argon2 alone: c = the cores, every client queued for them; in the service: each
+        // Argon2 alone: c hashing threads, every client queued for them; in the service: each
         // instance's threads and its share of the clients, the hash as long as it held a thread.
-        let waiting = clients.saturating_sub(cores) as f64 / cores as f64;
+        let waiting = clients.saturating_sub(c) as f64 / c as f64;
         let queue_ms = [
             waiting * model.service * 1e3,
             mixed_pool.closed_loop_wait(clients, n_instances) * 1e3,
