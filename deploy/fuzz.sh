@@ -7,7 +7,9 @@
 #
 # Only the targets named are built (every target when none is). FLAGs after `--` go to
 # libFuzzer as they are (`-dict=FILE`, `-only_ascii=1`, ...). A target with a dictionary
-# (fuzz/dicts/TARGET.dict, written with the seeds) fuzzes with it unless a FLAG names another.
+# (fuzz/dicts/TARGET.dict, written with the seeds) fuzzes with it unless a FLAG names another;
+# `-dict=none` fuzzes without one. --replay loads each dictionary too, so a malformed one fails
+# the test command.
 #
 # --replay is the test suite's step: every target is built with its sanitizer and each committed
 # seed (fuzz/seeds/TARGET) is run once through the built binary, so a seed that crashes, leaks
@@ -118,12 +120,19 @@ for t in "${targets[@]}"; do
     run_log=$(mktemp)
     # Removed on every way out, a failing target's die included.
     trap 'rm -f "$run_log"; rm -rf "$own_bins"' EXIT
+    # The target's own dictionary, unless a flag names another or none.
+    dict=()
+    if [ -f "dicts/$t.dict" ] && ! printf '%s\n' "${extra[@]}" | grep -q '^-dict='; then
+        dict=("-dict=dicts/$t.dict")
+    fi
     if [ "$replay" = yes ]; then
         mapfile -t seeds < <(find "seeds/$t" -type f | sort)
         [ ${#seeds[@]} -gt 0 ] || die "$t: fuzz/seeds/$t is empty"
-        # Inputs named on the command line run once each, without fuzzing.
-        if ! "$bin_dir/$t" -rss_limit_mb=512 -timeout=30 "${seeds[@]}" >"$run_log" 2>&1; then
+        # Inputs named on the command line run once each, without fuzzing; libFuzzer parses
+        # the dictionary first and stops on a line it cannot read.
+        if ! "$bin_dir/$t" -rss_limit_mb=512 -timeout=30 "${dict[@]}" "${seeds[@]}" >"$run_log" 2>&1; then
             tail -n 40 "$run_log" >&2
+            ! grep -q '^ParseDictionaryFile' "$run_log" || die "$t: fuzz/dicts/$t.dict is malformed (see above)"
             die "$t: a committed seed fails (see above)"
         fi
         ran=$(grep -c '^Executed ' "$run_log" || true)
@@ -131,14 +140,14 @@ for t in "${targets[@]}"; do
         say "$t: ${#seeds[@]} seeds replayed"
     else
         mkdir -p "corpus/$t" "artifacts/$t"
-        dict=()
-        if [ -f "dicts/$t.dict" ] && ! printf '%s\n' "${extra[@]}" | grep -q '^-dict='; then
-            dict=("-dict=dicts/$t.dict")
-        fi
+        flags=()
+        for f in "${extra[@]}"; do
+            [ "$f" = -dict=none ] || flags+=("$f")
+        done
         say "fuzzing $t for ${seconds} s${dict:+ with ${dict[0]#-dict=}}"
         if ! "$bin_dir/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$seconds" -rss_limit_mb=512 -timeout=30 -max_len=65536 -print_final_stats=1 \
-            "${dict[@]}" "${extra[@]}" >"$run_log" 2>&1; then
+            "${dict[@]}" "${flags[@]}" >"$run_log" 2>&1; then
             cp "$run_log" "artifacts/$t/fuzz.log"
             tail -n 40 "$run_log" >&2
             die "$t: the fuzzer stopped with a failure or was interrupted (input in fuzz/artifacts/$t, its whole output in fuzz/artifacts/$t/fuzz.log)"

@@ -1,16 +1,18 @@
-//! libFuzzer dictionaries of the text targets, taken from the code rather than typed by hand:
-//! the config file's sections, keys and enum values (asked of the parser itself: an unknown
-//! key or value is refused with the list of those it expects), and the JSON keys and string
-//! values of the events and request bodies the seeds hold. `deploy/fuzz.sh` passes
+//! libFuzzer dictionaries of the text targets, taken from the code rather than typed by hand.
+//! Names are asked of the decoders themselves: a config table, a request body and `UserStatus`
+//! refuse an unknown key or value with the list of those they expect. `deploy/fuzz.sh` passes
 //! `fuzz/dicts/TARGET.dict` to libFuzzer when it exists.
 use std::{collections::BTreeSet, fs, path::Path};
 
+use serde::de::DeserializeOwned;
 use usercenter::{
     config::{Config, from_toml},
     event::UserStatus,
+    http::requests,
 };
 
-/// A name no config struct or enum has: the parser refuses it and lists what it expects.
+/// A name no config table, request or enum has: the decoder refuses it and lists what it
+/// expects.
 const UNKNOWN: &str = "zz_fuzz_unknown";
 
 /// JSON tokens that reach the decoders' odd corners: escapes, surrogates, huge numbers.
@@ -35,12 +37,13 @@ const JSON_TOKENS: [&str; 16] = [
 
 /// The names listed after "expected one of" (or "expected") in a serde message, in backticks.
 fn expected(message: &str) -> Vec<String> {
-    let Some((_, list)) = message.split_once("expected") else {
+    let Some((_, list)) = message.rsplit_once("expected") else {
         return Vec::new();
     };
     list.split('`')
         .skip(1)
         .step_by(2)
+        .filter(|name| *name != UNKNOWN)
         .map(str::to_owned)
         .collect()
 }
@@ -53,36 +56,47 @@ fn refusal(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The keys of the config table `path` (`kafka`, `kafka.sasl`), as its parser expects them.
-fn keys_of(path: &str) -> Vec<String> {
-    expected(&refusal(&format!("[{path}]\n{UNKNOWN} = 1\n")))
+/// `s` as a TOML string, quoted and escaped.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
 }
 
-/// The config dictionary: `[section]`, `key = ` and each quoted enum value, every table
-/// reached from the top (a key whose string value is refused as "expected struct" is a table).
+/// `s` as a JSON string, quoted and escaped.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// The config dictionary: `[table]`, `key = ` and each enum value of every table reached from
+/// the top (a key whose string value is refused as "expected struct" is a table), the
+/// defaults' strings, and the TOML shapes around them. Panics when a table lists no keys: the
+/// probe no longer reads the parser's messages.
 fn config_tokens() -> BTreeSet<String> {
     let mut tokens = BTreeSet::new();
-    let top = expected(&refusal(&format!("{UNKNOWN} = 1\n")));
-    let mut tables: Vec<String> = top.clone();
+    let mut tables = expected(&refusal(&format!("{UNKNOWN} = 1\n")));
+    assert!(!tables.is_empty(), "the config probe found no tables");
     while let Some(table) = tables.pop() {
         tokens.insert(format!("[{table}]"));
-        for key in keys_of(&table) {
+        let keys = expected(&refusal(&format!("[{table}]\n{UNKNOWN} = 1\n")));
+        assert!(
+            !keys.is_empty(),
+            "the config probe found no keys in [{table}]"
+        );
+        for key in keys {
             tokens.insert(format!("{key} = "));
             let refused = refusal(&format!("[{table}]\n{key} = \"{UNKNOWN}\"\n"));
             if refused.contains("unknown variant") {
-                tokens.extend(expected(&refused).into_iter().map(|v| format!("\"{v}\"")));
+                tokens.extend(expected(&refused).iter().map(|v| toml_string(v)));
             } else if refused.contains("expected struct") || refused.contains("expected a table") {
                 tables.push(format!("{table}.{key}"));
             }
         }
     }
-    // String values of the defaults (addresses, topic names), and the TOML shapes around them.
     if let Ok(toml::Value::Table(defaults)) = toml::Value::try_from(Config::default()) {
         let mut stack: Vec<toml::Value> = defaults.into_iter().map(|(_, v)| v).collect();
         while let Some(value) = stack.pop() {
             match value {
                 toml::Value::String(s) => {
-                    tokens.insert(format!("\"{s}\""));
+                    tokens.insert(toml_string(&s));
                 }
                 toml::Value::Array(a) => stack.extend(a),
                 toml::Value::Table(t) => stack.extend(t.into_iter().map(|(_, v)| v)),
@@ -94,17 +108,48 @@ fn config_tokens() -> BTreeSet<String> {
     tokens
 }
 
-/// Keys and string values of the JSON objects `objects`, with [`JSON_TOKENS`].
+/// The keys of the request body type `T`, quoted as JSON.
+fn request_keys<T: DeserializeOwned>() -> Vec<String> {
+    let refused = serde_json::from_str::<T>(&format!("{{\"{UNKNOWN}\":1}}"));
+    let keys = refused
+        .err()
+        .map(|e| expected(&e.to_string()))
+        .unwrap_or_default();
+    assert!(
+        !keys.is_empty(),
+        "the probe found no keys of {}",
+        std::any::type_name::<T>()
+    );
+    keys.iter().map(|k| json_string(k)).collect()
+}
+
+/// Every user status, quoted as JSON.
+fn statuses() -> Vec<String> {
+    let refused = serde_json::from_str::<UserStatus>(&json_string(UNKNOWN));
+    let names = refused
+        .err()
+        .map(|e| expected(&e.to_string()))
+        .unwrap_or_default();
+    assert!(!names.is_empty(), "the probe found no user statuses");
+    names.iter().map(|s| json_string(s)).collect()
+}
+
+/// Keys and string values of the JSON objects `objects`, with [`JSON_TOKENS`]. Panics on an
+/// object that does not parse: the seeds are ours.
 fn json_tokens<'a>(objects: impl IntoIterator<Item = &'a [u8]>) -> BTreeSet<String> {
     let mut tokens: BTreeSet<String> = JSON_TOKENS.iter().map(|t| (*t).to_owned()).collect();
     for bytes in objects {
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
-            continue;
+        let parsed = serde_json::from_slice(bytes);
+        let Ok(serde_json::Value::Object(map)) = parsed else {
+            panic!(
+                "a seed is not a JSON object: {}",
+                String::from_utf8_lossy(bytes)
+            );
         };
         for (key, value) in map {
-            tokens.insert(format!("\"{key}\""));
+            tokens.insert(json_string(&key));
             if let serde_json::Value::String(s) = value {
-                tokens.insert(format!("\"{s}\""));
+                tokens.insert(json_string(&s));
             }
         }
     }
@@ -127,11 +172,7 @@ fn entry(token: &str) -> String {
     line
 }
 
-fn write<'a>(
-    dir: &Path,
-    target: &str,
-    tokens: impl IntoIterator<Item = &'a String>,
-) -> std::io::Result<()> {
+fn write(dir: &Path, target: &str, tokens: &BTreeSet<String>) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut text = format!("# {target}: written by `cargo run --example fuzz_seeds`.\n");
     for token in tokens {
@@ -141,27 +182,29 @@ fn write<'a>(
     fs::write(dir.join(format!("{target}.dict")), text)
 }
 
-/// Writes the dictionaries into `dir`: the JSON values of the events (`events`) and the
-/// request bodies (`bodies`) the seeds hold, and the config file's names.
+/// Writes the dictionaries into `dir`: the config file's names; for the events, the keys and
+/// string values of their JSON seeds (`events`) and every status; for the request bodies,
+/// every request type's keys, the strings of the seed bodies (`bodies`) and every status.
 pub fn write_all<'a>(
     dir: &Path,
     events: impl IntoIterator<Item = &'a [u8]>,
     bodies: impl IntoIterator<Item = &'a [u8]>,
 ) -> std::io::Result<()> {
-    let config = config_tokens();
-    // The probe found the tables and enums, or the parser's messages changed under it.
+    write(dir, "config", &config_tokens())?;
+    let statuses = statuses();
+    let mut event_tokens = json_tokens(events);
+    event_tokens.extend(statuses.iter().cloned());
     assert!(
-        config.iter().any(|t| t == "[kafka]") && config.iter().any(|t| t == "\"zstd\""),
-        "the config probe found no tables or enum values: {config:?}"
+        event_tokens.contains("\"email\""),
+        "no event keys: {event_tokens:?}"
     );
-    write(dir, "config", &config)?;
-    write(dir, "envelope_json", &json_tokens(events))?;
-    // Every status a body may set, whichever the seeds hold.
-    let statuses = serde_json::from_str::<UserStatus>(&format!("\"{UNKNOWN}\""))
-        .err()
-        .map(|e| expected(&e.to_string()))
-        .unwrap_or_default();
+    write(dir, "envelope_json", &event_tokens)?;
     let mut http = json_tokens(bodies);
-    http.extend(statuses.into_iter().map(|s| format!("\"{s}\"")));
+    http.extend(statuses);
+    http.extend(request_keys::<requests::Register>());
+    http.extend(request_keys::<requests::Login>());
+    http.extend(request_keys::<requests::Update>());
+    http.extend(request_keys::<requests::ChangePassword>());
+    http.extend(request_keys::<requests::ChangeStatus>());
     write(dir, "http_bodies", &http)
 }
