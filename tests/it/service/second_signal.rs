@@ -1,120 +1,183 @@
-//! A second SIGTERM while the service stops ends it at once: an operator (or a supervisor's
-//! escalation) that will not wait for the drain gets the process back within a second or so,
-//! with status 1 and a line saying the shutdown was not finished.
+//! A stop with a request in flight. After SIGTERM the HTTP front stops accepting and drains:
+//! the request in flight is answered, then the service stops with status 0. A second SIGTERM
+//! while it drains (an operator, or a supervisor's escalation, that will not wait) ends it at
+//! once, with status 1 and a line saying the shutdown was not finished.
 
 use std::{
     io::Read,
     net::SocketAddr,
-    process::{Command, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
-/// Sends `signal` to `pid` with kill(1).
-fn kill(signal: &str, pid: u32) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {signal} {pid}");
+/// The register request the tests hold in flight.
+const BODY: &str = r#"{"username":"ada","email":"ada@example.com","password":"correct horse"}"#;
+/// The part of [`BODY`] sent before the signal.
+const SENT_FIRST: usize = 10;
+
+/// A service process on its own broker and data folder, its log on a pipe.
+struct Running {
+    service: testkit::ServeProcess,
+    addr: SocketAddr,
+    _broker: testkit::Broker,
+    _data: tempfile::TempDir,
 }
 
-/// A request whose body has not all arrived holds the HTTP drain (up to 10 s) after the first
-/// SIGTERM; a second one 3 s later (past the 2 s in which a second signal counts as the same
-/// request to stop) ends the process at once.
+impl Running {
+    async fn start() -> Self {
+        let broker = testkit::Broker::memory().await;
+        let data = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+        let child = Command::new(testkit::usercenter_bin())
+            .args(["serve", "--brokers", &broker.addr])
+            .args(["--listen", &addr.to_string()])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let running = Self {
+            service: testkit::ServeProcess::adopt(child),
+            addr,
+            _broker: broker,
+            _data: data,
+        };
+        // Listening, then ready (Kafka too): a request before that could be answered 503
+        // without its body.
+        for _ in 0..400 {
+            if TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for _ in 0..400 {
+            if testkit::http(addr, "GET", "/ready").await.0 == 200 {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the service is not ready within 20 s");
+    }
+
+    /// A register request in flight: its head and the start of its body sent, no answer yet.
+    async fn hold_request(&self) -> TcpStream {
+        let mut held = TcpStream::connect(self.addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/users/register HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            BODY.len()
+        );
+        held.write_all(head.as_bytes()).await.unwrap();
+        held.write_all(&BODY.as_bytes()[..SENT_FIRST])
+            .await
+            .unwrap();
+        let mut answer = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(300), held.read(&mut answer)).await;
+        assert!(
+            read.is_err(),
+            "answered before the body came: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        held
+    }
+
+    /// Sends `signal` to the service with kill(1).
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.service.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal}");
+    }
+
+    /// Panics with the log when the service has ended: `why` it should not have.
+    fn still_running(&mut self, why: &str) {
+        if let Some(status) = self.service.try_wait().unwrap() {
+            panic!("ended ({status}) {why}: {}", self.log());
+        }
+    }
+
+    /// The service's exit status within `within`, and how long it took.
+    async fn exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.service.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < within,
+                "still running {within:?} after the signal"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Everything the service logged (after it ended).
+    fn log(&mut self) -> String {
+        let mut log = String::new();
+        if let Some(mut stderr) = self.service.stderr.take() {
+            let _ = stderr.read_to_string(&mut log);
+        }
+        log
+    }
+}
+
+/// SIGTERM with a request in flight: the request is answered when its body comes, and the
+/// service then stops with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_at_sigterm_is_answered_before_the_service_stops() {
+    let mut running = Running::start().await;
+    let mut held = running.hold_request().await;
+    running.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.still_running("while a request was in flight");
+    held.write_all(&BODY.as_bytes()[SENT_FIRST..])
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), held.read_to_end(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight is served: {answer}"
+    );
+    let (status, _) = running.exit(Duration::from_secs(15)).await;
+    let log = running.log();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("usercenter stopped"), "{log}");
+}
+
+/// A second SIGTERM 4 s after the first (past the 2 s in which a second signal counts as the
+/// same request to stop), while the drain still waits for the request in flight (up to 10 s),
+/// ends the process at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_during_the_drain_stops_the_service_at_once() {
-    let broker = testkit::Broker::memory().await;
-    let data = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let child = Command::new(testkit::usercenter_bin())
-        .args([
-            "serve",
-            "--brokers",
-            &broker.addr,
-            "--listen",
-            &addr.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut service = testkit::ServeProcess::adopt(child);
-    let pid = service.id();
-    let mut connected = None;
-    for _ in 0..400 {
-        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
-            connected = Some(stream);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let mut held = connected.expect("the service listens within 10 s");
-    // Ready (Kafka too): a request before that could be answered 503 without its body.
-    let mut ready = false;
-    for _ in 0..400 {
-        if testkit::http(addr, "GET", "/ready").await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready, "the service is ready within 10 s");
-    let body = r#"{"username":"ada","email":"ada@example.com","password":"correct horse"}"#;
-    let head = format!(
-        "POST /api/v1/users/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    held.write_all(head.as_bytes()).await.unwrap();
-    held.write_all(&body.as_bytes()[..10]).await.unwrap();
-    // In flight: no answer comes while the body is incomplete.
-    let mut answer = [0u8; 64];
-    let read = tokio::time::timeout(Duration::from_millis(300), held.read(&mut answer)).await;
-    assert!(
-        read.is_err(),
-        "answered before the body came: {}",
-        String::from_utf8_lossy(&answer)
-    );
-
-    kill("-TERM", pid);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    if let Some(status) = service.try_wait().unwrap() {
-        let mut log = String::new();
-        let _ = service.stderr.take().unwrap().read_to_string(&mut log);
-        panic!("ended ({status}) before the second SIGTERM, while the drain should hold it: {log}");
-    }
-    kill("-TERM", pid);
-    let second = Instant::now();
-    let status = loop {
-        if let Some(status) = service.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            second.elapsed() < Duration::from_secs(5),
-            "still running 5 s after the second SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let stopped_in = second.elapsed();
-    let mut log = String::new();
-    service
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let mut running = Running::start().await;
+    let held = running.hold_request().await;
+    running.signal("-TERM");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    running.still_running("before the second SIGTERM, while the drain should hold it");
+    running.signal("-TERM");
+    let (status, stopped_in) = running.exit(Duration::from_secs(3)).await;
+    let log = running.log();
+    println!("second_signal: stopped {stopped_in:?} after the second SIGTERM");
     assert!(
         stopped_in < Duration::from_secs(2),
         "stopped {stopped_in:?} after the second SIGTERM: {log}"
     );
-    println!("second_signal: stopped {stopped_in:?} after the second SIGTERM");
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("a second signal"), "{log}");
     assert!(
