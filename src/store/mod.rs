@@ -277,8 +277,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Whether other processes may relay this store's outbox ([`Store::relay_lease`] is
-    /// shared): only then does a relay that cannot read the outbox step aside for them. A
-    /// store used by one process only (redb) is not.
+    /// shared): only then does a relay that cannot read the outbox step aside for them, and
+    /// only then is the lease asked on the blocking pool. A store used by one process only
+    /// (redb) is not: its `relay_lease` must answer without blocking (a wrapper that passes
+    /// `relay_lease` through passes this through too).
     fn relay_lease_shared(&self) -> bool {
         false
     }
