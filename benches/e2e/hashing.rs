@@ -139,9 +139,9 @@ fn hashing_threads(pid: u32) -> (f64, f64) {
     (on_core as f64 / 1e9, waiting as f64 / 1e9)
 }
 
-/// Hashing threads per instance: `USERCENTER_AUTH_HASHING_THREADS`, which reaches the service,
-/// when set above 0, else one per CPU as the service's default.
-pub fn threads_per_instance(cores: usize) -> usize {
+/// Hashing threads per instance as configured: `USERCENTER_AUTH_HASHING_THREADS`, which
+/// reaches the service, when set above 0, else one per CPU as the service's default.
+pub fn configured_threads(cores: usize) -> usize {
     std::env::var("USERCENTER_AUTH_HASHING_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -53,16 +53,17 @@ fn seed() -> u64 {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     queue::check_model();
-    // argon2 alone, c hashes at a time, before the broker, the database and the service
-    // start: the service time of the M/M/c model, with c the hashing threads of all instances
-    // (one per CPU each by default, `USERCENTER_AUTH_HASHING_THREADS` otherwise), at most the
-    // machine's cores, which they share. Measured later in a run (after the idle phase, or
-    // after the capacity phase), on one machine it varied from 17 to 69 ms a hash.
+    // argon2 alone, as many hashes at a time as the instances' hashing threads run (one per
+    // CPU each by default, `USERCENTER_AUTH_HASHING_THREADS` otherwise; at most the cores),
+    // before the broker, the database and the service start: the service time of the M/M/c
+    // model. Measured later in a run (after the idle phase, or after the capacity phase), on
+    // one machine it varied from 17 to 69 ms a hash.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let c = hashing::threads_per_instance(cores)
+    let per_instance = hashing::configured_threads(cores);
+    let at_once = per_instance
         .saturating_mul(service::count(postgres_wanted()))
         .min(cores);
-    let hash = queue::hash_seconds(c, if full { 11 } else { 2 });
+    let hash = queue::hash_seconds(at_once, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
     };
@@ -113,10 +114,19 @@ fn main() {
         let capacity = notified_rate.unwrap_or(answered_rate);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
+        // The queue of argon2 alone. Instances that may each hash on every core (the
+        // default) share the cores, which the OS pools among their threads: one queue, c = the
+        // cores. An instance with fewer threads than the cores is a queue of its own: c = its
+        // threads, at its share of the arrivals (requests go to the instances in turn).
+        let (queues, c) = if per_instance >= cores {
+            (1, cores)
+        } else {
+            (n_instances, per_instance)
+        };
         let model = queue::MMc {
             c,
             service: hash,
-            rate,
+            rate: rate / queues as f64,
         };
         let conflicts_capacity = instances.conflicts().await;
         let pool_before = hashing::Pool::read(&instances).await;
@@ -126,6 +136,14 @@ fn main() {
         let cpu = machine::Cpu::read(&instances.pids(), broker.pid());
         let requests = requests::Requests::read(&instances).await.since(&requests_before);
         let pool = hashing::Pool::read(&instances).await.since(pool_before);
+        // The threads the model counts are those the instances run (a config file or a
+        // wrapper could set others).
+        let reported = pool.threads.round() as usize;
+        if reported != per_instance.saturating_mul(n_instances) {
+            println!(
+                "WARNING: the instances report {reported} hashing threads, the model counts {per_instance} per instance: set USERCENTER_AUTH_HASHING_THREADS to what they run"
+            );
+        }
         load::wait_welcomes(&seen, &loaded, within).await;
         let conflicts_loaded = instances.conflicts().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -150,8 +168,9 @@ fn main() {
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));
         println!("{}", report::row(&format!("{clients} clients × (register, login, update)"), &mixed, &seen));
         println!(
-            "\nthe floor: argon2 alone, {c} hashes at a time, {:.1} ms per hash; c = {c} (the hashing threads, at most the {cores} cores); at {rate:.1}/s (utilisation {:.0} %) an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
+            "\nthe floor: argon2 alone, {at_once} hashes at a time, {:.1} ms per hash; {queues} queue(s) of c = {c} (the hashing threads of an instance, at most the {cores} cores, which instances with every core pool) at {:.1}/s each (utilisation {:.0} %): an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
             model.service * 1e3,
+            model.rate,
             model.utilisation() * 1e2,
             model.response_quantile(0.5) * 1e3,
             model.response_quantile(0.99) * 1e3,
@@ -159,7 +178,7 @@ fn main() {
         );
         // What a registration costs the whole machine (hashing, store, broker, the bench's
         // readers) at capacity: the service time when more than argon2 shares the cores.
-        let whole = queue::MMc { c: cores, service: cores as f64 / capacity, ..model };
+        let whole = queue::MMc { c: cores, service: cores as f64 / capacity, rate };
         println!(
             "with what a registration costs the machine at capacity ({:.1} ms = cores / capacity) the M/M/c queue (c = the cores) predicts p50 {:.1} ms, p99 {:.1} ms",
             whole.service * 1e3,
@@ -185,9 +204,10 @@ fn main() {
         let idle_hops = report::hops("idle", &idle, &seen);
         let loaded_hops = report::hops("80 %", &loaded, &seen);
         println!("{}", report::targets(&idle_hops, &loaded_hops, &model, &in_service));
-        // Argon2 alone: c hashing threads, every client queued for them; in the service: each
-        // instance's threads and its share of the clients, the hash as long as it held a thread.
-        let waiting = clients.saturating_sub(c) as f64 / c as f64;
+        // Argon2 alone: each queue's c threads, its share of the clients queued for them; in the
+        // service: each instance's threads and its share of the clients, the hash as long as it
+        // held a thread.
+        let waiting = (clients as f64 / queues as f64 - c as f64).max(0.0) / c as f64;
         let queue_ms = [
             waiting * model.service * 1e3,
             mixed_pool.closed_loop_wait(clients, n_instances) * 1e3,

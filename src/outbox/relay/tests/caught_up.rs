@@ -28,6 +28,10 @@ impl Store for CountedReads {
     fn relay_lease(&self) -> crate::store::Result<Option<RelayLease>> {
         self.inner.relay_lease()
     }
+
+    fn relay_lease_shared(&self) -> bool {
+        self.inner.relay_lease_shared()
+    }
 }
 
 /// A relay that read every committed row reads again when it is woken for more, not once or
