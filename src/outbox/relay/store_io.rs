@@ -1,10 +1,9 @@
 //! The relay's store work on the blocking pool: reading rows, deleting published ones,
 //! checking a shared lease (a store of one process answers on the relay's task); and stepping
-//! aside when the outbox cannot be read. The lease lives on a
-//! connection of its own (PostgreSQL), so a holder whose reads fail (its pool wedged or used
-//! up) would go on renewing it while nobody relays: after [`STEP_ASIDE_AFTER`] of failed
-//! reads it stops renewing for [`STEP_ASIDE_FOR`], and another instance takes the lease once
-//! its term ends.
+//! aside when the outbox cannot be read. The lease lives on a connection of its own
+//! (PostgreSQL), so a holder whose reads fail (its pool wedged or used up) would go on
+//! renewing it while nobody relays: after [`STEP_ASIDE_AFTER`] of failed reads it stops
+//! renewing for [`STEP_ASIDE_FOR`], and another instance takes the lease once its term ends.
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
