@@ -114,11 +114,12 @@ fn main() {
         let capacity = notified_rate.unwrap_or(answered_rate);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = 0.8 * capacity;
-        // The queue of argon2 alone. Instances that may each hash on every core (the
-        // default) share the cores, which the OS pools among their threads: one queue, c = the
-        // cores. An instance with fewer threads than the cores is a queue of its own: c = its
-        // threads, at its share of the arrivals (requests go to the instances in turn).
-        let (queues, c) = if per_instance >= cores {
+        // The queue of argon2 alone. When the instances' threads together outnumber the cores
+        // (the default with several instances: one per CPU each), they share the cores, which
+        // the OS pools among them: one queue, c = the cores. When each thread can have a core
+        // of its own, each instance is a queue of its own: c = its threads, at its share of
+        // the arrivals (requests go to the instances in turn).
+        let (queues, c) = if per_instance.saturating_mul(n_instances) > cores {
             (1, cores)
         } else {
             (n_instances, per_instance)
@@ -168,7 +169,7 @@ fn main() {
         println!("{}", report::row(&format!("80 % = {rate:.1}/s open loop"), &loaded, &seen));
         println!("{}", report::row(&format!("{clients} clients × (register, login, update)"), &mixed, &seen));
         println!(
-            "\nthe floor: argon2 alone, {at_once} hashes at a time, {:.1} ms per hash; {queues} queue(s) of c = {c} (the hashing threads of an instance, at most the {cores} cores, which instances with every core pool) at {:.1}/s each (utilisation {:.0} %): an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
+            "\nthe floor: argon2 alone, {at_once} hashes at a time, {:.1} ms per hash; {queues} queue(s) of c = {c} (the {cores} cores pooled when the instances' hashing threads outnumber them, else an instance's threads) at {:.1}/s each (utilisation {:.0} %): an M/M/c queue predicts the register request at p50 {:.1} ms, p99 {:.1} ms (Erlang C {:.2})",
             model.service * 1e3,
             model.rate,
             model.utilisation() * 1e2,

@@ -45,7 +45,7 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let running = Self {
+        let mut running = Self {
             service: testkit::ServeProcess::adopt(child),
             addr,
             _broker: broker,
@@ -53,19 +53,17 @@ impl Running {
         };
         // Listening, then ready (Kafka too): a request before that could be answered 503
         // without its body.
-        for _ in 0..400 {
-            if TcpStream::connect(addr).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        for _ in 0..400 {
-            if testkit::http(addr, "GET", "/ready").await.0 == 200 {
+        let mut listening = false;
+        for _ in 0..800 {
+            running.still_running("while starting");
+            if !listening {
+                listening = TcpStream::connect(addr).await.is_ok();
+            } else if testkit::http(addr, "GET", "/ready").await.0 == 200 {
                 return running;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the service is not ready within 20 s");
+        panic!("the service is not ready within 20 s (listening: {listening})");
     }
 
     /// A register request in flight: its head and the start of its body sent, no answer yet.
