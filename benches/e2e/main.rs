@@ -59,10 +59,10 @@ fn main() {
     // model. Measured later in a run (after the idle phase, or after the capacity phase), on
     // one machine it varied from 17 to 69 ms a hash.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let postgres = postgres_wanted();
+    let n_instances = service::count(postgres);
     let per_instance = hashing::configured_threads(cores);
-    let at_once = per_instance
-        .saturating_mul(service::count(postgres_wanted()))
-        .min(cores);
+    let at_once = per_instance.saturating_mul(n_instances).min(cores);
     let hash = queue::hash_seconds(at_once, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
@@ -70,8 +70,6 @@ fn main() {
     runtime.block_on(async {
         let broker = testkit::Broker::memory().await;
         let data = tempfile::tempdir().expect("temp dir");
-        let postgres = postgres_wanted();
-        let n_instances = service::count(postgres);
         let pg = if postgres {
             Some(testkit::postgres::Postgres::start().await)
         } else {

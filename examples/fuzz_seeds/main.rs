@@ -158,7 +158,7 @@ fn fetch_responses(dir: &Path, set: &[u8]) -> std::io::Result<()> {
             TopicName,
             fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData},
         },
-        protocol::{Encodable, StrBytes},
+        protocol::StrBytes,
     };
     responses::<Fetch>(dir, "response_fetch")?;
     let partition = PartitionData::default()
@@ -170,22 +170,7 @@ fn fetch_responses(dir: &Path, set: &[u8]) -> std::io::Result<()> {
         .with_topic(TopicName(StrBytes::from_static_str("user.events")))
         .with_partitions(vec![partition]);
     let response = FetchResponse::default().with_responses(vec![topic]);
-    let (min, max) = Fetch::VERSIONS;
-    for version in min..=max {
-        let mut bytes = bytes::BytesMut::new();
-        response
-            .encode(&mut bytes, version)
-            .map_err(std::io::Error::other)?;
-        let pick = u8::try_from(version - min).map_err(std::io::Error::other)?;
-        let input = [&[pick][..], &bytes[..]].concat();
-        write(
-            dir,
-            "response_fetch",
-            &format!("records_v{version}"),
-            &input,
-        )?;
-    }
-    Ok(())
+    response_seeds::<Fetch>(dir, "response_fetch", "records_v", &response)
 }
 
 /// Subscriptions as eager and cooperative members send them (even first byte) and an

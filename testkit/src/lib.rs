@@ -28,7 +28,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod serve;
 pub mod sockets;
-pub use serve::{ServeProcess, serve_process};
+pub use serve::{ServeProcess, serve_command, serve_process};
 mod whole_log;
 
 pub use broker::Broker;

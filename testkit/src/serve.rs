@@ -44,7 +44,17 @@ impl Drop for ServeProcess {
 
 /// Starts `usercenter serve` as its own process (so a test can SIGKILL it), logging at `log`.
 pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> ServeProcess {
-    let child = Command::new(crate::usercenter_bin())
+    let child = serve_command(broker, listen, data, log)
+        .spawn()
+        .expect("start usercenter");
+    ServeProcess(child)
+}
+
+/// The command [`serve_process`] runs, for a test that wants its output (its log goes to
+/// stderr, inherited unless the test pipes it).
+pub fn serve_command(broker: &str, listen: SocketAddr, data: &Path, log: &str) -> Command {
+    let mut command = Command::new(crate::usercenter_bin());
+    command
         .args([
             "serve",
             "--brokers",
@@ -57,8 +67,6 @@ pub fn serve_process(broker: &str, listen: SocketAddr, data: &Path, log: &str) -
         .env_clear()
         .env("RUST_LOG", log)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start usercenter");
-    ServeProcess(child)
+        .stdout(Stdio::null());
+    command
 }

@@ -33,15 +33,7 @@ impl Running {
         let broker = testkit::Broker::memory().await;
         let data = tempfile::tempdir().unwrap();
         let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-        let child = Command::new(testkit::usercenter_bin())
-            .args(["serve", "--brokers", &broker.addr])
-            .args(["--listen", &addr.to_string()])
-            .arg("--data-dir")
-            .arg(data.path())
-            .env_clear()
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        let child = testkit::serve_command(&broker.addr, addr, data.path(), "info")
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
