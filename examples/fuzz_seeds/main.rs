@@ -1,8 +1,13 @@
 //! Writes the seed corpus of every fuzz target from valid encodings, and the dictionaries of
 //! the text targets beside it (`dicts.rs`; into `dicts`, the seeds folder's sibling):
 //! `cargo run --example fuzz_seeds -- fuzz/seeds`.
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
+#[cfg(test)]
+mod current;
 mod dicts;
 
 use rskafka::protocol::record::RecordBatchCompression;
@@ -208,6 +213,18 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "fuzz/seeds".into());
     let dir = Path::new(&dir);
+    let dict_dir = write_all(dir)?;
+    println!(
+        "seeds written under {}, dictionaries under {}",
+        dir.display(),
+        dict_dir.display()
+    );
+    Ok(())
+}
+
+/// Writes every target's seeds under `dir` and the dictionaries into `dicts` beside it;
+/// returns the dictionaries' folder.
+fn write_all(dir: &Path) -> std::io::Result<PathBuf> {
     let mut records = Vec::new();
     let mut json_events = Vec::new();
     for (i, ty) in EventType::ALL.into_iter().enumerate() {
@@ -346,10 +363,5 @@ fn main() -> std::io::Result<()> {
         json_events.iter().map(Vec::as_slice),
         bodies.iter().map(|(_, body)| body.as_bytes()),
     )?;
-    println!(
-        "seeds written under {}, dictionaries under {}",
-        dir.display(),
-        dict_dir.display()
-    );
-    Ok(())
+    Ok(dict_dir)
 }
