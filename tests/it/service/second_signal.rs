@@ -1,7 +1,8 @@
 //! A stop with a request in flight. After SIGTERM the HTTP front stops accepting and drains:
 //! the request in flight is answered, then the service stops with status 0. A second SIGTERM
 //! while it drains (an operator, or a supervisor's escalation, that will not wait) ends it at
-//! once, with status 1 and a line saying the shutdown was not finished.
+//! once, with status 1 and a line saying the shutdown was not finished. A request still in
+//! flight when the drain's 10 s are over is closed unanswered, and the service stops.
 
 use std::{
     io::Read,
@@ -175,4 +176,43 @@ async fn a_second_sigterm_during_the_drain_stops_the_service_at_once() {
         "the exit line says so: {log}"
     );
     drop(held);
+}
+
+/// SIGTERM with a request whose head never ends (a client may take the header timeout, 30 s,
+/// to send it): the drain waits its 10 s for it, then closes the connection unanswered and the
+/// service stops cleanly, with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_closes_a_request_still_in_flight_after_its_10_s() {
+    let mut running = Running::start().await;
+    let mut held = TcpStream::connect(running.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/users/register HTTP/1.1\r\nHost: {}\r\n",
+        running.addr
+    );
+    held.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.signal("-TERM");
+    let signalled = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(14), held.read_to_end(&mut answer))
+        .await
+        .expect("the connection is closed within 14 s of the signal")
+        .unwrap();
+    let closed_after = signalled.elapsed();
+    let (status, _) = running.exit(Duration::from_secs(5)).await;
+    let stopped_after = signalled.elapsed();
+    let log = running.log();
+    println!("drain: connection closed {closed_after:?}, stopped {stopped_after:?} after SIGTERM");
+    assert!(
+        answer.is_empty(),
+        "closed unanswered: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        closed_after >= Duration::from_millis(9_500),
+        "the drain waited {closed_after:?}, not its 10 s: {log}"
+    );
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("drain deadline passed"), "{log}");
+    assert!(log.contains("usercenter stopped"), "{log}");
 }
