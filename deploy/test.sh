@@ -3,7 +3,8 @@
 # targets, the pinned nightly, the Nisshi broker, PostgreSQL, the librdkafka peer, nextest), then,
 # cheapest first so that a mistake fails within minutes:
 #   doc paths, format, module graph, clippy; unit and integration tests under nextest (a real
-#   broker per test, time limits in .config/nextest.toml) and the benchmarks' smoke runs; the API
+#   broker per test, time limits in .config/nextest.toml); the benchmarks' smoke runs and the
+#   examples' tests (the committed fuzz seeds and dictionaries are current); the API
 #   contract (schemathesis); the static binaries of both architectures serving in an empty root;
 #   the deploy files; cargo deny; every fuzz target built with its sanitizer, replaying its seeds.
 # Builds go to a cache outside the clone ($USERCENTER_CACHE/target, lib.sh), so the next run on
@@ -82,7 +83,7 @@ cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 step "unit and integration tests under nextest (real Nisshi broker, PostgreSQL, librdkafka peer)"
 cargo nextest run --locked --workspace --cargo-quiet
 
-step "benchmarks' smoke runs and examples (cargo test --benches --examples, 10 minutes at most)"
+step "benchmarks' smoke runs and examples, the fuzz seeds current (cargo test --benches --examples, 10 minutes at most)"
 timeout 600 cargo test --locked --benches --examples --quiet
 
 step "API contract: schemathesis against the OpenAPI document (positive, negative, stateful)"

@@ -6,9 +6,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-#[cfg(test)]
-mod current;
 mod dicts;
+#[cfg(test)]
+mod staleness;
 
 use rskafka::protocol::record::RecordBatchCompression;
 use usercenter::{
@@ -213,7 +213,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "fuzz/seeds".into());
     let dir = Path::new(&dir);
-    let dict_dir = write_all(dir)?;
+    let dict_dir = write_seeds_and_dicts(dir)?;
     println!(
         "seeds written under {}, dictionaries under {}",
         dir.display(),
@@ -224,7 +224,7 @@ fn main() -> std::io::Result<()> {
 
 /// Writes every target's seeds under `dir` and the dictionaries into `dicts` beside it;
 /// returns the dictionaries' folder.
-fn write_all(dir: &Path) -> std::io::Result<PathBuf> {
+fn write_seeds_and_dicts(dir: &Path) -> std::io::Result<PathBuf> {
     let mut records = Vec::new();
     let mut json_events = Vec::new();
     for (i, ty) in EventType::ALL.into_iter().enumerate() {

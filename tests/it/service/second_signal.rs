@@ -30,11 +30,12 @@ struct Running {
 }
 
 impl Running {
-    async fn start() -> Self {
+    /// The service, logging as `log_filter` says, once it is ready.
+    async fn start(log_filter: &str) -> Self {
         let broker = testkit::Broker::memory().await;
         let data = tempfile::tempdir().unwrap();
         let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-        let child = testkit::serve_command(&broker.addr, addr, data.path(), "info")
+        let child = testkit::serve_command(&broker.addr, addr, data.path(), log_filter)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -61,22 +62,26 @@ impl Running {
 
     /// A register request in flight: its head and the start of its body sent, no answer yet.
     async fn hold_request(&self) -> TcpStream {
-        let mut held = TcpStream::connect(self.addr).await.unwrap();
         let head = format!(
             "POST /api/v1/users/register HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.addr,
             BODY.len()
         );
-        held.write_all(head.as_bytes()).await.unwrap();
-        held.write_all(&BODY.as_bytes()[..SENT_FIRST])
+        self.hold([head.as_bytes(), &BODY.as_bytes()[..SENT_FIRST]].concat())
             .await
-            .unwrap();
+    }
+
+    /// A connection that sent `start` of a request and has no answer 300 ms later (nor was
+    /// it closed): the service has read what came and waits for the rest.
+    async fn hold(&self, start: Vec<u8>) -> TcpStream {
+        let mut held = TcpStream::connect(self.addr).await.unwrap();
+        held.write_all(&start).await.unwrap();
         let mut answer = [0u8; 64];
         let read = tokio::time::timeout(Duration::from_millis(300), held.read(&mut answer)).await;
         assert!(
             read.is_err(),
-            "answered before the body came: {}",
+            "answered or closed before the request ended: {read:?} {}",
             String::from_utf8_lossy(&answer)
         );
         held
@@ -127,7 +132,7 @@ impl Running {
 /// service then stops with status 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_at_sigterm_is_answered_before_the_service_stops() {
-    let mut running = Running::start().await;
+    let mut running = Running::start("info").await;
     let mut held = running.hold_request().await;
     running.signal("-TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -156,7 +161,7 @@ async fn a_request_in_flight_at_sigterm_is_answered_before_the_service_stops() {
 /// ends the process at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_during_the_drain_stops_the_service_at_once() {
-    let mut running = Running::start().await;
+    let mut running = Running::start("info").await;
     let held = running.hold_request().await;
     running.signal("-TERM");
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -179,26 +184,29 @@ async fn a_second_sigterm_during_the_drain_stops_the_service_at_once() {
 }
 
 /// SIGTERM with a request whose head never ends (a client may take the header timeout, 30 s,
-/// to send it): the drain waits its 10 s for it, then closes the connection unanswered and the
-/// service stops cleanly, with status 0.
+/// to send it): the drain waits its 10 s for it, then closes the connection unanswered (the
+/// service says so before it stops the Kafka side, so the process's exit is not what closed
+/// it) and the service stops cleanly, with status 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_closes_a_request_still_in_flight_after_its_10_s() {
-    let mut running = Running::start().await;
-    let mut held = TcpStream::connect(running.addr).await.unwrap();
+    let mut running = Running::start("info,usercenter::http=debug").await;
     let head = format!(
         "POST /api/v1/users/register HTTP/1.1\r\nHost: {}\r\n",
         running.addr
     );
-    held.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut held = running.hold(head.into_bytes()).await;
     running.signal("-TERM");
     let signalled = Instant::now();
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(14), held.read_to_end(&mut answer))
-        .await
-        .expect("the connection is closed within 14 s of the signal")
-        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(14), held.read_to_end(&mut answer)).await;
     let closed_after = signalled.elapsed();
+    if closed.is_err() {
+        running.service.kill().unwrap();
+        panic!(
+            "the connection is still open 14 s after SIGTERM: {}",
+            running.log()
+        );
+    }
     let (status, _) = running.exit(Duration::from_secs(5)).await;
     let stopped_after = signalled.elapsed();
     let log = running.log();
@@ -213,6 +221,17 @@ async fn the_drain_closes_a_request_still_in_flight_after_its_10_s() {
         "the drain waited {closed_after:?}, not its 10 s: {log}"
     );
     assert!(status.success(), "{status}: {log}");
-    assert!(log.contains("drain deadline passed"), "{log}");
-    assert!(log.contains("usercenter stopped"), "{log}");
+    let said = |line: &str| {
+        log.find(line)
+            .unwrap_or_else(|| panic!("no {line:?}: {log}"))
+    };
+    let (deadline, closed, stopped) = (
+        said("drain deadline passed"),
+        said("connection closed at the drain's end"),
+        said("usercenter stopped"),
+    );
+    assert!(
+        deadline < closed && closed < stopped,
+        "in that order: {log}"
+    );
 }
