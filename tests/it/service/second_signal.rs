@@ -225,13 +225,14 @@ async fn the_drain_closes_a_request_still_in_flight_after_its_10_s() {
         log.find(line)
             .unwrap_or_else(|| panic!("no {line:?}: {log}"))
     };
-    let (deadline, closed, stopped) = (
+    // Where each line is in the log: the order they were logged in.
+    let (deadline_at, closed_at, stopped_at) = (
         said("drain deadline passed"),
         said("connection closed at the drain's end"),
         said("usercenter stopped"),
     );
     assert!(
-        deadline < closed && closed < stopped,
+        deadline_at < closed_at && closed_at < stopped_at,
         "in that order: {log}"
     );
 }
