@@ -62,7 +62,8 @@ fn main() {
     let postgres = postgres_wanted();
     let n_instances = service::count(postgres);
     let per_instance = hashing::configured_threads(cores);
-    let at_once = per_instance.saturating_mul(n_instances).min(cores);
+    let threads = per_instance.saturating_mul(n_instances);
+    let at_once = threads.min(cores);
     let hash = queue::hash_seconds(at_once, if full { 11 } else { 2 });
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         panic!("tokio runtime");
@@ -117,7 +118,7 @@ fn main() {
         // the OS pools among them: one queue, c = the cores. When each thread can have a core
         // of its own, each instance is a queue of its own: c = its threads, at its share of
         // the arrivals (requests go to the instances in turn).
-        let (queues, c) = if per_instance.saturating_mul(n_instances) > cores {
+        let (queues, c) = if threads > cores {
             (1, cores)
         } else {
             (n_instances, per_instance)
@@ -138,7 +139,7 @@ fn main() {
         // The threads the model counts are those the instances run (a config file or a
         // wrapper could set others).
         let reported = pool.threads.round() as usize;
-        if reported != per_instance.saturating_mul(n_instances) {
+        if reported != threads {
             println!(
                 "WARNING: the instances report {reported} hashing threads, the model counts {per_instance} per instance: set USERCENTER_AUTH_HASHING_THREADS to what they run"
             );

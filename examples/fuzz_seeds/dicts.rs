@@ -108,30 +108,29 @@ fn config_tokens() -> BTreeSet<String> {
     tokens
 }
 
-/// The keys of the request body type `T`, quoted as JSON.
-fn request_keys<T: DeserializeOwned>() -> Vec<String> {
-    let refused = serde_json::from_str::<T>(&format!("{{\"{UNKNOWN}\":1}}"));
-    let keys = refused
+/// The names `T` expects, quoted as JSON, from its refusal of the JSON `probe`, which names
+/// [`UNKNOWN`]. Panics when it lists none: the probe no longer reads serde's messages.
+fn json_names<T: DeserializeOwned>(probe: &str) -> Vec<String> {
+    let names = serde_json::from_str::<T>(probe)
         .err()
         .map(|e| expected(&e.to_string()))
         .unwrap_or_default();
     assert!(
-        !keys.is_empty(),
-        "the probe found no keys of {}",
+        !names.is_empty(),
+        "the probe found no names of {}",
         std::any::type_name::<T>()
     );
-    keys.iter().map(|k| json_string(k)).collect()
+    names.iter().map(|name| json_string(name)).collect()
+}
+
+/// The keys of the request body type `T`, quoted as JSON.
+fn request_keys<T: DeserializeOwned>() -> Vec<String> {
+    json_names::<T>(&format!("{{\"{UNKNOWN}\":1}}"))
 }
 
 /// Every user status, quoted as JSON.
 fn statuses() -> Vec<String> {
-    let refused = serde_json::from_str::<UserStatus>(&json_string(UNKNOWN));
-    let names = refused
-        .err()
-        .map(|e| expected(&e.to_string()))
-        .unwrap_or_default();
-    assert!(!names.is_empty(), "the probe found no user statuses");
-    names.iter().map(|s| json_string(s)).collect()
+    json_names::<UserStatus>(&json_string(UNKNOWN))
 }
 
 /// Keys and string values of the JSON objects `objects`, with [`JSON_TOKENS`]. Panics on an
