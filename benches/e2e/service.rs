@@ -4,17 +4,17 @@
 use std::{
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
+    process::{Command, Stdio},
 };
 
+use testkit::ServeProcess;
 use usercenter::store::WriteConflicts;
 
 use super::load::Front;
 
 /// The running instances.
 pub struct Instances {
-    children: Vec<Child>,
+    children: Vec<ServeProcess>,
     addrs: Vec<SocketAddr>,
     pub front: Front,
 }
@@ -92,11 +92,13 @@ impl Instances {
                 cmd.env("USERCENTER_STORE_BACKEND", "postgres")
                     .env("USERCENTER_STORE_URL", url);
             }
-            children.push(cmd.spawn().expect("start usercenter"));
+            // Killed when the bench panics, so that no service outlives it.
+            children.push(ServeProcess::adopt(cmd.spawn().expect("start usercenter")));
             addrs.push(addr);
         }
-        for addr in &addrs {
-            wait_ready(*addr).await;
+        // Kafka reached and topics made.
+        for (child, addr) in children.iter_mut().zip(&addrs) {
+            child.answering(*addr, "/ready").await;
         }
         Self {
             children,
@@ -135,7 +137,7 @@ impl Instances {
 
     /// The instances' process ids.
     pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::id).collect()
+        self.children.iter().map(|c| c.id()).collect()
     }
 
     /// Resident memory summed over the instances, MiB: now (`VmRSS`) or at its peak (`VmHWM`).
@@ -148,7 +150,8 @@ impl Instances {
         kib as f64 / 1024.0
     }
 
-    /// SIGTERM to every instance, then waits for each.
+    /// SIGTERM to every instance, then waits for each (an instance not stopped so, when the
+    /// bench panics, is killed when dropped).
     pub fn stop(mut self) {
         for c in &self.children {
             let _ = Command::new("kill")
@@ -159,31 +162,4 @@ impl Instances {
             let _ = c.wait();
         }
     }
-}
-
-impl Drop for Instances {
-    /// An instance still running here was not stopped: the bench panicked (a request refused,
-    /// a service not ready). It is killed, so that no service outlives the bench.
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            if matches!(c.try_wait(), Ok(None)) {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-}
-
-/// Waits until `addr` answers `/ready` with 200 (Kafka reached, topics made); panics after 20 s.
-async fn wait_ready(addr: SocketAddr) {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let (status, _) = testkit::http(addr, "GET", "/ready").await;
-            if status == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("service at {addr} not ready");
 }

@@ -87,39 +87,11 @@ impl Instance {
         self.child = Some(child);
     }
 
-    /// Waits until `/ready` answers 200 (store open, Kafka reachable).
+    /// Waits until `/ready` answers 200 (store open, Kafka reachable); panics if it exits first
+    /// or after 60 s ([`crate::serve::answering`]).
     pub async fn ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // Its exit first: another test's service may answer on a port this one could not bind.
-            self.fail_if_exited();
-            // A process cut off from its database may never answer: ask again.
-            let ask = http::try_request(self.addr, "GET", "/ready", &[], None);
-            let answer = tokio::time::timeout(Duration::from_secs(5), ask).await;
-            if answer
-                .ok()
-                .flatten()
-                .is_some_and(|(status, ..)| status == 200)
-            {
-                // Ours only if it still runs (its exit is seen a moment after a failed bind).
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                self.fail_if_exited();
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready after 60 s:\n{}",
-                self.name,
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn fail_if_exited(&mut self) {
-        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
-            panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
-        }
+        let addr = self.addr;
+        crate::serve::answering(self, addr, "/ready").await;
     }
 
     /// SIGKILL of its own pid; waits for it to be gone.
@@ -162,6 +134,18 @@ impl Instance {
         let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl crate::serve::Watched for Instance {
+    fn fail_if_exited(&mut self) {
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+            panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, the end of its log:\n{}", self.name, self.log_tail())
     }
 }
 

@@ -8,7 +8,53 @@ use std::{
     ops::{Deref, DerefMut},
     path::Path,
     process::{Child, Command, Stdio},
+    time::{Duration, Instant},
 };
+
+use crate::http;
+
+/// How long [`answering`] waits for a service to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A service process a test waits for: it can say that it has exited, and what to show when it
+/// does not answer.
+pub(crate) trait Watched {
+    /// Panics, with what the process left behind, if it has exited.
+    fn fail_if_exited(&mut self);
+    /// What to say about it when it has not answered in time.
+    fn describe(&self) -> String;
+}
+
+/// Waits until `GET path` on `addr` answers 200 (`/health`: listening; `/ready`: its store and
+/// Kafka reached), asking every 100 ms; panics after 60 s, or as soon as `service` has exited.
+/// Its exit is checked before each ask, because another test's service may answer on a port
+/// this one could not bind, and once more 100 ms after the answer, when such an exit has shown.
+/// An ask that takes more than 5 s (a process cut off from its database) is asked again.
+pub(crate) async fn answering(service: &mut impl Watched, addr: SocketAddr, path: &str) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        service.fail_if_exited();
+        let ask = http::try_request(addr, "GET", path, &[], None);
+        let answer = tokio::time::timeout(Duration::from_secs(5), ask).await;
+        if answer
+            .ok()
+            .flatten()
+            .is_some_and(|(status, ..)| status == 200)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            service.fail_if_exited();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} does not answer {path} with 200 after {} s:\n{}",
+            addr,
+            START_TIMEOUT.as_secs(),
+            service.describe()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// A `usercenter serve` child process, killed (SIGKILL) and reaped when dropped.
 pub struct ServeProcess(Child);
@@ -17,6 +63,32 @@ impl ServeProcess {
     /// Takes over a spawned child, so that it is killed when the test ends.
     pub fn adopt(child: Child) -> Self {
         Self(child)
+    }
+
+    /// Waits until it answers `GET path` on `addr` with 200 ([`answering`]): `/health` once it
+    /// listens, `/ready` once its store and Kafka are reached. Panics if it exits first.
+    pub async fn answering(&mut self, addr: SocketAddr, path: &str) {
+        answering(self, addr, path).await;
+    }
+}
+
+impl Watched for ServeProcess {
+    fn fail_if_exited(&mut self) {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            // Its log, when the test piped it.
+            let mut log = String::new();
+            if let Some(mut stderr) = self.0.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+            }
+            panic!(
+                "usercenter serve (pid {}) exited with {status}\n{log}",
+                self.0.id()
+            );
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("usercenter serve, pid {}, still running", self.0.id())
     }
 }
 

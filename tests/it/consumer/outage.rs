@@ -1,21 +1,11 @@
 //! Kafka down, 1,000 registrations answered 2xx, the service SIGKILLed, restarted, the broker
 //! back: every event arrives and every welcome notification exists exactly once.
 
-use std::{collections::HashMap, net::SocketAddr, process::Command, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, process::Command};
 
 use testkit::{Broker, unhex, whole_log};
 
 const USERS: usize = 1_000;
-
-async fn wait_healthy(addr: SocketAddr) {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("service did not come up on {addr}");
-}
 
 /// How many records of type `ce_type` each subject has among `records`.
 fn per_subject(records: &[serde_json::Value], ce_type: &[u8]) -> HashMap<Vec<u8>, usize> {
@@ -37,7 +27,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut first = testkit::serve_process(&broker.addr, addr, data.path(), "error");
-    wait_healthy(addr).await;
+    first.answering(addr, "/health").await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..4 {

@@ -112,16 +112,15 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     let broker = Broker::memory().await;
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let _service = testkit::serve_process(&broker.addr, addr, data.path(), "warn");
+    let mut service = testkit::serve_process(&broker.addr, addr, data.path(), "warn");
+    service.answering(addr, "/ready").await;
     // Up, Kafka reached, and the consumer fetched once from each of the 3 partitions.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let before = loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let families = scrape(addr).await;
-            let lag = families.get("usercenter_consumer_lag");
-            if lag.is_some_and(|l| l.samples.len() == 3) {
-                break families;
-            }
+        let families = scrape(addr).await;
+        let lag = families.get("usercenter_consumer_lag");
+        if lag.is_some_and(|l| l.samples.len() == 3) {
+            break families;
         }
         assert!(std::time::Instant::now() < deadline, "no consumer lag");
         tokio::time::sleep(Duration::from_millis(100)).await;

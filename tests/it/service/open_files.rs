@@ -5,10 +5,9 @@
 use std::{
     net::SocketAddr,
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use testkit::{ServeProcess, http::try_request};
+use testkit::ServeProcess;
 
 /// `usercenter serve` started by `prlimit --nofile=SOFT:HARD` (which sets the limits and execs
 /// it, so the pid is the service's), its log in `log`. Its broker address is `broker`, a port
@@ -45,20 +44,6 @@ fn serve_with_limit(
     ServeProcess::adopt(child)
 }
 
-async fn wait_for_health(service: &mut ServeProcess, addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some((200, ..)) = try_request(addr, "GET", "/health", &[], None).await {
-            return;
-        }
-        if let Some(status) = service.try_wait().unwrap() {
-            panic!("usercenter serve exited with {status}");
-        }
-        assert!(Instant::now() < deadline, "no /health after 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The soft `Max open files` limit of process `pid`.
 fn soft_limit(pid: u32) -> u64 {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
@@ -80,7 +65,7 @@ async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = serve_with_limit(512, 4096, listen, broker, dir.path());
-    wait_for_health(&mut service, listen).await;
+    service.answering(listen, "/health").await;
     assert_eq!(soft_limit(service.id()), 4096, "raised to the hard limit");
     drop(service);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
@@ -91,7 +76,7 @@ async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = serve_with_limit(512, 1024, listen, broker, dir.path());
-    wait_for_health(&mut service, listen).await;
+    service.answering(listen, "/health").await;
     assert_eq!(soft_limit(service.id()), 1024);
     drop(service);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();

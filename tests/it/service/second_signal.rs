@@ -45,19 +45,9 @@ impl Running {
             _broker: broker,
             _data: data,
         };
-        // Listening, then ready (Kafka too): a request before that could be answered 503
-        // without its body.
-        let mut listening = false;
-        for _ in 0..800 {
-            running.still_running("while starting");
-            if !listening {
-                listening = TcpStream::connect(addr).await.is_ok();
-            } else if testkit::http(addr, "GET", "/ready").await.0 == 200 {
-                return running;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the service is not ready within 20 s (listening: {listening})");
+        // Ready (Kafka too): a request before that could be answered 503 without its body.
+        running.service.answering(addr, "/ready").await;
+        running
     }
 
     /// A register request in flight: its head and the start of its body sent, no answer yet.
