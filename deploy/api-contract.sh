@@ -9,8 +9,8 @@
 #   deploy/api-contract.sh [--release]
 #
 # Starts a local Nisshi broker (deploy/broker.sh) and the service (debug build, or release with
-# --release) on free loopback ports, registers a user whose token authenticates the requests,
-# and stops both at the end. A bounded number of examples keeps it within about 3 minutes on
+# --release) on free loopback ports, registers a user whose token authenticates the requests
+# (and another for the logout, which ends its token's session), and stops both at the end. A bounded number of examples keeps it within about 3 minutes on
 # 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,9 +54,14 @@ curl -fsS --max-time 2 "$base/health" | grep -q '"kafka":"ready"' || {
     die "the service never became ready"
 }
 
-token=$(curl -fsS --max-time 30 -H 'Content-Type: application/json' \
-    -d '{"username":"contract","email":"contract@example.com","password":"contract password"}' \
-    "$base/api/v1/users/register" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+# The token of a user registered now.
+registered() {
+    curl -fsS --max-time 30 -H 'Content-Type: application/json' \
+        -d "{\"username\":\"$1\",\"email\":\"$1@example.com\",\"password\":\"contract password\"}" \
+        "$base/api/v1/users/register" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
+}
+token=$(registered contract)
+second=$(registered contract-logout)
 
 # A wrong current password is a documented 422 of the password change, not a malformed request:
 # schema-valid data may get it there. (Schemathesis accepts 429, which a login gets once the run's
@@ -67,15 +72,26 @@ include-operation-id = "changePassword"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 TOML
 
-say "schemathesis against $base/openapi.yaml"
-"$TOOLS/schemathesis-venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.yaml" \
-    --url "$base" \
-    --checks all \
-    --mode all \
-    --phases examples,coverage,fuzzing,stateful \
-    --max-examples "${API_CONTRACT_EXAMPLES:-40}" \
-    --seed 1 \
-    --workers 1 \
-    --request-timeout 15 \
-    --no-color \
-    -H "Authorization: Bearer $token"
+# One run with the token of the registration, one of the logout alone with a token of its own:
+# the logout ends the session it is sent with, and the other operations would then get 401s.
+contract() {
+    local token=$1 phases=$2
+    shift 2
+    "$TOOLS/schemathesis-venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.yaml" \
+        --url "$base" \
+        --checks all \
+        --mode all \
+        --phases "$phases" \
+        --max-examples "${API_CONTRACT_EXAMPLES:-40}" \
+        --seed 1 \
+        --workers 1 \
+        --request-timeout 15 \
+        --no-color \
+        -H "Authorization: Bearer $token" \
+        "$@"
+}
+say "schemathesis against $base/openapi.yaml, every operation but the logout"
+contract "$token" examples,coverage,fuzzing,stateful --exclude-operation-id logout
+# No stateful phase: no link leads to the logout.
+say "schemathesis against $base/openapi.yaml, the logout, with a session of its own"
+contract "$second" examples,coverage,fuzzing --include-operation-id logout

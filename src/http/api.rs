@@ -37,6 +37,8 @@ pub enum Endpoint {
     Register,
     /// `POST /login`
     Login,
+    /// `POST /logout`
+    Logout,
     /// `GET /me`
     Me,
     /// `GET /{id}`
@@ -68,8 +70,9 @@ impl Endpoint {
         match (method, segments.as_slice()) {
             (&Method::POST, ["register"]) => Ok(Self::Register),
             (&Method::POST, ["login"]) => Ok(Self::Login),
+            (&Method::POST, ["logout"]) => Ok(Self::Logout),
             (&Method::GET, ["me"]) => Ok(Self::Me),
-            (_, ["register" | "login"]) => Err(ApiError::MethodNotAllowed("POST")),
+            (_, ["register" | "login" | "logout"]) => Err(ApiError::MethodNotAllowed("POST")),
             (_, ["me"]) => Err(ApiError::MethodNotAllowed("GET")),
             (m, [id, tail @ ..]) => {
                 let id = user_id(id).ok_or(ApiError::NotFound("no such user"))?;
@@ -101,6 +104,7 @@ impl Endpoint {
         match self {
             Self::Register => register(call).await,
             Self::Login => login(call).await,
+            Self::Logout => logout(call).await,
             Self::Me => me(call).await,
             Self::Get(id) => get(call, id).await,
             Self::Update(id) => update(call, id).await,
@@ -254,15 +258,27 @@ async fn status(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     Ok(user_reply(&user))
 }
 
+async fn logout(call: ApiCall<'_>) -> Result<Reply, ApiError> {
+    let caller = caller(&call).await?;
+    let (users, gone) = (call.users, call.ctx.client_gone);
+    on_blocking_pool(&gone, move || users.end_session(&caller)).await?;
+    Ok(no_content())
+}
+
 async fn delete(call: ApiCall<'_>, id: Uuid) -> Result<Reply, ApiError> {
     let caller = caller(&call).await?;
     let ApiCall { users, ctx, .. } = call;
     let gone = ctx.client_gone.clone();
     on_blocking_pool(&gone, move || users.delete(&caller, id, &ctx)).await?;
-    Ok(Response::builder()
+    Ok(no_content())
+}
+
+/// 204, no body.
+fn no_content() -> Reply {
+    Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::default())
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

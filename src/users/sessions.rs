@@ -1,7 +1,8 @@
 //! Sessions: issued at registration and login, stored under the SHA-256 of their token with an
 //! index per user (so a password change or a lock can revoke them), checked on every request
 //! and again inside every write a caller makes ([`Users::recheck`]). A user holds at most
-//! `max_sessions` (the oldest go); expired ones are removed on a schedule
+//! `max_sessions` (the oldest go); a logout ends its own ([`Users::end_session`]); expired ones
+//! are removed on a schedule
 //! ([`Users::prune_sessions_every`]), counted in `usercenter_sessions_pruned_total`.
 use std::{sync::Arc, time::Duration};
 
@@ -79,6 +80,20 @@ impl Users {
         store::get::<User>(txn, Table::Users, &user_key(caller.user.id))?
             .filter(|u| u.status == UserStatus::Active)
             .ok_or(UserError::Unauthorized)
+    }
+
+    /// Ends the caller's session (a logout): its token no longer authenticates, on any
+    /// instance sharing the store. The user's other sessions stay.
+    pub fn end_session(&self, caller: &Caller) -> Result<()> {
+        self.write(|txn| {
+            Self::recheck(txn, caller)?;
+            txn.delete(Table::Sessions, &caller.session)?;
+            txn.delete(
+                Table::UserSessions,
+                &session_index_key(caller.user.id, &caller.session),
+            )?;
+            Ok(())
+        })
     }
 
     /// Removes every expired session, a batch per transaction; how many. Ends after the batch

@@ -21,6 +21,7 @@ pub fn template(path: &str) -> &'static str {
     match rest {
         "register" => return "/api/v1/users/register",
         "login" => return "/api/v1/users/login",
+        "logout" => return "/api/v1/users/logout",
         "me" => return "/api/v1/users/me",
         _ => {}
     }

@@ -123,3 +123,28 @@ fn a_cancelled_prune_stops_before_its_next_batch() {
     );
     assert_eq!(users.prune_sessions(&CancellationToken::new()).unwrap(), 1);
 }
+
+#[test]
+fn a_logout_ends_the_callers_session_only() {
+    let (_d, users) = users();
+    let (user, caller, first) = register(&users, "ada");
+    let (_, second, _) = users
+        .login("ada", "correct horse", &crate::users::testing::ctx())
+        .unwrap();
+    users.end_session(&caller).unwrap();
+    assert!(matches!(
+        users.authenticate(&first),
+        Err(UserError::Unauthorized)
+    ));
+    assert_eq!(users.authenticate(&second).unwrap().user.id, user.id);
+    // Its index row went with it: only the other session is left to revoke or count.
+    let left = users
+        .read(|txn| Ok(txn.range_prefix(Table::UserSessions, user.id.as_bytes(), 8)?))
+        .unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    // A second logout with the same token: the session is gone.
+    assert!(matches!(
+        users.end_session(&caller),
+        Err(UserError::Unauthorized)
+    ));
+}

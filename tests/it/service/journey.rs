@@ -24,8 +24,17 @@ async fn a_users_journey_reaches_kafka_in_order_with_each_notification_once() {
     let id = body["user"]["id"].as_str().unwrap().to_owned();
 
     let ada = json!({"username": "ada", "password": "correct horse"});
-    let (status, _) = login(addr, ada.clone()).await;
+    let (status, body) = login(addr, ada.clone()).await;
     assert_eq!(status, 200);
+    // A logout ends that session, not the registration's; it writes no event.
+    let second = body["token"].as_str().unwrap().to_owned();
+    let logout = "/api/v1/users/logout";
+    let (status, _) = api(addr, "POST", logout, Some(&second), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api(addr, "GET", "/api/v1/users/me", Some(&second), None).await;
+    assert_eq!(status, 401, "the token a logout ended");
+    let (status, _) = api(addr, "POST", logout, Some(&second), None).await;
+    assert_eq!(status, 401, "a second logout with it");
     for _ in 0..5 {
         let wrong = json!({"email": "ada@example.com", "password": "wrong horse"});
         let (status, body) = login(addr, wrong).await;

@@ -9,6 +9,7 @@ fn paths_map_to_their_templates() {
         ("/openapi.yaml", "/openapi.yaml"),
         ("/api/v1/users/register", "/api/v1/users/register"),
         ("/api/v1/users/login", "/api/v1/users/login"),
+        ("/api/v1/users/logout", "/api/v1/users/logout"),
         ("/api/v1/users/me", "/api/v1/users/me"),
         (&format!("/api/v1/users/{id}"), "/api/v1/users/{id}"),
         (
@@ -59,6 +60,7 @@ fn other_is_what_the_router_does_not_serve() {
     let tails = [
         "register",
         "login",
+        "logout",
         "me",
         "me/",
         "login/",
