@@ -174,6 +174,11 @@ fn user_kind(e: &UserError) -> (StatusCode, &'static str, Option<String>) {
         UserError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
         UserError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
         UserError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", None),
+        UserError::TooManyChanges => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_changes",
+            Some("email".to_owned()),
+        ),
         UserError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", None),
         UserError::HashingBusy => (StatusCode::SERVICE_UNAVAILABLE, "hashing_busy", None),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

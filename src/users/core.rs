@@ -112,6 +112,10 @@ pub struct Users {
     /// user for an admin's on another account (a new session brings no new guesses); kept
     /// apart from logins so failed logins do not block a change.
     pub(super) password_checks: Throttle,
+    /// Address changes per account a day, at most [`ADDRESS_CHANGES_PER_DAY`]: each tells the
+    /// address it had, so without a bound one account could mail any two addresses back and
+    /// forth at the rate the store commits, without a password hash.
+    pub(super) address_changes: Throttle,
     /// Verified against when the user does not exist, so both cases take as long.
     pub(super) dummy_hash: String,
     /// Woken after a commit, so the outbox relay publishes at once.
@@ -128,6 +132,13 @@ pub(super) const KNOWN_SOURCE_FOR: Duration = Duration::from_secs(30 * 86_400);
 /// today keeps that user held to the account's ceiling. Pushing out 100,000 known sources
 /// from one address or one /48 then takes 1,000 days.
 pub(super) const KNOWN_SOURCES_PER_SITE: usize = 100;
+
+/// How many times a day one account's e-mail address may change ([`Users::address_changes`]),
+/// counted per instance; a change in case only is no change.
+pub(super) const ADDRESS_CHANGES_PER_DAY: usize = 5;
+
+/// A day.
+const DAY: Duration = Duration::from_secs(86_400);
 
 pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -157,6 +168,7 @@ impl Users {
             sources_made_known: Throttle::new(0, Duration::ZERO, 1),
             ips: Throttle::new(0, Duration::ZERO, 1),
             password_checks: Throttle::new(0, Duration::ZERO, 1),
+            address_changes: Throttle::new(0, Duration::ZERO, 1),
             max_sessions: 1,
             sessions_pruned: Counter::default(),
             dummy_hash: auth::unmatchable_hash()?,
@@ -171,10 +183,10 @@ impl Users {
         self.account_sources = throttle(l.per_source);
         self.accounts = throttle(l.per_account);
         self.known_sources = Throttle::new(1, KNOWN_SOURCE_FOR, l.max_keys);
-        let day = Duration::from_secs(86_400);
-        self.sources_made_known = Throttle::new(l.known_per_site, day, l.max_keys);
+        self.sources_made_known = Throttle::new(l.known_per_site, DAY, l.max_keys);
         self.ips = throttle(l.per_ip);
         self.password_checks = throttle(l.per_source);
+        self.address_changes = Throttle::new(ADDRESS_CHANGES_PER_DAY, DAY, l.max_keys);
         self.max_sessions = l.max_sessions.max(1);
         self
     }

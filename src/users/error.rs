@@ -33,6 +33,9 @@ pub enum UserError {
     /// Too many failed logins from one address, or wrong old passwords in one session (429).
     #[error("too many failed attempts; try again later")]
     Throttled,
+    /// The account's e-mail address changed too often today (429).
+    #[error("the e-mail address changed too often today; try again tomorrow")]
+    TooManyChanges,
     /// The store failed (503).
     #[error(transparent)]
     Store(StoreError),

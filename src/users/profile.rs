@@ -1,5 +1,6 @@
 //! What a user (or an admin on their behalf) reads and changes of an account: the profile
-//! fields and the password. Only changed fields go into the event; a password change ends
+//! fields and the password. Only changed fields go into the event; an account's address
+//! changes at most [`super::core::ADDRESS_CHANGES_PER_DAY`] times a day; a password change ends
 //! every other session of the user. Who the caller is and the old password are checked again
 //! inside the write ([`Users::recheck`], the hash unchanged), so of concurrent changes with one
 //! old password exactly one succeeds.
@@ -48,6 +49,16 @@ impl Users {
         nickname.map(validate::nickname).transpose()?;
         email.map(validate::email).transpose()?;
         avatar_url.map(validate::avatar_url).transpose()?;
+        if let Some(e) = email {
+            // Counted before the write (which a conflict may still refuse), so that concurrent
+            // changes cannot all pass; read again inside it.
+            let current = self.read(|txn| Self::get_user(txn, id))?;
+            if super::lookup_key(e) != super::lookup_key(&current.email)
+                && !self.address_changes.try_attempt(&id.to_string())
+            {
+                return Err(UserError::TooManyChanges);
+            }
+        }
         self.write(|txn| {
             if !may_act_on(&Self::recheck(txn, caller)?, id) {
                 return Err(UserError::Forbidden);

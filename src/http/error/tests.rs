@@ -115,6 +115,13 @@ async fn user_errors_map_to_their_status() {
     check_user(UserError::Forbidden, 403, "forbidden", None).await;
     check_user(UserError::NotFound, 404, "not_found", None).await;
     check_user(UserError::Throttled, 429, "too_many_attempts", None).await;
+    check_user(
+        UserError::TooManyChanges,
+        429,
+        "too_many_changes",
+        Some("email"),
+    )
+    .await;
     // A real store failure: a data directory under a file.
     let file = tempfile::NamedTempFile::new().unwrap();
     let store_error = RedbStore::open(&file.path().join("data")).unwrap_err();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::users::core::ADDRESS_CHANGES_PER_DAY;
 use crate::users::testing::{ctx, events, register, users};
 
 #[test]
@@ -251,4 +252,34 @@ fn a_caller_disabled_mid_request_can_no_longer_write() {
         .map(|e| e.event_type().as_str())
         .collect();
     assert!(!types.contains(&"user.password_changed"), "{types:?}");
+}
+
+#[test]
+fn an_accounts_address_changes_a_bounded_number_of_times_a_day() {
+    let (_d, users) = users();
+    let (ada, caller, _) = register(&users, "ada");
+    let (bob, bob_caller, _) = register(&users, "bob");
+    let to = |users: &Users, caller, id, address: &str| {
+        users.update(caller, id, None, Some(address), None, &ctx())
+    };
+    for i in 0..ADDRESS_CHANGES_PER_DAY {
+        to(&users, &caller, ada.id, &format!("ada{i}@example.com")).unwrap();
+    }
+    let last = format!("ada{}@example.com", ADDRESS_CHANGES_PER_DAY - 1);
+    let before = events(&users).len();
+    assert!(matches!(
+        to(&users, &caller, ada.id, "ada-more@example.com"),
+        Err(UserError::TooManyChanges)
+    ));
+    assert_eq!(users.get(&caller, ada.id).unwrap().email, last);
+    assert_eq!(events(&users).len(), before, "no event, no notice");
+    // A change in case only keeps the address (and its notice's recipient), and the same
+    // address again changes nothing: neither counts.
+    to(&users, &caller, ada.id, &last.to_uppercase()).unwrap();
+    to(&users, &caller, ada.id, &last.to_uppercase()).unwrap();
+    // Other fields and other accounts go on.
+    users
+        .update(&caller, ada.id, Some("Ada"), None, None, &ctx())
+        .unwrap();
+    to(&users, &bob_caller, bob.id, "bob2@example.com").unwrap();
 }
