@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
     let Some((_, Ok(response))) = decode_fuzz_input::<Fetch>(data) else { return };
     let Ok(partitions) = split_answer(response) else { return };
     for (_, partition) in partitions {
-        let _ = read_partition(partition, 1 << 16);
+        let _ = read_partition(partition, 0, 1 << 16);
     }
 });

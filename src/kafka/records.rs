@@ -22,8 +22,10 @@
 //! record: a log may end in markers, or in a batch that compaction emptied.
 use bytes::Bytes;
 
+mod bounds;
 mod codec;
 pub mod encode;
+mod error;
 mod framing;
 mod headers;
 mod legacy;
@@ -31,58 +33,12 @@ pub mod size;
 mod transactions;
 mod wire;
 
+pub use bounds::Bounds;
+pub use error::RecordsError;
 pub use headers::RawHeaders;
 pub use transactions::Aborted;
 use transactions::AbortedSoFar;
 use wire::Cursor;
-
-/// Why a record set could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecordsError {
-    /// The batch's bytes may have been damaged on the way, or in the log: its CRC does not
-    /// match, or a byte the CRC does not cover (the magic) holds no format we know. Asked for
-    /// again, the same bytes are the log's ([`Unreadable::damaged`]).
-    #[error("batch at offset {offset}: {why}")]
-    Damaged {
-        /// The batch's base offset, as its (maybe damaged) header says.
-        offset: i64,
-        /// Its last offset as its header says, at least `offset`, and before the batch that
-        /// follows it in the same answer, if any.
-        last_offset: i64,
-        /// Whether a batch follows it in the answer (whole or cut) whose base offset is past
-        /// `offset`, which bounds `last_offset` whatever this header says.
-        bounded: bool,
-        /// The whole batch as fetched.
-        raw: Bytes,
-        /// What is wrong with it.
-        why: &'static str,
-    },
-    /// A length, count or varint does not fit the bytes.
-    #[error("malformed record batch: {0}")]
-    Malformed(&'static str),
-    /// The compression codec in the attributes is unknown.
-    #[error("unknown compression codec {0}")]
-    Codec(u8),
-    /// Decompression failed.
-    #[error("decompression failed")]
-    Decompress(#[source] std::io::Error),
-    /// The batch decompresses to more than the cap.
-    #[error("batch decompresses to more than {cap} bytes")]
-    TooLarge {
-        /// The cap.
-        cap: usize,
-    },
-    /// The batch holds more records than the cap holds in memory (about 120 bytes each, as
-    /// few as 7 on the wire): the records alone would take more than the cap.
-    #[error("batch of {count} records, more than {most} (the records the cap holds in memory)")]
-    TooManyRecords {
-        /// Its record count.
-        count: usize,
-        /// The most a batch may hold.
-        most: usize,
-    },
-}
 
 /// One record of a fetched batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,9 +144,23 @@ pub fn read(
     max_decompressed: usize,
     aborted: &[Aborted],
 ) -> Result<RecordSet, RecordsError> {
+    read_within(data, max_decompressed, aborted, Bounds::ANY)
+}
+
+/// [`read`] of a Fetch answer, whose batches must lie within `bounds`, each after the one ahead
+/// of it ([`Bounds`]). Either of two batches out of place may be the damaged one, so the set
+/// ends before both; when that leaves nothing, the answer is [`RecordsError::Misplaced`].
+pub fn read_within(
+    data: &Bytes,
+    max_decompressed: usize,
+    aborted: &[Aborted],
+    bounds: Bounds,
+) -> Result<RecordSet, RecordsError> {
     let mut out = RecordSet::default();
     let mut aborted = AbortedSoFar::new(aborted);
     let mut spent = 0usize;
+    // Where the set ended before the last batch read: its records and `next_offset`.
+    let mut before_last: Option<(usize, Option<i64>)> = None;
     let mut at = 0;
     while data.len() - at >= 17 && spent < max_decompressed {
         let batch = match framing::next_batch(data, at) {
@@ -199,6 +169,7 @@ pub fn read(
             Err(error) if out.next_offset.is_none() => return Err(error),
             Err(_) => break,
         };
+        let kept = out.records.len();
         let read = if legacy::is_legacy(batch[16] as i8) {
             // Old-format messages in a row are one unreadable run.
             legacy::read_run(data, at, batch.len()).map(Err)
@@ -206,7 +177,23 @@ pub fn read(
             read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)
         };
         match read.map_err(|error| framing::before_next(error, data, at + batch.len())) {
+            Ok(Ok((next, _)))
+                if let Some(why) =
+                    bounds.misplaced(framing::base_offset(&batch), next, out.next_offset) =>
+            {
+                let base = framing::base_offset(&batch);
+                match before_last {
+                    // The batch ahead of it goes too: either may be the damaged one.
+                    Some((records, Some(ended))) => {
+                        out.records.truncate(records);
+                        out.next_offset = Some(ended);
+                        break;
+                    }
+                    _ => return Err(RecordsError::Misplaced { base, next, why }),
+                }
+            }
             Ok(Ok((next, cost))) => {
+                before_last = Some((kept, out.next_offset));
                 out.next_offset = Some(next);
                 spent = spent.saturating_add(cost);
                 at += batch.len();

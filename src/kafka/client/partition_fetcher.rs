@@ -52,7 +52,7 @@ impl PartitionFetcher {
             Ok(()) => answer.await.unwrap_or(Err(FetchError::Missing)),
             Err(_) => Err(FetchError::LeaderChanged { code: None }),
         };
-        let result = result.and_then(|data| read_partition(data, max_bytes));
+        let result = result.and_then(|data| read_partition(data, offset, max_bytes));
         if let Err(FetchError::LeaderChanged { .. }) = &result {
             self.client.invalidate(&self.topic);
         }

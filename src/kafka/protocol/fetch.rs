@@ -201,6 +201,7 @@ pub fn split_answer(
 pub fn read_answer(
     response: FetchResponse,
     partition: i32,
+    from: i64,
     max_bytes: i32,
 ) -> Result<Fetched, FetchError> {
     let data = split_answer(response)
@@ -209,12 +210,17 @@ pub fn read_answer(
         .find(|((_, p), _)| *p == partition)
         .map(|(_, d)| d)
         .ok_or(FetchError::Missing)?;
-    read_partition(data, max_bytes)
+    read_partition(data, from, max_bytes)
 }
 
-/// What one partition's data holds ([`Fetched`]): the records of its complete batches, where
-/// they end, and the partition's offsets.
-pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, FetchError> {
+/// What one partition's data, the answer to a Fetch from `from`, holds ([`Fetched`]): the
+/// records of its complete batches, where they end, and the partition's offsets. Its batches
+/// must lie from `from` to its high watermark ([`records::Bounds`]).
+pub fn read_partition(
+    data: PartitionData,
+    from: i64,
+    max_bytes: i32,
+) -> Result<Fetched, FetchError> {
     if let Some(code) = ErrorCode::failure(data.error_code) {
         return Err(classify(code));
     }
@@ -234,11 +240,16 @@ pub fn read_partition(data: PartitionData, max_bytes: i32) -> Result<Fetched, Fe
         lso if (0..data.high_watermark).contains(&lso) => lso,
         _ => data.high_watermark,
     };
-    let set = records::read(&raw, cap, &aborted).map_err(|error| FetchError::Records {
-        error,
-        high_watermark: data.high_watermark,
-        last_stable_offset,
-    })?;
+    let bounds = records::Bounds {
+        from,
+        end: data.high_watermark,
+    };
+    let set =
+        records::read_within(&raw, cap, &aborted, bounds).map_err(|error| FetchError::Records {
+            error,
+            high_watermark: data.high_watermark,
+            last_stable_offset,
+        })?;
     Ok(Fetched {
         records: set.records,
         next_offset: set.next_offset,

@@ -385,4 +385,5 @@ fn garbage_never_panics() {
     }
 }
 
+mod misplaced;
 mod transactions;

@@ -151,7 +151,7 @@ fn records_come_back_as_raw_bytes_and_decode() {
     let records = batch_bytes(42, 3);
     for version in 4..=12 {
         let body = response_round_trip::<Fetch>(&response(3, 0, Some(records.clone())), version);
-        let fetched = read_answer(body, 3, 1 << 16).unwrap();
+        let fetched = read_answer(body, 3, 0, 1 << 16).unwrap();
         assert_eq!(fetched.high_watermark, 99);
         let offsets: Vec<i64> = fetched.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, [42, 43, 44], "v{version}");
@@ -161,7 +161,7 @@ fn records_come_back_as_raw_bytes_and_decode() {
 
 #[test]
 fn errors_are_classified() {
-    let read = |code| read_answer(response(3, code, None), 3, 1 << 16);
+    let read = |code| read_answer(response(3, code, None), 3, 0, 1 << 16);
     assert!(matches!(read(1), Err(FetchError::OutOfRange)));
     for code in [3, 6] {
         assert!(
@@ -170,7 +170,7 @@ fn errors_are_classified() {
     }
     assert!(matches!(read(29), Err(FetchError::Broker(c)) if c.get() == 29));
     assert!(matches!(
-        read_answer(response(4, 0, None), 3, 1 << 16),
+        read_answer(response(4, 0, None), 3, 0, 1 << 16),
         Err(FetchError::Missing)
     ));
     assert_eq!(
@@ -221,7 +221,7 @@ fn a_read_committed_answer_leaves_out_aborted_transactions_up_to_the_last_stable
         .with_aborted_transactions(Some(vec![aborted]));
     for version in 4..=12 {
         let body = response_round_trip::<Fetch>(&answer, version);
-        let fetched = read_answer(body, 3, 1 << 16).unwrap();
+        let fetched = read_answer(body, 3, 0, 1 << 16).unwrap();
         let offsets: Vec<i64> = fetched.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, [44, 45], "v{version}");
         assert_eq!(fetched.next_offset, Some(46));
@@ -259,7 +259,7 @@ fn an_answer_without_the_partition_s_offsets_is_an_error_not_an_empty_log() {
         let body = response_round_trip::<Fetch>(&answer, version);
         assert!(
             matches!(
-                read_answer(body, 3, 1 << 16),
+                read_answer(body, 3, 0, 1 << 16),
                 Err(FetchError::OffsetsUnknown)
             ),
             "v{version}"
