@@ -2,7 +2,9 @@
 //! the listen backlog, where a client cannot tell a full server from a dead one); one beyond
 //! `http.max_connections`, or beyond `http.max_connections_per_client` from one address, gets
 //! a minimal `503` with `Retry-After` and is closed. The per-address cap keeps one client
-//! (say, a pool of slow-body senders) from taking every slot.
+//! (say, a pool of slow-body senders) from taking every slot. An IPv6 client counts by its
+//! /64, and its site (its /48) holds at most a quarter of the slots ([`site_share`]): a /48
+//! holds 65,536 /64s, and without it 16 of them would take every slot at the defaults.
 //!
 //! ```text
 //! accept ─► admit(ip) ─► Slot (held by the connection task, freed on drop) ─► hyper
@@ -60,7 +62,7 @@ impl From<&crate::config::HttpConfig> for ConnectionLimits {
 pub enum Refusal {
     /// Every connection slot is taken.
     Full,
-    /// This client address holds its share of the slots.
+    /// This client address (or its site) holds its share of the slots.
     ClientFull,
 }
 
@@ -68,18 +70,35 @@ impl Refusal {
     fn message(self) -> &'static str {
         match self {
             Self::Full => "the server is at its connection limit; retry later",
-            Self::ClientFull => "too many connections from your address; retry later",
+            Self::ClientFull => "too many connections from your address or network; retry later",
         }
     }
 }
 
-/// Counts open connections, in all and per client address.
+/// The connections one site (an IPv4 address, an IPv6 /48) may hold: a quarter of them all,
+/// as the hashing queue's share, and at least what one client may hold.
+pub fn site_share(limits: &ConnectionLimits) -> usize {
+    (limits.max_connections / 4)
+        .max(limits.max_per_client)
+        .max(1)
+}
+
+/// Counts open connections, in all, per client address (an IPv6 /64) and per site.
 #[derive(Debug)]
 pub struct Admission {
     slots: Arc<Semaphore>,
     max_per_client: usize,
     per_client: crate::users::ClientShares<IpAddr>,
+    max_per_site: usize,
+    per_site: crate::users::ClientShares<IpAddr>,
     refusing: Arc<Semaphore>,
+}
+
+/// What one connection counts against: its client's network and site.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    network: IpAddr,
+    site: IpAddr,
 }
 
 /// One admitted connection; dropping it frees its slot.
@@ -87,14 +106,14 @@ pub struct Admission {
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     admission: Arc<Admission>,
-    /// The client address it counts against (`None`: a trusted proxy's, counted in all only).
-    ip: Option<IpAddr>,
+    /// What it counts against (`None`: a trusted proxy's, counted in all only).
+    counted: Option<Counted>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(ip) = self.ip {
-            self.admission.per_client.give_back(&ip);
+        if let Some(counted) = self.counted {
+            self.admission.give_back(counted);
         }
     }
 }
@@ -106,6 +125,8 @@ impl Admission {
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             max_per_client: limits.max_per_client.max(1),
             per_client: crate::users::ClientShares::default(),
+            max_per_site: site_share(&limits),
+            per_site: crate::users::ClientShares::default(),
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
         })
     }
@@ -113,19 +134,31 @@ impl Admission {
     /// A slot for a connection from `ip`, or why there is none.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         // An IPv6 client holds a /64: its share is the network's.
-        let ip = crate::users::client_network(ip);
-        if !self.per_client.take(&ip, self.max_per_client) {
+        let counted = Counted {
+            network: crate::users::client_network(ip),
+            site: crate::users::client_site(ip),
+        };
+        if !self.per_client.take(&counted.network, self.max_per_client) {
+            return Err(Refusal::ClientFull);
+        }
+        if !self.per_site.take(&counted.site, self.max_per_site) {
+            self.per_client.give_back(&counted.network);
             return Err(Refusal::ClientFull);
         }
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-            self.per_client.give_back(&ip);
+            self.give_back(counted);
             return Err(Refusal::Full);
         };
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),
-            ip: Some(ip),
+            counted: Some(counted),
         })
+    }
+
+    fn give_back(&self, counted: Counted) {
+        self.per_client.give_back(&counted.network);
+        self.per_site.give_back(&counted.site);
     }
 
     /// A slot for a connection from a trusted proxy (`http.trusted_proxies`), which carries
@@ -137,7 +170,7 @@ impl Admission {
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),
-            ip: None,
+            counted: None,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The network a client address counts under in the per-client limits (login throttles, the
 //! HTTP front's connection share): an IPv4 address is itself, an IPv6 address its /64; and
-//! the site ([`client_site_key`], an IPv6 /48) for the daily share of known login sources. One
+//! the site ([`client_site`], an IPv6 /48) for the daily share of known login sources, the
+//! hashing queue's share and the connection slots one site may hold. One
 //! host on IPv6 usually holds a whole /64 (providers hand them out that way, and SLAAC and
 //! privacy addresses pick from it at will), so a limit per full IPv6 address would give one
 //! client 2^64 shares.
@@ -21,15 +22,18 @@ pub fn client_network(ip: IpAddr) -> IpAddr {
 /// The site `ip` belongs to, for limits one attacker could otherwise spread over many
 /// networks: itself for IPv4, as in [`client_network`], its /48 for IPv6 (what a provider
 /// hands one customer site; a /64 each costs an attacker with a /48 nothing).
-pub fn client_site_key(ip: &str) -> String {
-    match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-        Ok(IpAddr::V6(v6)) => {
-            let prefix = u128::from(v6) & !(u128::MAX >> 48);
-            Ipv6Addr::from(prefix).to_string()
-        }
-        Ok(v4) => v4.to_string(),
-        Err(_) => ip.to_owned(),
+pub fn client_site(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 48))),
+        v4 => v4,
     }
+}
+
+/// [`client_site`] of an address in text, as the key of a throttle; text that is not an
+/// address is its own key.
+pub fn client_site_key(ip: &str) -> String {
+    ip.parse::<IpAddr>()
+        .map_or_else(|_| ip.to_owned(), |ip| client_site(ip).to_string())
 }
 
 /// [`client_network`] of an address in text, as the key of a throttle; text that is not an

@@ -32,7 +32,7 @@ use uuid::Uuid;
 pub use admin::FirstAdmin;
 pub use auth::{hash_password, new_token, token_hash};
 pub use client_gone::{ClientGone, SetOnDrop};
-pub use client_network::{client_network, client_network_key, client_site_key};
+pub use client_network::{client_network, client_network_key, client_site, client_site_key};
 pub use client_shares::ClientShares;
 pub use core::{AuthLimits, Caller, RequestCtx, Users};
 pub use error::{Result, UserError};

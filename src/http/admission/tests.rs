@@ -56,7 +56,7 @@ fn the_refusal_is_a_complete_503_with_retry_after() {
 #[test]
 fn an_ipv6_client_gets_one_share_for_its_whole_64() {
     let admission = Admission::new(ConnectionLimits {
-        max_connections: 10,
+        max_connections: 16,
         max_per_client: 2,
         send_timeout: Duration::from_secs(30),
         header_timeout: Duration::from_secs(30),
@@ -73,4 +73,38 @@ fn an_ipv6_client_gets_one_share_for_its_whole_64() {
         admission.admit(v6("2001:db8:0:2::1")).is_ok(),
         "another /64"
     );
+}
+
+/// 16 /64s of one /48 would take every slot at the defaults (1,024, 64 each); the site holds
+/// a quarter of them.
+#[test]
+fn the_64s_of_one_ipv6_site_share_a_quarter_of_the_slots() {
+    let limits = ConnectionLimits {
+        max_connections: 16,
+        max_per_client: 2,
+        send_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
+    };
+    assert_eq!(site_share(&limits), 4);
+    let admission = Admission::new(limits);
+    let v6 = |s: String| s.parse::<IpAddr>().unwrap();
+    let mut held: Vec<Slot> = (1..=2)
+        .flat_map(|net| [1, 2].map(|host| v6(format!("2001:db8:7:{net}::{host}"))))
+        .map(|ip| admission.admit(ip).unwrap())
+        .collect();
+    assert_eq!(
+        admission.admit(v6("2001:db8:7:3::1".into())).unwrap_err(),
+        Refusal::ClientFull,
+        "a third /64 of the same /48"
+    );
+    // The refusal counted nothing: the third /64 holds no share, the site still four.
+    assert_eq!(admission.per_client.clients().len(), 2);
+    let _other_site = admission.admit(v6("2001:db8:8:1::1".into())).unwrap();
+    held.pop();
+    let _again = admission.admit(v6("2001:db8:7:3::1".into())).unwrap();
+    // IPv4: the address is its own site, held to its share only.
+    let _v4 = [
+        admission.admit(ip(2)).unwrap(),
+        admission.admit(ip(2)).unwrap(),
+    ];
 }
