@@ -177,22 +177,26 @@ pub fn read_within(
             read_batch(&batch, max_decompressed, &mut aborted, &mut out.records)
         };
         match read.map_err(|error| framing::before_next(error, data, at + batch.len())) {
-            Ok(Ok((next, _)))
-                if let Some(why) =
-                    bounds.misplaced(framing::base_offset(&batch), next, out.next_offset) =>
-            {
-                let base = framing::base_offset(&batch);
-                match before_last {
-                    // The batch ahead of it goes too: either may be the damaged one.
-                    Some((records, Some(ended))) => {
-                        out.records.truncate(records);
-                        out.next_offset = Some(ended);
-                        break;
-                    }
-                    _ => return Err(RecordsError::Misplaced { base, next, why }),
-                }
-            }
             Ok(Ok((next, cost))) => {
+                let base = framing::base_offset(&batch);
+                if let Some(misplaced) = bounds.misplaced(base, next, out.next_offset) {
+                    // The set ends before it, and before the batch ahead of it too when either
+                    // may be the damaged one.
+                    let ahead = matches!(misplaced, bounds::Misplaced::WithTheOneAhead(_))
+                        .then_some(before_last)
+                        .flatten();
+                    let (records, ended) = match ahead {
+                        Some(before) => before,
+                        None => (kept, out.next_offset),
+                    };
+                    if ended.is_none() {
+                        let why = misplaced.why();
+                        return Err(RecordsError::Misplaced { base, next, why });
+                    }
+                    out.records.truncate(records);
+                    out.next_offset = ended;
+                    break;
+                }
                 before_last = Some((kept, out.next_offset));
                 out.next_offset = Some(next);
                 spent = spent.saturating_add(cost);

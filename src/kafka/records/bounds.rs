@@ -1,24 +1,51 @@
 //! Where a Fetch answer's batches may lie. A batch's base offset is outside its CRC-32C (the
 //! broker writes it when it appends), so damage on the way to it passes every other check:
 //! a base offset lowered puts the batch before the offset asked for, and the partition would
-//! go on past records it never handled; one raised puts it past the log's end, and the
+//! go on past records it never handled; one raised far puts it past the log's end, and the
 //! partition would store an offset the broker refuses (OFFSET_OUT_OF_RANGE, a reset, the whole
 //! log read again). A broker answers a Fetch from `from` with the batch that holds `from` and
-//! those after it, in order, all below the high watermark. A batch that is not so is out of
-//! place, and the answer is asked for again ([`super::read_within`]).
+//! those after it, in order. A batch that is not so is out of place ([`Misplaced`]), and the
+//! answer is asked for again ([`super::read_within`]).
 //!
-//! What this cannot see: damage that leaves every batch in place, say a base offset one lower
-//! or higher where a compacted log has gaps, or one lower in the first batch that still ends
-//! past the offset asked for. Over TLS every byte is under a MAC, base offsets too.
+//! The high watermark an answer reports bounds less than it seems: Kafka reads it before the
+//! records, and batches appended meanwhile come too. So a batch that ends past it is out of
+//! place only when it also leaves a gap after the batch ahead of it (or after the offset asked
+//! for): what is appended follows the log's end without one, and compaction leaves gaps only
+//! in old segments, far below the high watermark.
+//!
+//! What this cannot see: damage that leaves every batch in place, say a base offset one off
+//! into a compacted log's gap, or one lower in the first batch that still ends past the offset
+//! asked for; nor the base offset of a batch that cannot be read (it is dead-lettered where
+//! its header says). Over TLS every byte is under a MAC, base offsets too.
 
-/// The offsets an answer's batches may hold: a Fetch from `from` of a log that ends at `end`
-/// (the answer's high watermark).
+/// The offsets an answer's batches may hold: a Fetch from `from` of a log whose high watermark
+/// the answer reported as `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
-    /// The offset the Fetch asked for: the first batch ends at or after it.
+    /// The offset the Fetch asked for: the first batch ends after it.
     pub from: i64,
-    /// The answer's high watermark: every batch ends before it.
+    /// The answer's high watermark: a batch that ends past it follows the one ahead of it (or
+    /// the offset asked for) without a gap.
     pub end: i64,
+}
+
+/// How a batch is out of place, and which batches may be the damaged one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Misplaced {
+    /// This batch alone: it ends before the offset asked for, or past the high watermark
+    /// after a gap.
+    Alone(&'static str),
+    /// This batch or the one ahead of it: it starts before that one ends.
+    WithTheOneAhead(&'static str),
+}
+
+impl Misplaced {
+    /// Why it is out of place.
+    pub(super) fn why(self) -> &'static str {
+        match self {
+            Self::Alone(why) | Self::WithTheOneAhead(why) => why,
+        }
+    }
 }
 
 impl Bounds {
@@ -28,23 +55,22 @@ impl Bounds {
         end: i64::MAX,
     };
 
-    /// Why a readable batch from `base` to `next` (the offset after it) is out of place in the
+    /// How a readable batch from `base` to `next` (the offset after it) is out of place in the
     /// answer, after the batches that ended at `after` (`None` for the answer's first batch);
     /// `None` when it is in place.
-    pub(super) fn misplaced(
-        self,
-        base: i64,
-        next: i64,
-        after: Option<i64>,
-    ) -> Option<&'static str> {
-        if after.is_some_and(|after| base < after) {
-            Some("a base offset before the batch ahead of it in the answer")
-        } else if next > self.end {
-            Some("offsets past the answer's high watermark")
-        } else if after.is_none() && next <= self.from {
-            Some("a first batch that ends before the offset asked for")
-        } else {
-            None
+    pub(super) fn misplaced(self, base: i64, next: i64, after: Option<i64>) -> Option<Misplaced> {
+        let follows = after.unwrap_or(self.from);
+        match after {
+            Some(after) if base < after => Some(Misplaced::WithTheOneAhead(
+                "a base offset before the end of the batch ahead of it in the answer",
+            )),
+            None if next <= self.from => Some(Misplaced::Alone(
+                "a first batch that ends before the offset asked for",
+            )),
+            _ if base > follows && next > self.end => Some(Misplaced::Alone(
+                "a gap before it, and offsets past the answer's high watermark",
+            )),
+            _ => None,
         }
     }
 }
@@ -54,7 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_is_in_place_from_the_offset_asked_for_to_the_high_watermark() {
+    fn a_batch_is_in_place_from_the_offset_asked_for_on_and_past_the_high_watermark_without_gaps() {
         let bounds = Bounds {
             from: 100,
             end: 120,
@@ -62,13 +88,31 @@ mod tests {
         // The first batch may start before the offset asked for, and end at the log's end.
         assert_eq!(bounds.misplaced(95, 101, None), None);
         assert_eq!(bounds.misplaced(110, 120, Some(101)), None);
-        assert!(bounds.misplaced(36, 46, None).is_some(), "ends before 100");
-        assert!(bounds.misplaced(36, 101, Some(101)).is_some(), "goes back");
+        // Appended after the high watermark was read: it follows without a gap.
+        assert_eq!(bounds.misplaced(120, 125, Some(120)), None);
+        let at_the_end = Bounds {
+            from: 120,
+            end: 120,
+        };
+        assert_eq!(at_the_end.misplaced(120, 125, None), None);
+        // A gap below the high watermark is compaction's.
+        assert_eq!(bounds.misplaced(115, 118, Some(110)), None);
+
+        let alone = |m: Option<Misplaced>| matches!(m, Some(Misplaced::Alone(_)));
+        assert!(alone(bounds.misplaced(36, 46, None)), "ends before 100");
+        assert!(alone(bounds.misplaced(1 << 40, (1 << 40) + 10, None)));
         assert!(
-            bounds.misplaced(115, 121, Some(110)).is_some(),
-            "past the end"
+            alone(bounds.misplaced(121, 125, Some(120))),
+            "a gap past the end"
         );
-        assert!(bounds.misplaced(1 << 40, (1 << 40) + 10, None).is_some());
+        assert!(
+            alone(bounds.misplaced(115, 125, Some(110))),
+            "a gap, then past the end"
+        );
+        assert!(matches!(
+            bounds.misplaced(36, 101, Some(101)),
+            Some(Misplaced::WithTheOneAhead(_))
+        ));
         assert_eq!(Bounds::ANY.misplaced(i64::MIN, i64::MIN + 1, None), None);
         assert_eq!(Bounds::ANY.misplaced(0, i64::MAX, Some(0)), None);
     }

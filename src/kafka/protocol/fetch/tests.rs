@@ -287,3 +287,28 @@ fn a_partition_named_twice_is_left_out_of_the_answer() {
     named.sort();
     assert_eq!(named, [&("events".to_owned(), 4)]);
 }
+
+/// The Fetch's offset bounds its answer ([`crate::kafka::records::Bounds`]): a batch at 42..44
+/// holds 43, and is out of place for a Fetch from 45, after it.
+#[test]
+fn the_offset_asked_for_bounds_the_answer() {
+    let answer = response(3, 0, Some(batch_bytes(42, 3)));
+    let body = response_round_trip::<Fetch>(&answer, 12);
+    let fetched = read_answer(body.clone(), 3, 43, 1 << 16).unwrap();
+    assert_eq!(fetched.next_offset, Some(45));
+    let misplaced = read_answer(body, 3, 45, 1 << 16);
+    assert!(
+        matches!(
+            misplaced,
+            Err(FetchError::Records {
+                error: crate::kafka::records::RecordsError::Misplaced {
+                    base: 42,
+                    next: 45,
+                    ..
+                },
+                ..
+            })
+        ),
+        "{misplaced:?}"
+    );
+}

@@ -42,8 +42,8 @@ fn an_answer_in_place_reads_whole() {
 }
 
 /// Lowered below the offset asked for, the first batch's records would be skipped as read
-/// before, and the partition would go on after the rest; raised past the log's end, it would
-/// store an offset the broker refuses.
+/// before, and the partition would go on after the rest; raised past the log's end after a
+/// gap, it would store an offset the broker refuses.
 #[test]
 fn a_first_batch_out_of_place_is_asked_for_again() {
     assert_eq!(
@@ -52,29 +52,47 @@ fn a_first_batch_out_of_place_is_asked_for_again() {
     );
     assert_eq!(
         misplaced(answer(0, Some((1 << 40) + 100))),
-        ((1 << 40) + 100, "offsets past the answer's high watermark")
+        (
+            (1 << 40) + 100,
+            "a gap before it, and offsets past the answer's high watermark"
+        )
     );
     // Behind the first batch: either may be the damaged one.
     assert_eq!(
         misplaced(answer(1, Some(105))),
         (
             105,
-            "a base offset before the batch ahead of it in the answer"
+            "a base offset before the end of the batch ahead of it in the answer"
         )
     );
 }
 
-/// Two later batches out of place with each other, or one past the log's end: the set ends
-/// before both (either may be the damaged one), and the next Fetch asks from there.
+/// Two later batches out of place with each other: the set ends before both (either may be
+/// the damaged one). One after a gap that ends past the log's end: the set ends before it.
+/// The next Fetch asks from there.
 #[test]
 fn later_batches_out_of_place_end_the_set_before_them() {
-    for (which, base, why) in [
-        (2, 115, "behind the batch ahead of it"),
-        (1, 111, "one higher, so the batch after it goes back"),
-        (2, 125, "past the log's end"),
+    for (which, base, ends, why) in [
+        (2, 115, 110, "behind the batch ahead of it"),
+        (1, 111, 110, "one higher, so the batch after it goes back"),
+        (2, 125, 120, "after a gap, past the log's end"),
     ] {
         let set = answer(which, Some(base)).unwrap();
-        assert_eq!(offsets(&set), (100..110).collect::<Vec<_>>(), "{why}");
-        assert_eq!(set.next_offset, Some(110), "{why}");
+        assert_eq!(offsets(&set), (100..ends).collect::<Vec<_>>(), "{why}");
+        assert_eq!(set.next_offset, Some(ends), "{why}");
+    }
+}
+
+/// Kafka reads the high watermark it reports before the records: a batch appended meanwhile
+/// comes past it, right after the batch ahead of it, and is in place.
+#[test]
+fn a_batch_appended_after_the_high_watermark_was_read_is_in_place() {
+    let both = encode(&[batch(100, 10, NoCompression), batch(110, 10, NoCompression)]);
+    let appended = encode(&[batch(110, 10, NoCompression)]);
+    // Behind a batch below it, and alone for a consumer that had caught up with it.
+    for (data, from) in [(both, 100), (appended, 110)] {
+        let bounds = Bounds { from, end: 110 };
+        let set = read_within(&Bytes::from(data), 1 << 20, &[], bounds).unwrap();
+        assert_eq!(set.next_offset, Some(120), "from {from}");
     }
 }
