@@ -22,7 +22,7 @@
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, and the `RecordHandler` it runs on each record |
 //! | [`outbox`] | records to publish, committed with their cause, and the relay that publishes them |
 //! | [`store`] | the embedded transactional store behind the `Store` trait (redb backend; PostgreSQL in `pgstore`) |
-//! | [`users`] | users, sessions, passwords, throttling; each mutation with its event in one transaction; the user events decoded from records and the users' handlers of them |
+//! | [`users`] | users, sessions, passwords, throttling; each change to an account with its event in one transaction; the user events decoded from records and the users' handlers of them |
 //! | [`http`] | the hyper HTTP front: the user API, health, readiness, metrics (on a listener of their own with `http.ops_listen`), OpenAPI document |
 //! | [`service`] | `start`/`run`: wires store, HTTP, producer, relay and consumer |
 //! | `metrics` | lock-free counters, gauges, histograms and their Prometheus text (crate-internal) |

@@ -1,11 +1,14 @@
-//! Users, sessions and the operations on them. Every mutation is one store transaction that
-//! writes the user's rows and the event describing the change into the outbox, so a 2xx means
-//! the event is durable (DESIGN invariant 1).
+//! Users, sessions and the operations on them. Every change to an account is one store
+//! transaction that writes the user's rows and the event describing the change into the
+//! outbox, so a 2xx means the event is durable (DESIGN invariant 1); a logout, which ends a
+//! session and changes no account, writes no event.
 //!
 //! [`Users`] (in `core`) owns the store and the throttles; its operations are grouped by
-//! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, authenticate),
-//! `profile` (read, update, change password) and `admin` (first admin, statuses).
+//! concern: `accounts` (register, delete), `login`, `sessions` (issue, revoke, end,
+//! authenticate), `profile` (read, update, change password; `address_changes`, the daily bound
+//! on address changes) and `admin` (first admin, statuses).
 mod accounts;
+mod address_changes;
 mod admin;
 mod auth;
 mod client_gone;

@@ -1,13 +1,16 @@
 //! What a user (or an admin on their behalf) reads and changes of an account: the profile
-//! fields and the password. Only changed fields go into the event; an account's address
-//! changes at most [`super::core::ADDRESS_CHANGES_PER_DAY`] times a day; a password change ends
+//! fields and the password. Only changed fields go into the event; an account changes its own
+//! address at most [`super::core::ADDRESS_CHANGES_PER_DAY`] times a day
+//! ([`super::address_changes`]); a password change ends
 //! every other session of the user. Who the caller is and the old password are checked again
 //! inside the write ([`Users::recheck`], the hash unchanged), so of concurrent changes with one
 //! old password exactly one succeeds.
 use uuid::Uuid;
 
 use super::{
-    Result, User, UserError, auth,
+    Result, User, UserError,
+    address_changes::AddressChange,
+    auth,
     core::{Caller, RequestCtx, Users, may_act_on, now_ms},
     hashing_pool, validate,
 };
@@ -49,17 +52,17 @@ impl Users {
         nickname.map(validate::nickname).transpose()?;
         email.map(validate::email).transpose()?;
         avatar_url.map(validate::avatar_url).transpose()?;
+        let address = AddressChange::new(&self.address_changes, caller, id);
         if let Some(e) = email {
-            // Counted before the write (which a conflict may still refuse), so that concurrent
-            // changes cannot all pass; read again inside it.
+            // Counted before the write, so that concurrent changes cannot all pass, and inside
+            // it when the address it reads is another (changed meanwhile).
             let current = self.read(|txn| Self::get_user(txn, id))?;
-            if super::lookup_key(e) != super::lookup_key(&current.email)
-                && !self.address_changes.try_attempt(&id.to_string())
-            {
-                return Err(UserError::TooManyChanges);
+            if AddressChange::differs(&current.email, e) {
+                address.count()?;
             }
         }
-        self.write(|txn| {
+        let written = self.write(|txn| {
+            address.made(false);
             if !may_act_on(&Self::recheck(txn, caller)?, id) {
                 return Err(UserError::Forbidden);
             }
@@ -80,11 +83,13 @@ impl Users {
             if let Some(e) = email.filter(|e| *e != user.email) {
                 let key = super::lookup_key(e);
                 if key != old_key {
+                    address.count()?;
                     if txn.get(Table::Emails, key.as_bytes())?.is_some() {
                         return Err(UserError::Conflict { field: "email" });
                     }
                     txn.delete(Table::Emails, old_key.as_bytes())?;
                     txn.put(Table::Emails, key.as_bytes(), user.id.as_bytes())?;
+                    address.made(true);
                 }
                 // Where the notice of the change goes: a token thief who moves the account to
                 // an address of theirs is seen by the owner.
@@ -97,7 +102,9 @@ impl Users {
                 self.emit(txn, id, EventData::Updated(changed), ctx)?;
             }
             Ok(user)
-        })
+        });
+        address.settle(written.is_ok());
+        written
     }
 
     /// Changes the password (the old one must match, also for admins acting on themselves);

@@ -283,3 +283,35 @@ fn an_accounts_address_changes_a_bounded_number_of_times_a_day() {
         .unwrap();
     to(&users, &bob_caller, bob.id, "bob2@example.com").unwrap();
 }
+
+#[test]
+fn a_refused_address_change_gives_its_count_back_and_an_admin_is_not_held_to_it() {
+    let (_d, users) = users();
+    let (ada, caller, _) = register(&users, "ada");
+    register(&users, "bob");
+    let to =
+        |caller, address: &str| users.update(caller, ada.id, None, Some(address), None, &ctx());
+    // A taken address is refused (409) and counts nothing.
+    for _ in 0..ADDRESS_CHANGES_PER_DAY + 2 {
+        assert!(matches!(
+            to(&caller, "bob@example.com"),
+            Err(UserError::Conflict { field: "email" })
+        ));
+    }
+    for i in 0..ADDRESS_CHANGES_PER_DAY {
+        to(&caller, &format!("ada{i}@example.com")).unwrap();
+    }
+    assert!(matches!(
+        to(&caller, "ada-more@example.com"),
+        Err(UserError::TooManyChanges)
+    ));
+    // An admin sets right what a token thief changed, as often as it takes.
+    users
+        .ensure_admin("root", "root@example.com", "admin password")
+        .unwrap();
+    let (_, token, _) = users.login("root", "admin password", &ctx()).unwrap();
+    let admin = users.authenticate(&token).unwrap();
+    for i in 0..=ADDRESS_CHANGES_PER_DAY {
+        to(&admin, &format!("ada-set-right{i}@example.com")).unwrap();
+    }
+}
