@@ -22,7 +22,7 @@ pub use consumer::{ASSIGNORS, AssignmentMode, ConsumerConfig, FETCH_MAX_BYTES, S
 pub use error::ConfigError;
 pub(crate) use kafka::check_broker;
 pub use kafka::{KafkaConfig, SaslMechanism, SecurityProtocol};
-pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load};
+pub use load::{ENV_PREFIX, Overrides, env_vars, from_toml, load, load_http};
 pub use producer::{BufferFullPolicy, Codec, Partitioner, ProducerConfig};
 
 /// The whole configuration.
@@ -81,8 +81,9 @@ pub struct HttpConfig {
     /// Open connections at most; more are answered 503 with `Retry-After` and closed.
     /// Default 1024.
     pub max_connections: usize,
-    /// Open connections from one client address at most; more are answered 503 with
-    /// `Retry-After` and closed. Default 64.
+    /// Open connections from one client address (an IPv6 /64) at most; more are answered 503
+    /// with `Retry-After` and closed. An IPv6 /48 holds at most a quarter of
+    /// `max_connections`, and at least this. Default 64.
     pub max_connections_per_client: usize,
     /// Seconds a response may make no progress (the client stopped reading) before the
     /// connection is closed, freeing its slot; between two writes, not for the whole

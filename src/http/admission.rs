@@ -96,7 +96,7 @@ pub struct Admission {
 
 /// What one connection counts against: its client's network and site.
 #[derive(Debug, Clone, Copy)]
-struct Counted {
+struct ConnectionKeys {
     network: IpAddr,
     site: IpAddr,
 }
@@ -107,13 +107,13 @@ pub struct Slot {
     _permit: OwnedSemaphorePermit,
     admission: Arc<Admission>,
     /// What it counts against (`None`: a trusted proxy's, counted in all only).
-    counted: Option<Counted>,
+    keys: Option<ConnectionKeys>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(counted) = self.counted {
-            self.admission.give_back(counted);
+        if let Some(keys) = self.keys {
+            self.admission.give_back(keys);
         }
     }
 }
@@ -134,31 +134,31 @@ impl Admission {
     /// A slot for a connection from `ip`, or why there is none.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         // An IPv6 client holds a /64: its share is the network's.
-        let counted = Counted {
+        let keys = ConnectionKeys {
             network: crate::users::client_network(ip),
             site: crate::users::client_site(ip),
         };
-        if !self.per_client.take(&counted.network, self.max_per_client) {
+        if !self.per_client.take(&keys.network, self.max_per_client) {
             return Err(Refusal::ClientFull);
         }
-        if !self.per_site.take(&counted.site, self.max_per_site) {
-            self.per_client.give_back(&counted.network);
+        if !self.per_site.take(&keys.site, self.max_per_site) {
+            self.per_client.give_back(&keys.network);
             return Err(Refusal::ClientFull);
         }
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-            self.give_back(counted);
+            self.give_back(keys);
             return Err(Refusal::Full);
         };
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),
-            counted: Some(counted),
+            keys: Some(keys),
         })
     }
 
-    fn give_back(&self, counted: Counted) {
-        self.per_client.give_back(&counted.network);
-        self.per_site.give_back(&counted.site);
+    fn give_back(&self, keys: ConnectionKeys) {
+        self.per_client.give_back(&keys.network);
+        self.per_site.give_back(&keys.site);
     }
 
     /// A slot for a connection from a trusted proxy (`http.trusted_proxies`), which carries
@@ -170,7 +170,7 @@ impl Admission {
         Ok(Slot {
             _permit: permit,
             admission: Arc::clone(self),
-            counted: None,
+            keys: None,
         })
     }
 

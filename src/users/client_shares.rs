@@ -1,7 +1,8 @@
 //! How many of something each client holds at once, each up to a share: the places of the
 //! hashing queue ([`super::hashing_pool`]: one client is an IPv4 address or an IPv6 /48,
 //! [`super::client_site_key`]) and the HTTP front's connection slots
-//! (`http::admission`: an address, an IPv6 /64). Without a share a few clients fill
+//! (`http::admission`: an address or IPv6 /64, and its site, an IPv6 /48, with a share of
+//! its own). Without a share a few clients fill
 //! every place and everyone else is refused until they stop; with it they are refused past
 //! their share and the rest stays for everyone else. A client's count lives while it holds
 //! something: at most one entry per thing held.

@@ -102,9 +102,10 @@ fn the_64s_of_one_ipv6_site_share_a_quarter_of_the_slots() {
     let _other_site = admission.admit(v6("2001:db8:8:1::1".into())).unwrap();
     held.pop();
     let _again = admission.admit(v6("2001:db8:7:3::1".into())).unwrap();
-    // IPv4: the address is its own site, held to its share only.
+    // IPv4: the address is its own site, held to its share.
     let _v4 = [
         admission.admit(ip(2)).unwrap(),
         admission.admit(ip(2)).unwrap(),
     ];
+    assert_eq!(admission.admit(ip(2)).unwrap_err(), Refusal::ClientFull);
 }
