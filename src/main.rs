@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Config(args) => print_config(&args.overrides(), &cli),
-        Command::Healthcheck(args) => healthcheck(args, &cli),
+        Command::Healthcheck(args) => healthcheck(args),
         Command::Group(command) => group(command, &cli),
         Command::Outbox(command) => outbox(command, &cli),
         Command::Migrate(args) => match load(&args.overrides(), &cli) {
@@ -187,20 +187,26 @@ fn operator(
 }
 
 /// One GET of the health URL; prints the answer, exit status 0 on 200, 1 otherwise.
-fn healthcheck(args: &HealthcheckArgs, cli: &Cli) -> ExitCode {
+fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
     let url = match &args.url {
         Some(url) => url.clone(),
         // Exit status 1, not 2, on every failure: Docker reserves 2 in health checks.
-        None => match load(&args.overrides(), cli) {
-            // `/health` is where `http.ops_listen` puts it, unless `--listen` names the address.
-            Ok(config) => {
-                usercenter::healthcheck::url_for(match (&args.listen, config.http.ops_listen) {
-                    (None, Some(ops)) => ops,
-                    _ => config.http.listen,
-                })
+        // The `[http]` section only: the rest is the service's to check.
+        None => {
+            match config::env_vars().and_then(|env| config::load_http(&args.overrides(), env)) {
+                // `/health` is where `http.ops_listen` puts it, unless `--listen` names the address.
+                Ok(http) => {
+                    usercenter::healthcheck::url_for(match (&args.listen, http.ops_listen) {
+                        (None, Some(ops)) => ops,
+                        _ => http.listen,
+                    })
+                }
+                Err(e) => {
+                    eprintln!("usercenter: unhealthy: config: {e}");
+                    return ExitCode::from(1);
+                }
             }
-            Err(_) => return ExitCode::from(1),
-        },
+        }
     };
     let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
     let check = usercenter::healthcheck::check(&url, timeout);

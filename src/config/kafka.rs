@@ -174,10 +174,11 @@ impl KafkaConfig {
         if self.client_id.is_empty() {
             return Err(ConfigError::field("kafka.client_id", "must not be empty"));
         }
-        if self.connect_timeout_secs == 0 {
+        // Past an hour a connect is no longer timed; far past it the deadline overflows.
+        if !(1..=3_600).contains(&self.connect_timeout_secs) {
             return Err(ConfigError::field(
                 "kafka.connect_timeout_secs",
-                "must be at least 1",
+                "must be 1 to 3600",
             ));
         }
         self.check_tls()?;

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use super::{Config, ConfigError, validate::validate};
+use super::{Config, ConfigError, HttpConfig, validate::validate};
 
 /// Prefix of environment overrides: `USERCENTER_<SECTION>_<FIELD>`.
 pub const ENV_PREFIX: &str = "USERCENTER_";
@@ -37,13 +37,39 @@ pub fn load<I>(args: &Overrides, env: I) -> Result<Config, ConfigError>
 where
     I: IntoIterator<Item = (String, String)>,
 {
+    finish(merged(args, env)?)
+}
+
+/// The `[http]` section alone, from the same sources as [`load`]: what `usercenter
+/// healthcheck` needs to find `/health`. The other sections are neither read into their types
+/// nor validated, so a health check does not fail on a setting it has no use for, or on one
+/// only another source completes (the image's HEALTHCHECK runs without the service's
+/// `--config`, so a file's `security_protocol` never meets the environment's SASL password).
+pub fn load_http<I>(args: &Overrides, env: I) -> Result<HttpConfig, ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut table = merged(args, env)?;
+    let mut sections = Table::new();
+    if let Some(http) = table.remove("http") {
+        sections.insert("http".into(), http);
+    }
+    Ok(deserialize(sections)?.http)
+}
+
+/// Defaults, then `args.config`, then the `USERCENTER_*` variables in `env`, then the flags in
+/// `args`, as one table.
+fn merged<I>(args: &Overrides, env: I) -> Result<Table, ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
     let mut table = match &args.config {
         Some(path) => read_file(path)?,
         None => Table::new(),
     };
     apply_env(&mut table, env)?;
     apply_flags(&mut table, args);
-    finish(table)
+    Ok(table)
 }
 
 /// The process environment as `(name, value)` strings, for [`load`]. Unlike `std::env::vars`
@@ -72,16 +98,21 @@ pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn finish(table: Table) -> Result<Config, ConfigError> {
-    let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
+    let config = deserialize(table)?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// `table` in the configuration's types, not yet validated.
+fn deserialize(table: Table) -> Result<Config, ConfigError> {
+    serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
         let path = err.path().to_string();
         if path.ends_with("_password") {
             // The parser's message quotes the value.
             return ConfigError::field(path, "must be a string");
         }
         ConfigError::field(path, one_line(err.into_inner().message()))
-    })?;
-    validate(&config)?;
-    Ok(config)
+    })
 }
 
 fn read_file(path: &Path) -> Result<Table, ConfigError> {

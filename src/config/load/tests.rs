@@ -319,6 +319,10 @@ fn limits_and_periods_past_their_use_are_refused() {
         ),
         ("[store]\npool_size = 1025\n", "store.pool_size"),
         (
+            "[kafka]\nconnect_timeout_secs = 9223372036854775807\n",
+            "kafka.connect_timeout_secs",
+        ),
+        (
             "[auth]\nsession_prune_secs = 604801\n",
             "auth.session_prune_secs",
         ),

@@ -109,3 +109,47 @@ fn config_prints_the_merged_configuration() {
     assert_eq!(parsed["http"]["listen"].as_str(), Some("127.0.0.1:9999"));
     assert_eq!(parsed["kafka"]["brokers"].as_array().map(Vec::len), Some(2));
 }
+
+/// A `/health` that answers 200 once, on a port of its own; its address.
+fn one_health_answer() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head);
+            let body = r#"{"kafka":"ready","status":"ok"}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    addr
+}
+
+/// The image's HEALTHCHECK runs `usercenter healthcheck` without the service's `--config`:
+/// settings of other sections that only the file completes (here a SASL password in the
+/// environment, whose protocol the file sets) must not fail it. It reads `[http]` alone, and
+/// a bad value there still fails it, with the reason.
+#[test]
+fn healthcheck_reads_the_http_section_alone() {
+    let addr = one_health_answer();
+    let out = usercenter_command(&["healthcheck"])
+        .env("USERCENTER_HTTP_LISTEN", addr.to_string())
+        .env("USERCENTER_KAFKA_SASL_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("healthy: "));
+
+    let out = usercenter_command(&["healthcheck"])
+        .env("USERCENTER_HTTP_LISTEN", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr_line(&out).contains("http.listen"), "{out:?}");
+}
