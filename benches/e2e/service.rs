@@ -98,7 +98,7 @@ impl Instances {
         }
         // Kafka reached and topics made.
         for (child, addr) in children.iter_mut().zip(&addrs) {
-            child.answering(*addr, "/ready").await;
+            child.wait_until_answers(*addr, "/ready").await;
         }
         Self {
             children,

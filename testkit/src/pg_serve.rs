@@ -88,10 +88,10 @@ impl Instance {
     }
 
     /// Waits until `/ready` answers 200 (store open, Kafka reachable); panics if it exits first
-    /// or after 60 s ([`crate::serve::answering`]).
+    /// or after 60 s ([`crate::serve::wait_until_answers`]).
     pub async fn ready(&mut self) {
         let addr = self.addr;
-        crate::serve::answering(self, addr, "/ready").await;
+        crate::serve::wait_until_answers(self, addr, "/ready").await;
     }
 
     /// SIGKILL of its own pid; waits for it to be gone.

@@ -13,7 +13,7 @@ use std::{
 
 use crate::http;
 
-/// How long [`answering`] waits for a service to answer.
+/// How long [`wait_until_answers`] waits for a service to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A service process a test waits for: it can say that it has exited, and what to show when it
@@ -30,7 +30,7 @@ pub(crate) trait Watched {
 /// Its exit is checked before each ask, because another test's service may answer on a port
 /// this one could not bind, and once more 100 ms after the answer, when such an exit has shown.
 /// An ask that takes more than 5 s (a process cut off from its database) is asked again.
-pub(crate) async fn answering(service: &mut impl Watched, addr: SocketAddr, path: &str) {
+pub(crate) async fn wait_until_answers(service: &mut impl Watched, addr: SocketAddr, path: &str) {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         service.fail_if_exited();
@@ -65,10 +65,10 @@ impl ServeProcess {
         Self(child)
     }
 
-    /// Waits until it answers `GET path` on `addr` with 200 ([`answering`]): `/health` once it
+    /// Waits until it answers `GET path` on `addr` with 200 ([`wait_until_answers`]): `/health` once it
     /// listens, `/ready` once its store and Kafka are reached. Panics if it exits first.
-    pub async fn answering(&mut self, addr: SocketAddr, path: &str) {
-        answering(self, addr, path).await;
+    pub async fn wait_until_answers(&mut self, addr: SocketAddr, path: &str) {
+        wait_until_answers(self, addr, path).await;
     }
 }
 

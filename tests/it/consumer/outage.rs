@@ -27,7 +27,7 @@ async fn registrations_during_an_outage_and_a_sigkill_are_all_published_once() {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut first = testkit::serve_process(&broker.addr, addr, data.path(), "error");
-    first.answering(addr, "/health").await;
+    first.wait_until_answers(addr, "/health").await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..4 {

@@ -80,7 +80,7 @@ async fn failed_logins_with_huge_names_do_not_grow_memory() {
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = testkit::serve_process(&broker.addr, addr, data.path(), "error");
     let pid = service.id();
-    service.answering(addr, "/health").await;
+    service.wait_until_answers(addr, "/health").await;
 
     // Warm-up from other sources (127.0.1.x): the argon2 working areas and connection buffers
     // exist before the baseline. The measured run's sources are fresh, so each of them gets

@@ -113,7 +113,7 @@ async fn metrics_parse_as_prometheus_exposition_and_count_requests() {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = testkit::serve_process(&broker.addr, addr, data.path(), "warn");
-    service.answering(addr, "/ready").await;
+    service.wait_until_answers(addr, "/ready").await;
     // Up, Kafka reached, and the consumer fetched once from each of the 3 partitions.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let before = loop {

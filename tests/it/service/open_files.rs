@@ -65,7 +65,7 @@ async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = serve_with_limit(512, 4096, listen, broker, dir.path());
-    service.answering(listen, "/health").await;
+    service.wait_until_answers(listen, "/health").await;
     assert_eq!(soft_limit(service.id()), 4096, "raised to the hard limit");
     drop(service);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
@@ -76,7 +76,7 @@ async fn serve_raises_its_open_files_limit_and_warns_when_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
     let mut service = serve_with_limit(512, 1024, listen, broker, dir.path());
-    service.answering(listen, "/health").await;
+    service.wait_until_answers(listen, "/health").await;
     assert_eq!(soft_limit(service.id()), 1024);
     drop(service);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();

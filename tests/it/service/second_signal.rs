@@ -46,7 +46,7 @@ impl Running {
             _data: data,
         };
         // Ready (Kafka too): a request before that could be answered 503 without its body.
-        running.service.answering(addr, "/ready").await;
+        running.service.wait_until_answers(addr, "/ready").await;
         running
     }
 
