@@ -179,22 +179,8 @@ pub fn read_within(
         match read.map_err(|error| framing::before_next(error, data, at + batch.len())) {
             Ok(Ok((next, cost))) => {
                 let base = framing::base_offset(&batch);
-                if let Some(misplaced) = bounds.misplaced(base, next, out.next_offset) {
-                    // The set ends before it, and before the batch ahead of it too when either
-                    // may be the damaged one.
-                    let ahead = matches!(misplaced, bounds::Misplaced::WithTheOneAhead(_))
-                        .then_some(before_last)
-                        .flatten();
-                    let (records, ended) = match ahead {
-                        Some(before) => before,
-                        None => (kept, out.next_offset),
-                    };
-                    if ended.is_none() {
-                        let why = misplaced.why();
-                        return Err(RecordsError::Misplaced { base, next, why });
-                    }
-                    out.records.truncate(records);
-                    out.next_offset = ended;
+                if let Some(misplaced) = bounds.misplaced(base, next, out.next_offset, true) {
+                    end_before(&mut out, misplaced, (kept, before_last), base, next)?;
                     break;
                 }
                 before_last = Some((kept, out.next_offset));
@@ -203,7 +189,13 @@ pub fn read_within(
                 at += batch.len();
             }
             Ok(Err(unreadable)) => {
-                out.unreadable = Some(unreadable);
+                let (base, next) = (unreadable.base_offset, unreadable.next_offset());
+                match bounds.misplaced(base, next, out.next_offset, false) {
+                    Some(misplaced) => {
+                        end_before(&mut out, misplaced, (kept, before_last), base, next)?;
+                    }
+                    None => out.unreadable = Some(unreadable),
+                }
                 break;
             }
             Err(error) if out.next_offset.is_none() => return Err(error),
@@ -211,6 +203,29 @@ pub fn read_within(
         }
     }
     Ok(out)
+}
+
+/// Ends `out` before a batch out of place (`base` to `next`), and before the batch ahead of it
+/// too when either may be the damaged one (`kept`: the records before this batch, and where
+/// the set ended before the batch ahead of it); the answer's error when that leaves nothing.
+fn end_before(
+    out: &mut RecordSet,
+    misplaced: bounds::Misplaced,
+    (kept, before_last): (usize, Option<(usize, Option<i64>)>),
+    base: i64,
+    next: i64,
+) -> Result<(), RecordsError> {
+    let ahead = matches!(misplaced, bounds::Misplaced::WithTheOneAhead(_))
+        .then_some(before_last)
+        .flatten();
+    let (records, ended) = ahead.unwrap_or((kept, out.next_offset));
+    if ended.is_none() {
+        let why = misplaced.why();
+        return Err(RecordsError::Misplaced { base, next, why });
+    }
+    out.records.truncate(records);
+    out.next_offset = ended;
+    Ok(())
 }
 
 /// What one batch read gave: the offset after it and what it cost (its decompressed bytes and

@@ -11,12 +11,16 @@
 //! records, and batches appended meanwhile come too. So a batch that ends past it is out of
 //! place only when it also leaves a gap after the batch ahead of it (or after the offset asked
 //! for): what is appended follows the log's end without one, and compaction leaves gaps only
-//! in old segments, far below the high watermark.
+//! at or below the high watermark.
+//!
+//! A batch that cannot be read ([`super::Unreadable`]) is held to the same rules but the first:
+//! a broker may count it as longer than its header says (Nisshi reads an old-format message
+//! with a newer header's fields), and the consumer steps over such a batch where it ends before
+//! the offset asked for.
 //!
 //! What this cannot see: damage that leaves every batch in place, say a base offset one off
 //! into a compacted log's gap, or one lower in the first batch that still ends past the offset
-//! asked for; nor the base offset of a batch that cannot be read (it is dead-lettered where
-//! its header says). Over TLS every byte is under a MAC, base offsets too.
+//! asked for. Over TLS every byte is under a MAC, base offsets too.
 
 /// The offsets an answer's batches may hold: a Fetch from `from` of a log whose high watermark
 /// the answer reported as `end`.
@@ -55,16 +59,23 @@ impl Bounds {
         end: i64::MAX,
     };
 
-    /// How a readable batch from `base` to `next` (the offset after it) is out of place in the
-    /// answer, after the batches that ended at `after` (`None` for the answer's first batch);
-    /// `None` when it is in place.
-    pub(super) fn misplaced(self, base: i64, next: i64, after: Option<i64>) -> Option<Misplaced> {
+    /// How a batch from `base` to `next` (the offset after it) is out of place in the answer,
+    /// after the batches that ended at `after` (`None` for the answer's first batch); `None`
+    /// when it is in place. One that cannot be read (`readable` false) may end before the
+    /// offset asked for.
+    pub(super) fn misplaced(
+        self,
+        base: i64,
+        next: i64,
+        after: Option<i64>,
+        readable: bool,
+    ) -> Option<Misplaced> {
         let follows = after.unwrap_or(self.from);
         match after {
             Some(after) if base < after => Some(Misplaced::WithTheOneAhead(
                 "a base offset before the end of the batch ahead of it in the answer",
             )),
-            None if next <= self.from => Some(Misplaced::Alone(
+            None if readable && next <= self.from => Some(Misplaced::Alone(
                 "a first batch that ends before the offset asked for",
             )),
             _ if base > follows && next > self.end => Some(Misplaced::Alone(
@@ -86,34 +97,43 @@ mod tests {
             end: 120,
         };
         // The first batch may start before the offset asked for, and end at the log's end.
-        assert_eq!(bounds.misplaced(95, 101, None), None);
-        assert_eq!(bounds.misplaced(110, 120, Some(101)), None);
+        assert_eq!(bounds.misplaced(95, 101, None, true), None);
+        assert_eq!(bounds.misplaced(110, 120, Some(101), true), None);
         // Appended after the high watermark was read: it follows without a gap.
-        assert_eq!(bounds.misplaced(120, 125, Some(120)), None);
+        assert_eq!(bounds.misplaced(120, 125, Some(120), true), None);
         let at_the_end = Bounds {
             from: 120,
             end: 120,
         };
-        assert_eq!(at_the_end.misplaced(120, 125, None), None);
+        assert_eq!(at_the_end.misplaced(120, 125, None, true), None);
         // A gap below the high watermark is compaction's.
-        assert_eq!(bounds.misplaced(115, 118, Some(110)), None);
+        assert_eq!(bounds.misplaced(115, 118, Some(110), true), None);
 
         let alone = |m: Option<Misplaced>| matches!(m, Some(Misplaced::Alone(_)));
-        assert!(alone(bounds.misplaced(36, 46, None)), "ends before 100");
-        assert!(alone(bounds.misplaced(1 << 40, (1 << 40) + 10, None)));
         assert!(
-            alone(bounds.misplaced(121, 125, Some(120))),
+            alone(bounds.misplaced(36, 46, None, true)),
+            "ends before 100"
+        );
+        // One that cannot be read may: the consumer steps over it.
+        assert_eq!(bounds.misplaced(36, 46, None, false), None);
+        assert!(alone(bounds.misplaced(1 << 40, (1 << 40) + 1, None, false)));
+        assert!(alone(bounds.misplaced(1 << 40, (1 << 40) + 10, None, true)));
+        assert!(
+            alone(bounds.misplaced(121, 125, Some(120), true)),
             "a gap past the end"
         );
         assert!(
-            alone(bounds.misplaced(115, 125, Some(110))),
+            alone(bounds.misplaced(115, 125, Some(110), true)),
             "a gap, then past the end"
         );
         assert!(matches!(
-            bounds.misplaced(36, 101, Some(101)),
+            bounds.misplaced(36, 101, Some(101), true),
             Some(Misplaced::WithTheOneAhead(_))
         ));
-        assert_eq!(Bounds::ANY.misplaced(i64::MIN, i64::MIN + 1, None), None);
-        assert_eq!(Bounds::ANY.misplaced(0, i64::MAX, Some(0)), None);
+        assert_eq!(
+            Bounds::ANY.misplaced(i64::MIN, i64::MIN + 1, None, true),
+            None
+        );
+        assert_eq!(Bounds::ANY.misplaced(0, i64::MAX, Some(0), true), None);
     }
 }

@@ -96,3 +96,41 @@ fn a_batch_appended_after_the_high_watermark_was_read_is_in_place() {
         assert_eq!(set.next_offset, Some(120), "from {from}");
     }
 }
+
+/// A batch that cannot be read (here a negative last offset delta under a matching CRC),
+/// with the base offset `base`: unreadable as one offset there.
+fn unreadable_at(base: i64) -> Vec<u8> {
+    let mut bytes = encode(&[batch(base, 3, NoCompression)]);
+    bytes[23..27].copy_from_slice(&(-2i32).to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[crate::kafka::records::CRC_START..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// A batch that cannot be read is dead-lettered where its header says, so it is held to the
+/// same rules, but for the first batch's end: a broker may count it as longer than its header
+/// does, and the consumer steps over one that ends before the offset asked for.
+#[test]
+fn a_batch_that_cannot_be_read_is_held_to_the_same_rules_but_may_end_early() {
+    let bounds = Bounds {
+        from: 100,
+        end: 130,
+    };
+    let read = |data: Vec<u8>| read_within(&Bytes::from(data), 1 << 20, &[], bounds);
+    let first = encode(&[batch(100, 10, NoCompression)]);
+    // In place after the first batch: it ends the set as unreadable.
+    let set = read([first.clone(), unreadable_at(110)].concat()).unwrap();
+    assert_eq!(set.unreadable.map(|u| u.base_offset), Some(110));
+    // After a gap, past the high watermark: the set ends before it, with no dead letter.
+    let set = read([first.clone(), unreadable_at(1 << 40)].concat()).unwrap();
+    assert!(set.unreadable.is_none());
+    assert_eq!(set.next_offset, Some(110));
+    // Before the end of the batch ahead of it: the set ends before both.
+    let middle = encode(&[batch(110, 10, NoCompression)]);
+    let set = read([first, middle, unreadable_at(105)].concat()).unwrap();
+    assert!(set.unreadable.is_none());
+    assert_eq!(set.next_offset, Some(110));
+    // First, ending before the offset asked for: unreadable, for the consumer to step over.
+    let set = read(unreadable_at(90)).unwrap();
+    assert_eq!(set.unreadable.map(|u| u.base_offset), Some(90));
+}
