@@ -133,7 +133,7 @@ pub async fn start(config: Config) -> Result<Running, ServiceError> {
         metrics,
         failure: Arc::clone(&failure),
     };
-    tasks.spawn(kafka_side.run(cancel.clone()));
+    tasks.spawn(Arc::clone(&failure).watch(kafka_side.run(cancel.clone())));
     tasks.spawn(Arc::clone(&state.users).prune_sessions_every(prune_every, cancel.clone()));
     info!(%addr, "usercenter listening on http://{addr}");
     if ops_addr.is_none() && !addr.ip().is_loopback() {

@@ -1,6 +1,6 @@
 //! The Kafka pipeline's failure for good: a task that must run until the service stops (the
-//! outbox relay, the consumer's supervisor or pruning) ended early, or the Kafka side could not
-//! start. The service then stops with status 1, as it does when the store failed, so that its
+//! outbox relay, the consumer's supervisor or pruning) ended early, the Kafka side could not
+//! start, or it panicked ([`PipelineFailure::watch`]). The service then stops with status 1, as it does when the store failed, so that its
 //! supervisor (Kubernetes, Docker's restart policy, systemd) starts it again: left running, it
 //! would answer requests whose events nobody publishes, with `/health` saying all is well.
 use std::sync::OnceLock;
@@ -19,6 +19,19 @@ impl PipelineFailure {
     pub fn fail(&self, why: String) {
         if self.why.set(why).is_ok() {
             self.said.notify_waiters();
+        }
+    }
+
+    /// Runs `side` (the Kafka side) on a task of its own and waits for it: a panic there,
+    /// outside the tasks it watches itself, is a failure for good too.
+    pub async fn watch(
+        self: std::sync::Arc<Self>,
+        side: impl Future<Output = ()> + Send + 'static,
+    ) {
+        if let Err(e) = tokio::spawn(side).await {
+            let why = crate::logging::task_ended("the Kafka side", Err(e));
+            tracing::error!(error = %why, "the Kafka pipeline failed; stopping, so that a supervisor starts the service again");
+            self.fail(why);
         }
     }
 
@@ -50,6 +63,22 @@ mod tests {
         failure.fail("a second one".into());
         assert_eq!(waiting.await.unwrap(), "the outbox relay ended");
         assert_eq!(failure.failed().await, "the outbox relay ended");
+    }
+
+    #[tokio::test]
+    async fn a_panic_of_the_kafka_side_is_a_failure() {
+        let failure = std::sync::Arc::new(PipelineFailure::default());
+        std::sync::Arc::clone(&failure)
+            .watch(async { panic!("a deadline past the clock's end") })
+            .await;
+        assert_eq!(
+            failure.failed().await,
+            "the Kafka side panicked: a deadline past the clock's end"
+        );
+        // A side that ends (at the service's stop) is none.
+        let quiet = std::sync::Arc::new(PipelineFailure::default());
+        std::sync::Arc::clone(&quiet).watch(async {}).await;
+        assert!(quiet.why.get().is_none());
     }
 
     #[tokio::test]
