@@ -1,8 +1,9 @@
 //! The Kafka pipeline's failure for good: a task that must run until the service stops (the
 //! outbox relay, the consumer's supervisor or pruning) ended early, the Kafka side could not
-//! start, or it panicked ([`PipelineFailure::watch`]). The service then stops with status 1, as it does when the store failed, so that its
-//! supervisor (Kubernetes, Docker's restart policy, systemd) starts it again: left running, it
-//! would answer requests whose events nobody publishes, with `/health` saying all is well.
+//! start, or it panicked ([`PipelineFailure::watch`]). The service then stops with status 1, as
+//! it does when the store failed, so that its supervisor (Kubernetes, Docker's restart policy,
+//! systemd) starts it again: left running, it would answer requests whose events nobody
+//! publishes, with `/health` saying all is well.
 use std::sync::OnceLock;
 
 use tokio::sync::Notify;

@@ -1,4 +1,4 @@
-//! The daily bound on an account's e-mail address changes ([`Users::address_changes`]): each
+//! The daily bound on an account's e-mail address changes (`Users::address_changes`): each
 //! change tells the address the account had, so without a bound one account could mail two
 //! addresses back and forth as fast as the store commits. A change counts once per request,
 //! only when the address changes by its lookup key (not in case alone), and only for the
