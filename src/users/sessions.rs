@@ -2,8 +2,8 @@
 //! index per user (so a password change or a lock can revoke them), checked on every request
 //! and again inside every write a caller makes ([`Users::recheck`]). A user holds at most
 //! `max_sessions` (the oldest go); a logout ends its own ([`Users::end_session`]); expired ones
-//! are removed on a schedule
-//! ([`Users::prune_sessions_every`]), counted in `usercenter_sessions_pruned_total`.
+//! are removed on a schedule ([`Users::prune_sessions_every`]), counted in
+//! `usercenter_sessions_pruned_total`.
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;

@@ -65,8 +65,8 @@ impl ServeProcess {
         Self(child)
     }
 
-    /// Waits until it answers `GET path` on `addr` with 200 ([`wait_until_answers`]): `/health` once it
-    /// listens, `/ready` once its store and Kafka are reached. Panics if it exits first.
+    /// Waits until it answers `GET path` on `addr` with 200 ([`wait_until_answers`]): `/health`
+    /// once it listens, `/ready` once its store and Kafka are reached. Panics if it exits first.
     pub async fn wait_until_answers(&mut self, addr: SocketAddr, path: &str) {
         wait_until_answers(self, addr, path).await;
     }
