@@ -68,6 +68,9 @@ impl KafkaSide {
         let wake = Arc::clone(&self.wake);
         self.store.wake_on_outbox_commits(Arc::clone(&wake));
         let relay_cancel = CancellationToken::new();
+        // Cancels the relay (and the appends' sharing) also when this code panics: the relay
+        // runs on a task of its own, which would go on after it.
+        let _relay_stops = relay_cancel.clone().drop_guard();
         super::share_appends::start(&self.store, &client, relay_cancel.clone());
         let mut relay = tokio::spawn(outbox::relay::run(
             Arc::clone(&self.store),
