@@ -55,16 +55,9 @@ impl KafkaSide {
             return;
         };
         let cfg = &self.config;
-        // It asks for a producer id for up to 30 s while the failure may pass.
-        let transport = tokio::select! {
-            t = BrokerTransport::connect(Arc::clone(&client), &cfg.producer) => t,
-            () = cancel.cancelled() => return,
+        let Some(producer) = self.producer(&client, &cancel).await else {
+            return;
         };
-        let producer = Producer::with_metrics(
-            Arc::new(transport),
-            cfg.producer.clone(),
-            Arc::clone(&self.metrics.producer),
-        );
         let wake = Arc::clone(&self.wake);
         self.store.wake_on_outbox_commits(Arc::clone(&wake));
         let relay_cancel = CancellationToken::new();
@@ -131,6 +124,24 @@ impl KafkaSide {
         if let Err(error) = producer.close(SHUTDOWN_STEP).await {
             warn!(%error, "producer: not everything was delivered before shutdown; the outbox keeps it");
         }
+    }
+
+    /// The producer on `client`; `None` when the service stops first (it asks for a producer id
+    /// for up to 30 s while the failure may pass).
+    async fn producer(
+        &self,
+        client: &Arc<kafka::Client>,
+        cancel: &CancellationToken,
+    ) -> Option<Producer> {
+        let transport = tokio::select! {
+            t = BrokerTransport::connect(Arc::clone(client), &self.config.producer) => t,
+            () = cancel.cancelled() => return None,
+        };
+        Some(Producer::with_metrics(
+            Arc::new(transport),
+            self.config.producer.clone(),
+            Arc::clone(&self.metrics.producer),
+        ))
     }
 
     /// The process's Kafka client, once the brokers answer and the topics exist; retried
