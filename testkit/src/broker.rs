@@ -109,51 +109,14 @@ impl Broker {
         self.wait_ready().await;
     }
 
-    /// Whether the broker answers a metadata request, with the client settings it was
-    /// started for (TLS, SASL).
-    async fn answers(&self) -> bool {
-        let config = usercenter::config::KafkaConfig {
-            brokers: vec![self.addr.clone()],
-            connect_timeout_secs: 1,
-            ..self.client.clone()
-        };
-        let Ok(settings) = config.connect_settings() else {
-            return false;
-        };
-        let client = usercenter::kafka::Client::new(config.brokers, settings);
-        client.refresh(None).await.is_ok()
-    }
-
+    /// Waits until it answers a metadata request, within 30 s ([`crate::process_wait::wait_until`]):
+    /// it fails at once when the broker exited (one that could not bind its port exits, and
+    /// another test's broker may answer on that port meanwhile).
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            // Its exit is looked at before and after the answer: a broker that could not bind
-            // its port exits, and another test's broker may answer on that port meanwhile.
-            self.fail_if_exited();
-            let attempt = self.answers();
-            if let Ok(true) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                self.fail_if_exited();
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "broker not ready on {} after 30 s:\n{}",
-                self.addr,
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn fail_if_exited(&mut self) {
-        if let Some(status) = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-        {
-            panic!("broker exited with {status}:\n{}", self.log_tail());
-        }
+        let what = format!("broker on {} answering", self.addr);
+        let (addr, client) = (self.addr.clone(), self.client.clone());
+        let times = (Duration::from_secs(30), Duration::from_secs(2));
+        crate::process_wait::wait_until(self, &what, times, || answers(&addr, &client)).await;
     }
 
     /// The broker process's id, while it runs.
@@ -222,6 +185,37 @@ fn sqlite_storage(file: &Path) -> (String, PathBuf) {
     let name = file.file_name().expect("a file name").to_string_lossy();
     let dir = file.parent().expect("a directory").to_owned();
     (format!("sqlite://{name}"), dir)
+}
+
+impl crate::process_wait::Watched for Broker {
+    fn fail_if_exited(&mut self) {
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!("broker exited with {status}:\n{}", self.log_tail());
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.log_tail()
+    }
+}
+
+/// Whether the broker at `addr` answers a metadata request, with the client settings it was
+/// started for (`client`: TLS, SASL).
+async fn answers(addr: &str, client: &usercenter::config::KafkaConfig) -> bool {
+    let config = usercenter::config::KafkaConfig {
+        brokers: vec![addr.to_owned()],
+        connect_timeout_secs: 1,
+        ..client.clone()
+    };
+    let Ok(settings) = config.connect_settings() else {
+        return false;
+    };
+    let client = usercenter::kafka::Client::new(config.brokers, settings);
+    client.refresh(None).await.is_ok()
 }
 
 impl Drop for Broker {

@@ -12,6 +12,7 @@
 //! | `netns` | a network namespace with links to PostgreSQL and the broker that a test cuts |
 //! | `pg_serve` | `usercenter serve` processes on PostgreSQL |
 //! | `postgres` | a private PostgreSQL cluster (initdb in a temporary directory) |
+//! | `process_wait` | waiting for a started process to answer, failing at once when it exits |
 //! | `protocol` | helpers of the protocol-layer tests (our own connections) |
 //! | `proxy` | a TCP proxy that drops, delays, cuts and corrupts |
 //! | `serve` | `usercenter serve` as a child process that is killed when the test ends |
@@ -24,6 +25,7 @@ pub mod http;
 pub mod netns;
 pub mod pg_serve;
 pub mod postgres;
+mod process_wait;
 pub mod protocol;
 pub mod proxy;
 pub mod serve;

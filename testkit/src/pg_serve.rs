@@ -88,10 +88,10 @@ impl Instance {
     }
 
     /// Waits until `/ready` answers 200 (store open, Kafka reachable); panics if it exits first
-    /// or after 60 s ([`crate::serve::wait_until_answers`]).
+    /// or after 60 s ([`crate::process_wait::wait_until_answers`]).
     pub async fn ready(&mut self) {
         let addr = self.addr;
-        crate::serve::wait_until_answers(self, addr, "/ready").await;
+        crate::process_wait::wait_until_answers(self, addr, "/ready").await;
     }
 
     /// SIGKILL of its own pid; waits for it to be gone.
@@ -137,7 +137,7 @@ impl Instance {
     }
 }
 
-impl crate::serve::Watched for Instance {
+impl crate::process_wait::Watched for Instance {
     fn fail_if_exited(&mut self) {
         if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok()?) {
             panic!("{} exited with {status}:\n{}", self.name, self.log_tail());

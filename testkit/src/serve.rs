@@ -8,53 +8,9 @@ use std::{
     ops::{Deref, DerefMut},
     path::Path,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use crate::http;
-
-/// How long [`wait_until_answers`] waits for a service to answer.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A service process a test waits for: it can say that it has exited, and what to show when it
-/// does not answer.
-pub(crate) trait Watched {
-    /// Panics, with what the process left behind, if it has exited.
-    fn fail_if_exited(&mut self);
-    /// What to say about it when it has not answered in time.
-    fn describe(&self) -> String;
-}
-
-/// Waits until `GET path` on `addr` answers 200 (`/health`: listening; `/ready`: its store and
-/// Kafka reached), asking every 100 ms; panics after 60 s, or as soon as `service` has exited.
-/// Its exit is checked before each ask, because another test's service may answer on a port
-/// this one could not bind, and once more 100 ms after the answer, when such an exit has shown.
-/// An ask that takes more than 5 s (a process cut off from its database) is asked again.
-pub(crate) async fn wait_until_answers(service: &mut impl Watched, addr: SocketAddr, path: &str) {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        service.fail_if_exited();
-        let ask = http::try_request(addr, "GET", path, &[], None);
-        let answer = tokio::time::timeout(Duration::from_secs(5), ask).await;
-        if answer
-            .ok()
-            .flatten()
-            .is_some_and(|(status, ..)| status == 200)
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            service.fail_if_exited();
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} does not answer {path} with 200 after {} s:\n{}",
-            addr,
-            START_TIMEOUT.as_secs(),
-            service.describe()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::process_wait::{Watched, wait_until_answers};
 
 /// A `usercenter serve` child process, killed (SIGKILL) and reaped when dropped.
 pub struct ServeProcess(Child);
