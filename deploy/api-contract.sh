@@ -10,8 +10,8 @@
 #
 # Starts a local Nisshi broker (deploy/broker.sh) and the service (debug build, or release with
 # --release) on free loopback ports, registers a user whose token authenticates the requests
-# (and another for the logout, which ends its token's session), and stops both at the end. A bounded number of examples keeps it within about 3 minutes on
-# 2 cores.
+# (and another for the logout, which ends its token's session), and stops both at the end. A
+# bounded number of examples keeps it within about 3 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"

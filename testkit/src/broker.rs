@@ -198,7 +198,7 @@ impl crate::process_wait::Watched for Broker {
         }
     }
 
-    fn describe(&self) -> String {
+    fn give_up(&mut self) -> String {
         self.log_tail()
     }
 }

@@ -144,7 +144,7 @@ impl crate::process_wait::Watched for Instance {
         }
     }
 
-    fn describe(&self) -> String {
+    fn give_up(&mut self) -> String {
         format!("{}, the end of its log:\n{}", self.name, self.log_tail())
     }
 }

@@ -12,8 +12,9 @@ use crate::http;
 pub(crate) trait Watched {
     /// Panics, with what the process left behind, if it has exited.
     fn fail_if_exited(&mut self);
-    /// What to say about it when it has not answered in time.
-    fn describe(&self) -> String;
+    /// What to say about it when it has not answered in time. It may be stopped first, to read
+    /// a log it writes to a pipe; the caller panics next.
+    fn give_up(&mut self) -> String;
 }
 
 /// Waits until `answers` says `process` answers (`what` is), asking every 100 ms; an ask that
@@ -35,12 +36,13 @@ pub(crate) async fn wait_until<F: Future<Output = bool>>(
             process.fail_if_exited();
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not after {} s:\n{}",
-            within.as_secs(),
-            process.describe()
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "{what}: not after {} s:\n{}",
+                within.as_secs(),
+                process.give_up()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -28,14 +28,21 @@ impl ServeProcess {
     }
 }
 
+impl ServeProcess {
+    /// Its log, when the test piped it: read to the end, so only once it has exited.
+    fn piped_log(&mut self) -> String {
+        let mut log = String::new();
+        if let Some(mut stderr) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+        }
+        log
+    }
+}
+
 impl Watched for ServeProcess {
     fn fail_if_exited(&mut self) {
         if let Ok(Some(status)) = self.0.try_wait() {
-            // Its log, when the test piped it.
-            let mut log = String::new();
-            if let Some(mut stderr) = self.0.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
-            }
+            let log = self.piped_log();
             panic!(
                 "usercenter serve (pid {}) exited with {status}\n{log}",
                 self.0.id()
@@ -43,8 +50,15 @@ impl Watched for ServeProcess {
         }
     }
 
-    fn describe(&self) -> String {
-        format!("usercenter serve, pid {}, still running", self.0.id())
+    /// Stops it (SIGKILL), so that a piped log ends and can be read.
+    fn give_up(&mut self) -> String {
+        let pid = self.0.id();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        format!(
+            "usercenter serve, pid {pid}, still running; stopped, its log:\n{}",
+            self.piped_log()
+        )
     }
 }
 
@@ -97,4 +111,33 @@ pub fn serve_command(broker: &str, listen: SocketAddr, data: &Path, log: &str) -
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     command
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::process_wait::wait_until;
+
+    /// A process that never answers is stopped when the wait gives up, and the panic carries
+    /// what it wrote to its piped stderr (read to the end only once it has exited).
+    #[tokio::test]
+    #[should_panic(expected = "started and stuck")]
+    async fn a_wait_that_gives_up_shows_the_piped_log() {
+        let child = Command::new("sh")
+            .args(["-c", "echo started and stuck >&2; exec sleep 60"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sh");
+        let mut process = ServeProcess::adopt(child);
+        let times = (Duration::from_millis(300), Duration::from_millis(100));
+        wait_until(
+            &mut process,
+            "a process that never answers",
+            times,
+            || async { false },
+        )
+        .await;
+    }
 }
