@@ -1,8 +1,9 @@
 //! Finding 6 of the integrity issue with real processes: the holder of the relay lease is
 //! frozen (SIGSTOP) under load. Another instance takes the lease over within its term and
-//! publishes everyone's rows; the woken holder publishes nothing more; nothing is lost, no
-//! effect is applied twice, and each user's events stay in order (the checks of
-//! [`super::load`]).
+//! publishes everyone's rows; the woken holder publishes nothing more (read from the broker:
+//! its producer id writes no partition after its successor's, [`super::writer_turns`]);
+//! nothing is lost, no effect is applied twice, and each user's events stay in order (the
+//! checks of [`super::load`]).
 use std::{
     net::SocketAddr,
     sync::{Arc, atomic::Ordering},
@@ -16,7 +17,10 @@ use testkit::{
     postgres::Postgres,
 };
 
-use super::load::{Tally, lease_holder, requests_made, start_clients, verify};
+use super::{
+    load::{Tally, lease_holder, requests_made, start_clients, verify},
+    writer_turns::writer_turns,
+};
 
 /// Users; each makes four requests.
 const USERS: usize = 240;
@@ -104,13 +108,16 @@ async fn a_frozen_relay_holder_loses_the_lease_and_publishes_nothing_after_wakin
         lease_holder(&db).await.as_deref(),
         Some(instances[other].name.as_str())
     );
+    // A holder that wrote after waking, however soon, wrote behind its successor: one more
+    // turn of writers in a partition than the lease changed hands.
+    let written = writer_turns(&db, &broker.addr).await;
 
     let t = &tally;
     println!(
         "pg_frozen_holder: {} requests ({} 2xx, {} 5xx, {} unanswered) from {USERS} users in \
          {load_time:.1?}; relay lease taken over {takeover:.2?} after the SIGSTOP of {holder} \
          (outbox backlog up to {backlog_max}, {backlog_after} left 5 s later); {} events, {} \
-         relayed twice, {} welcome records, {} users; drained after {:.1?}",
+         relayed twice, {} welcome records, {} users; drained after {:.1?}; {written}",
         t.requests.load(Ordering::Relaxed),
         t.ok.load(Ordering::Relaxed),
         t.server_error.load(Ordering::Relaxed),

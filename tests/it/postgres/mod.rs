@@ -23,6 +23,7 @@ mod stuck_round;
 mod tls;
 mod unreadable_row;
 mod users;
+mod writer_turns;
 
 /// The migrations as released: version, name, SQL.
 const RELEASED: &[(i64, &str, &str)] = &[

@@ -27,7 +27,7 @@ use std::{
 use testkit::{
     Broker,
     netns::Netns,
-    pg_serve::{Instance, count, sql, unhandled, writers},
+    pg_serve::{Instance, count, sql, unhandled},
     postgres::Postgres,
 };
 
@@ -159,5 +159,7 @@ mod database_cut;
 mod observe;
 mod traffic;
 
-use observe::{Waits, failures, writer_turns};
+use observe::{Waits, failures};
+
+use super::writer_turns::writer_turns;
 use traffic::{Load, summary};
