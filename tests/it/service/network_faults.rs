@@ -2,7 +2,9 @@
 //! responses corrupted in flight (in another pure-Rust client this made a resend that wrote
 //! records twice), and a broker that accepts connections and never answers. Users register
 //! and update their profile twice meanwhile; afterwards, as librdkafka reads the topics: every
-//! user's events once each and in order, one welcome per user. Each test prints its figures.
+//! user's events once each and in order, one welcome per user; and, once the consumer has read
+//! every record, copies too, the event log says each event was applied exactly once. Each test
+//! prints its figures.
 use std::{
     collections::{HashMap, HashSet},
     net::SocketAddr,
@@ -12,7 +14,7 @@ use std::{
 
 use serde_json::json;
 use testkit::{
-    Broker, api, config, consume, eventually,
+    Broker, api, applied_counts, config, consume, eventually,
     proxy::{Faults, Proxy, broker_behind},
     register, unhex,
 };
@@ -151,10 +153,18 @@ fn welcomed(notes: &[Seen]) -> HashMap<&[u8], HashSet<&[u8]>> {
     welcomes
 }
 
-/// Checks every user's events (once each, in order) and welcome (once); returns how many
-/// records of `user.events` and of `user.notifications` were copies of one before (a record
-/// written twice; its effect still applies once).
-fn verify(broker: &str) -> (usize, usize) {
+/// What [`verify`] read: the records of `user.events` (copies included), the distinct event
+/// ids, and how many records of `user.events` and of `user.notifications` were copies of one
+/// before (a record written twice; its effect still applies once).
+struct Verified {
+    events: usize,
+    ids: Vec<uuid::Uuid>,
+    event_copies: usize,
+    note_copies: usize,
+}
+
+/// Checks every user's events (once each, in order) and welcome (once).
+fn verify(broker: &str) -> Verified {
     let events = read(broker, "user.events", |read| {
         (USERS * EVENTS.len()).saturating_sub(read.len() - copies(read))
     });
@@ -189,12 +199,50 @@ fn verify(broker: &str) -> (usize, usize) {
         welcomes.values().all(|ids| ids.len() == 1),
         "one welcome each"
     );
-    (copies(&events), copies(&notes))
+    let ids = seen
+        .iter()
+        .map(|id| {
+            let text = String::from_utf8_lossy(id);
+            uuid::Uuid::parse_str(&text)
+                .unwrap_or_else(|_| panic!("a ce_id that is no UUID: {text}"))
+        })
+        .collect();
+    Verified {
+        events: events.len(),
+        ids,
+        event_copies: copies(&events),
+        note_copies: copies(&notes),
+    }
+}
+
+/// Once the consumer has taken every record `verify` read (handled, or skipped as a copy),
+/// stops the service and checks its event log: each event applied exactly once. A welcome
+/// applied twice has the same id as the first (it is derived from the event's), so only the
+/// log shows it.
+async fn applied_once(service: usercenter::service::Running, data: &std::path::Path, v: &Verified) {
+    let consumer = service.consumer_metrics().expect("consumer");
+    eventually(
+        Duration::from_secs(60),
+        "every record read by the consumer",
+        || consumer.handled.get() + consumer.duplicates.get() >= v.events as u64,
+    )
+    .await;
+    service.stop().await;
+    let counts = applied_counts(data, &v.ids);
+    let missing = counts.iter().filter(|n| **n == 0).count();
+    let doubled = counts.iter().filter(|n| **n > 1).count();
+    assert_eq!(
+        (missing, doubled),
+        (0, 0),
+        "every event applied exactly once ({} events, {} records with copies)",
+        v.ids.len(),
+        v.events
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_produce_responses_lose_nothing_and_apply_nothing_twice() {
-    let (broker, proxy, _data, service) = service_behind_proxy(11).await;
+    let (broker, proxy, data, service) = service_behind_proxy(11).await;
     let f = &proxy.faults;
     f.api_key.store(testkit::proxy::PRODUCE, Relaxed);
     f.skip_frames.store(2, Relaxed);
@@ -206,7 +254,8 @@ async fn corrupted_produce_responses_lose_nothing_and_apply_nothing_twice() {
     // The last records are published and handled with faults still on; then the reader reads.
     tokio::time::sleep(Duration::from_secs(3)).await;
     f.enabled.store(false, Relaxed);
-    let (event_copies, note_copies) = verify(&broker.addr);
+    let v = verify(&broker.addr);
+    let (event_copies, note_copies) = (v.event_copies, v.note_copies);
     let corrupted = f.corrupted.load(Relaxed);
     println!(
         "corrupt_produce: {USERS} users ({} requests) in {loaded:.1?}; {corrupted} produce \
@@ -218,7 +267,7 @@ async fn corrupted_produce_responses_lose_nothing_and_apply_nothing_twice() {
         corrupted > 0,
         "no response was corrupted: the test tested nothing"
     );
-    service.stop().await;
+    applied_once(service, data.path(), &v).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +275,7 @@ async fn a_broker_that_never_answers_for_8_s_loses_nothing_and_applies_nothing_t
     let _ = tracing_subscriber::fmt()
         .with_env_filter("usercenter=debug")
         .try_init();
-    let (broker, proxy, _data, service) = service_behind_proxy(12).await;
+    let (broker, proxy, data, service) = service_behind_proxy(12).await;
     let addr = service.local_addr();
     let f = Arc::clone(&proxy.faults);
     let started = Instant::now();
@@ -245,7 +294,8 @@ async fn a_broker_that_never_answers_for_8_s_loses_nothing_and_applies_nothing_t
     })
     .await;
     let caught_up = healed.elapsed();
-    let (event_copies, note_copies) = verify(&broker.addr);
+    let v = verify(&broker.addr);
+    let (event_copies, note_copies) = (v.event_copies, v.note_copies);
     println!(
         "black_hole: {USERS} users, the broker silent for 8 s ({} frames swallowed) from 0.3 s \
          into the load; every event published and handled {caught_up:.1?} after it answered \
@@ -258,7 +308,7 @@ async fn a_broker_that_never_answers_for_8_s_loses_nothing_and_applies_nothing_t
         f.swallowed.load(Relaxed) > 0,
         "the black hole swallowed nothing"
     );
-    service.stop().await;
+    applied_once(service, data.path(), &v).await;
 }
 
 /// Two bootstrap brokers, the first a black hole (it accepts connections and never answers):
