@@ -12,11 +12,11 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `migrate`, `perf`, `group`); nothing else |
+//! | [`cli`] | command-line arguments (`serve`, `config`, `healthcheck`, `migrate`, `perf`, `group`, `outbox`); nothing else |
 //! | [`config`] | the TOML config file, `USERCENTER_*` environment overrides, flag overrides, validation, the database URL redacted for printing |
 //! | [`logging`] | `tracing` subscriber set-up (human or JSON lines); the one-line texts of errors, panics and ended tasks |
 //! | [`event`] | the six user events, their versioned envelope, and the CloudEvents record binding |
-//! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets`, the consumer group's offsets and lag |
+//! | [`ops`] | operator commands: `usercenter group describe` / `reset-offsets` (the consumer group's offsets and lag) and `usercenter outbox parked` / `requeue` (parked outbox rows) |
 //! | [`kafka`] | the process's one Kafka client (`kafka::client`: metadata, connections per purpose, topics, offsets, fetch lanes), one broker connection and the typed requests (`kafka::protocol`), TLS and SASL (`kafka::security`), fetched-record reading (`kafka::records`), the group member (`kafka::group`), Kafka's error codes by name (`kafka::error_code`), asking again with a growing pause (`kafka::retry`); imports only `metrics` (its request counters) |
 //! | [`producer`] | the producer: partitioner, batching, compression, backpressure, flush, and its one pipeline to the brokers (one task per partition: producer id and sequences, in-flight window, retries under a deadline, splitting, hold-after-failure) |
 //! | [`consumer`] | the offset-managed consumer loop: ownership, dedupe, dead letters, and the `RecordHandler` it runs on each record |

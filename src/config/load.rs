@@ -42,9 +42,12 @@ where
 
 /// The `[http]` section alone, from the same sources as [`load`]: what `usercenter
 /// healthcheck` needs to find `/health`. The other sections are neither read into their types
-/// nor validated, so a health check does not fail on a setting it has no use for, or on one
-/// only another source completes (the image's HEALTHCHECK runs without the service's
+/// nor validated, so a health check does not fail on a value in the file it has no use for, or
+/// on one only another source completes (the image's HEALTHCHECK runs without the service's
 /// `--config`, so a file's `security_protocol` never meets the environment's SASL password).
+/// Their `USERCENTER_*` variables are still parsed into their fields' TOML types, as for
+/// [`load`] (`apply_env`): one whose value is not an integer or boolean where its field needs
+/// one, or one that names no setting, fails the health check too.
 pub fn load_http<I>(args: &Overrides, env: I) -> Result<HttpConfig, ConfigError>
 where
     I: IntoIterator<Item = (String, String)>,

@@ -138,7 +138,7 @@ impl AppState {
             &mut out,
             "usercenter_kafka_ready",
             "gauge",
-            "1 when Kafka was reached and the topics exist.",
+            "1 once Kafka was reached, the topics exist and the producer has its id (or gave up asking for one); 0 again after the Kafka pipeline failed.",
             u8::from(kafka_ready),
         );
         if let Some(outbox) = outbox {

@@ -251,7 +251,8 @@ impl Running {
         self.ops_addr.unwrap_or(self.addr)
     }
 
-    /// Whether Kafka was reached and the topics exist.
+    /// Whether Kafka was reached, the topics exist and the producer has its id (or gave up
+    /// asking for one); false again after the Kafka pipeline failed.
     pub fn kafka_ready(&self) -> bool {
         self.state.kafka_ready()
     }

@@ -41,10 +41,10 @@ impl Users {
     /// of that name or e-mail address that someone else holds is said, not an error: the
     /// service starts either way (it would otherwise fail at every start, and any user who
     /// registered the address first could keep it from starting). Fields that a registration
-    /// would refuse (an empty password from an unset variable, a name no login finds) are an
-    /// error naming the setting when the account is to be created; an admin that exists with
-    /// an empty password (an earlier version created it from an empty variable) gets the
-    /// configured password when there is one, else is said.
+    /// would refuse (an empty password from `USERCENTER_AUTH_ADMIN_PASSWORD` set to nothing, a
+    /// name no login finds) are an error naming the setting when the account is to be created;
+    /// an admin that exists with an empty password (an earlier version created it from an empty
+    /// variable) gets the configured password when there is one, else is said.
     pub fn ensure_admin(&self, username: &str, email: &str, password: &str) -> Result<FirstAdmin> {
         if let Some(existing) = self.by_username(username)? {
             if existing.role == Role::Admin {
