@@ -5,13 +5,15 @@
 
 mod dead_letter;
 mod dedupe;
+mod effects;
 
 use std::panic::AssertUnwindSafe;
 
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key, high_water_key, poison_key};
+use effects::{apply, effects_bytes, row_bytes};
 
-use super::handler::{Effects, HandlerError, RecordError, RecordHandler, Write};
+use super::handler::{Effects, HandlerError, RecordError, RecordHandler};
 use crate::{
     event::{HeaderLookup, header},
     kafka::records::{FetchedRecord, Unreadable},
@@ -139,8 +141,8 @@ pub struct BatchOutcome {
     pub outbox_rows: u64,
     /// The handler failed on the record at this offset; the batch stopped before it.
     pub failed: Option<(i64, HandlerError)>,
-    /// The transaction stopped at [`MAX_RECORDS_PER_TRANSACTION`]: the batch goes on from
-    /// `next_offset` in the next one.
+    /// The transaction stopped at [`MAX_RECORDS_PER_TRANSACTION`] or
+    /// [`MAX_BYTES_PER_TRANSACTION`]: the batch goes on from `next_offset` in the next one.
     pub more: bool,
 }
 
@@ -149,6 +151,14 @@ pub struct BatchOutcome {
 /// few kilobytes of compressed batch can hold a hundred thousand empty records: a batch past
 /// this commits in parts. A fetch of ordinary events holds fewer.
 pub const MAX_RECORDS_PER_TRANSACTION: usize = 10_000;
+
+/// The bytes of rows (outbox rows, dead letters and other writes) past which a transaction
+/// applies no further record. PostgreSQL's transaction holds what it writes until its commit,
+/// and a few kilobytes of compressed records can become far more: 8 KiB texts that JSON
+/// escapes six bytes a character, in a welcome and an analytics record each. One record's
+/// effects are bounded (texts of at most 8 KiB, at most 4,096 headers), so a transaction
+/// holds at most this and one record's rows.
+pub const MAX_BYTES_PER_TRANSACTION: usize = 8 << 20;
 
 /// Applies `records` from `input.next_offset` on inside `txn`: skips duplicates,
 /// dead-letters poison records, applies handler effects with their dedupe marks, and stores
@@ -175,6 +185,7 @@ pub fn apply_batch(
         handler,
         input,
         dedupe: Dedupe::new(input.topic, input.partition),
+        written: 0,
         outcome: BatchOutcome {
             next_offset: stored.map_or(input.next_offset, |s| s.max(input.next_offset)),
             ..Default::default()
@@ -182,7 +193,7 @@ pub fn apply_batch(
     };
     let mut applied = 0usize;
     for (i, r) in records.iter().enumerate() {
-        if applied == MAX_RECORDS_PER_TRANSACTION {
+        if applied == MAX_RECORDS_PER_TRANSACTION || batch.written >= MAX_BYTES_PER_TRANSACTION {
             batch.outcome.more = true;
             break;
         }
@@ -241,6 +252,8 @@ struct Applying<'t, 'a> {
     input: &'a BatchInput<'a>,
     /// The dedupe of this partition.
     dedupe: Dedupe<'a>,
+    /// Bytes of the rows written so far ([`MAX_BYTES_PER_TRANSACTION`]).
+    written: usize,
     /// What was done so far; its `next_offset` follows the records handled.
     outcome: BatchOutcome,
 }
@@ -313,6 +326,7 @@ impl Applying<'_, '_> {
 
     /// Applies a handled record's effects and marks it.
     fn handled(&mut self, key: Option<&Key>, effects: Effects) -> Result<()> {
+        self.written += effects_bytes(&effects);
         self.outcome.outbox_rows += apply(self.txn, effects, self.input)?;
         self.outcome.handled += 1;
         // The event-log entry of the mark's event id is pruned with the mark.
@@ -332,6 +346,7 @@ impl Applying<'_, '_> {
     /// Writes `letter`, the dead letter of the record (or batch) at `offset`, to the outbox.
     fn dead_letter(&mut self, mut letter: OutboxRecord, offset: i64, error: String) -> Result<()> {
         outbox::stamp(self.txn, self.input.producer_id, &mut letter.headers)?;
+        self.written += row_bytes(&letter);
         outbox::append(self.txn, &letter)?;
         self.outcome.outbox_rows += 1;
         self.outcome.dead += 1;
@@ -361,26 +376,6 @@ impl Applying<'_, '_> {
         )?;
         Ok(self.outcome)
     }
-}
-
-fn apply(txn: &mut dyn WriteTxn, effects: Effects, input: &BatchInput<'_>) -> Result<u64> {
-    for write in effects.writes {
-        match write {
-            Write::Put { table, key, value } => txn.put(table, &key, &value)?,
-            Write::Delete { table, key } => {
-                txn.delete(table, &key)?;
-            }
-        }
-    }
-    let rows = effects.outputs.len() as u64;
-    for mut record in effects.outputs {
-        if record.created_ms == 0 {
-            record.created_ms = input.now_ms;
-        }
-        outbox::stamp(txn, input.producer_id, &mut record.headers)?;
-        outbox::append(txn, &record)?;
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]

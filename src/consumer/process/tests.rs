@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::{
-    consumer::handler::{Effects, HandlerResult},
+    consumer::handler::{Effects, HandlerResult, Write},
     event::{ContentType, DATA_VERSION, Envelope, EventData, Headers, Registered},
     store::{RedbStore, Store, StoreExt},
     users::{EventHandler, EventRecordHandler},
@@ -64,6 +64,11 @@ fn record(offset: i64, env: &Envelope) -> FetchedRecord {
     FetchedRecord::from_parts(offset, 0, Some(enc.key), Some(enc.value), &enc.headers)
 }
 
+/// `events` as records at offsets from `first` on.
+fn records(events: &[Envelope], first: i64) -> Vec<FetchedRecord> {
+    (first..).zip(events).map(|(o, e)| record(o, e)).collect()
+}
+
 fn garbage(offset: i64) -> FetchedRecord {
     FetchedRecord::from_parts(
         offset,
@@ -74,6 +79,7 @@ fn garbage(offset: i64) -> FetchedRecord {
     )
 }
 
+mod byte_budget;
 mod dead_letters;
 mod forged_headers;
 
@@ -115,20 +121,12 @@ fn effects_offsets_and_outputs_commit_together_and_duplicates_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
     let events: Vec<Envelope> = (0..5).map(|i| event(i, "ada")).collect();
-    let batch: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record(i as i64, e))
-        .collect();
+    let batch = records(&events, 0);
     let out = run(&store, &batch, &input(0));
     assert_eq!((out.handled, out.duplicates, out.next_offset), (5, 0, 5));
     assert_eq!(out.outbox_rows, 5);
     // The same events again, at later offsets (a replay): skipped, counted, offset advances.
-    let replay: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record(10 + i as i64, e))
-        .collect();
+    let replay = records(&events, 10);
     let out = run(&store, &replay, &input(10));
     assert_eq!((out.handled, out.duplicates, out.next_offset), (0, 5, 15));
     for e in &events {
@@ -369,11 +367,7 @@ fn records_before_the_next_offset_are_skipped_and_a_gap_is_crossed() {
     // of which 5..=9 were handled before. Their events are new to this store, so no dedupe mark
     // hides it when one of them is handled again.
     let events: Vec<Envelope> = (0..8).map(|i| event(i, "ada")).collect();
-    let batch: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record(5 + i as i64, e))
-        .collect();
+    let batch = records(&events, 5);
     let out = run(&store, &batch, &input(10));
     assert_eq!((out.handled, out.next_offset), (3, 13));
     let counts: Vec<u64> = events.iter().map(|e| count(&store, e)).collect();
