@@ -1,5 +1,5 @@
 //! One event with its attributes, and its encoding to and from a Kafka record.
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use super::binding::{self, ContentType, HeaderLookup, Headers, SPEC_VERSION, header};
@@ -138,13 +138,7 @@ impl Envelope {
         let ty_text = binding::text(headers, header::TYPE)?;
         let ty = EventType::parse(ty_text)
             .ok_or_else(|| DecodeError::UnknownType(ty_text.to_owned()))?;
-        let time_text = binding::text(headers, header::TIME)?;
-        let occurred_at = DateTime::parse_from_rfc3339(time_text)
-            .map_err(|e| DecodeError::BadHeader {
-                name: header::TIME,
-                reason: format!("{time_text:?}: {e}"),
-            })?
-            .with_timezone(&Utc);
+        let occurred_at = time(headers)?;
         let bytes = value.ok_or(DecodeError::MissingValue)?;
         let data =
             decode_data(ty, version, content_type, bytes).map_err(|reason| DecodeError::Value {
@@ -182,6 +176,25 @@ impl Envelope {
             data,
         })
     }
+}
+
+/// The event's time (`ce_time`), in UTC. RFC 3339 allows offsets up to ±23:59, so a time at
+/// the edge of year 0 or 9999 is a year outside them in UTC, which RFC 3339 cannot write:
+/// refused, or the time each reaction carries would be one no reader (this one included)
+/// takes.
+fn time(headers: &impl HeaderLookup) -> Result<DateTime<Utc>, DecodeError> {
+    let text = binding::text(headers, header::TIME)?;
+    let bad = |reason: String| DecodeError::BadHeader {
+        name: header::TIME,
+        reason: format!("{text:?}: {reason}"),
+    };
+    let at = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| bad(e.to_string()))?
+        .with_timezone(&Utc);
+    if !(0..=9999).contains(&at.year()) {
+        return Err(bad(format!("year {} in UTC", at.year())));
+    }
+    Ok(at)
 }
 
 /// The event's data version (`ce_dataversion`), one this build reads; `None` when absent. A

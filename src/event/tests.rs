@@ -198,6 +198,16 @@ fn missing_or_bad_headers_are_named() {
             "{err}"
         );
     }
+    // A time RFC 3339 reads but whose year in UTC it cannot write.
+    for edge in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+23:59"] {
+        let mut headers = rec.headers.clone();
+        headers.insert(header::TIME.into(), edge.as_bytes().to_vec());
+        let err = Envelope::decode(&headers, Some(&rec.value)).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::BadHeader { name, .. } if name == header::TIME),
+            "{edge}: {err}"
+        );
+    }
     // The nil id is what a writer that never set one writes: no event's.
     let mut headers = rec.headers.clone();
     headers.insert(
