@@ -6,12 +6,14 @@
 mod dead_letter;
 mod dedupe;
 mod effects;
+mod read_ahead;
 
 use std::panic::AssertUnwindSafe;
 
 use dedupe::Dedupe;
 pub use dedupe::{HighWater, Key, high_water_key, poison_key};
 use effects::{apply, effects_bytes, row_bytes};
+pub use read_ahead::{READ_AHEAD, read_ahead};
 
 use super::handler::{Effects, HandlerError, RecordError, RecordHandler};
 use crate::{
@@ -152,6 +154,21 @@ pub struct BatchOutcome {
 /// this commits in parts. A fetch of ordinary events holds fewer.
 pub const MAX_RECORDS_PER_TRANSACTION: usize = 10_000;
 
+/// The most headers a record may have for the consumer to look into it. Each lookup walks the
+/// headers, and a record of 16 MiB could hold 8 million (2 bytes each, a few kilobytes
+/// compressed): past this many, a record is poison before any lookup, has no identity the
+/// consumer reads (no dedupe mark: a copy is dead-lettered again), and its dead letter leaves
+/// the headers out (each kept one costs a map entry of about 100 bytes). No event has more
+/// than a dozen.
+pub const MAX_HEADERS: usize = 4096;
+
+/// The identity of `r` ([`Key::of`]), unless it has more than [`MAX_HEADERS`] headers.
+fn key_of(r: &FetchedRecord) -> Option<Key> {
+    (r.headers.len() <= MAX_HEADERS)
+        .then(|| Key::of(&r.headers))
+        .flatten()
+}
+
 /// The bytes of rows (outbox rows, dead letters and other writes) past which a transaction
 /// applies no further record. PostgreSQL's transaction holds what it writes until its commit,
 /// and a few kilobytes of compressed records can become far more: 8 KiB texts that JSON
@@ -211,37 +228,6 @@ pub fn apply_batch(
     batch.finish()
 }
 
-/// Records whose reads go to the store together ([`read_ahead`]).
-pub const READ_AHEAD: usize = 64;
-
-/// Reads ahead, in one round trip where the store has round trips, what handling `records`
-/// (those from `next_offset` on) will read: each one's dedupe mark and the rows its handler
-/// names ([`RecordHandler::reads`]), with `also`.
-pub fn read_ahead(
-    txn: &dyn ReadTxn,
-    handler: &dyn RecordHandler,
-    records: &[FetchedRecord],
-    next_offset: i64,
-    also: &[(Table, &[u8])],
-) -> Result<()> {
-    let mut owned: Vec<(Table, Vec<u8>)> = Vec::new();
-    for r in records.iter().filter(|r| r.offset >= next_offset) {
-        if let Some(key) = Key::of(&r.headers) {
-            owned.push((Table::Dedupe, key.as_bytes().to_vec()));
-        }
-        owned.extend(handler.reads(r));
-    }
-    let rows: Vec<(Table, &[u8])> = also
-        .iter()
-        .copied()
-        .chain(owned.iter().map(|(table, key)| (*table, key.as_slice())))
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    txn.read_ahead(&rows)
-}
-
 /// A batch being applied: the transaction, what to do, and what was done so far.
 struct Applying<'t, 'a> {
     /// The batch's one store transaction.
@@ -265,7 +251,7 @@ impl Applying<'_, '_> {
         if r.offset < self.outcome.next_offset {
             return Ok(true);
         }
-        let key = Key::of(&r.headers);
+        let key = key_of(r);
         if let Some(k) = &key
             && self.dedupe.seen(&*self.txn, k)?
         {
@@ -295,14 +281,18 @@ impl Applying<'_, '_> {
         Ok(true)
     }
 
-    /// What `r` becomes: poison with the recorded error when its handler was given up on,
-    /// else its handler's verdict, timed. A handler that panics failed on `r`: it is tried
+    /// What `r` becomes: poison with the recorded error when its handler was given up on, or
+    /// when it has more than [`MAX_HEADERS`] headers; else its handler's verdict, timed. A handler that panics failed on `r`: it is tried
     /// again and given up on after `handler_attempts` like any failure, rather than failing
     /// the whole pass, which would be run again for ever with the partition stuck behind it
     /// (a handler only reads; its writes are the effects it returns).
     fn verdict(&self, r: &FetchedRecord) -> Result<Effects, RecordError> {
         match &self.input.give_up {
             Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
+            _ if r.headers.len() > MAX_HEADERS => Err(RecordError::Poison(format!(
+                "{} headers, more than the {MAX_HEADERS} a record may have",
+                r.headers.len()
+            ))),
             _ => {
                 let started = std::time::Instant::now();
                 let handle = AssertUnwindSafe(|| self.handler.handle(r, &*self.txn));

@@ -3,7 +3,7 @@
 //! with headers that name the error and the source.
 use std::collections::{BTreeMap, btree_map::Entry};
 
-use super::BatchInput;
+use super::{BatchInput, MAX_HEADERS};
 use crate::{
     event::header,
     kafka::records::{FetchedRecord, Unreadable},
@@ -83,11 +83,6 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
     }
     letter
 }
-
-/// The most headers of a record a dead letter looks at one by one. Each kept header costs a map
-/// entry of about 100 bytes, against as few as 2 bytes on the wire (a record of 16 MiB could
-/// hold 8 million): past this many, the dead letter leaves them all out.
-const MAX_HEADERS: usize = 4096;
 
 /// The dead letter of `r`, a record of more than [`MAX_HEADERS`] headers: its key and value
 /// (as [`bounded`] leaves them), none of its headers (`dlq_headers_left_out` counts them), and

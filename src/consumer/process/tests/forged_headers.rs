@@ -40,8 +40,9 @@ fn an_event_with_a_binding_header_twice_is_poison() {
 }
 
 /// A forged event with more CloudEvents headers than an event has is poison before its
-/// names are held to look for repeats; its dead letter, past 4,096 headers, carries none of
-/// them, counts them and names the first `ce_id`.
+/// names are held to look for repeats; past 4,096 headers, before any lookup: it marks
+/// nothing, and its dead letter carries none of them, counts them and names the first
+/// `ce_id`.
 #[test]
 fn a_record_with_many_headers_is_poison_and_its_dead_letter_counts_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,16 +68,13 @@ fn a_record_with_many_headers_is_poison_and_its_dead_letter_counts_them() {
     some.headers = crate::kafka::records::RawHeaders::encode(pairs.iter().copied().take(80));
     let out = run(&store, &[many], &input(0));
     assert_eq!((out.handled, out.dead), (0, 1));
-    // On another partition: on this one, it would be skipped as a copy of the first.
-    let other = BatchInput {
-        partition: 1,
-        ..input(1)
-    };
-    let out = run(&store, &[some], &other);
-    assert_eq!((out.handled, out.dead), (0, 1));
+    // The same id with fewer headers, on the same partition: not skipped as a copy of the
+    // first, which had no identity the consumer reads.
+    let out = run(&store, &[some], &input(1));
+    assert_eq!((out.handled, out.dead, out.duplicates), (0, 1, 0));
     let dead = dead_letters(&store);
     let error = String::from_utf8_lossy(&dead[0].headers["dlq_error"]).into_owned();
-    let said = format!("{} CloudEvents headers", pairs.len());
+    let said = format!("{} headers, more than the 4096", pairs.len());
     assert!(error.contains(&said), "{error}");
     let h = &dead[0].headers;
     assert_eq!(
@@ -93,4 +91,35 @@ fn a_record_with_many_headers_is_poison_and_its_dead_letter_counts_them() {
         h.keys().take(20).collect::<Vec<_>>()
     );
     assert!(!h.contains_key("dlq_headers_left_out"));
+}
+
+/// Neither asked for its handling nor for its reads.
+struct Untouchable;
+
+impl crate::consumer::RecordHandler for Untouchable {
+    fn handle(&self, _: &FetchedRecord, _: &dyn ReadTxn) -> Result<Effects, RecordError> {
+        panic!("the handler was asked")
+    }
+
+    fn reads(&self, _: &FetchedRecord) -> Vec<(Table, Vec<u8>)> {
+        panic!("its reads were asked")
+    }
+}
+
+/// A record of 200,000 empty headers (400 KB, a few hundred bytes compressed) is poison
+/// before its handler or the read-ahead looks up a header: each lookup would walk them all.
+#[test]
+fn a_record_past_the_header_bound_is_poison_before_any_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let mut many = garbage(0);
+    many.headers = crate::kafka::records::RawHeaders::encode((0..200_000).map(|_| ("", &b""[..])));
+    let batch = [many];
+    let out = store
+        .write_with(|txn| apply_batch(txn, &Untouchable, &batch, &input(0)))
+        .unwrap();
+    assert_eq!((out.handled, out.dead, out.next_offset), (0, 1, 1));
+    assert!(out.failed.is_none(), "{:?}", out.failed);
+    let dead = dead_letters(&store);
+    assert_eq!(dead[0].headers["dlq_headers_left_out"], b"200000");
 }
