@@ -77,7 +77,7 @@ impl Client {
                 return Err(e);
             }
         };
-        let answer = match c.call(&call).await {
+        let answer = match c.call_within(&call, self.answered_at_once_within()).await {
             Ok(answer) => answer,
             Err(e) => {
                 if e.is_connection_lost() {
@@ -104,11 +104,12 @@ impl Client {
 
     /// A group-purpose connection to `group`'s coordinator, found with FindCoordinator.
     pub async fn coordinator(&self, group: &str) -> Result<Arc<Connection>, ClientError> {
+        let find = FindCoordinator {
+            key: group.to_owned(),
+            key_type: CoordinatorType::Group,
+        };
         let answer = self
-            .call_any(&FindCoordinator {
-                key: group.to_owned(),
-                key_type: CoordinatorType::Group,
-            })
+            .call_any_within(&find, self.answered_at_once_within())
             .await?;
         let found = FindCoordinator::found(&answer.body, answer.version).ok_or(
             ClientError::Unanswered {

@@ -99,12 +99,6 @@ impl Cache {
     }
 }
 
-/// How long a Metadata request may go unanswered before its connection counts as lost. A
-/// broker answers it from memory at once: one that has not after this went silent, and every
-/// produce and fetch waiting for a leader would otherwise wait out the client's request timeout
-/// (which must cover a JoinGroup's whole rebalance).
-const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Client {
     /// Asks for the metadata of `topics` (`None`: every topic) and caches it.
     pub async fn refresh(
@@ -116,7 +110,7 @@ impl Client {
         };
         let c = self.any(Purpose::Admin).await?;
         let answer = c
-            .call_within(&call, METADATA_TIMEOUT)
+            .call_within(&call, self.answered_at_once_within())
             .await
             .map_err(|e| self.failed(&c, e))?;
         let topics = self.metadata.lock().absorb(&answer.body);

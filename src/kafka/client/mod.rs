@@ -40,6 +40,14 @@ pub use partition_fetcher::PartitionFetcher;
 /// How old cached metadata of a topic may be before it is asked again.
 pub const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// How long a request a broker answers from memory at once (Metadata, ListOffsets,
+/// FindCoordinator) may go unanswered before its connection counts as lost. One that has not
+/// been answered after this went to a broker that went silent, and whoever waits on it (a
+/// produce or fetch waiting for a leader, a partition's start offset, a member rejoining)
+/// would otherwise wait out the client's request timeout, which must cover a JoinGroup's
+/// whole rebalance: up to 305 s in `serve`.
+pub(crate) const ANSWERED_AT_ONCE_WITHIN: Duration = Duration::from_secs(10);
+
 /// What a connection is for: each has its own connection per broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Purpose {
@@ -207,6 +215,12 @@ impl Client {
             }
         }
         Err(last.map_or(ClientError::NoBootstrap, ClientError::Connect))
+    }
+
+    /// How long a request a broker answers at once may wait: [`ANSWERED_AT_ONCE_WITHIN`], or
+    /// the client's request timeout when that is shorter.
+    pub(crate) fn answered_at_once_within(&self) -> Duration {
+        ANSWERED_AT_ONCE_WITHIN.min(self.settings.request_timeout)
     }
 
     /// Calls `call` on any broker (for requests any broker answers) with the admin connection.

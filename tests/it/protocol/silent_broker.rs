@@ -86,3 +86,44 @@ async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
         .unwrap();
     assert!(sent(ApiKey::Metadata) > before, "the cached leader reused");
 }
+
+/// A ListOffsets and a FindCoordinator are answered from memory at once: on a silent broker
+/// each gives up after 10 s, not after the client's request timeout, which `serve` raises to
+/// cover a JoinGroup's rebalance (here 300 s). A partition's start offset and a member's
+/// rejoin wait that long at most for a broker that went silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_and_the_coordinator_are_asked_within_10_s_whatever_the_request_timeout() {
+    let faults = Arc::new(Faults::default());
+    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 13).await;
+    create_topic(&*client(&broker.addr).await, "silent", 1).await;
+    let cluster = client_with_timeout(&broker.addr, Duration::from_secs(300));
+    cluster
+        .log_offset("silent", 0, OffsetQuery::Latest)
+        .await
+        .unwrap();
+    cluster.coordinator("g").await.unwrap();
+
+    faults.black_hole.store(true, Relaxed);
+    let started = std::time::Instant::now();
+    let (offset, coordinator) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(
+            cluster.log_offset("silent", 0, OffsetQuery::Latest),
+            cluster.coordinator("g")
+        )
+    })
+    .await
+    .expect("both gave up within 30 s");
+    let waited = started.elapsed();
+    assert!(
+        offset.is_err() && coordinator.is_err(),
+        "answered by a black hole"
+    );
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "gave up after {waited:?}"
+    );
+    assert!(
+        faults.swallowed.load(Relaxed) > 0,
+        "the black hole swallowed nothing"
+    );
+}
