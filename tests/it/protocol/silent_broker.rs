@@ -58,16 +58,31 @@ async fn a_connection_whose_request_timed_out_is_closed_for_every_holder() {
     next.call(&find).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
+/// A broker behind a fault proxy (faults off) with topic `silent`, and a client of it whose
+/// requests time out after `timeout`, which has read the topic's end once. The broker and
+/// the proxy run while the second value is held.
+async fn silent_topic(
+    seed: u64,
+    timeout: Duration,
+) -> (
+    Arc<Faults>,
+    (testkit::Broker, testkit::proxy::Proxy),
+    Arc<Client>,
+) {
     let faults = Arc::new(Faults::default());
-    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 12).await;
+    let (broker, proxy) = broker_behind(Arc::clone(&faults), seed).await;
     create_topic(&*client(&broker.addr).await, "silent", 1).await;
-    let cluster = client_with_timeout(&broker.addr, Duration::from_secs(2));
+    let cluster = client_with_timeout(&broker.addr, timeout);
     cluster
         .log_offset("silent", 0, OffsetQuery::Latest)
         .await
         .unwrap();
+    (faults, (broker, proxy), cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
+    let (faults, _running, cluster) = silent_topic(12, Duration::from_secs(2)).await;
 
     faults.black_hole.store(true, Relaxed);
     assert!(
@@ -93,14 +108,7 @@ async fn a_leader_that_did_not_answer_a_list_offsets_is_looked_up_again() {
 /// rejoin wait that long at most for a broker that went silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_and_the_coordinator_are_asked_within_10_s_whatever_the_request_timeout() {
-    let faults = Arc::new(Faults::default());
-    let (broker, _proxy) = broker_behind(Arc::clone(&faults), 13).await;
-    create_topic(&*client(&broker.addr).await, "silent", 1).await;
-    let cluster = client_with_timeout(&broker.addr, Duration::from_secs(300));
-    cluster
-        .log_offset("silent", 0, OffsetQuery::Latest)
-        .await
-        .unwrap();
+    let (faults, _running, cluster) = silent_topic(13, Duration::from_secs(300)).await;
     cluster.coordinator("g").await.unwrap();
 
     faults.black_hole.store(true, Relaxed);
