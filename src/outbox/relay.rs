@@ -63,9 +63,13 @@ const DEPTH: usize = 2;
 /// does not let the lease lapse under a live holder (another instance would take it and
 /// publish every row again from the oldest), and the producer's retries may go on writing.
 const RENEW_WHILE_WAITING: Duration = Duration::from_secs(2);
+/// How long the rounds after a stop may go on reading what was committed until then: half
+/// the service's 10 s stop step for the relay, the rest left for the last acknowledgements
+/// and deletes. What is left waits in the outbox for the next start.
+const LAST_ROUNDS_WITHIN: Duration = Duration::from_secs(5);
 
-/// Runs until `cancel` fires; a round in progress is finished first, and one more reads what
-/// was committed until then. Wake it through `wake` after committing outbox rows, so they go
+/// Runs until `cancel` fires; a round in progress is finished first, and more read what was
+/// committed until then, for at most [`LAST_ROUNDS_WITHIN`]. Wake it through `wake` after committing outbox rows, so they go
 /// out without waiting for the idle timer.
 pub async fn run(
     store: Arc<dyn Store>,
@@ -195,8 +199,9 @@ enum Pause {
 
 impl Relay {
     /// Rows committed until the stop (the requests the HTTP front drained, the consumer's
-    /// last batch) go out in one more round, where this relay holds the lease (a sole relay
-    /// always does; one that never held a shared lease does not take it now).
+    /// last batches, a backlog) go out in more rounds, until one read every row committed
+    /// before it or [`LAST_ROUNDS_WITHIN`] passed, where this relay holds the lease (a sole
+    /// relay always does; one that never held a shared lease does not take it now).
     async fn last_round(&mut self) {
         if self.epoch.is_none() && self.store.relay_lease_shared() {
             return;
@@ -204,17 +209,17 @@ impl Relay {
         // Caught up as of the last read, which may be older than the last commits (a wake
         // that came with the stop was not taken).
         self.caught_up = false;
+        let deadline = Instant::now() + LAST_ROUNDS_WITHIN;
         // With no room for another round (every round in flight, or the newest stopped early)
-        // a round settles the oldest instead of reading: go on until one had room, so it
-        // read. Each settles a round or reads, so DEPTH + 1 suffice.
-        for _ in 0..=DEPTH {
+        // a round settles the oldest instead of reading: only a round that had room read.
+        while Instant::now() < deadline {
             let had_room = self.has_room();
             let (lease, read) = self.lease_and_read().await;
             let Some(lease) = lease else {
                 return;
             };
             self.round(lease, read).await;
-            if had_room {
+            if had_room && self.caught_up {
                 return;
             }
         }

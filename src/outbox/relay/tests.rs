@@ -135,12 +135,13 @@ async fn on_buffer_full_applies_to_the_relay() {
 }
 
 /// What was committed until the stop goes out before the relay ends: a relay cancelled before
-/// it ever read (the service stopping as the last requests commit) publishes the rows in one
-/// last round.
+/// it ever read (the service stopping as the last requests commit) publishes the rows in the
+/// last rounds, more than one round's worth too.
 #[tokio::test]
 async fn rows_committed_until_the_stop_go_out_before_the_relay_ends() {
     let (_dir, store) = store();
-    append_rows(&store, &[b"1".to_vec(), b"2".to_vec()]);
+    let values: Vec<Vec<u8>> = (0..2_500u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    append_rows(&store, &values);
     let broker = Arc::new(MockBroker::new(1));
     let producer = Producer::new(Arc::clone(&broker) as _, ProducerConfig::default());
     let cancel = CancellationToken::new();
@@ -152,7 +153,7 @@ async fn rows_committed_until_the_stop_go_out_before_the_relay_ends() {
     )
     .await
     .unwrap();
-    assert_eq!(broker.values(0), [b"1".to_vec(), b"2".to_vec()]);
+    assert_eq!(broker.values(0), values, "all, once, in order");
     assert_eq!(backlog(&store), 0, "delivered rows are deleted");
 }
 
