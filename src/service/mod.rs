@@ -334,7 +334,7 @@ pub async fn run(
         }
     };
     let failed = tokio::select! {
-        () = shutdown => {
+        () = &mut shutdown => {
             info!("shutdown requested");
             None
         }
@@ -349,24 +349,25 @@ pub async fn run(
     // prune pass over a large table ends after its batch in hand).
     let tokens = [running.http.cancel.clone(), running.cancel.clone()];
     let stopping = running.stop();
-    if failed.is_some() {
-        stopping.await;
-    } else {
-        // A second ctrl-c or SIGTERM (an operator who will not wait, up to about a minute)
-        // stops at once: what is not delivered stays in the outbox, as after a crash. Not one
-        // within 2 s of the first: a ctrl-c in a terminal whose script also sends SIGTERM on
-        // it (deploy/run.sh) is one request to stop.
-        let second = async {
+    // A signal during the stop (an operator who will not wait, up to about a minute) stops at
+    // once: what is not delivered stays in the outbox, as after a crash. After a signal, a
+    // second one, not within 2 s of the first: a ctrl-c in a terminal whose script also sends
+    // SIGTERM on it (deploy/run.sh) is one request to stop. After a failure, which no signal
+    // began, the first.
+    let signal = async {
+        if failed.is_none() {
             tokio::time::sleep(SECOND_SIGNAL_AFTER).await;
             shutdown_signal().await;
-        };
-        tokio::select! {
-            () = stopping => {}
-            () = second => {
-                warn!("a second signal: stopping at once, without the rest of the shutdown");
-                tokens.iter().for_each(CancellationToken::cancel);
-                return Err(ServiceError::Interrupted);
-            }
+        } else {
+            shutdown.await;
+        }
+    };
+    tokio::select! {
+        () = stopping => {}
+        () = signal => {
+            warn!("a signal while stopping: stopping at once, without the rest of the shutdown");
+            tokens.iter().for_each(CancellationToken::cancel);
+            return Err(ServiceError::Interrupted);
         }
     }
     match failed {
