@@ -236,7 +236,15 @@ async fn flush_and_close_deliver_everything_buffered() {
     for i in 0..100 {
         futures.push(p.enqueue(rec(&format!("user-{i}"), "v")).await.unwrap());
     }
+    // The clock is paused: a flush that waited for the batches' linger would pass it
+    // unseen, but not without time passing.
+    let flushing = tokio::time::Instant::now();
     p.flush().await;
+    assert!(
+        flushing.elapsed() < Duration::from_secs(1),
+        "flush waited {:?}, for the linger",
+        flushing.elapsed()
+    );
     let written: usize = m.log.lock().values().map(Vec::len).sum();
     assert_eq!(written, 100);
     for i in 0..10 {

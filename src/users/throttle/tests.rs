@@ -63,6 +63,12 @@ fn huge_attacker_chosen_keys_take_bounded_room() {
     }
     assert_eq!(t.state.lock().map.len(), 1_000);
     assert!(t.state.lock().queue.len() <= 2_000);
+    // `used_bytes` counts a key by its size in place: a key that owned heap memory (the name
+    // as sent) would hide it.
+    assert!(
+        !std::mem::needs_drop::<Key>(),
+        "a stored key owns memory used_bytes does not count"
+    );
     let used = used_bytes(&t);
     assert!(
         used <= t.max_bytes(),

@@ -202,6 +202,11 @@ async fn an_outage_while_a_round_waits_for_buffer_space() {
     assert!(cut > 0, "the outage cut produce requests");
     drained(&store, Duration::from_secs(60)).await;
     assert_in_order(proxy.addr(), "waiting", per_user).await;
+    // The case the test is for: batches given up at the delivery timeout, not a short outage.
+    assert!(
+        metrics.errors_timeout.get() > 0,
+        "no batch was given up in the outage"
+    );
     relay.cancel.cancel();
     relay.task.await.unwrap();
     drop(broker);
@@ -214,7 +219,9 @@ async fn an_outage_longer_than_the_delivery_timeout() {
     let (broker, proxy, _data, store) = setup("long").await;
     proxy.faults.enabled.store(true, Relaxed);
     write_rows(&store, "long", 0, 10, 100);
-    let relay = start_relay(&store, producer(proxy.addr(), 64 << 20, 1_000).await);
+    let producer = producer(proxy.addr(), 64 << 20, 1_000).await;
+    let metrics = Arc::clone(producer.metrics());
+    let relay = start_relay(&store, producer);
     for round in 1..4 {
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         write_rows(&store, "long", round * 10, 10, 100);
@@ -225,6 +232,12 @@ async fn an_outage_longer_than_the_delivery_timeout() {
     relay.wake.notify_one();
     drained(&store, Duration::from_secs(60)).await;
     assert_in_order(proxy.addr(), "long", 50).await;
+    let (_, _, cut) = proxy.faults.counts();
+    assert!(cut > 0, "the outage cut produce requests");
+    assert!(
+        metrics.errors_timeout.get() > 0,
+        "no batch was given up in the outage"
+    );
     relay.cancel.cancel();
     relay.task.await.unwrap();
     drop(broker);

@@ -8,6 +8,10 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -94,12 +98,31 @@ async fn registrations_past_the_queue_are_refused_and_those_of_clients_gone_are_
     // holds under nextest, which runs each test in a process of its own.
 
     // 40 registrations at once: the pool holds 8 (one running), the rest are refused at once.
+    // Meanwhile the hashes queued or running are sampled: never more than the 8 places.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn({
+        let sampling = Arc::clone(&sampling);
+        async move {
+            let mut most = 0;
+            while sampling.load(Ordering::Relaxed) {
+                most = most.max(metric(addr, "usercenter_password_hashes_pending").await);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            most
+        }
+    });
     let mut sent = Vec::new();
     for i in 0..40 {
         sent.push(send_registration(addr, &format!("burst{i}")).await);
     }
     let (created, refused) = tally(sent).await;
-    eprintln!("burst of 40: {created} created, {refused} refused");
+    sampling.store(false, Ordering::Relaxed);
+    let most_pending = sampler.await.unwrap();
+    eprintln!("burst of 40: {created} created, {refused} refused, at most {most_pending} pending");
+    assert!(
+        (1..=8).contains(&most_pending),
+        "{most_pending} hashes pending at once, against max_pending_hashes 8"
+    );
     assert_eq!(
         metric(addr, "usercenter_password_hashing_threads").await,
         1,

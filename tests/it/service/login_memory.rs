@@ -97,10 +97,6 @@ async fn failed_logins_with_huge_names_do_not_grow_memory() {
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
     let throttled = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(unauthorized + throttled, LOGINS, "only 401 and 429");
-    assert!(
-        unauthorized >= usize::from(SOURCES),
-        "attempts reached the account throttles"
-    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = rss(pid);
 
@@ -112,6 +108,14 @@ async fn failed_logins_with_huge_names_do_not_grow_memory() {
     let per_key =
         usercenter::users::Throttle::new(limits.per_account, limits.window, 1).max_bytes() as u64;
     let bound = keys * per_key + SLACK;
+    // The test can fail: the logins that reached the name-keyed throttles (each 401 reached
+    // two of them) would, kept as sent, take more than the bound.
+    let as_sent = (unauthorized * 2 * NAME_BYTES) as u64;
+    assert!(
+        as_sent > bound,
+        "only {unauthorized} attempts reached the account throttles: names kept as sent \
+         ({as_sent} bytes) would stay within the bound ({bound})"
+    );
     let growth = after.saturating_sub(before);
     eprintln!(
         "RSS {:.1} -> {:.1} MiB (+{:.1} MiB, bound {:.1} MiB); {unauthorized} x 401, {throttled} x 429",

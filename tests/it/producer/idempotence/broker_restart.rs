@@ -56,6 +56,8 @@ async fn broker_restart_mid_stream_loses_and_repeats_nothing() {
         back.duplicate_ids,
         back.out_of_order
     );
-    assert!(!acked.is_empty(), "nothing was acknowledged");
+    // The sqlite broker keeps its log and its producers' state across the restart, and the
+    // delivery timeout outlasts the restart: every record is acknowledged.
+    assert_eq!(acked.len(), count, "records lost to the restart");
     assert_exactly_once(&back, &acked);
 }
