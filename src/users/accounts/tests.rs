@@ -1,5 +1,10 @@
+use std::{sync::Arc, time::Duration};
+
 use super::*;
-use crate::users::testing::{ctx, events, register, users};
+use crate::{
+    store::{ReadTxn, RedbStore, Store, StoreError, StoreExt, Table, WriteTxn},
+    users::testing::{ctx, events, register, users},
+};
 
 #[test]
 fn register_writes_the_user_a_session_and_the_event_together() {
@@ -111,4 +116,62 @@ fn a_taken_name_or_address_is_refused_before_the_password_is_hashed() {
         !matches!(free, Ok(_) | Err(UserError::Conflict { .. })),
         "a free name goes on to the hash, which the gone client cancels: {free:?}"
     );
+}
+
+/// A redb store whose write transactions fail, rolled back, when they appended to the outbox:
+/// what was written with the event in the same transaction goes with it.
+#[derive(Debug)]
+struct NoEvents(RedbStore);
+
+impl Store for NoEvents {
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.0.read(f)
+    }
+
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
+    ) -> crate::store::Result<()> {
+        self.0.write(&mut |txn| {
+            let before = txn.count(Table::Outbox)?;
+            f(txn)?;
+            if txn.count(Table::Outbox)? > before {
+                return Err(StoreError::NotFound("the test's failing event"));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A registration whose event cannot be written leaves nothing: no user, no session, no name
+/// taken. The user and the event are one transaction (invariant 1), not two.
+#[test]
+fn a_registration_whose_event_fails_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = Arc::new(NoEvents(RedbStore::open(dir.path()).unwrap()));
+    let users = Users::new(failing, 42, "user.events", Duration::from_secs(3600)).unwrap();
+    assert!(
+        users
+            .register("ada", "ada@example.com", "correct horse", &ctx())
+            .is_err()
+    );
+    drop(users);
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let counts = store
+        .read_with(|txn| {
+            Ok::<_, StoreError>((txn.count(Table::Users)?, txn.count(Table::Sessions)?))
+        })
+        .unwrap();
+    assert_eq!(
+        counts,
+        (0, 0),
+        "users and sessions written without the event"
+    );
+    let users = Users::new(store, 42, "user.events", Duration::from_secs(3600)).unwrap();
+    users
+        .register("ada", "ada@example.com", "correct horse", &ctx())
+        .expect("the name and address are free");
 }
