@@ -217,6 +217,37 @@ fn the_welcome_goes_to_the_stored_address() {
     assert_eq!(welcome(&store), stored);
 }
 
+/// A welcome to a user this store does not have goes to the address the event names only
+/// when it is one address: a list or header lines go as none.
+#[test]
+fn a_welcome_names_no_address_that_is_not_one() {
+    for (named, sent) in [
+        ("ada@example.com", Some("ada@example.com")),
+        ("a@b.example,c@d.example", None),
+        ("a@b.example\r\nBcc: c@d.example", None),
+        ("", None),
+    ] {
+        let mut e = sample(EventType::Registered);
+        let EventData::Registered(d) = &mut e.data else {
+            unreachable!("a registration sample")
+        };
+        d.email = named.to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        let EventData::Registered(d) = &e.data else {
+            unreachable!("a registration sample")
+        };
+        let effects = store
+            .read_with(|view| handler().registered(&e, d, view))
+            .unwrap();
+        assert_eq!(
+            welcome_address(&effects.outputs).as_deref(),
+            sent,
+            "{named:?}"
+        );
+    }
+}
+
 /// Writes the row of a user `id` with address `email`, as a registration does.
 fn put_user(store: &RedbStore, id: Uuid, email: &str) {
     let user = User {
