@@ -282,10 +282,11 @@ impl Applying<'_, '_> {
     }
 
     /// What `r` becomes: poison with the recorded error when its handler was given up on, or
-    /// when it has more than [`MAX_HEADERS`] headers; else its handler's verdict, timed. A handler that panics failed on `r`: it is tried
-    /// again and given up on after `handler_attempts` like any failure, rather than failing
-    /// the whole pass, which would be run again for ever with the partition stuck behind it
-    /// (a handler only reads; its writes are the effects it returns).
+    /// when it has more than [`MAX_HEADERS`] headers; else its handler's verdict, timed. A
+    /// handler that panics failed on `r`: it is tried again and given up on after
+    /// `handler_attempts` like any failure, rather than failing the whole pass, which would
+    /// be run again for ever with the partition stuck behind it (a handler only reads; its
+    /// writes are the effects it returns).
     fn verdict(&self, r: &FetchedRecord) -> Result<Effects, RecordError> {
         match &self.input.give_up {
             Some((offset, error)) if *offset == r.offset => Err(RecordError::Poison(error.clone())),
