@@ -56,9 +56,15 @@ fn serve(overrides: &Overrides, cli: &Cli) -> ExitCode {
     {
         // A store repair on a blocking thread is not waited for (it runs again next time).
         rt.shutdown_background();
-    } else if matches!(ran, Err(service::ServiceError::Interrupted)) {
-        // Stopped at once: a store transaction on a blocking thread gets a moment to end (a
-        // prune ends after its batch in hand), then the process exits as after a crash.
+    } else if matches!(
+        ran,
+        Err(service::ServiceError::Interrupted
+            | service::ServiceError::StoreFailed(_)
+            | service::ServiceError::PipelineFailed(_))
+    ) {
+        // Stopped at once, or after a failure (whose stop a signal may have cut short): a
+        // store transaction on a blocking thread gets a moment to end (a prune ends after its
+        // batch in hand), then the process exits as after a crash.
         rt.shutdown_timeout(std::time::Duration::from_secs(5));
     }
     match ran {

@@ -162,15 +162,17 @@ pub const MAX_RECORDS_PER_TRANSACTION: usize = 10_000;
 /// than a dozen.
 pub const MAX_HEADERS: usize = 4096;
 
-/// The identity of `r` ([`Key::of`]), unless it has more than [`MAX_HEADERS`] headers.
-fn key_of(r: &FetchedRecord) -> Option<Key> {
+/// The identity of `r` ([`Key::of`]) as the consumer reads it: none when it has more than
+/// [`MAX_HEADERS`] headers.
+pub fn key_of(r: &FetchedRecord) -> Option<Key> {
     (r.headers.len() <= MAX_HEADERS)
         .then(|| Key::of(&r.headers))
         .flatten()
 }
 
-/// The bytes of rows (outbox rows, dead letters and other writes) past which a transaction
-/// applies no further record. PostgreSQL's transaction holds what it writes until its commit,
+/// The bytes of rows (outbox rows, dead letters and the handlers' other writes) past which a
+/// transaction applies no further record; its dedupe marks (tens of bytes a record) and the
+/// dead letter of an unreadable batch (at most 512 KiB) come besides. PostgreSQL's transaction holds what it writes until its commit,
 /// and a few kilobytes of compressed records can become far more: 8 KiB texts that JSON
 /// escapes six bytes a character, in a welcome and an analytics record each. One record's
 /// effects are bounded (texts of at most 8 KiB, at most 4,096 headers), so a transaction

@@ -19,7 +19,7 @@ pub use plan::{PlanRow, Target, format_plan, new_offset};
 use super::{GroupCommandError, args::ResetArgs, broker_side::Admin, store_side};
 use crate::{
     config::{AssignmentMode, StoreBackend, StoreConfig},
-    consumer::process::{Key, poison_key},
+    consumer::process::{key_of, poison_key},
     kafka::{
         client::PartitionFetcher,
         protocol::{FetchError, Fetched, OffsetQuery},
@@ -300,7 +300,7 @@ async fn forget_range(
         // Each record's mark, and its poison mark on this partition (a poison record is
         // dead-lettered again).
         let keys: Vec<Vec<u8>> = in_range()
-            .filter_map(|r| Key::of(&r.headers))
+            .filter_map(key_of)
             .flat_map(|k| [k.as_bytes().to_vec(), poison_key(topic, partition, &k)])
             .collect();
         deleted += store_side::forget_marks(store, &keys)?;

@@ -211,15 +211,17 @@ impl Relay {
         self.caught_up = false;
         let deadline = Instant::now() + LAST_ROUNDS_WITHIN;
         // With no room for another round (every round in flight, or the newest stopped early)
-        // a round settles the oldest instead of reading: only a round that had room read.
+        // a round settles the oldest instead of reading: only a round that had room read. A
+        // round in which a record failed ends them: its topic's rows wait for the next start
+        // (the main loop would pause before reading again, and read them again from the start).
         while Instant::now() < deadline {
             let had_room = self.has_room();
             let (lease, read) = self.lease_and_read().await;
             let Some(lease) = lease else {
                 return;
             };
-            self.round(lease, read).await;
-            if had_room && self.caught_up {
+            let pause = self.round(lease, read).await;
+            if pause == Pause::Failed || (had_room && self.caught_up) {
                 return;
             }
         }

@@ -353,13 +353,14 @@ pub async fn run(
     // once: what is not delivered stays in the outbox, as after a crash. After a signal, a
     // second one, not within 2 s of the first: a ctrl-c in a terminal whose script also sends
     // SIGTERM on it (deploy/run.sh) is one request to stop. After a failure, which no signal
-    // began, the first.
+    // began, the first; the failure stays the reason the service stopped.
+    let after_failure = failed.is_some();
     let signal = async {
-        if failed.is_none() {
+        if after_failure {
+            shutdown.await;
+        } else {
             tokio::time::sleep(SECOND_SIGNAL_AFTER).await;
             shutdown_signal().await;
-        } else {
-            shutdown.await;
         }
     };
     tokio::select! {
@@ -367,7 +368,7 @@ pub async fn run(
         () = signal => {
             warn!("a signal while stopping: stopping at once, without the rest of the shutdown");
             tokens.iter().for_each(CancellationToken::cancel);
-            return Err(ServiceError::Interrupted);
+            return Err(failed.unwrap_or(ServiceError::Interrupted));
         }
     }
     match failed {

@@ -164,10 +164,10 @@ impl EventHandler for UserEventHandler {
         // registered here, whatever the event says.
         let stored = store::get::<User>(view, Table::Users, e.user_id.as_bytes())?;
         let (email, username) = match &stored {
-            Some(u) => (u.email.as_str(), u.username.as_str()),
-            None => (d.email.as_str(), d.username.as_str()),
+            Some(u) => (Some(u.email.as_str()), u.username.as_str()),
+            None => (one_address(&d.email), d.username.as_str()),
         };
-        reaction.notify("welcome", Some(email), json!({ "username": username }));
+        reaction.notify("welcome", email, json!({ "username": username }));
         reaction.analytics(json!({ "username": username }));
         reaction.done()
     }
@@ -277,7 +277,7 @@ impl EventHandler for UserEventHandler {
         });
         reaction.notify(
             "account_deleted",
-            d.email.as_deref(),
+            d.email.as_deref().and_then(one_address),
             json!({ "deleted_by": d.deleted_by }),
         );
         reaction.analytics(json!({}));
@@ -300,7 +300,7 @@ impl EventHandler for UserEventHandler {
             reaction.put_state(&mut state)?;
             reaction.notify(
                 "email_changed",
-                Some(old),
+                one_address(old),
                 json!({ "new_email": masked(new) }),
             );
         }
@@ -315,6 +315,17 @@ impl EventHandler for UserEventHandler {
         reaction.analytics(json!({ "fields": fields }));
         reaction.done()
     }
+}
+
+/// An address an event names (of a user this store does not have, or the one a user had), if
+/// it is one address: one `@`, no whitespace or control characters, at most 254 characters.
+/// Another writer's event must not hand the mailers a list of addresses or lines of mail
+/// headers; anything else a mailer may take (`bob@localhost`) is passed on.
+fn one_address(address: &str) -> Option<&str> {
+    let one = address.len() <= 254
+        && address.matches('@').count() == 1
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+    one.then_some(address)
 }
 
 /// `address` as a notice to another address shows it: the first character of the local part,

@@ -86,7 +86,8 @@ pub(super) fn of_record(r: &FetchedRecord, input: &BatchInput<'_>, error: &str) 
 
 /// The dead letter of `r`, a record of more than [`MAX_HEADERS`] headers: its key and value
 /// (as [`bounded`] leaves them), none of its headers (`dlq_headers_left_out` counts them), and
-/// its first `ce_id` as `dlq_source_ce_id` (the one dedupe read).
+/// its first `ce_id` as `dlq_source_ce_id` (read for the dead letter only: dedupe reads no
+/// identity of such a record).
 fn of_record_without_headers(
     r: &FetchedRecord,
     input: &BatchInput<'_>,

@@ -77,7 +77,13 @@ impl Client {
                 return Err(e);
             }
         };
-        let answer = match c.call_within(&call, self.answered_at_once_within()).await {
+        // A log end or start is answered from memory; a time (`reset-offsets --to-datetime`)
+        // may need the broker to read its time indexes, tiered storage's too.
+        let within = match query {
+            OffsetQuery::At(_) => self.settings.request_timeout,
+            _ => self.answered_at_once_within(),
+        };
+        let answer = match c.call_within(&call, within).await {
             Ok(answer) => answer,
             Err(e) => {
                 if e.is_connection_lost() {

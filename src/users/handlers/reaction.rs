@@ -92,13 +92,9 @@ impl<'a> Reaction<'a> {
         });
     }
 
-    /// A notification of `kind` to `email`. An address the service would not take for an
-    /// account (`validate::email`: one `@`, no whitespace or control characters, at most 254
-    /// characters) goes as none (`null`): an event of another writer names the address of a
-    /// user this store does not have, and must not hand the mailers a list of addresses or
-    /// lines of mail headers.
+    /// A notification of `kind` to `email` (an address an event names goes through
+    /// [`super::one_address`] first).
     pub(super) fn notify(&mut self, kind: &str, email: Option<&str>, details: serde_json::Value) {
-        let email = email.filter(|a| crate::users::validate::email(a).is_ok());
         let ce_type = format!("user.notification.{kind}");
         let e = self.event;
         let value = json!({

@@ -223,6 +223,7 @@ fn the_welcome_goes_to_the_stored_address() {
 fn a_welcome_names_no_address_that_is_not_one() {
     for (named, sent) in [
         ("ada@example.com", Some("ada@example.com")),
+        ("bob@localhost", Some("bob@localhost")),
         ("a@b.example,c@d.example", None),
         ("a@b.example\r\nBcc: c@d.example", None),
         ("", None),
