@@ -172,11 +172,11 @@ pub fn key_of(r: &FetchedRecord) -> Option<Key> {
 
 /// The bytes of rows (outbox rows, dead letters and the handlers' other writes) past which a
 /// transaction applies no further record; its dedupe marks (tens of bytes a record) and the
-/// dead letter of an unreadable batch (at most 512 KiB) come besides. PostgreSQL's transaction holds what it writes until its commit,
-/// and a few kilobytes of compressed records can become far more: 8 KiB texts that JSON
-/// escapes six bytes a character, in a welcome and an analytics record each. One record's
-/// effects are bounded (texts of at most 8 KiB, at most 4,096 headers), so a transaction
-/// holds at most this and one record's rows.
+/// dead letter of an unreadable batch (at most 512 KiB) come besides. PostgreSQL's
+/// transaction holds what it writes until its commit, and a few kilobytes of compressed
+/// records can become far more: 8 KiB texts that JSON escapes six bytes a character, in a
+/// welcome and an analytics record each. One record's effects are bounded (texts of at most
+/// 8 KiB, at most 4,096 headers), so a transaction holds at most this and one record's rows.
 pub const MAX_BYTES_PER_TRANSACTION: usize = 8 << 20;
 
 /// Applies `records` from `input.next_offset` on inside `txn`: skips duplicates,

@@ -69,8 +69,8 @@ const RENEW_WHILE_WAITING: Duration = Duration::from_secs(2);
 const LAST_ROUNDS_WITHIN: Duration = Duration::from_secs(5);
 
 /// Runs until `cancel` fires; a round in progress is finished first, and more read what was
-/// committed until then, for at most [`LAST_ROUNDS_WITHIN`]. Wake it through `wake` after committing outbox rows, so they go
-/// out without waiting for the idle timer.
+/// committed until then, for at most [`LAST_ROUNDS_WITHIN`]. Wake it through `wake` after
+/// committing outbox rows, so they go out without waiting for the idle timer.
 pub async fn run(
     store: Arc<dyn Store>,
     producer: Producer,

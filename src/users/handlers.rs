@@ -322,7 +322,7 @@ impl EventHandler for UserEventHandler {
 /// Another writer's event must not hand the mailers a list of addresses or lines of mail
 /// headers; anything else a mailer may take (`bob@localhost`) is passed on.
 fn one_address(address: &str) -> Option<&str> {
-    let one = address.len() <= 254
+    let one = address.chars().count() <= 254
         && address.matches('@').count() == 1
         && !address.chars().any(|c| c.is_whitespace() || c.is_control());
     one.then_some(address)
