@@ -1,4 +1,6 @@
 use super::*;
+
+mod disabled_mid_write;
 use crate::users::core::ADDRESS_CHANGES_PER_DAY;
 use crate::users::testing::{ctx, events, register, users};
 
