@@ -213,15 +213,20 @@ fn of_concurrent_password_changes_with_one_old_password_one_succeeds() {
     assert_eq!(works, 1);
 }
 
-#[test]
-fn a_caller_disabled_mid_request_can_no_longer_write() {
-    let (_d, users) = users();
-    let (user, caller, _) = register(&users, "ada");
+/// The first admin, `root`, logged in.
+fn an_admin(users: &Users) -> Caller {
     users
         .ensure_admin("root", "root@example.com", "admin password")
         .unwrap();
     let (_, root, _) = users.login("root", "admin password", &ctx()).unwrap();
-    let admin = users.authenticate(&root).unwrap();
+    users.authenticate(&root).unwrap()
+}
+
+#[test]
+fn a_caller_disabled_mid_request_can_no_longer_write() {
+    let (_d, users) = users();
+    let (user, caller, _) = register(&users, "ada");
+    let admin = an_admin(&users);
     // `caller` was authenticated before the admin's change committed.
     users
         .change_status(&admin, user.id, crate::event::UserStatus::Disabled, &ctx())

@@ -56,11 +56,7 @@ fn a_disable_between_the_password_check_and_the_write_refuses_the_change() {
         |s: Arc<dyn Store>| Users::new(s, 42, "user.events", Duration::from_secs(3600)).unwrap();
     let users = new_users(store.clone());
     let (user, caller, _) = register(&users, "ada");
-    users
-        .ensure_admin("root", "root@example.com", "admin password")
-        .unwrap();
-    let (_, root, _) = users.login("root", "admin password", &ctx()).unwrap();
-    let admin = users.authenticate(&root).unwrap();
+    let admin = an_admin(&users);
     // Another instance's admin disables ada once the change has read her and checked her old
     // password: its next write is the change's own.
     let other = new_users(inner);
