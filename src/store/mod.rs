@@ -19,6 +19,8 @@ mod append_news;
 pub mod counters;
 mod error;
 mod ext;
+#[cfg(test)]
+pub(crate) mod intercepted;
 mod redb_layout;
 mod redb_read_only;
 mod redb_store;

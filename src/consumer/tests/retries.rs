@@ -3,18 +3,12 @@
 use std::time::Instant;
 
 use super::*;
-use crate::store::{Store, StoreError, StoreExt, WriteTxn};
+use crate::store::{Store, StoreError, StoreExt, intercepted::Intercepted};
 
 /// A redb store whose write transactions numbered in `failing` (from 1) fail; those in
 /// `answer_lost` commit, then fail (as when PostgreSQL's answer to COMMIT is lost with its
 /// connection).
-#[derive(Debug)]
-struct FailingWrites {
-    inner: RedbStore,
-    failing: Vec<u32>,
-    answer_lost: Vec<u32>,
-    writes: AtomicU32,
-}
+struct FailingWrites;
 
 impl FailingWrites {
     fn open(dir: &tempfile::TempDir, failing: Vec<u32>) -> Arc<dyn Store> {
@@ -26,36 +20,19 @@ impl FailingWrites {
         failing: Vec<u32>,
         answer_lost: Vec<u32>,
     ) -> Arc<dyn Store> {
-        Arc::new(Self {
-            inner: RedbStore::open(dir.path()).unwrap(),
-            failing,
-            answer_lost,
-            writes: AtomicU32::new(0),
-        })
-    }
-}
-
-impl Store for FailingWrites {
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&dyn ReadTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        self.inner.read(f)
-    }
-
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.failing.contains(&n) {
-            return Err(StoreError::NotFound("the test's failing write"));
-        }
-        self.inner.write(f)?;
-        if self.answer_lost.contains(&n) {
-            return Err(StoreError::NotFound("the test's lost answer to a commit"));
-        }
-        Ok(())
+        let writes = AtomicU32::new(0);
+        let inner = Arc::new(RedbStore::open(dir.path()).unwrap());
+        Arc::new(Intercepted::new(inner, move |inner, f| {
+            let n = writes.fetch_add(1, Ordering::SeqCst) + 1;
+            if failing.contains(&n) {
+                return Err(StoreError::NotFound("the test's failing write"));
+            }
+            inner.write(f)?;
+            if answer_lost.contains(&n) {
+                return Err(StoreError::NotFound("the test's lost answer to a commit"));
+            }
+            Ok(())
+        }))
     }
 }
 

@@ -2,7 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use super::*;
 use crate::{
-    store::{ReadTxn, RedbStore, Store, StoreError, StoreExt, Table, WriteTxn},
+    store::{RedbStore, Store, StoreError, StoreExt, Table, intercepted::Intercepted},
     users::testing::{ctx, events, register, users},
 };
 
@@ -118,24 +118,16 @@ fn a_taken_name_or_address_is_refused_before_the_password_is_hashed() {
     );
 }
 
-/// A redb store whose write transactions fail, rolled back, when they appended to the outbox:
-/// what was written with the event in the same transaction goes with it.
-#[derive(Debug)]
-struct NoEvents(RedbStore);
-
-impl Store for NoEvents {
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&dyn ReadTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        self.0.read(f)
-    }
-
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        self.0.write(&mut |txn| {
+/// A registration whose event cannot be written leaves nothing: no user, no session, no name
+/// taken. The user and the event are one transaction (invariant 1), not two.
+#[test]
+fn a_registration_whose_event_fails_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Its write transactions fail, rolled back, when they appended to the outbox: what was
+    // written with the event in the same transaction goes with it.
+    let inner = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let failing = Arc::new(Intercepted::new(inner, |inner, f| {
+        inner.write(&mut |txn| {
             let before = txn.count(Table::Outbox)?;
             f(txn)?;
             if txn.count(Table::Outbox)? > before {
@@ -143,15 +135,7 @@ impl Store for NoEvents {
             }
             Ok(())
         })
-    }
-}
-
-/// A registration whose event cannot be written leaves nothing: no user, no session, no name
-/// taken. The user and the event are one transaction (invariant 1), not two.
-#[test]
-fn a_registration_whose_event_fails_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let failing = Arc::new(NoEvents(RedbStore::open(dir.path()).unwrap()));
+    }));
     let users = Users::new(failing, 42, "user.events", Duration::from_secs(3600)).unwrap();
     assert!(
         users

@@ -7,51 +7,25 @@ use std::{
 };
 
 use super::*;
-use crate::store::{ReadTxn, RedbStore, Store, WriteTxn};
+use crate::store::{RedbStore, Store, intercepted::Intercepted};
 
 /// What runs before the next write transaction, once.
 type Hook = Box<dyn FnOnce() + Send>;
 
-/// A redb store that runs its armed hook (another session's commit) before its next write.
-struct CommitFirst {
-    inner: Arc<RedbStore>,
-    hook: Mutex<Option<Hook>>,
-}
-
-impl std::fmt::Debug for CommitFirst {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CommitFirst")
-    }
-}
-
-impl Store for CommitFirst {
-    fn read(
-        &self,
-        f: &mut dyn FnMut(&dyn ReadTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        self.inner.read(f)
-    }
-
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&mut dyn WriteTxn) -> crate::store::Result<()>,
-    ) -> crate::store::Result<()> {
-        let hook = self.hook.lock().ok().and_then(|mut h| h.take());
-        if let Some(hook) = hook {
-            hook();
-        }
-        self.inner.write(f)
-    }
-}
-
 #[test]
 fn a_disable_between_the_password_check_and_the_write_refuses_the_change() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = Arc::new(RedbStore::open(dir.path()).unwrap());
-    let store = Arc::new(CommitFirst {
-        inner: Arc::clone(&inner),
-        hook: Mutex::new(None),
-    });
+    let inner: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).unwrap());
+    // The store runs the armed hook (another session's commit) before its next write.
+    let hook: Arc<Mutex<Option<Hook>>> = Arc::default();
+    let armed = Arc::clone(&hook);
+    let store = Arc::new(Intercepted::new(Arc::clone(&inner), move |inner, f| {
+        let hook = armed.lock().ok().and_then(|mut h| h.take());
+        if let Some(hook) = hook {
+            hook();
+        }
+        inner.write(f)
+    }));
     let new_users =
         |s: Arc<dyn Store>| Users::new(s, 42, "user.events", Duration::from_secs(3600)).unwrap();
     let users = new_users(store.clone());
@@ -65,14 +39,14 @@ fn a_disable_between_the_password_check_and_the_write_refuses_the_change() {
             .change_status(&admin, user.id, crate::event::UserStatus::Disabled, &ctx())
             .unwrap();
     });
-    *store.hook.lock().unwrap() = Some(disable);
+    *hook.lock().unwrap() = Some(disable);
     let changed =
         users.change_password(&caller, user.id, "correct horse", "battery staple", &ctx());
     assert!(
         matches!(changed, Err(UserError::Unauthorized)),
         "{changed:?}"
     );
-    assert!(store.hook.lock().unwrap().is_none(), "the disable ran");
+    assert!(hook.lock().unwrap().is_none(), "the disable ran");
     let types: Vec<_> = events(&users)
         .iter()
         .map(|e| e.event_type().as_str())
